@@ -1,0 +1,36 @@
+# Market Spine: `make run` starts the platform with data in it, `make test` runs the suite.
+# Only Python 3.11 and make are assumed; everything else installs from the lock files.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/market-spine up
+
+test: $(STAMP)
+	$(BIN)/ruff check market_spine market_spine_tests bench
+	$(BIN)/python -m pytest -n 2 market_spine_tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check market_spine market_spine_tests bench
+	$(BIN)/ruff format --check market_spine market_spine_tests bench
+
+bench: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-bench.lock
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .market_spine .pytest_cache

@@ -1,0 +1,1 @@
+"""Market Spine: market data as Dagster assets over a Delta Lake."""

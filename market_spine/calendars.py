@@ -1,0 +1,328 @@
+"""Trading sessions per futures root and the 1-minute bar grid each session should produce.
+
+Built on pandas_market_calendars (the instrument's `calendar`), corrected in three ways so the
+grid matches what CME Globex actually does:
+
+1. Trade dates follow CME: on a US holiday when Globex halts early without a settlement (MLK,
+   Presidents', Memorial, Juneteenth, Independence, Labor, Thanksgiving Day), the holiday
+   segment belongs to the *next* trade date, and the gap until the 17:00 CT reopen is a break.
+   pandas_market_calendars instead reports the holiday as its own short session.
+2. ES had a 15:15-15:30 CT halt until trade date 2021-06-28 that "CME Globex Equity" omits
+   (pandas_market_calendars' CME_Equity calendar knows the same cut-over date).
+3. `OVERRIDES`, a reviewed table of single days the calendars get wrong.
+
+A bar's `ts` is its open, so a session's bars are every minute in [open, close) minus breaks.
+Schedules are cached per (calendar, year) and sessions per (symbol, year): warm calls are
+dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pandas_market_calendars as mcal
+from pandas.tseries.holiday import MO, TH, DateOffset, Holiday, nearest_workday
+
+from market_spine import instruments
+from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, NotATradingDay
+
+CHICAGO = ZoneInfo("America/Chicago")  # CME states every session time in Central time
+_MIN_YEAR, _MAX_YEAR = 1990, 2100
+_MAX_SESSION_DAYS = 5  # a session opens at most this many days before its trade date
+
+
+@dataclass(frozen=True)
+class Override:
+    """A reviewed correction of one (symbol, trade date): closed, or a different close time.
+
+    `close` is Central-time wall clock on the trade date. When the calendar has no session but
+    the override is not `closed`, a session is created opening 17:00 CT the previous day.
+    """
+
+    reason: str
+    closed: bool = False
+    close: time | None = None
+
+
+# Reviewed against CME Group's published holiday hours for 2024 (times are Central):
+# - 2024-07-03: equity halts 12:15 CT (13:15 ET); energy trades to its regular 16:00 CT close.
+#   The calendars agree, so no entry.
+# - 2024-11-29: equity 12:15 CT, energy 12:45 CT. The calendars agree, so no entry.
+# - 2024-12-24: equity 12:15 CT (the calendar agrees); energy 12:45 CT, which the 5.5.0
+#   energy calendar misses (it has no Christmas Eve rule and reports a full day).
+# - Good Friday 2024-03-29: every CME market was closed; no payrolls report fell on it (it came
+#   on April 5). "CME Globex Equity" assumes every Good Friday from 2023 on has the 08:15 CT
+#   abbreviated equity session that CME only holds when payrolls are released that morning.
+#   Same for 2025-04-18 (payrolls were April 4).
+OVERRIDES: dict[tuple[str, date], Override] = {
+    ("ES", date(2024, 3, 29)): Override(
+        "Good Friday 2024: CME equity closed (no payrolls release; calendar assumes 08:15 CT "
+        "session)",
+        closed=True,
+    ),
+    ("ES", date(2025, 4, 18)): Override(
+        "Good Friday 2025: CME equity closed (no payrolls release; calendar assumes 08:15 CT "
+        "session)",
+        closed=True,
+    ),
+    ("CL", date(2024, 12, 24)): Override(
+        "Christmas Eve 2024: NYMEX energy early halt 12:45 CT; calendar has no such rule",
+        close=time(12, 45),
+    ),
+    ("NG", date(2024, 12, 24)): Override(
+        "Christmas Eve 2024: NYMEX energy early halt 12:45 CT; calendar has no such rule",
+        close=time(12, 45),
+    ),
+}
+
+# Holidays on which Globex halts early and the trading rolls into the next trade date.
+_HALT_HOLIDAYS = (
+    Holiday("MLK", month=1, day=1, offset=DateOffset(weekday=MO(3))),
+    Holiday("Presidents", month=2, day=1, offset=DateOffset(weekday=MO(3))),
+    Holiday("Memorial", month=5, day=31, offset=DateOffset(weekday=MO(-1))),
+    Holiday("Juneteenth", month=6, day=19, observance=nearest_workday, start_date="2022-01-01"),
+    Holiday("Independence", month=7, day=4, observance=nearest_workday),
+    Holiday("Labor", month=9, day=1, offset=DateOffset(weekday=MO(1))),
+    Holiday("Thanksgiving", month=11, day=1, offset=DateOffset(weekday=TH(4))),
+)
+
+# Daily intra-session halts the calendar omits: calendar -> (start CT, end CT, last trade date).
+_DAILY_HALTS: dict[str, tuple[time, time, date]] = {
+    "CME Globex Equity": (time(15, 15), time(15, 30), date(2021, 6, 27)),
+}
+
+
+@dataclass(frozen=True)
+class Session:
+    """One trade date's Globex session; times are tz-aware UTC, breaks are [start, end)."""
+
+    symbol: str
+    trade_date: date
+    open: pd.Timestamp
+    close: pd.Timestamp
+    breaks: tuple[tuple[pd.Timestamp, pd.Timestamp], ...]
+    early_close: bool
+    note: str = ""
+
+    def expected_minutes(self) -> pd.DatetimeIndex:
+        """Every bar-open minute in [open, close) outside the breaks (UTC, ns)."""
+        return _minutes(self)
+
+    def contains(self, ts: datetime | pd.Timestamp) -> bool:
+        """True if `ts` is inside [open, close), breaks included (naive `ts` is taken as UTC)."""
+        t = _utc(ts)
+        return self.open <= t < self.close
+
+
+@lru_cache(maxsize=4096)
+def _minutes(s: Session) -> pd.DatetimeIndex:
+    idx = pd.date_range(s.open, s.close, freq="min", inclusive="left", unit="ns")
+    for start, end in s.breaks:
+        idx = idx[(idx < start) | (idx >= end)]
+    return idx
+
+
+def _utc(ts: datetime | pd.Timestamp) -> pd.Timestamp:
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _ct(d: date, t: time) -> pd.Timestamp:
+    """Central-time wall clock on `d`, as UTC."""
+    return pd.Timestamp(datetime.combine(d, t), tz=CHICAGO).tz_convert("UTC").as_unit("ns")
+
+
+@lru_cache(maxsize=128)
+def _schedule(calendar: str, year: int) -> tuple[tuple[date, pd.Timestamp, pd.Timestamp], ...]:
+    """pandas_market_calendars' (date, open, close) rows for one calendar year."""
+    sched = mcal.get_calendar(calendar).schedule(f"{year}-01-01", f"{year}-12-31")
+    return tuple(
+        (d.date(), o.as_unit("ns"), c.as_unit("ns"))
+        for d, o, c in zip(sched.index, sched["market_open"], sched["market_close"], strict=True)
+    )
+
+
+@lru_cache(maxsize=128)
+def _halt_holidays(year: int) -> frozenset[date]:
+    start, end = f"{year}-01-01", f"{year}-12-31"
+    return frozenset(d.date() for rule in _HALT_HOLIDAYS for d in rule.dates(start, end))
+
+
+@lru_cache(maxsize=128)
+def _year(symbol: str, year: int) -> dict[date, Session]:
+    """Every session of `symbol` whose trade date falls in `year`, corrections applied."""
+    if not _MIN_YEAR <= year <= _MAX_YEAR:
+        raise InvalidDate(f"year {year} is out of range: use dates in {_MIN_YEAR}..{_MAX_YEAR}")
+    inst = instruments.get_instrument(symbol)
+    regular_close = mcal.get_calendar(inst.calendar).close_time
+    halt = _DAILY_HALTS.get(inst.calendar)
+    holidays = _halt_holidays(year)
+    out: dict[date, Session] = {}
+    carry: tuple[pd.Timestamp, pd.Timestamp] | None = None  # a holiday segment to prepend
+    for d, open_, close in _schedule(inst.calendar, year):
+        if d in holidays:
+            carry = (open_, close)
+            continue
+        breaks: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+        note = ""
+        if carry is not None:
+            breaks.append((carry[1], open_))
+            open_, note = carry[0], "includes the preceding holiday's trading (CME trade date)"
+            carry = None
+        if halt is not None and d <= halt[2] and close > _ct(d, halt[1]):
+            breaks.append((_ct(d, halt[0]), _ct(d, halt[1])))
+        early = close.tz_convert(CHICAGO).time() < regular_close
+        out[d] = Session(inst.root, d, open_, close, tuple(breaks), early, note)
+    for (sym, d), ov in OVERRIDES.items():
+        if sym == inst.root and d.year == year:
+            _apply(out, inst.root, d, ov, regular_close)
+    return out
+
+
+def _apply(
+    out: dict[date, Session], root: str, d: date, ov: Override, regular_close: time
+) -> None:
+    note = f"override: {ov.reason}"
+    if ov.closed:
+        out.pop(d, None)
+        return
+    base = out.get(d) or Session(
+        root, d, _ct(d - timedelta(days=1), time(17)), _ct(d, regular_close), (), False
+    )
+    close = _ct(d, ov.close) if ov.close is not None else base.close
+    breaks = tuple(b for b in base.breaks if b[0] < close)
+    early = close.tz_convert(CHICAGO).time() < regular_close
+    out[d] = Session(root, d, base.open, close, breaks, early, note)
+
+
+def _root(symbol: str) -> str:
+    return instruments.get_instrument(symbol).root
+
+
+def session(symbol: str, trade_date: date) -> Session | None:
+    """The session of `symbol` on `trade_date`, or None if there is none (weekend, holiday)."""
+    d = parse_date(trade_date)
+    return _year(_root(symbol), d.year).get(d)
+
+
+def _step_trading_day(root: str, d: date, step: int) -> date | None:
+    for _ in range(20):  # no CME closure lasts longer than a long weekend
+        d += timedelta(days=step)
+        if _year(root, d.year).get(d) is not None:
+            return d
+    return None
+
+
+def require_session(symbol: str, trade_date: date) -> Session:
+    """The session on `trade_date`; NotATradingDay naming the nearest trading days otherwise."""
+    root = _root(symbol)
+    d = parse_date(trade_date)
+    s = _year(root, d.year).get(d)
+    if s is None:
+        prev, nxt = _step_trading_day(root, d, -1), _step_trading_day(root, d, 1)
+        raise NotATradingDay(
+            f"{root} has no session on {d} ({d:%A}): the previous trading day is {prev} and the "
+            f"next is {nxt}; pick one of those"
+        )
+    return s
+
+
+def sessions(symbol: str, start: date, end: date) -> list[Session]:
+    """Sessions with a trade date in [start, end], in order; InvalidRange if start > end."""
+    root = _root(symbol)
+    start, end = parse_date(start), parse_date(end)
+    if start > end:
+        raise InvalidRange(f"start {start} is after end {end}: pass start <= end")
+    out: list[Session] = []
+    for year in range(start.year, end.year + 1):
+        out.extend(s for d, s in _year(root, year).items() if start <= d <= end)
+    return out
+
+
+def trading_days(symbol: str, start: date, end: date) -> list[date]:
+    """Trade dates with a session in [start, end]."""
+    return [s.trade_date for s in sessions(symbol, start, end)]
+
+
+def is_trading_day(symbol: str, d: date) -> bool:
+    """True if `symbol` has a session on trade date `d`."""
+    return session(symbol, d) is not None
+
+
+def expected_minutes(symbol: str, trade_date: date) -> pd.DatetimeIndex:
+    """The session's expected bar-open minutes; an empty UTC index if there is no session."""
+    s = session(symbol, trade_date)
+    if s is None:
+        return pd.DatetimeIndex([], dtype="datetime64[ns, UTC]")
+    return s.expected_minutes()
+
+
+def _candidates(root: str, t: pd.Timestamp) -> list[Session]:
+    """Sessions that could contain or have opened by `t`, ordered by open (small window)."""
+    first = t.tz_convert(CHICAGO).date()  # a session closes on its trade date, 16:00 CT at latest
+    days = [first + timedelta(days=i) for i in range(_MAX_SESSION_DAYS + 1)]
+    found = [_year(root, d.year).get(d) for d in days]
+    return [s for s in found if s is not None]
+
+
+def session_at(symbol: str, ts: datetime) -> Session | None:
+    """The session whose [open, close) contains `ts` (inside a break counts), else None."""
+    root = _root(symbol)
+    t = _utc(ts)
+    for s in _candidates(root, t):
+        if s.open <= t < s.close:
+            return s
+    return None
+
+
+def latest_sessions(symbol: str, now: datetime, n: int) -> list[Session]:
+    """The last `n` sessions that have opened by `now` (the current one included), oldest first."""
+    if n < 0:
+        raise InvalidInput(f"n must be >= 0, got {n}: pass the number of sessions wanted")
+    root = _root(symbol)
+    t = _utc(now)
+    out: list[Session] = [s for s in _candidates(root, t) if s.open <= t]
+    d = t.tz_convert(CHICAGO).date()
+    while len(out) < n and d.year > _MIN_YEAR:
+        d -= timedelta(days=1)
+        s = _year(root, d.year).get(d)
+        if s is not None and s.open <= t:
+            out.append(s)
+    out.sort(key=lambda s: s.open)
+    return out[len(out) - n :] if n else []
+
+
+def parse_date(value: str | date | datetime) -> date:
+    """A `date` from "2024-01-02", "20240102", a date or a datetime (its calendar date)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    fmt = "%Y%m%d" if text.isdigit() else "%Y-%m-%d"
+    try:
+        return datetime.strptime(text, fmt).date()
+    except ValueError:
+        raise InvalidDate(
+            f"invalid date {value!r}: expected YYYY-MM-DD or YYYYMMDD, e.g. 2024-01-02"
+        ) from None
+
+
+__all__ = [
+    "OVERRIDES",
+    "Override",
+    "Session",
+    "expected_minutes",
+    "is_trading_day",
+    "latest_sessions",
+    "parse_date",
+    "require_session",
+    "session",
+    "session_at",
+    "sessions",
+    "trading_days",
+]

@@ -1,0 +1,32 @@
+"""The one place that sees every domain: assets, checks, jobs, schedules and resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from market_spine.futures.automation import futures_hourly_capture, futures_job
+from market_spine.futures.daily_bars import futures_bars_daily
+from market_spine.futures.normalized_bars import normalized_futures_bars_1m
+from market_spine.futures.raw_bars import raw_futures_bars_1m
+from market_spine.lake.resource import LakeResource
+from market_spine.operations.freshness import futures_freshness, freshness_job, freshness_schedule
+from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
+from market_spine.providers.resource import MarketDataResource
+from market_spine.settings import Settings
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Definitions for one home; tests build their own with a temporary home."""
+    return dg.Definitions(
+        assets=[raw_futures_bars_1m, normalized_futures_bars_1m, futures_bars_daily],
+        asset_checks=[futures_freshness],
+        jobs=[futures_job, lake_maintenance, freshness_job],
+        schedules=[futures_hourly_capture, lake_maintenance_schedule, freshness_schedule],
+        resources={
+            "lake": LakeResource(root=str(settings.lake_root)),
+            "market": MarketDataResource(provider=settings.provider, seed=settings.sim_seed),
+        },
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,53 @@
+"""Keeps futures fresh with no one clicking: hourly re-capture of the live session, and one final
+capture of each session right after it closes."""
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from market_spine import calendars
+from market_spine.futures import keys
+from market_spine.futures.partitions import futures_partitions, partition_key
+
+#: A session that closed less than this long ago gets its final (post-close) capture.
+FINAL_CAPTURE_WINDOW = timedelta(minutes=65)
+
+futures_job = dg.define_asset_job(
+    "futures_bars",
+    selection=dg.AssetSelection.assets(keys.RAW_BARS, keys.NORMALIZED_BARS, keys.DAILY_BARS),
+    partitions_def=futures_partitions,
+    description="Capture, normalize and aggregate futures bars for the selected partitions.",
+)
+
+
+def due_partitions(symbols: list[str], now: datetime) -> list[tuple[str, str, str]]:
+    """(symbol, trade date, why) for each session that is open now or closed within the window."""
+    due = []
+    for symbol in symbols:
+        for session in calendars.latest_sessions(symbol, now, 2):
+            if session.open <= now < session.close:
+                due.append((symbol, session.trade_date.isoformat(), "live"))
+            elif timedelta(0) <= now - session.close < FINAL_CAPTURE_WINDOW:
+                due.append((symbol, session.trade_date.isoformat(), "final"))
+    return due
+
+
+@dg.schedule(
+    job=futures_job,
+    cron_schedule="5 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly: re-capture live sessions; once after each close: the final capture.",
+)
+def futures_hourly_capture(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    """One run per due (symbol, session), keyed so a retried tick never launches it twice."""
+    now = context.scheduled_execution_time
+    symbols = futures_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    return [
+        dg.RunRequest(
+            run_key=f"{symbol}|{day}|{now:%Y%m%dT%H%M}",
+            partition_key=partition_key(datetime.fromisoformat(day).date(), symbol),
+            tags={"market_spine/capture": why},
+        )
+        for symbol, day, why in due_partitions(symbols, now)
+    ]

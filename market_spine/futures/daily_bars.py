@@ -1,0 +1,107 @@
+"""`analytics/futures_bars_daily`: one OHLCV row per (symbol, trade date) from the normalized minutes."""
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from market_spine import calendars
+from market_spine.futures import checks, keys
+from market_spine.futures.partitions import futures_partitions, split_keys
+from market_spine.futures.results import FRESHNESS, check_result, contiguous_blocks
+from market_spine.futures.schemas import DAILY_BARS, DAILY_BARS_SCHEMA, conform
+from market_spine.lake.resource import LakeResource
+
+
+def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
+    """Aggregate minute bars to sessions; vwap is volume-weighted, contract is the session's last."""
+    expected = {
+        (s, d): len(calendars.expected_minutes(s, d))
+        for s, d in bars.select("symbol", "trade_date").unique().iter_rows()
+    }
+    daily = (
+        bars.sort("symbol", "ts")
+        .group_by("symbol", "trade_date", maintain_order=True)
+        .agg(
+            contract=pl.col("contract").last(),
+            open=pl.col("open").first(),
+            high=pl.col("high").max(),
+            low=pl.col("low").min(),
+            close=pl.col("close").last(),
+            volume=pl.col("volume").sum(),
+            vwap=(pl.col("vwap") * pl.col("volume")).sum() / pl.col("volume").sum(),
+            trades=pl.col("trades").sum(),
+            bar_count=pl.len().cast(pl.Int64),
+            capture_id=pl.col("capture_id").max(),
+        )
+        .with_columns(
+            expected_bars=pl.struct("symbol", "trade_date").map_elements(
+                lambda r: expected[(r["symbol"], r["trade_date"])], return_dtype=pl.Int64
+            )
+        )
+    )
+    return conform(daily, DAILY_BARS)
+
+
+def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> checks.CheckOutcome:
+    """Every trading day of the run has a daily row; days without a session need none."""
+    present = set(daily.select("symbol", "trade_date").iter_rows())
+    expected = [(s, d) for s, d in partitions if calendars.is_trading_day(s, d)]
+    missing = [f"{s} {d.isoformat()}" for s, d in expected if (s, d) not in present]
+    return checks.CheckOutcome(
+        not missing, {"expected_days": len(expected), "missing_days": len(missing), "worst": missing[:10]}
+    )
+
+
+@dg.asset(
+    key=keys.DAILY_BARS,
+    deps=[keys.NORMALIZED_BARS],
+    partitions_def=futures_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    freshness_policy=FRESHNESS,
+    check_specs=[
+        dg.AssetCheckSpec("validity", asset=keys.DAILY_BARS, blocking=True),
+        dg.AssetCheckSpec("completeness", asset=keys.DAILY_BARS),
+    ],
+    group_name="futures",
+    kinds={"delta", "polars"},
+    owners=["team:market-data"],
+    description="Daily OHLCV per futures root and trade date, aggregated from normalized 1-minute bars.",
+)
+def futures_bars_daily(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    """Rebuild the daily rows of each contiguous block of the run's partitions."""
+    store = lake.lake
+    frames: list[pl.DataFrame] = []
+    versions: list[int] = []
+    partitions: list[tuple[str, date]] = []
+    for symbol, days in split_keys(context.partition_keys).items():
+        partitions.extend((symbol, d) for d in days)
+        for start, end in contiguous_blocks(days):
+            minutes = store.read(
+                keys.table(keys.NORMALIZED_BARS),
+                equals={"symbol": symbol},
+                between={"trade_date": (start, end)},
+            )
+            daily = daily_from_minutes(minutes)
+            commit = store.replace(
+                keys.table(keys.DAILY_BARS),
+                daily,
+                equals={"symbol": symbol},
+                between={"trade_date": (start, end)},
+                partition_by=["symbol"],
+                metadata={"run_id": context.run.run_id},
+            )
+            versions.append(commit.version)
+            frames.append(daily)
+    daily = pl.concat(frames) if frames else pl.DataFrame(schema=DAILY_BARS)
+    return dg.MaterializeResult(
+        metadata={"rows": daily.height, "delta_version": max(versions) if versions else -1},
+        check_results=[
+            check_result(
+                keys.DAILY_BARS,
+                "validity",
+                checks.validity(daily, DAILY_BARS_SCHEMA, key=("symbol", "trade_date")),
+            ),
+            check_result(keys.DAILY_BARS, "completeness", missing_days(daily, partitions)),
+        ],
+    )

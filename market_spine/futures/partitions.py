@@ -1,0 +1,43 @@
+"""Futures partitions: trade date × symbol, weekends excluded.
+
+The date dimension runs in UTC+2 (`Etc/GMT-2`) so that a trade date's partition appears when
+its CME session opens (18:00 ET is 22:00 or 23:00 UTC, i.e. midnight or 01:00 at UTC+2).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from market_spine.settings import DEFAULT_SYMBOLS
+
+FIRST_TRADE_DATE = "2019-01-01"
+PARTITION_TIMEZONE = "Etc/GMT-2"
+
+trade_dates = dg.DailyPartitionsDefinition(
+    start_date=FIRST_TRADE_DATE,
+    timezone=PARTITION_TIMEZONE,
+    end_offset=1,
+    exclusions=["0 0 * * 6", "0 0 * * 0"],
+)
+symbols = dg.StaticPartitionsDefinition(list(DEFAULT_SYMBOLS))
+futures_partitions = dg.MultiPartitionsDefinition({"date": trade_dates, "symbol": symbols})
+
+
+def partition_key(trade_date: date, symbol: str) -> str:
+    """The multi-partition key string of one (date, symbol) partition."""
+    return dg.MultiPartitionKey({"date": trade_date.isoformat(), "symbol": symbol})
+
+
+def split_keys(keys: list[str]) -> dict[str, list[date]]:
+    """Group a run's partition keys by symbol, each with its sorted trade dates."""
+    by_symbol: dict[str, list[date]] = {}
+    for key in keys:
+        parts = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else None
+        if parts is None:
+            day, symbol = key.split("|")
+        else:
+            day, symbol = parts["date"], parts["symbol"]
+        by_symbol.setdefault(symbol, []).append(date.fromisoformat(day))
+    return {s: sorted(days) for s, days in sorted(by_symbol.items())}

@@ -1,0 +1,44 @@
+"""Turn check outcomes and run facts into Dagster results, shared by the futures assets."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import dagster as dg
+
+from market_spine.futures.checks import CheckOutcome
+
+FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1))
+
+
+def check_result(asset: dg.AssetKey, name: str, outcome: CheckOutcome) -> dg.AssetCheckResult:
+    """An AssetCheckResult whose metadata shows counts as numbers and offenders as JSON."""
+    severity = dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=name,
+        passed=outcome.passed,
+        severity=severity,
+        metadata={k: _meta(v) for k, v in outcome.metadata.items()},
+    )
+
+
+def _meta(value: Any) -> Any:
+    if isinstance(value, list | dict):
+        return dg.MetadataValue.json(value)
+    return value
+
+
+def contiguous_blocks(days: list[date]) -> list[tuple[date, date]]:
+    """Split sorted trade dates into runs with no weekday missing, so each run is one predicate."""
+    blocks: list[tuple[date, date]] = []
+    for day in days:
+        if blocks:
+            start, end = blocks[-1]
+            gap = [end + timedelta(d) for d in range(1, (day - end).days)]
+            if all(g.weekday() >= 5 for g in gap):
+                blocks[-1] = (start, day)
+                continue
+        blocks.append((day, day))
+    return blocks

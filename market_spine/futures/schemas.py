@@ -1,0 +1,79 @@
+"""Each futures table's schema, declared once: pandera for validation, polars dtypes for writes."""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+
+from market_spine.providers.base import BAR_SCHEMA
+
+SCHEMA_VERSION = 1
+
+_PRICE = {"open", "high", "low", "close", "vwap"}
+_SIZE = {"volume", "trades"}
+
+
+def _bar_columns(dtypes: dict[str, pl.DataType]) -> dict[str, pa.Column]:
+    columns: dict[str, pa.Column] = {}
+    for name, dtype in dtypes.items():
+        checks = []
+        if name in _PRICE:
+            checks.append(pa.Check.gt(0))
+        if name in _SIZE:
+            checks.append(pa.Check.ge(0))
+        columns[name] = pa.Column(dtype, checks=checks, nullable=False)
+    return columns
+
+
+#: Normalized 1-minute bars: one row per (symbol, ts), the accepted capture of a session.
+NORMALIZED_BARS: dict[str, pl.DataType] = {
+    "ts": BAR_SCHEMA["ts"],
+    "trade_date": pl.Date(),
+    **{k: v for k, v in BAR_SCHEMA.items() if k != "ts"},
+    "capture_id": pl.String(),
+}
+
+#: Raw captures: the bars exactly as the source sent them, plus where, when and how.
+RAW_BARS: dict[str, pl.DataType] = {
+    **NORMALIZED_BARS,
+    "captured_at": pl.Datetime("ns", "UTC"),
+    "source": pl.String(),
+    "request": pl.String(),
+    "payload_sha256": pl.String(),
+}
+
+#: Daily bars derived from the normalized minutes of each session.
+DAILY_BARS: dict[str, pl.DataType] = {
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "contract": pl.String(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Int64(),
+    "vwap": pl.Float64(),
+    "trades": pl.Int64(),
+    "bar_count": pl.Int64(),
+    "expected_bars": pl.Int64(),
+    "capture_id": pl.String(),
+}
+
+RAW_BARS_SCHEMA = pa.DataFrameSchema(_bar_columns(RAW_BARS), name="raw/futures_bars_1m", strict=True)
+NORMALIZED_BARS_SCHEMA = pa.DataFrameSchema(
+    _bar_columns(NORMALIZED_BARS),
+    name="normalized/futures_bars_1m",
+    strict=True,
+    unique=["symbol", "ts"],
+)
+DAILY_BARS_SCHEMA = pa.DataFrameSchema(
+    _bar_columns(DAILY_BARS),
+    name="analytics/futures_bars_daily",
+    strict=True,
+    unique=["symbol", "trade_date"],
+)
+
+
+def conform(frame: pl.DataFrame, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Select and cast a frame to a declared column order and dtypes (no validation)."""
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in dtypes.items())

@@ -1,0 +1,275 @@
+"""Fast reads of Delta tables: a cached file index per version, pruning by partition, file stats
+and Parquet row-group stats, so a point read opens one small slice of one file.
+
+Written by hand rather than through `polars.scan_delta` because a point read there replays the
+log and re-reads Parquet footers every call (≈ 7 ms); with the index and footers cached the same
+read is a fraction of that. Data files in Delta are immutable, so caching by path is always safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+_EPOCH_DAY = date(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _key(value: Any) -> Any:
+    """A comparable form of a filter bound or a statistic: ns integers for timestamps, ordinal for dates."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value} has no time zone")
+        ns = getattr(value, "value", None)  # pandas.Timestamp keeps nanoseconds
+        if isinstance(ns, int):
+            return ns
+        return (value - _EPOCH_UTC) // timedelta(microseconds=1) * 1_000
+    if isinstance(value, date):
+        return (value - _EPOCH_DAY).days
+    return value
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One data file of a snapshot: where it is, its partition values and per-column min/max."""
+
+    path: str
+    rows: int
+    partition: dict[str, Any]
+    mins: dict[str, Any]
+    maxs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The files of one table version, with the schema needed to rebuild partition columns."""
+
+    uri: str
+    version: int
+    schema: pa.Schema
+    partition_columns: tuple[str, ...]
+    files: tuple[FileEntry, ...]
+
+
+def _stat_keys(column: pa.ChunkedArray) -> list[Any]:
+    if pa.types.is_timestamp(column.type):
+        unit_ns = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[column.type.unit]
+        ints = column.cast(pa.int64()).to_pylist()
+        return [None if v is None else v * unit_ns for v in ints]
+    if pa.types.is_date32(column.type):
+        return column.cast(pa.int32()).to_pylist()
+    return column.to_pylist()
+
+
+def _partition_value(raw: str | None, type_: pa.DataType) -> Any:
+    if raw is None:
+        return None
+    if pa.types.is_date32(type_):
+        return (date.fromisoformat(raw) - _EPOCH_DAY).days
+    if pa.types.is_integer(type_):
+        return int(raw)
+    return raw
+
+
+def build_snapshot(table: DeltaTable) -> Snapshot:
+    """Index a DeltaTable's current version: one FileEntry per add action."""
+    schema = pa.schema(table.schema().to_arrow())
+    partition_columns = tuple(table.metadata().partition_columns)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    root = Path(table.table_uri.removeprefix("file://"))
+    names = actions.column_names
+    stats_cols = [n[4:] for n in names if n.startswith("min.")]
+    mins = {c: _stat_keys(actions.column(f"min.{c}")) for c in stats_cols if f"max.{c}" in names}
+    maxs = {c: _stat_keys(actions.column(f"max.{c}")) for c in mins}
+    parts = {c: actions.column(f"partition.{c}").to_pylist() for c in partition_columns}
+    paths = actions.column("path").to_pylist()
+    rows = actions.column("num_records").to_pylist()
+    files = []
+    for i, rel in enumerate(paths):
+        partition = {c: _partition_value(parts[c][i], schema.field(c).type) for c in partition_columns}
+        files.append(
+            FileEntry(
+                path=str(root / rel),
+                rows=rows[i] or 0,
+                partition=partition,
+                mins={c: mins[c][i] for c in mins},
+                maxs={c: maxs[c][i] for c in maxs},
+            )
+        )
+    return Snapshot(str(root), table.version(), schema, partition_columns, tuple(files))
+
+
+class SnapshotCache:
+    """Keeps the latest snapshot of each table open and refreshes it only when a new commit exists."""
+
+    def __init__(self, max_versions: int = 16) -> None:
+        self._latest: dict[str, tuple[DeltaTable, Snapshot]] = {}
+        self._versions: OrderedDict[tuple[str, Any], Snapshot] = OrderedDict()
+        self._max_versions = max_versions
+        self._lock = threading.Lock()
+
+    def latest(self, uri: str) -> Snapshot:
+        """The newest version; a stat of the next log file tells whether anything was committed."""
+        with self._lock:
+            cached = self._latest.get(uri)
+            if cached is not None:
+                table, snapshot = cached
+                next_log = Path(uri) / "_delta_log" / f"{snapshot.version + 1:020d}.json"
+                if not next_log.exists():
+                    return snapshot
+                table.update_incremental()
+            else:
+                table = DeltaTable(uri)
+            snapshot = build_snapshot(table)
+            self._latest[uri] = (table, snapshot)
+            return snapshot
+
+    def at(self, uri: str, as_of: int | datetime) -> Snapshot:
+        """A past version (by number or timestamp), kept in a small LRU because audits repeat."""
+        key = (uri, as_of)
+        with self._lock:
+            if key in self._versions:
+                self._versions.move_to_end(key)
+                return self._versions[key]
+        table = DeltaTable(uri)
+        table.load_as_version(as_of)
+        snapshot = build_snapshot(table)
+        with self._lock:
+            self._versions[key] = snapshot
+            while len(self._versions) > self._max_versions:
+                self._versions.popitem(last=False)
+        return snapshot
+
+
+_FOOTERS: OrderedDict[str, pq.FileMetaData] = OrderedDict()
+_FOOTERS_MAX = 8192
+_FOOTERS_LOCK = threading.Lock()
+
+
+def _footer(path: str) -> pq.FileMetaData:
+    with _FOOTERS_LOCK:
+        meta = _FOOTERS.get(path)
+        if meta is not None:
+            _FOOTERS.move_to_end(path)
+            return meta
+    meta = pq.read_metadata(path)
+    with _FOOTERS_LOCK:
+        _FOOTERS[path] = meta
+        while len(_FOOTERS) > _FOOTERS_MAX:
+            _FOOTERS.popitem(last=False)
+    return meta
+
+
+def _file_matches(f: FileEntry, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]) -> bool:
+    for col, value in equals.items():
+        if col in f.partition:
+            if f.partition[col] != value:
+                return False
+        elif col in f.mins and f.mins[col] is not None:
+            if not (f.mins[col] <= value <= f.maxs[col]):
+                return False
+    for col, (lo, hi) in between.items():
+        if col in f.partition:
+            if not (lo <= f.partition[col] <= hi):
+                return False
+        elif col in f.mins and f.mins[col] is not None:
+            if f.maxs[col] < lo or f.mins[col] > hi:
+                return False
+    return True
+
+
+def _row_groups(meta: pq.FileMetaData, between: Mapping[str, tuple[Any, Any]]) -> list[int]:
+    """Row groups whose min/max overlap every range filter (date and timestamp columns)."""
+    schema = meta.schema.to_arrow_schema()
+    checks = []
+    for col, (lo, hi) in between.items():
+        idx = schema.get_field_index(col)
+        if idx < 0:
+            continue
+        type_ = schema.field(idx).type
+        scale = 1
+        if pa.types.is_timestamp(type_):
+            scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[type_.unit]
+        elif not pa.types.is_date32(type_):
+            continue
+        checks.append((idx, scale, lo, hi))
+    keep = []
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        ok = True
+        for idx, scale, lo, hi in checks:
+            stats = group.column(idx).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            if stats.max_raw * scale < lo or stats.min_raw * scale > hi:
+                ok = False
+                break
+        if ok:
+            keep.append(g)
+    return keep
+
+
+def _filter_expr(name: str, dtype: pl.DataType, value: Any) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(name).dt.epoch("ns")
+    if dtype == pl.Date:
+        return pl.col(name).cast(pl.Int32)
+    return pl.col(name)
+
+
+def read_table(
+    snapshot: Snapshot,
+    equals: Mapping[str, Any],
+    between: Mapping[str, tuple[Any, Any]],
+    columns: list[str] | None,
+) -> pl.DataFrame:
+    """Read the rows of a snapshot that match the filters; columns default to the whole schema."""
+    eq = {c: _key(v) for c, v in equals.items()}
+    rng = {c: (_key(lo), _key(hi)) for c, (lo, hi) in between.items()}
+    wanted = columns or snapshot.schema.names
+    data_cols = [c for c in wanted if c not in snapshot.partition_columns]
+    filter_cols = [c for c in list(eq) + list(rng) if c not in snapshot.partition_columns]
+    read_cols = list(dict.fromkeys(data_cols + filter_cols))
+    pieces: list[pa.Table] = []
+    for f in snapshot.files:
+        if not _file_matches(f, eq, rng):
+            continue
+        meta = _footer(f.path)
+        groups = _row_groups(meta, rng)
+        if not groups:
+            continue
+        piece = pq.ParquetFile(f.path, metadata=meta).read_row_groups(groups, columns=read_cols)
+        for col in snapshot.partition_columns:
+            if col in wanted or col in eq or col in rng:
+                raw = f.partition[col]
+                type_ = snapshot.schema.field(col).type
+                value = date.fromordinal(_EPOCH_DAY.toordinal() + raw) if pa.types.is_date32(type_) else raw
+                piece = piece.append_column(col, pa.array([value] * piece.num_rows, type_))
+        pieces.append(piece)
+    if pieces:
+        frame = pl.from_arrow(pa.concat_tables(pieces, promote_options="default"))
+    else:
+        frame = pl.from_arrow(snapshot.schema.empty_table())
+    assert isinstance(frame, pl.DataFrame)
+    conditions = []
+    for col, value in eq.items():
+        conditions.append(_filter_expr(col, frame.schema[col], value) == value)
+    for col, (lo, hi) in rng.items():
+        expr = _filter_expr(col, frame.schema[col], lo)
+        conditions.append(expr.is_between(lo, hi))
+    if conditions:
+        frame = frame.filter(*conditions)
+    frame = frame.with_columns(
+        pl.col(c).dt.cast_time_unit("ns") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)
+    )
+    return frame.select(wanted)

@@ -1,0 +1,1 @@
+"""Operations: lake maintenance, freshness, and (later) readiness, revisions and audit."""

@@ -1,0 +1,1 @@
+"""Market-data sources behind one small protocol: simulated, thetadata, ib, file."""

@@ -1,0 +1,44 @@
+"""The protocol every bar source implements, and the capture it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import polars as pl
+
+#: Columns (in order) and dtypes of the bars a provider returns; `ts` is the bar's open, UTC.
+BAR_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Datetime("ns", "UTC"),
+    "symbol": pl.String(),
+    "contract": pl.String(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Int64(),
+    "vwap": pl.Float64(),
+    "trades": pl.Int64(),
+}
+
+
+@dataclass(frozen=True)
+class BarCapture:
+    """One provider call: what was asked, the bytes that came back, and the bars parsed from them."""
+
+    source: str
+    request: dict[str, Any]
+    payload: bytes
+    bars: pl.DataFrame
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+class BarProvider(Protocol):
+    """Fetches one session of 1-minute bars for a futures root."""
+
+    name: str
+
+    def fetch_bars(self, symbol: str, trade_date: date) -> BarCapture:
+        """Return the bars of `symbol`'s session `trade_date` (only up to now for a live session)."""
+        ...

@@ -1,0 +1,38 @@
+"""The configured bar source as a Dagster resource: the provider setting picks the adapter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from market_spine.errors import InvalidInput
+from market_spine.providers.base import BarProvider
+
+AVAILABLE = ("simulated",)
+
+
+class MarketDataResource(dg.ConfigurableResource):
+    """Which source captures bars, with the simulated market's seed, defects and an optional frozen clock."""
+
+    provider: str = "simulated"
+    seed: int = 7
+    defects: list[str] = []
+    frozen_now: str | None = None
+
+    def now(self) -> datetime:
+        """The current time, or the frozen instant when set (tests and replays)."""
+        if self.frozen_now:
+            return datetime.fromisoformat(self.frozen_now.replace("Z", "+00:00"))
+        return datetime.now(UTC)
+
+    def get(self) -> BarProvider:
+        """The adapter named by `provider`."""
+        if self.provider == "simulated":
+            from market_spine.providers.simulated import SimulatedMarket, SimulatedProvider
+
+            market = SimulatedMarket(seed=self.seed, defects=self.defects, clock=self.now)
+            return SimulatedProvider(market)
+        raise InvalidInput(
+            f"provider {self.provider!r} is not available; choose one of {', '.join(AVAILABLE)}"
+        )

@@ -1,0 +1,88 @@
+"""Settings of one Market Spine home, read from the environment and validated with clear errors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from market_spine.errors import InvalidInput
+
+PROFILES = ("dev", "test", "prod")
+PROVIDERS = ("simulated", "ib")
+DEFAULT_SYMBOLS = ("CL", "ES", "NG")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
+    if not lo <= value <= hi:
+        raise InvalidInput(f"{name}={value} is outside {lo}..{hi}; set it to e.g. {default}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise InvalidInput(f"{name}={value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the platform keeps its state and which sources and symbols it runs."""
+
+    home: Path
+    profile: str = "dev"
+    provider: str = "simulated"
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    sim_seed: int = 7
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    ui_port: int = 3000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lake_root(self) -> Path:
+        """The Delta Lake lives here, one folder per `<layer>/<dataset>`."""
+        return self.home / "lake"
+
+    @property
+    def dagster_home(self) -> Path:
+        """The Dagster instance (SQLite storage, run logs) lives inside the home too."""
+        return self.home / "dagster"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read `MARKET_SPINE_*` variables; any bad value raises InvalidInput naming the fix."""
+        env = os.environ if env is None else env
+        home = Path(env.get("MARKET_SPINE_HOME") or "./.market_spine").expanduser().resolve()
+        if home.exists() and not home.is_dir():
+            raise InvalidInput(f"MARKET_SPINE_HOME={home} is a file; point it at a folder")
+        raw_symbols = env.get("MARKET_SPINE_SYMBOLS", "")
+        symbols = tuple(s.strip().upper() for s in raw_symbols.split(",") if s.strip())
+        settings = cls(
+            home=home,
+            profile=_choice(env, "MARKET_SPINE_PROFILE", "dev", PROFILES),
+            provider=_choice(env, "MARKET_SPINE_PROVIDER", "simulated", PROVIDERS),
+            symbols=symbols or DEFAULT_SYMBOLS,
+            sim_seed=_int(env, "MARKET_SPINE_SIM_SEED", 7, 0, 2**31 - 1),
+            api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
+            api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
+            ui_port=_int(env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535),
+        )
+        settings.validate_symbols()
+        return settings
+
+    def validate_symbols(self) -> None:
+        """Every configured symbol must be a known instrument."""
+        from market_spine.instruments import get_instrument
+
+        for symbol in self.symbols:
+            get_instrument(symbol)
