@@ -183,9 +183,7 @@ def _year(symbol: str, year: int) -> dict[date, Session]:
     return out
 
 
-def _apply(
-    out: dict[date, Session], root: str, d: date, ov: Override, regular_close: time
-) -> None:
+def _apply(out: dict[date, Session], root: str, d: date, ov: Override, regular_close: time) -> None:
     note = f"override: {ov.reason}"
     if ov.closed:
         out.pop(d, None)
@@ -293,7 +291,7 @@ def latest_sessions(symbol: str, now: datetime, n: int) -> list[Session]:
         if s is not None and s.open <= t:
             out.append(s)
     out.sort(key=lambda s: s.open)
-    return out[len(out) - n :] if n else []
+    return out[max(len(out) - n, 0) :] if n else []
 
 
 def parse_date(value: str | date | datetime) -> date:

@@ -9,7 +9,7 @@ from market_spine.futures.daily_bars import futures_bars_daily
 from market_spine.futures.normalized_bars import normalized_futures_bars_1m
 from market_spine.futures.raw_bars import raw_futures_bars_1m
 from market_spine.lake.resource import LakeResource
-from market_spine.operations.freshness import futures_freshness, freshness_job, freshness_schedule
+from market_spine.operations.freshness import freshness_job, freshness_schedule, futures_freshness
 from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
 from market_spine.providers.resource import MarketDataResource
 from market_spine.settings import Settings

@@ -21,7 +21,9 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidInput(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
+        raise InvalidInput(
+            f"{name}={raw!r} is not a whole number; set it to e.g. {default}"
+        ) from None
     if not lo <= value <= hi:
         raise InvalidInput(f"{name}={value} is outside {lo}..{hi}; set it to e.g. {default}")
     return value

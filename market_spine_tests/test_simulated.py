@@ -175,8 +175,13 @@ def test_no_trade_minutes_explain_every_missing_minute(
 
 @pytest.mark.parametrize("symbol", SYMBOLS)
 def test_session_opens_at_previous_close(market: SimulatedMarket, symbol: str) -> None:
-    # Friday -> Monday crosses a weekend; 2024-07-05 follows the 07-04 holiday.
-    for prev, d in [(date(2024, 6, 3), DAY), (date(2024, 5, 31), date(2024, 6, 3))]:
+    # Overnight; Friday -> Monday across a weekend; 07-03 -> 07-05 across the 07-04 holiday.
+    pairs = [
+        (date(2024, 6, 3), DAY),
+        (date(2024, 5, 31), date(2024, 6, 3)),
+        (date(2024, 7, 3), date(2024, 7, 5)),
+    ]
+    for prev, d in pairs:
         before, after = market.bars(symbol, prev), market.bars(symbol, d)
         assert after["open"][0] == before["close"][-1]
         assert before["close"][-1] == market.daily_level(symbol, prev)
@@ -296,7 +301,7 @@ def test_unknown_defect_is_rejected() -> None:
 # -- the provider --------------------------------------------------------------------------------
 
 
-def test_provider_capture(market: SimulatedMarket) -> None:
+def test_provider_capture() -> None:
     provider = SimulatedProvider(SimulatedMarket(seed=3, defects=["spikes"]))
     capture = provider.fetch_bars("CL", DAY)
     assert isinstance(capture, BarCapture) and capture.source == provider.name == "simulated"

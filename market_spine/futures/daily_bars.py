@@ -1,4 +1,4 @@
-"""`analytics/futures_bars_daily`: one OHLCV row per (symbol, trade date) from the normalized minutes."""
+"""`analytics/futures_bars_daily`: one OHLCV row per (symbol, trade date) from normalized minutes."""
 
 from datetime import date
 
@@ -14,7 +14,7 @@ from market_spine.lake.resource import LakeResource
 
 
 def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
-    """Aggregate minute bars to sessions; vwap is volume-weighted, contract is the session's last."""
+    """Aggregate minute bars to sessions; vwap volume-weighted, contract the session's last."""
     expected = {
         (s, d): len(calendars.expected_minutes(s, d))
         for s, d in bars.select("symbol", "trade_date").unique().iter_rows()
@@ -49,7 +49,8 @@ def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> che
     expected = [(s, d) for s, d in partitions if calendars.is_trading_day(s, d)]
     missing = [f"{s} {d.isoformat()}" for s, d in expected if (s, d) not in present]
     return checks.CheckOutcome(
-        not missing, {"expected_days": len(expected), "missing_days": len(missing), "worst": missing[:10]}
+        not missing,
+        {"expected_days": len(expected), "missing_days": len(missing), "worst": missing[:10]},
     )
 
 
@@ -66,9 +67,11 @@ def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> che
     group_name="futures",
     kinds={"delta", "polars"},
     owners=["team:market-data"],
-    description="Daily OHLCV per futures root and trade date, aggregated from normalized 1-minute bars.",
+    description="Daily OHLCV per futures root and trade date, from normalized 1-minute bars.",
 )
-def futures_bars_daily(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def futures_bars_daily(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
     """Rebuild the daily rows of each contiguous block of the run's partitions."""
     store = lake.lake
     frames: list[pl.DataFrame] = []

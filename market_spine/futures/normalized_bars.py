@@ -28,7 +28,7 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def normalize_range(lake: Lake, symbol: str, start, end) -> pl.DataFrame:  # noqa: ANN001
+def normalize_range(lake: Lake, symbol: str, start, end) -> pl.DataFrame:
     """Normalized rows of one symbol's trade dates [start, end], from the raw captures."""
     raw = lake.read(
         keys.table(keys.RAW_BARS), equals={"symbol": symbol}, between={"trade_date": (start, end)}

@@ -59,7 +59,9 @@ DAILY_BARS: dict[str, pl.DataType] = {
     "capture_id": pl.String(),
 }
 
-RAW_BARS_SCHEMA = pa.DataFrameSchema(_bar_columns(RAW_BARS), name="raw/futures_bars_1m", strict=True)
+RAW_BARS_SCHEMA = pa.DataFrameSchema(
+    _bar_columns(RAW_BARS), name="raw/futures_bars_1m", strict=True
+)
 NORMALIZED_BARS_SCHEMA = pa.DataFrameSchema(
     _bar_columns(NORMALIZED_BARS),
     name="normalized/futures_bars_1m",

@@ -67,6 +67,8 @@ def maintain(
         )
     table.create_checkpoint()
     table.cleanup_metadata()
-    removed = table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+    removed = table.vacuum(
+        retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+    )
     table.update_incremental()
     return MaintenanceReport(dataset, before, len(table.file_uris()), len(removed), table.version())

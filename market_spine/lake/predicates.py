@@ -1,4 +1,4 @@
-"""SQL predicates for Delta partition replacement, built from values so quoting is never hand-written."""
+"""SQL predicates for Delta partition replacement, built from values so quoting is never by hand."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _key(value: Any) -> Any:
-    """A comparable form of a filter bound or a statistic: ns integers for timestamps, ordinal for dates."""
+    """A comparable form of a bound or statistic: ns for timestamps, epoch days for dates."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"timestamp {value} has no time zone")
@@ -96,7 +96,9 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
     rows = actions.column("num_records").to_pylist()
     files = []
     for i, rel in enumerate(paths):
-        partition = {c: _partition_value(parts[c][i], schema.field(c).type) for c in partition_columns}
+        partition = {
+            c: _partition_value(parts[c][i], schema.field(c).type) for c in partition_columns
+        }
         files.append(
             FileEntry(
                 path=str(root / rel),
@@ -110,7 +112,7 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
 
 
 class SnapshotCache:
-    """Keeps the latest snapshot of each table open and refreshes it only when a new commit exists."""
+    """Keeps each table's latest snapshot open; refreshes it only when a new commit exists."""
 
     def __init__(self, max_versions: int = 16) -> None:
         self._latest: dict[str, tuple[DeltaTable, Snapshot]] = {}
@@ -170,19 +172,19 @@ def _footer(path: str) -> pq.FileMetaData:
     return meta
 
 
-def _file_matches(f: FileEntry, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]) -> bool:
+def _file_matches(
+    f: FileEntry, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
+) -> bool:
     for col, value in equals.items():
-        if col in f.partition:
-            if f.partition[col] != value:
-                return False
-        elif col in f.mins and f.mins[col] is not None:
+        if col in f.partition and f.partition[col] != value:
+            return False
+        if col not in f.partition and f.mins.get(col) is not None:
             if not (f.mins[col] <= value <= f.maxs[col]):
                 return False
     for col, (lo, hi) in between.items():
-        if col in f.partition:
-            if not (lo <= f.partition[col] <= hi):
-                return False
-        elif col in f.mins and f.mins[col] is not None:
+        if col in f.partition and not (lo <= f.partition[col] <= hi):
+            return False
+        if col not in f.partition and f.mins.get(col) is not None:
             if f.maxs[col] < lo or f.mins[col] > hi:
                 return False
     return True
@@ -253,7 +255,11 @@ def read_table(
             if col in wanted or col in eq or col in rng:
                 raw = f.partition[col]
                 type_ = snapshot.schema.field(col).type
-                value = date.fromordinal(_EPOCH_DAY.toordinal() + raw) if pa.types.is_date32(type_) else raw
+                value = (
+                    date.fromordinal(_EPOCH_DAY.toordinal() + raw)
+                    if pa.types.is_date32(type_)
+                    else raw
+                )
                 piece = piece.append_column(col, pa.array([value] * piece.num_rows, type_))
         pieces.append(piece)
     if pieces:
@@ -270,6 +276,8 @@ def read_table(
     if conditions:
         frame = frame.filter(*conditions)
     frame = frame.with_columns(
-        pl.col(c).dt.cast_time_unit("ns") for c, t in frame.schema.items() if isinstance(t, pl.Datetime)
+        pl.col(c).dt.cast_time_unit("ns")
+        for c, t in frame.schema.items()
+        if isinstance(t, pl.Datetime)
     )
     return frame.select(wanted)

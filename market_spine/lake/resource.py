@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import dagster as dg
 
-from market_spine.lake.store import Lake
-
-
-@lru_cache(maxsize=16)
-def lake_at(root: str) -> Lake:
-    """One Lake per root in a process, so its snapshot and footer caches are shared."""
-    return Lake(root)
+from market_spine.lake.store import Lake, lake_at
 
 
 class LakeResource(dg.ConfigurableResource):

@@ -1,4 +1,4 @@
-"""The Delta Lake store: append-only captures, atomic partition replacement, time travel, history."""
+"""The Delta Lake store: append-only captures, atomic partition replacement, time travel."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +49,23 @@ def _arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
 
 
 def _metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
-    out = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in (metadata or {}).items()}
+    out = {
+        k: v if isinstance(v, str) else json.dumps(v, default=str)
+        for k, v in (metadata or {}).items()
+    }
     out["rows"] = str(rows)
     return out
 
 
 class Lake:
-    """A folder of Delta tables named `<layer>/<dataset>`, with the reads and writes the platform needs."""
+    """A folder of Delta tables named `<layer>/<dataset>`, with the platform's reads and writes."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
         self._snapshots = SnapshotCache()
 
     def path(self, dataset: str) -> Path:
-        """The folder of a dataset's Delta table; the name must look like `normalized/futures_bars_1m`."""
+        """The folder of a dataset's table; names look like `normalized/futures_bars_1m`."""
         if not DATASET_NAME.match(dataset):
             raise InvalidInput(
                 f"dataset name {dataset!r} is not '<layer>/<name>' in lower snake case, "
@@ -78,7 +82,8 @@ class Lake:
         if not self.root.is_dir():
             return []
         return sorted(
-            f"{log.parent.parent.name}/{log.parent.name}" for log in self.root.glob("*/*/_delta_log")
+            f"{log.parent.parent.name}/{log.parent.name}"
+            for log in self.root.glob("*/*/_delta_log")
         )
 
     # -- writes -------------------------------------------------------------------------------
@@ -179,11 +184,13 @@ class Lake:
         columns: list[str] | None = None,
         as_of: AsOf = None,
     ) -> pl.DataFrame:
-        """Rows matching `col = value` and `lo <= col <= hi`, pruned by partition, file and row group."""
+        """Rows where `col = value` and `lo <= col <= hi`, pruned by partition, file, row group."""
         if not self.exists(dataset):
             raise LakeError(f"dataset {dataset} has no data yet: materialize it first")
         uri = str(self.path(dataset))
-        snapshot = self._snapshots.latest(uri) if as_of is None else self._snapshots.at(uri, _as_of(as_of))
+        snapshot = (
+            self._snapshots.latest(uri) if as_of is None else self._snapshots.at(uri, _as_of(as_of))
+        )
         return read_table(snapshot, equals or {}, between or {}, columns)
 
     def scan(self, dataset: str, as_of: AsOf = None) -> pl.LazyFrame:
@@ -213,3 +220,9 @@ def _as_of(as_of: int | datetime | str) -> int | datetime:
     if parsed.tzinfo is None:
         raise InvalidInput(f"as_of {as_of!r} has no time zone: add 'Z' or an offset")
     return parsed
+
+
+@lru_cache(maxsize=16)
+def lake_at(root: str) -> Lake:
+    """One Lake per root in a process, so its snapshot and footer caches are shared."""
+    return Lake(root)

@@ -13,13 +13,17 @@ class MaintenanceConfig(dg.Config):
 
 
 @dg.op(description="Compact, checkpoint and vacuum each Delta table in the lake.")
-def maintain_lake(context: dg.OpExecutionContext, config: MaintenanceConfig, lake: LakeResource) -> None:
+def maintain_lake(
+    context: dg.OpExecutionContext, config: MaintenanceConfig, lake: LakeResource
+) -> None:
     """One pass over every table; the report of each lands as metadata on the run."""
     for dataset in lake.lake.datasets():
         report = maintain(lake.lake, dataset, retention_hours=config.retention_hours)
         context.log.info(f"maintained {dataset}: {report}")
         context.log_event(
-            dg.AssetObservation(asset_key=dg.AssetKey(dataset.split("/")), metadata=report.as_metadata())
+            dg.AssetObservation(
+                asset_key=dg.AssetKey(dataset.split("/")), metadata=report.as_metadata()
+            )
         )
 
 

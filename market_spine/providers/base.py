@@ -25,7 +25,7 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True)
 class BarCapture:
-    """One provider call: what was asked, the bytes that came back, and the bars parsed from them."""
+    """One provider call: what was asked, the bytes that came back, the bars parsed from them."""
 
     source: str
     request: dict[str, Any]
@@ -40,5 +40,5 @@ class BarProvider(Protocol):
     name: str
 
     def fetch_bars(self, symbol: str, trade_date: date) -> BarCapture:
-        """Return the bars of `symbol`'s session `trade_date` (only up to now for a live session)."""
+        """The bars of `symbol`'s session `trade_date` (up to now for a live session)."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
+from pydantic import Field
 
 from market_spine.errors import InvalidInput
 from market_spine.providers.base import BarProvider
@@ -13,11 +14,11 @@ AVAILABLE = ("simulated",)
 
 
 class MarketDataResource(dg.ConfigurableResource):
-    """Which source captures bars, with the simulated market's seed, defects and an optional frozen clock."""
+    """Which source captures bars; the simulated market's seed and defects; a frozen clock."""
 
     provider: str = "simulated"
     seed: int = 7
-    defects: list[str] = []
+    defects: list[str] = Field(default_factory=list)
     frozen_now: str | None = None
 
     def now(self) -> datetime:

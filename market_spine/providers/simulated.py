@@ -71,16 +71,15 @@ class _Params:
     rth_close: int
     rth_volume: float  # mean contracts per regular-hours minute
     trade_size: float  # mean contracts per trade
-    no_trade_p: float  # chance a thin-hours minute has no trade
 
 
 _PARAMS: dict[str, _Params] = {
-    "ES": _Params(0.18, 9 * 60 + 30, 16 * 60, 2500.0, 4.0, 0.02),
-    "CL": _Params(0.35, 9 * 60, 14 * 60 + 30, 450.0, 2.5, 0.04),
-    "NG": _Params(0.60, 9 * 60, 14 * 60 + 30, 160.0, 2.0, 0.10),
+    "ES": _Params(0.18, 9 * 60 + 30, 16 * 60, 2500.0, 4.0),
+    "CL": _Params(0.35, 9 * 60, 14 * 60 + 30, 450.0, 2.5),
+    "NG": _Params(0.60, 9 * 60, 14 * 60 + 30, 160.0, 2.0),
 }
 # Roots the instrument table knows but the simulator was not tuned for behave like a mid product.
-_DEFAULT_PARAMS = _Params(0.30, 9 * 60 + 30, 16 * 60, 300.0, 2.0, 0.05)
+_DEFAULT_PARAMS = _Params(0.30, 9 * 60 + 30, 16 * 60, 300.0, 2.0)
 
 _SPIKE_FACTOR = 1.08
 _N_DUPLICATES = 3
@@ -102,7 +101,8 @@ def _rng(*key: object) -> np.random.Generator:
 def _log_level_path(seed: int, root: str, base_price: float, annual_vol: float) -> np.ndarray:
     """Log closing level for every calendar day from EPOCH to LAST_DATE (read-only, cached).
 
-    An exact discretisation of an Ornstein-Uhlenbeck process in log price, computed in one pass.
+    An AR(1) (discrete Ornstein-Uhlenbeck) walk in log price; the whole century is generated at
+    once (~37k days, a few ms), so any date is served in O(1) and call order cannot matter.
     """
     n = (LAST_DATE - EPOCH).days + 1
     theta = math.log(2) / _REVERSION_HALF_LIFE_DAYS
@@ -115,8 +115,8 @@ def _log_level_path(seed: int, root: str, base_price: float, annual_vol: float) 
     sigma = annual_vol * np.sqrt(weight / units_per_year)
     shocks = _rng(seed, root, "daily-levels").standard_normal(n) * sigma
     shocks[0] = 0.0  # the path starts exactly at the base price
-    # x[t] = phi * x[t-1] + shock[t]; a linear recursion, so done in fixed blocks with powers of
-    # phi (small enough to stay exact-ish) instead of a Python loop over 37k days.
+    # x[t] = phi * x[t-1] + shock[t] is linear, so it is vectorised per block with powers of phi;
+    # blocks keep phi**-k near 1 (no precision loss), and avoid a Python loop over 37k days.
     dev = np.empty(n)
     block = 256
     powers = phi ** np.arange(block)
@@ -165,6 +165,31 @@ def _profiles(minute_of_day: np.ndarray, p: _Params) -> tuple[np.ndarray, np.nda
     to_close = np.clip(p.rth_close - 1 - m, 0, None)
     var[rth] = (1.0 + 2.5 * np.exp(-since_open / 25.0) + 1.0 * np.exp(-to_close / 20.0))[rth]
     return var, var**1.4
+
+
+def _log_ohlc(
+    start: float,
+    end: float,
+    s2: np.ndarray,
+    z: np.ndarray,
+    u_high: np.ndarray,
+    u_low: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-minute log open/high/low/close of a bridge from `start` to `end` (minute variances s2).
+
+    The bridge runs on a variance clock, so busy minutes move more; it ends exactly at `end`, so a
+    session closes at its daily level. High/low use the exact law of a Brownian bridge's extremes.
+    """
+    walk = np.cumsum(np.sqrt(s2) * z)
+    elapsed = np.cumsum(s2)
+    elapsed /= elapsed[-1]
+    close = start + (end - start) * elapsed + walk - elapsed * walk[-1]
+    close[-1] = end
+    open_ = np.concatenate(([start], close[:-1]))
+    mid, gap2 = 0.5 * (open_ + close), (close - open_) ** 2
+    high = mid + 0.5 * np.sqrt(gap2 - 2.0 * s2 * np.log(u_high))
+    low = mid - 0.5 * np.sqrt(gap2 - 2.0 * s2 * np.log(u_low))
+    return open_, high, low, close
 
 
 def _iso(ts_ns: np.ndarray) -> list[str]:
@@ -255,12 +280,12 @@ class SimulatedMarket:
 
     # -- simulation ------------------------------------------------------------------------------
 
-    def _log_level(self, inst: Any, d: date) -> float:
+    def _log_level(self, inst: instruments.Instrument, d: date) -> float:
         p = _params(inst.root)
         path = _log_level_path(self.seed, inst.root, float(inst.base_price), p.annual_vol)
         return float(path[max(0, (d - EPOCH).days)])
 
-    def _session(self, inst: Any, trade_date: date) -> _Session | None:
+    def _session(self, inst: instruments.Instrument, trade_date: date) -> _Session | None:
         """Simulate the full session (clean bars, then defects); None if there is no session."""
         root = inst.root
         sess = calendars.session(root, trade_date)
@@ -283,24 +308,13 @@ class SimulatedMarket:
         n = len(ts)
         rng = _rng(self.seed, root, trade_date.isoformat(), "session")
         z, vol_noise, size_noise = rng.standard_normal((3, n))
-        u_high, u_low, u_trade = 1.0 - rng.random((3, n))  # in (0, 1], safe for log
+        # The third uniform stream is drawn (and unused) so the other streams keep their values.
+        u_high, u_low, _ = 1.0 - rng.random((3, n))  # in (0, 1], safe for log
         vwap_w = rng.dirichlet(np.ones(4), n)
 
         var_w, vol_w = _profiles(minute_of_day, p)
-        var_w = var_w / var_w.sum()
-        s2 = var_w * (p.annual_vol**2 / _TRADING_DAYS_PER_YEAR)  # per-minute variance
-        # Time-changed Brownian bridge from the previous close to today's close.
-        walk = np.cumsum(np.sqrt(s2) * z)
-        clock_frac = np.cumsum(var_w)
-        clock_frac /= clock_frac[-1]
-        close_l = start + (end - start) * clock_frac + walk - clock_frac * walk[-1]
-        close_l[-1] = end
-        open_l = np.concatenate(([start], close_l[:-1]))
-        # Extremes of a Brownian bridge between open and close with variance s2 (exact law).
-        gap2 = (close_l - open_l) ** 2
-        high_l = 0.5 * (open_l + close_l + np.sqrt(gap2 - 2.0 * s2 * np.log(u_high)))
-        low_l = 0.5 * (open_l + close_l - np.sqrt(gap2 - 2.0 * s2 * np.log(u_low)))
-
+        s2 = var_w / var_w.sum() * (p.annual_vol**2 / _TRADING_DAYS_PER_YEAR)  # per minute
+        open_l, high_l, low_l, close_l = _log_ohlc(start, end, s2, z, u_high, u_low)
         o, h, lo, c = (
             _round_to_tick(np.exp(x), tick, dec) for x in (open_l, high_l, low_l, close_l)
         )
@@ -310,14 +324,16 @@ class SimulatedMarket:
             vwap_w[:, 0] * o + vwap_w[:, 1] * h + vwap_w[:, 2] * lo + vwap_w[:, 3] * c, dec + 4
         )
         vwap = np.clip(vwap, lo, h)
-        volume = np.maximum(1, np.rint(p.rth_volume * vol_w * np.exp(0.5 * vol_noise - 0.125)))
-        volume = volume.astype(np.int64)
-        size = p.trade_size * np.exp(0.3 * size_noise)
-        trades = np.clip(np.rint(volume / size), 1, volume).astype(np.int64)
-
-        thin = (minute_of_day < p.rth_open - 60) | (minute_of_day >= p.rth_close)
-        no_trade = thin & (u_trade < p.no_trade_p)
+        # Trades arrive as a Poisson process whose rate follows the volume profile (lognormal
+        # noise with mean one keeps rth_volume the regular-hours average); a minute whose draw
+        # is zero has no trade and so no bar, which is what the completeness check models.
+        rate = p.rth_volume * vol_w * np.exp(0.5 * vol_noise - 0.125) / p.trade_size
+        trades = _rng(self.seed, root, trade_date.isoformat(), "trades").poisson(rate)
+        no_trade = trades == 0
         no_trade[0] = no_trade[-1] = False  # the session's open and close levels always print
+        trades = np.maximum(trades, 1)
+        size = p.trade_size * np.exp(0.3 * size_noise)
+        volume = np.maximum(trades, np.rint(trades * size)).astype(np.int64)
         traded = ~no_trade
         cols = {
             "ts": ts[traded],
@@ -442,8 +458,8 @@ def _frame(cols: dict[str, np.ndarray], keep: np.ndarray, root: str, contract: s
     return pl.DataFrame(
         {
             "ts": pl.Series(cols["ts"][keep]).cast(BAR_SCHEMA["ts"]),
-            "symbol": pl.repeat(root, n, dtype=pl.String, eager=True),
-            "contract": pl.repeat(contract, n, dtype=pl.String, eager=True),
+            "symbol": pl.Series([root], dtype=pl.String).new_from_index(0, n),
+            "contract": pl.Series([contract], dtype=pl.String).new_from_index(0, n),
             **{name: cols[name][keep] for name in ("open", "high", "low", "close", "volume")},
             "vwap": cols["vwap"][keep],
             "trades": cols["trades"][keep],

@@ -1,0 +1,42 @@
+"""`create_app`: the FastAPI application of one Market Spine home."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from market_spine.api import metrics, routes_bars, routes_health
+from market_spine.api.errors import install_error_handlers
+from market_spine.client import Spine
+from market_spine.settings import Settings
+
+
+def package_version() -> str:
+    """The installed package's version, or a marker when running from an uninstalled tree."""
+    try:
+        return version("market-spine")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app serving one home's lake; `settings` default to the `MARKET_SPINE_*` environment."""
+    settings = settings or Settings.from_env()
+    app = FastAPI(
+        title="Market Spine",
+        version=package_version(),
+        description="Read API over the Market Spine lake: futures bars as JSON, CSV or Arrow IPC.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    # One Spine per app, so its lake snapshots and Parquet footers stay cached between requests.
+    app.state.spine = Spine(settings=settings)
+    app.state.metrics = metrics.Metrics()
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    install_error_handlers(app)
+    app.include_router(routes_bars.router)
+    app.include_router(routes_health.router)
+    app.include_router(metrics.router)
+    return app

@@ -1,0 +1,117 @@
+"""Exception handlers that turn every error into `{"error": ..., "field": ...}` JSON, so a caller
+always learns what was wrong and how to fix it, and never sees a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, LakeError, UnknownSymbol
+
+log = logging.getLogger("market_spine.api")
+
+EXAMPLE = "?symbol=CL&start=2024-03-05"
+
+
+class ApiError(Exception):
+    """An error a route raises on purpose: its HTTP status, message and the parameter at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
+    """The one error body shape of the API."""
+    return JSONResponse({"error": message, "field": field}, status_code=status)
+
+
+def field_of(exc: InvalidInput) -> str | None:
+    """The query parameter an InvalidInput from the library most likely refers to."""
+    if isinstance(exc, UnknownSymbol):
+        return "symbol"
+    if isinstance(exc, InvalidRange):
+        return "end"
+    if isinstance(exc, InvalidDate):
+        # timeparse names the parameter first: "start '2024-13-01' is not a date ...".
+        return "end" if str(exc).startswith("end") else "start"
+    if "as_of" in str(exc):
+        return "as_of"
+    return None
+
+
+def _validation_message(err: dict[str, Any], path: str) -> tuple[str, str | None]:
+    loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "body", "path")]
+    field = loc[-1] if loc else None
+    if err.get("type") == "missing":
+        return f"missing required query parameter {field!r}: e.g. {path}{EXAMPLE}", field
+    return f"{field}={err.get('input')!r} is invalid: {err.get('msg', 'bad value')}", field
+
+
+async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.field)
+
+
+async def _on_invalid_input(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidInput)
+    return error_response(422, str(exc), field_of(exc))
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if not errors:
+        return error_response(422, "invalid request", None)
+    # Report the first problem only: one clear fix beats a list of pydantic internals.
+    message, field = _validation_message(errors[0], request.url.path)
+    return error_response(422, message, field)
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = f"no route {request.method} {request.url.path}: see /docs for the endpoints"
+    else:
+        message = str(exc.detail)
+    response = error_response(exc.status_code, message, None)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _on_lake_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("lake read failed on %s: %s", request.url.path, exc)
+    return error_response(500, f"the lake could not be read: {exc}", None)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the server log, never to the caller.
+    log.exception("unhandled error on %s", request.url.path)
+    return error_response(500, "internal error: the server log has the details", None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; RequestValidationError is replaced so missing or malformed
+    parameters get the same body shape as every other error."""
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(InvalidInput, _on_invalid_input)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(LakeError, _on_lake_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx/5xx answer, documented in OpenAPI."""
+
+    error: str
+    field: str | None = None

@@ -1,0 +1,95 @@
+"""Prometheus metrics: requests and latency by route template and status, and rows served.
+
+Each app owns its registry, so several apps in one process (tests, embedding) never collide on
+prometheus_client's global default registry.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Reads of a session of minute bars take milliseconds; the tail up to seconds is for wide ranges.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The API's collectors, registered in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ("route", "method", "status")
+        self.requests = Counter(
+            "market_spine_api_requests",
+            "HTTP requests answered, by route template, method and status.",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "market_spine_api_request_duration_seconds",
+            "Time to answer an HTTP request, by route template, method and status.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "market_spine_api_rows_served",
+            "Data rows served, by route template.",
+            ("route",),
+            registry=self.registry,
+        )
+
+
+class MetricsMiddleware:
+    """Times every HTTP request and counts it under its route template (never the raw path,
+    which would make one series per URL); rows come from the handler's `X-Rows` header."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers if the app raises before responding
+        rows = 0
+
+        async def send_and_observe(message: Message) -> None:
+            nonlocal status, rows
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"x-rows":
+                        rows = int(value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_observe)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            labels = (route, scope["method"], str(status))
+            self.metrics.requests.labels(*labels).inc()
+            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)
+            if rows:
+                self.metrics.rows.labels(route).inc(rows)
+
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of the API's counters and histograms."""
+    registry: CollectorRegistry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,135 @@
+"""Liveness (`/healthz`) and readiness (`/readyz`): is the process up, and can it serve reads.
+
+Readiness probes files and sockets directly instead of opening a DagsterInstance: importing and
+opening one costs seconds, and an orchestrator polls this endpoint every few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from market_spine.settings import Settings
+
+router = APIRouter(tags=["operations"])
+
+#: A database that does not answer this fast is "not ready" for a probe that must stay cheap.
+CONNECT_TIMEOUT_S = 0.25
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The outcome of one readiness check: whether it passed and what was found."""
+
+    ok: bool
+    detail: str
+
+
+def probe_lake(settings: Settings) -> Probe:
+    """The lake root exists and can be listed."""
+    root = settings.lake_root
+    if not root.is_dir():
+        return Probe(False, f"lake folder {root} does not exist: run `market-spine process` first")
+    try:
+        with os.scandir(root) as entries:
+            layers = sum(1 for e in entries if e.is_dir())
+    except OSError as exc:
+        return Probe(False, f"lake folder {root} is not readable: {exc}")
+    return Probe(True, f"{root} ({layers} layers)")
+
+
+def _value(raw: Any) -> str | None:
+    """A dagster.yaml scalar, which may be `{env: NAME}`."""
+    if isinstance(raw, dict) and "env" in raw:
+        return os.environ.get(str(raw["env"]))
+    return None if raw is None else str(raw)
+
+
+def _probe_sqlite(db: Path) -> Probe:
+    if not db.is_file():
+        return Probe(
+            False, f"Dagster storage {db} not found: start the instance with `market-spine up`"
+        )
+    try:
+        # Read-only URI: a probe must never create or lock the database it checks.
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=CONNECT_TIMEOUT_S)
+        try:
+            con.execute("select count(*) from sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return Probe(False, f"Dagster storage {db} is not readable: {exc}")
+    return Probe(True, f"sqlite {db}")
+
+
+def _probe_tcp(kind: str, config: dict[str, Any]) -> Probe:
+    url = _value(config.get(f"{kind}_url"))
+    db = config.get(f"{kind}_db") or {}
+    host = urlparse(url).hostname if url else _value(db.get("hostname"))
+    port = (urlparse(url).port if url else _value(db.get("port"))) or {"postgres": 5432}.get(
+        kind, 3306
+    )
+    if not host:
+        return Probe(False, f"Dagster {kind} storage has no hostname in dagster.yaml")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        return Probe(False, f"Dagster {kind} storage at {host}:{port} is unreachable: {exc}")
+    return Probe(True, f"{kind} {host}:{port} accepts connections")
+
+
+def probe_dagster(settings: Settings) -> Probe:
+    """The instance folder exists and its storage answers: the SQLite run database opens
+    read-only, or a configured Postgres/MySQL server accepts a TCP connection."""
+    home = settings.dagster_home
+    if not home.is_dir():
+        return Probe(False, f"Dagster instance folder {home} does not exist: run `market-spine up`")
+    config_file = home / "dagster.yaml"
+    config: dict[str, Any] = {}
+    if config_file.exists():
+        try:
+            config = yaml.safe_load(config_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            return Probe(False, f"{config_file} is not readable: {exc}")
+    storage = config.get("storage") or {}
+    for kind in ("postgres", "mysql"):
+        if kind in storage:
+            return _probe_tcp(kind, storage[kind] or {})
+    if "run_storage" in config and "storage" not in config:
+        return Probe(True, f"custom run storage in {config_file} (not probed)")
+    base = _value((storage.get("sqlite") or {}).get("base_dir")) or str(home)
+    return _probe_sqlite(Path(base) / "history" / "runs.db")
+
+
+@router.get("/healthz", summary="Liveness")
+def healthz() -> dict[str, str]:
+    """200 while the process can answer at all."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={503: {"description": "The lake or the Dagster instance is not usable."}},
+)
+def readyz(request: Request) -> JSONResponse:
+    """200 when the lake is readable and the Dagster instance's storage answers, else 503
+    naming the part that failed."""
+    settings: Settings = request.app.state.settings
+    checks = {"lake": probe_lake(settings), "dagster": probe_dagster(settings)}
+    failed = [name for name, probe in checks.items() if not probe.ok]
+    body = {
+        "status": "unavailable" if failed else "ready",
+        "failed": failed,
+        "checks": {name: asdict(probe) for name, probe in checks.items()},
+    }
+    return JSONResponse(body, status_code=503 if failed else 200)

@@ -1,0 +1,204 @@
+"""`market-spine`: the operator's command line — process dates through Dagster, start the platform,
+serve the API, maintain the lake."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from market_spine.errors import SpineError
+from market_spine.settings import Settings
+
+app = typer.Typer(
+    help="Market Spine: market data as Dagster assets over a Delta Lake.", no_args_is_help=True
+)
+console = Console(stderr=True)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _settings(symbols: str | None = None) -> Settings:
+    env = dict(os.environ)
+    if symbols:
+        env["MARKET_SPINE_SYMBOLS"] = symbols
+    return Settings.from_env(env)
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+def _process(settings: Settings, start, end) -> bool:
+    """Materialize [start, end] for the symbols with a progress bar; True if every run passed."""
+    from market_spine.home import instance
+    from market_spine.runner import materialize_range, plan
+
+    days = plan(settings.symbols, start, end)
+    total = sum(len(d) for d in days.values())
+    inst = instance(settings)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("partitions"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("futures", total=total)
+
+        def on_run(run) -> None:
+            done = len([d for d in days[run.symbol] if run.start <= d <= run.end])
+            status = "[green]ok[/]" if run.success else "[red]failed[/]"
+            failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
+            progress.console.print(
+                f"{run.symbol} {run.start}..{run.end} {status} run {run.run_id[:8]}{failed}"
+            )
+            progress.advance(task, done)
+
+        runs = materialize_range(
+            settings, settings.symbols, start, end, instance=inst, on_run=on_run
+        )
+    return all(r.success for r in runs)
+
+
+@app.command()
+def process(
+    date: Annotated[str | None, typer.Option(help="One trade date, e.g. 2024-03-05.")] = None,
+    start: Annotated[str | None, typer.Option(help="First trade date of a range.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last trade date of a range (inclusive).")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated roots, e.g. CL,ES.")] = None,
+) -> None:
+    """Materialize futures partitions through Dagster (the runs show in the UI)."""
+    from market_spine.calendars import parse_date
+
+    try:
+        if date and (start or end):
+            raise SpineError("give either --date or --start/--end, not both")
+        if not date and not start:
+            raise SpineError("give --date D or --start D1 --end D2")
+        lo = parse_date(date or start)
+        hi = parse_date(date or end or start)
+        ok = _process(_settings(symbols), lo, hi)
+    except SpineError as exc:
+        _fail(exc)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Serve the HTTP read API."""
+    import uvicorn
+
+    from market_spine.api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings), host=host or settings.api_host, port=port or settings.api_port
+    )
+
+
+@app.command()
+def maintain(
+    retention_hours: Annotated[int, typer.Option(help="Keep time travel this far back.")] = 168,
+) -> None:
+    """Compact, checkpoint and vacuum every table now (the daily schedule does the same)."""
+    from market_spine.lake import Lake
+    from market_spine.lake.maintenance import maintain as maintain_table
+
+    lake = Lake(_settings().lake_root)
+    for dataset in lake.datasets():
+        report = maintain_table(lake, dataset, retention_hours=retention_hours)
+        console.print(
+            f"{dataset}: files {report.files_before} → {report.files_after}, "
+            f"version {report.version}"
+        )
+
+
+@app.command()
+def up(
+    days: Annotated[int, typer.Option(help="Trading days of history to materialize first.")] = 10,
+    serve: Annotated[
+        bool, typer.Option(help="Start the Dagster UI and the API after loading.")
+    ] = True,
+) -> None:
+    """Set up the home, materialize recent sessions, then start the Dagster UI and the API."""
+    from market_spine import calendars
+    from market_spine.home import prepare_home
+
+    try:
+        settings = _settings()
+        prepare_home(settings)
+        now = datetime.now(UTC)
+        sessions = [
+            s for sym in settings.symbols for s in calendars.latest_sessions(sym, now, days)
+        ]
+        start = min(s.trade_date for s in sessions)
+        end = max(s.trade_date for s in sessions)
+        console.print(
+            f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}"
+        )
+        _process(settings, start, end)
+    except SpineError as exc:
+        _fail(exc)
+    if not serve:
+        return
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "MARKET_SPINE_HOME": str(settings.home),
+    }
+    bin_dir = Path(sys.executable).parent
+    children = [
+        subprocess.Popen(
+            [
+                str(bin_dir / "dagster"),
+                "dev",
+                "-w",
+                str(REPO / "workspace.yaml"),
+                "-h",
+                settings.api_host,
+                "-p",
+                str(settings.ui_port),
+            ],
+            cwd=REPO,
+            env=env,
+        ),
+        subprocess.Popen([str(bin_dir / "market-spine"), "api"], cwd=REPO, env=env),
+    ]
+    console.print(
+        f"\n[bold green]Market Spine is up[/]\n"
+        f"  Dagster UI: http://{settings.api_host}:{settings.ui_port}\n"
+        f"  API:        http://{settings.api_host}:{settings.api_port}/docs\n"
+        "Ctrl-C stops both."
+    )
+    try:
+        while all(c.poll() is None for c in children):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    app()

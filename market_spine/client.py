@@ -1,0 +1,113 @@
+"""`Spine`: the read API for notebooks — bars by symbol and time range as polars frames, as of
+any past version, and SQL over DuckDB where every dataset is a view."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from market_spine.errors import InvalidInput
+from market_spine.instruments import get_instrument
+from market_spine.lake import Lake, lake_at
+from market_spine.settings import Settings
+from market_spine.timeparse import parse_range
+
+BARS_1M = "normalized/futures_bars_1m"
+BARS_DAILY = "analytics/futures_bars_daily"
+
+
+def view_name(dataset: str) -> str:
+    """SQL name of a dataset: normalized and analytics by bare name, other layers prefixed."""
+    layer, name = dataset.split("/")
+    return name if layer in ("normalized", "analytics") else f"{layer}_{name}"
+
+
+class Spine:
+    """A handle on one Market Spine home; cheap to create, caches table indexes across reads."""
+
+    def __init__(self, home: str | Path | None = None, settings: Settings | None = None) -> None:
+        if settings is None:
+            settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)} if home else None)
+        self.settings = settings
+        self.lake: Lake = lake_at(str(settings.lake_root))
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._registered: dict[str, int | None] = {}
+
+    def bars(
+        self,
+        symbol: str,
+        start: str | date | datetime,
+        end: str | date | datetime | None = None,
+        as_of: int | datetime | str | None = None,
+        columns: list[str] | None = None,
+    ) -> pl.DataFrame:
+        """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
+        bar opens in [start, end); `as_of` reads the table as of a version or a timestamp."""
+        return self._read(BARS_1M, symbol, start, end, as_of, columns)
+
+    def daily(
+        self,
+        symbol: str,
+        start: str | date | datetime,
+        end: str | date | datetime | None = None,
+        as_of: int | datetime | str | None = None,
+    ) -> pl.DataFrame:
+        """Daily bars of a root for trade dates [start, end]."""
+        lo, hi = parse_range(start, end)
+        if isinstance(lo, datetime):
+            lo, hi = lo.date(), hi.date()
+        return self._read(BARS_DAILY, symbol, lo, hi, as_of, None)
+
+    def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
+        root = get_instrument(symbol).root
+        lo, hi = parse_range(start, end)
+        if isinstance(lo, datetime):
+            if hi == lo:
+                raise InvalidInput(
+                    "start and end timestamps are equal: the range [start, end) is empty"
+                )
+            between = {"ts": (lo, hi - timedelta(microseconds=1))}
+        else:
+            between = {"trade_date": (lo, hi)}
+        if not self.lake.exists(dataset):
+            raise InvalidInput(f"{dataset} has no data yet: run `market-spine process` first")
+        return self.lake.read(
+            dataset, equals={"symbol": root}, between=between, columns=columns, as_of=as_of
+        )
+
+    def tables(self) -> list[str]:
+        """SQL view names available to `sql`, one per dataset in the lake."""
+        return sorted(view_name(d) for d in self.lake.datasets())
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection where every dataset is a view (bare name, and `<layer>.<name>`)."""
+        if self._con is None:
+            self._con = duckdb.connect()
+        for dataset in self.lake.datasets():
+            version = self.lake.version(dataset)
+            if self._registered.get(dataset) == version:
+                continue
+            layer, name = dataset.split("/")
+            arrow_name = f"_delta_{layer}_{name}"
+            self._con.register(arrow_name, self.lake.table(dataset).to_pyarrow_dataset())
+            self._con.execute(f"create schema if not exists {layer}")
+            self._con.execute(
+                f"create or replace view {layer}.{name} as select * from {arrow_name}"
+            )
+            self._con.execute(
+                f"create or replace view {view_name(dataset)} as select * from {arrow_name}"
+            )
+            self._registered[dataset] = version
+        return self._con
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Run a query over the lake's views and return a polars frame."""
+        try:
+            return self.connection().execute(query).pl()
+        except duckdb.Error as exc:
+            raise InvalidInput(
+                f"query failed: {exc}; available tables: {', '.join(self.tables())}"
+            ) from exc

@@ -1,0 +1,105 @@
+"""Materialize futures partitions through Dagster from Python (the CLI, `make run`, tests): the runs
+land in the given instance, so they show in the UI like any launched from there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import dagster as dg
+
+from market_spine import calendars
+from market_spine.errors import InvalidRange, NotATradingDay
+from market_spine.futures.daily_bars import futures_bars_daily
+from market_spine.futures.normalized_bars import normalized_futures_bars_1m
+from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key
+from market_spine.futures.raw_bars import raw_futures_bars_1m
+from market_spine.instruments import get_instrument
+from market_spine.lake.resource import LakeResource
+from market_spine.providers.resource import MarketDataResource
+from market_spine.settings import Settings
+
+FUTURES_ASSETS = (raw_futures_bars_1m, normalized_futures_bars_1m, futures_bars_daily)
+MAX_DAYS_PER_RUN = 400
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One Dagster run of a symbol's date range."""
+
+    symbol: str
+    start: date
+    end: date
+    run_id: str
+    success: bool
+    failed_checks: tuple[str, ...]
+
+
+def resources(settings: Settings, market: MarketDataResource | None = None) -> dict[str, object]:
+    """The resources the futures assets need for a home."""
+    return {
+        "lake": LakeResource(root=str(settings.lake_root)),
+        "market": market or MarketDataResource(provider=settings.provider, seed=settings.sim_seed),
+    }
+
+
+def plan(symbols: Sequence[str], start: date, end: date) -> dict[str, list[date]]:
+    """Trading days per symbol in [start, end]; a range with none is a clear error."""
+    if end < start:
+        raise InvalidRange(f"end {end} is before start {start}: swap them")
+    first, last = date.fromisoformat(FIRST_TRADE_DATE), date.today() + timedelta(days=1)
+    if start < first or end > last:
+        raise InvalidRange(
+            f"{start}..{end} is outside the partitions {first}..{last}: the history starts at "
+            f"{first} and a session can be captured only once it has opened"
+        )
+    roots = [get_instrument(s).root for s in symbols]
+    days = {root: calendars.trading_days(root, start, end) for root in roots}
+    if not any(days.values()):
+        raise NotATradingDay(
+            f"no trading session for {', '.join(roots)} between {start} and {end}: "
+            "pick dates on which the exchange is open (weekends and holidays have none)"
+        )
+    return days
+
+
+def materialize_range(
+    settings: Settings,
+    symbols: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    instance: dg.DagsterInstance,
+    market: MarketDataResource | None = None,
+    on_run: Callable[[RunSummary], None] | None = None,
+    log_level: str = "WARNING",
+) -> list[RunSummary]:
+    """One single-run backfill per symbol (chunked), through all futures assets and their checks."""
+    summaries = []
+    for symbol, days in plan(symbols, start, end).items():
+        for i in range(0, len(days), MAX_DAYS_PER_RUN):
+            chunk = days[i : i + MAX_DAYS_PER_RUN]
+            first, last = chunk[0], chunk[-1]
+            result = dg.materialize(
+                list(FUTURES_ASSETS),
+                instance=instance,
+                resources=resources(settings, market),
+                tags={
+                    "dagster/asset_partition_range_start": partition_key(first, symbol),
+                    "dagster/asset_partition_range_end": partition_key(last, symbol),
+                    "market_spine/launched_by": "cli",
+                },
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                raise_on_error=False,
+            )
+            failed = tuple(
+                f"{e.asset_key.to_user_string()}:{e.check_name}"
+                for e in result.get_asset_check_evaluations()
+                if not e.passed
+            )
+            summary = RunSummary(symbol, first, last, result.run_id, result.success, failed)
+            summaries.append(summary)
+            if on_run:
+                on_run(summary)
+    return summaries

@@ -1,0 +1,41 @@
+"""Parse the dates, timestamps and ranges users type, with errors that show the accepted forms."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from market_spine.errors import InvalidDate, InvalidRange
+
+FORMS = "'2024-01-02', '20240102' or an ISO timestamp like '2024-01-02T14:30:00Z'"
+
+
+def parse_point(value: str | date | datetime, name: str = "date") -> date | datetime:
+    """A date stays a date (a whole trade date); a timestamp becomes an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    try:
+        if len(text) == 8 and text.isdigit():
+            return datetime.strptime(text, "%Y%m%d").date()
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidDate(f"{name} {value!r} is not a date or timestamp; use {FORMS}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_range(
+    start: str | date | datetime, end: str | date | datetime | None
+) -> tuple[date, date] | tuple[datetime, datetime]:
+    """Both ends as dates (trade dates, inclusive) or both as UTC timestamps ([start, end))."""
+    lo = parse_point(start, "start")
+    hi = lo if end is None else parse_point(end, "end")
+    if isinstance(lo, datetime) != isinstance(hi, datetime):
+        lo = lo if isinstance(lo, datetime) else datetime(lo.year, lo.month, lo.day, tzinfo=UTC)
+        hi = hi if isinstance(hi, datetime) else datetime(hi.year, hi.month, hi.day, tzinfo=UTC)
+    if hi < lo:  # type: ignore[operator]
+        raise InvalidRange(f"end {hi} is before start {lo}: swap them")
+    return lo, hi  # type: ignore[return-value]
