@@ -58,7 +58,9 @@ class Spine:
         """Daily bars of a root for trade dates [start, end]."""
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
-            lo, hi = lo.date(), hi.date()
+            raise InvalidInput(
+                "daily bars are selected by trade date: pass dates like '2024-03-05'"
+            )
         return self._read(BARS_DAILY, symbol, lo, hi, as_of, None)
 
     def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
@@ -72,8 +74,6 @@ class Spine:
             between = {"ts": (lo, hi - timedelta(microseconds=1))}
         else:
             between = {"trade_date": (lo, hi)}
-        if not self.lake.exists(dataset):
-            raise InvalidInput(f"{dataset} has no data yet: run `market-spine process` first")
         return self.lake.read(
             dataset, equals={"symbol": root}, between=between, columns=columns, as_of=as_of
         )

@@ -33,3 +33,7 @@ class ProviderError(SpineError):
 
 class LakeError(SpineError):
     """A Delta table could not be read or written."""
+
+
+class NotMaterialized(LakeError):
+    """A dataset has no data yet: it must be materialized before it can be read."""

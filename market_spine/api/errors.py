@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, LakeError, UnknownSymbol
+from market_spine.errors import (
+    InvalidDate,
+    InvalidInput,
+    InvalidRange,
+    LakeError,
+    NotMaterialized,
+    UnknownSymbol,
+)
 
 log = logging.getLogger("market_spine.api")
 
@@ -93,6 +100,10 @@ async def _on_lake_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, f"the lake could not be read: {exc}", None)
 
 
+async def _on_not_materialized(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, str(exc), None)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the server log, never to the caller.
     log.exception("unhandled error on %s", request.url.path)
@@ -107,6 +118,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(LakeError, _on_lake_error)
+    app.add_exception_handler(NotMaterialized, _on_not_materialized)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

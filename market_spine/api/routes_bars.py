@@ -7,6 +7,7 @@ itself goes through the app's one `Spine`, whose table index stays warm across r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -34,6 +35,15 @@ BULK_HINT = "narrow the range, or read bulk data with `Spine().bars(...)` or `Sp
 
 Point = date | datetime
 
+#: A time followed by " HH:MM": the "+" of a UTC offset that arrived unencoded in a query
+#: string, where it decodes to a space.
+_MANGLED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+
+def restore_plus(text: str) -> str:
+    """Undo the space a URL makes of the `+` in `2024-03-05T14:30:00+00:00`."""
+    return _MANGLED_OFFSET.sub(r"\1+\2", text.strip())
+
 
 @dataclass(frozen=True)
 class BarsQuery:
@@ -56,7 +66,7 @@ def parse_as_of(raw: str | None) -> int | datetime | None:
     """A Delta version number (`3`) or an ISO timestamp with a zone (`2024-03-05T21:00:00Z`)."""
     if raw is None or raw.strip() == "":
         return None
-    text = raw.strip()
+    text = restore_plus(raw)
     if text.isdigit():
         return int(text)
     hint = (
@@ -84,7 +94,7 @@ def parse_query(symbol: str, start: str, end: str | None, as_of: str | None) -> 
         if value is None:
             continue
         try:
-            points[name] = parse_point(value, name)
+            points[name] = parse_point(restore_plus(value), name)
         except InvalidDate as exc:
             raise ApiError(422, str(exc), name) from None
     try:

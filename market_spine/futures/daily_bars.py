@@ -1,4 +1,4 @@
-"""`analytics/futures_bars_daily`: one OHLCV row per (symbol, trade date) from normalized minutes."""
+"""`analytics/futures_bars_daily`: one OHLCV row per symbol and trade date, from the minutes."""
 
 from datetime import date
 

@@ -178,15 +178,15 @@ def _file_matches(
     for col, value in equals.items():
         if col in f.partition and f.partition[col] != value:
             return False
-        if col not in f.partition and f.mins.get(col) is not None:
-            if not (f.mins[col] <= value <= f.maxs[col]):
-                return False
+        stats = col not in f.partition and f.mins.get(col) is not None
+        if stats and not (f.mins[col] <= value <= f.maxs[col]):
+            return False
     for col, (lo, hi) in between.items():
         if col in f.partition and not (lo <= f.partition[col] <= hi):
             return False
-        if col not in f.partition and f.mins.get(col) is not None:
-            if f.maxs[col] < lo or f.mins[col] > hi:
-                return False
+        stats = col not in f.partition and f.mins.get(col) is not None
+        if stats and (f.maxs[col] < lo or f.mins[col] > hi):
+            return False
     return True
 
 

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 
-from market_spine.errors import InvalidInput, LakeError
+from market_spine.errors import InvalidInput, LakeError, NotMaterialized
 from market_spine.lake.predicates import conjunction
 from market_spine.lake.reader import SnapshotCache, read_table
 
@@ -158,8 +158,7 @@ class Lake:
 
     def table(self, dataset: str, as_of: AsOf = None) -> DeltaTable:
         """The DeltaTable at its latest version, or as of a version number or a timestamp."""
-        if not self.exists(dataset):
-            raise LakeError(f"dataset {dataset} has no data yet: materialize it first")
+        self._require(dataset)
         table = DeltaTable(str(self.path(dataset)))
         if as_of is not None:
             table.load_as_version(_as_of(as_of))
@@ -192,6 +191,32 @@ class Lake:
             self._snapshots.latest(uri) if as_of is None else self._snapshots.at(uri, _as_of(as_of))
         )
         return read_table(snapshot, equals or {}, between or {}, columns)
+
+    def _require(self, dataset: str) -> None:
+        if not self.exists(dataset):
+            raise NotMaterialized(
+                f"dataset {dataset} has no data yet: materialize it first "
+                "(`market-spine process --date D`)"
+            )
+
+    def _checked_as_of(self, dataset: str, as_of: int | datetime) -> int | datetime:
+        """Refuse a version that does not exist or a time before the first commit, which
+        delta-rs would otherwise answer silently with the oldest or newest state."""
+        latest = self.version(dataset) or 0
+        if isinstance(as_of, int):
+            if not 0 <= as_of <= latest:
+                raise InvalidInput(
+                    f"as_of version {as_of} of {dataset} does not exist: 0..{latest}"
+                )
+            return as_of
+        oldest = self.table(dataset).history()[-1]
+        first = datetime.fromtimestamp(oldest["timestamp"] / 1000, UTC)
+        if as_of < first:
+            raise InvalidInput(
+                f"as_of {as_of.isoformat()} is before {dataset} existed (first commit "
+                f"{first.isoformat()}): pass a later time"
+            )
+        return as_of
 
     def scan(self, dataset: str, as_of: AsOf = None) -> pl.LazyFrame:
         """A lazy polars scan of the whole table, for ad-hoc queries."""

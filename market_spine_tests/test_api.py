@@ -1,0 +1,284 @@
+"""The HTTP read layer over real HTTP: uvicorn on a free loopback port, httpx as the client."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import polars as pl
+import pyarrow as pa
+import pytest
+import uvicorn
+from polars.testing import assert_frame_equal
+
+from market_spine import Spine
+from market_spine.api import create_app
+from market_spine_tests.conftest import SYMBOLS, settings_for
+
+DAY = "2024-03-05"
+
+
+@contextmanager
+def serving(home: Path) -> Iterator[httpx.Client]:
+    """Serve the app of `home` on 127.0.0.1 in a background thread, yield a client of it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port, and we keep the socket
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(settings_for(home)), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def served_home(materialized_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The materialized lake plus a real Dagster instance folder, as `market-spine up` leaves a
+    home (the shared fixture materializes through a throwaway instance, so it has none)."""
+    home = tmp_path_factory.mktemp("api") / "home"
+    home.mkdir()
+    (home / "lake").symlink_to(materialized_home / "lake", target_is_directory=True)
+    dagster_home = settings_for(home).dagster_home
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
+    return home
+
+
+@pytest.fixture(scope="module")
+def api(served_home: Path) -> Iterator[httpx.Client]:
+    """A client of the API serving `served_home`."""
+    with serving(served_home) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def spine(served_home: Path) -> Spine:
+    """The library read of the same home, the reference every HTTP answer is compared to."""
+    return Spine(settings=settings_for(served_home))
+
+
+def frame_of_json(body: dict) -> pl.DataFrame:
+    """The `data` rows of a JSON answer, in its column order."""
+    return pl.DataFrame(body["data"]).select(body["columns"])
+
+
+def test_healthz(api: httpx.Client) -> None:
+    r = api.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+
+
+def test_readyz_on_materialized_home(api: httpx.Client) -> None:
+    r = api.get("/readyz")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["lake"]["ok"] and body["checks"]["dagster"]["ok"]
+
+
+def test_home_without_lake_is_not_ready_and_has_no_data(tmp_path: Path) -> None:
+    home = tmp_path / "empty"
+    home.mkdir()
+    with serving(home) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert "lake" in r.json()["failed"]
+        assert "does not exist" in r.json()["checks"]["lake"]["detail"]
+        r = client.get("/v1/bars", params={"symbol": "CL", "start": DAY})
+        assert r.status_code == 404
+        assert "market-spine process" in r.json()["error"]
+
+
+def test_dataset_not_materialized_is_404(materialized_home: Path, tmp_path: Path) -> None:
+    # Minute bars exist, the daily table was never built.
+    home = tmp_path / "partial"
+    (home / "lake").mkdir(parents=True)
+    normalized = materialized_home / "lake" / "normalized"
+    (home / "lake" / "normalized").symlink_to(normalized, target_is_directory=True)
+    with serving(home) as client:
+        assert client.get("/v1/bars", params={"symbol": "CL", "start": DAY}).status_code == 200
+        r = client.get("/v1/bars/daily", params={"symbol": "CL", "start": DAY})
+        assert r.status_code == 404
+        assert r.json()["field"] is None
+        assert "analytics/futures_bars_daily" in r.json()["error"]
+        assert "market-spine process" in r.json()["error"]
+
+
+def test_json_one_day(api: httpx.Client, spine: Spine) -> None:
+    r = api.get("/v1/bars", params={"symbol": "CL", "start": DAY, "format": "json"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    expected = spine.bars("CL", DAY)
+    assert body["rows"] == len(body["data"]) == expected.height > 0
+    assert body["symbol"] == "CL" and body["start"] == body["end"] == DAY and body["as_of"] is None
+    assert body["columns"] == expected.columns
+    first = body["data"][0]
+    assert first["ts"] == "2024-03-04T23:00:00Z"  # the CME session opens the evening before
+    assert first["trade_date"] == DAY
+    assert r.headers["X-Rows"] == str(expected.height)
+    assert r.headers["X-Delta-Version"] == str(spine.lake.version("normalized/futures_bars_1m"))
+
+
+def test_csv_and_arrow_match_json(api: httpx.Client, spine: Spine) -> None:
+    params = {"symbol": "ES", "start": "20240305", "end": "2024-03-06"}
+    as_json = frame_of_json(api.get("/v1/bars", params=params).json())
+
+    r = api.get("/v1/bars", params={**params, "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    as_csv = pl.read_csv(io.BytesIO(r.content))
+    assert_frame_equal(as_csv, as_json)
+
+    r = api.get("/v1/bars", params={**params, "format": "arrow"})
+    assert r.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    table = pa.ipc.open_stream(r.content).read_all()
+    assert table.schema.field("ts").type == pa.timestamp("ns", tz="UTC")
+    as_arrow = pl.from_arrow(table)
+    assert isinstance(as_arrow, pl.DataFrame)
+    assert_frame_equal(as_arrow, spine.bars("ES", "2024-03-05", "2024-03-06"))
+    assert int(r.headers["X-Rows"]) == as_arrow.height == as_json.height
+
+
+def test_timestamp_range_is_half_open(api: httpx.Client, spine: Spine) -> None:
+    start, end = "2024-03-05T14:30:00Z", "2024-03-05T15:30:00Z"
+    body = api.get("/v1/bars", params={"symbol": "NG", "start": start, "end": end}).json()
+    assert body["start"] == start and body["end"] == end
+    stamps = [row["ts"] for row in body["data"]]
+    assert body["rows"] == spine.bars("NG", start, end).height
+    assert 0 < body["rows"] <= 60
+    assert all(start <= ts < end for ts in stamps)  # ISO Z strings sort as time
+    assert stamps == sorted(stamps)
+
+
+def test_unencoded_plus_offset_is_accepted(api: httpx.Client) -> None:
+    # A hand-typed URL sends the "+" of "+00:00" raw, and query decoding turns it into a space.
+    query = "symbol=NG&start=2024-03-05T14:30:00+00:00&end=2024-03-05T15:30:00+00:00"
+    r = api.get(f"/v1/bars?{query}")
+    assert r.status_code == 200, r.text
+    assert r.json()["start"] == "2024-03-05T14:30:00Z"
+
+
+def test_daily_bars(api: httpx.Client, spine: Spine) -> None:
+    r = api.get("/v1/bars/daily", params={"symbol": "es", "start": "20240304", "end": "20240308"})
+    assert r.status_code == 200
+    body = r.json()
+    assert [row["trade_date"] for row in body["data"]] == [f"2024-03-0{d}" for d in range(4, 9)]
+    assert "bar_count" in body["columns"]
+    assert_frame_equal(
+        frame_of_json(body).select("open", "close", "volume"),
+        spine.daily("ES", "2024-03-04", "2024-03-08").select("open", "close", "volume"),
+    )
+
+
+def test_as_of_version_zero_and_latest(api: httpx.Client, spine: Spine) -> None:
+    latest = spine.lake.version("normalized/futures_bars_1m")
+    assert latest is not None and latest > 0
+    grew = False
+    for symbol in SYMBOLS:
+        old = api.get("/v1/bars", params={"symbol": symbol, "start": DAY, "as_of": "0"})
+        new = api.get("/v1/bars", params={"symbol": symbol, "start": DAY})
+        assert old.headers["X-Delta-Version"] == "0"
+        assert new.headers["X-Delta-Version"] == str(latest)
+        assert old.json()["rows"] == spine.bars(symbol, DAY, as_of=0).height
+        assert new.json()["rows"] == spine.bars(symbol, DAY).height
+        grew |= old.json()["rows"] < new.json()["rows"]
+    assert grew, "each symbol's run is its own commit, so version 0 lacks some symbol"
+    now = datetime.now(UTC).isoformat()
+    r = api.get("/v1/bars", params={"symbol": "CL", "start": DAY, "as_of": now})
+    assert r.status_code == 200 and r.headers["X-Delta-Version"] == str(latest)
+
+
+BAD_INPUTS = [
+    pytest.param({"symbol": "XX", "start": DAY}, "symbol", ["CL", "ES", "NG"], id="unknown-symbol"),
+    pytest.param({"symbol": "CL", "start": "2024-13-45"}, "start", ["20240102"], id="bad-date"),
+    pytest.param({"symbol": "CL", "start": DAY, "end": "tomorrow"}, "end", ["ISO"], id="bad-end"),
+    pytest.param(
+        {"symbol": "CL", "start": "2024-03-06", "end": "2024-03-05"}, "end", ["swap"], id="reversed"
+    ),
+    pytest.param(
+        {"symbol": "CL", "start": "2024-03-05T15:00:00Z"}, "end", ["end after start"], id="empty-ts"
+    ),
+    pytest.param({"symbol": "CL", "start": DAY, "format": "xml"}, "format", ["csv"], id="format"),
+    pytest.param(
+        {"symbol": "CL", "start": "2024-01-02", "end": "2024-03-29"},
+        "end",
+        ["at most 31", "narrow the range"],
+        id="too-wide",
+    ),
+    pytest.param(
+        {"symbol": "CL", "start": DAY, "as_of": "yesterday"},
+        "as_of",
+        ["version number"],
+        id="as-of",
+    ),
+    pytest.param(
+        {"symbol": "CL", "start": DAY, "as_of": "2024-03-05"}, "as_of", ["zone"], id="as-of-date"
+    ),
+    pytest.param(
+        {"symbol": "CL", "start": DAY, "as_of": "999"}, "as_of", ["versions 0.."], id="v999"
+    ),
+    pytest.param(
+        {"symbol": "CL", "start": DAY, "as_of": "2001-01-01T00:00:00Z"},
+        "as_of",
+        ["first written"],
+        id="as-of-too-early",
+    ),
+    pytest.param({"symbol": "CL"}, "start", ["start=2024-03-05"], id="missing-start"),
+    pytest.param({"start": DAY}, "symbol", ["symbol=CL"], id="missing-symbol"),
+]
+
+
+@pytest.mark.parametrize(("params", "field", "hints"), BAD_INPUTS)
+def test_bad_input_is_422_with_the_fix(
+    api: httpx.Client, params: dict[str, str], field: str, hints: list[str]
+) -> None:
+    r = api.get("/v1/bars", params=params)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert set(body) == {"error", "field"}
+    assert body["field"] == field
+    for hint in hints:
+        assert hint in body["error"]
+
+
+def test_unknown_route_has_the_error_shape(api: httpx.Client) -> None:
+    r = api.get("/v1/nothing")
+    assert r.status_code == 404
+    assert "/docs" in r.json()["error"]
+
+
+def test_docs_and_openapi(api: httpx.Client) -> None:
+    assert api.get("/docs").status_code == 200
+    spec = api.get("/openapi.json").json()
+    assert spec["info"]["title"] == "Market Spine"
+    assert spec["info"]["version"]
+    assert {"/v1/bars", "/v1/bars/daily", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+
+
+def test_metrics_count_requests_and_rows(api: httpx.Client) -> None:
+    api.get("/v1/bars", params={"symbol": "CL", "start": DAY})
+    api.get("/v1/bars", params={"symbol": "ZZ", "start": DAY})
+    text = api.get("/metrics").text
+    assert 'market_spine_api_requests_total{method="GET",route="/v1/bars",status="200"}' in text
+    assert 'market_spine_api_requests_total{method="GET",route="/v1/bars",status="422"}' in text
+    assert "market_spine_api_request_duration_seconds_bucket" in text
+    assert 'market_spine_api_rows_served_total{route="/v1/bars"}' in text

@@ -1,0 +1,152 @@
+"""The Delta store: appends, atomic replacement, pruned reads, time travel, history, maintenance."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from market_spine.errors import InvalidInput, LakeError
+from market_spine.lake import Lake
+from market_spine.lake.maintenance import maintain
+from market_spine.lake.predicates import conjunction, literal
+
+DS = "normalized/test_bars"
+
+
+def day_frame(day: date, symbol: str, value: float, minutes: int = 60) -> pl.DataFrame:
+    start = datetime(day.year, day.month, day.day, 14, tzinfo=UTC)
+    ts = pl.datetime_range(
+        start,
+        start + timedelta(minutes=minutes - 1),
+        "1m",
+        time_unit="ns",
+        time_zone="UTC",
+        eager=True,
+    )
+    return pl.DataFrame({"ts": ts, "trade_date": day, "symbol": symbol, "close": value})
+
+
+def put(lake: Lake, day: date, symbol: str, value: float) -> int:
+    return lake.replace(
+        DS,
+        day_frame(day, symbol, value),
+        equals={"trade_date": day, "symbol": symbol},
+        partition_by=["symbol"],
+        metadata={"capture_id": f"cap-{value}"},
+    ).version
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(tmp_path / "lake")
+
+
+def test_predicates_quote_values() -> None:
+    assert literal("O'Brien") == "'O''Brien'"
+    assert literal(date(2024, 1, 2)) == "'2024-01-02'"
+    assert conjunction({"symbol": "CL"}, {"trade_date": (date(2024, 1, 2), date(2024, 1, 3))}) == (
+        "symbol = 'CL' AND trade_date >= '2024-01-02' AND trade_date <= '2024-01-03'"
+    )
+    with pytest.raises(ValueError):
+        conjunction()
+
+
+def test_replace_is_idempotent_and_keeps_other_partitions(lake: Lake) -> None:
+    d1, d2 = date(2024, 1, 2), date(2024, 1, 3)
+    put(lake, d1, "CL", 1.0)
+    put(lake, d2, "CL", 2.0)
+    put(lake, d1, "ES", 3.0)
+    before = lake.read(DS)
+    v = put(lake, d1, "CL", 1.0)
+    after = lake.read(DS)
+    assert v == 3
+    assert after.sort("symbol", "ts").equals(before.sort("symbol", "ts"))
+    assert after.height == 180
+
+
+def test_replace_changes_only_its_partition_and_time_travel_reads_the_past(lake: Lake) -> None:
+    d1, d2 = date(2024, 1, 2), date(2024, 1, 3)
+    put(lake, d1, "CL", 1.0)
+    put(lake, d2, "CL", 2.0)
+    put(lake, d1, "CL", 9.0)
+    now = lake.read(DS, equals={"symbol": "CL"})
+    assert sorted(now["close"].unique().to_list()) == [2.0, 9.0]
+    past = lake.read(DS, equals={"symbol": "CL"}, as_of=1)
+    assert sorted(past["close"].unique().to_list()) == [1.0, 2.0]
+    stamp = datetime.fromtimestamp(lake.history(DS)[1]["timestamp"] / 1000, UTC)
+    assert sorted(lake.read(DS, as_of=stamp)["close"].unique().to_list()) == [1.0, 2.0]
+    assert sorted(lake.read(DS, as_of="1")["close"].unique().to_list()) == [1.0, 2.0]
+
+
+def test_commit_metadata_is_recorded(lake: Lake) -> None:
+    put(lake, date(2024, 1, 2), "CL", 5.0)
+    newest = lake.history(DS, 1)[0]
+    assert newest["capture_id"] == "cap-5.0"
+    assert newest["rows"] == "60"
+
+
+def test_read_filters_by_timestamp_and_date_and_columns(lake: Lake) -> None:
+    for i in range(5):
+        put(lake, date(2024, 1, 2) + timedelta(days=i), "CL", float(i))
+    lo = datetime(2024, 1, 3, 14, 10, tzinfo=UTC)
+    hi = datetime(2024, 1, 3, 14, 19, tzinfo=UTC)
+    rows = lake.read(DS, equals={"symbol": "CL"}, between={"ts": (lo, hi)}, columns=["ts", "close"])
+    assert rows.columns == ["ts", "close"]
+    assert rows.height == 10
+    assert rows["ts"].min() == lo
+    assert rows.schema["ts"] == pl.Datetime("ns", "UTC")
+    by_date = lake.read(DS, between={"trade_date": (date(2024, 1, 4), date(2024, 1, 5))})
+    assert by_date.height == 120
+    assert lake.read(DS, equals={"symbol": "NG"}).height == 0
+
+
+def test_read_sees_commits_made_by_another_lake_instance(lake: Lake, tmp_path: Path) -> None:
+    put(lake, date(2024, 1, 2), "CL", 1.0)
+    assert lake.read(DS).height == 60
+    put(Lake(tmp_path / "lake"), date(2024, 1, 3), "CL", 2.0)
+    assert lake.read(DS).height == 120
+
+
+def test_replace_rejects_rows_outside_the_predicate(lake: Lake) -> None:
+    put(lake, date(2024, 1, 2), "CL", 1.0)
+    stray = day_frame(date(2024, 1, 3), "CL", 7.0)
+    with pytest.raises(LakeError):
+        lake.replace(DS, stray, equals={"trade_date": date(2024, 1, 2), "symbol": "CL"})
+    assert lake.version(DS) == 0
+    assert lake.read(DS)["close"].unique().to_list() == [1.0]
+
+
+def test_bad_names_and_as_of_values_say_how_to_fix(lake: Lake) -> None:
+    with pytest.raises(InvalidInput, match="<layer>/<name>"):
+        lake.path("Bad Name")
+    with pytest.raises(LakeError, match="materialize it first"):
+        lake.read(DS)
+    put(lake, date(2024, 1, 2), "CL", 1.0)
+    with pytest.raises(InvalidInput, match="ISO timestamp"):
+        lake.read(DS, as_of="yesterday")
+    with pytest.raises(InvalidInput, match="time zone"):
+        lake.read(DS, as_of="2024-01-02T10:00:00")
+
+
+def test_append_grows_and_datasets_are_listed(lake: Lake) -> None:
+    lake.append("raw/test_bars", day_frame(date(2024, 1, 2), "CL", 1.0), partition_by=["symbol"])
+    lake.append("raw/test_bars", day_frame(date(2024, 1, 2), "CL", 1.0), partition_by=["symbol"])
+    put(lake, date(2024, 1, 2), "CL", 1.0)
+    assert lake.read("raw/test_bars").height == 120
+    assert lake.datasets() == [DS, "raw/test_bars"]
+
+
+def test_maintenance_compacts_and_keeps_reads_identical(lake: Lake) -> None:
+    for i in range(12):
+        put(lake, date(2024, 1, 2) + timedelta(days=i), "CL", float(i))
+    before = lake.read(DS).sort("ts")
+    report = maintain(lake, DS, retention_hours=0)
+    assert report.files_before == 12
+    assert report.files_after == 1
+    assert report.files_removed_by_vacuum >= 12
+    assert lake.read(DS).sort("ts").equals(before)
+    one_day = lake.read(DS, between={"trade_date": (date(2024, 1, 5), date(2024, 1, 5))})
+    assert one_day["close"].unique().to_list() == [3.0]
