@@ -16,8 +16,7 @@ from market_spine.lake import Lake
 
 DS = "normalized/crash_bars"
 
-WRITER = (
-    """
+WRITER = """
 import sys
 from datetime import date
 import numpy as np, polars as pl
@@ -29,12 +28,10 @@ frame = pl.DataFrame({
     "close": np.random.default_rng(0).random(n),
 })
 print("writing", flush=True)
-Lake(sys.argv[1]).replace("%s", frame, equals={"trade_date": date(2024, 1, 2), "symbol": "CL"},
+Lake(sys.argv[1]).replace("DATASET", frame, equals={"trade_date": date(2024, 1, 2), "symbol": "CL"},
                           partition_by=["symbol"])
 print("committed", flush=True)
-"""
-    % DS
-)
+""".replace("DATASET", DS)
 
 
 def test_sigkill_during_replace_leaves_previous_version(tmp_path: Path) -> None:

@@ -1,0 +1,70 @@
+"""Automation that keeps futures fresh: the hourly capture schedule and the freshness check."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from market_spine.futures.automation import due_partitions, futures_hourly_capture
+from market_spine.operations.freshness import futures_freshness
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runner import materialize_range, resources
+from market_spine_tests.conftest import settings_for
+
+
+def test_mid_session_every_symbol_is_live() -> None:
+    now = datetime(2024, 3, 5, 15, 5, tzinfo=UTC)
+    assert due_partitions(["CL", "ES", "NG"], now) == [
+        ("CL", "2024-03-05", "live"),
+        ("ES", "2024-03-05", "live"),
+        ("NG", "2024-03-05", "live"),
+    ]
+
+
+def test_after_the_close_the_session_gets_its_final_capture_once() -> None:
+    # CME closes at 17:00 ET = 21:00 UTC (EST in March before the switch on the 10th: 22:00 UTC).
+    after = datetime(2024, 3, 5, 22, 5, tzinfo=UTC)
+    assert due_partitions(["CL"], after) == [("CL", "2024-03-05", "final")]
+    next_hour = datetime(2024, 3, 5, 23, 5, tzinfo=UTC)
+    assert due_partitions(["CL"], next_hour) == [("CL", "2024-03-06", "live")]
+
+
+def test_weekend_has_nothing_due_until_sunday_evening() -> None:
+    assert due_partitions(["ES"], datetime(2024, 3, 9, 15, 5, tzinfo=UTC)) == []
+    assert due_partitions(["ES"], datetime(2024, 3, 10, 22, 5, tzinfo=UTC)) == [
+        ("ES", "2024-03-11", "live")
+    ]
+
+
+def test_schedule_requests_one_run_per_due_partition() -> None:
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 3, 5, 15, 5, tzinfo=UTC))
+    requests = futures_hourly_capture(context)
+    assert sorted(r.partition_key for r in requests) == ["2024-03-05|CL", "2024-03-05|ES", "2024-03-05|NG"]
+    assert len({r.run_key for r in requests}) == 3
+
+
+def _freshness(home, now: str) -> dg.AssetCheckResult:
+    res = resources(settings_for(home), MarketDataResource(frozen_now=now))
+    return futures_freshness(lake=res["lake"], market=res["market"])
+
+
+def test_freshness_passes_when_the_newest_bar_is_recent_and_fails_an_hour_later(home, instance) -> None:
+    now = "2024-03-05T15:30:00Z"
+    materialize_range(
+        settings_for(home),
+        ["CL", "ES", "NG"],
+        date(2024, 3, 5),
+        date(2024, 3, 5),
+        instance=instance,
+        market=MarketDataResource(frozen_now=now),
+    )
+    assert _freshness(home, now).passed
+    stale = _freshness(home, "2024-03-05T16:45:00Z")
+    assert not stale.passed
+    assert stale.metadata["stale_symbols"].value == "CL, ES, NG"
+
+
+def test_freshness_fails_when_a_session_has_no_data(home) -> None:
+    result = _freshness(home, "2024-03-05T15:30:00Z")
+    assert not result.passed

@@ -1,0 +1,57 @@
+"""The operator CLI: runs land in the home's Dagster instance; bad input is a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return home
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date", "2024-13-01"], "2024-01-02"),
+        (["--date", "2024-03-09"], "no trading session"),
+        (["--start", "2024-03-08", "--end", "2024-03-04"], "swap them"),
+        (["--date", "2024-03-05", "--symbols", "XX"], "known symbols are CL, ES, NG"),
+        (["--date", "2018-03-05"], "outside the partitions"),
+        ([], "give --date"),
+        (["--date", "2024-03-05", "--start", "2024-03-04"], "not both"),
+    ],
+)
+def test_process_rejects_bad_input_with_a_fix(env_home: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["process", *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not (env_home / "lake" / "normalized").exists()
+
+
+def test_process_runs_show_in_the_home_instance(env_home: Path) -> None:
+    result = runner.invoke(app, ["process", "--date", "2024-03-05", "--symbols", "CL,ES"])
+    assert result.exit_code == 0, result.output
+    assert "CL 2024-03-05..2024-03-05 ok" in result.output
+    instance = dg.DagsterInstance.from_config(str(env_home / "dagster"))
+    runs = instance.get_runs()
+    assert len(runs) == 2 and all(r.is_success for r in runs)
+    key = dg.AssetKey(["normalized", "futures_bars_1m"])
+    assert instance.get_materialized_partitions(key) == {"2024-03-05|CL", "2024-03-05|ES"}
+
+
+def test_bad_setting_is_reported_with_its_name(monkeypatch: pytest.MonkeyPatch, env_home: Path) -> None:
+    monkeypatch.setenv("MARKET_SPINE_API_PORT", "eighty")
+    result = runner.invoke(app, ["process", "--date", "2024-03-05"])
+    assert result.exit_code == 2
+    assert "MARKET_SPINE_API_PORT" in result.output

@@ -1,0 +1,58 @@
+"""Every definition loads, and a snapshot of what exists catches accidental additions or losses."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from market_spine.definitions import build_definitions
+from market_spine_tests.conftest import settings_for
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
+
+
+def describe(defs: dg.Definitions) -> dict[str, list[str]]:
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    return {
+        "assets": sorted(k.to_user_string() for k in graph.get_all_asset_keys()),
+        "checks": sorted(
+            f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
+        ),
+        "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
+        "schedules": sorted(s.name for s in repo.schedule_defs),
+        "running_by_default": sorted(
+            s.name
+            for s in repo.schedule_defs
+            if s.default_status == dg.DefaultScheduleStatus.RUNNING
+        ),
+        "freshness_policies": sorted(
+            k.to_user_string()
+            for k in graph.get_all_asset_keys()
+            if graph.get(k).freshness_policy is not None
+        ),
+    }
+
+
+def test_definitions_load(tmp_path: Path) -> None:
+    defs = build_definitions(settings_for(tmp_path))
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_definitions_match_snapshot(tmp_path: Path) -> None:
+    current = describe(build_definitions(settings_for(tmp_path)))
+    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_lineage_runs_from_raw_to_daily(tmp_path: Path) -> None:
+    graph = build_definitions(settings_for(tmp_path)).get_repository_def().asset_graph
+    daily = dg.AssetKey(["analytics", "futures_bars_daily"])
+    normalized = dg.AssetKey(["normalized", "futures_bars_1m"])
+    assert graph.get(daily).parent_keys == {normalized}
+    assert graph.get(normalized).parent_keys == {dg.AssetKey(["raw", "futures_bars_1m"])}
