@@ -38,9 +38,15 @@ def test_weekend_has_nothing_due_until_sunday_evening() -> None:
 
 
 def test_schedule_requests_one_run_per_due_partition() -> None:
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 3, 5, 15, 5, tzinfo=UTC))
+    context = dg.build_schedule_context(
+        scheduled_execution_time=datetime(2024, 3, 5, 15, 5, tzinfo=UTC)
+    )
     requests = futures_hourly_capture(context)
-    assert sorted(r.partition_key for r in requests) == ["2024-03-05|CL", "2024-03-05|ES", "2024-03-05|NG"]
+    assert sorted(r.partition_key for r in requests) == [
+        "2024-03-05|CL",
+        "2024-03-05|ES",
+        "2024-03-05|NG",
+    ]
     assert len({r.run_key for r in requests}) == 3
 
 
@@ -49,7 +55,9 @@ def _freshness(home, now: str) -> dg.AssetCheckResult:
     return futures_freshness(lake=res["lake"], market=res["market"])
 
 
-def test_freshness_passes_when_the_newest_bar_is_recent_and_fails_an_hour_later(home, instance) -> None:
+def test_freshness_passes_when_the_newest_bar_is_recent_and_fails_an_hour_later(
+    home, instance
+) -> None:
     now = "2024-03-05T15:30:00Z"
     materialize_range(
         settings_for(home),

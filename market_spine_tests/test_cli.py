@@ -32,7 +32,9 @@ def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--date", "2024-03-05", "--start", "2024-03-04"], "not both"),
     ],
 )
-def test_process_rejects_bad_input_with_a_fix(env_home: Path, args: list[str], message: str) -> None:
+def test_process_rejects_bad_input_with_a_fix(
+    env_home: Path, args: list[str], message: str
+) -> None:
     result = runner.invoke(app, ["process", *args])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
@@ -50,7 +52,9 @@ def test_process_runs_show_in_the_home_instance(env_home: Path) -> None:
     assert instance.get_materialized_partitions(key) == {"2024-03-05|CL", "2024-03-05|ES"}
 
 
-def test_bad_setting_is_reported_with_its_name(monkeypatch: pytest.MonkeyPatch, env_home: Path) -> None:
+def test_bad_setting_is_reported_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, env_home: Path
+) -> None:
     monkeypatch.setenv("MARKET_SPINE_API_PORT", "eighty")
     result = runner.invoke(app, ["process", "--date", "2024-03-05"])
     assert result.exit_code == 2
