@@ -164,7 +164,10 @@ def test_no_trade_minutes_explain_every_missing_minute(
     no_trade = market.no_trade_minutes(symbol, DAY)
     assert not ts.isin(no_trade).any()
     assert ts.union(no_trade).equals(_expected(symbol, DAY))
-    assert no_trade.size > 0  # thin overnight minutes do happen
+    if symbol == "NG":
+        # Trades arrive as a Poisson process, so only the thinnest market (NG overnight)
+        # routinely has silent minutes; liquid ES rarely or never does.
+        assert no_trade.size > 0
     et = no_trade.tz_convert("America/New_York")
     minute_of_day = et.hour * 60 + et.minute
     assert ((minute_of_day < 9 * 60) | (minute_of_day >= 14 * 60 + 30)).all()  # thin hours only
