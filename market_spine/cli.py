@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,43 +162,68 @@ def up(
         "MARKET_SPINE_HOME": str(settings.home),
     }
     bin_dir = Path(sys.executable).parent
+    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
+    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+    ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
     children = [
-        subprocess.Popen(
-            [
-                str(bin_dir / "dagster"),
-                "dev",
-                "-w",
-                str(REPO / "workspace.yaml"),
-                "-h",
-                settings.api_host,
-                "-p",
-                str(settings.ui_port),
-            ],
-            cwd=REPO,
-            env=env,
-        ),
-        subprocess.Popen([str(bin_dir / "market-spine"), "api"], cwd=REPO, env=env),
+        subprocess.Popen(ui, cwd=settings.home, env=env),
+        subprocess.Popen([str(bin_dir / "market-spine"), "api"], cwd=settings.home, env=env),
     ]
-    console.print(
-        f"\n[bold green]Market Spine is up[/]\n"
-        f"  Dagster UI: http://{settings.api_host}:{settings.ui_port}\n"
-        f"  API:        http://{settings.api_host}:{settings.api_port}/docs\n"
-        "Ctrl-C stops both."
-    )
+    stop = _stop_on_signals()
+    ui_url = f"http://{settings.api_host}:{settings.ui_port}"
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    if _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop):
+        console.print(
+            f"\n[bold green]Market Spine is up[/]\n"
+            f"  Dagster UI: {ui_url}\n"
+            f"  API:        {api_url}/docs\n"
+            "Ctrl-C stops both."
+        )
     try:
-        while all(c.poll() is None for c in children):
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+        while not stop.is_set() and all(c.poll() is None for c in children):
+            stop.wait(1)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _shutdown(children)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (a background job ignores SIGINT, so TERM matters)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait_until_up(
+    urls: list[str], children: list[subprocess.Popen], stop: threading.Event, timeout: float = 180
+) -> bool:
+    """Poll each URL until it answers; False if a child died, a signal came, or time ran out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    pending = list(urls)
+    while pending and time.monotonic() < deadline and not stop.is_set():
+        if any(c.poll() is not None for c in children):
+            console.print("[bold red]a service exited during start-up; see its log above[/]")
+            return False
+        try:
+            httpx.get(pending[0], timeout=2).raise_for_status()
+            pending.pop(0)
+        except httpx.HTTPError:
+            stop.wait(1)
+    return not pending
+
+
+def _shutdown(children: list[subprocess.Popen]) -> None:
+    """Ask each service to stop, then kill what has not stopped within 20 s."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 if __name__ == "__main__":

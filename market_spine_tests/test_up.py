@@ -1,0 +1,66 @@
+"""`market-spine up` (what `make run` starts): loads recent sessions, serves the Dagster UI and the
+API with data in them, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
+    ui, api = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MARKET_SPINE_HOME": str(tmp_path / "home"),
+        "MARKET_SPINE_UI_PORT": str(ui),
+        "MARKET_SPINE_API_PORT": str(api),
+        "MARKET_SPINE_SYMBOLS": "CL",
+    }
+    exe = Path(sys.executable).parent / "market-spine"
+    log = (tmp_path / "up.log").open("w+")
+    proc = subprocess.Popen([str(exe), "up", "--days", "2"], env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            log.seek(0)
+            if "Market Spine is up" in log.read():
+                break
+            time.sleep(1)
+        log.seek(0)
+        output = log.read()
+        assert "Market Spine is up" in output, output[-3000:]
+        assert f"http://127.0.0.1:{ui}" in output and f"http://127.0.0.1:{api}/docs" in output
+
+        ready = httpx.get(f"http://127.0.0.1:{api}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        runs = httpx.post(
+            f"http://127.0.0.1:{ui}/graphql",
+            json={"query": "{ runsOrError { ... on Runs { results { status } } } }"},
+            timeout=30,
+        ).json()["data"]["runsOrError"]["results"]
+        assert runs and all(r["status"] == "SUCCESS" for r in runs)
+        tables = httpx.get(f"http://127.0.0.1:{api}/openapi.json", timeout=10)
+        assert tables.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    time.sleep(1)
+    for port in (ui, api):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served"
