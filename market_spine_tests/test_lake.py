@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -69,9 +70,9 @@ def test_replace_is_idempotent_and_keeps_other_partitions(lake: Lake) -> None:
 
 def test_replace_changes_only_its_partition_and_time_travel_reads_the_past(lake: Lake) -> None:
     d1, d2 = date(2024, 1, 2), date(2024, 1, 3)
-    put(lake, d1, "CL", 1.0)
-    put(lake, d2, "CL", 2.0)
-    put(lake, d1, "CL", 9.0)
+    for day, value in ((d1, 1.0), (d2, 2.0), (d1, 9.0)):
+        put(lake, day, "CL", value)
+        time.sleep(0.01)  # commit timestamps have millisecond resolution
     now = lake.read(DS, equals={"symbol": "CL"})
     assert sorted(now["close"].unique().to_list()) == [2.0, 9.0]
     past = lake.read(DS, equals={"symbol": "CL"}, as_of=1)
@@ -150,3 +151,30 @@ def test_maintenance_compacts_and_keeps_reads_identical(lake: Lake) -> None:
     assert lake.read(DS).sort("ts").equals(before)
     one_day = lake.read(DS, between={"trade_date": (date(2024, 1, 5), date(2024, 1, 5))})
     assert one_day["close"].unique().to_list() == [3.0]
+
+
+def test_replacing_a_day_inside_a_compacted_month_rewrites_only_that_month(lake: Lake) -> None:
+    days = [date(2024, 1, 2) + timedelta(days=i) for i in range(40)]
+    for i, d in enumerate(days):
+        put(lake, d, "CL", float(i))
+    maintain(lake, DS, retention_hours=10_000)
+    files = lake.table(DS).file_uris()
+    assert len(files) == 2  # one file per symbol-month: January and February
+    put(lake, date(2024, 1, 10), "CL", 99.0)
+    after = lake.read(DS)
+    assert after.height == 40 * 60
+    changed = after.filter(pl.col("trade_date") == date(2024, 1, 10))["close"].unique().to_list()
+    assert changed == [99.0]
+    assert after.filter(pl.col("close") == 99.0).height == 60
+    new_files = set(lake.table(DS).file_uris())
+    feb = [f for f in files if f in new_files]
+    assert len(feb) == 1, "the February file must be untouched"
+    assert lake.read(DS, as_of=lake.version(DS) - 1).filter(pl.col("close") == 99.0).height == 0
+
+
+def test_a_write_with_another_schema_is_refused(lake: Lake) -> None:
+    put(lake, date(2024, 1, 2), "CL", 1.0)
+    other = day_frame(date(2024, 1, 3), "CL", 1.0).with_columns(extra=pl.lit(1))
+    with pytest.raises(LakeError, match="new schema version"):
+        lake.replace(DS, other, equals={"trade_date": date(2024, 1, 3), "symbol": "CL"})
+    assert lake.version(DS) == 0

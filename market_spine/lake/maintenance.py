@@ -1,21 +1,29 @@
-"""Table maintenance: sort-compact small files, checkpoint the log, vacuum past a retention window.
+"""Table maintenance: compact small files into one file per partition-month, checkpoint the log,
+and vacuum unreferenced files past a retention window.
 
 Many small daily commits slow every read (more files, a longer log); this keeps reads flat.
+Compaction is ours rather than delta-rs' `optimize`, which bin-packs files by size and so mixes
+months in one file: that widens file statistics (no pruning) and makes any later one-day
+replacement rewrite a large file.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from deltalake import CommitProperties
+import polars as pl
+from deltalake import CommitProperties, DeltaTable
 
-from market_spine.lake.store import WRITER_PROPERTIES, Lake
+from market_spine.lake.reader import FileEntry, build_snapshot, read_file
+from market_spine.lake.store import Lake
+from market_spine.lake.writer import GRAIN_COLUMN, delta_arrow, remove_action, write_files
 
 #: Time travel reaches back this far; older unreferenced files are deleted by vacuum.
 DEFAULT_RETENTION_HOURS = 7 * 24
-TARGET_FILE_BYTES = 64 * 1024 * 1024
+_EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -31,44 +39,65 @@ class MaintenanceReport:
     def as_metadata(self) -> dict[str, Any]:
         """Flat numbers for Dagster metadata."""
         return {
-            f"{self.dataset}/files_before": self.files_before,
-            f"{self.dataset}/files_after": self.files_after,
-            f"{self.dataset}/vacuumed": self.files_removed_by_vacuum,
+            "files_before": self.files_before,
+            "files_after": self.files_after,
+            "vacuumed": self.files_removed_by_vacuum,
+            "version": self.version,
         }
 
 
+def _month(days: int | None) -> tuple[int, int] | None:
+    if days is None:
+        return None
+    d = _EPOCH + timedelta(days=days)
+    return d.year, d.month
+
+
+def _group(f: FileEntry) -> tuple[Any, ...]:
+    """Files that belong in one compacted file: same partition and same month (if known)."""
+    lo, hi = _month(f.mins.get(GRAIN_COLUMN)), _month(f.maxs.get(GRAIN_COLUMN))
+    month = lo if lo == hi else "spans-months"
+    return (tuple(sorted(f.partition_raw.items())), month)
+
+
+def compact(lake: Lake, dataset: str) -> tuple[int, int]:
+    """Rewrite each partition-month held in several files (or files spanning months) as one file
+    per partition-month, in one commit that changes no data. Returns files before and after."""
+    delta = DeltaTable(str(lake.path(dataset)))
+    snapshot = build_snapshot(delta)
+    groups: dict[tuple[Any, ...], list[FileEntry]] = defaultdict(list)
+    for f in snapshot.files:
+        groups[_group(f)].append(f)
+    todo = [files for key, files in groups.items() if len(files) > 1 or key[1] == "spans-months"]
+    if not todo:
+        return len(snapshot.files), len(snapshot.files)
+    root = lake.path(dataset)
+    partition_by = list(snapshot.partition_columns)
+    adds, removes = [], []
+    for files in todo:
+        rows = pl.concat([read_file(snapshot, f) for f in files], how="diagonal_relaxed")
+        table = delta_arrow(rows.to_arrow(compat_level=pl.CompatLevel.oldest()))
+        adds += [w.action for w in write_files(root, table, partition_by, data_change=False)]
+        removes += [remove_action(f.rel, f.size, f.partition_raw, data_change=False) for f in files]
+    delta.create_write_transaction(
+        [*adds, *removes],
+        mode="append",
+        schema=snapshot.schema,
+        partition_by=partition_by,
+        commit_properties=CommitProperties(custom_metadata={"maintenance": "compact"}),
+    )
+    return len(snapshot.files), len(snapshot.files) - len(removes) + len(adds)
+
+
 def maintain(
-    lake: Lake,
-    dataset: str,
-    *,
-    sort_by: str | None = "ts",
-    retention_hours: int = DEFAULT_RETENTION_HOURS,
-    min_commit_interval: timedelta | None = None,
+    lake: Lake, dataset: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS
 ) -> MaintenanceReport:
-    """Compact (z-ordered on `sort_by` so row-group stats stay tight), checkpoint and vacuum."""
+    """Compact, checkpoint, drop old log entries and vacuum one table."""
+    before, after = compact(lake, dataset)
     table = lake.table(dataset)
-    before = len(table.file_uris())
-    props = CommitProperties(custom_metadata={"maintenance": "compact"})
-    columns = table.schema().to_arrow().names
-    if sort_by and sort_by in columns:
-        table.optimize.z_order(
-            [sort_by],
-            target_size=TARGET_FILE_BYTES,
-            writer_properties=WRITER_PROPERTIES,
-            min_commit_interval=min_commit_interval,
-            commit_properties=props,
-        )
-    else:
-        table.optimize.compact(
-            target_size=TARGET_FILE_BYTES,
-            writer_properties=WRITER_PROPERTIES,
-            min_commit_interval=min_commit_interval,
-            commit_properties=props,
-        )
     table.create_checkpoint()
     table.cleanup_metadata()
     removed = table.vacuum(
         retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
     )
-    table.update_incremental()
-    return MaintenanceReport(dataset, before, len(table.file_uris()), len(removed), table.version())
+    return MaintenanceReport(dataset, before, after, len(removed), table.version())

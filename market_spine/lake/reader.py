@@ -44,8 +44,11 @@ class FileEntry:
     """One data file of a snapshot: where it is, its partition values and per-column min/max."""
 
     path: str
+    rel: str
+    size: int
     rows: int
     partition: dict[str, Any]
+    partition_raw: dict[str, str | None]
     mins: dict[str, Any]
     maxs: dict[str, Any]
 
@@ -94,6 +97,7 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
     parts = {c: actions.column(f"partition.{c}").to_pylist() for c in partition_columns}
     paths = actions.column("path").to_pylist()
     rows = actions.column("num_records").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
     files = []
     for i, rel in enumerate(paths):
         partition = {
@@ -102,8 +106,11 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
         files.append(
             FileEntry(
                 path=str(root / rel),
+                rel=rel,
+                size=sizes[i],
                 rows=rows[i] or 0,
                 partition=partition,
+                partition_raw={c: parts[c][i] for c in partition_columns},
                 mins={c: mins[c][i] for c in mins},
                 maxs={c: maxs[c][i] for c in maxs},
             )
@@ -172,7 +179,7 @@ def _footer(path: str) -> pq.FileMetaData:
     return meta
 
 
-def _file_matches(
+def file_may_match(
     f: FileEntry, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
 ) -> bool:
     for col, value in equals.items():
@@ -229,6 +236,53 @@ def _filter_expr(name: str, dtype: pl.DataType, value: Any) -> pl.Expr:
     return pl.col(name)
 
 
+def keys_of(
+    equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
+) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
+    """Filter values in the comparable form the file index and `conditions` use."""
+    return {c: _key(v) for c, v in equals.items()}, {
+        c: (_key(lo), _key(hi)) for c, (lo, hi) in between.items()
+    }
+
+
+def conditions(
+    frame: pl.DataFrame, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]
+) -> list[pl.Expr]:
+    """Polars expressions for `col = value` and `lo <= col <= hi` over keyed values."""
+    exprs = [_filter_expr(c, frame.schema[c], v) == v for c, v in eq.items()]
+    exprs += [
+        _filter_expr(c, frame.schema[c], lo).is_between(lo, hi) for c, (lo, hi) in rng.items()
+    ]
+    return exprs
+
+
+def file_inside(f: FileEntry, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]) -> bool:
+    """True when every row of the file surely matches the filters (so it can go whole)."""
+    for col, value in eq.items():
+        if col in f.partition:
+            if f.partition[col] != value:
+                return False
+        elif not (f.mins.get(col) == value == f.maxs.get(col)):
+            return False
+    for col, (lo, hi) in rng.items():
+        if col in f.partition:
+            if not lo <= f.partition[col] <= hi:
+                return False
+        elif f.mins.get(col) is None or not (lo <= f.mins[col] and f.maxs[col] <= hi):
+            return False
+    return True
+
+
+def read_file(snapshot: Snapshot, f: FileEntry) -> pl.DataFrame:
+    """Every row of one data file, partition columns included."""
+    return read_table(
+        Snapshot(snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (f,)),
+        {},
+        {},
+        None,
+    )
+
+
 def read_table(
     snapshot: Snapshot,
     equals: Mapping[str, Any],
@@ -236,15 +290,14 @@ def read_table(
     columns: list[str] | None,
 ) -> pl.DataFrame:
     """Read the rows of a snapshot that match the filters; columns default to the whole schema."""
-    eq = {c: _key(v) for c, v in equals.items()}
-    rng = {c: (_key(lo), _key(hi)) for c, (lo, hi) in between.items()}
+    eq, rng = keys_of(equals, between)
     wanted = columns or snapshot.schema.names
     data_cols = [c for c in wanted if c not in snapshot.partition_columns]
     filter_cols = [c for c in list(eq) + list(rng) if c not in snapshot.partition_columns]
     read_cols = list(dict.fromkeys(data_cols + filter_cols))
     pieces: list[pa.Table] = []
     for f in snapshot.files:
-        if not _file_matches(f, eq, rng):
+        if not file_may_match(f, eq, rng):
             continue
         meta = _footer(f.path)
         groups = _row_groups(meta, rng)
@@ -267,14 +320,9 @@ def read_table(
     else:
         frame = pl.from_arrow(snapshot.schema.empty_table())
     assert isinstance(frame, pl.DataFrame)
-    conditions = []
-    for col, value in eq.items():
-        conditions.append(_filter_expr(col, frame.schema[col], value) == value)
-    for col, (lo, hi) in rng.items():
-        expr = _filter_expr(col, frame.schema[col], lo)
-        conditions.append(expr.is_between(lo, hi))
-    if conditions:
-        frame = frame.filter(*conditions)
+    conds = conditions(frame, eq, rng)
+    if conds:
+        frame = frame.filter(*conds)
     frame = frame.with_columns(
         pl.col(c).dt.cast_time_unit("ns")
         for c, t in frame.schema.items()

@@ -13,20 +13,25 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from market_spine.errors import InvalidInput, LakeError, NotMaterialized
 from market_spine.lake.predicates import conjunction
-from market_spine.lake.reader import SnapshotCache, read_table
+from market_spine.lake.reader import (
+    SnapshotCache,
+    build_snapshot,
+    conditions,
+    file_inside,
+    file_may_match,
+    keys_of,
+    read_file,
+    read_table,
+)
+from market_spine.lake.writer import delta_arrow, remove_action, write_files
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
-
-#: zstd level 1 writes nearly as fast as snappy and keeps files small; row groups of ~1.5 sessions
-#: of minute bars let a point read decode one or two groups instead of a whole file.
-ROW_GROUP_ROWS = 2048
-WRITER_PROPERTIES = WriterProperties(
-    compression="ZSTD", compression_level=1, max_row_group_size=ROW_GROUP_ROWS
-)
 
 AsOf = int | datetime | str | None
 
@@ -97,18 +102,19 @@ class Lake:
         metadata: Mapping[str, Any] | None = None,
     ) -> CommitInfo:
         """Append rows as one commit; raw captures only ever grow this way."""
-        table = _arrow(data)
-        path = self.path(dataset)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_deltalake(
-            str(path),
-            table,
-            mode="append",
-            partition_by=partition_by,
-            writer_properties=WRITER_PROPERTIES,
-            commit_properties=CommitProperties(custom_metadata=_metadata(metadata, table.num_rows)),
+        table = delta_arrow(_arrow(data))
+        root = self.path(dataset)
+        written = write_files(root, table, partition_by or [])
+        version = self._commit(
+            dataset,
+            table.schema,
+            [w.action for w in written],
+            [],
+            partition_by,
+            metadata,
+            table.num_rows,
         )
-        return CommitInfo(dataset, self.version(dataset) or 0, table.num_rows, "append")
+        return CommitInfo(dataset, version, table.num_rows, "append")
 
     def replace(
         self,
@@ -123,36 +129,87 @@ class Lake:
         """Atomically replace the rows matching the predicate with `data`, as one new version.
 
         Every row of `data` must match the predicate, so a replacement can never touch rows
-        outside the partition it names; readers see either the old rows or the new ones.
+        outside the partition it names. Files wholly inside the predicate are dropped; files
+        straddling it are rewritten without the matching rows. One commit: readers see either
+        the old rows or the new ones, and a crash before the commit leaves only unreferenced files.
         """
-        table = _arrow(data)
-        path = self.path(dataset)
-        predicate = conjunction(equals, between)
-        props = CommitProperties(custom_metadata=_metadata(metadata, table.num_rows))
-        if not self.exists(dataset):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_deltalake(
-                str(path),
-                table,
-                mode="append",
+        equals, between = equals or {}, between or {}
+        predicate = conjunction(equals, between)  # also refuses an empty predicate
+        table = delta_arrow(_arrow(data))
+        eq, rng = keys_of(equals, between)
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        stray = (
+            frame.height - frame.filter(*conditions(frame, eq, rng)).height if frame.height else 0
+        )
+        if stray:
+            raise LakeError(
+                f"replacing {dataset} where {predicate}: {stray} of the new rows do not match the "
+                "predicate; a replacement may only write rows inside the partition it replaces"
+            )
+        root = self.path(dataset)
+        adds = [w.action for w in write_files(root, table, partition_by or [])]
+        removes: list[RemoveAction] = []
+        delta = None
+        if self.exists(dataset):
+            delta = DeltaTable(str(root))
+            snapshot = build_snapshot(delta)
+            partition_by = list(snapshot.partition_columns)
+            for f in snapshot.files:
+                if not file_may_match(f, eq, rng):
+                    continue
+                if not file_inside(f, eq, rng):
+                    old = read_file(snapshot, f)
+                    keep = old.filter(~pl.all_horizontal(conditions(old, eq, rng)))
+                    kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
+                    adds += [w.action for w in write_files(root, kept, partition_by)]
+                removes.append(remove_action(f.rel, f.size, f.partition_raw))
+        version = self._commit(
+            dataset, table.schema, adds, removes, partition_by, metadata, table.num_rows, delta
+        )
+        return CommitInfo(dataset, version, table.num_rows, "replace")
+
+    def _commit(
+        self,
+        dataset: str,
+        schema: pa.Schema,
+        adds: list[AddAction],
+        removes: list[RemoveAction],
+        partition_by: list[str] | None,
+        metadata: Mapping[str, Any] | None,
+        rows: int,
+        delta: DeltaTable | None = None,
+    ) -> int:
+        """Commit the actions as one version (creating the table on its first write)."""
+        props = CommitProperties(custom_metadata=_metadata(metadata, rows))
+        uri = str(self.path(dataset))
+        if delta is None and not self.exists(dataset):
+            self.path(dataset).mkdir(parents=True, exist_ok=True)
+            create_table_with_add_actions(
+                uri,
+                DeltaSchema.from_arrow(schema),
+                adds,
+                mode="error",
                 partition_by=partition_by,
-                writer_properties=WRITER_PROPERTIES,
                 commit_properties=props,
             )
-        else:
-            try:
-                write_deltalake(
-                    str(path),
-                    table,
-                    mode="overwrite",
-                    predicate=predicate,
-                    partition_by=partition_by,
-                    writer_properties=WRITER_PROPERTIES,
-                    commit_properties=props,
-                )
-            except Exception as exc:  # delta-rs raises several unrelated types for a bad predicate
-                raise LakeError(f"replacing {dataset} where {predicate} failed: {exc}") from exc
-        return CommitInfo(dataset, self.version(dataset) or 0, table.num_rows, "replace")
+            return 0
+        delta = delta or DeltaTable(uri)
+        current = pa.schema(delta.schema().to_arrow())
+        if [(f.name, f.type) for f in current] != [(f.name, f.type) for f in schema]:
+            raise LakeError(
+                f"{dataset}: the rows' schema {schema.names} / {schema.types} differs from the "
+                f"table's {current.names} / {current.types}; declare a new schema version"
+            )
+        delta.create_write_transaction(
+            [*adds, *removes],
+            mode="append",
+            schema=schema,
+            partition_by=partition_by,
+            commit_properties=props,
+        )
+        delta.update_incremental()
+        return delta.version()
 
     # -- reads --------------------------------------------------------------------------------
 
