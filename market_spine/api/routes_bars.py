@@ -20,9 +20,10 @@ from market_spine import calendars
 from market_spine.api.errors import ApiError, ErrorBody
 from market_spine.api.formats import MEDIA_TYPES, Format, render
 from market_spine.client import BARS_1M, BARS_DAILY, Spine
-from market_spine.errors import InvalidDate, InvalidRange, UnknownSymbol
+from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, UnknownSymbol
 from market_spine.instruments import get_instrument
 from market_spine.lake import Lake
+from market_spine.lake.store import parse_as_of as lake_parse_as_of
 from market_spine.timeparse import FORMS, parse_point, parse_range
 
 router = APIRouter(prefix="/v1/bars", tags=["bars"])
@@ -31,6 +32,9 @@ router = APIRouter(prefix="/v1/bars", tags=["bars"])
 #: stream from the lake without holding a whole response in the server's memory.
 MAX_TRADE_DAYS = 31
 MAX_ROWS = 50_000
+AS_OF_HINT = (
+    "pass a table version number like 3 or an ISO timestamp with zone like 2024-03-05T21:00:00Z"
+)
 BULK_HINT = "narrow the range, or read bulk data with `Spine().bars(...)` or `Spine().sql(...)`"
 
 Point = date | datetime
@@ -67,20 +71,12 @@ def parse_as_of(raw: str | None) -> int | datetime | None:
     if raw is None or raw.strip() == "":
         return None
     text = restore_plus(raw)
-    if text.isdigit():
-        return int(text)
-    hint = (
-        "pass a table version number like 3 or an ISO timestamp with zone like 2024-03-05T21:00:00Z"
-    )
+    if len(text) <= 10 and not text.isdigit():
+        raise ApiError(422, f"as_of {raw!r} has no time and zone: {AS_OF_HINT}", "as_of")
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(
-            422, f"as_of {raw!r} is neither a version number nor a timestamp: {hint}", "as_of"
-        ) from None
-    if parsed.tzinfo is None or len(text) <= 10:
-        raise ApiError(422, f"as_of {raw!r} has no time and zone: {hint}", "as_of")
-    return parsed
+        return lake_parse_as_of(text)
+    except InvalidInput as exc:
+        raise ApiError(422, f"{exc}: {AS_OF_HINT}", "as_of") from None
 
 
 def parse_query(symbol: str, start: str, end: str | None, as_of: str | None) -> BarsQuery:
@@ -142,33 +138,15 @@ def check_width(q: BarsQuery) -> None:
 
 
 def resolve_version(lake: Lake, dataset: str, as_of: int | datetime | None) -> int:
-    """The table version a read will see; a version or time before the table existed is a 422."""
-    latest = lake.version(dataset)
-    assert latest is not None
+    """The table version a read will see; a version or time the table never had is a 422."""
     if as_of is None:
+        latest = lake.version(dataset)
+        assert latest is not None
         return latest
-    if isinstance(as_of, int):
-        if as_of > latest:
-            raise ApiError(
-                422,
-                f"as_of version {as_of} does not exist: {dataset} has versions 0..{latest}",
-                "as_of",
-            )
-        return as_of
-    # Delta resolves a time before the first commit to version 0; we refuse it instead, since
-    # "the data as of T" is nothing at all then.
-    cutoff_ms = as_of.timestamp() * 1000
-    commits = [(h["version"], h["timestamp"]) for h in lake.history(dataset)]
-    seen = [v for v, ts in commits if ts <= cutoff_ms]
-    if not seen:
-        first = datetime.fromtimestamp(min(ts for _, ts in commits) / 1000, UTC)
-        raise ApiError(
-            422,
-            f"as_of {iso(as_of)} is before {dataset} was first written ({iso(first)}): "
-            "pass a later time or a version number",
-            "as_of",
-        )
-    return max(seen)
+    try:
+        return lake.resolve_version(dataset, as_of)
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), "as_of") from None
 
 
 def read(spine: Spine, dataset: str, q: BarsQuery, version: int) -> pl.DataFrame:

@@ -218,7 +218,7 @@ class Lake:
         self._require(dataset)
         table = DeltaTable(str(self.path(dataset)))
         if as_of is not None:
-            table.load_as_version(_as_of(as_of))
+            table.load_as_version(self.resolve_version(dataset, as_of))
         return table
 
     def version(self, dataset: str) -> int | None:
@@ -241,12 +241,12 @@ class Lake:
         as_of: AsOf = None,
     ) -> pl.DataFrame:
         """Rows where `col = value` and `lo <= col <= hi`, pruned by partition, file, row group."""
-        if not self.exists(dataset):
-            raise LakeError(f"dataset {dataset} has no data yet: materialize it first")
+        self._require(dataset)
         uri = str(self.path(dataset))
-        snapshot = (
-            self._snapshots.latest(uri) if as_of is None else self._snapshots.at(uri, _as_of(as_of))
-        )
+        if as_of is None:
+            snapshot = self._snapshots.latest(uri)
+        else:
+            snapshot = self._snapshots.at(uri, self.resolve_version(dataset, as_of))
         return read_table(snapshot, equals or {}, between or {}, columns)
 
     def _require(self, dataset: str) -> None:
@@ -256,24 +256,30 @@ class Lake:
                 "(`market-spine process --date D`)"
             )
 
-    def _checked_as_of(self, dataset: str, as_of: int | datetime) -> int | datetime:
-        """Refuse a version that does not exist or a time before the first commit, which
-        delta-rs would otherwise answer silently with the oldest or newest state."""
+    def resolve_version(self, dataset: str, as_of: int | datetime | str) -> int:
+        """The version a read `as_of` a version number or a time sees. A version that does not
+        exist, or a time before the first commit, is an error: delta-rs would silently answer
+        with the newest or the oldest state instead."""
+        self._require(dataset)
+        point = parse_as_of(as_of)
         latest = self.version(dataset) or 0
-        if isinstance(as_of, int):
-            if not 0 <= as_of <= latest:
+        if isinstance(point, int):
+            if not 0 <= point <= latest:
                 raise InvalidInput(
-                    f"as_of version {as_of} of {dataset} does not exist: 0..{latest}"
+                    f"as_of version {point} of {dataset} does not exist: "
+                    f"it has versions 0..{latest}"
                 )
-            return as_of
-        oldest = self.table(dataset).history()[-1]
-        first = datetime.fromtimestamp(oldest["timestamp"] / 1000, UTC)
-        if as_of < first:
+            return point
+        cutoff_ms = point.timestamp() * 1000
+        commits = [(h["version"], h["timestamp"]) for h in self.table(dataset).history()]
+        seen = [v for v, ts in commits if ts <= cutoff_ms]
+        if not seen:
+            first = datetime.fromtimestamp(min(ts for _, ts in commits) / 1000, UTC)
             raise InvalidInput(
-                f"as_of {as_of.isoformat()} is before {dataset} existed (first commit "
-                f"{first.isoformat()}): pass a later time"
+                f"as_of {point.isoformat()} is before {dataset} was first written ("
+                f"{first.isoformat()}): pass a later time or a version number"
             )
-        return as_of
+        return max(seen)
 
     def scan(self, dataset: str, as_of: AsOf = None) -> pl.LazyFrame:
         """A lazy polars scan of the whole table, for ad-hoc queries."""
@@ -281,7 +287,7 @@ class Lake:
         return pl.scan_delta(table)
 
 
-def _as_of(as_of: int | datetime | str) -> int | datetime:
+def parse_as_of(as_of: int | datetime | str) -> int | datetime:
     """Accept a version number, a datetime, or an ISO timestamp string."""
     if isinstance(as_of, int | datetime):
         if isinstance(as_of, datetime) and as_of.tzinfo is None:
