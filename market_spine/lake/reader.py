@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,6 +25,8 @@ from deltalake import DeltaTable
 
 _EPOCH_DAY = date(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+#: Threads reading files of one range read (pyarrow decodes without the GIL).
+_READERS = 4
 
 
 def _key(value: Any) -> Any:
@@ -62,6 +66,63 @@ class Snapshot:
     schema: pa.Schema
     partition_columns: tuple[str, ...]
     files: tuple[FileEntry, ...]
+    groups: dict[tuple[Any, ...], FileGroup]
+
+    @staticmethod
+    def of(
+        uri: str,
+        version: int,
+        schema: pa.Schema,
+        partition_columns: tuple[str, ...],
+        files: tuple[FileEntry, ...],
+    ) -> Snapshot:
+        """A snapshot with its files grouped by partition for lookups."""
+        by_partition: dict[tuple[Any, ...], list[FileEntry]] = {}
+        for f in files:
+            key = tuple(f.partition[c] for c in partition_columns)
+            by_partition.setdefault(key, []).append(f)
+        groups = {key: FileGroup.of(members) for key, members in by_partition.items()}
+        return Snapshot(uri, version, schema, partition_columns, files, groups)
+
+
+@dataclass(frozen=True)
+class FileGroup:
+    """The files of one partition, with their integer min/max statistics as arrays so a range
+    lookup over thousands of files is one vectorised comparison."""
+
+    files: tuple[FileEntry, ...]
+    mins: dict[str, np.ndarray]
+    maxs: dict[str, np.ndarray]
+
+    @staticmethod
+    def of(files: list[FileEntry]) -> FileGroup:
+        cols = [
+            c
+            for c in (files[0].mins if files else {})
+            if all(isinstance(f.mins.get(c), int) and isinstance(f.maxs.get(c), int) for f in files)
+        ]
+        mins = {c: np.array([f.mins[c] for f in files], dtype=np.int64) for c in cols}
+        maxs = {c: np.array([f.maxs[c] for f in files], dtype=np.int64) for c in cols}
+        return FileGroup(tuple(files), mins, maxs)
+
+    def select(self, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]) -> list[FileEntry]:
+        """Files whose statistics may hold matching rows."""
+        mask = np.ones(len(self.files), dtype=bool)
+        rest_eq, rest_rng = {}, {}
+        for col, value in eq.items():
+            if col in self.mins and isinstance(value, int):
+                mask &= (self.mins[col] <= value) & (value <= self.maxs[col])
+            else:
+                rest_eq[col] = value
+        for col, (lo, hi) in rng.items():
+            if col in self.mins and isinstance(lo, int) and isinstance(hi, int):
+                mask &= (self.maxs[col] >= lo) & (self.mins[col] <= hi)
+            else:
+                rest_rng[col] = (lo, hi)
+        picked = [self.files[i] for i in np.flatnonzero(mask)]
+        if rest_eq or rest_rng:
+            picked = [f for f in picked if file_may_match(f, rest_eq, rest_rng)]
+        return picked
 
 
 def _stat_keys(column: pa.ChunkedArray) -> list[Any]:
@@ -115,7 +176,24 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
                 maxs={c: maxs[c][i] for c in maxs},
             )
         )
-    return Snapshot(str(root), table.version(), schema, partition_columns, tuple(files))
+    return Snapshot.of(str(root), table.version(), schema, partition_columns, tuple(files))
+
+
+def candidates(
+    snapshot: Snapshot, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]
+) -> list[FileEntry]:
+    """The files that may hold matching rows: partitions first, then file statistics."""
+    picked: list[FileEntry] = []
+    for key, group in snapshot.groups.items():
+        part = dict(zip(snapshot.partition_columns, key, strict=True))
+        if any(c in part and part[c] != v for c, v in eq.items()):
+            continue
+        if any(c in part and not lo <= part[c] <= hi for c, (lo, hi) in rng.items()):
+            continue
+        stats_eq = {c: v for c, v in eq.items() if c not in part}
+        stats_rng = {c: r for c, r in rng.items() if c not in part}
+        picked.extend(group.select(stats_eq, stats_rng))
+    return picked
 
 
 class SnapshotCache:
@@ -275,12 +353,14 @@ def file_inside(f: FileEntry, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any
 
 def read_file(snapshot: Snapshot, f: FileEntry) -> pl.DataFrame:
     """Every row of one data file, partition columns included."""
-    return read_table(
-        Snapshot(snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (f,)),
-        {},
-        {},
-        None,
+    one = Snapshot.of(
+        snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (f,)
     )
+    rows = read_table(one, {}, {}, None)
+    if rows.height != f.rows:
+        # Never compact or rewrite from a short read: that would silently drop rows.
+        raise OSError(f"{f.path}: read {rows.height} rows, the log says {f.rows}")
+    return rows
 
 
 def read_table(
@@ -295,37 +375,48 @@ def read_table(
     data_cols = [c for c in wanted if c not in snapshot.partition_columns]
     filter_cols = [c for c in list(eq) + list(rng) if c not in snapshot.partition_columns]
     read_cols = list(dict.fromkeys(data_cols + filter_cols))
-    pieces: list[pa.Table] = []
-    for f in snapshot.files:
-        if not file_may_match(f, eq, rng):
-            continue
-        meta = _footer(f.path)
-        groups = _row_groups(meta, rng)
-        if not groups:
-            continue
-        piece = pq.ParquetFile(f.path, metadata=meta).read_row_groups(groups, columns=read_cols)
-        for col in snapshot.partition_columns:
-            if col in wanted or col in eq or col in rng:
-                raw = f.partition[col]
-                type_ = snapshot.schema.field(col).type
-                value = (
-                    date.fromordinal(_EPOCH_DAY.toordinal() + raw)
-                    if pa.types.is_date32(type_)
-                    else raw
-                )
-                piece = piece.append_column(col, pa.array([value] * piece.num_rows, type_))
-        pieces.append(piece)
-    if pieces:
-        frame = pl.from_arrow(pa.concat_tables(pieces, promote_options="default"))
+    files = candidates(snapshot, eq, rng)
+    if len(files) > 2:
+        with ThreadPoolExecutor(_READERS) as pool:
+            pieces = list(pool.map(lambda f: _read_piece(snapshot, f, rng, read_cols), files))
     else:
-        frame = pl.from_arrow(snapshot.schema.empty_table())
-    assert isinstance(frame, pl.DataFrame)
-    conds = conditions(frame, eq, rng)
-    if conds:
-        frame = frame.filter(*conds)
-    frame = frame.with_columns(
-        pl.col(c).dt.cast_time_unit("ns")
-        for c, t in frame.schema.items()
-        if isinstance(t, pl.Datetime)
+        pieces = [_read_piece(snapshot, f, rng, read_cols) for f in files]
+    frames = [p for p in pieces if p is not None and p.height]
+    if frames:
+        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+    else:
+        empty = pl.from_arrow(snapshot.schema.empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        frame = empty
+    return (
+        frame.lazy()
+        .filter(*conditions(frame, eq, rng) or [pl.lit(True)])
+        .with_columns(
+            pl.col(c).dt.cast_time_unit("ns")
+            for c, t in frame.schema.items()
+            if isinstance(t, pl.Datetime)
+        )
+        .select(wanted)
+        .collect()
     )
-    return frame.select(wanted)
+
+
+def _read_piece(
+    snapshot: Snapshot, f: FileEntry, rng: Mapping[str, tuple[Any, Any]], columns: list[str]
+) -> pl.DataFrame | None:
+    """The pruned row groups of one file as a frame, with its partition columns restored."""
+    meta = _footer(f.path)
+    groups = _row_groups(meta, rng)
+    if not groups:
+        return None
+    table = pq.ParquetFile(f.path, metadata=meta).read_row_groups(groups, columns=columns)
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    constants = []
+    for col in snapshot.partition_columns:
+        raw = f.partition[col]
+        if pa.types.is_date32(snapshot.schema.field(col).type):
+            constants.append(pl.lit(_EPOCH_DAY + timedelta(days=raw)).alias(col))
+        else:
+            constants.append(pl.lit(raw).alias(col))
+    return frame.with_columns(constants)
