@@ -1,0 +1,247 @@
+"""Run every benchmark in sequence (each in its own process, so memory and caches never leak
+between them), then print one summary table of every headline figure against its target.
+
+`make bench` runs this. The data cache (`bench/.data/`) is built first if missing; figures come
+from each script's `bench/results/<name>.json`, and the summary is saved as `summary.json`.
+The whole run must finish within 20 minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import report
+
+SCRIPTS = ("dataset", "ingest", "point_read", "many_commits", "backfill")
+BUDGET_S = 20 * 60
+
+Row = list[Any]
+
+
+def run(name: str) -> tuple[int, float]:
+    """Run bench/<name>.py with this interpreter; output streams through; (exit code, seconds)."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\n===== {name} (load average {load}) =====", flush=True)
+    t0 = time.perf_counter()
+    code = subprocess.call([sys.executable, str(report.BENCH / f"{name}.py")])
+    return code, time.perf_counter() - t0
+
+
+def load(name: str) -> dict[str, Any] | None:
+    """A benchmark's saved figures, or None when it did not write any."""
+    path = report.RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def check(value: float | None, target: float | None, better: str) -> str:
+    """PASS / MISS against a target ('<=' or '>='), 'info' without one."""
+    if target is None or value is None:
+        return "info"
+    ok = value <= target if better == "<=" else value >= target
+    return "PASS" if ok else "MISS"
+
+
+def figure(
+    bench: str,
+    name: str,
+    value: float | None,
+    baseline: Any = None,
+    target: float | None = None,
+    better: str = "<=",
+) -> Row:
+    """One summary row: benchmark, figure, value, same-run baseline, target, verdict."""
+    shown = None if target is None else f"{better} {report.fmt(target)}"
+    return [bench, name, value, baseline, shown, check(value, target, better)]
+
+
+def ingest_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        figure(
+            "ingest",
+            "ours rows/s (Lake.replace per symbol)",
+            r["ours_rows_per_s"],
+            r["pyarrow_rows_per_s"],
+        ),
+        figure("ingest", "ours / pyarrow.write_table", r["ratio"], 1.0, r["target_ratio"], ">="),
+        figure("ingest", "per-day loop rows/s (1 symbol-month)", r["per_day_rows_per_s"]),
+        figure("ingest", "per-day loop commits/s", r["per_day_commits_per_s"]),
+        figure("ingest", "pyarrow, our row groups, rows/s", r["pyarrow_our_settings_rows_per_s"]),
+    ]
+
+
+def point_rows(r: dict[str, Any]) -> list[Row]:
+    t, arctic = r["targets"], r["arcticdb"]
+    rows: list[Row] = []
+    for state, label in (("before_maintain", "bulk"), ("after_maintain", "maintained")):
+        s, ratio = r[state], r["ratio_vs_arcticdb"][state]
+        rows += [
+            figure(
+                "point_read",
+                f"[{label}] 1 day warm p50 ms",
+                s["warm"]["p50_ms"],
+                arctic["warm"]["p50_ms"],
+                t["warm_p50_ms"],
+            ),
+            figure(
+                "point_read",
+                f"[{label}] 1 day warm p99 ms",
+                s["warm"]["p99_ms"],
+                arctic["warm"]["p99_ms"],
+                t["warm_p99_ms"],
+            ),
+            figure(
+                "point_read", f"[{label}] ours/ArcticDB p50", ratio["p50"], None, t["vs_arcticdb"]
+            ),
+            figure(
+                "point_read", f"[{label}] ours/ArcticDB p99", ratio["p99"], None, t["vs_arcticdb"]
+            ),
+            figure(
+                "point_read",
+                f"[{label}] 1 day cold p50 ms",
+                s["cold"]["p50_ms"],
+                arctic["cold"]["p50_ms"],
+            ),
+            figure(
+                "point_read",
+                f"[{label}] 1 day cold p99 ms",
+                s["cold"]["p99_ms"],
+                arctic["cold"]["p99_ms"],
+            ),
+            figure("point_read", f"[{label}] scan_delta 1 day p50 ms", s["scan_delta"]["p50_ms"]),
+            figure("point_read", f"[{label}] 1 symbol-month p50 ms", s["month"]["p50_ms"]),
+            figure(
+                "point_read",
+                f"[{label}] year OHLC Spine.sql p50 ms",
+                s["year_sql"]["p50_ms"],
+                s["year_scan_delta"]["p50_ms"],
+                t["year_agg_p50_ms"],
+            ),
+            figure(
+                "point_read",
+                f"[{label}] year OHLC polars p50 ms",
+                s["year_polars"]["p50_ms"],
+                s["year_scan_delta"]["p50_ms"],
+                t["year_agg_p50_ms"],
+            ),
+        ]
+    return rows
+
+
+def commits_rows(r: dict[str, Any]) -> list[Row]:
+    b, a = r["before_maintain"], r["after_maintain"]
+    rows = [
+        figure("many_commits", f"{r['commits']} daily commits, commits/s", r["commits_per_s"]),
+        figure(
+            "many_commits",
+            "commits/s first 100 → last 100",
+            r["commits_per_s_last_100"],
+            r["commits_per_s_first_100"],
+        ),
+    ]
+    for label, s in (("before", b), ("after", a)):
+        rows += [
+            figure(
+                "many_commits",
+                f"[{label} maintain] warm p50 ms",
+                s["warm"]["p50_ms"],
+                s["scan_delta"]["p50_ms"],
+                3.0,
+            ),
+            figure(
+                "many_commits",
+                f"[{label} maintain] warm p99 ms",
+                s["warm"]["p99_ms"],
+                s["scan_delta"]["p99_ms"],
+                8.0,
+            ),
+            figure(
+                "many_commits",
+                f"[{label} maintain] cold p50 ms",
+                s["cold"]["p50_ms"],
+                s["scan_delta"]["p50_ms"],
+            ),
+            figure(
+                "many_commits",
+                f"[{label} maintain] files / log json",
+                s["lake"]["files"],
+                s["lake"]["log_json"],
+            ),
+        ]
+    return rows
+
+
+def backfill_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        figure(
+            "backfill",
+            "1 year × 3 symbols via Dagster, s",
+            r["wall_s"],
+            r["direct_s"],
+            r["target_s"],
+        ),
+        figure("backfill", "normalized rows/s", r["rows_per_s"], r["direct_rows_per_s"]),
+    ]
+
+
+SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "ingest": ingest_rows,
+    "point_read": point_rows,
+    "many_commits": commits_rows,
+    "backfill": backfill_rows,
+}
+
+
+def main() -> int:
+    """Run everything, then summarize; exit non-zero if a script failed (not on a missed target)."""
+    started = time.perf_counter()
+    outcomes = {name: run(name) for name in SCRIPTS}
+    total = time.perf_counter() - started
+    rows: list[Row] = []
+    for name, summarize in SUMMARIES.items():
+        code, _ = outcomes[name]
+        result = load(name) if code == 0 else None
+        if result is None:
+            rows.append([name, "FAILED (see its output above)", None, None, None, "FAIL"])
+            continue
+        rows += summarize(result)
+    rows.append(figure("run_all", "total wall time, s", round(total, 1), None, BUDGET_S))
+    print()
+    report.table(
+        "Summary (baseline = measured in the same run; see each script's table for details)",
+        ["benchmark", "figure", "value", "baseline", "target", "verdict"],
+        rows,
+    )
+    report.table(
+        "Script wall times",
+        ["script", "seconds", "exit code"],
+        [[n, round(s, 1), c] for n, (c, s) in outcomes.items()],
+    )
+    report.save(
+        "summary",
+        {
+            "rows": [
+                dict(
+                    zip(
+                        ["benchmark", "figure", "value", "baseline", "target", "verdict"],
+                        r,
+                        strict=True,
+                    )
+                )
+                for r in rows
+            ],
+            "scripts": {
+                n: {"seconds": round(s, 1), "exit_code": c} for n, (c, s) in outcomes.items()
+            },
+        },
+    )
+    return 0 if all(c == 0 for c, _ in outcomes.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
