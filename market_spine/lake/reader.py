@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,13 +19,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 _EPOCH_DAY = date(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
-#: Threads reading files of one range read (pyarrow decodes without the GIL).
-_READERS = 4
 
 
 def _key(value: Any) -> Any:
@@ -238,25 +234,6 @@ class SnapshotCache:
         return snapshot
 
 
-_FOOTERS: OrderedDict[str, pq.FileMetaData] = OrderedDict()
-_FOOTERS_MAX = 8192
-_FOOTERS_LOCK = threading.Lock()
-
-
-def _footer(path: str) -> pq.FileMetaData:
-    with _FOOTERS_LOCK:
-        meta = _FOOTERS.get(path)
-        if meta is not None:
-            _FOOTERS.move_to_end(path)
-            return meta
-    meta = pq.read_metadata(path)
-    with _FOOTERS_LOCK:
-        _FOOTERS[path] = meta
-        while len(_FOOTERS) > _FOOTERS_MAX:
-            _FOOTERS.popitem(last=False)
-    return meta
-
-
 def file_may_match(
     f: FileEntry, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
 ) -> bool:
@@ -275,45 +252,6 @@ def file_may_match(
     return True
 
 
-def _row_groups(meta: pq.FileMetaData, between: Mapping[str, tuple[Any, Any]]) -> list[int]:
-    """Row groups whose min/max overlap every range filter (date and timestamp columns)."""
-    schema = meta.schema.to_arrow_schema()
-    checks = []
-    for col, (lo, hi) in between.items():
-        idx = schema.get_field_index(col)
-        if idx < 0:
-            continue
-        type_ = schema.field(idx).type
-        scale = 1
-        if pa.types.is_timestamp(type_):
-            scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[type_.unit]
-        elif not pa.types.is_date32(type_):
-            continue
-        checks.append((idx, scale, lo, hi))
-    keep = []
-    for g in range(meta.num_row_groups):
-        group = meta.row_group(g)
-        ok = True
-        for idx, scale, lo, hi in checks:
-            stats = group.column(idx).statistics
-            if stats is None or not stats.has_min_max:
-                continue
-            if stats.max_raw * scale < lo or stats.min_raw * scale > hi:
-                ok = False
-                break
-        if ok:
-            keep.append(g)
-    return keep
-
-
-def _filter_expr(name: str, dtype: pl.DataType, value: Any) -> pl.Expr:
-    if isinstance(dtype, pl.Datetime):
-        return pl.col(name).dt.epoch("ns")
-    if dtype == pl.Date:
-        return pl.col(name).cast(pl.Int32)
-    return pl.col(name)
-
-
 def keys_of(
     equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
 ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
@@ -323,14 +261,11 @@ def keys_of(
     }
 
 
-def conditions(
-    frame: pl.DataFrame, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]
-) -> list[pl.Expr]:
-    """Polars expressions for `col = value` and `lo <= col <= hi` over keyed values."""
-    exprs = [_filter_expr(c, frame.schema[c], v) == v for c, v in eq.items()]
-    exprs += [
-        _filter_expr(c, frame.schema[c], lo).is_between(lo, hi) for c, (lo, hi) in rng.items()
-    ]
+def conditions(equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]) -> list[pl.Expr]:
+    """Polars expressions for `col = value` and `lo <= col <= hi`, written as plain comparisons
+    with literals so polars pushes them into Parquet row-group and page-index pruning."""
+    exprs = [pl.col(c) == pl.lit(v) for c, v in equals.items()]
+    exprs += [pl.col(c).is_between(pl.lit(lo), pl.lit(hi)) for c, (lo, hi) in between.items()]
     return exprs
 
 
@@ -369,54 +304,32 @@ def read_table(
     between: Mapping[str, tuple[Any, Any]],
     columns: list[str] | None,
 ) -> pl.DataFrame:
-    """Read the rows of a snapshot that match the filters; columns default to the whole schema."""
+    """Read the rows of a snapshot that match the filters; columns default to the whole schema.
+
+    Files are chosen from the snapshot's index; polars then prunes row groups and pages with the
+    page index and reads several files in parallel. Partition values come from the hive paths.
+    """
     eq, rng = keys_of(equals, between)
     wanted = columns or snapshot.schema.names
-    data_cols = [c for c in wanted if c not in snapshot.partition_columns]
-    filter_cols = [c for c in list(eq) + list(rng) if c not in snapshot.partition_columns]
-    read_cols = list(dict.fromkeys(data_cols + filter_cols))
     files = candidates(snapshot, eq, rng)
-    if len(files) > 2:
-        with ThreadPoolExecutor(_READERS) as pool:
-            pieces = list(pool.map(lambda f: _read_piece(snapshot, f, rng, read_cols), files))
+    empty = pl.from_arrow(snapshot.schema.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    if not files:
+        frame = empty.lazy()
     else:
-        pieces = [_read_piece(snapshot, f, rng, read_cols) for f in files]
-    frames = [p for p in pieces if p is not None and p.height]
-    if frames:
-        frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
-    else:
-        empty = pl.from_arrow(snapshot.schema.empty_table())
-        assert isinstance(empty, pl.DataFrame)
-        frame = empty
+        frame = pl.scan_parquet(
+            [f.path for f in files],
+            hive_partitioning=bool(snapshot.partition_columns),
+            hive_schema={c: empty.schema[c] for c in snapshot.partition_columns} or None,
+            missing_columns="insert",
+        )
     return (
-        frame.lazy()
-        .filter(*conditions(frame, eq, rng) or [pl.lit(True)])
+        frame.filter(*conditions(equals, between) or [pl.lit(True)])
+        .select(wanted)
         .with_columns(
             pl.col(c).dt.cast_time_unit("ns")
-            for c, t in frame.schema.items()
-            if isinstance(t, pl.Datetime)
+            for c in wanted
+            if isinstance(empty.schema[c], pl.Datetime)
         )
-        .select(wanted)
         .collect()
     )
-
-
-def _read_piece(
-    snapshot: Snapshot, f: FileEntry, rng: Mapping[str, tuple[Any, Any]], columns: list[str]
-) -> pl.DataFrame | None:
-    """The pruned row groups of one file as a frame, with its partition columns restored."""
-    meta = _footer(f.path)
-    groups = _row_groups(meta, rng)
-    if not groups:
-        return None
-    table = pq.ParquetFile(f.path, metadata=meta).read_row_groups(groups, columns=columns)
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    constants = []
-    for col in snapshot.partition_columns:
-        raw = f.partition[col]
-        if pa.types.is_date32(snapshot.schema.field(col).type):
-            constants.append(pl.lit(_EPOCH_DAY + timedelta(days=raw)).alias(col))
-        else:
-            constants.append(pl.lit(raw).alias(col))
-    return frame.with_columns(constants)

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
@@ -137,11 +138,7 @@ class Lake:
         predicate = conjunction(equals, between)  # also refuses an empty predicate
         table = delta_arrow(_arrow(data))
         eq, rng = keys_of(equals, between)
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
-        stray = (
-            frame.height - frame.filter(*conditions(frame, eq, rng)).height if frame.height else 0
-        )
+        stray = _rows_outside(table, equals, between)
         if stray:
             raise LakeError(
                 f"replacing {dataset} where {predicate}: {stray} of the new rows do not match the "
@@ -160,7 +157,7 @@ class Lake:
                     continue
                 if not file_inside(f, eq, rng):
                     old = read_file(snapshot, f)
-                    keep = old.filter(~pl.all_horizontal(conditions(old, eq, rng)))
+                    keep = old.filter(~pl.all_horizontal(conditions(equals, between)))
                     kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
                     adds += [w.action for w in write_files(root, kept, partition_by)]
                 removes.append(remove_action(f.rel, f.size, f.partition_raw))
@@ -285,6 +282,28 @@ class Lake:
         """A lazy polars scan of the whole table, for ad-hoc queries."""
         table = self.table(dataset, as_of)
         return pl.scan_delta(table)
+
+
+def _rows_outside(
+    table: pa.Table, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
+) -> int:
+    """How many rows fall outside `col = value` and `lo <= col <= hi` (pyarrow, no copies)."""
+    if table.num_rows == 0:
+        return 0
+    inside = None
+    for col, value in equals.items():
+        column = table.column(col)
+        cond = pc.equal(column, pa.scalar(value, column.type))
+        inside = cond if inside is None else pc.and_(inside, cond)
+    for col, (lo, hi) in between.items():
+        column = table.column(col)
+        cond = pc.and_(
+            pc.greater_equal(column, pa.scalar(lo, column.type)),
+            pc.less_equal(column, pa.scalar(hi, column.type)),
+        )
+        inside = cond if inside is None else pc.and_(inside, cond)
+    assert inside is not None
+    return table.num_rows - pc.sum(pc.fill_null(inside, False).cast(pa.int64())).as_py()
 
 
 def parse_as_of(as_of: int | datetime | str) -> int | datetime:

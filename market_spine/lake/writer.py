@@ -9,6 +9,7 @@ file and keep point reads to one file.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -16,25 +17,27 @@ import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction, RemoveAction
 
-#: Rows per Parquet row group: a point read of one session decodes one or two groups.
-ROW_GROUP_ROWS = 8192
+#: Rows per Parquet row group: a month of minute bars is one group.
+ROW_GROUP_ROWS = 65_536
+#: Data page size: small enough that the page index narrows a session to a few pages.
+PAGE_BYTES = 16 * 1024
 #: Files are split by the month of this column when the table has it.
 GRAIN_COLUMN = "trade_date"
 #: Rows are sorted by this column inside each file when the table has it.
 SORT_COLUMN = "ts"
 #: Longer strings get no min/max statistics (they would bloat the log and never prune).
 MAX_STAT_STRING = 64
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_WORKERS = max(2, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -58,64 +61,109 @@ def delta_arrow(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields))
 
 
-def _stat(value: Any) -> Any:
+def _stat(value: Any, upper: bool = False) -> Any:
+    """A statistic as Delta's JSON wants it; timestamps have millisecond precision there, so an
+    upper bound rounds up (a truncated max would let pruning skip rows that match)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        value = value.astimezone(UTC)
+        if upper and value.microsecond % 1000:
+            value += timedelta(microseconds=1000 - value.microsecond % 1000)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     if isinstance(value, date):
         return value.isoformat()
     return value
 
 
-def file_stats(table: pa.Table) -> str:
-    """Delta file statistics (numRecords, min/max per column, null counts) as JSON."""
+def file_stats(meta: pq.FileMetaData, null_counts: dict[str, int]) -> str:
+    """Delta file statistics (numRecords, min/max per column, null counts) as JSON, folded from
+    the row-group statistics the Parquet writer computed anyway."""
     mins: dict[str, Any] = {}
     maxs: dict[str, Any] = {}
-    nulls: dict[str, int] = {}
-    for name in table.column_names:
-        column = table.column(name)
-        nulls[name] = column.null_count
-        type_ = column.type
-        if not (
-            pa.types.is_integer(type_)
-            or pa.types.is_floating(type_)
-            or pa.types.is_timestamp(type_)
-            or pa.types.is_date32(type_)
-            or pa.types.is_string(type_)
-        ):
+    schema = meta.schema.to_arrow_schema()
+    for i, field in enumerate(schema):
+        lows, highs = [], []
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(i).statistics
+            if stats is None or not stats.has_min_max:
+                lows = []
+                break
+            lows.append(stats.min)
+            highs.append(stats.max)
+        if not lows or not _stat_type(field.type):
             continue
-        if column.null_count == len(column):
-            continue
-        bounds = pc.min_max(column).as_py()
-        lo, hi = bounds["min"], bounds["max"]
+        lo, hi = min(lows), max(highs)
         if isinstance(lo, str) and (len(lo) > MAX_STAT_STRING or len(hi) > MAX_STAT_STRING):
             continue
         if isinstance(lo, float) and (lo != lo or hi != hi):  # NaN never bounds anything
             continue
-        mins[name], maxs[name] = _stat(lo), _stat(hi)
+        mins[field.name], maxs[field.name] = _stat(lo), _stat(hi, upper=True)
     return json.dumps(
-        {"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
+        {
+            "numRecords": meta.num_rows,
+            "minValues": mins,
+            "maxValues": maxs,
+            "nullCount": null_counts,
+        }
     )
 
 
+def _stat_type(type_: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(type_)
+        or pa.types.is_floating(type_)
+        or pa.types.is_timestamp(type_)
+        or pa.types.is_date32(type_)
+        or pa.types.is_string(type_)
+    )
+
+
+def _run_ids(column: pa.ChunkedArray) -> np.ndarray:
+    """Integer ids that change exactly where the column's value changes (any type)."""
+    if pa.types.is_date32(column.type):
+        return column.cast(pa.int32()).to_numpy()
+    encoded = column.combine_chunks().dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _boundaries(ids: list[np.ndarray], rows: int) -> np.ndarray:
+    """Row offsets [0, ..., rows] at which any of the id arrays changes."""
+    change = np.zeros(max(rows - 1, 0), dtype=bool)
+    for values in ids:
+        change |= values[1:] != values[:-1]
+    return np.concatenate(([0], np.flatnonzero(change) + 1, [rows]))
+
+
+def _sorted(table: pa.Table, partition_by: list[str]) -> pa.Table:
+    """Rows grouped by partition, then in time order; ordered input (the usual case) is kept."""
+    keys = [*partition_by, *([SORT_COLUMN] if SORT_COLUMN in table.column_names else [])]
+    if not keys or table.num_rows < 2:
+        return table
+    ids = [_run_ids(table.column(k)) for k in partition_by]
+    if SORT_COLUMN in keys:
+        ids.append(table.column(SORT_COLUMN).cast(pa.int64()).to_numpy())
+    # Lexicographic order: between neighbours, the first key that differs must increase.
+    decided = np.zeros(table.num_rows - 1, dtype=bool)
+    for values in ids:
+        step = np.diff(values)
+        if (~decided & (step < 0)).any():
+            return table.take(pc.sort_indices(table, [(k, "ascending") for k in keys]))
+        decided |= step != 0
+    return table
+
+
 def _chunks(table: pa.Table, partition_by: list[str]) -> list[tuple[dict[str, str], pa.Table]]:
-    """Split rows into (partition values, rows) per partition and, where it applies, per month."""
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    keys = list(partition_by)
-    if GRAIN_COLUMN in frame.columns and GRAIN_COLUMN not in keys:
-        frame = frame.with_columns(__month=pl.col(GRAIN_COLUMN).dt.truncate("1mo"))
-        keys.append("__month")
-    if not keys:
-        return [({}, table)]
+    """Zero-copy slices of sorted rows, one per partition and (where it applies) per month."""
+    table = _sorted(table, partition_by)
+    ids = [_run_ids(table.column(k)) for k in partition_by]
+    if GRAIN_COLUMN in table.column_names and GRAIN_COLUMN not in partition_by:
+        days = table.column(GRAIN_COLUMN).cast(pa.int32()).to_numpy()
+        ids.append(days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64))
+    bounds = _boundaries(ids, table.num_rows)
     out = []
-    for values, rows in frame.partition_by(keys, as_dict=True, maintain_order=True).items():
-        partition = {
-            k: _partition_text(v) for k, v in zip(keys, values, strict=True) if k in partition_by
-        }
-        rows = rows.drop("__month", strict=False)
-        out.append(
-            (partition, rows.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(table.schema))
-        )
+    for start, stop in itertools.pairwise(bounds):
+        rows = table.slice(start, stop - start)
+        partition = {k: _partition_text(rows.column(k)[0].as_py()) for k in partition_by}
+        out.append((partition, rows))
     return out
 
 
@@ -130,25 +178,31 @@ def _write_one(
     partition_by: list[str],
     data_change: bool,
 ) -> WrittenFile:
-    if SORT_COLUMN in rows.column_names:
-        rows = rows.sort_by(SORT_COLUMN)
     data = rows.drop_columns([c for c in partition_by if c in rows.column_names])
     folder = "/".join(f"{k}={v}" for k, v in partition.items())
-    rel = (
-        f"{folder}/part-{uuid.uuid4().hex}.zstd.parquet"
-        if folder
-        else f"part-{uuid.uuid4().hex}.zstd.parquet"
-    )
+    name = f"part-{uuid.uuid4().hex}.zstd.parquet"
+    rel = f"{folder}/{name}" if folder else name
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(data, path, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    # Small pages plus a page index let a reader skip to one session inside a month's file.
+    collected: list[pq.FileMetaData] = []
+    pq.write_table(
+        data,
+        path,
+        metadata_collector=collected,
+        compression="zstd",
+        row_group_size=ROW_GROUP_ROWS,
+        use_dictionary=[f.name for f in data.schema if pa.types.is_string(f.type)],
+        data_page_size=PAGE_BYTES,
+        write_page_index=True,
+    )
     action = AddAction(
         path=rel,
         size=path.stat().st_size,
         partition_values=partition,
         modification_time=int(time.time() * 1000),
         data_change=data_change,
-        stats=file_stats(data),
+        stats=file_stats(collected[0], {c: data.column(c).null_count for c in data.column_names}),
     )
     return WrittenFile(action, rows.num_rows)
 
