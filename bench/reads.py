@@ -15,7 +15,7 @@ import polars as pl
 import report
 
 from market_spine.client import Spine
-from market_spine.lake import lake_at, reader
+from market_spine.lake import lake_at
 from market_spine.settings import Settings
 
 Pair = tuple[str, date]
@@ -32,8 +32,7 @@ def timed(calls: list[Callable[[], Any]]) -> tuple[list[float], list[Any]]:
 
 
 def fresh_spine(settings: Settings) -> Spine:
-    """A Spine with empty process-level caches: new Lake (snapshot cache), no cached footers."""
-    reader._FOOTERS.clear()
+    """A Spine with empty process-level caches: a new Lake, so its snapshot index is rebuilt."""
     lake_at.cache_clear()
     return Spine(settings=settings)
 

@@ -12,6 +12,7 @@ import polars as pl
 from market_spine.errors import InvalidInput
 from market_spine.instruments import get_instrument
 from market_spine.lake import Lake, lake_at
+from market_spine.lake.sql import view_sql
 from market_spine.settings import Settings
 from market_spine.timeparse import parse_range
 
@@ -83,24 +84,25 @@ class Spine:
         return sorted(view_name(d) for d in self.lake.datasets())
 
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection where every dataset is a view (bare name, and `<layer>.<name>`)."""
+        """A DuckDB connection where every dataset is a view (bare name, and `<layer>.<name>`)
+        over the files of its latest version; views follow new versions on each call."""
         if self._con is None:
             self._con = duckdb.connect()
+            self._con.execute("SET TimeZone = 'UTC'")
         for dataset in self.lake.datasets():
-            version = self.lake.version(dataset)
-            if self._registered.get(dataset) == version:
+            snapshot = self.lake.snapshot(dataset)
+            if self._registered.get(dataset) == snapshot.version:
                 continue
             layer, name = dataset.split("/")
-            arrow_name = f"_delta_{layer}_{name}"
-            self._con.register(arrow_name, self.lake.table(dataset).to_pyarrow_dataset())
+            body = view_sql(snapshot)
+            if body is None:
+                empty = f"_empty_{layer}_{name}"
+                self._con.register(empty, snapshot.schema.empty_table())
+                body = f"SELECT * FROM {empty}"
             self._con.execute(f"create schema if not exists {layer}")
-            self._con.execute(
-                f"create or replace view {layer}.{name} as select * from {arrow_name}"
-            )
-            self._con.execute(
-                f"create or replace view {view_name(dataset)} as select * from {arrow_name}"
-            )
-            self._registered[dataset] = version
+            self._con.execute(f"create or replace view {layer}.{name} as {body}")
+            self._con.execute(f"create or replace view {view_name(dataset)} as {body}")
+            self._registered[dataset] = snapshot.version
         return self._con
 
     def sql(self, query: str) -> pl.DataFrame:

@@ -63,6 +63,7 @@ class Snapshot:
     partition_columns: tuple[str, ...]
     files: tuple[FileEntry, ...]
     groups: dict[tuple[Any, ...], FileGroup]
+    empty: pl.DataFrame
 
     @staticmethod
     def of(
@@ -78,7 +79,9 @@ class Snapshot:
             key = tuple(f.partition[c] for c in partition_columns)
             by_partition.setdefault(key, []).append(f)
         groups = {key: FileGroup.of(members) for key, members in by_partition.items()}
-        return Snapshot(uri, version, schema, partition_columns, files, groups)
+        empty = pl.from_arrow(schema.empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        return Snapshot(uri, version, schema, partition_columns, files, groups, empty)
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,10 @@ def conditions(equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
     """Polars expressions for `col = value` and `lo <= col <= hi`, written as plain comparisons
     with literals so polars pushes them into Parquet row-group and page-index pruning."""
     exprs = [pl.col(c) == pl.lit(v) for c, v in equals.items()]
-    exprs += [pl.col(c).is_between(pl.lit(lo), pl.lit(hi)) for c, (lo, hi) in between.items()]
+    exprs += [
+        pl.col(c) == pl.lit(lo) if lo == hi else pl.col(c).is_between(pl.lit(lo), pl.lit(hi))
+        for c, (lo, hi) in between.items()
+    ]
     return exprs
 
 
@@ -307,29 +313,47 @@ def read_table(
     """Read the rows of a snapshot that match the filters; columns default to the whole schema.
 
     Files are chosen from the snapshot's index; polars then prunes row groups and pages with the
-    page index and reads several files in parallel. Partition values come from the hive paths.
+    page index: one lazy scan per partition (its value added as a literal, cheaper than parsing
+    hive paths), collected together in parallel.
     """
     eq, rng = keys_of(equals, between)
     wanted = columns or snapshot.schema.names
-    files = candidates(snapshot, eq, rng)
-    empty = pl.from_arrow(snapshot.schema.empty_table())
-    assert isinstance(empty, pl.DataFrame)
-    if not files:
-        frame = empty.lazy()
-    else:
-        frame = pl.scan_parquet(
-            [f.path for f in files],
-            hive_partitioning=bool(snapshot.partition_columns),
-            hive_schema={c: empty.schema[c] for c in snapshot.partition_columns} or None,
-            missing_columns="insert",
+    by_partition: dict[tuple[Any, ...], list[FileEntry]] = {}
+    for f in candidates(snapshot, eq, rng):
+        by_partition.setdefault(tuple(f.partition_raw.values()), []).append(f)
+    filters = conditions(
+        {k: v for k, v in equals.items() if k not in snapshot.partition_columns},
+        {k: v for k, v in between.items() if k not in snapshot.partition_columns},
+    ) or [pl.lit(True)]
+    empty = snapshot.empty
+    casts = [
+        pl.col(c).dt.cast_time_unit("ns")
+        for c in wanted
+        if isinstance(empty.schema[c], pl.Datetime)
+    ]
+    plans = []
+    for files in by_partition.values():
+        constants = [
+            pl.lit(
+                _partition_literal(files[0].partition[c], empty.schema[c]), empty.schema[c]
+            ).alias(c)
+            for c in snapshot.partition_columns
+            if c in wanted
+        ]
+        plans.append(
+            pl.scan_parquet([f.path for f in files], missing_columns="insert")
+            .filter(*filters)
+            .with_columns(*constants)
+            .select(wanted)
+            .with_columns(casts)
         )
-    return (
-        frame.filter(*conditions(equals, between) or [pl.lit(True)])
-        .select(wanted)
-        .with_columns(
-            pl.col(c).dt.cast_time_unit("ns")
-            for c in wanted
-            if isinstance(empty.schema[c], pl.Datetime)
-        )
-        .collect()
-    )
+    if not plans:
+        return empty.select(wanted).with_columns(casts)
+    if len(plans) == 1:
+        return plans[0].collect()
+    return pl.concat(pl.collect_all(plans), how="diagonal_relaxed")
+
+
+def _partition_literal(value: Any, dtype: pl.DataType) -> Any:
+    """A partition key (epoch days for dates) back as a Python value of the column's type."""
+    return _EPOCH_DAY + timedelta(days=value) if dtype == pl.Date else value

@@ -21,6 +21,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 from market_spine.errors import InvalidInput, LakeError, NotMaterialized
 from market_spine.lake.predicates import conjunction
 from market_spine.lake.reader import (
+    Snapshot,
     SnapshotCache,
     build_snapshot,
     conditions,
@@ -217,6 +218,11 @@ class Lake:
         if as_of is not None:
             table.load_as_version(self.resolve_version(dataset, as_of))
         return table
+
+    def snapshot(self, dataset: str) -> Snapshot:
+        """The indexed file list of the latest version (cached; refreshed on a new commit)."""
+        self._require(dataset)
+        return self._snapshots.latest(str(self.path(dataset)))
 
     def version(self, dataset: str) -> int | None:
         """The latest version of a table, or None when it does not exist yet."""
