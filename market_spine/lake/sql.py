@@ -20,26 +20,23 @@ def _ident(name: str) -> str:
 
 
 def view_sql(snapshot: Snapshot) -> str | None:
-    """A SELECT over the snapshot's files in schema column order, or None for an empty table."""
+    """A SELECT over the snapshot's files in schema column order, or None for an empty table.
+
+    Partition values come from the hive-style folders (`symbol=CL/`) with declared types; one
+    `read_parquet` over all files scans faster than a UNION ALL per partition.
+    """
     if not snapshot.files:
         return None
-    selects = []
-    for group in snapshot.groups.values():
-        first = group.files[0]
-        columns = []
-        for name in snapshot.schema.names:
-            if name in snapshot.partition_columns:
-                raw = first.partition_raw[name]
-                type_ = snapshot.empty.schema[name]
-                value = "NULL" if raw is None else _string(raw)
-                columns.append(f"CAST({value} AS {_duck_type(str(type_))}) AS {_ident(name)}")
-            else:
-                columns.append(_ident(name))
-        files = ", ".join(_string(f.path) for f in group.files)
-        selects.append(
-            f"SELECT {', '.join(columns)} FROM read_parquet([{files}], union_by_name = true)"
+    files = ", ".join(_string(f.path) for f in snapshot.files)
+    columns = ", ".join(_ident(name) for name in snapshot.schema.names)
+    options = "union_by_name = true"
+    if snapshot.partition_columns:
+        types = ", ".join(
+            f"{_string(c)}: {_string(_duck_type(str(snapshot.empty.schema[c])))}"
+            for c in snapshot.partition_columns
         )
-    return "\nUNION ALL\n".join(selects)
+        options += f", hive_partitioning = true, hive_types = {{{types}}}"
+    return f"SELECT {columns} FROM read_parquet([{files}], {options})"
 
 
 def _duck_type(polars_type: str) -> str:
