@@ -33,6 +33,7 @@ END = date(2024, 10, 31)
 SEED = 7
 CAPTURE_ID = "01BENCH0000000000000000000"
 DATASET = "normalized/futures_bars_1m"
+DAILY_DATASET = "analytics/futures_bars_daily"
 CACHE = DATA / f"bars_{START:%Y%m%d}_{END:%Y%m%d}_seed{SEED}.parquet"
 
 
@@ -90,12 +91,27 @@ def write_lake(lake: Lake, frame: pl.DataFrame) -> None:
         )
 
 
-def build_lake(home: Path, frame: pl.DataFrame | None = None) -> Settings:
-    """A fresh home at `home` holding the normalized bars; returns its settings."""
+def build_lake(home: Path, frame: pl.DataFrame | None = None, daily: bool = False) -> Settings:
+    """A fresh home at `home` holding the normalized bars (and, if asked, the daily bars the
+    `analytics/futures_bars_daily` asset derives from them); returns its settings."""
     if home.exists():
         shutil.rmtree(home)
     settings = settings_for(home)
-    write_lake(Lake(settings.lake_root), bars() if frame is None else frame)
+    frame = bars() if frame is None else frame
+    lake = Lake(settings.lake_root)
+    write_lake(lake, frame)
+    if daily:
+        from market_spine.futures.daily_bars import daily_from_minutes
+
+        for symbol in SYMBOLS:
+            rows = daily_from_minutes(frame.filter(pl.col("symbol") == symbol))
+            lake.replace(
+                DAILY_DATASET,
+                rows,
+                equals={"symbol": symbol},
+                between={"trade_date": (rows["trade_date"].min(), rows["trade_date"].max())},
+                partition_by=["symbol"],
+            )
     return settings
 
 

@@ -78,5 +78,7 @@ def test_sql_views_follow_new_versions(tmp_path: Path) -> None:
     assert spine.sql("select count(*) as n from test_bars")["n"][0] == 60
     put(spine.lake, date(2024, 1, 3), "ES", 2.0)
     put(spine.lake, date(2024, 1, 2), "CL", 5.0)
-    now = spine.sql("select symbol, max(close) as c from normalized.test_bars group by 1 order by 1")
+    now = spine.sql(
+        "select symbol, max(close) as c from normalized.test_bars group by 1 order by 1"
+    )
     assert now.rows() == [("CL", 5.0), ("ES", 2.0)]
