@@ -45,15 +45,7 @@ RAW_BARS: dict[str, pl.DataType] = {
 #: Daily bars derived from the normalized minutes of each session.
 DAILY_BARS: dict[str, pl.DataType] = {
     "trade_date": pl.Date(),
-    "symbol": pl.String(),
-    "contract": pl.String(),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Int64(),
-    "vwap": pl.Float64(),
-    "trades": pl.Int64(),
+    **{k: v for k, v in BAR_SCHEMA.items() if k != "ts"},
     "bar_count": pl.Int64(),
     "expected_bars": pl.Int64(),
     "capture_id": pl.String(),
