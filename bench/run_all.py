@@ -129,6 +129,20 @@ def point_rows(r: dict[str, Any]) -> list[Row]:
                 s["year_scan_delta"]["p50_ms"],
                 t["year_agg_p50_ms"],
             ),
+            figure(
+                "point_read",
+                f"[{label}] year daily OHLC, Spine.daily p50 ms",
+                s["year_daily_table"]["p50_ms"],
+                s["year_scan_delta"]["p50_ms"],
+                t["year_agg_p50_ms"],
+            ),
+            figure(
+                "point_read",
+                f"[{label}] year daily OHLC, SQL daily p50 ms",
+                s["year_daily_sql"]["p50_ms"],
+                s["year_scan_delta"]["p50_ms"],
+                t["year_agg_p50_ms"],
+            ),
         ]
     return rows
 
