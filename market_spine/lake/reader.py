@@ -149,7 +149,7 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
     schema = pa.schema(table.schema().to_arrow())
     partition_columns = tuple(table.metadata().partition_columns)
     actions = pa.table(table.get_add_actions(flatten=True))
-    root = Path(table.table_uri.removeprefix("file://"))
+    root = str(Path(table.table_uri.removeprefix("file://")))
     names = actions.column_names
     stats_cols = [n[4:] for n in names if n.startswith("min.")]
     mins = {c: _stat_keys(actions.column(f"min.{c}")) for c in stats_cols if f"max.{c}" in names}
@@ -165,7 +165,7 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
         }
         files.append(
             FileEntry(
-                path=str(root / rel),
+                path=f"{root}/{rel}",
                 rel=rel,
                 size=sizes[i],
                 rows=rows[i] or 0,
@@ -175,7 +175,7 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
                 maxs={c: maxs[c][i] for c in maxs},
             )
         )
-    return Snapshot.of(str(root), table.version(), schema, partition_columns, tuple(files))
+    return Snapshot.of(root, table.version(), schema, partition_columns, tuple(files))
 
 
 def candidates(
@@ -219,6 +219,16 @@ class SnapshotCache:
             snapshot = build_snapshot(table)
             self._latest[uri] = (table, snapshot)
             return snapshot
+
+    def for_write(self, uri: str) -> tuple[DeltaTable, Snapshot]:
+        """The open table and its snapshot, brought up to date, to plan and commit a write from.
+
+        Reusing the open table avoids replaying the log for every daily commit; a writer in
+        another process that committed meanwhile is caught by delta-rs' conflict check.
+        """
+        self.latest(uri)
+        with self._lock:
+            return self._latest[uri]
 
     def at(self, uri: str, as_of: int | datetime) -> Snapshot:
         """A past version (by number or timestamp), kept in a small LRU because audits repeat."""

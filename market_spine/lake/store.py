@@ -23,7 +23,6 @@ from market_spine.lake.predicates import conjunction
 from market_spine.lake.reader import (
     Snapshot,
     SnapshotCache,
-    build_snapshot,
     conditions,
     file_inside,
     file_may_match,
@@ -150,8 +149,7 @@ class Lake:
         removes: list[RemoveAction] = []
         delta = None
         if self.exists(dataset):
-            delta = DeltaTable(str(root))
-            snapshot = build_snapshot(delta)
+            delta, snapshot = self._snapshots.for_write(str(root))
             partition_by = list(snapshot.partition_columns)
             for f in snapshot.files:
                 if not file_may_match(f, eq, rng):
