@@ -87,6 +87,7 @@ def test_commit_metadata_is_recorded(lake: Lake) -> None:
     newest = lake.history(DS, 1)[0]
     assert newest["capture_id"] == "cap-5.0"
     assert newest["rows"] == "60"
+    assert newest["code_version"] == "0.1.0"
 
 
 def test_read_filters_by_timestamp_and_date_and_columns(lake: Lake) -> None:

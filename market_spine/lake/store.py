@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,21 @@ def _arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
     return data
 
 
+def _code_version() -> str:
+    try:
+        return version("market-spine")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
+    """Commit metadata: the caller's (capture ids, run id) plus row count and code version."""
     out = {
         k: v if isinstance(v, str) else json.dumps(v, default=str)
         for k, v in (metadata or {}).items()
     }
     out["rows"] = str(rows)
+    out["code_version"] = _code_version()
     return out
 
 
