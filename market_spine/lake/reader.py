@@ -1,9 +1,9 @@
-"""Fast reads of Delta tables: a cached file index per version, pruning by partition, file stats
-and Parquet row-group stats, so a point read opens one small slice of one file.
+"""Fast reads of Delta tables: a cached file index per version picks the files (by partition,
+then by vectorised min/max statistics), and polars reads them with page-index pruning, so a
+point read decodes a few pages of one file.
 
-Written by hand rather than through `polars.scan_delta` because a point read there replays the
-log and re-reads Parquet footers every call (≈ 7 ms); with the index and footers cached the same
-read is a fraction of that. Data files in Delta are immutable, so caching by path is always safe.
+Written by hand rather than through `polars.scan_delta`, which replays the Delta log on every
+call (≈ 12–16 ms a point read here); the index is rebuilt only when a new commit appears.
 """
 
 from __future__ import annotations
