@@ -1,0 +1,1 @@
+"""The options domain: SPX/SPXW chains, implied volatility and greeks, the volatility surface."""

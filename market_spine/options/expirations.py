@@ -1,0 +1,96 @@
+"""SPX and SPXW expiration schedules on the Cboe index-options calendar.
+
+SPX: AM-settled monthlies on the third Friday (the previous trading day when that Friday is a
+holiday). SPXW: PM-settled weeklies and dailies, every weekday on which the exchange opens, from
+the dates each weekday was introduced (the table below). The listing horizon is a model of what
+is listed on a given day, used by the simulated market and the completeness check.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+
+import pandas_market_calendars as mcal
+
+from market_spine.errors import InvalidInput
+
+CALENDAR = "CBOE_Index_Options"
+
+#: First expiration of SPXW on each weekday (Mon=0 … Fri=4). Reviewed assumptions from Cboe's
+#: product announcements: Friday weeklies since 2005, Wednesday 2016-02, Monday 2016-08,
+#: Tuesday and Thursday 2022 (completing daily expirations).
+SPXW_WEEKDAY_START = {
+    4: date(2005, 10, 28),
+    2: date(2016, 2, 24),
+    0: date(2016, 8, 22),
+    1: date(2022, 4, 19),
+    3: date(2022, 5, 12),
+}
+#: How far ahead expirations are listed on a given day (a simplified listing model).
+DAILY_HORIZON = timedelta(days=42)
+WEEKLY_HORIZON = timedelta(days=370)
+MONTHLY_HORIZON = timedelta(days=3 * 366)
+
+
+@lru_cache(maxsize=32)
+def _trading_days(year: int) -> frozenset[date]:
+    schedule = mcal.get_calendar(CALENDAR).schedule(f"{year}-01-01", f"{year}-12-31")
+    return frozenset(d.date() for d in schedule.index)
+
+
+def is_trading_day(day: date) -> bool:
+    """True when the Cboe index-options market opens that day."""
+    return day in _trading_days(day.year)
+
+
+def _previous_trading_day(day: date) -> date:
+    while not is_trading_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def third_friday(year: int, month: int) -> date:
+    """The month's third Friday (the standard monthly expiration date)."""
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def monthly_expiration(year: int, month: int) -> date:
+    """SPX's AM-settled expiration: the third Friday, or the trading day before a holiday."""
+    return _previous_trading_day(third_friday(year, month))
+
+
+def expirations(root: str, start: date, end: date) -> list[date]:
+    """Every expiration of `root` (SPX or SPXW) in [start, end]."""
+    root = root.upper()
+    if end < start:
+        raise InvalidInput(f"end {end} is before start {start}: swap them")
+    if root == "SPX":
+        months = [(y, m) for y in range(start.year, end.year + 1) for m in range(1, 13)]
+        return [d for y, m in months if start <= (d := monthly_expiration(y, m)) <= end]
+    if root == "SPXW":
+        days = (start + timedelta(days=i) for i in range((end - start).days + 1))
+        return [d for d in days if _spxw_expires(d)]
+    raise InvalidInput(f"option root {root!r} is not SPX or SPXW")
+
+
+def _spxw_expires(day: date) -> bool:
+    begun = SPXW_WEEKDAY_START.get(day.weekday())
+    return begun is not None and day >= begun and is_trading_day(day)
+
+
+def listed_expirations(root: str, on: date) -> list[date]:
+    """Expirations of `root` that trade on `on`: dailies six weeks out, Fridays a year out,
+    monthlies (third Fridays) three years out."""
+    root = root.upper()
+    if root not in ("SPX", "SPXW"):
+        raise InvalidInput(f"option root {root!r} is not SPX or SPXW")
+    if root == "SPX":
+        return expirations("SPX", on, on + MONTHLY_HORIZON)
+    candidates = expirations("SPXW", on, on + WEEKLY_HORIZON)
+    return [
+        d
+        for d in candidates
+        if d - on <= DAILY_HORIZON or d.weekday() == 4 or d == monthly_expiration(d.year, d.month)
+    ]
