@@ -1,0 +1,1 @@
+"""Pricing machinery shared by the simulator and the options domain."""
