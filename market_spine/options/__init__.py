@@ -1,1 +1,1 @@
-"""The options domain: SPX/SPXW chains, implied volatility and greeks, the volatility surface."""
+"""Option analytics: Black-76 implied volatility and greeks for SPX/SPXW European options."""
