@@ -8,14 +8,37 @@ is listed on a given day, used by the simulated market and the completeness chec
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import pandas_market_calendars as mcal
 
 from market_spine.errors import InvalidInput
 
 CALENDAR = "CBOE_Index_Options"
+_ET = ZoneInfo("America/New_York")
+#: PM-settled SPXW settle at the 16:00 ET close; AM-settled SPX at the 09:30 ET opening print.
+SETTLE_TIME = {"SPXW": time(16, 0), "SPX": time(9, 30)}
+#: EOD snapshot: options stop trading at 16:15 ET (ThetaData builds EOD reports at 17:15).
+EOD_TIME = time(16, 15)
+YEAR_SECONDS = 365.0 * 24 * 3600
+
+
+def settlement(root: str, expiration: date) -> datetime:
+    """The UTC instant an expiration settles."""
+    return datetime.combine(expiration, SETTLE_TIME[root.upper()], _ET).astimezone(UTC)
+
+
+def eod_timestamp(day: date) -> datetime:
+    """The UTC instant of a day's EOD snapshot."""
+    return datetime.combine(day, EOD_TIME, _ET).astimezone(UTC)
+
+
+def years_to_expiry(root: str, expiration: date, day: date) -> float:
+    """Year fraction (ACT/365 in seconds) from `day`'s EOD snapshot to settlement."""
+    return (settlement(root, expiration) - eod_timestamp(day)).total_seconds() / YEAR_SECONDS
+
 
 #: First expiration of SPXW on each weekday (Mon=0 … Fri=4). Reviewed assumptions from Cboe's
 #: product announcements: Friday weeklies since 2005, Wednesday 2016-02, Monday 2016-08,

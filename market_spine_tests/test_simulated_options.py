@@ -9,13 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from market_spine.option_calendar import listed_expirations
-from market_spine.providers.simulated_options import (
-    DIVIDEND_YIELD,
-    RATE,
-    SimulatedOptionMarket,
-    eod_timestamp,
-)
+from market_spine.option_calendar import eod_timestamp, listed_expirations
+from market_spine.providers.simulated_options import DIVIDEND_YIELD, RATE, SimulatedOptionMarket
 
 DAY = date(2024, 3, 5)
 

@@ -11,23 +11,21 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import numpy as np
 import polars as pl
 
 from market_spine.errors import InvalidInput
-from market_spine.option_calendar import is_trading_day, listed_expirations
+from market_spine.option_calendar import (
+    SETTLE_TIME,
+    is_trading_day,
+    listed_expirations,
+    years_to_expiry,
+)
 from market_spine.pricing.black import black_price
 from market_spine.providers.simulated import SimulatedMarket
 
-_ET = ZoneInfo("America/New_York")
-#: EOD snapshot time: options stop trading at 16:15 ET; ThetaData builds EOD reports at 17:15.
-EOD_TIME = time(16, 15)
-#: PM-settled SPXW settle at the 16:00 close; AM-settled SPX at the 09:30 opening print.
-SETTLE_TIME = {"SPXW": time(16, 0), "SPX": time(9, 30)}
-YEAR_SECONDS = 365.0 * 24 * 3600
 #: Flat financing and dividend yield: the forward is S·exp((r − q)t) and discount exp(−rt).
 RATE = 0.045
 DIVIDEND_YIELD = 0.013
@@ -132,11 +130,9 @@ class SimulatedOptionMarket:
             return pl.DataFrame(schema=CHAIN_SCHEMA)
         spot = self.spot(day)
         surface = self.surface(day)
-        now = datetime.combine(day, EOD_TIME, _ET)
         frames = []
         for expiration in listed_expirations(root, day):
-            settle = datetime.combine(expiration, SETTLE_TIME[root], _ET)
-            t = (settle - now).total_seconds() / YEAR_SECONDS
+            t = years_to_expiry(root, expiration, day)
             if t <= 0:
                 continue
             frames.append(self._expiry(root, day, expiration, t, spot, surface))
@@ -184,8 +180,3 @@ class SimulatedOptionMarket:
             }
         )
         return frame.select(pl.col(c).cast(dt) for c, dt in CHAIN_SCHEMA.items())
-
-
-def eod_timestamp(day: date) -> datetime:
-    """The UTC instant of a day's EOD snapshot."""
-    return datetime.combine(day, EOD_TIME, _ET).astimezone(UTC)
