@@ -25,11 +25,11 @@ import dataset
 import polars as pl
 import report
 
+from market_spine.assetkit import contiguous_blocks
 from market_spine.futures import checks, keys
 from market_spine.futures.daily_bars import daily_from_minutes, missing_days
 from market_spine.futures.normalized_bars import normalize_range
 from market_spine.futures.raw_bars import capture_frame
-from market_spine.futures.results import contiguous_blocks
 from market_spine.futures.schemas import (
     DAILY_BARS_SCHEMA,
     NORMALIZED_BARS_SCHEMA,

@@ -6,7 +6,6 @@ Each returns a CheckOutcome; the assets turn it into a Dagster AssetCheckResult.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from market_spine import calendars
+from market_spine.assetkit import CheckOutcome
 from market_spine.instruments import get_instrument
 
 #: An absent run is "no trade" while a Poisson market at the neighbouring trade rate could
@@ -34,15 +34,6 @@ _MINUTE = 60_000_000_000
 ANOMALY_Z = 12.0
 ANOMALY_WINDOW = 121
 WORST = 10
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    """A check's verdict with the counts and worst offenders an operator needs to act."""
-
-    passed: bool
-    metadata: dict[str, Any] = field(default_factory=dict)
-    warn_only: bool = False
 
 
 def _minute_runs(missing: np.ndarray) -> list[tuple[int, int]]:

@@ -6,10 +6,10 @@ import dagster as dg
 import polars as pl
 
 from market_spine import calendars
+from market_spine.assetkit import FRESHNESS, CheckOutcome, check_result, conform, contiguous_blocks
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import futures_partitions, split_keys
-from market_spine.futures.results import FRESHNESS, check_result, contiguous_blocks
-from market_spine.futures.schemas import DAILY_BARS, DAILY_BARS_SCHEMA, conform
+from market_spine.futures.schemas import DAILY_BARS, DAILY_BARS_SCHEMA
 from market_spine.lake.resource import LakeResource
 
 
@@ -43,12 +43,12 @@ def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
     return conform(daily, DAILY_BARS)
 
 
-def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> checks.CheckOutcome:
+def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> CheckOutcome:
     """Every trading day of the run has a daily row; days without a session need none."""
     present = set(daily.select("symbol", "trade_date").iter_rows())
     expected = [(s, d) for s, d in partitions if calendars.is_trading_day(s, d)]
     missing = [f"{s} {d.isoformat()}" for s, d in expected if (s, d) not in present]
-    return checks.CheckOutcome(
+    return CheckOutcome(
         not missing,
         {"expected_days": len(expected), "missing_days": len(missing), "worst": missing[:10]},
     )

@@ -4,10 +4,10 @@ replaced atomically per partition so reruns are idempotent and every state stays
 import dagster as dg
 import polars as pl
 
+from market_spine.assetkit import FRESHNESS, check_result, conform, contiguous_blocks
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import futures_partitions, split_keys
-from market_spine.futures.results import FRESHNESS, check_result, contiguous_blocks
-from market_spine.futures.schemas import NORMALIZED_BARS, NORMALIZED_BARS_SCHEMA, conform
+from market_spine.futures.schemas import NORMALIZED_BARS, NORMALIZED_BARS_SCHEMA
 from market_spine.lake import Lake
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource

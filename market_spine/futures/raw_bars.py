@@ -8,10 +8,10 @@ import dagster as dg
 import polars as pl
 from ulid import ULID
 
+from market_spine.assetkit import FRESHNESS, check_result, conform
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import futures_partitions, split_keys
-from market_spine.futures.results import FRESHNESS, check_result
-from market_spine.futures.schemas import RAW_BARS, RAW_BARS_SCHEMA, conform
+from market_spine.futures.schemas import RAW_BARS, RAW_BARS_SCHEMA
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.base import BarCapture
 from market_spine.providers.resource import MarketDataResource

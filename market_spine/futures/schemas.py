@@ -66,8 +66,3 @@ DAILY_BARS_SCHEMA = pa.DataFrameSchema(
     strict=True,
     unique=["symbol", "trade_date"],
 )
-
-
-def conform(frame: pl.DataFrame, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Select and cast a frame to a declared column order and dtypes (no validation)."""
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in dtypes.items())

@@ -42,3 +42,23 @@ class BarProvider(Protocol):
     def fetch_bars(self, symbol: str, trade_date: date) -> BarCapture:
         """The bars of `symbol`'s session `trade_date` (up to now for a live session)."""
         ...
+
+
+@dataclass(frozen=True)
+class ChainCapture:
+    """One end-of-day option-chain call: what was asked, the bytes back, the parsed chain."""
+
+    source: str
+    request: dict[str, Any]
+    payload: bytes
+    chain: pl.DataFrame
+
+
+class ChainProvider(Protocol):
+    """Fetches the end-of-day chain of an option root (SPX or SPXW) for one trading day."""
+
+    name: str
+
+    def fetch_chain(self, root: str, day: date) -> ChainCapture:
+        """Every listed contract's EOD quote; empty on a day without a session."""
+        ...

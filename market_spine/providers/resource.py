@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from market_spine.errors import InvalidInput
-from market_spine.providers.base import BarProvider
+from market_spine.providers.base import BarProvider, ChainProvider
 
 AVAILABLE = ("simulated",)
 
@@ -26,6 +26,15 @@ class MarketDataResource(dg.ConfigurableResource):
         if self.frozen_now:
             return datetime.fromisoformat(self.frozen_now.replace("Z", "+00:00"))
         return datetime.now(UTC)
+
+    def chains(self) -> ChainProvider:
+        """The option-chain adapter named by `provider` (futures-only sources serve simulated)."""
+        from market_spine.providers.simulated_options import (
+            SimulatedChainProvider,
+            SimulatedOptionMarket,
+        )
+
+        return SimulatedChainProvider(SimulatedOptionMarket(seed=self.seed))
 
     def get(self) -> BarProvider:
         """The adapter named by `provider`."""

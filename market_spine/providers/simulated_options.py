@@ -24,6 +24,7 @@ from market_spine.option_calendar import (
     years_to_expiry,
 )
 from market_spine.pricing.black import black_price
+from market_spine.providers.base import ChainCapture
 from market_spine.providers.simulated import SimulatedMarket
 
 #: Flat financing and dividend yield: the forward is S·exp((r − q)t) and discount exp(−rt).
@@ -180,3 +181,24 @@ class SimulatedOptionMarket:
             }
         )
         return frame.select(pl.col(c).cast(dt) for c, dt in CHAIN_SCHEMA.items())
+
+
+class SimulatedChainProvider:
+    """The `simulated` ChainProvider: EOD chains from a SimulatedOptionMarket, as CSV payloads."""
+
+    name = "simulated"
+
+    def __init__(self, market: SimulatedOptionMarket | None = None) -> None:
+        self.market = market or SimulatedOptionMarket()
+
+    def fetch_chain(self, root: str, day: date) -> ChainCapture:
+        """The day's chain; the payload is its CSV, as a terminal would send it."""
+        chain = self.market.chain(root, day)
+        request = {
+            "endpoint": "option/history/eod",
+            "symbol": root.upper(),
+            "expiration": "*",
+            "date": day.isoformat(),
+            "seed": self.market.seed,
+        }
+        return ChainCapture(self.name, request, chain.write_csv().encode(), chain)

@@ -1,13 +1,24 @@
-"""Turn check outcomes and run facts into Dagster results, shared by the futures assets."""
+"""Shared by every domain's assets: check outcomes and their Dagster results, the freshness
+policy, and splitting a run's dates into blocks that one predicate can replace."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
-from market_spine.futures.checks import CheckOutcome
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's verdict with the counts and worst offenders an operator needs to act."""
+
+    passed: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warn_only: bool = False
+
 
 FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1))
 
@@ -42,3 +53,8 @@ def contiguous_blocks(days: list[date]) -> list[tuple[date, date]]:
                 continue
         blocks.append((day, day))
     return blocks
+
+
+def conform(frame: pl.DataFrame, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Select and cast a frame to a declared column order and dtypes (no validation)."""
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in dtypes.items())

@@ -1,0 +1,519 @@
+"""httpx client of the ThetaTerminal v3 REST API for SPX/SPXW option chains.
+
+The terminal is a local process with a per-tier cap on outstanding requests; this client caps
+itself at that tier (it never relies on 429s), retries transient faults with jittered
+exponential backoff inside a bounded budget, and turns each fatal status into an error that says
+what to fix. Columns are always looked up by name, in CSV and in both JSON layouts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import httpx
+import polars as pl
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from market_spine.errors import ProviderError
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "thetadata"
+DEFAULT_BASE_URL = "http://127.0.0.1:25503/v3"
+#: Outstanding requests the terminal serves at once, by subscription tier (v3).
+TIER_CONCURRENCY = {"free": 1, "value": 2, "standard": 4, "pro": 8}
+_ET = "America/New_York"
+_CONTRACT_COLUMNS = ("symbol", "expiration", "strike", "right")
+_TRANSIENT_STATUS = {429, 474, 477, 571}
+
+#: The parsed EOD chain: the simulated chain's names, plus the terminal's extra fields.
+EOD_SCHEMA: dict[str, pl.DataType] = {
+    "root": pl.String(),
+    "expiration": pl.Date(),
+    "strike": pl.Float64(),
+    "right": pl.String(),
+    "trade_date": pl.Date(),
+    "bid": pl.Float64(),
+    "ask": pl.Float64(),
+    "bid_size": pl.Int64(),
+    "ask_size": pl.Int64(),
+    "volume": pl.Int64(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "trades": pl.Int64(),
+    "bid_exchange": pl.Int64(),
+    "ask_exchange": pl.Int64(),
+    "bid_condition": pl.Int64(),
+    "ask_condition": pl.Int64(),
+    "created": pl.Datetime("ns", "UTC"),
+    "last_trade": pl.Datetime("ns", "UTC"),
+}
+#: Terminal column → (our column, dtype) for the numeric EOD fields.
+_EOD_NUMERIC = {
+    "bid": ("bid", pl.Float64),
+    "ask": ("ask", pl.Float64),
+    "bid_size": ("bid_size", pl.Int64),
+    "ask_size": ("ask_size", pl.Int64),
+    "volume": ("volume", pl.Int64),
+    "open": ("open", pl.Float64),
+    "high": ("high", pl.Float64),
+    "low": ("low", pl.Float64),
+    "close": ("close", pl.Float64),
+    "count": ("trades", pl.Int64),
+    "bid_exchange": ("bid_exchange", pl.Int64),
+    "ask_exchange": ("ask_exchange", pl.Int64),
+    "bid_condition": ("bid_condition", pl.Int64),
+    "ask_condition": ("ask_condition", pl.Int64),
+}
+OPEN_INTEREST_SCHEMA: dict[str, pl.DataType] = {
+    "root": pl.String(),
+    "expiration": pl.Date(),
+    "strike": pl.Float64(),
+    "right": pl.String(),
+    "open_interest": pl.Int64(),
+    "ts": pl.Datetime("ns", "UTC"),
+}
+
+
+class ThetaDataError(ProviderError):
+    """Base of the ThetaTerminal client's errors."""
+
+
+class ThetaDataUnavailable(ThetaDataError):
+    """The terminal kept failing transiently (busy, reconnecting, starting, dropping
+    connections) until the retry budget ran out; a later retry may succeed."""
+
+
+class ThetaDataPermission(ThetaDataError):
+    """471: the subscription tier does not include the requested data."""
+
+
+class ThetaDataBadRequest(ThetaDataError):
+    """473 (or another 4xx): a parameter is invalid; retrying the same request cannot help."""
+
+
+class ThetaDataWrongHost(ThetaDataError):
+    """476: requests reached the terminal from both 127.0.0.1 and localhost."""
+
+
+class ThetaDataBadPayload(ThetaDataError):
+    """The terminal answered 200 with a body that could not be parsed, every time we asked."""
+
+
+class ThetaDataTooLarge(ThetaDataError):
+    """570: the request is too large and cannot be split any further."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying (carries the reason for the final error message)."""
+
+
+class _Malformed(_Transient):
+    """A 200 with an unparseable body: retried, reported as a bad payload when it persists."""
+
+
+class _TooLarge(Exception):
+    """570 from the terminal: the caller splits the request."""
+
+
+@dataclass(frozen=True)
+class EodCapture:
+    """One EOD chain fetch: what was asked, the bytes that came back, the parsed chain."""
+
+    source: str
+    request: dict[str, Any]
+    payload: bytes
+    chain: pl.DataFrame
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One answered HTTP request: its status, raw bytes and the frame parsed from them."""
+
+    status: int
+    payload: bytes
+    frame: pl.DataFrame
+
+
+T = TypeVar("T")
+
+
+class ThetaDataClient:
+    """Synchronous ThetaTerminal v3 client, safe to share between threads.
+
+    `max_attempts` and `max_retry_seconds` bound the retry loop of each request; backoff is
+    random-exponential between `backoff_initial` and `backoff_max` seconds.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        tier: str = "standard",
+        timeout: float = 30.0,
+        fmt: str = "csv",
+        max_attempts: int = 6,
+        max_retry_seconds: float = 60.0,
+        backoff_initial: float = 0.25,
+        backoff_max: float = 8.0,
+    ) -> None:
+        if tier not in TIER_CONCURRENCY:
+            raise ValueError(f"tier {tier!r} is not one of {sorted(TIER_CONCURRENCY)}")
+        if fmt not in ("csv", "json"):
+            raise ValueError(f"format {fmt!r} is not csv or json")
+        self.base_url = base_url.rstrip("/")
+        self.tier = tier
+        self.fmt = fmt
+        self.concurrency = TIER_CONCURRENCY[tier]
+        self.max_attempts = max_attempts
+        self.max_retry_seconds = max_retry_seconds
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        # The tier cap: held only while a request is in flight, never during a backoff sleep.
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=4)
+        self._http = httpx.Client(timeout=timeout, limits=limits)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ThetaDataClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public API --------------------------------------------------------------------------
+
+    def expirations(self, symbol: str) -> list[date]:
+        """Expirations of `symbol` listed today."""
+        reply = self._fetch("/option/list/expirations", {"symbol": symbol})
+        if reply.frame.is_empty():
+            return []
+        column = _column(reply.frame, "expiration")
+        return sorted(_to_date(column, "expiration").to_list())
+
+    def strikes(self, symbol: str, expiration: date) -> list[float]:
+        """Strikes (dollars) listed for one expiration."""
+        params = {"symbol": symbol, "expiration": f"{expiration:%Y%m%d}"}
+        reply = self._fetch("/option/list/strikes", params)
+        if reply.frame.is_empty():
+            return []
+        return sorted(_cast(_column(reply.frame, "strike"), pl.Float64, "strike").to_list())
+
+    def eod_chain(self, symbol: str, day: date, expiration: date | None = None) -> EodCapture:
+        """The EOD report of every contract of `symbol` on `day` (empty on a holiday)."""
+        return self.eod_history(symbol, day, day, expiration)
+
+    def eod_history(
+        self, symbol: str, start: date, end: date, expiration: date | None = None
+    ) -> EodCapture:
+        """EOD reports over [start, end]; a range the terminal calls too large (570) is split
+        in halves and the halves merged."""
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        request = {
+            "path": "/option/history/eod",
+            "symbol": symbol,
+            "expiration": "*" if expiration is None else f"{expiration:%Y%m%d}",
+            "start_date": f"{start:%Y%m%d}",
+            "end_date": f"{end:%Y%m%d}",
+            "format": self.fmt,
+        }
+        replies = list(self._eod_split(symbol, start, end, request["expiration"]))
+        frames = [r.frame for r in replies if not r.frame.is_empty()]
+        chain = pl.concat(frames) if frames else pl.DataFrame(schema=EOD_SCHEMA)
+        payload = b"".join(r.payload for r in replies if r.status == 200)
+        # Split requests concatenate their bodies; the sizes let an auditor cut them apart.
+        notes = {
+            "requests": len(replies),
+            "statuses": [r.status for r in replies],
+            "payload_sizes": [len(r.payload) for r in replies if r.status == 200],
+        }
+        return EodCapture(SOURCE, request, payload, chain, notes)
+
+    def eod_chains(
+        self, symbol: str, days: Iterable[date], expiration: date | None = None
+    ) -> dict[date, EodCapture]:
+        """Several days' chains fetched in parallel, at most the tier's cap at once."""
+        days = list(days)
+        captures = self._parallel(lambda d: self.eod_chain(symbol, d, expiration), days)
+        return dict(zip(days, captures, strict=True))
+
+    def open_interest(self, symbol: str, day: date, expiration: date | None = None) -> pl.DataFrame:
+        """Open interest of every contract as published on `day` (empty when none)."""
+        params = {
+            "symbol": symbol,
+            "expiration": "*" if expiration is None else f"{expiration:%Y%m%d}",
+            "date": f"{day:%Y%m%d}",
+        }
+        reply = self._fetch("/option/history/open_interest", params, _open_interest_frame)
+        if reply.frame.is_empty():
+            return pl.DataFrame(schema=OPEN_INTEREST_SCHEMA)
+        return reply.frame
+
+    # -- machinery ---------------------------------------------------------------------------
+
+    def _parallel(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
+        # The shared semaphore bounds requests across all callers; the pool only sizes threads.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(items), self.concurrency))) as pool:
+            return list(pool.map(fn, items))
+
+    def _eod_split(self, symbol: str, start: date, end: date, expiration: str) -> Iterator[_Reply]:
+        params = {
+            "symbol": symbol,
+            "expiration": expiration,
+            "start_date": f"{start:%Y%m%d}",
+            "end_date": f"{end:%Y%m%d}",
+        }
+        try:
+            yield self._fetch("/option/history/eod", params, _eod_frame)
+        except _TooLarge:
+            if start == end:
+                raise ThetaDataTooLarge(
+                    f"ThetaTerminal says one day of {symbol} EOD (expiration {expiration}) on "
+                    f"{start} is too large (570): request fewer expirations at a time"
+                ) from None
+            middle = start + timedelta(days=(end - start).days // 2)
+            logger.info("thetadata 570 for %s..%s: splitting at %s", start, end, middle)
+            yield from self._eod_split(symbol, start, middle, expiration)
+            yield from self._eod_split(symbol, middle + timedelta(days=1), end, expiration)
+
+    def _fetch(
+        self,
+        path: str,
+        params: dict[str, str],
+        mapper: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    ) -> _Reply:
+        """One logical request: retried on transient faults (an unparseable body included, so
+        `mapper` runs inside the loop), then parsed or mapped to an error."""
+        params = {**params, "format": self.fmt}
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_retry_seconds),
+            wait=wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max),
+            reraise=False,
+        )
+        try:
+            return retrying(self._attempt, path, params, mapper)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            attempts = exc.last_attempt.attempt_number
+            where = f"{self.base_url}{path} {params}"
+            if isinstance(last, _Malformed):
+                raise ThetaDataBadPayload(
+                    f"ThetaTerminal returned an unparseable body {attempts} times for {where}: "
+                    f"{last}"
+                ) from last
+            raise ThetaDataUnavailable(
+                f"ThetaTerminal at {self.base_url} still failing after {attempts} attempts for "
+                f"{path} {params}: {last}. Is the terminal running and connected? Retry later."
+            ) from last
+
+    def _attempt(
+        self,
+        path: str,
+        params: dict[str, str],
+        mapper: Callable[[pl.DataFrame], pl.DataFrame] | None,
+    ) -> _Reply:
+        url = f"{self.base_url}{path}"
+        with self._slots:
+            started = time.perf_counter()
+            try:
+                response = self._http.get(url, params=params)
+                payload = response.content
+            except httpx.TransportError as exc:
+                # Timeouts, refused or dropped connections, truncated bodies: all transient.
+                ms = (time.perf_counter() - started) * 1000
+                logger.info(
+                    "thetadata GET %s %s -> %s in %.1f ms", path, params, type(exc).__name__, ms
+                )
+                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+            ms = (time.perf_counter() - started) * 1000
+        status = response.status_code
+        logger.info(
+            "thetadata GET %s %s -> %d in %.1f ms (%d bytes)",
+            path,
+            params,
+            status,
+            ms,
+            len(payload),
+        )
+        # Only error bodies are text worth decoding; a 200 may be megabytes of CSV.
+        text = "" if status == 200 else response.text
+        reply = self._classify(path, params, status, payload, text)
+        if mapper is not None and status == 200:
+            reply = _Reply(status, payload, mapper(reply.frame))
+        return reply
+
+    def _classify(
+        self, path: str, params: dict[str, str], status: int, payload: bytes, text: str
+    ) -> _Reply:
+        message = text.strip()[:300]
+        if status == 200:
+            return _Reply(status, payload, _parse(payload, self.fmt))
+        if status == 472:
+            # No data (holiday, nothing listed): an empty answer, not a failure.
+            return _Reply(status, payload, pl.DataFrame())
+        if status == 471:
+            raise ThetaDataPermission(
+                f"ThetaData subscription tier too low for {path} (471: {message}); the client is "
+                f"configured as tier {self.tier!r}: upgrade the subscription or request less"
+            )
+        if status == 473:
+            names = ", ".join(f"{k}={v}" for k, v in params.items())
+            raise ThetaDataBadRequest(
+                f"ThetaTerminal rejected a parameter of {path} (473: {message}); sent {names}"
+            )
+        if status == 476:
+            raise ThetaDataWrongHost(
+                f"ThetaTerminal refused the request (476: {message}): requests from 127.0.0.1 and "
+                "localhost were mixed; use one host name (127.0.0.1) everywhere"
+            )
+        if status == 570:
+            raise _TooLarge
+        if status in _TRANSIENT_STATUS or status >= 500:
+            raise _Transient(f"HTTP {status}: {message}")
+        raise ThetaDataBadRequest(f"ThetaTerminal answered {status} to {path} {params}: {message}")
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+def _parse(payload: bytes, fmt: str) -> pl.DataFrame:
+    """A 200 body as a frame of strings/values keyed by column name (layout-independent)."""
+    if fmt == "csv":
+        return _parse_csv(payload)
+    return _parse_json(payload)
+
+
+def _parse_csv(payload: bytes) -> pl.DataFrame:
+    # A stream cut between rows still parses: the terminal ends every line, so demand it.
+    if not payload.endswith(b"\n"):
+        raise _Malformed("CSV body does not end with a line break (cut short)")
+    try:
+        return pl.read_csv(io.BytesIO(payload), infer_schema=False, raise_if_empty=True)
+    except Exception as exc:  # polars raises several error types for broken CSV
+        raise _Malformed(f"CSV could not be parsed: {exc}") from exc
+
+
+def _parse_json(payload: bytes) -> pl.DataFrame:
+    try:
+        body = json.loads(payload)
+        response = body["response"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _Malformed(f"JSON could not be parsed: {exc}") from exc
+    if isinstance(response, dict):
+        # Column-oriented layout: {"response": {"col": [...], ...}}.
+        try:
+            return pl.DataFrame(response, strict=False)
+        except Exception as exc:
+            raise _Malformed(f"column-oriented JSON is ragged: {exc}") from exc
+    if not isinstance(response, list):
+        raise _Malformed(f"JSON 'response' is a {type(response).__name__}, not a list or object")
+    rows: list[dict[str, Any]] = []
+    for item in response:
+        if isinstance(item, dict) and "contract" in item and "data" in item:
+            contract = item["contract"]
+            rows.extend({**contract, **tick} for tick in item["data"])
+        elif isinstance(item, dict):
+            rows.append(item)
+        else:
+            raise _Malformed(f"JSON row is a {type(item).__name__}, not an object")
+    if not rows:
+        return pl.DataFrame()
+    return pl.from_dicts(rows, infer_schema_length=None)
+
+
+def _column(frame: pl.DataFrame, name: str) -> pl.Series:
+    if name not in frame.columns:
+        raise _Malformed(f"column {name!r} missing (have {frame.columns})")
+    return frame[name]
+
+
+def _cast(series: pl.Series, dtype: type[pl.DataType], name: str) -> pl.Series:
+    try:
+        out = series.cast(pl.String).cast(dtype, strict=True)
+    except Exception as exc:
+        raise _Malformed(f"column {name!r} has values that are not {dtype}: {exc}") from exc
+    if out.null_count():
+        raise _Malformed(f"column {name!r} has {out.null_count()} empty values")
+    return out
+
+
+def _to_date(series: pl.Series, name: str) -> pl.Series:
+    text = series.cast(pl.String)
+    out = text.str.to_date("%Y-%m-%d", strict=False)
+    # v3 answers ISO dates; accept the compact form too rather than guess wrong.
+    out = out.fill_null(text.str.to_date("%Y%m%d", strict=False))
+    if out.null_count():
+        raise _Malformed(f"column {name!r} has values that are not dates")
+    return out
+
+
+def _et_to_utc(series: pl.Series, name: str) -> pl.Series:
+    """ISO Eastern wall-clock timestamps without offset → UTC instants."""
+    try:
+        local = series.cast(pl.String).str.to_datetime(time_unit="ns", strict=True)
+    except Exception as exc:
+        raise _Malformed(f"column {name!r} has values that are not timestamps: {exc}") from exc
+    return local.dt.replace_time_zone(_ET, ambiguous="earliest").dt.convert_time_zone("UTC")
+
+
+def _contract_columns(raw: pl.DataFrame) -> pl.DataFrame:
+    right = _column(raw, "right").cast(pl.String).str.to_uppercase()
+    mapped = right.replace_strict({"CALL": "C", "PUT": "P", "C": "C", "P": "P"}, default=None)
+    if mapped.null_count():
+        raise _Malformed("column 'right' has values other than CALL/PUT")
+    return pl.DataFrame(
+        {
+            "root": _column(raw, "symbol").cast(pl.String),
+            "expiration": _to_date(_column(raw, "expiration"), "expiration"),
+            "strike": _cast(_column(raw, "strike"), pl.Float64, "strike"),
+            "right": mapped,
+        }
+    )
+
+
+def _eod_frame(raw: pl.DataFrame) -> pl.DataFrame:
+    """Terminal EOD rows → EOD_SCHEMA (names, dtypes, C/P rights, UTC timestamps)."""
+    out = _contract_columns(raw).with_columns(
+        _cast(_column(raw, src), dtype, src).alias(dst)
+        for src, (dst, dtype) in _EOD_NUMERIC.items()
+    )
+    created = _et_to_utc(_column(raw, "created"), "created")
+    out = out.with_columns(
+        created=created,
+        last_trade=_et_to_utc(_column(raw, "last_trade"), "last_trade"),
+        # The report's trading date is its creation date on the Eastern calendar.
+        trade_date=created.dt.convert_time_zone(_ET).dt.date(),
+    )
+    return out.select(pl.col(c).cast(t) for c, t in EOD_SCHEMA.items())
+
+
+def _open_interest_frame(raw: pl.DataFrame) -> pl.DataFrame:
+    """Terminal open-interest rows → OPEN_INTEREST_SCHEMA."""
+    out = _contract_columns(raw).with_columns(
+        open_interest=_cast(_column(raw, "open_interest"), pl.Int64, "open_interest"),
+        ts=_et_to_utc(_column(raw, "timestamp"), "timestamp"),
+    )
+    return out.select(pl.col(c).cast(t) for c, t in OPEN_INTEREST_SCHEMA.items())
