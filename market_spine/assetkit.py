@@ -3,12 +3,15 @@ policy, and splitting a run's dates into blocks that one predicate can replace."
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import polars as pl
+from ulid import ULID
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,17 @@ def contiguous_blocks(days: list[date]) -> list[tuple[date, date]]:
 def conform(frame: pl.DataFrame, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
     """Select and cast a frame to a declared column order and dtypes (no validation)."""
     return frame.select(pl.col(name).cast(dtype) for name, dtype in dtypes.items())
+
+
+def with_provenance(
+    frame: pl.DataFrame, source: str, request: dict[str, Any], payload: bytes, captured_at: datetime
+) -> pl.DataFrame:
+    """A capture's rows plus where they came from: ULID capture id (sortable by time), capture
+    time, source, the request as JSON and the payload's SHA-256."""
+    return frame.with_columns(
+        capture_id=pl.lit(str(ULID.from_datetime(captured_at))),
+        captured_at=pl.lit(captured_at).cast(pl.Datetime("ns", "UTC")),
+        source=pl.lit(source),
+        request=pl.lit(json.dumps(request, sort_keys=True, default=str)),
+        payload_sha256=pl.lit(hashlib.sha256(payload).hexdigest()),
+    )

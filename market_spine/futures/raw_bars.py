@@ -1,14 +1,11 @@
 """`raw/futures_bars_1m`: every provider call lands as an append-only capture with provenance."""
 
-import hashlib
-import json
 from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
-from ulid import ULID
 
-from market_spine.assetkit import FRESHNESS, check_result, conform
+from market_spine.assetkit import FRESHNESS, check_result, conform, with_provenance
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import RAW_BARS, RAW_BARS_SCHEMA
@@ -19,18 +16,9 @@ from market_spine.providers.resource import MarketDataResource
 
 def capture_frame(capture: BarCapture, trade_date_iso: str, captured_at: datetime) -> pl.DataFrame:
     """The raw rows of one capture: its bars plus capture id, time, source, request and hash."""
-    capture_id = str(ULID.from_datetime(captured_at))
-    return conform(
-        capture.bars.with_columns(
-            trade_date=pl.lit(trade_date_iso).str.to_date(),
-            capture_id=pl.lit(capture_id),
-            captured_at=pl.lit(captured_at).cast(pl.Datetime("ns", "UTC")),
-            source=pl.lit(capture.source),
-            request=pl.lit(json.dumps(capture.request, sort_keys=True)),
-            payload_sha256=pl.lit(hashlib.sha256(capture.payload).hexdigest()),
-        ),
-        RAW_BARS,
-    )
+    bars = capture.bars.with_columns(trade_date=pl.lit(trade_date_iso).str.to_date())
+    rows = with_provenance(bars, capture.source, capture.request, capture.payload, captured_at)
+    return conform(rows, RAW_BARS)
 
 
 @dg.asset(

@@ -1,1 +1,5 @@
-"""Option analytics: Black-76 implied volatility and greeks for SPX/SPXW European options."""
+"""The options domain: SPX/SPXW chains, implied volatility and greeks, the volatility surface."""
+
+from market_spine.quiet import silence_dagster_previews
+
+silence_dagster_previews()

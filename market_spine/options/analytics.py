@@ -30,7 +30,8 @@ def with_mid(chain: pl.DataFrame) -> pl.DataFrame:
         keys = frame.select("root", "expiration", "trade_date").unique()
         years = [years_to_expiry(r, e, d) for r, e, d in keys.iter_rows()]
         frame = frame.join(
-            keys.with_columns(t=pl.Series(years)), on=["root", "expiration", "trade_date"]
+            keys.with_columns(t=pl.Series(years, dtype=pl.Float64)),
+            on=["root", "expiration", "trade_date"],
         )
     return frame
 

@@ -1,0 +1,122 @@
+"""Option-chain checks as pure functions: each returns a CheckOutcome with counts and the
+worst offenders, so an operator sees what is wrong and where."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from market_spine.assetkit import CheckOutcome
+from market_spine.option_calendar import listed_expirations
+
+WORST = 10
+#: Share of quoted (non-zero bid) contracts whose implied vol must solve.
+MIN_CONVERGENCE = 0.95
+IV_BOUNDS = (0.01, 5.0)
+#: Price slack (index points) before a monotonicity or convexity breach counts.
+ARBITRAGE_SLACK = 0.05
+
+
+def _examples(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, str]]:
+    return [
+        {k: str(v) for k, v in row.items()} for row in frame.select(columns).head(WORST).to_dicts()
+    ]
+
+
+def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
+    """Every expiration the calendar lists (and that has not settled by the EOD snapshot) has
+    quotes, per root and day."""
+    missing: list[str] = []
+    expected_total = 0
+    for day in days:
+        for root in ("SPX", "SPXW"):
+            served = set(
+                chain.filter((pl.col("trade_date") == day) & (pl.col("root") == root))["expiration"]
+                .unique()
+                .to_list()
+            )
+            expected = [e for e in listed_expirations(root, day) if e > day]
+            expected_total += len(expected)
+            missing += [f"{root} {day} → {e}" for e in expected if e not in served]
+    return CheckOutcome(
+        not missing,
+        {
+            "expected_expirations": expected_total,
+            "missing_expirations": len(missing),
+            "worst": missing[:WORST],
+        },
+    )
+
+
+def quotes(chain: pl.DataFrame) -> CheckOutcome:
+    """Crossed (bid > ask) and locked (bid = ask > 0) quotes fail; zero bids are counted."""
+    crossed = chain.filter(pl.col("bid") > pl.col("ask"))
+    locked = chain.filter((pl.col("bid") == pl.col("ask")) & (pl.col("bid") > 0))
+    zero_bid = chain.filter(pl.col("bid") == 0).height
+    return CheckOutcome(
+        crossed.is_empty() and locked.is_empty(),
+        {
+            "contracts": chain.height,
+            "crossed": crossed.height,
+            "locked": locked.height,
+            "zero_bids": zero_bid,
+            "worst": _examples(pl.concat([crossed, locked]), ["bid", "ask"]),
+        },
+    )
+
+
+def convergence(greeks: pl.DataFrame) -> CheckOutcome:
+    """The implied vol solves for at least 95 % of quoted contracts; the rest carry a reason."""
+    quoted = greeks.filter(pl.col("bid") > 0)
+    solved = quoted.filter(pl.col("iv_converged")).height
+    rate = solved / quoted.height if quoted.height else 1.0
+    reasons = quoted.filter(~pl.col("iv_converged")).group_by("iv_reason").len().to_dicts()
+    return CheckOutcome(
+        rate >= MIN_CONVERGENCE,
+        {
+            "quoted": quoted.height,
+            "solved": solved,
+            "rate": round(rate, 4),
+            "unsolved_by_reason": reasons,
+        },
+    )
+
+
+def iv_bounds(greeks: pl.DataFrame) -> CheckOutcome:
+    """Solved implied vols lie in a sane band."""
+    lo, hi = IV_BOUNDS
+    out = greeks.filter(pl.col("iv").is_not_null() & ~pl.col("iv").is_between(lo, hi))
+    return CheckOutcome(
+        out.is_empty(),
+        {"outside": out.height, "bounds": [lo, hi], "worst": _examples(out, ["iv"])},
+    )
+
+
+def no_arbitrage(chain: pl.DataFrame) -> CheckOutcome:
+    """No tradeable static arbitrage in the calls of each expiry: a higher strike never bids
+    above a lower strike's ask (monotonicity), and no butterfly can be bought for a credit
+    (convexity: wings at the ask, body at the bid)."""
+    calls = chain.filter((pl.col("right") == "C") & (pl.col("ask") > 0)).sort("strike")
+    monotone = convex = 0
+    worst: list[str] = []
+    for (root, day, expiration), group in calls.group_by(
+        "root", "trade_date", "expiration", maintain_order=True
+    ):
+        k = group["strike"].to_numpy()
+        bid, ask = group["bid"].to_numpy(), group["ask"].to_numpy()
+        if k.size < 3:
+            continue
+        rises = np.flatnonzero(bid[1:] > ask[:-1] + ARBITRAGE_SLACK)
+        weight = (k[2:] - k[1:-1]) / (k[2:] - k[:-2])
+        fly = weight * ask[:-2] + (1 - weight) * ask[2:] - bid[1:-1]
+        bends = np.flatnonzero(fly < -ARBITRAGE_SLACK)
+        monotone += rises.size
+        convex += bends.size
+        worst += [f"{root} {day} {expiration} bid above ask at K={k[i + 1]}" for i in rises[:2]]
+        worst += [f"{root} {day} {expiration} butterfly credit at K={k[i + 1]}" for i in bends[:2]]
+    return CheckOutcome(
+        monotone == 0 and convex == 0,
+        {"monotonicity_breaches": monotone, "convexity_breaches": convex, "worst": worst[:WORST]},
+    )

@@ -1,0 +1,69 @@
+"""`analytics/options_greeks_eod`: implied vols (mid, bid, ask) and greeks per contract, with the
+forward and discount each expiry implies by put-call parity; unsolvable quotes are flagged."""
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from market_spine.assetkit import check_result, conform, contiguous_blocks
+from market_spine.lake.resource import LakeResource
+from market_spine.options import checks, keys
+from market_spine.options.analytics import chain_greeks, implied_forwards
+from market_spine.options.partitions import option_days
+from market_spine.options.schemas import GREEKS
+
+
+def greeks_of_day(chain: pl.DataFrame) -> pl.DataFrame:
+    """Greeks of one day's normalized chain."""
+    if chain.is_empty():
+        return pl.DataFrame(schema=GREEKS)
+    return conform(chain_greeks(chain, implied_forwards(chain)), GREEKS)
+
+
+@dg.asset(
+    key=keys.GREEKS,
+    deps=[keys.NORMALIZED_CHAIN],
+    partitions_def=option_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        dg.AssetCheckSpec("convergence", asset=keys.GREEKS),
+        dg.AssetCheckSpec("iv_bounds", asset=keys.GREEKS),
+    ],
+    group_name="options",
+    kinds={"delta", "polars"},
+    owners=["team:quant"],
+    description=(
+        "Black-76 implied volatility (mid, bid, ask) and delta, gamma, vega, theta, rho per "
+        "contract, on the forward and discount implied by put-call parity per expiry."
+    ),
+)
+def options_greeks_eod(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Compute each day of the run and replace its block."""
+    store = lake.lake
+    frames = []
+    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    for start, end in contiguous_blocks(days):
+        chain = store.read(keys.table(keys.NORMALIZED_CHAIN), between={"trade_date": (start, end)})
+        block = pl.concat(
+            [greeks_of_day(day_chain) for _, day_chain in chain.group_by("trade_date")]
+            or [pl.DataFrame(schema=GREEKS)]
+        )
+        store.replace(
+            keys.table(keys.GREEKS),
+            block,
+            between={"trade_date": (start, end)},
+            partition_by=["root"],
+            metadata={"run_id": context.run.run_id},
+        )
+        frames.append(block)
+    greeks = pl.concat(frames)
+    return dg.MaterializeResult(
+        metadata={"rows": greeks.height, "delta_version": store.version(keys.table(keys.GREEKS))},
+        check_results=[
+            check_result(keys.GREEKS, "convergence", checks.convergence(greeks)),
+            check_result(keys.GREEKS, "iv_bounds", checks.iv_bounds(greeks)),
+        ],
+    )

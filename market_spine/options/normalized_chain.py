@@ -1,0 +1,78 @@
+"""`normalized/options_chain_eod`: one row per contract per day (OSI symbol, mid, days to expiry),
+from the newest capture of each root and day, replaced atomically per block of days."""
+
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from market_spine.assetkit import check_result, conform, contiguous_blocks
+from market_spine.lake.resource import LakeResource
+from market_spine.options import checks, keys
+from market_spine.options.analytics import with_mid
+from market_spine.options.partitions import option_days
+from market_spine.options.schemas import NORMALIZED_CHAIN
+
+
+def normalize(raw: pl.DataFrame) -> pl.DataFrame:
+    """Newest capture per (root, day); OSI symbols; mid only where a bid exists; year fractions."""
+    newest = raw.group_by("root", "trade_date").agg(pl.col("capture_id").max())
+    rows = raw.join(newest, on=["root", "trade_date", "capture_id"])
+    thousandths = (pl.col("strike") * 1000).round(0).cast(pl.Int64)
+    return conform(
+        with_mid(rows)
+        .with_columns(
+            osi=pl.col("root").str.pad_end(6)
+            + pl.col("expiration").dt.strftime("%y%m%d")
+            + pl.col("right")
+            + thousandths.cast(pl.String).str.zfill(8),
+            days_to_expiry=(pl.col("expiration") - pl.col("trade_date")).dt.total_days(),
+        )
+        .sort("trade_date", "root", "expiration", "right", "strike"),
+        NORMALIZED_CHAIN,
+    )
+
+
+@dg.asset(
+    key=keys.NORMALIZED_CHAIN,
+    deps=[keys.RAW_CHAIN],
+    partitions_def=option_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[
+        dg.AssetCheckSpec("quotes", asset=keys.NORMALIZED_CHAIN, blocking=True),
+        dg.AssetCheckSpec("no_arbitrage", asset=keys.NORMALIZED_CHAIN),
+    ],
+    group_name="options",
+    kinds={"delta", "polars"},
+    owners=["team:market-data"],
+    description="One row per SPX/SPXW contract per day: OSI symbol, quotes, mid, days to expiry.",
+)
+def normalized_options_chain_eod(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Rebuild each contiguous block of the run's days from the raw captures."""
+    store = lake.lake
+    frames = []
+    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    for start, end in contiguous_blocks(days):
+        raw = store.read(keys.table(keys.RAW_CHAIN), between={"trade_date": (start, end)})
+        chain = normalize(raw)
+        store.replace(
+            keys.table(keys.NORMALIZED_CHAIN),
+            chain,
+            between={"trade_date": (start, end)},
+            partition_by=["root"],
+            metadata={"run_id": context.run.run_id},
+        )
+        frames.append(chain)
+    chain = pl.concat(frames)
+    return dg.MaterializeResult(
+        metadata={
+            "rows": chain.height,
+            "delta_version": store.version(keys.table(keys.NORMALIZED_CHAIN)),
+        },
+        check_results=[
+            check_result(keys.NORMALIZED_CHAIN, "quotes", checks.quotes(chain)),
+            check_result(keys.NORMALIZED_CHAIN, "no_arbitrage", checks.no_arbitrage(chain)),
+        ],
+    )

@@ -1,0 +1,61 @@
+"""`raw/spx_options_eod`: append-only captures of the SPX and SPXW end-of-day chains."""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from market_spine.assetkit import check_result, conform, with_provenance
+from market_spine.lake.resource import LakeResource
+from market_spine.options import checks, keys
+from market_spine.options.partitions import option_days
+from market_spine.options.schemas import RAW_CHAIN
+from market_spine.providers.resource import MarketDataResource
+
+
+@dg.asset(
+    key=keys.RAW_CHAIN,
+    partitions_def=option_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="thetadata",
+    check_specs=[
+        dg.AssetCheckSpec("completeness", asset=keys.RAW_CHAIN),
+        dg.AssetCheckSpec("quotes", asset=keys.RAW_CHAIN),
+    ],
+    group_name="options",
+    kinds={"delta", "polars"},
+    owners=["team:market-data"],
+    description=(
+        "End-of-day SPX and SPXW chains exactly as the source sent them, one capture per root "
+        "and day, append-only, with capture id, request and payload SHA-256."
+    ),
+)
+def raw_spx_options_eod(
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
+) -> dg.MaterializeResult:
+    """Fetch each root's chain for each day of the run; one commit for all captures."""
+    provider = market.chains()
+    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    frames = []
+    for day in days:
+        for root in keys.ROOTS:
+            capture = provider.fetch_chain(root, day)
+            rows = capture.chain.with_columns(trade_date=pl.lit(day))
+            stamped = with_provenance(
+                rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
+            )
+            frames.append(conform(stamped, RAW_CHAIN))
+    raw = pl.concat(frames)
+    commit = lake.lake.append(
+        keys.table(keys.RAW_CHAIN),
+        raw,
+        partition_by=["root"],
+        metadata={"run_id": context.run.run_id, "source": provider.name},
+    )
+    return dg.MaterializeResult(
+        metadata={"rows": raw.height, "captures": len(frames), "delta_version": commit.version},
+        check_results=[
+            check_result(keys.RAW_CHAIN, "completeness", checks.completeness(raw, days)),
+            check_result(keys.RAW_CHAIN, "quotes", checks.quotes(raw)),
+        ],
+    )

@@ -1,0 +1,81 @@
+"""Each option check passes on the simulated chain and fails on the defect it exists for."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from market_spine.options import checks
+from market_spine.options.analytics import chain_greeks, implied_forwards, with_mid
+from market_spine.providers.simulated_options import SimulatedOptionMarket
+
+DAY = date(2024, 3, 5)
+
+
+@pytest.fixture(scope="module")
+def chain() -> pl.DataFrame:
+    market = SimulatedOptionMarket()
+    raw = pl.concat([market.chain(r, DAY) for r in ("SPX", "SPXW")])
+    return with_mid(raw.with_columns(trade_date=pl.lit(DAY)))
+
+
+def test_clean_chain_passes_everything(chain: pl.DataFrame) -> None:
+    greeks = chain_greeks(chain, implied_forwards(chain))
+    for outcome in (
+        checks.completeness(chain, [DAY]),
+        checks.quotes(chain),
+        checks.no_arbitrage(chain),
+        checks.convergence(greeks),
+        checks.iv_bounds(greeks),
+    ):
+        assert outcome.passed, outcome.metadata
+
+
+def test_a_missing_expiration_fails_completeness(chain: pl.DataFrame) -> None:
+    first = chain.filter(pl.col("root") == "SPXW")["expiration"].min()
+    outcome = checks.completeness(chain.filter(pl.col("expiration") != first), [DAY])
+    assert not outcome.passed and outcome.metadata["missing_expirations"] >= 1
+
+
+def test_crossed_and_locked_quotes_fail(chain: pl.DataFrame) -> None:
+    broken = (
+        chain.with_row_index()
+        .with_columns(
+            bid=pl.when(pl.col("index") == 10).then(pl.col("ask") + 1).otherwise(pl.col("bid")),
+            ask=pl.when(pl.col("index") == 20).then(pl.col("bid")).otherwise(pl.col("ask")),
+        )
+        .filter((pl.col("index") != 20) | (pl.col("bid") > 0))
+    )
+    outcome = checks.quotes(broken)
+    assert not outcome.passed and outcome.metadata["crossed"] == 1
+
+
+def test_a_butterfly_credit_fails_no_arbitrage(chain: pl.DataFrame) -> None:
+    calls = chain.filter((pl.col("right") == "C") & (pl.col("root") == "SPX"))
+    expiry = calls["expiration"].min()
+    strikes = calls.filter(pl.col("expiration") == expiry).sort("strike")["strike"].to_list()
+    body = strikes[len(strikes) // 2]
+    rich = chain.with_columns(
+        bid=pl.when(
+            (pl.col("root") == "SPX")
+            & (pl.col("expiration") == expiry)
+            & (pl.col("right") == "C")
+            & (pl.col("strike") == body)
+        )
+        .then(pl.col("bid") + 50)
+        .otherwise(pl.col("bid"))
+    )
+    outcome = checks.no_arbitrage(rich)
+    assert not outcome.passed and outcome.metadata["convexity_breaches"] >= 1
+
+
+def test_quotes_below_intrinsic_lower_the_convergence_rate(chain: pl.DataFrame) -> None:
+    cheap = chain.with_columns(
+        bid=pl.col("bid") * 0.01, ask=pl.col("ask") * 0.01, mid=pl.col("mid") * 0.01
+    )
+    greeks = chain_greeks(cheap, implied_forwards(chain))
+    outcome = checks.convergence(greeks)
+    assert not outcome.passed and outcome.metadata["rate"] < 0.95
+    assert outcome.metadata["unsolved_by_reason"]
