@@ -39,8 +39,39 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _process(settings: Settings, start, end) -> bool:
-    """Materialize [start, end] for the symbols with a progress bar; True if every run passed."""
+DOMAINS = ("futures", "options", "all")
+
+
+def _process(settings: Settings, start, end, domain: str = "all") -> bool:
+    """Materialize [start, end] of the domain(s) with a progress bar; True if every run passed."""
+    if domain not in DOMAINS:
+        raise SpineError(f"--domain {domain!r} is not one of {', '.join(DOMAINS)}")
+    ok = True
+    if domain in ("futures", "all"):
+        ok = _process_futures(settings, start, end)
+    if domain in ("options", "all"):
+        ok = _process_options(settings, start, end) and ok
+    return ok
+
+
+def _process_options(settings: Settings, start, end) -> bool:
+    """One backfill run of the option assets over the range, reported like the futures runs."""
+    from market_spine.home import instance
+    from market_spine.runner import materialize_options
+
+    with console.status(f"options {start}..{end}"):
+        run = materialize_options(settings, start, end, instance=instance(settings))
+    if run is None:
+        console.print(f"options: no Cboe trading day in {start}..{end} (or before the history)")
+        return True
+    status = "[green]ok[/]" if run.success else "[red]failed[/]"
+    failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
+    console.print(f"SPX/SPXW {run.start}..{run.end} {status} run {run.run_id[:8]}{failed}")
+    return run.success
+
+
+def _process_futures(settings: Settings, start, end) -> bool:
+    """Futures runs, one per symbol, with a progress bar over partitions."""
     from market_spine.home import instance
     from market_spine.runner import materialize_range, plan
 
@@ -78,8 +109,9 @@ def process(
     start: Annotated[str | None, typer.Option(help="First trade date of a range.")] = None,
     end: Annotated[str | None, typer.Option(help="Last trade date of a range (inclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated roots, e.g. CL,ES.")] = None,
+    domain: Annotated[str, typer.Option(help="futures, options or all.")] = "all",
 ) -> None:
-    """Materialize futures partitions through Dagster (the runs show in the UI)."""
+    """Materialize partitions through Dagster (the runs show in the UI)."""
     from market_spine.calendars import parse_date
 
     try:
@@ -89,7 +121,7 @@ def process(
             raise SpineError("give --date D or --start D1 --end D2")
         lo = parse_date(date or start)
         hi = parse_date(date or end or start)
-        ok = _process(_settings(symbols), lo, hi)
+        ok = _process(_settings(symbols), lo, hi, domain)
     except SpineError as exc:
         _fail(exc)
     raise typer.Exit(0 if ok else 1)

@@ -18,6 +18,9 @@ from market_spine.timeparse import parse_range
 
 BARS_1M = "normalized/futures_bars_1m"
 BARS_DAILY = "analytics/futures_bars_daily"
+OPTION_GREEKS = "analytics/options_greeks_eod"
+VOL_SURFACE = "analytics/vol_surface_daily"
+OPTION_ROOTS = ("SPX", "SPXW")
 
 
 def view_name(dataset: str) -> str:
@@ -79,6 +82,36 @@ class Spine:
             dataset, equals={"symbol": root}, between=between, columns=columns, as_of=as_of
         )
 
+    def chain(
+        self,
+        root: str,
+        day: str | date,
+        expiration: str | date | None = None,
+        as_of: int | datetime | str | None = None,
+    ) -> pl.DataFrame:
+        """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
+        `iv` null with an `iv_reason` where no vol exists)."""
+        root = _option_root(root)
+        trade_date = _one_date(day, "day")
+        equals: dict[str, object] = {"root": root}
+        if expiration is not None:
+            equals["expiration"] = _one_date(expiration, "expiration")
+        rows = self.lake.read(
+            OPTION_GREEKS,
+            equals=equals,
+            between={"trade_date": (trade_date, trade_date)},
+            as_of=as_of,
+        )
+        return rows.sort("expiration", "right", "strike")
+
+    def surface(self, day: str | date, as_of: int | datetime | str | None = None) -> pl.DataFrame:
+        """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF."""
+        trade_date = _one_date(day, "day")
+        rows = self.lake.read(
+            VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=as_of
+        )
+        return rows.sort("root", "expiration")
+
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
         return sorted(view_name(d) for d in self.lake.datasets())
@@ -113,3 +146,17 @@ class Spine:
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc
+
+
+def _option_root(root: str) -> str:
+    upper = root.strip().upper()
+    if upper not in OPTION_ROOTS:
+        raise InvalidInput(f"option root {root!r} is not one of {', '.join(OPTION_ROOTS)}")
+    return upper
+
+
+def _one_date(value: str | date, name: str) -> date:
+    point = parse_range(value, None)[0]
+    if isinstance(point, datetime):
+        raise InvalidInput(f"{name} must be a date like '2024-03-05', not a timestamp")
+    return point

@@ -11,19 +11,9 @@ from market_spine.futures.raw_bars import raw_futures_bars_1m
 from market_spine.lake.resource import LakeResource
 from market_spine.operations.freshness import freshness_job, freshness_schedule, futures_freshness
 from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
-from market_spine.options.greeks_eod import options_greeks_eod
-from market_spine.options.normalized_chain import normalized_options_chain_eod
-from market_spine.options.raw_chain import raw_spx_options_eod
-from market_spine.options.surface_daily import vol_surface_daily
+from market_spine.options.assets import OPTIONS_ASSETS
 from market_spine.providers.resource import MarketDataResource
 from market_spine.settings import Settings
-
-OPTIONS_ASSETS = (
-    raw_spx_options_eod,
-    normalized_options_chain_eod,
-    options_greeks_eod,
-    vol_surface_daily,
-)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

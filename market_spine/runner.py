@@ -103,3 +103,45 @@ def materialize_range(
             if on_run:
                 on_run(summary)
     return summaries
+
+
+def materialize_options(
+    settings: Settings,
+    start: date,
+    end: date,
+    *,
+    instance: dg.DagsterInstance,
+    market: MarketDataResource | None = None,
+    log_level: str = "WARNING",
+) -> RunSummary | None:
+    """One single-run backfill of the option assets over the trading days in [start, end]."""
+    from market_spine.option_calendar import is_trading_day
+    from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTION_DATE
+
+    if end < start:
+        raise InvalidRange(f"end {end} is before start {start}: swap them")
+    first = date.fromisoformat(FIRST_OPTION_DATE)
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    days = [d for d in days if d >= first and is_trading_day(d)]
+    if not days:
+        return None
+    from market_spine.options.assets import OPTIONS_ASSETS
+
+    result = dg.materialize(
+        list(OPTIONS_ASSETS),
+        instance=instance,
+        resources=resources(settings, market),
+        tags={
+            "dagster/asset_partition_range_start": days[0].isoformat(),
+            "dagster/asset_partition_range_end": days[-1].isoformat(),
+            "market_spine/launched_by": "cli",
+        },
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        raise_on_error=False,
+    )
+    failed = tuple(
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    )
+    return RunSummary("SPX", days[0], days[-1], result.run_id, result.success, failed)

@@ -7,10 +7,11 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+import pytest
 
-from market_spine.definitions import OPTIONS_ASSETS
 from market_spine.lake import Lake
 from market_spine.options import keys
+from market_spine.options.assets import OPTIONS_ASSETS
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.runner import resources
 from market_spine_tests.conftest import settings_for
@@ -48,3 +49,37 @@ def test_two_days_through_every_options_asset(home, instance) -> None:
     assert (surface["rr25"] < 0).mean() > 0.9
     raw = lake.read(keys.table(keys.RAW_CHAIN))
     assert raw["capture_id"].n_unique() == 4  # two roots × two days
+
+
+def test_reads_through_spine_and_http(tmp_path, instance) -> None:
+    from fastapi.testclient import TestClient
+
+    from market_spine import Spine
+    from market_spine.api.app import create_app
+    from market_spine.errors import InvalidInput
+    from market_spine.runner import materialize_options
+
+    settings = settings_for(tmp_path / "home")
+    run = materialize_options(settings, date(2024, 3, 8), date(2024, 3, 10), instance=instance)
+    assert run is not None and run.success and run.start == run.end == date(2024, 3, 8)
+    spine = Spine(settings=settings)
+    chain = spine.chain("spxw", "2024-03-08")
+    assert chain.height > 1000 and {"iv", "delta", "osi"} <= set(chain.columns)
+    one = spine.chain("SPXW", "2024-03-08", expiration="2024-03-15")
+    assert one["expiration"].unique().to_list() == [date(2024, 3, 15)]
+    assert spine.surface("2024-03-08")["root"].unique().sort().to_list() == ["SPX", "SPXW"]
+    with pytest.raises(InvalidInput, match="SPX, SPXW"):
+        spine.chain("NDX", "2024-03-08")
+
+    client = TestClient(create_app(settings))
+    ok = client.get(
+        "/v1/options/chain",
+        params={"root": "SPXW", "date": "2024-03-08", "expiration": "2024-03-15"},
+    )
+    assert ok.status_code == 200 and ok.json()["rows"] == one.height
+    csv = client.get("/v1/options/surface", params={"date": "2024-03-08", "format": "csv"})
+    assert csv.status_code == 200 and csv.text.startswith("trade_date,root,expiration")
+    bad = client.get("/v1/options/chain", params={"root": "NDX", "date": "2024-03-08"})
+    assert bad.status_code == 422 and "SPXW" in bad.json()["error"]
+    bad_date = client.get("/v1/options/surface", params={"date": "March 8"})
+    assert bad_date.status_code == 422 and bad_date.json()["field"] == "date"

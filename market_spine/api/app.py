@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from market_spine.api import metrics, routes_bars, routes_health
+from market_spine.api import metrics, routes_bars, routes_health, routes_options
 from market_spine.api.errors import install_error_handlers
 from market_spine.client import Spine
 from market_spine.settings import Settings
@@ -26,7 +26,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Market Spine",
         version=package_version(),
-        description="Read API over the Market Spine lake: futures bars as JSON, CSV or Arrow IPC.",
+        description=(
+            "Read API over the Market Spine lake: futures bars, option chains with greeks and the "
+            "volatility surface, as JSON, CSV or Arrow IPC."
+        ),
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.include_router(routes_bars.router)
+    app.include_router(routes_options.router)
     app.include_router(routes_health.router)
     app.include_router(metrics.router)
     return app

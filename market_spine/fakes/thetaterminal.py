@@ -107,6 +107,8 @@ class FakeThetaConfig:
     delay: float = 0.0
     #: EOD ranges wider than this many days answer 570 (request too large).
     max_days: int = 31
+    #: Answer 476 when requests arrive under two host names (127.0.0.1 and localhost).
+    enforce_host: bool = True
 
 
 def latest_trading_day(before: date | None = None) -> date:
@@ -233,6 +235,7 @@ class FakeThetaApp:
         self.waiting = 0
         self.max_concurrency = 0
         self._gate: asyncio.Semaphore | None = None
+        self._host: str | None = None
         self.router = Starlette(
             routes=[
                 Route("/v3/option/list/expirations", self._expirations),
@@ -306,6 +309,11 @@ class FakeThetaApp:
     async def _serve(self, scope: dict, receive: Any, send: Any) -> None:
         if self.config.delay:
             await asyncio.sleep(self.config.delay)
+        if self._mixed_host(scope):
+            self._count("476")
+            response = PlainTextResponse(_STATUS_TEXT["476"], status_code=476)
+            await response(scope, receive, send)
+            return
         fault = self._next_fault()
         if fault is None:
             await self._route(scope, receive, send)
@@ -340,6 +348,16 @@ class FakeThetaApp:
             await Response(_corrupt(body), status_code=status, headers=dict(headers))(
                 scope, receive, send
             )
+
+    def _mixed_host(self, scope: dict) -> bool:
+        """True when this request names a different host than the first one did."""
+        if not self.config.enforce_host:
+            return False
+        raw = dict(scope["headers"]).get(b"host", b"").decode()
+        host = raw.rsplit(":", 1)[0]
+        with self._lock:
+            self._host = self._host or host
+            return host != self._host
 
     async def _route(self, scope: dict, receive: Any, send: Any, count: bool = True) -> None:
         status, body, headers = await self._render(scope, receive)

@@ -30,7 +30,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from market_spine.errors import ProviderError
+from market_spine.errors import InvalidInput, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +176,9 @@ class ThetaDataClient:
         backoff_max: float = 8.0,
     ) -> None:
         if tier not in TIER_CONCURRENCY:
-            raise ValueError(f"tier {tier!r} is not one of {sorted(TIER_CONCURRENCY)}")
+            raise InvalidInput(f"tier {tier!r} is not one of {sorted(TIER_CONCURRENCY)}")
         if fmt not in ("csv", "json"):
-            raise ValueError(f"format {fmt!r} is not csv or json")
+            raise InvalidInput(f"format {fmt!r} is not csv or json")
         self.base_url = base_url.rstrip("/")
         self.tier = tier
         self.fmt = fmt
@@ -230,7 +230,7 @@ class ThetaDataClient:
         """EOD reports over [start, end]; a range the terminal calls too large (570) is split
         in halves and the halves merged."""
         if end < start:
-            raise ValueError(f"end {end} is before start {start}")
+            raise InvalidInput(f"end {end} is before start {start}")
         request = {
             "path": "/option/history/eod",
             "symbol": symbol,

@@ -1,0 +1,279 @@
+"""The ThetaTerminal v3 client against the fake terminal over real HTTP on loopback.
+
+Each test starts its own fake (a uvicorn thread on a free port) so fault scripts and counters
+never leak between tests; fault tests fetch one expiration to stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
+from market_spine.option_calendar import listed_expirations
+from market_spine.providers.simulated_options import SimulatedOptionMarket
+from market_spine.providers.thetadata import (
+    EOD_SCHEMA,
+    ThetaDataBadPayload,
+    ThetaDataBadRequest,
+    ThetaDataClient,
+    ThetaDataError,
+    ThetaDataPermission,
+    ThetaDataTooLarge,
+    ThetaDataUnavailable,
+    ThetaDataWrongHost,
+)
+
+DAY = date(2024, 3, 4)
+HOLIDAY = date(2024, 3, 29)  # Good Friday: Cboe closed
+EXPIRATION = date(2024, 3, 8)
+KEYS = ["root", "expiration", "strike", "right"]
+
+
+@contextmanager
+def terminal(**config: Any) -> Iterator[FakeThetaTerminal]:
+    """A fake terminal serving DAY as its "today"."""
+    with FakeThetaTerminal(FakeThetaConfig(today=DAY, **config)) as fake:
+        yield fake
+
+
+def client(url: str, **kwargs: Any) -> ThetaDataClient:
+    """A client with a fast, small retry budget (tests must not sleep for real backoffs)."""
+    options: dict[str, Any] = {
+        "timeout": 10.0,
+        "max_attempts": 5,
+        "max_retry_seconds": 10.0,
+        "backoff_initial": 0.01,
+        "backoff_max": 0.05,
+    }
+    return ThetaDataClient(url, **{**options, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def clean() -> pl.DataFrame:
+    """The fault-free EOD rows of one expiration on DAY: what every faulty run must reproduce."""
+    with terminal() as fake, client(fake.url) as c:
+        chain = c.eod_chain("SPXW", DAY, EXPIRATION).chain
+    assert chain.height > 50
+    return chain
+
+
+def test_eod_chain_csv_matches_simulated_market() -> None:
+    _assert_matches_simulation("csv", "rows")
+
+
+@pytest.mark.parametrize("layout", ["rows", "columns"])
+def test_eod_chain_json_matches_simulated_market(layout: str) -> None:
+    _assert_matches_simulation("json", layout)
+
+
+def _assert_matches_simulation(fmt: str, layout: str) -> None:
+    expected = SimulatedOptionMarket(seed=7).chain("SPXW", DAY).drop("underlying_price")
+    with terminal(json_layout=layout) as fake, client(fake.url, fmt=fmt) as c:
+        capture = c.eod_chain("SPXW", DAY)
+        oi = c.open_interest("SPXW", DAY)
+    assert capture.chain.schema == pl.Schema(EOD_SCHEMA)
+    assert capture.request["format"] == fmt and capture.payload
+    got = capture.chain.join(oi.select(*KEYS, "open_interest"), on=KEYS, how="left")
+    assert_frame_equal(
+        got.select(expected.columns).sort(KEYS), expected.sort(KEYS), check_exact=True
+    )
+
+
+def test_eod_timestamps_are_converted_from_eastern_to_utc(clean: pl.DataFrame) -> None:
+    # 17:15 EST (UTC-5 in early March) is 22:15 UTC.
+    assert clean["created"].unique().to_list() == [datetime(2024, 3, 4, 22, 15, tzinfo=UTC)]
+    assert clean["trade_date"].unique().to_list() == [DAY]
+    assert set(clean["right"]) == {"C", "P"}
+
+
+def test_list_endpoints() -> None:
+    sim = SimulatedOptionMarket(seed=7).chain("SPXW", DAY)
+    expected_strikes = sim.filter(pl.col("expiration") == EXPIRATION)["strike"].unique().sort()
+    for fmt in ("csv", "json"):
+        with terminal() as fake, client(fake.url, fmt=fmt) as c:
+            assert c.expirations("SPXW") == listed_expirations("SPXW", DAY)
+            assert c.strikes("SPXW", EXPIRATION) == expected_strikes.to_list()
+
+
+def test_holiday_is_an_empty_result_not_an_error() -> None:
+    with terminal() as fake, client(fake.url) as c:
+        capture = c.eod_chain("SPXW", HOLIDAY)
+        oi = c.open_interest("SPXW", HOLIDAY)
+        stats = fake.stats()
+    assert capture.chain.is_empty() and capture.chain.schema == pl.Schema(EOD_SCHEMA)
+    assert capture.notes["statuses"] == [472]
+    assert oi.is_empty()
+    assert stats["by_status"] == {"472": 2}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "faults", "outcome"),
+    [
+        ("csv", [Fault("429", times=2)], "429"),
+        ("csv", [Fault("474")], "474"),
+        ("csv", [Fault("571")], "571"),
+        ("csv", [Fault("500")], "500"),
+        ("csv", [Fault("slow", seconds=1.5)], "slow"),
+        ("csv", [Fault("drop")], "drop"),
+        ("csv", [Fault("truncate")], "truncate"),
+        ("csv", [Fault("malformed")], "malformed"),
+        ("json", [Fault("malformed")], "malformed"),
+        ("json", [Fault("drop"), Fault("truncate"), Fault("474")], "truncate"),
+    ],
+)
+def test_transient_fault_is_retried_without_loss(
+    clean: pl.DataFrame, fmt: str, faults: list[Fault], outcome: str
+) -> None:
+    # A 0.75 s timeout turns the 1.5 s "slow" fault into a client-side timeout; the fake's chain
+    # is built beforehand so the clean retry cannot time out as well on a loaded machine.
+    timeout = 0.75 if outcome == "slow" else 5.0
+    with terminal(faults=faults) as fake, client(fake.url, fmt=fmt, timeout=timeout) as c:
+        fake.app.market.chain("SPXW", DAY)
+        chain = c.eod_chain("SPXW", DAY, EXPIRATION).chain
+        stats = fake.stats()
+    assert_frame_equal(chain, clean, check_exact=True)
+    assert stats["by_status"][outcome] >= 1
+    assert stats["by_status"].get("200", 0) == 1
+    # Every fault costs exactly one request, then one clean answer: no extra or lost calls.
+    assert stats["requests_total"] == sum(f.times or 0 for f in faults) + 1
+
+
+def test_random_faults_with_a_seed_never_lose_or_duplicate_rows(clean: pl.DataFrame) -> None:
+    faults = [Fault("500", probability=0.3, times=None), Fault("drop", probability=0.2, times=3)]
+    with terminal(faults=faults, fault_seed=3) as fake, client(fake.url, max_attempts=10) as c:
+        for _ in range(6):
+            assert_frame_equal(c.eod_chain("SPXW", DAY, EXPIRATION).chain, clean)
+        stats = fake.stats()
+    assert stats["by_status"]["200"] == 6
+    assert stats["requests_total"] > 6
+
+
+def test_retry_budget_exhausted_raises_unavailable() -> None:
+    with terminal(faults=[Fault("474", times=None)]) as fake, client(fake.url, max_attempts=3) as c:
+        with pytest.raises(ThetaDataUnavailable, match="after 3 attempts") as info:
+            c.eod_chain("SPXW", DAY, EXPIRATION)
+        assert fake.stats()["requests_total"] == 3
+    assert "474" in str(info.value)
+
+
+def test_persistent_malformed_body_raises_bad_payload() -> None:
+    with (
+        terminal(faults=[Fault("malformed", times=None)]) as fake,
+        client(fake.url, max_attempts=3) as c,
+    ):
+        with pytest.raises(ThetaDataBadPayload, match="unparseable body 3 times"):
+            c.eod_chain("SPXW", DAY, EXPIRATION)
+        assert fake.stats()["requests_total"] == 3
+
+
+def test_terminal_not_running_raises_unavailable() -> None:
+    with terminal() as fake:
+        url = fake.url
+    with client(url, max_attempts=2) as c, pytest.raises(ThetaDataUnavailable, match="running"):
+        c.expirations("SPXW")
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "message"),
+    [
+        ("471", ThetaDataPermission, "subscription tier too low"),
+        ("473", ThetaDataBadRequest, "rejected a parameter"),
+        ("476", ThetaDataWrongHost, "127.0.0.1 and localhost"),
+    ],
+)
+def test_fatal_status_fails_at_once(code: str, error: type[ThetaDataError], message: str) -> None:
+    with terminal(faults=[Fault(code)]) as fake, client(fake.url) as c:
+        with pytest.raises(error, match=message):
+            c.eod_chain("SPXW", DAY, EXPIRATION)
+        assert fake.stats()["requests_total"] == 1
+
+
+def test_mixing_localhost_and_127_0_0_1_fails_at_once() -> None:
+    with terminal() as fake, client(fake.url) as c:
+        c.expirations("SPXW")
+        other = client(fake.url.replace("127.0.0.1", "localhost"))
+        with other, pytest.raises(ThetaDataWrongHost, match="use one host name"):
+            other.expirations("SPXW")
+        assert fake.stats()["by_status"] == {"200": 1, "476": 1}
+
+
+def test_one_day_too_large_cannot_be_split() -> None:
+    with terminal(faults=[Fault("570", times=None)]) as fake, client(fake.url) as c:
+        with pytest.raises(ThetaDataTooLarge, match="fewer expirations"):
+            c.eod_chain("SPXW", DAY)
+        assert fake.stats()["requests_total"] == 1
+
+
+def test_invalid_parameter_names_the_parameter() -> None:
+    with terminal() as fake, client(fake.url) as c:
+        with pytest.raises(ThetaDataBadRequest, match="symbol"):
+            c.eod_chain("SPY", DAY)
+        assert fake.stats()["by_status"] == {"473": 1}
+
+
+def test_request_too_large_is_split_and_merged() -> None:
+    start, end = date(2024, 3, 4), date(2024, 3, 8)
+    with terminal(max_days=2) as fake, client(fake.url) as c:
+        capture = c.eod_history("SPXW", start, end, EXPIRATION)
+        days = c.eod_chains("SPXW", [date(2024, 3, d) for d in range(4, 9)], EXPIRATION)
+        stats = fake.stats()
+    assert 570 not in capture.notes["statuses"]
+    assert capture.notes["requests"] >= 3
+    assert stats["by_status"]["570"] >= 1
+    expected = pl.concat(days[d].chain for d in sorted(days))
+    key = [*KEYS, "trade_date"]
+    assert capture.chain.select(key).is_duplicated().sum() == 0
+    assert_frame_equal(capture.chain.sort(key), expected.sort(key), check_exact=True)
+    # On its expiration day the contract is gone by the EOD snapshot: that half answers 472.
+    assert days[EXPIRATION].chain.is_empty()
+    assert capture.chain["trade_date"].unique().sort().to_list() == sorted(days)[:-1]
+
+
+def test_client_caps_its_concurrency_at_the_tier() -> None:
+    with terminal(concurrency=4, delay=0.1) as fake, client(fake.url, tier="value") as c:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            chains = list(pool.map(lambda _: c.eod_chain("SPXW", DAY, EXPIRATION).chain, range(12)))
+        stats = fake.stats()
+    assert all(ch.height == chains[0].height for ch in chains)
+    assert stats["max_concurrency"] == 2
+    assert stats["by_status"] == {"200": 12}
+
+
+def test_server_overflow_answers_429_to_a_client_ignoring_the_cap() -> None:
+    with terminal(concurrency=1, queue=4, delay=0.1) as fake:
+        params = {"symbol": "SPXW", "expiration": "20240308", "start_date": "20240304"}
+        params["end_date"] = "20240304"
+
+        def get(_: int) -> int:
+            return httpx.get(
+                f"{fake.url}/option/history/eod", params=params, timeout=30
+            ).status_code
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            statuses = list(pool.map(get, range(30)))
+        stats = httpx.get(f"{fake.url}/_fake/stats").json()
+    assert len(statuses) == 30
+    assert statuses.count(429) > 0 and statuses.count(200) >= 5
+    assert stats["requests_total"] == 30
+    assert stats["by_status"] == {"200": statuses.count(200), "429": statuses.count(429)}
+    assert stats["max_concurrency"] == 1
+
+
+def test_every_response_is_logged_with_its_latency(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="market_spine.providers.thetadata")
+    with terminal(faults=[Fault("571")]) as fake, client(fake.url) as c:
+        c.expirations("SPXW")
+    lines = [r.getMessage() for r in caplog.records if "thetadata GET" in r.getMessage()]
+    assert len(lines) == 2
+    assert "-> 571 in" in lines[0] and "-> 200 in" in lines[1]
+    assert all(" ms" in line for line in lines)
