@@ -30,6 +30,7 @@ def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--date", "2018-03-05"], "outside the partitions"),
         ([], "give --date"),
         (["--date", "2024-03-05", "--start", "2024-03-04"], "not both"),
+        (["--date", "2024-03-05", "--domain", "bonds"], "futures, options, all"),
     ],
 )
 def test_process_rejects_bad_input_with_a_fix(
@@ -42,7 +43,8 @@ def test_process_rejects_bad_input_with_a_fix(
 
 
 def test_process_runs_show_in_the_home_instance(env_home: Path) -> None:
-    result = runner.invoke(app, ["process", "--date", "2024-03-05", "--symbols", "CL,ES"])
+    args = ["process", "--date", "2024-03-05", "--symbols", "CL,ES", "--domain", "futures"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "CL 2024-03-05..2024-03-05 ok" in result.output
     instance = dg.DagsterInstance.from_config(str(env_home / "dagster"))
@@ -59,3 +61,14 @@ def test_bad_setting_is_reported_with_its_name(
     result = runner.invoke(app, ["process", "--date", "2024-03-05"])
     assert result.exit_code == 2
     assert "MARKET_SPINE_API_PORT" in result.output
+
+
+def test_process_options_domain_runs_one_backfill(env_home: Path) -> None:
+    result = runner.invoke(
+        app, ["process", "--start", "2024-03-07", "--end", "2024-03-08", "--domain", "options"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "SPX/SPXW 2024-03-07..2024-03-08 ok" in result.output
+    instance = dg.DagsterInstance.from_config(str(env_home / "dagster"))
+    key = dg.AssetKey(["analytics", "vol_surface_daily"])
+    assert instance.get_materialized_partitions(key) == {"2024-03-07", "2024-03-08"}
