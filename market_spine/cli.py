@@ -3,6 +3,7 @@ serve the API, maintain the lake."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -197,9 +198,16 @@ def up(
     # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
     ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
     ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
+    # Each service leads its own process group, so stopping it also stops what it spawned
+    # (dagster dev starts a webserver, a daemon and code servers).
     children = [
-        subprocess.Popen(ui, cwd=settings.home, env=env),
-        subprocess.Popen([str(bin_dir / "market-spine"), "api"], cwd=settings.home, env=env),
+        subprocess.Popen(ui, cwd=settings.home, env=env, start_new_session=True),
+        subprocess.Popen(
+            [str(bin_dir / "market-spine"), "api"],
+            cwd=settings.home,
+            env=env,
+            start_new_session=True,
+        ),
     ]
     stop = _stop_on_signals()
     ui_url = f"http://{settings.api_host}:{settings.ui_port}"
@@ -247,15 +255,32 @@ def _wait_until_up(
 
 
 def _shutdown(children: list[subprocess.Popen]) -> None:
-    """Ask each service to stop, then kill what has not stopped within 20 s."""
+    """Ask each service's process group to stop (SIGINT: dagster dev's graceful stop), wait up
+    to 20 s for every process of the groups to exit, then kill what is left."""
     for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        _signal_group(child, signal.SIGINT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_group_alive(c) for c in children):
+        for child in children:
+            child.poll()  # reap, so an exited leader does not linger as a zombie
+        time.sleep(0.2)
     for child in children:
-        try:
-            child.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        _signal_group(child, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
+
+
+def _group_alive(child: subprocess.Popen) -> bool:
+    try:
+        os.killpg(child.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _signal_group(child: subprocess.Popen, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, sig)
 
 
 if __name__ == "__main__":

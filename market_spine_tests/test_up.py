@@ -3,6 +3,7 @@ API with data in them, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 
@@ -56,6 +58,7 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
         assert runs and all(r["status"] == "SUCCESS" for r in runs)
         tables = httpx.get(f"http://127.0.0.1:{api}/openapi.json", timeout=10)
         assert tables.status_code == 200
+        assert len(leftovers(env["MARKET_SPINE_HOME"])) >= 3  # the check below can see them
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -64,3 +67,15 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
     for port in (ui, api):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served"
+    assert not leftovers(env["MARKET_SPINE_HOME"]), "services of the home outlived `up`"
+
+
+def leftovers(home: str) -> list[str]:
+    """Processes still running with this home in their environment (webserver, daemon, …)."""
+    homes = {home, str(Path(home).resolve())}
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get("MARKET_SPINE_HOME") in homes:
+                found.append(" ".join(proc.info["cmdline"] or [])[:80])
+    return found
