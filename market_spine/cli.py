@@ -144,6 +144,26 @@ def api(
     )
 
 
+fake = typer.Typer(help="Local fake provider servers that speak the real protocols.")
+app.add_typer(fake, name="fake")
+
+
+@fake.command("thetaterminal")
+def fake_thetaterminal(
+    port: Annotated[int, typer.Option(help="Port (the real terminal's v3 port is 25503).")] = 25503,
+    tier_concurrency: Annotated[int, typer.Option(help="Requests served at once.")] = 4,
+    seed: Annotated[int, typer.Option(help="Simulated market seed.")] = 7,
+) -> None:
+    """Serve the simulated SPX option market as ThetaTerminal v3 on 127.0.0.1 until Ctrl-C."""
+    import uvicorn
+
+    from market_spine.fakes.thetaterminal import FakeThetaConfig, create_app
+
+    config = FakeThetaConfig(seed=seed, concurrency=tier_concurrency)
+    console.print(f"fake ThetaTerminal v3 at http://127.0.0.1:{port}/v3")
+    uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+
+
 @app.command()
 def maintain(
     retention_hours: Annotated[int, typer.Option(help="Keep time travel this far back.")] = 168,

@@ -72,3 +72,33 @@ def test_process_options_domain_runs_one_backfill(env_home: Path) -> None:
     instance = dg.DagsterInstance.from_config(str(env_home / "dagster"))
     key = dg.AssetKey(["analytics", "vol_surface_daily"])
     assert instance.get_materialized_partitions(key) == {"2024-03-07", "2024-03-08"}
+
+
+def test_fake_thetaterminal_command_serves_v3(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = Path(sys.executable).parent / "market-spine"
+    proc = subprocess.Popen([str(exe), "fake", "thetaterminal", "--port", str(port)])
+    try:
+        url = f"http://127.0.0.1:{port}/v3/option/list/expirations"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(url, params={"symbol": "SPXW"}, timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the fake never answered"
+                time.sleep(0.3)
+        assert answer.status_code == 200
+        assert answer.text.startswith("symbol,expiration\r\n")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
