@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import dagster as dg
 import polars as pl
 from ulid import ULID
+
+from market_spine.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,28 @@ def with_provenance(
         request=pl.lit(json.dumps(request, sort_keys=True, default=str)),
         payload_sha256=pl.lit(hashlib.sha256(payload).hexdigest()),
     )
+
+
+def rebuild_blocks(
+    lake: Lake,
+    days: list[date],
+    source: str,
+    target: str,
+    compute: Callable[[pl.DataFrame], pl.DataFrame],
+    run_id: str,
+    partition_by: list[str],
+) -> pl.DataFrame:
+    """For each contiguous block of days: read `source`, compute, and atomically replace that
+    block of `target` (one commit per block). Returns every row written."""
+    frames = []
+    for start, end in contiguous_blocks(days):
+        rows = compute(lake.read(source, between={"trade_date": (start, end)}))
+        lake.replace(
+            target,
+            rows,
+            between={"trade_date": (start, end)},
+            partition_by=partition_by,
+            metadata={"run_id": run_id},
+        )
+        frames.append(rows)
+    return pl.concat(frames)

@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result, conform, contiguous_blocks
+from market_spine.assetkit import check_result, conform, rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards
@@ -19,6 +19,12 @@ def greeks_of_day(chain: pl.DataFrame) -> pl.DataFrame:
     if chain.is_empty():
         return pl.DataFrame(schema=GREEKS)
     return conform(chain_greeks(chain, implied_forwards(chain)), GREEKS)
+
+
+def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
+    """Greeks of a block of days, computed day by day (forwards are per day and expiry)."""
+    parts = [greeks_of_day(day_chain) for _, day_chain in chain.group_by("trade_date")]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=GREEKS)
 
 
 @dg.asset(
@@ -43,23 +49,16 @@ def options_greeks_eod(
 ) -> dg.MaterializeResult:
     """Compute each day of the run and replace its block."""
     store = lake.lake
-    frames = []
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
-    for start, end in contiguous_blocks(days):
-        chain = store.read(keys.table(keys.NORMALIZED_CHAIN), between={"trade_date": (start, end)})
-        block = pl.concat(
-            [greeks_of_day(day_chain) for _, day_chain in chain.group_by("trade_date")]
-            or [pl.DataFrame(schema=GREEKS)]
-        )
-        store.replace(
-            keys.table(keys.GREEKS),
-            block,
-            between={"trade_date": (start, end)},
-            partition_by=["root"],
-            metadata={"run_id": context.run.run_id},
-        )
-        frames.append(block)
-    greeks = pl.concat(frames)
+    greeks = rebuild_blocks(
+        store,
+        days,
+        keys.table(keys.NORMALIZED_CHAIN),
+        keys.table(keys.GREEKS),
+        greeks_of_days,
+        context.run.run_id,
+        ["root"],
+    )
     return dg.MaterializeResult(
         metadata={"rows": greeks.height, "delta_version": store.version(keys.table(keys.GREEKS))},
         check_results=[

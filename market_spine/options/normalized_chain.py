@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result, conform, contiguous_blocks
+from market_spine.assetkit import check_result, conform, rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
@@ -52,20 +52,16 @@ def normalized_options_chain_eod(
 ) -> dg.MaterializeResult:
     """Rebuild each contiguous block of the run's days from the raw captures."""
     store = lake.lake
-    frames = []
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
-    for start, end in contiguous_blocks(days):
-        raw = store.read(keys.table(keys.RAW_CHAIN), between={"trade_date": (start, end)})
-        chain = normalize(raw)
-        store.replace(
-            keys.table(keys.NORMALIZED_CHAIN),
-            chain,
-            between={"trade_date": (start, end)},
-            partition_by=["root"],
-            metadata={"run_id": context.run.run_id},
-        )
-        frames.append(chain)
-    chain = pl.concat(frames)
+    chain = rebuild_blocks(
+        store,
+        days,
+        keys.table(keys.RAW_CHAIN),
+        keys.table(keys.NORMALIZED_CHAIN),
+        normalize,
+        context.run.run_id,
+        ["root"],
+    )
     return dg.MaterializeResult(
         metadata={
             "rows": chain.height,

@@ -6,8 +6,14 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome, check_result, conform, contiguous_blocks
+from market_spine.assetkit import (
+    CheckOutcome,
+    check_result,
+    conform,
+    rebuild_blocks,
+)
 from market_spine.lake.resource import LakeResource
+from market_spine.option_calendar import is_trading_day
 from market_spine.options import keys
 from market_spine.options.analytics import surface
 from market_spine.options.partitions import option_days
@@ -15,6 +21,15 @@ from market_spine.options.schemas import SURFACE
 
 #: A day's surface must span at least this many expiries to be a term structure.
 MIN_EXPIRIES = 5
+
+
+def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
+    """The surface summary of each day in a block of greeks."""
+    parts = [
+        surface(g).with_columns(trade_date=pl.lit(day))
+        for (day,), g in greeks.group_by("trade_date")
+    ]
+    return conform(pl.concat(parts), SURFACE) if parts else pl.DataFrame(schema=SURFACE)
 
 
 @dg.asset(
@@ -33,29 +48,27 @@ def vol_surface_daily(
 ) -> dg.MaterializeResult:
     """Summarize each day's greeks into its surface."""
     store = lake.lake
-    frames = []
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
-    for start, end in contiguous_blocks(days):
-        greeks = store.read(keys.table(keys.GREEKS), between={"trade_date": (start, end)})
-        parts = [
-            surface(g).with_columns(trade_date=pl.lit(day))
-            for (day,), g in greeks.group_by("trade_date")
-        ]
-        block = conform(pl.concat(parts), SURFACE) if parts else pl.DataFrame(schema=SURFACE)
-        store.replace(
-            keys.table(keys.SURFACE),
-            block,
-            between={"trade_date": (start, end)},
-            partition_by=["root"],
-            metadata={"run_id": context.run.run_id},
-        )
-        frames.append(block)
-    result = pl.concat(frames)
+    result = rebuild_blocks(
+        store,
+        days,
+        keys.table(keys.GREEKS),
+        keys.table(keys.SURFACE),
+        surfaces_of_days,
+        context.run.run_id,
+        ["root"],
+    )
     per_day = result.group_by("trade_date").len()
     thin = per_day.filter(pl.col("len") < MIN_EXPIRIES)["trade_date"].to_list()
+    present = set(result["trade_date"].to_list())
+    missing = [str(d) for d in days if is_trading_day(d) and d not in present]
     outcome = CheckOutcome(
-        not thin and per_day.height == len([d for d in days if d in set(result["trade_date"])]),
-        {"expiries_min": int(per_day["len"].min() or 0), "thin_days": [str(d) for d in thin]},
+        not thin and not missing,
+        {
+            "expiries_min": int(per_day["len"].min() or 0),
+            "thin_days": [str(d) for d in thin],
+            "missing_days": missing,
+        },
     )
     return dg.MaterializeResult(
         metadata={"rows": result.height, "delta_version": store.version(keys.table(keys.SURFACE))},
