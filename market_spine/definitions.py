@@ -12,7 +12,7 @@ from market_spine.lake.resource import LakeResource
 from market_spine.operations.freshness import freshness_job, freshness_schedule, futures_freshness
 from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
 from market_spine.options.assets import OPTIONS_ASSETS
-from market_spine.providers.resource import MarketDataResource
+from market_spine.runner import market_resource
 from market_spine.settings import Settings
 
 
@@ -30,7 +30,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=[futures_hourly_capture, lake_maintenance_schedule, freshness_schedule],
         resources={
             "lake": LakeResource(root=str(settings.lake_root)),
-            "market": MarketDataResource(provider=settings.provider, seed=settings.sim_seed),
+            "market": market_resource(settings),
         },
     )
 

@@ -36,11 +36,22 @@ class RunSummary:
     failed_checks: tuple[str, ...]
 
 
+def market_resource(settings: Settings) -> MarketDataResource:
+    """The market-data resource a home's settings describe."""
+    return MarketDataResource(
+        provider=settings.provider,
+        seed=settings.sim_seed,
+        options_provider=settings.options_provider,
+        thetadata_url=settings.thetadata_url,
+        thetadata_tier=settings.thetadata_tier,
+    )
+
+
 def resources(settings: Settings, market: MarketDataResource | None = None) -> dict[str, object]:
     """The resources the futures assets need for a home."""
     return {
         "lake": LakeResource(root=str(settings.lake_root)),
-        "market": market or MarketDataResource(provider=settings.provider, seed=settings.sim_seed),
+        "market": market or market_resource(settings),
     }
 
 

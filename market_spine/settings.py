@@ -12,6 +12,8 @@ from market_spine.errors import InvalidInput
 PROFILES = ("dev", "test", "prod")
 #: `ib` joins when its adapter lands (issue 4); naming it before then would fail only at run time.
 PROVIDERS = ("simulated",)
+OPTIONS_PROVIDERS = ("simulated", "thetadata")
+THETADATA_TIERS = ("free", "value", "standard", "pro")
 DEFAULT_SYMBOLS = ("CL", "ES", "NG")
 
 
@@ -46,6 +48,9 @@ class Settings:
     provider: str = "simulated"
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     sim_seed: int = 7
+    options_provider: str = "simulated"
+    thetadata_url: str = "http://127.0.0.1:25503/v3"
+    thetadata_tier: str = "standard"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     ui_port: int = 3000
@@ -76,6 +81,11 @@ class Settings:
             provider=_choice(env, "MARKET_SPINE_PROVIDER", "simulated", PROVIDERS),
             symbols=symbols or DEFAULT_SYMBOLS,
             sim_seed=_int(env, "MARKET_SPINE_SIM_SEED", 7, 0, 2**31 - 1),
+            options_provider=_choice(
+                env, "MARKET_SPINE_OPTIONS_PROVIDER", "simulated", OPTIONS_PROVIDERS
+            ),
+            thetadata_url=env.get("MARKET_SPINE_THETADATA_URL", "http://127.0.0.1:25503/v3"),
+            thetadata_tier=_choice(env, "MARKET_SPINE_THETADATA_TIER", "standard", THETADATA_TIERS),
             api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
             api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
             ui_port=_int(env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535),

@@ -24,6 +24,8 @@ def test_defaults_put_everything_under_one_home(tmp_path: Path) -> None:
         ({"MARKET_SPINE_SYMBOLS": "CL,ZZ"}, UnknownSymbol, "ZZ"),
         ({"MARKET_SPINE_API_PORT": "70000"}, InvalidInput, "1..65535"),
         ({"MARKET_SPINE_SIM_SEED": "x"}, InvalidInput, "whole number"),
+        ({"MARKET_SPINE_OPTIONS_PROVIDER": "cboe"}, InvalidInput, "simulated, thetadata"),
+        ({"MARKET_SPINE_THETADATA_TIER": "gold"}, InvalidInput, "free, value, standard, pro"),
     ],
 )
 def test_bad_values_are_explained(tmp_path: Path, env: dict, error: type, text: str) -> None:

@@ -204,6 +204,17 @@ class _Market:
             )
         )
 
+    def index_eod(self, day: date) -> dict[str, Any]:
+        """The index's EOD row (close = the simulated SPX close)."""
+        close = self.sim.spot(day)
+        return {
+            "created": f"{day.isoformat()}T17:15:00.000",
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+        }
+
     def open_interest(self, symbol: str, day: date) -> pl.DataFrame:
         """Open interest as published on `day` (06:30 ET)."""
         chain = self.chain(symbol, day)
@@ -242,6 +253,7 @@ class FakeThetaApp:
                 Route("/v3/option/list/strikes", self._strikes),
                 Route("/v3/option/history/eod", self._eod),
                 Route("/v3/option/history/open_interest", self._open_interest),
+                Route("/v3/index/history/eod", self._index_eod),
                 Route("/v3/_fake/stats", self._stats),
             ]
         )
@@ -432,6 +444,17 @@ class FakeThetaApp:
             return out
 
         return await self._answer(request, frame, grouped=True)
+
+    async def _index_eod(self, request: Request) -> Response:
+        def rows() -> list[dict[str, Any]]:
+            symbol = request.query_params.get("symbol", "").upper()
+            if symbol != "SPX":
+                raise _BadParam(f"Invalid parameter symbol={symbol!r}: the fake serves SPX")
+            start, end = _param_date(request, "start_date"), _param_date(request, "end_date")
+            days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+            return [self.market.index_eod(d) for d in days if is_trading_day(d)]
+
+        return await self._answer(request, rows, grouped=False)
 
     async def _answer(self, request: Request, build: Any, grouped: bool) -> Response:
         """Build the data off the event loop and render it in the requested format."""

@@ -20,6 +20,9 @@ class MarketDataResource(dg.ConfigurableResource):
     seed: int = 7
     defects: list[str] = Field(default_factory=list)
     frozen_now: str | None = None
+    options_provider: str = "simulated"
+    thetadata_url: str = "http://127.0.0.1:25503/v3"
+    thetadata_tier: str = "standard"
 
     def now(self) -> datetime:
         """The current time, or the frozen instant when set (tests and replays)."""
@@ -28,7 +31,17 @@ class MarketDataResource(dg.ConfigurableResource):
         return datetime.now(UTC)
 
     def chains(self) -> ChainProvider:
-        """The option-chain adapter named by `provider` (futures-only sources serve simulated)."""
+        """The option-chain adapter named by `options_provider`: simulated or thetadata."""
+        if self.options_provider == "thetadata":
+            from market_spine.providers.thetadata import ThetaDataClient
+            from market_spine.providers.thetadata_chains import ThetaDataChainProvider
+
+            client = ThetaDataClient(base_url=self.thetadata_url, tier=self.thetadata_tier)
+            return ThetaDataChainProvider(client)
+        if self.options_provider != "simulated":
+            raise InvalidInput(
+                f"options provider {self.options_provider!r} is not simulated or thetadata"
+            )
         from market_spine.providers.simulated_options import (
             SimulatedChainProvider,
             SimulatedOptionMarket,

@@ -271,6 +271,14 @@ class ThetaDataClient:
             return pl.DataFrame(schema=OPEN_INTEREST_SCHEMA)
         return reply.frame
 
+    def index_closes(self, symbol: str, start: date, end: date) -> pl.DataFrame:
+        """Index closing levels (`trade_date`, `close`) over [start, end] (empty when none)."""
+        params = {"symbol": symbol, "start_date": f"{start:%Y%m%d}", "end_date": f"{end:%Y%m%d}"}
+        reply = self._fetch("/index/history/eod", params, _index_frame)
+        if reply.frame.is_empty():
+            return pl.DataFrame(schema={"trade_date": pl.Date(), "close": pl.Float64()})
+        return reply.frame
+
     # -- machinery ---------------------------------------------------------------------------
 
     def _parallel(self, fn: Callable[[Any], T], items: list[Any]) -> list[T]:
@@ -508,6 +516,17 @@ def _eod_frame(raw: pl.DataFrame) -> pl.DataFrame:
         trade_date=created.dt.convert_time_zone(_ET).dt.date(),
     )
     return out.select(pl.col(c).cast(t) for c, t in EOD_SCHEMA.items())
+
+
+def _index_frame(raw: pl.DataFrame) -> pl.DataFrame:
+    """Terminal index EOD rows → (trade_date, close)."""
+    created = _et_to_utc(_column(raw, "created"), "created")
+    return pl.DataFrame(
+        {
+            "trade_date": created.dt.convert_time_zone(_ET).dt.date(),
+            "close": _cast(_column(raw, "close"), pl.Float64, "close"),
+        }
+    )
 
 
 def _open_interest_frame(raw: pl.DataFrame) -> pl.DataFrame:
