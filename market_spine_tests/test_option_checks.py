@@ -29,6 +29,7 @@ def test_clean_chain_passes_everything(chain: pl.DataFrame) -> None:
         checks.no_arbitrage(chain),
         checks.convergence(greeks),
         checks.iv_bounds(greeks),
+        checks.parity(greeks),
     ):
         assert outcome.passed, outcome.metadata
 
@@ -79,3 +80,15 @@ def test_quotes_below_intrinsic_lower_the_convergence_rate(chain: pl.DataFrame) 
     outcome = checks.convergence(greeks)
     assert not outcome.passed and outcome.metadata["rate"] < 0.95
     assert outcome.metadata["unsolved_by_reason"]
+
+
+def test_a_mispriced_put_breaks_parity(chain: pl.DataFrame) -> None:
+    greeks = chain_greeks(chain, implied_forwards(chain))
+    strike = greeks.filter(pl.col("right") == "P")["strike"].median()
+    shifted = greeks.with_columns(
+        mid=pl.when((pl.col("right") == "P") & (pl.col("strike") == strike))
+        .then(pl.col("mid") + 25)
+        .otherwise(pl.col("mid"))
+    )
+    outcome = checks.parity(shifted)
+    assert not outcome.passed and outcome.metadata["breaches"] >= 1

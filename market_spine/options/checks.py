@@ -120,3 +120,38 @@ def no_arbitrage(chain: pl.DataFrame) -> CheckOutcome:
         monotone == 0 and convex == 0,
         {"monotonicity_breaches": monotone, "convexity_breaches": convex, "worst": worst[:WORST]},
     )
+
+
+def parity(greeks: pl.DataFrame) -> CheckOutcome:
+    """Put-call parity residuals C − P − D·(F − K) against each expiry's fitted forward: a
+    residual wider than the two quotes' combined half-spreads (plus a tick) fails."""
+    pairs = (
+        greeks.filter(pl.col("mid").is_not_null())
+        .with_columns(half=(pl.col("ask") - pl.col("bid")) / 2)
+        .pivot(
+            on="right",
+            index=["root", "trade_date", "expiration", "strike", "forward", "discount"],
+            values=["mid", "half"],
+        )
+        .drop_nulls(["mid_C", "mid_P"])
+        .with_columns(
+            residual=pl.col("mid_C")
+            - pl.col("mid_P")
+            - pl.col("discount") * (pl.col("forward") - pl.col("strike")),
+            allowed=pl.col("half_C") + pl.col("half_P") + 0.10,
+        )
+    )
+    bad = pairs.filter(pl.col("residual").abs() > pl.col("allowed"))
+    worst = bad.sort(pl.col("residual").abs(), descending=True).head(WORST)
+    return CheckOutcome(
+        bad.is_empty(),
+        {
+            "pairs": pairs.height,
+            "breaches": bad.height,
+            "max_abs_residual": round(float(pairs["residual"].abs().max() or 0.0), 4),
+            "worst": [
+                f"{r['root']} {r['expiration']} K={r['strike']} residual={r['residual']:.2f}"
+                for r in worst.to_dicts()
+            ],
+        },
+    )

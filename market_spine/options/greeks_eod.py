@@ -35,6 +35,7 @@ def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
     check_specs=[
         dg.AssetCheckSpec("convergence", asset=keys.GREEKS),
         dg.AssetCheckSpec("iv_bounds", asset=keys.GREEKS),
+        dg.AssetCheckSpec("parity", asset=keys.GREEKS),
     ],
     group_name="options",
     kinds={"delta", "polars"},
@@ -64,5 +65,6 @@ def options_greeks_eod(
         check_results=[
             check_result(keys.GREEKS, "convergence", checks.convergence(greeks)),
             check_result(keys.GREEKS, "iv_bounds", checks.iv_bounds(greeks)),
+            check_result(keys.GREEKS, "parity", checks.parity(greeks)),
         ],
     )
