@@ -92,3 +92,16 @@ def test_a_mispriced_put_breaks_parity(chain: pl.DataFrame) -> None:
     )
     outcome = checks.parity(shifted)
     assert not outcome.passed and outcome.metadata["breaches"] >= 1
+
+
+def test_strikes_vanishing_overnight_fail_continuity() -> None:
+    market = SimulatedOptionMarket()
+    before = with_mid(
+        market.chain("SPXW", date(2024, 3, 4)).with_columns(trade_date=pl.lit(date(2024, 3, 4)))
+    )
+    today = with_mid(market.chain("SPXW", DAY).with_columns(trade_date=pl.lit(DAY)))
+    assert checks.strike_continuity(today, before).passed
+    expiry = today["expiration"].max()
+    thinned = today.filter((pl.col("expiration") != expiry) | (pl.col("strike") % 100 == 0))
+    outcome = checks.strike_continuity(thinned, before)
+    assert not outcome.passed and outcome.metadata["drops"] == 1

@@ -155,3 +155,35 @@ def parity(greeks: pl.DataFrame) -> CheckOutcome:
             ],
         },
     )
+
+
+#: A listed expiration losing more than this share of its strikes overnight is suspicious.
+MAX_STRIKE_DROP = 0.2
+
+
+def strike_continuity(chain: pl.DataFrame, previous: pl.DataFrame) -> CheckOutcome:
+    """Strikes per (root, expiration) against the previous trading day's chain: exchanges add
+    strikes as the index moves but do not delist many at once, so a large drop means lost data."""
+    counts = (
+        pl.concat([previous, chain], how="diagonal_relaxed")
+        .group_by("root", "expiration", "trade_date")
+        .agg(strikes=pl.col("strike").n_unique())
+    )
+    compared = (
+        counts.sort("trade_date")
+        .with_columns(before=pl.col("strikes").shift(1).over("root", "expiration"))
+        .filter(pl.col("trade_date").is_in(chain["trade_date"].unique().implode()))
+        .drop_nulls("before")
+    )
+    drops = compared.filter(pl.col("strikes") < (1 - MAX_STRIKE_DROP) * pl.col("before"))
+    return CheckOutcome(
+        drops.is_empty(),
+        {
+            "expirations_compared": compared.height,
+            "drops": drops.height,
+            "worst": [
+                f"{r['root']} {r['expiration']} {r['trade_date']}: {r['before']} → {r['strikes']}"
+                for r in drops.head(WORST).to_dicts()
+            ],
+        },
+    )

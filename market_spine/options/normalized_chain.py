@@ -1,13 +1,15 @@
 """`normalized/options_chain_eod`: one row per contract per day (OSI symbol, mid, days to expiry),
 from the newest capture of each root and day, replaced atomically per block of days."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
 
 from market_spine.assetkit import check_result, conform, rebuild_blocks
+from market_spine.lake import Lake
 from market_spine.lake.resource import LakeResource
+from market_spine.option_calendar import is_trading_day
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
 from market_spine.options.partitions import option_days
@@ -33,6 +35,17 @@ def normalize(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def previous_day(store: Lake, first: date) -> pl.DataFrame:
+    """The normalized chain of the trading day before `first` (empty if not materialized)."""
+    day = first - timedelta(days=1)
+    while not is_trading_day(day):
+        day -= timedelta(days=1)
+    table = keys.table(keys.NORMALIZED_CHAIN)
+    if not store.exists(table):
+        return pl.DataFrame(schema=NORMALIZED_CHAIN)
+    return store.read(table, between={"trade_date": (day, day)})
+
+
 @dg.asset(
     key=keys.NORMALIZED_CHAIN,
     deps=[keys.RAW_CHAIN],
@@ -41,6 +54,7 @@ def normalize(raw: pl.DataFrame) -> pl.DataFrame:
     check_specs=[
         dg.AssetCheckSpec("quotes", asset=keys.NORMALIZED_CHAIN, blocking=True),
         dg.AssetCheckSpec("no_arbitrage", asset=keys.NORMALIZED_CHAIN),
+        dg.AssetCheckSpec("strike_continuity", asset=keys.NORMALIZED_CHAIN),
     ],
     group_name="options",
     kinds={"delta", "polars"},
@@ -70,5 +84,10 @@ def normalized_options_chain_eod(
         check_results=[
             check_result(keys.NORMALIZED_CHAIN, "quotes", checks.quotes(chain)),
             check_result(keys.NORMALIZED_CHAIN, "no_arbitrage", checks.no_arbitrage(chain)),
+            check_result(
+                keys.NORMALIZED_CHAIN,
+                "strike_continuity",
+                checks.strike_continuity(chain, previous_day(store, days[0])),
+            ),
         ],
     )

@@ -75,10 +75,15 @@ def _rng(*key: object) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "little")))
 
 
+MIN_RANGE_YEARS = 30 / 365
+
+
 def _strike_grid(spot: float, t: float, vol: float) -> np.ndarray:
     """Strikes denser near the money (5 points) and wider far out (10, 25, 50, 100 points),
-    spanning about ±4.5 standard deviations (at least ±3 %, at most −80 %/+50 %)."""
-    width = min(max(4.5 * vol * math.sqrt(max(t, 1.0 / 365)), 0.03), 0.8)
+    spanning about ±4.5 standard deviations of at least a month (at most −80 %/+50 %)."""
+    # Exchanges list a range when an expiry is born and never delist strikes as it nears, so
+    # short expiries keep (at least) the range of a 30-day one.
+    width = min(max(4.5 * vol * math.sqrt(max(t, MIN_RANGE_YEARS)), 0.03), 0.8)
     lo, hi = spot * (1 - width), spot * (1 + min(width, 0.5))
     bands = [(0.05, 5.0), (0.10, 10.0), (0.20, 25.0), (0.50, 50.0), (1.0, 100.0)]
     strikes: list[np.ndarray] = []
