@@ -118,14 +118,19 @@ class IVResult:
 
 def erfcx(z: ArrayLike) -> Array:
     """Scaled complementary error function ``e^{z²}·erfc(z)`` for ``z ≥ 0`` (≈1e-16 relative)."""
-    z = np.asarray(z, dtype=np.float64)
+    return _erfcx(np.asarray(z, dtype=np.float64), len(_CHEB))
+
+
+def _erfcx(z: Array, terms: int) -> Array:
+    """``erfcx`` from the first ``terms`` Chebyshev coefficients: truncating to 8 (12) terms
+    leaves ≈3e-6 (≈2e-8) relative error at less cost, enough for early iterations."""
     t = 2.0 / (2.0 + z)
     ty = 4.0 * t - 2.0
     # Clenshaw recurrence, in place: this loop is most of the solver's arithmetic.
-    d = np.full_like(ty, _CHEB[-1])
+    d = np.full_like(ty, _CHEB[terms - 1])
     dd = np.zeros_like(ty)
     tmp = np.empty_like(ty)
-    for c in _CHEB[-2:0:-1]:
+    for c in _CHEB[terms - 2 : 0 : -1]:
         np.multiply(ty, d, out=tmp)
         tmp -= dd
         tmp += c
@@ -158,7 +163,9 @@ def norm_cdf(x: ArrayLike) -> Array:
 # --------------------------------------------------------------------------- core (normalised)
 
 
-def _otm_call(x: Array, s: Array, ex: Array) -> tuple[Array, Array, Array, Array]:
+def _otm_call(
+    x: Array, s: Array, ex: Array, terms: int = len(_CHEB)
+) -> tuple[Array, Array, Array, Array]:
     """Normalised OTM call ``c(x, s)`` for ``x ≤ 0``, with ``E`` and the two erfcx values.
 
     Returns ``(c, E, g1, g2)``, ``g1 = erfcx(|d1|/√2)``, ``g2 = erfcx(|d2|/√2)``; the vega in
@@ -168,29 +175,26 @@ def _otm_call(x: Array, s: Array, ex: Array) -> tuple[Array, Array, Array, Array
     h = 0.5 * s
     e = np.exp(-0.5 * xs * xs - 0.5 * h * h)
     d1 = xs + h
-    g1 = erfcx(np.abs(d1) * _INV_SQRT2)
-    g2 = erfcx((h - xs) * _INV_SQRT2)
+    g1 = _erfcx(np.abs(d1) * _INV_SQRT2, terms)
+    g2 = _erfcx((h - xs) * _INV_SQRT2, terms)
     # d1 > 0 only when s² > 2|x|: then Φ(d1) = 1 − tail and the two tails add.
     c = np.where(d1 > 0.0, ex - 0.5 * e * (g1 + g2), 0.5 * e * (g1 - g2))
     return c, e, g1, g2
 
 
-def _initial_guess(x: Array, beta: Array) -> Array:
-    """Starting ``s`` for the normalised OTM call price ``beta`` at ``x ≤ 0``."""
-    # Deep-OTM asymptotic: ln β ≈ −(x²/2u + u/8) + ln(s³/(√2π(x² − u²/4))), u = s²; solve the
-    # quadratic in u for the dominant part, then once more with the log correction.
-    big_l = -np.log(beta)
+def _initial_guess(x: Array, beta: Array, log_beta: Array, ex: Array) -> Array:
+    """Starting ``s`` for the normalised OTM call price ``beta`` at ``x ≤ 0``.
+
+    The larger of Corrado-Miller and the dominant deep-OTM asymptotic: within 150% of the root
+    everywhere and within ~1% after one Householder step (the log correction of the asymptotic
+    blows up near ``x² = s⁴/4`` and costs whole iterations, so it is left out).
+    """
+    # Deep-OTM asymptotic ln β ≈ −(x²/2u + u/8), u = s²: the small root of the quadratic in u.
+    big_l = -log_beta
     x2 = x * x
-    q = 0.25 * x2
-    u = x2 / (big_l + np.sqrt(np.maximum(big_l * big_l - q, 0.0)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.log(u * np.sqrt(u) * _INV_SQRT2PI / np.maximum(x2 - 0.25 * u * u, 1e-300))
-        l2 = np.where(np.isfinite(corr), big_l + corr, big_l)
-        l2 = np.maximum(l2, 0.5 * np.abs(x) + 1e-300)
-        u2 = x2 / (l2 + np.sqrt(np.maximum(l2 * l2 - q, 0.0)))
-    s_low = np.sqrt(u2)
-    # Corrado-Miller on the normalised call: F = e^{x/2}, K = e^{-x/2}.
-    ex = np.exp(0.5 * x)
+    u = x2 / (big_l + np.sqrt(np.maximum(big_l * big_l - 0.25 * x2, 0.0)))
+    s_low = np.sqrt(u)
+    # Corrado-Miller on the normalised call: F = e^{x/2} (= ex), K = e^{-x/2}.
     half_diff = 0.5 * (ex - 1.0 / ex)  # (F − K)/2
     a = beta - half_diff
     disc = np.maximum(a * a - 4.0 * half_diff * half_diff / np.pi, 0.0)
@@ -199,40 +203,74 @@ def _initial_guess(x: Array, beta: Array) -> Array:
     return np.where(np.isfinite(s0) & (s0 > 0.0), s0, 1.0)
 
 
-def _solve_normalised(x: Array, beta: Array, tol: float, max_iter: int) -> tuple[Array, Array]:
-    """``s`` with ``c(x, s) = beta`` (x ≤ 0, 0 < beta < e^{x/2}), and the converged mask."""
-    s = _initial_guess(x, beta)
-    done = np.zeros(x.shape, dtype=bool)
+def _householder(
+    x: Array, s: Array, ex: Array, log_beta: Array, terms: int
+) -> tuple[Array, Array, tuple[Array, Array, Array, Array]]:
+    """One Householder(3) step on ``ln c(s) − ln β``: ``(new s, step, (c, E, g1, g2) at s)``,
+    the new ``s`` kept inside ``(s/4, 4s)`` so that a wild step cannot leave the domain."""
+    c, e, g1, g2 = _otm_call(x, s, ex, terms)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = e * _INV_SQRT2PI / c  # f' = c'/c
+        inv_s = 1.0 / s
+        xs2 = x * x * inv_s * inv_s
+        a = xs2 * inv_s - 0.25 * s  # c''/c'
+        b = a * a - 3.0 * xs2 * inv_s * inv_s - 0.25  # c'''/c'
+        h2 = a - r
+        h3 = b - 3.0 * r * a + 2.0 * r * r
+        nu = (log_beta - np.log(c)) / r
+        step = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + nu * h3 / 6.0))
+        new = s + step
+    new = np.where(np.isfinite(new), np.clip(new, 0.25 * s, 4.0 * s), 2.0 * s)
+    return new, step, (c, e, g1, g2)
+
+
+#: erfcx term counts of the two fixed leading steps: from the initial guess (≤150% off) one
+#: step reaches ~1%, the next ~1e-8 (so ~1e-6-accurate prices suffice); a third, full-precision
+#: step then lands on machine precision, and only options whose third step is still large
+#: iterate further.
+_CHEAP_TERMS = (8, 12)
+#: Largest relative last step after which the greeks are Taylor-expanded from the last pricing
+#: instead of re-priced (third order: the remainder is ~(step·|x|/s²)⁴, far below 1e-16).
+_TAYLOR_STEP = 1e-6
+
+
+def _solve_normalised(
+    x: Array, beta: Array, ex: Array, tol: float, max_iter: int
+) -> tuple[Array, Array, tuple[Array, ...], Array]:
+    """``s`` with ``c(x, s) = beta`` (x ≤ 0, 0 < beta < e^{x/2}), the converged mask, the
+    full-precision pricing ``(s_prev, c, E, g1, g2)`` one small step before ``s`` and the mask
+    of the options for which that pricing is usable (see :func:`_greeks_taylor`). ``ex`` is
+    ``e^{x/2}``."""
     log_beta = np.log(beta)
-    # Householder(3) converges quartically: after a relative step ε the error is ~ε⁴, so a step
-    # below 0.1·tol^¼ already leaves the result well inside tol — saves one evaluation.
+    s = _initial_guess(x, beta, log_beta, ex)
+    # Householder(3) converges quartically: after a relative step ε the error is ~ε⁴, so a
+    # full-precision step below 0.1·tol^¼ already leaves the result well inside tol.
     stop = 0.1 * tol**0.25
-    idx = np.arange(x.size)
-    ex = np.exp(0.5 * x)
-    xi, si, lbi, exi = x, s, log_beta, ex
-    for _ in range(max_iter):
+    done = np.zeros(x.shape, dtype=bool)
+    taylor = np.zeros(x.shape, dtype=bool)
+    nan = np.full(x.shape, np.nan)
+    state: tuple[Array, ...] = (nan, nan, nan, nan, nan)
+    if max_iter >= 1:
+        for terms in _CHEAP_TERMS[: max_iter - 1]:
+            s, _, _ = _householder(x, s, ex, log_beta, terms)
+        prev = s
+        s, step, priced = _householder(x, prev, ex, log_beta, len(_CHEB))
+        state = (prev, *priced)
+        step_size = np.abs(step)
+        done = step_size <= stop * prev
+        taylor = step_size <= _TAYLOR_STEP * prev
+    idx = np.flatnonzero(~done)
+    xi, si, lbi, exi = x[idx], s[idx], log_beta[idx], ex[idx]
+    for _ in range(max_iter - 1 - len(_CHEAP_TERMS[: max_iter - 1])):
         if idx.size == 0:
             break
-        c, e, _, _ = _otm_call(xi, si, exi)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            r = e * _INV_SQRT2PI / c  # f' = c'/c
-            inv_s = 1.0 / si
-            xs2 = xi * xi * inv_s * inv_s
-            a = xs2 * inv_s - 0.25 * si  # c''/c'
-            b = a * a - 3.0 * xs2 * inv_s * inv_s - 0.25  # c'''/c'
-            h2 = a - r
-            h3 = b - 3.0 * r * a + 2.0 * r * r
-            nu = (lbi - np.log(c)) / r
-            step = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + nu * h3 / 6.0))
-            new = si + step
-        # Keep the iterate inside (s/4, 4s): a wild first step must not leave the domain.
-        new = np.where(np.isfinite(new), np.clip(new, 0.25 * si, 4.0 * si), 2.0 * si)
+        new, step, _ = _householder(xi, si, exi, lbi, len(_CHEB))
         s[idx] = new
         ok = np.abs(step) <= stop * si
         done[idx[ok]] = True
         keep = ~ok
         idx, xi, si, lbi, exi = idx[keep], xi[keep], new[keep], lbi[keep], exi[keep]
-    return s, done
+    return s, done, state, taylor
 
 
 # --------------------------------------------------------------------------- public API
@@ -340,10 +378,75 @@ def _greeks_chunk(
     }
 
 
+def _greeks_taylor(
+    f: Array,
+    k: Array,
+    t: Array,
+    s: Array,
+    d: Array,
+    call: NDArray[np.bool_],
+    r: Array | None,
+    state: tuple[Array, ...],
+) -> dict[str, Array]:
+    """What :func:`_greeks_chunk` gives at ``s``, from the OTM pricing ``(s0, c, E, g1, g2)`` at
+    a nearby ``s0`` (``|s − s0| ≤ 1e-6·s0``): price and ``Φ(θd1)`` by third-order Taylor
+    expansion in ``s`` (analytic derivatives), the density ``E`` recomputed exactly — one exp
+    instead of two erfcx and an exp."""
+    s0, c, e0, g1o, g2o = state
+    x = np.log(f / k)
+    theta_sign = np.where(call, 1.0, -1.0)
+    sqrt_fk = np.sqrt(f * k)
+    ratio = np.sqrt(f / k)  # e^{x/2}
+    dlt = s - s0  # exact: s and s0 are within a factor 2
+    inv_s = 1.0 / s0
+    xs = x * inv_s
+    xs2 = xs * xs
+    # c' = E/√2π, c''/c' = x²/s³ − s/4, c'''/c' = (c''/c')² − 3x²/s⁴ − ¼ (same for ±x).
+    a = xs2 * inv_s - 0.25 * s0
+    b = a * a - 3.0 * xs2 * inv_s * inv_s - 0.25
+    c_new = c + e0 * _INV_SQRT2PI * dlt * (1.0 + dlt * (0.5 * a + dlt * b / 6.0))
+    itm = theta_sign * x > 0.0
+    beta = c_new + np.where(itm, np.abs(ratio - 1.0 / ratio), 0.0)
+    price = d * sqrt_fk * beta
+    # q = Φ(−σ·d1) with σ = sign(d1) at s0, and its s-derivatives −σ·φ(d1)·(d1', …).
+    d1 = xs + 0.5 * s0
+    sigma = np.where(d1 < 0.0, -1.0, 1.0)
+    phi = e0 / ratio * _INV_SQRT2PI  # φ(d1) = E·e^{−x/2}/√2π
+    tail = 0.5 * e0 / ratio * np.where(x <= 0.0, g1o, g2o)  # Φ(−|d1|)
+    d1p = 0.5 - xs * inv_s
+    d1pp = 2.0 * xs * inv_s * inv_s
+    d1ppp = -3.0 * d1pp * inv_s
+    t1 = d1p
+    t2 = d1pp - d1 * d1p * d1p
+    t3 = (d1 * d1 - 1.0) * d1p * d1p * d1p - 3.0 * d1 * d1p * d1pp + d1ppp
+    q = tail - sigma * phi * dlt * (t1 + dlt * (0.5 * t2 + dlt * t3 / 6.0))
+    cdf_theta_d1 = np.where(theta_sign * sigma > 0.0, 1.0 - q, q)
+    delta = d * theta_sign * cdf_theta_d1
+    xo_s = x / s
+    e = np.exp(-0.5 * xo_s * xo_s - 0.125 * s * s)
+    pdf_f = sqrt_fk * e * _INV_SQRT2PI  # F·φ(d1)
+    sqrt_t = np.sqrt(t)
+    vega = d * pdf_f * sqrt_t
+    gamma = d * pdf_f / (f * f * s)
+    rate = -np.log(d) / t if r is None else r
+    sigma_vol = s / sqrt_t
+    theta = rate * price - 0.5 * vega * sigma_vol / t
+    rho = -t * price
+    return {
+        "price": price,
+        "delta": delta,
+        "gamma": gamma,
+        "vega": vega,
+        "theta": theta,
+        "rho": rho,
+    }
+
+
 def _classify(
     price: Array, f: Array, k: Array, t: Array, d: Array, call: NDArray[np.bool_]
 ) -> tuple[Array, Array, NDArray[np.int8]]:
-    """Normalised OTM inputs ``(x ≤ 0, beta)`` and the reason code of every option."""
+    """Normalised OTM inputs ``(x ≤ 0, beta)``, the reason code of every option and
+    ``e^{x/2}`` of the normalised ``x``."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         x = np.log(f / k)
         beta = price / (d * np.sqrt(f * k))
@@ -369,7 +472,7 @@ def _classify(
     reason[~valid] = INVALID_INPUT
     reason[valid & ~(beta_otm > 0.0)] = BELOW_INTRINSIC
     reason[valid & (beta_otm > 0.0) & ~(beta_otm < upper)] = ABOVE_MAX
-    return -np.abs(x), beta_otm, reason
+    return -np.abs(x), beta_otm, reason, upper
 
 
 def _iv_chunk(
@@ -381,23 +484,32 @@ def _iv_chunk(
     call: NDArray[np.bool_],
     tol: float,
     max_iter: int,
-) -> tuple[Array, NDArray[np.bool_], NDArray[np.int8], Array]:
-    """Implied vol of one chunk: ``(vol, converged, reason, s)``."""
-    xo, beta, reason = _classify(price, f, k, t, d, call)
-    s = np.full(price.shape, np.nan)
+) -> tuple[Array, NDArray[np.bool_], NDArray[np.int8], Array, tuple[Array, ...], Array]:
+    """Implied vol of one chunk: ``(vol, converged, reason, s, state, taylor)`` with the last
+    full-precision pricing ``state`` and its usability mask from :func:`_solve_normalised`."""
+    xo, beta, reason, ex = _classify(price, f, k, t, d, call)
     todo = reason == OK
     if todo.all():
-        s, done = _solve_normalised(xo, beta, tol, max_iter)
+        s, done, state, taylor = _solve_normalised(xo, beta, ex, tol, max_iter)
     else:
-        sub, done_sub = _solve_normalised(xo[todo], beta[todo], tol, max_iter)
+        sub, done_sub, state_sub, taylor_sub = _solve_normalised(
+            xo[todo], beta[todo], ex[todo], tol, max_iter
+        )
+        s = np.full(price.shape, np.nan)
         s[todo] = sub
         done = np.zeros(price.shape, dtype=bool)
         done[todo] = done_sub
+        taylor = np.zeros(price.shape, dtype=bool)
+        taylor[todo] = taylor_sub
+        state = tuple(np.full(price.shape, np.nan) for _ in state_sub)
+        for full, part in zip(state, state_sub, strict=True):
+            full[todo] = part
     reason[todo & ~done] = NO_CONVERGENCE
     s[~done] = np.nan
+    taylor &= done
     with np.errstate(invalid="ignore"):
         vol = s / np.sqrt(t)
-    return vol, done, reason, s
+    return vol, done, reason, s, state, taylor
 
 
 def _prepare(
@@ -468,11 +580,26 @@ def implied_vol_and_greeks(
     for lo in range(0, n, _CHUNK):
         sl = slice(lo, lo + _CHUNK)
         pc, fc, kc, tc, dc, cc = (a[sl] for a in flat)
-        v, ok, why, s = _iv_chunk(pc, fc, kc, tc, dc, cc, tol, max_iter)
+        v, ok, why, s, state, taylor = _iv_chunk(pc, fc, kc, tc, dc, cc, tol, max_iter)
         vol[sl], conv[sl], reason[sl] = v, ok, why
         if with_greeks:
+            rc = None if rflat is None else rflat[sl]
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                res = _greeks_chunk(fc, kc, tc, s, dc, cc, None if rflat is None else rflat[sl])
+                res = _greeks_taylor(fc, kc, tc, s, dc, cc, rc, state)
+                # Options that needed extra iterations are priced afresh at their final s.
+                redo = np.flatnonzero(ok & ~taylor)
+                if redo.size:
+                    exact = _greeks_chunk(
+                        fc[redo],
+                        kc[redo],
+                        tc[redo],
+                        s[redo],
+                        dc[redo],
+                        cc[redo],
+                        None if rc is None else rc[redo],
+                    )
+                    for name in GREEKS:
+                        res[name][redo] = exact[name]
             for name in GREEKS:
                 out[name][sl] = res[name]
     result = IVResult(vol.reshape(shape), conv.reshape(shape), reason.reshape(shape))
