@@ -361,21 +361,7 @@ def _greeks_chunk(
     cdf_theta_d1 = np.where(theta_sign * d1 < 0.0, tail1, 1.0 - tail1)
     delta = d * theta_sign * cdf_theta_d1
     pdf_f = sqrt_fk * e * _INV_SQRT2PI  # F·φ(d1)
-    sqrt_t = np.sqrt(t)
-    vega = d * pdf_f * sqrt_t
-    gamma = d * pdf_f / (f * f * s)
-    rate = -np.log(d) / t if r is None else r
-    sigma = s / sqrt_t
-    theta = rate * price - 0.5 * vega * sigma / t
-    rho = -t * price
-    return {
-        "price": price,
-        "delta": delta,
-        "gamma": gamma,
-        "vega": vega,
-        "theta": theta,
-        "rho": rho,
-    }
+    return _assemble_greeks(price, delta, pdf_f, f, s, t, d, r)
 
 
 def _greeks_taylor(
@@ -425,20 +411,32 @@ def _greeks_taylor(
     xo_s = x / s
     e = np.exp(-0.5 * xo_s * xo_s - 0.125 * s * s)
     pdf_f = sqrt_fk * e * _INV_SQRT2PI  # F·φ(d1)
+    return _assemble_greeks(price, delta, pdf_f, f, s, t, d, r)
+
+
+def _assemble_greeks(
+    price: Array,
+    delta: Array,
+    pdf_f: Array,
+    f: Array,
+    s: Array,
+    t: Array,
+    d: Array,
+    r: ArrayLike | None,
+) -> dict[str, Array]:
+    """The greeks that follow from price, delta and F·φ(d1) (shared by both greeks paths)."""
     sqrt_t = np.sqrt(t)
     vega = d * pdf_f * sqrt_t
     gamma = d * pdf_f / (f * f * s)
     rate = -np.log(d) / t if r is None else r
-    sigma_vol = s / sqrt_t
-    theta = rate * price - 0.5 * vega * sigma_vol / t
-    rho = -t * price
+    theta = rate * price - 0.5 * vega * (s / sqrt_t) / t
     return {
         "price": price,
         "delta": delta,
         "gamma": gamma,
         "vega": vega,
         "theta": theta,
-        "rho": rho,
+        "rho": -t * price,
     }
 
 
