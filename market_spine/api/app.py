@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from fastapi import FastAPI
 
 from market_spine.api import metrics, routes_bars, routes_health, routes_options
 from market_spine.api.errors import install_error_handlers
 from market_spine.client import Spine
 from market_spine.settings import Settings
-
-
-def package_version() -> str:
-    """The installed package's version, or a marker when running from an uninstalled tree."""
-    try:
-        return version("market-spine")
-    except PackageNotFoundError:
-        return "0.0.0+unknown"
+from market_spine.version import package_version
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from market_spine.lake.reader import (
     read_table,
 )
 from market_spine.lake.writer import delta_arrow, remove_action, write_files
+from market_spine.version import package_version
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
 
@@ -55,13 +55,6 @@ def _arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
     return data
 
 
-def _code_version() -> str:
-    try:
-        return version("market-spine")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def _metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
     """Commit metadata: the caller's (capture ids, run id) plus row count and code version."""
     out = {
@@ -69,7 +62,7 @@ def _metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
         for k, v in (metadata or {}).items()
     }
     out["rows"] = str(rows)
-    out["code_version"] = _code_version()
+    out["code_version"] = package_version()
     return out
 
 
