@@ -28,7 +28,7 @@ import report
 from market_spine.assetkit import contiguous_blocks
 from market_spine.futures import checks, keys
 from market_spine.futures.daily_bars import daily_from_minutes, missing_days
-from market_spine.futures.normalized_bars import normalize_range
+from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import (
     DAILY_BARS_SCHEMA,
@@ -108,7 +108,16 @@ def direct(settings: Settings) -> dict[str, float]:
         parts = [(symbol, d) for d in days]
         normalized, daily = [], []
         for lo, hi in contiguous_blocks(days):
-            bars = stage("normalize", lambda s=symbol, a=lo, b=hi: normalize_range(lake, s, a, b))
+            bars = stage(
+                "normalize",
+                lambda s=symbol, a=lo, b=hi: accepted_capture(
+                    lake.read(
+                        keys.table(keys.RAW_BARS),
+                        equals={"symbol": s},
+                        between={"trade_date": (a, b)},
+                    )
+                ),
+            )
             stage(
                 "normalized replace",
                 lambda b=bars, s=symbol, a=lo, z=hi: lake.replace(

@@ -88,18 +88,23 @@ def rebuild_blocks(
     compute: Callable[[pl.DataFrame], pl.DataFrame],
     run_id: str,
     partition_by: list[str],
+    equals: dict[str, Any] | None = None,
+    metadata_of: Callable[[pl.DataFrame], dict[str, Any]] | None = None,
 ) -> pl.DataFrame:
-    """For each contiguous block of days: read `source`, compute, and atomically replace that
-    block of `target` (one commit per block). Returns every row written."""
+    """For each contiguous block of days (within `equals`, e.g. one symbol): read `source`,
+    compute, and atomically replace that block of `target` (one commit per block, its metadata
+    the run id plus `metadata_of(rows)`). Returns every row written."""
     frames = []
     for start, end in contiguous_blocks(days):
-        rows = compute(lake.read(source, between={"trade_date": (start, end)}))
+        block = {"trade_date": (start, end)}
+        rows = compute(lake.read(source, equals=equals, between=block))
         lake.replace(
             target,
             rows,
-            between={"trade_date": (start, end)},
+            equals=equals,
+            between=block,
             partition_by=partition_by,
-            metadata={"run_id": run_id},
+            metadata={"run_id": run_id, **(metadata_of(rows) if metadata_of else {})},
         )
         frames.append(rows)
     return pl.concat(frames)

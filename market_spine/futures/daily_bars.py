@@ -6,7 +6,13 @@ import dagster as dg
 import polars as pl
 
 from market_spine import calendars
-from market_spine.assetkit import FRESHNESS, CheckOutcome, check_result, conform, contiguous_blocks
+from market_spine.assetkit import (
+    FRESHNESS,
+    CheckOutcome,
+    check_result,
+    conform,
+    rebuild_blocks,
+)
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import DAILY_BARS, DAILY_BARS_SCHEMA
@@ -75,30 +81,27 @@ def futures_bars_daily(
     """Rebuild the daily rows of each contiguous block of the run's partitions."""
     store = lake.lake
     frames: list[pl.DataFrame] = []
-    versions: list[int] = []
     partitions: list[tuple[str, date]] = []
     for symbol, days in split_keys(context.partition_keys).items():
         partitions.extend((symbol, d) for d in days)
-        for start, end in contiguous_blocks(days):
-            minutes = store.read(
+        frames.append(
+            rebuild_blocks(
+                store,
+                days,
                 keys.table(keys.NORMALIZED_BARS),
-                equals={"symbol": symbol},
-                between={"trade_date": (start, end)},
-            )
-            daily = daily_from_minutes(minutes)
-            commit = store.replace(
                 keys.table(keys.DAILY_BARS),
-                daily,
+                daily_from_minutes,
+                context.run.run_id,
+                ["symbol"],
                 equals={"symbol": symbol},
-                between={"trade_date": (start, end)},
-                partition_by=["symbol"],
-                metadata={"run_id": context.run.run_id},
             )
-            versions.append(commit.version)
-            frames.append(daily)
+        )
     daily = pl.concat(frames) if frames else pl.DataFrame(schema=DAILY_BARS)
     return dg.MaterializeResult(
-        metadata={"rows": daily.height, "delta_version": max(versions) if versions else -1},
+        metadata={
+            "rows": daily.height,
+            "delta_version": store.version(keys.table(keys.DAILY_BARS)),
+        },
         check_results=[
             check_result(
                 keys.DAILY_BARS,

@@ -4,11 +4,15 @@ replaced atomically per partition so reruns are idempotent and every state stays
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_result, conform, contiguous_blocks
+from market_spine.assetkit import (
+    FRESHNESS,
+    check_result,
+    conform,
+    rebuild_blocks,
+)
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import NORMALIZED_BARS, NORMALIZED_BARS_SCHEMA
-from market_spine.lake import Lake
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource
 
@@ -26,14 +30,6 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
         .sort("symbol", "ts"),
         NORMALIZED_BARS,
     )
-
-
-def normalize_range(lake: Lake, symbol: str, start, end) -> pl.DataFrame:
-    """Normalized rows of one symbol's trade dates [start, end], from the raw captures."""
-    raw = lake.read(
-        keys.table(keys.RAW_BARS), equals={"symbol": symbol}, between={"trade_date": (start, end)}
-    )
-    return accepted_capture(raw)
 
 
 @dg.asset(
@@ -61,31 +57,28 @@ def normalized_futures_bars_1m(
     """Replace each contiguous block of the run's partitions with the newest captures."""
     store = lake.lake
     frames: list[pl.DataFrame] = []
-    versions: list[int] = []
     partitions: list[tuple[str, object]] = []
     for symbol, days in split_keys(context.partition_keys).items():
         partitions.extend((symbol, d) for d in days)
-        for start, end in contiguous_blocks(days):
-            bars = normalize_range(store, symbol, start, end)
-            commit = store.replace(
+        frames.append(
+            rebuild_blocks(
+                store,
+                days,
+                keys.table(keys.RAW_BARS),
                 keys.table(keys.NORMALIZED_BARS),
-                bars,
+                accepted_capture,
+                context.run.run_id,
+                ["symbol"],
                 equals={"symbol": symbol},
-                between={"trade_date": (start, end)},
-                partition_by=["symbol"],
-                metadata={
-                    "run_id": context.run.run_id,
-                    "captures": sorted(bars["capture_id"].unique().to_list()),
-                },
+                metadata_of=lambda rows: {"captures": sorted(rows["capture_id"].unique())},
             )
-            versions.append(commit.version)
-            frames.append(bars)
+        )
     bars = pl.concat(frames) if frames else pl.DataFrame(schema=NORMALIZED_BARS)
     complete = checks.completeness(bars, partitions, now=market.now())
     return dg.MaterializeResult(
         metadata={
             "rows": bars.height,
-            "delta_version": max(versions) if versions else -1,
+            "delta_version": store.version(keys.table(keys.NORMALIZED_BARS)),
             "capture_id": bars["capture_id"].max() if bars.height else "",
             "expected_bars": complete.metadata["expected_bars"],
             "present_bars": complete.metadata["present_bars"],
