@@ -56,6 +56,23 @@ WEEKLY_HORIZON = timedelta(days=370)
 MONTHLY_HORIZON = timedelta(days=3 * 366)
 
 
+@lru_cache(maxsize=8)
+def _sessions(year: int) -> dict[date, tuple[datetime, datetime]]:
+    """Each trading day's (open, close) in UTC, early closes included."""
+    schedule = mcal.get_calendar(CALENDAR).schedule(f"{year}-01-01", f"{year}-12-31")
+    return {
+        d.date(): (o.to_pydatetime(), c.to_pydatetime())
+        for d, o, c in zip(
+            schedule.index, schedule["market_open"], schedule["market_close"], strict=True
+        )
+    }
+
+
+def session_bounds(day: date) -> tuple[datetime, datetime] | None:
+    """The (open, close) UTC instants of `day`'s index-options session; None on a holiday."""
+    return _sessions(day.year).get(day)
+
+
 @lru_cache(maxsize=32)
 def _trading_days(year: int) -> frozenset[date]:
     schedule = mcal.get_calendar(CALENDAR).schedule(f"{year}-01-01", f"{year}-12-31")

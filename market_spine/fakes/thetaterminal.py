@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from market_spine.option_calendar import is_trading_day, listed_expirations
+from market_spine.providers.simulated_option_quotes import simulate_quotes
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 
 FaultKind = Literal[
@@ -78,6 +79,8 @@ _EOD_COLUMNS = [
     "ask_condition",
 ]
 _CONTRACT_COLUMNS = ("symbol", "strike", "right", "expiration")
+#: Quote intervals the fake serves, in minutes (the terminal also has tick and sub-minute ones).
+_INTERVAL_MINUTES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60}
 
 
 @dataclass
@@ -109,6 +112,8 @@ class FakeThetaConfig:
     max_days: int = 31
     #: Answer 476 when requests arrive under two host names (127.0.0.1 and localhost).
     enforce_host: bool = True
+    #: Quote requests that would return more rows than this answer 570 (request too large).
+    max_quote_rows: int = 2_000_000
 
 
 def latest_trading_day(before: date | None = None) -> date:
@@ -148,6 +153,25 @@ def _param_symbol(request: Request) -> str:
     if symbol not in ("SPX", "SPXW"):
         raise _BadParam(f"Invalid parameter symbol={symbol!r}: this terminal serves SPX and SPXW")
     return symbol
+
+
+def _param_days(request: Request) -> list[date]:
+    """`date`, or the `start_date`..`end_date` range, as a list of calendar days."""
+    if request.query_params.get("date"):
+        return [_param_date(request, "date")]
+    start, end = _param_date(request, "start_date"), _param_date(request, "end_date")
+    if end < start:
+        raise _BadParam(f"Invalid parameter end_date={end:%Y%m%d}: before start_date")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _param_time(request: Request, name: str, default: str) -> str:
+    """An `HH:MM:SS[.fff]` Eastern wall-clock parameter, as `HH:MM:SS`."""
+    raw = request.query_params.get(name) or default
+    try:
+        return datetime.strptime(raw[:8], "%H:%M:%S").strftime("%H:%M:%S")
+    except ValueError:
+        raise _BadParam(f"Invalid parameter {name}={raw!r}: expected HH:MM:SS") from None
 
 
 def _param_expiration(request: Request, wildcard: bool) -> date | None:
@@ -204,6 +228,29 @@ class _Market:
             )
         )
 
+    def quotes(
+        self, symbol: str, expiration: date, day: date, now: datetime | None
+    ) -> pl.DataFrame:
+        """One expiration's 1-minute quotes on `day` in the terminal's columns (ET timestamps)."""
+        quotes = simulate_quotes(self.sim, symbol, expiration, day, now)
+        return quotes.select(
+            symbol=pl.col("root"),
+            expiration=pl.col("expiration").cast(pl.String),
+            strike=pl.col("strike"),
+            right=pl.when(pl.col("right") == "C").then(pl.lit("CALL")).otherwise(pl.lit("PUT")),
+            timestamp=pl.col("ts")
+            .dt.convert_time_zone("America/New_York")
+            .dt.strftime("%Y-%m-%dT%H:%M:%S.000"),
+            bid_size=pl.col("bid_size"),
+            bid_exchange=pl.lit(5),
+            bid=pl.col("bid"),
+            bid_condition=pl.lit(50),
+            ask_size=pl.col("ask_size"),
+            ask_exchange=pl.lit(5),
+            ask=pl.col("ask"),
+            ask_condition=pl.lit(50),
+        )
+
     def index_eod(self, day: date) -> dict[str, Any]:
         """The index's EOD row (close = the simulated SPX close)."""
         close = self.sim.spot(day)
@@ -253,6 +300,7 @@ class FakeThetaApp:
                 Route("/v3/option/list/strikes", self._strikes),
                 Route("/v3/option/history/eod", self._eod),
                 Route("/v3/option/history/open_interest", self._open_interest),
+                Route("/v3/option/history/quote", self._quote),
                 Route("/v3/index/history/eod", self._index_eod),
                 Route("/v3/_fake/stats", self._stats),
             ]
@@ -444,6 +492,44 @@ class FakeThetaApp:
             return out
 
         return await self._answer(request, frame, grouped=True)
+
+    async def _quote(self, request: Request) -> Response:
+        def frame() -> pl.DataFrame:
+            symbol = _param_symbol(request)
+            expiration = _param_expiration(request, wildcard=True)
+            days = _param_days(request)
+            if (days[-1] - days[0]).days + 1 > self.config.max_days:
+                raise _TooLarge
+            step = _INTERVAL_MINUTES.get(request.query_params.get("interval", "1m"))
+            if step is None:
+                raise _BadParam(
+                    f"Invalid parameter interval={request.query_params.get('interval')!r}: "
+                    f"the fake serves {', '.join(_INTERVAL_MINUTES)}"
+                )
+            start_time = _param_time(request, "start_time", "09:30:00")
+            end_time = _param_time(request, "end_time", "16:15:00")
+            frames = []
+            rows = 0
+            for day in days:
+                listed = listed_expirations(symbol, day) if is_trading_day(day) else []
+                for exp in listed if expiration is None else [expiration]:
+                    quotes = self.market.quotes(symbol, exp, day, self.now())
+                    stamp = pl.col("timestamp").str.slice(11, 8)
+                    minute = pl.col("timestamp").str.slice(14, 2).cast(pl.Int64)
+                    quotes = quotes.filter(
+                        (stamp >= start_time) & (stamp <= end_time) & (minute % step == 0)
+                    )
+                    rows += quotes.height
+                    if rows > self.config.max_quote_rows:
+                        raise _TooLarge
+                    frames.append(quotes)
+            return pl.concat(frames) if frames else pl.DataFrame()
+
+        return await self._answer(request, frame, grouped=True)
+
+    def now(self) -> datetime:
+        """The fake's clock: live sessions are quoted up to the last closed minute."""
+        return datetime.now(UTC)
 
     async def _index_eod(self, request: Request) -> Response:
         def rows() -> list[dict[str, Any]]:

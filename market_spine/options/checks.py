@@ -187,3 +187,38 @@ def strike_continuity(chain: pl.DataFrame, previous: pl.DataFrame) -> CheckOutco
             ],
         },
     )
+
+
+def quote_minutes(quotes: pl.DataFrame, expected: dict[tuple[date, date], int]) -> CheckOutcome:
+    """Every contract of each captured (day, expiration) has a quote for each minute the session
+    lists before settlement; `expected` maps (day, expiration) to that minute count."""
+    per_contract = quotes.group_by("trade_date", "expiration", "strike", "right").agg(
+        minutes=pl.len()
+    )
+    want = pl.DataFrame(
+        {
+            "trade_date": [d for d, _ in expected],
+            "expiration": [e for _, e in expected],
+            "expected": list(expected.values()),
+        },
+        schema={"trade_date": pl.Date(), "expiration": pl.Date(), "expected": pl.Int64()},
+    )
+    short = per_contract.join(want, on=["trade_date", "expiration"], how="left").filter(
+        pl.col("minutes") < pl.col("expected")
+    )
+    captured = per_contract.select("trade_date", "expiration").unique()
+    empty = want.join(captured, on=["trade_date", "expiration"], how="anti")
+    missing = int((short["expected"] - short["minutes"]).sum()) if short.height else 0
+    return CheckOutcome(
+        short.is_empty() and empty.is_empty(),
+        {
+            "contracts": per_contract.height,
+            "short_contracts": short.height,
+            "missing_minutes": missing,
+            "expirations_without_quotes": empty.height,
+            "worst": _examples(
+                short.sort(pl.col("expected") - pl.col("minutes"), descending=True),
+                ["trade_date", "expiration", "strike", "right", "minutes", "expected"],
+            ),
+        },
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from market_spine.providers.base import QUOTE_SCHEMA
 from market_spine.providers.simulated_options import CHAIN_SCHEMA
 
 SCHEMA_VERSION = 1
@@ -18,6 +19,9 @@ PROVENANCE: dict[str, pl.DataType] = {
 
 #: Raw EOD captures: the chain as the source sent it, plus provenance.
 RAW_CHAIN: dict[str, pl.DataType] = {"trade_date": pl.Date(), **CHAIN_SCHEMA, **PROVENANCE}
+
+#: Raw intraday captures: a day of one expiration's 1-minute quotes, plus provenance.
+RAW_QUOTES: dict[str, pl.DataType] = {"trade_date": pl.Date(), **QUOTE_SCHEMA, **PROVENANCE}
 
 #: One row per contract per day.
 NORMALIZED_CHAIN: dict[str, pl.DataType] = {

@@ -62,3 +62,37 @@ class ChainProvider(Protocol):
     def fetch_chain(self, root: str, day: date) -> ChainCapture:
         """Every listed contract's EOD quote; empty on a day without a session."""
         ...
+
+
+#: Columns (in order) of intraday option quotes; `ts` is the interval's start, UTC.
+QUOTE_SCHEMA: dict[str, pl.DataType] = {
+    "root": pl.String(),
+    "expiration": pl.Date(),
+    "strike": pl.Float64(),
+    "right": pl.String(),
+    "ts": pl.Datetime("ns", "UTC"),
+    "bid": pl.Float64(),
+    "ask": pl.Float64(),
+    "bid_size": pl.Int64(),
+    "ask_size": pl.Int64(),
+}
+
+
+@dataclass(frozen=True)
+class QuoteCapture:
+    """One day of interval quotes of one expiration: the request, bytes back, parsed quotes."""
+
+    source: str
+    request: dict[str, Any]
+    payload: bytes
+    quotes: pl.DataFrame
+
+
+class QuoteProvider(Protocol):
+    """Fetches a day of 1-minute quotes for every contract of one SPX/SPXW expiration."""
+
+    name: str
+
+    def fetch_quotes(self, root: str, expiration: date, day: date) -> QuoteCapture:
+        """The day's quotes (up to now for a live session); empty on a day without a session."""
+        ...

@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from market_spine.errors import InvalidInput
-from market_spine.providers.base import BarProvider, ChainProvider
+from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
 
 AVAILABLE = ("simulated",)
 
@@ -48,6 +48,16 @@ class MarketDataResource(dg.ConfigurableResource):
         )
 
         return SimulatedChainProvider(SimulatedOptionMarket(seed=self.seed))
+
+    def quotes(self) -> QuoteProvider:
+        """The intraday option-quote adapter named by `options_provider`."""
+        if self.options_provider == "thetadata":
+            return self.chains()  # type: ignore[return-value]  # it serves quotes too
+        from market_spine.providers.simulated_option_quotes import SimulatedQuoteProvider
+        from market_spine.providers.simulated_options import SimulatedOptionMarket
+
+        self.chains()  # validates options_provider
+        return SimulatedQuoteProvider(SimulatedOptionMarket(seed=self.seed), now=self.now())
 
     def get(self) -> BarProvider:
         """The adapter named by `provider`."""

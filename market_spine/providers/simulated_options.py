@@ -103,6 +103,16 @@ def _tick(price: np.ndarray) -> np.ndarray:
     return np.where(price < 3.0, 0.05, 0.10)
 
 
+def quote(mid: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bid and ask around model mids at log-moneyness `k`: the spread model of the market."""
+    tick = _tick(mid)
+    # Spreads widen for far-from-the-money options; never under one tick.
+    half = np.maximum(tick, 0.004 * mid + 0.05 + 0.1 * np.abs(k))
+    bid = np.floor((mid - half) / tick) * tick
+    ask = np.ceil((mid + half) / tick) * tick
+    return np.where(bid < 0.05, 0.0, bid).round(2), np.maximum(ask, 0.05).round(2)
+
+
 class SimulatedOptionMarket:
     """SPX/SPXW end-of-day chains derived from the simulated futures market's ES path."""
 
@@ -146,13 +156,17 @@ class SimulatedOptionMarket:
             return pl.DataFrame(schema=CHAIN_SCHEMA)
         return pl.concat(frames)
 
+    @staticmethod
+    def strikes_for(t: float, spot: float, surface: Surface) -> np.ndarray:
+        """The strike grid listed for an expiry `t` years out when the index is at `spot`."""
+        return _strike_grid(spot, t, float(surface.atm(np.array([t]))[0]))
+
     def _expiry(
         self, root: str, day: date, expiration: date, t: float, spot: float, surface: Surface
     ) -> pl.DataFrame:
         forward = spot * math.exp((RATE - DIVIDEND_YIELD) * t)
         discount = math.exp(-RATE * t)
-        atm = float(surface.atm(np.array([t]))[0])
-        strikes = _strike_grid(spot, t, atm)
+        strikes = self.strikes_for(t, spot, surface)
         k = np.log(strikes / forward)
         vols = surface.vol(k, np.full_like(k, t))
         n = strikes.size
@@ -161,13 +175,7 @@ class SimulatedOptionMarket:
         vol = np.concatenate([vols, vols])
         mid = black_price(forward, strike, t, vol, discount, is_call)
         rng = _rng(self.seed, root, day.isoformat(), expiration.isoformat())
-        tick = _tick(mid)
-        # Spreads widen for short-dated and far-from-the-money options; never under one tick.
-        half = np.maximum(tick, 0.004 * mid + 0.05 + 0.1 * np.abs(np.concatenate([k, k])))
-        bid = np.floor((mid - half) / tick) * tick
-        ask = np.ceil((mid + half) / tick) * tick
-        bid = np.where(bid < 0.05, 0.0, bid).round(2)
-        ask = np.maximum(ask, 0.05).round(2)
+        bid, ask = quote(mid, np.concatenate([k, k]))
         busy = np.exp(-8 * np.abs(np.concatenate([k, k])) / math.sqrt(max(t, 1 / 365)))
         volume = rng.poisson(2000 * busy)
         frame = pl.DataFrame(

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from tenacity import (
 )
 
 from market_spine.errors import InvalidInput, ProviderError
+from market_spine.providers.base import QUOTE_SCHEMA, QuoteCapture
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +272,37 @@ class ThetaDataClient:
         if reply.frame.is_empty():
             return pl.DataFrame(schema=OPEN_INTEREST_SCHEMA)
         return reply.frame
+
+    def quotes(
+        self, symbol: str, expiration: date, day: date, interval: str = "1m"
+    ) -> QuoteCapture:
+        """One day of interval quotes for every contract of one expiration (empty when none)."""
+        params = {
+            "symbol": symbol,
+            "expiration": f"{expiration:%Y%m%d}",
+            "date": f"{day:%Y%m%d}",
+            "interval": interval,
+        }
+        reply = self._fetch("/option/history/quote", params, _quote_frame)
+        request = {"path": "/option/history/quote", **params, "format": self.fmt}
+        if reply.status != 200 or reply.frame.is_empty():
+            return QuoteCapture(SOURCE, request, b"", pl.DataFrame(schema=QUOTE_SCHEMA))
+        return QuoteCapture(SOURCE, request, reply.payload, reply.frame)
+
+    def iter_quotes(
+        self, symbol: str, expiration: date, days: Iterable[date], interval: str = "1m"
+    ) -> Iterator[QuoteCapture]:
+        """Day after day of quotes, in order, without holding more than the tier's cap of days:
+        up to `concurrency` requests run ahead while the caller consumes (streams, never
+        accumulates a month in memory)."""
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            ahead: deque = deque()
+            for day in days:
+                ahead.append(pool.submit(self.quotes, symbol, expiration, day, interval))
+                if len(ahead) >= self.concurrency:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
     def index_closes(self, symbol: str, start: date, end: date) -> pl.DataFrame:
         """Index closing levels (`trade_date`, `close`) over [start, end] (empty when none)."""
@@ -536,3 +569,15 @@ def _open_interest_frame(raw: pl.DataFrame) -> pl.DataFrame:
         ts=_et_to_utc(_column(raw, "timestamp"), "timestamp"),
     )
     return out.select(pl.col(c).cast(t) for c, t in OPEN_INTEREST_SCHEMA.items())
+
+
+def _quote_frame(raw: pl.DataFrame) -> pl.DataFrame:
+    """Terminal quote rows → QUOTE_SCHEMA (C/P rights, interval start in UTC)."""
+    out = _contract_columns(raw).with_columns(
+        ts=_et_to_utc(_column(raw, "timestamp"), "timestamp"),
+        bid=_cast(_column(raw, "bid"), pl.Float64, "bid"),
+        ask=_cast(_column(raw, "ask"), pl.Float64, "ask"),
+        bid_size=_cast(_column(raw, "bid_size"), pl.Int64, "bid_size"),
+        ask_size=_cast(_column(raw, "ask_size"), pl.Int64, "ask_size"),
+    )
+    return out.select(pl.col(c).cast(t) for c, t in QUOTE_SCHEMA.items())

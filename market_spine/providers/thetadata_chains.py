@@ -8,7 +8,7 @@ from datetime import date
 
 import polars as pl
 
-from market_spine.providers.base import ChainCapture
+from market_spine.providers.base import ChainCapture, QuoteCapture
 from market_spine.providers.simulated_options import CHAIN_SCHEMA
 from market_spine.providers.thetadata import ThetaDataClient
 
@@ -45,3 +45,7 @@ class ThetaDataChainProvider:
         )
         notes = json.dumps({"open_interest_rows": interest.height, "underlying": spot})
         return ChainCapture(self.name, {**request, "notes": notes}, eod.payload, chain)
+
+    def fetch_quotes(self, root: str, expiration: date, day: date) -> QuoteCapture:
+        """A day of 1-minute quotes of every contract of one expiration."""
+        return self.client.quotes(root, expiration, day)

@@ -1,0 +1,139 @@
+"""`raw/spx_options_quotes_1m`: intraday 1-minute quotes of the nearest SPXW expirations.
+
+Captured one (day, expiration) at a time and committed as it arrives, so a month of quotes
+streams through in bounded memory: each commit is one capture with its own id and provenance.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import polars as pl
+
+from market_spine.assetkit import CheckOutcome, check_result, conform, with_provenance
+from market_spine.lake.resource import LakeResource
+from market_spine.lake.store import Lake
+from market_spine.option_calendar import listed_expirations
+from market_spine.options import checks, keys
+from market_spine.options.partitions import option_days
+from market_spine.options.schemas import RAW_QUOTES
+from market_spine.providers.base import QuoteCapture
+from market_spine.providers.resource import MarketDataResource
+from market_spine.providers.simulated_option_quotes import quote_minutes_expected
+
+#: How many of the nearest SPXW expirations (0DTE first) are captured each day.
+NEAREST_EXPIRATIONS = 2
+ROOT = "SPXW"
+
+
+@dataclass
+class QuoteLanding:
+    """What a stream of quote captures left in the lake."""
+
+    rows: int = 0
+    captures: int = 0
+    versions: list[int] = field(default_factory=list)
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+
+def nearest_expirations(day: date, n: int = NEAREST_EXPIRATIONS) -> list[date]:
+    """The `n` nearest SPXW expirations listed on `day`, that day's own (0DTE) included."""
+    return listed_expirations(ROOT, day)[:n]
+
+
+def land_quotes(
+    lake: Lake,
+    captures: Iterable[QuoteCapture],
+    metadata: dict[str, object],
+    now: datetime | None = None,
+) -> QuoteLanding:
+    """Append each capture as its own commit the moment it arrives, checking it on the way;
+    only one capture's rows are ever held. `now` decides which minutes a live day owes."""
+    landing = QuoteLanding()
+    for capture in captures:
+        day = date.fromisoformat(_iso(capture.request["date"]))
+        expiration = date.fromisoformat(_iso(capture.request["expiration"]))
+        rows = capture.quotes.with_columns(trade_date=pl.lit(day))
+        stamped = conform(
+            with_provenance(
+                rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
+            ),
+            RAW_QUOTES,
+        )
+        commit = lake.append(
+            keys.table(keys.RAW_QUOTES), stamped, partition_by=["root"], metadata=metadata
+        )
+        owed = quote_minutes_expected(ROOT, expiration, day, now)
+        expected = {(day, expiration): owed} if owed else {}
+        landing.checks += [checks.quote_minutes(stamped, expected), checks.quotes(stamped)]
+        landing.rows += stamped.height
+        landing.captures += 1
+        landing.versions.append(commit.version)
+    return landing
+
+
+def _iso(value: str) -> str:
+    """A request date as ISO (`20240304` or `2024-03-04`)."""
+    return value if "-" in value else f"{value[:4]}-{value[4:6]}-{value[6:]}"
+
+
+def _merged(outcomes: list[CheckOutcome]) -> CheckOutcome:
+    """One outcome from many: failed if any failed; counts summed, the first failures' examples."""
+    total: dict[str, object] = {}
+    worst: list = []
+    for outcome in outcomes:
+        for name, value in outcome.metadata.items():
+            if name == "worst":
+                worst += list(value)[: checks.WORST - len(worst)]
+            elif isinstance(value, int):
+                total[name] = int(total.get(name, 0)) + value  # type: ignore[arg-type]
+    return CheckOutcome(all(o.passed for o in outcomes), {**total, "worst": worst})
+
+
+@dg.asset(
+    key=keys.RAW_QUOTES,
+    partitions_def=option_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="thetadata",
+    check_specs=[
+        dg.AssetCheckSpec("minute_completeness", asset=keys.RAW_QUOTES),
+        dg.AssetCheckSpec("quotes", asset=keys.RAW_QUOTES),
+    ],
+    group_name="options",
+    kinds={"delta", "polars"},
+    owners=["team:market-data"],
+    description=(
+        "1-minute quotes (bid/ask and sizes) of every contract of the nearest SPXW expirations "
+        "(0DTE first), one append-only capture per expiration and day, with provenance."
+    ),
+)
+def raw_spx_options_quotes_1m(
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
+) -> dg.MaterializeResult:
+    """Capture each day's nearest expirations, one commit per capture as it arrives."""
+    provider = market.quotes()
+    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    captures = (
+        provider.fetch_quotes(ROOT, expiration, day)
+        for day in days
+        for expiration in nearest_expirations(day)
+    )
+    meta = {"run_id": context.run.run_id, "source": provider.name}
+    landing = land_quotes(lake.lake, captures, meta, market.now())
+    by_check = {"minute_completeness": landing.checks[0::2], "quotes": landing.checks[1::2]}
+    return dg.MaterializeResult(
+        metadata={
+            "rows": landing.rows,
+            "captures": landing.captures,
+            "delta_version": landing.versions[-1] if landing.versions else -1,
+        },
+        check_results=[
+            check_result(keys.RAW_QUOTES, name, _merged(outcomes) if outcomes else _empty())
+            for name, outcomes in by_check.items()
+        ],
+    )
+
+
+def _empty() -> CheckOutcome:
+    return CheckOutcome(True, {"captures": 0})
