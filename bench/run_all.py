@@ -18,7 +18,16 @@ from typing import Any
 
 import report
 
-SCRIPTS = ("dataset", "ingest", "point_read", "many_commits", "backfill")
+SCRIPTS = (
+    "dataset",
+    "ingest",
+    "point_read",
+    "many_commits",
+    "backfill",
+    "greeks",
+    "options_day",
+    "option_quotes",
+)
 BUDGET_S = 20 * 60
 
 Row = list[Any]
@@ -203,11 +212,60 @@ def backfill_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def greeks_rows(r: dict[str, Any]) -> list[Row]:
+    speed, error, target = r["options_per_s"], r["max_vol_error"], r["targets"]
+    return [
+        figure(
+            "greeks",
+            "IV + greeks options/s, one core",
+            speed["ours"],
+            speed["numpy_newton"],
+            target["options_per_s"],
+            ">=",
+        ),
+        figure("greeks", "QuantLib options/s", speed["quantlib"]),
+        figure("greeks", "max vol error", error["ours"], None, target["max_vol_error"]),
+    ]
+
+
+def options_day_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        figure("options_day", "one EOD day, four assets via Dagster, ms", round(r["wall_ms"])),
+        figure("options_day", "peak RSS MiB", r["peak_rss_mib"]),
+    ]
+
+
+def option_quotes_rows(r: dict[str, Any]) -> list[Row]:
+    runs = r["runs"]
+    month, week = runs["stream, one month (ours)"], runs["stream, one week"]
+    naive = runs["fetch month then write (baseline)"]
+    return [
+        figure(
+            "option_quotes",
+            "month of 1-min quotes, rows/s",
+            round(month["rows"] / month["seconds"]),
+            round(naive["rows"] / naive["seconds"]),
+        ),
+        figure("option_quotes", "peak RSS MiB, month", month["rss"], naive["rss"]),
+        # Bounded memory: a month may cost at most a quarter more than a week.
+        figure(
+            "option_quotes",
+            "peak RSS month / week",
+            round(month["rss"] / week["rss"], 2),
+            1.0,
+            1.25,
+        ),
+    ]
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "ingest": ingest_rows,
     "point_read": point_rows,
     "many_commits": commits_rows,
     "backfill": backfill_rows,
+    "greeks": greeks_rows,
+    "options_day": options_day_rows,
+    "option_quotes": option_quotes_rows,
 }
 
 
