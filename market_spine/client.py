@@ -19,6 +19,7 @@ from market_spine.timeparse import parse_range
 BARS_1M = "normalized/futures_bars_1m"
 BARS_DAILY = "analytics/futures_bars_daily"
 OPTION_GREEKS = "analytics/options_greeks_eod"
+OPTION_QUOTES = "raw/spx_options_quotes_1m"
 VOL_SURFACE = "analytics/vol_surface_daily"
 OPTION_ROOTS = ("SPX", "SPXW")
 
@@ -103,6 +104,29 @@ class Spine:
             as_of=as_of,
         )
         return rows.sort("expiration", "right", "strike")
+
+    def quotes(
+        self,
+        day: str | date,
+        expiration: str | date | None = None,
+        as_of: int | datetime | str | None = None,
+    ) -> pl.DataFrame:
+        """A day's 1-minute SPXW quotes (the nearest expirations), from the newest capture of each
+        expiration: one row per contract and minute."""
+        trade_date = _one_date(day, "day")
+        equals: dict[str, object] = {"root": "SPXW"}
+        if expiration is not None:
+            equals["expiration"] = _one_date(expiration, "expiration")
+        rows = self.lake.read(
+            OPTION_QUOTES,
+            equals=equals,
+            between={"trade_date": (trade_date, trade_date)},
+            as_of=as_of,
+        )
+        newest = rows.group_by("expiration").agg(pl.col("capture_id").max())
+        return rows.join(newest, on=["expiration", "capture_id"]).sort(
+            "expiration", "right", "strike", "ts"
+        )
 
     def surface(self, day: str | date, as_of: int | datetime | str | None = None) -> pl.DataFrame:
         """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF."""

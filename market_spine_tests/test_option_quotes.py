@@ -9,7 +9,10 @@ import dagster as dg
 import httpx
 import polars as pl
 import pytest
+from fastapi.testclient import TestClient
 
+from market_spine.api.app import create_app
+from market_spine.client import Spine
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
 from market_spine.lake import Lake
 from market_spine.options import keys
@@ -156,3 +159,21 @@ def test_the_asset_captures_the_nearest_expirations(home, instance) -> None:
     stored = Lake(home / "lake").read(keys.table(keys.RAW_QUOTES))
     assert sorted(stored["expiration"].unique()) == [DAY, date(2024, 3, 5)]
     assert stored["capture_id"].n_unique() == 2
+    # A second capture of the day supersedes the first for readers; the first stays stored.
+    again = dg.materialize(
+        [raw_spx_options_quotes_1m],
+        resources=resources(settings_for(home)),
+        instance=instance,
+        partition_key="2024-03-04",
+    )
+    assert again.success
+    read = Spine(settings=settings_for(home)).quotes("2024-03-04", expiration="2024-03-05")
+    assert read.height == stored.filter(pl.col("expiration") == date(2024, 3, 5)).height
+    assert read["capture_id"].n_unique() == 1
+    assert read["capture_id"][0] > stored["capture_id"].max()
+    with TestClient(create_app(settings_for(home))) as http:
+        answer = http.get("/v1/options/quotes", params={"date": "2024-03-04", "format": "csv"})
+        assert answer.status_code == 200
+        assert int(answer.headers["X-Rows"]) == stored.height
+        bad = http.get("/v1/options/quotes", params={"date": "2024-03-04", "expiration": "x"})
+        assert bad.status_code == 422 and bad.json()["field"] == "expiration"

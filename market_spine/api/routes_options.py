@@ -1,4 +1,4 @@
-"""`GET /v1/options/chain` and `GET /v1/options/surface`: a day's SPX/SPXW chain with implied vols
+"""`GET /v1/options/chain`, `/surface` and `/quotes`: a day's SPX/SPXW chain with implied vols
 and greeks, and its volatility surface summary, as JSON, CSV or Arrow IPC."""
 
 from __future__ import annotations
@@ -59,3 +59,20 @@ def surface(request: Request, day: Day, fmt: Fmt = Format.json) -> Response:
     spine: Spine = request.app.state.spine
     frame = _call("date", spine.surface, day)
     return _respond(frame, fmt, {"date": day})
+
+
+@router.get("/quotes", summary="Intraday 1-minute SPXW quotes", response_class=Response)
+def quotes(
+    request: Request,
+    day: Day,
+    expiration: Annotated[
+        str | None, Query(description="One of the day's nearest expirations, e.g. `2024-03-05`.")
+    ] = None,
+    fmt: Fmt = Format.json,
+) -> Response:
+    """One row per contract and minute (bid, ask and sizes, `ts` the minute's start in UTC),
+    from the newest capture of each expiration."""
+    spine: Spine = request.app.state.spine
+    field = "expiration" if expiration else "date"
+    frame = _call(field, spine.quotes, day, expiration)
+    return _respond(frame, fmt, {"root": "SPXW", "date": day, "expiration": expiration})
