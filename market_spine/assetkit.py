@@ -15,6 +15,7 @@ import polars as pl
 from ulid import ULID
 
 from market_spine.lake import Lake
+from market_spine.lake.catalog import DatasetSpec
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,19 @@ def rebuild_blocks(
         )
         frames.append(rows)
     return pl.concat(frames)
+
+
+def catalog_metadata(spec: DatasetSpec) -> dict[str, Any]:
+    """The catalog entry as asset metadata, so the Dagster UI shows the same column types and
+    descriptions, grain and partitioning as the CLI, API and dbt sources."""
+    return {
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(c.name, c.type_name, description=c.description) for c in spec.columns
+            ]
+        ),
+        "dagster/table_name": spec.name,
+        "grain": spec.grain,
+        "partitioning": spec.partitioning,
+        "schema_version": spec.schema_version,
+    }

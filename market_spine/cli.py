@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from market_spine.cli_catalog import catalog as catalog_command
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
@@ -143,6 +144,8 @@ def api(
         create_app(settings), host=host or settings.api_host, port=port or settings.api_port
     )
 
+
+app.command("catalog")(catalog_command)
 
 fake = typer.Typer(help="Local fake provider servers that speak the real protocols.")
 app.add_typer(fake, name="fake")

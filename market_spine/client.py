@@ -136,6 +136,43 @@ class Spine:
         )
         return rows.sort("root", "expiration")
 
+    def catalog(self) -> pl.DataFrame:
+        """Every dataset the platform declares, one row each, with live facts from the lake:
+        rows, Delta version, newest partition and newest data timestamp (null until built)."""
+        from market_spine.catalog import CATALOG
+        from market_spine.lake.catalog_facts import lake_facts
+
+        facts = [lake_facts(self.lake, spec) for spec in CATALOG]
+        live = pl.DataFrame(
+            {
+                "rows": [f.get("rows") for f in facts],
+                "delta_version": [f.get("delta_version") for f in facts],
+                "newest_partition": [f.get("newest_partition") for f in facts],
+                "newest_data_ts": [f.get("newest_data_ts") for f in facts],
+                "last_commit": [f.get("last_commit") for f in facts],
+            },
+            schema={
+                "rows": pl.Int64(),
+                "delta_version": pl.Int64(),
+                "newest_partition": pl.String(),
+                "newest_data_ts": pl.String(),
+                "last_commit": pl.String(),
+            },
+        ).with_columns(
+            pl.col("newest_partition").str.to_date(),
+            pl.col("newest_data_ts").str.to_datetime(time_unit="us", time_zone="UTC"),
+            pl.col("last_commit").str.to_datetime(time_unit="us", time_zone="UTC"),
+        )
+        return pl.concat([CATALOG.frame(), live], how="horizontal")
+
+    def describe(self, dataset: str) -> dict[str, object]:
+        """One dataset's catalog entry (columns, schema history, lineage) with its live facts,
+        including its last materialization in this home's Dagster instance."""
+        from market_spine.catalog import describe
+        from market_spine.home import existing_instance
+
+        return describe(dataset, self.lake, existing_instance(self.settings))
+
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
         return sorted(view_name(d) for d in self.lake.datasets())

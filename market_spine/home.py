@@ -31,3 +31,10 @@ def instance(settings: Settings) -> dg.DagsterInstance:
     """The home's persistent Dagster instance (the one the UI shows)."""
     prepare_home(settings)
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
+
+
+def existing_instance(settings: Settings) -> dg.DagsterInstance | None:
+    """The home's Dagster instance if it has one, without creating anything (for readers)."""
+    if not (settings.dagster_home / "dagster.yaml").is_file():
+        return None
+    return dg.DagsterInstance.from_config(str(settings.dagster_home))

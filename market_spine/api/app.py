@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from market_spine.api import metrics, routes_bars, routes_health, routes_options
+from market_spine.api import metrics, routes_bars, routes_catalog, routes_health, routes_options
 from market_spine.api.errors import install_error_handlers
 from market_spine.client import Spine
 from market_spine.settings import Settings
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(routes_bars.router)
     app.include_router(routes_options.router)
+    app.include_router(routes_catalog.router)
     app.include_router(routes_health.router)
     app.include_router(metrics.router)
     return app

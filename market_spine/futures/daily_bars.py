@@ -9,11 +9,13 @@ from market_spine import calendars
 from market_spine.assetkit import (
     FRESHNESS,
     CheckOutcome,
+    catalog_metadata,
     check_result,
     conform,
     rebuild_blocks,
 )
 from market_spine.futures import checks, keys
+from market_spine.futures.catalog import DAILY_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import DAILY_BARS, DAILY_BARS_SCHEMA
 from market_spine.lake.resource import LakeResource
@@ -72,8 +74,9 @@ def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> Che
     ],
     group_name="futures",
     kinds={"delta", "polars"},
-    owners=["team:market-data"],
-    description="Daily OHLCV per futures root and trade date, from normalized 1-minute bars.",
+    owners=[DAILY_BARS_SPEC.owner],
+    description=DAILY_BARS_SPEC.description,
+    metadata=catalog_metadata(DAILY_BARS_SPEC),
 )
 def futures_bars_daily(
     context: dg.AssetExecutionContext, lake: LakeResource

@@ -6,11 +6,13 @@ import polars as pl
 
 from market_spine.assetkit import (
     FRESHNESS,
+    catalog_metadata,
     check_result,
     conform,
     rebuild_blocks,
 )
 from market_spine.futures import checks, keys
+from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import NORMALIZED_BARS, NORMALIZED_BARS_SCHEMA
 from market_spine.lake.resource import LakeResource
@@ -45,11 +47,9 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
     ],
     group_name="futures",
     kinds={"delta", "polars"},
-    owners=["team:market-data"],
-    description=(
-        "1-minute futures bars, one row per (symbol, ts) from the newest capture of each session; "
-        "ts is the bar's open in UTC, trade_date the CME session's date."
-    ),
+    owners=[NORMALIZED_BARS_SPEC.owner],
+    description=NORMALIZED_BARS_SPEC.description,
+    metadata=catalog_metadata(NORMALIZED_BARS_SPEC),
 )
 def normalized_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource

@@ -5,8 +5,15 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_result, conform, with_provenance
+from market_spine.assetkit import (
+    FRESHNESS,
+    catalog_metadata,
+    check_result,
+    conform,
+    with_provenance,
+)
 from market_spine.futures import checks, keys
+from market_spine.futures.catalog import RAW_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import RAW_BARS, RAW_BARS_SCHEMA
 from market_spine.lake.resource import LakeResource
@@ -29,11 +36,9 @@ def capture_frame(capture: BarCapture, trade_date_iso: str, captured_at: datetim
     check_specs=[dg.AssetCheckSpec("capture_validity", asset=keys.RAW_BARS)],
     group_name="futures",
     kinds={"delta", "polars"},
-    owners=["team:market-data"],
-    description=(
-        "1-minute futures bars exactly as the source sent them, one capture per provider call, "
-        "append-only: capture_id (ULID), captured_at, source, request and payload SHA-256."
-    ),
+    owners=[RAW_BARS_SPEC.owner],
+    description=RAW_BARS_SPEC.description,
+    metadata=catalog_metadata(RAW_BARS_SPEC),
 )
 def raw_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource

@@ -6,10 +6,11 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result, conform, rebuild_blocks
+from market_spine.assetkit import catalog_metadata, check_result, conform, rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards
+from market_spine.options.catalog import GREEKS_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import GREEKS
 
@@ -39,11 +40,9 @@ def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
     ],
     group_name="options",
     kinds={"delta", "polars"},
-    owners=["team:quant"],
-    description=(
-        "Black-76 implied volatility (mid, bid, ask) and delta, gamma, vega, theta, rho per "
-        "contract, on the forward and discount implied by put-call parity per expiry."
-    ),
+    owners=[GREEKS_SPEC.owner],
+    description=GREEKS_SPEC.description,
+    metadata=catalog_metadata(GREEKS_SPEC),
 )
 def options_greeks_eod(
     context: dg.AssetExecutionContext, lake: LakeResource

@@ -6,12 +6,13 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result, conform, rebuild_blocks
+from market_spine.assetkit import catalog_metadata, check_result, conform, rebuild_blocks
 from market_spine.lake import Lake
 from market_spine.lake.resource import LakeResource
 from market_spine.option_calendar import is_trading_day
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
+from market_spine.options.catalog import NORMALIZED_CHAIN_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import NORMALIZED_CHAIN
 
@@ -58,8 +59,9 @@ def previous_day(store: Lake, first: date) -> pl.DataFrame:
     ],
     group_name="options",
     kinds={"delta", "polars"},
-    owners=["team:market-data"],
-    description="One row per SPX/SPXW contract per day: OSI symbol, quotes, mid, days to expiry.",
+    owners=[NORMALIZED_CHAIN_SPEC.owner],
+    description=NORMALIZED_CHAIN_SPEC.description,
+    metadata=catalog_metadata(NORMALIZED_CHAIN_SPEC),
 )
 def normalized_options_chain_eod(
     context: dg.AssetExecutionContext, lake: LakeResource

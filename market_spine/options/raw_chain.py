@@ -5,9 +5,10 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result, conform, with_provenance
+from market_spine.assetkit import catalog_metadata, check_result, conform, with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
+from market_spine.options.catalog import RAW_CHAIN_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import RAW_CHAIN
 from market_spine.providers.resource import MarketDataResource
@@ -24,11 +25,9 @@ from market_spine.providers.resource import MarketDataResource
     ],
     group_name="options",
     kinds={"delta", "polars"},
-    owners=["team:market-data"],
-    description=(
-        "End-of-day SPX and SPXW chains exactly as the source sent them, one capture per root "
-        "and day, append-only, with capture id, request and payload SHA-256."
-    ),
+    owners=[RAW_CHAIN_SPEC.owner],
+    description=RAW_CHAIN_SPEC.description,
+    metadata=catalog_metadata(RAW_CHAIN_SPEC),
 )
 def raw_spx_options_eod(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource

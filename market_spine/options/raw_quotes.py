@@ -11,11 +11,18 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome, check_result, conform, with_provenance
+from market_spine.assetkit import (
+    CheckOutcome,
+    catalog_metadata,
+    check_result,
+    conform,
+    with_provenance,
+)
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
 from market_spine.option_calendar import listed_expirations
 from market_spine.options import checks, keys
+from market_spine.options.catalog import RAW_QUOTES_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import RAW_QUOTES
 from market_spine.providers.base import QuoteCapture
@@ -102,11 +109,9 @@ def _merged(outcomes: list[CheckOutcome]) -> CheckOutcome:
     ],
     group_name="options",
     kinds={"delta", "polars"},
-    owners=["team:market-data"],
-    description=(
-        "1-minute quotes (bid/ask and sizes) of every contract of the nearest SPXW expirations "
-        "(0DTE first), one append-only capture per expiration and day, with provenance."
-    ),
+    owners=[RAW_QUOTES_SPEC.owner],
+    description=RAW_QUOTES_SPEC.description,
+    metadata=catalog_metadata(RAW_QUOTES_SPEC),
 )
 def raw_spx_options_quotes_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource

@@ -8,6 +8,7 @@ import polars as pl
 
 from market_spine.assetkit import (
     CheckOutcome,
+    catalog_metadata,
     check_result,
     conform,
     rebuild_blocks,
@@ -16,6 +17,7 @@ from market_spine.lake.resource import LakeResource
 from market_spine.option_calendar import is_trading_day
 from market_spine.options import keys
 from market_spine.options.analytics import surface
+from market_spine.options.catalog import SURFACE_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import SURFACE
 
@@ -40,8 +42,9 @@ def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
     check_specs=[dg.AssetCheckSpec("term_structure", asset=keys.SURFACE)],
     group_name="options",
     kinds={"delta", "polars"},
-    owners=["team:quant"],
-    description="Per expiry: ATM implied vol, 25-delta risk reversal and butterfly (SPX, SPXW).",
+    owners=[SURFACE_SPEC.owner],
+    description=SURFACE_SPEC.description,
+    metadata=catalog_metadata(SURFACE_SPEC),
 )
 def vol_surface_daily(
     context: dg.AssetExecutionContext, lake: LakeResource

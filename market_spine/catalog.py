@@ -1,0 +1,91 @@
+"""The platform's one dataset registry, gathered from every domain (like definitions.py, it sees
+them all), and `describe`: an entry with its live facts from the lake and the Dagster instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from market_spine.futures.catalog import FUTURES_DATASETS
+from market_spine.lake.catalog import Catalog, DatasetSpec
+from market_spine.lake.catalog_facts import lake_facts
+from market_spine.lake.store import Lake
+from market_spine.options.catalog import OPTIONS_DATASETS
+
+CATALOG = Catalog.of([*FUTURES_DATASETS, *OPTIONS_DATASETS])
+
+
+def last_materialization(
+    instance: dg.DagsterInstance | None, spec: DatasetSpec
+) -> dict[str, Any] | None:
+    """The newest materialization of the dataset's asset: when, by which run, which partition."""
+    if instance is None:
+        return None
+    event = instance.get_latest_materialization_event(dg.AssetKey(spec.asset_path))
+    if event is None:
+        return None
+    materialization = event.asset_materialization
+    return {
+        "run_id": event.run_id,
+        "timestamp": event.timestamp,
+        "partition": materialization.partition if materialization else None,
+    }
+
+
+def entry(spec: DatasetSpec) -> dict[str, Any]:
+    """The declared part of an entry, JSON-ready."""
+    return {
+        "name": spec.name,
+        "layer": spec.layer,
+        "kind": spec.kind,
+        "description": spec.description,
+        "owner": spec.owner,
+        "grain": spec.grain,
+        "partitioning": spec.partitioning,
+        "schema_version": spec.schema_version,
+        "schema_history": [
+            {"version": h.version, "since": h.since.isoformat(), "change": h.change}
+            for h in spec.history
+        ],
+        "upstream": list(spec.upstream),
+        "columns": [
+            {"name": c.name, "type": c.type_name, "description": c.description}
+            for c in spec.columns
+        ],
+    }
+
+
+def describe(name: str, lake: Lake, instance: dg.DagsterInstance | None = None) -> dict[str, Any]:
+    """A dataset's entry plus its live facts: rows, newest partition and data time, Delta
+    version, last commit and last materialization."""
+    spec = CATALOG.get(name)
+    facts = lake_facts(lake, spec)
+    facts.pop("columns_in_table", None)
+    facts["last_materialization"] = last_materialization(instance, spec)
+    return {**entry(spec), "facts": facts}
+
+
+def undeclared(lake: Lake) -> list[str]:
+    """Tables in the lake that the catalog does not describe (each one is a bug)."""
+    return [name for name in lake.datasets() if name not in CATALOG]
+
+
+def drift(lake: Lake) -> dict[str, str]:
+    """Catalogued tables whose stored columns differ from their declaration: name → what differs
+    (column names and order; types compared by kind, since Delta stores timestamps in µs)."""
+    found: dict[str, str] = {}
+    for spec in CATALOG:
+        if spec.kind != "delta" or not lake.exists(spec.name):
+            continue
+        stored = lake.snapshot(spec.name).empty.schema
+        declared = [c.name for c in spec.columns]
+        if list(stored) != declared:
+            found[spec.name] = f"columns {list(stored)} stored, {declared} declared"
+            continue
+        for column in spec.columns:
+            if stored[column.name].base_type() != column.dtype.base_type():
+                found[spec.name] = (
+                    f"{column.name} stored as {stored[column.name]}, declared {column.dtype}"
+                )
+    return found

@@ -1,0 +1,179 @@
+"""The dataset catalog's vocabulary: what a dataset is (name, layer, owner, grain, partitioning,
+columns with types and descriptions, schema version history, upstream datasets) and a registry
+of them. Domains declare their entries; `market_spine.catalog` gathers them. Everything that
+describes a dataset (Spine, CLI, API, Dagster metadata, dbt sources) reads this one registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+
+from market_spine.errors import InvalidInput
+
+
+class UnknownDataset(InvalidInput):
+    """A dataset name the catalog does not know."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column: its name, polars dtype and what it means."""
+
+    name: str
+    dtype: pl.DataType
+    description: str
+
+    @property
+    def type_name(self) -> str:
+        """The dtype as text, e.g. `Datetime(time_unit='ns', time_zone='UTC')`."""
+        return str(self.dtype)
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    """One schema version and what it changed."""
+
+    version: int
+    since: date
+    change: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the platform promises about one dataset."""
+
+    name: str  # `<layer>/<dataset>`, also the Delta table path and the asset key
+    description: str
+    owner: str
+    grain: str
+    partitioning: str
+    columns: tuple[ColumnSpec, ...]
+    history: tuple[SchemaChange, ...]
+    upstream: tuple[str, ...] = ()
+    kind: str = "delta"  # or "dbt" for warehouse models
+
+    @property
+    def layer(self) -> str:
+        """The layer: raw, normalized, analytics, quality, …"""
+        return self.name.split("/", 1)[0]
+
+    @property
+    def schema_version(self) -> int:
+        """The current schema version (the last change's)."""
+        return self.history[-1].version
+
+    @property
+    def asset_path(self) -> list[str]:
+        """The Dagster asset key path of the asset writing this dataset."""
+        return self.name.split("/")
+
+    def column(self, name: str) -> ColumnSpec:
+        """One column by name; UnknownDataset-style error naming the known ones."""
+        for c in self.columns:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.columns)
+        raise InvalidInput(f"{self.name} has no column {name!r}: its columns are {known}")
+
+
+def columns_of(
+    schema: Mapping[str, pl.DataType], descriptions: Mapping[str, str]
+) -> tuple[ColumnSpec, ...]:
+    """ColumnSpecs from a table's declared dtypes and a description per column; a column
+    without a description is an error, so no dataset ships undocumented."""
+    missing = [name for name in schema if not descriptions.get(name)]
+    if missing:
+        raise ValueError(f"columns without a description: {', '.join(missing)}")
+    return tuple(ColumnSpec(n, dtype, descriptions[n]) for n, dtype in schema.items())
+
+
+@dataclass
+class Catalog:
+    """The registry: datasets by name, in declaration order."""
+
+    entries: dict[str, DatasetSpec] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, specs: Iterable[DatasetSpec]) -> Catalog:
+        catalog = cls()
+        for spec in specs:
+            if spec.name in catalog.entries:
+                raise ValueError(f"dataset {spec.name} is declared twice")
+            catalog.entries[spec.name] = spec
+        return catalog
+
+    def __iter__(self) -> Iterator[DatasetSpec]:
+        return iter(self.entries.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def names(self) -> list[str]:
+        """Every dataset name, in declaration order."""
+        return list(self.entries)
+
+    def get(self, name: str) -> DatasetSpec:
+        """One dataset; a clear error listing the known names when it does not exist."""
+        spec = self.entries.get(name.strip().strip("/"))
+        if spec is None:
+            raise UnknownDataset(
+                f"unknown dataset {name!r}: the catalog has {', '.join(self.entries)}"
+            )
+        return spec
+
+    def frame(self) -> pl.DataFrame:
+        """One row per dataset (what `Spine.catalog()` shows)."""
+        return pl.DataFrame(
+            [
+                {
+                    "name": s.name,
+                    "layer": s.layer,
+                    "kind": s.kind,
+                    "description": s.description,
+                    "owner": s.owner,
+                    "grain": s.grain,
+                    "partitioning": s.partitioning,
+                    "schema_version": s.schema_version,
+                    "columns": len(s.columns),
+                    "upstream": list(s.upstream),
+                }
+                for s in self
+            ],
+            schema={
+                "name": pl.String(),
+                "layer": pl.String(),
+                "kind": pl.String(),
+                "description": pl.String(),
+                "owner": pl.String(),
+                "grain": pl.String(),
+                "partitioning": pl.String(),
+                "schema_version": pl.Int64(),
+                "columns": pl.Int64(),
+                "upstream": pl.List(pl.String()),
+            },
+        )
+
+    def columns_frame(self, name: str) -> pl.DataFrame:
+        """One row per column of a dataset: name, type, description."""
+        spec = self.get(name)
+        return pl.DataFrame(
+            {
+                "column": [c.name for c in spec.columns],
+                "type": [c.type_name for c in spec.columns],
+                "description": [c.description for c in spec.columns],
+            }
+        )
+
+
+#: Provenance columns every raw capture carries (see assetkit.with_provenance).
+PROVENANCE_DESCRIPTIONS: dict[str, str] = {
+    "capture_id": "ULID of the provider call the row came from; sorts by capture time.",
+    "captured_at": "When the capture was taken (UTC).",
+    "source": "The adapter that captured it: simulated, ib, thetadata or file.",
+    "request": "The request that produced the capture, as JSON (symbol, dates, parameters).",
+    "payload_sha256": "SHA-256 of the bytes the source returned, to prove what was received.",
+}

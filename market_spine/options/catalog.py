@@ -1,0 +1,131 @@
+"""Catalog entries of the options tables: meaning, grain, partitioning, columns, lineage."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from market_spine.lake.catalog import (
+    PROVENANCE_DESCRIPTIONS,
+    DatasetSpec,
+    SchemaChange,
+    columns_of,
+)
+from market_spine.options import keys
+from market_spine.options.schemas import (
+    GREEKS,
+    NORMALIZED_CHAIN,
+    RAW_CHAIN,
+    RAW_QUOTES,
+    SURFACE,
+)
+
+OWNER = "team:derivatives"
+PARTITIONING = "trade date on the Cboe index-options calendar (America/New_York)"
+_V1 = (SchemaChange(1, date(2026, 11, 1), "first version"),)
+
+_COLUMNS: dict[str, str] = {
+    "trade_date": "The Cboe trading day of the quote (Eastern calendar).",
+    "root": "Option root: SPX (AM-settled monthlies) or SPXW (PM-settled weeklies and dailies).",
+    "expiration": "Expiration date of the contract.",
+    "strike": "Strike price in index points.",
+    "right": "C for a call, P for a put.",
+    "osi": "OCC/OSI option symbol, e.g. 'SPXW  240315C05000000'.",
+    "bid": "Best bid at the snapshot (0 when there is no bid).",
+    "ask": "Best ask at the snapshot.",
+    "bid_size": "Contracts bid at the best bid.",
+    "ask_size": "Contracts offered at the best ask.",
+    "volume": "Contracts traded that day.",
+    "open_interest": "Open contracts as published the morning of the trade date.",
+    "underlying_price": "SPX index close of the trade date.",
+    "mid": "(bid + ask) / 2 where a bid exists, else null.",
+    "days_to_expiry": "Calendar days from the trade date to expiration.",
+    "t": "Year fraction (ACT/365, in seconds) from the 16:15 ET snapshot to settlement.",
+    "forward": "Forward of the expiry implied from put-call parity across strikes.",
+    "discount": "Discount factor of the expiry implied from put-call parity.",
+    "iv": "Black-76 implied volatility of the mid; null where none exists (see iv_reason).",
+    "iv_bid": "Implied volatility of the bid (null for a zero bid).",
+    "iv_ask": "Implied volatility of the ask.",
+    "iv_converged": "True where the solver reached an implied volatility.",
+    "iv_reason": "0 ok; 1 price at or below intrinsic; 2 above the upper bound; 3 invalid "
+    "input; 4 no convergence.",
+    "delta": "Forward delta ∂V/∂F including the discount factor (spot delta = delta·F/S).",
+    "gamma": "∂²V/∂F², to the forward.",
+    "vega": "Price change for 1.00 (100 vol points) of implied volatility.",
+    "theta": "−∂V/∂t per year with the forward held fixed (divide by 365 for one day).",
+    "rho": "∂V/∂r with the forward held fixed (Black-76: −t·V), per 1.00 of rate.",
+    "atm_iv": "Implied volatility at the forward (K = F), interpolated in log-moneyness.",
+    "rr25": "25-delta risk reversal: IV(25Δ call) − IV(25Δ put).",
+    "bf25": "25-delta butterfly: average of the 25Δ wings minus ATM IV.",
+    "strikes": "Out-of-the-money strikes with an implied vol used for the expiry.",
+    "ts": "Start of the quote's minute (UTC).",
+    **PROVENANCE_DESCRIPTIONS,
+}
+_NEWEST = "ULID of the capture the rows came from (the newest capture of the day)."
+
+RAW_CHAIN_SPEC = DatasetSpec(
+    name=keys.table(keys.RAW_CHAIN),
+    description=(
+        "End-of-day SPX and SPXW chains exactly as the source sent them, one capture per root "
+        "and day, append-only, with capture id, request and payload SHA-256."
+    ),
+    owner=OWNER,
+    grain="one row per contract per capture",
+    partitioning=PARTITIONING,
+    columns=columns_of(RAW_CHAIN, _COLUMNS),
+    history=_V1,
+)
+RAW_QUOTES_SPEC = DatasetSpec(
+    name=keys.table(keys.RAW_QUOTES),
+    description=(
+        "1-minute quotes of every contract of the nearest SPXW expirations (0DTE first), one "
+        "append-only capture per expiration and day."
+    ),
+    owner=OWNER,
+    grain="one row per contract and minute per capture",
+    partitioning=PARTITIONING,
+    columns=columns_of(RAW_QUOTES, _COLUMNS),
+    history=_V1,
+)
+NORMALIZED_CHAIN_SPEC = DatasetSpec(
+    name=keys.table(keys.NORMALIZED_CHAIN),
+    description=(
+        "One row per contract per day from the newest capture: OSI symbol, quotes, mid, sizes, "
+        "volume, open interest, underlying price and time to expiry."
+    ),
+    owner=OWNER,
+    grain="one row per contract and trade date",
+    partitioning=PARTITIONING,
+    columns=columns_of(NORMALIZED_CHAIN, {**_COLUMNS, "capture_id": _NEWEST}),
+    history=_V1,
+    upstream=(RAW_CHAIN_SPEC.name,),
+)
+GREEKS_SPEC = DatasetSpec(
+    name=keys.table(keys.GREEKS),
+    description=(
+        "The normalized chain with parity-implied forward and discount per expiry, implied vols "
+        "(mid, bid, ask) and Black-76 greeks; a reason code where no vol exists."
+    ),
+    owner=OWNER,
+    grain="one row per contract and trade date",
+    partitioning=PARTITIONING,
+    columns=columns_of(GREEKS, {**_COLUMNS, "capture_id": _NEWEST}),
+    history=_V1,
+    upstream=(NORMALIZED_CHAIN_SPEC.name,),
+)
+SURFACE_SPEC = DatasetSpec(
+    name=keys.table(keys.SURFACE),
+    description="Per root and expiry: ATM implied vol, 25-delta risk reversal and butterfly.",
+    owner=OWNER,
+    grain="one row per root, expiration and trade date",
+    partitioning=PARTITIONING,
+    columns=columns_of(SURFACE, _COLUMNS),
+    history=_V1,
+    upstream=(GREEKS_SPEC.name,),
+)
+OPTIONS_DATASETS = (
+    RAW_CHAIN_SPEC,
+    RAW_QUOTES_SPEC,
+    NORMALIZED_CHAIN_SPEC,
+    GREEKS_SPEC,
+    SURFACE_SPEC,
+)
