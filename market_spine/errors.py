@@ -37,3 +37,19 @@ class LakeError(SpineError):
 
 class NotMaterialized(LakeError):
     """A dataset has no data yet: it must be materialized before it can be read."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The source cannot be reached or lost its upstream link; a retry later can help."""
+
+
+class NotSubscribed(ProviderError):
+    """The account lacks the market-data subscription the request needs; retrying cannot help."""
+
+
+class UnknownContract(ProviderError):
+    """The source has no definition of the requested contract (wrong month, exchange, expiry)."""
+
+
+class PacingViolation(ProviderError):
+    """The source refused a request for exceeding its request-rate (pacing) limits."""

@@ -44,6 +44,9 @@ def market_resource(settings: Settings) -> MarketDataResource:
         options_provider=settings.options_provider,
         thetadata_url=settings.thetadata_url,
         thetadata_tier=settings.thetadata_tier,
+        ib_host=settings.ib_host,
+        ib_port=settings.ib_port,
+        ib_client_id=settings.ib_client_id,
     )
 
 
@@ -85,8 +88,10 @@ def materialize_range(
     market: MarketDataResource | None = None,
     on_run: Callable[[RunSummary], None] | None = None,
     log_level: str = "WARNING",
+    selection: Sequence[dg.AssetKey] | None = None,
 ) -> list[RunSummary]:
-    """One single-run backfill per symbol (chunked), through all futures assets and their checks."""
+    """One single-run backfill per symbol (chunked), through all futures assets and their checks;
+    `selection` limits the run to some of them (a file import skips the provider's raw asset)."""
     summaries = []
     for symbol, days in plan(symbols, start, end).items():
         for i in range(0, len(days), MAX_DAYS_PER_RUN):
@@ -94,6 +99,7 @@ def materialize_range(
             first, last = chunk[0], chunk[-1]
             result = dg.materialize(
                 list(FUTURES_ASSETS),
+                selection=list(selection) if selection is not None else None,
                 instance=instance,
                 resources=resources(settings, market),
                 tags={

@@ -11,7 +11,7 @@ from market_spine.errors import InvalidInput
 
 PROFILES = ("dev", "test", "prod")
 #: `ib` joins when its adapter lands (issue 4); naming it before then would fail only at run time.
-PROVIDERS = ("simulated",)
+PROVIDERS = ("simulated", "ib")
 OPTIONS_PROVIDERS = ("simulated", "thetadata")
 THETADATA_TIERS = ("free", "value", "standard", "pro")
 DEFAULT_SYMBOLS = ("CL", "ES", "NG")
@@ -54,6 +54,9 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     ui_port: int = 3000
+    ib_host: str = "127.0.0.1"
+    ib_port: int = 4002
+    ib_client_id: int = 1
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -89,6 +92,9 @@ class Settings:
             api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
             api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
             ui_port=_int(env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535),
+            ib_host=env.get("MARKET_SPINE_IB_HOST", "127.0.0.1"),
+            ib_port=_int(env, "MARKET_SPINE_IB_PORT", 4002, 1, 65535),
+            ib_client_id=_int(env, "MARKET_SPINE_IB_CLIENT_ID", 1, 0, 2**31 - 1),
         )
         settings.validate_symbols()
         return settings

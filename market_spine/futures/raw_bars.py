@@ -1,5 +1,6 @@
 """`raw/futures_bars_1m`: every provider call lands as an append-only capture with provenance."""
 
+import contextlib
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -47,12 +48,14 @@ def raw_futures_bars_1m(
     provider = market.get()
     frames: list[pl.DataFrame] = []
     capture_ids: list[str] = []
-    for symbol, days in split_keys(context.partition_keys).items():
-        for day in days:
-            capture = provider.fetch_bars(symbol, day)
-            frame = capture_frame(capture, day.isoformat(), datetime.now(UTC))
-            capture_ids.append(frame["capture_id"][0] if frame.height else "")
-            frames.append(frame)
+    # An IB provider holds a connection: release it even when a fetch fails.
+    with contextlib.closing(provider) if hasattr(provider, "close") else contextlib.nullcontext():
+        for symbol, days in split_keys(context.partition_keys).items():
+            for day in days:
+                capture = provider.fetch_bars(symbol, day)
+                frame = capture_frame(capture, day.isoformat(), datetime.now(UTC))
+                capture_ids.append(frame["capture_id"][0] if frame.height else "")
+                frames.append(frame)
     raw = pl.concat(frames) if frames else pl.DataFrame(schema=RAW_BARS)
     commit = lake.lake.append(
         keys.table(keys.RAW_BARS),

@@ -10,7 +10,7 @@ from pydantic import Field
 from market_spine.errors import InvalidInput
 from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
 
-AVAILABLE = ("simulated",)
+AVAILABLE = ("simulated", "ib")
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -23,6 +23,9 @@ class MarketDataResource(dg.ConfigurableResource):
     options_provider: str = "simulated"
     thetadata_url: str = "http://127.0.0.1:25503/v3"
     thetadata_tier: str = "standard"
+    ib_host: str = "127.0.0.1"
+    ib_port: int = 4002
+    ib_client_id: int = 1
 
     def now(self) -> datetime:
         """The current time, or the frozen instant when set (tests and replays)."""
@@ -66,6 +69,12 @@ class MarketDataResource(dg.ConfigurableResource):
 
             market = SimulatedMarket(seed=self.seed, defects=self.defects, clock=self.now)
             return SimulatedProvider(market)
+        if self.provider == "ib":
+            from market_spine.providers.ib import IBProvider
+
+            return IBProvider(
+                host=self.ib_host, port=self.ib_port, client_id=self.ib_client_id, clock=self.now
+            )
         raise InvalidInput(
             f"provider {self.provider!r} is not available; choose one of {', '.join(AVAILABLE)}"
         )
