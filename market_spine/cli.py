@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from market_spine.cli_catalog import catalog as catalog_command
+from market_spine.cli_stream import stream as stream_command
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
@@ -146,6 +147,7 @@ def api(
 
 
 app.command("catalog")(catalog_command)
+app.command("stream")(stream_command)
 
 fake = typer.Typer(help="Local fake provider servers that speak the real protocols.")
 app.add_typer(fake, name="fake")
@@ -165,6 +167,22 @@ def fake_thetaterminal(
     config = FakeThetaConfig(seed=seed, concurrency=tier_concurrency)
     console.print(f"fake ThetaTerminal v3 at http://127.0.0.1:{port}/v3")
     uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+
+
+@fake.command("tws")
+def fake_tws(
+    port: Annotated[int, typer.Option(help="Port (IB Gateway paper is 4002).")] = 4002,
+    seed: Annotated[int, typer.Option(help="Simulated market seed.")] = 7,
+    speed: Annotated[float, typer.Option(min=0.01, help="Market seconds per wall second.")] = 1.0,
+    pacing_scale: Annotated[
+        float, typer.Option(min=0.001, help="Scale IB's pacing windows (1 = real).")
+    ] = 1.0,
+) -> None:
+    """Serve the simulated futures market as a TWS / IB Gateway on 127.0.0.1 until Ctrl-C."""
+    from market_spine.fakes.tws import FakeTWSConfig, PacingLimits, run_forever
+
+    config = FakeTWSConfig(seed=seed, speed=speed, pacing=PacingLimits().scaled(pacing_scale))
+    run_forever("127.0.0.1", port, config)
 
 
 @app.command()

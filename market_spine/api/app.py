@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from market_spine.api import metrics, routes_bars, routes_catalog, routes_health, routes_options
+from market_spine.api import (
+    metrics,
+    routes_bars,
+    routes_catalog,
+    routes_health,
+    routes_options,
+    routes_stream,
+)
 from market_spine.api.errors import install_error_handlers
 from market_spine.client import Spine
 from market_spine.settings import Settings
+from market_spine.streaming.hub import BarHub
 from market_spine.version import package_version
 
 
@@ -28,11 +36,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # One Spine per app, so its lake snapshots and Parquet footers stay cached between requests.
     app.state.spine = Spine(settings=settings)
     app.state.metrics = metrics.Metrics()
+    # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
+    app.state.hub = BarHub()
+    app.state.streamer = None
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     app.include_router(routes_bars.router)
     app.include_router(routes_options.router)
     app.include_router(routes_catalog.router)
+    app.include_router(routes_stream.router)
     app.include_router(routes_health.router)
     app.include_router(metrics.router)
     return app

@@ -1,0 +1,88 @@
+"""Writes of the streaming path: 5-second micro-batches as raw captures, closed minutes into the
+normalized table (replacing exactly those minutes, per symbol and session, in one commit each),
+and backfilled history as an ordinary raw 1-minute capture."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+from ulid import ULID
+
+from market_spine.assetkit import conform
+from market_spine.futures import keys
+from market_spine.futures.raw_bars import capture_frame
+from market_spine.futures.schemas import NORMALIZED_BARS
+from market_spine.lake.store import CommitInfo, Lake
+from market_spine.providers.base import BarCapture
+from market_spine.streaming.schemas import RAW_BARS_5S, RAW_BARS_5S_TABLE
+
+SOURCE = "ib-realtime"
+
+
+def new_capture_id(at: datetime | None = None) -> str:
+    """A ULID for the next micro-batch, known before it lands so messages can cite it."""
+    return str(ULID.from_datetime(at or datetime.now(UTC)))
+
+
+def land_micro_batch(
+    lake: Lake, bars: list[dict[str, Any]], capture_id: str, request: dict[str, Any]
+) -> CommitInfo:
+    """Append one micro-batch of 5-second bars (with trade_date set) as a raw capture."""
+    payload = json.dumps(bars, default=str, sort_keys=True).encode()
+    captured_at = datetime.now(UTC)
+    frame = pl.DataFrame(bars).rename({"wap": "vwap", "count": "trades"})
+    frame = frame.with_columns(
+        capture_id=pl.lit(capture_id),
+        captured_at=pl.lit(captured_at).cast(pl.Datetime("ns", "UTC")),
+        source=pl.lit(SOURCE),
+        request=pl.lit(json.dumps(request, sort_keys=True)),
+        payload_sha256=pl.lit(hashlib.sha256(payload).hexdigest()),
+    )
+    return lake.append(
+        RAW_BARS_5S_TABLE,
+        conform(frame, RAW_BARS_5S),
+        partition_by=["symbol"],
+        metadata={"source": SOURCE, "captures": [capture_id], **request},
+    )
+
+
+def land_minutes(
+    lake: Lake, minutes: list[dict[str, Any]], metadata: dict[str, Any]
+) -> list[CommitInfo]:
+    """Replace exactly the given minutes in `normalized/futures_bars_1m`: one commit per
+    (symbol, trade date), so a minute re-sent (e.g. after a backfill) never duplicates."""
+    if not minutes:
+        return []
+    frame = conform(pl.DataFrame(minutes), NORMALIZED_BARS)
+    commits = []
+    for (symbol, day), group in frame.group_by("symbol", "trade_date", maintain_order=True):
+        lo, hi = group["ts"].min(), group["ts"].max()
+        commits.append(
+            lake.replace(
+                keys.table(keys.NORMALIZED_BARS),
+                group.sort("ts"),
+                equals={"symbol": symbol, "trade_date": day},
+                between={"ts": (lo, hi)},
+                partition_by=["symbol"],
+                metadata=metadata,
+            )
+        )
+    return commits
+
+
+def land_history(lake: Lake, capture: BarCapture, trade_date: date) -> pl.DataFrame:
+    """Append a history capture (the backfill of a gap) to `raw/futures_bars_1m`; its rows,
+    with their capture id, are returned for the normalized table."""
+    rows = capture_frame(capture, trade_date.isoformat(), datetime.now(UTC))
+    if rows.height:
+        lake.append(
+            keys.table(keys.RAW_BARS),
+            rows,
+            partition_by=["symbol"],
+            metadata={"source": capture.source, "captures": [rows["capture_id"][0]]},
+        )
+    return rows

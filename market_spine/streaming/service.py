@@ -1,0 +1,296 @@
+"""The streamer: TWS 5-second bars → hub (at once) → raw micro-batches and closed minutes in the
+lake (every `flush_seconds`), surviving disconnects by backfilling the missed minutes from
+history. One IB connection serves both the real-time subscriptions and the backfill requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from market_spine.lake.store import Lake
+from market_spine.providers.ib import IBProvider
+from market_spine.providers.ib_connection import IBConnection, IBSettings
+from market_spine.providers.ib_pacing import PacingRules
+from market_spine.providers.ib_realtime import IBRealtime, current_trade_date
+from market_spine.streaming.aggregator import MINUTE, MinuteAggregator, minute_of
+from market_spine.streaming.hub import BarHub
+from market_spine.streaming.lander import (
+    land_history,
+    land_micro_batch,
+    land_minutes,
+    new_capture_id,
+)
+from market_spine.streaming.messages import bar_messages
+
+log = logging.getLogger(__name__)
+BAR_SECONDS = 5
+_SAMPLES = 20_000
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Where TWS is, which roots to stream, how often to land."""
+
+    symbols: tuple[str, ...]
+    host: str = "127.0.0.1"
+    port: int = 4002
+    client_id: int = 7
+    flush_seconds: float = 1.0
+    grace_seconds: float = 10.0
+    #: How long to wait after a gap's last minute closes before asking history for it.
+    backfill_delay_seconds: float = 2.0
+    pacing: PacingRules = field(default_factory=PacingRules)
+
+
+@dataclass
+class _Gap:
+    """Minutes of one symbol the stream missed: [start, end] once bars flow again."""
+
+    start: datetime
+    end: datetime | None = None
+
+
+@dataclass
+class StreamStats:
+    """Counters and freshness samples (seconds, on the streamer's clock)."""
+
+    bars_5s: int = 0
+    minutes: int = 0
+    micro_batches: int = 0
+    backfilled_minutes: int = 0
+    disconnects: int = 0
+    errors: int = 0
+    to_hub: deque = field(default_factory=lambda: deque(maxlen=_SAMPLES))
+    to_lake: deque = field(default_factory=lambda: deque(maxlen=_SAMPLES))
+
+    def summary(self) -> dict[str, Any]:
+        def pct(samples: deque, q: float) -> float | None:
+            if not samples:
+                return None
+            ordered = sorted(samples)
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+        return {
+            "bars_5s": self.bars_5s,
+            "minutes": self.minutes,
+            "micro_batches": self.micro_batches,
+            "backfilled_minutes": self.backfilled_minutes,
+            "disconnects": self.disconnects,
+            "errors": self.errors,
+            "to_hub_p50_s": pct(self.to_hub, 0.5),
+            "to_hub_p99_s": pct(self.to_hub, 0.99),
+            "to_lake_p50_s": pct(self.to_lake, 0.5),
+            "to_lake_p99_s": pct(self.to_lake, 0.99),
+        }
+
+
+class Streamer:
+    """Runs in background threads; `start()`, then `stop()` (or use as a context manager)."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        config: StreamConfig,
+        hub: BarHub | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.lake = lake
+        self.config = config
+        self.hub = hub or BarHub()
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.stats = StreamStats()
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._aggregator = MinuteAggregator(timedelta(seconds=config.grace_seconds))
+        self._lock = threading.Lock()
+        self._batch_id = new_capture_id()
+        self._latest: dict[str, datetime] = {}
+        self._gaps: dict[str, _Gap] = {}
+        self._trade_dates: dict[tuple[str, datetime], date] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connection: IBConnection | None = None
+        self.realtime: IBRealtime | None = None
+        self.history: IBProvider | None = None
+        self.subscribed: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> dict[str, str]:
+        """Connect, subscribe every symbol's front contract; returns {root: contract}."""
+        c = self.config
+        settings = IBSettings(host=c.host, port=c.port, client_id=c.client_id)
+        self.connection = IBConnection(settings)
+        self.history = IBProvider(connection=self.connection, pacing=c.pacing, clock=self.clock)
+        self.realtime = IBRealtime(
+            self._on_bar, on_event=self._on_event, connection=self.connection, clock=self.clock
+        )
+        self.subscribed = self.realtime.subscribe(c.symbols)
+        self._status("subscribed", ",".join(f"{k}={v}" for k, v in self.subscribed.items()))
+        self._thread = threading.Thread(target=self._run, name="streamer", daemon=True)
+        self._thread.start()
+        return self.subscribed
+
+    def stop(self) -> None:
+        """Unsubscribe, land what arrived, disconnect."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.realtime is not None:
+            self.realtime.close()
+        self._flush()
+        if self.connection is not None:
+            self.connection.close()
+
+    def __enter__(self) -> Streamer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- callbacks (connection thread) -------------------------------------------------------
+
+    def _on_bar(self, bar: dict[str, Any]) -> None:
+        bar["trade_date"] = self._trade_date(bar["symbol"], bar["ts"])
+        with self._lock:
+            bar["capture_id"] = self._batch_id
+        self._inbox.put(bar)
+        message = {
+            **{k: bar[k] for k in ("ts", "trade_date", "symbol", "contract", "capture_id")},
+            **{k: bar[k] for k in ("open", "high", "low", "close", "volume")},
+            "vwap": bar["wap"],
+            "trades": bar["count"],
+        }
+        self.hub.publish(bar_messages([message], "5s"))
+        closed_at = bar["ts"] + timedelta(seconds=BAR_SECONDS)
+        self.stats.to_hub.append((self.clock() - closed_at).total_seconds())
+        self.stats.bars_5s += 1
+
+    def _on_event(self, event: str, detail: str) -> None:
+        now = self.clock()
+        if event in ("disconnected", "upstream_lost", "upstream_restored_data_lost"):
+            if event == "disconnected":
+                self.stats.disconnects += 1
+            with self._lock:
+                for root in self.subscribed:
+                    seen = self._latest.get(root)
+                    start = minute_of(seen) if seen else minute_of(now)
+                    self._gaps.setdefault(root, _Gap(start))
+        elif event == "upstream_restored":
+            with self._lock:  # 1102: TWS kept the data; nothing was missed
+                self._gaps = {r: g for r, g in self._gaps.items() if g.end is not None}
+        self._status(event, detail)
+
+    # -- the flusher thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.flush_seconds):
+            try:
+                self._flush()
+                self._backfill_due()
+            except Exception:
+                self.stats.errors += 1
+                log.exception("streamer flush failed; retrying at the next flush")
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch_id, self._batch_id = self._batch_id, new_capture_id()
+        bars: list[dict[str, Any]] = []
+        while True:
+            try:
+                bars.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        # Each bar lands in the capture its message already cited (a bar arriving during the
+        # swap carries the next id and lands under it).
+        by_capture: dict[str, list[dict[str, Any]]] = {}
+        for bar in bars:
+            by_capture.setdefault(bar.pop("capture_id"), []).append(bar)
+        for capture_id, group in by_capture.items():
+            request = {"symbols": sorted({b["symbol"] for b in group}), "bar_size": "5 secs"}
+            land_micro_batch(self.lake, group, capture_id, request)
+            self.stats.micro_batches += 1
+            batch_id = capture_id
+        for bar in bars:
+            self._note_bar(bar)
+            self._aggregator.add(bar)
+        minutes = [m for m in self._aggregator.closed(self.clock()) if not self._owned(m)]
+        if not minutes:
+            return
+        for m in minutes:
+            m["trade_date"] = self._trade_date(m["symbol"], m["ts"])
+            m["capture_id"] = batch_id
+        land_minutes(self.lake, minutes, {"source": "ib-realtime", "captures": [batch_id]})
+        now = self.clock()
+        for m in minutes:
+            self.stats.to_lake.append((now - (m["ts"] + MINUTE)).total_seconds())
+        self.stats.minutes += len(minutes)
+        self.hub.publish(bar_messages(minutes, "1m"))
+
+    def _note_bar(self, bar: dict[str, Any]) -> None:
+        """Track the newest bar per symbol and close an open gap at the first bar after it."""
+        root, ts = bar["symbol"], bar["ts"]
+        with self._lock:
+            gap = self._gaps.get(root)
+            if gap is not None and gap.end is None and minute_of(ts) > gap.start:
+                gap.end = minute_of(ts)
+            if ts > self._latest.get(root, ts - MINUTE):
+                self._latest[root] = ts
+
+    def _owned(self, minute: dict[str, Any]) -> bool:
+        """A minute inside a gap belongs to the backfill (the stream saw only part of it)."""
+        gap = self._gaps.get(minute["symbol"])
+        if gap is None:
+            return False
+        return gap.start <= minute["ts"] and (gap.end is None or minute["ts"] <= gap.end)
+
+    def _backfill_due(self) -> None:
+        delay = timedelta(seconds=self.config.backfill_delay_seconds)
+        now = self.clock()
+        with self._lock:
+            due = {r: g for r, g in self._gaps.items() if g.end and now >= g.end + MINUTE + delay}
+        for root, gap in due.items():
+            self._backfill(root, gap)
+            with self._lock:
+                self._gaps.pop(root, None)
+
+    def _backfill(self, root: str, gap: _Gap) -> None:
+        """Fetch the gap's minutes from history, land them as a raw capture and in the
+        normalized table, and push them marked `origin: backfill`."""
+        assert self.history is not None and gap.end is not None
+        days = sorted({self._trade_date(root, gap.start), self._trade_date(root, gap.end)})
+        rows = []
+        for day in days:
+            capture = self.history.fetch_bars(root, day)
+            raw = land_history(self.lake, capture, day)
+            rows.append(raw.filter(pl.col("ts").is_between(gap.start, gap.end)))
+        found = pl.concat(rows)
+        minutes = found.drop("captured_at", "source", "request", "payload_sha256").to_dicts()
+        land_minutes(self.lake, minutes, {"source": "ib", "reason": "stream backfill"})
+        self.stats.backfilled_minutes += len(minutes)
+        self.hub.publish(bar_messages(minutes, "1m", origin="backfill"))
+        self._status("backfilled", f"{root} {gap.start:%H:%M}–{gap.end:%H:%M} UTC: {len(minutes)}")
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _trade_date(self, root: str, ts: datetime) -> date:
+        key = (root, minute_of(ts))
+        found = self._trade_dates.get(key)
+        if found is None:
+            found = self._trade_dates[key] = current_trade_date(root, ts)
+        return found
+
+    def _status(self, event: str, detail: str) -> None:
+        log.info("stream %s %s", event, detail)
+        self.hub.publish(
+            [{"type": "status", "event": event, "detail": detail, "at": self.clock().isoformat()}]
+        )
