@@ -79,9 +79,14 @@ class Spine:
             between = {"ts": (lo, hi - timedelta(microseconds=1))}
         else:
             between = {"trade_date": (lo, hi)}
-        return self.lake.read(
+        rows = self.lake.read(
             dataset, equals={"symbol": root}, between=between, columns=columns, as_of=as_of
         )
+        # Files hold time order, but late writes (a backfilled gap) add files out of order.
+        key = "ts" if "ts" in rows.columns else "trade_date"
+        if key in rows.columns and not rows[key].is_sorted():
+            rows = rows.sort(key)
+        return rows
 
     def chain(
         self,
