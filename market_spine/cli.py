@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from market_spine.cli_catalog import catalog as catalog_command
+from market_spine.cli_import import import_app
 from market_spine.cli_stream import stream as stream_command
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
@@ -148,6 +149,7 @@ def api(
 
 app.command("catalog")(catalog_command)
 app.command("stream")(stream_command)
+app.add_typer(import_app, name="import")
 
 fake = typer.Typer(help="Local fake provider servers that speak the real protocols.")
 app.add_typer(fake, name="fake")

@@ -100,8 +100,10 @@ class Settings:
         return settings
 
     def validate_symbols(self) -> None:
-        """Every configured symbol must be a known instrument."""
+        """Every configured symbol must be a known instrument (built in or configured)."""
+        from market_spine.instrument_config import configured_roots
         from market_spine.instruments import get_instrument
 
+        configured_roots()
         for symbol in self.symbols:
             get_instrument(symbol)

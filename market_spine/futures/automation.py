@@ -7,7 +7,7 @@ import dagster as dg
 
 from market_spine import calendars
 from market_spine.futures import keys
-from market_spine.futures.partitions import futures_partitions, partition_key
+from market_spine.futures.partitions import captured_symbols, futures_partitions, partition_key
 
 #: A session that closed less than this long ago gets its final (post-close) capture.
 FINAL_CAPTURE_WINDOW = timedelta(minutes=65)
@@ -42,7 +42,7 @@ def due_partitions(symbols: list[str], now: datetime) -> list[tuple[str, str, st
 def futures_hourly_capture(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
     """One run per due (symbol, session), keyed so a retried tick never launches it twice."""
     now = context.scheduled_execution_time
-    symbols = futures_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    symbols = captured_symbols()
     return [
         dg.RunRequest(
             run_key=f"{symbol}|{day}|{now:%Y%m%dT%H%M}",

@@ -90,7 +90,14 @@ def completeness(
     }
     worst: list[dict[str, Any]] = []
     by_key = (
-        bars.sort("ts").group_by("symbol", "trade_date").agg(pl.col("ts").dt.epoch("ns"), "trades")
+        bars.sort("ts")
+        .group_by("symbol", "trade_date")
+        # Activity per minute: the trade count; where a source gives none, a bar that traded
+        # counts as one trade (a lower bound, so thin markets are not called gappy).
+        .agg(
+            pl.col("ts").dt.epoch("ns"),
+            pl.coalesce("trades", (pl.col("volume") > 0).cast(pl.Int64)),
+        )
     )
     present_map = {
         (r[0], r[1]): (np.asarray(r[2], dtype=np.int64), np.asarray(r[3], dtype=np.float64))

@@ -37,8 +37,13 @@ def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
             low=pl.col("low").min(),
             close=pl.col("close").last(),
             volume=pl.col("volume").sum(),
-            vwap=(pl.col("vwap") * pl.col("volume")).sum() / pl.col("volume").sum(),
-            trades=pl.col("trades").sum(),
+            # Null when any minute lacks it: a partial sum would be a wrong number.
+            vwap=pl.when(pl.col("vwap").null_count() == 0)
+            .then((pl.col("vwap") * pl.col("volume")).sum() / pl.col("volume").sum())
+            .otherwise(None),
+            trades=pl.when(pl.col("trades").null_count() == 0)
+            .then(pl.col("trades").sum())
+            .otherwise(None),
             bar_count=pl.len().cast(pl.Int64),
             capture_id=pl.col("capture_id").max(),
         )

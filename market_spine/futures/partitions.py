@@ -2,6 +2,8 @@
 
 The date dimension runs in UTC+2 (`Etc/GMT-2`) so that a trade date's partition appears when
 its CME session opens (18:00 ET is 22:00 or 23:00 UTC, i.e. midnight or 01:00 at UTC+2).
+The symbol dimension is CL, ES, NG plus the roots of the instruments file (`instrument_config`),
+read once at import: a root added there becomes a partition on the next start.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from datetime import date
 
 import dagster as dg
 
+from market_spine.instrument_config import configured_roots
 from market_spine.settings import DEFAULT_SYMBOLS
 
 FIRST_TRADE_DATE = "2019-01-01"
@@ -21,7 +24,8 @@ trade_dates = dg.DailyPartitionsDefinition(
     end_offset=1,
     exclusions=["0 0 * * 6", "0 0 * * 0"],
 )
-symbols = dg.StaticPartitionsDefinition(list(DEFAULT_SYMBOLS))
+SYMBOLS = (*DEFAULT_SYMBOLS, *(r for r in configured_roots() if r not in DEFAULT_SYMBOLS))
+symbols = dg.StaticPartitionsDefinition(list(SYMBOLS))
 futures_partitions = dg.MultiPartitionsDefinition({"date": trade_dates, "symbol": symbols})
 
 
@@ -41,3 +45,13 @@ def split_keys(keys: list[str]) -> dict[str, list[date]]:
             day, symbol = parts["date"], parts["symbol"]
         by_symbol.setdefault(symbol, []).append(date.fromisoformat(day))
     return {s: sorted(days) for s, days in sorted(by_symbol.items())}
+
+
+def captured_symbols() -> list[str]:
+    """The symbol partitions a provider captures: those in `MARKET_SPINE_SYMBOLS` (default
+    CL, ES, NG). Other configured roots are import-only: no schedule re-captures them over
+    imported files and no freshness SLA applies to them."""
+    from market_spine.settings import Settings
+
+    wanted = set(Settings.from_env().symbols)
+    return [s for s in symbols.get_partition_keys() if s in wanted]

@@ -11,6 +11,8 @@ SCHEMA_VERSION = 1
 
 _PRICE = {"open", "high", "low", "close", "vwap"}
 _SIZE = {"volume", "trades"}
+#: Not every source reports these (vendor OHLCV files have neither): null, never invented.
+_OPTIONAL = {"vwap", "trades"}
 
 
 def _bar_columns(dtypes: dict[str, pl.DataType]) -> dict[str, pa.Column]:
@@ -21,7 +23,7 @@ def _bar_columns(dtypes: dict[str, pl.DataType]) -> dict[str, pa.Column]:
             checks.append(pa.Check.gt(0))
         if name in _SIZE:
             checks.append(pa.Check.ge(0))
-        columns[name] = pa.Column(dtype, checks=checks, nullable=False)
+        columns[name] = pa.Column(dtype, checks=checks, nullable=name in _OPTIONAL)
     return columns
 
 

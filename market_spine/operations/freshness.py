@@ -8,7 +8,7 @@ import dagster as dg
 
 from market_spine import calendars
 from market_spine.futures import keys
-from market_spine.futures.partitions import futures_partitions
+from market_spine.futures.partitions import captured_symbols
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource
 
@@ -23,7 +23,7 @@ SLA = timedelta(hours=1)
 def futures_freshness(lake: LakeResource, market: MarketDataResource) -> dg.AssetCheckResult:
     """Compare each open session's newest stored bar with now."""
     now = market.now()
-    symbols = futures_partitions.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    symbols = captured_symbols()
     lags: dict[str, float | None] = {}
     stale: list[str] = []
     for symbol in symbols:

@@ -1,0 +1,108 @@
+"""`market-spine import bars`: load a vendor file of 1-minute bars and show what the checks found.
+
+Mounted by the main app with `app.add_typer(import_app, name="import")`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from market_spine.errors import SpineError
+
+if TYPE_CHECKING:
+    from market_spine.imports import ImportReport
+
+import_app = typer.Typer(help="Import vendor files into the lake.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@import_app.callback()
+def _group() -> None:
+    """Import vendor files into the lake."""  # a callback keeps `bars` a named subcommand
+
+
+@import_app.command("bars")
+def bars(
+    path: Annotated[Path, typer.Argument(help="CSV, CSV.gz, Parquet or DBN(.zst) file.")],
+    symbol: Annotated[
+        str, typer.Option(help="Root (ES, 6E) or contract (ESU4) whose bars to import.")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto (by extension), csv, parquet or dbn.")
+    ] = "auto",
+    stamp: Annotated[
+        str, typer.Option(help="open or close: which minute the file stamps each bar with.")
+    ] = "open",
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(help="FIELD=COLUMN, repeatable, e.g. --mapping ts='Date Time'."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Validate the whole file, write it as raw captures, then normalize and check it."""
+    from market_spine.imports import import_bars
+    from market_spine.providers.file_formats import parse_mapping
+    from market_spine.settings import Settings
+
+    try:
+        settings = Settings.from_env(os.environ)
+        with console.status(f"importing {path.name}"):
+            report = import_bars(settings, path, symbol, fmt, stamp, parse_mapping(mapping))
+    except SpineError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print(report)
+    raise typer.Exit(0 if report.success else 1)
+
+
+def _print(report: ImportReport) -> None:
+    out = Console()
+    out.print(
+        f"[bold]{report.symbol}[/] from {report.path} ({report.format}, stamped at "
+        f"{report.stamp}): {report.rows} bars, raw version {report.raw_version}"
+    )
+    for name, n in report.skipped.items():
+        out.print(f"skipped {n} rows of {name}")
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {note}")
+    days = Table("trade date", "contract", "bars", "expected", "missing", "no-trade", "unexpected")
+    for d in report.days:
+        missing = f"[red]{d.missing_minutes}[/]" if d.missing_minutes else "0"
+        days.add_row(
+            d.trade_date.isoformat(),
+            d.contract,
+            str(d.rows),
+            str(d.expected_bars),
+            missing,
+            str(d.no_trade_minutes),
+            str(d.unexpected_bars),
+        )
+    out.print(days)
+    for d in report.days:
+        if d.note:
+            out.print(f"[yellow]{d.trade_date}:[/] {d.note}")
+    checks = Table("asset", "check", "result", "details")
+    for c in report.checks:
+        result = "[green]passed[/]" if c.passed else f"[red]failed[/] ({c.severity.lower()})"
+        details = ", ".join(
+            f"{k}={v}" for k, v in c.metadata.items() if not isinstance(v, list | dict)
+        )
+        checks.add_row(c.asset, c.check, result, details)
+    out.print(checks)
+    for run in report.runs:
+        status = "[green]ok[/]" if run.success else "[red]failed[/]"
+        out.print(f"run {run.run_id[:8]} {run.start}..{run.end} {status}")
+
+
+if __name__ == "__main__":
+    import_app()

@@ -1,0 +1,215 @@
+"""Import a vendor bar file: raw captures in one commit, then the normalized and daily assets (and
+their checks) for the imported partitions, through Dagster like any other run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from market_spine import calendars
+from market_spine.futures import checks, keys
+from market_spine.futures.partitions import FIRST_TRADE_DATE, SYMBOLS
+from market_spine.futures.raw_bars import capture_frame
+from market_spine.lake.store import lake_at
+from market_spine.providers.file import FileBars, read_bars
+from market_spine.providers.file_formats import FileImportError
+from market_spine.runner import RunSummary, materialize_range
+from market_spine.settings import Settings
+
+#: The run skips the raw asset: it would fetch the same sessions from the configured provider.
+IMPORT_SELECTION = (keys.NORMALIZED_BARS, keys.DAILY_BARS)
+
+
+@dataclass(frozen=True)
+class DayReport:
+    """One imported session: its rows and what the completeness check finds in them."""
+
+    trade_date: date
+    contract: str
+    rows: int
+    first_bar: datetime
+    last_bar: datetime
+    expected_bars: int
+    missing_minutes: int
+    no_trade_minutes: int
+    unexpected_bars: int
+    missing_runs: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """One asset check evaluated by the import's run."""
+
+    asset: str
+    check: str
+    passed: bool
+    severity: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import wrote and what the checks found."""
+
+    path: str
+    sha256: str
+    format: str
+    stamp: str
+    symbol: str
+    rows: int
+    raw_version: int
+    skipped: dict[str, int]
+    notes: tuple[str, ...]
+    days: tuple[DayReport, ...]
+    checks: tuple[CheckReport, ...]
+    runs: tuple[RunSummary, ...]
+
+    @property
+    def success(self) -> bool:
+        """True when every Dagster run succeeded (failed non-blocking checks are reported)."""
+        return all(r.success for r in self.runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (dates and times as ISO strings)."""
+        return _jsonable(asdict(self))
+
+
+def import_bars(
+    settings: Settings,
+    path: str | Path,
+    symbol: str,
+    fmt: str = "auto",
+    stamp: str = "open",
+    mapping: dict[str, str] | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> ImportReport:
+    """Validate the whole file, append one capture per trade date as one raw commit, then run the
+    normalized and daily assets for those partitions. Nothing is written if the file is invalid."""
+    bars = read_bars(path, symbol, fmt, stamp, mapping)
+    days = bars.bars["trade_date"].unique().sort().to_list()
+    _check_partitions(bars, days)
+    captured_at = datetime.now(UTC)
+    frames = [capture_frame(c, d.isoformat(), captured_at) for d, c in bars.captures()]
+    raw = pl.concat(frames)
+    commit = lake_at(str(settings.lake_root)).append(
+        keys.table(keys.RAW_BARS),
+        raw,
+        partition_by=["symbol"],
+        metadata={
+            "source": "file",
+            "path": str(bars.path),
+            "sha256": bars.sha256,
+            "captures": [f["capture_id"][0] for f in frames],
+        },
+    )
+    if instance is None:
+        from market_spine.home import instance as home_instance
+
+        instance = home_instance(settings)
+    runs = materialize_range(
+        settings, [bars.root], days[0], days[-1], instance=instance, selection=IMPORT_SELECTION
+    )
+    return ImportReport(
+        path=str(bars.path),
+        sha256=bars.sha256,
+        format=bars.format,
+        stamp=bars.stamp,
+        symbol=bars.symbol,
+        rows=bars.bars.height,
+        raw_version=commit.version,
+        skipped=bars.skipped,
+        notes=bars.notes,
+        days=tuple(_days(bars)),
+        checks=tuple(c for r in runs for c in _checks(instance, r.run_id)),
+        runs=tuple(runs),
+    )
+
+
+def _check_partitions(bars: FileBars, days: list[date]) -> None:
+    """Every (symbol, trade date) must be a futures partition: checked before any write."""
+    if bars.root not in SYMBOLS:
+        raise FileImportError(
+            f"{bars.root} is not a futures partition (partitions: {', '.join(SYMBOLS)}): the "
+            "instruments file is read at start-up, so restart after adding the root (nothing "
+            "was imported)"
+        )
+    first, last = date.fromisoformat(FIRST_TRADE_DATE), date.today() + timedelta(days=1)
+    outside = [d for d in days if not first <= d <= last]
+    if outside:
+        raise FileImportError(
+            f"{bars.path.name}: trade dates {outside[0]}..{outside[-1]} are outside the "
+            f"partitions {first}..{last}; import bars inside that range (nothing was imported)"
+        )
+
+
+def _days(bars: FileBars) -> list[DayReport]:
+    """Per session: rows, contract, and the completeness check on exactly the imported rows."""
+    now = datetime.now(UTC)
+    out = []
+    for (day,), rows in bars.bars.group_by("trade_date", maintain_order=True):
+        found = checks.completeness(rows, [(bars.root, day)], now=now).metadata
+        worst = found["worst"][0] if found["worst"] else {}
+        first, last = rows["ts"].min(), rows["ts"].max()
+        out.append(
+            DayReport(
+                trade_date=day,
+                contract=",".join(sorted(rows["contract"].unique().to_list())),
+                rows=rows.height,
+                first_bar=first,  # type: ignore[arg-type]
+                last_bar=last,  # type: ignore[arg-type]
+                expected_bars=found["expected_bars"],
+                missing_minutes=found["missing_minutes"],
+                no_trade_minutes=found["no_trade_minutes"],
+                unexpected_bars=found["unexpected_bars"],
+                missing_runs=tuple(worst.get("missing_runs", ())),
+                note=_edge_note(bars, day, first, last),  # type: ignore[arg-type]
+            )
+        )
+    return sorted(out, key=lambda d: d.trade_date)
+
+
+def _edge_note(bars: FileBars, day: date, first: datetime, last: datetime) -> str:
+    """Say so when the file starts or ends inside this session (its gap is the file's edge)."""
+    s = calendars.session(bars.root, day)
+    if s is None:
+        return ""
+    file_first, file_last = bars.bars["ts"].min(), bars.bars["ts"].max()
+    minute = timedelta(minutes=1)
+    if first == file_first and first > s.open:
+        return f"the file starts inside this session (open {s.open:%Y-%m-%d %H:%M} UTC)"
+    if last == file_last and last + minute < s.close:
+        return f"the file ends inside this session (close {s.close:%Y-%m-%d %H:%M} UTC)"
+    return ""
+
+
+def _checks(instance: dg.DagsterInstance, run_id: str) -> list[CheckReport]:
+    """The asset check evaluations a run logged."""
+    out = []
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        ev = record.dagster_event.event_specific_data  # type: ignore[union-attr]
+        out.append(
+            CheckReport(
+                asset=ev.asset_key.to_user_string(),
+                check=ev.check_name,
+                passed=ev.passed,
+                severity=ev.severity.value,
+                metadata={k: v.value for k, v in ev.metadata.items()},
+            )
+        )
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,170 @@
+"""Futures roots added by configuration: a TOML file of `[instruments.<ROOT>]` tables.
+
+The file is `$MARKET_SPINE_INSTRUMENTS`, else `<home>/instruments.toml` when it exists (home as in
+settings: `$MARKET_SPINE_HOME`, default `./.market_spine`). It is read when the futures
+partitions are built, so a root added here becomes a symbol partition on the next start. See
+`instruments.example.toml` at the repo root for every field.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from market_spine.errors import InvalidInput
+from market_spine.instruments import Instrument, register_instrument
+
+ENV_VAR = "MARKET_SPINE_INSTRUMENTS"
+FILE_NAME = "instruments.toml"
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "exchange": str,
+    "calendar": str,
+    "tick_size": (int, float),
+    "multiplier": (int, float),
+    "currency": str,
+    "listed_months": str,
+    "expiry_rule": str,
+    "roll_days_before_expiry": int,
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "last_trade_rule": str,
+    "roll_rule": str,
+    "roll_calendar_days": bool,
+    "base_price": (int, float),
+}
+_RULE_TEXT = {
+    "crude": "3 business days before the 25th calendar day of the prior month",
+    "natgas": "3 business days prior to the first calendar day of the contract month",
+    "third_friday": "third Friday of the contract month (the business day before if a holiday)",
+    "fx_third_wednesday": "2 business days before the third Wednesday of the contract month",
+}
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """The instruments file to read, or None when none is configured and the default is absent."""
+    env = os.environ if env is None else env
+    explicit = env.get(ENV_VAR, "").strip()
+    if explicit:
+        path = Path(explicit).expanduser().resolve()
+        if not path.is_file():
+            raise InvalidInput(
+                f"{ENV_VAR}={explicit} does not exist or is not a file: point it at a TOML file "
+                "like instruments.example.toml, or unset it"
+            )
+        return path
+    home = Path(env.get("MARKET_SPINE_HOME") or "./.market_spine").expanduser().resolve()
+    default = home / FILE_NAME
+    return default if default.is_file() else None
+
+
+def load_instruments(path: Path) -> list[Instrument]:
+    """Parse and validate every `[instruments.<ROOT>]` table of `path` (nothing is registered)."""
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: cannot read the instruments file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    unknown = sorted(set(doc) - {"instruments"})
+    tables = doc.get("instruments")
+    if unknown or not isinstance(tables, dict):
+        raise InvalidInput(
+            f"{path}: expected only [instruments.<ROOT>] tables, e.g. [instruments.6E]"
+            + (f"; found top-level {', '.join(unknown)}" if unknown else "")
+        )
+    return [_instrument(path, root, spec) for root, spec in tables.items()]
+
+
+def _instrument(path: Path, root: str, spec: Any) -> Instrument:
+    where = f"{path}: [instruments.{root}]"
+    if not isinstance(spec, dict):
+        raise InvalidInput(f'{where} must be a table of fields, e.g. name = "Euro FX"')
+    unknown = sorted(set(spec) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        allowed = ", ".join([*_REQUIRED, *_OPTIONAL])
+        raise InvalidInput(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {allowed}")
+    missing = [k for k in _REQUIRED if k not in spec]
+    if missing:
+        raise InvalidInput(f"{where}: missing field(s) {', '.join(missing)}")
+    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        value = spec.get(key)
+        # bool is an int in Python: refuse `tick_size = true` and `roll_days = true` explicitly.
+        wrong_bool = isinstance(value, bool) and kind is not bool
+        if value is not None and (wrong_bool or not isinstance(value, kind)):
+            raise InvalidInput(f"{where}: {key} = {value!r} has the wrong type; {_hint(key)}")
+    for key in ("tick_size", "multiplier", "base_price"):
+        if key in spec and not spec[key] > 0:
+            raise InvalidInput(f"{where}: {key} must be positive, got {spec[key]!r}")
+    if spec["roll_days_before_expiry"] < 0:
+        raise InvalidInput(f"{where}: roll_days_before_expiry must be >= 0")
+    if not (len(spec["currency"]) == 3 and spec["currency"].isalpha()):
+        raise InvalidInput(f"{where}: currency {spec['currency']!r} is not an ISO code like 'USD'")
+    _check_calendar(where, spec["calendar"])
+    rule = spec["expiry_rule"]
+    days = spec["roll_days_before_expiry"]
+    unit = "calendar" if spec.get("roll_calendar_days") else "business"
+    return Instrument(
+        root=str(root),
+        name=spec["name"],
+        exchange=spec["exchange"],
+        calendar=spec["calendar"],
+        tick_size=float(spec["tick_size"]),
+        multiplier=float(spec["multiplier"]),
+        currency=spec["currency"],
+        listed_months=spec["listed_months"],
+        last_trade_rule=spec.get("last_trade_rule") or _RULE_TEXT.get(rule, rule),
+        roll_rule=spec.get("roll_rule")
+        or f"hold the next contract from {days} {unit} days before the last trade date",
+        roll_days_before_expiry=days,
+        base_price=float(spec.get("base_price", 100.0)),
+        expiry_rule=rule,
+        roll_calendar_days=bool(spec.get("roll_calendar_days", False)),
+    )
+
+
+def _hint(key: str) -> str:
+    kind = {**_REQUIRED, **_OPTIONAL}[key]
+    if kind is str:
+        return 'use a quoted string, e.g. "HMUZ"' if key == "listed_months" else "use a string"
+    if kind is bool:
+        return "use true or false"
+    if kind is int:
+        return "use a whole number, e.g. 5"
+    return "use a number, e.g. 0.00005"
+
+
+def _check_calendar(where: str, name: str) -> None:
+    import pandas_market_calendars as mcal
+
+    if name not in mcal.get_calendar_names():
+        raise InvalidInput(
+            f"{where}: calendar {name!r} is not a pandas_market_calendars calendar; use e.g. "
+            "'CME_Currency' (FX), 'CME Globex Equity', 'CMEGlobex_CL'"
+        )
+
+
+@lru_cache(maxsize=8)
+def _register_file(path: Path, mtime_ns: int) -> tuple[str, ...]:
+    instruments = load_instruments(path)
+    for inst in instruments:
+        try:
+            register_instrument(inst)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{path}: [instruments.{inst.root}]: {exc}") from None
+    return tuple(sorted(inst.root for inst in instruments))
+
+
+def configured_roots(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Register the configured roots with `instruments` and return them (sorted); () if none.
+
+    Safe to call repeatedly: registering an unchanged root again is a no-op."""
+    path = config_path(env)
+    if path is None:
+        return ()
+    return _register_file(path, path.stat().st_mtime_ns)

@@ -1,0 +1,253 @@
+"""Vendor bar files (CSV, CSV.gz, Parquet, Databento DBN) read into one frame of canonical columns.
+
+Column mapping for CSV and Parquet (names match case-insensitively; `--mapping field=column`
+overrides any of them):
+
+| field    | default column names                               | required |
+|----------|----------------------------------------------------|----------|
+| ts       | ts, timestamp, timestamp_utc, ts_event, time, datetime | yes |
+| open, high, low, close | the same name                        | yes      |
+| volume   | volume, vol                                        | yes      |
+| vwap     | vwap                                               | no: null |
+| trades   | trades, trade_count, num_trades                    | no: null |
+| contract | contract, local_symbol, raw_symbol, symbol         | no       |
+
+Timestamps are ISO 8601 strings (naive ones are UTC), datetimes (naive = UTC) or integer epochs
+whose unit follows their magnitude (s, ms, us or ns). DBN OHLCV records carry ts_event (ns UTC,
+the bar's open) and fixed-point prices (×1e-9); their contract is the raw symbol the metadata's
+symbol mappings give for the instrument id. Only ohlcv-1m files are accepted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from market_spine.errors import InvalidInput
+
+FORMATS = ("csv", "parquet", "dbn")
+REQUIRED = ("ts", "open", "high", "low", "close", "volume")
+DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
+    "ts": ("ts", "timestamp", "timestamp_utc", "ts_event", "time", "datetime"),
+    "open": ("open",),
+    "high": ("high",),
+    "low": ("low",),
+    "close": ("close",),
+    "volume": ("volume", "vol"),
+    "vwap": ("vwap",),
+    "trades": ("trades", "trade_count", "num_trades"),
+    "contract": ("contract", "local_symbol", "raw_symbol", "symbol"),
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_PRICE_SCALE = 1e-9  # DBN fixed-point prices
+
+
+class FileImportError(InvalidInput):
+    """A vendor file cannot be imported as it is; the message names the file, row and fix."""
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A file's rows under canonical names, `_row` numbering them as the user sees them."""
+
+    frame: pl.DataFrame
+    row_label: str  # "line" (CSV, header is line 1), "row" (Parquet) or "record" (DBN)
+    mapping: dict[str, str]  # canonical field -> the file's column it came from
+    typed: bool  # True when already in BAR dtypes (DBN)
+
+
+def fail(path: Path, what: str, fix: str) -> FileImportError:
+    """The error for a file that cannot be imported; nothing is written when it is raised."""
+    return FileImportError(f"{path.name}: {what}; {fix} (nothing was imported)")
+
+
+def detect_format(path: Path, fmt: str) -> str:
+    """`fmt`, or the format the file name implies when `fmt` is "auto"."""
+    fmt = fmt.strip().lower()
+    if fmt != "auto":
+        if fmt not in FORMATS:
+            raise FileImportError(f"format {fmt!r} is not one of auto, {', '.join(FORMATS)}")
+        return fmt
+    name = path.name.lower()
+    for suffixes, found in (
+        ((".csv", ".csv.gz", ".txt", ".txt.gz"), "csv"),
+        ((".parquet", ".pq"), "parquet"),
+        ((".dbn", ".dbn.zst"), "dbn"),
+    ):
+        if name.endswith(suffixes):
+            return found
+    raise fail(path, "cannot tell the format from the file name", "pass --format csv|parquet|dbn")
+
+
+def parse_mapping(items: Sequence[str] | None) -> dict[str, str]:
+    """`["ts=Date Time", "volume=Vol"]` → {"ts": "Date Time", "volume": "Vol"}, fields checked."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        field, sep, column = item.partition("=")
+        field = field.strip().lower()
+        if not sep or not column.strip():
+            raise FileImportError(f"mapping {item!r} is not FIELD=COLUMN, e.g. ts=timestamp_utc")
+        if field not in DEFAULT_NAMES:
+            raise FileImportError(
+                f"mapping {item!r}: unknown field {field!r}; fields are {', '.join(DEFAULT_NAMES)}"
+            )
+        out[field] = column.strip()
+    return out
+
+
+def read_table(path: Path, data: bytes, fmt: str, mapping: dict[str, str]) -> SourceTable:
+    """The file's rows under canonical names (values not yet validated)."""
+    if fmt == "dbn":
+        if mapping:
+            raise fail(path, "--mapping applies to CSV and Parquet only", "drop --mapping")
+        return _read_dbn(path, data)
+    frame, label = (
+        (_read_csv(path, data), "line") if fmt == "csv" else (_read_parquet(path, data), "row")
+    )
+    if frame.height == 0:
+        raise fail(path, "the file has a header but no bars", "pass a file with data rows")
+    used = _resolve(path, list(frame.columns), mapping)
+    first = 2 if label == "line" else 1
+    out = frame.select([pl.col(col).alias(field) for field, col in used.items()])
+    out = out.with_row_index("_row", offset=first).with_columns(pl.col("_row").cast(pl.Int64))
+    return SourceTable(out, label, used, typed=False)
+
+
+def _resolve(path: Path, columns: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    by_lower = {c.lower(): c for c in columns}
+    used: dict[str, str] = {}
+    for field, names in DEFAULT_NAMES.items():
+        if field in mapping:
+            column = by_lower.get(mapping[field].lower())
+            if column is None:
+                raise fail(
+                    path,
+                    f"mapping {field}={mapping[field]} names no column (columns: {columns})",
+                    "map the field to one of the file's columns",
+                )
+            used[field] = column
+            continue
+        column = next((by_lower[n] for n in names if n in by_lower), None)
+        if column is not None:
+            used[field] = column
+        elif field in REQUIRED:
+            raise fail(
+                path,
+                f"no {field!r} column (looked for {', '.join(names)}; the file has {columns})",
+                f"map it with --mapping {field}=COLUMN",
+            )
+    return used
+
+
+def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise fail(
+                path, f"the gzip stream is truncated or corrupt ({exc})", "download it again"
+            ) from None
+    if not data.strip():
+        raise fail(path, "the file is empty", "pass a CSV with a header and bars")
+    try:
+        # All strings: every value is checked and converted later, with its line number.
+        return pl.read_csv(io.BytesIO(data), infer_schema=False)
+    except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
+        raise fail(path, f"not a readable CSV ({exc})", "check the delimiter and quoting") from None
+
+
+def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
+    if not data:
+        raise fail(path, "the file is empty", "pass a Parquet file with bars")
+    try:
+        return pl.read_parquet(io.BytesIO(data))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise fail(path, f"not a readable Parquet file ({exc})", "write it again") from None
+
+
+def _read_dbn(path: Path, data: bytes) -> SourceTable:
+    import databento_dbn as dbn
+
+    if not data:
+        raise fail(path, "the file is empty", "pass a DBN file with OHLCV records")
+    if data[:4] == _ZSTD_MAGIC:
+        # pyarrow rather than the decoder's own zstd: it reads every frame and reports a
+        # truncated stream, where the decoder silently returns the records it got.
+        try:
+            data = pa.CompressedInputStream(pa.BufferReader(data), "zstd").read()
+        except OSError as exc:
+            raise fail(
+                path, f"the zstd stream is truncated or corrupt ({exc})", "download it again"
+            ) from None
+    decoder = dbn.DBNDecoder()
+    try:
+        decoder.write(data)
+        records = decoder.decode()
+    except Exception as exc:  # DBNError has no finer classes for a bad header or record
+        raise fail(path, f"not a valid DBN stream ({exc})", "download the file again") from None
+    if decoder.buffer():
+        where = "inside a record" if records else "inside its metadata header"
+        raise fail(path, f"the DBN stream is truncated: it ends {where}", "download it again")
+    if not records or not isinstance(records[0], dbn.Metadata):
+        raise fail(path, "the DBN stream has no metadata header", "export it with metadata")
+    meta = records[0]
+    if meta.schema is not None and str(meta.schema) != "ohlcv-1m":
+        raise fail(path, f"DBN schema is {meta.schema}", "import ohlcv-1m bars only")
+    names = _symbol_names(meta, records)
+    bars = [r for r in records[1:] if isinstance(r, dbn.OHLCVMsg)]
+    if not bars:
+        raise fail(path, "the DBN file holds no OHLCV records", "pass an ohlcv-1m file")
+    undef = dbn.UNDEF_PRICE
+    frame = pl.DataFrame(
+        {
+            "_row": range(1, len(bars) + 1),
+            "ts": [r.ts_event for r in bars],
+            **{
+                k: [None if getattr(r, k) == undef else getattr(r, k) * _PRICE_SCALE for r in bars]
+                for k in ("open", "high", "low", "close")
+            },
+            "volume": [r.volume for r in bars],
+            "contract": [_name_of(names, r.instrument_id, r.ts_event) for r in bars],
+        },
+        schema_overrides={k: pl.Float64 for k in ("open", "high", "low", "close")},
+    ).with_columns(
+        pl.col("_row").cast(pl.Int64),
+        pl.col("ts").cast(pl.Datetime("ns")).dt.replace_time_zone("UTC"),
+        pl.col("volume").cast(pl.Int64),
+        vwap=pl.lit(None, pl.Float64),
+        trades=pl.lit(None, pl.Int64),
+    )
+    return SourceTable(frame, "record", {"ts": "ts_event", "contract": "instrument_id"}, True)
+
+
+def _symbol_names(meta: object, records: list[object]) -> list[tuple[int, str, str, str]]:
+    """(instrument id, first day, end day (exclusive), raw symbol) from the metadata mappings
+    and any in-stream symbol mapping records."""
+    import databento_dbn as dbn
+
+    out: list[tuple[int, str, str, str]] = []
+    for raw, intervals in meta.mappings.items():  # type: ignore[attr-defined]
+        for iv in intervals:
+            if str(iv["symbol"]).isdigit():
+                out.append((int(iv["symbol"]), str(iv["start_date"]), str(iv["end_date"]), raw))
+    for r in records:
+        if isinstance(r, dbn.SymbolMappingMsg):
+            out.append((r.instrument_id, "0000-00-00", "9999-99-99", r.stype_out_symbol))
+    return out
+
+
+def _name_of(names: list[tuple[int, str, str, str]], iid: int, ts_ns: int) -> str:
+    day = datetime.fromtimestamp(ts_ns / 1e9, UTC).date().isoformat()
+    for i, start, end, raw in names:
+        if i == iid and start <= day < end:
+            return raw
+    return str(iid)  # unmapped: kept as the id, so --symbol cannot match it by accident
