@@ -13,6 +13,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	MARKET_SPINE_HOME=$(CURDIR)/.market_spine $(BIN)/dbt parse --quiet --project-dir market_spine_dbt --profiles-dir market_spine_dbt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,7 +23,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check market_spine market_spine_tests bench
-	$(BIN)/python -m pytest -n 2 market_spine_tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile market_spine_tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check market_spine market_spine_tests bench

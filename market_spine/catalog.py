@@ -12,8 +12,12 @@ from market_spine.lake.catalog import Catalog, DatasetSpec
 from market_spine.lake.catalog_facts import lake_facts
 from market_spine.lake.store import Lake
 from market_spine.options.catalog import OPTIONS_DATASETS
+from market_spine.streaming.catalog import STREAMING_DATASETS
+from market_spine.warehouse.catalog import WAREHOUSE_DATASETS
 
-CATALOG = Catalog.of([*FUTURES_DATASETS, *OPTIONS_DATASETS])
+CATALOG = Catalog.of(
+    [*FUTURES_DATASETS, *STREAMING_DATASETS, *OPTIONS_DATASETS, *WAREHOUSE_DATASETS]
+)
 
 
 def last_materialization(
@@ -49,6 +53,7 @@ def entry(spec: DatasetSpec) -> dict[str, Any]:
             for h in spec.history
         ],
         "upstream": list(spec.upstream),
+        "written_by": spec.written_by,
         "columns": [
             {"name": c.name, "type": c.type_name, "description": c.description}
             for c in spec.columns

@@ -43,7 +43,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-DOMAINS = ("futures", "options", "all")
+DOMAINS = ("futures", "options", "warehouse", "all")
 
 
 def _process(settings: Settings, start, end, domain: str = "all") -> bool:
@@ -55,7 +55,23 @@ def _process(settings: Settings, start, end, domain: str = "all") -> bool:
         ok = _process_futures(settings, start, end)
     if domain in ("options", "all"):
         ok = _process_options(settings, start, end) and ok
+    if domain in ("warehouse", "all"):
+        ok = _process_warehouse(settings, start, end) and ok
     return ok
+
+
+def _process_warehouse(settings: Settings, start, end) -> bool:
+    """Collect check results and build the dbt warehouse over what the lake now holds."""
+    from market_spine.home import instance
+    from market_spine.runner import materialize_warehouse
+
+    with console.status("warehouse: dbt build"):
+        runs = materialize_warehouse(settings, start, end, instance=instance(settings))
+    for run in runs:
+        status = "[green]ok[/]" if run.success else "[red]failed[/]"
+        failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
+        console.print(f"warehouse {status} run {run.run_id[:8]}{failed}")
+    return all(run.success for run in runs)
 
 
 def _process_options(settings: Settings, start, end) -> bool:
@@ -113,7 +129,7 @@ def process(
     start: Annotated[str | None, typer.Option(help="First trade date of a range.")] = None,
     end: Annotated[str | None, typer.Option(help="Last trade date of a range (inclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated roots, e.g. CL,ES.")] = None,
-    domain: Annotated[str, typer.Option(help="futures, options or all.")] = "all",
+    domain: Annotated[str, typer.Option(help="futures, options, warehouse or all.")] = "all",
 ) -> None:
     """Materialize partitions through Dagster (the runs show in the UI)."""
     from market_spine.calendars import parse_date

@@ -11,8 +11,6 @@ from rich.table import Table
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
-console = Console()
-
 
 def _fact(facts: dict[str, Any], name: str) -> str:
     value = facts.get(name)
@@ -26,11 +24,12 @@ def _overview(settings: Settings) -> None:
     from market_spine.lake import Lake
     from market_spine.lake.catalog_facts import lake_facts
 
+    console = Console()
     lake = Lake(settings.lake_root)
     table = Table(title=f"Datasets in {settings.home}", show_lines=False)
     headers = ("dataset", "grain", "rows", "version", "newest partition", "newest data", "schema")
     for header in headers:
-        table.add_column(header, overflow="fold")
+        table.add_column(header, overflow="fold", no_wrap=header == "dataset")
     for spec in CATALOG:
         facts = lake_facts(lake, spec)
         table.add_row(
@@ -51,6 +50,7 @@ def _detail(settings: Settings, name: str) -> None:
     from market_spine.home import existing_instance
     from market_spine.lake import Lake
 
+    console = Console()
     entry = describe(name, Lake(settings.lake_root), existing_instance(settings))
     console.print(f"[bold]{entry['name']}[/] — {entry['description']}")
     for label in ("owner", "grain", "partitioning", "kind"):

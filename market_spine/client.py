@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.instruments import get_instrument
 from market_spine.lake import Lake, lake_at
 from market_spine.lake.sql import view_sql
@@ -177,6 +177,27 @@ class Spine:
         from market_spine.home import existing_instance
 
         return describe(dataset, self.lake, existing_instance(self.settings))
+
+    def warehouse_sql(self, query: str, timeout_s: float = 60.0) -> pl.DataFrame:
+        """Run SQL on the dbt warehouse (`marts.*`, `reference.*`) through a read-only DuckDB
+        connection, under the warehouse's shared lock so it never meets a build mid-write."""
+        from market_spine.warehouse.lock import warehouse_lock
+        from market_spine.warehouse.tables import warehouse_dir, warehouse_path
+
+        path = warehouse_path(self.settings.home)
+        if not path.is_file():
+            raise NotMaterialized(
+                f"the warehouse {path} has not been built yet: materialize the warehouse "
+                "assets in the Dagster UI (group warehouse) or run `market-spine process`"
+            )
+        lock = warehouse_dir(self.settings.home) / "spine.lock"
+        with warehouse_lock(lock, shared=True, timeout_s=timeout_s):
+            con = duckdb.connect(str(path), read_only=True)
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                return con.sql(query).pl()
+            finally:
+                con.close()
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""

@@ -14,6 +14,11 @@ from market_spine.operations.maintenance import lake_maintenance, lake_maintenan
 from market_spine.options.assets import OPTIONS_ASSETS
 from market_spine.runner import market_resource
 from market_spine.settings import Settings
+from market_spine.warehouse.definitions import (
+    WAREHOUSE_ASSETS,
+    warehouse_automation,
+    warehouse_resources,
+)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -24,13 +29,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             normalized_futures_bars_1m,
             futures_bars_daily,
             *OPTIONS_ASSETS,
+            *WAREHOUSE_ASSETS,
         ],
         asset_checks=[futures_freshness],
         jobs=[futures_job, lake_maintenance, freshness_job],
         schedules=[futures_hourly_capture, lake_maintenance_schedule, freshness_schedule],
+        sensors=[warehouse_automation],
         resources={
             "lake": LakeResource(root=str(settings.lake_root)),
             "market": market_resource(settings),
+            **warehouse_resources(settings),
         },
     )
 

@@ -162,3 +162,53 @@ def materialize_options(
         if not e.passed
     )
     return RunSummary("SPX", days[0], days[-1], result.run_id, result.success, failed)
+
+
+def materialize_warehouse(
+    settings: Settings,
+    start: date,
+    end: date,
+    *,
+    instance: dg.DagsterInstance,
+    log_level: str = "WARNING",
+) -> list[RunSummary]:
+    """Collect the check results, build the warehouse (seeds, views, dims, facts, dbt tests) and
+    the minute-bar fact for the weekdays in [start, end]: the same assets automation runs."""
+    from market_spine.lake.resource import LakeResource
+    from market_spine.warehouse.assets import warehouse_dbt, warehouse_dbt_minute_bars
+    from market_spine.warehouse.definitions import warehouse_resources
+    from market_spine.warehouse.quality import check_results
+
+    if end < start:
+        raise InvalidRange(f"end {end} is before start {start}: swap them")
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    weekdays = [d for d in days if d.weekday() < 5]
+    run_resources = {
+        "lake": LakeResource(root=str(settings.lake_root)),
+        **warehouse_resources(settings),
+    }
+    config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    steps: list[tuple[list, dict[str, str]]] = [([check_results, warehouse_dbt], {})]
+    if weekdays:
+        window = {
+            "dagster/asset_partition_range_start": weekdays[0].isoformat(),
+            "dagster/asset_partition_range_end": weekdays[-1].isoformat(),
+        }
+        steps.append(([warehouse_dbt_minute_bars], window))
+    summaries = []
+    for assets, tags in steps:
+        result = dg.materialize(
+            assets,
+            instance=instance,
+            resources=run_resources,
+            tags={**tags, "market_spine/launched_by": "cli"},
+            run_config=config,
+            raise_on_error=False,
+        )
+        failed = tuple(
+            f"{e.asset_key.to_user_string()}:{e.check_name}"
+            for e in result.get_asset_check_evaluations()
+            if not e.passed
+        )
+        summaries.append(RunSummary("warehouse", start, end, result.run_id, result.success, failed))
+    return summaries

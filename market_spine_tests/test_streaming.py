@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market_spine.api.app import create_app
+from market_spine.catalog import drift, undeclared
 from market_spine.client import Spine
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
 from market_spine.lake import Lake
@@ -153,3 +154,6 @@ def test_streamed_rows_are_one_per_minute_in_normalized(home, tws) -> None:
     rows = Lake(home / "lake").read("normalized/futures_bars_1m")
     assert rows.height >= 1
     assert rows.select(pl.struct("symbol", "ts").is_unique().all()).item()
+    lake = Lake(home / "lake")
+    assert "raw/futures_bars_5s" in lake.datasets()
+    assert undeclared(lake) == [] and drift(lake) == {}  # the stream's table is catalogued

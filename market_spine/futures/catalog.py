@@ -17,7 +17,7 @@ OWNER = "team:market-data"
 PARTITIONING = "trade date (CME session date, UTC+2 day boundary) × symbol"
 _V1 = (SchemaChange(1, date(2026, 11, 1), "first version"),)
 
-_COLUMNS: dict[str, str] = {
+BAR_DESCRIPTIONS: dict[str, str] = {
     "ts": "Start of the bar's minute (UTC); bars are stamped at their open.",
     "trade_date": "The CME session the bar belongs to (a Sunday-evening bar is Monday's).",
     "symbol": "Futures root: CL, NG, ES or a configured root such as 6E.",
@@ -44,7 +44,7 @@ RAW_BARS_SPEC = DatasetSpec(
     owner=OWNER,
     grain="one row per bar per capture",
     partitioning=PARTITIONING,
-    columns=columns_of(RAW_BARS, {**_COLUMNS, **PROVENANCE_DESCRIPTIONS}),
+    columns=columns_of(RAW_BARS, {**BAR_DESCRIPTIONS, **PROVENANCE_DESCRIPTIONS}),
     history=_V1,
 )
 NORMALIZED_BARS_SPEC = DatasetSpec(
@@ -56,7 +56,7 @@ NORMALIZED_BARS_SPEC = DatasetSpec(
     owner=OWNER,
     grain="one row per symbol and minute",
     partitioning=PARTITIONING,
-    columns=columns_of(NORMALIZED_BARS, _COLUMNS),
+    columns=columns_of(NORMALIZED_BARS, BAR_DESCRIPTIONS),
     history=_V1,
     upstream=(RAW_BARS_SPEC.name,),
 )
@@ -69,7 +69,7 @@ DAILY_BARS_SPEC = DatasetSpec(
     owner=OWNER,
     grain="one row per symbol and trade date",
     partitioning=PARTITIONING,
-    columns=columns_of(DAILY_BARS, _COLUMNS),
+    columns=columns_of(DAILY_BARS, BAR_DESCRIPTIONS),
     history=_V1,
     upstream=(NORMALIZED_BARS_SPEC.name,),
 )

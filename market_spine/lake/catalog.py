@@ -54,7 +54,9 @@ class DatasetSpec:
     columns: tuple[ColumnSpec, ...]
     history: tuple[SchemaChange, ...]
     upstream: tuple[str, ...] = ()
-    kind: str = "delta"  # or "dbt" for warehouse models
+    kind: str = "delta"
+    #: What writes it: a Dagster asset (same key), or a named service outside Dagster.
+    written_by: str = "asset"
 
     @property
     def layer(self) -> str:
@@ -140,6 +142,7 @@ class Catalog:
                     "schema_version": s.schema_version,
                     "columns": len(s.columns),
                     "upstream": list(s.upstream),
+                    "written_by": s.written_by,
                 }
                 for s in self
             ],
@@ -154,6 +157,7 @@ class Catalog:
                 "schema_version": pl.Int64(),
                 "columns": pl.Int64(),
                 "upstream": pl.List(pl.String()),
+                "written_by": pl.String(),
             },
         )
 

@@ -1,0 +1,20 @@
+"""What the warehouse adds to the platform's Definitions: its assets, sensor and resources."""
+
+from __future__ import annotations
+
+from market_spine.settings import Settings
+from market_spine.warehouse.assets import WAREHOUSE_DBT_ASSETS
+from market_spine.warehouse.automation import warehouse_automation
+from market_spine.warehouse.project import dbt_resource
+from market_spine.warehouse.quality import check_results
+from market_spine.warehouse.resource import WarehouseResource
+
+WAREHOUSE_ASSETS = (*WAREHOUSE_DBT_ASSETS, check_results)
+
+
+def warehouse_resources(settings: Settings) -> dict[str, object]:
+    """The resources the warehouse assets need for a home (the lake resource comes separately)."""
+    return {"dbt": dbt_resource(), "warehouse": WarehouseResource(home=str(settings.home))}
+
+
+__all__ = ["WAREHOUSE_ASSETS", "warehouse_automation", "warehouse_resources"]

@@ -1,0 +1,31 @@
+"""A dbt-duckdb plugin (`plugins: [{module: market_spine.warehouse.lake_plugin}]` in profiles.yml)
+that refreshes the `<layer>.<name>` lake views once when dbt opens the warehouse.
+
+dbt sources then point at those views (`schema: normalized`, ...). With `keep_open: true` in the
+profile, one build sees one snapshot of every table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+from duckdb import DuckDBPyConnection
+
+from market_spine.warehouse.lake_views import refresh_views
+
+
+class Plugin(BasePlugin):
+    """Creates the lake views on the dbt connection; needs `lake_root` in its config."""
+
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        if "lake_root" not in plugin_config:
+            raise ValueError("the lake plugin needs `lake_root` in its config (profiles.yml)")
+        self.lake_root = Path(plugin_config["lake_root"])
+        # DuckDB creates the database file but not its folder.
+        if self.creds is not None and self.creds.path not in (None, ":memory:"):
+            Path(self.creds.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        refresh_views(conn, self.lake_root)

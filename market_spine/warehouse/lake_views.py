@@ -1,0 +1,63 @@
+"""Persistent DuckDB views over the Delta lake: `<layer>.<name>` reads exactly the Parquet files of
+the table's latest snapshot.
+
+Why not dbt-duckdb's `delta` plugin: it registers a pyarrow dataset on the dbt process's
+connection and creates `CREATE VIEW src AS SELECT * FROM <registered name>`. That view is stored
+in the DuckDB file but its target exists only inside that process, so every staging view is
+broken for any later reader (notebook, API, analyst); `materialization: table` instead copies
+each whole table into DuckDB on every build, which defeats incremental models. Views over
+`read_parquet([files of the snapshot])` are plain SQL, survive the process, keep Delta's
+semantics (only committed, non-removed files) and scan with DuckDB's own Parquet reader,
+several times faster than through pyarrow (see market_spine/lake/sql.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from market_spine.lake.sql import view_sql
+from market_spine.lake.store import Lake
+from market_spine.warehouse.tables import OPTIONAL_TABLES
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def empty_sql(conn: duckdb.DuckDBPyConnection, schema: pa.Schema) -> str:
+    """A SELECT with the schema's columns and DuckDB types and no rows."""
+    conn.register("_spine_empty", schema.empty_table())
+    try:
+        described = conn.execute("DESCRIBE SELECT * FROM _spine_empty").fetchall()
+    finally:
+        conn.unregister("_spine_empty")
+    columns = ", ".join(f"CAST(NULL AS {kind}) AS {_ident(name)}" for name, kind, *_ in described)
+    return f"SELECT {columns} WHERE false"
+
+
+def refresh_views(conn: duckdb.DuckDBPyConnection, lake_root: Path) -> dict[str, int | None]:
+    """Create or replace one view per lake table (and per missing optional table).
+
+    Returns each dataset's snapshot version (None for a placeholder), for logs and tests.
+    """
+    lake = Lake(lake_root)
+    versions: dict[str, int | None] = {}
+    for dataset in lake.datasets():
+        snapshot = lake.snapshot(dataset)
+        body = view_sql(snapshot) or empty_sql(conn, snapshot.schema)
+        _create(conn, dataset, body)
+        versions[dataset] = snapshot.version
+    for dataset, schema in OPTIONAL_TABLES.items():
+        if dataset not in versions:
+            _create(conn, dataset, empty_sql(conn, schema))
+            versions[dataset] = None
+    return versions
+
+
+def _create(conn: duckdb.DuckDBPyConnection, dataset: str, body: str) -> None:
+    layer, name = dataset.split("/")
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(layer)}")
+    conn.execute(f"CREATE OR REPLACE VIEW {_ident(layer)}.{_ident(name)} AS {body}")

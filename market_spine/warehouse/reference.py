@@ -1,0 +1,193 @@
+"""Reference data for the warehouse's dimensions, generated from the platform's own rules.
+
+The seeds in `market_spine_dbt/seeds/` are written by this module (`python -m
+market_spine.warehouse.reference`) rather than typed by hand, so dim_instrument and dim_date
+always agree with `instruments.py`, `calendars.py` (with its reviewed overrides) and
+`option_calendar.py`; a test regenerates them and fails on any drift.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas_market_calendars as mcal
+
+from market_spine import calendars, option_calendar
+from market_spine.instruments import MONTH_CODES, Contract, get_instrument, known_symbols
+
+SEEDS = Path(__file__).resolve().parents[2] / "market_spine_dbt" / "seeds"
+#: Calendar days covered by dim_date: the futures history starts in 2019; two years of headroom.
+FIRST_DAY, LAST_DAY = date(2019, 1, 1), date(2027, 12, 31)
+#: Contract years listed in dim_instrument: ten years, so a local symbol (CLZ4) stays unique.
+CONTRACT_YEARS = range(2019, 2029)
+OPTION_VENUE = option_calendar.CALENDAR
+_TS = "%Y-%m-%d %H:%M:%S+00:00"
+
+Row = dict[str, object]
+
+
+def futures_roots() -> list[Row]:
+    """One row per configured futures root, its specification and session calendar."""
+    rows = []
+    for root in known_symbols():
+        inst = get_instrument(root)
+        rows.append(
+            {
+                "root": inst.root,
+                "name": inst.name,
+                "exchange": inst.exchange,
+                "venue": inst.calendar,
+                "currency": inst.currency,
+                "tick_size": inst.tick_size,
+                "multiplier": inst.multiplier,
+                "listed_months": inst.listed_months,
+                "last_trade_rule": inst.last_trade_rule,
+                "roll_rule": inst.roll_rule,
+            }
+        )
+    return rows
+
+
+def futures_contracts() -> list[Row]:
+    """Every listed contract of CONTRACT_YEARS with its expiry and the window it is the front."""
+    rows = []
+    for root in known_symbols():
+        inst = get_instrument(root)
+        months = [
+            Contract(inst.root, y, m)
+            for y in CONTRACT_YEARS
+            for m in range(1, 13)
+            if MONTH_CODES[m - 1] in inst.listed_months
+        ]
+        previous_roll: date | None = None
+        for c in months:
+            rows.append(
+                {
+                    "contract_code": f"{c.root}{MONTH_CODES[c.month - 1]}{c.year}",
+                    "root": c.root,
+                    "local_symbol": c.local_symbol,
+                    "contract_year": c.year,
+                    "contract_month": c.month,
+                    "last_trade_date": c.last_trade_date.isoformat(),
+                    "roll_date": c.roll_date.isoformat(),
+                    # The first contract of the range has no predecessor inside it.
+                    "front_start_date": previous_roll.isoformat() if previous_roll else "",
+                }
+            )
+            previous_roll = c.roll_date
+    return rows
+
+
+def option_roots() -> list[Row]:
+    """SPX (AM-settled monthlies) and SPXW (PM-settled weeklies and dailies)."""
+    styles = {"SPX": "AM", "SPXW": "PM"}
+    return [
+        {
+            "root": root,
+            "name": "S&P 500 index options" + (" (weeklys)" if root == "SPXW" else ""),
+            "exchange": "CBOE",
+            "venue": OPTION_VENUE,
+            "underlying": "SPX",
+            "settlement": styles[root],
+            "settle_time_et": option_calendar.SETTLE_TIME[root].isoformat(),
+            "multiplier": 100,
+            "currency": "USD",
+        }
+        for root in ("SPX", "SPXW")
+    ]
+
+
+def _days() -> Iterator[date]:
+    d = FIRST_DAY
+    while d <= LAST_DAY:
+        yield d
+        d += timedelta(days=1)
+
+
+def trading_sessions() -> list[Row]:
+    """One row per venue and calendar day: the session (if any), holiday and early-close flags.
+
+    Futures venues take their sessions from `calendars` through the venue's root, so CME trade
+    dates and the reviewed overrides apply; the options venue uses the Cboe calendar directly.
+    """
+    rows: list[Row] = []
+    venues = {get_instrument(r).calendar: r for r in sorted(known_symbols(), reverse=True)}
+    for venue, root in sorted(venues.items()):
+        for d in _days():
+            s = calendars.session(root, d)
+            rows.append(
+                _session_row(
+                    venue,
+                    d,
+                    None if s is None else (s.open, s.close),
+                    s is not None and s.early_close,
+                    s.note if s else "",
+                )
+            )
+    sched = mcal.get_calendar(OPTION_VENUE).schedule(FIRST_DAY, LAST_DAY)
+    regular_close = mcal.get_calendar(OPTION_VENUE).close_time
+    by_day = {
+        d.date(): (o, c)
+        for d, o, c in zip(sched.index, sched.market_open, sched.market_close, strict=True)
+    }
+    for d in _days():
+        times = by_day.get(d)
+        early = times is not None and times[1].tz_convert("America/New_York").time() < (
+            regular_close
+        )
+        rows.append(_session_row(OPTION_VENUE, d, times, early, ""))
+    return rows
+
+
+def _session_row(venue: str, d: date, times: tuple | None, early: bool, note: str) -> Row:
+    weekday = d.weekday() < 5
+    return {
+        "venue": venue,
+        "date_day": d.isoformat(),
+        "is_trading_day": times is not None,
+        # A weekday without a session is a holiday; weekends are simply closed.
+        "is_holiday": weekday and times is None,
+        "is_early_close": early,
+        "session_open_utc": times[0].strftime(_TS) if times else "",
+        "session_close_utc": times[1].strftime(_TS) if times else "",
+        "note": note,
+    }
+
+
+TABLES = {
+    "ref_futures_roots": futures_roots,
+    "ref_futures_contracts": futures_contracts,
+    "ref_option_roots": option_roots,
+    "ref_trading_sessions": trading_sessions,
+}
+
+
+def render(rows: list[Row]) -> str:
+    """CSV text with a header, booleans as true/false, in the seeds' stable column order."""
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: str(v).lower() if isinstance(v, bool) else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def write_seeds(folder: Path = SEEDS) -> list[Path]:
+    """(Re)write every seed CSV; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, build in TABLES.items():
+        path = folder / f"{name}.csv"
+        path.write_text(render(build()))
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for written in write_seeds():
+        print(written)

@@ -1,0 +1,73 @@
+"""The dbt sources file, generated from the catalog so the warehouse's description of each lake
+table (text, columns, owning asset) cannot drift from the platform's: a test compares the file
+with `render()`. Regenerate with `python -m market_spine.warehouse.sources`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from market_spine.catalog import CATALOG
+
+SOURCES_FILE = (
+    Path(__file__).resolve().parents[2] / "market_spine_dbt/models/staging/_lake__sources.yml"
+)
+#: The lake tables the warehouse reads, by layer (each is a view `<layer>.<table>`).
+SOURCE_TABLES = (
+    "normalized/futures_bars_1m",
+    "normalized/options_chain_eod",
+    "analytics/futures_bars_daily",
+    "analytics/options_greeks_eod",
+    "analytics/vol_surface_daily",
+    "quality/check_results",
+)
+LAYERS = {
+    "normalized": "Validated, de-duplicated lake tables (one accepted capture per partition).",
+    "analytics": "Tables derived in Python from the normalized layer.",
+    "quality": "Asset-check results collected from the Dagster instance.",
+}
+HEADER = """\
+# GENERATED from the catalog (market_spine/*/catalog.py) by
+# `python -m market_spine.warehouse.sources`; edit the catalog, not this file.
+# Each source is a view `<layer>.<table>` over the Delta table's latest snapshot, created when
+# dbt connects (market_spine.warehouse.lake_plugin), and maps to the Dagster asset that writes
+# the table, so lineage runs from raw captures to marts.
+"""
+
+
+def render() -> str:
+    """The sources yml for SOURCE_TABLES, from their catalog entries."""
+    sources = []
+    for layer, description in LAYERS.items():
+        tables = []
+        for name in SOURCE_TABLES:
+            if not name.startswith(f"{layer}/"):
+                continue
+            spec = CATALOG.get(name)
+            tables.append(
+                {
+                    "name": name.split("/", 1)[1],
+                    "description": spec.description,
+                    "config": {"meta": {"dagster": {"asset_key": spec.asset_path}}},
+                    "columns": [
+                        {"name": c.name, "description": c.description} for c in spec.columns
+                    ],
+                }
+            )
+        sources.append(
+            {"name": layer, "description": description, "schema": layer, "tables": tables}
+        )
+    body = yaml.safe_dump(
+        {"version": 2, "sources": sources}, sort_keys=False, width=100, allow_unicode=True
+    )
+    return HEADER + body
+
+
+def main() -> None:
+    SOURCES_FILE.write_text(render())
+    print(f"wrote {SOURCES_FILE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Where the warehouse lives in a home, and the lake tables it reads (light: no Dagster import,
+because the dbt-duckdb plugin imports this inside every dbt process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+#: The Delta table that carries Dagster's asset-check results into the warehouse.
+CHECK_RESULTS = "quality/check_results"
+CHECK_RESULTS_SCHEMA = pa.schema(
+    [
+        ("evaluation_id", pa.string()),
+        ("storage_id", pa.int64()),
+        ("evaluated_at", pa.timestamp("us", "UTC")),
+        ("run_id", pa.string()),
+        ("asset_key", pa.string()),
+        ("check_name", pa.string()),
+        ("partition_key", pa.string()),
+        ("passed", pa.bool_()),
+        ("severity", pa.string()),
+        ("description", pa.string()),
+        ("metadata_json", pa.string()),
+    ]
+)
+
+#: Tables that get an empty, typed view when they do not exist yet, so a build on a new home
+#: does not fail before the first check results are collected.
+OPTIONAL_TABLES: dict[str, pa.Schema] = {CHECK_RESULTS: CHECK_RESULTS_SCHEMA}
+
+
+def warehouse_dir(home: Path) -> Path:
+    """The warehouse folder of a home: the DuckDB file and its lock live here."""
+    return Path(home) / "warehouse"
+
+
+def warehouse_path(home: Path) -> Path:
+    """The DuckDB file dbt builds: `<home>/warehouse/spine.duckdb` (as in profiles.yml)."""
+    return warehouse_dir(home) / "spine.duckdb"

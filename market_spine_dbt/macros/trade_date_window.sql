@@ -1,0 +1,23 @@
+{#- The rows an incremental model (re)builds, as a predicate on `column`:
+    - `--vars '{start_date: ..., end_date: ...}'` (Dagster's partitioned runs): that inclusive window;
+    - an incremental run without vars: the last `lookback_days` trade dates already loaded and anything newer;
+    - a full build: every row.
+    The dates are parsed, so a malformed var fails loudly instead of reaching the SQL. -#}
+{% macro trade_date_window(column) -%}
+    {%- set start = var('start_date') -%}
+    {%- set end = var('end_date') -%}
+    {%- if start and end -%}
+        {%- set lo = modules.datetime.date.fromisoformat(start | string) -%}
+        {%- set hi = modules.datetime.date.fromisoformat(end | string) -%}
+        {{ column }} between date '{{ lo }}' and date '{{ hi }}'
+    {%- elif start or end -%}
+        {{ exceptions.raise_compiler_error("pass both start_date and end_date, or neither") }}
+    {%- elif is_incremental() -%}
+        {{ column }} >= (
+            select coalesce(max(trade_date), date '1900-01-01') - {{ var('lookback_days') | int }}
+            from {{ this }}
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,70 @@
+with
+
+daily as (
+    select * from {{ ref('stg_analytics__futures_bars_daily') }}
+),
+
+contract_days as (
+    select * from {{ ref('int_futures__contract_days') }}
+),
+
+roots as (
+    select root, venue from {{ ref('ref_futures_roots') }}
+),
+
+joined as (
+    select
+        daily.bar_key,
+        daily.trade_date,
+        daily.root,
+        'FUT:' || daily.root as root_instrument_key,
+        'FUT:' || contract_days.contract_code as contract_instrument_key,
+        roots.venue || '|' || strftime(daily.trade_date, '%Y-%m-%d') as date_key,
+        daily.open_price,
+        daily.high_price,
+        daily.low_price,
+        daily.close_price,
+        daily.volume,
+        daily.vwap,
+        daily.trade_count,
+        daily.bar_count,
+        daily.expected_bars,
+        daily.capture_id,
+        lag(contract_days.contract_code) over by_root as previous_contract_code,
+        lag(daily.close_price) over by_root as previous_close_price,
+        contract_days.contract_code
+    from daily
+    left join contract_days
+        on contract_days.root = daily.root
+        and contract_days.trade_date = daily.trade_date
+    left join roots on roots.root = daily.root
+    window by_root as (partition by daily.root order by daily.trade_date)
+),
+
+final as (
+    select
+        bar_key,
+        trade_date,
+        root_instrument_key,
+        contract_instrument_key,
+        date_key,
+        open_price,
+        high_price,
+        low_price,
+        close_price,
+        volume,
+        vwap,
+        trade_count,
+        bar_count,
+        expected_bars,
+        bar_count::double / nullif(expected_bars, 0) as completeness,
+        -- A return across a roll compares two contracts: left NULL rather than misleading.
+        case
+            when previous_contract_code = contract_code
+                then close_price / previous_close_price - 1
+        end as close_to_close_return,
+        capture_id
+    from joined
+)
+
+select * from final

@@ -1,0 +1,50 @@
+with
+
+greeks as (
+    select * from {{ ref('stg_analytics__options_greeks_eod') }}
+),
+
+option_roots as (
+    select root, venue from {{ ref('ref_option_roots') }}
+),
+
+final as (
+    select
+        greeks.option_day_key,
+        greeks.trade_date,
+        greeks.osi,
+        'OPT:' || greeks.root as root_instrument_key,
+        option_roots.venue || '|' || strftime(greeks.trade_date, '%Y-%m-%d') as date_key,
+        greeks.expiration_date,
+        greeks.strike,
+        greeks.option_right,
+        greeks.bid,
+        greeks.ask,
+        greeks.mid,
+        greeks.ask - greeks.bid as bid_ask_spread,
+        greeks.bid_size,
+        greeks.ask_size,
+        greeks.volume,
+        greeks.open_interest,
+        greeks.underlying_price,
+        greeks.days_to_expiry,
+        greeks.years_to_expiry,
+        greeks.forward_price,
+        greeks.discount_factor,
+        ln(greeks.strike / greeks.forward_price) as log_moneyness,
+        greeks.implied_vol,
+        greeks.implied_vol_bid,
+        greeks.implied_vol_ask,
+        greeks.is_iv_converged,
+        greeks.iv_reason_code,
+        greeks.delta,
+        greeks.gamma,
+        greeks.vega,
+        greeks.theta,
+        greeks.rho,
+        greeks.capture_id
+    from greeks
+    left join option_roots on option_roots.root = greeks.root
+)
+
+select * from final

@@ -1,0 +1,31 @@
+with
+
+surface as (
+    select * from {{ ref('stg_analytics__vol_surface_daily') }}
+),
+
+option_roots as (
+    select root, venue from {{ ref('ref_option_roots') }}
+),
+
+final as (
+    select
+        surface.surface_key,
+        surface.trade_date,
+        'OPT:' || surface.root as root_instrument_key,
+        option_roots.venue || '|' || strftime(surface.trade_date, '%Y-%m-%d') as date_key,
+        surface.expiration_date,
+        datediff('day', surface.trade_date, surface.expiration_date) as days_to_expiry,
+        surface.years_to_expiry,
+        surface.forward_price,
+        surface.atm_vol,
+        -- Total implied variance, the quantity that must not decrease with expiry.
+        surface.atm_vol * surface.atm_vol * surface.years_to_expiry as atm_total_variance,
+        surface.risk_reversal_25d,
+        surface.butterfly_25d,
+        surface.strike_count
+    from surface
+    left join option_roots on option_roots.root = surface.root
+)
+
+select * from final

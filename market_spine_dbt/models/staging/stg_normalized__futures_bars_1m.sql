@@ -1,0 +1,25 @@
+with
+
+source as (
+    select * from {{ source('normalized', 'futures_bars_1m') }}
+),
+
+renamed as (
+    select
+        symbol || '|' || strftime(ts, '%Y-%m-%dT%H:%M:%SZ') as bar_key,
+        symbol as root,
+        contract as local_symbol,
+        trade_date,
+        ts as bar_ts,
+        open as open_price,
+        high as high_price,
+        low as low_price,
+        close as close_price,
+        volume,
+        vwap,
+        trades as trade_count,
+        capture_id
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,24 @@
+with
+
+source as (
+    select * from {{ source('quality', 'check_results') }}
+),
+
+renamed as (
+    select
+        evaluation_id,
+        storage_id,
+        evaluated_at,
+        run_id,
+        asset_key,
+        check_name,
+        asset_key || ':' || check_name as check_key,
+        nullif(partition_key, '') as partition_key,
+        passed as is_passed,
+        severity,
+        description,
+        metadata_json
+    from source
+)
+
+select * from renamed

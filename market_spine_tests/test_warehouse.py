@@ -1,0 +1,241 @@
+"""The warehouse: dbt builds the marts over a materialized home through Dagster, the marts agree
+with the lake, lineage runs from raw captures to marts, and DuckDB's single writer is respected."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from market_spine.catalog import drift, undeclared
+from market_spine.definitions import build_definitions
+from market_spine.lake.resource import LakeResource
+from market_spine.lake.store import Lake
+from market_spine.runner import materialize_options
+from market_spine.warehouse import reference
+from market_spine.warehouse.assets import warehouse_dbt, warehouse_dbt_minute_bars
+from market_spine.warehouse.project import dbt_resource, prepared_manifest
+from market_spine.warehouse.quality import check_results
+from market_spine.warehouse.resource import WarehouseResource
+from market_spine.warehouse.tables import CHECK_RESULTS
+from market_spine_tests.conftest import WEEK, settings_for
+
+OPTION_DAY = date(2024, 3, 8)
+MINUTE_DAY = WEEK[0]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A home whose warehouse was built through Dagster, with the runs' results."""
+
+    home: Path
+    warehouse: WarehouseResource
+    unpartitioned: dg.ExecuteInProcessResult
+    minute_bars: dg.ExecuteInProcessResult
+    #: When the test released the writer lock, and when the waiting partition run finished.
+    released: float
+    finished: float
+
+
+def _resources(home: Path) -> dict[str, object]:
+    return {
+        "lake": LakeResource(root=str(home / "lake")),
+        "dbt": dbt_resource(),
+        "warehouse": WarehouseResource(home=str(home)),
+    }
+
+
+@pytest.fixture(scope="module")
+def built(materialized_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """A copy of the shared futures week plus one options day; the warehouse built via Dagster:
+    everything unpartitioned, then one trade date of the minute-bar fact, launched while the
+    test holds the writer lock (two dbt invocations keep the module fast)."""
+    home = tmp_path_factory.mktemp("warehouse") / "home"
+    shutil.copytree(materialized_home / "lake", home / "lake")  # the shared home stays read-only
+    resources = _resources(home)
+    warehouse = WarehouseResource(home=str(home))
+    with dg.instance_for_test() as inst:
+        options = materialize_options(settings_for(home), OPTION_DAY, OPTION_DAY, instance=inst)
+        assert options is not None and options.success
+        assert dg.materialize([check_results], instance=inst, resources=resources).success
+        unpartitioned = dg.materialize([warehouse_dbt], instance=inst, resources=resources)
+        outcome: dict[str, object] = {}
+
+        def second_writer() -> None:
+            outcome["result"] = dg.materialize(
+                [warehouse_dbt_minute_bars],
+                instance=inst,
+                resources=resources,
+                partition_key=MINUTE_DAY.isoformat(),
+            )
+            outcome["finished"] = time.monotonic()
+
+        with warehouse.writing():
+            thread = threading.Thread(target=second_writer)
+            thread.start()
+            time.sleep(2.0)
+            released = time.monotonic()
+        thread.join(timeout=300)
+    minute_bars = outcome["result"]
+    assert isinstance(minute_bars, dg.ExecuteInProcessResult)
+    return Built(home, warehouse, unpartitioned, minute_bars, released, float(outcome["finished"]))
+
+
+def _count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    return conn.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def test_dbt_build_passes_and_tests_are_asset_checks(built: Built) -> None:
+    for result in (built.unpartitioned, built.minute_bars):
+        assert result.success
+        evaluations = result.get_asset_check_evaluations()
+        assert evaluations, "dbt tests should report as asset checks"
+        assert [e.check_name for e in evaluations if not e.passed] == []
+    manifest = json.loads(prepared_manifest().read_text())
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    reported = {
+        e.check_name
+        for r in (built.unpartitioned, built.minute_bars)
+        for e in r.get_asset_check_evaluations()
+    }
+    assert reported == {t["name"] for t in tests}
+
+
+def test_marts_match_the_lake(built: Built) -> None:
+    lake = Lake(built.home / "lake")
+
+    def rows(dataset: str) -> int:
+        return lake.read(dataset).height
+
+    checks = lake.read(CHECK_RESULTS)
+    expected = {
+        "marts.fct_futures_bars_daily": rows("analytics/futures_bars_daily"),
+        "marts.fct_option_eod": rows("analytics/options_greeks_eod"),
+        "marts.fct_vol_surface": rows("analytics/vol_surface_daily"),
+        "marts.mart_data_quality": checks.select("asset_key", "check_name", "partition_key")
+        .unique()
+        .height,
+        "marts.dim_instrument": len(reference.futures_roots())
+        + len(reference.futures_contracts())
+        + len(reference.option_roots()),
+        "marts.dim_date": 4 * ((reference.LAST_DAY - reference.FIRST_DAY).days + 1),
+    }
+    with built.warehouse.reading() as conn:
+        counts = {table: _count(conn, table) for table in expected}
+        # Every daily bar found its contract and its trading day.
+        unmatched = conn.execute(
+            """select count(*) from marts.fct_futures_bars_daily f
+               left join marts.dim_date d using (date_key)
+               where d.is_trading_day is distinct from true"""
+        ).fetchone()[0]
+    assert counts == expected
+    assert expected["marts.fct_option_eod"] > 0 and expected["marts.mart_data_quality"] > 0
+    assert unmatched == 0
+
+
+def test_readers_open_read_only_and_see_persistent_views(built: Built) -> None:
+    with built.warehouse.reading() as conn:
+        # The staging views read the lake's Parquet files by path, so they work in a process
+        # other than the dbt build that created them (dbt-duckdb's delta plugin's would not).
+        minutes = _count(conn, "staging.stg_normalized__futures_bars_1m")
+        assert minutes == _count(conn, "normalized.futures_bars_1m") > 0
+        with pytest.raises(duckdb.Error):
+            conn.execute("create table marts.scratch as select 1")
+
+
+def test_a_second_writer_waits_for_the_lock(built: Built) -> None:
+    assert built.finished >= built.released, "a second writer must wait, not run alongside"
+    assert built.minute_bars.success
+
+
+def test_a_partition_builds_exactly_its_trade_date(built: Built) -> None:
+    """The partition window reaches dbt through --vars: a first (non-incremental) build without
+    it would have loaded the whole week."""
+    materialized = built.minute_bars.get_asset_materialization_events()
+    assert [e.partition for e in materialized] == [MINUTE_DAY.isoformat()]
+    lake_rows = Lake(built.home / "lake").read(
+        "normalized/futures_bars_1m", between={"trade_date": (MINUTE_DAY, MINUTE_DAY)}
+    )
+    with built.warehouse.reading() as conn:
+        per_day = conn.execute(
+            "select trade_date, count(*) from marts.fct_futures_bars_1m group by 1"
+        ).fetchall()
+    assert per_day == [(MINUTE_DAY, lake_rows.height)]
+
+
+def test_lineage_runs_from_raw_captures_to_the_marts(tmp_path: Path) -> None:
+    graph = build_definitions(settings_for(tmp_path)).get_repository_def().asset_graph
+    raw = dg.AssetKey(["raw", "futures_bars_1m"])
+
+    def ancestors(key: dg.AssetKey) -> set[dg.AssetKey]:
+        seen: set[dg.AssetKey] = set()
+        todo = [key]
+        while todo:
+            for parent in graph.get(todo.pop()).parent_keys:
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+        return seen
+
+    daily = ancestors(dg.AssetKey(["marts", "fct_futures_bars_daily"]))
+    assert {
+        raw,
+        dg.AssetKey(["normalized", "futures_bars_1m"]),
+        dg.AssetKey(["analytics", "futures_bars_daily"]),
+        dg.AssetKey(["staging", "stg_analytics__futures_bars_daily"]),
+    } <= daily
+    assert raw in ancestors(dg.AssetKey(["marts", "fct_futures_bars_1m"]))
+    assert dg.AssetKey(["quality", "check_results"]) in ancestors(
+        dg.AssetKey(["marts", "mart_data_quality"])
+    )
+
+
+def test_seeds_match_the_code() -> None:
+    for name, build in reference.TABLES.items():
+        on_disk = (reference.SEEDS / f"{name}.csv").read_text()
+        assert on_disk == reference.render(build()), (
+            f"{name}.csv is stale: run `python -m market_spine.warehouse.reference`"
+        )
+
+
+def test_check_results_schema_is_what_the_staging_model_reads(built: Built) -> None:
+    lake = Lake(built.home / "lake")
+    assert undeclared(lake) == [] and drift(lake) == {}  # catalogued like every lake table
+    frame = lake.read(CHECK_RESULTS)
+    assert frame.height > 0
+    assert frame["evaluation_id"].is_unique().all()
+    assert frame.schema["evaluated_at"] == pl.Datetime(
+        frame.schema["evaluated_at"].time_unit, "UTC"
+    )
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+
+
+@pytest.mark.timeout(300)
+def test_quickstart_notebook_runs_on_a_materialized_home(
+    built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(built.home))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=240, kernel_name="python3").execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
+    # It saw the week of CL bars, the options day's chain and the weekly mart query's rows.
+    assert "5 sessions" in text and "contracts on 2024-03-08" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
+    weekly = notebook.cells[-1].outputs[0]["data"]["text/plain"]
+    assert "CL" in weekly and "ES" in weekly and "NG" in weekly
