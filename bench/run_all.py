@@ -29,6 +29,7 @@ SCRIPTS = (
     "option_quotes",
     "ib_backfill",
     "stream_freshness",
+    "warehouse",
 )
 #: The streaming benchmark alone runs 10 minutes of real-time bars.
 BUDGET_S = 35 * 60
@@ -299,6 +300,27 @@ def stream_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def warehouse_rows(r: dict[str, Any]) -> list[Row]:
+    builds, query = r["builds"], r["analyst_query"]
+    return [
+        figure(
+            "warehouse",
+            "full dbt build, empty warehouse, s",
+            round(builds["full_build_cold_s"], 1),
+            round(builds["one_view_s"], 1),
+        ),
+        figure(
+            "warehouse", "full dbt build, built warehouse, s", round(builds["full_build_warm_s"], 1)
+        ),
+        figure(
+            "warehouse",
+            "analyst query p50 ms, mart (baseline: Delta views)",
+            query["mart"]["p50_ms"],
+            query["delta_daily"]["p50_ms"],
+        ),
+    ]
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "ingest": ingest_rows,
     "point_read": point_rows,
@@ -309,6 +331,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "option_quotes": option_quotes_rows,
     "ib_backfill": ib_backfill_rows,
     "stream_freshness": stream_rows,
+    "warehouse": warehouse_rows,
 }
 
 

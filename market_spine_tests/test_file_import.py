@@ -32,14 +32,12 @@ from market_spine.providers.file_formats import FileImportError
 from market_spine_tests.conftest import settings_for
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"  # copies of ../shared/data (see its README)
 EURO = DATA / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
 DBN = DATA / "glbx-es-nq_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst"
 EXAMPLE = REPO / "instruments.example.toml"
 RAW = "raw/futures_bars_1m"
 NORMALIZED = "normalized/futures_bars_1m"
-
-pytestmark = pytest.mark.skipif(not EURO.is_file(), reason="shared real-data files not present")
 
 
 def utc(*args: int) -> datetime:
