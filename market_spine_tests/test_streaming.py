@@ -49,12 +49,13 @@ def test_a_minute_closes_on_twelve_bars_a_later_bar_or_the_grace() -> None:
     assert agg.closed(START + timedelta(seconds=59)) == []
     agg.add(_bar(55, 80.2))
     (minute,) = agg.closed(START + timedelta(seconds=60))
-    assert minute["open"] == 80.0 and minute["close"] == pytest.approx(80.21)
+    assert minute["complete"] and minute["open"] == 80.0 and minute["close"] == pytest.approx(80.21)
     assert minute["high"] == pytest.approx(80.22) and minute["volume"] == 120
     assert minute["trades"] == 24
     agg.add(_bar(0, 81.0, minute=1))
     assert agg.closed(START + timedelta(seconds=70)) == []
-    assert len(agg.closed(START + timedelta(seconds=130))) == 1  # quiet minute: grace passed
+    (partial,) = agg.closed(START + timedelta(seconds=130))  # grace passed: closed, incomplete
+    assert not partial["complete"]
     agg.add(_bar(0, 82.0, minute=3))
     agg.add(_bar(0, 83.0, minute=4))  # a later minute closes the earlier one
     assert [m["ts"].minute for m in agg.closed(START)] == [3]
@@ -157,3 +158,31 @@ def test_streamed_rows_are_one_per_minute_in_normalized(home, tws) -> None:
     lake = Lake(home / "lake")
     assert "raw/futures_bars_5s" in lake.datasets()
     assert undeclared(lake) == [] and drift(lake) == {}  # the stream's table is catalogued
+
+
+def test_a_failed_write_keeps_its_bars_for_the_next_flush(home, monkeypatch) -> None:
+    import market_spine.streaming.service as service
+
+    now = START + timedelta(minutes=2)
+    streamer = Streamer(
+        Lake(home / "lake"), StreamConfig(("CL",)), clock=lambda: now
+    )  # never started: bars are fed by hand, as the connection thread would
+    for i in range(12):
+        streamer._on_bar(_bar(5 * i, 80 + i / 100))
+    real = service.land_micro_batch
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("commit conflict")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "land_micro_batch", flaky)
+    with pytest.raises(OSError):
+        streamer._flush()
+    streamer._flush()
+    lake = Lake(home / "lake")
+    assert lake.read("raw/futures_bars_5s").height == 12  # every bar landed, once
+    minute = lake.read("normalized/futures_bars_1m")
+    assert minute.height == 1 and minute["volume"][0] == 120

@@ -1,8 +1,10 @@
 """5-second bars → 1-minute bars, emitted as soon as a minute is known to be complete.
 
 A minute closes when all twelve of its 5-second bars arrived, when a bar of a later minute
-arrives for the symbol, or when the clock is `grace` past its end (a quiet minute). The 1-minute
-bar is the usual aggregate: first open, max high, min low, last close, summed volume and trade
+arrives for the symbol, or when the clock is `grace` past its end. TWS sends a bar every five
+seconds, traded or not, so a minute closed with fewer than twelve is marked `complete: False`
+(the stream joined or dropped mid-minute) and must come from history instead. The 1-minute bar
+is the usual aggregate: first open, max high, min low, last close, summed volume and trade
 count, volume-weighted wap.
 """
 
@@ -40,6 +42,7 @@ def aggregate(bars: list[dict[str, Any]]) -> dict[str, Any]:
         "volume": volume,
         "vwap": weighted / volume if volume else bars[-1]["close"],
         "trades": sum(int(b["count"]) for b in bars),
+        "complete": len(bars) >= SUB_BARS,
     }
 
 

@@ -109,6 +109,8 @@ class Streamer:
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.stats = StreamStats()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._unlanded: list[dict[str, Any]] = []
+        self._unlanded_minutes: list[dict[str, Any]] = []
         self._aggregator = MinuteAggregator(timedelta(seconds=config.grace_seconds))
         self._lock = threading.Lock()
         self._batch_id = new_capture_id()
@@ -202,39 +204,62 @@ class Streamer:
                 log.exception("streamer flush failed; retrying at the next flush")
 
     def _flush(self) -> None:
+        """Land what arrived, then the minutes that closed. A failed write (e.g. a commit
+        conflict with a concurrent capture) keeps its rows for the next flush: nothing is lost."""
         with self._lock:
             batch_id, self._batch_id = self._batch_id, new_capture_id()
-        bars: list[dict[str, Any]] = []
         while True:
             try:
-                bars.append(self._inbox.get_nowait())
+                self._unlanded.append(self._inbox.get_nowait())
             except queue.Empty:
                 break
         # Each bar lands in the capture its message already cited (a bar arriving during the
         # swap carries the next id and lands under it).
         by_capture: dict[str, list[dict[str, Any]]] = {}
-        for bar in bars:
-            by_capture.setdefault(bar.pop("capture_id"), []).append(bar)
+        for bar in self._unlanded:
+            by_capture.setdefault(bar["capture_id"], []).append(bar)
         for capture_id, group in by_capture.items():
             request = {"symbols": sorted({b["symbol"] for b in group}), "bar_size": "5 secs"}
             land_micro_batch(self.lake, group, capture_id, request)
+            self._unlanded = [b for b in self._unlanded if b["capture_id"] != capture_id]
             self.stats.micro_batches += 1
             batch_id = capture_id
-        for bar in bars:
-            self._note_bar(bar)
-            self._aggregator.add(bar)
-        minutes = [m for m in self._aggregator.closed(self.clock()) if not self._owned(m)]
-        if not minutes:
-            return
-        for m in minutes:
+            for bar in group:
+                self._note_bar(bar)
+                self._aggregator.add(bar)
+        closed = []
+        for m in self._aggregator.closed(self.clock()):
+            if not m.pop("complete"):
+                self._add_gap(m["symbol"], m["ts"])  # joined or dropped mid-minute
+            elif not self._owned(m):
+                closed.append(m)
+        for m in closed:
             m["trade_date"] = self._trade_date(m["symbol"], m["ts"])
             m["capture_id"] = batch_id
-        land_minutes(self.lake, minutes, {"source": "ib-realtime", "captures": [batch_id]})
+        minutes, self._unlanded_minutes = [*self._unlanded_minutes, *closed], []
+        if not minutes:
+            return
+        try:
+            land_minutes(self.lake, minutes, {"source": "ib-realtime", "captures": [batch_id]})
+        except Exception:
+            self._unlanded_minutes = minutes
+            raise
         now = self.clock()
         for m in minutes:
             self.stats.to_lake.append((now - (m["ts"] + MINUTE)).total_seconds())
         self.stats.minutes += len(minutes)
         self.hub.publish(bar_messages(minutes, "1m"))
+
+    def _add_gap(self, root: str, minute: datetime) -> None:
+        """Give `minute` to the backfill, widening the symbol's open gap if there is one."""
+        with self._lock:
+            gap = self._gaps.get(root)
+            if gap is None:
+                self._gaps[root] = _Gap(minute, minute)
+                return
+            gap.start = min(gap.start, minute)
+            if gap.end is not None:
+                gap.end = max(gap.end, minute)
 
     def _note_bar(self, bar: dict[str, Any]) -> None:
         """Track the newest bar per symbol and close an open gap at the first bar after it."""
