@@ -3,6 +3,7 @@ them all), and `describe`: an entry with its live facts from the lake and the Da
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -14,10 +15,24 @@ from market_spine.lake.store import Lake
 from market_spine.options.catalog import OPTIONS_DATASETS
 from market_spine.streaming.catalog import STREAMING_DATASETS
 from market_spine.warehouse.catalog import WAREHOUSE_DATASETS
+from market_spine.warehouse.model_catalog import model_datasets, warehouse_facts
 
 CATALOG = Catalog.of(
-    [*FUTURES_DATASETS, *STREAMING_DATASETS, *OPTIONS_DATASETS, *WAREHOUSE_DATASETS]
+    [
+        *FUTURES_DATASETS,
+        *STREAMING_DATASETS,
+        *OPTIONS_DATASETS,
+        *WAREHOUSE_DATASETS,
+        *model_datasets(),
+    ]
 )
+
+
+def facts(lake: Lake, spec: DatasetSpec) -> dict[str, Any]:
+    """Live facts of a lake table (from its Delta log) or a dbt model (from the warehouse)."""
+    if spec.kind == "dbt":
+        return warehouse_facts(Path(lake.root).parent, spec)
+    return lake_facts(lake, spec)
 
 
 def last_materialization(
@@ -65,10 +80,10 @@ def describe(name: str, lake: Lake, instance: dg.DagsterInstance | None = None) 
     """A dataset's entry plus its live facts: rows, newest partition and data time, Delta
     version, last commit and last materialization."""
     spec = CATALOG.get(name)
-    facts = lake_facts(lake, spec)
-    facts.pop("columns_in_table", None)
-    facts["last_materialization"] = last_materialization(instance, spec)
-    return {**entry(spec), "facts": facts}
+    live = facts(lake, spec)
+    live.pop("columns_in_table", None)
+    live["last_materialization"] = last_materialization(instance, spec)
+    return {**entry(spec), "facts": live}
 
 
 def undeclared(lake: Lake) -> list[str]:

@@ -20,9 +20,8 @@ def _fact(facts: dict[str, Any], name: str) -> str:
 
 
 def _overview(settings: Settings) -> None:
-    from market_spine.catalog import CATALOG
+    from market_spine.catalog import CATALOG, facts
     from market_spine.lake import Lake
-    from market_spine.lake.catalog_facts import lake_facts
 
     console = Console()
     lake = Lake(settings.lake_root)
@@ -31,14 +30,14 @@ def _overview(settings: Settings) -> None:
     for header in headers:
         table.add_column(header, overflow="fold", no_wrap=header == "dataset")
     for spec in CATALOG:
-        facts = lake_facts(lake, spec)
+        live = facts(lake, spec)
         table.add_row(
             spec.name,
             spec.grain,
-            _fact(facts, "rows"),
-            _fact(facts, "delta_version"),
-            _fact(facts, "newest_partition"),
-            _fact(facts, "newest_data_ts"),
+            _fact(live, "rows"),
+            _fact(live, "delta_version"),
+            _fact(live, "newest_partition"),
+            _fact(live, "newest_data_ts"),
             f"v{spec.schema_version}",
         )
     console.print(table)

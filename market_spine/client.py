@@ -145,9 +145,9 @@ class Spine:
         """Every dataset the platform declares, one row each, with live facts from the lake:
         rows, Delta version, newest partition and newest data timestamp (null until built)."""
         from market_spine.catalog import CATALOG
-        from market_spine.lake.catalog_facts import lake_facts
+        from market_spine.catalog import facts as live_facts
 
-        facts = [lake_facts(self.lake, spec) for spec in CATALOG]
+        facts = [live_facts(self.lake, spec) for spec in CATALOG]
         live = pl.DataFrame(
             {
                 "rows": [f.get("rows") for f in facts],

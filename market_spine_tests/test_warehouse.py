@@ -239,3 +239,34 @@ def test_quickstart_notebook_runs_on_a_materialized_home(
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
     weekly = notebook.cells[-1].outputs[0]["data"]["text/plain"]
     assert "CL" in weekly and "ES" in weekly and "NG" in weekly
+
+
+def test_the_catalog_describes_every_model_with_warehouse_facts(built: Built) -> None:
+    from market_spine.client import Spine
+
+    manifest = json.loads(prepared_manifest().read_text())
+    models = {
+        f"{n['schema']}/{n['name']}"
+        for n in manifest["nodes"].values()
+        if n["resource_type"] in ("model", "seed")
+    }
+    spine = Spine(built.home)
+    listed = spine.catalog()
+    assert models <= set(listed["name"])
+    entry = spine.describe("marts/fct_futures_bars_daily")
+    assert (
+        entry["kind"] == "dbt" and "staging/stg_analytics__futures_bars_daily" in entry["upstream"]
+    )
+    assert [c["name"] for c in entry["columns"]][:2] == ["bar_key", "trade_date"]
+    with built.warehouse.reading() as conn:
+        rows = _count(conn, "marts.fct_futures_bars_daily")
+        types = dict(
+            conn.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'marts' and table_name = 'fct_futures_bars_daily'"
+            ).fetchall()
+        )
+    assert entry["facts"]["rows"] == rows > 0
+    assert entry["facts"]["column_types"] == types
+    row = listed.filter(pl.col("name") == "marts/dim_instrument").row(0, named=True)
+    assert row["rows"] and row["written_by"].startswith("dbt")

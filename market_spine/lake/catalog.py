@@ -21,16 +21,17 @@ class UnknownDataset(InvalidInput):
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One column: its name, polars dtype and what it means."""
+    """One column: its name, polars dtype (None where the engine decides it, as in dbt models)
+    and what it means."""
 
     name: str
-    dtype: pl.DataType
+    dtype: pl.DataType | None
     description: str
 
     @property
     def type_name(self) -> str:
         """The dtype as text, e.g. `Datetime(time_unit='ns', time_zone='UTC')`."""
-        return str(self.dtype)
+        return "–" if self.dtype is None else str(self.dtype)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,99 @@
+"""Catalog entries of the warehouse's dbt models and seeds, read from the dbt manifest (their
+one yml each is the declaration), and their live facts from the DuckDB file — so the catalog
+describes every dataset, lake table or mart, in one place."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from market_spine.lake.catalog import ColumnSpec, DatasetSpec, SchemaChange
+from market_spine.warehouse.lock import warehouse_lock
+from market_spine.warehouse.tables import warehouse_dir, warehouse_path
+
+MANIFEST = Path(__file__).resolve().parents[2] / "market_spine_dbt" / "target" / "manifest.json"
+OWNER = "team:analytics"
+WRITTEN_BY = "dbt (the warehouse assets)"
+_HISTORY = (SchemaChange(1, date(2026, 11, 23), "first version"),)
+
+
+def _dataset_name(node: dict[str, Any]) -> str:
+    return f"{node['schema']}/{node['name']}"
+
+
+def _upstream(node: dict[str, Any], names: dict[str, str]) -> tuple[str, ...]:
+    """Model and seed parents by dataset name; a source is the lake table `<layer>/<table>`."""
+    out = []
+    for parent in node.get("depends_on", {}).get("nodes", []):  # seeds depend on nothing
+        if parent.startswith("source."):
+            _, _, layer, table = parent.split(".", 3)
+            out.append(f"{layer}/{table}")
+        elif parent in names:
+            out.append(names[parent])
+    return tuple(out)
+
+
+def model_datasets(manifest: Path = MANIFEST) -> tuple[DatasetSpec, ...]:
+    """One entry per dbt model and seed; none when the manifest is not built yet (`make
+    install` runs `dbt parse`)."""
+    if not manifest.is_file():
+        return ()
+    nodes = [
+        n
+        for n in json.loads(manifest.read_text())["nodes"].values()
+        if n["resource_type"] in ("model", "seed")
+    ]
+    names = {n["unique_id"]: _dataset_name(n) for n in nodes}
+    specs = []
+    for node in sorted(nodes, key=lambda n: (n["schema"], n["name"])):
+        incremental = node["config"].get("materialized") == "incremental"
+        specs.append(
+            DatasetSpec(
+                name=names[node["unique_id"]],
+                description=node["description"],
+                owner=OWNER,
+                grain=node["meta"].get("grain", "see the description"),
+                partitioning="incremental by trade date" if incremental else "none (rebuilt)",
+                columns=tuple(
+                    ColumnSpec(c["name"], None, c.get("description", ""))
+                    for c in node["columns"].values()
+                ),
+                history=_HISTORY,
+                upstream=_upstream(node, names),
+                kind="dbt",
+                written_by=WRITTEN_BY,
+            )
+        )
+    return tuple(specs)
+
+
+def warehouse_facts(home: Path, spec: DatasetSpec, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Rows and column types of a model in the home's warehouse, read-only under the shared
+    lock; `materialized: False` until the warehouse has it."""
+    path = warehouse_path(home)
+    if not path.is_file():
+        return {"materialized": False}
+    schema, table = spec.name.split("/", 1)
+    with warehouse_lock(warehouse_dir(home) / "spine.lock", shared=True, timeout_s=timeout_s):
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            found = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+            if not found:
+                return {"materialized": False}
+            rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+        finally:
+            con.close()
+    return {
+        "materialized": True,
+        "rows": int(rows),
+        "warehouse": str(path),
+        "column_types": {name: kind for name, kind in found},
+    }
