@@ -4,6 +4,7 @@ serve the API, maintain the lake."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -65,13 +66,19 @@ def _process_warehouse(settings: Settings, start, end) -> bool:
     from market_spine.home import instance
     from market_spine.runner import materialize_warehouse
 
-    with console.status("warehouse: dbt build"):
+    # dagster-dbt echoes dbt's whole log to stdout (the UI keeps it per step): here only a
+    # failure's tail is worth showing.
+    dbt_log = io.StringIO()
+    with console.status("warehouse: dbt build"), contextlib.redirect_stdout(dbt_log):
         runs = materialize_warehouse(settings, start, end, instance=instance(settings))
     for run in runs:
         status = "[green]ok[/]" if run.success else "[red]failed[/]"
         failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
-        console.print(f"warehouse {status} run {run.run_id[:8]}{failed}")
-    return all(run.success for run in runs)
+        console.print(f"warehouse: {run.symbol} {status} run {run.run_id[:8]}{failed}")
+    ok = all(run.success for run in runs)
+    if not ok:
+        console.print("\n".join(dbt_log.getvalue().splitlines()[-40:]), markup=False)
+    return ok
 
 
 def _process_options(settings: Settings, start, end) -> bool:

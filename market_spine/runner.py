@@ -188,15 +188,17 @@ def materialize_warehouse(
         **warehouse_resources(settings),
     }
     config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    steps: list[tuple[list, dict[str, str]]] = [([check_results, warehouse_dbt], {})]
+    steps: list[tuple[str, list, dict[str, str]]] = [
+        ("check results + dbt build", [check_results, warehouse_dbt], {})
+    ]
     if weekdays:
         window = {
             "dagster/asset_partition_range_start": weekdays[0].isoformat(),
             "dagster/asset_partition_range_end": weekdays[-1].isoformat(),
         }
-        steps.append(([warehouse_dbt_minute_bars], window))
+        steps.append(("fct_futures_bars_1m", [warehouse_dbt_minute_bars], window))
     summaries = []
-    for assets, tags in steps:
+    for label, assets, tags in steps:
         result = dg.materialize(
             assets,
             instance=instance,
@@ -210,5 +212,5 @@ def materialize_warehouse(
             for e in result.get_asset_check_evaluations()
             if not e.passed
         )
-        summaries.append(RunSummary("warehouse", start, end, result.run_id, result.success, failed))
+        summaries.append(RunSummary(label, start, end, result.run_id, result.success, failed))
     return summaries
