@@ -146,11 +146,15 @@ class Streamer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        if self.realtime is not None:
-            self.realtime.close()
-        self._flush()
-        if self.connection is not None:
-            self.connection.close()
+        try:
+            if self.realtime is not None:
+                self.realtime.close()
+            self._flush()
+        except Exception:
+            log.exception("final flush failed: the unlanded bars are lost with this process")
+        finally:
+            if self.connection is not None:
+                self.connection.close()
 
     def __enter__(self) -> Streamer:
         self.start()
@@ -311,6 +315,8 @@ class Streamer:
         key = (root, minute_of(ts))
         found = self._trade_dates.get(key)
         if found is None:
+            if len(self._trade_dates) > 10_000:  # a day of minutes for a handful of roots
+                self._trade_dates.clear()
             found = self._trade_dates[key] = current_trade_date(root, ts)
         return found
 
