@@ -26,8 +26,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Market Spine",
         version=package_version(),
         description=(
-            "Read API over the Market Spine lake: futures bars, option chains with greeks and the "
-            "volatility surface, as JSON, CSV or Arrow IPC."
+            "Read API over the Market Spine lake: futures bars, option chains with greeks, "
+            "intraday option quotes and the volatility surface as JSON, CSV or Arrow IPC; the "
+            "dataset "
+            "catalog; real-time bars over a WebSocket when `market-spine stream` serves it."
         ),
         docs_url="/docs",
         openapi_url="/openapi.json",
