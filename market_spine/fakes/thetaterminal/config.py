@@ -1,0 +1,76 @@
+"""What the fake terminal serves and how it misbehaves: its configuration and faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal
+
+from market_spine.option_calendar import is_trading_day
+
+FaultKind = Literal[
+    "429",
+    "471",
+    "473",
+    "474",
+    "476",
+    "500",
+    "570",
+    "571",
+    "slow",
+    "drop",
+    "truncate",
+    "malformed",
+]
+#: Status faults answer with that code and a plain-text body, as the terminal does.
+STATUS_TEXT = {
+    "429": "Too many requests: the request queue is full.",
+    "471": "Permission denied: your subscription does not include this data.",
+    "473": "Invalid parameters.",
+    "474": "Disconnected from the ThetaData servers; reconnecting.",
+    "476": "Wrong IP address: requests from 127.0.0.1 and localhost were mixed.",
+    "500": "Internal server error.",
+    "570": "Request too large: split it.",
+    "571": "The terminal is starting; try again shortly.",
+}
+
+
+@dataclass
+class Fault:
+    """One injected fault. Scripted (`probability=None`) faults are consumed in list order, each
+    for `times` requests; probabilistic ones hit each request with `probability` (seeded), at most
+    `times` times (`None` = unlimited)."""
+
+    kind: FaultKind
+    times: int | None = 1
+    seconds: float = 0.5
+    probability: float | None = None
+
+
+@dataclass
+class FakeThetaConfig:
+    """What the fake serves and how it misbehaves."""
+
+    seed: int = 7
+    today: date | None = None
+    concurrency: int = 4
+    queue: int = 16
+    json_layout: Literal["rows", "columns"] = "rows"
+    faults: list[Fault] = field(default_factory=list)
+    fault_seed: int = 0
+    #: Extra processing time per data request, so concurrency and queueing are observable.
+    delay: float = 0.0
+    #: EOD ranges wider than this many days answer 570 (request too large).
+    max_days: int = 31
+    #: Answer 476 when requests arrive under two host names (127.0.0.1 and localhost).
+    enforce_host: bool = True
+    #: Quote requests that would return more rows than this answer 570 (request too large).
+    max_quote_rows: int = 2_000_000
+
+
+def latest_trading_day(before: date | None = None) -> date:
+    """The latest Cboe trading day on or before `before` (default today)."""
+    day = before or date.today()
+    while not is_trading_day(day):
+        day -= timedelta(days=1)
+    return day
