@@ -74,14 +74,6 @@ class DatasetSpec:
         """The Dagster asset key path of the asset writing this dataset."""
         return self.name.split("/")
 
-    def column(self, name: str) -> ColumnSpec:
-        """One column by name; UnknownDataset-style error naming the known ones."""
-        for c in self.columns:
-            if c.name == name:
-                return c
-        known = ", ".join(c.name for c in self.columns)
-        raise InvalidInput(f"{self.name} has no column {name!r}: its columns are {known}")
-
 
 def columns_of(
     schema: Mapping[str, pl.DataType], descriptions: Mapping[str, str]
@@ -160,17 +152,6 @@ class Catalog:
                 "upstream": pl.List(pl.String()),
                 "written_by": pl.String(),
             },
-        )
-
-    def columns_frame(self, name: str) -> pl.DataFrame:
-        """One row per column of a dataset: name, type, description."""
-        spec = self.get(name)
-        return pl.DataFrame(
-            {
-                "column": [c.name for c in spec.columns],
-                "type": [c.type_name for c in spec.columns],
-                "description": [c.description for c in spec.columns],
-            }
         )
 
 

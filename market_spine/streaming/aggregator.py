@@ -14,10 +14,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-import polars as pl
-
-from market_spine.providers.base import BAR_SCHEMA
-
 SUB_BARS = 12
 MINUTE = timedelta(minutes=1)
 
@@ -70,16 +66,3 @@ class MinuteAggregator:
                 done.append(aggregate(list(bars.values())))
                 del self._open[(symbol, minute)]
         return sorted(done, key=lambda b: (b["ts"], b["symbol"]))
-
-    def pending(self) -> int:
-        """Minutes still open."""
-        return len(self._open)
-
-
-def minute_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """1-minute bar rows as a BAR_SCHEMA frame."""
-    return (
-        pl.DataFrame(rows, schema=BAR_SCHEMA, orient="row")
-        if rows
-        else pl.DataFrame(schema=BAR_SCHEMA)
-    )

@@ -33,7 +33,6 @@ class BarHub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subscribers: dict[Subscriber, asyncio.AbstractEventLoop] = {}
-        self.published = 0
 
     def subscribe(self, symbols: frozenset[str]) -> Subscriber:
         """Register a subscriber on the running loop (call from the WebSocket handler)."""
@@ -55,7 +54,6 @@ class BarHub:
         """Queue messages for every interested subscriber, from any thread."""
         with self._lock:
             targets = list(self._subscribers.items())
-            self.published += len(messages)
         for subscriber, loop in targets:
             wanted = [m for m in messages if subscriber.wants(m)]
             if wanted and not loop.is_closed():
