@@ -28,11 +28,12 @@ CATALOG = Catalog.of(
 )
 
 
-def facts(lake: Lake, spec: DatasetSpec) -> dict[str, Any]:
-    """Live facts of a lake table (from its Delta log) or a dbt model (from the warehouse)."""
-    if spec.kind == "dbt":
-        return warehouse_facts(Path(lake.root).parent, spec)
-    return lake_facts(lake, spec)
+def facts(lake: Lake, specs: list[DatasetSpec]) -> list[dict[str, Any]]:
+    """Live facts of each dataset, in order: a lake table's from its Delta log, the dbt models'
+    from the warehouse (one connection for them all)."""
+    models = [s for s in specs if s.kind == "dbt"]
+    in_warehouse = warehouse_facts(Path(lake.root).parent, models) if models else {}
+    return [in_warehouse[s.name] if s.kind == "dbt" else lake_facts(lake, s) for s in specs]
 
 
 def last_materialization(
@@ -79,11 +80,23 @@ def entry(spec: DatasetSpec) -> dict[str, Any]:
 def describe(name: str, lake: Lake, instance: dg.DagsterInstance | None = None) -> dict[str, Any]:
     """A dataset's entry plus its live facts: rows, newest partition and data time, Delta
     version, last commit and last materialization."""
-    spec = CATALOG.get(name)
-    live = facts(lake, spec)
-    live.pop("columns_in_table", None)
-    live["last_materialization"] = last_materialization(instance, spec)
-    return {**entry(spec), "facts": live}
+    (found,) = describe_all(lake, instance, [CATALOG.get(name)])
+    return found
+
+
+def describe_all(
+    lake: Lake,
+    instance: dg.DagsterInstance | None = None,
+    specs: list[DatasetSpec] | None = None,
+) -> list[dict[str, Any]]:
+    """`describe` for many datasets (default: all), reading the warehouse once."""
+    specs = list(CATALOG) if specs is None else specs
+    described = []
+    for spec, live in zip(specs, facts(lake, specs), strict=True):
+        live.pop("columns_in_table", None)
+        live["last_materialization"] = last_materialization(instance, spec)
+        described.append({**entry(spec), "facts": live})
+    return described
 
 
 def undeclared(lake: Lake) -> list[str]:

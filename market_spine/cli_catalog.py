@@ -29,8 +29,7 @@ def _overview(settings: Settings) -> None:
     headers = ("dataset", "grain", "rows", "version", "newest partition", "newest data", "schema")
     for header in headers:
         table.add_column(header, overflow="fold", no_wrap=header == "dataset")
-    for spec in CATALOG:
-        live = facts(lake, spec)
+    for spec, live in zip(CATALOG, facts(lake, list(CATALOG)), strict=True):
         table.add_row(
             spec.name,
             spec.grain,

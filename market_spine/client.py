@@ -147,7 +147,7 @@ class Spine:
         from market_spine.catalog import CATALOG
         from market_spine.catalog import facts as live_facts
 
-        facts = [live_facts(self.lake, spec) for spec in CATALOG]
+        facts = live_facts(self.lake, list(CATALOG))
         live = pl.DataFrame(
             {
                 "rows": [f.get("rows") for f in facts],

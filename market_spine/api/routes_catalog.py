@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from market_spine.api.errors import ApiError
-from market_spine.catalog import CATALOG, describe
+from market_spine.catalog import describe, describe_all
 from market_spine.client import Spine
 from market_spine.home import existing_instance
 from market_spine.lake.catalog import UnknownDataset
@@ -22,12 +22,9 @@ def catalog(request: Request) -> dict[str, Any]:
     """One entry per dataset: description, owner, grain, partitioning, schema version, upstream
     datasets and live facts; columns are listed by `/v1/catalog/{name}`."""
     spine: Spine = request.app.state.spine
-    instance = existing_instance(spine.settings)
-    datasets = []
-    for spec in CATALOG:
-        full = describe(spec.name, spine.lake, instance)
+    datasets = describe_all(spine.lake, existing_instance(spine.settings))
+    for full in datasets:
         full.pop("columns")
-        datasets.append(full)
     return {"datasets": datasets}
 
 

@@ -71,29 +71,36 @@ def model_datasets(manifest: Path = MANIFEST) -> tuple[DatasetSpec, ...]:
     return tuple(specs)
 
 
-def warehouse_facts(home: Path, spec: DatasetSpec, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Rows and column types of a model in the home's warehouse, read-only under the shared
-    lock; `materialized: False` until the warehouse has it."""
+def warehouse_facts(
+    home: Path, specs: list[DatasetSpec], timeout_s: float = 10.0
+) -> dict[str, dict[str, Any]]:
+    """Rows and column types of models in the home's warehouse, by dataset name, through one
+    read-only connection under the shared lock; `materialized: False` until it has them."""
     path = warehouse_path(home)
+    missing: dict[str, Any] = {"materialized": False}
     if not path.is_file():
-        return {"materialized": False}
-    schema, table = spec.name.split("/", 1)
+        return {spec.name: dict(missing) for spec in specs}
+    out: dict[str, dict[str, Any]] = {}
     with warehouse_lock(warehouse_dir(home) / "spine.lock", shared=True, timeout_s=timeout_s):
         con = duckdb.connect(str(path), read_only=True)
         try:
-            found = con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-            if not found:
-                return {"materialized": False}
-            rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            for spec in specs:
+                schema, table = spec.name.split("/", 1)
+                found = con.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = ? and table_name = ? order by ordinal_position",
+                    [schema, table],
+                ).fetchall()
+                if not found:
+                    out[spec.name] = dict(missing)
+                    continue
+                rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+                out[spec.name] = {
+                    "materialized": True,
+                    "rows": int(rows),
+                    "warehouse": str(path),
+                    "column_types": {name: kind for name, kind in found},
+                }
         finally:
             con.close()
-    return {
-        "materialized": True,
-        "rows": int(rows),
-        "warehouse": str(path),
-        "column_types": {name: kind for name, kind in found},
-    }
+    return out
