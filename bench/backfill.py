@@ -25,7 +25,7 @@ import dataset
 import polars as pl
 import report
 
-from market_spine.assetkit import contiguous_blocks
+from market_spine.definitions import silence_dagster_previews
 from market_spine.futures import checks, keys
 from market_spine.futures.daily_bars import daily_from_minutes, missing_days
 from market_spine.futures.normalized_bars import accepted_capture
@@ -36,9 +36,9 @@ from market_spine.futures.schemas import (
     RAW_BARS_SCHEMA,
 )
 from market_spine.lake import Lake
+from market_spine.lake.blocks import contiguous_blocks
 from market_spine.providers.resource import MarketDataResource
-from market_spine.quiet import silence_dagster_previews
-from market_spine.runner import materialize_range, plan
+from market_spine.runs.launch import materialize_range, plan
 from market_spine.settings import Settings
 
 START, END = date(2023, 1, 1), date(2023, 12, 31)

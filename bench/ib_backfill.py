@@ -23,8 +23,8 @@ import report
 from ib_async import IB, RequestError
 from polars.testing import assert_frame_equal
 
-from market_spine import calendars
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig, PacingLimits
+from market_spine.markets import calendars
 from market_spine.providers.ib import IBProvider, ib_future
 from market_spine.providers.ib_pacing import PacingRules
 from market_spine.providers.simulated import SimulatedMarket

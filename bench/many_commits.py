@@ -26,11 +26,11 @@ import polars as pl
 import report
 from reads import Pair, cold_reads, fresh_spine, profile, scan_delta_reads, warm_reads
 
-from market_spine.assetkit import conform
-from market_spine.calendars import trading_days
+from market_spine.catalog.vocabulary import conform
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake import Lake, lake_at
 from market_spine.lake.maintenance import maintain
+from market_spine.markets.calendars import trading_days
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.settings import Settings
 

@@ -22,7 +22,7 @@ import report
 
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal
 from market_spine.lake import Lake
-from market_spine.option_calendar import is_trading_day
+from market_spine.markets.expirations import is_trading_day
 from market_spine.options import keys
 from market_spine.options.raw_quotes import land_quotes
 from market_spine.providers.thetadata import ThetaDataClient

@@ -17,7 +17,7 @@ import report
 from market_spine.options.analytics import chain_greeks, implied_forwards, surface
 from market_spine.options.normalized_chain import normalize
 from market_spine.providers.simulated_options import SimulatedOptionMarket
-from market_spine.runner import materialize_options
+from market_spine.runs.launch import materialize_options
 from market_spine.settings import Settings
 
 DAY = date(2024, 3, 5)

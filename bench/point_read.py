@@ -43,9 +43,9 @@ from reads import (
     warm_reads,
 )
 
-from market_spine import calendars
 from market_spine.lake import lake_at
 from market_spine.lake.maintenance import maintain
+from market_spine.markets import calendars
 from market_spine.settings import Settings
 
 SEED = 42

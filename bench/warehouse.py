@@ -32,9 +32,9 @@ import duckdb
 import report
 from deltalake import DeltaTable
 
+from market_spine.definitions import silence_dagster_previews
 from market_spine.lake.resource import LakeResource
-from market_spine.quiet import silence_dagster_previews
-from market_spine.runner import materialize_options, materialize_range
+from market_spine.runs.launch import materialize_options, materialize_range
 from market_spine.warehouse.quality import check_results
 from market_spine.warehouse.resource import WarehouseResource
 

@@ -10,11 +10,11 @@ import duckdb
 import polars as pl
 
 from market_spine.errors import InvalidInput, NotMaterialized
-from market_spine.instruments import get_instrument
 from market_spine.lake import Lake, lake_at
 from market_spine.lake.sql import view_sql
+from market_spine.markets.dates import parse_range
+from market_spine.markets.instruments import get_instrument
 from market_spine.settings import Settings
-from market_spine.timeparse import parse_range
 
 BARS_1M = "normalized/futures_bars_1m"
 BARS_DAILY = "analytics/futures_bars_daily"
@@ -144,8 +144,8 @@ class Spine:
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:
         rows, Delta version, newest partition and newest data timestamp (null until built)."""
-        from market_spine.catalog import CATALOG
-        from market_spine.catalog import facts as live_facts
+        from market_spine.catalog.registry import CATALOG
+        from market_spine.catalog.registry import facts as live_facts
 
         facts = live_facts(self.lake, list(CATALOG))
         live = pl.DataFrame(
@@ -173,7 +173,7 @@ class Spine:
     def describe(self, dataset: str) -> dict[str, object]:
         """One dataset's catalog entry (columns, schema history, lineage) with its live facts,
         including its last materialization in this home's Dagster instance."""
-        from market_spine.catalog import describe
+        from market_spine.catalog.registry import describe
         from market_spine.home import existing_instance
 
         return describe(dataset, self.lake, existing_instance(self.settings))

@@ -1,46 +1,59 @@
-"""The one place that sees every domain: assets, checks, jobs, schedules and resources."""
+"""The one place that sees every domain: each domain's Definitions merged, with the resources they
+share (the lake and the market-data providers)."""
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-from market_spine.futures.automation import futures_hourly_capture, futures_job
-from market_spine.futures.daily_bars import futures_bars_daily
-from market_spine.futures.normalized_bars import normalized_futures_bars_1m
-from market_spine.futures.raw_bars import raw_futures_bars_1m
-from market_spine.lake.resource import LakeResource
-from market_spine.operations.freshness import freshness_job, freshness_schedule, futures_freshness
-from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
-from market_spine.options.assets import OPTIONS_ASSETS
-from market_spine.runner import market_resource
-from market_spine.settings import Settings
-from market_spine.warehouse.definitions import (
-    WAREHOUSE_ASSETS,
-    warehouse_automation,
-    warehouse_resources,
-)
+
+def silence_dagster_previews() -> None:
+    """Hide Dagster's BetaWarning/PreviewWarning: we pin the version and own those choices
+    knowingly, so the warnings left are ones that need action."""
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+
+# Before the domains load: their asset decorators are where the preview warnings are raised.
+silence_dagster_previews()
+
+from market_spine.futures import definitions as futures  # noqa: E402
+from market_spine.lake.resource import LakeResource  # noqa: E402
+from market_spine.operations import definitions as operations  # noqa: E402
+from market_spine.options import definitions as options  # noqa: E402
+from market_spine.providers.resource import MarketDataResource  # noqa: E402
+from market_spine.settings import Settings  # noqa: E402
+from market_spine.warehouse import definitions as warehouse  # noqa: E402
+
+DOMAINS = {"futures": futures, "options": options, "warehouse": warehouse, "operations": operations}
+
+
+def shared_resources(settings: Settings) -> dict[str, object]:
+    """The resources every domain uses for a home: the lake and the market-data providers."""
+    return {
+        "lake": LakeResource(root=str(settings.lake_root)),
+        "market": MarketDataResource.from_settings(settings),
+    }
+
+
+def domain_definitions(settings: Settings, domain: str) -> dg.Definitions:
+    """One domain's Definitions with the shared resources, e.g. for a run of that domain alone."""
+    return dg.Definitions.merge(
+        DOMAINS[domain].build_definitions(settings),
+        dg.Definitions(resources=shared_resources(settings)),
+    )
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions for one home; tests build their own with a temporary home."""
-    return dg.Definitions(
-        assets=[
-            raw_futures_bars_1m,
-            normalized_futures_bars_1m,
-            futures_bars_daily,
-            *OPTIONS_ASSETS,
-            *WAREHOUSE_ASSETS,
-        ],
-        asset_checks=[futures_freshness],
-        jobs=[futures_job, lake_maintenance, freshness_job],
-        schedules=[futures_hourly_capture, lake_maintenance_schedule, freshness_schedule],
-        sensors=[warehouse_automation],
-        resources={
-            "lake": LakeResource(root=str(settings.lake_root)),
-            "market": market_resource(settings),
-            **warehouse_resources(settings),
-        },
+    return dg.Definitions.merge(
+        *(module.build_definitions(settings) for module in DOMAINS.values()),
+        dg.Definitions(resources=shared_resources(settings)),
     )
 
 
-defs = build_definitions(Settings.from_env())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location's definitions, built from the environment's settings when loaded."""
+    return build_definitions(Settings.from_env())

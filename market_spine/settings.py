@@ -101,8 +101,8 @@ class Settings:
 
     def validate_symbols(self) -> None:
         """Every configured symbol must be a known instrument (built in or configured)."""
-        from market_spine.instrument_config import configured_roots
-        from market_spine.instruments import get_instrument
+        from market_spine.markets.instrument_config import configured_roots
+        from market_spine.markets.instruments import get_instrument
 
         configured_roots()
         for symbol in self.symbols:

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from market_spine.runner import materialize_range
+from market_spine.runs.launch import materialize_range
 from market_spine.settings import Settings
 
 #: The week the read-side tests use: five sessions for each of CL, ES and NG.

@@ -9,7 +9,7 @@ import dagster as dg
 from market_spine.futures.automation import due_partitions, futures_hourly_capture
 from market_spine.operations.freshness import futures_freshness
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runner import materialize_range, resources
+from market_spine.runs.launch import materialize_range, resources
 from market_spine_tests.conftest import settings_for
 
 

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from market_spine import calendars
-from market_spine.calendars import (
+from market_spine.errors import InvalidDate, InvalidRange, NotATradingDay, UnknownSymbol
+from market_spine.markets import calendars
+from market_spine.markets.calendars import (
     OVERRIDES,
     expected_minutes,
     is_trading_day,
@@ -21,7 +22,6 @@ from market_spine.calendars import (
     sessions,
     trading_days,
 )
-from market_spine.errors import InvalidDate, InvalidRange, NotATradingDay, UnknownSymbol
 
 ET = ZoneInfo("America/New_York")
 SYMBOLS = ("CL", "NG", "ES")

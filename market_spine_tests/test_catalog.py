@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from market_spine.api.app import create_app
-from market_spine.catalog import CATALOG, drift, undeclared
+from market_spine.catalog.registry import CATALOG, drift, undeclared
 from market_spine.cli import app as cli
 from market_spine.client import Spine
 from market_spine.definitions import build_definitions
 from market_spine.lake import Lake
-from market_spine.runner import materialize_options
+from market_spine.runs.launch import materialize_options
 from market_spine.warehouse.sources import SOURCES_FILE
 from market_spine.warehouse.sources import render as render_sources
 from market_spine_tests.conftest import settings_for

@@ -44,10 +44,27 @@ def test_definitions_load(tmp_path: Path) -> None:
 
 def test_definitions_match_snapshot(tmp_path: Path) -> None:
     current = describe(build_definitions(settings_for(tmp_path)))
-    if os.environ.get("UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
+    assert SNAPSHOT.exists(), f"no snapshot at {SNAPSHOT.name}: run the test with UPDATE_SNAPSHOTS=1"
     assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_root_merges_every_domain(tmp_path: Path) -> None:
+    """Each domain contributes its own Definitions and the root adds nothing a domain lacks."""
+    from market_spine.definitions import DOMAINS
+
+    settings = settings_for(tmp_path)
+    root = build_definitions(settings)
+    from_domains = {
+        key
+        for module in DOMAINS.values()
+        for asset in module.build_definitions(settings).assets or []
+        for key in asset.keys
+    }
+    assert {k for a in root.assets or [] for k in a.keys} == from_domains
+    assert from_domains, "the domains declared no assets"
 
 
 def test_lineage_runs_from_raw_to_daily(tmp_path: Path) -> None:

@@ -21,14 +21,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from market_spine import calendars, instruments
 from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.futures.partitions import SYMBOLS
-from market_spine.imports import import_bars
-from market_spine.instrument_config import configured_roots, load_instruments
 from market_spine.lake import Lake
+from market_spine.markets import calendars, instruments
+from market_spine.markets.instrument_config import configured_roots, load_instruments
 from market_spine.providers.file import read_bars
 from market_spine.providers.file_formats import FileImportError
+from market_spine.runs.vendor_import import import_bars
 from market_spine_tests.conftest import settings_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,7 +162,7 @@ def _cli(home: Path, toml: Path, *args: str) -> subprocess.CompletedProcess[str]
         "MARKET_SPINE_INSTRUMENTS": str(toml),
     }
     return subprocess.run(
-        [sys.executable, "-m", "market_spine.cli_import", "bars", *args],
+        [sys.executable, "-m", "market_spine.cli.importing", "bars", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -13,7 +13,7 @@ from market_spine.futures import keys
 from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runner import FUTURES_ASSETS, materialize_range, resources
+from market_spine.runs.launch import domain_assets, materialize_range, resources
 from market_spine_tests.conftest import settings_for
 
 DAY = date(2024, 3, 5)
@@ -21,7 +21,7 @@ DAY = date(2024, 3, 5)
 
 def run(home: Path, instance: dg.DagsterInstance, symbol: str = "CL", day: date = DAY, **market):
     return dg.materialize(
-        list(FUTURES_ASSETS),
+        domain_assets(settings_for(home), "futures"),
         partition_key=partition_key(day, symbol),
         resources=resources(settings_for(home), MarketDataResource(**market)),
         instance=instance,

@@ -15,9 +15,9 @@ import pytest
 from ib_async import IB, Future, RequestError
 from polars.testing import assert_frame_equal
 
-from market_spine import instruments
 from market_spine.errors import NotSubscribed, ProviderUnavailable, UnknownContract
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig, Fault, PacingLimits
+from market_spine.markets import instruments
 from market_spine.providers.ib import IBProvider
 from market_spine.providers.ib_pacing import PacingRules
 from market_spine.providers.ib_realtime import IBRealtime

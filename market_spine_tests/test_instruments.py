@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from market_spine import instruments
 from market_spine.errors import InvalidInput, InvalidRange, UnknownSymbol
-from market_spine.instruments import (
+from market_spine.markets import instruments
+from market_spine.markets.instruments import (
     Contract,
     contract,
     front_contract,

@@ -7,12 +7,12 @@ from datetime import date
 import pytest
 
 from market_spine.errors import InvalidInput
-from market_spine.option_calendar import (
+from market_spine.markets.expirations import (
     expirations,
     listed_expirations,
     monthly_expiration,
 )
-from market_spine.option_symbols import OptionContract, osi_symbol, parse_osi
+from market_spine.markets.osi import OptionContract, osi_symbol, parse_osi
 
 
 def test_osi_round_trip() -> None:

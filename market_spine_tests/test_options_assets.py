@@ -11,15 +11,14 @@ import pytest
 
 from market_spine.lake import Lake
 from market_spine.options import keys
-from market_spine.options.assets import OPTIONS_ASSETS
 from market_spine.providers.simulated_options import SimulatedOptionMarket
-from market_spine.runner import resources
+from market_spine.runs.launch import domain_assets, resources
 from market_spine_tests.conftest import settings_for
 
 
 def test_two_days_through_every_options_asset(home, instance) -> None:
     result = dg.materialize(
-        list(OPTIONS_ASSETS),
+        domain_assets(settings_for(home), "options"),
         resources=resources(settings_for(home)),
         instance=instance,
         tags={
@@ -57,7 +56,7 @@ def test_reads_through_spine_and_http(tmp_path, instance) -> None:
     from market_spine import Spine
     from market_spine.api.app import create_app
     from market_spine.errors import InvalidInput
-    from market_spine.runner import materialize_options
+    from market_spine.runs.launch import materialize_options
 
     settings = settings_for(tmp_path / "home")
     run = materialize_options(settings, date(2024, 3, 8), date(2024, 3, 10), instance=instance)

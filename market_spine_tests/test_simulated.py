@@ -12,8 +12,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from market_spine import calendars, instruments
 from market_spine.errors import InvalidInput, NotATradingDay
+from market_spine.markets import calendars, instruments
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.simulated import DEFECTS, SimulatedMarket, SimulatedProvider
 

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from market_spine.option_calendar import eod_timestamp, listed_expirations
+from market_spine.markets.expirations import eod_timestamp, listed_expirations
 from market_spine.providers.simulated_options import DIVIDEND_YIELD, RATE, SimulatedOptionMarket
 
 DAY = date(2024, 3, 5)

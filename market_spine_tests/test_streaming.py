@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market_spine.api.app import create_app
-from market_spine.catalog import drift, undeclared
+from market_spine.catalog.registry import drift, undeclared
 from market_spine.client import Spine
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
 from market_spine.lake import Lake

@@ -19,7 +19,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
-from market_spine.option_calendar import listed_expirations
+from market_spine.markets.expirations import listed_expirations
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.providers.thetadata import (
     EOD_SCHEMA,

@@ -16,11 +16,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from market_spine.catalog import drift, undeclared
+from market_spine.catalog.registry import drift, undeclared
 from market_spine.definitions import build_definitions
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
-from market_spine.runner import materialize_options
+from market_spine.runs.launch import materialize_options
 from market_spine.warehouse import reference
 from market_spine.warehouse.assets import warehouse_dbt, warehouse_dbt_minute_bars
 from market_spine.warehouse.project import dbt_resource, prepared_manifest

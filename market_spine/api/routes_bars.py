@@ -16,15 +16,15 @@ import polars as pl
 from deltalake.exceptions import DeltaError
 from fastapi import APIRouter, Query, Request, Response
 
-from market_spine import calendars
 from market_spine.api.errors import ApiError, ErrorBody
 from market_spine.api.formats import MEDIA_TYPES, Format, render
 from market_spine.client import BARS_1M, BARS_DAILY, Spine
 from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, UnknownSymbol
-from market_spine.instruments import get_instrument
 from market_spine.lake import Lake
 from market_spine.lake.store import parse_as_of as lake_parse_as_of
-from market_spine.timeparse import FORMS, parse_point, parse_range
+from market_spine.markets import calendars
+from market_spine.markets.dates import FORMS, parse_point, parse_range
+from market_spine.markets.instruments import get_instrument
 
 router = APIRouter(prefix="/v1/bars", tags=["bars"])
 

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from market_spine.api.errors import ApiError
-from market_spine.catalog import describe, describe_all
+from market_spine.catalog.registry import describe, describe_all
+from market_spine.catalog.vocabulary import UnknownDataset
 from market_spine.client import Spine
 from market_spine.home import existing_instance
-from market_spine.lake.catalog import UnknownDataset
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 

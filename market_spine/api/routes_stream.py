@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from market_spine.errors import SpineError
-from market_spine.instruments import get_instrument
+from market_spine.markets.instruments import get_instrument
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
 INTERVALS = ("all", "5s", "1m")

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from market_spine import calendars
 from market_spine.futures import keys
 from market_spine.futures.partitions import captured_symbols, futures_partitions, partition_key
+from market_spine.markets import calendars
 
 #: A session that closed less than this long ago gets its final (post-close) capture.
 FINAL_CAPTURE_WINDOW = timedelta(minutes=65)

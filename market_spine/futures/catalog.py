@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from market_spine.futures import keys
-from market_spine.futures.schemas import DAILY_BARS, NORMALIZED_BARS, RAW_BARS
-from market_spine.lake.catalog import (
+from market_spine.catalog.vocabulary import (
     PROVENANCE_DESCRIPTIONS,
     DatasetSpec,
     SchemaChange,
     columns_of,
 )
+from market_spine.futures import keys
+from market_spine.futures.schemas import DAILY_BARS, NORMALIZED_BARS, RAW_BARS
 
 OWNER = "team:market-data"
 PARTITIONING = "trade date (CME session date, UTC+2 day boundary) × symbol"

@@ -14,9 +14,9 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from market_spine import calendars
 from market_spine.assetkit import CheckOutcome
-from market_spine.instruments import get_instrument
+from market_spine.markets import calendars
+from market_spine.markets.instruments import get_instrument
 
 #: An absent run is "no trade" while a Poisson market at the neighbouring trade rate could
 #: plausibly print nothing that long (p > e^-14, allowing for overdispersion); else missing.

@@ -5,20 +5,16 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine import calendars
-from market_spine.assetkit import (
-    FRESHNESS,
-    CheckOutcome,
-    catalog_metadata,
-    check_result,
-    conform,
-    rebuild_blocks,
-)
+from market_spine.assetkit import FRESHNESS, CheckOutcome, check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
 from market_spine.futures.catalog import DAILY_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import DAILY_BARS, DAILY_BARS_SCHEMA
+from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
+from market_spine.markets import calendars
 
 
 def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:

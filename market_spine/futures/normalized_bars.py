@@ -4,17 +4,14 @@ replaced atomically per partition so reruns are idempotent and every state stays
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import (
-    FRESHNESS,
-    catalog_metadata,
-    check_result,
-    conform,
-    rebuild_blocks,
-)
+from market_spine.assetkit import FRESHNESS, check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import NORMALIZED_BARS, NORMALIZED_BARS_SCHEMA
+from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource
 

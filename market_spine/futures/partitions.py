@@ -12,7 +12,7 @@ from datetime import date
 
 import dagster as dg
 
-from market_spine.instrument_config import configured_roots
+from market_spine.markets.instrument_config import configured_roots
 from market_spine.settings import DEFAULT_SYMBOLS
 
 FIRST_TRADE_DATE = "2019-01-01"

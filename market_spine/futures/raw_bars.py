@@ -6,17 +6,14 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import (
-    FRESHNESS,
-    catalog_metadata,
-    check_result,
-    conform,
-    with_provenance,
-)
+from market_spine.assetkit import FRESHNESS, check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
 from market_spine.futures.catalog import RAW_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
 from market_spine.futures.schemas import RAW_BARS, RAW_BARS_SCHEMA
+from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.base import BarCapture
 from market_spine.providers.resource import MarketDataResource

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import dagster as dg
 
-from market_spine import calendars
 from market_spine.futures import keys
 from market_spine.futures.partitions import captured_symbols
 from market_spine.lake.resource import LakeResource
+from market_spine.markets import calendars
 from market_spine.providers.resource import MarketDataResource
 
 SLA = timedelta(hours=1)

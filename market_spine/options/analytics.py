@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from market_spine.option_calendar import years_to_expiry
+from market_spine.markets.expirations import years_to_expiry
 from market_spine.pricing.black import implied_vol, implied_vol_and_greeks, norm_cdf
 
 #: Strikes within this distance of the spot enter the parity fit (liquid, both sides quoted).

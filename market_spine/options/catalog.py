@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from market_spine.lake.catalog import (
+from market_spine.catalog.vocabulary import (
     PROVENANCE_DESCRIPTIONS,
     DatasetSpec,
     SchemaChange,

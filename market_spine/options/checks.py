@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from market_spine.assetkit import CheckOutcome
-from market_spine.option_calendar import listed_expirations
+from market_spine.markets.expirations import listed_expirations
 
 WORST = 10
 #: Share of quoted (non-zero bid) contracts whose implied vol must solve.

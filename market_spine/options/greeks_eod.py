@@ -6,7 +6,10 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import catalog_metadata, check_result, conform, rebuild_blocks
+from market_spine.assetkit import check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
+from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards

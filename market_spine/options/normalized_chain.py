@@ -6,10 +6,13 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import catalog_metadata, check_result, conform, rebuild_blocks
+from market_spine.assetkit import check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
 from market_spine.lake import Lake
+from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
-from market_spine.option_calendar import is_trading_day
+from market_spine.markets.expirations import is_trading_day
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
 from market_spine.options.catalog import NORMALIZED_CHAIN_SPEC

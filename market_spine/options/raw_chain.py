@@ -5,7 +5,10 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import catalog_metadata, check_result, conform, with_provenance
+from market_spine.assetkit import check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
+from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_CHAIN_SPEC

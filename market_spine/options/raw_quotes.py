@@ -11,16 +11,13 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import (
-    CheckOutcome,
-    catalog_metadata,
-    check_result,
-    conform,
-    with_provenance,
-)
+from market_spine.assetkit import CheckOutcome, check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
+from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
-from market_spine.option_calendar import listed_expirations
+from market_spine.markets.expirations import listed_expirations
 from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_QUOTES_SPEC
 from market_spine.options.partitions import option_days

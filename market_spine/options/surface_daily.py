@@ -6,15 +6,12 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import (
-    CheckOutcome,
-    catalog_metadata,
-    check_result,
-    conform,
-    rebuild_blocks,
-)
+from market_spine.assetkit import CheckOutcome, check_result
+from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.catalog.vocabulary import conform
+from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
-from market_spine.option_calendar import is_trading_day
+from market_spine.markets.expirations import is_trading_day
 from market_spine.options import keys
 from market_spine.options.analytics import surface
 from market_spine.options.catalog import SURFACE_SPEC

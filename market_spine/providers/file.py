@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from market_spine import calendars
 from market_spine.errors import InvalidInput, UnknownSymbol
-from market_spine.instrument_config import configured_roots
-from market_spine.instruments import (
+from market_spine.markets import calendars
+from market_spine.markets.instrument_config import configured_roots
+from market_spine.markets.instruments import (
     Contract,
     front_contract,
     get_instrument,

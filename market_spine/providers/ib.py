@@ -27,7 +27,6 @@ import ib_async
 import polars as pl
 from ib_async import BarDataList, RequestError
 
-from market_spine import calendars, instruments
 from market_spine.errors import (
     NotSubscribed,
     PacingViolation,
@@ -35,6 +34,7 @@ from market_spine.errors import (
     ProviderUnavailable,
     UnknownContract,
 )
+from market_spine.markets import calendars, instruments
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.ib_connection import ConnectionLost, IBConnection, IBSettings
 from market_spine.providers.ib_pacing import HistoricalPacer, PacingRules

@@ -23,8 +23,8 @@ from typing import Any
 
 import ib_async
 
-from market_spine import calendars, instruments
 from market_spine.errors import UnknownContract
+from market_spine.markets import calendars, instruments
 from market_spine.providers.ib import error_for, ib_future
 from market_spine.providers.ib_connection import IBConnection, IBSettings
 

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from market_spine.errors import InvalidInput
 from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
+from market_spine.settings import Settings
 
 AVAILABLE = ("simulated", "ib")
 
@@ -26,6 +27,20 @@ class MarketDataResource(dg.ConfigurableResource):
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002
     ib_client_id: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MarketDataResource:
+        """The resource a home's settings describe (providers, seed, endpoints)."""
+        return cls(
+            provider=settings.provider,
+            seed=settings.sim_seed,
+            options_provider=settings.options_provider,
+            thetadata_url=settings.thetadata_url,
+            thetadata_tier=settings.thetadata_tier,
+            ib_host=settings.ib_host,
+            ib_port=settings.ib_port,
+            ib_client_id=settings.ib_client_id,
+        )
 
     def now(self) -> datetime:
         """The current time, or the frozen instant when set (tests and replays)."""

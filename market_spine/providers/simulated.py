@@ -43,8 +43,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from market_spine import calendars, instruments
 from market_spine.errors import InvalidDate, InvalidInput
+from market_spine.markets import calendars, instruments
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 
 #: Defects that can be injected into the simulated bars.

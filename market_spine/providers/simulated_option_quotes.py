@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
-from market_spine.option_calendar import YEAR_SECONDS, session_bounds, settlement
+from market_spine.markets.expirations import YEAR_SECONDS, session_bounds, settlement
 from market_spine.pricing.black import black_price
 from market_spine.providers.base import QUOTE_SCHEMA, QuoteCapture
 from market_spine.providers.simulated_options import (

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from market_spine.errors import InvalidInput
-from market_spine.option_calendar import (
+from market_spine.markets.expirations import (
     SETTLE_TIME,
     is_trading_day,
     listed_expirations,

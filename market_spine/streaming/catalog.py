@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from market_spine.futures.catalog import BAR_DESCRIPTIONS, OWNER
-from market_spine.lake.catalog import (
+from market_spine.catalog.vocabulary import (
     PROVENANCE_DESCRIPTIONS,
     DatasetSpec,
     SchemaChange,
     columns_of,
 )
+from market_spine.futures.catalog import BAR_DESCRIPTIONS, OWNER
 from market_spine.streaming.schemas import RAW_BARS_5S, RAW_BARS_5S_TABLE
 
 RAW_BARS_5S_SPEC = DatasetSpec(

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 from ulid import ULID
 
-from market_spine.assetkit import conform
+from market_spine.catalog.vocabulary import conform
 from market_spine.futures import keys
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import NORMALIZED_BARS

@@ -6,7 +6,7 @@ from datetime import date
 
 import polars as pl
 
-from market_spine.lake.catalog import DatasetSpec, SchemaChange, columns_of
+from market_spine.catalog.vocabulary import DatasetSpec, SchemaChange, columns_of
 from market_spine.warehouse.tables import CHECK_RESULTS, CHECK_RESULTS_SCHEMA
 
 _DESCRIPTIONS = {

@@ -1,6 +1,9 @@
-"""What the warehouse adds to the platform's Definitions: its assets, sensor and resources."""
+"""The warehouse domain's Definitions: the dbt assets, the check-results table, the automation
+sensor and the dbt and warehouse resources."""
 
 from __future__ import annotations
+
+import dagster as dg
 
 from market_spine.settings import Settings
 from market_spine.warehouse.assets import WAREHOUSE_DBT_ASSETS
@@ -17,4 +20,10 @@ def warehouse_resources(settings: Settings) -> dict[str, object]:
     return {"dbt": dbt_resource(), "warehouse": WarehouseResource(home=str(settings.home))}
 
 
-__all__ = ["WAREHOUSE_ASSETS", "warehouse_automation", "warehouse_resources"]
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The warehouse assets and sensor with the resources they need for a home."""
+    return dg.Definitions(
+        assets=list(WAREHOUSE_ASSETS),
+        sensors=[warehouse_automation],
+        resources=warehouse_resources(settings),
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from market_spine.lake.catalog import ColumnSpec, DatasetSpec, SchemaChange
+from market_spine.catalog.vocabulary import ColumnSpec, DatasetSpec, SchemaChange
 from market_spine.warehouse.lock import warehouse_lock
 from market_spine.warehouse.tables import warehouse_dir, warehouse_path
 

@@ -10,7 +10,7 @@ import dagster as dg
 import pyarrow as pa
 from dagster import DagsterEventType, EventRecordsFilter
 
-from market_spine.assetkit import catalog_metadata
+from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.futures.keys import DAILY_BARS, NORMALIZED_BARS, RAW_BARS
 from market_spine.lake.resource import LakeResource
 from market_spine.options.keys import GREEKS, NORMALIZED_CHAIN, RAW_CHAIN, SURFACE

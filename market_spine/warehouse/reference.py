@@ -3,7 +3,7 @@
 The seeds in `market_spine_dbt/seeds/` are written by this module (`python -m
 market_spine.warehouse.reference`) rather than typed by hand, so dim_instrument and dim_date
 always agree with `instruments.py`, `calendars.py` (with its reviewed overrides) and
-`option_calendar.py`; a test regenerates them and fails on any drift.
+`markets/expirations.py`; a test regenerates them and fails on any drift.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pandas_market_calendars as mcal
 
-from market_spine import calendars, option_calendar
-from market_spine.instruments import MONTH_CODES, Contract, get_instrument, known_symbols
+from market_spine.markets import calendars, expirations
+from market_spine.markets.instruments import MONTH_CODES, Contract, get_instrument, known_symbols
 
 SEEDS = Path(__file__).resolve().parents[2] / "market_spine_dbt" / "seeds"
 #: Calendar days covered by dim_date: the futures history starts in 2019; two years of headroom.
 FIRST_DAY, LAST_DAY = date(2019, 1, 1), date(2027, 12, 31)
 #: Contract years listed in dim_instrument: ten years, so a local symbol (CLZ4) stays unique.
 CONTRACT_YEARS = range(2019, 2029)
-OPTION_VENUE = option_calendar.CALENDAR
+OPTION_VENUE = expirations.CALENDAR
 _TS = "%Y-%m-%d %H:%M:%S+00:00"
 
 Row = dict[str, object]
@@ -92,7 +92,7 @@ def option_roots() -> list[Row]:
             "venue": OPTION_VENUE,
             "underlying": "SPX",
             "settlement": styles[root],
-            "settle_time_et": option_calendar.SETTLE_TIME[root].isoformat(),
+            "settle_time_et": expirations.SETTLE_TIME[root].isoformat(),
             "multiplier": 100,
             "currency": "USD",
         }

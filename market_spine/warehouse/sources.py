@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from market_spine.catalog import CATALOG
+from market_spine.catalog.registry import CATALOG
 
 SOURCES_FILE = (
     Path(__file__).resolve().parents[2] / "market_spine_dbt/models/staging/_lake__sources.yml"

@@ -33,7 +33,7 @@ from market_spine.fakes.thetaterminal.params import (
     param_symbol,
     param_time,
 )
-from market_spine.option_calendar import is_trading_day, listed_expirations
+from market_spine.markets.expirations import is_trading_day, listed_expirations
 
 CONTRACT_COLUMNS = ("symbol", "strike", "right", "expiration")
 

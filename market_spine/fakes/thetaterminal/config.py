@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
-from market_spine.option_calendar import is_trading_day
+from market_spine.markets.expirations import is_trading_day
 
 FaultKind = Literal[
     "429",

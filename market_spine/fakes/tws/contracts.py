@@ -1,6 +1,6 @@
 """Futures contract look-up for the fake TWS: what a request's contract fields resolve to.
 
-Contracts come from `market_spine.instruments` (CL/NG on NYMEX, ES on CME and any configured
+Contracts come from `market_spine.markets.instruments` (CL/NG on NYMEX, ES on CME and any configured
 root). conIds are deterministic and decodable, so a conId stays valid across fake restarts.
 """
 
@@ -10,9 +10,9 @@ import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from market_spine import instruments
 from market_spine.errors import SpineError
 from market_spine.fakes.tws.protocol import ContractFields, encode
+from market_spine.markets import instruments
 
 _ROOT_UNIT = 10_000_000  # conId = root code * unit + year * 100 + month
 _EXCHANGE_ALIASES = {"GLOBEX": "CME", "NYMEX": "NYMEX", "CME": "CME"}

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from market_spine import calendars
+from market_spine.markets import calendars
 from market_spine.providers.simulated import SimulatedMarket
 
 _MINUTE_NS = 60_000_000_000

@@ -17,8 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from market_spine import instruments
 from market_spine.fakes.tws.history import HistorySource
+from market_spine.markets import instruments
 
 SUB_BARS = 12  # 5-second bars per minute
 BAR_SECONDS = 5

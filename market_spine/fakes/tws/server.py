@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, TypeVar
 
-from market_spine import instruments
 from market_spine.fakes.tws.config import FakeTWSConfig
 from market_spine.fakes.tws.faults import FaultScript
 from market_spine.fakes.tws.history import HistorySource
@@ -23,6 +22,7 @@ from market_spine.fakes.tws.pacing import PacingGate, PacingLimits
 from market_spine.fakes.tws.realtime import MarketClock, RealtimeSource
 from market_spine.fakes.tws.session import ClientSession
 from market_spine.fakes.tws.stats import Stats
+from market_spine.markets import instruments
 
 T = TypeVar("T")
 _UNPACED = PacingLimits(

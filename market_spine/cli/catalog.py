@@ -20,7 +20,7 @@ def _fact(facts: dict[str, Any], name: str) -> str:
 
 
 def _overview(settings: Settings) -> None:
-    from market_spine.catalog import CATALOG, facts
+    from market_spine.catalog.registry import CATALOG, facts
     from market_spine.lake import Lake
 
     console = Console()
@@ -44,7 +44,7 @@ def _overview(settings: Settings) -> None:
 
 
 def _detail(settings: Settings, name: str) -> None:
-    from market_spine.catalog import describe
+    from market_spine.catalog.registry import describe
     from market_spine.home import existing_instance
     from market_spine.lake import Lake
 

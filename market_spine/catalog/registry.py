@@ -8,9 +8,9 @@ from typing import Any
 
 import dagster as dg
 
+from market_spine.catalog.facts import lake_facts
+from market_spine.catalog.vocabulary import Catalog, DatasetSpec
 from market_spine.futures.catalog import FUTURES_DATASETS
-from market_spine.lake.catalog import Catalog, DatasetSpec
-from market_spine.lake.catalog_facts import lake_facts
 from market_spine.lake.store import Lake
 from market_spine.options.catalog import OPTIONS_DATASETS
 from market_spine.streaming.catalog import STREAMING_DATASETS

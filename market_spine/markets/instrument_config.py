@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from market_spine.errors import InvalidInput
-from market_spine.instruments import Instrument, register_instrument
+from market_spine.markets.instruments import Instrument, register_instrument
 
 ENV_VAR = "MARKET_SPINE_INSTRUMENTS"
 FILE_NAME = "instruments.toml"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from market_spine.lake.catalog import DatasetSpec
+from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.lake.store import Lake
 
 #: Columns whose maximum says how far a dataset reaches: its partition date and its data time.

@@ -17,7 +17,7 @@ from rich.table import Table
 from market_spine.errors import SpineError
 
 if TYPE_CHECKING:
-    from market_spine.imports import ImportReport
+    from market_spine.runs.vendor_import import ImportReport
 
 import_app = typer.Typer(help="Import vendor files into the lake.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -47,8 +47,8 @@ def bars(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Validate the whole file, write it as raw captures, then normalize and check it."""
-    from market_spine.imports import import_bars
     from market_spine.providers.file_formats import parse_mapping
+    from market_spine.runs.vendor_import import import_bars
     from market_spine.settings import Settings
 
     try:

@@ -11,14 +11,14 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from market_spine import calendars
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import FIRST_TRADE_DATE, SYMBOLS
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.lake.store import lake_at
+from market_spine.markets import calendars
 from market_spine.providers.file import FileBars, read_bars
 from market_spine.providers.file_formats import FileImportError
-from market_spine.runner import RunSummary, materialize_range
+from market_spine.runs.launch import RunSummary, materialize_range
 from market_spine.settings import Settings
 
 #: The run skips the raw asset: it would fetch the same sessions from the configured provider.

@@ -1,7 +1,7 @@
 """The dataset catalog's vocabulary: what a dataset is (name, layer, owner, grain, partitioning,
 columns with types and descriptions, schema version history, upstream datasets) and a registry
-of them. Domains declare their entries; `market_spine.catalog` gathers them. Everything that
-describes a dataset (Spine, CLI, API, Dagster metadata, dbt sources) reads this one registry.
+of them. Domains declare their entries; `market_spine.catalog.registry` gathers them. Everything
+that describes a dataset (Spine, CLI, API, Dagster metadata, dbt sources) reads that registry.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class Catalog:
         )
 
 
-#: Provenance columns every raw capture carries (see assetkit.with_provenance).
+#: Provenance columns every raw capture carries (see lake.capture.with_provenance).
 PROVENANCE_DESCRIPTIONS: dict[str, str] = {
     "capture_id": "ULID of the provider call the row came from; sorts by capture time.",
     "captured_at": "When the capture was taken (UTC).",
@@ -163,3 +163,8 @@ PROVENANCE_DESCRIPTIONS: dict[str, str] = {
     "request": "The request that produced the capture, as JSON (symbol, dates, parameters).",
     "payload_sha256": "SHA-256 of the bytes the source returned, to prove what was received.",
 }
+
+
+def conform(frame: pl.DataFrame, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Select and cast a frame to a declared column order and dtypes (no validation)."""
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in dtypes.items())

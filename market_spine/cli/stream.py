@@ -33,8 +33,8 @@ def stream(
     import uvicorn
 
     from market_spine.api.app import create_app
-    from market_spine.instruments import get_instrument
     from market_spine.lake import Lake
+    from market_spine.markets.instruments import get_instrument
     from market_spine.streaming.service import StreamConfig, Streamer
 
     try:

@@ -27,8 +27,8 @@ import pandas as pd
 import pandas_market_calendars as mcal
 from pandas.tseries.holiday import MO, TH, DateOffset, Holiday, nearest_workday
 
-from market_spine import instruments
 from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, NotATradingDay
+from market_spine.markets import instruments
 
 CHICAGO = ZoneInfo("America/Chicago")  # CME states every session time in Central time
 _MIN_YEAR, _MAX_YEAR = 1990, 2100

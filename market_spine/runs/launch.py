@@ -9,18 +9,14 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from market_spine import calendars
 from market_spine.errors import InvalidRange, NotATradingDay
-from market_spine.futures.daily_bars import futures_bars_daily
-from market_spine.futures.normalized_bars import normalized_futures_bars_1m
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key
-from market_spine.futures.raw_bars import raw_futures_bars_1m
-from market_spine.instruments import get_instrument
 from market_spine.lake.resource import LakeResource
+from market_spine.markets import calendars
+from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
 from market_spine.settings import Settings
 
-FUTURES_ASSETS = (raw_futures_bars_1m, normalized_futures_bars_1m, futures_bars_daily)
 MAX_DAYS_PER_RUN = 400
 
 
@@ -36,25 +32,18 @@ class RunSummary:
     failed_checks: tuple[str, ...]
 
 
-def market_resource(settings: Settings) -> MarketDataResource:
-    """The market-data resource a home's settings describe."""
-    return MarketDataResource(
-        provider=settings.provider,
-        seed=settings.sim_seed,
-        options_provider=settings.options_provider,
-        thetadata_url=settings.thetadata_url,
-        thetadata_tier=settings.thetadata_tier,
-        ib_host=settings.ib_host,
-        ib_port=settings.ib_port,
-        ib_client_id=settings.ib_client_id,
-    )
+def domain_assets(settings: Settings, domain: str) -> list[dg.AssetsDefinition]:
+    """The assets a domain's Definitions declare, in lineage order."""
+    from market_spine.definitions import DOMAINS
+
+    return list(DOMAINS[domain].build_definitions(settings).assets or [])
 
 
 def resources(settings: Settings, market: MarketDataResource | None = None) -> dict[str, object]:
     """The resources the futures assets need for a home."""
     return {
         "lake": LakeResource(root=str(settings.lake_root)),
-        "market": market or market_resource(settings),
+        "market": market or MarketDataResource.from_settings(settings),
     }
 
 
@@ -98,7 +87,7 @@ def materialize_range(
             chunk = days[i : i + MAX_DAYS_PER_RUN]
             first, last = chunk[0], chunk[-1]
             result = dg.materialize(
-                list(FUTURES_ASSETS),
+                domain_assets(settings, "futures"),
                 selection=list(selection) if selection is not None else None,
                 instance=instance,
                 resources=resources(settings, market),
@@ -132,7 +121,7 @@ def materialize_options(
     log_level: str = "WARNING",
 ) -> RunSummary | None:
     """One single-run backfill of the option assets over the trading days in [start, end]."""
-    from market_spine.option_calendar import is_trading_day
+    from market_spine.markets.expirations import is_trading_day
     from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTION_DATE
 
     if end < start:
@@ -142,10 +131,8 @@ def materialize_options(
     days = [d for d in days if d >= first and is_trading_day(d)]
     if not days:
         return None
-    from market_spine.options.assets import OPTIONS_ASSETS
-
     result = dg.materialize(
-        list(OPTIONS_ASSETS),
+        domain_assets(settings, "options"),
         instance=instance,
         resources=resources(settings, market),
         tags={

@@ -1,0 +1,28 @@
+"""`market-spine`: the operator's command line — process dates through Dagster, start the platform,
+serve the API, import vendor files, stream, maintain the lake. A module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from market_spine.cli.catalog import catalog
+from market_spine.cli.fake import fake
+from market_spine.cli.importing import import_app
+from market_spine.cli.maintain import maintain
+from market_spine.cli.platform import api, up
+from market_spine.cli.process import process
+from market_spine.cli.stream import stream
+
+app = typer.Typer(
+    help="Market Spine: market data as Dagster assets over a Delta Lake.", no_args_is_help=True
+)
+app.command()(process)
+app.command()(up)
+app.command()(api)
+app.command()(maintain)
+app.command("catalog")(catalog)
+app.command("stream")(stream)
+app.add_typer(import_app, name="import")
+app.add_typer(fake, name="fake")
+
+__all__ = ["app"]

@@ -1,0 +1,25 @@
+"""`market-spine maintain`: compact, checkpoint and vacuum every lake table now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from market_spine.cli.console import console, settings_from_env
+
+
+def maintain(
+    retention_hours: Annotated[int, typer.Option(help="Keep time travel this far back.")] = 168,
+) -> None:
+    """Compact, checkpoint and vacuum every table now (the daily schedule does the same)."""
+    from market_spine.lake import Lake
+    from market_spine.lake.maintenance import maintain as maintain_table
+
+    lake = Lake(settings_from_env().lake_root)
+    for dataset in lake.datasets():
+        report = maintain_table(lake, dataset, retention_hours=retention_hours)
+        console.print(
+            f"{dataset}: files {report.files_before} → {report.files_after}, "
+            f"version {report.version}"
+        )

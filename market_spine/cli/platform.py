@@ -1,0 +1,159 @@
+"""`market-spine up` and `api`: load recent sessions, then serve the Dagster UI and the API, and
+stop every process they started on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from market_spine.cli.console import console, fail, settings_from_env
+from market_spine.cli.process import run_domains
+from market_spine.errors import SpineError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Serve the HTTP read API."""
+    import uvicorn
+
+    from market_spine.api.app import create_app
+
+    settings = settings_from_env()
+    uvicorn.run(
+        create_app(settings), host=host or settings.api_host, port=port or settings.api_port
+    )
+
+
+def up(
+    days: Annotated[int, typer.Option(help="Trading days of history to materialize first.")] = 10,
+    serve: Annotated[
+        bool, typer.Option(help="Start the Dagster UI and the API after loading.")
+    ] = True,
+) -> None:
+    """Set up the home, materialize recent sessions, then start the Dagster UI and the API."""
+    from market_spine.home import prepare_home
+    from market_spine.markets import calendars
+
+    try:
+        settings = settings_from_env()
+        prepare_home(settings)
+        now = datetime.now(UTC)
+        sessions = [
+            s for sym in settings.symbols for s in calendars.latest_sessions(sym, now, days)
+        ]
+        start = min(s.trade_date for s in sessions)
+        end = max(s.trade_date for s in sessions)
+        console.print(
+            f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}"
+        )
+        run_domains(settings, start, end)
+    except SpineError as exc:
+        fail(exc)
+    if not serve:
+        return
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "MARKET_SPINE_HOME": str(settings.home),
+    }
+    bin_dir = Path(sys.executable).parent
+    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
+    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+    ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
+    # Each service leads its own process group, so stopping it also stops what it spawned
+    # (dagster dev starts a webserver, a daemon and code servers).
+    children = [
+        subprocess.Popen(ui, cwd=settings.home, env=env, start_new_session=True),
+        subprocess.Popen(
+            [str(bin_dir / "market-spine"), "api"],
+            cwd=settings.home,
+            env=env,
+            start_new_session=True,
+        ),
+    ]
+    stop = _stop_on_signals()
+    ui_url = f"http://{settings.api_host}:{settings.ui_port}"
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    if _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop):
+        console.print(
+            f"\n[bold green]Market Spine is up[/]\n"
+            f"  Dagster UI: {ui_url}\n"
+            f"  API:        {api_url}/docs\n"
+            "Ctrl-C stops both."
+        )
+    try:
+        while not stop.is_set() and all(c.poll() is None for c in children):
+            stop.wait(1)
+    finally:
+        _shutdown(children)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (a background job ignores SIGINT, so TERM matters)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _wait_until_up(
+    urls: list[str], children: list[subprocess.Popen], stop: threading.Event, timeout: float = 180
+) -> bool:
+    """Poll each URL until it answers; False if a child died, a signal came, or time ran out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    pending = list(urls)
+    while pending and time.monotonic() < deadline and not stop.is_set():
+        if any(c.poll() is not None for c in children):
+            console.print("[bold red]a service exited during start-up; see its log above[/]")
+            return False
+        try:
+            httpx.get(pending[0], timeout=2).raise_for_status()
+            pending.pop(0)
+        except httpx.HTTPError:
+            stop.wait(1)
+    return not pending
+
+
+def _shutdown(children: list[subprocess.Popen]) -> None:
+    """Ask each service's process group to stop (SIGINT: dagster dev's graceful stop), wait up
+    to 20 s for every process of the groups to exit, then kill what is left."""
+    for child in children:
+        _signal_group(child, signal.SIGINT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_group_alive(c) for c in children):
+        for child in children:
+            child.poll()  # reap, so an exited leader does not linger as a zombie
+        time.sleep(0.2)
+    for child in children:
+        _signal_group(child, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
+
+
+def _group_alive(child: subprocess.Popen) -> bool:
+    try:
+        os.killpg(child.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _signal_group(child: subprocess.Popen, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, sig)
