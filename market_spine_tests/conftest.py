@@ -1,25 +1,16 @@
-"""Shared fixtures: temporary homes, and one small materialized home reused by read-side tests."""
+"""Shared fixtures: temporary homes and instances, and one small materialized home reused by
+read-side tests (the helpers behind them are in the test kit, market_spine_tests.kit)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from market_spine.runs.launch import materialize_range
-from market_spine.settings import Settings
-
-#: The week the read-side tests use: five sessions for each of CL, ES and NG.
-WEEK = (date(2024, 3, 4), date(2024, 3, 8))
-SYMBOLS = ("CL", "ES", "NG")
-
-
-def settings_for(home: Path) -> Settings:
-    """Settings of a test home (simulated source, default seed)."""
-    return Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"})
+from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from market_spine.errors import (
     NotMaterialized,
     UnknownSymbol,
 )
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_an_empty_home_says_to_materialize(tmp_path: Path) -> None:
 
 
 def test_sql_views_follow_new_versions(tmp_path: Path) -> None:
-    from market_spine_tests.test_lake import put
+    from market_spine_tests.kit.frames import put
 
     spine = Spine(settings=settings_for(tmp_path))
     put(spine.lake, date(2024, 1, 2), "CL", 1.0)

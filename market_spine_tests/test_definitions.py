@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from market_spine.definitions import build_definitions
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -47,7 +47,9 @@ def test_definitions_match_snapshot(tmp_path: Path) -> None:
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
-    assert SNAPSHOT.exists(), f"no snapshot at {SNAPSHOT.name}: run the test with UPDATE_SNAPSHOTS=1"
+    assert SNAPSHOT.exists(), (
+        f"no snapshot at {SNAPSHOT.name}: run the test with UPDATE_SNAPSHOTS=1"
+    )
     assert current == json.loads(SNAPSHOT.read_text())
 
 

@@ -14,7 +14,7 @@ from market_spine.options import keys
 from market_spine.providers.resource import MarketDataResource
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.runs.launch import materialize_options
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 DAY = date(2024, 3, 5)
 

@@ -25,7 +25,7 @@ from market_spine.providers.simulated_option_quotes import (
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.providers.thetadata import ThetaDataClient
 from market_spine.runs.launch import resources
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 DAY = date(2024, 3, 4)
 FRIDAY = date(2024, 3, 8)

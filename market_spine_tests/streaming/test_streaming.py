@@ -20,7 +20,7 @@ from market_spine.providers.simulated import SimulatedMarket
 from market_spine.streaming.aggregator import MinuteAggregator, aggregate
 from market_spine.streaming.messages import BarMessage
 from market_spine.streaming.service import StreamConfig, Streamer
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
 

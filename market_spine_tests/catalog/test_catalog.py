@@ -22,7 +22,7 @@ from market_spine.lake import Lake
 from market_spine.runs.launch import materialize_options
 from market_spine.warehouse.sources import SOURCES_FILE
 from market_spine.warehouse.sources import render as render_sources
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 
 from market_spine import Spine
 from market_spine.api import create_app
-from market_spine_tests.conftest import SYMBOLS, settings_for
+from market_spine_tests.kit.homes import SYMBOLS, settings_for
 
 DAY = "2024-03-05"
 

@@ -14,7 +14,7 @@ from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import domain_assets, materialize_range, resources
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 DAY = date(2024, 3, 5)
 

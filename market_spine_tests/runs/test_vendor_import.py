@@ -29,10 +29,8 @@ from market_spine.markets.instrument_config import configured_roots, load_instru
 from market_spine.providers.file import read_bars
 from market_spine.providers.file_formats import FileImportError
 from market_spine.runs.vendor_import import import_bars
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import DATA, REPO, settings_for
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"  # copies of ../shared/data (see its README)
 EURO = DATA / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
 DBN = DATA / "glbx-es-nq_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst"
 EXAMPLE = REPO / "instruments.example.toml"

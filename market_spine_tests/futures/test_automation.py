@@ -10,7 +10,7 @@ from market_spine.futures.automation import due_partitions, futures_hourly_captu
 from market_spine.operations.freshness import futures_freshness
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_range, resources
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 
 def test_mid_session_every_symbol_is_live() -> None:

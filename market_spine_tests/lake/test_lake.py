@@ -13,31 +13,7 @@ from market_spine.errors import InvalidInput, LakeError
 from market_spine.lake import Lake
 from market_spine.lake.maintenance import maintain
 from market_spine.lake.predicates import conjunction, literal
-
-DS = "normalized/test_bars"
-
-
-def day_frame(day: date, symbol: str, value: float, minutes: int = 60) -> pl.DataFrame:
-    start = datetime(day.year, day.month, day.day, 14, tzinfo=UTC)
-    ts = pl.datetime_range(
-        start,
-        start + timedelta(minutes=minutes - 1),
-        "1m",
-        time_unit="ns",
-        time_zone="UTC",
-        eager=True,
-    )
-    return pl.DataFrame({"ts": ts, "trade_date": day, "symbol": symbol, "close": value})
-
-
-def put(lake: Lake, day: date, symbol: str, value: float) -> int:
-    return lake.replace(
-        DS,
-        day_frame(day, symbol, value),
-        equals={"trade_date": day, "symbol": symbol},
-        partition_by=["symbol"],
-        metadata={"capture_id": f"cap-{value}"},
-    ).version
+from market_spine_tests.kit.frames import DS, day_frame, put
 
 
 @pytest.fixture

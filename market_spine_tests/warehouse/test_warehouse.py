@@ -27,7 +27,7 @@ from market_spine.warehouse.project import dbt_resource, prepared_manifest
 from market_spine.warehouse.quality import check_results
 from market_spine.warehouse.resource import WarehouseResource
 from market_spine.warehouse.tables import CHECK_RESULTS
-from market_spine_tests.conftest import WEEK, settings_for
+from market_spine_tests.kit.homes import REPO, WEEK, settings_for
 
 OPTION_DAY = date(2024, 3, 8)
 MINUTE_DAY = WEEK[0]
@@ -218,7 +218,7 @@ def test_check_results_schema_is_what_the_staging_model_reads(built: Built) -> N
     )
 
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+NOTEBOOK = REPO / "notebooks" / "quickstart.ipynb"
 
 
 @pytest.mark.timeout(300)

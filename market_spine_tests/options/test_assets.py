@@ -13,7 +13,7 @@ from market_spine.lake import Lake
 from market_spine.options import keys
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.runs.launch import domain_assets, resources
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 
 def test_two_days_through_every_options_asset(home, instance) -> None:
