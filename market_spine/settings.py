@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from market_spine.errors import InvalidInput
@@ -15,6 +15,8 @@ PROVIDERS = ("simulated", "ib")
 OPTIONS_PROVIDERS = ("simulated", "thetadata")
 THETADATA_TIERS = ("free", "value", "standard", "pro")
 DEFAULT_SYMBOLS = ("CL", "ES", "NG")
+#: Where a ThetaTerminal v3 listens by default (the terminal runs beside the platform).
+DEFAULT_THETADATA_URL = "http://127.0.0.1:25503/v3"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -49,7 +51,7 @@ class Settings:
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     sim_seed: int = 7
     options_provider: str = "simulated"
-    thetadata_url: str = "http://127.0.0.1:25503/v3"
+    thetadata_url: str = DEFAULT_THETADATA_URL
     thetadata_tier: str = "standard"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -57,7 +59,6 @@ class Settings:
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002
     ib_client_id: int = 1
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def lake_root(self) -> Path:
@@ -87,7 +88,7 @@ class Settings:
             options_provider=_choice(
                 env, "MARKET_SPINE_OPTIONS_PROVIDER", "simulated", OPTIONS_PROVIDERS
             ),
-            thetadata_url=env.get("MARKET_SPINE_THETADATA_URL", "http://127.0.0.1:25503/v3"),
+            thetadata_url=env.get("MARKET_SPINE_THETADATA_URL", DEFAULT_THETADATA_URL),
             thetadata_tier=_choice(env, "MARKET_SPINE_THETADATA_TIER", "standard", THETADATA_TIERS),
             api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
             api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),

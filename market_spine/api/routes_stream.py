@@ -4,12 +4,14 @@ measured freshness. Streaming runs inside the API process started by `market-spi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from market_spine.errors import SpineError
 from market_spine.markets.instruments import get_instrument
+from market_spine.streaming.messages import status_message
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
 INTERVALS = ("all", "5s", "1m")
@@ -47,7 +49,7 @@ async def stream_bars(websocket: WebSocket, symbols: str = "CL,ES,NG", interval:
     hub = websocket.app.state.hub
     subscriber = hub.subscribe(wanted)
     await websocket.send_json(
-        {"type": "status", "event": "subscribed", "detail": ",".join(sorted(wanted))}
+        status_message("subscribed", ",".join(sorted(wanted)), datetime.now(UTC))
     )
     try:
         while True:

@@ -1,4 +1,5 @@
-"""A catalog entry as Dagster asset metadata, so the UI shows what the CLI, API and dbt show."""
+"""Where the catalog meets Dagster: a dataset is named by its asset key's path, and a catalog entry
+becomes asset metadata, so the UI shows what the CLI, API and dbt show."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from typing import Any
 import dagster as dg
 
 from market_spine.catalog.vocabulary import DatasetSpec
+
+
+def table(key: dg.AssetKey) -> str:
+    """The lake dataset of an asset key: `raw/futures_bars_1m` for `["raw", "futures_bars_1m"]`."""
+    return "/".join(key.path)
 
 
 def catalog_metadata(spec: DatasetSpec) -> dict[str, Any]:

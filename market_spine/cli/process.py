@@ -109,7 +109,7 @@ def process(
     domain: Annotated[str, typer.Option(help="futures, options, warehouse or all.")] = "all",
 ) -> None:
     """Materialize partitions through Dagster (the runs show in the UI)."""
-    from market_spine.markets.calendars import parse_date
+    from market_spine.markets.dates import parse_date
 
     try:
         if date and (start or end):

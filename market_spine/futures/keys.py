@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from market_spine.catalog.dagster_metadata import table
+
 RAW_BARS = dg.AssetKey(["raw", "futures_bars_1m"])
 NORMALIZED_BARS = dg.AssetKey(["normalized", "futures_bars_1m"])
 DAILY_BARS = dg.AssetKey(["analytics", "futures_bars_daily"])
 
-
-def table(key: dg.AssetKey) -> str:
-    """The lake dataset of an asset key: `raw/futures_bars_1m`."""
-    return "/".join(key.path)
+__all__ = ["DAILY_BARS", "NORMALIZED_BARS", "RAW_BARS", "table"]

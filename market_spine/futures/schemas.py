@@ -7,8 +7,6 @@ import polars as pl
 
 from market_spine.providers.base import BAR_SCHEMA
 
-SCHEMA_VERSION = 1
-
 _PRICE = {"open", "high", "low", "close", "vwap"}
 _SIZE = {"volume", "trades"}
 #: Not every source reports these (vendor OHLCV files have neither): null, never invented.

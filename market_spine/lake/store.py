@@ -19,7 +19,6 @@ from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from market_spine.errors import InvalidInput, LakeError, NotMaterialized
-from market_spine.lake.predicates import conjunction
 from market_spine.lake.reader import (
     Snapshot,
     SnapshotCache,
@@ -138,7 +137,11 @@ class Lake:
         the old rows or the new ones, and a crash before the commit leaves only unreferenced files.
         """
         equals, between = equals or {}, between or {}
-        predicate = conjunction(equals, between)  # also refuses an empty predicate
+        if not equals and not between:
+            raise LakeError(
+                f"replacing {dataset} needs a partition to replace: give equals= and/or between="
+            )
+        predicate = _describe(equals, between)
         table = delta_arrow(_arrow(data))
         eq, rng = keys_of(equals, between)
         stray = _rows_outside(table, equals, between)
@@ -285,11 +288,6 @@ class Lake:
             )
         return max(seen)
 
-    def scan(self, dataset: str, as_of: AsOf = None) -> pl.LazyFrame:
-        """A lazy polars scan of the whole table, for ad-hoc queries."""
-        table = self.table(dataset, as_of)
-        return pl.scan_delta(table)
-
 
 def _rows_outside(
     table: pa.Table, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
@@ -340,3 +338,10 @@ def parse_as_of(as_of: int | datetime | str) -> int | datetime:
 def lake_at(root: str) -> Lake:
     """One Lake per root in a process, so its snapshot and footer caches are shared."""
     return Lake(root)
+
+
+def _describe(equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]) -> str:
+    """The partition a replacement names, for messages: `symbol=CL, trade_date in [a, b]`."""
+    parts = [f"{col}={value}" for col, value in equals.items()]
+    parts += [f"{col} in [{lo}, {hi}]" for col, (lo, hi) in between.items()]
+    return ", ".join(parts)

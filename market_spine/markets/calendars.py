@@ -29,6 +29,7 @@ from pandas.tseries.holiday import MO, TH, DateOffset, Holiday, nearest_workday
 
 from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, NotATradingDay
 from market_spine.markets import instruments
+from market_spine.markets.dates import parse_date
 
 CHICAGO = ZoneInfo("America/Chicago")  # CME states every session time in Central time
 _MIN_YEAR, _MAX_YEAR = 1990, 2100
@@ -294,22 +295,6 @@ def latest_sessions(symbol: str, now: datetime, n: int) -> list[Session]:
     return out[max(len(out) - n, 0) :] if n else []
 
 
-def parse_date(value: str | date | datetime) -> date:
-    """A `date` from "2024-01-02", "20240102", a date or a datetime (its calendar date)."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()
-    fmt = "%Y%m%d" if text.isdigit() else "%Y-%m-%d"
-    try:
-        return datetime.strptime(text, fmt).date()
-    except ValueError:
-        raise InvalidDate(
-            f"invalid date {value!r}: expected YYYY-MM-DD or YYYYMMDD, e.g. 2024-01-02"
-        ) from None
-
-
 __all__ = [
     "OVERRIDES",
     "Override",
@@ -317,7 +302,6 @@ __all__ = [
     "expected_minutes",
     "is_trading_day",
     "latest_sessions",
-    "parse_date",
     "require_session",
     "session",
     "session_at",

@@ -6,16 +6,37 @@ from datetime import UTC, date, datetime
 
 from market_spine.errors import InvalidDate, InvalidRange
 
+#: One minute in nanoseconds: the step of every 1-minute grid (timestamps are ns since the epoch).
+MINUTE_NS = 60_000_000_000
+
 FORMS = "'2024-01-02', '20240102' or an ISO timestamp like '2024-01-02T14:30:00Z'"
 
 
+def parse_date(value: str | date | datetime, name: str = "date") -> date:
+    """A calendar date from "2024-01-02", "20240102", a date, or a datetime (its date)."""
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        point = parse_point(value, name)
+    except InvalidDate:
+        point = None
+    if not isinstance(point, date) or isinstance(point, datetime):
+        raise InvalidDate(
+            f"invalid {name} {value!r}: expected YYYY-MM-DD or YYYYMMDD, e.g. 2024-01-02"
+        )
+    return point
+
+
 def parse_point(value: str | date | datetime, name: str = "date") -> date | datetime:
-    """A date stays a date (a whole trade date); a timestamp becomes an aware UTC datetime."""
+    """A date stays a date (a whole trade date); a timestamp becomes an aware UTC datetime.
+    Only ASCII digits count: other scripts' digits are refused, never read as numbers."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return value
     text = str(value).strip()
+    if not text.isascii():
+        raise InvalidDate(f"{name} {value!r} has characters outside ASCII; use {FORMS}")
     try:
         if len(text) == 8 and text.isdigit():
             return datetime.strptime(text, "%Y%m%d").date()

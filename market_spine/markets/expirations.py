@@ -12,10 +12,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas_market_calendars as mcal
 
 from market_spine.errors import InvalidInput
+from market_spine.markets.dates import MINUTE_NS
 
+#: The option roots the platform captures: AM monthlies (SPX) and PM weeklies/dailies (SPXW).
+ROOTS = ("SPX", "SPXW")
 CALENDAR = "CBOE_Index_Options"
 _ET = ZoneInfo("America/New_York")
 #: PM-settled SPXW settle at the 16:00 ET close; AM-settled SPX at the 09:30 ET opening print.
@@ -124,7 +128,7 @@ def listed_expirations(root: str, on: date) -> list[date]:
     """Expirations of `root` that trade on `on`: dailies six weeks out, Fridays a year out,
     monthlies (third Fridays) three years out."""
     root = root.upper()
-    if root not in ("SPX", "SPXW"):
+    if root not in ROOTS:
         raise InvalidInput(f"option root {root!r} is not SPX or SPXW")
     if root == "SPX":
         return expirations("SPX", on, on + MONTHLY_HORIZON)
@@ -134,3 +138,23 @@ def listed_expirations(root: str, on: date) -> list[date]:
         for d in candidates
         if d - on <= DAILY_HORIZON or d.weekday() == 4 or d == monthly_expiration(d.year, d.month)
     ]
+
+
+def session_minutes(day: date) -> np.ndarray:
+    """The minute stamps (bar opens, ns UTC) of `day`'s index-options session; empty if none."""
+    bounds = session_bounds(day)
+    if bounds is None:
+        return np.empty(0, dtype=np.int64)
+    start, end = (int(b.timestamp()) * 1_000_000_000 for b in bounds)
+    return np.arange(start, end, MINUTE_NS, dtype=np.int64)
+
+
+def quote_minutes_expected(
+    root: str, expiration: date, day: date, now: datetime | None = None
+) -> int:
+    """How many minute quotes each contract of `expiration` has on `day`: the session's
+    minutes before settlement that have closed by `now` (default: the wall clock)."""
+    minutes = session_minutes(day)
+    settle_ns = int(settlement(root.upper(), expiration).timestamp()) * 1_000_000_000
+    cutoff = int((now or datetime.now(UTC)).timestamp() * 1e9) - MINUTE_NS
+    return int(((minutes < settle_ns) & (minutes <= cutoff)).sum())

@@ -340,11 +340,6 @@ def _listed_after(inst: Instrument, year: int, month: int) -> Contract:
             return Contract(inst.root, year, month)
 
 
-def next_contract(c: Contract) -> Contract:
-    """The listed contract following `c`."""
-    return _listed_after(get_instrument(c.root), c.year, c.month)
-
-
 def front_contract(root: str, trade_date: date) -> Contract:
     """The contract held on `trade_date`: the first listed contract whose roll date is after it."""
     inst = get_instrument(root)

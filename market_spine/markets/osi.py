@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import polars as pl
+
 from market_spine.errors import InvalidInput
 
-ROOTS = ("SPX", "SPXW")
 _OSI = re.compile(r"^(?P<root>[A-Z0-9]{1,6}) *(?P<ymd>\d{6})(?P<right>[CP])(?P<strike>\d{8})$")
 
 
@@ -51,3 +52,17 @@ def parse_osi(symbol: str) -> OptionContract:
         )
     expiration = datetime.strptime(match["ymd"], "%y%m%d").date()
     return OptionContract(match["root"], expiration, match["right"], int(match["strike"]) / 1000)
+
+
+def osi_expr(
+    root: str = "root", expiration: str = "expiration", right: str = "right", strike: str = "strike"
+) -> pl.Expr:
+    """`osi_symbol` over frame columns (root, expiration date, C/P right, strike in points), for
+    whole chains at once."""
+    thousandths = (pl.col(strike) * 1000).round(0).cast(pl.Int64)
+    return (
+        pl.col(root).str.to_uppercase().str.pad_end(6)
+        + pl.col(expiration).dt.strftime("%y%m%d")
+        + pl.col(right)
+        + thousandths.cast(pl.String).str.zfill(8)
+    )

@@ -13,6 +13,7 @@ from market_spine.lake import Lake
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.markets.expirations import is_trading_day
+from market_spine.markets.osi import osi_expr
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
 from market_spine.options.catalog import NORMALIZED_CHAIN_SPEC
@@ -24,14 +25,10 @@ def normalize(raw: pl.DataFrame) -> pl.DataFrame:
     """Newest capture per (root, day); OSI symbols; mid only where a bid exists; year fractions."""
     newest = raw.group_by("root", "trade_date").agg(pl.col("capture_id").max())
     rows = raw.join(newest, on=["root", "trade_date", "capture_id"])
-    thousandths = (pl.col("strike") * 1000).round(0).cast(pl.Int64)
     return conform(
         with_mid(rows)
         .with_columns(
-            osi=pl.col("root").str.pad_end(6)
-            + pl.col("expiration").dt.strftime("%y%m%d")
-            + pl.col("right")
-            + thousandths.cast(pl.String).str.zfill(8),
+            osi=osi_expr(),
             days_to_expiry=(pl.col("expiration") - pl.col("trade_date")).dt.total_days(),
         )
         .sort("trade_date", "root", "expiration", "right", "strike"),

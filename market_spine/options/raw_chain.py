@@ -10,6 +10,7 @@ from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
+from market_spine.markets.expirations import ROOTS
 from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_CHAIN_SPEC
 from market_spine.options.partitions import option_days
@@ -40,7 +41,7 @@ def raw_spx_options_eod(
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
     frames = []
     for day in days:
-        for root in keys.ROOTS:
+        for root in ROOTS:
             capture = provider.fetch_chain(root, day)
             rows = capture.chain.with_columns(trade_date=pl.lit(day))
             stamped = with_provenance(

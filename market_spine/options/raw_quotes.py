@@ -17,14 +17,13 @@ from market_spine.catalog.vocabulary import conform
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
-from market_spine.markets.expirations import listed_expirations
+from market_spine.markets.expirations import listed_expirations, quote_minutes_expected
 from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_QUOTES_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import RAW_QUOTES
 from market_spine.providers.base import QuoteCapture
 from market_spine.providers.resource import MarketDataResource
-from market_spine.providers.simulated_option_quotes import quote_minutes_expected
 
 #: How many of the nearest SPXW expirations (0DTE first) are captured each day.
 NEAREST_EXPIRATIONS = 2

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from market_spine.providers.base import QUOTE_SCHEMA
-from market_spine.providers.simulated_options import CHAIN_SCHEMA
-
-SCHEMA_VERSION = 1
+from market_spine.providers.base import CHAIN_SCHEMA, QUOTE_SCHEMA
 
 PROVENANCE: dict[str, pl.DataType] = {
     "capture_id": pl.String(),

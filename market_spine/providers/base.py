@@ -65,6 +65,21 @@ class ChainProvider(Protocol):
 
 
 #: Columns (in order) of intraday option quotes; `ts` is the interval's start, UTC.
+#: One option contract's end-of-day quote, as every chain provider returns it.
+CHAIN_SCHEMA: dict[str, pl.DataType] = {
+    "root": pl.String(),
+    "expiration": pl.Date(),
+    "strike": pl.Float64(),
+    "right": pl.String(),
+    "bid": pl.Float64(),
+    "ask": pl.Float64(),
+    "bid_size": pl.Int64(),
+    "ask_size": pl.Int64(),
+    "volume": pl.Int64(),
+    "open_interest": pl.Int64(),
+    "underlying_price": pl.Float64(),
+}
+
 QUOTE_SCHEMA: dict[str, pl.DataType] = {
     "root": pl.String(),
     "expiration": pl.Date(),

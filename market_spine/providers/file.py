@@ -21,6 +21,7 @@ import polars as pl
 
 from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.markets import calendars
+from market_spine.markets.dates import MINUTE_NS
 from market_spine.markets.instrument_config import configured_roots
 from market_spine.markets.instruments import (
     Contract,
@@ -39,7 +40,6 @@ from market_spine.providers.file_formats import (
 
 SOURCE = "file"
 STAMPS = ("open", "close")
-_MINUTE_NS = 60_000_000_000
 _DIGITS = re.compile(r"^\d+$")
 
 
@@ -344,7 +344,7 @@ def _check_minutes(path: Path, label: str, frame: pl.DataFrame) -> None:
         path,
         label,
         frame,
-        pl.col("ts").dt.epoch("ns") % _MINUTE_NS != 0,
+        pl.col("ts").dt.epoch("ns") % MINUTE_NS != 0,
         lambda r: f"timestamp {r['ts']} is not on a whole minute",
         "import 1-minute bars stamped on the minute",
     )

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from market_spine.errors import InvalidInput
 from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
-from market_spine.settings import Settings
+from market_spine.settings import DEFAULT_THETADATA_URL, Settings
 
 AVAILABLE = ("simulated", "ib")
 
@@ -22,7 +22,7 @@ class MarketDataResource(dg.ConfigurableResource):
     defects: list[str] = Field(default_factory=list)
     frozen_now: str | None = None
     options_provider: str = "simulated"
-    thetadata_url: str = "http://127.0.0.1:25503/v3"
+    thetadata_url: str = DEFAULT_THETADATA_URL
     thetadata_tier: str = "standard"
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002

@@ -45,6 +45,7 @@ import polars as pl
 
 from market_spine.errors import InvalidDate, InvalidInput
 from market_spine.markets import calendars, instruments
+from market_spine.markets.dates import MINUTE_NS
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 
 #: Defects that can be injected into the simulated bars.
@@ -55,7 +56,6 @@ EPOCH = date(2000, 1, 3)
 LAST_DATE = date(2100, 12, 31)
 
 _ET = "America/New_York"
-_MINUTE_NS = 60_000_000_000
 _DAYS_PER_YEAR = 365.25
 _TRADING_DAYS_PER_YEAR = 252
 _REVERSION_HALF_LIFE_DAYS = 3 * 365.25
@@ -246,7 +246,7 @@ class SimulatedMarket:
         if sess is None:
             return pl.DataFrame(schema=BAR_SCHEMA), {}
         cols = sess.columns
-        cutoff_ns = _to_ns(self.clock()) - _MINUTE_NS
+        cutoff_ns = _to_ns(self.clock()) - MINUTE_NS
         keep = cols["ts"] <= cutoff_ns  # a bar exists once its minute has closed
         frame = _frame(cols, keep, inst.root, sess.contract)
         injected = {

@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
-from market_spine.markets.expirations import YEAR_SECONDS, session_bounds, settlement
+from market_spine.markets.dates import MINUTE_NS
+from market_spine.markets.expirations import YEAR_SECONDS, session_minutes, settlement
 from market_spine.pricing.black import black_price
 from market_spine.providers.base import QUOTE_SCHEMA, QuoteCapture
 from market_spine.providers.simulated_options import (
@@ -24,17 +25,6 @@ from market_spine.providers.simulated_options import (
     _rng,
     quote,
 )
-
-_MINUTE_NS = 60_000_000_000
-
-
-def session_minutes(day: date) -> np.ndarray:
-    """The minute stamps (bar opens, ns UTC) of `day`'s index-options session; empty if none."""
-    bounds = session_bounds(day)
-    if bounds is None:
-        return np.empty(0, dtype=np.int64)
-    start, end = (int(b.timestamp()) * 1_000_000_000 for b in bounds)
-    return np.arange(start, end, _MINUTE_NS, dtype=np.int64)
 
 
 def index_path(market: SimulatedOptionMarket, day: date, minutes: np.ndarray) -> np.ndarray:
@@ -70,14 +60,14 @@ def simulate_quotes(
     root = root.upper()
     all_minutes = session_minutes(day)
     settle_ns = int(settlement(root, expiration).timestamp()) * 1_000_000_000
-    cutoff = int((now or datetime.now(UTC)).timestamp() * 1e9) - _MINUTE_NS
+    cutoff = int((now or datetime.now(UTC)).timestamp() * 1e9) - MINUTE_NS
     live = (all_minutes < settle_ns) & (all_minutes <= cutoff)
     if not live.any():
         return pl.DataFrame(schema=QUOTE_SCHEMA)
     spots = index_path(market, day, all_minutes)[live]
     minutes = all_minutes[live]
     surface = market.surface(day)
-    t_eod = (settle_ns - all_minutes[-1] - _MINUTE_NS) / 1e9 / YEAR_SECONDS
+    t_eod = (settle_ns - all_minutes[-1] - MINUTE_NS) / 1e9 / YEAR_SECONDS
     strikes = market.strikes_for(max(t_eod, 1e-6), market.spot(day), surface)
     t = (settle_ns - minutes) / 1e9 / YEAR_SECONDS
     forward = spots * np.exp((RATE - DIVIDEND_YIELD) * t)
@@ -106,17 +96,6 @@ def simulate_quotes(
         }
     )
     return frame.select(pl.col(c).cast(dt) for c, dt in QUOTE_SCHEMA.items())
-
-
-def quote_minutes_expected(
-    root: str, expiration: date, day: date, now: datetime | None = None
-) -> int:
-    """How many minute quotes each contract of `expiration` has on `day`: the session's
-    minutes before settlement that have closed by `now` (default: the wall clock)."""
-    minutes = session_minutes(day)
-    settle_ns = int(settlement(root.upper(), expiration).timestamp()) * 1_000_000_000
-    cutoff = int((now or datetime.now(UTC)).timestamp() * 1e9) - _MINUTE_NS
-    return int(((minutes < settle_ns) & (minutes <= cutoff)).sum())
 
 
 class SimulatedQuoteProvider:

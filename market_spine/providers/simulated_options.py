@@ -24,25 +24,12 @@ from market_spine.markets.expirations import (
     years_to_expiry,
 )
 from market_spine.pricing.black import black_price
-from market_spine.providers.base import ChainCapture
+from market_spine.providers.base import CHAIN_SCHEMA, ChainCapture
 from market_spine.providers.simulated import SimulatedMarket
 
 #: Flat financing and dividend yield: the forward is S·exp((r − q)t) and discount exp(−rt).
 RATE = 0.045
 DIVIDEND_YIELD = 0.013
-CHAIN_SCHEMA: dict[str, pl.DataType] = {
-    "root": pl.String(),
-    "expiration": pl.Date(),
-    "strike": pl.Float64(),
-    "right": pl.String(),
-    "bid": pl.Float64(),
-    "ask": pl.Float64(),
-    "bid_size": pl.Int64(),
-    "ask_size": pl.Int64(),
-    "volume": pl.Int64(),
-    "open_interest": pl.Int64(),
-    "underlying_price": pl.Float64(),
-}
 
 
 @dataclass(frozen=True)

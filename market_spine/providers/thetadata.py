@@ -33,15 +33,14 @@ from tenacity import (
 
 from market_spine.errors import InvalidInput, ProviderError
 from market_spine.providers.base import QUOTE_SCHEMA, QuoteCapture
+from market_spine.settings import DEFAULT_THETADATA_URL
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "thetadata"
-DEFAULT_BASE_URL = "http://127.0.0.1:25503/v3"
 #: Outstanding requests the terminal serves at once, by subscription tier (v3).
 TIER_CONCURRENCY = {"free": 1, "value": 2, "standard": 4, "pro": 8}
 _ET = "America/New_York"
-_CONTRACT_COLUMNS = ("symbol", "expiration", "strike", "right")
 _TRANSIENT_STATUS = {429, 474, 477, 571}
 
 #: The parsed EOD chain: the simulated chain's names, plus the terminal's extra fields.
@@ -168,7 +167,7 @@ class ThetaDataClient:
 
     def __init__(
         self,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str = DEFAULT_THETADATA_URL,
         tier: str = "standard",
         timeout: float = 30.0,
         fmt: str = "csv",

@@ -8,8 +8,7 @@ from datetime import date
 
 import polars as pl
 
-from market_spine.providers.base import ChainCapture, QuoteCapture
-from market_spine.providers.simulated_options import CHAIN_SCHEMA
+from market_spine.providers.base import CHAIN_SCHEMA, ChainCapture, QuoteCapture
 from market_spine.providers.thetadata import ThetaDataClient
 
 #: The index whose close is the chain's underlying price (SPXW options are on SPX too).

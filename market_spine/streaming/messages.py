@@ -49,6 +49,11 @@ class StatusMessage(BaseModel):
     at: datetime
 
 
+def status_message(event: str, detail: str, at: datetime) -> dict[str, Any]:
+    """A status message, JSON-ready: what changed in the stream and when (UTC)."""
+    return StatusMessage(event=event, detail=detail, at=at).model_dump(mode="json")
+
+
 def bar_messages(
     rows: list[dict[str, Any]], interval: Literal["5s", "1m"], origin: str = "realtime"
 ) -> list[dict[str, Any]]:

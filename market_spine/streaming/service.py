@@ -29,7 +29,7 @@ from market_spine.streaming.lander import (
     land_minutes,
     new_capture_id,
 )
-from market_spine.streaming.messages import bar_messages
+from market_spine.streaming.messages import bar_messages, status_message
 
 log = logging.getLogger(__name__)
 BAR_SECONDS = 5
@@ -322,6 +322,4 @@ class Streamer:
 
     def _status(self, event: str, detail: str) -> None:
         log.info("stream %s %s", event, detail)
-        self.hub.publish(
-            [{"type": "status", "event": event, "detail": detail, "at": self.clock().isoformat()}]
-        )
+        self.hub.publish([status_message(event, detail, self.clock())])

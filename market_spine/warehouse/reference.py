@@ -96,7 +96,7 @@ def option_roots() -> list[Row]:
             "multiplier": 100,
             "currency": "USD",
         }
-        for root in ("SPX", "SPXW")
+        for root in expirations.ROOTS
     ]
 
 

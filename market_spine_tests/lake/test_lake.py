@@ -12,7 +12,6 @@ import pytest
 from market_spine.errors import InvalidInput, LakeError
 from market_spine.lake import Lake
 from market_spine.lake.maintenance import maintain
-from market_spine.lake.predicates import conjunction, literal
 from market_spine_tests.kit.frames import DS, day_frame, put
 
 
@@ -21,14 +20,9 @@ def lake(tmp_path: Path) -> Lake:
     return Lake(tmp_path / "lake")
 
 
-def test_predicates_quote_values() -> None:
-    assert literal("O'Brien") == "'O''Brien'"
-    assert literal(date(2024, 1, 2)) == "'2024-01-02'"
-    assert conjunction({"symbol": "CL"}, {"trade_date": (date(2024, 1, 2), date(2024, 1, 3))}) == (
-        "symbol = 'CL' AND trade_date >= '2024-01-02' AND trade_date <= '2024-01-03'"
-    )
-    with pytest.raises(ValueError):
-        conjunction()
+def test_replace_refuses_to_replace_without_a_partition(lake: Lake) -> None:
+    with pytest.raises(LakeError, match="needs a partition"):
+        lake.replace(DS, day_frame(date(2024, 1, 2), "CL", 1.0))
 
 
 def test_replace_is_idempotent_and_keeps_other_partitions(lake: Lake) -> None:

@@ -8,20 +8,20 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from market_spine.errors import InvalidDate, InvalidRange, NotATradingDay, UnknownSymbol
+from market_spine.errors import InvalidRange, NotATradingDay, UnknownSymbol
 from market_spine.markets import calendars
 from market_spine.markets.calendars import (
     OVERRIDES,
     expected_minutes,
     is_trading_day,
     latest_sessions,
-    parse_date,
     require_session,
     session,
     session_at,
     sessions,
     trading_days,
 )
+from market_spine.markets.dates import parse_date
 
 ET = ZoneInfo("America/New_York")
 SYMBOLS = ("CL", "NG", "ES")
@@ -137,19 +137,6 @@ def test_dst_week_open_shifts_from_23_to_22_utc(symbol: str) -> None:
     assert before.open == utc("2024-03-07 23:00")
     assert after.open == utc("2024-03-10 22:00")
     assert len(before.expected_minutes()) == len(after.expected_minutes()) == 1380
-
-
-def test_parse_date_accepts_common_forms() -> None:
-    assert parse_date("2024-01-02") == date(2024, 1, 2)
-    assert parse_date("20240102") == date(2024, 1, 2)
-    assert parse_date(date(2024, 1, 2)) == date(2024, 1, 2)
-    assert parse_date(datetime(2024, 1, 2, 15, 30)) == date(2024, 1, 2)
-
-
-@pytest.mark.parametrize("bad", ["2024/01/02", "02-01-2024", "2024-02-30", "yesterday", ""])
-def test_parse_date_errors_name_the_format(bad: str) -> None:
-    with pytest.raises(InvalidDate, match="YYYY-MM-DD or YYYYMMDD"):
-        parse_date(bad)
 
 
 def test_require_session_names_the_nearest_trading_days() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 import pytest
 
 from market_spine.errors import InvalidInput
@@ -12,7 +13,7 @@ from market_spine.markets.expirations import (
     listed_expirations,
     monthly_expiration,
 )
-from market_spine.markets.osi import OptionContract, osi_symbol, parse_osi
+from market_spine.markets.osi import OptionContract, osi_expr, osi_symbol, parse_osi
 
 
 def test_osi_round_trip() -> None:
@@ -71,3 +72,20 @@ def test_listed_expirations_follow_the_horizon_model() -> None:
     assert spx[0] == date(2024, 3, 15) and len(spx) == 36
     with pytest.raises(InvalidInput, match="SPX or SPXW"):
         listed_expirations("NDX", on)
+
+
+def test_frame_and_scalar_osi_agree() -> None:
+    contracts = [
+        OptionContract("SPXW", date(2024, 1, 19), "C", 4700.0),
+        OptionContract("SPX", date(2024, 12, 20), "P", 5012.5),
+        OptionContract("SPXW", date(2030, 6, 3), "C", 25.0),
+    ]
+    frame = pl.DataFrame(
+        {
+            "root": [c.root for c in contracts],
+            "expiration": [c.expiration for c in contracts],
+            "right": [c.right for c in contracts],
+            "strike": [c.strike for c in contracts],
+        }
+    )
+    assert frame.select(osi=osi_expr())["osi"].to_list() == [c.osi for c in contracts]

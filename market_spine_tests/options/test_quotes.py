@@ -15,13 +15,10 @@ from market_spine.api.app import create_app
 from market_spine.client import Spine
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
 from market_spine.lake import Lake
+from market_spine.markets.expirations import quote_minutes_expected
 from market_spine.options import keys
 from market_spine.options.raw_quotes import land_quotes, raw_spx_options_quotes_1m
-from market_spine.providers.simulated_option_quotes import (
-    SimulatedQuoteProvider,
-    quote_minutes_expected,
-    simulate_quotes,
-)
+from market_spine.providers.simulated_option_quotes import SimulatedQuoteProvider, simulate_quotes
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.providers.thetadata import ThetaDataClient
 from market_spine.runs.launch import resources

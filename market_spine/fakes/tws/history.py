@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from market_spine.markets import calendars
+from market_spine.markets.dates import MINUTE_NS
 from market_spine.providers.simulated import SimulatedMarket
 
-_MINUTE_NS = 60_000_000_000
 _DURATION = re.compile(r"^\s*(\d+)\s*([SDW])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"S": 1, "D": 86_400, "W": 7 * 86_400}
 _FAR_FUTURE = datetime(2101, 1, 1, tzinfo=UTC)
@@ -101,7 +101,7 @@ class HistorySource:
         start = end - duration
         cutoff = min(end, now)
         lo_ns = int(start.timestamp() * 1e9)
-        hi_ns = int(cutoff.timestamp() * 1e9) - _MINUTE_NS  # a bar exists once its minute closed
+        hi_ns = int(cutoff.timestamp() * 1e9) - MINUTE_NS  # a bar exists once its minute closed
         out: list[Row] = []
         first = start.date() - timedelta(days=1)
         last = end.date() + timedelta(days=6)

@@ -1,0 +1,39 @@
+"""Parsing the dates and timestamps users type: accepted forms, and errors that show them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from market_spine.errors import InvalidDate
+from market_spine.markets.dates import parse_date, parse_point
+
+
+def test_parse_date_accepts_common_forms() -> None:
+    assert parse_date("2024-01-02") == date(2024, 1, 2)
+    assert parse_date("20240102") == date(2024, 1, 2)
+    assert parse_date(date(2024, 1, 2)) == date(2024, 1, 2)
+    assert parse_date(datetime(2024, 1, 2, 15, 30)) == date(2024, 1, 2)
+
+
+@pytest.mark.parametrize("bad", ["2024/01/02", "02-01-2024", "2024-02-30", "yesterday", ""])
+def test_parse_date_errors_name_the_format(bad: str) -> None:
+    with pytest.raises(InvalidDate, match="YYYY-MM-DD or YYYYMMDD"):
+        parse_date(bad)
+
+
+@pytest.mark.parametrize(
+    "bad", ["٢٠٢٤-٠١-٠٢", "２０２４０１０２", "2024-01-0²", "2024-01-02T14:30:00Z"]
+)
+def test_parse_date_refuses_non_ascii_digits_and_timestamps(bad: str) -> None:
+    with pytest.raises(InvalidDate, match="YYYY-MM-DD or YYYYMMDD"):
+        parse_date(bad)
+
+
+def test_parse_point_keeps_dates_and_makes_timestamps_utc() -> None:
+    assert parse_point("2024-01-02") == date(2024, 1, 2)
+    assert parse_point("2024-01-02T14:30:00Z") == datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    assert parse_point("2024-01-02T14:30:00") == datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    with pytest.raises(InvalidDate, match="outside ASCII"):
+        parse_point("٢٠٢٤-٠١-٠٢")
