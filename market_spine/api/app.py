@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from market_spine.api import (
     metrics,
@@ -13,6 +14,7 @@ from market_spine.api import (
     routes_stream,
 )
 from market_spine.api.errors import install_error_handlers
+from market_spine.api.paging import ReadSlots
 from market_spine.client import Spine
 from market_spine.settings import Settings
 from market_spine.streaming.hub import BarHub
@@ -22,7 +24,9 @@ from market_spine.version import package_version
 def create_app(settings: Settings | None = None) -> FastAPI:
     """An app serving one home's lake; `settings` default to the `MARKET_SPINE_*` environment."""
     settings = settings or Settings.from_env()
-    app = FastAPI(
+    # The docs pages load Swagger UI and ReDoc from files the fastapi-offline package ships,
+    # so they work with no network.
+    app: FastAPI = FastAPIOffline(
         title="Market Spine",
         version=package_version(),
         description=(
@@ -32,11 +36,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "catalog; real-time bars over a WebSocket when `market-spine stream` serves it."
         ),
         docs_url="/docs",
+        redoc_url="/redoc",
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     # One Spine per app, so its lake snapshots and Parquet footers stay cached between requests.
-    app.state.spine = Spine(settings=settings)
+    app.state.spine = Spine(settings=settings, warn_empty=False)
+    app.state.read_slots = ReadSlots(settings.api_read_slots)
     app.state.metrics = metrics.Metrics()
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()
