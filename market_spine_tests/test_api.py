@@ -8,8 +8,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -27,12 +29,14 @@ DAY = "2024-03-05"
 
 
 @contextmanager
-def serving(home: Path) -> Iterator[httpx.Client]:
-    """Serve the app of `home` on 127.0.0.1 in a background thread, yield a client of it."""
+def serving(home: Path, **settings: Any) -> Iterator[httpx.Client]:
+    """Serve the app of `home` on 127.0.0.1 in a background thread, yield a client of it;
+    `settings` override the home's settings (e.g. `api_max_rows=100`)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port, and we keep the socket
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings_for(home)), log_level="warning", lifespan="off")
+    app = create_app(replace(settings_for(home), **settings))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
