@@ -78,13 +78,21 @@ class Settings:
         """The Dagster instance (SQLite storage, run logs) lives inside the home too."""
         return self.home / "dagster"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read `MARKET_SPINE_*` variables; any bad value raises InvalidInput naming the fix."""
+    @staticmethod
+    def home_from_env(env: Mapping[str, str] | None = None) -> Path:
+        """The home `MARKET_SPINE_HOME` names (default `./.market_spine`), absolute; for
+        commands that need only the home, without validating (and importing) the rest."""
         env = os.environ if env is None else env
         home = Path(env.get("MARKET_SPINE_HOME") or "./.market_spine").expanduser().resolve()
         if home.exists() and not home.is_dir():
             raise InvalidInput(f"MARKET_SPINE_HOME={home} is a file; point it at a folder")
+        return home
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read `MARKET_SPINE_*` variables; any bad value raises InvalidInput naming the fix."""
+        env = os.environ if env is None else env
+        home = cls.home_from_env(env)
         raw_symbols = env.get("MARKET_SPINE_SYMBOLS", "")
         symbols = tuple(s.strip().upper() for s in raw_symbols.split(",") if s.strip())
         settings = cls(
