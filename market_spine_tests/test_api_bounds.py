@@ -18,6 +18,7 @@ from polars.testing import assert_frame_equal
 
 from market_spine import Spine
 from market_spine.api import paging
+from market_spine.empty_reads import EmptyReadWarning
 from market_spine.errors import InvalidInput
 from market_spine.lake import Lake
 from market_spine.runner import materialize_options
@@ -250,3 +251,20 @@ def test_settings_numbers_are_ascii_only() -> None:
         Settings.from_env({"MARKET_SPINE_HOME": "/tmp/x", "MARKET_SPINE_API_MAX_ROWS": "0"})
     settings = Settings.from_env({"MARKET_SPINE_HOME": "/tmp/x", "MARKET_SPINE_API_MAX_ROWS": "7"})
     assert settings.api_max_rows == 7
+
+
+def test_empty_option_reads_say_why(api: httpx.Client, both_home: Path) -> None:
+    weekend = api.get("/v1/options/surface", params={"date": "2024-03-09"})
+    assert weekend.headers["X-Empty-Reason"] == "no_session"
+    assert "no session on Saturday 2024-03-09" in weekend.json()["empty_reason"]["detail"]
+    unloaded = api.get("/v1/options/chain", params={"date": "2024-03-06"})
+    assert unloaded.json()["empty_reason"]["code"] == "not_loaded"
+    assert "--date 2024-03-06 --domain options" in unloaded.json()["empty_reason"]["detail"]
+    unlisted = api.get("/v1/options/quotes", params={"date": DAY, "expiration": "2031-01-17"})
+    assert unlisted.headers["X-Empty-Reason"] == "not_listed"
+    assert "pass one of 2024-03-05" in unlisted.json()["empty_reason"]["detail"]
+    spine = Spine(settings=settings_for(both_home))
+    with pytest.warns(EmptyReadWarning, match="no session on Saturday"):
+        assert spine.chain("SPXW", "2024-03-09").is_empty()
+    with pytest.warns(EmptyReadWarning, match="holds no expiration 2031-01-17"):
+        spine.quotes(DAY, expiration="2031-01-17")
