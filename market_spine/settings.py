@@ -65,7 +65,7 @@ class Settings:
     #: Rows one streamed Arrow answer may carry.
     api_max_rows_arrow: int = 2_000_000
     #: Data reads the API holds in memory at once; more wait their turn.
-    api_read_slots: int = 4
+    api_read_slots: int = 2
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -114,7 +114,7 @@ class Settings:
             ib_client_id=_int(env, "MARKET_SPINE_IB_CLIENT_ID", 1, 0, 2**31 - 1),
             api_max_rows=_int(env, "MARKET_SPINE_API_MAX_ROWS", 50_000, 1, 10**8),
             api_max_rows_arrow=_int(env, "MARKET_SPINE_API_MAX_ROWS_ARROW", 2_000_000, 1, 10**9),
-            api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 4, 1, 256),
+            api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 2, 1, 256),
         )
         settings.validate_symbols()
         return settings
