@@ -3,6 +3,7 @@ any past version, and SQL over DuckDB where every dataset is a view."""
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,10 @@ import polars as pl
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.lake import Lake, lake_at
 from market_spine.lake.sql import view_sql
+from market_spine.markets import empty_reads
 from market_spine.markets.dates import parse_range
+from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
+from market_spine.markets.expirations import ROOTS
 from market_spine.markets.instruments import get_instrument
 from market_spine.settings import Settings
 
@@ -21,7 +25,6 @@ BARS_DAILY = "analytics/futures_bars_daily"
 OPTION_GREEKS = "analytics/options_greeks_eod"
 OPTION_QUOTES = "raw/spx_options_quotes_1m"
 VOL_SURFACE = "analytics/vol_surface_daily"
-OPTION_ROOTS = ("SPX", "SPXW")
 
 
 def view_name(dataset: str) -> str:
@@ -31,12 +34,23 @@ def view_name(dataset: str) -> str:
 
 
 class Spine:
-    """A handle on one Market Spine home; cheap to create, caches table indexes across reads."""
+    """A handle on one Market Spine home; cheap to create, caches table indexes across reads.
 
-    def __init__(self, home: str | Path | None = None, settings: Settings | None = None) -> None:
+    A read that finds no rows warns with an `EmptyReadWarning` saying why (no session then, in
+    the future, or not loaded yet); `warn_empty=False` leaves the asking to `empty_reason`.
+    """
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        settings: Settings | None = None,
+        *,
+        warn_empty: bool = True,
+    ) -> None:
         if settings is None:
             settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)} if home else None)
         self.settings = settings
+        self.warn_empty = warn_empty
         self.lake: Lake = lake_at(str(settings.lake_root))
         self._con: duckdb.DuckDBPyConnection | None = None
         self._registered: dict[str, int | None] = {}
@@ -51,7 +65,9 @@ class Spine:
     ) -> pl.DataFrame:
         """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
         bar opens in [start, end); `as_of` reads the table as of a version or a timestamp."""
-        return self._read(BARS_1M, symbol, start, end, as_of, columns)
+        return self._warn_if_empty(
+            self._read(BARS_1M, symbol, start, end, as_of, columns), BARS_1M, symbol, start, end
+        )
 
     def daily(
         self,
@@ -66,7 +82,9 @@ class Spine:
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
-        return self._read(BARS_DAILY, symbol, lo, hi, as_of, None)
+        return self._warn_if_empty(
+            self._read(BARS_DAILY, symbol, lo, hi, as_of, None), BARS_DAILY, symbol, lo, hi
+        )
 
     def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
         root = get_instrument(symbol).root
@@ -99,16 +117,24 @@ class Spine:
         `iv` null with an `iv_reason` where no vol exists)."""
         root = _option_root(root)
         trade_date = _one_date(day, "day")
+        expiry = None if expiration is None else _one_date(expiration, "expiration")
         equals: dict[str, object] = {"root": root}
-        if expiration is not None:
-            equals["expiration"] = _one_date(expiration, "expiration")
+        if expiry is not None:
+            equals["expiration"] = expiry
         rows = self.lake.read(
             OPTION_GREEKS,
             equals=equals,
             between={"trade_date": (trade_date, trade_date)},
             as_of=as_of,
         )
-        return rows.sort("expiration", "right", "strike")
+        return self._warn_if_empty(
+            rows.sort("expiration", "right", "strike"),
+            OPTION_GREEKS,
+            root,
+            trade_date,
+            None,
+            expiry,
+        )
 
     def quotes(
         self,
@@ -119,9 +145,10 @@ class Spine:
         """A day's 1-minute SPXW quotes (the nearest expirations), from the newest capture of each
         expiration: one row per contract and minute."""
         trade_date = _one_date(day, "day")
+        expiry = None if expiration is None else _one_date(expiration, "expiration")
         equals: dict[str, object] = {"root": "SPXW"}
-        if expiration is not None:
-            equals["expiration"] = _one_date(expiration, "expiration")
+        if expiry is not None:
+            equals["expiration"] = expiry
         rows = self.lake.read(
             OPTION_QUOTES,
             equals=equals,
@@ -129,9 +156,10 @@ class Spine:
             as_of=as_of,
         )
         newest = rows.group_by("expiration").agg(pl.col("capture_id").max())
-        return rows.join(newest, on=["expiration", "capture_id"]).sort(
+        rows = rows.join(newest, on=["expiration", "capture_id"]).sort(
             "expiration", "right", "strike", "ts"
         )
+        return self._warn_if_empty(rows, OPTION_QUOTES, "SPXW", trade_date, None, expiry)
 
     def surface(self, day: str | date, as_of: int | datetime | str | None = None) -> pl.DataFrame:
         """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF."""
@@ -139,7 +167,47 @@ class Spine:
         rows = self.lake.read(
             VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=as_of
         )
-        return rows.sort("root", "expiration")
+        return self._warn_if_empty(
+            rows.sort("root", "expiration"), VOL_SURFACE, None, trade_date, None
+        )
+
+    def empty_reason(
+        self,
+        dataset: str,
+        symbol: str | None,
+        start: str | date | datetime,
+        end: str | date | datetime | None = None,
+        expiration: date | None = None,
+    ) -> EmptyReason:
+        """Why a read of `dataset` over [start, end] found no rows: `no_session` (a weekend or
+        holiday), `future`, `not_loaded` (run `process` for it) or `not_listed` (the day is
+        loaded, the expiration is not among its expirations)."""
+        lo, hi = parse_range(start, end)
+        if dataset in (BARS_1M, BARS_DAILY):
+            return empty_reads.futures_bars(get_instrument(symbol or "").root, lo, hi)
+        day = lo.date() if isinstance(lo, datetime) else lo
+        if expiration is not None and self.lake.exists(dataset):
+            held = self.lake.read(
+                dataset, between={"trade_date": (day, day)}, columns=["expiration"]
+            )["expiration"]
+            if not held.is_empty():
+                return empty_reads.not_listed(day, expiration, held.unique().sort().to_list())
+        return empty_reads.option_day(day)
+
+    def _warn_if_empty(
+        self,
+        rows: pl.DataFrame,
+        dataset: str,
+        symbol: str | None,
+        start: str | date | datetime,
+        end: str | date | datetime | None,
+        expiration: date | None = None,
+    ) -> pl.DataFrame:
+        if rows.is_empty() and self.warn_empty:
+            reason = self.empty_reason(dataset, symbol, start, end, expiration)
+            # stacklevel 3: the warning points at the caller of bars()/chain()/..., not at Spine.
+            warnings.warn(EmptyReadWarning(reason), stacklevel=3)
+        return rows
 
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:
@@ -237,8 +305,8 @@ class Spine:
 
 def _option_root(root: str) -> str:
     upper = root.strip().upper()
-    if upper not in OPTION_ROOTS:
-        raise InvalidInput(f"option root {root!r} is not one of {', '.join(OPTION_ROOTS)}")
+    if upper not in ROOTS:
+        raise InvalidInput(f"option root {root!r} is not one of {', '.join(ROOTS)}")
     return upper
 
 

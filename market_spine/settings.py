@@ -24,6 +24,9 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     if raw is None or raw == "":
         return default
     try:
+        # int() also reads Unicode digits such as '١'; a setting's number is ASCII only.
+        if not raw.strip().isascii():
+            raise ValueError(raw)
         value = int(raw)
     except ValueError:
         raise InvalidInput(
@@ -59,6 +62,12 @@ class Settings:
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002
     ib_client_id: int = 1
+    #: Rows one JSON or CSV answer of the API may carry; past it a read must page or narrow.
+    api_max_rows: int = 50_000
+    #: Rows one streamed Arrow answer may carry.
+    api_max_rows_arrow: int = 2_000_000
+    #: Data reads the API holds in memory at once; more wait their turn.
+    api_read_slots: int = 2
 
     @property
     def lake_root(self) -> Path:
@@ -70,13 +79,21 @@ class Settings:
         """The Dagster instance (SQLite storage, run logs) lives inside the home too."""
         return self.home / "dagster"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read `MARKET_SPINE_*` variables; any bad value raises InvalidInput naming the fix."""
+    @staticmethod
+    def home_from_env(env: Mapping[str, str] | None = None) -> Path:
+        """The home `MARKET_SPINE_HOME` names (default `./.market_spine`), absolute; for
+        commands that need only the home, without validating (and importing) the rest."""
         env = os.environ if env is None else env
         home = Path(env.get("MARKET_SPINE_HOME") or "./.market_spine").expanduser().resolve()
         if home.exists() and not home.is_dir():
             raise InvalidInput(f"MARKET_SPINE_HOME={home} is a file; point it at a folder")
+        return home
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read `MARKET_SPINE_*` variables; any bad value raises InvalidInput naming the fix."""
+        env = os.environ if env is None else env
+        home = cls.home_from_env(env)
         raw_symbols = env.get("MARKET_SPINE_SYMBOLS", "")
         symbols = tuple(s.strip().upper() for s in raw_symbols.split(",") if s.strip())
         settings = cls(
@@ -96,6 +113,9 @@ class Settings:
             ib_host=env.get("MARKET_SPINE_IB_HOST", "127.0.0.1"),
             ib_port=_int(env, "MARKET_SPINE_IB_PORT", 4002, 1, 65535),
             ib_client_id=_int(env, "MARKET_SPINE_IB_CLIENT_ID", 1, 0, 2**31 - 1),
+            api_max_rows=_int(env, "MARKET_SPINE_API_MAX_ROWS", 50_000, 1, 10**8),
+            api_max_rows_arrow=_int(env, "MARKET_SPINE_API_MAX_ROWS_ARROW", 2_000_000, 1, 10**9),
+            api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 2, 1, 256),
         )
         settings.validate_symbols()
         return settings

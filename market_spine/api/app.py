@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from market_spine.api import (
     metrics,
@@ -13,16 +18,36 @@ from market_spine.api import (
     routes_stream,
 )
 from market_spine.api.errors import install_error_handlers
+from market_spine.api.load_status import LoadStatus
+from market_spine.api.paging import ReadSlots
+from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
+from market_spine.home import existing_instance
 from market_spine.settings import Settings
 from market_spine.streaming.hub import BarHub
 from market_spine.version import package_version
 
 
+def asset_paths() -> list[list[str]]:
+    """The asset key path of every catalogued dataset (lake tables and dbt models)."""
+    from market_spine.catalog.registry import CATALOG
+
+    return [spec.asset_path for spec in CATALOG]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """An app serving one home's lake; `settings` default to the `MARKET_SPINE_*` environment."""
     settings = settings or Settings.from_env()
-    app = FastAPI(
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.catalog.start()
+        yield
+        app.state.catalog.stop()
+
+    # The docs pages load Swagger UI and ReDoc from files the fastapi-offline package ships,
+    # so they work with no network.
+    app: FastAPI = FastAPIOffline(
         title="Market Spine",
         version=package_version(),
         description=(
@@ -32,11 +57,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "catalog; real-time bars over a WebSocket when `market-spine stream` serves it."
         ),
         docs_url="/docs",
+        redoc_url="/redoc",
         openapi_url="/openapi.json",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     # One Spine per app, so its lake snapshots and Parquet footers stay cached between requests.
-    app.state.spine = Spine(settings=settings)
+    app.state.spine = Spine(settings=settings, warn_empty=False)
+    app.state.read_slots = ReadSlots(settings.api_read_slots)
+    app.state.catalog = CatalogCache(settings, partial(existing_instance, settings))
+    app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths)
     app.state.metrics = metrics.Metrics()
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()

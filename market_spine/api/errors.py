@@ -4,6 +4,7 @@ always learns what was wrong and how to fix it, and never sees a traceback."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,8 +21,12 @@ from market_spine.errors import (
     NotMaterialized,
     UnknownSymbol,
 )
+from market_spine.settings import Settings
 
 log = logging.getLogger("market_spine.api")
+
+#: Where the package is installed (the repository, in development).
+INSTALL = Path(__file__).resolve().parents[2]
 
 EXAMPLE = "?symbol=CL&start=2024-03-05"
 
@@ -36,9 +41,29 @@ class ApiError(Exception):
         self.field = field
 
 
-def error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
-    """The one error body shape of the API."""
+def error_response(
+    status: int, message: str, field: str | None = None, request: Request | None = None
+) -> JSONResponse:
+    """The one error body shape of the API; server paths in the message are hidden."""
+    if request is not None:
+        message = redact(message, request.app.state.settings)
     return JSONResponse({"error": message, "field": field}, status_code=status)
+
+
+def redact(message: str, settings: Settings) -> str:
+    """`message` with the server's own paths (its home, the lake's real folder, the install)
+    replaced by names a caller can use: an error body never reveals the server's layout."""
+    lake = settings.lake_root
+    roots = [
+        (lake.resolve(), "$MARKET_SPINE_HOME/lake"),
+        (lake, "$MARKET_SPINE_HOME/lake"),
+        (settings.home.resolve(), "$MARKET_SPINE_HOME"),
+        (settings.home, "$MARKET_SPINE_HOME"),
+        (INSTALL, "<market-spine>"),
+    ]
+    for path, name in sorted(roots, key=lambda r: -len(str(r[0]))):
+        message = message.replace(str(path), name)
+    return message
 
 
 def field_of(exc: InvalidInput) -> str | None:
@@ -65,22 +90,22 @@ def _validation_message(err: dict[str, Any], path: str) -> tuple[str, str | None
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, exc.field)
+    return error_response(exc.status, exc.message, exc.field, request)
 
 
 async def _on_invalid_input(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidInput)
-    return error_response(422, str(exc), field_of(exc))
+    return error_response(422, str(exc), field_of(exc), request)
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if not errors:
-        return error_response(422, "invalid request", None)
+        return error_response(422, "invalid request", None, request)
     # Report the first problem only: one clear fix beats a list of pydantic internals.
     message, field = _validation_message(errors[0], request.url.path)
-    return error_response(422, message, field)
+    return error_response(422, message, field, request)
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -89,7 +114,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         message = f"no route {request.method} {request.url.path}: see /docs for the endpoints"
     else:
         message = str(exc.detail)
-    response = error_response(exc.status_code, message, None)
+    response = error_response(exc.status_code, message, None, request)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -97,17 +122,17 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_lake_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("lake read failed on %s: %s", request.url.path, exc)
-    return error_response(500, f"the lake could not be read: {exc}", None)
+    return error_response(500, f"the lake could not be read: {exc}", None, request)
 
 
 async def _on_not_materialized(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(404, str(exc), None)
+    return error_response(404, str(exc), None, request)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the server log, never to the caller.
     log.exception("unhandled error on %s", request.url.path)
-    return error_response(500, "internal error: the server log has the details", None)
+    return error_response(500, "internal error: the server log has the details", None, request)
 
 
 def install_error_handlers(app: FastAPI) -> None:

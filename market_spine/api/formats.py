@@ -1,4 +1,4 @@
-"""Render a frame of bars as JSON (an envelope with row objects), CSV or an Arrow IPC stream.
+"""Render a frame as JSON (an envelope with row objects), CSV or a streamed Arrow IPC stream.
 
 JSON and CSV carry timestamps as ISO-8601 UTC strings (`2024-03-04T23:00:00Z`) and dates as
 `YYYY-MM-DD`; Arrow keeps the native `timestamp[ns, UTC]` and `date32` types.
@@ -6,7 +6,9 @@ JSON and CSV carry timestamps as ISO-8601 UTC strings (`2024-03-04T23:00:00Z`) a
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -61,22 +63,47 @@ def render_csv(frame: pl.DataFrame) -> bytes:
     return as_text_columns(frame).write_csv().encode()
 
 
-def render_arrow(frame: pl.DataFrame, meta: dict[str, Any]) -> bytes:
-    """An Arrow IPC stream; the request's parameters ride along as schema metadata."""
-    # The oldest compat level writes plain strings rather than string views, which older
-    # Arrow readers (and many non-Python clients) cannot open.
-    table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
-    table = table.replace_schema_metadata({k: "" if v is None else str(v) for k, v in meta.items()})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+def stream_arrow(
+    frame: pl.DataFrame,
+    meta: dict[str, Any],
+    batch_rows: int,
+    on_close: Callable[[], None] | None = None,
+) -> Iterator[bytes]:
+    """An Arrow IPC stream, yielded a record batch at a time so no answer is one giant buffer;
+    the request's parameters ride along as schema metadata. `on_close` runs when the stream
+    ends or the client goes away."""
+    try:
+        # The oldest compat level writes plain strings rather than string views, which older
+        # Arrow readers (and many non-Python clients) cannot open.
+        table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+        schema = table.schema.with_metadata(
+            {k: "" if v is None else _meta_text(v) for k, v in meta.items()}
+        )
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, schema) as writer:
+            yield _drain(sink)
+            for batch in table.to_batches(max_chunksize=batch_rows):
+                writer.write_batch(batch)
+                yield _drain(sink)
+        yield _drain(sink)  # the end-of-stream marker
+    finally:
+        if on_close is not None:
+            on_close()
+
+
+def _meta_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
 
 
 def render(frame: pl.DataFrame, fmt: Format, meta: dict[str, Any]) -> tuple[bytes, str]:
-    """The body and media type of a frame in the requested format."""
+    """The body and media type of a frame as JSON or CSV (Arrow is streamed: `stream_arrow`)."""
     if fmt is Format.csv:
         return render_csv(frame), MEDIA_TYPES[fmt]
-    if fmt is Format.arrow:
-        return render_arrow(frame, meta), MEDIA_TYPES[fmt]
     return render_json(frame, meta), MEDIA_TYPES[Format.json]

@@ -1,13 +1,12 @@
 """`GET /v1/bars` (1-minute bars) and `GET /v1/bars/daily`: a symbol's bars over a range of trade
 dates or timestamps, optionally as of a past table version, as JSON, CSV or Arrow IPC.
 
-Parameters are validated here one by one, so each error names the parameter at fault; the read
-itself goes through the app's one `Spine`, whose table index stays warm across requests.
+Parameters are parsed one by one (`params`), so each error names the parameter at fault; the
+read goes through the app's one `Spine`, and `paging.serve` bounds the answer.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -16,37 +15,24 @@ import polars as pl
 from deltalake.exceptions import DeltaError
 from fastapi import APIRouter, Query, Request, Response
 
-from market_spine.api.errors import ApiError, ErrorBody
-from market_spine.api.formats import MEDIA_TYPES, Format, render
+from market_spine.api import params
+from market_spine.api.errors import ApiError
+from market_spine.api.formats import Format
+from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
+from market_spine.api.params import RESPONSES, AsOf, Fmt
 from market_spine.client import BARS_1M, BARS_DAILY, Spine
-from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, UnknownSymbol
-from market_spine.lake import Lake
-from market_spine.lake.store import parse_as_of as lake_parse_as_of
+from market_spine.errors import InvalidRange
 from market_spine.markets import calendars
-from market_spine.markets.dates import FORMS, parse_point, parse_range
-from market_spine.markets.instruments import get_instrument
+from market_spine.markets.dates import FORMS, parse_range
 
 router = APIRouter(prefix="/v1/bars", tags=["bars"])
 
-#: One request serves at most a month of minute bars; bulk reads belong in Spine or SQL, which
+#: One request spans at most a month of minute bars; bulk reads belong in Spine or SQL, which
 #: stream from the lake without holding a whole response in the server's memory.
 MAX_TRADE_DAYS = 31
-MAX_ROWS = 50_000
-AS_OF_HINT = (
-    "pass a table version number like 3 or an ISO timestamp with zone like 2024-03-05T21:00:00Z"
-)
 BULK_HINT = "narrow the range, or read bulk data with `Spine().bars(...)` or `Spine().sql(...)`"
 
 Point = date | datetime
-
-#: A time followed by " HH:MM": the "+" of a UTC offset that arrived unencoded in a query
-#: string, where it decodes to a space.
-_MANGLED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
-
-
-def restore_plus(text: str) -> str:
-    """Undo the space a URL makes of the `+` in `2024-03-05T14:30:00+00:00`."""
-    return _MANGLED_OFFSET.sub(r"\1+\2", text.strip())
 
 
 @dataclass(frozen=True)
@@ -66,35 +52,13 @@ def iso(value: Point | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def parse_as_of(raw: str | None) -> int | datetime | None:
-    """A Delta version number (`3`) or an ISO timestamp with a zone (`2024-03-05T21:00:00Z`)."""
-    if raw is None or raw.strip() == "":
-        return None
-    text = restore_plus(raw)
-    if len(text) <= 10 and not text.isdigit():
-        raise ApiError(422, f"as_of {raw!r} has no time and zone: {AS_OF_HINT}", "as_of")
-    try:
-        return lake_parse_as_of(text)
-    except InvalidInput as exc:
-        raise ApiError(422, f"{exc}: {AS_OF_HINT}", "as_of") from None
-
-
 def parse_query(symbol: str, start: str, end: str | None, as_of: str | None) -> BarsQuery:
     """Validate every parameter, raising a 422 ApiError that names the first bad one."""
+    root = params.futures_root(symbol)
+    lo = params.point(start, "start")
+    hi = None if end is None else params.point(end, "end")
     try:
-        root = get_instrument(symbol).root
-    except UnknownSymbol as exc:
-        raise ApiError(422, str(exc), "symbol") from None
-    points: dict[str, Point] = {}
-    for name, value in (("start", start), ("end", end)):
-        if value is None:
-            continue
-        try:
-            points[name] = parse_point(restore_plus(value), name)
-        except InvalidDate as exc:
-            raise ApiError(422, str(exc), name) from None
-    try:
-        lo, hi = parse_range(points["start"], points.get("end"))
+        lo, hi = parse_range(lo, hi)
     except InvalidRange as exc:
         raise ApiError(422, str(exc), "end") from None
     if isinstance(lo, datetime) and hi == lo:
@@ -104,7 +68,7 @@ def parse_query(symbol: str, start: str, end: str | None, as_of: str | None) -> 
             f"or pass whole trade dates ({FORMS})",
             "end",
         )
-    return BarsQuery(root, lo, hi, parse_as_of(as_of))
+    return BarsQuery(root, lo, hi, params.as_of(as_of))
 
 
 def trade_day_span(q: BarsQuery) -> tuple[date, date]:
@@ -132,21 +96,9 @@ def check_width(q: BarsQuery) -> None:
     raise ApiError(
         422,
         f"{iso(q.start)}..{iso(q.end)} covers {count} trade days of minute bars; one request may "
-        f"cover at most {MAX_TRADE_DAYS} (or {MAX_ROWS:,} rows): {BULK_HINT}",
+        f"cover at most {MAX_TRADE_DAYS}: {BULK_HINT}",
         "end",
     )
-
-
-def resolve_version(lake: Lake, dataset: str, as_of: int | datetime | None) -> int:
-    """The table version a read will see; a version or time the table never had is a 422."""
-    if as_of is None:
-        latest = lake.version(dataset)
-        assert latest is not None
-        return latest
-    try:
-        return lake.resolve_version(dataset, as_of)
-    except InvalidInput as exc:
-        raise ApiError(422, str(exc), "as_of") from None
 
 
 def read(spine: Spine, dataset: str, q: BarsQuery, version: int) -> pl.DataFrame:
@@ -166,7 +118,7 @@ def read(spine: Spine, dataset: str, q: BarsQuery, version: int) -> pl.DataFrame
         ) from None
 
 
-def serve(
+def answer(
     request: Request,
     dataset: str,
     symbol: str,
@@ -174,8 +126,9 @@ def serve(
     end: str | None,
     fmt: Format,
     as_of: str | None,
+    page: Page,
 ) -> Response:
-    """Validate, check the size, read and render one bars request."""
+    """Validate, check the width, then read and answer one bounded page of bars."""
     q = parse_query(symbol, start, end, as_of)
     if dataset == BARS_1M:
         check_width(q)
@@ -186,25 +139,20 @@ def serve(
             f"{dataset} has no data yet: run "
             "`market-spine process --start D1 --end D2` to materialize it",
         )
-    version = resolve_version(spine.lake, dataset, q.as_of)
-    frame = read(spine, dataset, q, version)
-    if frame.height > MAX_ROWS:
-        raise ApiError(
-            422,
-            f"the range holds {frame.height:,} rows, over the {MAX_ROWS:,} cap: {BULK_HINT}",
-            "end",
-        )
+    version = params.version(spine.lake, dataset, q.as_of)
     as_of_echo: Any = iso(q.as_of) if isinstance(q.as_of, datetime) else q.as_of
-    meta = {
-        "symbol": q.root,
-        "start": iso(q.start),
-        "end": iso(q.end),
-        "as_of": as_of_echo,
-        "version": version,
-    }
-    body, media_type = render(frame, fmt, meta)
-    headers = {"X-Rows": str(frame.height), "X-Delta-Version": str(version)}
-    return Response(body, media_type=media_type, headers=headers)
+    return serve(
+        request,
+        Answer(
+            read=lambda: read(spine, dataset, q, version),
+            fmt=fmt,
+            page=page,
+            meta={"symbol": q.root, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo},
+            version=version,
+            narrower=by_values("trade_date", "end", prefix=True),
+            why_empty=lambda: spine.empty_reason(dataset, q.root, q.start, q.end),
+        ),
+    )
 
 
 # -- parameters, declared once for both endpoints -----------------------------------------------
@@ -225,21 +173,6 @@ End = Annotated[
         examples=["2024-03-06"],
     ),
 ]
-AsOf = Annotated[
-    str | None,
-    Query(description="Read the table as of a Delta version number or an ISO timestamp with zone."),
-]
-Fmt = Annotated[Format, Query(alias="format", description="json, csv or arrow (Arrow IPC stream).")]
-
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The bars; the `X-Rows` and `X-Delta-Version` headers give the row "
-        "count and the table version read.",
-        "content": {MEDIA_TYPES[f]: {} for f in Format},
-    },
-    404: {"model": ErrorBody, "description": "The dataset has not been materialized yet."},
-    422: {"model": ErrorBody, "description": "A parameter is invalid; `field` names it."},
-}
 
 
 @router.get("", summary="1-minute bars", response_class=Response, responses=RESPONSES)
@@ -250,9 +183,11 @@ def bars(
     end: End = None,
     fmt: Fmt = Format.json,
     as_of: AsOf = None,
+    limit: Limit = None,
+    offset: Offset = 0,
 ) -> Response:
     """1-minute bars of a futures root (`ts` is the bar's open, UTC). At most 31 trade days."""
-    return serve(request, BARS_1M, symbol, start, end, fmt, as_of)
+    return answer(request, BARS_1M, symbol, start, end, fmt, as_of, Page(limit, offset))
 
 
 @router.get("/daily", summary="Daily bars", response_class=Response, responses=RESPONSES)
@@ -263,6 +198,8 @@ def daily(
     end: End = None,
     fmt: Fmt = Format.json,
     as_of: AsOf = None,
+    limit: Limit = None,
+    offset: Offset = 0,
 ) -> Response:
     """Daily bars of a futures root for trade dates [start, end]."""
-    return serve(request, BARS_DAILY, symbol, start, end, fmt, as_of)
+    return answer(request, BARS_DAILY, symbol, start, end, fmt, as_of, Page(limit, offset))

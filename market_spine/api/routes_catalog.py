@@ -1,38 +1,57 @@
 """`GET /v1/catalog` and `GET /v1/catalog/{name}`: what datasets exist, what their columns mean,
 where they come from, and live facts (rows, newest partition and data time, Delta version, last
-materialization) — the same registry the CLI, Spine and the Dagster UI show."""
+materialization) — the same registry the CLI, Spine and the Dagster UI show.
+
+Both answer from the app's `CatalogCache`, which a background thread rebuilds when the lake or the
+warehouse changes: a request never opens the warehouse or waits on its lock.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+import anyio
+from fastapi import APIRouter, Request, Response
 
 from market_spine.api.errors import ApiError
-from market_spine.catalog.registry import describe, describe_all
+from market_spine.catalog.listing import CatalogCache
 from market_spine.catalog.vocabulary import UnknownDataset
-from market_spine.client import Spine
-from market_spine.home import existing_instance
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
+NOT_READY = "the catalog listing is still being built: retry in a few seconds"
+
 
 @router.get("", summary="Every dataset, with live facts")
-def catalog(request: Request) -> dict[str, Any]:
+async def catalog(request: Request) -> Response:
     """One entry per dataset: description, owner, grain, partitioning, schema version, upstream
-    datasets and live facts; columns are listed by `/v1/catalog/{name}`."""
-    spine: Spine = request.app.state.spine
-    datasets = describe_all(spine.lake, existing_instance(spine.settings))
-    for full in datasets:
-        full.pop("columns")
-    return {"datasets": datasets}
+    datasets and live facts; `built_at` says when the facts were read, `warehouse_busy` that a
+    dbt build held the warehouse then (its models keep their previous facts). Columns are
+    listed by `/v1/catalog/{name}`."""
+    cache: CatalogCache = request.app.state.catalog
+    cache.start()
+    body = cache.body(wait_s=0)
+    if body is None:  # only before the first listing of a home without a saved one
+        body = await anyio.to_thread.run_sync(cache.body)
+    if body is None:
+        raise ApiError(503, NOT_READY)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{name:path}", summary="One dataset: columns, schema history, lineage, live facts")
-def dataset(request: Request, name: str) -> dict[str, Any]:
+async def dataset(request: Request, name: str) -> dict[str, Any]:
     """`name` is the dataset's path, e.g. `normalized/futures_bars_1m`."""
-    spine: Spine = request.app.state.spine
+    from market_spine.catalog.registry import CATALOG
+
     try:
-        return describe(name, spine.lake, existing_instance(spine.settings))
+        CATALOG.get(name)
     except UnknownDataset as exc:
         raise ApiError(404, str(exc), "name") from None
+    cache: CatalogCache = request.app.state.catalog
+    cache.start()
+    found = cache.entry(name, wait_s=0)
+    if found is None:
+        found = await anyio.to_thread.run_sync(cache.entry, name)
+    if found is None:
+        raise ApiError(503, NOT_READY)
+    return found

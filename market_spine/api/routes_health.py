@@ -1,7 +1,8 @@
 """Liveness (`/healthz`) and readiness (`/readyz`): is the process up, and can it serve reads.
 
-Readiness probes files and sockets directly instead of opening a DagsterInstance: importing and
-opening one costs seconds, and an orchestrator polls this endpoint every few seconds.
+Readiness probes files and sockets directly, then asks the home's Dagster instance (opened once,
+its answer kept a few seconds by `LoadStatus`) whether any dataset's last load failed: an
+orchestrator polls this endpoint every few seconds.
 """
 
 from __future__ import annotations
@@ -34,17 +35,27 @@ class Probe:
     detail: str
 
 
+def _shown(path: Path, settings: Settings) -> str:
+    """A path as the home-relative name an operator knows (`$MARKET_SPINE_HOME/lake`): no
+    answer reveals where the server keeps its files."""
+    try:
+        return f"$MARKET_SPINE_HOME/{path.relative_to(settings.home)}"
+    except ValueError:
+        return path.name
+
+
 def probe_lake(settings: Settings) -> Probe:
     """The lake root exists and can be listed."""
     root = settings.lake_root
+    shown = _shown(root, settings)
     if not root.is_dir():
-        return Probe(False, f"lake folder {root} does not exist: run `market-spine process` first")
+        return Probe(False, f"lake folder {shown} does not exist: run `market-spine process` first")
     try:
         with os.scandir(root) as entries:
             layers = sum(1 for e in entries if e.is_dir())
     except OSError as exc:
-        return Probe(False, f"lake folder {root} is not readable: {exc}")
-    return Probe(True, f"{root} ({layers} layers)")
+        return Probe(False, f"lake folder {shown} is not readable: {exc.strerror}")
+    return Probe(True, f"{shown} ({layers} layers)")
 
 
 def _value(raw: Any) -> str | None:
@@ -54,10 +65,11 @@ def _value(raw: Any) -> str | None:
     return None if raw is None else str(raw)
 
 
-def _probe_sqlite(db: Path) -> Probe:
+def _probe_sqlite(db: Path, settings: Settings) -> Probe:
+    shown = _shown(db, settings)
     if not db.is_file():
         return Probe(
-            False, f"Dagster storage {db} not found: start the instance with `market-spine up`"
+            False, f"Dagster storage {shown} not found: start the instance with `market-spine up`"
         )
     try:
         # Read-only URI: a probe must never create or lock the database it checks.
@@ -67,8 +79,8 @@ def _probe_sqlite(db: Path) -> Probe:
         finally:
             con.close()
     except sqlite3.Error as exc:
-        return Probe(False, f"Dagster storage {db} is not readable: {exc}")
-    return Probe(True, f"sqlite {db}")
+        return Probe(False, f"Dagster storage {shown} is not readable: {exc}")
+    return Probe(True, f"sqlite {shown}")
 
 
 def _probe_tcp(kind: str, config: dict[str, Any]) -> Probe:
@@ -92,40 +104,52 @@ def probe_dagster(settings: Settings) -> Probe:
     read-only, or a configured Postgres/MySQL server accepts a TCP connection."""
     home = settings.dagster_home
     if not home.is_dir():
-        return Probe(False, f"Dagster instance folder {home} does not exist: run `market-spine up`")
+        return Probe(
+            False,
+            f"Dagster instance folder {_shown(home, settings)} does not exist: run "
+            "`market-spine up`",
+        )
     config_file = home / "dagster.yaml"
     config: dict[str, Any] = {}
     if config_file.exists():
         try:
             config = yaml.safe_load(config_file.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            return Probe(False, f"{config_file} is not readable: {exc}")
+            return Probe(False, f"{_shown(config_file, settings)} is not readable: {exc}")
     storage = config.get("storage") or {}
     for kind in ("postgres", "mysql"):
         if kind in storage:
             return _probe_tcp(kind, storage[kind] or {})
     if "run_storage" in config and "storage" not in config:
-        return Probe(True, f"custom run storage in {config_file} (not probed)")
+        return Probe(True, "custom run storage in dagster.yaml (not probed)")
     base = _value((storage.get("sqlite") or {}).get("base_dir")) or str(home)
-    return _probe_sqlite(Path(base) / "history" / "runs.db")
+    return _probe_sqlite(Path(base) / "history" / "runs.db", settings)
 
 
 @router.get("/healthz", summary="Liveness")
-def healthz() -> dict[str, str]:
-    """200 while the process can answer at all."""
+async def healthz() -> dict[str, str]:
+    """200 while the process can answer at all; it runs on the event loop, so it stays fast
+    however busy the worker threads are."""
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
     summary="Readiness",
-    responses={503: {"description": "The lake or the Dagster instance is not usable."}},
+    responses={
+        503: {
+            "description": "The lake or the Dagster instance is not usable, or the last load "
+            "of a dataset failed."
+        }
+    },
 )
 def readyz(request: Request) -> JSONResponse:
-    """200 when the lake is readable and the Dagster instance's storage answers, else 503
-    naming the part that failed."""
+    """200 when the lake is readable, the Dagster instance's storage answers and no dataset's
+    last load failed, else 503 naming the part that failed and why."""
     settings: Settings = request.app.state.settings
     checks = {"lake": probe_lake(settings), "dagster": probe_dagster(settings)}
+    if checks["dagster"].ok:
+        checks["loads"] = request.app.state.loads.probe()
     failed = [name for name, probe in checks.items() if not probe.ok]
     body = {
         "status": "unavailable" if failed else "ready",

@@ -1,67 +1,137 @@
 """`GET /v1/options/chain`, `/surface` and `/quotes`: a day's SPX/SPXW chain with implied vols
-and greeks, and its volatility surface summary, as JSON, CSV or Arrow IPC."""
+and greeks, its volatility surface summary, and its intraday quotes, as JSON, CSV or Arrow IPC,
+bounded and paged by `paging.serve`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
 import polars as pl
 from fastapi import APIRouter, Query, Request, Response
 
+from market_spine.api import params
 from market_spine.api.errors import ApiError
-from market_spine.api.formats import Format, render
-from market_spine.client import Spine
-from market_spine.errors import InvalidInput
+from market_spine.api.formats import Format
+from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
+from market_spine.api.params import RESPONSES, AsOf, Fmt
+from market_spine.client import OPTION_GREEKS, OPTION_QUOTES, VOL_SURFACE, Spine
 
 router = APIRouter(prefix="/v1/options", tags=["options"])
 
 Day = Annotated[str, Query(alias="date", description="Trade date, e.g. `2024-03-05`.")]
-Fmt = Annotated[Format, Query(alias="format", description="json, csv or arrow.")]
+Expiration = Annotated[str | None, Query(description="One expiration, e.g. `2024-03-15`.")]
 
 
-def _respond(frame: pl.DataFrame, fmt: Format, meta: dict[str, object]) -> Response:
-    body, media_type = render(frame, fmt, meta)
-    return Response(body, media_type=media_type, headers={"X-Rows": str(frame.height)})
+def _answer(
+    request: Request,
+    dataset: str,
+    read: Callable[[Spine, int | None], pl.DataFrame],
+    day: date,
+    expiration: date | None,
+    as_of: str | None,
+    fmt: Format,
+    page: Page,
+    meta: dict[str, Any],
+) -> Response:
+    """Resolve the version, then answer one bounded page of `read`."""
+    spine: Spine = request.app.state.spine
+    if not spine.lake.exists(dataset):
+        raise ApiError(
+            404,
+            f"{dataset} has no data yet: run `market-spine process --date D --domain options`",
+        )
+    wanted = params.as_of(as_of)
+    version = params.version(spine.lake, dataset, wanted)
+    pinned = None if wanted is None else version
+    return serve(
+        request,
+        Answer(
+            read=lambda: read(spine, pinned),
+            fmt=fmt,
+            page=page,
+            meta={**meta, "date": day.isoformat(), "as_of": as_of},
+            version=version,
+            narrower=None if expiration else by_values("expiration", "expiration"),
+            why_empty=lambda: spine.empty_reason(dataset, None, day, None, expiration),
+        ),
+    )
 
 
-def _call(field: str, fn: Callable[..., pl.DataFrame], *args: object) -> pl.DataFrame:
-    """Run a Spine read, naming the parameter at fault when the input is rejected."""
-    try:
-        return fn(*args)
-    except InvalidInput as exc:
-        raise ApiError(422, str(exc), field) from None
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
-@router.get("/chain", summary="EOD option chain with greeks", response_class=Response)
+def _expiration(raw: str | None) -> date | None:
+    return None if raw is None else params.trade_date(raw, "expiration")
+
+
+@router.get(
+    "/chain",
+    summary="EOD option chain with greeks",
+    response_class=Response,
+    responses=RESPONSES,
+)
 def chain(
     request: Request,
     day: Day,
     root: Annotated[
         str, Query(description="SPX (AM monthlies) or SPXW (PM weeklies, dailies).")
     ] = "SPXW",
-    expiration: Annotated[
-        str | None, Query(description="One expiration, e.g. `2024-03-15`.")
-    ] = None,
+    expiration: Expiration = None,
     fmt: Fmt = Format.json,
+    as_of: AsOf = None,
+    limit: Limit = None,
+    offset: Offset = 0,
 ) -> Response:
     """One row per contract: quotes, mid, implied vols (mid, bid, ask), delta, gamma, vega,
     theta, rho; `iv` is null with an `iv_reason` where no vol exists."""
-    spine: Spine = request.app.state.spine
-    field = "expiration" if expiration else "date"
-    frame = _call(field, spine.chain, root, day, expiration)
-    return _respond(frame, fmt, {"root": root.upper(), "date": day, "expiration": expiration})
+    trade_date = params.trade_date(day, "date")
+    option_root = params.option_root(root)
+    expiry = _expiration(expiration)
+    return _answer(
+        request,
+        OPTION_GREEKS,
+        lambda spine, v: spine.chain(option_root, trade_date, expiry, as_of=v),
+        trade_date,
+        expiry,
+        as_of,
+        fmt,
+        Page(limit, offset),
+        {"root": option_root, "expiration": _iso(expiry)},
+    )
 
 
-@router.get("/surface", summary="Volatility surface summary", response_class=Response)
-def surface(request: Request, day: Day, fmt: Fmt = Format.json) -> Response:
+@router.get(
+    "/surface", summary="Volatility surface summary", response_class=Response, responses=RESPONSES
+)
+def surface(
+    request: Request,
+    day: Day,
+    fmt: Fmt = Format.json,
+    as_of: AsOf = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> Response:
     """Per root and expiry: ATM implied vol, 25-delta risk reversal and butterfly."""
-    spine: Spine = request.app.state.spine
-    frame = _call("date", spine.surface, day)
-    return _respond(frame, fmt, {"date": day})
+    trade_date = params.trade_date(day, "date")
+    return _answer(
+        request,
+        VOL_SURFACE,
+        lambda spine, v: spine.surface(trade_date, as_of=v),
+        trade_date,
+        None,
+        as_of,
+        fmt,
+        Page(limit, offset),
+        {},
+    )
 
 
-@router.get("/quotes", summary="Intraday 1-minute SPXW quotes", response_class=Response)
+@router.get(
+    "/quotes", summary="Intraday 1-minute SPXW quotes", response_class=Response, responses=RESPONSES
+)
 def quotes(
     request: Request,
     day: Day,
@@ -69,10 +139,23 @@ def quotes(
         str | None, Query(description="One of the day's nearest expirations, e.g. `2024-03-05`.")
     ] = None,
     fmt: Fmt = Format.json,
+    as_of: AsOf = None,
+    limit: Limit = None,
+    offset: Offset = 0,
 ) -> Response:
     """One row per contract and minute (bid, ask and sizes, `ts` the minute's start in UTC),
-    from the newest capture of each expiration."""
-    spine: Spine = request.app.state.spine
-    field = "expiration" if expiration else "date"
-    frame = _call(field, spine.quotes, day, expiration)
-    return _respond(frame, fmt, {"root": "SPXW", "date": day, "expiration": expiration})
+    from the newest capture of each expiration. A whole day is over the JSON row cap: page it,
+    pick an expiration, or ask format=arrow."""
+    trade_date = params.trade_date(day, "date")
+    expiry = _expiration(expiration)
+    return _answer(
+        request,
+        OPTION_QUOTES,
+        lambda spine, v: spine.quotes(trade_date, expiry, as_of=v),
+        trade_date,
+        expiry,
+        as_of,
+        fmt,
+        Page(limit, offset),
+        {"root": "SPXW", "expiration": _iso(expiry)},
+    )

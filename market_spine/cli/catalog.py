@@ -1,86 +1,116 @@
-"""`market-spine catalog [NAME]`: the dataset catalog as readable terminal tables."""
+"""`market-spine catalog [NAME]`: the dataset catalog, as tables on a terminal and as
+tab-separated lines (or JSON with `--json`) when piped.
+
+It reads the home's saved listing (`catalog_listing`) when nothing changed since it was built,
+so a listing takes a few stats and a JSON read rather than importing the registry.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
+COLUMNS = (
+    ("dataset", "name"),
+    ("grain", "grain"),
+    ("rows", "rows"),
+    ("version", "delta_version"),
+    ("newest partition", "newest_partition"),
+    ("newest data", "newest_data_ts"),
+    ("schema", "schema_version"),
+)
 
-def _fact(facts: dict[str, Any], name: str) -> str:
-    value = facts.get(name)
+
+def _fact(value: Any) -> str:
     if value is None:
         return "–"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def _overview(settings: Settings) -> None:
-    from market_spine.catalog.registry import CATALOG, facts
-    from market_spine.lake import Lake
+def _row(entry: dict[str, Any], plain: bool) -> list[str]:
+    facts = entry["facts"]
+    out = []
+    for _, key in COLUMNS:
+        if key == "schema_version":
+            out.append(f"v{entry[key]}")
+        elif key in ("name", "grain"):
+            out.append(entry[key])
+        else:
+            value = facts.get(key)
+            out.append(("" if value is None else str(value)) if plain else _fact(value))
+    return out
 
+
+def _overview(listing: dict[str, Any], as_json: bool) -> None:
+    datasets = listing["datasets"]
+    if as_json:
+        overview = [{k: v for k, v in d.items() if k != "columns"} for d in datasets]
+        typer.echo(json.dumps({"built_at": listing["built_at"], "datasets": overview}, indent=2))
+        return
+    if not sys.stdout.isatty():
+        # One line per dataset, no wrapping: made for grep, cut and awk.
+        typer.echo("\t".join(header for header, _ in COLUMNS))
+        for entry in datasets:
+            typer.echo("\t".join(_row(entry, plain=True)))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Datasets", show_lines=False)
+    for header, _ in COLUMNS:
+        table.add_column(header, no_wrap=header in ("dataset", "rows", "version"))
+    for entry in datasets:
+        table.add_row(*_row(entry, plain=False))
     console = Console()
-    lake = Lake(settings.lake_root)
-    table = Table(title=f"Datasets in {settings.home}", show_lines=False)
-    headers = ("dataset", "grain", "rows", "version", "newest partition", "newest data", "schema")
-    for header in headers:
-        table.add_column(header, overflow="fold", no_wrap=header == "dataset")
-    for spec, live in zip(CATALOG, facts(lake, list(CATALOG)), strict=True):
-        table.add_row(
-            spec.name,
-            spec.grain,
-            _fact(live, "rows"),
-            _fact(live, "delta_version"),
-            _fact(live, "newest_partition"),
-            _fact(live, "newest_data_ts"),
-            f"v{spec.schema_version}",
-        )
     console.print(table)
     console.print("`market-spine catalog NAME` shows a dataset's columns, lineage and facts.")
 
 
-def _detail(settings: Settings, name: str) -> None:
-    from market_spine.catalog.registry import describe
-    from market_spine.home import existing_instance
-    from market_spine.lake import Lake
-
-    console = Console()
-    entry = describe(name, Lake(settings.lake_root), existing_instance(settings))
-    console.print(f"[bold]{entry['name']}[/] — {entry['description']}")
+def _detail(entry: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(entry, indent=2, default=str))
+        return
+    lines = [f"{entry['name']} — {entry['description']}"]
     for label in ("owner", "grain", "partitioning", "kind"):
-        console.print(f"  {label}: {entry[label]}")
-    console.print(f"  upstream: {', '.join(entry['upstream']) or '– (a source capture)'}")
+        lines.append(f"  {label}: {entry[label]}")
+    lines.append(f"  upstream: {', '.join(entry['upstream']) or '– (a source capture)'}")
     history = "; ".join(
         f"v{h['version']} {h['since']}: {h['change']}" for h in entry["schema_history"]
     )
-    console.print(f"  schema: v{entry['schema_version']} ({history})")
-    columns = Table(title="columns")
-    for header in ("column", "type", "description"):
-        columns.add_column(header, overflow="fold")
-    for c in entry["columns"]:
-        columns.add_row(c["name"], c["type"], c["description"])
-    console.print(columns)
-    facts = Table(title="live facts")
-    facts.add_column("fact")
-    facts.add_column("value", overflow="fold")
-    for key, value in entry["facts"].items():
-        facts.add_row(key, "–" if value is None else str(value))
-    console.print(facts)
+    lines.append(f"  schema: v{entry['schema_version']} ({history})")
+    lines.append("columns:")
+    lines += [f"  {c['name']}\t{c['type']}\t{c['description']}" for c in entry["columns"]]
+    lines.append("live facts:")
+    lines += [f"  {key}\t{_fact(value)}" for key, value in entry["facts"].items()]
+    typer.echo("\n".join(lines))
 
 
 def catalog(
     name: Annotated[
         str | None, typer.Argument(help="A dataset, e.g. normalized/futures_bars_1m.")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List every dataset with live facts, or show one dataset's columns, lineage and facts."""
-    settings = Settings.from_env()
+    from market_spine.catalog.listing import current
+
     try:
-        _detail(settings, name) if name else _overview(settings)
+        # Only the home: validating the symbols would import the calendars (a second).
+        listing = current(Settings(home=Settings.home_from_env()))
+        if name is None:
+            _overview(listing, as_json)
+            return
+        found = [d for d in listing["datasets"] if d["name"] == name]
+        if not found:
+            known = ", ".join(d["name"] for d in listing["datasets"])
+            raise SpineError(f"no dataset {name!r} in the catalog: pick one of {known}")
+        _detail(found[0], as_json)
     except SpineError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -263,13 +263,15 @@ class Lake:
                 "(`market-spine process --date D`)"
             )
 
-    def resolve_version(self, dataset: str, as_of: int | datetime | str) -> int:
-        """The version a read `as_of` a version number or a time sees. A version that does not
-        exist, or a time before the first commit, is an error: delta-rs would silently answer
-        with the newest or the oldest state instead."""
+    def resolve_version(self, dataset: str, as_of: AsOf) -> int:
+        """The version a read `as_of` a version number or a time sees (None: the latest). A
+        version that does not exist, or a time before the first commit, is an error: delta-rs
+        would silently answer with the newest or the oldest state instead."""
         self._require(dataset)
-        point = parse_as_of(as_of)
         latest = self.version(dataset) or 0
+        if as_of is None:
+            return latest
+        point = parse_as_of(as_of)
         if isinstance(point, int):
             if not 0 <= point <= latest:
                 raise InvalidInput(
@@ -311,24 +313,43 @@ def _rows_outside(
     return table.num_rows - pc.sum(pc.fill_null(inside, False).cast(pa.int64())).as_py()
 
 
+#: What an as_of may be, said in every error about one.
+AS_OF_FORMS = (
+    "a table version number like 3 or an ISO timestamp with zone like 2024-03-05T21:00:00Z"
+)
+#: ASCII digits only: str.isdigit() and int() also take '²' and '١', which no caller means.
+_VERSION = re.compile(r"[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_as_of(as_of: int | datetime | str) -> int | datetime:
-    """Accept a version number, a datetime, or an ISO timestamp string."""
-    if isinstance(as_of, int | datetime):
-        if isinstance(as_of, datetime) and as_of.tzinfo is None:
+    """A version number, an aware datetime, or text holding either (`3`,
+    `2024-03-05T21:00:00Z`); anything else is InvalidInput naming the accepted forms."""
+    if isinstance(as_of, bool):
+        raise InvalidInput(f"as_of {as_of!r} is not {AS_OF_FORMS}")
+    if isinstance(as_of, int):
+        if as_of < 0:
+            raise InvalidInput(f"as_of version {as_of} is negative: pass {AS_OF_FORMS}")
+        return as_of
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is None:
             raise InvalidInput(f"as_of {as_of} has no time zone: pass an aware UTC timestamp")
         return as_of
     if isinstance(as_of, date):
-        raise InvalidInput("as_of must be a version number or a timestamp, not a date")
+        raise InvalidInput(f"as_of must be {AS_OF_FORMS}, not a date")
     text = str(as_of).strip()
-    if text.isdigit():
+    if _VERSION.fullmatch(text):
         return int(text)
+    if not text.isascii():
+        raise InvalidInput(f"as_of {as_of!r} has characters outside ASCII: pass {AS_OF_FORMS}")
+    if _DATE.fullmatch(text):
+        raise InvalidInput(f"as_of {as_of!r} is a date with no time and zone: pass {AS_OF_FORMS}")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
+    except ValueError:
         raise InvalidInput(
-            f"as_of {as_of!r} is neither a version number nor an ISO timestamp like "
-            "'2024-01-02T15:00:00Z'"
-        ) from exc
+            f"as_of {as_of!r} is neither a version number nor an ISO timestamp: pass {AS_OF_FORMS}"
+        ) from None
     if parsed.tzinfo is None:
         raise InvalidInput(f"as_of {as_of!r} has no time zone: add 'Z' or an offset")
     return parsed

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,37 +12,13 @@ import httpx
 import polars as pl
 import pyarrow as pa
 import pytest
-import uvicorn
 from polars.testing import assert_frame_equal
 
 from market_spine import Spine
-from market_spine.api import create_app
+from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import SYMBOLS, settings_for
 
 DAY = "2024-03-05"
-
-
-@contextmanager
-def serving(home: Path) -> Iterator[httpx.Client]:
-    """Serve the app of `home` on 127.0.0.1 in a background thread, yield a client of it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port, and we keep the socket
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings_for(home)), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,110 @@
+"""Query parameters parsed one by one, so every 422 names the parameter at fault in `field`.
+
+Routes parse here before reading: the library's own errors cannot say which query parameter a
+value came from.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from market_spine.api.errors import ApiError, ErrorBody
+from market_spine.api.formats import MEDIA_TYPES, Format
+from market_spine.errors import InvalidInput
+from market_spine.lake import Lake
+from market_spine.lake.store import parse_as_of
+from market_spine.markets.dates import FORMS, parse_point
+from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
+from market_spine.markets.instruments import get_instrument
+
+Point = date | datetime
+
+AsOf = Annotated[
+    str | None,
+    Query(description="Read the table as of a Delta version number or an ISO timestamp with zone."),
+]
+Fmt = Annotated[Format, Query(alias="format", description="json, csv or arrow (Arrow IPC stream).")]
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The rows; `X-Rows`, `X-Total-Rows`, `X-Next-Offset` and `Link` page "
+        "them, `X-Delta-Version` is the table version read, `X-Empty-Reason` says why none.",
+        "content": {MEDIA_TYPES[f]: {} for f in Format},
+    },
+    404: {"model": ErrorBody, "description": "The dataset has not been materialized yet."},
+    422: {
+        "model": ErrorBody,
+        "description": "A parameter is invalid, or the read is over the row cap; `field` names "
+        "the parameter to change.",
+    },
+    503: {"model": ErrorBody, "description": "Too many big reads in flight; retry."},
+}
+
+#: A time followed by " HH:MM": the "+" of a UTC offset that arrived unencoded in a query
+#: string, where it decodes to a space.
+_MANGLED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+
+def restore_plus(text: str) -> str:
+    """Undo the space a URL makes of the `+` in `2024-03-05T14:30:00+00:00`."""
+    return _MANGLED_OFFSET.sub(r"\1+\2", text.strip())
+
+
+def _ascii(raw: str, field: str) -> str:
+    if not raw.isascii():
+        raise ApiError(422, f"{field}={raw!r} has characters outside ASCII: use {FORMS}", field)
+    return restore_plus(raw)
+
+
+def futures_root(raw: str, field: str = "symbol") -> str:
+    """A configured futures root (`cl` → `CL`)."""
+    try:
+        return get_instrument(raw).root
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), field) from None
+
+
+def point(raw: str, field: str) -> Point:
+    """A trade date or an aware UTC timestamp."""
+    try:
+        return parse_point(_ascii(raw, field), field)
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), field) from None
+
+
+def trade_date(raw: str, field: str) -> date:
+    """A date only: `2024-03-05` or `20240305`."""
+    found = point(raw, field)
+    if isinstance(found, datetime):
+        raise ApiError(422, f"{field}={raw!r} must be a date like 2024-03-05, not a time", field)
+    return found
+
+
+def option_root(raw: str, field: str = "root") -> str:
+    """SPX or SPXW, any case."""
+    upper = raw.strip().upper()
+    if upper not in OPTION_ROOTS:
+        raise ApiError(422, f"{field}={raw!r} is not one of {', '.join(OPTION_ROOTS)}", field)
+    return upper
+
+
+def as_of(raw: str | None) -> int | datetime | None:
+    """A Delta version number (`3`) or an ISO timestamp with a zone; None when absent."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return parse_as_of(restore_plus(raw))
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), "as_of") from None
+
+
+def version(lake: Lake, dataset: str, wanted: int | datetime | None) -> int:
+    """The table version a read will see; a version or time the table never had is a 422."""
+    try:
+        return lake.resolve_version(dataset, wanted)
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), "as_of") from None

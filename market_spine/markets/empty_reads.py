@@ -1,0 +1,133 @@
+"""Why a read of a range came back with no rows: the market had no session then, the range is
+still in the future, or the sessions happened but the lake holds no data for them yet.
+
+Spine raises these as an `EmptyReadWarning`; the API sends the same reason in the
+`X-Empty-Reason` header and the `empty_reason` field of its JSON body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from market_spine.markets import calendars, expirations
+
+NO_SESSION = "no_session"
+FUTURE = "future"
+NOT_LOADED = "not_loaded"
+NOT_LISTED = "not_listed"
+
+
+@dataclass(frozen=True)
+class EmptyReason:
+    """`code` is one of no_session, future, not_loaded, not_listed; `detail` says it in words,
+    with the command or parameter that would find data."""
+
+    code: str
+    detail: str
+
+    def as_json(self) -> dict[str, str]:
+        """The reason as the API's `empty_reason` body field."""
+        return asdict(self)
+
+
+class EmptyReadWarning(UserWarning):
+    """A read returned no rows; `reason` says why."""
+
+    def __init__(self, reason: EmptyReason | str) -> None:
+        # Warning machinery (pytest-xdist, logging) rebuilds warnings from their message alone.
+        if isinstance(reason, str):
+            reason = EmptyReason(NOT_LOADED, reason)
+        super().__init__(reason.detail)
+        self.reason = reason
+
+
+def _days(lo: date, hi: date) -> str:
+    return str(lo) if lo == hi else f"{lo}..{hi}"
+
+
+def _closed(lo: date, hi: date) -> str:
+    """`Saturday 2024-03-09` or `2024-03-09..2024-03-10 (Saturday to Sunday)`."""
+    if lo == hi:
+        return f"{lo:%A} {lo}"
+    return f"{lo}..{hi} ({lo:%A} to {hi:%A})"
+
+
+def futures_bars(
+    root: str,
+    start: date | datetime,
+    end: date | datetime,
+    now: datetime | None = None,
+) -> EmptyReason:
+    """Why a root's bars over trade dates [start, end] (or bar opens in [start, end)) are empty."""
+    now = now or datetime.now(UTC)
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        lo_day, hi_day = start.date() - timedelta(days=1), end.date() + timedelta(days=6)
+        open_sessions = [
+            s for s in calendars.sessions(root, lo_day, hi_day) if s.open < end and s.close > start
+        ]
+        span = f"{start.isoformat()}..{end.isoformat()}"
+        if not open_sessions:
+            return EmptyReason(
+                NO_SESSION,
+                f"{root} trades no session between {span}: the exchange is closed then "
+                "(a weekend, a holiday or the daily break)",
+            )
+        days = [s.trade_date for s in open_sessions]
+        if start >= now:
+            return EmptyReason(FUTURE, f"{span} is in the future: {root} has no bars there yet")
+        return _not_loaded(root, min(days), max(days))
+    assert isinstance(start, date) and isinstance(end, date)
+    found = calendars.sessions(root, start, end)
+    if not found:
+        return EmptyReason(
+            NO_SESSION,
+            f"{root} has no session on {_closed(start, end)}: the exchange is closed "
+            "(a weekend or a holiday); pick a trading day",
+        )
+    if all(s.open.to_pydatetime() >= now for s in found):
+        return EmptyReason(
+            FUTURE,
+            f"{_days(start, end)} is in the future: {root}'s first session there opens at "
+            f"{found[0].open.isoformat()}",
+        )
+    return _not_loaded(root, found[0].trade_date, found[-1].trade_date)
+
+
+def _not_loaded(root: str, lo: date, hi: date) -> EmptyReason:
+    dates = f"--date {lo}" if lo == hi else f"--start {lo} --end {hi}"
+    return EmptyReason(
+        NOT_LOADED,
+        f"{root} traded on {_days(lo, hi)} but the lake holds no bars for it yet: load them "
+        f"with `market-spine process {dates} --symbols {root} --domain futures`",
+    )
+
+
+def option_day(day: date, now: datetime | None = None) -> EmptyReason:
+    """Why an SPX/SPXW read of trade date `day` is empty."""
+    now = now or datetime.now(UTC)
+    bounds = expirations.session_bounds(day)
+    if bounds is None:
+        return EmptyReason(
+            NO_SESSION,
+            f"the index-options market has no session on {_closed(day, day)} "
+            "(a weekend or a holiday); pick a trading day",
+        )
+    if bounds[0] >= now:
+        return EmptyReason(
+            FUTURE, f"{day} is in the future: its session opens at {bounds[0].isoformat()}"
+        )
+    return EmptyReason(
+        NOT_LOADED,
+        f"the options market traded on {day} but the lake holds no options data for it yet: "
+        f"load it with `market-spine process --date {day} --domain options`",
+    )
+
+
+def not_listed(day: date, expiration: date, listed: list[date]) -> EmptyReason:
+    """The day is loaded, but not for the expiration asked for."""
+    choices = ", ".join(str(d) for d in listed[:8]) + (", ..." if len(listed) > 8 else "")
+    return EmptyReason(
+        NOT_LISTED,
+        f"the data of {day} holds no expiration {expiration}: pass one of {choices}",
+    )
