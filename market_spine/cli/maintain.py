@@ -13,10 +13,10 @@ def maintain(
     retention_hours: Annotated[int, typer.Option(help="Keep time travel this far back.")] = 168,
 ) -> None:
     """Compact, checkpoint and vacuum every table now (the daily schedule does the same)."""
-    from market_spine.lake import Lake
     from market_spine.lake.maintenance import maintain as maintain_table
+    from market_spine.lake.store import lake_at
 
-    lake = Lake(settings_from_env().lake_root)
+    lake = lake_at(str(settings_from_env().lake_root))
     for dataset in lake.datasets():
         report = maintain_table(lake, dataset, retention_hours=retention_hours)
         console.print(

@@ -33,7 +33,7 @@ def stream(
     import uvicorn
 
     from market_spine.api.app import create_app
-    from market_spine.lake import Lake
+    from market_spine.lake.store import lake_at
     from market_spine.markets.instruments import get_instrument
     from market_spine.streaming.service import StreamConfig, Streamer
 
@@ -57,7 +57,7 @@ def stream(
         config = StreamConfig(
             roots, host, tws_port, client_id=settings.ib_client_id + 1, flush_seconds=flush_seconds
         )
-        streamer = Streamer(Lake(settings.lake_root), config, hub=app.state.hub)
+        streamer = Streamer(lake_at(str(settings.lake_root)), config, hub=app.state.hub)
         try:
             subscribed = streamer.start()
         except SpineError as exc:
