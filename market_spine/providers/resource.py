@@ -52,7 +52,7 @@ class MarketDataResource(dg.ConfigurableResource):
         """The option-chain adapter named by `options_provider`: simulated or thetadata."""
         if self.options_provider == "thetadata":
             from market_spine.providers.thetadata import ThetaDataClient
-            from market_spine.providers.thetadata_chains import ThetaDataChainProvider
+            from market_spine.providers.thetadata.chains import ThetaDataChainProvider
 
             client = ThetaDataClient(base_url=self.thetadata_url, tier=self.thetadata_tier)
             return ThetaDataChainProvider(client)

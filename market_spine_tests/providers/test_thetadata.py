@@ -270,7 +270,7 @@ def test_server_overflow_answers_429_to_a_client_ignoring_the_cap() -> None:
 
 
 def test_every_response_is_logged_with_its_latency(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="market_spine.providers.thetadata")
+    caplog.set_level(logging.INFO, logger="market_spine.providers.thetadata.client")
     with terminal(faults=[Fault("571")]) as fake, client(fake.url) as c:
         c.expirations("SPXW")
     lines = [r.getMessage() for r in caplog.records if "thetadata GET" in r.getMessage()]
