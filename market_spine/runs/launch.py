@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import dagster as dg
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.execution.api import execute_run
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -132,8 +133,14 @@ def launch(
 
 def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
     """Execute a created run (launched here, or a re-execution or retry of one) in this process,
-    as the run launcher's worker would, and report how it ended."""
+    as the run launcher's worker would, and report how it ended. A QUEUED run (one the UI or the
+    retry logic submitted) is taken off the queue here, as the queue daemon would."""
     instance.add_run_tags(run.run_id, Worker.this_process(run.run_id).tag())
+    if run.status == dg.DagsterRunStatus.QUEUED:
+        starting = DagsterEvent(
+            event_type_value=DagsterEventType.PIPELINE_STARTING.value, job_name=run.job_name
+        )
+        instance.report_dagster_event(starting, run_id=run.run_id)
     run = instance.get_run_by_id(run.run_id) or run
     job_origin = run.job_code_origin
     if job_origin is None:
