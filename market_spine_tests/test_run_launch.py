@@ -68,7 +68,7 @@ def sources(home: Path) -> set[str]:
 def test_cli_run_has_the_workspace_origin_and_says_who_launched_it_with_what(
     server_home: Path,
 ) -> None:
-    instance, run = failed_ib_run(server_home, port := free_port())
+    _, run = failed_ib_run(server_home, port := free_port())
     assert run.remote_job_origin is not None
     assert run.remote_job_origin.location_name == location_origin().location_name
     assert run.tags[provenance.LAUNCHED_FROM] == "cli"
