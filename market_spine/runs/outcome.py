@@ -19,8 +19,7 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
 
 def root_cause(error: SerializableErrorInfo) -> str:
     """The innermost error's message on one line, without Dagster's wrapping."""
-    while error.cause is not None:
-        error = error.cause
+    error = _innermost(error)
     message = " ".join(error.message.split())
     name = error.cls_name or ""
     if name and message.startswith(f"{name}: "):
@@ -28,14 +27,34 @@ def root_cause(error: SerializableErrorInfo) -> str:
     return message
 
 
+#: Fixes for failures whose message does not say one (the platform's own errors always do).
+_FIXES = {
+    "PermissionError": "make the home writable by this user, or set MARKET_SPINE_HOME to a "
+    "folder it can write",
+    "NotADirectoryError": "a file stands where the home expects a folder: move it away, or set "
+    "MARKET_SPINE_HOME to another folder",
+    "FileExistsError": "a file stands where the home expects a folder: move it away, or set "
+    "MARKET_SPINE_HOME to another folder",
+}
+
+
+def _innermost(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
 def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str | None:
-    """Why the run failed, on one line: the first failed step and its root cause; None if no
-    step failed (then the run failure's own message, if any)."""
+    """Why the run failed, on one line: the first failed step, its root cause and, when the
+    message has none, the fix; None if nothing failed."""
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         event = record.dagster_event
         data = event.step_failure_data  # type: ignore[union-attr]
         if data is not None and data.error is not None:
-            return f"{event.step_key}: {root_cause(data.error)}"  # type: ignore[union-attr]
+            inner = _innermost(data.error)
+            fix = _FIXES.get(inner.cls_name or "")
+            cause = f"{event.step_key}: {inner.cls_name}: {root_cause(inner)}"
+            return f"{cause}; fix: {fix}" if fix else cause  # type: ignore[union-attr]
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
         return " ".join((record.message or "").split()) or None
     return None

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 QUEUE_SIZE = 10_000
+#: The status event a subscriber gets last, when the server stops: its handler closes then.
+STOPPING = "stopping"
 
 
 @dataclass(eq=False)
@@ -58,6 +60,12 @@ class BarHub:
             wanted = [m for m in messages if subscriber.wants(m)]
             if wanted and not loop.is_closed():
                 loop.call_soon_threadsafe(_offer, subscriber, wanted)
+
+
+    def close(self) -> None:
+        """Tell every subscriber the server is stopping, so each handler sends that and ends
+        (an open WebSocket would otherwise hold the server's shutdown), from any thread."""
+        self.publish([{"type": "status", "event": STOPPING, "detail": "the server is stopping"}])
 
 
 def _offer(subscriber: Subscriber, messages: list[dict[str, Any]]) -> None:
