@@ -61,7 +61,6 @@ class BarHub:
             if wanted and not loop.is_closed():
                 loop.call_soon_threadsafe(_offer, subscriber, wanted)
 
-
     def close(self) -> None:
         """Tell every subscriber the server is stopping, so each handler sends that and ends
         (an open WebSocket would otherwise hold the server's shutdown), from any thread."""
