@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import warnings
 from types import FrameType
 
@@ -79,6 +80,9 @@ def fail(exc: Exception) -> None:
 
 
 def stopped() -> None:
-    """End a command a signal stopped: one line and the conventional status 130."""
+    """End a command a signal stopped: one line and the conventional status 130, at once: a
+    run's abandoned step may still hold threads that a normal interpreter exit would wait on."""
     console.print("stopped")
-    raise typer.Exit(130)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(130)

@@ -5,6 +5,7 @@ too), the daemon retries it, and both use the provider settings recorded in its 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -14,6 +15,7 @@ from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NA
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.execution.api import execute_run
+from dagster._core.origin import JobPythonOrigin
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -145,7 +147,7 @@ def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
     job_origin = run.job_code_origin
     if job_origin is None:
         raise ValueError(f"run {run.run_id} has no code origin to execute")
-    execute_run(recon_job_from_origin(job_origin), run, instance)
+    _execute_interruptibly(instance, run, job_origin)
     finished = instance.get_run_by_id(run.run_id)
     success = finished is not None and finished.status == dg.DagsterRunStatus.SUCCESS
     return LaunchedRun(
@@ -154,6 +156,32 @@ def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
         outcome.failed_checks(instance, run.run_id),
         None if success else outcome.failure_cause(instance, run.run_id),
     )
+
+
+def _execute_interruptibly(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, job_origin: JobPythonOrigin
+) -> None:
+    """Execute on a worker thread so the main thread stays free for signals: Dagster defers an
+    interrupt to the end of the running step, which can take minutes. On Ctrl-C or SIGTERM the
+    run is marked canceled and its pool slots freed before the interrupt propagates (the caller
+    exits; Delta commits are atomic, so an abandoned step leaves no partial table version)."""
+    worker = threading.Thread(
+        target=execute_run,
+        args=(recon_job_from_origin(job_origin), run, instance),
+        name=f"run-{run.run_id[:8]}",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt as stop:
+        current = instance.get_run_by_id(run.run_id) or run
+        instance.report_run_canceled(
+            current, message=f"stopped by {stop or 'an interrupt'}: re-execute it to finish"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        raise
 
 
 def domain_assets(settings: Settings, domain: str) -> list[dg.AssetsDefinition]:
