@@ -23,6 +23,7 @@ from market_spine.lake.resource import LakeResource  # noqa: E402
 from market_spine.operations import definitions as operations  # noqa: E402
 from market_spine.options import definitions as options  # noqa: E402
 from market_spine.providers.resource import MarketDataResource  # noqa: E402
+from market_spine.runs.console_logger import run_console_logger  # noqa: E402
 from market_spine.settings import Settings  # noqa: E402
 from market_spine.warehouse import definitions as warehouse  # noqa: E402
 
@@ -49,7 +50,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions for one home; tests build their own with a temporary home."""
     return dg.Definitions.merge(
         *(module.build_definitions(settings) for module in DOMAINS.values()),
-        dg.Definitions(resources=shared_resources(settings)),
+        dg.Definitions(
+            resources=shared_resources(settings), loggers={"console": run_console_logger}
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from market_spine.errors import SpineError
 from market_spine.markets.instruments import get_instrument
+from market_spine.streaming.hub import STOPPING
 from market_spine.streaming.messages import status_message
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
@@ -57,6 +58,9 @@ async def stream_bars(websocket: WebSocket, symbols: str = "CL,ES,NG", interval:
             if interval != "all" and message.get("interval") not in (None, interval):
                 continue
             await websocket.send_json(message)
+            if message.get("event") == STOPPING:
+                await websocket.close(code=1001)  # going away
+                break
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:

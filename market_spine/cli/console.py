@@ -1,9 +1,14 @@
-"""The operator's console: where progress goes, how a command reads its settings, and how it ends
-on an error (one line naming the cause)."""
+"""The operator's console: where progress goes, how a command reads its settings, how it stops
+on a signal, and how it ends on an error (one line naming the cause)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import sys
+import warnings
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -11,7 +16,7 @@ from rich.console import Console
 from market_spine.settings import Settings
 
 #: Progress and results go to stderr so a command's data output (JSON, tables) can be piped.
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def settings_from_env(symbols: str | None = None) -> Settings:
@@ -22,7 +27,62 @@ def settings_from_env(symbols: str | None = None) -> Settings:
     return Settings.from_env(env)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def interrupt_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt, so a command stops the same way on
+    Ctrl-C and on `kill`, and cleans up on the way out. SIGINT is set explicitly: a shell
+    starts background jobs with it ignored, and Python then keeps ignoring it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
+
+
+def quiet_libraries(*, show_warnings: bool = False) -> None:
+    """Keep library chatter off the console: Dagster's preview warnings (the version is pinned
+    and those features chosen knowingly) and Python logging, which Dagster records in a run's
+    logs instead (dagster.yaml's managed_python_loggers). A long-running service passes
+    `show_warnings` to print library warnings and errors, each distinct message once in a row."""
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    root = logging.getLogger()
+    if not show_warnings:
+        root.addHandler(logging.NullHandler())  # no handler would mean Python's last resort
+        return
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_NoRepeats())
+    root.addHandler(handler)
+
+
+class _NoRepeats(logging.Filter):
+    """Drops a record that repeats the previous one's logger and message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: tuple[str, str] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.getMessage())
+        repeat = key == self._last
+        self._last = key
+        return not repeat
+
+
 def fail(exc: Exception) -> None:
     """End the command with the cause on one line and exit status 2."""
     console.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(2)
+
+
+def stopped() -> None:
+    """End a command a signal stopped: one line and the conventional status 130, at once: a
+    run's abandoned step may still hold threads that a normal interpreter exit would wait on."""
+    console.print("stopped")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(130)

@@ -16,8 +16,15 @@ from typing import Annotated
 
 import typer
 
-from market_spine.cli.console import console, fail, settings_from_env
-from market_spine.cli.process import run_domains
+from market_spine.cli.console import (
+    console,
+    fail,
+    interrupt_on_signals,
+    quiet_libraries,
+    settings_from_env,
+    stopped,
+)
+from market_spine.cli.process import report_failures, run_domains
 from market_spine.errors import SpineError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +55,8 @@ def up(
     from market_spine.home import prepare_home
     from market_spine.markets import calendars
 
+    interrupt_on_signals()
+    quiet_libraries()
     try:
         settings = settings_from_env()
         prepare_home(settings)
@@ -60,11 +69,15 @@ def up(
         console.print(
             f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}"
         )
-        run_domains(settings, start, end)
+        runs = run_domains(settings, start, end)
     except SpineError as exc:
         fail(exc)
+    except KeyboardInterrupt:
+        stopped()
+    failed = [r for r in runs if not r.success]
+    report_failures(runs)
     if not serve:
-        return
+        raise typer.Exit(1 if failed else 0)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(settings.dagster_home),
@@ -88,9 +101,17 @@ def up(
     stop = _stop_on_signals()
     ui_url = f"http://{settings.api_host}:{settings.ui_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"
+    # A failed load still serves: re-executing the failed runs from the UI, once the cause is
+    # fixed, is the way to repair them. But it says so in red, and exits non-zero when stopped.
     if _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop):
+        headline = (
+            f"[bold red]Market Spine is up, but {len(failed)} of {len(runs)} loading runs "
+            "failed[/] (cause above): fix it, then re-execute them from the Dagster UI (Runs)"
+            if failed
+            else "[bold green]Market Spine is up[/]"
+        )
         console.print(
-            f"\n[bold green]Market Spine is up[/]\n"
+            f"\n{headline}\n"
             f"  Dagster UI: {ui_url}\n"
             f"  API:        {api_url}/docs\n"
             "Ctrl-C stops both."
@@ -100,6 +121,8 @@ def up(
             stop.wait(1)
     finally:
         _shutdown(children)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _stop_on_signals() -> threading.Event:

@@ -6,53 +6,81 @@ from __future__ import annotations
 import contextlib
 import io
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from market_spine.cli.console import console, fail, settings_from_env
+from market_spine.cli.console import (
+    console,
+    fail,
+    interrupt_on_signals,
+    quiet_libraries,
+    settings_from_env,
+    stopped,
+)
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
+
+if TYPE_CHECKING:
+    from market_spine.runs.launch import RunSummary
 
 DOMAINS = ("futures", "options", "warehouse", "all")
 
 
-def run_domains(settings: Settings, start: date, end: date, domain: str = "all") -> bool:
-    """Materialize [start, end] of the domain(s) with a progress bar; True if every run passed."""
+def run_domains(
+    settings: Settings, start: date, end: date, domain: str = "all"
+) -> list[RunSummary]:
+    """Materialize [start, end] of the domain(s) with progress on the console; every run."""
     if domain not in DOMAINS:
         raise SpineError(f"--domain {domain!r} is not one of {', '.join(DOMAINS)}")
-    ok = True
+    runs: list[RunSummary] = []
     if domain in ("futures", "all"):
-        ok = _process_futures(settings, start, end)
+        runs += _process_futures(settings, start, end)
     if domain in ("options", "all"):
-        ok = _process_options(settings, start, end) and ok
+        runs += _process_options(settings, start, end)
     if domain in ("warehouse", "all"):
-        ok = _process_warehouse(settings, start, end) and ok
-    return ok
+        runs += _process_warehouse(settings, start, end)
+    return runs
 
 
-def _process_warehouse(settings: Settings, start: date, end: date) -> bool:
+def _line(label: str, run: RunSummary) -> str:
+    """One run on one line: what, ok or failed (and why), its id, failed checks."""
+    status = "[green]ok[/]" if run.success else "[red]failed[/]"
+    failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
+    return f"{label} {status} run {run.run_id[:8]}{failed}"
+
+
+def report_failures(runs: list[RunSummary]) -> None:
+    """End with one line naming the first failed run's cause (and its fix); the full traces
+    are in the runs' logs."""
+    failed = [r for r in runs if not r.success]
+    if not failed:
+        return
+    first = failed[0]
+    console.print(
+        f"[bold red]error:[/] {len(failed)} of {len(runs)} runs failed; run {first.run_id[:8]} "
+        f"failed in {first.failure or 'an unknown step'} (full trace: the run's logs in the "
+        "Dagster UI)",
+        markup=True,
+        highlight=False,
+    )
+
+
+def _process_warehouse(settings: Settings, start: date, end: date) -> list[RunSummary]:
     """Collect check results and build the dbt warehouse over what the lake now holds."""
     from market_spine.home import instance
     from market_spine.runs.launch import materialize_warehouse
 
-    # dagster-dbt echoes dbt's whole log to stdout (the UI keeps it per step): here only a
-    # failure's tail is worth showing.
-    dbt_log = io.StringIO()
-    with console.status("warehouse: dbt build"), contextlib.redirect_stdout(dbt_log):
+    # dagster-dbt echoes dbt's whole log to stdout; the run's logs in the UI keep it.
+    with console.status("warehouse: dbt build"), contextlib.redirect_stdout(io.StringIO()):
         runs = materialize_warehouse(settings, start, end, instance=instance(settings))
     for run in runs:
-        status = "[green]ok[/]" if run.success else "[red]failed[/]"
-        failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
-        console.print(f"warehouse: {run.symbol} {status} run {run.run_id[:8]}{failed}")
-    ok = all(run.success for run in runs)
-    if not ok:
-        console.print("\n".join(dbt_log.getvalue().splitlines()[-40:]), markup=False)
-    return ok
+        console.print(_line(f"warehouse: {run.symbol}", run), highlight=False)
+    return runs
 
 
-def _process_options(settings: Settings, start: date, end: date) -> bool:
+def _process_options(settings: Settings, start: date, end: date) -> list[RunSummary]:
     """One backfill run of the option assets over the range, reported like the futures runs."""
     from market_spine.home import instance
     from market_spine.runs.launch import materialize_options
@@ -61,14 +89,12 @@ def _process_options(settings: Settings, start: date, end: date) -> bool:
         run = materialize_options(settings, start, end, instance=instance(settings))
     if run is None:
         console.print(f"options: no Cboe trading day in {start}..{end} (or before the history)")
-        return True
-    status = "[green]ok[/]" if run.success else "[red]failed[/]"
-    failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
-    console.print(f"SPX/SPXW {run.start}..{run.end} {status} run {run.run_id[:8]}{failed}")
-    return run.success
+        return []
+    console.print(_line(f"SPX/SPXW {run.start}..{run.end}", run), highlight=False)
+    return [run]
 
 
-def _process_futures(settings: Settings, start: date, end: date) -> bool:
+def _process_futures(settings: Settings, start: date, end: date) -> list[RunSummary]:
     """Futures runs, one per symbol, with a progress bar over partitions."""
     from market_spine.home import instance
     from market_spine.runs.launch import materialize_range, plan
@@ -83,22 +109,20 @@ def _process_futures(settings: Settings, start: date, end: date) -> bool:
         TextColumn("partitions"),
         TimeElapsedColumn(),
         console=console,
+        transient=True,
     ) as progress:
         task = progress.add_task("futures", total=total)
 
-        def on_run(run) -> None:
+        def on_run(run: RunSummary) -> None:
             done = len([d for d in days[run.symbol] if run.start <= d <= run.end])
-            status = "[green]ok[/]" if run.success else "[red]failed[/]"
-            failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
             progress.console.print(
-                f"{run.symbol} {run.start}..{run.end} {status} run {run.run_id[:8]}{failed}"
+                _line(f"{run.symbol} {run.start}..{run.end}", run), highlight=False
             )
             progress.advance(task, done)
 
-        runs = materialize_range(
+        return materialize_range(
             settings, settings.symbols, start, end, instance=inst, on_run=on_run
         )
-    return all(r.success for r in runs)
 
 
 def process(
@@ -111,6 +135,8 @@ def process(
     """Materialize partitions through Dagster (the runs show in the UI)."""
     from market_spine.markets.dates import parse_date
 
+    interrupt_on_signals()
+    quiet_libraries()
     try:
         if date and (start or end):
             raise SpineError("give either --date or --start/--end, not both")
@@ -118,7 +144,10 @@ def process(
             raise SpineError("give --date D or --start D1 --end D2")
         lo = parse_date(date or start)
         hi = parse_date(date or end or start)
-        ok = run_domains(settings_from_env(symbols), lo, hi, domain)
+        runs = run_domains(settings_from_env(symbols), lo, hi, domain)
     except SpineError as exc:
         fail(exc)
-    raise typer.Exit(0 if ok else 1)
+    except KeyboardInterrupt:
+        stopped()
+    report_failures(runs)
+    raise typer.Exit(0 if all(r.success for r in runs) else 1)

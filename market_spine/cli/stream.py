@@ -5,15 +5,54 @@ an in-process fake TWS, for demos and local work without IB."""
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from market_spine.cli.console import console, interrupt_on_signals, quiet_libraries
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    import uvicorn
+
+    from market_spine.streaming.hub import BarHub
+
+#: Seconds open connections get to finish after Ctrl-C / SIGTERM before they are closed.
+GRACE_SECONDS = 2
+
+
+def market_closed_note(roots: Sequence[str], now: datetime) -> str | None:
+    """None while any root's session is open; otherwise when each next opens (UTC), since a
+    closed market streams no bars and silence would look like a fault."""
+    from market_spine.markets import calendars
+
+    today = now.astimezone(UTC).date() - timedelta(days=1)
+    opens = []
+    for root in roots:
+        upcoming = [s for s in calendars.sessions(root, today, today + timedelta(days=14))]
+        if any(s.open <= now < s.close for s in upcoming):
+            return None
+        later = [s.open for s in upcoming if s.open > now]
+        if later:
+            opens.append(f"{root} {later[0]:%a %Y-%m-%d %H:%M} UTC")
+    return "the market is closed, so no bars arrive until it opens: " + ", ".join(opens)
+
+
+def _server(config: uvicorn.Config, hub: BarHub) -> uvicorn.Server:
+    """A uvicorn server that, on Ctrl-C or SIGTERM, first tells WebSocket clients it stops:
+    their handlers end, so shutdown does not wait on connections that never close."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            hub.close()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 def stream(
@@ -30,6 +69,8 @@ def stream(
 ) -> None:
     """Subscribe 5-second bars, land micro-batches and closed minutes, serve the API with
     `WS /v1/stream/bars` until Ctrl-C."""
+    interrupt_on_signals()
+    quiet_libraries(show_warnings=True)
     import uvicorn
 
     from market_spine.api.app import create_app
@@ -70,4 +111,21 @@ def stream(
             f"streaming {subscribed}; WebSocket ws://{settings.api_host}:{api_port}"
             f"/v1/stream/bars?symbols={','.join(roots)}"
         )
-        uvicorn.run(app, host=settings.api_host, port=api_port, log_level="warning")
+        note = market_closed_note(roots, datetime.now(UTC))
+        if note:
+            console.print(f"[yellow]{note}[/]")
+        # Open WebSockets never end by themselves: the server tells them it stops, and bounds
+        # the wait for any that linger.
+        server = _server(
+            uvicorn.Config(
+                app,
+                host=settings.api_host,
+                port=api_port,
+                log_level="warning",
+                timeout_graceful_shutdown=GRACE_SECONDS,
+            ),
+            app.state.hub,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+    console.print("stream stopped")

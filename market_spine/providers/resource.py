@@ -27,6 +27,8 @@ class MarketDataResource(dg.ConfigurableResource):
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002
     ib_client_id: int = 1
+    #: Seconds a capture waits for TWS / IB Gateway to accept a connection before failing.
+    ib_unavailable_after: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketDataResource:
@@ -88,7 +90,11 @@ class MarketDataResource(dg.ConfigurableResource):
             from market_spine.providers.ib import IBProvider
 
             return IBProvider(
-                host=self.ib_host, port=self.ib_port, client_id=self.ib_client_id, clock=self.now
+                host=self.ib_host,
+                port=self.ib_port,
+                client_id=self.ib_client_id,
+                unavailable_after=self.ib_unavailable_after,
+                clock=self.now,
             )
         raise InvalidInput(
             f"provider {self.provider!r} is not available; choose one of {', '.join(AVAILABLE)}"

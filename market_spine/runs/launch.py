@@ -1,13 +1,27 @@
-"""Materialize futures partitions through Dagster from Python (the CLI, `make run`, tests): the runs
-land in the given instance, so they show in the UI like any launched from there."""
+"""Launch runs of the deployed code location from Python (the CLI, `make run`, tests): each run is
+created from the code location workspace.yaml names, as the UI would create it, executed in this
+process and waited for. So a CLI run has a remote origin: the UI re-executes it ("from failure"
+too), the daemon retries it, and both use the provider settings recorded in its config."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import dagster as dg
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster._core.execution.api import execute_run
+from dagster._core.origin import JobPythonOrigin
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from dagster._core.utils import make_new_run_id
+from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from market_spine.errors import InvalidRange, NotATradingDay
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key
@@ -15,6 +29,9 @@ from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
 from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
+from market_spine.runs import outcome, provenance
+from market_spine.runs.location import code_location
+from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
 
 MAX_DAYS_PER_RUN = 400
@@ -30,6 +47,141 @@ class RunSummary:
     run_id: str
     success: bool
     failed_checks: tuple[str, ...]
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class LaunchedRun:
+    """A finished run: its id, whether it succeeded, the checks it failed, and why it failed
+    (one line: the first failed step and its root cause)."""
+
+    run_id: str
+    success: bool
+    failed_checks: tuple[str, ...]
+    failure: str | None
+
+
+def launch(
+    settings: Settings,
+    selection: Sequence[dg.AssetKey],
+    *,
+    instance: dg.DagsterInstance,
+    partition_range: tuple[str, str] | None = None,
+    market: MarketDataResource | None = None,
+    launched_from: str = "cli",
+    log_level: str = "CRITICAL",
+) -> LaunchedRun:
+    """Materialize the selected assets (with their checks) as one run of the deployed code
+    location, over `partition_range` (first and last partition key, a single-run backfill) when
+    given, and wait for it. The run's config carries the home's lake and warehouse and the
+    market settings (`market`, else the home's); its tags say who launched it, from where
+    (`launched_from`, one of provenance.ORIGINS) and with which providers. Runs left unfinished
+    by a dead CLI process are failed first, so their pool slots cannot block this one."""
+    sweep_dead_runs(instance)
+    market = market or MarketDataResource.from_settings(settings)
+    location = code_location(instance)
+    [repo] = location.get_repositories().values()
+    job = location.get_job(
+        JobSubsetSelector(
+            location_name=location.name,
+            repository_name=repo.name,
+            job_name=IMPLICIT_ASSET_JOB_NAME,
+            op_selection=None,
+            asset_selection=list(selection),
+        )
+    )
+    [mode] = job.job_snapshot.mode_def_snaps
+    required = {r.name for r in mode.resource_def_snaps}
+    run_config = {
+        # Steps run in the run's process: a subprocess per step costs seconds and buys nothing.
+        "execution": {"config": {"in_process": {}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+        "resources": provenance.resources_config(settings, market, required),
+    }
+    run_id = make_new_run_id()
+    tags = {
+        **job.tags,
+        **provenance.origin_tags(launched_from),
+        **provenance.provider_tags(market),
+        **Worker.this_process(run_id).tag(),
+    }
+    if partition_range is not None:
+        tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG] = partition_range
+    plan = location.get_execution_plan(
+        job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+    ).execution_plan_snapshot
+    run = instance.create_run(
+        job_name=job.name,
+        run_id=run_id,
+        run_config=run_config,
+        resolved_op_selection=None,
+        step_keys_to_execute=plan.step_keys_to_execute,
+        op_selection=None,
+        status=None,
+        root_run_id=None,
+        parent_run_id=None,
+        tags=tags,
+        job_snapshot=job.job_snapshot,
+        execution_plan_snapshot=plan,
+        parent_job_snapshot=job.parent_job_snapshot,
+        remote_job_origin=job.get_remote_origin(),
+        job_code_origin=job.get_python_origin(),
+        asset_selection=frozenset(selection),
+        asset_check_selection=None,
+        asset_graph=repo.asset_graph,
+    )
+    return execute(instance, run)
+
+
+def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
+    """Execute a created run (launched here, or a re-execution or retry of one) in this process,
+    as the run launcher's worker would, and report how it ended. A QUEUED run (one the UI or the
+    retry logic submitted) is taken off the queue here, as the queue daemon would."""
+    instance.add_run_tags(run.run_id, Worker.this_process(run.run_id).tag())
+    if run.status == dg.DagsterRunStatus.QUEUED:
+        starting = DagsterEvent(
+            event_type_value=DagsterEventType.PIPELINE_STARTING.value, job_name=run.job_name
+        )
+        instance.report_dagster_event(starting, run_id=run.run_id)
+    run = instance.get_run_by_id(run.run_id) or run
+    job_origin = run.job_code_origin
+    if job_origin is None:
+        raise ValueError(f"run {run.run_id} has no code origin to execute")
+    _execute_interruptibly(instance, run, job_origin)
+    finished = instance.get_run_by_id(run.run_id)
+    success = finished is not None and finished.status == dg.DagsterRunStatus.SUCCESS
+    return LaunchedRun(
+        run.run_id,
+        success,
+        outcome.failed_checks(instance, run.run_id),
+        None if success else outcome.failure_cause(instance, run.run_id),
+    )
+
+
+def _execute_interruptibly(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, job_origin: JobPythonOrigin
+) -> None:
+    """Execute on a worker thread so the main thread stays free for signals: Dagster defers an
+    interrupt to the end of the running step, which can take minutes. On Ctrl-C or SIGTERM the
+    run is marked canceled and its pool slots freed before the interrupt propagates (the caller
+    exits; Delta commits are atomic, so an abandoned step leaves no partial table version)."""
+    worker = threading.Thread(
+        target=execute_run,
+        args=(recon_job_from_origin(job_origin), run, instance),
+        name=f"run-{run.run_id[:8]}",
+        daemon=True,
+    )
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt as stop:
+        current = instance.get_run_by_id(run.run_id) or run
+        instance.report_run_canceled(
+            current, message=f"stopped by {stop or 'an interrupt'}: re-execute it to finish"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        raise
 
 
 def domain_assets(settings: Settings, domain: str) -> list[dg.AssetsDefinition]:
@@ -76,8 +228,9 @@ def materialize_range(
     instance: dg.DagsterInstance,
     market: MarketDataResource | None = None,
     on_run: Callable[[RunSummary], None] | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
     selection: Sequence[dg.AssetKey] | None = None,
+    launched_from: str = "cli",
 ) -> list[RunSummary]:
     """One single-run backfill per symbol (chunked), through all futures assets and their checks;
     `selection` limits the run to some of them (a file import skips the provider's raw asset)."""
@@ -86,25 +239,19 @@ def materialize_range(
         for i in range(0, len(days), MAX_DAYS_PER_RUN):
             chunk = days[i : i + MAX_DAYS_PER_RUN]
             first, last = chunk[0], chunk[-1]
-            result = dg.materialize(
-                domain_assets(settings, "futures"),
-                selection=list(selection) if selection is not None else None,
+            keys = selection or [k for a in domain_assets(settings, "futures") for k in a.keys]
+            run = launch(
+                settings,
+                keys,
                 instance=instance,
-                resources=resources(settings, market),
-                tags={
-                    "dagster/asset_partition_range_start": partition_key(first, symbol),
-                    "dagster/asset_partition_range_end": partition_key(last, symbol),
-                    "market_spine/launched_by": "cli",
-                },
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-                raise_on_error=False,
+                partition_range=(partition_key(first, symbol), partition_key(last, symbol)),
+                market=market,
+                launched_from=launched_from,
+                log_level=log_level,
             )
-            failed = tuple(
-                f"{e.asset_key.to_user_string()}:{e.check_name}"
-                for e in result.get_asset_check_evaluations()
-                if not e.passed
+            summary = RunSummary(
+                symbol, first, last, run.run_id, run.success, run.failed_checks, run.failure
             )
-            summary = RunSummary(symbol, first, last, result.run_id, result.success, failed)
             summaries.append(summary)
             if on_run:
                 on_run(summary)
@@ -118,7 +265,7 @@ def materialize_options(
     *,
     instance: dg.DagsterInstance,
     market: MarketDataResource | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
 ) -> RunSummary | None:
     """One single-run backfill of the option assets over the trading days in [start, end]."""
     from market_spine.markets.expirations import is_trading_day
@@ -131,24 +278,17 @@ def materialize_options(
     days = [d for d in days if d >= first and is_trading_day(d)]
     if not days:
         return None
-    result = dg.materialize(
-        domain_assets(settings, "options"),
+    run = launch(
+        settings,
+        [k for a in domain_assets(settings, "options") for k in a.keys],
         instance=instance,
-        resources=resources(settings, market),
-        tags={
-            "dagster/asset_partition_range_start": days[0].isoformat(),
-            "dagster/asset_partition_range_end": days[-1].isoformat(),
-            "market_spine/launched_by": "cli",
-        },
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        raise_on_error=False,
+        partition_range=(days[0].isoformat(), days[-1].isoformat()),
+        market=market,
+        log_level=log_level,
     )
-    failed = tuple(
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
+    return RunSummary(
+        "SPX", days[0], days[-1], run.run_id, run.success, run.failed_checks, run.failure
     )
-    return RunSummary("SPX", days[0], days[-1], result.run_id, result.success, failed)
 
 
 def materialize_warehouse(
@@ -157,47 +297,28 @@ def materialize_warehouse(
     end: date,
     *,
     instance: dg.DagsterInstance,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
 ) -> list[RunSummary]:
     """Collect the check results, build the warehouse (seeds, views, dims, facts, dbt tests) and
     the minute-bar fact for the weekdays in [start, end]: the same assets automation runs."""
-    from market_spine.lake.resource import LakeResource
     from market_spine.warehouse.assets import warehouse_dbt, warehouse_dbt_minute_bars
-    from market_spine.warehouse.definitions import warehouse_resources
     from market_spine.warehouse.quality import check_results
 
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     weekdays = [d for d in days if d.weekday() < 5]
-    run_resources = {
-        "lake": LakeResource(root=str(settings.lake_root)),
-        **warehouse_resources(settings),
-    }
-    config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    steps: list[tuple[str, list, dict[str, str]]] = [
-        ("check results + dbt build", [check_results, warehouse_dbt], {})
+    steps: list[tuple[str, list, tuple[str, str] | None]] = [
+        ("check results + dbt build", [check_results, warehouse_dbt], None)
     ]
     if weekdays:
-        window = {
-            "dagster/asset_partition_range_start": weekdays[0].isoformat(),
-            "dagster/asset_partition_range_end": weekdays[-1].isoformat(),
-        }
+        window = (weekdays[0].isoformat(), weekdays[-1].isoformat())
         steps.append(("fct_futures_bars_1m", [warehouse_dbt_minute_bars], window))
     summaries = []
-    for label, assets, tags in steps:
-        result = dg.materialize(
-            assets,
-            instance=instance,
-            resources=run_resources,
-            tags={**tags, "market_spine/launched_by": "cli"},
-            run_config=config,
-            raise_on_error=False,
+    for label, assets, window in steps:
+        keys = [k for a in assets for k in a.keys]
+        run = launch(settings, keys, instance=instance, partition_range=window, log_level=log_level)
+        summaries.append(
+            RunSummary(label, start, end, run.run_id, run.success, run.failed_checks, run.failure)
         )
-        failed = tuple(
-            f"{e.asset_key.to_user_string()}:{e.check_name}"
-            for e in result.get_asset_check_evaluations()
-            if not e.passed
-        )
-        summaries.append(RunSummary(label, start, end, result.run_id, result.success, failed))
     return summaries

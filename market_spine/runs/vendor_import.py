@@ -113,7 +113,13 @@ def import_bars(
 
         instance = home_instance(settings)
     runs = materialize_range(
-        settings, [bars.root], days[0], days[-1], instance=instance, selection=IMPORT_SELECTION
+        settings,
+        [bars.root],
+        days[0],
+        days[-1],
+        instance=instance,
+        selection=IMPORT_SELECTION,
+        launched_from="import",
     )
     return ImportReport(
         path=str(bars.path),

@@ -9,9 +9,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from market_spine.streaming.messages import status_message
+
 QUEUE_SIZE = 10_000
+#: The status event a subscriber gets last, when the server stops: its handler closes then.
+STOPPING = "stopping"
 
 
 @dataclass(eq=False)
@@ -58,6 +63,11 @@ class BarHub:
             wanted = [m for m in messages if subscriber.wants(m)]
             if wanted and not loop.is_closed():
                 loop.call_soon_threadsafe(_offer, subscriber, wanted)
+
+    def close(self) -> None:
+        """Tell every subscriber the server is stopping, so each handler sends that and ends
+        (an open WebSocket would otherwise hold the server's shutdown), from any thread."""
+        self.publish([status_message(STOPPING, "the server is stopping", datetime.now(UTC))])
 
 
 def _offer(subscriber: Subscriber, messages: list[dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import threading
 from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -180,16 +181,22 @@ class FakeTWSThread:
 def run_forever(
     host: str = "127.0.0.1", port: int = 4002, config: FakeTWSConfig | None = None
 ) -> None:
-    """Serve until interrupted (Ctrl-C), printing where clients should connect."""
+    """Serve until SIGINT (Ctrl-C) or SIGTERM, printing where clients should connect. Both
+    signals are handled explicitly: a shell starts background jobs with SIGINT ignored."""
 
     async def main() -> None:
         server = FakeTWS(config, host, port)
         await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         print(f"fake TWS listening on {server.host}:{server.port} (Ctrl-C to stop)", flush=True)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await server.stop()
+            server.executor.shutdown(wait=False, cancel_futures=True)
+        print("fake TWS stopped", flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())

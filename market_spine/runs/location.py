@@ -1,0 +1,39 @@
+"""The code location every run belongs to: the one workspace.yaml names, which the Dagster UI and
+daemon load too. The CLI loads it in its own process, so its runs carry the same remote origin as
+runs launched from the UI: the UI can re-execute them and the daemon can retry them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.remote_representation.code_location import CodeLocation, InProcessCodeLocation
+from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+#: The workspace the UI, the daemon and the CLI share.
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
+
+_loaded: tuple[dg.DagsterInstance, CodeLocation] | None = None
+
+
+def location_origin(workspace: Path = WORKSPACE) -> InProcessCodeLocationOrigin:
+    """workspace.yaml's single code location, loaded in this process under the same name (the
+    name is what re-execution and retries look the location up by)."""
+    origins = location_origins_from_yaml_paths([str(workspace)])
+    if len(origins) != 1:
+        raise ValueError(f"{workspace} must name exactly one code location, not {len(origins)}")
+    [origin] = origins
+    return InProcessCodeLocationOrigin(
+        loadable_target_origin=origin.loadable_target_origin,  # type: ignore[attr-defined]
+        location_name=origin.location_name,
+    )
+
+
+def code_location(instance: dg.DagsterInstance) -> CodeLocation:
+    """The loaded code location, kept for this process's later runs on the same instance
+    (loading it builds every definition: seconds, not something to repeat per run)."""
+    global _loaded
+    if _loaded is None or _loaded[0] is not instance:
+        _loaded = (instance, InProcessCodeLocation(location_origin(), instance=instance))
+    return _loaded[1]

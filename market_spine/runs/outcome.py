@@ -1,0 +1,60 @@
+"""What a finished run left in the instance: its failed checks and the one-line cause of failure
+(the full trace stays in the run's logs, in the UI)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._utils.error import SerializableErrorInfo
+
+
+def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
+    """`asset:check` of every check the run evaluated as failed."""
+    out = []
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        ev = record.dagster_event.event_specific_data  # type: ignore[union-attr]
+        if not ev.passed:
+            out.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}")
+    return tuple(out)
+
+
+def root_cause(error: SerializableErrorInfo) -> str:
+    """The innermost error's message on one line, without Dagster's wrapping."""
+    error = _innermost(error)
+    message = " ".join(error.message.split())
+    name = error.cls_name or ""
+    if name and message.startswith(f"{name}: "):
+        message = message[len(name) + 2 :]
+    return message
+
+
+#: Fixes for failures whose message does not say one (the platform's own errors always do).
+_FIXES = {
+    "PermissionError": "make the home writable by this user, or set MARKET_SPINE_HOME to a "
+    "folder it can write",
+    "NotADirectoryError": "a file stands where the home expects a folder: move it away, or set "
+    "MARKET_SPINE_HOME to another folder",
+    "FileExistsError": "a file stands where the home expects a folder: move it away, or set "
+    "MARKET_SPINE_HOME to another folder",
+}
+
+
+def _innermost(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
+def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """Why the run failed, on one line: the first failed step, its root cause and, when the
+    message has none, the fix; None if nothing failed."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        event = record.dagster_event
+        data = event.step_failure_data  # type: ignore[union-attr]
+        if data is not None and data.error is not None:
+            inner = _innermost(data.error)
+            fix = _FIXES.get(inner.cls_name or "")
+            cause = f"{event.step_key}: {inner.cls_name}: {root_cause(inner)}"
+            return f"{cause}; fix: {fix}" if fix else cause  # type: ignore[union-attr]
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
+        return " ".join((record.message or "").split()) or None
+    return None

@@ -1,0 +1,97 @@
+"""Runs executed by a CLI process, and the sweep that fails those whose process died.
+
+A run the CLI executes is tagged with the process running it (host, pid and the pid's start
+time, so a reused pid is not mistaken for it). Dagster's default run launcher cannot tell whether
+such a run is alive, so a `kill -9` leaves it STARTED and holding its concurrency-pool slots, and
+every later run that needs the pool waits forever. `sweep_dead_runs` fails those runs and frees
+their slots; the CLI calls it before it launches anything, so it works without a daemon.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+import dagster as dg
+import psutil
+from dagster._core.storage.dagster_run import FINISHED_STATUSES
+
+from market_spine.runs.provenance import PREFIX
+
+WORKER = PREFIX + "worker"
+_UNFINISHED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+@dataclass(frozen=True)
+class Worker:
+    """The process executing one run: `run_id@host:pid:started` in the run's tags."""
+
+    run_id: str
+    host: str
+    pid: int
+    started: float
+
+    @classmethod
+    def this_process(cls, run_id: str) -> Worker:
+        """The current process as the worker of `run_id`."""
+        return cls(run_id, socket.gethostname(), psutil.Process().pid, _started(psutil.Process()))
+
+    @classmethod
+    def parse(cls, value: str) -> Worker | None:
+        """The tag's worker, or None when it is malformed."""
+        try:
+            run_id, rest = value.split("@", 1)
+            host, pid, started = rest.rsplit(":", 2)
+            return cls(run_id, host, int(pid), float(started))
+        except ValueError:
+            return None
+
+    def tag(self) -> dict[str, str]:
+        """The tag naming this worker."""
+        return {WORKER: f"{self.run_id}@{self.host}:{self.pid}:{self.started:.2f}"}
+
+    def is_dead(self) -> bool:
+        """True only when this host can tell: the pid is gone or now another process."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            return abs(_started(psutil.Process(self.pid)) - self.started) > 0.01
+        except psutil.NoSuchProcess:
+            return True
+
+
+def _started(process: psutil.Process) -> float:
+    return round(process.create_time(), 2)
+
+
+def sweep_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail every unfinished run whose CLI process died and free its pool slots; the run ids.
+
+    Only a run's own worker tag counts: a retry inherits its parent's tags, but it runs in a
+    process the launcher started, which this sweep cannot see and so leaves alone."""
+    swept = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=_UNFINISHED)):
+        run = record.dagster_run
+        worker = Worker.parse(run.tags.get(WORKER, ""))
+        if worker is None or worker.run_id != run.run_id or not worker.is_dead():
+            continue
+        instance.report_run_failed(
+            run,
+            f"the process executing this run (pid {worker.pid} on {worker.host}) died; "
+            "marked failed so its concurrency-pool slots are freed; re-execute it from failure",
+        )
+        swept.append(run.run_id)
+    # Also runs failed earlier (by this sweep or the monitoring daemon) whose slots are held.
+    holding = instance.event_log_storage.get_concurrency_run_ids()
+    if holding:
+        finished = instance.get_run_records(
+            dg.RunsFilter(run_ids=list(holding), statuses=list(FINISHED_STATUSES))
+        )
+        for record in finished:
+            instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+    return swept
