@@ -6,7 +6,7 @@ too), the daemon retries it, and both use the provider settings recorded in its 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -78,6 +78,31 @@ def launch(
     (`launched_from`, one of provenance.ORIGINS) and with which providers. Runs left unfinished
     by a dead CLI process are failed first, so their pool slots cannot block this one."""
     sweep_dead_runs(instance)
+    run = create_run(
+        settings,
+        selection,
+        instance=instance,
+        partition_range=partition_range,
+        market=market,
+        launched_from=launched_from,
+        log_level=log_level,
+    )
+    return execute(instance, run)
+
+
+def create_run(
+    settings: Settings,
+    selection: Sequence[dg.AssetKey],
+    *,
+    instance: dg.DagsterInstance,
+    partition_range: tuple[str, str] | None = None,
+    market: MarketDataResource | None = None,
+    launched_from: str = "cli",
+    log_level: str = "CRITICAL",
+    tags: Mapping[str, str] | None = None,
+) -> dg.DagsterRun:
+    """The run `launch` executes, created in the instance (NOT_STARTED) with the code
+    location's remote origin, its config and its tags (plus `tags`)."""
     market = market or MarketDataResource.from_settings(settings)
     location = code_location(instance)
     [repo] = location.get_repositories().values()
@@ -100,6 +125,7 @@ def launch(
     }
     run_id = make_new_run_id()
     tags = {
+        **(tags or {}),
         **job.tags,
         **provenance.origin_tags(launched_from),
         **provenance.provider_tags(market),
@@ -130,7 +156,7 @@ def launch(
         asset_check_selection=None,
         asset_graph=repo.asset_graph,
     )
-    return execute(instance, run)
+    return run
 
 
 def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
