@@ -6,7 +6,6 @@ Mounted by the main app with `app.add_typer(import_app, name="import")`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,13 +13,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from market_spine.cli.console import (
+    console,
+    fail,
+    interrupt_on_signals,
+    quiet_libraries,
+    settings_from_env,
+    stopped,
+)
 from market_spine.errors import SpineError
 
 if TYPE_CHECKING:
     from market_spine.runs.vendor_import import ImportReport
 
 import_app = typer.Typer(help="Import vendor files into the lake.", no_args_is_help=True)
-console = Console(stderr=True)
 
 
 @import_app.callback()
@@ -49,15 +55,17 @@ def bars(
     """Validate the whole file, write it as raw captures, then normalize and check it."""
     from market_spine.providers.file_formats import parse_mapping
     from market_spine.runs.vendor_import import import_bars
-    from market_spine.settings import Settings
 
+    interrupt_on_signals()
+    quiet_libraries()
     try:
-        settings = Settings.from_env(os.environ)
+        settings = settings_from_env()
         with console.status(f"importing {path.name}"):
             report = import_bars(settings, path, symbol, fmt, stamp, parse_mapping(mapping))
     except SpineError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        fail(exc)
+    except KeyboardInterrupt:
+        stopped()
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
