@@ -166,51 +166,49 @@ def materialize_options(
 
 def materialize_warehouse(
     settings: Settings,
-    start: date,
-    end: date,
+    start: date | None = None,
+    end: date | None = None,
     *,
     instance: dg.DagsterInstance,
     log_level: str = "WARNING",
 ) -> list[RunSummary]:
-    """Collect the check results, build the warehouse (seeds, views, dims, facts, dbt tests) and
-    the minute-bar fact for the weekdays in [start, end]: the same assets automation runs."""
-    from market_spine.lake.resource import LakeResource
-    from market_spine.warehouse.assets import warehouse_dbt, warehouse_dbt_minute_bars
+    """Bring the warehouse up to date in one Dagster run with one dbt invocation: collect the
+    check results, then build only the stale models and minute-fact partitions
+    (`warehouse.build`). The weekdays of [start, end], when given, are rebuilt in the minute
+    fact whatever the records say. Returns that run's summary."""
+    from market_spine.warehouse.build import materialize_plan, plan_warehouse
     from market_spine.warehouse.definitions import warehouse_resources
-    from market_spine.warehouse.quality import check_results
 
-    if end < start:
+    if start is not None and end is not None and end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    weekdays = [d for d in days if d.weekday() < 5]
-    run_resources = {
-        "lake": LakeResource(root=str(settings.lake_root)),
-        **warehouse_resources(settings),
-    }
-    config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    steps: list[tuple[str, list, dict[str, str]]] = [
-        ("check results + dbt build", [check_results, warehouse_dbt], {})
+    days = []
+    if start is not None and end is not None:
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    plan = plan_warehouse(instance, settings.home, also_dates=days)
+    result = materialize_plan(
+        plan,
+        instance=instance,
+        resources={
+            "lake": LakeResource(root=str(settings.lake_root)),
+            **warehouse_resources(settings),
+        },
+        tags={"market_spine/launched_by": "cli"},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    failed = tuple(
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    )
+    first, last = plan.partition_range or (None, None)
+    today = date.today()
+    return [
+        RunSummary(
+            plan.label,
+            date.fromisoformat(first) if first else start or today,
+            date.fromisoformat(last) if last else end or today,
+            result.run_id,
+            result.success,
+            failed,
+        )
     ]
-    if weekdays:
-        window = {
-            "dagster/asset_partition_range_start": weekdays[0].isoformat(),
-            "dagster/asset_partition_range_end": weekdays[-1].isoformat(),
-        }
-        steps.append(("fct_futures_bars_1m", [warehouse_dbt_minute_bars], window))
-    summaries = []
-    for label, assets, tags in steps:
-        result = dg.materialize(
-            assets,
-            instance=instance,
-            resources=run_resources,
-            tags={**tags, "market_spine/launched_by": "cli"},
-            run_config=config,
-            raise_on_error=False,
-        )
-        failed = tuple(
-            f"{e.asset_key.to_user_string()}:{e.check_name}"
-            for e in result.get_asset_check_evaluations()
-            if not e.passed
-        )
-        summaries.append(RunSummary(label, start, end, result.run_id, result.success, failed))
-    return summaries

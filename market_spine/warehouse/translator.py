@@ -1,6 +1,7 @@
 """How dbt nodes become Dagster assets: sources resolve to the Python assets that write the lake
-tables (their `meta.dagster.asset_key`), models keep `<schema>/<name>` keys, and everything the
-warehouse builds is kept current by declarative automation."""
+tables (their `meta.dagster.asset_key`), models keep `<schema>/<name>` keys, the minute-bar fact
+is partitioned by trade date, and everything the warehouse builds is kept current by declarative
+automation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
+from market_spine.futures.partitions import trade_dates
+
 GROUP = "warehouse"
+MINUTE_BARS = "fct_futures_bars_1m"
+MINUTE_BARS_KEY = dg.AssetKey(["marts", MINUTE_BARS])
 
 
 class SpineDbtTranslator(DagsterDbtTranslator):
@@ -23,6 +28,11 @@ class SpineDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return super().get_group_name(dbt_resource_props)
         return GROUP
+
+    def get_partitions_def(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.PartitionsDefinition | None:
+        return trade_dates if dbt_resource_props["name"] == MINUTE_BARS else None
 
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
