@@ -184,7 +184,7 @@ def materialize_warehouse(
     days = []
     if start is not None and end is not None:
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    plan = plan_warehouse(instance, settings.home, also_dates=days)
+    plan = plan_warehouse(instance, settings, also_dates=days)
     result = materialize_plan(
         plan,
         instance=instance,

@@ -16,9 +16,13 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
-from market_spine.futures.keys import NORMALIZED_BARS
+from market_spine.futures.keys import NORMALIZED_BARS, table
 from market_spine.futures.partitions import trade_dates
+from market_spine.lake.sql import view_sql
+from market_spine.lake.store import Lake
+from market_spine.settings import Settings
 from market_spine.warehouse.assets import warehouse_dbt
 from market_spine.warehouse.paths import warehouse_path
 from market_spine.warehouse.quality import CHECK_RESULTS_KEY
@@ -54,13 +58,40 @@ class WarehousePlan:
         return (self.minute_dates[0], self.minute_dates[-1]) if self.minute_dates else None
 
 
-def _relations(home: Path) -> set[dg.AssetKey]:
-    """The `<schema>/<name>` relations the DuckDB file holds (none before the first build)."""
+@dataclass(frozen=True)
+class _Built:
+    """What the DuckDB file holds: its relations and the minute fact's trade dates."""
+
+    relations: frozenset[dg.AssetKey]
+    minute_dates: frozenset[str]
+
+
+def _built(home: Path) -> _Built:
     if not warehouse_path(home).is_file():
-        return set()
+        return _Built(frozenset(), frozenset())
     with read_only(home) as conn:
         rows = conn.execute("select table_schema, table_name from information_schema.tables")
-        return {dg.AssetKey([schema, name]) for schema, name in rows.fetchall()}
+        relations = frozenset(dg.AssetKey([schema, name]) for schema, name in rows.fetchall())
+        dates: frozenset[str] = frozenset()
+        if MINUTE_BARS_KEY in relations:
+            found = conn.execute(
+                f"select distinct trade_date from {'.'.join(MINUTE_BARS_KEY.path)}"
+            ).fetchall()
+            dates = frozenset(d.isoformat() for (d,) in found)
+    return _Built(relations, dates)
+
+
+def _lake_minute_dates(lake_root: Path) -> set[str]:
+    """The trade dates the lake's normalized minute bars hold, read from the Parquet files."""
+    lake = Lake(lake_root)
+    if not lake.exists(table(NORMALIZED_BARS)):
+        return set()
+    body = view_sql(lake.snapshot(table(NORMALIZED_BARS)))
+    if body is None:
+        return set()
+    with duckdb.connect() as conn:
+        found = conn.execute(f"select distinct trade_date from ({body})").fetchall()
+    return {d.isoformat() for (d,) in found}
 
 
 def _built_at(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]) -> dict:
@@ -105,14 +136,12 @@ def _trade_date(partition_key: str) -> str:
     return partition_key.split("|")[0]  # a normalized partition is `<date>|<symbol>`
 
 
-def _stale_minute_dates(
-    instance: dg.DagsterInstance, relations: set[dg.AssetKey], also: Iterable[str]
-) -> tuple[str, ...]:
+def _stale_minute_dates(instance: dg.DagsterInstance, lake_root: Path, built: _Built) -> set[str]:
+    """Dates the lake has and the fact lacks, dates whose fact partition never materialized
+    (a failed build), and dates re-materialized in the lake since the fact's last build."""
+    dates = _lake_minute_dates(lake_root) - built.minute_dates
     loaded = {_trade_date(k) for k in instance.get_materialized_partitions(NORMALIZED_BARS)}
-    if MINUTE_BARS_KEY not in relations:
-        return tuple(sorted(loaded | set(also)))
-    built = instance.get_materialized_partitions(MINUTE_BARS_KEY)
-    dates = (loaded - built) | set(also)
+    dates |= loaded - instance.get_materialized_partitions(MINUTE_BARS_KEY)
     last = instance.get_latest_materialization_event(MINUTE_BARS_KEY)
     records_filter = dg.AssetRecordsFilter(
         asset_key=NORMALIZED_BARS, after_timestamp=last.timestamp if last else None
@@ -122,24 +151,24 @@ def _stale_minute_dates(
         page = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
         dates |= {_trade_date(r.partition_key) for r in page.records if r.partition_key}
         if not page.has_more:
-            break
+            return dates
         cursor = page.cursor
-    return tuple(sorted(dates))
 
 
 def plan_warehouse(
-    instance: dg.DagsterInstance, home: Path, also_dates: Iterable[date] = ()
+    instance: dg.DagsterInstance, settings: Settings, also_dates: Iterable[date] = ()
 ) -> WarehousePlan:
-    """What the next build of `home`'s warehouse must redo, from the instance's records and the
-    DuckDB file; `also_dates` are minute-fact trade dates to rebuild whatever the records say
-    (weekends and dates outside the partitions are ignored)."""
-    relations = _relations(home)
+    """What the next build of the home's warehouse must redo, from the lake, the DuckDB file and
+    the instance's records; `also_dates` are minute-fact trade dates to rebuild whatever they
+    say (weekends and dates outside the partitions are ignored)."""
+    built = _built(settings.home)
+    wanted = _stale_minute_dates(instance, settings.lake_root, built)
+    wanted |= {d.isoformat() for d in also_dates}
     valid = set(trade_dates.get_partition_keys())
-    also = {d.isoformat() for d in also_dates} & valid
-    minute_dates = tuple(d for d in _stale_minute_dates(instance, relations, also) if d in valid)
     # A model whose relation is missing is stale, and so is all it feeds: the views the minute
     # fact reads are built in the same invocation, never assumed from an earlier build.
-    return WarehousePlan(_stale_models(instance, relations), minute_dates)
+    models = _stale_models(instance, set(built.relations))
+    return WarehousePlan(models, tuple(sorted(wanted & valid)))
 
 
 def materialize_plan(
