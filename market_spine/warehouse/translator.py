@@ -37,11 +37,27 @@ class SpineDbtTranslator(DagsterDbtTranslator):
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
-        # Models run as soon as the tables below them land (eager also waits out parents in
-        # flight); seeds change only with the code, so they load when missing or changed.
         kind = dbt_resource_props["resource_type"]
-        if kind == "model":
+        if kind == "model" and dbt_resource_props["name"] == MINUTE_BARS:
+            # Only the newest trade date: older ones are rebuilt by the runs that load them.
             return dg.AutomationCondition.eager()
+        if kind == "model":
+            return upstream_updated()
         if kind == "seed":
             return dg.AutomationCondition.eager() | dg.AutomationCondition.code_version_changed()
         return None
+
+
+def upstream_updated() -> dg.AutomationCondition:
+    """True once something a model reads materialized after the model's last build or request.
+
+    Unlike `eager()` it does not wait for every partition of a partitioned parent to exist: a
+    lake table loaded for some trade dates is "missing" the others forever, so eager would
+    never rebuild the models over it. Nothing updated, nothing requested: an idle platform
+    launches no run.
+    """
+    return (
+        dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("upstream updated since last build")
