@@ -52,7 +52,6 @@ def previous_warehouse_assets() -> tuple:
     other model in a second @dbt_assets whose every run was a full `dbt build`."""
     import json as json_
 
-    import dagster as dg
     from dagster_dbt import dbt_assets
 
     from market_spine.warehouse.assets import POOL
@@ -67,7 +66,7 @@ def previous_warehouse_assets() -> tuple:
     }
 
     @dbt_assets(**shared, exclude=MINUTE_BARS, dagster_dbt_translator=SpineDbtTranslator())
-    def everything_else(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    def everything_else(context):  # unannotated: Dagster cannot resolve string annotations
         yield from _dbt(context, ["build"])
 
     @dbt_assets(
@@ -76,7 +75,7 @@ def previous_warehouse_assets() -> tuple:
         dagster_dbt_translator=SpineDbtTranslator(),
         partitions_def=SpineDbtTranslator().get_partitions_def({"name": MINUTE_BARS}),
     )
-    def minute_bars(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    def minute_bars(context):  # unannotated: Dagster cannot resolve string annotations
         keys = context.partition_key_range
         window = json_.dumps({"start_date": keys.start, "end_date": keys.end})
         yield from _dbt(context, ["build", "--vars", window])
