@@ -28,6 +28,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check market_spine market_spine_tests bench
 	$(BIN)/ruff format --check market_spine market_spine_tests bench
+	# dbt SQL (config in market_spine_dbt/.sqlfluff); a scratch home keeps the real warehouse closed.
+	cd market_spine_dbt && MARKET_SPINE_HOME=$$(mktemp -d) $(CURDIR)/$(BIN)/sqlfluff lint models
 
 bench: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-bench.lock
