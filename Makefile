@@ -13,7 +13,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
-	MARKET_SPINE_HOME=$(CURDIR)/.market_spine $(BIN)/dbt parse --quiet --project-dir market_spine_dbt --profiles-dir market_spine_dbt
+	MARKET_SPINE_HOME=$(CURDIR)/.market_spine $(BIN)/python -m market_spine.warehouse.project
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +28,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check market_spine market_spine_tests bench
 	$(BIN)/ruff format --check market_spine market_spine_tests bench
+	# dbt SQL (config in market_spine_dbt/.sqlfluff); a scratch home keeps the real warehouse closed.
+	cd market_spine_dbt && MARKET_SPINE_HOME=$$(mktemp -d) $(CURDIR)/$(BIN)/sqlfluff lint models
 
 bench: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-bench.lock

@@ -249,8 +249,8 @@ class Spine:
     def warehouse_sql(self, query: str, timeout_s: float = 60.0) -> pl.DataFrame:
         """Run SQL on the dbt warehouse (`marts.*`, `reference.*`) through a read-only DuckDB
         connection, under the warehouse's shared lock so it never meets a build mid-write."""
-        from market_spine.warehouse.lock import warehouse_lock
-        from market_spine.warehouse.tables import warehouse_dir, warehouse_path
+        from market_spine.warehouse.paths import warehouse_path
+        from market_spine.warehouse.reading import read_only
 
         path = warehouse_path(self.settings.home)
         if not path.is_file():
@@ -258,14 +258,8 @@ class Spine:
                 f"the warehouse {path} has not been built yet: materialize the warehouse "
                 "assets in the Dagster UI (group warehouse) or run `market-spine process`"
             )
-        lock = warehouse_dir(self.settings.home) / "spine.lock"
-        with warehouse_lock(lock, shared=True, timeout_s=timeout_s):
-            con = duckdb.connect(str(path), read_only=True)
-            try:
-                con.execute("SET TimeZone = 'UTC'")
-                return con.sql(query).pl()
-            finally:
-                con.close()
+        with read_only(self.settings.home, timeout_s) as con:
+            return con.sql(query).pl()
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""

@@ -46,7 +46,7 @@ def _mtime(path: Path) -> int | None:
 def stamp(settings: Settings) -> dict[str, int | None]:
     """What the listing depends on, by modification time: a new Delta commit adds a file to its
     table's `_delta_log` folder; a dbt build rewrites the warehouse file."""
-    from market_spine.warehouse.tables import warehouse_path
+    from market_spine.warehouse.paths import warehouse_path
 
     marks: dict[str, int | None] = {}
     lake = settings.lake_root

@@ -319,32 +319,41 @@ def materialize_options(
 
 def materialize_warehouse(
     settings: Settings,
-    start: date,
-    end: date,
+    start: date | None = None,
+    end: date | None = None,
     *,
     instance: dg.DagsterInstance,
     log_level: str = "CRITICAL",
 ) -> list[RunSummary]:
-    """Collect the check results, build the warehouse (seeds, views, dims, facts, dbt tests) and
-    the minute-bar fact for the weekdays in [start, end]: the same assets automation runs."""
-    from market_spine.warehouse.assets import warehouse_dbt, warehouse_dbt_minute_bars
-    from market_spine.warehouse.quality import check_results
+    """Bring the warehouse up to date in one run with one dbt invocation: collect the check
+    results, then build only the stale models and minute-fact partitions (`warehouse.build`).
+    The weekdays of [start, end], when given, are rebuilt in the minute fact whatever the
+    records say. Returns that run's summary."""
+    from market_spine.warehouse.build import plan_warehouse
 
-    if end < start:
+    if start is not None and end is not None and end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    weekdays = [d for d in days if d.weekday() < 5]
-    steps: list[tuple[str, list, tuple[str, str] | None]] = [
-        ("check results + dbt build", [check_results, warehouse_dbt], None)
-    ]
-    if weekdays:
-        window = (weekdays[0].isoformat(), weekdays[-1].isoformat())
-        steps.append(("fct_futures_bars_1m", [warehouse_dbt_minute_bars], window))
-    summaries = []
-    for label, assets, window in steps:
-        keys = [k for a in assets for k in a.keys]
-        run = launch(settings, keys, instance=instance, partition_range=window, log_level=log_level)
-        summaries.append(
-            RunSummary(label, start, end, run.run_id, run.success, run.failed_checks, run.failure)
+    days = []
+    if start is not None and end is not None:
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    plan = plan_warehouse(instance, settings, also_dates=days)
+    run = launch(
+        settings,
+        plan.selection,
+        instance=instance,
+        partition_range=plan.partition_range,
+        log_level=log_level,
+    )
+    first, last = plan.partition_range or (None, None)
+    today = date.today()
+    return [
+        RunSummary(
+            plan.label,
+            date.fromisoformat(first) if first else start or today,
+            date.fromisoformat(last) if last else end or today,
+            run.run_id,
+            run.success,
+            run.failed_checks,
+            run.failure,
         )
-    return summaries
+    ]

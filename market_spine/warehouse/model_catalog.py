@@ -9,13 +9,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from market_spine.catalog.vocabulary import ColumnSpec, DatasetSpec, SchemaChange
-from market_spine.warehouse.lock import warehouse_lock
-from market_spine.warehouse.tables import warehouse_dir, warehouse_path
+from market_spine.warehouse.paths import MANIFEST_PATH, warehouse_path
+from market_spine.warehouse.reading import read_only
 
-MANIFEST = Path(__file__).resolve().parents[2] / "market_spine_dbt" / "target" / "manifest.json"
 OWNER = "team:analytics"
 WRITTEN_BY = "dbt (the warehouse assets)"
 _HISTORY = (SchemaChange(1, date(2026, 11, 23), "first version"),)
@@ -37,7 +34,7 @@ def _upstream(node: dict[str, Any], names: dict[str, str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def model_datasets(manifest: Path = MANIFEST) -> tuple[DatasetSpec, ...]:
+def model_datasets(manifest: Path = MANIFEST_PATH) -> tuple[DatasetSpec, ...]:
     """One entry per dbt model and seed; none when the manifest is not built yet (`make
     install` runs `dbt parse`)."""
     if not manifest.is_file():
@@ -81,27 +78,23 @@ def warehouse_facts(
     if not path.is_file():
         return {spec.name: dict(missing) for spec in specs}
     out: dict[str, dict[str, Any]] = {}
-    with warehouse_lock(warehouse_dir(home) / "spine.lock", shared=True, timeout_s=timeout_s):
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            for spec in specs:
-                schema, table = spec.name.split("/", 1)
-                found = con.execute(
-                    "select column_name, data_type from information_schema.columns "
-                    "where table_schema = ? and table_name = ? order by ordinal_position",
-                    [schema, table],
-                ).fetchall()
-                if not found:
-                    out[spec.name] = dict(missing)
-                    continue
-                rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-                out[spec.name] = {
-                    "materialized": True,
-                    "rows": int(rows),
-                    # Relative to the home, so no answer reveals where the server keeps it.
-                    "warehouse": str(path.relative_to(home)),
-                    "column_types": {name: kind for name, kind in found},
-                }
-        finally:
-            con.close()
+    with read_only(home, timeout_s) as con:
+        for spec in specs:
+            schema, table = spec.name.split("/", 1)
+            found = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+            if not found:
+                out[spec.name] = dict(missing)
+                continue
+            rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            out[spec.name] = {
+                "materialized": True,
+                "rows": int(rows),
+                # Relative to the home, so no answer reveals where the server keeps it.
+                "warehouse": str(path.relative_to(home)),
+                "column_types": {name: kind for name, kind in found},
+            }
     return out

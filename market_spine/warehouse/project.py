@@ -1,22 +1,31 @@
-"""The dbt project, and a manifest that is there (and current) whenever definitions load.
+"""The dbt project, and a manifest that is there, current and made for this checkout whenever
+definitions load or dbt runs.
 
-`make install` and CI run `dbt parse`; this module re-parses when the manifest is missing or
-older than the project's files, so a fresh clone, `dagster dev` and the test suite all load.
+dbt records each seed's project root in its manifest and reuses it through partial parsing. A
+parse run with a relative `--project-dir` (or in a checkout since moved) leaves a root that only
+resolves from where it ran, and every later seed load fails with "No files found". So the
+manifest is re-parsed whenever a seed's root is not this checkout's absolute project folder, and
+a partial-parse file made for another root is discarded before dbt can reuse it.
+`python -m market_spine.warehouse.project` prepares the manifest (`make install` runs it).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
+import msgpack
 from dagster._utils import run_with_concurrent_update_guard
 from dagster_dbt import DbtCliResource, DbtProject
 
-PROJECT_DIR = Path(__file__).resolve().parents[2] / "market_spine_dbt"
-_SOURCES = ("dbt_project.yml", "profiles.yml", "models", "seeds", "macros", "tests")
+from market_spine.warehouse.paths import DBT_PROJECT_DIR
 
-warehouse_project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR)
+_SOURCES = ("dbt_project.yml", "profiles.yml", "models", "seeds", "macros", "tests")
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+warehouse_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
 def dbt_executable() -> str:
@@ -28,12 +37,49 @@ def dbt_executable() -> str:
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI resource: the project and its profiles.yml, both in the repository."""
     return DbtCliResource(
-        project_dir=str(PROJECT_DIR), profiles_dir=str(PROJECT_DIR), dbt_executable=dbt_executable()
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),
     )
 
 
+def _seed_roots(nodes: dict) -> set[str]:
+    return {n.get("root_path") for n in nodes.values() if n.get("resource_type") == "seed"}
+
+
+def _made_here(roots: set[str]) -> bool:
+    return roots <= {str(DBT_PROJECT_DIR)}
+
+
+def discard_foreign_partial_parse(target_path: Path) -> bool:
+    """Delete `target_path`'s partial-parse file if it was made for another project root, so
+    dbt parses afresh instead of loading seeds from a path that does not resolve. True if it
+    deleted one."""
+    path = Path(target_path) / PARTIAL_PARSE
+    if not path.is_file():
+        return False
+    try:
+        with path.open("rb") as f:
+            saved = msgpack.unpack(f, raw=False, strict_map_key=False)
+        foreign = not _made_here(_seed_roots(saved.get("nodes", {})))
+    except (ValueError, msgpack.UnpackException):  # unreadable: dbt would discard it too
+        foreign = True
+    if foreign:
+        path.unlink(missing_ok=True)
+    return foreign
+
+
+def _manifest_made_here(manifest: Path) -> bool:
+    try:
+        return _made_here(_seed_roots(json.loads(manifest.read_text())["nodes"]))
+    except (ValueError, KeyError):
+        return False
+
+
 def _parse(project: DbtProject) -> None:
-    dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    target = project.project_dir / project.target_path
+    discard_foreign_partial_parse(target)
+    dbt_resource().cli(["parse", "--quiet"], target_path=target).wait()
 
 
 def _newest_source(project_dir: Path) -> float:
@@ -46,9 +92,18 @@ def _newest_source(project_dir: Path) -> float:
 
 
 def prepared_manifest(project: DbtProject = warehouse_project) -> Path:
-    """The manifest path, after running `dbt parse` if it is missing or stale."""
+    """The manifest path, after running `dbt parse` if it is missing, stale or made for another
+    project root."""
     manifest = project.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source(project.project_dir):
+    if (
+        not manifest.exists()
+        or manifest.stat().st_mtime < _newest_source(project.project_dir)
+        or not _manifest_made_here(manifest)
+    ):
         # Two processes loading at once (pytest workers) must not both write the manifest.
         run_with_concurrent_update_guard(manifest, _parse, project=project)
     return manifest
+
+
+if __name__ == "__main__":
+    print(prepared_manifest())

@@ -17,8 +17,9 @@ import pandas_market_calendars as mcal
 
 from market_spine.markets import calendars, expirations
 from market_spine.markets.instruments import MONTH_CODES, Contract, get_instrument, known_symbols
+from market_spine.warehouse.paths import SEEDS_DIR
 
-SEEDS = Path(__file__).resolve().parents[2] / "market_spine_dbt" / "seeds"
+SEEDS = SEEDS_DIR
 #: Calendar days covered by dim_date: the futures history starts in 2019; two years of headroom.
 FIRST_DAY, LAST_DAY = date(2019, 1, 1), date(2027, 12, 31)
 #: Contract years listed in dim_instrument: ten years, so a local symbol (CLZ4) stays unique.

@@ -15,8 +15,9 @@ import duckdb
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
-from market_spine.warehouse.project import dbt_resource
-from market_spine.warehouse.tables import warehouse_dir, warehouse_path
+from market_spine.warehouse.paths import DBT_PROJECT_DIR, dbt_target_path, lock_path, warehouse_path
+from market_spine.warehouse.project import dbt_resource, discard_foreign_partial_parse
+from market_spine.warehouse.reading import read_only
 
 _ENV_LOCK = threading.Lock()  # os.environ is process-wide: one invocation sets it at a time
 
@@ -35,14 +36,12 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def lock_file(self) -> Path:
         """The readers-writer lock file beside it."""
-        return warehouse_dir(Path(self.home)) / "spine.lock"
+        return lock_path(Path(self.home))
 
     @property
     def target_path(self) -> Path:
-        """dbt's artifacts and logs for this home. Kept per home, not per invocation: dbt's
-        partial parse is only valid for the profile it was made with (the profile names the
-        home), so each home keeps its own and only its first build parses from scratch."""
-        return warehouse_dir(Path(self.home)) / "dbt_target"
+        """dbt's artifacts and logs for this home (`paths.dbt_target_path`)."""
+        return dbt_target_path(Path(self.home))
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -53,12 +52,8 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection, opened under the shared lock so it never meets a build."""
-        with warehouse_lock(self.lock_file, shared=True, timeout_s=self.lock_timeout_s):
-            conn = duckdb.connect(str(self.path), read_only=True)
-            try:
-                yield conn
-            finally:
-                conn.close()
+        with read_only(Path(self.home), self.lock_timeout_s) as conn:
+            yield conn
 
     def invoke(
         self, dbt: DbtCliResource, args: Sequence[str], context: Any = None, **kwargs: Any
@@ -70,6 +65,10 @@ class WarehouseResource(dg.ConfigurableResource):
             try:
                 # dbt starts here (Popen copies os.environ), so the variable can be restored.
                 kwargs.setdefault("target_path", self.target_path)
+                # dagster-dbt seeds a new target with the project's partial parse: both must
+                # have been made for this checkout's project folder.
+                discard_foreign_partial_parse(DBT_PROJECT_DIR / "target")
+                discard_foreign_partial_parse(kwargs["target_path"])
                 return dbt.cli(list(args), context=context, **kwargs)
             finally:
                 if previous is None:

@@ -4,15 +4,11 @@ with `render()`. Regenerate with `python -m market_spine.warehouse.sources`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
 from market_spine.catalog.registry import CATALOG
+from market_spine.warehouse.paths import SOURCES_FILE
 
-SOURCES_FILE = (
-    Path(__file__).resolve().parents[2] / "market_spine_dbt/models/staging/_lake__sources.yml"
-)
 #: The lake tables the warehouse reads, by layer (each is a view `<layer>.<table>`).
 SOURCE_TABLES = (
     "normalized/futures_bars_1m",
@@ -31,8 +27,8 @@ HEADER = """\
 # GENERATED from the catalog (market_spine/*/catalog.py) by
 # `python -m market_spine.warehouse.sources`; edit the catalog, not this file.
 # Each source is a view `<layer>.<table>` over the Delta table's latest snapshot, created when
-# dbt connects (market_spine.warehouse.lake_plugin), and maps to the Dagster asset that writes
-# the table, so lineage runs from raw captures to marts.
+# dbt connects (market_spine.warehouse.dbt_plugin.lake_plugin), and maps to the Dagster asset
+# that writes the table, so lineage runs from raw captures to marts.
 """
 
 

@@ -1,9 +1,7 @@
-"""Where the warehouse lives in a home, and the lake tables it reads (light: no Dagster import,
+"""The lake tables the warehouse reads beyond the platform's own (light: no Dagster import,
 because the dbt-duckdb plugin imports this inside every dbt process)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -28,13 +26,3 @@ CHECK_RESULTS_SCHEMA = pa.schema(
 #: Tables that get an empty, typed view when they do not exist yet, so a build on a new home
 #: does not fail before the first check results are collected.
 OPTIONAL_TABLES: dict[str, pa.Schema] = {CHECK_RESULTS: CHECK_RESULTS_SCHEMA}
-
-
-def warehouse_dir(home: Path) -> Path:
-    """The warehouse folder of a home: the DuckDB file and its lock live here."""
-    return Path(home) / "warehouse"
-
-
-def warehouse_path(home: Path) -> Path:
-    """The DuckDB file dbt builds: `<home>/warehouse/spine.duckdb` (as in profiles.yml)."""
-    return warehouse_dir(home) / "spine.duckdb"

@@ -1,6 +1,7 @@
 """How dbt nodes become Dagster assets: sources resolve to the Python assets that write the lake
-tables (their `meta.dagster.asset_key`), models keep `<schema>/<name>` keys, and everything the
-warehouse builds is kept current by declarative automation."""
+tables (their `meta.dagster.asset_key`), models keep `<schema>/<name>` keys, the minute-bar fact
+is partitioned by trade date, and everything the warehouse builds is kept current by declarative
+automation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
+from market_spine.futures.partitions import trade_dates
+
 GROUP = "warehouse"
+MINUTE_BARS = "fct_futures_bars_1m"
+MINUTE_BARS_KEY = dg.AssetKey(["marts", MINUTE_BARS])
 
 
 class SpineDbtTranslator(DagsterDbtTranslator):
@@ -24,14 +29,35 @@ class SpineDbtTranslator(DagsterDbtTranslator):
             return super().get_group_name(dbt_resource_props)
         return GROUP
 
+    def get_partitions_def(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.PartitionsDefinition | None:
+        return trade_dates if dbt_resource_props["name"] == MINUTE_BARS else None
+
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
-        # Models run as soon as the tables below them land (eager also waits out parents in
-        # flight); seeds change only with the code, so they load when missing or changed.
         kind = dbt_resource_props["resource_type"]
-        if kind == "model":
+        if kind == "model" and dbt_resource_props["name"] == MINUTE_BARS:
+            # Only the newest trade date: older ones are rebuilt by the runs that load them.
             return dg.AutomationCondition.eager()
+        if kind == "model":
+            return upstream_updated()
         if kind == "seed":
             return dg.AutomationCondition.eager() | dg.AutomationCondition.code_version_changed()
         return None
+
+
+def upstream_updated() -> dg.AutomationCondition:
+    """True once something a model reads materialized after the model's last build or request.
+
+    Unlike `eager()` it does not wait for every partition of a partitioned parent to exist: a
+    lake table loaded for some trade dates is "missing" the others forever, so eager would
+    never rebuild the models over it. Nothing updated, nothing requested: an idle platform
+    launches no run.
+    """
+    return (
+        dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("upstream updated since last build")

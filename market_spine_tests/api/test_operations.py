@@ -25,7 +25,7 @@ from market_spine.cli import app as cli
 from market_spine.lake import Lake
 from market_spine.markets.empty_reads import EmptyReadWarning
 from market_spine.warehouse.lock import warehouse_lock
-from market_spine.warehouse.tables import warehouse_dir, warehouse_path
+from market_spine.warehouse.paths import warehouse_dir, warehouse_path
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 

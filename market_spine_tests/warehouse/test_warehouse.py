@@ -22,11 +22,12 @@ from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
 from market_spine.runs.launch import materialize_options
 from market_spine.warehouse import reference
-from market_spine.warehouse.assets import warehouse_dbt, warehouse_dbt_minute_bars
+from market_spine.warehouse.assets import warehouse_dbt
 from market_spine.warehouse.project import dbt_resource, prepared_manifest
 from market_spine.warehouse.quality import check_results
 from market_spine.warehouse.resource import WarehouseResource
 from market_spine.warehouse.tables import CHECK_RESULTS
+from market_spine.warehouse.translator import MINUTE_BARS_KEY
 from market_spine_tests.kit.homes import REPO, WEEK, settings_for
 
 OPTION_DAY = date(2024, 3, 8)
@@ -67,12 +68,16 @@ def built(materialized_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         options = materialize_options(settings_for(home), OPTION_DAY, OPTION_DAY, instance=inst)
         assert options is not None and options.success
         assert dg.materialize([check_results], instance=inst, resources=resources).success
-        unpartitioned = dg.materialize([warehouse_dbt], instance=inst, resources=resources)
+        everything_else = [k for k in warehouse_dbt.keys if k != MINUTE_BARS_KEY]
+        unpartitioned = dg.materialize(
+            [warehouse_dbt], selection=everything_else, instance=inst, resources=resources
+        )
         outcome: dict[str, object] = {}
 
         def second_writer() -> None:
             outcome["result"] = dg.materialize(
-                [warehouse_dbt_minute_bars],
+                [warehouse_dbt],
+                selection=[MINUTE_BARS_KEY],
                 instance=inst,
                 resources=resources,
                 partition_key=MINUTE_DAY.isoformat(),
@@ -270,3 +275,15 @@ def test_the_catalog_describes_every_model_with_warehouse_facts(built: Built) ->
     assert entry["facts"]["column_types"] == types
     row = listed.filter(pl.col("name") == "marts/dim_instrument").row(0, named=True)
     assert row["rows"] and row["written_by"].startswith("dbt")
+
+
+def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -> None:
+    """The dbt `unit_tests:` (fixed inputs, no lake): one-digit-year symbols resolve to the
+    decade traded, and no return is computed across a contract roll."""
+    invocation = built.warehouse.run(["test", "--select", "test_type:unit"])
+    results = invocation.get_artifact("run_results.json")["results"]
+    outcome = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results}
+    assert outcome == {
+        "local_symbols_resolve_to_the_decade_they_trade_in": "pass",
+        "no_return_across_a_contract_roll": "pass",
+    }

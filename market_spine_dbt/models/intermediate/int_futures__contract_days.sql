@@ -4,12 +4,19 @@
 with
 
 daily as (
-    select root, trade_date, local_symbol
+    select
+        root,
+        trade_date,
+        local_symbol
     from {{ ref('stg_analytics__futures_bars_daily') }}
 ),
 
 contracts as (
-    select contract_code, root, local_symbol, last_trade_date
+    select
+        contract_code,
+        root,
+        local_symbol,
+        last_trade_date
     from {{ ref('ref_futures_contracts') }}
 ),
 
@@ -25,9 +32,9 @@ candidates as (
         ) as nearest
     from daily
     left join contracts
-        on contracts.root = daily.root
-        and contracts.local_symbol = daily.local_symbol
-        and contracts.last_trade_date >= daily.trade_date
+        on daily.root = contracts.root
+        and daily.local_symbol = contracts.local_symbol
+        and daily.trade_date <= contracts.last_trade_date
 ),
 
 final as (

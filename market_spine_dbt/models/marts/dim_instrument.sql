@@ -41,7 +41,9 @@ future_contracts as (
         'future_contract' as instrument_type,
         contracts.root,
         'FUT:' || contracts.root as parent_instrument_key,
-        roots.name || ' ' || strftime(make_date(contracts.contract_year, contracts.contract_month, 1), '%b %Y')
+        roots.name
+        || ' '
+        || strftime(make_date(contracts.contract_year, contracts.contract_month, 1), '%b %Y')
             as name,
         roots.exchange,
         roots.venue,
@@ -58,8 +60,8 @@ future_contracts as (
         observed.first_trade_date_seen,
         observed.last_trade_date_seen
     from contracts
-    inner join roots on roots.root = contracts.root
-    left join observed on observed.contract_code = contracts.contract_code
+    inner join roots on contracts.root = roots.root
+    left join observed on contracts.contract_code = observed.contract_code
 ),
 
 option_root_rows as (

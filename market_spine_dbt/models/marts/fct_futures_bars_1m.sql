@@ -18,7 +18,11 @@ bars as (
 ),
 
 contract_days as (
-    select root, trade_date, contract_code from {{ ref('int_futures__contract_days') }}
+    select
+        root,
+        trade_date,
+        contract_code
+    from {{ ref('int_futures__contract_days') }}
 ),
 
 final as (
@@ -38,8 +42,8 @@ final as (
         bars.capture_id
     from bars
     left join contract_days
-        on contract_days.root = bars.root
-        and contract_days.trade_date = bars.trade_date
+        on bars.root = contract_days.root
+        and bars.trade_date = contract_days.trade_date
 )
 
 select * from final

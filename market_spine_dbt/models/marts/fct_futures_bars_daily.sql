@@ -9,7 +9,10 @@ contract_days as (
 ),
 
 roots as (
-    select root, venue from {{ ref('ref_futures_roots') }}
+    select
+        root,
+        venue
+    from {{ ref('ref_futures_roots') }}
 ),
 
 joined as (
@@ -35,9 +38,9 @@ joined as (
         contract_days.contract_code
     from daily
     left join contract_days
-        on contract_days.root = daily.root
-        and contract_days.trade_date = daily.trade_date
-    left join roots on roots.root = daily.root
+        on daily.root = contract_days.root
+        and daily.trade_date = contract_days.trade_date
+    left join roots on daily.root = roots.root
     window by_root as (partition by daily.root order by daily.trade_date)
 ),
 

@@ -5,7 +5,10 @@ greeks as (
 ),
 
 option_roots as (
-    select root, venue from {{ ref('ref_option_roots') }}
+    select
+        root,
+        venue
+    from {{ ref('ref_option_roots') }}
 ),
 
 final as (
@@ -44,7 +47,7 @@ final as (
         greeks.rho,
         greeks.capture_id
     from greeks
-    left join option_roots on option_roots.root = greeks.root
+    left join option_roots on greeks.root = option_roots.root
 )
 
 select * from final

@@ -5,7 +5,10 @@ surface as (
 ),
 
 option_roots as (
-    select root, venue from {{ ref('ref_option_roots') }}
+    select
+        root,
+        venue
+    from {{ ref('ref_option_roots') }}
 ),
 
 final as (
@@ -25,7 +28,7 @@ final as (
         surface.butterfly_25d,
         surface.strike_count
     from surface
-    left join option_roots on option_roots.root = surface.root
+    left join option_roots on surface.root = option_roots.root
 )
 
 select * from final

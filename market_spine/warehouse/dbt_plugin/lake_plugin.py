@@ -1,5 +1,5 @@
-"""A dbt-duckdb plugin (`plugins: [{module: market_spine.warehouse.lake_plugin}]` in profiles.yml)
-that refreshes the `<layer>.<name>` lake views once when dbt opens the warehouse.
+"""A dbt-duckdb plugin (named in profiles.yml) that refreshes the `<layer>.<name>` lake views once
+when dbt opens the warehouse.
 
 dbt sources then point at those views (`schema: normalized`, ...). With `keep_open: true` in the
 profile, one build sees one snapshot of every table.
@@ -13,7 +13,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from market_spine.warehouse.lake_views import refresh_views
+from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 
 
 class Plugin(BasePlugin):

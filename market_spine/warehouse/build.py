@@ -1,0 +1,171 @@
+"""What a warehouse build must redo, and the one Dagster run (one dbt invocation) that does it.
+
+A model is stale when it was never built, its relation is gone from the DuckDB file, its code
+changed since its last build, something it reads from the lake was materialized after its last
+build, or a model it reads is stale itself. Minute-fact partitions are stale when the normalized
+minute bars of their trade date were materialized after the fact's last build, or when the lake
+has that date and the fact does not (a failed or missing partition is repaired by the next build).
+Asset-check results are collected in the same run, so the quality mart is always rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from market_spine.futures.keys import NORMALIZED_BARS, table
+from market_spine.futures.partitions import trade_dates
+from market_spine.lake.sql import view_sql
+from market_spine.lake.store import Lake
+from market_spine.settings import Settings
+from market_spine.warehouse.assets import warehouse_dbt
+from market_spine.warehouse.paths import warehouse_path
+from market_spine.warehouse.quality import CHECK_RESULTS_KEY
+from market_spine.warehouse.reading import read_only
+from market_spine.warehouse.translator import MINUTE_BARS_KEY
+
+_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class WarehousePlan:
+    """The unpartitioned dbt models to build and the minute-fact trade dates (ISO) to rebuild."""
+
+    models: frozenset[dg.AssetKey]
+    minute_dates: tuple[str, ...]
+
+    @property
+    def selection(self) -> list[dg.AssetKey]:
+        """The run's asset selection: check results, the stale models, the minute fact."""
+        keys = [CHECK_RESULTS_KEY, *sorted(self.models, key=lambda k: k.to_user_string())]
+        return [*keys, MINUTE_BARS_KEY] if self.minute_dates else keys
+
+    @property
+    def label(self) -> str:
+        """What the run builds, for the console: `3 models + minute fact 2024-03-05..2024-03-05`."""
+        models = f"{len(self.models)} model{'s' if len(self.models) != 1 else ''}"
+        window = self.partition_range
+        return f"{models} + minute fact {window[0]}..{window[1]}" if window else models
+
+    @property
+    def partition_range(self) -> tuple[str, str] | None:
+        """The minute fact's partition window (first and last trade date), if any."""
+        return (self.minute_dates[0], self.minute_dates[-1]) if self.minute_dates else None
+
+
+@dataclass(frozen=True)
+class _Built:
+    """What the DuckDB file holds: its relations and the minute fact's trade dates."""
+
+    relations: frozenset[dg.AssetKey]
+    minute_dates: frozenset[str]
+
+
+def _built(home: Path) -> _Built:
+    if not warehouse_path(home).is_file():
+        return _Built(frozenset(), frozenset())
+    with read_only(home) as conn:
+        rows = conn.execute("select table_schema, table_name from information_schema.tables")
+        relations = frozenset(dg.AssetKey([schema, name]) for schema, name in rows.fetchall())
+        dates: frozenset[str] = frozenset()
+        if MINUTE_BARS_KEY in relations:
+            found = conn.execute(
+                f"select distinct trade_date from {'.'.join(MINUTE_BARS_KEY.path)}"
+            ).fetchall()
+            dates = frozenset(d.isoformat() for (d,) in found)
+    return _Built(relations, dates)
+
+
+def _lake_minute_dates(lake_root: Path) -> set[str]:
+    """The trade dates the lake's normalized minute bars hold, read from the Parquet files."""
+    lake = Lake(lake_root)
+    if not lake.exists(table(NORMALIZED_BARS)):
+        return set()
+    body = view_sql(lake.snapshot(table(NORMALIZED_BARS)))
+    if body is None:
+        return set()
+    with duckdb.connect() as conn:
+        found = conn.execute(f"select distinct trade_date from ({body})").fetchall()
+    return {d.isoformat() for (d,) in found}
+
+
+def _built_at(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]) -> dict:
+    out: dict[dg.AssetKey, float | None] = {}
+    for key in keys:
+        event = instance.get_latest_materialization_event(key)
+        out[key] = event.timestamp if event else None
+    return out
+
+
+def _stale_models(
+    instance: dg.DagsterInstance, relations: set[dg.AssetKey]
+) -> frozenset[dg.AssetKey]:
+    specs = {s.key: s for s in warehouse_dbt.specs if s.key != MINUTE_BARS_KEY}
+    deps = {key: [d.asset_key for d in spec.deps] for key, spec in specs.items()}
+    upstream = {d for ds in deps.values() for d in ds if d not in specs}
+    built = _built_at(instance, [*specs, *upstream])
+    versions = instance.get_latest_materialization_code_versions(list(specs))
+    stale: set[dg.AssetKey] = set()
+
+    def is_stale(key: dg.AssetKey) -> bool:
+        if key in stale:
+            return True
+        when, spec = built[key], specs[key]
+        if when is None or key not in relations or versions.get(key) != spec.code_version:
+            return True
+        for dep in deps[key]:
+            if dep in specs:
+                if is_stale(dep):
+                    return True
+            elif dep == CHECK_RESULTS_KEY or (built[dep] or 0.0) > when:
+                return True
+        return False
+
+    for key in specs:
+        if is_stale(key):
+            stale.add(key)
+    return frozenset(stale)
+
+
+def _trade_date(partition_key: str) -> str:
+    return partition_key.split("|")[0]  # a normalized partition is `<date>|<symbol>`
+
+
+def _stale_minute_dates(instance: dg.DagsterInstance, lake_root: Path, built: _Built) -> set[str]:
+    """Dates the lake has and the fact lacks, dates whose fact partition never materialized
+    (a failed build), and dates re-materialized in the lake since the fact's last build."""
+    dates = _lake_minute_dates(lake_root) - built.minute_dates
+    loaded = {_trade_date(k) for k in instance.get_materialized_partitions(NORMALIZED_BARS)}
+    dates |= loaded - instance.get_materialized_partitions(MINUTE_BARS_KEY)
+    last = instance.get_latest_materialization_event(MINUTE_BARS_KEY)
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=NORMALIZED_BARS, after_timestamp=last.timestamp if last else None
+    )
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
+        dates |= {_trade_date(r.partition_key) for r in page.records if r.partition_key}
+        if not page.has_more:
+            return dates
+        cursor = page.cursor
+
+
+def plan_warehouse(
+    instance: dg.DagsterInstance, settings: Settings, also_dates: Iterable[date] = ()
+) -> WarehousePlan:
+    """What the next build of the home's warehouse must redo, from the lake, the DuckDB file and
+    the instance's records; `also_dates` are minute-fact trade dates to rebuild whatever they
+    say (weekends and dates outside the partitions are ignored)."""
+    built = _built(settings.home)
+    wanted = _stale_minute_dates(instance, settings.lake_root, built)
+    wanted |= {d.isoformat() for d in also_dates}
+    valid = set(trade_dates.get_partition_keys())
+    # A model whose relation is missing is stale, and so is all it feeds: the views the minute
+    # fact reads are built in the same invocation, never assumed from an earlier build.
+    models = _stale_models(instance, set(built.relations))
+    return WarehousePlan(models, tuple(sorted(wanted & valid)))

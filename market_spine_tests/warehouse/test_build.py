@@ -1,0 +1,95 @@
+"""A warehouse build is one Dagster run with one dbt invocation that redoes only what is stale,
+and repairs what an earlier failed build left missing."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from market_spine.lake.store import Lake
+from market_spine.runs.launch import materialize_options, materialize_range, materialize_warehouse
+from market_spine.warehouse.assets import warehouse_dbt
+from market_spine.warehouse.build import plan_warehouse
+from market_spine.warehouse.definitions import warehouse_resources
+from market_spine.warehouse.reading import read_only
+from market_spine.warehouse.translator import MINUTE_BARS_KEY
+from market_spine_tests.kit.homes import WEEK, settings_for
+
+REBUILT_DAY = WEEK[0] + timedelta(days=2)
+
+
+def _dbt_invocations(home: Path) -> int:
+    log = home / "warehouse" / "dbt_target" / "dbt.log"
+    return log.read_text().count("Running with dbt=") if log.is_file() else 0
+
+
+@pytest.fixture(scope="module")
+def home(materialized_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("build") / "home"
+    shutil.copytree(materialized_home / "lake", home / "lake")
+    return home
+
+
+def _minute_dates(home: Path) -> list[str]:
+    with read_only(home) as conn:
+        rows = conn.execute("select distinct trade_date from marts.fct_futures_bars_1m order by 1")
+        return [d.isoformat() for (d,) in rows.fetchall()]
+
+
+def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(home: Path) -> None:
+    settings = settings_for(home)
+    bars = Lake(home / "lake").read("normalized/futures_bars_1m", columns=["trade_date"])
+    week = sorted({d.isoformat() for d in bars["trade_date"].to_list()})
+    with dg.instance_for_test() as inst:
+        assert materialize_options(settings, WEEK[1], WEEK[1], instance=inst) is not None
+        # The minute fact alone on a fresh home fails: the views it reads do not exist yet.
+        first = dg.materialize(
+            [warehouse_dbt],
+            selection=[MINUTE_BARS_KEY],
+            partition_key=week[0],
+            instance=inst,
+            resources=warehouse_resources(settings),
+            raise_on_error=False,
+        )
+        assert not first.success
+
+        before = _dbt_invocations(home)
+        [repair] = materialize_warehouse(settings, instance=inst)
+        assert repair.success, repair
+        assert _dbt_invocations(home) == before + 1
+        assert _minute_dates(home) == week
+        assert sorted(inst.get_materialized_partitions(MINUTE_BARS_KEY)) == week
+
+        # One trade date of one root captured again: its partition and what reads the daily
+        # bars are rebuilt, nothing else.
+        runs = materialize_range(settings, ["CL"], REBUILT_DAY, REBUILT_DAY, instance=inst)
+        assert all(r.success for r in runs)
+        plan = plan_warehouse(inst, settings)
+        assert plan.minute_dates == (REBUILT_DAY.isoformat(),)
+        names = {k.path[-1] for k in plan.models}
+        assert {"fct_futures_bars_daily", "stg_normalized__futures_bars_1m"} <= names
+        assert not names & {"dim_date", "ref_trading_sessions", "fct_option_eod", "fct_vol_surface"}
+
+        before = _dbt_invocations(home)
+        [update] = materialize_warehouse(settings, instance=inst)
+        assert update.success, update
+        assert _dbt_invocations(home) == before + 1
+        built = {
+            r.asset_key.path[-1]: r.partition_key
+            for r in inst.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=MINUTE_BARS_KEY), limit=10
+            ).records
+            if r.run_id == update.run_id
+        }
+        assert built == {"fct_futures_bars_1m": REBUILT_DAY.isoformat()}
+
+        idle = plan_warehouse(inst, settings)
+        assert idle.minute_dates == ()
+        assert {k.path[-1] for k in idle.models} <= {
+            "stg_quality__check_results",
+            "mart_data_quality",
+        }
