@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 
 from market_spine.assetkit import CheckOutcome
-from market_spine.markets.expirations import listed_expirations
+from market_spine.markets.expirations import is_trading_day, listed_expirations
+from market_spine.options.keys import ROOTS
 
 WORST = 10
 #: Share of quoted (non-zero bid) contracts whose implied vol must solve.
@@ -26,25 +27,24 @@ def _examples(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, str]]:
 
 
 def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
-    """Every expiration the calendar lists (and that has not settled by the EOD snapshot) has
-    quotes, per root and day."""
+    """Every expiration the calendar lists on each trading day (and that has not settled by the
+    EOD snapshot) has quotes, per root and day. A day the exchange is closed owes nothing: it is
+    counted in `closed_days`, not as missing expirations."""
+    served = set(chain.select("root", "trade_date", "expiration").unique().iter_rows())
+    closed = [day for day in days if not is_trading_day(day)]
     missing: list[str] = []
     expected_total = 0
-    for day in days:
-        for root in ("SPX", "SPXW"):
-            served = set(
-                chain.filter((pl.col("trade_date") == day) & (pl.col("root") == root))["expiration"]
-                .unique()
-                .to_list()
-            )
+    for day in (d for d in days if is_trading_day(d)):
+        for root in ROOTS:
             expected = [e for e in listed_expirations(root, day) if e > day]
             expected_total += len(expected)
-            missing += [f"{root} {day} → {e}" for e in expected if e not in served]
+            missing += [f"{root} {day} → {e}" for e in expected if (root, day, e) not in served]
     return CheckOutcome(
         not missing,
         {
             "expected_expirations": expected_total,
             "missing_expirations": len(missing),
+            "closed_days": [d.isoformat() for d in closed],
             "worst": missing[:WORST],
         },
     )
