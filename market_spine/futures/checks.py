@@ -6,27 +6,21 @@ Each returns a CheckOutcome; the assets turn it into a Dagster AssetCheckResult.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
 from market_spine.assetkit import CheckOutcome
+from market_spine.futures import no_trade
 from market_spine.markets import calendars
 from market_spine.markets.instruments import get_instrument
 
-#: An absent run is "no trade" while a Poisson market at the neighbouring trade rate could
-#: plausibly print nothing that long (p > e^-14, allowing for overdispersion); else missing.
-NO_TRADE_MAX_LOG_ODDS = 14.0
-#: Neighbouring minutes on each side whose trade counts estimate the local trade rate.
-RATE_WINDOW_MINUTES = 30
-#: Quantile of the neighbouring per-minute trade counts taken as the local rate.
-RATE_QUANTILE = 0.05
-#: No market sits silent this long inside a session: such a run is missing whatever the rate.
-MAX_NO_TRADE_RUN = 30
 #: Missing minutes up to this many make the completeness check warn rather than error.
 MINOR_MISSING_MINUTES = 2
 _MINUTE = 60_000_000_000
@@ -34,40 +28,117 @@ _MINUTE = 60_000_000_000
 ANOMALY_Z = 12.0
 ANOMALY_WINDOW = 121
 WORST = 10
+_NO_ACTIVITY = (np.empty(0, np.int64), np.empty(0, np.float64))
 
 
-def _minute_runs(missing: np.ndarray) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class SessionGaps:
+    """What one (symbol, trade date) lacks: absent minutes split into no-trade and missing runs
+    (start ns UTC, minutes), and bars outside the session grid."""
+
+    symbol: str
+    trade_date: date
+    expected: int
+    present: int
+    absent: int
+    missing_runs: list[tuple[int, int]]
+    unexpected: int
+
+    @property
+    def missing(self) -> int:
+        """Minutes in missing runs."""
+        return sum(n for _, n in self.missing_runs)
+
+    def worst(self) -> dict[str, Any]:
+        """The partition as an operator reads it in the check's `worst` list."""
+        return {
+            "symbol": self.symbol,
+            "trade_date": self.trade_date.isoformat(),
+            "missing_minutes": self.missing,
+            "missing_runs": [f"{_iso(s)} +{n}m" for s, n in self.missing_runs[:5]],
+            "unexpected_bars": self.unexpected,
+        }
+
+
+def minute_runs(minutes: np.ndarray) -> list[tuple[int, int]]:
     """Split sorted ns minute stamps into (start, length) runs of consecutive minutes."""
-    if missing.size == 0:
+    if minutes.size == 0:
         return []
-    breaks = np.flatnonzero(np.diff(missing) != 60_000_000_000) + 1
+    breaks = np.flatnonzero(np.diff(minutes) != _MINUTE) + 1
     starts = np.concatenate(([0], breaks))
-    ends = np.concatenate((breaks, [missing.size]))
-    return [(int(missing[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
+    ends = np.concatenate((breaks, [minutes.size]))
+    return [(int(minutes[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
 
 
 def _iso(ns: int) -> str:
     return np.datetime64(ns, "ns").astype("datetime64[s]").astype(str) + "Z"
 
 
-def _is_missing(
-    start: int, length: int, grid: np.ndarray, ts: np.ndarray, trades: np.ndarray
-) -> bool:
-    """Could the market have printed nothing for `length` minutes at its local trade rate?
+def _closed_by(minutes: np.ndarray, now_ns: int | None) -> np.ndarray:
+    """The minutes whose bar has closed by `now` (all of them when `now` is None)."""
+    return minutes if now_ns is None else minutes[minutes + _MINUTE <= now_ns]
 
-    Trade counts are overdispersed (busy and idle minutes cluster), so the rate is a low
-    quantile of the neighbouring minutes' counts, absent minutes counting as zero trades.
+
+def activity(bars: pl.DataFrame) -> dict[tuple[str, date], tuple[np.ndarray, np.ndarray]]:
+    """Per (symbol, trade date): sorted bar minutes (ns UTC) and each minute's trade count.
+
+    Where a source gives no trade count, a bar that traded counts as one trade: a lower bound,
+    so a thin market is not called gappy.
     """
-    if length > MAX_NO_TRADE_RUN:
-        return True
-    lo, hi = start - RATE_WINDOW_MINUTES * _MINUTE, start + (length + RATE_WINDOW_MINUTES) * _MINUTE
-    minutes = int(np.searchsorted(grid, hi) - np.searchsorted(grid, lo)) - length
-    if minutes < 5:
-        return False
-    counts = trades[np.searchsorted(ts, lo) : np.searchsorted(ts, hi)]
-    zeros = np.zeros(max(0, minutes - counts.size))
-    rate = float(np.quantile(np.concatenate((counts, zeros)), RATE_QUANTILE))
-    return rate * length > NO_TRADE_MAX_LOG_ODDS
+    grouped = (
+        bars.sort("ts")
+        .group_by("symbol", "trade_date")
+        .agg(
+            pl.col("ts").dt.epoch("ns"),
+            pl.coalesce("trades", (pl.col("volume") > 0).cast(pl.Int64)),
+        )
+    )
+    return {
+        (symbol, day): (np.asarray(ts, np.int64), np.asarray(trades, np.float64))
+        for symbol, day, ts, trades in grouped.iter_rows()
+    }
+
+
+def session_gaps(
+    symbol: str, trade_date: date, ts: np.ndarray, trades: np.ndarray, now_ns: int | None = None
+) -> SessionGaps:
+    """Compare one session's bar minutes (sorted ns, with trade counts) with the minutes the
+    calendar owes by `now`: each absent run is no-trade or missing (`no_trade.is_missing`)."""
+    expected = _closed_by(calendars.expected_minutes(symbol, trade_date).asi8, now_ns)
+    present = np.unique(ts)
+    absent = np.setdiff1d(expected, present, assume_unique=True)
+    unexpected = _closed_by(np.setdiff1d(present, expected, assume_unique=True), now_ns)
+    missing = [
+        (start, n)
+        for start, n in minute_runs(absent)
+        if no_trade.is_missing(start, n, expected, ts, trades)
+    ]
+    return SessionGaps(
+        symbol, trade_date, expected.size, present.size, absent.size, missing, unexpected.size
+    )
+
+
+def _outcome(gaps: list[SessionGaps]) -> CheckOutcome:
+    """Totals over sessions; a stray missing minute or two only warns (more likely a quiet
+    market than lost data), anything more or any bar outside a session fails."""
+    missing = sum(g.missing for g in gaps)
+    unexpected = sum(g.unexpected for g in gaps)
+    flagged = sorted(
+        (g for g in gaps if g.missing or g.unexpected), key=lambda g: -(g.missing + g.unexpected)
+    )
+    return CheckOutcome(
+        missing == 0 and unexpected == 0,
+        {
+            "expected_bars": sum(g.expected for g in gaps),
+            "present_bars": sum(g.present for g in gaps),
+            "no_trade_minutes": sum(g.absent for g in gaps) - missing,
+            "missing_minutes": missing,
+            "unexpected_bars": unexpected,
+            "partitions_with_gaps": len(flagged),
+            "worst": [g.worst() for g in flagged[:WORST]],
+        },
+        warn_only=unexpected == 0 and missing <= MINOR_MISSING_MINUTES,
+    )
 
 
 def completeness(
@@ -76,70 +147,16 @@ def completeness(
     now: datetime | None = None,
 ) -> CheckOutcome:
     """Compare present bars with each session's expected minute grid (holidays, breaks, early
-    closes included); an absent run that thin trading explains counts as no-trade minutes, one
-    the neighbouring trade rate cannot explain counts as missing data."""
-    now_ns = (
-        None if now is None else int(np.datetime64(now.replace(tzinfo=None), "ns").astype(np.int64))
-    )
-    totals = {
-        "expected_bars": 0,
-        "present_bars": 0,
-        "no_trade_minutes": 0,
-        "missing_minutes": 0,
-        "unexpected_bars": 0,
-    }
-    worst: list[dict[str, Any]] = []
-    by_key = (
-        bars.sort("ts")
-        .group_by("symbol", "trade_date")
-        # Activity per minute: the trade count; where a source gives none, a bar that traded
-        # counts as one trade (a lower bound, so thin markets are not called gappy).
-        .agg(
-            pl.col("ts").dt.epoch("ns"),
-            pl.coalesce("trades", (pl.col("volume") > 0).cast(pl.Int64)),
-        )
-    )
-    present_map = {
-        (r[0], r[1]): (np.asarray(r[2], dtype=np.int64), np.asarray(r[3], dtype=np.float64))
-        for r in by_key.iter_rows()
-    }
-    nothing = (np.empty(0, np.int64), np.empty(0, np.float64))
-    for symbol, trade_date in partitions:
-        expected = calendars.expected_minutes(symbol, trade_date).asi8
-        if now_ns is not None:
-            expected = expected[expected + 60_000_000_000 <= now_ns]
-        ts, trades = present_map.get((symbol, trade_date), nothing)
-        present = np.unique(ts)
-        absent = np.setdiff1d(expected, present, assume_unique=True)
-        unexpected = np.setdiff1d(present, expected, assume_unique=True)
-        if now_ns is not None:
-            unexpected = unexpected[unexpected + 60_000_000_000 <= now_ns]
-        runs = _minute_runs(absent)
-        missing_runs = [(s, n) for s, n in runs if _is_missing(s, n, expected, ts, trades)]
-        missing = sum(n for _, n in missing_runs)
-        totals["expected_bars"] += int(expected.size)
-        totals["present_bars"] += int(present.size)
-        totals["missing_minutes"] += missing
-        totals["no_trade_minutes"] += int(absent.size) - missing
-        totals["unexpected_bars"] += int(unexpected.size)
-        if missing or unexpected.size:
-            worst.append(
-                {
-                    "symbol": symbol,
-                    "trade_date": trade_date.isoformat(),
-                    "missing_minutes": missing,
-                    "missing_runs": [f"{_iso(s)} +{n}m" for s, n in missing_runs[:5]],
-                    "unexpected_bars": int(unexpected.size),
-                }
-            )
-    worst.sort(key=lambda w: -(w["missing_minutes"] + w["unexpected_bars"]))
-    passed = totals["missing_minutes"] == 0 and totals["unexpected_bars"] == 0
-    # A stray silent minute or two is more likely a quiet market than lost data: warn, don't fail.
-    minor = totals["unexpected_bars"] == 0 and totals["missing_minutes"] <= MINOR_MISSING_MINUTES
-    return CheckOutcome(
-        passed,
-        {**totals, "partitions_with_gaps": len(worst), "worst": worst[:WORST]},
-        warn_only=minor,
+    closes included); an absent run that the neighbouring activity explains counts as no-trade
+    minutes, one it cannot explain as missing data. `now` (UTC) limits a live session to the
+    minutes that have closed."""
+    now_ns = None if now is None else int(pd.Timestamp(now).as_unit("ns").value)
+    by_session = activity(bars)
+    return _outcome(
+        [
+            session_gaps(symbol, day, *by_session.get((symbol, day), _NO_ACTIVITY), now_ns=now_ns)
+            for symbol, day in partitions
+        ]
     )
 
 
