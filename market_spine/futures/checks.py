@@ -1,13 +1,14 @@
-"""Futures data checks as pure functions over frames, so the assets, tests and CLI share them.
+"""Futures data checks as pure functions over frames, so the assets, tests and CLI share them,
+and each dataset's checks declared once (name, description, blocking) at the end.
 
-Each returns a CheckOutcome; the assets turn it into a Dagster AssetCheckResult.
+Each returns a CheckOutcome; the assets turn it into one Dagster evaluation per partition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,14 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome
+from market_spine.assetkit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.futures import no_trade
+from market_spine.futures.partitions import partition_key
+from market_spine.futures.schemas import (
+    DAILY_BARS_SCHEMA,
+    NORMALIZED_BARS_SCHEMA,
+    RAW_BARS_SCHEMA,
+)
 from market_spine.markets import calendars
 from market_spine.markets.instruments import get_instrument
 
@@ -235,3 +242,124 @@ def anomalies(bars: pl.DataFrame, threshold: float = ANOMALY_Z) -> CheckOutcome:
         {"flagged": flagged.height, "threshold_z": threshold, "worst": worst},
         warn_only=True,
     )
+
+
+def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> CheckOutcome:
+    """Every trading day of the run has a daily row; days without a session need none."""
+    present = set(daily.select("symbol", "trade_date").iter_rows())
+    expected = [(s, d) for s, d in partitions if calendars.is_trading_day(s, d)]
+    missing = [f"{s} {d.isoformat()}" for s, d in expected if (s, d) not in present]
+    return CheckOutcome(
+        not missing,
+        {"expected_days": len(expected), "missing_days": len(missing), "worst": missing[:WORST]},
+    )
+
+
+#: The freshness SLA: during a session, each symbol's newest bar is less than this old.
+FRESHNESS_SLA = timedelta(hours=1)
+
+
+def sessions_due(symbols: Iterable[str], now: datetime) -> dict[str, calendars.Session]:
+    """The symbols whose session at `now` (UTC) has been open at least the SLA, so a bar
+    within the SLA is owed; the others (closed, or just opened) owe none."""
+    due = {}
+    for symbol in symbols:
+        session = calendars.session_at(symbol, now)
+        if session is not None and now - session.open >= FRESHNESS_SLA:
+            due[symbol] = session
+    return due
+
+
+@dataclass(frozen=True)
+class NewestBars:
+    """The newest stored bar (UTC) of each symbol whose session is due, None when it has none."""
+
+    now: datetime
+    newest: dict[str, datetime | None]
+
+
+def freshness(latest: NewestBars) -> CheckOutcome:
+    """Each due symbol's newest bar is under `FRESHNESS_SLA` old at `latest.now`."""
+    lags = {
+        symbol: None if ts is None else round((latest.now - ts).total_seconds() / 60, 1)
+        for symbol, ts in latest.newest.items()
+    }
+    limit = FRESHNESS_SLA.total_seconds() / 60
+    stale = [symbol for symbol, lag in lags.items() if lag is None or lag > limit]
+    return CheckOutcome(not stale, {"lag_minutes": lags, "stale_symbols": ", ".join(stale)})
+
+
+@dataclass(frozen=True)
+class BarsPartition:
+    """One (symbol, trade date) partition's rows as its checks see them; `now` (UTC) limits a
+    live session to the minutes that have closed."""
+
+    symbol: str
+    trade_date: date
+    rows: pl.DataFrame
+    now: datetime | None = None
+
+
+def judge_partitions(
+    checks: Sequence[CheckDef[BarsPartition]],
+    rows: pl.DataFrame,
+    partitions: Iterable[tuple[str, date]],
+    now: datetime | None = None,
+) -> dict[str, dict[str, CheckOutcome]]:
+    """Each (symbol, trade date) partition's outcome of every check, by partition key; a
+    partition without rows is judged on an empty frame."""
+    partitions = list(partitions)
+    frames = rows_by(rows, ["symbol", "trade_date"], partitions)
+    return {
+        str(partition_key(day, symbol)): judge(
+            checks, BarsPartition(symbol, day, frames[(symbol, day)], now)
+        )
+        for symbol, day in partitions
+    }
+
+
+RAW_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
+    CheckDef(
+        "capture_validity",
+        "Captured bars match the raw schema, with OHLC in order, non-negative sizes and one bar "
+        "per capture and minute.",
+        lambda p: validity(p.rows, RAW_BARS_SCHEMA, key=("capture_id", "symbol", "ts")),
+    ),
+)
+NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
+    CheckDef(
+        "completeness",
+        "Every minute the session owes has a bar or is a plausible no-trade minute; no bar lies "
+        "outside the session.",
+        lambda p: completeness(p.rows, [(p.symbol, p.trade_date)], now=p.now),
+    ),
+    CheckDef(
+        "validity",
+        "Schema, OHLC ordering, non-negative sizes and one bar per symbol and minute.",
+        lambda p: validity(p.rows, NORMALIZED_BARS_SCHEMA, key=("symbol", "ts")),
+        blocking=True,
+    ),
+    CheckDef(
+        "anomalies",
+        "No 1-minute return beyond a robust z-score of 12 (flagged rows are kept).",
+        lambda p: anomalies(p.rows),
+    ),
+)
+DAILY_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
+    CheckDef(
+        "validity",
+        "Schema, OHLC ordering, non-negative sizes and one row per symbol and trade date.",
+        lambda p: validity(p.rows, DAILY_BARS_SCHEMA, key=("symbol", "trade_date")),
+        blocking=True,
+    ),
+    CheckDef(
+        "completeness",
+        "Every trading day has its daily row; a day without a session needs none.",
+        lambda p: missing_days(p.rows, [(p.symbol, p.trade_date)]),
+    ),
+)
+FRESHNESS_CHECK: CheckDef[NewestBars] = CheckDef(
+    "freshness",
+    "During a session, the newest bar of every symbol is less than one hour old.",
+    freshness,
+)

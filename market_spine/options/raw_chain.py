@@ -1,11 +1,12 @@
 """`raw/spx_options_eod`: append-only captures of the SPX and SPXW end-of-day chains."""
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result
+from market_spine.assetkit import check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.capture import with_provenance
@@ -23,10 +24,7 @@ from market_spine.providers.resource import MarketDataResource
     partitions_def=option_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="thetadata",
-    check_specs=[
-        dg.AssetCheckSpec("completeness", asset=keys.RAW_CHAIN),
-        dg.AssetCheckSpec("quotes", asset=keys.RAW_CHAIN),
-    ],
+    check_specs=check_specs(keys.RAW_CHAIN, checks.RAW_CHAIN_CHECKS, option_days),
     group_name="options",
     kinds={"delta", "polars"},
     owners=[RAW_CHAIN_SPEC.owner],
@@ -35,7 +33,7 @@ from market_spine.providers.resource import MarketDataResource
 )
 def raw_spx_options_eod(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Fetch each root's chain for each day of the run; one commit for all captures."""
     provider = market.chains()
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
@@ -55,10 +53,8 @@ def raw_spx_options_eod(
         partition_by=["root"],
         metadata={"run_id": context.run.run_id, "source": provider.name},
     )
-    return dg.MaterializeResult(
-        metadata={"rows": raw.height, "captures": len(frames), "delta_version": commit.version},
-        check_results=[
-            check_result(keys.RAW_CHAIN, "completeness", checks.completeness(raw, days)),
-            check_result(keys.RAW_CHAIN, "quotes", checks.quotes(raw)),
-        ],
+    verdicts = checks.judge_days(checks.RAW_CHAIN_CHECKS, raw, days)
+    yield dg.MaterializeResult(
+        metadata={"rows": raw.height, "captures": len(frames), "delta_version": commit.version}
     )
+    yield from partition_checks(context, keys.RAW_CHAIN, checks.RAW_CHAIN_CHECKS, verdicts)
