@@ -6,7 +6,7 @@ Each returns a CheckOutcome; the assets turn it into one Dagster evaluation per 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -167,22 +167,50 @@ def completeness(
     )
 
 
-def validity(frame: pl.DataFrame, schema: pa.DataFrameSchema, key: tuple[str, ...]) -> CheckOutcome:
-    """Schema (pandera), OHLC ordering, non-negative sizes and a unique key."""
-    problems: dict[str, int] = {}
-    examples: list[dict[str, Any]] = []
+def schema_problems(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> list[dict[str, str]]:
+    """The frame's pandera failure cases (check and column), empty when it conforms."""
     try:
         schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        problems["schema"] = len(cases)
-        examples.extend(
+        return [
             {"check": str(r.get("check")), "column": str(r.get("column"))}
-            for r in cases.head(WORST).to_dicts()
-        )
+            for r in exc.failure_cases.to_dicts()
+        ]
     except pandera.errors.SchemaError as exc:
-        problems["schema"] = 1
-        examples.append({"check": "schema", "error": str(exc)[:200]})
+        return [{"check": "schema", "error": str(exc)[:200]}]
+    return []
+
+
+class RunRows:
+    """A run's whole frame, validated against a schema once: pandera costs the same for one
+    partition as for a year of them, and when the whole frame conforms so does every partition
+    (its checks are per row or per key), so partitions skip it."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+        self._conforms: dict[int, bool] = {}
+
+    def conforms(self, schema: pa.DataFrameSchema) -> bool:
+        """True when the whole frame passes `schema`."""
+        if id(schema) not in self._conforms:
+            self._conforms[id(schema)] = not schema_problems(self.frame, schema)
+        return self._conforms[id(schema)]
+
+
+def validity(
+    frame: pl.DataFrame,
+    schema: pa.DataFrameSchema,
+    key: tuple[str, ...],
+    conforms: bool = False,
+) -> CheckOutcome:
+    """Schema (pandera), OHLC ordering, non-negative sizes and a unique key. `conforms` says the
+    schema is already known to pass (see RunRows), so pandera is not run again."""
+    problems: dict[str, int] = {}
+    examples: list[dict[str, Any]] = []
+    failures = [] if conforms else schema_problems(frame, schema)
+    if failures:
+        problems["schema"] = len(failures)
+        examples.extend(failures[:WORST])
     if {"open", "high", "low", "close"} <= set(frame.columns):
         crossed = frame.filter(
             (pl.col("low") > pl.min_horizontal("open", "close"))
@@ -298,6 +326,11 @@ class BarsPartition:
     trade_date: date
     rows: pl.DataFrame
     now: datetime | None = None
+    run: RunRows | None = None
+
+    def conforms(self, schema: pa.DataFrameSchema) -> bool:
+        """True when the run's whole frame is known to pass `schema`."""
+        return self.run is not None and self.run.conforms(schema)
 
 
 def judge_partitions(
@@ -310,12 +343,20 @@ def judge_partitions(
     partition without rows is judged on an empty frame."""
     partitions = list(partitions)
     frames = rows_by(rows, ["symbol", "trade_date"], partitions)
+    run = RunRows(rows)
     return {
         str(partition_key(day, symbol)): judge(
-            checks, BarsPartition(symbol, day, frames[(symbol, day)], now)
+            checks, BarsPartition(symbol, day, frames[(symbol, day)], now, run)
         )
         for symbol, day in partitions
     }
+
+
+def _valid(
+    schema: pa.DataFrameSchema, key: tuple[str, ...]
+) -> Callable[[BarsPartition], CheckOutcome]:
+    """The validity check of a partition against `schema` with a unique `key`."""
+    return lambda p: validity(p.rows, schema, key, p.conforms(schema))
 
 
 RAW_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
@@ -323,7 +364,7 @@ RAW_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
         "capture_validity",
         "Captured bars match the raw schema, with OHLC in order, non-negative sizes and one bar "
         "per capture and minute.",
-        lambda p: validity(p.rows, RAW_BARS_SCHEMA, key=("capture_id", "symbol", "ts")),
+        _valid(RAW_BARS_SCHEMA, ("capture_id", "symbol", "ts")),
     ),
 )
 NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
@@ -336,7 +377,7 @@ NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
     CheckDef(
         "validity",
         "Schema, OHLC ordering, non-negative sizes and one bar per symbol and minute.",
-        lambda p: validity(p.rows, NORMALIZED_BARS_SCHEMA, key=("symbol", "ts")),
+        _valid(NORMALIZED_BARS_SCHEMA, ("symbol", "ts")),
         blocking=True,
     ),
     CheckDef(
@@ -349,7 +390,7 @@ DAILY_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
     CheckDef(
         "validity",
         "Schema, OHLC ordering, non-negative sizes and one row per symbol and trade date.",
-        lambda p: validity(p.rows, DAILY_BARS_SCHEMA, key=("symbol", "trade_date")),
+        _valid(DAILY_BARS_SCHEMA, ("symbol", "trade_date")),
         blocking=True,
     ),
     CheckDef(

@@ -12,8 +12,7 @@ import numpy as np
 import polars as pl
 
 from market_spine.assetkit import CheckDef, CheckOutcome, judge, rows_by
-from market_spine.markets.expirations import is_trading_day, listed_expirations
-from market_spine.options.keys import ROOTS
+from market_spine.markets.expirations import ROOTS, is_trading_day, listed_expirations
 
 WORST = 10
 #: Share of quoted (non-zero bid) contracts whose implied vol must solve.

@@ -16,7 +16,17 @@ from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_CHAIN_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import RAW_CHAIN
+from market_spine.providers.base import ChainCapture
 from market_spine.providers.resource import MarketDataResource
+
+
+def chain_frame(capture: ChainCapture, day: date) -> pl.DataFrame:
+    """The raw rows of one chain capture: its contracts plus the trade date and provenance."""
+    rows = capture.chain.with_columns(trade_date=pl.lit(day))
+    stamped = with_provenance(
+        rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
+    )
+    return conform(stamped, RAW_CHAIN)
 
 
 @dg.asset(
@@ -40,12 +50,7 @@ def raw_spx_options_eod(
     frames = []
     for day in days:
         for root in ROOTS:
-            capture = provider.fetch_chain(root, day)
-            rows = capture.chain.with_columns(trade_date=pl.lit(day))
-            stamped = with_provenance(
-                rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
-            )
-            frames.append(conform(stamped, RAW_CHAIN))
+            frames.append(chain_frame(provider.fetch_chain(root, day), day))
     raw = pl.concat(frames)
     commit = lake.lake.append(
         keys.table(keys.RAW_CHAIN),

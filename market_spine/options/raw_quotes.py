@@ -42,13 +42,7 @@ class QuoteLanding:
     def verdicts(self, days: list[date]) -> dict[str, dict[str, CheckOutcome]]:
         """Each day's verdict of every check, its captures' outcomes merged (a day without a
         capture passes: it owed none), by partition key."""
-        return {
-            d.isoformat(): {
-                c.name: _merged([o[c.name] for o in self.outcomes.get(d, [])])
-                for c in checks.RAW_QUOTES_CHECKS
-            }
-            for d in days
-        }
+        return {d.isoformat(): merged_verdict(self.outcomes.get(d, [])) for d in days}
 
 
 def nearest_expirations(day: date, n: int = NEAREST_EXPIRATIONS) -> list[date]:
@@ -66,26 +60,41 @@ def land_quotes(
     only one capture's rows are ever held. `now` decides which minutes a live day owes."""
     landing = QuoteLanding()
     for capture in captures:
-        day = date.fromisoformat(_iso(capture.request["date"]))
-        expiration = date.fromisoformat(_iso(capture.request["expiration"]))
-        rows = capture.quotes.with_columns(trade_date=pl.lit(day))
-        stamped = conform(
-            with_provenance(
-                rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
-            ),
-            RAW_QUOTES,
-        )
+        day, stamped = stamp_quotes(capture)
         commit = lake.append(
             keys.table(keys.RAW_QUOTES), stamped, partition_by=["root"], metadata=metadata
         )
-        owed = quote_minutes_expected(ROOT, expiration, day, now)
-        expected = {(day, expiration): owed} if owed else {}
-        judged = judge(checks.RAW_QUOTES_CHECKS, checks.OptionsDay(day, stamped, expected=expected))
-        landing.outcomes.setdefault(day, []).append(judged)
+        expiration = date.fromisoformat(_iso(capture.request["expiration"]))
+        landing.outcomes.setdefault(day, []).append(judge_quotes(stamped, day, expiration, now))
         landing.rows += stamped.height
         landing.captures += 1
         landing.versions.append(commit.version)
     return landing
+
+
+def stamp_quotes(capture: QuoteCapture) -> tuple[date, pl.DataFrame]:
+    """A quote capture's trade date and its raw rows (provenance stamped, schema conformed)."""
+    day = date.fromisoformat(_iso(capture.request["date"]))
+    rows = capture.quotes.with_columns(trade_date=pl.lit(day))
+    stamped = with_provenance(
+        rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
+    )
+    return day, conform(stamped, RAW_QUOTES)
+
+
+def judge_quotes(
+    stamped: pl.DataFrame, day: date, expiration: date, now: datetime | None = None
+) -> dict[str, CheckOutcome]:
+    """Every quote check's outcome on one capture of `expiration` on `day`; `now` decides which
+    minutes a live day owes."""
+    owed = quote_minutes_expected(ROOT, expiration, day, now)
+    expected = {(day, expiration): owed} if owed else {}
+    return judge(checks.RAW_QUOTES_CHECKS, checks.OptionsDay(day, stamped, expected=expected))
+
+
+def merged_verdict(outcomes: list[dict[str, CheckOutcome]]) -> dict[str, CheckOutcome]:
+    """One day's verdict of every quote check from its captures' outcomes (none owed: passes)."""
+    return {c.name: _merged([o[c.name] for o in outcomes]) for c in checks.RAW_QUOTES_CHECKS}
 
 
 def _iso(value: str) -> str:
