@@ -367,13 +367,15 @@ RAW_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
         _valid(RAW_BARS_SCHEMA, ("capture_id", "symbol", "ts")),
     ),
 )
+#: Minute-bar completeness; the normalized asset also reports its counts as metadata.
+MINUTE_COMPLETENESS: CheckDef[BarsPartition] = CheckDef(
+    "completeness",
+    "Every minute the session owes has a bar or is a plausible no-trade minute; no bar lies "
+    "outside the session.",
+    lambda p: completeness(p.rows, [(p.symbol, p.trade_date)], now=p.now),
+)
 NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
-    CheckDef(
-        "completeness",
-        "Every minute the session owes has a bar or is a plausible no-trade minute; no bar lies "
-        "outside the session.",
-        lambda p: completeness(p.rows, [(p.symbol, p.trade_date)], now=p.now),
-    ),
+    MINUTE_COMPLETENESS,
     CheckDef(
         "validity",
         "Schema, OHLC ordering, non-negative sizes and one bar per symbol and minute.",

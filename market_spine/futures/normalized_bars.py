@@ -73,7 +73,7 @@ def normalized_futures_bars_1m(
     verdicts = checks.judge_partitions(
         checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()
     )
-    complete = [v["completeness"].metadata for v in verdicts.values()]
+    complete = [v[checks.MINUTE_COMPLETENESS.name].metadata for v in verdicts.values()]
     yield dg.MaterializeResult(
         metadata={
             "rows": bars.height,
