@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from market_spine.definitions import silence_dagster_previews
 from market_spine.futures.checks import minute_runs
 from market_spine.markets import calendars
 from market_spine.operations.check_sweep import (
@@ -69,6 +70,7 @@ def _previous_missing(
 
 
 def main() -> None:
+    silence_dagster_previews()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=date.fromisoformat, default=date(2021, 1, 1))
     parser.add_argument("--end", type=date.fromisoformat, default=date(2025, 12, 31))
