@@ -25,7 +25,7 @@ from market_spine.warehouse.project import dbt_resource
 from market_spine.warehouse.quality import CHECKED_ASSETS, check_results
 from market_spine.warehouse.resource import WarehouseResource
 from market_spine.warehouse.tables import CHECK_RESULTS
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 FIRST, BAD, LAST = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
 FAILED = {("normalized/futures_bars_1m:completeness", f"{BAD.isoformat()}|CL")}

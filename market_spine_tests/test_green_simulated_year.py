@@ -12,7 +12,7 @@ import dagster as dg
 from market_spine.markets.expirations import closed_weekdays
 from market_spine.operations.check_sweep import option_days, sweep_futures, sweep_options, weekdays
 from market_spine.runs.launch import materialize_options, materialize_range
-from market_spine_tests.conftest import settings_for
+from market_spine_tests.kit.homes import settings_for
 
 YEAR = (date(2023, 1, 1), date(2023, 12, 31))
 #: Every this many trading days, a day of options (with the one before, for strike continuity).
