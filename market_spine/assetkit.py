@@ -1,40 +1,196 @@
-"""Shared by every domain's assets: check outcomes and their Dagster results, and the freshness
-policy."""
+"""The check kit every domain's assets share: a check declared once (CheckDef), its outcome
+(CheckOutcome), and its Dagster specs and per-partition evaluations; plus the freshness policy.
+
+Checks are judged per partition, so a run over many partitions records each partition's verdict
+on its own: the Dagster UI, `quality.check_results` and the warehouse's data-quality mart then
+agree on exactly which partitions failed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import dagster as dg
+import polars as pl
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1))
+#: Failed partitions named per check in a run's summary before the rest are only counted.
+SHOWN_PARTITIONS = 3
+
+Subject = TypeVar("Subject")
 
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """A check's verdict with the counts and worst offenders an operator needs to act."""
+    """A check's verdict with the counts and worst offenders an operator needs to act.
+    `warn_only` makes a failure a warning (severity WARN) rather than an error."""
 
     passed: bool
     metadata: dict[str, Any] = field(default_factory=dict)
     warn_only: bool = False
 
 
-FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1))
+@dataclass(frozen=True)
+class CheckDef(Generic[Subject]):
+    """One asset check, declared once: its name, what it verifies, how it judges one
+    partition's subject (a pure function), and whether an ERROR stops downstream assets."""
+
+    name: str
+    description: str
+    evaluate: Callable[[Subject], CheckOutcome]
+    blocking: bool = False
+
+
+def check_specs(
+    asset: dg.AssetKey,
+    checks: Sequence[CheckDef[Any]],
+    partitions_def: dg.PartitionsDefinition,
+) -> list[dg.AssetCheckSpec]:
+    """The asset's check specs, partitioned like the asset (Dagster requires the same
+    definition), so each partition has its own verdict."""
+    return [
+        dg.AssetCheckSpec(
+            c.name,
+            asset=asset,
+            description=c.description,
+            blocking=c.blocking,
+            partitions_def=partitions_def,
+        )
+        for c in checks
+    ]
+
+
+def judge(checks: Sequence[CheckDef[Subject]], subject: Subject) -> dict[str, CheckOutcome]:
+    """Every check's outcome on one subject, by check name."""
+    return {c.name: c.evaluate(subject) for c in checks}
+
+
+def rows_by(
+    frame: pl.DataFrame, columns: Sequence[str], keys: Iterable[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], pl.DataFrame]:
+    """`frame` split by the values of `columns`, one entry per key in `keys`: a key without
+    rows gets an empty frame of the same schema (a partition with no data is still judged)."""
+    groups = frame.partition_by(list(columns), as_dict=True) if frame.height else {}
+    empty = frame.clear()
+    return {key: groups.get(key, empty) for key in keys}
+
+
+def partition_checks(
+    context: dg.AssetExecutionContext,
+    asset: dg.AssetKey,
+    checks: Sequence[CheckDef[Any]],
+    verdicts: Mapping[str, Mapping[str, CheckOutcome]],
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    """One evaluation per partition of the run and check, then each check's output.
+
+    Yield it after the asset's MaterializeResult, so each evaluation can point at its
+    partition's new materialization (the UI shows a check's state against that). `verdicts`
+    maps every partition key of the run to every check's outcome; anything else is a bug in
+    the asset and raises ValueError naming what is wrong.
+    """
+    keys = [str(k) for k in context.partition_keys]
+    _require_verdicts(asset, checks, keys, verdicts)
+    selected = [
+        c for c in checks if dg.AssetCheckKey(asset, c.name) in context.selected_asset_check_keys
+    ]
+    targets = _materializations(context, asset, keys)
+    for key in keys:
+        for c in selected:
+            outcome = verdicts[key][c.name]
+            yield dg.AssetCheckEvaluation(
+                asset_key=asset,
+                check_name=c.name,
+                passed=outcome.passed,
+                metadata=_metadata(outcome),
+                target_materialization_data=targets.get(key),
+                severity=_severity(outcome),
+                blocking=c.blocking,
+                partition=key,
+            )
+    for c in selected:
+        check_key = dg.AssetCheckKey(asset, c.name)
+        yield dg.Output(
+            None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key)
+        )
+
+
+def _require_verdicts(
+    asset: dg.AssetKey,
+    checks: Sequence[CheckDef[Any]],
+    keys: list[str],
+    verdicts: Mapping[str, Mapping[str, CheckOutcome]],
+) -> None:
+    lacking = [k for k in keys if k not in verdicts]
+    names = {c.name for c in checks}
+    wrong = {k: sorted(set(verdicts[k]) ^ names) for k in keys if k in verdicts}
+    wrong = {k: v for k, v in wrong.items() if v}
+    if lacking or wrong:
+        raise ValueError(
+            f"{asset.to_user_string()}: every partition of the run needs exactly the checks "
+            f"{sorted(names)}; partitions without a verdict: {lacking[:5]}, partitions with "
+            f"other checks: {dict(list(wrong.items())[:5])}"
+        )
+
+
+def _materializations(
+    context: dg.AssetExecutionContext, asset: dg.AssetKey, keys: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """This run's materialization of each partition, newest first as the event log has them."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=keys), limit=len(keys)
+    ).records
+    found: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for record in records:
+        if record.run_id == context.run_id and record.partition_key not in found:
+            found[str(record.partition_key)] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+    return found
+
+
+def summarize_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> tuple[str, ...]:
+    """A run's failed checks for a summary line: `asset:check`, with the failed partitions
+    (the first few, then a count) when the check is partitioned."""
+    partitions: dict[str, list[str]] = {}
+    for e in evaluations:
+        if not e.passed:
+            failed = partitions.setdefault(f"{e.asset_key.to_user_string()}:{e.check_name}", [])
+            if e.partition is not None:
+                failed.append(e.partition)
+    return tuple(
+        name if not keys else f"{name} [{_first(keys)}]" for name, keys in partitions.items()
+    )
+
+
+def _first(keys: list[str]) -> str:
+    more = len(keys) - SHOWN_PARTITIONS
+    return ", ".join(keys[:SHOWN_PARTITIONS]) + (f" and {more} more" if more > 0 else "")
 
 
 def check_result(asset: dg.AssetKey, name: str, outcome: CheckOutcome) -> dg.AssetCheckResult:
-    """An AssetCheckResult whose metadata shows counts as numbers and offenders as JSON."""
-    severity = dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR
+    """An AssetCheckResult of an unpartitioned check, metadata shown as `_metadata` does."""
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=name,
         passed=outcome.passed,
-        severity=severity,
-        metadata={k: _meta(v) for k, v in outcome.metadata.items()},
+        severity=_severity(outcome),
+        metadata=_metadata(outcome),
     )
 
 
-def _meta(value: Any) -> Any:
-    if isinstance(value, list | dict):
-        return dg.MetadataValue.json(value)
-    return value
+def _severity(outcome: CheckOutcome) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.WARN if outcome.warn_only else dg.AssetCheckSeverity.ERROR
+
+
+def _metadata(outcome: CheckOutcome) -> dict[str, Any]:
+    """Counts as numbers, offender lists and maps as JSON."""
+    return {
+        k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v
+        for k, v in outcome.metadata.items()
+    }

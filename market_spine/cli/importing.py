@@ -99,14 +99,18 @@ def _print(report: ImportReport) -> None:
     for d in report.days:
         if d.note:
             out.print(f"[yellow]{d.trade_date}:[/] {d.note}")
-    checks = Table("asset", "check", "result", "details")
-    for c in report.checks:
-        result = "[green]passed[/]" if c.passed else f"[red]failed[/] ({c.severity.lower()})"
-        details = ", ".join(
-            f"{k}={v}" for k, v in c.metadata.items() if not isinstance(v, list | dict)
-        )
-        checks.add_row(c.asset, c.check, result, details)
-    out.print(checks)
+    failed = [c for c in report.checks if not c.passed]
+    passed = len(report.checks) - len(failed)
+    out.print(f"checks: {passed} of {len(report.checks)} partition evaluations passed")
+    if failed:
+        checks = Table("asset", "check", "partition", "result", "details")
+        for c in failed:
+            details = ", ".join(
+                f"{k}={v}" for k, v in c.metadata.items() if not isinstance(v, list | dict)
+            )
+            result = f"[red]failed[/] ({c.severity.lower()})"
+            checks.add_row(c.asset, c.check, c.partition or "", result, details)
+        out.print(checks)
     for run in report.runs:
         status = "[green]ok[/]" if run.success else "[red]failed[/]"
         out.print(f"run {run.run_id[:8]} {run.start}..{run.end} {status}")

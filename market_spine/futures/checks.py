@@ -1,32 +1,33 @@
-"""Futures data checks as pure functions over frames, so the assets, tests and CLI share them.
+"""Futures data checks as pure functions over frames, so the assets, tests and CLI share them,
+and each dataset's checks declared once (name, description, blocking) at the end.
 
-Each returns a CheckOutcome; the assets turn it into a Dagster AssetCheckResult.
+Each returns a CheckOutcome; the assets turn it into one Dagster evaluation per partition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome
+from market_spine.assetkit import CheckDef, CheckOutcome, judge, rows_by
+from market_spine.futures import no_trade
+from market_spine.futures.partitions import partition_key
+from market_spine.futures.schemas import (
+    DAILY_BARS_SCHEMA,
+    NORMALIZED_BARS_SCHEMA,
+    RAW_BARS_SCHEMA,
+)
 from market_spine.markets import calendars
 from market_spine.markets.instruments import get_instrument
 
-#: An absent run is "no trade" while a Poisson market at the neighbouring trade rate could
-#: plausibly print nothing that long (p > e^-14, allowing for overdispersion); else missing.
-NO_TRADE_MAX_LOG_ODDS = 14.0
-#: Neighbouring minutes on each side whose trade counts estimate the local trade rate.
-RATE_WINDOW_MINUTES = 30
-#: Quantile of the neighbouring per-minute trade counts taken as the local rate.
-RATE_QUANTILE = 0.05
-#: No market sits silent this long inside a session: such a run is missing whatever the rate.
-MAX_NO_TRADE_RUN = 30
 #: Missing minutes up to this many make the completeness check warn rather than error.
 MINOR_MISSING_MINUTES = 2
 _MINUTE = 60_000_000_000
@@ -34,40 +35,117 @@ _MINUTE = 60_000_000_000
 ANOMALY_Z = 12.0
 ANOMALY_WINDOW = 121
 WORST = 10
+_NO_ACTIVITY = (np.empty(0, np.int64), np.empty(0, np.float64))
 
 
-def _minute_runs(missing: np.ndarray) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class SessionGaps:
+    """What one (symbol, trade date) lacks: absent minutes split into no-trade and missing runs
+    (start ns UTC, minutes), and bars outside the session grid."""
+
+    symbol: str
+    trade_date: date
+    expected: int
+    present: int
+    absent: int
+    missing_runs: list[tuple[int, int]]
+    unexpected: int
+
+    @property
+    def missing(self) -> int:
+        """Minutes in missing runs."""
+        return sum(n for _, n in self.missing_runs)
+
+    def worst(self) -> dict[str, Any]:
+        """The partition as an operator reads it in the check's `worst` list."""
+        return {
+            "symbol": self.symbol,
+            "trade_date": self.trade_date.isoformat(),
+            "missing_minutes": self.missing,
+            "missing_runs": [f"{_iso(s)} +{n}m" for s, n in self.missing_runs[:5]],
+            "unexpected_bars": self.unexpected,
+        }
+
+
+def minute_runs(minutes: np.ndarray) -> list[tuple[int, int]]:
     """Split sorted ns minute stamps into (start, length) runs of consecutive minutes."""
-    if missing.size == 0:
+    if minutes.size == 0:
         return []
-    breaks = np.flatnonzero(np.diff(missing) != 60_000_000_000) + 1
+    breaks = np.flatnonzero(np.diff(minutes) != _MINUTE) + 1
     starts = np.concatenate(([0], breaks))
-    ends = np.concatenate((breaks, [missing.size]))
-    return [(int(missing[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
+    ends = np.concatenate((breaks, [minutes.size]))
+    return [(int(minutes[s]), int(e - s)) for s, e in zip(starts, ends, strict=True)]
 
 
 def _iso(ns: int) -> str:
     return np.datetime64(ns, "ns").astype("datetime64[s]").astype(str) + "Z"
 
 
-def _is_missing(
-    start: int, length: int, grid: np.ndarray, ts: np.ndarray, trades: np.ndarray
-) -> bool:
-    """Could the market have printed nothing for `length` minutes at its local trade rate?
+def _closed_by(minutes: np.ndarray, now_ns: int | None) -> np.ndarray:
+    """The minutes whose bar has closed by `now` (all of them when `now` is None)."""
+    return minutes if now_ns is None else minutes[minutes + _MINUTE <= now_ns]
 
-    Trade counts are overdispersed (busy and idle minutes cluster), so the rate is a low
-    quantile of the neighbouring minutes' counts, absent minutes counting as zero trades.
+
+def activity(bars: pl.DataFrame) -> dict[tuple[str, date], tuple[np.ndarray, np.ndarray]]:
+    """Per (symbol, trade date): sorted bar minutes (ns UTC) and each minute's trade count.
+
+    Where a source gives no trade count, a bar that traded counts as one trade: a lower bound,
+    so a thin market is not called gappy.
     """
-    if length > MAX_NO_TRADE_RUN:
-        return True
-    lo, hi = start - RATE_WINDOW_MINUTES * _MINUTE, start + (length + RATE_WINDOW_MINUTES) * _MINUTE
-    minutes = int(np.searchsorted(grid, hi) - np.searchsorted(grid, lo)) - length
-    if minutes < 5:
-        return False
-    counts = trades[np.searchsorted(ts, lo) : np.searchsorted(ts, hi)]
-    zeros = np.zeros(max(0, minutes - counts.size))
-    rate = float(np.quantile(np.concatenate((counts, zeros)), RATE_QUANTILE))
-    return rate * length > NO_TRADE_MAX_LOG_ODDS
+    grouped = (
+        bars.sort("ts")
+        .group_by("symbol", "trade_date")
+        .agg(
+            pl.col("ts").dt.epoch("ns"),
+            pl.coalesce("trades", (pl.col("volume") > 0).cast(pl.Int64)),
+        )
+    )
+    return {
+        (symbol, day): (np.asarray(ts, np.int64), np.asarray(trades, np.float64))
+        for symbol, day, ts, trades in grouped.iter_rows()
+    }
+
+
+def session_gaps(
+    symbol: str, trade_date: date, ts: np.ndarray, trades: np.ndarray, now_ns: int | None = None
+) -> SessionGaps:
+    """Compare one session's bar minutes (sorted ns, with trade counts) with the minutes the
+    calendar owes by `now`: each absent run is no-trade or missing (`no_trade.is_missing`)."""
+    expected = _closed_by(calendars.expected_minutes(symbol, trade_date).asi8, now_ns)
+    present = np.unique(ts)
+    absent = np.setdiff1d(expected, present, assume_unique=True)
+    unexpected = _closed_by(np.setdiff1d(present, expected, assume_unique=True), now_ns)
+    missing = [
+        (start, n)
+        for start, n in minute_runs(absent)
+        if no_trade.is_missing(start, n, expected, ts, trades)
+    ]
+    return SessionGaps(
+        symbol, trade_date, expected.size, present.size, absent.size, missing, unexpected.size
+    )
+
+
+def _outcome(gaps: list[SessionGaps]) -> CheckOutcome:
+    """Totals over sessions; a stray missing minute or two only warns (more likely a quiet
+    market than lost data), anything more or any bar outside a session fails."""
+    missing = sum(g.missing for g in gaps)
+    unexpected = sum(g.unexpected for g in gaps)
+    flagged = sorted(
+        (g for g in gaps if g.missing or g.unexpected), key=lambda g: -(g.missing + g.unexpected)
+    )
+    return CheckOutcome(
+        missing == 0 and unexpected == 0,
+        {
+            "expected_bars": sum(g.expected for g in gaps),
+            "present_bars": sum(g.present for g in gaps),
+            "no_trade_minutes": sum(g.absent for g in gaps) - missing,
+            "missing_minutes": missing,
+            "unexpected_bars": unexpected,
+            "partitions_with_gaps": len(flagged),
+            "worst": [g.worst() for g in flagged[:WORST]],
+        },
+        warn_only=unexpected == 0 and missing <= MINOR_MISSING_MINUTES,
+    )
 
 
 def completeness(
@@ -76,89 +154,63 @@ def completeness(
     now: datetime | None = None,
 ) -> CheckOutcome:
     """Compare present bars with each session's expected minute grid (holidays, breaks, early
-    closes included); an absent run that thin trading explains counts as no-trade minutes, one
-    the neighbouring trade rate cannot explain counts as missing data."""
-    now_ns = (
-        None if now is None else int(np.datetime64(now.replace(tzinfo=None), "ns").astype(np.int64))
-    )
-    totals = {
-        "expected_bars": 0,
-        "present_bars": 0,
-        "no_trade_minutes": 0,
-        "missing_minutes": 0,
-        "unexpected_bars": 0,
-    }
-    worst: list[dict[str, Any]] = []
-    by_key = (
-        bars.sort("ts")
-        .group_by("symbol", "trade_date")
-        # Activity per minute: the trade count; where a source gives none, a bar that traded
-        # counts as one trade (a lower bound, so thin markets are not called gappy).
-        .agg(
-            pl.col("ts").dt.epoch("ns"),
-            pl.coalesce("trades", (pl.col("volume") > 0).cast(pl.Int64)),
-        )
-    )
-    present_map = {
-        (r[0], r[1]): (np.asarray(r[2], dtype=np.int64), np.asarray(r[3], dtype=np.float64))
-        for r in by_key.iter_rows()
-    }
-    nothing = (np.empty(0, np.int64), np.empty(0, np.float64))
-    for symbol, trade_date in partitions:
-        expected = calendars.expected_minutes(symbol, trade_date).asi8
-        if now_ns is not None:
-            expected = expected[expected + 60_000_000_000 <= now_ns]
-        ts, trades = present_map.get((symbol, trade_date), nothing)
-        present = np.unique(ts)
-        absent = np.setdiff1d(expected, present, assume_unique=True)
-        unexpected = np.setdiff1d(present, expected, assume_unique=True)
-        if now_ns is not None:
-            unexpected = unexpected[unexpected + 60_000_000_000 <= now_ns]
-        runs = _minute_runs(absent)
-        missing_runs = [(s, n) for s, n in runs if _is_missing(s, n, expected, ts, trades)]
-        missing = sum(n for _, n in missing_runs)
-        totals["expected_bars"] += int(expected.size)
-        totals["present_bars"] += int(present.size)
-        totals["missing_minutes"] += missing
-        totals["no_trade_minutes"] += int(absent.size) - missing
-        totals["unexpected_bars"] += int(unexpected.size)
-        if missing or unexpected.size:
-            worst.append(
-                {
-                    "symbol": symbol,
-                    "trade_date": trade_date.isoformat(),
-                    "missing_minutes": missing,
-                    "missing_runs": [f"{_iso(s)} +{n}m" for s, n in missing_runs[:5]],
-                    "unexpected_bars": int(unexpected.size),
-                }
-            )
-    worst.sort(key=lambda w: -(w["missing_minutes"] + w["unexpected_bars"]))
-    passed = totals["missing_minutes"] == 0 and totals["unexpected_bars"] == 0
-    # A stray silent minute or two is more likely a quiet market than lost data: warn, don't fail.
-    minor = totals["unexpected_bars"] == 0 and totals["missing_minutes"] <= MINOR_MISSING_MINUTES
-    return CheckOutcome(
-        passed,
-        {**totals, "partitions_with_gaps": len(worst), "worst": worst[:WORST]},
-        warn_only=minor,
+    closes included); an absent run that the neighbouring activity explains counts as no-trade
+    minutes, one it cannot explain as missing data. `now` (UTC) limits a live session to the
+    minutes that have closed."""
+    now_ns = None if now is None else int(pd.Timestamp(now).as_unit("ns").value)
+    by_session = activity(bars)
+    return _outcome(
+        [
+            session_gaps(symbol, day, *by_session.get((symbol, day), _NO_ACTIVITY), now_ns=now_ns)
+            for symbol, day in partitions
+        ]
     )
 
 
-def validity(frame: pl.DataFrame, schema: pa.DataFrameSchema, key: tuple[str, ...]) -> CheckOutcome:
-    """Schema (pandera), OHLC ordering, non-negative sizes and a unique key."""
-    problems: dict[str, int] = {}
-    examples: list[dict[str, Any]] = []
+def schema_problems(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> list[dict[str, str]]:
+    """The frame's pandera failure cases (check and column), empty when it conforms."""
     try:
         schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        problems["schema"] = len(cases)
-        examples.extend(
+        return [
             {"check": str(r.get("check")), "column": str(r.get("column"))}
-            for r in cases.head(WORST).to_dicts()
-        )
+            for r in exc.failure_cases.to_dicts()
+        ]
     except pandera.errors.SchemaError as exc:
-        problems["schema"] = 1
-        examples.append({"check": "schema", "error": str(exc)[:200]})
+        return [{"check": "schema", "error": str(exc)[:200]}]
+    return []
+
+
+class RunRows:
+    """A run's whole frame, validated against a schema once: pandera costs the same for one
+    partition as for a year of them, and when the whole frame conforms so does every partition
+    (its checks are per row or per key), so partitions skip it."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+        self._conforms: dict[int, bool] = {}
+
+    def conforms(self, schema: pa.DataFrameSchema) -> bool:
+        """True when the whole frame passes `schema`."""
+        if id(schema) not in self._conforms:
+            self._conforms[id(schema)] = not schema_problems(self.frame, schema)
+        return self._conforms[id(schema)]
+
+
+def validity(
+    frame: pl.DataFrame,
+    schema: pa.DataFrameSchema,
+    key: tuple[str, ...],
+    conforms: bool = False,
+) -> CheckOutcome:
+    """Schema (pandera), OHLC ordering, non-negative sizes and a unique key. `conforms` says the
+    schema is already known to pass (see RunRows), so pandera is not run again."""
+    problems: dict[str, int] = {}
+    examples: list[dict[str, Any]] = []
+    failures = [] if conforms else schema_problems(frame, schema)
+    if failures:
+        problems["schema"] = len(failures)
+        examples.extend(failures[:WORST])
     if {"open", "high", "low", "close"} <= set(frame.columns):
         crossed = frame.filter(
             (pl.col("low") > pl.min_horizontal("open", "close"))
@@ -218,3 +270,139 @@ def anomalies(bars: pl.DataFrame, threshold: float = ANOMALY_Z) -> CheckOutcome:
         {"flagged": flagged.height, "threshold_z": threshold, "worst": worst},
         warn_only=True,
     )
+
+
+def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> CheckOutcome:
+    """Every trading day of the run has a daily row; days without a session need none."""
+    present = set(daily.select("symbol", "trade_date").iter_rows())
+    expected = [(s, d) for s, d in partitions if calendars.is_trading_day(s, d)]
+    missing = [f"{s} {d.isoformat()}" for s, d in expected if (s, d) not in present]
+    return CheckOutcome(
+        not missing,
+        {"expected_days": len(expected), "missing_days": len(missing), "worst": missing[:WORST]},
+    )
+
+
+#: The freshness SLA: during a session, each symbol's newest bar is less than this old.
+FRESHNESS_SLA = timedelta(hours=1)
+
+
+def sessions_due(symbols: Iterable[str], now: datetime) -> dict[str, calendars.Session]:
+    """The symbols whose session at `now` (UTC) has been open at least the SLA, so a bar
+    within the SLA is owed; the others (closed, or just opened) owe none."""
+    due = {}
+    for symbol in symbols:
+        session = calendars.session_at(symbol, now)
+        if session is not None and now - session.open >= FRESHNESS_SLA:
+            due[symbol] = session
+    return due
+
+
+@dataclass(frozen=True)
+class NewestBars:
+    """The newest stored bar (UTC) of each symbol whose session is due, None when it has none."""
+
+    now: datetime
+    newest: dict[str, datetime | None]
+
+
+def freshness(latest: NewestBars) -> CheckOutcome:
+    """Each due symbol's newest bar is under `FRESHNESS_SLA` old at `latest.now`."""
+    lags = {
+        symbol: None if ts is None else round((latest.now - ts).total_seconds() / 60, 1)
+        for symbol, ts in latest.newest.items()
+    }
+    limit = FRESHNESS_SLA.total_seconds() / 60
+    stale = [symbol for symbol, lag in lags.items() if lag is None or lag > limit]
+    return CheckOutcome(not stale, {"lag_minutes": lags, "stale_symbols": ", ".join(stale)})
+
+
+@dataclass(frozen=True)
+class BarsPartition:
+    """One (symbol, trade date) partition's rows as its checks see them; `now` (UTC) limits a
+    live session to the minutes that have closed."""
+
+    symbol: str
+    trade_date: date
+    rows: pl.DataFrame
+    now: datetime | None = None
+    run: RunRows | None = None
+
+    def conforms(self, schema: pa.DataFrameSchema) -> bool:
+        """True when the run's whole frame is known to pass `schema`."""
+        return self.run is not None and self.run.conforms(schema)
+
+
+def judge_partitions(
+    checks: Sequence[CheckDef[BarsPartition]],
+    rows: pl.DataFrame,
+    partitions: Iterable[tuple[str, date]],
+    now: datetime | None = None,
+) -> dict[str, dict[str, CheckOutcome]]:
+    """Each (symbol, trade date) partition's outcome of every check, by partition key; a
+    partition without rows is judged on an empty frame."""
+    partitions = list(partitions)
+    frames = rows_by(rows, ["symbol", "trade_date"], partitions)
+    run = RunRows(rows)
+    return {
+        str(partition_key(day, symbol)): judge(
+            checks, BarsPartition(symbol, day, frames[(symbol, day)], now, run)
+        )
+        for symbol, day in partitions
+    }
+
+
+def _valid(
+    schema: pa.DataFrameSchema, key: tuple[str, ...]
+) -> Callable[[BarsPartition], CheckOutcome]:
+    """The validity check of a partition against `schema` with a unique `key`."""
+    return lambda p: validity(p.rows, schema, key, p.conforms(schema))
+
+
+RAW_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
+    CheckDef(
+        "capture_validity",
+        "Captured bars match the raw schema, with OHLC in order, non-negative sizes and one bar "
+        "per capture and minute.",
+        _valid(RAW_BARS_SCHEMA, ("capture_id", "symbol", "ts")),
+    ),
+)
+#: Minute-bar completeness; the normalized asset also reports its counts as metadata.
+MINUTE_COMPLETENESS: CheckDef[BarsPartition] = CheckDef(
+    "completeness",
+    "Every minute the session owes has a bar or is a plausible no-trade minute; no bar lies "
+    "outside the session.",
+    lambda p: completeness(p.rows, [(p.symbol, p.trade_date)], now=p.now),
+)
+NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
+    MINUTE_COMPLETENESS,
+    CheckDef(
+        "validity",
+        "Schema, OHLC ordering, non-negative sizes and one bar per symbol and minute.",
+        _valid(NORMALIZED_BARS_SCHEMA, ("symbol", "ts")),
+        blocking=True,
+    ),
+    CheckDef(
+        "anomalies",
+        "No 1-minute return beyond a robust z-score of 12 (flagged rows are kept).",
+        lambda p: anomalies(p.rows),
+    ),
+)
+DAILY_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
+    CheckDef(
+        "validity",
+        "Schema, OHLC ordering, non-negative sizes and one row per symbol and trade date.",
+        _valid(DAILY_BARS_SCHEMA, ("symbol", "trade_date")),
+        blocking=True,
+    ),
+    CheckDef(
+        "completeness",
+        "Every trading day has its daily row; a day without a session needs none.",
+        lambda p: missing_days(p.rows, [(p.symbol, p.trade_date)]),
+    ),
+)
+FRESHNESS_CHECK: CheckDef[NewestBars] = CheckDef(
+    "freshness",
+    "During a session, the newest bar of every symbol is less than one hour old.",
+    freshness,
+)

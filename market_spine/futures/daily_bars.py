@@ -1,17 +1,18 @@
 """`analytics/futures_bars_daily`: one OHLCV row per symbol and trade date, from the minutes."""
 
+from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, CheckOutcome, check_result
+from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
 from market_spine.futures.catalog import DAILY_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
-from market_spine.futures.schemas import DAILY_BARS, DAILY_BARS_SCHEMA
+from market_spine.futures.schemas import DAILY_BARS
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
@@ -52,27 +53,13 @@ def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
     return conform(daily, DAILY_BARS)
 
 
-def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> CheckOutcome:
-    """Every trading day of the run has a daily row; days without a session need none."""
-    present = set(daily.select("symbol", "trade_date").iter_rows())
-    expected = [(s, d) for s, d in partitions if calendars.is_trading_day(s, d)]
-    missing = [f"{s} {d.isoformat()}" for s, d in expected if (s, d) not in present]
-    return CheckOutcome(
-        not missing,
-        {"expected_days": len(expected), "missing_days": len(missing), "worst": missing[:10]},
-    )
-
-
 @dg.asset(
     key=keys.DAILY_BARS,
     deps=[keys.NORMALIZED_BARS],
     partitions_def=futures_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     freshness_policy=FRESHNESS,
-    check_specs=[
-        dg.AssetCheckSpec("validity", asset=keys.DAILY_BARS, blocking=True),
-        dg.AssetCheckSpec("completeness", asset=keys.DAILY_BARS),
-    ],
+    check_specs=check_specs(keys.DAILY_BARS, checks.DAILY_BARS_CHECKS, futures_partitions),
     group_name="futures",
     kinds={"delta", "polars"},
     owners=[DAILY_BARS_SPEC.owner],
@@ -81,7 +68,7 @@ def missing_days(daily: pl.DataFrame, partitions: list[tuple[str, date]]) -> Che
 )
 def futures_bars_daily(
     context: dg.AssetExecutionContext, lake: LakeResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Rebuild the daily rows of each contiguous block of the run's partitions."""
     store = lake.lake
     frames: list[pl.DataFrame] = []
@@ -101,17 +88,11 @@ def futures_bars_daily(
             )
         )
     daily = pl.concat(frames) if frames else pl.DataFrame(schema=DAILY_BARS)
-    return dg.MaterializeResult(
+    verdicts = checks.judge_partitions(checks.DAILY_BARS_CHECKS, daily, partitions)
+    yield dg.MaterializeResult(
         metadata={
             "rows": daily.height,
             "delta_version": store.version(keys.table(keys.DAILY_BARS)),
-        },
-        check_results=[
-            check_result(
-                keys.DAILY_BARS,
-                "validity",
-                checks.validity(daily, DAILY_BARS_SCHEMA, key=("symbol", "trade_date")),
-            ),
-            check_result(keys.DAILY_BARS, "completeness", missing_days(daily, partitions)),
-        ],
+        }
     )
+    yield from partition_checks(context, keys.DAILY_BARS, checks.DAILY_BARS_CHECKS, verdicts)

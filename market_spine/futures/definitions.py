@@ -11,12 +11,15 @@ from market_spine.futures.normalized_bars import normalized_futures_bars_1m
 from market_spine.futures.raw_bars import raw_futures_bars_1m
 from market_spine.settings import Settings
 
+#: The futures assets, in lineage order.
+ASSETS = (raw_futures_bars_1m, normalized_futures_bars_1m, futures_bars_daily)
+
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The futures assets in lineage order, their job and schedule."""
     del settings  # the symbol partitions come from the instruments file (futures.partitions)
     return dg.Definitions(
-        assets=[raw_futures_bars_1m, normalized_futures_bars_1m, futures_bars_daily],
+        assets=list(ASSETS),
         jobs=[futures_job],
         schedules=[futures_hourly_capture],
     )

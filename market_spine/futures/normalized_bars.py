@@ -1,21 +1,22 @@
 """`normalized/futures_bars_1m`: the accepted capture of each session, one row per (symbol, ts),
 replaced atomically per partition so reruns are idempotent and every state stays readable."""
 
+from collections.abc import Iterator
+from datetime import date
+
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_result
+from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
-from market_spine.futures.schemas import NORMALIZED_BARS, NORMALIZED_BARS_SCHEMA
+from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource
-
-CHECKS = ("completeness", "validity", "anomalies")
 
 
 def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
@@ -37,11 +38,9 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
     partitions_def=futures_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     freshness_policy=FRESHNESS,
-    check_specs=[
-        dg.AssetCheckSpec("completeness", asset=keys.NORMALIZED_BARS),
-        dg.AssetCheckSpec("validity", asset=keys.NORMALIZED_BARS, blocking=True),
-        dg.AssetCheckSpec("anomalies", asset=keys.NORMALIZED_BARS),
-    ],
+    check_specs=check_specs(
+        keys.NORMALIZED_BARS, checks.NORMALIZED_BARS_CHECKS, futures_partitions
+    ),
     group_name="futures",
     kinds={"delta", "polars"},
     owners=[NORMALIZED_BARS_SPEC.owner],
@@ -50,11 +49,11 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
 )
 def normalized_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Replace each contiguous block of the run's partitions with the newest captures."""
     store = lake.lake
     frames: list[pl.DataFrame] = []
-    partitions: list[tuple[str, object]] = []
+    partitions: list[tuple[str, date]] = []
     for symbol, days in split_keys(context.partition_keys).items():
         partitions.extend((symbol, d) for d in days)
         frames.append(
@@ -71,22 +70,19 @@ def normalized_futures_bars_1m(
             )
         )
     bars = pl.concat(frames) if frames else pl.DataFrame(schema=NORMALIZED_BARS)
-    complete = checks.completeness(bars, partitions, now=market.now())
-    return dg.MaterializeResult(
+    verdicts = checks.judge_partitions(
+        checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()
+    )
+    complete = [v[checks.MINUTE_COMPLETENESS.name].metadata for v in verdicts.values()]
+    yield dg.MaterializeResult(
         metadata={
             "rows": bars.height,
             "delta_version": store.version(keys.table(keys.NORMALIZED_BARS)),
             "capture_id": bars["capture_id"].max() if bars.height else "",
-            "expected_bars": complete.metadata["expected_bars"],
-            "present_bars": complete.metadata["present_bars"],
-        },
-        check_results=[
-            check_result(keys.NORMALIZED_BARS, "completeness", complete),
-            check_result(
-                keys.NORMALIZED_BARS,
-                "validity",
-                checks.validity(bars, NORMALIZED_BARS_SCHEMA, key=("symbol", "ts")),
-            ),
-            check_result(keys.NORMALIZED_BARS, "anomalies", checks.anomalies(bars)),
-        ],
+            "expected_bars": sum(c["expected_bars"] for c in complete),
+            "present_bars": sum(c["present_bars"] for c in complete),
+        }
+    )
+    yield from partition_checks(
+        context, keys.NORMALIZED_BARS, checks.NORMALIZED_BARS_CHECKS, verdicts
     )

@@ -1,18 +1,19 @@
 """`raw/futures_bars_1m`: every provider call lands as an append-only capture with provenance."""
 
 import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_result
+from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
 from market_spine.futures.catalog import RAW_BARS_SPEC
 from market_spine.futures.partitions import futures_partitions, split_keys
-from market_spine.futures.schemas import RAW_BARS, RAW_BARS_SCHEMA
+from market_spine.futures.schemas import RAW_BARS
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.base import BarCapture
@@ -31,7 +32,7 @@ def capture_frame(capture: BarCapture, trade_date_iso: str, captured_at: datetim
     partitions_def=futures_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     freshness_policy=FRESHNESS,
-    check_specs=[dg.AssetCheckSpec("capture_validity", asset=keys.RAW_BARS)],
+    check_specs=check_specs(keys.RAW_BARS, checks.RAW_BARS_CHECKS, futures_partitions),
     group_name="futures",
     kinds={"delta", "polars"},
     owners=[RAW_BARS_SPEC.owner],
@@ -40,19 +41,19 @@ def capture_frame(capture: BarCapture, trade_date_iso: str, captured_at: datetim
 )
 def raw_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Fetch each (symbol, date) session in the run and append all captures as one commit."""
     provider = market.get()
     frames: list[pl.DataFrame] = []
     capture_ids: list[str] = []
+    partitions = [(s, d) for s, days in split_keys(context.partition_keys).items() for d in days]
     # An IB provider holds a connection: release it even when a fetch fails.
     with contextlib.closing(provider) if hasattr(provider, "close") else contextlib.nullcontext():
-        for symbol, days in split_keys(context.partition_keys).items():
-            for day in days:
-                capture = provider.fetch_bars(symbol, day)
-                frame = capture_frame(capture, day.isoformat(), datetime.now(UTC))
-                capture_ids.append(frame["capture_id"][0] if frame.height else "")
-                frames.append(frame)
+        for symbol, day in partitions:
+            capture = provider.fetch_bars(symbol, day)
+            frame = capture_frame(capture, day.isoformat(), datetime.now(UTC))
+            capture_ids.append(frame["capture_id"][0] if frame.height else "")
+            frames.append(frame)
     raw = pl.concat(frames) if frames else pl.DataFrame(schema=RAW_BARS)
     commit = lake.lake.append(
         keys.table(keys.RAW_BARS),
@@ -60,14 +61,14 @@ def raw_futures_bars_1m(
         partition_by=["symbol"],
         metadata={"run_id": context.run.run_id, "source": provider.name, "captures": capture_ids},
     )
-    validity = checks.validity(raw, RAW_BARS_SCHEMA, key=("capture_id", "symbol", "ts"))
-    return dg.MaterializeResult(
+    verdicts = checks.judge_partitions(checks.RAW_BARS_CHECKS, raw, partitions)
+    yield dg.MaterializeResult(
         metadata={
             "rows": raw.height,
             "captures": len(frames),
             "capture_id": capture_ids[-1] if capture_ids else "",
             "delta_version": commit.version,
             "source": provider.name,
-        },
-        check_results=[check_result(keys.RAW_BARS, "capture_validity", validity)],
+        }
     )
+    yield from partition_checks(context, keys.RAW_BARS, checks.RAW_BARS_CHECKS, verdicts)

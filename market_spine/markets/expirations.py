@@ -88,6 +88,13 @@ def is_trading_day(day: date) -> bool:
     return day in _trading_days(day.year)
 
 
+def closed_weekdays(start: date, end: date) -> list[date]:
+    """Weekdays in [start, end] on which the Cboe index-options market stays closed (holidays
+    and special closures): no chain, no expiration and no partition is owed on them."""
+    days = (start + timedelta(days=i) for i in range((end - start).days + 1))
+    return [d for d in days if d.weekday() < 5 and not is_trading_day(d)]
+
+
 def _previous_trading_day(day: date) -> date:
     while not is_trading_day(day):
         day -= timedelta(days=1)

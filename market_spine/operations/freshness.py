@@ -2,52 +2,37 @@
 bar must be under an hour old. Dagster's FreshnessPolicy ignores partitions, so this check, run
 every 15 minutes, is what tells an operator that the current session is stale."""
 
-from datetime import timedelta
+from datetime import datetime
 
 import dagster as dg
 
-from market_spine.futures import keys
+from market_spine.assetkit import check_result
+from market_spine.futures import checks, keys
 from market_spine.futures.partitions import captured_symbols
 from market_spine.lake.resource import LakeResource
-from market_spine.markets import calendars
 from market_spine.providers.resource import MarketDataResource
-
-SLA = timedelta(hours=1)
 
 
 @dg.asset_check(
     asset=keys.NORMALIZED_BARS,
-    name="freshness",
-    description="During a session, the newest bar of every symbol is less than one hour old.",
+    name=checks.FRESHNESS_CHECK.name,
+    description=checks.FRESHNESS_CHECK.description,
 )
 def futures_freshness(lake: LakeResource, market: MarketDataResource) -> dg.AssetCheckResult:
-    """Compare each open session's newest stored bar with now."""
+    """Read the newest stored bar of each symbol whose session is due, and judge its lag."""
     now = market.now()
-    symbols = captured_symbols()
-    lags: dict[str, float | None] = {}
-    stale: list[str] = []
-    for symbol in symbols:
-        session = calendars.session_at(symbol, now)
-        if session is None or now - session.open < SLA:
-            continue
-        newest = None
-        if lake.lake.exists(keys.table(keys.NORMALIZED_BARS)):
+    table = keys.table(keys.NORMALIZED_BARS)
+    newest: dict[str, datetime | None] = {}
+    for symbol, session in checks.sessions_due(captured_symbols(), now).items():
+        newest[symbol] = None
+        if lake.lake.exists(table):
+            day = (session.trade_date, session.trade_date)
             bars = lake.lake.read(
-                keys.table(keys.NORMALIZED_BARS),
-                equals={"symbol": symbol},
-                between={"trade_date": (session.trade_date, session.trade_date)},
-                columns=["ts"],
+                table, equals={"symbol": symbol}, between={"trade_date": day}, columns=["ts"]
             )
-            newest = bars["ts"].max() if bars.height else None
-        lag = None if newest is None else (now - newest).total_seconds() / 60
-        lags[symbol] = None if lag is None else round(lag, 1)
-        if lag is None or lag > SLA.total_seconds() / 60:
-            stale.append(symbol)
-    return dg.AssetCheckResult(
-        passed=not stale,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"lag_minutes": dg.MetadataValue.json(lags), "stale_symbols": ", ".join(stale)},
-    )
+            newest[symbol] = bars["ts"].max() if bars.height else None
+    outcome = checks.FRESHNESS_CHECK.evaluate(checks.NewestBars(now, newest))
+    return check_result(keys.NORMALIZED_BARS, checks.FRESHNESS_CHECK.name, outcome)
 
 
 freshness_job = dg.define_asset_job(

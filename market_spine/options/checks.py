@@ -1,15 +1,18 @@
 """Option-chain checks as pure functions: each returns a CheckOutcome with counts and the
-worst offenders, so an operator sees what is wrong and where."""
+worst offenders, so an operator sees what is wrong and where. Each dataset's checks are
+declared once (name, description, blocking) at the end."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome
-from market_spine.markets.expirations import listed_expirations
+from market_spine.assetkit import CheckDef, CheckOutcome, judge, rows_by
+from market_spine.markets.expirations import ROOTS, is_trading_day, listed_expirations
 
 WORST = 10
 #: Share of quoted (non-zero bid) contracts whose implied vol must solve.
@@ -26,25 +29,24 @@ def _examples(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, str]]:
 
 
 def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
-    """Every expiration the calendar lists (and that has not settled by the EOD snapshot) has
-    quotes, per root and day."""
+    """Every expiration the calendar lists on each trading day (and that has not settled by the
+    EOD snapshot) has quotes, per root and day. A day the exchange is closed owes nothing: it is
+    counted in `closed_days`, not as missing expirations."""
+    served = set(chain.select("root", "trade_date", "expiration").unique().iter_rows())
+    closed = [day for day in days if not is_trading_day(day)]
     missing: list[str] = []
     expected_total = 0
-    for day in days:
-        for root in ("SPX", "SPXW"):
-            served = set(
-                chain.filter((pl.col("trade_date") == day) & (pl.col("root") == root))["expiration"]
-                .unique()
-                .to_list()
-            )
+    for day in (d for d in days if is_trading_day(d)):
+        for root in ROOTS:
             expected = [e for e in listed_expirations(root, day) if e > day]
             expected_total += len(expected)
-            missing += [f"{root} {day} → {e}" for e in expected if e not in served]
+            missing += [f"{root} {day} → {e}" for e in expected if (root, day, e) not in served]
     return CheckOutcome(
         not missing,
         {
             "expected_expirations": expected_total,
             "missing_expirations": len(missing),
+            "closed_days": [d.isoformat() for d in closed],
             "worst": missing[:WORST],
         },
     )
@@ -222,3 +224,107 @@ def quote_minutes(quotes: pl.DataFrame, expected: dict[tuple[date, date], int]) 
             ),
         },
     )
+
+
+#: A day's surface must span at least this many expiries to be a term structure.
+MIN_EXPIRIES = 5
+
+
+def term_structure(surface: pl.DataFrame, days: list[date]) -> CheckOutcome:
+    """Each trading day has a surface spanning at least `MIN_EXPIRIES` expiries."""
+    per_day = surface.group_by("trade_date").len()
+    thin = per_day.filter(pl.col("len") < MIN_EXPIRIES)["trade_date"].to_list()
+    present = set(surface["trade_date"].to_list())
+    missing = [str(d) for d in days if is_trading_day(d) and d not in present]
+    return CheckOutcome(
+        not thin and not missing,
+        {
+            "expiries_min": int(per_day["len"].min() or 0),
+            "thin_days": [str(d) for d in thin],
+            "missing_days": missing,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class OptionsDay:
+    """One day's rows of an options dataset as its checks see them; `previous` is the chain of
+    the trading day before (for strike continuity), `expected` the quote minutes each captured
+    (day, expiration) owes (for intraday quotes)."""
+
+    day: date
+    rows: pl.DataFrame
+    previous: pl.DataFrame | None = None
+    expected: dict[tuple[date, date], int] | None = None
+
+
+def judge_days(
+    checks: tuple[CheckDef[OptionsDay], ...],
+    rows: pl.DataFrame,
+    days: list[date],
+    previous: Callable[[date], pl.DataFrame] | None = None,
+) -> dict[str, dict[str, CheckOutcome]]:
+    """Each day's outcome of every check, by partition key; `previous(day)` gives the chain of
+    the trading day before when a check needs it."""
+    frames = rows_by(rows, ["trade_date"], [(d,) for d in days])
+    return {
+        d.isoformat(): judge(
+            checks, OptionsDay(d, frames[(d,)], previous(d) if previous is not None else None)
+        )
+        for d in days
+    }
+
+
+RAW_CHAIN_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
+    CheckDef(
+        "completeness",
+        "Every expiration the calendar lists for the day has quotes, per root; a day the "
+        "exchange is closed owes none.",
+        lambda d: completeness(d.rows, [d.day]),
+    ),
+    CheckDef("quotes", "No crossed or locked quotes.", lambda d: quotes(d.rows)),
+)
+NORMALIZED_CHAIN_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
+    CheckDef("quotes", "No crossed or locked quotes.", lambda d: quotes(d.rows), blocking=True),
+    CheckDef(
+        "no_arbitrage",
+        "No call-spread or butterfly arbitrage beyond the quotes' slack.",
+        lambda d: no_arbitrage(d.rows),
+    ),
+    CheckDef(
+        "strike_continuity",
+        "No expiration loses more than a fifth of its strikes since the previous trading day.",
+        lambda d: strike_continuity(d.rows, d.rows.clear() if d.previous is None else d.previous),
+    ),
+)
+GREEKS_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
+    CheckDef(
+        "convergence",
+        "The implied vol solves for at least 95 % of quoted contracts.",
+        lambda d: convergence(d.rows),
+    ),
+    CheckDef(
+        "iv_bounds", "Solved implied vols lie between 1 % and 500 %.", lambda d: iv_bounds(d.rows)
+    ),
+    CheckDef(
+        "parity",
+        "Put-call parity holds within the quotes' half-spreads against each expiry's forward.",
+        lambda d: parity(d.rows),
+    ),
+)
+SURFACE_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
+    CheckDef(
+        "term_structure",
+        f"Each trading day's surface spans at least {MIN_EXPIRIES} expiries.",
+        lambda d: term_structure(d.rows, [d.day]),
+    ),
+)
+RAW_QUOTES_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
+    CheckDef(
+        "minute_completeness",
+        "Every contract of each captured expiration has a quote for each session minute before "
+        "settlement.",
+        lambda d: quote_minutes(d.rows, d.expected or {}),
+    ),
+    CheckDef("quotes", "No crossed or locked quotes.", lambda d: quotes(d.rows)),
+)

@@ -11,16 +11,17 @@ from market_spine.options.raw_quotes import raw_spx_options_quotes_1m
 from market_spine.options.surface_daily import vol_surface_daily
 from market_spine.settings import Settings
 
+#: The option assets, in lineage order.
+ASSETS = (
+    raw_spx_options_eod,
+    normalized_options_chain_eod,
+    options_greeks_eod,
+    vol_surface_daily,
+    raw_spx_options_quotes_1m,
+)
+
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The option assets, in lineage order; their resources come from the root."""
     del settings  # the option partitions are the Cboe calendar's, not a setting
-    return dg.Definitions(
-        assets=[
-            raw_spx_options_eod,
-            normalized_options_chain_eod,
-            options_greeks_eod,
-            vol_surface_daily,
-            raw_spx_options_quotes_1m,
-        ]
-    )
+    return dg.Definitions(assets=list(ASSETS))

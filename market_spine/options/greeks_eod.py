@@ -1,12 +1,13 @@
 """`analytics/options_greeks_eod`: implied vols (mid, bid, ask) and greeks per contract, with the
 forward and discount each expiry implies by put-call parity; unsolvable quotes are flagged."""
 
+from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result
+from market_spine.assetkit import check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.blocks import rebuild_blocks
@@ -36,11 +37,7 @@ def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
     deps=[keys.NORMALIZED_CHAIN],
     partitions_def=option_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[
-        dg.AssetCheckSpec("convergence", asset=keys.GREEKS),
-        dg.AssetCheckSpec("iv_bounds", asset=keys.GREEKS),
-        dg.AssetCheckSpec("parity", asset=keys.GREEKS),
-    ],
+    check_specs=check_specs(keys.GREEKS, checks.GREEKS_CHECKS, option_days),
     group_name="options",
     kinds={"delta", "polars"},
     owners=[GREEKS_SPEC.owner],
@@ -49,7 +46,7 @@ def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
 )
 def options_greeks_eod(
     context: dg.AssetExecutionContext, lake: LakeResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Compute each day of the run and replace its block."""
     store = lake.lake
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
@@ -62,11 +59,8 @@ def options_greeks_eod(
         context.run.run_id,
         ["root"],
     )
-    return dg.MaterializeResult(
-        metadata={"rows": greeks.height, "delta_version": store.version(keys.table(keys.GREEKS))},
-        check_results=[
-            check_result(keys.GREEKS, "convergence", checks.convergence(greeks)),
-            check_result(keys.GREEKS, "iv_bounds", checks.iv_bounds(greeks)),
-            check_result(keys.GREEKS, "parity", checks.parity(greeks)),
-        ],
+    verdicts = checks.judge_days(checks.GREEKS_CHECKS, greeks, days)
+    yield dg.MaterializeResult(
+        metadata={"rows": greeks.height, "delta_version": store.version(keys.table(keys.GREEKS))}
     )
+    yield from partition_checks(context, keys.GREEKS, checks.GREEKS_CHECKS, verdicts)

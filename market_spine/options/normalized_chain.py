@@ -1,12 +1,13 @@
 """`normalized/options_chain_eod`: one row per contract per day (OSI symbol, mid, days to expiry),
 from the newest capture of each root and day, replaced atomically per block of days."""
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result
+from market_spine.assetkit import check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake import Lake
@@ -36,11 +37,17 @@ def normalize(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def previous_day(store: Lake, first: date) -> pl.DataFrame:
-    """The normalized chain of the trading day before `first` (empty if not materialized)."""
-    day = first - timedelta(days=1)
+def previous_trading_day(day: date) -> date:
+    """The Cboe trading day before `day`."""
+    day -= timedelta(days=1)
     while not is_trading_day(day):
         day -= timedelta(days=1)
+    return day
+
+
+def previous_day(store: Lake, first: date) -> pl.DataFrame:
+    """The normalized chain of the trading day before `first` (empty if not materialized)."""
+    day = previous_trading_day(first)
     table = keys.table(keys.NORMALIZED_CHAIN)
     if not store.exists(table):
         return pl.DataFrame(schema=NORMALIZED_CHAIN)
@@ -52,11 +59,7 @@ def previous_day(store: Lake, first: date) -> pl.DataFrame:
     deps=[keys.RAW_CHAIN],
     partitions_def=option_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[
-        dg.AssetCheckSpec("quotes", asset=keys.NORMALIZED_CHAIN, blocking=True),
-        dg.AssetCheckSpec("no_arbitrage", asset=keys.NORMALIZED_CHAIN),
-        dg.AssetCheckSpec("strike_continuity", asset=keys.NORMALIZED_CHAIN),
-    ],
+    check_specs=check_specs(keys.NORMALIZED_CHAIN, checks.NORMALIZED_CHAIN_CHECKS, option_days),
     group_name="options",
     kinds={"delta", "polars"},
     owners=[NORMALIZED_CHAIN_SPEC.owner],
@@ -65,7 +68,7 @@ def previous_day(store: Lake, first: date) -> pl.DataFrame:
 )
 def normalized_options_chain_eod(
     context: dg.AssetExecutionContext, lake: LakeResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Rebuild each contiguous block of the run's days from the raw captures."""
     store = lake.lake
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
@@ -78,18 +81,19 @@ def normalized_options_chain_eod(
         context.run.run_id,
         ["root"],
     )
-    return dg.MaterializeResult(
+    by_day = {d: rows for (d,), rows in chain.partition_by("trade_date", as_dict=True).items()}
+
+    def previous(day: date) -> pl.DataFrame:
+        before = previous_trading_day(day)
+        return by_day[before] if before in by_day else previous_day(store, day)
+
+    verdicts = checks.judge_days(checks.NORMALIZED_CHAIN_CHECKS, chain, days, previous)
+    yield dg.MaterializeResult(
         metadata={
             "rows": chain.height,
             "delta_version": store.version(keys.table(keys.NORMALIZED_CHAIN)),
-        },
-        check_results=[
-            check_result(keys.NORMALIZED_CHAIN, "quotes", checks.quotes(chain)),
-            check_result(keys.NORMALIZED_CHAIN, "no_arbitrage", checks.no_arbitrage(chain)),
-            check_result(
-                keys.NORMALIZED_CHAIN,
-                "strike_continuity",
-                checks.strike_continuity(chain, previous_day(store, days[0])),
-            ),
-        ],
+        }
+    )
+    yield from partition_checks(
+        context, keys.NORMALIZED_CHAIN, checks.NORMALIZED_CHAIN_CHECKS, verdicts
     )

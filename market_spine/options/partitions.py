@@ -1,15 +1,30 @@
-"""Options partitions: one per trading day on the Cboe index-options calendar (weekends excluded;
-an exchange holiday is a partition whose chain is empty, and the checks say so)."""
+"""Options partitions: one per day the Cboe index-options market opens (weekends and exchange
+holidays excluded, so a backfill across a holiday owes nothing for it)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+
 import dagster as dg
 
+from market_spine.markets.expirations import closed_weekdays
+
 FIRST_TRADE_DATE = "2022-01-03"
+
+
+def _holidays_through_next_year() -> list[datetime]:
+    """Cboe closures from the first partition to the end of next year, as partition starts (the
+    partitions reach one day ahead, so next year's holidays are known before they are needed)."""
+    last = date(date.today().year + 1, 12, 31)
+    return [
+        datetime.combine(d, time())
+        for d in closed_weekdays(date.fromisoformat(FIRST_TRADE_DATE), last)
+    ]
+
 
 option_days = dg.DailyPartitionsDefinition(
     start_date=FIRST_TRADE_DATE,
     timezone="America/New_York",
     end_offset=1,
-    exclusions=["0 0 * * 6", "0 0 * * 0"],
+    exclusions=["0 0 * * 6", "0 0 * * 0", *_holidays_through_next_year()],
 )

@@ -1,11 +1,12 @@
 """`raw/spx_options_eod`: append-only captures of the SPX and SPXW end-of-day chains."""
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_result
+from market_spine.assetkit import check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.capture import with_provenance
@@ -15,7 +16,17 @@ from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_CHAIN_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import RAW_CHAIN
+from market_spine.providers.base import ChainCapture
 from market_spine.providers.resource import MarketDataResource
+
+
+def chain_frame(capture: ChainCapture, day: date) -> pl.DataFrame:
+    """The raw rows of one chain capture: its contracts plus the trade date and provenance."""
+    rows = capture.chain.with_columns(trade_date=pl.lit(day))
+    stamped = with_provenance(
+        rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
+    )
+    return conform(stamped, RAW_CHAIN)
 
 
 @dg.asset(
@@ -23,10 +34,7 @@ from market_spine.providers.resource import MarketDataResource
     partitions_def=option_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="thetadata",
-    check_specs=[
-        dg.AssetCheckSpec("completeness", asset=keys.RAW_CHAIN),
-        dg.AssetCheckSpec("quotes", asset=keys.RAW_CHAIN),
-    ],
+    check_specs=check_specs(keys.RAW_CHAIN, checks.RAW_CHAIN_CHECKS, option_days),
     group_name="options",
     kinds={"delta", "polars"},
     owners=[RAW_CHAIN_SPEC.owner],
@@ -35,19 +43,14 @@ from market_spine.providers.resource import MarketDataResource
 )
 def raw_spx_options_eod(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Fetch each root's chain for each day of the run; one commit for all captures."""
     provider = market.chains()
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
     frames = []
     for day in days:
         for root in ROOTS:
-            capture = provider.fetch_chain(root, day)
-            rows = capture.chain.with_columns(trade_date=pl.lit(day))
-            stamped = with_provenance(
-                rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
-            )
-            frames.append(conform(stamped, RAW_CHAIN))
+            frames.append(chain_frame(provider.fetch_chain(root, day), day))
     raw = pl.concat(frames)
     commit = lake.lake.append(
         keys.table(keys.RAW_CHAIN),
@@ -55,10 +58,8 @@ def raw_spx_options_eod(
         partition_by=["root"],
         metadata={"run_id": context.run.run_id, "source": provider.name},
     )
-    return dg.MaterializeResult(
-        metadata={"rows": raw.height, "captures": len(frames), "delta_version": commit.version},
-        check_results=[
-            check_result(keys.RAW_CHAIN, "completeness", checks.completeness(raw, days)),
-            check_result(keys.RAW_CHAIN, "quotes", checks.quotes(raw)),
-        ],
+    verdicts = checks.judge_days(checks.RAW_CHAIN_CHECKS, raw, days)
+    yield dg.MaterializeResult(
+        metadata={"rows": raw.height, "captures": len(frames), "delta_version": commit.version}
     )
+    yield from partition_checks(context, keys.RAW_CHAIN, checks.RAW_CHAIN_CHECKS, verdicts)

@@ -4,14 +4,14 @@ Captured one (day, expiration) at a time and committed as it arrives, so a month
 streams through in bounded memory: each commit is one capture with its own id and provenance.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome, check_result
+from market_spine.assetkit import CheckOutcome, check_specs, judge, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.capture import with_provenance
@@ -37,7 +37,12 @@ class QuoteLanding:
     rows: int = 0
     captures: int = 0
     versions: list[int] = field(default_factory=list)
-    checks: list[CheckOutcome] = field(default_factory=list)
+    outcomes: dict[date, list[dict[str, CheckOutcome]]] = field(default_factory=dict)
+
+    def verdicts(self, days: list[date]) -> dict[str, dict[str, CheckOutcome]]:
+        """Each day's verdict of every check, its captures' outcomes merged (a day without a
+        capture passes: it owed none), by partition key."""
+        return {d.isoformat(): merged_verdict(self.outcomes.get(d, [])) for d in days}
 
 
 def nearest_expirations(day: date, n: int = NEAREST_EXPIRATIONS) -> list[date]:
@@ -55,25 +60,41 @@ def land_quotes(
     only one capture's rows are ever held. `now` decides which minutes a live day owes."""
     landing = QuoteLanding()
     for capture in captures:
-        day = date.fromisoformat(_iso(capture.request["date"]))
-        expiration = date.fromisoformat(_iso(capture.request["expiration"]))
-        rows = capture.quotes.with_columns(trade_date=pl.lit(day))
-        stamped = conform(
-            with_provenance(
-                rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
-            ),
-            RAW_QUOTES,
-        )
+        day, stamped = stamp_quotes(capture)
         commit = lake.append(
             keys.table(keys.RAW_QUOTES), stamped, partition_by=["root"], metadata=metadata
         )
-        owed = quote_minutes_expected(ROOT, expiration, day, now)
-        expected = {(day, expiration): owed} if owed else {}
-        landing.checks += [checks.quote_minutes(stamped, expected), checks.quotes(stamped)]
+        expiration = date.fromisoformat(_iso(capture.request["expiration"]))
+        landing.outcomes.setdefault(day, []).append(judge_quotes(stamped, day, expiration, now))
         landing.rows += stamped.height
         landing.captures += 1
         landing.versions.append(commit.version)
     return landing
+
+
+def stamp_quotes(capture: QuoteCapture) -> tuple[date, pl.DataFrame]:
+    """A quote capture's trade date and its raw rows (provenance stamped, schema conformed)."""
+    day = date.fromisoformat(_iso(capture.request["date"]))
+    rows = capture.quotes.with_columns(trade_date=pl.lit(day))
+    stamped = with_provenance(
+        rows, capture.source, capture.request, capture.payload, datetime.now(UTC)
+    )
+    return day, conform(stamped, RAW_QUOTES)
+
+
+def judge_quotes(
+    stamped: pl.DataFrame, day: date, expiration: date, now: datetime | None = None
+) -> dict[str, CheckOutcome]:
+    """Every quote check's outcome on one capture of `expiration` on `day`; `now` decides which
+    minutes a live day owes."""
+    owed = quote_minutes_expected(ROOT, expiration, day, now)
+    expected = {(day, expiration): owed} if owed else {}
+    return judge(checks.RAW_QUOTES_CHECKS, checks.OptionsDay(day, stamped, expected=expected))
+
+
+def merged_verdict(outcomes: list[dict[str, CheckOutcome]]) -> dict[str, CheckOutcome]:
+    """One day's verdict of every quote check from its captures' outcomes (none owed: passes)."""
+    return {c.name: _merged([o[c.name] for o in outcomes]) for c in checks.RAW_QUOTES_CHECKS}
 
 
 def _iso(value: str) -> str:
@@ -83,7 +104,7 @@ def _iso(value: str) -> str:
 
 def _merged(outcomes: list[CheckOutcome]) -> CheckOutcome:
     """One outcome from many: failed if any failed; counts summed, the first failures' examples."""
-    total: dict[str, object] = {}
+    total: dict[str, object] = {"captures": len(outcomes)}
     worst: list = []
     for outcome in outcomes:
         for name, value in outcome.metadata.items():
@@ -99,10 +120,7 @@ def _merged(outcomes: list[CheckOutcome]) -> CheckOutcome:
     partitions_def=option_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool="thetadata",
-    check_specs=[
-        dg.AssetCheckSpec("minute_completeness", asset=keys.RAW_QUOTES),
-        dg.AssetCheckSpec("quotes", asset=keys.RAW_QUOTES),
-    ],
+    check_specs=check_specs(keys.RAW_QUOTES, checks.RAW_QUOTES_CHECKS, option_days),
     group_name="options",
     kinds={"delta", "polars"},
     owners=[RAW_QUOTES_SPEC.owner],
@@ -111,7 +129,7 @@ def _merged(outcomes: list[CheckOutcome]) -> CheckOutcome:
 )
 def raw_spx_options_quotes_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Capture each day's nearest expirations, one commit per capture as it arrives."""
     provider = market.quotes()
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
@@ -122,19 +140,12 @@ def raw_spx_options_quotes_1m(
     )
     meta = {"run_id": context.run.run_id, "source": provider.name}
     landing = land_quotes(lake.lake, captures, meta, market.now())
-    by_check = {"minute_completeness": landing.checks[0::2], "quotes": landing.checks[1::2]}
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "rows": landing.rows,
             "captures": landing.captures,
             "delta_version": landing.versions[-1] if landing.versions else -1,
-        },
-        check_results=[
-            check_result(keys.RAW_QUOTES, name, _merged(outcomes) if outcomes else _empty())
-            for name, outcomes in by_check.items()
-        ],
+        }
     )
-
-
-def _empty() -> CheckOutcome:
-    return CheckOutcome(True, {"captures": 0})
+    verdicts = landing.verdicts(days)
+    yield from partition_checks(context, keys.RAW_QUOTES, checks.RAW_QUOTES_CHECKS, verdicts)

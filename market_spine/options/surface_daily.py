@@ -1,25 +1,22 @@
 """`analytics/vol_surface_daily`: per expiry ATM vol, 25-delta risk reversal and butterfly — the
 day's term structure and skew."""
 
+from collections.abc import Iterator
 from datetime import date
 
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome, check_result
+from market_spine.assetkit import check_specs, partition_checks
 from market_spine.catalog.dagster_metadata import catalog_metadata
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
-from market_spine.markets.expirations import is_trading_day
-from market_spine.options import keys
+from market_spine.options import checks, keys
 from market_spine.options.analytics import surface
 from market_spine.options.catalog import SURFACE_SPEC
 from market_spine.options.partitions import option_days
 from market_spine.options.schemas import SURFACE
-
-#: A day's surface must span at least this many expiries to be a term structure.
-MIN_EXPIRIES = 5
 
 
 def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
@@ -36,7 +33,7 @@ def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
     deps=[keys.GREEKS],
     partitions_def=option_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[dg.AssetCheckSpec("term_structure", asset=keys.SURFACE)],
+    check_specs=check_specs(keys.SURFACE, checks.SURFACE_CHECKS, option_days),
     group_name="options",
     kinds={"delta", "polars"},
     owners=[SURFACE_SPEC.owner],
@@ -45,7 +42,7 @@ def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
 )
 def vol_surface_daily(
     context: dg.AssetExecutionContext, lake: LakeResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Summarize each day's greeks into its surface."""
     store = lake.lake
     days = sorted(date.fromisoformat(k) for k in context.partition_keys)
@@ -58,19 +55,8 @@ def vol_surface_daily(
         context.run.run_id,
         ["root"],
     )
-    per_day = result.group_by("trade_date").len()
-    thin = per_day.filter(pl.col("len") < MIN_EXPIRIES)["trade_date"].to_list()
-    present = set(result["trade_date"].to_list())
-    missing = [str(d) for d in days if is_trading_day(d) and d not in present]
-    outcome = CheckOutcome(
-        not thin and not missing,
-        {
-            "expiries_min": int(per_day["len"].min() or 0),
-            "thin_days": [str(d) for d in thin],
-            "missing_days": missing,
-        },
+    verdicts = checks.judge_days(checks.SURFACE_CHECKS, result, days)
+    yield dg.MaterializeResult(
+        metadata={"rows": result.height, "delta_version": store.version(keys.table(keys.SURFACE))}
     )
-    return dg.MaterializeResult(
-        metadata={"rows": result.height, "delta_version": store.version(keys.table(keys.SURFACE))},
-        check_results=[check_result(keys.SURFACE, "term_structure", outcome)],
-    )
+    yield from partition_checks(context, keys.SURFACE, checks.SURFACE_CHECKS, verdicts)

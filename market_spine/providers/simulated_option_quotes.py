@@ -68,7 +68,7 @@ def simulate_quotes(
     minutes = all_minutes[live]
     surface = market.surface(day)
     t_eod = (settle_ns - all_minutes[-1] - MINUTE_NS) / 1e9 / YEAR_SECONDS
-    strikes = market.strikes_for(max(t_eod, 1e-6), market.spot(day), surface)
+    strikes = market.strikes_for(max(t_eod, 1e-6), market.spot(day))
     t = (settle_ns - minutes) / 1e9 / YEAR_SECONDS
     forward = spots * np.exp((RATE - DIVIDEND_YIELD) * t)
     # Shapes: (contract, minute); calls then puts, so a flatten is contract-major.

@@ -63,6 +63,9 @@ def _rng(*key: object) -> np.random.Generator:
 
 
 MIN_RANGE_YEARS = 30 / 365
+#: The vol the listing rules assume: one level, not the day's, so a calm day never delists the
+#: strikes a volatile day listed (exchanges keep listed strikes to expiry).
+LISTING_VOL = 0.20
 
 
 def _strike_grid(spot: float, t: float, vol: float) -> np.ndarray:
@@ -144,16 +147,16 @@ class SimulatedOptionMarket:
         return pl.concat(frames)
 
     @staticmethod
-    def strikes_for(t: float, spot: float, surface: Surface) -> np.ndarray:
+    def strikes_for(t: float, spot: float) -> np.ndarray:
         """The strike grid listed for an expiry `t` years out when the index is at `spot`."""
-        return _strike_grid(spot, t, float(surface.atm(np.array([t]))[0]))
+        return _strike_grid(spot, t, LISTING_VOL)
 
     def _expiry(
         self, root: str, day: date, expiration: date, t: float, spot: float, surface: Surface
     ) -> pl.DataFrame:
         forward = spot * math.exp((RATE - DIVIDEND_YIELD) * t)
         discount = math.exp(-RATE * t)
-        strikes = self.strikes_for(t, spot, surface)
+        strikes = self.strikes_for(t, spot)
         k = np.log(strikes / forward)
         vols = surface.vol(k, np.full_like(k, t))
         n = strikes.size

@@ -6,15 +6,13 @@ from __future__ import annotations
 import dagster as dg
 from dagster._utils.error import SerializableErrorInfo
 
+from market_spine.assetkit import summarize_failures
+
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
-    """`asset:check` of every check the run evaluated as failed."""
-    out = []
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        ev = record.dagster_event.event_specific_data  # type: ignore[union-attr]
-        if not ev.passed:
-            out.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}")
-    return tuple(out)
+    """`asset:check [partitions]` of every check the run evaluated as failed."""
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    return summarize_failures(r.dagster_event.event_specific_data for r in records)  # type: ignore[union-attr]
 
 
 def root_cause(error: SerializableErrorInfo) -> str:

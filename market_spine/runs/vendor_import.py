@@ -44,10 +44,11 @@ class DayReport:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """One asset check evaluated by the import's run."""
+    """One asset check evaluated by the import's run, on one partition (`date|symbol`)."""
 
     asset: str
     check: str
+    partition: str | None
     passed: bool
     severity: str
     metadata: dict[str, Any]
@@ -203,6 +204,7 @@ def _checks(instance: dg.DagsterInstance, run_id: str) -> list[CheckReport]:
             CheckReport(
                 asset=ev.asset_key.to_user_string(),
                 check=ev.check_name,
+                partition=ev.partition,
                 passed=ev.passed,
                 severity=ev.severity.value,
                 metadata={k: v.value for k, v in ev.metadata.items()},

@@ -4,6 +4,7 @@ Delta table so that the warehouse (mart_data_quality) can report on them with pl
 # No `from __future__ import annotations`: Dagster checks the `context` annotation when the
 # asset is defined, so annotations must stay real objects.
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -11,26 +12,26 @@ import pyarrow as pa
 from dagster import DagsterEventType, EventRecordsFilter
 
 from market_spine.catalog.dagster_metadata import catalog_metadata
-from market_spine.futures.keys import DAILY_BARS, NORMALIZED_BARS, RAW_BARS
+from market_spine.futures import definitions as futures
 from market_spine.lake.resource import LakeResource
-from market_spine.options.keys import GREEKS, NORMALIZED_CHAIN, RAW_CHAIN, SURFACE
+from market_spine.options import definitions as options
 from market_spine.warehouse.catalog import CHECK_RESULTS_SPEC
 from market_spine.warehouse.tables import CHECK_RESULTS, CHECK_RESULTS_SCHEMA
 
 CHECK_RESULTS_KEY = dg.AssetKey(CHECK_RESULTS.split("/"))
 _OVERLAP_S = 1.0
-#: The Python assets whose checks this collects: a new materialization (and its checks) triggers
-#: a collection. dbt tests on the marts are picked up by the next run or the hourly tick. Not
-#: `eager()`, which would wait until every one of them exists (options may never run).
-CHECKED_ASSETS = (
-    RAW_BARS,
-    NORMALIZED_BARS,
-    DAILY_BARS,
-    RAW_CHAIN,
-    NORMALIZED_CHAIN,
-    GREEKS,
-    SURFACE,
-)
+
+
+def checked_assets(assets: Iterable[dg.AssetsDefinition]) -> tuple[dg.AssetKey, ...]:
+    """The keys of the assets among `assets` that declare checks, in order, once each."""
+    return tuple(dict.fromkeys(spec.asset_key for a in assets for spec in a.check_specs))
+
+
+#: The market assets whose checks this collects, from the domains' definitions: a new
+#: materialization (and its checks) triggers a collection. dbt tests on the marts are picked up
+#: by the next run or the hourly tick. Not `eager()`, which would wait until every one of them
+#: exists (options may never run).
+CHECKED_ASSETS = checked_assets((*futures.ASSETS, *options.ASSETS))
 
 
 def _evaluation_id(record: dg.EventLogRecord) -> str:

@@ -105,3 +105,16 @@ def test_strikes_vanishing_overnight_fail_continuity() -> None:
     thinned = today.filter((pl.col("expiration") != expiry) | (pl.col("strike") % 100 == 0))
     outcome = checks.strike_continuity(thinned, before)
     assert not outcome.passed and outcome.metadata["drops"] == 1
+
+
+def test_a_calm_day_after_a_volatile_one_keeps_its_strikes() -> None:
+    """The simulated short-dated vol fell from 21 % to 10 % overnight on 2021-11-24: listed
+    strikes stay listed, so strike continuity holds."""
+    market = SimulatedOptionMarket()
+    before, day = date(2021, 11, 23), date(2021, 11, 24)
+    assert market.surface(day).atm_short < 0.6 * market.surface(before).atm_short
+    previous, chain = (
+        market.chain("SPXW", d).with_columns(trade_date=pl.lit(d)) for d in (before, day)
+    )
+    outcome = checks.strike_continuity(chain, previous)
+    assert outcome.passed, outcome.metadata["worst"]

@@ -126,7 +126,8 @@ def test_landing_streams_one_commit_per_capture_and_checks(home, market) -> None
     stored = lake.read(keys.table(keys.RAW_QUOTES))
     assert stored.height == landing.rows
     assert stored["capture_id"].n_unique() == 2
-    assert all(outcome.passed for outcome in landing.checks)
+    verdicts = landing.verdicts([DAY, date(2024, 3, 5)])
+    assert all(o.passed for day in verdicts.values() for o in day.values()), verdicts
 
 
 def test_minute_completeness_fails_on_a_gap(home, market) -> None:
@@ -136,7 +137,7 @@ def test_minute_completeness_fails_on_a_gap(home, market) -> None:
     )
     broken = type(capture)(capture.source, capture.request, capture.payload, gappy)
     landing = land_quotes(Lake(home / "lake"), [broken], {"run_id": "test"})
-    completeness = landing.checks[0]
+    completeness = landing.verdicts([DAY])[DAY.isoformat()]["minute_completeness"]
     assert not completeness.passed
     # Both rights of the lowest strike lose the minutes stamped :45, 09:45 to 15:45 ET: 7 each.
     assert completeness.metadata["short_contracts"] == 2
