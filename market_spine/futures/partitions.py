@@ -12,15 +12,15 @@ from datetime import date
 
 import dagster as dg
 
+from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 from market_spine.markets.instrument_config import configured_roots
 from market_spine.settings import DEFAULT_SYMBOLS
 
 FIRST_TRADE_DATE = "2019-01-01"
-PARTITION_TIMEZONE = "Etc/GMT-2"
 
 trade_dates = dg.DailyPartitionsDefinition(
     start_date=FIRST_TRADE_DATE,
-    timezone=PARTITION_TIMEZONE,
+    timezone=TRADE_DATE_TIMEZONE,
     end_offset=1,
     exclusions=["0 0 * * 6", "0 0 * * 0"],
 )

@@ -6,6 +6,11 @@ from datetime import UTC, date, datetime
 
 from market_spine.errors import InvalidDate, InvalidRange
 
+#: The clock every daily partition (futures, options, the minute fact) is labelled on: UTC+2, so a
+#: CME session's trade date appears when it opens (18:00 ET is midnight or 01:00 at UTC+2). One
+#: clock for all, so partitions of different datasets map onto each other date for date.
+TRADE_DATE_TIMEZONE = "Etc/GMT-2"
+
 #: One minute in nanoseconds: the step of every 1-minute grid (timestamps are ns since the epoch).
 MINUTE_NS = 60_000_000_000
 

@@ -20,7 +20,7 @@ from market_spine.options.schemas import (
 )
 
 OWNER = "team:derivatives"
-PARTITIONING = "trade date on the Cboe index-options calendar (America/New_York)"
+PARTITIONING = "trade date on the Cboe index-options calendar"
 _V1 = (SchemaChange(1, date(2026, 11, 1), "first version"),)
 
 _COLUMNS: dict[str, str] = {

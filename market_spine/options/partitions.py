@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 
 import dagster as dg
 
+from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 from market_spine.markets.expirations import closed_weekdays
 
 FIRST_TRADE_DATE = "2022-01-03"
@@ -24,7 +25,7 @@ def _holidays_through_next_year() -> list[datetime]:
 
 option_days = dg.DailyPartitionsDefinition(
     start_date=FIRST_TRADE_DATE,
-    timezone="America/New_York",
+    timezone=TRADE_DATE_TIMEZONE,
     end_offset=1,
     exclusions=["0 0 * * 6", "0 0 * * 0", *_holidays_through_next_year()],
 )
