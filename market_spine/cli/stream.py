@@ -76,6 +76,7 @@ def stream(
     from market_spine.api.app import create_app
     from market_spine.lake.store import lake_at
     from market_spine.markets.instruments import get_instrument
+    from market_spine.providers.ib_connection import IBSettings
     from market_spine.streaming.service import StreamConfig, Streamer
 
     try:
@@ -95,9 +96,8 @@ def stream(
             host, tws_port = tws.host, tws.port
             console.print(f"fake TWS on {host}:{tws_port}")
         app = create_app(settings)
-        config = StreamConfig(
-            roots, host, tws_port, client_id=settings.ib_client_id + 1, flush_seconds=flush_seconds
-        )
+        tws_settings = IBSettings(host, tws_port, client_id=settings.ib_client_id + 1)
+        config = StreamConfig(roots, tws_settings, flush_seconds=flush_seconds)
         streamer = Streamer(lake_at(str(settings.lake_root)), config, hub=app.state.hub)
         try:
             subscribed = streamer.start()
