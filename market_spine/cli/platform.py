@@ -16,16 +16,8 @@ from typing import Annotated
 
 import typer
 
-from market_spine.cli.console import (
-    console,
-    fail,
-    interrupt_on_signals,
-    quiet_libraries,
-    settings_from_env,
-    stopped,
-)
+from market_spine.cli.console import command_run, console, settings_from_env
 from market_spine.cli.process import report_failures, run_domains
-from market_spine.errors import SpineError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,9 +47,7 @@ def up(
     from market_spine.home import prepare_home
     from market_spine.markets import calendars
 
-    interrupt_on_signals()
-    quiet_libraries()
-    try:
+    with command_run():
         settings = settings_from_env()
         prepare_home(settings)
         now = datetime.now(UTC)
@@ -70,10 +60,6 @@ def up(
             f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}"
         )
         runs = run_domains(settings, start, end)
-    except SpineError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        stopped()
     failed = [r for r in runs if not r.success]
     report_failures(runs)
     if not serve:
