@@ -27,7 +27,7 @@ import report
 
 from market_spine.definitions import silence_dagster_previews
 from market_spine.futures import checks, keys
-from market_spine.futures.daily_bars import daily_from_minutes, missing_days
+from market_spine.futures.daily_bars import daily_from_minutes
 from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import (
@@ -120,12 +120,8 @@ def direct(settings: Settings) -> dict[str, float]:
             )
             stage(
                 "normalized replace",
-                lambda b=bars, s=symbol, a=lo, z=hi: lake.replace(
-                    norm_name,
-                    b,
-                    equals={"symbol": s},
-                    between={"trade_date": (a, z)},
-                    partition_by=["symbol"],
+                lambda b=bars, s=symbol, a=lo, z=hi: dataset.replace_sessions(
+                    lake, norm_name, b, s, a, z
                 ),
             )
             normalized.append(bars)
@@ -147,12 +143,8 @@ def direct(settings: Settings) -> dict[str, float]:
             day_rows = stage("daily aggregate", lambda m=minutes: daily_from_minutes(m))
             stage(
                 "daily replace",
-                lambda d=day_rows, s=symbol, a=lo, z=hi: lake.replace(
-                    daily_name,
-                    d,
-                    equals={"symbol": s},
-                    between={"trade_date": (a, z)},
-                    partition_by=["symbol"],
+                lambda d=day_rows, s=symbol, a=lo, z=hi: dataset.replace_sessions(
+                    lake, daily_name, d, s, a, z
                 ),
             )
             daily.append(day_rows)
@@ -161,7 +153,7 @@ def direct(settings: Settings) -> dict[str, float]:
             "daily checks",
             lambda d=d_all, p=parts: (
                 checks.validity(d, DAILY_BARS_SCHEMA, key=("symbol", "trade_date")),
-                missing_days(d, p),
+                checks.missing_days(d, p),
             ),
         )
     return dict(stages)

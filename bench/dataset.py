@@ -23,6 +23,7 @@ import polars as pl
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake import Lake
+from market_spine.lake.store import CommitInfo
 from market_spine.markets.calendars import trading_days
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.settings import Settings
@@ -77,19 +78,34 @@ def settings_for(home: Path) -> Settings:
     return Settings.from_env({"MARKET_SPINE_HOME": str(home)})
 
 
+def replace_sessions(
+    lake: Lake,
+    table: str,
+    rows: pl.DataFrame,
+    symbol: str,
+    first: date,
+    last: date,
+    metadata: dict[str, str] | None = None,
+) -> CommitInfo:
+    """Replace `symbol`'s trade dates [first, last] of `table` with `rows` in one commit,
+    partitioned by symbol, as the futures assets write a block of sessions."""
+    return lake.replace(
+        table,
+        rows,
+        equals={"symbol": symbol},
+        between={"trade_date": (first, last)},
+        partition_by=["symbol"],
+        metadata=metadata,
+    )
+
+
 def write_lake(lake: Lake, frame: pl.DataFrame) -> None:
     """Write the rows as a backfill does: one `replace` per symbol of its whole date range."""
     for symbol in frame["symbol"].unique(maintain_order=True).to_list():
         part = frame.filter(pl.col("symbol") == symbol)
         lo, hi = part["trade_date"].min(), part["trade_date"].max()
-        lake.replace(
-            DATASET,
-            part,
-            equals={"symbol": symbol},
-            between={"trade_date": (lo, hi)},
-            partition_by=["symbol"],
-            metadata={"source": "bench", "capture_id": CAPTURE_ID},
-        )
+        meta = {"source": "bench", "capture_id": CAPTURE_ID}
+        replace_sessions(lake, DATASET, part, symbol, lo, hi, meta)
 
 
 def build_lake(home: Path, frame: pl.DataFrame | None = None, daily: bool = False) -> Settings:
@@ -106,13 +122,8 @@ def build_lake(home: Path, frame: pl.DataFrame | None = None, daily: bool = Fals
 
         for symbol in SYMBOLS:
             rows = daily_from_minutes(frame.filter(pl.col("symbol") == symbol))
-            lake.replace(
-                DAILY_DATASET,
-                rows,
-                equals={"symbol": symbol},
-                between={"trade_date": (rows["trade_date"].min(), rows["trade_date"].max())},
-                partition_by=["symbol"],
-            )
+            lo, hi = rows["trade_date"].min(), rows["trade_date"].max()
+            replace_sessions(lake, DAILY_DATASET, rows, symbol, lo, hi)
     return settings
 
 

@@ -32,7 +32,7 @@ from market_spine.pricing.black import (  # noqa: E402
     implied_vol_and_greeks,
     norm_cdf,
 )
-from market_spine_tests.test_greeks import INFO_REL, random_contracts  # noqa: E402
+from market_spine_tests.pricing.test_greeks import INFO_REL, random_contracts  # noqa: E402
 
 N = 1_000_000
 N_QL = 20_000

@@ -26,6 +26,7 @@ from polars.testing import assert_frame_equal
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig, PacingLimits
 from market_spine.markets import calendars
 from market_spine.providers.ib import IBProvider, ib_future
+from market_spine.providers.ib_connection import IBSettings
 from market_spine.providers.ib_pacing import PacingRules
 from market_spine.providers.simulated import SimulatedMarket
 
@@ -86,7 +87,7 @@ def main() -> None:
     with FakeTWS.running(FakeTWSConfig(pacing=limits)) as tws:
         # Simulate the sessions up front: the fake's CPU time must not skew its arrival stamps.
         tws.server.warm(items)
-        with IBProvider(port=tws.port, client_id=1, pacing=rules) as ib:
+        with IBProvider(IBSettings(port=tws.port, client_id=1), pacing=rules) as ib:
             ms, caps = report.time_ms(lambda: ib.fetch_many(items))
             retries = ib.retries
         ours = tws.stats()

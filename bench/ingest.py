@@ -54,13 +54,8 @@ def per_day_loop(lake: Lake, month: pl.DataFrame) -> int:
     """One `replace` per trading day of the month, as the daily asset commits; returns commits."""
     days = month["trade_date"].unique().sort().to_list()
     for day in days:
-        lake.replace(
-            dataset.DATASET,
-            month.filter(pl.col("trade_date") == day),
-            equals={"symbol": MONTH[0]},
-            between={"trade_date": (day, day)},
-            partition_by=["symbol"],
-        )
+        rows = month.filter(pl.col("trade_date") == day)
+        dataset.replace_sessions(lake, dataset.DATASET, rows, MONTH[0], day, day)
     return len(days)
 
 
@@ -109,12 +104,8 @@ def main() -> None:
         for day in month["trade_date"].unique().sort().to_list()[:REDO_DAYS]:
             one = month.filter(pl.col("trade_date") == day)
             ms, _ = report.time_ms(
-                lambda one=one, day=day: lake.replace(
-                    dataset.DATASET,
-                    one,
-                    equals={"symbol": symbol},
-                    between={"trade_date": (day, day)},
-                    partition_by=["symbol"],
+                lambda one=one, day=day: dataset.replace_sessions(
+                    lake, dataset.DATASET, one, symbol, day, day
                 )
             )
             redo.append(ms / 1000)

@@ -67,13 +67,8 @@ def commit_all(lake: Lake, days: list[tuple[date, pl.DataFrame]]) -> list[float]
     samples = []
     for day, rows in days:
         ms, _ = report.time_ms(
-            lambda day=day, rows=rows: lake.replace(
-                dataset.DATASET,
-                rows,
-                equals={"symbol": SYMBOL},
-                between={"trade_date": (day, day)},
-                partition_by=["symbol"],
-                metadata={"capture_id": dataset.CAPTURE_ID},
+            lambda day=day, rows=rows: dataset.replace_sessions(
+                lake, dataset.DATASET, rows, SYMBOL, day, day, {"capture_id": dataset.CAPTURE_ID}
             )
         )
         samples.append(ms)

@@ -93,75 +93,43 @@ def point_rows(r: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for state, label in (("before_maintain", "bulk"), ("after_maintain", "maintained")):
         s, ratio = r[state], r["ratio_vs_arcticdb"][state]
+
+        def one_day(
+            read: str, q: str, target: float | None, s: dict = s, label: str = label
+        ) -> Row:
+            value, baseline = s[read][f"{q}_ms"], arctic[read][f"{q}_ms"]
+            return figure("point_read", f"[{label}] 1 day {read} {q} ms", value, baseline, target)
+
+        rows += [one_day("warm", "p50", t["warm_p50_ms"]), one_day("warm", "p99", t["warm_p99_ms"])]
+        rows += [
+            figure("point_read", f"[{label}] ours/ArcticDB {q}", ratio[q], None, t["vs_arcticdb"])
+            for q in ("p50", "p99")
+        ]
+        rows += [one_day("cold", "p50", None), one_day("cold", "p99", None)]
+        rows += [
+            figure("point_read", f"[{label}] scan_delta 1 day p50 ms", s["scan_delta"]["p50_ms"]),
+            figure("point_read", f"[{label}] 1 symbol-month p50 ms", s["month"]["p50_ms"]),
+        ]
+        year_scan = s["year_scan_delta"]["p50_ms"]
         rows += [
             figure(
                 "point_read",
-                f"[{label}] 1 day warm p50 ms",
-                s["warm"]["p50_ms"],
-                arctic["warm"]["p50_ms"],
-                t["warm_p50_ms"],
-            ),
-            figure(
-                "point_read",
-                f"[{label}] 1 day warm p99 ms",
-                s["warm"]["p99_ms"],
-                arctic["warm"]["p99_ms"],
-                t["warm_p99_ms"],
-            ),
-            figure(
-                "point_read", f"[{label}] ours/ArcticDB p50", ratio["p50"], None, t["vs_arcticdb"]
-            ),
-            figure(
-                "point_read", f"[{label}] ours/ArcticDB p99", ratio["p99"], None, t["vs_arcticdb"]
-            ),
-            figure(
-                "point_read",
-                f"[{label}] 1 day cold p50 ms",
-                s["cold"]["p50_ms"],
-                arctic["cold"]["p50_ms"],
-            ),
-            figure(
-                "point_read",
-                f"[{label}] 1 day cold p99 ms",
-                s["cold"]["p99_ms"],
-                arctic["cold"]["p99_ms"],
-            ),
-            figure("point_read", f"[{label}] scan_delta 1 day p50 ms", s["scan_delta"]["p50_ms"]),
-            figure("point_read", f"[{label}] 1 symbol-month p50 ms", s["month"]["p50_ms"]),
-            figure(
-                "point_read",
-                f"[{label}] year OHLC Spine.sql p50 ms",
-                s["year_sql"]["p50_ms"],
-                s["year_scan_delta"]["p50_ms"],
+                f"[{label}] {what} p50 ms",
+                s[key]["p50_ms"],
+                year_scan,
                 t["year_agg_p50_ms"],
-            ),
-            figure(
-                "point_read",
-                f"[{label}] year OHLC polars p50 ms",
-                s["year_polars"]["p50_ms"],
-                s["year_scan_delta"]["p50_ms"],
-                t["year_agg_p50_ms"],
-            ),
-            figure(
-                "point_read",
-                f"[{label}] year daily OHLC, Spine.daily p50 ms",
-                s["year_daily_table"]["p50_ms"],
-                s["year_scan_delta"]["p50_ms"],
-                t["year_agg_p50_ms"],
-            ),
-            figure(
-                "point_read",
-                f"[{label}] year daily OHLC, SQL daily p50 ms",
-                s["year_daily_sql"]["p50_ms"],
-                s["year_scan_delta"]["p50_ms"],
-                t["year_agg_p50_ms"],
-            ),
+            )
+            for key, what in (
+                ("year_sql", "year OHLC Spine.sql"),
+                ("year_polars", "year OHLC polars"),
+                ("year_daily_table", "year daily OHLC, Spine.daily"),
+                ("year_daily_sql", "year daily OHLC, SQL daily"),
+            )
         ]
     return rows
 
 
 def commits_rows(r: dict[str, Any]) -> list[Row]:
-    b, a = r["before_maintain"], r["after_maintain"]
     rows = [
         figure("many_commits", f"{r['commits']} daily commits, commits/s", r["commits_per_s"]),
         figure(
@@ -171,35 +139,14 @@ def commits_rows(r: dict[str, Any]) -> list[Row]:
             r["commits_per_s_first_100"],
         ),
     ]
-    for label, s in (("before", b), ("after", a)):
-        rows += [
-            figure(
-                "many_commits",
-                f"[{label} maintain] warm p50 ms",
-                s["warm"]["p50_ms"],
-                s["scan_delta"]["p50_ms"],
-                3.0,
-            ),
-            figure(
-                "many_commits",
-                f"[{label} maintain] warm p99 ms",
-                s["warm"]["p99_ms"],
-                s["scan_delta"]["p99_ms"],
-                8.0,
-            ),
-            figure(
-                "many_commits",
-                f"[{label} maintain] cold p50 ms",
-                s["cold"]["p50_ms"],
-                s["scan_delta"]["p50_ms"],
-            ),
-            figure(
-                "many_commits",
-                f"[{label} maintain] files / log json",
-                s["lake"]["files"],
-                s["lake"]["log_json"],
-            ),
-        ]
+    for label, state in (("before", "before_maintain"), ("after", "after_maintain")):
+        s = r[state]
+        for read, q, target in (("warm", "p50", 3.0), ("warm", "p99", 8.0), ("cold", "p50", None)):
+            figure_name = f"[{label} maintain] {read} {q} ms"
+            baseline = s["scan_delta"][f"{q}_ms"]
+            rows.append(figure("many_commits", figure_name, s[read][f"{q}_ms"], baseline, target))
+        files = (s["lake"]["files"], s["lake"]["log_json"])
+        rows.append(figure("many_commits", f"[{label} maintain] files / log json", *files))
     return rows
 
 

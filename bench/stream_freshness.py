@@ -28,6 +28,7 @@ from market_spine.client import Spine
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
 from market_spine.lake import Lake
 from market_spine.providers.ib import IBProvider
+from market_spine.providers.ib_connection import IBSettings
 from market_spine.settings import Settings
 from market_spine.streaming.service import StreamConfig, Streamer
 
@@ -106,14 +107,16 @@ def main() -> None:
         with FakeTWS.running(FakeTWSConfig(start=START, speed=1.0)) as tws:
             clock = tws.server.clock.now
             app = create_app(settings)
-            config = StreamConfig(SYMBOLS, tws.host, tws.port, client_id=21, flush_seconds=1.0)
+            config = StreamConfig(
+                SYMBOLS, IBSettings(tws.host, tws.port, client_id=21), flush_seconds=1.0
+            )
             streamer = Streamer(Lake(settings.lake_root), config, hub=app.state.hub, clock=clock)
             app.state.streamer = streamer
             port = _free_port()
             server = _serve(app, port)
             streamer.start()
             began = clock()
-            provider = IBProvider(tws.host, tws.port, client_id=22, clock=clock)
+            provider = IBProvider(IBSettings(tws.host, tws.port, client_id=22), clock=clock)
             url = f"ws://127.0.0.1:{port}/v1/stream/bars?symbols={','.join(SYMBOLS)}&interval=5s"
             threads = [
                 threading.Thread(target=_websocket, args=(url, clock, stop, ws_latency)),

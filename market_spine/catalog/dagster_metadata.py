@@ -3,10 +3,12 @@ becomes asset metadata, so the UI shows what the CLI, API and dbt show."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dagster as dg
 
+from market_spine.assetkit import CheckDef, check_specs
 from market_spine.catalog.vocabulary import DatasetSpec
 
 
@@ -29,3 +31,30 @@ def catalog_metadata(spec: DatasetSpec) -> dict[str, Any]:
         "partitioning": spec.partitioning,
         "schema_version": spec.schema_version,
     }
+
+
+def dataset_asset(
+    spec: DatasetSpec,
+    checks: Sequence[CheckDef[Any]],
+    partitions_def: dg.PartitionsDefinition,
+    *,
+    group_name: str,
+    **asset_kwargs: Any,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """The `@dg.asset` writing a catalog entry's Delta table: key, upstream deps, owner,
+    description and metadata all come from `spec`, its checks are partitioned like the asset,
+    and a backfill runs as one run. `asset_kwargs` go to `dg.asset` as they are (e.g. `pool`)."""
+    key = dg.AssetKey(spec.asset_path)
+    return dg.asset(
+        key=key,
+        deps=[dg.AssetKey(name.split("/")) for name in spec.upstream],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=check_specs(key, checks, partitions_def),
+        group_name=group_name,
+        kinds={"delta", "polars"},
+        owners=[spec.owner],
+        description=spec.description,
+        metadata=catalog_metadata(spec),
+        **asset_kwargs,
+    )

@@ -6,7 +6,7 @@ that describes a dataset (Spine, CLI, API, Dagster metadata, dbt sources) reads 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -84,6 +84,40 @@ def columns_of(
     if missing:
         raise ValueError(f"columns without a description: {', '.join(missing)}")
     return tuple(ColumnSpec(n, dtype, descriptions[n]) for n, dtype in schema.items())
+
+
+@dataclass(frozen=True)
+class DatasetFamily:
+    """What a domain's datasets share (owner, partitioning, column glossary, schema history),
+    so each entry states only its own name, columns, meaning, grain and lineage."""
+
+    owner: str
+    partitioning: str
+    glossary: Mapping[str, str]
+    history: tuple[SchemaChange, ...]
+
+    def dataset(
+        self,
+        name: str,
+        schema: Mapping[str, pl.DataType],
+        *,
+        description: str,
+        grain: str,
+        upstream: Sequence[DatasetSpec] = (),
+        glossary: Mapping[str, str] | None = None,
+    ) -> DatasetSpec:
+        """The entry of table `name` with columns `schema`, described from the family's glossary
+        (`glossary` overrides some of its descriptions for this table only)."""
+        return DatasetSpec(
+            name=name,
+            description=description,
+            owner=self.owner,
+            grain=grain,
+            partitioning=self.partitioning,
+            columns=columns_of(schema, {**self.glossary, **(glossary or {})}),
+            history=self.history,
+            upstream=tuple(spec.name for spec in upstream),
+        )
 
 
 @dataclass

@@ -8,11 +8,14 @@ import os
 import signal
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import typer
 from rich.console import Console
 
+from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
 #: Progress and results go to stderr so a command's data output (JSON, tables) can be piped.
@@ -86,3 +89,18 @@ def stopped() -> None:
     sys.stderr.flush()
     sys.stdout.flush()
     os._exit(130)
+
+
+@contextmanager
+def command_run() -> Iterator[None]:
+    """The frame of a command that does work: SIGINT and SIGTERM stop it like Ctrl-C, library
+    chatter stays off the console, a SpineError ends it with its cause on one line (status 2)
+    and a stop with "stopped" (status 130)."""
+    interrupt_on_signals()
+    quiet_libraries()
+    try:
+        yield
+    except SpineError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        stopped()

@@ -13,15 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from market_spine.cli.console import (
-    console,
-    fail,
-    interrupt_on_signals,
-    quiet_libraries,
-    settings_from_env,
-    stopped,
-)
-from market_spine.errors import SpineError
+from market_spine.cli.console import command_run, console, settings_from_env
 
 if TYPE_CHECKING:
     from market_spine.runs.vendor_import import ImportReport
@@ -56,16 +48,10 @@ def bars(
     from market_spine.providers.file_formats import parse_mapping
     from market_spine.runs.vendor_import import import_bars
 
-    interrupt_on_signals()
-    quiet_libraries()
-    try:
+    with command_run():
         settings = settings_from_env()
         with console.status(f"importing {path.name}"):
             report = import_bars(settings, path, symbol, fmt, stamp, parse_mapping(mapping))
-    except SpineError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        stopped()
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -16,16 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from market_spine.cli.console import (
-    console,
-    fail,
-    interrupt_on_signals,
-    quiet_libraries,
-    settings_from_env,
-    stopped,
-)
+from market_spine.cli.console import command_run, console, settings_from_env
 from market_spine.cli.process import report_failures, run_domains
-from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,15 +48,9 @@ def up(
     ] = True,
 ) -> None:
     """Set up the home, materialize recent sessions, then start the Dagster UI and the API."""
-    interrupt_on_signals()
-    quiet_libraries()
-    try:
+    with command_run():
         settings = settings_from_env()
         runs = _load_recent(settings, days)
-    except SpineError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        stopped()
     failed = [r for r in runs if not r.success]
     report_failures(runs)
     if serve:

@@ -11,14 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from market_spine.cli.console import (
-    console,
-    fail,
-    interrupt_on_signals,
-    quiet_libraries,
-    settings_from_env,
-    stopped,
-)
+from market_spine.cli.console import command_run, console, settings_from_env
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
@@ -135,9 +128,7 @@ def process(
     """Materialize partitions through Dagster (the runs show in the UI)."""
     from market_spine.markets.dates import parse_date
 
-    interrupt_on_signals()
-    quiet_libraries()
-    try:
+    with command_run():
         if date and (start or end):
             raise SpineError("give either --date or --start/--end, not both")
         if not date and not start:
@@ -145,9 +136,5 @@ def process(
         lo = parse_date(date or start)
         hi = parse_date(date or end or start)
         runs = run_domains(settings_from_env(symbols), lo, hi, domain)
-    except SpineError as exc:
-        fail(exc)
-    except KeyboardInterrupt:
-        stopped()
     report_failures(runs)
     raise typer.Exit(0 if all(r.success for r in runs) else 1)

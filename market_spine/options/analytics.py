@@ -17,6 +17,13 @@ from market_spine.pricing.black import implied_vol, implied_vol_and_greeks, norm
 PARITY_BAND = 0.10
 #: Quoting deltas of the risk reversal and butterfly.
 WING_DELTA = 0.25
+#: The columns that name one expiry of one day's chain, leading every per-expiry frame.
+_EXPIRY_COLUMNS: dict[str, pl.DataType] = {
+    "root": pl.String(),
+    "expiration": pl.Date(),
+    "t": pl.Float64(),
+    "forward": pl.Float64(),
+}
 
 
 def with_mid(chain: pl.DataFrame) -> pl.DataFrame:
@@ -61,10 +68,7 @@ def implied_forwards(chain: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
         schema={
-            "root": pl.String,
-            "expiration": pl.Date,
-            "t": pl.Float64,
-            "forward": pl.Float64,
+            **_EXPIRY_COLUMNS,
             "discount": pl.Float64,
             "parity_strikes": pl.Int64,
         },
@@ -120,10 +124,7 @@ def surface(greeks: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(
         rows,
         schema={
-            "root": pl.String,
-            "expiration": pl.Date,
-            "t": pl.Float64,
-            "forward": pl.Float64,
+            **_EXPIRY_COLUMNS,
             "atm_iv": pl.Float64,
             "rr25": pl.Float64,
             "bf25": pl.Float64,

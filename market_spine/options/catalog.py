@@ -6,9 +6,8 @@ from datetime import date
 
 from market_spine.catalog.vocabulary import (
     PROVENANCE_DESCRIPTIONS,
-    DatasetSpec,
+    DatasetFamily,
     SchemaChange,
-    columns_of,
 )
 from market_spine.options import keys
 from market_spine.options.schemas import (
@@ -18,10 +17,6 @@ from market_spine.options.schemas import (
     RAW_QUOTES,
     SURFACE,
 )
-
-OWNER = "team:derivatives"
-PARTITIONING = "trade date on the Cboe index-options calendar"
-_V1 = (SchemaChange(1, date(2026, 11, 1), "first version"),)
 
 _COLUMNS: dict[str, str] = {
     "trade_date": "The Cboe trading day of the quote (Eastern calendar).",
@@ -60,67 +55,53 @@ _COLUMNS: dict[str, str] = {
     "ts": "Start of the quote's minute (UTC).",
     **PROVENANCE_DESCRIPTIONS,
 }
-_NEWEST = "ULID of the capture the rows came from (the newest capture of the day)."
+_NEWEST = {"capture_id": "ULID of the capture the rows came from (the newest capture of the day)."}
 
-RAW_CHAIN_SPEC = DatasetSpec(
-    name=keys.table(keys.RAW_CHAIN),
-    description=(
-        "End-of-day SPX and SPXW chains exactly as the source sent them, one capture per root "
-        "and day, append-only, with capture id, request and payload SHA-256."
-    ),
-    owner=OWNER,
+_OPTIONS = DatasetFamily(
+    owner="team:derivatives",
+    partitioning="trade date on the Cboe index-options calendar",
+    glossary=_COLUMNS,
+    history=(SchemaChange(1, date(2026, 11, 1), "first version"),),
+)
+
+RAW_CHAIN_SPEC = _OPTIONS.dataset(
+    keys.table(keys.RAW_CHAIN),
+    RAW_CHAIN,
+    description="End-of-day SPX and SPXW chains exactly as the source sent them, one capture per "
+    "root and day, append-only, with capture id, request and payload SHA-256.",
     grain="one row per contract per capture",
-    partitioning=PARTITIONING,
-    columns=columns_of(RAW_CHAIN, _COLUMNS),
-    history=_V1,
 )
-RAW_QUOTES_SPEC = DatasetSpec(
-    name=keys.table(keys.RAW_QUOTES),
-    description=(
-        "1-minute quotes of every contract of the nearest SPXW expirations (0DTE first), one "
-        "append-only capture per expiration and day."
-    ),
-    owner=OWNER,
+RAW_QUOTES_SPEC = _OPTIONS.dataset(
+    keys.table(keys.RAW_QUOTES),
+    RAW_QUOTES,
+    description="1-minute quotes of every contract of the nearest SPXW expirations (0DTE first), "
+    "one append-only capture per expiration and day.",
     grain="one row per contract and minute per capture",
-    partitioning=PARTITIONING,
-    columns=columns_of(RAW_QUOTES, _COLUMNS),
-    history=_V1,
 )
-NORMALIZED_CHAIN_SPEC = DatasetSpec(
-    name=keys.table(keys.NORMALIZED_CHAIN),
-    description=(
-        "One row per contract per day from the newest capture: OSI symbol, quotes, mid, sizes, "
-        "volume, open interest, underlying price and time to expiry."
-    ),
-    owner=OWNER,
+NORMALIZED_CHAIN_SPEC = _OPTIONS.dataset(
+    keys.table(keys.NORMALIZED_CHAIN),
+    NORMALIZED_CHAIN,
+    description="One row per contract per day from the newest capture: OSI symbol, quotes, mid, "
+    "sizes, volume, open interest, underlying price and time to expiry.",
     grain="one row per contract and trade date",
-    partitioning=PARTITIONING,
-    columns=columns_of(NORMALIZED_CHAIN, {**_COLUMNS, "capture_id": _NEWEST}),
-    history=_V1,
-    upstream=(RAW_CHAIN_SPEC.name,),
+    upstream=(RAW_CHAIN_SPEC,),
+    glossary=_NEWEST,
 )
-GREEKS_SPEC = DatasetSpec(
-    name=keys.table(keys.GREEKS),
-    description=(
-        "The normalized chain with parity-implied forward and discount per expiry, implied vols "
-        "(mid, bid, ask) and Black-76 greeks; a reason code where no vol exists."
-    ),
-    owner=OWNER,
+GREEKS_SPEC = _OPTIONS.dataset(
+    keys.table(keys.GREEKS),
+    GREEKS,
+    description="The normalized chain with parity-implied forward and discount per expiry, "
+    "implied vols (mid, bid, ask) and Black-76 greeks; a reason code where no vol exists.",
     grain="one row per contract and trade date",
-    partitioning=PARTITIONING,
-    columns=columns_of(GREEKS, {**_COLUMNS, "capture_id": _NEWEST}),
-    history=_V1,
-    upstream=(NORMALIZED_CHAIN_SPEC.name,),
+    upstream=(NORMALIZED_CHAIN_SPEC,),
+    glossary=_NEWEST,
 )
-SURFACE_SPEC = DatasetSpec(
-    name=keys.table(keys.SURFACE),
+SURFACE_SPEC = _OPTIONS.dataset(
+    keys.table(keys.SURFACE),
+    SURFACE,
     description="Per root and expiry: ATM implied vol, 25-delta risk reversal and butterfly.",
-    owner=OWNER,
     grain="one row per root, expiration and trade date",
-    partitioning=PARTITIONING,
-    columns=columns_of(SURFACE, _COLUMNS),
-    history=_V1,
-    upstream=(GREEKS_SPEC.name,),
+    upstream=(GREEKS_SPEC,),
 )
 OPTIONS_DATASETS = (
     RAW_CHAIN_SPEC,

@@ -7,8 +7,8 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
+from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
@@ -32,18 +32,7 @@ def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts) if parts else pl.DataFrame(schema=GREEKS)
 
 
-@dg.asset(
-    key=keys.GREEKS,
-    deps=[keys.NORMALIZED_CHAIN],
-    partitions_def=option_days,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=check_specs(keys.GREEKS, checks.GREEKS_CHECKS, option_days),
-    group_name="options",
-    kinds={"delta", "polars"},
-    owners=[GREEKS_SPEC.owner],
-    description=GREEKS_SPEC.description,
-    metadata=catalog_metadata(GREEKS_SPEC),
-)
+@dataset_asset(GREEKS_SPEC, checks.GREEKS_CHECKS, option_days, group_name="options")
 def options_greeks_eod(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:

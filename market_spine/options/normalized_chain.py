@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
+from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake import Lake
 from market_spine.lake.blocks import rebuild_blocks
@@ -54,17 +54,8 @@ def previous_day(store: Lake, first: date) -> pl.DataFrame:
     return store.read(table, between={"trade_date": (day, day)})
 
 
-@dg.asset(
-    key=keys.NORMALIZED_CHAIN,
-    deps=[keys.RAW_CHAIN],
-    partitions_def=option_days,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=check_specs(keys.NORMALIZED_CHAIN, checks.NORMALIZED_CHAIN_CHECKS, option_days),
-    group_name="options",
-    kinds={"delta", "polars"},
-    owners=[NORMALIZED_CHAIN_SPEC.owner],
-    description=NORMALIZED_CHAIN_SPEC.description,
-    metadata=catalog_metadata(NORMALIZED_CHAIN_SPEC),
+@dataset_asset(
+    NORMALIZED_CHAIN_SPEC, checks.NORMALIZED_CHAIN_CHECKS, option_days, group_name="options"
 )
 def normalized_options_chain_eod(
     context: dg.AssetExecutionContext, lake: LakeResource

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
+from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
@@ -29,17 +29,8 @@ def chain_frame(capture: ChainCapture, day: date) -> pl.DataFrame:
     return conform(stamped, RAW_CHAIN)
 
 
-@dg.asset(
-    key=keys.RAW_CHAIN,
-    partitions_def=option_days,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="thetadata",
-    check_specs=check_specs(keys.RAW_CHAIN, checks.RAW_CHAIN_CHECKS, option_days),
-    group_name="options",
-    kinds={"delta", "polars"},
-    owners=[RAW_CHAIN_SPEC.owner],
-    description=RAW_CHAIN_SPEC.description,
-    metadata=catalog_metadata(RAW_CHAIN_SPEC),
+@dataset_asset(
+    RAW_CHAIN_SPEC, checks.RAW_CHAIN_CHECKS, option_days, group_name="options", pool="thetadata"
 )
 def raw_spx_options_eod(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource

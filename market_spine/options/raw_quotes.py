@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome, check_specs, judge, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import CheckOutcome, judge, partition_checks
+from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
@@ -115,17 +115,8 @@ def _merged(outcomes: list[CheckOutcome]) -> CheckOutcome:
     return CheckOutcome(all(o.passed for o in outcomes), {**total, "worst": worst})
 
 
-@dg.asset(
-    key=keys.RAW_QUOTES,
-    partitions_def=option_days,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool="thetadata",
-    check_specs=check_specs(keys.RAW_QUOTES, checks.RAW_QUOTES_CHECKS, option_days),
-    group_name="options",
-    kinds={"delta", "polars"},
-    owners=[RAW_QUOTES_SPEC.owner],
-    description=RAW_QUOTES_SPEC.description,
-    metadata=catalog_metadata(RAW_QUOTES_SPEC),
+@dataset_asset(
+    RAW_QUOTES_SPEC, checks.RAW_QUOTES_CHECKS, option_days, group_name="options", pool="thetadata"
 )
 def raw_spx_options_quotes_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource

@@ -7,8 +7,8 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
+from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
@@ -28,18 +28,7 @@ def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
     return conform(pl.concat(parts), SURFACE) if parts else pl.DataFrame(schema=SURFACE)
 
 
-@dg.asset(
-    key=keys.SURFACE,
-    deps=[keys.GREEKS],
-    partitions_def=option_days,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=check_specs(keys.SURFACE, checks.SURFACE_CHECKS, option_days),
-    group_name="options",
-    kinds={"delta", "polars"},
-    owners=[SURFACE_SPEC.owner],
-    description=SURFACE_SPEC.description,
-    metadata=catalog_metadata(SURFACE_SPEC),
-)
+@dataset_asset(SURFACE_SPEC, checks.SURFACE_CHECKS, option_days, group_name="options")
 def vol_surface_daily(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:

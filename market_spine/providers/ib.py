@@ -36,7 +36,12 @@ from market_spine.errors import (
 )
 from market_spine.markets import calendars, instruments
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
-from market_spine.providers.ib_connection import ConnectionLost, IBConnection, IBSettings
+from market_spine.providers.ib_connection import (
+    ConnectionLost,
+    IBClient,
+    IBConnection,
+    IBSettings,
+)
 from market_spine.providers.ib_pacing import HistoricalPacer, PacingRules
 
 log = logging.getLogger(__name__)
@@ -87,57 +92,33 @@ def error_for(e: RequestError, what: str) -> ProviderError | None:
     return ProviderError(f"IB error {e.code} on {what}: {text}")
 
 
-class IBProvider:
-    """BarProvider over TWS / IB Gateway; use as a context manager or call `close()`."""
+class IBProvider(IBClient):
+    """BarProvider over TWS / IB Gateway (default `IBSettings()`); use as a context manager or
+    call `close()`."""
 
     name = "ib"
 
     def __init__(
         self,
-        host: str = "127.0.0.1",
-        port: int = 4002,
-        client_id: int = 1,
+        settings: IBSettings | None = None,
         *,
-        connect_timeout: float = 10.0,
-        request_timeout: float = 60.0,
-        unavailable_after: float = 60.0,
         pacing: PacingRules | None = None,
         max_attempts: int = 5,
         retry_wait: float = 1.0,
         clock: Callable[[], datetime] | None = None,
         connection: IBConnection | None = None,
     ) -> None:
-        settings = IBSettings(
-            host=host,
-            port=port,
-            client_id=client_id,
-            connect_timeout=connect_timeout,
-            request_timeout=request_timeout,
-            unavailable_after=unavailable_after,
-        )
-        self.connection = connection or IBConnection(settings)
-        self._owns_connection = connection is None
+        super().__init__(settings or IBSettings(), connection, clock)
         self.pacing = pacing or PacingRules()
         self.pacer = self.connection.run(self._make_pacer())
         self.max_attempts = max_attempts
         self.retry_wait = retry_wait
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._qualified: dict[tuple[str, int, int], ib_async.Contract] = {}
         self._qualifying: dict[tuple[str, int, int], asyncio.Lock] = {}
         self.retries = 0
 
     async def _make_pacer(self) -> HistoricalPacer:
         return HistoricalPacer(self.pacing)  # built on the connection's loop
-
-    def close(self) -> None:
-        if self._owns_connection:
-            self.connection.close()
-
-    def __enter__(self) -> IBProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- public API --------------------------------------------------------------------------
 

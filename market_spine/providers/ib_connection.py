@@ -15,7 +15,8 @@ import logging
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Self, TypeVar
 
 import ib_async
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
@@ -213,3 +214,30 @@ class IBConnection:
         if lost in done:
             raise ConnectionLost(f"{what}: {lost.result()}")
         raise TimeoutError(f"{what}: no answer within {self.settings.request_timeout:g} s")
+
+
+class IBClient:
+    """Talks to TWS over an `IBConnection` that it opens from `settings` and owns, or that the
+    caller passes and keeps (several clients may share one socket); a context manager that
+    closes only what it owns. `clock` gives now (UTC) for trade dates and closed minutes."""
+
+    def __init__(
+        self,
+        settings: IBSettings,
+        connection: IBConnection | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.connection = connection or IBConnection(settings)
+        self._owns_connection = connection is None
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+
+    def close(self) -> None:
+        """Close the connection if this client opened it."""
+        if self._owns_connection:
+            self.connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

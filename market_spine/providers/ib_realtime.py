@@ -1,6 +1,6 @@
 """Real-time 5-second TRADES bars from TWS for the streaming service, kept alive across drops.
 
-    rt = IBRealtime(on_bar, host="127.0.0.1", port=4002, client_id=2,
+    rt = IBRealtime(on_bar, IBSettings(host="127.0.0.1", port=4002, client_id=2),
                     on_event=lambda event, detail: ...)
     rt.subscribe(["CL", "ES"])   # front contracts for today's trade date -> {"CL": "CLZ4", ...}
     ...
@@ -26,7 +26,7 @@ import ib_async
 from market_spine.errors import UnknownContract
 from market_spine.markets import calendars, instruments
 from market_spine.providers.ib import error_for, ib_future
-from market_spine.providers.ib_connection import IBConnection, IBSettings
+from market_spine.providers.ib_connection import IBClient, IBConnection, IBSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,34 +44,22 @@ def current_trade_date(root: str, now: datetime) -> date:
     return nxt.trade_date if nxt is not None else now.date()
 
 
-class IBRealtime:
-    """5-second bar subscriptions for futures roots' front contracts."""
+class IBRealtime(IBClient):
+    """5-second bar subscriptions for futures roots' front contracts (default
+    `IBSettings(client_id=2)`)."""
 
     def __init__(
         self,
         on_bar: BarCallback,
-        host: str = "127.0.0.1",
-        port: int = 4002,
-        client_id: int = 2,
+        settings: IBSettings | None = None,
         *,
         on_event: EventCallback | None = None,
-        connect_timeout: float = 10.0,
-        unavailable_after: float = 60.0,
         clock: Callable[[], datetime] | None = None,
         connection: IBConnection | None = None,
     ) -> None:
-        settings = IBSettings(
-            host=host,
-            port=port,
-            client_id=client_id,
-            connect_timeout=connect_timeout,
-            unavailable_after=unavailable_after,
-        )
-        self.connection = connection or IBConnection(settings)
-        self._owns_connection = connection is None
+        super().__init__(settings or IBSettings(client_id=2), connection, clock)
         self.on_bar = on_bar
         self.on_event = on_event
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._subs: dict[str, tuple[ib_async.Contract, ib_async.RealTimeBarList | None]] = {}
         self.connection.listeners.append(self._on_connection_event)
 
@@ -97,14 +85,7 @@ class IBRealtime:
         except Exception:
             log.debug("unsubscribe on close failed", exc_info=True)
         self.connection.listeners.remove(self._on_connection_event)
-        if self._owns_connection:
-            self.connection.close()
-
-    def __enter__(self) -> IBRealtime:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     # -- on the loop -------------------------------------------------------------------------
 

@@ -88,14 +88,15 @@ class MarketDataResource(dg.ConfigurableResource):
             return SimulatedProvider(market)
         if self.provider == "ib":
             from market_spine.providers.ib import IBProvider
+            from market_spine.providers.ib_connection import IBSettings
 
-            return IBProvider(
+            tws = IBSettings(
                 host=self.ib_host,
                 port=self.ib_port,
                 client_id=self.ib_client_id,
                 unavailable_after=self.ib_unavailable_after,
-                clock=self.now,
             )
+            return IBProvider(tws, clock=self.now)
         raise InvalidInput(
             f"provider {self.provider!r} is not available; choose one of {', '.join(AVAILABLE)}"
         )

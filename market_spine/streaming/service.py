@@ -41,9 +41,7 @@ class StreamConfig:
     """Where TWS is, which roots to stream, how often to land."""
 
     symbols: tuple[str, ...]
-    host: str = "127.0.0.1"
-    port: int = 4002
-    client_id: int = 7
+    tws: IBSettings = field(default_factory=lambda: IBSettings(client_id=7))
     flush_seconds: float = 1.0
     grace_seconds: float = 10.0
     #: How long to wait after a gap's last minute closes before asking history for it.
@@ -129,8 +127,7 @@ class Streamer:
     def start(self) -> dict[str, str]:
         """Connect, subscribe every symbol's front contract; returns {root: contract}."""
         c = self.config
-        settings = IBSettings(host=c.host, port=c.port, client_id=c.client_id)
-        self.connection = IBConnection(settings)
+        self.connection = IBConnection(c.tws)
         self.history = IBProvider(connection=self.connection, pacing=c.pacing, clock=self.clock)
         self.realtime = IBRealtime(
             self._on_bar, on_event=self._on_event, connection=self.connection, clock=self.clock

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import dagster as dg
 import httpx
 import polars as pl
 import pyarrow as pa
@@ -16,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from market_spine import Spine
 from market_spine_tests.kit.api import serving
-from market_spine_tests.kit.homes import SYMBOLS, settings_for
+from market_spine_tests.kit.homes import SYMBOLS, home_with_instance, settings_for
 
 DAY = "2024-03-05"
 
@@ -25,14 +24,7 @@ DAY = "2024-03-05"
 def served_home(materialized_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The materialized lake plus a real Dagster instance folder, as `market-spine up` leaves a
     home (the shared fixture materializes through a throwaway instance, so it has none)."""
-    home = tmp_path_factory.mktemp("api") / "home"
-    home.mkdir()
-    (home / "lake").symlink_to(materialized_home / "lake", target_is_directory=True)
-    dagster_home = settings_for(home).dagster_home
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
-    return home
+    return home_with_instance(materialized_home, tmp_path_factory.mktemp("api") / "home")
 
 
 @pytest.fixture(scope="module")

@@ -27,24 +27,17 @@ from market_spine.markets.empty_reads import EmptyReadWarning
 from market_spine.warehouse.lock import warehouse_lock
 from market_spine.warehouse.paths import warehouse_dir, warehouse_path
 from market_spine_tests.kit.api import serving
-from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.homes import home_with_instance, settings_for
 
 DAY = "2024-03-05"
 
 
 def _home(materialized_home: Path, root: Path, *, own_lake: bool = False) -> Path:
     """A home over the shared lake (or a copy of its daily table), with a Dagster instance."""
-    home = root / "home"
-    home.mkdir()
+    home = home_with_instance(materialized_home, root / "home", share_lake=not own_lake)
     if own_lake:
         daily = Lake(materialized_home / "lake").read("analytics/futures_bars_daily")
         Lake(home / "lake").append("analytics/futures_bars_daily", daily)
-    else:
-        (home / "lake").symlink_to(materialized_home / "lake", target_is_directory=True)
-    dagster_home = settings_for(home).dagster_home
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     return home
 
 

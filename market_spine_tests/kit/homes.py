@@ -1,9 +1,12 @@
-"""Test homes: settings for a temporary home, and the week the read-side tests materialize."""
+"""Test homes: settings for a temporary home, a served home over a shared lake, and the week the
+read-side tests materialize."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+
+import dagster as dg
 
 from market_spine.settings import Settings
 
@@ -19,3 +22,16 @@ DATA = REPO / "market_spine_tests" / "data"
 def settings_for(home: Path) -> Settings:
     """Settings of a test home (simulated source, default seed)."""
     return Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"})
+
+
+def home_with_instance(lake_home: Path, home: Path, *, share_lake: bool = True) -> Path:
+    """`home` as `market-spine up` leaves it: a real (empty) Dagster instance folder, and the
+    lake of `lake_home` behind a symlink unless `share_lake` is false (the caller fills one)."""
+    home.mkdir()
+    if share_lake:
+        (home / "lake").symlink_to(lake_home / "lake", target_is_directory=True)
+    dagster_home = settings_for(home).dagster_home
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
+    return home

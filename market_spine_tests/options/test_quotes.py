@@ -145,12 +145,15 @@ def test_minute_completeness_fails_on_a_gap(home, market) -> None:
 
 
 def test_the_asset_captures_the_nearest_expirations(home, instance) -> None:
-    result = dg.materialize(
-        [raw_spx_options_quotes_1m],
-        resources=resources(settings_for(home)),
-        instance=instance,
-        partition_key="2024-03-04",
-    )
+    def capture() -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [raw_spx_options_quotes_1m],
+            resources=resources(settings_for(home)),
+            instance=instance,
+            partition_key="2024-03-04",
+        )
+
+    result = capture()
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations == {"minute_completeness": True, "quotes": True}
@@ -158,13 +161,7 @@ def test_the_asset_captures_the_nearest_expirations(home, instance) -> None:
     assert sorted(stored["expiration"].unique()) == [DAY, date(2024, 3, 5)]
     assert stored["capture_id"].n_unique() == 2
     # A second capture of the day supersedes the first for readers; the first stays stored.
-    again = dg.materialize(
-        [raw_spx_options_quotes_1m],
-        resources=resources(settings_for(home)),
-        instance=instance,
-        partition_key="2024-03-04",
-    )
-    assert again.success
+    assert capture().success
     read = Spine(settings=settings_for(home)).quotes("2024-03-04", expiration="2024-03-05")
     assert read.height == stored.filter(pl.col("expiration") == date(2024, 3, 5)).height
     assert read["capture_id"].n_unique() == 1

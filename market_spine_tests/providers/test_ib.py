@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from market_spine.errors import NotSubscribed, ProviderUnavailable, UnknownContr
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig, Fault, PacingLimits
 from market_spine.markets import instruments
 from market_spine.providers.ib import IBProvider
+from market_spine.providers.ib_connection import IBSettings
 from market_spine.providers.ib_pacing import PacingRules
 from market_spine.providers.ib_realtime import IBRealtime
 from market_spine.providers.simulated import SimulatedMarket
@@ -45,10 +47,10 @@ FAST = PacingRules(margin_s=0.02).scaled(0.01)
 FAST_LIMITS = PacingLimits().scaled(0.01)  # the fake's side of FAST
 
 
-def provider(port: int, **kw: object) -> IBProvider:
-    opts: dict = {"pacing": FAST, "request_timeout": 5.0, "retry_wait": 0.05}
-    opts.update(kw)
-    return IBProvider(port=port, client_id=7, **opts)  # type: ignore[arg-type]
+def provider(port: int, pacing: PacingRules = FAST, **settings: float) -> IBProvider:
+    """An IBProvider with client id 7 at `port`; `settings` override IBSettings fields."""
+    tws = replace(IBSettings(port=port, client_id=7, request_timeout=5.0), **settings)
+    return IBProvider(tws, pacing=pacing, retry_wait=0.05)
 
 
 def test_sessions_across_the_cl_roll_equal_the_simulated_market() -> None:
@@ -193,7 +195,10 @@ def test_realtime_bars_survive_a_dropped_socket() -> None:
 
     with FakeTWS.running(config) as tws:
         with IBRealtime(
-            bars.append, port=tws.port, client_id=11, on_event=on_event, clock=tws.server.clock.now
+            bars.append,
+            IBSettings(port=tws.port, client_id=11),
+            on_event=on_event,
+            clock=tws.server.clock.now,
         ) as rt:
             assert rt.subscribe(["CL"]) == {"CL": "CLF5"}
             time.sleep(0.6)

@@ -15,6 +15,7 @@ from market_spine.catalog.registry import drift, undeclared
 from market_spine.client import Spine
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
 from market_spine.lake import Lake
+from market_spine.providers.ib_connection import IBSettings
 from market_spine.providers.ib_pacing import PacingRules
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.streaming.aggregator import MinuteAggregator, aggregate
@@ -72,9 +73,7 @@ def _stream(home, tws, symbols=("CL", "ES")) -> tuple[Streamer, object]:
     app = create_app(settings_for(home))
     config = StreamConfig(
         symbols,
-        tws.host,
-        tws.port,
-        client_id=11,
+        IBSettings(tws.host, tws.port, client_id=11),
         flush_seconds=0.2,
         backfill_delay_seconds=1.0,
         pacing=PacingRules().scaled(0.01),
