@@ -7,10 +7,10 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
+from market_spine.futures.assets import futures_asset
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import NORMALIZED_BARS
@@ -76,18 +76,11 @@ def normalized_futures_bars_1m(
 def build_normalized_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The `normalized/futures_bars_1m` asset and its checks, over a home's partitions
     (`futures_partitions`)."""
-    return dg.asset(
-        key=keys.NORMALIZED_BARS,
+    return futures_asset(
+        normalized_futures_bars_1m,
+        keys.NORMALIZED_BARS,
+        NORMALIZED_BARS_SPEC,
+        checks.NORMALIZED_BARS_CHECKS,
+        partitions_def,
         deps=[keys.RAW_BARS],
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        freshness_policy=FRESHNESS,
-        check_specs=check_specs(
-            keys.NORMALIZED_BARS, checks.NORMALIZED_BARS_CHECKS, partitions_def
-        ),
-        group_name="futures",
-        kinds={"delta", "polars"},
-        owners=[NORMALIZED_BARS_SPEC.owner],
-        description=NORMALIZED_BARS_SPEC.description,
-        metadata=catalog_metadata(NORMALIZED_BARS_SPEC),
-    )(normalized_futures_bars_1m)
+    )

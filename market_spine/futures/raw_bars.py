@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
+from market_spine.futures.assets import futures_asset
 from market_spine.futures.catalog import RAW_BARS_SPEC
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import RAW_BARS
@@ -65,15 +65,6 @@ def raw_futures_bars_1m(
 def build_raw_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The `raw/futures_bars_1m` asset and its checks, over a home's partitions
     (`futures_partitions`)."""
-    return dg.asset(
-        key=keys.RAW_BARS,
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        freshness_policy=FRESHNESS,
-        check_specs=check_specs(keys.RAW_BARS, checks.RAW_BARS_CHECKS, partitions_def),
-        group_name="futures",
-        kinds={"delta", "polars"},
-        owners=[RAW_BARS_SPEC.owner],
-        description=RAW_BARS_SPEC.description,
-        metadata=catalog_metadata(RAW_BARS_SPEC),
-    )(raw_futures_bars_1m)
+    return futures_asset(
+        raw_futures_bars_1m, keys.RAW_BARS, RAW_BARS_SPEC, checks.RAW_BARS_CHECKS, partitions_def
+    )
