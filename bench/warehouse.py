@@ -1,4 +1,4 @@
-"""The warehouse (issue 5): a full dbt build, and an analyst's query through the marts vs straight
+"""The warehouse: a full dbt build, and an analyst's query through the marts vs straight
 over the Delta views.
 
 Setup, on a temporary home with a temporary Dagster instance: one year (2023) of CL/ES/NG through

@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 
 from market_spine.errors import InvalidInput, NotMaterialized
+from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake, lake_at
 from market_spine.lake.sql import view_sql
 from market_spine.markets import empty_reads
@@ -18,13 +19,14 @@ from market_spine.markets.dates import parse_range
 from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
 from market_spine.markets.expirations import ROOTS
 from market_spine.markets.instruments import get_instrument
+from market_spine.options import keys as options_keys
 from market_spine.settings import Settings
 
-BARS_1M = "normalized/futures_bars_1m"
-BARS_DAILY = "analytics/futures_bars_daily"
-OPTION_GREEKS = "analytics/options_greeks_eod"
-OPTION_QUOTES = "raw/spx_options_quotes_1m"
-VOL_SURFACE = "analytics/vol_surface_daily"
+BARS_1M = futures_keys.table(futures_keys.NORMALIZED_BARS)
+BARS_DAILY = futures_keys.table(futures_keys.DAILY_BARS)
+OPTION_GREEKS = options_keys.table(options_keys.GREEKS)
+OPTION_QUOTES = options_keys.table(options_keys.RAW_QUOTES)
+VOL_SURFACE = options_keys.table(options_keys.SURFACE)
 
 
 def view_name(dataset: str) -> str:

@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,10 @@ from market_spine.cli.console import (
 )
 from market_spine.cli.process import report_failures, run_domains
 from market_spine.errors import SpineError
+from market_spine.settings import Settings
+
+if TYPE_CHECKING:
+    from market_spine.runs.launch import RunSummary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,60 +56,48 @@ def up(
     ] = True,
 ) -> None:
     """Set up the home, materialize recent sessions, then start the Dagster UI and the API."""
-    from market_spine.home import prepare_home
-    from market_spine.markets import calendars
-
     interrupt_on_signals()
     quiet_libraries()
     try:
         settings = settings_from_env()
-        prepare_home(settings)
-        now = datetime.now(UTC)
-        sessions = [
-            s for sym in settings.symbols for s in calendars.latest_sessions(sym, now, days)
-        ]
-        start = min(s.trade_date for s in sessions)
-        end = max(s.trade_date for s in sessions)
-        console.print(
-            f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}"
-        )
-        runs = run_domains(settings, start, end)
+        runs = _load_recent(settings, days)
     except SpineError as exc:
         fail(exc)
     except KeyboardInterrupt:
         stopped()
     failed = [r for r in runs if not r.success]
     report_failures(runs)
-    if not serve:
-        raise typer.Exit(1 if failed else 0)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(settings.dagster_home),
-        "MARKET_SPINE_HOME": str(settings.home),
-    }
-    bin_dir = Path(sys.executable).parent
-    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
-    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
-    ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
-    # Each service leads its own process group, so stopping it also stops what it spawned
-    # (dagster dev starts a webserver, a daemon and code servers).
-    children = [
-        subprocess.Popen(ui, cwd=settings.home, env=env, start_new_session=True),
-        subprocess.Popen(
-            [str(bin_dir / "market-spine"), "api"],
-            cwd=settings.home,
-            env=env,
-            start_new_session=True,
-        ),
-    ]
+    if serve:
+        _serve(settings, failed, len(runs))
+    raise typer.Exit(1 if failed else 0)
+
+
+def _load_recent(settings: Settings, days: int) -> list[RunSummary]:
+    """Prepare the home and materialize every domain over the last `days` sessions."""
+    from market_spine.home import prepare_home
+    from market_spine.markets import calendars
+
+    prepare_home(settings)
+    now = datetime.now(UTC)
+    sessions = [s for sym in settings.symbols for s in calendars.latest_sessions(sym, now, days)]
+    start = min(s.trade_date for s in sessions)
+    end = max(s.trade_date for s in sessions)
+    console.print(f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}")
+    return run_domains(settings, start, end)
+
+
+def _serve(settings: Settings, failed: list[RunSummary], total: int) -> None:
+    """Run the Dagster UI (with its daemon) and the API until a signal or either one exits.
+
+    A failed load still serves: re-executing the failed runs from the UI, once the cause is
+    fixed, is the way to repair them. But it says so in red, and `up` exits non-zero."""
+    children = _start_services(settings)
     stop = _stop_on_signals()
     ui_url = f"http://{settings.api_host}:{settings.ui_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"
-    # A failed load still serves: re-executing the failed runs from the UI, once the cause is
-    # fixed, is the way to repair them. But it says so in red, and exits non-zero when stopped.
     if _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop):
         headline = (
-            f"[bold red]Market Spine is up, but {len(failed)} of {len(runs)} loading runs "
+            f"[bold red]Market Spine is up, but {len(failed)} of {total} loading runs "
             "failed[/] (cause above): fix it, then re-execute them from the Dagster UI (Runs)"
             if failed
             else "[bold green]Market Spine is up[/]"
@@ -121,8 +113,25 @@ def up(
             stop.wait(1)
     finally:
         _shutdown(children)
-    if failed:
-        raise typer.Exit(1)
+
+
+def _start_services(settings: Settings) -> list[subprocess.Popen]:
+    """`dagster dev` (webserver, daemon, code server) and the API, each leading its own process
+    group, so stopping a group also stops what that service spawned."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "MARKET_SPINE_HOME": str(settings.home),
+    }
+    bin_dir = Path(sys.executable).parent
+    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
+    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+    ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
+    api = [str(bin_dir / "market-spine"), "api"]
+    return [
+        subprocess.Popen(command, cwd=settings.home, env=env, start_new_session=True)
+        for command in (ui, api)
+    ]
 
 
 def _stop_on_signals() -> threading.Event:

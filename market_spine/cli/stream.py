@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from market_spine.cli.console import console, interrupt_on_signals, quiet_libraries
+from market_spine.cli.console import console, fail, interrupt_on_signals, quiet_libraries
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
@@ -71,61 +71,74 @@ def stream(
     `WS /v1/stream/bars` until Ctrl-C."""
     interrupt_on_signals()
     quiet_libraries(show_warnings=True)
+    from market_spine.markets.instruments import get_instrument
+
+    try:
+        settings = Settings.from_env()
+        wanted = symbols.split(",") if symbols else settings.symbols
+        roots = tuple(get_instrument(s).root for s in wanted)
+        with contextlib.ExitStack() as stack:
+            host, tws_port = _tws(settings, fake, stack)
+            _serve_stream(settings, roots, host, tws_port, flush_seconds, port, stack)
+    except SpineError as exc:
+        fail(exc)
+    console.print("stream stopped")
+
+
+def _tws(settings: Settings, fake: bool, stack: contextlib.ExitStack) -> tuple[str, int]:
+    """Where TWS listens: the configured gateway, or an in-process fake TWS for `--fake`."""
+    if not fake:
+        return settings.ib_host, settings.ib_port
+    from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
+
+    tws = stack.enter_context(FakeTWS.running(FakeTWSConfig(seed=settings.sim_seed)))
+    console.print(f"fake TWS on {tws.host}:{tws.port}")
+    return tws.host, tws.port
+
+
+def _serve_stream(
+    settings: Settings,
+    roots: tuple[str, ...],
+    host: str,
+    tws_port: int,
+    flush_seconds: float,
+    port: int | None,
+    stack: contextlib.ExitStack,
+) -> None:
+    """Start the streamer into the lake and the hub, then serve the API until a signal."""
     import uvicorn
 
     from market_spine.api.app import create_app
     from market_spine.lake.store import lake_at
-    from market_spine.markets.instruments import get_instrument
     from market_spine.streaming.service import StreamConfig, Streamer
 
-    try:
-        settings = Settings.from_env()
-        roots = tuple(
-            get_instrument(s).root for s in (symbols.split(",") if symbols else settings.symbols)
-        )
-    except SpineError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    with contextlib.ExitStack() as stack:
-        host, tws_port = settings.ib_host, settings.ib_port
-        if fake:
-            from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
-
-            tws = stack.enter_context(FakeTWS.running(FakeTWSConfig(seed=settings.sim_seed)))
-            host, tws_port = tws.host, tws.port
-            console.print(f"fake TWS on {host}:{tws_port}")
-        app = create_app(settings)
-        config = StreamConfig(
-            roots, host, tws_port, client_id=settings.ib_client_id + 1, flush_seconds=flush_seconds
-        )
-        streamer = Streamer(lake_at(str(settings.lake_root)), config, hub=app.state.hub)
-        try:
-            subscribed = streamer.start()
-        except SpineError as exc:
-            console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        stack.callback(streamer.stop)
-        app.state.streamer = streamer
-        api_port = port or settings.api_port
-        console.print(
-            f"streaming {subscribed}; WebSocket ws://{settings.api_host}:{api_port}"
-            f"/v1/stream/bars?symbols={','.join(roots)}"
-        )
-        note = market_closed_note(roots, datetime.now(UTC))
-        if note:
-            console.print(f"[yellow]{note}[/]")
-        # Open WebSockets never end by themselves: the server tells them it stops, and bounds
-        # the wait for any that linger.
-        server = _server(
-            uvicorn.Config(
-                app,
-                host=settings.api_host,
-                port=api_port,
-                log_level="warning",
-                timeout_graceful_shutdown=GRACE_SECONDS,
-            ),
-            app.state.hub,
-        )
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run()
-    console.print("stream stopped")
+    app = create_app(settings)
+    config = StreamConfig(
+        roots, host, tws_port, client_id=settings.ib_client_id + 1, flush_seconds=flush_seconds
+    )
+    streamer = Streamer(lake_at(str(settings.lake_root)), config, hub=app.state.hub)
+    subscribed = streamer.start()
+    stack.callback(streamer.stop)
+    app.state.streamer = streamer
+    api_port = port or settings.api_port
+    console.print(
+        f"streaming {subscribed}; WebSocket ws://{settings.api_host}:{api_port}"
+        f"/v1/stream/bars?symbols={','.join(roots)}"
+    )
+    note = market_closed_note(roots, datetime.now(UTC))
+    if note:
+        console.print(f"[yellow]{note}[/]")
+    # Open WebSockets never end by themselves: the server tells them it stops, and bounds the
+    # wait for any that linger.
+    server = _server(
+        uvicorn.Config(
+            app,
+            host=settings.api_host,
+            port=api_port,
+            log_level="warning",
+            timeout_graceful_shutdown=GRACE_SECONDS,
+        ),
+        app.state.hub,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 from market_spine.errors import InvalidDate, InvalidRange
 
@@ -65,3 +66,17 @@ def parse_range(
     if hi < lo:  # type: ignore[operator]
         raise InvalidRange(f"end {hi} is before start {lo}: swap them")
     return lo, hi  # type: ignore[return-value]
+
+
+def nth_weekday(year: int, month: int, weekday: int, n: int = 3) -> date:
+    """The `n`-th `weekday` (Mon=0) of the month: third Fridays, third Wednesdays."""
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+
+
+def on_or_before(day: date, is_open: Callable[[date], bool]) -> date:
+    """`day` if the venue is open then, else the last day before it that is (expiry rules that
+    move a holiday expiration to the previous business or trading day)."""
+    while not is_open(day):
+        day -= timedelta(days=1)
+    return day

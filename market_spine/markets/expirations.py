@@ -16,7 +16,7 @@ import numpy as np
 import pandas_market_calendars as mcal
 
 from market_spine.errors import InvalidInput
-from market_spine.markets.dates import MINUTE_NS
+from market_spine.markets.dates import MINUTE_NS, nth_weekday, on_or_before
 
 #: The option roots the platform captures: AM monthlies (SPX) and PM weeklies/dailies (SPXW).
 ROOTS = ("SPX", "SPXW")
@@ -95,21 +95,9 @@ def closed_weekdays(start: date, end: date) -> list[date]:
     return [d for d in days if d.weekday() < 5 and not is_trading_day(d)]
 
 
-def _previous_trading_day(day: date) -> date:
-    while not is_trading_day(day):
-        day -= timedelta(days=1)
-    return day
-
-
-def third_friday(year: int, month: int) -> date:
-    """The month's third Friday (the standard monthly expiration date)."""
-    first = date(year, month, 1)
-    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
-
-
 def monthly_expiration(year: int, month: int) -> date:
     """SPX's AM-settled expiration: the third Friday, or the trading day before a holiday."""
-    return _previous_trading_day(third_friday(year, month))
+    return on_or_before(nth_weekday(year, month, 4), is_trading_day)
 
 
 def expirations(root: str, start: date, end: date) -> list[date]:

@@ -26,6 +26,7 @@ from pandas.tseries.holiday import (
 )
 
 from market_spine.errors import InvalidInput, InvalidRange, UnknownSymbol
+from market_spine.markets.dates import nth_weekday, on_or_before
 
 MONTH_CODES = "FGHJKMNQUVXZ"  # Jan..Dec, the CME/IB futures month letters
 _MIN_YEAR, _MAX_YEAR = 1980, 2100
@@ -71,18 +72,6 @@ def _shift_business_days(d: date, n: int) -> date:
     return d
 
 
-def _previous_business_day_on_or_before(d: date) -> date:
-    while not is_business_day(d):
-        d -= timedelta(days=1)
-    return d
-
-
-def _third_weekday(year: int, month: int, weekday: int) -> date:
-    """The third `weekday` (Mon=0) of the month."""
-    first = date(year, month, 1)
-    return first + timedelta(days=(weekday - first.weekday()) % 7 + 14)
-
-
 # --- expiry rules ----------------------------------------------------------------------------
 
 
@@ -90,7 +79,7 @@ def _crude_last_trade(year: int, month: int) -> date:
     # NYMEX CL: 3 business days before the 25th of the prior month; when the 25th is not a
     # business day, 3 business days before the last business day preceding the 25th.
     prior = date(year - 1, 12, 25) if month == 1 else date(year, month - 1, 25)
-    anchor = prior if is_business_day(prior) else _previous_business_day_on_or_before(prior)
+    anchor = on_or_before(prior, is_business_day)
     return _shift_business_days(anchor, -3)
 
 
@@ -101,12 +90,12 @@ def _natgas_last_trade(year: int, month: int) -> date:
 
 def _third_friday_last_trade(year: int, month: int) -> date:
     # CME equity index: the third Friday, or the business day before it if it is a holiday.
-    return _previous_business_day_on_or_before(_third_weekday(year, month, 4))
+    return on_or_before(nth_weekday(year, month, 4), is_business_day)
 
 
 def _fx_last_trade(year: int, month: int) -> date:
     # CME FX (e.g. 6E): 2 business days before the third Wednesday of the contract month.
-    return _shift_business_days(_third_weekday(year, month, 2), -2)
+    return _shift_business_days(nth_weekday(year, month, 2), -2)
 
 
 _EXPIRY_RULES = {

@@ -7,16 +7,19 @@ from __future__ import annotations
 import yaml
 
 from market_spine.catalog.registry import CATALOG
+from market_spine.futures import keys as futures_keys
+from market_spine.options import keys as options_keys
 from market_spine.warehouse.paths import SOURCES_FILE
+from market_spine.warehouse.tables import CHECK_RESULTS
 
 #: The lake tables the warehouse reads, by layer (each is a view `<layer>.<table>`).
 SOURCE_TABLES = (
-    "normalized/futures_bars_1m",
-    "normalized/options_chain_eod",
-    "analytics/futures_bars_daily",
-    "analytics/options_greeks_eod",
-    "analytics/vol_surface_daily",
-    "quality/check_results",
+    futures_keys.table(futures_keys.NORMALIZED_BARS),
+    options_keys.table(options_keys.NORMALIZED_CHAIN),
+    futures_keys.table(futures_keys.DAILY_BARS),
+    options_keys.table(options_keys.GREEKS),
+    options_keys.table(options_keys.SURFACE),
+    CHECK_RESULTS,
 )
 LAYERS = {
     "normalized": "Validated, de-duplicated lake tables (one accepted capture per partition).",

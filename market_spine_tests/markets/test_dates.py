@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from market_spine.errors import InvalidDate
-from market_spine.markets.dates import parse_date, parse_point
+from market_spine.markets.dates import nth_weekday, on_or_before, parse_date, parse_point
 
 
 def test_parse_date_accepts_common_forms() -> None:
@@ -37,3 +37,12 @@ def test_parse_point_keeps_dates_and_makes_timestamps_utc() -> None:
     assert parse_point("2024-01-02T14:30:00") == datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
     with pytest.raises(InvalidDate, match="outside ASCII"):
         parse_point("٢٠٢٤-٠١-٠٢")
+
+
+def test_nth_weekday_and_the_open_day_on_or_before() -> None:
+    assert nth_weekday(2024, 3, 4) == date(2024, 3, 15)  # third Friday
+    assert nth_weekday(2024, 3, 2) == date(2024, 3, 20)  # third Wednesday
+    assert nth_weekday(2024, 6, 4, n=1) == date(2024, 6, 7)
+    good_friday = date(2024, 3, 29)
+    assert on_or_before(good_friday, lambda d: d != good_friday) == date(2024, 3, 28)
+    assert on_or_before(date(2024, 3, 28), lambda d: True) == date(2024, 3, 28)
