@@ -15,6 +15,8 @@ PROVIDERS = ("simulated", "ib")
 OPTIONS_PROVIDERS = ("simulated", "thetadata")
 THETADATA_TIERS = ("free", "value", "standard", "pro")
 DEFAULT_SYMBOLS = ("CL", "ES", "NG")
+#: A home's own instruments file, read when `MARKET_SPINE_INSTRUMENTS` names none.
+INSTRUMENTS_FILE = "instruments.toml"
 #: Where a ThetaTerminal v3 listens by default (the terminal runs beside the platform).
 DEFAULT_THETADATA_URL = "http://127.0.0.1:25503/v3"
 
@@ -44,6 +46,19 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
+def _file(env: Mapping[str, str], name: str, like: str) -> Path | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw).expanduser().resolve()
+    if not path.is_file():
+        raise InvalidInput(
+            f"{name}={raw} does not exist or is not a file: point it at a TOML file like {like}, "
+            "or unset it"
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the platform keeps its state and which sources and symbols it runs."""
@@ -68,6 +83,9 @@ class Settings:
     api_max_rows_arrow: int = 2_000_000
     #: Data reads the API holds in memory at once; more wait their turn.
     api_read_slots: int = 2
+    #: The instruments file `MARKET_SPINE_INSTRUMENTS` names (extra futures roots); None reads
+    #: `<home>/instruments.toml` when it exists (see `instruments_path`).
+    instruments_file: Path | None = None
 
     @property
     def lake_root(self) -> Path:
@@ -78,6 +96,23 @@ class Settings:
     def dagster_home(self) -> Path:
         """The Dagster instance (SQLite storage, run logs) lives inside the home too."""
         return self.home / "dagster"
+
+    @property
+    def instruments_path(self) -> Path | None:
+        """The instruments file this home reads: `instruments_file`, else
+        `<home>/instruments.toml` when it exists; None when there is neither."""
+        if self.instruments_file is not None:
+            return self.instruments_file
+        default = self.home / INSTRUMENTS_FILE
+        return default if default.is_file() else None
+
+    def configured_roots(self) -> tuple[str, ...]:
+        """The futures roots the instruments file adds (sorted; () without a file), registered
+        with `markets.instruments` so they resolve like CL, ES and NG. A bad file raises
+        InvalidInput naming the file, the table and the fix."""
+        from market_spine.markets.instrument_config import configured_roots
+
+        return configured_roots(self.instruments_path)
 
     @staticmethod
     def home_from_env(env: Mapping[str, str] | None = None) -> Path:
@@ -116,15 +151,15 @@ class Settings:
             api_max_rows=_int(env, "MARKET_SPINE_API_MAX_ROWS", 50_000, 1, 10**8),
             api_max_rows_arrow=_int(env, "MARKET_SPINE_API_MAX_ROWS_ARROW", 2_000_000, 1, 10**9),
             api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 2, 1, 256),
+            instruments_file=_file(env, "MARKET_SPINE_INSTRUMENTS", "instruments.example.toml"),
         )
         settings.validate_symbols()
         return settings
 
     def validate_symbols(self) -> None:
         """Every configured symbol must be a known instrument (built in or configured)."""
-        from market_spine.markets.instrument_config import configured_roots
         from market_spine.markets.instruments import get_instrument
 
-        configured_roots()
+        self.configured_roots()
         for symbol in self.symbols:
             get_instrument(symbol)

@@ -7,9 +7,12 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from market_spine.definitions import build_definitions
-from market_spine_tests.kit.homes import settings_for
+from market_spine.futures import keys
+from market_spine.markets import instruments
+from market_spine_tests.kit.homes import REPO, settings_for
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 
@@ -75,3 +78,28 @@ def test_lineage_runs_from_raw_to_daily(tmp_path: Path) -> None:
     normalized = dg.AssetKey(["normalized", "futures_bars_1m"])
     assert graph.get(daily).parent_keys == {normalized}
     assert graph.get(normalized).parent_keys == {dg.AssetKey(["raw", "futures_bars_1m"])}
+
+
+def test_code_location_reads_the_environment_when_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`defs` (what workspace.yaml loads) takes its settings from the environment at each load,
+    not at import: a root added to the instruments file appears on the next load."""
+    from market_spine.definitions import defs
+
+    monkeypatch.setattr(instruments, "_INSTRUMENTS", dict(instruments._INSTRUMENTS))
+    for name in ("MARKET_SPINE_INSTRUMENTS", "MARKET_SPINE_SYMBOLS", "MARKET_SPINE_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(tmp_path))
+
+    def symbols() -> list[str]:
+        graph = defs().get_repository_def().asset_graph
+        multi = graph.get(keys.RAW_BARS).partitions_def
+        assert isinstance(multi, dg.MultiPartitionsDefinition)
+        return multi.get_partitions_def_for_dimension("symbol").get_partition_keys()
+
+    assert symbols() == ["CL", "ES", "NG"]
+    toml = tmp_path / "extra.toml"
+    toml.write_text((REPO / "instruments.example.toml").read_text())
+    monkeypatch.setenv("MARKET_SPINE_INSTRUMENTS", str(toml))
+    assert symbols() == ["CL", "ES", "NG", "6E"]

@@ -6,12 +6,12 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
+from market_spine.futures.assets import futures_asset
 from market_spine.futures.catalog import DAILY_BARS_SPEC
-from market_spine.futures.partitions import futures_partitions, split_keys
+from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import DAILY_BARS
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
@@ -53,19 +53,6 @@ def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
     return conform(daily, DAILY_BARS)
 
 
-@dg.asset(
-    key=keys.DAILY_BARS,
-    deps=[keys.NORMALIZED_BARS],
-    partitions_def=futures_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    freshness_policy=FRESHNESS,
-    check_specs=check_specs(keys.DAILY_BARS, checks.DAILY_BARS_CHECKS, futures_partitions),
-    group_name="futures",
-    kinds={"delta", "polars"},
-    owners=[DAILY_BARS_SPEC.owner],
-    description=DAILY_BARS_SPEC.description,
-    metadata=catalog_metadata(DAILY_BARS_SPEC),
-)
 def futures_bars_daily(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
@@ -96,3 +83,16 @@ def futures_bars_daily(
         }
     )
     yield from partition_checks(context, keys.DAILY_BARS, checks.DAILY_BARS_CHECKS, verdicts)
+
+
+def build_daily_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The `analytics/futures_bars_daily` asset and its checks, over a home's partitions
+    (`futures_partitions`)."""
+    return futures_asset(
+        futures_bars_daily,
+        keys.DAILY_BARS,
+        DAILY_BARS_SPEC,
+        checks.DAILY_BARS_CHECKS,
+        partitions_def,
+        deps=[keys.NORMALIZED_BARS],
+    )

@@ -1,25 +1,36 @@
 """The futures domain's Definitions: raw captures, normalized minutes, daily bars, and the hourly
-capture that keeps them fresh."""
+capture that keeps them fresh, partitioned by the symbols of a home's settings."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from market_spine.futures.automation import futures_hourly_capture, futures_job
-from market_spine.futures.daily_bars import futures_bars_daily
-from market_spine.futures.normalized_bars import normalized_futures_bars_1m
-from market_spine.futures.raw_bars import raw_futures_bars_1m
+from market_spine.futures import keys
+from market_spine.futures.automation import build_hourly_capture, futures_job
+from market_spine.futures.daily_bars import build_daily_bars
+from market_spine.futures.normalized_bars import build_normalized_bars
+from market_spine.futures.partitions import captured_symbols, futures_partitions
+from market_spine.futures.raw_bars import build_raw_bars
 from market_spine.settings import Settings
 
-#: The futures assets, in lineage order.
-ASSETS = (raw_futures_bars_1m, normalized_futures_bars_1m, futures_bars_daily)
+#: The futures assets' keys, in lineage order (their definitions depend on a home's symbols).
+ASSET_KEYS = (keys.RAW_BARS, keys.NORMALIZED_BARS, keys.DAILY_BARS)
+
+
+def build_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    """The futures assets of a home, in lineage order, sharing its trade date × symbol
+    partitions. A bad instruments file raises InvalidInput."""
+    partitions = futures_partitions(settings)
+    return [
+        build(partitions) for build in (build_raw_bars, build_normalized_bars, build_daily_bars)
+    ]
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The futures assets in lineage order, their job and schedule."""
-    del settings  # the symbol partitions come from the instruments file (futures.partitions)
+    """The futures assets in lineage order, their job, and the hourly capture of the symbols
+    the home captures."""
     return dg.Definitions(
-        assets=list(ASSETS),
+        assets=build_assets(settings),
         jobs=[futures_job],
-        schedules=[futures_hourly_capture],
+        schedules=[build_hourly_capture(captured_symbols(settings))],
     )

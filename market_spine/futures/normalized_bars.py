@@ -7,12 +7,12 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
+from market_spine.futures.assets import futures_asset
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
-from market_spine.futures.partitions import futures_partitions, split_keys
+from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
@@ -32,21 +32,6 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-@dg.asset(
-    key=keys.NORMALIZED_BARS,
-    deps=[keys.RAW_BARS],
-    partitions_def=futures_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    freshness_policy=FRESHNESS,
-    check_specs=check_specs(
-        keys.NORMALIZED_BARS, checks.NORMALIZED_BARS_CHECKS, futures_partitions
-    ),
-    group_name="futures",
-    kinds={"delta", "polars"},
-    owners=[NORMALIZED_BARS_SPEC.owner],
-    description=NORMALIZED_BARS_SPEC.description,
-    metadata=catalog_metadata(NORMALIZED_BARS_SPEC),
-)
 def normalized_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
@@ -85,4 +70,17 @@ def normalized_futures_bars_1m(
     )
     yield from partition_checks(
         context, keys.NORMALIZED_BARS, checks.NORMALIZED_BARS_CHECKS, verdicts
+    )
+
+
+def build_normalized_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The `normalized/futures_bars_1m` asset and its checks, over a home's partitions
+    (`futures_partitions`)."""
+    return futures_asset(
+        normalized_futures_bars_1m,
+        keys.NORMALIZED_BARS,
+        NORMALIZED_BARS_SPEC,
+        checks.NORMALIZED_BARS_CHECKS,
+        partitions_def,
+        deps=[keys.RAW_BARS],
     )

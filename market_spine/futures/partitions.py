@@ -2,8 +2,9 @@
 
 The date dimension runs in UTC+2 (`Etc/GMT-2`) so that a trade date's partition appears when
 its CME session opens (18:00 ET is 22:00 or 23:00 UTC, i.e. midnight or 01:00 at UTC+2).
-The symbol dimension is CL, ES, NG plus the roots of the instruments file (`instrument_config`),
-read once at import: a root added there becomes a partition on the next start.
+The symbol dimension is CL, ES, NG plus the roots of the home's instruments file
+(`Settings.instruments_path`), read when the home's definitions are built: a root added there
+becomes a partition on the next start.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from datetime import date
 import dagster as dg
 
 from market_spine.markets.dates import TRADE_DATE_TIMEZONE
-from market_spine.markets.instrument_config import configured_roots
-from market_spine.settings import DEFAULT_SYMBOLS
+from market_spine.settings import DEFAULT_SYMBOLS, Settings
 
 FIRST_TRADE_DATE = "2019-01-01"
 
@@ -24,9 +24,19 @@ trade_dates = dg.DailyPartitionsDefinition(
     end_offset=1,
     exclusions=["0 0 * * 6", "0 0 * * 0"],
 )
-SYMBOLS = (*DEFAULT_SYMBOLS, *(r for r in configured_roots() if r not in DEFAULT_SYMBOLS))
-symbols = dg.StaticPartitionsDefinition(list(SYMBOLS))
-futures_partitions = dg.MultiPartitionsDefinition({"date": trade_dates, "symbol": symbols})
+
+
+def partition_symbols(settings: Settings) -> tuple[str, ...]:
+    """The symbol partitions of a home: CL, ES, NG, then the roots its instruments file adds
+    (registered with `markets.instruments` on the way). A bad file raises InvalidInput."""
+    configured = settings.configured_roots()
+    return (*DEFAULT_SYMBOLS, *(r for r in configured if r not in DEFAULT_SYMBOLS))
+
+
+def futures_partitions(settings: Settings) -> dg.MultiPartitionsDefinition:
+    """Trade date × symbol for a home: every futures asset, check and job shares it."""
+    symbols = dg.StaticPartitionsDefinition(list(partition_symbols(settings)))
+    return dg.MultiPartitionsDefinition({"date": trade_dates, "symbol": symbols})
 
 
 def partition_key(trade_date: date, symbol: str) -> str:
@@ -47,11 +57,9 @@ def split_keys(keys: list[str]) -> dict[str, list[date]]:
     return {s: sorted(days) for s, days in sorted(by_symbol.items())}
 
 
-def captured_symbols() -> list[str]:
-    """The symbol partitions a provider captures: those in `MARKET_SPINE_SYMBOLS` (default
-    CL, ES, NG). Other configured roots are import-only: no schedule re-captures them over
-    imported files and no freshness SLA applies to them."""
-    from market_spine.settings import Settings
-
-    wanted = set(Settings.from_env().symbols)
-    return [s for s in symbols.get_partition_keys() if s in wanted]
+def captured_symbols(settings: Settings) -> list[str]:
+    """The symbol partitions a provider captures: those among `settings.symbols` (default CL,
+    ES, NG). Other configured roots are import-only: no schedule re-captures them over imported
+    files and no freshness SLA applies to them."""
+    wanted = set(settings.symbols)
+    return [s for s in partition_symbols(settings) if s in wanted]

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, check_specs, partition_checks
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
+from market_spine.futures.assets import futures_asset
 from market_spine.futures.catalog import RAW_BARS_SPEC
-from market_spine.futures.partitions import futures_partitions, split_keys
+from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import RAW_BARS
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
@@ -27,18 +27,6 @@ def capture_frame(capture: BarCapture, trade_date_iso: str, captured_at: datetim
     return conform(rows, RAW_BARS)
 
 
-@dg.asset(
-    key=keys.RAW_BARS,
-    partitions_def=futures_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    freshness_policy=FRESHNESS,
-    check_specs=check_specs(keys.RAW_BARS, checks.RAW_BARS_CHECKS, futures_partitions),
-    group_name="futures",
-    kinds={"delta", "polars"},
-    owners=[RAW_BARS_SPEC.owner],
-    description=RAW_BARS_SPEC.description,
-    metadata=catalog_metadata(RAW_BARS_SPEC),
-)
 def raw_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
@@ -72,3 +60,11 @@ def raw_futures_bars_1m(
         }
     )
     yield from partition_checks(context, keys.RAW_BARS, checks.RAW_BARS_CHECKS, verdicts)
+
+
+def build_raw_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The `raw/futures_bars_1m` asset and its checks, over a home's partitions
+    (`futures_partitions`)."""
+    return futures_asset(
+        raw_futures_bars_1m, keys.RAW_BARS, RAW_BARS_SPEC, checks.RAW_BARS_CHECKS, partitions_def
+    )

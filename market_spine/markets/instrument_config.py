@@ -1,25 +1,19 @@
 """Futures roots added by configuration: a TOML file of `[instruments.<ROOT>]` tables.
 
-The file is `$MARKET_SPINE_INSTRUMENTS`, else `<home>/instruments.toml` when it exists (home as in
-settings: `$MARKET_SPINE_HOME`, default `./.market_spine`). It is read when the futures
-partitions are built, so a root added here becomes a symbol partition on the next start. See
+Which file a home reads is a setting (`Settings.instruments_path`); it is read when a home's
+definitions are built, so a root added here becomes a symbol partition on the next start. See
 `instruments.example.toml` at the repo root for every field.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
-from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from market_spine.errors import InvalidInput
 from market_spine.markets.instruments import Instrument, register_instrument
-
-ENV_VAR = "MARKET_SPINE_INSTRUMENTS"
-FILE_NAME = "instruments.toml"
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "name": str,
@@ -44,23 +38,6 @@ _RULE_TEXT = {
     "third_friday": "third Friday of the contract month (the business day before if a holiday)",
     "fx_third_wednesday": "2 business days before the third Wednesday of the contract month",
 }
-
-
-def config_path(env: Mapping[str, str] | None = None) -> Path | None:
-    """The instruments file to read, or None when none is configured and the default is absent."""
-    env = os.environ if env is None else env
-    explicit = env.get(ENV_VAR, "").strip()
-    if explicit:
-        path = Path(explicit).expanduser().resolve()
-        if not path.is_file():
-            raise InvalidInput(
-                f"{ENV_VAR}={explicit} does not exist or is not a file: point it at a TOML file "
-                "like instruments.example.toml, or unset it"
-            )
-        return path
-    home = Path(env.get("MARKET_SPINE_HOME") or "./.market_spine").expanduser().resolve()
-    default = home / FILE_NAME
-    return default if default.is_file() else None
 
 
 def load_instruments(path: Path) -> list[Instrument]:
@@ -150,21 +127,26 @@ def _check_calendar(where: str, name: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _register_file(path: Path, mtime_ns: int) -> tuple[str, ...]:
-    instruments = load_instruments(path)
+def _parsed(path: Path, mtime_ns: int) -> tuple[Instrument, ...]:
+    """The file's instruments, parsed once per version of the file (checking calendars is slow)."""
+    return tuple(load_instruments(path))
+
+
+def configured_roots(path: Path | None) -> tuple[str, ...]:
+    """Register the roots of the instruments file at `path` with `instruments` and return them
+    (sorted); () for None. InvalidInput names a bad file, its table and the fix.
+
+    Safe to call repeatedly: registering an unchanged root again is a no-op."""
+    if path is None:
+        return ()
+    try:
+        mtime_ns = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read the instruments file ({exc})") from None
+    instruments = _parsed(path, mtime_ns)
     for inst in instruments:
         try:
             register_instrument(inst)
         except InvalidInput as exc:
             raise InvalidInput(f"{path}: [instruments.{inst.root}]: {exc}") from None
     return tuple(sorted(inst.root for inst in instruments))
-
-
-def configured_roots(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """Register the configured roots with `instruments` and return them (sorted); () if none.
-
-    Safe to call repeatedly: registering an unchanged root again is a no-op."""
-    path = config_path(env)
-    if path is None:
-        return ()
-    return _register_file(path, path.stat().st_mtime_ns)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from market_spine.operations.freshness import freshness_job, freshness_schedule, futures_freshness
+from market_spine.futures.partitions import captured_symbols
+from market_spine.operations.freshness import (
+    build_freshness_check,
+    freshness_job,
+    freshness_schedule,
+)
 from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
 from market_spine.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The freshness check with its job and schedule, and the maintenance job and schedule."""
-    del settings
+    """The freshness check of the symbols the home captures with its job and schedule, and
+    the maintenance job and schedule."""
     return dg.Definitions(
-        asset_checks=[futures_freshness],
+        asset_checks=[build_freshness_check(captured_symbols(settings))],
         jobs=[lake_maintenance, freshness_job],
         schedules=[lake_maintenance_schedule, freshness_schedule],
     )

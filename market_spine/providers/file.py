@@ -22,7 +22,6 @@ import polars as pl
 from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.markets import calendars
 from market_spine.markets.dates import MINUTE_NS
-from market_spine.markets.instrument_config import configured_roots
 from market_spine.markets.instruments import (
     Contract,
     front_contract,
@@ -124,7 +123,6 @@ def read_bars(
 
 def _target(symbol: str) -> tuple[str, Contract | None]:
     """(root, contract or None) of `--symbol`: a configured root like ES or a contract like ESU4."""
-    configured_roots()  # roots from the instruments file are known before we look one up
     text = symbol.strip().upper()
     try:
         return get_instrument(text).root, None

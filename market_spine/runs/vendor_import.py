@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 
 from market_spine.futures import checks, keys
-from market_spine.futures.partitions import FIRST_TRADE_DATE, SYMBOLS
+from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_symbols
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.lake.store import lake_at
 from market_spine.markets import calendars
@@ -92,9 +92,10 @@ def import_bars(
 ) -> ImportReport:
     """Validate the whole file, append one capture per trade date as one raw commit, then run the
     normalized and daily assets for those partitions. Nothing is written if the file is invalid."""
+    symbols = partition_symbols(settings)  # registers the home's configured roots for read_bars
     bars = read_bars(path, symbol, fmt, stamp, mapping)
     days = bars.bars["trade_date"].unique().sort().to_list()
-    _check_partitions(bars, days)
+    _check_partitions(bars, days, symbols)
     captured_at = datetime.now(UTC)
     frames = [capture_frame(c, d.isoformat(), captured_at) for d, c in bars.captures()]
     raw = pl.concat(frames)
@@ -138,13 +139,14 @@ def import_bars(
     )
 
 
-def _check_partitions(bars: FileBars, days: list[date]) -> None:
-    """Every (symbol, trade date) must be a futures partition: checked before any write."""
-    if bars.root not in SYMBOLS:
+def _check_partitions(bars: FileBars, days: list[date], symbols: tuple[str, ...]) -> None:
+    """Every (symbol, trade date) must be one of the home's futures partitions (`symbols`):
+    checked before any write."""
+    if bars.root not in symbols:
         raise FileImportError(
-            f"{bars.root} is not a futures partition (partitions: {', '.join(SYMBOLS)}): the "
-            "instruments file is read at start-up, so restart after adding the root (nothing "
-            "was imported)"
+            f"{bars.root} is not a futures partition of this home (partitions: "
+            f"{', '.join(symbols)}): add it to the home's instruments file and restart the "
+            "platform (nothing was imported)"
         )
     first, last = date.fromisoformat(FIRST_TRADE_DATE), date.today() + timedelta(days=1)
     outside = [d for d in days if not first <= d <= last]

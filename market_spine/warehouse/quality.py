@@ -27,11 +27,11 @@ def checked_assets(assets: Iterable[dg.AssetsDefinition]) -> tuple[dg.AssetKey, 
     return tuple(dict.fromkeys(spec.asset_key for a in assets for spec in a.check_specs))
 
 
-#: The market assets whose checks this collects, from the domains' definitions: a new
-#: materialization (and its checks) triggers a collection. dbt tests on the marts are picked up
-#: by the next run or the hourly tick. Not `eager()`, which would wait until every one of them
-#: exists (options may never run).
-CHECKED_ASSETS = checked_assets((*futures.ASSETS, *options.ASSETS))
+#: The market assets whose checks this collects, from the domains' definitions (every futures
+#: asset has checks): a new materialization (and its checks) triggers a collection. dbt tests on
+#: the marts are picked up by the next run or the hourly tick. Not `eager()`, which would wait
+#: until every one of them exists (options may never run).
+CHECKED_ASSETS = (*futures.ASSET_KEYS, *checked_assets(options.ASSETS))
 
 
 def _evaluation_id(record: dg.EventLogRecord) -> str:

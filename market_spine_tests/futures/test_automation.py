@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import dagster as dg
 
-from market_spine.futures.automation import due_partitions, futures_hourly_capture
-from market_spine.operations.freshness import futures_freshness
+from market_spine.futures import definitions as futures
+from market_spine.futures.automation import due_partitions
+from market_spine.operations import definitions as operations
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_range, resources
+from market_spine.settings import Settings
 from market_spine_tests.kit.homes import settings_for
 
 
@@ -37,11 +41,18 @@ def test_weekend_has_nothing_due_until_sunday_evening() -> None:
     ]
 
 
-def test_schedule_requests_one_run_per_due_partition() -> None:
+def _hourly_capture(settings: Settings) -> list[dg.RunRequest]:
+    """The home's capture schedule, as its definitions declare it, ticked mid-session."""
+    (schedule,) = futures.build_definitions(settings).schedules or []
+    assert isinstance(schedule, dg.ScheduleDefinition)
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2024, 3, 5, 15, 5, tzinfo=UTC)
     )
-    requests = futures_hourly_capture(context)
+    return list(schedule(context))
+
+
+def test_schedule_requests_one_run_per_due_partition(tmp_path: Path) -> None:
+    requests = _hourly_capture(settings_for(tmp_path))
     assert sorted(r.partition_key for r in requests) == [
         "2024-03-05|CL",
         "2024-03-05|ES",
@@ -50,9 +61,18 @@ def test_schedule_requests_one_run_per_due_partition() -> None:
     assert len({r.run_key for r in requests}) == 3
 
 
-def _freshness(home, now: str) -> dg.AssetCheckResult:
-    res = resources(settings_for(home), MarketDataResource(frozen_now=now))
-    return futures_freshness(lake=res["lake"], market=res["market"])
+def test_schedule_captures_only_the_symbols_of_the_settings(tmp_path: Path) -> None:
+    requests = _hourly_capture(replace(settings_for(tmp_path), symbols=("ES",)))
+    assert [r.partition_key for r in requests] == ["2024-03-05|ES"]
+
+
+def _freshness(home: Path, now: str, symbols: tuple[str, ...] = ()) -> dg.AssetCheckResult:
+    """The home's freshness check, as its definitions declare it, evaluated at `now`."""
+    settings = settings_for(home)
+    settings = replace(settings, symbols=symbols or settings.symbols)
+    (check,) = operations.build_definitions(settings).asset_checks or []
+    res = resources(settings, MarketDataResource(frozen_now=now))
+    return check(lake=res["lake"], market=res["market"])
 
 
 def test_freshness_passes_when_the_newest_bar_is_recent_and_fails_an_hour_later(
@@ -76,3 +96,6 @@ def test_freshness_passes_when_the_newest_bar_is_recent_and_fails_an_hour_later(
 def test_freshness_fails_when_a_session_has_no_data(home) -> None:
     result = _freshness(home, "2024-03-05T15:30:00Z")
     assert not result.passed
+    assert result.metadata["stale_symbols"].value == "CL, ES, NG"
+    only_ng = _freshness(home, "2024-03-05T15:30:00Z", symbols=("NG",))
+    assert only_ng.metadata["stale_symbols"].value == "NG"

@@ -1,8 +1,8 @@
 """Vendor file import: the real CME 6E CSV and ES/NQ DBN files, configured roots, and malformed
 files (a clear error naming the row and fix, and nothing written).
 
-The 6E pipeline runs in a subprocess: the symbol partitions are built when the futures modules
-are imported, so the instruments file must be set before that, which this process cannot do.
+The 6E pipeline runs through the CLI in a subprocess: the code location its runs belong to builds
+its definitions from the environment's settings (`MARKET_SPINE_INSTRUMENTS`) when loaded.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import polars as pl
 import pytest
 
 from market_spine.errors import InvalidInput, UnknownSymbol
-from market_spine.futures.partitions import SYMBOLS
 from market_spine.lake import Lake
 from market_spine.markets import calendars, instruments
 from market_spine.markets.instrument_config import configured_roots, load_instruments
 from market_spine.providers.file import read_bars
 from market_spine.providers.file_formats import FileImportError
 from market_spine.runs.vendor_import import import_bars
+from market_spine.settings import Settings
 from market_spine_tests.kit.homes import DATA, REPO, settings_for
 
 EURO = DATA / "6EH4.XCME_1min_bars_20240101_20240131.csv.gz"
@@ -48,8 +48,7 @@ def euro(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(instruments, "_INSTRUMENTS", dict(instruments._INSTRUMENTS))
     toml = tmp_path / "instruments.toml"
     toml.write_text(EXAMPLE.read_text())
-    monkeypatch.setenv("MARKET_SPINE_INSTRUMENTS", str(toml))
-    assert configured_roots() == ("6E",)
+    assert configured_roots(toml) == ("6E",)
     return toml
 
 
@@ -102,15 +101,16 @@ def test_bad_instruments_file_is_a_clear_error(
     toml = tmp_path / "instruments.toml"
     toml.write_text(text)
     with pytest.raises(InvalidInput, match="instruments") as err:
-        configured_roots({"MARKET_SPINE_INSTRUMENTS": str(toml)})
+        configured_roots(toml)
     assert expected in str(err.value) and str(toml) in str(err.value)
     assert instruments.known_symbols() == ["CL", "ES", "NG"]
 
 
 def test_missing_instruments_file_named_by_env_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="does not exist"):
-        configured_roots({"MARKET_SPINE_INSTRUMENTS": str(tmp_path / "nope.toml")})
-    assert configured_roots({"MARKET_SPINE_HOME": str(tmp_path)}) == ()
+    missing = {"MARKET_SPINE_HOME": str(tmp_path), "MARKET_SPINE_INSTRUMENTS": str(tmp_path / "x")}
+    with pytest.raises(InvalidInput, match=r"MARKET_SPINE_INSTRUMENTS=.* does not exist"):
+        Settings.from_env(missing)
+    assert Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path)}).configured_roots() == ()
 
 
 # --- the real 6E file -----------------------------------------------------------------------
@@ -218,13 +218,6 @@ def test_real_6e_import_runs_the_normalized_assets_and_completeness(
     assert request["stamp"] == "close" and request["format"] == "csv"
     normalized = lake.read(NORMALIZED, equals={"symbol": "6E"})
     assert normalized.height == 29_996 and normalized["ts"].min() == utc(2024, 1, 1, 23)
-
-
-def test_configured_root_becomes_a_symbol_partition(euro: Path) -> None:
-    code = "from market_spine.futures.partitions import SYMBOLS; print(','.join(SYMBOLS))"
-    env = {**os.environ, "MARKET_SPINE_INSTRUMENTS": str(euro)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "CL,ES,NG,6E", out.stderr
 
 
 # --- the DBN file -----------------------------------------------------------------------------
@@ -410,11 +403,11 @@ def test_unknown_symbol_and_bad_options_write_nothing(
     assert not Lake(home / "lake").exists(RAW)
 
 
-@pytest.mark.skipif("6E" in SYMBOLS, reason="this process was started with 6E configured")
 def test_unconfigured_partition_root_is_refused_before_writing(
     euro: Path, home: Path, shared_instance: dg.DagsterInstance
 ) -> None:
-    # This process built its partitions without 6E: the import refuses rather than half-writes.
-    with pytest.raises(FileImportError, match="6E is not a futures partition"):
+    # 6E is a known root in this process, but not a partition of this home (no instruments
+    # file): the import refuses rather than half-writes.
+    with pytest.raises(FileImportError, match="6E is not a futures partition of this home"):
         import_bars(settings_for(home), EURO, "6E", stamp="close", instance=shared_instance)
     assert not Lake(home / "lake").exists(RAW)

@@ -15,7 +15,7 @@ from market_spine.definitions import build_definitions
 from market_spine.futures import definitions as futures
 from market_spine.futures import keys
 from market_spine.futures.partitions import futures_partitions, partition_key
-from market_spine.futures.raw_bars import raw_futures_bars_1m
+from market_spine.futures.raw_bars import build_raw_bars
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
 from market_spine.providers.resource import MarketDataResource
@@ -36,16 +36,15 @@ STAGING = dg.AssetKey(["staging", "stg_quality__check_results"])
 def _instance_failures(instance: dg.DagsterInstance, home: Path) -> set[tuple[str, str]]:
     """Failed partitions of every partitioned futures check as the UI shows them (the check
     state the webserver reads)."""
-    graph = build_definitions(settings_for(home)).get_repository_def().asset_graph
+    settings = settings_for(home)
+    graph = build_definitions(settings).get_repository_def().asset_graph
     check_keys = [
         k
         for k in graph.asset_check_keys
-        if k.asset_key in {a.key for a in futures.ASSETS}
-        and graph.get_check_spec(k).partitions_def is not None
+        if k.asset_key in futures.ASSET_KEYS and graph.get_check_spec(k).partitions_def is not None
     ]
-    states = instance.event_log_storage.get_asset_check_state(
-        [(k, futures_partitions) for k in check_keys]
-    )
+    partitions = futures_partitions(settings)
+    states = instance.event_log_storage.get_asset_check_state([(k, partitions) for k in check_keys])
     failed = AssetCheckExecutionResolvedStatus.FAILED
     return {
         (f"{k.asset_key.to_user_string()}:{k.name}", p)
@@ -88,7 +87,7 @@ def test_a_range_with_one_bad_partition_fails_that_partition_everywhere(
     # A later capture of the middle session lost a block of minutes.
     gappy = resources(settings, MarketDataResource(defects=["gaps"]))
     assert dg.materialize(
-        [raw_futures_bars_1m],
+        [build_raw_bars(futures_partitions(settings))],
         partition_key=partition_key(BAD, "CL"),
         resources=gappy,
         instance=instance,
