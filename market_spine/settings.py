@@ -10,7 +10,7 @@ from pathlib import Path
 from market_spine.errors import InvalidInput
 
 PROFILES = ("dev", "test", "prod")
-#: `ib` joins when its adapter lands (issue 4); naming it before then would fail only at run time.
+#: Where futures bars come from: the simulated market or TWS / IB Gateway.
 PROVIDERS = ("simulated", "ib")
 OPTIONS_PROVIDERS = ("simulated", "thetadata")
 THETADATA_TIERS = ("free", "value", "standard", "pro")

@@ -1,5 +1,5 @@
-"""How a futures asset is declared: over a home's trade date × symbol partitions, run as one
-single-run backfill, with its checks partitioned the same way and its catalog entry as metadata."""
+"""How a futures asset is declared: its catalog entry's asset over a home's trade date × symbol
+partitions (the catalog's `dataset_asset`), with the one-hour freshness policy."""
 
 from __future__ import annotations
 
@@ -8,31 +8,19 @@ from typing import Any
 
 import dagster as dg
 
-from market_spine.assetkit import FRESHNESS, CheckDef, check_specs
-from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.assetkit import FRESHNESS, CheckDef
+from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import DatasetSpec
 
 
 def futures_asset(
     compute: Callable[..., Any],
-    key: dg.AssetKey,
     spec: DatasetSpec,
     checks: Sequence[CheckDef[Any]],
     partitions_def: dg.PartitionsDefinition,
-    deps: Sequence[dg.AssetKey] = (),
 ) -> dg.AssetsDefinition:
-    """`compute` as the asset `key` over `partitions_def`, with `checks` and `spec`'s owner,
-    description and catalog metadata."""
-    return dg.asset(
-        key=key,
-        deps=list(deps),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        freshness_policy=FRESHNESS,
-        check_specs=check_specs(key, checks, partitions_def),
-        group_name="futures",
-        kinds={"delta", "polars"},
-        owners=[spec.owner],
-        description=spec.description,
-        metadata=catalog_metadata(spec),
+    """`compute` as `spec`'s asset over `partitions_def`, with `checks`; key, upstream,
+    owner, description and metadata come from the catalog entry."""
+    return dataset_asset(
+        spec, checks, partitions_def, group_name="futures", freshness_policy=FRESHNESS
     )(compute)

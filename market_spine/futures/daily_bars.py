@@ -89,10 +89,5 @@ def build_daily_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
     """The `analytics/futures_bars_daily` asset and its checks, over a home's partitions
     (`futures_partitions`)."""
     return futures_asset(
-        futures_bars_daily,
-        keys.DAILY_BARS,
-        DAILY_BARS_SPEC,
-        checks.DAILY_BARS_CHECKS,
-        partitions_def,
-        deps=[keys.NORMALIZED_BARS],
+        futures_bars_daily, DAILY_BARS_SPEC, checks.DAILY_BARS_CHECKS, partitions_def
     )

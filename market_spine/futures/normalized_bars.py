@@ -78,9 +78,7 @@ def build_normalized_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
     (`futures_partitions`)."""
     return futures_asset(
         normalized_futures_bars_1m,
-        keys.NORMALIZED_BARS,
         NORMALIZED_BARS_SPEC,
         checks.NORMALIZED_BARS_CHECKS,
         partitions_def,
-        deps=[keys.RAW_BARS],
     )

@@ -65,6 +65,4 @@ def raw_futures_bars_1m(
 def build_raw_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The `raw/futures_bars_1m` asset and its checks, over a home's partitions
     (`futures_partitions`)."""
-    return futures_asset(
-        raw_futures_bars_1m, keys.RAW_BARS, RAW_BARS_SPEC, checks.RAW_BARS_CHECKS, partitions_def
-    )
+    return futures_asset(raw_futures_bars_1m, RAW_BARS_SPEC, checks.RAW_BARS_CHECKS, partitions_def)
