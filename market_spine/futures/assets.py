@@ -4,13 +4,19 @@ partitions (the catalog's `dataset_asset`), with the one-hour freshness policy."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 import dagster as dg
+import polars as pl
 
 from market_spine.assetkit import FRESHNESS, CheckDef
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import DatasetSpec
+from market_spine.futures import keys
+from market_spine.futures.partitions import split_keys
+from market_spine.lake.blocks import rebuild_blocks
+from market_spine.lake.store import Lake
 
 
 def futures_asset(
@@ -24,3 +30,35 @@ def futures_asset(
     return dataset_asset(
         spec, checks, partitions_def, group_name="futures", freshness_policy=FRESHNESS
     )(compute)
+
+
+def rebuild_partitions(
+    context: dg.AssetExecutionContext,
+    store: Lake,
+    source: dg.AssetKey,
+    target: dg.AssetKey,
+    compute: Callable[[pl.DataFrame], pl.DataFrame],
+    schema: dict[str, pl.DataType],
+    metadata_of: Callable[[pl.DataFrame], dict[str, Any]] | None = None,
+) -> tuple[pl.DataFrame, list[tuple[str, date]]]:
+    """Rebuild the run's partitions of `target` from `source`, symbol by symbol and block by
+    block of contiguous trade dates (one atomic commit each): every row written, and the
+    (symbol, trade date) partitions the run covered, for the checks to judge one by one."""
+    frames: list[pl.DataFrame] = []
+    partitions: list[tuple[str, date]] = []
+    for symbol, days in split_keys(context.partition_keys).items():
+        partitions.extend((symbol, d) for d in days)
+        frames.append(
+            rebuild_blocks(
+                store,
+                days,
+                keys.table(source),
+                keys.table(target),
+                compute,
+                context.run.run_id,
+                ["symbol"],
+                equals={"symbol": symbol},
+                metadata_of=metadata_of,
+            )
+        )
+    return (pl.concat(frames) if frames else pl.DataFrame(schema=schema)), partitions

@@ -1,7 +1,6 @@
 """`analytics/futures_bars_daily`: one OHLCV row per symbol and trade date, from the minutes."""
 
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -9,11 +8,9 @@ import polars as pl
 from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset
+from market_spine.futures.assets import futures_asset, rebuild_partitions
 from market_spine.futures.catalog import DAILY_BARS_SPEC
-from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import DAILY_BARS
-from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
 
@@ -58,23 +55,9 @@ def futures_bars_daily(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Rebuild the daily rows of each contiguous block of the run's partitions."""
     store = lake.lake
-    frames: list[pl.DataFrame] = []
-    partitions: list[tuple[str, date]] = []
-    for symbol, days in split_keys(context.partition_keys).items():
-        partitions.extend((symbol, d) for d in days)
-        frames.append(
-            rebuild_blocks(
-                store,
-                days,
-                keys.table(keys.NORMALIZED_BARS),
-                keys.table(keys.DAILY_BARS),
-                daily_from_minutes,
-                context.run.run_id,
-                ["symbol"],
-                equals={"symbol": symbol},
-            )
-        )
-    daily = pl.concat(frames) if frames else pl.DataFrame(schema=DAILY_BARS)
+    daily, partitions = rebuild_partitions(
+        context, store, keys.NORMALIZED_BARS, keys.DAILY_BARS, daily_from_minutes, DAILY_BARS
+    )
     verdicts = checks.judge_partitions(checks.DAILY_BARS_CHECKS, daily, partitions)
     yield dg.MaterializeResult(
         metadata={

@@ -2,7 +2,6 @@
 replaced atomically per partition so reruns are idempotent and every state stays readable."""
 
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -10,11 +9,9 @@ import polars as pl
 from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset
+from market_spine.futures.assets import futures_asset, rebuild_partitions
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
-from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import NORMALIZED_BARS
-from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource
 
@@ -37,24 +34,15 @@ def normalized_futures_bars_1m(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Replace each contiguous block of the run's partitions with the newest captures."""
     store = lake.lake
-    frames: list[pl.DataFrame] = []
-    partitions: list[tuple[str, date]] = []
-    for symbol, days in split_keys(context.partition_keys).items():
-        partitions.extend((symbol, d) for d in days)
-        frames.append(
-            rebuild_blocks(
-                store,
-                days,
-                keys.table(keys.RAW_BARS),
-                keys.table(keys.NORMALIZED_BARS),
-                accepted_capture,
-                context.run.run_id,
-                ["symbol"],
-                equals={"symbol": symbol},
-                metadata_of=lambda rows: {"captures": sorted(rows["capture_id"].unique())},
-            )
-        )
-    bars = pl.concat(frames) if frames else pl.DataFrame(schema=NORMALIZED_BARS)
+    bars, partitions = rebuild_partitions(
+        context,
+        store,
+        keys.RAW_BARS,
+        keys.NORMALIZED_BARS,
+        accepted_capture,
+        NORMALIZED_BARS,
+        metadata_of=lambda rows: {"captures": sorted(rows["capture_id"].unique())},
+    )
     verdicts = checks.judge_partitions(
         checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()
     )

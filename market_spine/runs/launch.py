@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
@@ -66,28 +67,15 @@ def launch(
     selection: Sequence[dg.AssetKey],
     *,
     instance: dg.DagsterInstance,
-    partition_range: tuple[str, str] | None = None,
-    market: MarketDataResource | None = None,
-    launched_from: str = "cli",
-    log_level: str = "CRITICAL",
+    **run_options: Any,
 ) -> LaunchedRun:
     """Materialize the selected assets (with their checks) as one run of the deployed code
-    location, over `partition_range` (first and last partition key, a single-run backfill) when
-    given, and wait for it. The run's config carries the home's lake and warehouse and the
-    market settings (`market`, else the home's); its tags say who launched it, from where
-    (`launched_from`, one of provenance.ORIGINS) and with which providers. Runs left unfinished
-    by a dead CLI process are failed first, so their pool slots cannot block this one."""
+    location and wait for it. `run_options` are `create_run`'s: the partition range (a
+    single-run backfill), the market settings, where it was launched from, the log level.
+    Runs left unfinished by a dead CLI process are failed first, so their pool slots cannot
+    block this one."""
     sweep_dead_runs(instance)
-    run = create_run(
-        settings,
-        selection,
-        instance=instance,
-        partition_range=partition_range,
-        market=market,
-        launched_from=launched_from,
-        log_level=log_level,
-    )
-    return execute(instance, run)
+    return execute(instance, create_run(settings, selection, instance=instance, **run_options))
 
 
 def create_run(
@@ -102,7 +90,10 @@ def create_run(
     tags: Mapping[str, str] | None = None,
 ) -> dg.DagsterRun:
     """The run `launch` executes, created in the instance (NOT_STARTED) with the code
-    location's remote origin, its config and its tags (plus `tags`)."""
+    location's remote origin. Over `partition_range` (first and last partition key, a
+    single-run backfill) when given. Its config carries the home's lake and warehouse and the
+    market settings (`market`, else the home's); its tags say who launched it, from where
+    (`launched_from`, one of provenance.ORIGINS) and with which providers (plus `tags`)."""
     market = market or MarketDataResource.from_settings(settings)
     location = code_location(instance)
     [repo] = location.get_repositories().values()
