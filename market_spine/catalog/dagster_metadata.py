@@ -8,8 +8,8 @@ from typing import Any
 
 import dagster as dg
 
-from market_spine.assetkit import CheckDef, check_specs
 from market_spine.catalog.vocabulary import DatasetSpec
+from market_spine.check_kit import CheckDef, check_specs
 
 
 def table(key: dg.AssetKey) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import FRESHNESS, CheckDef
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import DatasetSpec
+from market_spine.check_kit import FRESHNESS, CheckDef
 from market_spine.futures import keys
 from market_spine.futures.partitions import split_keys
 from market_spine.lake.blocks import rebuild_blocks

@@ -17,7 +17,7 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
-from market_spine.assetkit import CheckDef, CheckOutcome, judge, rows_by
+from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.futures import no_trade
 from market_spine.futures.partitions import partition_key
 from market_spine.futures.schemas import (

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
+from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset, rebuild_partitions
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import partition_checks
 from market_spine.catalog.vocabulary import conform
+from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset
 from market_spine.futures.catalog import RAW_BARS_SPEC

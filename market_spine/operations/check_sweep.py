@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 from dagster import AssetKey
 
-from market_spine.assetkit import CheckDef, CheckOutcome
+from market_spine.check_kit import CheckDef, CheckOutcome
 from market_spine.futures import checks as futures_checks
 from market_spine.futures import keys as futures_keys
 from market_spine.futures.daily_bars import daily_from_minutes

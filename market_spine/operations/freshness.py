@@ -7,7 +7,7 @@ from datetime import datetime
 
 import dagster as dg
 
-from market_spine.assetkit import check_result
+from market_spine.check_kit import check_result
 from market_spine.futures import checks, keys
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource

@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from market_spine.assetkit import CheckDef, CheckOutcome, judge, rows_by
+from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.markets.expirations import ROOTS, is_trading_day, listed_expirations
 
 WORST = 10

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import partition_checks
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
+from market_spine.check_kit import partition_checks
 from market_spine.lake import Lake
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource

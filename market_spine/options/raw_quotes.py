@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import polars as pl
 
-from market_spine.assetkit import CheckOutcome, judge, partition_checks
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
+from market_spine.check_kit import CheckOutcome, judge, partition_checks
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake

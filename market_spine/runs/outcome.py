@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 from dagster._utils.error import SerializableErrorInfo
 
-from market_spine.assetkit import summarize_failures
+from market_spine.check_kit import summarize_failures
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
