@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    log_level: Annotated[
+        str, typer.Option(help="critical, error, warning, info (with access lines) or debug.")
+    ] = "info",
 ) -> None:
     """Serve the HTTP read API."""
     import uvicorn
@@ -37,7 +40,10 @@ def api(
 
     settings = settings_from_env()
     uvicorn.run(
-        create_app(settings), host=host or settings.api_host, port=port or settings.api_port
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=log_level,
     )
 
 
@@ -113,7 +119,10 @@ def _start_services(settings: Settings) -> list[subprocess.Popen]:
     # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
     ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
     ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
-    api = [str(bin_dir / "market-spine"), "api"]
+    # The services' own INFO lines (a daemon tick a minute, an access line a request) would bury
+    # what matters on this console; the UI keeps every run's and tick's log.
+    ui += ["--log-level", "warning"]
+    api = [str(bin_dir / "market-spine"), "api", "--log-level", "warning"]
     return [
         subprocess.Popen(command, cwd=settings.home, env=env, start_new_session=True)
         for command in (ui, api)

@@ -59,6 +59,10 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
         tables = httpx.get(f"http://127.0.0.1:{api}/openapi.json", timeout=10)
         assert tables.status_code == 200
         assert len(leftovers(env["MARKET_SPINE_HOME"])) >= 3  # the check below can see them
+        log.seek(0)
+        served = log.read()[len(output) :]
+        # The services' routine lines (daemon ticks, access lines) stay off the console.
+        assert "/readyz" not in served and " - INFO - " not in served, served[-2000:]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
