@@ -11,13 +11,7 @@ renamed as (
         contract as local_symbol,
         trade_date,
         ts as bar_ts,
-        open as open_price,
-        high as high_price,
-        low as low_price,
-        close as close_price,
-        volume,
-        vwap,
-        trades as trade_count,
+        {{ futures_bar_columns() }},
         capture_id
     from source
 )
