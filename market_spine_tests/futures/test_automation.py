@@ -11,6 +11,7 @@ import dagster as dg
 from market_spine.futures import definitions as futures
 from market_spine.futures.automation import due_partitions
 from market_spine.operations import definitions as operations
+from market_spine.operations.freshness import run_symbols
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_range, resources
 from market_spine.settings import Settings
@@ -72,7 +73,7 @@ def _freshness(home: Path, now: str, symbols: tuple[str, ...] = ()) -> dg.AssetC
     settings = replace(settings, symbols=symbols or settings.symbols)
     (check,) = operations.build_definitions(settings).asset_checks or []
     res = resources(settings, MarketDataResource(frozen_now=now))
-    return check(lake=res["lake"], market=res["market"])
+    return check(dg.build_asset_check_context(), lake=res["lake"], market=res["market"])
 
 
 def test_freshness_passes_when_the_newest_bar_is_recent_and_fails_an_hour_later(
@@ -99,3 +100,28 @@ def test_freshness_fails_when_a_session_has_no_data(home) -> None:
     assert result.metadata["stale_symbols"].value == "CL, ES, NG"
     only_ng = _freshness(home, "2024-03-05T15:30:00Z", symbols=("NG",))
     assert only_ng.metadata["stale_symbols"].value == "NG"
+
+
+def test_a_live_range_run_of_one_symbol_judges_only_that_symbol(home, instance) -> None:
+    now = "2024-03-05T15:30:00Z"
+    [run] = materialize_range(
+        settings_for(home),
+        ["CL"],
+        date(2024, 3, 4),
+        date(2024, 3, 5),
+        instance=instance,
+        market=MarketDataResource(frozen_now=now),
+    )
+    assert run.success and not run.failed_checks, run
+    assert _freshness(home, now).metadata["stale_symbols"].value == "ES, NG"
+
+
+def test_run_symbols_come_from_the_partition_tags() -> None:
+    assert run_symbols({}) is None
+    assert run_symbols({"dagster/partition": "2024-03-05|ES"}) == {"ES"}
+    assert run_symbols(
+        {
+            "dagster/asset_partition_range_start": "2024-03-04|CL",
+            "dagster/asset_partition_range_end": "2024-03-05|CL",
+        }
+    ) == {"CL"}
