@@ -59,9 +59,8 @@ def up(
         runs = _load_recent(settings, days)
     failed = [r for r in runs if not r.success]
     report_failures(runs)
-    if serve:
-        _serve(settings, failed, len(runs))
-    raise typer.Exit(1 if failed else 0)
+    served = _serve(settings, failed, len(runs)) if serve else True
+    raise typer.Exit(1 if failed or not served else 0)
 
 
 def _load_recent(settings: Settings, days: int) -> list[RunSummary]:
@@ -78,8 +77,9 @@ def _load_recent(settings: Settings, days: int) -> list[RunSummary]:
     return run_domains(settings, start, end)
 
 
-def _serve(settings: Settings, failed: list[RunSummary], total: int) -> None:
-    """Run the Dagster UI (with its daemon) and the API until a signal or either one exits.
+def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
+    """Run the Dagster UI (with its daemon) and the API until a signal or either one exits;
+    False when they never came up (a port in use, say), so `up` exits non-zero.
 
     A failed load still serves: re-executing the failed runs from the UI, once the cause is
     fixed, is the way to repair them. But it says so in red, and `up` exits non-zero."""
@@ -87,7 +87,14 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> None:
     stop = _stop_on_signals()
     ui_url = f"http://{settings.api_host}:{settings.ui_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"
-    if _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop):
+    up = _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop)
+    if not up and not stop.is_set():
+        console.print(
+            f"[bold red]error:[/] the Dagster UI ({settings.ui_port}) or the API "
+            f"({settings.api_port}) did not come up: if a port is in use, set "
+            "MARKET_SPINE_UI_PORT / MARKET_SPINE_API_PORT to free ones"
+        )
+    if up:
         headline = (
             f"[bold red]Market Spine is up, but {len(failed)} of {total} loading runs "
             "failed[/] (cause above): fix it, then re-execute them from the Dagster UI (Runs)"
@@ -105,6 +112,7 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> None:
             stop.wait(1)
     finally:
         _shutdown(children)
+    return up
 
 
 def _start_services(settings: Settings) -> list[subprocess.Popen]:

@@ -284,15 +284,24 @@ def materialize_options(
     market: MarketDataResource | None = None,
     log_level: str = "CRITICAL",
 ) -> RunSummary | None:
-    """One single-run backfill of the option assets over the trading days in [start, end]."""
-    from market_spine.markets.expirations import is_trading_day
+    """One single-run backfill of the option assets over the trading days in [start, end]
+    whose Cboe session has opened (a chain cannot be captured before its day)."""
+    from market_spine.markets.expirations import is_trading_day, session_bounds
     from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTION_DATE
 
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
+    now = (market or MarketDataResource.from_settings(settings)).now()
     first = date.fromisoformat(FIRST_OPTION_DATE)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     days = [d for d in days if d >= first and is_trading_day(d)]
+    opened = [d for d in days if (bounds := session_bounds(d)) is not None and bounds[0] <= now]
+    if days and not opened:
+        raise InvalidRange(
+            f"{start}..{end}: no Cboe session in it has opened yet (now {now:%Y-%m-%d %H:%M} "
+            "UTC); an option chain can be captured only once its day's session has opened"
+        )
+    days = opened
     if not days:
         return None
     run = launch(

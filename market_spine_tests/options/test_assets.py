@@ -4,6 +4,7 @@ simulated market, against a real Delta lake."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -82,3 +83,16 @@ def test_reads_through_spine_and_http(tmp_path, instance) -> None:
     assert bad.status_code == 422 and "SPXW" in bad.json()["error"]
     bad_date = client.get("/v1/options/surface", params={"date": "March 8"})
     assert bad_date.status_code == 422 and bad_date.json()["field"] == "date"
+
+
+def test_option_days_whose_session_has_not_opened_are_not_loaded(tmp_path: Path) -> None:
+    from market_spine.errors import InvalidRange
+    from market_spine.providers.resource import MarketDataResource
+    from market_spine.runs.launch import materialize_options
+
+    settings = settings_for(tmp_path / "home")
+    before_open = MarketDataResource(frozen_now="2024-03-05T13:00:00Z")
+    with dg.instance_for_test() as inst, pytest.raises(InvalidRange, match="has opened"):
+        materialize_options(
+            settings, date(2024, 3, 5), date(2024, 3, 6), instance=inst, market=before_open
+        )
