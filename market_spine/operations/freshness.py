@@ -3,7 +3,7 @@ bar must be under an hour old. Dagster's FreshnessPolicy ignores partitions, so 
 every 15 minutes, is what tells an operator that the current session is stale."""
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import dagster as dg
 from dagster._core.errors import DagsterInvalidPropertyError
@@ -35,14 +35,20 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, lake: LakeResource, market: MarketDataResource
     ) -> dg.AssetCheckResult:
         """Read the newest stored bar of each symbol whose session is due, and judge its lag.
-        In a run that loads some symbols' partitions, only those symbols are judged: the
-        others are not this run's to load (the schedule's runs judge every symbol)."""
+        In a run that loads partitions, only the due sessions among them are judged: other
+        symbols and other days are not this run's to load (the schedule judges them all)."""
         now = market.now()
         table = keys.table(keys.NORMALIZED_BARS)
-        in_run = run_symbols(_run_tags(context))
-        judged = [s for s in captured if in_run is None or s in in_run]
+        in_run = run_partitions(_run_tags(context))
+        due = checks.sessions_due(captured, now)
+        if in_run is not None:
+            due = {
+                symbol: session
+                for symbol, session in due.items()
+                if symbol in in_run and in_run[symbol][0] <= session.trade_date <= in_run[symbol][1]
+            }
         newest: dict[str, datetime | None] = {}
-        for symbol, session in checks.sessions_due(judged, now).items():
+        for symbol, session in due.items():
             newest[symbol] = None
             if lake.lake.exists(table):
                 day = (session.trade_date, session.trade_date)
@@ -64,19 +70,18 @@ def _run_tags(context: dg.AssetCheckExecutionContext) -> Mapping[str, str]:
         return {}
 
 
-def run_symbols(tags: Mapping[str, str]) -> set[str] | None:
-    """The symbols of a run's futures partitions (`2024-03-05|CL` keys, one partition or a
-    range), or None for a run that names no partition."""
-    found = [
-        tags.get(tag)
-        for tag in (
-            PARTITION_NAME_TAG,
-            ASSET_PARTITION_RANGE_START_TAG,
-            ASSET_PARTITION_RANGE_END_TAG,
-        )
-    ]
-    symbols = {key.split("|", 1)[1] for key in found if key and "|" in key}
-    return symbols or None
+def run_partitions(tags: Mapping[str, str]) -> dict[str, tuple[date, date]] | None:
+    """Symbol → (first, last) trade date of a run's futures partitions (`2024-03-05|CL` keys,
+    one partition or a single-symbol range), or None for a run that names no partition."""
+    names = (PARTITION_NAME_TAG, ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
+    keys_found = [key for key in (tags.get(name) for name in names) if key and "|" in key]
+    spans: dict[str, tuple[date, date]] = {}
+    for key in keys_found:
+        day, symbol = key.split("|", 1)
+        d = date.fromisoformat(day)
+        lo, hi = spans.get(symbol, (d, d))
+        spans[symbol] = (min(lo, d), max(hi, d))
+    return spans or None
 
 
 freshness_job = dg.define_asset_job(

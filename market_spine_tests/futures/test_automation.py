@@ -11,7 +11,7 @@ import dagster as dg
 from market_spine.futures import definitions as futures
 from market_spine.futures.automation import due_partitions
 from market_spine.operations import definitions as operations
-from market_spine.operations.freshness import run_symbols
+from market_spine.operations.freshness import run_partitions
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_range, resources
 from market_spine.settings import Settings
@@ -116,12 +116,26 @@ def test_a_live_range_run_of_one_symbol_judges_only_that_symbol(home, instance) 
     assert _freshness(home, now).metadata["stale_symbols"].value == "ES, NG"
 
 
-def test_run_symbols_come_from_the_partition_tags() -> None:
-    assert run_symbols({}) is None
-    assert run_symbols({"dagster/partition": "2024-03-05|ES"}) == {"ES"}
-    assert run_symbols(
+def test_run_partitions_come_from_the_partition_tags() -> None:
+    assert run_partitions({}) is None
+    assert run_partitions({"dagster/partition": "2024-03-05|ES"}) == {
+        "ES": (date(2024, 3, 5), date(2024, 3, 5))
+    }
+    assert run_partitions(
         {
             "dagster/asset_partition_range_start": "2024-03-04|CL",
             "dagster/asset_partition_range_end": "2024-03-05|CL",
         }
-    ) == {"CL"}
+    ) == {"CL": (date(2024, 3, 4), date(2024, 3, 5))}
+
+
+def test_a_backfill_run_during_a_live_session_does_not_judge_that_session(home, instance) -> None:
+    [run] = materialize_range(
+        settings_for(home),
+        ["CL"],
+        date(2024, 3, 4),
+        date(2024, 3, 5),
+        instance=instance,
+        market=MarketDataResource(frozen_now="2024-03-07T15:30:00Z"),
+    )
+    assert run.success and not run.failed_checks, run
