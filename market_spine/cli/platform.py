@@ -38,7 +38,8 @@ def api(
 
     from market_spine.api.app import create_app
 
-    settings = settings_from_env()
+    with command_run():
+        settings = settings_from_env()
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,

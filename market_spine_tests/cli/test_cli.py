@@ -58,9 +58,11 @@ def test_bad_setting_is_reported_with_its_name(
     monkeypatch: pytest.MonkeyPatch, env_home: Path
 ) -> None:
     monkeypatch.setenv("MARKET_SPINE_API_PORT", "eighty")
-    result = runner.invoke(app, ["process", "--date", "2024-03-05"])
-    assert result.exit_code == 2
-    assert "MARKET_SPINE_API_PORT" in result.output
+    for command in (["process", "--date", "2024-03-05"], ["api"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "MARKET_SPINE_API_PORT" in result.output
+        assert "Traceback" not in result.output
 
 
 def test_process_options_domain_runs_one_backfill(env_home: Path) -> None:
