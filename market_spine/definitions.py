@@ -38,14 +38,6 @@ def shared_resources(settings: Settings) -> dict[str, object]:
     }
 
 
-def domain_definitions(settings: Settings, domain: str) -> dg.Definitions:
-    """One domain's Definitions with the shared resources, e.g. for a run of that domain alone."""
-    return dg.Definitions.merge(
-        DOMAINS[domain].build_definitions(settings),
-        dg.Definitions(resources=shared_resources(settings)),
-    )
-
-
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Definitions for one home; tests build their own with a temporary home."""
     return dg.Definitions.merge(
