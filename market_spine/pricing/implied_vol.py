@@ -49,6 +49,11 @@ _CHEAP_TERMS = (8, 12)
 #: Largest relative last step after which the greeks are Taylor-expanded from the last pricing
 #: instead of re-priced (third order: the remainder is ~(step·|x|/s²)⁴, far below 1e-16).
 _TAYLOR_STEP = 1e-6
+#: Ulps of the normalised terms within which a price counts as at a bound of the no-arbitrage
+#: band (discounted intrinsic below, D·F or D·K above): for F = 5000, K = 4005 that is ~2e-11
+#: index points, far below a tick and below a time value of 1e-9, which still solves.
+_BOUND_ULPS = 8.0
+_EPS = float(np.finfo(np.float64).eps)
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,12 @@ def _classify(
         intrinsic = np.where(call, two_sinh, -two_sinh)
         beta_otm = beta - np.maximum(intrinsic, 0.0)
         upper = np.minimum(sqrt_fk_ratio, 1.0 / sqrt_fk_ratio)  # max of the normalised OTM call
+        # What rounding of the normalisation can leave of a price exactly at a bound: a few ulps
+        # of the terms β, e^{x/2} and e^{−x/2} (measured: under one). Inside it there is no time
+        # value (or no room below the maximum) to solve for, only rounding noise.
+        slack = _BOUND_ULPS * _EPS * (beta + sqrt_fk_ratio + 1.0 / sqrt_fk_ratio)
+        has_time_value = beta_otm > np.where(intrinsic > 0.0, slack, 0.0)
+        below_max = beta_otm < upper - slack
     valid = (
         (price > 0.0)
         & (t > 0.0)
@@ -192,8 +203,8 @@ def _classify(
     )
     reason = np.full(price.shape, OK, dtype=np.int8)
     reason[~valid] = INVALID_INPUT
-    reason[valid & ~(beta_otm > 0.0)] = BELOW_INTRINSIC
-    reason[valid & (beta_otm > 0.0) & ~(beta_otm < upper)] = ABOVE_MAX
+    reason[valid & ~has_time_value] = BELOW_INTRINSIC
+    reason[valid & has_time_value & ~below_max] = ABOVE_MAX
     return -np.abs(x), beta_otm, reason, upper
 
 
