@@ -32,6 +32,7 @@ BELOW_INTRINSIC = 1
 ABOVE_MAX = 2
 INVALID_INPUT = 3
 NO_CONVERGENCE = 4
+NO_PRICE = 5
 REASONS: dict[int, str] = {
     OK: "ok",
     BELOW_INTRINSIC: "price at or below discounted intrinsic value (no time value)",
@@ -39,6 +40,7 @@ REASONS: dict[int, str] = {
     INVALID_INPUT: "non-positive price or time (or non-positive/non-finite forward, strike, "
     "discount)",
     NO_CONVERGENCE: "solver did not converge within max_iter",
+    NO_PRICE: "no price to solve (NaN), e.g. a quote missing its bid or its offer has no mid",
 }
 
 #: erfcx term counts of the two fixed leading steps: from the initial guess (≤150% off) one
@@ -203,6 +205,7 @@ def _classify(
     )
     reason = np.full(price.shape, OK, dtype=np.int8)
     reason[~valid] = INVALID_INPUT
+    reason[np.isnan(price)] = NO_PRICE
     reason[valid & ~has_time_value] = BELOW_INTRINSIC
     reason[valid & has_time_value & ~below_max] = ABOVE_MAX
     return -np.abs(x), beta_otm, reason, upper
