@@ -23,7 +23,8 @@ from market_spine.options.schemas import NORMALIZED_CHAIN
 
 
 def normalize(raw: pl.DataFrame) -> pl.DataFrame:
-    """Newest capture per (root, day); OSI symbols; mid only where a bid exists; year fractions."""
+    """Newest capture per (root, day); OSI symbols; mid only where both sides are quoted; year
+    fractions."""
     newest = raw.group_by("root", "trade_date").agg(pl.col("capture_id").max())
     rows = raw.join(newest, on=["root", "trade_date", "capture_id"])
     return conform(
