@@ -12,10 +12,16 @@ overrides any of them):
 | trades   | trades, trade_count, num_trades                    | no: null |
 | contract | contract, local_symbol, raw_symbol, symbol         | no       |
 
+CSV files are read by pyarrow.csv (see file_csv): a BOM, CRLF line ends and quoted headers need
+nothing; `;` or tab separators and decimal commas need `--separator` and `--decimal`; blank lines
+are left out and counted.
+
 Timestamps are ISO 8601 strings (naive ones are UTC), datetimes (naive = UTC) or integer epochs
 whose unit follows their magnitude (s, ms, us or ns). DBN OHLCV records carry ts_event (ns UTC,
 the bar's open) and fixed-point prices (×1e-9); their contract is the raw symbol the metadata's
-symbol mappings give for the instrument id. Only ohlcv-1m files are accepted.
+symbol mappings give for the instrument id. Only ohlcv-1m files are accepted. A file requested with
+continuous (ES.c.0) or parent (ES.FUT) symbols names contracts only through in-stream symbol
+mapping records (live data); without them it is refused with the raw-symbol request to make.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import polars as pl
 import pyarrow as pa
 
 from market_spine.errors import InvalidInput
+from market_spine.providers.file_csv import CsvDialect, CsvProblem, CsvRows, read_rows
 
 FORMATS = ("csv", "parquet", "dbn")
 REQUIRED = ("ts", "open", "high", "low", "close", "volume")
@@ -46,6 +53,7 @@ DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
     "trades": ("trades", "trade_count", "num_trades"),
     "contract": ("contract", "local_symbol", "raw_symbol", "symbol"),
 }
+_NUMBERS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _PRICE_SCALE = 1e-9  # DBN fixed-point prices
@@ -63,6 +71,8 @@ class SourceTable:
     row_label: str  # "line" (CSV, header is line 1), "row" (Parquet) or "record" (DBN)
     mapping: dict[str, str]  # canonical field -> the file's column it came from
     typed: bool  # True when already in BAR dtypes (DBN)
+    blank_lines: tuple[int, ...] = ()  # CSV lines left out: no values on them
+    dialect: CsvDialect | None = None  # how a CSV was read
 
 
 def fail(path: Path, what: str, fix: str) -> FileImportError:
@@ -104,22 +114,40 @@ def parse_mapping(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def read_table(path: Path, data: bytes, fmt: str, mapping: dict[str, str]) -> SourceTable:
-    """The file's rows under canonical names (values not yet validated)."""
+def read_table(
+    path: Path,
+    data: bytes,
+    fmt: str,
+    mapping: dict[str, str],
+    dialect: CsvDialect | None = None,
+) -> SourceTable:
+    """The file's rows under canonical names (values not yet validated); `dialect` applies to
+    CSV only (decimal commas become points here, so every number parses one way)."""
+    dialect = dialect or CsvDialect()
+    if fmt != "csv" and not dialect.is_default:
+        raise fail(path, "--separator and --decimal apply to CSV only", "drop them")
     if fmt == "dbn":
         if mapping:
             raise fail(path, "--mapping applies to CSV and Parquet only", "drop --mapping")
         return _read_dbn(path, data)
-    frame, label = (
-        (_read_csv(path, data), "line") if fmt == "csv" else (_read_parquet(path, data), "row")
-    )
+    if fmt == "csv":
+        rows = _read_csv(path, data, dialect)
+        frame, blank = rows.frame.rename({"_line": "_row"}), rows.blank_lines
+    else:
+        frame = _read_parquet(path, data).with_row_index("_row", offset=1)
+        blank = ()
     if frame.height == 0:
         raise fail(path, "the file has a header but no bars", "pass a file with data rows")
-    used = _resolve(path, list(frame.columns), mapping)
-    first = 2 if label == "line" else 1
-    out = frame.select([pl.col(col).alias(field) for field, col in used.items()])
-    out = out.with_row_index("_row", offset=first).with_columns(pl.col("_row").cast(pl.Int64))
-    return SourceTable(out, label, used, typed=False)
+    used = _resolve(path, [c for c in frame.columns if c != "_row"], mapping)
+    out = frame.select(
+        pl.col("_row").cast(pl.Int64), *(pl.col(col).alias(field) for field, col in used.items())
+    )
+    if fmt == "csv" and dialect.decimal == ",":
+        out = out.with_columns(
+            pl.col(f).str.replace(",", ".", literal=True) for f in _NUMBERS if f in out.columns
+        )
+    label = "line" if fmt == "csv" else "row"
+    return SourceTable(out, label, used, False, blank, dialect if fmt == "csv" else None)
 
 
 def _resolve(path: Path, columns: list[str], mapping: dict[str, str]) -> dict[str, str]:
@@ -148,7 +176,7 @@ def _resolve(path: Path, columns: list[str], mapping: dict[str, str]) -> dict[st
     return used
 
 
-def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
+def _read_csv(path: Path, data: bytes, dialect: CsvDialect) -> CsvRows:
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
@@ -160,9 +188,9 @@ def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
         raise fail(path, "the file is empty", "pass a CSV with a header and bars")
     try:
         # All strings: every value is checked and converted later, with its line number.
-        return pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        raise fail(path, f"not a readable CSV ({exc})", "check the delimiter and quoting") from None
+        return read_rows(data, dialect)
+    except CsvProblem as exc:
+        raise fail(path, exc.what, exc.fix) from None
 
 
 def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
