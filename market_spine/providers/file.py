@@ -35,6 +35,7 @@ from market_spine.providers.file_formats import (
     SourceTable,
     detect_format,
     fail,
+    group_symbol,
     read_table,
 )
 
@@ -154,6 +155,13 @@ def read_bars(
 
 def _target(symbol: str) -> tuple[str, Contract | None]:
     """(root, contract or None) of `--symbol`: a configured root like ES or a contract like ESU4."""
+    group = group_symbol(symbol)
+    if group is not None:
+        kind, root = group
+        raise UnknownSymbol(
+            f"{symbol.strip()} is a Databento {kind} symbol, not a root or a contract: pass "
+            f"--symbol {root}"
+        )
     text = symbol.strip().upper()
     try:
         return get_instrument(text).root, None
