@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -76,6 +77,7 @@ def read_rows(data: bytes, dialect: CsvDialect) -> CsvRows:
     values differs from the header's, a quoted value spanning lines, or text that is not UTF-8.
     """
     header = _header(data, dialect)
+    quoted = b'"' in data  # only a quoted value can hold a line break
     odd: list[tuple[int, int, str]] = []  # (line, values, text) of lines that do not fit
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -88,7 +90,7 @@ def read_rows(data: bytes, dialect: CsvDialect) -> CsvRows:
             read_options=pacsv.ReadOptions(use_threads=False),  # exact line numbers
             parse_options=pacsv.ParseOptions(
                 delimiter=dialect.separator,
-                newlines_in_values=True,
+                newlines_in_values=quoted,
                 ignore_empty_lines=False,  # kept as empty records, so every line is numbered
                 invalid_row_handler=on_invalid,
             ),
@@ -112,18 +114,21 @@ def read_rows(data: bytes, dialect: CsvDialect) -> CsvRows:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     frame.columns = [c.strip() for c in frame.columns]
-    lines = _record_lines(frame.height, odd)
-    frame = frame.with_columns(_line=pl.Series(lines, dtype=pl.Int64))
-    values = [c for c in frame.columns if c != "_line"]
-    spans = frame.filter(pl.any_horizontal(pl.col(c).str.contains("[\r\n]") for c in values))
-    if spans.height:
-        raise CsvProblem(
-            f"line {spans['_line'][0]}: a quoted value spans several lines",
-            "a bar file holds one bar per line: remove the line break inside the quotes",
-        )
-    empty = pl.all_horizontal(pl.col(c).str.strip_chars() == "" for c in values)
-    blank.extend(frame.filter(empty)["_line"].to_list())
-    return CsvRows(frame.filter(~empty), tuple(sorted(blank)))
+    values = list(frame.columns)
+    frame = frame.with_columns(_line=_record_lines(frame.height, odd))
+    if quoted:
+        spans = frame.filter(pl.any_horizontal(pl.col(c).str.contains("[\r\n]") for c in values))
+        if spans.height:  # line numbers count one line per record: refuse, naming the first
+            raise CsvProblem(
+                f"line {spans['_line'][0]}: a quoted value spans several lines",
+                "a bar file holds one bar per line: remove the line break inside the quotes",
+            )
+    # A record with no values has an empty first value: test the others only there.
+    maybe = frame.filter(pl.col(values[0]).str.strip_chars() == "")
+    empty = maybe.filter(pl.all_horizontal(pl.col(c).str.strip_chars() == "" for c in values))
+    blank.extend(empty["_line"].to_list())
+    kept = frame.filter(~pl.col("_line").is_in(empty["_line"].implode())) if empty.height else frame
+    return CsvRows(kept, tuple(sorted(blank)))
 
 
 def decimal_hint(value: object, dialect: CsvDialect) -> str:
@@ -142,7 +147,7 @@ def _header(data: bytes, dialect: CsvDialect) -> list[str]:
     try:
         reader = pacsv.open_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 20),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 16),
             parse_options=pacsv.ParseOptions(
                 delimiter=dialect.separator, invalid_row_handler=lambda _: "skip"
             ),
@@ -169,17 +174,13 @@ def _header(data: bytes, dialect: CsvDialect) -> list[str]:
     return names
 
 
-def _record_lines(records: int, odd: list[tuple[int, int, str]]) -> list[int]:
-    """The line of each record pyarrow returned: the lines after the header, less the lines its
-    invalid-row handler left out (one line per record: values spanning lines are refused)."""
-    skipped = {line for line, _, _ in odd}
-    out: list[int] = []
-    line = 2
-    while len(out) < records:
-        if line not in skipped:
-            out.append(line)
-        line += 1
-    return out
+def _record_lines(records: int, odd: list[tuple[int, int, str]]) -> pl.Series:
+    """The line of each record pyarrow returned: the lines after the header (one record per
+    line), less the lines its invalid-row handler left out."""
+    lines = np.arange(2, 2 + records + len(odd), dtype=np.int64)
+    if odd:
+        lines = lines[~np.isin(lines, [line for line, _, _ in odd])]
+    return pl.Series("_line", lines[:records])
 
 
 def _count_fix(text: str, values: int, header: int, dialect: CsvDialect) -> str:
