@@ -18,13 +18,6 @@ NORMALIZED = "normalized/futures_bars_1m"
 runner = CliRunner()
 
 
-@pytest.fixture
-def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    return home
-
-
 def _import(*args: str) -> tuple[int, str]:
     result = runner.invoke(app, ["import", "bars", *args, "--symbol", "ES"])
     return result.exit_code, " ".join(result.output.split())

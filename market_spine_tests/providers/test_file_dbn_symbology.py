@@ -65,13 +65,6 @@ def _write(
     return path
 
 
-@pytest.fixture
-def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    return home
-
-
 def _cli(path: Path, symbol: str) -> tuple[int, str]:
     result = runner.invoke(app, ["import", "bars", str(path), "--symbol", symbol])
     return result.exit_code, " ".join(result.output.split())
