@@ -43,6 +43,14 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`home` as the environment names it, for commands run through the CLI."""
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return home
+
+
+@pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
     """A real, temporary Dagster instance (SQLite storage in a temp folder)."""
     with dg.instance_for_test() as inst:
