@@ -9,7 +9,10 @@ grid matches what CME Globex actually does:
    pandas_market_calendars instead reports the holiday as its own short session.
 2. ES had a 15:15-15:30 CT halt until trade date 2021-06-28 that "CME Globex Equity" omits
    (pandas_market_calendars' CME_Equity calendar knows the same cut-over date).
-3. `OVERRIDES`, a reviewed table of single days the calendars get wrong.
+3. The reviewed table of special sessions (`special_sessions.csv`, see `special_sessions`):
+   every early close, holiday halt and closure of 2019-2027 with the exchange notice behind it,
+   applied over the calendar (it wins where they differ, e.g. NYMEX energy's Christmas Eve
+   12:45 CT close, a Good Friday without payrolls, a national day of mourning).
 
 A bar's `ts` is its open, so a session's bars are every minute in [open, close) minus breaks.
 Schedules are cached per (calendar, year) and sessions per (symbol, year): warm calls are
@@ -28,57 +31,14 @@ import pandas_market_calendars as mcal
 from pandas.tseries.holiday import MO, TH, DateOffset, Holiday, nearest_workday
 
 from market_spine.errors import InvalidDate, InvalidInput, InvalidRange, NotATradingDay
-from market_spine.markets import instruments
+from market_spine.markets import instruments, special_sessions
 from market_spine.markets.dates import parse_date
 
 CHICAGO = ZoneInfo("America/Chicago")  # CME states every session time in Central time
 _MIN_YEAR, _MAX_YEAR = 1990, 2100
 _MAX_SESSION_DAYS = 5  # a session opens at most this many days before its trade date
+_GLOBEX_OPEN = time(17)  # Globex opens each trade date at 17:00 CT the evening before
 
-
-@dataclass(frozen=True)
-class Override:
-    """A reviewed correction of one (symbol, trade date): closed, or a different close time.
-
-    `close` is Central-time wall clock on the trade date. When the calendar has no session but
-    the override is not `closed`, a session is created opening 17:00 CT the previous day.
-    """
-
-    reason: str
-    closed: bool = False
-    close: time | None = None
-
-
-# Reviewed against CME Group's published holiday hours for 2024 (times are Central):
-# - 2024-07-03: equity halts 12:15 CT (13:15 ET); energy trades to its regular 16:00 CT close.
-#   The calendars agree, so no entry.
-# - 2024-11-29: equity 12:15 CT, energy 12:45 CT. The calendars agree, so no entry.
-# - 2024-12-24: equity 12:15 CT (the calendar agrees); energy 12:45 CT, which the 5.5.0
-#   energy calendar misses (it has no Christmas Eve rule and reports a full day).
-# - Good Friday 2024-03-29: every CME market was closed; no payrolls report fell on it (it came
-#   on April 5). "CME Globex Equity" assumes every Good Friday from 2023 on has the 08:15 CT
-#   abbreviated equity session that CME only holds when payrolls are released that morning.
-#   Same for 2025-04-18 (payrolls were April 4).
-OVERRIDES: dict[tuple[str, date], Override] = {
-    ("ES", date(2024, 3, 29)): Override(
-        "Good Friday 2024: CME equity closed (no payrolls release; calendar assumes 08:15 CT "
-        "session)",
-        closed=True,
-    ),
-    ("ES", date(2025, 4, 18)): Override(
-        "Good Friday 2025: CME equity closed (no payrolls release; calendar assumes 08:15 CT "
-        "session)",
-        closed=True,
-    ),
-    ("CL", date(2024, 12, 24)): Override(
-        "Christmas Eve 2024: NYMEX energy early halt 12:45 CT; calendar has no such rule",
-        close=time(12, 45),
-    ),
-    ("NG", date(2024, 12, 24)): Override(
-        "Christmas Eve 2024: NYMEX energy early halt 12:45 CT; calendar has no such rule",
-        close=time(12, 45),
-    ),
-}
 
 # Holidays on which Globex halts early and the trading rolls into the next trade date.
 _HALT_HOLIDAYS = (
@@ -153,6 +113,38 @@ def _halt_holidays(year: int) -> frozenset[date]:
     return frozenset(d.date() for rule in _HALT_HOLIDAYS for d in rule.dates(start, end))
 
 
+Times = tuple[pd.Timestamp, pd.Timestamp, str]  # (open, close, note)
+
+
+def _reviewed(
+    root: str, year: int, calendar: str, regular_close: time
+) -> tuple[dict[date, Times], frozenset[date]]:
+    """The calendar's (open, close) per date with the reviewed special sessions applied, and the
+    holidays whose trading rolls into the next trade date."""
+    days = {d: (o, c, "") for d, o, c in _schedule(calendar, year)}
+    halts = set(_halt_holidays(year))
+    for s in special_sessions.in_year(root, year):
+        halts.discard(s.day)
+        if s.kind == "closed" or s.time is None:  # only closed rows have no time
+            days.pop(s.day, None)
+            continue
+        open_, close, _ = days.get(s.day) or (
+            _ct(s.day - timedelta(days=1), _GLOBEX_OPEN),
+            _ct(s.day, regular_close),
+            "",
+        )
+        if s.kind == "late_open":
+            # An evening time reopens the session the evening before its trade date.
+            on = s.day - timedelta(days=1) if s.time >= _GLOBEX_OPEN else s.day
+            open_ = _ct(on, s.time)
+        else:
+            close = _ct(s.day, s.time)
+        if s.kind == "holiday_halt":
+            halts.add(s.day)
+        days[s.day] = (open_, close, f"{s.occasion}: {s.source}")
+    return dict(sorted(days.items())), frozenset(halts)
+
+
 @lru_cache(maxsize=128)
 def _year(symbol: str, year: int) -> dict[date, Session]:
     """Every session of `symbol` whose trade date falls in `year`, corrections applied."""
@@ -161,41 +153,25 @@ def _year(symbol: str, year: int) -> dict[date, Session]:
     inst = instruments.get_instrument(symbol)
     regular_close = mcal.get_calendar(inst.calendar).close_time
     halt = _DAILY_HALTS.get(inst.calendar)
-    holidays = _halt_holidays(year)
+    days, holidays = _reviewed(inst.root, year, inst.calendar, regular_close)
     out: dict[date, Session] = {}
     carry: tuple[pd.Timestamp, pd.Timestamp] | None = None  # a holiday segment to prepend
-    for d, open_, close in _schedule(inst.calendar, year):
+    for d, (open_, close, special) in days.items():
         if d in holidays:
             carry = (open_, close)
             continue
         breaks: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-        note = ""
+        notes = [special] if special else []
         if carry is not None:
             breaks.append((carry[1], open_))
-            open_, note = carry[0], "includes the preceding holiday's trading (CME trade date)"
+            open_ = carry[0]
+            notes.append("includes the preceding holiday's trading (CME trade date)")
             carry = None
         if halt is not None and d <= halt[2] and close > _ct(d, halt[1]):
             breaks.append((_ct(d, halt[0]), _ct(d, halt[1])))
         early = close.tz_convert(CHICAGO).time() < regular_close
-        out[d] = Session(inst.root, d, open_, close, tuple(breaks), early, note)
-    for (sym, d), ov in OVERRIDES.items():
-        if sym == inst.root and d.year == year:
-            _apply(out, inst.root, d, ov, regular_close)
+        out[d] = Session(inst.root, d, open_, close, tuple(breaks), early, "; ".join(notes))
     return out
-
-
-def _apply(out: dict[date, Session], root: str, d: date, ov: Override, regular_close: time) -> None:
-    note = f"override: {ov.reason}"
-    if ov.closed:
-        out.pop(d, None)
-        return
-    base = out.get(d) or Session(
-        root, d, _ct(d - timedelta(days=1), time(17)), _ct(d, regular_close), (), False
-    )
-    close = _ct(d, ov.close) if ov.close is not None else base.close
-    breaks = tuple(b for b in base.breaks if b[0] < close)
-    early = close.tz_convert(CHICAGO).time() < regular_close
-    out[d] = Session(root, d, base.open, close, breaks, early, note)
 
 
 def _root(symbol: str) -> str:
@@ -296,8 +272,6 @@ def latest_sessions(symbol: str, now: datetime, n: int) -> list[Session]:
 
 
 __all__ = [
-    "OVERRIDES",
-    "Override",
     "Session",
     "expected_minutes",
     "is_trading_day",

@@ -4,6 +4,11 @@ SPX: AM-settled monthlies on the third Friday (the previous trading day when tha
 holiday). SPXW: PM-settled weeklies and dailies, every weekday on which the exchange opens, from
 the dates each weekday was introduced (the table below). The listing horizon is a model of what
 is listed on a given day, used by the simulated market and the completeness check.
+
+Sessions come from pandas_market_calendars' Cboe index-options calendar with the reviewed special
+sessions (`special_sessions.csv`, market SPX) applied over it: the calendar misses, for one, the
+Christmas Eve early closes. On an early-close day everything that follows the session ends early
+with it: the quote-minute grid, the EOD snapshot and the PM settlement (the SPX close).
 """
 
 from __future__ import annotations
@@ -16,27 +21,40 @@ import numpy as np
 import pandas_market_calendars as mcal
 
 from market_spine.errors import InvalidInput
+from market_spine.markets import special_sessions
 from market_spine.markets.dates import MINUTE_NS, nth_weekday, on_or_before
 
 #: The option roots the platform captures: AM monthlies (SPX) and PM weeklies/dailies (SPXW).
 ROOTS = ("SPX", "SPXW")
 CALENDAR = "CBOE_Index_Options"
 _ET = ZoneInfo("America/New_York")
-#: PM-settled SPXW settle at the 16:00 ET close; AM-settled SPX at the 09:30 ET opening print.
+_CT = ZoneInfo("America/Chicago")
+#: On a full day: PM-settled SPXW settle at the 16:00 ET close; AM-settled SPX at the 09:30 ET
+#: opening print.
 SETTLE_TIME = {"SPXW": time(16, 0), "SPX": time(9, 30)}
-#: EOD snapshot: options stop trading at 16:15 ET (ThetaData builds EOD reports at 17:15).
+#: EOD snapshot on a full day: options stop trading at 16:15 ET (ThetaData builds EOD reports at
+#: 17:15); on an early-close day it is the session's close.
 EOD_TIME = time(16, 15)
+#: SPX and SPXW trade this long after the cash close that strikes the SPX closing value (16:15
+#: after 16:00 ET; 13:15 after 13:00 ET on an early-close day).
+INDEX_OPTIONS_OVERTIME = timedelta(minutes=15)
 YEAR_SECONDS = 365.0 * 24 * 3600
 
 
 def settlement(root: str, expiration: date) -> datetime:
-    """The UTC instant an expiration settles."""
-    return datetime.combine(expiration, SETTLE_TIME[root.upper()], _ET).astimezone(UTC)
+    """The UTC instant an expiration settles. A PM-settled SPXW settles on the SPX closing value,
+    struck at the cash close: 16:00 ET, or 13:00 ET on an early-close day."""
+    root = root.upper()
+    regular = datetime.combine(expiration, SETTLE_TIME[root], _ET).astimezone(UTC)
+    bounds = session_bounds(expiration) if root == "SPXW" else None
+    return regular if bounds is None else min(regular, bounds[1] - INDEX_OPTIONS_OVERTIME)
 
 
 def eod_timestamp(day: date) -> datetime:
-    """The UTC instant of a day's EOD snapshot."""
-    return datetime.combine(day, EOD_TIME, _ET).astimezone(UTC)
+    """The UTC instant of a day's EOD snapshot: the session's close (16:15 ET on a full day)."""
+    regular = datetime.combine(day, EOD_TIME, _ET).astimezone(UTC)
+    bounds = session_bounds(day)
+    return regular if bounds is None else min(regular, bounds[1])
 
 
 def years_to_expiry(root: str, expiration: date, day: date) -> float:
@@ -60,16 +78,28 @@ WEEKLY_HORIZON = timedelta(days=370)
 MONTHLY_HORIZON = timedelta(days=3 * 366)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _sessions(year: int) -> dict[date, tuple[datetime, datetime]]:
-    """Each trading day's (open, close) in UTC, early closes included."""
+    """Each trading day's (open, close) in UTC, with the reviewed special sessions applied."""
     schedule = mcal.get_calendar(CALENDAR).schedule(f"{year}-01-01", f"{year}-12-31")
-    return {
+    days = {
         d.date(): (o.to_pydatetime(), c.to_pydatetime())
         for d, o, c in zip(
             schedule.index, schedule["market_open"], schedule["market_close"], strict=True
         )
     }
+    cal = mcal.get_calendar(CALENDAR)
+    for s in special_sessions.in_year(special_sessions.OPTIONS_MARKET, year):
+        if s.kind == "closed" or s.time is None:  # only closed rows have no time
+            days.pop(s.day, None)
+            continue
+        open_, close = days.get(s.day) or (
+            datetime.combine(s.day, cal.open_time, _CT).astimezone(UTC),
+            datetime.combine(s.day, cal.close_time, _CT).astimezone(UTC),
+        )
+        at = datetime.combine(s.day, s.time, _CT).astimezone(UTC)
+        days[s.day] = (at, close) if s.kind == "late_open" else (open_, at)
+    return dict(sorted(days.items()))
 
 
 def session_bounds(day: date) -> tuple[datetime, datetime] | None:
@@ -77,15 +107,16 @@ def session_bounds(day: date) -> tuple[datetime, datetime] | None:
     return _sessions(day.year).get(day)
 
 
-@lru_cache(maxsize=32)
-def _trading_days(year: int) -> frozenset[date]:
-    schedule = mcal.get_calendar(CALENDAR).schedule(f"{year}-01-01", f"{year}-12-31")
-    return frozenset(d.date() for d in schedule.index)
-
-
 def is_trading_day(day: date) -> bool:
     """True when the Cboe index-options market opens that day."""
-    return day in _trading_days(day.year)
+    return day in _sessions(day.year)
+
+
+def is_early_close(day: date) -> bool:
+    """True when `day`'s session closes before the full-day 16:15 ET (13:15 ET on an early
+    close); False on a full day or a holiday."""
+    bounds = session_bounds(day)
+    return bounds is not None and bounds[1] < datetime.combine(day, EOD_TIME, _ET).astimezone(UTC)
 
 
 def closed_weekdays(start: date, end: date) -> list[date]:

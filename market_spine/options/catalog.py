@@ -34,7 +34,8 @@ _COLUMNS: dict[str, str] = {
     "underlying_price": "SPX index close of the trade date.",
     "mid": "(bid + ask) / 2 where both a bid and an offer exist, else null.",
     "days_to_expiry": "Calendar days from the trade date to expiration.",
-    "t": "Year fraction (ACT/365, in seconds) from the 16:15 ET snapshot to settlement.",
+    "t": "Year fraction (ACT/365, in seconds) from the EOD snapshot (the session close: 16:15 ET, "
+    "13:15 ET on an early-close day) to settlement (SPXW: the SPX close, 16:00 or 13:00 ET).",
     "forward": "Forward of the expiry implied from put-call parity across strikes.",
     "discount": "Discount factor of the expiry implied from put-call parity.",
     "iv": "Black-76 implied volatility of the mid; null where none exists (see iv_reason).",

@@ -55,7 +55,8 @@ def simulate_quotes(
     """Every minute's quote of every contract of `expiration` on `day` (QUOTE_SCHEMA).
 
     Empty on a holiday or once the expiration has settled; an expiring SPXW stops quoting at
-    its 16:00 ET settlement; a live session is cut at the last closed minute of `now`.
+    its settlement (the SPX close: 16:00 ET, 13:00 ET on an early-close day, when the session
+    itself ends at 13:15 ET); a live session is cut at the last closed minute of `now`.
     """
     root = root.upper()
     all_minutes = session_minutes(day)

@@ -2,7 +2,7 @@
 
 The seeds in `market_spine_dbt/seeds/` are written by this module (`python -m
 market_spine.warehouse.reference`) rather than typed by hand, so dim_instrument and dim_date
-always agree with `instruments.py`, `calendars.py` (with its reviewed overrides) and
+always agree with `instruments.py`, `calendars.py` (with the reviewed special sessions) and
 `markets/expirations.py`; a test regenerates them and fails on any drift.
 """
 
@@ -12,8 +12,6 @@ import csv
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-
-import pandas_market_calendars as mcal
 
 from market_spine.markets import calendars, expirations
 from market_spine.markets.instruments import MONTH_CODES, Contract, get_instrument, known_symbols
@@ -112,7 +110,8 @@ def trading_sessions() -> list[Row]:
     """One row per venue and calendar day: the session (if any), holiday and early-close flags.
 
     Futures venues take their sessions from `calendars` through the venue's root, so CME trade
-    dates and the reviewed overrides apply; the options venue uses the Cboe calendar directly.
+    dates and the reviewed special sessions apply; the options venue takes its sessions from
+    `expirations` (the Cboe calendar with the same reviewed table applied).
     """
     rows: list[Row] = []
     venues = {get_instrument(r).calendar: r for r in sorted(known_symbols(), reverse=True)}
@@ -128,17 +127,9 @@ def trading_sessions() -> list[Row]:
                     s.note if s else "",
                 )
             )
-    sched = mcal.get_calendar(OPTION_VENUE).schedule(FIRST_DAY, LAST_DAY)
-    regular_close = mcal.get_calendar(OPTION_VENUE).close_time
-    by_day = {
-        d.date(): (o, c)
-        for d, o, c in zip(sched.index, sched.market_open, sched.market_close, strict=True)
-    }
     for d in _days():
-        times = by_day.get(d)
-        early = times is not None and times[1].tz_convert("America/New_York").time() < (
-            regular_close
-        )
+        times = expirations.session_bounds(d)
+        early = expirations.is_early_close(d)
         rows.append(_session_row(OPTION_VENUE, d, times, early, ""))
     return rows
 

@@ -11,7 +11,6 @@ import pytest
 from market_spine.errors import InvalidRange, NotATradingDay, UnknownSymbol
 from market_spine.markets import calendars
 from market_spine.markets.calendars import (
-    OVERRIDES,
     expected_minutes,
     is_trading_day,
     latest_sessions,
@@ -46,7 +45,7 @@ CASES: dict[tuple[str, str], tuple[str, str, int, bool] | None] = {
     ("CL", "2024-11-29"): ("2024-11-27 23:00", "2024-11-29 18:45", 2415, True),
     ("NG", "2024-11-29"): ("2024-11-27 23:00", "2024-11-29 18:45", 2415, True),
     ("ES", "2024-11-29"): ("2024-11-27 23:00", "2024-11-29 18:15", 2295, True),
-    # Christmas Eve: energy 12:45 CT (our override), equity 12:15 CT.
+    # Christmas Eve: energy 12:45 CT (the reviewed table; the calendar has none), equity 12:15 CT.
     ("CL", "2024-12-24"): ("2024-12-23 23:00", "2024-12-24 18:45", 1185, True),
     ("NG", "2024-12-24"): ("2024-12-23 23:00", "2024-12-24 18:45", 1185, True),
     ("ES", "2024-12-24"): ("2024-12-23 23:00", "2024-12-24 18:15", 1155, True),
@@ -72,12 +71,9 @@ def test_reviewed_days(key: tuple[str, str], expected: tuple[str, str, int, bool
     assert s.early_close is early
 
 
-def test_overrides_are_documented() -> None:
-    assert OVERRIDES
-    for (symbol, _), override in OVERRIDES.items():
-        assert symbol in SYMBOLS and override.reason
+def test_a_reviewed_special_session_names_its_occasion_and_notice() -> None:
     s = session("CL", date(2024, 12, 24))
-    assert s is not None and s.note.startswith("override:")
+    assert s is not None and s.note == "Christmas Eve: CME Group Globex holiday calendar 2024"
 
 
 @pytest.mark.parametrize("symbol", SYMBOLS)

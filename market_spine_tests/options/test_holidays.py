@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -81,3 +81,35 @@ def test_a_backfill_across_a_holiday_passes(holiday: date) -> None:
     assert outcome.passed, outcome.metadata["worst"]
     assert outcome.metadata["expected_expirations"] > 100
     assert outcome.metadata["closed_days"] == [holiday.isoformat()]
+
+
+def test_a_real_backfill_across_thanksgiving_passes_every_check(tmp_path, instance) -> None:
+    """The options assets over 2024-11-27..29 through Dagster into a real lake: Thanksgiving is
+    no partition and owes nothing; the day after is an early close whose EOD snapshot is 13:15
+    ET, so its time to expiry starts there."""
+    from market_spine.lake import Lake
+    from market_spine.markets.expirations import YEAR_SECONDS, settlement
+    from market_spine.options import keys
+    from market_spine.runs.launch import materialize_options
+    from market_spine_tests.kit.homes import settings_for
+
+    settings = settings_for(tmp_path / "home")
+    run = materialize_options(settings, date(2024, 11, 27), date(2024, 11, 29), instance=instance)
+    assert run is not None and run.success, run
+    assert run.failed_checks == ()
+    assert (run.start, run.end) == (date(2024, 11, 27), date(2024, 11, 29))
+    lake = Lake(settings.home / "lake")
+    chain = lake.read(keys.table(keys.NORMALIZED_CHAIN))
+    assert sorted(chain["trade_date"].unique().to_list()) == [
+        date(2024, 11, 27),
+        date(2024, 11, 29),
+    ]
+    greeks = lake.read(keys.table(keys.GREEKS))
+    friday = greeks.filter(
+        (pl.col("trade_date") == date(2024, 11, 29))
+        & (pl.col("root") == "SPXW")
+        & (pl.col("expiration") == date(2024, 12, 2))
+    )
+    snapshot = datetime(2024, 11, 29, 18, 15, tzinfo=UTC)  # 13:15 ET, the early close
+    t = (settlement("SPXW", date(2024, 12, 2)) - snapshot).total_seconds() / YEAR_SECONDS
+    assert friday.height > 0 and friday["t"].unique().to_list() == [pytest.approx(t)]
