@@ -1,6 +1,8 @@
-"""The one-hour freshness SLA measured on the data itself: during a session, each symbol's newest
-bar must be under an hour old. Dagster's FreshnessPolicy ignores partitions, so this check, run
-every 15 minutes, is what tells an operator that the current session is stale."""
+"""The one-hour freshness SLA measured on the data itself: each symbol's newest bar of its
+current session must be at most an hour of open-market time old, a clock that stops while the
+market is halted (breaks, holiday halts, weekends) and restarts at the reopen. Dagster's
+FreshnessPolicy ignores partitions and the market's calendar, so this check, run every 15
+minutes, is what tells an operator that the current session is stale."""
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -34,13 +36,14 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
     def futures_freshness(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, market: MarketDataResource
     ) -> dg.AssetCheckResult:
-        """Read the newest stored bar of each symbol whose session is due, and judge its lag.
-        In a run that loads partitions, only the due sessions among them are judged: other
-        symbols and other days are not this run's to load (the schedule judges them all)."""
+        """Read the newest stored bar of each symbol's owed session, and judge its lag in
+        open-market time. In a run that loads partitions, only the owed sessions among them are
+        judged: other symbols and other days are not this run's to load (the schedule judges
+        them all)."""
         now = market.now()
         table = keys.table(keys.NORMALIZED_BARS)
         in_run = run_partitions(_run_tags(context))
-        due = checks.sessions_due(captured, now)
+        due = checks.sessions_owed(captured, now)
         if in_run is not None:
             due = {
                 symbol: session
@@ -56,7 +59,7 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
                     table, equals={"symbol": symbol}, between={"trade_date": day}, columns=["ts"]
                 )
                 newest[symbol] = bars["ts"].max() if bars.height else None
-        outcome = checks.FRESHNESS_CHECK.evaluate(checks.NewestBars(now, newest))
+        outcome = checks.FRESHNESS_CHECK.evaluate(checks.NewestBars(now, due, newest))
         return check_result(keys.NORMALIZED_BARS, checks.FRESHNESS_CHECK.name, outcome)
 
     return futures_freshness

@@ -1,0 +1,74 @@
+"""The freshness SLA across market halts, evaluated by the real Dagster job: on Thanksgiving 2024
+Globex halts ES at 12:00 CT and CL/NG at 13:30 CT until the 17:00 CT reopen, and nothing owes a
+bar while halted; the one-hour clock restarts at the reopen."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from market_spine.futures import definitions as futures
+from market_spine.operations import definitions as operations
+from market_spine.operations.freshness import freshness_job
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import materialize_range, resources
+from market_spine_tests.kit.homes import settings_for
+
+#: 13:31 CT on Thanksgiving: ES halted since 12:00 CT, CL and NG since 13:30 CT.
+CAPTURED_AT = "2024-11-28T19:31:00Z"
+
+
+def _evaluate(home: Path, instance: dg.DagsterInstance, now: str) -> dg.AssetCheckEvaluation:
+    """Run the home's freshness job at `now` on `instance` and return its one evaluation."""
+    settings = settings_for(home)
+    defs = dg.Definitions.merge(
+        futures.build_definitions(settings),
+        operations.build_definitions(settings),
+        dg.Definitions(resources=resources(settings, MarketDataResource(frozen_now=now))),
+    )
+    result = defs.resolve_job_def(freshness_job.name).execute_in_process(instance=instance)
+    [evaluation] = result.get_asset_check_evaluations()
+    return evaluation
+
+
+@pytest.fixture
+def thanksgiving_home(home: Path, instance: dg.DagsterInstance) -> Path:
+    """The 2024-11-29 sessions of CL, ES and NG captured at `CAPTURED_AT`."""
+    runs = materialize_range(
+        settings_for(home),
+        ["CL", "ES", "NG"],
+        date(2024, 11, 29),
+        date(2024, 11, 29),
+        instance=instance,
+        market=MarketDataResource(frozen_now=CAPTURED_AT),
+    )
+    assert all(r.success for r in runs), runs
+    return home
+
+
+@pytest.mark.parametrize(
+    "now", ["2024-11-28T19:31:00Z", "2024-11-28T21:00:00Z", "2024-11-28T22:30:00Z"]
+)
+def test_the_thanksgiving_halt_owes_no_bar(
+    thanksgiving_home: Path, instance: dg.DagsterInstance, now: str
+) -> None:
+    evaluation = _evaluate(thanksgiving_home, instance, now)
+    metadata = {k: v.value for k, v in evaluation.metadata.items()}
+    assert evaluation.passed, metadata
+    # The newest bar of each is the minute before its halt: one minute of trading since.
+    assert metadata["lag_minutes"] == {"CL": 1.0, "ES": 1.0, "NG": 1.0}
+    assert metadata["halted_symbols"] == "CL, ES, NG"
+
+
+def test_the_clock_restarts_at_the_reopen(thanksgiving_home: Path, instance) -> None:
+    # Globex reopens at 17:00 CT (23:00 UTC): an hour of trading later the SLA is due again.
+    in_time = _evaluate(thanksgiving_home, instance, "2024-11-28T23:59:00Z")
+    assert in_time.passed
+    late = _evaluate(thanksgiving_home, instance, "2024-11-29T00:00:30Z")
+    assert not late.passed
+    assert late.metadata["stale_symbols"].value == "CL, ES, NG"
+    assert late.metadata["lag_minutes"].value == {"CL": 61.5, "ES": 61.5, "NG": 61.5}
+    assert late.severity == dg.AssetCheckSeverity.ERROR
