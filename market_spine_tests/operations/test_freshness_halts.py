@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from market_spine.definitions import build_definitions
 from market_spine.futures import definitions as futures
 from market_spine.operations import definitions as operations
 from market_spine.operations.freshness import freshness_job
@@ -72,3 +73,11 @@ def test_the_clock_restarts_at_the_reopen(thanksgiving_home: Path, instance) -> 
     assert late.metadata["stale_symbols"].value == "CL, ES, NG"
     assert late.metadata["lag_minutes"].value == {"CL": 61.5, "ES": 61.5, "NG": 61.5}
     assert late.severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_no_asset_carries_a_wall_clock_freshness_policy(home: Path) -> None:
+    # Dagster's policies count wall time since the last materialization, so any of them goes
+    # red across every halt and weekend: the halt-aware check above is the only SLA.
+    graph = build_definitions(settings_for(home)).resolve_asset_graph()
+    with_policy = [k for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy]
+    assert with_policy == []
