@@ -10,10 +10,14 @@ Instants are tz-aware (naive ones are taken as UTC); intervals are [start, end) 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from market_spine.markets import calendars, expirations
+
+#: The Cboe index-options session's clock.
+NEW_YORK = ZoneInfo("America/New_York")
 
 #: One open stretch of a market: [start, end) in UTC.
 Interval = tuple[pd.Timestamp, pd.Timestamp]
@@ -47,8 +51,8 @@ def _futures_intervals(root: str, start: pd.Timestamp, end: pd.Timestamp) -> lis
 
 
 def _option_intervals(start: pd.Timestamp, end: pd.Timestamp) -> list[Interval]:
-    first = start.tz_convert("America/New_York").date()
-    last = end.tz_convert("America/New_York").date()
+    first = start.tz_convert(NEW_YORK).date()
+    last = end.tz_convert(NEW_YORK).date()
     days = (first + timedelta(days=i) for i in range((last - first).days + 1))
     bounds = (expirations.session_bounds(d) for d in days)
     return [(_utc(b[0]), _utc(b[1])) for b in bounds if b is not None]
