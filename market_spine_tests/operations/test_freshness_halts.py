@@ -13,26 +13,38 @@ import pytest
 from market_spine.definitions import build_definitions
 from market_spine.futures import definitions as futures
 from market_spine.operations import definitions as operations
-from market_spine.operations.freshness import freshness_job
+from market_spine.operations.freshness import (
+    CHAIN_FRESHNESS_CHECK_KEY,
+    FRESHNESS_CHECK_KEY,
+    freshness_job,
+)
+from market_spine.options import definitions as options
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.launch import materialize_range, resources
+from market_spine.runs.launch import materialize_options, materialize_range, resources
 from market_spine_tests.kit.homes import settings_for
 
 #: 13:31 CT on Thanksgiving: ES halted since 12:00 CT, CL and NG since 13:30 CT.
 CAPTURED_AT = "2024-11-28T19:31:00Z"
 
 
-def _evaluate(home: Path, instance: dg.DagsterInstance, now: str) -> dg.AssetCheckEvaluation:
-    """Run the home's freshness job at `now` on `instance` and return its one evaluation."""
+def _evaluations(
+    home: Path, instance: dg.DagsterInstance, now: str
+) -> dict[dg.AssetCheckKey, dg.AssetCheckEvaluation]:
+    """Run the home's freshness job at `now` on `instance`: its evaluations by check."""
     settings = settings_for(home)
     defs = dg.Definitions.merge(
         futures.build_definitions(settings),
+        options.build_definitions(settings),
         operations.build_definitions(settings),
         dg.Definitions(resources=resources(settings, MarketDataResource(frozen_now=now))),
     )
     result = defs.resolve_job_def(freshness_job.name).execute_in_process(instance=instance)
-    [evaluation] = result.get_asset_check_evaluations()
-    return evaluation
+    return {e.asset_check_key: e for e in result.get_asset_check_evaluations()}
+
+
+def _evaluate(home: Path, instance: dg.DagsterInstance, now: str) -> dg.AssetCheckEvaluation:
+    """The futures freshness evaluation of the home's freshness job run at `now`."""
+    return _evaluations(home, instance, now)[FRESHNESS_CHECK_KEY]
 
 
 @pytest.fixture
@@ -81,3 +93,26 @@ def test_no_asset_carries_a_wall_clock_freshness_policy(home: Path) -> None:
     graph = build_definitions(settings_for(home)).resolve_asset_graph()
     with_policy = [k for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy]
     assert with_policy == []
+
+
+def test_option_chains_owe_friday_only_an_hour_into_the_next_session(
+    home: Path, instance: dg.DagsterInstance
+) -> None:
+    # Cboe: Thanksgiving 2024 closed, Friday 11-29 closes 13:15 ET; the chains of 11-27 stored.
+    run = materialize_options(
+        settings_for(home), date(2024, 11, 27), date(2024, 11, 27), instance=instance
+    )
+    assert run is not None and run.success, run
+
+    def chain(now: str) -> dg.AssetCheckEvaluation:
+        return _evaluations(home, instance, now)[CHAIN_FRESHNESS_CHECK_KEY]
+
+    for halted in ("2024-11-28T15:00:00Z", "2024-11-29T20:00:00Z", "2024-12-01T12:00:00Z"):
+        assert chain(halted).passed, halted
+    # Monday's session opens 09:30 ET (14:30 UTC): Friday's chains are due an hour later.
+    assert chain("2024-12-02T15:30:00Z").passed
+    late = chain("2024-12-02T15:31:00Z")
+    assert not late.passed
+    assert late.severity == dg.AssetCheckSeverity.WARN
+    assert late.metadata["owed_trade_date"].value == "2024-11-29"
+    assert late.metadata["lag_minutes"].value == {"SPX": 61.0, "SPXW": 61.0}
