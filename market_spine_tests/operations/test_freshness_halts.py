@@ -8,7 +8,6 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from market_spine.definitions import build_definitions
 from market_spine.futures import definitions as futures
@@ -47,9 +46,9 @@ def _evaluate(home: Path, instance: dg.DagsterInstance, now: str) -> dg.AssetChe
     return _evaluations(home, instance, now)[FRESHNESS_CHECK_KEY]
 
 
-@pytest.fixture
-def thanksgiving_home(home: Path, instance: dg.DagsterInstance) -> Path:
-    """The 2024-11-29 sessions of CL, ES and NG captured at `CAPTURED_AT`."""
+def test_the_thanksgiving_halt_owes_no_bar_until_an_hour_after_the_reopen(
+    home: Path, instance: dg.DagsterInstance
+) -> None:
     runs = materialize_range(
         settings_for(home),
         ["CL", "ES", "NG"],
@@ -59,32 +58,20 @@ def thanksgiving_home(home: Path, instance: dg.DagsterInstance) -> Path:
         market=MarketDataResource(frozen_now=CAPTURED_AT),
     )
     assert all(r.success for r in runs), runs
-    return home
-
-
-@pytest.mark.parametrize(
-    "now", ["2024-11-28T19:31:00Z", "2024-11-28T21:00:00Z", "2024-11-28T22:30:00Z"]
-)
-def test_the_thanksgiving_halt_owes_no_bar(
-    thanksgiving_home: Path, instance: dg.DagsterInstance, now: str
-) -> None:
-    evaluation = _evaluate(thanksgiving_home, instance, now)
-    metadata = {k: v.value for k, v in evaluation.metadata.items()}
-    assert evaluation.passed, metadata
-    # The newest bar of each is the minute before its halt: one minute of trading since.
-    assert metadata["lag_minutes"] == {"CL": 1.0, "ES": 1.0, "NG": 1.0}
-    assert metadata["halted_symbols"] == "CL, ES, NG"
-
-
-def test_the_clock_restarts_at_the_reopen(thanksgiving_home: Path, instance) -> None:
+    for now in ("2024-11-28T19:31:00Z", "2024-11-28T21:00:00Z", "2024-11-28T22:30:00Z"):
+        halted = _evaluate(home, instance, now)
+        metadata = {k: v.value for k, v in halted.metadata.items()}
+        assert halted.passed, (now, metadata)
+        # The newest bar of each is the minute before its halt: one minute of trading since.
+        assert metadata["lag_minutes"] == {"CL": 1.0, "ES": 1.0, "NG": 1.0}
+        assert metadata["halted_symbols"] == "CL, ES, NG"
     # Globex reopens at 17:00 CT (23:00 UTC): an hour of trading later the SLA is due again.
-    in_time = _evaluate(thanksgiving_home, instance, "2024-11-28T23:59:00Z")
-    assert in_time.passed
-    late = _evaluate(thanksgiving_home, instance, "2024-11-29T00:00:30Z")
+    assert _evaluate(home, instance, "2024-11-28T23:59:00Z").passed
+    late = _evaluate(home, instance, "2024-11-29T00:00:30Z")
     assert not late.passed
+    assert late.severity == dg.AssetCheckSeverity.ERROR
     assert late.metadata["stale_symbols"].value == "CL, ES, NG"
     assert late.metadata["lag_minutes"].value == {"CL": 61.5, "ES": 61.5, "NG": 61.5}
-    assert late.severity == dg.AssetCheckSeverity.ERROR
 
 
 def test_no_asset_carries_a_wall_clock_freshness_policy(home: Path) -> None:
