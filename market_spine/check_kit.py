@@ -1,5 +1,5 @@
 """The check kit every domain's assets share: a check declared once (CheckDef), its outcome
-(CheckOutcome), and its Dagster specs and per-partition evaluations; plus the freshness policy.
+(CheckOutcome), and its Dagster specs and per-partition evaluations.
 
 Checks are judged per partition, so a run over many partitions records each partition's verdict
 on its own: the Dagster UI, `quality.check_results` and the warehouse's data-quality mart then
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import dagster as dg
@@ -19,7 +18,6 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1))
 #: Failed partitions named per check in a run's summary before the rest are only counted.
 SHOWN_PARTITIONS = 3
 

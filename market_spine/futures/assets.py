@@ -1,5 +1,6 @@
 """How a futures asset is declared: its catalog entry's asset over a home's trade date × symbol
-partitions (the catalog's `dataset_asset`), with the one-hour freshness policy."""
+partitions (the catalog's `dataset_asset`). They carry no Dagster freshness policy: its clock
+is wall time, red across every halt and weekend; the freshness check (operations) is the SLA."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import DatasetSpec
-from market_spine.check_kit import FRESHNESS, CheckDef
+from market_spine.check_kit import CheckDef
 from market_spine.futures import keys
 from market_spine.futures.partitions import split_keys
 from market_spine.lake.blocks import rebuild_blocks
@@ -27,9 +28,7 @@ def futures_asset(
 ) -> dg.AssetsDefinition:
     """`compute` as `spec`'s asset over `partitions_def`, with `checks`; key, upstream,
     owner, description and metadata come from the catalog entry."""
-    return dataset_asset(
-        spec, checks, partitions_def, group_name="futures", freshness_policy=FRESHNESS
-    )(compute)
+    return dataset_asset(spec, checks, partitions_def, group_name="futures")(compute)
 
 
 def rebuild_partitions(

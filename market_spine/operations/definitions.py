@@ -9,16 +9,17 @@ from market_spine.operations.freshness import (
     build_freshness_check,
     freshness_job,
     freshness_schedule,
+    options_chain_freshness,
 )
 from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
 from market_spine.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The freshness check of the symbols the home captures with its job and schedule, and
-    the maintenance job and schedule."""
+    """The freshness checks (the futures bars of the symbols the home captures, the option
+    chains) with their job and schedule, and the maintenance job and schedule."""
     return dg.Definitions(
-        asset_checks=[build_freshness_check(captured_symbols(settings))],
+        asset_checks=[build_freshness_check(captured_symbols(settings)), options_chain_freshness],
         jobs=[lake_maintenance, freshness_job],
         schedules=[lake_maintenance_schedule, freshness_schedule],
     )

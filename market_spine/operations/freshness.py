@@ -1,11 +1,14 @@
-"""The one-hour freshness SLA measured on the data itself: during a session, each symbol's newest
-bar must be under an hour old. Dagster's FreshnessPolicy ignores partitions, so this check, run
-every 15 minutes, is what tells an operator that the current session is stale."""
+"""The one-hour freshness SLA measured on the data itself: each symbol's newest bar of its
+current session must be at most an hour of open-market time old, a clock that stops while the
+market is halted (breaks, holiday halts, weekends) and restarts at the reopen. Dagster's
+FreshnessPolicy ignores partitions and the market's calendar, so this check, run every 15
+minutes, is what tells an operator that the current session is stale."""
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 from dagster._core.errors import DagsterInvalidPropertyError
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -16,10 +19,19 @@ from dagster._core.storage.tags import (
 from market_spine.check_kit import check_result
 from market_spine.futures import checks, keys
 from market_spine.lake.resource import LakeResource
+from market_spine.markets.expirations import ROOTS
+from market_spine.options import checks as option_checks
+from market_spine.options import keys as option_keys
 from market_spine.providers.resource import MarketDataResource
 
 #: The freshness check's key: its job selects it by key, as the check itself is built per home.
 FRESHNESS_CHECK_KEY = dg.AssetCheckKey(keys.NORMALIZED_BARS, checks.FRESHNESS_CHECK.name)
+CHAIN_FRESHNESS_CHECK_KEY = dg.AssetCheckKey(
+    option_keys.NORMALIZED_CHAIN, option_checks.CHAIN_FRESHNESS_CHECK.name
+)
+#: How far before the owed trade date the newest stored chain is looked for; an older one is
+#: as stale as none.
+_CHAIN_LOOKBACK = timedelta(days=31)
 
 
 def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
@@ -34,13 +46,14 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
     def futures_freshness(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, market: MarketDataResource
     ) -> dg.AssetCheckResult:
-        """Read the newest stored bar of each symbol whose session is due, and judge its lag.
-        In a run that loads partitions, only the due sessions among them are judged: other
-        symbols and other days are not this run's to load (the schedule judges them all)."""
+        """Read the newest stored bar of each symbol's owed session, and judge its lag in
+        open-market time. In a run that loads partitions, only the owed sessions among them are
+        judged: other symbols and other days are not this run's to load (the schedule judges
+        them all)."""
         now = market.now()
         table = keys.table(keys.NORMALIZED_BARS)
         in_run = run_partitions(_run_tags(context))
-        due = checks.sessions_due(captured, now)
+        due = checks.sessions_owed(captured, now)
         if in_run is not None:
             due = {
                 symbol: session
@@ -56,10 +69,34 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
                     table, equals={"symbol": symbol}, between={"trade_date": day}, columns=["ts"]
                 )
                 newest[symbol] = bars["ts"].max() if bars.height else None
-        outcome = checks.FRESHNESS_CHECK.evaluate(checks.NewestBars(now, newest))
+        outcome = checks.FRESHNESS_CHECK.evaluate(checks.NewestBars(now, due, newest))
         return check_result(keys.NORMALIZED_BARS, checks.FRESHNESS_CHECK.name, outcome)
 
     return futures_freshness
+
+
+@dg.asset_check(
+    asset=option_keys.NORMALIZED_CHAIN,
+    name=option_checks.CHAIN_FRESHNESS_CHECK.name,
+    description=option_checks.CHAIN_FRESHNESS_CHECK.description,
+)
+def options_chain_freshness(lake: LakeResource, market: MarketDataResource) -> dg.AssetCheckResult:
+    """Read each root's newest stored EOD chain trade date and judge it against the last closed
+    Cboe session, in the session's open-market time."""
+    now = market.now()
+    owed = option_checks.last_closed_session(now)
+    newest: dict[str, date | None] = dict.fromkeys(ROOTS)
+    table = option_keys.table(option_keys.NORMALIZED_CHAIN)
+    if owed is not None and lake.lake.exists(table):
+        span = (owed - _CHAIN_LOOKBACK, owed)
+        days = lake.lake.read(table, between={"trade_date": span}, columns=["root", "trade_date"])
+        for root, day in days.group_by("root").agg(pl.col("trade_date").max()).iter_rows():
+            if root in newest:
+                newest[root] = day
+    outcome = option_checks.CHAIN_FRESHNESS_CHECK.evaluate(option_checks.NewestChain(now, newest))
+    return check_result(
+        option_keys.NORMALIZED_CHAIN, option_checks.CHAIN_FRESHNESS_CHECK.name, outcome
+    )
 
 
 def _run_tags(context: dg.AssetCheckExecutionContext) -> Mapping[str, str]:
@@ -86,8 +123,8 @@ def run_partitions(tags: Mapping[str, str]) -> dict[str, tuple[date, date]] | No
 
 freshness_job = dg.define_asset_job(
     "futures_freshness",
-    selection=dg.AssetSelection.checks(FRESHNESS_CHECK_KEY),
-    description="Evaluate the one-hour freshness SLA of the futures bars.",
+    selection=dg.AssetSelection.checks(FRESHNESS_CHECK_KEY, CHAIN_FRESHNESS_CHECK_KEY),
+    description="Evaluate the one-hour freshness SLAs of the futures bars and the option chains.",
 )
 
 freshness_schedule = dg.ScheduleDefinition(

@@ -11,7 +11,7 @@ import dagster as dg
 from market_spine.futures import definitions as futures
 from market_spine.futures.automation import due_partitions
 from market_spine.operations import definitions as operations
-from market_spine.operations.freshness import run_partitions
+from market_spine.operations.freshness import FRESHNESS_CHECK_KEY, run_partitions
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_range, resources
 from market_spine.settings import Settings
@@ -71,7 +71,8 @@ def _freshness(home: Path, now: str, symbols: tuple[str, ...] = ()) -> dg.AssetC
     """The home's freshness check, as its definitions declare it, evaluated at `now`."""
     settings = settings_for(home)
     settings = replace(settings, symbols=symbols or settings.symbols)
-    (check,) = operations.build_definitions(settings).asset_checks or []
+    checks = operations.build_definitions(settings).asset_checks or []
+    [check] = [c for c in checks if FRESHNESS_CHECK_KEY in c.check_keys]
     res = resources(settings, MarketDataResource(frozen_now=now))
     return check(dg.build_asset_check_context(), lake=res["lake"], market=res["market"])
 
