@@ -63,6 +63,7 @@ def _group(f: FileEntry) -> tuple[Any, ...]:
 def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     """Rewrite each partition-month held in several files (or files spanning months) as one file
     per partition-month, in one commit that changes no data. Returns files before and after."""
+    lake.snapshot(dataset)  # the log is checked against the ledger before delta-rs replays it
     delta = DeltaTable(str(lake.path(dataset)))
     snapshot = build_snapshot(delta)
     groups: dict[tuple[Any, ...], list[FileEntry]] = defaultdict(list)
@@ -73,12 +74,14 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
         return len(snapshot.files), len(snapshot.files)
     root = lake.path(dataset)
     partition_by = list(snapshot.partition_columns)
-    adds, removes = [], []
+    written, removes = [], []
     for files in todo:
         rows = pl.concat([read_file(snapshot, f) for f in files], how="diagonal_relaxed")
         table = delta_arrow(rows.to_arrow(compat_level=pl.CompatLevel.oldest()))
-        adds += [w.action for w in write_files(root, table, partition_by, data_change=False)]
+        written += write_files(root, table, partition_by, data_change=False)
         removes += [remove_action(f.rel, f.size, f.partition_raw, data_change=False) for f in files]
+    lake.ledger.record_files(dataset, written)
+    adds = [w.action for w in written]
     delta.create_write_transaction(
         [*adds, *removes],
         mode="append",
@@ -86,6 +89,7 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
         partition_by=partition_by,
         commit_properties=CommitProperties(custom_metadata={"maintenance": "compact"}),
     )
+    lake.ledger.record_log(dataset, root)
     return len(snapshot.files), len(snapshot.files) - len(removes) + len(adds)
 
 
@@ -96,6 +100,7 @@ def maintain(
     before, after = compact(lake, dataset)
     table = lake.table(dataset)
     table.create_checkpoint()
+    lake.ledger.record_log(dataset, lake.path(dataset))
     table.cleanup_metadata()
     removed = table.vacuum(
         retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
