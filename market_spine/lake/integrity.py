@@ -233,10 +233,15 @@ class Ledger:
         """True when the ledger has ever recorded a commit of the table."""
         return self.head(dataset) is not None
 
-    def span(self, dataset: str) -> tuple[date | None, date | None]:
-        """The first and last trade date any recorded file of the table held."""
+    def datasets(self) -> list[str]:
+        """Every table the ledger has recorded a commit of."""
+        return [d for (d,) in self._query("SELECT DISTINCT dataset FROM log_files", ())]
+
+    def span(self, dataset: str | None = None) -> tuple[date | None, date | None]:
+        """The first and last trade date any recorded file of the table (or lake) held."""
         rows = self._query(
-            "SELECT min(first_day), max(last_day) FROM data_files WHERE dataset=?", (dataset,)
+            "SELECT min(first_day), max(last_day) FROM data_files WHERE ?1 IS NULL OR dataset=?1",
+            (dataset,),
         )
         if not rows:
             return None, None

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
 
+from market_spine.errors import LakeError
 from market_spine.lake.reader import FileEntry, build_snapshot, read_file
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import GRAIN_COLUMN, delta_arrow, remove_action, write_files
@@ -93,10 +94,25 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     return len(snapshot.files), len(snapshot.files) - len(removes) + len(adds)
 
 
+def refuse_damaged(lake: Lake, dataset: str) -> None:
+    """Raise LakeError naming every damaged part of the table (light verification)."""
+    from market_spine.lake.verify import verify_table
+
+    damage = [f for f in verify_table(lake, dataset).findings if f.damage]
+    if damage:
+        found = "; ".join(f"{f.path or dataset}: {f.problem} (repair: {f.repair})" for f in damage)
+        raise LakeError(f"{dataset} is damaged, so it is not maintained: {found}")
+
+
 def maintain(
     lake: Lake, dataset: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS
 ) -> MaintenanceReport:
-    """Compact, checkpoint, drop old log entries and vacuum one table."""
+    """Compact, checkpoint, drop old log entries and vacuum one table.
+
+    A table the light verification finds damaged is left as it is (LakeError listing what is
+    wrong and the repairs): compacting would rewrite damaged rows into new, valid-looking files.
+    """
+    refuse_damaged(lake, dataset)
     before, after = compact(lake, dataset)
     table = lake.table(dataset)
     table.create_checkpoint()

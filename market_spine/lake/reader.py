@@ -30,7 +30,7 @@ _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _T = TypeVar("_T")
 
 
-def _key(value: Any) -> Any:
+def stat_key(value: Any) -> Any:
     """A comparable form of a bound or statistic: ns for timestamps, epoch days for dates."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -329,8 +329,8 @@ def keys_of(
     equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
 ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
     """Filter values in the comparable form the file index and `conditions` use."""
-    return {c: _key(v) for c, v in equals.items()}, {
-        c: (_key(lo), _key(hi)) for c, (lo, hi) in between.items()
+    return {c: stat_key(v) for c, v in equals.items()}, {
+        c: (stat_key(lo), stat_key(hi)) for c, (lo, hi) in between.items()
     }
 
 
