@@ -3,6 +3,7 @@ read-side tests (the helpers behind them are in the test kit, market_spine_tests
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,40 @@ from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_developer_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never see the developer's own home (`./.market_spine`, its instruments file) or
+    `MARKET_SPINE_*` variables: the default home is an empty temporary folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("MARKET_SPINE_") or name == "DAGSTER_HOME":
+                patch.delenv(name)
+        patch.setenv("MARKET_SPINE_HOME", str(tmp_path_factory.mktemp("default") / "home"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Code under test may point the process at a home (`home.activate`); the next test starts
+    from the environment as it was."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty Market Spine home."""
     return tmp_path / "home"
+
+
+@pytest.fixture
+def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`home` as the environment names it, for commands run through the CLI."""
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return home
 
 
 @pytest.fixture

@@ -38,3 +38,8 @@ def test_home_that_is_a_file_is_refused(tmp_path: Path) -> None:
     file.write_text("")
     with pytest.raises(InvalidInput, match="is a file"):
         Settings.from_env({"MARKET_SPINE_HOME": str(file)})
+
+
+def test_the_suite_never_reads_the_developers_home() -> None:
+    repo_home = (Path(__file__).resolve().parents[1] / ".market_spine").resolve()
+    assert Settings.home_from_env() != repo_home

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import polars as pl
 from deltalake.exceptions import DeltaError
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from market_spine.api import params
 from market_spine.api.errors import ApiError
@@ -118,18 +118,9 @@ def read(spine: Spine, dataset: str, q: BarsQuery, version: int) -> pl.DataFrame
         ) from None
 
 
-def answer(
-    request: Request,
-    dataset: str,
-    symbol: str,
-    start: str,
-    end: str | None,
-    fmt: Format,
-    as_of: str | None,
-    page: Page,
-) -> Response:
+def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     """Validate, check the width, then read and answer one bounded page of bars."""
-    q = parse_query(symbol, start, end, as_of)
+    q = parse_query(p.symbol, p.start, p.end, p.as_of)
     if dataset == BARS_1M:
         check_width(q)
     spine: Spine = request.app.state.spine
@@ -145,8 +136,8 @@ def answer(
         request,
         Answer(
             read=lambda: read(spine, dataset, q, version),
-            fmt=fmt,
-            page=page,
+            fmt=p.fmt,
+            page=Page(p.limit, p.offset),
             meta={"symbol": q.root, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo},
             version=version,
             narrower=by_values("trade_date", "end", prefix=True),
@@ -175,31 +166,30 @@ End = Annotated[
 ]
 
 
+@dataclass
+class BarsParams:
+    """The query parameters both bars endpoints take, declared once (FastAPI reads them from
+    this class's signature through `Depends()`)."""
+
+    symbol: Symbol
+    start: Start
+    end: End = None
+    fmt: Fmt = Format.json
+    as_of: AsOf = None
+    limit: Limit = None
+    offset: Offset = 0
+
+
+Params = Annotated[BarsParams, Depends()]
+
+
 @router.get("", summary="1-minute bars", response_class=Response, responses=RESPONSES)
-def bars(
-    request: Request,
-    symbol: Symbol,
-    start: Start,
-    end: End = None,
-    fmt: Fmt = Format.json,
-    as_of: AsOf = None,
-    limit: Limit = None,
-    offset: Offset = 0,
-) -> Response:
+def bars(request: Request, p: Params) -> Response:
     """1-minute bars of a futures root (`ts` is the bar's open, UTC). At most 31 trade days."""
-    return answer(request, BARS_1M, symbol, start, end, fmt, as_of, Page(limit, offset))
+    return answer(request, BARS_1M, p)
 
 
 @router.get("/daily", summary="Daily bars", response_class=Response, responses=RESPONSES)
-def daily(
-    request: Request,
-    symbol: Symbol,
-    start: Start,
-    end: End = None,
-    fmt: Fmt = Format.json,
-    as_of: AsOf = None,
-    limit: Limit = None,
-    offset: Offset = 0,
-) -> Response:
+def daily(request: Request, p: Params) -> Response:
     """Daily bars of a futures root for trade dates [start, end]."""
-    return answer(request, BARS_DAILY, symbol, start, end, fmt, as_of, Page(limit, offset))
+    return answer(request, BARS_DAILY, p)

@@ -3,10 +3,15 @@ them all), and `describe`: an entry with its live facts from the lake and the Da
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from market_spine.catalog.facts import lake_facts
 from market_spine.catalog.vocabulary import Catalog, DatasetSpec
@@ -39,17 +44,26 @@ def facts(lake: Lake, specs: list[DatasetSpec]) -> list[dict[str, Any]]:
 def last_materialization(
     instance: dg.DagsterInstance | None, spec: DatasetSpec
 ) -> dict[str, Any] | None:
-    """The newest materialization of the dataset's asset: when, by which run, which partition."""
+    """The newest materialization of the dataset's asset: when (ISO-8601 UTC), by which run, and
+    which partitions — the run's whole range (`first..last`) when it loaded several, not the
+    one partition that happened to be recorded last."""
     if instance is None:
         return None
     event = instance.get_latest_materialization_event(dg.AssetKey(spec.asset_path))
     if event is None:
         return None
     materialization = event.asset_materialization
+    partition = materialization.partition if materialization else None
+    run = instance.get_run_by_id(event.run_id)
+    tags = run.tags if run is not None else {}
+    first = tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    last = tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if first and last:
+        partition = first if first == last else f"{first}..{last}"
     return {
         "run_id": event.run_id,
-        "timestamp": event.timestamp,
-        "partition": materialization.partition if materialization else None,
+        "at": datetime.fromtimestamp(event.timestamp, UTC).isoformat().replace("+00:00", "Z"),
+        "partition": partition,
     }
 
 

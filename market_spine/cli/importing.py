@@ -42,16 +42,29 @@ def bars(
         list[str] | None,
         typer.Option(help="FIELD=COLUMN, repeatable, e.g. --mapping ts='Date Time'."),
     ] = None,
+    separator: Annotated[
+        str, typer.Option(help="CSV only: the separator between values: , ; tab or |.")
+    ] = ",",
+    decimal: Annotated[
+        str, typer.Option(help="CSV only: the decimal mark of numbers, . or , (5150,25).")
+    ] = ".",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Validate the whole file, write it as raw captures, then normalize and check it."""
+    """Validate the whole file, write it as raw captures, then normalize and check it.
+
+    Blank lines are left out; the report ends with every row left out and why.
+    """
+    from market_spine.providers.file_csv import CsvDialect
     from market_spine.providers.file_formats import parse_mapping
     from market_spine.runs.vendor_import import import_bars
 
     with command_run():
         settings = settings_from_env()
+        dialect = CsvDialect.of(separator, decimal)
         with console.status(f"importing {path.name}"):
-            report = import_bars(settings, path, symbol, fmt, stamp, parse_mapping(mapping))
+            report = import_bars(
+                settings, path, symbol, fmt, stamp, parse_mapping(mapping), dialect=dialect
+            )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -65,8 +78,6 @@ def _print(report: ImportReport) -> None:
         f"[bold]{report.symbol}[/] from {report.path} ({report.format}, stamped at "
         f"{report.stamp}): {report.rows} bars, raw version {report.raw_version}"
     )
-    for name, n in report.skipped.items():
-        out.print(f"skipped {n} rows of {name}")
     for note in report.notes:
         out.print(f"[yellow]note:[/] {note}")
     days = Table("trade date", "contract", "bars", "expected", "missing", "no-trade", "unexpected")
@@ -100,6 +111,10 @@ def _print(report: ImportReport) -> None:
     for run in report.runs:
         status = "[green]ok[/]" if run.success else "[red]failed[/]"
         out.print(f"run {run.run_id[:8]} {run.start}..{run.end} {status}")
+    for skip in report.skips:
+        out.print(f"skipped {skip}", markup=False, highlight=False)
+    if not report.skips:
+        out.print("skipped nothing: every row of the file is imported")
 
 
 if __name__ == "__main__":

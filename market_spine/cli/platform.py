@@ -112,8 +112,28 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
         while not stop.is_set() and all(c.poll() is None for c in children):
             stop.wait(1)
     finally:
+        _cancel_runs(settings)
         _shutdown(children)
     return up
+
+
+def _cancel_runs(settings: Settings) -> None:
+    """Cancel the deployment's queued and running runs while its code server can still stop
+    them, so they end CANCELED rather than failed by a killed worker or left QUEUED."""
+    from market_spine.home import existing_instance
+    from market_spine.runs.workers import cancel_active_runs
+
+    try:
+        found = existing_instance(settings)
+        if found is None:
+            return
+        with found as instance:
+            cancelled = cancel_active_runs(instance)
+    except Exception as exc:  # stopping must go on whatever the instance says
+        console.print(f"[yellow]could not cancel the runs in flight: {exc}[/]")
+        return
+    if cancelled:
+        console.print(f"cancelled {len(cancelled)} queued or running run(s); re-execute them later")
 
 
 def _start_services(settings: Settings) -> list[subprocess.Popen]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,25 +23,11 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 
 from market_spine.errors import LakeDamaged, LakeError
+from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import Ledger, ledger_of, unreadable
 
 _EPOCH_DAY = date(1970, 1, 1)
-_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _T = TypeVar("_T")
-
-
-def stat_key(value: Any) -> Any:
-    """A comparable form of a bound or statistic: ns for timestamps, epoch days for dates."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"timestamp {value} has no time zone")
-        ns = getattr(value, "value", None)  # pandas.Timestamp keeps nanoseconds
-        if isinstance(ns, int):
-            return ns
-        return (value - _EPOCH_UTC) // timedelta(microseconds=1) * 1_000
-    if isinstance(value, date):
-        return (value - _EPOCH_DAY).days
-    return value
 
 
 @dataclass(frozen=True)
@@ -112,24 +98,24 @@ class FileGroup:
         maxs = {c: np.array([f.maxs[c] for f in files], dtype=np.int64) for c in cols}
         return FileGroup(tuple(files), mins, maxs)
 
-    def select(self, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]) -> list[FileEntry]:
-        """Files whose statistics may hold matching rows."""
+    def select(self, wanted: RowFilter) -> list[FileEntry]:
+        """Files whose statistics may hold rows matching a filter on data columns (comparable
+        form): integer columns in one vectorised step, the rest file by file."""
         mask = np.ones(len(self.files), dtype=bool)
         rest_eq, rest_rng = {}, {}
-        for col, value in eq.items():
+        for col, value in wanted.equals.items():
             if col in self.mins and isinstance(value, int):
                 mask &= (self.mins[col] <= value) & (value <= self.maxs[col])
             else:
                 rest_eq[col] = value
-        for col, (lo, hi) in rng.items():
+        for col, (lo, hi) in wanted.between.items():
             if col in self.mins and isinstance(lo, int) and isinstance(hi, int):
                 mask &= (self.maxs[col] >= lo) & (self.mins[col] <= hi)
             else:
                 rest_rng[col] = (lo, hi)
         picked = [self.files[i] for i in np.flatnonzero(mask)]
-        if rest_eq or rest_rng:
-            picked = [f for f in picked if file_may_match(f, rest_eq, rest_rng)]
-        return picked
+        rest = RowFilter(rest_eq, rest_rng)
+        return [f for f in picked if rest.may_match(f)] if rest else picked
 
 
 def _stat_keys(column: pa.ChunkedArray) -> list[Any]:
@@ -186,20 +172,14 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
     return Snapshot.of(root, table.version(), schema, partition_columns, tuple(files))
 
 
-def candidates(
-    snapshot: Snapshot, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]
-) -> list[FileEntry]:
-    """The files that may hold matching rows: partitions first, then file statistics."""
+def candidates(snapshot: Snapshot, wanted: RowFilter) -> list[FileEntry]:
+    """The files that may hold matching rows (filter in comparable form): partitions first,
+    then file statistics."""
+    on_partition, on_data = wanted.split(snapshot.partition_columns)
     picked: list[FileEntry] = []
     for key, group in snapshot.groups.items():
-        part = dict(zip(snapshot.partition_columns, key, strict=True))
-        if any(c in part and part[c] != v for c, v in eq.items()):
-            continue
-        if any(c in part and not lo <= part[c] <= hi for c, (lo, hi) in rng.items()):
-            continue
-        stats_eq = {c: v for c, v in eq.items() if c not in part}
-        stats_rng = {c: r for c, r in rng.items() if c not in part}
-        picked.extend(group.select(stats_eq, stats_rng))
+        if on_partition.admits(dict(zip(snapshot.partition_columns, key, strict=True))):
+            picked.extend(group.select(on_data))
     return picked
 
 
@@ -307,101 +287,35 @@ def _replay(ledger: Ledger, dataset: str, table_dir: Path, load: Callable[[], _T
         ) from exc
 
 
-def file_may_match(
-    f: FileEntry, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
-) -> bool:
-    for col, value in equals.items():
-        if col in f.partition and f.partition[col] != value:
-            return False
-        stats = col not in f.partition and f.mins.get(col) is not None
-        if stats and not (f.mins[col] <= value <= f.maxs[col]):
-            return False
-    for col, (lo, hi) in between.items():
-        if col in f.partition and not (lo <= f.partition[col] <= hi):
-            return False
-        stats = col not in f.partition and f.mins.get(col) is not None
-        if stats and (f.maxs[col] < lo or f.mins[col] > hi):
-            return False
-    return True
-
-
-def keys_of(
-    equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
-) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
-    """Filter values in the comparable form the file index and `conditions` use."""
-    return {c: stat_key(v) for c, v in equals.items()}, {
-        c: (stat_key(lo), stat_key(hi)) for c, (lo, hi) in between.items()
-    }
-
-
-def conditions(equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]) -> list[pl.Expr]:
-    """Polars expressions for `col = value` and `lo <= col <= hi`, written as plain comparisons
-    with literals so polars pushes them into Parquet row-group and page-index pruning."""
-    exprs = [pl.col(c) == pl.lit(v) for c, v in equals.items()]
-    exprs += [
-        pl.col(c) == pl.lit(lo) if lo == hi else pl.col(c).is_between(pl.lit(lo), pl.lit(hi))
-        for c, (lo, hi) in between.items()
-    ]
-    return exprs
-
-
-def file_inside(f: FileEntry, eq: Mapping[str, Any], rng: Mapping[str, tuple[Any, Any]]) -> bool:
-    """True when every row of the file surely matches the filters (so it can go whole)."""
-    for col, value in eq.items():
-        if col in f.partition:
-            if f.partition[col] != value:
-                return False
-        elif not (f.mins.get(col) == value == f.maxs.get(col)):
-            return False
-    for col, (lo, hi) in rng.items():
-        if col in f.partition:
-            if not lo <= f.partition[col] <= hi:
-                return False
-        elif f.mins.get(col) is None or not (lo <= f.mins[col] and f.maxs[col] <= hi):
-            return False
-    return True
-
-
 def read_file(snapshot: Snapshot, f: FileEntry) -> pl.DataFrame:
     """Every row of one data file, partition columns included."""
     one = Snapshot.of(
         snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (f,)
     )
-    rows = read_table(one, {}, {}, None)
+    rows = read_table(one, RowFilter(), None)
     if rows.height != f.rows:
         # Never compact or rewrite from a short read: that would silently drop rows.
         raise OSError(f"{f.path}: read {rows.height} rows, the log says {f.rows}")
     return rows
 
 
-def read_table(
-    snapshot: Snapshot,
-    equals: Mapping[str, Any],
-    between: Mapping[str, tuple[Any, Any]],
-    columns: list[str] | None,
-) -> pl.DataFrame:
+def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None) -> pl.DataFrame:
     """Read the rows of a snapshot that match the filters; columns default to the whole schema.
 
     Files are chosen from the snapshot's index; polars then prunes row groups and pages with the
     page index: one lazy scan per partition (its value added as a literal, cheaper than parsing
     hive paths), collected together in parallel.
     """
-    eq, rng = keys_of(equals, between)
-    wanted = columns or snapshot.schema.names
+    names = columns or snapshot.schema.names
     ledger, dataset, _ = ledger_of(snapshot.uri)
     by_partition: dict[tuple[Any, ...], list[FileEntry]] = {}
-    for f in candidates(snapshot, eq, rng):
+    for f in candidates(snapshot, wanted.comparable()):
         ledger.check_file(dataset, f, past=snapshot.past)
         by_partition.setdefault(tuple(f.partition_raw.values()), []).append(f)
-    filters = conditions(
-        {k: v for k, v in equals.items() if k not in snapshot.partition_columns},
-        {k: v for k, v in between.items() if k not in snapshot.partition_columns},
-    ) or [pl.lit(True)]
+    filters = wanted.split(snapshot.partition_columns)[1].exprs() or [pl.lit(True)]
     empty = snapshot.empty
     casts = [
-        pl.col(c).dt.cast_time_unit("ns")
-        for c in wanted
-        if isinstance(empty.schema[c], pl.Datetime)
+        pl.col(c).dt.cast_time_unit("ns") for c in names if isinstance(empty.schema[c], pl.Datetime)
     ]
     plans = []
     for files in by_partition.values():
@@ -410,17 +324,17 @@ def read_table(
                 _partition_literal(files[0].partition[c], empty.schema[c]), empty.schema[c]
             ).alias(c)
             for c in snapshot.partition_columns
-            if c in wanted
+            if c in names
         ]
         plans.append(
             pl.scan_parquet([f.path for f in files], missing_columns="insert")
             .filter(*filters)
             .with_columns(*constants)
-            .select(wanted)
+            .select(names)
             .with_columns(casts)
         )
     if not plans:
-        return empty.select(wanted).with_columns(casts)
+        return empty.select(names).with_columns(casts)
     try:
         if len(plans) == 1:
             return plans[0].collect()

@@ -13,23 +13,14 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from market_spine.errors import InvalidInput, LakeError, NotMaterialized
+from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import ledger_at
-from market_spine.lake.reader import (
-    Snapshot,
-    SnapshotCache,
-    conditions,
-    file_inside,
-    file_may_match,
-    keys_of,
-    read_file,
-    read_table,
-)
+from market_spine.lake.reader import Snapshot, SnapshotCache, read_file, read_table
 from market_spine.lake.writer import delta_arrow, remove_action, write_files
 from market_spine.version import package_version
 
@@ -146,10 +137,11 @@ class Lake:
             raise LakeError(
                 f"replacing {dataset} needs a partition to replace: give equals= and/or between="
             )
-        predicate = _describe(equals, between)
+        wanted = RowFilter(equals, between)
+        predicate = str(wanted)
         table = delta_arrow(_arrow(data))
-        eq, rng = keys_of(equals, between)
-        stray = _rows_outside(table, equals, between)
+        index_form = wanted.comparable()
+        stray = wanted.rows_outside(table)
         if stray:
             raise LakeError(
                 f"replacing {dataset} where {predicate}: {stray} of the new rows do not match the "
@@ -164,11 +156,10 @@ class Lake:
             delta, snapshot = self._snapshots.for_write(str(root))
             partition_by = list(snapshot.partition_columns)
             for f in snapshot.files:
-                if not file_may_match(f, eq, rng):
+                if not index_form.may_match(f):
                     continue
-                if not file_inside(f, eq, rng):
-                    old = read_file(snapshot, f)
-                    keep = old.filter(~pl.all_horizontal(conditions(equals, between)))
+                if not index_form.covers(f):
+                    keep = read_file(snapshot, f).filter(~wanted.expr())
                     kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
                     written += write_files(root, kept, partition_by)
                 removes.append(remove_action(f.rel, f.size, f.partition_raw))
@@ -272,7 +263,7 @@ class Lake:
             snapshot = self._snapshots.latest(uri)
         else:
             snapshot = self._snapshots.at(uri, self.resolve_version(dataset, as_of))
-        return read_table(snapshot, equals or {}, between or {}, columns)
+        return read_table(snapshot, RowFilter(equals or {}, between or {}), columns)
 
     def _require(self, dataset: str) -> None:
         if not self.exists(dataset):
@@ -313,28 +304,6 @@ class Lake:
                 f"{first.isoformat()}): pass a later time or a version number"
             )
         return max(seen)
-
-
-def _rows_outside(
-    table: pa.Table, equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]
-) -> int:
-    """How many rows fall outside `col = value` and `lo <= col <= hi` (pyarrow, no copies)."""
-    if table.num_rows == 0:
-        return 0
-    inside = None
-    for col, value in equals.items():
-        column = table.column(col)
-        cond = pc.equal(column, pa.scalar(value, column.type))
-        inside = cond if inside is None else pc.and_(inside, cond)
-    for col, (lo, hi) in between.items():
-        column = table.column(col)
-        cond = pc.and_(
-            pc.greater_equal(column, pa.scalar(lo, column.type)),
-            pc.less_equal(column, pa.scalar(hi, column.type)),
-        )
-        inside = cond if inside is None else pc.and_(inside, cond)
-    assert inside is not None
-    return table.num_rows - pc.sum(pc.fill_null(inside, False).cast(pa.int64())).as_py()
 
 
 #: What an as_of may be, said in every error about one.
@@ -383,10 +352,3 @@ def parse_as_of(as_of: int | datetime | str) -> int | datetime:
 def lake_at(root: str) -> Lake:
     """One Lake per root in a process, so its snapshot and footer caches are shared."""
     return Lake(root)
-
-
-def _describe(equals: Mapping[str, Any], between: Mapping[str, tuple[Any, Any]]) -> str:
-    """The partition a replacement names, for messages: `symbol=CL, trade_date in [a, b]`."""
-    parts = [f"{col}={value}" for col, value in equals.items()]
-    parts += [f"{col} in [{lo}, {hi}]" for col, (lo, hi) in between.items()]
-    return ", ".join(parts)

@@ -24,8 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from market_spine.errors import LakeDamaged, LakeError
+from market_spine.lake.filters import comparable
 from market_spine.lake.integrity import LEDGER_FILE, LogListing, sha256_of
-from market_spine.lake.reader import FileEntry, Snapshot, stat_key
+from market_spine.lake.reader import FileEntry, Snapshot
 from market_spine.lake.repair import day_of
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import remove_action
@@ -156,8 +157,8 @@ def _footer_bounds(meta: pq.FileMetaData) -> tuple[dict[str, Any], dict[str, Any
             stats = meta.row_group(g).column(i).statistics
             if stats is None or not stats.has_min_max:
                 break
-            lows.append(stat_key(stats.min))
-            highs.append(stat_key(stats.max))
+            lows.append(comparable(stats.min))
+            highs.append(comparable(stats.max))
         else:
             if lows:
                 mins[name], maxs[name] = min(lows), max(highs)

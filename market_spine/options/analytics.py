@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from market_spine.markets.expirations import years_to_expiry
+from market_spine.options import quote_sides
 from market_spine.pricing.black import implied_vol, implied_vol_and_greeks, norm_cdf
 
 #: Strikes within this distance of the spot enter the parity fit (liquid, both sides quoted).
@@ -27,10 +28,9 @@ _EXPIRY_COLUMNS: dict[str, pl.DataType] = {
 
 
 def with_mid(chain: pl.DataFrame) -> pl.DataFrame:
-    """Add `mid` (NaN when there is no bid, which a mid would overstate) and `t` (years)."""
-    frame = chain.with_columns(
-        mid=pl.when(pl.col("bid") > 0).then((pl.col("bid") + pl.col("ask")) / 2).otherwise(None)
-    )
+    """Add `mid` (null unless both the bid and the offer exist: see `quote_sides`) and `t`
+    (years)."""
+    frame = chain.with_columns(mid=quote_sides.mid())
     if "t" not in frame.columns:
         if "trade_date" not in frame.columns:
             raise ValueError("the chain needs a trade_date or a t column")
@@ -78,16 +78,22 @@ def implied_forwards(chain: pl.DataFrame) -> pl.DataFrame:
 
 def chain_greeks(chain: pl.DataFrame, forwards: pl.DataFrame) -> pl.DataFrame:
     """Implied vols (mid, bid, ask) and greeks per contract; `iv_converged` is False with a
-    `iv_reason` where no vol exists (below intrinsic, zero bid…) instead of a wrong number."""
+    `iv_reason` where no vol exists (no time value, no mid of a one-sided quote…) instead of a
+    wrong number, and a side that is absent has no vol."""
     frame = chain.join(
         forwards.select("root", "expiration", "forward", "discount"), on=["root", "expiration"]
     )
     f, k, t, d = (frame[c].to_numpy() for c in ("forward", "strike", "t", "discount"))
     is_call = (frame["right"] == "C").to_numpy()
-    mid = frame["mid"].fill_null(np.nan).to_numpy()
-    result, g = implied_vol_and_greeks(mid, f, k, t, d, is_call)
-    bid = implied_vol(frame["bid"].to_numpy(), f, k, t, d, is_call).vol
-    ask = implied_vol(frame["ask"].to_numpy(), f, k, t, d, is_call).vol
+    # An absent side (or mid) is NaN: no vol, and the reason says there was no price.
+    prices = frame.select(
+        mid=pl.col("mid"),
+        bid=pl.when(quote_sides.has_bid()).then(pl.col("bid")),
+        ask=pl.when(quote_sides.has_ask()).then(pl.col("ask")),
+    ).fill_null(np.nan)
+    result, g = implied_vol_and_greeks(prices["mid"].to_numpy(), f, k, t, d, is_call)
+    bid = implied_vol(prices["bid"].to_numpy(), f, k, t, d, is_call).vol
+    ask = implied_vol(prices["ask"].to_numpy(), f, k, t, d, is_call).vol
     return frame.with_columns(
         iv=pl.Series(result.vol),
         iv_bid=pl.Series(bid),

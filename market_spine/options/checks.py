@@ -13,9 +13,10 @@ import polars as pl
 
 from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.markets.expirations import ROOTS, is_trading_day, listed_expirations
+from market_spine.options import quote_sides
 
 WORST = 10
-#: Share of quoted (non-zero bid) contracts whose implied vol must solve.
+#: Share of two-sided quotes whose implied vol must solve.
 MIN_CONVERGENCE = 0.95
 IV_BOUNDS = (0.01, 5.0)
 #: Price slack (index points) before a monotonicity or convexity breach counts.
@@ -53,28 +54,32 @@ def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
 
 
 def quotes(chain: pl.DataFrame) -> CheckOutcome:
-    """Crossed (bid > ask) and locked (bid = ask > 0) quotes fail; zero bids are counted."""
-    crossed = chain.filter(pl.col("bid") > pl.col("ask"))
-    locked = chain.filter((pl.col("bid") == pl.col("ask")) & (pl.col("bid") > 0))
-    zero_bid = chain.filter(pl.col("bid") == 0).height
+    """Crossed (bid > ask) and locked (bid = ask) two-sided quotes fail. A quote missing a side
+    (zero price or zero size: see `quote_sides`) is neither: it is counted as one-sided (or
+    empty), and has no mid to mislead anything downstream."""
+    both = chain.filter(quote_sides.two_sided())
+    crossed = both.filter(pl.col("bid") > pl.col("ask"))
+    locked = both.filter(pl.col("bid") == pl.col("ask"))
     return CheckOutcome(
         crossed.is_empty() and locked.is_empty(),
         {
             "contracts": chain.height,
+            **quote_sides.side_counts(chain),
             "crossed": crossed.height,
             "locked": locked.height,
-            "zero_bids": zero_bid,
             "worst": _examples(pl.concat([crossed, locked]), ["bid", "ask"]),
         },
     )
 
 
 def convergence(greeks: pl.DataFrame) -> CheckOutcome:
-    """The implied vol solves for at least 95 % of quoted contracts; the rest carry a reason."""
-    quoted = greeks.filter(pl.col("bid") > 0)
+    """The implied vol solves for at least 95 % of two-sided quotes; the rest carry a reason.
+    One-sided and empty quotes have no mid to solve and are only counted."""
+    quoted = greeks.filter(quote_sides.two_sided())
     solved = quoted.filter(pl.col("iv_converged")).height
     rate = solved / quoted.height if quoted.height else 1.0
     reasons = quoted.filter(~pl.col("iv_converged")).group_by("iv_reason").len().to_dicts()
+    sides = quote_sides.side_counts(greeks)
     return CheckOutcome(
         rate >= MIN_CONVERGENCE,
         {
@@ -82,6 +87,8 @@ def convergence(greeks: pl.DataFrame) -> CheckOutcome:
             "solved": solved,
             "rate": round(rate, 4),
             "unsolved_by_reason": reasons,
+            "one_sided": sides["one_sided"],
+            "empty": sides["empty"],
         },
     )
 
@@ -100,7 +107,12 @@ def no_arbitrage(chain: pl.DataFrame) -> CheckOutcome:
     """No tradeable static arbitrage in the calls of each expiry: a higher strike never bids
     above a lower strike's ask (monotonicity), and no butterfly can be bought for a credit
     (convexity: wings at the ask, body at the bid)."""
-    calls = chain.filter((pl.col("right") == "C") & (pl.col("ask") > 0)).sort("strike")
+    # Only offered calls take part; an absent bid never bids above anything.
+    calls = (
+        chain.filter((pl.col("right") == "C") & quote_sides.has_ask())
+        .with_columns(bid=pl.when(quote_sides.has_bid()).then(pl.col("bid")).otherwise(0.0))
+        .sort("strike")
+    )
     monotone = convex = 0
     worst: list[str] = []
     for (root, day, expiration), group in calls.group_by(
@@ -275,6 +287,9 @@ def judge_days(
     }
 
 
+QUOTES_DESCRIPTION = (
+    "No crossed or locked two-sided quotes; quotes missing a side are counted as one-sided."
+)
 RAW_CHAIN_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
     CheckDef(
         "completeness",
@@ -282,10 +297,10 @@ RAW_CHAIN_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
         "exchange is closed owes none.",
         lambda d: completeness(d.rows, [d.day]),
     ),
-    CheckDef("quotes", "No crossed or locked quotes.", lambda d: quotes(d.rows)),
+    CheckDef("quotes", QUOTES_DESCRIPTION, lambda d: quotes(d.rows)),
 )
 NORMALIZED_CHAIN_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
-    CheckDef("quotes", "No crossed or locked quotes.", lambda d: quotes(d.rows), blocking=True),
+    CheckDef("quotes", QUOTES_DESCRIPTION, lambda d: quotes(d.rows), blocking=True),
     CheckDef(
         "no_arbitrage",
         "No call-spread or butterfly arbitrage beyond the quotes' slack.",
@@ -300,7 +315,7 @@ NORMALIZED_CHAIN_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
 GREEKS_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
     CheckDef(
         "convergence",
-        "The implied vol solves for at least 95 % of quoted contracts.",
+        "The implied vol solves for at least 95 % of two-sided quotes.",
         lambda d: convergence(d.rows),
     ),
     CheckDef(
@@ -326,5 +341,5 @@ RAW_QUOTES_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
         "settlement.",
         lambda d: quote_minutes(d.rows, d.expected or {}),
     ),
-    CheckDef("quotes", "No crossed or locked quotes.", lambda d: quotes(d.rows)),
+    CheckDef("quotes", QUOTES_DESCRIPTION, lambda d: quotes(d.rows)),
 )

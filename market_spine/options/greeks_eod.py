@@ -2,7 +2,6 @@
 forward and discount each expiry implies by put-call parity; unsolvable quotes are flagged."""
 
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -15,7 +14,7 @@ from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards
 from market_spine.options.catalog import GREEKS_SPEC
-from market_spine.options.partitions import option_days
+from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import GREEKS
 
 
@@ -38,7 +37,7 @@ def options_greeks_eod(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Compute each day of the run and replace its block."""
     store = lake.lake
-    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    days = run_days(context)
     greeks = rebuild_blocks(
         store,
         days,

@@ -18,12 +18,13 @@ from market_spine.markets.osi import osi_expr
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
 from market_spine.options.catalog import NORMALIZED_CHAIN_SPEC
-from market_spine.options.partitions import option_days
+from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import NORMALIZED_CHAIN
 
 
 def normalize(raw: pl.DataFrame) -> pl.DataFrame:
-    """Newest capture per (root, day); OSI symbols; mid only where a bid exists; year fractions."""
+    """Newest capture per (root, day); OSI symbols; mid only where both sides are quoted; year
+    fractions."""
     newest = raw.group_by("root", "trade_date").agg(pl.col("capture_id").max())
     rows = raw.join(newest, on=["root", "trade_date", "capture_id"])
     return conform(
@@ -62,7 +63,7 @@ def normalized_options_chain_eod(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Rebuild each contiguous block of the run's days from the raw captures."""
     store = lake.lake
-    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    days = run_days(context)
     chain = rebuild_blocks(
         store,
         days,

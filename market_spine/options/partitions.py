@@ -29,3 +29,8 @@ option_days = dg.DailyPartitionsDefinition(
     end_offset=1,
     exclusions=["0 0 * * 6", "0 0 * * 0", *_holidays_through_next_year()],
 )
+
+
+def run_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The trade dates a run materializes, oldest first."""
+    return sorted(date.fromisoformat(k) for k in context.partition_keys)

@@ -14,7 +14,7 @@ from market_spine.lake.resource import LakeResource
 from market_spine.markets.expirations import ROOTS
 from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_CHAIN_SPEC
-from market_spine.options.partitions import option_days
+from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import RAW_CHAIN
 from market_spine.providers.base import ChainCapture
 from market_spine.providers.resource import MarketDataResource
@@ -37,7 +37,7 @@ def raw_spx_options_eod(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Fetch each root's chain for each day of the run; one commit for all captures."""
     provider = market.chains()
-    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    days = run_days(context)
     frames = []
     for day in days:
         for root in ROOTS:

@@ -20,7 +20,7 @@ from market_spine.lake.store import Lake
 from market_spine.markets.expirations import listed_expirations, quote_minutes_expected
 from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_QUOTES_SPEC
-from market_spine.options.partitions import option_days
+from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import RAW_QUOTES
 from market_spine.providers.base import QuoteCapture
 from market_spine.providers.resource import MarketDataResource
@@ -123,7 +123,7 @@ def raw_spx_options_quotes_1m(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Capture each day's nearest expirations, one commit per capture as it arrives."""
     provider = market.quotes()
-    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    days = run_days(context)
     captures = (
         provider.fetch_quotes(ROOT, expiration, day)
         for day in days

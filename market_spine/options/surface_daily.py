@@ -2,7 +2,6 @@
 day's term structure and skew."""
 
 from collections.abc import Iterator
-from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -15,7 +14,7 @@ from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import surface
 from market_spine.options.catalog import SURFACE_SPEC
-from market_spine.options.partitions import option_days
+from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import SURFACE
 
 
@@ -34,7 +33,7 @@ def vol_surface_daily(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Summarize each day's greeks into its surface."""
     store = lake.lake
-    days = sorted(date.fromisoformat(k) for k in context.partition_keys)
+    days = run_days(context)
     result = rebuild_blocks(
         store,
         days,

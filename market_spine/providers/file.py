@@ -30,16 +30,35 @@ from market_spine.markets.instruments import (
     parse_local_symbol,
 )
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
+from market_spine.providers.file_csv import CsvDialect, decimal_hint
 from market_spine.providers.file_formats import (
     SourceTable,
     detect_format,
     fail,
+    group_symbol,
     read_table,
 )
 
 SOURCE = "file"
 STAMPS = ("open", "close")
+FIRST_FEW = 5  # line numbers a skip names
 _DIGITS = re.compile(r"^\d+$")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Rows of a file left out of an import: how many, why, and the first few of them by the
+    number the user sees (`label`: line, row or record)."""
+
+    rows: int
+    reason: str
+    label: str
+    first: tuple[int, ...]
+
+    def __str__(self) -> str:
+        where = ", ".join(map(str, self.first)) + (", ..." if self.rows > len(self.first) else "")
+        many = "s" if len(self.first) > 1 else ""
+        return f"{self.rows} {self.label}(s) {self.reason} ({self.label}{many} {where})"
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,8 @@ class FileBars:
     bars: pl.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)  # other instruments' rows, by name
     notes: tuple[str, ...] = ()
+    skips: tuple[Skip, ...] = ()  # every row left out and why: blank lines, other instruments
+    dialect: CsvDialect | None = None  # how a CSV was read
 
     def captures(self) -> list[tuple[date, BarCapture]]:
         """One capture per trade date; its payload is that day's rows as CSV (the file itself
@@ -69,6 +90,7 @@ class FileBars:
                 "format": self.format,
                 "stamp": self.stamp,
                 "mapping": self.mapping,
+                **({"csv": self.dialect.describe()} if self.dialect else {}),
                 "symbol": self.symbol,
                 "trade_date": day.isoformat(),
                 "rows": bars.height,
@@ -84,8 +106,12 @@ def read_bars(
     fmt: str = "auto",
     stamp: str = "open",
     mapping: dict[str, str] | None = None,
+    dialect: CsvDialect | None = None,
 ) -> FileBars:
-    """Read and validate a whole vendor file; FileImportError naming row and fix on a problem."""
+    """Read and validate a whole vendor file; FileImportError naming row and fix on a problem.
+
+    `dialect` says how a CSV separates values and writes decimals (default `,` and `.`).
+    """
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise InvalidInput(f"{path} does not exist or is not a file: pass the path of a bar file")
@@ -97,9 +123,13 @@ def read_bars(
         raise fail(path, "DBN OHLCV bars are stamped at their open by definition", "drop --stamp")
     root, wanted = _target(symbol)
     data = path.read_bytes()
-    table = read_table(path, data, fmt, mapping or {})
+    table = read_table(path, data, fmt, mapping or {}, dialect)
     frame = table.frame if table.typed else _typed(path, table)
-    frame, skipped = _select(path, table, frame, root, wanted)
+    frame, skipped, skips = _select(path, table, frame, root, wanted)
+    if table.blank_lines:
+        blank = table.blank_lines
+        reason = "with no values (blank, whitespace or separators only): not bars"
+        skips.insert(0, Skip(len(blank), reason, "line", blank[:FIRST_FEW]))
     _check_values(path, table.row_label, frame)
     if stamp == "close":
         frame = frame.with_columns(pl.col("ts") - pl.duration(minutes=1))
@@ -118,11 +148,20 @@ def read_bars(
         .select(pl.col("trade_date"), *(pl.col(c).cast(t) for c, t in BAR_SCHEMA.items())),
         skipped=skipped,
         notes=tuple(notes),
+        skips=tuple(skips),
+        dialect=table.dialect,
     )
 
 
 def _target(symbol: str) -> tuple[str, Contract | None]:
     """(root, contract or None) of `--symbol`: a configured root like ES or a contract like ESU4."""
+    group = group_symbol(symbol)
+    if group is not None:
+        kind, root = group
+        raise UnknownSymbol(
+            f"{symbol.strip()} is a Databento {kind} symbol, not a root or a contract: pass "
+            f"--symbol {root}"
+        )
     text = symbol.strip().upper()
     try:
         return get_instrument(text).root, None
@@ -156,6 +195,7 @@ def _raise_if(
 def _typed(path: Path, table: SourceTable) -> pl.DataFrame:
     """Cast the mapped columns to BAR dtypes, failing on the first value that does not parse."""
     frame, label = table.frame, table.row_label
+    dialect = table.dialect or CsvDialect()
     ts = _timestamps(frame["ts"])
     cols: dict[str, pl.Series] = {"_row": frame["_row"], "ts": ts}
     for name in ("open", "high", "low", "close", "volume", "vwap", "trades"):
@@ -181,7 +221,9 @@ def _typed(path: Path, table: SourceTable) -> pl.DataFrame:
             label,
             raw.with_columns(_broken=broken),
             pl.col("_broken"),
-            lambda r, n=name, c=column: f"{c} {r[n]!r} does not parse as {n}",
+            lambda r, n=name, c=column: (
+                f"{c} {r[n]!r} does not parse as {n}" + decimal_hint(r[n], dialect)
+            ),
             f"expected {example}; fix the value or map another column with --mapping {name}=COL",
         )
         if required:
@@ -244,18 +286,27 @@ def _epoch(values: pl.Series) -> pl.Series:
 
 def _select(
     path: Path, table: SourceTable, frame: pl.DataFrame, root: str, wanted: Contract | None
-) -> tuple[pl.DataFrame, dict[str, int]]:
+) -> tuple[pl.DataFrame, dict[str, int], list[Skip]]:
     """Keep the rows of `--symbol` when the file names instruments; the others are counted."""
     if "contract" not in frame.columns:
-        return frame, {}
+        return frame, {}, []
     near = frame["ts"].min().date()  # type: ignore[union-attr]
     parsed = {v: _contract(v, near) for v in frame["contract"].drop_nulls().unique().to_list()}
     keep = {v for v, c in parsed.items() if c is not None and c.root == root}
     if wanted is not None:
         keep = {v for v in keep if parsed[v] == wanted}
     names = {v: parsed[v].local_symbol for v in keep}  # type: ignore[union-attr]
-    counts = frame.group_by("contract").len()
-    skipped = {r[0] or "(blank)": r[1] for r in counts.iter_rows() if r[0] not in keep}
+    counts = frame.group_by("contract", maintain_order=True).agg(
+        pl.len(), pl.col("_row").head(FIRST_FEW)
+    )
+    asked = wanted.local_symbol if wanted else root
+    skipped: dict[str, int] = {}
+    skips: list[Skip] = []
+    for name, n, first in counts.iter_rows():
+        if name not in keep:
+            skipped[name or "(blank)"] = n
+            why = f"of {name or 'no contract'}, not {asked} (--symbol)"
+            skips.append(Skip(n, why, table.row_label, tuple(first)))
     if not keep:
         present = ", ".join(sorted(str(v) for v in parsed)) or "none"
         raise fail(
@@ -277,7 +328,7 @@ def _select(
             ),
             "pick one contract with --symbol, e.g. --symbol " + sorted(names.values())[0],
         )
-    return frame, skipped
+    return frame, skipped, skips
 
 
 def _contract(value: str, near: date) -> Contract | None:

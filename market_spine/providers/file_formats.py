@@ -12,26 +12,36 @@ overrides any of them):
 | trades   | trades, trade_count, num_trades                    | no: null |
 | contract | contract, local_symbol, raw_symbol, symbol         | no       |
 
+CSV files are read by pyarrow.csv (see file_csv): a BOM, CRLF line ends and quoted headers need
+nothing; `;` or tab separators and decimal commas need `--separator` and `--decimal`; blank lines
+are left out and counted.
+
 Timestamps are ISO 8601 strings (naive ones are UTC), datetimes (naive = UTC) or integer epochs
 whose unit follows their magnitude (s, ms, us or ns). DBN OHLCV records carry ts_event (ns UTC,
 the bar's open) and fixed-point prices (×1e-9); their contract is the raw symbol the metadata's
-symbol mappings give for the instrument id. Only ohlcv-1m files are accepted.
+symbol mappings give for the instrument id. Only ohlcv-1m files are accepted. A file requested with
+continuous (ES.c.0) or parent (ES.FUT) symbols names contracts only through in-stream symbol
+mapping records (live data); without them it is refused with the raw-symbol request to make.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, UnknownSymbol
+from market_spine.markets.instruments import front_contract
+from market_spine.providers.file_csv import CsvDialect, CsvProblem, CsvRows, read_rows
 
 FORMATS = ("csv", "parquet", "dbn")
 REQUIRED = ("ts", "open", "high", "low", "close", "volume")
@@ -46,9 +56,14 @@ DEFAULT_NAMES: dict[str, tuple[str, ...]] = {
     "trades": ("trades", "trade_count", "num_trades"),
     "contract": ("contract", "local_symbol", "raw_symbol", "symbol"),
 }
+_NUMBERS = ("open", "high", "low", "close", "volume", "vwap", "trades")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _PRICE_SCALE = 1e-9  # DBN fixed-point prices
+# Databento's symbols for groups of contracts: continuous (ES.c.0, ES.n.1, ES.v.0) and parent
+# (ES.FUT); the root is the first group.
+_CONTINUOUS = re.compile(r"^([A-Za-z0-9]+)\.[cnv]\.\d+$")
+_PARENT = re.compile(r"^([A-Za-z0-9]+)\.(?:FUT|OPT)$", re.IGNORECASE)
 
 
 class FileImportError(InvalidInput):
@@ -63,6 +78,19 @@ class SourceTable:
     row_label: str  # "line" (CSV, header is line 1), "row" (Parquet) or "record" (DBN)
     mapping: dict[str, str]  # canonical field -> the file's column it came from
     typed: bool  # True when already in BAR dtypes (DBN)
+    blank_lines: tuple[int, ...] = ()  # CSV lines left out: no values on them
+    dialect: CsvDialect | None = None  # how a CSV was read
+
+
+def group_symbol(symbol: str) -> tuple[str, str] | None:
+    """(kind, root) of a Databento continuous or parent symbol — ("continuous", "ES") for ES.c.0,
+    ("parent", "ES") for ES.FUT — or None for any other symbol."""
+    text = symbol.strip()
+    for kind, pattern in (("continuous", _CONTINUOUS), ("parent", _PARENT)):
+        found = pattern.match(text)
+        if found:
+            return kind, found.group(1).upper()
+    return None
 
 
 def fail(path: Path, what: str, fix: str) -> FileImportError:
@@ -104,22 +132,40 @@ def parse_mapping(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def read_table(path: Path, data: bytes, fmt: str, mapping: dict[str, str]) -> SourceTable:
-    """The file's rows under canonical names (values not yet validated)."""
+def read_table(
+    path: Path,
+    data: bytes,
+    fmt: str,
+    mapping: dict[str, str],
+    dialect: CsvDialect | None = None,
+) -> SourceTable:
+    """The file's rows under canonical names (values not yet validated); `dialect` applies to
+    CSV only (decimal commas become points here, so every number parses one way)."""
+    dialect = dialect or CsvDialect()
+    if fmt != "csv" and not dialect.is_default:
+        raise fail(path, "--separator and --decimal apply to CSV only", "drop them")
     if fmt == "dbn":
         if mapping:
             raise fail(path, "--mapping applies to CSV and Parquet only", "drop --mapping")
         return _read_dbn(path, data)
-    frame, label = (
-        (_read_csv(path, data), "line") if fmt == "csv" else (_read_parquet(path, data), "row")
-    )
+    if fmt == "csv":
+        rows = _read_csv(path, data, dialect)
+        frame, blank = rows.frame.rename({"_line": "_row"}), rows.blank_lines
+    else:
+        frame = _read_parquet(path, data).with_row_index("_row", offset=1)
+        blank = ()
     if frame.height == 0:
         raise fail(path, "the file has a header but no bars", "pass a file with data rows")
-    used = _resolve(path, list(frame.columns), mapping)
-    first = 2 if label == "line" else 1
-    out = frame.select([pl.col(col).alias(field) for field, col in used.items()])
-    out = out.with_row_index("_row", offset=first).with_columns(pl.col("_row").cast(pl.Int64))
-    return SourceTable(out, label, used, typed=False)
+    used = _resolve(path, [c for c in frame.columns if c != "_row"], mapping)
+    out = frame.select(
+        pl.col("_row").cast(pl.Int64), *(pl.col(col).alias(field) for field, col in used.items())
+    )
+    if fmt == "csv" and dialect.decimal == ",":
+        out = out.with_columns(
+            pl.col(f).str.replace(",", ".", literal=True) for f in _NUMBERS if f in out.columns
+        )
+    label = "line" if fmt == "csv" else "row"
+    return SourceTable(out, label, used, False, blank, dialect if fmt == "csv" else None)
 
 
 def _resolve(path: Path, columns: list[str], mapping: dict[str, str]) -> dict[str, str]:
@@ -148,7 +194,7 @@ def _resolve(path: Path, columns: list[str], mapping: dict[str, str]) -> dict[st
     return used
 
 
-def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
+def _read_csv(path: Path, data: bytes, dialect: CsvDialect) -> CsvRows:
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
@@ -160,9 +206,9 @@ def _read_csv(path: Path, data: bytes) -> pl.DataFrame:
         raise fail(path, "the file is empty", "pass a CSV with a header and bars")
     try:
         # All strings: every value is checked and converted later, with its line number.
-        return pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
-        raise fail(path, f"not a readable CSV ({exc})", "check the delimiter and quoting") from None
+        return read_rows(data, dialect)
+    except CsvProblem as exc:
+        raise fail(path, exc.what, exc.fix) from None
 
 
 def _read_parquet(path: Path, data: bytes) -> pl.DataFrame:
@@ -202,10 +248,11 @@ def _read_dbn(path: Path, data: bytes) -> SourceTable:
     meta = records[0]
     if meta.schema is not None and str(meta.schema) != "ohlcv-1m":
         raise fail(path, f"DBN schema is {meta.schema}", "import ohlcv-1m bars only")
-    names = _symbol_names(meta, records)
+    names, groups = _symbol_names(meta, records)
     bars = [r for r in records[1:] if isinstance(r, dbn.OHLCVMsg)]
     if not bars:
         raise fail(path, "the DBN file holds no OHLCV records", "pass an ohlcv-1m file")
+    _refuse_unnamed_groups(path, names, groups, bars)
     undef = dbn.UNDEF_PRICE
     frame = pl.DataFrame(
         {
@@ -229,20 +276,68 @@ def _read_dbn(path: Path, data: bytes) -> SourceTable:
     return SourceTable(frame, "record", {"ts": "ts_event", "contract": "instrument_id"}, True)
 
 
-def _symbol_names(meta: object, records: list[object]) -> list[tuple[int, str, str, str]]:
-    """(instrument id, first day, end day (exclusive), raw symbol) from the metadata mappings
-    and any in-stream symbol mapping records."""
+_Names = list[tuple[int, str, str, str]]
+
+
+def _symbol_names(meta: object, records: list[object]) -> tuple[_Names, _Names]:
+    """(instrument id, first day, end day (exclusive), symbol) from the metadata mappings and any
+    in-stream symbol mapping records: first those naming a contract, then those naming a group
+    (continuous or parent symbols, which stand for different contracts on different days)."""
     import databento_dbn as dbn
 
-    out: list[tuple[int, str, str, str]] = []
-    for raw, intervals in meta.mappings.items():  # type: ignore[attr-defined]
+    names: _Names = []
+    groups: _Names = []
+    for symbol, intervals in meta.mappings.items():  # type: ignore[attr-defined]
+        grouped = group_symbol(symbol) is not None
         for iv in intervals:
             if str(iv["symbol"]).isdigit():
-                out.append((int(iv["symbol"]), str(iv["start_date"]), str(iv["end_date"]), raw))
+                row = (int(iv["symbol"]), str(iv["start_date"]), str(iv["end_date"]), symbol)
+                (groups if grouped else names).append(row)
     for r in records:
-        if isinstance(r, dbn.SymbolMappingMsg):
-            out.append((r.instrument_id, "0000-00-00", "9999-99-99", r.stype_out_symbol))
-    return out
+        # Live data names each instrument's contract here, also under continuous symbols.
+        if (
+            isinstance(r, dbn.SymbolMappingMsg)
+            and not r.stype_out_symbol.isdigit()
+            and group_symbol(r.stype_out_symbol) is None
+        ):
+            names.append((r.instrument_id, "0000-00-00", "9999-99-99", r.stype_out_symbol))
+    return names, groups
+
+
+def _refuse_unnamed_groups(path: Path, names: _Names, groups: _Names, bars: list[Any]) -> None:
+    """A file requested by continuous or parent symbol without the contract of each instrument:
+    refused, naming the raw-symbol request that gives a file this importer takes."""
+    named = {iid for iid, *_ in names}
+    unnamed = [r for r in bars if r.instrument_id not in named]
+    held: dict[str, dict[int, list[str]]] = {}
+    for r in unnamed:
+        day = datetime.fromtimestamp(r.ts_event / 1e9, UTC).date().isoformat()
+        for iid, start, end, symbol in groups:
+            if iid == r.instrument_id and start <= day < end:
+                held.setdefault(symbol, {}).setdefault(iid, []).append(day)
+    if not held:
+        return
+    symbol, ids = next(iter(held.items()))
+    kind, root = group_symbol(symbol) or ("continuous", symbol.split(".")[0].upper())
+    spans = ", ".join(f"{iid} on {min(d)}..{max(d)}" for iid, d in ids.items())
+    days = sorted({d for ds in ids.values() for d in ds})
+    raise fail(
+        path,
+        f"{symbol} is a Databento {kind} symbol (stype_in={kind}): the file gives instrument "
+        f"ids ({spans}) but not the contract each stands for, and bars are kept by contract",
+        f"request the same bars with stype_in=raw_symbol and symbols={_contracts(root, days)} "
+        f"(our roll rule's front month then; Databento's symbology.resolve names the contract "
+        f"{symbol} stood for) and import that file with --symbol {root}",
+    )
+
+
+def _contracts(root: str, days: list[str]) -> str:
+    """The front contracts of `root`'s roll rule over `days`, as an example to request."""
+    try:
+        found = {front_contract(root, date.fromisoformat(d)).local_symbol for d in days}
+    except UnknownSymbol:
+        return f"{root}<month><year> (e.g. {root}U4)"
+    return ",".join(sorted(found))
 
 
 def _name_of(names: list[tuple[int, str, str, str]], iid: int, ts_ns: int) -> str:

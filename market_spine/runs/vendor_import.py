@@ -16,7 +16,8 @@ from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_symbols
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.lake.store import lake_at
 from market_spine.markets import calendars
-from market_spine.providers.file import FileBars, read_bars
+from market_spine.providers.file import FileBars, Skip, read_bars
+from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import FileImportError
 from market_spine.runs.launch import RunSummary, materialize_range
 from market_spine.settings import Settings
@@ -67,6 +68,7 @@ class ImportReport:
     raw_version: int
     skipped: dict[str, int]
     notes: tuple[str, ...]
+    skips: tuple[Skip, ...]  # every row left out and why (blank lines, other instruments)
     days: tuple[DayReport, ...]
     checks: tuple[CheckReport, ...]
     runs: tuple[RunSummary, ...]
@@ -89,11 +91,12 @@ def import_bars(
     stamp: str = "open",
     mapping: dict[str, str] | None = None,
     instance: dg.DagsterInstance | None = None,
+    dialect: CsvDialect | None = None,
 ) -> ImportReport:
     """Validate the whole file, append one capture per trade date as one raw commit, then run the
     normalized and daily assets for those partitions. Nothing is written if the file is invalid."""
     symbols = partition_symbols(settings)  # registers the home's configured roots for read_bars
-    bars = read_bars(path, symbol, fmt, stamp, mapping)
+    bars = read_bars(path, symbol, fmt, stamp, mapping, dialect)
     days = bars.bars["trade_date"].unique().sort().to_list()
     _check_partitions(bars, days, symbols)
     captured_at = datetime.now(UTC)
@@ -133,6 +136,7 @@ def import_bars(
         raw_version=commit.version,
         skipped=bars.skipped,
         notes=bars.notes,
+        skips=bars.skips,
         days=tuple(_days(bars)),
         checks=tuple(c for r in runs for c in _checks(instance, r.run_id)),
         runs=tuple(runs),

@@ -10,6 +10,7 @@ their slots; the CLI calls it before it launches anything, so it works without a
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 
 import dagster as dg
@@ -95,3 +96,42 @@ def sweep_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         for record in finished:
             instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
     return swept
+
+
+#: Runs a deployment still owes work on when it is stopped.
+ACTIVE = [dg.DagsterRunStatus.QUEUED, *_UNFINISHED]
+
+
+def cancel_active_runs(instance: dg.DagsterInstance, wait_s: float = 20.0) -> list[str]:
+    """Cancel every queued or running run of a deployment that is being stopped, and wait up to
+    `wait_s` seconds for the running ones to end; the run ids.
+
+    Without this, stopping the services kills a run's worker mid-step: the run is marked
+    FAILURE (which the retry policy then re-queues) and queued runs stay QUEUED for the next
+    start. Cancelled, each ends CANCELED and says so, and a re-execution resumes it. Running
+    runs are terminated through the run launcher, so this must run while the code server is up.
+    A run a live CLI process is executing (`market-spine process` in another terminal) is not
+    the deployment's to stop and is left alone.
+    """
+    records = instance.get_run_records(dg.RunsFilter(statuses=ACTIVE))
+    ids = [r.dagster_run.run_id for r in records if not _owned_by_live_cli(r.dagster_run)]
+    if not ids:
+        return []
+    for run_id in ids:
+        instance.run_coordinator.cancel_run(run_id)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if not instance.get_run_records(dg.RunsFilter(run_ids=ids, statuses=_UNFINISHED)):
+            break
+        time.sleep(0.5)
+    for record in instance.get_run_records(dg.RunsFilter(run_ids=ids, statuses=_UNFINISHED)):
+        # The worker did not stop in time: it is about to be killed with its service.
+        instance.report_run_canceled(record.dagster_run, "the deployment stopped")
+    return ids
+
+
+def _owned_by_live_cli(run: dg.DagsterRun) -> bool:
+    if run.status == dg.DagsterRunStatus.QUEUED:  # the CLI executes its runs without queueing
+        return False
+    worker = Worker.parse(run.tags.get(WORKER, ""))
+    return worker is not None and worker.run_id == run.run_id and not worker.is_dead()

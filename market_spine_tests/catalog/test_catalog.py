@@ -14,15 +14,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from market_spine.api.app import create_app
-from market_spine.catalog.registry import CATALOG, drift, undeclared
+from market_spine.catalog.registry import CATALOG, drift, last_materialization, undeclared
 from market_spine.cli import app as cli
 from market_spine.client import Spine
 from market_spine.definitions import build_definitions
 from market_spine.lake import Lake
-from market_spine.runs.launch import materialize_options
+from market_spine.runs.launch import materialize_options, materialize_range
 from market_spine.warehouse.sources import SOURCES_FILE
 from market_spine.warehouse.sources import render as render_sources
-from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.homes import WEEK, settings_for
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,12 @@ def test_dbt_sources_are_generated_from_the_catalog() -> None:
             spec = CATALOG.get(f"{source['name']}/{table['name']}")
             assert [c["name"] for c in table["columns"]] == [c.name for c in spec.columns]
             assert table["config"]["meta"]["dagster"]["asset_key"] == spec.asset_path
+
+
+def test_last_materialization_names_the_runs_whole_range(home, instance) -> None:
+    [run] = materialize_range(settings_for(home), ["CL"], *WEEK, instance=instance)
+    assert run.success
+    last = last_materialization(instance, CATALOG.get("normalized/futures_bars_1m"))
+    assert last is not None and last["run_id"] == run.run_id
+    assert last["partition"] == f"{WEEK[0]}|CL..{WEEK[1]}|CL"
+    assert last["at"].endswith("Z") and last["at"][:4] == str(date.today().year)

@@ -13,13 +13,6 @@ from market_spine.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def env_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
-    return home
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [

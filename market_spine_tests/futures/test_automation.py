@@ -102,8 +102,8 @@ def test_freshness_fails_when_a_session_has_no_data(home) -> None:
     assert only_ng.metadata["stale_symbols"].value == "NG"
 
 
-def test_a_live_range_run_of_one_symbol_judges_only_that_symbol(home, instance) -> None:
-    now = "2024-03-05T15:30:00Z"
+def _load_cl(home, instance, now: str) -> None:
+    """Load CL for 2024-03-04..05 in one range run with the market's clock frozen at `now`."""
     [run] = materialize_range(
         settings_for(home),
         ["CL"],
@@ -113,6 +113,11 @@ def test_a_live_range_run_of_one_symbol_judges_only_that_symbol(home, instance) 
         market=MarketDataResource(frozen_now=now),
     )
     assert run.success and not run.failed_checks, run
+
+
+def test_a_live_range_run_of_one_symbol_judges_only_that_symbol(home, instance) -> None:
+    now = "2024-03-05T15:30:00Z"
+    _load_cl(home, instance, now)
     assert _freshness(home, now).metadata["stale_symbols"].value == "ES, NG"
 
 
@@ -130,12 +135,4 @@ def test_run_partitions_come_from_the_partition_tags() -> None:
 
 
 def test_a_backfill_run_during_a_live_session_does_not_judge_that_session(home, instance) -> None:
-    [run] = materialize_range(
-        settings_for(home),
-        ["CL"],
-        date(2024, 3, 4),
-        date(2024, 3, 5),
-        instance=instance,
-        market=MarketDataResource(frozen_now="2024-03-07T15:30:00Z"),
-    )
-    assert run.success and not run.failed_checks, run
+    _load_cl(home, instance, "2024-03-07T15:30:00Z")

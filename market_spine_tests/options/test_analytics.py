@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 
 from market_spine.options.analytics import chain_greeks, implied_forwards, surface, with_mid
+from market_spine.pricing.black import BELOW_INTRINSIC, NO_PRICE
 from market_spine.providers.simulated_options import DIVIDEND_YIELD, RATE, SimulatedOptionMarket
+from market_spine_tests.kit.homes import DATA
 
 DAY = date(2024, 3, 5)
 
@@ -62,3 +64,52 @@ def test_surface_recovers_the_generating_one(
         assert abs(row["atm_iv"] - atm) < 0.01 + 0.002 / math.sqrt(t), row
         assert row["rr25"] < 0, row  # equity skew: puts richer than calls
         assert row["bf25"] > -0.005, row
+
+
+def one_sided_chain() -> pl.DataFrame:
+    """The SPXW chain whose 5600 call is bid 0.05 with no offer and whose 4600 put has no bid."""
+    return pl.read_csv(DATA / "spxw_chain_one_sided.csv", try_parse_dates=True)
+
+
+def test_a_quote_without_an_offer_has_no_mid_and_no_vol() -> None:
+    """Averaging in the ask of 0 gave a mid of 0.025, below the bid, and a converged vol under
+    the bid's own vol. No offer means no mid, no mid vol (reason: no price) and no ask vol."""
+    quotes = with_mid(one_sided_chain())
+    greeks = chain_greeks(quotes, implied_forwards(quotes))
+    call = greeks.filter((pl.col("strike") == 5600.0) & (pl.col("right") == "C")).row(0, named=True)
+    assert call["mid"] is None and call["iv"] is None and call["iv_ask"] is None
+    assert not call["iv_converged"] and call["iv_reason"] == NO_PRICE
+    assert call["iv_bid"] == pytest.approx(0.185, abs=1e-3)  # the bid that exists still has one
+    put = greeks.filter((pl.col("strike") == 4600.0) & (pl.col("right") == "P")).row(0, named=True)
+    assert put["mid"] is None and put["iv_bid"] is None and put["iv_ask"] is not None
+    two_sided = greeks.filter((pl.col("bid") > 0) & (pl.col("ask") > 0))
+    assert two_sided["mid"].null_count() == 0
+
+
+def test_a_side_of_size_zero_is_no_side() -> None:
+    quotes = one_sided_chain().with_columns(
+        ask_size=pl.when(pl.col("strike") == 5000.0).then(0).otherwise(pl.col("ask_size"))
+    )
+    mids = with_mid(quotes).filter(pl.col("strike") == 5000.0)["mid"]
+    assert mids.len() == 2 and mids.null_count() == 2
+
+
+def test_a_contract_quoted_at_parity_has_no_vol(greeks: pl.DataFrame) -> None:
+    """A deep in-the-money mid exactly at discounted intrinsic value (no time value) is no vol,
+    whatever the rounding of the forward and discount fitted from parity."""
+    deep = (
+        pl.col("strike") < 0.8 * pl.col("forward"),
+        pl.col("right") == "C",
+        pl.col("bid") > 0,
+        pl.col("ask") > 0,
+    )
+    at_parity = (
+        greeks.filter(*deep)
+        .with_columns(mid=pl.col("discount") * (pl.col("forward") - pl.col("strike")))
+        .drop("forward", "discount")
+    )
+    assert at_parity.height > 20
+    forwards = greeks.select("root", "expiration", "forward", "discount").unique()
+    solved = chain_greeks(at_parity, forwards)
+    assert solved["iv"].null_count() == solved.height
+    assert (solved["iv_reason"] == BELOW_INTRINSIC).all()

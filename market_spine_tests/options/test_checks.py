@@ -10,6 +10,7 @@ import pytest
 from market_spine.options import checks
 from market_spine.options.analytics import chain_greeks, implied_forwards, with_mid
 from market_spine.providers.simulated_options import SimulatedOptionMarket
+from market_spine_tests.kit.homes import DATA
 
 DAY = date(2024, 3, 5)
 
@@ -51,6 +52,73 @@ def test_crossed_and_locked_quotes_fail(chain: pl.DataFrame) -> None:
     )
     outcome = checks.quotes(broken)
     assert not outcome.passed and outcome.metadata["crossed"] == 1
+
+
+def _without_offer(chain: pl.DataFrame, rows: pl.Expr) -> pl.DataFrame:
+    """`chain` with the quotes selected by `rows` sent as a vendor sends a missing offer."""
+    return with_mid(
+        chain.with_columns(
+            ask=pl.when(rows).then(0.0).otherwise(pl.col("ask")),
+            ask_size=pl.when(rows).then(0).otherwise(pl.col("ask_size")),
+        ).drop("mid")
+    )
+
+
+def test_the_case_chain_has_one_sided_quotes_and_none_crossed() -> None:
+    """The 5600 call bid 0.05 with ask 0 (size 0) is no offer, not a cross: the check passes
+    and counts it, as it counts the quotes without a bid."""
+    chain = with_mid(pl.read_csv(DATA / "spxw_chain_one_sided.csv", try_parse_dates=True))
+    outcome = checks.quotes(chain)
+    assert outcome.passed, outcome.metadata
+    meta = outcome.metadata
+    assert (meta["crossed"], meta["locked"], meta["no_ask"]) == (0, 0, 1)
+    assert meta["no_bid"] == chain.filter((pl.col("bid") <= 0) & (pl.col("ask") > 0)).height
+    assert meta["one_sided"] == meta["no_ask"] + meta["no_bid"] and meta["no_bid"] > 5
+    assert meta["two_sided"] + meta["one_sided"] + meta["empty"] == meta["contracts"]
+
+
+def test_one_sided_quotes_are_counted_and_never_fail_the_day(chain: pl.DataFrame) -> None:
+    """One-sided quotes anywhere in the chain (even where the lone bid is above where an ask
+    would be) leave every quote, arbitrage and greeks check passing, and are counted."""
+    every_50th = (pl.int_range(pl.len()) % 50 == 0) & (pl.col("bid") > 0)
+    one_sided = _without_offer(chain, every_50th)
+    greeks = chain_greeks(one_sided, implied_forwards(one_sided))
+    quotes = checks.quotes(one_sided)
+    assert quotes.passed and quotes.metadata["no_ask"] == chain.filter(every_50th).height
+    assert quotes.metadata["crossed"] == 0
+    for outcome in (
+        checks.no_arbitrage(one_sided),
+        checks.convergence(greeks),
+        checks.iv_bounds(greeks),
+        checks.parity(greeks),
+    ):
+        assert outcome.passed, outcome.metadata
+    convergence = checks.convergence(greeks).metadata
+    assert convergence["one_sided"] == quotes.metadata["one_sided"]
+    assert convergence["quoted"] == quotes.metadata["two_sided"]
+
+
+def test_a_lone_bid_with_a_sized_ask_above_it_is_still_crossed(chain: pl.DataFrame) -> None:
+    """Only a missing side is exempt: a real offer below the bid is a cross."""
+    row = pl.int_range(pl.len()) == 10
+    crossed = chain.with_columns(ask=pl.when(row).then(pl.col("bid") - 0.05).otherwise("ask"))
+    outcome = checks.quotes(crossed.filter(pl.col("ask") > 0))
+    assert not outcome.passed and outcome.metadata["crossed"] == 1
+
+
+def test_intraday_quotes_without_an_offer_pass_the_quotes_check() -> None:
+    """The 1-minute quotes are judged by the same rule: a minute nobody offers is one-sided."""
+    from market_spine.providers.simulated_option_quotes import simulate_quotes
+
+    minutes = simulate_quotes(SimulatedOptionMarket(), "SPXW", date(2024, 3, 8), DAY, None)
+    gone = (pl.col("bid") > 0) & (pl.col("ts").dt.minute() == 30)
+    quotes = minutes.with_columns(
+        ask=pl.when(gone).then(0.0).otherwise("ask"),
+        ask_size=pl.when(gone).then(0).otherwise("ask_size"),
+    ).with_columns(trade_date=pl.lit(DAY))
+    verdict = checks.judge_days(checks.RAW_QUOTES_CHECKS, quotes, [DAY])[DAY.isoformat()]
+    outcome = verdict["quotes"]
+    assert outcome.passed and outcome.metadata["no_ask"] == minutes.filter(gone).height > 0
 
 
 def test_a_butterfly_credit_fails_no_arbitrage(chain: pl.DataFrame) -> None:

@@ -11,6 +11,7 @@ import polars as pl
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
 from market_spine.lake import Lake
 from market_spine.options import keys
+from market_spine.pricing.black import NO_PRICE
 from market_spine.providers.resource import MarketDataResource
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.runs.launch import materialize_options
@@ -38,3 +39,68 @@ def test_one_day_through_the_fake_terminal(home, instance: dg.DagsterInstance) -
     )
     surface = Lake(home / "lake").read(keys.table(keys.SURFACE))
     assert surface.height > 10
+
+
+def _check_metadata(instance: dg.DagsterInstance, asset: str, check: str) -> dict[str, object]:
+    """The newest evaluation of `asset:check` in the instance: passed and its metadata."""
+    records = instance.get_event_records(
+        dg.EventRecordsFilter(dg.DagsterEventType.ASSET_CHECK_EVALUATION), ascending=False
+    )
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if (evaluation.asset_key.to_user_string(), evaluation.check_name) == (asset, check):
+            return {
+                "passed": evaluation.passed,
+                **{k: v.value for k, v in evaluation.metadata.items()},
+            }
+    raise AssertionError(f"no evaluation of {asset}:{check}")
+
+
+def test_quotes_without_an_offer_are_one_sided_not_a_blocked_day(
+    home, instance: dg.DagsterInstance
+) -> None:
+    """The terminal sends a market nobody offers as ask 0 with ask size 0. Such a quote has no
+    mid and no vol, is counted as one-sided by the (blocking) quotes check, which passes, and the
+    day's greeks and surface are built and served with the mid null."""
+    from fastapi.testclient import TestClient
+
+    from market_spine.api.app import create_app
+
+    config = FakeThetaConfig(today=DAY, concurrency=4, no_offer_every=400)
+    with FakeThetaTerminal(config) as terminal:
+        market = MarketDataResource(
+            options_provider="thetadata", thetadata_url=terminal.url, thetadata_tier="value"
+        )
+        run = materialize_options(settings_for(home), DAY, DAY, instance=instance, market=market)
+    assert run is not None and run.success and not run.failed_checks, run
+    lake = Lake(home / "lake")
+    greeks = lake.read(keys.table(keys.GREEKS))
+    no_offer = greeks.filter((pl.col("ask") == 0) & (pl.col("bid") > 0))
+    assert no_offer.height > 50
+    assert no_offer["mid"].null_count() == no_offer.height
+    assert no_offer["iv"].null_count() == no_offer["iv_ask"].null_count() == no_offer.height
+    assert (no_offer["iv_reason"] == NO_PRICE).all()
+    assert lake.read(keys.table(keys.SURFACE)).height > 10
+
+    normalized = _check_metadata(instance, "normalized/options_chain_eod", "quotes")
+    assert normalized["passed"] and normalized["crossed"] == 0
+    assert normalized["no_ask"] == normalized["one_sided"] - normalized["no_bid"]
+    assert (
+        normalized["no_ask"]
+        == lake.read(keys.table(keys.NORMALIZED_CHAIN))
+        .filter((pl.col("ask") == 0) & (pl.col("bid") > 0))
+        .height
+    )
+    convergence = _check_metadata(instance, "analytics/options_greeks_eod", "convergence")
+    assert convergence["passed"] and convergence["one_sided"] == normalized["one_sided"]
+
+    row = no_offer.row(0, named=True)
+    client = TestClient(create_app(settings_for(home)))
+    answer = client.get(
+        "/v1/options/chain",
+        params={"root": row["root"], "date": DAY.isoformat(), "expiration": str(row["expiration"])},
+    )
+    assert answer.status_code == 200
+    served = [r for r in answer.json()["data"] if r["osi"] == row["osi"]]
+    assert len(served) == 1 and served[0]["mid"] is None and served[0]["iv"] is None
+    assert served[0]["iv_reason"] == NO_PRICE

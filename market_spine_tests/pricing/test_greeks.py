@@ -12,6 +12,7 @@ from market_spine.pricing.black import (
     ABOVE_MAX,
     BELOW_INTRINSIC,
     INVALID_INPUT,
+    NO_PRICE,
     OK,
     REASONS,
     black_price,
@@ -211,7 +212,7 @@ def test_flags_instead_of_wrong_numbers() -> None:
         (-1.0, 110.0, t, True, INVALID_INPUT),
         (5.0, k, 0.0, False, INVALID_INPUT),
         (5.0, k, -0.1, False, INVALID_INPUT),
-        (float("nan"), k, t, True, INVALID_INPUT),
+        (float("nan"), k, t, True, NO_PRICE),
         (12.0, k, t, True, OK),
     ]
     price = np.array([c[0] for c in cases])

@@ -44,7 +44,7 @@ class FakeThetaApp:
     def __init__(self, config: FakeThetaConfig) -> None:
         self.config = config
         self.today = config.today or latest_trading_day()
-        self.market = TerminalMarket(config.seed)
+        self.market = TerminalMarket(config.seed, config.no_offer_every)
         self._lock = threading.Lock()
         self._rng = random.Random(config.fault_seed)
         self._script = [f for f in config.faults if f.probability is None]

@@ -66,6 +66,9 @@ class FakeThetaConfig:
     enforce_host: bool = True
     #: Quote requests that would return more rows than this answer 570 (request too large).
     max_quote_rows: int = 2_000_000
+    #: Every n-th contract of an EOD report that has a bid is served without an offer (ask 0,
+    #: ask size 0), as the terminal sends a one-sided market; 0 serves every quote two-sided.
+    no_offer_every: int = 0
 
 
 def latest_trading_day(before: date | None = None) -> date:

@@ -15,9 +15,10 @@ from market_spine.providers.simulated_options import SimulatedOptionMarket
 class TerminalMarket:
     """The simulated market rendered as ThetaTerminal frames (cached: a chain is 30k rows)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, no_offer_every: int = 0) -> None:
         self.sim = SimulatedOptionMarket(seed=seed)
         self.chain = lru_cache(maxsize=64)(self.sim.chain)
+        self.no_offer_every = no_offer_every
 
     def eod(self, symbol: str, day: date) -> pl.DataFrame:
         """One day's EOD report in the terminal's columns, with OHLC derived from the quotes."""
@@ -28,7 +29,7 @@ class TerminalMarket:
         # A deterministic "open" a few ticks away from the close, so OHLC is not degenerate.
         drift = ((pl.col("strike") * 7 + pl.col("volume")) % 5 - 2) * 0.05
         open_ = (pl.col("close") + drift).clip(lower_bound=0.05).round(2)
-        return (
+        report = (
             chain.with_columns(close=mid)
             .with_columns(open=open_)
             .select(
@@ -55,6 +56,14 @@ class TerminalMarket:
                 ask=pl.col("ask"),
                 ask_condition=pl.lit(50),
             )
+        )
+        if not self.no_offer_every:
+            return report
+        bid_index = pl.int_range(pl.len()).over(pl.col("bid") > 0)
+        no_offer = (pl.col("bid") > 0) & (bid_index % self.no_offer_every == 0)
+        return report.with_columns(
+            ask=pl.when(no_offer).then(0.0).otherwise(pl.col("ask")),
+            ask_size=pl.when(no_offer).then(0).otherwise(pl.col("ask_size")),
         )
 
     def quotes(

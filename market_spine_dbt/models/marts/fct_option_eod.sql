@@ -24,7 +24,14 @@ final as (
         greeks.bid,
         greeks.ask,
         greeks.mid,
-        greeks.ask - greeks.bid as bid_ask_spread,
+        -- A quote missing a side has no spread: ask 0 against a bid is no offer, not a cross.
+        case
+            when {{ quote_side_present('greeks.bid', 'greeks.bid_size') }}
+                and {{ quote_side_present('greeks.ask', 'greeks.ask_size') }}
+                then greeks.ask - greeks.bid
+        end as bid_ask_spread,
+        {{ quote_side_present('greeks.bid', 'greeks.bid_size') }} as has_bid,
+        {{ quote_side_present('greeks.ask', 'greeks.ask_size') }} as has_ask,
         greeks.bid_size,
         greeks.ask_size,
         greeks.volume,

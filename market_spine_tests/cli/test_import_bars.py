@@ -1,0 +1,72 @@
+"""`market-spine import bars` on vendor CSV dialects: each imports with the option that names it,
+ends with what it skipped and why, and a wrong guess exits 2 with the fix and writes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine.lake import Lake
+from market_spine_tests.kit.homes import DATA
+
+DIALECTS = DATA / "dialects"
+NORMALIZED = "normalized/futures_bars_1m"
+runner = CliRunner()
+
+
+def _import(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["import", "bars", *args, "--symbol", "ES"])
+    return result.exit_code, " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "blank_lines"),
+    [
+        ("es_3bars_trailing_blank.csv", [], [5]),
+        ("es_3bars_bom_crlf_quoted.csv", [], [3, 6]),
+        ("es_3bars_semicolon_decimal_comma.csv", ["--separator", ";", "--decimal", ","], [3, 5, 7]),
+        ("es_3bars_tab.txt", ["--separator", "tab"], [3, 5]),
+    ],
+)
+def test_each_dialect_imports_three_bars(
+    env_home: Path, name: str, options: list[str], blank_lines: list[int]
+) -> None:
+    code, output = _import(str(DIALECTS / name), *options, "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["rows"] == 3 and report["days"][0]["rows"] == 3
+    (skip,) = report["skips"]
+    assert skip["rows"] == len(blank_lines) and skip["first"] == blank_lines
+    normalized = Lake(env_home / "lake").read(NORMALIZED)
+    assert normalized.height == 3 and normalized["close"].to_list() == [5152.0, 5152.5, 5152.75]
+
+
+def test_report_ends_with_what_was_skipped(env_home: Path) -> None:
+    code, output = _import(str(DIALECTS / "es_3bars_trailing_blank.csv"))
+    assert code == 0, output
+    assert output.endswith(
+        "skipped 1 line(s) with no values (blank, whitespace or separators only): not bars (line 5)"
+    )
+    code, output = _import(str(DIALECTS / "es_3bars_no_blank.csv"))
+    assert code == 0, output
+    assert output.endswith("skipped nothing: every row of the file is imported")
+
+
+def test_wrong_guesses_exit_2_with_the_fix_and_the_fix_works(env_home: Path) -> None:
+    path = str(DIALECTS / "es_3bars_semicolon_decimal_comma.csv")
+    code, output = _import(path)
+    assert code == 2 and "pass --separator ';' (and --decimal ','" in output
+    code, output = _import(path, "--separator", ";")
+    assert code == 2 and "line 2: open '5150,00' does not parse" in output
+    assert "pass --decimal ','" in output
+    code, output = _import(str(DIALECTS / "es_ragged_after_blank.csv"))
+    assert code == 2 and "line 5 has 7 value(s) where the header has 6" in output
+    code, output = _import(path, "--separator", "colon")
+    assert code == 2 and "--separator 'colon' is not one of" in output
+    assert not (env_home / "lake").exists()
+    code, output = _import(path, "--separator", ";", "--decimal", ",")
+    assert code == 0 and "3 bars" in output

@@ -1,0 +1,135 @@
+"""DBN files requested by continuous (ES.c.0) or parent (ES.FUT) symbol: refused, when they do not
+name contracts, with a request whose file imports — the test makes that file and imports it —
+and imported when live symbol mapping records name each contract.
+
+The files are the real ES records of the GLBX ohlcv-1m fixture under another metadata header,
+as Databento writes them for each request.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
+import databento_dbn as dbn
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine.errors import UnknownSymbol
+from market_spine.lake import Lake
+from market_spine.providers.file import read_bars
+from market_spine.providers.file_formats import FileImportError, group_symbol
+from market_spine_tests.kit.homes import DATA
+
+REAL = DATA / "glbx-es-nq_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst"
+ESU4_ID = 118  # the instrument id of ESU4 in the real file
+runner = CliRunner()
+
+
+def _real() -> tuple[dbn.Metadata, list[dbn.OHLCVMsg]]:
+    data = pa.CompressedInputStream(pa.BufferReader(REAL.read_bytes()), "zstd").read()
+    decoder = dbn.DBNDecoder()
+    decoder.write(data)
+    meta, *records = decoder.decode()
+    return meta, [r for r in records if r.instrument_id == ESU4_ID]
+
+
+def _write(
+    path: Path,
+    stype_in: dbn.SType,
+    symbol: str,
+    mapped: bool = True,
+    stream: list[object] | None = None,
+) -> Path:
+    """The real ES bars as a request for `symbol` under `stype_in` returns them: the metadata
+    maps `symbol` to ESU4's instrument id (historical), or `stream` records name it (live)."""
+    meta, bars = _real()
+    interval = SimpleNamespace(
+        start_date=date(2024, 7, 1), end_date=date(2024, 7, 3), symbol=str(ESU4_ID)
+    )
+    header = dbn.Metadata(
+        dataset=meta.dataset,
+        schema=meta.schema,
+        start=meta.start,
+        end=meta.end,
+        stype_in=stype_in,
+        stype_out=meta.stype_out,
+        symbols=[symbol],
+        mappings=[SimpleNamespace(raw_symbol=symbol, intervals=[interval])] if mapped else [],
+    )
+    path.write_bytes(header.encode() + b"".join(bytes(r) for r in [*(stream or []), *bars]))
+    return path
+
+
+def _cli(path: Path, symbol: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["import", "bars", str(path), "--symbol", symbol])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_continuous_file_is_refused_with_a_request_that_imports(
+    env_home: Path, tmp_path: Path
+) -> None:
+    continuous = _write(tmp_path / "es_c0.dbn", dbn.SType.CONTINUOUS, "ES.c.0")
+    # --symbol ES.c.0 is refused, pointing at the root ...
+    code, output = _cli(continuous, "ES.c.0")
+    assert code == 2 and "ES.c.0 is a Databento continuous symbol" in output
+    root = re.search(r"pass --symbol (\S+)", output)
+    assert root and root.group(1) == "ES"
+    # ... which names the request to make instead.
+    code, output = _cli(continuous, root.group(1))
+    assert code == 2 and "nothing was imported" in output and "instrument ids (118 on" in output
+    asked = re.search(
+        r"stype_in=(\w+) and symbols=(\S+) .* import that file with --symbol (\S+)", output
+    )
+    assert asked, output
+    stype, symbols, symbol = asked.groups()
+    assert (stype, symbols, symbol) == ("raw_symbol", "ESU4", "ES")
+    assert not (env_home / "lake").exists()
+    # The real fixture is such a request (raw symbols ESU4 and NQU4): the symbol is one Databento
+    # resolves. The file that request returns for ESU4 alone imports.
+    assert symbols in _real()[0].symbols
+    requested = _write(tmp_path / "esu4.dbn", dbn.SType.RAW_SYMBOL, symbols)
+    code, output = _cli(requested, symbol)
+    assert code == 0, output
+    assert "30 bars" in output and "ESU4" in output
+    normalized = Lake(env_home / "lake").read("normalized/futures_bars_1m")
+    assert normalized.height == 30 and set(normalized["contract"]) == {"ESU4"}
+    assert read_bars(requested, "ES").bars.equals(read_bars(REAL, "ES").bars)
+
+
+def test_parent_file_without_contracts_is_refused_the_same_way(tmp_path: Path) -> None:
+    parent = _write(tmp_path / "es_fut.dbn", dbn.SType.PARENT, "ES.FUT")
+    with pytest.raises(FileImportError, match=r"ES\.FUT is a Databento parent symbol") as err:
+        read_bars(parent, "ES")
+    assert "stype_in=raw_symbol and symbols=ESU4" in str(err.value)
+
+
+def test_live_continuous_file_names_its_contract_and_imports(tmp_path: Path) -> None:
+    meta, _ = _real()
+    mapping = dbn.SymbolMappingMsg(
+        1,
+        ESU4_ID,
+        meta.start,
+        dbn.SType.CONTINUOUS,
+        "ES.c.0",
+        dbn.SType.RAW_SYMBOL,
+        "ESU4",
+        meta.start,
+        meta.end,
+    )
+    live = _write(tmp_path / "live.dbn", dbn.SType.CONTINUOUS, "ES.c.0", False, [mapping])
+    fb = read_bars(live, "ES")
+    assert fb.bars.equals(read_bars(REAL, "ES").bars) and set(fb.bars["contract"]) == {"ESU4"}
+
+
+def test_group_symbols() -> None:
+    assert group_symbol("ES.c.0") == ("continuous", "ES")
+    assert group_symbol("nq.v.1") == ("continuous", "NQ")
+    assert group_symbol("CL.FUT") == ("parent", "CL")
+    assert group_symbol("ESU4") is None and group_symbol("ESU4-ESZ4") is None
+    with pytest.raises(UnknownSymbol, match=r"ES\.FUT is a Databento parent symbol"):
+        read_bars(REAL, "ES.FUT")
