@@ -16,6 +16,7 @@ import report
 
 from market_spine.client import Spine
 from market_spine.lake import lake_at
+from market_spine.lake.integrity import ledger_at
 from market_spine.settings import Settings
 
 Pair = tuple[str, date]
@@ -32,8 +33,10 @@ def timed(calls: list[Callable[[], Any]]) -> tuple[list[float], list[Any]]:
 
 
 def fresh_spine(settings: Settings) -> Spine:
-    """A Spine with empty process-level caches: a new Lake, so its snapshot index is rebuilt."""
+    """A Spine with empty process-level caches: a new Lake, so its snapshot index is rebuilt,
+    and a new integrity ledger, so each file's SHA-256 is checked again on first sight."""
     lake_at.cache_clear()
+    ledger_at.cache_clear()
     return Spine(settings=settings)
 
 

@@ -53,3 +53,26 @@ class UnknownContract(ProviderError):
 
 class PacingViolation(ProviderError):
     """The source refused a request for exceeding its request-rate (pacing) limits."""
+
+
+class LakeDamaged(LakeError):
+    """A table's log or one of its data files is missing, short, corrupt or differs from what was
+    recorded when it was committed. Reads refuse the damage rather than answer with wrong rows.
+
+    `dataset` is the table (`normalized/futures_bars_1m`), `partition` what the damage covers
+    (`symbol=CL, trade dates 2024-03-04..2024-03-08`, or `the whole table` for its log),
+    `path` the damaged file relative to the table, and `repair` the command that rebuilds it.
+    """
+
+    def __init__(
+        self, dataset: str, problem: str, *, partition: str, repair: str, path: str | None = None
+    ) -> None:
+        self.dataset = dataset
+        self.problem = problem
+        self.partition = partition
+        self.repair = repair
+        self.path = path
+        super().__init__(
+            f"{dataset} is damaged ({partition}): {problem}. It cannot be read until it is "
+            f"repaired: {repair}"
+        )

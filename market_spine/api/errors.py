@@ -17,6 +17,7 @@ from market_spine.errors import (
     InvalidDate,
     InvalidInput,
     InvalidRange,
+    LakeDamaged,
     LakeError,
     NotMaterialized,
     UnknownSymbol,
@@ -125,6 +126,14 @@ async def _on_lake_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, f"the lake could not be read: {exc}", None, request)
 
 
+async def _on_lake_damaged(request: Request, exc: Exception) -> JSONResponse:
+    # 503: the data exists but cannot be served until an operator repairs it; the message
+    # names the dataset, the partition and the repair command.
+    assert isinstance(exc, LakeDamaged)
+    log.error("damaged lake data on %s: %s", request.url.path, exc)
+    return error_response(503, str(exc), None, request)
+
+
 async def _on_not_materialized(request: Request, exc: Exception) -> JSONResponse:
     return error_response(404, str(exc), None, request)
 
@@ -143,6 +152,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(LakeError, _on_lake_error)
+    app.add_exception_handler(LakeDamaged, _on_lake_damaged)
     app.add_exception_handler(NotMaterialized, _on_not_materialized)
     app.add_exception_handler(Exception, _on_unexpected)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from market_spine.catalog.vocabulary import DatasetSpec
+from market_spine.errors import LakeDamaged, NotMaterialized
 from market_spine.lake.store import Lake
 
 #: Columns whose maximum says how far a dataset reaches: its partition date and its data time.
@@ -43,9 +44,22 @@ def _iso(value: Any) -> str | None:
 
 
 def lake_facts(lake: Lake, spec: DatasetSpec) -> dict[str, Any]:
-    """What the lake holds for `spec` now; `materialized: False` when the table does not exist."""
-    if spec.kind != "delta" or not lake.exists(spec.name):
+    """What the lake holds for `spec` now; `materialized: False` when the table does not exist,
+    and `damaged` (what is wrong and its repair) when its log cannot be trusted."""
+    if spec.kind != "delta":
         return {"materialized": False}
+    try:
+        if not lake.exists(spec.name):
+            lake.snapshot(spec.name)  # a table the ledger knows but whose log is gone: damaged
+            return {"materialized": False}
+        return _facts(lake, spec)
+    except NotMaterialized:
+        return {"materialized": False}
+    except LakeDamaged as exc:
+        return {"materialized": True, "damaged": str(exc)}
+
+
+def _facts(lake: Lake, spec: DatasetSpec) -> dict[str, Any]:
     snapshot = lake.snapshot(spec.name)
     files = snapshot.files
     types = {field.name: field.type for field in snapshot.schema}

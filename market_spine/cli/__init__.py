@@ -1,5 +1,6 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
-serve the API, import vendor files, stream, maintain the lake. A module per command group."""
+serve the API, import vendor files, stream, maintain and verify the lake. A module per command
+group."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
 from market_spine.cli.stream import stream
+from market_spine.cli.verify import verify
 
 app = typer.Typer(
     help="Market Spine: market data as Dagster assets over a Delta Lake.", no_args_is_help=True
@@ -20,6 +22,7 @@ app.command()(process)
 app.command()(up)
 app.command()(api)
 app.command()(maintain)
+app.command()(verify)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")

@@ -47,8 +47,17 @@ def _row(entry: dict[str, Any], plain: bool) -> list[str]:
     return out
 
 
+def _damage(datasets: list[dict[str, Any]]) -> None:
+    """Name each damaged table on stderr, with its repair (the listing itself stays readable)."""
+    for entry in datasets:
+        damaged = entry["facts"].get("damaged")
+        if damaged:
+            typer.echo(f"damaged: {damaged}", err=True)
+
+
 def _overview(listing: dict[str, Any], as_json: bool) -> None:
     datasets = listing["datasets"]
+    _damage(datasets)
     if as_json:
         overview = [{k: v for k, v in d.items() if k != "columns"} for d in datasets]
         typer.echo(json.dumps({"built_at": listing["built_at"], "datasets": overview}, indent=2))
@@ -76,6 +85,7 @@ def _detail(entry: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(entry, indent=2, default=str))
         return
+    _damage([entry])
     lines = [f"{entry['name']} — {entry['description']}"]
     for label in ("owner", "grain", "partitioning", "kind"):
         lines.append(f"  {label}: {entry[label]}")

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
 
+from market_spine.errors import LakeError
 from market_spine.lake.reader import FileEntry, build_snapshot, read_file
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import GRAIN_COLUMN, delta_arrow, remove_action, write_files
@@ -63,6 +64,7 @@ def _group(f: FileEntry) -> tuple[Any, ...]:
 def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     """Rewrite each partition-month held in several files (or files spanning months) as one file
     per partition-month, in one commit that changes no data. Returns files before and after."""
+    lake.snapshot(dataset)  # the log is checked against the ledger before delta-rs replays it
     delta = DeltaTable(str(lake.path(dataset)))
     snapshot = build_snapshot(delta)
     groups: dict[tuple[Any, ...], list[FileEntry]] = defaultdict(list)
@@ -73,12 +75,14 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
         return len(snapshot.files), len(snapshot.files)
     root = lake.path(dataset)
     partition_by = list(snapshot.partition_columns)
-    adds, removes = [], []
+    written, removes = [], []
     for files in todo:
         rows = pl.concat([read_file(snapshot, f) for f in files], how="diagonal_relaxed")
         table = delta_arrow(rows.to_arrow(compat_level=pl.CompatLevel.oldest()))
-        adds += [w.action for w in write_files(root, table, partition_by, data_change=False)]
+        written += write_files(root, table, partition_by, data_change=False)
         removes += [remove_action(f.rel, f.size, f.partition_raw, data_change=False) for f in files]
+    lake.ledger.record_files(dataset, written)
+    adds = [w.action for w in written]
     delta.create_write_transaction(
         [*adds, *removes],
         mode="append",
@@ -86,16 +90,33 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
         partition_by=partition_by,
         commit_properties=CommitProperties(custom_metadata={"maintenance": "compact"}),
     )
+    lake.ledger.record_log(dataset, root)
     return len(snapshot.files), len(snapshot.files) - len(removes) + len(adds)
+
+
+def refuse_damaged(lake: Lake, dataset: str) -> None:
+    """Raise LakeError naming every damaged part of the table (light verification)."""
+    from market_spine.lake.verify import verify_table
+
+    damage = [f for f in verify_table(lake, dataset).findings if f.damage]
+    if damage:
+        found = "; ".join(f"{f.path or dataset}: {f.problem} (repair: {f.repair})" for f in damage)
+        raise LakeError(f"{dataset} is damaged, so it is not maintained: {found}")
 
 
 def maintain(
     lake: Lake, dataset: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS
 ) -> MaintenanceReport:
-    """Compact, checkpoint, drop old log entries and vacuum one table."""
+    """Compact, checkpoint, drop old log entries and vacuum one table.
+
+    A table the light verification finds damaged is left as it is (LakeError listing what is
+    wrong and the repairs): compacting would rewrite damaged rows into new, valid-looking files.
+    """
+    refuse_damaged(lake, dataset)
     before, after = compact(lake, dataset)
     table = lake.table(dataset)
     table.create_checkpoint()
+    lake.ledger.record_log(dataset, lake.path(dataset))
     table.cleanup_metadata()
     removed = table.vacuum(
         retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False

@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 
+from market_spine.errors import LakeDamaged, LakeError
 from market_spine.lake.filters import RowFilter
+from market_spine.lake.integrity import Ledger, ledger_of, unreadable
 
 _EPOCH_DAY = date(1970, 1, 1)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Snapshot:
     files: tuple[FileEntry, ...]
     groups: dict[tuple[Any, ...], FileGroup]
     empty: pl.DataFrame
+    #: A past version (time travel): its files may have been vacuumed, which is no damage.
+    past: bool = False
 
     @staticmethod
     def of(
@@ -58,6 +65,7 @@ class Snapshot:
         schema: pa.Schema,
         partition_columns: tuple[str, ...],
         files: tuple[FileEntry, ...],
+        past: bool = False,
     ) -> Snapshot:
         """A snapshot with its files grouped by partition for lookups."""
         by_partition: dict[tuple[Any, ...], list[FileEntry]] = {}
@@ -67,7 +75,7 @@ class Snapshot:
         groups = {key: FileGroup.of(members) for key, members in by_partition.items()}
         empty = pl.from_arrow(schema.empty_table())
         assert isinstance(empty, pl.DataFrame)
-        return Snapshot(uri, version, schema, partition_columns, files, groups, empty)
+        return Snapshot(uri, version, schema, partition_columns, files, groups, empty, past)
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,13 @@ class SnapshotCache:
         self._lock = threading.Lock()
 
     def latest(self, uri: str) -> Snapshot:
-        """The newest version; a stat of the next log file tells whether anything was committed."""
+        """The newest version; a stat of the next log file tells whether anything was committed.
+
+        The commit files delta-rs is about to replay are checked against the lake's ledger
+        first (LakeDamaged for a lost, missing or edited commit), and a log delta-rs cannot
+        replay is LakeDamaged too, never a bare delta-rs error or a panic.
+        """
+        ledger, dataset, table_dir = ledger_of(uri)
         with self._lock:
             cached = self._latest.get(uri)
             if cached is not None:
@@ -193,10 +207,19 @@ class SnapshotCache:
                 next_log = Path(uri) / "_delta_log" / f"{snapshot.version + 1:020d}.json"
                 if not next_log.exists():
                     return snapshot
-                table.update_incremental()
+                newest = ledger.check_log(dataset, table_dir, after=snapshot.version)
+                _replay(ledger, dataset, table_dir, table.update_incremental)
             else:
-                table = DeltaTable(uri)
-            snapshot = build_snapshot(table)
+                newest = ledger.check_log(dataset, table_dir)
+                table = _replay(ledger, dataset, table_dir, lambda: DeltaTable(uri))
+            snapshot = _replay(ledger, dataset, table_dir, lambda: build_snapshot(table))
+            if snapshot.version < newest:
+                raise ledger.log_damage(
+                    dataset,
+                    table_dir,
+                    f"delta-rs reads version {snapshot.version} though the log holds commits up "
+                    f"to version {newest}",
+                )
             self._latest[uri] = (table, snapshot)
             return snapshot
 
@@ -217,14 +240,51 @@ class SnapshotCache:
             if key in self._versions:
                 self._versions.move_to_end(key)
                 return self._versions[key]
-        table = DeltaTable(uri)
-        table.load_as_version(as_of)
-        snapshot = build_snapshot(table)
+        ledger, dataset, table_dir = ledger_of(uri)
+        if isinstance(as_of, int):
+            ledger.check_log(dataset, table_dir, upto=as_of)
+
+        def load() -> Snapshot:
+            table = DeltaTable(uri)
+            table.load_as_version(as_of)
+            return replace(build_snapshot(table), past=True)
+
+        snapshot = _replay(ledger, dataset, table_dir, load)
+        if not isinstance(as_of, int):
+            ledger.check_log(dataset, table_dir, upto=snapshot.version)
         with self._lock:
             self._versions[key] = snapshot
             while len(self._versions) > self._max_versions:
                 self._versions.popitem(last=False)
         return snapshot
+
+
+def _replay(ledger: Ledger, dataset: str, table_dir: Path, load: Callable[[], _T]) -> _T:
+    """Run a delta-rs log replay, turning its failure on a broken log into LakeDamaged.
+
+    delta-rs raises several error types for a malformed commit, and a Rust panic (a
+    BaseException) for some; neither may reach a caller as a crash or a generic error.
+    """
+    try:
+        return load()
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except DeltaProtocolError as exc:
+        raise LakeError(f"{dataset}: {exc}") from exc
+    except BaseException as exc:
+        if isinstance(exc, LakeDamaged):
+            raise
+        if (
+            isinstance(exc, (TableNotFoundError, FileNotFoundError))
+            and not (table_dir / "_delta_log").is_dir()
+        ):
+            raise
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ledger.log_damage(
+            dataset,
+            table_dir,
+            f"delta-rs cannot replay its log ({type(exc).__name__}: {first_line[:300]})",
+        ) from exc
 
 
 def read_file(snapshot: Snapshot, f: FileEntry) -> pl.DataFrame:
@@ -247,8 +307,10 @@ def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None)
     hive paths), collected together in parallel.
     """
     names = columns or snapshot.schema.names
+    ledger, dataset, _ = ledger_of(snapshot.uri)
     by_partition: dict[tuple[Any, ...], list[FileEntry]] = {}
     for f in candidates(snapshot, wanted.comparable()):
+        ledger.check_file(dataset, f, past=snapshot.past)
         by_partition.setdefault(tuple(f.partition_raw.values()), []).append(f)
     filters = wanted.split(snapshot.partition_columns)[1].exprs() or [pl.lit(True)]
     empty = snapshot.empty
@@ -273,9 +335,17 @@ def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None)
         )
     if not plans:
         return empty.select(names).with_columns(casts)
-    if len(plans) == 1:
-        return plans[0].collect()
-    return pl.concat(pl.collect_all(plans), how="diagonal_relaxed")
+    try:
+        if len(plans) == 1:
+            return plans[0].collect()
+        return pl.concat(pl.collect_all(plans), how="diagonal_relaxed")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if snapshot.past and isinstance(exc, FileNotFoundError):
+            raise
+        # The files passed their checks: name the one that cannot be decoded whole.
+        files = [f for group in by_partition.values() for f in group]
+        bad = next((f for f in files if unreadable(f.path)), files[0])
+        raise ledger.file_damage(dataset, bad, f"could not be decoded ({exc})") from exc
 
 
 def _partition_literal(value: Any, dtype: pl.DataType) -> Any:

@@ -8,6 +8,7 @@ offline.
 
 from __future__ import annotations
 
+from market_spine.lake.integrity import ledger_of
 from market_spine.lake.reader import Snapshot
 
 
@@ -23,10 +24,14 @@ def view_sql(snapshot: Snapshot) -> str | None:
     """A SELECT over the snapshot's files in schema column order, or None for an empty table.
 
     Partition values come from the hive-style folders (`symbol=CL/`) with declared types; one
-    `read_parquet` over all files scans faster than a UNION ALL per partition.
+    `read_parquet` over all files scans faster than a UNION ALL per partition. DuckDB reads
+    every file, so each passes the lake's integrity checks first (LakeDamaged otherwise).
     """
     if not snapshot.files:
         return None
+    ledger, dataset, _ = ledger_of(snapshot.uri)
+    for f in snapshot.files:
+        ledger.check_file(dataset, f, past=snapshot.past)
     files = ", ".join(_string(f.path) for f in snapshot.files)
     columns = ", ".join(_ident(name) for name in snapshot.schema.names)
     options = "union_by_name = true"

@@ -19,6 +19,7 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from market_spine.errors import InvalidInput, LakeError, NotMaterialized
 from market_spine.lake.filters import RowFilter
+from market_spine.lake.integrity import ledger_at
 from market_spine.lake.reader import Snapshot, SnapshotCache, read_file, read_table
 from market_spine.lake.writer import delta_arrow, remove_action, write_files
 from market_spine.version import package_version
@@ -62,6 +63,7 @@ class Lake:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
         self._snapshots = SnapshotCache()
+        self.ledger = ledger_at(str(self.root))
 
     def path(self, dataset: str) -> Path:
         """The folder of a dataset's table; names look like `normalized/futures_bars_1m`."""
@@ -98,7 +100,9 @@ class Lake:
         """Append rows as one commit; raw captures only ever grow this way."""
         table = delta_arrow(_arrow(data))
         root = self.path(dataset)
+        self._before_write(dataset)
         written = write_files(root, table, partition_by or [])
+        self.ledger.record_files(dataset, written)
         version = self._commit(
             dataset,
             table.schema,
@@ -108,6 +112,7 @@ class Lake:
             metadata,
             table.num_rows,
         )
+        self.ledger.record_log(dataset, root)
         return CommitInfo(dataset, version, table.num_rows, "append")
 
     def replace(
@@ -143,7 +148,8 @@ class Lake:
                 "predicate; a replacement may only write rows inside the partition it replaces"
             )
         root = self.path(dataset)
-        adds = [w.action for w in write_files(root, table, partition_by or [])]
+        self._before_write(dataset)
+        written = write_files(root, table, partition_by or [])
         removes: list[RemoveAction] = []
         delta = None
         if self.exists(dataset):
@@ -155,12 +161,23 @@ class Lake:
                 if not index_form.covers(f):
                     keep = read_file(snapshot, f).filter(~wanted.expr())
                     kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
-                    adds += [w.action for w in write_files(root, kept, partition_by)]
+                    written += write_files(root, kept, partition_by)
                 removes.append(remove_action(f.rel, f.size, f.partition_raw))
+        self.ledger.record_files(dataset, written)
+        adds = [w.action for w in written]
         version = self._commit(
             dataset, table.schema, adds, removes, partition_by, metadata, table.num_rows, delta
         )
+        self.ledger.record_log(dataset, root)
         return CommitInfo(dataset, version, table.num_rows, "replace")
+
+    def _before_write(self, dataset: str) -> None:
+        """Refuse to commit over a damaged log (a lost newest commit would be overwritten by
+        ours); a table written for the first time starts its records afresh."""
+        if self.exists(dataset):
+            self._snapshots.latest(str(self.path(dataset)))
+        else:
+            self.ledger.forget(dataset)
 
     def _commit(
         self,
@@ -209,6 +226,7 @@ class Lake:
     def table(self, dataset: str, as_of: AsOf = None) -> DeltaTable:
         """The DeltaTable at its latest version, or as of a version number or a timestamp."""
         self._require(dataset)
+        self._snapshots.latest(str(self.path(dataset)))  # the log is checked before any replay
         table = DeltaTable(str(self.path(dataset)))
         if as_of is not None:
             table.load_as_version(self.resolve_version(dataset, as_of))
@@ -249,6 +267,12 @@ class Lake:
 
     def _require(self, dataset: str) -> None:
         if not self.exists(dataset):
+            if self.ledger.known(dataset):
+                raise self.ledger.log_damage(
+                    dataset,
+                    self.path(dataset),
+                    "its Delta log (`_delta_log`) is gone though commits of it were recorded",
+                )
             raise NotMaterialized(
                 f"dataset {dataset} has no data yet: materialize it first "
                 "(`market-spine process --date D`)"

@@ -27,6 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction, RemoveAction
 
+from market_spine.lake.integrity import sha256_of
+
 #: Rows per Parquet row group: a month of minute bars is one group.
 ROW_GROUP_ROWS = 65_536
 #: Data page size: small enough that the page index narrows a session to a few pages.
@@ -42,10 +44,11 @@ _WORKERS = max(2, min(4, os.cpu_count() or 1))
 
 @dataclass(frozen=True)
 class WrittenFile:
-    """A Parquet file on disk, not yet committed."""
+    """A Parquet file on disk, not yet committed, with the SHA-256 of its bytes (hex)."""
 
     action: AddAction
     rows: int
+    sha256: str
 
 
 def delta_arrow(table: pa.Table) -> pa.Table:
@@ -184,7 +187,8 @@ def _write_one(
     rel = f"{folder}/{name}" if folder else name
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Small pages plus a page index let a reader skip to one session inside a month's file.
+    # Small pages plus a page index let a reader skip to one session inside a month's file;
+    # page checksums let any Parquet reader tell a damaged page from data.
     collected: list[pq.FileMetaData] = []
     pq.write_table(
         data,
@@ -195,6 +199,7 @@ def _write_one(
         use_dictionary=[f.name for f in data.schema if pa.types.is_string(f.type)],
         data_page_size=PAGE_BYTES,
         write_page_index=True,
+        write_page_checksum=True,
     )
     action = AddAction(
         path=rel,
@@ -204,7 +209,7 @@ def _write_one(
         data_change=data_change,
         stats=file_stats(collected[0], {c: data.column(c).null_count for c in data.column_names}),
     )
-    return WrittenFile(action, rows.num_rows)
+    return WrittenFile(action, rows.num_rows, sha256_of(path))
 
 
 def write_files(

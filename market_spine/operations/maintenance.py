@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from market_spine.errors import LakeError
 from market_spine.lake.maintenance import DEFAULT_RETENTION_HOURS, maintain
 from market_spine.lake.resource import LakeResource
 
@@ -16,14 +17,26 @@ class MaintenanceConfig(dg.Config):
 def maintain_lake(
     context: dg.OpExecutionContext, config: MaintenanceConfig, lake: LakeResource
 ) -> None:
-    """One pass over every table; the report of each lands as metadata on the run."""
+    """One pass over every table; the report of each lands as metadata on the run. A damaged
+    table is refused (logged) without stopping the others; the op then fails naming them."""
+    refused = []
     for dataset in lake.lake.datasets():
-        report = maintain(lake.lake, dataset, retention_hours=config.retention_hours)
+        try:
+            report = maintain(lake.lake, dataset, retention_hours=config.retention_hours)
+        except LakeError as exc:
+            context.log.error(str(exc))
+            refused.append(dataset)
+            continue
         context.log.info(f"maintained {dataset}: {report}")
         context.log_event(
             dg.AssetObservation(
                 asset_key=dg.AssetKey(dataset.split("/")), metadata=report.as_metadata()
             )
+        )
+    if refused:
+        raise LakeError(
+            f"damaged tables were not maintained: {', '.join(refused)}; `market-spine verify` "
+            "names each damaged file and its repair"
         )
 
 

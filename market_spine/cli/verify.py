@@ -1,0 +1,67 @@
+"""`market-spine verify [DATASET] [--deep]`: what in the home is damaged, and how to repair it.
+
+Exit status: 0 when nothing is damaged (warnings such as orphan files may be printed), 1 when
+something is, 2 when the command itself could not run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from market_spine.cli.console import command_run, console, settings_from_env
+
+
+def verify(
+    dataset: Annotated[
+        str | None, typer.Argument(help="One table, e.g. normalized/futures_bars_1m.")
+    ] = None,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep", help="Also hash every file, read it whole and check its stats against it."
+        ),
+    ] = False,
+    drop_damaged: Annotated[
+        bool,
+        typer.Option(
+            "--drop-damaged",
+            help="Remove DATASET's damaged data files from its newest version (one commit), so "
+            "the rest reads again; re-materialize their dates afterwards.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check the lake's logs and files, the warehouse and the Dagster instance for damage."""
+    from market_spine.errors import SpineError
+    from market_spine.lake.store import Lake
+    from market_spine.lake.verify import drop_damaged as drop
+    from market_spine.lake.verify import verify_home
+
+    with command_run():
+        settings = settings_from_env()
+        if drop_damaged:
+            if dataset is None:
+                raise SpineError("--drop-damaged needs a DATASET: drop files of one table at once")
+            dropped = drop(Lake(settings.lake_root), dataset)
+            for path in dropped:
+                console.print(f"dropped {dataset}/{path}", highlight=False)
+            console.print(f"{len(dropped)} damaged files dropped from {dataset}")
+        report = verify_home(settings, dataset, deep)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        for f in report.findings:
+            label = "[bold red]DAMAGED[/]" if f.damage else "[yellow]warning[/]"
+            where = f"{f.subject}: {f.path}" if f.path else f.subject
+            console.print(f"{label} {where}: {f.problem}\n  repair: {f.repair}", highlight=False)
+        damaged = sum(f.damage for f in report.findings)
+        console.print(
+            f"{'deep ' if deep else ''}verify: {report.tables} tables, {report.files} files, "
+            f"{report.bytes / 1e6:.1f} MB read in {report.seconds:.1f} s: "
+            + (f"[bold red]{damaged} damaged[/]" if damaged else "[green]no damage[/]"),
+            highlight=False,
+        )
+    raise typer.Exit(1 if report.damaged else 0)

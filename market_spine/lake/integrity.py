@@ -1,0 +1,411 @@
+"""The lake's integrity ledger: the size and SHA-256 of every data file and every log file, as
+they were when committed, kept beside the lake in SQLite (`<lake>/_integrity.sqlite`).
+
+Delta's log can say nothing about its own damage: a deleted newest commit reads as an older
+table, an edited statistic prunes rows away, a flipped bit in a Parquet page decodes as a wrong
+price. The ledger is the independent memory that turns each of those into a `LakeDamaged`:
+
+- before delta-rs replays a log, the commit files it will read are compared with their records,
+  and a version the ledger knows but the log lacks is a lost commit;
+- before a data file is read, its size is compared with the log's, and the first time a process
+  sees the file (keyed by size, mtime, ctime and inode, so any rewrite is seen again) its
+  SHA-256 with the recorded one — which also covers the footer and page headers that Parquet's
+  page checksums leave out. Files without a record (written before the ledger) are read whole
+  once with their page checksums verified instead.
+
+Writers record data files before their commit (a crash leaves only records of orphans) and the
+commit files after it. The ledger uses WAL mode and a busy timeout, so several processes may
+write at once; records are keyed by name, so their order does not matter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+
+from market_spine.errors import LakeDamaged
+from market_spine.lake import repair
+
+if TYPE_CHECKING:
+    from market_spine.lake.reader import FileEntry
+    from market_spine.lake.writer import WrittenFile
+
+LEDGER_FILE = "_integrity.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS data_files (
+    dataset TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    partition TEXT NOT NULL, first_day TEXT, last_day TEXT, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_files (
+    dataset TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, name)) WITHOUT ROWID;
+"""
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def commit_name(version: int) -> str:
+    """The log file of a commit: `00000000000000000005.json`."""
+    return f"{version:020d}.json"
+
+
+@dataclass(frozen=True)
+class LogListing:
+    """The files of a `_delta_log` folder: commit versions and checkpoint files by version."""
+
+    names: frozenset[str]
+    versions: tuple[int, ...]
+    checkpoints: dict[int, tuple[str, ...]]
+
+    @staticmethod
+    def of(log_dir: Path) -> LogListing:
+        names = frozenset(os.listdir(log_dir))
+        versions = sorted(
+            int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()
+        )
+        checkpoints: dict[int, list[str]] = {}
+        for n in names:
+            if ".checkpoint" in n and n.endswith(".parquet") and n[:20].isdigit():
+                checkpoints.setdefault(int(n[:20]), []).append(n)
+        return LogListing(
+            names, tuple(versions), {v: tuple(sorted(ns)) for v, ns in checkpoints.items()}
+        )
+
+    def newest(self) -> int:
+        """The newest version the folder holds a file of, or -1 for none."""
+        return max([*self.versions[-1:], *self.checkpoints], default=-1)
+
+    def base(self, version: int) -> int:
+        """The checkpoint delta-rs starts from to reach `version` (-1: the first commit)."""
+        return max((c for c in self.checkpoints if c <= version), default=-1)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Ledger:
+    """The integrity records of the lake at `root`, and the checks that use them."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.path = self.root / LEDGER_FILE
+        self._local = threading.local()
+        self._verified: set[tuple[str, int, int, int, int]] = set()
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def _conn(self, write: bool = False) -> sqlite3.Connection | None:
+        """This thread's connection; None for a reader when the lake has no ledger yet."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if not write and not self.path.exists():
+            return None
+        self.root.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        self._local.conn = conn
+        return conn
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        conn = self._conn()
+        if conn is None:
+            return []
+        try:
+            return conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise LakeDamaged(
+                "the lake",
+                f"its integrity ledger {self.path} cannot be read ({exc})",
+                partition="every table",
+                repair=f"move {self.path} aside; later commits start a new one "
+                "(`market-spine verify` then reports the tables it no longer covers)",
+            ) from None
+
+    def close(self) -> None:
+        """Close this thread's connection (tests and tools that delete the lake call it)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- records ------------------------------------------------------------------------------
+
+    def record_files(self, dataset: str, written: Iterable[WrittenFile]) -> None:
+        """Record new data files (before their commit): path, size, SHA-256, what they cover."""
+        rows = []
+        for w in written:
+            stats = json.loads(w.action.stats or "{}")
+            partition = dict(w.action.partition_values)
+            first = stats.get("minValues", {}).get("trade_date", partition.get("trade_date"))
+            last = stats.get("maxValues", {}).get("trade_date", partition.get("trade_date"))
+            rows.append(
+                (
+                    dataset,
+                    w.action.path,
+                    w.action.size,
+                    w.sha256,
+                    json.dumps(partition),
+                    first,
+                    last,
+                    _now(),
+                )
+            )
+        if not rows:
+            return
+        conn = self._conn(write=True)
+        assert conn is not None
+        conn.executemany("INSERT OR REPLACE INTO data_files VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def record_log(self, dataset: str, table_dir: Path) -> None:
+        """Record the commit files newer than the last recorded one, and new checkpoints."""
+        conn = self._conn(write=True)
+        assert conn is not None
+        log_dir = table_dir / "_delta_log"
+        known = set(self.log_records(dataset))
+        head = self.head(dataset)
+        version = -1 if head is None else head
+        rows = []
+        while (log_dir / commit_name(version + 1)).exists():
+            version += 1
+            rows.append(self._log_row(dataset, log_dir, commit_name(version), version))
+        for v, names in LogListing.of(log_dir).checkpoints.items():
+            rows += [self._log_row(dataset, log_dir, n, v) for n in names if n not in known]
+        conn.executemany("INSERT OR REPLACE INTO log_files VALUES (?,?,?,?,?,?)", rows)
+
+    @staticmethod
+    def _log_row(dataset: str, log_dir: Path, name: str, version: int) -> tuple[Any, ...]:
+        path = log_dir / name
+        return (dataset, name, version, path.stat().st_size, sha256_of(path), _now())
+
+    def forget(self, dataset: str) -> None:
+        """Drop a table's records: its folder is gone and a first commit starts it afresh."""
+        conn = self._conn(write=True)
+        assert conn is not None
+        conn.execute("DELETE FROM log_files WHERE dataset=?", (dataset,))
+        conn.execute("DELETE FROM data_files WHERE dataset=?", (dataset,))
+
+    def head(self, dataset: str) -> int | None:
+        """The newest commit version recorded for the table, or None."""
+        rows = self._query(
+            "SELECT max(version) FROM log_files WHERE dataset=? AND name LIKE '%.json'", (dataset,)
+        )
+        return rows[0][0] if rows else None
+
+    def log_records(self, dataset: str) -> dict[str, tuple[int, int, str]]:
+        """Every recorded log file of the table: name → (version, size, sha256)."""
+        rows = self._query(
+            "SELECT name, version, size, sha256 FROM log_files WHERE dataset=?", (dataset,)
+        )
+        return {name: (version, size, sha) for name, version, size, sha in rows}
+
+    def file_record(self, dataset: str, path: str) -> tuple[int, str] | None:
+        """(size, sha256) recorded for a data file, or None when it was never recorded."""
+        rows = self._query(
+            "SELECT size, sha256 FROM data_files WHERE dataset=? AND path=?", (dataset, path)
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def file_records(self, dataset: str) -> dict[str, tuple[int, str]]:
+        """Every recorded data file of the table: path → (size, sha256)."""
+        rows = self._query("SELECT path, size, sha256 FROM data_files WHERE dataset=?", (dataset,))
+        return {path: (size, sha) for path, size, sha in rows}
+
+    def known(self, dataset: str) -> bool:
+        """True when the ledger has ever recorded a commit of the table."""
+        return self.head(dataset) is not None
+
+    def datasets(self) -> list[str]:
+        """Every table the ledger has recorded a commit of."""
+        return [d for (d,) in self._query("SELECT DISTINCT dataset FROM log_files", ())]
+
+    def span(self, dataset: str | None = None) -> tuple[date | None, date | None]:
+        """The first and last trade date any recorded file of the table (or lake) held."""
+        rows = self._query(
+            "SELECT min(first_day), max(last_day) FROM data_files WHERE ?1 IS NULL OR dataset=?1",
+            (dataset,),
+        )
+        if not rows:
+            return None, None
+        return repair.day_of(rows[0][0]), repair.day_of(rows[0][1])
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def log_damage(self, dataset: str, table_dir: Path, message: str) -> LakeDamaged:
+        """A damaged log: the whole table is affected, and rebuilt from the raw captures."""
+        first, last = self.span(dataset)
+        return LakeDamaged(
+            dataset,
+            message,
+            partition="its Delta log: the whole table",
+            repair=repair.log_repair(table_dir, dataset, first, last),
+            path="_delta_log",
+        )
+
+    def check_log(
+        self, dataset: str, table_dir: Path, *, upto: int | None = None, after: int = -1
+    ) -> int:
+        """Check the commit files delta-rs would replay to reach version `upto` (None: the
+        newest), skipping those up to `after` (already checked). Returns the version reached.
+
+        Raises LakeDamaged for a recorded commit the log lacks (a lost newest commit), a
+        missing commit between the checkpoint and the newest one (a gap), or a commit or
+        checkpoint file whose size or SHA-256 differs from its record (an edit or garbage).
+        """
+        log_dir = table_dir / "_delta_log"
+        listing = LogListing.of(log_dir)
+        records = self.log_records(dataset)
+        newest = listing.newest() if upto is None else upto
+        if upto is None:
+            head = max((v for n, (v, _, _) in records.items() if n.endswith(".json")), default=-1)
+            if head > newest:
+                lost = f"{newest + 1}" if head == newest + 1 else f"{newest + 1}..{head}"
+                raise self.log_damage(
+                    dataset,
+                    table_dir,
+                    f"version {lost} was committed but its commit file is missing from the log, "
+                    f"which would read as version {newest}",
+                )
+        base = listing.base(newest)
+        present = [v for v in listing.versions if v <= newest]
+        start = max(base, after) + 1
+        if upto is not None and base < 0 and present:
+            # A past version whose early commits were cleaned up after a checkpoint: delta-rs
+            # says that version is gone; only the commits still there are ours to check.
+            start = max(start, present[0])
+        for version in range(start, newest + 1):
+            name = commit_name(version)
+            if name not in listing.names:
+                raise self.log_damage(
+                    dataset,
+                    table_dir,
+                    f"the commit file of version {version} is missing between the checkpoint "
+                    f"(version {base}) and version {newest}",
+                )
+            self._check_log_file(dataset, table_dir, log_dir, name, records)
+        if base >= 0 and after < base:
+            for name in listing.checkpoints[base]:
+                self._check_log_file(dataset, table_dir, log_dir, name, records)
+        return newest
+
+    def _check_log_file(
+        self,
+        dataset: str,
+        table_dir: Path,
+        log_dir: Path,
+        name: str,
+        records: Mapping[str, tuple[int, int, str]],
+    ) -> None:
+        record = records.get(name)
+        if record is None:
+            return
+        _, size, sha = record
+        path = log_dir / name
+        actual = path.stat().st_size
+        if actual != size:
+            raise self.log_damage(
+                dataset, table_dir, f"log file {name} has {actual} bytes, {size} were committed"
+            )
+        if sha256_of(path) != sha:
+            raise self.log_damage(
+                dataset,
+                table_dir,
+                f"log file {name} differs from the one committed (SHA-256 mismatch): it was "
+                "edited or corrupted",
+            )
+
+    def file_damage(self, dataset: str, f: FileEntry, problem: str) -> LakeDamaged:
+        """A damaged data file, named with the partition and dates it covers and its repair."""
+        first = repair.day_of(f.mins.get("trade_date", f.partition.get("trade_date")))
+        last = repair.day_of(f.maxs.get("trade_date", f.partition.get("trade_date")))
+        return LakeDamaged(
+            dataset,
+            f"data file {f.rel} {problem}",
+            partition=repair.describe(f.partition_raw, first, last),
+            repair=repair.file_repair(dataset, f.partition_raw, first, last),
+            path=f.rel,
+        )
+
+    def check_file(self, dataset: str, f: FileEntry, *, past: bool = False) -> None:
+        """Refuse a data file that is missing, of another size than the log says, or (the first
+        time this process sees it as it is now) whose bytes differ from the committed ones.
+
+        A file missing from a past version (`past`) raises FileNotFoundError: vacuum removes
+        the files of old versions, which makes that version unreadable, not the table damaged.
+        """
+        try:
+            st = os.stat(f.path)
+        except FileNotFoundError:
+            if past:
+                raise
+            raise self.file_damage(dataset, f, "is missing") from None
+        if st.st_size != f.size:
+            raise self.file_damage(
+                dataset, f, f"has {st.st_size} bytes, the log says {f.size} (cut short or grown)"
+            )
+        key = (f.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        if key in self._verified:
+            return
+        record = self.file_record(dataset, f.rel)
+        if record is not None:
+            size, sha = record
+            if size != f.size:
+                raise self.file_damage(
+                    dataset, f, f"is listed in the log with {f.size} bytes, {size} were committed"
+                )
+            if sha256_of(f.path) != sha:
+                raise self.file_damage(
+                    dataset, f, "differs from the file committed (SHA-256 mismatch)"
+                )
+        else:
+            problem = unreadable(f.path)
+            if problem:
+                raise self.file_damage(dataset, f, problem)
+        self._verified.add(key)
+
+    def forget_verified(self) -> None:
+        """Make every file be verified again on its next read (the next process's view)."""
+        self._verified.clear()
+
+
+def unreadable(path: str | Path) -> str | None:
+    """Why a Parquet file cannot be read whole with its page checksums verified, or None."""
+    try:
+        pq.ParquetFile(path, page_checksum_verification=True).read()
+    except Exception as exc:  # pyarrow raises OSError, ArrowInvalid and others for bad bytes
+        return f"is unreadable ({type(exc).__name__}: {exc})"
+    return None
+
+
+@lru_cache(maxsize=16)
+def ledger_at(root: str) -> Ledger:
+    """One Ledger per lake root in a process, so its verified files are shared."""
+    return Ledger(root)
+
+
+def ledger_of(table_uri: str) -> tuple[Ledger, str, Path]:
+    """The ledger, dataset name and folder of the table at `table_uri` (`<lake>/<layer>/<name>`)."""
+    table_dir = Path(table_uri.removeprefix("file://"))
+    return (
+        ledger_at(str(table_dir.parent.parent)),
+        f"{table_dir.parent.name}/{table_dir.name}",
+        table_dir,
+    )

@@ -1,0 +1,74 @@
+"""What a damaged table covers and the command that rebuilds it, said the same way by reads,
+`market-spine verify` and `maintain`.
+
+Derived tables are replaced per block of trade dates, so re-materializing the dates a damaged
+file held from the raw captures drops the file and writes its rows again. Raw captures and
+check results only ever grow by appends, so a damaged file there is first dropped from the
+table, then captured again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+#: Layers whose tables grow only by appends: a re-run adds rows but never drops a bad file.
+APPEND_ONLY_LAYERS = ("raw", "quality")
+_EPOCH = date(1970, 1, 1)
+
+
+def day_of(value: Any) -> date | None:
+    """A trade date from a file statistic (epoch days), a date, or ISO text; None if unknown."""
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, int):
+        return _EPOCH + timedelta(days=value)
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def describe(partition: Mapping[str, Any], first: date | None, last: date | None) -> str:
+    """`symbol=CL, trade dates 2024-03-04..2024-03-08`: what a file's rows cover."""
+    parts = [f"{k}={v}" for k, v in partition.items() if k != "trade_date"]
+    if first is not None and last is not None:
+        parts.append(f"trade dates {first}..{last}" if first != last else f"trade date {first}")
+    return ", ".join(parts) or "the whole table"
+
+
+def process_command(partition: Mapping[str, Any], first: date | None, last: date | None) -> str:
+    """`market-spine process` over the trade dates (and symbol) a damaged part covered."""
+    dates = (
+        f"--start {first} --end {last}"
+        if first is not None and last is not None
+        else "--start FIRST --end LAST (the trade dates the table holds)"
+    )
+    symbol = partition.get("symbol")
+    return f"market-spine process {dates}" + (f" --symbols {symbol}" if symbol else "")
+
+
+def file_repair(
+    dataset: str, partition: Mapping[str, Any], first: date | None, last: date | None
+) -> str:
+    """The commands that rebuild the rows of one damaged data file."""
+    rebuild = f"`{process_command(partition, first, last)}`"
+    if dataset.split("/")[0] in APPEND_ONLY_LAYERS:
+        return (
+            f"drop the damaged file from the table (`market-spine verify {dataset} "
+            f"--drop-damaged`), then capture its rows again: {rebuild}"
+        )
+    return f"re-materialize it from the raw captures: {rebuild}"
+
+
+def log_repair(table_dir: Path, dataset: str, first: date | None, last: date | None) -> str:
+    """The commands that rebuild a table whose log is damaged: set it aside, then rebuild it."""
+    aside = f"{table_dir}.damaged"
+    return (
+        f"set the table aside (`mv {table_dir} {aside}`), then rebuild {dataset} from the raw "
+        f"captures: `{process_command({}, first, last)}`"
+    )
