@@ -183,10 +183,11 @@ class Settings:
         """Rules across settings: the API and the UI need their own ports, TWS needs a host,
         and the options pipeline's 1-minute quotes need a paid ThetaData tier."""
         if self.api_port == self.ui_port:
+            other = self.ui_port + 1 if self.ui_port < 65535 else self.ui_port - 1
             raise InvalidInput(
                 f"api_port and ui_port are both {self.api_port}: the API and the Dagster UI "
-                "cannot share a port; give one of them another port (MARKET_SPINE_UI_PORT, or "
-                "`market-spine config set ui_port 3000`)"
+                "cannot share a port; give one of them another port, e.g. "
+                f"`market-spine config set ui_port {other}` (or MARKET_SPINE_UI_PORT)"
             )
         if self.provider == "ib" and not self.ib_host.strip():
             raise InvalidInput(

@@ -67,9 +67,10 @@ def known_key(key: str) -> str:
     return key
 
 
-def read_file(home: Path) -> dict[str, FileValue]:
+def read_file(home: Path, *, strict: bool = True) -> dict[str, FileValue]:
     """The settings file's values by key ({} when there is no file). A file that is not TOML,
-    or holds an unknown key or a value of the wrong kind, raises InvalidInput naming the fix."""
+    or holds an unknown key or a value of the wrong kind, raises InvalidInput naming the fix;
+    `strict=False` keeps such keys instead (so `config reset KEY` can remove them)."""
     path = settings_path(home)
     try:
         text = path.read_text(encoding="utf-8")
@@ -79,9 +80,11 @@ def read_file(home: Path) -> dict[str, FileValue]:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(
-            f"{path} is not valid TOML ({exc}); correct it, or remove it with "
-            "`market-spine config reset`"
+            f"{path} is not valid TOML ({exc}); correct it, or delete it to go back to the "
+            "environment and the defaults"
         ) from None
+    if not strict:
+        return data
     for key, value in data.items():
         if key not in KEYS:
             raise InvalidInput(
@@ -117,7 +120,8 @@ def write_file(home: Path, values: Mapping[str, FileValue]) -> None:
         path.unlink(missing_ok=True)
         return
     home.mkdir(parents=True, exist_ok=True)
-    text = _HEADER + tomli_w.dumps({k: values[k] for k in KEYS if k in values})
+    ordered = sorted(values, key=lambda k: (list(KEYS).index(k) if k in KEYS else len(KEYS), k))
+    text = _HEADER + tomli_w.dumps({k: values[k] for k in ordered})
     fd, temp = tempfile.mkstemp(dir=home, prefix=".settings.", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
