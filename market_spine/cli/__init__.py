@@ -1,6 +1,6 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
 serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
-settings. A module per command group."""
+settings, score data quality. A module per command group."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from market_spine.cli.importing import import_app
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
+from market_spine.cli.quality import quality
 from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
 
@@ -24,6 +25,7 @@ app.command()(up)
 app.command()(api)
 app.command()(maintain)
 app.command()(verify)
+app.command()(quality)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")
