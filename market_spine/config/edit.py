@@ -42,8 +42,9 @@ def entries(env: Mapping[str, str]) -> list[Entry]:
     home = Settings.home_from_env(env)
     sources = SettingSources.of(env, home)
     settings = Settings.from_sources(home, sources)
+    shown = {key: mask(_file_value(getattr(settings, key))) for key in KEYS}
     return [
-        Entry(key, mask(_file_value(getattr(settings, key))), sources.origin(variable), variable)  # type: ignore[arg-type]
+        Entry(key, shown[key], sources.origin(variable), variable)  # type: ignore[arg-type]
         for key, variable in KEYS.items()
     ]
 
