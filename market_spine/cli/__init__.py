@@ -8,6 +8,7 @@ import typer
 
 from market_spine.cli.catalog import catalog
 from market_spine.cli.fake import fake
+from market_spine.cli.gaps import gaps
 from market_spine.cli.importing import import_app
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
@@ -23,6 +24,7 @@ app.command()(up)
 app.command()(api)
 app.command()(maintain)
 app.command()(verify)
+app.command()(gaps)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")
