@@ -11,6 +11,7 @@ look-up per dataset, so five years of every dataset answer in well under a secon
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
-from dagster._core.storage.partition_status_cache import AssetPartitionStatus
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -36,6 +37,8 @@ from market_spine.settings import Settings
 DOMAINS = ("futures", "options")
 #: A gap's status: no run ever tried the partition, or the latest attempt failed.
 NEVER, FAILED = "never", "failed"
+#: Statuses of partitions that are not gaps: held, or being materialized now.
+MATERIALIZED, IN_PROGRESS = "materialized", "in_progress"
 #: Successful runs the throughput is measured over (the most recent ones).
 THROUGHPUT_RUNS = 50
 
@@ -155,12 +158,14 @@ def to_json(report: GapReport) -> str:
 
 def datasets(settings: Settings, domains: Iterable[str]) -> list[Dataset]:
     """The partitioned assets of the domains, in lineage order, as their Definitions build them
-    for this home (so there is no second list of datasets)."""
-    from market_spine.runs.launch import domain_assets
-
+    for this home (so there is no second list of datasets). Each domain's own Definitions, not
+    the root's: the report needs no warehouse, and importing dbt would cost seconds."""
     out = []
     for domain in domains:
-        for asset in domain_assets(settings, domain):
+        module = importlib.import_module(f"market_spine.{domain}.definitions")
+        for asset in module.build_definitions(settings).assets or ():
+            if not isinstance(asset, dg.AssetsDefinition):
+                continue
             if asset.partitions_def is None:
                 continue
             out.extend(Dataset(domain, key, asset.partitions_def) for key in asset.keys)
@@ -232,7 +237,8 @@ def find_gaps(
     owed = 0
     gaps: list[Gap] = []
     order: dict[str, int] = {}
-    for i, dataset in enumerate(datasets(settings, domains)):
+    analysed = datasets(settings, domains)
+    for i, dataset in enumerate(analysed):
         order[dataset.name] = i
         expected = _expected(dataset.domain, roots, start, end, now)
         owed += len(expected)
@@ -245,7 +251,10 @@ def find_gaps(
         roots,
         owed,
         gaps,
-        {d: throughput(instance, settings, d) for d in domains},
+        {
+            d: throughput(instance, settings, d, {x.key for x in analysed if x.domain == d})
+            for d in domains
+        },
     )
 
 
@@ -270,32 +279,50 @@ def _missing(
 ) -> list[Gap]:
     if not expected:
         return []
-    statuses = (
-        instance.get_status_by_partition(dataset.key, list(expected), dataset.partitions_def) or {}
-    )
+    status = partition_status(instance, dataset)
     out = []
     for key, (day, symbol) in expected.items():
-        status = statuses.get(key)
-        if status in (AssetPartitionStatus.MATERIALIZED, AssetPartitionStatus.IN_PROGRESS):
+        found = status.get(key)
+        if found in (MATERIALIZED, IN_PROGRESS):
             continue
-        out.append(
-            Gap(
-                dataset.name,
-                dataset.domain,
-                day,
-                symbol,
-                key,
-                FAILED if status == AssetPartitionStatus.FAILED else NEVER,
-                (today - day).days,
-            )
-        )
+        gap = FAILED if found == FAILED else NEVER
+        out.append(Gap(dataset.name, dataset.domain, day, symbol, key, gap, (today - day).days))
     return out
 
 
-def throughput(instance: dg.DagsterInstance, settings: Settings, domain: str) -> Throughput:
-    """Seconds per partition over the domain's most recent successful runs (their wall time in
-    the step executor divided by the partitions their tags name)."""
-    keys = {d.key for d in datasets(settings, (domain,))}
+def partition_status(instance: dg.DagsterInstance, dataset: Dataset) -> dict[str, str]:
+    """Partition key -> materialized, failed or in progress, for the keys Dagster holds a status
+    of (a key absent was never attempted), with Dagster's precedence: in progress, then failed
+    (the latest attempt failed, even over older data), then materialized. Read from the asset
+    status cache the UI's partition bars read, brought up to date from the event log since it
+    was last written. Subsets become key sets once: asking a time-window subset about each key
+    walks the calendar's exclusions every time."""
+    value = get_and_update_asset_status_cache_value(instance, dataset.key, dataset.partitions_def)
+    if value is None:  # never planned nor materialized
+        return {}
+    if value.partitions_def_id is None:  # a partitioning the cache does not cover
+        return dict.fromkeys(instance.get_materialized_partitions(dataset.key), MATERIALIZED)
+    definition = dataset.partitions_def
+    status = dict.fromkeys(
+        value.deserialize_materialized_partition_subsets(definition).get_partition_keys(),
+        MATERIALIZED,
+    )
+    for key in value.deserialize_failed_partition_subsets(definition).get_partition_keys():
+        status[key] = FAILED
+    for key in value.deserialize_in_progress_partition_subsets(definition).get_partition_keys():
+        status[key] = IN_PROGRESS
+    return status
+
+
+def throughput(
+    instance: dg.DagsterInstance,
+    settings: Settings,
+    domain: str,
+    keys: set[dg.AssetKey] | None = None,
+) -> Throughput:
+    """Seconds per partition over the domain's most recent successful runs (their wall time
+    divided by the partitions their tags name); `keys` are the domain's assets when known."""
+    keys = keys or {d.key for d in datasets(settings, (domain,))}
     records = instance.get_run_records(
         dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]), limit=THROUGHPUT_RUNS * 4
     )
