@@ -11,7 +11,7 @@ from itertools import pairwise
 import pandas as pd
 import pytest
 
-from market_spine.futures import checks as futures
+from market_spine.futures import freshness as futures
 from market_spine.markets import calendars
 from market_spine.markets.expirations import session_bounds
 from market_spine.options import checks as options
