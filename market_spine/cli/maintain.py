@@ -21,5 +21,6 @@ def maintain(
         report = maintain_table(lake, dataset, retention_hours=retention_hours)
         console.print(
             f"{dataset}: files {report.files_before} → {report.files_after}, "
-            f"version {report.version}"
+            f"version {report.version}, {report.files_removed_by_vacuum} removed files and "
+            f"{report.uncommitted_removed} never-committed files deleted"
         )
