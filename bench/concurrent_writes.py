@@ -220,39 +220,35 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base = alone["unchecked"]
-    print(
-        report.table(
-            "one process, one-day writes (median commits/s over blocks of "
-            f"{BLOCK}; ratio to unchecked)",
-            ["way", "replace/s", "ratio", "append/s", "ratio"],
+    report.table(
+        "one process, one-day writes (median commits/s over blocks of "
+        f"{BLOCK}; ratio to unchecked)",
+        ["way", "replace/s", "ratio", "append/s", "ratio"],
+        [
             [
-                [
-                    name,
-                    r["replace"],
-                    round(r["replace"] / base["replace"], 3),
-                    r["append"],
-                    round(r["append"] / base["append"], 3),
-                ]
-                for name, r in alone.items()
-            ],
-        )
+                name,
+                r["replace"],
+                round(r["replace"] / base["replace"], 3),
+                r["append"],
+                round(r["append"] / base["append"], 3),
+            ]
+            for name, r in alone.items()
+        ],
     )
-    print(
-        report.table(
-            f"two processes at once, {ROUNDS} rounds (shared CL day + own symbol's day)",
-            ["way", "wall s", "commits/s", "CL days doubled", "own days missing", "raised"],
+    report.table(
+        f"two processes at once, {ROUNDS} rounds (shared CL day + own symbol's day)",
+        ["way", "wall s", "commits/s", "CL days doubled", "own days missing", "raised"],
+        [
             [
-                [
-                    name,
-                    r["wall_s"],
-                    r["commits_per_s"],
-                    r["cl_days_doubled"],
-                    r["own_days_missing"],
-                    r["writes_raised"],
-                ]
-                for name, r in race.items()
-            ],
-        )
+                name,
+                r["wall_s"],
+                r["commits_per_s"],
+                r["cl_days_doubled"],
+                r["own_days_missing"],
+                r["writes_raised"],
+            ]
+            for name, r in race.items()
+        ],
     )
     report.save("concurrent_writes", {"uncontended": alone, "two_processes": race})
 
