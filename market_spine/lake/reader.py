@@ -226,8 +226,8 @@ class SnapshotCache:
     def for_write(self, uri: str) -> tuple[DeltaTable, Snapshot]:
         """The open table and its snapshot, brought up to date, to plan and commit a write from.
 
-        Reusing the open table avoids replaying the log for every daily commit; a writer in
-        another process that committed meanwhile is caught by delta-rs' conflict check.
+        Reusing the open table avoids replaying the log for every daily commit; a writer that
+        committed meanwhile is caught by the store's conflict check (lake/conflicts.py).
         """
         self.latest(uri)
         with self._lock:
