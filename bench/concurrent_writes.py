@@ -26,24 +26,20 @@ import multiprocessing as mp
 import shutil
 import statistics
 import tempfile
-from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import dataset
 import polars as pl
-import pyarrow as pa
 import report
 from deltalake import CommitProperties
 from deltalake import Schema as DeltaSchema
-from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+from deltalake.transaction import create_table_with_add_actions
 from filelock import FileLock
 
 from market_spine.lake import Lake
-from market_spine.lake.filters import RowFilter
-from market_spine.lake.reader import Snapshot
-from market_spine.lake.store import CommitInfo
+from market_spine.lake.store import Change, CommitInfo
 
 DS = "normalized/bench_bars"
 RAW = "raw/bench_bars"
@@ -55,18 +51,9 @@ ROUNDS = 40
 class Unchecked(Lake):
     """The commit before the conflict check: delta-rs' retries decide, no re-plan."""
 
-    def _commit(
-        self,
-        dataset: str,
-        schema: pa.Schema,
-        adds: list[AddAction],
-        removes: list[RemoveAction],
-        partition_by: list[str] | None,
-        metadata: Mapping[str, Any] | None,
-        rows: int,
-        read: Snapshot | None,
-        region: RowFilter | None = None,
-    ) -> int:
+    def _commit(self, dataset: str, change: Change) -> int:
+        schema, adds, removes = change.schema, change.adds, change.removes
+        partition_by, read, rows = change.partition_by, change.read, change.rows
         props = CommitProperties(custom_metadata={"rows": str(rows)})
         uri = str(self.path(dataset))
         if read is None and not self.exists(dataset):

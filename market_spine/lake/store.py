@@ -44,6 +44,22 @@ class _Plan:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One commit's content: the actions, the table's schema and partition columns, the
+    caller's metadata and row count, the snapshot it was planned from (None: no table yet) and
+    the region a replacement read (None for appends, which read nothing)."""
+
+    schema: pa.Schema
+    adds: list[AddAction]
+    removes: list[RemoveAction]
+    partition_by: list[str] | None
+    metadata: Mapping[str, Any] | None
+    rows: int
+    read: Snapshot | None
+    region: RowFilter | None = None
+
+
+@dataclass(frozen=True)
 class CommitInfo:
     """What one write left behind: the table version it created and the rows it carried."""
 
@@ -124,9 +140,8 @@ class Lake:
         adds = [w.action for w in written]
         read = self._snapshots.latest(str(root)) if self.exists(dataset) else None
         try:
-            version = self._commit(
-                dataset, table.schema, adds, [], partition_by, metadata, table.num_rows, read
-            )
+            change = Change(table.schema, adds, [], partition_by, metadata, table.num_rows, read)
+            version = self._commit(dataset, change)
         except LakeError:
             discard(root, adds)
             raise
@@ -175,8 +190,7 @@ class Lake:
         for _ in range(COMMIT_ATTEMPTS):
             plan = self._plan_replace(dataset, wanted, partition_by)
             try:
-                version = self._commit(
-                    dataset,
+                change = Change(
                     table.schema,
                     [*fresh, *plan.rewrites],
                     plan.removes,
@@ -186,6 +200,7 @@ class Lake:
                     plan.read,
                     index_form,
                 )
+                version = self._commit(dataset, change)
                 break
             except PartitionChanged:
                 discard(root, plan.rewrites)
@@ -235,27 +250,21 @@ class Lake:
             removes.append(remove_action(f.rel, f.size, f.partition_raw))
         return _Plan(snapshot, removes, rewrites, partition_by)
 
-    def _commit(
-        self,
-        dataset: str,
-        schema: pa.Schema,
-        adds: list[AddAction],
-        removes: list[RemoveAction],
-        partition_by: list[str] | None,
-        metadata: Mapping[str, Any] | None,
-        rows: int,
-        read: Snapshot | None,
-        region: RowFilter | None = None,
-    ) -> int:
-        """Commit the actions, planned from snapshot `read` (None: no table yet), as one version.
+    def _commit(self, dataset: str, change: Change) -> int:
+        """Commit a change, planned from snapshot `change.read` (None: no table yet), as one
+        version.
 
         When other commits landed since `read`, the ones that added or removed files in
-        `region` (what a replacement read, in comparable form) raise PartitionChanged, and the
-        caller re-plans; others leave the plan valid and it is committed on top of them (see
-        lake/conflicts.py). Raises LakeError, before anything is committed, on a schema
+        `change.region` (what a replacement read, in comparable form) raise PartitionChanged,
+        and the caller re-plans; others leave the plan valid and it is committed on top of them
+        (see lake/conflicts.py). Raises LakeError, before anything is committed, on a schema
         mismatch or when the table keeps moving.
         """
-        props = CommitProperties(custom_metadata=_metadata(metadata, rows), max_commit_retries=0)
+        schema, adds, removes = change.schema, change.adds, change.removes
+        partition_by, read, region = change.partition_by, change.read, change.region
+        props = CommitProperties(
+            custom_metadata=_metadata(change.metadata, change.rows), max_commit_retries=0
+        )
         uri = str(self.path(dataset))
         if read is None and self._create(dataset, schema, adds, partition_by, props):
             return 0
