@@ -298,12 +298,12 @@ class AlertStore:
             found = db.execute("select 1 from seen_runs where run_id = ?", (run_id,)).fetchone()
             return found is not None
 
-    def add_seen_runs(self, run_ids: list[str], at: datetime, keep_after: datetime) -> None:
-        """Remember finished runs read, forgetting those read before `keep_after` (their
-        update time is then older than any later query asks for)."""
+    def add_seen_runs(self, runs: list[tuple[str, datetime]], keep_after: datetime) -> None:
+        """Remember finished runs read (id, update time), forgetting those updated before
+        `keep_after` (older than any later reading asks for)."""
         with self._connect() as db:
             db.executemany(
                 "insert or ignore into seen_runs (run_id, seen_at) values (?, ?)",
-                [(run_id, _iso(at)) for run_id in run_ids],
+                [(run_id, _iso(at)) for run_id, at in runs],
             )
             db.execute("delete from seen_runs where seen_at < ?", (_iso(keep_after),))

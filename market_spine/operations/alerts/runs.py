@@ -1,0 +1,277 @@
+"""Observations of finished runs: each check evaluation (a freshness verdict per symbol for the
+freshness SLA check), the run's outcome and any IB pacing violation in its logs.
+
+Runs are read once they finish, by their update time, so the same reading works on the SQLite
+instance (whose event storage ids are per run) and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
+from dagster._core.events import DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+    WILL_RETRY_TAG,
+)
+
+from market_spine.operations.alerts.conditions import Observation
+from market_spine.operations.alerts.observe import OVERLAP, OwnersOf, Reading
+from market_spine.operations.alerts.rules import Kind, Severity, Thresholds
+from market_spine.operations.alerts.store import AlertStore
+from market_spine.operations.freshness import FRESHNESS_CHECK_KEY
+
+#: Runs read per evaluation; the next evaluation goes on from the last one read.
+RUNS_PER_EVALUATION = 200
+#: What TWS says when it refuses a request for pacing (error 162), and the platform's error.
+PACING_MARKS = ("pacing violation", "PacingViolation")
+#: Longest text of one metadata value carried in a message.
+DETAIL_CHARS = 400
+_FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]
+_RUNS_MARK = "runs_updated_after"
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+def read_runs(
+    instance: dg.DagsterInstance,
+    store: AlertStore,
+    thresholds: Thresholds,
+    now: datetime,
+    owners_of: OwnersOf,
+    job_datasets: Mapping[str, tuple[str, ...]] | None = None,
+    reading: Reading | None = None,
+) -> Reading:
+    """Observations of every run finished since the last reading (the lookback on the first):
+    its check evaluations, its outcome and its pacing violations, in the order runs finished."""
+    reading = reading or Reading()
+    mark = store.mark(_RUNS_MARK)
+    since = (
+        datetime.fromtimestamp(float(mark), UTC)
+        if mark
+        else now - timedelta(hours=thresholds.lookback_hours)
+    )
+    records = instance.get_run_records(
+        filters=RunsFilter(statuses=_FINISHED, updated_after=since - OVERLAP),
+        order_by="update_timestamp",
+        ascending=True,
+        limit=RUNS_PER_EVALUATION,
+    )
+    newest = since
+    for record in records:
+        run = record.dagster_run
+        updated = record.update_timestamp.astimezone(UTC)
+        newest = max(newest, updated)
+        if store.seen_run(run.run_id):
+            continue
+        reading.observations += run_observations(
+            run, instance.all_logs(run.run_id), run_datasets(run, job_datasets or {}), owners_of
+        )
+        reading.runs.append((run.run_id, updated))
+    reading.marks[_RUNS_MARK] = str(newest.timestamp())
+    return reading
+
+
+def run_datasets(run: DagsterRun, job_datasets: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The datasets a run materializes or checks (its selection, else its job's)."""
+    keys = set(run.asset_selection or ()) | {k.asset_key for k in run.asset_check_selection or ()}
+    if keys:
+        return tuple(sorted(k.to_user_string() for k in keys))
+    return job_datasets.get(run.job_name, ())
+
+
+def run_subject(run: DagsterRun, datasets: Sequence[str]) -> tuple[str, str]:
+    """(subject, partition) of a run: its job (for the implicit asset job, its datasets) and
+    its partition or partition range, so a later run of the same work clears its failure."""
+    subject = run.job_name
+    if subject.startswith("__"):
+        subject = "assets " + ", ".join(datasets)
+    tags = run.tags
+    first, last = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if first and last:
+        return subject, first if first == last else f"{first}..{last}"
+    return subject, tags.get(PARTITION_NAME_TAG, "")
+
+
+def run_observations(
+    run: DagsterRun,
+    entries: Sequence[EventLogEntry],
+    datasets: tuple[str, ...],
+    owners_of: OwnersOf,
+) -> list[Observation]:
+    """A finished run's check evaluations, then its outcome and its pacing verdict, each with
+    the owners of its datasets."""
+    found: list[Observation] = []
+    causes: list[str] = []
+    pacing: list[str] = []
+    for entry in entries:
+        event = entry.dagster_event
+        if event is not None and event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            for seen in check_observations(event.event_specific_data, _at(entry), run.run_id):
+                found.append(replace(seen, owners=owners_of(seen.datasets)))
+        if event is not None and event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            if error is not None:
+                causes.append(f"{event.step_key}: {error.message.strip().splitlines()[0]}")
+                if error.cls_name == "PacingViolation":
+                    pacing.append(error.message.strip().splitlines()[0])
+        elif event is not None and event.event_type == DagsterEventType.RUN_FAILURE and not causes:
+            causes.append((event.message or "the run failed").strip().splitlines()[0])
+        elif any(m.lower() in entry.user_message.lower() for m in PACING_MARKS):
+            pacing.append(entry.user_message.strip().splitlines()[0])
+    subject, partition = run_subject(run, datasets)
+    at = _at(entries[-1]) if entries else datetime.now(UTC)
+    common = {
+        "subject": subject,
+        "partition": partition,
+        "at": at,
+        "datasets": datasets,
+        "owners": owners_of(datasets),
+        "run_id": run.run_id,
+    }
+    failed = run.status == DagsterRunStatus.FAILURE
+    if failed and run.tags.get(WILL_RETRY_TAG) != "true":
+        cause = causes[0] if causes else "no cause recorded"
+        found.append(
+            Observation(
+                Kind.RUN_FAILED,
+                failing=True,
+                severity=Severity.ERROR,
+                summary=f"run {subject} failed: {cause}",
+                details={"job": run.job_name, "causes": causes[:5], **_launched(run)},
+                **common,
+            )
+        )
+    elif run.status == DagsterRunStatus.SUCCESS:
+        found.append(
+            Observation(
+                Kind.RUN_FAILED,
+                failing=False,
+                severity=Severity.ERROR,
+                summary=f"run {run.run_id} of {subject} succeeded",
+                **common,
+            )
+        )
+    if pacing:
+        found.append(
+            Observation(
+                Kind.PACING,
+                failing=True,
+                severity=Severity.WARNING,
+                summary=f"IB pacing violation in run {subject}: {pacing[0]}",
+                details={"violations": len(pacing), "first": pacing[0]},
+                **common,
+            )
+        )
+    elif run.status == DagsterRunStatus.SUCCESS:
+        found.append(
+            Observation(
+                Kind.PACING,
+                failing=False,
+                severity=Severity.WARNING,
+                summary=f"run {run.run_id} of {subject} finished without a pacing violation",
+                **common,
+            )
+        )
+    return found
+
+
+def _launched(run: DagsterRun) -> dict[str, str]:
+    """Who launched the run and from where, from its tags."""
+    return {k: v for k, v in run.tags.items() if k.startswith("market_spine/launched")}
+
+
+def _at(entry: EventLogEntry) -> datetime:
+    return datetime.fromtimestamp(entry.timestamp, UTC)
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+
+def check_observations(
+    evaluation: AssetCheckEvaluation, at: datetime, run_id: str | None
+) -> list[Observation]:
+    """One check evaluation: a freshness verdict per symbol for the freshness SLA check, else
+    one observation per dataset, check and partition. Owners are filled in by the caller."""
+    dataset = evaluation.asset_key.to_user_string()
+    metadata = {k: _value(v) for k, v in evaluation.metadata.items()}
+    if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) == FRESHNESS_CHECK_KEY:
+        return freshness_observations(dataset, metadata, at, run_id)
+    if evaluation.severity == dg.AssetCheckSeverity.WARN:
+        severity = Severity.WARNING
+    else:
+        severity = Severity.CRITICAL if evaluation.blocking else Severity.ERROR
+    name = f"{dataset}:{evaluation.check_name}"
+    where = f" for {evaluation.partition}" if evaluation.partition else ""
+    verdict = "passed" if evaluation.passed else "failed"
+    return [
+        Observation(
+            Kind.CHECK_FAILED,
+            subject=name,
+            partition=evaluation.partition or "",
+            failing=not evaluation.passed,
+            severity=severity,
+            summary=f"check {name} {verdict}{where}",
+            at=at,
+            datasets=(dataset,),
+            run_id=run_id,
+            details={**metadata, "blocking": bool(evaluation.blocking)},
+        )
+    ]
+
+
+def freshness_observations(
+    dataset: str, metadata: Mapping[str, Any], at: datetime, run_id: str | None
+) -> list[Observation]:
+    """The freshness SLA check's verdict per symbol it judged (`lag_minutes`): stale symbols
+    fail, fresh ones pass; a verdict without per-symbol lags is one observation."""
+    from market_spine.futures.checks import FRESHNESS_SLA
+
+    limit = int(FRESHNESS_SLA.total_seconds() // 60)
+    lags = metadata.get("lag_minutes")
+    stale = {s.strip() for s in str(metadata.get("stale_symbols") or "").split(",") if s.strip()}
+    if not isinstance(lags, dict):
+        lags = {"": None} if stale else {}
+    found = []
+    for symbol, lag in lags.items():
+        failing = symbol in stale or (symbol == "" and bool(stale))
+        age = "has no bar in its session" if lag is None else f"newest bar is {lag} min old"
+        summary = (
+            f"{dataset} {symbol} stale: {age} (SLA {limit} min)"
+            if failing
+            else f"{dataset} {symbol} fresh: {age}"
+        )
+        found.append(
+            Observation(
+                Kind.FRESHNESS,
+                subject=dataset,
+                partition=symbol,
+                failing=failing,
+                severity=Severity.ERROR,
+                summary=summary,
+                at=at,
+                datasets=(dataset,),
+                run_id=run_id,
+                details={"lag_minutes": lag, "sla_minutes": limit},
+            )
+        )
+    return found
+
+
+def _value(value: Any) -> Any:
+    """A metadata value as JSON-ready data, long text cut to DETAIL_CHARS."""
+    raw = getattr(value, "value", value)
+    if isinstance(raw, str | int | float | bool) or raw is None:
+        return raw[:DETAIL_CHARS] if isinstance(raw, str) else raw
+    text = str(raw)
+    return raw if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "…"
