@@ -13,6 +13,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -34,6 +35,8 @@ from market_spine.operations.alerts.store import Alert
 SOURCE = "market-spine"
 #: What a delivery can fail with that a later try may not (the endpoint down, busy or refusing).
 _RETRYABLE = (httpx.HTTPError, OSError, smtplib.SMTPException, SpineError)
+#: SMTP line endings; headers up to RFC 5322's hard limit, so a long subject stays one line.
+_MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 _MARK = {"critical": ":red_circle:", "error": ":large_orange_circle:", "warning": ":warning:"}
 
 
@@ -176,7 +179,7 @@ def slack_payload(message: Message) -> dict[str, Any]:
 
 def email_message(message: Message, sink: EmailSink) -> EmailMessage:
     """A plain-text email: the title as subject, one fact a line."""
-    mail = EmailMessage()
+    mail = EmailMessage(policy=_MAIL_POLICY)
     mail["Subject"] = message.title
     mail["From"] = sink.sender
     mail["To"] = ", ".join(sink.to)
