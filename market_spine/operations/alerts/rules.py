@@ -225,7 +225,7 @@ def _problem(doc: dict[str, Any], error: Any) -> str:
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return f"{loc}.type: {message}"
     shown = error.get("input")
-    if isinstance(shown, dict | list) or kind.startswith("value_error") or shown is None:
+    if isinstance(shown, dict | list) or shown is None:
         return f"{loc}: {message}" if loc else message
     return f"{loc} = {shown!r}: {message}"
 
