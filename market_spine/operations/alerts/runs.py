@@ -23,6 +23,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
     WILL_RETRY_TAG,
 )
+from dagster._utils.error import SerializableErrorInfo
 
 from market_spine.operations.alerts.conditions import Observation
 from market_spine.operations.alerts.observe import OVERLAP, OwnersOf, Reading
@@ -34,10 +35,16 @@ from market_spine.operations.freshness import FRESHNESS_CHECK_KEY
 RUNS_PER_EVALUATION = 200
 #: What TWS says when it refuses a request for pacing (error 162), and the platform's error.
 PACING_MARKS = ("pacing violation", "PacingViolation")
+#: The error of a step whose blocking checks failed (the run fails with it).
+CHECKS_STOPPED_THE_RUN = "DagsterAssetCheckFailedError"
 #: Longest text of one metadata value carried in a message.
 DETAIL_CHARS = 400
 _FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]
 _RUNS_MARK = "runs_updated_after"
+_PLANNED = (
+    DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+    DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+)
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -74,20 +81,33 @@ def read_runs(
         newest = max(newest, updated)
         if store.seen_run(run.run_id):
             continue
-        reading.observations += run_observations(
-            run, instance.all_logs(run.run_id), run_datasets(run, job_datasets or {}), owners_of
-        )
+        entries = instance.all_logs(run.run_id)
+        datasets = run_datasets(run, job_datasets or {}, entries)
+        reading.observations += run_observations(run, entries, datasets, owners_of)
         reading.runs.append((run.run_id, updated))
     reading.marks[_RUNS_MARK] = str(newest.timestamp())
     return reading
 
 
-def run_datasets(run: DagsterRun, job_datasets: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
-    """The datasets a run materializes or checks (its selection, else its job's)."""
+def run_datasets(
+    run: DagsterRun,
+    job_datasets: Mapping[str, tuple[str, ...]],
+    entries: Sequence[EventLogEntry] = (),
+) -> tuple[str, ...]:
+    """The datasets a run materializes or checks: its selection, else its job's, else those
+    its plan named (the planned materializations and check evaluations in its log)."""
     keys = set(run.asset_selection or ()) | {k.asset_key for k in run.asset_check_selection or ()}
     if keys:
         return tuple(sorted(k.to_user_string() for k in keys))
-    return job_datasets.get(run.job_name, ())
+    if run.job_name in job_datasets:
+        return job_datasets[run.job_name]
+    planned = set()
+    for entry in entries:
+        event = entry.dagster_event
+        if event is not None and event.event_type in _PLANNED:
+            key = event.asset_key or event.event_specific_data.asset_key
+            planned.add(key.to_user_string())
+    return tuple(sorted(planned))
 
 
 def run_subject(run: DagsterRun, datasets: Sequence[str]) -> tuple[str, str]:
@@ -113,20 +133,26 @@ def run_observations(
     the owners of its datasets."""
     found: list[Observation] = []
     causes: list[str] = []
+    run_cause: str | None = None
+    stopped_by_checks = False
     pacing: list[str] = []
     for entry in entries:
         event = entry.dagster_event
-        if event is not None and event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+        kind = event.event_type if event is not None else None
+        if kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             for seen in check_observations(event.event_specific_data, _at(entry), run.run_id):
                 found.append(replace(seen, owners=owners_of(seen.datasets)))
-        if event is not None and event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.error
-            if error is not None:
-                causes.append(f"{event.step_key}: {error.message.strip().splitlines()[0]}")
-                if error.cls_name == "PacingViolation":
-                    pacing.append(error.message.strip().splitlines()[0])
-        elif event is not None and event.event_type == DagsterEventType.RUN_FAILURE and not causes:
-            causes.append((event.message or "the run failed").strip().splitlines()[0])
+        elif kind == DagsterEventType.STEP_FAILURE and event.step_failure_data.error is not None:
+            error = _root(event.step_failure_data.error)
+            first = f"{error.cls_name}: {_first_line(error)}"
+            if error.cls_name == CHECKS_STOPPED_THE_RUN:
+                stopped_by_checks = True
+            else:
+                causes.append(f"{event.step_key}: {first}")
+            if error.cls_name == "PacingViolation":
+                pacing.append(first)
+        elif kind == DagsterEventType.RUN_FAILURE:
+            run_cause = (event.message or "the run failed").strip().splitlines()[0]
         elif any(m.lower() in entry.user_message.lower() for m in PACING_MARKS):
             pacing.append(entry.user_message.strip().splitlines()[0])
     subject, partition = run_subject(run, datasets)
@@ -140,8 +166,10 @@ def run_observations(
         "run_id": run.run_id,
     }
     failed = run.status == DagsterRunStatus.FAILURE
-    if failed and run.tags.get(WILL_RETRY_TAG) != "true":
-        cause = causes[0] if causes else "no cause recorded"
+    # A run stopped only by its blocking checks: the check alerts already say what failed.
+    only_checks = stopped_by_checks and not causes
+    if failed and run.tags.get(WILL_RETRY_TAG) != "true" and not only_checks:
+        cause = causes[0] if causes else run_cause or "no cause recorded"
         found.append(
             Observation(
                 Kind.RUN_FAILED,
@@ -184,6 +212,20 @@ def run_observations(
             )
         )
     return found
+
+
+def _root(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    """The error that started it all: Dagster wraps a step's own exception in its own."""
+    while error.cause is not None:
+        error = error.cause
+    return error
+
+
+def _first_line(error: SerializableErrorInfo) -> str:
+    """The error's message without its class name, first line only."""
+    text = error.message.strip().splitlines()[0] if error.message.strip() else "no message"
+    head, _, rest = text.partition(": ")
+    return rest if rest and head.endswith(error.cls_name) else text
 
 
 def _launched(run: DagsterRun) -> dict[str, str]:
