@@ -66,15 +66,20 @@ def route(
     """Open an alert per matching rule for each failing observation (once while it stays
     open), resolve every open alert of a passing one's key; the alerts opened and resolved."""
     sinks_of = {rule.name: rule.sinks for rule in rules.rules}
+    # Most observations pass and have nothing to resolve: only open keys are looked up.
+    open_keys = store.open_keys()
     opened: list[Alert] = []
     resolved: list[Alert] = []
     for seen in observations:
         if not seen.failing:
-            resolved += store.resolve(seen, sinks_of)
+            if seen.key in open_keys:
+                resolved += store.resolve(seen, sinks_of)
+                open_keys.discard(seen.key)
             continue
         for rule in rules.rules:
             if matches(rule, seen):
                 alert = store.open(rule.name, seen, rule.sinks)
+                open_keys.add(seen.key)
                 if alert is not None:
                     opened.append(alert)
     return opened, resolved

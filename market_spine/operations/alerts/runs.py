@@ -32,7 +32,7 @@ from market_spine.operations.alerts.store import AlertStore
 from market_spine.operations.freshness import FRESHNESS_CHECK_KEY
 
 #: Runs read per evaluation; the next evaluation goes on from the last one read.
-RUNS_PER_EVALUATION = 200
+RUNS_PER_EVALUATION = 50
 #: What TWS says when it refuses a request for pacing (error 162), and the platform's error.
 PACING_MARKS = ("pacing violation", "PacingViolation")
 #: The error of a step whose blocking checks failed (the run fails with it).

@@ -207,6 +207,14 @@ class AlertStore:
                 self._owe(db, alert_id, sinks_of.get(alert.rule, []), "resolve", seen.at)
             return [self._get(db, alert_id) for alert_id in ids]
 
+    def open_keys(self) -> set[tuple[str, str, str]]:
+        """The (kind, subject, partition) keys with an open alert."""
+        with self._connect() as db:
+            rows = db.execute(
+                "select distinct kind, subject, partition from alerts where resolved_at is null"
+            )
+            return {(kind, subject, partition) for kind, subject, partition in rows}
+
     def open_alerts(self) -> list[Alert]:
         """Every open alert, oldest first."""
         with self._connect() as db:
