@@ -157,60 +157,32 @@ def run_observations(
             pacing.append(entry.user_message.strip().splitlines()[0])
     subject, partition = run_subject(run, datasets)
     at = _at(entries[-1]) if entries else datetime.now(UTC)
-    common = {
-        "subject": subject,
-        "partition": partition,
-        "at": at,
-        "datasets": datasets,
-        "owners": owners_of(datasets),
-        "run_id": run.run_id,
-    }
-    failed = run.status == DagsterRunStatus.FAILURE
+    owners = owners_of(datasets)
+
+    def seen(kind: Kind, failing: bool, summary: str, **details: Any) -> Observation:
+        severity = Severity.WARNING if kind == Kind.PACING else Severity.ERROR
+        return Observation(
+            kind, subject, partition, failing, severity, summary, at, datasets, owners,
+            run.run_id, details,
+        )  # fmt: skip
+
+    succeeded = run.status == DagsterRunStatus.SUCCESS
     # A run stopped only by its blocking checks: the check alerts already say what failed.
     only_checks = stopped_by_checks and not causes
-    if failed and run.tags.get(WILL_RETRY_TAG) != "true" and not only_checks:
+    retried = run.tags.get(WILL_RETRY_TAG) == "true"
+    if run.status == DagsterRunStatus.FAILURE and not retried and not only_checks:
         cause = causes[0] if causes else run_cause or "no cause recorded"
-        found.append(
-            Observation(
-                Kind.RUN_FAILED,
-                failing=True,
-                severity=Severity.ERROR,
-                summary=f"run {subject} failed: {cause}",
-                details={"job": run.job_name, "causes": causes[:5], **_launched(run)},
-                **common,
-            )
-        )
-    elif run.status == DagsterRunStatus.SUCCESS:
-        found.append(
-            Observation(
-                Kind.RUN_FAILED,
-                failing=False,
-                severity=Severity.ERROR,
-                summary=f"run {run.run_id} of {subject} succeeded",
-                **common,
-            )
-        )
+        summary = f"run {subject} failed: {cause}"
+        details = {"job": run.job_name, "causes": causes[:5], **_launched(run)}
+        found.append(seen(Kind.RUN_FAILED, True, summary, **details))
+    elif succeeded:
+        found.append(seen(Kind.RUN_FAILED, False, f"run {run.run_id} of {subject} succeeded"))
     if pacing:
-        found.append(
-            Observation(
-                Kind.PACING,
-                failing=True,
-                severity=Severity.WARNING,
-                summary=f"IB pacing violation in run {subject}: {pacing[0]}",
-                details={"violations": len(pacing), "first": pacing[0]},
-                **common,
-            )
-        )
-    elif run.status == DagsterRunStatus.SUCCESS:
-        found.append(
-            Observation(
-                Kind.PACING,
-                failing=False,
-                severity=Severity.WARNING,
-                summary=f"run {run.run_id} of {subject} finished without a pacing violation",
-                **common,
-            )
-        )
+        summary = f"IB pacing violation in run {subject}: {pacing[0]}"
+        found.append(seen(Kind.PACING, True, summary, violations=len(pacing), first=pacing[0]))
+    elif succeeded:
+        summary = f"run {run.run_id} of {subject} finished without a pacing violation"
+        found.append(seen(Kind.PACING, False, summary))
     return found
 
 
