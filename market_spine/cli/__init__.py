@@ -1,11 +1,12 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
-serve the API, import vendor files, stream, maintain and verify the lake. A module per command
-group."""
+serve the API, import vendor files, stream, maintain and verify the lake, test and list alerts. A
+module per command group."""
 
 from __future__ import annotations
 
 import typer
 
+from market_spine.cli.alerts import alerts
 from market_spine.cli.catalog import catalog
 from market_spine.cli.fake import fake
 from market_spine.cli.importing import import_app
@@ -27,5 +28,6 @@ app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")
 app.add_typer(fake, name="fake")
+app.add_typer(alerts, name="alerts")
 
 __all__ = ["app"]
