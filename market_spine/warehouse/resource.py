@@ -1,5 +1,6 @@
 """Running dbt against one home's warehouse: the home reaches profiles.yml through
-MARKET_SPINE_HOME, and every invocation holds the warehouse's writer lock."""
+MARKET_SPINE_HOME and its reference seeds reach dbt_project.yml through MARKET_SPINE_SEEDS, and
+every invocation holds the warehouse's writer lock."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
@@ -18,15 +19,30 @@ from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
 from market_spine.warehouse.paths import DBT_PROJECT_DIR, dbt_target_path, lock_path, warehouse_path
 from market_spine.warehouse.project import dbt_resource, discard_foreign_partial_parse
 from market_spine.warehouse.reading import read_only
+from market_spine.warehouse.seeds import seeds_folder
+
+if TYPE_CHECKING:
+    from market_spine.settings import Settings
 
 _ENV_LOCK = threading.Lock()  # os.environ is process-wide: one invocation sets it at a time
+#: What dbt reads from the environment for one home: profiles.yml's home, dbt_project.yml's seeds.
+_ENV = ("MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS")
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The home whose `warehouse/spine.duckdb` dbt builds; how long a build waits for the lock."""
+    """The home whose `warehouse/spine.duckdb` dbt builds; the instruments file whose roots its
+    reference seeds cover (None: the home's own `instruments.toml`, if any); how long a build
+    waits for the lock."""
 
     home: str
+    instruments_file: str | None = None
     lock_timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> WarehouseResource:
+        """The resource of a home, with the instruments file its settings name."""
+        named = settings.instruments_path
+        return cls(home=str(settings.home), instruments_file=str(named) if named else None)
 
     @property
     def path(self) -> Path:
@@ -43,6 +59,14 @@ class WarehouseResource(dg.ConfigurableResource):
         """dbt's artifacts and logs for this home (`paths.dbt_target_path`)."""
         return dbt_target_path(Path(self.home))
 
+    @property
+    def instruments_path(self) -> Path | None:
+        """The instruments file this home's warehouse follows, if any."""
+        from market_spine.settings import instruments_path
+
+        named = Path(self.instruments_file) if self.instruments_file else None
+        return instruments_path(Path(self.home), named)
+
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the exclusive lock: the only way this code base writes the warehouse."""
@@ -58,10 +82,14 @@ class WarehouseResource(dg.ConfigurableResource):
     def invoke(
         self, dbt: DbtCliResource, args: Sequence[str], context: Any = None, **kwargs: Any
     ) -> DbtCliInvocation:
-        """Start `dbt <args>` for this home; the caller must hold `writing()` until it ends."""
+        """Start `dbt <args>` for this home; the caller must hold `writing()` until it ends.
+        The home's reference seeds are brought up to date first; a bad instruments file raises
+        InvalidInput before dbt starts."""
+        seeds = seeds_folder(Path(self.home), self.instruments_path)
         with _ENV_LOCK:
-            previous = os.environ.get("MARKET_SPINE_HOME")
+            previous = {name: os.environ.get(name) for name in _ENV}
             os.environ["MARKET_SPINE_HOME"] = str(Path(self.home).resolve())
+            os.environ["MARKET_SPINE_SEEDS"] = str(seeds)
             try:
                 # dbt starts here (Popen copies os.environ), so the variable can be restored.
                 kwargs.setdefault("target_path", self.target_path)
@@ -71,10 +99,11 @@ class WarehouseResource(dg.ConfigurableResource):
                 discard_foreign_partial_parse(kwargs["target_path"])
                 return dbt.cli(list(args), context=context, **kwargs)
             finally:
-                if previous is None:
-                    os.environ.pop("MARKET_SPINE_HOME", None)
-                else:
-                    os.environ["MARKET_SPINE_HOME"] = previous
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
     def run(self, args: Sequence[str], dbt: DbtCliResource | None = None) -> DbtCliInvocation:
         """Run dbt outside Dagster (tests, benchmarks) to the end, under the writer lock."""
