@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from typer.testing import CliRunner
 
 from market_spine.cli import app
 from market_spine.markets import instruments
+from market_spine.settings import Settings
+from market_spine.warehouse.build import plan_warehouse
 from market_spine.warehouse.reading import read_only
 from market_spine_tests.kit.homes import REPO
 
@@ -76,3 +79,26 @@ def test_a_configured_root_builds_into_the_marts(euro: Processed) -> None:
     assert june == [(date(2024, 6, 17), date(2024, 6, 10))]
     assert bars == [(d, "FUT:6EM2024", True) for d in DAYS]
     assert sessions > 2000  # 2019-2027, about 250 sessions a year
+
+
+def test_another_configured_root_makes_the_reference_stale(euro: Processed) -> None:
+    """The plan rebuilds the reference and what reads it when the instruments file changes, and
+    only then: the seeds' code versions follow the home's instruments."""
+    settings = Settings.from_env(
+        {"MARKET_SPINE_HOME": str(euro.home), "MARKET_SPINE_PROFILE": "test"}
+    )
+    instance = dg.DagsterInstance.from_config(str(euro.home / "dagster"))
+    reference = {"ref_futures_roots", "ref_futures_contracts", "ref_trading_sessions"}
+    built_on_it = {"dim_instrument", "dim_date", "fct_futures_bars_daily"}
+    idle = {k.path[-1] for k in plan_warehouse(instance, settings).models}
+    assert not idle & (reference | built_on_it)
+
+    toml = euro.home / "instruments.toml"
+    original = toml.read_text()
+    pound = original.split("[instruments.6E]")[1].replace('name = "Euro FX"', 'name = "Pound"')
+    toml.write_text(f"{original}\n[instruments.6B]{pound}")
+    try:
+        changed = {k.path[-1] for k in plan_warehouse(instance, settings).models}
+    finally:
+        toml.write_text(original)
+    assert reference | built_on_it <= changed
