@@ -16,7 +16,13 @@ import duckdb
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
-from market_spine.warehouse.paths import DBT_PROJECT_DIR, dbt_target_path, lock_path, warehouse_path
+from market_spine.warehouse.paths import (
+    DBT_PROJECT_DIR,
+    SEEDS_DIR,
+    dbt_target_path,
+    lock_path,
+    warehouse_path,
+)
 from market_spine.warehouse.project import dbt_resource, discard_foreign_partial_parse
 from market_spine.warehouse.reading import read_only
 from market_spine.warehouse.seeds import seeds_folder
@@ -89,9 +95,12 @@ class WarehouseResource(dg.ConfigurableResource):
         with _ENV_LOCK:
             previous = {name: os.environ.get(name) for name in _ENV}
             os.environ["MARKET_SPINE_HOME"] = str(Path(self.home).resolve())
-            os.environ["MARKET_SPINE_SEEDS"] = str(seeds)
+            if seeds == SEEDS_DIR:  # the project's default: dbt sees what it always saw
+                os.environ.pop("MARKET_SPINE_SEEDS", None)
+            else:
+                os.environ["MARKET_SPINE_SEEDS"] = str(seeds)
             try:
-                # dbt starts here (Popen copies os.environ), so the variable can be restored.
+                # dbt starts here (Popen copies os.environ), so the variables can be restored.
                 kwargs.setdefault("target_path", self.target_path)
                 # dagster-dbt seeds a new target with the project's partial parse: both must
                 # have been made for this checkout's project folder.
