@@ -98,7 +98,9 @@ class WarehouseResource(dg.ConfigurableResource):
             if seeds == SEEDS_DIR:  # the project's default: dbt sees what it always saw
                 os.environ.pop("MARKET_SPINE_SEEDS", None)
             else:
-                os.environ["MARKET_SPINE_SEEDS"] = str(seeds)
+                # Relative to the project: with an absolute seed folder, dbt's partial parse
+                # takes every seed for changed on the next run and then fails to load them.
+                os.environ["MARKET_SPINE_SEEDS"] = os.path.relpath(seeds, DBT_PROJECT_DIR)
             try:
                 # dbt starts here (Popen copies os.environ), so the variables can be restored.
                 kwargs.setdefault("target_path", self.target_path)

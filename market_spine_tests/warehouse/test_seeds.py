@@ -118,3 +118,23 @@ def test_process_names_a_bad_instruments_file_before_any_run(
         result.output.split()
     )
     assert not (home / "warehouse").exists() and not (home / "dagster").exists()
+
+
+def test_a_configured_home_loads_its_seeds_on_every_build(tmp_path: Path) -> None:
+    """dbt reuses its parse of the home's seeds from one build to the next (an absolute seed
+    folder broke the second build) and reloads them when the instruments change."""
+    home = tmp_path / "home"
+    toml = _euro(home)
+    warehouse = WarehouseResource(home=str(home))
+    for _ in range(2):
+        assert warehouse.run(["seed"]).process.returncode == 0
+    pound = EXAMPLE.read_text().split("[instruments.6E]")[1].replace("Euro FX", "Pound")
+    toml.write_text(f"{EXAMPLE.read_text()}\n[instruments.6B]{pound}")
+    assert warehouse.run(["seed"]).process.returncode == 0
+    with warehouse.reading() as conn:
+        roots = conn.execute("select root from reference.ref_futures_roots order by 1").fetchall()
+        venues = conn.execute(
+            "select distinct venue from reference.ref_trading_sessions"
+        ).fetchall()
+    assert [r for (r,) in roots] == ["6B", "6E", "CL", "ES", "NG"]
+    assert ("CME_Currency",) in venues
