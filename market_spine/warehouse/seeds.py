@@ -17,8 +17,11 @@ Dagster assets with the same keys, lineage, dbt tests and catalog entries, and e
 version (`seed_versions`) tells the warehouse plan and the automation that changed instruments
 make the reference, and everything built from it, stale. Tables made by the plugin would be
 sources nothing materializes, so nothing downstream would know to rebuild, and the plugin would
-have to compare or regenerate them at every dbt start; generating the rows takes seconds (every
-venue's sessions for every day of 2019-2027), so they are cached either way.
+have to compare or regenerate them at every dbt start; generating the rows takes about a second
+(every venue's sessions for every day of 2019-2027), so they are cached either way. Measured by
+bench/warehouse_roots.py: generating a 6E home's seeds ~1.0 s once, checking them 0.4 ms, a
+built-in home's warm `dbt build` 29.3 s against 28.7 s for the previous invocation (same run,
+within the machine's noise).
 """
 
 from __future__ import annotations
