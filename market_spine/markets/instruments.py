@@ -207,6 +207,10 @@ _INSTRUMENTS: dict[str, Instrument] = {
 }
 
 
+#: The roots defined in code; a home's instruments file adds others (`register_instrument`).
+BUILT_IN_ROOTS: tuple[str, ...] = tuple(sorted(_INSTRUMENTS))
+
+
 def known_symbols() -> list[str]:
     """The configured futures roots, sorted."""
     return sorted(_INSTRUMENTS)
