@@ -39,7 +39,7 @@ from deltalake.transaction import create_table_with_add_actions
 from filelock import FileLock
 
 from market_spine.lake import Lake
-from market_spine.lake.store import Change, CommitInfo
+from market_spine.lake.commits import Change, CommitInfo
 
 DS = "normalized/bench_bars"
 RAW = "raw/bench_bars"

@@ -23,7 +23,7 @@ import polars as pl
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake import Lake
-from market_spine.lake.store import CommitInfo
+from market_spine.lake.commits import CommitInfo
 from market_spine.markets.calendars import trading_days
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.settings import Settings

@@ -38,7 +38,7 @@ def verify(
     from market_spine.errors import SpineError
     from market_spine.lake.store import Lake
     from market_spine.lake.verify import drop_damaged as drop
-    from market_spine.lake.verify import verify_home
+    from market_spine.operations.home_verification import verify_home
 
     with command_run():
         settings = settings_from_env()

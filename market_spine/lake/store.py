@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,71 +18,21 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from market_spine.errors import InvalidInput, LakeError, NotMaterialized
+from market_spine.lake.as_of import AsOf, parse_as_of
+from market_spine.lake.commits import (
+    Change,
+    CommitInfo,
+    ReplacePlan,
+    arrow_of,
+    commit_metadata,
+)
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import ledger_at
 from market_spine.lake.reader import Snapshot, SnapshotCache, read_file, read_table
 from market_spine.lake.writer import delta_arrow, remove_action, write_files
-from market_spine.version import package_version
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
-
-AsOf = int | datetime | str | None
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How a replacement changes the snapshot it read: files to remove, rewritten remainders of
-    files straddling the predicate, and the table's partition columns."""
-
-    read: Snapshot | None
-    removes: list[RemoveAction]
-    rewrites: list[AddAction]
-    partition_by: list[str] | None
-
-
-@dataclass(frozen=True)
-class Change:
-    """One commit's content: the actions, the table's schema and partition columns, the
-    caller's metadata and row count, the snapshot it was planned from (None: no table yet) and
-    the region a replacement read (None for appends, which read nothing)."""
-
-    schema: pa.Schema
-    adds: list[AddAction]
-    removes: list[RemoveAction]
-    partition_by: list[str] | None
-    metadata: Mapping[str, Any] | None
-    rows: int
-    read: Snapshot | None
-    region: RowFilter | None = None
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """What one write left behind: the table version it created and the rows it carried."""
-
-    dataset: str
-    version: int
-    rows: int
-    operation: str
-
-
-def _arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
-    if isinstance(data, pl.DataFrame):
-        # The oldest compat level avoids string views, which older Delta readers reject.
-        return data.to_arrow(compat_level=pl.CompatLevel.oldest())
-    return data
-
-
-def _metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
-    """Commit metadata: the caller's (capture ids, run id) plus row count and code version."""
-    out = {
-        k: v if isinstance(v, str) else json.dumps(v, default=str)
-        for k, v in (metadata or {}).items()
-    }
-    out["rows"] = str(rows)
-    out["code_version"] = package_version()
-    return out
 
 
 class Lake:
@@ -132,7 +80,7 @@ class Lake:
     ) -> CommitInfo:
         """Append rows as one commit; raw captures only ever grow this way. Commits of other
         writers that land first are kept: this one goes on top of them."""
-        table = delta_arrow(_arrow(data))
+        table = delta_arrow(arrow_of(data))
         root = self.path(dataset)
         self._before_write(dataset)
         written = write_files(root, table, partition_by or [])
@@ -174,7 +122,7 @@ class Lake:
             )
         wanted = RowFilter(equals, between)
         predicate = str(wanted)
-        table = delta_arrow(_arrow(data))
+        table = delta_arrow(arrow_of(data))
         index_form = wanted.comparable()
         stray = wanted.rows_outside(table)
         if stray:
@@ -227,11 +175,11 @@ class Lake:
 
     def _plan_replace(
         self, dataset: str, wanted: RowFilter, partition_by: list[str] | None
-    ) -> _Plan:
+    ) -> ReplacePlan:
         """Plan a replacement on the newest snapshot: files wholly inside the filter go, files
         straddling it are rewritten without the matching rows (written and recorded now)."""
         if not self.exists(dataset):
-            return _Plan(None, [], [], partition_by)
+            return ReplacePlan(None, [], [], partition_by)
         root = self.path(dataset)
         _, snapshot = self._snapshots.for_write(str(root))
         partition_by = list(snapshot.partition_columns)
@@ -248,7 +196,7 @@ class Lake:
                 self.ledger.record_files(dataset, written)
                 rewrites += [w.action for w in written]
             removes.append(remove_action(f.rel, f.size, f.partition_raw))
-        return _Plan(snapshot, removes, rewrites, partition_by)
+        return ReplacePlan(snapshot, removes, rewrites, partition_by)
 
     def _commit(self, dataset: str, change: Change) -> int:
         """Commit a change, planned from snapshot `change.read` (None: no table yet), as one
@@ -263,7 +211,7 @@ class Lake:
         schema, adds, removes = change.schema, change.adds, change.removes
         partition_by, read, region = change.partition_by, change.read, change.region
         props = CommitProperties(
-            custom_metadata=_metadata(change.metadata, change.rows), max_commit_retries=0
+            custom_metadata=commit_metadata(change.metadata, change.rows), max_commit_retries=0
         )
         uri = str(self.path(dataset))
         if read is None and self._create(dataset, schema, adds, partition_by, props):
@@ -426,48 +374,6 @@ def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:
 def _moved(uri: str, version: int) -> bool:
     """True when the table at `uri` has a version after `version` (a commit raced ours)."""
     return (Path(uri) / "_delta_log" / f"{version + 1:020d}.json").exists()
-
-
-#: What an as_of may be, said in every error about one.
-AS_OF_FORMS = (
-    "a table version number like 3 or an ISO timestamp with zone like 2024-03-05T21:00:00Z"
-)
-#: ASCII digits only: str.isdigit() and int() also take '²' and '١', which no caller means.
-_VERSION = re.compile(r"[0-9]+")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def parse_as_of(as_of: int | datetime | str) -> int | datetime:
-    """A version number, an aware datetime, or text holding either (`3`,
-    `2024-03-05T21:00:00Z`); anything else is InvalidInput naming the accepted forms."""
-    if isinstance(as_of, bool):
-        raise InvalidInput(f"as_of {as_of!r} is not {AS_OF_FORMS}")
-    if isinstance(as_of, int):
-        if as_of < 0:
-            raise InvalidInput(f"as_of version {as_of} is negative: pass {AS_OF_FORMS}")
-        return as_of
-    if isinstance(as_of, datetime):
-        if as_of.tzinfo is None:
-            raise InvalidInput(f"as_of {as_of} has no time zone: pass an aware UTC timestamp")
-        return as_of
-    if isinstance(as_of, date):
-        raise InvalidInput(f"as_of must be {AS_OF_FORMS}, not a date")
-    text = str(as_of).strip()
-    if _VERSION.fullmatch(text):
-        return int(text)
-    if not text.isascii():
-        raise InvalidInput(f"as_of {as_of!r} has characters outside ASCII: pass {AS_OF_FORMS}")
-    if _DATE.fullmatch(text):
-        raise InvalidInput(f"as_of {as_of!r} is a date with no time and zone: pass {AS_OF_FORMS}")
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"as_of {as_of!r} is neither a version number nor an ISO timestamp: pass {AS_OF_FORMS}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidInput(f"as_of {as_of!r} has no time zone: add 'Z' or an offset")
-    return parsed
 
 
 @lru_cache(maxsize=16)

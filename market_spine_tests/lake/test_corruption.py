@@ -28,7 +28,8 @@ from market_spine.lake import lake_at
 from market_spine.lake.integrity import LEDGER_FILE, ledger_at
 from market_spine.lake.maintenance import maintain
 from market_spine.lake.store import Lake
-from market_spine.lake.verify import Report, drop_damaged, verify_home, verify_lake
+from market_spine.lake.verify import Report, drop_damaged, verify_lake
+from market_spine.operations.home_verification import verify_home
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 
