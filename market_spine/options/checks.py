@@ -20,6 +20,8 @@ from market_spine.markets.expirations import (
 from market_spine.options import quote_sides
 
 WORST = 10
+#: Share of two-sided quotes that may be crossed or locked before the day is blocked.
+MAX_CROSSED_SHARE = 0.01
 #: Share of two-sided quotes whose implied vol must solve.
 MIN_CONVERGENCE = 0.95
 IV_BOUNDS = (0.01, 5.0)
@@ -58,21 +60,27 @@ def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
 
 
 def quotes(chain: pl.DataFrame) -> CheckOutcome:
-    """Crossed (bid > ask) and locked (bid = ask) two-sided quotes fail. A quote missing a side
-    (zero price or zero size: see `quote_sides`) is neither: it is counted as one-sided (or
-    empty), and has no mid to mislead anything downstream."""
+    """Crossed (bid > ask) and locked (bid = ask) two-sided quotes fail. A few of them (at most
+    MAX_CROSSED_SHARE of the two-sided quotes) is a warning: a crossed quote has no mid and so no
+    vol, and one bad print must not hold back a whole day; more is a feed fault, and blocks. A
+    quote missing a side (zero price or zero size: see `quote_sides`) is neither: it is counted
+    as one-sided (or empty), and has no mid to mislead anything downstream."""
     both = chain.filter(quote_sides.two_sided())
     crossed = both.filter(pl.col("bid") > pl.col("ask"))
     locked = both.filter(pl.col("bid") == pl.col("ask"))
+    bad = crossed.height + locked.height
+    share = bad / both.height if both.height else 0.0
     return CheckOutcome(
-        crossed.is_empty() and locked.is_empty(),
+        bad == 0,
         {
             "contracts": chain.height,
             **quote_sides.side_counts(chain),
             "crossed": crossed.height,
             "locked": locked.height,
+            "crossed_or_locked_share": round(share, 6),
             "worst": _examples(pl.concat([crossed, locked]), ["bid", "ask"]),
         },
+        warn_only=share <= MAX_CROSSED_SHARE,
     )
 
 
