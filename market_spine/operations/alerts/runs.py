@@ -249,7 +249,7 @@ def freshness_observations(
 ) -> list[Observation]:
     """The freshness SLA check's verdict per symbol it judged (`lag_minutes`): stale symbols
     fail, fresh ones pass; a verdict without per-symbol lags is one observation."""
-    from market_spine.futures.checks import FRESHNESS_SLA
+    from market_spine.futures.freshness import FRESHNESS_SLA
 
     limit = int(FRESHNESS_SLA.total_seconds() // 60)
     lags = metadata.get("lag_minutes")

@@ -33,7 +33,7 @@ from market_spine.catalog.registry import CATALOG
 from market_spine.check_kit import CheckDef, CheckOutcome, check_result, partition_checks
 from market_spine.definitions import shared_resources
 from market_spine.errors import ProviderError
-from market_spine.futures import checks as futures_checks
+from market_spine.futures import freshness as bars_sla
 from market_spine.futures import keys as futures_keys
 from market_spine.operations import definitions as operations
 from market_spine.operations.alerts.engine import evaluate_home
@@ -89,7 +89,7 @@ def chain(
 @dg.asset(
     key=futures_keys.NORMALIZED_BARS,
     check_specs=[
-        dg.AssetCheckSpec(futures_checks.FRESHNESS_CHECK.name, asset=futures_keys.NORMALIZED_BARS)
+        dg.AssetCheckSpec(bars_sla.FRESHNESS_CHECK.name, asset=futures_keys.NORMALIZED_BARS)
     ],
 )
 def bars(config: Chain) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -101,8 +101,10 @@ def bars(config: Chain) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         "ES": now - timedelta(minutes=3),
     }
     yield dg.MaterializeResult()
-    outcome = futures_checks.FRESHNESS_CHECK.evaluate(futures_checks.NewestBars(now, newest))
-    yield check_result(futures_keys.NORMALIZED_BARS, futures_checks.FRESHNESS_CHECK.name, outcome)
+    outcome = bars_sla.FRESHNESS_CHECK.evaluate(
+        bars_sla.NewestBars(now, bars_sla.sessions_owed(newest, now), newest)
+    )
+    yield check_result(futures_keys.NORMALIZED_BARS, bars_sla.FRESHNESS_CHECK.name, outcome)
 
 
 UNREACHABLE = SerializableErrorInfo(
