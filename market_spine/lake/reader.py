@@ -23,8 +23,9 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 
 from market_spine.errors import LakeDamaged, LakeError
+from market_spine.lake.files import unreadable
 from market_spine.lake.filters import RowFilter
-from market_spine.lake.integrity import Ledger, ledger_of, unreadable
+from market_spine.lake.integrity import Ledger, ledger_of
 
 _EPOCH_DAY = date(1970, 1, 1)
 _T = TypeVar("_T")

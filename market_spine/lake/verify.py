@@ -25,8 +25,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from market_spine.errors import LakeDamaged, LakeError
+from market_spine.lake.files import LogListing, sha256_of
 from market_spine.lake.filters import comparable
-from market_spine.lake.integrity import LEDGER_FILE, LogListing, sha256_of
+from market_spine.lake.integrity import LEDGER_FILE
 from market_spine.lake.reader import FileEntry, Snapshot
 from market_spine.lake.repair import day_of
 from market_spine.lake.store import Lake
