@@ -107,10 +107,12 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
 
 
 def refuse_damaged(lake: Lake, dataset: str) -> None:
-    """Raise LakeError naming every damaged part of the table (light verification)."""
+    """Raise LakeError naming every damaged part of the table. Deep verification (every file's
+    SHA-256 and page checksums): compaction rewrites only some files, so a damaged file it
+    leaves alone would otherwise pass as maintained."""
     from market_spine.lake.verify import verify_table
 
-    damage = [f for f in verify_table(lake, dataset).findings if f.damage]
+    damage = [f for f in verify_table(lake, dataset, deep=True).findings if f.damage]
     if damage:
         found = "; ".join(f"{f.path or dataset}: {f.problem} (repair: {f.repair})" for f in damage)
         raise LakeError(f"{dataset} is damaged, so it is not maintained: {found}")
