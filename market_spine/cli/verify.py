@@ -42,6 +42,12 @@ def verify(
 
     with command_run():
         settings = settings_from_env()
+        if not settings.lake_root.is_dir():
+            # A mistyped home has nothing to verify; "no damage" would read as a healthy home.
+            raise SpineError(
+                f"{settings.home} holds no lake ({settings.lake_root} does not exist): point "
+                "MARKET_SPINE_HOME at the home to verify"
+            )
         if drop_damaged:
             if dataset is None:
                 raise SpineError("--drop-damaged needs a DATASET: drop files of one table at once")

@@ -342,3 +342,11 @@ def test_instance_and_warehouse_damage_is_named(copy: Path) -> None:
     subjects = {f.subject: f for f in report.findings if f.damage}
     assert "runs.db" in (subjects["dagster instance"].path or "")
     assert "market-spine process --domain warehouse" in subjects["warehouse"].repair
+
+
+def test_verify_of_a_home_without_a_lake_says_so(tmp_path: Path, monkeypatch) -> None:
+    """A mistyped MARKET_SPINE_HOME is not a healthy home."""
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(tmp_path / "typo"))
+    result = runner.invoke(app, ["verify"])
+    assert result.exit_code == 2
+    assert "holds no lake" in result.output and "MARKET_SPINE_HOME" in result.output
