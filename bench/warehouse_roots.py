@@ -30,7 +30,6 @@ import dagster as dg
 import dataset
 import report
 
-from market_spine.definitions import silence_dagster_previews
 from market_spine.lake.resource import LakeResource
 from market_spine.runs.launch import materialize_options, materialize_range
 from market_spine.settings import Settings
@@ -118,10 +117,7 @@ def seeds_step(euro: Path) -> dict[str, Any]:
 
 def main() -> None:
     """Set up the homes, time the builds and the seeds step, print and save the figures."""
-    silence_dagster_previews()
-    dataset.DATA.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bench_roots_", dir=dataset.DATA))
-    try:
+    with dataset.scratch("bench_roots_") as work:
         plain = work / "plain"
         plain.mkdir()
         _load(plain, ("CL", "ES", "NG"), options=True)
@@ -140,8 +136,6 @@ def main() -> None:
         cold["euro_previous"] = previous(euro_prev)
         builds["euro_current"] = [current(euro) for _ in range(WARM)]
         step = seeds_step(euro)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
     def warm(name: str) -> list[Any]:
         if not builds.get(name):
