@@ -68,13 +68,9 @@ class Unchecked(Lake):
             )
             return 0
         delta, _ = self._snapshots.for_write(uri)
-        delta.create_write_transaction(
-            [*adds, *removes],
-            mode="append",
-            schema=schema,
-            partition_by=partition_by,
-            commit_properties=props,
-        )
+        # delta-rs' own retries decide a race here: no version check, no re-plan.
+        write = {"schema": schema, "partition_by": partition_by, "commit_properties": props}
+        delta.create_write_transaction([*adds, *removes], mode="append", **write)
         delta.update_incremental()
         return delta.version()
 
