@@ -12,6 +12,7 @@ from market_spine.cli.importing import import_app
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
+from market_spine.cli.retry import retry
 from market_spine.cli.runs import runs
 from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
@@ -24,6 +25,7 @@ app.command()(up)
 app.command()(api)
 app.command()(maintain)
 app.command()(verify)
+app.command()(retry)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")

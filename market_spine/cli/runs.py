@@ -4,6 +4,7 @@ the run history of the home's Dagster instance, filtered, with throughput, memor
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -55,34 +56,58 @@ def _who(row: RunRow) -> str:
     return f"{row.launched_by or '?'}@{row.launched_from or '?'}"
 
 
+_HEADERS = (
+    "run",
+    "created (UTC)",
+    "status",
+    "partitions",
+    "datasets",
+    "by@from",
+    "duration",
+    "rows",
+    "rows/s",
+    "MB/s",
+    "peak MB",
+    "cause",
+)
+
+
+def _cells(r: RunRow, plain: bool) -> list[str]:
+    datasets = ", ".join(d.rsplit("/", 1)[-1] for d in r.datasets[:3])
+    more = len(r.datasets) - 3
+    return [
+        r.run_id if plain else r.run_id[:8],
+        _when(r),
+        r.status.lower() if plain else _status(r.status),
+        r.span.label if r.span else "–",
+        (datasets + (f" +{more}" if more > 0 else "")) or r.job,
+        _who(r),
+        _number(r.duration_s, " s"),
+        _number(r.rows, digits=0),
+        _number(r.rows_per_s, digits=0),
+        _number(r.mb_per_s, digits=2),
+        _number(r.peak_memory_mb, digits=0),
+        r.cause or "",
+    ]
+
+
 def _table(rows: list[RunRow]) -> None:
+    """A table on a terminal; tab-separated lines, one per run, when piped."""
+    if not sys.stdout.isatty():
+        typer.echo("\t".join(_HEADERS))
+        for r in rows:
+            typer.echo("\t".join(_cells(r, plain=True)))
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} runs, newest first")
-    for header in ("run", "created (UTC)", "status", "partitions", "datasets", "by@from"):
-        table.add_column(header, no_wrap=header != "datasets")
-    for header in ("duration", "rows", "rows/s", "MB/s", "peak MB"):
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("cause")
+    for i, header in enumerate(_HEADERS):
+        right = 6 <= i <= 10
+        table.add_column(header, justify="right" if right else "left", no_wrap=i < 4 or right)
     for r in rows:
-        datasets = ", ".join(d.rsplit("/", 1)[-1] for d in r.datasets[:3])
-        more = len(r.datasets) - 3
-        table.add_row(
-            r.run_id[:8],
-            _when(r),
-            _status(r.status),
-            r.span.label if r.span else "–",
-            datasets + (f" +{more}" if more > 0 else "") or r.job,
-            _who(r),
-            _number(r.duration_s, " s"),
-            _number(r.rows, digits=0),
-            _number(r.rows_per_s, digits=0),
-            _number(r.mb_per_s, digits=2),
-            _number(r.peak_memory_mb, digits=0),
-            r.cause or "",
-        )
-    Console(soft_wrap=False).print(table)
+        table.add_row(*_cells(r, plain=False))
+    Console().print(table)
 
 
 @runs.callback()
