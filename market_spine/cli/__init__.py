@@ -14,6 +14,7 @@ from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
 from market_spine.cli.retry import retry
 from market_spine.cli.runs import runs
+from market_spine.cli.status import status
 from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
 
@@ -26,6 +27,7 @@ app.command()(api)
 app.command()(maintain)
 app.command()(verify)
 app.command()(retry)
+app.command()(status)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")
