@@ -28,8 +28,14 @@ from typer.testing import CliRunner
 
 from market_spine.cli import app
 from market_spine.definitions import build_definitions
+from market_spine.futures import definitions as futures
 from market_spine.home import instance as home_instance
-from market_spine.operations.status import collect_status, missed_ticks
+from market_spine.operations import definitions as operations
+from market_spine.operations.freshness import freshness_job
+from market_spine.operations.status import checks_failing, collect_status, missed_ticks
+from market_spine.options import definitions as options
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import resources
 from market_spine.runs.location import code_location
 from market_spine.settings import Settings
 from market_spine_tests.kit.api import serving
@@ -173,3 +179,33 @@ def test_every_schedule_runs_on_utc(tmp_path: Path) -> None:
     repo = build_definitions(settings_for(tmp_path)).get_repository_def()
     assert repo.schedule_defs
     assert {s.execution_timezone for s in repo.schedule_defs} == {"UTC"}
+
+
+def test_stale_datasets_and_open_findings_come_from_the_latest_check_evaluations(
+    home: Path,
+) -> None:
+    settings = settings_for(home)
+    spiky = run_days(home, "CL", DAY, market=MarketDataResource(defects=["spikes"]))
+    instance = home_instance(settings)
+    stale, findings = checks_failing(instance)
+    assert stale == []
+    failing = {(c["dataset"], c["check"]): c for c in findings["checks"]}
+    anomalies = failing[("normalized/futures_bars_1m", "anomalies")]
+    assert anomalies["partitions"] == [f"{DAY}|CL"] and anomalies["count"] == 1
+    assert sum(findings["by_severity"].values()) == len(failing) >= 1, spiky
+
+    # The next day, an hour and more into CL's session, with nothing captured for it.
+    now = "2024-03-06T17:00:00Z"
+    defs = dg.Definitions.merge(
+        futures.build_definitions(settings),
+        options.build_definitions(settings),
+        operations.build_definitions(settings),
+        dg.Definitions(resources=resources(settings, MarketDataResource(frozen_now=now))),
+    )
+    defs.resolve_job_def(freshness_job.name).execute_in_process(instance=instance)
+    stale, _ = checks_failing(instance)
+    by_dataset = {s["dataset"]: s for s in stale}
+    bars = by_dataset["normalized/futures_bars_1m"]
+    assert bars["check"] == "freshness" and bars["lag_minutes"]["CL"] > 60
+    report = collect_status(settings, instance, verify=False)
+    assert report.stale and not report.ok
