@@ -114,18 +114,29 @@ class LoadStatus:
 
     def probe(self) -> Probe:
         """Whether every catalogued asset's last load succeeded, naming those that did not."""
-        return self._answer("loads", self._ask)
+        return self._answer("loads", "nothing has been loaded", self._judge_loads)
 
     def probe_warehouse(self) -> Probe:
         """Whether the newest warehouse build succeeded, with its cause when it did not."""
-        return self._answer("warehouse", self._ask_warehouse)
+        return self._answer("warehouse", "no warehouse build", self._judge_warehouse)
 
-    def _answer(self, name: str, ask: Callable[[], Probe]) -> Probe:
+    def _answer(self, name: str, without: str, judge: Callable[[Any], Probe]) -> Probe:
+        """`judge`'s verdict on the instance (kept TTL_S); ready when there is no instance."""
         with self._lock:
             cached = self._cached.get(name)
             if cached and time.monotonic() - cached[0] < TTL_S:
                 return cached[1]
-            found = ask()
+            try:
+                instance = self._opened()
+                found = (
+                    judge(instance)
+                    if instance is not None
+                    else Probe(True, f"no Dagster instance yet: {without}")
+                )
+            except Exception as exc:  # a probe reports, it never raises
+                found = Probe(
+                    False, f"the Dagster instance could not be asked: {type(exc).__name__}"
+                )
             self._cached[name] = (time.monotonic(), found)
             return found
 
@@ -134,24 +145,12 @@ class LoadStatus:
             self._instance = self._open_instance()
         return self._instance
 
-    def _ask_warehouse(self) -> Probe:
-        try:
-            instance = self._opened()
-            if instance is None:
-                return Probe(True, "no Dagster instance yet: no warehouse build")
-            failed = failed_warehouse_build(instance, self._model_paths())
-        except Exception as exc:  # a probe reports, it never raises
-            return Probe(False, f"the Dagster instance could not be asked: {type(exc).__name__}")
+    def _judge_warehouse(self, instance: Any) -> Probe:
+        failed = failed_warehouse_build(instance, self._model_paths())
         return Probe(False, failed) if failed else Probe(True, "the last warehouse build succeeded")
 
-    def _ask(self) -> Probe:
-        try:
-            instance = self._opened()
-            if instance is None:
-                return Probe(True, "no Dagster instance yet: nothing has been loaded")
-            failed = unrepaired_failures(instance, self._asset_paths())
-        except Exception as exc:  # a probe reports, it never raises
-            return Probe(False, f"the Dagster instance could not be asked: {type(exc).__name__}")
+    def _judge_loads(self, instance: Any) -> Probe:
+        failed = unrepaired_failures(instance, self._asset_paths())
         if not failed:
             return Probe(True, "the last load of every dataset succeeded")
         named = "; ".join(
