@@ -13,6 +13,9 @@ from market_spine.cli.importing import import_app
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
+from market_spine.cli.retry import retry
+from market_spine.cli.runs import runs
+from market_spine.cli.status import status
 from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
 
@@ -24,10 +27,13 @@ app.command()(up)
 app.command()(api)
 app.command()(maintain)
 app.command()(verify)
+app.command()(retry)
+app.command()(status)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")
 app.add_typer(fake, name="fake")
 app.add_typer(alerts, name="alerts")
+app.add_typer(runs, name="runs")
 
 __all__ = ["app"]
