@@ -222,7 +222,8 @@ def get_instrument(root: str) -> Instrument:
     if inst is None:
         raise UnknownSymbol(
             f"unknown symbol {root!r}: known symbols are {', '.join(known_symbols())}; "
-            "add a root in settings to use another"
+            "to use another root, declare it in the home's instruments.toml (see "
+            "instruments.example.toml)"
         )
     return inst
 
