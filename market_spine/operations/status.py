@@ -298,7 +298,8 @@ def missed_ticks(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, 
     without a tick, or whose tick failed. The instance stores each schedule's cron with its
     state; every schedule of the platform runs on UTC, the clock this reads them in."""
     from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType, TickStatus
-    from dagster._utils.schedules import reverse_cron_string_iterator
+
+    from market_spine.operations.schedule_ticks import latest_due, ticks_since
 
     running = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
     found = []
@@ -307,17 +308,11 @@ def missed_ticks(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, 
         cron = getattr(data, "cron_schedule", None)
         if state.status not in running or not cron:
             continue
-        crons = [cron] if isinstance(cron, str) else list(cron)
-        due = max(
-            next(reverse_cron_string_iterator((now - TICK_GRACE).timestamp(), c, "UTC"))
-            for c in crons
-        )
+        due = latest_due(cron, "UTC", now, TICK_GRACE)
         started = getattr(data, "start_timestamp", None)
         if started is not None and due.timestamp() < started:
             continue
-        ticks = instance.get_ticks(
-            state.instigator_origin_id, state.selector_id, after=due.timestamp() - 1, limit=10
-        )
+        ticks = ticks_since(instance, state, due, limit=10)
         entry = {"schedule": state.instigator_name, "due": due.astimezone(UTC).isoformat()}
         if not ticks:
             found.append({**entry, "problem": "no tick: is the daemon running?"})

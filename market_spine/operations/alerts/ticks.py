@@ -10,11 +10,11 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus, TickStatus
-from dagster._utils.schedules import reverse_cron_string_iterator
 
 from market_spine.operations.alerts.conditions import Observation
 from market_spine.operations.alerts.observe import OwnersOf
 from market_spine.operations.alerts.rules import Kind, Severity
+from market_spine.operations.schedule_ticks import latest_due, ticks_since
 
 # -- schedule ticks --------------------------------------------------------------------------
 
@@ -111,14 +111,10 @@ def _tick_verdict(
     if not running:
         return seen(False, f"schedule {schedule.name} is stopped")
     started = getattr(state.instigator_data, "start_timestamp", None)
-    due = next(
-        reverse_cron_string_iterator((now - grace).timestamp(), schedule.cron, schedule.timezone)
-    )
+    due = latest_due(schedule.cron, schedule.timezone, now, grace)
     if started is None or due.timestamp() < started:
         return None
-    ticks = instance.get_ticks(
-        state.instigator_origin_id, state.selector_id, after=due.timestamp() - 1, limit=20
-    )
+    ticks = ticks_since(instance, state, due, limit=20)
     due_text = due.astimezone(UTC).isoformat().replace("+00:00", "Z")
     at_due = [t for t in ticks if abs(t.timestamp - due.timestamp()) < 1]
     if not at_due and not [t for t in ticks if t.timestamp > due.timestamp()]:
