@@ -30,6 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import tenacity
+
 from market_spine.errors import LakeDamaged
 from market_spine.lake import repair
 from market_spine.lake.files import LogListing, commit_name, sha256_of, unreadable
@@ -55,6 +57,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@tenacity.retry(
+    retry=tenacity.retry_if_exception_type(sqlite3.OperationalError),
+    wait=tenacity.wait_random(0.01, 0.2),
+    stop=tenacity.stop_after_delay(30),
+    reraise=True,
+)
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new ledger to write-ahead logging. SQLite answers "database is locked" at once,
+    without its busy timeout, when two processes switch the same new file, so the switch retries."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
 class Ledger:
     """The integrity records of the lake at `root`, and the checks that use them."""
 
@@ -75,7 +90,7 @@ class Ledger:
             return None
         self.root.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(conn)
         conn.executescript(_SCHEMA)
         self._local.conn = conn
         return conn

@@ -31,7 +31,7 @@ from market_spine.markets import calendars
 from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
-from market_spine.runs.location import code_location
+from market_spine.runs.location import code_location, definitions_for_this_environment
 from market_spine.runs.meter import RunMeter
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
@@ -186,6 +186,7 @@ def _execute_interruptibly(
     While it waits it samples the process; the run's peak memory and bytes written become tags
     when it ends (`runs.meter`)."""
     meter = RunMeter()
+    definitions_for_this_environment()
     worker = threading.Thread(
         target=execute_run,
         args=(recon_job_from_origin(job_origin), run, instance),

@@ -38,13 +38,21 @@ class Processed:
 @pytest.fixture(scope="module")
 def euro(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processed]:
     """A home with the example instruments file (6E), processed for two days: 6E and CL
-    futures, SPX/SPXW options, then the warehouse."""
+    futures, SPX/SPXW options, then the warehouse. The same process first ran CL for a home
+    without the file, as a long-lived process or a test worker does: its job must not be the
+    one the second home's runs execute."""
+    plain = tmp_path_factory.mktemp("plain") / "home"
     home = tmp_path_factory.mktemp("euro") / "home"
     home.mkdir()
     (home / "instruments.toml").write_text(EXAMPLE.read_text())
     with pytest.MonkeyPatch.context() as patch:
         # Roots registered here stay in a registry this module alone sees.
         patch.setattr(instruments, "_INSTRUMENTS", dict(instruments._INSTRUMENTS))
+        patch.setenv("MARKET_SPINE_PROFILE", "test")
+        patch.setenv("MARKET_SPINE_HOME", str(plain))
+        patch.setenv("DAGSTER_HOME", str(plain / "dagster"))
+        first = ["process", "--date", DAYS[0].isoformat(), "--symbols", "CL", "--domain", "futures"]
+        assert runner.invoke(app, first).exit_code == 0
         patch.setenv("MARKET_SPINE_HOME", str(home))
         patch.setenv("DAGSTER_HOME", str(home / "dagster"))
         patch.setenv("MARKET_SPINE_PROFILE", "test")
