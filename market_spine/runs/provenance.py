@@ -67,9 +67,11 @@ def resources_config(
     settings: Settings, market: MarketDataResource, required: set[str]
 ) -> dict[str, Any]:
     """Run config for the home's resources the run uses: the lake, the warehouse, the market."""
+    # The warehouse loads the reference data of the same instruments the run's assets know.
+    instruments = str(settings.instruments_path) if settings.instruments_path else None
     config = {
         "lake": {"root": str(settings.lake_root)},
-        "warehouse": {"home": str(settings.home)},
+        "warehouse": {"home": str(settings.home), "instruments_file": instruments},
         "market": market_config(market),
     }
     return {name: {"config": value} for name, value in config.items() if name in required}
