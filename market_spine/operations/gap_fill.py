@@ -237,18 +237,22 @@ def execute(
     market: MarketDataResource | None = None,
     on_run: Callable[[Batch, str, bool, str | None], None] | None = None,
 ) -> FillSummary:
-    """Execute a backfill's batches in this process, `concurrency` runs at a time, past
-    failures; stop submitting once the backfill is paused and let the runs under way finish.
-    On an interrupt the runs under way are canceled and the backfill with them (resume it to
-    finish). `on_run(batch, run_id, success, cause)` follows each run."""
+    """Execute a backfill's batches from this process, `concurrency` runs at a time (each in a
+    process of its own when there are several), past failures; stop submitting once the
+    backfill is paused and let the runs under way finish. On an interrupt the runs under way
+    are canceled and the backfill with them (resume it to finish).
+    `on_run(batch, run_id, success, cause)` follows each run."""
     from market_spine.runs.launch import create_run
-    from market_spine.runs.launch import execute as execute_run
+    from market_spine.runs.launch import execute as execute_here
     from market_spine.runs.outcome import failure_cause
+    from market_spine.runs.run_process import execute_in_own_process
     from market_spine.runs.workers import sweep_dead_runs
 
     if concurrency < 1:
         raise InvalidInput(f"--concurrency {concurrency} must be at least 1 (runs at once)")
     sweep_dead_runs(instance)
+    # One run at a time executes here; several at once each take a process of their own.
+    execute_run = execute_here if concurrency == 1 else execute_in_own_process
     pending = list(batches)
     running: dict[Future[object], tuple[Batch, dg.DagsterRun]] = {}
     runs: list[str] = []
