@@ -9,6 +9,7 @@ import typer
 from market_spine.cli.alerts import alerts
 from market_spine.cli.catalog import catalog
 from market_spine.cli.fake import fake
+from market_spine.cli.gaps import gaps
 from market_spine.cli.importing import import_app
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
@@ -27,6 +28,7 @@ app.command()(up)
 app.command()(api)
 app.command()(maintain)
 app.command()(verify)
+app.command()(gaps)
 app.command()(retry)
 app.command()(status)
 app.command("catalog")(catalog)
