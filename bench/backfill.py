@@ -107,6 +107,12 @@ def direct(settings: Settings) -> dict[str, float]:
         )
         parts = [(symbol, d) for d in days]
         normalized, daily = [], []
+
+        def replace_block(
+            label: str, name: str, rows: pl.DataFrame, root: str, span: tuple[date, date]
+        ) -> None:
+            stage(label, lambda: dataset.replace_sessions(lake, name, rows, root, *span))
+
         for lo, hi in contiguous_blocks(days):
             bars = stage(
                 "normalize",
@@ -118,12 +124,7 @@ def direct(settings: Settings) -> dict[str, float]:
                     )
                 ),
             )
-            stage(
-                "normalized replace",
-                lambda b=bars, s=symbol, a=lo, z=hi: dataset.replace_sessions(
-                    lake, norm_name, b, s, a, z
-                ),
-            )
+            replace_block("normalized replace", norm_name, bars, symbol, (lo, hi))
             normalized.append(bars)
         bars = pl.concat(normalized)
 
@@ -141,12 +142,7 @@ def direct(settings: Settings) -> dict[str, float]:
                 ),
             )
             day_rows = stage("daily aggregate", lambda m=minutes: daily_from_minutes(m))
-            stage(
-                "daily replace",
-                lambda d=day_rows, s=symbol, a=lo, z=hi: dataset.replace_sessions(
-                    lake, daily_name, d, s, a, z
-                ),
-            )
+            replace_block("daily replace", daily_name, day_rows, symbol, (lo, hi))
             daily.append(day_rows)
         d_all = pl.concat(daily)
         stage(

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +26,7 @@ import polars as pl
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake import Lake
-from market_spine.lake.store import CommitInfo
+from market_spine.lake.commits import CommitInfo
 from market_spine.markets.calendars import trading_days
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.settings import Settings
@@ -155,3 +158,18 @@ if __name__ == "__main__":
         f"{CACHE.stat().st_size / 2**20:.0f} MiB cached at {CACHE} "
         f"({time.perf_counter() - t0:.1f} s)"
     )
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A scratch folder under DATA for one benchmark's homes, removed afterwards (Dagster's
+    preview warnings silenced, as in the platform's own processes)."""
+    from market_spine.definitions import silence_dagster_previews
+
+    silence_dagster_previews()
+    DATA.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=DATA))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -20,8 +20,6 @@ Measured:
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,6 @@ import duckdb
 import report
 from deltalake import DeltaTable
 
-from market_spine.definitions import silence_dagster_previews
 from market_spine.lake.resource import LakeResource
 from market_spine.runs.launch import materialize_options, materialize_range
 from market_spine.warehouse.quality import check_results
@@ -113,10 +110,7 @@ def query_latency(conn: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
 
 def main() -> None:
     """Build the home, time the builds and the queries, print and save the figures."""
-    silence_dagster_previews()
-    dataset.DATA.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="bench_warehouse_", dir=dataset.DATA))
-    try:
+    with dataset.scratch("bench_warehouse_") as work:
         home = work / "home"
         setup = build_home(home)
         warehouse = WarehouseResource(home=str(home))
@@ -138,8 +132,6 @@ def main() -> None:
                 "pyarrow_dataset": query_latency(conn, SCAN.format("minutes_arrow")),
             }
         warehouse_mib = warehouse.path.stat().st_size / 2**20
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
     report.table(
         "Setup through Dagster (the data the warehouse reads)",

@@ -24,6 +24,15 @@ INSTRUMENTS_FILE = "instruments.toml"
 DEFAULT_THETADATA_URL = "http://127.0.0.1:25503/v3"
 
 
+def instruments_path(home: Path, named: Path | None = None) -> Path | None:
+    """The instruments file a home reads: `named` (MARKET_SPINE_INSTRUMENTS), else
+    `<home>/instruments.toml` when it exists; None when there is neither."""
+    if named is not None:
+        return named
+    default = Path(home) / INSTRUMENTS_FILE
+    return default if default.is_file() else None
+
+
 def _int(env: SettingSources, name: str, default: int, lo: int, hi: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -116,10 +125,7 @@ class Settings:
     def instruments_path(self) -> Path | None:
         """The instruments file this home reads: `instruments_file`, else
         `<home>/instruments.toml` when it exists; None when there is neither."""
-        if self.instruments_file is not None:
-            return self.instruments_file
-        default = self.home / INSTRUMENTS_FILE
-        return default if default.is_file() else None
+        return instruments_path(self.home, self.instruments_file)
 
     def configured_roots(self) -> tuple[str, ...]:
         """The futures roots the instruments file adds (sorted; () without a file), registered

@@ -35,6 +35,13 @@ def asset_paths() -> list[list[str]]:
     return [spec.asset_path for spec in CATALOG]
 
 
+def model_paths() -> list[list[str]]:
+    """The asset key path of every warehouse (dbt) model in the catalog."""
+    from market_spine.catalog.registry import CATALOG
+
+    return [spec.asset_path for spec in CATALOG if spec.kind == "dbt"]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """An app serving one home's lake; `settings` default to the `MARKET_SPINE_*` environment."""
     settings = settings or Settings.from_env()
@@ -66,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.spine = Spine(settings=settings, warn_empty=False)
     app.state.read_slots = ReadSlots(settings.api_read_slots)
     app.state.catalog = CatalogCache(settings, partial(existing_instance, settings))
-    app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths)
+    app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths, model_paths)
     app.state.metrics = metrics.Metrics()
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()

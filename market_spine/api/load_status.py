@@ -69,34 +69,88 @@ def unrepaired_failures(instance: Any, asset_paths: list[list[str]]) -> dict[str
     return failed
 
 
-class LoadStatus:
-    """The `loads` readiness probe, answered from the home's instance at most every TTL_S."""
+def failed_warehouse_build(instance: Any, model_paths: list[list[str]]) -> str | None:
+    """Why the newest warehouse build failed, or None when it did not (or none ran yet).
 
-    def __init__(self, open_instance: Callable[[], Any], asset_paths: Callable[[], list]) -> None:
+    The newest build is the newest run that planned any warehouse model; a build that failed
+    or was canceled leaves the marts as an older build made them, whatever its models did."""
+    import dagster as dg
+
+    from market_spine.runs.outcome import failure_cause
+
+    newest: tuple[int, str] | None = None
+    for path in model_paths:
+        info = instance.get_latest_planned_materialization_info(dg.AssetKey(path))
+        if info is not None and (newest is None or info.storage_id > newest[0]):
+            newest = (info.storage_id, info.run_id)
+    if newest is None:
+        return None
+    run = instance.get_run_by_id(newest[1])
+    if run is None or run.status not in (FAILURE, CANCELED):
+        return None
+    cause = failure_cause(instance, run.run_id) or run.status.value.lower()
+    return (
+        f"the last warehouse build (run {run.run_id[:8]}) failed: {cause}; rebuild it with "
+        "`market-spine process --domain warehouse` or re-execute the run in the Dagster UI"
+    )
+
+
+class LoadStatus:
+    """The `loads` and `warehouse` readiness probes, answered from the home's instance at most
+    every TTL_S."""
+
+    def __init__(
+        self,
+        open_instance: Callable[[], Any],
+        asset_paths: Callable[[], list],
+        model_paths: Callable[[], list] = list,
+    ) -> None:
         self._open_instance = open_instance
         self._asset_paths = asset_paths
+        self._model_paths = model_paths
         self._instance: Any = None
         self._lock = threading.Lock()
-        self._cached: tuple[float, Probe] | None = None
+        self._cached: dict[str, tuple[float, Probe]] = {}
 
     def probe(self) -> Probe:
         """Whether every catalogued asset's last load succeeded, naming those that did not."""
+        return self._answer("loads", "nothing has been loaded", self._judge_loads)
+
+    def probe_warehouse(self) -> Probe:
+        """Whether the newest warehouse build succeeded, with its cause when it did not."""
+        return self._answer("warehouse", "no warehouse build", self._judge_warehouse)
+
+    def _answer(self, name: str, without: str, judge: Callable[[Any], Probe]) -> Probe:
+        """`judge`'s verdict on the instance (kept TTL_S); ready when there is no instance."""
         with self._lock:
-            if self._cached and time.monotonic() - self._cached[0] < TTL_S:
-                return self._cached[1]
-            found = self._ask()
-            self._cached = (time.monotonic(), found)
+            cached = self._cached.get(name)
+            if cached and time.monotonic() - cached[0] < TTL_S:
+                return cached[1]
+            try:
+                instance = self._opened()
+                found = (
+                    judge(instance)
+                    if instance is not None
+                    else Probe(True, f"no Dagster instance yet: {without}")
+                )
+            except Exception as exc:  # a probe reports, it never raises
+                found = Probe(
+                    False, f"the Dagster instance could not be asked: {type(exc).__name__}"
+                )
+            self._cached[name] = (time.monotonic(), found)
             return found
 
-    def _ask(self) -> Probe:
-        try:
-            if self._instance is None:
-                self._instance = self._open_instance()
-            if self._instance is None:
-                return Probe(True, "no Dagster instance yet: nothing has been loaded")
-            failed = unrepaired_failures(self._instance, self._asset_paths())
-        except Exception as exc:  # a probe reports, it never raises
-            return Probe(False, f"the Dagster instance could not be asked: {type(exc).__name__}")
+    def _opened(self) -> Any:
+        if self._instance is None:
+            self._instance = self._open_instance()
+        return self._instance
+
+    def _judge_warehouse(self, instance: Any) -> Probe:
+        failed = failed_warehouse_build(instance, self._model_paths())
+        return Probe(False, failed) if failed else Probe(True, "the last warehouse build succeeded")
+
+    def _judge_loads(self, instance: Any) -> Probe:
+        failed = unrepaired_failures(instance, self._asset_paths())
         if not failed:
             return Probe(True, "the last load of every dataset succeeded")
         named = "; ".join(

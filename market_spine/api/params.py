@@ -16,7 +16,7 @@ from market_spine.api.errors import ApiError, ErrorBody
 from market_spine.api.formats import MEDIA_TYPES, Format
 from market_spine.errors import InvalidInput
 from market_spine.lake import Lake
-from market_spine.lake.store import parse_as_of
+from market_spine.lake.as_of import parse_as_of
 from market_spine.markets.dates import FORMS, parse_point
 from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
 from market_spine.markets.instruments import get_instrument

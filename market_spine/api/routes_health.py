@@ -138,18 +138,20 @@ async def healthz() -> dict[str, str]:
     summary="Readiness",
     responses={
         503: {
-            "description": "The lake or the Dagster instance is not usable, or the last load "
-            "of a dataset failed."
+            "description": "The lake or the Dagster instance is not usable, the last load "
+            "of a dataset failed, or the newest warehouse build failed."
         }
     },
 )
 def readyz(request: Request) -> JSONResponse:
-    """200 when the lake is readable, the Dagster instance's storage answers and no dataset's
-    last load failed, else 503 naming the part that failed and why."""
+    """200 when the lake is readable, the Dagster instance's storage answers, no dataset's
+    last load failed and the newest warehouse build did not fail, else 503 naming the part
+    that failed and why."""
     settings: Settings = request.app.state.settings
     checks = {"lake": probe_lake(settings), "dagster": probe_dagster(settings)}
     if checks["dagster"].ok:
         checks["loads"] = request.app.state.loads.probe()
+        checks["warehouse"] = request.app.state.loads.probe_warehouse()
     failed = [name for name, probe in checks.items() if not probe.ok]
     body = {
         "status": "unavailable" if failed else "ready",

@@ -14,6 +14,7 @@ from types import FrameType
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
@@ -78,7 +79,8 @@ class _NoRepeats(logging.Filter):
 
 def fail(exc: Exception) -> None:
     """End the command with the cause on one line and exit status 2."""
-    console.print(f"[bold red]error:[/] {exc}")
+    # Escaped: a cause may quote brackets (`[instruments.6E]`) that rich would take for markup.
+    console.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(2)
 
 

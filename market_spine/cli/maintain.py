@@ -29,7 +29,8 @@ def maintain(
             continue
         console.print(
             f"{dataset}: files {report.files_before} → {report.files_after}, "
-            f"version {report.version}"
+            f"version {report.version}, {report.files_removed_by_vacuum} removed files and "
+            f"{report.uncommitted_removed} never-committed files deleted"
         )
     if refused:
         console.print(f"{refused} damaged tables left as they are (`market-spine verify`)")

@@ -38,10 +38,16 @@ def verify(
     from market_spine.errors import SpineError
     from market_spine.lake.store import Lake
     from market_spine.lake.verify import drop_damaged as drop
-    from market_spine.lake.verify import verify_home
+    from market_spine.operations.home_verification import verify_home
 
     with command_run():
         settings = settings_from_env()
+        if not settings.lake_root.is_dir():
+            # A mistyped home has nothing to verify; "no damage" would read as a healthy home.
+            raise SpineError(
+                f"{settings.home} holds no lake ({settings.lake_root} does not exist): point "
+                "MARKET_SPINE_HOME at the home to verify"
+            )
         if drop_damaged:
             if dataset is None:
                 raise SpineError("--drop-damaged needs a DATASET: drop files of one table at once")
@@ -64,4 +70,12 @@ def verify(
             + (f"[bold red]{damaged} damaged[/]" if damaged else "[green]no damage[/]"),
             highlight=False,
         )
+        if not deep and not damaged:
+            # The light pass checks the log, sizes and footers; a flipped bit inside a page
+            # shows only when contents are hashed.
+            console.print(
+                "contents were not hashed: `market-spine verify --deep` checks every file's "
+                "SHA-256 and page checksums",
+                highlight=False,
+            )
     raise typer.Exit(1 if report.damaged else 0)

@@ -5,7 +5,6 @@ written, so the history never holds one."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from market_spine.config.file import FileValue
+from market_spine.config.identity import os_user
 from market_spine.config.secrets import mask
 from market_spine.errors import InvalidInput
 
@@ -40,19 +40,12 @@ def change(action: str, key: str, old: FileValue | None, new: FileValue | None) 
     """A change made now by the current OS user, its values masked."""
     return Change(
         at=datetime.now(UTC).isoformat(timespec="seconds"),
-        user=_user(),
+        user=os_user(),
         action=action,
         key=key,
         old=mask(old),  # type: ignore[arg-type]
         new=mask(new),  # type: ignore[arg-type]
     )
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except OSError:  # no login name and no USER variable (some containers)
-        return f"uid {os.getuid()}"
 
 
 def record(home: Path, changes: list[Change]) -> None:

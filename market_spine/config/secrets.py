@@ -27,3 +27,14 @@ def mask(value: object) -> object:
             safe="*",
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def without_credentials(url: str) -> str:
+    """The URL without user, password, query or fragment: only where it points, safe to show
+    anyone (run tags, logs)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -20,22 +20,21 @@ write at once; records are keyed by name, so their order does not matter.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.parquet as pq
+import tenacity
 
 from market_spine.errors import LakeDamaged
 from market_spine.lake import repair
+from market_spine.lake.files import LogListing, commit_name, sha256_of, unreadable
 
 if TYPE_CHECKING:
     from market_spine.lake.reader import FileEntry
@@ -54,50 +53,21 @@ CREATE TABLE IF NOT EXISTS log_files (
 """
 
 
-def sha256_of(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, hex."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def commit_name(version: int) -> str:
-    """The log file of a commit: `00000000000000000005.json`."""
-    return f"{version:020d}.json"
-
-
-@dataclass(frozen=True)
-class LogListing:
-    """The files of a `_delta_log` folder: commit versions and checkpoint files by version."""
-
-    names: frozenset[str]
-    versions: tuple[int, ...]
-    checkpoints: dict[int, tuple[str, ...]]
-
-    @staticmethod
-    def of(log_dir: Path) -> LogListing:
-        names = frozenset(os.listdir(log_dir))
-        versions = sorted(
-            int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()
-        )
-        checkpoints: dict[int, list[str]] = {}
-        for n in names:
-            if ".checkpoint" in n and n.endswith(".parquet") and n[:20].isdigit():
-                checkpoints.setdefault(int(n[:20]), []).append(n)
-        return LogListing(
-            names, tuple(versions), {v: tuple(sorted(ns)) for v, ns in checkpoints.items()}
-        )
-
-    def newest(self) -> int:
-        """The newest version the folder holds a file of, or -1 for none."""
-        return max([*self.versions[-1:], *self.checkpoints], default=-1)
-
-    def base(self, version: int) -> int:
-        """The checkpoint delta-rs starts from to reach `version` (-1: the first commit)."""
-        return max((c for c in self.checkpoints if c <= version), default=-1)
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@tenacity.retry(
+    retry=tenacity.retry_if_exception_type(sqlite3.OperationalError),
+    wait=tenacity.wait_random(0.01, 0.2),
+    stop=tenacity.stop_after_delay(30),
+    reraise=True,
+)
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new ledger to write-ahead logging. SQLite answers "database is locked" at once,
+    without its busy timeout, when two processes switch the same new file, so the switch retries."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
 
 
 class Ledger:
@@ -120,7 +90,7 @@ class Ledger:
             return None
         self.root.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enter_wal(conn)
         conn.executescript(_SCHEMA)
         self._local.conn = conn
         return conn
@@ -384,15 +354,6 @@ class Ledger:
     def forget_verified(self) -> None:
         """Make every file be verified again on its next read (the next process's view)."""
         self._verified.clear()
-
-
-def unreadable(path: str | Path) -> str | None:
-    """Why a Parquet file cannot be read whole with its page checksums verified, or None."""
-    try:
-        pq.ParquetFile(path, page_checksum_verification=True).read()
-    except Exception as exc:  # pyarrow raises OSError, ArrowInvalid and others for bad bytes
-        return f"is unreadable ({type(exc).__name__}: {exc})"
-    return None
 
 
 @lru_cache(maxsize=16)

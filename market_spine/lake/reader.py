@@ -23,8 +23,9 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 
 from market_spine.errors import LakeDamaged, LakeError
+from market_spine.lake.files import unreadable
 from market_spine.lake.filters import RowFilter
-from market_spine.lake.integrity import Ledger, ledger_of, unreadable
+from market_spine.lake.integrity import Ledger, ledger_of
 
 _EPOCH_DAY = date(1970, 1, 1)
 _T = TypeVar("_T")
@@ -226,8 +227,8 @@ class SnapshotCache:
     def for_write(self, uri: str) -> tuple[DeltaTable, Snapshot]:
         """The open table and its snapshot, brought up to date, to plan and commit a write from.
 
-        Reusing the open table avoids replaying the log for every daily commit; a writer in
-        another process that committed meanwhile is caught by delta-rs' conflict check.
+        Reusing the open table avoids replaying the log for every daily commit; a writer that
+        committed meanwhile is caught by the store's conflict check (lake/conflicts.py).
         """
         self.latest(uri)
         with self._lock:

@@ -41,22 +41,41 @@ def describe(partition: Mapping[str, Any], first: date | None, last: date | None
     return ", ".join(parts) or "the whole table"
 
 
-def process_command(partition: Mapping[str, Any], first: date | None, last: date | None) -> str:
-    """`market-spine process` over the trade dates (and symbol) a damaged part covered."""
+def domain_of(dataset: str) -> str | None:
+    """The `--domain` whose runs write a table, read from its name (the lake never imports a
+    domain): futures tables name futures, option tables name options or SPX."""
+    name = dataset.split("/")[-1]
+    if "futures" in name:
+        return "futures"
+    if "option" in name or "spx" in name:
+        return "options"
+    return None
+
+
+def process_command(
+    partition: Mapping[str, Any], first: date | None, last: date | None, dataset: str = ""
+) -> str:
+    """`market-spine process` over the trade dates, symbol and domain a damaged part covered,
+    so the repair reloads only what the damage took."""
     dates = (
         f"--start {first} --end {last}"
         if first is not None and last is not None
         else "--start FIRST --end LAST (the trade dates the table holds)"
     )
     symbol = partition.get("symbol")
-    return f"market-spine process {dates}" + (f" --symbols {symbol}" if symbol else "")
+    domain = domain_of(dataset)
+    return (
+        f"market-spine process {dates}"
+        + (f" --symbols {symbol}" if symbol else "")
+        + (f" --domain {domain}" if domain else "")
+    )
 
 
 def file_repair(
     dataset: str, partition: Mapping[str, Any], first: date | None, last: date | None
 ) -> str:
     """The commands that rebuild the rows of one damaged data file."""
-    rebuild = f"`{process_command(partition, first, last)}`"
+    rebuild = f"`{process_command(partition, first, last, dataset)}`"
     if dataset.split("/")[0] in APPEND_ONLY_LAYERS:
         return (
             f"drop the damaged file from the table (`market-spine verify {dataset} "
@@ -70,5 +89,5 @@ def log_repair(table_dir: Path, dataset: str, first: date | None, last: date | N
     aside = f"{table_dir}.damaged"
     return (
         f"set the table aside (`mv {table_dir} {aside}`), then rebuild {dataset} from the raw "
-        f"captures: `{process_command({}, first, last)}`"
+        f"captures: `{process_command({}, first, last, dataset)}`"
     )

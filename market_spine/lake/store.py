@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import re
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,46 +14,25 @@ import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from market_spine.errors import InvalidInput, LakeError, NotMaterialized
+from market_spine.lake.as_of import AsOf, parse_as_of
+from market_spine.lake.commits import (
+    Change,
+    CommitInfo,
+    ReplacePlan,
+    arrow_of,
+    commit_metadata,
+)
+from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import ledger_at
 from market_spine.lake.reader import Snapshot, SnapshotCache, read_file, read_table
 from market_spine.lake.writer import delta_arrow, remove_action, write_files
-from market_spine.version import package_version
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
-
-AsOf = int | datetime | str | None
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """What one write left behind: the table version it created and the rows it carried."""
-
-    dataset: str
-    version: int
-    rows: int
-    operation: str
-
-
-def _arrow(data: pl.DataFrame | pa.Table) -> pa.Table:
-    if isinstance(data, pl.DataFrame):
-        # The oldest compat level avoids string views, which older Delta readers reject.
-        return data.to_arrow(compat_level=pl.CompatLevel.oldest())
-    return data
-
-
-def _metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
-    """Commit metadata: the caller's (capture ids, run id) plus row count and code version."""
-    out = {
-        k: v if isinstance(v, str) else json.dumps(v, default=str)
-        for k, v in (metadata or {}).items()
-    }
-    out["rows"] = str(rows)
-    out["code_version"] = package_version()
-    return out
 
 
 class Lake:
@@ -64,6 +42,9 @@ class Lake:
         self.root = Path(root).expanduser().resolve()
         self._snapshots = SnapshotCache()
         self.ledger = ledger_at(str(self.root))
+        # Threads of one process share each table's open DeltaTable: its version check and
+        # commit must not interleave.
+        self._committing = threading.Lock()
 
     def path(self, dataset: str) -> Path:
         """The folder of a dataset's table; names look like `normalized/futures_bars_1m`."""
@@ -97,21 +78,21 @@ class Lake:
         partition_by: list[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> CommitInfo:
-        """Append rows as one commit; raw captures only ever grow this way."""
-        table = delta_arrow(_arrow(data))
+        """Append rows as one commit; raw captures only ever grow this way. Commits of other
+        writers that land first are kept: this one goes on top of them."""
+        table = delta_arrow(arrow_of(data))
         root = self.path(dataset)
         self._before_write(dataset)
         written = write_files(root, table, partition_by or [])
         self.ledger.record_files(dataset, written)
-        version = self._commit(
-            dataset,
-            table.schema,
-            [w.action for w in written],
-            [],
-            partition_by,
-            metadata,
-            table.num_rows,
-        )
+        adds = [w.action for w in written]
+        read = self._snapshots.latest(str(root)) if self.exists(dataset) else None
+        try:
+            change = Change(table.schema, adds, [], partition_by, metadata, table.num_rows, read)
+            version = self._commit(dataset, change)
+        except LakeError:
+            discard(root, adds)
+            raise
         self.ledger.record_log(dataset, root)
         return CommitInfo(dataset, version, table.num_rows, "append")
 
@@ -131,6 +112,8 @@ class Lake:
         outside the partition it names. Files wholly inside the predicate are dropped; files
         straddling it are rewritten without the matching rows. One commit: readers see either
         the old rows or the new ones, and a crash before the commit leaves only unreferenced files.
+        A replacement whose partition another writer changed meanwhile is planned again on the
+        newer snapshot, so the partition ends with this writer's rows only (lake/conflicts.py).
         """
         equals, between = equals or {}, between or {}
         if not equals and not between:
@@ -139,7 +122,7 @@ class Lake:
             )
         wanted = RowFilter(equals, between)
         predicate = str(wanted)
-        table = delta_arrow(_arrow(data))
+        table = delta_arrow(arrow_of(data))
         index_form = wanted.comparable()
         stray = wanted.rows_outside(table)
         if stray:
@@ -150,24 +133,35 @@ class Lake:
         root = self.path(dataset)
         self._before_write(dataset)
         written = write_files(root, table, partition_by or [])
-        removes: list[RemoveAction] = []
-        delta = None
-        if self.exists(dataset):
-            delta, snapshot = self._snapshots.for_write(str(root))
-            partition_by = list(snapshot.partition_columns)
-            for f in snapshot.files:
-                if not index_form.may_match(f):
-                    continue
-                if not index_form.covers(f):
-                    keep = read_file(snapshot, f).filter(~wanted.expr())
-                    kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
-                    written += write_files(root, kept, partition_by)
-                removes.append(remove_action(f.rel, f.size, f.partition_raw))
         self.ledger.record_files(dataset, written)
-        adds = [w.action for w in written]
-        version = self._commit(
-            dataset, table.schema, adds, removes, partition_by, metadata, table.num_rows, delta
-        )
+        fresh = [w.action for w in written]
+        for _ in range(COMMIT_ATTEMPTS):
+            plan = self._plan_replace(dataset, wanted, partition_by)
+            try:
+                change = Change(
+                    table.schema,
+                    [*fresh, *plan.rewrites],
+                    plan.removes,
+                    plan.partition_by,
+                    metadata,
+                    table.num_rows,
+                    plan.read,
+                    index_form,
+                )
+                version = self._commit(dataset, change)
+                break
+            except PartitionChanged:
+                discard(root, plan.rewrites)
+            except LakeError:
+                discard(root, [*fresh, *plan.rewrites])
+                raise
+        else:
+            discard(root, fresh)
+            raise LakeError(
+                f"replacing {dataset} where {predicate}: other writers changed that partition "
+                f"{COMMIT_ATTEMPTS} times while this replacement was planned; nothing was "
+                "written, run it again once they finish"
+            )
         self.ledger.record_log(dataset, root)
         return CommitInfo(dataset, version, table.num_rows, "replace")
 
@@ -179,47 +173,110 @@ class Lake:
         else:
             self.ledger.forget(dataset)
 
-    def _commit(
+    def _plan_replace(
+        self, dataset: str, wanted: RowFilter, partition_by: list[str] | None
+    ) -> ReplacePlan:
+        """Plan a replacement on the newest snapshot: files wholly inside the filter go, files
+        straddling it are rewritten without the matching rows (written and recorded now)."""
+        if not self.exists(dataset):
+            return ReplacePlan(None, [], [], partition_by)
+        root = self.path(dataset)
+        _, snapshot = self._snapshots.for_write(str(root))
+        partition_by = list(snapshot.partition_columns)
+        index_form = wanted.comparable()
+        removes: list[RemoveAction] = []
+        rewrites: list[AddAction] = []
+        for f in snapshot.files:
+            if not index_form.may_match(f):
+                continue
+            if not index_form.covers(f):
+                keep = read_file(snapshot, f).filter(~wanted.expr())
+                kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
+                written = write_files(root, kept, partition_by)
+                self.ledger.record_files(dataset, written)
+                rewrites += [w.action for w in written]
+            removes.append(remove_action(f.rel, f.size, f.partition_raw))
+        return ReplacePlan(snapshot, removes, rewrites, partition_by)
+
+    def _commit(self, dataset: str, change: Change) -> int:
+        """Commit a change, planned from snapshot `change.read` (None: no table yet), as one
+        version.
+
+        When other commits landed since `read`, the ones that added or removed files in
+        `change.region` (what a replacement read, in comparable form) raise PartitionChanged,
+        and the caller re-plans; others leave the plan valid and it is committed on top of them
+        (see lake/conflicts.py). Raises LakeError, before anything is committed, on a schema
+        mismatch or when the table keeps moving.
+        """
+        schema, adds, removes = change.schema, change.adds, change.removes
+        partition_by, read, region = change.partition_by, change.read, change.region
+        props = CommitProperties(
+            custom_metadata=commit_metadata(change.metadata, change.rows), max_commit_retries=0
+        )
+        uri = str(self.path(dataset))
+        if read is None and self._create(dataset, schema, adds, partition_by, props):
+            return 0
+        planned, base = (read.files, read.version) if read else ((), -1)
+        for _ in range(COMMIT_ATTEMPTS):
+            delta, latest = self._snapshots.for_write(uri)
+            if latest.version != base:
+                touched = changed_in(region, planned, latest.files)
+                if touched:
+                    raise PartitionChanged(latest.version, touched)
+                planned, base = latest.files, latest.version
+            _same_schema(dataset, schema, latest.schema)
+            with self._committing:
+                if delta.version() != base:
+                    continue
+                try:
+                    delta.create_write_transaction(
+                        [*adds, *removes],
+                        mode="append",
+                        schema=schema,
+                        partition_by=partition_by,
+                        commit_properties=props,
+                    )
+                except CommitFailedError:
+                    # With no retries, delta-rs fails a commit that finds the table moved.
+                    if not _moved(uri, base):
+                        raise
+                    continue
+                # With no retries a commit lands on the version it read or not at all; the
+                # table may have moved on by the time it is reloaded.
+                delta.update_incremental()
+                return base + 1
+        raise LakeError(
+            f"{dataset}: {COMMIT_ATTEMPTS} other commits landed while this write waited to "
+            "commit; nothing was written, run it again"
+        )
+
+    def _create(
         self,
         dataset: str,
         schema: pa.Schema,
         adds: list[AddAction],
-        removes: list[RemoveAction],
         partition_by: list[str] | None,
-        metadata: Mapping[str, Any] | None,
-        rows: int,
-        delta: DeltaTable | None = None,
-    ) -> int:
-        """Commit the actions as one version (creating the table on its first write)."""
-        props = CommitProperties(custom_metadata=_metadata(metadata, rows))
-        uri = str(self.path(dataset))
-        if delta is None and not self.exists(dataset):
-            self.path(dataset).mkdir(parents=True, exist_ok=True)
+        props: CommitProperties,
+    ) -> bool:
+        """Create the table with the write as version 0; False when another writer created it
+        first (the write is then committed on top of theirs, or re-planned)."""
+        if self.exists(dataset):
+            return False
+        self.path(dataset).mkdir(parents=True, exist_ok=True)
+        try:
             create_table_with_add_actions(
-                uri,
+                str(self.path(dataset)),
                 DeltaSchema.from_arrow(schema),
                 adds,
                 mode="error",
                 partition_by=partition_by,
                 commit_properties=props,
             )
-            return 0
-        delta = delta or DeltaTable(uri)
-        current = pa.schema(delta.schema().to_arrow())
-        if [(f.name, f.type) for f in current] != [(f.name, f.type) for f in schema]:
-            raise LakeError(
-                f"{dataset}: the rows' schema {schema.names} / {schema.types} differs from the "
-                f"table's {current.names} / {current.types}; declare a new schema version"
-            )
-        delta.create_write_transaction(
-            [*adds, *removes],
-            mode="append",
-            schema=schema,
-            partition_by=partition_by,
-            commit_properties=props,
-        )
-        delta.update_incremental()
-        return delta.version()
+        except DeltaError:
+            if not _moved(str(self.path(dataset)), -1):
+                raise
+            return False
+        return True
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -306,46 +363,17 @@ class Lake:
         return max(seen)
 
 
-#: What an as_of may be, said in every error about one.
-AS_OF_FORMS = (
-    "a table version number like 3 or an ISO timestamp with zone like 2024-03-05T21:00:00Z"
-)
-#: ASCII digits only: str.isdigit() and int() also take '²' and '١', which no caller means.
-_VERSION = re.compile(r"[0-9]+")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:
+    if [(f.name, f.type) for f in current] != [(f.name, f.type) for f in schema]:
+        raise LakeError(
+            f"{dataset}: the rows' schema {schema.names} / {schema.types} differs from the "
+            f"table's {current.names} / {current.types}; declare a new schema version"
+        )
 
 
-def parse_as_of(as_of: int | datetime | str) -> int | datetime:
-    """A version number, an aware datetime, or text holding either (`3`,
-    `2024-03-05T21:00:00Z`); anything else is InvalidInput naming the accepted forms."""
-    if isinstance(as_of, bool):
-        raise InvalidInput(f"as_of {as_of!r} is not {AS_OF_FORMS}")
-    if isinstance(as_of, int):
-        if as_of < 0:
-            raise InvalidInput(f"as_of version {as_of} is negative: pass {AS_OF_FORMS}")
-        return as_of
-    if isinstance(as_of, datetime):
-        if as_of.tzinfo is None:
-            raise InvalidInput(f"as_of {as_of} has no time zone: pass an aware UTC timestamp")
-        return as_of
-    if isinstance(as_of, date):
-        raise InvalidInput(f"as_of must be {AS_OF_FORMS}, not a date")
-    text = str(as_of).strip()
-    if _VERSION.fullmatch(text):
-        return int(text)
-    if not text.isascii():
-        raise InvalidInput(f"as_of {as_of!r} has characters outside ASCII: pass {AS_OF_FORMS}")
-    if _DATE.fullmatch(text):
-        raise InvalidInput(f"as_of {as_of!r} is a date with no time and zone: pass {AS_OF_FORMS}")
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"as_of {as_of!r} is neither a version number nor an ISO timestamp: pass {AS_OF_FORMS}"
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidInput(f"as_of {as_of!r} has no time zone: add 'Z' or an offset")
-    return parsed
+def _moved(uri: str, version: int) -> bool:
+    """True when the table at `uri` has a version after `version` (a commit raced ours)."""
+    return (Path(uri) / "_delta_log" / f"{version + 1:020d}.json").exists()
 
 
 @lru_cache(maxsize=16)

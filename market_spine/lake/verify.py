@@ -4,8 +4,9 @@ Per lake table: the log's continuity and its files against the integrity ledger;
 the newest version references (exists, size, footer readable, the log's statistics against the
 footer's); with `deep`, also each file's SHA-256 against its record, a whole read with its page
 checksums verified, and the log's statistics against the data itself. Orphans (data files no
-commit references) are warnings. Beside the lake: the warehouse's DuckDB file, and the SQLite
-databases of the Dagster instance and of the ledger (`quick_check`, or `integrity_check` deep).
+commit references) are warnings. Beside the tables: the ledger's SQLite database (`quick_check`,
+or `integrity_check` deep). The rest of a home (warehouse, instance) is verified by
+`operations.home_verification`.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from market_spine.errors import LakeDamaged, LakeError
+from market_spine.lake.files import LogListing, sha256_of
 from market_spine.lake.filters import comparable
-from market_spine.lake.integrity import LEDGER_FILE, LogListing, sha256_of
+from market_spine.lake.integrity import LEDGER_FILE
 from market_spine.lake.reader import FileEntry, Snapshot
 from market_spine.lake.repair import day_of
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import remove_action
-from market_spine.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ def _orphans(lake: Lake, dataset: str, snapshot: Snapshot) -> list[Finding]:
 # -- beside the lake --------------------------------------------------------------------------
 
 
-def _sqlite_findings(subject: str, path: Path, deep: bool, repair: str) -> list[Finding]:
+def sqlite_findings(subject: str, path: Path, deep: bool, repair: str) -> list[Finding]:
     """`quick_check` (or `integrity_check` when deep) of one SQLite file, read-only."""
     pragma = "integrity_check" if deep else "quick_check"
     try:
@@ -312,28 +313,12 @@ def _sqlite_findings(subject: str, path: Path, deep: bool, repair: str) -> list[
     return [Finding(subject, str(path), f"fails SQLite's {pragma}: {'; '.join(rows[:3])}", repair)]
 
 
-def verify_instance(dagster_home: Path, deep: bool = False) -> list[Finding]:
-    """The Dagster instance's SQLite databases (runs, event logs, schedules)."""
-    if not dagster_home.is_dir():
-        return []
-    findings = []
-    for db in sorted(dagster_home.rglob("*.db")):
-        findings += _sqlite_findings(
-            "dagster instance",
-            db,
-            deep,
-            f"stop the platform and move {db} aside; Dagster creates it again on start (the "
-            "runs it listed leave the UI's history; the lake keeps their data)",
-        )
-    return findings
-
-
 def verify_ledger(lake: Lake, deep: bool = False) -> list[Finding]:
     """The lake's integrity ledger (SQLite)."""
     path = lake.root / LEDGER_FILE
     if not path.exists():
         return []
-    return _sqlite_findings(
+    return sqlite_findings(
         "integrity ledger",
         path,
         deep,
@@ -342,44 +327,7 @@ def verify_ledger(lake: Lake, deep: bool = False) -> list[Finding]:
     )
 
 
-def verify_warehouse(home: Path, span: str, deep: bool = False) -> list[Finding]:
-    """The warehouse's DuckDB file opens read-only and (deep) every table reads whole, which
-    makes DuckDB check each block's checksum."""
-    import duckdb
-
-    from market_spine.warehouse.lock import WarehouseBusy, warehouse_lock
-    from market_spine.warehouse.paths import lock_path, warehouse_path
-
-    path = warehouse_path(home)
-    if not path.exists():
-        return []
-    repair = (
-        f"move {path} aside, then rebuild the warehouse: "
-        f"`market-spine process --domain warehouse {span}`"
-    )
-    try:
-        with warehouse_lock(lock_path(home), shared=True, timeout_s=30):
-            conn = duckdb.connect(str(path), read_only=True)
-            try:
-                tables = conn.execute(
-                    "SELECT table_schema, table_name FROM information_schema.tables "
-                    "WHERE table_type = 'BASE TABLE'"
-                ).fetchall()
-                if deep:
-                    for schema, name in tables:
-                        conn.execute(
-                            f'SELECT count(*), max(hash(COLUMNS(*))) FROM "{schema}"."{name}"'
-                        ).fetchall()
-            finally:
-                conn.close()
-    except WarehouseBusy as exc:
-        return [Finding("warehouse", str(path), f"not checked: {exc}", "run verify again", False)]
-    except duckdb.Error as exc:
-        return [Finding("warehouse", str(path), f"cannot be read ({exc})", repair)]
-    return []
-
-
-# -- a home -----------------------------------------------------------------------------------
+# -- the lake ----------------------------------------------------------------------------------
 
 
 def verify_lake(lake: Lake, datasets: Iterable[str] | None = None, deep: bool = False) -> Report:
@@ -410,22 +358,6 @@ def verify_lake(lake: Lake, datasets: Iterable[str] | None = None, deep: bool = 
 def known_datasets(lake: Lake) -> list[str]:
     """Tables on disk plus tables the ledger recorded (a table whose log is gone is damage)."""
     return sorted(set(lake.datasets()) | set(lake.ledger.datasets()))
-
-
-def verify_home(settings: Settings, dataset: str | None = None, deep: bool = False) -> Report:
-    """Verify a home: one table, or every table plus the warehouse and the Dagster instance."""
-    lake = Lake(settings.lake_root)
-    started = time.perf_counter()
-    if dataset is not None:
-        report = verify_lake(lake, [dataset], deep)
-    else:
-        report = verify_lake(lake, known_datasets(lake), deep)
-        first, last = lake.ledger.span()
-        span = f"--start {first} --end {last}" if first and last else "--start FIRST --end LAST"
-        report.findings += verify_warehouse(settings.home, span, deep)
-        report.findings += verify_instance(settings.dagster_home, deep)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def drop_damaged(lake: Lake, dataset: str) -> list[str]:

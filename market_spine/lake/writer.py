@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction, RemoveAction
 
-from market_spine.lake.integrity import sha256_of
+from market_spine.lake.files import sha256_of
 
 #: Rows per Parquet row group: a month of minute bars is one group.
 ROW_GROUP_ROWS = 65_536

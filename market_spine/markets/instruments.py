@@ -207,6 +207,10 @@ _INSTRUMENTS: dict[str, Instrument] = {
 }
 
 
+#: The roots defined in code; a home's instruments file adds others (`register_instrument`).
+BUILT_IN_ROOTS: tuple[str, ...] = tuple(sorted(_INSTRUMENTS))
+
+
 def known_symbols() -> list[str]:
     """The configured futures roots, sorted."""
     return sorted(_INSTRUMENTS)
@@ -218,7 +222,8 @@ def get_instrument(root: str) -> Instrument:
     if inst is None:
         raise UnknownSymbol(
             f"unknown symbol {root!r}: known symbols are {', '.join(known_symbols())}; "
-            "add a root in settings to use another"
+            "to use another root, declare it in the home's instruments.toml (see "
+            "instruments.example.toml)"
         )
     return inst
 

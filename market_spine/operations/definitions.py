@@ -1,10 +1,11 @@
-"""The operations domain's Definitions: the freshness SLA and lake maintenance."""
+"""The operations domain's Definitions: the freshness SLA, lake maintenance and alert routing."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from market_spine.futures.partitions import captured_symbols
+from market_spine.operations.alerts.sensor import build_alerts_sensor
 from market_spine.operations.freshness import (
     build_freshness_check,
     freshness_job,
@@ -17,9 +18,11 @@ from market_spine.settings import Settings
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The freshness checks (the futures bars of the symbols the home captures, the option
-    chains) with their job and schedule, and the maintenance job and schedule."""
+    chains) with their job and schedule, the maintenance job and schedule, and the alert
+    sensor."""
     return dg.Definitions(
         asset_checks=[build_freshness_check(captured_symbols(settings)), options_chain_freshness],
         jobs=[lake_maintenance, freshness_job],
         schedules=[lake_maintenance_schedule, freshness_schedule],
+        sensors=[build_alerts_sensor(settings)],
     )

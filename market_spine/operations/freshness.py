@@ -17,17 +17,18 @@ from dagster._core.storage.tags import (
 )
 
 from market_spine.check_kit import check_result
-from market_spine.futures import checks, keys
+from market_spine.futures import freshness as bars_sla
+from market_spine.futures import keys
 from market_spine.lake.resource import LakeResource
 from market_spine.markets.expirations import ROOTS
-from market_spine.options import checks as option_checks
+from market_spine.options import freshness as chains_sla
 from market_spine.options import keys as option_keys
 from market_spine.providers.resource import MarketDataResource
 
 #: The freshness check's key: its job selects it by key, as the check itself is built per home.
-FRESHNESS_CHECK_KEY = dg.AssetCheckKey(keys.NORMALIZED_BARS, checks.FRESHNESS_CHECK.name)
+FRESHNESS_CHECK_KEY = dg.AssetCheckKey(keys.NORMALIZED_BARS, bars_sla.FRESHNESS_CHECK.name)
 CHAIN_FRESHNESS_CHECK_KEY = dg.AssetCheckKey(
-    option_keys.NORMALIZED_CHAIN, option_checks.CHAIN_FRESHNESS_CHECK.name
+    option_keys.NORMALIZED_CHAIN, chains_sla.CHAIN_FRESHNESS_CHECK.name
 )
 #: How far before the owed trade date the newest stored chain is looked for; an older one is
 #: as stale as none.
@@ -40,8 +41,8 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
 
     @dg.asset_check(
         asset=keys.NORMALIZED_BARS,
-        name=checks.FRESHNESS_CHECK.name,
-        description=checks.FRESHNESS_CHECK.description,
+        name=bars_sla.FRESHNESS_CHECK.name,
+        description=bars_sla.FRESHNESS_CHECK.description,
     )
     def futures_freshness(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, market: MarketDataResource
@@ -53,7 +54,7 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
         now = market.now()
         table = keys.table(keys.NORMALIZED_BARS)
         in_run = run_partitions(_run_tags(context))
-        due = checks.sessions_owed(captured, now)
+        due = bars_sla.sessions_owed(captured, now)
         if in_run is not None:
             due = {
                 symbol: session
@@ -69,22 +70,22 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
                     table, equals={"symbol": symbol}, between={"trade_date": day}, columns=["ts"]
                 )
                 newest[symbol] = bars["ts"].max() if bars.height else None
-        outcome = checks.FRESHNESS_CHECK.evaluate(checks.NewestBars(now, due, newest))
-        return check_result(keys.NORMALIZED_BARS, checks.FRESHNESS_CHECK.name, outcome)
+        outcome = bars_sla.FRESHNESS_CHECK.evaluate(bars_sla.NewestBars(now, due, newest))
+        return check_result(keys.NORMALIZED_BARS, bars_sla.FRESHNESS_CHECK.name, outcome)
 
     return futures_freshness
 
 
 @dg.asset_check(
     asset=option_keys.NORMALIZED_CHAIN,
-    name=option_checks.CHAIN_FRESHNESS_CHECK.name,
-    description=option_checks.CHAIN_FRESHNESS_CHECK.description,
+    name=chains_sla.CHAIN_FRESHNESS_CHECK.name,
+    description=chains_sla.CHAIN_FRESHNESS_CHECK.description,
 )
 def options_chain_freshness(lake: LakeResource, market: MarketDataResource) -> dg.AssetCheckResult:
     """Read each root's newest stored EOD chain trade date and judge it against the last closed
     Cboe session, in the session's open-market time."""
     now = market.now()
-    owed = option_checks.last_closed_session(now)
+    owed = chains_sla.last_closed_session(now)
     newest: dict[str, date | None] = dict.fromkeys(ROOTS)
     table = option_keys.table(option_keys.NORMALIZED_CHAIN)
     if owed is not None and lake.lake.exists(table):
@@ -93,9 +94,9 @@ def options_chain_freshness(lake: LakeResource, market: MarketDataResource) -> d
         for root, day in days.group_by("root").agg(pl.col("trade_date").max()).iter_rows():
             if root in newest:
                 newest[root] = day
-    outcome = option_checks.CHAIN_FRESHNESS_CHECK.evaluate(option_checks.NewestChain(now, newest))
+    outcome = chains_sla.CHAIN_FRESHNESS_CHECK.evaluate(chains_sla.NewestChain(now, newest))
     return check_result(
-        option_keys.NORMALIZED_CHAIN, option_checks.CHAIN_FRESHNESS_CHECK.name, outcome
+        option_keys.NORMALIZED_CHAIN, chains_sla.CHAIN_FRESHNESS_CHECK.name, outcome
     )
 
 

@@ -6,22 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 
 from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
-from market_spine.markets import open_time
 from market_spine.markets.expirations import (
     ROOTS,
     is_trading_day,
     listed_expirations,
-    session_bounds,
 )
 from market_spine.options import quote_sides
 
 WORST = 10
+#: Share of two-sided quotes that may be crossed or locked before the day is blocked.
+MAX_CROSSED_SHARE = 0.01
 #: Share of two-sided quotes whose implied vol must solve.
 MIN_CONVERGENCE = 0.95
 IV_BOUNDS = (0.01, 5.0)
@@ -60,21 +60,27 @@ def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
 
 
 def quotes(chain: pl.DataFrame) -> CheckOutcome:
-    """Crossed (bid > ask) and locked (bid = ask) two-sided quotes fail. A quote missing a side
-    (zero price or zero size: see `quote_sides`) is neither: it is counted as one-sided (or
-    empty), and has no mid to mislead anything downstream."""
+    """Crossed (bid > ask) and locked (bid = ask) two-sided quotes fail. A few of them (at most
+    MAX_CROSSED_SHARE of the two-sided quotes) is a warning: a crossed quote has no mid and so no
+    vol, and one bad print must not hold back a whole day; more is a feed fault, and blocks. A
+    quote missing a side (zero price or zero size: see `quote_sides`) is neither: it is counted
+    as one-sided (or empty), and has no mid to mislead anything downstream."""
     both = chain.filter(quote_sides.two_sided())
     crossed = both.filter(pl.col("bid") > pl.col("ask"))
     locked = both.filter(pl.col("bid") == pl.col("ask"))
+    bad = crossed.height + locked.height
+    share = bad / both.height if both.height else 0.0
     return CheckOutcome(
-        crossed.is_empty() and locked.is_empty(),
+        bad == 0,
         {
             "contracts": chain.height,
             **quote_sides.side_counts(chain),
             "crossed": crossed.height,
             "locked": locked.height,
+            "crossed_or_locked_share": round(share, 6),
             "worst": _examples(pl.concat([crossed, locked]), ["bid", "ask"]),
         },
+        warn_only=share <= MAX_CROSSED_SHARE,
     )
 
 
@@ -264,69 +270,6 @@ def term_structure(surface: pl.DataFrame, days: list[date]) -> CheckOutcome:
     )
 
 
-#: The EOD chain of a Cboe session is owed within this much open-market time after its close.
-EOD_FRESHNESS_SLA = timedelta(hours=1)
-#: No Cboe closure lasts longer: the last closed session is found within this many days.
-_CLOSURE_DAYS = 10
-
-
-def last_closed_session(now: datetime) -> date | None:
-    """The latest Cboe index-options trading day whose session has closed by `now` (tz-aware)."""
-    today = now.astimezone(open_time.NEW_YORK).date()
-    for back in range(_CLOSURE_DAYS + 1):
-        day = today - timedelta(days=back)
-        bounds = session_bounds(day)
-        if bounds is not None and bounds[1] <= now:
-            return day
-    return None
-
-
-def _first_owed_close(newest: date | None, owed: date) -> datetime:
-    """The close of the first session after `newest` up to `owed` (of `owed` itself when no
-    chain is stored): when the first missing EOD chain became due."""
-    day = owed if newest is None else newest + timedelta(days=1)
-    while (bounds := session_bounds(day)) is None:  # ends by `owed`, a trading day
-        day += timedelta(days=1)
-    return bounds[1]
-
-
-@dataclass(frozen=True)
-class NewestChain:
-    """The newest stored EOD chain trade date of each option root (None without one) at `now`
-    (tz-aware)."""
-
-    now: datetime
-    newest: dict[str, date | None]
-
-
-def chain_freshness(latest: NewestChain) -> CheckOutcome:
-    """Each root's EOD chain of every closed Cboe session is stored, or has been owed for at
-    most `EOD_FRESHNESS_SLA` of open-market time: nights, weekends and holidays do not count,
-    so Friday's chain is due an hour into the next session, not an hour after Friday's close."""
-    owed = last_closed_session(latest.now)
-    lags: dict[str, float] = {}
-    for root, newest in latest.newest.items():
-        if owed is None or (newest is not None and newest >= owed):
-            lags[root] = 0.0
-            continue
-        lag = open_time.open_between(root, _first_owed_close(newest, owed), latest.now)
-        lags[root] = round(lag.total_seconds() / 60, 1)
-    limit = EOD_FRESHNESS_SLA.total_seconds() / 60
-    stale = [root for root, lag in lags.items() if lag > limit]
-    return CheckOutcome(
-        not stale,
-        {
-            "owed_trade_date": None if owed is None else owed.isoformat(),
-            "newest_trade_date": {
-                r: None if d is None else d.isoformat() for r, d in latest.newest.items()
-            },
-            "lag_minutes": lags,
-            "stale_roots": ", ".join(stale),
-        },
-        warn_only=True,
-    )
-
-
 @dataclass(frozen=True)
 class OptionsDay:
     """One day's rows of an options dataset as its checks see them; `previous` is the chain of
@@ -411,11 +354,4 @@ RAW_QUOTES_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
         lambda d: quote_minutes(d.rows, d.expected or {}),
     ),
     CheckDef("quotes", QUOTES_DESCRIPTION, lambda d: quotes(d.rows)),
-)
-#: The EOD chains' freshness SLA. A warning: option chains load on demand, without a schedule.
-CHAIN_FRESHNESS_CHECK: CheckDef[NewestChain] = CheckDef(
-    "freshness",
-    "The EOD chain of each root's last closed Cboe session is stored within one hour of "
-    "open-market time after its close: nights, weekends and holidays do not count.",
-    chain_freshness,
 )

@@ -40,14 +40,25 @@ def one_sided() -> pl.Expr:
     return has_bid() ^ has_ask()
 
 
+def crossed() -> pl.Expr:
+    """True where both sides exist and the bid is above the offer: a bad print, not a price."""
+    return two_sided() & (pl.col("bid") > pl.col("ask"))
+
+
+def priced() -> pl.Expr:
+    """True where the quote gives a price: both sides, not crossed (a locked quote is a price)."""
+    return two_sided() & ~crossed()
+
+
 def mid() -> pl.Expr:
-    """``(bid + ask) / 2`` of a two-sided quote, else null (half a lone bid would sit below it)."""
-    return pl.when(two_sided()).then((pl.col("bid") + pl.col("ask")) / 2).otherwise(None)
+    """``(bid + ask) / 2`` of a two-sided, uncrossed quote, else null (half a lone bid would sit
+    below it; the middle of a crossed quote is no price anyone offered)."""
+    return pl.when(priced()).then((pl.col("bid") + pl.col("ask")) / 2).otherwise(None)
 
 
 def spread() -> pl.Expr:
-    """``ask − bid`` of a two-sided quote, else null."""
-    return pl.when(two_sided()).then(pl.col("ask") - pl.col("bid")).otherwise(None)
+    """``ask − bid`` of a two-sided, uncrossed quote, else null."""
+    return pl.when(priced()).then(pl.col("ask") - pl.col("bid")).otherwise(None)
 
 
 def side_counts(quotes: pl.DataFrame) -> dict[str, int]:

@@ -8,12 +8,9 @@ one minute), then one BarCapture per (symbol, CME trade date), `source="file"`.
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +18,6 @@ import polars as pl
 
 from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.markets import calendars
-from market_spine.markets.dates import MINUTE_NS
 from market_spine.markets.instruments import (
     Contract,
     front_contract,
@@ -30,7 +26,7 @@ from market_spine.markets.instruments import (
     parse_local_symbol,
 )
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
-from market_spine.providers.file_csv import CsvDialect, decimal_hint
+from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import (
     SourceTable,
     detect_format,
@@ -38,11 +34,16 @@ from market_spine.providers.file_formats import (
     group_symbol,
     read_table,
 )
+from market_spine.providers.file_values import (
+    check_minutes,
+    check_values,
+    raise_if,
+    typed_bars,
+)
 
 SOURCE = "file"
 STAMPS = ("open", "close")
 FIRST_FEW = 5  # line numbers a skip names
-_DIGITS = re.compile(r"^\d+$")
 
 
 @dataclass(frozen=True)
@@ -124,16 +125,16 @@ def read_bars(
     root, wanted = _target(symbol)
     data = path.read_bytes()
     table = read_table(path, data, fmt, mapping or {}, dialect)
-    frame = table.frame if table.typed else _typed(path, table)
+    frame = table.frame if table.typed else typed_bars(path, table)
     frame, skipped, skips = _select(path, table, frame, root, wanted)
     if table.blank_lines:
         blank = table.blank_lines
         reason = "with no values (blank, whitespace or separators only): not bars"
         skips.insert(0, Skip(len(blank), reason, "line", blank[:FIRST_FEW]))
-    _check_values(path, table.row_label, frame)
+    check_values(path, table.row_label, frame)
     if stamp == "close":
         frame = frame.with_columns(pl.col("ts") - pl.duration(minutes=1))
-    _check_minutes(path, table.row_label, frame)
+    check_minutes(path, table.row_label, frame)
     frame, notes = _trade_dates(frame, root, wanted)
     return FileBars(
         path=path,
@@ -177,113 +178,6 @@ def _target(symbol: str) -> tuple[str, Contract | None]:
     return c.root, c
 
 
-def _raise_if(
-    path: Path,
-    label: str,
-    frame: pl.DataFrame,
-    mask: pl.Expr,
-    what: Callable[[dict[str, Any]], str],
-    fix: str,
-) -> None:
-    """Raise naming the first row matching `mask` (and how many do) with `what(row)` and the fix."""
-    bad = frame.filter(mask)
-    if bad.height:
-        row = bad.row(0, named=True)
-        raise fail(path, f"{label} {row['_row']}: {what(row)} ({bad.height} row(s) like this)", fix)
-
-
-def _typed(path: Path, table: SourceTable) -> pl.DataFrame:
-    """Cast the mapped columns to BAR dtypes, failing on the first value that does not parse."""
-    frame, label = table.frame, table.row_label
-    dialect = table.dialect or CsvDialect()
-    ts = _timestamps(frame["ts"])
-    cols: dict[str, pl.Series] = {"_row": frame["_row"], "ts": ts}
-    for name in ("open", "high", "low", "close", "volume", "vwap", "trades"):
-        if name in frame.columns:
-            cols[name] = _number(frame[name])
-    if "contract" in frame.columns:
-        cols["contract"] = frame["contract"].cast(pl.String).str.strip_chars()
-    out = pl.DataFrame(cols)
-    raw = frame.with_columns(pl.col(c).cast(pl.String).str.strip_chars() for c in frame.columns)
-    for name in ("ts", "open", "high", "low", "close", "volume", "vwap", "trades"):
-        if name not in out.columns:
-            continue
-        required = name in ("ts", "open", "high", "low", "close", "volume")
-        blank = raw[name].is_null() | (raw[name] == "")
-        broken = out[name].is_null() & ~blank
-        if name == "ts":
-            example = "ISO 8601 like 2024-01-02 15:30:00 (UTC) or an epoch number"
-        else:
-            example = "a number"
-        column = table.mapping[name]
-        _raise_if(
-            path,
-            label,
-            raw.with_columns(_broken=broken),
-            pl.col("_broken"),
-            lambda r, n=name, c=column: (
-                f"{c} {r[n]!r} does not parse as {n}" + decimal_hint(r[n], dialect)
-            ),
-            f"expected {example}; fix the value or map another column with --mapping {name}=COL",
-        )
-        if required:
-            _raise_if(
-                path,
-                label,
-                raw.with_columns(_blank=blank),
-                pl.col("_blank"),
-                lambda r, c=column: f"{c} is empty",
-                "every bar needs ts, open, high, low, close and volume",
-            )
-    for name in ("volume", "trades"):
-        if name in out.columns:
-            _raise_if(
-                path,
-                label,
-                out,
-                pl.col(name).is_not_null() & (pl.col(name) != pl.col(name).round()),
-                lambda r, n=name: f"{n} {r[n]} is not a whole number",
-                f"{name} counts contracts or trades",
-            )
-    return out.with_columns(
-        pl.col("volume").cast(pl.Int64),
-        (pl.col("trades") if "trades" in out.columns else pl.lit(None))
-        .cast(pl.Int64)
-        .alias("trades"),
-        (pl.col("vwap") if "vwap" in out.columns else pl.lit(None)).cast(pl.Float64).alias("vwap"),
-    )
-
-
-def _number(s: pl.Series) -> pl.Series:
-    if s.dtype == pl.String:
-        return s.str.strip_chars().cast(pl.Float64, strict=False)
-    return s.cast(pl.Float64, strict=False)
-
-
-def _timestamps(s: pl.Series) -> pl.Series:
-    """UTC ns timestamps from datetimes (naive = UTC), ISO strings or integer epochs; unparseable
-    values become null (the caller names them)."""
-    if isinstance(s.dtype, pl.Datetime):
-        s = s.dt.replace_time_zone("UTC") if s.dtype.time_zone is None else s  # type: ignore[union-attr]
-        return s.dt.convert_time_zone("UTC").cast(pl.Datetime("ns", "UTC"))
-    if s.dtype == pl.String:
-        values = s.str.strip_chars()
-        present = values.drop_nulls().filter(values.drop_nulls() != "")
-        if present.len() and present.str.contains(_DIGITS.pattern).all():
-            return _epoch(values.cast(pl.Int64, strict=False))
-        parsed = pd.to_datetime(values.to_pandas(), utc=True, format="ISO8601", errors="coerce")
-        return pl.Series("ts", parsed.astype("datetime64[ns, UTC]")).cast(pl.Datetime("ns", "UTC"))
-    if s.dtype.is_integer():
-        return _epoch(s.cast(pl.Int64))
-    return pl.Series("ts", [None] * s.len(), dtype=pl.Datetime("ns", "UTC"))
-
-
-def _epoch(values: pl.Series) -> pl.Series:
-    top = values.abs().max() or 0
-    scale = 1 if top > 10**17 else 1_000 if top > 10**14 else 10**6 if top > 10**11 else 10**9
-    return (values * scale).cast(pl.Datetime("ns")).dt.replace_time_zone("UTC").alias("ts")
-
-
 def _select(
     path: Path, table: SourceTable, frame: pl.DataFrame, root: str, wanted: Contract | None
 ) -> tuple[pl.DataFrame, dict[str, int], list[Skip]]:
@@ -317,7 +211,7 @@ def _select(
     frame = frame.filter(pl.col("contract").is_in(list(keep)))
     frame = frame.with_columns(pl.col("contract").replace_strict(names, return_dtype=pl.String))
     if len(keep) > 1:
-        _raise_if(
+        raise_if(
             path,
             table.row_label,
             frame,
@@ -336,77 +230,6 @@ def _contract(value: str, near: date) -> Contract | None:
         return parse_local_symbol(value, near=near)
     except InvalidInput:
         return None
-
-
-def _check_values(path: Path, label: str, frame: pl.DataFrame) -> None:
-    """Prices positive, high >= low with open and close inside, sizes not negative."""
-    fix = "correct or drop those rows in the file"
-    _raise_if(
-        path,
-        label,
-        frame,
-        pl.any_horizontal(pl.col(c).is_null() for c in ("open", "high", "low", "close")),
-        lambda r: "a price is missing",
-        fix,
-    )
-    _raise_if(
-        path,
-        label,
-        frame,
-        pl.min_horizontal("open", "high", "low", "close") <= 0,
-        lambda r: f"a price is not positive (open {r['open']}, low {r['low']})",
-        fix,
-    )
-    _raise_if(
-        path,
-        label,
-        frame,
-        pl.col("high") < pl.col("low"),
-        lambda r: f"high {r['high']} is below low {r['low']}",
-        fix,
-    )
-    _raise_if(
-        path,
-        label,
-        frame,
-        (pl.col("low") > pl.min_horizontal("open", "close"))
-        | (pl.col("high") < pl.max_horizontal("open", "close")),
-        lambda r: (
-            f"open {r['open']} or close {r['close']} is outside low {r['low']}..high {r['high']}"
-        ),
-        fix,
-    )
-    for name in ("volume", "trades"):
-        _raise_if(
-            path,
-            label,
-            frame,
-            pl.col(name) < 0,
-            lambda r, n=name: f"{n} {r[n]} is negative",
-            fix,
-        )
-
-
-def _check_minutes(path: Path, label: str, frame: pl.DataFrame) -> None:
-    """1-minute bars: whole minutes, one bar per minute."""
-    _raise_if(
-        path,
-        label,
-        frame,
-        pl.col("ts").dt.epoch("ns") % MINUTE_NS != 0,
-        lambda r: f"timestamp {r['ts']} is not on a whole minute",
-        "import 1-minute bars stamped on the minute",
-    )
-    dupes = frame.filter(pl.col("ts").is_duplicated()).sort("ts", "_row")
-    if dupes.height:
-        ts = dupes["ts"][0]
-        rows = dupes.filter(pl.col("ts") == ts)["_row"].to_list()
-        raise fail(
-            path,
-            f"{label}s {', '.join(map(str, rows))}: duplicate bar at {ts} "
-            f"({dupes.height} rows share a minute with another)",
-            "keep one bar per minute in the file",
-        )
 
 
 def _trade_dates(

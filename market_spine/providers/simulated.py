@@ -30,13 +30,10 @@ A date without a session (weekend, holiday) yields an empty frame with ``BAR_SCH
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -47,153 +44,27 @@ from market_spine.errors import InvalidDate, InvalidInput
 from market_spine.markets import calendars, instruments
 from market_spine.markets.dates import MINUTE_NS
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
+from market_spine.providers.simulated_model import (
+    EPOCH,
+    ET,
+    LAST_DATE,
+    N_CROSSED,
+    N_DUPLICATES,
+    SPIKE_FACTOR,
+    TRADING_DAYS_PER_YEAR,
+    intraday_profiles,
+    iso_timestamps,
+    log_level_path,
+    log_ohlc,
+    params_for,
+    previous_session_date,
+    rng_for,
+    round_to_tick,
+    tick_decimals,
+)
 
 #: Defects that can be injected into the simulated bars.
 DEFECTS = frozenset({"gaps", "spikes", "duplicates", "crossed"})
-
-#: First day of every level path, and the last date the simulator serves.
-EPOCH = date(2000, 1, 3)
-LAST_DATE = date(2100, 12, 31)
-
-_ET = "America/New_York"
-_DAYS_PER_YEAR = 365.25
-_TRADING_DAYS_PER_YEAR = 252
-_REVERSION_HALF_LIFE_DAYS = 3 * 365.25
-_WEEKEND_VARIANCE = 0.1
-
-
-@dataclass(frozen=True)
-class _Params:
-    """How one product behaves: volatility, liquidity and its US regular hours (ET)."""
-
-    annual_vol: float
-    rth_open: int  # minutes after ET midnight
-    rth_close: int
-    rth_volume: float  # mean contracts per regular-hours minute
-    trade_size: float  # mean contracts per trade
-
-
-_PARAMS: dict[str, _Params] = {
-    "ES": _Params(0.18, 9 * 60 + 30, 16 * 60, 2500.0, 4.0),
-    "CL": _Params(0.35, 9 * 60, 14 * 60 + 30, 450.0, 2.5),
-    "NG": _Params(0.60, 9 * 60, 14 * 60 + 30, 160.0, 2.0),
-}
-# Roots the instrument table knows but the simulator was not tuned for behave like a mid product.
-_DEFAULT_PARAMS = _Params(0.30, 9 * 60 + 30, 16 * 60, 300.0, 2.0)
-
-_SPIKE_FACTOR = 1.08
-_N_DUPLICATES = 3
-_N_CROSSED = 3
-
-
-def _params(root: str) -> _Params:
-    return _PARAMS.get(root, _DEFAULT_PARAMS)
-
-
-def _rng(*key: object) -> np.random.Generator:
-    """A generator seeded from a stable digest of `key` (never `hash()`: it varies by process)."""
-    text = "|".join(str(k) for k in key)
-    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
-    return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "little")))
-
-
-@lru_cache(maxsize=64)
-def _log_level_path(seed: int, root: str, base_price: float, annual_vol: float) -> np.ndarray:
-    """Log closing level for every calendar day from EPOCH to LAST_DATE (read-only, cached).
-
-    An AR(1) (discrete Ornstein-Uhlenbeck) walk in log price; the whole century is generated at
-    once (~37k days, a few ms), so any date is served in O(1) and call order cannot matter.
-    """
-    n = (LAST_DATE - EPOCH).days + 1
-    theta = math.log(2) / _REVERSION_HALF_LIFE_DAYS
-    phi = math.exp(-theta)
-    # Markets move far less over a weekend than on a weekday: Saturday and Sunday carry a tenth
-    # of a weekday's variance, scaled so a year's variance is still annual_vol**2.
-    weekend = (np.arange(n) + EPOCH.weekday()) % 7 >= 5
-    weight = np.where(weekend, _WEEKEND_VARIANCE, 1.0)
-    units_per_year = _DAYS_PER_YEAR / 7 * (5 + 2 * _WEEKEND_VARIANCE)
-    sigma = annual_vol * np.sqrt(weight / units_per_year)
-    shocks = _rng(seed, root, "daily-levels").standard_normal(n) * sigma
-    shocks[0] = 0.0  # the path starts exactly at the base price
-    # x[t] = phi * x[t-1] + shock[t] is linear, so it is vectorised per block with powers of phi;
-    # blocks keep phi**-k near 1 (no precision loss), and avoid a Python loop over 37k days.
-    dev = np.empty(n)
-    block = 256
-    powers = phi ** np.arange(block)
-    carry = 0.0
-    for start in range(0, n, block):
-        s = shocks[start : start + block]
-        p = powers[: len(s)]
-        # Within a block: dev[k] = phi^(k+1) carry + sum_{j<=k} phi^(k-j) s[j]
-        acc = np.cumsum(s / p) * p
-        dev[start : start + len(s)] = acc + carry * p * phi
-        carry = dev[start + len(s) - 1]
-    path = math.log(base_price) + dev
-    path.flags.writeable = False
-    return path
-
-
-@lru_cache(maxsize=65_536)
-def _previous_session_date(root: str, trade_date: date) -> date | None:
-    """The latest date before `trade_date` with a session, or None if none in the last 3 weeks."""
-    d = trade_date
-    for _ in range(21):
-        d -= timedelta(days=1)
-        if calendars.session(root, d) is not None:
-            return d
-    return None
-
-
-def _decimals(tick: float) -> int:
-    """Decimal places of a tick size (0.25 -> 2, 0.001 -> 3), to print prices without float dust."""
-    return max(0, -int(Decimal(str(tick)).normalize().as_tuple().exponent))
-
-
-def _round_to_tick(x: np.ndarray, tick: float, decimals: int) -> np.ndarray:
-    return np.round(np.rint(x / tick) * tick, decimals)
-
-
-def _profiles(minute_of_day: np.ndarray, p: _Params) -> tuple[np.ndarray, np.ndarray]:
-    """Intraday (variance weight, volume weight) per ET minute of day: a U over regular hours."""
-    m = minute_of_day.astype(np.float64)
-    rth = (m >= p.rth_open) & (m < p.rth_close)
-    var = np.full_like(m, 0.15)  # Asia overnight
-    var[(m >= 3 * 60) & (m < p.rth_open)] = 0.35  # London hours and the US pre-open
-    var[(m >= 8 * 60 + 30) & (m < p.rth_open)] = 0.6  # 08:30 ET economic releases
-    var[m >= p.rth_close] = 0.3  # after the US close, until the session ends
-    since_open = np.clip(m - p.rth_open, 0, None)
-    to_close = np.clip(p.rth_close - 1 - m, 0, None)
-    var[rth] = (1.0 + 2.5 * np.exp(-since_open / 25.0) + 1.0 * np.exp(-to_close / 20.0))[rth]
-    return var, var**1.4
-
-
-def _log_ohlc(
-    start: float,
-    end: float,
-    s2: np.ndarray,
-    z: np.ndarray,
-    u_high: np.ndarray,
-    u_low: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-minute log open/high/low/close of a bridge from `start` to `end` (minute variances s2).
-
-    The bridge runs on a variance clock, so busy minutes move more; it ends exactly at `end`, so a
-    session closes at its daily level. High/low use the exact law of a Brownian bridge's extremes.
-    """
-    walk = np.cumsum(np.sqrt(s2) * z)
-    elapsed = np.cumsum(s2)
-    elapsed /= elapsed[-1]
-    close = start + (end - start) * elapsed + walk - elapsed * walk[-1]
-    close[-1] = end
-    open_ = np.concatenate(([start], close[:-1]))
-    mid, gap2 = 0.5 * (open_ + close), (close - open_) ** 2
-    high = mid + 0.5 * np.sqrt(gap2 - 2.0 * s2 * np.log(u_high))
-    low = mid - 0.5 * np.sqrt(gap2 - 2.0 * s2 * np.log(u_low))
-    return open_, high, low, close
-
-
-def _iso(ts_ns: np.ndarray) -> list[str]:
-    return [pd.Timestamp(int(t), tz="UTC").isoformat() for t in ts_ns]
 
 
 @dataclass(frozen=True)
@@ -265,7 +136,7 @@ class SimulatedMarket:
         calendars.require_session(inst.root, trade_date)
         tick = float(inst.tick_size)
         level = math.exp(self._log_level(inst, trade_date))
-        return float(_round_to_tick(np.array([level]), tick, _decimals(tick))[0])
+        return float(round_to_tick(np.array([level]), tick, tick_decimals(tick))[0])
 
     def no_trade_minutes(self, symbol: str, trade_date: date) -> pd.DatetimeIndex:
         """Expected minutes of the full session that have no bar because nothing traded (UTC).
@@ -281,8 +152,8 @@ class SimulatedMarket:
     # -- simulation ------------------------------------------------------------------------------
 
     def _log_level(self, inst: instruments.Instrument, d: date) -> float:
-        p = _params(inst.root)
-        path = _log_level_path(self.seed, inst.root, float(inst.base_price), p.annual_vol)
+        p = params_for(inst.root)
+        path = log_level_path(self.seed, inst.root, float(inst.base_price), p.annual_vol)
         return float(path[max(0, (d - EPOCH).days)])
 
     def _session(self, inst: instruments.Instrument, trade_date: date) -> _Session | None:
@@ -295,28 +166,28 @@ class SimulatedMarket:
         if len(minutes) == 0:
             return None
         ts = minutes.as_unit("ns").asi8
-        et = minutes.tz_convert(_ET)
+        et = minutes.tz_convert(ET)
         minute_of_day = np.asarray(et.hour * 60 + et.minute, dtype=np.int64)
 
-        p = _params(root)
+        p = params_for(root)
         tick = float(inst.tick_size)
-        dec = _decimals(tick)
-        prev = _previous_session_date(root, trade_date)
+        dec = tick_decimals(tick)
+        prev = previous_session_date(root, trade_date)
         start = self._log_level(inst, prev if prev is not None else trade_date - timedelta(days=1))
         end = self._log_level(inst, trade_date)
 
         n = len(ts)
-        rng = _rng(self.seed, root, trade_date.isoformat(), "session")
+        rng = rng_for(self.seed, root, trade_date.isoformat(), "session")
         z, vol_noise, size_noise = rng.standard_normal((3, n))
         # The third uniform stream is drawn (and unused) so the other streams keep their values.
         u_high, u_low, _ = 1.0 - rng.random((3, n))  # in (0, 1], safe for log
         vwap_w = rng.dirichlet(np.ones(4), n)
 
-        var_w, vol_w = _profiles(minute_of_day, p)
-        s2 = var_w / var_w.sum() * (p.annual_vol**2 / _TRADING_DAYS_PER_YEAR)  # per minute
-        open_l, high_l, low_l, close_l = _log_ohlc(start, end, s2, z, u_high, u_low)
+        var_w, vol_w = intraday_profiles(minute_of_day, p)
+        s2 = var_w / var_w.sum() * (p.annual_vol**2 / TRADING_DAYS_PER_YEAR)  # per minute
+        open_l, high_l, low_l, close_l = log_ohlc(start, end, s2, z, u_high, u_low)
         o, h, lo, c = (
-            _round_to_tick(np.exp(x), tick, dec) for x in (open_l, high_l, low_l, close_l)
+            round_to_tick(np.exp(x), tick, dec) for x in (open_l, high_l, low_l, close_l)
         )
         h = np.maximum(h, np.maximum(o, c))
         lo = np.minimum(lo, np.minimum(o, c))
@@ -328,7 +199,7 @@ class SimulatedMarket:
         # noise with mean one keeps rth_volume the regular-hours average); a minute whose draw
         # is zero has no trade and so no bar, which is what the completeness check models.
         rate = p.rth_volume * vol_w * np.exp(0.5 * vol_noise - 0.125) / p.trade_size
-        trades = _rng(self.seed, root, trade_date.isoformat(), "trades").poisson(rate)
+        trades = rng_for(self.seed, root, trade_date.isoformat(), "trades").poisson(rate)
         no_trade = trades == 0
         no_trade[0] = no_trade[-1] = False  # the session's open and close levels always print
         trades = np.maximum(trades, 1)
@@ -371,45 +242,45 @@ class SimulatedMarket:
         drop = np.zeros(n, dtype=bool)
 
         if "gaps" in self.defects:
-            length = int(_rng(*key, "gaps-length").integers(15, 31))
+            length = int(rng_for(*key, "gaps-length").integers(15, 31))
             # A block of consecutive liquid-hours bars (start and end both inside liquid hours).
             starts = np.flatnonzero(liquid[: n - length] & liquid[length - 1 : n - 1])
             starts = starts[starts > 0]
             if len(starts):
-                first = int(_rng(*key, "gaps").choice(starts))
+                first = int(rng_for(*key, "gaps").choice(starts))
                 drop[first : first + length] = True
                 free[max(0, first - 1) : first + length + 1] = False
-                injected["gaps"] = _iso(cols["ts"][first : first + length])
+                injected["gaps"] = iso_timestamps(cols["ts"][first : first + length])
 
         if "spikes" in self.defects:
             # The spiked bar and the next one (which returns to normal) must both survive.
             ok = np.flatnonzero(free[:-1] & free[1:])
             if len(ok):
-                k = int(_rng(*key, "spikes").choice(ok))
+                k = int(rng_for(*key, "spikes").choice(ok))
                 for col in ("high", "close"):
                     cols[col] = cols[col].copy()
-                    spiked = np.array([cols[col][k] * _SPIKE_FACTOR])
-                    cols[col][k] = _round_to_tick(spiked, tick, dec)[0]
+                    spiked = np.array([cols[col][k] * SPIKE_FACTOR])
+                    cols[col][k] = round_to_tick(spiked, tick, dec)[0]
                 free[max(0, k - 1) : k + 2] = False
-                injected["spikes"] = _iso(cols["ts"][[k]])
+                injected["spikes"] = iso_timestamps(cols["ts"][[k]])
 
         if "crossed" in self.defects:
-            rows = np.sort(_rng(*key, "crossed").choice(np.flatnonzero(free), _N_CROSSED, False))
+            rows = np.sort(rng_for(*key, "crossed").choice(np.flatnonzero(free), N_CROSSED, False))
             high, low = cols["high"].copy(), cols["low"].copy()
             # Swap, and where the bar had no range open a one-tick cross so high < low always.
             high[rows], low[rows] = low[rows], np.maximum(high[rows], low[rows] + tick)
             cols["high"], cols["low"] = high, np.round(low, dec)
             free[rows] = False
-            injected["crossed"] = _iso(cols["ts"][rows])
+            injected["crossed"] = iso_timestamps(cols["ts"][rows])
 
         order = np.flatnonzero(~drop)
         if "duplicates" in self.defects:
             rows = np.sort(
-                _rng(*key, "duplicates").choice(np.flatnonzero(free), _N_DUPLICATES, False)
+                rng_for(*key, "duplicates").choice(np.flatnonzero(free), N_DUPLICATES, False)
             )
             # Stable sort keeps each duplicate right after its original, like a double delivery.
             order = np.sort(np.concatenate((order, rows)), kind="stable")
-            injected["duplicates"] = _iso(cols["ts"][rows])
+            injected["duplicates"] = iso_timestamps(cols["ts"][rows])
         return {name: values[order] for name, values in cols.items()}, injected
 
 

@@ -31,7 +31,8 @@ from market_spine.markets import calendars
 from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
-from market_spine.runs.location import code_location
+from market_spine.runs.location import code_location, definitions_for_this_environment
+from market_spine.runs.meter import RunMeter
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
 
@@ -181,7 +182,11 @@ def _execute_interruptibly(
     """Execute on a worker thread so the main thread stays free for signals: Dagster defers an
     interrupt to the end of the running step, which can take minutes. On Ctrl-C or SIGTERM the
     run is marked canceled and its pool slots freed before the interrupt propagates (the caller
-    exits; Delta commits are atomic, so an abandoned step leaves no partial table version)."""
+    exits; Delta commits are atomic, so an abandoned step leaves no partial table version).
+    While it waits it samples the process; the run's peak memory and bytes written become tags
+    when it ends (`runs.meter`)."""
+    meter = RunMeter()
+    definitions_for_this_environment()
     worker = threading.Thread(
         target=execute_run,
         args=(recon_job_from_origin(job_origin), run, instance),
@@ -192,6 +197,7 @@ def _execute_interruptibly(
     try:
         while worker.is_alive():
             worker.join(0.2)
+            meter.sample()
     except KeyboardInterrupt as stop:
         current = instance.get_run_by_id(run.run_id) or run
         instance.report_run_canceled(
@@ -199,6 +205,7 @@ def _execute_interruptibly(
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         raise
+    instance.add_run_tags(run.run_id, meter.tags(run.run_id))
 
 
 def domain_assets(settings: Settings, domain: str) -> list[dg.AssetsDefinition]:

@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.remote_representation.code_location import CodeLocation, InProcessCodeLocation
 from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+from market_spine.settings import Settings
 
 #: The workspace the UI, the daemon and the CLI share.
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
@@ -37,3 +40,23 @@ def code_location(instance: dg.DagsterInstance) -> CodeLocation:
     if _loaded is None or _loaded[0] is not instance:
         _loaded = (instance, InProcessCodeLocation(location_origin(), instance=instance))
     return _loaded[1]
+
+
+_built_for: tuple[object, ...] | None = None
+
+
+def definitions_for_this_environment() -> None:
+    """Make the next run's job definition come from the environment's home as it is now.
+
+    Dagster keeps the last job it rebuilt from a code origin, keyed by the origin alone; a
+    process that runs for a second home (or after the home's instruments file changed) would
+    otherwise execute the first home's job, whose partitions lack the new roots. Rebuilding costs
+    seconds, so it happens only when the settings or the instruments file changed."""
+    global _built_for
+    settings = Settings.from_env()
+    named = settings.instruments_path
+    key = (settings, named, named.stat().st_mtime_ns if named and named.exists() else None)
+    if key != _built_for:
+        ReconstructableJob.get_definition.cache_clear()
+        ReconstructableJob.get_repository_definition.cache_clear()
+        _built_for = key

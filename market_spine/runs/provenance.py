@@ -8,10 +8,10 @@ filtered on in the UI.
 
 from __future__ import annotations
 
-import getpass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from market_spine.config.identity import os_user
+from market_spine.config.secrets import without_credentials
 from market_spine.providers.resource import MarketDataResource
 from market_spine.settings import Settings
 
@@ -20,24 +20,6 @@ LAUNCHED_BY = PREFIX + "launched_by"
 LAUNCHED_FROM = PREFIX + "launched_from"
 #: Where a run can be launched from; the UI, schedules and sensors tag theirs when submitted.
 ORIGINS = ("cli", "import", "ui", "schedule", "sensor", "retry", "backfill")
-
-
-def os_user() -> str:
-    """The operating-system user running this process ("unknown" when it has none)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def without_credentials(url: str) -> str:
-    """The URL without user, password, query or fragment: safe to show anyone."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def market_config(market: MarketDataResource) -> dict[str, Any]:
@@ -67,9 +49,11 @@ def resources_config(
     settings: Settings, market: MarketDataResource, required: set[str]
 ) -> dict[str, Any]:
     """Run config for the home's resources the run uses: the lake, the warehouse, the market."""
+    # The warehouse loads the reference data of the same instruments the run's assets know.
+    instruments = str(settings.instruments_path) if settings.instruments_path else None
     config = {
         "lake": {"root": str(settings.lake_root)},
-        "warehouse": {"home": str(settings.home)},
+        "warehouse": {"home": str(settings.home), "instruments_file": instruments},
         "market": market_config(market),
     }
     return {name: {"config": value} for name, value in config.items() if name in required}

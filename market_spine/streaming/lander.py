@@ -16,7 +16,8 @@ from market_spine.catalog.vocabulary import conform
 from market_spine.futures import keys
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import NORMALIZED_BARS
-from market_spine.lake.store import CommitInfo, Lake
+from market_spine.lake.commits import CommitInfo
+from market_spine.lake.store import Lake
 from market_spine.providers.base import BarCapture
 from market_spine.streaming.schemas import RAW_BARS_5S, RAW_BARS_5S_TABLE
 

@@ -11,6 +11,8 @@ processes, whatever launched it).
 # asset is defined, so annotations must stay real objects.
 import json
 from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,6 +20,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from market_spine.warehouse.project import prepared_manifest, warehouse_project
 from market_spine.warehouse.resource import WarehouseResource
+from market_spine.warehouse.seeds import seed_versions
 from market_spine.warehouse.translator import MINUTE_BARS, MINUTE_BARS_KEY, SpineDbtTranslator
 
 POOL = "duckdb_warehouse"
@@ -33,21 +36,34 @@ def dbt_build_args(context: dg.AssetExecutionContext) -> list[str]:
     return ["build", "--vars", json.dumps({"start_date": keys.start, "end_date": keys.end})]
 
 
-@dbt_assets(
-    manifest=prepared_manifest(),
-    project=warehouse_project,
-    dagster_dbt_translator=SpineDbtTranslator(),
-    name="warehouse_dbt",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=POOL,
-)
-def warehouse_dbt(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-) -> Iterator[Any]:
-    """Seeds, staging and intermediate views, dimensions and facts: the run's selection only."""
-    with warehouse.writing():
-        invocation = warehouse.invoke(dbt, dbt_build_args(context), context=context)
-        yield from invocation.stream()
+def warehouse_dbt_for(instruments_path: Path | None) -> dg.AssetsDefinition:
+    """The dbt assets of a home reading the instruments file at `instruments_path` (None: the
+    built-in roots only): the same assets, with the seeds versioned by what the home loads
+    (`seeds.seed_versions`)."""
+    return _warehouse_dbt(tuple(sorted(seed_versions(instruments_path).items())))
 
 
+@lru_cache(maxsize=8)
+def _warehouse_dbt(versions: tuple[tuple[str, str], ...]) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=prepared_manifest(),
+        project=warehouse_project,
+        dagster_dbt_translator=SpineDbtTranslator(dict(versions)),
+        name="warehouse_dbt",
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=POOL,
+    )
+    def warehouse_dbt(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
+        """Seeds, staging and intermediate views, dimensions and facts: the run's selection."""
+        with warehouse.writing():
+            invocation = warehouse.invoke(dbt, dbt_build_args(context), context=context)
+            yield from invocation.stream()
+
+    return warehouse_dbt
+
+
+#: The assets of a home with the built-in roots only.
+warehouse_dbt = warehouse_dbt_for(None)
 WAREHOUSE_DBT_ASSETS = (warehouse_dbt,)

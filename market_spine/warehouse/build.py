@@ -1,11 +1,12 @@
 """What a warehouse build must redo, and the one Dagster run (one dbt invocation) that does it.
 
 A model is stale when it was never built, its relation is gone from the DuckDB file, its code
-changed since its last build, something it reads from the lake was materialized after its last
-build, or a model it reads is stale itself. Minute-fact partitions are stale when the normalized
-minute bars of their trade date were materialized after the fact's last build, or when the lake
-has that date and the fact does not (a failed or missing partition is repaired by the next build).
-Asset-check results are collected in the same run, so the quality mart is always rebuilt.
+changed since its last build (for a reference seed: the rows the home's instruments give),
+something it reads from the lake was materialized after its last build, or a model it reads is
+stale itself. Minute-fact partitions are stale when the normalized minute bars of their trade date
+were materialized after the fact's last build, or when the lake has that date and the fact does
+not (a failed or missing partition is repaired by the next build). Asset-check results are
+collected in the same run, so the quality mart is always rebuilt.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from market_spine.futures.partitions import trade_dates
 from market_spine.lake.sql import view_sql
 from market_spine.lake.store import Lake
 from market_spine.settings import Settings
-from market_spine.warehouse.assets import warehouse_dbt
+from market_spine.warehouse.assets import warehouse_dbt_for
 from market_spine.warehouse.paths import warehouse_path
 from market_spine.warehouse.quality import CHECK_RESULTS_KEY
 from market_spine.warehouse.reading import read_only
@@ -103,9 +104,9 @@ def _built_at(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]) -> dict
 
 
 def _stale_models(
-    instance: dg.DagsterInstance, relations: set[dg.AssetKey]
+    instance: dg.DagsterInstance, relations: set[dg.AssetKey], assets: dg.AssetsDefinition
 ) -> frozenset[dg.AssetKey]:
-    specs = {s.key: s for s in warehouse_dbt.specs if s.key != MINUTE_BARS_KEY}
+    specs = {s.key: s for s in assets.specs if s.key != MINUTE_BARS_KEY}
     deps = {key: [d.asset_key for d in spec.deps] for key, spec in specs.items()}
     upstream = {d for ds in deps.values() for d in ds if d not in specs}
     built = _built_at(instance, [*specs, *upstream])
@@ -167,5 +168,7 @@ def plan_warehouse(
     valid = set(trade_dates.get_partition_keys())
     # A model whose relation is missing is stale, and so is all it feeds: the views the minute
     # fact reads are built in the same invocation, never assumed from an earlier build.
-    models = _stale_models(instance, set(built.relations))
+    # The home's seeds are versioned by its instruments: adding a root makes them stale.
+    assets = warehouse_dbt_for(settings.instruments_path)
+    models = _stale_models(instance, set(built.relations), assets)
     return WarehousePlan(models, tuple(sorted(wanted & valid)))

@@ -28,6 +28,12 @@ def warehouse_path(home: Path) -> Path:
     return warehouse_dir(home) / "spine.duckdb"
 
 
+def home_seeds_path(home: Path) -> Path:
+    """The reference seeds of a home that configures its own futures roots
+    (`market_spine.warehouse.seeds`); other homes load the project's."""
+    return warehouse_dir(home) / "seeds"
+
+
 def lock_path(home: Path) -> Path:
     """The readers-writer lock file beside the DuckDB file (`market_spine.warehouse.lock`)."""
     return warehouse_dir(home) / "spine.lock"

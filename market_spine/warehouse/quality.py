@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import DagsterEventType, EventRecordsFilter
 
 from market_spine.catalog.dagster_metadata import catalog_metadata
@@ -77,7 +78,7 @@ def _rows(records: list[dg.EventLogRecord]) -> pa.Table:
     description=CHECK_RESULTS_SPEC.description,
 )
 def check_results(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    """Append the evaluations recorded since the newest one already in the table.
+    """Add the evaluations recorded since the newest one already in the table.
 
     SQLite instances shard the event log by run, where storage ids are not global and cursors
     are refused: new evaluations are found by timestamp (with a second of overlap) and told
@@ -99,7 +100,17 @@ def check_results(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.M
         EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION, after_timestamp=after),
         ascending=True,
     )
-    new = _rows([r for r in records if _evaluation_id(r) not in seen])
-    if new.num_rows:
-        store.append(CHECK_RESULTS, new, metadata={"run_id": context.run_id})
-    return dg.MaterializeResult(metadata={"appended": new.num_rows})
+    fresh = sum(1 for r in records if _evaluation_id(r) not in seen)
+    if fresh:
+        # The window's rows are replaced by every evaluation in it, not appended to: two
+        # collections racing (a second process, a retry) then end with one copy of each, as
+        # the lake's conflict-checked replacement keeps one writer's rows.
+        window = _rows(records)
+        times = window.column("evaluated_at")
+        store.replace(
+            CHECK_RESULTS,
+            window,
+            between={"evaluated_at": (pc.min(times).as_py(), pc.max(times).as_py())},
+            metadata={"run_id": context.run_id},
+        )
+    return dg.MaterializeResult(metadata={"appended": fresh})

@@ -1,20 +1,27 @@
 """Reference data for the warehouse's dimensions, generated from the platform's own rules.
 
-The seeds in `market_spine_dbt/seeds/` are written by this module (`python -m
-market_spine.warehouse.reference`) rather than typed by hand, so dim_instrument and dim_date
-always agree with `instruments.py`, `calendars.py` (with the reviewed special sessions) and
-`markets/expirations.py`; a test regenerates them and fails on any drift.
+Every table is built for a list of futures roots. For the built-in roots the seeds in
+`market_spine_dbt/seeds/` are written by this module (`python -m market_spine.warehouse.reference`)
+rather than typed by hand, so dim_instrument and dim_date always agree with `instruments.py`,
+`calendars.py` (with the reviewed special sessions) and `markets/expirations.py`; a test
+regenerates them and fails on any drift. A home that configures more roots gets its own seeds
+(`warehouse.seeds`).
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
 from market_spine.markets import calendars, expirations
-from market_spine.markets.instruments import MONTH_CODES, Contract, get_instrument, known_symbols
+from market_spine.markets.instruments import (
+    BUILT_IN_ROOTS,
+    MONTH_CODES,
+    Contract,
+    get_instrument,
+)
 from market_spine.warehouse.paths import SEEDS_DIR
 
 SEEDS = SEEDS_DIR
@@ -28,10 +35,11 @@ _TS = "%Y-%m-%d %H:%M:%S+00:00"
 Row = dict[str, object]
 
 
-def futures_roots() -> list[Row]:
-    """One row per configured futures root, its specification and session calendar."""
+def futures_roots(roots: Sequence[str] = BUILT_IN_ROOTS) -> list[Row]:
+    """One row per futures root (each registered with `instruments`), sorted: its specification
+    and session calendar."""
     rows = []
-    for root in known_symbols():
+    for root in sorted(roots):
         inst = get_instrument(root)
         rows.append(
             {
@@ -50,10 +58,11 @@ def futures_roots() -> list[Row]:
     return rows
 
 
-def futures_contracts() -> list[Row]:
-    """Every listed contract of CONTRACT_YEARS with its expiry and the window it is the front."""
+def futures_contracts(roots: Sequence[str] = BUILT_IN_ROOTS) -> list[Row]:
+    """Every listed contract of CONTRACT_YEARS of each root, with its expiry and the window it is
+    the front."""
     rows = []
-    for root in known_symbols():
+    for root in sorted(roots):
         inst = get_instrument(root)
         months = [
             Contract(inst.root, y, m)
@@ -80,8 +89,10 @@ def futures_contracts() -> list[Row]:
     return rows
 
 
-def option_roots() -> list[Row]:
-    """SPX (AM-settled monthlies) and SPXW (PM-settled weeklies and dailies)."""
+def option_roots(roots: Sequence[str] = BUILT_IN_ROOTS) -> list[Row]:
+    """SPX (AM-settled monthlies) and SPXW (PM-settled weeklies and dailies), whatever the futures
+    `roots` (taken so that every table is built alike)."""
+    del roots
     styles = {"SPX": "AM", "SPXW": "PM"}
     return [
         {
@@ -106,15 +117,16 @@ def _days() -> Iterator[date]:
         d += timedelta(days=1)
 
 
-def trading_sessions() -> list[Row]:
+def trading_sessions(roots: Sequence[str] = BUILT_IN_ROOTS) -> list[Row]:
     """One row per venue and calendar day: the session (if any), holiday and early-close flags.
 
-    Futures venues take their sessions from `calendars` through the venue's root, so CME trade
-    dates and the reviewed special sessions apply; the options venue takes its sessions from
-    `expirations` (the Cboe calendar with the same reviewed table applied).
+    The futures venues are those the roots trade on; each takes its sessions from `calendars`
+    through one of its roots, so CME trade dates and the reviewed special sessions apply; the
+    options venue takes its sessions from `expirations` (the Cboe calendar with the same reviewed
+    table applied).
     """
     rows: list[Row] = []
-    venues = {get_instrument(r).calendar: r for r in sorted(known_symbols(), reverse=True)}
+    venues = {get_instrument(r).calendar: r for r in sorted(roots, reverse=True)}
     for venue, root in sorted(venues.items()):
         for d in _days():
             s = calendars.session(root, d)
@@ -149,7 +161,7 @@ def _session_row(venue: str, d: date, times: tuple | None, early: bool, note: st
     }
 
 
-TABLES = {
+TABLES: dict[str, Callable[[Sequence[str]], list[Row]]] = {
     "ref_futures_roots": futures_roots,
     "ref_futures_contracts": futures_contracts,
     "ref_option_roots": option_roots,
@@ -169,13 +181,13 @@ def render(rows: list[Row]) -> str:
     return out.getvalue()
 
 
-def write_seeds(folder: Path = SEEDS) -> list[Path]:
-    """(Re)write every seed CSV; returns the files written."""
+def write_seeds(folder: Path = SEEDS, roots: Sequence[str] = BUILT_IN_ROOTS) -> list[Path]:
+    """(Re)write every seed CSV for `roots`; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, build in TABLES.items():
         path = folder / f"{name}.csv"
-        path.write_text(render(build()))
+        path.write_text(render(build(roots)))
         paths.append(path)
     return paths
 

@@ -1,5 +1,6 @@
 """Running dbt against one home's warehouse: the home reaches profiles.yml through
-MARKET_SPINE_HOME, and every invocation holds the warehouse's writer lock."""
+MARKET_SPINE_HOME and its reference seeds reach dbt_project.yml through MARKET_SPINE_SEEDS, and
+every invocation holds the warehouse's writer lock."""
 
 from __future__ import annotations
 
@@ -8,25 +9,46 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
-from market_spine.warehouse.paths import DBT_PROJECT_DIR, dbt_target_path, lock_path, warehouse_path
+from market_spine.warehouse.paths import (
+    DBT_PROJECT_DIR,
+    SEEDS_DIR,
+    dbt_target_path,
+    lock_path,
+    warehouse_path,
+)
 from market_spine.warehouse.project import dbt_resource, discard_foreign_partial_parse
 from market_spine.warehouse.reading import read_only
+from market_spine.warehouse.seeds import seeds_folder
+
+if TYPE_CHECKING:
+    from market_spine.settings import Settings
 
 _ENV_LOCK = threading.Lock()  # os.environ is process-wide: one invocation sets it at a time
+#: What dbt reads from the environment for one home: profiles.yml's home, dbt_project.yml's seeds.
+_ENV = ("MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS")
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The home whose `warehouse/spine.duckdb` dbt builds; how long a build waits for the lock."""
+    """The home whose `warehouse/spine.duckdb` dbt builds; the instruments file whose roots its
+    reference seeds cover (None: the home's own `instruments.toml`, if any); how long a build
+    waits for the lock."""
 
     home: str
+    instruments_file: str | None = None
     lock_timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> WarehouseResource:
+        """The resource of a home, with the instruments file its settings name."""
+        named = settings.instruments_path
+        return cls(home=str(settings.home), instruments_file=str(named) if named else None)
 
     @property
     def path(self) -> Path:
@@ -43,6 +65,14 @@ class WarehouseResource(dg.ConfigurableResource):
         """dbt's artifacts and logs for this home (`paths.dbt_target_path`)."""
         return dbt_target_path(Path(self.home))
 
+    @property
+    def instruments_path(self) -> Path | None:
+        """The instruments file this home's warehouse follows, if any."""
+        from market_spine.settings import instruments_path
+
+        named = Path(self.instruments_file) if self.instruments_file else None
+        return instruments_path(Path(self.home), named)
+
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Hold the exclusive lock: the only way this code base writes the warehouse."""
@@ -58,12 +88,21 @@ class WarehouseResource(dg.ConfigurableResource):
     def invoke(
         self, dbt: DbtCliResource, args: Sequence[str], context: Any = None, **kwargs: Any
     ) -> DbtCliInvocation:
-        """Start `dbt <args>` for this home; the caller must hold `writing()` until it ends."""
+        """Start `dbt <args>` for this home; the caller must hold `writing()` until it ends.
+        The home's reference seeds are brought up to date first; a bad instruments file raises
+        InvalidInput before dbt starts."""
+        seeds = seeds_folder(Path(self.home), self.instruments_path)
         with _ENV_LOCK:
-            previous = os.environ.get("MARKET_SPINE_HOME")
+            previous = {name: os.environ.get(name) for name in _ENV}
             os.environ["MARKET_SPINE_HOME"] = str(Path(self.home).resolve())
+            if seeds == SEEDS_DIR:  # the project's default: dbt sees what it always saw
+                os.environ.pop("MARKET_SPINE_SEEDS", None)
+            else:
+                # Relative to the project: with an absolute seed folder, dbt's partial parse
+                # takes every seed for changed on the next run and then fails to load them.
+                os.environ["MARKET_SPINE_SEEDS"] = os.path.relpath(seeds, DBT_PROJECT_DIR)
             try:
-                # dbt starts here (Popen copies os.environ), so the variable can be restored.
+                # dbt starts here (Popen copies os.environ), so the variables can be restored.
                 kwargs.setdefault("target_path", self.target_path)
                 # dagster-dbt seeds a new target with the project's partial parse: both must
                 # have been made for this checkout's project folder.
@@ -71,10 +110,11 @@ class WarehouseResource(dg.ConfigurableResource):
                 discard_foreign_partial_parse(kwargs["target_path"])
                 return dbt.cli(list(args), context=context, **kwargs)
             finally:
-                if previous is None:
-                    os.environ.pop("MARKET_SPINE_HOME", None)
-                else:
-                    os.environ["MARKET_SPINE_HOME"] = previous
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
     def run(self, args: Sequence[str], dbt: DbtCliResource | None = None) -> DbtCliInvocation:
         """Run dbt outside Dagster (tests, benchmarks) to the end, under the writer lock."""

@@ -4,10 +4,14 @@ with `render()`. Regenerate with `python -m market_spine.warehouse.sources`."""
 
 from __future__ import annotations
 
+import duckdb
+import polars as pl
 import yaml
 
 from market_spine.catalog.registry import CATALOG
+from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.futures import keys as futures_keys
+from market_spine.lake.writer import delta_arrow
 from market_spine.options import keys as options_keys
 from market_spine.warehouse.paths import SOURCES_FILE
 from market_spine.warehouse.tables import CHECK_RESULTS
@@ -35,6 +39,15 @@ HEADER = """\
 """
 
 
+def duckdb_types(spec: DatasetSpec) -> dict[str, str]:
+    """Each column's DuckDB type as a view over the Delta table shows it (the types the lake
+    stores: timestamps in microseconds), so a table not written yet can stand in as an empty,
+    typed view."""
+    empty = pl.DataFrame(schema={c.name: c.dtype for c in spec.columns}).to_arrow()
+    relation = duckdb.from_arrow(delta_arrow(empty))
+    return {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
+
+
 def render() -> str:
     """The sources yml for SOURCE_TABLES, from their catalog entries."""
     sources = []
@@ -44,13 +57,15 @@ def render() -> str:
             if not name.startswith(f"{layer}/"):
                 continue
             spec = CATALOG.get(name)
+            types = duckdb_types(spec)
             tables.append(
                 {
                     "name": name.split("/", 1)[1],
                     "description": spec.description,
                     "config": {"meta": {"dagster": {"asset_key": spec.asset_path}}},
                     "columns": [
-                        {"name": c.name, "description": c.description} for c in spec.columns
+                        {"name": c.name, "data_type": types[c.name], "description": c.description}
+                        for c in spec.columns
                     ],
                 }
             )

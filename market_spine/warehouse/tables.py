@@ -22,7 +22,3 @@ CHECK_RESULTS_SCHEMA = pa.schema(
         ("metadata_json", pa.string()),
     ]
 )
-
-#: Tables that get an empty, typed view when they do not exist yet, so a build on a new home
-#: does not fail before the first check results are collected.
-OPTIONAL_TABLES: dict[str, pa.Schema] = {CHECK_RESULTS: CHECK_RESULTS_SCHEMA}

@@ -19,10 +19,19 @@ MINUTE_BARS_KEY = dg.AssetKey(["marts", MINUTE_BARS])
 
 
 class SpineDbtTranslator(DagsterDbtTranslator):
-    """Group, automation and asset checks for the warehouse's dbt nodes."""
+    """Group, automation and asset checks for the warehouse's dbt nodes; the seeds' code versions
+    are `seed_versions` (name -> version, `warehouse.seeds`) where given."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed_versions: Mapping[str, str] | None = None) -> None:
         super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        self.seed_versions = dict(seed_versions or {})
+
+    def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            found = self.seed_versions.get(dbt_resource_props["name"])
+            if found is not None:
+                return found
+        return super().get_code_version(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":

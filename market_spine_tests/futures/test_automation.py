@@ -13,9 +13,9 @@ from market_spine.futures.automation import due_partitions
 from market_spine.operations import definitions as operations
 from market_spine.operations.freshness import FRESHNESS_CHECK_KEY, run_partitions
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.launch import materialize_range, resources
+from market_spine.runs.launch import resources
 from market_spine.settings import Settings
-from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.homes import load_at, settings_for
 
 
 def test_mid_session_every_symbol_is_live() -> None:
@@ -81,14 +81,7 @@ def test_freshness_passes_when_the_newest_bar_is_recent_and_fails_an_hour_later(
     home, instance
 ) -> None:
     now = "2024-03-05T15:30:00Z"
-    materialize_range(
-        settings_for(home),
-        ["CL", "ES", "NG"],
-        date(2024, 3, 5),
-        date(2024, 3, 5),
-        instance=instance,
-        market=MarketDataResource(frozen_now=now),
-    )
+    load_at(home, instance, now, date(2024, 3, 5), date(2024, 3, 5))
     assert _freshness(home, now).passed
     stale = _freshness(home, "2024-03-05T16:45:00Z")
     assert not stale.passed
@@ -105,15 +98,8 @@ def test_freshness_fails_when_a_session_has_no_data(home) -> None:
 
 def _load_cl(home, instance, now: str) -> None:
     """Load CL for 2024-03-04..05 in one range run with the market's clock frozen at `now`."""
-    [run] = materialize_range(
-        settings_for(home),
-        ["CL"],
-        date(2024, 3, 4),
-        date(2024, 3, 5),
-        instance=instance,
-        market=MarketDataResource(frozen_now=now),
-    )
-    assert run.success and not run.failed_checks, run
+    [run] = load_at(home, instance, now, date(2024, 3, 4), date(2024, 3, 5), ["CL"])
+    assert not run.failed_checks, run
 
 
 def test_a_live_range_run_of_one_symbol_judges_only_that_symbol(home, instance) -> None:

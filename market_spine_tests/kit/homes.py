@@ -3,11 +3,14 @@ read-side tests materialize."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import LaunchedRun, materialize_range
 from market_spine.settings import Settings
 
 #: The week the read-side tests use: five sessions for each of CL, ES and NG.
@@ -35,3 +38,25 @@ def home_with_instance(lake_home: Path, home: Path, *, share_lake: bool = True) 
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     return home
+
+
+def load_at(
+    home: Path,
+    instance: dg.DagsterInstance,
+    now: str,
+    start: date,
+    end: date,
+    symbols: Sequence[str] = SYMBOLS,
+) -> list[LaunchedRun]:
+    """Load futures sessions [start, end] through Dagster with the market's clock frozen at
+    `now` (ISO UTC), as the hourly capture at that instant would; every run must succeed."""
+    runs = materialize_range(
+        settings_for(home),
+        list(symbols),
+        start,
+        end,
+        instance=instance,
+        market=MarketDataResource(frozen_now=now),
+    )
+    assert all(r.success for r in runs), runs
+    return runs

@@ -28,7 +28,8 @@ from market_spine.lake import lake_at
 from market_spine.lake.integrity import LEDGER_FILE, ledger_at
 from market_spine.lake.maintenance import maintain
 from market_spine.lake.store import Lake
-from market_spine.lake.verify import Report, drop_damaged, verify_home, verify_lake
+from market_spine.lake.verify import Report, drop_damaged, verify_lake
+from market_spine.operations.home_verification import verify_home
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 
@@ -214,16 +215,14 @@ def test_damage_is_refused_by_every_read_and_named_by_verify(
     assert deep.damaged and names(deep, dataset, path), deep.findings
     _fresh()
     if damage == "bit flip in a minute-bars file":
-        # Only the file's hash sees a flipped bit: maintenance (nothing to compact here) must
-        # leave it as damaged as it was, never rewrite it into a valid-looking file.
+        # Only the file's hash sees a flipped bit; maintenance hashes before it compacts.
         assert not light.damaged
-        maintain(Lake(copy / "lake"), dataset, retention_hours=0)
-        _fresh()
-        assert names(verify_lake(Lake(copy / "lake"), [dataset], deep=True), dataset, path)
     else:
         assert light.damaged and names(light, dataset, path), light.findings
-        with pytest.raises(LakeError, match="is damaged"):
-            maintain(Lake(copy / "lake"), dataset, retention_hours=0)
+    with pytest.raises(LakeError, match="is damaged"):
+        maintain(Lake(copy / "lake"), dataset, retention_hours=0)
+    _fresh()
+    assert names(verify_lake(Lake(copy / "lake"), [dataset], deep=True), dataset, path)
     facts = lake_facts(Lake(copy / "lake"), CATALOG.get(dataset))
     assert "damaged" in facts or path != "_delta_log"
 
@@ -343,3 +342,11 @@ def test_instance_and_warehouse_damage_is_named(copy: Path) -> None:
     subjects = {f.subject: f for f in report.findings if f.damage}
     assert "runs.db" in (subjects["dagster instance"].path or "")
     assert "market-spine process --domain warehouse" in subjects["warehouse"].repair
+
+
+def test_verify_of_a_home_without_a_lake_says_so(tmp_path: Path, monkeypatch) -> None:
+    """A mistyped MARKET_SPINE_HOME is not a healthy home."""
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(tmp_path / "typo"))
+    result = runner.invoke(app, ["verify"])
+    assert result.exit_code == 2
+    assert "holds no lake" in result.output and "MARKET_SPINE_HOME" in result.output

@@ -107,6 +107,8 @@ def test_implied_vol_of_an_early_close_expiry_is_the_vol_it_was_priced_with() ->
             "right": "C",
             "bid": calls - 0.05,
             "ask": calls + 0.05,
+            "bid_size": 10,
+            "ask_size": 10,
         }
     )
     priced = with_mid(chain)

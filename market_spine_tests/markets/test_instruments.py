@@ -111,7 +111,7 @@ def test_unknown_symbol_message_lists_known_symbols() -> None:
     with pytest.raises(UnknownSymbol) as err:
         get_instrument("XX")
     msg = str(err.value)
-    assert "'XX'" in msg and "CL, ES, NG" in msg and "settings" in msg
+    assert "'XX'" in msg and "CL, ES, NG" in msg and "instruments.toml" in msg
 
 
 def test_known_symbols_and_case_insensitive_lookup() -> None:

@@ -11,10 +11,10 @@ from itertools import pairwise
 import pandas as pd
 import pytest
 
-from market_spine.futures import checks as futures
+from market_spine.futures import freshness as futures
 from market_spine.markets import calendars
 from market_spine.markets.expirations import session_bounds
-from market_spine.options import checks as options
+from market_spine.options import freshness as options
 
 YEAR = 2025
 MINUTE = timedelta(minutes=1)

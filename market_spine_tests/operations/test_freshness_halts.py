@@ -19,8 +19,8 @@ from market_spine.operations.freshness import (
 )
 from market_spine.options import definitions as options
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.launch import materialize_options, materialize_range, resources
-from market_spine_tests.kit.homes import settings_for
+from market_spine.runs.launch import materialize_options, resources
+from market_spine_tests.kit.homes import load_at, settings_for
 
 #: 13:31 CT on Thanksgiving: ES halted since 12:00 CT, CL and NG since 13:30 CT.
 CAPTURED_AT = "2024-11-28T19:31:00Z"
@@ -49,15 +49,7 @@ def _evaluate(home: Path, instance: dg.DagsterInstance, now: str) -> dg.AssetChe
 def test_the_thanksgiving_halt_owes_no_bar_until_an_hour_after_the_reopen(
     home: Path, instance: dg.DagsterInstance
 ) -> None:
-    runs = materialize_range(
-        settings_for(home),
-        ["CL", "ES", "NG"],
-        date(2024, 11, 29),
-        date(2024, 11, 29),
-        instance=instance,
-        market=MarketDataResource(frozen_now=CAPTURED_AT),
-    )
-    assert all(r.success for r in runs), runs
+    load_at(home, instance, CAPTURED_AT, date(2024, 11, 29), date(2024, 11, 29))
     for now in ("2024-11-28T19:31:00Z", "2024-11-28T21:00:00Z", "2024-11-28T22:30:00Z"):
         halted = _evaluate(home, instance, now)
         metadata = {k: v.value for k, v in halted.metadata.items()}

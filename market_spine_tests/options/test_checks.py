@@ -186,3 +186,27 @@ def test_a_calm_day_after_a_volatile_one_keeps_its_strikes() -> None:
     )
     outcome = checks.strike_continuity(chain, previous)
     assert outcome.passed, outcome.metadata["worst"]
+
+
+def _crossing(chain: pl.DataFrame, every: int) -> pl.DataFrame:
+    """`chain` with every `every`-th two-sided quote's bid moved a tick above its offer."""
+    row = (pl.int_range(pl.len()) % every == 0) & (pl.col("bid") > 0) & (pl.col("ask") > 0)
+    return with_mid(
+        chain.with_columns(bid=pl.when(row).then(pl.col("ask") + 0.05).otherwise("bid")).drop("mid")
+    )
+
+
+def test_one_crossed_quote_warns_and_has_no_mid(chain: pl.DataFrame) -> None:
+    """A bad print in thousands of quotes: the day is not held back, and no vol is solved from
+    the middle of a quote nobody could trade at."""
+    crossed = _crossing(chain, chain.height + 1)
+    outcome = checks.quotes(crossed)
+    assert not outcome.passed and outcome.warn_only
+    assert outcome.metadata["crossed"] == 1
+    assert crossed.filter(pl.col("bid") > pl.col("ask"))["mid"].is_null().all()
+
+
+def test_a_feed_full_of_crossed_quotes_blocks_the_day(chain: pl.DataFrame) -> None:
+    outcome = checks.quotes(_crossing(chain, 20))
+    assert not outcome.passed and not outcome.warn_only
+    assert outcome.metadata["crossed_or_locked_share"] > checks.MAX_CROSSED_SHARE

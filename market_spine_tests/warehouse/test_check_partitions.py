@@ -125,3 +125,30 @@ def test_every_checked_market_asset_is_collected(tmp_path: Path) -> None:
     assert set(CHECKED_ASSETS) == {k for k in checked if k not in dbt_models}
     assert dg.AssetKey(["raw", "spx_options_quotes_1m"]) in CHECKED_ASSETS
     assert graph.get(check_results.key).parent_keys == set(CHECKED_ASSETS)
+
+
+def test_two_collections_that_raced_leave_one_row_per_evaluation(
+    home: Path, instance: dg.DagsterInstance, monkeypatch
+) -> None:
+    """The second collection planned before the first one landed (it saw no table): it must
+    not add a second copy of the evaluations the first one wrote."""
+    settings = settings_for(home)
+    assert all(
+        r.success for r in materialize_range(settings, ["CL"], FIRST, FIRST, instance=instance)
+    )
+    lake = {"lake": LakeResource(root=str(home / "lake"))}
+    assert dg.materialize([check_results], instance=instance, resources=lake).success
+    first = Lake(home / "lake").read(CHECK_RESULTS).height
+    assert first > 0
+    real_read = Lake.read
+
+    def unseen(self: Lake, dataset: str, *args, **kwargs) -> pl.DataFrame:
+        rows = real_read(self, dataset, *args, **kwargs)
+        return rows.clear() if dataset == CHECK_RESULTS else rows
+
+    with monkeypatch.context() as m:
+        m.setattr(Lake, "read", unseen)
+        assert dg.materialize([check_results], instance=instance, resources=lake).success
+    rows = Lake(home / "lake").read(CHECK_RESULTS)
+    assert rows["evaluation_id"].n_unique() == rows.height
+    assert rows.height >= first

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
+import dagster as dg
+import duckdb
 import pytest
 from dagster_dbt import DbtProject
 
+from market_spine.runs.launch import materialize_warehouse
 from market_spine.warehouse.paths import DBT_PROJECT_DIR
 from market_spine.warehouse.project import dbt_executable, prepared_manifest
 from market_spine.warehouse.resource import WarehouseResource
+from market_spine_tests.kit.homes import settings_for
 
 REPO = DBT_PROJECT_DIR.parent
 
@@ -94,3 +99,19 @@ def test_the_install_step_prepares_an_absolute_manifest() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert "-m market_spine.warehouse.project" in makefile
     assert "dbt parse" not in makefile
+
+
+def test_a_home_that_loaded_only_futures_builds_its_warehouse(
+    materialized_home: Path, tmp_path: Path
+) -> None:
+    """The option tables were never written: their staging views stand in empty and typed."""
+    home = tmp_path / "home"
+    shutil.copytree(materialized_home / "lake", home / "lake")
+    assert not (home / "lake" / "normalized" / "options_chain_eod").exists()
+    with dg.instance_for_test() as instance:
+        runs = materialize_warehouse(settings_for(home), instance=instance)
+    assert runs and all(r.success for r in runs), runs
+    with duckdb.connect(str(home / "warehouse" / "spine.duckdb"), read_only=True) as conn:
+        [(bars,)] = conn.execute("select count(*) from marts.fct_futures_bars_daily").fetchall()
+        [(options,)] = conn.execute("select count(*) from marts.fct_option_eod").fetchall()
+    assert bars == 15 and options == 0

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import yaml
 
 from market_spine.lake.sql import view_sql
 from market_spine.lake.store import Lake
-from market_spine.warehouse.tables import OPTIONAL_TABLES
+from market_spine.warehouse.paths import SOURCES_FILE
 
 
 def _ident(name: str) -> str:
@@ -38,8 +39,27 @@ def empty_sql(conn: duckdb.DuckDBPyConnection, schema: pa.Schema) -> str:
     return f"SELECT {columns} WHERE false"
 
 
+def declared_sources(path: Path = SOURCES_FILE) -> dict[str, dict[str, str]]:
+    """Each dbt source table (`<layer>/<table>`) with its columns' DuckDB types, as the
+    generated sources file declares them."""
+    document = yaml.safe_load(path.read_text())
+    return {
+        f"{source['schema']}/{table['name']}": {c["name"]: c["data_type"] for c in table["columns"]}
+        for source in document["sources"]
+        for table in source["tables"]
+    }
+
+
+def typed_empty_sql(columns: dict[str, str]) -> str:
+    """A SELECT with these columns and DuckDB types and no rows."""
+    body = ", ".join(f"CAST(NULL AS {kind}) AS {_ident(name)}" for name, kind in columns.items())
+    return f"SELECT {body} WHERE false"
+
+
 def refresh_views(conn: duckdb.DuckDBPyConnection, lake_root: Path) -> dict[str, int | None]:
-    """Create or replace one view per lake table (and per missing optional table).
+    """Create or replace one view per lake table, and an empty, typed view for each declared
+    source the lake does not hold yet (a home that never loaded options, a new home's check
+    results), so the warehouse builds on whatever a home has loaded.
 
     Returns each dataset's snapshot version (None for a placeholder), for logs and tests.
     """
@@ -50,9 +70,9 @@ def refresh_views(conn: duckdb.DuckDBPyConnection, lake_root: Path) -> dict[str,
         body = view_sql(snapshot) or empty_sql(conn, snapshot.schema)
         _create(conn, dataset, body)
         versions[dataset] = snapshot.version
-    for dataset, schema in OPTIONAL_TABLES.items():
+    for dataset, columns in declared_sources().items():
         if dataset not in versions:
-            _create(conn, dataset, empty_sql(conn, schema))
+            _create(conn, dataset, typed_empty_sql(columns))
             versions[dataset] = None
     return versions
 

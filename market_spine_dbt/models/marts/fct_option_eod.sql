@@ -25,9 +25,12 @@ final as (
         greeks.ask,
         greeks.mid,
         -- A quote missing a side has no spread: ask 0 against a bid is no offer, not a cross.
+        -- A crossed quote (bid above a real offer) has none either: it is a bad print, counted
+        -- by the options quotes check, not a negative cost of trading.
         case
             when {{ quote_side_present('greeks.bid', 'greeks.bid_size') }}
                 and {{ quote_side_present('greeks.ask', 'greeks.ask_size') }}
+                and greeks.ask >= greeks.bid
                 then greeks.ask - greeks.bid
         end as bid_ask_spread,
         {{ quote_side_present('greeks.bid', 'greeks.bid_size') }} as has_bid,

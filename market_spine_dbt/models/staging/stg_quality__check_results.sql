@@ -19,6 +19,8 @@ renamed as (
         description,
         metadata_json
     from source
+    -- One row per evaluation, even where two collections raced before they replaced a window.
+    qualify row_number() over (partition by evaluation_id order by storage_id) = 1
 )
 
 select * from renamed

@@ -1,0 +1,186 @@
+"""`market-spine status` wall time on a home with a year of runs, against the operator's limit
+(5 s) and our goal (2 s).
+
+The home: one real week of CL/ES/NG materialized through Dagster (so the lake, the light verify
+and the check evaluations are real), plus a year of run records written through the run
+storage's `add_historical_run` with their creation times spread over the year: every 15 minutes
+a freshness-check run (35,040), each weekday three futures runs, an options run and a warehouse
+run, one run in fifty failed, and two failures in the last day. Plus a year of daily check
+evaluations per symbol (four checks) reported to the instance.
+
+Measured: the whole command in a fresh process (`market-spine status --json`, imports
+included), median of 5 after one warm-up, both as this environment runs Python (no bytecode
+written: every import compiles its module) and with compiled bytecode (a pycache of its own,
+warmed once), plus `collect_status` alone in this process (median of 5).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import report
+
+from market_spine.home import instance as home_instance
+from market_spine.operations.status import collect_status
+from market_spine.runs.launch import materialize_range
+from market_spine.runs.provenance import LAUNCHED_BY, LAUNCHED_FROM
+from market_spine.settings import Settings
+
+LIMIT_S, GOAL_S = 5.0, 2.0
+WEEK = (date(2024, 3, 4), date(2024, 3, 8))
+SYMBOLS = ("CL", "ES", "NG")
+ROUNDS = 5
+CHECKS = ("completeness", "validity", "anomalies", "capture_validity")
+
+
+def _run(job: str, status: dg.DagsterRunStatus, tags: dict[str, str]) -> dg.DagsterRun:
+    return dg.DagsterRun(
+        job_name=job,
+        run_id=str(uuid.uuid4()),
+        status=status,
+        tags={LAUNCHED_BY: "bench", LAUNCHED_FROM: "schedule", **tags},
+    )
+
+
+def year_of_runs(instance: dg.DagsterInstance, now: datetime) -> int:
+    """Run records for the year before `now`; the count."""
+    storage = instance.run_storage
+    ok, failed = dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE
+    count = 0
+    start = now - timedelta(days=365)
+    for i in range(365 * 96):
+        at = start + timedelta(minutes=15 * i)
+        status = failed if i % 50 == 0 else ok
+        storage.add_historical_run(_run("futures_freshness", status, {}), at)
+        count += 1
+        if i % 96 == 0 and at.weekday() < 5:
+            day = at.date().isoformat()
+            for symbol in SYMBOLS:
+                tags = {"dagster/partition": f"{day}|{symbol}"}
+                storage.add_historical_run(_run("__ASSET_JOB", ok, tags), at)
+            storage.add_historical_run(_run("__ASSET_JOB", ok, {"dagster/partition": day}), at)
+            storage.add_historical_run(_run("__ASSET_JOB", ok, {}), at)
+            count += 5
+    for hours in (2, 5):
+        tags = {"dagster/partition": f"{(now - timedelta(hours=hours)).date()}|CL"}
+        storage.add_historical_run(_run("__ASSET_JOB", failed, tags), now - timedelta(hours=hours))
+        count += 1
+    return count
+
+
+def year_of_checks(instance: dg.DagsterInstance, now: datetime) -> int:
+    """Daily check evaluations per symbol for the year; the count."""
+    asset = dg.AssetKey(["normalized", "futures_bars_1m"])
+    count = 0
+    for d in range(365):
+        day = (now - timedelta(days=365 - d)).date()
+        if day.weekday() >= 5:
+            continue
+        for symbol in SYMBOLS:
+            for check in CHECKS:
+                instance.report_runless_asset_event(
+                    dg.AssetCheckEvaluation(
+                        asset_key=asset,
+                        check_name=check,
+                        passed=(d + len(check)) % 97 != 0,
+                        partition=f"{day}|{symbol}",
+                    )
+                )
+                count += 1
+    return count
+
+
+def command_wall(env: dict[str, str]) -> list[float]:
+    """Wall seconds of `market-spine status --json` in fresh processes (one warm-up first)."""
+    exe = Path(sys.executable).parent / "market-spine"
+    walls = []
+    for i in range(ROUNDS + 1):
+        started = time.perf_counter()
+        subprocess.run([str(exe), "status", "--json"], env=env, capture_output=True, check=False)
+        if i:
+            walls.append(time.perf_counter() - started)
+    return walls
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="status-", dir=Path(__file__).parent / ".data"))
+    root.mkdir(parents=True, exist_ok=True)
+    home = root / "home"
+    settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)})
+    instance = home_instance(settings)
+    started = time.perf_counter()
+    runs = materialize_range(settings, SYMBOLS, *WEEK, instance=instance)
+    assert all(r.success for r in runs), runs
+    now = datetime.now(UTC)
+    records = year_of_runs(instance, now) + len(runs)
+    evaluations = year_of_checks(instance, now)
+    print(
+        f"home built in {time.perf_counter() - started:.0f} s: {records:,} runs, "
+        f"{evaluations:,} check evaluations",
+        flush=True,
+    )
+
+    inner = []
+    for _ in range(ROUNDS):
+        t = time.perf_counter()
+        status = collect_status(settings, instance)
+        inner.append(time.perf_counter() - t)
+    assert len(status.failures) == 2, status.failures
+
+    env = {**os.environ, "MARKET_SPINE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    plain = command_wall(
+        {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(root / "no-pycache")}
+    )
+    compiled_env = {**env, "PYTHONPYCACHEPREFIX": str(root / "pycache")}
+    compiled_env.pop("PYTHONDONTWRITEBYTECODE", None)
+    compiled = command_wall(compiled_env)
+
+    rows = [
+        ("status command, no bytecode (this env)", statistics.median(plain), max(plain)),
+        ("status command, compiled bytecode", statistics.median(compiled), max(compiled)),
+        ("collect_status in process", statistics.median(inner), max(inner)),
+    ]
+    report.table(
+        f"market-spine status on a home with {records:,} runs "
+        f"(limit {LIMIT_S:.0f} s, goal {GOAL_S:.0f} s)",
+        ["what", "median s", "max s", "vs limit 5 s", "vs goal 2 s"],
+        [
+            (
+                what,
+                f"{med:.2f}",
+                f"{worst:.2f}",
+                "PASS" if med <= LIMIT_S else "FAIL",
+                "PASS" if med <= GOAL_S else "FAIL",
+            )
+            for what, med, worst in rows
+        ],
+    )
+    report.save(
+        "status",
+        {
+            "runs": records,
+            "check_evaluations": evaluations,
+            "limit_s": LIMIT_S,
+            "goal_s": GOAL_S,
+            "command_no_bytecode_s": plain,
+            "command_compiled_s": compiled,
+            "collect_status_s": inner,
+        },
+    )
+    instance.dispose()
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""`market-spine status [--json]`: the morning check on one screen — health of every part, the
+last day's failures with their cause and whether a retry is safe, stale datasets, missed
+schedule ticks, active runs and open quality findings.
+
+Exit status: 0 only when all is green, 1 when anything is red, 2 when the command could not run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from market_spine.cli.console import command_run, settings_from_env
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from market_spine.operations.status import StatusReport
+
+
+def _mark(ok: bool) -> str:
+    return "[green]✓[/]" if ok else "[bold red]✗[/]"
+
+
+def _section(out: Console, title: str, ok: bool, lines: list[str], empty: str) -> None:
+    out.print(f"\n{_mark(ok)} [bold]{title}[/]" + ("" if lines else f": {empty}"))
+    for line in lines:
+        out.print(f"    {line}")
+
+
+def render(report: StatusReport, out: Console) -> None:
+    """The report on one screen: a health table, then one short section per concern."""
+    from rich.table import Table
+
+    verdict = "[bold green]all green[/]" if report.ok else "[bold red]attention needed[/]"
+    out.print(f"Market Spine status at {report.generated_at:%Y-%m-%d %H:%M:%S} UTC: {verdict}")
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for h in report.health:
+        table.add_row(_mark(h.ok), h.name, h.detail)
+    out.print(table)
+
+    failures = [
+        f"[red]{f['run_id'][:8]}[/] {f['partitions'] or ''} {', '.join(f['datasets'][:2])}: "
+        f"{f['cause'] or f['status'].lower()} — retry "
+        + ("[green]safe[/]" if f["retry_safe"] else "[red]unsafe[/]")
+        + f" ({f['retry_reason']})"
+        for f in report.failures
+    ]
+    _section(out, "failures, last 24 h", not failures, failures, "none")
+    stale = [
+        f"{s['dataset']} ({s['check']}): "
+        + ", ".join(f"{k} {v:.0f} min" for k, v in s["lag_minutes"].items())
+        for s in report.stale
+    ]
+    _section(out, "stale datasets", not stale, stale, "none")
+    ticks = [f"{t['schedule']} due {t['due']}: {t['problem']}" for t in report.missed_ticks]
+    _section(out, "schedule ticks", not ticks, ticks, "none missed")
+    active = [
+        f"{r['run_id'][:8]} {r['status'].lower()} {r['partitions'] or ''} "
+        f"{', '.join(r['datasets'][:2])}"
+        + (" [red](its process is gone)[/]" if r["orphaned"] else "")
+        for r in report.active_runs
+    ]
+    _section(out, f"active runs: {len(active)}", True, active, "none")
+    counts = report.findings.get("by_severity", {})
+    findings = [
+        f"{c['severity']}{' blocking' if c['blocking'] else ''} {c['dataset']}:{c['check']} "
+        f"× {c['count']} ({', '.join(c['partitions'][:3])})"
+        for c in report.findings.get("checks", [])[:8]
+    ]
+    title = f"quality findings: {counts.get('ERROR', 0)} error, {counts.get('WARN', 0)} warn"
+    _section(out, title, not counts.get("ERROR", 0), findings, "none open")
+    if report.failures:
+        out.print("\n`market-spine runs show ID`: details; `market-spine retry --failed`: retry")
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    verify: Annotated[
+        bool, typer.Option(help="Include the light verify of the lake, warehouse and instance.")
+    ] = True,
+) -> None:
+    """All green, or where the reds are: health, failures, staleness, ticks, runs, findings."""
+    from rich.console import Console
+
+    from market_spine.home import existing_instance
+    from market_spine.operations.status import collect_status
+
+    with command_run():
+        settings = settings_from_env()
+        instance = existing_instance(settings)
+        report = collect_status(settings, instance, verify=verify)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        render(report, Console(highlight=False))
+    raise typer.Exit(0 if report.ok else 1)

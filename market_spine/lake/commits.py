@@ -1,0 +1,73 @@
+"""What a lake write commits and reports: the content of one commit (`Change`), a replacement's
+plan against the snapshot it read (`ReplacePlan`), the commit's metadata, and what the write left
+behind (`CommitInfo`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from deltalake.transaction import AddAction, RemoveAction
+
+from market_spine.lake.filters import RowFilter
+from market_spine.lake.reader import Snapshot
+from market_spine.version import package_version
+
+
+@dataclass(frozen=True)
+class ReplacePlan:
+    """How a replacement changes the snapshot it read: files to remove, rewritten remainders of
+    files straddling the predicate, and the table's partition columns."""
+
+    read: Snapshot | None
+    removes: list[RemoveAction]
+    rewrites: list[AddAction]
+    partition_by: list[str] | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One commit's content: the actions, the table's schema and partition columns, the
+    caller's metadata and row count, the snapshot it was planned from (None: no table yet) and
+    the region a replacement read (None for appends, which read nothing)."""
+
+    schema: pa.Schema
+    adds: list[AddAction]
+    removes: list[RemoveAction]
+    partition_by: list[str] | None
+    metadata: Mapping[str, Any] | None
+    rows: int
+    read: Snapshot | None
+    region: RowFilter | None = None
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What one write left behind: the table version it created and the rows it carried."""
+
+    dataset: str
+    version: int
+    rows: int
+    operation: str
+
+
+def arrow_of(data: pl.DataFrame | pa.Table) -> pa.Table:
+    if isinstance(data, pl.DataFrame):
+        # The oldest compat level avoids string views, which older Delta readers reject.
+        return data.to_arrow(compat_level=pl.CompatLevel.oldest())
+    return data
+
+
+def commit_metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
+    """Commit metadata: the caller's (capture ids, run id) plus row count and code version."""
+    out = {
+        k: v if isinstance(v, str) else json.dumps(v, default=str)
+        for k, v in (metadata or {}).items()
+    }
+    out["rows"] = str(rows)
+    out["code_version"] = package_version()
+    return out

@@ -1,0 +1,63 @@
+"""What the integrity checks read of the files on disk: a file's SHA-256, the commit and
+checkpoint files of a `_delta_log` folder, and whether a Parquet file reads whole with its page
+checksums verified."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def commit_name(version: int) -> str:
+    """The log file of a commit: `00000000000000000005.json`."""
+    return f"{version:020d}.json"
+
+
+@dataclass(frozen=True)
+class LogListing:
+    """The files of a `_delta_log` folder: commit versions and checkpoint files by version."""
+
+    names: frozenset[str]
+    versions: tuple[int, ...]
+    checkpoints: dict[int, tuple[str, ...]]
+
+    @staticmethod
+    def of(log_dir: Path) -> LogListing:
+        names = frozenset(os.listdir(log_dir))
+        versions = sorted(
+            int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()
+        )
+        checkpoints: dict[int, list[str]] = {}
+        for n in names:
+            if ".checkpoint" in n and n.endswith(".parquet") and n[:20].isdigit():
+                checkpoints.setdefault(int(n[:20]), []).append(n)
+        return LogListing(
+            names, tuple(versions), {v: tuple(sorted(ns)) for v, ns in checkpoints.items()}
+        )
+
+    def newest(self) -> int:
+        """The newest version the folder holds a file of, or -1 for none."""
+        return max([*self.versions[-1:], *self.checkpoints], default=-1)
+
+    def base(self, version: int) -> int:
+        """The checkpoint delta-rs starts from to reach `version` (-1: the first commit)."""
+        return max((c for c in self.checkpoints if c <= version), default=-1)
+
+
+def unreadable(path: str | Path) -> str | None:
+    """Why a Parquet file cannot be read whole with its page checksums verified, or None."""
+    try:
+        pq.ParquetFile(path, page_checksum_verification=True).read()
+    except Exception as exc:  # pyarrow raises OSError, ArrowInvalid and others for bad bytes
+        return f"is unreadable ({type(exc).__name__}: {exc})"
+    return None

@@ -1,0 +1,210 @@
+"""Retrying failed runs safely: a failed run is re-executed from its failure as a Dagster run of
+the deployed code location (the UI shows it under its parent, with Dagster's parent and root run
+ids), never while another run covers the same partitions of the same datasets, and at most the
+configured number of times (dagster.yaml `run_retries.max_retries`) unless forced.
+
+Attempts count every re-execution of the first run, whoever made it (this console, the UI, the
+retry daemon), so the console and the daemon share one budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.errors import DagsterInvalidSubsetError
+from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
+from dagster._core.storage.tags import (
+    AUTO_RETRY_RUN_ID_TAG,
+    RETRY_NUMBER_TAG,
+    TAGS_TO_MAYBE_OMIT_ON_RETRY,
+)
+
+from market_spine.errors import SpineError
+from market_spine.operations.run_history import ACTIVE, FAILED, run_datasets, run_span
+from market_spine.runs import meter, provenance
+from market_spine.runs.workers import WORKER
+
+#: Attempts allowed when dagster.yaml sets no `run_retries.max_retries`.
+DEFAULT_MAX_ATTEMPTS = 2
+#: Where a retry records the run it re-executes, beside Dagster's parent and root run ids.
+RETRY_OF = provenance.PREFIX + "retry_of"
+#: Tags of the parent a retry does not inherit: what Dagster drops on a retry, and what was
+#: true only of the parent (its process, its measurements, who launched it).
+_NOT_INHERITED = {
+    *TAGS_TO_MAYBE_OMIT_ON_RETRY,
+    WORKER,
+    meter.PEAK_MEMORY_MB,
+    meter.WRITTEN_MB,
+    meter.METERED_RUN,
+    provenance.LAUNCHED_BY,
+    provenance.LAUNCHED_FROM,
+}
+
+
+def max_attempts(instance: dg.DagsterInstance) -> int:
+    """How many re-executions of a run are allowed: dagster.yaml's `run_retries.max_retries`
+    when set, else DEFAULT_MAX_ATTEMPTS."""
+    return instance.run_retries_max_retries or DEFAULT_MAX_ATTEMPTS
+
+
+def conflicts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dg.DagsterRun]:
+    """Queued or running runs (other than `run`) that would write what `run` writes: a dataset
+    in common and a partition in common (a run over no partition covers them all). A run that
+    selects no asset (a check job, an op job) conflicts with runs of the same job."""
+    mine, span = set(run_datasets(run)), run_span(run.tags)
+    found = []
+    for other in instance.get_runs(dg.RunsFilter(statuses=list(ACTIVE))):
+        if other.run_id == run.run_id:
+            continue
+        theirs = set(run_datasets(other))
+        shared = mine & theirs if mine and theirs else other.job_name == run.job_name
+        other_span = run_span(other.tags)
+        if shared and (span is None or other_span is None or span.overlaps(other_span)):
+            found.append(other)
+    return found
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """What retrying one failed run would do. `run` is the attempt to re-execute (the newest of
+    its group); `verdict` is `retry`, or why not: `running` (a run covers its partitions),
+    `exhausted` (no attempts left), `repaired` (a later attempt succeeded), `in progress` (a
+    later attempt is queued or running), `not failed`."""
+
+    run: dg.DagsterRun
+    verdict: str
+    reason: str
+    attempts: int
+    allowed: int
+    blocked_by: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the run may be retried now."""
+        return self.verdict == "retry"
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain data for `retry --json` and status."""
+        span = run_span(self.run.tags)
+        return {
+            "run_id": self.run.run_id,
+            "partitions": None if span is None else span.label,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "attempts": self.attempts,
+            "allowed": self.allowed,
+            "blocked_by": list(self.blocked_by),
+        }
+
+
+def plan_retry(instance: dg.DagsterInstance, run_id: str, *, force: bool = False) -> RetryPlan:
+    """Whether the failed run `run_id` (or the newest attempt of its group) can be retried
+    now; `force` lifts the attempt limit, never the running-partition rule."""
+    group = instance.get_run_group(run_id)
+    if group is None:
+        raise SpineError(f"no run has the id {run_id!r}: see `market-spine runs`")
+    _, runs = group
+    newest = max(runs, key=lambda r: _created(instance, r))
+    attempts, allowed = len(runs) - 1, max_attempts(instance)
+
+    def plan(verdict: str, reason: str, blocked: Iterable[str] = ()) -> RetryPlan:
+        return RetryPlan(newest, verdict, reason, attempts, allowed, tuple(blocked))
+
+    if newest.status == dg.DagsterRunStatus.SUCCESS:
+        return plan("repaired", f"attempt {newest.run_id[:8]} succeeded: nothing to retry")
+    if newest.status in ACTIVE:
+        return plan("in progress", f"attempt {newest.run_id[:8]} is {newest.status.value.lower()}")
+    if newest.status not in FAILED:
+        return plan("not failed", f"run {newest.run_id[:8]} is {newest.status.value.lower()}")
+    running = conflicts(instance, newest)
+    if running:
+        ids = [r.run_id for r in running]
+        return plan(
+            "running",
+            f"run(s) {', '.join(i[:8] for i in ids)} cover the same partitions now: retry once "
+            "they end",
+            ids,
+        )
+    if attempts >= allowed and not force:
+        return plan(
+            "exhausted",
+            f"{attempts} of {allowed} attempts made (dagster.yaml run_retries.max_retries): fix "
+            "the cause, then retry with --force",
+        )
+    return plan("retry", f"attempt {attempts + 1} of {allowed}" + (" (forced)" if force else ""))
+
+
+def _created(instance: dg.DagsterInstance, run: dg.DagsterRun) -> datetime:
+    record = instance.get_run_record_by_id(run.run_id)
+    return record.create_timestamp if record is not None else datetime.min
+
+
+def failed_since(instance: dg.DagsterInstance, since: datetime) -> list[str]:
+    """The failed or canceled runs created since `since`, one per group (the first run and its
+    re-executions), oldest first: the run ids `retry --failed` plans."""
+    records = instance.get_run_records(
+        dg.RunsFilter(statuses=list(FAILED), created_after=since), ascending=True
+    )
+    roots: dict[str, str] = {}
+    for record in records:
+        run = record.dagster_run
+        roots.setdefault(run.root_run_id or run.run_id, run.run_id)
+    return list(roots.values())
+
+
+def reexecute(instance: dg.DagsterInstance, parent: dg.DagsterRun) -> dg.DagsterRun:
+    """Create the re-execution of `parent` from its failure (every step when none failed, e.g.
+    a run canceled before it started), as the UI or the retry daemon would: through the code
+    location, with the parent's config and tags, Dagster's parent/root run ids and retry number,
+    and this console as its origin. The parent names it as its retry, so the daemon does not
+    retry the parent a second time. Returns the run, NOT_STARTED."""
+    from market_spine.runs.location import code_location
+
+    origin = parent.remote_job_origin
+    if origin is None:
+        raise SpineError(
+            f"run {parent.run_id[:8]} was not launched from the deployment's code location, so "
+            "it cannot be re-executed: run `market-spine process` over its dates instead"
+        )
+    location = code_location(instance)
+    repo = location.get_repository(origin.repository_origin.repository_name)
+    assets, checks = parent.asset_selection, parent.asset_check_selection
+    remote_job = location.get_job(
+        JobSubsetSelector(
+            location_name=location.name,
+            repository_name=repo.name,
+            job_name=parent.job_name,
+            op_selection=parent.op_selection,
+            asset_selection=None if assets is None else list(assets),
+            asset_check_selection=None if checks is None else list(checks),
+        )
+    )
+    group = instance.get_run_group(parent.run_id)
+    tags = {
+        **{k: v for k, v in parent.tags.items() if k not in _NOT_INHERITED},
+        **provenance.origin_tags("retry"),
+        RETRY_OF: parent.run_id,
+        RETRY_NUMBER_TAG: str(len(group[1]) if group else 1),
+    }
+    # The re-execution reads only the asset graph from a workspace request; the loaded code
+    # location's repository has it, so no second workspace is loaded.
+    request = SimpleNamespace(asset_graph=repo.asset_graph)
+    options: dict[str, Any] = {
+        "request_context": request,
+        "parent_run": parent,
+        "code_location": location,
+        "remote_job": remote_job,
+        "extra_tags": tags,
+    }
+    try:
+        run = instance.create_reexecuted_run(strategy=ReexecutionStrategy.FROM_FAILURE, **options)
+    except DagsterInvalidSubsetError:
+        run = instance.create_reexecuted_run(strategy=ReexecutionStrategy.ALL_STEPS, **options)
+    instance.add_run_tags(parent.run_id, {AUTO_RETRY_RUN_ID_TAG: run.run_id})
+    return run

@@ -1,0 +1,343 @@
+"""The run history an operator reads, from the home's Dagster instance: each run with what it ran
+over (partitions, datasets), who launched it and from where, how long it took, the rows its
+assets wrote and at what rate, the peak memory of the process that ran it, and why it failed.
+
+Rows come from the materializations' `rows` metadata; peak memory and bytes written from the
+tags a CLI-executed run records when it ends (`runs.meter`); runs without them show none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
+
+from market_spine.errors import InvalidInput
+from market_spine.runs import meter, outcome, provenance
+
+Status = dg.DagsterRunStatus
+#: Runs that are queued or executing: a partition in one of them must not be retried.
+ACTIVE = (
+    Status.QUEUED,
+    Status.NOT_STARTED,
+    Status.STARTING,
+    Status.STARTED,
+    Status.CANCELING,
+)
+#: Runs that ended without finishing their work.
+FAILED = (Status.FAILURE, Status.CANCELED)
+#: Names an operator may type for `--status`, beside Dagster's own (failure, success, ...).
+STATUS_ALIASES: dict[str, tuple[dg.DagsterRunStatus, ...]] = {
+    "failed": (Status.FAILURE,),
+    "running": (Status.STARTING, Status.STARTED, Status.CANCELING),
+    "active": ACTIVE,
+    "unfinished": FAILED,
+}
+_SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """The instant `--since` names, UTC: an age (`30m`, `12h`, `1d`, `2w`) before `now`, or a
+    date (`2024-03-04`, midnight UTC) or an ISO timestamp. Anything else raises InvalidInput."""
+    from market_spine.markets.dates import parse_point
+
+    now = now or datetime.now(UTC)
+    age = _SINCE.match(text)
+    if age:
+        return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+    try:
+        point = parse_point(text, "--since")
+    except InvalidInput:
+        raise InvalidInput(
+            f"--since {text!r} is neither an age (30m, 12h, 1d, 2w) nor a date or timestamp "
+            "(2024-03-04, 2024-03-04T14:30:00Z)"
+        ) from None
+    if isinstance(point, datetime):
+        return point
+    return datetime(point.year, point.month, point.day, tzinfo=UTC)
+
+
+def parse_statuses(text: str) -> tuple[dg.DagsterRunStatus, ...]:
+    """Comma-separated run statuses (`failure,canceled`; also `failed`, `running`, `active`,
+    `unfinished`), case-insensitive; an unknown name raises InvalidInput listing the known."""
+    found: list[dg.DagsterRunStatus] = []
+    for name in (n.strip().lower() for n in text.split(",") if n.strip()):
+        if name in STATUS_ALIASES:
+            found += STATUS_ALIASES[name]
+        elif name.upper() in Status.__members__:
+            found.append(Status[name.upper()])
+        else:
+            known = sorted({s.value.lower() for s in Status} | set(STATUS_ALIASES))
+            raise InvalidInput(f"--status {name!r} is not one of {', '.join(known)}")
+    return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class PartitionSpan:
+    """The partitions a run covers: trade dates `first`..`last` (ISO, or whatever the keys
+    are) of one `symbol`, or of every symbol when None (date-only keys such as the options')."""
+
+    first: str
+    last: str
+    symbol: str | None = None
+
+    @classmethod
+    def of_key(cls, first: str, last: str | None = None) -> PartitionSpan:
+        """From partition keys `2024-03-05|CL` (date × symbol) or `2024-03-05`."""
+        last = last or first
+        if "|" in first:
+            (day, symbol), (last_day, _) = first.split("|", 1), last.split("|", 1)
+            return cls(day, last_day, symbol)
+        return cls(first, last)
+
+    def overlaps(self, other: PartitionSpan) -> bool:
+        """True when the two share a partition (a span without a symbol covers every symbol)."""
+        same_symbol = self.symbol is None or other.symbol is None or self.symbol == other.symbol
+        return same_symbol and self.first <= other.last and other.first <= self.last
+
+    @property
+    def label(self) -> str:
+        """`2024-03-04..2024-03-08 CL`, `2024-03-05`, ..."""
+        days = self.first if self.first == self.last else f"{self.first}..{self.last}"
+        return f"{days} {self.symbol}" if self.symbol else days
+
+
+def run_span(tags: Mapping[str, str]) -> PartitionSpan | None:
+    """The partitions a run's tags name (one partition, or a single-run range); None for a run
+    over no partition (an unpartitioned asset, a check job, a whole-asset run)."""
+    start = tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    if start:
+        return PartitionSpan.of_key(start, tags.get(ASSET_PARTITION_RANGE_END_TAG))
+    key = tags.get(PARTITION_NAME_TAG)
+    return PartitionSpan.of_key(key) if key else None
+
+
+def run_datasets(run: dg.DagsterRun) -> tuple[str, ...]:
+    """The datasets a run materializes or checks (asset keys as `layer/name`), sorted."""
+    keys = set(run.asset_selection or ())
+    keys |= {check.asset_key for check in run.asset_check_selection or ()}
+    return tuple(sorted(k.to_user_string() for k in keys))
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run as the history shows it. Times are UTC; sizes in MiB; None where the run did not
+    record it (still running, or executed by a process that does not meter runs)."""
+
+    run_id: str
+    job: str
+    status: str
+    created: datetime
+    started: datetime | None
+    ended: datetime | None
+    span: PartitionSpan | None
+    datasets: tuple[str, ...]
+    launched_by: str | None
+    launched_from: str | None
+    parent_run_id: str | None
+    root_run_id: str | None
+    rows: int | None = None
+    peak_memory_mb: float | None = None
+    written_mb: float | None = None
+    cause: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to end (to now while it runs); None before it started."""
+        if self.started is None:
+            return None
+        return ((self.ended or datetime.now(UTC)) - self.started).total_seconds()
+
+    @property
+    def rows_per_s(self) -> float | None:
+        """Rows written per second of the run."""
+        if self.rows is None or not self.duration_s:
+            return None
+        return self.rows / self.duration_s
+
+    @property
+    def mb_per_s(self) -> float | None:
+        """MiB written per second of the run."""
+        if self.written_mb is None or not self.duration_s:
+            return None
+        return self.written_mb / self.duration_s
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain data: ISO times, the span as its parts and label, the rates."""
+        out = asdict(self)
+        for name in ("created", "started", "ended"):
+            value = getattr(self, name)
+            out[name] = None if value is None else value.isoformat()
+        out["partitions"] = None if self.span is None else self.span.label
+        out["datasets"] = list(self.datasets)
+        for name in ("duration_s", "rows_per_s", "mb_per_s"):
+            value = getattr(self, name)
+            out[name] = None if value is None else round(value, 3)
+        return out
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def rows_written(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The sum of the `rows` metadata of the run's materializations; None when none had any."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    total, seen = 0, False
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_materialization_data if event is not None else None
+        value = data.materialization.metadata.get("rows") if data is not None else None
+        if value is not None and isinstance(value.value, int):
+            total += value.value
+            seen = True
+    return total if seen else None
+
+
+def cause_of(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """Why an unfinished run ended: its first failed step's root cause, or the reason it was
+    canceled; None for a run that did not fail."""
+    if run.status not in FAILED:
+        return None
+    cause = outcome.failure_cause(instance, run.run_id)
+    if cause is None and run.status == Status.CANCELED:
+        for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_CANCELED):
+            cause = " ".join((record.message or "").split()) or "canceled"
+    return cause
+
+
+def run_row(instance: dg.DagsterInstance, record: Any, *, metrics: bool = True) -> RunRow:
+    """A run record as a history row; `metrics` also reads its rows and cause (two queries)."""
+    run: dg.DagsterRun = record.dagster_run
+    tags = run.tags
+    peak, written = meter.measured(tags, run.run_id)
+    return RunRow(
+        run_id=run.run_id,
+        job=run.job_name,
+        status=run.status.value,
+        created=record.create_timestamp.astimezone(UTC),
+        started=_utc(record.start_time),
+        ended=_utc(record.end_time),
+        span=run_span(tags),
+        datasets=run_datasets(run),
+        launched_by=tags.get(provenance.LAUNCHED_BY),
+        launched_from=tags.get(provenance.LAUNCHED_FROM),
+        parent_run_id=run.parent_run_id,
+        root_run_id=run.root_run_id,
+        rows=rows_written(instance, run.run_id) if metrics else None,
+        peak_memory_mb=peak,
+        written_mb=written,
+        cause=cause_of(instance, run) if metrics else None,
+    )
+
+
+def _matches(run: dg.DagsterRun, dataset: str | None, symbol: str | None) -> bool:
+    if dataset is not None:
+        names = run_datasets(run)
+        if dataset not in names and dataset not in {n.rsplit("/", 1)[-1] for n in names}:
+            return False
+    if symbol is not None:
+        span = run_span(run.tags)
+        if span is None or span.symbol != symbol.upper():
+            return False
+    return True
+
+
+def find_runs(
+    instance: dg.DagsterInstance,
+    *,
+    since: datetime | None = None,
+    statuses: Sequence[dg.DagsterRunStatus] = (),
+    dataset: str | None = None,
+    symbol: str | None = None,
+    limit: int = 50,
+) -> list[RunRow]:
+    """The newest `limit` runs created since `since` with one of `statuses` (any when empty)
+    that touch `dataset` (`normalized/futures_bars_1m`, or just `futures_bars_1m`) and cover
+    partitions of `symbol`. Status and time filter in the instance; dataset and symbol here,
+    page by page, so a year of history is read only as far as the answer needs."""
+    filters = dg.RunsFilter(statuses=list(statuses) or None, created_after=since)
+    found: list[RunRow] = []
+    cursor = None
+    page = max(limit, 100)
+    while len(found) < limit:
+        records = instance.get_run_records(filters, limit=page, cursor=cursor)
+        for record in records:
+            if _matches(record.dagster_run, dataset, symbol):
+                found.append(run_row(instance, record))
+                if len(found) == limit:
+                    break
+        if len(records) < page:
+            break
+        cursor = records[-1].dagster_run.run_id
+    return found
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run in full: its row, its parameters (tags without Dagster's bookkeeping, the
+    provider settings from its config), its failed checks, and every attempt of its group
+    (the original run and its re-executions, oldest first)."""
+
+    row: RunRow
+    tags: dict[str, str]
+    failed_checks: tuple[str, ...]
+    attempts: list[RunRow] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain data, the attempts as rows."""
+        return {
+            **self.row.as_json(),
+            "tags": self.tags,
+            "failed_checks": list(self.failed_checks),
+            "attempts": [a.as_json() for a in self.attempts],
+        }
+
+
+def resolve_run(instance: dg.DagsterInstance, run_id: str) -> Any:
+    """The run record of a full run id or of a unique prefix of one (the 8 characters the
+    console shows); InvalidInput when none or several match."""
+    record = instance.get_run_record_by_id(run_id) if len(run_id) == 36 else None
+    if record is not None:
+        return record
+    if len(run_id) < 4:
+        raise InvalidInput(f"run id {run_id!r} is too short: give at least 4 characters")
+    matches = [r for r in instance.get_run_ids() if r.startswith(run_id)]
+    if len(matches) != 1:
+        raise InvalidInput(
+            f"no run has the id {run_id!r}: see `market-spine runs`"
+            if not matches
+            else f"{len(matches)} runs start with {run_id!r}: give more of the id"
+        )
+    return instance.get_run_record_by_id(matches[0])
+
+
+def run_detail(instance: dg.DagsterInstance, run_id: str) -> RunDetail:
+    """Everything `runs show` prints about one run (a full id or a unique prefix)."""
+    record = resolve_run(instance, run_id)
+    run: dg.DagsterRun = record.dagster_run
+    group = instance.get_run_group(run.run_id)
+    attempts = []
+    if group is not None and len(group[1]) > 1:
+        ids = [r.run_id for r in group[1]]
+        records = instance.get_run_records(dg.RunsFilter(run_ids=ids))
+        attempts = sorted((run_row(instance, r) for r in records), key=lambda r: r.created)
+    shown = {k: v for k, v in run.tags.items() if not k.startswith(".dagster")}
+    return RunDetail(
+        run_row(instance, record),
+        dict(sorted(shown.items())),
+        outcome.failed_checks(instance, run.run_id),
+        attempts,
+    )

@@ -1,0 +1,473 @@
+"""The operator's morning check in one answer: is every part of the platform up, did anything
+fail in the last day (and may it be retried), is any dataset stale, did a schedule miss a tick,
+what is running, and which quality checks are failing.
+
+Everything comes from cheap reads: the Dagster instance's daemon heartbeats, run records,
+instigator ticks and the latest asset-check evaluations (freshness checks among them, so stale
+datasets cost no lake read); short TCP or HTTP probes of the services and providers; the disk
+and memory; and the light verify of the lake, warehouse and instance (footers, not data), run
+beside the instance queries.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dagster as dg
+import psutil
+
+from market_spine.operations.retry import plan_retry
+from market_spine.operations.run_history import (
+    ACTIVE,
+    FAILED,
+    PartitionSpan,
+    cause_of,
+    run_datasets,
+    run_row,
+    run_span,
+)
+from market_spine.runs.workers import WORKER, Worker
+from market_spine.settings import Settings
+
+#: How far back failures are reported.
+FAILURE_WINDOW = timedelta(hours=24)
+#: A daemon whose newest heartbeat is older than this is down (Dagster's own tolerance).
+HEARTBEAT_TOLERANCE = timedelta(seconds=300)
+#: How long a probe of a service or provider may take before it counts as unreachable.
+PROBE_TIMEOUT_S = 0.5
+#: A schedule's tick is missed when it has not come this long after its cron time.
+TICK_GRACE = timedelta(minutes=5)
+#: Free disk under the home below either bound is red.
+LOW_DISK_BYTES = 1 << 30
+LOW_DISK_FRACTION = 0.05
+#: Available memory below either bound is red.
+LOW_MEMORY_BYTES = 256 << 20
+LOW_MEMORY_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class Health:
+    """One part of the platform: whether it is fine, and what was found."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class StatusReport:
+    """The whole morning check. `ok` only when nothing in it is red: warnings (WARN-severity
+    findings, runs in flight) do not count."""
+
+    generated_at: datetime
+    health: list[Health] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    missed_ticks: list[dict[str, Any]] = field(default_factory=list)
+    active_runs: list[dict[str, Any]] = field(default_factory=list)
+    findings: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every part is healthy and nothing failed, is stale, missed or in error."""
+        return (
+            all(h.ok for h in self.health)
+            and not self.failures
+            and not self.stale
+            and not self.missed_ticks
+            and not self.findings.get("by_severity", {}).get("ERROR", 0)
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain data for `status --json`."""
+        return {
+            "ok": self.ok,
+            "generated_at": self.generated_at.isoformat(),
+            "seconds": round(self.seconds, 3),
+            "health": [asdict(h) for h in self.health],
+            "failures": self.failures,
+            "stale": self.stale,
+            "missed_ticks": self.missed_ticks,
+            "active_runs": self.active_runs,
+            "findings": self.findings,
+        }
+
+
+# -- services, providers, machine -------------------------------------------------------------
+
+
+def probe_tcp(name: str, host: str, port: int) -> Health:
+    """Whether `host:port` accepts a TCP connection within PROBE_TIMEOUT_S."""
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        return Health(name, False, f"{host}:{port} is unreachable ({exc.strerror or exc})")
+    return Health(name, True, f"{host}:{port} accepts connections")
+
+
+def probe_http(name: str, host: str, port: int, path: str, start_hint: str) -> Health:
+    """Whether GET `path` on `host:port` answers 2xx within PROBE_TIMEOUT_S."""
+    url = f"http://{host}:{port}{path}"
+    conn = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
+    try:
+        conn.request("GET", path)
+        status = conn.getresponse().status
+    except OSError as exc:
+        return Health(name, False, f"{url} does not answer ({exc.strerror or exc}): {start_hint}")
+    finally:
+        conn.close()
+    if not 200 <= status < 300:
+        return Health(name, False, f"{url} answered {status}")
+    return Health(name, True, f"{url} answers")
+
+
+def probe_providers(settings: Settings) -> list[Health]:
+    """The futures source (IB Gateway's socket) and the options source (the ThetaTerminal's
+    HTTP port), or "simulated", which needs no network."""
+    found = []
+    if settings.provider == "ib":
+        found.append(probe_tcp("provider ib", settings.ib_host, settings.ib_port))
+    else:
+        found.append(Health(f"provider {settings.provider}", True, "simulated market"))
+    if settings.options_provider == "thetadata":
+        url = urlsplit(settings.thetadata_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        found.append(probe_tcp("provider thetadata", url.hostname or "127.0.0.1", port))
+    else:
+        found.append(Health(f"options {settings.options_provider}", True, "simulated chains"))
+    return found
+
+
+def disk_health(home: Path) -> Health:
+    """Free space on the file system holding the home."""
+    where = home
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    usage = shutil.disk_usage(where)
+    free = usage.free / usage.total if usage.total else 0.0
+    ok = usage.free >= LOW_DISK_BYTES and free >= LOW_DISK_FRACTION
+    return Health("disk", ok, f"{usage.free / 2**30:.1f} GiB free ({free:.0%}) under {where}")
+
+
+def memory_health() -> Health:
+    """Memory available to new processes on this machine."""
+    memory = psutil.virtual_memory()
+    share = memory.available / memory.total
+    ok = memory.available >= LOW_MEMORY_BYTES and share >= LOW_MEMORY_FRACTION
+    return Health("memory", ok, f"{memory.available / 2**30:.1f} GiB available ({share:.0%})")
+
+
+def integrity_health(settings: Settings) -> Health:
+    """The light verify of the home (`market-spine verify`): logs, file sizes and footers of
+    the lake, the warehouse file, the instance and ledger databases."""
+    from market_spine.operations.home_verification import verify_home
+
+    report = verify_home(settings)
+    damaged = [f for f in report.findings if f.damage]
+    if damaged:
+        first = damaged[0]
+        return Health(
+            "integrity",
+            False,
+            f"{len(damaged)} damaged: {first.subject}: {first.problem} (repair: {first.repair}); "
+            "`market-spine verify` lists them all",
+        )
+    return Health("integrity", True, f"{report.tables} tables, {report.files} files, no damage")
+
+
+def daemon_health(instance: dg.DagsterInstance, now: datetime) -> Health:
+    """Every daemon the instance needs has a heartbeat younger than HEARTBEAT_TOLERANCE."""
+    beats = instance.get_daemon_heartbeats()
+    late = []
+    for kind in instance.get_required_daemon_types():
+        beat = beats.get(kind)
+        age = None if beat is None else now.timestamp() - beat.timestamp
+        if age is None or age > HEARTBEAT_TOLERANCE.total_seconds():
+            late.append(f"{kind} ({'never' if age is None else f'{age:.0f} s ago'})")
+    if late:
+        return Health(
+            "daemon",
+            False,
+            f"no recent heartbeat from {', '.join(late)}: start it with `market-spine up`",
+        )
+    return Health("daemon", True, f"{len(beats)} daemons beating")
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def _covers(done: dg.DagsterRun, failed: dg.DagsterRun) -> bool:
+    """Whether a successful run redid all a failed run had to do: its datasets and partitions."""
+    if not set(run_datasets(failed)) <= set(run_datasets(done)) or not run_datasets(failed):
+        return done.job_name == failed.job_name and run_span(done.tags) == run_span(failed.tags)
+    mine, theirs = run_span(failed.tags), run_span(done.tags)
+    if theirs is None:
+        return True
+    return mine is not None and _within(mine, theirs)
+
+
+def _within(inner: PartitionSpan, outer: PartitionSpan) -> bool:
+    same = outer.symbol is None or outer.symbol == inner.symbol
+    return same and outer.first <= inner.first and inner.last <= outer.last
+
+
+def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, Any]]:
+    """Runs that failed or were canceled in FAILURE_WINDOW and are still unrepaired (neither a
+    later attempt nor a later run over the same partitions succeeded), newest first, each with
+    its one-line cause and whether a retry is allowed now."""
+    records = instance.get_run_records(
+        dg.RunsFilter(statuses=list(FAILED), created_after=now - FAILURE_WINDOW)
+    )
+    if not records:
+        return []
+    oldest = min(r.create_timestamp for r in records)
+    later_ok = instance.get_run_records(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], created_after=oldest)
+    )
+    seen_roots: set[str] = set()
+    found = []
+    for record in records:  # newest first: the newest attempt of each group speaks for it
+        run = record.dagster_run
+        root = run.root_run_id or run.run_id
+        if root in seen_roots:
+            continue
+        seen_roots.add(root)
+        if any(
+            ok.create_timestamp > record.create_timestamp and _covers(ok.dagster_run, run)
+            for ok in later_ok
+        ):
+            continue
+        plan = plan_retry(instance, run.run_id)
+        if plan.verdict in ("repaired", "in progress"):
+            continue
+        row = run_row(instance, record, metrics=False)
+        found.append(
+            {
+                "run_id": run.run_id,
+                "status": run.status.value,
+                "created": row.created.isoformat(),
+                "partitions": None if row.span is None else row.span.label,
+                "datasets": list(row.datasets) or [run.job_name],
+                "cause": cause_of(instance, run),
+                "retry_safe": plan.verdict != "running",
+                "retry": plan.verdict,
+                "retry_reason": plan.reason,
+            }
+        )
+    return found
+
+
+def active_runs(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
+    """Queued and running runs; `orphaned` when the CLI process executing one is gone (the next
+    launch, or the run monitor, fails it)."""
+    found = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=list(ACTIVE))):
+        run = record.dagster_run
+        row = run_row(instance, record, metrics=False)
+        worker = Worker.parse(run.tags.get(WORKER, ""))
+        found.append(
+            {
+                "run_id": run.run_id,
+                "status": run.status.value,
+                "partitions": None if row.span is None else row.span.label,
+                "datasets": list(row.datasets) or [run.job_name],
+                "launched_from": row.launched_from,
+                "running_s": None if row.duration_s is None else round(row.duration_s, 1),
+                "orphaned": worker is not None and worker.run_id == run.run_id and worker.is_dead(),
+            }
+        )
+    return found
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+
+def missed_ticks(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, Any]]:
+    """Each running schedule's latest cron time (at least TICK_GRACE ago, after it started)
+    without a tick, or whose tick failed. The instance stores each schedule's cron with its
+    state; every schedule of the platform runs on UTC, the clock this reads them in."""
+    from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType, TickStatus
+
+    from market_spine.operations.schedule_ticks import latest_due, ticks_since
+
+    running = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
+    found = []
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE):
+        data = state.instigator_data
+        cron = getattr(data, "cron_schedule", None)
+        if state.status not in running or not cron:
+            continue
+        due = latest_due(cron, "UTC", now, TICK_GRACE)
+        started = getattr(data, "start_timestamp", None)
+        if started is not None and due.timestamp() < started:
+            continue
+        ticks = ticks_since(instance, state, due, limit=10)
+        entry = {"schedule": state.instigator_name, "due": due.astimezone(UTC).isoformat()}
+        if not ticks:
+            found.append({**entry, "problem": "no tick: is the daemon running?"})
+            continue
+        failed = [t for t in ticks if t.status == TickStatus.FAILURE]
+        if failed and len(failed) == len(ticks):
+            error = failed[0].error.message.strip().splitlines()[0] if failed[0].error else ""
+            found.append({**entry, "problem": f"tick failed: {error}"})
+    return found
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def _latest_failed_checks(instance: dg.DagsterInstance) -> list[tuple[Any, ...]]:
+    """(asset key, check name, partition, evaluation event) of every check whose latest
+    evaluation of a partition (or of the asset) failed: one query of the instance's check
+    executions table."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
+    from sqlalchemy import func, select
+
+    storage = instance.event_log_storage
+    if not hasattr(storage, "index_connection"):
+        return []
+    latest = (
+        select(func.max(t.c.id).label("id"))
+        .where(t.c.evaluation_event_storage_id.isnot(None))
+        .group_by(t.c.asset_key, t.c.check_name, t.c.partition)
+        .subquery()
+    )
+    query = (
+        select(t.c.asset_key, t.c.check_name, t.c.partition, t.c.evaluation_event)
+        .select_from(t.join(latest, t.c.id == latest.c.id))
+        .where(t.c.execution_status == "FAILED")
+    )
+    with storage.index_connection() as conn:  # type: ignore[attr-defined]
+        return [tuple(row) for row in conn.execute(query).fetchall()]
+
+
+def _evaluation(serialized: str | None) -> Any:
+    from dagster._core.events.log import EventLogEntry
+    from dagster._serdes import deserialize_value
+
+    if not serialized:
+        return None
+    entry = deserialize_value(serialized, EventLogEntry)
+    event = entry.dagster_event
+    return None if event is None else event.event_specific_data
+
+
+def is_freshness(check_name: str) -> bool:
+    """Freshness checks are named `freshness` or `<what>_freshness` (futures bars, chains)."""
+    return check_name == "freshness" or check_name.endswith("_freshness")
+
+
+def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Stale datasets (failed freshness checks, with each stale symbol's lag in minutes of
+    open-market time) and the other open findings, counted by severity and check."""
+    stale: list[dict[str, Any]] = []
+    by_check: dict[tuple[str, str], dict[str, Any]] = {}
+    by_severity = {"ERROR": 0, "WARN": 0}
+    for asset_key, name, partition, serialized in _latest_failed_checks(instance):
+        evaluation = _evaluation(serialized)
+        dataset = dg.AssetKey.from_db_string(asset_key)
+        dataset_name = dataset.to_user_string() if dataset else str(asset_key)
+        severity = getattr(getattr(evaluation, "severity", None), "value", "ERROR")
+        metadata = getattr(evaluation, "metadata", {}) or {}
+        if is_freshness(name):
+            lags = getattr(metadata.get("lag_minutes"), "value", None) or {}
+            stale_names = str(getattr(metadata.get(_stale_key(metadata)), "value", "") or "")
+            named = [s.strip() for s in stale_names.split(",") if s.strip()]
+            stale.append(
+                {
+                    "dataset": dataset_name,
+                    "check": name,
+                    "severity": severity,
+                    "lag_minutes": {k: v for k, v in lags.items() if not named or k in named},
+                }
+            )
+            continue
+        by_severity[severity] = by_severity.get(severity, 0) + 1
+        entry = by_check.setdefault(
+            (dataset_name, name),
+            {
+                "dataset": dataset_name,
+                "check": name,
+                "severity": severity,
+                "blocking": bool(getattr(evaluation, "blocking", False)),
+                "partitions": [],
+            },
+        )
+        if severity == "ERROR":
+            entry["severity"] = "ERROR"
+        entry["partitions"].append(partition or "-")
+    checks = sorted(by_check.values(), key=lambda c: (c["severity"] != "ERROR", c["dataset"]))
+    for c in checks:
+        c["count"] = len(c["partitions"])
+        c["partitions"] = sorted(c["partitions"], reverse=True)[:5]
+    return stale, {"by_severity": by_severity, "checks": checks}
+
+
+def _stale_key(metadata: dict[str, Any]) -> str:
+    for key in ("stale_symbols", "stale_roots"):
+        if key in metadata:
+            return key
+    return "stale_symbols"
+
+
+# -- all of it --------------------------------------------------------------------------------
+
+
+def collect_status(
+    settings: Settings,
+    instance: dg.DagsterInstance | None,
+    *,
+    now: datetime | None = None,
+    verify: bool = True,
+) -> StatusReport:
+    """The whole morning check of a home. Probes and the light verify run on threads while the
+    instance is queried; a home without an instance yet is red on `instance`."""
+    started = time.perf_counter()
+    now = now or datetime.now(UTC)
+    report = StatusReport(generated_at=now)
+    host = settings.api_host
+    probes: list[Callable[[], Health | list[Health]]] = [
+        lambda: probe_http(
+            "webserver", host, settings.ui_port, "/server_info", "start it with `market-spine up`"
+        ),
+        lambda: probe_http(
+            "api", host, settings.api_port, "/healthz", "start it with `market-spine api`"
+        ),
+        lambda: probe_providers(settings),
+        lambda: disk_health(settings.home),
+        memory_health,
+    ]
+    if verify:
+        probes.append(lambda: integrity_health(settings))
+    with ThreadPoolExecutor(max_workers=len(probes)) as pool:
+        pending: list[Future[Health | list[Health]]] = [pool.submit(p) for p in probes]
+        if instance is None:
+            report.health.append(
+                Health(
+                    "instance",
+                    False,
+                    "the home has no Dagster instance: run `market-spine up` to create it",
+                )
+            )
+        else:
+            report.health.append(daemon_health(instance, now))
+            report.failures = recent_failures(instance, now)
+            report.active_runs = active_runs(instance)
+            report.missed_ticks = missed_ticks(instance, now)
+            report.stale, report.findings = checks_failing(instance)
+        for future in pending:
+            found = future.result()
+            report.health += found if isinstance(found, list) else [found]
+    report.seconds = time.perf_counter() - started
+    return report

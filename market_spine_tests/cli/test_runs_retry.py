@@ -1,0 +1,68 @@
+"""`market-spine runs` and `retry` through the CLI, on a home's own instance: JSON and tables,
+dry runs that launch nothing, the attempt limit and --force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
+
+runner = CliRunner()
+
+
+def test_runs_lists_and_shows_a_failed_run_with_its_cause(env_home: Path) -> None:
+    ok = run_days(env_home, "ES", DAY)
+    failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
+    listed = runner.invoke(app, ["runs", "--json", "--status", "failure"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)
+    assert row["run_id"] == failed.run_id and row["partitions"] == f"{DAY} CL"
+    assert "127.0.0.1:" in row["cause"]
+    table = runner.invoke(app, ["runs", "--symbol", "ES"], terminal_width=240)
+    assert table.exit_code == 0, table.output
+    assert ok.run_id[:8] in table.output and failed.run_id[:8] not in table.output
+    shown = runner.invoke(app, ["runs", "show", failed.run_id[:8]], terminal_width=240)
+    assert shown.exit_code == 0, shown.output
+    assert "cause:" in shown.output and "market_spine/provider = ib" in shown.output
+    bad = runner.invoke(app, ["runs", "--since", "last tuesday"])
+    assert bad.exit_code == 2 and "neither an age" in bad.output
+
+
+def test_retry_dry_run_launches_nothing_and_attempts_stop_unless_forced(env_home: Path) -> None:
+    failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
+    count = len(open_instance(env_home).get_run_ids())
+
+    dry = runner.invoke(app, ["retry", "--failed", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    [planned] = json.loads(dry.stdout)
+    assert planned["run_id"] == failed.run_id and planned["verdict"] == "retry"
+    assert len(open_instance(env_home).get_run_ids()) == count
+
+    # The gateway is still down: each retry fails again, until the two attempts are spent.
+    for attempt in (1, 2):
+        again = runner.invoke(app, ["retry", failed.run_id[:8], "--json"])
+        assert again.exit_code == 1, again.output
+        [outcome] = json.loads(again.stdout)
+        assert outcome["verdict"] == "retry" and outcome["success"] is False
+        assert outcome["attempts"] == attempt - 1
+    spent = runner.invoke(app, ["retry", failed.run_id, "--json"])
+    assert spent.exit_code == 1
+    [refused] = json.loads(spent.stdout)
+    assert refused["verdict"] == "exhausted" and "--force" in refused["reason"]
+    assert len(open_instance(env_home).get_run_ids()) == count + 2
+
+    forced = runner.invoke(app, ["retry", failed.run_id, "--force", "--json"])
+    [outcome] = json.loads(forced.stdout)
+    assert outcome["verdict"] == "retry" and outcome["attempts"] == 2
+    child = open_instance(env_home).get_run_by_id(outcome["retry_run_id"])
+    assert child is not None and child.root_run_id == failed.run_id
+    assert child.tags["dagster/retry_number"] == "3"
+
+
+def test_retry_needs_a_run_or_failed(env_home: Path) -> None:
+    result = runner.invoke(app, ["retry"])
+    assert result.exit_code == 2 and "give a RUN id or --failed" in result.output

@@ -1,0 +1,53 @@
+"""Homes with run history: real CLI runs in a home's own Dagster instance, some of them failed
+(a capture from an IB Gateway where nothing listens), for the operator's console to read."""
+
+from __future__ import annotations
+
+import socket
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from market_spine.home import instance as home_instance
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import RunSummary, materialize_range
+from market_spine_tests.kit.homes import settings_for
+
+#: The day the run-history tests materialize, and the two-day range of the ES runs.
+DAY = date(2024, 3, 5)
+ES_DAYS = (date(2024, 3, 5), date(2024, 3, 6))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (until someone binds it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unreachable_ib() -> MarketDataResource:
+    """Bars from an IB Gateway on a free loopback port: every capture fails within a second."""
+    return MarketDataResource(provider="ib", ib_port=free_port(), ib_unavailable_after=0.5)
+
+
+def run_days(
+    home: Path,
+    symbol: str,
+    first: date,
+    last: date | None = None,
+    *,
+    market: MarketDataResource | None = None,
+) -> RunSummary:
+    """One CLI run of `symbol`'s futures over [first, last] in the home's instance."""
+    settings = settings_for(home)
+    with home_instance(settings) as inst:
+        [summary] = materialize_range(
+            settings, [symbol], first, last or first, instance=inst, market=market
+        )
+    return summary
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The home's Dagster instance (the one `market-spine` commands open)."""
+    return dg.DagsterInstance.from_config(str(settings_for(home).dagster_home))

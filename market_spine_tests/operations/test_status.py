@@ -1,0 +1,211 @@
+"""`market-spine status` on real homes: green only when the daemon beats, the UI and the API
+answer, nothing failed, nothing is stale and no tick was missed; a failed run is listed with its
+cause and whether a retry is safe; a schedule without its tick is named."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.scheduler.instigation import (
+    InstigatorState,
+    InstigatorStatus,
+    InstigatorType,
+    ScheduleInstigatorData,
+    TickData,
+    TickStatus,
+)
+from dagster._daemon.types import DaemonHeartbeat
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine.definitions import build_definitions
+from market_spine.futures import definitions as futures
+from market_spine.home import instance as home_instance
+from market_spine.operations import definitions as operations
+from market_spine.operations.freshness import freshness_job
+from market_spine.operations.status import checks_failing, collect_status, missed_ticks
+from market_spine.options import definitions as options
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import resources
+from market_spine.runs.location import code_location
+from market_spine.settings import Settings
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
+from market_spine_tests.operations.test_retry import futures_run
+
+runner = CliRunner()
+
+
+class _Answers(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def webserver() -> Iterator[int]:
+    """An HTTP server on loopback answering 200, standing in for the Dagster webserver."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def beat(instance: dg.DagsterInstance) -> None:
+    """A heartbeat from every daemon the instance needs, as `dagster-daemon` writes them."""
+    for kind in instance.get_required_daemon_types():
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), kind, "test", errors=[]))
+
+
+@contextmanager
+def served(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The home's API (the real app) and a webserver on loopback, with the daemon beating, and
+    the environment naming their ports as the home's settings."""
+    with webserver() as ui_port, serving(home) as api:
+        monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+        monkeypatch.setenv("MARKET_SPINE_UI_PORT", str(ui_port))
+        monkeypatch.setenv("MARKET_SPINE_API_PORT", str(api.base_url.port))
+        beat(open_instance(home))
+        yield
+
+
+def test_green_home_exits_0_and_a_failed_run_makes_it_red_with_its_cause(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_days(home, "CL", DAY).success
+    with served(home, monkeypatch):
+        green = runner.invoke(app, ["status", "--json"])
+        report = json.loads(green.stdout)
+        assert green.exit_code == 0, report
+        assert report["ok"] is True
+        names = {h["name"]: h["ok"] for h in report["health"]}
+        assert names == {
+            "daemon": True,
+            "webserver": True,
+            "api": True,
+            "provider simulated": True,
+            "options simulated": True,
+            "disk": True,
+            "memory": True,
+            "integrity": True,
+        }
+        assert report["failures"] == [] and report["active_runs"] == []
+
+        failed = run_days(home, "ES", DAY, market=unreachable_ib())
+        red = runner.invoke(app, ["status", "--json"])
+        assert red.exit_code == 1
+        [failure] = json.loads(red.stdout)["failures"]
+        assert failure["run_id"] == failed.run_id and failure["partitions"] == f"{DAY} ES"
+        assert "127.0.0.1:" in failure["cause"]
+        assert failure["retry_safe"] is True and failure["retry"] == "retry"
+
+        running = futures_run(home, f"{DAY}|ES")
+        busy = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+        [failure] = busy["failures"]
+        assert failure["retry_safe"] is False and running.run_id[:8] in failure["retry_reason"]
+        assert [r["run_id"] for r in busy["active_runs"]] == [running.run_id]
+
+        screen = runner.invoke(app, ["status"], terminal_width=160)
+        assert screen.exit_code == 1
+        assert failed.run_id[:8] in screen.stdout and "retry unsafe" in screen.stdout
+
+
+def test_services_down_are_red(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_days(home, "CL", DAY).success
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    monkeypatch.setenv("MARKET_SPINE_UI_PORT", "9")  # discard: nothing listens
+    monkeypatch.setenv("MARKET_SPINE_PROVIDER", "ib")
+    monkeypatch.setenv("MARKET_SPINE_IB_PORT", "9")
+    settings = Settings.from_env()
+    report = collect_status(settings, open_instance(home), verify=False)
+    bad = {h.name for h in report.health if not h.ok}
+    assert {"daemon", "webserver", "api", "provider ib"} <= bad
+    assert not report.ok
+
+
+def test_a_schedule_without_its_tick_is_named_until_it_ticks(home: Path) -> None:
+    instance = home_instance(settings_for(home))
+    [repo] = code_location(instance).get_repositories().values()
+    schedule = repo.get_schedule("futures_freshness_schedule")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    started = (now - timedelta(days=1)).timestamp()
+    state = InstigatorState(
+        schedule.get_remote_origin(),
+        InstigatorType.SCHEDULE,
+        InstigatorStatus.RUNNING,
+        ScheduleInstigatorData(schedule.cron_schedule, started),
+    )
+    instance.add_instigator_state(state)
+    [missed] = missed_ticks(instance, now)
+    assert missed["schedule"] == "futures_freshness_schedule"
+    due = datetime.fromisoformat(missed["due"])
+    assert due.minute % 15 == 0 and now - timedelta(minutes=20) <= due <= now
+
+    instance.create_tick(
+        TickData(
+            instigator_origin_id=state.instigator_origin_id,
+            instigator_name=state.instigator_name,
+            instigator_type=InstigatorType.SCHEDULE,
+            status=TickStatus.SUCCESS,
+            timestamp=due.timestamp(),
+            selector_id=state.selector_id,
+            run_ids=[],
+        )
+    )
+    assert missed_ticks(instance, now) == []
+
+
+def test_every_schedule_runs_on_utc(tmp_path: Path) -> None:
+    """missed_ticks reads the stored crons on UTC: a schedule on another clock would be judged
+    hours off."""
+    repo = build_definitions(settings_for(tmp_path)).get_repository_def()
+    assert repo.schedule_defs
+    assert {s.execution_timezone for s in repo.schedule_defs} == {"UTC"}
+
+
+def test_stale_datasets_and_open_findings_come_from_the_latest_check_evaluations(
+    home: Path,
+) -> None:
+    settings = settings_for(home)
+    spiky = run_days(home, "CL", DAY, market=MarketDataResource(defects=["spikes"]))
+    instance = home_instance(settings)
+    stale, findings = checks_failing(instance)
+    assert stale == []
+    failing = {(c["dataset"], c["check"]): c for c in findings["checks"]}
+    anomalies = failing[("normalized/futures_bars_1m", "anomalies")]
+    assert anomalies["partitions"] == [f"{DAY}|CL"] and anomalies["count"] == 1
+    assert sum(findings["by_severity"].values()) == len(failing) >= 1, spiky
+
+    # The next day, an hour and more into CL's session, with nothing captured for it.
+    now = "2024-03-06T17:00:00Z"
+    defs = dg.Definitions.merge(
+        futures.build_definitions(settings),
+        options.build_definitions(settings),
+        operations.build_definitions(settings),
+        dg.Definitions(resources=resources(settings, MarketDataResource(frozen_now=now))),
+    )
+    defs.resolve_job_def(freshness_job.name).execute_in_process(instance=instance)
+    stale, _ = checks_failing(instance)
+    by_dataset = {s["dataset"]: s for s in stale}
+    bars = by_dataset["normalized/futures_bars_1m"]
+    assert bars["check"] == "freshness" and bars["lag_minutes"]["CL"] > 60
+    report = collect_status(settings, instance, verify=False)
+    assert report.stale and not report.ok
