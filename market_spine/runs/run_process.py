@@ -13,8 +13,7 @@ import sys
 
 import dagster as dg
 
-from market_spine.runs import outcome
-from market_spine.runs.launch import LaunchedRun, execute
+from market_spine.runs.launch import LaunchedRun, ended, execute
 
 
 def execute_in_own_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
@@ -27,14 +26,7 @@ def execute_in_own_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> 
         instance.report_run_failed(
             finished, f"its process exited with code {code} before the run ended"
         )
-        finished = instance.get_run_by_id(run.run_id)
-    success = finished is not None and finished.status == dg.DagsterRunStatus.SUCCESS
-    return LaunchedRun(
-        run.run_id,
-        success,
-        outcome.failed_checks(instance, run.run_id),
-        None if success else outcome.failure_cause(instance, run.run_id),
-    )
+    return ended(instance, run.run_id)
 
 
 def main(argv: list[str]) -> int:
