@@ -234,9 +234,9 @@ def test_request_too_large_is_split_and_merged() -> None:
     key = [*KEYS, "trade_date"]
     assert capture.chain.select(key).is_duplicated().sum() == 0
     assert_frame_equal(capture.chain.sort(key), expected.sort(key), check_exact=True)
-    # On its expiration day the contract is gone by the EOD snapshot: that half answers 472.
-    assert days[EXPIRATION].chain.is_empty()
-    assert capture.chain["trade_date"].unique().sort().to_list() == sorted(days)[:-1]
+    # On its expiration day the contract trades until its settlement: the report carries it.
+    assert days[EXPIRATION].chain.height == days[start].chain.height > 0
+    assert capture.chain["trade_date"].unique().sort().to_list() == sorted(days)
 
 
 def test_client_caps_its_concurrency_at_the_tier() -> None:
