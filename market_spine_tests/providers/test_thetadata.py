@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
-from market_spine.markets.expirations import listed_expirations
+from market_spine.markets.expirations import expirations, listed_expirations
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.providers.thetadata import (
     EOD_SCHEMA,
@@ -90,19 +90,34 @@ def _assert_matches_simulation(fmt: str, layout: str) -> None:
 
 
 def test_eod_timestamps_are_converted_from_eastern_to_utc(clean: pl.DataFrame) -> None:
-    # 17:15 EST (UTC-5 in early March) is 22:15 UTC.
-    assert clean["created"].unique().to_list() == [datetime(2024, 3, 4, 22, 15, tzinfo=UTC)]
+    # The report is built from 17:15 EST (UTC-5 in early March), stamped to the millisecond.
+    (created,) = clean["created"].unique().to_list()
+    built = datetime(2024, 3, 4, 22, 15, tzinfo=UTC)
+    assert built <= created < built + timedelta(minutes=5)
+    assert created.microsecond != 0
     assert clean["trade_date"].unique().to_list() == [DAY]
     assert set(clean["right"]) == {"C", "P"}
 
 
-def test_list_endpoints() -> None:
-    sim = SimulatedOptionMarket(seed=7).chain("SPXW", DAY)
-    expected_strikes = sim.filter(pl.col("expiration") == EXPIRATION)["strike"].unique().sort()
-    for fmt in ("csv", "json"):
+def test_list_endpoints_have_history() -> None:
+    """The lists take no date: every expiration ever (past ones with today's listings), and
+    every strike an expiration had on any day it traded, a past expiration's included."""
+    sim = SimulatedOptionMarket(seed=7)
+    past = date(2024, 1, 5)
+    on_last_day = sim.chain("SPXW", past).filter(pl.col("expiration") == past)["strike"]
+    for fmt in ("csv", "json", "ndjson"):
         with terminal() as fake, client(fake.url, fmt=fmt) as c:
-            assert c.expirations("SPXW") == listed_expirations("SPXW", DAY)
-            assert c.strikes("SPXW", EXPIRATION) == expected_strikes.to_list()
+            listed = c.expirations("SPXW")
+            strikes = c.strikes("SPXW", past)
+            current = c.strikes("SPXW", EXPIRATION)
+            stats = fake.stats()
+        assert listed[0] == date(2012, 6, 1) and listed[-1] == listed_expirations("SPXW", DAY)[-1]
+        assert {past, DAY, EXPIRATION} <= set(listed)
+        assert set(expirations("SPXW", date(2016, 1, 1), DAY)) <= set(listed)
+        assert set(on_last_day.to_list()) <= set(strikes) and len(strikes) > on_last_day.n_unique()
+        today = sim.chain("SPXW", DAY).filter(pl.col("expiration") == EXPIRATION)["strike"]
+        assert set(today.to_list()) <= set(current)
+        assert stats["by_status"] == {"200": 3}
 
 
 def test_holiday_is_an_empty_result_not_an_error() -> None:
@@ -235,7 +250,7 @@ def test_request_too_large_is_split_and_merged() -> None:
     assert capture.chain.select(key).is_duplicated().sum() == 0
     assert_frame_equal(capture.chain.sort(key), expected.sort(key), check_exact=True)
     # On its expiration day the contract trades until its settlement: the report carries it.
-    assert days[EXPIRATION].chain.height == days[start].chain.height > 0
+    assert days[EXPIRATION].chain.height > 0
     assert capture.chain["trade_date"].unique().sort().to_list() == sorted(days)
 
 
