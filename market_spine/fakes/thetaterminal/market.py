@@ -256,12 +256,12 @@ class TerminalMarket:
         if minutes.size == 0:
             return pl.DataFrame(schema={"ts": pl.Datetime("ns"), "price": pl.Float64})
         close_ns = int(settlement("SPXW", day).timestamp()) * 1_000_000_000
-        prices = index_path(self.sim, day, minutes)
-        live = minutes < close_ns
+        # The close print (16:00, the settlement value) ends the path.
+        minutes = minutes[minutes <= close_ns]
         return pl.DataFrame(
             {
-                "ts": pl.Series(minutes[live]).cast(pl.Datetime("ns", "UTC")),
-                "price": prices[live],
+                "ts": pl.Series(minutes).cast(pl.Datetime("ns", "UTC")),
+                "price": index_path(self.sim, day, minutes),
             }
         ).with_columns(pl.col("ts").dt.convert_time_zone(_ET).dt.replace_time_zone(None))
 
@@ -396,6 +396,9 @@ def sample(
             )
             rows = rows.filter(of_day % int(step) == 0)
     else:
+        # Only the minutes the window touches are expanded.
+        first = datetime.combine(date.min, start).replace(second=0, microsecond=0).time()
+        minutes = minutes.filter(pl.col("ts").dt.time().is_between(first, end))
         per_minute = round(60 / step)
         if minutes.height * per_minute > max_rows:
             raise TooLarge
