@@ -87,6 +87,8 @@ class FakeThetaApp:
         self._random = [f for f in config.faults if f.probability is not None]
         self._used: Counter[int] = Counter()
         self.requests_total = 0
+        #: Body bytes of the answers served without a fault.
+        self.bytes_total = 0
         self.by_status: Counter[str] = Counter()
         self.active = 0
         self.waiting = 0
@@ -120,6 +122,7 @@ class FakeThetaApp:
         with self._lock:
             return {
                 "requests_total": self.requests_total,
+                "bytes_total": self.bytes_total,
                 "by_status": dict(self.by_status),
                 "max_concurrency": self.max_concurrency,
                 "active": self.active,
@@ -234,6 +237,8 @@ class FakeThetaApp:
         status, body, headers = await self._render(scope, receive)
         if count:
             self._count(str(status))
+        with self._lock:
+            self.bytes_total += len(body)
         await Response(body, status_code=status, headers=dict(headers))(scope, receive, send)
 
     async def _render(self, scope: dict, receive: Any) -> tuple[int, bytes, list[tuple]]:
