@@ -7,7 +7,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
@@ -46,8 +46,8 @@ from market_spine.fakes.thetaterminal.params import (
     param_filter,
     param_format,
     param_interval,
-    param_range,
     param_request_type,
+    param_span,
     param_symbol,
     param_symbols,
     param_time,
@@ -327,10 +327,9 @@ class FakeThetaApp:
             symbol = param_symbol(request)
             expiration = param_expiration(request, wildcard=True)
             selector = param_filter(request)
-            start, end = param_range(request)
-            if self.config.max_days is not None and (end - start).days + 1 > self.config.max_days:
+            days = param_span(request)
+            if self.config.max_days is not None and len(days) > self.config.max_days:
                 raise TooLarge
-            days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
             out = self._per_day(days, lambda d: self.market.eod(symbol, d), expiration, selector)
             return _by_contract(out, "created")
 
@@ -341,8 +340,8 @@ class FakeThetaApp:
             symbol = param_symbol(request)
             expiration = param_expiration(request, wildcard=True)
             selector = param_filter(request)
-            start, end = param_range(request)
-            if expiration is None and end > start:
+            days = param_span(request)
+            if expiration is None and len(days) > 1:
                 raise BadParam(
                     "Invalid parameters: greeks/eod with expiration=* must be requested one day "
                     "at a time (start_date = end_date)"
@@ -353,7 +352,6 @@ class FakeThetaApp:
             rate_type = request.query_params.get("rate_type") or "sofr"
             if rate_type not in RATE_TYPES:
                 raise BadParam(f"Invalid parameter rate_type={rate_type!r}")
-            days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
             out = self._per_day(
                 days, lambda d: self.market.greeks_eod(symbol, d, version), expiration, selector
             )
@@ -455,8 +453,7 @@ class FakeThetaApp:
     async def _index_eod(self, request: Request) -> Response:
         def rows() -> pl.DataFrame:
             param_symbol(request, INDEX_SYMBOLS)
-            start, end = param_range(request)
-            days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+            days = param_span(request)
             return pl.DataFrame([self.market.index_eod(d) for d in days if is_trading_day(d)])
 
         return await self._answer(request, rows, grouped=False)
@@ -475,11 +472,7 @@ class FakeThetaApp:
             interval = param_interval(request)
             start_time = param_time(request, "start_time", DEFAULT_START_TIME)
             end_time = param_time(request, "end_time", DEFAULT_END_TIME)
-            if endpoint == "ohlc":
-                start, end = param_range(request)
-                days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-            else:
-                days = param_days(request)
+            days = param_span(request) if endpoint == "ohlc" else param_days(request)
             if len(days) > 1:
                 step = INTERVAL_SECONDS[interval]
                 if step is None or step < 60:

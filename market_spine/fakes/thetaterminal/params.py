@@ -71,12 +71,17 @@ def param_range(request: Request) -> tuple[date, date]:
     return start, end
 
 
+def param_span(request: Request) -> list[date]:
+    """The required `start_date`..`end_date` range as its calendar days."""
+    start, end = param_range(request)
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
 def param_days(request: Request) -> list[date]:
     """`date` (which overrides a range), or the `start_date`..`end_date` range, as days."""
     if request.query_params.get("date"):
         return [param_date(request, "date")]
-    start, end = param_range(request)
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return param_span(request)
 
 
 def within_a_month(days: list[date], endpoint: str) -> None:
