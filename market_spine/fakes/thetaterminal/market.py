@@ -78,6 +78,8 @@ class TerminalMarket:
         self.no_offer_every = no_offer_every
         self.history_start = history_start
         self._strikes = lru_cache(maxsize=256)(self._strikes_ever)
+        # A report is deterministic: build each (symbol, day) once.
+        self.eod = lru_cache(maxsize=16)(self.eod)  # type: ignore[method-assign]
 
     # -- report clocks -------------------------------------------------------------------
 
@@ -145,14 +147,18 @@ class TerminalMarket:
         ends = {
             e: min(close, settlement(symbol, e)) for e in chain["expiration"].unique().to_list()
         }
-        span = np.array([(ends[e] - open_).total_seconds() for e in chain["expiration"]])
-        rng = _rng(self.seed, "last_trade", symbol, day.isoformat())
-        offset = span * (0.6 + 0.4 * rng.random(chain.height))
-        instants = pl.Series(
-            [open_ + timedelta(seconds=round(s - 1, 3)) for s in offset],
-            dtype=pl.Datetime("us", "UTC"),
+        span_ms = chain["expiration"].replace_strict(
+            {e: (end - open_).total_seconds() * 1000 for e, end in ends.items()},
+            return_dtype=pl.Float64,
         )
-        return instants.dt.convert_time_zone(_ET).dt.strftime(_MILLI_FMT).alias("last_trade")
+        rng = _rng(self.seed, "last_trade", symbol, day.isoformat())
+        offset_ms = (span_ms * (0.6 + 0.4 * rng.random(chain.height)) - 1000).cast(pl.Int64)
+        instants = pl.lit(open_, dtype=pl.Datetime("ms", "UTC")) + pl.duration(
+            milliseconds=offset_ms
+        )
+        return pl.select(
+            instants.dt.convert_time_zone(_ET).dt.strftime(_MILLI_FMT).alias("last_trade")
+        ).to_series()
 
     def greeks_eod(self, symbol: str, day: date, version: str) -> pl.DataFrame:
         """The EOD report with the terminal's greeks on the closing quote's mid and the index
