@@ -166,6 +166,36 @@ def listed_expirations(root: str, on: date) -> list[date]:
     ]
 
 
+def first_listed(root: str, expiration: date) -> date:
+    """The first day `expiration` is listed under the horizon model of `listed_expirations`
+    (a monthly three years ahead, a Friday a year ahead, any other daily six weeks ahead)."""
+    root = root.upper()
+    if root == "SPX":
+        horizon = MONTHLY_HORIZON
+    elif expiration.weekday() == 4 or expiration == monthly_expiration(
+        expiration.year, expiration.month
+    ):
+        horizon = WEEKLY_HORIZON
+    else:
+        horizon = DAILY_HORIZON
+    return expiration - horizon
+
+
+def trades_on(root: str, expiration: date, day: date) -> bool:
+    """True when contracts of `expiration` trade in `day`'s session: the exchange opens and the
+    expiration settles after the open. A PM-settled SPXW trades its whole last day (0DTE, until
+    the 16:00 ET settlement); an AM-settled SPX monthly settles at the opening print of its
+    expiration day, so it last trades the day before."""
+    bounds = session_bounds(day)
+    return bounds is not None and day <= expiration and settlement(root, expiration) > bounds[0]
+
+
+def traded_expirations(root: str, on: date) -> list[date]:
+    """Expirations of `root` whose contracts trade on `on` (0DTE SPXW included): the ones an EOD
+    report, open interest and the completeness check carry for that day."""
+    return [e for e in listed_expirations(root, on) if trades_on(root, e, on)]
+
+
 def session_minutes(day: date) -> np.ndarray:
     """The minute stamps (bar opens, ns UTC) of `day`'s index-options session; empty if none."""
     bounds = session_bounds(day)

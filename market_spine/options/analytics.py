@@ -79,11 +79,19 @@ def implied_forwards(chain: pl.DataFrame) -> pl.DataFrame:
 def chain_greeks(chain: pl.DataFrame, forwards: pl.DataFrame) -> pl.DataFrame:
     """Implied vols (mid, bid, ask) and greeks per contract; `iv_converged` is False with a
     `iv_reason` where no vol exists (no time value, no mid of a one-sided quote…) instead of a
-    wrong number, and a side that is absent has no vol."""
+    wrong number, and a side that is absent has no vol. An expiry without a parity forward (an
+    expiring 0DTE whose puts and calls are no longer both quoted, a thin far expiry) keeps its
+    rows with a null forward: no vol, a reason, never a dropped contract."""
     frame = chain.join(
-        forwards.select("root", "expiration", "forward", "discount"), on=["root", "expiration"]
+        forwards.select("root", "expiration", "forward", "discount"),
+        on=["root", "expiration"],
+        how="left",
+        maintain_order="left",
     )
-    f, k, t, d = (frame[c].to_numpy() for c in ("forward", "strike", "t", "discount"))
+    f, k, t, d = (
+        frame[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        for c in ("forward", "strike", "t", "discount")
+    )
     is_call = (frame["right"] == "C").to_numpy()
     # An absent side (or mid) is NaN: no vol, and the reason says there was no price.
     prices = frame.select(
@@ -111,6 +119,8 @@ def surface(greeks: pl.DataFrame) -> pl.DataFrame:
     for (root, expiration), group in greeks.group_by("root", "expiration", maintain_order=True):
         g = group.filter(pl.col("iv").is_not_null())
         forward, t = group["forward"][0], group["t"][0]
+        if forward is None:
+            continue
         otm = g.filter(
             ((pl.col("right") == "P") & (pl.col("strike") <= forward))
             | ((pl.col("right") == "C") & (pl.col("strike") > forward))

@@ -44,7 +44,7 @@ _COLUMNS: dict[str, str] = {
     "iv_converged": "True where the solver reached an implied volatility.",
     "iv_reason": "0 ok; 1 price at or below discounted intrinsic (no time value); 2 at or above "
     "the upper bound; 3 invalid input; 4 no convergence; 5 no mid (a side of the quote is "
-    "missing).",
+    "missing); 6 no time left (an expiring contract on its last day, 0DTE).",
     "delta": "Forward delta ∂V/∂F including the discount factor (spot delta = delta·F/S).",
     "gamma": "∂²V/∂F², to the forward.",
     "vega": "Price change for 1.00 (100 vol points) of implied volatility.",

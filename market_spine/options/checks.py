@@ -15,9 +15,10 @@ from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.markets.expirations import (
     ROOTS,
     is_trading_day,
-    listed_expirations,
+    traded_expirations,
 )
 from market_spine.options import quote_sides
+from market_spine.pricing.black import NO_TIME_LEFT
 
 WORST = 10
 #: Share of two-sided quotes that may be crossed or locked before the day is blocked.
@@ -36,16 +37,17 @@ def _examples(frame: pl.DataFrame, columns: list[str]) -> list[dict[str, str]]:
 
 
 def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
-    """Every expiration the calendar lists on each trading day (and that has not settled by the
-    EOD snapshot) has quotes, per root and day. A day the exchange is closed owes nothing: it is
-    counted in `closed_days`, not as missing expirations."""
+    """Every expiration that trades on each trading day has quotes, per root and day: the
+    SPXW expiring that day (0DTE) included, an SPX monthly past its last trading day not. A day
+    the exchange is closed owes nothing: it is counted in `closed_days`, not as missing
+    expirations."""
     served = set(chain.select("root", "trade_date", "expiration").unique().iter_rows())
     closed = [day for day in days if not is_trading_day(day)]
     missing: list[str] = []
     expected_total = 0
     for day in (d for d in days if is_trading_day(d)):
         for root in ROOTS:
-            expected = [e for e in listed_expirations(root, day) if e > day]
+            expected = traded_expirations(root, day)
             expected_total += len(expected)
             missing += [f"{root} {day} → {e}" for e in expected if (root, day, e) not in served]
     return CheckOutcome(
@@ -86,8 +88,10 @@ def quotes(chain: pl.DataFrame) -> CheckOutcome:
 
 def convergence(greeks: pl.DataFrame) -> CheckOutcome:
     """The implied vol solves for at least 95 % of two-sided quotes; the rest carry a reason.
-    One-sided and empty quotes have no mid to solve and are only counted."""
-    quoted = greeks.filter(quote_sides.two_sided())
+    One-sided and empty quotes have no mid to solve, and expiring contracts on their last day no
+    time left to solve over: they are only counted."""
+    expiring = pl.col("iv_reason") == NO_TIME_LEFT
+    quoted = greeks.filter(quote_sides.two_sided() & ~expiring)
     solved = quoted.filter(pl.col("iv_converged")).height
     rate = solved / quoted.height if quoted.height else 1.0
     reasons = quoted.filter(~pl.col("iv_converged")).group_by("iv_reason").len().to_dicts()
@@ -101,6 +105,7 @@ def convergence(greeks: pl.DataFrame) -> CheckOutcome:
             "unsolved_by_reason": reasons,
             "one_sided": sides["one_sided"],
             "empty": sides["empty"],
+            "expiring": greeks.filter(expiring).height,
         },
     )
 

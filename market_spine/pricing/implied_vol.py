@@ -33,6 +33,7 @@ ABOVE_MAX = 2
 INVALID_INPUT = 3
 NO_CONVERGENCE = 4
 NO_PRICE = 5
+NO_TIME_LEFT = 6
 REASONS: dict[int, str] = {
     OK: "ok",
     BELOW_INTRINSIC: "price at or below discounted intrinsic value (no time value)",
@@ -41,6 +42,8 @@ REASONS: dict[int, str] = {
     "discount)",
     NO_CONVERGENCE: "solver did not converge within max_iter",
     NO_PRICE: "no price to solve (NaN), e.g. a quote missing its bid or its offer has no mid",
+    NO_TIME_LEFT: "no time left: the contract settles at or before the price (an expiring "
+    "contract on its last day)",
 }
 
 #: erfcx term counts of the two fixed leading steps: from the initial guess (≤150% off) one
@@ -206,6 +209,8 @@ def _classify(
     reason = np.full(price.shape, OK, dtype=np.int8)
     reason[~valid] = INVALID_INPUT
     reason[np.isnan(price)] = NO_PRICE
+    # An expiring contract has no vol whatever its price: say so rather than "invalid".
+    reason[np.isfinite(t) & (t <= 0.0)] = NO_TIME_LEFT
     reason[valid & ~has_time_value] = BELOW_INTRINSIC
     reason[valid & has_time_value & ~below_max] = ABOVE_MAX
     return -np.abs(x), beta_otm, reason, upper

@@ -20,7 +20,7 @@ from market_spine.errors import InvalidInput
 from market_spine.markets.expirations import (
     SETTLE_TIME,
     is_trading_day,
-    listed_expirations,
+    traded_expirations,
     years_to_expiry,
 )
 from market_spine.pricing.black import black_price
@@ -128,7 +128,9 @@ class SimulatedOptionMarket:
         )
 
     def chain(self, root: str, day: date) -> pl.DataFrame:
-        """The EOD chain of `root` on `day`: one row per listed contract (empty on a holiday)."""
+        """The EOD chain of `root` on `day`: one row per contract that traded that day (empty on
+        a holiday). An SPXW expiring that day (0DTE) is carried: it traded until its 16:00 ET
+        settlement, so its EOD quote is its closing quote, at intrinsic value."""
         root = root.upper()
         if root not in SETTLE_TIME:
             raise InvalidInput(f"option root {root!r} is not SPX or SPXW")
@@ -137,10 +139,8 @@ class SimulatedOptionMarket:
         spot = self.spot(day)
         surface = self.surface(day)
         frames = []
-        for expiration in listed_expirations(root, day):
+        for expiration in traded_expirations(root, day):
             t = years_to_expiry(root, expiration, day)
-            if t <= 0:
-                continue
             frames.append(self._expiry(root, day, expiration, t, spot, surface))
         if not frames:
             return pl.DataFrame(schema=CHAIN_SCHEMA)
@@ -154,16 +154,22 @@ class SimulatedOptionMarket:
     def _expiry(
         self, root: str, day: date, expiration: date, t: float, spot: float, surface: Surface
     ) -> pl.DataFrame:
-        forward = spot * math.exp((RATE - DIVIDEND_YIELD) * t)
-        discount = math.exp(-RATE * t)
+        # An expiration settled before the snapshot (0DTE) is worth its intrinsic value against
+        # the settlement print, the day's close.
+        left = max(t, 0.0)
+        forward = spot * math.exp((RATE - DIVIDEND_YIELD) * left)
+        discount = math.exp(-RATE * left)
         strikes = self.strikes_for(t, spot)
         k = np.log(strikes / forward)
-        vols = surface.vol(k, np.full_like(k, t))
         n = strikes.size
         strike = np.concatenate([strikes, strikes])
         is_call = np.concatenate([np.ones(n, bool), np.zeros(n, bool)])
-        vol = np.concatenate([vols, vols])
-        mid = black_price(forward, strike, t, vol, discount, is_call)
+        if left > 0:
+            vols = surface.vol(k, np.full_like(k, left))
+            vol = np.concatenate([vols, vols])
+            mid = black_price(forward, strike, left, vol, discount, is_call)
+        else:
+            mid = np.maximum(np.where(is_call, spot - strike, strike - spot), 0.0)
         rng = _rng(self.seed, root, day.isoformat(), expiration.isoformat())
         bid, ask = quote(mid, np.concatenate([k, k]))
         busy = np.exp(-8 * np.abs(np.concatenate([k, k])) / math.sqrt(max(t, 1 / 365)))

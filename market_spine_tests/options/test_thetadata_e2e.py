@@ -11,7 +11,7 @@ import polars as pl
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
 from market_spine.lake import Lake
 from market_spine.options import keys
-from market_spine.pricing.black import NO_PRICE
+from market_spine.pricing.black import NO_PRICE, NO_TIME_LEFT
 from market_spine.providers.resource import MarketDataResource
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.runs.launch import materialize_options
@@ -79,7 +79,10 @@ def test_quotes_without_an_offer_are_one_sided_not_a_blocked_day(
     assert no_offer.height > 50
     assert no_offer["mid"].null_count() == no_offer.height
     assert no_offer["iv"].null_count() == no_offer["iv_ask"].null_count() == no_offer.height
-    assert (no_offer["iv_reason"] == NO_PRICE).all()
+    # A lone bid has no price to solve; on an expiring contract there is no time left either.
+    expiring = pl.col("expiration") == pl.col("trade_date")
+    assert (no_offer.filter(~expiring)["iv_reason"] == NO_PRICE).all()
+    assert (no_offer.filter(expiring)["iv_reason"] == NO_TIME_LEFT).all()
     assert lake.read(keys.table(keys.SURFACE)).height > 10
 
     normalized = _check_metadata(instance, "normalized/options_chain_eod", "quotes")

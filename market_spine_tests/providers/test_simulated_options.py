@@ -36,11 +36,30 @@ def test_chain_is_deterministic_and_typed(
 
 def test_listed_expirations_are_served(spxw: pl.DataFrame, market: SimulatedOptionMarket) -> None:
     served = sorted(spxw["expiration"].unique().to_list())
-    listed = [d for d in listed_expirations("SPXW", DAY) if d > DAY] + [DAY]
-    # The 0DTE expiry settled at 16:00, before the 16:15 EOD snapshot: not in the EOD chain.
-    assert served == sorted(set(listed) - {DAY})
+    # The 0DTE expiry traded until its 16:00 settlement: the EOD chain carries it.
+    assert served == listed_expirations("SPXW", DAY) and served[0] == DAY
     spx = market.chain("SPX", DAY)
     assert sorted(spx["expiration"].unique().to_list())[0] == date(2024, 3, 15)
+
+
+def test_an_expiring_spxw_is_quoted_at_intrinsic_and_an_expired_spx_is_gone(
+    spxw: pl.DataFrame, market: SimulatedOptionMarket
+) -> None:
+    zero = spxw.filter(pl.col("expiration") == DAY)
+    spot = zero["underlying_price"][0]
+    intrinsic = zero.select(
+        pl.when(pl.col("right") == "C")
+        .then(spot - pl.col("strike"))
+        .otherwise(pl.col("strike") - spot)
+        .clip(lower_bound=0.0)
+    ).to_series()
+    assert zero.height > 100
+    assert ((zero["bid"] <= intrinsic + 1e-9) & (intrinsic <= zero["ask"] + 1e-9)).all()
+    # SPX monthlies settle at the opening print of their expiration day: they last traded the
+    # day before, so the third Friday's chain does not carry them.
+    third_friday = date(2024, 3, 15)
+    assert third_friday not in market.chain("SPX", third_friday)["expiration"].to_list()
+    assert third_friday in market.chain("SPXW", third_friday)["expiration"].to_list()
 
 
 def test_strikes_are_denser_near_the_money(spxw: pl.DataFrame) -> None:

@@ -10,8 +10,9 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
@@ -19,7 +20,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
-from market_spine.markets.expirations import listed_expirations
+from market_spine.markets.expirations import (
+    expirations,
+    listed_expirations,
+    quote_minutes_expected,
+)
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.providers.thetadata import (
     EOD_SCHEMA,
@@ -90,19 +95,34 @@ def _assert_matches_simulation(fmt: str, layout: str) -> None:
 
 
 def test_eod_timestamps_are_converted_from_eastern_to_utc(clean: pl.DataFrame) -> None:
-    # 17:15 EST (UTC-5 in early March) is 22:15 UTC.
-    assert clean["created"].unique().to_list() == [datetime(2024, 3, 4, 22, 15, tzinfo=UTC)]
+    # The report is built from 17:15 EST (UTC-5 in early March), stamped to the millisecond.
+    (created,) = clean["created"].unique().to_list()
+    built = datetime(2024, 3, 4, 22, 15, tzinfo=UTC)
+    assert built <= created < built + timedelta(minutes=5)
+    assert created.microsecond != 0
     assert clean["trade_date"].unique().to_list() == [DAY]
     assert set(clean["right"]) == {"C", "P"}
 
 
-def test_list_endpoints() -> None:
-    sim = SimulatedOptionMarket(seed=7).chain("SPXW", DAY)
-    expected_strikes = sim.filter(pl.col("expiration") == EXPIRATION)["strike"].unique().sort()
-    for fmt in ("csv", "json"):
+def test_list_endpoints_have_history() -> None:
+    """The lists take no date: every expiration ever (past ones with today's listings), and
+    every strike an expiration had on any day it traded, a past expiration's included."""
+    sim = SimulatedOptionMarket(seed=7)
+    past = date(2024, 1, 5)
+    on_last_day = sim.chain("SPXW", past).filter(pl.col("expiration") == past)["strike"]
+    for fmt in ("csv", "json", "ndjson"):
         with terminal() as fake, client(fake.url, fmt=fmt) as c:
-            assert c.expirations("SPXW") == listed_expirations("SPXW", DAY)
-            assert c.strikes("SPXW", EXPIRATION) == expected_strikes.to_list()
+            listed = c.expirations("SPXW")
+            strikes = c.strikes("SPXW", past)
+            current = c.strikes("SPXW", EXPIRATION)
+            stats = fake.stats()
+        assert listed[0] == date(2012, 6, 1) and listed[-1] == listed_expirations("SPXW", DAY)[-1]
+        assert {past, DAY, EXPIRATION} <= set(listed)
+        assert set(expirations("SPXW", date(2016, 1, 1), DAY)) <= set(listed)
+        assert set(on_last_day.to_list()) <= set(strikes) and len(strikes) > on_last_day.n_unique()
+        today = sim.chain("SPXW", DAY).filter(pl.col("expiration") == EXPIRATION)["strike"]
+        assert set(today.to_list()) <= set(current)
+        assert stats["by_status"] == {"200": 3}
 
 
 def test_holiday_is_an_empty_result_not_an_error() -> None:
@@ -234,9 +254,9 @@ def test_request_too_large_is_split_and_merged() -> None:
     key = [*KEYS, "trade_date"]
     assert capture.chain.select(key).is_duplicated().sum() == 0
     assert_frame_equal(capture.chain.sort(key), expected.sort(key), check_exact=True)
-    # On its expiration day the contract is gone by the EOD snapshot: that half answers 472.
-    assert days[EXPIRATION].chain.is_empty()
-    assert capture.chain["trade_date"].unique().sort().to_list() == sorted(days)[:-1]
+    # On its expiration day the contract trades until its settlement: the report carries it.
+    assert days[EXPIRATION].chain.height > 0
+    assert capture.chain["trade_date"].unique().sort().to_list() == sorted(days)
 
 
 def test_client_caps_its_concurrency_at_the_tier() -> None:
@@ -277,3 +297,111 @@ def test_every_response_is_logged_with_its_latency(caplog: pytest.LogCaptureFixt
     assert len(lines) == 2
     assert "-> 571 in" in lines[0] and "-> 200 in" in lines[1]
     assert all(" ms" in line for line in lines)
+
+
+def test_eod_chain_ndjson_matches_simulated_market() -> None:
+    _assert_matches_simulation("ndjson", "rows")
+
+
+def test_expiring_contracts_stay_in_eod_open_interest_and_strikes() -> None:
+    """On its last day an SPXW trades until its 16:00 settlement: the EOD report, the open
+    interest and the strike list all carry it (the most traded expiry of the day)."""
+    with terminal() as fake, client(fake.url) as c:
+        chain = c.eod_chain("SPXW", EXPIRATION).chain
+        interest = c.open_interest("SPXW", EXPIRATION)
+        strikes = c.strikes("SPXW", EXPIRATION)
+    zero = chain.filter(pl.col("expiration") == EXPIRATION)
+    assert zero.height > 100 and zero["trade_date"].unique().to_list() == [EXPIRATION]
+    assert interest.filter(pl.col("expiration") == EXPIRATION).height == zero.height
+    assert set(zero["strike"]) <= set(strikes)
+
+
+def _last_quote_et(quotes: pl.DataFrame) -> str:
+    return f"{quotes['ts'].max().astimezone(ZoneInfo('America/New_York')):%H:%M}"
+
+
+@pytest.mark.parametrize(
+    ("day", "expiration", "last"),
+    [
+        # A full day: the options trade to 16:15, past the terminal's 16:00 default end.
+        (date(2024, 3, 4), date(2024, 3, 8), "16:14"),
+        # The day after Thanksgiving closes at 13:15.
+        (date(2024, 11, 29), date(2024, 12, 6), "13:14"),
+        # An expiring contract stops at its 16:00 settlement.
+        (date(2024, 3, 8), date(2024, 3, 8), "15:59"),
+    ],
+)
+def test_quotes_cover_the_whole_session_from_the_option_calendar(
+    day: date, expiration: date, last: str
+) -> None:
+    with FakeThetaTerminal(FakeThetaConfig(today=day)) as fake, client(fake.url) as c:
+        capture = c.quotes("SPXW", expiration, day)
+    assert capture.request["start_time"] == "09:30:00.000"
+    assert capture.request["end_time"] == ("13:14:59.999" if last == "13:14" else "16:14:59.999")
+    assert _last_quote_et(capture.quotes) == last
+    per_contract = capture.quotes.group_by("strike", "right").len()["len"]
+    assert (
+        per_contract.min() == per_contract.max() == quote_minutes_expected("SPXW", expiration, day)
+    )
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "ndjson"])
+def test_empty_fields_and_nan_prices_are_nulls_and_nothing_is_lost(
+    clean: pl.DataFrame, fmt: str
+) -> None:
+    """The feed's gaps (empty cells, nulls, NaN prices) parse as nulls in their own fields:
+    every row arrives, keys intact, every other value as sent, at the first request."""
+    faults = [Fault("nulls", times=None)]
+    with terminal(faults=faults, fault_seed=5) as fake, client(fake.url, fmt=fmt) as c:
+        gappy = c.eod_chain("SPXW", DAY, EXPIRATION).chain
+        quotes = c.quotes("SPXW", EXPIRATION, DAY).quotes
+        stats = fake.stats()
+    assert stats["requests_total"] == 2 and stats["by_status"] == {"nulls": 2}
+    assert gappy.height == clean.height
+    joined = clean.join(gappy, on=[*KEYS, "trade_date"], suffix="_got", how="left")
+    values = ["bid", "ask", "bid_size", "ask_size", "volume", "close", "trades"]
+    emptied = 0
+    for column in values:
+        got = joined[f"{column}_got"]
+        emptied += got.null_count()
+        same = joined.filter(got.is_not_null())
+        assert (same[column] == same[f"{column}_got"]).all(), column
+    assert emptied > 0.03 * len(values) * clean.height
+    assert gappy["created"].null_count() == 0
+    minutes = quote_minutes_expected("SPXW", EXPIRATION, DAY)
+    assert quotes.height == clean.height * minutes
+    assert quotes["bid"].null_count() > 0 and quotes["ts"].null_count() == 0
+
+
+def test_a_body_naming_no_contract_is_malformed_not_a_gap() -> None:
+    """A gap where a row's identity belongs (its strike) cannot be kept as a null."""
+    from market_spine.providers.thetadata.errors import _Malformed
+    from market_spine.providers.thetadata.payloads import _eod_frame, _parse
+
+    header = "symbol,expiration,strike,right,created,last_trade,open,high,low,close,volume,count"
+    header += ",bid_size,bid_exchange,bid,bid_condition,ask_size,ask_exchange,ask,ask_condition"
+    row = "SPXW,2024-03-08,,CALL,2024-03-04T17:16:00.1,,0,0,0,0,0,0,1,5,NaN,50,1,5,1.0,50"
+    with pytest.raises(_Malformed, match="strike"):
+        _eod_frame(_parse(f"{header}\r\n{row}\r\n".encode(), "csv"))
+    gap = row.replace(",,CALL", ",5100.000,CALL")
+    parsed = _eod_frame(_parse(f"{header}\r\n{gap}\r\n".encode(), "csv"))
+    assert parsed["bid"].to_list() == [None] and parsed["last_trade"].to_list() == [None]
+
+
+def test_multi_day_quotes_are_split_into_month_windows() -> None:
+    """Multi-day quote requests need an expiration and span at most a month: two months and a
+    week of one expiration go out as three requests, none refused."""
+    expiration = date(2024, 3, 15)
+    with terminal() as fake, client(fake.url) as c:
+        quotes = c.quote_history("SPXW", expiration, date(2024, 1, 2), date(2024, 3, 8), "1h")
+        one_day = c.quotes("SPXW", expiration, date(2024, 2, 1), "1h").quotes
+        stats = fake.stats()
+    assert stats["by_status"] == {"200": 4}
+    days = quotes["ts"].dt.convert_time_zone("America/New_York").dt.date().unique()
+    assert days.min() == date(2024, 1, 2) and days.max() == date(2024, 3, 8)
+    assert days.len() == 47
+    feb_1 = quotes.filter(
+        pl.col("ts").dt.convert_time_zone("America/New_York").dt.date() == date(2024, 2, 1)
+    )
+    order = [*KEYS[2:], "ts"]
+    assert_frame_equal(feb_1.sort(order), one_day.sort(order))

@@ -279,8 +279,8 @@ def test_the_catalog_describes_every_model_with_warehouse_facts(built: Built) ->
 
 def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -> None:
     """The dbt `unit_tests:` (fixed inputs, no lake): one-digit-year symbols resolve to the
-    decade traded, no return is computed across a contract roll, and an option quote missing a
-    side has no spread."""
+    decade traded, no return is computed across a contract roll, an option quote missing a
+    side has no spread, and an expiring (0DTE) contract is kept with no forward and no vol."""
     invocation = built.warehouse.run(["test", "--select", "test_type:unit"])
     results = invocation.get_artifact("run_results.json")["results"]
     outcome = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results}
@@ -288,4 +288,5 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
         "local_symbols_resolve_to_the_decade_they_trade_in": "pass",
         "no_return_across_a_contract_roll": "pass",
         "a_quote_missing_a_side_has_no_spread": "pass",
+        "an_expiring_contract_is_kept_without_a_forward": "pass",
     }

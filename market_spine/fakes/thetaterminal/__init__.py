@@ -1,9 +1,11 @@
 """A fake ThetaTerminal v3 REST server that serves the simulated option market over real HTTP.
 
-It speaks the wire format of `shared/reference/providers.md` (CSV by default, JSON in the
-row-grouped or the column-oriented layout, the 47x/57x status codes), enforces the tier
-concurrency with a bounded queue (overflow → 429) and injects scripted or random faults, so the
-real `ThetaDataClient` is tested end to end on loopback.
+It follows the documented v3 API (docs/thetaterminal.md says, per endpoint, where each behaviour
+comes from): CSV by default, JSON in the row-grouped or the column-oriented layout, NDJSON, the
+lists with their history, the contract filters, the parameter domains and limits with their
+47x/570 answers. It enforces the tier concurrency with a bounded queue (overflow → 429) and
+injects scripted or random faults (statuses, drops, truncation, malformed bodies, empty fields
+and NaN prices), so the real `ThetaDataClient` is tested end to end on loopback.
 """
 
 from market_spine.fakes.thetaterminal.app import FakeThetaApp, create_app

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import threading
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
@@ -22,20 +22,56 @@ from market_spine.fakes.thetaterminal.config import (
     Fault,
     latest_trading_day,
 )
-from market_spine.fakes.thetaterminal.market import TerminalMarket
+from market_spine.fakes.thetaterminal.market import (
+    TerminalMarket,
+    bars,
+    expirations_within,
+    index_bars,
+    index_sample,
+    now_utc,
+    sample,
+    select_contracts,
+)
 from market_spine.fakes.thetaterminal.params import (
-    INTERVAL_MINUTES,
+    DEFAULT_END_TIME,
+    DEFAULT_START_TIME,
+    INDEX_SYMBOLS,
+    INTERVAL_SECONDS,
     BadParam,
+    ContractFilter,
     TooLarge,
     param_date,
     param_days,
     param_expiration,
+    param_filter,
+    param_format,
+    param_interval,
+    param_request_type,
+    param_span,
     param_symbol,
+    param_symbols,
     param_time,
+    within_a_month,
 )
-from market_spine.markets.expirations import is_trading_day, listed_expirations
+from market_spine.fakes.thetaterminal.render import render, with_gaps
+from market_spine.markets.expirations import is_trading_day
 
-CONTRACT_COLUMNS = ("symbol", "strike", "right", "expiration")
+#: Rows of one contract stream together, in this order.
+CONTRACT_ORDER = ("expiration", "strike", "right")
+RATE_TYPES = (
+    "sofr",
+    "treasury_m1",
+    "treasury_m3",
+    "treasury_m6",
+    "treasury_y1",
+    "treasury_y2",
+    "treasury_y3",
+    "treasury_y5",
+    "treasury_y7",
+    "treasury_y10",
+    "treasury_y20",
+    "treasury_y30",
+)
 
 
 class FakeThetaApp:
@@ -44,28 +80,38 @@ class FakeThetaApp:
     def __init__(self, config: FakeThetaConfig) -> None:
         self.config = config
         self.today = config.today or latest_trading_day()
-        self.market = TerminalMarket(config.seed, config.no_offer_every)
+        self.market = TerminalMarket(config.seed, config.no_offer_every, config.history_start)
         self._lock = threading.Lock()
         self._rng = random.Random(config.fault_seed)
         self._script = [f for f in config.faults if f.probability is None]
         self._random = [f for f in config.faults if f.probability is not None]
         self._used: Counter[int] = Counter()
         self.requests_total = 0
+        #: Body bytes of the answers served without a fault.
+        self.bytes_total = 0
         self.by_status: Counter[str] = Counter()
         self.active = 0
         self.waiting = 0
         self.max_concurrency = 0
         self._gate: asyncio.Semaphore | None = None
         self._host: str | None = None
+        self._gap_rng = random.Random(config.fault_seed)
         self.router = Starlette(
             routes=[
                 Route("/v3/option/list/expirations", self._expirations),
                 Route("/v3/option/list/strikes", self._strikes),
+                Route("/v3/option/list/dates/{request_type}", self._dates),
+                Route("/v3/option/list/contracts/{request_type}", self._contracts),
                 Route("/v3/option/history/eod", self._eod),
+                Route("/v3/option/history/greeks/eod", self._greeks_eod),
                 Route("/v3/option/history/open_interest", self._open_interest),
                 Route("/v3/option/history/quote", self._quote),
+                Route("/v3/option/history/ohlc", self._ohlc),
                 Route("/v3/index/history/eod", self._index_eod),
+                Route("/v3/index/history/price", self._index_price),
+                Route("/v3/index/history/ohlc", self._index_ohlc),
                 Route("/v3/_fake/stats", self._stats),
+                Route("/{path:path}", self._not_found),
             ]
         )
 
@@ -76,6 +122,7 @@ class FakeThetaApp:
         with self._lock:
             return {
                 "requests_total": self.requests_total,
+                "bytes_total": self.bytes_total,
                 "by_status": dict(self.by_status),
                 "max_concurrency": self.max_concurrency,
                 "active": self.active,
@@ -165,6 +212,10 @@ class FakeThetaApp:
             )
             await send({"type": "http.response.body", "body": body, "more_body": True})
             _close_connection(send)
+        elif kind == "nulls":
+            self._count("nulls")
+            scope.setdefault("state", {})["gaps"] = True
+            await self._route(scope, receive, send, count=False)
         elif kind == "malformed":
             self._count("malformed")
             status, body, headers = await self._render(scope, receive)
@@ -186,6 +237,8 @@ class FakeThetaApp:
         status, body, headers = await self._render(scope, receive)
         if count:
             self._count(str(status))
+        with self._lock:
+            self.bytes_total += len(body)
         await Response(body, status_code=status, headers=dict(headers))(scope, receive, send)
 
     async def _render(self, scope: dict, receive: Any) -> tuple[int, bytes, list[tuple]]:
@@ -208,40 +261,101 @@ class FakeThetaApp:
     async def _stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())
 
+    async def _not_found(self, request: Request) -> Response:
+        return PlainTextResponse(f"No endpoint at {request.url.path}", status_code=404)
+
     async def _expirations(self, request: Request) -> Response:
-        def rows() -> list[dict[str, Any]]:
-            symbol = param_symbol(request)
-            days = listed_expirations(symbol, self.today)
-            return [{"symbol": symbol, "expiration": d.isoformat()} for d in days]
+        def rows() -> pl.DataFrame:
+            return pl.DataFrame(
+                [
+                    {"symbol": symbol, "expiration": e.isoformat()}
+                    for symbol in param_symbols(request)
+                    for e in self.market.expirations_ever(symbol, self.today)
+                ],
+                schema={"symbol": pl.String, "expiration": pl.String},
+            )
 
         return await self._answer(request, rows, grouped=False)
 
     async def _strikes(self, request: Request) -> Response:
-        def rows() -> list[dict[str, Any]]:
-            symbol = param_symbol(request)
+        def rows() -> pl.DataFrame:
+            symbols = param_symbols(request)
             expiration = param_expiration(request, wildcard=False)
-            chain = self.market.chain(symbol, self.today)
-            strikes = chain.filter(pl.col("expiration") == expiration)["strike"].unique().sort()
-            return [{"symbol": symbol, "strike": s} for s in strikes]
+            assert expiration is not None
+            return pl.DataFrame(
+                [
+                    {"symbol": symbol, "strike": strike}
+                    for symbol in symbols
+                    for strike in self.market.strikes_ever(symbol, expiration, self.today)
+                ],
+                schema={"symbol": pl.String, "strike": pl.Float64},
+            )
 
         return await self._answer(request, rows, grouped=False)
+
+    async def _dates(self, request: Request) -> Response:
+        def rows() -> pl.DataFrame:
+            param_request_type(request)
+            symbol = param_symbol(request)
+            expiration = param_expiration(request, wildcard=False)
+            param_filter(request)
+            assert expiration is not None
+            days = self.market.trading_days(symbol, expiration, self.today)
+            return pl.DataFrame({"date": [d.isoformat() for d in days]}, schema={"date": pl.String})
+
+        return await self._answer(request, rows, grouped=False)
+
+    async def _contracts(self, request: Request) -> Response:
+        def frame() -> pl.DataFrame:
+            kind = param_request_type(request)
+            symbols = param_symbols(request, required=False)
+            day = param_date(request, "date")
+            selector = ContractFilter(max_dte=param_filter(request).max_dte)
+            parts = [
+                select_contracts(
+                    self.market.contracts(s, day, kind), day, self.market.spot(day), selector
+                )
+                for s in symbols
+                if is_trading_day(day)
+            ]
+            return pl.concat(parts) if parts else pl.DataFrame()
+
+        return await self._answer(request, frame, grouped=False)
 
     async def _eod(self, request: Request) -> Response:
         def frame() -> pl.DataFrame:
             symbol = param_symbol(request)
             expiration = param_expiration(request, wildcard=True)
-            start, end = param_date(request, "start_date"), param_date(request, "end_date")
-            if end < start:
-                raise BadParam(f"Invalid parameter end_date={end:%Y%m%d}: before start_date")
-            if (end - start).days + 1 > self.config.max_days:
+            selector = param_filter(request)
+            days = param_span(request)
+            if self.config.max_days is not None and len(days) > self.config.max_days:
                 raise TooLarge
-            days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-            frames = [self.market.eod(symbol, d) for d in days]
-            out = pl.concat(frames)
-            if expiration is not None:
-                out = out.filter(pl.col("expiration") == expiration.isoformat())
-            # Rows of one contract together (then by day), as the terminal streams them.
-            return out.sort("expiration", "strike", "right", "created", maintain_order=True)
+            out = self._per_day(days, lambda d: self.market.eod(symbol, d), expiration, selector)
+            return _by_contract(out, "created")
+
+        return await self._answer(request, frame, grouped=True)
+
+    async def _greeks_eod(self, request: Request) -> Response:
+        def frame() -> pl.DataFrame:
+            symbol = param_symbol(request)
+            expiration = param_expiration(request, wildcard=True)
+            selector = param_filter(request)
+            days = param_span(request)
+            if expiration is None and len(days) > 1:
+                raise BadParam(
+                    "Invalid parameters: greeks/eod with expiration=* must be requested one day "
+                    "at a time (start_date = end_date)"
+                )
+            version = request.query_params.get("version") or "latest"
+            if version not in ("latest", "1"):
+                raise BadParam(f"Invalid parameter version={version!r}: one of latest, 1")
+            rate_type = request.query_params.get("rate_type") or "sofr"
+            if rate_type not in RATE_TYPES:
+                raise BadParam(f"Invalid parameter rate_type={rate_type!r}")
+            out = self._per_day(
+                days, lambda d: self.market.greeks_eod(symbol, d, version), expiration, selector
+            )
+            return _by_contract(out, "timestamp")
 
         return await self._answer(request, frame, grouped=True)
 
@@ -249,98 +363,163 @@ class FakeThetaApp:
         def frame() -> pl.DataFrame:
             symbol = param_symbol(request)
             expiration = param_expiration(request, wildcard=True)
-            out = self.market.open_interest(symbol, param_date(request, "date"))
-            if expiration is not None:
-                out = out.filter(pl.col("expiration") == expiration.isoformat())
-            return out
+            selector = param_filter(request)
+            days = param_days(request)
+            out = self._per_day(
+                days, lambda d: self.market.open_interest(symbol, d), expiration, selector
+            )
+            return _by_contract(out, "timestamp")
 
         return await self._answer(request, frame, grouped=True)
 
+    def _per_day(
+        self,
+        days: list[date],
+        build: Callable[[date], pl.DataFrame],
+        expiration: date | None,
+        selector: ContractFilter,
+    ) -> pl.DataFrame:
+        """One frame of each trading day's rows, kept by the expiration and the selectors."""
+        frames = []
+        for day in days:
+            if not is_trading_day(day):
+                continue
+            rows = build(day)
+            if expiration is not None:
+                rows = rows.filter(pl.col("expiration") == expiration.isoformat())
+            frames.append(select_contracts(rows, day, self.market.spot(day), selector))
+        return pl.concat(frames) if frames else pl.DataFrame()
+
     async def _quote(self, request: Request) -> Response:
+        return await self._intraday(request, "quote", self.market.quote_minutes, sample)
+
+    async def _ohlc(self, request: Request) -> Response:
+        return await self._intraday(request, "ohlc", self.market.ohlc_minutes, bars)
+
+    async def _intraday(
+        self,
+        request: Request,
+        endpoint: str,
+        minutes: Callable[[str, date, date, datetime | None], pl.DataFrame],
+        render: Callable[..., pl.DataFrame],
+    ) -> Response:
         def frame() -> pl.DataFrame:
             symbol = param_symbol(request)
-            expiration = param_expiration(request, wildcard=True)
+            expiration = param_expiration(request, wildcard=endpoint == "quote")
+            selector = param_filter(request)
+            interval = param_interval(request)
+            start_time = param_time(request, "start_time", DEFAULT_START_TIME)
+            end_time = param_time(request, "end_time", DEFAULT_END_TIME)
             days = param_days(request)
-            if (days[-1] - days[0]).days + 1 > self.config.max_days:
-                raise TooLarge
-            step = INTERVAL_MINUTES.get(request.query_params.get("interval", "1m"))
-            if step is None:
-                raise BadParam(
-                    f"Invalid parameter interval={request.query_params.get('interval')!r}: "
-                    f"the fake serves {', '.join(INTERVAL_MINUTES)}"
-                )
-            start_time = param_time(request, "start_time", "09:30:00")
-            end_time = param_time(request, "end_time", "16:15:00")
+            if len(days) > 1:
+                if expiration is None:
+                    raise BadParam(
+                        f"Invalid parameters: multi-day {endpoint} requests must specify an "
+                        "expiration (expiration=* is for one date)"
+                    )
+                step = INTERVAL_SECONDS[interval]
+                if step is None or step < 60:
+                    raise BadParam(
+                        f"Invalid parameter interval={interval}: intervals under 1m are for "
+                        "single-day requests only"
+                    )
+                within_a_month(days, endpoint)
             frames = []
             rows = 0
             for day in days:
-                listed = listed_expirations(symbol, day) if is_trading_day(day) else []
-                for exp in listed if expiration is None else [expiration]:
-                    quotes = self.market.quotes(symbol, exp, day, self.now())
-                    stamp = pl.col("timestamp").str.slice(11, 8)
-                    minute = pl.col("timestamp").str.slice(14, 2).cast(pl.Int64)
-                    quotes = quotes.filter(
-                        (stamp >= start_time) & (stamp <= end_time) & (minute % step == 0)
+                spot = self.market.spot(day) if is_trading_day(day) else 0.0
+                wanted = (
+                    expirations_within(symbol, day, selector.max_dte)
+                    if expiration is None
+                    else [expiration]
+                )
+                for exp in wanted:
+                    chosen = select_contracts(
+                        minutes(symbol, exp, day, self.now()), day, spot, selector
                     )
-                    rows += quotes.height
-                    if rows > self.config.max_quote_rows:
-                        raise TooLarge
-                    frames.append(quotes)
+                    part = render(
+                        chosen, interval, start_time, end_time, self.config.max_quote_rows - rows
+                    )
+                    rows += part.height
+                    frames.append(part)
             return pl.concat(frames) if frames else pl.DataFrame()
 
         return await self._answer(request, frame, grouped=True)
 
     def now(self) -> datetime:
         """The fake's clock: live sessions are quoted up to the last closed minute."""
-        return datetime.now(UTC)
+        return now_utc()
 
     async def _index_eod(self, request: Request) -> Response:
-        def rows() -> list[dict[str, Any]]:
-            symbol = request.query_params.get("symbol", "").upper()
-            if symbol != "SPX":
-                raise BadParam(f"Invalid parameter symbol={symbol!r}: the fake serves SPX")
-            start, end = param_date(request, "start_date"), param_date(request, "end_date")
-            days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-            return [self.market.index_eod(d) for d in days if is_trading_day(d)]
+        def rows() -> pl.DataFrame:
+            param_symbol(request, INDEX_SYMBOLS)
+            days = param_span(request)
+            return pl.DataFrame([self.market.index_eod(d) for d in days if is_trading_day(d)])
 
         return await self._answer(request, rows, grouped=False)
 
-    async def _answer(self, request: Request, build: Any, grouped: bool) -> Response:
+    async def _index_price(self, request: Request) -> Response:
+        return await self._index_intraday(request, "price", index_sample)
+
+    async def _index_ohlc(self, request: Request) -> Response:
+        return await self._index_intraday(request, "ohlc", index_bars)
+
+    async def _index_intraday(
+        self, request: Request, endpoint: str, render: Callable[..., pl.DataFrame]
+    ) -> Response:
+        def rows() -> pl.DataFrame:
+            param_symbol(request, INDEX_SYMBOLS)
+            interval = param_interval(request)
+            start_time = param_time(request, "start_time", DEFAULT_START_TIME)
+            end_time = param_time(request, "end_time", DEFAULT_END_TIME)
+            days = param_span(request) if endpoint == "ohlc" else param_days(request)
+            if len(days) > 1:
+                step = INTERVAL_SECONDS[interval]
+                if step is None or step < 60:
+                    raise BadParam(
+                        f"Invalid parameter interval={interval}: intervals under 1m are for "
+                        "single-day requests only"
+                    )
+                within_a_month(days, f"index {endpoint}")
+            frames = [
+                render(
+                    self.market.index_minutes(d),
+                    interval,
+                    start_time,
+                    end_time,
+                    self.config.max_quote_rows,
+                )
+                for d in days
+                if is_trading_day(d)
+            ]
+            return pl.concat(frames) if frames else pl.DataFrame()
+
+        return await self._answer(request, rows, grouped=False)
+
+    async def _answer(
+        self, request: Request, build: Callable[[], pl.DataFrame], grouped: bool
+    ) -> Response:
         """Build the data off the event loop and render it in the requested format."""
-        fmt = request.query_params.get("format", "csv").lower()
-        if fmt not in ("csv", "json"):
-            return PlainTextResponse(f"Invalid parameter format={fmt!r}", status_code=473)
         try:
-            data = await asyncio.to_thread(build)
+            fmt = param_format(request)
+            frame = await asyncio.to_thread(build)
         except BadParam as exc:
             return PlainTextResponse(str(exc), status_code=473)
         except TooLarge:
             return PlainTextResponse(STATUS_TEXT["570"], status_code=570)
-        frame = data if isinstance(data, pl.DataFrame) else pl.DataFrame(data)
         if frame.is_empty():
             return PlainTextResponse("No data for the request.", status_code=472)
-        if fmt == "csv":
-            body = await asyncio.to_thread(frame.write_csv, line_terminator="\r\n")
-            return Response(body, media_type="text/csv")
-        body = await asyncio.to_thread(self._json, frame, grouped)
-        return Response(body, media_type="application/json")
+        if request.scope.get("state", {}).get("gaps"):
+            frame = with_gaps(frame, self._gap_rng)
+        body, media = await asyncio.to_thread(render, frame, fmt, grouped, self.config.json_layout)
+        return Response(body, media_type=media)
 
-    def _json(self, frame: pl.DataFrame, grouped: bool) -> bytes:
-        if self.config.json_layout == "columns":
-            return json.dumps({"response": frame.to_dict(as_series=False)}).encode()
-        if not grouped:
-            return json.dumps({"response": frame.to_dicts()}).encode()
-        groups: dict[tuple, dict[str, Any]] = {}
-        for row in frame.iter_rows(named=True):
-            key = tuple(row[c] for c in CONTRACT_COLUMNS)
-            entry = groups.get(key)
-            if entry is None:
-                entry = groups[key] = {
-                    "contract": {c: row[c] for c in CONTRACT_COLUMNS},
-                    "data": [],
-                }
-            entry["data"].append({k: v for k, v in row.items() if k not in CONTRACT_COLUMNS})
-        return json.dumps({"response": list(groups.values())}).encode()
+
+def _by_contract(frame: pl.DataFrame, stamp: str) -> pl.DataFrame:
+    """Rows of one contract together, then in time order, as the terminal streams them."""
+    if frame.is_empty():
+        return frame
+    return frame.sort(*CONTRACT_ORDER, stamp, maintain_order=True)
 
 
 def _close_connection(send: Any) -> None:

@@ -21,6 +21,7 @@ FaultKind = Literal[
     "drop",
     "truncate",
     "malformed",
+    "nulls",
 ]
 #: Status faults answer with that code and a plain-text body, as the terminal does.
 STATUS_TEXT = {
@@ -39,7 +40,8 @@ STATUS_TEXT = {
 class Fault:
     """One injected fault. Scripted (`probability=None`) faults are consumed in list order, each
     for `times` requests; probabilistic ones hit each request with `probability` (seeded), at most
-    `times` times (`None` = unlimited)."""
+    `times` times (`None` = unlimited). `nulls` serves the real answer with some of its value
+    fields empty and some prices NaN, as the feed sends them."""
 
     kind: FaultKind
     times: int | None = 1
@@ -60,8 +62,11 @@ class FakeThetaConfig:
     fault_seed: int = 0
     #: Extra processing time per data request, so concurrency and queueing are observable.
     delay: float = 0.0
-    #: EOD ranges wider than this many days answer 570 (request too large).
-    max_days: int = 31
+    #: EOD ranges wider than this many days answer 570 (request too large); the terminal
+    #: documents no such cap, so there is none unless a test sets one.
+    max_days: int | None = None
+    #: The first expiration the list endpoints know (ThetaData's option history starts here).
+    history_start: date = date(2012, 6, 1)
     #: Answer 476 when requests arrive under two host names (127.0.0.1 and localhost).
     enforce_host: bool = True
     #: Quote requests that would return more rows than this answer 570 (request too large).

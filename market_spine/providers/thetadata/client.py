@@ -8,6 +8,7 @@ what to fix.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
@@ -30,6 +32,7 @@ from tenacity import (
 )
 
 from market_spine.errors import InvalidInput
+from market_spine.markets.expirations import session_bounds
 from market_spine.providers.base import QUOTE_SCHEMA, QuoteCapture
 from market_spine.providers.thetadata.errors import (
     ThetaDataBadPayload,
@@ -62,6 +65,27 @@ SOURCE = "thetadata"
 #: Outstanding requests the terminal serves at once, by subscription tier (v3).
 TIER_CONCURRENCY = {"free": 1, "value": 2, "standard": 4, "pro": 8}
 _TRANSIENT_STATUS = {429, 474, 477, 571}
+#: Response formats the client parses (the terminal also has html, for people).
+FORMATS = ("csv", "json", "ndjson")
+#: Quote intervals the terminal accepts (its default is 1s; we always send one).
+INTERVALS = (
+    "tick",
+    "10ms",
+    "100ms",
+    "500ms",
+    "1s",
+    "5s",
+    "10s",
+    "15s",
+    "30s",
+    "1m",
+    "5m",
+    "10m",
+    "15m",
+    "30m",
+    "1h",
+)
+_ET = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True)
@@ -107,8 +131,8 @@ class ThetaDataClient:
     ) -> None:
         if tier not in TIER_CONCURRENCY:
             raise InvalidInput(f"tier {tier!r} is not one of {sorted(TIER_CONCURRENCY)}")
-        if fmt not in ("csv", "json"):
-            raise InvalidInput(f"format {fmt!r} is not csv or json")
+        if fmt not in FORMATS:
+            raise InvalidInput(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
         self.base_url = base_url.rstrip("/")
         self.tier = tier
         self.fmt = fmt
@@ -135,7 +159,8 @@ class ThetaDataClient:
     # -- public API --------------------------------------------------------------------------
 
     def expirations(self, symbol: str) -> list[date]:
-        """Expirations of `symbol` listed today."""
+        """Every expiration of `symbol` the terminal has: past ones as well as those listed
+        today (the list takes no date)."""
         reply = self._fetch("/option/list/expirations", {"symbol": symbol})
         if reply.frame.is_empty():
             return []
@@ -143,7 +168,7 @@ class ThetaDataClient:
         return sorted(_to_date(column, "expiration").to_list())
 
     def strikes(self, symbol: str, expiration: date) -> list[float]:
-        """Strikes (dollars) listed for one expiration."""
+        """Every strike (dollars) `expiration` ever had, a past expiration's included."""
         params = {"symbol": symbol, "expiration": f"{expiration:%Y%m%d}"}
         reply = self._fetch("/option/list/strikes", params)
         if reply.frame.is_empty():
@@ -204,12 +229,17 @@ class ThetaDataClient:
     def quotes(
         self, symbol: str, expiration: date, day: date, interval: str = "1m"
     ) -> QuoteCapture:
-        """One day of interval quotes for every contract of one expiration (empty when none)."""
+        """One day of interval quotes for every contract of one expiration (empty when none),
+        over the whole index-options session: the window is sent explicitly because the
+        terminal's default ends at 16:00 ET, a quarter hour before the options close."""
+        if interval not in INTERVALS:
+            raise InvalidInput(f"interval {interval!r} is not one of {', '.join(INTERVALS)}")
         params = {
             "symbol": symbol,
             "expiration": f"{expiration:%Y%m%d}",
             "date": f"{day:%Y%m%d}",
             "interval": interval,
+            **session_window(day),
         }
         reply = self._fetch("/option/history/quote", params, _quote_frame)
         request = {"path": "/option/history/quote", **params, "format": self.fmt}
@@ -231,6 +261,33 @@ class ThetaDataClient:
                     yield ahead.popleft().result()
             while ahead:
                 yield ahead.popleft().result()
+
+    def quote_history(
+        self, symbol: str, expiration: date, start: date, end: date, interval: str = "1m"
+    ) -> pl.DataFrame:
+        """Interval quotes of one expiration over [start, end] in as few requests as the
+        terminal allows: multi-day quote requests need an expiration and span at most a month,
+        so the range is cut into month windows (empty when none)."""
+        if end < start:
+            raise InvalidInput(f"end {end} is before start {start}")
+        if interval not in INTERVALS or INTERVALS.index(interval) < INTERVALS.index("1m"):
+            raise InvalidInput(f"interval {interval!r}: multi-day quotes need 1m or longer")
+        frames = []
+        for first, last in month_windows(start, end):
+            params = {
+                "symbol": symbol,
+                "expiration": f"{expiration:%Y%m%d}",
+                "start_date": f"{first:%Y%m%d}",
+                "end_date": f"{last:%Y%m%d}",
+                "interval": interval,
+                # The full-day window; an early close's day simply has no later quotes.
+                "start_time": "09:30:00.000",
+                "end_time": "16:14:59.999",
+            }
+            reply = self._fetch("/option/history/quote", params, _quote_frame)
+            if reply.status == 200 and not reply.frame.is_empty():
+                frames.append(reply.frame)
+        return pl.concat(frames) if frames else pl.DataFrame(schema=QUOTE_SCHEMA)
 
     def index_closes(self, symbol: str, start: date, end: date) -> pl.DataFrame:
         """Index closing levels (`trade_date`, `close`) over [start, end] (empty when none)."""
@@ -365,4 +422,30 @@ class ThetaDataClient:
         raise ThetaDataBadRequest(f"ThetaTerminal answered {status} to {path} {params}: {message}")
 
 
-# -- parsing ---------------------------------------------------------------------------------
+def session_window(day: date) -> dict[str, str]:
+    """`start_time`/`end_time` (Eastern, inclusive) spanning `day`'s index-options session:
+    09:30 to the last millisecond before the close (16:15, or 13:15 on an early close); the
+    full day's window on a day without a session (the terminal then answers no data)."""
+    bounds = session_bounds(day)
+    if bounds is None:
+        return {"start_time": "09:30:00.000", "end_time": "16:14:59.999"}
+    open_, close = (b.astimezone(_ET) for b in bounds)
+    last = close - timedelta(milliseconds=1)
+    return {
+        "start_time": open_.strftime("%H:%M:%S.000"),
+        "end_time": last.strftime("%H:%M:%S.") + f"{last.microsecond // 1000:03d}",
+    }
+
+
+def month_windows(start: date, end: date) -> list[tuple[date, date]]:
+    """[start, end] cut into windows of at most one month each: a window ends the day before
+    the same day of the next month (clipped to that month's length)."""
+    windows = []
+    first = start
+    while first <= end:
+        year, month = first.year + first.month // 12, first.month % 12 + 1
+        limit = date(year, month, min(first.day, calendar.monthrange(year, month)[1]))
+        last = min(end, limit - timedelta(days=1))
+        windows.append((first, last))
+        first = last + timedelta(days=1)
+    return windows

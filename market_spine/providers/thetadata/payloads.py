@@ -1,5 +1,10 @@
-"""ThetaTerminal v3 payloads as typed frames: CSV and both JSON layouts, columns always looked up
-by name, exchange times (America/New_York) converted to UTC."""
+"""ThetaTerminal v3 payloads as typed frames: CSV, NDJSON and both JSON layouts, columns always
+looked up by name, exchange times (America/New_York) converted to UTC.
+
+The feed sends explicit gaps: an empty CSV cell, a JSON null, a `NaN` price. A gap in a value
+field is kept as a null (never a zero, never a dropped row); a gap in what names a row (symbol,
+expiration, strike, right, its timestamp) or text that is not a value at all makes the body
+malformed."""
 
 from __future__ import annotations
 
@@ -65,11 +70,37 @@ OPEN_INTEREST_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: How the feed writes an absent value.
+_GAPS = ("", "null", "NaN", "nan")
+
+
 def _parse(payload: bytes, fmt: str) -> pl.DataFrame:
     """A 200 body as a frame of strings/values keyed by column name (layout-independent)."""
     if fmt == "csv":
         return _parse_csv(payload)
+    if fmt == "ndjson":
+        return _parse_ndjson(payload)
     return _parse_json(payload)
+
+
+def _parse_ndjson(payload: bytes) -> pl.DataFrame:
+    """One flat JSON object a line (blank lines between them allowed)."""
+    if not payload.endswith(b"\n"):
+        raise _Malformed("NDJSON body does not end with a line break (cut short)")
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(payload.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise _Malformed(f"NDJSON line {number} could not be parsed: {exc}") from exc
+        if not isinstance(row, dict):
+            raise _Malformed(f"NDJSON line {number} is a {type(row).__name__}, not an object")
+        rows.append(row)
+    if not rows:
+        return pl.DataFrame()
+    return pl.from_dicts(rows, infer_schema_length=None)
 
 
 def _parse_csv(payload: bytes) -> pl.DataFrame:
@@ -116,11 +147,20 @@ def _column(frame: pl.DataFrame, name: str) -> pl.Series:
     return frame[name]
 
 
-def _cast(series: pl.Series, dtype: type[pl.DataType], name: str) -> pl.Series:
+def _values(series: pl.Series, dtype: type[pl.DataType], name: str) -> pl.Series:
+    """A value column: gaps (empty, null, NaN) become nulls; any other text that is not a
+    `dtype` makes the body malformed."""
+    text = series.cast(pl.String).str.strip_chars()
+    text = text.set(text.is_in(_GAPS), None)  # type: ignore[arg-type]
     try:
-        out = series.cast(pl.String).cast(dtype, strict=True)
+        return text.cast(dtype, strict=True)
     except Exception as exc:
         raise _Malformed(f"column {name!r} has values that are not {dtype}: {exc}") from exc
+
+
+def _cast(series: pl.Series, dtype: type[pl.DataType], name: str) -> pl.Series:
+    """A column that names the row: every value present and a `dtype`."""
+    out = _values(series, dtype, name)
     if out.null_count():
         raise _Malformed(f"column {name!r} has {out.null_count()} empty values")
     return out
@@ -136,12 +176,17 @@ def _to_date(series: pl.Series, name: str) -> pl.Series:
     return out
 
 
-def _et_to_utc(series: pl.Series, name: str) -> pl.Series:
-    """ISO Eastern wall-clock timestamps without offset → UTC instants."""
+def _et_to_utc(series: pl.Series, name: str, nullable: bool = False) -> pl.Series:
+    """ISO Eastern wall-clock timestamps without offset, to the second or finer (the terminal
+    prints both) → UTC instants; gaps are nulls where `nullable`, else the body is malformed."""
+    text = series.cast(pl.String).str.strip_chars()
+    text = text.set(text.is_in(_GAPS), None)  # type: ignore[arg-type]
     try:
-        local = series.cast(pl.String).str.to_datetime(time_unit="ns", strict=True)
+        local = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="ns", strict=True)
     except Exception as exc:
         raise _Malformed(f"column {name!r} has values that are not timestamps: {exc}") from exc
+    if not nullable and local.null_count():
+        raise _Malformed(f"column {name!r} has {local.null_count()} empty values")
     return local.dt.replace_time_zone(_ET, ambiguous="earliest").dt.convert_time_zone("UTC")
 
 
@@ -163,13 +208,14 @@ def _contract_columns(raw: pl.DataFrame) -> pl.DataFrame:
 def _eod_frame(raw: pl.DataFrame) -> pl.DataFrame:
     """Terminal EOD rows → EOD_SCHEMA (names, dtypes, C/P rights, UTC timestamps)."""
     out = _contract_columns(raw).with_columns(
-        _cast(_column(raw, src), dtype, src).alias(dst)
+        _values(_column(raw, src), dtype, src).alias(dst)
         for src, (dst, dtype) in _EOD_NUMERIC.items()
     )
     created = _et_to_utc(_column(raw, "created"), "created")
     out = out.with_columns(
         created=created,
-        last_trade=_et_to_utc(_column(raw, "last_trade"), "last_trade"),
+        # A contract that never traded has no last trade.
+        last_trade=_et_to_utc(_column(raw, "last_trade"), "last_trade", nullable=True),
         # The report's trading date is its creation date on the Eastern calendar.
         trade_date=created.dt.convert_time_zone(_ET).dt.date(),
     )
@@ -182,7 +228,7 @@ def _index_frame(raw: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "trade_date": created.dt.convert_time_zone(_ET).dt.date(),
-            "close": _cast(_column(raw, "close"), pl.Float64, "close"),
+            "close": _values(_column(raw, "close"), pl.Float64, "close"),
         }
     )
 
@@ -190,7 +236,7 @@ def _index_frame(raw: pl.DataFrame) -> pl.DataFrame:
 def _open_interest_frame(raw: pl.DataFrame) -> pl.DataFrame:
     """Terminal open-interest rows → OPEN_INTEREST_SCHEMA."""
     out = _contract_columns(raw).with_columns(
-        open_interest=_cast(_column(raw, "open_interest"), pl.Int64, "open_interest"),
+        open_interest=_values(_column(raw, "open_interest"), pl.Int64, "open_interest"),
         ts=_et_to_utc(_column(raw, "timestamp"), "timestamp"),
     )
     return out.select(pl.col(c).cast(t) for c, t in OPEN_INTEREST_SCHEMA.items())
@@ -200,9 +246,9 @@ def _quote_frame(raw: pl.DataFrame) -> pl.DataFrame:
     """Terminal quote rows → QUOTE_SCHEMA (C/P rights, interval start in UTC)."""
     out = _contract_columns(raw).with_columns(
         ts=_et_to_utc(_column(raw, "timestamp"), "timestamp"),
-        bid=_cast(_column(raw, "bid"), pl.Float64, "bid"),
-        ask=_cast(_column(raw, "ask"), pl.Float64, "ask"),
-        bid_size=_cast(_column(raw, "bid_size"), pl.Int64, "bid_size"),
-        ask_size=_cast(_column(raw, "ask_size"), pl.Int64, "ask_size"),
+        bid=_values(_column(raw, "bid"), pl.Float64, "bid"),
+        ask=_values(_column(raw, "ask"), pl.Float64, "ask"),
+        bid_size=_values(_column(raw, "bid_size"), pl.Int64, "bid_size"),
+        ask_size=_values(_column(raw, "ask_size"), pl.Int64, "ask_size"),
     )
     return out.select(pl.col(c).cast(t) for c, t in QUOTE_SCHEMA.items())
