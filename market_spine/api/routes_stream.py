@@ -1,6 +1,7 @@
 """`WS /v1/stream/bars?symbols=CL,ES`: real-time bars pushed as they arrive (schema in
 `market_spine.streaming.messages`), and `GET /v1/stream/status`: the stream's counters,
-measured freshness and subscribers (queue depth and dropped messages of each). Streaming runs inside the API process started by `market-spine stream`."""
+measured freshness and subscribers (queue depth and dropped messages of each). Streaming runs
+inside the API process started by `market-spine stream`."""
 
 from __future__ import annotations
 

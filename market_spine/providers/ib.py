@@ -35,17 +35,17 @@ from market_spine.errors import (
     UnknownContract,
 )
 from market_spine.markets import calendars, instruments
+from market_spine.observability.metrics import (
+    count_error,
+    count_pacing_violation,
+    count_request,
+)
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.ib_connection import (
     ConnectionLost,
     IBClient,
     IBConnection,
     IBSettings,
-)
-from market_spine.observability.metrics import (
-    count_error,
-    count_pacing_violation,
-    count_request,
 )
 from market_spine.providers.ib_pacing import HistoricalPacer, PacingRules
 
@@ -205,6 +205,7 @@ class IBProvider(IBClient):
     ) -> ib_async.Contract:
         what = f"{front.local_symbol} ({future.symbol} {future.lastTradeDateOrContractMonth} "
         what += f"on {future.exchange})"
+
         async def qualify(ib: ib_async.IB) -> list[ib_async.Contract | None]:
             count_request(self.name, "contract_details")
             return await self.connection.race(ib.qualifyContractsAsync(future), what)

@@ -25,9 +25,9 @@ import ib_async
 
 from market_spine.errors import UnknownContract
 from market_spine.markets import calendars, instruments
+from market_spine.observability.metrics import count_request
 from market_spine.providers.ib import error_for, ib_future
 from market_spine.providers.ib_connection import IBClient, IBConnection, IBSettings
-from market_spine.observability.metrics import count_request
 
 log = logging.getLogger(__name__)
 

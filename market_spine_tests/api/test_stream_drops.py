@@ -27,8 +27,9 @@ QUEUE = 10
 class _Streamer:
     """What the stream routes read of a running streamer; the hub is what is under test."""
 
-    subscribed = {"CL": "CLJ4"}
-    stats = StreamStats()
+    def __init__(self) -> None:
+        self.subscribed = {"CL": "CLJ4"}
+        self.stats = StreamStats()
 
 
 @pytest.fixture

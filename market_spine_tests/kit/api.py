@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import uvicorn
-
 from fastapi import FastAPI
 
 from market_spine.api.app import create_app
