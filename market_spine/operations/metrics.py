@@ -32,6 +32,7 @@ from market_spine.operations.status import (
     latest_check_executions,
     missed_ticks,
     recent_failures,
+    recent_freshness_evaluations,
 )
 from market_spine.options.freshness import EOD_FRESHNESS_SLA
 from market_spine.settings import Settings
@@ -98,6 +99,7 @@ class HomeMetrics:
         ]
         if instance is not None:
             parts += [
+                ("freshness", lambda: _freshness(instance)),
                 ("checks", lambda: _checks(instance)),
                 ("runs", lambda: self._runs(instance, now)),
                 ("ticks", lambda: _ticks(instance, now)),
@@ -154,8 +156,8 @@ class HomeMetrics:
 
 
 def _checks(instance: dg.DagsterInstance) -> list[Metric]:
-    """The latest evaluation of every check and partition: freshness checks as lags per
-    symbol, the others counted as passing, or failing by severity."""
+    """The latest evaluation of every check (freshness checks aside) and partition, counted
+    as passing, or failing by severity."""
     passing = _gauge(
         "market_spine_check_partitions_passing",
         "Partitions (or whole assets) whose latest evaluation of the check passed.",
@@ -167,38 +169,13 @@ def _checks(instance: dg.DagsterInstance) -> list[Metric]:
         "(critical: blocking; error; warning).",
         ["dataset", "check", "severity"],
     )
-    lag = _gauge(
-        "market_spine_freshness_lag_seconds",
-        "Open-market seconds from each symbol's newest data to the latest freshness check "
-        "(the clock stops while the market is closed).",
-        ["dataset", "symbol"],
-    )
-    stale = _gauge(
-        "market_spine_freshness_stale",
-        "1 when the latest freshness check found the symbol stale (lag over the SLA), else 0.",
-        ["dataset", "symbol"],
-    )
-    sla = _gauge(
-        "market_spine_freshness_sla_seconds",
-        "The freshness SLA of the dataset, in open-market seconds.",
-        ["dataset"],
-    )
-    evaluated = _gauge(
-        "market_spine_freshness_evaluated_timestamp_seconds",
-        "When the dataset's freshness was last judged (Unix time).",
-        ["dataset"],
-    )
     passed: Counter[tuple[str, str]] = Counter()
     failed: Counter[tuple[str, str, str]] = Counter()
-    newest_freshness: dict[str, tuple[float, str | None]] = {}
-    for asset_key, name, _, status, at, serialized in latest_check_executions(instance):
-        key = dg.AssetKey.from_db_string(asset_key)
-        dataset = key.to_user_string() if key else str(asset_key)
+    for asset_key, name, _, status, _, serialized in latest_check_executions(instance):
         if is_freshness(name):
-            when = _unix(at)
-            if when >= newest_freshness.get(dataset, (-1.0, None))[0]:
-                newest_freshness[dataset] = (when, serialized)
-        elif status == "FAILED":
+            continue
+        dataset = _dataset(asset_key)
+        if status == "FAILED":
             evaluation = check_evaluation(serialized)
             severity = "error" if evaluation is None else check_severity(evaluation).value
             failed[(dataset, name, severity)] += 1
@@ -208,22 +185,60 @@ def _checks(instance: dg.DagsterInstance) -> list[Metric]:
         passing.add_metric(list(labels), n)
     for labels, n in sorted(failed.items()):
         failing.add_metric(list(labels), n)
-    for dataset, (at, serialized) in sorted(newest_freshness.items()):
-        evaluation = check_evaluation(serialized)
-        metadata = getattr(evaluation, "metadata", {}) or {}
+    return [passing, failing]
+
+
+def _freshness(instance: dg.DagsterInstance) -> list[Metric]:
+    """Each dataset and symbol's latest freshness verdict: its lag and whether it was stale,
+    from the newest evaluation that judged it."""
+    lag = _gauge(
+        "market_spine_freshness_lag_seconds",
+        "Open-market seconds from the symbol's newest data to its latest freshness judgement "
+        "(the clock stops while the market is closed).",
+        ["dataset", "symbol"],
+    )
+    stale = _gauge(
+        "market_spine_freshness_stale",
+        "1 when the symbol's latest freshness judgement found it stale (lag over the SLA).",
+        ["dataset", "symbol"],
+    )
+    evaluated = _gauge(
+        "market_spine_freshness_evaluated_timestamp_seconds",
+        "When the symbol's freshness was last judged (Unix time).",
+        ["dataset", "symbol"],
+    )
+    sla = _gauge(
+        "market_spine_freshness_sla_seconds",
+        "The freshness SLA of the dataset, in open-market seconds.",
+        ["dataset"],
+    )
+    judged: set[tuple[str, str]] = set()
+    for asset_key, _, at, serialized in recent_freshness_evaluations(instance):
+        dataset = _dataset(asset_key)
+        metadata = getattr(check_evaluation(serialized), "metadata", {}) or {}
         lags = getattr(metadata.get("lag_minutes"), "value", None) or {}
-        named = ""
-        for field in ("stale_symbols", "stale_roots"):
-            named += str(getattr(metadata.get(field), "value", "") or "") + ","
+        named = ",".join(
+            str(getattr(metadata.get(f), "value", "") or "")
+            for f in ("stale_symbols", "stale_roots")
+        )
         stale_names = {s.strip() for s in named.split(",") if s.strip()}
         for symbol, minutes in sorted(lags.items()):
+            if (dataset, symbol) in judged:
+                continue  # a newer evaluation judged it
+            judged.add((dataset, symbol))
             if minutes is not None:
                 lag.add_metric([dataset, symbol], float(minutes) * 60)
             stale.add_metric([dataset, symbol], int(symbol in stale_names))
-        evaluated.add_metric([dataset], at)
+            evaluated.add_metric([dataset, symbol], _unix(at))
+    for dataset in sorted({d for d, _ in judged}):
         if dataset in SLA_SECONDS:
             sla.add_metric([dataset], SLA_SECONDS[dataset])
-    return [passing, failing, lag, stale, sla, evaluated]
+    return [lag, stale, evaluated, sla]
+
+
+def _dataset(asset_key: str) -> str:
+    key = dg.AssetKey.from_db_string(asset_key)
+    return key.to_user_string() if key else str(asset_key)
 
 
 def _unix(at: datetime | float | None) -> float:

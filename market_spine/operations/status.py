@@ -367,6 +367,31 @@ def latest_check_executions(
         return [tuple(row) for row in conn.execute(query).fetchall()]
 
 
+def recent_freshness_evaluations(
+    instance: dg.DagsterInstance, limit: int = 100
+) -> list[tuple[Any, ...]]:
+    """(asset key, check name, evaluation timestamp, evaluation event) of the newest `limit`
+    evaluations of freshness checks, newest first. A run that loads partitions judges only its
+    own symbols, so a symbol's latest verdict may be in an older evaluation than the latest."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
+    from sqlalchemy import or_, select
+
+    storage = instance.event_log_storage
+    if not hasattr(storage, "index_connection"):
+        return []
+    query = (
+        select(t.c.asset_key, t.c.check_name, t.c.evaluation_event_timestamp, t.c.evaluation_event)
+        .where(t.c.evaluation_event_storage_id.isnot(None))
+        .where(
+            or_(t.c.check_name == "freshness", t.c.check_name.like("%\\_freshness", escape="\\"))
+        )
+        .order_by(t.c.id.desc())
+        .limit(limit)
+    )
+    with storage.index_connection() as conn:  # type: ignore[attr-defined]
+        return [tuple(row) for row in conn.execute(query).fetchall()]
+
+
 def check_evaluation(serialized: str | None) -> Any:
     """The AssetCheckEvaluation a stored evaluation event carries; None without one."""
     from dagster._core.events.log import EventLogEntry
