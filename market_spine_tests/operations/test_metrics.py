@@ -44,13 +44,12 @@ def value(found: Samples, name: str, **labels: str) -> float | None:
     return found.get((name, frozenset(labels.items())))
 
 
-def scrape(home: Path, now: datetime | None = None) -> Samples:
+def scrape(home: Path) -> Samples:
+    """One scrape of the home's collector, as the API's registry makes it."""
     registry = CollectorRegistry()
-    collector = HomeMetrics(settings_for(home), lambda: existing_instance(settings_for(home)))
-    registry.register(collector)
-    if now is not None:
-        collector._families = collector.compute(now)
-        collector._computed_at = float("inf")
+    registry.register(
+        HomeMetrics(settings_for(home), lambda: existing_instance(settings_for(home)))
+    )
     return samples(generate_latest(registry).decode())
 
 
