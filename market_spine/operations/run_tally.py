@@ -1,6 +1,8 @@
 """Counters of finished runs for Prometheus, read from the home's Dagster instance a little at a
 time: each scrape reads only the runs that finished since the previous one (the first looks
-back a day), and adds their outcome, duration and rows written to what it already counted.
+back a day), and adds their outcome, duration and rows written to what it already counted. A
+scrape reads at most PER_UPDATE runs, so a backlog (a first scrape after a busy day) is worked
+through over the next scrapes instead of holding one.
 
 Counters start when the process starts counting (Prometheus's `increase` and `rate` handle
 that); the rows-per-second gauge is each job's newest finished run's.
@@ -28,10 +30,11 @@ from market_spine.operations.run_history import FAILED, rows_written, run_row
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 #: How far back the first reading looks.
 LOOKBACK = timedelta(hours=24)
-#: Runs updated this long before the newest one read are read again (the same second may list
-#: in any order); the ones already counted are skipped by id.
+#: A pass reads the runs updated from this long before the previous pass began (a run may
+#: commit its update a moment after its timestamp); the ones already counted are skipped by id.
 OVERLAP = timedelta(minutes=5)
 PAGE = 500
+PER_UPDATE = 1000
 _FINISHED = [dg.DagsterRunStatus.SUCCESS, *FAILED]
 
 
@@ -57,43 +60,74 @@ class _Durations:
         return found
 
 
+@dataclass
+class _Pass:
+    """One read of the runs updated after `updated_after`, begun at `started`, up to `cursor`
+    (the last run id read, in storage order)."""
+
+    updated_after: datetime
+    started: datetime
+    cursor: str | None = None
+
+
 class RunTally:
     """Finished runs counted by job and status, their durations and the rows they wrote. Not
     thread-safe: the caller serialises `update` and `families`."""
 
-    def __init__(self, lookback: timedelta = LOOKBACK) -> None:
+    def __init__(
+        self, lookback: timedelta = LOOKBACK, page: int = PAGE, per_update: int = PER_UPDATE
+    ) -> None:
         self.lookback = lookback
+        self.page = page
+        self.per_update = per_update
         self.finished: Counter[tuple[str, str]] = Counter()
         self.durations: dict[str, _Durations] = {}
         self.rows: Counter[str] = Counter()
         self.rows_per_s: dict[str, float] = {}
         self._since: datetime | None = None
+        self._horizon: datetime | None = None
+        self._pass: _Pass | None = None
         self._seen: dict[str, datetime] = {}
 
     def update(self, instance: dg.DagsterInstance, now: datetime) -> int:
-        """Count the runs finished since the last update; how many were new."""
-        since = self._since or now - self.lookback
-        new = 0
-        while True:
+        """Count up to `per_update` runs finished since the last update (runs that ended before
+        the first update's lookback are history, not counted); how many were counted.
+
+        A pass reads every finished run updated since the previous pass started, in storage
+        order with a cursor, so runs updated in the same instant are each read once; a pass cut
+        short by `per_update` goes on from its cursor at the next update."""
+        if self._horizon is None:
+            self._horizon = now - self.lookback
+        if self._pass is None:
+            since = self._since or self._horizon
+            self._pass = _Pass(updated_after=since - OVERLAP, started=now)
+        current = self._pass
+        counted = read = 0
+        while read < self.per_update:
+            limit = min(self.page, self.per_update - read)
             records = instance.get_run_records(
-                filters=dg.RunsFilter(statuses=_FINISHED, updated_after=since - OVERLAP),
-                order_by="update_timestamp",
+                filters=dg.RunsFilter(statuses=_FINISHED, updated_after=current.updated_after),
+                cursor=current.cursor,
                 ascending=True,
-                limit=PAGE,
+                limit=limit,
             )
-            fresh = [r for r in records if r.dagster_run.run_id not in self._seen]
-            for record in fresh:
-                self._count(instance, record)
-                updated = record.update_timestamp.astimezone(UTC)
-                self._seen[record.dagster_run.run_id] = updated
-                since = max(since, updated)
-            new += len(fresh)
-            if len(records) < PAGE or not fresh:
+            for record in records:
+                run_id = record.dagster_run.run_id
+                if run_id not in self._seen:
+                    ended = record.end_time or record.create_timestamp.timestamp()
+                    if ended >= self._horizon.timestamp():
+                        self._count(instance, record)
+                        counted += 1
+                    self._seen[run_id] = record.update_timestamp.astimezone(UTC)
+                current.cursor = run_id
+            read += len(records)
+            if len(records) < limit:
+                # The pass reached the newest run: the next reads what changed since it began.
+                self._since, self._pass = current.started, None
+                keep = current.started - 2 * OVERLAP
+                self._seen = {r: at for r, at in self._seen.items() if at >= keep}
                 break
-        self._since = since
-        horizon = since - 2 * OVERLAP
-        self._seen = {run_id: at for run_id, at in self._seen.items() if at >= horizon}
-        return new
+        return counted
 
     def _count(self, instance: dg.DagsterInstance, record: dg.RunRecord) -> None:
         run = record.dagster_run

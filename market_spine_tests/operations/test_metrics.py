@@ -136,6 +136,20 @@ def test_each_finished_run_is_counted_once(busy_home: Path) -> None:
     assert sum(tally.finished.values()) == 4
 
 
+def test_a_backlog_is_read_over_several_updates(busy_home: Path) -> None:
+    instance = home_instance(settings_for(busy_home))
+    finished = len(
+        instance.get_run_records(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE])
+        )
+    )
+    tally = RunTally(page=1, per_update=2)
+    now = datetime.now(UTC)
+    counted = [tally.update(instance, now) for _ in range(finished)]
+    assert counted[:2] == [2, 2] and sum(counted) == finished
+    assert sum(tally.finished.values()) == finished
+
+
 def test_a_home_without_an_instance_says_so(tmp_path: Path) -> None:
     found = scrape(tmp_path / "home")
     assert value(found, "market_spine_instance_up") == 0
