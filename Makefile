@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install system-packages run test lint bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/market-spine up
 
-test: $(STAMP)
+# System tools the tests call: promtool (Debian's prometheus package) checks the alert rules.
+# Installed only when absent, so a second `make test` touches nothing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-packages:
+	@command -v promtool >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; \
+	}
+
+test: $(STAMP) system-packages
 	$(BIN)/ruff check market_spine market_spine_tests bench
 	$(BIN)/python -m pytest -n 2 --dist loadfile market_spine_tests
 

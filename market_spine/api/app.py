@@ -23,6 +23,7 @@ from market_spine.api.paging import ReadSlots
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
 from market_spine.home import existing_instance
+from market_spine.operations.metrics import HomeMetrics
 from market_spine.settings import Settings
 from market_spine.streaming.hub import BarHub
 from market_spine.version import package_version
@@ -74,7 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_slots = ReadSlots(settings.api_read_slots)
     app.state.catalog = CatalogCache(settings, partial(existing_instance, settings))
     app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths, model_paths)
-    app.state.metrics = metrics.Metrics()
+    app.state.metrics = metrics.Metrics(
+        hub=lambda: app.state.hub,
+        home=HomeMetrics(settings, partial(existing_instance, settings)),
+    )
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()
     app.state.streamer = None

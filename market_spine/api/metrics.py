@@ -1,4 +1,6 @@
-"""Prometheus metrics: requests and latency by route template and status, and rows served.
+"""Prometheus metrics: requests and latency by route template and status, rows served, the
+WebSocket subscribers and the messages dropped for slow ones, the process's provider counters,
+and the home's state (freshness, checks, runs, ticks, disk; see `operations.metrics`).
 
 Each app owns its registry, so several apps in one process (tests, embedding) never collide on
 prometheus_client's global default registry.
@@ -7,6 +9,7 @@ prometheus_client's global default registry.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -16,17 +19,67 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from market_spine.observability.metrics import REGISTRY as MACHINERY
+from market_spine.streaming.hub import BarHub
 
 #: Reads of a session of minute bars take milliseconds; the tail up to seconds is for wide ranges.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class Metrics:
-    """The API's collectors, registered in a registry of their own."""
+class StreamCollector:
+    """The hub's subscribers, their queued messages and the messages dropped for slow ones,
+    read at collection (`hub` gives the app's current hub)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hub: Callable[[], BarHub]) -> None:
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self._hub()
+        current = hub.current()
+        subscribers = GaugeMetricFamily(
+            "market_spine_stream_subscribers", "WebSocket clients subscribed to the stream."
+        )
+        subscribers.add_metric([], len(current))
+        queued = GaugeMetricFamily(
+            "market_spine_stream_queued_messages",
+            "Messages queued for WebSocket subscribers and not yet sent.",
+        )
+        queued.add_metric([], sum(s.queue.qsize() for s in current))
+        dropped = CounterMetricFamily(
+            "market_spine_stream_dropped_messages",
+            "Messages dropped because a WebSocket subscriber read too slowly (each is told).",
+        )
+        dropped.add_metric([], hub.dropped_total)
+        yield from (subscribers, queued, dropped)
+
+
+class _Forward:
+    """Another registry's metrics, collected with ours."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self._registry.collect()
+
+
+class Metrics:
+    """The API's collectors, registered in a registry of their own, with the stream's (`hub`),
+    the process's machinery counters and the home's collector (`home`) beside them."""
+
+    def __init__(
+        self, hub: Callable[[], BarHub] | None = None, home: Collector | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(_Forward(MACHINERY))
+        if hub is not None:
+            self.registry.register(StreamCollector(hub))
+        if home is not None:
+            self.registry.register(home)
         labels = ("route", "method", "status")
         self.requests = Counter(
             "market_spine_api_requests",
@@ -89,7 +142,9 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of the API's counters and histograms."""
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of the API's counters and histograms, the stream's, the
+    providers' and the home's (computed at most every 15 s). A plain function, so reading the
+    instance runs on a worker thread, never on the event loop."""
     registry: CollectorRegistry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,9 +1,11 @@
 """`WS /v1/stream/bars?symbols=CL,ES`: real-time bars pushed as they arrive (schema in
-`market_spine.streaming.messages`), and `GET /v1/stream/status`: the stream's counters and
-measured freshness. Streaming runs inside the API process started by `market-spine stream`."""
+`market_spine.streaming.messages`), and `GET /v1/stream/status`: the stream's counters,
+measured freshness and subscribers (queue depth and dropped messages of each). Streaming runs
+inside the API process started by `market-spine stream`."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from market_spine.errors import SpineError
 from market_spine.markets.instruments import get_instrument
-from market_spine.streaming.hub import STOPPING
+from market_spine.streaming.hub import STOPPING, Subscriber
 from market_spine.streaming.messages import status_message
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
@@ -32,7 +34,8 @@ def _symbols(raw: str) -> frozenset[str]:
 @router.websocket("/bars")
 async def stream_bars(websocket: WebSocket, symbols: str = "CL,ES,NG", interval: str = "all"):
     """Every 5-second bar as it arrives and every closed 1-minute bar once it is in the lake;
-    `interval=5s` or `1m` keeps one kind. Status messages tell of disconnects and recoveries."""
+    `interval=5s` or `1m` keeps one kind. Status messages tell of disconnects and recoveries; a
+    `dropped` message, of messages lost because this client read too slowly."""
     await websocket.accept()
     try:
         wanted = _symbols(symbols)
@@ -52,31 +55,54 @@ async def stream_bars(websocket: WebSocket, symbols: str = "CL,ES,NG", interval:
     await websocket.send_json(
         status_message("subscribed", ",".join(sorted(wanted)), datetime.now(UTC))
     )
+    # The client sends nothing; watching its side is how a close is noticed while no message
+    # flows (a handler waiting on the queue alone would stay subscribed until the next one).
+    pump = asyncio.create_task(_pump(websocket, subscriber, interval))
+    watch = asyncio.create_task(_until_disconnect(websocket))
+    try:
+        await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pump, watch):
+            task.cancel()
+        await asyncio.gather(pump, watch, return_exceptions=True)
+        hub.unsubscribe(subscriber)
+
+
+async def _pump(websocket: WebSocket, subscriber: Subscriber, interval: str) -> None:
+    """Send the subscriber's messages, each after the report of any dropped before it, until
+    the server stops or the client goes."""
     try:
         while True:
             message = await subscriber.queue.get()
+            report = subscriber.drop_report(datetime.now(UTC))
+            if report is not None:
+                await websocket.send_json(report)
             if interval != "all" and message.get("interval") not in (None, interval):
                 continue
             await websocket.send_json(message)
             if message.get("event") == STOPPING:
                 await websocket.close(code=1001)  # going away
-                break
+                return
     except (WebSocketDisconnect, RuntimeError):
-        pass
-    finally:
-        hub.unsubscribe(subscriber)
+        return
 
 
-@router.get("/status", summary="Real-time stream counters and freshness")
+async def _until_disconnect(websocket: WebSocket) -> None:
+    """Return when the client closes (what it sends otherwise is ignored)."""
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    except (WebSocketDisconnect, RuntimeError):
+        return
+
+
+@router.get("/status", summary="Real-time stream counters, freshness and subscribers")
 def status(request: Request) -> dict[str, Any]:
-    """Subscriptions, bars and minutes landed, disconnects, backfilled minutes, and freshness
-    percentiles (seconds from a bar's close to the hub and to the lake)."""
+    """Subscriptions, bars and minutes landed, disconnects, backfilled minutes, freshness
+    percentiles (seconds from a bar's close to the hub and to the lake), and the WebSocket
+    subscribers: how many, each one's queue depth and dropped messages, and the totals."""
     streamer = request.app.state.streamer
+    hub = request.app.state.hub.summary()
     if streamer is None:
-        return {"running": False, "detail": NOT_RUNNING}
-    return {
-        "running": True,
-        "subscribed": streamer.subscribed,
-        "subscribers": request.app.state.hub.subscribers,
-        **streamer.stats.summary(),
-    }
+        return {"running": False, "detail": NOT_RUNNING, **hub}
+    return {"running": True, "subscribed": streamer.subscribed, **hub, **streamer.stats.summary()}

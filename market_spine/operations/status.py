@@ -149,15 +149,22 @@ def probe_providers(settings: Settings) -> list[Health]:
     return found
 
 
-def disk_health(home: Path) -> Health:
-    """Free space on the file system holding the home."""
+def home_disk(home: Path) -> tuple[Path, int, int]:
+    """(the folder measured, free bytes, total bytes) of the file system holding the home (its
+    nearest existing parent before it is created)."""
     where = home
     while not where.exists() and where != where.parent:
         where = where.parent
     usage = shutil.disk_usage(where)
-    free = usage.free / usage.total if usage.total else 0.0
-    ok = usage.free >= LOW_DISK_BYTES and free >= LOW_DISK_FRACTION
-    return Health("disk", ok, f"{usage.free / 2**30:.1f} GiB free ({free:.0%}) under {where}")
+    return where, usage.free, usage.total
+
+
+def disk_health(home: Path) -> Health:
+    """Free space on the file system holding the home."""
+    where, free_bytes, total = home_disk(home)
+    free = free_bytes / total if total else 0.0
+    ok = free_bytes >= LOW_DISK_BYTES and free >= LOW_DISK_FRACTION
+    return Health("disk", ok, f"{free_bytes / 2**30:.1f} GiB free ({free:.0%}) under {where}")
 
 
 def memory_health() -> Health:
@@ -324,10 +331,13 @@ def missed_ticks(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, 
 # -- checks -----------------------------------------------------------------------------------
 
 
-def _latest_failed_checks(instance: dg.DagsterInstance) -> list[tuple[Any, ...]]:
-    """(asset key, check name, partition, evaluation event) of every check whose latest
-    evaluation of a partition (or of the asset) failed: one query of the instance's check
-    executions table."""
+def latest_check_executions(
+    instance: dg.DagsterInstance, *, failed_only: bool = False
+) -> list[tuple[Any, ...]]:
+    """(asset key, check name, partition, execution status, evaluation timestamp, evaluation
+    event) of every check's latest evaluation of each partition (or of the asset), only the
+    failed ones when `failed_only`: one query of the instance's check executions table.
+    Statuses are `SUCCEEDED` (passed) and `FAILED`; timestamps are Unix seconds."""
     from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
     from sqlalchemy import func, select
 
@@ -340,16 +350,47 @@ def _latest_failed_checks(instance: dg.DagsterInstance) -> list[tuple[Any, ...]]
         .group_by(t.c.asset_key, t.c.check_name, t.c.partition)
         .subquery()
     )
+    query = select(
+        t.c.asset_key,
+        t.c.check_name,
+        t.c.partition,
+        t.c.execution_status,
+        t.c.evaluation_event_timestamp,
+        t.c.evaluation_event,
+    ).select_from(t.join(latest, t.c.id == latest.c.id))
+    if failed_only:
+        query = query.where(t.c.execution_status == "FAILED")
+    with storage.index_connection() as conn:  # type: ignore[attr-defined]
+        return [tuple(row) for row in conn.execute(query).fetchall()]
+
+
+def recent_freshness_evaluations(
+    instance: dg.DagsterInstance, limit: int = 100
+) -> list[tuple[Any, ...]]:
+    """(asset key, check name, evaluation timestamp, evaluation event) of the newest `limit`
+    evaluations of freshness checks, newest first. A run that loads partitions judges only its
+    own symbols, so a symbol's latest verdict may be in an older evaluation than the latest."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
+    from sqlalchemy import or_, select
+
+    storage = instance.event_log_storage
+    if not hasattr(storage, "index_connection"):
+        return []
     query = (
-        select(t.c.asset_key, t.c.check_name, t.c.partition, t.c.evaluation_event)
-        .select_from(t.join(latest, t.c.id == latest.c.id))
-        .where(t.c.execution_status == "FAILED")
+        select(t.c.asset_key, t.c.check_name, t.c.evaluation_event_timestamp, t.c.evaluation_event)
+        .where(t.c.evaluation_event_storage_id.isnot(None))
+        .where(
+            or_(t.c.check_name == "freshness", t.c.check_name.like("%\\_freshness", escape="\\"))
+        )
+        .order_by(t.c.id.desc())
+        .limit(limit)
     )
     with storage.index_connection() as conn:  # type: ignore[attr-defined]
         return [tuple(row) for row in conn.execute(query).fetchall()]
 
 
-def _evaluation(serialized: str | None) -> Any:
+def check_evaluation(serialized: str | None) -> Any:
+    """The AssetCheckEvaluation a stored evaluation event carries; None without one."""
     from dagster._core.events.log import EventLogEntry
     from dagster._serdes import deserialize_value
 
@@ -371,8 +412,10 @@ def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], 
     stale: list[dict[str, Any]] = []
     by_check: dict[tuple[str, str], dict[str, Any]] = {}
     by_severity = {"ERROR": 0, "WARN": 0}
-    for asset_key, name, partition, serialized in _latest_failed_checks(instance):
-        evaluation = _evaluation(serialized)
+    for asset_key, name, partition, _, _, serialized in latest_check_executions(
+        instance, failed_only=True
+    ):
+        evaluation = check_evaluation(serialized)
         dataset = dg.AssetKey.from_db_string(asset_key)
         dataset_name = dataset.to_user_string() if dataset else str(asset_key)
         severity = getattr(getattr(evaluation, "severity", None), "value", "ERROR")

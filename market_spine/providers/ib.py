@@ -35,6 +35,11 @@ from market_spine.errors import (
     UnknownContract,
 )
 from market_spine.markets import calendars, instruments
+from market_spine.observability.metrics import (
+    count_error,
+    count_pacing_violation,
+    count_request,
+)
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.ib_connection import (
     ConnectionLost,
@@ -200,9 +205,12 @@ class IBProvider(IBClient):
     ) -> ib_async.Contract:
         what = f"{front.local_symbol} ({future.symbol} {future.lastTradeDateOrContractMonth} "
         what += f"on {future.exchange})"
-        result = await self._with_retries(
-            what, lambda ib: self.connection.race(ib.qualifyContractsAsync(future), what)
-        )
+
+        async def qualify(ib: ib_async.IB) -> list[ib_async.Contract | None]:
+            count_request(self.name, "contract_details")
+            return await self.connection.race(ib.qualifyContractsAsync(future), what)
+
+        result = await self._with_retries(what, qualify)
         if not result or result[0] is None:
             raise UnknownContract(
                 f"IB has no unique definition of {what}: check the contract month is listed "
@@ -245,6 +253,7 @@ class IBProvider(IBClient):
         # ib_async's reqHistoricalDataAsync turns a timeout into an empty list (indistinguishable
         # from "no data"), so the request is issued at the client level with our own timeout.
         req_id = ib.client.getReqId()
+        count_request(self.name, "historical_data")
         container = BarDataList()
         future = ib.wrapper.startReq(req_id, contract, container=container)
         ib.client.reqHistoricalData(
@@ -271,11 +280,14 @@ class IBProvider(IBClient):
                 err = error_for(e, what)
                 if err is None:
                     return []
+                count_error(self.name, type(err).__name__)
                 if not isinstance(err, PacingViolation):
                     raise err from None
+                count_pacing_violation(self.name)
                 last = err
                 wait = self.pacing.identical_s + self.pacing.margin_s
             except (ConnectionLost, ConnectionError, TimeoutError) as e:
+                count_error(self.name, "timeout" if isinstance(e, TimeoutError) else "connection")
                 last = ProviderUnavailable(
                     f"{what} failed {attempt} time(s), last because {e}: TWS / IB Gateway "
                     "dropped the connection or stopped answering; check that it is running "

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
+from market_spine.observability.metrics import count_pacing_wait
+
 
 @dataclass(frozen=True)
 class PacingRules:
@@ -104,9 +106,13 @@ class HistoricalPacer:
         async with self._open:
             async with self._lock:
                 start = self.clock()
+                held = False
                 while (delay := self._delay(identical, contract, self.clock())) > 0:
+                    held = True
                     await asyncio.sleep(delay)
                 now = self.clock()
                 self._record(identical, contract, now)
                 self.waited_s += now - start
+                if held:
+                    count_pacing_wait("ib", now - start)
             yield

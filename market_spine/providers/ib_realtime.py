@@ -25,6 +25,7 @@ import ib_async
 
 from market_spine.errors import UnknownContract
 from market_spine.markets import calendars, instruments
+from market_spine.observability.metrics import count_request
 from market_spine.providers.ib import error_for, ib_future
 from market_spine.providers.ib_connection import IBClient, IBConnection, IBSettings
 
@@ -117,6 +118,7 @@ class IBRealtime(IBClient):
 
     def _start(self, ib: ib_async.IB, root: str) -> None:
         contract, _ = self._subs[root]
+        count_request("ib", "realtime_bars")
         bars = ib.reqRealTimeBars(contract, 5, "TRADES", False)
         bars.updateEvent += lambda b, _new: self._deliver(root, contract, b)
         self._subs[root] = (contract, bars)

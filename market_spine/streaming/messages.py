@@ -9,7 +9,10 @@ historical bars (`GET /v1/bars` rows, `Spine.bars` columns), plus what kind of b
 `ts` is the bar's open (UTC), as everywhere on the platform; a `1m` bar is sent once its minute
 has closed and landed in `normalized/futures_bars_1m`. `origin: backfill` marks minutes that
 were missed during a disconnect and recovered from history. Status messages
-(`{"type": "status", …}`) report subscriptions, disconnects and recoveries.
+(`{"type": "status", …}`) report subscriptions, disconnects and recoveries. A client that reads
+too slowly loses its oldest queued messages; before the next message it gets, it is told how
+many: `{"type": "dropped", "dropped": 90, "dropped_total": 130, "at": "…"}` (since the last such
+report, and since it subscribed).
 """
 
 from __future__ import annotations
@@ -61,3 +64,18 @@ def bar_messages(
     return [
         BarMessage(interval=interval, origin=origin, **row).model_dump(mode="json") for row in rows
     ]
+
+
+class DropMessage(BaseModel):
+    """Messages a slow subscriber lost: `dropped` since the previous report, `dropped_total`
+    since it subscribed."""
+
+    type: Literal["dropped"] = "dropped"
+    dropped: int
+    dropped_total: int
+    at: datetime
+
+
+def drop_message(dropped: int, dropped_total: int, at: datetime) -> dict[str, Any]:
+    """A drop report, JSON-ready."""
+    return DropMessage(dropped=dropped, dropped_total=dropped_total, at=at).model_dump(mode="json")

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from market_spine.api.app import create_app
 from market_spine_tests.kit.homes import settings_for
@@ -22,10 +23,17 @@ from market_spine_tests.kit.homes import settings_for
 def serving(home: Path, **settings: Any) -> Iterator[httpx.Client]:
     """Serve the app of `home` on 127.0.0.1 in a background thread, yield a client of it;
     `settings` override the home's settings (e.g. `api_max_rows=100`)."""
+    with serving_app(create_app(replace(settings_for(home), **settings))) as client:
+        yield client
+
+
+@contextmanager
+def serving_app(app: FastAPI) -> Iterator[httpx.Client]:
+    """Serve `app` on 127.0.0.1 in a background thread, yield a client of it (its `base_url`
+    names the port, for WebSocket clients)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # port 0: the OS picks a free port, and we keep the socket
     port = sock.getsockname()[1]
-    app = create_app(replace(settings_for(home), **settings))
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

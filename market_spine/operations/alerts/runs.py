@@ -212,6 +212,14 @@ def _at(entry: EventLogEntry) -> datetime:
 # -- checks ----------------------------------------------------------------------------------
 
 
+def check_severity(evaluation: AssetCheckEvaluation) -> Severity:
+    """How urgent a failed check is: a blocking one (it stops downstream assets) is critical,
+    an ERROR one an error, a WARN one a warning."""
+    if evaluation.severity == dg.AssetCheckSeverity.WARN:
+        return Severity.WARNING
+    return Severity.CRITICAL if evaluation.blocking else Severity.ERROR
+
+
 def check_observations(
     evaluation: AssetCheckEvaluation, at: datetime, run_id: str | None
 ) -> list[Observation]:
@@ -221,10 +229,7 @@ def check_observations(
     metadata = {k: _value(v) for k, v in evaluation.metadata.items()}
     if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) == FRESHNESS_CHECK_KEY:
         return freshness_observations(dataset, metadata, at, run_id)
-    if evaluation.severity == dg.AssetCheckSeverity.WARN:
-        severity = Severity.WARNING
-    else:
-        severity = Severity.CRITICAL if evaluation.blocking else Severity.ERROR
+    severity = check_severity(evaluation)
     name = f"{dataset}:{evaluation.check_name}"
     where = f" for {evaluation.partition}" if evaluation.partition else ""
     verdict = "passed" if evaluation.passed else "failed"

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -33,6 +34,12 @@ from tenacity import (
 
 from market_spine.errors import InvalidInput
 from market_spine.markets.expirations import session_bounds
+from market_spine.observability.metrics import (
+    count_error,
+    count_pacing_violation,
+    count_pacing_wait,
+    count_request,
+)
 from market_spine.providers.base import QUOTE_SCHEMA, QuoteCapture
 from market_spine.providers.thetadata.errors import (
     ThetaDataBadPayload,
@@ -362,8 +369,9 @@ class ThetaDataClient:
         mapper: Callable[[pl.DataFrame], pl.DataFrame] | None,
     ) -> _Reply:
         url = f"{self.base_url}{path}"
-        with self._slots:
+        with self._tier_slot():
             started = time.perf_counter()
+            count_request(SOURCE, path)
             try:
                 response = self._http.get(url, params=params)
                 payload = response.content
@@ -373,9 +381,14 @@ class ThetaDataClient:
                 logger.info(
                     "thetadata GET %s %s -> %s in %.1f ms", path, params, type(exc).__name__, ms
                 )
+                count_error(SOURCE, "transport")
                 raise _Transient(f"{type(exc).__name__}: {exc}") from exc
             ms = (time.perf_counter() - started) * 1000
         status = response.status_code
+        if status not in (200, 472):
+            count_error(SOURCE, f"http_{status}")
+        if status == 429:
+            count_pacing_violation(SOURCE)
         logger.info(
             "thetadata GET %s %s -> %d in %.1f ms (%d bytes)",
             path,
@@ -386,10 +399,26 @@ class ThetaDataClient:
         )
         # Only error bodies are text worth decoding; a 200 may be megabytes of CSV.
         text = "" if status == 200 else response.text
-        reply = self._classify(path, params, status, payload, text)
-        if mapper is not None and status == 200:
-            reply = _Reply(status, payload, mapper(reply.frame))
+        try:
+            reply = self._classify(path, params, status, payload, text)
+            if mapper is not None and status == 200:
+                reply = _Reply(status, payload, mapper(reply.frame))
+        except _Malformed:
+            count_error(SOURCE, "malformed")
+            raise
         return reply
+
+    @contextmanager
+    def _tier_slot(self) -> Iterator[None]:
+        """Hold one of the tier's request slots, counting the wait when all were taken."""
+        if not self._slots.acquire(blocking=False):
+            started = time.perf_counter()
+            self._slots.acquire()
+            count_pacing_wait(SOURCE, time.perf_counter() - started)
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _classify(
         self, path: str, params: dict[str, str], status: int, payload: bytes, text: str

@@ -1,0 +1,144 @@
+"""`GET /metrics` latency on a home with a year of runs, against `GET /healthz` on the same
+server (the floor of an HTTP round trip) and `collect_status` (the morning check's reads).
+
+The home is `status.py`'s: one real week of CL/ES/NG materialized through Dagster, a year of
+run records (every 15 minutes a freshness-check run, each weekday five loads, one run in fifty
+failed) and a year of daily check evaluations per symbol, plus one freshness judgement.
+
+Measured over real HTTP on loopback (uvicorn in a thread, httpx): the first scrape (computes
+the home's part: its run tally reads a day of finished runs), scrapes inside the 15 s cache
+(median of 20), scrapes that recompute (the cache expired; the tally reads only what is new;
+median of 5), `/healthz` (median of 20), and `collect_status` without the light verify.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import report
+import uvicorn
+from status import SYMBOLS, WEEK, year_of_checks, year_of_runs
+
+from market_spine.api.app import create_app
+from market_spine.home import instance as home_instance
+from market_spine.operations.freshness import freshness_job
+from market_spine.operations.status import collect_status
+from market_spine.runs.launch import materialize_range
+from market_spine.settings import Settings
+
+GOAL_S = 1.0
+ROUNDS = 20
+
+
+def _judge_freshness(settings: Settings) -> None:
+    """One run of the freshness job, as its schedule runs it, so lags are there to serve."""
+    from market_spine.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    defs.resolve_job_def(freshness_job.name).execute_in_process(
+        instance=home_instance(settings), raise_on_error=False
+    )
+
+
+def _timed(client: httpx.Client, path: str, rounds: int) -> list[float]:
+    walls = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        assert client.get(path).status_code == 200
+        walls.append(time.perf_counter() - started)
+    return walls
+
+
+def main() -> None:
+    data = Path(__file__).parent / ".data"
+    data.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="metrics-", dir=data))
+    home = root / "home"
+    settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)})
+    instance = home_instance(settings)
+    started = time.perf_counter()
+    runs = materialize_range(settings, SYMBOLS, *WEEK, instance=instance)
+    assert all(r.success for r in runs), runs
+    _judge_freshness(settings)
+    now = datetime.now(UTC)
+    records = year_of_runs(instance, now) + len(runs) + 1
+    evaluations = year_of_checks(instance, now)
+    print(
+        f"home built in {time.perf_counter() - started:.0f} s: {records:,} runs, "
+        f"{evaluations:,} check evaluations",
+        flush=True,
+    )
+
+    app = create_app(settings)
+    home_metrics = next(
+        c for c in app.state.metrics.registry._collector_to_names if hasattr(c, "ttl_s")
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with httpx.Client(base_url=base, timeout=60) as client:
+        first = _timed(client, "/metrics", 1)
+        body = client.get("/metrics").text
+        assert "market_spine_freshness_lag_seconds{" in body, "no freshness lag served"
+        cached = _timed(client, "/metrics", ROUNDS)
+        recomputed = []
+        for _ in range(5):
+            home_metrics._computed_at = None  # as if the 15 s had passed
+            recomputed += _timed(client, "/metrics", 1)
+        healthz = _timed(client, "/healthz", ROUNDS)
+    server.should_exit = True
+    thread.join(timeout=10)
+    status = []
+    for _ in range(5):
+        t = time.perf_counter()
+        collect_status(settings, instance, verify=False)
+        status.append(time.perf_counter() - t)
+
+    rows = [
+        ("GET /metrics, first scrape", first[0], first[0]),
+        ("GET /metrics, cache expired", statistics.median(recomputed), max(recomputed)),
+        ("GET /metrics, inside the 15 s cache", statistics.median(cached), max(cached)),
+        ("baseline: GET /healthz", statistics.median(healthz), max(healthz)),
+        ("baseline: collect_status, no verify", statistics.median(status), max(status)),
+    ]
+    report.table(
+        f"/metrics on a home with {records:,} runs and {evaluations:,} check evaluations "
+        f"(goal {GOAL_S:.0f} s)",
+        ["what", "median s", "max s", "vs goal 1 s"],
+        [
+            (what, f"{med:.3f}", f"{worst:.3f}", "PASS" if worst <= GOAL_S else "FAIL")
+            for what, med, worst in rows
+        ],
+    )
+    report.save(
+        "metrics_scrape",
+        {
+            "runs": records,
+            "check_evaluations": evaluations,
+            "goal_s": GOAL_S,
+            "first_s": first,
+            "recomputed_s": recomputed,
+            "cached_s": cached,
+            "healthz_s": healthz,
+            "collect_status_s": status,
+        },
+    )
+    instance.dispose()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What the platform's processes count about themselves, for Prometheus."""
