@@ -133,8 +133,11 @@ def process(
             raise SpineError("give either --date or --start/--end, not both")
         if not date and not start:
             raise SpineError("give --date D or --start D1 --end D2")
-        lo = parse_date(date or start)
-        hi = parse_date(date or end or start)
+        if date:
+            lo = hi = parse_date(date, "--date")
+        else:
+            lo = parse_date(start, "--start")
+            hi = parse_date(end, "--end") if end else lo
         runs = run_domains(settings_from_env(symbols), lo, hi, domain)
     report_failures(runs)
     raise typer.Exit(0 if all(r.success for r in runs) else 1)

@@ -133,10 +133,13 @@ def history(
     from market_spine.operations.run_history import find_runs, parse_since, parse_statuses
 
     with command_run():
+        # The options first: a bad one is named even in a home with no runs yet.
+        since_at = parse_since(since) if since else None
+        statuses = parse_statuses(status) if status else ()
         found = find_runs(
             open_instance(),
-            since=parse_since(since) if since else None,
-            statuses=parse_statuses(status) if status else (),
+            since=since_at,
+            statuses=statuses,
             dataset=dataset,
             symbol=symbol,
             limit=limit,
