@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
+# The home the platform keeps its state in: the environment's MARKET_SPINE_HOME when set.
+MARKET_SPINE_HOME ?= $(CURDIR)/.market_spine
 
 .PHONY: install run test lint bench clean
 
@@ -13,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
-	MARKET_SPINE_HOME=$(CURDIR)/.market_spine $(BIN)/python -m market_spine.warehouse.project
+	MARKET_SPINE_HOME="$(MARKET_SPINE_HOME)" $(BIN)/python -m market_spine.warehouse.project
 	touch $(STAMP)
 
 install: $(STAMP)
