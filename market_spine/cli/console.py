@@ -22,6 +22,18 @@ from market_spine.settings import Settings
 #: Progress and results go to stderr so a command's data output (JSON, tables) can be piped.
 console = Console(stderr=True, soft_wrap=True)
 
+#: The width of a command's output when it goes to a file or a pipe: wide enough that no table
+#: or line is cut or wrapped, each at its natural width.
+PIPED_WIDTH = 100_000
+
+
+def output_console(*, highlight: bool = True) -> Console:
+    """The console for a command's report on stdout: the terminal's width on a terminal; when
+    piped or redirected, unbounded (unless COLUMNS says otherwise), so tables keep whole values
+    and one row a line instead of being cut at rich's 80-column default."""
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(width=PIPED_WIDTH if piped else None, highlight=highlight)
+
 
 def settings_from_env(symbols: str | None = None) -> Settings:
     """The home's settings from the environment; `--symbols` overrides the configured roots."""
