@@ -58,8 +58,9 @@ def retry(
     with command_run():
         if (run_id is None) == (not failed):
             raise SpineError("give a RUN id or --failed (not both)")
+        settings = settings_from_env()
         since_at = parse_since(since) if failed else None
-        instance = home_instance(settings_from_env())
+        instance = home_instance(settings)
         if not dry_run:
             sweep_dead_runs(instance)  # a dead CLI run must not look like a running partition
         if since_at is not None:
