@@ -154,10 +154,18 @@ def _process_options(settings: Settings, start: date, end: date) -> list[RunSumm
 
 def _process_futures(settings: Settings, start: date, end: date) -> list[RunSummary]:
     """Futures runs, one per symbol, with a progress bar over partitions."""
-    from market_spine.home import instance
+    from market_spine.home import instance, keep_instruments
     from market_spine.runs.launch import materialize_range, plan
 
     days = plan(settings.symbols, start, end)
+    recorded = keep_instruments(settings, days)
+    if recorded:
+        console.print(
+            f"recorded {', '.join(recorded)} from {settings.instruments_file} in "
+            f"{settings.home}/instruments.toml: later commands know "
+            f"{'it' if len(recorded) == 1 else 'them'} without MARKET_SPINE_INSTRUMENTS",
+            highlight=False,
+        )
     total = sum(len(d) for d in days.values())
     inst = instance(settings)
     with Progress(
