@@ -15,6 +15,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	# Bytecode once, here: where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile
+	# every module it imports on every command (seconds for Dagster alone).
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib market_spine
 	MARKET_SPINE_HOME="$(MARKET_SPINE_HOME)" $(BIN)/python -m market_spine.warehouse.project
 	touch $(STAMP)
 

@@ -33,7 +33,7 @@ def send_test(
     from market_spine.operations.alerts.rules import load_rules, rules_path
     from market_spine.operations.alerts.sinks import DeliveryFailed, Message, send
 
-    with command_run():
+    with command_run(dagster=False):
         path = rules_path(settings_from_env().home)
         if not path.is_file():
             raise InvalidInput(f"no alert rules at {path}: copy alerts.example.toml there")
@@ -71,7 +71,7 @@ def list_alerts(
     owed to a sink."""
     from market_spine.operations.alerts.store import STATE_FILE, AlertStore
 
-    with command_run():
+    with command_run(dagster=False):
         home = settings_from_env().home
         if not (home / STATE_FILE).is_file():
             found, owed = [], {}
