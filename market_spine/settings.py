@@ -1,4 +1,5 @@
-"""Settings of one Market Spine home, read from the environment and validated with clear errors."""
+"""Settings of one Market Spine home, read from the environment over the home's settings file
+(`<home>/settings.toml`, see `market_spine.config.file`) and validated with clear errors."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from market_spine.config.file import SettingSources
 from market_spine.errors import InvalidInput
 
 PROFILES = ("dev", "test", "prod")
@@ -30,7 +33,7 @@ def instruments_path(home: Path, named: Path | None = None) -> Path | None:
     return default if default.is_file() else None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def _int(env: SettingSources, name: str, default: int, lo: int, hi: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -41,29 +44,41 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
         value = int(raw)
     except ValueError:
         raise InvalidInput(
-            f"{name}={raw!r} is not a whole number; set it to e.g. {default}"
+            f"{env.named(name, raw)} is not a whole number; set it to e.g. {default}"
         ) from None
     if not lo <= value <= hi:
-        raise InvalidInput(f"{name}={value} is outside {lo}..{hi}; set it to e.g. {default}")
+        raise InvalidInput(
+            f"{env.named(name, raw)} is outside {lo}..{hi}; set it to e.g. {default}"
+        )
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+def _choice(env: SettingSources, name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = env.get(name, "").strip().lower() or default
     if value not in allowed:
-        raise InvalidInput(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        raise InvalidInput(f"{env.named(name, value)} is not one of {', '.join(allowed)}")
     return value
 
 
-def _file(env: Mapping[str, str], name: str, like: str) -> Path | None:
+def _url(env: SettingSources, name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(
+            f"{env.named(name, value)} is not an http(s) URL with a host; set it to e.g. {default}"
+        )
+    return value
+
+
+def _file(env: SettingSources, name: str, like: str) -> Path | None:
     raw = env.get(name, "").strip()
     if not raw:
         return None
     path = Path(raw).expanduser().resolve()
     if not path.is_file():
         raise InvalidInput(
-            f"{name}={raw} does not exist or is not a file: point it at a TOML file like {like}, "
-            "or unset it"
+            f"{env.named(name, raw)} does not exist or is not a file: point it at a TOML "
+            f"file like {like}, or unset it"
         )
     return path
 
@@ -132,9 +147,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read `MARKET_SPINE_*` variables; any bad value raises InvalidInput naming the fix."""
+        """Read `MARKET_SPINE_*` variables over the home's settings file (the environment
+        wins); any bad value raises InvalidInput naming where it came from and the fix."""
         env = os.environ if env is None else env
         home = cls.home_from_env(env)
+        return cls.from_sources(home, SettingSources.of(env, home))
+
+    @classmethod
+    def from_sources(cls, home: Path, env: SettingSources) -> Settings:
+        """The settings of `home` from `env` (variables by name), validated value by value and
+        then as a whole (`validate_combination`); the one validation path of every source."""
         raw_symbols = env.get("MARKET_SPINE_SYMBOLS", "")
         symbols = tuple(s.strip().upper() for s in raw_symbols.split(",") if s.strip())
         settings = cls(
@@ -146,7 +168,7 @@ class Settings:
             options_provider=_choice(
                 env, "MARKET_SPINE_OPTIONS_PROVIDER", "simulated", OPTIONS_PROVIDERS
             ),
-            thetadata_url=env.get("MARKET_SPINE_THETADATA_URL", DEFAULT_THETADATA_URL),
+            thetadata_url=_url(env, "MARKET_SPINE_THETADATA_URL", DEFAULT_THETADATA_URL),
             thetadata_tier=_choice(env, "MARKET_SPINE_THETADATA_TIER", "standard", THETADATA_TIERS),
             api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
             api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
@@ -160,7 +182,30 @@ class Settings:
             instruments_file=_file(env, "MARKET_SPINE_INSTRUMENTS", "instruments.example.toml"),
         )
         settings.validate_symbols()
+        settings.validate_combination()
         return settings
+
+    def validate_combination(self) -> None:
+        """Rules across settings: the API and the UI need their own ports, TWS needs a host,
+        and the options pipeline's 1-minute quotes need a paid ThetaData tier."""
+        if self.api_port == self.ui_port:
+            other = self.ui_port + 1 if self.ui_port < 65535 else self.ui_port - 1
+            raise InvalidInput(
+                f"api_port and ui_port are both {self.api_port}: the API and the Dagster UI "
+                "cannot share a port; give one of them another port, e.g. "
+                f"`market-spine config set ui_port {other}` (or MARKET_SPINE_UI_PORT)"
+            )
+        if self.provider == "ib" and not self.ib_host.strip():
+            raise InvalidInput(
+                "provider is ib but ib_host is empty: set ib_host (and ib_port) to where TWS or "
+                "IB Gateway listens, e.g. `market-spine config set ib_host 127.0.0.1`"
+            )
+        if self.options_provider == "thetadata" and self.thetadata_tier == "free":
+            raise InvalidInput(
+                "thetadata_tier is free, which serves end-of-day data only, but the options "
+                "pipeline also captures 1-minute SPX quotes: set thetadata_tier to value, "
+                "standard or pro (your subscription), or options_provider to simulated"
+            )
 
     def validate_symbols(self) -> None:
         """Every configured symbol must be a known instrument (built in or configured)."""

@@ -1,11 +1,14 @@
-"""Settings come from the environment; every bad value names itself and the fix."""
+"""Settings come from the environment over the home's settings file; every bad value names
+itself, where it came from and the fix."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from market_spine.config.file import KEYS, SETTINGS_FILE
 from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.settings import Settings
 
@@ -43,3 +46,60 @@ def test_home_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_the_suite_never_reads_the_developers_home() -> None:
     repo_home = (Path(__file__).resolve().parents[1] / ".market_spine").resolve()
     assert Settings.home_from_env() != repo_home
+
+
+# -- the home's settings file ------------------------------------------------------------------
+
+
+def _file(home: Path, text: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / SETTINGS_FILE).write_text(text)
+
+
+def test_the_file_applies_and_the_environment_overrides_it(tmp_path: Path) -> None:
+    _file(tmp_path, 'api_port = 8001\nsymbols = ["cl", "ng"]\nprovider = "IB"\n')
+    s = Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path)})
+    assert (s.api_port, s.symbols, s.provider) == (8001, ("CL", "NG"), "ib")
+    env = {"MARKET_SPINE_HOME": str(tmp_path), "MARKET_SPINE_API_PORT": "8002"}
+    assert Settings.from_env(env).api_port == 8002
+    # An empty variable is unset: the file applies.
+    env["MARKET_SPINE_API_PORT"] = ""
+    assert Settings.from_env(env).api_port == 8001
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("api_port = 70000\n", r"api_port='70000' in .*settings.toml is outside 1..65535"),
+        ('provider = "bloomberg"\n', r"provider='bloomberg' in .*settings.toml is not one of"),
+        ("nope = 1\n", r"'nope', which is not a setting; remove it with `market-spine config"),
+        ("api_port = true\n", "not text, a whole number or a list of text"),
+        ("api_port = \n", "is not valid TOML"),
+    ],
+)
+def test_a_bad_file_is_explained_by_key_and_file(tmp_path: Path, text: str, message: str) -> None:
+    _file(tmp_path, text)
+    with pytest.raises(InvalidInput, match=message):
+        Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path)})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MARKET_SPINE_UI_PORT": "8000"}, "cannot share a port.*config set ui_port 8001"),
+        ({"MARKET_SPINE_PROVIDER": "ib", "MARKET_SPINE_IB_HOST": " "}, "ib_host is empty"),
+        (
+            {"MARKET_SPINE_OPTIONS_PROVIDER": "thetadata", "MARKET_SPINE_THETADATA_TIER": "free"},
+            "end-of-day data only.*value, standard or pro",
+        ),
+        ({"MARKET_SPINE_THETADATA_URL": "127.0.0.1:25503"}, "not an http\\(s\\) URL"),
+    ],
+)
+def test_settings_that_disagree_are_refused(tmp_path: Path, env: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path), **env})
+
+
+def test_the_file_may_hold_every_setting_but_the_home() -> None:
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"home"}
+    assert set(KEYS) == fields

@@ -1,6 +1,7 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
-serve the API, import vendor files, stream, maintain and verify the lake, test and list alerts. A
-module per command group."""
+serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
+settings, score data quality, find and fill gaps, show status and runs, retry, test and list
+alerts. A module per command group."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import typer
 
 from market_spine.cli.alerts import alerts
 from market_spine.cli.catalog import catalog
+from market_spine.cli.config import config
 from market_spine.cli.fake import fake
+from market_spine.cli.gaps import gaps
 from market_spine.cli.importing import import_app
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
+from market_spine.cli.quality import quality
 from market_spine.cli.retry import retry
 from market_spine.cli.runs import runs
 from market_spine.cli.status import status
@@ -27,12 +31,15 @@ app.command()(up)
 app.command()(api)
 app.command()(maintain)
 app.command()(verify)
+app.command()(quality)
+app.command()(gaps)
 app.command()(retry)
 app.command()(status)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")
 app.add_typer(fake, name="fake")
+app.add_typer(config, name="config")
 app.add_typer(alerts, name="alerts")
 app.add_typer(runs, name="runs")
 

@@ -294,33 +294,30 @@ def active_runs(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
 
 
 def missed_ticks(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, Any]]:
-    """Each running schedule's latest cron time (at least TICK_GRACE ago, after it started)
-    without a tick, or whose tick failed. The instance stores each schedule's cron with its
-    state; every schedule of the platform runs on UTC, the clock this reads them in."""
-    from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType, TickStatus
+    """Each running schedule whose latest owed tick (`schedule_ticks.judge`) was missed or
+    failed. The instance stores each schedule's cron with its state; every schedule of the
+    platform runs on UTC, the clock this reads them in."""
+    from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
-    from market_spine.operations.schedule_ticks import latest_due, ticks_since
+    from market_spine.operations.schedule_ticks import judge
 
     running = {InstigatorStatus.RUNNING, InstigatorStatus.DECLARED_IN_CODE}
     found = []
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE):
-        data = state.instigator_data
-        cron = getattr(data, "cron_schedule", None)
+        cron = getattr(state.instigator_data, "cron_schedule", None)
         if state.status not in running or not cron:
             continue
-        due = latest_due(cron, "UTC", now, TICK_GRACE)
-        started = getattr(data, "start_timestamp", None)
-        if started is not None and due.timestamp() < started:
+        verdict = judge(instance, state, cron, "UTC", now, TICK_GRACE)
+        if verdict is None or verdict.problem is None:
             continue
-        ticks = ticks_since(instance, state, due, limit=10)
-        entry = {"schedule": state.instigator_name, "due": due.astimezone(UTC).isoformat()}
-        if not ticks:
-            found.append({**entry, "problem": "no tick: is the daemon running?"})
-            continue
-        failed = [t for t in ticks if t.status == TickStatus.FAILURE]
-        if failed and len(failed) == len(ticks):
-            error = failed[0].error.message.strip().splitlines()[0] if failed[0].error else ""
-            found.append({**entry, "problem": f"tick failed: {error}"})
+        problem = (
+            "no tick: is the daemon running?"
+            if verdict.problem == "missed"
+            else f"tick failed: {verdict.error}"
+        )
+        found.append(
+            {"schedule": state.instigator_name, "due": verdict.due_text, "problem": problem}
+        )
     return found
 
 

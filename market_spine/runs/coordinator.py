@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 
+from market_spine.config.identity import os_user
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.provenance import LAUNCHED_BY, LAUNCHED_FROM, os_user, provider_tags
+from market_spine.runs.provenance import LAUNCHED_BY, LAUNCHED_FROM, provider_tags
 from market_spine.settings import Settings
 
 #: Dagster's own tags that say how a run was submitted, most specific first.

@@ -166,13 +166,18 @@ def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
     if job_origin is None:
         raise ValueError(f"run {run.run_id} has no code origin to execute")
     _execute_interruptibly(instance, run, job_origin)
-    finished = instance.get_run_by_id(run.run_id)
+    return ended(instance, run.run_id)
+
+
+def ended(instance: dg.DagsterInstance, run_id: str) -> LaunchedRun:
+    """How an executed run ended, from the instance: success, failed checks, the cause."""
+    finished = instance.get_run_by_id(run_id)
     success = finished is not None and finished.status == dg.DagsterRunStatus.SUCCESS
     return LaunchedRun(
-        run.run_id,
+        run_id,
         success,
-        outcome.failed_checks(instance, run.run_id),
-        None if success else outcome.failure_cause(instance, run.run_id),
+        outcome.failed_checks(instance, run_id),
+        None if success else outcome.failure_cause(instance, run_id),
     )
 
 

@@ -8,10 +8,10 @@ filtered on in the UI.
 
 from __future__ import annotations
 
-import getpass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
+from market_spine.config.identity import os_user
+from market_spine.config.secrets import without_credentials
 from market_spine.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,24 +23,6 @@ LAUNCHED_BY = PREFIX + "launched_by"
 LAUNCHED_FROM = PREFIX + "launched_from"
 #: Where a run can be launched from; the UI, schedules and sensors tag theirs when submitted.
 ORIGINS = ("cli", "import", "ui", "schedule", "sensor", "retry", "backfill")
-
-
-def os_user() -> str:
-    """The operating-system user running this process ("unknown" when it has none)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def without_credentials(url: str) -> str:
-    """The URL without user, password, query or fragment: safe to show anyone."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def market_config(market: MarketDataResource) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
     log = (tmp_path / "up.log").open("w+")
     proc = subprocess.Popen([str(exe), "up", "--days", "2"], env=env, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 240
+        # Loading, then starting the UI and the daemon: minutes on a busy 2-core machine.
+        deadline = time.monotonic() + 480
         while time.monotonic() < deadline and proc.poll() is None:
             log.seek(0)
             if "Market Spine is up" in log.read():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from market_spine.config.identity import os_user
 from market_spine.errors import InvalidInput
 from market_spine.operations.run_history import (
     PartitionSpan,
@@ -16,7 +17,6 @@ from market_spine.operations.run_history import (
     parse_statuses,
     run_detail,
 )
-from market_spine.runs import provenance
 from market_spine.runs.launch import RunSummary
 from market_spine_tests.kit.run_homes import DAY, ES_DAYS, open_instance, run_days, unreachable_ib
 
@@ -43,7 +43,7 @@ def test_every_run_says_who_ran_what_how_fast_and_why_it_failed(
     es = rows[runs["es"].run_id]
     assert es.span == PartitionSpan("2024-03-05", "2024-03-06", "ES")
     assert "normalized/futures_bars_1m" in es.datasets
-    assert (es.launched_by, es.launched_from) == (provenance.os_user(), "cli")
+    assert (es.launched_by, es.launched_from) == (os_user(), "cli")
     assert es.status == "SUCCESS" and es.cause is None
     # Raw, normalized and daily rows of two sessions of 1-minute bars.
     assert es.rows is not None and es.rows > 2 * 2 * 1300

@@ -15,14 +15,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.scheduler.instigation import (
-    InstigatorState,
-    InstigatorStatus,
-    InstigatorType,
-    ScheduleInstigatorData,
-    TickData,
-    TickStatus,
-)
 from dagster._daemon.types import DaemonHeartbeat
 from typer.testing import CliRunner
 
@@ -41,6 +33,7 @@ from market_spine.settings import Settings
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
+from market_spine_tests.kit.schedules import add_tick, running_schedule
 from market_spine_tests.operations.test_retry import futures_run
 
 runner = CliRunner()
@@ -146,30 +139,16 @@ def test_a_schedule_without_its_tick_is_named_until_it_ticks(home: Path) -> None
     [repo] = code_location(instance).get_repositories().values()
     schedule = repo.get_schedule("futures_freshness_schedule")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    started = (now - timedelta(days=1)).timestamp()
-    state = InstigatorState(
-        schedule.get_remote_origin(),
-        InstigatorType.SCHEDULE,
-        InstigatorStatus.RUNNING,
-        ScheduleInstigatorData(schedule.cron_schedule, started),
+    started = now - timedelta(days=1)
+    state = running_schedule(
+        instance, schedule.get_remote_origin(), schedule.cron_schedule, started
     )
-    instance.add_instigator_state(state)
     [missed] = missed_ticks(instance, now)
     assert missed["schedule"] == "futures_freshness_schedule"
     due = datetime.fromisoformat(missed["due"])
     assert due.minute % 15 == 0 and now - timedelta(minutes=20) <= due <= now
 
-    instance.create_tick(
-        TickData(
-            instigator_origin_id=state.instigator_origin_id,
-            instigator_name=state.instigator_name,
-            instigator_type=InstigatorType.SCHEDULE,
-            status=TickStatus.SUCCESS,
-            timestamp=due.timestamp(),
-            selector_id=state.selector_id,
-            run_ids=[],
-        )
-    )
+    add_tick(instance, state, due)
     assert missed_ticks(instance, now) == []
 
 

@@ -20,6 +20,7 @@ from dagster._daemon.auto_run_reexecution.auto_run_reexecution import (
 from dagster_graphql.client.query import LAUNCH_PIPELINE_REEXECUTION_MUTATION
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from market_spine.config.identity import os_user
 from market_spine.fakes.tws import FakeTWS
 from market_spine.home import instance as home_instance
 from market_spine.providers.resource import MarketDataResource
@@ -72,7 +73,7 @@ def test_cli_run_has_the_workspace_origin_and_says_who_launched_it_with_what(
     assert run.remote_job_origin is not None
     assert run.remote_job_origin.location_name == location_origin().location_name
     assert run.tags[provenance.LAUNCHED_FROM] == "cli"
-    assert run.tags[provenance.LAUNCHED_BY] == provenance.os_user()
+    assert run.tags[provenance.LAUNCHED_BY] == os_user()
     assert run.tags["market_spine/provider"] == "ib"
     assert run.tags["market_spine/ib_endpoint"] == f"127.0.0.1:{port}"
     assert run.tags["dagster/asset_partition_range_start"] == f"{DAY}|CL"

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
-from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus, TickStatus
+from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus
 
 from market_spine.operations.alerts.conditions import Observation
 from market_spine.operations.alerts.observe import OwnersOf
 from market_spine.operations.alerts.rules import Kind, Severity
-from market_spine.operations.schedule_ticks import latest_due, ticks_since
+from market_spine.operations.schedule_ticks import judge
 
 # -- schedule ticks --------------------------------------------------------------------------
 
@@ -110,23 +110,20 @@ def _tick_verdict(
     )
     if not running:
         return seen(False, f"schedule {schedule.name} is stopped")
-    started = getattr(state.instigator_data, "start_timestamp", None)
-    due = latest_due(schedule.cron, schedule.timezone, now, grace)
-    if started is None or due.timestamp() < started:
+    verdict = judge(instance, state, schedule.cron, schedule.timezone, now, grace)
+    if verdict is None:
         return None
-    ticks = ticks_since(instance, state, due, limit=20)
-    due_text = due.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    at_due = [t for t in ticks if abs(t.timestamp - due.timestamp()) < 1]
-    if not at_due and not [t for t in ticks if t.timestamp > due.timestamp()]:
+    due_text = verdict.due_text
+    if verdict.problem == "missed":
         return seen(
             True,
             f"schedule {schedule.name} missed its tick due at {due_text}: is the daemon running?",
             due=due_text,
         )
-    failed = [t for t in at_due if t.status == TickStatus.FAILURE]
-    if failed:
-        error = failed[0].error.message.strip().splitlines()[0] if failed[0].error else "no error"
+    if verdict.problem == "failed":
         return seen(
-            True, f"schedule {schedule.name} tick at {due_text} failed: {error}", due=due_text
+            True,
+            f"schedule {schedule.name} tick at {due_text} failed: {verdict.error}",
+            due=due_text,
         )
     return seen(False, f"schedule {schedule.name} ticked at {due_text}", due=due_text)

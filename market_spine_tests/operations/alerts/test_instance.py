@@ -11,20 +11,9 @@ from typing import Any
 import dagster as dg
 import pytest
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
-from dagster._core.remote_origin import (
-    InProcessCodeLocationOrigin,
-    RemoteInstigatorOrigin,
-    RemoteRepositoryOrigin,
-)
 from dagster._core.scheduler.instigation import (
-    InstigatorState,
-    InstigatorStatus,
-    InstigatorType,
-    ScheduleInstigatorData,
-    TickData,
     TickStatus,
 )
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._utils.error import SerializableErrorInfo
 from ib_async import RequestError
 
@@ -42,6 +31,7 @@ from market_spine.operations.alerts.store import AlertStore
 from market_spine.operations.alerts.ticks import ScheduleInfo
 from market_spine.providers.ib import error_for
 from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.schedules import add_tick, running_schedule, schedule_origin
 from market_spine_tests.operations.alerts.receivers import HttpReceiver, http_receiver
 
 CHAIN = CATALOG.get("raw/spx_options_eod")
@@ -269,21 +259,8 @@ def test_missed_and_failed_schedule_ticks(
     home: Path, receiver: HttpReceiver, instance: dg.DagsterInstance
 ) -> None:
     now = datetime(2024, 3, 5, 14, 10, tzinfo=UTC)
-    origin = RemoteInstigatorOrigin(
-        RemoteRepositoryOrigin(
-            InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=__file__)), "repo"
-        ),
-        "options_capture",
-    )
-    state = instance.add_instigator_state(
-        InstigatorState(
-            origin,
-            InstigatorType.SCHEDULE,
-            InstigatorStatus.RUNNING,
-            ScheduleInstigatorData(
-                "*/15 * * * *", start_timestamp=(now - timedelta(hours=1)).timestamp()
-            ),
-        )
+    state = running_schedule(
+        instance, schedule_origin("options_capture"), "*/15 * * * *", now - timedelta(hours=1)
     )
     schedule = ScheduleInfo(
         "options_capture", "*/15 * * * *", "UTC", False, ("raw/spx_options_eod",)
@@ -292,27 +269,11 @@ def test_missed_and_failed_schedule_ticks(
     def evaluate(at: datetime) -> None:
         evaluate_home(home, instance, schedules=[schedule], now=at)
 
-    def add_tick(at: datetime, status: TickStatus) -> None:
-        instance.create_tick(
-            TickData(
-                instigator_origin_id=state.instigator_origin_id,
-                instigator_name="options_capture",
-                instigator_type=InstigatorType.SCHEDULE,
-                status=status,
-                timestamp=at.timestamp(),
-                selector_id=state.selector_id,
-                run_ids=[],
-                run_keys=[],
-                origin_run_ids=[],
-                error=UNREACHABLE if status == TickStatus.FAILURE else None,
-            )
-        )
-
-    add_tick(datetime(2024, 3, 5, 13, 45, tzinfo=UTC), TickStatus.SUCCESS)
+    add_tick(instance, state, datetime(2024, 3, 5, 13, 45, tzinfo=UTC))
     evaluate(now)  # 14:00 was due (with 5 minutes' grace) and never came
-    add_tick(datetime(2024, 3, 5, 14, 0, tzinfo=UTC), TickStatus.SUCCESS)
+    add_tick(instance, state, datetime(2024, 3, 5, 14, 0, tzinfo=UTC))
     evaluate(now + timedelta(minutes=1))
-    add_tick(datetime(2024, 3, 5, 14, 15, tzinfo=UTC), TickStatus.FAILURE)
+    add_tick(instance, state, datetime(2024, 3, 5, 14, 15, tzinfo=UTC), TickStatus.FAILURE)
     evaluate(datetime(2024, 3, 5, 14, 21, tzinfo=UTC))
     missed, cleared, failed = receiver.bodies()
     assert missed["summary"] == (

@@ -1,0 +1,141 @@
+"""`market-spine config get|set|validate|reset|history`: the settings persisted in the home's
+`settings.toml`, beneath the environment (a `MARKET_SPINE_*` variable wins over the file, the
+file over the default). Secrets are shown masked.
+
+Exit status: 0 on success, 1 when `validate` finds a provider unreachable, 2 when a setting or
+the command's input is invalid (nothing is written then).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import typer
+
+from market_spine.cli.console import command_run, console
+
+config = typer.Typer(
+    help="Settings persisted in the home (settings.toml): get, set, validate, reset, history.",
+    no_args_is_help=True,
+)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "–"
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+@config.command("get")
+def get(
+    key: Annotated[str | None, typer.Argument(help="One setting, e.g. api_port.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
+) -> None:
+    """Show each setting's value and where it comes from (environment, file or default)."""
+    from market_spine.config.edit import entries
+    from market_spine.config.file import known_key
+
+    with command_run():
+        if key is not None:
+            known_key(key)
+        shown = [e for e in entries(os.environ) if key is None or e.key == key]
+    if as_json:
+        typer.echo(json.dumps([asdict(e) for e in shown], indent=2))
+    elif key is not None:
+        (entry,) = shown
+        typer.echo(_shown(entry.value))
+        console.print(f"from {_origin(entry.origin, entry.variable)}", highlight=False)
+    else:
+        width = max(len(e.key) for e in shown)
+        for e in shown:
+            typer.echo(f"{e.key:<{width}}  {_shown(e.value)}  ({_origin(e.origin, e.variable)})")
+
+
+def _origin(origin: str, variable: str) -> str:
+    return f"environment {variable}" if origin == "environment" else origin
+
+
+@config.command("set")
+def set_(
+    key: Annotated[str, typer.Argument(help="The setting, e.g. api_port.")],
+    value: Annotated[str, typer.Argument(help="Its new value, e.g. 8001.")],
+) -> None:
+    """Persist KEY = VALUE in the home's settings file, once it validates."""
+    from market_spine.config.edit import overridden, set_value
+    from market_spine.config.secrets import mask
+
+    with command_run():
+        done = set_value(os.environ, key, value)
+    if done is None:
+        console.print(f"{key} is already {_shown(mask(value))}: nothing changed", highlight=False)
+    else:
+        console.print(f"{key}: {_shown(done.old)} → {_shown(done.new)}", highlight=False)
+    variable = overridden(os.environ, key)
+    if variable:
+        console.print(
+            f"[yellow]note:[/] {variable} is set in the environment and overrides the file",
+            highlight=False,
+        )
+
+
+@config.command("reset")
+def reset(
+    key: Annotated[
+        str | None, typer.Argument(help="One setting; without it every setting in the file.")
+    ] = None,
+) -> None:
+    """Remove KEY (or every setting) from the file: the environment or the default applies."""
+    from market_spine.config.edit import reset as reset_settings
+
+    with command_run():
+        changes = reset_settings(os.environ, key)
+    if not changes:
+        console.print(f"{key or 'the file'} holds nothing to reset", highlight=False)
+    for c in changes:
+        console.print(f"{c.key}: {_shown(c.old)} → default", highlight=False)
+
+
+@config.command("validate")
+def validate(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Skip the providers' connectivity probes.")
+    ] = False,
+) -> None:
+    """Validate the settings (values and cross-field rules) and reach the providers in use."""
+    from market_spine.cli.console import settings_from_env
+    from market_spine.config.connectivity import probe_providers
+
+    with command_run():
+        settings = settings_from_env()
+    console.print("[green]ok[/] settings are valid", highlight=False)
+    if offline:
+        console.print("connectivity not probed (--offline)")
+        return
+    probes = probe_providers(settings)
+    for p in probes:
+        label = {True: "[green]ok[/]", False: "[bold red]unreachable[/]", None: "skipped"}[p.ok]
+        console.print(f"{label} {p.name}: {p.detail}", highlight=False)
+    raise typer.Exit(1 if any(p.ok is False for p in probes) else 0)
+
+
+@config.command("history")
+def history(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
+) -> None:
+    """Every change to the home's settings: when (UTC), who, the key, old and new value."""
+    from market_spine.config.history import read_history
+    from market_spine.settings import Settings
+
+    with command_run():
+        changes = read_history(Settings.home_from_env())
+    if as_json:
+        typer.echo(json.dumps([asdict(c) for c in changes], indent=2))
+        return
+    if not changes:
+        console.print("no settings changed yet")
+    for c in changes:
+        new = "default" if c.action == "reset" else _shown(c.new)
+        typer.echo(f"{c.at}  {c.user}  {c.action} {c.key}: {_shown(c.old)} → {new}")

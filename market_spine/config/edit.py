@@ -1,0 +1,116 @@
+"""What `market-spine config` does to a home's settings: list them with their origin, set one,
+reset one or all. A change is validated the way every command validates its settings
+(`Settings.from_sources`), both on the file alone and under the environment that overrides it,
+before anything is written; a refused change writes nothing, an accepted one is recorded in the
+history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from market_spine.config.file import (
+    KEYS,
+    FileValue,
+    SettingSources,
+    editing,
+    known_key,
+    read_file,
+    settings_path,
+    write_file,
+)
+from market_spine.config.history import Change, change, record
+from market_spine.config.secrets import mask
+from market_spine.errors import InvalidInput
+from market_spine.settings import Settings
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One setting as commands see it: its value (secrets masked; None when unset), where the
+    value comes from (`environment`, `file` or `default`) and its environment variable."""
+
+    key: str
+    value: FileValue | None
+    origin: str
+    variable: str
+
+
+def entries(env: Mapping[str, str]) -> list[Entry]:
+    """Every setting of the home `env` names, validated as a command would read them."""
+    home = Settings.home_from_env(env)
+    sources = SettingSources.of(env, home)
+    settings = Settings.from_sources(home, sources)
+    shown = {key: mask(_file_value(getattr(settings, key))) for key in KEYS}
+    return [
+        Entry(key, shown[key], sources.origin(variable), variable)  # type: ignore[arg-type]
+        for key, variable in KEYS.items()
+    ]
+
+
+def _file_value(value: object) -> FileValue | None:
+    """A setting's value as the file stores it: tuples as lists, paths as text."""
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def _validated(env: Mapping[str, str], home: Path, values: Mapping[str, FileValue]) -> Settings:
+    """The settings `values` make as the file alone (what is written must be valid by itself)
+    after checking them under the environment too (what every command will read)."""
+    path = settings_path(home)
+    alone = Settings.from_sources(home, SettingSources({}, values, path))
+    Settings.from_sources(home, SettingSources(env, values, path))
+    return alone
+
+
+def set_value(env: Mapping[str, str], key: str, raw: str) -> Change | None:
+    """Persist `key = raw` in the home's file once the result validates; the recorded change,
+    or None when the file already held that value. InvalidInput (nothing written) otherwise."""
+    known_key(key)
+    if not raw.strip():
+        raise InvalidInput(
+            f"give {key} a value, or go back to its default with `market-spine config reset {key}`"
+        )
+    home = Settings.home_from_env(env)
+    with editing(home):
+        current = read_file(home)
+        settings = _validated(env, home, {**current, key: raw})
+        new = _file_value(getattr(settings, key))
+        assert new is not None  # a non-empty value never reads as unset
+        old = current.get(key)
+        if old == new:
+            return None
+        write_file(home, {**current, key: new})
+        done = change("set", key, old, new)
+        record(home, [done])
+    return done
+
+
+def reset(env: Mapping[str, str], key: str | None = None) -> list[Change]:
+    """Remove `key` (every key when None) from the home's file, so the environment or the
+    default applies again; the recorded changes ([] when the file did not hold it)."""
+    home = Settings.home_from_env(env)
+    with editing(home):
+        current = read_file(home, strict=False)
+        if key is not None and key not in current:
+            known_key(key)
+            return []
+        gone = list(current) if key is None else [key]
+        if not gone:
+            return []
+        remaining = {k: v for k, v in current.items() if k not in gone}
+        _validated(env, home, remaining)
+        write_file(home, remaining)
+        changes = [change("reset", k, current[k], None) for k in gone]
+        record(home, changes)
+    return changes
+
+
+def overridden(env: Mapping[str, str], key: str) -> str | None:
+    """The environment variable that overrides the file's `key`, when the environment sets it."""
+    variable = KEYS.get(key)
+    return variable if variable and env.get(variable, "") != "" else None

@@ -1,0 +1,185 @@
+"""The home's settings file, `<home>/settings.toml`: the values `market-spine config set` persisted,
+read beneath the environment (environment > file > default) by `Settings.from_env`.
+
+The file holds settings by key (`api_port = 8000`); each key has the environment variable that
+overrides it (`MARKET_SPINE_API_PORT`). Values are handed to the settings' validation as the text
+an environment variable would carry, so a file value passes exactly the same checks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from market_spine.errors import InvalidInput
+
+SETTINGS_FILE = "settings.toml"
+
+#: Every key the file may hold and the environment variable that overrides it. The home itself
+#: is not among them: the file lives in it.
+KEYS: dict[str, str] = {
+    "profile": "MARKET_SPINE_PROFILE",
+    "provider": "MARKET_SPINE_PROVIDER",
+    "symbols": "MARKET_SPINE_SYMBOLS",
+    "sim_seed": "MARKET_SPINE_SIM_SEED",
+    "options_provider": "MARKET_SPINE_OPTIONS_PROVIDER",
+    "thetadata_url": "MARKET_SPINE_THETADATA_URL",
+    "thetadata_tier": "MARKET_SPINE_THETADATA_TIER",
+    "api_host": "MARKET_SPINE_API_HOST",
+    "api_port": "MARKET_SPINE_API_PORT",
+    "ui_port": "MARKET_SPINE_UI_PORT",
+    "ib_host": "MARKET_SPINE_IB_HOST",
+    "ib_port": "MARKET_SPINE_IB_PORT",
+    "ib_client_id": "MARKET_SPINE_IB_CLIENT_ID",
+    "api_max_rows": "MARKET_SPINE_API_MAX_ROWS",
+    "api_max_rows_arrow": "MARKET_SPINE_API_MAX_ROWS_ARROW",
+    "api_read_slots": "MARKET_SPINE_API_READ_SLOTS",
+    "instruments_file": "MARKET_SPINE_INSTRUMENTS",
+}
+_KEY_OF = {variable: key for key, variable in KEYS.items()}
+
+#: A TOML value the file holds: text, a whole number, or a list of text (symbols).
+FileValue = str | int | list[str]
+
+_HEADER = (
+    "# Market Spine settings of this home, written by `market-spine config set`.\n"
+    "# A MARKET_SPINE_* environment variable overrides the value here.\n\n"
+)
+
+
+def settings_path(home: Path) -> Path:
+    """Where a home keeps its settings file."""
+    return home / SETTINGS_FILE
+
+
+def known_key(key: str) -> str:
+    """`key` if the file may hold it; otherwise InvalidInput listing the keys."""
+    if key not in KEYS:
+        raise InvalidInput(f"{key!r} is not a setting; known settings are {', '.join(KEYS)}")
+    return key
+
+
+def read_file(home: Path, *, strict: bool = True) -> dict[str, FileValue]:
+    """The settings file's values by key ({} when there is no file). A file that is not TOML,
+    or holds an unknown key or a value of the wrong kind, raises InvalidInput naming the fix;
+    `strict=False` keeps such keys instead (so `config reset KEY` can remove them)."""
+    path = settings_path(home)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(
+            f"{path} is not valid TOML ({exc}); correct it, or delete it to go back to the "
+            "environment and the defaults"
+        ) from None
+    if not strict:
+        return data
+    for key, value in data.items():
+        if key not in KEYS:
+            raise InvalidInput(
+                f"{path} holds {key!r}, which is not a setting; remove it with "
+                f"`market-spine config reset {key}` (known settings: {', '.join(KEYS)})"
+            )
+        if not _is_file_value(value):
+            raise InvalidInput(
+                f"{key} = {value!r} in {path} is not text, a whole number or a list of text; "
+                f"set it again with `market-spine config set {key} VALUE`"
+            )
+    return data
+
+
+def _is_file_value(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, list):
+        return all(isinstance(v, str) for v in value)
+    return isinstance(value, str | int)
+
+
+def as_text(value: FileValue) -> str:
+    """A file value as the text its environment variable would carry (`["CL", "ES"]` → `CL,ES`)."""
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+def write_file(home: Path, values: Mapping[str, FileValue]) -> None:
+    """Replace the settings file with `values` at once (a reader sees the old file or the new
+    one, never half), readable by the home's user only; no file when `values` is empty."""
+    path = settings_path(home)
+    if not values:
+        path.unlink(missing_ok=True)
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(values, key=lambda k: (list(KEYS).index(k) if k in KEYS else len(KEYS), k))
+    text = _HEADER + tomli_w.dumps({k: values[k] for k in ordered})
+    fd, temp = tempfile.mkstemp(dir=home, prefix=".settings.", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temp, 0o600)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def editing(home: Path) -> Iterator[None]:
+    """Hold the home's settings lock, so two `config` commands never lose each other's edit."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".settings.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class SettingSources(Mapping[str, str]):
+    """The values the settings validate, by environment variable: the environment's where it
+    sets one (non-empty), else the settings file's as text. Errors name a value by its origin."""
+
+    def __init__(self, env: Mapping[str, str], file: Mapping[str, FileValue], path: Path) -> None:
+        self.env = env
+        self.file = {KEYS[k]: as_text(v) for k, v in file.items() if k in KEYS}
+        self.path = path
+
+    @classmethod
+    def of(cls, env: Mapping[str, str], home: Path) -> SettingSources:
+        """The environment over the home's settings file."""
+        return cls(env, read_file(home), settings_path(home))
+
+    def origin(self, variable: str) -> str:
+        """`environment`, `file` or `default`: where the value of `variable` comes from."""
+        if self.env.get(variable, "") != "":
+            return "environment"
+        return "file" if variable in self.file else "default"
+
+    def named(self, variable: str, raw: str) -> str:
+        """How an error names a value: `VARIABLE='raw'`, or `key='raw' in <file>`."""
+        if self.origin(variable) == "file":
+            return f"{_KEY_OF[variable]}={raw!r} in {self.path}"
+        return f"{variable}={raw!r}"
+
+    def __getitem__(self, variable: str) -> str:
+        if self.env.get(variable, "") != "":
+            return self.env[variable]
+        if variable in self.file:
+            return self.file[variable]
+        return self.env[variable]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self.env, *self.file]))
+
+    def __len__(self) -> int:
+        return len(set(self.env) | set(self.file))

@@ -1,0 +1,40 @@
+"""Secret values never reach a screen or a history file: a URL is shown without its user info
+and without the values of credential-like query parameters."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+#: Query parameters whose values are credentials (matched as substrings, case-insensitive).
+_SECRET_PARAMS = ("key", "token", "secret", "password", "passwd", "auth", "signature")
+
+
+def mask(value: object) -> object:
+    """`value` with the credentials of a URL in it masked (`http://***@host/v3`,
+    `?api_key=***`); anything that is not such a URL comes back as it is."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, MASK if any(s in k.lower() for s in _SECRET_PARAMS) else v) for k, v in pairs],
+            safe="*",
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def without_credentials(url: str) -> str:
+    """The URL without user, password, query or fragment: only where it points, safe to show
+    anyone (run tags, logs)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

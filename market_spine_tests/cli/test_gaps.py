@@ -1,0 +1,102 @@
+"""`market-spine gaps` through the CLI on a real home: report, exports, a dry run that submits
+nothing, a fill after which no gap is left, and pause/resume by backfill id."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine.futures import keys
+from market_spine.home import instance as home_instance
+from market_spine.operations import gap_fill
+from market_spine.operations.gap_fill import Owed
+from market_spine_tests.kit.homes import settings_for
+
+runner = CliRunner()
+RANGE = ["--start", "2024-03-04", "--end", "2024-03-05", "--domain", "futures", "--symbols", "CL"]
+
+
+def _instance(home: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(str(home / "dagster"))
+
+
+def test_gaps_lists_and_exports_every_gap(env_home: Path, tmp_path: Path) -> None:
+    shown = runner.invoke(app, ["gaps", *RANGE])
+    assert shown.exit_code == 1, shown.output
+    assert "6 of 6 owed partitions missing (6 never attempted, 0 failed)" in shown.output
+    assert "estimated fill time: unknown" in shown.output
+
+    exported = runner.invoke(app, ["gaps", *RANGE, "--export", "csv"])
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert len(rows) == 6 and rows[0]["trade_date"] == "2024-03-05"
+    assert {r["dataset"] for r in rows} == {
+        "raw/futures_bars_1m",
+        "normalized/futures_bars_1m",
+        "analytics/futures_bars_daily",
+    }
+
+    target = tmp_path / "gaps.json"
+    written = runner.invoke(app, ["gaps", *RANGE, "--export", "json", "--output", str(target)])
+    assert written.exit_code == 1, written.output
+    doc = json.loads(target.read_text())
+    assert doc["never"] == 6 and len(doc["gaps"]) == 6 and doc["symbols"] == ["CL"]
+
+    bad = runner.invoke(app, ["gaps", *RANGE, "--export", "xml"])
+    assert bad.exit_code == 2 and "csv, json" in bad.output
+
+
+def test_dry_run_prints_the_plan_and_submits_nothing(env_home: Path) -> None:
+    result = runner.invoke(app, ["gaps", *RANGE, "--fill", "--dry-run", "--batch", "1"])
+    assert result.exit_code == 1, result.output
+    assert "plan: one backfill, 2 runs, 6 asset partitions" in result.output
+    assert "CL 2024-03-05..2024-03-05" in result.output
+    assert "dry run: nothing submitted" in result.output
+    inst = _instance(env_home)
+    assert not inst.get_backfills() and not inst.get_runs()
+
+
+def test_fill_leaves_no_gap(env_home: Path) -> None:
+    filled = runner.invoke(app, ["gaps", *RANGE, "--fill"])
+    assert filled.exit_code == 0, filled.output
+    assert "filled 6, failed 0, skipped 0 asset partitions in 1 runs" in filled.output
+    inst = _instance(env_home)
+    [backfill] = inst.get_backfills()
+    assert backfill.status.value == "COMPLETED_SUCCESS"
+    assert inst.get_materialized_partitions(keys.DAILY_BARS) == {"2024-03-04|CL", "2024-03-05|CL"}
+
+    again = runner.invoke(app, ["gaps", *RANGE])
+    assert again.exit_code == 0, again.output
+    assert "0 of 6 owed partitions missing" in again.output
+    nothing = runner.invoke(app, ["gaps", *RANGE, "--fill"])
+    assert nothing.exit_code == 0 and "nothing to fill" in nothing.output
+    assert len(inst.get_backfills()) == 1
+
+
+def test_pause_and_resume_by_backfill_id(env_home: Path) -> None:
+    settings = settings_for(env_home)
+    inst = home_instance(settings)
+    owed = [Owed("futures", k, date(2024, 3, 4), "CL") for k in gap_fill.lineage(settings)[:3]]
+    graph = gap_fill.asset_graph(inst)
+    backfill = gap_fill.submit(inst, owed, graph=graph, executed_here=True, title="to pause")
+    backfill_id = backfill.backfill_id
+
+    paused = runner.invoke(app, ["gaps", "--pause", backfill_id])
+    assert paused.exit_code == 0, paused.output
+    assert f"backfill {backfill_id} paused" in paused.output
+
+    resumed = runner.invoke(app, ["gaps", "--resume", backfill_id])
+    assert resumed.exit_code == 0, resumed.output
+    assert "filled 3, failed 0, skipped 0" in resumed.output
+    assert inst.get_materialized_partitions(keys.RAW_BARS) == {"2024-03-04|CL"}
+
+    unknown = runner.invoke(app, ["gaps", "--pause", "nope"])
+    assert unknown.exit_code == 2 and "no backfill 'nope'" in unknown.output
+    done = runner.invoke(app, ["gaps", "--resume", backfill_id])
+    assert done.exit_code == 0 and "nothing left to fill" in done.output
