@@ -21,6 +21,10 @@ runner = CliRunner()
         (["process", "--start", "2024-02-26", "--end", "2024-02-30"], "--end"),
         (["runs", "--since", "2024-02-30"], "--since"),
         (["retry", "--failed", "--since", "2024-02-30"], "--since"),
+        (["gaps", "--start", "2024-02-30", "--end", "2024-03-04"], "--start"),
+        (["gaps", "--start", "2024-02-26", "--end", "2024-02-30"], "--end"),
+        (["quality", "--since", "2024-02-30"], "--since"),
+        (["quality", "--until", "2024-02-30"], "--until"),
     ],
 )
 def test_a_day_past_the_months_end_is_said_not_to_exist(

@@ -30,9 +30,21 @@ COMMANDS: dict[str, list[str]] = {
     "alerts list": [],
     "runs": [],
     "runs show": ["0123abcd"],
+    "gaps": ["--start", "2024-03-04", "--end", "2024-03-08"],
+    "quality": [],
+    "config validate": ["--offline"],
 }
-#: Commands that read no settings: local fakes configured by their own options.
-READ_NO_SETTINGS = {"fake thetaterminal", "fake tws"}
+#: Commands that do not run on the settings: local fakes configured by their own options, and
+#: the commands that show and edit the settings themselves (they must work while one is bad, to
+#: say where it comes from and to fix it; `config validate` judges them).
+READ_NO_SETTINGS = {
+    "fake thetaterminal",
+    "fake tws",
+    "config get",
+    "config set",
+    "config reset",
+    "config history",
+}
 
 BAD = [
     ("MARKET_SPINE_PROFILE", "staging", "MARKET_SPINE_PROFILE='staging' is not one of dev, test"),
