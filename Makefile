@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
+# The home the platform keeps its state in: the environment's MARKET_SPINE_HOME when set.
+MARKET_SPINE_HOME ?= $(CURDIR)/.market_spine
 
 .PHONY: install system-packages run test lint bench clean
 
@@ -13,7 +15,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
-	MARKET_SPINE_HOME=$(CURDIR)/.market_spine $(BIN)/python -m market_spine.warehouse.project
+	# Bytecode once, here: where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile
+	# every module it imports on every command (seconds for Dagster alone).
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib market_spine
+	MARKET_SPINE_HOME="$(MARKET_SPINE_HOME)" $(BIN)/python -m market_spine.warehouse.project
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import dagster as dg
-import polars as pl
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+
+if TYPE_CHECKING:
+    # Only the frame's type: reading check outcomes (status, runs) needs no polars.
+    import polars as pl
 
 #: Failed partitions named per check in a run's summary before the rest are only counted.
 SHOWN_PARTITIONS = 3

@@ -19,6 +19,10 @@ class InvalidDate(InvalidInput):
     """A date or timestamp could not be parsed or is out of range."""
 
 
+class NoSuchDate(InvalidDate):
+    """The text has a date's form but names a day the calendar lacks (2024-02-30, month 13)."""
+
+
 class NotATradingDay(InvalidInput):
     """The date has no session on the instrument's exchange calendar."""
 

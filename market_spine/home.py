@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
 
-from market_spine.settings import Settings
+from market_spine.settings import INSTRUMENTS_FILE, Settings
 
 #: The repo's instance configuration, copied into every home's DAGSTER_HOME.
 INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster.yaml"
@@ -38,3 +39,15 @@ def existing_instance(settings: Settings) -> dg.DagsterInstance | None:
     if not (settings.dagster_home / "dagster.yaml").is_file():
         return None
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
+
+
+def keep_instruments(settings: Settings, roots: Iterable[str]) -> tuple[str, ...]:
+    """Before data for `roots` is written: copy into `<home>/instruments.toml` each root's table
+    from the instruments file MARKET_SPINE_INSTRUMENTS names that the home's own file lacks, so
+    a later command without that variable still knows the root (its symbol partitions, and the
+    warehouse's contract and session seeds its bars join). The roots recorded (usually none)."""
+    from market_spine.markets.instrument_config import record_roots
+
+    if settings.instruments_file is None:
+        return ()
+    return record_roots(settings.home / INSTRUMENTS_FILE, settings.instruments_file, roots)

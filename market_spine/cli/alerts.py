@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from market_spine.cli.console import command_run, console
+from market_spine.cli.console import command_run, console, settings_from_env
 from market_spine.errors import InvalidInput
-from market_spine.settings import Settings
 
 if TYPE_CHECKING:
     from market_spine.operations.alerts.store import Alert
@@ -34,8 +33,8 @@ def send_test(
     from market_spine.operations.alerts.rules import load_rules, rules_path
     from market_spine.operations.alerts.sinks import DeliveryFailed, Message, send
 
-    with command_run():
-        path = rules_path(Settings.home_from_env())
+    with command_run(dagster=False):
+        path = rules_path(settings_from_env().home)
         if not path.is_file():
             raise InvalidInput(f"no alert rules at {path}: copy alerts.example.toml there")
         rules = load_rules(path)
@@ -72,8 +71,8 @@ def list_alerts(
     owed to a sink."""
     from market_spine.operations.alerts.store import STATE_FILE, AlertStore
 
-    with command_run():
-        home = Settings.home_from_env()
+    with command_run(dagster=False):
+        home = settings_from_env().home
         if not (home / STATE_FILE).is_file():
             found, owed = [], {}
         else:

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from market_spine.cli.console import command_run, settings_from_env
 from market_spine.errors import SpineError
-from market_spine.settings import Settings
 
 COLUMNS = (
     ("dataset", "name"),
@@ -110,9 +110,8 @@ def catalog(
     """List every dataset with live facts, or show one dataset's columns, lineage and facts."""
     from market_spine.catalog.listing import current
 
-    try:
-        # Only the home: validating the symbols would import the calendars (a second).
-        listing = current(Settings(home=Settings.home_from_env()))
+    with command_run(dagster=False):
+        listing = current(settings_from_env())
         if name is None:
             _overview(listing, as_json)
             return
@@ -121,6 +120,3 @@ def catalog(
             known = ", ".join(d["name"] for d in listing["datasets"])
             raise SpineError(f"no dataset {name!r} in the catalog: pick one of {known}")
         _detail(found[0], as_json)
-    except SpineError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None

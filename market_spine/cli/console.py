@@ -22,9 +22,24 @@ from market_spine.settings import Settings
 #: Progress and results go to stderr so a command's data output (JSON, tables) can be piped.
 console = Console(stderr=True, soft_wrap=True)
 
+#: The width of a command's output when it goes to a file or a pipe: wide enough that no table
+#: or line is cut or wrapped, each at its natural width.
+PIPED_WIDTH = 100_000
+
+
+def output_console(*, highlight: bool = True) -> Console:
+    """The console for a command's report on stdout: the terminal's width on a terminal; when
+    piped or redirected, unbounded (unless COLUMNS says otherwise), so tables keep whole values
+    and one row a line instead of being cut at rich's 80-column default."""
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(width=PIPED_WIDTH if piped else None, highlight=highlight)
+
 
 def settings_from_env(symbols: str | None = None) -> Settings:
-    """The home's settings from the environment; `--symbols` overrides the configured roots."""
+    """The home's settings from the environment, every value validated (a bad one raises
+    InvalidInput naming the variable and the fix); `--symbols` overrides the configured roots.
+    Every command that reads the home reads it here, so none runs on settings the others
+    refuse."""
     env = dict(os.environ)
     if symbols:
         env["MARKET_SPINE_SYMBOLS"] = symbols
@@ -43,15 +58,17 @@ def interrupt_on_signals() -> None:
         signal.signal(sig, _interrupt)
 
 
-def quiet_libraries(*, show_warnings: bool = False) -> None:
+def quiet_libraries(*, show_warnings: bool = False, dagster: bool = True) -> None:
     """Keep library chatter off the console: Dagster's preview warnings (the version is pinned
     and those features chosen knowingly) and Python logging, which Dagster records in a run's
     logs instead (dagster.yaml's managed_python_loggers). A long-running service passes
-    `show_warnings` to print library warnings and errors, each distinct message once in a row."""
-    import dagster as dg
+    `show_warnings` to print library warnings and errors, each distinct message once in a row.
+    A command that never loads Dagster passes `dagster=False` and skips its import (a second)."""
+    if dagster:
+        import dagster as dg
 
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     root = logging.getLogger()
     if not show_warnings:
         root.addHandler(logging.NullHandler())  # no handler would mean Python's last resort
@@ -94,12 +111,13 @@ def stopped() -> None:
 
 
 @contextmanager
-def command_run() -> Iterator[None]:
+def command_run(*, dagster: bool = True) -> Iterator[None]:
     """The frame of a command that does work: SIGINT and SIGTERM stop it like Ctrl-C, library
     chatter stays off the console, a SpineError ends it with its cause on one line (status 2)
-    and a stop with "stopped" (status 130)."""
+    and a stop with "stopped" (status 130). `dagster=False` for a command that never loads
+    Dagster (see `quiet_libraries`)."""
     interrupt_on_signals()
-    quiet_libraries()
+    quiet_libraries(dagster=dagster)
     try:
         yield
     except SpineError as exc:

@@ -68,6 +68,7 @@ def gaps(
             raise typer.Exit(0 if summary is None or not summary.failures else 1)
         if not start or not end:
             raise InvalidInput("give --start D1 --end D2 (trade dates, e.g. 2024-01-02)")
+        first, last = parse_date(start, "--start"), parse_date(end, "--end")
         if export is not None and export not in EXPORTS:
             raise InvalidInput(f"--export {export!r} is not one of csv, json")
         if dry_run and not fill:
@@ -78,8 +79,8 @@ def gaps(
         report = find_gaps(
             inst,
             settings,
-            parse_date(start, "start"),
-            parse_date(end, "end"),
+            first,
+            last,
             domain=domain,
             symbols=symbols.split(",") if symbols else None,
         )

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from market_spine.cli.console import command_run, console, settings_from_env
+from market_spine.cli.console import command_run, console, output_console, settings_from_env
 
 if TYPE_CHECKING:
     from market_spine.runs.vendor_import import ImportReport
@@ -73,7 +72,7 @@ def bars(
 
 
 def _print(report: ImportReport) -> None:
-    out = Console()
+    out = output_console()
     out.print(
         f"[bold]{report.symbol}[/] from {report.path} ({report.format}, stamped at "
         f"{report.stamp}): {report.rows} bars, raw version {report.raw_version}"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from market_spine.cli.console import console, settings_from_env
+from market_spine.cli.console import command_run, console, settings_from_env
 from market_spine.errors import SpineError
 
 
@@ -18,9 +18,11 @@ def maintain(
     from market_spine.lake.maintenance import maintain as maintain_table
     from market_spine.lake.store import lake_at
 
-    lake = lake_at(str(settings_from_env().lake_root))
+    with command_run():
+        lake = lake_at(str(settings_from_env().lake_root))
+        datasets = lake.datasets()
     refused = 0
-    for dataset in lake.datasets():
+    for dataset in datasets:
         try:
             report = maintain_table(lake, dataset, retention_hours=retention_hours)
         except SpineError as exc:

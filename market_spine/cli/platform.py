@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import IO, TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -83,8 +83,14 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
     False when they never came up (a port in use, say), so `up` exits non-zero.
 
     A failed load still serves: re-executing the failed runs from the UI, once the cause is
-    fixed, is the way to repair them. But it says so in red, and `up` exits non-zero."""
-    children = _start_services(settings)
+    fixed, is the way to repair them. But it says so in red, and `up` exits non-zero.
+
+    While serving, the console says one line per run that starts or ends (`run_watch`) and a
+    service's errors in full; the services' whole output goes to `<home>/logs/dagster.log`."""
+    from market_spine.cli.service_log import service_log_path
+
+    serving_since = datetime.now(UTC)
+    children, pumps = _start_services(settings)
     stop = _stop_on_signals()
     ui_url = f"http://{settings.api_host}:{settings.ui_port}"
     api_url = f"http://{settings.api_host}:{settings.api_port}"
@@ -106,15 +112,45 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
             f"\n{headline}\n"
             f"  Dagster UI: {ui_url}\n"
             f"  API:        {api_url}/docs\n"
+            f"  Service log: {service_log_path(settings.home)}\n"
             "Ctrl-C stops both."
         )
     try:
-        while not stop.is_set() and all(c.poll() is None for c in children):
-            stop.wait(1)
+        _watch_runs(settings, serving_since, children, stop)
     finally:
         _cancel_runs(settings)
         _shutdown(children)
+        for thread in pumps:
+            thread.join(timeout=5)
     return up
+
+
+def _watch_runs(
+    settings: Settings,
+    since: datetime,
+    children: list[subprocess.Popen],
+    stop: threading.Event,
+    every_s: float = 5.0,
+) -> None:
+    """Until a signal or a service exits: every `every_s` seconds, a line per run that started
+    or ended since the last look. A failed look (the instance busy) waits for the next one."""
+    from market_spine.cli.run_watch import RunWatch
+    from market_spine.home import existing_instance
+
+    found = existing_instance(settings)
+    watch = None if found is None else RunWatch(found, since)
+    next_look = time.monotonic() + every_s
+    while not stop.is_set() and all(c.poll() is None for c in children):
+        stop.wait(1)
+        if watch is None or time.monotonic() < next_look:
+            continue
+        next_look = time.monotonic() + every_s
+        try:
+            lines = watch.changes()
+        except Exception:  # a look that fails must not stop the services it reports on
+            continue
+        for line in lines:
+            console.print(line, highlight=False)
 
 
 def _cancel_runs(settings: Settings) -> None:
@@ -136,9 +172,14 @@ def _cancel_runs(settings: Settings) -> None:
         console.print(f"cancelled {len(cancelled)} queued or running run(s); re-execute them later")
 
 
-def _start_services(settings: Settings) -> list[subprocess.Popen]:
+def _start_services(
+    settings: Settings,
+) -> tuple[list[subprocess.Popen], list[threading.Thread]]:
     """`dagster dev` (webserver, daemon, code server) and the API, each leading its own process
-    group, so stopping a group also stops what that service spawned."""
+    group, so stopping a group also stops what that service spawned; and the thread copying the
+    Dagster services' output to the home's service log (`service_log`), echoing their errors."""
+    from market_spine.cli.service_log import pump, service_log_path
+
     env = {
         **os.environ,
         "DAGSTER_HOME": str(settings.dagster_home),
@@ -152,10 +193,22 @@ def _start_services(settings: Settings) -> list[subprocess.Popen]:
     # what matters on this console; the UI keeps every run's and tick's log.
     ui += ["--log-level", "warning"]
     api = [str(bin_dir / "market-spine"), "api", "--log-level", "warning"]
-    return [
-        subprocess.Popen(command, cwd=settings.home, env=env, start_new_session=True)
-        for command in (ui, api)
-    ]
+    dagster = subprocess.Popen(
+        ui,
+        cwd=settings.home,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output = cast("IO[bytes]", dagster.stdout)  # a pipe: stdout=PIPE above
+    pumps = [pump(output, service_log_path(settings.home), _echo_error)]
+    server = subprocess.Popen(api, cwd=settings.home, env=env, start_new_session=True)
+    return [dagster, server], pumps
+
+
+def _echo_error(line: str) -> None:
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -176,7 +229,10 @@ def _wait_until_up(
     pending = list(urls)
     while pending and time.monotonic() < deadline and not stop.is_set():
         if any(c.poll() is not None for c in children):
-            console.print("[bold red]a service exited during start-up; see its log above[/]")
+            console.print(
+                "[bold red]a service exited during start-up[/]: its errors are above, its whole "
+                "output in the home's logs/dagster.log"
+            )
             return False
         try:
             httpx.get(pending[0], timeout=2).raise_for_status()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,20 +20,84 @@ if TYPE_CHECKING:
     from market_spine.runs.launch import RunSummary
 
 DOMAINS = ("futures", "options", "warehouse", "all")
+#: What `--domain all` runs, in order: the warehouse last, over what the others wrote.
+EVERY_DOMAIN = ("futures", "options", "warehouse")
+
+
+@dataclass(frozen=True)
+class DomainPlan:
+    """What `process` runs: the domains in order, the futures roots (None: the configured
+    ones) and a sentence naming what `--symbols` left out (None when nothing was)."""
+
+    domains: tuple[str, ...]
+    futures_symbols: str | None = None
+    left_out: str | None = None
+
+    def describe(self, settings: Settings) -> str:
+        """One line naming what will run, e.g. `futures CL, warehouse; options left out: ...`."""
+        parts = []
+        for domain in self.domains:
+            if domain == "futures":
+                parts.append(f"futures {','.join(settings.symbols)}")
+            elif domain == "options":
+                parts.append("options SPX/SPXW (one chain per trade date holds both roots)")
+            else:
+                parts.append(domain)
+        return ", ".join(parts) + (f"; {self.left_out}" if self.left_out else "")
+
+
+def plan_domains(domain: str, symbols: str | None = None) -> DomainPlan:
+    """The domains `--domain` and `--symbols` ask for. Without `--symbols`, the domain alone
+    decides (`all`: futures, options, warehouse). With it, futures roots (CL, ES, a configured
+    root) select futures and option roots (SPX, SPXW) select options: `--domain all` runs only
+    the domains the symbols name, then the warehouse over them; a domain that none of the
+    symbols belong to raises SpineError naming the fix."""
+    from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
+
+    if domain not in DOMAINS:
+        raise SpineError(f"--domain {domain!r} is not one of {', '.join(DOMAINS)}")
+    domains = EVERY_DOMAIN if domain == "all" else (domain,)
+    if not symbols:
+        return DomainPlan(domains)
+    names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    options = [n for n in names if n in OPTION_ROOTS]
+    futures = [n for n in names if n not in OPTION_ROOTS]
+    futures_symbols = ",".join(futures) or None
+    if domain == "futures" and options:
+        raise SpineError(
+            f"--symbols {','.join(options)}: option roots have no futures runs; pass them with "
+            "--domain options or all, or name futures roots only"
+        )
+    if domain == "options" and futures:
+        raise SpineError(
+            f"--symbols {','.join(futures)}: futures roots have no option runs (--domain options "
+            f"runs {'/'.join(OPTION_ROOTS)}); pass them with --domain futures or all"
+        )
+    if domain != "all":
+        return DomainPlan(domains, futures_symbols)
+    named = {"futures": bool(futures), "options": bool(options), "warehouse": True}
+    left_out = None
+    if not named["futures"]:
+        left_out = f"futures left out: --symbols {','.join(names)} names no futures root"
+    elif not named["options"]:
+        left_out = (
+            f"options left out: --symbols {','.join(names)} names no option root "
+            f"({', '.join(OPTION_ROOTS)})"
+        )
+    return DomainPlan(tuple(d for d in domains if named[d]), futures_symbols, left_out)
 
 
 def run_domains(
-    settings: Settings, start: date, end: date, domain: str = "all"
+    settings: Settings, start: date, end: date, domains: tuple[str, ...] = EVERY_DOMAIN
 ) -> list[RunSummary]:
-    """Materialize [start, end] of the domain(s) with progress on the console; every run."""
-    if domain not in DOMAINS:
-        raise SpineError(f"--domain {domain!r} is not one of {', '.join(DOMAINS)}")
+    """Materialize [start, end] of each domain in `domains` (see `plan_domains`) with progress
+    on the console; every run."""
     runs: list[RunSummary] = []
-    if domain in ("futures", "all"):
+    if "futures" in domains:
         runs += _process_futures(settings, start, end)
-    if domain in ("options", "all"):
+    if "options" in domains:
         runs += _process_options(settings, start, end)
-    if domain in ("warehouse", "all"):
+    if "warehouse" in domains:
         runs += _process_warehouse(settings, start, end)
     return runs
 
@@ -89,10 +154,18 @@ def _process_options(settings: Settings, start: date, end: date) -> list[RunSumm
 
 def _process_futures(settings: Settings, start: date, end: date) -> list[RunSummary]:
     """Futures runs, one per symbol, with a progress bar over partitions."""
-    from market_spine.home import instance
+    from market_spine.home import instance, keep_instruments
     from market_spine.runs.launch import materialize_range, plan
 
     days = plan(settings.symbols, start, end)
+    recorded = keep_instruments(settings, days)
+    if recorded:
+        console.print(
+            f"recorded {', '.join(recorded)} from {settings.instruments_file} in "
+            f"{settings.home}/instruments.toml: later commands know "
+            f"{'it' if len(recorded) == 1 else 'them'} without MARKET_SPINE_INSTRUMENTS",
+            highlight=False,
+        )
     total = sum(len(d) for d in days.values())
     inst = instance(settings)
     with Progress(
@@ -133,8 +206,14 @@ def process(
             raise SpineError("give either --date or --start/--end, not both")
         if not date and not start:
             raise SpineError("give --date D or --start D1 --end D2")
-        lo = parse_date(date or start)
-        hi = parse_date(date or end or start)
-        runs = run_domains(settings_from_env(symbols), lo, hi, domain)
+        if date:
+            lo = hi = parse_date(date, "--date")
+        else:
+            lo = parse_date(start, "--start")
+            hi = parse_date(end, "--end") if end else lo
+        plan = plan_domains(domain, symbols)
+        settings = settings_from_env(plan.futures_symbols)
+        console.print(f"process {lo}..{hi}: {plan.describe(settings)}", highlight=False)
+        runs = run_domains(settings, lo, hi, plan.domains)
     report_failures(runs)
     raise typer.Exit(0 if all(r.success for r in runs) else 1)

@@ -58,11 +58,13 @@ def retry(
     with command_run():
         if (run_id is None) == (not failed):
             raise SpineError("give a RUN id or --failed (not both)")
-        instance = home_instance(settings_from_env())
+        settings = settings_from_env()
+        since_at = parse_since(since) if failed else None
+        instance = home_instance(settings)
         if not dry_run:
             sweep_dead_runs(instance)  # a dead CLI run must not look like a running partition
-        if failed:
-            ids = failed_since(instance, parse_since(since))
+        if since_at is not None:
+            ids = failed_since(instance, since_at)
         else:
             ids = [resolve_run(instance, run_id or "").dagster_run.run_id]
         if not ids:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import dagster as dg
 
     from market_spine.operations.run_history import RunDetail, RunRow
+    from market_spine.settings import Settings
 
 runs = typer.Typer(
     help="The run history: what ran over which partitions, who launched it, how fast, why it "
@@ -25,11 +26,10 @@ runs = typer.Typer(
 )
 
 
-def open_instance() -> dg.DagsterInstance:
+def open_instance(settings: Settings) -> dg.DagsterInstance:
     """The home's existing Dagster instance; a SpineError when the home has none yet."""
     from market_spine.home import existing_instance
 
-    settings = settings_from_env()
     found = existing_instance(settings)
     if found is None:
         raise SpineError(
@@ -133,10 +133,14 @@ def history(
     from market_spine.operations.run_history import find_runs, parse_since, parse_statuses
 
     with command_run():
+        settings = settings_from_env()
+        # The options before the instance: a bad one is named even in a home with no runs yet.
+        since_at = parse_since(since) if since else None
+        statuses = parse_statuses(status) if status else ()
         found = find_runs(
-            open_instance(),
-            since=parse_since(since) if since else None,
-            statuses=parse_statuses(status) if status else (),
+            open_instance(settings),
+            since=since_at,
+            statuses=statuses,
             dataset=dataset,
             symbol=symbol,
             limit=limit,
@@ -190,7 +194,7 @@ def show(
     from market_spine.operations.run_history import run_detail
 
     with command_run():
-        detail = run_detail(open_instance(), run_id)
+        detail = run_detail(open_instance(settings_from_env()), run_id)
     if as_json:
         payload: dict[str, Any] = detail.as_json()
         typer.echo(json.dumps(payload, indent=2))

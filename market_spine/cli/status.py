@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from market_spine.cli.console import command_run, settings_from_env
+from market_spine.cli.console import command_run, output_console, settings_from_env
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,8 +86,6 @@ def status(
     ] = True,
 ) -> None:
     """All green, or where the reds are: health, failures, staleness, ticks, runs, findings."""
-    from rich.console import Console
-
     from market_spine.home import existing_instance
     from market_spine.operations.status import collect_status
 
@@ -98,5 +96,5 @@ def status(
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
-        render(report, Console(highlight=False))
+        render(report, output_console(highlight=False))
     raise typer.Exit(0 if report.ok else 1)

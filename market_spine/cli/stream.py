@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from market_spine.cli.console import console, fail, interrupt_on_signals, quiet_libraries
+from market_spine.cli.console import (
+    console,
+    fail,
+    interrupt_on_signals,
+    quiet_libraries,
+    settings_from_env,
+)
 from market_spine.errors import SpineError
 from market_spine.settings import Settings
 
@@ -74,7 +80,7 @@ def stream(
     from market_spine.markets.instruments import get_instrument
 
     try:
-        settings = Settings.from_env()
+        settings = settings_from_env()
         wanted = symbols.split(",") if symbols else settings.symbols
         roots = tuple(get_instrument(s).root for s in wanted)
         with contextlib.ExitStack() as stack:

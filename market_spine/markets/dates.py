@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from market_spine.errors import InvalidDate, InvalidRange
+from market_spine.errors import InvalidDate, InvalidRange, NoSuchDate
 
 #: The clock every daily partition (futures, options, the minute fact) is labelled on: UTC+2, so a
 #: CME session's trade date appears when it opens (18:00 ET is midnight or 01:00 at UTC+2). One
@@ -17,13 +19,38 @@ MINUTE_NS = 60_000_000_000
 
 FORMS = "'2024-01-02', '20240102' or an ISO timestamp like '2024-01-02T14:30:00Z'"
 
+#: A date's form (YYYY-MM-DD or YYYYMMDD), alone or opening a timestamp ('T' or ' ' follows).
+_DATE_FORM = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?=$|[T ])|(\d{4})(\d{2})(\d{2})$")
+
+
+def _existing_day(text: str, name: str) -> None:
+    """Raise NoSuchDate when `text` has a date's form but its day is not on the calendar, so
+    the error says which part is wrong (the day past the month's end, the month, the year)
+    rather than that the form is."""
+    found = _DATE_FORM.match(text)
+    if found is None:
+        return
+    year, month, day = (int(g) for g in found.groups() if g is not None)
+    if not 1 <= year <= 9999:
+        raise NoSuchDate(f"{name} {text!r} does not exist: years run from 0001 to 9999")
+    if not 1 <= month <= 12:
+        raise NoSuchDate(f"{name} {text!r} does not exist: there is no month {month:02d}")
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        month_name = calendar.month_name[month]
+        raise NoSuchDate(f"{name} {text!r} does not exist: {month_name} {year} has {last} days")
+
 
 def parse_date(value: str | date | datetime, name: str = "date") -> date:
-    """A calendar date from "2024-01-02", "20240102", a date, or a datetime (its date)."""
+    """A calendar date from "2024-01-02", "20240102", a date, or a datetime (its date).
+    A day the calendar lacks (2024-02-30) raises NoSuchDate saying so; any other text raises
+    InvalidDate showing the accepted forms."""
     if isinstance(value, datetime):
         return value.date()
     try:
         point = parse_point(value, name)
+    except NoSuchDate:
+        raise
     except InvalidDate:
         point = None
     if not isinstance(point, date) or isinstance(point, datetime):
@@ -35,7 +62,8 @@ def parse_date(value: str | date | datetime, name: str = "date") -> date:
 
 def parse_point(value: str | date | datetime, name: str = "date") -> date | datetime:
     """A date stays a date (a whole trade date); a timestamp becomes an aware UTC datetime.
-    Only ASCII digits count: other scripts' digits are refused, never read as numbers."""
+    Only ASCII digits count: other scripts' digits are refused, never read as numbers. A date
+    the calendar lacks raises NoSuchDate (an InvalidDate) naming why."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
@@ -43,6 +71,7 @@ def parse_point(value: str | date | datetime, name: str = "date") -> date | date
     text = str(value).strip()
     if not text.isascii():
         raise InvalidDate(f"{name} {value!r} has characters outside ASCII; use {FORMS}")
+    _existing_day(text, name)
     try:
         if len(text) == 8 and text.isdigit():
             return datetime.strptime(text, "%Y%m%d").date()

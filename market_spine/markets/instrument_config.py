@@ -7,7 +7,10 @@ definitions are built, so a root added here becomes a symbol partition on the ne
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -150,3 +153,59 @@ def configured_roots(path: Path | None) -> tuple[str, ...]:
         except InvalidInput as exc:
             raise InvalidInput(f"{path}: [instruments.{inst.root}]: {exc}") from None
     return tuple(sorted(inst.root for inst in instruments))
+
+
+def record_roots(home_file: Path, source: Path, roots: Iterable[str]) -> tuple[str, ...]:
+    """Copy the `[instruments.<ROOT>]` tables of `roots` that `source` declares and the home's
+    own instruments file `home_file` lacks into `home_file` (created if missing, appended to
+    otherwise, atomically); the roots copied, sorted, () when there were none.
+
+    Data written for a root outlives the command that named its instruments file: every later
+    command (and the warehouse's reference seeds) must still know the root, so the home keeps
+    the definition the data was written with. A root the home already declares is left as the
+    home declares it. InvalidInput when either file is bad."""
+    if home_file.exists() and home_file.resolve() == source.resolve():
+        return ()
+    tables = _tables(source)
+    kept = _tables(home_file) if home_file.is_file() else {}
+    missing = sorted({r for r in roots if r in tables and r not in kept})
+    if not missing:
+        return ()
+    before = home_file.read_text(encoding="utf-8") if home_file.is_file() else _HOME_HEADER
+    added = "".join(_table_text(root, tables[root], source) for root in missing)
+    staging = home_file.with_name(f".{home_file.name}.{os.getpid()}")
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging.write_text(before + ("\n" if before and not before.endswith("\n") else "") + added)
+    try:
+        load_instruments(staging)  # what was written reads back, or the home file is untouched
+    except InvalidInput:
+        staging.unlink()
+        raise
+    os.replace(staging, home_file)
+    return tuple(missing)
+
+
+_HOME_HEADER = (
+    "# This home's futures roots beyond the built-in ones (fields: instruments.example.toml).\n"
+)
+
+
+def _tables(path: Path) -> dict[str, dict[str, Any]]:
+    load_instruments(path)  # validated: every table is a flat table of known scalar fields
+    return tomllib.loads(path.read_text(encoding="utf-8"))["instruments"]
+
+
+def _table_text(root: str, spec: dict[str, Any], source: Path) -> str:
+    """One flat table as TOML: strings JSON-quoted (a valid TOML basic string), numbers as
+    Python writes them (valid TOML floats and integers), booleans lower-case."""
+    lines = [f"\n# Recorded from {source} when data for {root} was first written here.\n"]
+    lines.append(f"[instruments.{root}]\n")
+    for key, value in spec.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str):
+            text = json.dumps(value, ensure_ascii=False)
+        else:
+            text = repr(value)
+        lines.append(f"{key} = {text}\n")
+    return "".join(lines)

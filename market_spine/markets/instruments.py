@@ -14,16 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-
-from pandas.tseries.holiday import (
-    MO,
-    TH,
-    DateOffset,
-    Easter,
-    Holiday,
-    nearest_workday,
-    sunday_to_monday,
-)
+from typing import Any
 
 from market_spine.errors import InvalidInput, InvalidRange, UnknownSymbol
 from market_spine.markets.dates import nth_weekday, on_or_before
@@ -33,27 +24,42 @@ _MIN_YEAR, _MAX_YEAR = 1980, 2100
 
 # --- business days -------------------------------------------------------------------------
 
-# The US holidays on which CME products do not settle. New Year's Day on a Saturday is not
-# moved to Friday (NYSE/CME practice); Juneteenth is observed by CME from 2022 only.
-_HOLIDAY_RULES = (
-    Holiday("New Year's Day", month=1, day=1, observance=sunday_to_monday),
-    Holiday("Martin Luther King Jr. Day", month=1, day=1, offset=DateOffset(weekday=MO(3))),
-    Holiday("Presidents' Day", month=2, day=1, offset=DateOffset(weekday=MO(3))),
-    Holiday("Good Friday", month=1, day=1, offset=[Easter(), DateOffset(days=-2)]),
-    Holiday("Memorial Day", month=5, day=31, offset=DateOffset(weekday=MO(-1))),
-    Holiday("Juneteenth", month=6, day=19, observance=nearest_workday, start_date="2022-01-01"),
-    Holiday("Independence Day", month=7, day=4, observance=nearest_workday),
-    Holiday("Labor Day", month=9, day=1, offset=DateOffset(weekday=MO(1))),
-    Holiday("Thanksgiving", month=11, day=1, offset=DateOffset(weekday=TH(4))),
-    Holiday("Christmas", month=12, day=25, observance=nearest_workday),
-)
+
+@lru_cache(maxsize=1)
+def _holiday_rules() -> tuple[Any, ...]:
+    """The US holidays on which CME products do not settle. New Year's Day on a Saturday is not
+    moved to Friday (NYSE/CME practice); Juneteenth is observed by CME from 2022 only. pandas is
+    imported here, on the first expiry computed, so resolving a symbol (every command's settings)
+    does not pay its second of import."""
+    from pandas.tseries.holiday import (
+        MO,
+        TH,
+        DateOffset,
+        Easter,
+        Holiday,
+        nearest_workday,
+        sunday_to_monday,
+    )
+
+    return (
+        Holiday("New Year's Day", month=1, day=1, observance=sunday_to_monday),
+        Holiday("Martin Luther King Jr. Day", month=1, day=1, offset=DateOffset(weekday=MO(3))),
+        Holiday("Presidents' Day", month=2, day=1, offset=DateOffset(weekday=MO(3))),
+        Holiday("Good Friday", month=1, day=1, offset=[Easter(), DateOffset(days=-2)]),
+        Holiday("Memorial Day", month=5, day=31, offset=DateOffset(weekday=MO(-1))),
+        Holiday("Juneteenth", month=6, day=19, observance=nearest_workday, start_date="2022-01-01"),
+        Holiday("Independence Day", month=7, day=4, observance=nearest_workday),
+        Holiday("Labor Day", month=9, day=1, offset=DateOffset(weekday=MO(1))),
+        Holiday("Thanksgiving", month=11, day=1, offset=DateOffset(weekday=TH(4))),
+        Holiday("Christmas", month=12, day=25, observance=nearest_workday),
+    )
 
 
 @lru_cache(maxsize=256)
 def _holidays(year: int) -> frozenset[date]:
     """The exchange holidays falling in `year` (observed dates)."""
     start, end = f"{year}-01-01", f"{year}-12-31"
-    return frozenset(d.date() for rule in _HOLIDAY_RULES for d in rule.dates(start, end))
+    return frozenset(d.date() for rule in _holiday_rules() for d in rule.dates(start, end))
 
 
 def is_business_day(d: date) -> bool:

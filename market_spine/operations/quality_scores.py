@@ -22,7 +22,7 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType, EventRecordsFilter
 
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, NoSuchDate
 
 #: How much a verdict weighs in a score: a blocking check (its failure stops downstream assets)
 #: more than an error, an error more than a failure judged minor (a warning).
@@ -154,12 +154,16 @@ def score(verdicts: Iterable[Verdict]) -> float | None:
 def parse_day(value: str, today: date, option: str = "--since") -> date:
     """A period's first or last day: an ISO date (`2024-03-01`) or a number of days back
     (`7d`, `0d` for today)."""
+    from market_spine.markets.dates import parse_date
+
     relative = _RELATIVE.match(value.strip())
     if relative:
         return today - timedelta(days=int(relative.group(1)))
     try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
+        return parse_date(value.strip(), option)
+    except NoSuchDate:
+        raise
+    except InvalidInput:
         raise InvalidInput(
             f"{option} {value!r} is not a date or a number of days; give e.g. 2024-03-01 or 7d"
         ) from None

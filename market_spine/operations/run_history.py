@@ -21,7 +21,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, NoSuchDate
 from market_spine.runs import meter, outcome, provenance
 
 Status = dg.DagsterRunStatus
@@ -57,6 +57,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     try:
         point = parse_point(text, "--since")
+    except NoSuchDate:
+        raise
     except InvalidInput:
         raise InvalidInput(
             f"--since {text!r} is neither an age (30m, 12h, 1d, 2w) nor a date or timestamp "

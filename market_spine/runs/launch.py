@@ -262,7 +262,12 @@ def materialize_range(
     launched_from: str = "cli",
 ) -> list[RunSummary]:
     """One single-run backfill per symbol (chunked), through all futures assets and their checks;
-    `selection` limits the run to some of them (a file import skips the provider's raw asset)."""
+    `selection` limits the run to some of them (a file import skips the provider's raw asset).
+    A root from the instruments file MARKET_SPINE_INSTRUMENTS names is first recorded in the
+    home's own (`home.keep_instruments`), so its data stays readable without the variable."""
+    from market_spine.home import keep_instruments
+
+    keep_instruments(settings, [get_instrument(s).root for s in symbols])
     summaries = []
     for symbol, days in plan(symbols, start, end).items():
         for i in range(0, len(days), MAX_DAYS_PER_RUN):

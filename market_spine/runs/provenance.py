@@ -8,12 +8,15 @@ filtered on in the UI.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from market_spine.config.identity import os_user
 from market_spine.config.secrets import without_credentials
-from market_spine.providers.resource import MarketDataResource
 from market_spine.settings import Settings
+
+if TYPE_CHECKING:
+    # Only its type: the run history and status read tags without the providers (polars).
+    from market_spine.providers.resource import MarketDataResource
 
 PREFIX = "market_spine/"
 LAUNCHED_BY = PREFIX + "launched_by"
@@ -24,7 +27,7 @@ ORIGINS = ("cli", "import", "ui", "schedule", "sensor", "retry", "backfill")
 
 def market_config(market: MarketDataResource) -> dict[str, Any]:
     """The market resource's fields as run config."""
-    return {name: getattr(market, name) for name in MarketDataResource.model_fields}
+    return {name: getattr(market, name) for name in type(market).model_fields}
 
 
 def provider_tags(market: MarketDataResource) -> dict[str, str]:

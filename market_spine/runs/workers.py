@@ -16,10 +16,17 @@ from dataclasses import dataclass
 import dagster as dg
 import psutil
 from dagster._core.storage.dagster_run import FINISHED_STATUSES
+from dagster._core.storage.tags import MAX_RETRIES_TAG
 
 from market_spine.runs.provenance import PREFIX
 
 WORKER = PREFIX + "worker"
+#: Tags of a run the deployment stopped: why, and no automatic retry. Dagster decides whether to
+#: retry a run when it fails, from its tags; a stopped run whose worker dies before it reports
+#: CANCELED (killed with its service, or failed by the run monitor at the next start) would
+#: otherwise be retried by a daemon whose code server is going away, which fails loudly
+#: (`Failed to retry run ...`). A re-execution, from the UI or `market-spine retry`, resumes it.
+STOPPED_TAGS = {PREFIX + "stopped_by": "shutdown", MAX_RETRIES_TAG: "0"}
 _UNFINISHED = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
@@ -108,7 +115,8 @@ def cancel_active_runs(instance: dg.DagsterInstance, wait_s: float = 20.0) -> li
 
     Without this, stopping the services kills a run's worker mid-step: the run is marked
     FAILURE (which the retry policy then re-queues) and queued runs stay QUEUED for the next
-    start. Cancelled, each ends CANCELED and says so, and a re-execution resumes it. Running
+    start. Cancelled, each ends CANCELED and says so, and a re-execution resumes it; tagged
+    with STOPPED_TAGS first, none is retried automatically however it ends. Running
     runs are terminated through the run launcher, so this must run while the code server is up.
     A run a live CLI process is executing (`market-spine process` in another terminal) is not
     the deployment's to stop and is left alone.
@@ -118,6 +126,7 @@ def cancel_active_runs(instance: dg.DagsterInstance, wait_s: float = 20.0) -> li
     if not ids:
         return []
     for run_id in ids:
+        instance.add_run_tags(run_id, STOPPED_TAGS)
         instance.run_coordinator.cancel_run(run_id)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

@@ -16,7 +16,8 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--date", "2024-13-01"], "2024-01-02"),
+        (["--date", "2024-13-01"], "there is no month 13"),
+        (["--date", "2024-3-5"], "2024-01-02"),
         (["--date", "2024-03-09"], "no trading session"),
         (["--start", "2024-03-08", "--end", "2024-03-04"], "swap them"),
         (["--date", "2024-03-05", "--symbols", "XX"], "known symbols are CL, ES, NG"),

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from market_spine.errors import InvalidDate
+from market_spine.errors import InvalidDate, NoSuchDate
 from market_spine.markets.dates import nth_weekday, on_or_before, parse_date, parse_point
 
 
@@ -17,7 +17,7 @@ def test_parse_date_accepts_common_forms() -> None:
     assert parse_date(datetime(2024, 1, 2, 15, 30)) == date(2024, 1, 2)
 
 
-@pytest.mark.parametrize("bad", ["2024/01/02", "02-01-2024", "2024-02-30", "yesterday", ""])
+@pytest.mark.parametrize("bad", ["2024/01/02", "02-01-2024", "2024-2-3", "yesterday", ""])
 def test_parse_date_errors_name_the_format(bad: str) -> None:
     with pytest.raises(InvalidDate, match="YYYY-MM-DD or YYYYMMDD"):
         parse_date(bad)
@@ -29,6 +29,27 @@ def test_parse_date_errors_name_the_format(bad: str) -> None:
 def test_parse_date_refuses_non_ascii_digits_and_timestamps(bad: str) -> None:
     with pytest.raises(InvalidDate, match="YYYY-MM-DD or YYYYMMDD"):
         parse_date(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("2024-02-30", "February 2024 has 29 days"),
+        ("20230229", "February 2023 has 28 days"),
+        ("2024-04-31", "April 2024 has 30 days"),
+        ("2024-01-00", "January 2024 has 31 days"),
+        ("2024-13-01", "there is no month 13"),
+        ("0000-01-02", "years run from 0001 to 9999"),
+    ],
+)
+def test_a_date_the_calendar_lacks_is_named_as_such(text: str, why: str) -> None:
+    with pytest.raises(NoSuchDate, match=f"--date '{text}' does not exist: {why}"):
+        parse_date(text, "--date")
+    with pytest.raises(NoSuchDate, match=why):
+        parse_point(text, "start")
+    if "-" in text:  # the date opening a timestamp
+        with pytest.raises(NoSuchDate, match=why):
+            parse_point(f"{text}T14:30:00Z", "start")
 
 
 def test_parse_point_keeps_dates_and_makes_timestamps_utc() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.run_coordinator import SubmitRunContext
+from dagster._core.storage.tags import WILL_RETRY_TAG
 from dagster._core.utils import make_new_run_id
 
 from market_spine.futures import keys
@@ -23,7 +24,8 @@ def queued_instance() -> Iterator[dg.DagsterInstance]:
         "run_coordinator": {
             "module": "dagster._core.run_coordinator",
             "class": "QueuedRunCoordinator",
-        }
+        },
+        "run_retries": {"enabled": True, "max_retries": 2},  # as dagster.yaml
     }
     with dg.instance_for_test(overrides=overrides) as instance:
         yield instance
@@ -85,3 +87,25 @@ def test_a_running_run_that_does_not_stop_in_time_is_marked_cancelled(
     run_id = _add(queued_instance, dg.DagsterRunStatus.STARTED)
     assert cancel_active_runs(queued_instance, wait_s=1) == [run_id]
     assert _status(queued_instance, run_id) == dg.DagsterRunStatus.CANCELED
+
+
+def test_a_stopped_run_is_never_retried_automatically(
+    queued_instance: dg.DagsterInstance,
+) -> None:
+    """Its worker killed with the services, the run monitor fails it at the next start: the
+    retry daemon must leave it to a re-execution, while a run that fails on its own is retried."""
+    stopped = _add(queued_instance, dg.DagsterRunStatus.STARTED)
+    assert cancel_active_runs(queued_instance, wait_s=1) == [stopped]
+    failing = _add(queued_instance, dg.DagsterRunStatus.STARTED)
+    for run_id in (stopped, failing):
+        run = queued_instance.get_run_by_id(run_id)
+        assert run is not None
+        queued_instance.report_run_failed(run, "the run worker is gone")
+    will_retry = {}
+    for run_id in (stopped, failing):
+        run = queued_instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+        will_retry[run_id] = run.tags[WILL_RETRY_TAG]
+    assert will_retry == {stopped: "false", failing: "true"}
+    stopped_run = queued_instance.get_run_by_id(stopped)
+    assert stopped_run is not None and stopped_run.tags["market_spine/stopped_by"] == "shutdown"
