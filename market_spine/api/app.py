@@ -15,6 +15,7 @@ from market_spine.api import (
     routes_catalog,
     routes_health,
     routes_options,
+    routes_status,
     routes_stream,
 )
 from market_spine.api.errors import install_error_handlers
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_slots = ReadSlots(settings.api_read_slots)
     app.state.catalog = CatalogCache(settings, partial(existing_instance, settings))
     app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths, model_paths)
+    app.state.status = routes_status.StatusCache(settings, partial(existing_instance, settings))
     app.state.metrics = metrics.Metrics(
         hub=lambda: app.state.hub,
         home=HomeMetrics(settings, partial(existing_instance, settings)),
@@ -89,5 +91,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_catalog.router)
     app.include_router(routes_stream.router)
     app.include_router(routes_health.router)
+    app.include_router(routes_status.router)
     app.include_router(metrics.router)
     return app

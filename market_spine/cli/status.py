@@ -2,6 +2,10 @@
 last day's failures with their cause and whether a retry is safe, stale datasets, missed
 schedule ticks, active runs and open quality findings.
 
+When the home's API is up, the API computes the report (`GET /v1/status`), where Dagster is
+loaded and the instance open: the command then loads no Dagster and answers at once. `--local`
+computes it here.
+
 Exit status: 0 only when all is green, 1 when anything is red, 2 when the command could not run.
 """
 
@@ -12,12 +16,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from market_spine.cli.console import command_run, output_console, settings_from_env
+from market_spine.cli.console import (
+    command_run,
+    output_console,
+    quiet_libraries,
+    settings_from_env,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from market_spine.operations.status import StatusReport
+    from market_spine.operations.status_report import StatusReport
+    from market_spine.settings import Settings
+
+#: The API computes a report in well under a second; past this the command computes its own.
+API_TIMEOUT_S = 5.0
 
 
 def _mark(ok: bool) -> str:
@@ -79,20 +92,51 @@ def render(report: StatusReport, out: Console) -> None:
         out.print("\n`market-spine runs show ID`: details; `market-spine retry --failed`: retry")
 
 
+def from_api(settings: Settings, verify: bool) -> StatusReport | None:
+    """The report the home's API computes now (`GET /v1/status?max_age=0`), or None when no API
+    of this home answers: then the command computes it itself."""
+    import httpx
+
+    from market_spine.operations.status_report import StatusReport, home_id
+
+    url = f"http://{settings.api_host}:{settings.api_port}/v1/status"
+    try:
+        params = {"verify": str(verify).lower(), "max_age": 0}
+        answer = httpx.get(url, params=params, timeout=API_TIMEOUT_S)
+        data = answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("home_id") != home_id(settings.home):
+        return None  # another home's API on this port, or not our API at all
+    try:
+        return StatusReport.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     verify: Annotated[
         bool, typer.Option(help="Include the light verify of the lake, warehouse and instance.")
     ] = True,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Compute the report in this process even when the home's API serves it.",
+        ),
+    ] = False,
 ) -> None:
     """All green, or where the reds are: health, failures, staleness, ticks, runs, findings."""
-    from market_spine.home import existing_instance
-    from market_spine.operations.status import collect_status
-
-    with command_run():
+    with command_run(dagster=False):
         settings = settings_from_env()
-        instance = existing_instance(settings)
-        report = collect_status(settings, instance, verify=verify)
+        report = None if local else from_api(settings, verify)
+        if report is None:
+            quiet_libraries()
+            from market_spine.home import existing_instance
+            from market_spine.operations.status import collect_status
+
+            report = collect_status(settings, existing_instance(settings), verify=verify)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:

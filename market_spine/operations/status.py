@@ -17,7 +17,6 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from market_spine.operations.run_history import (
     run_row,
     run_span,
 )
+from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.workers import WORKER, Worker
 from market_spine.settings import Settings
 
@@ -53,55 +53,6 @@ LOW_DISK_FRACTION = 0.05
 #: Available memory below either bound is red.
 LOW_MEMORY_BYTES = 256 << 20
 LOW_MEMORY_FRACTION = 0.05
-
-
-@dataclass(frozen=True)
-class Health:
-    """One part of the platform: whether it is fine, and what was found."""
-
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass
-class StatusReport:
-    """The whole morning check. `ok` only when nothing in it is red: warnings (WARN-severity
-    findings, runs in flight) do not count."""
-
-    generated_at: datetime
-    health: list[Health] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    stale: list[dict[str, Any]] = field(default_factory=list)
-    missed_ticks: list[dict[str, Any]] = field(default_factory=list)
-    active_runs: list[dict[str, Any]] = field(default_factory=list)
-    findings: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when every part is healthy and nothing failed, is stale, missed or in error."""
-        return (
-            all(h.ok for h in self.health)
-            and not self.failures
-            and not self.stale
-            and not self.missed_ticks
-            and not self.findings.get("by_severity", {}).get("ERROR", 0)
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        """Plain data for `status --json`."""
-        return {
-            "ok": self.ok,
-            "generated_at": self.generated_at.isoformat(),
-            "seconds": round(self.seconds, 3),
-            "health": [asdict(h) for h in self.health],
-            "failures": self.failures,
-            "stale": self.stale,
-            "missed_ticks": self.missed_ticks,
-            "active_runs": self.active_runs,
-            "findings": self.findings,
-        }
 
 
 # -- services, providers, machine -------------------------------------------------------------

@@ -72,7 +72,7 @@ def beat(instance: dg.DagsterInstance) -> None:
 def served(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The home's API (the real app) and a webserver on loopback, with the daemon beating, and
     the environment naming their ports as the home's settings."""
-    with webserver() as ui_port, serving(home) as api:
+    with webserver() as ui_port, serving(home, ui_port=ui_port) as api:
         monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
         monkeypatch.setenv("MARKET_SPINE_UI_PORT", str(ui_port))
         monkeypatch.setenv("MARKET_SPINE_API_PORT", str(api.base_url.port))
