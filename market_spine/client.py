@@ -211,6 +211,21 @@ class Spine:
             warnings.warn(EmptyReadWarning(reason), stacklevel=3)
         return rows
 
+    def changes(
+        self, dataset: str, since: int | datetime | str | None = None, detail: bool = False
+    ) -> pl.DataFrame:
+        """What changed in `dataset` since a Delta version (the revisions that made a later
+        version) or an instant (those recorded after it): one row per revised partition with
+        rows added, removed and changed, the columns, their largest changes, and the old and
+        new versions and captures. `detail=True` gives the rows behind them instead: each
+        added or removed row and each changed value. A rerun that changed nothing is none."""
+        from market_spine.catalog.registry import CATALOG
+        from market_spine.certification.changes import revision_rows, revisions_since
+
+        name = CATALOG.get(dataset).name
+        found = revisions_since(self.lake, name, since)
+        return revision_rows(self.lake, found["revision_id"].to_list()) if detail else found
+
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:
         rows, Delta version, newest partition and newest data timestamp (null until built)."""
