@@ -81,13 +81,23 @@ class Before:
     version: int | None
 
 
-def before_write(lake: Lake, dataset: str, partitions: Sequence[Partition]) -> Before:
-    """Read what the run's partitions hold now, before the run replaces them."""
+def before_write(
+    lake: Lake, dataset: str, partitions: Sequence[Partition], columns: Sequence[str]
+) -> Before:
+    """Read what the run's partitions hold now, before the run replaces them: their trade
+    dates, narrowed by any other of `columns` that has one value across the run (a run of one
+    symbol reads that symbol's rows only)."""
     version = lake.version(dataset)
     if version is None or not partitions:
         return Before(pl.DataFrame(), version)
     days = [p.trade_date for p in partitions]
-    return Before(lake.read(dataset, between={"trade_date": (min(days), max(days))}), version)
+    single = {
+        column: values.pop()
+        for i, column in enumerate(columns)
+        if column != "trade_date" and len(values := {p.values[i] for p in partitions}) == 1
+    }
+    rows = lake.read(dataset, equals=single, between={"trade_date": (min(days), max(days))})
+    return Before(rows, version)
 
 
 @dataclass(frozen=True)
@@ -235,8 +245,7 @@ def certify(
                     trade_date=pl.lit(p.trade_date),
                 )
             )
-    ledger.append_transitions(lake, transitions, run_id)
-    ledger.append_revisions(lake, revisions, details, run_id)
+    ledger.record(lake, transitions, revisions, details, run_id)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
 
 

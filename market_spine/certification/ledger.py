@@ -4,6 +4,7 @@ certification, and the transitions and revisions a run records (one commit per t
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import polars as pl
@@ -26,41 +27,59 @@ def current_states(
 ) -> dict[str, State]:
     """The newest certification of each partition of `dataset` with a trade date in
     [first, last] (only `partitions` when given); a partition never judged is absent."""
-    transitions = latest_transitions(lake, dataset, first, last)
+    transitions = latest_transitions(
+        lake, dataset, first, last, columns=["partition", "state", "recorded_at"]
+    )
     if partitions is not None:
         transitions = transitions.filter(pl.col("partition").is_in(list(partitions)))
     return {p: State(s) for p, s in transitions.select("partition", "state").iter_rows()}
 
 
-def latest_transitions(lake: Lake, dataset: str, first: date, last: date) -> pl.DataFrame:
+def latest_transitions(
+    lake: Lake, dataset: str, first: date, last: date, columns: list[str] | None = None
+) -> pl.DataFrame:
     """The newest transition of each partition of `dataset` with a trade date in [first, last]
-    (CERTIFICATIONS_SCHEMA), empty when nothing was judged."""
+    (CERTIFICATIONS_SCHEMA, or `columns` of it), empty when nothing was judged."""
     if not lake.exists(CERTIFICATIONS):
-        return pl.DataFrame(schema=CERTIFICATIONS_SCHEMA)
+        schema = CERTIFICATIONS_SCHEMA
+        return pl.DataFrame(schema={c: schema[c] for c in columns or schema})
     rows = lake.read(
-        CERTIFICATIONS, equals={"dataset": dataset}, between={"trade_date": (first, last)}
+        CERTIFICATIONS,
+        equals={"dataset": dataset},
+        between={"trade_date": (first, last)},
+        columns=columns,
     )
     return rows.sort("recorded_at").unique("partition", keep="last", maintain_order=True)
 
 
-def append_transitions(lake: Lake, rows: Sequence[dict], run_id: str) -> None:
-    """Append certification transitions (dicts of CERTIFICATIONS_SCHEMA) as one commit."""
-    if rows:
-        frame = pl.DataFrame(list(rows), schema=CERTIFICATIONS_SCHEMA)
-        lake.append(CERTIFICATIONS, frame, metadata={"run_id": run_id})
-
-
-def append_revisions(
-    lake: Lake, revisions: Sequence[dict], detail: Sequence[pl.DataFrame], run_id: str
+def record(
+    lake: Lake,
+    transitions: Sequence[dict],
+    revisions: Sequence[dict],
+    detail: Sequence[pl.DataFrame],
+    run_id: str,
 ) -> None:
-    """Append revisions (dicts of REVISIONS_SCHEMA) and their row detail, one commit each."""
-    if not revisions:
+    """Append a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
+    REVISIONS_SCHEMA) and their row detail, one commit per table that has rows. The tables are
+    independent, so their commits run side by side: they are most of certification's cost."""
+    writes: list[tuple[str, pl.DataFrame]] = []
+    if transitions:
+        writes.append(
+            (CERTIFICATIONS, pl.DataFrame(list(transitions), schema=CERTIFICATIONS_SCHEMA))
+        )
+    if revisions:
+        writes.append((REVISIONS, pl.DataFrame(list(revisions), schema=REVISIONS_SCHEMA)))
+        rows = pl.concat([conform(d, REVISION_ROWS_SCHEMA) for d in detail], how="vertical")
+        if rows.height:
+            writes.append((REVISION_ROWS, rows))
+    if len(writes) < 2:
+        for table, rows in writes:
+            lake.append(table, rows, metadata={"run_id": run_id})
         return
-    lake.append(
-        REVISIONS,
-        pl.DataFrame(list(revisions), schema=REVISIONS_SCHEMA),
-        metadata={"run_id": run_id},
-    )
-    rows = pl.concat([conform(d, REVISION_ROWS_SCHEMA) for d in detail], how="vertical")
-    if rows.height:
-        lake.append(REVISION_ROWS, rows, metadata={"run_id": run_id})
+    with ThreadPoolExecutor(len(writes)) as pool:
+        done = [
+            pool.submit(lake.append, table, rows, metadata={"run_id": run_id})
+            for table, rows in writes
+        ]
+        for future in done:
+            future.result()

@@ -65,6 +65,10 @@ def rebuild_partitions(
     return (pl.concat(frames) if frames else pl.DataFrame(schema=schema)), partitions
 
 
+#: The columns that select one partition's rows, in the order of a Partition's values.
+PARTITION_COLUMNS = ("symbol", "trade_date")
+
+
 def run_partitions(context: dg.AssetExecutionContext) -> list[Partition]:
     """The run's (symbol, trade date) partitions as certification sees them: rows selected by
     symbol and trade date, final at the session's close."""

@@ -16,7 +16,12 @@ from market_spine.certification.certify import (
 )
 from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset, rebuild_partitions, run_partitions
+from market_spine.futures.assets import (
+    PARTITION_COLUMNS,
+    futures_asset,
+    rebuild_partitions,
+    run_partitions,
+)
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.resource import LakeResource
@@ -43,7 +48,7 @@ def normalized_futures_bars_1m(
     certify each partition."""
     store = lake.lake
     certifiable = run_partitions(context)
-    before = before_write(store, NORMALIZED_BARS_SPEC.name, certifiable)
+    before = before_write(store, NORMALIZED_BARS_SPEC.name, certifiable, PARTITION_COLUMNS)
     bars, partitions = rebuild_partitions(
         context,
         store,
@@ -65,7 +70,7 @@ def normalized_futures_bars_1m(
         NORMALIZED_BARS_SPEC,
         context.run.run_id,
         certifiable,
-        ("symbol", "trade_date"),
+        PARTITION_COLUMNS,
         before,
         bars,
         judged,

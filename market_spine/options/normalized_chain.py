@@ -64,6 +64,10 @@ def previous_day(store: Lake, first: date) -> pl.DataFrame:
     return store.read(table, between={"trade_date": (day, day)})
 
 
+#: The column that selects one day's rows (the values of each Partition).
+DAY_COLUMNS = ("trade_date",)
+
+
 def certifiable(days: list[date]) -> list[Partition]:
     """The run's days as certification sees them: rows selected by trade date, final once the
     EOD reports are built (17:15 ET)."""
@@ -84,7 +88,7 @@ def normalized_options_chain_eod(
     store = lake.lake
     days = run_days(context)
     partitions = certifiable(days)
-    before = before_write(store, NORMALIZED_CHAIN_SPEC.name, partitions)
+    before = before_write(store, NORMALIZED_CHAIN_SPEC.name, partitions, DAY_COLUMNS)
     chain = rebuild_blocks(
         store,
         days,
@@ -109,7 +113,7 @@ def normalized_options_chain_eod(
         NORMALIZED_CHAIN_SPEC,
         context.run.run_id,
         partitions,
-        ("trade_date",),
+        DAY_COLUMNS,
         before,
         chain,
         judged,
