@@ -180,8 +180,10 @@ def certify(
     details: list[pl.DataFrame] = []
     for p in partitions:
         new, old = new_rows[p.values], old_rows.get(p.values)
-        diff = _diff(spec, old, new)
         prior = priors.get(p.key)
+        # A first write is no revision: its rows are counted, not diffed.
+        revisable = prior is not None or (old is not None and old.height > 0)
+        diff = _diff(spec, old, new) if revisable else Diff(added=new.height)
         capture = _newest_capture(new)
         old_capture = _newest_capture(old)
         captured_at = min(_capture_time(capture, now), now)
@@ -213,7 +215,7 @@ def certify(
                     "recorded_at": recorded_at,
                 }
             )
-        if not diff.empty and (prior is not None or (old is not None and old.height)):
+        if revisable and not diff.empty:
             revision_id = str(ULID.from_datetime(recorded_at))
             revisions.append(
                 {
