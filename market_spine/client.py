@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from market_spine.certification.status import CertificationStates
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake, lake_at
@@ -56,6 +57,7 @@ class Spine:
         self.lake: Lake = lake_at(str(settings.lake_root))
         self._con: duckdb.DuckDBPyConnection | None = None
         self._registered: dict[str, int | None] = {}
+        self._states = CertificationStates(self.lake)
 
     def bars(
         self,
@@ -64,12 +66,28 @@ class Spine:
         end: str | date | datetime | None = None,
         as_of: int | datetime | str | None = None,
         columns: list[str] | None = None,
+        certified_only: bool = False,
     ) -> pl.DataFrame:
         """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
-        bar opens in [start, end); `as_of` reads the table as of a version or a timestamp."""
-        return self._warn_if_empty(
-            self._read(BARS_1M, symbol, start, end, as_of, columns), BARS_1M, symbol, start, end
+        bar opens in [start, end); `as_of` reads the table as of a version or a timestamp.
+
+        Each row's `certification` column says its session's state (certified, preliminary,
+        revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
+        any row is not certified."""
+        rows = self._certified(
+            self._read(BARS_1M, symbol, start, end, as_of, columns), certified_only
         )
+        return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
+
+    def _certified(self, rows: pl.DataFrame, certified_only: bool) -> pl.DataFrame:
+        """Minute or daily bars with their session's certification (the minutes' partition:
+        daily bars are certified as the minutes they come from)."""
+        from market_spine.certification.status import require_certified
+
+        rows = self._states.attach(rows, BARS_1M, by_symbol=True)
+        if certified_only:
+            require_certified(rows, BARS_1M, ["symbol", "trade_date"])
+        return rows
 
     def daily(
         self,
@@ -77,16 +95,17 @@ class Spine:
         start: str | date | datetime,
         end: str | date | datetime | None = None,
         as_of: int | datetime | str | None = None,
+        certified_only: bool = False,
     ) -> pl.DataFrame:
-        """Daily bars of a root for trade dates [start, end]."""
+        """Daily bars of a root for trade dates [start, end], each with its session's
+        `certification` (as `bars`; `certified_only` as there)."""
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
-        return self._warn_if_empty(
-            self._read(BARS_DAILY, symbol, lo, hi, as_of, None), BARS_DAILY, symbol, lo, hi
-        )
+        rows = self._certified(self._read(BARS_DAILY, symbol, lo, hi, as_of, None), certified_only)
+        return self._warn_if_empty(rows, BARS_DAILY, symbol, lo, hi)
 
     def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
         root = get_instrument(symbol).root
