@@ -25,6 +25,7 @@ from market_spine.settings import Settings
 
 BARS_1M = futures_keys.table(futures_keys.NORMALIZED_BARS)
 BARS_DAILY = futures_keys.table(futures_keys.DAILY_BARS)
+OPTION_CHAIN = options_keys.table(options_keys.NORMALIZED_CHAIN)
 OPTION_GREEKS = options_keys.table(options_keys.GREEKS)
 OPTION_QUOTES = options_keys.table(options_keys.RAW_QUOTES)
 VOL_SURFACE = options_keys.table(options_keys.SURFACE)
@@ -133,9 +134,12 @@ class Spine:
         day: str | date,
         expiration: str | date | None = None,
         as_of: int | datetime | str | None = None,
+        certified_only: bool = False,
     ) -> pl.DataFrame:
         """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
-        `iv` null with an `iv_reason` where no vol exists)."""
+        `iv` null with an `iv_reason` where no vol exists), and the day's `certification` (the
+        normalized chain's, which the greeks come from); `certified_only=True` raises
+        NotCertified when the day is not certified."""
         root = _option_root(root)
         trade_date = _one_date(day, "day")
         expiry = None if expiration is None else _one_date(expiration, "expiration")
@@ -148,8 +152,15 @@ class Spine:
             between={"trade_date": (trade_date, trade_date)},
             as_of=as_of,
         )
+        rows = self._states.attach(
+            rows.sort("expiration", "right", "strike"), OPTION_CHAIN, by_symbol=False
+        )
+        if certified_only:
+            from market_spine.certification.status import require_certified
+
+            require_certified(rows, OPTION_CHAIN, ["trade_date"])
         return self._warn_if_empty(
-            rows.sort("expiration", "right", "strike"),
+            rows,
             OPTION_GREEKS,
             root,
             trade_date,

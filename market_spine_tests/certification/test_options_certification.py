@@ -7,8 +7,11 @@ from datetime import date
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from market_spine.certification.tables import CERTIFICATIONS, REVISIONS
+from market_spine.client import Spine
+from market_spine.errors import NotCertified
 from market_spine.lake import Lake
 from market_spine.options import keys
 from market_spine.providers.resource import MarketDataResource
@@ -38,6 +41,10 @@ def test_a_chain_is_preliminary_until_17_15_eastern_then_certified(home, instanc
     )
     assert first["state"] == "preliminary"
     assert first["final_at"].isoformat() == "2024-03-05T22:15:00+00:00"
+    spine = Spine(home)
+    assert spine.chain("SPXW", DAY)["certification"].unique().to_list() == ["preliminary"]
+    with pytest.raises(NotCertified, match=r"2024-03-05 \(preliminary\)"):
+        spine.chain("SPXW", DAY, certified_only=True)
 
     evening = MarketDataResource(frozen_now="2024-03-05T22:30:00Z")  # 17:30 ET
     run = materialize_options(settings, DAY, DAY, instance=instance, market=evening)
@@ -48,3 +55,6 @@ def test_a_chain_is_preliminary_until_17_15_eastern_then_certified(home, instanc
     assert states.filter(pl.col("state") == "certified")["delta_version"].item() == 1
     # The EOD chain the source serves did not change: the new capture is no revision.
     assert not lake.exists(REVISIONS)
+    assert spine.chain("SPX", DAY, certified_only=True)["certification"].unique().to_list() == [
+        "certified"
+    ]
