@@ -23,13 +23,10 @@ from market_spine.catalog.vocabulary import PROVENANCE_DESCRIPTIONS, DatasetSpec
 from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
 from market_spine.certification.rules import Evidence, State, decide
-from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
+from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
 from market_spine.lake.store import Lake
 from market_spine.version import package_version
 
-#: The asset check that shows each partition's certification (non-blocking: a preliminary
-#: partition is normal while a session is live, so it warns rather than fails).
-CERTIFIED_CHECK = "certified"
 #: Asset metadata keys of a materialization's certification.
 CERTIFICATION_METADATA = "certification"
 CERTIFICATION_COUNTS_METADATA = "certification_counts"
@@ -46,6 +43,8 @@ def _judged_by_certify(_: object) -> CheckOutcome:
     )
 
 
+#: The asset check that shows each partition's certification (non-blocking: a preliminary
+#: partition is normal while a session is live, so it warns rather than fails).
 CERTIFIED: CheckDef[Any] = CheckDef(
     CERTIFIED_CHECK,
     "The partition is certified: every blocking check passed on a capture taken after its data "

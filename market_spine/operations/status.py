@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 import psutil
 
+from market_spine.check_kit import is_finding
 from market_spine.operations.retry import plan_retry
 from market_spine.operations.run_history import (
     ACTIVE,
@@ -372,6 +373,8 @@ def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], 
     by_check: dict[tuple[str, str], dict[str, Any]] = {}
     by_severity = {"ERROR": 0, "WARN": 0}
     for asset_key, name, partition, serialized in _latest_failed_checks(instance):
+        if not is_finding(name):
+            continue
         evaluation = _evaluation(serialized)
         dataset = dg.AssetKey.from_db_string(asset_key)
         dataset_name = dataset.to_user_string() if dataset else str(asset_key)
