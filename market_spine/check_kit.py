@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 
 #: Failed partitions named per check in a run's summary before the rest are only counted.
 SHOWN_PARTITIONS = 3
+#: The check that shows a partition's certification (market_spine.certification judges it).
+CERTIFIED_CHECK = "certified"
+#: Checks that show a partition's state rather than judge its data: a preliminary partition
+#: is no finding, so run summaries, quality scores, status and alerts leave them out (the
+#: blocking check behind a failed certification is reported on its own).
+STATUS_CHECKS = frozenset({CERTIFIED_CHECK})
+
+
+def is_finding(check_name: str) -> bool:
+    """True for a check whose failure is a finding about the data (not a status check)."""
+    return check_name not in STATUS_CHECKS
+
 
 Subject = TypeVar("Subject")
 
@@ -157,10 +169,10 @@ def _materializations(
 
 def summarize_failures(evaluations: Iterable[dg.AssetCheckEvaluation]) -> tuple[str, ...]:
     """A run's failed checks for a summary line: `asset:check`, with the failed partitions
-    (the first few, then a count) when the check is partitioned."""
+    (the first few, then a count) when the check is partitioned; status checks left out."""
     partitions: dict[str, list[str]] = {}
     for e in evaluations:
-        if not e.passed:
+        if not e.passed and is_finding(e.check_name):
             failed = partitions.setdefault(f"{e.asset_key.to_user_string()}:{e.check_name}", [])
             if e.partition is not None:
                 failed.append(e.partition)

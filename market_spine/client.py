@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from market_spine.certification.status import CertificationStates
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake, lake_at
@@ -24,6 +25,7 @@ from market_spine.settings import Settings
 
 BARS_1M = futures_keys.table(futures_keys.NORMALIZED_BARS)
 BARS_DAILY = futures_keys.table(futures_keys.DAILY_BARS)
+OPTION_CHAIN = options_keys.table(options_keys.NORMALIZED_CHAIN)
 OPTION_GREEKS = options_keys.table(options_keys.GREEKS)
 OPTION_QUOTES = options_keys.table(options_keys.RAW_QUOTES)
 VOL_SURFACE = options_keys.table(options_keys.SURFACE)
@@ -56,6 +58,7 @@ class Spine:
         self.lake: Lake = lake_at(str(settings.lake_root))
         self._con: duckdb.DuckDBPyConnection | None = None
         self._registered: dict[str, int | None] = {}
+        self._states = CertificationStates(self.lake)
 
     def bars(
         self,
@@ -64,12 +67,28 @@ class Spine:
         end: str | date | datetime | None = None,
         as_of: int | datetime | str | None = None,
         columns: list[str] | None = None,
+        certified_only: bool = False,
     ) -> pl.DataFrame:
         """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
-        bar opens in [start, end); `as_of` reads the table as of a version or a timestamp."""
-        return self._warn_if_empty(
-            self._read(BARS_1M, symbol, start, end, as_of, columns), BARS_1M, symbol, start, end
+        bar opens in [start, end); `as_of` reads the table as of a version or a timestamp.
+
+        Each row's `certification` column says its session's state (certified, preliminary,
+        revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
+        any row is not certified."""
+        rows = self._certified(
+            self._read(BARS_1M, symbol, start, end, as_of, columns), certified_only
         )
+        return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
+
+    def _certified(self, rows: pl.DataFrame, certified_only: bool) -> pl.DataFrame:
+        """Minute or daily bars with their session's certification (the minutes' partition:
+        daily bars are certified as the minutes they come from)."""
+        from market_spine.certification.status import require_certified
+
+        rows = self._states.attach(rows, BARS_1M, by_symbol=True)
+        if certified_only:
+            require_certified(rows, BARS_1M, ["symbol", "trade_date"])
+        return rows
 
     def daily(
         self,
@@ -77,16 +96,17 @@ class Spine:
         start: str | date | datetime,
         end: str | date | datetime | None = None,
         as_of: int | datetime | str | None = None,
+        certified_only: bool = False,
     ) -> pl.DataFrame:
-        """Daily bars of a root for trade dates [start, end]."""
+        """Daily bars of a root for trade dates [start, end], each with its session's
+        `certification` (as `bars`; `certified_only` as there)."""
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
-        return self._warn_if_empty(
-            self._read(BARS_DAILY, symbol, lo, hi, as_of, None), BARS_DAILY, symbol, lo, hi
-        )
+        rows = self._certified(self._read(BARS_DAILY, symbol, lo, hi, as_of, None), certified_only)
+        return self._warn_if_empty(rows, BARS_DAILY, symbol, lo, hi)
 
     def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
         root = get_instrument(symbol).root
@@ -114,9 +134,12 @@ class Spine:
         day: str | date,
         expiration: str | date | None = None,
         as_of: int | datetime | str | None = None,
+        certified_only: bool = False,
     ) -> pl.DataFrame:
         """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
-        `iv` null with an `iv_reason` where no vol exists)."""
+        `iv` null with an `iv_reason` where no vol exists), and the day's `certification` (the
+        normalized chain's, which the greeks come from); `certified_only=True` raises
+        NotCertified when the day is not certified."""
         root = _option_root(root)
         trade_date = _one_date(day, "day")
         expiry = None if expiration is None else _one_date(expiration, "expiration")
@@ -129,8 +152,15 @@ class Spine:
             between={"trade_date": (trade_date, trade_date)},
             as_of=as_of,
         )
+        rows = self._states.attach(
+            rows.sort("expiration", "right", "strike"), OPTION_CHAIN, by_symbol=False
+        )
+        if certified_only:
+            from market_spine.certification.status import require_certified
+
+            require_certified(rows, OPTION_CHAIN, ["trade_date"])
         return self._warn_if_empty(
-            rows.sort("expiration", "right", "strike"),
+            rows,
             OPTION_GREEKS,
             root,
             trade_date,
@@ -210,6 +240,21 @@ class Spine:
             # stacklevel 3: the warning points at the caller of bars()/chain()/..., not at Spine.
             warnings.warn(EmptyReadWarning(reason), stacklevel=3)
         return rows
+
+    def changes(
+        self, dataset: str, since: int | datetime | str | None = None, detail: bool = False
+    ) -> pl.DataFrame:
+        """What changed in `dataset` since a Delta version (the revisions that made a later
+        version) or an instant (those recorded after it): one row per revised partition with
+        rows added, removed and changed, the columns, their largest changes, and the old and
+        new versions and captures. `detail=True` gives the rows behind them instead: each
+        added or removed row and each changed value. A rerun that changed nothing is none."""
+        from market_spine.catalog.registry import CATALOG
+        from market_spine.certification.changes import revision_rows, revisions_since
+
+        name = CATALOG.get(dataset).name
+        found = revisions_since(self.lake, name, since)
+        return revision_rows(self.lake, found["revision_id"].to_list()) if detail else found
 
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:

@@ -80,3 +80,7 @@ class LakeDamaged(LakeError):
             f"{dataset} is damaged ({partition}): {problem}. It cannot be read until it is "
             f"repaired: {repair}"
         )
+
+
+class NotCertified(SpineError):
+    """A read asked for certified data only, and some of the data it holds is not certified."""

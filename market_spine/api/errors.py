@@ -19,6 +19,7 @@ from market_spine.errors import (
     InvalidRange,
     LakeDamaged,
     LakeError,
+    NotCertified,
     NotMaterialized,
     UnknownSymbol,
 )
@@ -134,6 +135,10 @@ async def _on_lake_damaged(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, str(exc), None, request)
 
 
+async def _on_not_certified(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(409, str(exc), "certified_only", request)
+
+
 async def _on_not_materialized(request: Request, exc: Exception) -> JSONResponse:
     return error_response(404, str(exc), None, request)
 
@@ -154,6 +159,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LakeError, _on_lake_error)
     app.add_exception_handler(LakeDamaged, _on_lake_damaged)
     app.add_exception_handler(NotMaterialized, _on_not_materialized)
+    app.add_exception_handler(NotCertified, _on_not_certified)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -6,7 +6,8 @@ metadata to echo, and how to name a narrower query. `serve` takes a read slot, r
 one page (JSON or CSV, at most `api_max_rows` rows) or one Arrow stream (at most
 `api_max_rows_arrow`); a read over the cap without a `limit` is a 422 naming what to send.
 Every answer carries `X-Rows`, `X-Total-Rows`, `X-Next-Offset` and a `Link: rel="next"` while
-rows remain, and `X-Empty-Reason` when there are none.
+rows remain, `X-Empty-Reason` when there are none, and `X-Certification` (certified,
+preliminary, revised, failed or mixed, over the whole read) when its rows carry one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi.responses import StreamingResponse
 
 from market_spine.api.errors import ApiError
 from market_spine.api.formats import MEDIA_TYPES, Format, render, stream_arrow
+from market_spine.certification.status import summary
 from market_spine.markets.empty_reads import EmptyReason
 from market_spine.settings import Settings
 
@@ -147,6 +149,7 @@ def serve(request: Request, answer: Answer) -> Response:
     release = request.app.state.read_slots.take()
     try:
         frame = answer.read()
+        certification = summary(frame)
         total = frame.height
         if page.limit is None and total - page.offset > cap:
             raise _too_many(request, answer, frame, cap)
@@ -165,6 +168,8 @@ def serve(request: Request, answer: Answer) -> Response:
             "empty_reason": reason.as_json() if reason else None,
         }
         headers = _headers(request, answer, rows.height, total, next_offset, reason)
+        if certification is not None:
+            headers["X-Certification"] = certification
         if arrow:
             chunks = stream_arrow(rows, meta, ARROW_BATCH_ROWS, on_close=release)
             return StreamingResponse(chunks, media_type=MEDIA_TYPES[Format.arrow], headers=headers)

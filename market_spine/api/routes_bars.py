@@ -101,13 +101,16 @@ def check_width(q: BarsQuery) -> None:
     )
 
 
-def read(spine: Spine, dataset: str, q: BarsQuery, version: int) -> pl.DataFrame:
-    """Read through the Spine; a past version whose files are gone is the caller's 422."""
+def read(
+    spine: Spine, dataset: str, q: BarsQuery, version: int, certified_only: bool = False
+) -> pl.DataFrame:
+    """Read through the Spine; a past version whose files are gone is the caller's 422, data
+    not certified under `certified_only` a 409."""
     as_of = None if q.as_of is None else version
     try:
         if dataset == BARS_DAILY:
-            return spine.daily(q.root, q.start, q.end, as_of=as_of)
-        return spine.bars(q.root, q.start, q.end, as_of=as_of)
+            return spine.daily(q.root, q.start, q.end, as_of=as_of, certified_only=certified_only)
+        return spine.bars(q.root, q.start, q.end, as_of=as_of, certified_only=certified_only)
     except (DeltaError, FileNotFoundError) as exc:
         if as_of is None:
             raise
@@ -135,7 +138,7 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     return serve(
         request,
         Answer(
-            read=lambda: read(spine, dataset, q, version),
+            read=lambda: read(spine, dataset, q, version, p.certified_only),
             fmt=p.fmt,
             page=Page(p.limit, p.offset),
             meta={"symbol": q.root, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo},
@@ -155,6 +158,13 @@ Start = Annotated[
         description="A trade date (`2024-03-05`, `20240305`; whole sessions, inclusive) or an ISO "
         "UTC timestamp (`2024-03-05T14:30:00Z`; bar opens in [start, end)).",
         examples=["2024-03-05"],
+    ),
+]
+CertifiedOnly = Annotated[
+    bool,
+    Query(
+        description="Refuse (409) a read holding any session that is not certified; every row "
+        "says its session's state in `certification`, the whole read in `X-Certification`."
     ),
 ]
 End = Annotated[
@@ -178,6 +188,7 @@ class BarsParams:
     as_of: AsOf = None
     limit: Limit = None
     offset: Offset = 0
+    certified_only: CertifiedOnly = False
 
 
 Params = Annotated[BarsParams, Depends()]

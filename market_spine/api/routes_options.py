@@ -84,6 +84,13 @@ def chain(
     as_of: AsOf = None,
     limit: Limit = None,
     offset: Offset = 0,
+    certified_only: Annotated[
+        bool,
+        Query(
+            description="Refuse (409) a day that is not certified; rows say the day's state in "
+            "`certification`, the answer in `X-Certification`."
+        ),
+    ] = False,
 ) -> Response:
     """One row per contract: quotes, mid, implied vols (mid, bid, ask), delta, gamma, vega,
     theta, rho; `iv` is null with an `iv_reason` where no vol exists."""
@@ -93,7 +100,9 @@ def chain(
     return _answer(
         request,
         OPTION_GREEKS,
-        lambda spine, v: spine.chain(option_root, trade_date, expiry, as_of=v),
+        lambda spine, v: spine.chain(
+            option_root, trade_date, expiry, as_of=v, certified_only=certified_only
+        ),
         trade_date,
         expiry,
         as_of,

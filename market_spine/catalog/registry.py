@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
 
 from market_spine.catalog.facts import lake_facts
 from market_spine.catalog.vocabulary import Catalog, DatasetSpec
+from market_spine.certification.catalog import CERTIFICATION_DATASETS
 from market_spine.futures.catalog import FUTURES_DATASETS
 from market_spine.lake.store import Lake
 from market_spine.options.catalog import OPTIONS_DATASETS
@@ -29,6 +30,7 @@ CATALOG = Catalog.of(
         *OPTIONS_DATASETS,
         *WAREHOUSE_DATASETS,
         *model_datasets(),
+        *CERTIFICATION_DATASETS,
     ]
 )
 

@@ -58,6 +58,9 @@ class DatasetSpec:
     kind: str = "delta"
     #: What writes it: a Dagster asset (same key), or a named service outside Dagster.
     written_by: str = "asset"
+    #: The columns that identify a row within the table (empty: not declared); revisions diff
+    #: two snapshots of a partition by them.
+    keys: tuple[str, ...] = ()
 
     @property
     def layer(self) -> str:
@@ -105,6 +108,8 @@ class DatasetFamily:
         grain: str,
         upstream: Sequence[DatasetSpec] = (),
         glossary: Mapping[str, str] | None = None,
+        keys: tuple[str, ...] = (),
+        written_by: str = "asset",
     ) -> DatasetSpec:
         """The entry of table `name` with columns `schema`, described from the family's glossary
         (`glossary` overrides some of its descriptions for this table only)."""
@@ -117,6 +122,8 @@ class DatasetFamily:
             columns=columns_of(schema, {**self.glossary, **(glossary or {})}),
             history=self.history,
             upstream=tuple(spec.name for spec in upstream),
+            written_by=written_by,
+            keys=keys,
         )
 
 

@@ -13,11 +13,13 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import DatasetSpec
+from market_spine.certification.certify import Partition
 from market_spine.check_kit import CheckDef
 from market_spine.futures import keys
-from market_spine.futures.partitions import split_keys
+from market_spine.futures.partitions import partition_key, split_keys
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.store import Lake
+from market_spine.markets.calendars import data_final_at
 
 
 def futures_asset(
@@ -61,3 +63,19 @@ def rebuild_partitions(
             )
         )
     return (pl.concat(frames) if frames else pl.DataFrame(schema=schema)), partitions
+
+
+#: The columns that select one partition's rows, in the order of a Partition's values.
+PARTITION_COLUMNS = ("symbol", "trade_date")
+
+
+def run_partitions(context: dg.AssetExecutionContext) -> list[Partition]:
+    """The run's (symbol, trade date) partitions as certification sees them: rows selected by
+    symbol and trade date, final at the session's close."""
+    return [
+        Partition(
+            str(partition_key(day, symbol)), day, symbol, (symbol, day), data_final_at(symbol, day)
+        )
+        for symbol, days in split_keys(context.partition_keys).items()
+        for day in days
+    ]

@@ -59,6 +59,7 @@ NORMALIZED_BARS_SPEC = DatasetSpec(
     columns=columns_of(NORMALIZED_BARS, BAR_DESCRIPTIONS),
     history=_V1,
     upstream=(RAW_BARS_SPEC.name,),
+    keys=("symbol", "ts"),
 )
 DAILY_BARS_SPEC = DatasetSpec(
     name=keys.table(keys.DAILY_BARS),
@@ -72,5 +73,6 @@ DAILY_BARS_SPEC = DatasetSpec(
     columns=columns_of(DAILY_BARS, BAR_DESCRIPTIONS),
     history=_V1,
     upstream=(NORMALIZED_BARS_SPEC.name,),
+    keys=("symbol", "trade_date"),
 )
 FUTURES_DATASETS = (RAW_BARS_SPEC, NORMALIZED_BARS_SPEC, DAILY_BARS_SPEC)

@@ -7,9 +7,21 @@ import dagster as dg
 import polars as pl
 
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification.certify import (
+    Judged,
+    before_write,
+    certify,
+    selected_checks,
+    with_certified,
+)
 from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset, rebuild_partitions
+from market_spine.futures.assets import (
+    PARTITION_COLUMNS,
+    futures_asset,
+    rebuild_partitions,
+    run_partitions,
+)
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.resource import LakeResource
@@ -32,8 +44,11 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
 def normalized_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Replace each contiguous block of the run's partitions with the newest captures."""
+    """Replace each contiguous block of the run's partitions with the newest captures, then
+    certify each partition."""
     store = lake.lake
+    certifiable = run_partitions(context)
+    before = before_write(store, NORMALIZED_BARS_SPEC.name, certifiable, PARTITION_COLUMNS)
     bars, partitions = rebuild_partitions(
         context,
         store,
@@ -47,6 +62,20 @@ def normalized_futures_bars_1m(
         checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()
     )
     complete = [v[checks.MINUTE_COMPLETENESS.name].metadata for v in verdicts.values()]
+    judged = Judged(
+        checks.NORMALIZED_BARS_CHECKS, verdicts, selected_checks(context, keys.NORMALIZED_BARS)
+    )
+    certified = certify(
+        store,
+        NORMALIZED_BARS_SPEC,
+        context.run.run_id,
+        certifiable,
+        PARTITION_COLUMNS,
+        before,
+        bars,
+        judged,
+        market.now(),
+    )
     yield dg.MaterializeResult(
         metadata={
             "rows": bars.height,
@@ -54,10 +83,14 @@ def normalized_futures_bars_1m(
             "capture_id": bars["capture_id"].max() if bars.height else "",
             "expected_bars": sum(c["expected_bars"] for c in complete),
             "present_bars": sum(c["present_bars"] for c in complete),
+            **certified.metadata(),
         }
     )
     yield from partition_checks(
-        context, keys.NORMALIZED_BARS, checks.NORMALIZED_BARS_CHECKS, verdicts
+        context,
+        keys.NORMALIZED_BARS,
+        with_certified(checks.NORMALIZED_BARS_CHECKS),
+        certified.verdicts(verdicts),
     )
 
 
@@ -67,6 +100,6 @@ def build_normalized_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsD
     return futures_asset(
         normalized_futures_bars_1m,
         NORMALIZED_BARS_SPEC,
-        checks.NORMALIZED_BARS_CHECKS,
+        with_certified(checks.NORMALIZED_BARS_CHECKS),
         partitions_def,
     )

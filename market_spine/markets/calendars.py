@@ -184,6 +184,17 @@ def session(symbol: str, trade_date: date) -> Session | None:
     return _year(_root(symbol), d.year).get(d)
 
 
+def data_final_at(symbol: str, trade_date: date) -> datetime:
+    """When a trade date's bars of `symbol` are final (tz-aware UTC): its session's close, early
+    closes and halts included; for a day without a session, the Central-time midnight that ends
+    it (nothing can trade for it after that)."""
+    s = session(symbol, trade_date)
+    if s is not None:
+        return s.close.to_pydatetime()
+    d = parse_date(trade_date)
+    return _ct(d + timedelta(days=1), time(0)).to_pydatetime()
+
+
 def _step_trading_day(root: str, d: date, step: int) -> date | None:
     for _ in range(20):  # no CME closure lasts longer than a long weekend
         d += timedelta(days=step)

@@ -38,6 +38,9 @@ EOD_TIME = time(16, 15)
 #: SPX and SPXW trade this long after the cash close that strikes the SPX closing value (16:15
 #: after 16:00 ET; 13:15 after 13:00 ET on an early-close day).
 INDEX_OPTIONS_OVERTIME = timedelta(minutes=15)
+#: A day's EOD chain is final once the EOD reports are built: 17:15 ET (early closes included,
+#: since the reports are built at the same hour).
+EOD_FINAL_TIME = time(17, 15)
 YEAR_SECONDS = 365.0 * 24 * 3600
 
 
@@ -55,6 +58,11 @@ def eod_timestamp(day: date) -> datetime:
     regular = datetime.combine(day, EOD_TIME, _ET).astimezone(UTC)
     bounds = session_bounds(day)
     return regular if bounds is None else min(regular, bounds[1])
+
+
+def eod_final_at(day: date) -> datetime:
+    """When `day`'s end-of-day option chain is final (tz-aware UTC): 17:15 ET that day."""
+    return datetime.combine(day, EOD_FINAL_TIME, _ET).astimezone(UTC)
 
 
 def years_to_expiry(root: str, expiration: date, day: date) -> float:

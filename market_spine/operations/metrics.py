@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from market_spine.check_kit import is_finding
 from market_spine.futures.freshness import FRESHNESS_SLA
 from market_spine.operations.alerts.runs import check_severity
 from market_spine.operations.freshness import CHAIN_FRESHNESS_CHECK_KEY, FRESHNESS_CHECK_KEY
@@ -172,7 +173,7 @@ def _checks(instance: dg.DagsterInstance) -> list[Metric]:
     passed: Counter[tuple[str, str]] = Counter()
     failed: Counter[tuple[str, str, str]] = Counter()
     for asset_key, name, _, status, _, serialized in latest_check_executions(instance):
-        if is_freshness(name):
+        if is_freshness(name) or not is_finding(name):
             continue
         dataset = _dataset(asset_key)
         if status == "FAILED":

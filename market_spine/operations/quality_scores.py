@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 from dagster import DagsterEventType, EventRecordsFilter
 
+from market_spine.check_kit import is_finding
 from market_spine.errors import InvalidInput, NoSuchDate
 
 #: How much a verdict weighs in a score: a blocking check (its failure stops downstream assets)
@@ -124,6 +125,8 @@ def latest_verdicts(instance: dg.DagsterInstance) -> list[Verdict]:
     for record in records:
         entry = record.event_log_entry
         evaluation: dg.AssetCheckEvaluation = entry.dagster_event.event_specific_data
+        if not is_finding(evaluation.check_name):
+            continue
         at = datetime.fromtimestamp(entry.timestamp, UTC)
         partition = evaluation.partition or ""
         found = _DATE.match(partition)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 import psutil
 
+from market_spine.check_kit import is_finding
 from market_spine.operations.retry import plan_retry
 from market_spine.operations.run_history import (
     ACTIVE,
@@ -366,6 +367,8 @@ def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], 
     for asset_key, name, partition, _, _, serialized in latest_check_executions(
         instance, failed_only=True
     ):
+        if not is_finding(name):
+            continue
         evaluation = check_evaluation(serialized)
         dataset = dg.AssetKey.from_db_string(asset_key)
         dataset_name = dataset.to_user_string() if dataset else str(asset_key)

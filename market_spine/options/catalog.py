@@ -88,6 +88,7 @@ NORMALIZED_CHAIN_SPEC = _OPTIONS.dataset(
     grain="one row per contract and trade date",
     upstream=(RAW_CHAIN_SPEC,),
     glossary=_NEWEST,
+    keys=("trade_date", "osi"),
 )
 GREEKS_SPEC = _OPTIONS.dataset(
     keys.table(keys.GREEKS),
@@ -97,6 +98,7 @@ GREEKS_SPEC = _OPTIONS.dataset(
     grain="one row per contract and trade date",
     upstream=(NORMALIZED_CHAIN_SPEC,),
     glossary=_NEWEST,
+    keys=("trade_date", "osi"),
 )
 SURFACE_SPEC = _OPTIONS.dataset(
     keys.table(keys.SURFACE),
@@ -104,6 +106,7 @@ SURFACE_SPEC = _OPTIONS.dataset(
     description="Per root and expiry: ATM implied vol, 25-delta risk reversal and butterfly.",
     grain="one row per root, expiration and trade date",
     upstream=(GREEKS_SPEC,),
+    keys=("trade_date", "root", "expiration"),
 )
 OPTIONS_DATASETS = (
     RAW_CHAIN_SPEC,

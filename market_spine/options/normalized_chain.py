@@ -9,17 +9,26 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification.certify import (
+    Judged,
+    Partition,
+    before_write,
+    certify,
+    selected_checks,
+    with_certified,
+)
 from market_spine.check_kit import partition_checks
 from market_spine.lake import Lake
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
-from market_spine.markets.expirations import is_trading_day
+from market_spine.markets.expirations import eod_final_at, is_trading_day
 from market_spine.markets.osi import osi_expr
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
 from market_spine.options.catalog import NORMALIZED_CHAIN_SPEC
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import NORMALIZED_CHAIN
+from market_spine.providers.resource import MarketDataResource
 
 
 def normalize(raw: pl.DataFrame) -> pl.DataFrame:
@@ -55,15 +64,31 @@ def previous_day(store: Lake, first: date) -> pl.DataFrame:
     return store.read(table, between={"trade_date": (day, day)})
 
 
+#: The column that selects one day's rows (the values of each Partition).
+DAY_COLUMNS = ("trade_date",)
+
+
+def certifiable(days: list[date]) -> list[Partition]:
+    """The run's days as certification sees them: rows selected by trade date, final once the
+    EOD reports are built (17:15 ET)."""
+    return [Partition(d.isoformat(), d, None, (d,), eod_final_at(d)) for d in days]
+
+
 @dataset_asset(
-    NORMALIZED_CHAIN_SPEC, checks.NORMALIZED_CHAIN_CHECKS, option_days, group_name="options"
+    NORMALIZED_CHAIN_SPEC,
+    with_certified(checks.NORMALIZED_CHAIN_CHECKS),
+    option_days,
+    group_name="options",
 )
 def normalized_options_chain_eod(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Rebuild each contiguous block of the run's days from the raw captures."""
+    """Rebuild each contiguous block of the run's days from the raw captures, then certify each
+    day."""
     store = lake.lake
     days = run_days(context)
+    partitions = certifiable(days)
+    before = before_write(store, NORMALIZED_CHAIN_SPEC.name, partitions, DAY_COLUMNS)
     chain = rebuild_blocks(
         store,
         days,
@@ -80,12 +105,30 @@ def normalized_options_chain_eod(
         return by_day[before] if before in by_day else previous_day(store, day)
 
     verdicts = checks.judge_days(checks.NORMALIZED_CHAIN_CHECKS, chain, days, previous)
+    judged = Judged(
+        checks.NORMALIZED_CHAIN_CHECKS, verdicts, selected_checks(context, keys.NORMALIZED_CHAIN)
+    )
+    certified = certify(
+        store,
+        NORMALIZED_CHAIN_SPEC,
+        context.run.run_id,
+        partitions,
+        DAY_COLUMNS,
+        before,
+        chain,
+        judged,
+        market.now(),
+    )
     yield dg.MaterializeResult(
         metadata={
             "rows": chain.height,
             "delta_version": store.version(keys.table(keys.NORMALIZED_CHAIN)),
+            **certified.metadata(),
         }
     )
     yield from partition_checks(
-        context, keys.NORMALIZED_CHAIN, checks.NORMALIZED_CHAIN_CHECKS, verdicts
+        context,
+        keys.NORMALIZED_CHAIN,
+        with_certified(checks.NORMALIZED_CHAIN_CHECKS),
+        certified.verdicts(verdicts),
     )

@@ -45,7 +45,7 @@ def test_one_partition_materializes_every_asset_with_checks_passing(home, instan
     result = run(home, instance)
     assert result.success
     assert all(checks_of(result).values()), checks_of(result)
-    assert len(checks_of(result)) == 6
+    assert len(checks_of(result)) == 7  # the normalized bars also say they are certified
     lake = Lake(home / "lake")
     raw = lake.read(keys.table(keys.RAW_BARS))
     norm = lake.read(keys.table(keys.NORMALIZED_BARS))
@@ -93,9 +93,14 @@ def test_a_range_runs_as_one_backfill_per_symbol(home, instance) -> None:
         ("spikes", {"normalized/futures_bars_1m:anomalies"}),
         # The capture keeps the duplicates as sent; normalization keeps one row per minute.
         ("duplicates", {"raw/futures_bars_1m:capture_validity"}),
+        # A blocking check that fails leaves the partition failed, not certified.
         (
             "crossed",
-            {"raw/futures_bars_1m:capture_validity", "normalized/futures_bars_1m:validity"},
+            {
+                "raw/futures_bars_1m:capture_validity",
+                "normalized/futures_bars_1m:validity",
+                "normalized/futures_bars_1m:certified",
+            },
         ),
     ],
 )

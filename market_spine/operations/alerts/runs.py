@@ -25,6 +25,7 @@ from dagster._core.storage.tags import (
 )
 from dagster._utils.error import SerializableErrorInfo
 
+from market_spine.check_kit import is_finding
 from market_spine.operations.alerts.conditions import Observation
 from market_spine.operations.alerts.observe import OVERLAP, OwnersOf, Reading
 from market_spine.operations.alerts.rules import Kind, Severity, Thresholds
@@ -225,6 +226,8 @@ def check_observations(
 ) -> list[Observation]:
     """One check evaluation: a freshness verdict per symbol for the freshness SLA check, else
     one observation per dataset, check and partition. Owners are filled in by the caller."""
+    if not is_finding(evaluation.check_name):
+        return []
     dataset = evaluation.asset_key.to_user_string()
     metadata = {k: _value(v) for k, v in evaluation.metadata.items()}
     if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) == FRESHNESS_CHECK_KEY:

@@ -1,0 +1,207 @@
+"""What certification and revisions cost per materialization of `normalized/futures_bars_1m`.
+
+Two homes, each with its own Dagster instance, load the same CL sessions one partition per run
+(as the hourly capture does), in three situations per session:
+
+- first: the partition's first write (a transition recorded, nothing to diff against);
+- rerun: the same capture normalized again (steady state: unchanged, nothing recorded);
+- revised: a new capture with spikes (a revision, its rows and a transition recorded).
+
+In one home the asset certifies as shipped; in the other (the baseline) `before_write` and
+`certify` are replaced by no-ops that pass every partition, i.e. the step as it was before.
+Both homes run each session in turn, so drift hits both. Figures: the normalized step's median
+time (Dagster's step stats) with and without, and the certification's own time measured inside
+the step (the read before the write plus `certify`) as a share of the step. Goal ≤ 5 %.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import dataset
+import polars as pl
+import report
+
+from market_spine.certification import certify as certification
+from market_spine.check_kit import CheckOutcome
+from market_spine.futures import keys
+from market_spine.futures import normalized_bars as asset_module
+from market_spine.futures.partitions import partition_key
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import domain_assets, resources
+from market_spine.settings import Settings
+
+FIRST_DAY = date(2024, 4, 1)
+SESSIONS = 10
+NOW = "2024-06-03T12:00:00Z"  # every session is final by then
+GOAL_SHARE = 0.05
+SITUATIONS = ("first", "rerun", "revised")
+
+
+class Timed:
+    """Wraps the asset's certification calls, adding up the seconds they take in a step."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.real_before = certification.before_write
+        self.real_certify = certification.certify
+
+    def before_write(self, *args: Any, **kwargs: Any) -> certification.Before:
+        started = time.perf_counter()
+        try:
+            return self.real_before(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def certify(self, *args: Any, **kwargs: Any) -> certification.Certified:
+        started = time.perf_counter()
+        try:
+            return self.real_certify(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def skipped_before(*_: Any, **__: Any) -> certification.Before:
+    return certification.Before(pl.DataFrame(), None)
+
+
+def skipped_certify(_lake, _spec, _run_id, partitions, *_: Any, **__: Any):
+    passed = {p.key: CheckOutcome(True) for p in partitions}
+    return certification.Certified(passed, {}, 0, 0.0)
+
+
+def materialize(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    day: date,
+    selection: list[dg.AssetKey],
+    defects: list[str],
+) -> str:
+    """One run of the selected futures assets over CL on `day`; its run id."""
+    result = dg.materialize(
+        domain_assets(settings, "futures"),
+        selection=selection,
+        partition_key=partition_key(day, "CL"),
+        resources=resources(settings, MarketDataResource(frozen_now=NOW, defects=defects)),
+        instance=instance,
+    )
+    assert result.success
+    return result.run_id
+
+
+def step_ms(instance: dg.DagsterInstance, run_id: str) -> float:
+    """The normalized step's time in the run, from Dagster's step stats."""
+    [stats] = [
+        s
+        for s in instance.get_run_step_stats(run_id)
+        if s.step_key == "normalized__futures_bars_1m"
+    ]
+    return (stats.end_time - stats.start_time) * 1000
+
+
+def patched(before: Callable[..., Any], certify: Callable[..., Any]) -> Callable[[], None]:
+    """Point the asset module at these certification functions; returns the undo."""
+    saved = asset_module.before_write, asset_module.certify
+    asset_module.before_write, asset_module.certify = before, certify
+
+    def undo() -> None:
+        asset_module.before_write, asset_module.certify = saved
+
+    return undo
+
+
+def trading_days(n: int) -> list[date]:
+    days, day = [], FIRST_DAY
+    while len(days) < n:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def run(work: Path) -> dict[str, Any]:
+    ours_settings = dataset.settings_for(work / "ours")
+    base_settings = dataset.settings_for(work / "baseline")
+    steps: dict[tuple[str, str], list[float]] = {
+        (m, s): [] for m in ("ours", "base") for s in SITUATIONS
+    }
+    inside: dict[str, list[float]] = {s: [] for s in SITUATIONS}
+    timed = Timed()
+    with dg.instance_for_test() as ours, dg.instance_for_test() as base:
+        for day in trading_days(SESSIONS):
+            for situation in SITUATIONS:
+                defects = ["spikes"] if situation == "revised" else []
+                with_raw = situation != "rerun"
+                selection = (
+                    [keys.RAW_BARS, keys.NORMALIZED_BARS] if with_raw else [keys.NORMALIZED_BARS]
+                )
+                # Alternate which home goes first, so warm caches favour neither.
+                order = ("ours", "base") if day.toordinal() % 2 else ("base", "ours")
+                for mode in order:
+                    if mode == "ours":
+                        timed.seconds = 0.0
+                        undo = patched(timed.before_write, timed.certify)
+                        settings, instance = ours_settings, ours
+                    else:
+                        undo = patched(skipped_before, skipped_certify)
+                        settings, instance = base_settings, base
+                    try:
+                        run_id = materialize(settings, instance, day, selection, defects)
+                    finally:
+                        undo()
+                    ms = step_ms(instance, run_id)
+                    steps[(mode, situation)].append(ms)
+                    if mode == "ours":
+                        inside[situation].append(timed.seconds * 1000 / ms)
+            report.log(f"{day}: done")
+    rows, figures = [], {}
+    for situation in SITUATIONS:
+        ours_ms = statistics.median(steps[("ours", situation)])
+        base_ms = statistics.median(steps[("base", situation)])
+        share = statistics.median(inside[situation])
+        rows.append(
+            [
+                situation,
+                ours_ms,
+                base_ms,
+                (ours_ms - base_ms) / ours_ms * 100,
+                share * 100,
+                "PASS" if share <= GOAL_SHARE else "MISS",
+            ]
+        )
+        figures[situation] = {
+            "step_ms_with": round(ours_ms, 1),
+            "step_ms_without": round(base_ms, 1),
+            "step_difference_share": round((ours_ms - base_ms) / ours_ms, 4),
+            "certification_share_inside_step": round(share, 4),
+            "sessions": SESSIONS,
+        }
+    report.table(
+        f"normalized/futures_bars_1m step, CL, one partition per run, median of {SESSIONS}",
+        [
+            "situation",
+            "step ms (ours)",
+            "step ms (no certification)",
+            "difference %",
+            "certification % of step",
+            f"goal ≤ {GOAL_SHARE:.0%}",
+        ],
+        rows,
+    )
+    return figures
+
+
+def main() -> None:
+    with dataset.scratch("certification-") as work:
+        figures = run(work)
+    report.save("certification", figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Catalog entries of the trust layer's tables: certification transitions and revisions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from market_spine.catalog.vocabulary import DatasetFamily, SchemaChange
+from market_spine.certification.tables import (
+    CERTIFICATIONS,
+    CERTIFICATIONS_SCHEMA,
+    REVISION_ROWS,
+    REVISION_ROWS_SCHEMA,
+    REVISIONS,
+    REVISIONS_SCHEMA,
+)
+
+WRITTEN_BY = "the futures and options assets, as they certify the partitions they write"
+
+_COLUMNS: dict[str, str] = {
+    "dataset": "The certified dataset, e.g. normalized/futures_bars_1m.",
+    "partition": "The Dagster partition key: `2024-03-05|CL` (date × symbol) or `2024-03-05`.",
+    "trade_date": "The partition's trade date.",
+    "symbol": "The partition's symbol (futures root); null for partitions of a whole day.",
+    "state": "The new certification: preliminary, certified, revised or failed.",
+    "previous_state": "The certification before this transition; null on the first.",
+    "reason": "Why, in words: the check that failed, the capture and final times, a change.",
+    "capture_id": "ULID of the newest capture behind the partition's rows.",
+    "captured_at": "When that capture saw the market (UTC): the capture time, or the market "
+    "clock of a replay at an earlier instant.",
+    "final_at": "When the partition's data became final (UTC): the futures session close, "
+    "17:15 ET for option EOD chains.",
+    "run_id": "The Dagster run that wrote the partition.",
+    "code_version": "The market-spine version that judged it.",
+    "delta_version": "The dataset's Delta version holding the judged rows.",
+    "checks_json": "Each check's verdict on the partition (passed, blocking), as JSON.",
+    "recorded_at": "When the row was recorded (UTC).",
+    "revision_id": "ULID of the revision.",
+    "rows_added": "Rows the new capture has and the old one did not (by the dataset's key).",
+    "rows_removed": "Rows the old capture had and the new one does not.",
+    "rows_changed": "Rows present in both whose values differ in at least one column.",
+    "columns": "The columns that changed, comma-separated.",
+    "column_changes_json": "Per changed column: rows changed, largest absolute and relative "
+    "change (numeric columns), as JSON.",
+    "old_version": "The dataset's Delta version before the replacement.",
+    "new_version": "The dataset's Delta version after it.",
+    "old_capture_id": "The newest capture behind the replaced rows.",
+    "new_capture_id": "The newest capture behind the new rows.",
+    "change": "added, removed or changed.",
+    "key_json": "The row's key values (the dataset's key columns) as JSON.",
+    "column": "The changed column; null for an added or removed row.",
+    "old_value": "The old value as text (the whole row as JSON for a removed row).",
+    "new_value": "The new value as text (the whole row as JSON for an added row).",
+    "abs_change": "new − old for a numeric column, else null.",
+    "rel_change": "(new − old) / |old| for a numeric column with old ≠ 0, else null.",
+}
+
+_TRUST = DatasetFamily(
+    owner="team:platform",
+    partitioning="none (append-only)",
+    glossary=_COLUMNS,
+    history=(SchemaChange(1, date(2026, 11, 30), "first version"),),
+)
+
+CERTIFICATIONS_SPEC = _TRUST.dataset(
+    CERTIFICATIONS,
+    CERTIFICATIONS_SCHEMA,
+    description=(
+        "Every transition of a partition's certification (preliminary, certified, revised, "
+        "failed) with its reason, capture, run, code version, Delta version and checks."
+    ),
+    grain="one row per transition of a dataset partition",
+    written_by=WRITTEN_BY,
+)
+REVISIONS_SPEC = _TRUST.dataset(
+    REVISIONS,
+    REVISIONS_SCHEMA,
+    description=(
+        "Every replacement of a partition whose data differed from what it replaced: rows "
+        "added, removed and changed, the columns and their largest changes, old and new Delta "
+        "versions and captures, from a keyed diff of the two snapshots."
+    ),
+    grain="one row per revision of a dataset partition",
+    written_by=WRITTEN_BY,
+)
+REVISION_ROWS_SPEC = _TRUST.dataset(
+    REVISION_ROWS,
+    REVISION_ROWS_SCHEMA,
+    description="The rows behind each revision: added and removed rows, and changed values.",
+    grain="one row per added or removed row, or per changed value",
+    written_by=WRITTEN_BY,
+)
+CERTIFICATION_DATASETS = (CERTIFICATIONS_SPEC, REVISIONS_SPEC, REVISION_ROWS_SPEC)

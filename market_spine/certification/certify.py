@@ -1,0 +1,303 @@
+"""Certifying the partitions an asset just wrote: what domains call where their checks are
+judged. For each partition it diffs the rows replaced against the rows written, applies the
+certification rule, records transitions and revisions in the lake, and gives the `certified`
+check's verdict and the asset metadata that show the state in the Dagster UI.
+
+Domains say what a partition is and when its data became final; this module never imports one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from ulid import ULID
+
+from market_spine.catalog.vocabulary import PROVENANCE_DESCRIPTIONS, DatasetSpec
+from market_spine.certification import ledger
+from market_spine.certification.diff import Diff, keyed_diff
+from market_spine.certification.rules import Evidence, State, decide
+from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
+from market_spine.lake.store import Lake
+from market_spine.version import package_version
+
+#: Asset metadata keys of a materialization's certification.
+CERTIFICATION_METADATA = "certification"
+CERTIFICATION_COUNTS_METADATA = "certification_counts"
+REVISIONS_METADATA = "revisions"
+#: Columns that say where rows came from, not what they hold: a new capture of the same data
+#: changes them and is no revision.
+PROVENANCE = frozenset(PROVENANCE_DESCRIPTIONS)
+
+
+def _judged_by_certify(_: object) -> CheckOutcome:
+    raise TypeError(
+        f"the {CERTIFIED_CHECK!r} check is judged by certification.certify over the other "
+        "checks' verdicts; pass only the data checks to check_kit.judge"
+    )
+
+
+#: The asset check that shows each partition's certification (non-blocking: a preliminary
+#: partition is normal while a session is live, so it warns rather than fails).
+CERTIFIED: CheckDef[Any] = CheckDef(
+    CERTIFIED_CHECK,
+    "The partition is certified: every blocking check passed on a capture taken after its data "
+    "became final. Warns while it is preliminary or revised; fails when a blocking check failed.",
+    _judged_by_certify,
+)
+
+
+def with_certified(checks: Sequence[CheckDef[Any]]) -> tuple[CheckDef[Any], ...]:
+    """An asset's data checks plus the `certified` check (for its specs and evaluations)."""
+    return (*checks, CERTIFIED)
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition as certification sees it: its Dagster key, trade date, symbol (None when
+    the partition is a whole day), the values of the run's `columns` that select its rows, and
+    when its data became final (tz-aware)."""
+
+    key: str
+    trade_date: date
+    symbol: str | None
+    values: tuple[Any, ...]
+    final_at: datetime
+
+
+@dataclass(frozen=True)
+class Before:
+    """The rows a run is about to replace (every partition of its trade-date range) and the
+    table version they were read at (None: no table yet)."""
+
+    rows: pl.DataFrame
+    version: int | None
+
+
+def before_write(
+    lake: Lake, dataset: str, partitions: Sequence[Partition], columns: Sequence[str]
+) -> Before:
+    """Read what the run's partitions hold now, before the run replaces them: their trade
+    dates, narrowed by any other of `columns` that has one value across the run (a run of one
+    symbol reads that symbol's rows only)."""
+    version = lake.version(dataset)
+    if version is None or not partitions:
+        return Before(pl.DataFrame(), version)
+    days = [p.trade_date for p in partitions]
+    single = {
+        column: values.pop()
+        for i, column in enumerate(columns)
+        if column != "trade_date" and len(values := {p.values[i] for p in partitions}) == 1
+    }
+    rows = lake.read(dataset, equals=single, between={"trade_date": (min(days), max(days))})
+    return Before(rows, version)
+
+
+@dataclass(frozen=True)
+class Certified:
+    """A run's certification: each partition's `certified` verdict, its state, and the
+    seconds it took (to weigh against the step)."""
+
+    outcomes: dict[str, CheckOutcome]
+    states: dict[str, State]
+    revisions: int
+    seconds: float = field(compare=False)
+
+    def verdicts(
+        self, verdicts: Mapping[str, Mapping[str, CheckOutcome]]
+    ) -> dict[str, dict[str, CheckOutcome]]:
+        """The data checks' verdicts with each partition's `certified` verdict added."""
+        return {k: {**v, CERTIFIED_CHECK: self.outcomes[k]} for k, v in verdicts.items()}
+
+    def metadata(self) -> dict[str, Any]:
+        """Asset metadata: the state (`mixed` across partitions that differ), the count per
+        state and the revisions recorded."""
+        found = sorted(set(self.states.values()))
+        counts = {s.value: sum(1 for v in self.states.values() if v is s) for s in found}
+        return {
+            CERTIFICATION_METADATA: found[0].value if len(found) == 1 else "mixed",
+            CERTIFICATION_COUNTS_METADATA: dg.MetadataValue.json(counts),
+            REVISIONS_METADATA: self.revisions,
+        }
+
+
+def selected_checks(context: dg.AssetExecutionContext, asset: dg.AssetKey) -> set[str]:
+    """The names of `asset`'s checks this run evaluates (a check not selected is pending)."""
+    return {k.name for k in context.selected_asset_check_keys if k.asset_key == asset}
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What a run's checks said: every data check, the verdicts by partition key, and the
+    names of the checks the run evaluated."""
+
+    checks: Sequence[CheckDef[Any]]
+    verdicts: Mapping[str, Mapping[str, CheckOutcome]]
+    selected: Collection[str]
+
+
+def certify(
+    lake: Lake,
+    spec: DatasetSpec,
+    run_id: str,
+    partitions: Sequence[Partition],
+    columns: Sequence[str],
+    before: Before,
+    written: pl.DataFrame,
+    judged: Judged,
+    now: datetime,
+) -> Certified:
+    """Certify the run's `partitions` of `spec`'s table after `written` replaced `before`.
+
+    `columns` select a partition's rows (e.g. symbol, trade_date). A capture's time is its
+    capture id's, or `now` (the market clock, tz-aware) when that is earlier: a replay at a
+    frozen instant saw the market as of that instant. Records every transition and revision.
+    """
+    started = time.perf_counter()
+    dataset = spec.name
+    days = [p.trade_date for p in partitions]
+    priors = (
+        ledger.current_states(lake, dataset, min(days), max(days), [p.key for p in partitions])
+        if days
+        else {}
+    )
+    keys = [p.values for p in partitions]
+    new_rows = rows_by(written, columns, keys)
+    old_rows = rows_by(before.rows, columns, keys) if before.rows.width else {}
+    new_version = lake.version(dataset)
+    recorded_at = datetime.now(UTC)
+    outcomes: dict[str, CheckOutcome] = {}
+    states: dict[str, State] = {}
+    transitions: list[dict[str, Any]] = []
+    revisions: list[dict[str, Any]] = []
+    details: list[pl.DataFrame] = []
+    for p in partitions:
+        new, old = new_rows[p.values], old_rows.get(p.values)
+        prior = priors.get(p.key)
+        # A first write is no revision: its rows are counted, not diffed.
+        revisable = prior is not None or (old is not None and old.height > 0)
+        diff = _diff(spec, old, new) if revisable else Diff(added=new.height)
+        capture = _newest_capture(new)
+        old_capture = _newest_capture(old)
+        captured_at = min(_capture_time(capture, now), now)
+        blocking = {
+            c.name: (judged.verdicts[p.key][c.name].passed if c.name in judged.selected else None)
+            for c in judged.checks
+            if c.blocking
+        }
+        decision = decide(Evidence(prior, captured_at, p.final_at, blocking, not diff.empty))
+        states[p.key] = decision.state
+        outcomes[p.key] = _outcome(decision.state, decision.reason, capture, p.final_at)
+        if decision.recorded:
+            transitions.append(
+                {
+                    "dataset": dataset,
+                    "partition": p.key,
+                    "trade_date": p.trade_date,
+                    "symbol": p.symbol,
+                    "state": decision.state.value,
+                    "previous_state": prior.value if prior else None,
+                    "reason": decision.reason,
+                    "capture_id": capture,
+                    "captured_at": captured_at,
+                    "final_at": p.final_at,
+                    "run_id": run_id,
+                    "code_version": package_version(),
+                    "delta_version": new_version,
+                    "checks_json": _checks_json(judged, p.key),
+                    "recorded_at": recorded_at,
+                }
+            )
+        if revisable and not diff.empty:
+            revision_id = str(ULID.from_datetime(recorded_at))
+            revisions.append(
+                {
+                    "revision_id": revision_id,
+                    "dataset": dataset,
+                    "partition": p.key,
+                    "trade_date": p.trade_date,
+                    "symbol": p.symbol,
+                    "rows_added": diff.added,
+                    "rows_removed": diff.removed,
+                    "rows_changed": diff.changed,
+                    "columns": ",".join(diff.columns),
+                    "column_changes_json": json.dumps(
+                        {c: ch.as_dict() for c, ch in diff.columns.items()}
+                    ),
+                    "old_version": before.version,
+                    "new_version": new_version,
+                    "old_capture_id": old_capture,
+                    "new_capture_id": capture,
+                    "run_id": run_id,
+                    "code_version": package_version(),
+                    "recorded_at": recorded_at,
+                }
+            )
+            details.append(
+                diff.detail.with_columns(
+                    revision_id=pl.lit(revision_id),
+                    dataset=pl.lit(dataset),
+                    trade_date=pl.lit(p.trade_date),
+                )
+            )
+    ledger.record(lake, transitions, revisions, details, run_id)
+    return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
+
+
+def _diff(spec: DatasetSpec, old: pl.DataFrame | None, new: pl.DataFrame) -> Diff:
+    """The partition's keyed diff; with no rows before, every new row is added."""
+    if old is None or old.width == 0:
+        old = new.clear()
+    if not spec.keys:
+        raise ValueError(f"{spec.name} declares no key columns in its catalog entry: add keys=")
+    return keyed_diff(old, new, spec.keys, ignore=PROVENANCE)
+
+
+def _newest_capture(rows: pl.DataFrame | None) -> str | None:
+    if rows is None or "capture_id" not in rows.columns or rows.is_empty():
+        return None
+    return rows["capture_id"].max()  # type: ignore[return-value]
+
+
+def _capture_time(capture: str | None, now: datetime) -> datetime:
+    """When a capture was taken, from its ULID; `now` when the rows carry no capture."""
+    if capture is None:
+        return now
+    try:
+        return ULID.from_str(capture).datetime
+    except ValueError:
+        return now
+
+
+def _outcome(state: State, reason: str, capture: str | None, final_at: datetime) -> CheckOutcome:
+    return CheckOutcome(
+        state is State.CERTIFIED,
+        {
+            "state": state.value,
+            "reason": reason,
+            "capture_id": capture or "",
+            "final_at": final_at.isoformat(),
+        },
+        warn_only=state is not State.FAILED,
+    )
+
+
+def _checks_json(judged: Judged, key: str) -> str:
+    return json.dumps(
+        {
+            c.name: {
+                "passed": judged.verdicts[key][c.name].passed
+                if c.name in judged.selected
+                else None,
+                "blocking": c.blocking,
+            }
+            for c in judged.checks
+        },
+        sort_keys=True,
+    )

@@ -1,0 +1,161 @@
+"""The keyed diff of two snapshots of a partition: which rows were added, removed or changed, in
+which columns and by how much.
+
+A keyed diff, not Delta's change data feed: a partition replacement removes and re-adds every
+row, changed or not, so the feed cannot tell a revision from a rerun that changed nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+_OLD, _NEW, _SUFFIX = "__in_old", "__in_new", "__new"
+
+#: The detail frame's columns (a revision's rows, before they are stamped with its id).
+DETAIL_SCHEMA: dict[str, pl.DataType] = {
+    "change": pl.String(),
+    "key_json": pl.String(),
+    "column": pl.String(),
+    "old_value": pl.String(),
+    "new_value": pl.String(),
+    "abs_change": pl.Float64(),
+    "rel_change": pl.Float64(),
+}
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """How one column changed: rows whose value differs, and for a numeric column the largest
+    absolute change (new − old, by magnitude, signed) and relative change (over |old|, None
+    where every old value is 0 or null)."""
+
+    rows: int
+    max_abs: float | None = None
+    max_rel: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "max_abs_change": self.max_abs, "max_rel_change": self.max_rel}
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What differs between two snapshots of a partition, by key: counts, the changed columns,
+    and one detail row per added or removed row and per changed value (DETAIL_SCHEMA)."""
+
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    columns: dict[str, ColumnChange] = field(default_factory=dict)
+    detail: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DETAIL_SCHEMA))
+
+    @property
+    def empty(self) -> bool:
+        """True when the two snapshots hold the same data."""
+        return not (self.added or self.removed or self.changed)
+
+
+def keyed_diff(
+    old: pl.DataFrame,
+    new: pl.DataFrame,
+    keys: Sequence[str],
+    ignore: Collection[str] = (),
+) -> Diff:
+    """Diff `old` against `new` by `keys`, comparing every other column of `new` except
+    `ignore` (provenance such as capture ids, which differ on every capture). Values compare
+    exactly, nulls equal to nulls. Raises ValueError when a key column is missing."""
+    missing = [k for k in keys if k not in new.columns or k not in old.columns]
+    if missing or not keys:
+        raise ValueError(f"a keyed diff needs key columns in both snapshots; missing: {missing}")
+    values = [c for c in new.columns if c not in keys and c not in ignore and c in old.columns]
+    columns = [*keys, *values]
+    old = old.select(columns).cast({c: new.schema[c] for c in columns})
+    new = new.select(columns)
+    if old.height == new.height and old.sort(keys).equals(new.sort(keys)):
+        return Diff()
+    joined = old.with_columns(pl.lit(True).alias(_OLD)).join(
+        new.with_columns(pl.lit(True).alias(_NEW)),
+        on=list(keys),
+        how="full",
+        coalesce=True,
+        suffix=_SUFFIX,
+        nulls_equal=True,
+    )
+    key_json = pl.struct(list(keys)).struct.json_encode().alias("key_json")
+    added = joined.filter(pl.col(_OLD).is_null())
+    removed = joined.filter(pl.col(_NEW).is_null())
+    both = joined.filter(pl.col(_OLD).is_not_null() & pl.col(_NEW).is_not_null())
+    differs = {c: pl.col(c).ne_missing(pl.col(c + _SUFFIX)) for c in values}
+    changed_rows = (
+        both.filter(pl.any_horizontal(list(differs.values()))) if values else both.clear()
+    )
+    details = [
+        _whole_rows(added, "added", key_json, [c + _SUFFIX for c in values], values),
+        _whole_rows(removed, "removed", key_json, values, values),
+    ]
+    changes: dict[str, ColumnChange] = {}
+    for column in values:
+        rows = changed_rows.filter(differs[column])
+        if rows.height:
+            change, detail = _column_change(rows, column, key_json)
+            changes[column] = change
+            details.append(detail)
+    return Diff(
+        added.height,
+        removed.height,
+        changed_rows.height,
+        changes,
+        pl.concat(details, how="vertical"),
+    )
+
+
+def _whole_rows(
+    rows: pl.DataFrame, change: str, key_json: pl.Expr, source: list[str], names: list[str]
+) -> pl.DataFrame:
+    """One detail row per added or removed row, its values as JSON on the side that has it."""
+    row_json = pl.struct([pl.col(s).alias(n) for s, n in zip(source, names, strict=True)])
+    values = row_json.struct.json_encode() if names else pl.lit("{}")
+    side = ("new_value", "old_value") if change == "added" else ("old_value", "new_value")
+    return rows.select(
+        change=pl.lit(change),
+        key_json=key_json,
+        column=pl.lit(None, pl.String()),
+        **{side[0]: values, side[1]: pl.lit(None, pl.String())},
+        abs_change=pl.lit(None, pl.Float64()),
+        rel_change=pl.lit(None, pl.Float64()),
+    ).select(list(DETAIL_SCHEMA))
+
+
+def _column_change(
+    rows: pl.DataFrame, column: str, key_json: pl.Expr
+) -> tuple[ColumnChange, pl.DataFrame]:
+    """One changed column's summary and its detail rows (old and new value of each row)."""
+    old, new = pl.col(column), pl.col(column + _SUFFIX)
+    numeric = rows.schema[column].is_numeric()
+    delta = (new.cast(pl.Float64) - old.cast(pl.Float64)) if numeric else pl.lit(None, pl.Float64)
+    relative = (
+        pl.when(old != 0).then(delta / old.cast(pl.Float64).abs()) if numeric else delta
+    ).cast(pl.Float64)
+    detail = rows.select(
+        change=pl.lit("changed"),
+        key_json=key_json,
+        column=pl.lit(column),
+        old_value=old.cast(pl.String),
+        new_value=new.cast(pl.String),
+        abs_change=delta,
+        rel_change=relative,
+    )
+    return ColumnChange(
+        rows.height, _largest(detail["abs_change"]), _largest(detail["rel_change"])
+    ), detail
+
+
+def _largest(changes: pl.Series) -> float | None:
+    """The change of largest magnitude, with its sign; None when there is none."""
+    known = changes.drop_nulls().drop_nans()
+    if known.is_empty():
+        return None
+    return float(known[int(known.abs().arg_max() or 0)])

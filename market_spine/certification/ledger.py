@@ -1,0 +1,85 @@
+"""Reading and appending the trust layer's tables through the lake: each partition's current
+certification, and the transitions and revisions a run records (one commit per table)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import polars as pl
+
+from market_spine.catalog.vocabulary import conform
+from market_spine.certification.rules import State
+from market_spine.certification.tables import (
+    CERTIFICATIONS,
+    CERTIFICATIONS_SCHEMA,
+    REVISION_ROWS,
+    REVISION_ROWS_SCHEMA,
+    REVISIONS,
+    REVISIONS_SCHEMA,
+)
+from market_spine.lake.store import Lake
+
+
+def current_states(
+    lake: Lake, dataset: str, first: date, last: date, partitions: Iterable[str] | None = None
+) -> dict[str, State]:
+    """The newest certification of each partition of `dataset` with a trade date in
+    [first, last] (only `partitions` when given); a partition never judged is absent."""
+    transitions = latest_transitions(
+        lake, dataset, first, last, columns=["partition", "state", "recorded_at"]
+    )
+    if partitions is not None:
+        transitions = transitions.filter(pl.col("partition").is_in(list(partitions)))
+    return {p: State(s) for p, s in transitions.select("partition", "state").iter_rows()}
+
+
+def latest_transitions(
+    lake: Lake, dataset: str, first: date, last: date, columns: list[str] | None = None
+) -> pl.DataFrame:
+    """The newest transition of each partition of `dataset` with a trade date in [first, last]
+    (CERTIFICATIONS_SCHEMA, or `columns` of it), empty when nothing was judged."""
+    if not lake.exists(CERTIFICATIONS):
+        schema = CERTIFICATIONS_SCHEMA
+        return pl.DataFrame(schema={c: schema[c] for c in columns or schema})
+    rows = lake.read(
+        CERTIFICATIONS,
+        equals={"dataset": dataset},
+        between={"trade_date": (first, last)},
+        columns=columns,
+    )
+    return rows.sort("recorded_at").unique("partition", keep="last", maintain_order=True)
+
+
+def record(
+    lake: Lake,
+    transitions: Sequence[dict],
+    revisions: Sequence[dict],
+    detail: Sequence[pl.DataFrame],
+    run_id: str,
+) -> None:
+    """Append a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
+    REVISIONS_SCHEMA) and their row detail, one commit per table that has rows. The tables are
+    independent, so their commits run side by side: they are most of certification's cost."""
+    writes: list[tuple[str, pl.DataFrame]] = []
+    if transitions:
+        writes.append(
+            (CERTIFICATIONS, pl.DataFrame(list(transitions), schema=CERTIFICATIONS_SCHEMA))
+        )
+    if revisions:
+        writes.append((REVISIONS, pl.DataFrame(list(revisions), schema=REVISIONS_SCHEMA)))
+        rows = pl.concat([conform(d, REVISION_ROWS_SCHEMA) for d in detail], how="vertical")
+        if rows.height:
+            writes.append((REVISION_ROWS, rows))
+    if len(writes) < 2:
+        for table, rows in writes:
+            lake.append(table, rows, metadata={"run_id": run_id})
+        return
+    with ThreadPoolExecutor(len(writes)) as pool:
+        done = [
+            pool.submit(lake.append, table, rows, metadata={"run_id": run_id})
+            for table, rows in writes
+        ]
+        for future in done:
+            future.result()

@@ -1,0 +1,110 @@
+"""When a partition is certified: the one rule that turns what is known about a fresh write
+(the state before it, when its capture was taken, when the data became final, its blocking
+checks, whether its data changed) into the partition's new state and the reason for it.
+
+Pure and clock-free, so every transition is tested without a lake or a Dagster instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """A partition's certification.
+
+    - preliminary: written before the session's data was final, or its blocking checks have
+      not run on it yet;
+    - certified: every blocking check passed on a capture taken after the data became final;
+    - revised: it was certified, then its data changed (the next clean capture that leaves it
+      unchanged certifies it again);
+    - failed: a blocking check failed on it.
+    """
+
+    PRELIMINARY = "preliminary"
+    CERTIFIED = "certified"
+    REVISED = "revised"
+    FAILED = "failed"
+
+
+#: States that mean the data was certified once, so a change to it is a revision.
+WAS_CERTIFIED = frozenset({State.CERTIFIED, State.REVISED})
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one write of a partition tells: its state before (None: never judged), when its
+    capture was taken and when the data became final (both tz-aware), each blocking check's
+    verdict by name (None: not evaluated in this run), and whether the data differs from what
+    the write replaced (provenance aside)."""
+
+    prior: State | None
+    captured_at: datetime
+    final_at: datetime
+    blocking: Mapping[str, bool | None]
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The partition's new state, why, and whether it is a transition worth recording (a change
+    of state, or a further revision of revised data)."""
+
+    state: State
+    reason: str
+    recorded: bool
+
+
+def decide(evidence: Evidence) -> Decision:
+    """The new state of a partition after a write, by these rules, in order:
+
+    1. a blocking check failed → failed;
+    2. certified (or revised) data changed → revised;
+    3. a blocking check did not run → the prior state stands when the data did not change
+       (nothing new was judged), else preliminary;
+    4. the capture was taken before the data became final → preliminary, unless the data was
+       certified (or revised) and did not change: then the prior state stands;
+    5. otherwise → certified (again, after a revision).
+    """
+    e = evidence
+    failed = sorted(name for name, passed in e.blocking.items() if passed is False)
+    pending = sorted(name for name, passed in e.blocking.items() if passed is None)
+    if failed:
+        return _to(e, State.FAILED, f"blocking check failed: {', '.join(failed)}")
+    if e.prior in WAS_CERTIFIED and e.changed:
+        return _to(e, State.REVISED, "the data changed after it was certified")
+    if pending:
+        if e.prior is not None and not e.changed:
+            return _to(e, e.prior, f"unchanged; blocking checks not run: {', '.join(pending)}")
+        return _to(e, State.PRELIMINARY, f"blocking checks not run yet: {', '.join(pending)}")
+    if e.captured_at < e.final_at:
+        if e.prior in WAS_CERTIFIED:
+            return _to(e, e.prior, "unchanged by a capture taken before the data became final")
+        return _to(
+            e,
+            State.PRELIMINARY,
+            f"captured at {_iso(e.captured_at)}, before the data became final at "
+            f"{_iso(e.final_at)}",
+        )
+    if e.prior is State.REVISED:
+        return _to(e, State.CERTIFIED, "re-certified: a clean capture left the revised data as is")
+    if e.prior is State.CERTIFIED:
+        return _to(e, State.CERTIFIED, "unchanged since it was certified")
+    return _to(
+        e,
+        State.CERTIFIED,
+        f"every blocking check passed on a capture taken at {_iso(e.captured_at)}, after the "
+        f"data became final at {_iso(e.final_at)}",
+    )
+
+
+def _to(evidence: Evidence, state: State, reason: str) -> Decision:
+    recorded = state is not evidence.prior or (state is State.REVISED and evidence.changed)
+    return Decision(state, reason, recorded)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,66 @@
+"""The lake tables of the trust layer and their columns, declared once: every certification
+transition, every revision, and each revision's changed rows."""
+
+from __future__ import annotations
+
+import polars as pl
+
+CERTIFICATIONS = "operations/certifications"
+REVISIONS = "operations/revisions"
+REVISION_ROWS = "operations/revision_rows"
+
+_UTC = pl.Datetime("us", "UTC")
+
+#: One row per transition of a partition's certification.
+CERTIFICATIONS_SCHEMA: dict[str, pl.DataType] = {
+    "dataset": pl.String(),
+    "partition": pl.String(),
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "state": pl.String(),
+    "previous_state": pl.String(),
+    "reason": pl.String(),
+    "capture_id": pl.String(),
+    "captured_at": _UTC,
+    "final_at": _UTC,
+    "run_id": pl.String(),
+    "code_version": pl.String(),
+    "delta_version": pl.Int64(),
+    "checks_json": pl.String(),
+    "recorded_at": _UTC,
+}
+
+#: One row per replacement of a partition whose data differed from what it replaced.
+REVISIONS_SCHEMA: dict[str, pl.DataType] = {
+    "revision_id": pl.String(),
+    "dataset": pl.String(),
+    "partition": pl.String(),
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "rows_added": pl.Int64(),
+    "rows_removed": pl.Int64(),
+    "rows_changed": pl.Int64(),
+    "columns": pl.String(),
+    "column_changes_json": pl.String(),
+    "old_version": pl.Int64(),
+    "new_version": pl.Int64(),
+    "old_capture_id": pl.String(),
+    "new_capture_id": pl.String(),
+    "run_id": pl.String(),
+    "code_version": pl.String(),
+    "recorded_at": _UTC,
+}
+
+#: One row per added or removed row, and per changed value of a changed row.
+REVISION_ROWS_SCHEMA: dict[str, pl.DataType] = {
+    "revision_id": pl.String(),
+    "dataset": pl.String(),
+    "trade_date": pl.Date(),
+    "change": pl.String(),
+    "key_json": pl.String(),
+    "column": pl.String(),
+    "old_value": pl.String(),
+    "new_value": pl.String(),
+    "abs_change": pl.Float64(),
+    "rel_change": pl.Float64(),
+}

@@ -1,0 +1,92 @@
+""" "What changed since my last run": Spine.changes and GET /v1/revisions over a home whose
+certified CL session was revised twice (a spiked capture, then the clean one again)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from market_spine.catalog.vocabulary import UnknownDataset
+from market_spine.client import Spine
+from market_spine.errors import InvalidInput
+from market_spine.futures.partitions import partition_key
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import domain_assets, resources
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import settings_for
+
+BARS = "normalized/futures_bars_1m"
+NEXT_MORNING = "2024-03-06T12:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def revised_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Versions of the CL 2024-03-05 bars: 0 clean, 1 spiked, 2 clean again, 3 unchanged."""
+    home = tmp_path_factory.mktemp("revised") / "home"
+    settings = settings_for(home)
+    with dg.instance_for_test() as instance:
+        for defects in ([], ["spikes"], [], []):
+            market = MarketDataResource(frozen_now=NEXT_MORNING, defects=defects)
+            result = dg.materialize(
+                domain_assets(settings, "futures"),
+                partition_key=partition_key(date(2024, 3, 5), "CL"),
+                resources=resources(settings, market),
+                instance=instance,
+            )
+            assert result.success
+    return home
+
+
+def test_changes_since_a_version_are_the_revisions_that_made_a_later_one(revised_home) -> None:
+    spine = Spine(revised_home)
+    every = spine.changes(BARS)
+    assert every["new_version"].to_list() == [1, 2] and every["old_version"].to_list() == [0, 1]
+    assert every["partition"].to_list() == ["2024-03-05|CL"] * 2
+    assert spine.changes(BARS, since=0).height == 2
+    assert spine.changes(BARS, since=1)["new_version"].to_list() == [2]
+    assert spine.changes(BARS, since="2").is_empty()  # the unchanged rerun made no revision
+
+
+def test_changes_since_an_instant_are_those_recorded_after_it(revised_home) -> None:
+    spine = Spine(revised_home)
+    first, second = spine.changes(BARS)["recorded_at"].to_list()
+    assert spine.changes(BARS, since=first)["recorded_at"].to_list() == [second]
+    assert spine.changes(BARS, since=first.isoformat()).height == 1
+
+
+def test_detail_gives_the_rows_behind_the_revisions(revised_home) -> None:
+    spine = Spine(revised_home)
+    revision = spine.changes(BARS, since=1).row(0, named=True)
+    rows = spine.changes(BARS, since=1, detail=True)
+    assert set(rows["revision_id"]) == {revision["revision_id"]}
+    assert rows.filter(pl.col("change") == "changed").height > 0
+    assert set(rows["column"].drop_nulls()) == set(revision["columns"].split(","))
+
+
+def test_a_bad_since_or_dataset_says_what_to_pass(revised_home) -> None:
+    spine = Spine(revised_home)
+    with pytest.raises(InvalidInput, match="since='yesterday' is not a table version number"):
+        spine.changes(BARS, since="yesterday")
+    with pytest.raises(UnknownDataset, match="normalized/futures_bars_1m"):
+        spine.changes("normalized/nope")
+
+
+def test_the_api_answers_what_changed(revised_home) -> None:
+    with serving(revised_home) as client:
+        answer = client.get("/v1/revisions", params={"dataset": BARS, "since": "1"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["rows"] == 1 and body["data"][0]["new_version"] == 2
+        assert body["data"][0]["partition"] == "2024-03-05|CL"
+        every = client.get("/v1/revisions", params={"dataset": BARS, "format": "csv"})
+        assert every.status_code == 200 and every.text.count("2024-03-05|CL") == 2
+        detail = client.get("/v1/revisions", params={"dataset": BARS, "detail": "true"})
+        assert detail.json()["rows"] > 0 and "key_json" in detail.json()["columns"]
+        bad = client.get("/v1/revisions", params={"dataset": BARS, "since": "soon"})
+        assert bad.status_code == 422 and bad.json()["field"] == "since"
+        unknown = client.get("/v1/revisions", params={"dataset": "raw/nope"})
+        assert unknown.status_code == 422 and unknown.json()["field"] == "dataset"

@@ -1,0 +1,73 @@
+"""The keyed diff of two snapshots, against a small case checked by hand."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from market_spine.certification.diff import keyed_diff
+
+T = [datetime(2024, 3, 5, 14, m, tzinfo=UTC) for m in range(4)]
+KEYS = ("symbol", "ts")
+
+
+def bars(ts, close, volume, capture="A") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "symbol": ["CL"] * len(ts),
+            "ts": ts,
+            "close": close,
+            "volume": volume,
+            "capture_id": [capture] * len(ts),
+        },
+        schema_overrides={"ts": pl.Datetime("ns", "UTC")},
+    )
+
+
+def test_a_hand_checked_revision() -> None:
+    # Old: minutes 0, 1, 2. New: minute 0 unchanged, 1 close 80.0 → 80.5 and volume 10 → 12,
+    # minute 2 gone, minute 3 new. Every capture id differs, which is no change.
+    old = bars(T[:3], [80.0, 80.0, 81.0], [5, 10, 7], capture="A")
+    new = bars([T[0], T[1], T[3]], [80.0, 80.5, 79.0], [5, 12, 3], capture="B")
+    diff = keyed_diff(old, new, KEYS, ignore={"capture_id"})
+    assert (diff.added, diff.removed, diff.changed) == (1, 1, 1)
+    assert set(diff.columns) == {"close", "volume"}
+    assert diff.columns["close"].rows == 1
+    assert diff.columns["close"].max_abs == pytest.approx(0.5)
+    assert diff.columns["close"].max_rel == pytest.approx(0.5 / 80.0)
+    assert diff.columns["volume"].max_abs == 2 and diff.columns["volume"].max_rel == 0.2
+    detail = {(r["change"], r["column"]): r for r in diff.detail.to_dicts()}
+    assert set(detail) == {
+        ("added", None),
+        ("removed", None),
+        ("changed", "close"),
+        ("changed", "volume"),
+    }
+    assert json.loads(detail[("added", None)]["key_json"])["ts"].startswith("2024-03-05T14:03")
+    assert json.loads(detail[("added", None)]["new_value"]) == {"close": 79.0, "volume": 3}
+    assert json.loads(detail[("removed", None)]["old_value"]) == {"close": 81.0, "volume": 7}
+    assert detail[("changed", "close")]["old_value"] == "80.0"
+    assert detail[("changed", "close")]["new_value"] == "80.5"
+
+
+def test_a_rerun_with_the_same_values_is_no_change() -> None:
+    old = bars(T, [80.0, 80.1, 80.2, 80.3], [1, 2, 3, 4], capture="A")
+    new = bars(list(reversed(T)), [80.3, 80.2, 80.1, 80.0], [4, 3, 2, 1], capture="B")
+    diff = keyed_diff(old, new, KEYS, ignore={"capture_id"})
+    assert diff.empty and diff.detail.is_empty() and not diff.columns
+
+
+def test_the_largest_change_keeps_its_sign_and_nulls_compare_equal() -> None:
+    old = bars(T[:3], [10.0, 20.0, None], [1, 1, 1])
+    new = bars(T[:3], [5.0, 23.0, None], [1, 1, 1])
+    diff = keyed_diff(old, new, KEYS, ignore={"capture_id"})
+    assert diff.changed == 2 and diff.columns["close"].max_abs == -5.0  # 10 → 5 beats 20 → 23
+    assert diff.columns["close"].max_rel == pytest.approx(-0.5)
+
+
+def test_a_missing_key_column_is_refused() -> None:
+    with pytest.raises(ValueError, match="missing"):
+        keyed_diff(bars(T, [1.0] * 4, [1] * 4), bars(T, [1.0] * 4, [1] * 4), ("osi",))

@@ -1,0 +1,128 @@
+"""Certification of futures partitions through a real Dagster instance and Delta lake: each
+transition a partition goes through, recorded in operations/certifications, with its revisions."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from market_spine.catalog.registry import drift
+from market_spine.certification.certify import CERTIFIED_CHECK
+from market_spine.certification.tables import CERTIFICATIONS, REVISION_ROWS, REVISIONS
+from market_spine.futures import keys
+from market_spine.futures.partitions import partition_key
+from market_spine.lake import Lake
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import domain_assets, resources
+from market_spine.version import package_version
+from market_spine_tests.kit.homes import settings_for
+
+DAY = date(2024, 3, 5)
+LIVE = "2024-03-05T15:30:00Z"  # during CL's session (it closes at 22:00 UTC)
+NEXT_MORNING = "2024-03-06T12:00:00Z"
+
+
+def run(home: Path, instance: dg.DagsterInstance, now: str, **market) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        domain_assets(settings_for(home), "futures"),
+        partition_key=partition_key(DAY, "CL"),
+        resources=resources(settings_for(home), MarketDataResource(frozen_now=now, **market)),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def certified_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    [found] = [e for e in result.get_asset_check_evaluations() if e.check_name == CERTIFIED_CHECK]
+    return found
+
+
+def state_metadata(result: dg.ExecuteInProcessResult) -> str:
+    [event] = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == keys.NORMALIZED_BARS
+    ]
+    return event.materialization.metadata["certification"].value
+
+
+def transitions(home: Path) -> pl.DataFrame:
+    return Lake(home / "lake").read(CERTIFICATIONS).sort("recorded_at")
+
+
+def revisions(home: Path) -> pl.DataFrame:
+    lake = Lake(home / "lake")
+    return lake.read(REVISIONS).sort("recorded_at") if lake.exists(REVISIONS) else pl.DataFrame()
+
+
+def test_a_live_capture_is_preliminary_and_the_next_clean_capture_certifies_it(
+    home, instance
+) -> None:
+    live = run(home, instance, LIVE)
+    assert live.success
+    check = certified_check(live)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["state"].value == "preliminary"
+    assert state_metadata(live) == "preliminary"
+    [first] = transitions(home).to_dicts()
+    assert first["state"] == "preliminary" and first["previous_state"] is None
+    assert first["partition"] == "2024-03-05|CL" and first["symbol"] == "CL"
+    assert "before the data became final at 2024-03-05T22:00:00Z" in first["reason"]
+    assert first["run_id"] == live.run_id and first["code_version"] == package_version()
+    assert first["delta_version"] == 0 and first["capture_id"]
+    assert json.loads(first["checks_json"])["validity"] == {"passed": True, "blocking": True}
+
+    final = run(home, instance, NEXT_MORNING)
+    assert certified_check(final).passed and state_metadata(final) == "certified"
+    second = transitions(home).to_dicts()[-1]
+    assert (second["previous_state"], second["state"]) == ("preliminary", "certified")
+    assert second["delta_version"] == 1 and second["run_id"] == final.run_id
+    # The rest of the session arrived: a revision of the preliminary data, minutes added only.
+    [revision] = revisions(home).to_dicts()
+    assert revision["rows_added"] > 0 and revision["rows_removed"] == 0
+    assert (revision["old_version"], revision["new_version"]) == (0, 1)
+    assert revision["old_capture_id"] == first["capture_id"]
+    assert revision["new_capture_id"] == second["capture_id"]
+
+    again = run(home, instance, NEXT_MORNING)
+    assert certified_check(again).passed
+    assert transitions(home).height == 2  # unchanged and still certified: nothing to record
+    assert revisions(home).height == 1  # and a replacement that changed nothing is no revision
+
+
+def test_certified_data_that_changes_is_revised_then_recertified(home, instance) -> None:
+    assert run(home, instance, NEXT_MORNING).success
+    spiked = run(home, instance, NEXT_MORNING, defects=["spikes"])
+    check = certified_check(spiked)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["state"].value == "revised"
+    [revision] = revisions(home).to_dicts()
+    assert revision["rows_changed"] > 0 and revision["rows_added"] == 0
+    changes = json.loads(revision["column_changes_json"])
+    assert "close" in revision["columns"].split(",") and changes["close"]["max_abs_change"]
+    detail = Lake(home / "lake").read(REVISION_ROWS)
+    assert set(detail["revision_id"]) == {revision["revision_id"]}
+    assert detail.filter(pl.col("column") == "close").height == changes["close"]["rows"]
+
+    restored = run(home, instance, NEXT_MORNING)  # the spikes are gone: changed again
+    assert certified_check(restored).metadata["state"].value == "revised"
+    recertified = run(home, instance, NEXT_MORNING)  # a clean capture, nothing changed
+    assert certified_check(recertified).passed
+    states = transitions(home)["state"].to_list()
+    assert states == ["certified", "revised", "revised", "certified"]
+    assert "re-certified" in transitions(home)["reason"][-1]
+    assert revisions(home).height == 2
+    assert drift(Lake(home / "lake")) == {}  # the trust tables are stored as declared
+
+
+def test_a_failed_blocking_check_fails_the_partition(home, instance) -> None:
+    assert run(home, instance, NEXT_MORNING).success
+    crossed = run(home, instance, NEXT_MORNING, defects=["crossed"])
+    assert not crossed.success  # the blocking validity check stops the daily bars
+    check = certified_check(crossed)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    last = transitions(home).to_dicts()[-1]
+    assert (last["previous_state"], last["state"]) == ("certified", "failed")
+    assert last["reason"] == "blocking check failed: validity"
