@@ -17,22 +17,29 @@ is set, so nothing is cached between commands):
   venv predates that step);
 - as installed, plus the libraries the command imported before it loaded them lazily (pandas and
   polars): the baseline of the lazy imports, in the same run and with the same bytecode;
+- with the home's API serving (`market-spine api`): the command reads the report the API
+  computes (`GET /v1/status`) and loads no Dagster; the rows above are its baseline (no API
+  on the port, so the command computes the report itself);
 plus `collect_status` alone in this process (median of 5).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import report
 
 from market_spine.home import instance as home_instance
@@ -127,6 +134,31 @@ def command_wall(env: dict[str, str], preload_old_imports: bool = False) -> list
     return walls
 
 
+@contextmanager
+def serving_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`market-spine api` for the home on a free port; yields the environment naming it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api_env = {**env, "MARKET_SPINE_API_PORT": str(port)}
+    exe = Path(sys.executable).parent / "market-spine"
+    server = subprocess.Popen(
+        [str(exe), "api"], env=api_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        yield api_env
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="status-", dir=Path(__file__).parent / ".data"))
     root.mkdir(parents=True, exist_ok=True)
@@ -157,11 +189,15 @@ def main() -> None:
         "MARKET_SPINE_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster"),
         "PYTHONDONTWRITEBYTECODE": "1",
+        # Nothing listens here: the command computes the report itself (the baseline rows).
+        "MARKET_SPINE_API_PORT": "9",
     }
     env.pop("PYTHONPYCACHEPREFIX", None)
     plain = command_wall({**env, "PYTHONPYCACHEPREFIX": str(root / "no-pycache")})
     installed = command_wall(env)
     old_imports = command_wall(env, preload_old_imports=True)
+    with serving_api(env) as api_env:
+        through_api = command_wall(api_env)
 
     rows = [
         ("status command, no bytecode (this env)", statistics.median(plain), max(plain)),
@@ -170,6 +206,11 @@ def main() -> None:
             "  baseline: + pandas, polars imported",
             statistics.median(old_imports),
             max(old_imports),
+        ),
+        (
+            "status command, the home's API up",
+            statistics.median(through_api),
+            max(through_api),
         ),
         ("collect_status in process", statistics.median(inner), max(inner)),
     ]
@@ -198,6 +239,7 @@ def main() -> None:
             "command_no_bytecode_s": plain,
             "command_installed_s": installed,
             "command_with_old_imports_s": old_imports,
+            "command_through_api_s": through_api,
             "collect_status_s": inner,
         },
     )
