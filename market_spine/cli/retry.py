@@ -69,10 +69,12 @@ def retry(
             ids = [resolve_run(instance, run_id or "").dagster_run.run_id]
         if not ids:
             console.print(f"no failed run since {since}: nothing to retry")
+        handled = []
         for one in ids:
             plan = plan_retry(instance, one, force=force)
-            if failed and plan.verdict in ("repaired", "in progress"):
-                continue  # already handled: not this command's to report as refused
+            if failed and plan.verdict in ("repaired", "in progress", "daemon retry"):
+                handled.append(plan)  # not this command's to report as refused
+                continue
             _print_plan(plan, dry_run)
             entry: dict[str, Any] = plan.as_json()
             if plan.ok and not dry_run:
@@ -84,6 +86,12 @@ def retry(
                 status += "" if launched.success else str(launched.failure)
                 console.print(f"  retry {launched.run_id[:8]} {status}", highlight=False)
             outcomes.append(entry)
+        if handled and not as_json:
+            console.print(
+                f"{len(handled)} failed run(s) since {since} already handled: "
+                + "; ".join(f"{p.run.run_id[:8]} {p.reason}" for p in handled),
+                highlight=False,
+            )
     if as_json:
         typer.echo(json.dumps(outcomes, indent=2))
     ok = all(o["verdict"] == "retry" and o.get("success", dry_run) for o in outcomes)

@@ -9,6 +9,7 @@ retry daemon), so the console and the daemon share one budget.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from dagster._core.storage.tags import (
     AUTO_RETRY_RUN_ID_TAG,
     RETRY_NUMBER_TAG,
     TAGS_TO_MAYBE_OMIT_ON_RETRY,
+    WILL_RETRY_TAG,
 )
 
 from market_spine.errors import SpineError
@@ -75,7 +77,8 @@ class RetryPlan:
     """What retrying one failed run would do. `run` is the attempt to re-execute (the newest of
     its group); `verdict` is `retry`, or why not: `running` (a run covers its partitions),
     `exhausted` (no attempts left), `repaired` (a later attempt succeeded), `in progress` (a
-    later attempt is queued or running), `not failed`."""
+    later attempt is queued or running), `daemon retry` (the daemon is about to launch one),
+    `not failed`."""
 
     run: dg.DagsterRun
     verdict: str
@@ -122,6 +125,14 @@ def plan_retry(instance: dg.DagsterInstance, run_id: str, *, force: bool = False
         return plan("in progress", f"attempt {newest.run_id[:8]} is {newest.status.value.lower()}")
     if newest.status not in FAILED:
         return plan("not failed", f"run {newest.run_id[:8]} is {newest.status.value.lower()}")
+    if _daemon_about_to_retry(instance, newest):
+        # The daemon has decided to retry it and will launch the attempt within seconds:
+        # another attempt now would run the same partitions twice.
+        return plan(
+            "daemon retry",
+            f"the daemon is retrying run {newest.run_id[:8]} (dagster/will_retry): wait for "
+            "its attempt",
+        )
     running = conflicts(instance, newest)
     if running:
         ids = [r.run_id for r in running]
@@ -138,6 +149,24 @@ def plan_retry(instance: dg.DagsterInstance, run_id: str, *, force: bool = False
             "the cause, then retry with --force",
         )
     return plan("retry", f"attempt {attempts + 1} of {allowed}" + (" (forced)" if force else ""))
+
+
+#: The daemon launches its retry seconds after a failure; past this it is not coming.
+DAEMON_RETRY_WINDOW_S = 120.0
+
+
+def _daemon_about_to_retry(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """True while a running daemon owes the run the retry it decided on (`dagster/will_retry`,
+    no attempt linked yet, the failure recent). Without a live daemon nobody retries it."""
+    if run.tags.get(WILL_RETRY_TAG) != "true" or AUTO_RETRY_RUN_ID_TAG in run.tags:
+        return False
+    record = instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record is not None else None
+    now = time.time()
+    if ended is None or now - ended > DAEMON_RETRY_WINDOW_S:
+        return False
+    beats = instance.get_daemon_heartbeats().values()
+    return any(now - beat.timestamp < DAEMON_RETRY_WINDOW_S for beat in beats)
 
 
 def _created(instance: dg.DagsterInstance, run: dg.DagsterRun) -> datetime:

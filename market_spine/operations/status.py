@@ -219,7 +219,7 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
                 "partitions": None if row.span is None else row.span.label,
                 "datasets": list(row.datasets) or [run.job_name],
                 "cause": cause_of(instance, run),
-                "retry_safe": plan.verdict != "running",
+                "retry_safe": plan.ok,
                 "retry": plan.verdict,
                 "retry_reason": plan.reason,
             }

@@ -16,8 +16,8 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
 
 
 def root_cause(error: SerializableErrorInfo) -> str:
-    """The innermost error's message on one line, without Dagster's wrapping."""
-    error = _innermost(error)
+    """The culprit's message (`_culprit`) on one line, without Dagster's wrapping."""
+    error = _culprit(error)
     message = " ".join(error.message.split())
     name = error.cls_name or ""
     if name and message.startswith(f"{name}: "):
@@ -36,10 +36,16 @@ _FIXES = {
 }
 
 
-def _innermost(error: SerializableErrorInfo) -> SerializableErrorInfo:
-    while error.cause is not None:
-        error = error.cause
-    return error
+def _culprit(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    """The outermost error that Dagster did not raise: the one the step's code raised, whose
+    message says what failed and how to fix it (the platform's errors wrap a library's, e.g.
+    a refused connection inside "ThetaTerminal at … still failing"). The innermost error when
+    Dagster raised them all."""
+    chain = [error]
+    while chain[-1].cause is not None:
+        chain.append(chain[-1].cause)
+    raised_by_code = [e for e in chain if not (e.cls_name or "").startswith("Dagster")]
+    return raised_by_code[0] if raised_by_code else chain[-1]
 
 
 def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str | None:
@@ -49,7 +55,7 @@ def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str | None:
         event = record.dagster_event
         data = event.step_failure_data  # type: ignore[union-attr]
         if data is not None and data.error is not None:
-            inner = _innermost(data.error)
+            inner = _culprit(data.error)
             fix = _FIXES.get(inner.cls_name or "")
             cause = f"{event.step_key}: {inner.cls_name}: {root_cause(inner)}"
             return f"{cause}; fix: {fix}" if fix else cause  # type: ignore[union-attr]

@@ -1,8 +1,10 @@
-"""Schedule states and ticks written straight into a Dagster instance, as the daemon would leave
-them, for tests of what the platform concludes from them (status, alerts)."""
+"""Schedule states, ticks and daemon heartbeats written straight into a Dagster instance, as the
+daemon would leave them, for tests of what the platform concludes from them (status, alerts,
+retries)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import dagster as dg
@@ -20,6 +22,7 @@ from dagster._core.scheduler.instigation import (
     TickStatus,
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._daemon.types import DaemonHeartbeat
 from dagster._utils.error import SerializableErrorInfo
 
 
@@ -67,3 +70,9 @@ def add_tick(
             error=failure if status == TickStatus.FAILURE else None,
         )
     )
+
+
+def beat(instance: dg.DagsterInstance) -> None:
+    """A heartbeat from every daemon the instance needs, as `dagster-daemon` writes them."""
+    for kind in instance.get_required_daemon_types():
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), kind, "test", errors=[]))

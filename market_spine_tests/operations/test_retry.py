@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG
+from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 
 from market_spine.fakes.tws import FakeTWS
 from market_spine.home import instance as home_instance
@@ -18,6 +18,7 @@ from market_spine.runs.launch import create_run, domain_assets, execute
 from market_spine.runs.location import location_origin
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, run_days, unreachable_ib
+from market_spine_tests.kit.schedules import beat
 
 
 def futures_run(home: Path, key: str) -> dg.DagsterRun:
@@ -66,3 +67,18 @@ def test_a_retry_is_refused_while_a_run_covers_the_same_partition(home: Path) ->
     plan = plan_retry(instance, failed.run_id, force=True)
     assert plan.verdict == "running" and plan.blocked_by == (running.run_id,)
     assert running.run_id[:8] in plan.reason
+
+
+def test_a_run_the_daemon_is_about_to_retry_is_left_to_it(home: Path) -> None:
+    failed = run_days(home, "CL", DAY, market=unreachable_ib())
+    instance = home_instance(settings_for(home))
+    instance.add_run_tags(failed.run_id, {WILL_RETRY_TAG: "true"})
+    # No daemon beats: nobody will retry it, so the command may.
+    assert plan_retry(instance, failed.run_id).ok
+    beat(instance)
+    plan = plan_retry(instance, failed.run_id, force=True)
+    assert plan.verdict == "daemon retry" and not plan.ok
+    assert "daemon is retrying" in plan.reason
+    # Once the daemon's attempt is linked, the attempt itself is what is judged.
+    instance.add_run_tags(failed.run_id, {AUTO_RETRY_RUN_ID_TAG: "not-yet-launched"})
+    assert plan_retry(instance, failed.run_id).ok

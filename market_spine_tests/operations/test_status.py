@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._daemon.types import DaemonHeartbeat
+from dagster._core.storage.tags import WILL_RETRY_TAG
 from typer.testing import CliRunner
 
 from market_spine.cli import app
@@ -24,6 +23,7 @@ from market_spine.futures import definitions as futures
 from market_spine.home import instance as home_instance
 from market_spine.operations import definitions as operations
 from market_spine.operations.freshness import freshness_job
+from market_spine.operations.retry import plan_retry
 from market_spine.operations.status import checks_failing, collect_status, missed_ticks
 from market_spine.options import definitions as options
 from market_spine.providers.resource import MarketDataResource
@@ -33,7 +33,7 @@ from market_spine.settings import Settings
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
-from market_spine_tests.kit.schedules import add_tick, running_schedule
+from market_spine_tests.kit.schedules import add_tick, beat, running_schedule
 from market_spine_tests.operations.test_retry import futures_run
 
 runner = CliRunner()
@@ -60,12 +60,6 @@ def webserver() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def beat(instance: dg.DagsterInstance) -> None:
-    """A heartbeat from every daemon the instance needs, as `dagster-daemon` writes them."""
-    for kind in instance.get_required_daemon_types():
-        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time(), kind, "test", errors=[]))
 
 
 @contextmanager
@@ -103,6 +97,13 @@ def test_green_home_exits_0_and_a_failed_run_makes_it_red_with_its_cause(
         assert report["failures"] == [] and report["active_runs"] == []
 
         failed = run_days(home, "ES", DAY, market=unreachable_ib())
+        instance = open_instance(home)
+        plan = plan_retry(instance, failed.run_id)
+        assert plan.verdict == "daemon retry" and "daemon is retrying" in plan.reason
+        # Shown while the daemon owes its retry; then one the daemon decided not to retry.
+        [owed] = json.loads(runner.invoke(app, ["status", "--json"]).stdout)["failures"]
+        assert owed["retry"] == "daemon retry" and owed["retry_safe"] is False
+        instance.add_run_tags(failed.run_id, {WILL_RETRY_TAG: "false"})
         red = runner.invoke(app, ["status", "--json"])
         assert red.exit_code == 1
         [failure] = json.loads(red.stdout)["failures"]
