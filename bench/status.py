@@ -160,8 +160,8 @@ def serving_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 
 def main() -> None:
+    (Path(__file__).parent / ".data").mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="status-", dir=Path(__file__).parent / ".data"))
-    root.mkdir(parents=True, exist_ok=True)
     home = root / "home"
     settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)})
     instance = home_instance(settings)
