@@ -14,6 +14,7 @@ from market_spine.errors import SpineError
 
 if TYPE_CHECKING:
     import dagster as dg
+    from rich.console import Console
 
     from market_spine.operations.run_history import RunDetail, RunRow
     from market_spine.settings import Settings
@@ -72,8 +73,16 @@ _HEADERS = (
 )
 
 
+#: The speed and memory columns (indexes into _HEADERS), dropped on a narrow terminal.
+_MEASURES = range(6, 11)
+#: Terminal columns from which the whole table fits.
+WIDE_TABLE = 160
+#: Below this many columns no table fits: each run is a short block of lines instead.
+NARROW = 120
+
+
 def _cells(r: RunRow, plain: bool) -> list[str]:
-    datasets = ", ".join(d.rsplit("/", 1)[-1] for d in r.datasets[:3])
+    datasets = ", ".join(r.datasets[:3])
     more = len(r.datasets) - 3
     return [
         r.run_id if plain else r.run_id[:8],
@@ -91,9 +100,9 @@ def _cells(r: RunRow, plain: bool) -> list[str]:
     ]
 
 
-def _table(rows: list[RunRow]) -> None:
-    """A table on a terminal; tab-separated lines, one per run, when piped."""
-    if not sys.stdout.isatty():
+def _table(rows: list[RunRow], console: Console | None = None) -> None:
+    """A table on a terminal (or `console`); tab-separated lines, one per run, when piped."""
+    if console is None and not sys.stdout.isatty():
         typer.echo("\t".join(_HEADERS))
         for r in rows:
             typer.echo("\t".join(_cells(r, plain=True)))
@@ -101,13 +110,47 @@ def _table(rows: list[RunRow]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} runs, newest first")
-    for i, header in enumerate(_HEADERS):
-        right = 6 <= i <= 10
-        table.add_column(header, justify="right" if right else "left", no_wrap=i < 4 or right)
+    console = console or Console()
+    if console.width < NARROW:
+        _blocks(rows, console)
+        return
+    # Below this width the speed and memory columns give way, so the cause stays readable.
+    wide = console.width >= WIDE_TABLE
+    shown = [i for i in range(len(_HEADERS)) if wide or i not in _MEASURES]
+    table = Table(title=f"{len(rows)} run{'' if len(rows) == 1 else 's'}, newest first")
+    for i in shown:
+        right = i in _MEASURES
+        folds = _HEADERS[i] in ("datasets", "cause")
+        table.add_column(
+            _HEADERS[i],
+            justify="right" if right else "left",
+            no_wrap=not folds,
+            overflow="fold" if folds else "ellipsis",
+            ratio=2 if _HEADERS[i] == "cause" else (1 if folds else None),
+            min_width=12 if folds else None,
+        )
     for r in rows:
-        table.add_row(*_cells(r, plain=False))
-    Console().print(table)
+        cells = _cells(r, plain=False)
+        table.add_row(*(cells[i] for i in shown))
+    console.print(table)
+    if not wide:
+        console.print(
+            "duration, rows, rows/s, MB/s and peak memory: a wider terminal, "
+            "`runs show ID` or `--json`",
+            style="dim",
+        )
+
+
+def _blocks(rows: list[RunRow], console: Console) -> None:
+    """Each run as a heading line and its datasets and cause, wrapped to the terminal."""
+    console.print(f"{len(rows)} run{'' if len(rows) == 1 else 's'}, newest first", style="bold")
+    for r in rows:
+        cells = dict(zip(_HEADERS, _cells(r, plain=False), strict=True))
+        heading = " ".join(cells[h] for h in ("run", "created (UTC)", "status", "partitions"))
+        console.print(f"\n{heading} {cells['by@from']}", highlight=False)
+        console.print(f"  datasets: {cells['datasets']}", highlight=False)
+        if cells["cause"]:
+            console.print(f"  cause: {cells['cause']}", highlight=False, markup=False)
 
 
 @runs.callback()

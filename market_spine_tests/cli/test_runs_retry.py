@@ -3,12 +3,17 @@ dry runs that launch nothing, the attempt limit and --force."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from market_spine.cli import app
+from market_spine.cli.runs import WIDE_TABLE, _table
+from market_spine.operations.run_history import find_runs, run_detail
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
 
 runner = CliRunner()
@@ -66,3 +71,22 @@ def test_retry_dry_run_launches_nothing_and_attempts_stop_unless_forced(env_home
 def test_retry_needs_a_run_or_failed(env_home: Path) -> None:
     result = runner.invoke(app, ["retry"])
     assert result.exit_code == 2 and "give a RUN id or --failed" in result.output
+
+
+@pytest.mark.parametrize("columns", [80, 120, 200])
+def test_the_runs_table_keeps_the_cause_whole_on_any_terminal(env_home: Path, columns: int) -> None:
+    failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
+    cause = run_detail(open_instance(env_home), failed.run_id).row.cause or ""
+    assert cause
+    screen = Console(file=io.StringIO(), width=columns, color_system=None)
+    _table(find_runs(open_instance(env_home)), screen)
+    shown = screen.file.getvalue()
+    lines = shown.splitlines()
+    assert all(len(line) <= columns for line in lines), shown
+    # Folded over lines, the cause reads whole once the table's borders are taken out.
+    text = "".join(
+        (line.split("│")[-2] if "│" in line else line.replace("cause:", "")).strip()
+        for line in lines
+    )
+    assert "".join(cause.split()) in "".join(text.split()), shown
+    assert ("peak MB" in shown) == (columns >= WIDE_TABLE)
