@@ -43,12 +43,14 @@ def _judged_by_certify(_: object) -> CheckOutcome:
     )
 
 
-#: The asset check that shows each partition's certification (non-blocking: a preliminary
-#: partition is normal while a session is live, so it warns rather than fails).
+#: The asset check that shows each partition's certification in its metadata (`state`). It
+#: fails only when a blocking check failed: a preliminary partition is normal while a session
+#: is live and a revised one is the record of a correction, so neither turns the UI red.
 CERTIFIED: CheckDef[Any] = CheckDef(
     CERTIFIED_CHECK,
-    "The partition is certified: every blocking check passed on a capture taken after its data "
-    "became final. Warns while it is preliminary or revised; fails when a blocking check failed.",
+    "The partition's certification (metadata `state`): certified once every blocking check "
+    "passed on a capture taken after its data became final, preliminary before, revised after "
+    "a certified partition changed. Fails only when a blocking check failed.",
     _judged_by_certify,
 )
 
@@ -277,14 +279,13 @@ def _capture_time(capture: str | None, now: datetime) -> datetime:
 
 def _outcome(state: State, reason: str, capture: str | None, final_at: datetime) -> CheckOutcome:
     return CheckOutcome(
-        state is State.CERTIFIED,
+        state is not State.FAILED,
         {
             "state": state.value,
             "reason": reason,
             "capture_id": capture or "",
             "final_at": final_at.isoformat(),
         },
-        warn_only=state is not State.FAILED,
     )
 
 
