@@ -42,8 +42,9 @@ from market_spine.settings import Settings
 
 #: How far back failures are reported.
 FAILURE_WINDOW = timedelta(hours=24)
-#: A daemon whose newest heartbeat is older than this is down (Dagster's own tolerance).
-HEARTBEAT_TOLERANCE = timedelta(seconds=300)
+#: A daemon whose newest heartbeat is older than this is down: four of its 30-second beats
+#: missed (Dagster's own tolerance, 30 minutes, would leave a stopped daemon green that long).
+HEARTBEAT_TOLERANCE = timedelta(seconds=120)
 #: How long a probe of a service or provider may take before it counts as unreachable.
 PROBE_TIMEOUT_S = 0.5
 #: A schedule's tick is missed when it has not come this long after its cron time.
@@ -160,7 +161,8 @@ def daemon_health(instance: dg.DagsterInstance, now: datetime) -> Health:
             False,
             f"no recent heartbeat from {', '.join(late)}: start it with `market-spine up`",
         )
-    return Health("daemon", True, f"{len(beats)} daemons beating")
+    oldest = max(now.timestamp() - b.timestamp for b in beats.values()) if beats else 0.0
+    return Health("daemon", True, f"{len(beats)} daemons beating, each within {oldest:.0f} s")
 
 
 # -- runs -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.storage.tags import WILL_RETRY_TAG
+from dagster._daemon.types import DaemonHeartbeat
 from typer.testing import CliRunner
 
 from market_spine.cli import app
@@ -24,7 +25,12 @@ from market_spine.home import instance as home_instance
 from market_spine.operations import definitions as operations
 from market_spine.operations.freshness import freshness_job
 from market_spine.operations.retry import plan_retry
-from market_spine.operations.status import checks_failing, collect_status, missed_ticks
+from market_spine.operations.status import (
+    checks_failing,
+    collect_status,
+    daemon_health,
+    missed_ticks,
+)
 from market_spine.options import definitions as options
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import resources
@@ -189,3 +195,15 @@ def test_stale_datasets_and_open_findings_come_from_the_latest_check_evaluations
     assert bars["check"] == "freshness" and bars["lag_minutes"]["CL"] > 60
     report = collect_status(settings, instance, verify=False)
     assert report.stale and not report.ok
+
+
+def test_a_daemon_that_stopped_beating_turns_red_within_two_minutes(tmp_path: Path) -> None:
+    with dg.DagsterInstance.local_temp(tempdir=str(tmp_path)) as instance:
+        now = datetime.now(UTC)
+        for kind in instance.get_required_daemon_types():
+            stamp = (now - timedelta(seconds=20)).timestamp()
+            instance.add_daemon_heartbeat(DaemonHeartbeat(stamp, kind, "test", errors=[]))
+        fresh = daemon_health(instance, now)
+        assert fresh.ok and "each within 20 s" in fresh.detail
+        late = daemon_health(instance, now + timedelta(seconds=130))
+        assert not late.ok and "150 s ago" in late.detail
