@@ -33,7 +33,11 @@ def gaps(
     end: Annotated[str | None, typer.Option(help="Last trade date (inclusive).")] = None,
     domain: Annotated[str, typer.Option(help="futures, options or all.")] = "all",
     symbols: Annotated[
-        str | None, typer.Option(help="Futures roots, e.g. CL,ES (default: the home's).")
+        str | None,
+        typer.Option(
+            help="Roots, e.g. CL,ES or SPX: futures roots select futures, option roots options "
+            "(default: every root of the home)."
+        ),
     ] = None,
     export: Annotated[str | None, typer.Option(help="csv or json: every gap, to stdout.")] = None,
     output: Annotated[
@@ -73,7 +77,21 @@ def gaps(
             raise InvalidInput(f"--export {export!r} is not one of csv, json")
         if dry_run and not fill:
             raise InvalidInput("--dry-run plans a fill: give it with --fill")
+        if fill and (concurrency < 1 or batch < 1):
+            raise InvalidInput(
+                f"--concurrency {concurrency} and --batch {batch} must each be at least 1"
+            )
+        if domain not in ("futures", "options", "all"):
+            raise InvalidInput(f"--domain {domain!r} is not one of futures, options, all")
+        from market_spine.cli.process import plan_domains
         from market_spine.operations.gaps import find_gaps
+
+        # The same reading of --symbols as `process`: the roots name the domains.
+        plan = plan_domains(domain, symbols)
+        named = [d for d in plan.domains if d != "warehouse"]
+        domain = named[0] if len(named) == 1 else "all"
+        if plan.left_out and not (export and output is None):
+            console.print(plan.left_out, highlight=False)
 
         inst = home_instance(settings)
         report = find_gaps(
@@ -82,7 +100,7 @@ def gaps(
             first,
             last,
             domain=domain,
-            symbols=symbols.split(",") if symbols else None,
+            symbols=plan.futures_symbols.split(",") if plan.futures_symbols else None,
         )
         if export:
             _export(report, export, output)

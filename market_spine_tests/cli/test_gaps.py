@@ -100,3 +100,21 @@ def test_pause_and_resume_by_backfill_id(env_home: Path) -> None:
     assert unknown.exit_code == 2 and "no backfill 'nope'" in unknown.output
     done = runner.invoke(app, ["gaps", "--resume", backfill_id])
     assert done.exit_code == 0 and "nothing left to fill" in done.output
+
+
+def test_symbols_name_the_domains_as_process_reads_them(env_home: Path) -> None:
+    span = ["--start", "2024-03-04", "--end", "2024-03-05", "--export", "json"]
+    futures = json.loads(runner.invoke(app, ["gaps", *span, "--symbols", "CL"]).stdout)
+    options = json.loads(runner.invoke(app, ["gaps", *span, "--symbols", "SPX"]).stdout)
+    assert futures["gaps"] and {g["domain"] for g in futures["gaps"]} == {"futures"}
+    assert {g["symbol"] for g in futures["gaps"]} == {"CL"}
+    assert options["gaps"] and {g["domain"] for g in options["gaps"]} == {"options"}
+    refused = runner.invoke(app, ["gaps", *span, "--symbols", "SPX", "--domain", "futures"])
+    assert refused.exit_code == 2 and "option roots have no futures runs" in refused.output
+
+
+def test_a_fill_option_out_of_range_is_refused_before_any_work(env_home: Path) -> None:
+    result = runner.invoke(app, ["gaps", *RANGE, "--fill", "--concurrency", "0"])
+    assert result.exit_code == 2
+    assert "--concurrency 0 and --batch 20 must each be at least 1" in result.output
+    assert "gap" not in result.output.split("must")[0].lower()  # no report printed first
