@@ -79,7 +79,7 @@ def render(report: StatusReport, out: Console) -> None:
         + (" [red](its process is gone)[/]" if r["orphaned"] else "")
         for r in report.active_runs
     ]
-    _section(out, f"active runs: {len(active)}", True, active, "none")
+    _section(out, f"active runs ({len(active)})" if active else "active runs", True, active, "none")
     counts = report.findings.get("by_severity", {})
     findings = [
         f"{c['severity']}{' blocking' if c['blocking'] else ''} {c['dataset']}:{c['check']} "

@@ -78,7 +78,10 @@ def set_value(env: Mapping[str, str], key: str, raw: str) -> Change | None:
     home = Settings.home_from_env(env)
     with editing(home):
         current = read_file(home)
-        settings = _validated(env, home, {**current, key: raw})
+        try:
+            settings = _validated(env, home, {**current, key: raw})
+        except InvalidInput as exc:
+            raise InvalidInput(f"{key} = {raw!r} was not set, nothing was written: {exc}") from None
         new = _file_value(getattr(settings, key))
         assert new is not None  # a non-empty value never reads as unset
         old = current.get(key)

@@ -99,7 +99,7 @@ def test_history_records_who_when_old_and_new(env_home: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("set", "api_port", "eighty"), "api_port='eighty' in"),
+        (("set", "api_port", "eighty"), "api_port = 'eighty' was not set, nothing was written"),
         (("set", "api_port", "eighty"), "is not a whole number; set it to e.g. 8000"),
         (("set", "provider", "bloomberg"), "is not one of simulated, ib"),
         (("set", "symbols", "CL,ZZ"), "ZZ"),
