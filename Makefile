@@ -10,13 +10,13 @@ MARKET_SPINE_HOME ?= $(CURDIR)/.market_spine
 
 .PHONY: install system-packages run test lint bench clean
 
+# The install compiles bytecode once: where PYTHONDONTWRITEBYTECODE is set, Python would
+# otherwise compile every module it imports on every command (seconds for Dagster alone).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
-	# Bytecode once, here: where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile
-	# every module it imports on every command (seconds for Dagster alone).
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib market_spine
 	MARKET_SPINE_HOME="$(MARKET_SPINE_HOME)" $(BIN)/python -m market_spine.warehouse.project
 	touch $(STAMP)
@@ -42,7 +42,7 @@ test: $(STAMP) system-packages
 lint: $(STAMP)
 	$(BIN)/ruff check market_spine market_spine_tests bench
 	$(BIN)/ruff format --check market_spine market_spine_tests bench
-	# dbt SQL (config in market_spine_dbt/.sqlfluff); a scratch home keeps the real warehouse closed.
+	@# dbt SQL (config in market_spine_dbt/.sqlfluff); a scratch home keeps the warehouse closed.
 	cd market_spine_dbt && MARKET_SPINE_HOME=$$(mktemp -d) $(CURDIR)/$(BIN)/sqlfluff lint models
 
 bench: $(STAMP)
