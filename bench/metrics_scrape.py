@@ -13,15 +13,14 @@ median of 5), `/healthz` (median of 20), and `collect_status` without the light 
 
 from __future__ import annotations
 
-import shutil
 import socket
 import statistics
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dataset
 import httpx
 import report
 import uvicorn
@@ -58,9 +57,12 @@ def _timed(client: httpx.Client, path: str, rounds: int) -> list[float]:
 
 
 def main() -> None:
-    data = Path(__file__).parent / ".data"
-    data.mkdir(exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="metrics-", dir=data))
+    with dataset.scratch("metrics-") as root:
+        measure(root)
+
+
+def measure(root: Path) -> None:
+    """Build the home under `root`, time the scrapes and their baselines, print and save them."""
     home = root / "home"
     settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)})
     instance = home_instance(settings)
@@ -137,7 +139,6 @@ def main() -> None:
         },
     )
     instance.dispose()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import dataset
 import httpx
 import report
 
@@ -160,8 +160,12 @@ def serving_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
 
 
 def main() -> None:
-    (Path(__file__).parent / ".data").mkdir(exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="status-", dir=Path(__file__).parent / ".data"))
+    with dataset.scratch("status-") as root:
+        measure(root)
+
+
+def measure(root: Path) -> None:
+    """Build the home under `root`, time the command every way, print and save the figures."""
     home = root / "home"
     settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)})
     instance = home_instance(settings)
@@ -244,9 +248,6 @@ def main() -> None:
         },
     )
     instance.dispose()
-    import shutil
-
-    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

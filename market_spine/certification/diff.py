@@ -13,18 +13,12 @@ from typing import Any
 
 import polars as pl
 
+from market_spine.certification.tables import REVISION_DETAIL_SCHEMA
+
 _OLD, _NEW, _SUFFIX = "__in_old", "__in_new", "__new"
 
 #: The detail frame's columns (a revision's rows, before they are stamped with its id).
-DETAIL_SCHEMA: dict[str, pl.DataType] = {
-    "change": pl.String(),
-    "key_json": pl.String(),
-    "column": pl.String(),
-    "old_value": pl.String(),
-    "new_value": pl.String(),
-    "abs_change": pl.Float64(),
-    "rel_change": pl.Float64(),
-}
+DETAIL_SCHEMA = REVISION_DETAIL_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,8 @@ REVISIONS_SCHEMA: dict[str, pl.DataType] = {
     "recorded_at": _UTC,
 }
 
-#: One row per added or removed row, and per changed value of a changed row.
-REVISION_ROWS_SCHEMA: dict[str, pl.DataType] = {
-    "revision_id": pl.String(),
-    "dataset": pl.String(),
-    "trade_date": pl.Date(),
+#: A revision's rows as the keyed diff finds them, before they are stamped with its id.
+REVISION_DETAIL_SCHEMA: dict[str, pl.DataType] = {
     "change": pl.String(),
     "key_json": pl.String(),
     "column": pl.String(),
@@ -63,4 +60,12 @@ REVISION_ROWS_SCHEMA: dict[str, pl.DataType] = {
     "new_value": pl.String(),
     "abs_change": pl.Float64(),
     "rel_change": pl.Float64(),
+}
+
+#: One row per added or removed row, and per changed value of a changed row.
+REVISION_ROWS_SCHEMA: dict[str, pl.DataType] = {
+    "revision_id": pl.String(),
+    "dataset": pl.String(),
+    "trade_date": pl.Date(),
+    **REVISION_DETAIL_SCHEMA,
 }
