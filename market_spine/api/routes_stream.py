@@ -5,10 +5,11 @@ inside the API process started by `market-spine stream`."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
 from market_spine.errors import SpineError
@@ -52,19 +53,23 @@ async def stream_bars(websocket: WebSocket, symbols: str = "CL,ES,NG", interval:
         return
     hub = websocket.app.state.hub
     subscriber = hub.subscribe(wanted)
-    await websocket.send_json(
-        status_message("subscribed", ",".join(sorted(wanted)), datetime.now(UTC))
-    )
-    # The client sends nothing; watching its side is how a close is noticed while no message
-    # flows (a handler waiting on the queue alone would stay subscribed until the next one).
-    pump = asyncio.create_task(_pump(websocket, subscriber, interval))
-    watch = asyncio.create_task(_until_disconnect(websocket))
     try:
-        await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+        await websocket.send_json(
+            status_message("subscribed", ",".join(sorted(wanted)), datetime.now(UTC))
+        )
+        # The client sends nothing; watching its side is how a close is noticed while no
+        # message flows (a handler waiting on the queue alone would stay subscribed until the
+        # next one). A task group rather than bare tasks: the server's own cancellation then
+        # ends the handler as a cancelled scope, at whatever step it lands.
+        async with anyio.create_task_group() as group:
+
+            async def until_either_ends(work: Awaitable[None]) -> None:
+                await work
+                group.cancel_scope.cancel()
+
+            group.start_soon(until_either_ends, _pump(websocket, subscriber, interval))
+            group.start_soon(until_either_ends, _until_disconnect(websocket))
     finally:
-        for task in (pump, watch):
-            task.cancel()
-        await asyncio.gather(pump, watch, return_exceptions=True)
         hub.unsubscribe(subscriber)
 
 
