@@ -1,13 +1,16 @@
-"""Run every benchmark in sequence (each in its own process, so memory and caches never leak
+"""Run the benchmarks in sequence (each in its own process, so memory and caches never leak
 between them), then print one summary table of every headline figure against its target.
 
-`make bench` runs this. The data cache (`bench/.data/`) is built first if missing; figures come
-from each script's `bench/results/<name>.json`, and the summary is saved as `summary.json`.
-The whole run must finish within 20 minutes on a 2-core machine.
+`make bench` runs every group. `run_all.py --group core` runs the lake, options, streaming and
+warehouse scripts (≈ 25 min on 2 cores, 10 of them real-time streaming); `--group operations` the
+operator console, integrity and trust scripts (≈ 15 min); names run just those scripts. The data
+cache (`bench/.data/`) is built first if missing; figures come from each script's
+`bench/results/<name>.json`, and the summary is saved as `summary.json`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -18,21 +21,32 @@ from typing import Any
 
 import report
 
-SCRIPTS = (
-    "dataset",
-    "ingest",
-    "point_read",
-    "many_commits",
-    "backfill",
-    "greeks",
-    "options_day",
-    "option_quotes",
-    "ib_backfill",
-    "stream_freshness",
-    "warehouse",
-)
-#: The streaming benchmark alone runs 10 minutes of real-time bars.
-BUDGET_S = 35 * 60
+GROUPS: dict[str, tuple[str, ...]] = {
+    "core": (
+        "dataset",
+        "ingest",
+        "point_read",
+        "many_commits",
+        "backfill",
+        "greeks",
+        "options_day",
+        "option_quotes",
+        "ib_backfill",
+        "stream_freshness",
+        "warehouse",
+    ),
+    "operations": (
+        "status",
+        "metrics_scrape",
+        "gaps",
+        "verify",
+        "certification",
+        "thetadata_capture",
+        "process_wall",
+    ),
+}
+#: Wall-time budget per group (the streaming benchmark alone runs 10 minutes of real-time bars).
+BUDGET_S = {"core": 35 * 60, "operations": 20 * 60}
 
 Row = list[Any]
 
@@ -268,6 +282,106 @@ def warehouse_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return round(ordered[len(ordered) // 2], 3)
+
+
+def status_rows(r: dict[str, Any]) -> list[Row]:
+    api, local = _median(r["command_through_api_s"]), _median(r["command_installed_s"])
+    return [
+        figure("status", "status --json, API up, median s", api, local, r["goal_s"]),
+        figure("status", "status --json, computed locally, median s", local, None, r["limit_s"]),
+    ]
+
+
+def metrics_rows(r: dict[str, Any]) -> list[Row]:
+    healthz = _median(r["healthz_s"])
+    return [
+        figure("metrics_scrape", "/metrics first scrape s", round(r["first_s"][0], 3), healthz),
+        figure(
+            "metrics_scrape",
+            "/metrics recomputed, median s",
+            _median(r["recomputed_s"]),
+            healthz,
+            r["goal_s"],
+        ),
+        figure("metrics_scrape", "/metrics cached, median s", _median(r["cached_s"]), healthz),
+    ]
+
+
+def gaps_rows(r: dict[str, Any]) -> list[Row]:
+    baseline = r["baseline_per_partition_s"]
+    return [
+        figure(
+            "gaps",
+            "find_gaps 5 y × all datasets, warm s",
+            r["find_gaps_warm_s"],
+            baseline,
+            r["goal_s"],
+        ),
+        figure(
+            "gaps", "gaps --export json, process wall s", r["cli_wall_s"], baseline, r["limit_s"]
+        ),
+    ]
+
+
+def verify_rows(r: dict[str, Any]) -> list[Row]:
+    v, reads = r["verify"], r["point_reads"]
+    return [
+        figure("verify", "deep verify MB/s", v["deep_mb_s"], v["sha256sum_mb_s"]),
+        figure("verify", "light verify s", v["light_s"]),
+        figure("verify", "integrity checks' cost on warm p50", reads["warm_p50_cost"], 0.0, 0.10),
+    ]
+
+
+def certification_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        figure(
+            "certification",
+            f"share of the step, {kind}",
+            r[kind]["certification_share_inside_step"],
+            None,
+            0.05,
+        )
+        for kind in ("first", "rerun", "revised")
+    ]
+
+
+def thetadata_rows(r: dict[str, Any]) -> list[Row]:
+    runs = r["runs"]
+    ours = runs["quotes: one request per expiration (ours)"]
+    whole = runs["quotes: expiration=*, cut on the client (baseline)"]
+    return [
+        figure(
+            "thetadata_capture",
+            "quotes day, MiB",
+            round(ours["bytes"] / 2**20, 1),
+            round(whole["bytes"] / 2**20, 1),
+        ),
+        figure(
+            "thetadata_capture",
+            "quotes day, s",
+            round(ours["seconds"], 2),
+            round(whole["seconds"], 2),
+        ),
+    ]
+
+
+def process_wall_rows(r: dict[str, Any]) -> list[Row]:
+    now, before = r["current"], r["previous"]
+    return [
+        figure(
+            "process_wall",
+            f"process one day, {state} home, s",
+            now[state]["wall_s"],
+            before[state]["wall_s"],
+            r["goal_s"],
+        )
+        for state in ("fresh", "built")
+    ]
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "ingest": ingest_rows,
     "point_read": point_rows,
@@ -279,23 +393,52 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "ib_backfill": ib_backfill_rows,
     "stream_freshness": stream_rows,
     "warehouse": warehouse_rows,
+    "status": status_rows,
+    "metrics_scrape": metrics_rows,
+    "gaps": gaps_rows,
+    "verify": verify_rows,
+    "certification": certification_rows,
+    "thetadata_capture": thetadata_rows,
+    "process_wall": process_wall_rows,
 }
 
 
+def chosen() -> tuple[list[str], float, str]:
+    """The scripts the command line asks for, in order, their wall-time budget (s) and the
+    name their summary is saved under (`summary` for every group)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--group", choices=[*GROUPS, "all"], default="all")
+    parser.add_argument("scripts", nargs="*", help="run only these scripts (names without .py)")
+    args = parser.parse_args()
+    known = [name for group in GROUPS.values() for name in group]
+    unknown = sorted(set(args.scripts) - set(known))
+    if unknown:
+        parser.error(f"unknown script(s) {', '.join(unknown)}: choose from {', '.join(known)}")
+    if args.scripts:
+        return list(args.scripts), sum(BUDGET_S.values()), "summary_selection"
+    groups = list(GROUPS) if args.group == "all" else [args.group]
+    saved = "summary" if args.group == "all" else f"summary_{args.group}"
+    return [n for g in groups for n in GROUPS[g]], sum(BUDGET_S[g] for g in groups), saved
+
+
 def main() -> int:
-    """Run everything, then summarize; exit non-zero if a script failed (not on a missed target)."""
+    """Run the chosen scripts, then summarize; exit non-zero if a script failed (not on a missed
+    target)."""
+    scripts, budget, saved = chosen()
     started = time.perf_counter()
-    outcomes = {name: run(name) for name in SCRIPTS}
+    outcomes = {name: run(name) for name in scripts}
     total = time.perf_counter() - started
     rows: list[Row] = []
     for name, summarize in SUMMARIES.items():
+        if name not in outcomes:
+            continue
         code, _ = outcomes[name]
         result = load(name) if code == 0 else None
         if result is None:
             rows.append([name, "FAILED (see its output above)", None, None, None, "FAIL"])
             continue
         rows += summarize(result)
-    rows.append(figure("run_all", "total wall time, s", round(total, 1), None, BUDGET_S))
+    rows.append(figure("run_all", "total wall time, s", round(total, 1), None, budget))
     print()
     report.table(
         "Summary (baseline = measured in the same run; see each script's table for details)",
@@ -308,7 +451,7 @@ def main() -> int:
         [[n, round(s, 1), c] for n, (c, s) in outcomes.items()],
     )
     report.save(
-        "summary",
+        saved,
         {
             "rows": [
                 dict(
