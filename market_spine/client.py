@@ -68,24 +68,51 @@ class Spine:
         as_of: int | datetime | str | None = None,
         columns: list[str] | None = None,
         certified_only: bool = False,
+        as_certified: str | date | None = None,
     ) -> pl.DataFrame:
         """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
         bar opens in [start, end); `as_of` reads the table as of a version or a timestamp.
 
         Each row's `certification` column says its session's state (certified, preliminary,
         revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
-        any row is not certified."""
+        any row is not certified. `as_certified=DATE` reads what was certified by the end of
+        that day, UTC (the newest certified version then; NotCertified when there was none),
+        with each row's state as it stood in that version."""
+        version, states = self._as_certified(BARS_1M, as_of, as_certified)
         rows = self._certified(
-            self._read(BARS_1M, symbol, start, end, as_of, columns), certified_only
+            self._read(BARS_1M, symbol, start, end, version, columns), certified_only, states
         )
         return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
 
-    def _certified(self, rows: pl.DataFrame, certified_only: bool) -> pl.DataFrame:
+    def _as_certified(
+        self,
+        dataset: str,
+        as_of: int | datetime | str | None,
+        as_certified: str | date | None,
+        source: str | None = None,
+    ) -> tuple[int | datetime | str | None, CertificationStates]:
+        """The version a read sees and the certification states to attach: `as_of` and today's
+        states, or the version certified by the end of `as_certified` (of `dataset`, derived
+        from the certified `source`) and the states as they stood then."""
+        if as_certified is None:
+            return as_of, self._states
+        if as_of is not None:
+            raise InvalidInput(
+                "pass as_of (a version or an instant) or as_certified (a date), not both"
+            )
+        from market_spine.certification.pins import CertifiedStates, certified_version
+
+        read = certified_version(self.lake, dataset, as_certified, source)
+        return read.version, CertifiedStates(self.lake, read)
+
+    def _certified(
+        self, rows: pl.DataFrame, certified_only: bool, states: CertificationStates
+    ) -> pl.DataFrame:
         """Minute or daily bars with their session's certification (the minutes' partition:
         daily bars are certified as the minutes they come from)."""
         from market_spine.certification.status import require_certified
 
-        rows = self._states.attach(rows, BARS_1M, by_symbol=True)
+        rows = states.attach(rows, BARS_1M, by_symbol=True)
         if certified_only:
             require_certified(rows, BARS_1M, ["symbol", "trade_date"])
         return rows
@@ -97,15 +124,20 @@ class Spine:
         end: str | date | datetime | None = None,
         as_of: int | datetime | str | None = None,
         certified_only: bool = False,
+        as_certified: str | date | None = None,
     ) -> pl.DataFrame:
         """Daily bars of a root for trade dates [start, end], each with its session's
-        `certification` (as `bars`; `certified_only` as there)."""
+        `certification` (as `bars`; `certified_only` and `as_certified` as there: the daily
+        bars the runs that certified minutes by then wrote)."""
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
-        rows = self._certified(self._read(BARS_DAILY, symbol, lo, hi, as_of, None), certified_only)
+        version, states = self._as_certified(BARS_DAILY, as_of, as_certified, BARS_1M)
+        rows = self._certified(
+            self._read(BARS_DAILY, symbol, lo, hi, version, None), certified_only, states
+        )
         return self._warn_if_empty(rows, BARS_DAILY, symbol, lo, hi)
 
     def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
@@ -135,11 +167,14 @@ class Spine:
         expiration: str | date | None = None,
         as_of: int | datetime | str | None = None,
         certified_only: bool = False,
+        as_certified: str | date | None = None,
     ) -> pl.DataFrame:
         """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
         `iv` null with an `iv_reason` where no vol exists), and the day's `certification` (the
         normalized chain's, which the greeks come from); `certified_only=True` raises
-        NotCertified when the day is not certified."""
+        NotCertified when the day is not certified; `as_certified=DATE` reads the greeks the
+        runs that certified chains by the end of that day (UTC) wrote."""
+        version, states = self._as_certified(OPTION_GREEKS, as_of, as_certified, OPTION_CHAIN)
         root = _option_root(root)
         trade_date = _one_date(day, "day")
         expiry = None if expiration is None else _one_date(expiration, "expiration")
@@ -150,9 +185,9 @@ class Spine:
             OPTION_GREEKS,
             equals=equals,
             between={"trade_date": (trade_date, trade_date)},
-            as_of=as_of,
+            as_of=version,
         )
-        rows = self._states.attach(
+        rows = states.attach(
             rows.sort("expiration", "right", "strike"), OPTION_CHAIN, by_symbol=False
         )
         if certified_only:
@@ -193,11 +228,18 @@ class Spine:
         )
         return self._warn_if_empty(rows, OPTION_QUOTES, "SPXW", trade_date, None, expiry)
 
-    def surface(self, day: str | date, as_of: int | datetime | str | None = None) -> pl.DataFrame:
-        """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF."""
+    def surface(
+        self,
+        day: str | date,
+        as_of: int | datetime | str | None = None,
+        as_certified: str | date | None = None,
+    ) -> pl.DataFrame:
+        """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF
+        (`as_certified` as in `chain`)."""
         trade_date = _one_date(day, "day")
+        version, _ = self._as_certified(VOL_SURFACE, as_of, as_certified, OPTION_CHAIN)
         rows = self.lake.read(
-            VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=as_of
+            VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=version
         )
         return self._warn_if_empty(
             rows.sort("root", "expiration"), VOL_SURFACE, None, trade_date, None

@@ -20,7 +20,7 @@ from market_spine.lake.store import Lake
 
 PRUNINGS = "operations/prunings"
 
-#: One row per table a maintenance pass deleted anything of.
+#: One row per table a maintenance pass deleted anything of, or kept files of for pins.
 PRUNINGS_SCHEMA: dict[str, pl.DataType] = {
     "dataset": pl.String(),
     "run_id": pl.String(),
@@ -65,7 +65,8 @@ PRUNINGS_SPEC = DatasetFamily(
         "Every pruning of a lake table's history by maintenance: the files and bytes deleted, "
         "the versions that can no longer be read, the log trimmed and the pinned versions kept."
     ),
-    grain="one row per table per maintenance pass that deleted anything",
+    grain="one row per table per maintenance pass that deleted anything or kept files past "
+    "the retention for pinned versions",
     written_by="the lake maintenance job and `market-spine maintain`",
 )
 
@@ -156,8 +157,11 @@ def maintain_lake(
         done.reports.append(report)
         if on_report is not None:
             on_report(report)
-        if report.pruning is not None and not report.pruning.empty:
-            rows.append(_row(report.pruning, run_id, retention_hours, datetime.now(UTC)))
+        # A pass that kept files only for pinned versions is recorded too: it is the audit
+        # trail of why history past the retention is still on disk.
+        pruning = report.pruning
+        if pruning is not None and (not pruning.empty or pruning.kept_for_pins):
+            rows.append(_row(pruning, run_id, retention_hours, datetime.now(UTC)))
     if rows:
         lake.append(
             PRUNINGS, pl.DataFrame(rows, schema=PRUNINGS_SCHEMA), metadata={"run_id": run_id}
