@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -23,12 +24,24 @@ from market_spine.markets.instruments import get_instrument
 from market_spine.options import keys as options_keys
 from market_spine.settings import Settings
 
+if TYPE_CHECKING:
+    from market_spine.certification.pins import CertifiedRead
+
 BARS_1M = futures_keys.table(futures_keys.NORMALIZED_BARS)
 BARS_DAILY = futures_keys.table(futures_keys.DAILY_BARS)
 OPTION_CHAIN = options_keys.table(options_keys.NORMALIZED_CHAIN)
 OPTION_GREEKS = options_keys.table(options_keys.GREEKS)
 OPTION_QUOTES = options_keys.table(options_keys.RAW_QUOTES)
 VOL_SURFACE = options_keys.table(options_keys.SURFACE)
+#: The certified dataset whose certifications a read `as_certified` follows: the dataset itself,
+#: or the one it is derived from.
+CERTIFIED_BY = {
+    BARS_1M: BARS_1M,
+    BARS_DAILY: BARS_1M,
+    OPTION_CHAIN: OPTION_CHAIN,
+    OPTION_GREEKS: OPTION_CHAIN,
+    VOL_SURFACE: OPTION_CHAIN,
+}
 
 
 def view_name(dataset: str) -> str:
@@ -84,25 +97,37 @@ class Spine:
         )
         return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
 
+    def certified_read(self, dataset: str, as_certified: str | date) -> CertifiedRead:
+        """Where a read of `dataset` `as_certified` a date goes: the version certified by the
+        end of that day (UTC), following CERTIFIED_BY for derived datasets. NotCertified when
+        nothing was certified by then; InvalidInput for a dataset that is never certified."""
+        from market_spine.certification.pins import certified_version
+
+        if dataset not in CERTIFIED_BY:
+            raise InvalidInput(
+                f"{dataset} is not certified, so it cannot be read as_certified; certified "
+                f"reads cover {', '.join(CERTIFIED_BY)}"
+            )
+        return certified_version(self.lake, dataset, as_certified, CERTIFIED_BY[dataset])
+
     def _as_certified(
         self,
         dataset: str,
         as_of: int | datetime | str | None,
         as_certified: str | date | None,
-        source: str | None = None,
     ) -> tuple[int | datetime | str | None, CertificationStates]:
         """The version a read sees and the certification states to attach: `as_of` and today's
-        states, or the version certified by the end of `as_certified` (of `dataset`, derived
-        from the certified `source`) and the states as they stood then."""
+        states, or the version certified by the end of `as_certified` and the states as they
+        stood then."""
         if as_certified is None:
             return as_of, self._states
         if as_of is not None:
             raise InvalidInput(
                 "pass as_of (a version or an instant) or as_certified (a date), not both"
             )
-        from market_spine.certification.pins import CertifiedStates, certified_version
+        from market_spine.certification.pins import CertifiedStates
 
-        read = certified_version(self.lake, dataset, as_certified, source)
+        read = self.certified_read(dataset, as_certified)
         return read.version, CertifiedStates(self.lake, read)
 
     def _certified(
@@ -134,7 +159,7 @@ class Spine:
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
-        version, states = self._as_certified(BARS_DAILY, as_of, as_certified, BARS_1M)
+        version, states = self._as_certified(BARS_DAILY, as_of, as_certified)
         rows = self._certified(
             self._read(BARS_DAILY, symbol, lo, hi, version, None), certified_only, states
         )
@@ -174,7 +199,7 @@ class Spine:
         normalized chain's, which the greeks come from); `certified_only=True` raises
         NotCertified when the day is not certified; `as_certified=DATE` reads the greeks the
         runs that certified chains by the end of that day (UTC) wrote."""
-        version, states = self._as_certified(OPTION_GREEKS, as_of, as_certified, OPTION_CHAIN)
+        version, states = self._as_certified(OPTION_GREEKS, as_of, as_certified)
         root = _option_root(root)
         trade_date = _one_date(day, "day")
         expiry = None if expiration is None else _one_date(expiration, "expiration")
@@ -237,7 +262,7 @@ class Spine:
         """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF
         (`as_certified` as in `chain`)."""
         trade_date = _one_date(day, "day")
-        version, _ = self._as_certified(VOL_SURFACE, as_of, as_certified, OPTION_CHAIN)
+        version, _ = self._as_certified(VOL_SURFACE, as_of, as_certified)
         rows = self.lake.read(
             VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=version
         )

@@ -205,9 +205,15 @@ class SnapshotCache:
             cached = self._latest.get(uri)
             if cached is not None:
                 table, snapshot = cached
-                next_log = Path(uri) / "_delta_log" / f"{snapshot.version + 1:020d}.json"
-                if not next_log.exists():
-                    return snapshot
+                log = Path(uri) / "_delta_log"
+                if not (log / f"{snapshot.version + 1:020d}.json").exists():
+                    if (log / f"{snapshot.version:020d}.json").exists():
+                        return snapshot
+                    # Maintenance trimmed the log past this version (another process, or
+                    # another Lake): the commits to replay from it are gone, so start afresh.
+                    cached = None
+            if cached is not None:
+                table, snapshot = cached
                 newest = ledger.check_log(dataset, table_dir, after=snapshot.version)
                 _replay(ledger, dataset, table_dir, table.update_incremental)
             else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -101,3 +101,16 @@ def test_a_time_before_the_pruned_history_says_it_was_pruned(lake: Lake) -> None
     maintain(lake, DS, retention_hours=0)
     with pytest.raises(HistoryPruned, match="was pruned by maintenance"):
         lake.read(DS, as_of="2020-01-01T00:00:00Z")
+
+
+def test_a_reader_that_cached_a_trimmed_version_reads_the_maintained_table(
+    tmp_path: Path,
+) -> None:
+    writer = Lake(tmp_path / "lake")
+    put(writer, DAY, "CL", 1.0)
+    reader = Lake(tmp_path / "lake")
+    assert reader.read(DS)["close"].to_list()[0] == 1.0  # caches version 0
+    put(writer, DAY + timedelta(days=1), "CL", 2.0)  # a second file, for compaction to merge
+    maintain(writer, DS, retention_hours=0)  # compacts, then trims commits 0 and 1 away
+    assert not (writer.path(DS) / "_delta_log" / f"{1:020d}.json").exists()
+    assert sorted(set(reader.read(DS)["close"].to_list())) == [1.0, 2.0]
