@@ -360,11 +360,24 @@ class Spine:
 
         return describe(dataset, self.lake, existing_instance(self.settings))
 
-    def warehouse_sql(self, query: str, timeout_s: float = 60.0) -> pl.DataFrame:
+    def warehouse_sql(
+        self, query: str, timeout_s: float = 60.0, as_of: datetime | str | None = None
+    ) -> pl.DataFrame:
         """Run SQL on the dbt warehouse (`marts.*`, `reference.*`) through a read-only DuckDB
-        connection, under the warehouse's shared lock so it never meets a build mid-write."""
+        connection, under the warehouse's shared lock so it never meets a build mid-write.
+
+        `as_of` (an instant with zone) answers from the warehouse as it would have been then:
+        the marts built into a scratch DuckDB over each lake table's version current at that
+        instant (tens of seconds: a whole dbt build), deleted afterwards; the home's warehouse
+        file is never touched."""
         from market_spine.warehouse.paths import warehouse_path
         from market_spine.warehouse.reading import read_only
+
+        if as_of is not None:
+            from market_spine.warehouse.as_of import warehouse_as_of
+
+            with warehouse_as_of(self.settings, as_of) as past:
+                return past.sql(query)
 
         path = warehouse_path(self.settings.home)
         if not path.is_file():
