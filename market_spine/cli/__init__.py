@@ -1,7 +1,7 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
 serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
-settings, score data quality, build the warehouse as of an instant, find and fill gaps, show status and runs, retry, test and list
-alerts. A module per command group."""
+settings, score data quality, build the warehouse as of an instant, find and fill gaps, show
+status and runs, retry, test and list alerts. A module per command group."""
 
 from __future__ import annotations
 
