@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -23,12 +24,24 @@ from market_spine.markets.instruments import get_instrument
 from market_spine.options import keys as options_keys
 from market_spine.settings import Settings
 
+if TYPE_CHECKING:
+    from market_spine.certification.pins import CertifiedRead
+
 BARS_1M = futures_keys.table(futures_keys.NORMALIZED_BARS)
 BARS_DAILY = futures_keys.table(futures_keys.DAILY_BARS)
 OPTION_CHAIN = options_keys.table(options_keys.NORMALIZED_CHAIN)
 OPTION_GREEKS = options_keys.table(options_keys.GREEKS)
 OPTION_QUOTES = options_keys.table(options_keys.RAW_QUOTES)
 VOL_SURFACE = options_keys.table(options_keys.SURFACE)
+#: The certified dataset whose certifications a read `as_certified` follows: the dataset itself,
+#: or the one it is derived from.
+CERTIFIED_BY = {
+    BARS_1M: BARS_1M,
+    BARS_DAILY: BARS_1M,
+    OPTION_CHAIN: OPTION_CHAIN,
+    OPTION_GREEKS: OPTION_CHAIN,
+    VOL_SURFACE: OPTION_CHAIN,
+}
 
 
 def view_name(dataset: str) -> str:
@@ -68,24 +81,63 @@ class Spine:
         as_of: int | datetime | str | None = None,
         columns: list[str] | None = None,
         certified_only: bool = False,
+        as_certified: str | date | None = None,
     ) -> pl.DataFrame:
         """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
         bar opens in [start, end); `as_of` reads the table as of a version or a timestamp.
 
         Each row's `certification` column says its session's state (certified, preliminary,
         revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
-        any row is not certified."""
+        any row is not certified. `as_certified=DATE` reads what was certified by the end of
+        that day, UTC (the newest certified version then; NotCertified when there was none),
+        with each row's state as it stood in that version."""
+        version, states = self._as_certified(BARS_1M, as_of, as_certified)
         rows = self._certified(
-            self._read(BARS_1M, symbol, start, end, as_of, columns), certified_only
+            self._read(BARS_1M, symbol, start, end, version, columns), certified_only, states
         )
         return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
 
-    def _certified(self, rows: pl.DataFrame, certified_only: bool) -> pl.DataFrame:
+    def certified_read(self, dataset: str, as_certified: str | date) -> CertifiedRead:
+        """Where a read of `dataset` `as_certified` a date goes: the version certified by the
+        end of that day (UTC), following CERTIFIED_BY for derived datasets. NotCertified when
+        nothing was certified by then; InvalidInput for a dataset that is never certified."""
+        from market_spine.certification.pins import certified_version
+
+        if dataset not in CERTIFIED_BY:
+            raise InvalidInput(
+                f"{dataset} is not certified, so it cannot be read as_certified; certified "
+                f"reads cover {', '.join(CERTIFIED_BY)}"
+            )
+        return certified_version(self.lake, dataset, as_certified, CERTIFIED_BY[dataset])
+
+    def _as_certified(
+        self,
+        dataset: str,
+        as_of: int | datetime | str | None,
+        as_certified: str | date | None,
+    ) -> tuple[int | datetime | str | None, CertificationStates]:
+        """The version a read sees and the certification states to attach: `as_of` and today's
+        states, or the version certified by the end of `as_certified` and the states as they
+        stood then."""
+        if as_certified is None:
+            return as_of, self._states
+        if as_of is not None:
+            raise InvalidInput(
+                "pass as_of (a version or an instant) or as_certified (a date), not both"
+            )
+        from market_spine.certification.pins import CertifiedStates
+
+        read = self.certified_read(dataset, as_certified)
+        return read.version, CertifiedStates(self.lake, read)
+
+    def _certified(
+        self, rows: pl.DataFrame, certified_only: bool, states: CertificationStates
+    ) -> pl.DataFrame:
         """Minute or daily bars with their session's certification (the minutes' partition:
         daily bars are certified as the minutes they come from)."""
         from market_spine.certification.status import require_certified
 
-        rows = self._states.attach(rows, BARS_1M, by_symbol=True)
+        rows = states.attach(rows, BARS_1M, by_symbol=True)
         if certified_only:
             require_certified(rows, BARS_1M, ["symbol", "trade_date"])
         return rows
@@ -97,15 +149,20 @@ class Spine:
         end: str | date | datetime | None = None,
         as_of: int | datetime | str | None = None,
         certified_only: bool = False,
+        as_certified: str | date | None = None,
     ) -> pl.DataFrame:
         """Daily bars of a root for trade dates [start, end], each with its session's
-        `certification` (as `bars`; `certified_only` as there)."""
+        `certification` (as `bars`; `certified_only` and `as_certified` as there: the daily
+        bars the runs that certified minutes by then wrote)."""
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
-        rows = self._certified(self._read(BARS_DAILY, symbol, lo, hi, as_of, None), certified_only)
+        version, states = self._as_certified(BARS_DAILY, as_of, as_certified)
+        rows = self._certified(
+            self._read(BARS_DAILY, symbol, lo, hi, version, None), certified_only, states
+        )
         return self._warn_if_empty(rows, BARS_DAILY, symbol, lo, hi)
 
     def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
@@ -135,11 +192,14 @@ class Spine:
         expiration: str | date | None = None,
         as_of: int | datetime | str | None = None,
         certified_only: bool = False,
+        as_certified: str | date | None = None,
     ) -> pl.DataFrame:
         """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
         `iv` null with an `iv_reason` where no vol exists), and the day's `certification` (the
         normalized chain's, which the greeks come from); `certified_only=True` raises
-        NotCertified when the day is not certified."""
+        NotCertified when the day is not certified; `as_certified=DATE` reads the greeks the
+        runs that certified chains by the end of that day (UTC) wrote."""
+        version, states = self._as_certified(OPTION_GREEKS, as_of, as_certified)
         root = _option_root(root)
         trade_date = _one_date(day, "day")
         expiry = None if expiration is None else _one_date(expiration, "expiration")
@@ -150,9 +210,9 @@ class Spine:
             OPTION_GREEKS,
             equals=equals,
             between={"trade_date": (trade_date, trade_date)},
-            as_of=as_of,
+            as_of=version,
         )
-        rows = self._states.attach(
+        rows = states.attach(
             rows.sort("expiration", "right", "strike"), OPTION_CHAIN, by_symbol=False
         )
         if certified_only:
@@ -193,11 +253,18 @@ class Spine:
         )
         return self._warn_if_empty(rows, OPTION_QUOTES, "SPXW", trade_date, None, expiry)
 
-    def surface(self, day: str | date, as_of: int | datetime | str | None = None) -> pl.DataFrame:
-        """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF."""
+    def surface(
+        self,
+        day: str | date,
+        as_of: int | datetime | str | None = None,
+        as_certified: str | date | None = None,
+    ) -> pl.DataFrame:
+        """A day's volatility surface summary: per root and expiry, ATM vol, 25-delta RR and BF
+        (`as_certified` as in `chain`)."""
         trade_date = _one_date(day, "day")
+        version, _ = self._as_certified(VOL_SURFACE, as_of, as_certified)
         rows = self.lake.read(
-            VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=as_of
+            VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=version
         )
         return self._warn_if_empty(
             rows.sort("root", "expiration"), VOL_SURFACE, None, trade_date, None
@@ -293,11 +360,24 @@ class Spine:
 
         return describe(dataset, self.lake, existing_instance(self.settings))
 
-    def warehouse_sql(self, query: str, timeout_s: float = 60.0) -> pl.DataFrame:
+    def warehouse_sql(
+        self, query: str, timeout_s: float = 60.0, as_of: datetime | str | None = None
+    ) -> pl.DataFrame:
         """Run SQL on the dbt warehouse (`marts.*`, `reference.*`) through a read-only DuckDB
-        connection, under the warehouse's shared lock so it never meets a build mid-write."""
+        connection, under the warehouse's shared lock so it never meets a build mid-write.
+
+        `as_of` (an instant with zone) answers from the warehouse as it would have been then:
+        the marts built into a scratch DuckDB over each lake table's version current at that
+        instant (tens of seconds: a whole dbt build), deleted afterwards; the home's warehouse
+        file is never touched."""
         from market_spine.warehouse.paths import warehouse_path
         from market_spine.warehouse.reading import read_only
+
+        if as_of is not None:
+            from market_spine.warehouse.as_of import warehouse_as_of
+
+            with warehouse_as_of(self.settings, as_of) as past:
+                return past.sql(query)
 
         path = warehouse_path(self.settings.home)
         if not path.is_file():

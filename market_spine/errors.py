@@ -82,5 +82,10 @@ class LakeDamaged(LakeError):
         )
 
 
+class HistoryPruned(InvalidInput):
+    """A past version of a table that maintenance pruned: it was older than the retention and
+    not pinned by a certification, so it can no longer be read."""
+
+
 class NotCertified(SpineError):
     """A read asked for certified data only, and some of the data it holds is not certified."""

@@ -110,6 +110,14 @@ class Settings:
     #: The instruments file `MARKET_SPINE_INSTRUMENTS` names (extra futures roots); None reads
     #: `<home>/instruments.toml` when it exists (see `instruments_path`).
     instruments_file: Path | None = None
+    #: Days of unpinned lake history maintenance keeps readable (time travel reaches this far);
+    #: certified versions are kept whatever their age.
+    retention_days: int = 400
+
+    @property
+    def retention_hours(self) -> int:
+        """`retention_days` in hours, as maintenance takes it."""
+        return self.retention_days * 24
 
     @property
     def lake_root(self) -> Path:
@@ -180,6 +188,7 @@ class Settings:
             api_max_rows_arrow=_int(env, "MARKET_SPINE_API_MAX_ROWS_ARROW", 2_000_000, 1, 10**9),
             api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 2, 1, 256),
             instruments_file=_file(env, "MARKET_SPINE_INSTRUMENTS", "instruments.example.toml"),
+            retention_days=_int(env, "MARKET_SPINE_RETENTION_DAYS", 400, 0, 36_500),
         )
         settings.validate_symbols()
         settings.validate_combination()

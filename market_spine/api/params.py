@@ -8,24 +8,35 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Query
 
 from market_spine.api.errors import ApiError, ErrorBody
 from market_spine.api.formats import MEDIA_TYPES, Format
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, NotCertified
 from market_spine.lake import Lake
 from market_spine.lake.as_of import parse_as_of
 from market_spine.markets.dates import FORMS, parse_point
 from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
 from market_spine.markets.instruments import get_instrument
 
+if TYPE_CHECKING:
+    from market_spine.client import Spine
+
 Point = date | datetime
 
 AsOf = Annotated[
     str | None,
     Query(description="Read the table as of a Delta version number or an ISO timestamp with zone."),
+]
+AsCertified = Annotated[
+    str | None,
+    Query(
+        description="Read what was certified by the end of this date (UTC), e.g. `2024-03-05`: "
+        "the newest certified version then. 409 when nothing was certified by then.",
+        examples=["2024-03-05"],
+    ),
 ]
 Fmt = Annotated[Format, Query(alias="format", description="json, csv or arrow (Arrow IPC stream).")]
 
@@ -108,3 +119,27 @@ def version(lake: Lake, dataset: str, wanted: int | datetime | None) -> int:
         return lake.resolve_version(dataset, wanted)
     except InvalidInput as exc:
         raise ApiError(422, str(exc), "as_of") from None
+
+
+def certified_version(
+    spine: Spine, dataset: str, raw: str | None, as_of: int | datetime | None
+) -> int | None:
+    """The version a read `as_certified=raw` sees (None without it): a date that is not one is
+    a 422, nothing certified by then a 409; an `as_of` beside it must name that same version
+    (the next-page links pin it)."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        version = spine.certified_read(dataset, raw.strip()).version
+    except NotCertified as exc:
+        raise ApiError(409, str(exc), "as_certified") from None
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), "as_certified") from None
+    if as_of is not None and as_of != version:
+        raise ApiError(
+            422,
+            f"as_of={as_of} and as_certified={raw} name different versions of {dataset} "
+            f"(as_certified reads version {version}): pass one of them",
+            "as_of",
+        )
+    return version

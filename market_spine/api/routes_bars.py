@@ -19,7 +19,7 @@ from market_spine.api import params
 from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
-from market_spine.api.params import RESPONSES, AsOf, Fmt
+from market_spine.api.params import RESPONSES, AsCertified, AsOf, Fmt
 from market_spine.client import BARS_1M, BARS_DAILY, Spine
 from market_spine.errors import InvalidRange
 from market_spine.markets import calendars
@@ -102,15 +102,22 @@ def check_width(q: BarsQuery) -> None:
 
 
 def read(
-    spine: Spine, dataset: str, q: BarsQuery, version: int, certified_only: bool = False
+    spine: Spine,
+    dataset: str,
+    q: BarsQuery,
+    version: int,
+    certified_only: bool = False,
+    as_certified: str | None = None,
 ) -> pl.DataFrame:
     """Read through the Spine; a past version whose files are gone is the caller's 422, data
-    not certified under `certified_only` a 409."""
-    as_of = None if q.as_of is None else version
+    not certified under `certified_only` a 409. A read `as_certified` goes through the Spine
+    by date, so its rows carry their state as it stood then."""
+    as_of = None if q.as_of is None or as_certified else version
+    how = {"as_of": as_of, "certified_only": certified_only, "as_certified": as_certified}
     try:
         if dataset == BARS_DAILY:
-            return spine.daily(q.root, q.start, q.end, as_of=as_of, certified_only=certified_only)
-        return spine.bars(q.root, q.start, q.end, as_of=as_of, certified_only=certified_only)
+            return spine.daily(q.root, q.start, q.end, **how)
+        return spine.bars(q.root, q.start, q.end, **how)
     except (DeltaError, FileNotFoundError) as exc:
         if as_of is None:
             raise
@@ -133,15 +140,19 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
             f"{dataset} has no data yet: run "
             "`market-spine process --start D1 --end D2` to materialize it",
         )
-    version = params.version(spine.lake, dataset, q.as_of)
+    certified = params.certified_version(spine, dataset, p.as_certified, q.as_of)
+    version = params.version(spine.lake, dataset, q.as_of) if certified is None else certified
     as_of_echo: Any = iso(q.as_of) if isinstance(q.as_of, datetime) else q.as_of
+    meta = {"symbol": q.root, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo}
+    if certified is not None:
+        meta["as_certified"] = p.as_certified
     return serve(
         request,
         Answer(
-            read=lambda: read(spine, dataset, q, version, p.certified_only),
+            read=lambda: read(spine, dataset, q, version, p.certified_only, p.as_certified),
             fmt=p.fmt,
             page=Page(p.limit, p.offset),
-            meta={"symbol": q.root, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo},
+            meta=meta,
             version=version,
             narrower=by_values("trade_date", "end", prefix=True),
             why_empty=lambda: spine.empty_reason(dataset, q.root, q.start, q.end),
@@ -189,6 +200,7 @@ class BarsParams:
     limit: Limit = None
     offset: Offset = 0
     certified_only: CertifiedOnly = False
+    as_certified: AsCertified = None
 
 
 Params = Annotated[BarsParams, Depends()]

@@ -15,7 +15,7 @@ from market_spine.api import params
 from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
-from market_spine.api.params import RESPONSES, AsOf, Fmt
+from market_spine.api.params import RESPONSES, AsCertified, AsOf, Fmt
 from market_spine.client import OPTION_GREEKS, OPTION_QUOTES, VOL_SURFACE, Spine
 
 router = APIRouter(prefix="/v1/options", tags=["options"])
@@ -27,15 +27,18 @@ Expiration = Annotated[str | None, Query(description="One expiration, e.g. `2024
 def _answer(
     request: Request,
     dataset: str,
-    read: Callable[[Spine, int | None], pl.DataFrame],
+    read: Callable[[Spine, int | None, str | None], pl.DataFrame],
     day: date,
     expiration: date | None,
     as_of: str | None,
     fmt: Format,
     page: Page,
     meta: dict[str, Any],
+    as_certified: str | None = None,
 ) -> Response:
-    """Resolve the version, then answer one bounded page of `read`."""
+    """Resolve the version (by `as_of`, or by `as_certified`: what was certified by the end of
+    that date, read through the Spine by date so rows carry their state then), then answer one
+    bounded page of `read`."""
     spine: Spine = request.app.state.spine
     if not spine.lake.exists(dataset):
         raise ApiError(
@@ -43,12 +46,17 @@ def _answer(
             f"{dataset} has no data yet: run `market-spine process --date D --domain options`",
         )
     wanted = params.as_of(as_of)
-    version = params.version(spine.lake, dataset, wanted)
-    pinned = None if wanted is None else version
+    certified = params.certified_version(spine, dataset, as_certified, wanted)
+    if certified is not None:
+        version, pinned, meta = certified, None, {**meta, "as_certified": as_certified}
+    else:
+        version = params.version(spine.lake, dataset, wanted)
+        pinned = None if wanted is None else version
+        as_certified = None
     return serve(
         request,
         Answer(
-            read=lambda: read(spine, pinned),
+            read=lambda: read(spine, pinned, as_certified),
             fmt=fmt,
             page=page,
             meta={**meta, "date": day.isoformat(), "as_of": as_of},
@@ -84,6 +92,7 @@ def chain(
     as_of: AsOf = None,
     limit: Limit = None,
     offset: Offset = 0,
+    as_certified: AsCertified = None,
     certified_only: Annotated[
         bool,
         Query(
@@ -100,8 +109,13 @@ def chain(
     return _answer(
         request,
         OPTION_GREEKS,
-        lambda spine, v: spine.chain(
-            option_root, trade_date, expiry, as_of=v, certified_only=certified_only
+        lambda spine, v, certified: spine.chain(
+            option_root,
+            trade_date,
+            expiry,
+            as_of=v,
+            certified_only=certified_only,
+            as_certified=certified,
         ),
         trade_date,
         expiry,
@@ -109,6 +123,7 @@ def chain(
         fmt,
         Page(limit, offset),
         {"root": option_root, "expiration": _iso(expiry)},
+        as_certified,
     )
 
 
@@ -122,19 +137,21 @@ def surface(
     as_of: AsOf = None,
     limit: Limit = None,
     offset: Offset = 0,
+    as_certified: AsCertified = None,
 ) -> Response:
     """Per root and expiry: ATM implied vol, 25-delta risk reversal and butterfly."""
     trade_date = params.trade_date(day, "date")
     return _answer(
         request,
         VOL_SURFACE,
-        lambda spine, v: spine.surface(trade_date, as_of=v),
+        lambda spine, v, certified: spine.surface(trade_date, as_of=v, as_certified=certified),
         trade_date,
         None,
         as_of,
         fmt,
         Page(limit, offset),
         {},
+        as_certified,
     )
 
 
@@ -160,7 +177,7 @@ def quotes(
     return _answer(
         request,
         OPTION_QUOTES,
-        lambda spine, v: spine.quotes(trade_date, expiry, as_of=v),
+        lambda spine, v, _: spine.quotes(trade_date, expiry, as_of=v),
         trade_date,
         expiry,
         as_of,

@@ -18,6 +18,7 @@ from market_spine.catalog.vocabulary import Catalog, DatasetSpec
 from market_spine.certification.catalog import CERTIFICATION_DATASETS
 from market_spine.futures.catalog import FUTURES_DATASETS
 from market_spine.lake.store import Lake
+from market_spine.operations.retention import PRUNINGS_SPEC
 from market_spine.options.catalog import OPTIONS_DATASETS
 from market_spine.streaming.catalog import STREAMING_DATASETS
 from market_spine.warehouse.catalog import WAREHOUSE_DATASETS
@@ -31,6 +32,7 @@ CATALOG = Catalog.of(
         *WAREHOUSE_DATASETS,
         *model_datasets(),
         *CERTIFICATION_DATASETS,
+        PRUNINGS_SPEC,
     ]
 )
 

@@ -1,7 +1,7 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
 serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
-settings, score data quality, find and fill gaps, show status and runs, retry, test and list
-alerts. A module per command group."""
+settings, score data quality, build the warehouse as of an instant, find and fill gaps, show
+status and runs, retry, test and list alerts. A module per command group."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from market_spine.cli.runs import runs
 from market_spine.cli.status import status
 from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
+from market_spine.cli.warehouse import warehouse
 
 app = typer.Typer(
     help="Market Spine: market data as Dagster assets over a Delta Lake.", no_args_is_help=True
@@ -35,6 +36,7 @@ app.command()(quality)
 app.command()(gaps)
 app.command()(retry)
 app.command()(status)
+app.command()(warehouse)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")

@@ -1,4 +1,4 @@
-"""`market-spine maintain`: compact, checkpoint and vacuum every lake table now."""
+"""`market-spine maintain`: compact, checkpoint and prune every lake table now."""
 
 from __future__ import annotations
 
@@ -7,33 +7,53 @@ from typing import Annotated
 import typer
 
 from market_spine.cli.console import command_run, console, settings_from_env
-from market_spine.errors import SpineError
 
 
 def maintain(
-    retention_hours: Annotated[int, typer.Option(help="Keep time travel this far back.")] = 168,
+    retention_hours: Annotated[
+        int | None,
+        typer.Option(
+            help="Keep unpinned history this far back (default: the home's retention_days).",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
-    """Compact, checkpoint and vacuum every table now (the daily schedule does the same); a
-    damaged table is refused and reported, and the others are still maintained."""
-    from market_spine.lake.maintenance import maintain as maintain_table
+    """Compact, checkpoint and prune every table now (the daily schedule does the same):
+    history past the retention goes, except the versions certification pins, and each pruning
+    is recorded in operations/prunings. A damaged table is refused and reported, and the
+    others are still maintained."""
+    from ulid import ULID
+
     from market_spine.lake.store import lake_at
+    from market_spine.operations.retention import maintain_lake, ranges
 
     with command_run():
-        lake = lake_at(str(settings_from_env().lake_root))
-        datasets = lake.datasets()
-    refused = 0
-    for dataset in datasets:
-        try:
-            report = maintain_table(lake, dataset, retention_hours=retention_hours)
-        except SpineError as exc:
-            refused += 1
-            console.print(f"[bold red]refused:[/] {exc}", highlight=False)
-            continue
+        settings = settings_from_env()
+        hours = settings.retention_hours if retention_hours is None else retention_hours
+        lake = lake_at(str(settings.lake_root))
+        done = maintain_lake(lake, hours, f"cli-{ULID()}")
+    for report in done.reports:
+        pruning = report.pruning
+        pruned = ""
+        if pruning is not None and not pruning.empty:
+            pruned = (
+                f", pruned {len(pruning.files)} files ({pruning.bytes:,} bytes; versions "
+                f"{ranges(pruning.versions) or 'none'} no longer readable)"
+            )
+        if pruning is not None and pruning.kept_for_pins:
+            pruned += f", {pruning.kept_for_pins} files kept for certified versions"
         console.print(
-            f"{dataset}: files {report.files_before} → {report.files_after}, "
+            f"{report.dataset}: files {report.files_before} → {report.files_after}, "
             f"version {report.version}, {report.files_removed_by_vacuum} removed files and "
-            f"{report.uncommitted_removed} never-committed files deleted"
+            f"{report.uncommitted_removed} never-committed files deleted{pruned}",
+            highlight=False,
         )
-    if refused:
-        console.print(f"{refused} damaged tables left as they are (`market-spine verify`)")
+    for message in done.refused.values():
+        console.print(f"[bold red]refused:[/] {message}", highlight=False)
+    if done.recorded:
+        console.print(f"{done.recorded} prunings recorded in operations/prunings")
+    if done.refused:
+        console.print(
+            f"{len(done.refused)} damaged tables left as they are (`market-spine verify`)"
+        )
         raise typer.Exit(1)

@@ -43,6 +43,7 @@ KEYS: dict[str, str] = {
     "api_max_rows_arrow": "MARKET_SPINE_API_MAX_ROWS_ARROW",
     "api_read_slots": "MARKET_SPINE_API_READ_SLOTS",
     "instruments_file": "MARKET_SPINE_INSTRUMENTS",
+    "retention_days": "MARKET_SPINE_RETENTION_DAYS",
 }
 _KEY_OF = {variable: key for key, variable in KEYS.items()}
 

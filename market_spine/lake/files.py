@@ -53,6 +53,18 @@ class LogListing:
         """The checkpoint delta-rs starts from to reach `version` (-1: the first commit)."""
         return max((c for c in self.checkpoints if c <= version), default=-1)
 
+    def replays(self, version: int) -> bool:
+        """True when the folder still holds what delta-rs replays to reach `version`: the
+        checkpoint it starts from and every commit after that up to `version`."""
+        base = self.base(version)
+        return all(commit_name(v) in self.names for v in range(base + 1, version + 1))
+
+    def oldest_replayable(self) -> int | None:
+        """The oldest version the folder can still be replayed to, or None for none."""
+        return next(
+            (v for v in sorted({*self.versions, *self.checkpoints}) if self.replays(v)), None
+        )
+
 
 def unreadable(path: str | Path) -> str | None:
     """Why a Parquet file cannot be read whole with its page checksums verified, or None."""

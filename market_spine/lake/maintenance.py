@@ -1,39 +1,34 @@
 """Table maintenance: compact small files into one file per partition-month, checkpoint the log,
-vacuum files removed from the table past a retention window, and delete data files no version
-ever referenced (a write that failed or was killed before its commit) once as old.
+and prune history past a retention window while keeping every pinned version whole
+(lake/pruning.py).
 
 Many small daily commits slow every read (more files, a longer log); this keeps reads flat.
 Compaction is ours rather than delta-rs' `optimize`, which bin-packs files by size and so mixes
 months in one file: that widens file statistics (no pruning) and makes any later one-day
 replacement rewrite a large file.
-
-delta-rs' default vacuum only deletes files the log once referenced and later removed; files
-written but never committed are invisible to it, so they are found by its `full` listing of the
-table folder (dry run) and deleted here, only once older than the retention and never younger
-than UNCOMMITTED_GRACE_HOURS: a file no version references may be a write still in flight.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable
 
 from market_spine.errors import LakeError
+from market_spine.lake.pruning import UNCOMMITTED_GRACE_HOURS, Pruning, prune
 from market_spine.lake.reader import FileEntry, build_snapshot, read_file
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import GRAIN_COLUMN, delta_arrow, remove_action, write_files
 
-#: Time travel reaches back this far; older unreferenced files are deleted by vacuum.
-DEFAULT_RETENTION_HOURS = 7 * 24
-#: A data file no version references is left alone this long whatever the retention: it may be
-#: the output of a write that has not committed yet (a large backfill writes for minutes).
-UNCOMMITTED_GRACE_HOURS = 1
+#: Time travel reaches back this far by default (the home's `retention_days`, 400 days);
+#: files of older, unpinned versions are pruned.
+DEFAULT_RETENTION_HOURS = 400 * 24
+__all__ = ["DEFAULT_RETENTION_HOURS", "UNCOMMITTED_GRACE_HOURS", "MaintenanceReport", "maintain"]
 _EPOCH = date(1970, 1, 1)
 
 
@@ -47,14 +42,20 @@ class MaintenanceReport:
     files_removed_by_vacuum: int
     version: int
     uncommitted_removed: int = 0
+    pruning: Pruning | None = None
 
     def as_metadata(self) -> dict[str, Any]:
         """Flat numbers for Dagster metadata."""
+        pruning = self.pruning or Pruning(self.dataset)
         return {
             "files_before": self.files_before,
             "files_after": self.files_after,
             "vacuumed": self.files_removed_by_vacuum,
             "uncommitted_removed": self.uncommitted_removed,
+            "bytes_pruned": pruning.bytes,
+            "versions_pruned": len(pruning.versions),
+            "pinned_versions": len(pruning.pinned),
+            "kept_for_pins": pruning.kept_for_pins,
             "version": self.version,
         }
 
@@ -119,10 +120,15 @@ def refuse_damaged(lake: Lake, dataset: str) -> None:
 
 
 def maintain(
-    lake: Lake, dataset: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS
+    lake: Lake,
+    dataset: str,
+    *,
+    retention_hours: int = DEFAULT_RETENTION_HOURS,
+    pinned: Collection[int] = (),
 ) -> MaintenanceReport:
-    """Compact, checkpoint, drop old log entries, vacuum one table and delete its data files no
-    version references once older than the retention (and UNCOMMITTED_GRACE_HOURS).
+    """Compact, checkpoint and prune one table: files of versions older than the retention and
+    never committed files (past the retention and UNCOMMITTED_GRACE_HOURS) are deleted, except
+    those a `pinned` version references; the log is trimmed no further than they need.
 
     A table the light verification finds damaged is left as it is (LakeError listing what is
     wrong and the repairs): compacting would rewrite damaged rows into new, valid-looking files.
@@ -132,36 +138,13 @@ def maintain(
     table = lake.table(dataset)
     table.create_checkpoint()
     lake.ledger.record_log(dataset, lake.path(dataset))
-    table.cleanup_metadata()
-    removed = table.vacuum(
-        retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
-    )
-    uncommitted = remove_uncommitted(lake, dataset, table, retention_hours)
+    pruning = prune(lake, dataset, table, retention_hours, pinned)
     return MaintenanceReport(
-        dataset, before, after, len(removed), table.version(), len(uncommitted)
+        dataset,
+        before,
+        after,
+        len(pruning.files) - pruning.uncommitted,
+        table.version(),
+        pruning.uncommitted,
+        pruning,
     )
-
-
-def remove_uncommitted(
-    lake: Lake, dataset: str, table: DeltaTable, retention_hours: int
-) -> list[Path]:
-    """Delete the data files of `dataset` that no retained version references and that are
-    older than the retention and the in-flight grace; returns the files deleted.
-
-    Run after the ordinary vacuum, so what the full listing still finds on disk was never
-    referenced (its dry run also repeats removed files the vacuum already deleted).
-    """
-    root = lake.path(dataset)
-    unreferenced = table.vacuum(
-        retention_hours=max(retention_hours, UNCOMMITTED_GRACE_HOURS),
-        dry_run=True,
-        enforce_retention_duration=False,
-        full=True,
-    )
-    deleted = []
-    for name in unreferenced:
-        path = Path(name) if Path(name).is_absolute() else root / name
-        if path.is_file():
-            path.unlink()
-            deleted.append(path)
-    return deleted

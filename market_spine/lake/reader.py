@@ -22,8 +22,8 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 
-from market_spine.errors import LakeDamaged, LakeError
-from market_spine.lake.files import unreadable
+from market_spine.errors import HistoryPruned, LakeDamaged, LakeError
+from market_spine.lake.files import LogListing, unreadable
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import Ledger, ledger_of
 
@@ -205,9 +205,15 @@ class SnapshotCache:
             cached = self._latest.get(uri)
             if cached is not None:
                 table, snapshot = cached
-                next_log = Path(uri) / "_delta_log" / f"{snapshot.version + 1:020d}.json"
-                if not next_log.exists():
-                    return snapshot
+                log = Path(uri) / "_delta_log"
+                if not (log / f"{snapshot.version + 1:020d}.json").exists():
+                    if (log / f"{snapshot.version:020d}.json").exists():
+                        return snapshot
+                    # Maintenance trimmed the log past this version (another process, or
+                    # another Lake): the commits to replay from it are gone, so start afresh.
+                    cached = None
+            if cached is not None:
+                table, snapshot = cached
                 newest = ledger.check_log(dataset, table_dir, after=snapshot.version)
                 _replay(ledger, dataset, table_dir, table.update_incremental)
             else:
@@ -243,6 +249,7 @@ class SnapshotCache:
                 return self._versions[key]
         ledger, dataset, table_dir = ledger_of(uri)
         if isinstance(as_of, int):
+            _refuse_pruned(dataset, table_dir, as_of)
             ledger.check_log(dataset, table_dir, upto=as_of)
 
         def load() -> Snapshot:
@@ -258,6 +265,19 @@ class SnapshotCache:
             while len(self._versions) > self._max_versions:
                 self._versions.popitem(last=False)
         return snapshot
+
+
+def _refuse_pruned(dataset: str, table_dir: Path, version: int) -> None:
+    """HistoryPruned when maintenance trimmed the log `version` is replayed from (it was older
+    than the retention and not pinned); a gap anywhere else is left to the ledger's check."""
+    listing = LogListing.of(table_dir / "_delta_log")
+    oldest = listing.oldest_replayable()
+    if oldest is not None and version < oldest and not listing.replays(version):
+        raise HistoryPruned(
+            f"version {version} of {dataset} was pruned by maintenance (older than the "
+            f"retention and not certified); the oldest version still readable is {oldest}. "
+            "Certified versions are kept: read them with as_certified=DATE"
+        )
 
 
 def _replay(ledger: Ledger, dataset: str, table_dir: Path, load: Callable[[], _T]) -> _T:

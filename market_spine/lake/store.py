@@ -17,7 +17,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
-from market_spine.errors import InvalidInput, LakeError, NotMaterialized
+from market_spine.errors import HistoryPruned, InvalidInput, LakeError, NotMaterialized
 from market_spine.lake.as_of import AsOf, parse_as_of
 from market_spine.lake.commits import (
     Change,
@@ -289,10 +289,14 @@ class Lake:
             table.load_as_version(self.resolve_version(dataset, as_of))
         return table
 
-    def snapshot(self, dataset: str) -> Snapshot:
-        """The indexed file list of the latest version (cached; refreshed on a new commit)."""
+    def snapshot(self, dataset: str, as_of: AsOf = None) -> Snapshot:
+        """The indexed file list of the latest version (cached; refreshed on a new commit), or
+        of the version a read `as_of` a version number or a time sees."""
         self._require(dataset)
-        return self._snapshots.latest(str(self.path(dataset)))
+        uri = str(self.path(dataset))
+        if as_of is None:
+            return self._snapshots.latest(uri)
+        return self._snapshots.at(uri, self.resolve_version(dataset, as_of))
 
     def version(self, dataset: str) -> int | None:
         """The latest version of a table, or None when it does not exist yet."""
@@ -320,7 +324,16 @@ class Lake:
             snapshot = self._snapshots.latest(uri)
         else:
             snapshot = self._snapshots.at(uri, self.resolve_version(dataset, as_of))
-        return read_table(snapshot, RowFilter(equals or {}, between or {}), columns)
+        try:
+            return read_table(snapshot, RowFilter(equals or {}, between or {}), columns)
+        except FileNotFoundError as exc:
+            if not snapshot.past:
+                raise
+            raise HistoryPruned(
+                f"version {snapshot.version} of {dataset} was pruned by maintenance (older than "
+                f"the retention and not certified): {exc.filename or exc} is gone. Read a later "
+                "version, or a certified one with as_certified=DATE"
+            ) from exc
 
     def _require(self, dataset: str) -> None:
         if not self.exists(dataset):
@@ -355,7 +368,15 @@ class Lake:
         commits = [(h["version"], h["timestamp"]) for h in self.table(dataset).history()]
         seen = [v for v, ts in commits if ts <= cutoff_ms]
         if not seen:
-            first = datetime.fromtimestamp(min(ts for _, ts in commits) / 1000, UTC)
+            oldest, at = min(commits)
+            first = datetime.fromtimestamp(at / 1000, UTC)
+            if oldest > 0:
+                raise HistoryPruned(
+                    f"as_of {point.isoformat()}: the history of {dataset} before "
+                    f"{first.isoformat()} (version {oldest}) was pruned by maintenance (older "
+                    "than the retention and not certified); pass a later time, or read a "
+                    "certified version with as_certified=DATE"
+                )
             raise InvalidInput(
                 f"as_of {point.isoformat()} is before {dataset} was first written ("
                 f"{first.isoformat()}): pass a later time or a version number"

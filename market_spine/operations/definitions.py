@@ -12,7 +12,7 @@ from market_spine.operations.freshness import (
     freshness_schedule,
     options_chain_freshness,
 )
-from market_spine.operations.maintenance import lake_maintenance, lake_maintenance_schedule
+from market_spine.operations.maintenance import build_lake_maintenance
 from market_spine.settings import Settings
 
 
@@ -20,9 +20,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """The freshness checks (the futures bars of the symbols the home captures, the option
     chains) with their job and schedule, the maintenance job and schedule, and the alert
     sensor."""
+    maintenance, maintenance_schedule = build_lake_maintenance(settings)
     return dg.Definitions(
         asset_checks=[build_freshness_check(captured_symbols(settings)), options_chain_freshness],
-        jobs=[lake_maintenance, freshness_job],
-        schedules=[lake_maintenance_schedule, freshness_schedule],
+        jobs=[maintenance, freshness_job],
+        schedules=[maintenance_schedule, freshness_schedule],
         sensors=[build_alerts_sensor(settings)],
     )

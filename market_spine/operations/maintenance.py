@@ -1,55 +1,69 @@
-"""The scheduled lake-maintenance job: compaction, checkpoints and vacuum for every table."""
+"""The scheduled lake-maintenance job: compaction, checkpoints and pruning past the home's
+retention for every table, keeping certified versions (operations/retention.py)."""
 
 import dagster as dg
 
 from market_spine.errors import LakeError
-from market_spine.lake.maintenance import DEFAULT_RETENTION_HOURS, maintain
+from market_spine.lake.maintenance import MaintenanceReport
 from market_spine.lake.resource import LakeResource
+from market_spine.operations.retention import maintain_lake as maintain_tables
+from market_spine.settings import Settings
 
 
 class MaintenanceConfig(dg.Config):
-    """How far back time travel must keep working."""
+    """How far back time travel must keep working for versions no certification pins."""
 
-    retention_hours: int = DEFAULT_RETENTION_HOURS
+    retention_hours: int
 
 
-@dg.op(description="Compact, checkpoint and vacuum each Delta table in the lake.")
+@dg.op(description="Compact, checkpoint and prune each Delta table, keeping certified versions.")
 def maintain_lake(
     context: dg.OpExecutionContext, config: MaintenanceConfig, lake: LakeResource
 ) -> None:
-    """One pass over every table; the report of each lands as metadata on the run. A damaged
-    table is refused (logged) without stopping the others; the op then fails naming them."""
-    refused = []
-    for dataset in lake.lake.datasets():
-        try:
-            report = maintain(lake.lake, dataset, retention_hours=config.retention_hours)
-        except LakeError as exc:
-            context.log.error(str(exc))
-            refused.append(dataset)
-            continue
-        context.log.info(f"maintained {dataset}: {report}")
+    """One pass over every table; the report of each lands as metadata on the run and each
+    pruning in operations/prunings. A damaged table is refused (logged) without stopping the
+    others; the op then fails naming them."""
+
+    def observe(report: MaintenanceReport) -> None:
+        context.log.info(f"maintained {report.dataset}: {report}")
         context.log_event(
             dg.AssetObservation(
-                asset_key=dg.AssetKey(dataset.split("/")), metadata=report.as_metadata()
+                asset_key=dg.AssetKey(report.dataset.split("/")), metadata=report.as_metadata()
             )
         )
-    if refused:
+
+    done = maintain_tables(lake.lake, config.retention_hours, context.run_id, observe)
+    for message in done.refused.values():
+        context.log.error(message)
+    if done.refused:
         raise LakeError(
-            f"damaged tables were not maintained: {', '.join(refused)}; `market-spine verify` "
-            "names each damaged file and its repair"
+            f"damaged tables were not maintained: {', '.join(done.refused)}; `market-spine "
+            "verify` names each damaged file and its repair"
         )
 
 
-@dg.job(description="Keep reads fast after many daily commits: compact, checkpoint, vacuum.")
-def lake_maintenance() -> None:
-    """Runs `maintain_lake`."""
-    maintain_lake()
+def build_lake_maintenance(
+    settings: Settings,
+) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
+    """The maintenance job, pruning at the home's `retention_days` unless a run's config says
+    otherwise, and its daily schedule."""
 
+    @dg.job(
+        name="lake_maintenance",
+        description="Keep reads fast after many daily commits: compact, checkpoint, prune.",
+        config={
+            "ops": {"maintain_lake": {"config": {"retention_hours": settings.retention_hours}}}
+        },
+    )
+    def lake_maintenance() -> None:
+        """Runs `maintain_lake`."""
+        maintain_lake()
 
-lake_maintenance_schedule = dg.ScheduleDefinition(
-    job=lake_maintenance,
-    cron_schedule="30 6 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily at 06:30 UTC, between the CME sessions' busiest hours.",
-)
+    schedule = dg.ScheduleDefinition(
+        job=lake_maintenance,
+        cron_schedule="30 6 * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Daily at 06:30 UTC, between the CME sessions' busiest hours.",
+    )
+    return lake_maintenance, schedule

@@ -33,6 +33,7 @@ COMMANDS: dict[str, list[str]] = {
     "gaps": ["--start", "2024-03-04", "--end", "2024-03-08"],
     "quality": [],
     "config validate": ["--offline"],
+    "warehouse": ["--as-of", "2024-03-05T21:00:00Z"],
 }
 #: Commands that do not run on the settings: local fakes configured by their own options, and
 #: the commands that show and edit the settings themselves (they must work while one is bad, to

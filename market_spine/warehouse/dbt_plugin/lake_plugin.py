@@ -7,6 +7,7 @@ profile, one build sees one snapshot of every table.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,12 @@ class Plugin(BasePlugin):
         if "lake_root" not in plugin_config:
             raise ValueError("the lake plugin needs `lake_root` in its config (profiles.yml)")
         self.lake_root = Path(plugin_config["lake_root"])
+        # A build of the warehouse as of an instant (market_spine.warehouse.as_of) names it.
+        raw = plugin_config.get("as_of")
+        self.as_of = datetime.fromisoformat(raw) if raw else None
         # DuckDB creates the database file but not its folder.
         if self.creds is not None and self.creds.path not in (None, ":memory:"):
             Path(self.creds.path).parent.mkdir(parents=True, exist_ok=True)
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
-        refresh_views(conn, self.lake_root)
+        refresh_views(conn, self.lake_root, self.as_of)

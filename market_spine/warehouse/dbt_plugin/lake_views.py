@@ -13,12 +13,15 @@ several times faster than through pyarrow (see market_spine/lake/sql.py).
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import yaml
 
+from market_spine.errors import HistoryPruned, InvalidInput
+from market_spine.lake.reader import Snapshot
 from market_spine.lake.sql import view_sql
 from market_spine.lake.store import Lake
 from market_spine.warehouse.paths import SOURCES_FILE
@@ -56,17 +59,25 @@ def typed_empty_sql(columns: dict[str, str]) -> str:
     return f"SELECT {body} WHERE false"
 
 
-def refresh_views(conn: duckdb.DuckDBPyConnection, lake_root: Path) -> dict[str, int | None]:
+def refresh_views(
+    conn: duckdb.DuckDBPyConnection, lake_root: Path, as_of: datetime | None = None
+) -> dict[str, int | None]:
     """Create or replace one view per lake table, and an empty, typed view for each declared
     source the lake does not hold yet (a home that never loaded options, a new home's check
     results), so the warehouse builds on whatever a home has loaded.
+
+    With `as_of` (aware), each view reads its table's version current at that instant, and a
+    table first written after it counts as not held yet; HistoryPruned when maintenance pruned
+    the version a table had then.
 
     Returns each dataset's snapshot version (None for a placeholder), for logs and tests.
     """
     lake = Lake(lake_root)
     versions: dict[str, int | None] = {}
     for dataset in lake.datasets():
-        snapshot = lake.snapshot(dataset)
+        snapshot = _snapshot(lake, dataset, as_of)
+        if snapshot is None:
+            continue
         body = view_sql(snapshot) or empty_sql(conn, snapshot.schema)
         _create(conn, dataset, body)
         versions[dataset] = snapshot.version
@@ -75,6 +86,18 @@ def refresh_views(conn: duckdb.DuckDBPyConnection, lake_root: Path) -> dict[str,
             _create(conn, dataset, typed_empty_sql(columns))
             versions[dataset] = None
     return versions
+
+
+def _snapshot(lake: Lake, dataset: str, as_of: datetime | None) -> Snapshot | None:
+    """The table's latest snapshot, or the one current at `as_of` (None: written after it)."""
+    if as_of is None:
+        return lake.snapshot(dataset)
+    try:
+        return lake.snapshot(dataset, as_of=as_of)
+    except HistoryPruned:
+        raise
+    except InvalidInput:
+        return None  # first written after `as_of`
 
 
 def _create(conn: duckdb.DuckDBPyConnection, dataset: str, body: str) -> None:

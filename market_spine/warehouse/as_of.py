@@ -1,0 +1,164 @@
+"""The warehouse as of an instant: the dbt project built into a scratch DuckDB file over the
+lake's snapshot at that instant (each lake table read at the version current then), never
+touching the home's own warehouse file or its lock.
+
+The build is an ordinary `dbt build` with its own profiles.yml: the same project, the home's
+seeds, and the lake plugin told the instant (`as_of` in its config), so every staging view
+reads the table's files of that version. Certified versions are kept by maintenance, so a
+scratch build at any instant whose versions were not pruned reproduces the marts then.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import yaml
+from dagster_dbt import DbtCliResource
+
+from market_spine.errors import InvalidInput, SpineError
+from market_spine.lake.as_of import AS_OF_FORMS, parse_as_of
+from market_spine.settings import Settings
+from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
+from market_spine.warehouse.paths import DBT_PROJECT_DIR, warehouse_dir, warehouse_path
+from market_spine.warehouse.project import dbt_executable
+from market_spine.warehouse.resource import WarehouseResource
+
+_PLUGIN = "market_spine.warehouse.dbt_plugin.lake_plugin"
+
+
+class WarehouseBuildFailed(SpineError):
+    """A dbt build of the warehouse as of an instant did not succeed."""
+
+
+@dataclass(frozen=True)
+class AsOfWarehouse:
+    """A built scratch warehouse: its DuckDB file, the instant, each lake table's version read
+    (None: the table did not exist yet) and the build's seconds."""
+
+    path: Path
+    as_of: datetime
+    versions: dict[str, int | None]
+    seconds: float
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """Run a query on the scratch warehouse (read-only, UTC)."""
+        with duckdb.connect(str(self.path), read_only=True) as conn:
+            conn.execute("SET TimeZone = 'UTC'")
+            try:
+                return conn.sql(query).pl()
+            except duckdb.Error as exc:
+                raise InvalidInput(
+                    f"query failed on the warehouse as of {self.as_of}: {exc}"
+                ) from exc
+
+
+def parse_instant(value: datetime | str) -> datetime:
+    """An aware instant (or ISO text with a zone) in UTC; a version number is InvalidInput:
+    each lake table has its own versions, so only an instant names one state of them all."""
+    point = parse_as_of(value)
+    if isinstance(point, int):
+        raise InvalidInput(
+            f"as_of {value!r} is a version number, which names one table's state; the warehouse "
+            "reads every table, so pass an instant like 2024-03-05T21:00:00Z"
+        )
+    return point.astimezone(UTC)
+
+
+def default_path(home: Path, as_of: datetime) -> Path:
+    """Where `market-spine warehouse --as-of` builds by default:
+    `<home>/warehouse/as_of/spine-20240305T210000Z.duckdb`."""
+    return warehouse_dir(home) / "as_of" / f"spine-{as_of.strftime('%Y%m%dT%H%M%SZ')}.duckdb"
+
+
+def _profiles(lake_root: Path, path: Path, as_of: datetime) -> dict:
+    """A profiles.yml like the project's, writing `path` with the lake plugin told `as_of`."""
+    return {
+        "market_spine": {
+            "target": "as_of",
+            "outputs": {
+                "as_of": {
+                    "type": "duckdb",
+                    "path": str(path),
+                    "threads": 4,
+                    "keep_open": True,
+                    "settings": {"TimeZone": "UTC"},
+                    "plugins": [
+                        {
+                            "module": _PLUGIN,
+                            "alias": "lake",
+                            "config": {"lake_root": str(lake_root), "as_of": as_of.isoformat()},
+                        }
+                    ],
+                }
+            },
+        }
+    }
+
+
+def build_as_of(settings: Settings, as_of: datetime | str, path: Path) -> AsOfWarehouse:
+    """Build every dbt model into the DuckDB file `path` (replaced if there) over the lake as
+    of `as_of`; `path` must not be the home's warehouse. Raises InvalidInput when the lake held
+    nothing then, HistoryPruned when a version of then was pruned, WarehouseBuildFailed naming
+    the nodes that failed."""
+    started = time.perf_counter()
+    instant = parse_instant(as_of)
+    path = Path(path).expanduser().resolve()
+    if path == warehouse_path(settings.home):
+        raise InvalidInput(
+            f"{path} is the home's warehouse; a build as of an instant goes to a scratch file"
+        )
+    with duckdb.connect() as probe:
+        versions = refresh_views(probe, settings.lake_root, instant)
+    if not any(v is not None for v in versions.values()):
+        raise InvalidInput(
+            f"the lake held no table at {instant.isoformat()}: pass a later instant ({AS_OF_FORMS})"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="dbt-", dir=path.parent))
+    try:
+        (scratch / "profiles.yml").write_text(
+            yaml.safe_dump(_profiles(settings.lake_root, path, instant))
+        )
+        dbt = DbtCliResource(
+            project_dir=str(DBT_PROJECT_DIR),
+            profiles_dir=str(scratch),
+            dbt_executable=dbt_executable(),
+        )
+        resource = WarehouseResource.for_settings(settings)
+        invocation = resource.invoke(
+            dbt, ["build"], raise_on_error=False, target_path=scratch / "target"
+        )
+        invocation.wait()
+        if not invocation.is_successful():
+            failed = [
+                f"{r['unique_id']}: {r.get('message') or r['status']}"
+                for r in invocation.get_artifact("run_results.json").get("results", [])
+                if r["status"] in ("error", "fail")
+            ]
+            raise WarehouseBuildFailed(
+                f"the warehouse build as of {instant.isoformat()} failed: "
+                f"{'; '.join(failed) or 'see the dbt log in ' + str(scratch)}"
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return AsOfWarehouse(path, instant, versions, time.perf_counter() - started)
+
+
+@contextmanager
+def warehouse_as_of(settings: Settings, as_of: datetime | str) -> Iterator[AsOfWarehouse]:
+    """A scratch warehouse as of `as_of` for the length of the block, deleted after it (built
+    under `<home>/warehouse/as_of/`, beside the home's data)."""
+    folder = warehouse_dir(settings.home) / "as_of"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="query-", dir=folder) as scratch:
+        yield build_as_of(settings, as_of, Path(scratch) / "spine.duckdb")
