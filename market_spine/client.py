@@ -4,13 +4,15 @@ any past version, and SQL over DuckDB where every dataset is a view."""
 from __future__ import annotations
 
 import warnings
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from market_spine.certification.readiness import READINESS_VIEW, Readiness, current_sql
 from market_spine.certification.status import CertificationStates
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake, lake_at
@@ -29,6 +31,8 @@ OPTION_CHAIN = options_keys.table(options_keys.NORMALIZED_CHAIN)
 OPTION_GREEKS = options_keys.table(options_keys.GREEKS)
 OPTION_QUOTES = options_keys.table(options_keys.RAW_QUOTES)
 VOL_SURFACE = options_keys.table(options_keys.SURFACE)
+#: The datasets whose partitions are judged as they are computed, so readiness knows them.
+READINESS_DATASETS = (BARS_1M, OPTION_CHAIN)
 
 
 def view_name(dataset: str) -> str:
@@ -59,6 +63,7 @@ class Spine:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._registered: dict[str, int | None] = {}
         self._states = CertificationStates(self.lake)
+        self._readiness = Readiness(self.lake)
 
     def bars(
         self,
@@ -68,17 +73,28 @@ class Spine:
         as_of: int | datetime | str | None = None,
         columns: list[str] | None = None,
         certified_only: bool = False,
+        flags: bool = False,
     ) -> pl.DataFrame:
         """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
         bar opens in [start, end); `as_of` reads the table as of a version or a timestamp.
 
         Each row's `certification` column says its session's state (certified, preliminary,
         revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
-        any row is not certified."""
+        any row is not certified. `flags=True` adds the anomaly checks' flags on each bar:
+        `flag_kinds` (comma-separated, null when none) and `flag_score` (the worst; 1 = at
+        the check's threshold)."""
         rows = self._certified(
             self._read(BARS_1M, symbol, start, end, as_of, columns), certified_only
         )
+        if flags:
+            rows = self._flagged(rows, BARS_1M, {"symbol": "instrument", "ts": "ts"})
         return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
+
+    def _flagged(self, rows: pl.DataFrame, dataset: str, on: dict[str, str]) -> pl.DataFrame:
+        """`rows` with the flags found on them (flag_kinds, flag_score), matched on `on`."""
+        from market_spine.certification.flags import read_with_flags
+
+        return read_with_flags(self.lake, rows, dataset, on)
 
     def _certified(self, rows: pl.DataFrame, certified_only: bool) -> pl.DataFrame:
         """Minute or daily bars with their session's certification (the minutes' partition:
@@ -135,11 +151,13 @@ class Spine:
         expiration: str | date | None = None,
         as_of: int | datetime | str | None = None,
         certified_only: bool = False,
+        flags: bool = False,
     ) -> pl.DataFrame:
         """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
         `iv` null with an `iv_reason` where no vol exists), and the day's `certification` (the
         normalized chain's, which the greeks come from); `certified_only=True` raises
-        NotCertified when the day is not certified."""
+        NotCertified when the day is not certified. `flags=True` adds the chain checks' flags
+        on each contract (`flag_kinds`, `flag_score`, as `bars`)."""
         root = _option_root(root)
         trade_date = _one_date(day, "day")
         expiry = None if expiration is None else _one_date(expiration, "expiration")
@@ -159,6 +177,8 @@ class Spine:
             from market_spine.certification.status import require_certified
 
             require_certified(rows, OPTION_CHAIN, ["trade_date"])
+        if flags:
+            rows = self._flagged(rows, OPTION_CHAIN, {"osi": "instrument"})
         return self._warn_if_empty(
             rows,
             OPTION_GREEKS,
@@ -256,6 +276,32 @@ class Spine:
         found = revisions_since(self.lake, name, since)
         return revision_rows(self.lake, found["revision_id"].to_list()) if detail else found
 
+    def readiness(
+        self,
+        dataset: str | list[str] | None = None,
+        symbols: str | list[str] | None = None,
+        start: str | date | None = None,
+        end: str | date | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Is the data ready: one row per dataset, symbol and trade date judged so far, from
+        the summary kept as partitions are computed (no data is scanned). Columns (see
+        `READINESS_DESCRIPTIONS`): dataset, trade_date, symbol, partition, state (certified,
+        preliminary, revised, failed), completeness ((expected − missing) / expected), unit
+        (minutes or expirations), expected, present, missing, no_trade, anomalies,
+        worst_anomaly_score, worst_anomaly_kind, computed_at, capture_id, captured_at,
+        final_at (UTC), freshness_lag_s (seconds, at `now`, default the wall clock), run_id,
+        delta_version.
+
+        Filters: `dataset` (one of READINESS_DATASETS, or a list), `symbols` (futures or
+        option roots), trade dates [start, end] (dates; either may be open). A bad filter
+        raises InvalidInput saying what to pass."""
+        from market_spine.certification.readiness import parse_query
+
+        query = parse_query(dataset, symbols, start, end, READINESS_DATASETS)
+        return self._readiness.read(query, now or datetime.now(UTC))
+
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:
         rows, Delta version, newest partition and newest data timestamp (null until built)."""
@@ -310,7 +356,9 @@ class Spine:
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
-        return sorted(view_name(d) for d in self.lake.datasets())
+        datasets = self.lake.datasets()
+        views = [view_name(d) for d in datasets]
+        return sorted([*views, READINESS_VIEW] if READINESS_LOG in datasets else views)
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection where every dataset is a view (bare name, and `<layer>.<name>`)
@@ -332,6 +380,11 @@ class Spine:
             self._con.execute(f"create or replace view {layer}.{name} as {body}")
             self._con.execute(f"create or replace view {view_name(dataset)} as {body}")
             self._registered[dataset] = snapshot.version
+            if dataset == READINESS_LOG:
+                self._con.execute(
+                    f"create or replace view {READINESS_VIEW} as "
+                    f"{current_sql(view_name(READINESS_LOG))}"
+                )
         return self._con
 
     def sql(self, query: str) -> pl.DataFrame:

@@ -12,14 +12,21 @@ import polars as pl
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.rules import State
 from market_spine.certification.tables import (
+    ANOMALY_FLAGS,
+    ANOMALY_FLAGS_SCHEMA,
     CERTIFICATIONS,
     CERTIFICATIONS_SCHEMA,
+    READINESS_LOG,
+    READINESS_LOG_SCHEMA,
     REVISION_ROWS,
     REVISION_ROWS_SCHEMA,
     REVISIONS,
     REVISIONS_SCHEMA,
 )
 from market_spine.lake.store import Lake
+
+#: Tables stored in one folder per dataset.
+BY_DATASET = frozenset({READINESS_LOG, ANOMALY_FLAGS})
 
 
 def current_states(
@@ -58,10 +65,14 @@ def record(
     revisions: Sequence[dict],
     detail: Sequence[pl.DataFrame],
     run_id: str,
+    readiness: Sequence[dict] = (),
+    flags: pl.DataFrame | None = None,
 ) -> None:
     """Append a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
-    REVISIONS_SCHEMA) and their row detail, one commit per table that has rows. The tables are
-    independent, so their commits run side by side: they are most of certification's cost."""
+    REVISIONS_SCHEMA) and their row detail, its readiness rows (of READINESS_LOG_SCHEMA) and
+    anomaly flags (ANOMALY_FLAGS_SCHEMA), one commit per table that has rows. The tables are
+    independent, so their commits run side by side: they are most of certification's cost.
+    Readiness and flags are stored by dataset, so a read of one dataset opens its files only."""
     writes: list[tuple[str, pl.DataFrame]] = []
     if transitions:
         writes.append(
@@ -72,14 +83,20 @@ def record(
         rows = pl.concat([conform(d, REVISION_ROWS_SCHEMA) for d in detail], how="vertical")
         if rows.height:
             writes.append((REVISION_ROWS, rows))
+    if readiness:
+        writes.append((READINESS_LOG, pl.DataFrame(list(readiness), schema=READINESS_LOG_SCHEMA)))
+    if flags is not None and flags.height:
+        writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
+
+    def append(table: str, rows: pl.DataFrame) -> None:
+        by = ["dataset"] if table in BY_DATASET else None
+        lake.append(table, rows, partition_by=by, metadata={"run_id": run_id})
+
     if len(writes) < 2:
         for table, rows in writes:
-            lake.append(table, rows, metadata={"run_id": run_id})
+            append(table, rows)
         return
     with ThreadPoolExecutor(len(writes)) as pool:
-        done = [
-            pool.submit(lake.append, table, rows, metadata={"run_id": run_id})
-            for table, rows in writes
-        ]
+        done = [pool.submit(append, table, rows) for table, rows in writes]
         for future in done:
             future.result()

@@ -1,0 +1,272 @@
+"""Readiness: is a dataset's partition safe to use, per dataset × symbol × trade date — its
+certification, completeness, anomalies, capture, last compute time and freshness lag.
+
+Computed once, where a partition is judged (`readiness_rows`, called by certify), into the
+small `operations/readiness_log` table; every surface (Spine, the API, the CLI, the SQL view
+`readiness`) reads it through the one query `current_sql`, so none of them scans the data.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from market_spine.catalog.vocabulary import conform
+from market_spine.certification.tables import READINESS_LOG
+from market_spine.errors import InvalidInput
+from market_spine.lake.sql import view_sql
+from market_spine.lake.store import Lake
+
+_UTC = pl.Datetime("us", "UTC")
+#: The SQL view of readiness wherever the lake's tables are views (Spine.sql, the warehouse).
+READINESS_VIEW = "readiness"
+
+#: The columns readiness answers with, in order (one row per dataset, symbol and trade date).
+READINESS_SCHEMA: dict[str, pl.DataType] = {
+    "dataset": pl.String(),
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "partition": pl.String(),
+    "state": pl.String(),
+    "completeness": pl.Float64(),
+    "unit": pl.String(),
+    "expected": pl.Int64(),
+    "present": pl.Int64(),
+    "missing": pl.Int64(),
+    "no_trade": pl.Int64(),
+    "anomalies": pl.Int64(),
+    "worst_anomaly_score": pl.Float64(),
+    "worst_anomaly_kind": pl.String(),
+    "computed_at": _UTC,
+    "capture_id": pl.String(),
+    "captured_at": _UTC,
+    "final_at": _UTC,
+    "freshness_lag_s": pl.Float64(),
+    "run_id": pl.String(),
+    "delta_version": pl.Int64(),
+}
+
+#: What each column of a readiness answer means (the API, the CLI and the dbt mart say it too).
+READINESS_DESCRIPTIONS: dict[str, str] = {
+    "dataset": "The dataset, e.g. normalized/futures_bars_1m.",
+    "trade_date": "The trade date.",
+    "symbol": "The futures root, or the option root (SPX, SPXW) of a day's chain.",
+    "partition": "The Dagster partition key behind the row.",
+    "state": "Certification: certified, preliminary, revised or failed.",
+    "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
+    "expected; null when nothing is owed.",
+    "unit": "What expected, present and missing count: minutes or expirations.",
+    "expected": "Owed by the calendar: session minutes, or listed expirations.",
+    "present": "Held: bar minutes, or expirations with quotes.",
+    "missing": "Owed, absent and unexplained (lost data).",
+    "no_trade": "Absent minutes explained as no trade; option contracts with no volume.",
+    "anomalies": "Rows the anomaly checks flagged (operations/anomaly_flags).",
+    "worst_anomaly_score": "The worst flag's score (1 = at its check's threshold).",
+    "worst_anomaly_kind": "The worst flag's kind.",
+    "computed_at": "When the partition was last computed and judged (UTC).",
+    "capture_id": "The newest capture behind the partition's rows.",
+    "captured_at": "When that capture saw the market (UTC).",
+    "final_at": "When the partition's data became final (UTC).",
+    "freshness_lag_s": "Seconds the capture lags the market: from when it was taken to now, or "
+    "to when the data became final if that is earlier; 0 once a capture taken after the data "
+    "was final holds it.",
+    "run_id": "The Dagster run that computed it.",
+    "delta_version": "The dataset's Delta version holding the judged rows.",
+}
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """What one partition (or one symbol of a whole-day partition) holds against what the
+    calendar owes it, in `unit`s (minutes, expirations); None where a count is not known."""
+
+    symbol: str | None
+    unit: str | None = None
+    expected: int | None = None
+    present: int | None = None
+    missing: int | None = None
+    no_trade: int | None = None
+
+
+def readiness_rows(
+    dataset: str,
+    partition: Any,
+    completeness: Sequence[Completeness],
+    flags: pl.DataFrame,
+    judged: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """The readiness log's rows of one judged partition (any object with `key`, `trade_date`
+    and `symbol`), one per entry of `completeness` (the partition's own symbol when empty),
+    with the anomalies among `flags` (ANOMALY_FLAGS_SCHEMA) of that partition and symbol.
+    `judged` gives the columns every row shares: state, capture_id, captured_at, final_at,
+    computed_at, run_id, delta_version."""
+    entries = list(completeness) or [Completeness(partition.symbol)]
+    mine = flags.filter(pl.col("partition") == partition.key) if flags.height else flags
+    rows = []
+    for entry in entries:
+        found = mine
+        if entry.symbol is not None and mine.height:
+            found = mine.filter(pl.col("symbol") == entry.symbol)
+        worst = found.sort("score", descending=True, nulls_last=True).head(1)
+        rows.append(
+            {
+                "dataset": dataset,
+                "partition": partition.key,
+                "trade_date": partition.trade_date,
+                "symbol": entry.symbol,
+                "unit": entry.unit,
+                "expected": entry.expected,
+                "present": entry.present,
+                "missing": entry.missing,
+                "no_trade": entry.no_trade,
+                "anomalies": found.height,
+                "worst_anomaly_score": worst["score"].item() if worst.height else None,
+                "worst_anomaly_kind": worst["kind"].item() if worst.height else None,
+                **judged,
+            }
+        )
+    return rows
+
+
+def current_sql(log: str, now: str = "now()") -> str:
+    """The readiness query over the readiness log `log` (a table or view name): the newest row
+    of each dataset, partition and symbol with its completeness share and freshness lag at
+    `now` (a SQL expression). The SQL view `readiness` is this query; so is every read."""
+    return f"""
+select
+    dataset, trade_date, symbol, partition, state,
+    case when expected > 0 then (expected - coalesce(missing, 0))::double / expected end
+        as completeness,
+    unit, expected, present, missing, no_trade,
+    anomalies, worst_anomaly_score, worst_anomaly_kind,
+    computed_at, capture_id, captured_at, final_at,
+    greatest(epoch(least({now}, final_at)) - epoch(captured_at), 0.0) as freshness_lag_s,
+    run_id, delta_version
+from {log}
+qualify row_number() over (
+    partition by dataset, partition, coalesce(symbol, '') order by computed_at desc
+) = 1
+"""
+
+
+@dataclass(frozen=True)
+class ReadinessQuery:
+    """Validated filters of a readiness read: datasets and symbols (None: all), and a range
+    of trade dates (None: open-ended)."""
+
+    datasets: tuple[str, ...] | None
+    symbols: tuple[str, ...] | None
+    start: date | None
+    end: date | None
+
+
+def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    parts = tuple(p.strip() for item in items for p in str(item).split(",") if p.strip())
+    return parts or None
+
+
+def parse_query(
+    dataset: str | Sequence[str] | None,
+    symbols: str | Sequence[str] | None,
+    start: str | date | None,
+    end: str | date | None,
+    known: Sequence[str],
+) -> ReadinessQuery:
+    """Check a readiness read's filters, raising InvalidInput that says what is wrong: a
+    dataset not among `known` (the datasets with readiness), a time where a trade date is
+    wanted, or an end before the start. Symbols are upper-cased; a comma splits a list."""
+    from market_spine.markets.dates import parse_point
+
+    datasets = _names(dataset)
+    if datasets is not None:
+        unknown = [d for d in datasets if d.strip("/") not in known]
+        if unknown:
+            raise InvalidInput(
+                f"dataset {', '.join(map(repr, unknown))} has no readiness: choose from "
+                f"{', '.join(known)}"
+            )
+        datasets = tuple(d.strip("/") for d in datasets)
+    wanted = _names(symbols)
+    days: dict[str, date | None] = {}
+    for name, value in (("start", start), ("end", end)):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            days[name] = None
+            continue
+        point = value if isinstance(value, date) else parse_point(value, name)
+        if isinstance(point, datetime):
+            raise InvalidInput(
+                f"{name}={value!r} is a time: readiness is per trade date, pass a date like "
+                "2024-03-05"
+            )
+        days[name] = point
+    if days["start"] and days["end"] and days["end"] < days["start"]:
+        raise InvalidInput(
+            f"end {days['end']} is before start {days['start']}: pass an end on or after it"
+        )
+    return ReadinessQuery(
+        datasets,
+        None if wanted is None else tuple(s.upper() for s in wanted),
+        days["start"],
+        days["end"],
+    )
+
+
+class Readiness:
+    """Readiness reads of one lake: a DuckDB connection whose `readiness_log` view follows the
+    log's latest version (re-created only when it changes), and `current_sql` over it."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._con = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._version: int | None = -1
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> bool:
+        """Point the view at the log's latest files; False when there is no log yet."""
+        version = self.lake.version(READINESS_LOG)
+        if version is None:
+            return False
+        with self._lock:
+            if version != self._version:
+                body = view_sql(self.lake.snapshot(READINESS_LOG))
+                if body is None:
+                    return False
+                self._con.execute(f"create or replace view readiness_log as {body}")
+                self._version = version
+        return True
+
+    def read(self, query: ReadinessQuery, now: datetime) -> pl.DataFrame:
+        """READINESS_SCHEMA rows matching `query`, by dataset, symbol and trade date, with the
+        freshness lag at `now` (tz-aware); empty when nothing was judged yet."""
+        if not self._refresh():
+            return pl.DataFrame(schema=READINESS_SCHEMA)
+        where, args = [], [now]
+        for column, values in (("dataset", query.datasets), ("symbol", query.symbols)):
+            if values is not None:
+                where.append(f"{column} in ({', '.join('?' for _ in values)})")
+                args.extend(values)
+        if query.start is not None:
+            where.append("trade_date >= ?")
+            args.append(query.start)
+        if query.end is not None:
+            where.append("trade_date <= ?")
+            args.append(query.end)
+        source = "readiness_log"
+        if where:
+            # Filter the log before the newest-row window: a year of one symbol reads that only.
+            source = f"(select * from readiness_log where {' and '.join(where)})"
+        sql = current_sql(source, "?::timestamptz") + " order by dataset, symbol, trade_date"
+        # `now` is the select list's placeholder, so it comes before the filters' ones.
+        # A cursor per read: the API reads from several threads at once.
+        found = self._con.cursor().execute(sql, args).pl()
+        return conform(found, READINESS_SCHEMA)
