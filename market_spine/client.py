@@ -10,7 +10,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from market_spine.certification.readiness import READINESS_VIEW, Readiness, current_sql
+from market_spine.certification.readiness import (
+    READINESS_VIEW,
+    Readiness,
+    ReadinessQuery,
+    current_sql,
+)
 from market_spine.certification.status import CertificationStates
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import InvalidInput, NotMaterialized
@@ -39,6 +44,13 @@ def view_name(dataset: str) -> str:
     """SQL name of a dataset: normalized and analytics by bare name, other layers prefixed."""
     layer, name = dataset.split("/")
     return name if layer in ("normalized", "analytics") else f"{layer}_{name}"
+
+
+def readiness_symbols() -> list[str]:
+    """The symbols readiness may hold: every configured futures root and the option roots."""
+    from market_spine.markets.instruments import known_symbols
+
+    return [*known_symbols(), *ROOTS]
 
 
 class Spine:
@@ -299,7 +311,11 @@ class Spine:
         raises InvalidInput saying what to pass."""
         from market_spine.certification.readiness import parse_query
 
-        query = parse_query(dataset, symbols, start, end, READINESS_DATASETS)
+        query = parse_query(dataset, symbols, start, end, READINESS_DATASETS, readiness_symbols())
+        return self.readiness_of(query, now=now)
+
+    def readiness_of(self, query: ReadinessQuery, *, now: datetime | None = None) -> pl.DataFrame:
+        """`readiness` for filters already checked (`certification.readiness.parse_query`)."""
         return self._readiness.read(query, now or datetime.now(UTC))
 
     def catalog(self) -> pl.DataFrame:

@@ -28,6 +28,13 @@ AsOf = Annotated[
     Query(description="Read the table as of a Delta version number or an ISO timestamp with zone."),
 ]
 Fmt = Annotated[Format, Query(alias="format", description="json, csv or arrow (Arrow IPC stream).")]
+Flags = Annotated[
+    bool,
+    Query(
+        description="Add the anomaly checks' flags on each row: `flag_kinds` (comma-separated, "
+        "null when none) and `flag_score` (the worst; 1 = at the check's threshold)."
+    ),
+]
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {

@@ -19,7 +19,7 @@ from market_spine.api import params
 from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
-from market_spine.api.params import RESPONSES, AsOf, Fmt
+from market_spine.api.params import RESPONSES, AsOf, Flags, Fmt
 from market_spine.client import BARS_1M, BARS_DAILY, Spine
 from market_spine.errors import InvalidRange
 from market_spine.markets import calendars
@@ -102,7 +102,12 @@ def check_width(q: BarsQuery) -> None:
 
 
 def read(
-    spine: Spine, dataset: str, q: BarsQuery, version: int, certified_only: bool = False
+    spine: Spine,
+    dataset: str,
+    q: BarsQuery,
+    version: int,
+    certified_only: bool = False,
+    flags: bool = False,
 ) -> pl.DataFrame:
     """Read through the Spine; a past version whose files are gone is the caller's 422, data
     not certified under `certified_only` a 409."""
@@ -110,7 +115,9 @@ def read(
     try:
         if dataset == BARS_DAILY:
             return spine.daily(q.root, q.start, q.end, as_of=as_of, certified_only=certified_only)
-        return spine.bars(q.root, q.start, q.end, as_of=as_of, certified_only=certified_only)
+        return spine.bars(
+            q.root, q.start, q.end, as_of=as_of, certified_only=certified_only, flags=flags
+        )
     except (DeltaError, FileNotFoundError) as exc:
         if as_of is None:
             raise
@@ -126,6 +133,13 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     q = parse_query(p.symbol, p.start, p.end, p.as_of)
     if dataset == BARS_1M:
         check_width(q)
+    elif p.flags:
+        raise ApiError(
+            422,
+            "anomaly flags mark minute bars: ask /v1/bars with flags=true, or see each "
+            "session's anomaly count in /v1/readiness",
+            "flags",
+        )
     spine: Spine = request.app.state.spine
     if not spine.lake.exists(dataset):
         raise ApiError(
@@ -138,7 +152,7 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     return serve(
         request,
         Answer(
-            read=lambda: read(spine, dataset, q, version, p.certified_only),
+            read=lambda: read(spine, dataset, q, version, p.certified_only, p.flags),
             fmt=p.fmt,
             page=Page(p.limit, p.offset),
             meta={"symbol": q.root, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo},
@@ -189,6 +203,7 @@ class BarsParams:
     limit: Limit = None
     offset: Offset = 0
     certified_only: CertifiedOnly = False
+    flags: Flags = False
 
 
 Params = Annotated[BarsParams, Depends()]

@@ -174,50 +174,88 @@ def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
     return parts or None
 
 
+def parse_datasets(
+    value: str | Sequence[str] | None, known: Sequence[str]
+) -> tuple[str, ...] | None:
+    """Dataset names (a comma splits a list) among `known`, the datasets with readiness;
+    None: all of them. Anything else is InvalidInput naming the choices."""
+    names = _names(value)
+    if names is None:
+        return None
+    names = tuple(n.strip("/") for n in names)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput(
+            f"dataset {', '.join(map(repr, unknown))} has no readiness: choose from "
+            f"{', '.join(known)}"
+        )
+    return names
+
+
+def parse_symbols(
+    value: str | Sequence[str] | None, known: Sequence[str]
+) -> tuple[str, ...] | None:
+    """Symbols (any case; a comma splits a list) among `known`; None: all."""
+    names = _names(value)
+    if names is None:
+        return None
+    names = tuple(n.upper() for n in names)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput(
+            f"symbol {', '.join(map(repr, unknown))} is not known: choose from {', '.join(known)}"
+        )
+    return names
+
+
+def parse_day(value: str | date | None, name: str) -> date | None:
+    """A trade date (`2024-03-05`, `20240305` or a date); None when absent. A time is
+    InvalidInput: readiness is kept per trade date."""
+    from market_spine.markets.dates import parse_point
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    point = parse_point(value, name)
+    if isinstance(point, datetime):
+        raise InvalidInput(
+            f"{name}={value!r} is a time: readiness is per trade date, pass a date like 2024-03-05"
+        )
+    return point
+
+
+class FilterError(InvalidInput):
+    """A readiness filter that is wrong, naming the parameter at fault in `field`."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def parse_query(
     dataset: str | Sequence[str] | None,
     symbols: str | Sequence[str] | None,
     start: str | date | None,
     end: str | date | None,
-    known: Sequence[str],
+    datasets: Sequence[str],
+    known_symbols: Sequence[str],
 ) -> ReadinessQuery:
-    """Check a readiness read's filters, raising InvalidInput that says what is wrong: a
-    dataset not among `known` (the datasets with readiness), a time where a trade date is
-    wanted, or an end before the start. Symbols are upper-cased; a comma splits a list."""
-    from market_spine.markets.dates import parse_point
-
-    datasets = _names(dataset)
-    if datasets is not None:
-        unknown = [d for d in datasets if d.strip("/") not in known]
-        if unknown:
-            raise InvalidInput(
-                f"dataset {', '.join(map(repr, unknown))} has no readiness: choose from "
-                f"{', '.join(known)}"
-            )
-        datasets = tuple(d.strip("/") for d in datasets)
-    wanted = _names(symbols)
-    days: dict[str, date | None] = {}
-    for name, value in (("start", start), ("end", end)):
-        if value is None or (isinstance(value, str) and not value.strip()):
-            days[name] = None
-            continue
-        point = value if isinstance(value, date) else parse_point(value, name)
-        if isinstance(point, datetime):
-            raise InvalidInput(
-                f"{name}={value!r} is a time: readiness is per trade date, pass a date like "
-                "2024-03-05"
-            )
-        days[name] = point
-    if days["start"] and days["end"] and days["end"] < days["start"]:
-        raise InvalidInput(
-            f"end {days['end']} is before start {days['start']}: pass an end on or after it"
-        )
-    return ReadinessQuery(
-        datasets,
-        None if wanted is None else tuple(s.upper() for s in wanted),
-        days["start"],
-        days["end"],
-    )
+    """A readiness read's filters checked one by one (`parse_datasets`, `parse_symbols`,
+    `parse_day`), and an end on or after the start; FilterError names the one at fault."""
+    found: dict[str, Any] = {}
+    for field, parse in (
+        ("dataset", lambda: parse_datasets(dataset, datasets)),
+        ("symbol", lambda: parse_symbols(symbols, known_symbols)),
+        ("start", lambda: parse_day(start, "start")),
+        ("end", lambda: parse_day(end, "end")),
+    ):
+        try:
+            found[field] = parse()
+        except InvalidInput as exc:
+            raise FilterError(str(exc), field) from None
+    first, last = found["start"], found["end"]
+    if first is not None and last is not None and last < first:
+        raise FilterError(f"end {last} is before start {first}: pass an end on or after it", "end")
+    return ReadinessQuery(found["dataset"], found["symbol"], first, last)
 
 
 class Readiness:
