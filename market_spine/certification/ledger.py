@@ -25,9 +25,6 @@ from market_spine.certification.tables import (
 )
 from market_spine.lake.store import Lake
 
-#: Tables stored in one folder per dataset.
-BY_DATASET = frozenset({READINESS_LOG, ANOMALY_FLAGS})
-
 
 def current_states(
     lake: Lake, dataset: str, first: date, last: date, partitions: Iterable[str] | None = None
@@ -72,7 +69,7 @@ def record(
     REVISIONS_SCHEMA) and their row detail, its readiness rows (of READINESS_LOG_SCHEMA) and
     anomaly flags (ANOMALY_FLAGS_SCHEMA), one commit per table that has rows. The tables are
     independent, so their commits run side by side: they are most of certification's cost.
-    Readiness and flags are stored by dataset, so a read of one dataset opens its files only."""
+    A run judges one dataset, so each file's statistics let a read of another skip it."""
     writes: list[tuple[str, pl.DataFrame]] = []
     if transitions:
         writes.append(
@@ -89,8 +86,7 @@ def record(
         writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
 
     def append(table: str, rows: pl.DataFrame) -> None:
-        by = ["dataset"] if table in BY_DATASET else None
-        lake.append(table, rows, partition_by=by, metadata={"run_id": run_id})
+        lake.append(table, rows, metadata={"run_id": run_id})
 
     if len(writes) < 2:
         for table, rows in writes:
