@@ -19,6 +19,8 @@ import duckdb
 import pyarrow as pa
 import yaml
 
+from market_spine.certification.readiness import READINESS_VIEW, current_sql
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.lake.sql import view_sql
 from market_spine.lake.store import Lake
 from market_spine.warehouse.paths import SOURCES_FILE
@@ -59,7 +61,8 @@ def typed_empty_sql(columns: dict[str, str]) -> str:
 def refresh_views(conn: duckdb.DuckDBPyConnection, lake_root: Path) -> dict[str, int | None]:
     """Create or replace one view per lake table, and an empty, typed view for each declared
     source the lake does not hold yet (a home that never loaded options, a new home's check
-    results), so the warehouse builds on whatever a home has loaded.
+    results), so the warehouse builds on whatever a home has loaded; and `operations.readiness`,
+    readiness as every reader sees it, over the readiness log.
 
     Returns each dataset's snapshot version (None for a placeholder), for logs and tests.
     """
@@ -74,6 +77,10 @@ def refresh_views(conn: duckdb.DuckDBPyConnection, lake_root: Path) -> dict[str,
         if dataset not in versions:
             _create(conn, dataset, typed_empty_sql(columns))
             versions[dataset] = None
+    if READINESS_LOG in versions:
+        layer, log = READINESS_LOG.split("/")
+        current = current_sql(f"{_ident(layer)}.{_ident(log)}")
+        conn.execute(f"CREATE OR REPLACE VIEW {_ident(layer)}.{READINESS_VIEW} AS {current}")
     return versions
 
 
