@@ -77,6 +77,7 @@ def readiness(
 ) -> None:
     """Per dataset, symbol and trade date: certification, completeness, anomalies, last compute
     time, capture id and freshness lag — from the summary kept as partitions are computed."""
+    from market_spine.api.formats import as_text_columns
     from market_spine.client import Spine
 
     with command_run(dagster=False):
@@ -84,8 +85,6 @@ def readiness(
             dataset, symbol, start, end
         )
         if as_json:
-            from market_spine.api.formats import as_text_columns
-
             typer.echo(json.dumps(as_text_columns(rows).to_dicts(), indent=2))
         elif not sys.stdout.isatty():
             # Every column, one line per row: made for grep, cut and awk.
