@@ -3,11 +3,13 @@ certification, and the transitions and revisions a run records (one commit per t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import polars as pl
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.rules import State
@@ -23,7 +25,10 @@ from market_spine.certification.tables import (
     REVISIONS,
     REVISIONS_SCHEMA,
 )
+from market_spine.lake.maintenance import compact
 from market_spine.lake.store import Lake
+
+log = logging.getLogger(__name__)
 
 
 def current_states(
@@ -91,8 +96,30 @@ def record(
     if len(writes) < 2:
         for table, rows in writes:
             append(table, rows)
-        return
-    with ThreadPoolExecutor(len(writes)) as pool:
-        done = [pool.submit(append, table, rows) for table, rows in writes]
-        for future in done:
-            future.result()
+    else:
+        with ThreadPoolExecutor(len(writes)) as pool:
+            done = [pool.submit(append, table, rows) for table, rows in writes]
+            for future in done:
+                future.result()
+    for table, _ in writes:
+        if table in KEPT_SMALL:
+            keep_small(lake, table)
+
+
+#: Tables read whole by every readiness read: a write that leaves more than COMPACT_AT files
+#: in one compacts it to a file per month, so a cold read opens a few files, not one per run.
+KEPT_SMALL = frozenset({READINESS_LOG, ANOMALY_FLAGS})
+COMPACT_AT = 48
+
+
+def keep_small(lake: Lake, table: str) -> bool:
+    """Compact `table` when it holds more than COMPACT_AT files; True when it did. A writer
+    racing this one may compact it first: then this one leaves it to them."""
+    if len(lake.snapshot(table).files) <= COMPACT_AT:
+        return False
+    try:
+        compact(lake, table)
+    except (CommitFailedError, DeltaError) as exc:
+        log.info("%s: left compaction to a concurrent writer (%s)", table, exc)
+        return False
+    return True

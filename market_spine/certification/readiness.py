@@ -3,7 +3,8 @@ certification, completeness, anomalies, capture, last compute time and freshness
 
 Computed once, where a partition is judged (`readiness_rows`, called by certify), into the
 small `operations/readiness_log` table; every surface (Spine, the API, the CLI, the SQL view
-`readiness`) reads it through the one query `current_sql`, so none of them scans the data.
+`readiness`, the warehouse's `operations.readiness`) reads it through the one query
+`current_sql`, so none of them scans the data.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import duckdb
 import polars as pl
 
 from market_spine.catalog.vocabulary import conform
-from market_spine.certification.tables import READINESS_LOG
+from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
 from market_spine.errors import InvalidInput
-from market_spine.lake.sql import view_sql
+from market_spine.lake.filters import RowFilter
+from market_spine.lake.reader import Snapshot, read_table
 from market_spine.lake.store import Lake
 
 _UTC = pl.Datetime("us", "UTC")
@@ -259,52 +261,65 @@ def parse_query(
 
 
 class Readiness:
-    """Readiness reads of one lake: a DuckDB connection whose `readiness_log` view follows the
-    log's latest version (re-created only when it changes), and `current_sql` over it."""
+    """Readiness reads of one lake. The log only grows (compaction rewrites rows, never
+    changes them), so the newest row of each partition is kept in memory and a new version
+    reads only the files it added; every read runs `current_sql` on DuckDB over that."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
-        self._version: int | None = -1
+        self._version: int | None = None
+        self._seen: set[str] = set()
+        self._newest = pl.DataFrame(schema=READINESS_LOG_SCHEMA)
         self._lock = threading.Lock()
 
-    def _refresh(self) -> bool:
-        """Point the view at the log's latest files; False when there is no log yet."""
+    def _refresh(self) -> pl.DataFrame:
+        """The newest log row of each partition and symbol, as of the log's latest version."""
         version = self.lake.version(READINESS_LOG)
         if version is None:
-            return False
+            return self._newest.clear()
         with self._lock:
-            if version != self._version:
-                body = view_sql(self.lake.snapshot(READINESS_LOG))
-                if body is None:
-                    return False
-                self._con.execute(f"create or replace view readiness_log as {body}")
-                self._version = version
-        return True
+            if version == self._version:
+                return self._newest
+            snapshot = self.lake.snapshot(READINESS_LOG)
+            added = tuple(f for f in snapshot.files if f.path not in self._seen)
+            if added:
+                fresh = read_table(
+                    Snapshot.of(
+                        snapshot.uri,
+                        snapshot.version,
+                        snapshot.schema,
+                        snapshot.partition_columns,
+                        added,
+                    ),
+                    RowFilter(),
+                    None,
+                )
+                self._newest = (
+                    pl.concat([self._newest, conform(fresh, READINESS_LOG_SCHEMA)])
+                    .sort("computed_at")
+                    .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
+                )
+            self._seen = {f.path for f in snapshot.files}
+            self._version = version
+            return self._newest
 
     def read(self, query: ReadinessQuery, now: datetime) -> pl.DataFrame:
         """READINESS_SCHEMA rows matching `query`, by dataset, symbol and trade date, with the
         freshness lag at `now` (tz-aware); empty when nothing was judged yet."""
-        if not self._refresh():
-            return pl.DataFrame(schema=READINESS_SCHEMA)
-        where, args = [], [now]
-        for column, values in (("dataset", query.datasets), ("symbol", query.symbols)):
-            if values is not None:
-                where.append(f"{column} in ({', '.join('?' for _ in values)})")
-                args.extend(values)
+        rows = self._refresh()
+        if query.datasets is not None:
+            rows = rows.filter(pl.col("dataset").is_in(list(query.datasets)))
+        if query.symbols is not None:
+            rows = rows.filter(pl.col("symbol").is_in(list(query.symbols)))
         if query.start is not None:
-            where.append("trade_date >= ?")
-            args.append(query.start)
+            rows = rows.filter(pl.col("trade_date") >= query.start)
         if query.end is not None:
-            where.append("trade_date <= ?")
-            args.append(query.end)
-        source = "readiness_log"
-        if where:
-            # Filter the log before the newest-row window: a year of one symbol reads that only.
-            source = f"(select * from readiness_log where {' and '.join(where)})"
-        sql = current_sql(source, "?::timestamptz") + " order by dataset, symbol, trade_date"
-        # `now` is the select list's placeholder, so it comes before the filters' ones.
+            rows = rows.filter(pl.col("trade_date") <= query.end)
         # A cursor per read: the API reads from several threads at once.
-        found = self._con.cursor().execute(sql, args).pl()
+        cursor = self._con.cursor()
+        cursor.register("readiness_log", rows.to_arrow())
+        sql = current_sql("readiness_log", "?::timestamptz")
+        found = cursor.execute(sql + " order by dataset, symbol, trade_date", [now]).pl()
         return conform(found, READINESS_SCHEMA)
