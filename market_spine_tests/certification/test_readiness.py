@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from market_spine.catalog.registry import drift, undeclared
 from market_spine.certification.tables import ANOMALY_FLAGS, READINESS_LOG
 from market_spine.cli import app as cli
 from market_spine.client import BARS_1M, OPTION_CHAIN, Spine
@@ -110,6 +111,12 @@ def test_filters_narrow_and_bad_filters_say_what_to_pass(home: Path) -> None:
         spine.readiness(start="2024-03-05T10:00:00Z")
     with pytest.raises(InvalidInput, match="before start"):
         spine.readiness(start=LIVE, end=CLOSED)
+
+
+def test_the_trust_tables_match_their_catalog_entries(home: Path) -> None:
+    lake = Spine(home, warn_empty=False).lake
+    assert {READINESS_LOG, ANOMALY_FLAGS} <= set(lake.datasets())
+    assert undeclared(lake) == [] and drift(lake) == {}
 
 
 def test_the_sql_view_is_the_same_query(home: Path) -> None:
