@@ -32,6 +32,7 @@ COMMANDS: dict[str, list[str]] = {
     "runs show": ["0123abcd"],
     "gaps": ["--start", "2024-03-04", "--end", "2024-03-08"],
     "quality": [],
+    "readiness": [],
     "config validate": ["--offline"],
 }
 #: Commands that do not run on the settings: local fakes configured by their own options, and
