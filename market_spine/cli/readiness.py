@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
 from market_spine.cli.console import command_run, settings_from_env
+
+if TYPE_CHECKING:
+    # Only the frame's type: every command imports this module, and most need no polars.
+    import polars as pl
 
 #: The columns shown on a terminal (header, column); `--json` and pipes give every column.
 SHOWN = (
