@@ -25,33 +25,20 @@ from market_spine.lake.filters import RowFilter
 from market_spine.lake.reader import Snapshot, read_table
 from market_spine.lake.store import Lake
 
-_UTC = pl.Datetime("us", "UTC")
 #: The SQL view of readiness wherever the lake's tables are views (Spine.sql, the warehouse).
 READINESS_VIEW = "readiness"
 
-#: The columns readiness answers with, in order (one row per dataset, symbol and trade date).
+_LOG = READINESS_LOG_SCHEMA
+#: The columns readiness answers with, in order (one row per dataset, symbol and trade date):
+#: the newest log row's, with the completeness share and freshness lag computed at read time.
 READINESS_SCHEMA: dict[str, pl.DataType] = {
-    "dataset": pl.String(),
-    "trade_date": pl.Date(),
-    "symbol": pl.String(),
-    "partition": pl.String(),
-    "state": pl.String(),
+    **{c: _LOG[c] for c in ("dataset", "trade_date", "symbol", "partition", "state")},
     "completeness": pl.Float64(),
-    "unit": pl.String(),
-    "expected": pl.Int64(),
-    "present": pl.Int64(),
-    "missing": pl.Int64(),
-    "no_trade": pl.Int64(),
-    "anomalies": pl.Int64(),
-    "worst_anomaly_score": pl.Float64(),
-    "worst_anomaly_kind": pl.String(),
-    "computed_at": _UTC,
-    "capture_id": pl.String(),
-    "captured_at": _UTC,
-    "final_at": _UTC,
+    **{c: _LOG[c] for c in ("unit", "expected", "present", "missing", "no_trade", "anomalies")},
+    **{c: _LOG[c] for c in ("worst_anomaly_score", "worst_anomaly_kind", "computed_at")},
+    **{c: _LOG[c] for c in ("capture_id", "captured_at", "final_at")},
     "freshness_lag_s": pl.Float64(),
-    "run_id": pl.String(),
-    "delta_version": pl.Int64(),
+    **{c: _LOG[c] for c in ("run_id", "delta_version")},
 }
 
 #: What each column of a readiness answer means (the API, the CLI and the dbt mart say it too).
