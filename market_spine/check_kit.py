@@ -42,11 +42,14 @@ Subject = TypeVar("Subject")
 @dataclass(frozen=True)
 class CheckOutcome:
     """A check's verdict with the counts and worst offenders an operator needs to act.
-    `warn_only` makes a failure a warning (severity WARN) rather than an error."""
+    `warn_only` makes a failure a warning (severity WARN) rather than an error. An anomaly
+    check also gives the rows it `flagged` (certification's FLAG_FINDING_SCHEMA), which are
+    kept beside the data; None when it flags no rows by design."""
 
     passed: bool
     metadata: dict[str, Any] = field(default_factory=dict)
     warn_only: bool = False
+    flagged: pl.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,21 @@ any past version, and SQL over DuckDB where every dataset is a view."""
 from __future__ import annotations
 
 import warnings
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
+from market_spine.certification.readiness import (
+    READINESS_VIEW,
+    Readiness,
+    ReadinessQuery,
+    current_sql,
+)
 from market_spine.certification.status import CertificationStates
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake, lake_at
@@ -42,12 +49,21 @@ CERTIFIED_BY = {
     OPTION_GREEKS: OPTION_CHAIN,
     VOL_SURFACE: OPTION_CHAIN,
 }
+#: The datasets whose partitions are judged as they are computed, so readiness knows them.
+READINESS_DATASETS = (BARS_1M, OPTION_CHAIN)
 
 
 def view_name(dataset: str) -> str:
     """SQL name of a dataset: normalized and analytics by bare name, other layers prefixed."""
     layer, name = dataset.split("/")
     return name if layer in ("normalized", "analytics") else f"{layer}_{name}"
+
+
+def readiness_symbols() -> list[str]:
+    """The symbols readiness may hold: every configured futures root and the option roots."""
+    from market_spine.markets.instruments import known_symbols
+
+    return [*known_symbols(), *ROOTS]
 
 
 class Spine:
@@ -72,6 +88,7 @@ class Spine:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._registered: dict[str, int | None] = {}
         self._states = CertificationStates(self.lake)
+        self._readiness = Readiness(self.lake)
 
     def bars(
         self,
@@ -82,6 +99,7 @@ class Spine:
         columns: list[str] | None = None,
         certified_only: bool = False,
         as_certified: str | date | None = None,
+        flags: bool = False,
     ) -> pl.DataFrame:
         """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
         bar opens in [start, end); `as_of` reads the table as of a version or a timestamp.
@@ -90,12 +108,22 @@ class Spine:
         revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
         any row is not certified. `as_certified=DATE` reads what was certified by the end of
         that day, UTC (the newest certified version then; NotCertified when there was none),
-        with each row's state as it stood in that version."""
+        with each row's state as it stood in that version. `flags=True` adds the anomaly
+        checks' flags on each bar: `flag_kinds` (comma-separated, null when none) and
+        `flag_score` (the worst; 1 = at the check's threshold)."""
         version, states = self._as_certified(BARS_1M, as_of, as_certified)
         rows = self._certified(
             self._read(BARS_1M, symbol, start, end, version, columns), certified_only, states
         )
+        if flags:
+            rows = self._flagged(rows, BARS_1M, {"symbol": "instrument", "ts": "ts"})
         return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
+
+    def _flagged(self, rows: pl.DataFrame, dataset: str, on: dict[str, str]) -> pl.DataFrame:
+        """`rows` with the flags found on them (flag_kinds, flag_score), matched on `on`."""
+        from market_spine.certification.flags import read_with_flags
+
+        return read_with_flags(self.lake, rows, dataset, on)
 
     def certified_read(self, dataset: str, as_certified: str | date) -> CertifiedRead:
         """Where a read of `dataset` `as_certified` a date goes: the version certified by the
@@ -193,12 +221,14 @@ class Spine:
         as_of: int | datetime | str | None = None,
         certified_only: bool = False,
         as_certified: str | date | None = None,
+        flags: bool = False,
     ) -> pl.DataFrame:
         """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
         `iv` null with an `iv_reason` where no vol exists), and the day's `certification` (the
         normalized chain's, which the greeks come from); `certified_only=True` raises
         NotCertified when the day is not certified; `as_certified=DATE` reads the greeks the
-        runs that certified chains by the end of that day (UTC) wrote."""
+        runs that certified chains by the end of that day (UTC) wrote. `flags=True` adds the
+        chain checks' flags on each contract (`flag_kinds`, `flag_score`, as `bars`)."""
         version, states = self._as_certified(OPTION_GREEKS, as_of, as_certified)
         root = _option_root(root)
         trade_date = _one_date(day, "day")
@@ -219,6 +249,8 @@ class Spine:
             from market_spine.certification.status import require_certified
 
             require_certified(rows, OPTION_CHAIN, ["trade_date"])
+        if flags:
+            rows = self._flagged(rows, OPTION_CHAIN, {"osi": "instrument"})
         return self._warn_if_empty(
             rows,
             OPTION_GREEKS,
@@ -323,6 +355,36 @@ class Spine:
         found = revisions_since(self.lake, name, since)
         return revision_rows(self.lake, found["revision_id"].to_list()) if detail else found
 
+    def readiness(
+        self,
+        dataset: str | list[str] | None = None,
+        symbols: str | list[str] | None = None,
+        start: str | date | None = None,
+        end: str | date | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Is the data ready: one row per dataset, symbol and trade date judged so far, from
+        the summary kept as partitions are computed (no data is scanned). Columns (see
+        `READINESS_DESCRIPTIONS`): dataset, trade_date, symbol, partition, state (certified,
+        preliminary, revised, failed), completeness ((expected − missing) / expected), unit
+        (minutes or expirations), expected, present, missing, no_trade, anomalies,
+        worst_anomaly_score, worst_anomaly_kind, computed_at, capture_id, captured_at,
+        final_at (UTC), freshness_lag_s (seconds, at `now`, default the wall clock), run_id,
+        delta_version.
+
+        Filters: `dataset` (one of READINESS_DATASETS, or a list), `symbols` (futures or
+        option roots), trade dates [start, end] (dates; either may be open). A bad filter
+        raises InvalidInput saying what to pass."""
+        from market_spine.certification.readiness import parse_query
+
+        query = parse_query(dataset, symbols, start, end, READINESS_DATASETS, readiness_symbols())
+        return self.readiness_of(query, now=now)
+
+    def readiness_of(self, query: ReadinessQuery, *, now: datetime | None = None) -> pl.DataFrame:
+        """`readiness` for filters already checked (`certification.readiness.parse_query`)."""
+        return self._readiness.read(query, now or datetime.now(UTC))
+
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:
         rows, Delta version, newest partition and newest data timestamp (null until built)."""
@@ -390,7 +452,9 @@ class Spine:
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
-        return sorted(view_name(d) for d in self.lake.datasets())
+        datasets = self.lake.datasets()
+        views = [view_name(d) for d in datasets]
+        return sorted([*views, READINESS_VIEW] if READINESS_LOG in datasets else views)
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection where every dataset is a view (bare name, and `<layer>.<name>`)
@@ -412,6 +476,11 @@ class Spine:
             self._con.execute(f"create or replace view {layer}.{name} as {body}")
             self._con.execute(f"create or replace view {view_name(dataset)} as {body}")
             self._registered[dataset] = snapshot.version
+            if dataset == READINESS_LOG:
+                self._con.execute(
+                    f"create or replace view {READINESS_VIEW} as "
+                    f"{current_sql(view_name(READINESS_LOG))}"
+                )
         return self._con
 
     def sql(self, query: str) -> pl.DataFrame:

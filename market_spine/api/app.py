@@ -15,6 +15,7 @@ from market_spine.api import (
     routes_catalog,
     routes_health,
     routes_options,
+    routes_readiness,
     routes_revisions,
     routes_status,
     routes_stream,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_options.router)
     app.include_router(routes_catalog.router)
     app.include_router(routes_revisions.router)
+    app.include_router(routes_readiness.router)
     app.include_router(routes_stream.router)
     app.include_router(routes_health.router)
     app.include_router(routes_status.router)

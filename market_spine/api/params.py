@@ -39,6 +39,13 @@ AsCertified = Annotated[
     ),
 ]
 Fmt = Annotated[Format, Query(alias="format", description="json, csv or arrow (Arrow IPC stream).")]
+Flags = Annotated[
+    bool,
+    Query(
+        description="Add the anomaly checks' flags on each row: `flag_kinds` (comma-separated, "
+        "null when none) and `flag_score` (the worst; 1 = at the check's threshold)."
+    ),
+]
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {

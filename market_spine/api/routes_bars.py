@@ -19,7 +19,7 @@ from market_spine.api import params
 from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
-from market_spine.api.params import RESPONSES, AsCertified, AsOf, Fmt
+from market_spine.api.params import RESPONSES, AsCertified, AsOf, Flags, Fmt
 from market_spine.client import BARS_1M, BARS_DAILY, Spine
 from market_spine.errors import InvalidRange
 from market_spine.markets import calendars
@@ -108,6 +108,7 @@ def read(
     version: int,
     certified_only: bool = False,
     as_certified: str | None = None,
+    flags: bool = False,
 ) -> pl.DataFrame:
     """Read through the Spine; a past version whose files are gone is the caller's 422, data
     not certified under `certified_only` a 409. A read `as_certified` goes through the Spine
@@ -117,7 +118,7 @@ def read(
     try:
         if dataset == BARS_DAILY:
             return spine.daily(q.root, q.start, q.end, **how)
-        return spine.bars(q.root, q.start, q.end, **how)
+        return spine.bars(q.root, q.start, q.end, **how, flags=flags)
     except (DeltaError, FileNotFoundError) as exc:
         if as_of is None:
             raise
@@ -133,6 +134,13 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     q = parse_query(p.symbol, p.start, p.end, p.as_of)
     if dataset == BARS_1M:
         check_width(q)
+    elif p.flags:
+        raise ApiError(
+            422,
+            "anomaly flags mark minute bars: ask /v1/bars with flags=true, or see each "
+            "session's anomaly count in /v1/readiness",
+            "flags",
+        )
     spine: Spine = request.app.state.spine
     if not spine.lake.exists(dataset):
         raise ApiError(
@@ -149,7 +157,9 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     return serve(
         request,
         Answer(
-            read=lambda: read(spine, dataset, q, version, p.certified_only, p.as_certified),
+            read=lambda: read(
+                spine, dataset, q, version, p.certified_only, p.as_certified, p.flags
+            ),
             fmt=p.fmt,
             page=Page(p.limit, p.offset),
             meta=meta,
@@ -201,6 +211,7 @@ class BarsParams:
     offset: Offset = 0
     certified_only: CertifiedOnly = False
     as_certified: AsCertified = None
+    flags: Flags = False
 
 
 Params = Annotated[BarsParams, Depends()]

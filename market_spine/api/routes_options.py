@@ -15,7 +15,7 @@ from market_spine.api import params
 from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
-from market_spine.api.params import RESPONSES, AsCertified, AsOf, Fmt
+from market_spine.api.params import RESPONSES, AsCertified, AsOf, Flags, Fmt
 from market_spine.client import OPTION_GREEKS, OPTION_QUOTES, VOL_SURFACE, Spine
 
 router = APIRouter(prefix="/v1/options", tags=["options"])
@@ -100,6 +100,7 @@ def chain(
             "`certification`, the answer in `X-Certification`."
         ),
     ] = False,
+    flags: Flags = False,
 ) -> Response:
     """One row per contract: quotes, mid, implied vols (mid, bid, ask), delta, gamma, vega,
     theta, rho; `iv` is null with an `iv_reason` where no vol exists."""
@@ -116,6 +117,7 @@ def chain(
             as_of=v,
             certified_only=certified_only,
             as_certified=certified,
+            flags=flags,
         ),
         trade_date,
         expiry,

@@ -6,8 +6,12 @@ from datetime import date
 
 from market_spine.catalog.vocabulary import DatasetFamily, SchemaChange
 from market_spine.certification.tables import (
+    ANOMALY_FLAGS,
+    ANOMALY_FLAGS_SCHEMA,
     CERTIFICATIONS,
     CERTIFICATIONS_SCHEMA,
+    READINESS_LOG,
+    READINESS_LOG_SCHEMA,
     REVISION_ROWS,
     REVISION_ROWS_SCHEMA,
     REVISIONS,
@@ -52,6 +56,27 @@ _COLUMNS: dict[str, str] = {
     "new_value": "The new value as text (the whole row as JSON for an added row).",
     "abs_change": "new − old for a numeric column, else null.",
     "rel_change": "(new − old) / |old| for a numeric column with old ≠ 0, else null.",
+    "unit": "What expected, present and missing count: minutes (futures bars) or expirations "
+    "(option chains, per root).",
+    "expected": "What the calendar owes the partition: session minutes, or listed expirations.",
+    "present": "What the partition holds of them: bar minutes, or expirations with quotes.",
+    "missing": "Owed and absent with nothing to explain it: minutes in runs the neighbouring "
+    "activity does not explain, or expirations without quotes.",
+    "no_trade": "Absent without being lost: futures minutes the neighbouring activity explains "
+    "as no trade; option contracts listed with no volume that day.",
+    "anomalies": "Rows the anomaly checks flagged (see operations/anomaly_flags).",
+    "worst_anomaly_score": "The highest flag score (1 = at its check's threshold); null without "
+    "flags.",
+    "worst_anomaly_kind": "The kind of the worst flag, e.g. return_outlier, crossed_quote.",
+    "computed_at": "When the partition was last computed and judged (UTC).",
+    "check_name": "The asset check that flagged the row.",
+    "instrument": "The flagged row's instrument: the futures root, or the option's OSI symbol.",
+    "ts": "The flagged row's time (the bar's open, UTC); null for end-of-day rows.",
+    "kind": "What is odd about it: return_outlier, crossed_quote, locked_quote, "
+    "call_spread_arbitrage or butterfly_arbitrage.",
+    "score": "How far past its check's threshold (1 = at it; a return z-score of 24 is 2).",
+    "value": "The measure behind the score: the return's robust z-score, bid − ask, or the "
+    "arbitrage's credit in index points.",
 }
 
 _TRUST = DatasetFamily(
@@ -89,4 +114,39 @@ REVISION_ROWS_SPEC = _TRUST.dataset(
     grain="one row per added or removed row, or per changed value",
     written_by=WRITTEN_BY,
 )
-CERTIFICATION_DATASETS = (CERTIFICATIONS_SPEC, REVISIONS_SPEC, REVISION_ROWS_SPEC)
+_PARTITION_SYMBOL = {
+    "symbol": "The partition's symbol: the futures root, or the option root (SPX, SPXW) of a "
+    "day's chain.",
+    "capture_id": "ULID of the newest capture behind the judged rows.",
+    "run_id": "The Dagster run that computed the partition.",
+}
+READINESS_LOG_SPEC = _TRUST.dataset(
+    READINESS_LOG,
+    READINESS_LOG_SCHEMA,
+    description=(
+        "Every judgment of a partition as readiness sees it: certification, completeness, "
+        "anomalies, capture and compute time; readiness is the newest row per partition and "
+        "symbol (the SQL view `readiness`)."
+    ),
+    grain="one row per computation of a dataset partition and symbol",
+    glossary=_PARTITION_SYMBOL,
+    written_by=WRITTEN_BY,
+)
+ANOMALY_FLAGS_SPEC = _TRUST.dataset(
+    ANOMALY_FLAGS,
+    ANOMALY_FLAGS_SCHEMA,
+    description=(
+        "Every row an anomaly check flagged, beside the data: join on trade date and instrument "
+        "(and ts for minute bars); the capture id tells which capture it was found in."
+    ),
+    grain="one row per flagged data row, check and computation",
+    glossary={**_PARTITION_SYMBOL, "capture_id": "ULID of the capture the flagged row came from."},
+    written_by=WRITTEN_BY,
+)
+CERTIFICATION_DATASETS = (
+    CERTIFICATIONS_SPEC,
+    REVISIONS_SPEC,
+    REVISION_ROWS_SPEC,
+    READINESS_LOG_SPEC,
+    ANOMALY_FLAGS_SPEC,
+)

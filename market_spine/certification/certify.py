@@ -20,8 +20,10 @@ import polars as pl
 from ulid import ULID
 
 from market_spine.catalog.vocabulary import PROVENANCE_DESCRIPTIONS, DatasetSpec
+from market_spine.certification import flags as anomaly_flags
 from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
+from market_spine.certification.readiness import Completeness, readiness_rows
 from market_spine.certification.rules import Evidence, State, decide
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
 from market_spine.lake.store import Lake
@@ -154,12 +156,15 @@ def certify(
     written: pl.DataFrame,
     judged: Judged,
     now: datetime,
+    completeness: Mapping[str, Sequence[Completeness]] | None = None,
 ) -> Certified:
     """Certify the run's `partitions` of `spec`'s table after `written` replaced `before`.
 
     `columns` select a partition's rows (e.g. symbol, trade_date). A capture's time is its
     capture id's, or `now` (the market clock, tz-aware) when that is earlier: a replay at a
-    frozen instant saw the market as of that instant. Records every transition and revision.
+    frozen instant saw the market as of that instant. Records every transition and revision,
+    the rows the checks flagged, and each partition's readiness (with its `completeness` by
+    partition key: one entry per symbol of a whole-day partition).
     """
     started = time.perf_counter()
     dataset = spec.name
@@ -179,6 +184,10 @@ def certify(
     transitions: list[dict[str, Any]] = []
     revisions: list[dict[str, Any]] = []
     details: list[pl.DataFrame] = []
+    ready: list[dict[str, Any]] = []
+    flags = anomaly_flags.gathered(
+        dataset, judged.verdicts, [p.key for p in partitions], run_id, recorded_at
+    )
     for p in partitions:
         new, old = new_rows[p.values], old_rows.get(p.values)
         prior = priors.get(p.key)
@@ -216,6 +225,21 @@ def certify(
                     "recorded_at": recorded_at,
                 }
             )
+        ready += readiness_rows(
+            dataset,
+            p,
+            (completeness or {}).get(p.key, ()),
+            flags,
+            {
+                "state": decision.state.value,
+                "capture_id": capture,
+                "captured_at": captured_at,
+                "final_at": p.final_at,
+                "computed_at": recorded_at,
+                "run_id": run_id,
+                "delta_version": new_version,
+            },
+        )
         if revisable and not diff.empty:
             revision_id = str(ULID.from_datetime(recorded_at))
             revisions.append(
@@ -248,7 +272,7 @@ def certify(
                     trade_date=pl.lit(p.trade_date),
                 )
             )
-    ledger.record(lake, transitions, revisions, details, run_id)
+    ledger.record(lake, transitions, revisions, details, run_id, ready, flags)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
 
 

@@ -3,23 +3,32 @@ certification, and the transitions and revisions a run records (one commit per t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import polars as pl
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.rules import State
 from market_spine.certification.tables import (
+    ANOMALY_FLAGS,
+    ANOMALY_FLAGS_SCHEMA,
     CERTIFICATIONS,
     CERTIFICATIONS_SCHEMA,
+    READINESS_LOG,
+    READINESS_LOG_SCHEMA,
     REVISION_ROWS,
     REVISION_ROWS_SCHEMA,
     REVISIONS,
     REVISIONS_SCHEMA,
 )
+from market_spine.lake.maintenance import compact
 from market_spine.lake.store import Lake
+
+log = logging.getLogger(__name__)
 
 
 def current_states(
@@ -58,10 +67,14 @@ def record(
     revisions: Sequence[dict],
     detail: Sequence[pl.DataFrame],
     run_id: str,
+    readiness: Sequence[dict] = (),
+    flags: pl.DataFrame | None = None,
 ) -> None:
     """Append a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
-    REVISIONS_SCHEMA) and their row detail, one commit per table that has rows. The tables are
-    independent, so their commits run side by side: they are most of certification's cost."""
+    REVISIONS_SCHEMA) and their row detail, its readiness rows (of READINESS_LOG_SCHEMA) and
+    anomaly flags (ANOMALY_FLAGS_SCHEMA), one commit per table that has rows. The tables are
+    independent, so their commits run side by side: they are most of certification's cost.
+    A run judges one dataset, so each file's statistics let a read of another skip it."""
     writes: list[tuple[str, pl.DataFrame]] = []
     if transitions:
         writes.append(
@@ -72,14 +85,41 @@ def record(
         rows = pl.concat([conform(d, REVISION_ROWS_SCHEMA) for d in detail], how="vertical")
         if rows.height:
             writes.append((REVISION_ROWS, rows))
+    if readiness:
+        writes.append((READINESS_LOG, pl.DataFrame(list(readiness), schema=READINESS_LOG_SCHEMA)))
+    if flags is not None and flags.height:
+        writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
+
+    def append(table: str, rows: pl.DataFrame) -> None:
+        lake.append(table, rows, metadata={"run_id": run_id})
+
     if len(writes) < 2:
         for table, rows in writes:
-            lake.append(table, rows, metadata={"run_id": run_id})
-        return
-    with ThreadPoolExecutor(len(writes)) as pool:
-        done = [
-            pool.submit(lake.append, table, rows, metadata={"run_id": run_id})
-            for table, rows in writes
-        ]
-        for future in done:
-            future.result()
+            append(table, rows)
+    else:
+        with ThreadPoolExecutor(len(writes)) as pool:
+            done = [pool.submit(append, table, rows) for table, rows in writes]
+            for future in done:
+                future.result()
+    for table, _ in writes:
+        if table in KEPT_SMALL:
+            keep_small(lake, table)
+
+
+#: Tables read whole by every readiness read: a write that leaves more than COMPACT_AT files
+#: in one compacts it to a file per month, so a cold read opens a few files, not one per run.
+KEPT_SMALL = frozenset({READINESS_LOG, ANOMALY_FLAGS})
+COMPACT_AT = 48
+
+
+def keep_small(lake: Lake, table: str) -> bool:
+    """Compact `table` when it holds more than COMPACT_AT files; True when it did. A writer
+    racing this one may compact it first: then this one leaves it to them."""
+    if len(lake.snapshot(table).files) <= COMPACT_AT:
+        return False
+    try:
+        compact(lake, table)
+    except (CommitFailedError, DeltaError) as exc:
+        log.info("%s: left compaction to a concurrent writer (%s)", table, exc)
+        return False
+    return True

@@ -69,3 +69,53 @@ REVISION_ROWS_SCHEMA: dict[str, pl.DataType] = {
     "trade_date": pl.Date(),
     **REVISION_DETAIL_SCHEMA,
 }
+
+READINESS_LOG = "operations/readiness_log"
+ANOMALY_FLAGS = "operations/anomaly_flags"
+
+#: One row per judgment of a partition (per symbol of a whole-day partition): what readiness
+#: reads, newest per partition, instead of scanning the data.
+READINESS_LOG_SCHEMA: dict[str, pl.DataType] = {
+    "dataset": pl.String(),
+    "partition": pl.String(),
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "state": pl.String(),
+    "unit": pl.String(),
+    "expected": pl.Int64(),
+    "present": pl.Int64(),
+    "missing": pl.Int64(),
+    "no_trade": pl.Int64(),
+    "anomalies": pl.Int64(),
+    "worst_anomaly_score": pl.Float64(),
+    "worst_anomaly_kind": pl.String(),
+    "capture_id": pl.String(),
+    "captured_at": _UTC,
+    "final_at": _UTC,
+    "computed_at": _UTC,
+    "run_id": pl.String(),
+    "delta_version": pl.Int64(),
+}
+
+#: What an anomaly check finds, one row per flagged data row (a CheckOutcome's `flagged`).
+FLAG_FINDING_SCHEMA: dict[str, pl.DataType] = {
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "instrument": pl.String(),
+    "ts": _UTC,
+    "kind": pl.String(),
+    "score": pl.Float64(),
+    "value": pl.Float64(),
+    "capture_id": pl.String(),
+}
+
+#: Every flagged row beside the data: joinable to a dataset's rows on trade date and
+#: instrument (and `ts` for minute bars), and to the capture they were found in.
+ANOMALY_FLAGS_SCHEMA: dict[str, pl.DataType] = {
+    "dataset": pl.String(),
+    "partition": pl.String(),
+    "check_name": pl.String(),
+    **FLAG_FINDING_SCHEMA,
+    "run_id": pl.String(),
+    "recorded_at": _UTC,
+}

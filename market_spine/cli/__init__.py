@@ -1,7 +1,8 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
 serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
-settings, score data quality, build the warehouse as of an instant, find and fill gaps, show
-status and runs, retry, test and list alerts. A module per command group."""
+settings, score data quality, say which data is ready, build the warehouse as of an instant,
+find and fill gaps, show status and runs, retry, test and list alerts. A module per command
+group."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
 from market_spine.cli.quality import quality
+from market_spine.cli.readiness import readiness
 from market_spine.cli.retry import retry
 from market_spine.cli.runs import runs
 from market_spine.cli.status import status
@@ -37,6 +39,7 @@ app.command()(gaps)
 app.command()(retry)
 app.command()(status)
 app.command()(warehouse)
+app.command()(readiness)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.add_typer(import_app, name="import")

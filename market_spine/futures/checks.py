@@ -17,6 +17,8 @@ import pandera.errors
 import pandera.polars as pa
 import polars as pl
 
+from market_spine.catalog.vocabulary import conform
+from market_spine.certification.tables import FLAG_FINDING_SCHEMA
 from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.futures import no_trade
 from market_spine.futures.partitions import partition_key
@@ -34,6 +36,8 @@ _MINUTE = 60_000_000_000
 #: Robust z-score of a 1-minute return, against a rolling median absolute deviation, that flags it.
 ANOMALY_Z = 12.0
 ANOMALY_WINDOW = 121
+#: The flag kind of a 1-minute return past ANOMALY_Z.
+RETURN_OUTLIER = "return_outlier"
 WORST = 10
 _NO_ACTIVITY = (np.empty(0, np.int64), np.empty(0, np.float64))
 
@@ -269,6 +273,21 @@ def anomalies(bars: pl.DataFrame, threshold: float = ANOMALY_Z) -> CheckOutcome:
         flagged.is_empty(),
         {"flagged": flagged.height, "threshold_z": threshold, "worst": worst},
         warn_only=True,
+        flagged=conform(
+            flagged.select(
+                "trade_date",
+                "symbol",
+                pl.col("symbol").alias("instrument"),
+                pl.col("ts").cast(FLAG_FINDING_SCHEMA["ts"]),
+                pl.lit(RETURN_OUTLIER).alias("kind"),
+                (pl.col("z") / threshold).alias("score"),
+                pl.col("z").alias("value"),
+                pl.col("capture_id")
+                if "capture_id" in flagged.columns
+                else pl.lit(None, pl.String()).alias("capture_id"),
+            ),
+            FLAG_FINDING_SCHEMA,
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 replaced atomically per partition so reruns are idempotent and every state stays readable."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -14,6 +15,7 @@ from market_spine.certification.certify import (
     selected_checks,
     with_certified,
 )
+from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import (
@@ -41,6 +43,18 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def minute_completeness(symbol: str | None, counts: dict[str, Any]) -> Completeness:
+    """A session's completeness for readiness, from its completeness check's counts."""
+    return Completeness(
+        symbol,
+        "minutes",
+        counts["expected_bars"],
+        counts["present_bars"],
+        counts["missing_minutes"],
+        counts["no_trade_minutes"],
+    )
+
+
 def normalized_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
@@ -61,7 +75,7 @@ def normalized_futures_bars_1m(
     verdicts = checks.judge_partitions(
         checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()
     )
-    complete = [v[checks.MINUTE_COMPLETENESS.name].metadata for v in verdicts.values()]
+    complete = {k: v[checks.MINUTE_COMPLETENESS.name].metadata for k, v in verdicts.items()}
     judged = Judged(
         checks.NORMALIZED_BARS_CHECKS, verdicts, selected_checks(context, keys.NORMALIZED_BARS)
     )
@@ -75,14 +89,15 @@ def normalized_futures_bars_1m(
         bars,
         judged,
         market.now(),
+        {p.key: [minute_completeness(p.symbol, complete[p.key])] for p in certifiable},
     )
     yield dg.MaterializeResult(
         metadata={
             "rows": bars.height,
             "delta_version": store.version(keys.table(keys.NORMALIZED_BARS)),
             "capture_id": bars["capture_id"].max() if bars.height else "",
-            "expected_bars": sum(c["expected_bars"] for c in complete),
-            "present_bars": sum(c["present_bars"] for c in complete),
+            "expected_bars": sum(c["expected_bars"] for c in complete.values()),
+            "present_bars": sum(c["present_bars"] for c in complete.values()),
             **certified.metadata(),
         }
     )

@@ -11,6 +11,8 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from market_spine.catalog.vocabulary import conform
+from market_spine.certification.tables import FLAG_FINDING_SCHEMA
 from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.markets.expirations import (
     ROOTS,
@@ -61,6 +63,33 @@ def completeness(chain: pl.DataFrame, days: list[date]) -> CheckOutcome:
     )
 
 
+@dataclass(frozen=True)
+class RootCompleteness:
+    """One root's chain on one day against the calendar: expirations owed (none on a day the
+    exchange is closed), those with quotes, those without, and contracts that did not trade."""
+
+    root: str
+    expected: int
+    present: int
+    missing: int
+    no_trade: int
+
+
+def root_completeness(chain: pl.DataFrame, day: date) -> list[RootCompleteness]:
+    """Each root's completeness on `day` from the day's chain (the completeness check's rule:
+    every expiration trading that day is owed quotes)."""
+    found = []
+    for root in ROOTS:
+        rows = chain.filter(pl.col("root") == root)
+        owed = set(traded_expirations(root, day)) if is_trading_day(day) else set()
+        served = set(rows["expiration"].unique().to_list())
+        quiet = rows.filter(pl.col("volume").fill_null(0) == 0).height
+        found.append(
+            RootCompleteness(root, len(owed), len(owed & served), len(owed - served), quiet)
+        )
+    return found
+
+
 def quotes(chain: pl.DataFrame) -> CheckOutcome:
     """Crossed (bid > ask) and locked (bid = ask) two-sided quotes fail. A few of them (at most
     MAX_CROSSED_SHARE of the two-sided quotes) is a warning: a crossed quote has no mid and so no
@@ -83,6 +112,42 @@ def quotes(chain: pl.DataFrame) -> CheckOutcome:
             "worst": _examples(pl.concat([crossed, locked]), ["bid", "ask"]),
         },
         warn_only=share <= MAX_CROSSED_SHARE,
+        flagged=_flags(
+            pl.concat(
+                [
+                    crossed.with_columns(
+                        kind=pl.lit(CROSSED_QUOTE),
+                        value=pl.col("bid") - pl.col("ask"),
+                        score=1 + (pl.col("bid") - pl.col("ask")) / ARBITRAGE_SLACK,
+                    ),
+                    locked.with_columns(
+                        kind=pl.lit(LOCKED_QUOTE), value=pl.lit(0.0), score=pl.lit(1.0)
+                    ),
+                ]
+            )
+        ),
+    )
+
+
+#: Flag kinds the option-chain checks give the rows they find.
+CROSSED_QUOTE = "crossed_quote"
+LOCKED_QUOTE = "locked_quote"
+CALL_SPREAD_ARBITRAGE = "call_spread_arbitrage"
+BUTTERFLY_ARBITRAGE = "butterfly_arbitrage"
+
+
+def _flags(found: pl.DataFrame) -> pl.DataFrame | None:
+    """Contracts a check found, with `kind`, `score` and `value`, as flags beside the data;
+    None for rows without OSI symbols (raw captures: their normalized chain is flagged)."""
+    if "osi" not in found.columns:
+        return None
+    return conform(
+        found.with_columns(
+            symbol=pl.col("root"),
+            instrument=pl.col("osi"),
+            ts=pl.lit(None, FLAG_FINDING_SCHEMA["ts"]),
+        ),
+        FLAG_FINDING_SCHEMA,
     )
 
 
@@ -132,6 +197,7 @@ def no_arbitrage(chain: pl.DataFrame) -> CheckOutcome:
     )
     monotone = convex = 0
     worst: list[str] = []
+    found: list[pl.DataFrame] = []
     for (root, day, expiration), group in calls.group_by(
         "root", "trade_date", "expiration", maintain_order=True
     ):
@@ -139,7 +205,8 @@ def no_arbitrage(chain: pl.DataFrame) -> CheckOutcome:
         bid, ask = group["bid"].to_numpy(), group["ask"].to_numpy()
         if k.size < 3:
             continue
-        rises = np.flatnonzero(bid[1:] > ask[:-1] + ARBITRAGE_SLACK)
+        credit = bid[1:] - ask[:-1]
+        rises = np.flatnonzero(credit > ARBITRAGE_SLACK)
         weight = (k[2:] - k[1:-1]) / (k[2:] - k[:-2])
         fly = weight * ask[:-2] + (1 - weight) * ask[2:] - bid[1:-1]
         bends = np.flatnonzero(fly < -ARBITRAGE_SLACK)
@@ -147,9 +214,30 @@ def no_arbitrage(chain: pl.DataFrame) -> CheckOutcome:
         convex += bends.size
         worst += [f"{root} {day} {expiration} bid above ask at K={k[i + 1]}" for i in rises[:2]]
         worst += [f"{root} {day} {expiration} butterfly credit at K={k[i + 1]}" for i in bends[:2]]
+        for kind, at, value in (
+            (CALL_SPREAD_ARBITRAGE, rises, credit[rises]),
+            (BUTTERFLY_ARBITRAGE, bends, -fly[bends]),
+        ):
+            if at.size:
+                found.append(
+                    group[at + 1].with_columns(
+                        kind=pl.lit(kind),
+                        value=pl.Series(value),
+                        score=pl.Series(value / ARBITRAGE_SLACK),
+                    )
+                )
     return CheckOutcome(
         monotone == 0 and convex == 0,
         {"monotonicity_breaches": monotone, "convexity_breaches": convex, "worst": worst[:WORST]},
+        flagged=_flags(
+            pl.concat(found)
+            if found
+            else calls.clear().with_columns(
+                kind=pl.lit(None, pl.String()),
+                value=pl.lit(None, pl.Float64()),
+                score=pl.lit(None, pl.Float64()),
+            )
+        ),
     )
 
 

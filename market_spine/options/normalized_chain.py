@@ -17,6 +17,7 @@ from market_spine.certification.certify import (
     selected_checks,
     with_certified,
 )
+from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import partition_checks
 from market_spine.lake import Lake
 from market_spine.lake.blocks import rebuild_blocks
@@ -74,6 +75,15 @@ def certifiable(days: list[date]) -> list[Partition]:
     return [Partition(d.isoformat(), d, None, (d,), eod_final_at(d)) for d in days]
 
 
+def chain_completeness(chain: pl.DataFrame, day: date) -> list[Completeness]:
+    """A day's completeness for readiness, one entry per root: expirations owed and quoted,
+    and contracts that did not trade."""
+    return [
+        Completeness(c.root, "expirations", c.expected, c.present, c.missing, c.no_trade)
+        for c in checks.root_completeness(chain, day)
+    ]
+
+
 @dataset_asset(
     NORMALIZED_CHAIN_SPEC,
     with_certified(checks.NORMALIZED_CHAIN_CHECKS),
@@ -118,6 +128,7 @@ def normalized_options_chain_eod(
         chain,
         judged,
         market.now(),
+        {d.isoformat(): chain_completeness(by_day.get(d, chain.clear()), d) for d in days},
     )
     yield dg.MaterializeResult(
         metadata={

@@ -10,6 +10,7 @@ import yaml
 
 from market_spine.catalog.registry import CATALOG
 from market_spine.catalog.vocabulary import DatasetSpec
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.futures import keys as futures_keys
 from market_spine.lake.writer import delta_arrow
 from market_spine.options import keys as options_keys
@@ -24,11 +25,13 @@ SOURCE_TABLES = (
     options_keys.table(options_keys.GREEKS),
     options_keys.table(options_keys.SURFACE),
     CHECK_RESULTS,
+    READINESS_LOG,
 )
 LAYERS = {
     "normalized": "Validated, de-duplicated lake tables (one accepted capture per partition).",
     "analytics": "Tables derived in Python from the normalized layer.",
     "quality": "Asset-check results collected from the Dagster instance.",
+    "operations": "The trust layer's records, kept as partitions are judged.",
 }
 HEADER = """\
 # GENERATED from the catalog (market_spine/*/catalog.py) by

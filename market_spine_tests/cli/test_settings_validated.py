@@ -32,6 +32,7 @@ COMMANDS: dict[str, list[str]] = {
     "runs show": ["0123abcd"],
     "gaps": ["--start", "2024-03-04", "--end", "2024-03-08"],
     "quality": [],
+    "readiness": [],
     "config validate": ["--offline"],
     "warehouse": ["--as-of", "2024-03-05T21:00:00Z"],
 }

@@ -289,4 +289,24 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
         "no_return_across_a_contract_roll": "pass",
         "a_quote_missing_a_side_has_no_spread": "pass",
         "an_expiring_contract_is_kept_without_a_forward": "pass",
+        "the_newest_judgment_of_each_partition_and_symbol_wins": "pass",
     }
+
+
+def test_the_readiness_mart_and_view_say_what_spine_says(built: Built) -> None:
+    """`marts.mart_readiness` (built by dbt) and the `operations.readiness` view in the
+    analysts' DuckDB hold the rows `Spine.readiness` answers with, one per partition and
+    symbol; nothing judged is left out."""
+    from market_spine.client import Spine
+
+    expected = Spine(built.home, warn_empty=False).readiness()
+    assert expected.height > 0 and {
+        "normalized/futures_bars_1m",
+        "normalized/options_chain_eod",
+    } <= set(expected["dataset"])
+    columns = ["dataset", "trade_date", "symbol", "state", "anomalies", "capture_id", "missing"]
+    with built.warehouse.reading() as conn:
+        mart = conn.sql("select * from marts.mart_readiness").pl()
+        view = conn.sql("select * from operations.readiness").pl()
+    for found in (mart, view):
+        assert found.select(columns).sort(columns).equals(expected.select(columns).sort(columns))

@@ -20,6 +20,8 @@ import duckdb
 import pyarrow as pa
 import yaml
 
+from market_spine.certification.readiness import READINESS_VIEW, current_sql
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import HistoryPruned, InvalidInput
 from market_spine.lake.reader import Snapshot
 from market_spine.lake.sql import view_sql
@@ -64,7 +66,8 @@ def refresh_views(
 ) -> dict[str, int | None]:
     """Create or replace one view per lake table, and an empty, typed view for each declared
     source the lake does not hold yet (a home that never loaded options, a new home's check
-    results), so the warehouse builds on whatever a home has loaded.
+    results), so the warehouse builds on whatever a home has loaded; and `operations.readiness`,
+    readiness as every reader sees it, over the readiness log.
 
     With `as_of` (aware), each view reads its table's version current at that instant, and a
     table first written after it counts as not held yet; HistoryPruned when maintenance pruned
@@ -85,6 +88,10 @@ def refresh_views(
         if dataset not in versions:
             _create(conn, dataset, typed_empty_sql(columns))
             versions[dataset] = None
+    if READINESS_LOG in versions:
+        layer, log = READINESS_LOG.split("/")
+        current = current_sql(f"{_ident(layer)}.{_ident(log)}")
+        conn.execute(f"CREATE OR REPLACE VIEW {_ident(layer)}.{READINESS_VIEW} AS {current}")
     return versions
 
 

@@ -1,0 +1,76 @@
+"""`GET /v1/readiness`: is the data ready — per dataset, symbol and trade date its
+certification, completeness, anomalies, capture, last compute time and freshness lag, from the
+summary kept as partitions are computed; JSON, CSV or Arrow IPC, paged by `paging.serve`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from market_spine.api.errors import ApiError
+from market_spine.api.formats import Format
+from market_spine.api.paging import Answer, Limit, Offset, Page, serve
+from market_spine.api.params import RESPONSES, Fmt
+from market_spine.certification.readiness import FilterError, ReadinessQuery, parse_query
+from market_spine.client import READINESS_DATASETS, Spine, readiness_symbols
+
+router = APIRouter(prefix="/v1", tags=["readiness"])
+
+Dataset = Annotated[
+    str | None,
+    Query(
+        description="Only these datasets (comma-separated): "
+        f"{', '.join(READINESS_DATASETS)}. Absent: all."
+    ),
+]
+Symbol = Annotated[
+    str | None,
+    Query(description="Only these symbols (comma-separated): futures or option roots."),
+]
+Start = Annotated[str | None, Query(description="First trade date, e.g. `2024-03-05`.")]
+End = Annotated[str | None, Query(description="Last trade date (inclusive).")]
+
+
+def parse(
+    dataset: str | None, symbol: str | None, start: str | None, end: str | None
+) -> ReadinessQuery:
+    """The filters, checked as Spine checks them; a 422 names the parameter at fault."""
+    try:
+        return parse_query(dataset, symbol, start, end, READINESS_DATASETS, readiness_symbols())
+    except FilterError as exc:
+        raise ApiError(422, str(exc), exc.field) from None
+
+
+@router.get(
+    "/readiness",
+    summary="Is the data ready: certification, completeness and anomalies per partition",
+    response_class=Response,
+    responses=RESPONSES,
+)
+def readiness(
+    request: Request,
+    dataset: Dataset = None,
+    symbol: Symbol = None,
+    start: Start = None,
+    end: End = None,
+    fmt: Fmt = Format.json,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> Response:
+    """One row per dataset, symbol and trade date judged so far: `state` (certified,
+    preliminary, revised, failed), `completeness` with expected / present / missing / no-trade
+    counts, `anomalies` and the worst flag, `computed_at`, `capture_id` and
+    `freshness_lag_s`. No data is scanned: a year of every dataset answers from a small
+    summary."""
+    query = parse(dataset, symbol, start, end)
+    spine: Spine = request.app.state.spine
+    return serve(
+        request,
+        Answer(
+            read=lambda: spine.readiness_of(query),
+            fmt=fmt,
+            page=Page(limit, offset),
+            meta={"dataset": dataset, "symbol": symbol, "start": start, "end": end},
+        ),
+    )

@@ -1,0 +1,312 @@
+"""Readiness: is a dataset's partition safe to use, per dataset × symbol × trade date — its
+certification, completeness, anomalies, capture, last compute time and freshness lag.
+
+Computed once, where a partition is judged (`readiness_rows`, called by certify), into the
+small `operations/readiness_log` table; every surface (Spine, the API, the CLI, the SQL view
+`readiness`, the warehouse's `operations.readiness`) reads it through the one query
+`current_sql`, so none of them scans the data.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from market_spine.catalog.vocabulary import conform
+from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
+from market_spine.errors import InvalidInput
+from market_spine.lake.filters import RowFilter
+from market_spine.lake.reader import Snapshot, read_table
+from market_spine.lake.store import Lake
+
+#: The SQL view of readiness wherever the lake's tables are views (Spine.sql, the warehouse).
+READINESS_VIEW = "readiness"
+
+_LOG = READINESS_LOG_SCHEMA
+#: The columns readiness answers with, in order (one row per dataset, symbol and trade date):
+#: the newest log row's, with the completeness share and freshness lag computed at read time.
+READINESS_SCHEMA: dict[str, pl.DataType] = {
+    **{c: _LOG[c] for c in ("dataset", "trade_date", "symbol", "partition", "state")},
+    "completeness": pl.Float64(),
+    **{c: _LOG[c] for c in ("unit", "expected", "present", "missing", "no_trade", "anomalies")},
+    **{c: _LOG[c] for c in ("worst_anomaly_score", "worst_anomaly_kind", "computed_at")},
+    **{c: _LOG[c] for c in ("capture_id", "captured_at", "final_at")},
+    "freshness_lag_s": pl.Float64(),
+    **{c: _LOG[c] for c in ("run_id", "delta_version")},
+}
+
+#: What each column of a readiness answer means (the API, the CLI and the dbt mart say it too).
+READINESS_DESCRIPTIONS: dict[str, str] = {
+    "dataset": "The dataset, e.g. normalized/futures_bars_1m.",
+    "trade_date": "The trade date.",
+    "symbol": "The futures root, or the option root (SPX, SPXW) of a day's chain.",
+    "partition": "The Dagster partition key behind the row.",
+    "state": "Certification: certified, preliminary, revised or failed.",
+    "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
+    "expected; null when nothing is owed.",
+    "unit": "What expected, present and missing count: minutes or expirations.",
+    "expected": "Owed by the calendar: session minutes, or listed expirations.",
+    "present": "Held: bar minutes, or expirations with quotes.",
+    "missing": "Owed, absent and unexplained (lost data).",
+    "no_trade": "Absent minutes explained as no trade; option contracts with no volume.",
+    "anomalies": "Rows the anomaly checks flagged (operations/anomaly_flags).",
+    "worst_anomaly_score": "The worst flag's score (1 = at its check's threshold).",
+    "worst_anomaly_kind": "The worst flag's kind.",
+    "computed_at": "When the partition was last computed and judged (UTC).",
+    "capture_id": "The newest capture behind the partition's rows.",
+    "captured_at": "When that capture saw the market (UTC).",
+    "final_at": "When the partition's data became final (UTC).",
+    "freshness_lag_s": "Seconds the capture lags the market: from when it was taken to now, or "
+    "to when the data became final if that is earlier; 0 once a capture taken after the data "
+    "was final holds it.",
+    "run_id": "The Dagster run that computed it.",
+    "delta_version": "The dataset's Delta version holding the judged rows.",
+}
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """What one partition (or one symbol of a whole-day partition) holds against what the
+    calendar owes it, in `unit`s (minutes, expirations); None where a count is not known."""
+
+    symbol: str | None
+    unit: str | None = None
+    expected: int | None = None
+    present: int | None = None
+    missing: int | None = None
+    no_trade: int | None = None
+
+
+def readiness_rows(
+    dataset: str,
+    partition: Any,
+    completeness: Sequence[Completeness],
+    flags: pl.DataFrame,
+    judged: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """The readiness log's rows of one judged partition (any object with `key`, `trade_date`
+    and `symbol`), one per entry of `completeness` (the partition's own symbol when empty),
+    with the anomalies among `flags` (ANOMALY_FLAGS_SCHEMA) of that partition and symbol.
+    `judged` gives the columns every row shares: state, capture_id, captured_at, final_at,
+    computed_at, run_id, delta_version."""
+    entries = list(completeness) or [Completeness(partition.symbol)]
+    mine = flags.filter(pl.col("partition") == partition.key) if flags.height else flags
+    rows = []
+    for entry in entries:
+        found = mine
+        if entry.symbol is not None and mine.height:
+            found = mine.filter(pl.col("symbol") == entry.symbol)
+        worst = found.sort("score", descending=True, nulls_last=True).head(1)
+        rows.append(
+            {
+                "dataset": dataset,
+                "partition": partition.key,
+                "trade_date": partition.trade_date,
+                "symbol": entry.symbol,
+                "unit": entry.unit,
+                "expected": entry.expected,
+                "present": entry.present,
+                "missing": entry.missing,
+                "no_trade": entry.no_trade,
+                "anomalies": found.height,
+                "worst_anomaly_score": worst["score"].item() if worst.height else None,
+                "worst_anomaly_kind": worst["kind"].item() if worst.height else None,
+                **judged,
+            }
+        )
+    return rows
+
+
+def current_sql(log: str, now: str = "now()") -> str:
+    """The readiness query over the readiness log `log` (a table or view name): the newest row
+    of each dataset, partition and symbol with its completeness share and freshness lag at
+    `now` (a SQL expression). The SQL view `readiness` is this query; so is every read."""
+    return f"""
+select
+    dataset, trade_date, symbol, partition, state,
+    case when expected > 0 then (expected - coalesce(missing, 0))::double / expected end
+        as completeness,
+    unit, expected, present, missing, no_trade,
+    anomalies, worst_anomaly_score, worst_anomaly_kind,
+    computed_at, capture_id, captured_at, final_at,
+    greatest(epoch(least({now}, final_at)) - epoch(captured_at), 0.0) as freshness_lag_s,
+    run_id, delta_version
+from {log}
+qualify row_number() over (
+    partition by dataset, partition, coalesce(symbol, '') order by computed_at desc
+) = 1
+"""
+
+
+@dataclass(frozen=True)
+class ReadinessQuery:
+    """Validated filters of a readiness read: datasets and symbols (None: all), and a range
+    of trade dates (None: open-ended)."""
+
+    datasets: tuple[str, ...] | None
+    symbols: tuple[str, ...] | None
+    start: date | None
+    end: date | None
+
+
+def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else list(value)
+    parts = tuple(p.strip() for item in items for p in str(item).split(",") if p.strip())
+    return parts or None
+
+
+def parse_datasets(
+    value: str | Sequence[str] | None, known: Sequence[str]
+) -> tuple[str, ...] | None:
+    """Dataset names (a comma splits a list) among `known`, the datasets with readiness;
+    None: all of them. Anything else is InvalidInput naming the choices."""
+    names = _names(value)
+    if names is None:
+        return None
+    names = tuple(n.strip("/") for n in names)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput(
+            f"dataset {', '.join(map(repr, unknown))} has no readiness: choose from "
+            f"{', '.join(known)}"
+        )
+    return names
+
+
+def parse_symbols(
+    value: str | Sequence[str] | None, known: Sequence[str]
+) -> tuple[str, ...] | None:
+    """Symbols (any case; a comma splits a list) among `known`; None: all."""
+    names = _names(value)
+    if names is None:
+        return None
+    names = tuple(n.upper() for n in names)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput(
+            f"symbol {', '.join(map(repr, unknown))} is not known: choose from {', '.join(known)}"
+        )
+    return names
+
+
+def parse_day(value: str | date | None, name: str) -> date | None:
+    """A trade date (`2024-03-05`, `20240305` or a date); None when absent. A time is
+    InvalidInput: readiness is kept per trade date."""
+    from market_spine.markets.dates import parse_point
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    point = parse_point(value, name)
+    if isinstance(point, datetime):
+        raise InvalidInput(
+            f"{name}={value!r} is a time: readiness is per trade date, pass a date like 2024-03-05"
+        )
+    return point
+
+
+class FilterError(InvalidInput):
+    """A readiness filter that is wrong, naming the parameter at fault in `field`."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_query(
+    dataset: str | Sequence[str] | None,
+    symbols: str | Sequence[str] | None,
+    start: str | date | None,
+    end: str | date | None,
+    datasets: Sequence[str],
+    known_symbols: Sequence[str],
+) -> ReadinessQuery:
+    """A readiness read's filters checked one by one (`parse_datasets`, `parse_symbols`,
+    `parse_day`), and an end on or after the start; FilterError names the one at fault."""
+    found: dict[str, Any] = {}
+    for field, parse in (
+        ("dataset", lambda: parse_datasets(dataset, datasets)),
+        ("symbol", lambda: parse_symbols(symbols, known_symbols)),
+        ("start", lambda: parse_day(start, "start")),
+        ("end", lambda: parse_day(end, "end")),
+    ):
+        try:
+            found[field] = parse()
+        except InvalidInput as exc:
+            raise FilterError(str(exc), field) from None
+    first, last = found["start"], found["end"]
+    if first is not None and last is not None and last < first:
+        raise FilterError(f"end {last} is before start {first}: pass an end on or after it", "end")
+    return ReadinessQuery(found["dataset"], found["symbol"], first, last)
+
+
+class Readiness:
+    """Readiness reads of one lake. The log only grows (compaction rewrites rows, never
+    changes them), so the newest row of each partition is kept in memory and a new version
+    reads only the files it added; every read runs `current_sql` on DuckDB over that."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._con = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._version: int | None = None
+        self._seen: set[str] = set()
+        self._newest = pl.DataFrame(schema=READINESS_LOG_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> pl.DataFrame:
+        """The newest log row of each partition and symbol, as of the log's latest version."""
+        version = self.lake.version(READINESS_LOG)
+        if version is None:
+            return self._newest.clear()
+        with self._lock:
+            if version == self._version:
+                return self._newest
+            snapshot = self.lake.snapshot(READINESS_LOG)
+            added = tuple(f for f in snapshot.files if f.path not in self._seen)
+            if added:
+                fresh = read_table(
+                    Snapshot.of(
+                        snapshot.uri,
+                        snapshot.version,
+                        snapshot.schema,
+                        snapshot.partition_columns,
+                        added,
+                    ),
+                    RowFilter(),
+                    None,
+                )
+                self._newest = (
+                    pl.concat([self._newest, conform(fresh, READINESS_LOG_SCHEMA)])
+                    .sort("computed_at")
+                    .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
+                )
+            self._seen = {f.path for f in snapshot.files}
+            self._version = version
+            return self._newest
+
+    def read(self, query: ReadinessQuery, now: datetime) -> pl.DataFrame:
+        """READINESS_SCHEMA rows matching `query`, by dataset, symbol and trade date, with the
+        freshness lag at `now` (tz-aware); empty when nothing was judged yet."""
+        rows = self._refresh()
+        if query.datasets is not None:
+            rows = rows.filter(pl.col("dataset").is_in(list(query.datasets)))
+        if query.symbols is not None:
+            rows = rows.filter(pl.col("symbol").is_in(list(query.symbols)))
+        if query.start is not None:
+            rows = rows.filter(pl.col("trade_date") >= query.start)
+        if query.end is not None:
+            rows = rows.filter(pl.col("trade_date") <= query.end)
+        # A cursor per read: the API reads from several threads at once.
+        cursor = self._con.cursor()
+        cursor.register("readiness_log", rows.to_arrow())
+        sql = current_sql("readiness_log", "?::timestamptz")
+        found = cursor.execute(sql + " order by dataset, symbol, trade_date", [now]).pl()
+        return conform(found, READINESS_SCHEMA)

@@ -1,0 +1,96 @@
+"""`market-spine readiness`: is the data ready — per dataset, symbol and trade date its
+certification, completeness, anomalies, capture and freshness lag, as a table on a terminal,
+tab-separated lines when piped, or JSON with `--json`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from market_spine.cli.console import command_run, settings_from_env
+
+if TYPE_CHECKING:
+    # Only the frame's type: every command imports this module, and most need no polars.
+    import polars as pl
+
+#: The columns shown on a terminal (header, column); `--json` and pipes give every column.
+SHOWN = (
+    ("dataset", "dataset"),
+    ("symbol", "symbol"),
+    ("trade date", "trade_date"),
+    ("state", "state"),
+    ("complete", "completeness"),
+    ("missing", "missing"),
+    ("no trade", "no_trade"),
+    ("anomalies", "anomalies"),
+    ("worst", "worst_anomaly_kind"),
+    ("computed", "computed_at"),
+    ("capture", "capture_id"),
+    ("lag", "freshness_lag_s"),
+)
+BADGES = {"certified": "green", "preliminary": "yellow", "revised": "cyan", "failed": "red"}
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    if column == "completeness":
+        return f"{value:.1%}"
+    if column == "freshness_lag_s":
+        return f"{value / 60:,.0f} min" if value else "0"
+    if column == "computed_at":
+        return value.strftime("%Y-%m-%d %H:%M:%SZ")
+    return str(value)
+
+
+def _table(rows: pl.DataFrame) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Readiness")
+    for header, _ in SHOWN:
+        table.add_column(header, no_wrap=header in ("dataset", "trade date", "capture"))
+    for row in rows.iter_rows(named=True):
+        cells = [_cell(column, row[column]) for _, column in SHOWN]
+        color = BADGES.get(row["state"])
+        cells[3] = f"[{color}]{cells[3].upper()}[/]" if color else cells[3]
+        table.add_row(*cells)
+    console = Console()
+    console.print(table)
+    if rows.is_empty():
+        console.print("nothing judged yet in this range: `market-spine process` computes it.")
+
+
+def readiness(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Only these datasets (comma-separated), e.g. normalized/futures_bars_1m."
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="Only these symbols (comma-separated): CL, SPX, ...")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First trade date, e.g. 2024-03-05.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last trade date (inclusive).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per dataset, symbol and trade date: certification, completeness, anomalies, last compute
+    time, capture id and freshness lag — from the summary kept as partitions are computed."""
+    from market_spine.api.formats import as_text_columns
+    from market_spine.client import Spine
+
+    with command_run(dagster=False):
+        rows = Spine(settings=settings_from_env(), warn_empty=False).readiness(
+            dataset, symbol, start, end
+        )
+        if as_json:
+            typer.echo(json.dumps(as_text_columns(rows).to_dicts(), indent=2))
+        elif not sys.stdout.isatty():
+            # Every column, one line per row: made for grep, cut and awk.
+            typer.echo(as_text_columns(rows).write_csv(separator="\t", null_value="").rstrip("\n"))
+        else:
+            _table(rows)

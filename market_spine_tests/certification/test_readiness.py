@@ -1,0 +1,213 @@
+"""Readiness and anomaly flags over a home processed for real (Dagster, Delta lake): CL on a
+closed session with spikes and gaps, CL on a live session, and an options day after 17:15 ET.
+Every surface (Spine, SQL, HTTP, CLI) answers from the readiness log the runs wrote."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from market_spine.catalog.registry import drift, undeclared
+from market_spine.certification.tables import ANOMALY_FLAGS, READINESS_LOG
+from market_spine.cli import app as cli
+from market_spine.client import BARS_1M, OPTION_CHAIN, Spine
+from market_spine.errors import InvalidInput
+from market_spine.futures.partitions import partition_key
+from market_spine.providers.resource import MarketDataResource
+from market_spine.runs.launch import domain_assets, materialize_options, resources
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import settings_for
+
+CLOSED, LIVE = date(2024, 3, 4), date(2024, 3, 5)
+NOW = datetime(2024, 3, 6, tzinfo=UTC)
+
+
+def _futures(settings, instance, day: date, now: str, defects: list[str]) -> None:
+    result = dg.materialize(
+        domain_assets(settings, "futures"),
+        partition_key=partition_key(day, "CL"),
+        resources=resources(settings, MarketDataResource(frozen_now=now, defects=defects)),
+        instance=instance,
+    )
+    assert result.success
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("readiness") / "home"
+    settings = settings_for(home)
+    with dg.instance_for_test() as instance:
+        _futures(settings, instance, CLOSED, "2024-03-05T12:00:00Z", ["spikes", "gaps"])
+        _futures(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
+        evening = MarketDataResource(frozen_now="2024-03-05T22:30:00Z")
+        run = materialize_options(settings, LIVE, LIVE, instance=instance, market=evening)
+        assert run is not None and run.success
+    return home
+
+
+def _row(frame: pl.DataFrame, dataset: str, symbol: str, day: date) -> dict:
+    [row] = frame.filter(
+        (pl.col("dataset") == dataset)
+        & (pl.col("symbol") == symbol)
+        & (pl.col("trade_date") == day)
+    ).to_dicts()
+    return row
+
+
+def test_one_row_per_dataset_symbol_and_day_from_what_the_runs_judged(home: Path) -> None:
+    spine = Spine(home, warn_empty=False)
+    ready = spine.readiness(now=NOW)
+    keys = ready.select("dataset", "symbol", "trade_date").rows()
+    assert sorted(keys) == [
+        (BARS_1M, "CL", CLOSED),
+        (BARS_1M, "CL", LIVE),
+        (OPTION_CHAIN, "SPX", LIVE),
+        (OPTION_CHAIN, "SPXW", LIVE),
+    ]
+    closed = _row(ready, BARS_1M, "CL", CLOSED)
+    bars = spine.bars("CL", CLOSED)
+    assert closed["state"] == "certified"
+    assert closed["capture_id"] == bars["capture_id"].max()
+    assert closed["unit"] == "minutes" and closed["present"] == bars.height
+    assert closed["missing"] > 0 and closed["completeness"] == pytest.approx(
+        (closed["expected"] - closed["missing"]) / closed["expected"]
+    )
+    flags = spine.lake.read(ANOMALY_FLAGS).filter(pl.col("partition") == closed["partition"])
+    assert closed["anomalies"] == flags.height > 0
+    assert closed["worst_anomaly_kind"] == "return_outlier"
+    assert closed["worst_anomaly_score"] == flags["score"].max() > 1
+    assert closed["freshness_lag_s"] == 0.0  # captured after the close
+    live = _row(ready, BARS_1M, "CL", LIVE)
+    assert live["state"] == "preliminary" and live["anomalies"] == 0
+    # Captured at 15:30Z, final at the 22:00Z close: the capture lags the market by 6.5 hours.
+    assert live["freshness_lag_s"] == 6.5 * 3600
+    assert spine.readiness(symbols="CL", now=datetime(2024, 3, 5, 16, tzinfo=UTC)).filter(
+        pl.col("trade_date") == LIVE
+    )["freshness_lag_s"].item() == pytest.approx(1800)
+    spxw = _row(ready, OPTION_CHAIN, "SPXW", LIVE)
+    chain = spine.chain("SPXW", LIVE)
+    assert spxw["state"] == "certified" and spxw["unit"] == "expirations"
+    assert spxw["present"] == chain["expiration"].n_unique() == spxw["expected"]
+    assert spxw["no_trade"] == chain.filter(pl.col("volume") == 0).height
+
+
+def test_filters_narrow_and_bad_filters_say_what_to_pass(home: Path) -> None:
+    spine = Spine(home, warn_empty=False)
+    assert set(spine.readiness(symbols="spx,SPXW")["symbol"]) == {"SPX", "SPXW"}
+    assert spine.readiness(dataset=BARS_1M, start="2024-03-05")["trade_date"].to_list() == [LIVE]
+    assert spine.readiness(end=CLOSED).height == 1
+    assert spine.readiness(start="2024-04-01").is_empty()
+    with pytest.raises(InvalidInput, match="has no readiness: choose from"):
+        spine.readiness(dataset="raw/futures_bars_1m")
+    with pytest.raises(InvalidInput, match="'ZZ' is not known"):
+        spine.readiness(symbols="ZZ")
+    with pytest.raises(InvalidInput, match="is a time"):
+        spine.readiness(start="2024-03-05T10:00:00Z")
+    with pytest.raises(InvalidInput, match="before start"):
+        spine.readiness(start=LIVE, end=CLOSED)
+
+
+def test_the_trust_tables_match_their_catalog_entries(home: Path) -> None:
+    lake = Spine(home, warn_empty=False).lake
+    assert {READINESS_LOG, ANOMALY_FLAGS} <= set(lake.datasets())
+    assert undeclared(lake) == [] and drift(lake) == {}
+
+
+def test_the_sql_view_is_the_same_query(home: Path) -> None:
+    spine = Spine(home, warn_empty=False)
+    assert "readiness" in spine.tables()
+    columns = ["dataset", "symbol", "trade_date", "state", "anomalies", "missing", "capture_id"]
+    view = spine.sql("select * from readiness").select(columns).sort(columns)
+    assert view.equals(spine.readiness().select(columns).sort(columns))
+    joined = spine.sql(
+        "select count(*) as n from futures_bars_1m b join operations.anomaly_flags f "
+        "on f.instrument = b.symbol and f.ts = b.ts and f.capture_id = b.capture_id"
+    )
+    assert joined["n"].item() == spine.lake.read(ANOMALY_FLAGS).height
+
+
+def test_flags_mark_the_rows_the_checks_flagged(home: Path) -> None:
+    spine = Spine(home, warn_empty=False)
+    bars = spine.bars("CL", CLOSED, LIVE, flags=True)
+    marked = bars.filter(pl.col("flag_kinds").is_not_null())
+    flags = spine.lake.read(ANOMALY_FLAGS)
+    assert sorted(marked["ts"].to_list()) == sorted(flags["ts"].to_list())
+    assert set(marked["flag_kinds"]) == {"return_outlier"}
+    assert marked["flag_score"].to_list() == [
+        flags.filter(pl.col("ts") == t)["score"].max() for t in marked["ts"]
+    ]
+    assert "flag_kinds" not in spine.bars("CL", CLOSED).columns
+    chain = spine.chain("SPXW", LIVE, flags=True)
+    assert {"flag_kinds", "flag_score"} <= set(chain.columns)
+    assert chain["flag_kinds"].null_count() == chain.height  # the simulated chain is clean
+
+
+def test_the_api_answers_readiness_and_flags(home: Path) -> None:
+    with serving(home) as client:
+        found = client.get("/v1/readiness", params={"symbol": "CL", "end": "2024-03-04"})
+        assert found.status_code == 200
+        [row] = found.json()["data"]
+        assert (row["trade_date"], row["state"], row["anomalies"] > 0) == (
+            "2024-03-04",
+            "certified",
+            True,
+        )
+        everything = client.get("/v1/readiness").json()
+        assert everything["total_rows"] == 4
+        for params, field in (
+            ({"dataset": "normalized/nope"}, "dataset"),
+            ({"symbol": "ZZ"}, "symbol"),
+            ({"start": "2024-03-05T10:00:00Z"}, "start"),
+            ({"start": "2024-03-05", "end": "2024-03-04"}, "end"),
+        ):
+            bad = client.get("/v1/readiness", params=params)
+            assert bad.status_code == 422 and bad.json()["field"] == field, bad.json()
+        bars = client.get(
+            "/v1/bars", params={"symbol": "CL", "start": "2024-03-04", "flags": "true"}
+        ).json()
+        assert (
+            sum(1 for r in bars["data"] if r["flag_kinds"] == "return_outlier") == row["anomalies"]
+        )
+        daily = client.get(
+            "/v1/bars/daily", params={"symbol": "CL", "start": "2024-03-04", "flags": "true"}
+        )
+        assert daily.status_code == 422 and daily.json()["field"] == "flags"
+
+
+def test_the_command_prints_readiness(home: Path) -> None:
+    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"}
+    out = CliRunner().invoke(cli, ["readiness", "--symbol", "CL", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert [(r["trade_date"], r["state"]) for r in rows] == [
+        ("2024-03-04", "certified"),
+        ("2024-03-05", "preliminary"),
+    ]
+    piped = CliRunner().invoke(cli, ["readiness", "--dataset", OPTION_CHAIN], env=env)
+    lines = piped.output.strip().splitlines()
+    assert lines[0].startswith("dataset\ttrade_date\tsymbol") and len(lines) == 3
+    bad = CliRunner().invoke(cli, ["readiness", "--start", "2024-03-05T10:00Z"], env=env)
+    assert bad.exit_code == 2 and "is a time" in bad.output
+
+
+def test_a_new_judgment_replaces_the_old_one(tmp_path: Path) -> None:
+    """The live session judged again after its close: readiness shows the newest judgment
+    only (certified, no lag), while the log keeps both."""
+    home = tmp_path / "home"
+    settings = settings_for(home)
+    with dg.instance_for_test() as instance:
+        _futures(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
+        _futures(settings, instance, LIVE, "2024-03-06T12:00:00Z", [])
+    spine = Spine(home, warn_empty=False)
+    [row] = spine.readiness(now=NOW).to_dicts()
+    assert (row["state"], row["freshness_lag_s"], row["present"]) == ("certified", 0.0, 1380)
+    assert spine.lake.read(READINESS_LOG)["state"].sort().to_list() == [
+        "certified",
+        "preliminary",
+    ]
