@@ -20,8 +20,10 @@ def root_cause(error: SerializableErrorInfo) -> str:
     error = _culprit(error)
     message = " ".join(error.message.split())
     name = error.cls_name or ""
-    if name and message.startswith(f"{name}: "):
-        message = message[len(name) + 2 :]
+    # Python prints a class outside builtins with its module (`pkg.mod.Name: message`).
+    head, sep, rest = message.partition(": ")
+    if name and sep and (head == name or head.endswith(f".{name}")):
+        message = rest
     return message
 
 

@@ -1,5 +1,5 @@
 """What can go wrong talking to a ThetaTerminal, one class per cause, each saying what to fix;
-and the internal markers the retry policy keys on (transient, malformed, too large)."""
+and the internal markers the retry policy keys on (transient, malformed)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ class ThetaDataBadPayload(ThetaDataError):
 
 
 class ThetaDataTooLarge(ThetaDataError):
-    """570: the request is too large and cannot be split any further."""
+    """570: the request is too large. The EOD and quote requests split themselves and raise
+    this only once a piece cannot be split further; other requests raise it at once, naming
+    the endpoint, what was asked and how to ask for less."""
 
 
 class _Transient(Exception):
@@ -41,7 +43,3 @@ class _Transient(Exception):
 
 class _Malformed(_Transient):
     """A 200 with an unparseable body: retried, reported as a bad payload when it persists."""
-
-
-class _TooLarge(Exception):
-    """570 from the terminal: the caller splits the request."""
