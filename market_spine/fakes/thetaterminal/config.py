@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from market_spine.markets.expirations import is_trading_day
 
@@ -47,6 +47,22 @@ class Fault:
     times: int | None = 1
     seconds: float = 0.5
     probability: float | None = None
+
+
+def parse_fault(text: str) -> Fault:
+    """`KIND` or `KIND:N` (the next N requests; `KIND:*` every request) as a scripted fault;
+    ValueError names the kinds when `text` is not one."""
+    kind, _, times = text.strip().partition(":")
+    kinds = get_args(FaultKind)
+    if kind not in kinds:
+        raise ValueError(f"fault {text!r}: the kind is one of {', '.join(kinds)}")
+    if not times:
+        return Fault(kind)  # type: ignore[arg-type]
+    if times == "*":
+        return Fault(kind, times=None)  # type: ignore[arg-type]
+    if not times.isdigit() or int(times) < 1:
+        raise ValueError(f"fault {text!r}: N is a count of requests (1 or more) or *")
+    return Fault(kind, times=int(times))  # type: ignore[arg-type]
 
 
 @dataclass
