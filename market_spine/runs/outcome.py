@@ -38,6 +38,15 @@ _FIXES = {
 }
 
 
+def failure_class(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The class name of the error behind the run's first failed step (see `_culprit`)."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        data = record.dagster_event.step_failure_data  # type: ignore[union-attr]
+        if data is not None and data.error is not None:
+            return _culprit(data.error).cls_name
+    return None
+
+
 def _culprit(error: SerializableErrorInfo) -> SerializableErrorInfo:
     """The outermost error that Dagster did not raise: the one the step's code raised, whose
     message says what failed and how to fix it (the platform's errors wrap a library's, e.g.

@@ -533,3 +533,9 @@ def test_quote_history_keeps_each_day_on_its_own_grid() -> None:
     per_contract = local.group_by("strike", "right", pl.col("ts").dt.date().alias("d")).len()
     for day, count in per_contract.group_by("d").agg(pl.col("len").unique()).iter_rows():
         assert count == [quote_minutes_expected("SPXW", expiration, day)]
+
+
+def test_a_url_that_is_not_v3_says_which_to_use() -> None:
+    with terminal() as fake, client(fake.url.removesuffix("/v3") + "/v2") as c:
+        with pytest.raises(ThetaDataBadRequest, match="not a v3 terminal URL: use http://127"):
+            c.expirations("SPXW")

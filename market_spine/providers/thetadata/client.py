@@ -512,6 +512,12 @@ class ThetaDataClient:
                 f"ThetaTerminal refused {path} as too large (570: {message}); sent {names}: ask "
                 "for less at once (one expiration, a shorter date range or time window)"
             )
+        if status == 404:
+            host = httpx.URL(self.base_url).host or "127.0.0.1"
+            raise ThetaDataBadRequest(
+                f"{self.base_url}{path} answered 404: this is not a v3 terminal URL: use "
+                f"http://{host}:25503/v3 (the v2 API is not supported); set thetadata_url"
+            )
         if status in _TRANSIENT_STATUS or status >= 500:
             raise _Transient(f"HTTP {status}: {message}")
         raise ThetaDataBadRequest(f"ThetaTerminal answered {status} to {path} {params}: {message}")
