@@ -536,6 +536,10 @@ def test_quote_history_keeps_each_day_on_its_own_grid() -> None:
 
 
 def test_a_url_that_is_not_v3_says_which_to_use() -> None:
-    with terminal() as fake, client(fake.url.removesuffix("/v3") + "/v2") as c:
-        with pytest.raises(ThetaDataBadRequest, match="not a v3 terminal URL: use http://127"):
-            c.expirations("SPXW")
+    expected = "not a v3 terminal URL: use http://127"
+    with (
+        terminal() as fake,
+        client(fake.url.removesuffix("/v3") + "/v2") as c,
+        pytest.raises(ThetaDataBadRequest, match=expected),
+    ):
+        c.expirations("SPXW")
