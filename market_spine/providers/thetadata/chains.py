@@ -62,8 +62,8 @@ class ThetaDataChainProvider:
         forward of the chain (None when neither exists)."""
         try:
             closes = self.client.index_closes(UNDERLYING, day, day)
-        except ThetaDataPermission as exc:
-            why = f"the subscription does not include index data ({exc})"
+        except ThetaDataPermission:
+            why = "the subscription does not include index data (471)"
         else:
             if closes.height and closes["close"][0] is not None:
                 return {"price": closes["close"][0]}, INDEX_CLOSE
