@@ -14,6 +14,8 @@ from market_spine.settings import Settings
 
 #: Seconds a probe waits for an answer or a connection.
 TIMEOUT_S = 3.0
+#: Seconds the ThetaTerminal probe waits for its answer once connected.
+READ_TIMEOUT_S = 20.0
 #: The ThetaTerminal's answer to a client that reached it by another address than it was started
 #: with (127.0.0.1 vs localhost).
 _WRONG_IP = 476
@@ -39,7 +41,9 @@ def probe_thetadata(url: str, timeout: float = TIMEOUT_S) -> Probe:
     shown = mask(url)
     path, params = _V3_PROBE
     try:
-        reply = httpx.get(url.rstrip("/") + path, params=params, timeout=timeout)
+        # Connecting is quick or never; a terminal's first list may take seconds to build.
+        limits = httpx.Timeout(timeout, read=max(timeout, READ_TIMEOUT_S))
+        reply = httpx.get(url.rstrip("/") + path, params=params, timeout=limits)
     except httpx.HTTPError as exc:
         return Probe(
             "thetadata",

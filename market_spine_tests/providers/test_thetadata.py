@@ -307,7 +307,7 @@ def test_eod_chain_ndjson_matches_simulated_market() -> None:
 def test_expiring_contracts_stay_in_eod_open_interest_and_strikes() -> None:
     """On its last day an SPXW trades until its 16:00 settlement: the EOD report, the open
     interest and the strike list all carry it (the most traded expiry of the day)."""
-    with terminal() as fake, client(fake.url) as c:
+    with terminal(today=EXPIRATION) as fake, client(fake.url) as c:
         chain = c.eod_chain("SPXW", EXPIRATION).chain
         interest = c.open_interest("SPXW", EXPIRATION)
         strikes = c.strikes("SPXW", EXPIRATION)

@@ -271,14 +271,20 @@ class TerminalMarket:
         if now is not None and now < end:
             # A live session has no close yet.
             return minutes.with_columns(_final=pl.lit(False))
+        # Each contract's rows stay together, in the order the contracts were simulated.
+        minutes = minutes.with_columns(_final=pl.lit(False))
+        first = minutes.select(CONTRACT).unique(maintain_order=True).with_row_index("_c")
         closing = (
             minutes.group_by(CONTRACT, maintain_order=True)
             .last()
-            .with_columns(ts=pl.lit(stamp, dtype=minutes.schema["ts"]))
+            .with_columns(ts=pl.lit(stamp, dtype=minutes.schema["ts"]), _final=pl.lit(True))
         )
-        return pl.concat(
-            [minutes.with_columns(_final=pl.lit(False)), closing.with_columns(_final=pl.lit(True))]
-        ).sort(*CONTRACT, "ts", maintain_order=True)
+        return (
+            pl.concat([minutes, closing])
+            .join(first, on=list(CONTRACT), how="left", maintain_order="left")
+            .sort("_c", "ts", maintain_order=True)
+            .drop("_c")
+        )
 
     def ohlc_minutes(
         self, symbol: str, expiration: date, day: date, now: datetime | None
