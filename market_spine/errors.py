@@ -4,11 +4,28 @@ from __future__ import annotations
 
 
 class SpineError(Exception):
-    """Base of every error the platform raises on purpose."""
+    """Base of every error the platform raises on purpose. `retry_helps` says whether the same
+    request can succeed later unchanged: True (a transient fault), False (something must be
+    fixed first: a setting, a subscription, the input), None (it depends)."""
+
+    retry_helps: bool | None = None
+
+
+def retry_helps(cls_name: str | None) -> bool | None:
+    """`retry_helps` of the platform's error class named `cls_name` (None when unknown)."""
+    pending: list[type[SpineError]] = [SpineError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == cls_name:
+            return cls.retry_helps
+        pending.extend(cls.__subclasses__())
+    return None
 
 
 class InvalidInput(SpineError, ValueError):
     """A caller's input (symbol, date, range, config value, payload) is not acceptable."""
+
+    retry_helps = False
 
 
 class UnknownSymbol(InvalidInput):
@@ -46,17 +63,25 @@ class NotMaterialized(LakeError):
 class ProviderUnavailable(ProviderError):
     """The source cannot be reached or lost its upstream link; a retry later can help."""
 
+    retry_helps = True
+
 
 class NotSubscribed(ProviderError):
     """The account lacks the market-data subscription the request needs; retrying cannot help."""
+
+    retry_helps = False
 
 
 class UnknownContract(ProviderError):
     """The source has no definition of the requested contract (wrong month, exchange, expiry)."""
 
+    retry_helps = False
+
 
 class PacingViolation(ProviderError):
     """The source refused a request for exceeding its request-rate (pacing) limits."""
+
+    retry_helps = True
 
 
 class LakeDamaged(LakeError):

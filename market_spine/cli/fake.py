@@ -16,14 +16,30 @@ def fake_thetaterminal(
     port: Annotated[int, typer.Option(help="Port (the real terminal's v3 port is 25503).")] = 25503,
     tier_concurrency: Annotated[int, typer.Option(help="Requests served at once.")] = 4,
     seed: Annotated[int, typer.Option(help="Simulated market seed.")] = 7,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject a fault into the next N requests, in the order given (repeatable): "
+            "KIND or KIND:N or KIND:* (every request). Kinds: a status (429, 471, 473, 474, "
+            "476, 500, 570, 571), slow, drop, truncate, malformed, nulls.",
+            metavar="KIND[:N]",
+        ),
+    ] = None,
 ) -> None:
     """Serve the simulated SPX option market as ThetaTerminal v3 on 127.0.0.1 until Ctrl-C."""
     import uvicorn
 
-    from market_spine.fakes.thetaterminal import FakeThetaConfig, create_app
+    from market_spine.fakes.thetaterminal import FakeThetaConfig, create_app, parse_fault
 
-    config = FakeThetaConfig(seed=seed, concurrency=tier_concurrency)
+    try:
+        faults = [parse_fault(f) for f in fault or []]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fault") from None
+    config = FakeThetaConfig(seed=seed, concurrency=tier_concurrency, faults=faults)
     console.print(f"fake ThetaTerminal v3 at http://127.0.0.1:{port}/v3")
+    for f in faults:
+        times = "every request" if f.times is None else f"{f.times} request(s)"
+        console.print(f"fault {f.kind}: {times}", highlight=False)
     uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
 
 

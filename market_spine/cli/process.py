@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from market_spine.cli.console import command_run, console, settings_from_env
-from market_spine.errors import SpineError
+from market_spine.errors import SpineError, UnknownSymbol
 from market_spine.settings import Settings
 
 if TYPE_CHECKING:
@@ -69,6 +69,14 @@ def plan_domains(domain: str, symbols: str | None = None) -> DomainPlan:
             "--domain options or all, or name futures roots only"
         )
     if domain == "options" and futures:
+        from market_spine.markets.instruments import known_symbols
+
+        unknown = [n for n in futures if n not in known_symbols()]
+        if unknown:
+            raise UnknownSymbol(
+                f"--symbols {','.join(unknown)}: unknown symbol; option roots are "
+                f"{', '.join(OPTION_ROOTS)} (futures roots: {', '.join(known_symbols())})"
+            )
         raise SpineError(
             f"--symbols {','.join(futures)}: futures roots have no option runs (--domain options "
             f"runs {'/'.join(OPTION_ROOTS)}); pass them with --domain futures or all"

@@ -1,6 +1,6 @@
-"""Whether the providers the settings name can be reached: the ThetaTerminal answers HTTP at its
-URL, TWS / IB Gateway accepts a TCP connection at its host and port. Only the providers in use
-are probed; the others are reported as skipped."""
+"""Whether the providers the settings name can be reached: the ThetaTerminal answers a v3
+request at its URL, TWS / IB Gateway accepts a TCP connection at its host and port. Only the
+providers in use are probed; the others are reported as skipped."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from market_spine.settings import Settings
 
 #: Seconds a probe waits for an answer or a connection.
 TIMEOUT_S = 3.0
+#: Seconds the ThetaTerminal probe waits for its answer once connected.
+READ_TIMEOUT_S = 20.0
 #: The ThetaTerminal's answer to a client that reached it by another address than it was started
 #: with (127.0.0.1 vs localhost).
 _WRONG_IP = 476
@@ -29,11 +31,19 @@ class Probe:
     detail: str
 
 
+#: A v3 endpoint every subscription answers, and cheaply (the expiration list of one root).
+_V3_PROBE = ("/option/list/expirations", {"symbol": "SPXW", "format": "csv"})
+
+
 def probe_thetadata(url: str, timeout: float = TIMEOUT_S) -> Probe:
-    """GET `url`: any answer but a wrong-IP refusal or a server error means the terminal is up."""
+    """GET a real v3 endpoint under `url`: data (or no data, 472) means a v3 terminal answers;
+    a 404 means the URL is not the v3 API's (a v2 URL, or one without /v3)."""
     shown = mask(url)
+    path, params = _V3_PROBE
     try:
-        reply = httpx.get(url, timeout=timeout)
+        # Connecting is quick or never; a terminal's first list may take seconds to build.
+        limits = httpx.Timeout(timeout, read=max(timeout, READ_TIMEOUT_S))
+        reply = httpx.get(url.rstrip("/") + path, params=params, timeout=limits)
     except httpx.HTTPError as exc:
         return Probe(
             "thetadata",
@@ -41,21 +51,40 @@ def probe_thetadata(url: str, timeout: float = TIMEOUT_S) -> Probe:
             f"nothing answers at {shown} ({type(exc).__name__}): start the ThetaTerminal, or "
             "set thetadata_url to where it listens",
         )
-    if reply.status_code == _WRONG_IP:
+    status = reply.status_code
+    if status == 404:
+        host = httpx.URL(url).host or "127.0.0.1"
+        return Probe(
+            "thetadata",
+            False,
+            f"{shown}{path} answered 404: this is not a v3 terminal URL: use "
+            f"http://{host}:25503/v3 (the v2 API is not supported)",
+        )
+    if status == _WRONG_IP:
         return Probe(
             "thetadata",
             False,
             f"{shown} refused this address (476 wrong IP): use the host the terminal was "
             "started with (127.0.0.1 and localhost are not interchangeable)",
         )
-    if reply.status_code >= 500:
+    if status >= 500:
         return Probe(
             "thetadata",
             False,
-            f"{shown} answered {reply.status_code}: the terminal is not ready (starting, or "
+            f"{shown} answered {status}: the terminal is not ready (starting, or "
             "disconnected from ThetaData); wait and validate again",
         )
-    return Probe("thetadata", True, f"{shown} answered HTTP {reply.status_code}")
+    if status == 471:
+        return Probe(
+            "thetadata",
+            False,
+            f"{shown} answered 471 to {path}: the subscription does not include SPXW options",
+        )
+    if status not in (200, 472):
+        return Probe(
+            "thetadata", False, f"{shown}{path} answered {status}: {reply.text.strip()[:200]}"
+        )
+    return Probe("thetadata", True, f"{shown} is a v3 terminal ({path} answered {status})")
 
 
 def probe_ib(host: str, port: int, timeout: float = TIMEOUT_S) -> Probe:

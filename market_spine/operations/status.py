@@ -26,6 +26,7 @@ import dagster as dg
 import psutil
 
 from market_spine.check_kit import is_finding
+from market_spine.errors import retry_helps
 from market_spine.operations.retry import plan_retry
 from market_spine.operations.run_history import (
     ACTIVE,
@@ -37,6 +38,7 @@ from market_spine.operations.run_history import (
     run_span,
 )
 from market_spine.operations.status_report import Health, StatusReport
+from market_spine.runs.outcome import failure_class
 from market_spine.runs.workers import WORKER, Worker
 from market_spine.settings import Settings
 
@@ -213,6 +215,7 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
         if plan.verdict in ("repaired", "in progress"):
             continue
         row = run_row(instance, record, metrics=False)
+        safe, reason = retry_verdict(plan.ok, plan.reason, failure_class(instance, run.run_id))
         found.append(
             {
                 "run_id": run.run_id,
@@ -221,12 +224,24 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
                 "partitions": None if row.span is None else row.span.label,
                 "datasets": list(row.datasets) or [run.job_name],
                 "cause": cause_of(instance, run),
-                "retry_safe": plan.ok,
+                "retry_safe": safe,
                 "retry": plan.verdict,
-                "retry_reason": plan.reason,
+                "retry_reason": reason,
             }
         )
     return found
+
+
+def retry_verdict(plan_ok: bool, plan_reason: str, cls_name: str | None) -> tuple[bool, str]:
+    """Whether retrying a failed run is safe, and why: the retry plan allows it now and the
+    error behind the failure is not one that only a fix removes (a wrong URL's 404, a wrong
+    host's 476, a missing subscription), which would fail the same way again."""
+    # The provider errors register their classes when imported.
+    import market_spine.providers.thetadata.errors  # noqa: F401
+
+    if plan_ok and retry_helps(cls_name) is False:
+        return False, f"{cls_name} fails the same way on a retry: fix its cause first"
+    return plan_ok, plan_reason
 
 
 def active_runs(instance: dg.DagsterInstance) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ market, whose generating surface is known, to show the pipeline recovers it.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import polars as pl
 
@@ -76,6 +78,36 @@ def implied_forwards(chain: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def parity_underlying(chain: pl.DataFrame, day: date) -> tuple[float, date, int] | None:
+    """The SPX forward put-call parity implies on `day`'s EOD chain of one root, for when the
+    index close is unavailable. As in the Cboe VIX method, the strike where |C − P| of the mids
+    is smallest locates the money; the nearest expiration with time left then has its forward
+    fitted over strikes near that one (`implied_forwards`, no assumed rate). Returns (forward
+    in index points, the expiration, strikes fitted), or None when no expiration has three
+    two-sided pairs near the money."""
+    if chain.is_empty():
+        return None
+    frame = with_mid(chain.with_columns(trade_date=pl.lit(day)))
+    pairs = (
+        frame.filter(pl.col("mid").is_not_null(), pl.col("t") > 0)
+        .pivot(on="right", index=["root", "expiration", "strike"], values="mid")
+        .filter(pl.col("C").is_not_null() & pl.col("P").is_not_null())
+        if {"C", "P"} <= set(frame["right"].unique().to_list())
+        else pl.DataFrame()
+    )
+    if pairs.is_empty():
+        return None
+    for (root, expiration), group in pairs.sort("expiration").group_by(
+        "root", "expiration", maintain_order=True
+    ):
+        money = group.sort((pl.col("C") - pl.col("P")).abs())["strike"][0]
+        near = frame.filter(pl.col("root") == root, pl.col("expiration") == expiration)
+        fitted = implied_forwards(near.with_columns(underlying_price=pl.lit(money)))
+        if fitted.height:
+            return float(fitted["forward"][0]), expiration, int(fitted["parity_strikes"][0])
+    return None
+
+
 def chain_greeks(chain: pl.DataFrame, forwards: pl.DataFrame) -> pl.DataFrame:
     """Implied vols (mid, bid, ask) and greeks per contract; `iv_converged` is False with a
     `iv_reason` where no vol exists (no time value, no mid of a one-sided quote…) instead of a
@@ -109,7 +141,10 @@ def chain_greeks(chain: pl.DataFrame, forwards: pl.DataFrame) -> pl.DataFrame:
         iv_converged=pl.Series(result.converged),
         iv_reason=pl.Series(result.reason.astype(np.int64)),
         **{name: pl.Series(g[name]) for name in ("delta", "gamma", "vega", "theta", "rho")},
-    ).with_columns(pl.col("iv", "iv_bid", "iv_ask").fill_nan(None))
+    ).with_columns(
+        # No vol, no greeks: a null, never a NaN (an expired 0DTE, a quote without time value).
+        pl.col("iv", "iv_bid", "iv_ask", "delta", "gamma", "vega", "theta", "rho").fill_nan(None)
+    )
 
 
 def surface(greeks: pl.DataFrame) -> pl.DataFrame:

@@ -20,8 +20,10 @@ def root_cause(error: SerializableErrorInfo) -> str:
     error = _culprit(error)
     message = " ".join(error.message.split())
     name = error.cls_name or ""
-    if name and message.startswith(f"{name}: "):
-        message = message[len(name) + 2 :]
+    # Python prints a class outside builtins with its module (`pkg.mod.Name: message`).
+    head, sep, rest = message.partition(": ")
+    if name and sep and (head == name or head.endswith(f".{name}")):
+        message = rest
     return message
 
 
@@ -34,6 +36,15 @@ _FIXES = {
     "FileExistsError": "a file stands where the home expects a folder: move it away, or set "
     "MARKET_SPINE_HOME to another folder",
 }
+
+
+def failure_class(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The class name of the error behind the run's first failed step (see `_culprit`)."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        data = record.dagster_event.step_failure_data  # type: ignore[union-attr]
+        if data is not None and data.error is not None:
+            return _culprit(data.error).cls_name
+    return None
 
 
 def _culprit(error: SerializableErrorInfo) -> SerializableErrorInfo:

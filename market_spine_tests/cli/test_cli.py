@@ -71,6 +71,7 @@ def test_process_options_domain_runs_one_backfill(env_home: Path) -> None:
 
 
 def test_fake_thetaterminal_command_serves_v3(tmp_path: Path) -> None:
+    """The command serves v3, with the faults `--fault` names injected in order."""
     import socket
     import subprocess
     import sys
@@ -82,19 +83,33 @@ def test_fake_thetaterminal_command_serves_v3(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = Path(sys.executable).parent / "market-spine"
-    proc = subprocess.Popen([str(exe), "fake", "thetaterminal", "--port", str(port)])
+    faults = ["--fault", "474:2", "--fault", "471"]
+    proc = subprocess.Popen([str(exe), "fake", "thetaterminal", "--port", str(port), *faults])
     try:
         url = f"http://127.0.0.1:{port}/v3/option/list/expirations"
         deadline = time.monotonic() + 60
-        while True:
+        statuses = []
+        while len(statuses) < 4:
             try:
                 answer = httpx.get(url, params={"symbol": "SPXW"}, timeout=5)
-                break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the fake never answered"
                 time.sleep(0.3)
-        assert answer.status_code == 200
+                continue
+            statuses.append(answer.status_code)
+        assert statuses == [474, 474, 471, 200]
         assert answer.text.startswith("symbol,expiration\r\n")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_fake_thetaterminal_refuses_an_unknown_fault() -> None:
+    from typer.testing import CliRunner
+
+    from market_spine.cli import app
+
+    result = CliRunner().invoke(app, ["fake", "thetaterminal", "--fault", "teapot:2"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "teapot" in said and "570" in said and "nulls" in said

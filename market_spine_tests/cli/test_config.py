@@ -138,7 +138,7 @@ def test_validate_reaches_thetadata(env_home: Path) -> None:
         assert config("set", "thetadata_url", terminal.url)[0] == 0
         code, _, err = config("validate")
         assert code == 0, err
-        assert f"ok thetadata: {terminal.url} answered HTTP" in err
+        assert f"ok thetadata: {terminal.url} is a v3 terminal" in err
         assert "skipped ib: not used (provider is simulated)" in err
     code, _, err = config("validate")
     assert code == 1
@@ -146,6 +146,20 @@ def test_validate_reaches_thetadata(env_home: Path) -> None:
     assert "start the ThetaTerminal" in err
     code, _, err = config("validate", "--offline")
     assert code == 0 and "connectivity not probed" in err
+
+
+@pytest.mark.parametrize("suffix", ["", "/v2"])
+def test_validate_refuses_a_url_that_is_not_v3(env_home: Path, suffix: str) -> None:
+    """A terminal answers 404 under its root or /v2: reachable, but not the API the adapter
+    speaks, so validation fails and names the URL to use."""
+    assert config("set", "options_provider", "thetadata")[0] == 0
+    with FakeThetaTerminal() as terminal:
+        url = terminal.url.removesuffix("/v3") + suffix
+        assert config("set", "thetadata_url", url)[0] == 0
+        code, _, err = config("validate")
+    assert code == 1, err
+    assert "this is not a v3 terminal URL: use http://127.0.0.1:25503/v3" in err
+    assert "v2 API is not supported" in err
 
 
 def test_validate_reaches_ib(env_home: Path) -> None:

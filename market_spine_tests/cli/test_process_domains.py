@@ -62,6 +62,14 @@ def test_a_domain_the_symbols_do_not_belong_to_is_refused(
         plan_domains(domain, symbols)
 
 
+def test_an_unknown_symbol_is_named_unknown_with_the_known_ones() -> None:
+    with pytest.raises(SpineError) as raised:
+        plan_domains("options", "XYZ")
+    message = str(raised.value)
+    assert "--symbols XYZ: unknown symbol" in message and "futures roots have" not in message
+    assert "option roots are SPX, SPXW" in message and "CL" in message
+
+
 def test_futures_symbols_run_futures_and_the_warehouse_only(env_home: Path) -> None:
     result = runner.invoke(app, ["process", "--date", "2024-03-05", "--symbols", "CL"])
     assert result.exit_code == 0, result.output

@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
@@ -118,7 +119,16 @@ def test_filters_select_contracts_instead_of_the_whole_chain(url: str) -> None:
     strikes = sorted(set(ranged["strike"]))
     assert len(strikes) in (4, 5) and sum(s < spot for s in strikes) == 2
     assert sum(s > spot for s in strikes) == 2
-    oi = csv(get(url, "/option/history/open_interest", symbol="SPXW", date=day, max_dte="0"))
+    oi = csv(
+        get(
+            url,
+            "/option/history/open_interest",
+            symbol="SPXW",
+            expiration="*",
+            date=day,
+            max_dte="0",
+        )
+    )
     assert set(oi["expiration"]) == {"2024-03-08"}
     quotes = csv(
         get(
@@ -346,3 +356,95 @@ def test_a_contract_that_never_traded_has_no_last_trade(url: str) -> None:
     # An expiring contract's last trade comes before its 16:00 settlement.
     zero = traded.filter(pl.col("expiration") == "2024-03-08")
     assert zero.height > 0 and (zero["last_trade"].str.slice(11, 8) < "16:00:00").all()
+
+
+# -- what does not exist yet, or never did ------------------------------------------------------
+
+
+def test_reports_of_future_days_answer_no_data(url: str) -> None:
+    after = dict(start_date="20240311", end_date="20240311")
+    assert (
+        get(url, "/option/history/eod", symbol="SPXW", expiration="*", **after).status_code == 472
+    )
+    oi = get(url, "/option/history/open_interest", symbol="SPXW", expiration="*", date="20240311")
+    assert oi.status_code == 472
+    assert get(url, "/index/history/eod", symbol="SPX", **after).status_code == 472
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "eod", "oi"),
+    [(6, 0, 472, 472), (17, 0, 472, 200), (17, 25, 200, 200)],
+)
+def test_todays_reports_exist_once_built(hour: int, minute: int, eod: int, oi: int) -> None:
+    """Open interest is published around 06:30 ET, the EOD reports from 17:15 ET: before, the
+    terminal has no data for today."""
+    clock = datetime(2024, 3, 8, hour, minute, tzinfo=ZoneInfo("America/New_York"))
+    today = dict(start_date="20240308", end_date="20240308")
+    with FakeThetaTerminal(FakeThetaConfig(today=DAY, clock=clock)) as fake:
+        options = get(fake.url, "/option/history/eod", symbol="SPXW", expiration=NEXT, **today)
+        index = get(fake.url, "/index/history/eod", symbol="SPX", **today)
+        interest = get(
+            fake.url,
+            "/option/history/open_interest",
+            symbol="SPXW",
+            expiration=NEXT,
+            date="20240308",
+        )
+    assert (options.status_code, index.status_code, interest.status_code) == (eod, eod, oi)
+
+
+def test_lists_of_an_expiration_that_never_existed_answer_no_data(url: str) -> None:
+    never = "20240309"  # a Saturday
+    assert get(url, "/option/list/strikes", symbol="SPXW", expiration=never).status_code == 472
+    dates = get(url, "/option/list/dates/quote", symbol="SPXW", expiration=never)
+    assert dates.status_code == 472
+    assert get(url, "/option/list/strikes", symbol="SPXW", expiration=NEXT).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/option/history/eod", {"start_date": "20240308", "end_date": "20240308"}),
+        ("/option/history/open_interest", {"date": "20240308"}),
+        ("/option/history/quote", {"date": "20240308", "interval": "1h"}),
+        ("/option/list/strikes", {}),
+    ],
+)
+def test_a_missing_expiration_is_a_missing_required_parameter(
+    url: str, path: str, params: dict[str, str]
+) -> None:
+    answer = get(url, path, symbol="SPXW", **params)
+    assert answer.status_code == 473 and "expiration" in answer.text
+
+
+def test_index_data_is_a_separate_subscription() -> None:
+    with FakeThetaTerminal(FakeThetaConfig(today=DAY, index_subscription=False)) as fake:
+        index = get(fake.url, "/index/history/eod", symbol="SPX", start_date="20240308",
+                    end_date="20240308")  # fmt: skip
+        options = get(fake.url, "/option/list/expirations", symbol="SPXW")
+    assert index.status_code == 471 and "index" in index.text
+    assert options.status_code == 200
+
+
+# -- the closing samples -------------------------------------------------------------------------
+
+
+def test_an_interval_quote_is_sampled_at_its_stamp_the_close_included(url: str) -> None:
+    """The terminal stamps an interval quote with the instant it samples: an expiring contract
+    has a 16:00:00 row (its settlement: the last quote, unchanged), the others a 16:15:00 row
+    when the window reaches the close, and nothing follows either."""
+    expiring = csv(quote(url, expiration=f"{DAY:%Y%m%d}", interval="1m", right="call"))
+    stamps = expiring["timestamp"]
+    assert stamps.max() == "2024-03-08T16:00:00" and stamps.len() == 391
+    last_two = expiring.tail(2).drop("timestamp")
+    assert last_two.row(0) == last_two.row(1)
+    closing = csv(quote(url, interval="1m", right="call", end_time="16:20:00"))["timestamp"]
+    assert closing.max() == "2024-03-08T16:15:00" and closing.len() == 406
+    fine = csv(
+        quote(url, interval="500ms", right="call", start_time="16:14:59", end_time="16:20:00")
+    )
+    assert fine["timestamp"].to_list() == [
+        "2024-03-08T16:14:59.000",
+        "2024-03-08T16:14:59.500",
+        "2024-03-08T16:15:00.000",
+    ]

@@ -207,3 +207,26 @@ def test_a_daemon_that_stopped_beating_turns_red_within_two_minutes(tmp_path: Pa
         assert fresh.ok and "each within 20 s" in fresh.detail
         late = daemon_health(instance, now + timedelta(seconds=130))
         assert not late.ok and "150 s ago" in late.detail
+
+
+@pytest.mark.parametrize(
+    ("cls_name", "safe"),
+    [
+        ("ThetaDataWrongHost", False),
+        ("ThetaDataBadRequest", False),
+        ("ThetaDataPermission", False),
+        ("ThetaDataUnavailable", True),
+        ("ProviderUnavailable", True),
+        ("RuntimeError", True),
+        (None, True),
+    ],
+)
+def test_a_failure_only_a_fix_removes_is_not_retry_safe(cls_name: str | None, safe: bool) -> None:
+    """A 404 (wrong URL) or a 476 (wrong host) fails the same way on every retry: status must
+    not call such a retry safe, even when nothing else stands in its way."""
+    from market_spine.operations.status import retry_verdict
+
+    ok, reason = retry_verdict(True, "no attempt is running", cls_name)
+    assert ok is safe
+    assert ("fix its cause first" in reason) is not safe
+    assert retry_verdict(False, "busy", cls_name) == (False, "busy")

@@ -10,7 +10,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from market_spine.options.analytics import chain_greeks, implied_forwards, surface, with_mid
+from market_spine.options.analytics import (
+    chain_greeks,
+    implied_forwards,
+    parity_underlying,
+    surface,
+    with_mid,
+)
 from market_spine.pricing.black import BELOW_INTRINSIC, NO_PRICE
 from market_spine.providers.simulated_options import DIVIDEND_YIELD, RATE, SimulatedOptionMarket
 from market_spine_tests.kit.homes import DATA
@@ -113,3 +119,25 @@ def test_a_contract_quoted_at_parity_has_no_vol(greeks: pl.DataFrame) -> None:
     solved = chain_greeks(at_parity, forwards)
     assert solved["iv"].null_count() == solved.height
     assert (solved["iv_reason"] == BELOW_INTRINSIC).all()
+
+
+def test_no_vol_means_null_greeks_never_nan(greeks: pl.DataFrame) -> None:
+    """An expired 0DTE (no time left) or a quote without a price has no vol: its greeks are
+    nulls like its iv, never NaN, so sums and averages downstream skip them."""
+    names = ["iv", "delta", "gamma", "vega", "theta", "rho"]
+    assert greeks.select(pl.col(names).is_nan().sum()).row(0) == (0,) * len(names)
+    expiring = greeks.filter(pl.col("expiration") == DAY)
+    assert expiring.height > 0 and expiring["iv"].null_count() == expiring.height
+    assert expiring["delta"].null_count() == expiring.height
+
+
+def test_parity_underlying_is_near_the_index_close(market: SimulatedOptionMarket) -> None:
+    """Without the index close, the chain's own put-call parity locates the forward of the
+    nearest expiration with time left: within a few basis points of the close."""
+    chain = market.chain("SPXW", DAY).drop("underlying_price")
+    found = parity_underlying(chain, DAY)
+    assert found is not None
+    forward, expiration, strikes = found
+    assert expiration == date(2024, 3, 6) and strikes >= 3
+    assert abs(forward / market.spot(DAY) - 1) < 5e-4
+    assert parity_underlying(chain.filter(pl.col("right") == "C"), DAY) is None

@@ -107,3 +107,34 @@ def test_quotes_without_an_offer_are_one_sided_not_a_blocked_day(
     served = [r for r in answer.json()["data"] if r["osi"] == row["osi"]]
     assert len(served) == 1 and served[0]["mid"] is None and served[0]["iv"] is None
     assert served[0]["iv_reason"] == NO_PRICE
+
+
+def test_without_index_data_or_some_open_interest_the_day_is_built(
+    home, instance: dg.DagsterInstance
+) -> None:
+    """No index subscription (471) and contracts the open-interest file leaves out: the day is
+    captured and checked, the underlying is the parity forward (its source in every row's
+    request), open interest stays null where none was published, and greeks carry no NaN."""
+    import json
+
+    config = FakeThetaConfig(
+        today=DAY, concurrency=4, index_subscription=False, no_open_interest_every=9
+    )
+    with FakeThetaTerminal(config) as terminal:
+        market = MarketDataResource(
+            options_provider="thetadata", thetadata_url=terminal.url, thetadata_tier="value"
+        )
+        run = materialize_options(settings_for(home), DAY, DAY, instance=instance, market=market)
+    assert run is not None and run.success and not run.failed_checks, run
+    lake = Lake(home / "lake")
+    raw = lake.read(keys.table(keys.RAW_CHAIN))
+    sources = {json.loads(r)["underlying_source"] for r in raw["request"].unique()}
+    assert sources == {"put_call_parity"}
+    spot = SimulatedOptionMarket().spot(DAY)
+    assert (raw["underlying_price"] / spot - 1).abs().max() < 1e-3
+    per_root = raw.group_by("root").len()["len"]
+    assert raw["open_interest"].null_count() == sum(-(-n // 9) for n in per_root)
+    greeks = lake.read(keys.table(keys.GREEKS))
+    assert greeks["open_interest"].null_count() == raw["open_interest"].null_count()
+    assert greeks.select(pl.col("delta", "gamma", "vega").is_nan().sum()).row(0) == (0, 0, 0)
+    assert lake.read(keys.table(keys.SURFACE)).height > 10

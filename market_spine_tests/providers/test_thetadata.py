@@ -6,6 +6,7 @@ never leak between tests; fault tests fetch one expiration to stay fast.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,8 +47,8 @@ KEYS = ["root", "expiration", "strike", "right"]
 
 @contextmanager
 def terminal(**config: Any) -> Iterator[FakeThetaTerminal]:
-    """A fake terminal serving DAY as its "today"."""
-    with FakeThetaTerminal(FakeThetaConfig(today=DAY, **config)) as fake:
+    """A fake terminal serving DAY as its "today" (unless the test names another)."""
+    with FakeThetaTerminal(FakeThetaConfig(**{"today": DAY, **config})) as fake:
         yield fake
 
 
@@ -243,7 +244,7 @@ def test_invalid_parameter_names_the_parameter() -> None:
 
 def test_request_too_large_is_split_and_merged() -> None:
     start, end = date(2024, 3, 4), date(2024, 3, 8)
-    with terminal(max_days=2) as fake, client(fake.url) as c:
+    with terminal(max_days=2, today=end) as fake, client(fake.url) as c:
         capture = c.eod_history("SPXW", start, end, EXPIRATION)
         days = c.eod_chains("SPXW", [date(2024, 3, d) for d in range(4, 9)], EXPIRATION)
         stats = fake.stats()
@@ -306,7 +307,7 @@ def test_eod_chain_ndjson_matches_simulated_market() -> None:
 def test_expiring_contracts_stay_in_eod_open_interest_and_strikes() -> None:
     """On its last day an SPXW trades until its 16:00 settlement: the EOD report, the open
     interest and the strike list all carry it (the most traded expiry of the day)."""
-    with terminal() as fake, client(fake.url) as c:
+    with terminal(today=EXPIRATION) as fake, client(fake.url) as c:
         chain = c.eod_chain("SPXW", EXPIRATION).chain
         interest = c.open_interest("SPXW", EXPIRATION)
         strikes = c.strikes("SPXW", EXPIRATION)
@@ -405,3 +406,140 @@ def test_multi_day_quotes_are_split_into_month_windows() -> None:
     )
     order = [*KEYS[2:], "ts"]
     assert_frame_equal(feb_1.sort(order), one_day.sort(order))
+
+
+# -- request too large on quotes and the other endpoints ----------------------------------------
+
+
+def test_quotes_too_large_are_split_by_time_and_every_row_kept() -> None:
+    """A day of one expiration's quotes over the terminal's size limit (570) is fetched in
+    shorter time windows: the capture holds exactly the rows one request would have."""
+    with terminal() as fake, client(fake.url) as c:
+        whole = c.quotes("SPXW", EXPIRATION, DAY)
+    assert whole.quotes.height > 100_000
+    with terminal(max_quote_rows=whole.quotes.height // 3) as fake, client(fake.url) as c:
+        split = c.quotes("SPXW", EXPIRATION, DAY)
+        stats = fake.stats()
+    assert stats["by_status"]["570"] >= 1 and split.request["requests"] >= 3
+    assert sum(split.request["payload_sizes"]) == len(split.payload)
+    order = [*KEYS, "ts"]
+    assert_frame_equal(split.quotes.sort(order), whole.quotes.sort(order), check_exact=True)
+    assert split.quotes.select(order).is_duplicated().sum() == 0
+
+
+def test_quote_history_too_large_is_split_by_days_then_time() -> None:
+    start, end = date(2024, 3, 4), date(2024, 3, 5)
+    with terminal() as fake, client(fake.url) as c:
+        whole = c.quote_history("SPXW", EXPIRATION, start, end)
+    with terminal(max_quote_rows=whole.height // 4) as fake, client(fake.url) as c:
+        split = c.quote_history("SPXW", EXPIRATION, start, end)
+        stats = fake.stats()
+    assert stats["by_status"]["570"] >= 2
+    order = [*KEYS, "ts"]
+    assert_frame_equal(split.sort(order), whole.sort(order), check_exact=True)
+
+
+def test_a_minute_too_large_is_a_clear_error() -> None:
+    with terminal(max_quote_rows=10) as fake, client(fake.url) as c:
+        with pytest.raises(ThetaDataTooLarge, match=r"one minute of SPXW quotes.*longer interval"):
+            c.quotes("SPXW", EXPIRATION, DAY)
+        assert fake.stats()["by_status"]["570"] > 5
+
+
+def test_too_large_elsewhere_names_the_endpoint_the_request_and_the_fix() -> None:
+    with terminal(faults=[Fault("570")]) as fake, client(fake.url) as c:
+        with pytest.raises(ThetaDataTooLarge) as raised:
+            c.open_interest("SPXW", DAY)
+        assert fake.stats()["requests_total"] == 1
+    message = str(raised.value)
+    assert "/option/history/open_interest" in message and "date=20240304" in message
+    assert "ask for less at once" in message
+
+
+# -- the chain without the index close, and open interest the terminal does not publish ----------
+
+
+def _chains(caplog: pytest.LogCaptureFixture, **config: Any) -> list[Any]:
+    from market_spine.providers.thetadata.chains import ThetaDataChainProvider
+
+    with terminal(**config) as fake, client(fake.url) as c:
+        provider = ThetaDataChainProvider(c)
+        with caplog.at_level(logging.WARNING, "market_spine.providers.thetadata.chains"):
+            return [provider.fetch_chain(root, DAY) for root in ("SPX", "SPXW")]
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        ({"index_subscription": False}, "does not include index data"),
+        ({"index_history_start": date(2024, 6, 1)}, "no SPX index report"),
+    ],
+)
+def test_without_the_index_close_the_underlying_comes_from_parity(
+    caplog: pytest.LogCaptureFixture, config: dict[str, Any], why: str
+) -> None:
+    """Index data is a separate subscription (471), and a day may lack its index report (472):
+    either way the chain is captured, its underlying the parity forward, the source recorded,
+    and one warning says what to do."""
+    captures = _chains(caplog, **config)
+    spot = SimulatedOptionMarket(seed=7).spot(DAY)
+    for capture in captures:
+        assert capture.chain.height > 100
+        (underlying,) = capture.chain["underlying_price"].unique().to_list()
+        assert abs(underlying / spot - 1) < 1e-3
+        assert capture.request["underlying_source"] == "put_call_parity"
+        assert why in json.loads(capture.request["notes"])["underlying"]["reason"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "index subscription" in warnings[0].getMessage()
+
+
+def test_with_the_index_close_the_underlying_is_the_close(caplog: pytest.LogCaptureFixture) -> None:
+    captures = _chains(caplog)
+    spot = SimulatedOptionMarket(seed=7).spot(DAY)
+    assert all(c.request["underlying_source"] == "index_eod" for c in captures)
+    assert captures[1].chain["underlying_price"].unique().to_list() == [spot]
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_open_interest_not_published_stays_null(caplog: pytest.LogCaptureFixture) -> None:
+    """A contract the morning's open-interest file leaves out has no open interest: null, never
+    an invented zero."""
+    _, spxw = _chains(caplog, no_open_interest_every=7)
+    expected = SimulatedOptionMarket(seed=7).chain("SPXW", DAY)
+    published = expected.select(*KEYS, pl.col("open_interest").alias("published"))
+    got = spxw.chain.join(published, on=KEYS)
+    assert got.height == expected.height
+    assert got["open_interest"].null_count() == -(-expected.height // 7)
+    kept = got.filter(pl.col("open_interest").is_not_null())
+    assert (kept["open_interest"] == kept["published"]).all()
+
+
+def test_quote_history_keeps_each_day_on_its_own_grid() -> None:
+    """One time window serves every day of a multi-day request: the terminal samples an early
+    close's day at its 13:15 close and an expiring contract at its settlement, and the adapter
+    keeps only the minutes each contract traded."""
+    expiration = date(2024, 11, 29)  # the day after Thanksgiving: closes at 13:15
+    with terminal(today=expiration) as fake, client(fake.url) as c:
+        quotes = c.quote_history("SPXW", expiration, date(2024, 11, 26), expiration)
+    local = quotes.with_columns(ts=pl.col("ts").dt.convert_time_zone("America/New_York"))
+    last = local.group_by(pl.col("ts").dt.date().alias("day")).agg(
+        pl.col("ts").max().dt.strftime("%H:%M")
+    )
+    assert dict(last.iter_rows()) == {
+        date(2024, 11, 26): "16:14",
+        date(2024, 11, 27): "16:14",
+        date(2024, 11, 29): "12:59",
+    }
+    per_contract = local.group_by("strike", "right", pl.col("ts").dt.date().alias("d")).len()
+    for day, count in per_contract.group_by("d").agg(pl.col("len").unique()).iter_rows():
+        assert count == [quote_minutes_expected("SPXW", expiration, day)]
+
+
+def test_a_url_that_is_not_v3_says_which_to_use() -> None:
+    expected = "not a v3 terminal URL: use http://127"
+    with (
+        terminal() as fake,
+        client(fake.url.removesuffix("/v3") + "/v2") as c,
+        pytest.raises(ThetaDataBadRequest, match=expected),
+    ):
+        c.expirations("SPXW")

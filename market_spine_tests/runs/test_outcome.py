@@ -36,3 +36,17 @@ def test_when_dagster_raised_every_error_the_innermost_is_the_cause() -> None:
         ("DagsterInvalidInvocationError", "Partition range 6E to 6E is not a valid range."),
     )
     assert root_cause(error) == "Partition range 6E to 6E is not a valid range."
+
+
+def test_a_class_named_with_its_module_is_printed_once() -> None:
+    """Python prints a class outside builtins with its module: the cause drops that prefix, so
+    the class is named once (by the caller) and the message follows."""
+    error = _chain(
+        (
+            "ThetaDataUnavailable",
+            "market_spine.providers.thetadata.errors.ThetaDataUnavailable: ThetaTerminal at "
+            "http://127.0.0.1:1/v3 still failing after 3 attempts",
+        ),
+    )
+    cause = root_cause(error)
+    assert cause.startswith("ThetaTerminal at") and "ThetaDataUnavailable" not in cause

@@ -9,7 +9,12 @@ and NaN prices), so the real `ThetaDataClient` is tested end to end on loopback.
 """
 
 from market_spine.fakes.thetaterminal.app import FakeThetaApp, create_app
-from market_spine.fakes.thetaterminal.config import FakeThetaConfig, Fault, latest_trading_day
+from market_spine.fakes.thetaterminal.config import (
+    FakeThetaConfig,
+    Fault,
+    latest_trading_day,
+    parse_fault,
+)
 from market_spine.fakes.thetaterminal.server import FakeThetaTerminal
 
 __all__ = [
@@ -19,4 +24,5 @@ __all__ = [
     "Fault",
     "create_app",
     "latest_trading_day",
+    "parse_fault",
 ]

@@ -80,7 +80,9 @@ class FakeThetaApp:
     def __init__(self, config: FakeThetaConfig) -> None:
         self.config = config
         self.today = config.today or latest_trading_day()
-        self.market = TerminalMarket(config.seed, config.no_offer_every, config.history_start)
+        self.market = TerminalMarket(
+            config.seed, config.no_offer_every, config.history_start, config.no_open_interest_every
+        )
         self._lock = threading.Lock()
         self._rng = random.Random(config.fault_seed)
         self._script = [f for f in config.faults if f.probability is None]
@@ -184,6 +186,11 @@ class FakeThetaApp:
             response = PlainTextResponse(STATUS_TEXT["476"], status_code=476)
             await response(scope, receive, send)
             return
+        if not self.config.index_subscription and scope["path"].startswith("/v3/index/"):
+            self._count("471")
+            text = "Permission denied: your subscription does not include index data."
+            await PlainTextResponse(text, status_code=471)(scope, receive, send)
+            return
         fault = self._next_fault()
         if fault is None:
             await self._route(scope, receive, send)
@@ -286,6 +293,7 @@ class FakeThetaApp:
                 [
                     {"symbol": symbol, "strike": strike}
                     for symbol in symbols
+                    if self.market.is_expiration(symbol, expiration, self.today)
                     for strike in self.market.strikes_ever(symbol, expiration, self.today)
                 ],
                 schema={"symbol": pl.String, "strike": pl.Float64},
@@ -300,6 +308,8 @@ class FakeThetaApp:
             expiration = param_expiration(request, wildcard=False)
             param_filter(request)
             assert expiration is not None
+            if not self.market.is_expiration(symbol, expiration, self.today):
+                return pl.DataFrame()
             days = self.market.trading_days(symbol, expiration, self.today)
             return pl.DataFrame({"date": [d.isoformat() for d in days]}, schema={"date": pl.String})
 
@@ -330,6 +340,7 @@ class FakeThetaApp:
             days = param_span(request)
             if self.config.max_days is not None and len(days) > self.config.max_days:
                 raise TooLarge
+            days = self._published(days, "option", symbol)
             out = self._per_day(days, lambda d: self.market.eod(symbol, d), expiration, selector)
             return _by_contract(out, "created")
 
@@ -346,6 +357,7 @@ class FakeThetaApp:
                     "Invalid parameters: greeks/eod with expiration=* must be requested one day "
                     "at a time (start_date = end_date)"
                 )
+            days = self._published(days, "option", symbol)
             version = request.query_params.get("version") or "latest"
             if version not in ("latest", "1"):
                 raise BadParam(f"Invalid parameter version={version!r}: one of latest, 1")
@@ -364,13 +376,21 @@ class FakeThetaApp:
             symbol = param_symbol(request)
             expiration = param_expiration(request, wildcard=True)
             selector = param_filter(request)
-            days = param_days(request)
+            days = self._published(param_days(request), "open_interest", symbol)
             out = self._per_day(
                 days, lambda d: self.market.open_interest(symbol, d), expiration, selector
             )
             return _by_contract(out, "timestamp")
 
         return await self._answer(request, frame, grouped=True)
+
+    def _published(self, days: list[date], kind: str, symbol: str) -> list[date]:
+        """The days whose report of `kind` exists by the fake's clock: none after `today`, and
+        today's only once it is built (the others answer no data)."""
+        now = self.now()
+        return [
+            d for d in days if d <= self.today and self.market.published(kind, symbol, d) <= now
+        ]
 
     def _per_day(
         self,
@@ -391,7 +411,7 @@ class FakeThetaApp:
         return pl.concat(frames) if frames else pl.DataFrame()
 
     async def _quote(self, request: Request) -> Response:
-        return await self._intraday(request, "quote", self.market.quote_minutes, sample)
+        return await self._intraday(request, "quote", self.market.quote_snapshots, sample)
 
     async def _ohlc(self, request: Request) -> Response:
         return await self._intraday(request, "ohlc", self.market.ohlc_minutes, bars)
@@ -447,13 +467,16 @@ class FakeThetaApp:
         return await self._answer(request, frame, grouped=True)
 
     def now(self) -> datetime:
-        """The fake's clock: live sessions are quoted up to the last closed minute."""
-        return now_utc()
+        """The fake's clock (`config.clock`, else the wall clock): live sessions are quoted up
+        to the last closed minute, reports served once built."""
+        return self.config.clock or now_utc()
 
     async def _index_eod(self, request: Request) -> Response:
         def rows() -> pl.DataFrame:
-            param_symbol(request, INDEX_SYMBOLS)
-            days = param_span(request)
+            symbol = param_symbol(request, INDEX_SYMBOLS)
+            days = self._published(param_span(request), "index", symbol)
+            start = self.config.index_history_start
+            days = [d for d in days if start is None or d >= start]
             return pl.DataFrame([self.market.index_eod(d) for d in days if is_trading_day(d)])
 
         return await self._answer(request, rows, grouped=False)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Literal
+from datetime import date, datetime, timedelta
+from typing import Literal, get_args
 
 from market_spine.markets.expirations import is_trading_day
 
@@ -49,6 +49,22 @@ class Fault:
     probability: float | None = None
 
 
+def parse_fault(text: str) -> Fault:
+    """`KIND` or `KIND:N` (the next N requests; `KIND:*` every request) as a scripted fault;
+    ValueError names the kinds when `text` is not one."""
+    kind, _, times = text.strip().partition(":")
+    kinds = get_args(FaultKind)
+    if kind not in kinds:
+        raise ValueError(f"fault {text!r}: the kind is one of {', '.join(kinds)}")
+    if not times:
+        return Fault(kind)  # type: ignore[arg-type]
+    if times == "*":
+        return Fault(kind, times=None)  # type: ignore[arg-type]
+    if not times.isdigit() or int(times) < 1:
+        raise ValueError(f"fault {text!r}: N is a count of requests (1 or more) or *")
+    return Fault(kind, times=int(times))  # type: ignore[arg-type]
+
+
 @dataclass
 class FakeThetaConfig:
     """What the fake serves and how it misbehaves."""
@@ -71,6 +87,17 @@ class FakeThetaConfig:
     enforce_host: bool = True
     #: Quote requests that would return more rows than this answer 570 (request too large).
     max_quote_rows: int = 2_000_000
+    #: Every n-th contract of a day has no open interest row (a strike listed that day has
+    #: none published yet); 0 publishes every contract's.
+    no_open_interest_every: int = 0
+    #: The fake's wall clock (tz-aware); None is the real clock. A report is served only once
+    #: it is built (EOD at 17:15 ET and after, open interest from 06:30 ET): before, and for
+    #: any day after `today`, the answer is 472.
+    clock: datetime | None = None
+    #: False: the account has no index subscription, so every /index endpoint answers 471.
+    index_subscription: bool = True
+    #: The first day the terminal has index reports (earlier days answer 472); None: no limit.
+    index_history_start: date | None = None
     #: Every n-th contract of an EOD report that has a bid is served without an offer (ask 0,
     #: ask size 0), as the terminal sends a one-sided market; 0 serves every quote two-sided.
     no_offer_every: int = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -70,9 +71,14 @@ class TerminalMarket:
     in June 2012)."""
 
     def __init__(
-        self, seed: int, no_offer_every: int = 0, history_start: date = date(2012, 6, 1)
+        self,
+        seed: int,
+        no_offer_every: int = 0,
+        history_start: date = date(2012, 6, 1),
+        no_open_interest_every: int = 0,
     ) -> None:
         self.seed = seed
+        self.no_open_interest_every = no_open_interest_every
         self.sim = SimulatedOptionMarket(seed=seed)
         self.chain = lru_cache(maxsize=64)(self.sim.chain)
         self.no_offer_every = no_offer_every
@@ -88,6 +94,23 @@ class TerminalMarket:
         terminal's build took (seeded; reports are stamped 17:15–17:20 with milliseconds)."""
         jitter = float(_rng(self.seed, "created", kind, symbol, day.isoformat()).uniform(0, 300))
         return _clock(day, time(17, 15), round(jitter, 3))
+
+    def published(self, kind: str, symbol: str, day: date) -> datetime:
+        """When `day`'s report of `kind` is available (UTC): an EOD report (`option`,
+        `index`) once it is built, open interest from 06:30 ET that morning."""
+        if kind == "open_interest":
+            return datetime.combine(day, time(6, 30), ZoneInfo(_ET)).astimezone(UTC)
+        local = datetime.fromisoformat(self.report_created(kind, symbol, day))
+        return local.replace(tzinfo=ZoneInfo(_ET)).astimezone(UTC)
+
+    def is_expiration(self, symbol: str, expiration: date, today: date) -> bool:
+        """True when `expiration` is one the lists name: an expiration of `symbol` between the
+        start of the history and the last one listed `today`."""
+        listed = listed_expirations(symbol, today)
+        end = listed[-1] if listed else today
+        return self.history_start <= expiration <= end and expiration in set(
+            expirations(symbol, expiration, expiration)
+        )
 
     # -- option EOD ------------------------------------------------------------------------
 
@@ -190,11 +213,12 @@ class TerminalMarket:
         )
 
     def open_interest(self, symbol: str, day: date) -> pl.DataFrame:
-        """Open interest as published on `day` around 06:30 ET (seconds vary per contract)."""
+        """Open interest as published on `day` around 06:30 ET (seconds vary per contract); with
+        `no_open_interest_every`, every n-th contract is left out of the file."""
         chain = self.chain(symbol, day)
         seconds = _rng(self.seed, "oi", symbol, day.isoformat()).integers(0, 20, chain.height)
         stamps = [f"{day.isoformat()}T06:30:{s:02d}" for s in seconds]
-        return chain.select(
+        published = chain.select(
             symbol=pl.col("root"),
             expiration=pl.col("expiration").cast(pl.String),
             strike=pl.col("strike"),
@@ -202,6 +226,10 @@ class TerminalMarket:
             timestamp=pl.Series(stamps, dtype=pl.String),
             open_interest=pl.col("open_interest"),
         )
+        if not self.no_open_interest_every:
+            return published
+        # A contract the morning's file does not name has no row at all.
+        return published.filter(pl.int_range(pl.len()) % self.no_open_interest_every != 0)
 
     # -- intraday ----------------------------------------------------------------------------
 
@@ -224,6 +252,38 @@ class TerminalMarket:
             ask_exchange=pl.lit(5),
             ask=pl.col("ask"),
             ask_condition=pl.lit(50),
+        )
+
+    def quote_snapshots(
+        self, symbol: str, expiration: date, day: date, now: datetime | None
+    ) -> pl.DataFrame:
+        """`quote_minutes` plus each contract's closing sample: the terminal stamps an interval
+        quote with the instant it samples (the last quote at that timestamp), so the close
+        (16:15, an early close's 13:15) and an expiring contract's settlement (16:00) have a
+        row too, holding the last quote. `_final` marks it (no sub-minute steps follow it)."""
+        minutes = self.quote_minutes(symbol, expiration, day, now)
+        if minutes.is_empty():
+            return minutes.with_columns(_final=pl.lit(False))
+        bounds = session_bounds(day)
+        assert bounds is not None
+        end = min(bounds[1], settlement(symbol, expiration))
+        stamp = end.astimezone(ZoneInfo(_ET)).replace(tzinfo=None)
+        if now is not None and now < end:
+            # A live session has no close yet.
+            return minutes.with_columns(_final=pl.lit(False))
+        # Each contract's rows stay together, in the order the contracts were simulated.
+        minutes = minutes.with_columns(_final=pl.lit(False))
+        first = minutes.select(CONTRACT).unique(maintain_order=True).with_row_index("_c")
+        closing = (
+            minutes.group_by(CONTRACT, maintain_order=True)
+            .last()
+            .with_columns(ts=pl.lit(stamp, dtype=minutes.schema["ts"]), _final=pl.lit(True))
+        )
+        return (
+            pl.concat([minutes, closing])
+            .join(first, on=list(CONTRACT), how="left", maintain_order="left")
+            .sort("_c", "ts", maintain_order=True)
+            .drop("_c")
         )
 
     def ohlc_minutes(
@@ -414,6 +474,8 @@ def sample(
         rows = minutes.join(offsets, how="cross").with_columns(
             ts=pl.col("ts") + pl.duration(milliseconds=pl.col("_k") * int(step * 1000))
         )
+        if "_final" in rows.columns:
+            rows = rows.filter(~pl.col("_final") | (pl.col("_k") == 0))
         if empty_bar:
             zero = [c for c in OHLC_COLUMNS if c in rows.columns]
             rows = rows.with_columns(
@@ -422,7 +484,7 @@ def sample(
         rows = rows.drop("_k").filter(window)
     if rows.height > max_rows:
         raise TooLarge
-    columns = [c for c in rows.columns if c != "ts"]
+    columns = [c for c in rows.columns if c not in ("ts", "_final")]
     keys = [c for c in columns if c in CONTRACT]
     values = [c for c in columns if c not in CONTRACT]
     stamp = pl.col("ts").dt.strftime(fmt).alias("timestamp")

@@ -141,10 +141,10 @@ def param_time(request: Request, name: str, default: time) -> time:
 
 
 def param_expiration(request: Request, wildcard: bool) -> date | None:
-    """The expiration; `*` (all of them, None) where the endpoint accepts it. A history
-    endpoint that takes `*` also reads a missing expiration as all of them."""
+    """The required expiration; `*` (all of them, None) where the endpoint accepts it. A
+    missing expiration is a missing required parameter (473), never read as `*`."""
     raw = request.query_params.get("expiration")
-    if wildcard and raw in ("*", None, ""):
+    if wildcard and raw == "*":
         return None
     if raw == "*":
         raise BadParam("Invalid parameter expiration='*': this endpoint needs one expiration")

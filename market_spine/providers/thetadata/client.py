@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ from tenacity import (
 )
 
 from market_spine.errors import InvalidInput
-from market_spine.markets.expirations import session_bounds
+from market_spine.markets.expirations import session_bounds, settlement
 from market_spine.observability.metrics import (
     count_error,
     count_pacing_violation,
@@ -49,7 +50,6 @@ from market_spine.providers.thetadata.errors import (
     ThetaDataUnavailable,
     ThetaDataWrongHost,
     _Malformed,
-    _TooLarge,
     _Transient,
 )
 from market_spine.providers.thetadata.payloads import (
@@ -237,22 +237,34 @@ class ThetaDataClient:
         self, symbol: str, expiration: date, day: date, interval: str = "1m"
     ) -> QuoteCapture:
         """One day of interval quotes for every contract of one expiration (empty when none),
-        over the whole index-options session: the window is sent explicitly because the
-        terminal's default ends at 16:00 ET, a quarter hour before the options close."""
+        on the minute grid of `quote_grid`. A request the terminal calls too large (570) is
+        split into shorter time windows; the capture's payload is then the pieces' bodies in
+        order and its request lists their sizes."""
         if interval not in INTERVALS:
             raise InvalidInput(f"interval {interval!r} is not one of {', '.join(INTERVALS)}")
-        params = {
-            "symbol": symbol,
-            "expiration": f"{expiration:%Y%m%d}",
+        window = session_window(day)
+        base = {"symbol": symbol, "expiration": f"{expiration:%Y%m%d}", "interval": interval}
+        request = {
+            "path": "/option/history/quote",
+            **base,
             "date": f"{day:%Y%m%d}",
-            "interval": interval,
-            **session_window(day),
+            **window,
+            "format": self.fmt,
         }
-        reply = self._fetch("/option/history/quote", params, _quote_frame)
-        request = {"path": "/option/history/quote", **params, "format": self.fmt}
-        if reply.status != 200 or reply.frame.is_empty():
+        replies = [
+            r for r in self._quote_split(base, day, day, *_window_ms(window)) if r.status == 200
+        ]
+        frames = [r.frame for r in replies if not r.frame.is_empty()]
+        if not frames:
             return QuoteCapture(SOURCE, request, b"", pl.DataFrame(schema=QUOTE_SCHEMA))
-        return QuoteCapture(SOURCE, request, reply.payload, reply.frame)
+        if len(replies) > 1:
+            request = {
+                **request,
+                "requests": len(replies),
+                "payload_sizes": [len(r.payload) for r in replies],
+            }
+        quotes = quote_grid(_merge_quotes(frames), symbol, expiration)
+        return QuoteCapture(SOURCE, request, b"".join(r.payload for r in replies), quotes)
 
     def iter_quotes(
         self, symbol: str, expiration: date, days: Iterable[date], interval: str = "1m"
@@ -274,27 +286,26 @@ class ThetaDataClient:
     ) -> pl.DataFrame:
         """Interval quotes of one expiration over [start, end] in as few requests as the
         terminal allows: multi-day quote requests need an expiration and span at most a month,
-        so the range is cut into month windows (empty when none)."""
+        so the range is cut into month windows; a window the terminal calls too large (570) is
+        halved, by days and then by time of day (empty when none). Rows are kept on each day's
+        grid (`quote_grid`): one time window serves every day, so an early close's day is
+        trimmed to its own session."""
         if end < start:
             raise InvalidInput(f"end {end} is before start {start}")
         if interval not in INTERVALS or INTERVALS.index(interval) < INTERVALS.index("1m"):
             raise InvalidInput(f"interval {interval!r}: multi-day quotes need 1m or longer")
-        frames = []
-        for first, last in month_windows(start, end):
-            params = {
-                "symbol": symbol,
-                "expiration": f"{expiration:%Y%m%d}",
-                "start_date": f"{first:%Y%m%d}",
-                "end_date": f"{last:%Y%m%d}",
-                "interval": interval,
-                # The full-day window; an early close's day simply has no later quotes.
-                "start_time": "09:30:00.000",
-                "end_time": "16:14:59.999",
-            }
-            reply = self._fetch("/option/history/quote", params, _quote_frame)
-            if reply.status == 200 and not reply.frame.is_empty():
-                frames.append(reply.frame)
-        return pl.concat(frames) if frames else pl.DataFrame(schema=QUOTE_SCHEMA)
+        base = {"symbol": symbol, "expiration": f"{expiration:%Y%m%d}", "interval": interval}
+        # The full day's window; each day's rows are trimmed to its own grid afterwards.
+        window = _window_ms(FULL_DAY_WINDOW)
+        frames = [
+            r.frame
+            for first, last in month_windows(start, end)
+            for r in self._quote_split(base, first, last, *window)
+            if r.status == 200 and not r.frame.is_empty()
+        ]
+        if not frames:
+            return pl.DataFrame(schema=QUOTE_SCHEMA)
+        return quote_grid(_merge_quotes(frames), symbol, expiration)
 
     def index_closes(self, symbol: str, start: date, end: date) -> pl.DataFrame:
         """Index closing levels (`trade_date`, `close`) over [start, end] (empty when none)."""
@@ -319,8 +330,8 @@ class ThetaDataClient:
             "end_date": f"{end:%Y%m%d}",
         }
         try:
-            yield self._fetch("/option/history/eod", params, _eod_frame)
-        except _TooLarge:
+            reply = self._fetch("/option/history/eod", params, _eod_frame)
+        except ThetaDataTooLarge:
             if start == end:
                 raise ThetaDataTooLarge(
                     f"ThetaTerminal says one day of {symbol} EOD (expiration {expiration}) on "
@@ -330,6 +341,51 @@ class ThetaDataClient:
             logger.info("thetadata 570 for %s..%s: splitting at %s", start, end, middle)
             yield from self._eod_split(symbol, start, middle, expiration)
             yield from self._eod_split(symbol, middle + timedelta(days=1), end, expiration)
+            return
+        yield reply
+
+    def _quote_split(
+        self, base: dict[str, str], first: date, last: date, start_ms: int, end_ms: int
+    ) -> Iterator[_Reply]:
+        """Quotes of days [first, last] between two Eastern times of day (ms, inclusive): a
+        570 halves the days, then the time window on whole minutes, down to one minute of one
+        day, which raises ThetaDataTooLarge."""
+        days = (
+            {"date": f"{first:%Y%m%d}"}
+            if first == last
+            else {"start_date": f"{first:%Y%m%d}", "end_date": f"{last:%Y%m%d}"}
+        )
+        params = {**base, **days, "start_time": _clock(start_ms), "end_time": _clock(end_ms)}
+        try:
+            reply = self._fetch("/option/history/quote", params, _quote_frame)
+        except ThetaDataTooLarge:
+            if first < last:
+                middle = first + timedelta(days=(last - first).days // 2)
+                logger.info("thetadata 570 for quotes %s..%s: splitting at %s", first, last, middle)
+                yield from self._quote_split(base, first, middle, start_ms, end_ms)
+                yield from self._quote_split(
+                    base, middle + timedelta(days=1), last, start_ms, end_ms
+                )
+                return
+            half = (end_ms - start_ms + 1) // 2 // _MINUTE_MS * _MINUTE_MS
+            if half == 0:
+                raise ThetaDataTooLarge(
+                    f"ThetaTerminal says one minute of {base['symbol']} quotes (expiration "
+                    f"{base['expiration']}, interval {base['interval']}) on {first} from "
+                    f"{_clock(start_ms)} is too large (570): use a longer interval"
+                ) from None
+            middle = start_ms + half
+            logger.info(
+                "thetadata 570 for quotes on %s %s..%s: splitting at %s",
+                first,
+                _clock(start_ms),
+                _clock(end_ms),
+                _clock(middle),
+            )
+            yield from self._quote_split(base, first, last, start_ms, middle - 1)
+            yield from self._quote_split(base, first, last, middle, end_ms)
+            return
+        yield reply
 
     def _fetch(
         self,
@@ -429,6 +485,12 @@ class ThetaDataClient:
         if status == 472:
             # No data (holiday, nothing listed): an empty answer, not a failure.
             return _Reply(status, payload, pl.DataFrame())
+        if status == 471 and path.startswith("/index/"):
+            raise ThetaDataPermission(
+                f"ThetaData refused index data at {path} (471: {message}): index data is a "
+                "separate ThetaData subscription from options; add it, or do without the index "
+                "(option chains then take their underlying from put-call parity)"
+            )
         if status == 471:
             raise ThetaDataPermission(
                 f"ThetaData subscription tier too low for {path} (471: {message}); the client is "
@@ -445,25 +507,93 @@ class ThetaDataClient:
                 "localhost were mixed; use one host name (127.0.0.1) everywhere"
             )
         if status == 570:
-            raise _TooLarge
+            names = ", ".join(f"{k}={v}" for k, v in params.items())
+            raise ThetaDataTooLarge(
+                f"ThetaTerminal refused {path} as too large (570: {message}); sent {names}: ask "
+                "for less at once (one expiration, a shorter date range or time window)"
+            )
+        if status == 404:
+            host = httpx.URL(self.base_url).host or "127.0.0.1"
+            raise ThetaDataBadRequest(
+                f"{self.base_url}{path} answered 404: this is not a v3 terminal URL: use "
+                f"http://{host}:25503/v3 (the v2 API is not supported); set thetadata_url"
+            )
         if status in _TRANSIENT_STATUS or status >= 500:
             raise _Transient(f"HTTP {status}: {message}")
         raise ThetaDataBadRequest(f"ThetaTerminal answered {status} to {path} {params}: {message}")
 
 
+#: The index-options session of a full day (Eastern, inclusive): what a multi-day request
+#: asks for, whatever each day's own session.
+FULL_DAY_WINDOW = {"start_time": "09:30:00.000", "end_time": "16:14:59.999"}
+_MINUTE_MS = 60_000
+
+
 def session_window(day: date) -> dict[str, str]:
     """`start_time`/`end_time` (Eastern, inclusive) spanning `day`'s index-options session:
     09:30 to the last millisecond before the close (16:15, or 13:15 on an early close); the
-    full day's window on a day without a session (the terminal then answers no data)."""
+    full day's window on a day without a session (the terminal then answers no data).
+
+    The platform's minute grid holds, for each minute the contract trades, the quote in force
+    at the minute's start: stamps 09:30 … 16:14 (an expiring contract's last is 15:59, the
+    minute before its 16:00 settlement). The terminal stamps an interval quote with the instant
+    it samples (the last quote at that timestamp) and its `end_time` is inclusive, so asking up
+    to the close would add a 16:15:00 row off the grid: that closing quote is the EOD report's,
+    which the EOD chain carries."""
     bounds = session_bounds(day)
     if bounds is None:
-        return {"start_time": "09:30:00.000", "end_time": "16:14:59.999"}
+        return dict(FULL_DAY_WINDOW)
     open_, close = (b.astimezone(_ET) for b in bounds)
     last = close - timedelta(milliseconds=1)
     return {
         "start_time": open_.strftime("%H:%M:%S.000"),
         "end_time": last.strftime("%H:%M:%S.") + f"{last.microsecond // 1000:03d}",
     }
+
+
+def quote_grid(quotes: pl.DataFrame, symbol: str, expiration: date) -> pl.DataFrame:
+    """`quotes` (QUOTE_SCHEMA) kept on the platform's minute grid (see `session_window`): stamps
+    within their day's session, before its close, and before the expiration's settlement. The
+    terminal samples an expiring contract at its 16:00:00 settlement too (and repeats a stale
+    quote after it): that row is the settlement's, not a traded minute's."""
+    if quotes.is_empty():
+        return quotes
+    settle = settlement(symbol, expiration)
+    local = pl.col("ts").dt.convert_time_zone(str(_ET))
+    days = quotes.select(local.dt.date().unique()).to_series().to_list()
+    bounds = {d: session_bounds(d) for d in days}
+    ends = {d: min(b[1], settle) for d, b in bounds.items() if b is not None}
+    opens = {d: b[0] for d, b in bounds.items() if b is not None}
+    day = local.dt.date()
+    dtype = pl.Datetime("ns", "UTC")
+    open_ = day.replace_strict(opens, default=None, return_dtype=dtype)
+    end = day.replace_strict(ends, default=None, return_dtype=dtype)
+    return quotes.filter((pl.col("ts") >= open_) & (pl.col("ts") < end))
+
+
+def _merge_quotes(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Quote pieces of split requests in the terminal's order: by contract, then by time."""
+    if len(frames) == 1:
+        return frames[0]
+    return pl.concat(frames).sort("root", "expiration", "strike", "right", "ts")
+
+
+def _window_ms(window: dict[str, str]) -> tuple[int, int]:
+    """A `start_time`/`end_time` window as milliseconds of the day."""
+    start, end = (datetime.strptime(window[k], "%H:%M:%S.%f").time() for k in window)
+    return _ms_of_day(start), _ms_of_day(end)
+
+
+def _ms_of_day(at: clock_time) -> int:
+    return ((at.hour * 60 + at.minute) * 60 + at.second) * 1000 + at.microsecond // 1000
+
+
+def _clock(ms: int) -> str:
+    """Milliseconds of the day as the terminal's `HH:MM:SS.mmm`."""
+    seconds, milli = divmod(ms, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{hour:02d}:{minute:02d}:{second:02d}.{milli:03d}"
 
 
 def month_windows(start: date, end: date) -> list[tuple[date, date]]:

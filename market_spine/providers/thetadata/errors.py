@@ -1,5 +1,5 @@
 """What can go wrong talking to a ThetaTerminal, one class per cause, each saying what to fix;
-and the internal markers the retry policy keys on (transient, malformed, too large)."""
+and the internal markers the retry policy keys on (transient, malformed)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,25 @@ class ThetaDataUnavailable(ThetaDataError):
     """The terminal kept failing transiently (busy, reconnecting, starting, dropping
     connections) until the retry budget ran out; a later retry may succeed."""
 
+    retry_helps = True
+
 
 class ThetaDataPermission(ThetaDataError):
     """471: the subscription tier does not include the requested data."""
+
+    retry_helps = False
 
 
 class ThetaDataBadRequest(ThetaDataError):
     """473 (or another 4xx): a parameter is invalid; retrying the same request cannot help."""
 
+    retry_helps = False
+
 
 class ThetaDataWrongHost(ThetaDataError):
     """476: requests reached the terminal from both 127.0.0.1 and localhost."""
+
+    retry_helps = False
 
 
 class ThetaDataBadPayload(ThetaDataError):
@@ -32,7 +40,11 @@ class ThetaDataBadPayload(ThetaDataError):
 
 
 class ThetaDataTooLarge(ThetaDataError):
-    """570: the request is too large and cannot be split any further."""
+    """570: the request is too large. The EOD and quote requests split themselves and raise
+    this only once a piece cannot be split further; other requests raise it at once, naming
+    the endpoint, what was asked and how to ask for less."""
+
+    retry_helps = False
 
 
 class _Transient(Exception):
@@ -41,7 +53,3 @@ class _Transient(Exception):
 
 class _Malformed(_Transient):
     """A 200 with an unparseable body: retried, reported as a bad payload when it persists."""
-
-
-class _TooLarge(Exception):
-    """570 from the terminal: the caller splits the request."""
