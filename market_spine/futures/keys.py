@@ -9,5 +9,16 @@ from market_spine.catalog.dagster_metadata import table
 RAW_BARS = dg.AssetKey(["raw", "futures_bars_1m"])
 NORMALIZED_BARS = dg.AssetKey(["normalized", "futures_bars_1m"])
 DAILY_BARS = dg.AssetKey(["analytics", "futures_bars_daily"])
+ROLLS = dg.AssetKey(["normalized", "futures_rolls"])
+CONTINUOUS_BARS = dg.AssetKey(["normalized", "futures_continuous_1m"])
+CONTINUOUS_DAILY = dg.AssetKey(["analytics", "futures_continuous_daily"])
 
-__all__ = ["DAILY_BARS", "NORMALIZED_BARS", "RAW_BARS", "table"]
+__all__ = [
+    "CONTINUOUS_BARS",
+    "CONTINUOUS_DAILY",
+    "DAILY_BARS",
+    "NORMALIZED_BARS",
+    "RAW_BARS",
+    "ROLLS",
+    "table",
+]
