@@ -228,7 +228,7 @@ def test_contract_rolls(market: SimulatedMarket) -> None:
 
 
 def test_both_contracts_trade_the_roll_window(market: SimulatedMarket) -> None:
-    roll_day, old, new = instruments.roll_dates("ES", date(2024, 3, 1), date(2024, 12, 31))[0]
+    roll_day, _old, new = instruments.roll_dates("ES", date(2024, 3, 1), date(2024, 12, 31))[0]
     window = [
         d
         for d in (roll_day - timedelta(days=k) for k in range(12, 0, -1))
