@@ -70,3 +70,31 @@ def back_adjust(
     if how == "difference":
         return adjusted.with_columns(pl.col(c) + pl.col("adjustment") for c in prices)
     return adjusted.with_columns(pl.col(c) * pl.col("adjustment") for c in prices)
+
+
+#: The SQL view of the continuous minutes with their back-adjustments, anchored to the newest
+#: roll in the table (so, unlike a Spine read, its earlier prices move when a roll is added).
+ADJUSTED_VIEW = "futures_continuous_adjusted_1m"
+
+
+def adjusted_view_sql(minutes: str, rolls: str) -> str:
+    """DuckDB SQL over the `minutes` and `rolls` views: every continuous minute with
+    `adj_difference` (the gaps of the later rolls, summed), `adj_ratio` (their ratios,
+    multiplied) and the close adjusted each way. An ASOF join finds each bar's first later
+    roll, whose suffix sum or product is its adjustment."""
+    return f"""
+        with later as (
+            select series, roll_ts,
+                sum(gap) over w as adj_difference,
+                exp(sum(ln(ratio)) over w) as adj_ratio
+            from {rolls}
+            window w as (partition by series order by roll_ts desc rows unbounded preceding)
+        )
+        select m.*,
+            coalesce(later.adj_difference, 0) as adj_difference,
+            coalesce(later.adj_ratio, 1) as adj_ratio,
+            m.close + coalesce(later.adj_difference, 0) as close_difference,
+            m.close * coalesce(later.adj_ratio, 1) as close_ratio
+        from {minutes} m
+        asof left join later on m.series = later.series and later.roll_ts > m.ts
+    """
