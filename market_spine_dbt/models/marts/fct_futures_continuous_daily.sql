@@ -37,7 +37,7 @@ adjusted as (
     from daily
     asof left join later_rolls
         on daily.series = later_rolls.series
-        and later_rolls.roll_date > daily.trade_date
+        and daily.trade_date < later_rolls.roll_date
 ),
 
 final as (
