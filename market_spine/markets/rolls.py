@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from market_spine.errors import UnknownSymbol
 from market_spine.markets.instruments import (
@@ -88,6 +88,17 @@ def business_days_to_roll(root: str, trade_date: date) -> int:
 def in_roll_window(root: str, trade_date: date) -> bool:
     """True in the `ROLL_WINDOW_DAYS` business days before a calendar roll."""
     return business_days_to_roll(root, trade_date) <= ROLL_WINDOW_DAYS
+
+
+def by_expiry(root: str, day: date, rank: int = 0) -> Contract:
+    """The contract `rank` places after the nearest one not yet expired on `day` (rank 0: the
+    nearest): what Databento's calendar continuous symbol `ROOT.c.<rank>` stands for that day,
+    which rolls at expiry rather than at our roll date."""
+    # A front contract two months back has rolled and expired before `day` or is the nearest.
+    c = front_contract(root, day - timedelta(days=62))
+    while c.last_trade_date < day:
+        c = next_contract(c)
+    return next_contract(c, rank)
 
 
 def captured_contracts(root: str, trade_date: date) -> list[Contract]:

@@ -161,9 +161,7 @@ def test_the_continuous_mart_back_adjusts_as_spine_does(built: Built) -> None:
                order by trade_date"""
         ).pl()
     assert mart["local_symbol"].to_list() == expected["contract"].to_list()
-    assert mart["close_difference_adjusted"].to_list() == pytest.approx(
-        expected["close"].to_list()
-    )
+    assert mart["close_difference_adjusted"].to_list() == pytest.approx(expected["close"].to_list())
     assert mart.filter("is_roll_day")["trade_date"].to_list() == [date(2024, 3, 7)]
 
 
