@@ -26,11 +26,14 @@ PRICES = ("open", "high", "low", "close", "vwap")
 
 
 def continuous_minutes(bars: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
-    """Each series' minutes (CONTINUOUS_BARS) from contract bars and the holdings
+    """Each series' minutes (CONTINUOUS_BARS), sorted by series and ts, from contract bars in
+    time order within each contract (as `rolls.contract_bars` gives them) and the holdings
     (`rolls.holdings`: symbol, trade_date, series, contract): a bar appears once per series
     holding its contract that session."""
-    rows = bars.join(held, on=["symbol", "trade_date", "contract"], how="inner")
-    return conform(rows, CONTINUOUS_BARS).sort("series", "ts")
+    rows = held.sort("series", "trade_date").join(
+        bars, on=["symbol", "trade_date", "contract"], how="inner", maintain_order="left_right"
+    )
+    return conform(rows, CONTINUOUS_BARS)
 
 
 def adjustment_name(adjust: str) -> str:

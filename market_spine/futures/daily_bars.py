@@ -22,10 +22,13 @@ def daily_from_minutes(
 ) -> pl.DataFrame:
     """Aggregate minute bars to sessions (per symbol and the `by` columns, e.g. a continuous
     series) in `schema`; vwap volume-weighted, contract the session's last."""
-    expected = {
-        (s, d): len(calendars.expected_minutes(s, d))
-        for s, d in bars.select("symbol", "trade_date").unique().iter_rows()
-    }
+    sessions = bars.select("symbol", "trade_date").unique()
+    expected = sessions.with_columns(
+        expected_bars=pl.Series(
+            [len(calendars.expected_minutes(s, d)) for s, d in sessions.iter_rows()],
+            dtype=pl.Int64,
+        )
+    )
     daily = (
         bars.sort("symbol", *by, "ts")
         .group_by("symbol", *by, "trade_date", maintain_order=True)
@@ -46,11 +49,7 @@ def daily_from_minutes(
             bar_count=pl.len().cast(pl.Int64),
             capture_id=pl.col("capture_id").max(),
         )
-        .with_columns(
-            expected_bars=pl.struct("symbol", "trade_date").map_elements(
-                lambda r: expected[(r["symbol"], r["trade_date"])], return_dtype=pl.Int64
-            )
-        )
+        .join(expected, on=["symbol", "trade_date"], how="left", maintain_order="left")
     )
     return conform(daily, schema)
 

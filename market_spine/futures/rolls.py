@@ -106,34 +106,35 @@ def measure_rolls(root: str, days: Iterable[date], bars: pl.DataFrame) -> pl.Dat
     """The roll table rows (ROLLS) of `root` taking effect on `days`, measured from `bars` (the
     root's contract bars, reaching LOOKBACK_DAYS before the first day)."""
     volumes = session_volumes(bars)
-    by_session = bars.partition_by("trade_date", "contract", as_dict=True) if bars.height else {}
-    rows: list[dict[str, object]] = []
+    events = []  # (session, previous session, series, from, to)
     for day in days:
         sess = calendars.session(root, day)
         prev = calendars.previous_trading_day(root, day) if sess is not None else None
         if sess is None or prev is None:
             continue
         before, now = held_contracts(root, prev, volumes), held_contracts(root, day, volumes)
-        for series, to in now.items():
-            held = before[series]
-            if held == to:
-                continue
-            gap = _gap(
-                by_session.get((prev, held.local_symbol)), by_session.get((prev, to.local_symbol))
-            )
-            rows.append(
-                {
-                    "trade_date": day,
-                    "symbol": root,
-                    "series": series.name,
-                    "rule": series.rule,
-                    "rank": series.rank,
-                    "roll_ts": sess.open.to_pydatetime(),
-                    "from_contract": held.local_symbol,
-                    "to_contract": to.local_symbol,
-                    **gap,
-                }
-            )
+        events.extend((sess, prev, s, before[s], to) for s, to in now.items() if before[s] != to)
+    # Only the sessions before a roll are needed: select them once rather than split every day.
+    needed = bars.filter(pl.col("trade_date").is_in([prev for _, prev, *_ in events]))
+    by_session = needed.partition_by("trade_date", "contract", as_dict=True) if events else {}
+    rows: list[dict[str, object]] = []
+    for sess, prev, series, held, to in events:
+        gap = _gap(
+            by_session.get((prev, held.local_symbol)), by_session.get((prev, to.local_symbol))
+        )
+        rows.append(
+            {
+                "trade_date": sess.trade_date,
+                "symbol": root,
+                "series": series.name,
+                "rule": series.rule,
+                "rank": series.rank,
+                "roll_ts": sess.open.to_pydatetime(),
+                "from_contract": held.local_symbol,
+                "to_contract": to.local_symbol,
+                **gap,
+            }
+        )
     return conform(pl.DataFrame(rows, schema=ROLLS), ROLLS) if rows else pl.DataFrame(schema=ROLLS)
 
 
