@@ -18,14 +18,7 @@ from market_spine.futures.roll_table import build_rolls
 from market_spine.settings import Settings
 
 #: The futures assets' keys, in lineage order (their definitions depend on a home's symbols).
-ASSET_KEYS = (
-    keys.RAW_BARS,
-    keys.NORMALIZED_BARS,
-    keys.DAILY_BARS,
-    keys.ROLLS,
-    keys.CONTINUOUS_BARS,
-    keys.CONTINUOUS_DAILY,
-)
+ASSET_KEYS = keys.IN_LINEAGE
 BUILDERS = (
     build_raw_bars,
     build_normalized_bars,
