@@ -166,20 +166,33 @@ def history(
     dataset: Annotated[
         str | None, typer.Option(help="Runs materializing or checking this dataset.")
     ] = None,
-    symbol: Annotated[str | None, typer.Option(help="Runs over partitions of this root.")] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(help="Runs over partitions of this root: CL, ES, ... or SPX, SPXW."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List runs, newest first, with their parameters, speed, memory and cause of failure."""
     if ctx.invoked_subcommand is not None:
         return
-    from market_spine.operations.run_history import find_runs, parse_since, parse_statuses
+    from market_spine.futures.partitions import partition_symbols
+    from market_spine.operations.run_history import (
+        find_runs,
+        parse_dataset,
+        parse_since,
+        parse_statuses,
+        parse_symbol,
+    )
 
     with command_run():
         settings = settings_from_env()
         # The options before the instance: a bad one is named even in a home with no runs yet.
         since_at = parse_since(since) if since else None
         statuses = parse_statuses(status) if status else ()
+        dataset = parse_dataset(dataset) if dataset is not None else None
+        if symbol is not None:
+            symbol = parse_symbol(symbol, partition_symbols(settings))
         found = find_runs(
             open_instance(settings),
             since=since_at,

@@ -22,6 +22,8 @@ from dagster._core.storage.tags import (
 )
 
 from market_spine.errors import InvalidInput, NoSuchDate
+from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
+from market_spine.options.catalog import OPTIONS_DATASETS
 from market_spine.runs import meter, outcome, provenance
 
 Status = dg.DagsterRunStatus
@@ -35,6 +37,8 @@ ACTIVE = (
 )
 #: Runs that ended without finishing their work.
 FAILED = (Status.FAILURE, Status.CANCELED)
+#: The option chain's datasets: the runs an option root (SPX, SPXW) names.
+_OPTION_DATASETS = frozenset(spec.name for spec in OPTIONS_DATASETS)
 #: Names an operator may type for `--status`, beside Dagster's own (failure, success, ...).
 STATUS_ALIASES: dict[str, tuple[dg.DagsterRunStatus, ...]] = {
     "failed": (Status.FAILURE,),
@@ -67,6 +71,33 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     if isinstance(point, datetime):
         return point
     return datetime(point.year, point.month, point.day, tzinfo=UTC)
+
+
+def parse_dataset(name: str) -> str:
+    """`--dataset` as the catalog names it (`normalized/futures_bars_1m`, or a name without its
+    layer, `futures_bars_1m`, that some dataset has); InvalidInput listing the catalog's datasets
+    otherwise, so a typo is refused rather than answered with no runs."""
+    from market_spine.catalog.registry import CATALOG
+
+    wanted = name.strip().strip("/")
+    names = CATALOG.names()
+    if wanted in names or wanted in {n.rsplit("/", 1)[-1] for n in names}:
+        return wanted
+    raise InvalidInput(
+        f"--dataset {name!r} is not a dataset of the catalog; pick one of {', '.join(names)}"
+    )
+
+
+def parse_symbol(symbol: str, futures_roots: Sequence[str]) -> str:
+    """`--symbol` as a root, upper case: one of `futures_roots` (the home's) or an option root
+    (SPX, SPXW); InvalidInput naming the known roots otherwise."""
+    root = symbol.strip().upper()
+    if root in futures_roots or root in OPTION_ROOTS:
+        return root
+    raise InvalidInput(
+        f"--symbol {symbol!r} is not a root of this home: futures roots "
+        f"{', '.join(futures_roots)}; option roots {', '.join(OPTION_ROOTS)}"
+    )
 
 
 def parse_statuses(text: str) -> tuple[dg.DagsterRunStatus, ...]:
@@ -252,7 +283,12 @@ def _matches(run: dg.DagsterRun, dataset: str | None, symbol: str | None) -> boo
             return False
     if symbol is not None:
         span = run_span(run.tags)
-        if span is None or span.symbol != symbol.upper():
+        if span is None:
+            return False
+        if symbol.upper() in OPTION_ROOTS:
+            # An option chain's partition is a trade date holding both roots' options.
+            return span.symbol is None and any(n in _OPTION_DATASETS for n in run_datasets(run))
+        if span.symbol != symbol.upper():
             return False
     return True
 
