@@ -146,8 +146,14 @@ def _blocks(rows: list[RunRow], console: Console) -> None:
     console.print(f"{len(rows)} run{'' if len(rows) == 1 else 's'}, newest first", style="bold")
     for r in rows:
         cells = dict(zip(_HEADERS, _cells(r, plain=False), strict=True))
-        heading = " ".join(cells[h] for h in ("run", "created (UTC)", "status", "partitions"))
-        console.print(f"\n{heading} {cells['by@from']}", highlight=False)
+        console.print(
+            f"\n{cells['run']} {cells['status']}, created {cells['created (UTC)']} UTC by "
+            f"{cells['by@from']}, ran {cells['duration']}",
+            highlight=False,
+        )
+        if r.span is not None:
+            kind = "trade dates" if r.span.first != r.span.last else "trade date"
+            console.print(f"  {kind}: {r.span.label}", highlight=False)
         console.print(f"  datasets: {cells['datasets']}", highlight=False)
         if cells["cause"]:
             console.print(f"  cause: {cells['cause']}", highlight=False, markup=False)

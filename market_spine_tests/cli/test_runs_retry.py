@@ -135,3 +135,14 @@ def test_an_option_root_names_the_option_chain_runs() -> None:
             made[name] = run.run_id
         assert [r.run_id for r in find_runs(instance, symbol="SPX")] == [made["options"]]
         assert [r.run_id for r in find_runs(instance, symbol="CL")] == [made["futures"]]
+
+
+def test_a_narrow_terminal_labels_each_run_s_times_and_trade_dates(env_home: Path) -> None:
+    ok = run_days(env_home, "ES", DAY)
+    screen = Console(file=io.StringIO(), width=100, color_system=None)
+    _table(find_runs(open_instance(env_home)), screen)
+    lines = screen.file.getvalue().splitlines()
+    [heading] = [line for line in lines if line.startswith(ok.run_id[:8])]
+    assert heading.startswith(f"{ok.run_id[:8]} success, created ") and " UTC by " in heading
+    assert ", ran " in heading
+    assert f"  trade date: {DAY} ES" in lines
