@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import dagster as dg
@@ -22,8 +23,6 @@ from dagster._core.storage.tags import (
 )
 
 from market_spine.errors import InvalidInput, NoSuchDate
-from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
-from market_spine.options.catalog import OPTIONS_DATASETS
 from market_spine.runs import meter, outcome, provenance
 
 Status = dg.DagsterRunStatus
@@ -37,8 +36,6 @@ ACTIVE = (
 )
 #: Runs that ended without finishing their work.
 FAILED = (Status.FAILURE, Status.CANCELED)
-#: The option chain's datasets: the runs an option root (SPX, SPXW) names.
-_OPTION_DATASETS = frozenset(spec.name for spec in OPTIONS_DATASETS)
 #: Names an operator may type for `--status`, beside Dagster's own (failure, success, ...).
 STATUS_ALIASES: dict[str, tuple[dg.DagsterRunStatus, ...]] = {
     "failed": (Status.FAILURE,),
@@ -91,6 +88,8 @@ def parse_dataset(name: str) -> str:
 def parse_symbol(symbol: str, futures_roots: Sequence[str]) -> str:
     """`--symbol` as a root, upper case: one of `futures_roots` (the home's) or an option root
     (SPX, SPXW); InvalidInput naming the known roots otherwise."""
+    from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
+
     root = symbol.strip().upper()
     if root in futures_roots or root in OPTION_ROOTS:
         return root
@@ -285,12 +284,29 @@ def _matches(run: dg.DagsterRun, dataset: str | None, symbol: str | None) -> boo
         span = run_span(run.tags)
         if span is None:
             return False
-        if symbol.upper() in OPTION_ROOTS:
+        if symbol.upper() in _option_roots():
             # An option chain's partition is a trade date holding both roots' options.
-            return span.symbol is None and any(n in _OPTION_DATASETS for n in run_datasets(run))
+            return span.symbol is None and any(n in _option_datasets() for n in run_datasets(run))
         if span.symbol != symbol.upper():
             return False
     return True
+
+
+@cache
+def _option_roots() -> tuple[str, ...]:
+    """SPX, SPXW: read when first asked, as the calendars they come with are heavy to load."""
+    from market_spine.markets.expirations import ROOTS
+
+    return ROOTS
+
+
+@cache
+def _option_datasets() -> frozenset[str]:
+    """The option chain's datasets: the runs an option root (SPX, SPXW) names. Read when first
+    asked: their schemas import polars, which a plain `runs` never needs."""
+    from market_spine.options.catalog import OPTIONS_DATASETS
+
+    return frozenset(spec.name for spec in OPTIONS_DATASETS)
 
 
 def find_runs(
