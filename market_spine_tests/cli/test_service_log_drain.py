@@ -56,8 +56,10 @@ def test_every_line_a_stopping_service_printed_reaches_the_log(tmp_path: Path) -
     service, copying = start_logged(
         [sys.executable, "-c", SERVICE], tmp_path, service_env(settings), log
     )
-    _wait_for(log, ": up")
-    stop_services([service], [copying], grace_s=3)
+    try:
+        _wait_for(log, ": up")
+    finally:
+        stop_services([service], [copying], grace_s=3)
     lines = log.read_text().splitlines()
     assert not copying.is_alive()
     assert "daemon: stopping the sensor threads" in lines
