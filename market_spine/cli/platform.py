@@ -119,10 +119,23 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
         _watch_runs(settings, serving_since, children, stop)
     finally:
         _cancel_runs(settings)
-        _shutdown(children)
-        for thread in pumps:
-            thread.join(timeout=5)
+        stop_services(children, pumps)
     return up
+
+
+def stop_services(
+    children: list[subprocess.Popen], pumps: list[threading.Thread], grace_s: float = 20
+) -> None:
+    """Stop the services (`_shutdown`), then let their output reach the service log to its end:
+    the lines a service prints while it stops are its most telling."""
+    from market_spine.cli.service_log import drain
+
+    _shutdown(children, grace_s)
+    if not drain(pumps):
+        console.print(
+            "[yellow]the service log may miss the services' last lines: a process they "
+            "started still holds their output open[/]"
+        )
 
 
 def _watch_runs(
@@ -178,13 +191,9 @@ def _start_services(
     """`dagster dev` (webserver, daemon, code server) and the API, each leading its own process
     group, so stopping a group also stops what that service spawned; and the thread copying the
     Dagster services' output to the home's service log (`service_log`), echoing their errors."""
-    from market_spine.cli.service_log import pump, service_log_path
+    from market_spine.cli.service_log import service_log_path
 
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(settings.dagster_home),
-        "MARKET_SPINE_HOME": str(settings.home),
-    }
+    env = service_env(settings)
     bin_dir = Path(sys.executable).parent
     # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
     ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
@@ -193,18 +202,40 @@ def _start_services(
     # what matters on this console; the UI keeps every run's and tick's log.
     ui += ["--log-level", "warning"]
     api = [str(bin_dir / "market-spine"), "api", "--log-level", "warning"]
-    dagster = subprocess.Popen(
-        ui,
-        cwd=settings.home,
+    dagster, pump = start_logged(ui, settings.home, env, service_log_path(settings.home))
+    server = subprocess.Popen(api, cwd=settings.home, env=env, start_new_session=True)
+    return [dagster, server], [pump]
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The services' environment: this one, the home's Dagster instance, and unbuffered Python
+    output, so a line a service prints is in the service log even if it is killed right after
+    (a stop that outlasts the grace period)."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "MARKET_SPINE_HOME": str(settings.home),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_logged(
+    command: list[str], cwd: Path, env: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen, threading.Thread]:
+    """Start `command` leading its own process group, its stdout and stderr merged and copied
+    to `log_path` (`service_log.pump`, echoing its errors); the process and the copying thread."""
+    from market_spine.cli.service_log import pump
+
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
         env=env,
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    output = cast("IO[bytes]", dagster.stdout)  # a pipe: stdout=PIPE above
-    pumps = [pump(output, service_log_path(settings.home), _echo_error)]
-    server = subprocess.Popen(api, cwd=settings.home, env=env, start_new_session=True)
-    return [dagster, server], pumps
+    output = cast("IO[bytes]", process.stdout)  # a pipe: stdout=PIPE above
+    return process, pump(output, log_path, _echo_error)
 
 
 def _echo_error(line: str) -> None:
@@ -242,12 +273,12 @@ def _wait_until_up(
     return not pending
 
 
-def _shutdown(children: list[subprocess.Popen]) -> None:
+def _shutdown(children: list[subprocess.Popen], grace_s: float = 20) -> None:
     """Ask each service's process group to stop (SIGINT: dagster dev's graceful stop), wait up
-    to 20 s for every process of the groups to exit, then kill what is left."""
+    to `grace_s` seconds for every process of the groups to exit, then kill what is left."""
     for child in children:
         _signal_group(child, signal.SIGINT)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and any(_group_alive(c) for c in children):
         for child in children:
             child.poll()  # reap, so an exited leader does not linger as a zombie

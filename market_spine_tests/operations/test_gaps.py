@@ -92,14 +92,21 @@ def test_a_failed_partition_is_reported_failed(gappy_home: tuple[Settings, Path]
 def test_the_estimate_comes_from_measured_runs(gappy_home: tuple[Settings, Path]) -> None:
     settings, _ = gappy_home
     report = find_gaps(_instance(gappy_home), settings, MON, FRI, domain="futures")
-    rate = report.throughput["futures"]
-    assert rate.runs == 4 and rate.seconds_per_partition is not None
-    assert rate.seconds_per_partition > 0
-    # 7 (date, symbol) partitions to run: CL and ES on Wednesday, NG all week.
+    times = report.run_times["futures"]
+    assert times.runs == 4 and not times.fills
+    assert times.per_run_s is not None and times.per_day_s is not None
+    # 7 (date, symbol) partitions to run: CL and ES on Wednesday, NG all week; as runs, one
+    # per symbol and stretch of consecutive missing days: CL Wed, ES Wed, NG Mon..Fri.
     assert report.units() == {"futures": 7}
-    assert report.estimate_seconds() == pytest.approx(7 * rate.seconds_per_partition)
+    fill = report.estimate()
+    assert fill.runs == 3 and fill.concurrency == 2
+    one_day, five_days = times.seconds(1), times.seconds(5)
+    assert one_day is not None and five_days is not None
+    # Two at once: NG's week beside CL's day, then ES's day in the slot that frees first.
+    assert fill.seconds == pytest.approx(max(five_days, 2 * one_day))
+    assert "futures:" in fill.basis() and "the last 4 runs, launch to end" in fill.basis()
     options = find_gaps(_instance(gappy_home), settings, MON, FRI, domain="options")
-    assert options.throughput["options"].runs == 0 and options.estimate_seconds() is None
+    assert options.run_times["options"].runs == 0 and options.estimate_seconds() is None
 
 
 def test_holidays_and_weekends_are_never_gaps(tmp_path: Path) -> None:
