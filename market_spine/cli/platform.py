@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, cast
 
@@ -67,15 +67,34 @@ def up(
 def _load_recent(settings: Settings, days: int) -> list[RunSummary]:
     """Prepare the home and materialize every domain over the last `days` sessions."""
     from market_spine.home import prepare_home
-    from market_spine.markets import calendars
 
     prepare_home(settings)
-    now = datetime.now(UTC)
-    sessions = [s for sym in settings.symbols for s in calendars.latest_sessions(sym, now, days)]
-    start = min(s.trade_date for s in sessions)
-    end = max(s.trade_date for s in sessions)
-    console.print(f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}")
-    return run_domains(settings, start, end)
+    futures, options = load_ranges(settings.symbols, datetime.now(UTC), days)
+    start = min(futures[0], options[0]) if options else futures[0]
+    console.print(
+        f"home: {settings.home}\nloading {', '.join(settings.symbols)} "
+        f"{futures[0]} → {futures[1]}"
+        + (f"; SPX/SPXW {options[0]} → {options[1]}" if options else "")
+    )
+    runs = run_domains(settings, futures[0], futures[1], ("futures",))
+    if options:
+        runs += run_domains(settings, options[0], options[1], ("options",))
+    return runs + run_domains(settings, start, futures[1], ("warehouse",))
+
+
+def load_ranges(
+    symbols: tuple[str, ...], now: datetime, days: int
+) -> tuple[tuple[date, date], tuple[date, date] | None]:
+    """The trade dates a load of the last `days` sessions covers: the futures roots' (their
+    sessions open on the evening before), and the option chains' (Cboe days whose session has
+    opened; None when none has). Each market is counted on its own calendar, so a Monday load
+    before the Cboe open still takes Friday's chains."""
+    from market_spine.markets import calendars, expirations
+
+    sessions = [s for sym in symbols for s in calendars.latest_sessions(sym, now, days)]
+    futures = (min(s.trade_date for s in sessions), max(s.trade_date for s in sessions))
+    opened = expirations.opened_trading_days(now, days)
+    return futures, (opened[0], opened[-1]) if opened else None
 
 
 def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
