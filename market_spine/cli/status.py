@@ -82,9 +82,7 @@ def render(report: StatusReport, out: Console) -> None:
 
     failures = [
         f"[red]{f['run_id'][:8]}[/] {_over(f['partitions'], f['datasets'])}: "
-        f"{f['cause'] or f['status'].lower()} — retry "
-        + ("[green]safe[/]" if f["retry_safe"] else "[red]unsafe[/]")
-        + f" ({f['retry_reason']})"
+        f"{f['cause'] or f['status'].lower()} — {_retry_word(f)} ({f['retry_reason']})"
         for f in report.failures
     ]
     _section(out, "failures, last 24 h", not failures, failures, "none")
@@ -112,6 +110,15 @@ def render(report: StatusReport, out: Console) -> None:
     _section(out, title, not counts.get("ERROR", 0), findings, "none open")
     if report.failures:
         out.print("\n`market-spine runs show ID`: details; `market-spine retry --failed`: retry")
+
+
+def _retry_word(failure: dict[str, Any]) -> str:
+    """What a retry of a failure would do now, in a word or three."""
+    if failure.get("retry") in ("in progress", "daemon retry"):
+        return "[yellow]being retried[/]"
+    if failure.get("retry") == "exhausted":
+        return "[red]attempts used up[/]"
+    return "retry " + ("[green]safe[/]" if failure["retry_safe"] else "[red]unsafe[/]")
 
 
 def from_api(settings: Settings, verify: bool) -> StatusReport | None:

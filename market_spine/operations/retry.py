@@ -146,7 +146,9 @@ def plan_retry(instance: dg.DagsterInstance, run_id: str, *, force: bool = False
         return plan(
             "exhausted",
             f"{attempts} of {allowed} attempts made (dagster.yaml run_retries.max_retries): fix "
-            "the cause, then retry with --force",
+            "the cause, then retry with --force; a retry runs with the run's own settings, so "
+            "after a settings change load the partitions again with `market-spine process` or "
+            "`market-spine gaps --fill`",
         )
     return plan("retry", f"attempt {attempts + 1} of {allowed}" + (" (forced)" if force else ""))
 

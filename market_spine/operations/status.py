@@ -211,7 +211,8 @@ def _within(inner: PartitionSpan, outer: PartitionSpan) -> bool:
 def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, Any]]:
     """Runs that failed or were canceled in FAILURE_WINDOW and are still unrepaired (neither a
     later attempt nor a later run over the same partitions succeeded), newest first, each with
-    its one-line cause and whether a retry is allowed now."""
+    its one-line cause and whether a retry is allowed now. A failure whose retry is queued or
+    running stays listed (`retry` says so) until that attempt succeeds."""
     records = instance.get_run_records(
         dg.RunsFilter(statuses=list(FAILED), created_after=now - FAILURE_WINDOW)
     )
@@ -235,7 +236,7 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
         ):
             continue
         plan = plan_retry(instance, run.run_id)
-        if plan.verdict in ("repaired", "in progress"):
+        if plan.verdict == "repaired":
             continue
         row = run_row(instance, record, metrics=False)
         safe, reason = retry_verdict(plan.ok, plan.reason, failure_class(instance, run.run_id))

@@ -236,3 +236,26 @@ def test_a_failure_only_a_fix_removes_is_not_retry_safe(cls_name: str | None, sa
     assert ok is safe
     assert ("fix its cause first" in reason) is not safe
     assert retry_verdict(False, "busy", cls_name) == (False, "busy")
+
+
+def test_a_failure_whose_retry_is_queued_stays_listed_until_it_succeeds(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While an attempt of a failed run waits or runs, status still lists the failure (being
+    retried), never "no failures": a green screen then would hide a run that may fail again."""
+    from market_spine.operations.retry import reexecute
+
+    failed = run_days(home, "ES", DAY, market=unreachable_ib())
+    instance = open_instance(home)
+    instance.add_run_tags(failed.run_id, {WILL_RETRY_TAG: "false"})
+    parent = instance.get_run_by_id(failed.run_id)
+    assert parent is not None
+    attempt = reexecute(instance, parent)
+    with served(home, monkeypatch):
+        report = runner.invoke(app, ["status", "--json"])
+        assert report.exit_code == 1
+        [failure] = json.loads(report.stdout)["failures"]
+        assert failure["run_id"] == failed.run_id and failure["retry"] == "in progress"
+        assert attempt.run_id[:8] in failure["retry_reason"] and failure["retry_safe"] is False
+        screen = runner.invoke(app, ["status"], terminal_width=200)
+        assert "being retried" in screen.stdout
