@@ -39,7 +39,7 @@ from market_spine.operations.run_history import (
 )
 from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.outcome import failure_class
-from market_spine.runs.workers import WORKER, Worker
+from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
 from market_spine.settings import Settings
 
 #: How far back failures are reported.
@@ -212,7 +212,8 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
     """Runs that failed or were canceled in FAILURE_WINDOW and are still unrepaired (neither a
     later attempt nor a later run over the same partitions succeeded), newest first, each with
     its one-line cause and whether a retry is allowed now. A failure whose retry is queued or
-    running stays listed (`retry` says so) until that attempt succeeds."""
+    running stays listed (`retry` says so) until that attempt succeeds; a run over no partition
+    that a clean stop of the services canceled is not a failure."""
     records = instance.get_run_records(
         dg.RunsFilter(statuses=list(FAILED), created_after=now - FAILURE_WINDOW)
     )
@@ -230,6 +231,10 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
         if root in seen_roots:
             continue
         seen_roots.add(root)
+        if run.tags.get(STOPPED_BY) == "shutdown" and run_span(run.tags) is None:
+            # A clean stop canceled a run over no partition (a freshness or check sweep): its
+            # schedule runs it again, and nothing is missing meanwhile.
+            continue
         if any(
             ok.create_timestamp > record.create_timestamp and _covers(ok.dagster_run, run)
             for ok in later_ok

@@ -26,7 +26,8 @@ WORKER = PREFIX + "worker"
 #: CANCELED (killed with its service, or failed by the run monitor at the next start) would
 #: otherwise be retried by a daemon whose code server is going away, which fails loudly
 #: (`Failed to retry run ...`). A re-execution, from the UI or `market-spine retry`, resumes it.
-STOPPED_TAGS = {PREFIX + "stopped_by": "shutdown", MAX_RETRIES_TAG: "0"}
+STOPPED_BY = PREFIX + "stopped_by"
+STOPPED_TAGS = {STOPPED_BY: "shutdown", MAX_RETRIES_TAG: "0"}
 _UNFINISHED = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,

@@ -259,3 +259,37 @@ def test_a_failure_whose_retry_is_queued_stays_listed_until_it_succeeds(
         assert attempt.run_id[:8] in failure["retry_reason"] and failure["retry_safe"] is False
         screen = runner.invoke(app, ["status"], terminal_width=200)
         assert "being retried" in screen.stdout
+
+
+def test_a_clean_stop_cancels_no_failure_into_status_but_missing_partitions_stay(
+    tmp_path: Path,
+) -> None:
+    """Stopping the services cancels what runs (tagged as stopped by shutdown): a sweep over no
+    partition is run again by its schedule, so it is not a failure; a canceled load of
+    partitions leaves data missing, so it is."""
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from market_spine.operations.status import recent_failures
+    from market_spine.runs.workers import STOPPED_TAGS
+
+    canceled = dg.DagsterRunStatus.CANCELED
+    key = f"{DAY}|ES"
+    with dg.DagsterInstance.local_temp(tempdir=str(tmp_path)) as instance:
+        sweep = dg.DagsterRun(job_name="freshness", status=canceled, tags=STOPPED_TAGS)
+        load = dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            status=canceled,
+            tags={
+                **STOPPED_TAGS,
+                ASSET_PARTITION_RANGE_START_TAG: key,
+                ASSET_PARTITION_RANGE_END_TAG: key,
+            },
+        )
+        plain = dg.DagsterRun(job_name="freshness", status=canceled)
+        for run in (sweep, load, plain):
+            instance.add_run(run)
+        found = {f["run_id"] for f in recent_failures(instance, datetime.now(UTC))}
+    assert found == {load.run_id, plain.run_id}
