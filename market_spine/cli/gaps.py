@@ -81,6 +81,8 @@ def gaps(
             raise InvalidInput(f"--export {export!r} is not one of csv, json")
         if dry_run and not fill:
             raise InvalidInput("--dry-run plans a fill: give it with --fill")
+        if output is not None and export is None:
+            raise InvalidInput(f"--output {output} writes an export: give --export csv or json")
         if fill and (concurrency < 1 or batch < 1):
             raise InvalidInput(
                 f"--concurrency {concurrency} and --batch {batch} must each be at least 1"

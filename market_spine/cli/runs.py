@@ -176,7 +176,7 @@ def history(
         str | None,
         typer.Option(help="Runs over partitions of this root: CL, ES, ... or SPX, SPXW."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List runs, newest first, with their parameters, speed, memory and cause of failure."""

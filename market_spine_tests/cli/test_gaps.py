@@ -118,3 +118,13 @@ def test_a_fill_option_out_of_range_is_refused_before_any_work(env_home: Path) -
     assert result.exit_code == 2
     assert "--concurrency 0 and --batch 20 must each be at least 1" in result.output
     assert "gap" not in result.output.split("must")[0].lower()  # no report printed first
+
+
+def test_an_output_file_without_an_export_is_refused_and_nothing_written(
+    env_home: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "gaps.csv"
+    result = runner.invoke(app, ["gaps", *RANGE, "--output", str(target)], terminal_width=400)
+    assert result.exit_code == 2
+    assert "writes an export: give --export csv or json" in result.output
+    assert not target.exists()

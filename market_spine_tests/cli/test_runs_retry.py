@@ -146,3 +146,11 @@ def test_a_narrow_terminal_labels_each_run_s_times_and_trade_dates(env_home: Pat
     assert heading.startswith(f"{ok.run_id[:8]} success, created ") and " UTC by " in heading
     assert ", ran " in heading
     assert f"  trade date: {DAY} ES" in lines
+
+
+def test_runs_refuses_a_limit_below_one(env_home: Path) -> None:
+    for bad in ("0", "-3"):
+        result = runner.invoke(app, ["runs", "--limit", bad], terminal_width=400)
+        assert result.exit_code == 2
+        said = " ".join(result.output.replace("│", " ").split())
+        assert "Invalid value for '--limit'" in said
