@@ -124,19 +124,42 @@ class Spine:
         checks' flags on each bar: `flag_kinds` (comma-separated, null when none) and
         `flag_score` (the worst; 1 = at the check's threshold). A continuous series has
         no certified reads of its own: `as_certified` is refused for it."""
-        if is_continuous(symbol):
-            version, states = self._as_certified(CONTINUOUS_1M, as_of, as_certified)
-            rows = self._continuous(CONTINUOUS_1M, symbol, start, end, version, columns, adjust)
-            rows = self._certified(rows, certified_only, states)
-            return self._warn_if_empty(rows, CONTINUOUS_1M, symbol, start, end)
-        _unadjusted(symbol, adjust)
-        version, states = self._as_certified(BARS_1M, as_of, as_certified)
-        rows = self._certified(
-            self._read(BARS_1M, symbol, start, end, version, columns), certified_only, states
+        rows, dataset = self._bar_rows(
+            (BARS_1M, CONTINUOUS_1M),
+            symbol,
+            (start, end),
+            as_of,
+            as_certified,
+            columns,
+            adjust,
+            certified_only,
         )
-        if flags:
+        if flags and dataset == BARS_1M:
             rows = self._flagged(rows, BARS_1M, {"symbol": "instrument", "ts": "ts"})
-        return self._warn_if_empty(rows, BARS_1M, symbol, start, end)
+        return self._warn_if_empty(rows, dataset, symbol, start, end)
+
+    def _bar_rows(
+        self,
+        datasets: tuple[str, str],
+        symbol: str,
+        span: tuple[object, object],
+        as_of: int | datetime | str | None,
+        as_certified: str | date | None,
+        columns: list[str] | None,
+        adjust: str,
+        certified_only: bool,
+    ) -> tuple[pl.DataFrame, str]:
+        """A root's bars from `datasets[0]`, or a continuous series' from `datasets[1]`
+        (adjusted as `adjust` says), with their certification; and the dataset read."""
+        plain, continuous = datasets
+        if is_continuous(symbol):
+            version, states = self._as_certified(continuous, as_of, as_certified)
+            rows = self._continuous(continuous, symbol, *span, version, columns, adjust)
+            return self._certified(rows, certified_only, states), continuous
+        _unadjusted(symbol, adjust)
+        version, states = self._as_certified(plain, as_of, as_certified)
+        rows = self._read(plain, symbol, *span, version, columns)
+        return self._certified(rows, certified_only, states), plain
 
     def _flagged(self, rows: pl.DataFrame, dataset: str, on: dict[str, str]) -> pl.DataFrame:
         """`rows` with the flags found on them (flag_kinds, flag_score), matched on `on`."""
@@ -218,8 +241,6 @@ class Spine:
         read as it was then (a version number is one table's own)."""
         if not isinstance(as_of, int):
             return as_of
-        from datetime import UTC
-
         version = self.lake.resolve_version(dataset, as_of)
         entry = next(h for h in self.lake.history(dataset) if h.get("version") == version)
         return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
@@ -255,17 +276,17 @@ class Spine:
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
-        if is_continuous(symbol):
-            version, states = self._as_certified(CONTINUOUS_DAILY, as_of, as_certified)
-            rows = self._continuous(CONTINUOUS_DAILY, symbol, lo, hi, version, None, adjust)
-            rows = self._certified(rows, certified_only, states)
-            return self._warn_if_empty(rows, CONTINUOUS_DAILY, symbol, lo, hi)
-        _unadjusted(symbol, adjust)
-        version, states = self._as_certified(BARS_DAILY, as_of, as_certified)
-        rows = self._certified(
-            self._read(BARS_DAILY, symbol, lo, hi, version, None), certified_only, states
+        rows, dataset = self._bar_rows(
+            (BARS_DAILY, CONTINUOUS_DAILY),
+            symbol,
+            (lo, hi),
+            as_of,
+            as_certified,
+            None,
+            adjust,
+            certified_only,
         )
-        return self._warn_if_empty(rows, BARS_DAILY, symbol, lo, hi)
+        return self._warn_if_empty(rows, dataset, symbol, lo, hi)
 
     def _read(self, dataset, symbol, start, end, as_of, columns, series=None) -> pl.DataFrame:
         root = get_instrument(symbol).root
