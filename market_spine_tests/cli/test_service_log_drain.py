@@ -23,6 +23,9 @@ SERVICE = textwrap.dedent(
     DAEMON = '''
     import signal, sys, time
     def stop(*_):
+        # Unbuffered print writes the text and the newline apart; two processes printing on
+        # one pipe at the same instant interleave, so the daemon speaks after its leader.
+        time.sleep(0.3)
         print("daemon: stopping the sensor threads")
         time.sleep(0.5)
         print("daemon: every thread stopped")
