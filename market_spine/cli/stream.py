@@ -112,9 +112,9 @@ def _serve_stream(
     stack: contextlib.ExitStack,
 ) -> None:
     """Start the streamer into the lake and the hub, then serve the API until a signal."""
-    import uvicorn
 
     from market_spine.api.app import create_app
+    from market_spine.api.server import server_config
     from market_spine.lake.store import lake_at
     from market_spine.providers.ib_connection import IBSettings
     from market_spine.streaming.service import StreamConfig, Streamer
@@ -137,8 +137,9 @@ def _serve_stream(
     # Open WebSockets never end by themselves: the server tells them it stops, and bounds the
     # wait for any that linger.
     server = _server(
-        uvicorn.Config(
+        server_config(
             app,
+            settings,
             host=settings.api_host,
             port=api_port,
             log_level="warning",
