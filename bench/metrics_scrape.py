@@ -17,6 +17,7 @@ import socket
 import statistics
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def measure(root: Path) -> None:
         flush=True,
     )
 
-    app = create_app(settings)
+    # Authentication off: this measures the scrape (auth_overhead.py, authentication).
+    app = create_app(replace(settings, auth="off"))
     home_metrics = next(
         c for c in app.state.metrics.registry._collector_to_names if hasattr(c, "ttl_s")
     )
