@@ -74,6 +74,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/stream/status"): Rule("operator"),
     ("GET", "/v1/status"): Rule("operator"),
     ("GET", "/metrics"): Rule("operator"),
+    ("GET", "/v1/keys"): Rule("admin"),
+    ("DELETE", "/v1/keys/{key_id}"): Rule("admin"),
 }
 
 _bearer = HTTPBearer(

@@ -16,6 +16,7 @@ from market_spine.api import (
     routes_bars,
     routes_catalog,
     routes_health,
+    routes_keys,
     routes_options,
     routes_readiness,
     routes_revisions,
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_health.router)
     app.include_router(routes_status.router, dependencies=guarded)
     app.include_router(metrics.router, dependencies=guarded)
+    app.include_router(routes_keys.router, dependencies=guarded)
     missing = access.unruled(app)
     if missing:
         raise RuntimeError(f"routes without an access rule: {sorted(missing)}")

@@ -130,6 +130,12 @@ def _serve_stream(
     console.print(
         f"streaming {subscribed}; WebSocket ws://{settings.api_host}:{api_port}"
         f"/v1/stream/bars?symbols={','.join(roots)}"
+        + (
+            " (with a key as the subprotocol `bearer.<key>`; `market-spine keys create "
+            "--role reader` makes one)"
+            if settings.auth == "on"
+            else ""
+        )
     )
     note = market_closed_note(roots, datetime.now(UTC))
     if note:

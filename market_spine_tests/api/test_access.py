@@ -31,6 +31,7 @@ SAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "/v1/catalog/{name:path}": ("/v1/catalog/normalized/futures_bars_1m", {}),
     "/v1/status": ("/v1/status", {"verify": "false"}),
     "/static-offline-docs": ("/static-offline-docs/swagger-ui.css", {}),
+    "/v1/keys/{key_id}": ("/v1/keys/0000000000000000", {}),
 }
 
 
@@ -54,10 +55,10 @@ def _http_routes(app: FastAPI) -> list[tuple[str, str]]:
     return sorted(r for r in served_routes(app.routes) if r[0] != "WS")
 
 
-def _get(http: TestClient, path: str, token: str | None) -> Any:
+def _call(http: TestClient, method: str, path: str, token: str | None) -> Any:
     url, params = SAMPLES.get(path, (path, {}))
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return http.get(url, params=params, headers=headers)
+    return http.request(method, url, params=params, headers=headers)
 
 
 def test_every_served_route_has_a_rule_and_every_rule_a_route(app: FastAPI) -> None:
@@ -86,7 +87,7 @@ def test_every_route_for_every_role(
     wrong = []
     for method, path in _http_routes(app):
         rule: Rule = ROUTES[(method, path)]
-        answer = _get(http, path, None if role is None else tokens[role])
+        answer = _call(http, method, path, None if role is None else tokens[role])
         if rule.role is None or (role is not None and allows(role, rule.role)):
             if answer.status_code in (401, 403):
                 wrong.append(f"{path}: {role} refused {answer.status_code}")
@@ -178,3 +179,22 @@ def test_the_openapi_document_declares_the_bearer_scheme(http: TestClient) -> No
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert spec["paths"]["/v1/bars"]["get"]["security"] == [{"bearer": []}]
     assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+def test_an_admin_lists_keys_without_secrets_and_revokes_at_once(
+    app: FastAPI, http: TestClient, tokens: dict[str, str]
+) -> None:
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    victim = credential(app, "reader")
+    as_victim = {"Authorization": f"Bearer {victim}"}
+    assert http.get("/v1/catalog", headers=as_victim).status_code != 401  # now cached
+    listed = http.get("/v1/keys", headers=admin)
+    assert listed.status_code == 200 and victim.split("_", 2)[2] not in listed.text
+    key_id = victim.split("_")[1]
+    assert key_id in {k["id"] for k in listed.json()["keys"]}
+    revoked = http.delete(f"/v1/keys/{key_id}", headers=admin)
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    refused = http.get("/v1/catalog", headers=as_victim)
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]
+    missing = http.delete("/v1/keys/ffffffffffffffff", headers=admin)
+    assert missing.status_code == 404 and missing.json()["field"] == "key_id"
