@@ -35,6 +35,8 @@ STREAM_DATASET = "raw/futures_bars_5s"
 BEARER_PROTOCOL = "bearer."
 APP_PROTOCOL = "market-spine"
 REALM = 'Bearer realm="market-spine"'
+#: Credential checks (key derivation, key file, JWKS) run at most this many at once.
+KDF_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,15 @@ class Access:
     authenticator: Authenticator | None
     rates: RateLimiter
     subscribers: SubscriberCount
+    _checks: anyio.CapacityLimiter | None = None
+
+    @property
+    def checks(self) -> anyio.CapacityLimiter:
+        """Worker threads that may run key derivations at once (made on the event loop): a
+        flood of wrong secrets queues here instead of taking every core."""
+        if self._checks is None:
+            self._checks = anyio.CapacityLimiter(KDF_THREADS)
+        return self._checks
 
     @property
     def local(self) -> Identity:
@@ -124,7 +135,9 @@ async def identify(access: Access, token: str | None) -> Identity:
     if found is not None:
         return found
     try:
-        return await anyio.to_thread.run_sync(access.authenticator.verify, token)
+        return await anyio.to_thread.run_sync(
+            access.authenticator.verify, token, limiter=access.checks
+        )
     except Refused as exc:
         if exc.status == 403:
             raise ApiError(403, str(exc)) from None

@@ -165,3 +165,26 @@ def test_claim_names_come_from_the_settings(issuer: Issuer) -> None:
     token = issuer.token("k1", roles=None, grp="compliance", scope_ds="normalized/*,raw/*")
     identity = JwtVerifier(config).check(token)
     assert identity.role == "compliance" and identity.datasets == ("normalized/*", "raw/*")
+
+
+def test_the_api_takes_the_issuers_tokens_beside_keys(issuer: Issuer, tmp_path: Any) -> None:
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from market_spine.api.app import create_app
+    from market_spine_tests.kit.homes import settings_for
+
+    settings = replace(
+        settings_for(tmp_path / "home"), oidc_issuer=issuer.url, oidc_audience=AUDIENCE
+    )
+    with TestClient(create_app(settings)) as http:
+
+        def status(token: str) -> int:
+            headers = {"Authorization": f"Bearer {token}"}
+            return http.get("/v1/stream/status", headers=headers).status_code
+
+        assert status(issuer.token("k1", roles="operator")) == 200
+        assert status(issuer.token("k1", roles=["reader"])) == 403
+        assert status(issuer.token("k1", roles="operator", aud="other")) == 401
+        assert status(issuer.token("k1", roles="superuser")) == 403
