@@ -20,7 +20,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Mount, WebSocketRoute
 
 from market_spine.api.errors import ApiError
-from market_spine.client import BARS_1M, BARS_DAILY, OPTION_GREEKS, OPTION_QUOTES, VOL_SURFACE
+from market_spine.client import (
+    BARS_1M,
+    BARS_DAILY,
+    OPTION_GREEKS,
+    OPTION_QUOTES,
+    ROLLS,
+    VOL_SURFACE,
+)
 from market_spine.config.identity import os_user
 from market_spine.security.credentials import Authenticator, Refused
 from market_spine.security.identity import Identity
@@ -65,6 +72,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/static-offline-docs"): PUBLIC,
     ("GET", "/v1/bars"): Rule("reader", BARS_1M),
     ("GET", "/v1/bars/daily"): Rule("reader", BARS_DAILY),
+    ("GET", "/v1/bars/rolls"): Rule("reader", ROLLS),
     ("GET", "/v1/options/chain"): Rule("reader", OPTION_GREEKS),
     ("GET", "/v1/options/quotes"): Rule("reader", OPTION_QUOTES),
     ("GET", "/v1/options/surface"): Rule("quant", VOL_SURFACE),

@@ -24,6 +24,7 @@ DAY = "2024-03-05"
 SAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "/v1/bars": ("/v1/bars", {"symbol": "CL", "start": DAY}),
     "/v1/bars/daily": ("/v1/bars/daily", {"symbol": "CL", "start": DAY}),
+    "/v1/bars/rolls": ("/v1/bars/rolls", {"symbol": "CL", "start": DAY}),
     "/v1/options/chain": ("/v1/options/chain", {"date": DAY}),
     "/v1/options/quotes": ("/v1/options/quotes", {"date": DAY}),
     "/v1/options/surface": ("/v1/options/surface", {"date": DAY}),
