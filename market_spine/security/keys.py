@@ -78,7 +78,7 @@ def parse_expiry(raw: str | None, now: datetime | None = None) -> datetime | Non
     if not match or int(match.group(1)) == 0:
         raise InvalidInput(f"expiry {raw!r} is not a duration: pass e.g. 90d, 12h, 30m or never")
     delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    return (now or datetime.now(UTC)) + delta
+    return (now or datetime.now(UTC)).replace(microsecond=0) + delta
 
 
 def parse_datasets(raw: str | None) -> tuple[str, ...]:
