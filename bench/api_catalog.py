@@ -49,7 +49,9 @@ def serve(home: str, port: int) -> None:
     from market_spine.home import existing_instance
     from market_spine.settings import Settings
 
-    settings = Settings.from_env({"MARKET_SPINE_HOME": home})
+    # Authentication off: this measures the catalog and the reads (auth_overhead.py measures
+    # authentication), and the baseline routes below carry no guard either.
+    settings = Settings.from_env({"MARKET_SPINE_HOME": home, "MARKET_SPINE_AUTH": "off"})
     app = create_app(settings)
 
     @app.get("/bench/catalog-per-request")

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def measure(root: Path) -> None:
 
     # Baseline: the API started without its start-up work (no lifespan, as before the
     # warm-up), so its first scrape computes the home's metrics on the request path.
+    # Authentication off: this measures the scrape (auth_overhead.py, authentication).
+    settings = replace(settings, auth="off")
     with _served(create_app(settings), lifespan="off") as (client, _):
         cold = _timed(client, "/metrics", 1)
 

@@ -46,6 +46,7 @@ from market_spine.home import instance as home_instance
 from market_spine.operations.status import collect_status
 from market_spine.runs.launch import materialize_range
 from market_spine.runs.provenance import LAUNCHED_BY, LAUNCHED_FROM
+from market_spine.security.bootstrap import ensure_admin_key
 from market_spine.settings import Settings
 
 LIMIT_S, GOAL_S = 5.0, 2.0
@@ -141,6 +142,8 @@ def serving_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     api_env = {**env, "MARKET_SPINE_API_PORT": str(port)}
+    # The command sends the home's admin key, as after `market-spine up`.
+    ensure_admin_key(Path(env["MARKET_SPINE_HOME"]))
     exe = Path(sys.executable).parent / "market-spine"
     server = subprocess.Popen(
         [str(exe), "api"], env=api_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

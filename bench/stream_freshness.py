@@ -16,6 +16,7 @@ import socket
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def main() -> None:
     try:
         with FakeTWS.running(FakeTWSConfig(start=START, speed=1.0)) as tws:
             clock = tws.server.clock.now
-            app = create_app(settings)
+            # Authentication off: this measures the stream (auth_overhead.py, authentication).
+            app = create_app(replace(settings, auth="off"))
             config = StreamConfig(
                 SYMBOLS, IBSettings(tws.host, tws.port, client_id=21), flush_seconds=1.0
             )

@@ -113,6 +113,28 @@ class Settings:
     #: Days of unpinned lake history maintenance keeps readable (time travel reaches this far);
     #: certified versions are kept whatever their age.
     retention_days: int = 400
+    #: `on`: every route but /healthz and /readyz needs a credential; `off` (local development
+    #: only, refused under the prod profile) serves everyone as the local admin.
+    auth: str = "on"
+    #: The OIDC issuer whose bearer JWTs are accepted beside API keys ("" for none), the
+    #: audience they must name, its JWKS (""; from the issuer's discovery document) and the
+    #: claims holding the role and the dataset patterns.
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""
+    oidc_role_claim: str = "roles"
+    oidc_datasets_claim: str = "datasets"
+    #: Origins besides the API's own whose pages may open its WebSocket (browsers send Origin).
+    api_allowed_origins: tuple[str, ...] = ()
+    #: Requests a second per identity (bursts of twice as many), then 429.
+    api_rate_limit: int = 100
+    #: WebSocket subscribers one identity may hold at once.
+    api_ws_per_key: int = 16
+    #: The largest request body and request head (request line and headers) accepted, in bytes.
+    api_max_body_bytes: int = 1_048_576
+    api_max_header_bytes: int = 16_384
+    #: Seconds a client has to send a whole request head before the connection is closed.
+    api_header_timeout_s: int = 10
 
     @property
     def retention_hours(self) -> int:
@@ -189,6 +211,25 @@ class Settings:
             api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 2, 1, 256),
             instruments_file=_file(env, "MARKET_SPINE_INSTRUMENTS", "instruments.example.toml"),
             retention_days=_int(env, "MARKET_SPINE_RETENTION_DAYS", 400, 0, 36_500),
+            auth=_choice(env, "MARKET_SPINE_AUTH", "on", ("on", "off")),
+            oidc_issuer=env.get("MARKET_SPINE_OIDC_ISSUER", "").strip(),
+            oidc_audience=env.get("MARKET_SPINE_OIDC_AUDIENCE", "").strip(),
+            oidc_jwks_url=env.get("MARKET_SPINE_OIDC_JWKS_URL", "").strip(),
+            oidc_role_claim=env.get("MARKET_SPINE_OIDC_ROLE_CLAIM", "").strip() or "roles",
+            oidc_datasets_claim=env.get("MARKET_SPINE_OIDC_DATASETS_CLAIM", "").strip()
+            or "datasets",
+            api_allowed_origins=tuple(
+                o.strip().rstrip("/")
+                for o in env.get("MARKET_SPINE_API_ALLOWED_ORIGINS", "").split(",")
+                if o.strip()
+            ),
+            api_rate_limit=_int(env, "MARKET_SPINE_API_RATE_LIMIT", 100, 1, 1_000_000),
+            api_ws_per_key=_int(env, "MARKET_SPINE_API_WS_PER_KEY", 16, 1, 100_000),
+            api_max_body_bytes=_int(env, "MARKET_SPINE_API_MAX_BODY_BYTES", 1_048_576, 0, 2**31),
+            api_max_header_bytes=_int(
+                env, "MARKET_SPINE_API_MAX_HEADER_BYTES", 16_384, 1_024, 1_048_576
+            ),
+            api_header_timeout_s=_int(env, "MARKET_SPINE_API_HEADER_TIMEOUT_S", 10, 1, 600),
         )
         settings.validate_symbols()
         settings.validate_combination()
@@ -196,7 +237,25 @@ class Settings:
 
     def validate_combination(self) -> None:
         """Rules across settings: the API and the UI need their own ports, TWS needs a host,
-        and the options pipeline's 1-minute quotes need a paid ThetaData tier."""
+        the options pipeline's 1-minute quotes need a paid ThetaData tier, authentication stays
+        on in production and an OIDC issuer comes with its audience."""
+        if self.auth == "off" and self.profile == "prod":
+            raise InvalidInput(
+                "auth is off under the prod profile: authentication may be off for local "
+                "development only; unset MARKET_SPINE_AUTH (or set it to on)"
+            )
+        if self.oidc_issuer and not self.oidc_audience:
+            raise InvalidInput(
+                f"oidc_issuer is {self.oidc_issuer} but oidc_audience is empty: set "
+                "MARKET_SPINE_OIDC_AUDIENCE to the audience the issuer puts in its tokens"
+            )
+        for name in ("oidc_issuer", "oidc_jwks_url"):
+            value = getattr(self, name)
+            if value and urlsplit(value).scheme not in ("http", "https"):
+                raise InvalidInput(
+                    f"{name} {value!r} is not an http(s) URL: set it to e.g. "
+                    "https://login.example.com/realms/market"
+                )
         if self.api_port == self.ui_port:
             other = self.ui_port + 1 if self.ui_port < 65535 else self.ui_port - 1
             raise InvalidInput(

@@ -103,3 +103,31 @@ def test_settings_that_disagree_are_refused(tmp_path: Path, env: dict, message: 
 def test_the_file_may_hold_every_setting_but_the_home() -> None:
     fields = {f.name for f in dataclasses.fields(Settings)} - {"home"}
     assert set(KEYS) == fields
+
+
+def test_authentication_is_on_unless_turned_off_outside_production(tmp_path: Path) -> None:
+    base = {"MARKET_SPINE_HOME": str(tmp_path)}
+    assert Settings.from_env(base).auth == "on"
+    assert Settings.from_env({**base, "MARKET_SPINE_AUTH": "off"}).auth == "off"
+    with pytest.raises(InvalidInput, match="local development only"):
+        Settings.from_env({**base, "MARKET_SPINE_AUTH": "off", "MARKET_SPINE_PROFILE": "prod"})
+    with pytest.raises(InvalidInput, match="MARKET_SPINE_AUTH"):
+        Settings.from_env({**base, "MARKET_SPINE_AUTH": "maybe"})
+    with pytest.raises(InvalidInput, match="OIDC_AUDIENCE"):
+        Settings.from_env({**base, "MARKET_SPINE_OIDC_ISSUER": "https://login.example.com"})
+    origins = {"MARKET_SPINE_API_ALLOWED_ORIGINS": "https://a.example/, https://b.example"}
+    assert Settings.from_env({**base, **origins}).api_allowed_origins == (
+        "https://a.example",
+        "https://b.example",
+    )
+
+
+def test_auth_off_warns_loudly_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from dataclasses import replace
+
+    from market_spine.api.app import create_app
+
+    settings = replace(Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path)}), auth="off")
+    with caplog.at_level("WARNING", logger="market_spine.api"):
+        create_app(settings)
+    assert "AUTHENTICATION IS OFF" in caplog.text

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from market_spine.api import (
+    access,
     metrics,
     routes_bars,
     routes_catalog,
     routes_health,
+    routes_keys,
     routes_options,
     routes_readiness,
     routes_revisions,
@@ -23,13 +26,20 @@ from market_spine.api import (
 from market_spine.api.errors import install_error_handlers
 from market_spine.api.load_status import LoadStatus
 from market_spine.api.paging import ReadSlots
+from market_spine.api.server import BodyLimit
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
 from market_spine.home import existing_instance
 from market_spine.operations.metrics import HomeMetrics
+from market_spine.security.credentials import Authenticator
+from market_spine.security.jwt import JwtVerifier, OidcConfig
+from market_spine.security.keys import KeyStore
+from market_spine.security.limits import RateLimiter, SubscriberCount
 from market_spine.settings import Settings
 from market_spine.streaming.hub import BarHub
 from market_spine.version import package_version
+
+log = logging.getLogger("market_spine.api")
 
 
 def asset_paths() -> list[list[str]]:
@@ -44,6 +54,36 @@ def model_paths() -> list[list[str]]:
     from market_spine.catalog.registry import CATALOG
 
     return [spec.asset_path for spec in CATALOG if spec.kind == "dbt"]
+
+
+def build_access(settings: Settings) -> access.Access:
+    """The app's authentication: keys of the home's key file and, when an issuer is set,
+    its JWTs; none with auth off (which says so loudly)."""
+    authenticator = None
+    if settings.auth == "off":
+        log.warning(
+            "AUTHENTICATION IS OFF (MARKET_SPINE_AUTH=off): anyone who reaches this API reads "
+            "everything as admin. Use it for local development only."
+        )
+    else:
+        verifier = None
+        if settings.oidc_issuer:
+            verifier = JwtVerifier(
+                OidcConfig(
+                    settings.oidc_issuer,
+                    settings.oidc_audience,
+                    settings.oidc_jwks_url or None,
+                    settings.oidc_role_claim,
+                    settings.oidc_datasets_claim,
+                )
+            )
+        authenticator = Authenticator(KeyStore(settings.home), verifier)
+    return access.Access(
+        settings,
+        authenticator,
+        RateLimiter(settings.api_rate_limit, 2 * settings.api_rate_limit),
+        SubscriberCount(settings.api_ws_per_key),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -66,7 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Read API over the Market Spine lake: futures bars, option chains with greeks, "
             "intraday option quotes and the volatility surface as JSON, CSV or Arrow IPC; the "
             "dataset "
-            "catalog; real-time bars over a WebSocket when `market-spine stream` serves it."
+            "catalog; real-time bars over a WebSocket when `market-spine stream` serves it.\n\n"
+            "Every route but `/healthz` and `/readyz` needs `Authorization: Bearer <token>`: an "
+            "API key from `market-spine keys create --role reader` or a JWT of the configured "
+            "OIDC issuer (Authorize, above). The WebSocket takes the token as the subprotocol "
+            "`bearer.<token>` or `?token=`. 401: no valid credential; 403: the role or the "
+            "key's datasets do not allow the read; 429: over the key's rate (see Retry-After)."
         ),
         docs_url="/docs",
         redoc_url="/redoc",
@@ -85,15 +130,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()
     app.state.streamer = None
+    app.state.access = build_access(settings)
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    app.include_router(routes_bars.router)
-    app.include_router(routes_options.router)
-    app.include_router(routes_catalog.router)
-    app.include_router(routes_revisions.router)
-    app.include_router(routes_readiness.router)
-    app.include_router(routes_stream.router)
+    # Every router but health's carries the guard; the WebSocket checks its own credential
+    # (`access.admit_websocket`), since browsers cannot send headers with it.
+    guarded = [Depends(access.guard)]
+    app.include_router(routes_bars.router, dependencies=guarded)
+    app.include_router(routes_options.router, dependencies=guarded)
+    app.include_router(routes_catalog.router, dependencies=guarded)
+    app.include_router(routes_revisions.router, dependencies=guarded)
+    app.include_router(routes_readiness.router, dependencies=guarded)
+    app.include_router(routes_stream.router, dependencies=guarded)
+    app.include_router(routes_stream.sockets)
     app.include_router(routes_health.router)
-    app.include_router(routes_status.router)
-    app.include_router(metrics.router)
+    app.include_router(routes_status.router, dependencies=guarded)
+    app.include_router(metrics.router, dependencies=guarded)
+    app.include_router(routes_keys.router, dependencies=guarded)
+    missing = access.unruled(app)
+    if missing:
+        raise RuntimeError(f"routes without an access rule: {sorted(missing)}")
     return app

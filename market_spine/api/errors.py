@@ -34,13 +34,21 @@ EXAMPLE = "?symbol=CL&start=2024-03-05"
 
 
 class ApiError(Exception):
-    """An error a route raises on purpose: its HTTP status, message and the parameter at fault."""
+    """An error a route raises on purpose: its HTTP status, message, the parameter at fault and
+    any headers the answer needs (`WWW-Authenticate`, `Retry-After`)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def error_response(
@@ -92,7 +100,9 @@ def _validation_message(err: dict[str, Any], path: str) -> tuple[str, str | None
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, exc.field, request)
+    response = error_response(exc.status, exc.message, exc.field, request)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _on_invalid_input(request: Request, exc: Exception) -> JSONResponse:

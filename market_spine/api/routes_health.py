@@ -12,13 +12,16 @@ import socket
 import sqlite3
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import yaml
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from market_spine.api.access import optional_identity
+from market_spine.security.identity import Identity
+from market_spine.security.roles import allows
 from market_spine.settings import Settings
 
 router = APIRouter(tags=["operations"])
@@ -143,10 +146,13 @@ async def healthz() -> dict[str, str]:
         }
     },
 )
-def readyz(request: Request) -> JSONResponse:
+def readyz(
+    request: Request, identity: Annotated[Identity | None, Depends(optional_identity)]
+) -> JSONResponse:
     """200 when the lake is readable, the Dagster instance's storage answers, no dataset's
     last load failed and the newest warehouse build did not fail, else 503 naming the part
-    that failed and why."""
+    that failed and why. Without an operator's credential the answer holds the status
+    alone: which part failed, and why, is for those who run the platform."""
     settings: Settings = request.app.state.settings
     checks = {"lake": probe_lake(settings), "dagster": probe_dagster(settings)}
     if checks["dagster"].ok:
@@ -158,4 +164,6 @@ def readyz(request: Request) -> JSONResponse:
         "failed": failed,
         "checks": {name: asdict(probe) for name, probe in checks.items()},
     }
+    if identity is None or not allows(identity.role, "operator"):
+        body = {"status": body["status"]}
     return JSONResponse(body, status_code=503 if failed else 200)

@@ -12,12 +12,16 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 
+from market_spine.api import access
 from market_spine.errors import SpineError
 from market_spine.markets.instruments import get_instrument
 from market_spine.streaming.hub import STOPPING, Subscriber
 from market_spine.streaming.messages import status_message
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
+#: The WebSocket route, apart: it authenticates itself (`access.admit_websocket`), since the
+#: HTTP guard reads a header a browser's WebSocket cannot send.
+sockets = APIRouter(prefix="/v1/stream", tags=["stream"])
 INTERVALS = ("all", "5s", "1m")
 NOT_RUNNING = (
     "no real-time stream runs in this API process: start it with `market-spine stream` "
@@ -32,12 +36,24 @@ def _symbols(raw: str) -> frozenset[str]:
     return frozenset(get_instrument(s).root for s in roots)
 
 
-@router.websocket("/bars")
+@sockets.websocket("/bars")
 async def stream_bars(websocket: WebSocket, symbols: str = "CL,ES,NG", interval: str = "all"):
     """Every 5-second bar as it arrives and every closed 1-minute bar once it is in the lake;
     `interval=5s` or `1m` keeps one kind. Status messages tell of disconnects and recoveries; a
-    `dropped` message, of messages lost because this client read too slowly."""
-    await websocket.accept()
+    `dropped` message, of messages lost because this client read too slowly.
+
+    Authenticated by the subprotocol `bearer.<token>` or `?token=` (browsers cannot set
+    headers); refusals close with 4401, 4403 or 4429 after an error message."""
+    identity = await access.admit_websocket(websocket, "/v1/stream/bars")
+    if identity is None:
+        return
+    try:
+        await _serve(websocket, symbols, interval)
+    finally:
+        access.release(websocket, identity)
+
+
+async def _serve(websocket: WebSocket, symbols: str, interval: str) -> None:
     try:
         wanted = _symbols(symbols)
         if interval not in INTERVALS:

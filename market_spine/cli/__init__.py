@@ -1,7 +1,8 @@
 """`market-spine`: the operator's command line — process dates through Dagster, start the platform,
 serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
 settings, score data quality, say which data is ready, build the warehouse as of an instant,
-find and fill gaps, show status and runs, retry, test and list alerts. A module per command
+find and fill gaps, show status and runs, retry, test and list alerts, issue and revoke API
+keys. A module per command
 group."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from market_spine.cli.fake import fake
 from market_spine.cli.gaps import gaps
 from market_spine.cli.help_text import reflow_help
 from market_spine.cli.importing import import_app
+from market_spine.cli.keys import keys
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
 from market_spine.cli.process import process
@@ -48,6 +50,7 @@ app.add_typer(fake, name="fake")
 app.add_typer(config, name="config")
 app.add_typer(alerts, name="alerts")
 app.add_typer(runs, name="runs")
+app.add_typer(keys, name="keys")
 reflow_help(app)
 
 __all__ = ["app"]

@@ -37,14 +37,42 @@ def api(
     import uvicorn
 
     from market_spine.api.app import create_app
+    from market_spine.api.server import server_config
 
     with command_run():
         settings = settings_from_env()
-    uvicorn.run(
+    warn_if_auth_off(settings)
+    config = server_config(
         create_app(settings),
+        settings,
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level=log_level,
+    )
+    uvicorn.Server(config).run()
+
+
+def warn_if_auth_off(settings: Settings) -> None:
+    """Say in red, on the console, that the API serves everyone when authentication is off."""
+    if settings.auth == "off":
+        console.print(
+            "[bold red]WARNING: authentication is OFF (MARKET_SPINE_AUTH=off): anyone who "
+            "reaches the API reads everything as admin. For local development only.[/]"
+        )
+
+
+def admin_key_note(settings: Settings) -> str:
+    """Make the home's admin key on first start; the lines saying where it is (never the key)
+    and how to issue keys for readers."""
+    from market_spine.security.bootstrap import ensure_admin_key
+
+    if settings.auth == "off":
+        return "  API keys:   none needed (authentication is off)"
+    path, made = ensure_admin_key(settings.home)
+    return (
+        f"  Admin key:  {path}{' (made now)' if made else ''}: send it as "
+        "`Authorization: Bearer <key>`\n"
+        "  Reader keys: market-spine keys create --role reader --name <who>"
     )
 
 
@@ -65,10 +93,12 @@ def up(
     (`--days 0` loads nothing: the way to restart them on a home that holds data)."""
     with command_run():
         settings = settings_from_env()
+        warn_if_auth_off(settings)
         runs = _load_recent(settings, days) if days else _prepared(settings)
+        keys_note = admin_key_note(settings)
     failed = [r for r in runs if not r.success]
     report_failures(runs)
-    served = _serve(settings, failed, len(runs)) if serve else True
+    served = _serve(settings, failed, len(runs), keys_note) if serve else True
     raise typer.Exit(1 if failed or not served else 0)
 
 
@@ -114,7 +144,7 @@ def load_ranges(
     return futures, (opened[0], opened[-1]) if opened else None
 
 
-def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
+def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: str) -> bool:
     """Run the Dagster UI (with its daemon) and the API until a signal or either one exits;
     False when they never came up (a port in use, say), so `up` exits non-zero.
 
@@ -148,6 +178,7 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
             f"\n{headline}\n"
             f"  Dagster UI: {ui_url}\n"
             f"  API:        {api_url}/docs\n"
+            f"{keys_note}\n"
             f"  Service log: {service_log_path(settings.home)}\n"
             "Ctrl-C stops both."
         )

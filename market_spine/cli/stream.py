@@ -112,9 +112,9 @@ def _serve_stream(
     stack: contextlib.ExitStack,
 ) -> None:
     """Start the streamer into the lake and the hub, then serve the API until a signal."""
-    import uvicorn
 
     from market_spine.api.app import create_app
+    from market_spine.api.server import server_config
     from market_spine.lake.store import lake_at
     from market_spine.providers.ib_connection import IBSettings
     from market_spine.streaming.service import StreamConfig, Streamer
@@ -130,6 +130,12 @@ def _serve_stream(
     console.print(
         f"streaming {subscribed}; WebSocket ws://{settings.api_host}:{api_port}"
         f"/v1/stream/bars?symbols={','.join(roots)}"
+        + (
+            " (with a key as the subprotocol `bearer.<key>`; `market-spine keys create "
+            "--role reader` makes one)"
+            if settings.auth == "on"
+            else ""
+        )
     )
     note = market_closed_note(roots, datetime.now(UTC))
     if note:
@@ -137,8 +143,9 @@ def _serve_stream(
     # Open WebSockets never end by themselves: the server tells them it stops, and bounds the
     # wait for any that linger.
     server = _server(
-        uvicorn.Config(
+        server_config(
             app,
+            settings,
             host=settings.api_host,
             port=api_port,
             log_level="warning",

@@ -46,6 +46,18 @@ KEYS: dict[str, str] = {
     "api_read_slots": "MARKET_SPINE_API_READ_SLOTS",
     "instruments_file": "MARKET_SPINE_INSTRUMENTS",
     "retention_days": "MARKET_SPINE_RETENTION_DAYS",
+    "auth": "MARKET_SPINE_AUTH",
+    "oidc_issuer": "MARKET_SPINE_OIDC_ISSUER",
+    "oidc_audience": "MARKET_SPINE_OIDC_AUDIENCE",
+    "oidc_jwks_url": "MARKET_SPINE_OIDC_JWKS_URL",
+    "oidc_role_claim": "MARKET_SPINE_OIDC_ROLE_CLAIM",
+    "oidc_datasets_claim": "MARKET_SPINE_OIDC_DATASETS_CLAIM",
+    "api_allowed_origins": "MARKET_SPINE_API_ALLOWED_ORIGINS",
+    "api_rate_limit": "MARKET_SPINE_API_RATE_LIMIT",
+    "api_ws_per_key": "MARKET_SPINE_API_WS_PER_KEY",
+    "api_max_body_bytes": "MARKET_SPINE_API_MAX_BODY_BYTES",
+    "api_max_header_bytes": "MARKET_SPINE_API_MAX_HEADER_BYTES",
+    "api_header_timeout_s": "MARKET_SPINE_API_HEADER_TIMEOUT_S",
 }
 _KEY_OF = {variable: key for key, variable in KEYS.items()}
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from market_spine.api.app import create_app
 from market_spine.streaming.hub import BarHub
@@ -42,7 +43,9 @@ def served(home: Path) -> Iterator[tuple[httpx.Client, BarHub]]:
 
 
 def _subscribe(client: httpx.Client) -> ClientConnection:
-    ws = connect(f"ws://127.0.0.1:{client.base_url.port}/v1/stream/bars?symbols=CL")
+    url = f"ws://127.0.0.1:{client.base_url.port}/v1/stream/bars?symbols=CL"
+    token = client.headers["authorization"].removeprefix("Bearer ")
+    ws = connect(url, subprotocols=[Subprotocol(f"bearer.{token}")])
     assert json.loads(ws.recv(timeout=5))["event"] == "subscribed"
     return ws
 

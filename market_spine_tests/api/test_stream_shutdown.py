@@ -5,13 +5,17 @@ test client raises)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import anyio
 import pytest
 
+from market_spine.api.access import Access
 from market_spine.api.routes_stream import stream_bars
+from market_spine.security.limits import RateLimiter, SubscriberCount
+from market_spine.settings import Settings
 from market_spine.streaming.hub import BarHub
 
 
@@ -19,10 +23,16 @@ class _LeavingClient:
     """A WebSocket whose client says goodbye as soon as it is read."""
 
     def __init__(self, hub: BarHub) -> None:
-        self.app = SimpleNamespace(state=SimpleNamespace(hub=hub, streamer=object()))
+        settings = Settings(home=Path("unused"), auth="off")
+        access = Access(settings, None, RateLimiter(1, 1), SubscriberCount(1))
+        self.app = SimpleNamespace(state=SimpleNamespace(hub=hub, streamer=object(), access=access))
+        self.scope: dict[str, Any] = {"subprotocols": []}
+        self.headers: dict[str, str] = {}
+        self.query_params: dict[str, str] = {}
+        self.state = SimpleNamespace()
         self.sent: list[dict[str, Any]] = []
 
-    async def accept(self) -> None:
+    async def accept(self, subprotocol: str | None = None) -> None:
         return None
 
     async def send_json(self, message: dict[str, Any]) -> None:

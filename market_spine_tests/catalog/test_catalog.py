@@ -22,6 +22,7 @@ from market_spine.lake import Lake
 from market_spine.runs.launch import materialize_options, materialize_range
 from market_spine.warehouse.sources import SOURCES_FILE
 from market_spine.warehouse.sources import render as render_sources
+from market_spine_tests.kit.api import auth_headers
 from market_spine_tests.kit.homes import WEEK, settings_for
 
 
@@ -106,7 +107,8 @@ def test_spine_catalog_has_live_facts(materialized_home) -> None:
 
 
 def test_api_catalog_and_one_dataset(materialized_home) -> None:
-    with TestClient(create_app(settings_for(materialized_home))) as http:
+    app = create_app(settings_for(materialized_home))
+    with TestClient(app, headers=auth_headers(app, "reader")) as http:
         listing = http.get("/v1/catalog").json()["datasets"]
         assert [d["name"] for d in listing] == CATALOG.names()
         one = http.get("/v1/catalog/analytics/futures_bars_daily").json()

@@ -35,6 +35,9 @@ COMMANDS: dict[str, list[str]] = {
     "readiness": [],
     "config validate": ["--offline"],
     "warehouse": ["--as-of", "2024-03-05T21:00:00Z"],
+    "keys create": ["--role", "reader"],
+    "keys list": [],
+    "keys revoke": ["0123456789abcdef"],
 }
 #: Commands that do not run on the settings: local fakes configured by their own options, and
 #: the commands that show and edit the settings themselves (they must work while one is bad, to

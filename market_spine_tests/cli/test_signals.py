@@ -15,8 +15,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from market_spine.cli.stream import market_closed_note
+from market_spine.security.keys import KeyStore
 
 STOP_WITHIN_S = 5.0
 CLI = [sys.executable, "-m", "market_spine.cli"]
@@ -85,7 +87,9 @@ def test_stream_stops_with_a_websocket_client_connected(home: Path, sig: signal.
     port = free_port()
     child = start(["stream", "--fake", "--port", str(port), "--symbols", "CL"], home)
     url = f"ws://127.0.0.1:{port}/v1/stream/bars?symbols=CL"
-    ws = wait_for(lambda: connect(url), 120, "the stream's WebSocket")
+    token = KeyStore(home).create("reader").token
+    protocols = [Subprotocol(f"bearer.{token}")]
+    ws = wait_for(lambda: connect(url, subprotocols=protocols), 120, "the stream's WebSocket")
     try:
         assert '"subscribed"' in ws.recv(timeout=10)
         assert stop_time(child, sig) <= STOP_WITHIN_S

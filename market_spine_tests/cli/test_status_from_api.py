@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from market_spine.api.app import create_app
 from market_spine.cli import app
 from market_spine.cli.status import from_api
+from market_spine.security.bootstrap import ensure_admin_key
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import settings_for
 
@@ -27,6 +28,7 @@ def _port(client) -> int:
 def test_status_is_the_report_the_homes_api_computed(
     env_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ensure_admin_key(env_home)
     with serving_app(create_app(settings_for(env_home))) as api:
         monkeypatch.setenv("MARKET_SPINE_API_PORT", str(_port(api)))
         before = api.get("/v1/status", params={"verify": "false"}).json()
@@ -48,6 +50,7 @@ def test_status_is_the_report_the_homes_api_computed(
 
 def test_another_homes_api_is_not_asked(tmp_path: Path) -> None:
     ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ensure_admin_key(theirs)
     with serving_app(create_app(settings_for(theirs))) as api:
         port = str(_port(api))
         env = {"MARKET_SPINE_PROFILE": "test", "MARKET_SPINE_API_PORT": port}
@@ -65,6 +68,7 @@ def test_no_api_means_no_report_from_it(tmp_path: Path) -> None:
 
 
 def test_reading_the_apis_report_loads_no_dagster(env_home: Path) -> None:
+    ensure_admin_key(env_home)
     with serving_app(create_app(settings_for(env_home))) as api:
         code = (
             "import sys\n"

@@ -51,6 +51,16 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
 
         ready = httpx.get(f"http://127.0.0.1:{api}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
+        # Authentication is on from the first start: the home's admin key is made and its
+        # path printed, never the key; the API refuses a call without it.
+        key_file = tmp_path / "home" / "secrets" / "admin.key"
+        assert str(key_file) in output and "keys create --role reader" in output
+        key = key_file.read_text().strip()
+        assert key not in output and oct(key_file.stat().st_mode)[-3:] == "600"
+        catalog = f"http://127.0.0.1:{api}/v1/catalog"
+        assert httpx.get(catalog, timeout=30).status_code == 401
+        authed = httpx.get(catalog, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert authed.status_code == 200, authed.text
         runs = httpx.post(
             f"http://127.0.0.1:{ui}/graphql",
             json={"query": "{ runsOrError { ... on Runs { results { status } } } }"},

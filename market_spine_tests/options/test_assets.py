@@ -14,6 +14,7 @@ from market_spine.lake import Lake
 from market_spine.options import keys
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.runs.launch import domain_assets, resources
+from market_spine_tests.kit.api import auth_headers
 from market_spine_tests.kit.homes import settings_for
 
 
@@ -71,7 +72,8 @@ def test_reads_through_spine_and_http(tmp_path, instance) -> None:
     with pytest.raises(InvalidInput, match="SPX, SPXW"):
         spine.chain("NDX", "2024-03-08")
 
-    client = TestClient(create_app(settings))
+    app = create_app(settings)
+    client = TestClient(app, headers=auth_headers(app, "quant"))
     ok = client.get(
         "/v1/options/chain",
         params={"root": "SPXW", "date": "2024-03-08", "expiration": "2024-03-15"},

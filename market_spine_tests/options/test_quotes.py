@@ -22,6 +22,7 @@ from market_spine.providers.simulated_option_quotes import SimulatedQuoteProvide
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.providers.thetadata import ThetaDataClient
 from market_spine.runs.launch import resources
+from market_spine_tests.kit.api import auth_headers
 from market_spine_tests.kit.homes import settings_for
 
 DAY = date(2024, 3, 4)
@@ -167,7 +168,8 @@ def test_the_asset_captures_the_nearest_expirations(home, instance) -> None:
     assert read.height == stored.filter(pl.col("expiration") == date(2024, 3, 5)).height
     assert read["capture_id"].n_unique() == 1
     assert read["capture_id"][0] > stored["capture_id"].max()
-    with TestClient(create_app(settings_for(home))) as http:
+    app = create_app(settings_for(home))
+    with TestClient(app, headers=auth_headers(app, "reader")) as http:
         # A whole day is over the JSON/CSV row cap; Arrow streams it in one answer.
         answer = http.get("/v1/options/quotes", params={"date": "2024-03-04", "format": "arrow"})
         assert answer.status_code == 200

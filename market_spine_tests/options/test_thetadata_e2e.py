@@ -15,6 +15,7 @@ from market_spine.pricing.black import NO_PRICE, NO_TIME_LEFT
 from market_spine.providers.resource import MarketDataResource
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 from market_spine.runs.launch import materialize_options
+from market_spine_tests.kit.api import auth_headers
 from market_spine_tests.kit.homes import settings_for
 
 DAY = date(2024, 3, 5)
@@ -98,7 +99,8 @@ def test_quotes_without_an_offer_are_one_sided_not_a_blocked_day(
     assert convergence["passed"] and convergence["one_sided"] == normalized["one_sided"]
 
     row = no_offer.row(0, named=True)
-    client = TestClient(create_app(settings_for(home)))
+    app = create_app(settings_for(home))
+    client = TestClient(app, headers=auth_headers(app, "reader"))
     answer = client.get(
         "/v1/options/chain",
         params={"root": row["root"], "date": DAY.isoformat(), "expiration": str(row["expiration"])},

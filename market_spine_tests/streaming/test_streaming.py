@@ -21,6 +21,7 @@ from market_spine.providers.simulated import SimulatedMarket
 from market_spine.streaming.aggregator import MinuteAggregator, aggregate
 from market_spine.streaming.messages import BarMessage
 from market_spine.streaming.service import StreamConfig, Streamer
+from market_spine_tests.kit.api import auth_headers
 from market_spine_tests.kit.homes import settings_for
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
@@ -87,7 +88,10 @@ def _stream(home, tws, symbols=("CL", "ES")) -> tuple[Streamer, object]:
 def test_stream_lands_minutes_equal_to_history_and_survives_a_drop(home, tws) -> None:
     streamer, app = _stream(home, tws)
     messages: list[dict] = []
-    with TestClient(app) as http, http.websocket_connect("/v1/stream/bars?symbols=CL") as ws:
+    with (
+        TestClient(app, headers=auth_headers(app, "operator")) as http,
+        http.websocket_connect("/v1/stream/bars?symbols=CL") as ws,
+    ):
         assert streamer.start() == {"CL": "CLJ4", "ES": "ESH4"}
         assert ws.receive_json()["event"] == "subscribed"
         deadline = time.monotonic() + 6
@@ -134,7 +138,8 @@ def test_stream_lands_minutes_equal_to_history_and_survives_a_drop(home, tws) ->
 
 
 def test_websocket_refuses_bad_requests_and_a_missing_stream(home) -> None:
-    with TestClient(create_app(settings_for(home))) as http:
+    app = create_app(settings_for(home))
+    with TestClient(app, headers=auth_headers(app, "operator")) as http:
         with http.websocket_connect("/v1/stream/bars?symbols=XX") as ws:
             error = ws.receive_json()
             assert error["type"] == "error" and error["field"] == "symbols"

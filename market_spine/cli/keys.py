@@ -1,0 +1,92 @@
+"""`market-spine keys create | list | revoke`: the home's API keys. A key's secret is printed once,
+at creation, and kept only as a hash; `list` never shows it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from market_spine.cli.console import command_run, console, output_console, settings_from_env
+
+keys = typer.Typer(help="API keys of this home: create (shown once), list, revoke.")
+
+
+@keys.command()
+def create(
+    role: Annotated[
+        str, typer.Option(help="reader, quant, operator, compliance or admin.")
+    ] = "reader",
+    datasets: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated dataset globs the key may read, e.g. 'normalized/*'."),
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime: 90d, 12h, 30m, 2w or never.")
+    ] = "90d",
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")] = "",
+) -> None:
+    """Issue a key and print it once: store it now, it cannot be shown again."""
+    from market_spine.security.keys import KeyStore, parse_datasets, parse_expiry
+
+    with command_run(dagster=False):
+        settings = settings_from_env()
+        issued = KeyStore(settings.home).create(
+            role, parse_datasets(datasets), parse_expiry(expires), name
+        )
+    record = issued.record
+    expiry = "never" if record.expires_at is None else record.expires_at.isoformat()
+    console.print(
+        f"key {record.id} ({record.role}; datasets {', '.join(record.datasets)}; expires "
+        f"{expiry}). Its secret is printed below once and never again:",
+        highlight=False,
+    )
+    typer.echo(issued.token)
+
+
+@keys.command("list")
+def list_keys(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
+) -> None:
+    """Every key issued: id, name, role, datasets, times and state (never the secret)."""
+    from rich.table import Table
+
+    from market_spine.security.keys import KeyStore
+
+    with command_run(dagster=False):
+        settings = settings_from_env()
+        records = KeyStore(settings.home).list()
+    now = datetime.now(UTC)
+    if as_json:
+        typer.echo(json.dumps([r.as_json(now) for r in records], indent=2))
+        return
+    table = Table("id", "name", "role", "datasets", "created", "expires", "state")
+    for r in records:
+        table.add_row(
+            r.id,
+            r.name,
+            r.role,
+            ", ".join(r.datasets),
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            "never" if r.expires_at is None else f"{r.expires_at:%Y-%m-%d %H:%M}",
+            r.state(now),
+        )
+    output_console(highlight=False).print(table)
+
+
+@keys.command()
+def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, from `keys list`.")]) -> None:
+    """Revoke a key: a running API refuses it within 10 seconds."""
+    from market_spine.security.credentials import CACHE_TTL_S
+    from market_spine.security.keys import KeyStore
+
+    with command_run(dagster=False):
+        settings = settings_from_env()
+        record = KeyStore(settings.home).revoke(key_id)
+    console.print(
+        f"key {record.id} ({record.role}) revoked at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC; "
+        f"a running API refuses it within {CACHE_TTL_S:g} s",
+        highlight=False,
+    )

@@ -1,0 +1,29 @@
+"""The identity a request or WebSocket acts as, set on `request.state.identity` once the
+credential is verified, so every later step (routes, the audit trail) knows who is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Literal
+
+Method = Literal["key", "jwt", "local"]
+
+#: The scope of an identity that may read every dataset.
+ALL_DATASETS = ("*",)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """`actor` is the key id (`key:<id>`), the JWT subject (`jwt:<sub>`) or, with authentication
+    off, the OS user (`local:<user>`); `datasets` are glob patterns over dataset names such as
+    `normalized/futures_bars_1m` (`*` for all)."""
+
+    actor: str
+    role: str
+    datasets: tuple[str, ...] = ALL_DATASETS
+    method: Method = "key"
+
+    def may_read(self, dataset: str) -> bool:
+        """Whether `dataset` falls within this identity's dataset scope."""
+        return any(fnmatchcase(dataset, pattern) for pattern in self.datasets)

@@ -1,0 +1,54 @@
+"""`market-spine keys create | list | revoke`: the secret printed once on stdout, never listed,
+and a revoked key refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine.security.keys import KeyRefused, KeyStore
+
+runner = CliRunner()
+
+
+def test_create_prints_the_key_once_and_list_never_shows_it(env_home: Path) -> None:
+    made = runner.invoke(
+        app,
+        ["keys", "create", "--role", "quant", "--datasets", "normalized/*", "--name", "desk"],
+    )
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[-1]
+    record = KeyStore(env_home).check(token)
+    assert (record.role, record.datasets, record.name) == ("quant", ("normalized/*",), "desk")
+    assert record.expires_at is not None  # 90 days unless told otherwise
+    listed = runner.invoke(app, ["keys", "list", "--json"])
+    assert listed.exit_code == 0
+    keys = json.loads(listed.stdout)
+    assert [(k["id"], k["state"]) for k in keys] == [(record.id, "active")]
+    secret = token.split("_", 2)[2]
+    assert secret not in listed.stdout
+    assert secret not in runner.invoke(app, ["keys", "list"]).stdout
+
+    revoked = runner.invoke(app, ["keys", "revoke", record.id])
+    assert revoked.exit_code == 0 and "within 10 s" in revoked.output
+    try:
+        KeyStore(env_home).check(token)
+        raise AssertionError("a revoked key was accepted")
+    except KeyRefused as exc:
+        assert "revoked" in str(exc)
+    assert json.loads(runner.invoke(app, ["keys", "list", "--json"]).stdout)[0]["state"] == (
+        "revoked"
+    )
+
+
+def test_bad_input_says_the_fix_and_issues_nothing(env_home: Path) -> None:
+    bad_role = runner.invoke(app, ["keys", "create", "--role", "root"])
+    assert bad_role.exit_code == 2 and "reader, quant" in bad_role.output
+    bad_expiry = runner.invoke(app, ["keys", "create", "--expires", "soon"])
+    assert bad_expiry.exit_code == 2 and "90d" in bad_expiry.output
+    unknown = runner.invoke(app, ["keys", "revoke", "0123456789abcdef"])
+    assert unknown.exit_code == 2 and "keys list" in unknown.output
+    assert KeyStore(env_home).list() == []
