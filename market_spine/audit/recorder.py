@@ -1,7 +1,8 @@
 """Recording audit entries without slowing what is audited: `record` only appends to an
 in-memory batch; a background thread writes batches to the home's store every half second (or
 sooner when a batch grows large), and whatever is pending is written when the process exits
-(`flush_all`). One recorder per home per process."""
+(`flush_all`). One recorder per home per process; entries for a home that does not exist
+(a command refused before creating it) are dropped."""
 
 from __future__ import annotations
 
@@ -64,6 +65,9 @@ class Recorder:
             if not batch:
                 return 0
             if self._store is None:
+                if not self.home.is_dir():
+                    return 0  # no home, nothing in it to audit: a command refused before one
+
                 self._store = AuditStore(self.home)
             self._store.append(batch)
             return len(batch)

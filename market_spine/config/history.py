@@ -1,7 +1,7 @@
 """The history of a home's settings: every change `market-spine config` makes, appended as one
 JSON line to `<home>/settings_history.jsonl` with who made it (the OS user), when (UTC), the key,
 and its old and new value (None: not set in the file). Secrets are masked before they are
-written, so the history never holds one."""
+written, so the history never holds one. Each change is also an entry of the audit trail."""
 
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def record(home: Path, changes: list[Change]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
         out.write(lines)
+    from market_spine.audit.recorder import record as audit
+
+    for c in changes:
+        audit(home, f"config.{c.action}", params={"key": c.key, "old": c.old, "new": c.new})
 
 
 def read_history(home: Path) -> list[Change]:
