@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from market_spine.api import (
     metrics,
+    routes_audit,
     routes_bars,
     routes_catalog,
     routes_health,
@@ -20,6 +21,7 @@ from market_spine.api import (
     routes_status,
     routes_stream,
 )
+from market_spine.api.audit_middleware import AuditMiddleware
 from market_spine.api.errors import install_error_handlers
 from market_spine.api.load_status import LoadStatus
 from market_spine.api.paging import ReadSlots
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = BarHub()
     app.state.streamer = None
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(AuditMiddleware, home=settings.home)
     install_error_handlers(app)
     app.include_router(routes_bars.router)
     app.include_router(routes_options.router)
@@ -97,4 +100,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_health.router)
     app.include_router(routes_status.router)
     app.include_router(metrics.router)
+    app.include_router(routes_audit.router)
     return app

@@ -65,10 +65,13 @@ def _jsonl_line(row: tuple) -> str:
     )
 
 
-def entries_as_dicts(store: AuditStore, where: AuditFilter, limit: int) -> list[dict]:
-    """Up to `limit` entries as dicts (parameters as objects), for the API."""
+def entries_as_dicts(
+    store: AuditStore, where: AuditFilter, limit: int, after: int | None = None
+) -> list[dict]:
+    """Up to `limit` entries (after sequence number `after`) as dicts, parameters as objects,
+    for the API."""
     found = []
-    for chunk in store.rows(**vars(where), limit=limit):
+    for chunk in store.rows(**vars(where), after=after, limit=limit):
         for row in chunk:
             item = dict(zip(COLUMNS, row, strict=True))
             item["params"] = json.loads(item["params"])

@@ -157,13 +157,19 @@ class AuditStore:
         actor: str | None = None,
         dataset: str | None = None,
         action: str | None = None,
+        after: int | None = None,
         limit: int | None = None,
         batch: int = 50_000,
     ) -> Iterator[list[tuple]]:
         """The stored rows (`COLUMNS`) in sequence order, in lists of up to `batch`, filtered:
         `since` an ISO 8601 UTC instant (entries at or after it), `actor`, `dataset`, `action`
-        exact (an `action` ending in `.` matches every action it starts)."""
-        where, args = [], []
+        exact (an `action` ending in `.` matches every action it starts); `after` a sequence
+        number (entries after it: the next page)."""
+        where: list[str] = []
+        args: list[object] = []
+        if after is not None:
+            where.append("seq > ?")
+            args.append(after)
         if since:
             where.append("at >= ?")
             args.append(since)

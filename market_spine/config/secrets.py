@@ -10,6 +10,12 @@ MASK = "***"
 _SECRET_PARAMS = ("key", "token", "secret", "password", "passwd", "auth", "signature")
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a parameter named `name` carries a credential (`api_key`, `token`, ...)."""
+    lowered = name.lower()
+    return any(s in lowered for s in _SECRET_PARAMS)
+
+
 def mask(value: object) -> object:
     """`value` with the credentials of a URL in it masked (`http://***@host/v3`,
     `?api_key=***`); anything that is not such a URL comes back as it is."""
@@ -23,7 +29,7 @@ def mask(value: object) -> object:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode(
-            [(k, MASK if any(s in k.lower() for s in _SECRET_PARAMS) else v) for k, v in pairs],
+            [(k, MASK if is_secret_name(k) else v) for k, v in pairs],
             safe="*",
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
