@@ -1,7 +1,7 @@
 """Every HTTP request and WebSocket subscription the API serves, recorded in the home's audit
 trail: who (the identity authentication put on `request.state.identity`, else `anonymous`),
 the route and its parameters (credential-like ones masked), the datasets it read, and the
-outcome (the HTTP status; `subscribed` or `refused` for a WebSocket). The liveness and
+outcome (the HTTP status; `accepted` or `refused` for a WebSocket subscription). The liveness and
 readiness probes are not recorded: they read no data and are polled every few seconds."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class AuditMiddleware:
             if kind == "http.response.start":
                 outcome["status"] = str(message["status"])
             elif kind == "websocket.accept":
-                entry("subscribed")
+                entry("accepted")
             await send(message)
 
         try:
