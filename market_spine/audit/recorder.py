@@ -1,8 +1,8 @@
 """Recording audit entries without slowing what is audited: `record` only appends to an
 in-memory batch; a background thread writes batches to the home's store every half second (or
 sooner when a batch grows large), and whatever is pending is written when the process exits
-(`flush_all`). One recorder per home per process; entries for a home that does not exist
-(a command refused before creating it) are dropped."""
+(`flush_all`). One recorder per home per process; entries for a home that never comes to
+exist (a command refused before creating it) are dropped at exit."""
 
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ class Recorder:
         if size >= FLUSH_AT:
             self._wake.set()
 
-    def flush(self) -> int:
-        """Write every pending entry now; how many were written."""
+    def flush(self, *, final: bool = False) -> int:
+        """Write every pending entry now; how many were written. Until the home exists the
+        entries wait (a command may create it), and the `final` flush drops them."""
         with self._write_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
@@ -66,7 +67,10 @@ class Recorder:
                 return 0
             if self._store is None:
                 if not self.home.is_dir():
-                    return 0  # no home, nothing in it to audit: a command refused before one
+                    if not final:
+                        with self._lock:
+                            self._pending[:0] = batch
+                    return 0
 
                 self._store = AuditStore(self.home)
             self._store.append(batch)
@@ -111,7 +115,7 @@ def flush_all() -> None:
         found = list(_recorders.values())
     for one in found:
         try:
-            one.flush()
+            one.flush(final=True)
         except Exception:  # exiting goes on; the entries of a broken home are lost, not fatal
             continue
 

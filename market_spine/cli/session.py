@@ -24,5 +24,9 @@ def start_session(ctx: typer.Context) -> None:
         home = Settings.home_from_env()
     except SpineError:
         return  # the command itself reports the bad home
-    args = [str(mask(a)) for a in sys.argv[1:]]
+    # The process's arguments when they are this command line's (not when it is invoked from
+    # Python, as tests do): otherwise the command's name alone.
+    given = sys.argv[1:]
+    args = given if ctx.invoked_subcommand in given[:1] else [ctx.invoked_subcommand]
+    args = [str(mask(a)) for a in args]
     record(home, f"cli.{ctx.invoked_subcommand}", params={"argv": args}, outcome="invoked")

@@ -168,6 +168,11 @@ def test_a_recorder_writes_in_the_background_and_drops_entries_of_a_missing_home
         time.sleep(0.05)  # no flush called: the background thread writes it
     assert verify(home).entries == 1
     missing = Recorder(tmp_path / "nowhere")
-    missing.record("alice", "cli.status")
-    assert missing.flush() == 0
-    assert not (tmp_path / "nowhere").exists()
+    missing.record("alice", "cli.process")
+    assert missing.flush() == 0  # waits: the command may create the home
+    (tmp_path / "nowhere").mkdir()
+    assert missing.flush() == 1
+    gone = Recorder(tmp_path / "never")
+    gone.record("alice", "cli.status")
+    assert gone.flush(final=True) == 0 and gone.flush() == 0
+    assert not (tmp_path / "never").exists()
