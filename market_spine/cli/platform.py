@@ -92,8 +92,8 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
     serving_since = datetime.now(UTC)
     children, pumps = _start_services(settings)
     stop = _stop_on_signals()
-    ui_url = f"http://{settings.api_host}:{settings.ui_port}"
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    ui_url = f"http://{UI_HOST}:{settings.ui_port}"
+    api_url = f"{'https' if settings.tls_cert else 'http'}://{settings.api_host}:{settings.api_port}"
     up = _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop)
     if not up and not stop.is_set():
         console.print(
@@ -186,12 +186,7 @@ def _start_services(
         "MARKET_SPINE_HOME": str(settings.home),
     }
     bin_dir = Path(sys.executable).parent
-    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
-    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
-    ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
-    # The services' own INFO lines (a daemon tick a minute, an access line a request) would bury
-    # what matters on this console; the UI keeps every run's and tick's log.
-    ui += ["--log-level", "warning"]
+    ui = ui_command(settings)
     api = [str(bin_dir / "market-spine"), "api", "--log-level", "warning"]
     dagster = subprocess.Popen(
         ui,
@@ -205,6 +200,22 @@ def _start_services(
     pumps = [pump(output, service_log_path(settings.home), _echo_error)]
     server = subprocess.Popen(api, cwd=settings.home, env=env, start_new_session=True)
     return [dagster, server], pumps
+
+
+#: Where the Dagster UI listens, whatever the API's host: its GraphQL API (launch, delete and
+#: wipe included) has no authentication, so it is never reachable from another machine.
+UI_HOST = "127.0.0.1"
+
+
+def ui_command(settings: Settings) -> list[str]:
+    """The `dagster dev` command line of the home: the UI on loopback at `ui_port`."""
+    bin_dir = Path(sys.executable).parent
+    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
+    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+    ui += ["-h", UI_HOST, "-p", str(settings.ui_port)]
+    # The services' own INFO lines (a daemon tick a minute, an access line a request) would bury
+    # what matters on this console; the UI keeps every run's and tick's log.
+    return [*ui, "--log-level", "warning"]
 
 
 def _echo_error(line: str) -> None:
