@@ -16,7 +16,7 @@ def start_session(ctx: typer.Context) -> None:
     if ctx.resilient_parsing or ctx.invoked_subcommand is None:
         return
     from market_spine.audit.recorder import record
-    from market_spine.config.secrets import mask
+    from market_spine.config.secrets import mask_arguments
     from market_spine.errors import SpineError
     from market_spine.settings import Settings
 
@@ -28,5 +28,5 @@ def start_session(ctx: typer.Context) -> None:
     # Python, as tests do): otherwise the command's name alone.
     given = sys.argv[1:]
     args = given if ctx.invoked_subcommand in given[:1] else [ctx.invoked_subcommand]
-    args = [str(mask(a)) for a in args]
-    record(home, f"cli.{ctx.invoked_subcommand}", params={"argv": args}, outcome="invoked")
+    params = {"argv": mask_arguments(args)}
+    record(home, f"cli.{ctx.invoked_subcommand}", params=params, outcome="invoked")

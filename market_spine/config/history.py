@@ -13,7 +13,7 @@ from pathlib import Path
 
 from market_spine.config.file import FileValue
 from market_spine.config.identity import os_user
-from market_spine.config.secrets import mask
+from market_spine.config.secrets import mask_setting
 from market_spine.errors import InvalidInput
 
 HISTORY_FILE = "settings_history.jsonl"
@@ -43,8 +43,8 @@ def change(action: str, key: str, old: FileValue | None, new: FileValue | None) 
         user=os_user(),
         action=action,
         key=key,
-        old=mask(old),  # type: ignore[arg-type]
-        new=mask(new),  # type: ignore[arg-type]
+        old=mask_setting(key, old),  # type: ignore[arg-type]
+        new=mask_setting(key, new),  # type: ignore[arg-type]
     )
 
 

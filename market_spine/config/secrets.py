@@ -3,11 +3,35 @@ and without the values of credential-like query parameters."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from pydantic import SecretStr
 
 MASK = "***"
 #: Query parameters whose values are credentials (matched as substrings, case-insensitive).
 _SECRET_PARAMS = ("key", "token", "secret", "password", "passwd", "auth", "signature")
+
+
+#: Settings whose whole value is a secret.
+SECRET_KEYS = frozenset({"thetadata_credentials"})
+
+
+def mask_setting(key: str, value: object) -> object:
+    """A setting's value as it may be shown: a secret setting's as `***`, a URL's credentials
+    masked (`mask`)."""
+    if key in SECRET_KEYS and value is not None:
+        return MASK
+    return mask(value)
+
+
+def mask_arguments(args: list[str]) -> list[str]:
+    """A command line as it may be recorded: URLs' credentials masked, and the value after a
+    secret setting's name (`config set thetadata_credentials VALUE`)."""
+    shown = []
+    for i, arg in enumerate(args):
+        secret = i > 0 and args[i - 1] in SECRET_KEYS
+        shown.append(MASK if secret else str(mask(arg)))
+    return shown
 
 
 def is_secret_name(name: str) -> bool:
@@ -33,6 +57,18 @@ def mask(value: object) -> object:
             safe="*",
         )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def split_credentials(url: str) -> tuple[str, SecretStr | None]:
+    """`url` without its user info, and that user info (`user:password`, percent-decoded) as a
+    secret value (None when the URL has none)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    return clean, SecretStr(f"{unquote(user)}:{unquote(password)}")
 
 
 def without_credentials(url: str) -> str:
