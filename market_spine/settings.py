@@ -25,6 +25,11 @@ DEFAULT_SYMBOLS = ("CL", "ES", "NG")
 INSTRUMENTS_FILE = "instruments.toml"
 #: Where a ThetaTerminal v3 listens by default (the terminal runs beside the platform).
 DEFAULT_THETADATA_URL = "http://127.0.0.1:25503/v3"
+#: Where the Dagster UI listens, whatever the API's host: its GraphQL API (launch, delete and
+#: wipe included) has no authentication, so it is never reachable from another machine; the
+#: API's authenticating proxy serves it remotely under the same path prefix.
+UI_HOST = "127.0.0.1"
+UI_PATH_PREFIX = "/dagster"
 
 
 def instruments_path(home: Path, named: Path | None = None) -> Path | None:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from market_spine.api import (
+    dagster_proxy,
     metrics,
     routes_audit,
     routes_bars,
@@ -55,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog.start()
+        app.state.dagster_proxy_client = dagster_proxy.proxy_client()
         yield
+        await app.state.dagster_proxy_client.aclose()
         app.state.catalog.stop()
 
     # The docs pages load Swagger UI and ReDoc from files the fastapi-offline package ships,
@@ -101,4 +104,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_status.router)
     app.include_router(metrics.router)
     app.include_router(routes_audit.router)
+    app.include_router(dagster_proxy.router)
     return app

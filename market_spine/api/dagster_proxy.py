@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from graphql import GraphQLError, OperationType, parse
 from starlette.background import BackgroundTask
 
-#: Where the UI is served, on the webserver and through the API.
-PATH_PREFIX = "/dagster"
+from market_spine.settings import UI_HOST
+from market_spine.settings import UI_PATH_PREFIX as PATH_PREFIX
+
 #: Roles that may change things through the UI.
 MUTATING_ROLES = frozenset({"operator", "admin"})
 #: Request headers not forwarded (hop-by-hop, or the API's own credentials).
@@ -66,7 +67,7 @@ def mutates(body: bytes) -> bool:
 
 def upstream(request: Request) -> str:
     """The webserver's URL on loopback for the UI port of the app's settings."""
-    return f"http://127.0.0.1:{request.app.state.settings.ui_port}"
+    return f"http://{UI_HOST}:{request.app.state.settings.ui_port}"
 
 
 @router.api_route(

@@ -18,7 +18,7 @@ import typer
 
 from market_spine.cli.console import command_run, console, settings_from_env
 from market_spine.cli.process import report_failures, run_domains
-from market_spine.settings import Settings
+from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 
 if TYPE_CHECKING:
     from market_spine.runs.launch import RunSummary
@@ -94,7 +94,7 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
     serving_since = datetime.now(UTC)
     children, pumps = _start_services(settings)
     stop = _stop_on_signals()
-    ui_url = f"http://{UI_HOST}:{settings.ui_port}"
+    ui_url = f"http://{UI_HOST}:{settings.ui_port}{UI_PATH_PREFIX}"
     api_url = (
         f"{'https' if settings.tls_cert else 'http'}://{settings.api_host}:{settings.api_port}"
     )
@@ -114,7 +114,8 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
         )
         console.print(
             f"\n{headline}\n"
-            f"  Dagster UI: {ui_url}\n"
+            f"  Dagster UI: {ui_url} (this machine; elsewhere {api_url}{UI_PATH_PREFIX}/ "
+            "with an operator key)\n"
             f"  API:        {api_url}/docs\n"
             f"  Service log: {service_log_path(settings.home)}\n"
             "Ctrl-C stops both."
@@ -184,11 +185,7 @@ def _start_services(
     Dagster services' output to the home's service log (`service_log`), echoing their errors."""
     from market_spine.cli.service_log import pump, service_log_path
 
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(settings.dagster_home),
-        "MARKET_SPINE_HOME": str(settings.home),
-    }
+    env = ui_environment(settings)
     bin_dir = Path(sys.executable).parent
     ui = ui_command(settings)
     api = [str(bin_dir / "market-spine"), "api", "--log-level", "warning"]
@@ -206,9 +203,15 @@ def _start_services(
     return [dagster, server], pumps
 
 
-#: Where the Dagster UI listens, whatever the API's host: its GraphQL API (launch, delete and
-#: wipe included) has no authentication, so it is never reachable from another machine.
-UI_HOST = "127.0.0.1"
+def ui_environment(settings: Settings) -> dict[str, str]:
+    """The environment the services run in: the home, and the UI's path prefix (the webserver
+    reads DAGSTER_WEBSERVER_* for its options), so the API's proxy can serve it as it is."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "MARKET_SPINE_HOME": str(settings.home),
+        "DAGSTER_WEBSERVER_PATH_PREFIX": UI_PATH_PREFIX,
+    }
 
 
 def ui_command(settings: Settings) -> list[str]:

@@ -40,7 +40,7 @@ from market_spine.operations.run_history import (
 from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.outcome import failure_class
 from market_spine.runs.workers import WORKER, Worker
-from market_spine.settings import Settings
+from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 
 #: How far back failures are reported.
 FAILURE_WINDOW = timedelta(hours=24)
@@ -450,7 +450,11 @@ def collect_status(
     host = settings.api_host
     probes: list[Callable[[], Health | list[Health]]] = [
         lambda: probe_http(
-            "webserver", host, settings.ui_port, "/server_info", "start it with `market-spine up`"
+            "webserver",
+            UI_HOST,
+            settings.ui_port,
+            f"{UI_PATH_PREFIX}/server_info",
+            "start it with `market-spine up`",
         ),
         lambda: probe_http(
             "api", host, settings.api_port, "/healthz", "start it with `market-spine api`"

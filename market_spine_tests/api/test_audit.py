@@ -5,13 +5,11 @@ masked; `GET /v1/audit` filters like the export."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.sync.client import connect
 
 from market_spine.api.app import create_app
@@ -19,26 +17,7 @@ from market_spine.audit.recorder import recorder
 from market_spine.audit.verify import verify
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import home_with_instance, settings_for
-
-
-@dataclass(frozen=True)
-class Identity:
-    actor: str
-    role: str
-
-
-class StandInAuthentication:
-    """Sets `request.state.identity` from an `x-test-actor` header, as authentication does."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", []))
-        actor = headers.get(b"x-test-actor")
-        if actor:
-            scope.setdefault("state", {})["identity"] = Identity(actor.decode(), "compliance")
-        await self.app(scope, receive, send)
+from market_spine_tests.kit.stand_in_auth import StandInAuthentication
 
 
 @pytest.fixture(scope="module")

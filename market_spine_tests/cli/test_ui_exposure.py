@@ -17,9 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market_spine.api.app import create_app
-from market_spine.cli.platform import UI_HOST, ui_command
-from market_spine.settings import Settings
+from market_spine.cli.platform import ui_command, ui_environment
+from market_spine.settings import UI_HOST, Settings
+from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import REPO, settings_for
+from market_spine_tests.kit.stand_in_auth import StandInAuthentication
 
 DELETE_RUN = {
     "query": "mutation($id: String!) { deleteRun(runId: $id) { __typename } }",
@@ -62,23 +64,27 @@ def test_the_image_publishes_only_the_api_and_runs_unprivileged() -> None:
     assert not re.search(r"UI_HOST|dagster\S* .*-h 0\.0\.0\.0", dockerfile)
 
 
-def test_the_api_serves_no_dagster_graphql(home: Path) -> None:
+def test_the_api_serves_no_dagster_graphql_without_an_identity(home: Path) -> None:
     client = TestClient(create_app(settings_for(home)))
-    for path in ("/graphql", "/dagster/graphql", "/v1/graphql"):
+    for path in ("/graphql", "/v1/graphql"):
         answer = client.post(path, json=DELETE_RUN)
         assert answer.status_code in (404, 405), (path, answer.status_code)
+    assert client.post("/dagster/graphql", json=DELETE_RUN).status_code == 401
 
 
 @pytest.mark.slow
-def test_delete_run_is_refused_off_loopback_when_up_serves_the_ui(tmp_path: Path) -> None:
+def test_delete_run_is_refused_off_loopback_and_unauthenticated_through_the_api(
+    tmp_path: Path,
+) -> None:
     address = outward_address()
     assert address is not None, "this machine has no address but loopback to test from"
     home = tmp_path / "home"
     home.mkdir()
     port = free_port()
-    env = {**os.environ, "MARKET_SPINE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    env = {**os.environ, "MARKET_SPINE_HOME": str(home)}
     env |= {"MARKET_SPINE_API_HOST": "0.0.0.0", "MARKET_SPINE_UI_PORT": str(port)}
     settings = Settings.from_env(env)
+    env = ui_environment(settings)
     from market_spine.home import prepare_home
 
     prepare_home(settings)
@@ -91,13 +97,27 @@ def test_delete_run_is_refused_off_loopback_when_up_serves_the_ui(tmp_path: Path
         up = False
         while time.monotonic() < deadline and ui.poll() is None and not up:
             try:
-                up = httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success
+                info = f"http://127.0.0.1:{port}/dagster/server_info"
+                up = httpx.get(info, timeout=2).is_success
             except httpx.HTTPError:
                 time.sleep(1)
         log.seek(0)
         assert up, log.read()[-3000:]
-        with pytest.raises(httpx.ConnectError):
-            httpx.post(f"http://{address}:{port}/graphql", json=DELETE_RUN, timeout=5)
+        for path in ("/graphql", "/dagster/graphql"):
+            with pytest.raises(httpx.ConnectError):
+                httpx.post(f"http://{address}:{port}{path}", json=DELETE_RUN, timeout=5)
+        app = create_app(settings)
+        app.add_middleware(StandInAuthentication)
+        with serving_app(app) as api:
+            refused = api.post("/dagster/graphql", json=DELETE_RUN)
+            assert refused.status_code == 401
+            reader = {"x-test-actor": "r", "x-test-role": "reader"}
+            assert api.post("/dagster/graphql", json=DELETE_RUN, headers=reader).status_code == 403
+            runs = {"query": "{ runsOrError { __typename } }"}
+            listed = api.post("/dagster/graphql", json=runs, headers=reader)
+            assert listed.json() == {"data": {"runsOrError": {"__typename": "Runs"}}}
+            page = api.get("/dagster/runs", headers=reader)
+            assert page.status_code == 200 and "<html" in page.text.lower()
     finally:
         os.killpg(ui.pid, signal.SIGINT)
         try:
