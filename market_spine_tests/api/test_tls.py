@@ -23,6 +23,7 @@ from market_spine.api.app import create_app
 from market_spine.api.tls import tls_options
 from market_spine.errors import SpineError
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal
+from market_spine.operations.status import probe_http
 from market_spine.providers.thetadata import ThetaDataClient
 from market_spine.settings import Settings
 
@@ -80,6 +81,8 @@ def test_the_api_serves_https_and_wss(home: Path, pem: dict[str, Path]) -> None:
             httpx.get(f"https://127.0.0.1:{port}/healthz")  # an unknown CA is refused
         with pytest.raises(httpx.RemoteProtocolError):
             httpx.get(f"http://127.0.0.1:{port}/healthz")  # no plain HTTP on the TLS port
+        assert probe_http("api", "127.0.0.1", port, "/healthz", "", tls=True).ok
+        assert not probe_http("api", "127.0.0.1", port, "/healthz", "").ok
         with connect(f"wss://127.0.0.1:{port}/v1/stream/bars?symbols=CL", ssl=trusted) as ws:
             assert "error" in ws.recv(timeout=10)  # subscribed over TLS; no streamer running
 
