@@ -6,7 +6,7 @@ into the instance's event log (its own batch insert) for every owed partition of
 2021-01-01..2025-12-31 (futures CL, ES, NG × raw, normalized, daily; the option chain, quotes,
 greeks and surface from their first partition, 2022-01-03), minus a seeded 2 % left never
 attempted and 0.5 % planned by runs that failed; and 20 successful runs (futures and options,
-8 s per five-day range) to measure throughput by.
+8 s per five-day range) to measure run times by.
 
 Measured:
 - cold: `find_gaps` on the fresh instance (the asset status cache is built from the event log);
@@ -90,7 +90,8 @@ def store_in_bulk(inst: dg.DagsterInstance, events: list[EventLogEntry]) -> None
 
 def build_state(inst: dg.DagsterInstance, settings: Any) -> dict[str, int]:
     """Materializations for every owed partition except the seeded never/failed ones; the
-    failed ones planned by failed runs; 20 successful runs for throughput. Counts by kind."""
+    failed ones planned by failed runs; 20 successful runs to measure run times by. Counts by
+    kind."""
     rng = random.Random(SEED)
     now = datetime.now(UTC)
     failed_runs = [

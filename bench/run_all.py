@@ -41,6 +41,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "gaps",
         "verify",
         "certification",
+        "revision_diff",
+        "readiness",
         "thetadata_capture",
         "process_wall",
         "audit",
@@ -368,6 +370,32 @@ def certification_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def revision_diff_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        figure(
+            "revision_diff",
+            f"{label}, keyed diff rows/s",
+            f["keyed_diff_rows_per_s"],
+            f["anti_join_rows_per_s"],
+        )
+        for label, f in r["sizes"].items()
+    ]
+
+
+def readiness_rows(r: dict[str, Any]) -> list[Row]:
+    as_left = r["ours"][0]
+    return [
+        figure(
+            "readiness",
+            f"a year × every dataset, {kind} p99 ms",
+            as_left[kind]["p99_ms"],
+            r["baseline_naive_scan"]["p99_ms"],
+            r["goal_ms"],
+        )
+        for kind in ("warm", "cold")
+    ]
+
+
 def thetadata_rows(r: dict[str, Any]) -> list[Row]:
     runs = r["runs"]
     ours = runs["quotes: one request per expiration (ours)"]
@@ -419,6 +447,8 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "gaps": gaps_rows,
     "verify": verify_rows,
     "certification": certification_rows,
+    "revision_diff": revision_diff_rows,
+    "readiness": readiness_rows,
     "thetadata_capture": thetadata_rows,
     "process_wall": process_wall_rows,
 }

@@ -29,6 +29,7 @@ from market_spine.markets.dates import parse_range
 from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
 from market_spine.markets.expirations import ROOTS
 from market_spine.markets.instruments import get_instrument
+from market_spine.markets.rolls import continuous_symbol, is_continuous
 from market_spine.options import keys as options_keys
 from market_spine.settings import Settings
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 BARS_1M = futures_keys.table(futures_keys.NORMALIZED_BARS)
 BARS_DAILY = futures_keys.table(futures_keys.DAILY_BARS)
+CONTINUOUS_1M = futures_keys.table(futures_keys.CONTINUOUS_BARS)
+CONTINUOUS_DAILY = futures_keys.table(futures_keys.CONTINUOUS_DAILY)
+ROLLS = futures_keys.table(futures_keys.ROLLS)
 OPTION_CHAIN = options_keys.table(options_keys.NORMALIZED_CHAIN)
 OPTION_GREEKS = options_keys.table(options_keys.GREEKS)
 OPTION_QUOTES = options_keys.table(options_keys.RAW_QUOTES)
@@ -101,9 +105,17 @@ class Spine:
         certified_only: bool = False,
         as_certified: str | date | None = None,
         flags: bool = False,
+        adjust: str = "none",
     ) -> pl.DataFrame:
-        """1-minute bars of a root: dates select whole trade dates (inclusive), timestamps select
-        bar opens in [start, end); `as_of` reads the table as of a version or a timestamp.
+        """1-minute bars of a root (`CL`) or of a continuous series (`CL.c.0` by the calendar
+        roll, `CL.v.0` by the volume roll; rank 1 is the next contract): dates select whole
+        trade dates (inclusive), timestamps select bar opens in [start, end); `as_of` reads the
+        table as of a version or a timestamp.
+
+        A continuous series is unadjusted by default; `adjust="difference"` or `"ratio"`
+        back-adjusts it to the last bar read (its prices are the traded ones, earlier ones move
+        by the gaps or ratios of the rolls in between, in an `adjustment` column); the series'
+        `contract` column says which contract each bar is. Rolls: `rolls(root, ...)`.
 
         Each row's `certification` column says its session's state (certified, preliminary,
         revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
@@ -111,7 +123,14 @@ class Spine:
         that day, UTC (the newest certified version then; NotCertified when there was none),
         with each row's state as it stood in that version. `flags=True` adds the anomaly
         checks' flags on each bar: `flag_kinds` (comma-separated, null when none) and
-        `flag_score` (the worst; 1 = at the check's threshold)."""
+        `flag_score` (the worst; 1 = at the check's threshold). A continuous series has
+        no certified reads of its own: `as_certified` is refused for it."""
+        if is_continuous(symbol):
+            version, states = self._as_certified(CONTINUOUS_1M, as_of, as_certified)
+            rows = self._continuous(CONTINUOUS_1M, symbol, start, end, version, columns, adjust)
+            rows = self._certified(rows, certified_only, states)
+            return self._warn_if_empty(rows, CONTINUOUS_1M, symbol, start, end)
+        _unadjusted(symbol, adjust)
         version, states = self._as_certified(BARS_1M, as_of, as_certified)
         rows = self._certified(
             self._read(BARS_1M, symbol, start, end, version, columns), certified_only, states
@@ -159,6 +178,53 @@ class Spine:
         read = self.certified_read(dataset, as_certified)
         return read.version, CertifiedStates(self.lake, read)
 
+    def rolls(
+        self,
+        symbol: str,
+        start: str | date | datetime,
+        end: str | date | datetime | None = None,
+        as_of: int | datetime | str | None = None,
+    ) -> pl.DataFrame:
+        """The roll table of a root (or of one continuous series, `CL.v.0`) for rolls taking
+        effect on trade dates [start, end]: when, from and to which contract, and the gap and
+        ratio between them at the last minute both traded."""
+        lo, hi = parse_range(start, end)
+        lo, hi = _day(lo), _day(hi)
+        equals: dict[str, object] = {"symbol": get_instrument(symbol.split(".")[0]).root}
+        if is_continuous(symbol):
+            equals["series"] = continuous_symbol(symbol).name
+        rows = self.lake.read(ROLLS, equals=equals, between={"trade_date": (lo, hi)}, as_of=as_of)
+        return rows.sort("trade_date", "series")
+
+    def _continuous(self, dataset, symbol, start, end, as_of, columns, adjust) -> pl.DataFrame:
+        """One continuous series' rows of `dataset`, back-adjusted as `adjust` says."""
+        from market_spine.futures.continuous import adjustment_name, back_adjust
+
+        how = adjustment_name(adjust)
+        series = continuous_symbol(symbol)
+        rows = self._read(dataset, series.root, start, end, as_of, columns, series=series.name)
+        if how == "none" or rows.is_empty():
+            return rows
+        first, last = rows["trade_date"].min(), rows["trade_date"].max()
+        rolled = self.lake.read(
+            ROLLS,
+            equals={"symbol": series.root, "series": series.name},
+            between={"trade_date": (first, last)},
+            as_of=self._time_of(dataset, as_of),
+        )
+        return back_adjust(rows, rolled, how, at="ts" if "ts" in rows.columns else "trade_date")
+
+    def _time_of(self, dataset: str, as_of: int | datetime | str | None) -> datetime | str | None:
+        """The instant a read `as_of` a version of `dataset` stands for, so the roll table is
+        read as it was then (a version number is one table's own)."""
+        if not isinstance(as_of, int):
+            return as_of
+        from datetime import UTC
+
+        version = self.lake.resolve_version(dataset, as_of)
+        entry = next(h for h in self.lake.history(dataset) if h.get("version") == version)
+        return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
+
     def _certified(
         self, rows: pl.DataFrame, certified_only: bool, states: CertificationStates
     ) -> pl.DataFrame:
@@ -179,22 +245,30 @@ class Spine:
         as_of: int | datetime | str | None = None,
         certified_only: bool = False,
         as_certified: str | date | None = None,
+        adjust: str = "none",
     ) -> pl.DataFrame:
-        """Daily bars of a root for trade dates [start, end], each with its session's
-        `certification` (as `bars`; `certified_only` and `as_certified` as there: the daily
-        bars the runs that certified minutes by then wrote)."""
+        """Daily bars of a root or a continuous series (`CL.c.0`; `adjust` as in `bars`, the
+        rolls taking effect at the session's start) for trade dates [start, end], each with its
+        session's `certification` (as `bars`; `certified_only` and `as_certified` as there: the
+        daily bars the runs that certified minutes by then wrote)."""
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
             raise InvalidInput(
                 "daily bars are selected by trade date: pass dates like '2024-03-05'"
             )
+        if is_continuous(symbol):
+            version, states = self._as_certified(CONTINUOUS_DAILY, as_of, as_certified)
+            rows = self._continuous(CONTINUOUS_DAILY, symbol, lo, hi, version, None, adjust)
+            rows = self._certified(rows, certified_only, states)
+            return self._warn_if_empty(rows, CONTINUOUS_DAILY, symbol, lo, hi)
+        _unadjusted(symbol, adjust)
         version, states = self._as_certified(BARS_DAILY, as_of, as_certified)
         rows = self._certified(
             self._read(BARS_DAILY, symbol, lo, hi, version, None), certified_only, states
         )
         return self._warn_if_empty(rows, BARS_DAILY, symbol, lo, hi)
 
-    def _read(self, dataset, symbol, start, end, as_of, columns) -> pl.DataFrame:
+    def _read(self, dataset, symbol, start, end, as_of, columns, series=None) -> pl.DataFrame:
         root = get_instrument(symbol).root
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
@@ -205,9 +279,8 @@ class Spine:
             between = {"ts": (lo, hi - timedelta(microseconds=1))}
         else:
             between = {"trade_date": (lo, hi)}
-        rows = self.lake.read(
-            dataset, equals={"symbol": root}, between=between, columns=columns, as_of=as_of
-        )
+        equals = {"symbol": root} if series is None else {"symbol": root, "series": series}
+        rows = self.lake.read(dataset, equals=equals, between=between, columns=columns, as_of=as_of)
         # Files hold time order, but late writes (a backfilled gap) add files out of order.
         key = "ts" if "ts" in rows.columns else "trade_date"
         if key in rows.columns and not rows[key].is_sorted():
@@ -315,8 +388,9 @@ class Spine:
         holiday), `future`, `not_loaded` (run `process` for it) or `not_listed` (the day is
         loaded, the expiration is not among its expirations)."""
         lo, hi = parse_range(start, end)
-        if dataset in (BARS_1M, BARS_DAILY):
-            return empty_reads.futures_bars(get_instrument(symbol or "").root, lo, hi)
+        if dataset in (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY):
+            root = (symbol or "").split(".")[0]
+            return empty_reads.futures_bars(get_instrument(root).root, lo, hi)
         day = lo.date() if isinstance(lo, datetime) else lo
         if expiration is not None and self.lake.exists(dataset):
             held = self.lake.read(
@@ -460,9 +534,15 @@ class Spine:
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
+        from market_spine.futures.continuous import ADJUSTED_VIEW
+
         datasets = self.lake.datasets()
-        views = [view_name(d) for d in datasets]
-        return sorted([*views, READINESS_VIEW] if READINESS_LOG in datasets else views)
+        names = [view_name(d) for d in datasets]
+        if READINESS_LOG in datasets:
+            names.append(READINESS_VIEW)
+        if CONTINUOUS_1M in datasets and ROLLS in datasets:
+            names.append(ADJUSTED_VIEW)
+        return sorted(names)
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection where every dataset is a view (bare name, and `<layer>.<name>`)
@@ -489,7 +569,17 @@ class Spine:
                     f"create or replace view {READINESS_VIEW} as "
                     f"{current_sql(view_name(READINESS_LOG))}"
                 )
+        self._adjusted_view()
         return self._con
+
+    def _adjusted_view(self) -> None:
+        """The back-adjusted continuous minutes as a view, once both tables exist."""
+        from market_spine.futures.continuous import ADJUSTED_VIEW, adjusted_view_sql
+
+        if self._con is None or not all(self.lake.exists(d) for d in (CONTINUOUS_1M, ROLLS)):
+            return
+        body = adjusted_view_sql(view_name(CONTINUOUS_1M), view_name(ROLLS))
+        self._con.execute(f"create or replace view {ADJUSTED_VIEW} as {body}")
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run a query over the lake's views and return a polars frame."""
@@ -500,6 +590,19 @@ class Spine:
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc
+
+
+def _unadjusted(symbol: str, adjust: str) -> None:
+    """A root's bars are one contract a session: only continuous series are adjusted."""
+    if str(adjust).strip().lower() != "none":
+        raise InvalidInput(
+            f"adjust={adjust!r} applies to continuous series: read {symbol}.c.0 (calendar roll) "
+            f"or {symbol}.v.0 (volume roll) to back-adjust, or leave adjust at 'none'"
+        )
+
+
+def _day(point: date | datetime) -> date:
+    return point.date() if isinstance(point, datetime) else point
 
 
 def _option_root(root: str) -> str:

@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog.start()
         app.state.dagster_proxy_client = dagster_proxy.proxy_client()
+        app.state.home_metrics.warm_in_background()
         yield
         await app.state.dagster_proxy_client.aclose()
         app.state.catalog.stop()
@@ -84,10 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = CatalogCache(settings, partial(existing_instance, settings))
     app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths, model_paths)
     app.state.status = routes_status.StatusCache(settings, partial(existing_instance, settings))
-    app.state.metrics = metrics.Metrics(
-        hub=lambda: app.state.hub,
-        home=HomeMetrics(settings, partial(existing_instance, settings)),
-    )
+    app.state.home_metrics = HomeMetrics(settings, partial(existing_instance, settings))
+    app.state.metrics = metrics.Metrics(hub=lambda: app.state.hub, home=app.state.home_metrics)
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()
     app.state.streamer = None

@@ -1,5 +1,6 @@
-"""`GET /v1/bars` (1-minute bars) and `GET /v1/bars/daily`: a symbol's bars over a range of trade
-dates or timestamps, optionally as of a past table version, as JSON, CSV or Arrow IPC.
+"""`GET /v1/bars` (1-minute bars) and `GET /v1/bars/daily`: a root's or a continuous series' bars
+(`CL.c.0`, back-adjusted with `adjust`) over a range of trade dates or timestamps, optionally as
+of a past table version, as JSON, CSV or Arrow IPC; `GET /v1/bars/rolls`: the roll table.
 
 Parameters are parsed one by one (`params`), so each error names the parameter at fault; the
 read goes through the app's one `Spine`, and `paging.serve` bounds the answer.
@@ -20,10 +21,12 @@ from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
 from market_spine.api.params import RESPONSES, AsCertified, AsOf, Flags, Fmt
-from market_spine.client import BARS_1M, BARS_DAILY, Spine
-from market_spine.errors import InvalidRange
+from market_spine.client import BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY, ROLLS, Spine
+from market_spine.errors import InvalidInput, InvalidRange
+from market_spine.futures.continuous import ADJUSTMENTS, adjustment_name
 from market_spine.markets import calendars
 from market_spine.markets.dates import FORMS, parse_range
+from market_spine.markets.rolls import continuous_symbol, is_continuous
 
 router = APIRouter(prefix="/v1/bars", tags=["bars"])
 
@@ -43,6 +46,13 @@ class BarsQuery:
     start: Point
     end: Point
     as_of: int | datetime | None
+    symbol: str = ""  # the root, or a continuous series (CL.c.0)
+    adjust: str = "none"
+
+    @property
+    def continuous(self) -> bool:
+        """True for a continuous series."""
+        return self.symbol != self.root
 
 
 def iso(value: Point | None) -> str | None:
@@ -52,9 +62,29 @@ def iso(value: Point | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def parse_query(symbol: str, start: str, end: str | None, as_of: str | None) -> BarsQuery:
+def parse_query(
+    symbol: str, start: str, end: str | None, as_of: str | None, adjust: str = "none"
+) -> BarsQuery:
     """Validate every parameter, raising a 422 ApiError that names the first bad one."""
-    root = params.futures_root(symbol)
+    if is_continuous(symbol):
+        try:
+            series = continuous_symbol(symbol).name
+        except InvalidInput as exc:
+            raise ApiError(422, str(exc), "symbol") from None
+        root = series.split(".")[0]
+    else:
+        series = root = params.futures_root(symbol)
+    try:
+        how = adjustment_name(adjust)
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), "adjust") from None
+    if how != "none" and series == root:
+        raise ApiError(
+            422,
+            f"adjust={how} applies to continuous series: pass symbol={root}.c.0 (calendar roll) "
+            f"or {root}.v.0 (volume roll)",
+            "adjust",
+        )
     lo = params.point(start, "start")
     hi = None if end is None else params.point(end, "end")
     try:
@@ -68,7 +98,7 @@ def parse_query(symbol: str, start: str, end: str | None, as_of: str | None) -> 
             f"or pass whole trade dates ({FORMS})",
             "end",
         )
-    return BarsQuery(root, lo, hi, params.as_of(as_of))
+    return BarsQuery(root, lo, hi, params.as_of(as_of), series, how)
 
 
 def trade_day_span(q: BarsQuery) -> tuple[date, date]:
@@ -114,11 +144,16 @@ def read(
     not certified under `certified_only` a 409. A read `as_certified` goes through the Spine
     by date, so its rows carry their state as it stood then."""
     as_of = None if q.as_of is None or as_certified else version
-    how = {"as_of": as_of, "certified_only": certified_only, "as_certified": as_certified}
+    how = {
+        "as_of": as_of,
+        "certified_only": certified_only,
+        "as_certified": as_certified,
+        "adjust": q.adjust,
+    }
     try:
-        if dataset == BARS_DAILY:
-            return spine.daily(q.root, q.start, q.end, **how)
-        return spine.bars(q.root, q.start, q.end, **how, flags=flags)
+        if dataset in (BARS_DAILY, CONTINUOUS_DAILY):
+            return spine.daily(q.symbol, q.start, q.end, **how)
+        return spine.bars(q.symbol, q.start, q.end, **how, flags=flags)
     except (DeltaError, FileNotFoundError) as exc:
         if as_of is None:
             raise
@@ -131,7 +166,7 @@ def read(
 
 def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     """Validate, check the width, then read and answer one bounded page of bars."""
-    q = parse_query(p.symbol, p.start, p.end, p.as_of)
+    q = parse_query(p.symbol, p.start, p.end, p.as_of, p.adjust)
     if dataset == BARS_1M:
         check_width(q)
     elif p.flags:
@@ -141,6 +176,8 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
             "session's anomaly count in /v1/readiness",
             "flags",
         )
+    if q.continuous:
+        dataset = CONTINUOUS_1M if dataset == BARS_1M else CONTINUOUS_DAILY
     spine: Spine = request.app.state.spine
     if not spine.lake.exists(dataset):
         raise ApiError(
@@ -151,7 +188,9 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     certified = params.certified_version(spine, dataset, p.as_certified, q.as_of)
     version = params.version(spine.lake, dataset, q.as_of) if certified is None else certified
     as_of_echo: Any = iso(q.as_of) if isinstance(q.as_of, datetime) else q.as_of
-    meta = {"symbol": q.root, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo}
+    meta = {"symbol": q.symbol, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo}
+    if q.continuous:
+        meta["adjust"] = q.adjust
     if certified is not None:
         meta["as_certified"] = p.as_certified
     return serve(
@@ -165,14 +204,29 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
             meta=meta,
             version=version,
             narrower=by_values("trade_date", "end", prefix=True),
-            why_empty=lambda: spine.empty_reason(dataset, q.root, q.start, q.end),
+            why_empty=lambda: spine.empty_reason(dataset, q.symbol, q.start, q.end),
         ),
     )
 
 
 # -- parameters, declared once for both endpoints -----------------------------------------------
 
-Symbol = Annotated[str, Query(description="Futures root.", examples=["CL"])]
+Symbol = Annotated[
+    str,
+    Query(
+        description="Futures root (CL), or a continuous series: ROOT.c.N by the calendar roll, "
+        "ROOT.v.N by the volume roll, N = 0 (held contract) or 1 (the next).",
+        examples=["CL"],
+    ),
+]
+Adjust = Annotated[
+    str,
+    Query(
+        description=f"Back-adjustment of a continuous series ({', '.join(ADJUSTMENTS)}): "
+        "difference adds the gaps of the later rolls, ratio multiplies by their ratios, "
+        "anchored to the last bar read; the `adjustment` column gives the amount."
+    ),
+]
 Start = Annotated[
     str,
     Query(
@@ -212,6 +266,7 @@ class BarsParams:
     certified_only: CertifiedOnly = False
     as_certified: AsCertified = None
     flags: Flags = False
+    adjust: Adjust = "none"
 
 
 Params = Annotated[BarsParams, Depends()]
@@ -219,7 +274,8 @@ Params = Annotated[BarsParams, Depends()]
 
 @router.get("", summary="1-minute bars", response_class=Response, responses=RESPONSES)
 def bars(request: Request, p: Params) -> Response:
-    """1-minute bars of a futures root (`ts` is the bar's open, UTC). At most 31 trade days."""
+    """1-minute bars of a futures root or continuous series (`ts` is the bar's open, UTC). At
+    most 31 trade days."""
     return answer(request, BARS_1M, p)
 
 
@@ -227,3 +283,38 @@ def bars(request: Request, p: Params) -> Response:
 def daily(request: Request, p: Params) -> Response:
     """Daily bars of a futures root for trade dates [start, end]."""
     return answer(request, BARS_DAILY, p)
+
+
+@router.get("/rolls", summary="Roll table", response_class=Response, responses=RESPONSES)
+def rolls(
+    request: Request,
+    symbol: Symbol,
+    start: Start,
+    end: End = None,
+    fmt: Fmt = Format.json,
+    as_of: AsOf = None,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> Response:
+    """The rolls of a root (or one continuous series) taking effect on trade dates [start,
+    end]: from and to which contract, when, and the gap and ratio at the last common minute."""
+    q = parse_query(symbol, start, end, as_of)
+    spine: Spine = request.app.state.spine
+    if not spine.lake.exists(ROLLS):
+        raise ApiError(
+            404,
+            f"{ROLLS} has no data yet: run `market-spine process --start D1 --end D2` to "
+            "materialize it",
+        )
+    version = params.version(spine.lake, ROLLS, q.as_of)
+    lo, hi = trade_day_span(q)
+    return serve(
+        request,
+        Answer(
+            read=lambda: spine.rolls(q.symbol, lo, hi, as_of=None if q.as_of is None else version),
+            fmt=fmt,
+            page=Page(limit, offset),
+            meta={"symbol": q.symbol, "start": iso(lo), "end": iso(hi)},
+            version=version,
+        ),
+    )

@@ -14,6 +14,7 @@ from market_spine.cli.catalog import catalog
 from market_spine.cli.config import config
 from market_spine.cli.fake import fake
 from market_spine.cli.gaps import gaps
+from market_spine.cli.help_text import reflow_help
 from market_spine.cli.importing import import_app
 from market_spine.cli.maintain import maintain
 from market_spine.cli.platform import api, up
@@ -52,5 +53,6 @@ app.add_typer(config, name="config")
 app.add_typer(alerts, name="alerts")
 app.add_typer(runs, name="runs")
 app.add_typer(audit, name="audit")
+reflow_help(app)
 
 __all__ = ["app"]

@@ -30,6 +30,8 @@ def send_test(
     ] = None,
 ) -> None:
     """Send a test alert to every sink of <home>/alerts.toml; exit 1 if one fails."""
+    from rich.text import Text
+
     from market_spine.operations.alerts.rules import load_rules, rules_path
     from market_spine.operations.alerts.sinks import DeliveryFailed, Message, send
 
@@ -44,20 +46,30 @@ def send_test(
             raise InvalidInput(
                 f"unknown sink(s) {', '.join(unknown)}; {path} declares {', '.join(rules.sinks)}"
             )
-        failed = 0
+        failed = []
         for name in names:
+            kind = rules.sinks[name].type
             try:
                 tries = send(name, rules, Message.test(name))
             except DeliveryFailed as exc:
-                failed += 1
-                console.print(f"[red]{name}: failed[/] ({exc})")
+                failed.append(name)
+                # The cause as plain text: an error's own brackets are not markup.
+                line = Text.assemble((f"{name} ({kind}): failed", "red"), f" — {exc.cause}")
+                console.print(line, highlight=False)
                 continue
-            kind = rules.sinks[name].type
             console.print(
-                f"{name} ({kind}): delivered" + (f" after {tries} tries" if tries > 1 else "")
+                f"{name} ({kind}): delivered" + (f" after {tries} tries" if tries > 1 else ""),
+                highlight=False,
             )
     if failed:
+        console.print(
+            f"[red]{len(failed)} of {len(names)} sink{'' if len(names) == 1 else 's'} failed[/]: "
+            f"{', '.join(failed)}; alerts routed to {'it' if len(failed) == 1 else 'them'} "
+            "are not reaching anyone",
+            highlight=False,
+        )
         raise typer.Exit(1)
+    console.print(f"every sink delivered ({len(names)})", highlight=False)
 
 
 @alerts.command("list")

@@ -45,8 +45,12 @@ def gaps(
     ] = None,
     fill: Annotated[bool, typer.Option(help="Fill the gaps as one Dagster backfill.")] = False,
     dry_run: Annotated[bool, typer.Option(help="With --fill: print the plan only.")] = False,
-    concurrency: Annotated[int, typer.Option(help="With --fill: runs at once.")] = 2,
-    batch: Annotated[int, typer.Option(help="With --fill: trade dates per run.")] = 20,
+    concurrency: Annotated[
+        int, typer.Option(help="With --fill: runs at once (the estimate assumes as many).")
+    ] = 2,
+    batch: Annotated[
+        int, typer.Option(help="With --fill: trade dates per run (the estimate plans so).")
+    ] = 20,
     pause: Annotated[
         str | None, typer.Option(help="Pause this backfill; its finished partitions stay.")
     ] = None,
@@ -101,6 +105,8 @@ def gaps(
             last,
             domain=domain,
             symbols=plan.futures_symbols.split(",") if plan.futures_symbols else None,
+            batch=batch,
+            concurrency=concurrency,
         )
         if export:
             _export(report, export, output)
@@ -131,7 +137,7 @@ def _export(report: GapReport, fmt: str, output: Path | None) -> None:
 def duration(seconds: float | None) -> str:
     """`1h 05m`, `3m 20s`, `12s`; "unknown" without a measure."""
     if seconds is None:
-        return "unknown (no successful run to measure throughput by yet)"
+        return "unknown"
     left = timedelta(seconds=round(seconds))
     hours, rest = divmod(int(left.total_seconds()), 3600)
     minutes, secs = divmod(rest, 60)
@@ -176,14 +182,9 @@ def _show(report: GapReport) -> None:
         )
     if len(report.gaps) > SHOWN:
         out.print(f"... {len(report.gaps) - SHOWN} more (--export csv|json lists them all)")
-    per = ", ".join(
-        f"{d} {t.seconds_per_partition:.1f} s/partition over {t.runs} runs"
-        for d, t in report.throughput.items()
-        if t.seconds_per_partition is not None
-    )
+    fill = report.estimate()
     out.print(
-        f"estimated fill time: {duration(report.estimate_seconds())}"
-        + (f" ({per})" if per else ""),
+        f"estimated fill time: {duration(fill.seconds)} ({fill.basis()})",
         highlight=False,
     )
 

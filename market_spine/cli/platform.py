@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, cast
 
@@ -69,15 +69,34 @@ def up(
 def _load_recent(settings: Settings, days: int) -> list[RunSummary]:
     """Prepare the home and materialize every domain over the last `days` sessions."""
     from market_spine.home import prepare_home
-    from market_spine.markets import calendars
 
     prepare_home(settings)
-    now = datetime.now(UTC)
-    sessions = [s for sym in settings.symbols for s in calendars.latest_sessions(sym, now, days)]
-    start = min(s.trade_date for s in sessions)
-    end = max(s.trade_date for s in sessions)
-    console.print(f"home: {settings.home}\nloading {', '.join(settings.symbols)} {start} → {end}")
-    return run_domains(settings, start, end)
+    futures, options = load_ranges(settings.symbols, datetime.now(UTC), days)
+    start = min(futures[0], options[0]) if options else futures[0]
+    console.print(
+        f"home: {settings.home}\nloading {', '.join(settings.symbols)} "
+        f"{futures[0]} → {futures[1]}"
+        + (f"; SPX/SPXW {options[0]} → {options[1]}" if options else "")
+    )
+    runs = run_domains(settings, futures[0], futures[1], ("futures",))
+    if options:
+        runs += run_domains(settings, options[0], options[1], ("options",))
+    return runs + run_domains(settings, start, futures[1], ("warehouse",))
+
+
+def load_ranges(
+    symbols: tuple[str, ...], now: datetime, days: int
+) -> tuple[tuple[date, date], tuple[date, date] | None]:
+    """The trade dates a load of the last `days` sessions covers: the futures roots' (their
+    sessions open on the evening before), and the option chains' (Cboe days whose session has
+    opened; None when none has). Each market is counted on its own calendar, so a Monday load
+    before the Cboe open still takes Friday's chains."""
+    from market_spine.markets import calendars, expirations
+
+    sessions = [s for sym in symbols for s in calendars.latest_sessions(sym, now, days)]
+    futures = (min(s.trade_date for s in sessions), max(s.trade_date for s in sessions))
+    opened = expirations.opened_trading_days(now, days)
+    return futures, (opened[0], opened[-1]) if opened else None
 
 
 def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
@@ -124,10 +143,23 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int) -> bool:
         _watch_runs(settings, serving_since, children, stop)
     finally:
         _cancel_runs(settings)
-        _shutdown(children)
-        for thread in pumps:
-            thread.join(timeout=5)
+        stop_services(children, pumps)
     return up
+
+
+def stop_services(
+    children: list[subprocess.Popen], pumps: list[threading.Thread], grace_s: float = 20
+) -> None:
+    """Stop the services (`_shutdown`), then let their output reach the service log to its end:
+    the lines a service prints while it stops are its most telling."""
+    from market_spine.cli.service_log import drain
+
+    _shutdown(children, grace_s)
+    if not drain(pumps):
+        console.print(
+            "[yellow]the service log may miss the services' last lines: a process they "
+            "started still holds their output open[/]"
+        )
 
 
 def _watch_runs(
@@ -183,35 +215,48 @@ def _start_services(
     """`dagster dev` (webserver, daemon, code server) and the API, each leading its own process
     group, so stopping a group also stops what that service spawned; and the thread copying the
     Dagster services' output to the home's service log (`service_log`), echoing their errors."""
-    from market_spine.cli.service_log import pump, service_log_path
+    from market_spine.cli.service_log import service_log_path
 
-    env = ui_environment(settings)
+    env = service_env(settings)
     bin_dir = Path(sys.executable).parent
     ui = ui_command(settings)
     api = [str(bin_dir / "market-spine"), "api", "--log-level", "warning"]
-    dagster = subprocess.Popen(
-        ui,
-        cwd=settings.home,
+    dagster, pump = start_logged(ui, settings.home, env, service_log_path(settings.home))
+    server = subprocess.Popen(api, cwd=settings.home, env=env, start_new_session=True)
+    return [dagster, server], [pump]
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The services' environment: this one, the home's Dagster instance, unbuffered Python
+    output, so a line a service prints is in the service log even if it is killed right after
+    (a stop that outlasts the grace period), and the UI's path prefix (the webserver reads
+    DAGSTER_WEBSERVER_* for its options), so the API's proxy serves it as it is."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "MARKET_SPINE_HOME": str(settings.home),
+        "PYTHONUNBUFFERED": "1",
+        "DAGSTER_WEBSERVER_PATH_PREFIX": UI_PATH_PREFIX,
+    }
+
+
+def start_logged(
+    command: list[str], cwd: Path, env: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen, threading.Thread]:
+    """Start `command` leading its own process group, its stdout and stderr merged and copied
+    to `log_path` (`service_log.pump`, echoing its errors); the process and the copying thread."""
+    from market_spine.cli.service_log import pump
+
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
         env=env,
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    output = cast("IO[bytes]", dagster.stdout)  # a pipe: stdout=PIPE above
-    pumps = [pump(output, service_log_path(settings.home), _echo_error)]
-    server = subprocess.Popen(api, cwd=settings.home, env=env, start_new_session=True)
-    return [dagster, server], pumps
-
-
-def ui_environment(settings: Settings) -> dict[str, str]:
-    """The environment the services run in: the home, and the UI's path prefix (the webserver
-    reads DAGSTER_WEBSERVER_* for its options), so the API's proxy can serve it as it is."""
-    return {
-        **os.environ,
-        "DAGSTER_HOME": str(settings.dagster_home),
-        "MARKET_SPINE_HOME": str(settings.home),
-        "DAGSTER_WEBSERVER_PATH_PREFIX": UI_PATH_PREFIX,
-    }
+    output = cast("IO[bytes]", process.stdout)  # a pipe: stdout=PIPE above
+    return process, pump(output, log_path, _echo_error)
 
 
 def ui_command(settings: Settings) -> list[str]:
@@ -262,12 +307,12 @@ def _wait_until_up(
     return not pending
 
 
-def _shutdown(children: list[subprocess.Popen]) -> None:
+def _shutdown(children: list[subprocess.Popen], grace_s: float = 20) -> None:
     """Ask each service's process group to stop (SIGINT: dagster dev's graceful stop), wait up
-    to 20 s for every process of the groups to exit, then kill what is left."""
+    to `grace_s` seconds for every process of the groups to exit, then kill what is left."""
     for child in children:
         _signal_group(child, signal.SIGINT)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and any(_group_alive(c) for c in children):
         for child in children:
             child.poll()  # reap, so an exited leader does not linger as a zombie

@@ -146,8 +146,14 @@ def _blocks(rows: list[RunRow], console: Console) -> None:
     console.print(f"{len(rows)} run{'' if len(rows) == 1 else 's'}, newest first", style="bold")
     for r in rows:
         cells = dict(zip(_HEADERS, _cells(r, plain=False), strict=True))
-        heading = " ".join(cells[h] for h in ("run", "created (UTC)", "status", "partitions"))
-        console.print(f"\n{heading} {cells['by@from']}", highlight=False)
+        console.print(
+            f"\n{cells['run']} {cells['status']}, created {cells['created (UTC)']} UTC by "
+            f"{cells['by@from']}, ran {cells['duration']}",
+            highlight=False,
+        )
+        if r.span is not None:
+            kind = "trade dates" if r.span.first != r.span.last else "trade date"
+            console.print(f"  {kind}: {r.span.label}", highlight=False)
         console.print(f"  datasets: {cells['datasets']}", highlight=False)
         if cells["cause"]:
             console.print(f"  cause: {cells['cause']}", highlight=False, markup=False)
@@ -166,20 +172,33 @@ def history(
     dataset: Annotated[
         str | None, typer.Option(help="Runs materializing or checking this dataset.")
     ] = None,
-    symbol: Annotated[str | None, typer.Option(help="Runs over partitions of this root.")] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(help="Runs over partitions of this root: CL, ES, ... or SPX, SPXW."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List runs, newest first, with their parameters, speed, memory and cause of failure."""
     if ctx.invoked_subcommand is not None:
         return
-    from market_spine.operations.run_history import find_runs, parse_since, parse_statuses
+    from market_spine.futures.partitions import partition_symbols
+    from market_spine.operations.run_history import (
+        find_runs,
+        parse_dataset,
+        parse_since,
+        parse_statuses,
+        parse_symbol,
+    )
 
     with command_run():
         settings = settings_from_env()
         # The options before the instance: a bad one is named even in a home with no runs yet.
         since_at = parse_since(since) if since else None
         statuses = parse_statuses(status) if status else ()
+        dataset = parse_dataset(dataset) if dataset is not None else None
+        if symbol is not None:
+            symbol = parse_symbol(symbol, partition_symbols(settings))
         found = find_runs(
             open_instance(settings),
             since=since_at,

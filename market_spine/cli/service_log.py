@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -20,6 +21,8 @@ from typing import IO
 #: The folder of the home's service logs.
 LOGS_DIR = "logs"
 SERVICE_LOG = "dagster.log"
+#: How long, after the services exited, their output may take to reach its end.
+DRAIN_S = 60.0
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: A Python logging record as Dagster formats it: `2024-03-05 14:30:00 +0000 - logger - LEVEL - `.
@@ -67,20 +70,36 @@ def service_log_path(home: Path) -> Path:
 
 def pump(stream: IO[bytes], log_path: Path, echo: Callable[[str], None]) -> threading.Thread:
     """Copy `stream` (a service's merged stdout and stderr) line by line into `log_path`
-    (appended) and pass the lines the console shows to `echo`, on a daemon thread that ends at
-    the stream's end; the thread, started."""
+    (appended, flushed line by line) and pass the lines the console shows to `echo`, on a daemon
+    thread that ends at the stream's end; the thread, started. The log comes first: a console
+    that can no longer be written to (a closed terminal) stops the echo, never the copy."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     console_filter = ConsoleFilter()
 
     def copy() -> None:
+        echoing = True
         with log_path.open("ab") as log:
             for raw in stream:
                 log.write(raw)
                 log.flush()
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if console_filter.shows(line):
-                    echo(line)
+                if echoing and console_filter.shows(line):
+                    try:
+                        echo(line)
+                    except Exception:  # the console is gone; the log still wants every line
+                        echoing = False
 
     thread = threading.Thread(target=copy, name="service-log", daemon=True)
     thread.start()
     return thread
+
+
+def drain(pumps: list[threading.Thread], timeout_s: float = DRAIN_S) -> bool:
+    """Wait, once the services have exited, for each pump to copy their output to its end (the
+    pipe's end of file), so the log keeps every line they printed, their last ones included;
+    False when a pump is still reading after `timeout_s` (a process outside the services'
+    groups still holds their output open)."""
+    deadline = time.monotonic() + timeout_s
+    for thread in pumps:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    return not any(thread.is_alive() for thread in pumps)

@@ -12,7 +12,7 @@ Exit status: 0 only when all is green, 1 when anything is red, 2 when the comman
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -43,6 +43,29 @@ def _section(out: Console, title: str, ok: bool, lines: list[str], empty: str) -
         out.print(f"    {line}")
 
 
+def _over(partitions: str | None, datasets: list[str]) -> str:
+    """What a run covers, said as such: `trade dates 2026-11-27..2026-11-30 CL of
+    raw/futures_bars_1m, normalized/futures_bars_1m +1` (a bare date beside a run's state would
+    read as a time)."""
+    names = ", ".join(datasets[:2]) + (f" +{len(datasets) - 2}" if len(datasets) > 2 else "")
+    if not partitions:
+        return names
+    kind = "trade dates" if ".." in partitions else "trade date"
+    return f"{kind} {partitions} of {names}"
+
+
+def _activity(run: dict[str, Any]) -> str:
+    """A run's state in words: `queued`, `running for 2m 05s`, `starting`, `canceling`."""
+    state = {"STARTED": "running", "NOT_STARTED": "not started"}.get(
+        run["status"], run["status"].lower()
+    )
+    seconds = run.get("running_s")
+    if state == "running" and seconds is not None:
+        minutes, secs = divmod(int(seconds), 60)
+        state += f" for {minutes}m {secs:02d}s" if minutes else f" for {secs}s"
+    return state
+
+
 def render(report: StatusReport, out: Console) -> None:
     """The report on one screen: a health table, then one short section per concern."""
     from rich.table import Table
@@ -58,7 +81,7 @@ def render(report: StatusReport, out: Console) -> None:
     out.print(table)
 
     failures = [
-        f"[red]{f['run_id'][:8]}[/] {f['partitions'] or ''} {', '.join(f['datasets'][:2])}: "
+        f"[red]{f['run_id'][:8]}[/] {_over(f['partitions'], f['datasets'])}: "
         f"{f['cause'] or f['status'].lower()} — retry "
         + ("[green]safe[/]" if f["retry_safe"] else "[red]unsafe[/]")
         + f" ({f['retry_reason']})"
@@ -74,8 +97,7 @@ def render(report: StatusReport, out: Console) -> None:
     ticks = [f"{t['schedule']} due {t['due']}: {t['problem']}" for t in report.missed_ticks]
     _section(out, "schedule ticks", not ticks, ticks, "none missed")
     active = [
-        f"{r['run_id'][:8]} {r['status'].lower()} {r['partitions'] or ''} "
-        f"{', '.join(r['datasets'][:2])}"
+        f"{r['run_id'][:8]} {_activity(r)}, {_over(r['partitions'], r['datasets'])}"
         + (" [red](its process is gone)[/]" if r["orphaned"] else "")
         for r in report.active_runs
     ]

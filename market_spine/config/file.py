@@ -22,6 +22,8 @@ import tomli_w
 from market_spine.errors import InvalidInput
 
 SETTINGS_FILE = "settings.toml"
+#: The lock two `config` edits take in turn, beside the settings file.
+SETTINGS_LOCK = ".settings.lock"
 
 #: Every key the file may hold and the environment variable that overrides it. The home itself
 #: is not among them: the file lives in it.
@@ -145,7 +147,7 @@ def write_file(home: Path, values: Mapping[str, FileValue]) -> None:
 def editing(home: Path) -> Iterator[None]:
     """Hold the home's settings lock, so two `config` commands never lose each other's edit."""
     home.mkdir(parents=True, exist_ok=True)
-    with open(home / ".settings.lock", "w") as lock:
+    with open(home / SETTINGS_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

@@ -16,8 +16,11 @@ FINAL_CAPTURE_WINDOW = timedelta(minutes=65)
 # Partitioned like the assets it selects: Dagster takes the home's partitions from them.
 futures_job = dg.define_asset_job(
     "futures_bars",
-    selection=dg.AssetSelection.assets(keys.RAW_BARS, keys.NORMALIZED_BARS, keys.DAILY_BARS),
-    description="Capture, normalize and aggregate futures bars for the selected partitions.",
+    selection=dg.AssetSelection.assets(*keys.IN_LINEAGE),
+    description=(
+        "Capture, normalize and aggregate futures bars, rolls and continuous series for the "
+        "selected partitions."
+    ),
 )
 
 

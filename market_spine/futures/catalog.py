@@ -11,7 +11,14 @@ from market_spine.catalog.vocabulary import (
     columns_of,
 )
 from market_spine.futures import keys
-from market_spine.futures.schemas import DAILY_BARS, NORMALIZED_BARS, RAW_BARS
+from market_spine.futures.schemas import (
+    CONTINUOUS_BARS,
+    CONTINUOUS_DAILY,
+    DAILY_BARS,
+    NORMALIZED_BARS,
+    RAW_BARS,
+    ROLLS,
+)
 
 OWNER = "team:market-data"
 PARTITIONING = "trade date (CME session date, UTC+2 day boundary) × symbol"
@@ -75,4 +82,93 @@ DAILY_BARS_SPEC = DatasetSpec(
     upstream=(NORMALIZED_BARS_SPEC.name,),
     keys=("symbol", "trade_date"),
 )
-FUTURES_DATASETS = (RAW_BARS_SPEC, NORMALIZED_BARS_SPEC, DAILY_BARS_SPEC)
+
+CONTINUOUS_DESCRIPTIONS: dict[str, str] = {
+    **BAR_DESCRIPTIONS,
+    "symbol": "Futures root of the series (CL, NG, ES or a configured root).",
+    "series": (
+        "Continuous series: ROOT.c.N holds the calendar roll rule's front (N=0) or the contract "
+        "after it (N=1); ROOT.v.N the volume roll's."
+    ),
+    "contract": "The contract the series holds that session (local symbol, e.g. CLZ4).",
+    "open": "First trade price of the bar, unadjusted (back-adjustment is applied on read).",
+    "high": "Highest trade price of the bar, unadjusted.",
+    "low": "Lowest trade price of the bar, unadjusted.",
+    "close": "Last trade price of the bar, unadjusted.",
+}
+ROLL_DESCRIPTIONS: dict[str, str] = {
+    "trade_date": (
+        "First session the series holds the new contract (the roll takes effect at its open)."
+    ),
+    "symbol": "Futures root.",
+    "series": CONTINUOUS_DESCRIPTIONS["series"],
+    "rule": (
+        "Roll rule: calendar (the instrument's roll date) or volume (the next contract "
+        "out-traded the front in a whole session of the roll window; effective the session after)."
+    ),
+    "rank": "0 for the held contract's series, 1 for the series of the contract after it.",
+    "roll_ts": "When the roll takes effect: the open of the session `trade_date` (UTC).",
+    "from_contract": "Contract held before the roll.",
+    "to_contract": "Contract held from the roll on.",
+    "gap_ts": (
+        "The minute the gap is measured at: the last one of the session before the roll in "
+        "which both contracts traded (UTC; null when they shared none)."
+    ),
+    "from_price": "from_contract's close at gap_ts.",
+    "to_price": "to_contract's close at gap_ts.",
+    "gap": "to_price − from_price: what back-adjustment by difference adds to earlier prices.",
+    "ratio": "to_price / from_price: what back-adjustment by ratio multiplies earlier prices by.",
+    "capture_id": "ULID of the capture of to_contract's bars the gap was measured in.",
+}
+ROLLS_SPEC = DatasetSpec(
+    name=keys.table(keys.ROLLS),
+    description=(
+        "The roll table: every roll of each continuous series (calendar and volume rule, rank 0 "
+        "and 1), when it takes effect, from and to which contract, and the price gap and ratio "
+        "between them at the last minute both traded before it."
+    ),
+    owner=OWNER,
+    grain="one row per series and roll",
+    partitioning=PARTITIONING,
+    columns=columns_of(ROLLS, ROLL_DESCRIPTIONS),
+    history=_V1,
+    upstream=(RAW_BARS_SPEC.name, NORMALIZED_BARS_SPEC.name),
+    keys=("series", "trade_date"),
+)
+CONTINUOUS_BARS_SPEC = DatasetSpec(
+    name=keys.table(keys.CONTINUOUS_BARS),
+    description=(
+        "Continuous 1-minute futures series (ROOT.c.0/1 by the calendar roll, ROOT.v.0/1 by the "
+        "volume roll): the bars of the contract each series holds, unadjusted. Spine, the API "
+        "and the SQL view futures_continuous_adjusted_1m back-adjust them from the roll table."
+    ),
+    owner=OWNER,
+    grain="one row per series and minute",
+    partitioning=PARTITIONING,
+    columns=columns_of(CONTINUOUS_BARS, CONTINUOUS_DESCRIPTIONS),
+    history=_V1,
+    upstream=(RAW_BARS_SPEC.name, ROLLS_SPEC.name),
+    keys=("series", "ts"),
+)
+CONTINUOUS_DAILY_SPEC = DatasetSpec(
+    name=keys.table(keys.CONTINUOUS_DAILY),
+    description=(
+        "Daily OHLCV of each continuous series per CME session, from the continuous minutes "
+        "(unadjusted), with the bar count against the calendar's expectation."
+    ),
+    owner=OWNER,
+    grain="one row per series and trade date",
+    partitioning=PARTITIONING,
+    columns=columns_of(CONTINUOUS_DAILY, CONTINUOUS_DESCRIPTIONS),
+    history=_V1,
+    upstream=(CONTINUOUS_BARS_SPEC.name,),
+    keys=("series", "trade_date"),
+)
+FUTURES_DATASETS = (
+    RAW_BARS_SPEC,
+    NORMALIZED_BARS_SPEC,
+    DAILY_BARS_SPEC,
+    ROLLS_SPEC,
+    CONTINUOUS_BARS_SPEC,
+    CONTINUOUS_DAILY_SPEC,
+)

@@ -23,6 +23,8 @@ from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.futures import no_trade
 from market_spine.futures.partitions import partition_key
 from market_spine.futures.schemas import (
+    CONTINUOUS_BARS_SCHEMA,
+    CONTINUOUS_DAILY_SCHEMA,
     DAILY_BARS_SCHEMA,
     NORMALIZED_BARS_SCHEMA,
     RAW_BARS_SCHEMA,
@@ -386,3 +388,204 @@ DAILY_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
         lambda p: missing_days(p.rows, [(p.symbol, p.trade_date)]),
     ),
 )
+
+
+# -- rolls and continuous series --------------------------------------------------------------
+
+#: A jump at a roll beyond its recorded gap is flagged past this many robust standard deviations
+#: of the series' 1-minute moves that session (the anomaly check's scale), or ROLL_JUMP_TICKS.
+ROLL_JUMP_TICKS = 4
+
+
+@dataclass(frozen=True)
+class RollsPartition:
+    """One (root, trade date) partition of the continuous datasets as their checks see it: the
+    session's rows, the previous session's (`before`, for the jump at a roll) and the rolls
+    taking effect that session."""
+
+    symbol: str
+    trade_date: date
+    rows: pl.DataFrame
+    before: pl.DataFrame
+    rolls: pl.DataFrame
+    now: datetime | None = None
+
+
+def rolls_recorded(p: RollsPartition) -> CheckOutcome:
+    """Each calendar roll of the rule on this date has its rows (c.0 and c.1), every roll has
+    two different contracts and a measured gap."""
+    from market_spine.markets.instruments import roll_dates
+    from market_spine.markets.rolls import RANKS, ContinuousSymbol
+
+    due = roll_dates(p.symbol, p.trade_date, p.trade_date)
+    recorded = set(p.rolls["series"].to_list())
+    missing = [
+        ContinuousSymbol(p.symbol, "calendar", rank).name
+        for rank in RANKS
+        if due and ContinuousSymbol(p.symbol, "calendar", rank).name not in recorded
+    ]
+    unmeasured = p.rolls.filter(pl.col("gap").is_null())["series"].to_list()
+    same = p.rolls.filter(pl.col("from_contract") == pl.col("to_contract"))["series"].to_list()
+    return CheckOutcome(
+        not (missing or unmeasured or same),
+        {
+            "rolls": p.rolls.height,
+            "calendar_rolls_due": len(due),
+            "missing_rolls": missing,
+            "gap_not_measured": unmeasured,
+            "same_contract": same,
+        },
+    )
+
+
+def _minute_scale(rows: pl.DataFrame, tick: float) -> float:
+    """A robust standard deviation of the session's 1-minute close moves (at least a tick)."""
+    moves = rows["close"].diff().drop_nulls().to_numpy()
+    mad = float(np.median(np.abs(moves - np.median(moves)))) if moves.size else 0.0
+    return max(1.4826 * mad, tick)
+
+
+def roll_jumps(p: RollsPartition) -> CheckOutcome:
+    """At every change of contract in a series, the jump from the previous session's last bar
+    to this session's first is the recorded gap plus ordinary moves: a switch without a roll,
+    or a jump the gap does not explain, fails."""
+    tick = get_instrument(p.symbol).tick_size
+    problems: list[dict[str, Any]] = []
+    rolled = {r["series"]: r for r in p.rolls.to_dicts()}
+    switches = 0
+    for series in sorted(set(p.rows["series"].to_list()) | set(rolled)):
+        today = p.rows.filter(pl.col("series") == series).sort("ts")
+        earlier = p.before.filter(pl.col("series") == series).sort("ts")
+        if today.is_empty() or earlier.is_empty():
+            continue
+        first, last = today.row(0, named=True), earlier.row(-1, named=True)
+        roll = rolled.get(series)
+        if first["contract"] == last["contract"] and roll is None:
+            continue
+        switches += 1
+        if roll is None or roll["to_contract"] != first["contract"]:
+            why = (
+                "contract changed without a roll" if roll is None else "roll names another contract"
+            )
+            problems.append({"series": series, "problem": why, "contract": first["contract"]})
+            continue
+        if roll["gap"] is None:
+            continue  # rolls_recorded reports it
+        jump = first["open"] - last["close"]
+        unexplained = jump - roll["gap"]
+        limit = max(ANOMALY_Z * _minute_scale(today, tick), ROLL_JUMP_TICKS * tick)
+        if abs(unexplained) > limit:
+            problems.append(
+                {
+                    "series": series,
+                    "problem": "jump beyond the recorded gap",
+                    "jump": round(jump, 6),
+                    "gap": round(roll["gap"], 6),
+                    "limit": round(limit, 6),
+                }
+            )
+    return CheckOutcome(not problems, {"switches": switches, "worst": problems[:WORST]})
+
+
+def continuous_completeness(p: RollsPartition) -> CheckOutcome:
+    """Every series of the root has the minutes its session owes (as `completeness`, one
+    series at a time); totals over the series, the worst named by series."""
+    from market_spine.markets.rolls import series_of
+
+    outcomes = {
+        s.name: completeness(
+            p.rows.filter(pl.col("series") == s.name), [(p.symbol, p.trade_date)], now=p.now
+        )
+        for s in series_of(p.symbol)
+    }
+    failing = {name: o for name, o in outcomes.items() if not o.passed}
+    metadata = {
+        "series": len(outcomes),
+        "missing_minutes": sum(o.metadata["missing_minutes"] for o in outcomes.values()),
+        "unexpected_bars": sum(o.metadata["unexpected_bars"] for o in outcomes.values()),
+        "worst": [
+            {"series": name, **o.metadata["worst"][0]}
+            for name, o in failing.items()
+            if o.metadata["worst"]
+        ][:WORST],
+    }
+    return CheckOutcome(not failing, metadata, warn_only=all(o.warn_only for o in failing.values()))
+
+
+def continuous_days(p: RollsPartition) -> CheckOutcome:
+    """On a trading day every series has its daily row."""
+    from market_spine.markets.rolls import series_of
+
+    if not calendars.is_trading_day(p.symbol, p.trade_date):
+        return CheckOutcome(True, {"expected": 0, "missing": []})
+    present = set(p.rows["series"].to_list())
+    missing = [s.name for s in series_of(p.symbol) if s.name not in present]
+    return CheckOutcome(not missing, {"expected": len(series_of(p.symbol)), "missing": missing})
+
+
+ROLLS_CHECKS: tuple[CheckDef[RollsPartition], ...] = (
+    CheckDef(
+        "rolls_recorded",
+        "Each calendar roll of the rule on this date has its rows; every roll is between two "
+        "contracts with a gap measured at a minute both traded.",
+        rolls_recorded,
+    ),
+)
+CONTINUOUS_BARS_CHECKS: tuple[CheckDef[RollsPartition], ...] = (
+    CheckDef(
+        "validity",
+        "Schema, OHLC ordering, non-negative sizes and one bar per series and minute.",
+        lambda p: validity(p.rows, CONTINUOUS_BARS_SCHEMA, ("series", "ts")),
+        blocking=True,
+    ),
+    CheckDef(
+        "completeness",
+        "Every series has the minutes its session owes (or plausible no-trade minutes).",
+        continuous_completeness,
+    ),
+    CheckDef(
+        "roll_jumps",
+        "At each change of contract the series jumps by the recorded gap plus ordinary moves; "
+        "no contract changes without a roll.",
+        roll_jumps,
+    ),
+)
+CONTINUOUS_DAILY_CHECKS: tuple[CheckDef[RollsPartition], ...] = (
+    CheckDef(
+        "validity",
+        "Schema, OHLC ordering, non-negative sizes and one row per series and trade date.",
+        lambda p: validity(p.rows, CONTINUOUS_DAILY_SCHEMA, ("series", "trade_date")),
+        blocking=True,
+    ),
+    CheckDef("completeness", "On a trading day every series has its daily row.", continuous_days),
+)
+
+
+def judge_rolls_partitions(
+    checks: Sequence[CheckDef[RollsPartition]],
+    rows: pl.DataFrame,
+    rolls: pl.DataFrame,
+    partitions: Iterable[tuple[str, date]],
+    before: pl.DataFrame | None = None,
+    now: datetime | None = None,
+) -> dict[str, dict[str, CheckOutcome]]:
+    """Each (root, trade date) partition's outcome of every continuous-dataset check, by
+    partition key. `rows` may reach one session before the partitions (the jump at a roll
+    needs it); `before` adds earlier rows."""
+    partitions = list(partitions)
+    every = rows if before is None else pl.concat([before, rows], how="vertical_relaxed")
+    groups = every.partition_by("symbol", "trade_date", as_dict=True) if every.height else {}
+    rolls_by = rolls.partition_by("symbol", "trade_date", as_dict=True) if rolls.height else {}
+    verdicts = {}
+    for symbol, day in partitions:
+        prev = calendars.previous_trading_day(symbol, day)
+        subject = RollsPartition(
+            symbol,
+            day,
+            groups.get((symbol, day), every.clear()),
+            groups.get((symbol, prev), every.clear()),
+            rolls_by.get((symbol, day), rolls.clear()),
+            now,
+        )
+        verdicts[str(partition_key(day, symbol))] = judge(checks, subject)
+    return verdicts

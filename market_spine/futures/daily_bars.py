@@ -15,15 +15,23 @@ from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
 
 
-def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
-    """Aggregate minute bars to sessions; vwap volume-weighted, contract the session's last."""
-    expected = {
-        (s, d): len(calendars.expected_minutes(s, d))
-        for s, d in bars.select("symbol", "trade_date").unique().iter_rows()
-    }
+def daily_from_minutes(
+    bars: pl.DataFrame,
+    by: tuple[str, ...] = (),
+    schema: dict[str, pl.DataType] = DAILY_BARS,
+) -> pl.DataFrame:
+    """Aggregate minute bars to sessions (per symbol and the `by` columns, e.g. a continuous
+    series) in `schema`; vwap volume-weighted, contract the session's last."""
+    sessions = bars.select("symbol", "trade_date").unique()
+    expected = sessions.with_columns(
+        expected_bars=pl.Series(
+            [len(calendars.expected_minutes(s, d)) for s, d in sessions.iter_rows()],
+            dtype=pl.Int64,
+        )
+    )
     daily = (
-        bars.sort("symbol", "ts")
-        .group_by("symbol", "trade_date", maintain_order=True)
+        bars.sort("symbol", *by, "ts")
+        .group_by("symbol", *by, "trade_date", maintain_order=True)
         .agg(
             contract=pl.col("contract").last(),
             open=pl.col("open").first(),
@@ -41,13 +49,9 @@ def daily_from_minutes(bars: pl.DataFrame) -> pl.DataFrame:
             bar_count=pl.len().cast(pl.Int64),
             capture_id=pl.col("capture_id").max(),
         )
-        .with_columns(
-            expected_bars=pl.struct("symbol", "trade_date").map_elements(
-                lambda r: expected[(r["symbol"], r["trade_date"])], return_dtype=pl.Int64
-            )
-        )
+        .join(expected, on=["symbol", "trade_date"], how="left", maintain_order="left")
     )
-    return conform(daily, DAILY_BARS)
+    return conform(daily, schema)
 
 
 def futures_bars_daily(

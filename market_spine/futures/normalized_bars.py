@@ -27,16 +27,35 @@ from market_spine.futures.assets import (
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.resource import LakeResource
+from market_spine.markets.instruments import front_contract
 from market_spine.providers.resource import MarketDataResource
 
 
 def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
-    """Keep the newest capture of each (symbol, trade_date), one row per bar minute."""
+    """One contract's bars per (symbol, trade_date), one row per bar minute: the newest capture
+    of the roll rule's front contract when one was captured (the later months captured for the
+    continuous series stay out), else the newest capture of any contract (a vendor file of
+    another month)."""
     if raw.is_empty():
         return conform(raw, NORMALIZED_BARS)
-    newest = raw.group_by("symbol", "trade_date").agg(pl.col("capture_id").max())
+    sessions = raw.group_by("symbol", "trade_date", "contract").agg(pl.col("capture_id").max())
+    fronts = {
+        (s, d): front_contract(s, d).local_symbol
+        for s, d in sessions.select("symbol", "trade_date").unique().iter_rows()
+    }
+    chosen = (
+        sessions.with_columns(
+            front=pl.struct("symbol", "trade_date", "contract").map_elements(
+                lambda r: r["contract"] == fronts[(r["symbol"], r["trade_date"])],
+                return_dtype=pl.Boolean,
+            )
+        )
+        .sort("front", "capture_id")
+        .group_by("symbol", "trade_date")
+        .agg(pl.col("capture_id").last())
+    )
     return conform(
-        raw.join(newest, on=["symbol", "trade_date", "capture_id"])
+        raw.join(chosen, on=["symbol", "trade_date", "capture_id"])
         .unique(["symbol", "ts"], keep="last", maintain_order=True)
         .sort("symbol", "ts"),
         NORMALIZED_BARS,

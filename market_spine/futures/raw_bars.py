@@ -16,6 +16,7 @@ from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import RAW_BARS
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
+from market_spine.markets.rolls import captured_contracts
 from market_spine.providers.base import BarCapture
 from market_spine.providers.resource import MarketDataResource
 
@@ -30,7 +31,9 @@ def capture_frame(capture: BarCapture, trade_date_iso: str, captured_at: datetim
 def raw_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Fetch each (symbol, date) session in the run and append all captures as one commit."""
+    """Fetch each (symbol, date) session in the run, of the front contract and of the months a
+    continuous series or a roll needs (`captured_contracts`), and append all captures as one
+    commit."""
     provider = market.get()
     frames: list[pl.DataFrame] = []
     capture_ids: list[str] = []
@@ -42,6 +45,9 @@ def raw_futures_bars_1m(
             frame = capture_frame(capture, day.isoformat(), datetime.now(UTC))
             capture_ids.append(frame["capture_id"][0] if frame.height else "")
             frames.append(frame)
+            for later in captured_contracts(symbol, day)[1:]:
+                capture = provider.fetch_bars(symbol, day, later.local_symbol)
+                frames.append(capture_frame(capture, day.isoformat(), datetime.now(UTC)))
     raw = pl.concat(frames) if frames else pl.DataFrame(schema=RAW_BARS)
     commit = lake.lake.append(
         keys.table(keys.RAW_BARS),
@@ -54,6 +60,7 @@ def raw_futures_bars_1m(
         metadata={
             "rows": raw.height,
             "captures": len(frames),
+            "front_captures": len(capture_ids),
             "capture_id": capture_ids[-1] if capture_ids else "",
             "delta_version": commit.version,
             "source": provider.name,

@@ -51,6 +51,43 @@ DAILY_BARS: dict[str, pl.DataType] = {
     "capture_id": pl.String(),
 }
 
+#: One roll of one continuous series: when it takes effect, between which contracts, and the
+#: price gap measured at the last minute both contracts traded before it.
+ROLLS: dict[str, pl.DataType] = {
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "series": pl.String(),
+    "rule": pl.String(),
+    "rank": pl.Int64(),
+    "roll_ts": pl.Datetime("ns", "UTC"),
+    "from_contract": pl.String(),
+    "to_contract": pl.String(),
+    "gap_ts": pl.Datetime("ns", "UTC"),
+    "from_price": pl.Float64(),
+    "to_price": pl.Float64(),
+    "gap": pl.Float64(),
+    "ratio": pl.Float64(),
+    "capture_id": pl.String(),
+}
+
+#: Continuous 1-minute bars: the bars of the contract each series holds, unadjusted.
+CONTINUOUS_BARS: dict[str, pl.DataType] = {
+    "ts": BAR_SCHEMA["ts"],
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "series": pl.String(),
+    **{k: v for k, v in BAR_SCHEMA.items() if k not in ("ts", "symbol")},
+    "capture_id": pl.String(),
+}
+
+#: Continuous daily bars, from the continuous minutes of each session.
+CONTINUOUS_DAILY: dict[str, pl.DataType] = {
+    "trade_date": pl.Date(),
+    "symbol": pl.String(),
+    "series": pl.String(),
+    **{k: v for k, v in DAILY_BARS.items() if k not in ("trade_date", "symbol")},
+}
+
 RAW_BARS_SCHEMA = pa.DataFrameSchema(
     _bar_columns(RAW_BARS), name="raw/futures_bars_1m", strict=True
 )
@@ -65,4 +102,16 @@ DAILY_BARS_SCHEMA = pa.DataFrameSchema(
     name="analytics/futures_bars_daily",
     strict=True,
     unique=["symbol", "trade_date"],
+)
+CONTINUOUS_BARS_SCHEMA = pa.DataFrameSchema(
+    _bar_columns(CONTINUOUS_BARS),
+    name="normalized/futures_continuous_1m",
+    strict=True,
+    unique=["series", "ts"],
+)
+CONTINUOUS_DAILY_SCHEMA = pa.DataFrameSchema(
+    _bar_columns(CONTINUOUS_DAILY),
+    name="analytics/futures_continuous_daily",
+    strict=True,
+    unique=["series", "trade_date"],
 )

@@ -203,6 +203,11 @@ def _step_trading_day(root: str, d: date, step: int) -> date | None:
     return None
 
 
+def previous_trading_day(symbol: str, d: date) -> date | None:
+    """The last trade date with a session before `d` (None past a closure of weeks)."""
+    return _step_trading_day(_root(symbol), d, -1)
+
+
 def require_session(symbol: str, trade_date: date) -> Session:
     """The session on `trade_date`; NotATradingDay naming the nearest trading days otherwise."""
     root = _root(symbol)

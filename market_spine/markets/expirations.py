@@ -120,6 +120,18 @@ def is_trading_day(day: date) -> bool:
     return day in _sessions(day.year)
 
 
+def opened_trading_days(now: datetime, n: int) -> list[date]:
+    """The last `n` index-options trading days whose session has opened by `now` (aware),
+    oldest first: what a load of "the last n days" of chains can capture."""
+    day, out = now.astimezone(_ET).date(), []
+    while len(out) < n and day.year >= 1990:
+        bounds = session_bounds(day)
+        if bounds is not None and bounds[0] <= now:
+            out.append(day)
+        day -= timedelta(days=1)
+    return out[::-1]
+
+
 def is_early_close(day: date) -> bool:
     """True when `day`'s session closes before the full-day 16:15 ET (13:15 ET on an early
     close); False on a full day or a holiday."""

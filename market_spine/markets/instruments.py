@@ -340,6 +340,26 @@ def _listed_after(inst: Instrument, year: int, month: int) -> Contract:
             return Contract(inst.root, year, month)
 
 
+def next_contract(c: Contract, n: int = 1) -> Contract:
+    """The `n`-th listed contract after `c` (n >= 0; n = 0 is `c` itself)."""
+    if n < 0:
+        raise InvalidInput(f"n={n}: count contracts forward with n >= 0")
+    inst = get_instrument(c.root)
+    for _ in range(n):
+        c = _listed_after(inst, c.year, c.month)
+    return c
+
+
+def business_days_between(start: date, end: date) -> int:
+    """Business days in (start, end]: 1 when `end` is the next business day after `start`."""
+    step = 1 if end >= start else -1
+    count, d = 0, start
+    while d != end:
+        d += timedelta(days=step)
+        count += step if is_business_day(d) else 0
+    return count
+
+
 def front_contract(root: str, trade_date: date) -> Contract:
     """The contract held on `trade_date`: the first listed contract whose roll date is after it."""
     inst = get_instrument(root)

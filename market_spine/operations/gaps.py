@@ -1,6 +1,6 @@
 """Gap analysis: the partitions the calendars say a dataset owes over a range and the Dagster
 instance does not hold, split into never attempted and failed, newest first, with a time estimate
-from the throughput of recent successful runs.
+from the measured wall time of recent successful runs (`fill_estimate`).
 
 Owed partitions come from the markets' calendars, never from the partitions definitions alone:
 the futures date dimension excludes only weekends, so a CME holiday is a partition but not a gap.
@@ -20,16 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-)
 
 from market_spine.errors import InvalidInput, InvalidRange
 from market_spine.futures.partitions import FIRST_TRADE_DATE as FIRST_FUTURES_DATE
 from market_spine.futures.partitions import partition_key, partition_symbols
 from market_spine.markets import calendars, expirations
+from market_spine.operations.fill_estimate import FillEstimate, RunTimes, estimate, measure
 from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTIONS_DATE
 from market_spine.settings import Settings
 
@@ -39,8 +35,8 @@ DOMAINS = ("futures", "options")
 NEVER, FAILED = "never", "failed"
 #: Statuses of partitions that are not gaps: held, or being materialized now.
 MATERIALIZED, IN_PROGRESS = "materialized", "in_progress"
-#: Successful runs the throughput is measured over (the most recent ones).
-THROUGHPUT_RUNS = 50
+#: A fill's default run size (trade dates per run) and runs at once, as `gaps --fill` has them.
+DEFAULT_BATCH, DEFAULT_CONCURRENCY = 20, 2
 
 
 @dataclass(frozen=True)
@@ -71,19 +67,10 @@ class Gap:
     age_days: int
 
 
-@dataclass(frozen=True)
-class Throughput:
-    """Seconds a successful run spent per partition (a trade date of one symbol, all of the
-    domain's assets), measured over `runs` recent runs; None when there was none to measure."""
-
-    domain: str
-    seconds_per_partition: float | None
-    runs: int
-
-
 @dataclass
 class GapReport:
-    """Gaps over [start, end], newest first, with what was owed and the time a fill would take."""
+    """Gaps over [start, end], newest first, with what was owed, the domains' measured run
+    times, and the run size (`batch` trade dates) and `concurrency` a fill would use."""
 
     start: date
     end: date
@@ -91,7 +78,9 @@ class GapReport:
     symbols: tuple[str, ...]
     owed: int
     gaps: list[Gap]
-    throughput: dict[str, Throughput] = field(default_factory=dict)
+    run_times: dict[str, RunTimes] = field(default_factory=dict)
+    batch: int = DEFAULT_BATCH
+    concurrency: int = DEFAULT_CONCURRENCY
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g.status == status)
@@ -102,21 +91,22 @@ class GapReport:
         seen = {(g.domain, g.trade_date, g.symbol) for g in self.gaps}
         return {d: sum(1 for u in seen if u[0] == d) for d in self.domains}
 
+    def estimate(self) -> FillEstimate:
+        """The wall time of a fill of every gap: the runs `gap_fill` would plan (runs of at
+        most `batch` consecutive trade dates per symbol), `concurrency` at once, each at its
+        domain's measured run time."""
+        from market_spine.operations.gap_fill import owed_from_gaps, plan_batches
+
+        planned = plan_batches(owed_from_gaps(self.gaps), self.batch, [])
+        return estimate(planned, self.run_times, self.concurrency)
+
     def estimate_seconds(self) -> float | None:
-        """Wall time to fill every gap at the measured throughput; None if a domain with gaps
-        has no successful run to measure it by."""
-        total = 0.0
-        for domain, units in self.units().items():
-            if not units:
-                continue
-            rate = self.throughput.get(domain)
-            if rate is None or rate.seconds_per_partition is None:
-                return None
-            total += units * rate.seconds_per_partition
-        return total
+        """`estimate()` in seconds; None if a domain with gaps has no run to measure by."""
+        return self.estimate().seconds
 
     def as_dict(self) -> dict[str, object]:
         """The report as JSON-ready values (dates as ISO strings)."""
+        fill = self.estimate()
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
@@ -125,8 +115,8 @@ class GapReport:
             "owed": self.owed,
             "never": self.count(NEVER),
             "failed": self.count(FAILED),
-            "estimate_seconds": self.estimate_seconds(),
-            "throughput": {d: asdict(t) for d, t in self.throughput.items()},
+            "estimate_seconds": fill.seconds,
+            "estimate": fill.as_dict(),
             "gaps": [_row(g) for g in self.gaps],
         }
 
@@ -224,11 +214,14 @@ def find_gaps(
     domain: str = "all",
     symbols: Sequence[str] | None = None,
     now: datetime | None = None,
+    batch: int = DEFAULT_BATCH,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> GapReport:
     """The gaps of every dataset of `domain` over trade dates [start, end], newest first (then
-    failed before never attempted, then lineage order), with the throughput to estimate by.
-    `now` (UTC, default the clock) decides which sessions have opened. InvalidInput on a
-    reversed range, an unknown domain or symbol."""
+    failed before never attempted, then lineage order), with the run times to estimate a fill
+    of `batch` trade dates a run, `concurrency` runs at once by. `now` (UTC, default the clock)
+    decides which sessions have opened. InvalidInput on a reversed range, an unknown domain or
+    symbol."""
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
     now = now or datetime.now(UTC)
@@ -251,10 +244,9 @@ def find_gaps(
         roots,
         owed,
         gaps,
-        {
-            d: throughput(instance, settings, d, {x.key for x in analysed if x.domain == d})
-            for d in domains
-        },
+        {d: measure(instance, d, {x.key for x in analysed if x.domain == d}) for d in domains},
+        batch,
+        concurrency,
     )
 
 
@@ -312,47 +304,3 @@ def partition_status(instance: dg.DagsterInstance, dataset: Dataset) -> dict[str
     for key in value.deserialize_in_progress_partition_subsets(definition).get_partition_keys():
         status[key] = IN_PROGRESS
     return status
-
-
-def throughput(
-    instance: dg.DagsterInstance,
-    settings: Settings,
-    domain: str,
-    keys: set[dg.AssetKey] | None = None,
-) -> Throughput:
-    """Seconds per partition over the domain's most recent successful runs (their wall time
-    divided by the partitions their tags name); `keys` are the domain's assets when known."""
-    keys = keys or {d.key for d in datasets(settings, (domain,))}
-    records = instance.get_run_records(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]), limit=THROUGHPUT_RUNS * 4
-    )
-    seconds, partitions, runs = 0.0, 0, 0
-    for record in records:
-        run = record.dagster_run
-        if not run.asset_selection or not run.asset_selection & keys:
-            continue
-        if record.start_time is None or record.end_time is None:
-            continue
-        count = _partition_count(domain, run.tags)
-        if not count:
-            continue
-        seconds += record.end_time - record.start_time
-        partitions += count
-        runs += 1
-        if runs >= THROUGHPUT_RUNS:
-            break
-    return Throughput(domain, seconds / partitions if partitions else None, runs)
-
-
-def _partition_count(domain: str, tags: dict[str, str]) -> int:
-    """Trade dates a run covered, by its partition tags (0 when it names none)."""
-    if PARTITION_NAME_TAG in tags:
-        return 1
-    first, last = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
-    if not first or not last:
-        return 0
-    lo, hi = date.fromisoformat(first[:10]), date.fromisoformat(last[:10])
-    days = [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
-    if domain == "futures":
-        return sum(1 for d in days if d.weekday() < 5)
-    return sum(1 for d in days if expirations.is_trading_day(d))

@@ -72,6 +72,8 @@ class HomeMetrics:
         self._lock = threading.Lock()
         self._computed_at: float | None = None
         self._families: list[Metric] = []
+        #: Set once the first computation is done (by `warm` or a scrape).
+        self.warmed = threading.Event()
 
     def collect(self) -> Iterator[Metric]:
         """The home's metric families, recomputed when older than `ttl_s`."""
@@ -80,7 +82,24 @@ class HomeMetrics:
                 self._families = self.compute(datetime.now(UTC))
                 self._computed_at = time.monotonic()
             families = self._families
+        self.warmed.set()
         yield from families
+
+    def warm_in_background(self) -> threading.Thread:
+        """Make the first computation now, on a thread of its own, so the first scrape finds
+        it done: the first one opens the instance and reads a day of runs, seconds a scrape
+        must not wait. A scrape that comes meanwhile waits for it rather than repeating it."""
+
+        def warm() -> None:
+            try:
+                for _ in self.collect():
+                    pass
+            except Exception:  # a scrape will compute (and report the failing part) itself
+                log.exception("metrics: warming the home's metrics failed")
+
+        thread = threading.Thread(target=warm, name="metrics-warm", daemon=True)
+        thread.start()
+        return thread
 
     def compute(self, now: datetime) -> list[Metric]:
         """Every family now; a part that fails is reported in `market_spine_metrics_part_ok`

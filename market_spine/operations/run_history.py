@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import dagster as dg
@@ -67,6 +68,35 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     if isinstance(point, datetime):
         return point
     return datetime(point.year, point.month, point.day, tzinfo=UTC)
+
+
+def parse_dataset(name: str) -> str:
+    """`--dataset` as the catalog names it (`normalized/futures_bars_1m`, or a name without its
+    layer, `futures_bars_1m`, that some dataset has); InvalidInput listing the catalog's datasets
+    otherwise, so a typo is refused rather than answered with no runs."""
+    from market_spine.catalog.registry import CATALOG
+
+    wanted = name.strip().strip("/")
+    names = CATALOG.names()
+    if wanted in names or wanted in {n.rsplit("/", 1)[-1] for n in names}:
+        return wanted
+    raise InvalidInput(
+        f"--dataset {name!r} is not a dataset of the catalog; pick one of {', '.join(names)}"
+    )
+
+
+def parse_symbol(symbol: str, futures_roots: Sequence[str]) -> str:
+    """`--symbol` as a root, upper case: one of `futures_roots` (the home's) or an option root
+    (SPX, SPXW); InvalidInput naming the known roots otherwise."""
+    from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
+
+    root = symbol.strip().upper()
+    if root in futures_roots or root in OPTION_ROOTS:
+        return root
+    raise InvalidInput(
+        f"--symbol {symbol!r} is not a root of this home: futures roots "
+        f"{', '.join(futures_roots)}; option roots {', '.join(OPTION_ROOTS)}"
+    )
 
 
 def parse_statuses(text: str) -> tuple[dg.DagsterRunStatus, ...]:
@@ -252,9 +282,31 @@ def _matches(run: dg.DagsterRun, dataset: str | None, symbol: str | None) -> boo
             return False
     if symbol is not None:
         span = run_span(run.tags)
-        if span is None or span.symbol != symbol.upper():
+        if span is None:
+            return False
+        if symbol.upper() in _option_roots():
+            # An option chain's partition is a trade date holding both roots' options.
+            return span.symbol is None and any(n in _option_datasets() for n in run_datasets(run))
+        if span.symbol != symbol.upper():
             return False
     return True
+
+
+@cache
+def _option_roots() -> tuple[str, ...]:
+    """SPX, SPXW: read when first asked, as the calendars they come with are heavy to load."""
+    from market_spine.markets.expirations import ROOTS
+
+    return ROOTS
+
+
+@cache
+def _option_datasets() -> frozenset[str]:
+    """The option chain's datasets: the runs an option root (SPX, SPXW) names. Read when first
+    asked: their schemas import polars, which a plain `runs` never needs."""
+    from market_spine.options.catalog import OPTIONS_DATASETS
+
+    return frozenset(spec.name for spec in OPTIONS_DATASETS)
 
 
 def find_runs(

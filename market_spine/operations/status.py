@@ -162,12 +162,22 @@ def integrity_health(settings: Settings) -> Health:
 def daemon_health(instance: dg.DagsterInstance, now: datetime) -> Health:
     """Every daemon the instance needs has a heartbeat younger than HEARTBEAT_TOLERANCE."""
     beats = instance.get_daemon_heartbeats()
+    required = instance.get_required_daemon_types()
     late = []
-    for kind in instance.get_required_daemon_types():
+    for kind in required:
         beat = beats.get(kind)
         age = None if beat is None else now.timestamp() - beat.timestamp
         if age is None or age > HEARTBEAT_TOLERANCE.total_seconds():
             late.append(f"{kind} ({'never' if age is None else f'{age:.0f} s ago'})")
+    if late and len(late) == len(required):
+        # Never started, or stopped: one sentence, not one per daemon thread.
+        newest = max((beats[k].timestamp for k in required if k in beats), default=None)
+        since = (
+            "it has never run"
+            if newest is None
+            else f"its last heartbeat was {_age(now.timestamp() - newest)} ago"
+        )
+        return Health("daemon", False, f"not running ({since}): start it with `market-spine up`")
     if late:
         return Health(
             "daemon",
@@ -176,6 +186,17 @@ def daemon_health(instance: dg.DagsterInstance, now: datetime) -> Health:
         )
     oldest = max(now.timestamp() - b.timestamp for b in beats.values()) if beats else 0.0
     return Health("daemon", True, f"{len(beats)} daemons beating, each within {oldest:.0f} s")
+
+
+def _age(seconds: float) -> str:
+    """`45 s`, `12 min`, `3 h`, `2 days`."""
+    if seconds < 300:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 # -- runs -------------------------------------------------------------------------------------

@@ -39,8 +39,9 @@ class BarProvider(Protocol):
 
     name: str
 
-    def fetch_bars(self, symbol: str, trade_date: date) -> BarCapture:
-        """The bars of `symbol`'s session `trade_date` (up to now for a live session)."""
+    def fetch_bars(self, symbol: str, trade_date: date, contract: str | None = None) -> BarCapture:
+        """The bars of `symbol`'s session `trade_date` (up to now for a live session): of the
+        front contract of the roll rule, or of `contract` (a local symbol such as CLZ4)."""
         ...
 
 

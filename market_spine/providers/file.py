@@ -136,6 +136,8 @@ def read_bars(
         frame = frame.with_columns(pl.col("ts") - pl.duration(minutes=1))
     check_minutes(path, table.row_label, frame)
     frame, notes = _trade_dates(frame, root, wanted)
+    if table.by_expiry:
+        notes.extend(off_front_note(frame, root))
     return FileBars(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -157,6 +159,9 @@ def read_bars(
 def _target(symbol: str) -> tuple[str, Contract | None]:
     """(root, contract or None) of `--symbol`: a configured root like ES or a contract like ESU4."""
     group = group_symbol(symbol)
+    if group is not None and group[0] == "continuous":
+        # The file's contracts are kept as they are; the continuous series are built from them.
+        return get_instrument(group[1]).root, None
     if group is not None:
         kind, root = group
         raise UnknownSymbol(
@@ -223,6 +228,23 @@ def _select(
             "pick one contract with --symbol, e.g. --symbol " + sorted(names.values())[0],
         )
     return frame, skipped, skips
+
+
+def off_front_note(frame: pl.DataFrame, root: str) -> list[str]:
+    """A note naming the sessions whose contract is not the roll rule's front (a continuous file
+    by expiry holds the old month until it expires): there the calendar series ROOT.c.0 needs
+    the front's bars from another file."""
+    days = frame.select("trade_date", "contract").unique()
+    other = sorted((d, c) for d, c in days.iter_rows() if c != front_contract(root, d).local_symbol)
+    if not other:
+        return []
+    first, last = other[0][0], other[-1][0]
+    fronts = sorted({front_contract(root, d).local_symbol for d, _ in other})
+    return [
+        f"{len(other)} session(s) {first}..{last} hold {', '.join(sorted({c for _, c in other}))}"
+        f", not the roll rule's front ({', '.join(fronts)}): {root}.c.0 needs the front's bars "
+        f"there; import them too (e.g. the {root}.c.1 file, or {fronts[0]} by raw symbol)"
+    ]
 
 
 def _contract(value: str, near: date) -> Contract | None:

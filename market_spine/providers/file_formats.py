@@ -20,8 +20,12 @@ Timestamps are ISO 8601 strings (naive ones are UTC), datetimes (naive = UTC) or
 whose unit follows their magnitude (s, ms, us or ns). DBN OHLCV records carry ts_event (ns UTC,
 the bar's open) and fixed-point prices (×1e-9); their contract is the raw symbol the metadata's
 symbol mappings give for the instrument id. Only ohlcv-1m files are accepted. A file requested with
-continuous (ES.c.0) or parent (ES.FUT) symbols names contracts only through in-stream symbol
-mapping records (live data); without them it is refused with the raw-symbol request to make.
+a calendar continuous symbol (ES.c.0: the nearest expiry, ES.c.1 the next) has each instrument id
+resolved to the contract that rank held on its mapping's first day (`rolls.by_expiry`), so its
+bars import as their contracts and the continuous series are built from them. Volume and open
+interest continuous (ES.v.0, ES.n.0) or parent (ES.FUT) symbols name contracts only through
+in-stream symbol mapping records (live data); without them the file is refused with the
+raw-symbol request to make.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import pyarrow as pa
 
 from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.markets.instruments import front_contract
+from market_spine.markets.rolls import by_expiry
 from market_spine.providers.file_csv import CsvDialect, CsvProblem, CsvRows, read_rows
 
 FORMATS = ("csv", "parquet", "dbn")
@@ -63,6 +68,7 @@ _PRICE_SCALE = 1e-9  # DBN fixed-point prices
 # Databento's symbols for groups of contracts: continuous (ES.c.0, ES.n.1, ES.v.0) and parent
 # (ES.FUT); the root is the first group.
 _CONTINUOUS = re.compile(r"^([A-Za-z0-9]+)\.[cnv]\.\d+$")
+_CALENDAR = re.compile(r"^([A-Za-z0-9]+)\.c\.(\d+)$")
 _PARENT = re.compile(r"^([A-Za-z0-9]+)\.(?:FUT|OPT)$", re.IGNORECASE)
 
 
@@ -80,6 +86,7 @@ class SourceTable:
     typed: bool  # True when already in BAR dtypes (DBN)
     blank_lines: tuple[int, ...] = ()  # CSV lines left out: no values on them
     dialect: CsvDialect | None = None  # how a CSV was read
+    by_expiry: bool = False  # a DBN file of calendar continuous symbols (contracts resolved)
 
 
 def group_symbol(symbol: str) -> tuple[str, str] | None:
@@ -273,7 +280,9 @@ def _read_dbn(path: Path, data: bytes) -> SourceTable:
         vwap=pl.lit(None, pl.Float64),
         trades=pl.lit(None, pl.Int64),
     )
-    return SourceTable(frame, "record", {"ts": "ts_event", "contract": "instrument_id"}, True)
+    by_expiry = any(_CALENDAR.match(str(s).strip()) for s in meta.mappings)
+    mapping = {"ts": "ts_event", "contract": "instrument_id"}
+    return SourceTable(frame, "record", mapping, True, by_expiry=by_expiry)
 
 
 _Names = list[tuple[int, str, str, str]]
@@ -292,7 +301,11 @@ def _symbol_names(meta: object, records: list[object]) -> tuple[_Names, _Names]:
         for iv in intervals:
             if str(iv["symbol"]).isdigit():
                 row = (int(iv["symbol"]), str(iv["start_date"]), str(iv["end_date"]), symbol)
-                (groups if grouped else names).append(row)
+                held = calendar_contract(symbol, str(iv["start_date"])) if grouped else None
+                if held is not None:
+                    names.append((*row[:3], held))
+                else:
+                    (groups if grouped else names).append(row)
     for r in records:
         # Live data names each instrument's contract here, also under continuous symbols.
         if (
@@ -302,6 +315,19 @@ def _symbol_names(meta: object, records: list[object]) -> tuple[_Names, _Names]:
         ):
             names.append((r.instrument_id, "0000-00-00", "9999-99-99", r.stype_out_symbol))
     return names, groups
+
+
+def calendar_contract(symbol: str, first_day: str) -> str | None:
+    """The contract a calendar continuous symbol (`ES.c.0`) stood for from `first_day` (ISO),
+    as a local symbol; None for any other symbol or a root we do not know."""
+    found = _CALENDAR.match(symbol.strip())
+    if found is None:
+        return None
+    try:
+        held = by_expiry(found[1], date.fromisoformat(first_day), int(found[2]))
+    except (UnknownSymbol, ValueError):
+        return None
+    return held.local_symbol
 
 
 def _refuse_unnamed_groups(path: Path, names: _Names, groups: _Names, bars: list[Any]) -> None:

@@ -1,8 +1,9 @@
 """The `ib` BarProvider: one session of 1-minute TRADES bars from TWS / IB Gateway (ib_async).
 
 For (root, trade date) it resolves the front contract by our roll rule
-(`instruments.front_contract`), qualifies it with IB, and asks for 1-minute TRADES bars with
-`useRTH=False, formatDate=2` (UTC epoch seconds) in `1 D` windows ending at the CME session's
+(`instruments.front_contract`), or the contract asked for (the raw asset asks for the next months
+too: `markets.rolls.captured_contracts`), qualifies it with IB, and asks for 1-minute TRADES bars
+with `useRTH=False, formatDate=2` (UTC epoch seconds) in `1 D` windows ending at the CME session's
 close (two or more windows when a holiday makes the session longer than a day). Only bars inside
 the session's [open, close) whose minute has closed are kept, so a live capture is a prefix of
 the final one. Requests go through `HistoricalPacer`, so TWS's pacing rules are never broken.
@@ -58,10 +59,18 @@ _DAY = timedelta(days=1)
 _MINUTE = timedelta(minutes=1)
 
 
-def ib_future(root: str, trade_date: date) -> tuple[ib_async.Future, instruments.Contract]:
-    """The unqualified ib_async Future of `root`'s front contract on `trade_date`."""
+def ib_future(
+    root: str, trade_date: date, contract: str | None = None
+) -> tuple[ib_async.Future, instruments.Contract]:
+    """The unqualified ib_async Future of `contract` (a local symbol such as CLZ4), by default
+    `root`'s front contract on `trade_date`."""
     inst = instruments.get_instrument(root)
-    c = instruments.front_contract(inst.root, trade_date)
+    if contract is None:
+        c = instruments.front_contract(inst.root, trade_date)
+    else:
+        c = instruments.parse_local_symbol(contract, near=trade_date)
+        if c.root != inst.root:
+            raise UnknownContract(f"{contract} is not a {inst.root} contract: pass one of its own")
     fut = ib_async.Future(
         symbol=inst.root,
         lastTradeDateOrContractMonth=f"{c.year}{c.month:02d}",
@@ -127,9 +136,10 @@ class IBProvider(IBClient):
 
     # -- public API --------------------------------------------------------------------------
 
-    def fetch_bars(self, symbol: str, trade_date: date) -> BarCapture:
-        """The session's 1-minute bars up to now; an empty capture on a date without a session."""
-        return self.connection.run(self.fetch_bars_async(symbol, trade_date))
+    def fetch_bars(self, symbol: str, trade_date: date, contract: str | None = None) -> BarCapture:
+        """The session's 1-minute bars up to now, of the front contract or of `contract` (a
+        local symbol); an empty capture on a date without a session."""
+        return self.connection.run(self.fetch_bars_async(symbol, trade_date, contract))
 
     def fetch_many(self, items: Iterable[tuple[str, date]]) -> list[BarCapture]:
         """Many sessions concurrently (the pacer keeps them inside TWS's rules), in order."""
@@ -139,13 +149,15 @@ class IBProvider(IBClient):
 
         return self.connection.run(all_of())
 
-    async def fetch_bars_async(self, symbol: str, trade_date: date) -> BarCapture:
+    async def fetch_bars_async(
+        self, symbol: str, trade_date: date, contract: str | None = None
+    ) -> BarCapture:
         """`fetch_bars` on the connection's loop."""
         inst = instruments.get_instrument(symbol)
         root = inst.root
         sess = calendars.session(root, trade_date)
         now = self.clock().astimezone(UTC)
-        future, front = ib_future(root, trade_date)
+        future, front = ib_future(root, trade_date, contract)
         request: dict[str, Any] = {
             "symbol": root,
             "trade_date": trade_date.isoformat(),

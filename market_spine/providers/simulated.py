@@ -16,6 +16,12 @@ How it is built:
   09:00-14:30 ET pit hours for energy); volume follows the same profile, more steeply.
 - **Bars.** A bar's open/close are consecutive bridge points, its high/low are drawn from the exact
   distribution of a Brownian bridge's extremes, then everything is rounded to the tick size.
+- **Contracts.** Every listed contract trades at the root's level times a carry premium,
+  ``exp(carry × years to its last trade date)``, so a contract's prices are its own whichever
+  month is front, and the front series gaps at a roll by the spread between the two months. A
+  contract other than the front trades the front's minutes with a share of its volume: the next
+  contract's share grows through the roll window (``NEXT_VOLUME_SHARE``) and overtakes the front
+  two sessions before the calendar roll; later months trade thinly.
 - **No-trade minutes.** In thin hours a minute has a small product-specific chance of no trade and
   so no bar (``no_trade_minutes`` tells which), as in real data; the session's first and last
   minute always trade so its opening and closing levels are visible.
@@ -41,15 +47,18 @@ import pandas as pd
 import polars as pl
 
 from market_spine.errors import InvalidDate, InvalidInput
-from market_spine.markets import calendars, instruments
+from market_spine.markets import calendars, instruments, rolls
 from market_spine.markets.dates import MINUTE_NS
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.simulated_model import (
+    DEFERRED_SHARE,
     EPOCH,
     ET,
     LAST_DATE,
     N_CROSSED,
     N_DUPLICATES,
+    NEXT_SHARE_OUTSIDE,
+    NEXT_VOLUME_SHARE,
     SPIKE_FACTOR,
     TRADING_DAYS_PER_YEAR,
     intraday_profiles,
@@ -102,18 +111,21 @@ class SimulatedMarket:
 
     # -- public API ------------------------------------------------------------------------------
 
-    def bars(self, symbol: str, trade_date: date) -> pl.DataFrame:
-        """Bars of `symbol`'s session `trade_date` up to now, in BAR_SCHEMA, sorted by `ts`.
+    def bars(self, symbol: str, trade_date: date, contract: str | None = None) -> pl.DataFrame:
+        """Bars of `symbol`'s session `trade_date` up to now, in BAR_SCHEMA, sorted by `ts`: of
+        the front contract, or of `contract` (a local symbol such as CLZ4, not yet expired).
 
         Empty (with the schema) on a date without a session or before the session opens.
         """
-        return self.simulate(symbol, trade_date)[0]
+        return self.simulate(symbol, trade_date, contract)[0]
 
-    def simulate(self, symbol: str, trade_date: date) -> tuple[pl.DataFrame, dict[str, list[str]]]:
+    def simulate(
+        self, symbol: str, trade_date: date, contract: str | None = None
+    ) -> tuple[pl.DataFrame, dict[str, list[str]]]:
         """The bars (as `bars`) and the defects injected into them: {defect: [bar ts, ISO UTC]}."""
         inst = instruments.get_instrument(symbol)
         trade_date = _check_date(trade_date)
-        sess = self._session(inst, trade_date)
+        sess = self._session(inst, trade_date, held_contract(inst.root, trade_date, contract))
         if sess is None:
             return pl.DataFrame(schema=BAR_SCHEMA), {}
         cols = sess.columns
@@ -135,7 +147,8 @@ class SimulatedMarket:
         trade_date = _check_date(trade_date)
         calendars.require_session(inst.root, trade_date)
         tick = float(inst.tick_size)
-        level = math.exp(self._log_level(inst, trade_date))
+        front = instruments.front_contract(inst.root, trade_date)
+        level = math.exp(self._log_level(inst, trade_date) + _carry(inst.root, front, trade_date))
         return float(round_to_tick(np.array([level]), tick, tick_decimals(tick))[0])
 
     def no_trade_minutes(self, symbol: str, trade_date: date) -> pd.DatetimeIndex:
@@ -156,9 +169,17 @@ class SimulatedMarket:
         path = log_level_path(self.seed, inst.root, float(inst.base_price), p.annual_vol)
         return float(path[max(0, (d - EPOCH).days)])
 
-    def _session(self, inst: instruments.Instrument, trade_date: date) -> _Session | None:
-        """Simulate the full session (clean bars, then defects); None if there is no session."""
+    def _session(
+        self,
+        inst: instruments.Instrument,
+        trade_date: date,
+        held: instruments.Contract | None = None,
+    ) -> _Session | None:
+        """Simulate the full session of `held` (default the front contract): clean bars, then
+        defects; None if there is no session."""
         root = inst.root
+        front = instruments.front_contract(root, trade_date)
+        held = held or front
         sess = calendars.session(root, trade_date)
         if sess is None:
             return None
@@ -173,8 +194,9 @@ class SimulatedMarket:
         tick = float(inst.tick_size)
         dec = tick_decimals(tick)
         prev = previous_session_date(root, trade_date)
-        start = self._log_level(inst, prev if prev is not None else trade_date - timedelta(days=1))
-        end = self._log_level(inst, trade_date)
+        before = prev if prev is not None else trade_date - timedelta(days=1)
+        start = self._log_level(inst, before) + _carry(root, held, before)
+        end = self._log_level(inst, trade_date) + _carry(root, held, trade_date)
 
         n = len(ts)
         rng = rng_for(self.seed, root, trade_date.isoformat(), "session")
@@ -205,6 +227,19 @@ class SimulatedMarket:
         trades = np.maximum(trades, 1)
         size = p.trade_size * np.exp(0.3 * size_noise)
         volume = np.maximum(trades, np.rint(trades * size)).astype(np.int64)
+        if held != front:
+            # Another month trades the front's minutes with a share of its activity, from its
+            # own stream so the front's numbers do not depend on which months are asked for.
+            share = _volume_share(root, trade_date, front, held)
+            noise = np.exp(
+                0.3
+                * rng_for(
+                    self.seed, root, trade_date.isoformat(), held.local_symbol
+                ).standard_normal(n)
+                - 0.045
+            )
+            trades = np.maximum(1, np.rint(trades * share * noise)).astype(np.int64)
+            volume = np.maximum(trades, np.rint(volume * share * noise)).astype(np.int64)
         traded = ~no_trade
         cols = {
             "ts": ts[traded],
@@ -218,8 +253,7 @@ class SimulatedMarket:
         }
         liquid = ((minute_of_day >= p.rth_open - 60) & (minute_of_day < p.rth_close))[traded]
         cols, injected = self._inject(cols, liquid, root, trade_date, tick, dec)
-        contract = instruments.front_contract(root, trade_date).local_symbol
-        return _Session(cols, contract, injected, ts[no_trade])
+        return _Session(cols, held.local_symbol, injected, ts[no_trade])
 
     def _inject(
         self,
@@ -292,14 +326,15 @@ class SimulatedProvider:
     def __init__(self, market: SimulatedMarket | None = None) -> None:
         self.market = market or SimulatedMarket()
 
-    def fetch_bars(self, symbol: str, trade_date: date) -> BarCapture:
-        """One session's bars up to now; an empty capture on a date without a session."""
-        bars, injected = self.market.simulate(symbol, trade_date)
+    def fetch_bars(self, symbol: str, trade_date: date, contract: str | None = None) -> BarCapture:
+        """One session's bars up to now, of the front contract or of `contract` (a local
+        symbol); an empty capture on a date without a session."""
+        bars, injected = self.market.simulate(symbol, trade_date, contract)
         root = instruments.get_instrument(symbol).root
         request: dict[str, Any] = {
             "symbol": root,
             "trade_date": trade_date.isoformat(),
-            "contract": instruments.front_contract(root, trade_date).local_symbol,
+            "contract": held_contract(root, trade_date, contract).local_symbol,
             "bar_size": "1 min",
             "what": "TRADES",
             "seed": self.market.seed,
@@ -308,6 +343,39 @@ class SimulatedProvider:
         notes: dict[str, Any] = {"defects": injected} if self.market.defects else {}
         payload = bars.write_csv().encode()
         return BarCapture(self.name, request, payload, bars, notes)
+
+
+def held_contract(root: str, trade_date: date, contract: str | None) -> instruments.Contract:
+    """The contract asked for (a local symbol of `root` still trading on `trade_date`), or the
+    front contract of the roll rule when none is named; InvalidInput otherwise."""
+    if contract is None:
+        return instruments.front_contract(root, trade_date)
+    c = instruments.parse_local_symbol(contract, near=trade_date)
+    if c.root != root:
+        raise InvalidInput(f"contract {contract} is not a {root} contract: pass one of {root}'s")
+    if c.last_trade_date < trade_date:
+        front = instruments.front_contract(root, trade_date).local_symbol
+        raise InvalidInput(
+            f"{c.local_symbol} stopped trading on {c.last_trade_date}, before {trade_date}: pass "
+            f"a contract still trading then, e.g. {front}"
+        )
+    return c
+
+
+def _carry(root: str, held: instruments.Contract, day: date) -> float:
+    """The log premium of `held` over the root's level on `day`: carry × years to expiry."""
+    years = (held.last_trade_date - day).days / 365.25
+    return params_for(root).carry * years
+
+
+def _volume_share(
+    root: str, trade_date: date, front: instruments.Contract, held: instruments.Contract
+) -> float:
+    """`held`'s volume as a share of the front's on `trade_date`."""
+    if held != instruments.next_contract(front):
+        return DEFERRED_SHARE
+    days = rolls.business_days_to_roll(root, trade_date)
+    return NEXT_VOLUME_SHARE.get(days, NEXT_SHARE_OUTSIDE)
 
 
 def _check_date(trade_date: date) -> date:

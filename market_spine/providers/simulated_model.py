@@ -38,12 +38,13 @@ class PathParams:
     rth_close: int
     rth_volume: float  # mean contracts per regular-hours minute
     trade_size: float  # mean contracts per trade
+    carry: float = 0.03  # annual log carry: a contract's premium per year to its expiry
 
 
 _PARAMS: dict[str, PathParams] = {
-    "ES": PathParams(0.18, 9 * 60 + 30, 16 * 60, 2500.0, 4.0),
-    "CL": PathParams(0.35, 9 * 60, 14 * 60 + 30, 450.0, 2.5),
-    "NG": PathParams(0.60, 9 * 60, 14 * 60 + 30, 160.0, 2.0),
+    "ES": PathParams(0.18, 9 * 60 + 30, 16 * 60, 2500.0, 4.0, carry=0.02),
+    "CL": PathParams(0.35, 9 * 60, 14 * 60 + 30, 450.0, 2.5, carry=0.06),
+    "NG": PathParams(0.60, 9 * 60, 14 * 60 + 30, 160.0, 2.0, carry=0.20),
 }
 # Roots the instrument table knows but the simulator was not tuned for behave like a mid product.
 DEFAULT_PARAMS = PathParams(0.30, 9 * 60 + 30, 16 * 60, 300.0, 2.0)
@@ -51,6 +52,13 @@ DEFAULT_PARAMS = PathParams(0.30, 9 * 60 + 30, 16 * 60, 300.0, 2.0)
 SPIKE_FACTOR = 1.08
 N_DUPLICATES = 3
 N_CROSSED = 3
+
+
+#: The next contract's share of the front's volume by business days to the calendar roll: it
+#: overtakes the front two sessions before the roll, so the volume roll comes a session early.
+NEXT_VOLUME_SHARE = {5: 0.35, 4: 0.55, 3: 0.8, 2: 1.25, 1: 1.8}
+#: The next contract's share outside the roll window, and any later contract's.
+NEXT_SHARE_OUTSIDE, DEFERRED_SHARE = 0.15, 0.03
 
 
 def params_for(root: str) -> PathParams:

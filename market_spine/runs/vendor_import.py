@@ -23,7 +23,14 @@ from market_spine.runs.launch import RunSummary, materialize_range
 from market_spine.settings import Settings
 
 #: The run skips the raw asset: it would fetch the same sessions from the configured provider.
-IMPORT_SELECTION = (keys.NORMALIZED_BARS, keys.DAILY_BARS)
+#: The rolls and continuous series follow, so an imported file maps onto ROOT.c.N / ROOT.v.N.
+IMPORT_SELECTION = (
+    keys.NORMALIZED_BARS,
+    keys.DAILY_BARS,
+    keys.ROLLS,
+    keys.CONTINUOUS_BARS,
+    keys.CONTINUOUS_DAILY,
+)
 
 
 @dataclass(frozen=True)

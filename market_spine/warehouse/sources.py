@@ -21,7 +21,9 @@ from market_spine.warehouse.tables import CHECK_RESULTS
 SOURCE_TABLES = (
     futures_keys.table(futures_keys.NORMALIZED_BARS),
     options_keys.table(options_keys.NORMALIZED_CHAIN),
+    futures_keys.table(futures_keys.ROLLS),
     futures_keys.table(futures_keys.DAILY_BARS),
+    futures_keys.table(futures_keys.CONTINUOUS_DAILY),
     options_keys.table(options_keys.GREEKS),
     options_keys.table(options_keys.SURFACE),
     CHECK_RESULTS,

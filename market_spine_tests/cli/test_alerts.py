@@ -76,9 +76,36 @@ def test_alerts_test_names_the_sink_that_failed(env_home: Path) -> None:
         result = runner.invoke(app, ["alerts", "test"])
         only = runner.invoke(app, ["alerts", "test", "--sink", "hook"])
     assert result.exit_code == 1
-    assert "slack: failed" in result.output
+    assert "slack (slack): failed — ConnectError" in result.output
     assert "hook (webhook): delivered" in result.output
+    assert "1 of 3 sinks failed: slack" in result.output
     assert only.exit_code == 0 and len(hook.bodies()) == 2
+
+
+def test_alerts_test_says_failed_for_a_sink_that_did_not_take_the_message(
+    env_home: Path,
+) -> None:
+    """A recipient the mail server refused and a webhook URL no request can be made to are
+    failures with their cause, never "delivered"; the other sinks are still tried."""
+    with http_receiver() as hook, smtp_receiver(refuse=("gone@example.com",)) as mail:
+        rules = RULES.format(hook=hook.url, slack="http://127.0.0.1:bad/", smtp_port=mail.port)
+        rules = rules.replace(
+            'to = ["oncall@example.com"]', 'to = ["oncall@example.com", "gone@example.com"]'
+        )
+        (env_home / "alerts.toml").write_text(rules)
+        result = runner.invoke(app, ["alerts", "test"], terminal_width=300)
+    lines = result.output.splitlines()
+    assert result.exit_code == 1, result.output
+    [mail_line] = [line for line in lines if line.startswith("mail ")]
+    assert mail_line.startswith("mail (email): failed — ")
+    assert "refused gone@example.com (550" in mail_line and "(not retried)" in mail_line
+    [slack_line] = [line for line in lines if line.startswith("slack ")]
+    assert slack_line.startswith("slack (slack): failed — InvalidURL")
+    assert "hook (webhook): delivered" in lines
+    assert "delivered" not in mail_line + slack_line
+    assert "2 of 3 sinks failed: slack, mail" in result.output
+    # The recipient the server took got the test once: a partial delivery is not retried.
+    assert [rcpts for _, rcpts in mail.envelopes] == [["oncall@example.com"]]
 
 
 def test_alerts_commands_refuse_a_bad_or_missing_rules_file(env_home: Path) -> None:

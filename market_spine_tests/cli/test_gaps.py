@@ -14,12 +14,15 @@ from typer.testing import CliRunner
 
 from market_spine.cli import app
 from market_spine.futures import keys
+from market_spine.futures.definitions import ASSET_KEYS
 from market_spine.home import instance as home_instance
 from market_spine.operations import gap_fill
 from market_spine.operations.gap_fill import Owed
 from market_spine_tests.kit.homes import settings_for
 
 runner = CliRunner()
+#: Two CL sessions × every futures dataset (bars, rolls, continuous series).
+OWED = 2 * len(ASSET_KEYS)
 RANGE = ["--start", "2024-03-04", "--end", "2024-03-05", "--domain", "futures", "--symbols", "CL"]
 
 
@@ -30,23 +33,20 @@ def _instance(home: Path) -> dg.DagsterInstance:
 def test_gaps_lists_and_exports_every_gap(env_home: Path, tmp_path: Path) -> None:
     shown = runner.invoke(app, ["gaps", *RANGE])
     assert shown.exit_code == 1, shown.output
-    assert "6 of 6 owed partitions missing (6 never attempted, 0 failed)" in shown.output
+    missing = f"{OWED} of {OWED} owed partitions missing ({OWED} never attempted, 0 failed)"
+    assert missing in shown.output
     assert "estimated fill time: unknown" in shown.output
 
     exported = runner.invoke(app, ["gaps", *RANGE, "--export", "csv"])
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
-    assert len(rows) == 6 and rows[0]["trade_date"] == "2024-03-05"
-    assert {r["dataset"] for r in rows} == {
-        "raw/futures_bars_1m",
-        "normalized/futures_bars_1m",
-        "analytics/futures_bars_daily",
-    }
+    assert len(rows) == OWED and rows[0]["trade_date"] == "2024-03-05"
+    assert {r["dataset"] for r in rows} == {k.to_user_string() for k in ASSET_KEYS}
 
     target = tmp_path / "gaps.json"
     written = runner.invoke(app, ["gaps", *RANGE, "--export", "json", "--output", str(target)])
     assert written.exit_code == 1, written.output
     doc = json.loads(target.read_text())
-    assert doc["never"] == 6 and len(doc["gaps"]) == 6 and doc["symbols"] == ["CL"]
+    assert doc["never"] == OWED and len(doc["gaps"]) == OWED and doc["symbols"] == ["CL"]
 
     bad = runner.invoke(app, ["gaps", *RANGE, "--export", "xml"])
     assert bad.exit_code == 2 and "csv, json" in bad.output
@@ -55,7 +55,7 @@ def test_gaps_lists_and_exports_every_gap(env_home: Path, tmp_path: Path) -> Non
 def test_dry_run_prints_the_plan_and_submits_nothing(env_home: Path) -> None:
     result = runner.invoke(app, ["gaps", *RANGE, "--fill", "--dry-run", "--batch", "1"])
     assert result.exit_code == 1, result.output
-    assert "plan: one backfill, 2 runs, 6 asset partitions" in result.output
+    assert f"plan: one backfill, 2 runs, {OWED} asset partitions" in result.output
     assert "CL 2024-03-05..2024-03-05" in result.output
     assert "dry run: nothing submitted" in result.output
     inst = _instance(env_home)
@@ -65,7 +65,7 @@ def test_dry_run_prints_the_plan_and_submits_nothing(env_home: Path) -> None:
 def test_fill_leaves_no_gap(env_home: Path) -> None:
     filled = runner.invoke(app, ["gaps", *RANGE, "--fill"])
     assert filled.exit_code == 0, filled.output
-    assert "filled 6, failed 0, skipped 0 asset partitions in 1 runs" in filled.output
+    assert f"filled {OWED}, failed 0, skipped 0 asset partitions in 1 runs" in filled.output
     inst = _instance(env_home)
     [backfill] = inst.get_backfills()
     assert backfill.status.value == "COMPLETED_SUCCESS"
@@ -73,7 +73,7 @@ def test_fill_leaves_no_gap(env_home: Path) -> None:
 
     again = runner.invoke(app, ["gaps", *RANGE])
     assert again.exit_code == 0, again.output
-    assert "0 of 6 owed partitions missing" in again.output
+    assert f"0 of {OWED} owed partitions missing" in again.output
     nothing = runner.invoke(app, ["gaps", *RANGE, "--fill"])
     assert nothing.exit_code == 0 and "nothing to fill" in nothing.output
     assert len(inst.get_backfills()) == 1

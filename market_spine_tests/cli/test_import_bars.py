@@ -77,8 +77,12 @@ def test_piped_report_keeps_every_check_row_whole_on_one_line(env_home: Path) ->
     path = str(DIALECTS / "es_3bars_no_blank.csv")
     result = runner.invoke(app, ["import", "bars", path, "--symbol", "ES"], env={"COLUMNS": None})
     assert result.exit_code == 0, result.output
-    [row] = [line for line in result.stdout.splitlines() if "completeness" in line]
-    assert "normalized/futures_bars_1m" in row and "2024-03-08|ES" in row
+    [row] = [
+        line
+        for line in result.stdout.splitlines()
+        if "completeness" in line and "normalized/futures_bars_1m" in line
+    ]
+    assert "2024-03-08|ES" in row
     assert "expected_bars=1380, missing_minutes=1377" in row and "unexpected_bars=0" in row
     assert "…" not in result.stdout
     note = "the file names no contract: each session is labelled with the front contract"

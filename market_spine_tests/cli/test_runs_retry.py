@@ -90,3 +90,59 @@ def test_the_runs_table_keeps_the_cause_whole_on_any_terminal(env_home: Path, co
     )
     assert "".join(cause.split()) in "".join(text.split()), shown
     assert ("peak MB" in shown) == (columns >= WIDE_TABLE)
+
+
+def test_runs_refuses_an_unknown_dataset_or_symbol_naming_the_known(env_home: Path) -> None:
+    run_days(env_home, "ES", DAY)
+    dataset = runner.invoke(app, ["runs", "--dataset", "unknown"], terminal_width=400)
+    assert dataset.exit_code == 2, dataset.output
+    assert "--dataset 'unknown' is not a dataset of the catalog" in dataset.output
+    assert "normalized/futures_bars_1m" in dataset.output
+    symbol = runner.invoke(app, ["runs", "--symbol", "XX"], terminal_width=400)
+    assert symbol.exit_code == 2, symbol.output
+    assert "futures roots CL, ES, NG; option roots SPX, SPXW" in symbol.output
+    for good in (["--dataset", "futures_bars_1m"], ["--dataset", "raw/futures_bars_1m"]):
+        listed = runner.invoke(app, ["runs", "--json", *good, "--symbol", "es"])
+        assert listed.exit_code == 0, listed.output
+        assert len(json.loads(listed.stdout)) == 1
+
+
+def test_an_option_root_names_the_option_chain_runs() -> None:
+    import dagster as dg
+    from dagster._core.utils import make_new_run_id
+
+    with dg.instance_for_test() as instance:
+        made = {}
+        for name, asset, tags in (
+            ("options", "raw/spx_options_eod", {"dagster/partition": "2024-03-05"}),
+            ("futures", "raw/futures_bars_1m", {"dagster/partition": "2024-03-05|CL"}),
+            (
+                "warehouse",
+                "marts/fct_option_eod",
+                {
+                    "dagster/asset_partition_range_start": "2024-03-04",
+                    "dagster/asset_partition_range_end": "2024-03-05",
+                },
+            ),
+        ):
+            run = dg.DagsterRun(
+                job_name="__ASSET_JOB",
+                run_id=make_new_run_id(),
+                asset_selection=frozenset({dg.AssetKey.from_user_string(asset)}),
+                tags=tags,
+            )
+            instance.run_storage.add_run(run)
+            made[name] = run.run_id
+        assert [r.run_id for r in find_runs(instance, symbol="SPX")] == [made["options"]]
+        assert [r.run_id for r in find_runs(instance, symbol="CL")] == [made["futures"]]
+
+
+def test_a_narrow_terminal_labels_each_run_s_times_and_trade_dates(env_home: Path) -> None:
+    ok = run_days(env_home, "ES", DAY)
+    screen = Console(file=io.StringIO(), width=100, color_system=None)
+    _table(find_runs(open_instance(env_home)), screen)
+    lines = screen.file.getvalue().splitlines()
+    [heading] = [line for line in lines if line.startswith(ok.run_id[:8])]
+    assert heading.startswith(f"{ok.run_id[:8]} success, created ") and " UTC by " in heading
+    assert ", ran " in heading
+    assert f"  trade date: {DAY} ES" in lines

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market_spine.api.app import create_app
-from market_spine.cli.platform import ui_command, ui_environment
+from market_spine.cli.platform import service_env, ui_command
 from market_spine.settings import UI_HOST, Settings
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import REPO, settings_for
@@ -84,7 +84,7 @@ def test_delete_run_is_refused_off_loopback_and_unauthenticated_through_the_api(
     env = {**os.environ, "MARKET_SPINE_HOME": str(home)}
     env |= {"MARKET_SPINE_API_HOST": "0.0.0.0", "MARKET_SPINE_UI_PORT": str(port)}
     settings = Settings.from_env(env)
-    env = ui_environment(settings)
+    env = service_env(settings)
     from market_spine.home import prepare_home
 
     prepare_home(settings)

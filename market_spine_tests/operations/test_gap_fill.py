@@ -14,6 +14,7 @@ from dagster._core.storage.tags import BACKFILL_ID_TAG
 
 from market_spine.errors import InvalidInput
 from market_spine.futures import keys
+from market_spine.futures.definitions import ASSET_KEYS
 from market_spine.home import instance as home_instance
 from market_spine.operations import gap_fill
 from market_spine.operations.gap_fill import Owed, plan_batches
@@ -22,7 +23,9 @@ from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import settings_for
 
-FUTURES = (keys.RAW_BARS, keys.NORMALIZED_BARS, keys.DAILY_BARS)
+#: Every futures asset: the bars, the rolls and the continuous series.
+FUTURES = ASSET_KEYS
+N = len(FUTURES)
 WEEK = [date(2024, 3, d) for d in (4, 5, 6, 7, 8)]
 
 
@@ -69,14 +72,14 @@ def test_fill_continues_past_failures_and_reports_them(tmp_path: Path) -> None:
     )
     assert len(summary.runs) == 2  # the second run went ahead after the first failed
     assert summary.status == "COMPLETED_FAILED"
-    assert (summary.filled, summary.failed, summary.skipped) == (0, 6, 0)
+    assert (summary.filled, summary.failed, summary.skipped) == (0, 2 * N, 0)
     assert all("no-such-defect" in f for f in summary.failures)
     backfill = inst.get_backfill(summary.backfill_id)
     assert backfill is not None and backfill.status == BulkActionStatus.COMPLETED_FAILED
     runs = inst.get_runs(dg.RunsFilter(tags={BACKFILL_ID_TAG: summary.backfill_id}))
     assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.FAILURE for r in runs)
     report = find_gaps(inst, settings, WEEK[0], WEEK[0], domain="futures", symbols=["CL", "ES"])
-    assert {g.status for g in report.gaps} == {FAILED} and len(report.gaps) == 6
+    assert {g.status for g in report.gaps} == {FAILED} and len(report.gaps) == 2 * N
 
 
 def test_pause_then_resume_keeps_completed_partitions(tmp_path: Path) -> None:
@@ -101,7 +104,7 @@ def test_pause_then_resume_keeps_completed_partitions(tmp_path: Path) -> None:
     )
     # Paused after the newest day's run: it alone is filled, the rest left for the resume.
     assert summary.status == "CANCELED" and len(summary.runs) == 1
-    assert (summary.filled, summary.failed, summary.skipped) == (3, 0, 12)
+    assert (summary.filled, summary.failed, summary.skipped) == (N, 0, 4 * N)
     paused = inst.get_backfill(backfills[0])
     assert paused is not None and paused.status == BulkActionStatus.CANCELED
     assert set(_materializations(inst, keys.RAW_BARS)) == {"2024-03-08|CL"}
@@ -112,7 +115,7 @@ def test_pause_then_resume_keeps_completed_partitions(tmp_path: Path) -> None:
         inst, settings, backfills[0], batch=2, concurrency=2, use_daemon=False
     )
     assert resumed is not None and resumed.status == "COMPLETED_SUCCESS"
-    assert (resumed.filled, resumed.failed, resumed.skipped) == (12, 0, 0)
+    assert (resumed.filled, resumed.failed, resumed.skipped) == (4 * N, 0, 0)
     assert len(resumed.runs) == 2  # Monday..Tuesday and Wednesday..Thursday, two at a time
     backfill = inst.get_backfill(resumed.backfill_id)
     assert backfill is not None and backfill.tags[gap_fill.RESUMES] == backfills[0]
@@ -137,7 +140,7 @@ def test_the_backfill_records_its_progress_for_the_ui(tmp_path: Path) -> None:
     data = backfill.get_asset_backfill_data(gap_fill.asset_graph(inst))
     assert data.materialized_subset == data.target_subset
     assert data.failed_and_downstream_subset.num_partitions_and_non_partitioned_assets == 0
-    assert data.target_subset.num_partitions_and_non_partitioned_assets == 6
+    assert data.target_subset.num_partitions_and_non_partitioned_assets == 2 * N
     # Tuesday was held before the fill: its partitions were not run again.
     assert _materializations(inst, keys.RAW_BARS)["2024-03-05|CL"] == 1
 
@@ -160,5 +163,5 @@ def test_a_live_daemon_executes_the_backfill_itself(tmp_path: Path) -> None:
     data = stored.get_asset_backfill_data(graph)
     # Left for the daemon to request; one this process executes is marked requested up front.
     assert not data.requested_runs_for_target_roots and data.requested_subset.is_empty
-    assert data.target_subset.num_partitions_and_non_partitioned_assets == 6
+    assert data.target_subset.num_partitions_and_non_partitioned_assets == 2 * N
     assert not inst.get_runs()

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from market_spine.futures.definitions import ASSET_KEYS
 from market_spine.home import instance as home_instance
 from market_spine.markets import calendars, expirations
 from market_spine.operations.gaps import (
@@ -28,7 +29,8 @@ from market_spine.runs.launch import materialize_range
 from market_spine.settings import Settings
 from market_spine_tests.kit.homes import settings_for
 
-FUTURES = ("raw/futures_bars_1m", "normalized/futures_bars_1m", "analytics/futures_bars_daily")
+#: Every futures dataset: the bars, the rolls and the continuous series, each owed per partition.
+FUTURES = tuple(k.to_user_string() for k in ASSET_KEYS)
 MON, TUE, WED, THU, FRI = (date(2024, 3, d) for d in (4, 5, 6, 7, 8))
 NEXT_MON = date(2024, 3, 11)
 
@@ -62,7 +64,7 @@ def test_a_week_minus_a_day_and_a_symbol_reports_exactly_those(
     expected = {(d, WED, s, NEVER) for d in FUTURES for s in ("CL", "ES")}
     expected |= {(d, day, "NG", NEVER) for d in FUTURES for day in (MON, TUE, WED, THU, FRI)}
     assert found == expected
-    assert report.owed == 3 * 5 * 3
+    assert report.owed == len(FUTURES) * 5 * 3
     assert [g.trade_date for g in report.gaps] == sorted(
         (g.trade_date for g in report.gaps), reverse=True
     )
@@ -73,7 +75,7 @@ def test_symbols_narrow_the_futures_analysed(gappy_home: tuple[Settings, Path]) 
     settings, _ = gappy_home
     report = find_gaps(_instance(gappy_home), settings, MON, FRI, domain="futures", symbols=["CL"])
     assert {(g.trade_date, g.symbol) for g in report.gaps} == {(WED, "CL")}
-    assert report.owed == 5 * 3
+    assert report.owed == 5 * len(FUTURES)
 
 
 def test_a_failed_partition_is_reported_failed(gappy_home: tuple[Settings, Path]) -> None:
@@ -90,14 +92,21 @@ def test_a_failed_partition_is_reported_failed(gappy_home: tuple[Settings, Path]
 def test_the_estimate_comes_from_measured_runs(gappy_home: tuple[Settings, Path]) -> None:
     settings, _ = gappy_home
     report = find_gaps(_instance(gappy_home), settings, MON, FRI, domain="futures")
-    rate = report.throughput["futures"]
-    assert rate.runs == 4 and rate.seconds_per_partition is not None
-    assert rate.seconds_per_partition > 0
-    # 7 (date, symbol) partitions to run: CL and ES on Wednesday, NG all week.
+    times = report.run_times["futures"]
+    assert times.runs == 4 and not times.fills
+    assert times.per_run_s is not None and times.per_day_s is not None
+    # 7 (date, symbol) partitions to run: CL and ES on Wednesday, NG all week; as runs, one
+    # per symbol and stretch of consecutive missing days: CL Wed, ES Wed, NG Mon..Fri.
     assert report.units() == {"futures": 7}
-    assert report.estimate_seconds() == pytest.approx(7 * rate.seconds_per_partition)
+    fill = report.estimate()
+    assert fill.runs == 3 and fill.concurrency == 2
+    one_day, five_days = times.seconds(1), times.seconds(5)
+    assert one_day is not None and five_days is not None
+    # Two at once: NG's week beside CL's day, then ES's day in the slot that frees first.
+    assert fill.seconds == pytest.approx(max(five_days, 2 * one_day))
+    assert "futures:" in fill.basis() and "the last 4 runs, launch to end" in fill.basis()
     options = find_gaps(_instance(gappy_home), settings, MON, FRI, domain="options")
-    assert options.throughput["options"].runs == 0 and options.estimate_seconds() is None
+    assert options.run_times["options"].runs == 0 and options.estimate_seconds() is None
 
 
 def test_holidays_and_weekends_are_never_gaps(tmp_path: Path) -> None:
@@ -142,7 +151,7 @@ def test_exports_carry_every_gap(gappy_home: tuple[Settings, Path]) -> None:
     }
     doc = json.loads(to_json(report))
     assert doc["never"] + doc["failed"] == len(doc["gaps"]) == len(rows)
-    assert doc["failed"] == 3
+    assert doc["failed"] == len(FUTURES)
     assert doc["gaps"][0]["trade_date"] == "2024-03-11"
     assert doc["estimate_seconds"] == pytest.approx(report.estimate_seconds())
 

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from market_spine.api.app import create_app
 from market_spine.futures import definitions as futures
 from market_spine.home import existing_instance
 from market_spine.home import instance as home_instance
@@ -23,7 +24,7 @@ from market_spine.operations.run_tally import RunTally
 from market_spine.options import definitions as options
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import resources
-from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.api import serving, serving_app
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, run_days, unreachable_ib
 
@@ -179,3 +180,17 @@ def test_a_scrape_over_http_is_answered_from_the_cache(busy_home: Path) -> None:
         )
         == 1
     )
+
+
+def test_the_first_scrape_finds_the_metrics_computed_at_start(busy_home: Path) -> None:
+    """The API computes the home's metrics when it starts, off the request path: the first
+    scrape is answered from that computation, as fast as any scrape inside the cache."""
+    app = create_app(settings_for(busy_home))
+    home = app.state.home_metrics
+    with serving_app(app) as api:
+        assert home.warmed.wait(60), "the metrics were not computed at start"
+        computed_at = home._computed_at
+        first = api.get("/metrics")
+    assert first.status_code == 200
+    assert home._computed_at == computed_at  # answered from the start's computation
+    assert value(samples(first.text), "market_spine_instance_up") == 1

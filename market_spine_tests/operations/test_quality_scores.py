@@ -29,6 +29,7 @@ from market_spine_tests.kit.homes import home_with_instance, settings_for
 #: Clean sessions before and after the one whose capture lost minutes.
 FIRST, BAD, LAST = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
 NORMALIZED = "normalized/futures_bars_1m"
+CONTINUOUS = "normalized/futures_continuous_1m"
 #: A day of the normalized bars: completeness (error 2), validity (blocking 3), anomalies (2).
 CLEAN_WEIGHT, FAILED_WEIGHT = 7, 2
 
@@ -47,7 +48,11 @@ def gappy_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         gappy = MarketDataResource.from_settings(settings).model_copy(update={"defects": ["gaps"]})
         (run,) = materialize_range(settings, ["CL"], BAD, BAD, instance=instance, market=gappy)
-        assert run.failed_checks == (f"{NORMALIZED}:completeness [{BAD.isoformat()}|CL]",)
+        # The continuous series holding the gappy contract lose the same minutes.
+        assert run.failed_checks == (
+            f"{NORMALIZED}:completeness [{BAD.isoformat()}|CL]",
+            f"normalized/futures_continuous_1m:completeness [{BAD.isoformat()}|CL]",
+        )
     return home
 
 
@@ -73,16 +78,18 @@ def test_a_failed_check_lowers_its_day_and_the_trend(gappy_home: Path) -> None:
     assert scores[NORMALIZED].previous == 1
     assert scores[NORMALIZED].trend == pytest.approx(period - 1)
     assert scores[NORMALIZED].findings == {"blocking": 0, "error": 1, "warning": 0}
-    others = [d for name, d in scores.items() if name != NORMALIZED]
+    # The continuous series hold the same gappy contract: their completeness fails too.
+    assert scores[CONTINUOUS].score < 1
+    others = [d for name, d in scores.items() if name not in (NORMALIZED, CONTINUOUS)]
     assert others and all(d.score == 1 and d.trend == 0 for d in others)
 
-    (finding,) = report.findings
-    assert (finding.dataset, finding.check, finding.partition) == (
-        NORMALIZED,
-        "completeness",
-        f"{BAD.isoformat()}|CL",
-    )
-    assert finding.metadata["missing_minutes"] > 0
+    found = sorted((f.dataset, f.check, f.partition) for f in report.findings)
+    partition = f"{BAD.isoformat()}|CL"
+    assert found == [
+        (NORMALIZED, "completeness", partition),
+        (CONTINUOUS, "completeness", partition),
+    ]
+    assert all(f.metadata["missing_minutes"] > 0 for f in report.findings)
 
 
 def test_the_default_period_is_the_week_to_the_newest_day(gappy_home: Path) -> None:

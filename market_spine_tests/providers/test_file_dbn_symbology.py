@@ -1,6 +1,8 @@
-"""DBN files requested by continuous (ES.c.0) or parent (ES.FUT) symbol: refused, when they do not
-name contracts, with a request whose file imports — the test makes that file and imports it —
-and imported when live symbol mapping records name each contract.
+"""DBN files requested by continuous or parent symbol. A calendar continuous file (ES.c.0) has its
+instrument ids resolved to the contracts by expiry and imports onto the continuous series; a
+volume continuous (ES.v.0) or parent (ES.FUT) file that does not name contracts is refused with
+a request whose file imports — the test makes that file and imports it — and any of them imports
+when live symbol mapping records name each contract.
 
 The files are the real ES records of the GLBX ohlcv-1m fixture under another metadata header,
 as Databento writes them for each request.
@@ -14,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import databento_dbn as dbn
+import polars as pl
 import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
@@ -21,8 +24,8 @@ from typer.testing import CliRunner
 from market_spine.cli import app
 from market_spine.errors import UnknownSymbol
 from market_spine.lake import Lake
-from market_spine.providers.file import read_bars
-from market_spine.providers.file_formats import FileImportError, group_symbol
+from market_spine.providers.file import off_front_note, read_bars
+from market_spine.providers.file_formats import FileImportError, calendar_contract, group_symbol
 from market_spine_tests.kit.homes import DATA
 
 REAL = DATA / "glbx-es-nq_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst"
@@ -70,17 +73,34 @@ def _cli(path: Path, symbol: str) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
-def test_continuous_file_is_refused_with_a_request_that_imports(
+def test_a_calendar_continuous_file_maps_onto_its_contracts_and_the_series(
     env_home: Path, tmp_path: Path
 ) -> None:
     continuous = _write(tmp_path / "es_c0.dbn", dbn.SType.CONTINUOUS, "ES.c.0")
-    # --symbol ES.c.0 is refused, pointing at the root ...
     code, output = _cli(continuous, "ES.c.0")
-    assert code == 2 and "ES.c.0 is a Databento continuous symbol" in output
-    root = re.search(r"pass --symbol (\S+)", output)
-    assert root and root.group(1) == "ES"
-    # ... which names the request to make instead.
-    code, output = _cli(continuous, root.group(1))
+    assert code == 0, output
+    assert "30 bars" in output and "ESU4" in output
+    lake = Lake(env_home / "lake")
+    normalized = lake.read("normalized/futures_bars_1m")
+    assert normalized.height == 30 and set(normalized["contract"]) == {"ESU4"}
+    series = lake.read("normalized/futures_continuous_1m")
+    c0 = series.filter(pl.col("series") == "ES.c.0")
+    assert c0.height == 30 and set(c0["contract"]) == {"ESU4"}
+    assert c0["close"].to_list() == normalized["close"].to_list()
+    # The same bars by raw symbol read the same.
+    assert read_bars(continuous, "ES").bars.equals(read_bars(REAL, "ES").bars)
+
+
+def test_rank_one_of_a_calendar_continuous_file_is_the_next_expiry(tmp_path: Path) -> None:
+    second = _write(tmp_path / "es_c1.dbn", dbn.SType.CONTINUOUS, "ES.c.1")
+    assert set(read_bars(second, "ES.c.1").bars["contract"]) == {"ESZ4"}
+
+
+def test_a_volume_continuous_file_is_refused_with_a_request_that_imports(
+    env_home: Path, tmp_path: Path
+) -> None:
+    continuous = _write(tmp_path / "es_v0.dbn", dbn.SType.CONTINUOUS, "ES.v.0")
+    code, output = _cli(continuous, "ES.v.0")
     assert code == 2 and "nothing was imported" in output and "instrument ids (118 on" in output
     asked = re.search(
         r"stype_in=(\w+) and symbols=(\S+) .* import that file with --symbol (\S+)", output
@@ -99,6 +119,19 @@ def test_continuous_file_is_refused_with_a_request_that_imports(
     normalized = Lake(env_home / "lake").read("normalized/futures_bars_1m")
     assert normalized.height == 30 and set(normalized["contract"]) == {"ESU4"}
     assert read_bars(requested, "ES").bars.equals(read_bars(REAL, "ES").bars)
+
+
+def test_sessions_held_past_our_roll_are_named_with_the_file_to_add() -> None:
+    # ES rolls to Z4 on 2024-09-12 by our rule; Databento's ES.c.0 holds U4 until it expires.
+    frame = pl.DataFrame(
+        {
+            "trade_date": [date(2024, 9, 11), date(2024, 9, 12), date(2024, 9, 13)],
+            "contract": ["ESU4", "ESU4", "ESU4"],
+        }
+    )
+    [note] = off_front_note(frame, "ES")
+    assert "2 session(s) 2024-09-12..2024-09-13 hold ESU4" in note
+    assert "ESZ4" in note and "ES.c.1" in note
 
 
 def test_parent_file_without_contracts_is_refused_the_same_way(tmp_path: Path) -> None:
@@ -130,6 +163,9 @@ def test_group_symbols() -> None:
     assert group_symbol("ES.c.0") == ("continuous", "ES")
     assert group_symbol("nq.v.1") == ("continuous", "NQ")
     assert group_symbol("CL.FUT") == ("parent", "CL")
+    assert calendar_contract("ES.c.0", "2024-09-13") == "ESU4"  # by expiry, not by our roll
+    assert calendar_contract("ES.c.1", "2024-09-21") == "ESH5"
+    assert calendar_contract("ES.v.0", "2024-09-13") is None
     assert group_symbol("ESU4") is None and group_symbol("ESU4-ESZ4") is None
     with pytest.raises(UnknownSymbol, match=r"ES\.FUT is a Databento parent symbol"):
         read_bars(REAL, "ES.FUT")

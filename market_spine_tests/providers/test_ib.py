@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 from market_spine.errors import NotSubscribed, ProviderUnavailable, UnknownContract
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig, Fault, PacingLimits
-from market_spine.markets import instruments
+from market_spine.markets import instruments, rolls
 from market_spine.providers.ib import IBProvider
 from market_spine.providers.ib_connection import IBSettings
 from market_spine.providers.ib_pacing import PacingRules
@@ -71,6 +71,20 @@ def test_sessions_across_the_cl_roll_equal_the_simulated_market() -> None:
     assert_frame_equal(mlk.bars, SIM.bars("ES", date(2024, 1, 16)))
     assert weekend.bars.is_empty() and weekend.notes == {"empty": "no session"}
     assert stats["pacing_violations"] == 0
+
+
+def test_the_next_month_is_requested_by_its_own_contract_around_the_roll() -> None:
+    day = date(2024, 11, 12)  # the last CLZ4 session: the raw asset also captures F5 and G5
+    wanted = [c.local_symbol for c in rolls.captured_contracts("CL", day)]
+    assert wanted == ["CLZ4", "CLF5", "CLG5"]
+    with FakeTWS.running() as tws, provider(tws.port) as ib:
+        caps = [ib.fetch_bars("CL", day, c) for c in wanted[1:]]
+        with pytest.raises(UnknownContract, match="not a CL contract"):
+            ib.fetch_bars("CL", day, "NGF5")
+    for contract, cap in zip(wanted[1:], caps, strict=True):
+        assert cap.request["contract"] == contract
+        assert_frame_equal(cap.bars, SIM.bars("CL", day, contract))
+    assert caps[0].bars["close"][-1] != SIM.bars("CL", day)["close"][-1]  # its own prices
 
 
 def test_tight_backfill_has_zero_violations_while_a_raw_client_gets_162() -> None:

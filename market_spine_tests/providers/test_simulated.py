@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from market_spine.errors import InvalidInput, NotATradingDay
-from market_spine.markets import calendars, instruments
+from market_spine.markets import calendars, instruments, rolls
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.simulated import DEFECTS, SimulatedMarket, SimulatedProvider
 
@@ -219,8 +219,37 @@ def test_contract_rolls(market: SimulatedMarket) -> None:
     )
     assert market.bars("CL", before)["contract"].unique().to_list() == [old.local_symbol]
     assert market.bars("CL", roll_day)["contract"].unique().to_list() == [new.local_symbol]
-    # Prices stay continuous across the roll: one level path per root (the front month's).
-    assert market.bars("CL", roll_day)["open"][0] == market.daily_level("CL", before)
+    # Each contract's prices are its own: the new month opens at its own previous close, so
+    # the front series gaps at the roll by the spread between the months (contango here).
+    new_before = market.bars("CL", before, new.local_symbol)
+    assert market.bars("CL", roll_day)["open"][0] == new_before["close"][-1]
+    gap = new_before["close"][-1] - market.bars("CL", before)["close"][-1]
+    assert gap > 0
+
+
+def test_both_contracts_trade_the_roll_window(market: SimulatedMarket) -> None:
+    roll_day, _old, new = instruments.roll_dates("ES", date(2024, 3, 1), date(2024, 12, 31))[0]
+    window = [
+        d
+        for d in (roll_day - timedelta(days=k) for k in range(12, 0, -1))
+        if calendars.is_trading_day("ES", d)
+    ][-rolls.ROLL_WINDOW_DAYS :]
+    shares = []
+    for d in window:
+        front, nxt = market.bars("ES", d), market.bars("ES", d, new.local_symbol)
+        assert nxt["contract"].unique().to_list() == [new.local_symbol]
+        assert nxt["ts"].to_list() == front["ts"].to_list()
+        shares.append(nxt["volume"].sum() / front["volume"].sum())
+    # The next month's volume grows through the window and overtakes the front before the roll.
+    assert shares == sorted(shares)
+    assert shares[0] < 1 < shares[-1]
+
+
+def test_an_expired_or_foreign_contract_is_refused(market: SimulatedMarket) -> None:
+    with pytest.raises(InvalidInput, match="stopped trading"):
+        market.bars("ES", date(2024, 6, 3), "ESH4")
+    with pytest.raises(InvalidInput, match="not a ES contract"):
+        market.bars("ES", date(2024, 6, 3), "CLZ4")
 
 
 # -- live sessions -------------------------------------------------------------------------------

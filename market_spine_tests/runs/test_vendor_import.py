@@ -199,7 +199,7 @@ def test_real_6e_import_runs_the_normalized_assets_and_completeness(
     complete = {
         c["partition"]: c
         for c in report["checks"]
-        if c["check"] == "completeness" and c["asset"].startswith("normalized")
+        if c["check"] == "completeness" and c["asset"] == "normalized/futures_bars_1m"
     }
     assert {f"{d}|6E" for d in expected} <= set(complete)  # and MLK day, which owes nothing
     assert [p for p, c in complete.items() if not c["passed"]] == ["2024-02-01|6E"]
@@ -256,7 +256,9 @@ def test_dbn_import_end_to_end(home: Path, instance: dg.DagsterInstance) -> None
     assert day.trade_date == date(2024, 7, 2) and day.rows == 30
     assert "file starts inside" in day.note
     (complete,) = [
-        c for c in report.checks if c.check == "completeness" and c.asset.startswith("normalized")
+        c
+        for c in report.checks
+        if c.check == "completeness" and c.asset == "normalized/futures_bars_1m"
     ]
     assert complete.metadata["present_bars"] == 30
     assert Lake(home / "lake").read(NORMALIZED).height == 30

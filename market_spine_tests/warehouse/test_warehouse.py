@@ -124,6 +124,7 @@ def test_marts_match_the_lake(built: Built) -> None:
     checks = lake.read(CHECK_RESULTS)
     expected = {
         "marts.fct_futures_bars_daily": rows("analytics/futures_bars_daily"),
+        "marts.fct_futures_continuous_daily": rows("analytics/futures_continuous_daily"),
         "marts.fct_option_eod": rows("analytics/options_greeks_eod"),
         "marts.fct_vol_surface": rows("analytics/vol_surface_daily"),
         "marts.mart_data_quality": checks.select("asset_key", "check_name", "partition_key")
@@ -145,6 +146,23 @@ def test_marts_match_the_lake(built: Built) -> None:
     assert counts == expected
     assert expected["marts.fct_option_eod"] > 0 and expected["marts.mart_data_quality"] > 0
     assert unmatched == 0
+
+
+def test_the_continuous_mart_back_adjusts_as_spine_does(built: Built) -> None:
+    from market_spine import Spine
+
+    expected = Spine(settings=settings_for(built.home)).daily(
+        "ES.c.0", "2024-03-04", "2024-03-08", adjust="difference"
+    )
+    with built.warehouse.reading() as conn:
+        mart = conn.execute(
+            """select trade_date, local_symbol, close_difference_adjusted, is_roll_day
+               from marts.fct_futures_continuous_daily where series = 'ES.c.0'
+               order by trade_date"""
+        ).pl()
+    assert mart["local_symbol"].to_list() == expected["contract"].to_list()
+    assert mart["close_difference_adjusted"].to_list() == pytest.approx(expected["close"].to_list())
+    assert mart.filter("is_roll_day")["trade_date"].to_list() == [date(2024, 3, 7)]
 
 
 def test_readers_open_read_only_and_see_persistent_views(built: Built) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from market_spine.markets import calendars
+from market_spine.markets import calendars, instruments
 from market_spine.markets.dates import MINUTE_NS
 from market_spine.providers.simulated import SimulatedMarket
 
@@ -62,14 +62,17 @@ def _fmt(ts: datetime) -> str:
 
 
 class HistorySource:
-    """Serves windows of simulated 1-minute bars; full sessions are cached per (root, date)."""
+    """Serves windows of simulated 1-minute bars of one contract; full sessions are cached per
+    (root, date, contract), the front contract's under None."""
 
     def __init__(self, seed: int) -> None:
         self.market = SimulatedMarket(seed=seed, clock=lambda: _FAR_FUTURE)
         self.session_rows = lru_cache(maxsize=512)(self._session_rows)
 
-    def _session_rows(self, root: str, trade_date: date) -> tuple[np.ndarray, list[Row]]:
-        bars = self.market.bars(root, trade_date)
+    def _session_rows(
+        self, root: str, trade_date: date, contract: str | None = None
+    ) -> tuple[np.ndarray, list[Row]]:
+        bars = self.market.bars(root, trade_date, contract)
         ts = bars["ts"].dt.epoch("ns").to_numpy()
         rows: list[Row] = [
             (int(t // 1_000_000_000), o, h, lo, c, int(v), w, int(n))
@@ -95,9 +98,15 @@ class HistorySource:
         return rows[i] if i < len(ts) and ts[i] == target else None
 
     def bars(
-        self, root: str, end: datetime, duration: timedelta, now: datetime
+        self,
+        root: str,
+        end: datetime,
+        duration: timedelta,
+        now: datetime,
+        contract: instruments.Contract | None = None,
     ) -> tuple[str, str, list[Row]]:
-        """(start, end, rows) for the window [end - duration, end) and closed minutes only."""
+        """(start, end, rows) of `contract` (default each session's front) for the window
+        [end - duration, end) and closed minutes only; nothing after the contract expired."""
         start = end - duration
         cutoff = min(end, now)
         lo_ns = int(start.timestamp() * 1e9)
@@ -108,7 +117,12 @@ class HistorySource:
         for sess in calendars.sessions(root, first, last):
             if sess.close.value <= lo_ns or sess.open.value > hi_ns:
                 continue
-            ts, rows = self.session_rows(root, sess.trade_date)
+            day = sess.trade_date
+            if contract is not None and contract.last_trade_date < day:
+                continue
+            front = instruments.front_contract(root, day)
+            asked = None if contract in (None, front) else contract.local_symbol
+            ts, rows = self.session_rows(root, day, asked)
             i, j = np.searchsorted(ts, lo_ns), np.searchsorted(ts, hi_ns, side="right")
             out.extend(rows[int(i) : int(j)])
         return _fmt(start), _fmt(end), out

@@ -30,6 +30,7 @@ from market_spine.fakes.tws.history import (
     parse_end,
 )
 from market_spine.fakes.tws.realtime import BAR_SECONDS
+from market_spine.markets import instruments
 
 if TYPE_CHECKING:
     from market_spine.fakes.tws.server import FakeTWS
@@ -303,7 +304,13 @@ class ClientSession:
             if fault.restore == 1101:
                 return  # data lost: this request is never answered
         start_s, end_s, rows = await asyncio.get_running_loop().run_in_executor(
-            server.executor, server.history.bars, spec.root, end, duration, server.clock.now()
+            server.executor,
+            server.history.bars,
+            spec.root,
+            end,
+            duration,
+            server.clock.now(),
+            instruments.Contract(spec.root, spec.year, spec.month),
         )
         if not rows:
             self.send(p.error(req_id, 162, NO_DATA_TEXT.format(what=what)))

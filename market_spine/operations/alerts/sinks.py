@@ -19,9 +19,15 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 import httpx
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
-from market_spine.errors import SpineError
+from market_spine.errors import InvalidInput, SpineError
 from market_spine.operations.alerts.rules import (
     AlertRules,
     Delivery,
@@ -41,11 +47,23 @@ _MARK = {"critical": ":red_circle:", "error": ":large_orange_circle:", "warning"
 
 
 class DeliveryFailed(SpineError):
-    """A message could not be delivered to a sink after `tries` tries."""
+    """A message could not be delivered to a sink after `tries` tries; `cause` says why, in a
+    line without the sink's name."""
 
-    def __init__(self, message: str, tries: int = 1) -> None:
+    def __init__(self, message: str, tries: int = 1, cause: str | None = None) -> None:
         super().__init__(message)
         self.tries = tries
+        self.cause = cause or message
+
+
+class PartlyDelivered(SpineError):
+    """The SMTP server took a message for some recipients and refused the others. Not retried:
+    a second try would send the message again to those who have it."""
+
+
+#: What another try would not mend (a sink's URL unset) or would make worse (a message some
+#: recipients already have).
+_NOT_RETRIED = (PartlyDelivered, InvalidInput)
 
 
 @dataclass(frozen=True)
@@ -211,7 +229,14 @@ def _smtp(sink: EmailSink, mail: EmailMessage) -> None:
             client.starttls(context=context)
         if sink.username:
             client.login(sink.username, os.environ.get(sink.password_env or "", ""))
-        client.send_message(mail)
+        refused = client.send_message(mail)
+    if refused:
+        # The server took the message for some recipients only: for the others it is lost.
+        lost = "; ".join(
+            f"{rcpt} ({code} {reply.decode(errors='replace')})"
+            for rcpt, (code, reply) in refused.items()
+        )
+        raise PartlyDelivered(f"{sink.host}:{sink.port} refused {lost}")
 
 
 def deliver_once(sink: WebhookSink | SlackSink | EmailSink, message: Message) -> None:
@@ -233,9 +258,16 @@ def send(name: str, rules: AlertRules, message: Message) -> int:
         for attempt in retrying:
             with attempt:
                 deliver_once(sink, message)
+    except _NOT_RETRIED as exc:
+        cause = f"{_reason(exc)} (not retried)"
+        raise DeliveryFailed(f"sink {name}: {cause}", 1, cause) from None
     except _RETRYABLE as exc:
-        tries = retrying.statistics.get("attempt_number", policy.attempts)
-        raise DeliveryFailed(f"sink {name}: {_reason(exc)} (after {tries} tries)", tries) from None
+        tries = int(retrying.statistics.get("attempt_number", policy.attempts))
+        cause = f"{_reason(exc)} (after {tries} {'try' if tries == 1 else 'tries'})"
+        raise DeliveryFailed(f"sink {name}: {cause}", tries, cause) from None
+    except Exception as exc:  # a sink that cannot work (a malformed URL): trying again is moot
+        cause = f"{_reason(exc)} (not retried)"
+        raise DeliveryFailed(f"sink {name}: {cause}", 1, cause) from None
     return int(retrying.statistics.get("attempt_number", 1))
 
 
@@ -243,7 +275,7 @@ def _retrying(policy: Delivery) -> Retrying:
     return Retrying(
         stop=stop_after_attempt(policy.attempts),
         wait=wait_exponential(multiplier=policy.backoff_s, max=policy.max_backoff_s),
-        retry=retry_if_exception_type(_RETRYABLE),
+        retry=retry_if_exception_type(_RETRYABLE) & retry_if_not_exception_type(_NOT_RETRIED),
         reraise=True,
     )
 

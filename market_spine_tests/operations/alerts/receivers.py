@@ -80,6 +80,16 @@ class SmtpReceiver:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     cert: Path | None = None
+    #: Recipients the server refuses (550), as a server without such a mailbox would.
+    refuse: tuple[str, ...] = ()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
@@ -105,10 +115,12 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @contextmanager
-def smtp_receiver(tls_folder: Path | None = None) -> Iterator[SmtpReceiver]:
-    """An SMTP server on 127.0.0.1; with `tls_folder` it offers and requires STARTTLS with a
-    self-signed certificate written there (`SmtpReceiver.cert`)."""
-    got = SmtpReceiver("127.0.0.1", free_port())
+def smtp_receiver(
+    tls_folder: Path | None = None, refuse: tuple[str, ...] = ()
+) -> Iterator[SmtpReceiver]:
+    """An SMTP server on 127.0.0.1 refusing the recipients `refuse`; with `tls_folder` it offers
+    and requires STARTTLS with a self-signed certificate written there (`SmtpReceiver.cert`)."""
+    got = SmtpReceiver("127.0.0.1", free_port(), refuse=refuse)
     options: dict[str, Any] = {}
     if tls_folder is not None:
         cert, key = self_signed(tls_folder)

@@ -117,7 +117,7 @@ def test_email_over_starttls_with_a_private_ca(tmp_path: Path) -> None:
         assert mail["X-Market-Spine-Status"] == "open"
         # The server requires STARTTLS: without it the same message is refused.
         plain = {**sink, "starttls": False, "ca_file": None}
-        with pytest.raises(DeliveryFailed, match="after 1 tries"):
+        with pytest.raises(DeliveryFailed, match="after 1 try"):
             send("mail", rules_with({"mail": plain}, attempts=1), OPEN)
         assert len(got.messages) == 1
 

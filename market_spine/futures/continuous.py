@@ -1,0 +1,103 @@
+"""Continuous futures series (`CL.c.0`, `CL.v.1`, ...): the bars of the contract each series
+holds, stored unadjusted, and their back-adjustment applied when they are read.
+
+Why adjustment is applied on read rather than stored: back-adjusting anchors every past price to
+the newest contract, so each new roll would change every earlier partition. Stored that way, a
+roll would rewrite years of history, every partition would show as revised, and time travel
+could not tell a correction from a roll. Stored unadjusted, a partition changes only when its
+own bars do; the roll table holds each roll's gap and ratio, and a read adjusts the series to the
+last bar it returns (`back_adjust`): the series' latest prices are the traded ones and the
+earlier ones move by the gaps of the rolls in between.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from market_spine.catalog.vocabulary import conform
+from market_spine.errors import InvalidInput
+from market_spine.futures.schemas import CONTINUOUS_BARS
+
+#: How a read adjusts a continuous series: none (the traded prices), back-adjusted by adding the
+#: gaps of later rolls (difference) or by multiplying by their ratios (ratio).
+ADJUSTMENTS = ("none", "difference", "ratio")
+PRICES = ("open", "high", "low", "close", "vwap")
+
+
+def continuous_minutes(bars: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
+    """Each series' minutes (CONTINUOUS_BARS), sorted by series and ts, from contract bars in
+    time order within each contract (as `rolls.contract_bars` gives them) and the holdings
+    (`rolls.holdings`: symbol, trade_date, series, contract): a bar appears once per series
+    holding its contract that session."""
+    rows = held.sort("series", "trade_date").join(
+        bars, on=["symbol", "trade_date", "contract"], how="inner", maintain_order="left_right"
+    )
+    return conform(rows, CONTINUOUS_BARS)
+
+
+def adjustment_name(adjust: str) -> str:
+    """`adjust` checked against ADJUSTMENTS (case-insensitive); InvalidInput naming them."""
+    how = str(adjust).strip().lower()
+    if how not in ADJUSTMENTS:
+        raise InvalidInput(f"adjust={adjust!r}: use one of {', '.join(ADJUSTMENTS)}")
+    return how
+
+
+def back_adjust(
+    bars: pl.DataFrame, rolls: pl.DataFrame, adjust: str, at: str = "ts"
+) -> pl.DataFrame:
+    """One series' bars (sorted by `at`: `ts` for minutes, `trade_date` for days) back-adjusted
+    to its last bar with the rolls of that series (the roll table's rows), plus an `adjustment`
+    column: added to prices (difference) or multiplying them (ratio); 0 or 1 after the last roll.
+
+    A roll whose gap was not measured (the contracts shared no minute) leaves the earlier bars'
+    adjusted prices null rather than wrong. `adjust="none"` returns the bars unchanged."""
+    how = adjustment_name(adjust)
+    if how == "none" or bars.is_empty():
+        return bars
+    key = "roll_ts" if at == "ts" else "trade_date"
+    inside = rolls.sort(key).filter(pl.col(key) <= bars[at].max())
+    stamps = inside[key].to_numpy()
+    column = "gap" if how == "difference" else "ratio"
+    values = inside[column].fill_null(np.nan).to_numpy().astype(np.float64)
+    # The rolls after each bar (roll time > bar time) are a suffix of the sorted rolls.
+    after = np.searchsorted(stamps, bars[at].to_numpy(), side="right")
+    if how == "difference":
+        suffix = np.concatenate((np.cumsum(values[::-1])[::-1], [0.0]))
+    else:
+        suffix = np.concatenate((np.cumprod(values[::-1])[::-1], [1.0]))
+    factor = pl.Series("adjustment", suffix[after]).fill_nan(None)
+    adjusted = bars.with_columns(factor)
+    prices = [c for c in PRICES if c in bars.columns]
+    if how == "difference":
+        return adjusted.with_columns(pl.col(c) + pl.col("adjustment") for c in prices)
+    return adjusted.with_columns(pl.col(c) * pl.col("adjustment") for c in prices)
+
+
+#: The SQL view of the continuous minutes with their back-adjustments, anchored to the newest
+#: roll in the table (so, unlike a Spine read, its earlier prices move when a roll is added).
+ADJUSTED_VIEW = "futures_continuous_adjusted_1m"
+
+
+def adjusted_view_sql(minutes: str, rolls: str) -> str:
+    """DuckDB SQL over the `minutes` and `rolls` views: every continuous minute with
+    `adj_difference` (the gaps of the later rolls, summed), `adj_ratio` (their ratios,
+    multiplied) and the close adjusted each way. An ASOF join finds each bar's first later
+    roll, whose suffix sum or product is its adjustment."""
+    return f"""
+        with later as (
+            select series, roll_ts,
+                sum(gap) over w as adj_difference,
+                exp(sum(ln(ratio)) over w) as adj_ratio
+            from {rolls}
+            window w as (partition by series order by roll_ts desc rows unbounded preceding)
+        )
+        select m.*,
+            coalesce(later.adj_difference, 0) as adj_difference,
+            coalesce(later.adj_ratio, 1) as adj_ratio,
+            m.close + coalesce(later.adj_difference, 0) as close_difference,
+            m.close * coalesce(later.adj_ratio, 1) as close_ratio
+        from {minutes} m
+        asof left join later on m.series = later.series and later.roll_ts > m.ts
+    """

@@ -1,0 +1,84 @@
+"""`normalized/futures_continuous_1m`: each continuous series' minutes, unadjusted, from the
+captured bars of the contract it holds; replaced per contiguous block of the run's trade dates."""
+
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+import polars as pl
+
+from market_spine.check_kit import partition_checks
+from market_spine.futures import checks, keys
+from market_spine.futures.assets import futures_asset
+from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC
+from market_spine.futures.continuous import continuous_minutes
+from market_spine.futures.partitions import split_keys
+from market_spine.futures.roll_table import read_contract_bars, read_rolls
+from market_spine.futures.rolls import holdings, session_volumes
+from market_spine.futures.schemas import CONTINUOUS_BARS, ROLLS
+from market_spine.lake.blocks import contiguous_blocks
+from market_spine.lake.resource import LakeResource
+from market_spine.markets import calendars
+from market_spine.providers.resource import MarketDataResource
+
+
+def build_block(bars: pl.DataFrame, symbol: str, start: date, end: date) -> pl.DataFrame:
+    """The continuous minutes of `symbol` for the trading days in [session before start, end],
+    from its contract bars (reaching `rolls.LOOKBACK_DAYS` before `start`)."""
+    prev = calendars.previous_trading_day(symbol, start) or start
+    days = calendars.trading_days(symbol, prev, end)
+    return continuous_minutes(bars, holdings(symbol, days, session_volumes(bars)))
+
+
+def futures_continuous_1m(
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
+    """Rebuild each contiguous block of the run's partitions, then judge each partition
+    against the previous session (for the jumps at rolls) and the recorded rolls."""
+    store = lake.lake
+    written: list[pl.DataFrame] = []
+    context_rows: list[pl.DataFrame] = []
+    recorded: list[pl.DataFrame] = []
+    partitions: list[tuple[str, date]] = []
+    for symbol, days in split_keys(context.partition_keys).items():
+        partitions.extend((symbol, d) for d in days)
+        for start, end in contiguous_blocks(days):
+            series = build_block(read_contract_bars(store, symbol, start, end), symbol, start, end)
+            rows = series.filter(pl.col("trade_date").is_between(start, end))
+            store.replace(
+                keys.table(keys.CONTINUOUS_BARS),
+                rows,
+                equals={"symbol": symbol},
+                between={"trade_date": (start, end)},
+                partition_by=["symbol"],
+                metadata={"run_id": context.run.run_id},
+            )
+            written.append(rows)
+            context_rows.append(series.filter(pl.col("trade_date") < start))
+            recorded.append(read_rolls(store, symbol, start, end))
+    bars = pl.concat(written) if written else pl.DataFrame(schema=CONTINUOUS_BARS)
+    before = pl.concat(context_rows) if context_rows else None
+    rolls = pl.concat(recorded) if recorded else pl.DataFrame(schema=ROLLS)
+    verdicts = checks.judge_rolls_partitions(
+        checks.CONTINUOUS_BARS_CHECKS, bars, rolls, partitions, before=before, now=market.now()
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "rows": bars.height,
+            "series": sorted(bars["series"].unique().to_list()),
+            "delta_version": store.version(keys.table(keys.CONTINUOUS_BARS)),
+        }
+    )
+    yield from partition_checks(
+        context, keys.CONTINUOUS_BARS, checks.CONTINUOUS_BARS_CHECKS, verdicts
+    )
+
+
+def build_continuous_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The `normalized/futures_continuous_1m` asset and its checks, over a home's partitions."""
+    return futures_asset(
+        futures_continuous_1m,
+        CONTINUOUS_BARS_SPEC,
+        checks.CONTINUOUS_BARS_CHECKS,
+        partitions_def,
+    )

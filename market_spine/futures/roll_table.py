@@ -1,0 +1,79 @@
+"""`normalized/futures_rolls`: the roll table of each root, measured from the captured bars of
+the contracts around each roll and replaced per contiguous block of the run's trade dates."""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+
+from market_spine.check_kit import partition_checks
+from market_spine.futures import checks, keys
+from market_spine.futures.assets import futures_asset
+from market_spine.futures.catalog import ROLLS_SPEC
+from market_spine.futures.partitions import split_keys
+from market_spine.futures.rolls import LOOKBACK_DAYS, contract_bars, measure_rolls
+from market_spine.futures.schemas import ROLLS
+from market_spine.lake.blocks import contiguous_blocks
+from market_spine.lake.resource import LakeResource
+from market_spine.lake.store import Lake
+
+
+def read_contract_bars(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame:
+    """Every captured contract's bars of `symbol` for trade dates [start − LOOKBACK_DAYS, end]
+    (the newest capture of each session and contract)."""
+    between = {"trade_date": (start - timedelta(days=LOOKBACK_DAYS), end)}
+    return contract_bars(
+        store.read(keys.table(keys.RAW_BARS), equals={"symbol": symbol}, between=between)
+    )
+
+
+def read_rolls(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame:
+    """The recorded rolls of `symbol` taking effect in [start, end] (none before the table
+    exists)."""
+    if not store.exists(keys.table(keys.ROLLS)):
+        return pl.DataFrame(schema=ROLLS)
+    return store.read(
+        keys.table(keys.ROLLS), equals={"symbol": symbol}, between={"trade_date": (start, end)}
+    )
+
+
+def futures_rolls(
+    context: dg.AssetExecutionContext, lake: LakeResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
+    """Measure and replace the rolls of each contiguous block of the run's partitions."""
+    store = lake.lake
+    frames: list[pl.DataFrame] = []
+    partitions: list[tuple[str, date]] = []
+    for symbol, days in split_keys(context.partition_keys).items():
+        partitions.extend((symbol, d) for d in days)
+        for start, end in contiguous_blocks(days):
+            block = [d for d in days if start <= d <= end]
+            rows = measure_rolls(symbol, block, read_contract_bars(store, symbol, start, end))
+            store.replace(
+                keys.table(keys.ROLLS),
+                rows,
+                equals={"symbol": symbol},
+                between={"trade_date": (start, end)},
+                partition_by=["symbol"],
+                metadata={"run_id": context.run.run_id},
+            )
+            frames.append(rows)
+    rolls = pl.concat(frames) if frames else pl.DataFrame(schema=ROLLS)
+    verdicts = checks.judge_rolls_partitions(checks.ROLLS_CHECKS, rolls, rolls, partitions)
+    yield dg.MaterializeResult(
+        metadata={
+            "rows": rolls.height,
+            "delta_version": store.version(keys.table(keys.ROLLS)),
+            "rolls": [
+                f"{r['series']} {r['trade_date']} {r['from_contract']}→{r['to_contract']}"
+                for r in rolls.head(20).to_dicts()
+            ],
+        }
+    )
+    yield from partition_checks(context, keys.ROLLS, checks.ROLLS_CHECKS, verdicts)
+
+
+def build_rolls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The `normalized/futures_rolls` asset and its checks, over a home's partitions."""
+    return futures_asset(futures_rolls, ROLLS_SPEC, checks.ROLLS_CHECKS, partitions_def)

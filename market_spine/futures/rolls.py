@@ -1,0 +1,159 @@
+"""Rolls measured from captured bars: which contract each continuous series holds on a session,
+and the roll table (`normalized/futures_rolls`) with the price gap at each roll.
+
+Pure functions over frames. A calendar series holds the front contract of the roll rule (rank 1:
+the one after it). A volume series holds the front until the next contract trades more than the
+front in a whole session of the roll window, and the next contract from the following session
+on (rank 1: the contract after the held one), so a roll is decided from data that existed when
+it took effect. Without such a session it rolls with the calendar.
+
+A roll takes effect at the open of its trade date; its gap is `to − from` at the last minute of
+the session before in which both contracts have a bar (null when they share none), its ratio
+`to / from` at the same minute: what back-adjustment by difference or by ratio uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+
+import polars as pl
+
+from market_spine.catalog.vocabulary import conform
+from market_spine.futures.schemas import NORMALIZED_BARS, ROLLS
+from market_spine.markets import calendars
+from market_spine.markets.instruments import Contract, front_contract, next_contract
+from market_spine.markets.rolls import ContinuousSymbol, in_roll_window, series_of
+
+#: Calendar days read before a run's first trade date: the roll window's sessions and the
+#: session before a roll, across holidays.
+LOOKBACK_DAYS = 21
+
+#: Session volume per (trade date, contract local symbol).
+Volumes = Mapping[tuple[date, str], int]
+
+
+def contract_bars(raw: pl.DataFrame) -> pl.DataFrame:
+    """The newest capture of each (symbol, trade date, contract) from raw captures: every
+    captured contract's bars, one row per (symbol, contract, ts), in NORMALIZED_BARS columns."""
+    if raw.is_empty():
+        return conform(raw, NORMALIZED_BARS)
+    newest = raw.group_by("symbol", "trade_date", "contract").agg(pl.col("capture_id").max())
+    return conform(
+        raw.join(newest, on=["symbol", "trade_date", "contract", "capture_id"])
+        .unique(["symbol", "contract", "ts"], keep="last", maintain_order=True)
+        .sort("symbol", "contract", "ts"),
+        NORMALIZED_BARS,
+    )
+
+
+def session_volumes(bars: pl.DataFrame) -> dict[tuple[date, str], int]:
+    """Each (trade date, contract)'s session volume in `bars` (one root's contract bars)."""
+    totals = bars.group_by("trade_date", "contract").agg(pl.col("volume").sum())
+    return {(d, c): int(v) for d, c, v in totals.iter_rows()}
+
+
+def volume_rolled(root: str, trade_date: date, volumes: Volumes) -> bool:
+    """True when the volume series already holds the next contract on `trade_date`: a session
+    before it in the same roll window saw the next contract trade more than the front."""
+    front = front_contract(root, trade_date)
+    nxt = next_contract(front).local_symbol
+    if not in_roll_window(root, trade_date):
+        return False
+    earlier = calendars.trading_days(
+        root, trade_date - timedelta(days=LOOKBACK_DAYS), trade_date - timedelta(days=1)
+    )
+    for day in earlier:
+        if front_contract(root, day) != front or not in_roll_window(root, day):
+            continue
+        held, other = volumes.get((day, front.local_symbol)), volumes.get((day, nxt))
+        if held is not None and other is not None and other > held:
+            return True
+    return False
+
+
+def held_contracts(
+    root: str, trade_date: date, volumes: Volumes
+) -> dict[ContinuousSymbol, Contract]:
+    """The contract each continuous series of `root` holds on `trade_date`."""
+    front = front_contract(root, trade_date)
+    volume_front = next_contract(front) if volume_rolled(root, trade_date, volumes) else front
+    base = {"calendar": front, "volume": volume_front}
+    return {s: next_contract(base[s.rule], s.rank) for s in series_of(root)}
+
+
+def holdings(root: str, days: Iterable[date], volumes: Volumes) -> pl.DataFrame:
+    """(symbol, trade_date, series, contract) for each trading day among `days`."""
+    rows = [
+        (root, d, s.name, c.local_symbol)
+        for d in days
+        if calendars.is_trading_day(root, d)
+        for s, c in held_contracts(root, d, volumes).items()
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "symbol": pl.String(),
+            "trade_date": pl.Date(),
+            "series": pl.String(),
+            "contract": pl.String(),
+        },
+        orient="row",
+    )
+
+
+def measure_rolls(root: str, days: Iterable[date], bars: pl.DataFrame) -> pl.DataFrame:
+    """The roll table rows (ROLLS) of `root` taking effect on `days`, measured from `bars` (the
+    root's contract bars, reaching LOOKBACK_DAYS before the first day)."""
+    volumes = session_volumes(bars)
+    events = []  # (session, previous session, series, from, to)
+    for day in days:
+        sess = calendars.session(root, day)
+        prev = calendars.previous_trading_day(root, day) if sess is not None else None
+        if sess is None or prev is None:
+            continue
+        before, now = held_contracts(root, prev, volumes), held_contracts(root, day, volumes)
+        events.extend((sess, prev, s, before[s], to) for s, to in now.items() if before[s] != to)
+    # Only the sessions before a roll are needed: select them once rather than split every day.
+    needed = bars.filter(pl.col("trade_date").is_in([prev for _, prev, *_ in events]))
+    by_session = needed.partition_by("trade_date", "contract", as_dict=True) if events else {}
+    rows: list[dict[str, object]] = []
+    for sess, prev, series, held, to in events:
+        gap = _gap(
+            by_session.get((prev, held.local_symbol)), by_session.get((prev, to.local_symbol))
+        )
+        rows.append(
+            {
+                "trade_date": sess.trade_date,
+                "symbol": root,
+                "series": series.name,
+                "rule": series.rule,
+                "rank": series.rank,
+                "roll_ts": sess.open.to_pydatetime(),
+                "from_contract": held.local_symbol,
+                "to_contract": to.local_symbol,
+                **gap,
+            }
+        )
+    return conform(pl.DataFrame(rows, schema=ROLLS), ROLLS) if rows else pl.DataFrame(schema=ROLLS)
+
+
+def _gap(old: pl.DataFrame | None, new: pl.DataFrame | None) -> dict[str, object]:
+    """The gap between two contracts at the last minute both have a bar (nulls without one)."""
+    empty = {k: None for k in ("gap_ts", "from_price", "to_price", "gap", "ratio", "capture_id")}
+    if old is None or new is None:
+        return empty
+    both = old.select("ts", from_price="close").join(
+        new.select("ts", "capture_id", to_price="close"), on="ts"
+    )
+    if both.is_empty():
+        return empty
+    last = both.sort("ts").row(-1, named=True)
+    return {
+        "gap_ts": last["ts"],
+        "from_price": last["from_price"],
+        "to_price": last["to_price"],
+        "gap": last["to_price"] - last["from_price"],
+        "ratio": last["to_price"] / last["from_price"],
+        "capture_id": last["capture_id"],
+    }

@@ -1,0 +1,110 @@
+"""Continuous futures symbology and the roll window: which contracts a session is captured for.
+
+A continuous series is named `ROOT.<rule>.<rank>` as Databento names them: `CL.c.0` holds the
+front contract of our calendar roll rule (`instruments.front_contract`), `CL.c.1` the one listed
+after it; `CL.v.0` holds the contract the volume roll chose, `CL.v.1` the one after that. The
+volume roll can only happen inside the roll window, the `ROLL_WINDOW_DAYS` business days before
+the calendar roll; without a crossing there, it happens with the calendar roll.
+
+Date logic only (no data): the rolls themselves are measured from captured bars in
+`futures.rolls`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from market_spine.errors import UnknownSymbol
+from market_spine.markets.instruments import (
+    Contract,
+    business_days_between,
+    front_contract,
+    get_instrument,
+    next_contract,
+)
+
+#: Business days before the calendar roll in which the volume roll is looked for, and in which
+#: providers also capture the contract after the next one (the volume series' second rank).
+ROLL_WINDOW_DAYS = 5
+#: Rule letters of continuous symbols and what they stand for.
+RULES = {"c": "calendar", "v": "volume"}
+#: The ranks served: 0 (the held contract) and 1 (the one listed after it).
+RANKS = (0, 1)
+
+_SYMBOL = re.compile(r"^(?P<root>[A-Za-z0-9]+)\.(?P<rule>[A-Za-z])\.(?P<rank>\d+)$")
+
+
+@dataclass(frozen=True)
+class ContinuousSymbol:
+    """One continuous series of a root: its roll rule (calendar or volume) and rank."""
+
+    root: str
+    rule: str
+    rank: int
+
+    @property
+    def name(self) -> str:
+        """The series' symbol, e.g. `CL.c.0`."""
+        letter = next(k for k, v in RULES.items() if v == self.rule)
+        return f"{self.root}.{letter}.{self.rank}"
+
+
+def is_continuous(text: str) -> bool:
+    """True when `text` has the form of a continuous symbol (`ROOT.x.N`), served or not."""
+    return _SYMBOL.match(str(text).strip()) is not None
+
+
+def continuous_symbol(text: str) -> ContinuousSymbol:
+    """Parse `CL.c.0` / `es.v.1`; UnknownSymbol naming the served forms for anything else."""
+    found = _SYMBOL.match(str(text).strip())
+    served = f"ROOT.c.N (calendar roll) or ROOT.v.N (volume roll), N in {RANKS}"
+    if found is None:
+        raise UnknownSymbol(f"{text!r} is not a continuous symbol: use {served}, e.g. CL.c.0")
+    root = get_instrument(found["root"]).root
+    rule = RULES.get(found["rule"].lower())
+    rank = int(found["rank"])
+    if rule is None or rank not in RANKS:
+        raise UnknownSymbol(
+            f"{text.strip()} is not served: continuous series are {served}, e.g. {root}.c.0 "
+            "(Databento's open-interest series ROOT.n.N is not built)"
+        )
+    return ContinuousSymbol(root, rule, rank)
+
+
+def series_of(root: str) -> tuple[ContinuousSymbol, ...]:
+    """Every continuous series of a root, calendar first: c.0, c.1, v.0, v.1."""
+    root = get_instrument(root).root
+    return tuple(ContinuousSymbol(root, rule, rank) for rule in RULES.values() for rank in RANKS)
+
+
+def business_days_to_roll(root: str, trade_date: date) -> int:
+    """Business days from `trade_date` to the calendar roll of its front contract (>= 1)."""
+    front = front_contract(root, trade_date)
+    return business_days_between(trade_date, front.roll_date)
+
+
+def in_roll_window(root: str, trade_date: date) -> bool:
+    """True in the `ROLL_WINDOW_DAYS` business days before a calendar roll."""
+    return business_days_to_roll(root, trade_date) <= ROLL_WINDOW_DAYS
+
+
+def by_expiry(root: str, day: date, rank: int = 0) -> Contract:
+    """The contract `rank` places after the nearest one not yet expired on `day` (rank 0: the
+    nearest): what Databento's calendar continuous symbol `ROOT.c.<rank>` stands for that day,
+    which rolls at expiry rather than at our roll date."""
+    # A front contract two months back has rolled and expired before `day` or is the nearest.
+    c = front_contract(root, day - timedelta(days=62))
+    while c.last_trade_date < day:
+        c = next_contract(c)
+    return next_contract(c, rank)
+
+
+def captured_contracts(root: str, trade_date: date) -> list[Contract]:
+    """The contracts a session is captured for: the front, the next (the calendar series' second
+    rank and the roll's other side) and, in the roll window, the one after (the volume series'
+    second rank once the volume roll has happened)."""
+    front = front_contract(root, trade_date)
+    depth = 3 if in_roll_window(root, trade_date) else 2
+    return [next_contract(front, n) for n in range(depth)]

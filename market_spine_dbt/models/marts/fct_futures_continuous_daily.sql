@@ -1,0 +1,71 @@
+-- Daily bars of each continuous series with their back-adjustment, anchored to the newest roll
+-- in the warehouse: adj_difference sums the gaps of the rolls after the day, adj_ratio
+-- multiplies their ratios. A roll takes effect at its session's open, so a roll day already
+-- holds the new contract and is not adjusted by its own roll.
+with
+
+daily as (
+    select * from {{ ref('stg_analytics__futures_continuous_daily') }}
+),
+
+rolls as (
+    select * from {{ ref('stg_normalized__futures_rolls') }}
+),
+
+later_rolls as (
+    select
+        series,
+        trade_date as roll_date,
+        sum(gap) over later as adj_difference,
+        exp(sum(ln(ratio)) over later) as adj_ratio
+    from rolls
+    window later as (partition by series order by trade_date desc rows unbounded preceding)
+),
+
+roots as (
+    select
+        root,
+        venue
+    from {{ ref('ref_futures_roots') }}
+),
+
+adjusted as (
+    select
+        daily.*,
+        coalesce(later_rolls.adj_difference, 0) as adj_difference,
+        coalesce(later_rolls.adj_ratio, 1) as adj_ratio
+    from daily
+    asof left join later_rolls
+        on daily.series = later_rolls.series
+        and daily.trade_date < later_rolls.roll_date
+),
+
+final as (
+    select
+        adjusted.bar_key,
+        adjusted.trade_date,
+        adjusted.series,
+        adjusted.local_symbol,
+        'FUT:' || adjusted.root as root_instrument_key,
+        roots.venue || '|' || strftime(adjusted.trade_date, '%Y-%m-%d') as date_key,
+        adjusted.open_price,
+        adjusted.high_price,
+        adjusted.low_price,
+        adjusted.close_price,
+        adjusted.volume,
+        adjusted.adj_difference,
+        adjusted.adj_ratio,
+        adjusted.close_price + adjusted.adj_difference as close_difference_adjusted,
+        adjusted.close_price * adjusted.adj_ratio as close_ratio_adjusted,
+        rolls.trade_date is not null as is_roll_day,
+        adjusted.bar_count,
+        adjusted.expected_bars,
+        adjusted.capture_id
+    from adjusted
+    left join roots on adjusted.root = roots.root
+    left join rolls
+        on adjusted.series = rolls.series
+        and adjusted.trade_date = rolls.trade_date
+)
+
+select * from final

@@ -1,0 +1,68 @@
+"""Continuous series and the roll table over real HTTP, compared with Spine's reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from market_spine import Spine
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import settings_for
+
+WEEK = {"start": "2024-03-04", "end": "2024-03-08"}
+
+
+@pytest.fixture(scope="module")
+def api(materialized_home: Path) -> Iterator[httpx.Client]:
+    with serving(materialized_home) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def spine(materialized_home: Path) -> Spine:
+    return Spine(settings=settings_for(materialized_home))
+
+
+def test_a_continuous_series_back_adjusted_matches_spine(api: httpx.Client, spine: Spine) -> None:
+    r = api.get("/v1/bars/daily", params={"symbol": "es.c.0", **WEEK, "adjust": "ratio"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["symbol"] == "ES.c.0" and body["adjust"] == "ratio"
+    got = pl.DataFrame(body["data"])
+    expected = spine.daily("ES.c.0", "2024-03-04", "2024-03-08", adjust="ratio")
+    assert got["close"].to_list() == pytest.approx(expected["close"].to_list())
+    assert got["contract"].to_list() == expected["contract"].to_list()
+
+
+def test_minutes_of_a_volume_series(api: httpx.Client) -> None:
+    r = api.get("/v1/bars", params={"symbol": "ES.v.0", "start": "2024-03-06", "format": "csv"})
+    assert r.status_code == 200, r.text
+    assert set(pl.read_csv(r.content)["contract"]) == {"ESM4"}
+
+
+def test_the_roll_table(api: httpx.Client) -> None:
+    r = api.get("/v1/bars/rolls", params={"symbol": "ES", **WEEK})
+    assert r.status_code == 200, r.text
+    rows = r.json()["data"]
+    assert sorted(row["series"] for row in rows) == ["ES.c.0", "ES.c.1", "ES.v.0", "ES.v.1"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "says"),
+    [
+        ({"symbol": "ES", "adjust": "ratio"}, "adjust", "applies to continuous series"),
+        ({"symbol": "ES.c.0", "adjust": "back"}, "adjust", "use one of"),
+        ({"symbol": "ES.n.0"}, "symbol", "not served"),
+    ],
+)
+def test_bad_continuous_requests_name_the_parameter(
+    api: httpx.Client, params: dict, field: str, says: str
+) -> None:
+    r = api.get("/v1/bars", params={"start": "2024-03-05", **params})
+    assert r.status_code == 422
+    body = r.json()
+    assert says in body["error"] and body["field"] == field

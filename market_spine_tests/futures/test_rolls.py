@@ -1,0 +1,202 @@
+"""The roll table, the continuous series and their checks, from simulated captures of CL around
+its March 2024 roll (the front, the next month and, in the roll window, the one after)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+
+from market_spine.futures import checks
+from market_spine.futures.continuous import back_adjust, continuous_minutes
+from market_spine.futures.normalized_bars import accepted_capture
+from market_spine.futures.raw_bars import capture_frame
+from market_spine.futures.rolls import (
+    contract_bars,
+    held_contracts,
+    holdings,
+    measure_rolls,
+    session_volumes,
+)
+from market_spine.markets import calendars, instruments, rolls
+from market_spine.providers.simulated import SimulatedMarket, SimulatedProvider
+
+ROOT = "CL"
+FIRST, LAST = date(2024, 2, 20), date(2024, 3, 20)
+RUN_START = date(2024, 3, 1)
+ROLL_DAY, OLD, NEW = instruments.roll_dates(ROOT, RUN_START, LAST)[0]
+
+
+def captures(days: list[date], skip: set[tuple[date, str]] = frozenset()) -> pl.DataFrame:
+    provider = SimulatedProvider(SimulatedMarket(clock=lambda: datetime(2030, 1, 1, tzinfo=UTC)))
+    frames = [
+        capture_frame(
+            provider.fetch_bars(ROOT, d, c.local_symbol), d.isoformat(), datetime.now(UTC)
+        )
+        for d in days
+        for c in rolls.captured_contracts(ROOT, d)
+        if (d, c.local_symbol) not in skip
+    ]
+    return pl.concat(frames)
+
+
+@pytest.fixture(scope="module")
+def days() -> list[date]:
+    return calendars.trading_days(ROOT, FIRST, LAST)
+
+
+@pytest.fixture(scope="module")
+def bars(days: list[date]) -> pl.DataFrame:
+    return contract_bars(captures(days))
+
+
+@pytest.fixture(scope="module")
+def run(days: list[date]) -> list[date]:
+    return [d for d in days if d >= RUN_START]
+
+
+def build(bars: pl.DataFrame, run: list[date]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rolls, continuous minutes from the session before the run on)."""
+    prev = calendars.previous_trading_day(ROOT, run[0])
+    held = holdings(ROOT, [prev, *run], session_volumes(bars))
+    return measure_rolls(ROOT, run, bars), continuous_minutes(bars, held)
+
+
+def judge(minutes: pl.DataFrame, recorded: pl.DataFrame, run: list[date]) -> dict[str, set[str]]:
+    """The failing checks of each failing partition."""
+    inside = pl.col("trade_date") >= run[0]
+    verdicts = checks.judge_rolls_partitions(
+        checks.CONTINUOUS_BARS_CHECKS,
+        minutes.filter(inside),
+        recorded,
+        [(ROOT, d) for d in run],
+        before=minutes.filter(~inside),
+    )
+    out = {k: {n for n, o in v.items() if not o.passed} for k, v in verdicts.items()}
+    return {k: v for k, v in out.items() if v}
+
+
+def test_calendar_rolls_take_effect_on_the_rule_s_roll_date(bars, run) -> None:
+    recorded = measure_rolls(ROOT, run, bars)
+    calendar = recorded.filter(pl.col("rule") == "calendar").sort("rank")
+    assert calendar["series"].to_list() == ["CL.c.0", "CL.c.1"]
+    assert calendar["trade_date"].to_list() == [ROLL_DAY, ROLL_DAY]
+    assert calendar.row(0, named=True)["from_contract"] == OLD.local_symbol
+    assert calendar.row(0, named=True)["to_contract"] == NEW.local_symbol
+    after = instruments.next_contract(NEW)
+    assert calendar.row(1, named=True)["from_contract"] == NEW.local_symbol
+    assert calendar.row(1, named=True)["to_contract"] == after.local_symbol
+    open_ = calendars.session(ROOT, ROLL_DAY).open.to_pydatetime()
+    assert calendar["roll_ts"].to_list() == [open_, open_]
+
+
+def test_the_volume_roll_follows_the_first_session_the_next_month_traded_more(bars, run):
+    volumes = session_volumes(bars)
+    window = [d for d in calendars.trading_days(ROOT, FIRST, ROLL_DAY) if d < ROLL_DAY]
+    crossing = next(
+        d for d in window if volumes[(d, NEW.local_symbol)] > volumes[(d, OLD.local_symbol)]
+    )
+    expected = calendars.trading_days(ROOT, crossing, LAST)[1]  # the session after, no peeking
+    recorded = measure_rolls(ROOT, run, bars).filter(pl.col("series") == "CL.v.0")
+    assert recorded["trade_date"].to_list() == [expected]
+    assert expected < ROLL_DAY
+    assert recorded["to_contract"].to_list() == [NEW.local_symbol]
+
+
+def test_without_a_crossing_the_volume_roll_comes_with_the_calendar() -> None:
+    thin = {}  # no volumes at all: nothing ever out-trades the front
+    before = calendars.previous_trading_day(ROOT, ROLL_DAY)
+    held = {s.name: c for s, c in held_contracts(ROOT, before, thin).items()}
+    assert held["CL.v.0"] == OLD
+    held = {s.name: c for s, c in held_contracts(ROOT, ROLL_DAY, thin).items()}
+    assert held["CL.v.0"] == held["CL.c.0"] == NEW
+
+
+def test_the_gap_is_measured_at_the_last_minute_both_months_traded(bars, run) -> None:
+    roll = measure_rolls(ROOT, run, bars).filter(pl.col("series") == "CL.c.0").row(0, named=True)
+    prev = calendars.previous_trading_day(ROOT, ROLL_DAY)
+    session = bars.filter(pl.col("trade_date") == prev)
+    old = session.filter(pl.col("contract") == OLD.local_symbol).select("ts", "close")
+    new = session.filter(pl.col("contract") == NEW.local_symbol).select("ts", "close")
+    both = old.join(new, on="ts", suffix="_new").sort("ts").row(-1, named=True)
+    assert roll["gap_ts"] == both["ts"]
+    assert roll["gap"] == pytest.approx(both["close_new"] - both["close"])
+    assert roll["ratio"] == pytest.approx(both["close_new"] / both["close"])
+    assert roll["gap"] > 0  # the simulated market is in contango
+
+
+def test_each_series_holds_its_contract_and_every_check_passes(bars, run) -> None:
+    recorded, minutes = build(bars, run)
+    assert judge(minutes, recorded, run) == {}
+    on_roll_day = minutes.filter(pl.col("trade_date") == ROLL_DAY)
+    held = dict(on_roll_day.select("series", "contract").unique().iter_rows())
+    after = instruments.next_contract(NEW).local_symbol
+    assert held == {
+        "CL.c.0": NEW.local_symbol,
+        "CL.c.1": after,
+        "CL.v.0": NEW.local_symbol,
+        "CL.v.1": after,
+    }
+    # The calendar front series is the normalized front, minute for minute.
+    front = accepted_capture(captures([ROLL_DAY])).drop("capture_id")
+    c0 = on_roll_day.filter(pl.col("series") == "CL.c.0").drop("series", "capture_id")
+    assert c0.select(front.columns).equals(front)
+
+
+def test_a_jump_the_recorded_gap_does_not_explain_fails(bars, run) -> None:
+    recorded, minutes = build(bars, run)
+    wrong = recorded.with_columns(
+        gap=pl.when(pl.col("series") == "CL.c.0").then(pl.col("gap") + 1.0).otherwise("gap")
+    )
+    assert judge(minutes, wrong, run) == {f"{ROLL_DAY}|{ROOT}": {"roll_jumps"}}
+    unrecorded = recorded.filter(pl.col("series") != "CL.c.1")
+    assert judge(minutes, unrecorded, run) == {f"{ROLL_DAY}|{ROOT}": {"roll_jumps"}}
+
+
+def test_a_missing_capture_of_the_next_month_fails_completeness_and_the_gap(days, run) -> None:
+    prev = calendars.previous_trading_day(ROOT, ROLL_DAY)
+    partial = contract_bars(captures(days, skip={(prev, NEW.local_symbol)}))
+    recorded, minutes = build(partial, run)
+    assert judge(minutes, recorded, run)[f"{prev}|{ROOT}"] == {"completeness"}
+    on_day = recorded.filter(pl.col("trade_date") == ROLL_DAY)
+    unmeasured = checks.rolls_recorded(
+        checks.RollsPartition(ROOT, ROLL_DAY, on_day, on_day, on_day)
+    )
+    # Both calendar series roll from or to the missing month.
+    assert not unmeasured.passed
+    assert unmeasured.metadata["gap_not_measured"] == ["CL.c.0", "CL.c.1"]
+
+
+def test_back_adjustment_joins_the_series_at_its_rolls(bars, run) -> None:
+    recorded, minutes = build(bars, run)
+    c0 = minutes.filter(pl.col("series") == "CL.c.0")
+    rolled = recorded.filter(pl.col("series") == "CL.c.0")
+    roll = rolled.row(0, named=True)
+    at_gap = pl.col("ts") == roll["gap_ts"]
+    for how, expected in (("difference", roll["to_price"]), ("ratio", roll["to_price"])):
+        adjusted = back_adjust(c0, rolled, how)
+        # The old month's close at the gap minute becomes the new month's price there.
+        assert adjusted.filter(at_gap)["close"][0] == pytest.approx(expected)
+        # After the last roll the prices are the traded ones.
+        later = adjusted.filter(pl.col("trade_date") >= ROLL_DAY)
+        assert later["close"].equals(c0.filter(pl.col("trade_date") >= ROLL_DAY)["close"])
+    assert back_adjust(c0, rolled, "none").equals(c0)
+    # A read ending before the roll is anchored to its own last bar: nothing to adjust.
+    early = c0.filter(pl.col("trade_date") < ROLL_DAY)
+    assert back_adjust(early, rolled, "difference")["close"].equals(early["close"])
+
+
+def test_an_unmeasured_gap_leaves_earlier_adjusted_prices_null(bars, run) -> None:
+    recorded, minutes = build(bars, run)
+    c0 = minutes.filter(pl.col("series") == "CL.c.0")
+    rolled = recorded.filter(pl.col("series") == "CL.c.0").with_columns(gap=None)
+    adjusted = back_adjust(c0, rolled, "difference")
+    assert adjusted.filter(pl.col("trade_date") < ROLL_DAY)["close"].null_count() > 0
+    assert adjusted.filter(pl.col("trade_date") >= ROLL_DAY)["close"].null_count() == 0
+
+
+def test_normalized_keeps_the_front_even_when_a_later_month_was_captured_last() -> None:
+    raw = captures([calendars.previous_trading_day(ROOT, ROLL_DAY)])
+    assert raw["contract"].n_unique() == 3
+    assert accepted_capture(raw)["contract"].unique().to_list() == [OLD.local_symbol]

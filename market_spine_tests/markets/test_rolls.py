@@ -1,0 +1,40 @@
+"""Continuous symbols and the roll window (date logic, no data)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from market_spine.errors import UnknownSymbol
+from market_spine.markets import calendars, instruments, rolls
+
+
+def test_continuous_symbols_parse_and_name_themselves() -> None:
+    s = rolls.continuous_symbol("es.v.1")
+    assert (s.root, s.rule, s.rank, s.name) == ("ES", "volume", 1, "ES.v.1")
+    assert [x.name for x in rolls.series_of("CL")] == ["CL.c.0", "CL.c.1", "CL.v.0", "CL.v.1"]
+    assert rolls.is_continuous("ES.n.0") and not rolls.is_continuous("ESZ4")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"), [("ES.n.0", "open-interest"), ("ES.c.2", "not served"), ("ESZ4", "not a")]
+)
+def test_unserved_continuous_symbols_are_refused_with_the_forms(text: str, says: str) -> None:
+    with pytest.raises(UnknownSymbol, match=says):
+        rolls.continuous_symbol(text)
+
+
+def test_the_roll_window_is_the_sessions_before_the_calendar_roll() -> None:
+    roll_day, old, new = instruments.roll_dates("CL", date(2024, 3, 1), date(2024, 3, 31))[0]
+    before = calendars.trading_days("CL", date(2024, 2, 20), roll_day)[:-1]
+    inside = [d for d in before if rolls.in_roll_window("CL", d)]
+    assert inside == before[-rolls.ROLL_WINDOW_DAYS :]
+    assert rolls.business_days_to_roll("CL", before[-1]) == 1
+    assert rolls.captured_contracts("CL", before[-1]) == [
+        old,
+        new,
+        instruments.next_contract(new),
+    ]
+    assert rolls.captured_contracts("CL", before[0]) == [old, new]
+    assert rolls.captured_contracts("CL", roll_day)[0] == new

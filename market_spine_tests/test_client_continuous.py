@@ -1,0 +1,85 @@
+"""Continuous series and the roll table through Spine and SQL, over the shared materialized week
+(ES rolls from H4 to M4 on 2024-03-07 by the calendar, a session earlier by volume)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from market_spine import Spine
+from market_spine.errors import InvalidInput, UnknownSymbol
+from market_spine_tests.kit.homes import WEEK, settings_for
+
+ROLL_DAY = date(2024, 3, 7)
+
+
+@pytest.fixture(scope="module")
+def spine(materialized_home: Path) -> Spine:
+    return Spine(settings=settings_for(materialized_home))
+
+
+def test_a_continuous_symbol_reads_the_series_across_its_roll(spine: Spine) -> None:
+    c0 = spine.bars("ES.c.0", *WEEK)
+    assert c0["series"].unique().to_list() == ["ES.c.0"]
+    held = dict(c0.group_by("trade_date").agg(pl.col("contract").first()).iter_rows())
+    assert held[date(2024, 3, 6)] == "ESH4"
+    assert held[ROLL_DAY] == "ESM4"
+    # Before the roll the calendar front series is the root's own front-month bars.
+    front = spine.bars("ES", "2024-03-05")
+    assert c0.filter(pl.col("trade_date") == date(2024, 3, 5))["close"].equals(front["close"])
+
+
+def test_the_volume_series_rolls_a_session_before_the_calendar(spine: Spine) -> None:
+    rolls = spine.rolls("ES", *WEEK)
+    when = dict(rolls.select("series", "trade_date").iter_rows())
+    assert when == {
+        "ES.c.0": ROLL_DAY,
+        "ES.c.1": ROLL_DAY,
+        "ES.v.0": date(2024, 3, 6),
+        "ES.v.1": date(2024, 3, 6),
+    }
+    v0 = spine.bars("ES.v.0", "2024-03-06")
+    assert v0["contract"].unique().to_list() == ["ESM4"]
+    assert spine.rolls("ES.v.0", *WEEK).height == 1
+
+
+def test_back_adjustment_joins_the_series_at_the_roll(spine: Spine) -> None:
+    roll = spine.rolls("ES.c.0", *WEEK).row(0, named=True)
+    raw = spine.bars("ES.c.0", *WEEK)
+    for how in ("difference", "ratio"):
+        adjusted = spine.bars("ES.c.0", *WEEK, adjust=how)
+        at_gap = adjusted.filter(pl.col("ts") == roll["gap_ts"])
+        assert at_gap["close"][0] == pytest.approx(roll["to_price"])
+        after = pl.col("trade_date") >= ROLL_DAY
+        assert adjusted.filter(after)["close"].equals(raw.filter(after)["close"])
+    daily = spine.daily("ES.c.0", *WEEK, adjust="difference")
+    before = daily.filter(pl.col("trade_date") < ROLL_DAY)
+    assert (before["adjustment"] == roll["gap"]).all()
+    assert spine.daily("ES.c.0", *WEEK)["series"].unique().to_list() == ["ES.c.0"]
+
+
+def test_adjusting_a_root_or_an_unknown_series_is_refused(spine: Spine) -> None:
+    with pytest.raises(InvalidInput, match="applies to continuous series"):
+        spine.bars("ES", *WEEK, adjust="ratio")
+    with pytest.raises(InvalidInput, match="adjust='back'"):
+        spine.bars("ES.c.0", *WEEK, adjust="back")
+    with pytest.raises(UnknownSymbol, match="not served"):
+        spine.bars("ES.c.3", *WEEK)
+
+
+def test_sql_has_the_series_the_rolls_and_an_adjusted_view(spine: Spine) -> None:
+    assert {"futures_continuous_1m", "futures_rolls", "futures_continuous_adjusted_1m"} <= set(
+        spine.tables()
+    )
+    adjusted = spine.sql(
+        "select ts, close_difference, close_ratio from futures_continuous_adjusted_1m "
+        "where series = 'ES.c.0' order by ts"
+    )
+    expected = spine.bars("ES.c.0", *WEEK, adjust="difference")
+    # The week's roll is the newest in the table, so both anchor to the same contract.
+    assert adjusted["close_difference"].to_list() == pytest.approx(expected["close"].to_list())
+    ratio = spine.bars("ES.c.0", *WEEK, adjust="ratio")
+    assert adjusted["close_ratio"].to_list() == pytest.approx(ratio["close"].to_list())
