@@ -10,6 +10,9 @@ being recorded.
   JSON lines back and parsing each.
 - export: `market-spine audit export --since 7d` in process for each format. Target ≤ 10 s.
 - record: the cost of `record(...)` on the caller's thread (µs per call), beside a no-op call.
+- point reads: `Spine.bars(sym, day)` warm p50/p99 on a month of CL/ES/NG, each read audited
+  (as shipped) and with the audit hook a no-op (the read before the trail existed), rounds
+  alternating. Target: audit costs ≤ 3 % on the warm p50.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dataset
+import polars as pl
 import report
+from reads import warm_reads
 
+import market_spine.client as client_module
 from market_spine.audit.entry import Entry
 from market_spine.audit.export import AuditFilter, export, since_instant
 from market_spine.audit.recorder import Recorder
@@ -32,6 +39,8 @@ from market_spine.audit.store import AuditStore
 from market_spine.audit.verify import verify
 
 N = 1_000_000
+READ_ROUNDS, N_READS = 4, 300
+TARGET_READ_COST = 0.03
 BATCH = 10_000
 TARGET_EXPORT_S = 10.0
 ACTORS = [f"key:{i:04x}" for i in range(40)] + ["alice", "bob", "anonymous"]
@@ -137,12 +146,50 @@ def measure(work: Path) -> dict[str, Any]:
     }
 
 
+def point_reads(work: Path) -> dict[str, Any]:
+    """Warm `Spine.bars` p50/p99 with the audit hook as shipped and as a no-op, alternating."""
+    from datetime import date
+
+    frame = dataset.simulate(start=date(2024, 3, 1), end=date(2024, 3, 31))
+    settings = dataset.build_lake(work / "reads", frame)
+    pairs = sorted({(s, d) for s, d in frame.select("symbol", "trade_date").unique().iter_rows()})
+    expected = {
+        (s, d): n for s, d, n in frame.group_by("symbol", "trade_date").agg(pl.len()).iter_rows()
+    }
+    rng = random.Random(5)
+    shipped = client_module.audit_read
+    figures: dict[str, list[dict[str, float]]] = {"audited": [], "unaudited": []}
+    spine = client_module.Spine(settings=settings, warn_empty=False)
+    for _ in range(READ_ROUNDS):
+        for mode in ("audited", "unaudited"):
+            client_module.audit_read = shipped if mode == "audited" else (lambda *a: None)
+            chosen = [rng.choice(pairs) for _ in range(N_READS)]
+            figures[mode].append(warm_reads(spine, pairs[:20], chosen, expected))
+    client_module.audit_read = shipped
+    from market_spine.audit.recorder import flush_all
+
+    flush_all()
+
+    def median(mode: str, key: str) -> float:
+        values = sorted(r[key] for r in figures[mode])
+        return values[len(values) // 2]
+
+    return {
+        "read_p50_ms": median("audited", "p50_ms"),
+        "read_p99_ms": median("audited", "p99_ms"),
+        "baseline_read_p50_ms": median("unaudited", "p50_ms"),
+        "baseline_read_p99_ms": median("unaudited", "p99_ms"),
+        "read_cost_target": TARGET_READ_COST,
+    }
+
+
 def main() -> None:
     root = Path(__file__).resolve().parent / ".data"
     root.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="audit-", dir=root))
     try:
         figures = measure(work)
+        figures |= point_reads(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
@@ -166,6 +213,16 @@ def main() -> None:
                     "record() on the caller (µs)",
                     figures["record_call_us"],
                     figures["baseline_noop_call_us"],
+                ],
+                [
+                    "Spine.bars warm p50 (ms)",
+                    figures["read_p50_ms"],
+                    figures["baseline_read_p50_ms"],
+                ],
+                [
+                    "Spine.bars warm p99 (ms)",
+                    figures["read_p99_ms"],
+                    figures["baseline_read_p99_ms"],
                 ],
                 *[
                     [f"export --since 7d {fmt} (s)", s, f"target ≤ {TARGET_EXPORT_S:g}"]

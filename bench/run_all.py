@@ -308,6 +308,13 @@ def audit_rows(r: dict[str, Any]) -> list[Row]:
             r["baseline_jsonl_write_entries_per_s"],
         ),
         figure("audit", "verify 1 M entries, s", r["verify_s"], r["baseline_jsonl_read_parse_s"]),
+        figure(
+            "audit",
+            "Spine.bars warm p50 audited, ms",
+            r["read_p50_ms"],
+            r["baseline_read_p50_ms"],
+            round(r["baseline_read_p50_ms"] * (1 + r["read_cost_target"]), 3),
+        ),
         *[
             figure(
                 "audit", f"export week of 1 M as {fmt}, s", exports[fmt], None, r["export_target_s"]
