@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from market_spine.audit.entry import Entry, now_iso
+from market_spine.audit.entry import Entry
 from market_spine.audit.store import AuditStore
 from market_spine.config.identity import os_user
 
@@ -22,6 +25,8 @@ FLUSH_AT = 10_000
 
 _lock = threading.Lock()
 _recorders: dict[Path, Recorder] = {}
+#: The recorders by the path callers gave, resolved or not.
+_by_given: dict[Path, Recorder] = {}
 
 
 class Recorder:
@@ -29,7 +34,7 @@ class Recorder:
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
-        self._pending: list[Entry] = []
+        self._pending: list[tuple] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -45,7 +50,8 @@ class Recorder:
         outcome: str = "ok",
     ) -> None:
         """Queue one entry stamped now; written within `FLUSH_EVERY_S`."""
-        entry = Entry(now_iso(), actor, action, dataset, params or {}, outcome)
+        # A bare tuple and the clock's float: the entry is formed when written, off this thread.
+        entry = (time.time(), actor, action, dataset, params, outcome)
         with self._lock:
             self._pending.append(entry)
             size = len(self._pending)
@@ -73,7 +79,7 @@ class Recorder:
                     return 0
 
                 self._store = AuditStore(self.home)
-            self._store.append(batch)
+            self._store.append([_entry(*pending) for pending in batch])
             return len(batch)
 
     def _run(self) -> None:
@@ -86,14 +92,31 @@ class Recorder:
                 continue
 
 
+def _entry(
+    at: float, actor: str, action: str, dataset: str, params: dict | None, outcome: str
+) -> Entry:
+    stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+    return Entry(stamp, actor, action, dataset, params or {}, outcome)
+
+
 def recorder(home: Path) -> Recorder:
     """The process's recorder of `home`."""
+    found = _by_given.get(home)
+    if found is not None:  # the common case, on every read: no path resolution
+        return found
     key = Path(home).resolve()
     with _lock:
         found = _recorders.get(key)
         if found is None:
             found = _recorders[key] = Recorder(key)
+        _by_given[home] = found
         return found
+
+
+@cache
+def _this_user() -> str:
+    """This process's OS user, looked up once (the lookup may read the password database)."""
+    return os_user()
 
 
 def record(
@@ -106,7 +129,7 @@ def record(
     actor: str | None = None,
 ) -> None:
     """Queue an entry in `home`'s trail; `actor` defaults to this process's OS user."""
-    recorder(home).record(actor or os_user(), action, dataset, params, outcome)
+    recorder(home).record(actor or _this_user(), action, dataset, params, outcome)
 
 
 def flush_all() -> None:
