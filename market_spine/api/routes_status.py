@@ -5,6 +5,8 @@ answers without loading Dagster itself."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from market_spine.config.file import SettingSources, settings_path
+from market_spine.errors import InvalidInput
 from market_spine.operations.status_report import Health, StatusReport, home_id
 from market_spine.settings import Settings
 
@@ -23,10 +27,16 @@ STATUS_TTL_S = 10.0
 
 class StatusCache:
     """The latest report with and without the light verify, recomputed when older than
-    STATUS_TTL_S; one computation at a time, so a burst of requests costs one."""
+    STATUS_TTL_S; one computation at a time, so a burst of requests costs one.
+
+    The report judges the settings as they are now: after `market-spine config set` changes
+    the home's settings file, the next report reads it again (the environment still wins), as
+    the runs the daemon launches next will. A file that no longer validates leaves the last good
+    settings in force."""
 
     def __init__(self, settings: Settings, open_instance: Callable[[], Any]) -> None:
         self._settings = settings
+        self._file_stamp = _stamp(settings)
         self._open_instance = open_instance
         self._instance: Any = None
         self._lock = threading.Lock()
@@ -42,7 +52,7 @@ class StatusCache:
                 return cached[1]
             if self._instance is None:
                 self._instance = self._open_instance()
-            report = collect_status(self._settings, self._instance, verify=verify)
+            report = collect_status(self._current_settings(), self._instance, verify=verify)
             # The API computing the report is up, whatever port its settings name.
             report.health = [
                 Health("api", True, "serving (it computed this report)") if h.name == "api" else h
@@ -50,6 +60,26 @@ class StatusCache:
             ]
             self._latest[verify] = (time.monotonic(), report)
             return report
+
+    def _current_settings(self) -> Settings:
+        """The settings again from the environment and the home's file when the file changed
+        since they were last read; the last good ones otherwise."""
+        stamp = _stamp(self._settings)
+        if stamp != self._file_stamp:
+            self._file_stamp = stamp
+            home = self._settings.home
+            with contextlib.suppress(InvalidInput):
+                self._settings = Settings.from_sources(home, SettingSources.of(os.environ, home))
+        return self._settings
+
+
+def _stamp(settings: Settings) -> tuple[int, int] | None:
+    """The home settings file's modification time and size; None while there is none."""
+    try:
+        stat = settings_path(settings.home).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 @router.get("/v1/status")

@@ -51,19 +51,36 @@ def api(
 
 
 def up(
-    days: Annotated[int, typer.Option(help="Trading days of history to materialize first.")] = 10,
+    days: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Trading days of history to materialize first; 0 starts the services on the "
+            "home as it is (a restart).",
+        ),
+    ] = 10,
     serve: Annotated[
         bool, typer.Option(help="Start the Dagster UI and the API after loading.")
     ] = True,
 ) -> None:
-    """Set up the home, materialize recent sessions, then start the Dagster UI and the API."""
+    """Set up the home, materialize recent sessions, then start the Dagster UI and the API
+    (`--days 0` loads nothing: the way to restart them on a home that holds data)."""
     with command_run():
         settings = settings_from_env()
-        runs = _load_recent(settings, days)
+        runs = _load_recent(settings, days) if days else _prepared(settings)
     failed = [r for r in runs if not r.success]
     report_failures(runs)
     served = _serve(settings, failed, len(runs)) if serve else True
     raise typer.Exit(1 if failed or not served else 0)
+
+
+def _prepared(settings: Settings) -> list[RunSummary]:
+    """Prepare the home without loading anything (a restart of the services)."""
+    from market_spine.home import prepare_home
+
+    prepare_home(settings)
+    console.print(f"home: {settings.home}\nloading nothing (--days 0)")
+    return []
 
 
 def _load_recent(settings: Settings, days: int) -> list[RunSummary]:

@@ -177,12 +177,14 @@ def daemon_health(instance: dg.DagsterInstance, now: datetime) -> Health:
             if newest is None
             else f"its last heartbeat was {_age(now.timestamp() - newest)} ago"
         )
-        return Health("daemon", False, f"not running ({since}): start it with `market-spine up`")
+        return Health(
+            "daemon", False, f"not running ({since}): start it with `market-spine up --days 0`"
+        )
     if late:
         return Health(
             "daemon",
             False,
-            f"no recent heartbeat from {', '.join(late)}: start it with `market-spine up`",
+            f"no recent heartbeat from {', '.join(late)}: start it with `market-spine up --days 0`",
         )
     oldest = max(now.timestamp() - b.timestamp for b in beats.values()) if beats else 0.0
     return Health("daemon", True, f"{len(beats)} daemons beating, each within {oldest:.0f} s")
@@ -486,7 +488,7 @@ def collect_status(
             UI_HOST,
             settings.ui_port,
             f"{UI_PATH_PREFIX}/server_info",
-            "start it with `market-spine up`",
+            "start it with `market-spine up --days 0`",
         ),
         lambda: probe_http(
             "api",

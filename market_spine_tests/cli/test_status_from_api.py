@@ -82,3 +82,22 @@ def test_reading_the_apis_report_loads_no_dagster(env_home: Path) -> None:
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_the_apis_report_judges_settings_changed_since_it_started(env_home: Path) -> None:
+    """`config set` changes the home's file while the API serves: the next report judges the
+    new settings (a dead ThetaData terminal), not the ones the API started with."""
+    with serving_app(create_app(settings_for(env_home))) as api:
+        before = api.get("/v1/status", params={"verify": "false", "max_age": 0}).json()
+        for key, value in (
+            ("thetadata_url", "http://127.0.0.1:9/v3"),
+            ("options_provider", "thetadata"),
+        ):
+            changed = runner.invoke(app, ["config", "set", key, value])
+            assert changed.exit_code == 0, changed.output
+        after = api.get("/v1/status", params={"verify": "false", "max_age": 0}).json()
+    details = {h["name"]: h for h in after["health"]}
+    assert not any("127.0.0.1:9" in h["detail"] for h in before["health"])
+    dead = [h for h in details.values() if "127.0.0.1:9" in h["detail"]]
+    assert dead and not any(h["ok"] for h in dead), details
+    assert not after["ok"]

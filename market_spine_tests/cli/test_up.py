@@ -86,3 +86,22 @@ def leftovers(home: str) -> list[str]:
             if proc.environ().get("MARKET_SPINE_HOME") in homes:
                 found.append(" ".join(proc.info["cmdline"] or [])[:80])
     return found
+
+
+def test_up_with_no_days_loads_nothing_and_negative_days_are_refused(
+    env_home: Path,
+) -> None:
+    """`--days 0` is a restart of the services on the home as it is; a negative count names
+    the option, not an internal variable."""
+    from typer.testing import CliRunner
+
+    from market_spine.cli import app
+
+    runner = CliRunner()
+    restart = runner.invoke(app, ["up", "--days", "0", "--no-serve"])
+    assert restart.exit_code == 0, restart.output
+    assert "loading nothing" in restart.output
+    refused = runner.invoke(app, ["up", "--days", "-1", "--no-serve"])
+    assert refused.exit_code == 2
+    said = " ".join(refused.output.replace("│", " ").split())
+    assert "Invalid value for '--days'" in said and "greater than or equal to 0" in said

@@ -202,7 +202,9 @@ def test_a_daemon_that_stopped_beating_turns_red_within_two_minutes(tmp_path: Pa
         now = datetime.now(UTC)
         never = daemon_health(instance, now)
         assert not never.ok
-        assert never.detail == "not running (it has never run): start it with `market-spine up`"
+        assert never.detail == (
+            "not running (it has never run): start it with `market-spine up --days 0`"
+        )
         for kind in instance.get_required_daemon_types():
             stamp = (now - timedelta(seconds=20)).timestamp()
             instance.add_daemon_heartbeat(DaemonHeartbeat(stamp, kind, "test", errors=[]))
