@@ -45,6 +45,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "readiness",
         "thetadata_capture",
         "process_wall",
+        "audit",
     ),
 }
 #: Wall-time budget per group (the streaming benchmark alone runs 10 minutes of real-time bars).
@@ -297,6 +298,32 @@ def status_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def audit_rows(r: dict[str, Any]) -> list[Row]:
+    exports = r["export_s"]
+    return [
+        figure(
+            "audit",
+            "entries/s appended",
+            r["write_entries_per_s"],
+            r["baseline_jsonl_write_entries_per_s"],
+        ),
+        figure("audit", "verify 1 M entries, s", r["verify_s"], r["baseline_jsonl_read_parse_s"]),
+        figure(
+            "audit",
+            "Spine.bars warm p50 audited, ms",
+            r["read_p50_ms"],
+            r["baseline_read_p50_ms"],
+            round(r["baseline_read_p50_ms"] * (1 + r["read_cost_target"]), 3),
+        ),
+        *[
+            figure(
+                "audit", f"export week of 1 M as {fmt}, s", exports[fmt], None, r["export_target_s"]
+            )
+            for fmt in ("csv", "jsonl", "parquet")
+        ],
+    ]
+
+
 def metrics_rows(r: dict[str, Any]) -> list[Row]:
     healthz = _median(r["healthz_s"])
     return [
@@ -422,6 +449,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "stream_freshness": stream_rows,
     "warehouse": warehouse_rows,
     "status": status_rows,
+    "audit": audit_rows,
     "metrics_scrape": metrics_rows,
     "gaps": gaps_rows,
     "verify": verify_rows,

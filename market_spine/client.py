@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from market_spine.audit.reads import audit_read
 from market_spine.certification.readiness import (
     READINESS_VIEW,
     Readiness,
@@ -429,6 +430,11 @@ class Spine:
         end: str | date | datetime | None,
         expiration: date | None = None,
     ) -> pl.DataFrame:
+        # Every dataset read ends here: the one place it joins the audit trail.
+        params = {"symbol": symbol, "start": start, "end": end, "rows": rows.height}
+        if expiration is not None:
+            params["expiration"] = expiration
+        audit_read(self.settings.home, "spine.read", dataset, params)
         if rows.is_empty() and self.warn_empty:
             reason = self.empty_reason(dataset, symbol, start, end, expiration)
             # stacklevel 3: the warning points at the caller of bars()/chain()/..., not at Spine.
@@ -530,6 +536,8 @@ class Spine:
         from market_spine.warehouse.paths import warehouse_path
         from market_spine.warehouse.reading import read_only
 
+        params = {"query": query, "as_of": as_of}
+        audit_read(self.settings.home, "spine.warehouse_sql", "warehouse", params)
         if as_of is not None:
             from market_spine.warehouse.as_of import warehouse_as_of
 
@@ -596,6 +604,7 @@ class Spine:
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run a query over the lake's views and return a polars frame."""
+        audit_read(self.settings.home, "spine.sql", "lake", {"query": query})
         try:
             return self.connection().execute(query).pl()
         except duckdb.Error as exc:

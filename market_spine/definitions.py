@@ -3,6 +3,7 @@ share (the lake and the market-data providers)."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import dagster as dg
@@ -50,5 +51,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """The code location's definitions, built from the environment's settings when loaded."""
+    """The code location's definitions, built from the environment's settings when loaded.
+    The processes that load them (code server, run workers), however started, write the home's
+    files readable by its user only, as the CLI's do."""
+    os.umask(0o077)
     return build_definitions(Settings.from_env())

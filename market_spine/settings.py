@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from market_spine.config.file import SettingSources
+from market_spine.config.secrets import mask, split_credentials
 from market_spine.errors import InvalidInput
 
 PROFILES = ("dev", "test", "prod")
@@ -22,6 +25,11 @@ DEFAULT_SYMBOLS = ("CL", "ES", "NG")
 INSTRUMENTS_FILE = "instruments.toml"
 #: Where a ThetaTerminal v3 listens by default (the terminal runs beside the platform).
 DEFAULT_THETADATA_URL = "http://127.0.0.1:25503/v3"
+#: Where the Dagster UI listens, whatever the API's host: its GraphQL API (launch, delete and
+#: wipe included) has no authentication, so it is never reachable from another machine; the
+#: API's authenticating proxy serves it remotely under the same path prefix.
+UI_HOST = "127.0.0.1"
+UI_PATH_PREFIX = "/dagster"
 
 
 def instruments_path(home: Path, named: Path | None = None) -> Path | None:
@@ -62,12 +70,41 @@ def _choice(env: SettingSources, name: str, default: str, allowed: tuple[str, ..
 
 def _url(env: SettingSources, name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
-            f"{env.named(name, value)} is not an http(s) URL with a host; set it to e.g. {default}"
+            f"{env.named(name, str(mask(value)))} is not an http(s) URL with a host; set it to "
+            f"e.g. {default}"
         )
     return value
+
+
+def _credentials(env: SettingSources, name: str, url: str) -> SecretStr | None:
+    """`user:password` from `name` (or its `_FILE`), else from the URL's user info."""
+    raw = env.get(name, "").strip()
+    if raw:
+        if ":" not in raw:
+            raise InvalidInput(
+                f"{name} is not `user:password` (its value is not shown: it is a secret); "
+                "set it to the terminal's user and password joined by a colon"
+            )
+        return SecretStr(raw)
+    return split_credentials(url)[1]
+
+
+def _tls(env: SettingSources) -> tuple[Path | None, Path | None]:
+    cert = _file(env, "MARKET_SPINE_TLS_CERT", "a PEM certificate chain (cert.pem)")
+    key = _file(env, "MARKET_SPINE_TLS_KEY", "a PEM private key (key.pem)")
+    if (cert is None) != (key is None):
+        raise InvalidInput(
+            "MARKET_SPINE_TLS_CERT and MARKET_SPINE_TLS_KEY go together: set both (the API then "
+            "serves HTTPS and WSS) or neither"
+        )
+    return cert, key
 
 
 def _file(env: SettingSources, name: str, like: str) -> Path | None:
@@ -77,8 +114,8 @@ def _file(env: SettingSources, name: str, like: str) -> Path | None:
     path = Path(raw).expanduser().resolve()
     if not path.is_file():
         raise InvalidInput(
-            f"{env.named(name, raw)} does not exist or is not a file: point it at a TOML "
-            f"file like {like}, or unset it"
+            f"{env.named(name, raw)} does not exist or is not a file: point it at "
+            f"{like}, or unset it"
         )
     return path
 
@@ -135,6 +172,15 @@ class Settings:
     api_max_header_bytes: int = 16_384
     #: Seconds a client has to send a whole request head before the connection is closed.
     api_header_timeout_s: int = 10
+    #: The ThetaTerminal's `user:password` (from MARKET_SPINE_THETADATA_CREDENTIALS or the
+    #: URL's user info); a secret value: never printed, logged or put in a run's config.
+    thetadata_credentials: SecretStr | None = None
+    #: A PEM bundle of the CAs an `https://` terminal's certificate is checked against (None:
+    #: the system's).
+    thetadata_ca_bundle: Path | None = None
+    #: The API's certificate chain and private key (PEM): when set it serves HTTPS and WSS.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def retention_hours(self) -> int:
@@ -189,6 +235,8 @@ class Settings:
         then as a whole (`validate_combination`); the one validation path of every source."""
         raw_symbols = env.get("MARKET_SPINE_SYMBOLS", "")
         symbols = tuple(s.strip().upper() for s in raw_symbols.split(",") if s.strip())
+        url = _url(env, "MARKET_SPINE_THETADATA_URL", DEFAULT_THETADATA_URL)
+        tls_cert, tls_key = _tls(env)
         settings = cls(
             home=home,
             profile=_choice(env, "MARKET_SPINE_PROFILE", "dev", PROFILES),
@@ -198,7 +246,14 @@ class Settings:
             options_provider=_choice(
                 env, "MARKET_SPINE_OPTIONS_PROVIDER", "simulated", OPTIONS_PROVIDERS
             ),
-            thetadata_url=_url(env, "MARKET_SPINE_THETADATA_URL", DEFAULT_THETADATA_URL),
+            # The URL is kept without its user info: that is a credential, held apart.
+            thetadata_url=split_credentials(url)[0],
+            thetadata_credentials=_credentials(env, "MARKET_SPINE_THETADATA_CREDENTIALS", url),
+            thetadata_ca_bundle=_file(
+                env, "MARKET_SPINE_THETADATA_CA_BUNDLE", "a PEM bundle of CA certificates"
+            ),
+            tls_cert=tls_cert,
+            tls_key=tls_key,
             thetadata_tier=_choice(env, "MARKET_SPINE_THETADATA_TIER", "standard", THETADATA_TIERS),
             api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
             api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
@@ -209,7 +264,9 @@ class Settings:
             api_max_rows=_int(env, "MARKET_SPINE_API_MAX_ROWS", 50_000, 1, 10**8),
             api_max_rows_arrow=_int(env, "MARKET_SPINE_API_MAX_ROWS_ARROW", 2_000_000, 1, 10**9),
             api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 2, 1, 256),
-            instruments_file=_file(env, "MARKET_SPINE_INSTRUMENTS", "instruments.example.toml"),
+            instruments_file=_file(
+                env, "MARKET_SPINE_INSTRUMENTS", "a TOML file like instruments.example.toml"
+            ),
             retention_days=_int(env, "MARKET_SPINE_RETENTION_DAYS", 400, 0, 36_500),
             auth=_choice(env, "MARKET_SPINE_AUTH", "on", ("on", "off")),
             oidc_issuer=env.get("MARKET_SPINE_OIDC_ISSUER", "").strip(),

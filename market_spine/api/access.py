@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import base64
+import binascii
+
 import anyio
 from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.routing import APIWebSocketRoute
@@ -33,7 +36,7 @@ from market_spine.security.credentials import Authenticator, Refused
 from market_spine.security.identity import Identity
 from market_spine.security.limits import RateLimiter, SubscriberCount, retry_after
 from market_spine.security.roles import allows
-from market_spine.settings import Settings
+from market_spine.settings import UI_PATH_PREFIX, Settings
 
 #: The stream pushes the 5-second bars it lands and the 1-minute bars they close into.
 STREAM_DATASET = "raw/futures_bars_5s"
@@ -42,6 +45,11 @@ STREAM_DATASET = "raw/futures_bars_5s"
 BEARER_PROTOCOL = "bearer."
 APP_PROTOCOL = "market-spine"
 REALM = 'Bearer realm="market-spine"'
+#: What a browser is asked for on the Dagster UI: any user name, the API key as the password.
+UI_REALM = 'Basic realm="market-spine: any user name, your API key as the password"'
+#: The Dagster UI proxy's route and methods.
+UI_ROUTE = UI_PATH_PREFIX + "/{path:path}"
+UI_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 #: Credential checks (key derivation, key file, JWKS) run at most this many at once.
 KDF_THREADS = 2
 
@@ -86,6 +94,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics"): Rule("operator"),
     ("GET", "/v1/keys"): Rule("admin"),
     ("DELETE", "/v1/keys/{key_id}"): Rule("admin"),
+    ("GET", "/v1/audit"): Rule("compliance"),
+    # The Dagster UI (through its proxy): an operator's console.
+    **{(method, UI_ROUTE): Rule("operator") for method in UI_METHODS},
 }
 
 _bearer = HTTPBearer(
@@ -122,15 +133,16 @@ class Access:
         return Identity(f"local:{os_user()}", "admin", ("*",), "local")
 
 
-def unauthorized(message: str, token_given: bool) -> ApiError:
-    """A 401 telling the client how to authenticate (`WWW-Authenticate`)."""
-    challenge = REALM + (', error="invalid_token"' if token_given else "")
+def unauthorized(message: str, token_given: bool, realm: str = REALM) -> ApiError:
+    """A 401 telling the client how to authenticate (`WWW-Authenticate` of `realm`)."""
+    bearer = realm.startswith("Bearer")
+    challenge = realm + (', error="invalid_token"' if token_given and bearer else "")
     return ApiError(401, message, headers={"WWW-Authenticate": challenge})
 
 
-async def identify(access: Access, token: str | None) -> Identity:
+async def identify(access: Access, token: str | None, realm: str = REALM) -> Identity:
     """The identity of `token` (cached keys answer on the loop; the key derivation, key file
-    and JWKS work run on a worker thread), or the 401/403 ApiError."""
+    and JWKS work run on a worker thread), or the 401/403 ApiError (401s challenge `realm`)."""
     if access.authenticator is None:
         return access.local
     if not token:
@@ -138,6 +150,7 @@ async def identify(access: Access, token: str | None) -> Identity:
             "authentication required: send `Authorization: Bearer <API key or JWT>`; an admin "
             "issues keys with `market-spine keys create --role reader`",
             False,
+            realm,
         )
     found = access.authenticator.cached(token)
     if found is not None:
@@ -149,7 +162,7 @@ async def identify(access: Access, token: str | None) -> Identity:
     except Refused as exc:
         if exc.status == 403:
             raise ApiError(403, str(exc)) from None
-        raise unauthorized(str(exc), True) from None
+        raise unauthorized(str(exc), True, realm) from None
 
 
 def dataset_of(rule: Rule, params: Callable[[str], str | None]) -> str | None:
@@ -190,11 +203,33 @@ def authorize(identity: Identity, rule: Rule, dataset: str | None, what: str) ->
 async def guard(request: Request, credentials: Credentials) -> None:
     """The dependency every non-public route carries: authenticate, set
     `request.state.identity`, check role, dataset scope and rate."""
+    token = None if credentials is None else credentials.credentials
+    await admit(request, token, REALM)
+
+
+async def ui_guard(request: Request) -> None:
+    """The Dagster UI's guard: the key comes as a bearer token or as the password of HTTP
+    Basic authentication (what a browser can send), and a 401 asks the browser for it."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    token: str | None = None
+    if scheme.lower() == "bearer":
+        token = value.strip() or None
+    elif scheme.lower() == "basic":
+        try:
+            token = base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            token = None
+        token = token or None
+    await admit(request, token, UI_REALM)
+
+
+async def admit(request: Request, token: str | None, realm: str) -> None:
+    """Authenticate `token`, set `request.state.identity`, then check the route's rule (role,
+    dataset scope) and the identity's rate; ApiError otherwise."""
     access: Access = request.app.state.access
     route = getattr(request.scope.get("route"), "path", request.url.path)
     rule = ROUTES.get((request.method if request.method != "HEAD" else "GET", route))
-    token = None if credentials is None else credentials.credentials
-    identity = await identify(access, token)
+    identity = await identify(access, token, realm)
     request.state.identity = identity
     if rule is None:
         raise ApiError(403, f"{request.method} {route} is in no access rule: it is refused")

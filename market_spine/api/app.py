@@ -12,7 +12,9 @@ from fastapi_offline import FastAPIOffline
 
 from market_spine.api import (
     access,
+    dagster_proxy,
     metrics,
+    routes_audit,
     routes_bars,
     routes_catalog,
     routes_health,
@@ -23,6 +25,7 @@ from market_spine.api import (
     routes_status,
     routes_stream,
 )
+from market_spine.api.audit_middleware import AuditMiddleware
 from market_spine.api.errors import install_error_handlers
 from market_spine.api.load_status import LoadStatus
 from market_spine.api.paging import ReadSlots
@@ -93,8 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.catalog.start()
+        app.state.dagster_proxy_client = dagster_proxy.proxy_client()
         app.state.home_metrics.warm_in_background()
         yield
+        await app.state.dagster_proxy_client.aclose()
         app.state.catalog.stop()
 
     # The docs pages load Swagger UI and ReDoc from files the fastapi-offline package ships,
@@ -133,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.access = build_access(settings)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(AuditMiddleware, home=settings.home)
     install_error_handlers(app)
     # Every router but health's carries the guard; the WebSocket checks its own credential
     # (`access.admit_websocket`), since browsers cannot send headers with it.
@@ -148,6 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_status.router, dependencies=guarded)
     app.include_router(metrics.router, dependencies=guarded)
     app.include_router(routes_keys.router, dependencies=guarded)
+    app.include_router(routes_audit.router, dependencies=guarded)
+    # The UI is opened in a browser, which cannot add a bearer header: it also takes the key
+    # as the password of HTTP Basic authentication, and asks for it.
+    app.include_router(dagster_proxy.router, dependencies=[Depends(access.ui_guard)])
     missing = access.unruled(app)
     if missing:
         raise RuntimeError(f"routes without an access rule: {sorted(missing)}")

@@ -11,6 +11,7 @@ from datetime import date
 import polars as pl
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from market_spine.audit import changes as audit_changes
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.rules import State
 from market_spine.certification.tables import (
@@ -89,6 +90,8 @@ def record(
         writes.append((READINESS_LOG, pl.DataFrame(list(readiness), schema=READINESS_LOG_SCHEMA)))
     if flags is not None and flags.height:
         writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
+
+    audit_changes.certifications(lake.root, transitions)
 
     def append(table: str, rows: pl.DataFrame) -> None:
         lake.append(table, rows, metadata={"run_id": run_id})

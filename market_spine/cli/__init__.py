@@ -2,14 +2,14 @@
 serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
 settings, score data quality, say which data is ready, build the warehouse as of an instant,
 find and fill gaps, show status and runs, retry, test and list alerts, issue and revoke API
-keys. A module per command
-group."""
+keys, verify and export the audit trail. A module per command group."""
 
 from __future__ import annotations
 
 import typer
 
 from market_spine.cli.alerts import alerts
+from market_spine.cli.audit import audit
 from market_spine.cli.catalog import catalog
 from market_spine.cli.config import config
 from market_spine.cli.fake import fake
@@ -24,13 +24,16 @@ from market_spine.cli.quality import quality
 from market_spine.cli.readiness import readiness
 from market_spine.cli.retry import retry
 from market_spine.cli.runs import runs
+from market_spine.cli.session import start_session
 from market_spine.cli.status import status
 from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
 from market_spine.cli.warehouse import warehouse
 
 app = typer.Typer(
-    help="Market Spine: market data as Dagster assets over a Delta Lake.", no_args_is_help=True
+    help="Market Spine: market data as Dagster assets over a Delta Lake.",
+    no_args_is_help=True,
+    callback=start_session,
 )
 app.command()(process)
 app.command()(up)
@@ -51,6 +54,7 @@ app.add_typer(config, name="config")
 app.add_typer(alerts, name="alerts")
 app.add_typer(runs, name="runs")
 app.add_typer(keys, name="keys")
+app.add_typer(audit, name="audit")
 reflow_help(app)
 
 __all__ = ["app"]

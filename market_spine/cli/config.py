@@ -65,12 +65,13 @@ def set_(
 ) -> None:
     """Persist KEY = VALUE in the home's settings file, once it validates."""
     from market_spine.config.edit import overridden, set_value
-    from market_spine.config.secrets import mask
+    from market_spine.config.secrets import mask_setting
 
     with command_run():
         done = set_value(os.environ, key, value)
     if done is None:
-        console.print(f"{key} is already {_shown(mask(value))}: nothing changed", highlight=False)
+        shown = _shown(mask_setting(key, value))  # type: ignore[arg-type]
+        console.print(f"{key} is already {shown}: nothing changed", highlight=False)
     else:
         console.print(f"{key}: {_shown(done.old)} → {_shown(done.new)}", highlight=False)
     variable = overridden(os.environ, key)

@@ -105,6 +105,9 @@ def stopped() -> None:
     """End a command a signal stopped: one line and the conventional status 130, at once: a
     run's abandoned step may still hold threads that a normal interpreter exit would wait on."""
     console.print("stopped")
+    from market_spine.audit.recorder import flush_all
+
+    flush_all()  # os._exit skips atexit, where the audit entries would be written
     sys.stderr.flush()
     sys.stdout.flush()
     os._exit(130)

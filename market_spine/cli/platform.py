@@ -18,7 +18,7 @@ import typer
 
 from market_spine.cli.console import command_run, console, settings_from_env
 from market_spine.cli.process import report_failures, run_domains
-from market_spine.settings import Settings
+from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 
 if TYPE_CHECKING:
     from market_spine.runs.launch import RunSummary
@@ -38,6 +38,7 @@ def api(
 
     from market_spine.api.app import create_app
     from market_spine.api.server import server_config
+    from market_spine.api.tls import tls_options
 
     with command_run():
         settings = settings_from_env()
@@ -48,6 +49,7 @@ def api(
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level=log_level,
+        **tls_options(settings),
     )
     uvicorn.Server(config).run()
 
@@ -158,8 +160,10 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: 
     serving_since = datetime.now(UTC)
     children, pumps = _start_services(settings)
     stop = _stop_on_signals()
-    ui_url = f"http://{settings.api_host}:{settings.ui_port}"
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    ui_url = f"http://{UI_HOST}:{settings.ui_port}{UI_PATH_PREFIX}"
+    api_url = (
+        f"{'https' if settings.tls_cert else 'http'}://{settings.api_host}:{settings.api_port}"
+    )
     up = _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop)
     if not up and not stop.is_set():
         console.print(
@@ -176,7 +180,8 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: 
         )
         console.print(
             f"\n{headline}\n"
-            f"  Dagster UI: {ui_url}\n"
+            f"  Dagster UI: {ui_url} (this machine; elsewhere {api_url}{UI_PATH_PREFIX}/ "
+            "with an operator key)\n"
             f"  API:        {api_url}/docs\n"
             f"{keys_note}\n"
             f"  Service log: {service_log_path(settings.home)}\n"
@@ -262,12 +267,7 @@ def _start_services(
 
     env = service_env(settings)
     bin_dir = Path(sys.executable).parent
-    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
-    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
-    ui += ["-h", settings.api_host, "-p", str(settings.ui_port)]
-    # The services' own INFO lines (a daemon tick a minute, an access line a request) would bury
-    # what matters on this console; the UI keeps every run's and tick's log.
-    ui += ["--log-level", "warning"]
+    ui = ui_command(settings)
     api = [str(bin_dir / "market-spine"), "api", "--log-level", "warning"]
     dagster, pump = start_logged(ui, settings.home, env, service_log_path(settings.home))
     server = subprocess.Popen(api, cwd=settings.home, env=env, start_new_session=True)
@@ -275,14 +275,16 @@ def _start_services(
 
 
 def service_env(settings: Settings) -> dict[str, str]:
-    """The services' environment: this one, the home's Dagster instance, and unbuffered Python
+    """The services' environment: this one, the home's Dagster instance, unbuffered Python
     output, so a line a service prints is in the service log even if it is killed right after
-    (a stop that outlasts the grace period)."""
+    (a stop that outlasts the grace period), and the UI's path prefix (the webserver reads
+    DAGSTER_WEBSERVER_* for its options), so the API's proxy serves it as it is."""
     return {
         **os.environ,
         "DAGSTER_HOME": str(settings.dagster_home),
         "MARKET_SPINE_HOME": str(settings.home),
         "PYTHONUNBUFFERED": "1",
+        "DAGSTER_WEBSERVER_PATH_PREFIX": UI_PATH_PREFIX,
     }
 
 
@@ -303,6 +305,17 @@ def start_logged(
     )
     output = cast("IO[bytes]", process.stdout)  # a pipe: stdout=PIPE above
     return process, pump(output, log_path, _echo_error)
+
+
+def ui_command(settings: Settings) -> list[str]:
+    """The `dagster dev` command line of the home: the UI on loopback at `ui_port`."""
+    bin_dir = Path(sys.executable).parent
+    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
+    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+    ui += ["-h", UI_HOST, "-p", str(settings.ui_port)]
+    # The services' own INFO lines (a daemon tick a minute, an access line a request) would bury
+    # what matters on this console; the UI keeps every run's and tick's log.
+    return [*ui, "--log-level", "warning"]
 
 
 def _echo_error(line: str) -> None:
@@ -333,7 +346,9 @@ def _wait_until_up(
             )
             return False
         try:
-            httpx.get(pending[0], timeout=2).raise_for_status()
+            # Our own children's liveness, on this machine: the API's certificate names the
+            # host clients use, not the address polled here.
+            httpx.get(pending[0], timeout=2, verify=False).raise_for_status()
             pending.pop(0)
         except httpx.HTTPError:
             stop.wait(1)

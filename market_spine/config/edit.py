@@ -21,7 +21,7 @@ from market_spine.config.file import (
     write_file,
 )
 from market_spine.config.history import Change, change, record
-from market_spine.config.secrets import mask
+from market_spine.config.secrets import CREDENTIAL_URL_KEYS, mask_setting
 from market_spine.errors import InvalidInput
 from market_spine.settings import Settings
 
@@ -42,11 +42,18 @@ def entries(env: Mapping[str, str]) -> list[Entry]:
     home = Settings.home_from_env(env)
     sources = SettingSources.of(env, home)
     settings = Settings.from_sources(home, sources)
-    shown = {key: mask(_file_value(getattr(settings, key))) for key in KEYS}
+    shown = {key: mask_setting(key, _file_value(_value(settings, sources, key))) for key in KEYS}
     return [
         Entry(key, shown[key], sources.origin(variable), variable)  # type: ignore[arg-type]
         for key, variable in KEYS.items()
     ]
+
+
+def _value(settings: Settings, sources: SettingSources, key: str) -> object:
+    """A setting's value as given (a credential URL keeps its user info, to be masked)."""
+    if key in CREDENTIAL_URL_KEYS and sources.get(KEYS[key], "").strip():
+        return sources[KEYS[key]].strip()
+    return getattr(settings, key)
 
 
 def _file_value(value: object) -> FileValue | None:
@@ -82,7 +89,7 @@ def set_value(env: Mapping[str, str], key: str, raw: str) -> Change | None:
             settings = _validated(env, home, {**current, key: raw})
         except InvalidInput as exc:
             raise InvalidInput(f"{key} = {raw!r} was not set, nothing was written: {exc}") from None
-        new = _file_value(getattr(settings, key))
+        new = raw.strip() if key in CREDENTIAL_URL_KEYS else _file_value(getattr(settings, key))
         assert new is not None  # a non-empty value never reads as unset
         old = current.get(key)
         if old == new:

@@ -58,7 +58,14 @@ KEYS: dict[str, str] = {
     "api_max_body_bytes": "MARKET_SPINE_API_MAX_BODY_BYTES",
     "api_max_header_bytes": "MARKET_SPINE_API_MAX_HEADER_BYTES",
     "api_header_timeout_s": "MARKET_SPINE_API_HEADER_TIMEOUT_S",
+    "thetadata_credentials": "MARKET_SPINE_THETADATA_CREDENTIALS",
+    "thetadata_ca_bundle": "MARKET_SPINE_THETADATA_CA_BUNDLE",
+    "tls_cert": "MARKET_SPINE_TLS_CERT",
+    "tls_key": "MARKET_SPINE_TLS_KEY",
 }
+#: A variable named with this suffix gives the path of a file holding the value (a mounted
+#: secret, say): `MARKET_SPINE_THETADATA_CREDENTIALS_FILE=/run/secrets/theta`.
+FILE_SUFFIX = "_FILE"
 _KEY_OF = {variable: key for key, variable in KEYS.items()}
 
 #: A TOML value the file holds: text, a whole number, or a list of text (symbols).
@@ -176,7 +183,7 @@ class SettingSources(Mapping[str, str]):
 
     def origin(self, variable: str) -> str:
         """`environment`, `file` or `default`: where the value of `variable` comes from."""
-        if self.env.get(variable, "") != "":
+        if self.env.get(variable, "") != "" or self.env.get(variable + FILE_SUFFIX, "") != "":
             return "environment"
         return "file" if variable in self.file else "default"
 
@@ -189,9 +196,22 @@ class SettingSources(Mapping[str, str]):
     def __getitem__(self, variable: str) -> str:
         if self.env.get(variable, "") != "":
             return self.env[variable]
+        if self.env.get(variable + FILE_SUFFIX, "") != "":
+            return self._from_file(variable + FILE_SUFFIX)
         if variable in self.file:
             return self.file[variable]
         return self.env[variable]
+
+    def _from_file(self, variable: str) -> str:
+        """The value in the file `variable` names, without its trailing newline."""
+        path = Path(self.env[variable]).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(
+                f"{variable}={str(path)!r} cannot be read ({exc.__class__.__name__}): point it "
+                "at a readable text file holding the value, or unset it"
+            ) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys([*self.env, *self.file]))

@@ -1,7 +1,7 @@
 """The history of a home's settings: every change `market-spine config` makes, appended as one
 JSON line to `<home>/settings_history.jsonl` with who made it (the OS user), when (UTC), the key,
 and its old and new value (None: not set in the file). Secrets are masked before they are
-written, so the history never holds one."""
+written, so the history never holds one. Each change is also an entry of the audit trail."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from market_spine.config.file import FileValue
 from market_spine.config.identity import os_user
-from market_spine.config.secrets import mask
+from market_spine.config.secrets import mask_setting
 from market_spine.errors import InvalidInput
 
 HISTORY_FILE = "settings_history.jsonl"
@@ -43,8 +43,8 @@ def change(action: str, key: str, old: FileValue | None, new: FileValue | None) 
         user=os_user(),
         action=action,
         key=key,
-        old=mask(old),  # type: ignore[arg-type]
-        new=mask(new),  # type: ignore[arg-type]
+        old=mask_setting(key, old),  # type: ignore[arg-type]
+        new=mask_setting(key, new),  # type: ignore[arg-type]
     )
 
 
@@ -57,6 +57,10 @@ def record(home: Path, changes: list[Change]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as out:
         out.write(lines)
+    from market_spine.audit.recorder import record as audit
+
+    for c in changes:
+        audit(home, f"config.{c.action}", params={"key": c.key, "old": c.old, "new": c.new})
 
 
 def read_history(home: Path) -> list[Change]:

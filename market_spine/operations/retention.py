@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
+from market_spine.audit import changes as audit_changes
 from market_spine.catalog.vocabulary import Catalog, DatasetFamily, SchemaChange
 from market_spine.certification.pins import pinned_versions
 from market_spine.errors import LakeError
@@ -167,4 +168,5 @@ def maintain_lake(
             PRUNINGS, pl.DataFrame(rows, schema=PRUNINGS_SCHEMA), metadata={"run_id": run_id}
         )
         done.recorded = len(rows)
+        audit_changes.prunings(lake.root, rows, retention_hours)
     return done

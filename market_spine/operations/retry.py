@@ -27,10 +27,12 @@ from dagster._core.storage.tags import (
     WILL_RETRY_TAG,
 )
 
+from market_spine.audit import changes as audit_changes
 from market_spine.errors import SpineError
 from market_spine.operations.run_history import ACTIVE, FAILED, run_datasets, run_span
 from market_spine.runs import meter, provenance
 from market_spine.runs.workers import WORKER
+from market_spine.settings import Settings
 
 #: Attempts allowed when dagster.yaml sets no `run_retries.max_retries`.
 DEFAULT_MAX_ATTEMPTS = 2
@@ -238,4 +240,6 @@ def reexecute(instance: dg.DagsterInstance, parent: dg.DagsterRun) -> dg.Dagster
     except DagsterInvalidSubsetError:
         run = instance.create_reexecuted_run(strategy=ReexecutionStrategy.ALL_STEPS, **options)
     instance.add_run_tags(parent.run_id, {AUTO_RETRY_RUN_ID_TAG: run.run_id})
+    home = Settings.home_from_env()
+    audit_changes.run_launched(home, run.run_id, run.tags, assets or (), action="run.retry")
     return run

@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import shutil
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,7 +41,7 @@ from market_spine.operations.run_history import (
 from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.outcome import failure_class
 from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
-from market_spine.settings import Settings
+from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 
 #: How far back failures are reported.
 FAILURE_WINDOW = timedelta(hours=24)
@@ -71,10 +72,20 @@ def probe_tcp(name: str, host: str, port: int) -> Health:
     return Health(name, True, f"{host}:{port} accepts connections")
 
 
-def probe_http(name: str, host: str, port: int, path: str, start_hint: str) -> Health:
-    """Whether GET `path` on `host:port` answers 2xx within PROBE_TIMEOUT_S."""
-    url = f"http://{host}:{port}{path}"
-    conn = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
+def probe_http(
+    name: str, host: str, port: int, path: str, start_hint: str, *, tls: bool = False
+) -> Health:
+    """Whether GET `path` on `host:port` answers 2xx within PROBE_TIMEOUT_S (over TLS when
+    `tls`: a liveness probe of this home's own service, so its certificate is not checked
+    against the address probed)."""
+    url = f"{'https' if tls else 'http'}://{host}:{port}{path}"
+    conn = (
+        http.client.HTTPSConnection(
+            host, port, timeout=PROBE_TIMEOUT_S, context=ssl._create_unverified_context()
+        )
+        if tls
+        else http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
+    )
     try:
         conn.request("GET", path)
         status = conn.getresponse().status
@@ -480,13 +491,18 @@ def collect_status(
     probes: list[Callable[[], Health | list[Health]]] = [
         lambda: probe_http(
             "webserver",
-            host,
+            UI_HOST,
             settings.ui_port,
-            "/server_info",
+            f"{UI_PATH_PREFIX}/server_info",
             "start it with `market-spine up --days 0`",
         ),
         lambda: probe_http(
-            "api", host, settings.api_port, "/healthz", "start it with `market-spine api`"
+            "api",
+            host,
+            settings.api_port,
+            "/healthz",
+            "start it with `market-spine api`",
+            tls=settings.tls_cert is not None,
         ),
         lambda: probe_providers(settings),
         lambda: disk_health(settings.home),

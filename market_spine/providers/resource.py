@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, SecretStr
 
-from market_spine.errors import InvalidInput
+from market_spine.config.secrets import split_credentials
+from market_spine.errors import InvalidInput, SpineError
 from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
 from market_spine.settings import DEFAULT_THETADATA_URL, Settings
 
@@ -24,6 +25,9 @@ class MarketDataResource(dg.ConfigurableResource):
     options_provider: str = "simulated"
     thetadata_url: str = DEFAULT_THETADATA_URL
     thetadata_tier: str = "standard"
+    #: A PEM bundle of CAs for an https:// terminal (None: the system's). The terminal's
+    #: credentials are never part of this resource's config: see `thetadata_credentials`.
+    thetadata_ca_bundle: str | None = None
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002
     ib_client_id: int = 1
@@ -39,10 +43,25 @@ class MarketDataResource(dg.ConfigurableResource):
             options_provider=settings.options_provider,
             thetadata_url=settings.thetadata_url,
             thetadata_tier=settings.thetadata_tier,
+            thetadata_ca_bundle=(
+                str(settings.thetadata_ca_bundle) if settings.thetadata_ca_bundle else None
+            ),
             ib_host=settings.ib_host,
             ib_port=settings.ib_port,
             ib_client_id=settings.ib_client_id,
         )
+
+    def thetadata_credentials(self) -> SecretStr | None:
+        """The terminal's credentials, read where the capture runs from the home's settings
+        (environment, `*_FILE`, settings file) when they name this terminal; so they never
+        travel in a run's config, tags or the UI's view of this resource."""
+        try:
+            settings = Settings.from_env()
+        except SpineError:
+            return None
+        if split_credentials(self.thetadata_url)[0] != settings.thetadata_url:
+            return None
+        return settings.thetadata_credentials
 
     def now(self) -> datetime:
         """The current time, or the frozen instant when set (tests and replays)."""
@@ -56,7 +75,12 @@ class MarketDataResource(dg.ConfigurableResource):
             from market_spine.providers.thetadata import ThetaDataClient
             from market_spine.providers.thetadata.chains import ThetaDataChainProvider
 
-            client = ThetaDataClient(base_url=self.thetadata_url, tier=self.thetadata_tier)
+            client = ThetaDataClient(
+                base_url=self.thetadata_url,
+                tier=self.thetadata_tier,
+                credentials=self.thetadata_credentials(),
+                ca_bundle=self.thetadata_ca_bundle,
+            )
             return ThetaDataChainProvider(client)
         if self.options_provider != "simulated":
             raise InvalidInput(

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 
+from market_spine.audit.changes import run_launched
 from market_spine.config.identity import os_user
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.provenance import LAUNCHED_BY, LAUNCHED_FROM, provider_tags
@@ -54,4 +55,6 @@ class SpineRunCoordinator(QueuedRunCoordinator):
         if tags:
             self._instance.add_run_tags(run.run_id, tags)
             run = self._instance.get_run_by_id(run.run_id) or run
+        home = Settings.home_from_env()
+        run_launched(home, run.run_id, run.tags, run.asset_selection or (), action="run.submit")
         return super().submit_run(SubmitRunContext(run, context.workspace))

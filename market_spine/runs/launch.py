@@ -24,6 +24,7 @@ from dagster._core.storage.tags import (
 from dagster._core.utils import make_new_run_id
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
+from market_spine.audit import changes as audit_changes
 from market_spine.errors import InvalidRange, NotATradingDay
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key
 from market_spine.lake.resource import LakeResource
@@ -148,6 +149,7 @@ def create_run(
         asset_check_selection=None,
         asset_graph=repo.asset_graph,
     )
+    audit_changes.run_launched(settings.home, run.run_id, run.tags, selection)
     return run
 
 

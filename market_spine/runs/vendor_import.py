@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from market_spine.audit.recorder import record as audit_record
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_symbols
 from market_spine.futures.raw_bars import capture_frame
@@ -132,6 +133,21 @@ def import_bars(
         instance=instance,
         selection=IMPORT_SELECTION,
         launched_from="import",
+    )
+    audit_record(
+        settings.home,
+        "import.bars",
+        keys.table(keys.RAW_BARS),
+        {
+            "path": str(bars.path),
+            "sha256": bars.sha256,
+            "format": bars.format,
+            "symbol": bars.symbol,
+            "rows": bars.bars.height,
+            "raw_version": commit.version,
+            "runs": [r.run_id for r in runs],
+        },
+        "ok" if all(r.success for r in runs) else "failed",
     )
     return ImportReport(
         path=str(bars.path),

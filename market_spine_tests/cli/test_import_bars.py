@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from market_spine.audit.export import AuditFilter, entries_as_dicts
+from market_spine.audit.recorder import flush_all
+from market_spine.audit.store import AuditStore
 from market_spine.cli import app
 from market_spine.lake import Lake
 from market_spine_tests.kit.homes import DATA
@@ -54,6 +57,22 @@ def test_report_ends_with_what_was_skipped(env_home: Path) -> None:
     code, output = _import(str(DIALECTS / "es_3bars_no_blank.csv"))
     assert code == 0, output
     assert output.endswith("skipped nothing: every row of the file is imported")
+
+
+def test_an_import_is_audited_with_its_file_and_runs(env_home: Path) -> None:
+    path = DIALECTS / "es_3bars_no_blank.csv"
+    code, output = _import(str(path), "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    flush_all()
+    store = AuditStore(env_home, create=False)
+    [entry] = entries_as_dicts(store, AuditFilter(action="import.bars"), 10)
+    launched = entries_as_dicts(store, AuditFilter(action="run.launch"), 10)
+    store.close()
+    assert (entry["dataset"], entry["outcome"]) == ("raw/futures_bars_1m", "ok")
+    assert entry["params"]["path"] == str(path) and entry["params"]["sha256"] == report["sha256"]
+    assert entry["params"]["runs"] == [r["params"]["run_id"] for r in launched]
+    assert {r["outcome"] for r in launched} == {"import"}
 
 
 def test_wrong_guesses_exit_2_with_the_fix_and_the_fix_works(env_home: Path) -> None:

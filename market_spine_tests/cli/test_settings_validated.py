@@ -41,7 +41,8 @@ COMMANDS: dict[str, list[str]] = {
 }
 #: Commands that do not run on the settings: local fakes configured by their own options, and
 #: the commands that show and edit the settings themselves (they must work while one is bad, to
-#: say where it comes from and to fix it; `config validate` judges them).
+#: say where it comes from and to fix it; `config validate` judges them), and the audit trail's
+#: (its proof must not depend on the settings being right).
 READ_NO_SETTINGS = {
     "fake thetaterminal",
     "fake tws",
@@ -49,6 +50,8 @@ READ_NO_SETTINGS = {
     "config set",
     "config reset",
     "config history",
+    "audit verify",
+    "audit export",
 }
 
 BAD = [

@@ -47,7 +47,9 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
         log.seek(0)
         output = log.read()
         assert "Market Spine is up" in output, output[-3000:]
-        assert f"http://127.0.0.1:{ui}" in output and f"http://127.0.0.1:{api}/docs" in output
+        assert (
+            f"http://127.0.0.1:{ui}/dagster" in output and f"http://127.0.0.1:{api}/docs" in output
+        )
 
         ready = httpx.get(f"http://127.0.0.1:{api}/readyz", timeout=10)
         assert ready.status_code == 200, ready.text
@@ -62,7 +64,7 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
         authed = httpx.get(catalog, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         assert authed.status_code == 200, authed.text
         runs = httpx.post(
-            f"http://127.0.0.1:{ui}/graphql",
+            f"http://127.0.0.1:{ui}/dagster/graphql",
             json={"query": "{ runsOrError { ... on Runs { results { status } } } }"},
             timeout=30,
         ).json()["data"]["runsOrError"]["results"]

@@ -9,6 +9,9 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 
+from market_spine.audit.export import AuditFilter, entries_as_dicts
+from market_spine.audit.recorder import flush_all
+from market_spine.audit.store import AuditStore
 from market_spine.fakes.tws import FakeTWS
 from market_spine.home import instance as home_instance
 from market_spine.operations.retry import RETRY_OF, max_attempts, plan_retry, reexecute
@@ -46,6 +49,12 @@ def test_a_retry_repairs_the_failed_run_and_links_to_it(home: Path) -> None:
     assert child.tags[provenance.LAUNCHED_FROM] == "retry"
     assert child.tags["market_spine/provider"] == "ib"  # the parent's settings, not the server's
     assert parent.run_id not in child.tags.get("market_spine/worker", "")
+    flush_all()
+    store = AuditStore(home, create=False)
+    [audited] = entries_as_dicts(store, AuditFilter(action="run.retry"), 10)
+    store.close()
+    assert audited["params"]["run_id"] == child.run_id and audited["outcome"] == "retry"
+    assert audited["params"]["tags"][RETRY_OF] == parent.run_id
     # The retry daemon sees the parent as already retried.
     refreshed = instance.get_run_by_id(parent.run_id)
     assert refreshed is not None and refreshed.tags[AUTO_RETRY_RUN_ID_TAG] == child.run_id

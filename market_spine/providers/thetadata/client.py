@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import ssl
 import threading
 import time
 from collections import deque
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
+from pydantic import SecretStr
 from tenacity import (
     RetryError,
     Retrying,
@@ -33,6 +35,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from market_spine.config.secrets import split_credentials
 from market_spine.errors import InvalidInput
 from market_spine.markets.expirations import session_bounds, settlement
 from market_spine.observability.metrics import (
@@ -135,11 +138,17 @@ class ThetaDataClient:
         max_retry_seconds: float = 60.0,
         backoff_initial: float = 0.25,
         backoff_max: float = 8.0,
+        credentials: SecretStr | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         if tier not in TIER_CONCURRENCY:
             raise InvalidInput(f"tier {tier!r} is not one of {sorted(TIER_CONCURRENCY)}")
         if fmt not in FORMATS:
             raise InvalidInput(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+        # User info in the URL is a credential: it is sent as basic auth, and the URL kept (and
+        # shown in every message and log) without it.
+        base_url, in_url = split_credentials(base_url)
+        credentials = credentials or in_url
         self.base_url = base_url.rstrip("/")
         self.tier = tier
         self.fmt = fmt
@@ -151,7 +160,16 @@ class ThetaDataClient:
         # The tier cap: held only while a request is in flight, never during a backoff sleep.
         self._slots = threading.BoundedSemaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=4)
-        self._http = httpx.Client(timeout=timeout, limits=limits)
+        auth = None
+        if credentials is not None:
+            user, _, password = credentials.get_secret_value().partition(":")
+            auth = httpx.BasicAuth(user, password)
+        # An https:// terminal's certificate is checked against `ca_bundle` (a PEM file) when
+        # given, else the system's CAs.
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle:
+            verify = ssl.create_default_context(cafile=ca_bundle)
+        self._http = httpx.Client(timeout=timeout, limits=limits, auth=auth, verify=verify)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -1,0 +1,35 @@
+"""Auditing reads: a Spine read is one entry under the OS user, unless it serves an HTTP
+request, whose own entry (with the request's identity) then names the datasets the request
+read instead, so one request is one entry."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from market_spine.audit.recorder import record
+
+#: The datasets the HTTP request being served has read (None: not serving one).
+_request_datasets: ContextVar[set[str] | None] = ContextVar("audit_request_datasets", default=None)
+
+
+def serving_request() -> tuple[set[str], Any]:
+    """Start collecting the datasets of the current request: the set, and the token to pass to
+    `request_served`."""
+    found: set[str] = set()
+    return found, _request_datasets.set(found)
+
+
+def request_served(token: Any) -> None:
+    """Stop collecting (the token from `serving_request`)."""
+    _request_datasets.reset(token)
+
+
+def audit_read(home: Path, action: str, dataset: str, params: dict[str, Any]) -> None:
+    """Record a read of `dataset`: into the current request's entry, else as its own."""
+    datasets = _request_datasets.get()
+    if datasets is not None:
+        datasets.add(dataset)
+        return
+    record(home, action, dataset, params)

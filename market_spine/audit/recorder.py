@@ -1,0 +1,146 @@
+"""Recording audit entries without slowing what is audited: `record` only appends to an
+in-memory batch; a background thread writes batches to the home's store every half second (or
+sooner when a batch grows large), and whatever is pending is written when the process exits
+(`flush_all`). One recorder per home per process; entries for a home that never comes to
+exist (a command refused before creating it) are dropped at exit."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from market_spine.audit.entry import Entry
+from market_spine.audit.store import AuditStore
+from market_spine.config.identity import os_user
+
+#: Seconds between background writes.
+FLUSH_EVERY_S = 0.5
+#: A batch this large is written at once rather than waiting for the next tick.
+FLUSH_AT = 10_000
+
+_lock = threading.Lock()
+_recorders: dict[Path, Recorder] = {}
+#: The recorders by the path callers gave, resolved or not.
+_by_given: dict[Path, Recorder] = {}
+
+
+class Recorder:
+    """Batches entries for one home and writes them from a daemon thread."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self._pending: list[tuple] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._store: AuditStore | None = None
+        self._thread: threading.Thread | None = None
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        dataset: str = "",
+        params: dict[str, Any] | None = None,
+        outcome: str = "ok",
+    ) -> None:
+        """Queue one entry stamped now; written within `FLUSH_EVERY_S`."""
+        # A bare tuple and the clock's float: the entry is formed when written, off this thread.
+        entry = (time.time(), actor, action, dataset, params, outcome)
+        with self._lock:
+            self._pending.append(entry)
+            size = len(self._pending)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="audit-recorder", daemon=True
+                )
+                self._thread.start()
+        if size >= FLUSH_AT:
+            self._wake.set()
+
+    def flush(self, *, final: bool = False) -> int:
+        """Write every pending entry now; how many were written. Until the home exists the
+        entries wait (a command may create it), and the `final` flush drops them."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            if self._store is None:
+                if not self.home.is_dir():
+                    if not final:
+                        with self._lock:
+                            self._pending[:0] = batch
+                    return 0
+
+                self._store = AuditStore(self.home)
+            self._store.append([_entry(*pending) for pending in batch])
+            return len(batch)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_EVERY_S)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a failed write keeps nothing back from the next one
+                continue
+
+
+def _entry(
+    at: float, actor: str, action: str, dataset: str, params: dict | None, outcome: str
+) -> Entry:
+    stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="microseconds")
+    return Entry(stamp, actor, action, dataset, params or {}, outcome)
+
+
+def recorder(home: Path) -> Recorder:
+    """The process's recorder of `home`."""
+    found = _by_given.get(home)
+    if found is not None:  # the common case, on every read: no path resolution
+        return found
+    key = Path(home).resolve()
+    with _lock:
+        found = _recorders.get(key)
+        if found is None:
+            found = _recorders[key] = Recorder(key)
+        _by_given[home] = found
+        return found
+
+
+@cache
+def _this_user() -> str:
+    """This process's OS user, looked up once (the lookup may read the password database)."""
+    return os_user()
+
+
+def record(
+    home: Path,
+    action: str,
+    dataset: str = "",
+    params: dict[str, Any] | None = None,
+    outcome: str = "ok",
+    *,
+    actor: str | None = None,
+) -> None:
+    """Queue an entry in `home`'s trail; `actor` defaults to this process's OS user."""
+    recorder(home).record(actor or _this_user(), action, dataset, params, outcome)
+
+
+def flush_all() -> None:
+    """Write what every recorder of this process holds (at exit, and before a hard stop)."""
+    with _lock:
+        found = list(_recorders.values())
+    for one in found:
+        try:
+            one.flush(final=True)
+        except Exception:  # exiting goes on; the entries of a broken home are lost, not fatal
+            continue
+
+
+atexit.register(flush_all)

@@ -1,0 +1,99 @@
+"""The Dagster UI through the API: nothing without an identity, the read-only UI for every
+role, GraphQL mutations (deleteRun, launchRun, wipeAssets ...) only for operators; the API's
+own credentials never reach the webserver."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from market_spine.api.app import create_app
+from market_spine.api.dagster_proxy import mutates
+from market_spine_tests.kit.api import serving_app
+from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.stand_in_auth import StandInAuthentication
+
+DELETE_RUN = {
+    "query": "mutation Del($id: String!) { deleteRun(runId: $id) { __typename } }",
+    "variables": {"id": "r1"},
+}
+RUNS = {"query": "query Runs { runsOrError { __typename } }"}
+
+
+def stand_in_webserver(seen: list[dict[str, Any]]) -> FastAPI:
+    """Answers like the webserver under /dagster, recording what reaches it."""
+    app = FastAPI()
+
+    @app.post("/dagster/graphql")
+    async def graphql(request: Request) -> dict[str, Any]:
+        seen.append({"body": await request.json(), "headers": dict(request.headers)})
+        return {"data": {"ok": True}}
+
+    @app.get("/dagster/runs")
+    async def page(request: Request) -> HTMLResponse:
+        seen.append({"path": request.url.path, "query": dict(request.query_params)})
+        return HTMLResponse("<html>runs</html>")
+
+    return app
+
+
+@pytest.fixture
+def proxied(home: Path) -> Any:
+    seen: list[dict[str, Any]] = []
+    with serving_app(stand_in_webserver(seen)) as upstream:
+        settings = replace(settings_for(home), ui_port=upstream.base_url.port)
+        app = create_app(settings)
+        app.add_middleware(StandInAuthentication)
+        with serving_app(app) as client:
+            yield client, seen
+
+
+def as_role(role: str) -> dict[str, str]:
+    return {"x-test-actor": f"someone-{role}", "x-test-role": role, "authorization": "Bearer k"}
+
+
+def test_nothing_without_an_identity(proxied: Any) -> None:
+    client, seen = proxied
+    assert client.get("/dagster/runs").status_code == 401
+    refused = client.post("/dagster/graphql", json=DELETE_RUN)
+    assert refused.status_code == 401 and "credential" in refused.json()["error"]
+    assert seen == []
+
+
+def test_readers_get_the_read_only_ui(proxied: Any) -> None:
+    client, seen = proxied
+    page = client.get("/dagster/runs", params={"tab": "all"}, headers=as_role("reader"))
+    assert page.status_code == 200 and page.text == "<html>runs</html>"
+    assert seen[-1] == {"path": "/dagster/runs", "query": {"tab": "all"}}
+    query = client.post("/dagster/graphql", json=RUNS, headers=as_role("reader"))
+    assert query.status_code == 200 and query.json() == {"data": {"ok": True}}
+    assert "authorization" not in seen[-1]["headers"]
+    before = len(seen)
+    for body in (DELETE_RUN, [RUNS, DELETE_RUN]):
+        refused = client.post("/dagster/graphql", json=body, headers=as_role("quant"))
+        assert refused.status_code == 403 and "operator" in refused.json()["error"]
+    assert len(seen) == before
+
+
+def test_operators_may_change_things(proxied: Any) -> None:
+    client, seen = proxied
+    done = client.post("/dagster/graphql", json=DELETE_RUN, headers=as_role("operator"))
+    assert done.status_code == 200
+    assert seen[-1]["body"] == DELETE_RUN
+
+
+def test_what_counts_as_a_mutation() -> None:
+    assert not mutates(b'{"query": "{ runsOrError { __typename } }"}')
+    assert mutates(b'{"query": "mutation { wipeAssets(assetPartitionRanges: []) { __typename } }"}')
+    # The operation that runs is the one named: a document may hold both kinds.
+    both = "query Q { version } mutation M { launchRun { __typename } }"
+    assert not mutates(f'{{"query": "{both}", "operationName": "Q"}}'.encode())
+    assert mutates(f'{{"query": "{both}", "operationName": "M"}}'.encode())
+    assert mutates(f'{{"query": "{both}"}}'.encode())
+    assert mutates(b"not json") and mutates(b'{"query": "mutation {"}')
+    assert mutates(b'{"query": "subscription { x }"}')

@@ -1,0 +1,110 @@
+"""TLS: the API serves HTTPS and WSS with the configured certificate and key (made here by
+trustme), and an `https://` ThetaTerminal is reached with a CA bundle setting."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+import uvicorn
+from fastapi import FastAPI
+from websockets.sync.client import connect
+
+from market_spine.api.app import create_app
+from market_spine.api.tls import tls_options
+from market_spine.errors import SpineError
+from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal
+from market_spine.operations.status import probe_http
+from market_spine.providers.thetadata import ThetaDataClient
+from market_spine.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    paths = {"cert": folder / "cert.pem", "key": folder / "key.pem", "ca": folder / "ca.pem"}
+    cert.private_key_pem.write_to_path(str(paths["key"]))
+    cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    ca.cert_pem.write_to_path(str(paths["ca"]))
+    return paths
+
+
+@contextmanager
+def serving_tls(app: FastAPI, options: dict[str, str]) -> Iterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_the_api_serves_https_and_wss(home: Path, pem: dict[str, Path]) -> None:
+    settings = Settings.from_env(
+        {
+            "MARKET_SPINE_HOME": str(home),
+            "MARKET_SPINE_TLS_CERT": str(pem["cert"]),
+            "MARKET_SPINE_TLS_KEY": str(pem["key"]),
+        }
+    )
+    options = tls_options(settings)
+    assert options == {"ssl_certfile": str(pem["cert"]), "ssl_keyfile": str(pem["key"])}
+    trusted = ssl.create_default_context(cafile=str(pem["ca"]))
+    with serving_tls(create_app(settings), options) as port:
+        answer = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trusted)
+        assert answer.status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://127.0.0.1:{port}/healthz")  # an unknown CA is refused
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz")  # no plain HTTP on the TLS port
+        assert probe_http("api", "127.0.0.1", port, "/healthz", "", tls=True).ok
+        assert not probe_http("api", "127.0.0.1", port, "/healthz", "").ok
+        with connect(f"wss://127.0.0.1:{port}/v1/stream/bars?symbols=CL", ssl=trusted) as ws:
+            assert "error" in ws.recv(timeout=10)  # subscribed over TLS; no streamer running
+
+
+def test_tls_needs_both_the_certificate_and_the_key(home: Path, pem: dict[str, Path]) -> None:
+    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_TLS_CERT": str(pem["cert"])}
+    with pytest.raises(ValueError, match="MARKET_SPINE_TLS_KEY go together"):
+        Settings.from_env(env)
+
+
+def test_an_https_terminal_with_a_ca_bundle(pem: dict[str, Path]) -> None:
+    config = FakeThetaConfig(today=date(2024, 3, 5))
+    tls = (str(pem["cert"]), str(pem["key"]))
+    with FakeThetaTerminal(config, tls=tls, credentials="trader:pw") as terminal:
+        assert terminal.url.startswith("https://")
+        url = terminal.url.replace("https://", "https://trader:pw@")
+        with ThetaDataClient(base_url=url, ca_bundle=str(pem["ca"])) as client:
+            assert client.base_url == terminal.url  # the credential is not in the URL it shows
+            assert date(2024, 3, 8) in client.expirations("SPXW")
+        assert terminal.authorized == ["trader"]
+        untrusted = ThetaDataClient(base_url=url, max_attempts=1, max_retry_seconds=1)
+        with untrusted, pytest.raises(SpineError) as caught:
+            untrusted.expirations("SPXW")
+        assert "CERTIFICATE_VERIFY_FAILED" in repr(caught.value.__cause__) + str(caught.value)
+        assert "pw@" not in str(caught.value)
