@@ -8,13 +8,12 @@ route cannot ship open by accident.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
-
-import base64
-import binascii
 
 import anyio
 from fastapi import Depends, FastAPI, Request, WebSocket

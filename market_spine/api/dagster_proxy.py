@@ -4,9 +4,10 @@ GraphQL API has no authentication), and this proxy lets authenticated identities
 Its guard (`access.ui_guard`) admits the operator role and above, taking the API key as a
 bearer token or as the password a browser sends by HTTP Basic authentication. GraphQL
 mutations (launch, delete, wipe, terminate ...) need the `operator` or `admin` role itself
-(403 otherwise, and the webserver never sees them): compliance gets the read-only UI. The webserver runs with the same path prefix (`DAGSTER_WEBSERVER_PATH_PREFIX`),
-so its pages and assets resolve under `/dagster/`. WebSocket upgrades are not proxied: the UI
-falls back to polling."""
+(403 otherwise, and the webserver never sees them): compliance gets the read-only UI. The
+webserver runs with the same path prefix (`DAGSTER_WEBSERVER_PATH_PREFIX`), so its pages
+and assets resolve under `/dagster/`. WebSocket upgrades are not proxied: the UI falls back
+to polling."""
 
 from __future__ import annotations
 
