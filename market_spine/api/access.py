@@ -32,7 +32,7 @@ from market_spine.client import (
 )
 from market_spine.config.identity import os_user
 from market_spine.security.credentials import Authenticator, Refused
-from market_spine.security.identity import Identity
+from market_spine.security.identity import ADMITTED, Identity
 from market_spine.security.limits import RateLimiter, SubscriberCount, retry_after
 from market_spine.security.roles import allows
 from market_spine.settings import UI_PATH_PREFIX, Settings
@@ -315,6 +315,7 @@ async def admit_websocket(websocket: WebSocket, path: str) -> Identity | None:
         message = f"{identity.actor} already holds {cap} WebSocket subscribers: close one first"
         await _refuse(websocket, 429, message, None)
         return None
+    setattr(websocket.state, ADMITTED, True)
     return identity
 
 
