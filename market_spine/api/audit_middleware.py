@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from market_spine.audit.entry import ANONYMOUS
-from market_spine.security.identity import ADMITTED
 from market_spine.audit.reads import request_served, serving_request
 from market_spine.audit.recorder import recorder
 from market_spine.config.secrets import MASK, is_secret_name
+from market_spine.security.identity import ADMITTED
 
 #: Paths served without an entry.
 UNRECORDED = frozenset({"/healthz", "/readyz"})

@@ -15,9 +15,9 @@ from websockets.sync.client import connect
 from market_spine.api.app import create_app
 from market_spine.audit.recorder import recorder
 from market_spine.audit.verify import verify
+from market_spine.security.keys import KeyStore
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import home_with_instance, settings_for
-from market_spine.security.keys import KeyStore
 
 
 @pytest.fixture(scope="module")

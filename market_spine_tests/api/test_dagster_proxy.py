@@ -16,9 +16,9 @@ from fastapi.responses import HTMLResponse
 
 from market_spine.api.app import create_app
 from market_spine.api.dagster_proxy import mutates
+from market_spine.security.keys import KeyStore
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import settings_for
-from market_spine.security.keys import KeyStore
 
 DELETE_RUN = {
     "query": "mutation Del($id: String!) { deleteRun(runId: $id) { __typename } }",

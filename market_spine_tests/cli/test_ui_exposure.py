@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 
 from market_spine.api.app import create_app
 from market_spine.cli.platform import service_env, ui_command
+from market_spine.security.keys import KeyStore
 from market_spine.settings import UI_HOST, Settings
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import REPO, settings_for
-from market_spine.security.keys import KeyStore
 
 DELETE_RUN = {
     "query": "mutation($id: String!) { deleteRun(runId: $id) { __typename } }",
