@@ -89,8 +89,8 @@ def _credentials(env: SettingSources, name: str, url: str) -> SecretStr | None:
     if raw:
         if ":" not in raw:
             raise InvalidInput(
-                f"{name} is not `user:password` (its value is not shown: it is a secret); "
-                "set it to the terminal's user and password joined by a colon"
+                f"{env.named(name, '***')} is not `user:password` (its value is not shown: it "
+                "is a secret); set it to the terminal's user and password joined by a colon"
             )
         return SecretStr(raw)
     return split_credentials(url)[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -32,7 +32,8 @@ from market_spine.client import (
 )
 from market_spine.config.identity import os_user
 from market_spine.security.credentials import Authenticator, Refused
-from market_spine.security.identity import ADMITTED, Identity
+from market_spine.security.identity import ADMITTED, CLAIMED_ACTOR, Identity
+from market_spine.security.keys import KeyStore
 from market_spine.security.limits import RateLimiter, SubscriberCount, retry_after
 from market_spine.security.roles import allows
 from market_spine.settings import UI_PATH_PREFIX, Settings
@@ -51,6 +52,8 @@ UI_ROUTE = UI_PATH_PREFIX + "/{path:path}"
 UI_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 #: Credential checks (key derivation, key file, JWKS) run at most this many at once.
 KDF_THREADS = 2
+#: Refused credentials a client address may present: a second, and in a burst.
+FAILURE_RATE = (1.0, 10)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class Access:
     authenticator: Authenticator | None
     rates: RateLimiter
     subscribers: SubscriberCount
+    #: Refused credentials per client address: past its burst, an address is answered 429
+    #: without a key derivation, so a flood of guesses cannot starve real users' checks.
+    failures: RateLimiter = field(default_factory=lambda: RateLimiter(*FAILURE_RATE))
     _checks: anyio.CapacityLimiter | None = None
 
     @property
@@ -140,9 +146,13 @@ def unauthorized(message: str, token_given: bool, realm: str = REALM) -> ApiErro
     return ApiError(401, message, headers={"WWW-Authenticate": challenge})
 
 
-async def identify(access: Access, token: str | None, realm: str = REALM) -> Identity:
+async def identify(
+    access: Access, token: str | None, realm: str = REALM, client: str = "", state: Any = None
+) -> Identity:
     """The identity of `token` (cached keys answer on the loop; the key derivation, key file
-    and JWKS work run on a worker thread), or the 401/403 ApiError (401s challenge `realm`)."""
+    and JWKS work run on a worker thread), or the 401/403/429 ApiError (401s challenge
+    `realm`). A `client` address whose credentials keep failing is refused for a while before
+    any derivation is spent on it; a refused key's id is left on `state` for the audit trail."""
     if access.authenticator is None:
         return access.local
     if not token:
@@ -155,11 +165,22 @@ async def identify(access: Access, token: str | None, realm: str = REALM) -> Ide
     found = access.authenticator.cached(token)
     if found is not None:
         return found
+    wait = access.failures.waiting(client)
+    if wait:
+        raise ApiError(
+            429,
+            f"too many refused credentials from {client or 'this client'}: retry after "
+            f"{retry_after(wait)} s with a valid key",
+            headers={"Retry-After": retry_after(wait)},
+        )
     try:
         return await anyio.to_thread.run_sync(
             access.authenticator.verify, token, limiter=access.checks
         )
     except Refused as exc:
+        access.failures.take(client)
+        if state is not None:
+            setattr(state, CLAIMED_ACTOR, KeyStore.claimed(token))
         if exc.status == 403:
             raise ApiError(403, str(exc)) from None
         raise unauthorized(str(exc), True, realm) from None
@@ -223,13 +244,18 @@ async def ui_guard(request: Request) -> None:
     await admit(request, token, UI_REALM)
 
 
+def _address(connection: Request | WebSocket) -> str:
+    """The client's address (the peer uvicorn saw)."""
+    return connection.client.host if connection.client else ""
+
+
 async def admit(request: Request, token: str | None, realm: str) -> None:
     """Authenticate `token`, set `request.state.identity`, then check the route's rule (role,
     dataset scope) and the identity's rate; ApiError otherwise."""
     access: Access = request.app.state.access
     route = getattr(request.scope.get("route"), "path", request.url.path)
     rule = ROUTES.get((request.method if request.method != "HEAD" else "GET", route))
-    identity = await identify(access, token, realm)
+    identity = await identify(access, token, realm, _address(request), request.state)
     request.state.identity = identity
     if rule is None:
         raise ApiError(403, f"{request.method} {route} is in no access rule: it is refused")
@@ -254,7 +280,7 @@ async def optional_identity(request: Request, credentials: Credentials) -> Ident
     if access.authenticator is not None and not token:
         return None
     try:
-        identity = await identify(access, token)
+        identity = await identify(access, token, client=_address(request))
     except ApiError:
         return None
     request.state.identity = identity
@@ -304,7 +330,9 @@ async def admit_websocket(websocket: WebSocket, path: str) -> Identity | None:
                 f"origin {origin} may not open this WebSocket: add it to "
                 "MARKET_SPINE_API_ALLOWED_ORIGINS",
             )
-        identity = await identify(access, websocket_token(websocket))
+        identity = await identify(
+            access, websocket_token(websocket), client=_address(websocket), state=websocket.state
+        )
         websocket.state.identity = identity
         rule = ROUTES[("WS", path)]
         authorize(identity, rule, rule.dataset, f"WS {path}")

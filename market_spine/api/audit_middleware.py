@@ -12,11 +12,11 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from market_spine.audit.entry import ANONYMOUS
+from market_spine.audit.entry import ANONYMOUS, AUDIT_DETAIL
 from market_spine.audit.reads import request_served, serving_request
 from market_spine.audit.recorder import recorder
 from market_spine.config.secrets import MASK, is_secret_name
-from market_spine.security.identity import ADMITTED
+from market_spine.security.identity import ADMITTED, CLAIMED_ACTOR
 
 #: Paths served without an entry.
 UNRECORDED = frozenset({"/healthz", "/readyz"})
@@ -47,6 +47,11 @@ def params_of(scope: Scope) -> dict[str, Any]:
         params["route"] = route.path
     if scope.get("path_params"):
         params["path_params"] = scope["path_params"]
+    state = scope.get("state") or {}
+    if state.get(AUDIT_DETAIL):
+        params.update(state[AUDIT_DETAIL])
+    if state.get(CLAIMED_ACTOR):  # a refused credential: the key it claimed to be
+        params["claimed"] = state[CLAIMED_ACTOR]
     return params
 
 

@@ -11,16 +11,23 @@ to polling."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from graphql import GraphQLError, OperationType, parse
 from starlette.background import BackgroundTask
 
+from market_spine.api.ui_operations import (
+    RESERVED_TAG_PREFIX,
+    Operation,
+    mutates,
+    operations_of,
+    sets_reserved_tags,
+    summary,
+)
+from market_spine.audit.entry import AUDIT_DETAIL
 from market_spine.settings import UI_HOST
 from market_spine.settings import UI_PATH_PREFIX as PATH_PREFIX
 
@@ -36,34 +43,55 @@ router = APIRouter(include_in_schema=False)
 
 
 def _refusal(status: int, error: str) -> JSONResponse:
-    return JSONResponse({"error": error, "status": status}, status_code=status)
+    return JSONResponse({"error": error, "field": None}, status_code=status)
 
 
-def mutates(body: bytes) -> bool:
-    """Whether a GraphQL request body (one operation or a batch) runs a mutation; a body that
-    cannot be read counts as one, so only what is understood to be a read gets through."""
-    try:
-        payload: Any = json.loads(body or b"{}")
-    except ValueError:
-        return True
-    for op in payload if isinstance(payload, list) else [payload]:
-        if not isinstance(op, dict) or not isinstance(op.get("query", ""), str):
-            return True
-        if not op.get("query"):
-            continue
-        try:
-            document = parse(op["query"])
-        except GraphQLError:
-            return True
-        wanted = op.get("operationName")
-        for node in document.definitions:
-            operation = getattr(node, "operation", None)
-            name = getattr(getattr(node, "name", None), "value", None)
-            if operation is None or (wanted and name != wanted):
-                continue
-            if operation != OperationType.QUERY:
-                return True
-    return False
+def cross_site(request: Request) -> bool:
+    """Whether a browser sent the request from another site's page (Fetch metadata, else the
+    Origin against the host): a remembered Basic credential would ride along with it."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    if origin.rstrip("/") in request.app.state.settings.api_allowed_origins:
+        return False
+    return urlsplit(origin).netloc != request.headers.get("host", "")
+
+
+def refusal_of(request: Request, operations: list[Operation], role: str) -> JSONResponse | None:
+    """Why a GraphQL request may not reach the webserver, or None when it may."""
+    if cross_site(request):
+        return _refusal(
+            403,
+            "the Dagster UI's API answers only its own pages: a request from another site "
+            "is refused (add the site to MARKET_SPINE_API_ALLOWED_ORIGINS if it is yours)",
+        )
+    if not mutates(operations):
+        return None
+    if role not in MUTATING_ROLES:
+        return _refusal(
+            403,
+            f"role {role or 'none'} has the read-only Dagster UI: launching, deleting, wiping "
+            "or terminating needs the operator role",
+        )
+    content_type = request.headers.get("content-type", "")
+    if request.method != "POST" or not content_type.startswith("application/json"):
+        return _refusal(
+            405,
+            "a change through the Dagster UI goes as a POST with a JSON body (the UI sends it "
+            "so), never in the URL or another body type",
+        )
+    if "query" in request.query_params:
+        return _refusal(405, "a change through the Dagster UI goes in the body, not the URL")
+    if any(sets_reserved_tags(op) for op in operations):
+        return _refusal(
+            403,
+            f"tags under {RESERVED_TAG_PREFIX} are set by the platform itself (who launched a "
+            "run, from where): remove them from the launch",
+        )
+    return None
 
 
 def upstream(request: Request) -> str:
@@ -77,13 +105,15 @@ def upstream(request: Request) -> str:
 async def dagster_ui(request: Request, path: str) -> Response:
     """Forward one request to the webserver, streaming its answer back."""
     body = await request.body()
-    role = request.state.identity.role
-    if request.method != "GET" and mutates(body) and role not in MUTATING_ROLES:
-        return _refusal(
-            403,
-            f"role {role or 'none'} has the read-only Dagster UI: launching, deleting, wiping "
-            "or terminating needs the operator role",
+    if path.rstrip("/").endswith("graphql"):
+        operations = operations_of(
+            request.headers.get("content-type", ""), request.query_params.multi_items(), body
         )
+        # The audit entry of this request says what it ran, under the key that ran it.
+        setattr(request.state, AUDIT_DETAIL, {"graphql": summary(operations)})
+        refused = refusal_of(request, operations, request.state.identity.role)
+        if refused is not None:
+            return refused
     client: httpx.AsyncClient = request.app.state.dagster_proxy_client
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROPPED]
     outgoing = client.build_request(

@@ -17,6 +17,9 @@ from typing import Any
 GENESIS = "0" * 64
 #: Who acts when an HTTP request carries no identity.
 ANONYMOUS = "anonymous"
+#: The request-state key under which a route leaves what the request did beyond its URL (the
+#: GraphQL operations of a Dagster UI request); the API's entry keeps it in its params.
+AUDIT_DETAIL = "audit_detail"
 
 
 def now_iso() -> str:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from market_spine.config.file import (
     KEYS,
     FileValue,
@@ -60,6 +62,8 @@ def _file_value(value: object) -> FileValue | None:
     """A setting's value as the file stores it: tuples as lists, paths as text."""
     if value is None or isinstance(value, str | int):
         return value
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
     if isinstance(value, tuple):
         return list(value)
     return str(value)
@@ -88,7 +92,10 @@ def set_value(env: Mapping[str, str], key: str, raw: str) -> Change | None:
         try:
             settings = _validated(env, home, {**current, key: raw})
         except InvalidInput as exc:
-            raise InvalidInput(f"{key} = {raw!r} was not set, nothing was written: {exc}") from None
+            shown = mask_setting(key, raw)
+            raise InvalidInput(
+                f"{key} = {shown!r} was not set, nothing was written: {exc}"
+            ) from None
         new = raw.strip() if key in CREDENTIAL_URL_KEYS else _file_value(getattr(settings, key))
         assert new is not None  # a non-empty value never reads as unset
         old = current.get(key)

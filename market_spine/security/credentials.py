@@ -10,6 +10,8 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import jwt as pyjwt
+
 from market_spine.security.identity import Identity
 from market_spine.security.jwt import JwtVerifier, TokenRefused
 from market_spine.security.keys import PREFIX, KeyRefused, KeyStore
@@ -26,6 +28,15 @@ class Refused(Exception):
     def __init__(self, message: str, status: int = 401) -> None:
         super().__init__(message)
         self.status = status
+
+
+def seconds_left(token: str) -> float:
+    """Seconds until a verified JWT's `exp` (0 when it has none readable)."""
+    try:
+        exp = pyjwt.decode(token, options={"verify_signature": False}).get("exp")
+    except pyjwt.PyJWTError:
+        return 0.0
+    return max(0.0, float(exp) - time.time()) if isinstance(exp, int | float) else 0.0
 
 
 class Authenticator:
@@ -77,9 +88,15 @@ class Authenticator:
                 "the bearer token is not an API key (msk_…) and no OIDC issuer is configured"
             )
         try:
-            return self.jwt.check(token)
+            identity = self.jwt.check(token)
         except TokenRefused as exc:
             raise Refused(str(exc), exc.status) from None
+        # A verified token is kept like a key (never past its own expiry), so a burst of
+        # requests does not queue a signature check each behind the derivation threads.
+        deadline = time.monotonic() + min(self.ttl_s, seconds_left(token))
+        with self._lock:
+            self._cache[hashlib.sha256(token.encode()).digest()] = (identity, deadline)
+        return identity
 
     def forget(self, key_id: str) -> None:
         """Drop every cached identity of a key (revoked in this process: effective at once)."""

@@ -11,6 +11,9 @@ Method = Literal["key", "jwt", "local"]
 
 #: The connection-state key set once a WebSocket's identity passed every check.
 ADMITTED = "admitted"
+#: The connection-state key naming the key a refused credential claimed to be (`key:<id>`),
+#: so the audit trail shows a revoked or guessed key being tried.
+CLAIMED_ACTOR = "claimed_actor"
 #: The scope of an identity that may read every dataset.
 ALL_DATASETS = ("*",)
 

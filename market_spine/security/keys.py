@@ -234,6 +234,13 @@ class KeyStore:
             )
         return _record(row)
 
+    @staticmethod
+    def claimed(token: str) -> str | None:
+        """The actor a token claims to be (`key:<id>`) before it is checked; None if it is not
+        shaped like a key."""
+        match = _TOKEN.match(token)
+        return None if match is None else f"key:{match.group(1)}"
+
     def check(self, token: str, now: datetime | None = None) -> KeyRecord:
         """The active key `token` is; KeyRefused saying why when it is none. Costs one row
         read and one Argon2id check."""
@@ -245,12 +252,15 @@ class KeyStore:
         if self.path.exists():
             with self._db() as con:
                 row = con.execute("select * from api_keys where id = ?", (key_id,)).fetchone()
+        # One answer for an unknown id and a wrong secret: a refusal must not tell a guesser
+        # which key ids exist.
+        invalid = f"API key {key_id} is not valid for this home: ask an admin for a key"
         if row is None:
-            raise KeyRefused(f"API key {key_id} is unknown to this home")
+            raise KeyRefused(invalid)
         try:
             HASHER.verify(row["hash"], secret)
         except (VerificationError, InvalidHashError):
-            raise KeyRefused(f"API key {key_id} has a wrong secret") from None
+            raise KeyRefused(invalid) from None
         record = _record(row)
         state = record.state(now or datetime.now(UTC))
         if state != "active":

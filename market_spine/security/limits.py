@@ -34,6 +34,16 @@ class RateLimiter:
             self._buckets[actor] = (tokens, now)
             return (1.0 - tokens) / self.rate
 
+    def waiting(self, actor: str, now: float | None = None) -> float:
+        """The seconds until `actor` may spend a request (0.0: now), spending nothing."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            found = self._buckets.get(actor)
+        if found is None:
+            return 0.0
+        tokens = min(self.burst, found[0] + (now - found[1]) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
 
 def retry_after(wait_s: float) -> str:
     """A Retry-After header value: whole seconds, at least 1."""

@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from market_spine.api.app import create_app
-from market_spine.api.dagster_proxy import mutates
+from market_spine.api.ui_operations import mutates, operations_of
+from market_spine.audit.recorder import recorder
 from market_spine.security.keys import KeyStore
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import settings_for
@@ -113,12 +114,97 @@ def test_operators_may_change_things(proxied: Any) -> None:
 
 
 def test_what_counts_as_a_mutation() -> None:
-    assert not mutates(b'{"query": "{ runsOrError { __typename } }"}')
-    assert mutates(b'{"query": "mutation { wipeAssets(assetPartitionRanges: []) { __typename } }"}')
+    def ops(body: bytes, ctype: str = "application/json", url: dict[str, str] | None = None):
+        return operations_of(ctype, (url or {}).items(), body)
+
+    assert not mutates(ops(b'{"query": "{ runsOrError { __typename } }"}'))
+    wipe = b'{"query": "mutation { wipeAssets(assetPartitionRanges: []) { __typename } }"}'
+    assert mutates(ops(wipe)) and ops(wipe)[0].fields == ("wipeAssets",)
     # The operation that runs is the one named: a document may hold both kinds.
     both = "query Q { version } mutation M { launchRun { __typename } }"
-    assert not mutates(f'{{"query": "{both}", "operationName": "Q"}}'.encode())
-    assert mutates(f'{{"query": "{both}", "operationName": "M"}}'.encode())
-    assert mutates(f'{{"query": "{both}"}}'.encode())
-    assert mutates(b"not json") and mutates(b'{"query": "mutation {"}')
-    assert mutates(b'{"query": "subscription { x }"}')
+    assert not mutates(ops(f'{{"query": "{both}", "operationName": "Q"}}'.encode()))
+    assert mutates(ops(f'{{"query": "{both}", "operationName": "M"}}'.encode()))
+    assert mutates(ops(f'{{"query": "{both}"}}'.encode()))
+    assert mutates(ops(b"not json")) and mutates(ops(b'{"query": "mutation {"}'))
+    assert mutates(ops(b'{"query": "subscription { x }"}'))
+    # The webserver also runs a query from the URL, and a body of application/graphql.
+    assert mutates(ops(b"", "", {"query": 'mutation { deleteRun(runId: "x") { __typename } }'}))
+    assert mutates(ops(b"", "text/plain", {"query": "mutation M { x }", "operationName": "M"}))
+    assert mutates(ops(b"mutation { x }", "application/graphql"))
+    assert mutates(ops(b"anything", "text/plain"))
+    assert not mutates(ops(b"", "", {"query": "{ version }"}))
+    assert mutates(ops(b"", "", {"query": "{ version }", "variables": "{not json"}))
+
+
+DELETE_IN_URL = {"query": DELETE_RUN["query"], "variables": '{"id": "r1"}'}
+
+
+def test_no_change_travels_in_a_url_or_a_body_a_form_can_send(proxied: Any) -> None:
+    """A GET or a text/plain POST is what another site's page can make a browser send with a
+    remembered credential: no mutation goes that way, whatever the role."""
+    client, seen = proxied
+    for role, status in (("compliance", 403), ("operator", 405), ("admin", 405)):
+        auth = as_role(client, role, basic=True)
+        got = client.get("/dagster/graphql", params=DELETE_IN_URL, headers=auth)
+        assert got.status_code == status, (role, got.text)
+        plain = {**auth, "content-type": "text/plain"}
+        posted = client.post("/dagster/graphql", params=DELETE_IN_URL, headers=plain)
+        assert posted.status_code == status, (role, posted.text)
+        graphql_body = {**auth, "content-type": "application/graphql"}
+        typed = client.post(
+            "/dagster/graphql",
+            content=b"mutation { wipeAssets { __typename } }",
+            headers=graphql_body,
+        )
+        assert typed.status_code == status, (role, typed.text)
+        assert set(got.json()) == {"error", "field"}
+    assert seen == []
+
+
+def test_another_sites_page_is_refused(proxied: Any) -> None:
+    client, seen = proxied
+    operator = as_role(client, "operator")
+    for cross in (
+        {"sec-fetch-site": "cross-site"},
+        {"origin": "http://evil.example"},
+    ):
+        refused = client.post("/dagster/graphql", json=RUNS, headers={**operator, **cross})
+        assert refused.status_code == 403 and "another site" in refused.json()["error"]
+    assert seen == []
+    own = {"sec-fetch-site": "same-origin"}
+    assert client.post("/dagster/graphql", json=RUNS, headers={**operator, **own}).is_success
+
+
+def test_a_launch_may_not_name_who_launched_it(proxied: Any) -> None:
+    client, seen = proxied
+    launch = {
+        "query": "mutation L($p: ExecutionParams!) { launchRun(executionParams: $p) "
+        "{ __typename } }",
+        "variables": {
+            "p": {
+                "executionMetadata": {"tags": [{"key": "market_spine/launched_by", "value": "x"}]}
+            }
+        },
+    }
+    refused = client.post("/dagster/graphql", json=launch, headers=as_role(client, "operator"))
+    assert refused.status_code == 403 and "market_spine/" in refused.json()["error"]
+    assert seen == []
+
+
+def test_the_audit_trail_names_the_key_and_what_it_ran(proxied: Any) -> None:
+    client, _ = proxied
+    issued = KeyStore(client.home).create("operator", name="ops")
+    done = client.post(
+        "/dagster/graphql", json=DELETE_RUN, headers={"Authorization": f"Bearer {issued.token}"}
+    )
+    assert done.status_code == 200
+    recorder(client.home).flush()
+    trail = client.get(
+        "/v1/audit",
+        params={"actor": f"key:{issued.record.id}"},
+        headers=as_role(client, "compliance"),
+    )
+    [entry] = trail.json()["entries"]
+    [operation] = entry["params"]["graphql"]
+    assert (operation["kind"], operation["fields"]) == ("mutation", ["deleteRun"])
+    assert '"r1"' in operation["variables"]

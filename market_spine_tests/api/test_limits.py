@@ -43,6 +43,40 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(home: Path) -> None:
     assert "requests a second" in over.json()["error"]
 
 
+def test_an_address_whose_credentials_keep_failing_is_refused_before_any_derivation(
+    home: Path,
+) -> None:
+    """Guessing secrets costs the guesser, not the real users: past a burst of refusals an
+    address gets 429 without a key derivation, and the trail names the key it claimed."""
+    from market_spine.audit.recorder import recorder
+    from market_spine.security.keys import KeyStore
+
+    from market_spine.security.limits import RateLimiter
+
+    app = create_app(settings_for(home))
+    # Ten refusals, then (at this rate) none for minutes: the test does not race the refill.
+    app.state.access.failures = RateLimiter(0.001, 10)
+    issued = KeyStore(home).create("operator")
+    guess = issued.token.rpartition("_")[0] + "_" + "A" * 43
+    with serving_app(app, role=None) as client:
+        wrong = {"Authorization": f"Bearer {guess}"}
+        codes = [client.get("/v1/stream/status", headers=wrong).status_code for _ in range(14)]
+        right = {"Authorization": f"Bearer {issued.token}"}
+        held_back = client.get("/v1/stream/status", headers=right)
+        recorder(home).flush()
+        compliance = KeyStore(home).create("compliance").token
+        app.state.access.failures = RateLimiter(1, 10)
+        trail = client.get(
+            "/v1/audit",
+            params={"actor": "anonymous", "limit": 2},
+            headers={"Authorization": f"Bearer {compliance}"},
+        )
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}
+    assert held_back.status_code == 429 and "retry after" in held_back.json()["error"]
+    assert trail.status_code == 200, trail.text
+    assert trail.json()["entries"][0]["params"]["claimed"] == f"key:{issued.record.id}"
+
+
 def test_a_head_over_the_cap_is_refused_with_431(home: Path) -> None:
     with serving(home, api_max_header_bytes=4096) as client:
         port = client.base_url.port or 0
@@ -144,6 +178,6 @@ def test_a_refused_handshake_is_not_an_http_error(home: Path) -> None:
     with serving(home) as client:
         try:
             with _ws(client, token="msk_0123456789abcdef_" + "x" * 43) as ws:
-                assert "unknown" in _first(ws)["error"]
+                assert "not valid for this home" in _first(ws)["error"]
         except InvalidStatus as exc:  # pragma: no cover - the failure this test guards
             pytest.fail(f"handshake refused: {exc}")

@@ -78,6 +78,30 @@ def test_secrets_and_other_settings_may_come_from_files(tmp_path: Path) -> None:
         Settings.from_env(env)
 
 
+def test_config_set_keeps_a_secret_whole_and_never_echoes_it(tmp_path: Path) -> None:
+    """The file holds the secret itself (the mask is only what is shown), and a value that is
+    refused is not printed back."""
+    from market_spine.config.edit import entries, set_value
+    from market_spine.config.file import read_file
+
+    env = {"MARKET_SPINE_HOME": str(tmp_path)}
+    set_value(env, "thetadata_credentials", f"trader:{SECRET}")
+    assert read_file(tmp_path)["thetadata_credentials"] == f"trader:{SECRET}"
+    settings = Settings.from_env(env)
+    assert settings.thetadata_credentials is not None
+    assert settings.thetadata_credentials.get_secret_value() == f"trader:{SECRET}"
+    [shown] = [e for e in entries(env) if e.key == "thetadata_credentials"]
+    assert (shown.value, shown.origin) == ("***", "file")
+    for key, raw in (
+        ("thetadata_credentials", SECRET),  # no colon: refused
+        ("thetadata_url", f"ftp://trader:{SECRET}@127.0.0.1:2/v3"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            set_value(env, key, raw)
+        assert SECRET not in str(refused.value) and key in str(refused.value)
+    assert read_file(tmp_path)["thetadata_credentials"] == f"trader:{SECRET}"
+
+
 def test_secret_settings_are_masked_in_history_and_command_lines() -> None:
     recorded = change("set", "thetadata_credentials", None, f"trader:{SECRET}")
     assert recorded.new == "***"

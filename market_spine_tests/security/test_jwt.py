@@ -188,3 +188,19 @@ def test_the_api_takes_the_issuers_tokens_beside_keys(issuer: Issuer, tmp_path: 
         assert status(issuer.token("k1", roles=["reader"])) == 403
         assert status(issuer.token("k1", roles="operator", aud="other")) == 401
         assert status(issuer.token("k1", roles="superuser")) == 403
+
+
+def test_a_verified_token_is_kept_for_the_cache_period_never_past_its_expiry(
+    issuer: Issuer, tmp_path: Any
+) -> None:
+    from market_spine.security.credentials import Authenticator
+    from market_spine.security.keys import KeyStore
+
+    authenticator = Authenticator(KeyStore(tmp_path / "home"), verifier(issuer), ttl_s=10)
+    token = issuer.token("k1", roles="reader")
+    identity = authenticator.verify(token)
+    assert authenticator.cached(token) == identity
+    ending = issuer.token("k1", roles="reader", exp=int(time.time()) + 1)
+    authenticator.verify(ending)
+    time.sleep(1.5)
+    assert authenticator.cached(ending) is None  # its own expiry comes before the period
