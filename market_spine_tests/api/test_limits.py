@@ -50,7 +50,6 @@ def test_an_address_whose_credentials_keep_failing_is_refused_before_any_derivat
     address gets 429 without a key derivation, and the trail names the key it claimed."""
     from market_spine.audit.recorder import recorder
     from market_spine.security.keys import KeyStore
-
     from market_spine.security.limits import RateLimiter
 
     app = create_app(settings_for(home))
