@@ -2,12 +2,14 @@
 forward and discount each expiry implies by put-call parity; unsolvable quotes are flagged."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification import flags, ledger
 from market_spine.check_kit import partition_checks
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
@@ -35,7 +37,8 @@ def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
 def options_greeks_eod(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Compute each day of the run and replace its block."""
+    """Compute each day of the run and replace its block; keep the contracts its checks flag
+    beside the data."""
     store = lake.lake
     days = run_days(context)
     greeks = rebuild_blocks(
@@ -48,6 +51,11 @@ def options_greeks_eod(
         ["root"],
     )
     verdicts = checks.judge_days(checks.GREEKS_CHECKS, greeks, days)
+    run_id = context.run.run_id
+    found = flags.gathered(
+        GREEKS_SPEC.name, verdicts, [d.isoformat() for d in days], run_id, datetime.now(UTC)
+    )
+    ledger.record(store, [], [], [], run_id, flags=found)
     yield dg.MaterializeResult(
         metadata={"rows": greeks.height, "delta_version": store.version(keys.table(keys.GREEKS))}
     )
