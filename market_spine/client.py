@@ -54,8 +54,18 @@ CERTIFIED_BY = {
     OPTION_GREEKS: OPTION_CHAIN,
     VOL_SURFACE: OPTION_CHAIN,
 }
-#: The datasets whose partitions are judged as they are computed, so readiness knows them.
-READINESS_DATASETS = (BARS_1M, OPTION_CHAIN)
+#: The datasets whose partitions are judged as they are computed, so readiness knows them:
+#: the certified ones and every dataset derived from them, in lineage order.
+READINESS_DATASETS = (
+    BARS_1M,
+    BARS_DAILY,
+    CONTINUOUS_1M,
+    CONTINUOUS_DAILY,
+    OPTION_QUOTES,
+    OPTION_CHAIN,
+    OPTION_GREEKS,
+    VOL_SURFACE,
+)
 
 
 def view_name(dataset: str) -> str:

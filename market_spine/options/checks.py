@@ -353,10 +353,12 @@ def quote_minutes(quotes: pl.DataFrame, expected: dict[tuple[date, date], int]) 
     captured = per_contract.select("trade_date", "expiration").unique()
     empty = want.join(captured, on=["trade_date", "expiration"], how="anti")
     missing = int((short["expected"] - short["minutes"]).sum()) if short.height else 0
+    owed = per_contract.join(want, on=["trade_date", "expiration"], how="inner")["expected"]
     return CheckOutcome(
         short.is_empty() and empty.is_empty(),
         {
             "contracts": per_contract.height,
+            "expected_minutes": int(owed.sum()),
             "short_contracts": short.height,
             "missing_minutes": missing,
             "expirations_without_quotes": empty.height,
