@@ -109,9 +109,12 @@ def _profiles(lake_root: Path, path: Path, as_of: datetime) -> dict:
     }
 
 
-def build_as_of(settings: Settings, as_of: datetime | str, path: Path) -> AsOfWarehouse:
+def build_as_of(
+    settings: Settings, as_of: datetime | str, path: Path, *, reuse_parse: bool = True
+) -> AsOfWarehouse:
     """Build every dbt model into the DuckDB file `path` (replaced if there) over the lake as
-    of `as_of`; `path` must not be the home's warehouse. Raises InvalidInput when the lake held
+    of `as_of`; `path` must not be the home's warehouse. `reuse_parse=False` parses the project
+    afresh instead of from the home's parse (for comparison). Raises InvalidInput when the lake held
     nothing then, HistoryPruned when a version of then was pruned, WarehouseBuildFailed naming
     the nodes that failed."""
     started = time.perf_counter()
@@ -135,7 +138,7 @@ def build_as_of(settings: Settings, as_of: datetime | str, path: Path) -> AsOfWa
             yaml.safe_dump(_profiles(settings.lake_root, path, instant))
         )
         resource = WarehouseResource.for_settings(settings)
-        code, output = _run_dbt(resource, path, scratch)
+        code, output = _run_dbt(resource, path, scratch, reuse_parse)
         if code != 0:
             results = scratch / "target" / "run_results.json"
             found = json.loads(results.read_text()).get("results", []) if results.is_file() else []
@@ -154,13 +157,16 @@ def build_as_of(settings: Settings, as_of: datetime | str, path: Path) -> AsOfWa
     return AsOfWarehouse(path, instant, versions, time.perf_counter() - started)
 
 
-def _run_dbt(resource: WarehouseResource, path: Path, scratch: Path) -> tuple[int, str]:
+def _run_dbt(
+    resource: WarehouseResource, path: Path, scratch: Path, reuse_parse: bool
+) -> tuple[int, str]:
     """Build the project into `path` with `scratch`'s profiles.yml in its own process
-    (`as_of_runner`), parsing from the home's partial-parse file; its exit code and output."""
+    (`as_of_runner`), parsing from the home's partial-parse file when `reuse_parse`; its exit
+    code and output."""
     target = scratch / "target"
     target.mkdir()
     saved = resource.target_path / PARTIAL_PARSE
-    if saved.is_file():
+    if reuse_parse and saved.is_file():
         shutil.copy2(saved, target / PARTIAL_PARSE)
         discard_foreign_partial_parse(target)
     request = {
