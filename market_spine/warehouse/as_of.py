@@ -47,12 +47,14 @@ class WarehouseBuildFailed(SpineError):
 @dataclass(frozen=True)
 class AsOfWarehouse:
     """A built scratch warehouse: its DuckDB file, the instant, each lake table's version read
-    (None: the table did not exist yet) and the build's seconds."""
+    (None: the table did not exist yet), the build's seconds, and how many of the project's
+    files dbt parsed (0 when the home's parse was current)."""
 
     path: Path
     as_of: datetime
     versions: dict[str, int | None]
     seconds: float
+    parsed_files: int | None = None
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run a query on the scratch warehouse (read-only, UTC)."""
@@ -152,9 +154,11 @@ def build_as_of(
                 f"the warehouse build as of {instant.isoformat()} failed: "
                 f"{'; '.join(failed) or ' / '.join(said) or 'dbt exited with ' + str(code)}"
             )
+        perf = scratch / "target" / "perf_info.json"
+        parsed = json.loads(perf.read_text()).get("parsed_path_count") if perf.is_file() else None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return AsOfWarehouse(path, instant, versions, time.perf_counter() - started)
+    return AsOfWarehouse(path, instant, versions, time.perf_counter() - started, parsed)
 
 
 def _run_dbt(
