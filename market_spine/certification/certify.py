@@ -145,6 +145,14 @@ class Judged:
     verdicts: Mapping[str, Mapping[str, CheckOutcome]]
     selected: Collection[str]
 
+    def blocking(self, key: str) -> dict[str, bool | None]:
+        """Each blocking check's verdict on partition `key` (None: not evaluated this run)."""
+        return {
+            c.name: (self.verdicts[key][c.name].passed if c.name in self.selected else None)
+            for c in self.checks
+            if c.blocking
+        }
+
 
 def certify(
     lake: Lake,
@@ -197,11 +205,7 @@ def certify(
         capture = newest_capture(new)
         old_capture = newest_capture(old)
         captured_at = min(capture_time(capture, now), now)
-        blocking = {
-            c.name: (judged.verdicts[p.key][c.name].passed if c.name in judged.selected else None)
-            for c in judged.checks
-            if c.blocking
-        }
+        blocking = judged.blocking(p.key)
         decision = decide(Evidence(prior, captured_at, p.final_at, blocking, not diff.empty))
         states[p.key] = decision.state
         outcomes[p.key] = outcome_of(decision.state, decision.reason, capture, p.final_at)

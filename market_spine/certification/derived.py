@@ -83,11 +83,7 @@ def judge_derived(
     for p in partitions:
         capture = newest_capture(rows[p.values]) or captures.get(p.key)
         captured_at = min(capture_time(capture, now), now)
-        blocking = {
-            c.name: (judged.verdicts[p.key][c.name].passed if c.name in judged.selected else None)
-            for c in judged.checks
-            if c.blocking
-        }
+        blocking = judged.blocking(p.key)
         decision = derive(
             DerivedEvidence(
                 {d: states[d].get(p.key) for d in inputs}, captured_at, p.final_at, blocking
