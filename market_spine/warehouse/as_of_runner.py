@@ -2,9 +2,10 @@
 `python -m market_spine.warehouse.as_of_runner <request.json>` (see `as_of.build_as_of`).
 
 Parsing the project is most of a small build. dbt reuses a parse (partial parsing) only for the
-profile it was made with, and the scratch build's profile differs from the home's (another
-file, the instant): so this process parses with the home's profile, from a copy of the home's
-own partial-parse file (unchanged files are not parsed again), then builds with the scratch
+profile and vars it was made with, and the scratch build's profile differs from the home's
+(another file, the instant): so this process parses with the home's profile and its last
+build's vars, from a copy of the home's own partial-parse file (unchanged files are not parsed
+again), then builds with the scratch
 profile from that manifest, which dbt is handed instead of parsing again. The manifest names
 the home's database (the DuckDB file's stem): its relations are pointed at the scratch file's.
 Nothing here opens the home's DuckDB file: a parse connects to no database.
@@ -47,7 +48,10 @@ def run(request: dict[str, str]) -> int:
     """Parse with the home's profile, build with the scratch one; dbt's exit code (0: built,
     1: a node failed, 2: dbt could not run)."""
     common = ["--project-dir", request["project_dir"], "--target-path", request["target_path"]]
-    parsed = dbtRunner().invoke(["parse", *common, "--profiles-dir", request["home_profiles"]])
+    home = ["--profiles-dir", request["home_profiles"]]
+    if json.loads(request.get("home_vars") or "{}"):
+        home += ["--vars", request["home_vars"]]
+    parsed = dbtRunner().invoke(["parse", *common, *home])
     if not parsed.success or not isinstance(parsed.result, Manifest):
         print(f"parsing the project failed: {parsed.exception}", file=sys.stderr)
         return 2
@@ -63,8 +67,8 @@ def run(request: dict[str, str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Read the request (project_dir, target_path, home_profiles, home_database, profiles,
-    database) from the JSON file named by the one argument and run it."""
+    """Read the request (project_dir, target_path, home_profiles, home_vars, home_database,
+    profiles, database) from the JSON file named by the one argument and run it."""
     if len(argv) != 1:
         print("usage: python -m market_spine.warehouse.as_of_runner REQUEST.json", file=sys.stderr)
         return 2
