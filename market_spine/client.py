@@ -54,8 +54,18 @@ CERTIFIED_BY = {
     OPTION_GREEKS: OPTION_CHAIN,
     VOL_SURFACE: OPTION_CHAIN,
 }
-#: The datasets whose partitions are judged as they are computed, so readiness knows them.
-READINESS_DATASETS = (BARS_1M, OPTION_CHAIN)
+#: The datasets whose partitions are judged as they are computed, so readiness knows them:
+#: the certified ones and every dataset derived from them, in lineage order.
+READINESS_DATASETS = (
+    BARS_1M,
+    BARS_DAILY,
+    CONTINUOUS_1M,
+    CONTINUOUS_DAILY,
+    OPTION_QUOTES,
+    OPTION_CHAIN,
+    OPTION_GREEKS,
+    VOL_SURFACE,
+)
 
 
 def view_name(dataset: str) -> str:
@@ -162,8 +172,11 @@ class Spine:
         rows = self._read(plain, symbol, *span, version, columns)
         return self._certified(rows, certified_only, states), plain
 
-    def _flagged(self, rows: pl.DataFrame, dataset: str, on: dict[str, str]) -> pl.DataFrame:
-        """`rows` with the flags found on them (flag_kinds, flag_score), matched on `on`."""
+    def _flagged(
+        self, rows: pl.DataFrame, dataset: str | tuple[str, ...], on: dict[str, str]
+    ) -> pl.DataFrame:
+        """`rows` with the flags `dataset`'s checks found on them (flag_kinds, flag_score),
+        matched on `on`."""
         from market_spine.certification.flags import read_with_flags
 
         return read_with_flags(self.lake, rows, dataset, on)
@@ -323,7 +336,9 @@ class Spine:
         normalized chain's, which the greeks come from); `certified_only=True` raises
         NotCertified when the day is not certified; `as_certified=DATE` reads the greeks the
         runs that certified chains by the end of that day (UTC) wrote. `flags=True` adds the
-        chain checks' flags on each contract (`flag_kinds`, `flag_score`, as `bars`)."""
+        flags the chain's and the greeks' checks found on each contract (`flag_kinds`,
+        `flag_score`, as `bars`): crossed quotes, arbitrage, unsolved or implausible vols,
+        put-call parity breaches."""
         version, states = self._as_certified(OPTION_GREEKS, as_of, as_certified)
         root = _option_root(root)
         trade_date = _one_date(day, "day")
@@ -345,7 +360,7 @@ class Spine:
 
             require_certified(rows, OPTION_CHAIN, ["trade_date"])
         if flags:
-            rows = self._flagged(rows, OPTION_CHAIN, {"osi": "instrument"})
+            rows = self._flagged(rows, (OPTION_CHAIN, OPTION_GREEKS), {"osi": "instrument"})
         return self._warn_if_empty(
             rows,
             OPTION_GREEKS,

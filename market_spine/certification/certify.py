@@ -145,6 +145,14 @@ class Judged:
     verdicts: Mapping[str, Mapping[str, CheckOutcome]]
     selected: Collection[str]
 
+    def blocking(self, key: str) -> dict[str, bool | None]:
+        """Each blocking check's verdict on partition `key` (None: not evaluated this run)."""
+        return {
+            c.name: (self.verdicts[key][c.name].passed if c.name in self.selected else None)
+            for c in self.checks
+            if c.blocking
+        }
+
 
 def certify(
     lake: Lake,
@@ -194,17 +202,13 @@ def certify(
         # A first write is no revision: its rows are counted, not diffed.
         revisable = prior is not None or (old is not None and old.height > 0)
         diff = _diff(spec, old, new) if revisable else Diff(added=new.height)
-        capture = _newest_capture(new)
-        old_capture = _newest_capture(old)
-        captured_at = min(_capture_time(capture, now), now)
-        blocking = {
-            c.name: (judged.verdicts[p.key][c.name].passed if c.name in judged.selected else None)
-            for c in judged.checks
-            if c.blocking
-        }
+        capture = newest_capture(new)
+        old_capture = newest_capture(old)
+        captured_at = min(capture_time(capture, now), now)
+        blocking = judged.blocking(p.key)
         decision = decide(Evidence(prior, captured_at, p.final_at, blocking, not diff.empty))
         states[p.key] = decision.state
-        outcomes[p.key] = _outcome(decision.state, decision.reason, capture, p.final_at)
+        outcomes[p.key] = outcome_of(decision.state, decision.reason, capture, p.final_at)
         if decision.recorded:
             transitions.append(
                 {
@@ -285,13 +289,14 @@ def _diff(spec: DatasetSpec, old: pl.DataFrame | None, new: pl.DataFrame) -> Dif
     return keyed_diff(old, new, spec.keys, ignore=PROVENANCE)
 
 
-def _newest_capture(rows: pl.DataFrame | None) -> str | None:
+def newest_capture(rows: pl.DataFrame | None) -> str | None:
+    """The newest capture id among `rows`; None without rows or captures."""
     if rows is None or "capture_id" not in rows.columns or rows.is_empty():
         return None
     return rows["capture_id"].max()  # type: ignore[return-value]
 
 
-def _capture_time(capture: str | None, now: datetime) -> datetime:
+def capture_time(capture: str | None, now: datetime) -> datetime:
     """When a capture was taken, from its ULID; `now` when the rows carry no capture."""
     if capture is None:
         return now
@@ -301,7 +306,8 @@ def _capture_time(capture: str | None, now: datetime) -> datetime:
         return now
 
 
-def _outcome(state: State, reason: str, capture: str | None, final_at: datetime) -> CheckOutcome:
+def outcome_of(state: State, reason: str, capture: str | None, final_at: datetime) -> CheckOutcome:
+    """The `certified` check's verdict on a partition in `state`: failed only when it failed."""
     return CheckOutcome(
         state is not State.FAILED,
         {

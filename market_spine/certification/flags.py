@@ -47,18 +47,25 @@ def gathered(
     return pl.concat([conform(f, ANOMALY_FLAGS_SCHEMA) for f in frames], how="vertical")
 
 
-def flags_of(lake: Lake, dataset: str, first: date, last: date) -> pl.DataFrame:
-    """The flags of `dataset` on trade dates [first, last] (ANOMALY_FLAGS_SCHEMA); a row judged
-    several times keeps its flags from the newest judgment of each capture only."""
+def flags_of(lake: Lake, datasets: str | Sequence[str], first: date, last: date) -> pl.DataFrame:
+    """The flags of `datasets` (one name or several: a chain's rows are flagged by the chain's
+    checks and by its greeks') on trade dates [first, last] (ANOMALY_FLAGS_SCHEMA); a row
+    judged several times keeps its flags from the newest judgment of each capture only."""
     if not lake.exists(ANOMALY_FLAGS):
         return pl.DataFrame(schema=ANOMALY_FLAGS_SCHEMA)
-    rows = lake.read(
-        ANOMALY_FLAGS, equals={"dataset": dataset}, between={"trade_date": (first, last)}
+    names = [datasets] if isinstance(datasets, str) else list(datasets)
+    rows = pl.concat(
+        [
+            lake.read(ANOMALY_FLAGS, equals={"dataset": d}, between={"trade_date": (first, last)})
+            for d in names
+        ],
+        how="vertical",
     )
     if rows.is_empty():
         return rows
-    newest = rows.group_by("partition", "capture_id").agg(pl.col("recorded_at").max())
-    return rows.join(newest, on=["partition", "capture_id", "recorded_at"], nulls_equal=True)
+    judgment = ["dataset", "partition", "capture_id"]
+    newest = rows.group_by(judgment).agg(pl.col("recorded_at").max())
+    return rows.join(newest, on=[*judgment, "recorded_at"], nulls_equal=True)
 
 
 def attach(rows: pl.DataFrame, flags: pl.DataFrame, on: dict[str, str]) -> pl.DataFrame:
@@ -81,9 +88,10 @@ def attach(rows: pl.DataFrame, flags: pl.DataFrame, on: dict[str, str]) -> pl.Da
 
 
 def read_with_flags(
-    lake: Lake, rows: pl.DataFrame, dataset: str, on: dict[str, str]
+    lake: Lake, rows: pl.DataFrame, dataset: str | Sequence[str], on: dict[str, str]
 ) -> pl.DataFrame:
-    """`rows` of `dataset` (with a trade_date column) with their flags attached (`attach`)."""
+    """`rows` (with a trade_date column) with the flags of `dataset` (one or several whose
+    checks judge these rows) attached (`attach`)."""
     if rows.is_empty() or "trade_date" not in rows.columns:
         return rows.with_columns(
             pl.lit(None, pl.String()).alias(FLAG_KINDS_COLUMN),

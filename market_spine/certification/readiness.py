@@ -45,14 +45,21 @@ READINESS_SCHEMA: dict[str, pl.DataType] = {
 READINESS_DESCRIPTIONS: dict[str, str] = {
     "dataset": "The dataset, e.g. normalized/futures_bars_1m.",
     "trade_date": "The trade date.",
-    "symbol": "The futures root, or the option root (SPX, SPXW) of a day's chain.",
+    "symbol": "The futures root (of its continuous series too), or the option root (SPX, "
+    "SPXW) of a day's chain, greeks, surface or quotes.",
     "partition": "The Dagster partition key behind the row.",
-    "state": "Certification: certified, preliminary, revised or failed.",
+    "state": "Certification: certified, preliminary, revised or failed. A derived dataset is "
+    "certified only when what it was computed from was certified and its own blocking checks "
+    "passed.",
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
     "expected; null when nothing is owed.",
-    "unit": "What expected, present and missing count: minutes or expirations.",
-    "expected": "Owed by the calendar: session minutes, or listed expirations.",
-    "present": "Held: bar minutes, or expirations with quotes.",
+    "unit": "What expected, present and missing count: minutes (bars, continuous series, "
+    "intraday quotes), days (daily bars), series (continuous daily rows), expirations (the "
+    "chain), vols (greeks) or expiries (the surface).",
+    "expected": "Owed: session minutes, trading days, series, listed expirations, two-sided "
+    "quotes with time left (a vol each), or expirations trading that day.",
+    "present": "Held: bar or quote minutes, daily rows, expirations with quotes, solved vols, "
+    "or surface expiries.",
     "missing": "Owed, absent and unexplained (lost data).",
     "no_trade": "Absent minutes explained as no trade; option contracts with no volume.",
     "anomalies": "Rows the anomaly checks flagged (operations/anomaly_flags).",

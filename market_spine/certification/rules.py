@@ -108,3 +108,64 @@ def _to(evidence: Evidence, state: State, reason: str) -> Decision:
 
 def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class DerivedEvidence:
+    """What one computation of a derived partition (daily bars, greeks, a surface) tells: the
+    state of each partition it was computed from, by dataset (None: never judged), when its
+    capture was taken and when the data became final (tz-aware), and each of its own blocking
+    checks' verdicts by name (None: not evaluated in this run)."""
+
+    inputs: Mapping[str, State | None]
+    captured_at: datetime
+    final_at: datetime
+    blocking: Mapping[str, bool | None]
+
+
+def derive(evidence: DerivedEvidence) -> Decision:
+    """The state of a derived partition, by these rules, in order:
+
+    1. one of its own blocking checks failed → failed;
+    2. an input is not certified (never judged, preliminary, revised or failed) → preliminary:
+       what it was computed from may still change;
+    3. one of its own blocking checks did not run → preliminary;
+    4. the capture was taken before the data became final → preliminary (a dataset without
+       inputs, such as intraday quotes, is certified by its own capture);
+    5. otherwise → certified.
+
+    A derived partition is never `revised`: it is recomputed from its inputs, whose own
+    certification records the revision; every computation is recorded.
+    """
+    e = evidence
+    failed = sorted(name for name, passed in e.blocking.items() if passed is False)
+    pending = sorted(name for name, passed in e.blocking.items() if passed is None)
+    if failed:
+        return Decision(State.FAILED, f"blocking check failed: {', '.join(failed)}", True)
+    uncertified = {d: s for d, s in sorted(e.inputs.items()) if s is not State.CERTIFIED}
+    if uncertified:
+        named = ", ".join(
+            f"{d} is {s.value if s else 'not judged yet'}" for d, s in uncertified.items()
+        )
+        return Decision(State.PRELIMINARY, f"computed from uncertified input: {named}", True)
+    if pending:
+        return Decision(
+            State.PRELIMINARY, f"blocking checks not run yet: {', '.join(pending)}", True
+        )
+    if e.captured_at < e.final_at:
+        return Decision(
+            State.PRELIMINARY,
+            f"captured at {_iso(e.captured_at)}, before the data became final at "
+            f"{_iso(e.final_at)}",
+            True,
+        )
+    if e.inputs:
+        reason = (
+            f"computed from certified {', '.join(sorted(e.inputs))}; its blocking checks passed"
+        )
+    else:
+        reason = (
+            f"every blocking check passed on a capture taken at {_iso(e.captured_at)}, after "
+            f"the data became final at {_iso(e.final_at)}"
+        )
+    return Decision(State.CERTIFIED, reason, True)

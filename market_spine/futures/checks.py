@@ -501,6 +501,10 @@ def continuous_completeness(p: RollsPartition) -> CheckOutcome:
     failing = {name: o for name, o in outcomes.items() if not o.passed}
     metadata = {
         "series": len(outcomes),
+        **{
+            count: sum(o.metadata[count] for o in outcomes.values())
+            for count in ("expected_bars", "present_bars", "no_trade_minutes")
+        },
         "missing_minutes": sum(o.metadata["missing_minutes"] for o in outcomes.values()),
         "unexpected_bars": sum(o.metadata["unexpected_bars"] for o in outcomes.values()),
         "worst": [

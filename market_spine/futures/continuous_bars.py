@@ -7,10 +7,12 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from market_spine.check_kit import partition_checks
+from market_spine.certification.certify import Partition
+from market_spine.certification.readiness import Completeness
+from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset
-from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC
+from market_spine.futures.assets import futures_asset, judge_derived_partitions
+from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC, NORMALIZED_BARS_SPEC
 from market_spine.futures.continuous import continuous_minutes
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import read_contract_bars, read_rolls
@@ -30,11 +32,27 @@ def build_block(bars: pl.DataFrame, symbol: str, start: date, end: date) -> pl.D
     return continuous_minutes(bars, holdings(symbol, days, session_volumes(bars)))
 
 
+def series_completeness(
+    p: Partition, verdicts: dict[str, CheckOutcome], _: pl.DataFrame
+) -> Completeness:
+    """A root's session across its continuous series, in minutes (summed over the series)."""
+    counts = verdicts["completeness"].metadata
+    return Completeness(
+        p.symbol,
+        "minutes",
+        counts["expected_bars"],
+        counts["present_bars"],
+        counts["missing_minutes"],
+        counts["no_trade_minutes"],
+    )
+
+
 def futures_continuous_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Rebuild each contiguous block of the run's partitions, then judge each partition
-    against the previous session (for the jumps at rolls) and the recorded rolls."""
+    against the previous session (for the jumps at rolls) and the recorded rolls, and from
+    its session's certification (the captured front month's)."""
     store = lake.lake
     written: list[pl.DataFrame] = []
     context_rows: list[pl.DataFrame] = []
@@ -62,11 +80,23 @@ def futures_continuous_1m(
     verdicts = checks.judge_rolls_partitions(
         checks.CONTINUOUS_BARS_CHECKS, bars, rolls, partitions, before=before, now=market.now()
     )
+    judged = judge_derived_partitions(
+        context,
+        store,
+        CONTINUOUS_BARS_SPEC,
+        [NORMALIZED_BARS_SPEC],
+        checks.CONTINUOUS_BARS_CHECKS,
+        bars,
+        verdicts,
+        market.now(),
+        series_completeness,
+    )
     yield dg.MaterializeResult(
         metadata={
             "rows": bars.height,
             "series": sorted(bars["series"].unique().to_list()),
             "delta_version": store.version(keys.table(keys.CONTINUOUS_BARS)),
+            **judged.metadata(),
         }
     )
     yield from partition_checks(

@@ -6,13 +6,16 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from market_spine.check_kit import partition_checks
+from market_spine.certification.certify import Partition
+from market_spine.certification.readiness import Completeness
+from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset, rebuild_partitions
-from market_spine.futures.catalog import CONTINUOUS_DAILY_SPEC
+from market_spine.futures.assets import futures_asset, judge_derived_partitions, rebuild_partitions
+from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC, CONTINUOUS_DAILY_SPEC
 from market_spine.futures.daily_bars import daily_from_minutes
 from market_spine.futures.schemas import CONTINUOUS_DAILY, ROLLS
 from market_spine.lake.resource import LakeResource
+from market_spine.providers.resource import MarketDataResource
 
 
 def continuous_daily_from_minutes(minutes: pl.DataFrame) -> pl.DataFrame:
@@ -20,10 +23,20 @@ def continuous_daily_from_minutes(minutes: pl.DataFrame) -> pl.DataFrame:
     return daily_from_minutes(minutes, by=("series",), schema=CONTINUOUS_DAILY)
 
 
+def series_days(p: Partition, verdicts: dict[str, CheckOutcome], _: pl.DataFrame) -> Completeness:
+    """A session's daily rows against the root's series, in series (none owed without one)."""
+    counts = verdicts["completeness"].metadata
+    missing = len(counts["missing"])
+    return Completeness(
+        p.symbol, "series", counts["expected"], counts["expected"] - missing, missing
+    )
+
+
 def futures_continuous_daily(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Rebuild the daily rows of each contiguous block of the run's partitions."""
+    """Rebuild the daily rows of each contiguous block of the run's partitions, then judge
+    each from its continuous minutes' judgment."""
     store = lake.lake
     daily, partitions = rebuild_partitions(
         context,
@@ -36,10 +49,22 @@ def futures_continuous_daily(
     verdicts = checks.judge_rolls_partitions(
         checks.CONTINUOUS_DAILY_CHECKS, daily, pl.DataFrame(schema=ROLLS), partitions
     )
+    judged = judge_derived_partitions(
+        context,
+        store,
+        CONTINUOUS_DAILY_SPEC,
+        [CONTINUOUS_BARS_SPEC],
+        checks.CONTINUOUS_DAILY_CHECKS,
+        daily,
+        verdicts,
+        market.now(),
+        series_days,
+    )
     yield dg.MaterializeResult(
         metadata={
             "rows": daily.height,
             "delta_version": store.version(keys.table(keys.CONTINUOUS_DAILY)),
+            **judged.metadata(),
         }
     )
     yield from partition_checks(

@@ -6,13 +6,16 @@ import dagster as dg
 import polars as pl
 
 from market_spine.catalog.vocabulary import conform
-from market_spine.check_kit import partition_checks
+from market_spine.certification.certify import Partition
+from market_spine.certification.readiness import Completeness
+from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset, rebuild_partitions
-from market_spine.futures.catalog import DAILY_BARS_SPEC
+from market_spine.futures.assets import futures_asset, judge_derived_partitions, rebuild_partitions
+from market_spine.futures.catalog import DAILY_BARS_SPEC, NORMALIZED_BARS_SPEC
 from market_spine.futures.schemas import DAILY_BARS
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
+from market_spine.providers.resource import MarketDataResource
 
 
 def daily_from_minutes(
@@ -54,19 +57,42 @@ def daily_from_minutes(
     return conform(daily, schema)
 
 
+def session_completeness(
+    p: Partition, verdicts: dict[str, CheckOutcome], rows: pl.DataFrame
+) -> Completeness:
+    """A session's daily row against the calendar, in days (none owed without a session)."""
+    counts = verdicts["completeness"].metadata
+    return Completeness(
+        p.symbol, "days", counts["expected_days"], rows.height, counts["missing_days"]
+    )
+
+
 def futures_bars_daily(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Rebuild the daily rows of each contiguous block of the run's partitions."""
+    """Rebuild the daily rows of each contiguous block of the run's partitions, then judge
+    each from its minutes' certification."""
     store = lake.lake
     daily, partitions = rebuild_partitions(
         context, store, keys.NORMALIZED_BARS, keys.DAILY_BARS, daily_from_minutes, DAILY_BARS
     )
     verdicts = checks.judge_partitions(checks.DAILY_BARS_CHECKS, daily, partitions)
+    judged = judge_derived_partitions(
+        context,
+        store,
+        DAILY_BARS_SPEC,
+        [NORMALIZED_BARS_SPEC],
+        checks.DAILY_BARS_CHECKS,
+        daily,
+        verdicts,
+        market.now(),
+        session_completeness,
+    )
     yield dg.MaterializeResult(
         metadata={
             "rows": daily.height,
             "delta_version": store.version(keys.table(keys.DAILY_BARS)),
+            **judged.metadata(),
         }
     )
     yield from partition_checks(context, keys.DAILY_BARS, checks.DAILY_BARS_CHECKS, verdicts)

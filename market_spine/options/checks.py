@@ -134,6 +134,9 @@ CROSSED_QUOTE = "crossed_quote"
 LOCKED_QUOTE = "locked_quote"
 CALL_SPREAD_ARBITRAGE = "call_spread_arbitrage"
 BUTTERFLY_ARBITRAGE = "butterfly_arbitrage"
+#: Flag kinds the greeks checks give the contracts they find.
+IV_OUT_OF_BOUNDS = "iv_out_of_bounds"
+PARITY_BREACH = "parity_breach"
 
 
 def _flags(found: pl.DataFrame) -> pl.DataFrame | None:
@@ -152,9 +155,10 @@ def _flags(found: pl.DataFrame) -> pl.DataFrame | None:
 
 
 def convergence(greeks: pl.DataFrame) -> CheckOutcome:
-    """The implied vol solves for at least 95 % of two-sided quotes; the rest carry a reason.
-    One-sided and empty quotes have no mid to solve, and expiring contracts on their last day no
-    time left to solve over: they are only counted."""
+    """The implied vol solves for at least 95 % of two-sided quotes; the rest carry a reason
+    (in their row, so they are not flagged again: deep in-the-money quotes below intrinsic
+    are common and harmless one by one). One-sided and empty quotes have no mid to solve, and
+    expiring contracts on their last day no time left to solve over: they are only counted."""
     expiring = pl.col("iv_reason") == NO_TIME_LEFT
     quoted = greeks.filter(quote_sides.two_sided() & ~expiring)
     solved = quoted.filter(pl.col("iv_converged")).height
@@ -176,12 +180,21 @@ def convergence(greeks: pl.DataFrame) -> CheckOutcome:
 
 
 def iv_bounds(greeks: pl.DataFrame) -> CheckOutcome:
-    """Solved implied vols lie in a sane band."""
+    """Solved implied vols lie in a sane band; each vol outside it is flagged, scored by how
+    many times beyond its bound it lies (1 = at the bound)."""
     lo, hi = IV_BOUNDS
     out = greeks.filter(pl.col("iv").is_not_null() & ~pl.col("iv").is_between(lo, hi))
+    iv = pl.col("iv")
     return CheckOutcome(
         out.is_empty(),
         {"outside": out.height, "bounds": [lo, hi], "worst": _examples(out, ["iv"])},
+        flagged=_flags(
+            out.with_columns(
+                kind=pl.lit(IV_OUT_OF_BOUNDS),
+                value=iv,
+                score=pl.when(iv > hi).then(iv / hi).otherwise(lo / pl.max_horizontal(iv, 1e-9)),
+            )
+        ),
     )
 
 
@@ -262,6 +275,11 @@ def parity(greeks: pl.DataFrame) -> CheckOutcome:
     )
     bad = pairs.filter(pl.col("residual").abs() > pl.col("allowed"))
     worst = bad.sort(pl.col("residual").abs(), descending=True).head(WORST)
+    # Both legs of a breaching pair are flagged: either quote may be the wrong one.
+    pair = ["root", "trade_date", "expiration", "strike"]
+    legs = greeks.filter(pl.col("mid").is_not_null()).join(
+        bad.select(*pair, "residual", "allowed"), on=pair, how="inner"
+    )
     return CheckOutcome(
         bad.is_empty(),
         {
@@ -273,6 +291,13 @@ def parity(greeks: pl.DataFrame) -> CheckOutcome:
                 for r in worst.to_dicts()
             ],
         },
+        flagged=_flags(
+            legs.with_columns(
+                kind=pl.lit(PARITY_BREACH),
+                value=pl.col("residual"),
+                score=pl.col("residual").abs() / pl.col("allowed"),
+            )
+        ),
     )
 
 
@@ -328,10 +353,12 @@ def quote_minutes(quotes: pl.DataFrame, expected: dict[tuple[date, date], int]) 
     captured = per_contract.select("trade_date", "expiration").unique()
     empty = want.join(captured, on=["trade_date", "expiration"], how="anti")
     missing = int((short["expected"] - short["minutes"]).sum()) if short.height else 0
+    owed = per_contract.join(want, on=["trade_date", "expiration"], how="inner")["expected"]
     return CheckOutcome(
         short.is_empty() and empty.is_empty(),
         {
             "contracts": per_contract.height,
+            "expected_minutes": int(owed.sum()),
             "short_contracts": short.height,
             "missing_minutes": missing,
             "expirations_without_quotes": empty.height,

@@ -8,14 +8,16 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
-from market_spine.check_kit import partition_checks
+from market_spine.check_kit import partition_checks, rows_by
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards
-from market_spine.options.catalog import GREEKS_SPEC
+from market_spine.options.catalog import GREEKS_SPEC, NORMALIZED_CHAIN_SPEC
+from market_spine.options.judgment import eod_days, judge_options_days, vol_completeness
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import GREEKS
+from market_spine.providers.resource import MarketDataResource
 
 
 def greeks_of_day(chain: pl.DataFrame) -> pl.DataFrame:
@@ -33,9 +35,10 @@ def greeks_of_days(chain: pl.DataFrame) -> pl.DataFrame:
 
 @dataset_asset(GREEKS_SPEC, checks.GREEKS_CHECKS, option_days, group_name="options")
 def options_greeks_eod(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Compute each day of the run and replace its block."""
+    """Compute each day of the run and replace its block, then judge each day from its chain's
+    certification, keeping the contracts its checks flag beside the data."""
     store = lake.lake
     days = run_days(context)
     greeks = rebuild_blocks(
@@ -48,7 +51,24 @@ def options_greeks_eod(
         ["root"],
     )
     verdicts = checks.judge_days(checks.GREEKS_CHECKS, greeks, days)
+    by_day = rows_by(greeks, ["trade_date"], [(d,) for d in days])
+    judged = judge_options_days(
+        context,
+        store,
+        GREEKS_SPEC,
+        [NORMALIZED_CHAIN_SPEC],
+        checks.GREEKS_CHECKS,
+        greeks,
+        verdicts,
+        eod_days(days),
+        market.now(),
+        lambda p: vol_completeness(by_day[p.values]),
+    )
     yield dg.MaterializeResult(
-        metadata={"rows": greeks.height, "delta_version": store.version(keys.table(keys.GREEKS))}
+        metadata={
+            "rows": greeks.height,
+            "delta_version": store.version(keys.table(keys.GREEKS)),
+            **judged.metadata(),
+        }
     )
     yield from partition_checks(context, keys.GREEKS, checks.GREEKS_CHECKS, verdicts)

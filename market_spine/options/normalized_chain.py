@@ -11,7 +11,6 @@ from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.certify import (
     Judged,
-    Partition,
     before_write,
     certify,
     selected_checks,
@@ -22,11 +21,12 @@ from market_spine.check_kit import partition_checks
 from market_spine.lake import Lake
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
-from market_spine.markets.expirations import eod_final_at, is_trading_day
+from market_spine.markets.expirations import is_trading_day
 from market_spine.markets.osi import osi_expr
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
 from market_spine.options.catalog import NORMALIZED_CHAIN_SPEC
+from market_spine.options.judgment import DAY_COLUMNS, eod_days
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import NORMALIZED_CHAIN
 from market_spine.providers.resource import MarketDataResource
@@ -65,16 +65,6 @@ def previous_day(store: Lake, first: date) -> pl.DataFrame:
     return store.read(table, between={"trade_date": (day, day)})
 
 
-#: The column that selects one day's rows (the values of each Partition).
-DAY_COLUMNS = ("trade_date",)
-
-
-def certifiable(days: list[date]) -> list[Partition]:
-    """The run's days as certification sees them: rows selected by trade date, final once the
-    EOD reports are built (17:15 ET)."""
-    return [Partition(d.isoformat(), d, None, (d,), eod_final_at(d)) for d in days]
-
-
 def chain_completeness(chain: pl.DataFrame, day: date) -> list[Completeness]:
     """A day's completeness for readiness, one entry per root: expirations owed and quoted,
     and contracts that did not trade."""
@@ -97,7 +87,7 @@ def normalized_options_chain_eod(
     day."""
     store = lake.lake
     days = run_days(context)
-    partitions = certifiable(days)
+    partitions = eod_days(days)
     before = before_write(store, NORMALIZED_CHAIN_SPEC.name, partitions, DAY_COLUMNS)
     chain = rebuild_blocks(
         store,

@@ -13,6 +13,7 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, judge, partition_checks
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
@@ -20,6 +21,7 @@ from market_spine.lake.store import Lake
 from market_spine.markets.expirations import listed_expirations, quote_minutes_expected
 from market_spine.options import checks, keys
 from market_spine.options.catalog import RAW_QUOTES_SPEC
+from market_spine.options.judgment import judge_options_days, session_days
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import RAW_QUOTES
 from market_spine.providers.base import QuoteCapture
@@ -38,11 +40,28 @@ class QuoteLanding:
     captures: int = 0
     versions: list[int] = field(default_factory=list)
     outcomes: dict[date, list[dict[str, CheckOutcome]]] = field(default_factory=dict)
+    capture_ids: dict[date, list[str]] = field(default_factory=dict)
+
+    def captured(self) -> pl.DataFrame:
+        """The captures landed, one row each: trade_date, capture_id."""
+        return pl.DataFrame(
+            [(d, c) for d, ids in self.capture_ids.items() for c in ids],
+            schema={"trade_date": pl.Date(), "capture_id": pl.String()},
+            orient="row",
+        )
 
     def verdicts(self, days: list[date]) -> dict[str, dict[str, CheckOutcome]]:
         """Each day's verdict of every check, its captures' outcomes merged (a day without a
         capture passes: it owed none), by partition key."""
         return {d.isoformat(): merged_verdict(self.outcomes.get(d, [])) for d in days}
+
+
+def minute_completeness(verdict: dict[str, CheckOutcome]) -> list[Completeness]:
+    """A day's quote minutes for readiness (SPXW only): owed by the contracts captured, those
+    held and those short."""
+    counts = verdict["minute_completeness"].metadata
+    owed, missing = int(counts.get("expected_minutes", 0)), int(counts.get("missing_minutes", 0))
+    return [Completeness(ROOT, "minutes", owed, owed - missing, missing)]
 
 
 def nearest_expirations(day: date, n: int = NEAREST_EXPIRATIONS) -> list[date]:
@@ -66,6 +85,7 @@ def land_quotes(
         )
         expiration = date.fromisoformat(_iso(capture.request["expiration"]))
         landing.outcomes.setdefault(day, []).append(judge_quotes(stamped, day, expiration, now))
+        landing.capture_ids.setdefault(day, []).append(stamped["capture_id"][0])
         landing.rows += stamped.height
         landing.captures += 1
         landing.versions.append(commit.version)
@@ -121,7 +141,8 @@ def _merged(outcomes: list[CheckOutcome]) -> CheckOutcome:
 def raw_spx_options_quotes_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Capture each day's nearest expirations, one commit per capture as it arrives."""
+    """Capture each day's nearest expirations, one commit per capture as it arrives, then
+    judge each day by its captures (quotes are final at the session's close)."""
     provider = market.quotes()
     days = run_days(context)
     captures = (
@@ -131,12 +152,25 @@ def raw_spx_options_quotes_1m(
     )
     meta = {"run_id": context.run.run_id, "source": provider.name}
     landing = land_quotes(lake.lake, captures, meta, market.now())
+    verdicts = landing.verdicts(days)
+    judged = judge_options_days(
+        context,
+        lake.lake,
+        RAW_QUOTES_SPEC,
+        [],
+        checks.RAW_QUOTES_CHECKS,
+        landing.captured(),
+        verdicts,
+        session_days(days),
+        market.now(),
+        lambda p: minute_completeness(verdicts[p.key]),
+    )
     yield dg.MaterializeResult(
         metadata={
             "rows": landing.rows,
             "captures": landing.captures,
             "delta_version": landing.versions[-1] if landing.versions else -1,
+            **judged.metadata(),
         }
     )
-    verdicts = landing.verdicts(days)
     yield from partition_checks(context, keys.RAW_QUOTES, checks.RAW_QUOTES_CHECKS, verdicts)

@@ -8,14 +8,16 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
-from market_spine.check_kit import partition_checks
+from market_spine.check_kit import partition_checks, rows_by
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import surface
-from market_spine.options.catalog import SURFACE_SPEC
+from market_spine.options.catalog import GREEKS_SPEC, SURFACE_SPEC
+from market_spine.options.judgment import eod_days, expiry_completeness, judge_options_days
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import SURFACE
+from market_spine.providers.resource import MarketDataResource
 
 
 def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
@@ -29,9 +31,9 @@ def surfaces_of_days(greeks: pl.DataFrame) -> pl.DataFrame:
 
 @dataset_asset(SURFACE_SPEC, checks.SURFACE_CHECKS, option_days, group_name="options")
 def vol_surface_daily(
-    context: dg.AssetExecutionContext, lake: LakeResource
+    context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Summarize each day's greeks into its surface."""
+    """Summarize each day's greeks into its surface, then judge each day from its greeks'."""
     store = lake.lake
     days = run_days(context)
     result = rebuild_blocks(
@@ -44,7 +46,24 @@ def vol_surface_daily(
         ["root"],
     )
     verdicts = checks.judge_days(checks.SURFACE_CHECKS, result, days)
+    by_day = rows_by(result, ["trade_date"], [(d,) for d in days])
+    judged = judge_options_days(
+        context,
+        store,
+        SURFACE_SPEC,
+        [GREEKS_SPEC],
+        checks.SURFACE_CHECKS,
+        result,
+        verdicts,
+        eod_days(days),
+        market.now(),
+        lambda p: expiry_completeness(by_day[p.values], p.trade_date),
+    )
     yield dg.MaterializeResult(
-        metadata={"rows": result.height, "delta_version": store.version(keys.table(keys.SURFACE))}
+        metadata={
+            "rows": result.height,
+            "delta_version": store.version(keys.table(keys.SURFACE)),
+            **judged.metadata(),
+        }
     )
     yield from partition_checks(context, keys.SURFACE, checks.SURFACE_CHECKS, verdicts)

@@ -4,13 +4,19 @@ touching the home's own warehouse file or its lock.
 
 The build is an ordinary `dbt build` with its own profiles.yml: the same project, the home's
 seeds, and the lake plugin told the instant (`as_of` in its config), so every staging view
-reads the table's files of that version. Certified versions are kept by maintenance, so a
-scratch build at any instant whose versions were not pruned reproduces the marts then.
+reads the table's files of that version. It starts from the home's parse of the project
+(`as_of_runner`), so it costs about what an ordinary build of the home does. Certified
+versions are kept by maintenance, so a scratch build at any instant whose versions were not
+pruned reproduces the marts then.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,14 +28,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import yaml
-from dagster_dbt import DbtCliResource
 
 from market_spine.errors import InvalidInput, SpineError
 from market_spine.lake.as_of import AS_OF_FORMS, parse_as_of
 from market_spine.settings import Settings
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 from market_spine.warehouse.paths import DBT_PROJECT_DIR, warehouse_dir, warehouse_path
-from market_spine.warehouse.project import dbt_executable
+from market_spine.warehouse.project import PARTIAL_PARSE, discard_foreign_partial_parse
 from market_spine.warehouse.resource import WarehouseResource
 
 _PLUGIN = "market_spine.warehouse.dbt_plugin.lake_plugin"
@@ -42,12 +47,14 @@ class WarehouseBuildFailed(SpineError):
 @dataclass(frozen=True)
 class AsOfWarehouse:
     """A built scratch warehouse: its DuckDB file, the instant, each lake table's version read
-    (None: the table did not exist yet) and the build's seconds."""
+    (None: the table did not exist yet), the build's seconds, and how many of the project's
+    files dbt parsed (0 when the home's parse was current)."""
 
     path: Path
     as_of: datetime
     versions: dict[str, int | None]
     seconds: float
+    parsed_files: int | None = None
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run a query on the scratch warehouse (read-only, UTC)."""
@@ -104,9 +111,12 @@ def _profiles(lake_root: Path, path: Path, as_of: datetime) -> dict:
     }
 
 
-def build_as_of(settings: Settings, as_of: datetime | str, path: Path) -> AsOfWarehouse:
+def build_as_of(
+    settings: Settings, as_of: datetime | str, path: Path, *, reuse_parse: bool = True
+) -> AsOfWarehouse:
     """Build every dbt model into the DuckDB file `path` (replaced if there) over the lake as
-    of `as_of`; `path` must not be the home's warehouse. Raises InvalidInput when the lake held
+    of `as_of`; `path` must not be the home's warehouse. `reuse_parse=False` parses the project
+    afresh instead of from the home's parse (for comparison). Raises InvalidInput when the lake held
     nothing then, HistoryPruned when a version of then was pruned, WarehouseBuildFailed naming
     the nodes that failed."""
     started = time.perf_counter()
@@ -129,29 +139,77 @@ def build_as_of(settings: Settings, as_of: datetime | str, path: Path) -> AsOfWa
         (scratch / "profiles.yml").write_text(
             yaml.safe_dump(_profiles(settings.lake_root, path, instant))
         )
-        dbt = DbtCliResource(
-            project_dir=str(DBT_PROJECT_DIR),
-            profiles_dir=str(scratch),
-            dbt_executable=dbt_executable(),
-        )
         resource = WarehouseResource.for_settings(settings)
-        invocation = resource.invoke(
-            dbt, ["build"], raise_on_error=False, target_path=scratch / "target"
-        )
-        invocation.wait()
-        if not invocation.is_successful():
+        code, output = _run_dbt(resource, path, scratch, reuse_parse)
+        if code != 0:
+            results = scratch / "target" / "run_results.json"
+            found = json.loads(results.read_text()).get("results", []) if results.is_file() else []
             failed = [
                 f"{r['unique_id']}: {r.get('message') or r['status']}"
-                for r in invocation.get_artifact("run_results.json").get("results", [])
+                for r in found
                 if r["status"] in ("error", "fail")
             ]
+            said = output.strip().splitlines()[-5:]
             raise WarehouseBuildFailed(
                 f"the warehouse build as of {instant.isoformat()} failed: "
-                f"{'; '.join(failed) or 'see the dbt log in ' + str(scratch)}"
+                f"{'; '.join(failed) or ' / '.join(said) or 'dbt exited with ' + str(code)}"
             )
+        perf = scratch / "target" / "perf_info.json"
+        parsed = json.loads(perf.read_text()).get("parsed_path_count") if perf.is_file() else None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return AsOfWarehouse(path, instant, versions, time.perf_counter() - started)
+    return AsOfWarehouse(path, instant, versions, time.perf_counter() - started, parsed)
+
+
+def _run_dbt(
+    resource: WarehouseResource, path: Path, scratch: Path, reuse_parse: bool
+) -> tuple[int, str]:
+    """Build the project into `path` with `scratch`'s profiles.yml in its own process
+    (`as_of_runner`), parsing from the home's partial-parse file when `reuse_parse`; its exit
+    code and output."""
+    target = scratch / "target"
+    target.mkdir()
+    saved = resource.target_path / PARTIAL_PARSE
+    if reuse_parse and saved.is_file():
+        shutil.copy2(saved, target / PARTIAL_PARSE)
+        discard_foreign_partial_parse(target)
+    request = {
+        "home_vars": json.dumps(_last_vars(resource.target_path)),
+        "project_dir": str(DBT_PROJECT_DIR),
+        "target_path": str(target),
+        "home_profiles": str(DBT_PROJECT_DIR),
+        "home_database": warehouse_path(Path(resource.home)).stem,
+        "profiles": str(scratch),
+        "database": path.stem,
+    }
+    (scratch / "request.json").write_text(json.dumps(request))
+    environment = {k: v for k, v in os.environ.items() if k not in resource.dbt_environment()}
+    environment |= {k: v for k, v in resource.dbt_environment().items() if v is not None}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "market_spine.warehouse.as_of_runner",
+            str(scratch / "request.json"),
+        ],
+        env=environment,
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def _last_vars(target: Path) -> dict:
+    """The --vars of the home's last dbt invocation (its run_results.json), which its parse was
+    made with: dbt reuses a parse only under the same vars (a partitioned build passes its
+    trade-date window). Empty when unknown."""
+    try:
+        found = json.loads((target / "run_results.json").read_text())["args"].get("vars")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 @contextmanager

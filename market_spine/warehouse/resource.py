@@ -85,22 +85,34 @@ class WarehouseResource(dg.ConfigurableResource):
         with read_only(Path(self.home), self.lock_timeout_s) as conn:
             yield conn
 
+    def dbt_environment(self) -> dict[str, str | None]:
+        """What dbt reads from the environment for this home (None: unset), with the home's
+        reference seeds brought up to date first; a bad instruments file raises InvalidInput."""
+        seeds = seeds_folder(Path(self.home), self.instruments_path)
+        return {
+            "MARKET_SPINE_HOME": str(Path(self.home).resolve()),
+            # The project's default seeds: dbt sees what it always saw. Others relative to the
+            # project: with an absolute seed folder, dbt's partial parse takes every seed for
+            # changed on the next run and then fails to load them.
+            "MARKET_SPINE_SEEDS": None
+            if seeds == SEEDS_DIR
+            else os.path.relpath(seeds, DBT_PROJECT_DIR),
+        }
+
     def invoke(
         self, dbt: DbtCliResource, args: Sequence[str], context: Any = None, **kwargs: Any
     ) -> DbtCliInvocation:
         """Start `dbt <args>` for this home; the caller must hold `writing()` until it ends.
         The home's reference seeds are brought up to date first; a bad instruments file raises
         InvalidInput before dbt starts."""
-        seeds = seeds_folder(Path(self.home), self.instruments_path)
+        environment = self.dbt_environment()
         with _ENV_LOCK:
             previous = {name: os.environ.get(name) for name in _ENV}
-            os.environ["MARKET_SPINE_HOME"] = str(Path(self.home).resolve())
-            if seeds == SEEDS_DIR:  # the project's default: dbt sees what it always saw
-                os.environ.pop("MARKET_SPINE_SEEDS", None)
-            else:
-                # Relative to the project: with an absolute seed folder, dbt's partial parse
-                # takes every seed for changed on the next run and then fails to load them.
-                os.environ["MARKET_SPINE_SEEDS"] = os.path.relpath(seeds, DBT_PROJECT_DIR)
+            for name, value in environment.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
             try:
                 # dbt starts here (Popen copies os.environ), so the variables can be restored.
                 kwargs.setdefault("target_path", self.target_path)

@@ -16,7 +16,18 @@ from typer.testing import CliRunner
 from market_spine.catalog.registry import drift, undeclared
 from market_spine.certification.tables import ANOMALY_FLAGS, READINESS_LOG
 from market_spine.cli import app as cli
-from market_spine.client import BARS_1M, OPTION_CHAIN, Spine
+from market_spine.client import (
+    BARS_1M,
+    BARS_DAILY,
+    CONTINUOUS_1M,
+    CONTINUOUS_DAILY,
+    OPTION_CHAIN,
+    OPTION_GREEKS,
+    OPTION_QUOTES,
+    READINESS_DATASETS,
+    VOL_SURFACE,
+    Spine,
+)
 from market_spine.errors import InvalidInput
 from market_spine.futures.partitions import partition_key
 from market_spine.providers.resource import MarketDataResource
@@ -25,6 +36,8 @@ from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
 CLOSED, LIVE = date(2024, 3, 4), date(2024, 3, 5)
+FUTURES = (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY)
+ROOTS = ("SPX", "SPXW")
 NOW = datetime(2024, 3, 6, tzinfo=UTC)
 
 
@@ -64,12 +77,9 @@ def test_one_row_per_dataset_symbol_and_day_from_what_the_runs_judged(home: Path
     spine = Spine(home, warn_empty=False)
     ready = spine.readiness(now=NOW)
     keys = ready.select("dataset", "symbol", "trade_date").rows()
-    assert sorted(keys) == [
-        (BARS_1M, "CL", CLOSED),
-        (BARS_1M, "CL", LIVE),
-        (OPTION_CHAIN, "SPX", LIVE),
-        (OPTION_CHAIN, "SPXW", LIVE),
-    ]
+    futures = [(d, "CL", day) for d in FUTURES for day in (CLOSED, LIVE)]
+    options = [(d, r, LIVE) for d in (OPTION_CHAIN, OPTION_GREEKS, VOL_SURFACE) for r in ROOTS]
+    assert sorted(keys) == sorted([*futures, *options, (OPTION_QUOTES, "SPXW", LIVE)])
     closed = _row(ready, BARS_1M, "CL", CLOSED)
     bars = spine.bars("CL", CLOSED)
     assert closed["state"] == "certified"
@@ -87,9 +97,9 @@ def test_one_row_per_dataset_symbol_and_day_from_what_the_runs_judged(home: Path
     assert live["state"] == "preliminary" and live["anomalies"] == 0
     # Captured at 15:30Z, final at the 22:00Z close: the capture lags the market by 6.5 hours.
     assert live["freshness_lag_s"] == 6.5 * 3600
-    assert spine.readiness(symbols="CL", now=datetime(2024, 3, 5, 16, tzinfo=UTC)).filter(
-        pl.col("trade_date") == LIVE
-    )["freshness_lag_s"].item() == pytest.approx(1800)
+    assert spine.readiness(
+        dataset=BARS_1M, symbols="CL", now=datetime(2024, 3, 5, 16, tzinfo=UTC)
+    ).filter(pl.col("trade_date") == LIVE)["freshness_lag_s"].item() == pytest.approx(1800)
     spxw = _row(ready, OPTION_CHAIN, "SPXW", LIVE)
     chain = spine.chain("SPXW", LIVE)
     assert spxw["state"] == "certified" and spxw["unit"] == "expirations"
@@ -101,7 +111,7 @@ def test_filters_narrow_and_bad_filters_say_what_to_pass(home: Path) -> None:
     spine = Spine(home, warn_empty=False)
     assert set(spine.readiness(symbols="spx,SPXW")["symbol"]) == {"SPX", "SPXW"}
     assert spine.readiness(dataset=BARS_1M, start="2024-03-05")["trade_date"].to_list() == [LIVE]
-    assert spine.readiness(end=CLOSED).height == 1
+    assert spine.readiness(end=CLOSED)["dataset"].sort().to_list() == sorted(FUTURES)
     assert spine.readiness(start="2024-04-01").is_empty()
     with pytest.raises(InvalidInput, match="has no readiness: choose from"):
         spine.readiness(dataset="raw/futures_bars_1m")
@@ -150,7 +160,9 @@ def test_flags_mark_the_rows_the_checks_flagged(home: Path) -> None:
 
 def test_the_api_answers_readiness_and_flags(home: Path) -> None:
     with serving(home) as client:
-        found = client.get("/v1/readiness", params={"symbol": "CL", "end": "2024-03-04"})
+        found = client.get(
+            "/v1/readiness", params={"dataset": BARS_1M, "symbol": "CL", "end": "2024-03-04"}
+        )
         assert found.status_code == 200
         [row] = found.json()["data"]
         assert (row["trade_date"], row["state"], row["anomalies"] > 0) == (
@@ -159,7 +171,8 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
             True,
         )
         everything = client.get("/v1/readiness").json()
-        assert everything["total_rows"] == 4
+        assert everything["total_rows"] == 15
+        assert {r["dataset"] for r in everything["data"]} == set(READINESS_DATASETS)
         for params, field in (
             ({"dataset": "normalized/nope"}, "dataset"),
             ({"symbol": "ZZ"}, "symbol"),
@@ -182,7 +195,9 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
 
 def test_the_command_prints_readiness(home: Path) -> None:
     env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"}
-    out = CliRunner().invoke(cli, ["readiness", "--symbol", "CL", "--json"], env=env)
+    out = CliRunner().invoke(
+        cli, ["readiness", "--dataset", BARS_1M, "--symbol", "CL", "--json"], env=env
+    )
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)
     assert [(r["trade_date"], r["state"]) for r in rows] == [
@@ -205,9 +220,81 @@ def test_a_new_judgment_replaces_the_old_one(tmp_path: Path) -> None:
         _futures(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
         _futures(settings, instance, LIVE, "2024-03-06T12:00:00Z", [])
     spine = Spine(home, warn_empty=False)
-    [row] = spine.readiness(now=NOW).to_dicts()
+    [row] = spine.readiness(dataset=BARS_1M, now=NOW).to_dicts()
     assert (row["state"], row["freshness_lag_s"], row["present"]) == ("certified", 0.0, 1380)
-    assert spine.lake.read(READINESS_LOG)["state"].sort().to_list() == [
-        "certified",
-        "preliminary",
-    ]
+    log = spine.lake.read(READINESS_LOG).filter(pl.col("dataset") == BARS_1M)
+    assert log["state"].sort().to_list() == ["certified", "preliminary"]
+
+
+def test_derived_datasets_are_as_certified_as_what_they_are_computed_from(home: Path) -> None:
+    """Daily bars and continuous series of the closed session are certified like its minutes,
+    those of the live session preliminary; the greeks and surface of a certified chain are
+    certified; each says what it holds against what it owes, its capture and compute time."""
+    spine = Spine(home, warn_empty=False)
+    ready = spine.readiness(now=NOW)
+    for dataset in FUTURES:
+        assert _row(ready, dataset, "CL", CLOSED)["state"] == "certified", dataset
+        live = _row(ready, dataset, "CL", LIVE)
+        assert live["state"] == "preliminary" and live["freshness_lag_s"] == 6.5 * 3600
+    daily = _row(ready, BARS_DAILY, "CL", CLOSED)
+    assert (daily["unit"], daily["expected"], daily["present"], daily["missing"]) == (
+        "days",
+        1,
+        1,
+        0,
+    )
+    assert daily["capture_id"] == spine.daily("CL", CLOSED)["capture_id"].item()
+    minutes = _row(ready, CONTINUOUS_1M, "CL", CLOSED)
+    series = spine.bars("CL.c.0", CLOSED)
+    assert minutes["unit"] == "minutes" and minutes["present"] >= series.height > 0
+    assert minutes["missing"] > 0  # the closed session was captured with gaps
+    assert _row(ready, CONTINUOUS_DAILY, "CL", CLOSED)["unit"] == "series"
+    for root in ROOTS:
+        chain = _row(ready, OPTION_CHAIN, root, LIVE)
+        for dataset in (OPTION_GREEKS, VOL_SURFACE):
+            row = _row(ready, dataset, root, LIVE)
+            assert row["state"] == "certified" and row["capture_id"] == chain["capture_id"]
+            assert row["computed_at"] >= chain["computed_at"]
+    greeks = spine.chain("SPXW", LIVE)
+    vols = _row(ready, OPTION_GREEKS, "SPXW", LIVE)
+    assert (vols["unit"], vols["present"]) == ("vols", greeks["iv_converged"].sum())
+    surface = _row(ready, VOL_SURFACE, "SPXW", LIVE)
+    assert surface["present"] == spine.surface(LIVE).filter(pl.col("root") == "SPXW").height
+    quotes = _row(ready, OPTION_QUOTES, "SPXW", LIVE)
+    assert quotes["state"] == "certified" and quotes["unit"] == "minutes"
+    assert quotes["present"] == spine.quotes(LIVE).height == quotes["expected"]
+
+
+def test_derived_datasets_follow_their_inputs_when_a_session_is_judged_again(
+    tmp_path: Path,
+) -> None:
+    """A chain captured at 16:30 ET leaves its greeks and surface preliminary (quotes are final
+    at the 16:15 close); captured again after 17:15 ET, all of them are certified. The live
+    futures session's daily bars follow its minutes the same way, and the materializations
+    carry the state as metadata."""
+    home = tmp_path / "home"
+    settings = settings_for(home)
+    early = MarketDataResource(frozen_now="2024-03-05T21:30:00Z")
+    derived = (OPTION_GREEKS, VOL_SURFACE)
+    with dg.instance_for_test() as instance:
+        _futures(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
+        assert materialize_options(settings, LIVE, LIVE, instance=instance, market=early)
+        spine = Spine(home, warn_empty=False)
+        first = spine.readiness(now=NOW)
+        for dataset in (BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY, *derived):
+            states = first.filter(pl.col("dataset") == dataset)["state"].unique().to_list()
+            assert states == ["preliminary"], dataset
+        reason = instance.get_latest_materialization_event(
+            dg.AssetKey(OPTION_GREEKS.split("/"))
+        ).asset_materialization.metadata["certification"]
+        assert reason.value == "preliminary"
+        assert _row(first, OPTION_QUOTES, "SPXW", LIVE)["state"] == "certified"
+
+        _futures(settings, instance, LIVE, "2024-03-06T12:00:00Z", [])
+        late = MarketDataResource(frozen_now="2024-03-05T22:30:00Z")
+        assert materialize_options(settings, LIVE, LIVE, instance=instance, market=late)
+        daily = instance.get_latest_materialization_event(dg.AssetKey(BARS_DAILY.split("/")))
+        assert daily.asset_materialization.metadata["certification"].value == "certified"
+    again = spine.readiness(now=NOW)
+    assert set(again["state"]) == {"certified"}
+    assert again.height == first.height

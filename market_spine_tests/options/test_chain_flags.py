@@ -13,7 +13,7 @@ from market_spine.certification.tables import FLAG_FINDING_SCHEMA
 from market_spine.markets.expirations import traded_expirations
 from market_spine.markets.osi import osi_expr
 from market_spine.options import checks
-from market_spine.options.analytics import with_mid
+from market_spine.options.analytics import chain_greeks, implied_forwards, with_mid
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 
 DAY = date(2024, 3, 5)
@@ -84,3 +84,54 @@ def test_each_root_owes_the_expirations_it_trades(chain: pl.DataFrame) -> None:
     assert (spxw.present, spxw.missing) == (spxw.expected - 1, 1)
     assert found["SPX"].missing == 0
     assert checks.root_completeness(chain, date(2024, 3, 9))[0].expected == 0  # a Saturday
+
+
+@pytest.fixture(scope="module")
+def greeks(chain: pl.DataFrame) -> pl.DataFrame:
+    return chain_greeks(chain, implied_forwards(chain))
+
+
+def test_clean_greeks_flag_nothing(greeks: pl.DataFrame) -> None:
+    for outcome in (checks.iv_bounds(greeks), checks.parity(greeks)):
+        assert outcome.flagged is not None and outcome.flagged.is_empty()
+        assert outcome.flagged.schema == pl.Schema(FLAG_FINDING_SCHEMA)
+
+
+def test_a_parity_breach_flags_both_legs(greeks: pl.DataFrame) -> None:
+    spx = greeks.filter(pl.col("root") == "SPX")
+    expiry = spx["expiration"].sort()[3]
+    puts = spx.filter(pl.col("expiration") == expiry, pl.col("right") == "P", pl.col("mid") > 0)
+    strike = puts["strike"].sort()[puts.height // 2]
+    leg = (
+        (pl.col("root") == "SPX") & (pl.col("expiration") == expiry) & (pl.col("strike") == strike)
+    )
+    shifted = greeks.with_columns(
+        mid=pl.when(leg & (pl.col("right") == "P")).then(pl.col("mid") + 25).otherwise("mid")
+    )
+    outcome = checks.parity(shifted)
+    flagged = outcome.flagged
+    assert flagged is not None and not outcome.passed
+    mine = flagged.filter(pl.col("instrument").is_in(greeks.filter(leg)["osi"].implode()))
+    assert mine.height == 2 and set(mine["kind"]) == {"parity_breach"}
+    assert mine["value"].to_list() == pytest.approx([-25.0, -25.0], abs=1.0)
+    assert (mine["score"] > 1).all()
+    assert flagged.height == 2 * outcome.metadata["breaches"]
+
+
+def test_vols_out_of_bounds_are_flagged_with_how_far(greeks: pl.DataFrame) -> None:
+    solved = greeks.with_row_index().filter(pl.col("iv").is_not_null())
+    high, low = solved["index"][0], solved["index"][1]
+    wild = greeks.with_row_index().with_columns(
+        iv=pl.when(pl.col("index") == high)
+        .then(10.0)
+        .when(pl.col("index") == low)
+        .then(0.005)
+        .otherwise("iv")
+    )
+    flagged = checks.iv_bounds(wild.drop("index")).flagged
+    assert flagged is not None
+    by_osi = {r["instrument"]: r for r in flagged.to_dicts()}
+    assert set(by_osi) == {wild["osi"][high], wild["osi"][low]}
+    assert by_osi[wild["osi"][high]]["score"] == pytest.approx(10.0 / checks.IV_BOUNDS[1])
+    assert by_osi[wild["osi"][low]]["score"] == pytest.approx(checks.IV_BOUNDS[0] / 0.005)
+    assert set(flagged["kind"]) == {"iv_out_of_bounds"}

@@ -65,6 +65,12 @@ def test_the_warehouse_as_of_an_instant_answers_as_it_was_then(
     assert built.stat().st_size > 0 and digest(main) == before
     assert str(then["bars"]) in result.output  # the query's answer, from the built file
 
+    # Built from the home's parse of the project (no file parsed again), into a file whose
+    # database name is not the home's: its relations follow it.
+    direct = build_as_of(settings_for(home), between, home / "elsewhere" / "then.duckdb")
+    assert direct.parsed_files == 0
+    assert direct.sql(DAYS).to_dicts()[0] == then
+
 
 def test_an_instant_the_warehouse_cannot_be_built_at_is_refused(tmp_path: Path, home: Path) -> None:
     settings = settings_for(home)

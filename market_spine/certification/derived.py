@@ -1,0 +1,129 @@
+"""Judging the partitions of a derived dataset (daily bars, continuous series, greeks, the vol
+surface, intraday quotes) where they are computed: the state the derived rule gives them from
+their inputs' newest judgment and their own blocking checks, written to the readiness log with
+their completeness, anomalies, capture and compute time, and their flagged rows beside the
+data. Derived datasets have no certification ledger of their own: their inputs' records the
+transitions and revisions.
+
+Domains say which datasets a derived one is computed from; this module never imports one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from market_spine.catalog.vocabulary import conform
+from market_spine.certification import flags as anomaly_flags
+from market_spine.certification import ledger
+from market_spine.certification.certify import (
+    Certified,
+    Judged,
+    Partition,
+    capture_time,
+    newest_capture,
+    outcome_of,
+)
+from market_spine.certification.readiness import Completeness, readiness_rows
+from market_spine.certification.rules import DerivedEvidence, State, derive
+from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
+from market_spine.check_kit import rows_by
+from market_spine.lake.store import Lake
+
+
+def judged_states(lake: Lake, dataset: str, first: date, last: date) -> dict[str, State]:
+    """The newest judged state of each partition of `dataset` with a trade date in
+    [first, last], by partition key, from the readiness log (which every judgment, certified
+    or derived, writes); a partition never judged is absent."""
+    if not lake.exists(READINESS_LOG):
+        return {}
+    rows = lake.read(
+        READINESS_LOG,
+        equals={"dataset": dataset},
+        between={"trade_date": (first, last)},
+        columns=["partition", "state", "computed_at"],
+    )
+    newest = rows.sort("computed_at").unique("partition", keep="last")
+    return {p: State(s) for p, s in newest.select("partition", "state").iter_rows()}
+
+
+def judge_derived(
+    lake: Lake,
+    dataset: str,
+    inputs: Sequence[str],
+    run_id: str,
+    partitions: Sequence[Partition],
+    columns: Sequence[str],
+    written: pl.DataFrame,
+    judged: Judged,
+    now: datetime,
+    completeness: Mapping[str, Sequence[Completeness]] | None = None,
+) -> Certified:
+    """Judge the run's `partitions` of `dataset`, just computed (`written`, its rows selected
+    by `columns` as each Partition's values) from the same partitions of `inputs` (the
+    datasets it is computed from; none for a capture of its own). A capture's time is its
+    capture id's, or `now` (the market clock) when that is earlier; rows without a capture id
+    take their inputs' newest. Records each partition's readiness (with its `completeness`
+    by partition key) and the rows its checks flagged; returns each partition's state and the
+    `certified` verdicts (never a Dagster check of its own: shown in asset metadata)."""
+    started = time.perf_counter()
+    days = [p.trade_date for p in partitions]
+    states = {d: judged_states(lake, d, min(days), max(days)) for d in inputs} if days else {}
+    captures = _input_captures(lake, inputs, days) if "capture_id" not in written.columns else {}
+    rows = rows_by(written, columns, [p.values for p in partitions])
+    version = lake.version(dataset)
+    recorded_at = datetime.now(UTC)
+    flags = anomaly_flags.gathered(
+        dataset, judged.verdicts, [p.key for p in partitions], run_id, recorded_at
+    )
+    outcomes, found, ready = {}, {}, []
+    for p in partitions:
+        capture = newest_capture(rows[p.values]) or captures.get(p.key)
+        captured_at = min(capture_time(capture, now), now)
+        blocking = judged.blocking(p.key)
+        decision = derive(
+            DerivedEvidence(
+                {d: states[d].get(p.key) for d in inputs}, captured_at, p.final_at, blocking
+            )
+        )
+        found[p.key] = decision.state
+        outcomes[p.key] = outcome_of(decision.state, decision.reason, capture, p.final_at)
+        ready += readiness_rows(
+            dataset,
+            p,
+            (completeness or {}).get(p.key, ()),
+            flags,
+            {
+                "state": decision.state.value,
+                "capture_id": capture,
+                "captured_at": captured_at,
+                "final_at": p.final_at,
+                "computed_at": recorded_at,
+                "run_id": run_id,
+                "delta_version": version,
+            },
+        )
+    ledger.record(lake, [], [], [], run_id, ready, flags)
+    return Certified(outcomes, found, 0, time.perf_counter() - started)
+
+
+def _input_captures(lake: Lake, inputs: Sequence[str], days: list[date]) -> dict[str, str]:
+    """The newest capture each partition's inputs were judged on, by partition key (for
+    rows that carry no capture id of their own, such as a surface)."""
+    if not inputs or not days or not lake.exists(READINESS_LOG):
+        return {}
+    frames = [
+        lake.read(
+            READINESS_LOG,
+            equals={"dataset": d},
+            between={"trade_date": (min(days), max(days))},
+            columns=["partition", "capture_id", "computed_at"],
+        )
+        for d in inputs
+    ]
+    rows = conform(pl.concat(frames), {c: READINESS_LOG_SCHEMA[c] for c in frames[0].columns})
+    newest = rows.drop_nulls("capture_id").group_by("partition").agg(pl.col("capture_id").max())
+    return dict(newest.iter_rows())
