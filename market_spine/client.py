@@ -22,7 +22,7 @@ from market_spine.certification.status import CertificationStates
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
-from market_spine.lake import Lake, lake_at
+from market_spine.lake import Lake
 from market_spine.lake.sql import view_sql
 from market_spine.markets import empty_reads
 from market_spine.markets.dates import parse_range
@@ -89,7 +89,7 @@ class Spine:
             settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)} if home else None)
         self.settings = settings
         self.warn_empty = warn_empty
-        self.lake: Lake = lake_at(str(settings.lake_root))
+        self.lake: Lake = settings.lake()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._registered: dict[str, int | None] = {}
         self._states = CertificationStates(self.lake)
