@@ -287,7 +287,7 @@ class ObjectStorage(Storage):
     def put(self, loc: str, data: bytes | memoryview) -> None:
         import obstore
 
-        obstore.put(self._store, self.key(loc), data, use_multipart=False)
+        obstore.put(self._store, self.key(loc), bytes(data), use_multipart=False)
 
     def delete(self, loc: str) -> None:
         import obstore
