@@ -23,7 +23,7 @@ from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake
-from market_spine.lake.sql import view_sql
+from market_spine.lake.sql import attach, view_sql
 from market_spine.markets import empty_reads
 from market_spine.markets.dates import parse_range
 from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
@@ -571,6 +571,7 @@ class Spine:
         if self._con is None:
             self._con = duckdb.connect()
             self._con.execute("SET TimeZone = 'UTC'")
+            attach(self._con, self.lake.storage)
         for dataset in self.lake.datasets():
             snapshot = self.lake.snapshot(dataset)
             if self._registered.get(dataset) == snapshot.version:
