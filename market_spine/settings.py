@@ -127,6 +127,19 @@ def _lake_uri(env: SettingSources) -> str:
     return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
 
 
+def _sse(env: SettingSources) -> str:
+    """MARKET_SPINE_LAKE_SSE: "" (the bucket's default), AES256 (SSE-S3) or aws:kms (SSE-KMS)."""
+    raw = env.get("MARKET_SPINE_LAKE_SSE", "").strip()
+    value = {"": "", "aes256": "AES256", "aws:kms": "aws:kms"}.get(raw.lower())
+    if value is None:
+        raise InvalidInput(
+            f"{env.named('MARKET_SPINE_LAKE_SSE', raw)} is not a server-side encryption S3 knows: "
+            "set AES256 (SSE-S3) or aws:kms (SSE-KMS, with MARKET_SPINE_LAKE_SSE_KMS_KEY_ID), "
+            "or unset it for the bucket's default"
+        )
+    return value
+
+
 def _secret(env: SettingSources, name: str) -> SecretStr | None:
     raw = env.get(name, "").strip()
     return SecretStr(raw) if raw else None
@@ -362,9 +375,7 @@ class Settings:
             lake_region=env.get("MARKET_SPINE_LAKE_REGION", "").strip(),
             lake_access_key_id=env.get("MARKET_SPINE_LAKE_ACCESS_KEY_ID", "").strip(),
             lake_secret_access_key=_secret(env, "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY"),
-            lake_sse=_choice(env, "MARKET_SPINE_LAKE_SSE", "", ("", "aes256", "aws:kms")).replace(
-                "aes256", "AES256"
-            ),
+            lake_sse=_sse(env),
             lake_sse_kms_key_id=env.get("MARKET_SPINE_LAKE_SSE_KMS_KEY_ID", "").strip(),
         )
         settings.validate_symbols()
