@@ -136,6 +136,9 @@ class Storage:
         """Delete a file; a missing one is no error."""
         raise NotImplementedError
 
+    def make_folder(self, loc: str) -> None:
+        """Create a folder delta-rs is about to write into (object stores need none)."""
+
     def source(self, loc: str) -> str | BinaryIO:
         """What pyarrow's Parquet reader opens: the path itself, or the object's bytes."""
         import pyarrow as pa
@@ -201,6 +204,9 @@ class LocalStorage(Storage):
 
     def delete(self, loc: str) -> None:
         Path(loc).unlink(missing_ok=True)
+
+    def make_folder(self, loc: str) -> None:
+        Path(loc).mkdir(parents=True, exist_ok=True)
 
     def source(self, loc: str) -> str:
         return loc

@@ -301,8 +301,7 @@ class Lake:
         if self.exists(dataset):
             return False
         uri = self.location(dataset)
-        if self.storage.local:
-            Path(uri).mkdir(parents=True, exist_ok=True)
+        self.storage.make_folder(uri)
         try:
             create_table_with_add_actions(
                 uri,
