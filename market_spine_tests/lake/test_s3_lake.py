@@ -4,6 +4,7 @@ every object, the integrity ledger kept locally, and writers in separate process
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,6 +14,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from market_spine.api.errors import redact
+from market_spine.api.routes_health import probe_lake
 from market_spine.errors import HistoryPruned, InvalidInput, LakeDamaged
 from market_spine.lake import Lake
 from market_spine.lake.integrity import LEDGER_FILE
@@ -180,3 +183,12 @@ def test_concurrent_writers_in_separate_processes_lose_no_commit(
     assert rows.height == writers * appends
     assert rows.select("writer", "seq").n_unique() == writers * appends
     assert settings.lake().version(RAW) == writers * appends
+
+
+def test_readiness_probes_the_bucket_and_errors_hide_it(settings: Settings) -> None:
+    assert probe_lake(settings).ok
+    missing = dataclasses.replace(settings, lake_uri="s3://no-such-bucket/lake")
+    probe = probe_lake(missing)
+    assert not probe.ok and "no-such-bucket" in probe.detail
+    shown = redact(f"data file {settings.lake_uri}/{DS}/x.parquet is missing", settings)
+    assert settings.lake_uri not in shown and "$MARKET_SPINE_LAKE_URI" in shown
