@@ -79,7 +79,7 @@ class Leased(Unchecked):
     """The unchecked commit under a lock file per (dataset, symbol), held from plan to commit."""
 
     def _lease(self, dataset: str, symbol: str) -> FileLock:
-        folder = self.root / "_leases" / dataset
+        folder = self.local / "_leases" / dataset
         folder.mkdir(parents=True, exist_ok=True)
         return FileLock(folder / f"{symbol}.lock")
 

@@ -27,6 +27,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "ingest",
         "point_read",
         "many_commits",
+        "lake_s3",
         "backfill",
         "greeks",
         "options_day",
@@ -165,6 +166,40 @@ def commits_rows(r: dict[str, Any]) -> list[Row]:
             rows.append(figure("many_commits", figure_name, s[read][f"{q}_ms"], baseline, target))
         files = (s["lake"]["files"], s["lake"]["log_json"])
         rows.append(figure("many_commits", f"[{label} maintain] files / log json", *files))
+    return rows
+
+
+def lake_s3_rows(r: dict[str, Any]) -> list[Row]:
+    s3, local = r["s3"], r["local"]
+    rows = [
+        figure(
+            "lake_s3", "S3 bulk write rows/s", s3["bulk"]["rows_per_s"], local["bulk"]["rows_per_s"]
+        ),
+        figure(
+            "lake_s3",
+            "S3 one-day replace commits/s",
+            s3["daily"]["commits_per_s"],
+            local["daily"]["commits_per_s"],
+        ),
+    ]
+    rows += [
+        figure(
+            "lake_s3",
+            f"S3 point read {kind} p50 ms",
+            s3["reads"][kind]["p50_ms"],
+            local["reads"][kind]["p50_ms"],
+        )
+        for kind in ("warm", "cold")
+    ]
+    concurrent = s3["concurrent"]
+    name = f"S3 {concurrent['writers']} writer processes, commits/s"
+    rows.append(
+        figure("lake_s3", name, concurrent["commits_per_s"], local["concurrent"]["commits_per_s"])
+    )
+    rows.append(figure("lake_s3", "S3 concurrent commits lost", concurrent["lost"], None, 0))
+    rows.append(
+        figure("lake_s3", "S3 concurrent rows duplicated", concurrent["duplicated"], None, 0)
+    )
     return rows
 
 
@@ -460,6 +495,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "ingest": ingest_rows,
     "point_read": point_rows,
     "many_commits": commits_rows,
+    "lake_s3": lake_s3_rows,
     "backfill": backfill_rows,
     "greeks": greeks_rows,
     "options_day": options_day_rows,

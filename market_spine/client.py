@@ -22,8 +22,8 @@ from market_spine.certification.status import CertificationStates
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
-from market_spine.lake import Lake, lake_at
-from market_spine.lake.sql import view_sql
+from market_spine.lake import Lake
+from market_spine.lake.sql import attach, view_sql
 from market_spine.markets import empty_reads
 from market_spine.markets.dates import parse_range
 from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
@@ -99,7 +99,7 @@ class Spine:
             settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)} if home else None)
         self.settings = settings
         self.warn_empty = warn_empty
-        self.lake: Lake = lake_at(str(settings.lake_root))
+        self.lake: Lake = settings.lake()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._registered: dict[str, int | None] = {}
         self._states = CertificationStates(self.lake)
@@ -586,6 +586,7 @@ class Spine:
         if self._con is None:
             self._con = duckdb.connect()
             self._con.execute("SET TimeZone = 'UTC'")
+            attach(self._con, self.lake.storage)
         for dataset in self.lake.datasets():
             snapshot = self.lake.snapshot(dataset)
             if self._registered.get(dataset) == snapshot.version:

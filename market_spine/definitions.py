@@ -34,7 +34,7 @@ DOMAINS = {"futures": futures, "options": options, "warehouse": warehouse, "oper
 def shared_resources(settings: Settings) -> dict[str, object]:
     """The resources every domain uses for a home: the lake and the market-data providers."""
     return {
-        "lake": LakeResource(root=str(settings.lake_root)),
+        "lake": LakeResource(root=settings.lake_location),
         "market": MarketDataResource.from_settings(settings),
     }
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -14,6 +15,11 @@ from pydantic import SecretStr
 from market_spine.config.file import SettingSources
 from market_spine.config.secrets import mask, split_credentials
 from market_spine.errors import InvalidInput
+
+if TYPE_CHECKING:
+    # Only types: reading the settings must not import the lake (polars, delta-rs).
+    from market_spine.lake.storage import ObjectStoreOptions
+    from market_spine.lake.store import Lake
 
 PROFILES = ("dev", "test", "prod")
 #: Where futures bars come from: the simulated market or TWS / IB Gateway.
@@ -107,6 +113,38 @@ def _tls(env: SettingSources) -> tuple[Path | None, Path | None]:
     return cert, key
 
 
+def _lake_uri(env: SettingSources) -> str:
+    """MARKET_SPINE_LAKE_URI: empty (the home's lake folder) or `s3://bucket[/prefix]`."""
+    raw = env.get("MARKET_SPINE_LAKE_URI", "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise InvalidInput(
+            f"{env.named('MARKET_SPINE_LAKE_URI', raw)} is not an s3://bucket/prefix URI; set it "
+            "to e.g. s3://market-spine/lake, or unset it to keep the lake in the home"
+        )
+    return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+
+
+def _sse(env: SettingSources) -> str:
+    """MARKET_SPINE_LAKE_SSE: "" (the bucket's default), AES256 (SSE-S3) or aws:kms (SSE-KMS)."""
+    raw = env.get("MARKET_SPINE_LAKE_SSE", "").strip()
+    value = {"": "", "aes256": "AES256", "aws:kms": "aws:kms"}.get(raw.lower())
+    if value is None:
+        raise InvalidInput(
+            f"{env.named('MARKET_SPINE_LAKE_SSE', raw)} is not a server-side encryption S3 knows: "
+            "set AES256 (SSE-S3) or aws:kms (SSE-KMS, with MARKET_SPINE_LAKE_SSE_KMS_KEY_ID), "
+            "or unset it for the bucket's default"
+        )
+    return value
+
+
+def _secret(env: SettingSources, name: str) -> SecretStr | None:
+    raw = env.get(name, "").strip()
+    return SecretStr(raw) if raw else None
+
+
 def _file(env: SettingSources, name: str, like: str) -> Path | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -181,6 +219,20 @@ class Settings:
     #: The API's certificate chain and private key (PEM): when set it serves HTTPS and WSS.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Where the lake's tables live: "" for the home's `lake/` folder, or `s3://bucket/prefix`
+    #: (then the home's `lake/` folder keeps only the lake's integrity ledger).
+    lake_uri: str = ""
+    #: An S3-compatible endpoint ("" for AWS itself) and the bucket's region.
+    lake_endpoint: str = ""
+    lake_region: str = ""
+    #: The lake's S3 credentials ("" / None: the AWS_* environment or the machine's role);
+    #: the secret key is a secret value, never printed or put in a run's config.
+    lake_access_key_id: str = ""
+    lake_secret_access_key: SecretStr | None = None
+    #: Server-side encryption every lake object is written with: "" (the bucket's default),
+    #: AES256 (SSE-S3) or aws:kms (SSE-KMS, with `lake_sse_kms_key_id`, "" for the AWS key).
+    lake_sse: str = ""
+    lake_sse_kms_key_id: str = ""
 
     @property
     def retention_hours(self) -> int:
@@ -191,6 +243,33 @@ class Settings:
     def lake_root(self) -> Path:
         """The Delta Lake lives here, one folder per `<layer>/<dataset>`."""
         return self.home / "lake"
+
+    @property
+    def lake_location(self) -> str:
+        """The lake root every process opens: `lake_uri`, else the home's lake folder."""
+        return self.lake_uri or str(self.lake_root)
+
+    def lake_options(self) -> ObjectStoreOptions | None:
+        """How to reach an S3 lake (endpoint, region, credentials, encryption); None for a
+        local one."""
+        if not self.lake_uri:
+            return None
+        from market_spine.lake.storage import ObjectStoreOptions
+
+        return ObjectStoreOptions(
+            endpoint=self.lake_endpoint or None,
+            region=self.lake_region or None,
+            access_key_id=self.lake_access_key_id or None,
+            secret_access_key=self.lake_secret_access_key,
+            sse=self.lake_sse or None,
+            sse_kms_key_id=self.lake_sse_kms_key_id or None,
+        )
+
+    def lake(self) -> Lake:
+        """The home's lake, wherever it lives (one per root in a process)."""
+        from market_spine.lake.store import lake_at
+
+        return lake_at(self.lake_location, self.lake_options(), self.lake_root)
 
     @property
     def dagster_home(self) -> Path:
@@ -287,6 +366,17 @@ class Settings:
                 env, "MARKET_SPINE_API_MAX_HEADER_BYTES", 16_384, 1_024, 1_048_576
             ),
             api_header_timeout_s=_int(env, "MARKET_SPINE_API_HEADER_TIMEOUT_S", 10, 1, 600),
+            lake_uri=_lake_uri(env),
+            lake_endpoint=(
+                _url(env, "MARKET_SPINE_LAKE_ENDPOINT", "http://127.0.0.1:9000")
+                if env.get("MARKET_SPINE_LAKE_ENDPOINT", "").strip()
+                else ""
+            ),
+            lake_region=env.get("MARKET_SPINE_LAKE_REGION", "").strip(),
+            lake_access_key_id=env.get("MARKET_SPINE_LAKE_ACCESS_KEY_ID", "").strip(),
+            lake_secret_access_key=_secret(env, "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY"),
+            lake_sse=_sse(env),
+            lake_sse_kms_key_id=env.get("MARKET_SPINE_LAKE_SSE_KMS_KEY_ID", "").strip(),
         )
         settings.validate_symbols()
         settings.validate_combination()
@@ -324,6 +414,16 @@ class Settings:
             raise InvalidInput(
                 "provider is ib but ib_host is empty: set ib_host (and ib_port) to where TWS or "
                 "IB Gateway listens, e.g. `market-spine config set ib_host 127.0.0.1`"
+            )
+        if self.lake_sse_kms_key_id and self.lake_sse != "aws:kms":
+            raise InvalidInput(
+                "lake_sse_kms_key_id is set but lake_sse is not aws:kms: set "
+                "MARKET_SPINE_LAKE_SSE=aws:kms to encrypt with that key, or unset the key id"
+            )
+        if not self.lake_uri and (self.lake_endpoint or self.lake_sse):
+            raise InvalidInput(
+                "lake_endpoint or lake_sse is set but the lake is local (lake_uri is empty): "
+                "set MARKET_SPINE_LAKE_URI to s3://bucket/prefix, or unset them"
             )
         if self.options_provider == "thetadata" and self.thetadata_tier == "free":
             raise InvalidInput(

@@ -12,6 +12,7 @@ import pytest
 
 from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
+from market_spine_tests.kit.s3 import S3Server, s3_server
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,3 +66,10 @@ def materialized_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         runs = materialize_range(settings_for(home), SYMBOLS, *WEEK, instance=inst)
     assert all(r.success for r in runs), runs
     return home
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """An S3-compatible server (moto, in its own process) for this test session."""
+    with s3_server() as server:
+        yield server

@@ -131,3 +131,50 @@ def test_auth_off_warns_loudly_at_start(tmp_path: Path, caplog: pytest.LogCaptur
     with caplog.at_level("WARNING", logger="market_spine.api"):
         create_app(settings)
     assert "AUTHENTICATION IS OFF" in caplog.text
+
+
+def test_a_lake_on_s3_takes_its_endpoint_credentials_and_encryption(tmp_path: Path) -> None:
+    secret = tmp_path / "lake-secret"
+    secret.write_text("s3cr3t\n")
+    s = Settings.from_env(
+        {
+            "MARKET_SPINE_HOME": str(tmp_path / "home"),
+            "MARKET_SPINE_LAKE_URI": "s3://market-data/spine/lake/",
+            "MARKET_SPINE_LAKE_ENDPOINT": "http://127.0.0.1:9000",
+            "MARKET_SPINE_LAKE_ACCESS_KEY_ID": "AKIA1",
+            "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY_FILE": str(secret),
+            "MARKET_SPINE_LAKE_SSE": "aws:kms",
+            "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID": "key-1",
+        }
+    )
+    assert s.lake_location == "s3://market-data/spine/lake"
+    assert "s3cr3t" not in repr(s)
+    options = s.lake_options()
+    assert options is not None
+    store = options.object_store()
+    assert store["aws_secret_access_key"] == "s3cr3t" and store["aws_allow_http"] == "true"
+    assert store["aws_server_side_encryption"] == "aws:kms"
+    assert store["aws_sse_kms_key_id"] == "key-1"
+    # Reads need no encryption headers.
+    assert "aws_server_side_encryption" not in options.object_store(writes=False)
+    local = Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path / "home")})
+    assert local.lake_location == str(local.lake_root) and local.lake_options() is None
+
+
+@pytest.mark.parametrize(
+    ("env", "text"),
+    [
+        ({"MARKET_SPINE_LAKE_URI": "gs://bucket/lake"}, "s3://bucket/prefix"),
+        ({"MARKET_SPINE_LAKE_URI": "s3:///lake"}, "s3://bucket/prefix"),
+        ({"MARKET_SPINE_LAKE_URI": "s3://b", "MARKET_SPINE_LAKE_SSE": "rot13"}, "AES256"),
+        ({"MARKET_SPINE_LAKE_URI": "s3://b", "MARKET_SPINE_LAKE_ENDPOINT": "ftp://x"}, "http"),
+        (
+            {"MARKET_SPINE_LAKE_URI": "s3://b", "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID": "k"},
+            "not aws:kms",
+        ),
+        ({"MARKET_SPINE_LAKE_SSE": "AES256"}, "the lake is local"),
+    ],
+)
+def test_bad_lake_settings_are_explained(tmp_path: Path, env: dict, text: str) -> None:
+    with pytest.raises(InvalidInput, match=text):
+        Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path), **env})

@@ -73,6 +73,8 @@ def redact(message: str, settings: Settings) -> str:
     ]
     for path, name in sorted(roots, key=lambda r: -len(str(r[0]))):
         message = message.replace(str(path), name)
+    if settings.lake_uri:
+        message = message.replace(settings.lake_uri, "$MARKET_SPINE_LAKE_URI")
     return message
 
 

@@ -48,7 +48,9 @@ def _shown(path: Path, settings: Settings) -> str:
 
 
 def probe_lake(settings: Settings) -> Probe:
-    """The lake root exists and can be listed."""
+    """The lake root exists and can be listed (an S3 lake: its bucket answers a listing)."""
+    if settings.lake_uri:
+        return _probe_object_lake(settings)
     root = settings.lake_root
     shown = _shown(root, settings)
     if not root.is_dir():
@@ -59,6 +61,18 @@ def probe_lake(settings: Settings) -> Probe:
     except OSError as exc:
         return Probe(False, f"lake folder {shown} is not readable: {exc.strerror}")
     return Probe(True, f"{shown} ({layers} layers)")
+
+
+def _probe_object_lake(settings: Settings) -> Probe:
+    from market_spine.lake.storage import normalize_root
+
+    bucket = normalize_root(settings.lake_uri).removeprefix("s3://").split("/")[0]
+    try:
+        lake = settings.lake()
+        layers = lake.storage.folders(lake.root)
+    except Exception as exc:  # obstore raises its own types for refused or unreachable buckets
+        return Probe(False, f"lake bucket {bucket} does not answer: {type(exc).__name__}")
+    return Probe(True, f"s3 bucket {bucket} ({len(layers)} layers)")
 
 
 def _value(raw: Any) -> str | None:

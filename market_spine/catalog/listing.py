@@ -50,7 +50,12 @@ def stamp(settings: Settings) -> dict[str, int | None]:
 
     marks: dict[str, int | None] = {}
     lake = settings.lake_root
-    if lake.is_dir():
+    if settings.lake_uri:
+        # Object storage has no folder times: a table's version says the same.
+        s3_lake = settings.lake()
+        for dataset in s3_lake.datasets():
+            marks[dataset] = s3_lake.version(dataset)
+    elif lake.is_dir():
         for log_dir in sorted(lake.glob("*/*/_delta_log")):
             marks[f"{log_dir.parent.parent.name}/{log_dir.parent.name}"] = _mtime(log_dir)
     db = warehouse_path(settings.home)
@@ -69,12 +74,11 @@ def build(settings: Settings, previous: Listing | None = None, instance: Any = N
     build holds it (then `previous`'s), last materializations from `instance` if given."""
     from market_spine.catalog.facts import lake_facts
     from market_spine.catalog.registry import CATALOG, entry, last_materialization
-    from market_spine.lake import lake_at
     from market_spine.warehouse.lock import WarehouseBusy
     from market_spine.warehouse.model_catalog import warehouse_facts
 
     marks = stamp(settings)
-    lake = lake_at(str(settings.lake_root))
+    lake = settings.lake()
     specs = list(CATALOG)
     models = [s for s in specs if s.kind == "dbt"]
     busy = False

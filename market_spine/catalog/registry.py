@@ -4,7 +4,6 @@ them all), and `describe`: an entry with its live facts from the lake and the Da
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -41,7 +40,7 @@ def facts(lake: Lake, specs: list[DatasetSpec]) -> list[dict[str, Any]]:
     """Live facts of each dataset, in order: a lake table's from its Delta log, the dbt models'
     from the warehouse (one connection for them all)."""
     models = [s for s in specs if s.kind == "dbt"]
-    in_warehouse = warehouse_facts(Path(lake.root).parent, models) if models else {}
+    in_warehouse = warehouse_facts(lake.local.parent, models) if models else {}
     return [in_warehouse[s.name] if s.kind == "dbt" else lake_facts(lake, s) for s in specs]
 
 

@@ -91,7 +91,7 @@ def record(
     if flags is not None and flags.height:
         writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
 
-    audit_changes.certifications(lake.root, transitions)
+    audit_changes.certifications(lake.local, transitions)
 
     def append(table: str, rows: pl.DataFrame) -> int:
         return lake.append(table, rows, metadata={"run_id": run_id}).version

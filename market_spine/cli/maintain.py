@@ -24,13 +24,12 @@ def maintain(
     others are still maintained."""
     from ulid import ULID
 
-    from market_spine.lake.store import lake_at
     from market_spine.operations.retention import maintain_lake, ranges
 
     with command_run():
         settings = settings_from_env()
         hours = settings.retention_hours if retention_hours is None else retention_hours
-        lake = lake_at(str(settings.lake_root))
+        lake = settings.lake()
         done = maintain_lake(lake, hours, f"cli-{ULID()}")
     for report in done.reports:
         pruning = report.pruning

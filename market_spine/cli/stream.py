@@ -115,14 +115,13 @@ def _serve_stream(
 
     from market_spine.api.app import create_app
     from market_spine.api.server import server_config
-    from market_spine.lake.store import lake_at
     from market_spine.providers.ib_connection import IBSettings
     from market_spine.streaming.service import StreamConfig, Streamer
 
     app = create_app(settings)
     tws_settings = IBSettings(host, tws_port, client_id=settings.ib_client_id + 1)
     config = StreamConfig(roots, tws_settings, flush_seconds=flush_seconds)
-    streamer = Streamer(lake_at(str(settings.lake_root)), config, hub=app.state.hub)
+    streamer = Streamer(settings.lake(), config, hub=app.state.hub)
     subscribed = streamer.start()
     stack.callback(streamer.stop)
     app.state.streamer = streamer

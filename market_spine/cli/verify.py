@@ -36,13 +36,12 @@ def verify(
 ) -> None:
     """Check the lake's logs and files, the warehouse and the Dagster instance for damage."""
     from market_spine.errors import SpineError
-    from market_spine.lake.store import Lake
     from market_spine.lake.verify import drop_damaged as drop
     from market_spine.operations.home_verification import verify_home
 
     with command_run():
         settings = settings_from_env()
-        if not settings.lake_root.is_dir():
+        if not settings.lake_uri and not settings.lake_root.is_dir():
             # A mistyped home has nothing to verify; "no damage" would read as a healthy home.
             raise SpineError(
                 f"{settings.home} holds no lake ({settings.lake_root} does not exist): point "
@@ -51,7 +50,7 @@ def verify(
         if drop_damaged:
             if dataset is None:
                 raise SpineError("--drop-damaged needs a DATASET: drop files of one table at once")
-            dropped = drop(Lake(settings.lake_root), dataset)
+            dropped = drop(settings.lake(), dataset)
             for path in dropped:
                 console.print(f"dropped {dataset}/{path}", highlight=False)
             console.print(f"{len(dropped)} damaged files dropped from {dataset}")

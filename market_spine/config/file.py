@@ -62,6 +62,13 @@ KEYS: dict[str, str] = {
     "thetadata_ca_bundle": "MARKET_SPINE_THETADATA_CA_BUNDLE",
     "tls_cert": "MARKET_SPINE_TLS_CERT",
     "tls_key": "MARKET_SPINE_TLS_KEY",
+    "lake_uri": "MARKET_SPINE_LAKE_URI",
+    "lake_endpoint": "MARKET_SPINE_LAKE_ENDPOINT",
+    "lake_region": "MARKET_SPINE_LAKE_REGION",
+    "lake_access_key_id": "MARKET_SPINE_LAKE_ACCESS_KEY_ID",
+    "lake_secret_access_key": "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY",
+    "lake_sse": "MARKET_SPINE_LAKE_SSE",
+    "lake_sse_kms_key_id": "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
 }
 #: A variable named with this suffix gives the path of a file holding the value (a mounted
 #: secret, say): `MARKET_SPINE_THETADATA_CREDENTIALS_FILE=/run/secrets/theta`.

@@ -27,12 +27,12 @@ per commit (measured in bench/concurrent_writes.py beside the unchecked commit).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from deltalake.transaction import AddAction
 
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.reader import FileEntry
+from market_spine.lake.storage import Storage
 
 #: Commits one write may find ahead of it before it gives up (each race lost costs one retry).
 COMMIT_ATTEMPTS = 25
@@ -62,7 +62,7 @@ def changed_in(
     return [f for f in moved if region.may_match(f)]
 
 
-def discard(root: Path, actions: Iterable[AddAction]) -> None:
+def discard(storage: Storage, root: str, actions: Iterable[AddAction]) -> None:
     """Delete data files this process wrote but never committed, so a lost race leaves none."""
     for action in actions:
-        (root / action.path).unlink(missing_ok=True)
+        storage.delete(storage.join(root, action.path))

@@ -1,21 +1,14 @@
-"""What the integrity checks read of the files on disk: a file's SHA-256, the commit and
-checkpoint files of a `_delta_log` folder, and whether a Parquet file reads whole with its page
-checksums verified."""
+"""What the integrity checks read of the lake's files (local or on object storage): a file's
+SHA-256, the commit and checkpoint files of a `_delta_log` folder, and whether a Parquet file
+reads whole with its page checksums verified."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
-
-def sha256_of(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes, hex."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+from market_spine.lake.storage import Storage
 
 
 def commit_name(version: int) -> str:
@@ -32,8 +25,9 @@ class LogListing:
     checkpoints: dict[int, tuple[str, ...]]
 
     @staticmethod
-    def of(log_dir: Path) -> LogListing:
-        names = frozenset(os.listdir(log_dir))
+    def of(storage: Storage, log_dir: str) -> LogListing:
+        """The listing of the `_delta_log` folder at `log_dir` (FileNotFoundError: none)."""
+        names = frozenset(storage.list(log_dir))
         versions = sorted(
             int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json") and n[:20].isdigit()
         )
@@ -66,10 +60,10 @@ class LogListing:
         )
 
 
-def unreadable(path: str | Path) -> str | None:
+def unreadable(storage: Storage, loc: str) -> str | None:
     """Why a Parquet file cannot be read whole with its page checksums verified, or None."""
     try:
-        pq.ParquetFile(path, page_checksum_verification=True).read()
+        pq.ParquetFile(storage.source(loc), page_checksum_verification=True).read()
     except Exception as exc:  # pyarrow raises OSError, ArrowInvalid and others for bad bytes
         return f"is unreadable ({type(exc).__name__}: {exc})"
     return None

@@ -20,8 +20,8 @@ write at once; records are keyed by name, so their order does not matter.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
@@ -34,7 +34,8 @@ import tenacity
 
 from market_spine.errors import LakeDamaged
 from market_spine.lake import repair
-from market_spine.lake.files import LogListing, commit_name, sha256_of, unreadable
+from market_spine.lake.files import LogListing, commit_name, unreadable
+from market_spine.lake.storage import Storage, location_of, split_table, storage_at
 
 if TYPE_CHECKING:
     from market_spine.lake.reader import FileEntry
@@ -71,13 +72,15 @@ def _enter_wal(conn: sqlite3.Connection) -> None:
 
 
 class Ledger:
-    """The integrity records of the lake at `root`, and the checks that use them."""
+    """The integrity records of a lake, kept in the local folder `local` (the lake's own folder,
+    or the home's lake folder for a lake on object storage), and the checks that use them."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+    def __init__(self, local: str | Path, storage: Storage | None = None) -> None:
+        self.root = Path(local)
         self.path = self.root / LEDGER_FILE
+        self.storage = storage or storage_at(str(local))
         self._local = threading.local()
-        self._verified: set[tuple[str, int, int, int, int]] = set()
+        self._verified: set[tuple[Any, ...]] = set()
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -145,26 +148,27 @@ class Ledger:
         assert conn is not None
         conn.executemany("INSERT OR REPLACE INTO data_files VALUES (?,?,?,?,?,?,?,?)", rows)
 
-    def record_log(self, dataset: str, table_dir: Path) -> None:
+    def record_log(self, dataset: str, table_dir: str | Path) -> None:
         """Record the commit files newer than the last recorded one, and new checkpoints."""
         conn = self._conn(write=True)
         assert conn is not None
-        log_dir = table_dir / "_delta_log"
+        store = self.storage
+        log_dir = store.join(str(table_dir), "_delta_log")
         known = set(self.log_records(dataset))
         head = self.head(dataset)
         version = -1 if head is None else head
+        listing = LogListing.of(store, log_dir)
         rows = []
-        while (log_dir / commit_name(version + 1)).exists():
+        while commit_name(version + 1) in listing.names:
             version += 1
             rows.append(self._log_row(dataset, log_dir, commit_name(version), version))
-        for v, names in LogListing.of(log_dir).checkpoints.items():
+        for v, names in listing.checkpoints.items():
             rows += [self._log_row(dataset, log_dir, n, v) for n in names if n not in known]
         conn.executemany("INSERT OR REPLACE INTO log_files VALUES (?,?,?,?,?,?)", rows)
 
-    @staticmethod
-    def _log_row(dataset: str, log_dir: Path, name: str, version: int) -> tuple[Any, ...]:
-        path = log_dir / name
-        return (dataset, name, version, path.stat().st_size, sha256_of(path), _now())
+    def _log_row(self, dataset: str, log_dir: str, name: str, version: int) -> tuple[Any, ...]:
+        data = self.storage.read(self.storage.join(log_dir, name))
+        return (dataset, name, version, len(data), hashlib.sha256(data).hexdigest(), _now())
 
     def forget(self, dataset: str) -> None:
         """Drop a table's records: its folder is gone and a first commit starts it afresh."""
@@ -219,7 +223,7 @@ class Ledger:
 
     # -- checks -------------------------------------------------------------------------------
 
-    def log_damage(self, dataset: str, table_dir: Path, message: str) -> LakeDamaged:
+    def log_damage(self, dataset: str, table_dir: str | Path, message: str) -> LakeDamaged:
         """A damaged log: the whole table is affected, and rebuilt from the raw captures."""
         first, last = self.span(dataset)
         return LakeDamaged(
@@ -231,7 +235,7 @@ class Ledger:
         )
 
     def check_log(
-        self, dataset: str, table_dir: Path, *, upto: int | None = None, after: int = -1
+        self, dataset: str, table_dir: str | Path, *, upto: int | None = None, after: int = -1
     ) -> int:
         """Check the commit files delta-rs would replay to reach version `upto` (None: the
         newest), skipping those up to `after` (already checked). Returns the version reached.
@@ -240,8 +244,8 @@ class Ledger:
         missing commit between the checkpoint and the newest one (a gap), or a commit or
         checkpoint file whose size or SHA-256 differs from its record (an edit or garbage).
         """
-        log_dir = table_dir / "_delta_log"
-        listing = LogListing.of(log_dir)
+        log_dir = self.storage.join(str(table_dir), "_delta_log")
+        listing = LogListing.of(self.storage, log_dir)
         records = self.log_records(dataset)
         newest = listing.newest() if upto is None else upto
         if upto is None:
@@ -279,8 +283,8 @@ class Ledger:
     def _check_log_file(
         self,
         dataset: str,
-        table_dir: Path,
-        log_dir: Path,
+        table_dir: str | Path,
+        log_dir: str,
         name: str,
         records: Mapping[str, tuple[int, int, str]],
     ) -> None:
@@ -288,13 +292,12 @@ class Ledger:
         if record is None:
             return
         _, size, sha = record
-        path = log_dir / name
-        actual = path.stat().st_size
-        if actual != size:
+        data = self.storage.read(self.storage.join(log_dir, name))
+        if len(data) != size:
             raise self.log_damage(
-                dataset, table_dir, f"log file {name} has {actual} bytes, {size} were committed"
+                dataset, table_dir, f"log file {name} has {len(data)} bytes, {size} were committed"
             )
-        if sha256_of(path) != sha:
+        if hashlib.sha256(data).hexdigest() != sha:
             raise self.log_damage(
                 dataset,
                 table_dir,
@@ -322,16 +325,16 @@ class Ledger:
         the files of old versions, which makes that version unreadable, not the table damaged.
         """
         try:
-            st = os.stat(f.path)
+            st = self.storage.stat(f.path)
         except FileNotFoundError:
             if past:
                 raise
             raise self.file_damage(dataset, f, "is missing") from None
-        if st.st_size != f.size:
+        if st.size != f.size:
             raise self.file_damage(
-                dataset, f, f"has {st.st_size} bytes, the log says {f.size} (cut short or grown)"
+                dataset, f, f"has {st.size} bytes, the log says {f.size} (cut short or grown)"
             )
-        key = (f.path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        key = (f.path, st.size, *st.identity)
         if key in self._verified:
             return
         record = self.file_record(dataset, f.rel)
@@ -341,12 +344,12 @@ class Ledger:
                 raise self.file_damage(
                     dataset, f, f"is listed in the log with {f.size} bytes, {size} were committed"
                 )
-            if sha256_of(f.path) != sha:
+            if self.storage.sha256(f.path) != sha:
                 raise self.file_damage(
                     dataset, f, "differs from the file committed (SHA-256 mismatch)"
                 )
         else:
-            problem = unreadable(f.path)
+            problem = unreadable(self.storage, f.path)
             if problem:
                 raise self.file_damage(dataset, f, problem)
         self._verified.add(key)
@@ -358,15 +361,15 @@ class Ledger:
 
 @lru_cache(maxsize=16)
 def ledger_at(root: str) -> Ledger:
-    """One Ledger per lake root in a process, so its verified files are shared."""
-    return Ledger(root)
+    """One Ledger per lake root in a process, so its verified files are shared; it lives in
+    the root's local folder (the root itself, or the one registered for an S3 lake)."""
+    location = location_of(root)
+    return Ledger(location.local, storage_at(location.root))
 
 
-def ledger_of(table_uri: str) -> tuple[Ledger, str, Path]:
-    """The ledger, dataset name and folder of the table at `table_uri` (`<lake>/<layer>/<name>`)."""
-    table_dir = Path(table_uri.removeprefix("file://"))
-    return (
-        ledger_at(str(table_dir.parent.parent)),
-        f"{table_dir.parent.name}/{table_dir.name}",
-        table_dir,
-    )
+def ledger_of(table_uri: str) -> tuple[Ledger, str, str]:
+    """The ledger, dataset name and location of the table at `table_uri`
+    (`<lake>/<layer>/<name>`)."""
+    root, dataset = split_table(table_uri)
+    ledger = ledger_at(root)
+    return ledger, dataset, ledger.storage.join(location_of(root).root, dataset)

@@ -17,11 +17,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties
 
 from market_spine.errors import LakeError
 from market_spine.lake.pruning import UNCOMMITTED_GRACE_HOURS, Pruning, prune
-from market_spine.lake.reader import FileEntry, build_snapshot, read_file
+from market_spine.lake.reader import FileEntry, build_snapshot, open_table, read_file
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import GRAIN_COLUMN, delta_arrow, remove_action, write_files
 
@@ -78,7 +78,7 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     """Rewrite each partition-month held in several files (or files spanning months) as one file
     per partition-month, in one commit that changes no data. Returns files before and after."""
     lake.snapshot(dataset)  # the log is checked against the ledger before delta-rs replays it
-    delta = DeltaTable(str(lake.path(dataset)))
+    delta = open_table(lake.storage, lake.location(dataset))
     snapshot = build_snapshot(delta)
     groups: dict[tuple[Any, ...], list[FileEntry]] = defaultdict(list)
     for f in snapshot.files:
@@ -86,13 +86,13 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     todo = [files for key, files in groups.items() if len(files) > 1 or key[1] == "spans-months"]
     if not todo:
         return len(snapshot.files), len(snapshot.files)
-    root = lake.path(dataset)
+    root = lake.location(dataset)
     partition_by = list(snapshot.partition_columns)
     written, removes = [], []
     for files in todo:
         rows = pl.concat([read_file(snapshot, f) for f in files], how="diagonal_relaxed")
         table = delta_arrow(rows.to_arrow(compat_level=pl.CompatLevel.oldest()))
-        written += write_files(root, table, partition_by, data_change=False)
+        written += write_files(lake.storage, root, table, partition_by, data_change=False)
         removes += [remove_action(f.rel, f.size, f.partition_raw, data_change=False) for f in files]
     lake.ledger.record_files(dataset, written)
     adds = [w.action for w in written]
@@ -137,7 +137,7 @@ def maintain(
     before, after = compact(lake, dataset)
     table = lake.table(dataset)
     table.create_checkpoint()
-    lake.ledger.record_log(dataset, lake.path(dataset))
+    lake.ledger.record_log(dataset, lake.location(dataset))
     pruning = prune(lake, dataset, table, retention_hours, pinned)
     return MaintenanceReport(
         dataset,

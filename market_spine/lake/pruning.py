@@ -18,13 +18,14 @@ import json
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake import DeltaTable
 
 from market_spine.lake.files import LogListing, commit_name
+from market_spine.lake.reader import open_table
+from market_spine.lake.storage import Storage
 from market_spine.lake.store import Lake
 
 #: A data file no version references is left alone this long whatever the retention: it may be
@@ -73,10 +74,11 @@ def prune(
     """Delete `dataset`'s files removed longer ago than `retention_hours` and its never
     committed files older than that (and the grace), except those a `pinned` version
     references; then trim the log below what pinned and retained versions need."""
-    root = lake.path(dataset)
-    log_dir = root / "_delta_log"
+    store = lake.storage
+    root = lake.location(dataset)
+    log_dir = store.join(root, "_delta_log")
     current = table.version()
-    listing = LogListing.of(log_dir)
+    listing = LogListing.of(store, log_dir)
     pins = sorted({v for v in pinned if 0 <= v <= current})
     kept_pins = [v for v in pins if listing.replays(v)]
     lost = tuple(v for v in pins if v not in kept_pins)
@@ -94,7 +96,7 @@ def prune(
             full=True,
         )
     )
-    added, dropped = _file_versions(log_dir, listing)
+    added, dropped = _file_versions(store, root, listing)
     files: list[str] = []
     size = uncommitted = kept = 0
     for name in sorted(removed | unreferenced):
@@ -102,11 +104,12 @@ def prune(
         if rel in keep:
             kept += 1
             continue
-        path = root / rel
-        if not path.is_file():
+        path = store.join(root, rel)
+        try:
+            size += store.stat(path).size
+        except FileNotFoundError:
             continue
-        size += path.stat().st_size
-        path.unlink()
+        store.delete(path)
         files.append(rel)
         uncommitted += name not in removed and rel not in added
     versions = sorted(
@@ -118,25 +121,29 @@ def prune(
             if v not in kept_pins
         }
     )
-    logs = _trim_log(log_dir, listing, kept_pins, current, retention_hours)
+    logs = _trim_log(store, log_dir, listing, kept_pins, current, retention_hours)
     return Pruning(
         dataset, tuple(files), size, uncommitted, tuple(versions), logs, tuple(pins), kept, lost
     )
 
 
-def _file_versions(log_dir: Path, listing: LogListing) -> tuple[dict[str, int], dict[str, int]]:
+def _file_versions(
+    store: Storage, root: str, listing: LogListing
+) -> tuple[dict[str, int], dict[str, int]]:
     """Each data file's first version and the version that removed it, from the commit files
     the log still holds; a file already in the table at the oldest of them (its earlier
     commits trimmed) counts from that one, read from the checkpoint there."""
     added: dict[str, int] = {}
     dropped: dict[str, int] = {}
+    log_dir = store.join(root, "_delta_log")
     oldest = listing.versions[0] if listing.versions else 0
     if oldest > 0 and oldest in listing.checkpoints:
-        start = DeltaTable(str(log_dir.parent), version=oldest)
+        start = open_table(store, root, oldest)
         paths = pa.table(start.get_add_actions(flatten=True)).column("path").to_pylist()
         added.update((unquote(p), oldest) for p in paths)
     for version in listing.versions:
-        for line in (log_dir / commit_name(version)).read_text().splitlines():
+        text = store.read(store.join(log_dir, commit_name(version))).decode()
+        for line in text.splitlines():
             if not line.strip():
                 continue
             action = json.loads(line)
@@ -148,7 +155,8 @@ def _file_versions(log_dir: Path, listing: LogListing) -> tuple[dict[str, int], 
 
 
 def _trim_log(
-    log_dir: Path,
+    store: Storage,
+    log_dir: str,
     listing: LogListing,
     pinned: Collection[int],
     current: int,
@@ -162,7 +170,7 @@ def _trim_log(
     recent = [
         v
         for v in listing.versions
-        if (log_dir / commit_name(v)).stat().st_mtime >= cutoff or v == current
+        if store.stat(store.join(log_dir, commit_name(v))).mtime >= cutoff or v == current
     ]
     needed = min([*pinned, *recent, current])
     floor = listing.base(needed)
@@ -172,8 +180,8 @@ def _trim_log(
     for name in sorted(listing.names):
         if not name[:20].isdigit() or int(name[:20]) >= floor:
             continue
-        path = log_dir / name
-        if path.stat().st_mtime < cutoff:
-            path.unlink()
+        path = store.join(log_dir, name)
+        if store.stat(path).mtime < cutoff:
+            store.delete(path)
             deleted += 1
     return deleted

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -26,6 +25,7 @@ from market_spine.errors import HistoryPruned, LakeDamaged, LakeError
 from market_spine.lake.files import LogListing, unreadable
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import Ledger, ledger_of
+from market_spine.lake.storage import Storage
 
 _EPOCH_DAY = date(1970, 1, 1)
 _T = TypeVar("_T")
@@ -144,7 +144,7 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
     schema = pa.schema(table.schema().to_arrow())
     partition_columns = tuple(table.metadata().partition_columns)
     actions = pa.table(table.get_add_actions(flatten=True))
-    root = str(Path(table.table_uri.removeprefix("file://")))
+    root = table.table_uri.removeprefix("file://").rstrip("/")
     names = actions.column_names
     stats_cols = [n[4:] for n in names if n.startswith("min.")]
     mins = {c: _stat_keys(actions.column(f"min.{c}")) for c in stats_cols if f"max.{c}" in names}
@@ -201,13 +201,14 @@ class SnapshotCache:
         replay is LakeDamaged too, never a bare delta-rs error or a panic.
         """
         ledger, dataset, table_dir = ledger_of(uri)
+        store = ledger.storage
         with self._lock:
             cached = self._latest.get(uri)
             if cached is not None:
                 table, snapshot = cached
-                log = Path(uri) / "_delta_log"
-                if not (log / f"{snapshot.version + 1:020d}.json").exists():
-                    if (log / f"{snapshot.version:020d}.json").exists():
+                log = store.join(table_dir, "_delta_log")
+                if not store.exists(store.join(log, f"{snapshot.version + 1:020d}.json")):
+                    if store.exists(store.join(log, f"{snapshot.version:020d}.json")):
                         return snapshot
                     # Maintenance trimmed the log past this version (another process, or
                     # another Lake): the commits to replay from it are gone, so start afresh.
@@ -218,7 +219,7 @@ class SnapshotCache:
                 _replay(ledger, dataset, table_dir, table.update_incremental)
             else:
                 newest = ledger.check_log(dataset, table_dir)
-                table = _replay(ledger, dataset, table_dir, lambda: DeltaTable(uri))
+                table = _replay(ledger, dataset, table_dir, lambda: open_table(store, uri))
             snapshot = _replay(ledger, dataset, table_dir, lambda: build_snapshot(table))
             if snapshot.version < newest:
                 raise ledger.log_damage(
@@ -249,11 +250,11 @@ class SnapshotCache:
                 return self._versions[key]
         ledger, dataset, table_dir = ledger_of(uri)
         if isinstance(as_of, int):
-            _refuse_pruned(dataset, table_dir, as_of)
+            _refuse_pruned(ledger.storage, dataset, table_dir, as_of)
             ledger.check_log(dataset, table_dir, upto=as_of)
 
         def load() -> Snapshot:
-            table = DeltaTable(uri)
+            table = open_table(ledger.storage, uri)
             table.load_as_version(as_of)
             return replace(build_snapshot(table), past=True)
 
@@ -267,10 +268,15 @@ class SnapshotCache:
         return snapshot
 
 
-def _refuse_pruned(dataset: str, table_dir: Path, version: int) -> None:
+def open_table(storage: Storage, uri: str, version: int | None = None) -> DeltaTable:
+    """The delta-rs table at `uri` (a path or an `s3://` URI), with the storage's options."""
+    return DeltaTable(uri, version=version, storage_options=storage.delta_options())
+
+
+def _refuse_pruned(storage: Storage, dataset: str, table_dir: str, version: int) -> None:
     """HistoryPruned when maintenance trimmed the log `version` is replayed from (it was older
     than the retention and not pinned); a gap anywhere else is left to the ledger's check."""
-    listing = LogListing.of(table_dir / "_delta_log")
+    listing = LogListing.of(storage, storage.join(table_dir, "_delta_log"))
     oldest = listing.oldest_replayable()
     if oldest is not None and version < oldest and not listing.replays(version):
         raise HistoryPruned(
@@ -280,7 +286,7 @@ def _refuse_pruned(dataset: str, table_dir: Path, version: int) -> None:
         )
 
 
-def _replay(ledger: Ledger, dataset: str, table_dir: Path, load: Callable[[], _T]) -> _T:
+def _replay(ledger: Ledger, dataset: str, table_dir: str, load: Callable[[], _T]) -> _T:
     """Run a delta-rs log replay, turning its failure on a broken log into LakeDamaged.
 
     delta-rs raises several error types for a malformed commit, and a Rust panic (a
@@ -295,9 +301,8 @@ def _replay(ledger: Ledger, dataset: str, table_dir: Path, load: Callable[[], _T
     except BaseException as exc:
         if isinstance(exc, LakeDamaged):
             raise
-        if (
-            isinstance(exc, (TableNotFoundError, FileNotFoundError))
-            and not (table_dir / "_delta_log").is_dir()
+        if isinstance(exc, (TableNotFoundError, FileNotFoundError)) and not ledger.storage.is_dir(
+            ledger.storage.join(table_dir, "_delta_log")
         ):
             raise
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -348,7 +353,11 @@ def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None)
             if c in names
         ]
         plans.append(
-            pl.scan_parquet([f.path for f in files], missing_columns="insert")
+            pl.scan_parquet(
+                [f.path for f in files],
+                missing_columns="insert",
+                storage_options=ledger.storage.read_options(),
+            )
             .filter(*filters)
             .with_columns(*constants)
             .select(names)
@@ -365,7 +374,7 @@ def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None)
             raise
         # The files passed their checks: name the one that cannot be decoded whole.
         files = [f for group in by_partition.values() for f in group]
-        bad = next((f for f in files if unreadable(f.path)), files[0])
+        bad = next((f for f in files if unreadable(ledger.storage, f.path)), files[0])
         raise ledger.file_damage(dataset, bad, f"could not be decoded ({exc})") from exc
 
 

@@ -3,13 +3,26 @@
 DuckDB's own multi-threaded Parquet reader is several times faster than scanning a pyarrow
 dataset through DuckDB, and reading the file list from our snapshot keeps Delta's semantics
 (only committed, not removed, files) without DuckDB's delta extension, which cannot be fetched
-offline.
+offline. A lake on object storage is read the same way: its `s3://` files go through the
+lake's fsspec filesystem, registered with the connection (`attach`), since DuckDB cannot fetch
+its httpfs extension offline.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from market_spine.lake.integrity import ledger_of
 from market_spine.lake.reader import Snapshot
+from market_spine.lake.storage import Storage
+
+
+def attach(conn: Any, storage: Storage) -> None:
+    """Let a DuckDB connection read the lake's files: a lake on object storage registers its
+    fsspec filesystem (once per connection); a local lake needs nothing."""
+    fs = storage.fsspec()
+    if fs is not None and not conn.filesystem_is_registered("s3"):
+        conn.register_filesystem(fs)
 
 
 def _string(text: str) -> str:

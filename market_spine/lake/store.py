@@ -29,44 +29,82 @@ from market_spine.lake.commits import (
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import ledger_at
-from market_spine.lake.reader import Snapshot, SnapshotCache, read_file, read_table
+from market_spine.lake.reader import Snapshot, SnapshotCache, open_table, read_file, read_table
+from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
 from market_spine.lake.writer import delta_arrow, remove_action, write_files
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
 
 
 class Lake:
-    """A folder of Delta tables named `<layer>/<dataset>`, with the platform's reads and writes."""
+    """Delta tables named `<layer>/<dataset>` under one root (a local folder or an
+    `s3://bucket/prefix`), with the platform's reads and writes.
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).expanduser().resolve()
+    `options` say how to reach an S3 root (None: the `AWS_*` environment) and `local` is the
+    local folder that keeps an S3 lake's integrity ledger (lake/storage.py); a local lake needs
+    neither. An S3 root opened before in this process keeps what it was opened with.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        options: ObjectStoreOptions | None = None,
+        local: Path | None = None,
+    ) -> None:
+        if options is not None or local is not None:
+            register(root, options, local)
+        location = location_of(root)
+        #: The normalized root: an absolute path, or `s3://bucket/prefix`.
+        self.root = location.root
+        #: The local folder of the lake's ledger (the root itself for a local lake).
+        self.local = location.local
+        self.storage = storage_at(self.root)
         self._snapshots = SnapshotCache()
-        self.ledger = ledger_at(str(self.root))
+        self.ledger = ledger_at(self.root)
+        self._existing: set[str] = set()
         # Threads of one process share each table's open DeltaTable: its version check and
         # commit must not interleave.
         self._committing = threading.Lock()
 
-    def path(self, dataset: str) -> Path:
-        """The folder of a dataset's table; names look like `normalized/futures_bars_1m`."""
+    def location(self, dataset: str) -> str:
+        """Where a dataset's table lives (a path or an `s3://` URI); names look like
+        `normalized/futures_bars_1m`."""
         if not DATASET_NAME.match(dataset):
             raise InvalidInput(
                 f"dataset name {dataset!r} is not '<layer>/<name>' in lower snake case, "
                 "e.g. 'normalized/futures_bars_1m'"
             )
-        return self.root / dataset
+        return self.storage.join(self.root, dataset)
+
+    def path(self, dataset: str) -> Path:
+        """The local folder of a dataset's table (a lake on object storage has none)."""
+        location = self.location(dataset)
+        if not self.storage.local:
+            raise LakeError(f"{location} is on object storage: it has no local folder")
+        return Path(location)
 
     def exists(self, dataset: str) -> bool:
         """True once the dataset's table has its first commit."""
-        return (self.path(dataset) / "_delta_log").is_dir()
+        if dataset in self._existing:
+            return True
+        found = self.storage.is_dir(self.storage.join(self.location(dataset), "_delta_log"))
+        # A table once seen stays (only a repair removes one): on object storage each look is
+        # a LIST request, which reads should not pay every time.
+        if found and not self.storage.local:
+            self._existing.add(dataset)
+        return found
 
     def datasets(self) -> list[str]:
         """Every table in the lake, as `<layer>/<name>`."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            f"{log.parent.parent.name}/{log.parent.name}"
-            for log in self.root.glob("*/*/_delta_log")
-        )
+        store = self.storage
+        found = []
+        for layer in store.folders(self.root):
+            for name in store.folders(store.join(self.root, layer)):
+                if DATASET_NAME.match(f"{layer}/{name}") and (
+                    store.is_dir(store.join(self.root, layer, name, "_delta_log"))
+                ):
+                    found.append(f"{layer}/{name}")
+        return sorted(found)
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -81,17 +119,17 @@ class Lake:
         """Append rows as one commit; raw captures only ever grow this way. Commits of other
         writers that land first are kept: this one goes on top of them."""
         table = delta_arrow(arrow_of(data))
-        root = self.path(dataset)
+        root = self.location(dataset)
         self._before_write(dataset)
-        written = write_files(root, table, partition_by or [])
+        written = write_files(self.storage, root, table, partition_by or [])
         self.ledger.record_files(dataset, written)
         adds = [w.action for w in written]
-        read = self._snapshots.latest(str(root)) if self.exists(dataset) else None
+        read = self._snapshots.latest(root) if self.exists(dataset) else None
         try:
             change = Change(table.schema, adds, [], partition_by, metadata, table.num_rows, read)
             version = self._commit(dataset, change)
         except LakeError:
-            discard(root, adds)
+            discard(self.storage, root, adds)
             raise
         self.ledger.record_log(dataset, root)
         return CommitInfo(dataset, version, table.num_rows, "append")
@@ -130,9 +168,9 @@ class Lake:
                 f"replacing {dataset} where {predicate}: {stray} of the new rows do not match the "
                 "predicate; a replacement may only write rows inside the partition it replaces"
             )
-        root = self.path(dataset)
+        root = self.location(dataset)
         self._before_write(dataset)
-        written = write_files(root, table, partition_by or [])
+        written = write_files(self.storage, root, table, partition_by or [])
         self.ledger.record_files(dataset, written)
         fresh = [w.action for w in written]
         for _ in range(COMMIT_ATTEMPTS):
@@ -151,12 +189,12 @@ class Lake:
                 version = self._commit(dataset, change)
                 break
             except PartitionChanged:
-                discard(root, plan.rewrites)
+                discard(self.storage, root, plan.rewrites)
             except LakeError:
-                discard(root, [*fresh, *plan.rewrites])
+                discard(self.storage, root, [*fresh, *plan.rewrites])
                 raise
         else:
-            discard(root, fresh)
+            discard(self.storage, root, fresh)
             raise LakeError(
                 f"replacing {dataset} where {predicate}: other writers changed that partition "
                 f"{COMMIT_ATTEMPTS} times while this replacement was planned; nothing was "
@@ -169,7 +207,7 @@ class Lake:
         """Refuse to commit over a damaged log (a lost newest commit would be overwritten by
         ours); a table written for the first time starts its records afresh."""
         if self.exists(dataset):
-            self._snapshots.latest(str(self.path(dataset)))
+            self._snapshots.latest(self.location(dataset))
         else:
             self.ledger.forget(dataset)
 
@@ -180,8 +218,8 @@ class Lake:
         straddling it are rewritten without the matching rows (written and recorded now)."""
         if not self.exists(dataset):
             return ReplacePlan(None, [], [], partition_by)
-        root = self.path(dataset)
-        _, snapshot = self._snapshots.for_write(str(root))
+        root = self.location(dataset)
+        _, snapshot = self._snapshots.for_write(root)
         partition_by = list(snapshot.partition_columns)
         index_form = wanted.comparable()
         removes: list[RemoveAction] = []
@@ -192,7 +230,7 @@ class Lake:
             if not index_form.covers(f):
                 keep = read_file(snapshot, f).filter(~wanted.expr())
                 kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
-                written = write_files(root, kept, partition_by)
+                written = write_files(self.storage, root, kept, partition_by)
                 self.ledger.record_files(dataset, written)
                 rewrites += [w.action for w in written]
             removes.append(remove_action(f.rel, f.size, f.partition_raw))
@@ -213,7 +251,7 @@ class Lake:
         props = CommitProperties(
             custom_metadata=commit_metadata(change.metadata, change.rows), max_commit_retries=0
         )
-        uri = str(self.path(dataset))
+        uri = self.location(dataset)
         if read is None and self._create(dataset, schema, adds, partition_by, props):
             return 0
         planned, base = (read.files, read.version) if read else ((), -1)
@@ -238,7 +276,7 @@ class Lake:
                     )
                 except CommitFailedError:
                     # With no retries, delta-rs fails a commit that finds the table moved.
-                    if not _moved(uri, base):
+                    if not self._moved(uri, base):
                         raise
                     continue
                 # With no retries a commit lands on the version it read or not at all; the
@@ -262,29 +300,36 @@ class Lake:
         first (the write is then committed on top of theirs, or re-planned)."""
         if self.exists(dataset):
             return False
-        self.path(dataset).mkdir(parents=True, exist_ok=True)
+        uri = self.location(dataset)
+        self.storage.make_folder(uri)
         try:
             create_table_with_add_actions(
-                str(self.path(dataset)),
+                uri,
                 DeltaSchema.from_arrow(schema),
                 adds,
                 mode="error",
                 partition_by=partition_by,
+                storage_options=self.storage.delta_options(),
                 commit_properties=props,
             )
         except DeltaError:
-            if not _moved(str(self.path(dataset)), -1):
+            if not self._moved(uri, -1):
                 raise
             return False
         return True
+
+    def _moved(self, uri: str, version: int) -> bool:
+        """True when the table at `uri` has a version after `version` (a commit raced ours)."""
+        log = self.storage.join(uri, "_delta_log")
+        return self.storage.exists(self.storage.join(log, f"{version + 1:020d}.json"))
 
     # -- reads --------------------------------------------------------------------------------
 
     def table(self, dataset: str, as_of: AsOf = None) -> DeltaTable:
         """The DeltaTable at its latest version, or as of a version number or a timestamp."""
         self._require(dataset)
-        self._snapshots.latest(str(self.path(dataset)))  # the log is checked before any replay
-        table = DeltaTable(str(self.path(dataset)))
+        self._snapshots.latest(self.location(dataset))  # the log is checked before any replay
+        table = open_table(self.storage, self.location(dataset))
         if as_of is not None:
             table.load_as_version(self.resolve_version(dataset, as_of))
         return table
@@ -293,7 +338,7 @@ class Lake:
         """The indexed file list of the latest version (cached; refreshed on a new commit), or
         of the version a read `as_of` a version number or a time sees."""
         self._require(dataset)
-        uri = str(self.path(dataset))
+        uri = self.location(dataset)
         if as_of is None:
             return self._snapshots.latest(uri)
         return self._snapshots.at(uri, self.resolve_version(dataset, as_of))
@@ -302,7 +347,7 @@ class Lake:
         """The latest version of a table, or None when it does not exist yet."""
         if not self.exists(dataset):
             return None
-        return self._snapshots.latest(str(self.path(dataset))).version
+        return self._snapshots.latest(self.location(dataset)).version
 
     def history(self, dataset: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Commits newest first, each with its operation, timestamp and our custom metadata."""
@@ -319,7 +364,7 @@ class Lake:
     ) -> pl.DataFrame:
         """Rows where `col = value` and `lo <= col <= hi`, pruned by partition, file, row group."""
         self._require(dataset)
-        uri = str(self.path(dataset))
+        uri = self.location(dataset)
         if as_of is None:
             snapshot = self._snapshots.latest(uri)
         else:
@@ -340,7 +385,7 @@ class Lake:
             if self.ledger.known(dataset):
                 raise self.ledger.log_damage(
                     dataset,
-                    self.path(dataset),
+                    self.location(dataset),
                     "its Delta log (`_delta_log`) is gone though commits of it were recorded",
                 )
             raise NotMaterialized(
@@ -392,12 +437,10 @@ def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:
         )
 
 
-def _moved(uri: str, version: int) -> bool:
-    """True when the table at `uri` has a version after `version` (a commit raced ours)."""
-    return (Path(uri) / "_delta_log" / f"{version + 1:020d}.json").exists()
-
-
 @lru_cache(maxsize=16)
-def lake_at(root: str) -> Lake:
-    """One Lake per root in a process, so its snapshot and footer caches are shared."""
-    return Lake(root)
+def lake_at(
+    root: str, options: ObjectStoreOptions | None = None, local: Path | None = None
+) -> Lake:
+    """One Lake per root (and way to reach it) in a process, so its snapshot and footer caches
+    are shared."""
+    return Lake(root, options, local)

@@ -11,6 +11,7 @@ or `integrity_check` deep). The rest of a home (warehouse, instance) is verified
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -25,11 +26,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from market_spine.errors import LakeDamaged, LakeError
-from market_spine.lake.files import LogListing, sha256_of
+from market_spine.lake.files import LogListing
 from market_spine.lake.filters import comparable
 from market_spine.lake.integrity import LEDGER_FILE
-from market_spine.lake.reader import FileEntry, Snapshot
+from market_spine.lake.reader import FileEntry, Snapshot, open_table
 from market_spine.lake.repair import day_of
+from market_spine.lake.storage import Storage
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import remove_action
 
@@ -84,17 +86,17 @@ def _from_damage(exc: LakeDamaged) -> Finding:
 # -- one table --------------------------------------------------------------------------------
 
 
-def _unparsable_commits(table_dir: Path) -> list[tuple[str, str]]:
+def _unparsable_commits(store: Storage, table_dir: str) -> list[tuple[str, str]]:
     """Commit files that are not JSON lines (delta-rs may panic on them rather than raise)."""
-    log_dir = table_dir / "_delta_log"
-    listing = LogListing.of(log_dir)
+    log_dir = store.join(table_dir, "_delta_log")
+    listing = LogListing.of(store, log_dir)
     bad = []
     for version in listing.versions:
         if version <= listing.base(listing.newest()):
             continue
         name = f"{version:020d}.json"
         try:
-            for line in (log_dir / name).read_text().splitlines():
+            for line in store.read(store.join(log_dir, name)).decode().splitlines():
                 if line.strip():
                     json.loads(line)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -102,14 +104,15 @@ def _unparsable_commits(table_dir: Path) -> list[tuple[str, str]]:
     return bad
 
 
-def _referenced_anywhere(table_dir: Path) -> set[str]:
+def _referenced_anywhere(store: Storage, table_dir: str) -> set[str]:
     """Every data path any commit still in the log adds or removes (time travel may need it)."""
     paths: set[str] = set()
-    log_dir = table_dir / "_delta_log"
-    for name in LogListing.of(log_dir).names:
+    log_dir = store.join(table_dir, "_delta_log")
+    for name in LogListing.of(store, log_dir).names:
         if not name.endswith(".json") or len(name) != 25:
             continue
-        for line in (log_dir / name).read_text(errors="replace").splitlines():
+        text = store.read(store.join(log_dir, name)).decode(errors="replace")
+        for line in text.splitlines():
             try:
                 action = json.loads(line)
             except ValueError:
@@ -193,12 +196,11 @@ def _data_bounds(table: pa.Table) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _check_file(
-    ledger_files: dict[str, tuple[int, str]], f: FileEntry, deep: bool
+    store: Storage, ledger_files: dict[str, tuple[int, str]], f: FileEntry, deep: bool
 ) -> tuple[str | None, int]:
     """What is wrong with one referenced file (None: nothing), and the bytes looked at."""
-    path = Path(f.path)
     try:
-        size = path.stat().st_size
+        size = store.stat(f.path).size
     except FileNotFoundError:
         return "is missing", 0
     if size != f.size:
@@ -206,17 +208,23 @@ def _check_file(
     record = ledger_files.get(f.rel)
     if record is not None and record[0] != f.size:
         return f"is listed in the log with {f.size} bytes, {record[0]} were committed", 0
+    # On object storage the whole object is fetched once; locally the file is opened by path.
+    data = None if store.local else store.read(f.path)
+    source: Any = f.path if data is None else pa.BufferReader(data)
     try:
-        meta = pq.read_metadata(path)
+        meta = pq.read_metadata(source)
     except Exception as exc:  # pyarrow raises several types for a broken footer
         return f"has an unreadable footer ({type(exc).__name__}: {exc})", size
     problem = _bounds_problem(f, *_footer_bounds(meta), meta.num_rows, "footer")
     if problem or not deep:
         return problem, 0
-    if record is not None and sha256_of(path) != record[1]:
+    digest = store.sha256(f.path) if data is None else hashlib.sha256(data).hexdigest()
+    if record is not None and digest != record[1]:
         return "differs from the file committed (SHA-256 mismatch)", size
     try:
-        table = pq.ParquetFile(path, page_checksum_verification=True).read()
+        if data is not None:
+            source = pa.BufferReader(data)
+        table = pq.ParquetFile(source, page_checksum_verification=True).read()
     except Exception as exc:  # pyarrow raises OSError, ArrowInvalid and others for bad bytes
         return f"is unreadable ({type(exc).__name__}: {exc})", size
     return _bounds_problem(f, *_data_bounds(table), table.num_rows, "data"), size
@@ -225,9 +233,9 @@ def _check_file(
 def verify_table(lake: Lake, dataset: str, *, deep: bool = False) -> Report:
     """Verify one lake table; a damaged log stops at the log (its file list cannot be trusted)."""
     report = Report(tables=1)
-    table_dir = lake.path(dataset)
+    table_dir = lake.location(dataset)
     ledger = lake.ledger
-    garbage = _unparsable_commits(table_dir)
+    garbage = _unparsable_commits(lake.storage, table_dir)
     if garbage:
         name, why = garbage[0]
         exc = ledger.log_damage(dataset, table_dir, f"log file {name} is not JSON lines ({why})")
@@ -255,7 +263,7 @@ def verify_table(lake: Lake, dataset: str, *, deep: bool = False) -> Report:
             )
         )
     for f in snapshot.files:
-        problem, looked = _check_file(records, f, deep)
+        problem, looked = _check_file(lake.storage, records, f, deep)
         report.files += 1
         report.bytes += looked
         if problem:
@@ -271,16 +279,17 @@ def _span(snapshot: Snapshot) -> str:
 
 
 def _orphans(lake: Lake, dataset: str, snapshot: Snapshot) -> list[Finding]:
-    """Data files on disk that no commit in the log adds or removes: left by failed commits."""
-    table_dir = lake.path(dataset)
-    known = {f.rel for f in snapshot.files} | _referenced_anywhere(table_dir)
+    """Data files in the lake that no commit in the log adds or removes: left by failed
+    commits."""
+    store = lake.storage
+    table_dir = lake.location(dataset)
+    known = {f.rel for f in snapshot.files} | _referenced_anywhere(store, table_dir)
     found = []
     now = time.time()
-    for path in sorted(table_dir.rglob("*.parquet")):
-        rel = path.relative_to(table_dir).as_posix()
-        if rel.startswith("_delta_log/") or rel in known:
+    for rel in sorted(store.walk(table_dir)):
+        if not rel.endswith(".parquet") or rel.startswith("_delta_log/") or rel in known:
             continue
-        age_h = (now - path.stat().st_mtime) / 3600
+        age_h = (now - store.stat(store.join(table_dir, rel)).mtime) / 3600
         found.append(
             Finding(
                 dataset,
@@ -315,7 +324,7 @@ def sqlite_findings(subject: str, path: Path, deep: bool, repair: str) -> list[F
 
 def verify_ledger(lake: Lake, deep: bool = False) -> list[Finding]:
     """The lake's integrity ledger (SQLite)."""
-    path = lake.root / LEDGER_FILE
+    path = lake.local / LEDGER_FILE
     if not path.exists():
         return []
     return sqlite_findings(
@@ -342,7 +351,7 @@ def verify_lake(lake: Lake, datasets: Iterable[str] | None = None, deep: bool = 
             )
             continue
         if not lake.exists(dataset):
-            exc = lake.ledger.log_damage(dataset, lake.path(dataset), "its Delta log is gone")
+            exc = lake.ledger.log_damage(dataset, lake.location(dataset), "its Delta log is gone")
             report.findings.append(_from_damage(exc))
             continue
         one = verify_table(lake, dataset, deep=deep)
@@ -365,7 +374,7 @@ def drop_damaged(lake: Lake, dataset: str) -> list[str]:
     rest of it reads again and a re-capture can land; returns their paths. The rows they held
     are gone from the table until re-materialized (earlier versions keep the reference).
     A damaged log cannot be dropped from: the table is rebuilt instead (LakeDamaged)."""
-    from deltalake import CommitProperties, DeltaTable
+    from deltalake import CommitProperties
 
     report = verify_table(lake, dataset, deep=True)
     log = [f for f in report.findings if f.damage and (f.path or "").startswith("_delta_log")]
@@ -377,7 +386,7 @@ def drop_damaged(lake: Lake, dataset: str) -> list[str]:
     snapshot = lake.snapshot(dataset)
     gone = [f for f in snapshot.files if f.rel in bad]
     removes = [remove_action(f.rel, f.size, f.partition_raw) for f in gone]
-    DeltaTable(str(lake.path(dataset))).create_write_transaction(
+    open_table(lake.storage, lake.location(dataset)).create_write_transaction(
         removes,
         mode="append",
         schema=snapshot.schema,
@@ -386,5 +395,5 @@ def drop_damaged(lake: Lake, dataset: str) -> list[str]:
             custom_metadata={"maintenance": "drop-damaged", "files": json.dumps(sorted(bad))}
         ),
     )
-    lake.ledger.record_log(dataset, lake.path(dataset))
+    lake.ledger.record_log(dataset, lake.location(dataset))
     return sorted(bad)

@@ -9,6 +9,7 @@ file and keep point reads to one file.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -18,7 +19,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction, RemoveAction
 
-from market_spine.lake.files import sha256_of
+from market_spine.lake.storage import Storage
 
 #: Rows per Parquet row group: a month of minute bars is one group.
 ROW_GROUP_ROWS = 65_536
@@ -44,7 +44,7 @@ _WORKERS = max(2, min(4, os.cpu_count() or 1))
 
 @dataclass(frozen=True)
 class WrittenFile:
-    """A Parquet file on disk, not yet committed, with the SHA-256 of its bytes (hex)."""
+    """A Parquet file in the lake, not yet committed, with the SHA-256 of its bytes (hex)."""
 
     action: AddAction
     rows: int
@@ -175,7 +175,8 @@ def _partition_text(value: Any) -> str:
 
 
 def _write_one(
-    root: Path,
+    storage: Storage,
+    root: str,
     partition: dict[str, str],
     rows: pa.Table,
     partition_by: list[str],
@@ -185,14 +186,15 @@ def _write_one(
     folder = "/".join(f"{k}={v}" for k, v in partition.items())
     name = f"part-{uuid.uuid4().hex}.zstd.parquet"
     rel = f"{folder}/{name}" if folder else name
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Encoded in memory and put whole: its size and SHA-256 come from the bytes written (no
+    # read back), and on object storage one PUT makes it appear complete or not at all.
     # Small pages plus a page index let a reader skip to one session inside a month's file;
     # page checksums let any Parquet reader tell a damaged page from data.
     collected: list[pq.FileMetaData] = []
+    sink = pa.BufferOutputStream()
     pq.write_table(
         data,
-        path,
+        sink,
         metadata_collector=collected,
         compression="zstd",
         row_group_size=ROW_GROUP_ROWS,
@@ -201,29 +203,38 @@ def _write_one(
         write_page_index=True,
         write_page_checksum=True,
     )
+    encoded = memoryview(sink.getvalue())
+    storage.put(storage.join(root, rel), encoded)
     action = AddAction(
         path=rel,
-        size=path.stat().st_size,
+        size=encoded.nbytes,
         partition_values=partition,
         modification_time=int(time.time() * 1000),
         data_change=data_change,
         stats=file_stats(collected[0], {c: data.column(c).null_count for c in data.column_names}),
     )
-    return WrittenFile(action, rows.num_rows, sha256_of(path))
+    return WrittenFile(action, rows.num_rows, hashlib.sha256(encoded).hexdigest())
 
 
 def write_files(
-    root: Path, table: pa.Table, partition_by: list[str], data_change: bool = True
+    storage: Storage,
+    root: str,
+    table: pa.Table,
+    partition_by: list[str],
+    data_change: bool = True,
 ) -> list[WrittenFile]:
-    """Write `table` as Parquet files under `root`, one per partition-month, in parallel
-    (pyarrow releases the GIL while encoding). `data_change=False` marks a compaction."""
+    """Write `table` as Parquet files under the table location `root`, one per partition-month,
+    in parallel (pyarrow releases the GIL while encoding; object-store PUTs overlap).
+    `data_change=False` marks a compaction."""
     if table.num_rows == 0:
         return []
     chunks = _chunks(table, partition_by)
     if len(chunks) == 1:
-        return [_write_one(root, *chunks[0], partition_by, data_change)]
+        return [_write_one(storage, root, *chunks[0], partition_by, data_change)]
     with ThreadPoolExecutor(_WORKERS) as pool:
-        return list(pool.map(lambda c: _write_one(root, *c, partition_by, data_change), chunks))
+        return list(
+            pool.map(lambda c: _write_one(storage, root, *c, partition_by, data_change), chunks)
+        )
 
 
 def remove_action(

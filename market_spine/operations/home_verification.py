@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from market_spine.lake.store import Lake
 from market_spine.lake.verify import Finding, Report, known_datasets, sqlite_findings, verify_lake
 from market_spine.settings import Settings
 from market_spine.warehouse.lock import WarehouseBusy, warehouse_lock
@@ -67,7 +66,7 @@ def verify_warehouse(home: Path, span: str, deep: bool = False) -> list[Finding]
 
 def verify_home(settings: Settings, dataset: str | None = None, deep: bool = False) -> Report:
     """Verify a home: one table, or every table plus the warehouse and the Dagster instance."""
-    lake = Lake(settings.lake_root)
+    lake = settings.lake()
     started = time.perf_counter()
     if dataset is not None:
         report = verify_lake(lake, [dataset], deep)

@@ -168,5 +168,5 @@ def maintain_lake(
             PRUNINGS, pl.DataFrame(rows, schema=PRUNINGS_SCHEMA), metadata={"run_id": run_id}
         )
         done.recorded = len(rows)
-        audit_changes.prunings(lake.root, rows, retention_hours)
+        audit_changes.prunings(lake.local, rows, retention_hours)
     return done

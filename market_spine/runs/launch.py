@@ -225,7 +225,7 @@ def domain_assets(settings: Settings, domain: str) -> list[dg.AssetsDefinition]:
 def resources(settings: Settings, market: MarketDataResource | None = None) -> dict[str, object]:
     """The resources the futures assets need for a home."""
     return {
-        "lake": LakeResource(root=str(settings.lake_root)),
+        "lake": LakeResource(root=settings.lake_location),
         "market": market or MarketDataResource.from_settings(settings),
     }
 

@@ -55,7 +55,7 @@ def resources_config(
     # The warehouse loads the reference data of the same instruments the run's assets know.
     instruments = str(settings.instruments_path) if settings.instruments_path else None
     config = {
-        "lake": {"root": str(settings.lake_root)},
+        "lake": {"root": settings.lake_location},
         "warehouse": {"home": str(settings.home), "instruments_file": instruments},
         "market": market_config(market),
     }

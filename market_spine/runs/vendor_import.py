@@ -15,7 +15,6 @@ from market_spine.audit.recorder import record as audit_record
 from market_spine.futures import checks, keys
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_symbols
 from market_spine.futures.raw_bars import capture_frame
-from market_spine.lake.store import lake_at
 from market_spine.markets import calendars
 from market_spine.providers.file import FileBars, Skip, read_bars
 from market_spine.providers.file_csv import CsvDialect
@@ -110,7 +109,7 @@ def import_bars(
     captured_at = datetime.now(UTC)
     frames = [capture_frame(c, d.isoformat(), captured_at) for d, c in bars.captures()]
     raw = pl.concat(frames)
-    commit = lake_at(str(settings.lake_root)).append(
+    commit = settings.lake().append(
         keys.table(keys.RAW_BARS),
         raw,
         partition_by=["symbol"],

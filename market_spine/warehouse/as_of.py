@@ -34,7 +34,11 @@ from market_spine.lake.as_of import AS_OF_FORMS, parse_as_of
 from market_spine.settings import Settings
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 from market_spine.warehouse.paths import DBT_PROJECT_DIR, warehouse_dir, warehouse_path
-from market_spine.warehouse.project import PARTIAL_PARSE, discard_foreign_partial_parse
+from market_spine.warehouse.project import (
+    PARTIAL_PARSE,
+    discard_foreign_partial_parse,
+)
+from market_spine.warehouse.reading import attach_home_lake
 from market_spine.warehouse.resource import WarehouseResource
 
 _PLUGIN = "market_spine.warehouse.dbt_plugin.lake_plugin"
@@ -60,6 +64,7 @@ class AsOfWarehouse:
         """Run a query on the scratch warehouse (read-only, UTC)."""
         with duckdb.connect(str(self.path), read_only=True) as conn:
             conn.execute("SET TimeZone = 'UTC'")
+            attach_home_lake(conn)
             try:
                 return conn.sql(query).pl()
             except duckdb.Error as exc:
@@ -127,7 +132,7 @@ def build_as_of(
             f"{path} is the home's warehouse; a build as of an instant goes to a scratch file"
         )
     with duckdb.connect() as probe:
-        versions = refresh_views(probe, settings.lake_root, instant)
+        versions = refresh_views(probe, settings.lake(), instant)
     if not any(v is not None for v in versions.values()):
         raise InvalidInput(
             f"the lake held no table at {instant.isoformat()}: pass a later instant ({AS_OF_FORMS})"

@@ -21,7 +21,7 @@ import duckdb
 
 from market_spine.futures.keys import NORMALIZED_BARS, table
 from market_spine.futures.partitions import trade_dates
-from market_spine.lake.sql import view_sql
+from market_spine.lake.sql import attach, view_sql
 from market_spine.lake.store import Lake
 from market_spine.settings import Settings
 from market_spine.warehouse.assets import warehouse_dbt_for
@@ -82,15 +82,15 @@ def _built(home: Path) -> _Built:
     return _Built(relations, dates)
 
 
-def _lake_minute_dates(lake_root: Path) -> set[str]:
+def _lake_minute_dates(lake: Lake) -> set[str]:
     """The trade dates the lake's normalized minute bars hold, read from the Parquet files."""
-    lake = Lake(lake_root)
     if not lake.exists(table(NORMALIZED_BARS)):
         return set()
     body = view_sql(lake.snapshot(table(NORMALIZED_BARS)))
     if body is None:
         return set()
     with duckdb.connect() as conn:
+        attach(conn, lake.storage)
         found = conn.execute(f"select distinct trade_date from ({body})").fetchall()
     return {d.isoformat() for (d,) in found}
 
@@ -137,10 +137,10 @@ def _trade_date(partition_key: str) -> str:
     return partition_key.split("|")[0]  # a normalized partition is `<date>|<symbol>`
 
 
-def _stale_minute_dates(instance: dg.DagsterInstance, lake_root: Path, built: _Built) -> set[str]:
+def _stale_minute_dates(instance: dg.DagsterInstance, lake: Lake, built: _Built) -> set[str]:
     """Dates the lake has and the fact lacks, dates whose fact partition never materialized
     (a failed build), and dates re-materialized in the lake since the fact's last build."""
-    dates = _lake_minute_dates(lake_root) - built.minute_dates
+    dates = _lake_minute_dates(lake) - built.minute_dates
     loaded = {_trade_date(k) for k in instance.get_materialized_partitions(NORMALIZED_BARS)}
     dates |= loaded - instance.get_materialized_partitions(MINUTE_BARS_KEY)
     last = instance.get_latest_materialization_event(MINUTE_BARS_KEY)
@@ -163,7 +163,7 @@ def plan_warehouse(
     the instance's records; `also_dates` are minute-fact trade dates to rebuild whatever they
     say (weekends and dates outside the partitions are ignored)."""
     built = _built(settings.home)
-    wanted = _stale_minute_dates(instance, settings.lake_root, built)
+    wanted = _stale_minute_dates(instance, settings.lake(), built)
     wanted |= {d.isoformat() for d in also_dates}
     valid = set(trade_dates.get_partition_keys())
     # A model whose relation is missing is stale, and so is all it feeds: the views the minute

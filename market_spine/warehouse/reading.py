@@ -16,6 +16,25 @@ from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
 from market_spine.warehouse.paths import lock_path, warehouse_path
 
 
+def attach_home_lake(conn: duckdb.DuckDBPyConnection, home: Path | None = None) -> None:
+    """Register the home's lake filesystem with a warehouse connection when the lake is on
+    object storage: the lake views read `s3://` files, which DuckDB cannot fetch itself. The
+    lake's settings are the environment's when it names this home (None: whatever home it
+    names), as they hold the credentials."""
+    from market_spine.errors import SpineError
+    from market_spine.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except SpineError:
+        return
+    if not settings.lake_uri or (home is not None and Path(home).resolve() != settings.home):
+        return
+    from market_spine.lake.sql import attach
+
+    attach(conn, settings.lake().storage)
+
+
 @contextmanager
 def read_only(
     home: Path, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -29,6 +48,7 @@ def read_only(
         conn = duckdb.connect(str(warehouse_path(home)), read_only=True)
         try:
             conn.execute("SET TimeZone = 'UTC'")
+            attach_home_lake(conn, home)
             yield conn
         finally:
             conn.close()

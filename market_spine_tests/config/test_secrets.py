@@ -156,3 +156,20 @@ def test_a_run_against_a_terminal_with_credentials_keeps_them_secret(
         if path.is_file():
             data = path.read_bytes()
             assert SECRET.encode() not in data and token.encode() not in data, path
+
+
+def test_the_lake_secret_key_is_masked_and_stays_out_of_run_config(tmp_path: Path) -> None:
+    recorded = change("set", "lake_secret_access_key", None, SECRET)
+    assert recorded.new == "***"
+    args = ["config", "set", "lake_secret_access_key", SECRET]
+    assert mask_arguments(args) == ["config", "set", "lake_secret_access_key", "***"]
+    settings = Settings.from_env(
+        {
+            "MARKET_SPINE_HOME": str(tmp_path),
+            "MARKET_SPINE_LAKE_URI": "s3://bucket/lake",
+            "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY": SECRET,
+        }
+    )
+    config = provenance.resources_config(settings, MarketDataResource(), {"lake"})
+    assert config == {"lake": {"config": {"root": "s3://bucket/lake"}}}
+    assert SECRET not in repr(settings)

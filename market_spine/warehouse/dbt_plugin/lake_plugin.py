@@ -14,6 +14,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
+from market_spine.lake.store import Lake
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 
 
@@ -32,4 +33,19 @@ class Plugin(BasePlugin):
             Path(self.creds.path).parent.mkdir(parents=True, exist_ok=True)
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
-        refresh_views(conn, self.lake_root, self.as_of)
+        refresh_views(conn, lake_of(self.lake_root), self.as_of)
+
+
+def lake_of(lake_root: Path) -> Lake:
+    """The lake whose views dbt builds on: the home's (wherever its settings put it, an S3
+    bucket included) when `lake_root` is the home's lake folder, else the folder itself."""
+    from market_spine.errors import SpineError
+    from market_spine.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except SpineError:
+        settings = None
+    if settings is not None and settings.lake_root.resolve() == lake_root.resolve():
+        return settings.lake()
+    return Lake(lake_root)

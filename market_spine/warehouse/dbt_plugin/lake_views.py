@@ -24,7 +24,7 @@ from market_spine.certification.readiness import READINESS_VIEW, current_sql
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import HistoryPruned, InvalidInput
 from market_spine.lake.reader import Snapshot
-from market_spine.lake.sql import view_sql
+from market_spine.lake.sql import attach, view_sql
 from market_spine.lake.store import Lake
 from market_spine.warehouse.paths import SOURCES_FILE
 
@@ -62,7 +62,7 @@ def typed_empty_sql(columns: dict[str, str]) -> str:
 
 
 def refresh_views(
-    conn: duckdb.DuckDBPyConnection, lake_root: Path, as_of: datetime | None = None
+    conn: duckdb.DuckDBPyConnection, lake: Lake, as_of: datetime | None = None
 ) -> dict[str, int | None]:
     """Create or replace one view per lake table, and an empty, typed view for each declared
     source the lake does not hold yet (a home that never loaded options, a new home's check
@@ -73,9 +73,12 @@ def refresh_views(
     table first written after it counts as not held yet; HistoryPruned when maintenance pruned
     the version a table had then.
 
+    A lake on object storage registers its filesystem with `conn` (its views read `s3://`
+    files; every later reader of the warehouse registers it too, see warehouse/reading.py).
+
     Returns each dataset's snapshot version (None for a placeholder), for logs and tests.
     """
-    lake = Lake(lake_root)
+    attach(conn, lake.storage)
     versions: dict[str, int | None] = {}
     for dataset in lake.datasets():
         snapshot = _snapshot(lake, dataset, as_of)

@@ -1,0 +1,416 @@
+"""Where a lake's files live: a local folder or an S3 bucket prefix (`s3://bucket/prefix`), behind
+one small interface every lake module uses, plus the options delta-rs, polars and DuckDB need to
+reach the same objects.
+
+A location is a string: an absolute path for a local lake (so local reads and writes stay plain
+file operations, as fast as before), a full `s3://bucket/key` URI on object storage. Object
+storage goes through obstore (Rust's object_store, the library delta-rs and polars are built on),
+so one set of options (`aws_*` keys) configures all three, server-side encryption included: every
+object our writer, delta-rs and maintenance put carries the configured SSE-S3 or SSE-KMS
+settings. DuckDB reads the same objects through obstore's fsspec filesystem registered with its
+connection (it cannot fetch its httpfs extension offline).
+
+The integrity ledger is a SQLite file, which object storage cannot hold: a lake on S3 keeps it
+in a local folder (`local`, the home's `lake/` folder), registered beside its root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from market_spine.errors import InvalidInput
+
+#: Server-side encryption modes S3 knows: SSE-S3 (`AES256`) and SSE-KMS (`aws:kms`).
+SSE_MODES = ("AES256", "aws:kms")
+
+
+@dataclass(frozen=True)
+class ObjectStoreOptions:
+    """How to reach an S3 bucket: endpoint (None: AWS itself), region, credentials (None: the
+    `AWS_*` environment or the instance's role), and the server-side encryption every write
+    asks for (`AES256` or `aws:kms` with an optional KMS key id)."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = field(default=None, repr=False)
+    session_token: SecretStr | None = field(default=None, repr=False)
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sse is not None and self.sse not in SSE_MODES:
+            raise InvalidInput(
+                f"lake server-side encryption {self.sse!r} is not one of {', '.join(SSE_MODES)}: "
+                "use AES256 (SSE-S3) or aws:kms (SSE-KMS, with lake_sse_kms_key_id)"
+            )
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise InvalidInput(
+                "a lake KMS key id is set but server-side encryption is not aws:kms: set "
+                "lake_sse to aws:kms, or unset lake_sse_kms_key_id"
+            )
+
+    def object_store(self, *, writes: bool = True) -> dict[str, str]:
+        """The options as object_store's `aws_*` keys (delta-rs, polars and obstore take them);
+        `writes=False` leaves out encryption, which reads do not need."""
+        out: dict[str, str] = {}
+        if self.endpoint:
+            out["aws_endpoint_url"] = self.endpoint
+            if self.endpoint.startswith("http://"):
+                out["aws_allow_http"] = "true"
+        if self.region:
+            out["aws_region"] = self.region
+        if self.access_key_id:
+            out["aws_access_key_id"] = self.access_key_id
+        if self.secret_access_key is not None:
+            out["aws_secret_access_key"] = self.secret_access_key.get_secret_value()
+        if self.session_token is not None:
+            out["aws_session_token"] = self.session_token.get_secret_value()
+        if writes and self.sse:
+            out["aws_server_side_encryption"] = self.sse
+            if self.sse_kms_key_id:
+                out["aws_sse_kms_key_id"] = self.sse_kms_key_id
+        return out
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A file's size in bytes, last modification (seconds since the epoch, UTC), and what
+    changes whenever its bytes are rewritten (mtime, ctime and inode; an object's ETag)."""
+
+    size: int
+    mtime: float
+    identity: tuple[Any, ...] = ()
+
+
+class Storage:
+    """The file operations the lake uses, on locations (paths or URIs) under one lake root."""
+
+    local: bool = True
+
+    def join(self, base: str, *parts: str) -> str:
+        """The location of `parts` (a relative path's segments) under `base`."""
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+    def exists(self, loc: str) -> bool:
+        raise NotImplementedError
+
+    def is_dir(self, loc: str) -> bool:
+        """True when anything lives under `loc` (object stores have no empty folders)."""
+        raise NotImplementedError
+
+    def list(self, loc: str) -> list[str]:
+        """Names of the files directly in folder `loc` (FileNotFoundError when it is empty)."""
+        raise NotImplementedError
+
+    def walk(self, loc: str) -> list[str]:
+        """Paths, relative to `loc`, of every file beneath it."""
+        raise NotImplementedError
+
+    def folders(self, loc: str) -> list[str]:
+        """Names of the folders directly in `loc` ([] when there is none)."""
+        raise NotImplementedError
+
+    def stat(self, loc: str) -> Stat:
+        """Size and modification time (FileNotFoundError when the file is missing)."""
+        raise NotImplementedError
+
+    def read(self, loc: str) -> bytes:
+        raise NotImplementedError
+
+    def put(self, loc: str, data: bytes | memoryview) -> None:
+        """Write a whole file at once (a reader never sees part of it on object storage)."""
+        raise NotImplementedError
+
+    def delete(self, loc: str) -> None:
+        """Delete a file; a missing one is no error."""
+        raise NotImplementedError
+
+    def make_folder(self, loc: str) -> None:
+        """Create a folder delta-rs is about to write into (object stores need none)."""
+
+    def source(self, loc: str) -> str | BinaryIO:
+        """What pyarrow's Parquet reader opens: the path itself, or the object's bytes."""
+        import pyarrow as pa
+
+        return pa.BufferReader(self.read(loc))  # type: ignore[return-value]
+
+    def sha256(self, loc: str) -> str:
+        """The SHA-256 of a file's bytes, hex."""
+        return hashlib.sha256(self.read(loc)).hexdigest()
+
+    def delta_options(self) -> dict[str, str] | None:
+        """storage_options for delta-rs (None: a local path needs none)."""
+        return None
+
+    def read_options(self) -> dict[str, str] | None:
+        """storage_options for polars' Parquet scans (None for local paths)."""
+        return None
+
+    def fsspec(self) -> Any | None:
+        """An fsspec filesystem for DuckDB to read `s3://` locations through (None: local)."""
+        return None
+
+
+class LocalStorage(Storage):
+    """A lake in a local folder: plain file operations on absolute paths."""
+
+    local = True
+
+    def join(self, base: str, *parts: str) -> str:
+        return os.path.join(base, *parts)
+
+    def exists(self, loc: str) -> bool:
+        return os.path.exists(loc)
+
+    def is_dir(self, loc: str) -> bool:
+        return os.path.isdir(loc)
+
+    def list(self, loc: str) -> list[str]:
+        return os.listdir(loc)
+
+    def walk(self, loc: str) -> list[str]:
+        root = Path(loc)
+        return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+
+    def folders(self, loc: str) -> list[str]:
+        try:
+            return [e.name for e in os.scandir(loc) if e.is_dir()]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def stat(self, loc: str) -> Stat:
+        st = os.stat(loc)
+        return Stat(st.st_size, st.st_mtime, (st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+
+    def read(self, loc: str) -> bytes:
+        return Path(loc).read_bytes()
+
+    def put(self, loc: str, data: bytes | memoryview) -> None:
+        path = Path(loc)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as out:
+            out.write(data)
+
+    def delete(self, loc: str) -> None:
+        Path(loc).unlink(missing_ok=True)
+
+    def make_folder(self, loc: str) -> None:
+        Path(loc).mkdir(parents=True, exist_ok=True)
+
+    def source(self, loc: str) -> str:
+        return loc
+
+    def sha256(self, loc: str) -> str:
+        with open(loc, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class ObjectStorage(Storage):
+    """A lake in an S3 bucket (or an S3-compatible server), through obstore."""
+
+    local = False
+
+    def __init__(self, bucket: str, options: ObjectStoreOptions) -> None:
+        from obstore.store import S3Store
+
+        self.bucket = bucket
+        self.options = options
+        config = options.object_store()
+        client = {"allow_http": True} if config.pop("aws_allow_http", None) else {}
+        self._config, self._client = config, client
+        self._store = S3Store(bucket, config=config, client_options=client)  # type: ignore[arg-type]
+        self._fsspec: Any = None
+
+    def key(self, loc: str) -> str:
+        """The object key of an `s3://bucket/key` location of this bucket."""
+        prefix = f"s3://{self.bucket}/"
+        if not loc.startswith(prefix):
+            raise InvalidInput(f"{loc} is not in the lake's bucket s3://{self.bucket}")
+        return loc[len(prefix) :]
+
+    def exists(self, loc: str) -> bool:
+        import obstore
+
+        try:
+            obstore.head(self._store, self.key(loc))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def is_dir(self, loc: str) -> bool:
+        import obstore
+
+        found = obstore.list(self._store, self.key(loc).rstrip("/") + "/", chunk_size=1)
+        return any(len(chunk) for chunk in found)
+
+    def list(self, loc: str) -> list[str]:
+        import obstore
+
+        listed = obstore.list_with_delimiter(self._store, self.key(loc).rstrip("/") + "/")
+        names = [o["path"].rsplit("/", 1)[-1] for o in listed["objects"]]
+        if not names and not listed["common_prefixes"]:
+            raise FileNotFoundError(loc)
+        return names
+
+    def walk(self, loc: str) -> list[str]:
+        import obstore
+
+        prefix = self.key(loc).rstrip("/") + "/"
+        return [
+            o["path"][len(prefix) :] for chunk in obstore.list(self._store, prefix) for o in chunk
+        ]
+
+    def folders(self, loc: str) -> list[str]:
+        import obstore
+
+        listed = obstore.list_with_delimiter(self._store, self.key(loc).rstrip("/") + "/")
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
+
+    def stat(self, loc: str) -> Stat:
+        import obstore
+
+        meta = obstore.head(self._store, self.key(loc))
+        modified: datetime = meta["last_modified"]
+        timestamp = modified.astimezone(UTC).timestamp()
+        return Stat(meta["size"], timestamp, (meta["e_tag"], timestamp))
+
+    def read(self, loc: str) -> bytes:
+        import obstore
+
+        return obstore.get(self._store, self.key(loc)).bytes().to_bytes()
+
+    def put(self, loc: str, data: bytes | memoryview) -> None:
+        import obstore
+
+        obstore.put(self._store, self.key(loc), bytes(data), use_multipart=False)
+
+    def delete(self, loc: str) -> None:
+        import obstore
+
+        with contextlib.suppress(FileNotFoundError):
+            obstore.delete(self._store, self.key(loc))
+
+    def delta_options(self) -> dict[str, str]:
+        return self.options.object_store()
+
+    def read_options(self) -> dict[str, str]:
+        return self.options.object_store(writes=False)
+
+    def fsspec(self) -> Any:
+        if self._fsspec is None:
+            from obstore.fsspec import FsspecStore
+
+            config = self.options.object_store(writes=False)
+            config.pop("aws_allow_http", None)
+            self._fsspec = FsspecStore(
+                "s3", config=config, client_options=self._client, skip_instance_cache=True
+            )
+        return self._fsspec
+
+
+# -- lake roots --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LakeLocation:
+    """A lake root (an absolute path or `s3://bucket/prefix`), how to reach it, and the local
+    folder that holds its integrity ledger (the root itself for a local lake)."""
+
+    root: str
+    options: ObjectStoreOptions | None
+    local: Path
+
+
+_lock = threading.Lock()
+_locations: dict[str, LakeLocation] = {}
+_storages: dict[str, Storage] = {}
+
+
+def is_object_uri(root: str | Path) -> bool:
+    """True for an `s3://` lake URI."""
+    return str(root).startswith("s3://")
+
+
+def normalize_root(root: str | Path) -> str:
+    """The lake root as the key every lookup uses: an absolute path, or `s3://bucket/prefix`
+    without a trailing slash. Other URI schemes are InvalidInput."""
+    text = str(root)
+    if is_object_uri(text):
+        parts = urlsplit(text)
+        if not parts.netloc:
+            raise InvalidInput(f"lake URI {text!r} names no bucket: use s3://bucket/prefix")
+        return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+    if "://" in text:
+        raise InvalidInput(
+            f"lake root {text!r}: only local folders and s3://bucket/prefix URIs are supported"
+        )
+    return str(Path(text).expanduser().resolve())
+
+
+def register(root: str | Path, options: ObjectStoreOptions | None, local: Path | None) -> str:
+    """Record how to reach the lake at `root` (options for S3; None: the `AWS_*` environment)
+    and where its ledger lives; returns the normalized root. Registering again replaces it."""
+    key = normalize_root(root)
+    if is_object_uri(key):
+        if local is None:
+            raise InvalidInput(
+                f"the lake at {key} needs a local folder for its integrity ledger (the home's "
+                "lake folder); pass one"
+            )
+        location = LakeLocation(key, options or ObjectStoreOptions(), Path(local))
+    else:
+        location = LakeLocation(key, None, Path(key))
+    with _lock:
+        if _locations.get(key) != location:
+            _locations[key] = location
+            _storages.pop(key, None)
+    return key
+
+
+def location_of(root: str | Path) -> LakeLocation:
+    """The registered location of a lake root (a local one needs no registration)."""
+    key = normalize_root(root)
+    with _lock:
+        found = _locations.get(key)
+    if found is not None:
+        return found
+    if is_object_uri(key):
+        raise InvalidInput(
+            f"the lake at {key} was never configured in this process: open it with its "
+            "settings (endpoint, credentials, ledger folder) first"
+        )
+    return LakeLocation(key, None, Path(key))
+
+
+def storage_at(root: str | Path) -> Storage:
+    """The storage of the lake at `root` (one per root in a process)."""
+    location = location_of(root)
+    with _lock:
+        found = _storages.get(location.root)
+        if found is None:
+            if location.options is None:
+                found = LocalStorage()
+            else:
+                bucket = urlsplit(location.root).netloc
+                found = ObjectStorage(bucket, location.options)
+            _storages[location.root] = found
+    return found
+
+
+def split_table(table_uri: str) -> tuple[str, str]:
+    """(lake root, `<layer>/<name>`) of a table location `<root>/<layer>/<name>`; a delta-rs
+    `file://` URI or trailing slash is accepted."""
+    text = table_uri.removeprefix("file://").rstrip("/")
+    head, layer_name = text.rsplit("/", 2)[0], text.rsplit("/", 2)[1:]
+    return head, "/".join(layer_name)
