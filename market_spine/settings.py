@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from market_spine.config.file import SettingSources
+from market_spine.config.profiles import PROFILES
 from market_spine.config.secrets import mask, split_credentials
 from market_spine.errors import InvalidInput
 
-PROFILES = ("dev", "test", "prod")
 #: Where futures bars come from: the simulated market or TWS / IB Gateway.
 PROVIDERS = ("simulated", "ib")
 OPTIONS_PROVIDERS = ("simulated", "thetadata")

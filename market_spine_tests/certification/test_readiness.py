@@ -181,7 +181,7 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
 
 
 def test_the_command_prints_readiness(home: Path) -> None:
-    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"}
+    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "dev"}
     out = CliRunner().invoke(cli, ["readiness", "--symbol", "CL", "--json"], env=env)
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)

@@ -11,6 +11,7 @@ import pytest
 from dagster._core.run_coordinator import SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 
+from market_spine.config.profiles import instance_file
 from market_spine.futures import keys
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.coordinator import SpineRunCoordinator, launched_from, submission_tags
@@ -46,7 +47,9 @@ def test_origin_of_a_submitted_run(tags: dict[str, str], origin: str) -> None:
 
 
 def test_instance_from_the_repo_config_tags_submitted_runs(tmp_path: Path, monkeypatch) -> None:
-    shutil.copyfile(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copyfile(
+        REPO / "deploy" / "profiles" / "dev" / "dagster.yaml", tmp_path / "dagster.yaml"
+    )
     monkeypatch.setenv("MARKET_SPINE_PROVIDER", "ib")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         coordinator = instance.run_coordinator
