@@ -12,6 +12,7 @@ import pytest
 
 from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
+from market_spine_tests.kit.postgres import PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,3 +66,10 @@ def materialized_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         runs = materialize_range(settings_for(home), SYMBOLS, *WEEK, instance=inst)
     assert all(r.success for r in runs), runs
     return home
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster on loopback for this test process, removed at its end."""
+    with postgres_server() as server:
+        yield server
