@@ -14,7 +14,7 @@ WORKDIR /app
 COPY pyproject.toml requirements.lock Makefile README.md ./
 COPY market_spine ./market_spine
 COPY market_spine_dbt ./market_spine_dbt
-COPY workspace.yaml dagster.yaml ./
+COPY deploy/profiles ./deploy/profiles
 RUN make install && chown -R spine:spine /app
 USER spine
 ENV MARKET_SPINE_HOME=/data \
