@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Where Debian installs each PostgreSQL version's server binaries.
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
@@ -68,17 +69,27 @@ class PostgresServer:
             "DAGSTER_PG_DB": database,
         }
 
-    def create_database(self, name: str) -> str:
-        """A new, empty database `name` (a test's own), returned by name."""
+    def connect(self, database: str = "postgres") -> Any:
+        """A psycopg2 connection to `database` as the superuser (the caller closes it)."""
         import psycopg2
 
-        con = psycopg2.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            dbname="postgres",
+        return psycopg2.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname=database
         )
+
+    def count(self, database: str, sql: str) -> int:
+        """The single number `sql` (a count) answers in `database`."""
+        con = self.connect(database)
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql)
+                return int(cur.fetchone()[0])
+        finally:
+            con.close()
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database `name` (a test's own), returned by name."""
+        con = self.connect()
         try:
             con.autocommit = True
             with con.cursor() as cur:

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import psycopg2
 import pytest
 from dagster._core.events import DagsterEventType
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
@@ -57,22 +56,6 @@ def pg_instance(pg_home: Path) -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def _count(postgres: PostgresServer, database: str, sql: str) -> int:
-    con = psycopg2.connect(
-        host=postgres.host,
-        port=postgres.port,
-        user=postgres.user,
-        password=postgres.password,
-        dbname=database,
-    )
-    try:
-        with con.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchone()[0]
-    finally:
-        con.close()
-
-
 def test_a_futures_load_through_dagster_lands_in_postgres(
     pg_home: Path, pg_instance: dg.DagsterInstance, postgres: PostgresServer, database: str
 ) -> None:
@@ -92,11 +75,11 @@ def test_a_futures_load_through_dagster_lands_in_postgres(
     ).records
     assert checks and all(r.event_log_entry.dagster_event.event_specific_data for r in checks)
     # The rows are in PostgreSQL, and the home holds no SQLite run database.
-    assert _count(postgres, database, "select count(*) from runs") == 1
+    assert postgres.count(database, "select count(*) from runs") == 1
     materialized = (
         "select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION'"
     )
-    assert _count(postgres, database, materialized) == 2 * len(ASSET_KEYS)
+    assert postgres.count(database, materialized) == 2 * len(ASSET_KEYS)
     assert not (pg_home / "dagster" / "history" / "runs.db").exists()
 
     failed = materialize_range(
@@ -136,7 +119,7 @@ def test_a_schedule_tick_is_kept_in_postgres(
     [missed] = missed_ticks(pg_instance, now)
     add_tick(pg_instance, state, datetime.fromisoformat(missed["due"]))
     assert missed_ticks(pg_instance, now) == []
-    assert _count(postgres, database, "select count(*) from job_ticks") == 1
+    assert postgres.count(database, "select count(*) from job_ticks") == 1
 
 
 def test_validate_finds_the_schema_migrated_and_names_a_fresh_or_wrong_database(
