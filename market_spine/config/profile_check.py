@@ -216,7 +216,7 @@ def check_postgres(profile: str, env: Mapping[str, str]) -> Finding:
             "postgres",
             False,
             f"cannot connect to {where} ({reason}): start the server, or correct DAGSTER_PG_HOST, "
-            "DAGSTER_PG_PORT, DAGSTER_PG_USER, DAGSTER_PG_PASSWORD and DAGSTER_PG_DB",
+            "DAGSTER_PG_PORT, DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD and DAGSTER_PG_DB",
         )
     finally:
         engine.dispose()

@@ -26,7 +26,7 @@ from market_spine.runs.location import location_origin
 from market_spine.settings import Settings
 
 runner = CliRunner()
-PG_VARIABLES = {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"}
+PG_VARIABLES = {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"}
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -64,7 +64,7 @@ class PostgresServer:
         return {
             "DAGSTER_PG_HOST": self.host,
             "DAGSTER_PG_PORT": str(self.port),
-            "DAGSTER_PG_USER": self.user,
+            "DAGSTER_PG_USERNAME": self.user,
             "DAGSTER_PG_PASSWORD": self.password,
             "DAGSTER_PG_DB": database,
         }
