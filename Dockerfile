@@ -18,7 +18,7 @@ WORKDIR /app
 COPY pyproject.toml requirements.lock Makefile README.md ./
 COPY market_spine ./market_spine
 COPY market_spine_dbt ./market_spine_dbt
-COPY workspace.yaml dagster.yaml ./
+COPY deploy/profiles ./deploy/profiles
 # The install also parses the dbt project once (its manifest is part of the code).
 RUN make install MARKET_SPINE_HOME=/tmp/build-home && rm -rf /tmp/build-home
 

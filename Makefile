@@ -26,14 +26,20 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/market-spine up
 
-# System tools the tests call: promtool (Debian's prometheus package) checks the alert rules.
-# Installed only when absent, so a second `make test` touches nothing.
+# System tools the tests call: promtool (Debian's prometheus package) checks the alert rules;
+# initdb and pg_ctl (Debian's postgresql) start the throwaway PostgreSQL clusters of the Dagster
+# instance tests and benchmark. Each installed only when absent, so a second `make test` touches
+# nothing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-packages:
-	@command -v promtool >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+		|| missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; \
-	}
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 test: $(STAMP) system-packages
 	$(BIN)/ruff check market_spine market_spine_tests bench
@@ -45,7 +51,7 @@ lint: $(STAMP)
 	@# dbt SQL (config in market_spine_dbt/.sqlfluff); a scratch home keeps the warehouse closed.
 	cd market_spine_dbt && MARKET_SPINE_HOME=$$(mktemp -d) $(CURDIR)/$(BIN)/sqlfluff lint models
 
-bench: $(STAMP)
+bench: $(STAMP) system-packages
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements-bench.lock
 	$(BIN)/python bench/run_all.py
 

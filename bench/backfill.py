@@ -51,33 +51,44 @@ def normalized_rows(settings: Settings) -> int:
     return int(pl.scan_delta(str(path)).select(pl.len()).collect().item())
 
 
-def through_dagster(settings: Settings) -> dict[str, Any]:
-    """materialize_range in a temporary instance; wall time plus run and step stats."""
-    with dg.instance_for_test() as instance:
-        t0 = report.now_ms()
-        runs = materialize_range(settings, dataset.SYMBOLS, START, END, instance=instance)
-        wall_s = (report.now_ms() - t0) / 1000
-        per_run, per_step = [], defaultdict(float)
-        for run in runs:
-            stats = instance.get_run_stats(run.run_id)
-            steps = instance.get_run_step_stats(run.run_id)
-            step_s = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in steps}
-            for key, seconds in step_s.items():
-                per_step[key] += seconds
-            per_run.append(
-                {
-                    "symbol": run.symbol,
-                    "days": len(plan([run.symbol], run.start, run.end)[run.symbol]),
-                    "success": run.success,
-                    "failed_checks": list(run.failed_checks),
-                    "run_s": round((stats.end_time or 0) - (stats.start_time or 0), 2),
-                    "steps_s": round(sum(step_s.values()), 2),
-                }
-            )
+def through_dagster(
+    settings: Settings,
+    instance: dg.DagsterInstance | None = None,
+    start: date = START,
+    end: date = END,
+    selection: list[dg.AssetKey] | None = None,
+) -> dict[str, Any]:
+    """materialize_range of `selection` (default: every futures asset) in `instance` (default:
+    a temporary one); wall time plus run and step stats."""
+    if instance is None:
+        with dg.instance_for_test() as temporary:
+            return through_dagster(settings, temporary, start, end, selection)
+    t0 = report.now_ms()
+    runs = materialize_range(
+        settings, dataset.SYMBOLS, start, end, instance=instance, selection=selection
+    )
+    wall_s = (report.now_ms() - t0) / 1000
+    per_run, per_step = [], defaultdict(float)
+    for run in runs:
+        stats = instance.get_run_stats(run.run_id)
+        steps = instance.get_run_step_stats(run.run_id)
+        step_s = {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in steps}
+        for key, seconds in step_s.items():
+            per_step[key] += seconds
+        per_run.append(
+            {
+                "symbol": run.symbol,
+                "days": len(plan([run.symbol], run.start, run.end)[run.symbol]),
+                "success": run.success,
+                "failed_checks": list(run.failed_checks),
+                "run_s": round((stats.end_time or 0) - (stats.start_time or 0), 2),
+                "steps_s": round(sum(step_s.values()), 2),
+            }
+        )
     return {"wall_s": round(wall_s, 2), "runs": per_run, "steps_s": dict(per_step)}
 
 
-def direct(settings: Settings) -> dict[str, float]:
+def direct(settings: Settings, start: date = START, end: date = END) -> dict[str, float]:
     """The three assets' work and checks without Dagster; seconds per stage."""
     lake = Lake(settings.lake_root)
     provider = MarketDataResource(seed=settings.sim_seed).get()
@@ -91,7 +102,7 @@ def direct(settings: Settings) -> dict[str, float]:
         stages[name] += ms / 1000
         return out
 
-    for symbol, days in plan(dataset.SYMBOLS, START, END).items():
+    for symbol, days in plan(dataset.SYMBOLS, start, end).items():
         frames = stage(
             "fetch + capture frame",
             lambda s=symbol, ds=days: [

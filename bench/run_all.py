@@ -3,9 +3,9 @@ between them), then print one summary table of every headline figure against its
 
 `make bench` runs every group. `run_all.py --group core` runs the lake, options, streaming and
 warehouse scripts (≈ 25 min on 2 cores, 10 of them real-time streaming); `--group operations` the
-operator console, integrity and trust scripts (≈ 15 min); names run just those scripts. The data
-cache (`bench/.data/`) is built first if missing; figures come from each script's
-`bench/results/<name>.json`, and the summary is saved as `summary.json`.
+operator console, integrity, trust and instance-backend scripts (≈ 25 min); names run just those
+scripts. The data cache (`bench/.data/`) is built first if missing; figures come from each
+script's `bench/results/<name>.json`, and the summary is saved as `summary.json`.
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "process_wall",
         "audit",
         "auth_overhead",
+        "instance_backends",
     ),
 }
 #: Wall-time budget per group (the streaming benchmark alone runs 10 minutes of real-time bars).
-BUDGET_S = {"core": 35 * 60, "operations": 20 * 60}
+BUDGET_S = {"core": 35 * 60, "operations": 30 * 60}
 
 Row = list[Any]
 
@@ -213,6 +214,31 @@ def backfill_rows(r: dict[str, Any]) -> list[Row]:
             r["target_s"],
         ),
         figure("backfill", "normalized rows/s", r["rows_per_s"], r["direct_rows_per_s"]),
+    ]
+
+
+def instance_backends_rows(r: dict[str, Any]) -> list[Row]:
+    span = f"{r['range'][0]}..{r['range'][1]}"
+    return [
+        figure(
+            "instance_backends",
+            f"{span} backfill on PostgreSQL, × no Dagster",
+            r["postgres"]["ratio"],
+            1.0,
+            r["target_ratio"],
+        ),
+        figure(
+            "instance_backends",
+            f"{span} backfill on SQLite, × no Dagster",
+            r["sqlite"]["ratio"],
+            1.0,
+        ),
+        figure(
+            "instance_backends",
+            "PostgreSQL vs SQLite wall, s",
+            r["postgres"]["wall_s"],
+            r["sqlite"]["wall_s"],
+        ),
     ]
 
 
@@ -514,6 +540,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "readiness": readiness_rows,
     "thetadata_capture": thetadata_rows,
     "process_wall": process_wall_rows,
+    "instance_backends": instance_backends_rows,
 }
 
 

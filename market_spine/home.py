@@ -1,27 +1,29 @@
-"""Prepare a Market Spine home: folders for the lake and Dagster instance, and dagster.yaml."""
+"""Prepare a Market Spine home: folders for the lake and Dagster instance, and the dagster.yaml of
+its profile (`deploy/profiles/<profile>/dagster.yaml`: SQLite for dev, PostgreSQL for test and
+prod)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Iterable
-from pathlib import Path
 
 import dagster as dg
 
+from market_spine.config.profiles import instance_file
 from market_spine.settings import INSTRUMENTS_FILE, Settings
-
-#: The repo's instance configuration, copied into every home's DAGSTER_HOME.
-INSTANCE_TEMPLATE = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
 def prepare_home(settings: Settings) -> None:
-    """Create the home's folders, install dagster.yaml and point DAGSTER_HOME at it."""
+    """Create the home's folders, install its profile's dagster.yaml and point DAGSTER_HOME at
+    it. The file is copied as it is: credentials stay `{env: ...}` references, read from the
+    environment each time the instance opens."""
     settings.lake_root.mkdir(parents=True, exist_ok=True)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     target = settings.dagster_home / "dagster.yaml"
-    if INSTANCE_TEMPLATE.is_file():
-        shutil.copyfile(INSTANCE_TEMPLATE, target)
+    template = instance_file(settings.profile)
+    if template.is_file():
+        shutil.copyfile(template, target)
     elif not target.exists():
         target.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)

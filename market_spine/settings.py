@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from market_spine.config.file import SettingSources
+from market_spine.config.profiles import PROFILES
 from market_spine.config.secrets import mask, split_credentials
 from market_spine.errors import InvalidInput
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from market_spine.lake.storage import ObjectStoreOptions
     from market_spine.lake.store import Lake
 
-PROFILES = ("dev", "test", "prod")
 #: Where futures bars come from: the simulated market or TWS / IB Gateway.
 PROVIDERS = ("simulated", "ib")
 OPTIONS_PROVIDERS = ("simulated", "thetadata")

@@ -12,6 +12,7 @@ import pytest
 
 from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
+from market_spine_tests.kit.postgres import PostgresServer, postgres_server
 from market_spine_tests.kit.s3 import S3Server, s3_server
 
 
@@ -72,4 +73,11 @@ def materialized_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def s3() -> Iterator[S3Server]:
     """An S3-compatible server (moto, in its own process) for this test session."""
     with s3_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL cluster on loopback for this test process, removed at its end."""
+    with postgres_server() as server:
         yield server

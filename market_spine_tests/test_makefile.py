@@ -43,3 +43,10 @@ def test_install_defaults_to_the_repositorys_home() -> None:
 def test_install_compiles_the_bytecode_every_command_imports() -> None:
     plan = _planned("install", dict(os.environ))
     assert "-m compileall -q -j 0 .venv/lib market_spine" in plan
+
+
+def test_the_suite_installs_postgresql_when_its_binaries_are_missing() -> None:
+    plan = _planned("test", dict(os.environ))
+    assert "ls /usr/lib/postgresql/*/bin/initdb" in plan
+    assert 'missing="$missing postgresql"' in plan
+    assert "apt-get install -y -qq --no-install-recommends $missing" in plan

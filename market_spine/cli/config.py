@@ -2,8 +2,9 @@
 `settings.toml`, beneath the environment (a `MARKET_SPINE_*` variable wins over the file, the
 file over the default). Secrets are shown masked.
 
-Exit status: 0 on success, 1 when `validate` finds a provider unreachable, 2 when a setting or
-the command's input is invalid (nothing is written then).
+Exit status: 0 on success, 1 when `validate` finds a provider unreachable (or, with `--profile`,
+any error in the profile's files or connectivity), 2 when a setting or the command's input is
+invalid (nothing is written then).
 """
 
 from __future__ import annotations
@@ -102,13 +103,24 @@ def reset(
 @config.command("validate")
 def validate(
     offline: Annotated[
-        bool, typer.Option("--offline", help="Skip the providers' connectivity probes.")
+        bool, typer.Option("--offline", help="Skip the connectivity probes.")
     ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Check a deployment profile (deploy/profiles/NAME): its files, the settings it "
+            "gives this home, and PostgreSQL, the lake and the providers reached.",
+        ),
+    ] = None,
 ) -> None:
     """Validate the settings (values and cross-field rules) and reach the providers in use."""
     from market_spine.cli.console import settings_from_env
     from market_spine.config.connectivity import probe_providers
 
+    if profile is not None:
+        _validate_profile(profile, offline)
+        return
     with command_run():
         settings = settings_from_env()
     console.print("[green]ok[/] settings are valid", highlight=False)
@@ -120,6 +132,23 @@ def validate(
         label = {True: "[green]ok[/]", False: "[bold red]unreachable[/]", None: "skipped"}[p.ok]
         console.print(f"{label} {p.name}: {p.detail}", highlight=False)
     raise typer.Exit(1 if any(p.ok is False for p in probes) else 0)
+
+
+_LABEL = {True: "[green]ok[/]", False: "[bold red]error[/]", None: "skipped"}
+
+
+def _validate_profile(profile: str, offline: bool) -> None:
+    """Print a finding a line; exit 1 when any is an error."""
+    from market_spine.config.profile_check import validate_profile
+
+    with command_run():
+        findings = validate_profile(profile.strip().lower(), os.environ, offline=offline)
+    for f in findings:
+        console.print(f"{_LABEL[f.ok]} {f.part}: {f.detail}", highlight=False, soft_wrap=True)
+    errors = sum(f.ok is False for f in findings)
+    if errors:
+        console.print(f"profile {profile}: {errors} error(s)", highlight=False)
+    raise typer.Exit(1 if errors else 0)
 
 
 @config.command("history")

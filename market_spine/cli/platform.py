@@ -23,8 +23,6 @@ from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 if TYPE_CHECKING:
     from market_spine.runs.launch import RunSummary
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
@@ -310,8 +308,9 @@ def start_logged(
 def ui_command(settings: Settings) -> list[str]:
     """The `dagster dev` command line of the home: the UI on loopback at `ui_port`."""
     bin_dir = Path(sys.executable).parent
-    # Dagster runs from the home so the repo's template dagster.yaml is not mistaken for config.
-    ui = [str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml")]
+    from market_spine.config.profiles import workspace_file
+
+    ui = [str(bin_dir / "dagster"), "dev", "-w", str(workspace_file(settings.profile))]
     ui += ["-h", UI_HOST, "-p", str(settings.ui_port)]
     # The services' own INFO lines (a daemon tick a minute, an access line a request) would bury
     # what matters on this console; the UI keeps every run's and tick's log.

@@ -1,5 +1,6 @@
 """The home's settings file, `<home>/settings.toml`: the values `market-spine config set` persisted,
-read beneath the environment (environment > file > default) by `Settings.from_env`.
+read beneath the environment (environment > file > profile > default) by `Settings.from_env`; a
+deployment profile's own settings (`deploy/profiles/<profile>/settings.toml`) lie beneath the file.
 
 The file holds settings by key (`api_port = 8000`); each key has the environment variable that
 overrides it (`MARKET_SPINE_API_PORT`). Values are handed to the settings' validation as the text
@@ -128,6 +129,28 @@ def read_file(home: Path, *, strict: bool = True) -> dict[str, FileValue]:
     return data
 
 
+def read_profile(profile: str) -> tuple[dict[str, FileValue], Path]:
+    """The settings of a deployment profile (`deploy/profiles/<profile>/settings.toml`) and
+    that file's path. An unknown key, a value of the wrong kind, or `profile` itself (a profile
+    cannot choose another) raises InvalidInput naming the file and the key."""
+    from market_spine.config.profiles import read_profile_settings, settings_file
+
+    path = settings_file(profile)
+    data = read_profile_settings(profile)
+    for key, value in data.items():
+        if key not in KEYS or key == "profile":
+            raise InvalidInput(
+                f"{path} holds {key!r}, which a profile cannot set; remove it from the file "
+                f"(settings a profile may hold: {', '.join(k for k in KEYS if k != 'profile')})"
+            )
+        if not _is_file_value(value):
+            raise InvalidInput(
+                f"{key} = {value!r} in {path} is not text, a whole number or a list of text; "
+                "correct it in the file"
+            )
+    return data, path
+
+
 def _is_file_value(value: object) -> bool:
     if isinstance(value, bool):
         return False
@@ -176,28 +199,54 @@ def editing(home: Path) -> Iterator[None]:
 
 class SettingSources(Mapping[str, str]):
     """The values the settings validate, by environment variable: the environment's where it
-    sets one (non-empty), else the settings file's as text. Errors name a value by its origin."""
+    sets one (non-empty), else the home's settings file's as text, else the deployment
+    profile's. Errors name a value by its origin."""
 
-    def __init__(self, env: Mapping[str, str], file: Mapping[str, FileValue], path: Path) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        file: Mapping[str, FileValue],
+        path: Path,
+        profile: Mapping[str, FileValue] | None = None,
+        profile_path: Path | None = None,
+    ) -> None:
         self.env = env
         self.file = {KEYS[k]: as_text(v) for k, v in file.items() if k in KEYS}
         self.path = path
+        self.profile = {KEYS[k]: as_text(v) for k, v in (profile or {}).items() if k in KEYS}
+        self.profile_path = profile_path
 
     @classmethod
     def of(cls, env: Mapping[str, str], home: Path) -> SettingSources:
-        """The environment over the home's settings file."""
-        return cls(env, read_file(home), settings_path(home))
+        """The environment over the home's settings file over the settings of the profile they
+        name (`MARKET_SPINE_PROFILE`, else the file's `profile`, else dev)."""
+        from market_spine.config.profiles import DEFAULT_PROFILE, PROFILES
+
+        file = read_file(home)
+        name = env.get(KEYS["profile"], "").strip().lower()
+        name = name or as_text(file.get("profile", DEFAULT_PROFILE)).strip().lower()
+        if name not in PROFILES:
+            # The settings' own check names the bad value and where it came from.
+            return cls(env, file, settings_path(home))
+        profile, profile_path = read_profile(name)
+        return cls(env, file, settings_path(home), profile, profile_path)
 
     def origin(self, variable: str) -> str:
-        """`environment`, `file` or `default`: where the value of `variable` comes from."""
+        """`environment`, `file`, `profile` or `default`: where the value of `variable` comes
+        from."""
         if self.env.get(variable, "") != "" or self.env.get(variable + FILE_SUFFIX, "") != "":
             return "environment"
-        return "file" if variable in self.file else "default"
+        if variable in self.file:
+            return "file"
+        return "profile" if variable in self.profile else "default"
 
     def named(self, variable: str, raw: str) -> str:
         """How an error names a value: `VARIABLE='raw'`, or `key='raw' in <file>`."""
-        if self.origin(variable) == "file":
+        origin = self.origin(variable)
+        if origin == "file":
             return f"{_KEY_OF[variable]}={raw!r} in {self.path}"
+        if origin == "profile":
+            return f"{_KEY_OF[variable]}={raw!r} in {self.profile_path}"
         return f"{variable}={raw!r}"
 
     def __getitem__(self, variable: str) -> str:
@@ -207,6 +256,8 @@ class SettingSources(Mapping[str, str]):
             return self._from_file(variable + FILE_SUFFIX)
         if variable in self.file:
             return self.file[variable]
+        if variable in self.profile:
+            return self.profile[variable]
         return self.env[variable]
 
     def _from_file(self, variable: str) -> str:
@@ -221,7 +272,7 @@ class SettingSources(Mapping[str, str]):
             ) from None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys([*self.env, *self.file]))
+        return iter(dict.fromkeys([*self.env, *self.file, *self.profile]))
 
     def __len__(self) -> int:
-        return len(set(self.env) | set(self.file))
+        return len(set(self.env) | set(self.file) | set(self.profile))

@@ -1,6 +1,7 @@
-"""The code location every run belongs to: the one workspace.yaml names, which the Dagster UI and
-daemon load too. The CLI loads it in its own process, so its runs carry the same remote origin as
-runs launched from the UI: the UI can re-execute them and the daemon can retry them."""
+"""The code location every run belongs to: the one the profile's workspace.yaml names
+(`deploy/profiles/<profile>/workspace.yaml`), which the Dagster UI and daemon load too. The CLI
+loads it in its own process, so its runs carry the same remote origin as runs launched from the
+UI: the UI can re-execute them and the daemon can retry them."""
 
 from __future__ import annotations
 
@@ -12,17 +13,18 @@ from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.remote_representation.code_location import CodeLocation, InProcessCodeLocation
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 
+from market_spine.config.profiles import workspace_file
 from market_spine.settings import Settings
-
-#: The workspace the UI, the daemon and the CLI share.
-WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 _loaded: tuple[dg.DagsterInstance, CodeLocation] | None = None
 
 
-def location_origin(workspace: Path = WORKSPACE) -> InProcessCodeLocationOrigin:
-    """workspace.yaml's single code location, loaded in this process under the same name (the
-    name is what re-execution and retries look the location up by)."""
+def location_origin(workspace: Path | None = None) -> InProcessCodeLocationOrigin:
+    """The single code location of `workspace` (default: the workspace of the environment's
+    profile), loaded in this process under the same name (the name is what re-execution and
+    retries look the location up by)."""
+    if workspace is None:
+        workspace = workspace_file(Settings.from_env().profile)
     origins = location_origins_from_yaml_paths([str(workspace)])
     if len(origins) != 1:
         raise ValueError(f"{workspace} must name exactly one code location, not {len(origins)}")

@@ -134,7 +134,7 @@ def test_websocket_credentials_origins_and_the_subscriber_cap(home: Path) -> Non
         settings_for(home).__class__.from_env(
             {
                 "MARKET_SPINE_HOME": str(home),
-                "MARKET_SPINE_PROFILE": "test",
+                "MARKET_SPINE_PROFILE": "dev",
                 "MARKET_SPINE_API_WS_PER_KEY": "2",
                 "MARKET_SPINE_API_ALLOWED_ORIGINS": "https://desk.example.com",
             }

@@ -194,7 +194,7 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
 
 
 def test_the_command_prints_readiness(home: Path) -> None:
-    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"}
+    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "dev"}
     out = CliRunner().invoke(
         cli, ["readiness", "--dataset", BARS_1M, "--symbol", "CL", "--json"], env=env
     )

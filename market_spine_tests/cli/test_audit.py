@@ -104,7 +104,7 @@ def test_runs_and_certifications_are_recorded_with_who_launched_them(
 def test_a_fresh_home_written_by_the_cli_is_private(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MARKET_SPINE_", "DAGSTER"))}
-    env |= {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"}
+    env |= {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "dev"}
     args = ["process", "--date", "2024-03-05", "--symbols", "CL", "--domain", "futures"]
     done = subprocess.run(
         [sys.executable, "-m", "market_spine.cli", *args],

@@ -53,7 +53,7 @@ def test_another_homes_api_is_not_asked(tmp_path: Path) -> None:
     ensure_admin_key(theirs)
     with serving_app(create_app(settings_for(theirs))) as api:
         port = str(_port(api))
-        env = {"MARKET_SPINE_PROFILE": "test", "MARKET_SPINE_API_PORT": port}
+        env = {"MARKET_SPINE_PROFILE": "dev", "MARKET_SPINE_API_PORT": port}
         mine = settings_for(ours).__class__.from_env({**env, "MARKET_SPINE_HOME": str(ours)})
         their = mine.__class__.from_env({**env, "MARKET_SPINE_HOME": str(theirs)})
         assert from_api(mine, verify=False) is None

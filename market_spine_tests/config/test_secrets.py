@@ -121,7 +121,7 @@ def test_a_run_against_a_terminal_with_credentials_keeps_them_secret(
         url = terminal.url.replace("http://", f"http://trader:{SECRET}@")
         env = {
             "MARKET_SPINE_HOME": str(home),
-            "MARKET_SPINE_PROFILE": "test",
+            "MARKET_SPINE_PROFILE": "dev",
             "MARKET_SPINE_OPTIONS_PROVIDER": "thetadata",
             "MARKET_SPINE_THETADATA_TIER": "value",
             "MARKET_SPINE_THETADATA_URL": url,

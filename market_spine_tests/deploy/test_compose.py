@@ -13,6 +13,7 @@ import yaml
 from compose_pydantic import ComposeSpecification
 from dagster._core.instance.config import dagster_instance_config
 
+from market_spine.config.profiles import instance_file
 from market_spine_tests.deploy.kit import DEPLOY, REPO
 
 COMPOSE = DEPLOY / "compose"
@@ -93,7 +94,7 @@ def test_env_files_exist_and_feed_what_each_service_reads() -> None:
     for service in services.values():
         for name in service.get("env_file", []):
             assert (COMPOSE / (name if name != "secrets.env" else "secrets.env.example")).is_file()
-    instance = yaml.safe_load((COMPOSE / "dagster.yaml").read_text())
+    instance = yaml.safe_load(instance_file("prod").read_text())
     db = instance["storage"]["postgres"]["postgres_db"]
     wanted = {v["env"] for v in db.values() if isinstance(v, dict)}
     for name in PLATFORM:
@@ -112,7 +113,7 @@ def test_env_files_exist_and_feed_what_each_service_reads() -> None:
 
 
 def test_the_instance_file_is_a_valid_dagster_instance(tmp_path: Path) -> None:
-    (tmp_path / "dagster.yaml").write_text((COMPOSE / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text(instance_file("prod").read_text())
     config, _ = dagster_instance_config(str(tmp_path))
     assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
     assert config["concurrency"]["pools"]["default_limit"] == 1

@@ -74,7 +74,7 @@ def test_instruments_file_named_by_the_settings_adds_its_roots(tmp_path: Path) -
 def test_only_the_captured_symbols_are_scheduled_and_watched(tmp_path: Path) -> None:
     """6E is a partition (for imports) but not captured unless the settings' symbols name it."""
     home = euro_home(tmp_path / "euro")
-    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"}
+    env = {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "dev"}
     captured = Settings.from_env({**env, "MARKET_SPINE_SYMBOLS": "6E"})
     defs = build_definitions(captured)
     assert symbol_partitions(defs) == ["CL", "ES", "NG", "6E"]

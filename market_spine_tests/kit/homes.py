@@ -24,7 +24,7 @@ DATA = REPO / "market_spine_tests" / "data"
 
 def settings_for(home: Path) -> Settings:
     """Settings of a test home (simulated source, default seed)."""
-    return Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "test"})
+    return Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "dev"})
 
 
 def home_with_instance(lake_home: Path, home: Path, *, share_lake: bool = True) -> Path:

@@ -53,7 +53,7 @@ class S3Server:
         """The environment of a test home whose lake is `s3://bucket/lake` on this server."""
         return {
             "MARKET_SPINE_HOME": str(home),
-            "MARKET_SPINE_PROFILE": "test",
+            "MARKET_SPINE_PROFILE": "dev",
             "MARKET_SPINE_LAKE_URI": f"s3://{bucket}/lake",
             "MARKET_SPINE_LAKE_ENDPOINT": self.endpoint,
             "MARKET_SPINE_LAKE_REGION": REGION,

@@ -11,12 +11,13 @@ import pytest
 from dagster._core.run_coordinator import SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 
+from market_spine.config.profiles import instance_file
 from market_spine.futures import keys
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.coordinator import SpineRunCoordinator, launched_from, submission_tags
 from market_spine.runs.launch import create_run
 from market_spine.runs.provenance import LAUNCHED_BY, LAUNCHED_FROM
-from market_spine_tests.kit.homes import REPO, settings_for
+from market_spine_tests.kit.homes import settings_for
 
 
 @dg.op
@@ -46,7 +47,7 @@ def test_origin_of_a_submitted_run(tags: dict[str, str], origin: str) -> None:
 
 
 def test_instance_from_the_repo_config_tags_submitted_runs(tmp_path: Path, monkeypatch) -> None:
-    shutil.copyfile(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    shutil.copyfile(instance_file("dev"), tmp_path / "dagster.yaml")
     monkeypatch.setenv("MARKET_SPINE_PROVIDER", "ib")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         coordinator = instance.run_coordinator

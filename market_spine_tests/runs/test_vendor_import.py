@@ -156,7 +156,7 @@ def _cli(home: Path, toml: Path, *args: str) -> subprocess.CompletedProcess[str]
     env = {
         **os.environ,
         "MARKET_SPINE_HOME": str(home),
-        "MARKET_SPINE_PROFILE": "test",
+        "MARKET_SPINE_PROFILE": "dev",
         "MARKET_SPINE_INSTRUMENTS": str(toml),
     }
     return subprocess.run(

@@ -48,14 +48,14 @@ def euro(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processed]:
     with pytest.MonkeyPatch.context() as patch:
         # Roots registered here stay in a registry this module alone sees.
         patch.setattr(instruments, "_INSTRUMENTS", dict(instruments._INSTRUMENTS))
-        patch.setenv("MARKET_SPINE_PROFILE", "test")
+        patch.setenv("MARKET_SPINE_PROFILE", "dev")
         patch.setenv("MARKET_SPINE_HOME", str(plain))
         patch.setenv("DAGSTER_HOME", str(plain / "dagster"))
         first = ["process", "--date", DAYS[0].isoformat(), "--symbols", "CL", "--domain", "futures"]
         assert runner.invoke(app, first).exit_code == 0
         patch.setenv("MARKET_SPINE_HOME", str(home))
         patch.setenv("DAGSTER_HOME", str(home / "dagster"))
-        patch.setenv("MARKET_SPINE_PROFILE", "test")
+        patch.setenv("MARKET_SPINE_PROFILE", "dev")
         args = ["process", "--start", DAYS[0].isoformat(), "--end", DAYS[1].isoformat()]
         result = runner.invoke(app, [*args, "--symbols", "6E,CL"])
         yield Processed(home, result.exit_code, result.output)
@@ -93,7 +93,7 @@ def test_another_configured_root_makes_the_reference_stale(euro: Processed) -> N
     """The plan rebuilds the reference and what reads it when the instruments file changes, and
     only then: the seeds' code versions follow the home's instruments."""
     settings = Settings.from_env(
-        {"MARKET_SPINE_HOME": str(euro.home), "MARKET_SPINE_PROFILE": "test"}
+        {"MARKET_SPINE_HOME": str(euro.home), "MARKET_SPINE_PROFILE": "dev"}
     )
     instance = dg.DagsterInstance.from_config(str(euro.home / "dagster"))
     reference = {"ref_futures_roots", "ref_futures_contracts", "ref_trading_sessions"}

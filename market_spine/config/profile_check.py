@@ -1,0 +1,304 @@
+"""`market-spine config validate --profile NAME`: whether a deployment profile's folder is whole and
+valid (each file against its schema, the settings against their rules) and whether what it names
+can be reached (the Dagster instance's PostgreSQL with its schema migrated, the lake, the
+providers). Every finding is one line saying what was found and, when wrong, how to fix it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from market_spine.config.file import SettingSources, read_file, read_profile, settings_path
+from market_spine.config.profiles import PROFILE_FILES, instance_file, profile_dir, workspace_file
+from market_spine.errors import InvalidInput
+from market_spine.settings import Settings
+
+#: Seconds the PostgreSQL probe waits for a connection.
+CONNECT_TIMEOUT_S = 3
+#: The code location every profile's workspace must name (re-execution looks runs up by it).
+LOCATION_MODULE = "market_spine.definitions"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check of a profile: `ok` True (passed), False (an error: validate exits 1) or None
+    (skipped, with the reason); `detail` says what was found and how to fix it."""
+
+    part: str
+    ok: bool | None
+    detail: str
+
+
+def env_references(node: Any) -> Iterator[str]:
+    """The environment variables a dagster.yaml reads (`{env: NAME}` anywhere in it)."""
+    if isinstance(node, dict):
+        if set(node) == {"env"} and isinstance(node["env"], str):
+            yield node["env"]
+            return
+        for value in node.values():
+            yield from env_references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from env_references(value)
+
+
+def check_files(profile: str) -> list[Finding]:
+    """The profile's folder holds dagster.yaml, workspace.yaml and settings.toml."""
+    folder = profile_dir(profile)
+    if not folder.is_dir():
+        return [Finding("folder", False, f"{folder} does not exist: create it (copy the dev one)")]
+    missing = [name for name in PROFILE_FILES if not (folder / name).is_file()]
+    if missing:
+        return [
+            Finding(
+                "folder",
+                False,
+                f"{folder} lacks {', '.join(missing)}: add them (the dev profile has each)",
+            )
+        ]
+    return [Finding("folder", True, f"{folder} holds {', '.join(PROFILE_FILES)}")]
+
+
+def load_instance_yaml(profile: str) -> dict[str, Any]:
+    """The profile's dagster.yaml as a mapping; InvalidInput when it is not one."""
+    path = instance_file(profile)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"{path} is not readable YAML ({exc}): correct it") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path} is not a mapping of Dagster instance settings: correct it")
+    return data
+
+
+def check_instance(profile: str, env: Mapping[str, str]) -> list[Finding]:
+    """dagster.yaml against Dagster's instance schema (and its storage's own schema); every
+    `{env: NAME}` it reads is set; its coordinator and launcher classes import."""
+    from dagster._config import validate_config
+    from dagster._core.instance.config import dagster_instance_config_schema
+
+    path = instance_file(profile)
+    try:
+        data = load_instance_yaml(profile)
+    except InvalidInput as exc:
+        return [Finding("dagster.yaml", False, str(exc))]
+    found: list[Finding] = []
+    result = validate_config(dagster_instance_config_schema(), data)
+    if not result.success:
+        errors = "; ".join(e.message for e in result.errors or [])
+        found.append(Finding("dagster.yaml", False, f"{path} breaks Dagster's schema: {errors}"))
+    storage = data.get("storage") or {}
+    if "postgres" in storage:
+        from dagster_postgres import DagsterPostgresStorage
+
+        result = validate_config(DagsterPostgresStorage.config_type(), storage["postgres"])
+        if not result.success:
+            errors = "; ".join(e.message for e in result.errors or [])
+            found.append(
+                Finding("dagster.yaml", False, f"{path} storage.postgres is invalid: {errors}")
+            )
+    for part in ("run_coordinator", "run_launcher"):
+        named = data.get(part) or {}
+        module = named.get("module")
+        if module and importlib.util.find_spec(module) is None:
+            found.append(
+                Finding(
+                    "dagster.yaml", False, f"{path} {part} names {module}, which is not installed"
+                )
+            )
+    missing = sorted({name for name in env_references(data) if not env.get(name)})
+    if missing:
+        found.append(
+            Finding(
+                "dagster.yaml",
+                False,
+                f"{path} reads {', '.join(missing)} from the environment, unset here: export "
+                "them (or mount the secret that holds them) before starting the platform",
+            )
+        )
+    if not found:
+        kind = next(iter(storage), "sqlite (the embedded default)")
+        found.append(Finding("dagster.yaml", True, f"{path} is a valid instance ({kind} storage)"))
+    return found
+
+
+def check_workspace(profile: str) -> list[Finding]:
+    """workspace.yaml names exactly one code location, market_spine.definitions, importable."""
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    path = workspace_file(profile)
+    try:
+        origins = location_origins_from_yaml_paths([str(path)])
+    except Exception as exc:  # Dagster raises its config errors under several types.
+        return [Finding("workspace.yaml", False, f"{path} is not a valid workspace: {exc}")]
+    if len(origins) != 1:
+        return [
+            Finding(
+                "workspace.yaml",
+                False,
+                f"{path} names {len(origins)} code locations: name exactly one, the python_module "
+                f"{LOCATION_MODULE}",
+            )
+        ]
+    [origin] = origins
+    target = getattr(origin, "loadable_target_origin", None)
+    module = getattr(target, "module_name", None)
+    if module != LOCATION_MODULE:
+        return [
+            Finding(
+                "workspace.yaml",
+                False,
+                f"{path} loads {module or origin.location_name}, not {LOCATION_MODULE}: runs "
+                "would belong to another code location; name the python_module "
+                f"{LOCATION_MODULE}",
+            )
+        ]
+    return [Finding("workspace.yaml", True, f"{path} loads {module}")]
+
+
+def profile_settings(profile: str, env: Mapping[str, str]) -> Settings:
+    """The settings a home gets under `profile`: the environment over the home's settings
+    file over the profile's settings, validated as every command validates them."""
+    home = Settings.home_from_env(env)
+    values, path = read_profile(profile)
+    sources = SettingSources(
+        {**env, "MARKET_SPINE_PROFILE": profile}, read_file(home), settings_path(home), values, path
+    )
+    return Settings.from_sources(home, sources)
+
+
+def check_settings(profile: str, env: Mapping[str, str]) -> tuple[list[Finding], Settings | None]:
+    """settings.toml holds only known settings with valid values, valid under the environment."""
+    try:
+        settings = profile_settings(profile, env)
+    except InvalidInput as exc:
+        return [Finding("settings.toml", False, str(exc))], None
+    detail = (
+        f"valid: provider {settings.provider}, options_provider {settings.options_provider}, "
+        f"lake {settings.lake_root}"
+    )
+    return [Finding("settings.toml", True, detail)], settings
+
+
+def check_postgres(profile: str, env: Mapping[str, str]) -> Finding:
+    """The instance's PostgreSQL accepts the configured credentials and its Dagster schema is
+    at the installed dagster-postgres's head revision."""
+    data = load_instance_yaml(profile)
+    storage = (data.get("storage") or {}).get("postgres")
+    if storage is None:
+        return Finding("postgres", None, "not used (the instance's storage is not PostgreSQL)")
+    import sqlalchemy as sa
+    from dagster._core.storage.sql import check_alembic_revision
+    from dagster_postgres.run_storage import run_storage
+    from dagster_postgres.utils import pg_alembic_config, pg_url_from_config
+
+    try:
+        url = pg_url_from_config(_resolved(storage, env))
+    except KeyError as exc:
+        return Finding("postgres", None, f"not probed: {exc.args[0]} is unset (see dagster.yaml)")
+    engine = sa.create_engine(
+        url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+    )
+    where = f"{engine.url.host}:{engine.url.port or 5432}/{engine.url.database}"
+    try:
+        with engine.connect() as conn:
+            db_rev, head = check_alembic_revision(pg_alembic_config(run_storage.__file__), conn)
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return Finding(
+            "postgres",
+            False,
+            f"cannot connect to {where} ({reason}): start the server, or correct DAGSTER_PG_HOST, "
+            "DAGSTER_PG_PORT, DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD and DAGSTER_PG_DB",
+        )
+    finally:
+        engine.dispose()
+    if db_rev is None:
+        return Finding(
+            "postgres",
+            False,
+            f"{where} answers but holds no Dagster schema: create it with `market-spine up` or "
+            "`dagster instance migrate` (DAGSTER_HOME set to the home's dagster folder)",
+        )
+    if db_rev != head:
+        return Finding(
+            "postgres",
+            False,
+            f"{where} holds the Dagster schema at revision {db_rev}, this dagster-postgres "
+            f"expects {head}: run `dagster instance migrate` (DAGSTER_HOME set to the home's "
+            "dagster folder) before starting the platform",
+        )
+    return Finding("postgres", True, f"{where} answers; the Dagster schema is migrated ({head})")
+
+
+def _resolved(node: Any, env: Mapping[str, str]) -> Any:
+    """`node` with each `{env: NAME}` replaced by the variable's value (KeyError if unset)."""
+    if isinstance(node, dict):
+        if set(node) == {"env"}:
+            value = env.get(node["env"])
+            if not value:
+                raise KeyError(node["env"])
+            return value
+        return {k: _resolved(v, env) for k, v in node.items()}
+    return node
+
+
+def check_lake(settings: Settings) -> Finding:
+    """The lake root exists and is writable, or its nearest existing parent is (then the first
+    command creates it); a lake on object storage answers a listing of its bucket."""
+    if settings.lake_uri:
+        try:
+            lake = settings.lake()
+            lake.storage.folders(lake.root)
+        except Exception as exc:  # obstore raises its own types for refused or unreachable buckets
+            return Finding(
+                "lake",
+                False,
+                f"{settings.lake_location}: the bucket does not answer ({type(exc).__name__}): "
+                "check lake_endpoint, lake_region and the lake credentials",
+            )
+        return Finding("lake", True, f"{settings.lake_location} answers a listing")
+    root = Path(settings.lake_root)
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return Finding("lake", False, f"{root}: no parent folder exists; point the home elsewhere")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return Finding(
+            "lake",
+            False,
+            f"{existing} is not writable by this user: the lake {root} cannot be written; give "
+            "the platform's user the folder, or point MARKET_SPINE_HOME elsewhere",
+        )
+    state = "exists" if existing == root else f"will be created under {existing}"
+    return Finding("lake", True, f"{root} {state} and is writable")
+
+
+def validate_profile(
+    profile: str, env: Mapping[str, str], *, offline: bool = False
+) -> list[Finding]:
+    """Every finding on `profile` under `env`: its files, then (unless `offline`) what they
+    name reached. Connectivity is probed only once the files are valid."""
+    from market_spine.config.connectivity import probe_providers
+
+    found = check_files(profile)
+    if found[0].ok is False:
+        return found
+    found += check_instance(profile, env)
+    found += check_workspace(profile)
+    settings_found, settings = check_settings(profile, env)
+    found += settings_found
+    if offline:
+        return [*found, Finding("connectivity", None, "not probed (--offline)")]
+    if settings is None:
+        return [*found, Finding("connectivity", None, "not probed: correct the settings first")]
+    found.append(check_postgres(profile, env))
+    found.append(check_lake(settings))
+    found += [Finding(p.name, p.ok, p.detail) for p in probe_providers(settings)]
+    return found

@@ -1,0 +1,143 @@
+"""The test profile's Dagster instance on a real PostgreSQL cluster: a futures load through Dagster
+writes its runs, events, check evaluations and schedule ticks there (nothing in SQLite), and the
+operator's commands (runs, status, gaps, config validate) read them back."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.events import DagsterEventType
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine.futures import keys
+from market_spine.futures.definitions import ASSET_KEYS
+from market_spine.home import instance as home_instance
+from market_spine.operations.status import missed_ticks
+from market_spine.runs.launch import materialize_range
+from market_spine.runs.location import code_location
+from market_spine.settings import Settings
+from market_spine_tests.kit.postgres import PostgresServer
+from market_spine_tests.kit.run_homes import unreachable_ib
+from market_spine_tests.kit.schedules import add_tick, beat, running_schedule
+
+runner = CliRunner()
+DAYS = (date(2024, 3, 4), date(2024, 3, 5))
+
+
+@pytest.fixture
+def database(postgres: PostgresServer) -> str:
+    """A database of this test's own on the cluster."""
+    return postgres.create_database(f"dagster_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def pg_home(
+    home: Path, postgres: PostgresServer, database: str, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A home under the test profile, its instance's credentials in the environment."""
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    monkeypatch.setenv("MARKET_SPINE_PROFILE", "test")
+    for name, value in postgres.env(database).items():
+        monkeypatch.setenv(name, value)
+    return home
+
+
+@pytest.fixture
+def pg_instance(pg_home: Path) -> Iterator[dg.DagsterInstance]:
+    with home_instance(Settings.from_env()) as inst:
+        yield inst
+
+
+def test_a_futures_load_through_dagster_lands_in_postgres(
+    pg_home: Path, pg_instance: dg.DagsterInstance, postgres: PostgresServer, database: str
+) -> None:
+    assert isinstance(pg_instance.run_storage, PostgresRunStorage)
+    assert isinstance(pg_instance.event_log_storage, PostgresEventLogStorage)
+    assert isinstance(pg_instance.schedule_storage, PostgresScheduleStorage)
+
+    [run] = materialize_range(Settings.from_env(), ["CL"], *DAYS, instance=pg_instance)
+    assert run.success, run
+
+    assert pg_instance.get_materialized_partitions(keys.DAILY_BARS) == {
+        "2024-03-04|CL",
+        "2024-03-05|CL",
+    }
+    checks = pg_instance.get_records_for_run(
+        run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=1000
+    ).records
+    assert checks and all(r.event_log_entry.dagster_event.event_specific_data for r in checks)
+    # The rows are in PostgreSQL, and the home holds no SQLite run database.
+    assert postgres.count(database, "select count(*) from runs") == 1
+    materialized = (
+        "select count(*) from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION'"
+    )
+    assert postgres.count(database, materialized) == 2 * len(ASSET_KEYS)
+    assert not (pg_home / "dagster" / "history" / "runs.db").exists()
+
+    failed = materialize_range(
+        Settings.from_env(), ["ES"], DAYS[0], DAYS[0], instance=pg_instance, market=unreachable_ib()
+    )
+    assert not failed[0].success
+
+    listed = runner.invoke(app, ["runs", "--json", "--status", "failure"])
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.stdout)
+    assert row["run_id"] == failed[0].run_id and row["partitions"] == f"{DAYS[0]} ES"
+
+    beat(pg_instance)
+    status = runner.invoke(app, ["status", "--json"])
+    report = json.loads(status.stdout)
+    assert {h["name"]: h["ok"] for h in report["health"]}["daemon"] is True
+    assert [f["run_id"] for f in report["failures"]] == [failed[0].run_id]
+
+    gaps = ["--start", "2024-03-04", "--end", "2024-03-05", "--domain", "futures"]
+    complete = runner.invoke(app, ["gaps", *gaps, "--symbols", "CL"])
+    assert complete.exit_code == 0, complete.output
+    assert f"0 of {2 * len(ASSET_KEYS)} owed partitions missing" in complete.output
+    owed = runner.invoke(app, ["gaps", *gaps, "--symbols", "ES"])
+    assert owed.exit_code == 1
+    assert f"{2 * len(ASSET_KEYS)} of {2 * len(ASSET_KEYS)} owed" in owed.output
+
+
+def test_a_schedule_tick_is_kept_in_postgres(
+    pg_instance: dg.DagsterInstance, postgres: PostgresServer, database: str
+) -> None:
+    [repo] = code_location(pg_instance).get_repositories().values()
+    schedule = repo.get_schedule("futures_freshness_schedule")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    state = running_schedule(
+        pg_instance, schedule.get_remote_origin(), schedule.cron_schedule, now - timedelta(days=1)
+    )
+    [missed] = missed_ticks(pg_instance, now)
+    add_tick(pg_instance, state, datetime.fromisoformat(missed["due"]))
+    assert missed_ticks(pg_instance, now) == []
+    assert postgres.count(database, "select count(*) from job_ticks") == 1
+
+
+def test_validate_finds_the_schema_migrated_and_names_a_fresh_or_wrong_database(
+    pg_home: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home_instance(Settings.from_env()).dispose()
+    migrated = runner.invoke(app, ["config", "validate", "--profile", "test"])
+    assert migrated.exit_code == 0, migrated.output
+    assert f"ok postgres: 127.0.0.1:{postgres.port}/" in migrated.output
+    assert "the Dagster schema is migrated" in migrated.output
+
+    monkeypatch.setenv("DAGSTER_PG_DB", postgres.create_database("empty_" + uuid.uuid4().hex[:8]))
+    fresh = runner.invoke(app, ["config", "validate", "--profile", "test"])
+    assert fresh.exit_code == 1
+    assert "holds no Dagster schema: create it with `market-spine up`" in fresh.output
+
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "wrong")
+    refused = runner.invoke(app, ["config", "validate", "--profile", "test"])
+    assert refused.exit_code == 1
+    assert "password authentication failed" in refused.output
+    assert "correct DAGSTER_PG_HOST" in refused.output
