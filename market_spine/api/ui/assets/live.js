@@ -10,6 +10,7 @@
   const BARS = "normalized/futures_bars_1m";
   const REFRESH_MS = 30000;
   const TAPE_ROWS = 15;
+  const VISIBLE_MINUTES = 240;
   const UP = "#26a69a";
   const DOWN = "#ef5350";
 
@@ -113,6 +114,7 @@
     const last = state.candles.get(lastTime());
     chartEl.dataset.candles = String(state.candles.size);
     chartEl.dataset.lastTime = last ? String(last.time) : "";
+    chartEl.dataset.firstTime = state.candles.size ? String(Math.min(...state.candles.keys())) : "";
     const text = last
       ? `last ${hhmmss(last.time)} O ${last.open} H ${last.high} L ${last.low} C ${last.close} ` +
         `V ${last.volume}${last.final ? "" : " (forming)"}`
@@ -126,12 +128,14 @@
     const generation = ++state.generation;
     const symbol = state.symbol;
     const root = rootOf(symbol);
-    const day = tradeDate || (latestRow(root) || {}).trade_date || null;
+    const pinned = S.fragment().get("day");
+    const day = tradeDate || pinned || (latestRow(root) || {}).trade_date || null;
     state.tradeDate = day;
     state.candles.clear();
     state.forming.clear();
     markers.setMarkers([]);
     document.getElementById("day").textContent = day ? "trade date " + day : "";
+    document.getElementById("day-input").value = day || "";
     dayState(root, day);
     const info = document.getElementById("info");
     info.textContent = "";
@@ -155,7 +159,10 @@
       state.candles.set(time, { time, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, final: true });
     }
     redraw();
-    chart.timeScale().fitContent();
+    // The last hours, where the live bars land; the rest of the day is a scroll away.
+    const shown = state.candles.size;
+    if (shown > VISIBLE_MINUTES) chart.timeScale().setVisibleLogicalRange({ from: shown - VISIBLE_MINUTES, to: shown + 5 });
+    else chart.timeScale().fitContent();
     anomalies(flagged.filter((bar) => bar.flag_kinds && bar.flag_kinds.length));
   }
 
@@ -212,7 +219,7 @@
       const live = S.el("td", { class: "live-age", "data-symbol": root }, "–");
       const cells = row
         ? [S.el("td", {}, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", {}, S.percent(row.completeness)),
-            S.el("td", {}, S.lag(row.freshness_lag_s)), S.el("td", {}, S.when(row.computed_at))]
+            S.el("td", {}, S.lag(row.freshness_lag_s)), S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))]
         : [S.el("td", { colSpan: 5, class: "muted" }, "nothing in the lake yet")];
       return S.el("tr", { "data-symbol": root }, S.el("td", {}, root), ...cells, live);
     });
@@ -244,6 +251,15 @@
     params.set("symbol", state.symbol);
     S.setFragment(params);
     reload(null);
+  });
+
+  // A day picked by hand stays (the stream then only adds to it when it is that day).
+  document.getElementById("day-input").addEventListener("change", (event) => {
+    const params = S.fragment();
+    if (event.target.value) params.set("day", event.target.value);
+    else params.delete("day");
+    S.setFragment(params);
+    reload(event.target.value || null);
   });
 
   // ---- the stream -------------------------------------------------------------------------
@@ -287,6 +303,8 @@
       state.pending.push([message, arrived]);
       return;
     }
+    const pinned = S.fragment().get("day");
+    if (pinned && message.trade_date !== pinned) return;
     if (!state.tradeDate || message.trade_date > state.tradeDate) {
       // A new session: its minutes so far are in the lake (the stream lands them); read them,
       // then go on with this bar and any that arrive meanwhile.

@@ -98,9 +98,12 @@ window.Spine = (function () {
     return (err.status ? "HTTP " + err.status + ": " : "") + err.message;
   }
 
+  // Each distinct refusal gets its line (the bars and the stream may be refused for different
+  // datasets at once); the newest status is the box's.
   function showError(err) {
     const box = document.getElementById("error");
-    box.textContent = typeof err === "string" ? err : explain(err);
+    const text = typeof err === "string" ? err : explain(err);
+    if (![...box.children].some((line) => line.textContent === text)) box.append(el("p", {}, text));
     box.dataset.status = err && err.status !== undefined ? String(err.status) : "";
     box.hidden = false;
   }
@@ -108,7 +111,8 @@ window.Spine = (function () {
   function clearError() {
     const box = document.getElementById("error");
     box.hidden = true;
-    box.textContent = "";
+    box.replaceChildren();
+    box.dataset.status = "";
   }
 
   // The key form: `onKey` runs when a key is given or forgotten (the page reloads its data).
