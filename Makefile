@@ -26,13 +26,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/market-spine up
 
-# System tools the tests call: promtool (Debian's prometheus package) checks the alert rules.
+# System tools the tests call: promtool (Debian's prometheus package) checks the alert rules;
+# chromium runs the browser pages' tests (Playwright drives it: no browser download).
 # Installed only when absent, so a second `make test` touches nothing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-packages:
-	@command -v promtool >/dev/null 2>&1 || { \
+	@command -v promtool >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			prometheus chromium; \
 	}
 
 test: $(STAMP) system-packages
