@@ -20,6 +20,7 @@
     candles: new Map(), // minute (epoch s) -> {time, open, high, low, close, volume, final}
     forming: new Map(), // minute -> Map(5-second bar epoch s -> message)
     readiness: [],
+    readable: false,
     lastLive: {}, // root -> {arrived: wall ms, ts}
     liveBars: 0,
     loading: null,
@@ -203,9 +204,13 @@
   async function refreshReadiness() {
     try {
       state.readiness = await S.rows("v1/readiness", { dataset: BARS });
+      state.readable = true;
       S.clearError();
     } catch (err) {
+      state.readable = false;
       S.showError(err);
+      liveState("waiting for a key that may read", "off");
+      freshness();
       return false;
     }
     freshness();
@@ -220,7 +225,7 @@
       const cells = row
         ? [S.el("td", {}, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", {}, S.percent(row.completeness)),
             S.el("td", {}, S.lag(row.freshness_lag_s)), S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))]
-        : [S.el("td", { colSpan: 5, class: "muted" }, "nothing in the lake yet")];
+        : [S.el("td", { colSpan: 5, class: "muted" }, state.readable ? "nothing in the lake yet" : "–")];
       return S.el("tr", { "data-symbol": root }, S.el("td", {}, root), ...cells, live);
     });
     body.replaceChildren(...rows);

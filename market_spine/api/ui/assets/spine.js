@@ -87,15 +87,16 @@ window.Spine = (function () {
   }
 
   function explain(err) {
+    const said = String(err.message).replace(/\.$/, "");
     if (err.status === 401) {
       return (
-        "No valid API key: " + err.message + ". Enter a key above (an admin makes one with " +
+        "No valid API key: " + said + ". Enter a key above (an admin makes one with " +
         "`market-spine keys create --role reader`)."
       );
     }
-    if (err.status === 403) return "This key may not read this: " + err.message;
-    if (err.status === 429) return "Too many requests: " + err.message;
-    return (err.status ? "HTTP " + err.status + ": " : "") + err.message;
+    if (err.status === 403) return "This key may not read this: " + said + ".";
+    if (err.status === 429) return "Too many requests: " + said + ".";
+    return (err.status ? "HTTP " + err.status + ": " : "") + said + ".";
   }
 
   // Each distinct refusal gets its line (the bars and the stream may be refused for different
