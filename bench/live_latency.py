@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import tempfile
 import threading
@@ -26,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import report
-import uvicorn
 from playwright.sync_api import sync_playwright
 from websockets.sync.client import connect
 
@@ -36,26 +34,13 @@ from market_spine.lake import Lake
 from market_spine.providers.ib_connection import IBSettings
 from market_spine.settings import Settings
 from market_spine.streaming.service import StreamConfig, Streamer
+from market_spine_tests.kit.api import serving_app
 
 SYMBOLS = ("CL", "ES", "NG")
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "180"))
 WARM_UP_S = 10.0
 TARGETS = {"drawn_p99_ms": 1000.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(app, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server
 
 
 def _offset_ms(clock) -> float:
@@ -110,32 +95,31 @@ def main() -> None:
             )
             streamer = Streamer(Lake(settings.lake_root), config, hub=app.state.hub, clock=clock)
             app.state.streamer = streamer
-            port = _free_port()
-            server = _serve(app, port)
-            browser = playwright.chromium.launch(executable_path=_chromium(), headless=True)
-            # One analyst's page per symbol, each drawing its own.
-            pages = []
-            for symbol in SYMBOLS:
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
-                page.goto(f"http://127.0.0.1:{port}/ui/live#symbol={symbol}")
-                page.wait_for_selector("#live-state[data-kind='ok']", timeout=30_000)
-                pages.append(page)
-            url = f"ws://127.0.0.1:{port}/v1/stream/bars?symbols={','.join(SYMBOLS)}&interval=5s"
-            client = threading.Thread(target=_python_client, args=(url, stop, python_seen))
-            client.start()
-            time.sleep(0.5)
-            streamer.start()
-            began_wall_ms = time.time() * 1000
-            offset = _offset_ms(clock)
-            report.log(f"streaming {SYMBOLS} for {SECONDS:.0f} s, a page on each")
-            time.sleep(SECONDS)
-            samples = [s for p in pages for s in p.evaluate("() => window.spineLive.latency")]
-            candles = [p.get_attribute("#chart", "data-candles") for p in pages]
-            stop.set()
-            client.join(timeout=30)
-            browser.close()
-            streamer.stop()
-            server.should_exit = True
+            with serving_app(app, role=None) as http:
+                base = str(http.base_url).rstrip("/")
+                browser = playwright.chromium.launch(executable_path=_chromium(), headless=True)
+                # One analyst's page per symbol, each drawing its own.
+                pages = []
+                for symbol in SYMBOLS:
+                    page = browser.new_page(viewport={"width": 1400, "height": 900})
+                    page.goto(f"{base}/ui/live#symbol={symbol}")
+                    page.wait_for_selector("#live-state[data-kind='ok']", timeout=30_000)
+                    pages.append(page)
+                url = f"ws{base[4:]}/v1/stream/bars?symbols={','.join(SYMBOLS)}&interval=5s"
+                client = threading.Thread(target=_python_client, args=(url, stop, python_seen))
+                client.start()
+                time.sleep(0.5)
+                streamer.start()
+                began_wall_ms = time.time() * 1000
+                offset = _offset_ms(clock)
+                report.log(f"streaming {SYMBOLS} for {SECONDS:.0f} s, a page on each")
+                time.sleep(SECONDS)
+                samples = [s for p in pages for s in p.evaluate("() => window.spineLive.latency")]
+                candles = [p.get_attribute("#chart", "data-candles") for p in pages]
+                stop.set()
+                client.join(timeout=30)
+                browser.close()
+                streamer.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -25,6 +25,7 @@ PAGE_FILES = Path(__file__).with_name("ui") / "pages"
 ASSET_FILES = Path(__file__).with_name("ui") / "assets"
 ASSETS_PATH = "/ui/assets"
 PAGES = {"live": "live.html", "readiness": "readiness.html"}
+KEY_FORM = "_key_form.html"
 #: The key lives in the page, so nothing but this origin's own files may run in it or frame it.
 #: `connect-src 'self'` covers the WebSocket of the same host and port.
 SECURITY_HEADERS = {
@@ -47,8 +48,10 @@ def assets() -> StaticFiles:
 
 
 def page(name: str, symbols: tuple[str, ...]) -> HTMLResponse:
-    """The page `name` with the configured symbols (names only, no data) for its picker."""
+    """The page `name` with the key form the pages share and the configured symbols (names
+    only, no data) for its picker."""
     text = (PAGE_FILES / PAGES[name]).read_text(encoding="utf-8")
+    text = text.replace("{{key_form}}", (PAGE_FILES / KEY_FORM).read_text(encoding="utf-8"))
     text = text.replace("{{symbols}}", html.escape(",".join(symbols), quote=True))
     return HTMLResponse(text, headers=SECURITY_HEADERS)
 

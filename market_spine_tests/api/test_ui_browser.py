@@ -17,16 +17,14 @@ from playwright.sync_api import Browser, Page
 
 from market_spine.api.app import create_app
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
-from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
 from market_spine.providers.ib_connection import IBSettings
 from market_spine.providers.ib_pacing import PacingRules
-from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.launch import domain_assets, resources
 from market_spine.streaming.service import StreamConfig, Streamer
 from market_spine_tests.kit.api import credential, serving_app
 from market_spine_tests.kit.browser import artifacts, chromium
 from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.run_homes import futures_day
 
 CLOSED, LIVE = date(2024, 3, 4), date(2024, 3, 5)
 #: The live session was captured at 15:30 UTC; the fake TWS streams on from there.
@@ -39,19 +37,9 @@ LIVE_MINUTES = 990
 def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("ui") / "home"
     settings = settings_for(home)
-    days = (
-        (CLOSED, "2024-03-05T12:00:00Z", ["spikes", "gaps"]),
-        (LIVE, "2024-03-05T15:30:00Z", []),
-    )
     with dg.instance_for_test() as instance:
-        for day, now, defects in days:
-            result = dg.materialize(
-                domain_assets(settings, "futures"),
-                partition_key=partition_key(day, "CL"),
-                resources=resources(settings, MarketDataResource(frozen_now=now, defects=defects)),
-                instance=instance,
-            )
-            assert result.success
+        futures_day(settings, instance, CLOSED, "2024-03-05T12:00:00Z", ["spikes", "gaps"])
+        futures_day(settings, instance, LIVE, "2024-03-05T15:30:00Z")
     return home
 
 
