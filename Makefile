@@ -27,13 +27,15 @@ run: $(STAMP)
 	$(BIN)/market-spine up
 
 # System tools the tests call: promtool (Debian's prometheus package) checks the alert rules;
-# initdb and pg_ctl (Debian's postgresql) start the throwaway PostgreSQL clusters of the Dagster
-# instance tests and benchmark. Each installed only when absent, so a second `make test` touches
-# nothing.
+# promtool checks the alert rules; initdb and pg_ctl (Debian's postgresql) start the throwaway
+# PostgreSQL clusters of the instance tests and benchmark; chromium runs the browser pages' tests
+# (Playwright drives it: no browser download). Each installed only when absent, so a second
+# `make test` touches nothing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-packages:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
 		|| missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \

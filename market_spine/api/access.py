@@ -98,6 +98,11 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/keys"): Rule("admin"),
     ("DELETE", "/v1/keys/{key_id}"): Rule("admin"),
     ("GET", "/v1/audit"): Rule("compliance"),
+    # The browser pages: shells without data that read through the routes above with the
+    # key the user gives them, and their scripts and vendored chart library.
+    ("GET", "/ui/live"): PUBLIC,
+    ("GET", "/ui/readiness"): PUBLIC,
+    ("GET", "/ui/assets"): PUBLIC,
     # The Dagster UI (through its proxy): an operator's console.
     **{(method, UI_ROUTE): Rule("operator") for method in UI_METHODS},
 }

@@ -25,6 +25,7 @@ from market_spine.api import (
     routes_revisions,
     routes_status,
     routes_stream,
+    routes_ui,
 )
 from market_spine.api.audit_middleware import AuditMiddleware
 from market_spine.api.errors import install_error_handlers
@@ -160,6 +161,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The UI is opened in a browser, which cannot add a bearer header: it also takes the key
     # as the password of HTTP Basic authentication, and asks for it.
     app.include_router(dagster_proxy.router, dependencies=[Depends(access.ui_guard)])
+    # The browser pages hold no data and read through the guarded routes with the user's key.
+    app.include_router(routes_ui.router)
+    app.mount(routes_ui.ASSETS_PATH, routes_ui.assets(), name="ui-assets")
     missing = access.unruled(app)
     if missing:
         raise RuntimeError(f"routes without an access rule: {sorted(missing)}")

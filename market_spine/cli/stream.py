@@ -136,6 +136,7 @@ def _serve_stream(
             else ""
         )
     )
+    console.print(f"live dashboard http://{settings.api_host}:{api_port}/ui/live")
     note = market_closed_note(roots, datetime.now(UTC))
     if note:
         console.print(f"[yellow]{note}[/]")

@@ -29,11 +29,11 @@ from market_spine.client import (
     Spine,
 )
 from market_spine.errors import InvalidInput
-from market_spine.futures.partitions import partition_key
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.launch import domain_assets, materialize_options, resources
+from market_spine.runs.launch import materialize_options
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.run_homes import futures_day
 
 CLOSED, LIVE = date(2024, 3, 4), date(2024, 3, 5)
 FUTURES = (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY)
@@ -41,23 +41,13 @@ ROOTS = ("SPX", "SPXW")
 NOW = datetime(2024, 3, 6, tzinfo=UTC)
 
 
-def _futures(settings, instance, day: date, now: str, defects: list[str]) -> None:
-    result = dg.materialize(
-        domain_assets(settings, "futures"),
-        partition_key=partition_key(day, "CL"),
-        resources=resources(settings, MarketDataResource(frozen_now=now, defects=defects)),
-        instance=instance,
-    )
-    assert result.success
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("readiness") / "home"
     settings = settings_for(home)
     with dg.instance_for_test() as instance:
-        _futures(settings, instance, CLOSED, "2024-03-05T12:00:00Z", ["spikes", "gaps"])
-        _futures(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
+        futures_day(settings, instance, CLOSED, "2024-03-05T12:00:00Z", ["spikes", "gaps"])
+        futures_day(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
         evening = MarketDataResource(frozen_now="2024-03-05T22:30:00Z")
         run = materialize_options(settings, LIVE, LIVE, instance=instance, market=evening)
         assert run is not None and run.success
@@ -217,8 +207,8 @@ def test_a_new_judgment_replaces_the_old_one(tmp_path: Path) -> None:
     home = tmp_path / "home"
     settings = settings_for(home)
     with dg.instance_for_test() as instance:
-        _futures(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
-        _futures(settings, instance, LIVE, "2024-03-06T12:00:00Z", [])
+        futures_day(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
+        futures_day(settings, instance, LIVE, "2024-03-06T12:00:00Z", [])
     spine = Spine(home, warn_empty=False)
     [row] = spine.readiness(dataset=BARS_1M, now=NOW).to_dicts()
     assert (row["state"], row["freshness_lag_s"], row["present"]) == ("certified", 0.0, 1380)

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 
+from market_spine.futures.partitions import partition_key
 from market_spine.home import instance as home_instance
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.launch import RunSummary, materialize_range
+from market_spine.runs.launch import RunSummary, domain_assets, materialize_range, resources
+from market_spine.settings import Settings
 from market_spine_tests.kit.homes import settings_for
 
 #: The day the run-history tests materialize, and the two-day range of the ES runs.
@@ -51,3 +54,22 @@ def run_days(
 def open_instance(home: Path) -> dg.DagsterInstance:
     """The home's Dagster instance (the one `market-spine` commands open)."""
     return dg.DagsterInstance.from_config(str(settings_for(home).dagster_home))
+
+
+def futures_day(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    day: date,
+    now: str,
+    defects: Sequence[str] = (),
+    symbol: str = "CL",
+) -> None:
+    """Materialize `symbol`'s futures assets for `day` as captured at `now` (ISO UTC: before
+    the session's end its data is preliminary), with the simulated market's `defects`."""
+    result = dg.materialize(
+        domain_assets(settings, "futures"),
+        partition_key=partition_key(day, symbol),
+        resources=resources(settings, MarketDataResource(frozen_now=now, defects=list(defects))),
+        instance=instance,
+    )
+    assert result.success

@@ -1,0 +1,68 @@
+"""Browser pages served by the API: `GET /ui/live` (live candles per symbol: the lake's minutes
+joined by the stream's 5-second bars, volume, freshness, the day's anomalies) and
+`GET /ui/readiness` (certification, completeness and anomalies per dataset × symbol × day).
+
+The pages are shells that hold no market data, public like `/docs`: they ask for an API key (or
+take it from the URL fragment `#key=…`, which never reaches the server), keep it in the tab's
+sessionStorage, and read everything through the authenticated API, so a key's role and dataset
+scope apply as to any client. Their scripts, styles and the vendored chart library are files
+of this package under `/ui/assets/`; nothing comes from a CDN, and a strict
+Content-Security-Policy keeps any other origin's script out of a page that holds a key.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+#: The pages, apart from their scripts, styles and the vendored chart library (the assets are
+#: served as files; the pages only through their routes, which add the security headers).
+PAGE_FILES = Path(__file__).with_name("ui") / "pages"
+ASSET_FILES = Path(__file__).with_name("ui") / "assets"
+ASSETS_PATH = "/ui/assets"
+PAGES = {"live": "live.html", "readiness": "readiness.html"}
+KEY_FORM = "_key_form.html"
+#: The key lives in the page, so nothing but this origin's own files may run in it or frame it.
+#: `connect-src 'self'` covers the WebSocket of the same host and port.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def assets() -> StaticFiles:
+    """The pages' scripts, styles and vendored libraries, served from the package."""
+    return StaticFiles(directory=ASSET_FILES, check_dir=True)
+
+
+def page(name: str, symbols: tuple[str, ...]) -> HTMLResponse:
+    """The page `name` with the key form the pages share and the configured symbols (names
+    only, no data) for its picker."""
+    text = (PAGE_FILES / PAGES[name]).read_text(encoding="utf-8")
+    text = text.replace("{{key_form}}", (PAGE_FILES / KEY_FORM).read_text(encoding="utf-8"))
+    text = text.replace("{{symbols}}", html.escape(",".join(symbols), quote=True))
+    return HTMLResponse(text, headers=SECURITY_HEADERS)
+
+
+@router.get("/live")
+def live(request: Request) -> HTMLResponse:
+    """The live dashboard: candles, volume, freshness and anomalies per symbol."""
+    return page("live", request.app.state.settings.symbols)
+
+
+@router.get("/readiness")
+def readiness(request: Request) -> HTMLResponse:
+    """The readiness view: one tile per dataset, symbol and trade date."""
+    return page("readiness", request.app.state.settings.symbols)

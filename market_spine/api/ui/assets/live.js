@@ -1,0 +1,396 @@
+// The live dashboard: a symbol's minute candles for its latest trade date from the lake
+// (`/v1/bars`), extended by the stream (`WS /v1/stream/bars`): 5-second bars build the forming
+// minute's candle, and each closed 1-minute bar replaces it. Beside it, each symbol's freshness
+// (`/v1/readiness`) and the day's anomalies (`/v1/bars?flags=true`).
+"use strict";
+
+(function () {
+  const S = window.Spine;
+  const LC = window.LightweightCharts;
+  const BARS = "normalized/futures_bars_1m";
+  const REFRESH_MS = 30000;
+  const TAPE_ROWS = 15;
+  const VISIBLE_MINUTES = 240;
+  const UP = "#26a69a";
+  const DOWN = "#ef5350";
+
+  const state = {
+    symbol: null,
+    tradeDate: null,
+    candles: new Map(), // minute (epoch s) -> {time, open, high, low, close, volume, final}
+    forming: new Map(), // minute -> Map(5-second bar epoch s -> message)
+    readiness: [],
+    readable: false,
+    lastLive: {}, // root -> {arrived: wall ms, ts}
+    liveBars: 0,
+    loading: null,
+    pending: [],
+    ws: null,
+    generation: 0,
+    // What the page measured per live bar: its `ts`, the wall-clock ms the message arrived
+    // and the ms the frame that drew it ran (bench/live_latency.py reads it).
+    latency: [],
+  };
+  window.spineLive = state;
+
+  const chartEl = document.getElementById("chart");
+  const chart = LC.createChart(chartEl, {
+    autoSize: true,
+    layout: { background: { color: "#ffffff" }, textColor: "#1f2933" },
+    timeScale: { timeVisible: true, secondsVisible: false },
+    rightPriceScale: { scaleMargins: { top: 0.08, bottom: 0.28 } },
+  });
+  const candleSeries = chart.addSeries(LC.CandlestickSeries, {
+    upColor: UP, downColor: DOWN, borderVisible: false, wickUpColor: UP, wickDownColor: DOWN,
+  });
+  const volumeSeries = chart.addSeries(LC.HistogramSeries, {
+    priceFormat: { type: "volume" }, priceScaleId: "volume",
+  });
+  chart.priceScale("volume").applyOptions({ scaleMargins: { top: 0.78, bottom: 0 } });
+  const markers = LC.createSeriesMarkers(candleSeries, []);
+
+  const rootOf = (symbol) => symbol.split(".")[0];
+  const epoch = (iso) => Math.floor(Date.parse(iso) / 1000);
+  const now = () => performance.timeOrigin + performance.now();
+  const hhmmss = (seconds) => new Date(seconds * 1000).toISOString().slice(11, 19);
+  // Live bars are the front contract's: they extend a root or its calendar front series, whose
+  // prices are the front contract's own (unadjusted).
+  const takesLive = (symbol) => symbol === rootOf(symbol) || symbol.endsWith(".c.0");
+
+  function configuredRoots() {
+    const meta = document.querySelector('meta[name="market-spine-symbols"]');
+    return (meta ? meta.content : "").split(",").map((s) => s.trim()).filter(Boolean);
+  }
+
+  function roots() {
+    const found = new Set(configuredRoots());
+    for (const row of state.readiness) found.add(row.symbol);
+    return [...found].sort();
+  }
+
+  function latestRow(root) {
+    let best = null;
+    for (const row of state.readiness) {
+      if (row.symbol === root && (!best || row.trade_date > best.trade_date)) best = row;
+    }
+    return best;
+  }
+
+  // ---- the chart ------------------------------------------------------------------------
+
+  function volumePoint(c) {
+    return { time: c.time, value: c.volume, color: c.close >= c.open ? UP + "88" : DOWN + "88" };
+  }
+
+  function candlePoint(c) {
+    return { time: c.time, open: c.open, high: c.high, low: c.low, close: c.close };
+  }
+
+  function redraw() {
+    const sorted = [...state.candles.values()].sort((a, b) => a.time - b.time);
+    candleSeries.setData(sorted.map(candlePoint));
+    volumeSeries.setData(sorted.map(volumePoint));
+    readout();
+  }
+
+  function lastTime() {
+    let last = -Infinity;
+    for (const time of state.candles.keys()) last = Math.max(last, time);
+    return last;
+  }
+
+  function put(candle) {
+    const last = lastTime();
+    state.candles.set(candle.time, candle);
+    if (candle.time >= last) {
+      candleSeries.update(candlePoint(candle));
+      volumeSeries.update(volumePoint(candle));
+      readout();
+    } else {
+      redraw(); // an earlier minute changed: the series takes updates at its end only
+    }
+  }
+
+  function readout() {
+    const last = state.candles.get(lastTime());
+    chartEl.dataset.candles = String(state.candles.size);
+    chartEl.dataset.lastTime = last ? String(last.time) : "";
+    chartEl.dataset.firstTime = state.candles.size ? String(Math.min(...state.candles.keys())) : "";
+    const text = last
+      ? `last ${hhmmss(last.time)} O ${last.open} H ${last.high} L ${last.low} C ${last.close} ` +
+        `V ${last.volume}${last.final ? "" : " (forming)"}`
+      : "no candles";
+    document.getElementById("last-candle").textContent = text;
+  }
+
+  // ---- the lake's minutes -----------------------------------------------------------------
+
+  async function load(tradeDate) {
+    const generation = ++state.generation;
+    const symbol = state.symbol;
+    const root = rootOf(symbol);
+    const pinned = S.fragment().get("day");
+    const day = tradeDate || pinned || (latestRow(root) || {}).trade_date || null;
+    state.tradeDate = day;
+    state.candles.clear();
+    state.forming.clear();
+    markers.setMarkers([]);
+    document.getElementById("day").textContent = day ? "trade date " + day : "";
+    document.getElementById("day-input").value = day || "";
+    dayState(root, day);
+    const info = document.getElementById("info");
+    info.textContent = "";
+    let bars = [];
+    let flagged = [];
+    if (day) {
+      try {
+        bars = await S.rows("v1/bars", { symbol, start: day, flags: symbol === root ? "true" : null });
+        flagged = symbol === root ? bars : await S.rows("v1/bars", { symbol: root, start: day, flags: "true" });
+      } catch (err) {
+        if (generation !== state.generation) return;
+        if (err.status === 404 || err.status === 422) info.textContent = err.message;
+        else S.showError(err);
+      }
+    } else {
+      info.textContent = `no minutes of ${root} in the lake yet: live bars draw as they arrive`;
+    }
+    if (generation !== state.generation) return; // the user picked another symbol meanwhile
+    for (const bar of bars) {
+      const time = epoch(bar.ts);
+      state.candles.set(time, { time, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, final: true });
+    }
+    redraw();
+    // The last hours, where the live bars land; the rest of the day is a scroll away.
+    const shown = state.candles.size;
+    if (shown > VISIBLE_MINUTES) chart.timeScale().setVisibleLogicalRange({ from: shown - VISIBLE_MINUTES, to: shown + 5 });
+    else chart.timeScale().fitContent();
+    anomalies(flagged.filter((bar) => bar.flag_kinds && bar.flag_kinds.length));
+  }
+
+  function dayState(root, day) {
+    const box = document.getElementById("day-state");
+    box.replaceChildren();
+    const row = state.readiness.find((r) => r.symbol === root && r.trade_date === day);
+    if (row) box.append(S.badge(row.state));
+  }
+
+  function anomalies(rows) {
+    const body = document.querySelector("#anomalies tbody");
+    body.replaceChildren(
+      ...rows.map((bar) =>
+        S.el("tr", {}, S.el("td", {}, hhmmss(epoch(bar.ts))), S.el("td", {}, [].concat(bar.flag_kinds).join(", ")),
+          S.el("td", {}, bar.flag_score === null ? "–" : Number(bar.flag_score).toFixed(2))),
+      ),
+    );
+    document.getElementById("anomaly-count").textContent = String(rows.length);
+    markers.setMarkers(
+      rows.map((bar) => ({
+        time: epoch(bar.ts), position: "aboveBar", color: "#b7791f", shape: "arrowDown",
+        text: [].concat(bar.flag_kinds).join(","),
+      })),
+    );
+  }
+
+  // Load a day, holding the live bars that arrive meanwhile, then apply them in order.
+  function reload(day) {
+    state.loading = load(day).finally(() => {
+      state.loading = null;
+      for (const [message, arrived] of state.pending.splice(0)) onBar(message, arrived);
+    });
+  }
+
+  // ---- freshness --------------------------------------------------------------------------
+
+  async function refreshReadiness() {
+    try {
+      state.readiness = await S.rows("v1/readiness", { dataset: BARS });
+      state.readable = true;
+      S.clearError();
+    } catch (err) {
+      state.readable = false;
+      S.showError(err);
+      liveState("waiting for a key that may read", "off");
+      freshness();
+      return false;
+    }
+    freshness();
+    return true;
+  }
+
+  function freshness() {
+    const body = document.querySelector("#freshness tbody");
+    const rows = roots().map((root) => {
+      const row = latestRow(root);
+      const live = S.el("td", { class: "live-age", "data-symbol": root }, "–");
+      const cells = row
+        ? [S.el("td", {}, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", {}, S.percent(row.completeness)),
+            S.el("td", {}, S.lag(row.freshness_lag_s)), S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))]
+        : [S.el("td", { colSpan: 5, class: "muted" }, state.readable ? "nothing in the lake yet" : "–")];
+      return S.el("tr", { "data-symbol": root }, S.el("td", {}, root), ...cells, live);
+    });
+    body.replaceChildren(...rows);
+    liveAges();
+  }
+
+  function liveAges() {
+    for (const cell of document.querySelectorAll("#freshness td.live-age")) {
+      const seen = state.lastLive[cell.dataset.symbol];
+      cell.textContent = seen ? `${S.lag((now() - seen.arrived) / 1000)} ago (${hhmmss(epoch(seen.ts))})` : "–";
+    }
+  }
+
+  // ---- the picker -------------------------------------------------------------------------
+
+  function picker() {
+    const select = document.getElementById("symbol");
+    const options = roots().flatMap((root) => [root, root + ".c.0"]);
+    const wanted = S.fragment().get("symbol");
+    const current = state.symbol || (options.includes(wanted) ? wanted : options[0]);
+    select.replaceChildren(...options.map((s) => S.el("option", { value: s, selected: s === current }, s)));
+    state.symbol = current || null;
+  }
+
+  document.getElementById("symbol").addEventListener("change", (event) => {
+    state.symbol = event.target.value;
+    const params = S.fragment();
+    params.set("symbol", state.symbol);
+    S.setFragment(params);
+    reload(null);
+  });
+
+  // A day picked by hand stays (the stream then only adds to it when it is that day).
+  document.getElementById("day-input").addEventListener("change", (event) => {
+    const params = S.fragment();
+    if (event.target.value) params.set("day", event.target.value);
+    else params.delete("day");
+    S.setFragment(params);
+    reload(event.target.value || null);
+  });
+
+  // ---- the stream -------------------------------------------------------------------------
+
+  function liveState(text, kind) {
+    const box = document.getElementById("live-state");
+    box.textContent = "live: " + text;
+    box.dataset.kind = kind;
+  }
+
+  function connect() {
+    const symbols = roots();
+    if (!symbols.length) return;
+    const ws = S.socket("v1/stream/bars", { symbols: symbols.join(","), interval: "all" });
+    state.ws = ws;
+    let refused = null;
+    ws.onmessage = (event) => {
+      const arrived = now();
+      const message = JSON.parse(event.data);
+      if (message.type === "bar") onBar(message, arrived);
+      else if (message.type === "status") liveState(`${message.event} ${message.detail}`.trim(), "ok");
+      else if (message.type === "dropped") liveState(`${message.dropped_total} messages dropped (slow page)`, "warn");
+      else if (message.type === "error") refused = message.error;
+    };
+    ws.onclose = (event) => {
+      if (state.ws !== ws) return;
+      if (event.code === 4401 || event.code === 4403) {
+        liveState("refused", "error");
+        S.showError(new S.ApiError(event.code - 4000, refused || "the stream refused this key"));
+        return; // a new key reconnects
+      }
+      liveState(refused ? refused : `closed (${event.code}); reconnecting`, refused ? "off" : "warn");
+      setTimeout(() => { if (state.ws === ws) connect(); }, refused ? 10000 : 2000);
+    };
+  }
+
+  function onBar(message, arrived) {
+    state.lastLive[message.symbol] = { arrived, ts: message.ts };
+    if (!state.symbol || message.symbol !== rootOf(state.symbol) || !takesLive(state.symbol)) return;
+    if (state.loading) {
+      state.pending.push([message, arrived]);
+      return;
+    }
+    const pinned = S.fragment().get("day");
+    if (pinned && message.trade_date !== pinned) return;
+    if (!state.tradeDate || message.trade_date > state.tradeDate) {
+      // A new session: its minutes so far are in the lake (the stream lands them); read them,
+      // then go on with this bar and any that arrive meanwhile.
+      state.pending.push([message, arrived]);
+      reload(message.trade_date);
+      return;
+    }
+    if (message.trade_date < state.tradeDate) return;
+    if (message.interval === "1m") minute(message);
+    else fiveSeconds(message);
+    state.liveBars += 1;
+    chartEl.dataset.liveBars = String(state.liveBars);
+    tape(message);
+    requestAnimationFrame(() => {
+      // Runs in the frame that drew the update: the chart draws in its own earlier callback.
+      state.latency.push({ ts: message.ts, interval: message.interval, arrived, drawn: now() });
+      if (state.latency.length > 20000) state.latency.splice(0, 10000);
+    });
+  }
+
+  function minute(message) {
+    const time = epoch(message.ts);
+    state.forming.delete(time);
+    put({ time, open: message.open, high: message.high, low: message.low, close: message.close, volume: message.volume, final: true });
+  }
+
+  function fiveSeconds(message) {
+    const t = epoch(message.ts);
+    const time = t - (t % 60);
+    const known = state.candles.get(time);
+    if (known && known.final) return; // the minute closed: the lake's or the stream's 1m bar stands
+    let parts = state.forming.get(time);
+    if (!parts) state.forming.set(time, (parts = new Map()));
+    parts.set(t, message); // a repeated bar replaces, never double counts
+    const bars = [...parts.entries()].sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
+    put({
+      time,
+      open: bars[0].open,
+      high: Math.max(...bars.map((b) => b.high)),
+      low: Math.min(...bars.map((b) => b.low)),
+      close: bars[bars.length - 1].close,
+      volume: bars.reduce((sum, b) => sum + b.volume, 0),
+      final: false,
+    });
+  }
+
+  function tape(message) {
+    const body = document.querySelector("#tape tbody");
+    const t = epoch(message.ts);
+    body.prepend(
+      S.el("tr", { "data-interval": message.interval },
+        S.el("td", {}, hhmmss(t)), S.el("td", {}, message.interval), S.el("td", {}, message.open),
+        S.el("td", {}, message.high), S.el("td", {}, message.low), S.el("td", {}, message.close),
+        S.el("td", {}, message.volume)),
+    );
+    while (body.rows.length > TAPE_ROWS) body.deleteRow(-1);
+  }
+
+  // ---- start ------------------------------------------------------------------------------
+
+  async function start() {
+    if (state.ws) {
+      const old = state.ws;
+      state.ws = null;
+      old.close();
+    }
+    const ok = await refreshReadiness();
+    picker();
+    freshness();
+    if (!ok || !state.symbol) return;
+    reload(null);
+    connect();
+  }
+
+  S.keyForm(() => {
+    S.clearError();
+    start();
+  });
+  setInterval(liveAges, 1000);
+  setInterval(async () => {
+    if (await refreshReadiness()) dayState(rootOf(state.symbol || ""), state.tradeDate);
+  }, REFRESH_MS);
+  start();
+})();

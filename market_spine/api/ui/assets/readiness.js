@@ -1,0 +1,136 @@
+// The readiness view: one tile per dataset × symbol × trade date from `/v1/readiness`, with its
+// certification (PRELIMINARY marked apart), completeness, anomalies (click: the flagged minutes
+// from `/v1/bars?flags=true`), last compute time, capture id and freshness lag. Filters live in
+// the URL fragment, so a view can be bookmarked; the page refreshes by itself.
+"use strict";
+
+(function () {
+  const S = window.Spine;
+  const BARS = "normalized/futures_bars_1m";
+  const REFRESH_MS = 30000;
+  const FILTERS = { dataset: "f-dataset", symbol: "f-symbol", start: "f-start", end: "f-end" };
+  const datasetsSeen = new Set();
+
+  function filters() {
+    const out = {};
+    for (const [name, id] of Object.entries(FILTERS)) out[name] = document.getElementById(id).value.trim();
+    return out;
+  }
+
+  function fromFragment() {
+    const params = S.fragment();
+    for (const name of Object.keys(FILTERS)) {
+      if (params.get(name)) {
+        const input = document.getElementById(FILTERS[name]);
+        if (name === "dataset") addDataset(params.get(name));
+        input.value = params.get(name);
+      }
+    }
+  }
+
+  function toFragment() {
+    const params = S.fragment();
+    for (const [name, value] of Object.entries(filters())) {
+      if (value) params.set(name, value);
+      else params.delete(name);
+    }
+    S.setFragment(params);
+  }
+
+  function addDataset(name) {
+    if (datasetsSeen.has(name)) return;
+    datasetsSeen.add(name);
+    document.getElementById("f-dataset").append(S.el("option", { value: name }, name));
+  }
+
+  async function refresh() {
+    let rows;
+    try {
+      rows = await S.rows("v1/readiness", filters());
+      S.clearError();
+    } catch (err) {
+      S.showError(err);
+      return;
+    }
+    for (const row of rows) addDataset(row.dataset);
+    render(rows);
+    document.getElementById("updated").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
+  }
+
+  function render(rows) {
+    const byDataset = new Map();
+    for (const row of rows) {
+      if (!byDataset.has(row.dataset)) byDataset.set(row.dataset, []);
+      byDataset.get(row.dataset).push(row);
+    }
+    const sections = [...byDataset.entries()].sort().map(([dataset, list]) => {
+      list.sort((a, b) => (a.trade_date === b.trade_date ? a.symbol.localeCompare(b.symbol) : a.trade_date < b.trade_date ? 1 : -1));
+      return S.el("section", { "data-dataset": dataset }, S.el("h2", {}, dataset), S.el("div", { class: "tiles" }, ...list.map(tile)));
+    });
+    const main = document.getElementById("datasets");
+    main.replaceChildren(...sections);
+    if (!rows.length) main.append(S.el("p", { class: "muted" }, "No partition has been judged for these filters yet."));
+    const counts = {};
+    for (const row of rows) counts[row.state] = (counts[row.state] || 0) + 1;
+    const parts = Object.entries(counts).sort().map(([name, n]) => `${n} ${name === "preliminary" ? "PRELIMINARY" : name}`);
+    document.getElementById("summary").textContent = `${rows.length} partitions` + (parts.length ? ": " + parts.join(", ") : "");
+  }
+
+  function tile(row) {
+    const complete = row.completeness === null || row.completeness === undefined ? 0 : row.completeness;
+    const fill = S.el("div", {});
+    fill.style.width = (100 * Math.min(1, complete)).toFixed(1) + "%";
+    const detail = `${row.present} / ${row.expected} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
+    const worst = row.worst_anomaly_kind ? ` (worst ${row.worst_anomaly_kind}, ${Number(row.worst_anomaly_score).toFixed(1)})` : "";
+    const button = S.el("button", { type: "button", class: "anomalies", disabled: !row.anomalies || row.dataset !== BARS }, `${row.anomalies} anomalies${worst}`);
+    button.addEventListener("click", () => flagged(row));
+    return S.el(
+      "article",
+      { class: "tile", "data-state": row.state, "data-symbol": row.symbol, "data-trade-date": row.trade_date, "data-anomalies": String(row.anomalies) },
+      S.el("div", { class: "head" }, S.el("span", {}, `${row.symbol} · ${row.trade_date}`), S.badge(row.state)),
+      S.el("div", { class: "bar", title: S.percent(row.completeness) }, fill),
+      S.el("div", { class: "completeness" }, `${S.percent(row.completeness)} complete: ${detail}`),
+      S.el(
+        "dl", {},
+        S.el("dt", {}, "anomalies"), S.el("dd", {}, button),
+        S.el("dt", {}, "computed"), S.el("dd", {}, S.when(row.computed_at)),
+        S.el("dt", {}, "capture"), S.el("dd", { class: "capture", title: row.capture_id || "" }, row.capture_id || "–"),
+        S.el("dt", {}, "lag"), S.el("dd", {}, S.lag(row.freshness_lag_s)),
+      ),
+    );
+  }
+
+  async function flagged(row) {
+    const section = document.getElementById("flags");
+    let bars;
+    try {
+      bars = await S.rows("v1/bars", { symbol: row.symbol, start: row.trade_date, flags: "true" });
+    } catch (err) {
+      S.showError(err);
+      return;
+    }
+    const rows = bars.filter((bar) => bar.flag_kinds && bar.flag_kinds.length);
+    document.getElementById("flags-title").textContent = `Flagged minutes of ${row.symbol} on ${row.trade_date}: ${rows.length}`;
+    section.querySelector("tbody").replaceChildren(
+      ...rows.map((bar) =>
+        S.el("tr", {},
+          S.el("td", {}, bar.ts.slice(11, 19)), S.el("td", {}, [].concat(bar.flag_kinds).join(", ")),
+          S.el("td", {}, bar.flag_score === null ? "–" : Number(bar.flag_score).toFixed(2)),
+          S.el("td", {}, bar.open), S.el("td", {}, bar.high), S.el("td", {}, bar.low), S.el("td", {}, bar.close),
+          S.el("td", {}, bar.volume)),
+      ),
+    );
+    section.hidden = false;
+    section.scrollIntoView();
+  }
+
+  document.getElementById("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    toFragment();
+    refresh();
+  });
+  S.keyForm(refresh);
+  fromFragment();
+  refresh();
+  setInterval(refresh, REFRESH_MS);
+})();

@@ -1,0 +1,184 @@
+// The pages' one way to the API. The user's key comes from the URL fragment (#key=…, which a
+// browser never sends to the server) or the key form, stays in this tab's sessionStorage, and
+// goes with every call: a bearer header over HTTP, the subprotocol `bearer.<key>` on the
+// WebSocket. Everything the API says is put on the page as text, never as markup.
+"use strict";
+
+window.Spine = (function () {
+  const STORE = "market-spine-key";
+  const BASE = new URL("../", location.href);
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  function fragment() {
+    return new URLSearchParams(location.hash.slice(1));
+  }
+
+  function setFragment(params) {
+    const text = params.toString();
+    history.replaceState(null, "", location.pathname + location.search + (text ? "#" + text : ""));
+  }
+
+  // The key leaves the address bar (and so the history and any screenshot) once it is read.
+  function takeKeyFromFragment() {
+    const params = fragment();
+    const key = params.get("key");
+    if (key) {
+      sessionStorage.setItem(STORE, key.trim());
+      params.delete("key");
+      setFragment(params);
+    }
+  }
+
+  function key() {
+    return sessionStorage.getItem(STORE) || "";
+  }
+
+  async function get(path, params) {
+    const url = new URL(path, BASE);
+    for (const [name, value] of Object.entries(params || {})) {
+      if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
+    }
+    const headers = { Accept: "application/json" };
+    if (key()) headers.Authorization = "Bearer " + key();
+    let response;
+    try {
+      response = await fetch(url, { headers, cache: "no-store" });
+    } catch (err) {
+      throw new ApiError(0, "the API did not answer (" + err.message + "): is it running?");
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) {
+      throw new ApiError(response.status, (body && body.error) || response.statusText);
+    }
+    return body;
+  }
+
+  // Every row of a paged answer; later pages read the table version the first one did.
+  async function rows(path, params) {
+    const out = [];
+    let query = { ...params };
+    for (;;) {
+      const page = await get(path, query);
+      out.push(...page.data);
+      if (page.next_offset === null || page.next_offset === undefined) return out;
+      query = { ...query, offset: page.next_offset };
+      if (page.version !== null && page.version !== undefined) query.as_of = page.version;
+    }
+  }
+
+  function socket(path, params) {
+    const url = new URL(path, BASE);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    for (const [name, value] of Object.entries(params || {})) url.searchParams.set(name, value);
+    const protocols = ["market-spine"];
+    if (key()) protocols.push("bearer." + key());
+    return new WebSocket(url, protocols);
+  }
+
+  function explain(err) {
+    const said = String(err.message).replace(/\.$/, "");
+    if (err.status === 401) {
+      return (
+        "No valid API key: " + said + ". Enter a key above (an admin makes one with " +
+        "`market-spine keys create --role reader`)."
+      );
+    }
+    if (err.status === 403) return "This key may not read this: " + said + ".";
+    if (err.status === 429) return "Too many requests: " + said + ".";
+    return (err.status ? "HTTP " + err.status + ": " : "") + said + ".";
+  }
+
+  // Each distinct refusal gets its line (the bars and the stream may be refused for different
+  // datasets at once); the newest status is the box's.
+  function showError(err) {
+    const box = document.getElementById("error");
+    const text = typeof err === "string" ? err : explain(err);
+    if (![...box.children].some((line) => line.textContent === text)) box.append(el("p", {}, text));
+    box.dataset.status = err && err.status !== undefined ? String(err.status) : "";
+    box.hidden = false;
+  }
+
+  function clearError() {
+    const box = document.getElementById("error");
+    box.hidden = true;
+    box.replaceChildren();
+    box.dataset.status = "";
+  }
+
+  // The key form: `onKey` runs when a key is given or forgotten (the page reloads its data).
+  function keyForm(onKey) {
+    takeKeyFromFragment();
+    const form = document.getElementById("key-form");
+    const input = document.getElementById("key-input");
+    const state = document.getElementById("key-state");
+    const show = () => {
+      state.textContent = key() ? "key set for this tab" : "no key";
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (input.value.trim()) sessionStorage.setItem(STORE, input.value.trim());
+      input.value = "";
+      show();
+      onKey();
+    });
+    document.getElementById("key-forget").addEventListener("click", () => {
+      sessionStorage.removeItem(STORE);
+      show();
+      onKey();
+    });
+    show();
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined) continue;
+      if (name === "class") node.className = value;
+      else if (name.startsWith("data-")) node.setAttribute(name, value);
+      else node[name] = value;
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  function badge(state) {
+    const name = state || "unknown";
+    return el("span", { class: "badge badge-" + name, "data-state": name }, name.toUpperCase());
+  }
+
+  function lag(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 120) return s + " s";
+    if (s < 7200) return Math.round(s / 60) + " min";
+    if (s < 172800) return (s / 3600).toFixed(1) + " h";
+    return (s / 86400).toFixed(1) + " d";
+  }
+
+  function when(iso) {
+    return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "–";
+  }
+
+  function percent(value) {
+    return value === null || value === undefined ? "–" : (100 * value).toFixed(1) + " %";
+  }
+
+  return {
+    ApiError, get, rows, socket, explain, showError, clearError, keyForm, fragment, setFragment,
+    el, badge, lag, when, percent,
+  };
+})();
