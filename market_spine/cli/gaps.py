@@ -154,13 +154,16 @@ def _show(report: GapReport) -> None:
 
     out = Console(soft_wrap=True)
     domains = "+".join(report.domains)
-    roots = f" ({','.join(report.symbols)})" if report.symbols else ""
+    roots = f" ({','.join(report.roots())})" if report.roots() else ""
     out.print(
         f"gaps {report.start}..{report.end} {domains}{roots}: {len(report.gaps)} of "
         f"{report.owed} owed partitions missing ({report.count(NEVER)} never attempted, "
         f"{report.count(FAILED)} failed)",
         highlight=False,
     )
+    note = report.not_yet_open()
+    if note:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
     if not report.gaps:
         return
     table = Table("dataset", "never", "failed", "newest", "oldest")

@@ -81,9 +81,29 @@ class GapReport:
     run_times: dict[str, RunTimes] = field(default_factory=dict)
     batch: int = DEFAULT_BATCH
     concurrency: int = DEFAULT_CONCURRENCY
+    #: The UTC day the report was made: sessions after it are not owed yet.
+    today: date | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g.status == status)
+
+    def roots(self) -> tuple[str, ...]:
+        """Every root the report covers: the futures roots, then the option roots (SPX, SPXW)
+        when it covers options."""
+        options = expirations.ROOTS if "options" in self.domains else ()
+        return (*self.symbols, *options)
+
+    def not_yet_open(self) -> str | None:
+        """Why part of the range owes nothing yet, in a sentence: its dates are after the
+        report's day (UTC), so no session of them has opened; None when none are."""
+        if self.today is None or self.end <= self.today:
+            return None
+        if self.start > self.today:
+            return (
+                f"{self.start}..{self.end} is in the future (today is {self.today} UTC): "
+                "a session is owed once it opens"
+            )
+        return f"sessions after {self.today} (today, UTC) are not owed until they open"
 
     def units(self) -> dict[str, int]:
         """Per domain, the (trade date, symbol) partitions a fill must run: a run materializes
@@ -247,6 +267,7 @@ def find_gaps(
         {d: measure(instance, d, {x.key for x in analysed if x.domain == d}) for d in domains},
         batch,
         concurrency,
+        now.date(),
     )
 
 
