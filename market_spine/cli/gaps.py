@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from market_spine.cli.console import command_run, console, settings_from_env
+from rich.markup import escape
+
+from market_spine.cli.console import brief, command_run, console, settings_from_env
 from market_spine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -293,7 +295,7 @@ def _on_submitted(backfill: object, batches: list[Batch] | None) -> None:
 
 
 def _on_run(batch: Batch, run_id: str, ok: bool, cause: str | None) -> None:
-    status = "[green]ok[/]" if ok else f"[red]failed[/] ({cause})"
+    status = "[green]ok[/]" if ok else f"[red]failed[/] ({escape(brief(cause or 'see its logs'))})"
     console.print(f"{batch.label} {status} run {run_id[:8]}", highlight=False)
 
 
@@ -305,6 +307,8 @@ def _print_summary(summary: FillSummary) -> None:
         highlight=False,
     )
     for failure in summary.failures[:10]:
-        console.print(f"  [red]failed[/] {failure}", highlight=False)
+        console.print(f"  [red]failed[/] {escape(brief(failure))}", highlight=False)
+    if summary.failures:
+        console.print("each failed run's whole cause: `market-spine runs show ID`")
     if summary.status == "CANCELED":
         console.print(f"resume with `market-spine gaps --resume {summary.backfill_id}`")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from market_spine.cli.console import (
+    brief,
     command_run,
     output_console,
     quiet_libraries,
@@ -68,6 +69,7 @@ def _activity(run: dict[str, Any]) -> str:
 
 def render(report: StatusReport, out: Console) -> None:
     """The report on one screen: a health table, then one short section per concern."""
+    from rich.markup import escape
     from rich.table import Table
 
     verdict = "[bold green]all green[/]" if report.ok else "[bold red]attention needed[/]"
@@ -81,8 +83,9 @@ def render(report: StatusReport, out: Console) -> None:
     out.print(table)
 
     failures = [
-        f"[red]{f['run_id'][:8]}[/] {_over(f['partitions'], f['datasets'])}: "
-        f"{f['cause'] or f['status'].lower()} — {_retry_word(f)} ({f['retry_reason']})"
+        f"[red]{f['run_id'][:8]}[/] {escape(_over(f['partitions'], f['datasets']))}: "
+        f"{escape(brief(f['cause'] or f['status'].lower()))} — {_retry_word(f)} "
+        f"({escape(f['retry_reason'])})"
         for f in report.failures
     ]
     _section(out, "failures, last 24 h", not failures, failures, "none")
