@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-
 from rich.markup import escape
+from rich.table import Table
 
 from market_spine.cli.console import brief, command_run, console, settings_from_env
 from market_spine.errors import InvalidInput
