@@ -38,6 +38,7 @@ from market_spine.operations.run_history import (
     run_row,
     run_span,
 )
+from market_spine.operations.service_stop import stopped_at
 from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.outcome import failure_class
 from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
@@ -159,10 +160,21 @@ def integrity_health(settings: Settings) -> Health:
     return Health("integrity", True, f"{report.tables} tables, {report.files} files, no damage")
 
 
-def daemon_health(instance: dg.DagsterInstance, now: datetime) -> Health:
-    """Every daemon the instance needs has a heartbeat younger than HEARTBEAT_TOLERANCE."""
+def daemon_health(
+    instance: dg.DagsterInstance, now: datetime, stopped: datetime | None = None
+) -> Health:
+    """Every daemon the instance needs has a heartbeat younger than HEARTBEAT_TOLERANCE. When
+    the services stopped cleanly at `stopped` (`service_stop`) and no daemon beat since, it is
+    stopped, however young its last beats."""
     beats = instance.get_daemon_heartbeats()
     required = instance.get_required_daemon_types()
+    if stopped is not None and all(b.timestamp <= stopped.timestamp() for b in beats.values()):
+        return Health(
+            "daemon",
+            False,
+            f"stopped ({stopped:%Y-%m-%d %H:%M:%S} UTC, {_age(now.timestamp() - stopped.timestamp())}"
+            " ago, a clean stop of `market-spine up`): start it with `market-spine up --days 0`",
+        )
     late = []
     for kind in required:
         beat = beats.get(kind)
@@ -521,7 +533,8 @@ def collect_status(
                 )
             )
         else:
-            report.health.append(daemon_health(instance, now))
+            stop = stopped_at(settings.dagster_home)
+            report.health.append(daemon_health(instance, now, stopped=stop))
             report.failures = recent_failures(instance, now)
             report.active_runs = active_runs(instance)
             report.missed_ticks = missed_ticks(instance, now)

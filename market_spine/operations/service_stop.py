@@ -1,0 +1,37 @@
+"""The mark a clean stop of the services leaves in the home (`<home>/dagster/services.stopped`,
+the UTC instant as ISO text): the daemon's heartbeats stay in the instance after it stops, and
+read alone they would show it beating for minutes; with the mark, a beat no newer than the stop
+is a stopped daemon's. Starting the services again removes it."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+MARK = "services.stopped"
+
+
+def mark_path(dagster_home: Path) -> Path:
+    return dagster_home / MARK
+
+
+def mark_stopped(dagster_home: Path, at: datetime | None = None) -> None:
+    """Record that the services of this instance stopped cleanly at `at` (default now, UTC)."""
+    stamp = (at or datetime.now(UTC)).astimezone(UTC).isoformat()
+    with contextlib.suppress(OSError):  # a stop goes on whatever the disk says
+        mark_path(dagster_home).write_text(stamp + "\n")
+
+
+def clear_stopped(dagster_home: Path) -> None:
+    """The services are starting: no stop stands."""
+    mark_path(dagster_home).unlink(missing_ok=True)
+
+
+def stopped_at(dagster_home: Path) -> datetime | None:
+    """When the services last stopped cleanly, if they have not started since; None otherwise
+    (or when the mark is unreadable: then the heartbeats alone decide)."""
+    try:
+        return datetime.fromisoformat(mark_path(dagster_home).read_text().strip())
+    except (OSError, ValueError):
+        return None
