@@ -169,11 +169,12 @@ def daemon_health(
     beats = instance.get_daemon_heartbeats()
     required = instance.get_required_daemon_types()
     if stopped is not None and all(b.timestamp <= stopped.timestamp() for b in beats.values()):
+        ago = _age(now.timestamp() - stopped.timestamp())
         return Health(
             "daemon",
             False,
-            f"stopped ({stopped:%Y-%m-%d %H:%M:%S} UTC, {_age(now.timestamp() - stopped.timestamp())}"
-            " ago, a clean stop of `market-spine up`): start it with `market-spine up --days 0`",
+            f"stopped ({stopped:%Y-%m-%d %H:%M:%S} UTC, {ago} ago, a clean stop of "
+            "`market-spine up`): start it with `market-spine up --days 0`",
         )
     late = []
     for kind in required:
