@@ -25,7 +25,14 @@ from market_spine.errors import InvalidInput, InvalidRange
 from market_spine.futures.partitions import FIRST_TRADE_DATE as FIRST_FUTURES_DATE
 from market_spine.futures.partitions import partition_key, partition_symbols
 from market_spine.markets import calendars, expirations
-from market_spine.operations.fill_estimate import FillEstimate, RunTimes, estimate, measure
+from market_spine.operations.fill_estimate import (
+    FillEstimate,
+    RunQueue,
+    RunTimes,
+    estimate,
+    measure,
+    run_queue,
+)
 from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTIONS_DATE
 from market_spine.settings import Settings
 
@@ -83,6 +90,8 @@ class GapReport:
     concurrency: int = DEFAULT_CONCURRENCY
     #: The UTC day the report was made: sessions after it are not owed yet.
     today: date | None = None
+    #: The run queue a fill joins when the daemon executes it; None when this process would.
+    queue: RunQueue | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g.status == status)
@@ -118,7 +127,7 @@ class GapReport:
         from market_spine.operations.gap_fill import owed_from_gaps, plan_batches
 
         planned = plan_batches(owed_from_gaps(self.gaps), self.batch, [])
-        return estimate(planned, self.run_times, self.concurrency)
+        return estimate(planned, self.run_times, self.concurrency, self.queue)
 
     def estimate_seconds(self) -> float | None:
         """`estimate()` in seconds; None if a domain with gaps has no run to measure by."""
@@ -236,12 +245,14 @@ def find_gaps(
     now: datetime | None = None,
     batch: int = DEFAULT_BATCH,
     concurrency: int = DEFAULT_CONCURRENCY,
+    daemon: bool | None = None,
 ) -> GapReport:
     """The gaps of every dataset of `domain` over trade dates [start, end], newest first (then
     failed before never attempted, then lineage order), with the run times to estimate a fill
     of `batch` trade dates a run, `concurrency` runs at once by. `now` (UTC, default the clock)
-    decides which sessions have opened. InvalidInput on a reversed range, an unknown domain or
-    symbol."""
+    decides which sessions have opened. When the daemon would execute the fill (`daemon`; None
+    asks its heartbeat, as `gaps --fill` does), the estimate joins the run queue as it is now.
+    InvalidInput on a reversed range, an unknown domain or symbol."""
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
     now = now or datetime.now(UTC)
@@ -268,7 +279,16 @@ def find_gaps(
         batch,
         concurrency,
         now.date(),
+        run_queue(instance) if _daemon_fills(instance, daemon) else None,
     )
+
+
+def _daemon_fills(instance: dg.DagsterInstance, daemon: bool | None) -> bool:
+    if daemon is not None:
+        return daemon
+    from market_spine.operations.gap_fill import daemon_alive
+
+    return daemon_alive(instance)
 
 
 def _expected(
