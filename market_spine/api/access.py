@@ -90,6 +90,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/revisions"): Rule("quant", dataset_param="dataset"),
     ("GET", "/v1/stream/status"): Rule("operator"),
     ("GET", "/v1/status"): Rule("operator"),
+    ("GET", "/v1/gaps"): Rule("operator"),
     ("GET", "/metrics"): Rule("operator"),
     ("GET", "/v1/keys"): Rule("admin"),
     ("DELETE", "/v1/keys/{key_id}"): Rule("admin"),

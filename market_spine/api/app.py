@@ -17,6 +17,7 @@ from market_spine.api import (
     routes_audit,
     routes_bars,
     routes_catalog,
+    routes_gaps,
     routes_health,
     routes_keys,
     routes_options,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = CatalogCache(settings, partial(existing_instance, settings))
     app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths, model_paths)
     app.state.status = routes_status.StatusCache(settings, partial(existing_instance, settings))
+    app.state.gaps = routes_gaps.GapsService(settings, partial(existing_instance, settings))
     app.state.home_metrics = HomeMetrics(settings, partial(existing_instance, settings))
     app.state.metrics = metrics.Metrics(hub=lambda: app.state.hub, home=app.state.home_metrics)
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
@@ -152,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_stream.sockets)
     app.include_router(routes_health.router)
     app.include_router(routes_status.router, dependencies=guarded)
+    app.include_router(routes_gaps.router, dependencies=guarded)
     app.include_router(metrics.router, dependencies=guarded)
     app.include_router(routes_keys.router, dependencies=guarded)
     app.include_router(routes_audit.router, dependencies=guarded)

@@ -128,22 +128,13 @@ def from_api(settings: Settings, verify: bool) -> StatusReport | None:
     """The report the home's API computes now (`GET /v1/status?max_age=0`, with the home's
     admin key), or None when no API of this home answers it: then the command computes it
     itself."""
-    import httpx
+    from market_spine.cli.home_api import ask
+    from market_spine.operations.status_report import StatusReport
 
-    from market_spine.operations.status_report import StatusReport, home_id
-    from market_spine.security.bootstrap import admin_headers
-
-    url = f"http://{settings.api_host}:{settings.api_port}/v1/status"
-    try:
-        params = {"verify": str(verify).lower(), "max_age": 0}
-        # The home's own admin key (made by `up`): the API asks every caller for a credential.
-        headers = admin_headers(settings.home)
-        answer = httpx.get(url, params=params, headers=headers, timeout=API_TIMEOUT_S)
-        data = answer.json() if answer.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+    params = {"verify": str(verify).lower(), "max_age": 0}
+    data = ask(settings, "/v1/status", params, API_TIMEOUT_S)
+    if data is None:
         return None
-    if not isinstance(data, dict) or data.get("home_id") != home_id(settings.home):
-        return None  # another home's API on this port, or not our API at all
     try:
         return StatusReport.from_json(data)
     except (KeyError, TypeError, ValueError):

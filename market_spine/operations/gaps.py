@@ -10,10 +10,7 @@ look-up per dataset, so five years of every dataset answer in well under a secon
 
 from __future__ import annotations
 
-import csv
 import importlib
-import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -33,6 +30,7 @@ from market_spine.operations.fill_estimate import (
     measure,
     run_queue,
 )
+from market_spine.operations.gap_export import csv_of, json_of
 from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTIONS_DATE
 from market_spine.settings import Settings
 
@@ -141,7 +139,9 @@ class GapReport:
             "end": self.end.isoformat(),
             "domains": list(self.domains),
             "symbols": list(self.symbols),
+            "roots": list(self.roots()),
             "owed": self.owed,
+            "not_yet_open": self.not_yet_open(),
             "never": self.count(NEVER),
             "failed": self.count(FAILED),
             "estimate_seconds": fill.seconds,
@@ -156,23 +156,14 @@ def _row(gap: Gap) -> dict[str, object]:
     return row
 
 
-CSV_COLUMNS = ("dataset", "domain", "trade_date", "symbol", "partition", "status", "age_days")
-
-
 def to_csv(report: GapReport) -> str:
-    """One row per gap, newest first, with a header (CSV_COLUMNS); empty symbol for options."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for gap in report.gaps:
-        row = _row(gap)
-        writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_COLUMNS})
-    return out.getvalue()
+    """One row per gap, newest first, with a header (`gap_export.CSV_COLUMNS`)."""
+    return csv_of(report.as_dict())
 
 
 def to_json(report: GapReport) -> str:
     """The whole report (totals, throughput, estimate and every gap) as one JSON document."""
-    return json.dumps(report.as_dict(), indent=2)
+    return json_of(report.as_dict())
 
 
 def datasets(settings: Settings, domains: Iterable[str]) -> list[Dataset]:
