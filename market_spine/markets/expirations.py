@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas_market_calendars as mcal
 
 from market_spine.errors import InvalidInput
 from market_spine.markets import special_sessions
 from market_spine.markets.dates import MINUTE_NS, nth_weekday, on_or_before
+
+if TYPE_CHECKING:
+    import pandas_market_calendars as mcal
 
 #: The option roots the platform captures: AM monthlies (SPX) and PM weeklies/dailies (SPXW).
 ROOTS = ("SPX", "SPXW")
@@ -89,7 +92,10 @@ MONTHLY_HORIZON = timedelta(days=3 * 366)
 @lru_cache(maxsize=1)
 def _calendar() -> mcal.MarketCalendar:
     """The Cboe index-options calendar, made once: each new one works out its holidays again
-    (about 0.4 s), where a kept one answers a year's valid days in about 10 ms."""
+    (about 0.4 s), where a kept one answers a year's valid days in about 10 ms. Imported here:
+    pandas comes with it, and what needs only the roots or OSI dates should not pay for it."""
+    import pandas_market_calendars as mcal
+
     return mcal.get_calendar(CALENDAR)
 
 
