@@ -34,6 +34,7 @@ from market_spine.api.server import BodyLimit
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
 from market_spine.home import existing_instance
+from market_spine.observability.ledger import ledger_path
 from market_spine.operations.metrics import HomeMetrics
 from market_spine.security.credentials import Authenticator
 from market_spine.security.jwt import JwtVerifier, OidcConfig
@@ -133,7 +134,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.status = routes_status.StatusCache(settings, partial(existing_instance, settings))
     app.state.gaps = routes_gaps.GapsService(settings, partial(existing_instance, settings))
     app.state.home_metrics = HomeMetrics(settings, partial(existing_instance, settings))
-    app.state.metrics = metrics.Metrics(hub=lambda: app.state.hub, home=app.state.home_metrics)
+    app.state.metrics = metrics.Metrics(
+        hub=lambda: app.state.hub,
+        home=app.state.home_metrics,
+        ledger=ledger_path(settings.home),
+    )
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()
     app.state.streamer = None
