@@ -159,7 +159,7 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: 
     While serving, the console says one line per run that starts or ends (`run_watch`) and a
     service's errors in full; the services' whole output goes to `<home>/logs/dagster.log`."""
     from market_spine.cli.service_log import service_log_path
-    from market_spine.operations.service_stop import clear_stopped
+    from market_spine.runs.deployment import clear_stopped
 
     serving_since = datetime.now(UTC)
     clear_stopped(settings.dagster_home)
@@ -208,8 +208,8 @@ def stop_deployment(
 ) -> None:
     """Stop what `up` started, saying what each step waits for and how long at most: cancel
     the runs in flight (`runs_s`), stop the services (`services_s`, then killed), then mark the
-    home stopped (`service_stop`) so `status` says so at once."""
-    from market_spine.operations.service_stop import mark_stopped
+    home stopped (`runs.deployment`) so `status` says so at once."""
+    from market_spine.runs.deployment import mark_stopped
 
     began = time.monotonic()
     console.print(

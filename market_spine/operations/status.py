@@ -38,8 +38,8 @@ from market_spine.operations.run_history import (
     run_row,
     run_span,
 )
-from market_spine.operations.service_stop import stopped_at
 from market_spine.operations.status_report import Health, StatusReport
+from market_spine.runs.deployment import stopped_at
 from market_spine.runs.outcome import failure_class
 from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
 from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
@@ -164,7 +164,7 @@ def daemon_health(
     instance: dg.DagsterInstance, now: datetime, stopped: datetime | None = None
 ) -> Health:
     """Every daemon the instance needs has a heartbeat younger than HEARTBEAT_TOLERANCE. When
-    the services stopped cleanly at `stopped` (`service_stop`) and no daemon beat since, it is
+    the services stopped cleanly at `stopped` (`runs.deployment`) and no daemon beat since, it is
     stopped, however young its last beats."""
     beats = instance.get_daemon_heartbeats()
     required = instance.get_required_daemon_types()

@@ -16,8 +16,8 @@ from dagster._daemon.types import DaemonHeartbeat
 
 from market_spine.cli import platform
 from market_spine.home import instance as home_instance
-from market_spine.operations.service_stop import stopped_at
 from market_spine.operations.status import daemon_health
+from market_spine.runs.deployment import stopped_at
 from market_spine_tests.kit.homes import settings_for
 
 #: A service that ignores the polite stop, as a `dagster dev` waiting on a busy webserver does.
