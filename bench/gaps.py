@@ -218,6 +218,13 @@ def calendar_seconds(kept: bool) -> float:
         calendars._calendar, expirations._calendar = saved
 
 
+def _verdict(measure: str, seconds: float) -> str:
+    """PASS or MISS against the goal for an answer; the calendars are a part of one."""
+    if measure.startswith("calendars"):
+        return "part"
+    return "PASS" if seconds <= GOAL_S else "MISS"
+
+
 def main() -> None:
     warnings.simplefilter("ignore")  # Dagster's preview and deprecation notices, once per call
     data = BENCH / ".data"
@@ -271,7 +278,7 @@ def main() -> None:
             f"{len(result.gaps):,} gaps",
             ["measure", "seconds", "persona limit", "goal", "verdict"],
             [
-                [name, s, LIMIT_S, GOAL_S, "PASS" if s <= GOAL_S else "MISS"]
+                [name, s, LIMIT_S, GOAL_S, _verdict(name, s)]
                 for name, s in (
                     ("find_gaps cold (cache built)", figures["find_gaps_cold_s"]),
                     ("find_gaps warm (best of 3)", figures["find_gaps_warm_s"]),
