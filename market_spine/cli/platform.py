@@ -209,6 +209,7 @@ def stop_deployment(
     """Stop what `up` started, saying what each step waits for and how long at most: cancel
     the runs in flight (`runs_s`), stop the services (`services_s`, then killed), then mark the
     home stopped (`runs.deployment`) so `status` says so at once."""
+    from market_spine.cli.service_log import DRAIN_S
     from market_spine.runs.deployment import mark_stopped
 
     began = time.monotonic()
@@ -219,7 +220,8 @@ def stop_deployment(
     _cancel_runs(settings, runs_s)
     console.print(
         "waiting for the Dagster UI, daemon and API to exit "
-        f"(up to {services_s:.0f} s; their last lines go to the service log)"
+        f"(up to {services_s:.0f} s, then up to {DRAIN_S:.0f} s for their last lines to reach "
+        "the service log)"
     )
     stop_services(children, pumps, grace_s=services_s)
     mark_stopped(settings.dagster_home)
