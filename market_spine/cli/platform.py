@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 #: Seconds a stop waits for the runs in flight to end canceled, then for the services to exit
 #: (after which they are killed): a stop takes at most about their sum, and says so.
-RUNS_STOP_S, SERVICES_STOP_S = 8.0, 10.0
+RUNS_STOP_S, SERVICES_STOP_S = 5.0, 8.0
 
 
 def api(
