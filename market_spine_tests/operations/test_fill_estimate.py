@@ -36,12 +36,17 @@ def _finished_run(instance: dg.DagsterInstance, partition: str, queued_s: float,
         tags={"dagster/partition": partition},
     )
     instance.run_storage.add_run(run)
+    _succeeded(instance, run, queued_s, queued_s + steps_s)
+
+
+def _succeeded(instance: dg.DagsterInstance, run: dg.DagsterRun, start_s: float, end_s: float):
+    """Record that `run` started `start_s` and succeeded `end_s` seconds after its launch."""
     record = instance.get_run_record_by_id(run.run_id)
     assert record is not None
     launched = record.create_timestamp
     for kind, at in (
-        (dg.DagsterEventType.RUN_START, launched + timedelta(seconds=queued_s)),
-        (dg.DagsterEventType.RUN_SUCCESS, launched + timedelta(seconds=queued_s + steps_s)),
+        (dg.DagsterEventType.RUN_START, launched + timedelta(seconds=start_s)),
+        (dg.DagsterEventType.RUN_SUCCESS, launched + timedelta(seconds=end_s)),
     ):
         instance.handle_new_event(
             dg.EventLogEntry(
@@ -119,23 +124,7 @@ def _hourly_run(instance: dg.DagsterInstance, status: dg.DagsterRunStatus, wall_
         )
         instance.report_dagster_event(enqueued, run_id=run.run_id)
         return
-    record = instance.get_run_record_by_id(run.run_id)
-    assert record is not None
-    launched = record.create_timestamp
-    for kind, at in (
-        (dg.DagsterEventType.RUN_START, launched + timedelta(seconds=1)),
-        (dg.DagsterEventType.RUN_SUCCESS, launched + timedelta(seconds=wall_s)),
-    ):
-        instance.handle_new_event(
-            dg.EventLogEntry(
-                error_info=None,
-                level="DEBUG",
-                user_message="",
-                run_id=run.run_id,
-                timestamp=at.timestamp(),
-                dagster_event=DagsterEvent(event_type_value=kind.value, job_name=run.job_name),
-            )
-        )
+    _succeeded(instance, run, 1, wall_s)
 
 
 def test_a_fill_the_daemon_executes_waits_behind_the_queue_at_its_limit(tmp_path: Path) -> None:
