@@ -46,6 +46,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "thetadata_capture",
         "process_wall",
         "audit",
+        "auth_overhead",
     ),
 }
 #: Wall-time budget per group (the streaming benchmark alone runs 10 minutes of real-time bars).
@@ -324,6 +325,24 @@ def audit_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def auth_overhead_rows(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for clients in (8, 32):
+        side = r[f"clients_{clients}"]
+        floor = round(side["off"]["rps"] * (1 - r["goal_overhead"]), 1)
+        rows.append(
+            figure(
+                "auth_overhead",
+                f"GET /v1/bars req/s with keys, {clients} clients",
+                round(side["on"]["rps"], 1),
+                round(side["off"]["rps"], 1),
+                floor,
+                ">=",
+            )
+        )
+    return rows
+
+
 def metrics_rows(r: dict[str, Any]) -> list[Row]:
     healthz = _median(r["healthz_s"])
     return [
@@ -450,6 +469,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "warehouse": warehouse_rows,
     "status": status_rows,
     "audit": audit_rows,
+    "auth_overhead": auth_overhead_rows,
     "metrics_scrape": metrics_rows,
     "gaps": gaps_rows,
     "verify": verify_rows,

@@ -32,7 +32,7 @@ from market_spine.client import (
 )
 from market_spine.config.identity import os_user
 from market_spine.security.credentials import Authenticator, Refused
-from market_spine.security.identity import Identity
+from market_spine.security.identity import ADMITTED, Identity
 from market_spine.security.limits import RateLimiter, SubscriberCount, retry_after
 from market_spine.security.roles import allows
 from market_spine.settings import UI_PATH_PREFIX, Settings
@@ -91,6 +91,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/stream/status"): Rule("operator"),
     ("GET", "/v1/status"): Rule("operator"),
     ("GET", "/v1/gaps"): Rule("operator"),
+    ("GET", "/v1/cost"): Rule("operator"),
     ("GET", "/metrics"): Rule("operator"),
     ("GET", "/v1/keys"): Rule("admin"),
     ("DELETE", "/v1/keys/{key_id}"): Rule("admin"),
@@ -316,6 +317,7 @@ async def admit_websocket(websocket: WebSocket, path: str) -> Identity | None:
         message = f"{identity.actor} already holds {cap} WebSocket subscribers: close one first"
         await _refuse(websocket, 429, message, None)
         return None
+    setattr(websocket.state, ADMITTED, True)
     return identity
 
 

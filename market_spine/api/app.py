@@ -17,6 +17,7 @@ from market_spine.api import (
     routes_audit,
     routes_bars,
     routes_catalog,
+    routes_cost,
     routes_gaps,
     routes_health,
     routes_keys,
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_health.router)
     app.include_router(routes_status.router, dependencies=guarded)
     app.include_router(routes_gaps.router, dependencies=guarded)
+    app.include_router(routes_cost.router, dependencies=guarded)
     app.include_router(metrics.router, dependencies=guarded)
     app.include_router(routes_keys.router, dependencies=guarded)
     app.include_router(routes_audit.router, dependencies=guarded)

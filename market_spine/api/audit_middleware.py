@@ -16,6 +16,7 @@ from market_spine.audit.entry import ANONYMOUS
 from market_spine.audit.reads import request_served, serving_request
 from market_spine.audit.recorder import recorder
 from market_spine.config.secrets import MASK, is_secret_name
+from market_spine.security.identity import ADMITTED
 
 #: Paths served without an entry.
 UNRECORDED = frozenset({"/healthz", "/readyz"})
@@ -76,8 +77,13 @@ class AuditMiddleware:
             kind = message["type"]
             if kind == "http.response.start":
                 outcome["status"] = str(message["status"])
-            elif kind == "websocket.accept":
-                entry("accepted")
+            elif websocket and not outcome["recorded"] and kind != "websocket.accept":
+                # A socket is accepted before its credential is checked (so a refusal can be
+                # explained): it counts as subscribed once authentication admitted it.
+                if (scope.get("state") or {}).get(ADMITTED):
+                    entry("accepted")
+                elif kind == "websocket.close":
+                    entry(f"refused {message.get('code', 1000)}")
             await send(message)
 
         try:

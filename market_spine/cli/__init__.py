@@ -12,6 +12,7 @@ from market_spine.cli.alerts import alerts
 from market_spine.cli.audit import audit
 from market_spine.cli.catalog import catalog
 from market_spine.cli.config import config
+from market_spine.cli.cost import cost
 from market_spine.cli.fake import fake
 from market_spine.cli.gaps import gaps
 from market_spine.cli.help_text import reflow_help
@@ -48,6 +49,7 @@ app.command()(warehouse)
 app.command()(readiness)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
+app.command()(cost)
 app.add_typer(import_app, name="import")
 app.add_typer(fake, name="fake")
 app.add_typer(config, name="config")

@@ -186,7 +186,7 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: 
         console.print(
             f"\n{headline}\n"
             f"  Dagster UI: {ui_url} (this machine; elsewhere {api_url}{UI_PATH_PREFIX}/ "
-            "with an operator key)\n"
+            "with an operator key as the password the browser asks for)\n"
             f"  API:        {api_url}/docs\n"
             f"{keys_note}\n"
             f"  Service log: {service_log_path(settings.home)}\n"

@@ -69,3 +69,14 @@ def count_pacing_wait(provider: str, seconds: float) -> None:
 def count_pacing_violation(provider: str) -> None:
     """One request the provider refused for pacing."""
     PACING_VIOLATIONS.labels(provider).inc()
+
+
+def requests_sent() -> dict[str, float]:
+    """Requests this process has sent so far, per provider (every request kind summed)."""
+    sent: dict[str, float] = {}
+    for metric in PROVIDER_REQUESTS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                provider = sample.labels["provider"]
+                sent[provider] = sent.get(provider, 0.0) + sample.value
+    return sent

@@ -45,9 +45,7 @@ RETRY_OF = provenance.PREFIX + "retry_of"
 _NOT_INHERITED = {
     *TAGS_TO_MAYBE_OMIT_ON_RETRY,
     WORKER,
-    meter.PEAK_MEMORY_MB,
-    meter.WRITTEN_MB,
-    meter.METERED_RUN,
+    *meter.MEASUREMENTS,
     provenance.LAUNCHED_BY,
     provenance.LAUNCHED_FROM,
 }

@@ -9,6 +9,8 @@ from typing import Literal
 
 Method = Literal["key", "jwt", "local"]
 
+#: The connection-state key set once a WebSocket's identity passed every check.
+ADMITTED = "admitted"
 #: The scope of an identity that may read every dataset.
 ALL_DATASETS = ("*",)
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from market_spine.api.access import ROUTES, Rule, served_routes, unruled
+from market_spine.api.access import ROUTES, UI_ROUTE, Rule, served_routes, unruled
 from market_spine.api.app import create_app
 from market_spine.security.roles import ROLES, allows
 from market_spine_tests.kit.api import credential
@@ -33,6 +33,7 @@ SAMPLES: dict[str, tuple[str, dict[str, str]]] = {
     "/v1/status": ("/v1/status", {"verify": "false"}),
     "/static-offline-docs": ("/static-offline-docs/swagger-ui.css", {}),
     "/v1/keys/{key_id}": ("/v1/keys/0000000000000000", {}),
+    UI_ROUTE: ("/dagster/runs", {}),
 }
 
 
@@ -96,7 +97,9 @@ def test_every_route_for_every_role(
         body = answer.json()
         assert set(body) == {"error", "field"}, (path, body)
         if role is None:
-            if answer.status_code != 401 or "Bearer" not in answer.headers["www-authenticate"]:
+            # A browser opens the Dagster UI: it is asked for the key by HTTP Basic.
+            scheme = "Basic" if path == UI_ROUTE else "Bearer"
+            if answer.status_code != 401 or scheme not in answer.headers["www-authenticate"]:
                 wrong.append(f"{path}: no credential got {answer.status_code}")
         elif answer.status_code != 403 or rule.role not in body["error"]:
             wrong.append(f"{path}: {role} got {answer.status_code} {body}")

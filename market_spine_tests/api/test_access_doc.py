@@ -7,7 +7,7 @@ import re
 from market_spine.api.access import ROUTES
 from market_spine_tests.kit.homes import REPO
 
-ROW = re.compile(r"^\| (GET|DELETE|WS) \| `([^`]+)` \| (\w+) \| (.*?) *\|$", re.M)
+ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE|WS) \| `([^`]+)` \| (\w+) \| (.*?) *\|$", re.M)
 
 
 def test_the_documented_table_is_the_enforced_one() -> None:

@@ -15,9 +15,9 @@ from websockets.sync.client import connect
 from market_spine.api.app import create_app
 from market_spine.audit.recorder import recorder
 from market_spine.audit.verify import verify
+from market_spine.security.keys import KeyStore
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import home_with_instance, settings_for
-from market_spine_tests.kit.stand_in_auth import StandInAuthentication
 
 
 @pytest.fixture(scope="module")
@@ -25,70 +25,90 @@ def served(materialized_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return home_with_instance(materialized_home, tmp_path_factory.mktemp("audit") / "home")
 
 
-def entries(client: httpx.Client, **filters: Any) -> list[dict[str, Any]]:
-    recorder(client.app_home).flush()  # type: ignore[attr-defined]
-    answer = client.get("/v1/audit", params=filters, headers={"x-test-actor": "compliance-1"})
+def bearer(home: Path, role: str) -> tuple[str, dict[str, str]]:
+    """A new key of `role` in `home`: its actor and its Authorization header."""
+    issued = KeyStore(home).create(role, name="test")
+    return f"key:{issued.record.id}", {"Authorization": f"Bearer {issued.token}"}
+
+
+def entries(client: httpx.Client, home: Path, **filters: Any) -> list[dict[str, Any]]:
+    recorder(home).flush()
+    _, compliance = bearer(home, "compliance")
+    answer = client.get("/v1/audit", params=filters, headers=compliance)
     assert answer.status_code == 200, answer.text
     return answer.json()["entries"]
 
 
 def test_requests_and_subscriptions_are_recorded(served: Path) -> None:
     app = create_app(settings_for(served))
-    app.add_middleware(StandInAuthentication)
-    with serving_app(app) as client:
-        client.app_home = served  # type: ignore[attr-defined]
+    quant, as_quant = bearer(served, "quant")
+    with serving_app(app, role=None) as client:
         bars = client.get(
             "/v1/bars",
             params={"symbol": "CL", "start": "2024-03-05", "api_key": "hunter2"},
-            headers={"x-test-actor": "key:quant-7"},
+            headers=as_quant,
         )
         assert bars.status_code == 200, bars.text
-        assert (
-            client.get("/v1/bars", params={"symbol": "ZZ", "start": "2024-03-05"}).status_code
-            == 422
-        )
+        unknown = {"symbol": "ZZ", "start": "2024-03-05"}
+        assert client.get("/v1/bars", params=unknown, headers=as_quant).status_code == 422
+        assert client.get("/v1/bars", params=unknown).status_code == 401
         client.get("/healthz")
+        token = as_quant["Authorization"].removeprefix("Bearer ")
         ws_url = (
-            str(client.base_url).replace("http", "ws") + "/v1/stream/bars?symbols=CL&token=s3cret"
+            str(client.base_url).replace("http", "ws") + f"/v1/stream/bars?symbols=CL&token={token}"
         )
         with connect(ws_url) as ws:
             ws.recv(timeout=10)
+        with connect(ws_url.replace(token, "msk_0_wrong")) as refused_ws:
+            refused_ws.recv(timeout=10)  # the error, then the close
 
-        found = entries(client, action="http.get", actor="key:quant-7")
-        [read] = [e for e in found if e["params"]["path"] == "/v1/bars"]
+        found = entries(client, served, action="http.get", actor=quant)
+        [read, invalid] = [e for e in found if e["params"]["path"] == "/v1/bars"]
         assert read["dataset"] == "normalized/futures_bars_1m"
         assert read["outcome"] == "200"
         assert read["params"]["route"] == "/v1/bars"
         assert read["params"]["query"] == {"symbol": "CL", "start": "2024-03-05", "api_key": "***"}
         assert read["at"].endswith("+00:00")
 
-        [refused] = entries(client, actor="anonymous", action="http.get")
-        assert (refused["outcome"], refused["params"]["query"]["symbol"]) == ("422", "ZZ")
+        assert (invalid["outcome"], invalid["params"]["query"]["symbol"]) == ("422", "ZZ")
+        [refused] = entries(client, served, actor="anonymous", action="http.get")
+        assert (refused["outcome"], refused["params"]["query"]["symbol"]) == ("401", "ZZ")
         deadline = time.monotonic() + 5
         subscribed: list[dict[str, Any]] = []
-        while not subscribed and time.monotonic() < deadline:
-            subscribed = entries(client, action="ws.subscribe")
-        [ws_entry] = subscribed
+        while len(subscribed) < 2 and time.monotonic() < deadline:
+            subscribed = entries(client, served, action="ws.subscribe")
+        [ws_entry] = [e for e in subscribed if e["outcome"] == "accepted"]
+        [ws_refused] = [e for e in subscribed if e["outcome"] != "accepted"]
+        assert (ws_refused["outcome"], ws_refused["actor"]) == ("refused 4401", "anonymous")
         assert ws_entry["outcome"] == "accepted"
         assert ws_entry["params"]["query"] == {"symbols": "CL", "token": "***"}
-        assert not any(e["params"]["path"] == "/healthz" for e in entries(client, since="1h"))
+        assert ws_entry["actor"] == quant
+        trail = entries(client, served, since="1h")
+        assert not any(e["params"]["path"] == "/healthz" for e in trail)
         # The compliance reads of /v1/audit are themselves in the trail.
-        assert entries(client, action="http.get", actor="compliance-1")
+        assert any(e["params"]["path"] == "/v1/audit" for e in trail)
     assert verify(served).intact
     assert "hunter2" not in (served / "audit" / "audit.sqlite").read_bytes().decode("latin-1")
 
 
 def test_audit_paging_and_a_bad_since(served: Path) -> None:
     app = create_app(settings_for(served))
-    with serving_app(app) as client:
+    _, compliance = bearer(served, "compliance")
+    _, operator = bearer(served, "operator")
+    with serving_app(app, role=None) as client:
         for _ in range(3):
-            client.get("/v1/catalog/normalized/futures_bars_1m")
+            client.get("/v1/catalog/normalized/futures_bars_1m", headers=operator)
         recorder(served).flush()
-        first = client.get("/v1/audit", params={"action": "http.get", "limit": 2}).json()
+        page = {"action": "http.get", "limit": 2}
+        first = client.get("/v1/audit", params=page, headers=compliance).json()
         assert len(first["entries"]) == 2 and first["next_after"] == first["entries"][-1]["seq"]
         rest = client.get(
-            "/v1/audit", params={"action": "http.get", "after": first["next_after"]}
+            "/v1/audit",
+            params={"action": "http.get", "after": first["next_after"]},
+            headers=compliance,
         ).json()
         assert rest["entries"][0]["seq"] > first["next_after"]
-        bad = client.get("/v1/audit", params={"since": "yesterday-ish"})
+        bad = client.get("/v1/audit", params={"since": "yesterday-ish"}, headers=compliance)
         assert bad.status_code == 422 and "--since 7d" in bad.text
+        # An operator may not read the trail: it needs the compliance role.
+        assert client.get("/v1/audit", headers=operator).status_code == 403

@@ -1,9 +1,11 @@
-"""The Dagster UI through the API: nothing without an identity, the read-only UI for every
-role, GraphQL mutations (deleteRun, launchRun, wipeAssets ...) only for operators; the API's
-own credentials never reach the webserver."""
+"""The Dagster UI through the API: nothing without an identity (and a browser is asked for its
+key by HTTP Basic authentication), nothing below the operator role, the read-only UI for
+compliance, GraphQL mutations (deleteRun, launchRun, wipeAssets ...) only for operators and
+admins; the API's own credentials never reach the webserver."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,9 @@ from fastapi.responses import HTMLResponse
 
 from market_spine.api.app import create_app
 from market_spine.api.dagster_proxy import mutates
+from market_spine.security.keys import KeyStore
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import settings_for
-from market_spine_tests.kit.stand_in_auth import StandInAuthentication
 
 DELETE_RUN = {
     "query": "mutation Del($id: String!) { deleteRun(runId: $id) { __typename } }",
@@ -45,46 +47,69 @@ def stand_in_webserver(seen: list[dict[str, Any]]) -> FastAPI:
 @pytest.fixture
 def proxied(home: Path) -> Any:
     seen: list[dict[str, Any]] = []
-    with serving_app(stand_in_webserver(seen)) as upstream:
+    webserver = stand_in_webserver(seen)
+    webserver.state.settings = settings_for(home)
+    with serving_app(webserver, role=None) as upstream:
         settings = replace(settings_for(home), ui_port=upstream.base_url.port)
         app = create_app(settings)
-        app.add_middleware(StandInAuthentication)
-        with serving_app(app) as client:
+        with serving_app(app, role=None) as client:
+            client.home = home  # type: ignore[attr-defined]
             yield client, seen
 
 
-def as_role(role: str) -> dict[str, str]:
-    return {"x-test-actor": f"someone-{role}", "x-test-role": role, "authorization": "Bearer k"}
+def as_role(client: Any, role: str, basic: bool = False) -> dict[str, str]:
+    """The Authorization header of a new key of `role`: a bearer token, or the key as the
+    password of HTTP Basic authentication (what a browser sends)."""
+    token = KeyStore(client.home).create(role, name="test").token
+    if basic:
+        return {"Authorization": "Basic " + base64.b64encode(f"me:{token}".encode()).decode()}
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_nothing_without_an_identity(proxied: Any) -> None:
     client, seen = proxied
-    assert client.get("/dagster/runs").status_code == 401
+    page = client.get("/dagster/runs")
+    assert page.status_code == 401
+    # A browser asks the user for the key: any user name, the key as the password.
+    assert page.headers["www-authenticate"].startswith("Basic ")
     refused = client.post("/dagster/graphql", json=DELETE_RUN)
-    assert refused.status_code == 401 and "credential" in refused.json()["error"]
+    assert refused.status_code == 401 and "Authorization" in refused.json()["error"]
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"me:msk_0_wrong").decode()}
+    assert client.get("/dagster/runs", headers=wrong).status_code == 401
+    assert client.get("/dagster/runs", headers={"Authorization": "Basic %%%"}).status_code == 401
     assert seen == []
 
 
-def test_readers_get_the_read_only_ui(proxied: Any) -> None:
+def test_below_the_operator_role_nothing(proxied: Any) -> None:
     client, seen = proxied
-    page = client.get("/dagster/runs", params={"tab": "all"}, headers=as_role("reader"))
+    for role in ("reader", "quant"):
+        refused = client.get("/dagster/runs", headers=as_role(client, role))
+        assert refused.status_code == 403 and "operator" in refused.json()["error"]
+    assert seen == []
+
+
+def test_compliance_gets_the_read_only_ui(proxied: Any) -> None:
+    client, seen = proxied
+    compliance = as_role(client, "compliance", basic=True)
+    page = client.get("/dagster/runs", params={"tab": "all"}, headers=compliance)
     assert page.status_code == 200 and page.text == "<html>runs</html>"
     assert seen[-1] == {"path": "/dagster/runs", "query": {"tab": "all"}}
-    query = client.post("/dagster/graphql", json=RUNS, headers=as_role("reader"))
+    query = client.post("/dagster/graphql", json=RUNS, headers=compliance)
     assert query.status_code == 200 and query.json() == {"data": {"ok": True}}
     assert "authorization" not in seen[-1]["headers"]
     before = len(seen)
     for body in (DELETE_RUN, [RUNS, DELETE_RUN]):
-        refused = client.post("/dagster/graphql", json=body, headers=as_role("quant"))
+        refused = client.post("/dagster/graphql", json=body, headers=compliance)
         assert refused.status_code == 403 and "operator" in refused.json()["error"]
     assert len(seen) == before
 
 
 def test_operators_may_change_things(proxied: Any) -> None:
     client, seen = proxied
-    done = client.post("/dagster/graphql", json=DELETE_RUN, headers=as_role("operator"))
-    assert done.status_code == 200
-    assert seen[-1]["body"] == DELETE_RUN
+    for role in ("operator", "admin"):
+        done = client.post("/dagster/graphql", json=DELETE_RUN, headers=as_role(client, role))
+        assert done.status_code == 200
+        assert seen[-1]["body"] == DELETE_RUN
 
 
 def test_what_counts_as_a_mutation() -> None:

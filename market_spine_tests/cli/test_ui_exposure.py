@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 
 from market_spine.api.app import create_app
 from market_spine.cli.platform import service_env, ui_command
+from market_spine.security.keys import KeyStore
 from market_spine.settings import UI_HOST, Settings
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import REPO, settings_for
-from market_spine_tests.kit.stand_in_auth import StandInAuthentication
 
 DELETE_RUN = {
     "query": "mutation($id: String!) { deleteRun(runId: $id) { __typename } }",
@@ -107,16 +107,19 @@ def test_delete_run_is_refused_off_loopback_and_unauthenticated_through_the_api(
             with pytest.raises(httpx.ConnectError):
                 httpx.post(f"http://{address}:{port}{path}", json=DELETE_RUN, timeout=5)
         app = create_app(settings)
-        app.add_middleware(StandInAuthentication)
-        with serving_app(app) as api:
+        with serving_app(app, role=None) as api:
             refused = api.post("/dagster/graphql", json=DELETE_RUN)
             assert refused.status_code == 401
-            reader = {"x-test-actor": "r", "x-test-role": "reader"}
-            assert api.post("/dagster/graphql", json=DELETE_RUN, headers=reader).status_code == 403
+            keys = KeyStore(settings.home)
+            reader = {"Authorization": f"Bearer {keys.create('reader').token}"}
+            assert api.get("/dagster/runs", headers=reader).status_code == 403
+            compliance = {"Authorization": f"Bearer {keys.create('compliance').token}"}
+            deleting = api.post("/dagster/graphql", json=DELETE_RUN, headers=compliance)
+            assert deleting.status_code == 403
             runs = {"query": "{ runsOrError { __typename } }"}
-            listed = api.post("/dagster/graphql", json=runs, headers=reader)
+            listed = api.post("/dagster/graphql", json=runs, headers=compliance)
             assert listed.json() == {"data": {"runsOrError": {"__typename": "Runs"}}}
-            page = api.get("/dagster/runs", headers=reader)
+            page = api.get("/dagster/runs", headers=compliance)
             assert page.status_code == 200 and "<html" in page.text.lower()
     finally:
         os.killpg(ui.pid, signal.SIGINT)

@@ -1,0 +1,84 @@
+"""`market-spine cost [--since 30d] [--by dataset|asset|component] [--json]`: what the platform
+cost over a window, priced by the home's price sheet (`prices.toml`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from market_spine.cli.console import command_run, settings_from_env
+
+if TYPE_CHECKING:
+    from market_spine.operations.cost.report import CostReport
+
+
+def _print(report: CostReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    title = (
+        f"Cost by {report.by}, {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
+    )
+    table = Table(title=title, title_justify="left")
+    for header in (
+        report.by,
+        "component",
+        "total $",
+        "compute $",
+        "requests $",
+        "subs $",
+        "storage $",
+        "CPU s",
+        "peak MB",
+        "read MB",
+        "written MB",
+        "requests",
+        "GB kept",
+    ):
+        table.add_column(header, justify="left" if header in (report.by, "component") else "right")
+    for line in [*report.lines, report.totals]:
+        table.add_row(
+            line.key,
+            line.component,
+            f"{line.total_usd:,.4f}",
+            f"{line.compute_usd:,.4f}",
+            f"{line.requests_usd:,.4f}",
+            f"{line.subscription_usd:,.4f}",
+            f"{line.storage_usd:,.4f}",
+            f"{line.cpu_s:,.1f}",
+            f"{line.peak_memory_mb:,.0f}",
+            f"{line.read_mb:,.1f}",
+            f"{line.written_mb:,.1f}",
+            f"{line.provider_requests:,}",
+            f"{(line.current_bytes + line.kept_bytes) / 1e9:,.3f}",
+        )
+    console.print(table)
+    if report.unmetered_runs:
+        console.print(
+            f"{report.unmetered_runs} finished run(s) recorded no usage (executed by a process "
+            "that does not meter runs) and are not priced."
+        )
+
+
+def cost(
+    since: Annotated[
+        str, typer.Option(help="The window's start: an age (30d, 2w, 12h) or a date.")
+    ] = "30d",
+    by: Annotated[str, typer.Option(help="Group by dataset, asset or component.")] = "component",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What the platform cost over a window: compute, provider requests and subscriptions, and
+    storage, priced by the home's prices.toml, by dataset, asset or component."""
+    from market_spine.operations.cost.report import home_cost
+
+    with command_run():
+        report = home_cost(settings_from_env(), since=since, by=by)
+        if as_json:
+            json.dump(report.as_json(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            _print(report)

@@ -1,0 +1,91 @@
+"""The price sheet: what a unit of compute, storage and provider traffic costs, in US dollars.
+Defaults below; a home overrides any of them in `<home>/prices.toml` (see prices.example.toml):
+
+    vcpu_hour = 0.04          # $ per vCPU-hour of run CPU time
+    gb_month = 0.023          # $ per GB-month kept (the lake's versions and the warehouse)
+    per_1k_requests = 0.0     # $ per 1,000 provider requests, any provider
+    [per_1k_requests_by_provider]
+    thetadata = 0.0
+    [subscriptions]           # $ per month, per provider
+    thetadata = 80.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from market_spine.errors import InvalidInput
+
+PRICES_FILE = "prices.toml"
+_NUMBERS = ("vcpu_hour", "gb_month", "per_1k_requests")
+_TABLES = ("per_1k_requests_by_provider", "subscriptions")
+
+
+@dataclass(frozen=True)
+class PriceSheet:
+    """Unit prices in $: per vCPU-hour, per GB-month (10^9 bytes over 30 days), per 1,000
+    provider requests (a provider's own price over the general one), and each provider's
+    monthly subscription."""
+
+    vcpu_hour: float = 0.04
+    gb_month: float = 0.023
+    per_1k_requests: float = 0.0
+    per_1k_requests_by_provider: dict[str, float] = field(default_factory=dict)
+    subscriptions: dict[str, float] = field(default_factory=dict)
+
+    def request_price(self, provider: str) -> float:
+        """$ per 1,000 requests to `provider`."""
+        return self.per_1k_requests_by_provider.get(provider, self.per_1k_requests)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], source: str) -> PriceSheet:
+        """A sheet from parsed TOML; InvalidInput naming the key for an unknown key or a price
+        that is not a non-negative number."""
+        unknown = set(data) - set(_NUMBERS) - set(_TABLES)
+        if unknown:
+            raise InvalidInput(
+                f"{source}: unknown price {', '.join(sorted(unknown))}; the sheet knows "
+                f"{', '.join(_NUMBERS + _TABLES)}"
+            )
+        values: dict[str, Any] = {}
+        for name in _NUMBERS:
+            if name in data:
+                values[name] = _price(data[name], f"{source}: {name}")
+        for name in _TABLES:
+            table = data.get(name, {})
+            if not isinstance(table, Mapping):
+                raise InvalidInput(f"{source}: [{name}] must be a table of provider = $ amount")
+            values[name] = {str(k): _price(v, f"{source}: {name}.{k}") for k, v in table.items()}
+        return cls(**values)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "vcpu_hour": self.vcpu_hour,
+            "gb_month": self.gb_month,
+            "per_1k_requests": self.per_1k_requests,
+            "per_1k_requests_by_provider": dict(self.per_1k_requests_by_provider),
+            "subscriptions": dict(self.subscriptions),
+        }
+
+
+def _price(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InvalidInput(f"{where} = {value!r} is not a price: give a number of dollars >= 0")
+    return float(value)
+
+
+def load_prices(home: Path) -> PriceSheet:
+    """The home's price sheet: `<home>/prices.toml` over the defaults (the defaults alone when
+    the file is absent). A file that is not TOML or holds a bad price raises InvalidInput."""
+    path = home / PRICES_FILE
+    if not path.is_file():
+        return PriceSheet()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid TOML ({exc}): fix or remove it") from None
+    return PriceSheet.parse(data, str(path))

@@ -1,0 +1,317 @@
+"""The cost report: each run's recorded usage and each dataset's stored bytes over a window,
+priced by the price sheet, grouped by dataset, asset or component.
+
+A run's compute and provider requests are shared equally by the assets it materialized or
+checked; a provider's subscription for the window is shared by the assets in proportion to their
+requests to it; storage is charged to its dataset for the window's length (GB-month pro rata).
+Components are the platform's domains (futures, options, streaming, warehouse, certification,
+operations), from the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from market_spine.errors import InvalidInput
+from market_spine.operations.cost.prices import PriceSheet
+from market_spine.operations.cost.storage import WAREHOUSE, StoredBytes, stored_bytes
+from market_spine.operations.run_history import run_datasets
+from market_spine.runs import meter
+
+GROUPINGS = ("dataset", "asset", "component")
+#: A month of storage pricing, in days.
+MONTH_DAYS = 30.0
+#: Where a cost with no asset goes (a subscription no run used in the window).
+UNATTRIBUTED = "(unattributed)"
+
+
+@dataclass
+class CostLine:
+    """One group's usage and cost over the window. Dollars per kind; usage in CPU seconds, MiB,
+    requests and bytes; `runs` counts the metered runs that contributed."""
+
+    key: str
+    component: str
+    compute_usd: float = 0.0
+    requests_usd: float = 0.0
+    subscription_usd: float = 0.0
+    storage_usd: float = 0.0
+    cpu_s: float = 0.0
+    peak_memory_mb: float = 0.0
+    read_mb: float = 0.0
+    written_mb: float = 0.0
+    provider_requests: int = 0
+    current_bytes: int = 0
+    kept_bytes: int = 0
+    runs: int = 0
+
+    @property
+    def total_usd(self) -> float:
+        return self.compute_usd + self.requests_usd + self.subscription_usd + self.storage_usd
+
+    def add(self, other: CostLine) -> None:
+        """Fold `other` into this line (peak memory is the larger; everything else sums)."""
+        for name in (
+            "compute_usd",
+            "requests_usd",
+            "subscription_usd",
+            "storage_usd",
+            "cpu_s",
+            "read_mb",
+            "written_mb",
+            "provider_requests",
+            "current_bytes",
+            "kept_bytes",
+            "runs",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.peak_memory_mb = max(self.peak_memory_mb, other.peak_memory_mb)
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name, value in out.items():
+            if name.endswith("_usd") or name in ("cpu_s", "read_mb", "written_mb"):
+                out[name] = round(value, 6)
+        out["total_usd"] = round(self.total_usd, 6)
+        return out
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """Cost lines over [since, until] grouped `by`, most expensive first, with the sheet used
+    and the runs that recorded no usage (priced at nothing: listed so the gap is visible)."""
+
+    since: datetime
+    until: datetime
+    by: str
+    lines: list[CostLine]
+    prices: PriceSheet
+    unmetered_runs: int = 0
+    metered_runs: int = 0
+    totals: CostLine = field(default_factory=lambda: CostLine("total", ""))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "by": self.by,
+            "prices": self.prices.as_json(),
+            "metered_runs": self.metered_runs,
+            "unmetered_runs": self.unmetered_runs,
+            "total": self.totals.as_json(),
+            "lines": [line.as_json() for line in self.lines],
+        }
+
+
+@cache
+def _components() -> dict[str, str]:
+    """Dataset name -> the domain that owns it, from the catalog's families."""
+    from market_spine.certification.catalog import CERTIFICATION_DATASETS
+    from market_spine.futures.catalog import FUTURES_DATASETS
+    from market_spine.operations.retention import PRUNINGS_SPEC
+    from market_spine.options.catalog import OPTIONS_DATASETS
+    from market_spine.streaming.catalog import STREAMING_DATASETS
+    from market_spine.warehouse.catalog import WAREHOUSE_DATASETS
+    from market_spine.warehouse.model_catalog import model_datasets
+
+    families = {
+        "futures": FUTURES_DATASETS,
+        "streaming": STREAMING_DATASETS,
+        "options": OPTIONS_DATASETS,
+        "warehouse": [*WAREHOUSE_DATASETS, *model_datasets()],
+        "certification": CERTIFICATION_DATASETS,
+        "operations": [PRUNINGS_SPEC],
+    }
+    found = {spec.name: domain for domain, specs in families.items() for spec in specs}
+    found[WAREHOUSE] = "warehouse"
+    return found
+
+
+def component_of(name: str) -> str:
+    """The component (domain) of a dataset or asset key; by its layer when the catalog has no
+    entry (a warehouse model is `warehouse`), else `other`."""
+    known = _components()
+    if name in known:
+        return known[name]
+    layer = name.split("/", 1)[0]
+    return {"warehouse": "warehouse", "marts": "warehouse", "quality": "operations"}.get(
+        layer, "other"
+    )
+
+
+def parse_by(text: str) -> str:
+    """`--by` checked: one of GROUPINGS, else InvalidInput naming them."""
+    wanted = text.strip().lower()
+    if wanted not in GROUPINGS:
+        raise InvalidInput(f"--by {text!r} is not one of {', '.join(GROUPINGS)}")
+    return wanted
+
+
+def run_lines(
+    instance: dg.DagsterInstance, since: datetime, prices: PriceSheet
+) -> tuple[list[CostLine], dict[str, dict[str, int]], int, int]:
+    """Per-asset compute and request lines of every run created since `since`; the requests
+    per provider per asset (for sharing subscriptions); the counts of metered and unmetered
+    finished runs."""
+    lines: list[CostLine] = []
+    requests: dict[str, dict[str, int]] = {}
+    metered = unmetered = 0
+    cursor = None
+    while True:
+        records = instance.get_run_records(
+            dg.RunsFilter(created_after=since), limit=500, cursor=cursor
+        )
+        for record in records:
+            run = record.dagster_run
+            used = meter.usage(run.tags, run.run_id)
+            if used is None:
+                unmetered += run.status.value in ("SUCCESS", "FAILURE", "CANCELED")
+                continue
+            metered += 1
+            assets = run_datasets(run) or (run.job_name,)
+            share = 1.0 / len(assets)
+            for asset in assets:
+                sent = {p: n * share for p, n in used.provider_requests.items()}
+                line = CostLine(
+                    asset,
+                    component_of(asset),
+                    compute_usd=used.cpu_s * share / 3600.0 * prices.vcpu_hour,
+                    requests_usd=sum(n / 1000.0 * prices.request_price(p) for p, n in sent.items()),
+                    cpu_s=used.cpu_s * share,
+                    peak_memory_mb=used.peak_memory_mb,
+                    read_mb=used.read_mb * share,
+                    written_mb=used.written_mb * share,
+                    provider_requests=round(sum(sent.values())),
+                    runs=1,
+                )
+                lines.append(line)
+                for provider, n in sent.items():
+                    per_asset = requests.setdefault(provider, {})
+                    per_asset[asset] = per_asset.get(asset, 0) + round(n)
+        if len(records) < 500:
+            break
+        cursor = records[-1].dagster_run.run_id
+    return lines, requests, metered, unmetered
+
+
+def subscription_lines(
+    prices: PriceSheet, requests: dict[str, dict[str, int]], days: float
+) -> list[CostLine]:
+    """Each provider's subscription for `days`, shared by its assets by requests."""
+    lines: list[CostLine] = []
+    for provider, monthly in prices.subscriptions.items():
+        amount = monthly * days / MONTH_DAYS
+        users = {a: n for a, n in requests.get(provider, {}).items() if n > 0}
+        if not users:
+            lines.append(CostLine(UNATTRIBUTED, "providers", subscription_usd=amount))
+            continue
+        total = sum(users.values())
+        for asset, n in users.items():
+            lines.append(CostLine(asset, component_of(asset), subscription_usd=amount * n / total))
+    return lines
+
+
+def storage_lines(stored: Iterable[StoredBytes], prices: PriceSheet, days: float) -> list[CostLine]:
+    """Each dataset's bytes kept, priced for `days`."""
+    return [
+        CostLine(
+            b.dataset,
+            component_of(b.dataset),
+            storage_usd=b.total / 1e9 * prices.gb_month * days / MONTH_DAYS,
+            current_bytes=b.current,
+            kept_bytes=b.kept,
+        )
+        for b in stored
+    ]
+
+
+def group(lines: Sequence[CostLine], by: str) -> list[CostLine]:
+    """Lines folded by their key (a dataset or an asset key: an asset writes the dataset of its
+    own name) or by component, most expensive first."""
+    folded: dict[str, CostLine] = {}
+    for line in lines:
+        key = line.component if by == "component" else line.key
+        if key not in folded:
+            folded[key] = CostLine(key, line.component)
+        folded[key].add(line)
+    return sorted(folded.values(), key=lambda line: (-line.total_usd, line.key))
+
+
+def cost_report(
+    instance: dg.DagsterInstance,
+    lake_specs: Sequence[Any],
+    lake: Any,
+    home: Path,
+    prices: PriceSheet,
+    *,
+    since: datetime,
+    by: str = "component",
+    now: datetime | None = None,
+) -> CostReport:
+    """The cost over [since, now] grouped `by`: `dataset` and `component` charge everything
+    (runs, subscriptions, storage); `asset` charges what ran (compute, requests,
+    subscriptions), as storage belongs to datasets, not to the steps that wrote them."""
+    by = parse_by(by)
+    now = now or datetime.now(UTC)
+    if since >= now:
+        raise InvalidInput(f"--since {since.isoformat()} is not in the past: give 30d, 1w, ...")
+    days = (now - since).total_seconds() / 86400.0
+    runs, requests, metered, unmetered = run_lines(instance, since, prices)
+    stored = storage_lines(stored_bytes(lake, home, list(lake_specs)), prices, days)
+    lines = [*runs, *subscription_lines(prices, requests, days)]
+    if by != "asset":
+        lines += stored
+    if by == "asset":
+        ran = {line.key for line in runs}
+        lines = [line for line in lines if line.key in ran or line.key == UNATTRIBUTED]
+    totals = CostLine("total", "")
+    for line in lines:
+        totals.add(line)
+    return CostReport(
+        since=since,
+        until=now,
+        by=by,
+        lines=group(lines, by),
+        prices=prices,
+        unmetered_runs=unmetered,
+        metered_runs=metered,
+        totals=totals,
+    )
+
+
+def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> CostReport:
+    """The cost report of a home (`Settings`): its instance's runs, its lake and warehouse, its
+    price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option,
+    a bad price sheet, or a home without an instance."""
+    from market_spine.catalog.registry import CATALOG
+    from market_spine.home import existing_instance
+    from market_spine.lake.store import lake_at
+    from market_spine.operations.cost.prices import load_prices
+    from market_spine.operations.run_history import parse_since
+
+    since_at = parse_since(since)
+    by = parse_by(by)
+    prices = load_prices(settings.home)
+    instance = existing_instance(settings)
+    if instance is None:
+        raise InvalidInput(
+            f"the home {settings.home} has no Dagster instance yet: run `market-spine up` or "
+            "`market-spine process` first"
+        )
+    with instance:
+        return cost_report(
+            instance,
+            list(CATALOG),
+            lake_at(str(settings.lake_root)),
+            settings.home,
+            prices,
+            since=since_at,
+            by=by,
+        )

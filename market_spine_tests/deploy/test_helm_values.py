@@ -1,0 +1,147 @@
+"""The Helm values validate against the chart's values schema (with the Kubernetes objects inside
+them checked against the Kubernetes schemas), name classes and modules that load, and set the
+concurrency pools to the providers' limits for every pool an asset uses."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from dagster._config import process_config
+
+from market_spine.providers.thetadata import TIER_CONCURRENCY
+from market_spine.settings import Settings
+from market_spine_tests.deploy.kit import (
+    DEPLOY,
+    KUBERNETES_DEFINITIONS,
+    documents,
+    find,
+    kubernetes_definitions,
+    manifests,
+)
+
+VALUES = DEPLOY / "helm" / "values.yaml"
+SCHEMA = DEPLOY / "helm" / "chart-values.schema.json"
+
+
+def validator() -> jsonschema.Draft202012Validator:
+    """The chart's schema, its Kubernetes names resolved to the Kubernetes definitions."""
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    for name in schema["$defs"]["k8s"]:
+        ref = f"{KUBERNETES_DEFINITIONS}#/$defs/io.k8s.api.core.v1.{name}"
+        schema["$defs"]["k8s"][name] = {"$ref": ref}
+    return jsonschema.Draft202012Validator(schema, registry=kubernetes_definitions())
+
+
+def values() -> dict[str, Any]:
+    [doc] = documents(VALUES)
+    return doc
+
+
+def test_the_values_match_the_charts_schema() -> None:
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator().iter_errors(values())]
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("runLauncher", "config", "k8sRunLauncher", "envSecret"), []),  # misspelt key
+        (("dagsterDaemon", "resources", "limits", "cpu"), {"cores": 2}),  # not a quantity
+        (("dagsterDaemon", "runCoordinator", "type"), "FastRunCoordinator"),
+        (("dagster-user-deployments", "deployments", 0, "port"), "3030"),
+    ],
+)
+def test_a_wrong_value_is_refused(path: tuple[Any, ...], value: Any) -> None:
+    broken = copy.deepcopy(values())
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert list(validator().iter_errors(broken)), f"{path} = {value!r} was accepted"
+
+
+def test_the_launcher_runs_on_kubernetes_with_the_code_servers_image() -> None:
+    v = values()
+    assert v["runLauncher"]["type"] == "K8sRunLauncher"
+    [deployment] = v["dagster-user-deployments"]["deployments"]
+    # The code location the values serve is the one the UI and the daemon load here.
+    args = deployment["dagsterApiGrpcArgs"]
+    module = importlib.import_module(args[args.index("-m") + 1])
+    assert callable(getattr(module, "defs", None)), f"{module.__name__} has no definitions"
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
+    images = {
+        (part["image"]["repository"], part["image"]["tag"])
+        for part in (deployment, v["dagsterWebserver"], v["dagsterDaemon"])
+    }
+    assert len(images) == 1, f"one image serves every part, not {images}"
+    assert v["postgresql"]["enabled"] is False and v["global"]["postgresqlSecretName"]
+    assert v["generatePostgresqlPasswordSecret"] is False
+
+
+def test_the_secrets_and_volumes_the_values_name_are_in_the_manifests() -> None:
+    v = values()
+    objects = manifests()
+    launcher = v["runLauncher"]["config"]["k8sRunLauncher"]
+    [deployment] = v["dagster-user-deployments"]["deployments"]
+    for part in (launcher, deployment, v["dagsterDaemon"], v["dagsterWebserver"]):
+        for source in part.get("envSecrets", []):
+            find(objects, "Secret", source["name"])
+        for volume in part.get("volumes", []):
+            find(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    secret = find(objects, "Secret", v["global"]["postgresqlSecretName"])
+    assert "postgresql-password" in secret["stringData"]
+
+
+def test_the_coordinator_loads_with_its_config() -> None:
+    coordinator = values()["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    cls = getattr(importlib.import_module(coordinator["module"]), coordinator["class"])
+    result = process_config(cls.config_type(), coordinator["config"])
+    assert result.success, result.errors
+
+
+def test_monitoring_and_retries_are_on() -> None:
+    daemon = values()["dagsterDaemon"]
+    assert daemon["runMonitoring"]["enabled"] is True
+    # A killed run pod must give its pool slot back, or the next capture waits forever.
+    assert daemon["runMonitoring"]["freeSlotsAfterRunEndSeconds"] > 0
+    assert daemon["runRetries"]["enabled"] is True and daemon["runRetries"]["maxRetries"] >= 1
+
+
+def pools_of(settings: Settings) -> set[str]:
+    """Every concurrency pool an asset of the home's definitions uses."""
+    from market_spine.definitions import build_definitions
+
+    repo = build_definitions(settings).get_repository_def()
+    found: set[str] = set()
+    for asset in repo.assets_defs_by_key.values():
+        for spec in asset.node_def.iterate_op_defs() if asset.is_executable else ():
+            if spec.pool:
+                found.add(spec.pool)
+    return found
+
+
+def test_every_pool_has_the_providers_limit(tmp_path: Path) -> None:
+    v = values()
+    default = v["additionalInstanceConfig"]["concurrency"]["pools"]["default_limit"]
+    job = find(manifests(), "Job", "market-spine-pool-limits")
+    script = " ".join(job["spec"]["template"]["spec"]["containers"][0]["command"])
+    limits = {
+        words[3]: int(words[4])
+        for part in script.split("&&")
+        if (words := part.split()[-5:])[:3] == ["instance", "concurrency", "set"]
+    }
+    used = pools_of(Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path)}))
+    assert used, "no asset declares a pool: the test would prove nothing"
+    assert used <= set(limits), f"pools without a limit: {used - set(limits)}"
+    assert all(limit == default == 1 for limit in limits.values())
+    # One capture step at a time, each keeping its tier's requests in flight: the account
+    # sees exactly its tier.
+    [deployment] = v["dagster-user-deployments"]["deployments"]
+    tier = deployment["env"]["MARKET_SPINE_THETADATA_TIER"]
+    assert limits["thetadata"] * TIER_CONCURRENCY[tier] == TIER_CONCURRENCY[tier]
