@@ -93,6 +93,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/revisions"): Rule("quant", dataset_param="dataset"),
     ("GET", "/v1/stream/status"): Rule("operator"),
     ("GET", "/v1/status"): Rule("operator"),
+    ("GET", "/v1/gaps"): Rule("operator"),
     ("GET", "/v1/cost"): Rule("operator"),
     ("GET", "/metrics"): Rule("operator"),
     ("GET", "/v1/keys"): Rule("admin"),

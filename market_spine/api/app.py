@@ -18,6 +18,7 @@ from market_spine.api import (
     routes_bars,
     routes_catalog,
     routes_cost,
+    routes_gaps,
     routes_health,
     routes_keys,
     routes_options,
@@ -35,6 +36,7 @@ from market_spine.api.server import BodyLimit
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
 from market_spine.home import existing_instance
+from market_spine.observability.ledger import ledger_path
 from market_spine.operations.metrics import HomeMetrics
 from market_spine.security.credentials import Authenticator
 from market_spine.security.jwt import JwtVerifier, OidcConfig
@@ -132,8 +134,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = CatalogCache(settings, partial(existing_instance, settings))
     app.state.loads = LoadStatus(partial(existing_instance, settings), asset_paths, model_paths)
     app.state.status = routes_status.StatusCache(settings, partial(existing_instance, settings))
+    app.state.gaps = routes_gaps.GapsService(settings, partial(existing_instance, settings))
     app.state.home_metrics = HomeMetrics(settings, partial(existing_instance, settings))
-    app.state.metrics = metrics.Metrics(hub=lambda: app.state.hub, home=app.state.home_metrics)
+    app.state.metrics = metrics.Metrics(
+        hub=lambda: app.state.hub,
+        home=app.state.home_metrics,
+        ledger=ledger_path(settings.home),
+    )
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()
     app.state.streamer = None
@@ -154,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_stream.sockets)
     app.include_router(routes_health.router)
     app.include_router(routes_status.router, dependencies=guarded)
+    app.include_router(routes_gaps.router, dependencies=guarded)
     app.include_router(routes_cost.router, dependencies=guarded)
     app.include_router(metrics.router, dependencies=guarded)
     app.include_router(routes_keys.router, dependencies=guarded)

@@ -1,6 +1,7 @@
 """Prometheus metrics: requests and latency by route template and status, rows served, the
-WebSocket subscribers and the messages dropped for slow ones, the process's provider counters,
-and the home's state (freshness, checks, runs, ticks, disk; see `operations.metrics`).
+WebSocket subscribers and the messages dropped for slow ones, the provider counters of every
+process of the home (this one's and the runs', through the home's ledger), and the home's
+state (freshness, checks, runs, ticks, disk; see `operations.metrics`).
 
 Each app owns its registry, so several apps in one process (tests, embedding) never collide on
 prometheus_client's global default registry.
@@ -8,8 +9,10 @@ prometheus_client's global default registry.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -23,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from market_spine.observability import ledger
 from market_spine.observability.metrics import REGISTRY as MACHINERY
 from market_spine.streaming.hub import BarHub
 
@@ -67,15 +71,43 @@ class _Forward:
         return self._registry.collect()
 
 
+class ProviderCounters:
+    """The machinery's counters of every process of the home: this one's, live, plus what the
+    others (the runs, above all) last wrote to the home's ledger (`observability.ledger`)."""
+
+    def __init__(self, ledger: Path) -> None:
+        self._ledger = ledger
+
+    def collect(self) -> Iterator[Metric]:
+        shared = ledger.others(self._ledger)
+        for family in MACHINERY.collect():
+            mine = {
+                json.dumps(s.labels, sort_keys=True): s.value
+                for s in family.samples
+                if s.name == f"{family.name}_total"
+            }
+            theirs = {labels: v for (name, labels), v in shared.items() if name == family.name}
+            series = {k: mine.get(k, 0.0) + theirs.get(k, 0.0) for k in {*mine, *theirs}}
+            label_names = sorted(json.loads(next(iter(series)))) if series else []
+            summed = CounterMetricFamily(family.name, family.documentation, labels=label_names)
+            for labels, value in sorted(series.items()):
+                values = json.loads(labels)
+                summed.add_metric([values.get(n, "") for n in label_names], value)
+            yield summed
+
+
 class Metrics:
     """The API's collectors, registered in a registry of their own, with the stream's (`hub`),
     the process's machinery counters and the home's collector (`home`) beside them."""
 
     def __init__(
-        self, hub: Callable[[], BarHub] | None = None, home: Collector | None = None
+        self,
+        hub: Callable[[], BarHub] | None = None,
+        home: Collector | None = None,
+        ledger: Path | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_Forward(MACHINERY))
+        self.registry.register(_Forward(MACHINERY) if ledger is None else ProviderCounters(ledger))
         if hub is not None:
             self.registry.register(StreamCollector(hub))
         if home is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -59,10 +60,12 @@ def _origin(origin: str, variable: str) -> str:
     return f"environment {variable}" if origin == "environment" else origin
 
 
-@config.command("set")
+@config.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     key: Annotated[str, typer.Argument(help="The setting, e.g. api_port.")],
-    value: Annotated[str, typer.Argument(help="Its new value, e.g. 8001.")],
+    value: Annotated[
+        str, typer.Argument(help="Its new value, e.g. 8001 or -5 (a leading dash is a value).")
+    ],
 ) -> None:
     """Persist KEY = VALUE in the home's settings file, once it validates."""
     from market_spine.config.edit import overridden, set_value
@@ -85,14 +88,34 @@ def set_(
 
 @config.command("reset")
 def reset(
-    key: Annotated[
-        str | None, typer.Argument(help="One setting; without it every setting in the file.")
-    ] = None,
+    key: Annotated[str | None, typer.Argument(help="One setting, e.g. api_port.")] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Without KEY: reset every setting the file holds.")
+    ] = False,
 ) -> None:
-    """Remove KEY (or every setting) from the file: the environment or the default applies."""
+    """Remove KEY from the file (or, with --all, every setting): the environment or the default
+    applies. Without KEY nor --all it asks first on a terminal and refuses elsewhere."""
     from market_spine.config.edit import reset as reset_settings
+    from market_spine.config.file import read_file
+    from market_spine.errors import InvalidInput
+    from market_spine.settings import Settings
 
     with command_run():
+        if key is not None and every:
+            raise InvalidInput(f"give a setting ({key}) or --all, not both")
+        if key is None and not every:
+            held = sorted(read_file(Settings.home_from_env(), strict=False))
+            if not held:
+                console.print("the file holds nothing to reset", highlight=False)
+                return
+            if not sys.stdin.isatty():
+                raise InvalidInput(
+                    f"`config reset` without a setting would reset all {len(held)} "
+                    f"({', '.join(held)}): name one, e.g. `config reset {held[0]}`, or give --all"
+                )
+            if not typer.confirm(f"reset every setting in the file ({', '.join(held)})?"):
+                console.print("nothing reset", highlight=False)
+                return
         changes = reset_settings(os.environ, key)
     if not changes:
         console.print(f"{key or 'the file'} holds nothing to reset", highlight=False)

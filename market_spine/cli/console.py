@@ -27,6 +27,21 @@ console = Console(stderr=True, soft_wrap=True)
 PIPED_WIDTH = 100_000
 
 
+#: Characters of a failure's cause a one-line summary shows; the rest is in `runs show ID`.
+CAUSE_CHARS = 160
+
+
+def brief(cause: str, limit: int = CAUSE_CHARS) -> str:
+    """A cause on one line of at most about `limit` characters: whitespace folded, and a longer
+    one cut at a word with ` …` (a stack of wrapped errors, a library's dump of its request),
+    so a summary line stays a line; the command that shows it whole is said beside it."""
+    text = " ".join(cause.split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > limit // 2 else limit].rstrip(" ,;:") + " …"
+
+
 def output_console(*, highlight: bool = True) -> Console:
     """The console for a command's report on stdout: the terminal's width on a terminal; when
     piped or redirected, unbounded (unless COLUMNS says otherwise), so tables keep whole values

@@ -5,15 +5,22 @@ be paused and resumed."""
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from market_spine.cli.console import command_run, console, settings_from_env
+from market_spine.cli.console import (
+    brief,
+    command_run,
+    console,
+    quiet_libraries,
+    settings_from_env,
+)
 from market_spine.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Gaps listed on the screen (all of them go to an export).
 SHOWN = 20
+#: A gap's status as the report words it (`operations.gaps`), read here without loading it.
+NEVER = "never"
 EXPORTS = ("csv", "json")
 
 
@@ -57,17 +66,26 @@ def gaps(
     resume: Annotated[
         str | None, typer.Option(help="Resume this paused backfill for what is still missing.")
     ] = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local", help="Compute the report in this process even when the home's API serves it."
+        ),
+    ] = False,
 ) -> None:
     """Missing partitions by the trading calendars, never attempted or failed, newest first.
-    Exit status 0 when there is no gap (or the fill left none), 1 otherwise."""
-    from market_spine.home import instance as home_instance
+    Exit status 0 when there is no gap (or the fill left none), 1 otherwise. Without --fill,
+    the home's API computes the report when it is up (`GET /v1/gaps`): no Dagster loads here."""
     from market_spine.markets.dates import parse_date
 
-    with command_run():
+    with command_run(dagster=False):
         settings = settings_from_env()
         if pause and resume:
             raise InvalidInput("give --pause or --resume, not both")
         if pause or resume:
+            quiet_libraries()
+            from market_spine.home import instance as home_instance
+
             inst = home_instance(settings)
             if pause:
                 _pause(inst, pause)
@@ -90,7 +108,6 @@ def gaps(
         if domain not in ("futures", "options", "all"):
             raise InvalidInput(f"--domain {domain!r} is not one of futures, options, all")
         from market_spine.cli.process import plan_domains
-        from market_spine.operations.gaps import find_gaps
 
         # The same reading of --symbols as `process`: the roots name the domains.
         plan = plan_domains(domain, symbols)
@@ -98,34 +115,59 @@ def gaps(
         domain = named[0] if len(named) == 1 else "all"
         if plan.left_out and not (export and output is None):
             console.print(plan.left_out, highlight=False)
+        roots = plan.futures_symbols.split(",") if plan.futures_symbols else None
+        options = {"domain": domain, "batch": batch, "concurrency": concurrency}
 
-        inst = home_instance(settings)
-        report = find_gaps(
-            inst,
-            settings,
-            first,
-            last,
-            domain=domain,
-            symbols=plan.futures_symbols.split(",") if plan.futures_symbols else None,
-            batch=batch,
-            concurrency=concurrency,
-        )
+        doc = None
+        if not (fill or local):
+            doc = from_api(settings, first, last, roots, options)
+        if doc is None:
+            quiet_libraries()
+            from market_spine.home import instance as home_instance
+            from market_spine.operations.gaps import find_gaps
+
+            inst = home_instance(settings)
+            report = find_gaps(inst, settings, first, last, symbols=roots, **options)
+            doc = report.as_dict()
         if export:
-            _export(report, export, output)
+            _export(doc, export, output)
         else:
-            _show(report)
+            _show(doc)
         if not fill:
-            raise typer.Exit(1 if report.gaps else 0)
+            raise typer.Exit(1 if doc["gaps"] else 0)
         summary = _fill(inst, settings, report, batch, concurrency, dry_run)
     if summary is None:
-        raise typer.Exit(1 if report.gaps else 0)
+        raise typer.Exit(1 if doc["gaps"] else 0)
     raise typer.Exit(0 if summary.failed == summary.skipped == 0 else 1)
 
 
-def _export(report: GapReport, fmt: str, output: Path | None) -> None:
-    from market_spine.operations.gaps import to_csv, to_json
+#: A warm report takes well under a second; a cold one (the status cache built) seconds. Past
+#: this the command computes its own.
+API_TIMEOUT_S = 60.0
 
-    text = to_csv(report) if fmt == "csv" else to_json(report) + "\n"
+
+def from_api(
+    settings: Settings,
+    start: date,
+    end: date,
+    roots: list[str] | None,
+    options: dict[str, Any],
+) -> dict[str, Any] | None:
+    """The report the home's API computes (`GET /v1/gaps`), or None when no API of this home
+    answers it; a refusal (a bad range or symbol) is raised as the API words it."""
+    from market_spine.cli.home_api import ask
+
+    params = {"start": start.isoformat(), "end": end.isoformat(), **options}
+    if roots:
+        params["symbols"] = ",".join(roots)
+    return ask(settings, "/v1/gaps", params, API_TIMEOUT_S)
+
+
+def _export(doc: dict[str, Any], fmt: str, output: Path | None) -> None:
+    from market_spine.operations.gap_export import csv_of, json_of
+
+    doc = {k: v for k, v in doc.items() if k != "home_id"}
+    text = csv_of(doc) if fmt == "csv" else json_of(doc) + "\n"
     if output is None:
         sys.stdout.write(text)
         return
@@ -133,7 +175,7 @@ def _export(report: GapReport, fmt: str, output: Path | None) -> None:
         output.write_text(text)
     except OSError as exc:
         raise InvalidInput(f"cannot write {output}: {exc.strerror}; pick a writable path") from exc
-    console.print(f"{len(report.gaps)} gaps written to {output}")
+    console.print(f"{len(doc['gaps'])} gaps written to {output}")
 
 
 def duration(seconds: float | None) -> str:
@@ -148,45 +190,44 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def _show(report: GapReport) -> None:
-    """Per dataset: owed partitions missing, never attempted and failed; then the newest gaps."""
-    from market_spine.operations.gaps import FAILED, NEVER
-
+def _show(doc: dict[str, Any]) -> None:
+    """Per dataset: owed partitions missing, never attempted and failed; then the newest gaps.
+    `doc` is the report's JSON document (`GapReport.as_dict`, or the API's)."""
     out = Console(soft_wrap=True)
-    domains = "+".join(report.domains)
-    roots = f" ({','.join(report.symbols)})" if report.symbols else ""
+    gaps = doc["gaps"]
+    domains = "+".join(doc["domains"])
+    roots = f" ({','.join(doc['roots'])})" if doc["roots"] else ""
     out.print(
-        f"gaps {report.start}..{report.end} {domains}{roots}: {len(report.gaps)} of "
-        f"{report.owed} owed partitions missing ({report.count(NEVER)} never attempted, "
-        f"{report.count(FAILED)} failed)",
+        f"gaps {doc['start']}..{doc['end']} {domains}{roots}: {len(gaps)} of "
+        f"{doc['owed']} owed partitions missing ({doc['never']} never attempted, "
+        f"{doc['failed']} failed)",
         highlight=False,
     )
-    if not report.gaps:
+    if doc.get("not_yet_open"):
+        out.print(f"[yellow]note:[/] {escape(doc['not_yet_open'])}", highlight=False)
+    if not gaps:
         return
     table = Table("dataset", "never", "failed", "newest", "oldest")
-    by_dataset: dict[str, list] = {}
-    for gap in report.gaps:
-        by_dataset.setdefault(gap.dataset, []).append(gap)
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for gap in gaps:
+        by_dataset.setdefault(gap["dataset"], []).append(gap)
     for name, rows in by_dataset.items():
-        never = sum(1 for g in rows if g.status == NEVER)
+        never = sum(1 for g in rows if g["status"] == NEVER)
         table.add_row(
-            name,
-            str(never),
-            str(len(rows) - never),
-            str(rows[0].trade_date),
-            str(rows[-1].trade_date),
+            name, str(never), str(len(rows) - never), rows[0]["trade_date"], rows[-1]["trade_date"]
         )
     out.print(table)
-    for gap in report.gaps[:SHOWN]:
+    for gap in gaps[:SHOWN]:
         out.print(
-            f"{gap.trade_date} {gap.symbol or 'SPX/SPXW':8} {gap.dataset:32} {gap.status}",
+            f"{gap['trade_date']} {gap['symbol'] or 'SPX/SPXW':8} {gap['dataset']:32} "
+            f"{gap['status']}",
             highlight=False,
         )
-    if len(report.gaps) > SHOWN:
-        out.print(f"... {len(report.gaps) - SHOWN} more (--export csv|json lists them all)")
-    fill = report.estimate()
+    if len(gaps) > SHOWN:
+        out.print(f"... {len(gaps) - SHOWN} more (--export csv|json lists them all)")
+    fill = doc["estimate"]
     out.print(
-        f"estimated fill time: {duration(fill.seconds)} ({fill.basis()})",
+        f"estimated fill time: {duration(fill['seconds'])} ({escape(fill['basis'])})",
         highlight=False,
     )
 
@@ -290,7 +331,7 @@ def _on_submitted(backfill: object, batches: list[Batch] | None) -> None:
 
 
 def _on_run(batch: Batch, run_id: str, ok: bool, cause: str | None) -> None:
-    status = "[green]ok[/]" if ok else f"[red]failed[/] ({cause})"
+    status = "[green]ok[/]" if ok else f"[red]failed[/] ({escape(brief(cause or 'see its logs'))})"
     console.print(f"{batch.label} {status} run {run_id[:8]}", highlight=False)
 
 
@@ -302,6 +343,8 @@ def _print_summary(summary: FillSummary) -> None:
         highlight=False,
     )
     for failure in summary.failures[:10]:
-        console.print(f"  [red]failed[/] {failure}", highlight=False)
+        console.print(f"  [red]failed[/] {escape(brief(failure))}", highlight=False)
+    if summary.failures:
+        console.print("each failed run's whole cause: `market-spine runs show ID`")
     if summary.status == "CANCELED":
         console.print(f"resume with `market-spine gaps --resume {summary.backfill_id}`")

@@ -23,6 +23,10 @@ from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 if TYPE_CHECKING:
     from market_spine.runs.launch import RunSummary
 
+#: Seconds a stop waits for the runs in flight to end canceled, then for the services to exit
+#: (after which they are killed): a stop takes at most about their sum, and says so.
+RUNS_STOP_S, SERVICES_STOP_S = 5.0, 8.0
+
 
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
@@ -154,8 +158,10 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: 
     While serving, the console says one line per run that starts or ends (`run_watch`) and a
     service's errors in full; the services' whole output goes to `<home>/logs/dagster.log`."""
     from market_spine.cli.service_log import service_log_path
+    from market_spine.runs.deployment import clear_stopped
 
     serving_since = datetime.now(UTC)
+    clear_stopped(settings.dagster_home)
     children, pumps = _start_services(settings)
     stop = _stop_on_signals()
     ui_url = f"http://{UI_HOST}:{settings.ui_port}{UI_PATH_PREFIX}"
@@ -189,13 +195,43 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: 
     try:
         _watch_runs(settings, serving_since, children, stop)
     finally:
-        _cancel_runs(settings)
-        stop_services(children, pumps)
+        stop_deployment(settings, children, pumps)
     return up
 
 
+def stop_deployment(
+    settings: Settings,
+    children: list[subprocess.Popen],
+    pumps: list[threading.Thread],
+    runs_s: float = RUNS_STOP_S,
+    services_s: float = SERVICES_STOP_S,
+) -> None:
+    """Stop what `up` started, saying what each step waits for and how long at most: cancel
+    the runs in flight (`runs_s`), stop the services (`services_s`, then killed), then mark the
+    home stopped (`runs.deployment`) so `status` says so at once."""
+    from market_spine.cli.service_log import DRAIN_S
+    from market_spine.runs.deployment import mark_stopped
+
+    began = time.monotonic()
+    console.print(
+        f"stopping: canceling the runs in flight (up to {runs_s:.0f} s), then the Dagster UI, "
+        f"daemon and API (up to {services_s:.0f} s, then killed)"
+    )
+    _cancel_runs(settings, runs_s)
+    console.print(
+        "waiting for the Dagster UI, daemon and API to exit "
+        f"(up to {services_s:.0f} s, then up to {DRAIN_S:.0f} s for their last lines to reach "
+        "the service log)"
+    )
+    stop_services(children, pumps, grace_s=services_s)
+    mark_stopped(settings.dagster_home)
+    console.print(f"stopped in {time.monotonic() - began:.1f} s")
+
+
 def stop_services(
-    children: list[subprocess.Popen], pumps: list[threading.Thread], grace_s: float = 20
+    children: list[subprocess.Popen],
+    pumps: list[threading.Thread],
+    grace_s: float = SERVICES_STOP_S,
 ) -> None:
     """Stop the services (`_shutdown`), then let their output reach the service log to its end:
     the lines a service prints while it stops are its most telling."""
@@ -237,9 +273,10 @@ def _watch_runs(
             console.print(line, highlight=False)
 
 
-def _cancel_runs(settings: Settings) -> None:
+def _cancel_runs(settings: Settings, wait_s: float = RUNS_STOP_S) -> None:
     """Cancel the deployment's queued and running runs while its code server can still stop
-    them, so they end CANCELED rather than failed by a killed worker or left QUEUED."""
+    them, so they end CANCELED rather than failed by a killed worker or left QUEUED; a run
+    still going after `wait_s` seconds is marked canceled and stops with its service."""
     from market_spine.home import existing_instance
     from market_spine.runs.workers import cancel_active_runs
 
@@ -248,7 +285,7 @@ def _cancel_runs(settings: Settings) -> None:
         if found is None:
             return
         with found as instance:
-            cancelled = cancel_active_runs(instance)
+            cancelled = cancel_active_runs(instance, wait_s)
     except Exception as exc:  # stopping must go on whatever the instance says
         console.print(f"[yellow]could not cancel the runs in flight: {exc}[/]")
         return
@@ -355,7 +392,7 @@ def _wait_until_up(
     return not pending
 
 
-def _shutdown(children: list[subprocess.Popen], grace_s: float = 20) -> None:
+def _shutdown(children: list[subprocess.Popen], grace_s: float = SERVICES_STOP_S) -> None:
     """Ask each service's process group to stop (SIGINT: dagster dev's graceful stop), wait up
     to `grace_s` seconds for every process of the groups to exit, then kill what is left."""
     for child in children:

@@ -51,7 +51,7 @@ def retry(
     from market_spine.home import instance as home_instance
     from market_spine.operations.retry import failed_since, plan_retry, reexecute
     from market_spine.operations.run_history import parse_since, resolve_run
-    from market_spine.runs.launch import execute
+    from market_spine.runs.launch import dispatch
     from market_spine.runs.workers import sweep_dead_runs
 
     outcomes: list[dict[str, Any]] = []
@@ -79,7 +79,7 @@ def retry(
             entry: dict[str, Any] = plan.as_json()
             if plan.ok and not dry_run:
                 with console.status(f"run {plan.run.run_id[:8]}: re-executing"):
-                    launched = execute(instance, reexecute(instance, plan.run))
+                    launched = dispatch(instance, reexecute(instance, plan.run))
                 entry.update(retry_run_id=launched.run_id, success=launched.success)
                 entry["cause"] = launched.failure
                 status = "[green]ok[/]" if launched.success else "[red]failed[/]: "

@@ -33,6 +33,7 @@ class RunWatch:
         import dagster as dg
         from rich.markup import escape
 
+        from market_spine.cli.console import brief
         from market_spine.operations.run_history import cause_of, run_row
 
         records = self._instance.get_run_records(
@@ -55,7 +56,7 @@ class RunWatch:
             if status in ("SUCCESS", "FAILURE", "CANCELED") and row.duration_s is not None:
                 line += f" after {row.duration_s:.0f} s"
             if status == "FAILURE":
-                cause = escape(cause_of(self._instance, run) or "see the run's logs")
+                cause = escape(brief(cause_of(self._instance, run) or "see the run's logs"))
                 line += f": {cause} (`market-spine runs show {run.run_id[:8]}`)"
             lines.append(line)
         return lines

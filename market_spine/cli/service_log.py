@@ -21,8 +21,10 @@ from typing import IO
 #: The folder of the home's service logs.
 LOGS_DIR = "logs"
 SERVICE_LOG = "dagster.log"
-#: How long, after the services exited, their output may take to reach its end.
-DRAIN_S = 60.0
+#: How long, after the services exited, their output may take to reach its end: their own
+#: lines arrive at once; past this, a process outside their groups (a run worker) holds the
+#: pipe open, and a stop must not wait on it.
+DRAIN_S = 5.0
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: A Python logging record as Dagster formats it: `2024-03-05 14:30:00 +0000 - logger - LEVEL - `.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from market_spine.cli.console import (
+    brief,
     command_run,
     output_console,
     quiet_libraries,
@@ -68,6 +69,7 @@ def _activity(run: dict[str, Any]) -> str:
 
 def render(report: StatusReport, out: Console) -> None:
     """The report on one screen: a health table, then one short section per concern."""
+    from rich.markup import escape
     from rich.table import Table
 
     verdict = "[bold green]all green[/]" if report.ok else "[bold red]attention needed[/]"
@@ -81,8 +83,9 @@ def render(report: StatusReport, out: Console) -> None:
     out.print(table)
 
     failures = [
-        f"[red]{f['run_id'][:8]}[/] {_over(f['partitions'], f['datasets'])}: "
-        f"{f['cause'] or f['status'].lower()} — {_retry_word(f)} ({f['retry_reason']})"
+        f"[red]{f['run_id'][:8]}[/] {escape(_over(f['partitions'], f['datasets']))}: "
+        f"{escape(brief(f['cause'] or f['status'].lower()))} — {_retry_word(f)} "
+        f"({escape(f['retry_reason'])})"
         for f in report.failures
     ]
     _section(out, "failures, last 24 h", not failures, failures, "none")
@@ -125,22 +128,13 @@ def from_api(settings: Settings, verify: bool) -> StatusReport | None:
     """The report the home's API computes now (`GET /v1/status?max_age=0`, with the home's
     admin key), or None when no API of this home answers it: then the command computes it
     itself."""
-    import httpx
+    from market_spine.cli.home_api import ask
+    from market_spine.operations.status_report import StatusReport
 
-    from market_spine.operations.status_report import StatusReport, home_id
-    from market_spine.security.bootstrap import admin_headers
-
-    url = f"http://{settings.api_host}:{settings.api_port}/v1/status"
-    try:
-        params = {"verify": str(verify).lower(), "max_age": 0}
-        # The home's own admin key (made by `up`): the API asks every caller for a credential.
-        headers = admin_headers(settings.home)
-        answer = httpx.get(url, params=params, headers=headers, timeout=API_TIMEOUT_S)
-        data = answer.json() if answer.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+    params = {"verify": str(verify).lower(), "max_age": 0}
+    data = ask(settings, "/v1/status", params, API_TIMEOUT_S)
+    if data is None:
         return None
-    if not isinstance(data, dict) or data.get("home_id") != home_id(settings.home):
-        return None  # another home's API on this port, or not our API at all
     try:
         return StatusReport.from_json(data)
     except (KeyError, TypeError, ValueError):

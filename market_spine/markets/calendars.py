@@ -97,10 +97,17 @@ def _ct(d: date, t: time) -> pd.Timestamp:
     return pd.Timestamp(datetime.combine(d, t), tz=CHICAGO).tz_convert("UTC").as_unit("ns")
 
 
+@lru_cache(maxsize=16)
+def _calendar(name: str) -> mcal.MarketCalendar:
+    """A pandas_market_calendars calendar, made once per name: each new one works out its
+    holidays again (a large share of a year's schedule), where a kept one reuses them."""
+    return mcal.get_calendar(name)
+
+
 @lru_cache(maxsize=128)
 def _schedule(calendar: str, year: int) -> tuple[tuple[date, pd.Timestamp, pd.Timestamp], ...]:
     """pandas_market_calendars' (date, open, close) rows for one calendar year."""
-    sched = mcal.get_calendar(calendar).schedule(f"{year}-01-01", f"{year}-12-31")
+    sched = _calendar(calendar).schedule(f"{year}-01-01", f"{year}-12-31")
     return tuple(
         (d.date(), o.as_unit("ns"), c.as_unit("ns"))
         for d, o, c in zip(sched.index, sched["market_open"], sched["market_close"], strict=True)
@@ -151,7 +158,7 @@ def _year(symbol: str, year: int) -> dict[date, Session]:
     if not _MIN_YEAR <= year <= _MAX_YEAR:
         raise InvalidDate(f"year {year} is out of range: use dates in {_MIN_YEAR}..{_MAX_YEAR}")
     inst = instruments.get_instrument(symbol)
-    regular_close = mcal.get_calendar(inst.calendar).close_time
+    regular_close = _calendar(inst.calendar).close_time
     halt = _DAILY_HALTS.get(inst.calendar)
     days, holidays = _reviewed(inst.root, year, inst.calendar, regular_close)
     out: dict[date, Session] = {}

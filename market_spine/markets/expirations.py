@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas_market_calendars as mcal
 
 from market_spine.errors import InvalidInput
 from market_spine.markets import special_sessions
 from market_spine.markets.dates import MINUTE_NS, nth_weekday, on_or_before
+
+if TYPE_CHECKING:
+    import pandas_market_calendars as mcal
 
 #: The option roots the platform captures: AM monthlies (SPX) and PM weeklies/dailies (SPXW).
 ROOTS = ("SPX", "SPXW")
@@ -86,17 +89,27 @@ WEEKLY_HORIZON = timedelta(days=370)
 MONTHLY_HORIZON = timedelta(days=3 * 366)
 
 
+@lru_cache(maxsize=1)
+def _calendar() -> mcal.MarketCalendar:
+    """The Cboe index-options calendar, made once: each new one works out its holidays again
+    (about 0.4 s), where a kept one answers a year's valid days in about 10 ms. Imported here:
+    pandas comes with it, and what needs only the roots or OSI dates should not pay for it."""
+    import pandas_market_calendars as mcal
+
+    return mcal.get_calendar(CALENDAR)
+
+
 @lru_cache(maxsize=32)
 def _sessions(year: int) -> dict[date, tuple[datetime, datetime]]:
     """Each trading day's (open, close) in UTC, with the reviewed special sessions applied."""
-    schedule = mcal.get_calendar(CALENDAR).schedule(f"{year}-01-01", f"{year}-12-31")
+    schedule = _calendar().schedule(f"{year}-01-01", f"{year}-12-31")
     days = {
         d.date(): (o.to_pydatetime(), c.to_pydatetime())
         for d, o, c in zip(
             schedule.index, schedule["market_open"], schedule["market_close"], strict=True
         )
     }
-    cal = mcal.get_calendar(CALENDAR)
+    cal = _calendar()
     for s in special_sessions.in_year(special_sessions.OPTIONS_MARKET, year):
         if s.kind == "closed" or s.time is None:  # only closed rows have no time
             days.pop(s.day, None)
@@ -110,6 +123,22 @@ def _sessions(year: int) -> dict[date, tuple[datetime, datetime]]:
     return dict(sorted(days.items()))
 
 
+@lru_cache(maxsize=64)
+def _trading_days(year: int) -> frozenset[date]:
+    """The year's trading days, the same as `_sessions(year)`'s keys at a tenth of the cost:
+    the calendar's valid days, less the reviewed closures, plus the reviewed special sessions
+    (a session with an odd open or close is a trading day). Building the options partitions
+    asks this of every year since their start on every load of the code location."""
+    valid = _calendar().valid_days(f"{year}-01-01", f"{year}-12-31")
+    days = {d.date() for d in valid}
+    for s in special_sessions.in_year(special_sessions.OPTIONS_MARKET, year):
+        if s.kind == "closed" or s.time is None:
+            days.discard(s.day)
+        else:
+            days.add(s.day)
+    return frozenset(days)
+
+
 def session_bounds(day: date) -> tuple[datetime, datetime] | None:
     """The (open, close) UTC instants of `day`'s index-options session; None on a holiday."""
     return _sessions(day.year).get(day)
@@ -117,7 +146,7 @@ def session_bounds(day: date) -> tuple[datetime, datetime] | None:
 
 def is_trading_day(day: date) -> bool:
     """True when the Cboe index-options market opens that day."""
-    return day in _sessions(day.year)
+    return day in _trading_days(day.year)
 
 
 def opened_trading_days(now: datetime, n: int) -> list[date]:

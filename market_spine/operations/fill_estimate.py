@@ -4,11 +4,15 @@ its process and its steps all count), fitted as a cost per run plus a cost per t
 fill's planned runs are then laid out `concurrency` at a time.
 
 Step throughput alone misses most of a small fill: a run of one trade date spends seconds in
-its steps and far longer queued and launched.
+its steps and far longer queued and launched. And when the daemon executes the fill, its runs
+join the run queue: behind the runs queued or running now (each at the time its kind of run
+took lately), at most the queue's `max_concurrent_runs` at once, whatever `--concurrency` says.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -145,15 +149,110 @@ def trade_dates_of(domain: str, tags: Mapping[str, str]) -> int:
     return sum(1 for d in days if expirations.is_trading_day(d))
 
 
+#: Active runs the queue estimate reads (a queue longer than this is counted, its tail at the
+#: typical time).
+QUEUE_READ = 500
+#: Recent successful runs read to learn how long each kind of run takes.
+KINDS_READ = 300
+_RUNNING = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
+_WAITING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED)
+
+
+@dataclass(frozen=True)
+class RunQueue:
+    """The run queue a fill the daemon executes joins: at most `limit` runs at once (the
+    instance's `concurrency.runs.max_concurrent_runs`), behind `running` runs with `left_s`
+    seconds each still to go (running first, then queued in queue order: `queued` of them),
+    each as long as its kind of run (job and assets) took lately, launch to end; `unmeasured`
+    of them had no such run, and count at the median of every recent run (or 0 without one)."""
+
+    limit: int
+    running: int
+    queued: int
+    left_s: tuple[float, ...]
+    unmeasured: int = 0
+
+    def describe(self) -> str:
+        """`the daemon's run queue: 2 runs at once (concurrency.runs.max_concurrent_runs, not
+        --concurrency), behind 1 running and 3 queued (about 4m 10s of their work)`."""
+        head = (
+            f"the daemon's run queue: {self.limit} run{'' if self.limit == 1 else 's'} at once "
+            "(concurrency.runs.max_concurrent_runs, not --concurrency)"
+        )
+        if not self.left_s:
+            return head + ", nothing ahead"
+        work = sum(self.left_s)
+        guess = f"; {self.unmeasured} of a kind never measured" if self.unmeasured else ""
+        return (
+            f"{head}, behind {self.running} running and {self.queued} queued "
+            f"(about {work:.0f} s of their work{guess})"
+        )
+
+
+def run_queue(instance: dg.DagsterInstance, now: float | None = None) -> RunQueue | None:
+    """The instance's run queue as a fill joining it now would find it; None when the instance
+    has no queue (its runs launch at once, so nothing waits ahead)."""
+    config = instance.get_concurrency_config().run_queue_config
+    if config is None:
+        return None
+    now = time.time() if now is None else now
+    active = instance.get_run_records(
+        dg.RunsFilter(statuses=[*_RUNNING, *_WAITING]), limit=QUEUE_READ, ascending=True
+    )
+    typical, fallback = _typical_times(instance)
+    running, waiting, unmeasured = [], [], 0
+    for record in active:
+        seconds = typical.get(_kind(record.dagster_run))
+        if seconds is None:
+            unmeasured += 1
+            seconds = fallback
+        if record.dagster_run.status in _RUNNING:
+            running.append(max(seconds - (now - record.create_timestamp.timestamp()), 0.0))
+        else:
+            waiting.append(seconds)
+    return RunQueue(
+        config.max_concurrent_runs,
+        len(running),
+        len(waiting),
+        tuple(running + waiting),
+        unmeasured,
+    )
+
+
+def _kind(run: dg.DagsterRun) -> tuple[str, frozenset[dg.AssetKey]]:
+    return run.job_name, frozenset(run.asset_selection or ())
+
+
+def _typical_times(
+    instance: dg.DagsterInstance,
+) -> tuple[dict[tuple[str, frozenset[dg.AssetKey]], float], float]:
+    """The median launch-to-end seconds of each kind of run among the recent successful ones,
+    and of them all (0 without any)."""
+    records = instance.get_run_records(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]), limit=KINDS_READ
+    )
+    walls: dict[tuple[str, frozenset[dg.AssetKey]], list[float]] = {}
+    for record in records:
+        if record.end_time is None:
+            continue
+        wall = max(record.end_time - record.create_timestamp.timestamp(), 0.0)
+        walls.setdefault(_kind(record.dagster_run), []).append(wall)
+    every = [w for kind in walls.values() for w in kind]
+    fallback = statistics.median(every) if every else 0.0
+    return {k: statistics.median(v) for k, v in walls.items()}, fallback
+
+
 @dataclass(frozen=True)
 class FillEstimate:
     """The wall time of a fill of `runs` runs, `concurrency` at a time, in seconds (None when a
-    domain it needs has no measured run), with the measures it rests on."""
+    domain it needs has no measured run), with the measures it rests on and, when the daemon
+    executes it, the run queue it joins."""
 
     seconds: float | None
     runs: int
     concurrency: int
     based_on: tuple[RunTimes, ...]
+    queue: RunQueue | None = None
 
     def basis(self) -> str:
         """What the estimate rests on, in a line."""
@@ -161,7 +260,9 @@ class FillEstimate:
             return "nothing to run"
         plural = "" if self.runs == 1 else "s"
         measures = "; ".join(t.describe() for t in self.based_on)
-        return f"{self.runs} run{plural}, {self.concurrency} at once; {measures}"
+        if self.queue is not None:
+            return f"{self.runs} run{plural} in {self.queue.describe()}; {measures}"
+        return f"{self.runs} run{plural}, {self.concurrency} at once, executed here; {measures}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -169,21 +270,32 @@ class FillEstimate:
             "runs": self.runs,
             "concurrency": self.concurrency,
             "based_on": [asdict(t) for t in self.based_on],
+            "queue": None if self.queue is None else asdict(self.queue),
+            "basis": self.basis(),
         }
 
 
 def estimate(
-    planned: Sequence[PlannedRun], times: Mapping[str, RunTimes], concurrency: int
+    planned: Sequence[PlannedRun],
+    times: Mapping[str, RunTimes],
+    concurrency: int,
+    queue: RunQueue | None = None,
 ) -> FillEstimate:
     """The fill's wall time: each planned run at its domain's measured time for its trade
-    dates, handed in order to the first of `concurrency` slots to come free."""
+    dates, handed in order to the first of `concurrency` slots to come free. Joining `queue`
+    (the daemon executes the fill), the slots are the queue's limit and the runs ahead of the
+    fill take them first."""
     domains = sorted({run.domain for run in planned})
     based_on = tuple(times.get(d, RunTimes(d, 0)) for d in domains)
-    slots = [0.0] * max(1, concurrency)
+    width = queue.limit if queue is not None else concurrency
+    slots = [0.0] * max(1, width)
+    for ahead in queue.left_s if queue is not None else ():
+        free = slots.index(min(slots))
+        slots[free] += ahead
     for run in planned:
         seconds = times.get(run.domain, RunTimes(run.domain, 0)).seconds(len(run.days))
         if seconds is None:
-            return FillEstimate(None, len(planned), concurrency, based_on)
+            return FillEstimate(None, len(planned), width, based_on, queue)
         free = slots.index(min(slots))
         slots[free] += seconds
-    return FillEstimate(max(slots), len(planned), concurrency, based_on)
+    return FillEstimate(max(slots), len(planned), width, based_on, queue)

@@ -36,12 +36,11 @@ from market_spine.futures.partitions import partition_key
 from market_spine.operations.gaps import Gap, datasets, owed_days
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import provenance
+from market_spine.runs.deployment import daemon_running
 from market_spine.settings import Settings
 
 #: The tag a resumed backfill carries: the id of the paused backfill it continues.
 RESUMES = provenance.PREFIX + "resumes"
-#: A backfill daemon whose last heartbeat is older than this is taken for stopped.
-DAEMON_HEARTBEAT_S = 60.0
 #: Seconds between looks at a backfill the daemon executes.
 POLL_S = 2.0
 _FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
@@ -182,9 +181,8 @@ def asset_graph(instance: dg.DagsterInstance) -> BaseAssetGraph:
 
 
 def daemon_alive(instance: dg.DagsterInstance) -> bool:
-    """True when the instance's backfill daemon has beaten within DAEMON_HEARTBEAT_S."""
-    beat = instance.get_daemon_heartbeats().get("BACKFILL")
-    return beat is not None and time.time() - beat.timestamp < DAEMON_HEARTBEAT_S
+    """True when the instance's backfill daemon is running (`runs.deployment`)."""
+    return daemon_running(instance, "BACKFILL")
 
 
 def submit(

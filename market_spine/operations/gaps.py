@@ -10,10 +10,7 @@ look-up per dataset, so five years of every dataset answer in well under a secon
 
 from __future__ import annotations
 
-import csv
 import importlib
-import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,7 +22,15 @@ from market_spine.errors import InvalidInput, InvalidRange
 from market_spine.futures.partitions import FIRST_TRADE_DATE as FIRST_FUTURES_DATE
 from market_spine.futures.partitions import partition_key, partition_symbols
 from market_spine.markets import calendars, expirations
-from market_spine.operations.fill_estimate import FillEstimate, RunTimes, estimate, measure
+from market_spine.operations.fill_estimate import (
+    FillEstimate,
+    RunQueue,
+    RunTimes,
+    estimate,
+    measure,
+    run_queue,
+)
+from market_spine.operations.gap_export import csv_of, json_of
 from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTIONS_DATE
 from market_spine.settings import Settings
 
@@ -81,9 +86,31 @@ class GapReport:
     run_times: dict[str, RunTimes] = field(default_factory=dict)
     batch: int = DEFAULT_BATCH
     concurrency: int = DEFAULT_CONCURRENCY
+    #: The UTC day the report was made: sessions after it are not owed yet.
+    today: date | None = None
+    #: The run queue a fill joins when the daemon executes it; None when this process would.
+    queue: RunQueue | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for g in self.gaps if g.status == status)
+
+    def roots(self) -> tuple[str, ...]:
+        """Every root the report covers: the futures roots, then the option roots (SPX, SPXW)
+        when it covers options."""
+        options = expirations.ROOTS if "options" in self.domains else ()
+        return (*self.symbols, *options)
+
+    def not_yet_open(self) -> str | None:
+        """Why part of the range owes nothing yet, in a sentence: its dates are after the
+        report's day (UTC), so no session of them has opened; None when none are."""
+        if self.today is None or self.end <= self.today:
+            return None
+        if self.start > self.today:
+            return (
+                f"{self.start}..{self.end} is in the future (today is {self.today} UTC): "
+                "a session is owed once it opens"
+            )
+        return f"sessions after {self.today} (today, UTC) are not owed until they open"
 
     def units(self) -> dict[str, int]:
         """Per domain, the (trade date, symbol) partitions a fill must run: a run materializes
@@ -98,7 +125,7 @@ class GapReport:
         from market_spine.operations.gap_fill import owed_from_gaps, plan_batches
 
         planned = plan_batches(owed_from_gaps(self.gaps), self.batch, [])
-        return estimate(planned, self.run_times, self.concurrency)
+        return estimate(planned, self.run_times, self.concurrency, self.queue)
 
     def estimate_seconds(self) -> float | None:
         """`estimate()` in seconds; None if a domain with gaps has no run to measure by."""
@@ -112,7 +139,9 @@ class GapReport:
             "end": self.end.isoformat(),
             "domains": list(self.domains),
             "symbols": list(self.symbols),
+            "roots": list(self.roots()),
             "owed": self.owed,
+            "not_yet_open": self.not_yet_open(),
             "never": self.count(NEVER),
             "failed": self.count(FAILED),
             "estimate_seconds": fill.seconds,
@@ -127,23 +156,14 @@ def _row(gap: Gap) -> dict[str, object]:
     return row
 
 
-CSV_COLUMNS = ("dataset", "domain", "trade_date", "symbol", "partition", "status", "age_days")
-
-
 def to_csv(report: GapReport) -> str:
-    """One row per gap, newest first, with a header (CSV_COLUMNS); empty symbol for options."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for gap in report.gaps:
-        row = _row(gap)
-        writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_COLUMNS})
-    return out.getvalue()
+    """One row per gap, newest first, with a header (`gap_export.CSV_COLUMNS`)."""
+    return csv_of(report.as_dict())
 
 
 def to_json(report: GapReport) -> str:
     """The whole report (totals, throughput, estimate and every gap) as one JSON document."""
-    return json.dumps(report.as_dict(), indent=2)
+    return json_of(report.as_dict())
 
 
 def datasets(settings: Settings, domains: Iterable[str]) -> list[Dataset]:
@@ -216,12 +236,14 @@ def find_gaps(
     now: datetime | None = None,
     batch: int = DEFAULT_BATCH,
     concurrency: int = DEFAULT_CONCURRENCY,
+    daemon: bool | None = None,
 ) -> GapReport:
     """The gaps of every dataset of `domain` over trade dates [start, end], newest first (then
     failed before never attempted, then lineage order), with the run times to estimate a fill
     of `batch` trade dates a run, `concurrency` runs at once by. `now` (UTC, default the clock)
-    decides which sessions have opened. InvalidInput on a reversed range, an unknown domain or
-    symbol."""
+    decides which sessions have opened. When the daemon would execute the fill (`daemon`; None
+    asks its heartbeat, as `gaps --fill` does), the estimate joins the run queue as it is now.
+    InvalidInput on a reversed range, an unknown domain or symbol."""
     if end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
     now = now or datetime.now(UTC)
@@ -247,7 +269,17 @@ def find_gaps(
         {d: measure(instance, d, {x.key for x in analysed if x.domain == d}) for d in domains},
         batch,
         concurrency,
+        now.date(),
+        run_queue(instance) if _daemon_fills(instance, daemon) else None,
     )
+
+
+def _daemon_fills(instance: dg.DagsterInstance, daemon: bool | None) -> bool:
+    if daemon is not None:
+        return daemon
+    from market_spine.operations.gap_fill import daemon_alive
+
+    return daemon_alive(instance)
 
 
 def _expected(

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,6 +32,7 @@ from market_spine.audit import changes as audit_changes
 from market_spine.errors import SpineError
 from market_spine.operations.run_history import ACTIVE, FAILED, run_datasets, run_span
 from market_spine.runs import meter, provenance
+from market_spine.runs.deployment import stopped_at
 from market_spine.runs.workers import WORKER
 from market_spine.settings import Settings
 
@@ -168,7 +170,12 @@ def _daemon_about_to_retry(instance: dg.DagsterInstance, run: dg.DagsterRun) -> 
     if ended is None or now - ended > DAEMON_RETRY_WINDOW_S:
         return False
     beats = instance.get_daemon_heartbeats().values()
-    return any(now - beat.timestamp < DAEMON_RETRY_WINDOW_S for beat in beats)
+    # Beats before a clean stop of the services are a stopped daemon's.
+    stop = stopped_at(Path(instance.root_directory))
+    after = 0.0 if stop is None else stop.timestamp()
+    return any(
+        now - beat.timestamp < DAEMON_RETRY_WINDOW_S and beat.timestamp > after for beat in beats
+    )
 
 
 def _created(instance: dg.DagsterInstance, run: dg.DagsterRun) -> datetime:

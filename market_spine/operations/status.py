@@ -39,6 +39,7 @@ from market_spine.operations.run_history import (
     run_span,
 )
 from market_spine.operations.status_report import Health, StatusReport
+from market_spine.runs.deployment import stopped_at
 from market_spine.runs.outcome import failure_class
 from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
 from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
@@ -159,10 +160,22 @@ def integrity_health(settings: Settings) -> Health:
     return Health("integrity", True, f"{report.tables} tables, {report.files} files, no damage")
 
 
-def daemon_health(instance: dg.DagsterInstance, now: datetime) -> Health:
-    """Every daemon the instance needs has a heartbeat younger than HEARTBEAT_TOLERANCE."""
+def daemon_health(
+    instance: dg.DagsterInstance, now: datetime, stopped: datetime | None = None
+) -> Health:
+    """Every daemon the instance needs has a heartbeat younger than HEARTBEAT_TOLERANCE. When
+    the services stopped cleanly at `stopped` (`runs.deployment`) and no daemon beat since, it is
+    stopped, however young its last beats."""
     beats = instance.get_daemon_heartbeats()
     required = instance.get_required_daemon_types()
+    if stopped is not None and all(b.timestamp <= stopped.timestamp() for b in beats.values()):
+        ago = _age(now.timestamp() - stopped.timestamp())
+        return Health(
+            "daemon",
+            False,
+            f"stopped ({stopped:%Y-%m-%d %H:%M:%S} UTC, {ago} ago, a clean stop of "
+            "`market-spine up`): start it with `market-spine up --days 0`",
+        )
     late = []
     for kind in required:
         beat = beats.get(kind)
@@ -521,7 +534,8 @@ def collect_status(
                 )
             )
         else:
-            report.health.append(daemon_health(instance, now))
+            stop = stopped_at(settings.dagster_home)
+            report.health.append(daemon_health(instance, now, stopped=stop))
             report.failures = recent_failures(instance, now)
             report.active_runs = active_runs(instance)
             report.missed_ticks = missed_ticks(instance, now)

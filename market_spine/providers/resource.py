@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field, SecretStr
 
 from market_spine.config.secrets import split_credentials
 from market_spine.errors import InvalidInput, SpineError
+from market_spine.observability.ledger import flush, flush_at_exit, ledger_path
 from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
 from market_spine.settings import DEFAULT_THETADATA_URL, Settings
 
@@ -63,6 +65,13 @@ class MarketDataResource(dg.ConfigurableResource):
             return None
         return settings.thetadata_credentials
 
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Write what this process counted of the providers to the home's ledger as the step
+        ends, so the API's `/metrics` shows the run's requests while later steps still run."""
+        ledger = _home_ledger()
+        if ledger is not None:
+            flush(ledger)
+
     def now(self) -> datetime:
         """The current time, or the frozen instant when set (tests and replays)."""
         if self.frozen_now:
@@ -71,6 +80,7 @@ class MarketDataResource(dg.ConfigurableResource):
 
     def chains(self) -> ChainProvider:
         """The option-chain adapter named by `options_provider`: simulated or thetadata."""
+        _count_in_home()
         if self.options_provider == "thetadata":
             from market_spine.providers.thetadata import ThetaDataClient
             from market_spine.providers.thetadata.chains import ThetaDataChainProvider
@@ -105,6 +115,7 @@ class MarketDataResource(dg.ConfigurableResource):
 
     def get(self) -> BarProvider:
         """The adapter named by `provider`."""
+        _count_in_home()
         if self.provider == "simulated":
             from market_spine.providers.simulated import SimulatedMarket, SimulatedProvider
 
@@ -124,3 +135,20 @@ class MarketDataResource(dg.ConfigurableResource):
         raise InvalidInput(
             f"provider {self.provider!r} is not available; choose one of {', '.join(AVAILABLE)}"
         )
+
+
+def _home_ledger() -> Path | None:
+    """The ledger of the home this process works for (`MARKET_SPINE_HOME`, which every run
+    process inherits); None when it names no usable home."""
+    try:
+        return ledger_path(Settings.home_from_env())
+    except SpineError:
+        return None
+
+
+def _count_in_home() -> None:
+    """This process's provider counters reach the home's ledger when it exits (a run's step
+    process, the CLI executing a run), whatever ends the step."""
+    ledger = _home_ledger()
+    if ledger is not None:
+        flush_at_exit(ledger)

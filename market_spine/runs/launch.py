@@ -6,6 +6,7 @@ too), the daemon retries it, and both use the provider settings recorded in its 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -32,6 +33,7 @@ from market_spine.markets import calendars
 from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
+from market_spine.runs.deployment import daemon_running
 from market_spine.runs.location import code_location, definitions_for_this_environment
 from market_spine.runs.meter import RunMeter
 from market_spine.runs.workers import Worker, sweep_dead_runs
@@ -169,6 +171,25 @@ def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
         raise ValueError(f"run {run.run_id} has no code origin to execute")
     _execute_interruptibly(instance, run, job_origin)
     return ended(instance, run.run_id)
+
+
+#: Seconds between looks at a run the deployment's queue executes.
+QUEUE_POLL_S = 1.0
+
+
+def dispatch(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
+    """Execute a created run the way the deployment executes its runs, and report how it ended:
+    while the deployment's run-queue daemon runs, submitted to the instance's run coordinator,
+    so its queue limits, its launcher and its submission tags apply, as to the daemon's own
+    retries and the UI's re-executions; without it, in this process (`execute`)."""
+    if not daemon_running(instance, "QUEUED_RUN_COORDINATOR"):
+        return execute(instance, run)
+    instance.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]
+    while True:
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.is_finished:
+            return ended(instance, run.run_id)
+        time.sleep(QUEUE_POLL_S)
 
 
 def ended(instance: dg.DagsterInstance, run_id: str) -> LaunchedRun:

@@ -50,11 +50,33 @@ def test_set_get_reset_round_trip(env_home: Path) -> None:
     assert config("reset", "api_port")[0] == 0
     assert config("get", "api_port")[1].strip() == "8000"
     assert Settings.from_env().symbols == ("CL", "ES")
-    assert config("reset")[0] == 0
+    assert config("reset", "--all")[0] == 0
     assert not (env_home / SETTINGS_FILE).exists()
     assert Settings.from_env().symbols == ("CL", "ES", "NG")
     code, _, err = config("reset", "api_port")
     assert code == 0 and "nothing to reset" in err
+
+
+def test_a_negative_value_needs_no_double_dash(env_home: Path) -> None:
+    # A value with a leading dash is a value, not an unknown option: it reaches validation,
+    # which names the range.
+    code, _, err = config("set", "retention_days", "-5")
+    assert code == 2 and "outside 0..36500" in err and "No such option" not in err
+    assert not (env_home / SETTINGS_FILE).exists()
+    assert config("set", "retention_days", "30")[0] == 0
+    assert Settings.from_env().retention_days == 30
+
+
+def test_reset_without_a_setting_refuses_unless_all(env_home: Path) -> None:
+    assert config("set", "api_port", "8001")[0] == 0
+    assert config("set", "retention_days", "30")[0] == 0
+    code, _, err = config("reset")
+    assert code == 2 and "api_port, retention_days" in err and "--all" in err
+    assert Settings.from_env().api_port == 8001  # nothing reset
+    code, _, err = config("reset", "api_port", "--all")
+    assert code == 2 and "not both" in err
+    assert config("reset", "--all")[0] == 0
+    assert Settings.from_env().api_port == 8000
 
 
 def test_the_environment_overrides_the_file(
@@ -76,7 +98,7 @@ def test_the_environment_overrides_the_file(
 
 def test_history_records_who_when_old_and_new(env_home: Path) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
-    for args in (("set", "api_port", "8001"), ("set", "api_port", "8002"), ("reset",)):
+    for args in (("set", "api_port", "8001"), ("set", "api_port", "8002"), ("reset", "--all")):
         assert config(*args)[0] == 0
     assert config("set", "api_port", "8000")[0] == 0
     assert config("set", "api_port", "8000")[2] == "api_port is already 8000: nothing changed"

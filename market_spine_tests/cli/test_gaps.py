@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -128,3 +128,20 @@ def test_an_output_file_without_an_export_is_refused_and_nothing_written(
     assert result.exit_code == 2
     assert "writes an export: give --export csv or json" in result.output
     assert not target.exists()
+
+
+def test_the_header_names_option_roots_too(env_home: Path) -> None:
+    days = ["--start", "2024-03-04", "--end", "2024-03-05"]
+    result = runner.invoke(app, ["gaps", *days, "--symbols", "CL,SPX"])
+    assert "futures+options (CL,SPX,SPXW):" in result.output, result.output
+    options = runner.invoke(app, ["gaps", *days, "--domain", "options"])
+    assert "gaps 2024-03-04..2024-03-05 options (SPX,SPXW): " in options.output, options.output
+
+
+def test_a_future_range_says_its_dates_are_in_the_future(env_home: Path) -> None:
+    later, last = date.today() + timedelta(days=400), date.today() + timedelta(days=410)
+    days = ["--start", str(later), "--end", str(last)]
+    result = runner.invoke(app, ["gaps", *days, "--domain", "futures", "--symbols", "CL"])
+    assert result.exit_code == 0, result.output
+    assert "0 of 0 owed" in result.output
+    assert f"{later}..{last} is in the future (today is" in result.output

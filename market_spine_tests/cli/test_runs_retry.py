@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
+from dagster._daemon.types import DaemonHeartbeat
 from rich.console import Console
 from typer.testing import CliRunner
 
 from market_spine.cli import app
 from market_spine.cli.runs import WIDE_TABLE, _table
 from market_spine.operations.run_history import find_runs, run_detail
+from market_spine.runs.deployment import mark_stopped
+from market_spine.runs.launch import execute
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
 
 runner = CliRunner()
@@ -154,3 +160,45 @@ def test_runs_refuses_a_limit_below_one(env_home: Path) -> None:
         assert result.exit_code == 2
         said = " ".join(result.output.replace("│", " ").split())
         assert "Invalid value for '--limit'" in said
+
+
+def _play_the_queue_daemon(home: Path, stop: threading.Event) -> None:
+    """What the queue daemon does with a queued run, in a thread: take it off the queue and
+    execute it (`execute` starts a QUEUED run as the daemon's launch would)."""
+    instance = open_instance(home)
+    while not stop.is_set():
+        for record in instance.get_run_records(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])
+        ):
+            execute(instance, record.dagster_run)
+        stop.wait(0.2)
+
+
+def test_a_retry_joins_the_deployments_queue_while_its_daemon_runs(env_home: Path) -> None:
+    failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
+    instance = open_instance(env_home)
+    # Not one the daemon retries itself (it would be refused as "daemon retry").
+    instance.add_run_tags(failed.run_id, {"dagster/will_retry": "false"})
+    beat = DaemonHeartbeat(time.time(), "QUEUED_RUN_COORDINATOR", "test", errors=[])
+    instance.add_daemon_heartbeat(beat)
+    stop = threading.Event()
+    daemon = threading.Thread(target=_play_the_queue_daemon, args=(env_home, stop), daemon=True)
+    daemon.start()
+    try:
+        queued = runner.invoke(app, ["retry", failed.run_id[:8], "--json"])
+    finally:
+        stop.set()
+        daemon.join(timeout=60)
+    [outcome] = json.loads(queued.stdout)
+    assert outcome["success"] is False, queued.output  # the gateway is still down
+    # Submitted to the run coordinator, as the daemon's own retries are: queued, then tagged
+    # by the coordinator on submission.
+    enqueued = instance.all_logs(outcome["retry_run_id"], of_type=dg.DagsterEventType.RUN_ENQUEUED)
+    assert enqueued, "the retry did not go through the run queue"
+
+    # Stopped cleanly: the beat is older than the stop, so the retry executes here.
+    mark_stopped(env_home / "dagster")
+    here = runner.invoke(app, ["retry", failed.run_id[:8], "--json"])
+    [outcome] = json.loads(here.stdout)
+    assert "retry_run_id" in outcome, here.output
+    assert not instance.all_logs(outcome["retry_run_id"], of_type=dg.DagsterEventType.RUN_ENQUEUED)

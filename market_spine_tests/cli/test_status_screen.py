@@ -64,3 +64,29 @@ def test_runs_name_their_trade_dates_and_their_state_in_words() -> None:
         "marts/fct_option_eod +1"
     ) in screen
     assert "969532bd trade date 2026-11-27 ES of raw/futures_bars_1m: the gateway" in screen
+
+
+def test_a_long_cause_is_one_trimmed_line_and_brackets_stay_text() -> None:
+    wordy = (
+        "ThetaTerminal at http://127.0.0.1:25503 still failing after 5 attempts: [Errno 111] "
+        + ("Connection refused while fetching /v3/option/history/quote; " * 40)
+    )
+    report = StatusReport(
+        generated_at=datetime(2026, 11, 30, 6, 30, tzinfo=UTC),
+        failures=[
+            {
+                "run_id": "969532bd-0000-0000-0000-000000000000",
+                "status": "FAILURE",
+                "partitions": "2026-11-27",
+                "datasets": ["raw/option_quotes"],
+                "cause": wordy + "\n  Traceback line",
+                "retry_safe": True,
+                "retry_reason": "nothing runs over its partitions",
+            }
+        ],
+    )
+    screen = _screen(report)
+    entry = " ".join(screen[screen.index("969532bd") : screen.index("retry safe")].split())
+    assert "[Errno 111] Connection refused" in entry  # markup-like text is shown, not eaten
+    assert entry.endswith(" … —") and len(entry) < 240
+    assert "Traceback" not in screen

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from market_spine.markets import special_sessions
+from market_spine.markets import expirations, special_sessions
 from market_spine.markets.expirations import (
     YEAR_SECONDS,
     eod_timestamp,
@@ -130,3 +130,10 @@ def test_simulated_quotes_of_an_early_close_day_end_with_the_session() -> None:
     assert expiring["ts"].max().astimezone(UTC) == utc("2024-12-24 17:59")
     per_contract = expiring.group_by("strike", "right").len()["len"].unique().to_list()
     assert per_contract == [210]
+
+
+def test_trading_days_agree_with_the_sessions_every_year() -> None:
+    # The quick list of trading days (valid days, reviewed closures and special sessions) is
+    # the sessions' days exactly, special sessions and closures included.
+    for year in range(2000, date.today().year + 2):
+        assert expirations._trading_days(year) == frozenset(expirations._sessions(year)), year

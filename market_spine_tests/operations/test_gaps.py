@@ -16,8 +16,8 @@ import pytest
 from market_spine.futures.definitions import ASSET_KEYS
 from market_spine.home import instance as home_instance
 from market_spine.markets import calendars, expirations
+from market_spine.operations.gap_export import CSV_COLUMNS
 from market_spine.operations.gaps import (
-    CSV_COLUMNS,
     FAILED,
     NEVER,
     find_gaps,
