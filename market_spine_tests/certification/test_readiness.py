@@ -267,7 +267,7 @@ def test_derived_datasets_follow_their_inputs_when_a_session_is_judged_again(
     early = MarketDataResource(frozen_now="2024-03-05T21:30:00Z")
     derived = (OPTION_GREEKS, VOL_SURFACE)
     with dg.instance_for_test() as instance:
-        _futures(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
+        futures_day(settings, instance, LIVE, "2024-03-05T15:30:00Z", [])
         assert materialize_options(settings, LIVE, LIVE, instance=instance, market=early)
         spine = Spine(home, warn_empty=False)
         first = spine.readiness(now=NOW)
@@ -280,7 +280,7 @@ def test_derived_datasets_follow_their_inputs_when_a_session_is_judged_again(
         assert reason.value == "preliminary"
         assert _row(first, OPTION_QUOTES, "SPXW", LIVE)["state"] == "certified"
 
-        _futures(settings, instance, LIVE, "2024-03-06T12:00:00Z", [])
+        futures_day(settings, instance, LIVE, "2024-03-06T12:00:00Z", [])
         late = MarketDataResource(frozen_now="2024-03-05T22:30:00Z")
         assert materialize_options(settings, LIVE, LIVE, instance=instance, market=late)
         daily = instance.get_latest_materialization_event(dg.AssetKey(BARS_DAILY.split("/")))
