@@ -38,6 +38,7 @@ COMMANDS: dict[str, list[str]] = {
     "keys create": ["--role", "reader"],
     "keys list": [],
     "keys revoke": ["0123456789abcdef"],
+    "cost": [],
 }
 #: Commands that do not run on the settings: local fakes configured by their own options, and
 #: the commands that show and edit the settings themselves (they must work while one is bad, to
