@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from market_spine.catalog.registry import drift, undeclared
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.definitions import load_folder
 from market_spine.errors import InvalidInput
@@ -67,6 +68,7 @@ def test_dimension_keeps_versions_as_scd2(tmp_path: Path) -> None:
     old = moved.filter(~pl.col("is_current"))
     assert old["valid_to"].null_count() == 0 and set(old["segment"]) == {"mid"}
     assert silver.filter(pl.col("client_id") != "C001").height == 10  # unchanged: no new version
+    assert undeclared(lake) == [] and drift(lake) == {}
 
 
 def test_daily_fact_is_certified_per_partition(tmp_path: Path) -> None:
@@ -88,6 +90,7 @@ def test_daily_fact_is_certified_per_partition(tmp_path: Path) -> None:
     assert checks["unique_tenant_order_id"].passed
     rows = Lake(lake_root).read("normalized/company_orders")
     assert rows.height == 16 and set(rows["business_date"].cast(pl.String)) == {"2026-11-25"}
+    assert drift(Lake(lake_root)) == {}
 
 
 def test_failed_error_check_blocks_certification(tmp_path: Path) -> None:
