@@ -46,13 +46,11 @@ def postgres_dsn() -> Iterator[str]:
         port = s.getsockname()[1]
     data = str(folder / "data")
     pg_ctl = _bin("pg_ctl")
+    initdb = [_bin("initdb"), "-D", data, "-U", USER, "--pwfile", str(folder / "pw")]
     started = False
     try:
         subprocess.run(
-            _unprivileged(
-                [_bin("initdb"), "-D", data, "-U", USER, "--pwfile", str(folder / "pw")]
-                + ["--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"]
-            ),
+            _unprivileged([*initdb, "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"]),
             check=True,
             capture_output=True,
             timeout=120,
