@@ -37,6 +37,7 @@ from market_spine.company.tables import (
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
+from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 GROUP = "company"
 DAY_COLUMNS = (BUSINESS_DATE,)
@@ -143,7 +144,11 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
     if config.partitioning.kind == "daily":
         start = config.partitioning.start
         assert start is not None
-        days = dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
+        # Keys are UTC business dates; the definition shares the platform's partition time
+        # zone so the warehouse's dbt assets can map partitions across it and the trade dates.
+        days = dg.DailyPartitionsDefinition(
+            start_date=start.isoformat(), timezone=TRADE_DATE_TIMEZONE, end_offset=1
+        )
 
         @dataset_asset(silver_spec, with_certified(checks), days, group_name=GROUP)
         def silver_daily(

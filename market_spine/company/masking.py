@@ -9,7 +9,7 @@ text equals `hashlib.sha256` of its UTF-8 bytes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -48,7 +48,7 @@ _DUCK_TYPES = {
 }
 
 
-def sql_masked(name: str, how: str | None, dtype: pl.DataType) -> str:
+def sql_masked(name: str, how: str | None, dtype: pl.DataType | None) -> str:
     """A select-list item for column `name`: the column, its SHA-256, or a null of its type."""
     quoted = '"' + name.replace('"', '""') + '"'
     if how == "hash":
@@ -66,3 +66,19 @@ def for_tenant(frame: pl.DataFrame, column: str | None, tenant: str | None) -> p
     if column not in frame.columns:
         raise InvalidInput(f"the tenant column {column!r} is not among the columns read")
     return frame.filter(pl.col(column) == tenant)
+
+
+def scoped_view_sql(
+    columns: Sequence[tuple[str, pl.DataType | None]],
+    pii: Mapping[str, str],
+    body: str,
+    tenant_column: str | None = None,
+    tenant: str | None = None,
+) -> str:
+    """A SELECT over `body` with the `pii` columns masked and, with a `tenant`, only its rows."""
+    select = ", ".join(sql_masked(name, pii.get(name), dtype) for name, dtype in columns)
+    where = ""
+    if tenant_column and tenant is not None:
+        value = tenant.replace("'", "''")
+        where = f" WHERE \"{tenant_column}\" = '{value}'"
+    return f"SELECT {select} FROM ({body}) AS src{where}"

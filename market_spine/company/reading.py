@@ -12,7 +12,7 @@ import polars as pl
 from market_spine.audit.recorder import recorder
 from market_spine.catalog.vocabulary import DatasetSpec, UnknownDataset
 from market_spine.company.catalog import COMPANY_DATASETS
-from market_spine.company.masking import for_tenant, masked, sql_masked
+from market_spine.company.masking import for_tenant, masked, scoped_view_sql
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
 
@@ -88,9 +88,5 @@ def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
     if identity.pii and (spec.tenant_column is None or identity.tenant is None):
         return body
     pii = {} if identity.pii else dict(spec.pii)
-    columns = ", ".join(sql_masked(c.name, pii.get(c.name), c.dtype) for c in spec.columns)
-    where = ""
-    if spec.tenant_column and identity.tenant is not None:
-        tenant = identity.tenant.replace("'", "''")
-        where = f" WHERE \"{spec.tenant_column}\" = '{tenant}'"
-    return f"SELECT {columns} FROM ({body}) AS src{where}"
+    columns = [(c.name, c.dtype) for c in spec.columns]
+    return scoped_view_sql(columns, pii, body, spec.tenant_column, identity.tenant)

@@ -1,7 +1,8 @@
 """The dbt staging models of the company datasets, generated from their declarations: one view
-per silver table, with each PII column masked as its tag says (`hash`: SHA-256 of its text,
-`redact`: null), so no warehouse table or mart ever holds personal data in clear. Clear reads
-go through the lake's access-checked paths (API, Spine with a key), which audit them.
+per silver table. The warehouse's lake views already mask each PII column as its tag says
+(`hash`: SHA-256 of its text, `redact`: null; `dbt_plugin.lake_views`), so no warehouse view,
+model or mart holds personal data in clear; clear reads go through the lake's access-checked
+paths (API, Spine with a key), which audit them.
 
 Regenerate with `python -m market_spine.warehouse.company_staging`; a test compares the files
 with `render()`. Owners put their gold models beside them in `models/company_gold/`.
@@ -15,7 +16,6 @@ import yaml
 
 from market_spine.company.catalog import configs
 from market_spine.company.config import DatasetConfig
-from market_spine.company.masking import sql_masked
 from market_spine.company.tables import silver_schema, silver_table
 from market_spine.warehouse.paths import DBT_PROJECT_DIR
 
@@ -33,12 +33,9 @@ def model_name(config: DatasetConfig) -> str:
 
 
 def model_sql(config: DatasetConfig) -> str:
-    """The staging view: every silver column, PII masked."""
+    """The staging view: every silver column (PII arrives masked from the lake view)."""
     table = silver_table(config).split("/", 1)[1]
-    columns = ",\n".join(
-        f"    {sql_masked(name, config.pii.get(name), dtype)}"
-        for name, dtype in silver_schema(config).items()
-    )
+    columns = ",\n".join(f'    "{name}"' for name in silver_schema(config))
     return f"-- {HEADER}\nselect\n{columns}\nfrom {{{{ source('normalized', '{table}') }}}}\n"
 
 

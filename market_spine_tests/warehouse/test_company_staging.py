@@ -4,6 +4,7 @@ as the frame path does (hash: SHA-256 of the text; redact: null)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -11,7 +12,9 @@ import polars as pl
 from market_spine.company.catalog import configs
 from market_spine.company.masking import masked
 from market_spine.company.tables import silver_schema
+from market_spine.lake.store import Lake
 from market_spine.warehouse.company_staging import STAGING_DIR, model_sql, render
+from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 
 
 def test_checked_in_models_are_the_rendered_ones() -> None:
@@ -24,7 +27,7 @@ def test_checked_in_models_are_the_rendered_ones() -> None:
     assert set(STAGING_DIR.glob("stg_company__*")) == set(wanted)
 
 
-def test_sql_masking_equals_frame_masking() -> None:
+def test_warehouse_views_mask_pii_as_the_frame_path_does(tmp_path: Path) -> None:
     config = next(c for c in configs() if c.name == "employees")
     now = datetime(2026, 11, 30, tzinfo=UTC)
     rows = pl.DataFrame(
@@ -43,14 +46,18 @@ def test_sql_masking_equals_frame_masking() -> None:
         },
         schema=silver_schema(config),
     )
+    Lake(tmp_path / "lake").append("normalized/company_employees", rows)
     con = duckdb.connect()
-    con.register("silver", rows.to_arrow())
-    sql = model_sql(config).split("\n", 1)[1]
-    sql = sql.replace("{{ source('normalized', 'company_employees') }}", "silver")
-    from_sql = con.sql(sql).pl()
+    refresh_views(con, tmp_path / "lake")
+    in_warehouse = con.sql("select * from normalized.company_employees").pl()
     from_frame = masked(rows, config.pii)
-    assert from_sql["email"].to_list() == from_frame["email"].to_list()
-    assert from_sql["email"][0] != "ada@acme.example" and len(from_sql["email"][0]) == 64
-    assert from_sql["full_name"][0] is None and from_sql["salary"][0] is None
-    assert from_sql.schema["salary"] == pl.Float64
-    assert from_sql["department"][0] == "tech"
+    assert in_warehouse["email"].to_list() == from_frame["email"].to_list()
+    assert in_warehouse["email"][0] != "ada@acme.example" and len(in_warehouse["email"][0]) == 64
+    assert in_warehouse["full_name"][0] is None and in_warehouse["salary"][0] is None
+    assert in_warehouse.schema["salary"] == pl.Float64
+    assert in_warehouse["department"][0] == "tech"
+    staging = model_sql(config).split("\n", 1)[1]
+    staging = staging.replace(
+        "{{ source('normalized', 'company_employees') }}", "normalized.company_employees"
+    )
+    assert con.sql(staging).pl()["email"].to_list() == from_frame["email"].to_list()

@@ -2,10 +2,10 @@
 select
     "tenant",
     "employee_id",
-    cast(null as varchar) as "full_name",
-    sha256(cast("email" as varchar)) as "email",
+    "full_name",
+    "email",
     "department",
-    cast(null as double) as "salary",
+    "salary",
     "capture_id",
     "captured_at",
     "valid_from",

@@ -3,7 +3,7 @@ select
     "tenant",
     "supplier_id",
     "name",
-    sha256(cast("contact_email" as varchar)) as "contact_email",
+    "contact_email",
     "country",
     "payment_terms_days",
     "capture_id",
