@@ -47,6 +47,9 @@ def conformed(config: DatasetConfig, frame: pl.DataFrame, where: str) -> pl.Data
             column = column.str.to_datetime(time_zone="UTC", time_unit="us")
         elif dtype == pl.Date() and frame.schema[name] == pl.String():
             column = column.str.to_date()
+        elif dtype == pl.Boolean() and frame.schema[name] == pl.String():
+            column = column.str.to_lowercase().is_in(["true", "t", "1", "yes"])
+            column = pl.when(pl.col(name).is_null()).then(None).otherwise(column)
         columns.append(column.cast(dtype).alias(name))
     try:
         return frame.select(columns)
@@ -87,9 +90,21 @@ def fetch_files(
     return fetched
 
 
+def _pg_text(name: str, type_: str) -> str:
+    """A select-list item sending column `name` as text the declared type parses from."""
+    quoted = f'"{name}"'
+    if type_ == "timestamp":
+        iso = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
+        return f"to_char({quoted} at time zone 'UTC', {iso}) as {quoted}"
+    if type_ == "bool":
+        return f"case when {quoted} then 'true' when not {quoted} then 'false' end as {quoted}"
+    return quoted
+
+
 def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -> list[Fetched]:
     """The rows past `cursor` (all rows when None), ordered by the cursor column, as one
-    capture whose payload is the rows as CSV (what `COPY … TO STDOUT` would send)."""
+    capture. They travel as `COPY … TO STDOUT` CSV, PostgreSQL's fastest way out, and those
+    bytes are the capture's payload."""
     import psycopg
 
     dsn = os.environ.get(source.dsn_env)
@@ -99,23 +114,24 @@ def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -
             "set it to the PostgreSQL connection string"
         )
     base = source.query or f"select * from {source.table}"
-    columns = ", ".join(f'"{c}"' for c in config.dtypes)
+    columns = ", ".join(_pg_text(c.name, c.type) for c in config.columns)
     sql = f"select {columns} from ({base}) as src"
     params: list[Any] = []
     if cursor is not None:
-        sql += f' where "{source.cursor}" > %s'
+        sql += f' where src."{source.cursor}" > %s'
         params.append(cursor)
-    sql += f' order by "{source.cursor}"'
-    with psycopg.connect(dsn) as con, con.cursor() as cur:
-        cur.execute(sql, params)
-        names = [d.name for d in cur.description or []]
-        records = cur.fetchall()
-    frame = pl.DataFrame(records, schema=names, orient="row", infer_schema_length=None)
-    if not records:
+    sql += f' order by src."{source.cursor}"'
+    payload = bytearray()
+    copy_sql = f"copy ({sql}) to stdout with (format csv, header true)"
+    with psycopg.connect(dsn) as con, con.cursor() as cur, cur.copy(copy_sql, params) as copy:
+        for block in copy:
+            payload += block
+    frame = pl.read_csv(bytes(payload), infer_schema=False)
+    if frame.height == 0:
         return []
     rows = conformed(config, frame, f"{config.name}'s PostgreSQL source")
     request = {"cursor_column": source.cursor, "after": cursor, "rows": rows.height}
-    return [Fetched(rows, rows.write_csv().encode(), request, "postgres")]
+    return [Fetched(rows, bytes(payload), request, "postgres")]
 
 
 def fetch_http(config: DatasetConfig, source: HttpSource, client: httpx.Client) -> list[Fetched]:
