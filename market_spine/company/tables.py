@@ -4,7 +4,7 @@ slowly changing dimensions of type 2 (one row per version of a key, with its val
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -72,8 +72,3 @@ def silver_schema(config: DatasetConfig) -> dict[str, pl.DataType]:
         schema[VALID_TO] = pl.Datetime("ns", "UTC")
         schema[IS_CURRENT] = pl.Boolean()
     return schema
-
-
-def partition_day(key: str | None) -> date | None:
-    """The business date of a Dagster partition key (None for an unpartitioned dataset)."""
-    return None if key is None else date.fromisoformat(key)
