@@ -17,6 +17,8 @@ from market_spine.company.definitions import load_folder
 from market_spine.errors import InvalidInput
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
+from market_spine.operations.alerts.observe import owner_book
+from market_spine.operations.alerts.runs import run_observations
 
 
 def _copy_example(tmp_path: Path, names: tuple[str, ...]) -> Path:
@@ -96,7 +98,9 @@ def test_daily_fact_is_certified_per_partition(tmp_path: Path) -> None:
 def test_failed_error_check_blocks_certification(tmp_path: Path) -> None:
     folder = _copy_example(tmp_path, ("orders",))
     drop = folder / "orders" / "drop"
-    bad = pl.read_csv(drop / "orders_2026-11-25.csv").with_columns(amount=pl.lit(-1.0))
+    bad = pl.read_csv(drop / "orders_2026-11-25.csv").with_columns(
+        amount=pl.lit(-1.0), status=pl.lit("lost")
+    )
     bad.write_csv(drop / "orders_2026-11-25.csv")
     defs = load_folder(folder)
     instance = dg.DagsterInstance.ephemeral()
@@ -114,6 +118,17 @@ def test_failed_error_check_blocks_certification(tmp_path: Path) -> None:
     assert not checks["range_amount"].passed
     assert checks["range_amount"].metadata["owner"].value == "team:sales-ops"
     assert checks["certified"].metadata["state"].value != "certified"
+
+    # Findings go to the owner each rule names, else the dataset's.
+    seen = run_observations(
+        result.dagster_run,
+        instance.all_logs(result.run_id),
+        ("normalized/company_orders",),
+        owner_book(),
+    )
+    owners = {o.subject.split(":")[-1]: o.owners for o in seen if o.failing}
+    assert owners["accepted_values_status"] == ("team:finance",)
+    assert owners["range_amount"] == ("team:sales-ops",)
 
 
 @pytest.mark.parametrize(
