@@ -117,6 +117,12 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
             client, "/v1/catalog/normalized/company_clients", _key(company_home, "reader")
         )
         unknown = _get(client, "/v1/datasets/nothing", acme)
+        revisions = _get(
+            client,
+            "/v1/revisions",
+            _key(company_home, "quant", tenant="acme"),
+            dataset="normalized/company_orders",
+        )
     assert rows and {r["tenant"] for r in rows} == {"acme"} and len(rows) == 8
     assert set(csv["tenant"]) == {"acme"} and csv.height == 6
     import pyarrow as pa
@@ -129,6 +135,7 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
     assert (
         unknown.status_code == 404 and "acme" not in unknown.text and "globex" not in unknown.text
     )
+    assert revisions.status_code == 403 and "every tenant" in revisions.text
 
     spine = Spine(settings=settings_for(company_home), key=acme)
     assert set(spine.dataset("employees")["tenant"]) == {"acme"}
