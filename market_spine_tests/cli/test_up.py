@@ -24,6 +24,8 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+# The test's own loading deadline is 480 s; the suite's default timeout would cut it first.
+@pytest.mark.timeout(600)
 def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
     ui, api = free_port(), free_port()
     env = {
