@@ -31,6 +31,7 @@ from market_spine.markets.expirations import ROOTS
 from market_spine.markets.instruments import get_instrument
 from market_spine.markets.rolls import continuous_symbol, is_continuous
 from market_spine.options import keys as options_keys
+from market_spine.security.identity import Identity
 from market_spine.settings import Settings
 
 if TYPE_CHECKING:
@@ -86,6 +87,10 @@ class Spine:
 
     A read that finds no rows warns with an `EmptyReadWarning` saying why (no session then, in
     the future, or not loaded yet); `warn_empty=False` leaves the asking to `empty_reason`.
+
+    Opened with an API `key` (or an `identity`), company datasets are read as that identity
+    may see them on every path (`dataset`, `sql`, `catalog`): its tenant's rows only, personal
+    data masked without the `pii` scope. Without one, the home's owner reads everything.
     """
 
     def __init__(
@@ -94,6 +99,8 @@ class Spine:
         settings: Settings | None = None,
         *,
         warn_empty: bool = True,
+        key: str | None = None,
+        identity: Identity | None = None,
     ) -> None:
         if settings is None:
             settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)} if home else None)
@@ -104,6 +111,19 @@ class Spine:
         self._registered: dict[str, int | None] = {}
         self._states = CertificationStates(self.lake)
         self._readiness = Readiness(self.lake)
+        if key is not None:
+            identity = _key_identity(settings.home, key)
+        self.identity = identity
+
+    def dataset(self, name: str) -> pl.DataFrame:
+        """A company dataset's silver rows (`clients` or `normalized/company_clients`), as
+        this Spine's identity may see them."""
+        from market_spine.company import reading
+
+        table = reading.silver_name(name)
+        identity = self.identity or _owner()
+        audit_read(self.settings.home, "spine.dataset", table, {"name": name})
+        return reading.read(self.lake, table, identity, self.settings.home)
 
     def bars(
         self,
@@ -508,6 +528,12 @@ class Spine:
         from market_spine.catalog.registry import facts as live_facts
 
         facts = live_facts(self.lake, list(CATALOG))
+        if self.identity is not None and self.identity.tenant is not None:
+            from market_spine.company import reading
+
+            for spec, fact in zip(CATALOG, facts, strict=True):
+                if reading.company_spec(spec.name) is not None:
+                    fact["rows"] = reading.visible_rows(self.lake, spec.name, self.identity)
         live = pl.DataFrame(
             {
                 "rows": [f.get("rows") for f in facts],
@@ -551,6 +577,12 @@ class Spine:
         from market_spine.warehouse.paths import warehouse_path
         from market_spine.warehouse.reading import read_only
 
+        if self.identity is not None and self.identity.tenant is not None:
+            raise InvalidInput(
+                f"{self.identity.actor} is bound to tenant {self.identity.tenant}, and the "
+                "warehouse's marts hold every tenant's rows: read company datasets with "
+                "`dataset()` or `sql()`, which keep to your tenant"
+            )
         params = {"query": query, "as_of": as_of}
         audit_read(self.settings.home, "spine.warehouse_sql", "warehouse", params)
         if as_of is not None:
@@ -597,6 +629,7 @@ class Spine:
                 empty = f"_empty_{layer}_{name}"
                 self._con.register(empty, snapshot.schema.empty_table())
                 body = f"SELECT * FROM {empty}"
+            body = self._scoped_view(dataset, body)
             self._con.execute(f"create schema if not exists {layer}")
             self._con.execute(f"create or replace view {layer}.{name} as {body}")
             self._con.execute(f"create or replace view {view_name(dataset)} as {body}")
@@ -608,6 +641,15 @@ class Spine:
                 )
         self._adjusted_view()
         return self._con
+
+    def _scoped_view(self, dataset: str, body: str) -> str:
+        """A company table's view as this Spine's identity may see it (others unchanged)."""
+        from market_spine.company import reading
+
+        spec = reading.company_spec(dataset)
+        if spec is None or self.identity is None:
+            return body
+        return reading.view_sql(spec, body, self.identity)
 
     def _adjusted_view(self) -> None:
         """The back-adjusted continuous minutes as a view, once both tables exist."""
@@ -627,6 +669,24 @@ class Spine:
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc
+
+
+def _owner() -> Identity:
+    """Who a Spine opened without a key reads as: the home's owner (the OS user), who sees
+    every row in clear."""
+    from market_spine.config.identity import os_user
+
+    return Identity(f"local:{os_user()}", "admin", method="local", pii=True)
+
+
+def _key_identity(home: Path, key: str) -> Identity:
+    """The identity of an API key of `home`; InvalidInput saying why a key is refused."""
+    from market_spine.security.keys import KeyRefused, KeyStore
+
+    try:
+        return KeyStore(home).check(key).identity()
+    except KeyRefused as exc:
+        raise InvalidInput(f"{exc}; ask an admin for a key (`market-spine keys create`)") from None
 
 
 def _unadjusted(symbol: str, adjust: str) -> None:

@@ -19,6 +19,7 @@ def silence_dagster_previews() -> None:
 # Before the domains load: their asset decorators are where the preview warnings are raised.
 silence_dagster_previews()
 
+from market_spine.company import definitions as company  # noqa: E402
 from market_spine.futures import definitions as futures  # noqa: E402
 from market_spine.lake.resource import LakeResource  # noqa: E402
 from market_spine.operations import definitions as operations  # noqa: E402
@@ -28,7 +29,13 @@ from market_spine.runs.console_logger import run_console_logger  # noqa: E402
 from market_spine.settings import Settings  # noqa: E402
 from market_spine.warehouse import definitions as warehouse  # noqa: E402
 
-DOMAINS = {"futures": futures, "options": options, "warehouse": warehouse, "operations": operations}
+DOMAINS = {
+    "futures": futures,
+    "options": options,
+    "warehouse": warehouse,
+    "operations": operations,
+    "company": company,
+}
 
 
 def shared_resources(settings: Settings) -> dict[str, object]:

@@ -64,6 +64,9 @@ class Rule:
     role: str | None
     dataset: str | None = None
     dataset_param: str | None = None
+    #: Prefixed to the parameter's value to name the dataset (`clients` ->
+    #: `normalized/company_clients`).
+    dataset_prefix: str = ""
 
 
 PUBLIC = Rule(None)
@@ -91,6 +94,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/readiness"): Rule("reader"),
     ("WS", "/v1/stream/bars"): Rule("reader", STREAM_DATASET),
     ("GET", "/v1/revisions"): Rule("quant", dataset_param="dataset"),
+    ("GET", "/v1/datasets/{name}"): Rule(
+        "reader", dataset_param="name", dataset_prefix="normalized/company_"
+    ),
     ("GET", "/v1/stream/status"): Rule("operator"),
     ("GET", "/v1/status"): Rule("operator"),
     ("GET", "/v1/gaps"): Rule("operator"),
@@ -142,7 +148,7 @@ class Access:
     @property
     def local(self) -> Identity:
         """The identity everyone acts as with authentication off."""
-        return Identity(f"local:{os_user()}", "admin", ("*",), "local")
+        return Identity(f"local:{os_user()}", "admin", ("*",), "local", pii=True)
 
 
 def unauthorized(message: str, token_given: bool, realm: str = REALM) -> ApiError:
@@ -206,7 +212,7 @@ def dataset_of(rule: Rule, params: Callable[[str], str | None]) -> str | None:
     from market_spine.catalog.vocabulary import UnknownDataset
 
     try:
-        return CATALOG.get(raw).name
+        return CATALOG.get(rule.dataset_prefix + raw).name
     except UnknownDataset:
         return None
 
@@ -265,7 +271,9 @@ async def admit(request: Request, token: str | None, realm: str) -> None:
     request.state.identity = identity
     if rule is None:
         raise ApiError(403, f"{request.method} {route} is in no access rule: it is refused")
-    dataset = dataset_of(rule, request.query_params.get)
+    dataset = dataset_of(
+        rule, lambda name: request.query_params.get(name) or request.path_params.get(name)
+    )
     authorize(identity, rule, dataset, f"{request.method} {route}")
     if access.authenticator is not None:
         wait = access.rates.take(identity.actor)

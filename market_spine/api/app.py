@@ -18,6 +18,7 @@ from market_spine.api import (
     routes_bars,
     routes_catalog,
     routes_cost,
+    routes_datasets,
     routes_gaps,
     routes_health,
     routes_keys,
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_options.router, dependencies=guarded)
     app.include_router(routes_catalog.router, dependencies=guarded)
     app.include_router(routes_revisions.router, dependencies=guarded)
+    app.include_router(routes_datasets.router, dependencies=guarded)
     app.include_router(routes_readiness.router, dependencies=guarded)
     app.include_router(routes_stream.router, dependencies=guarded)
     app.include_router(routes_stream.sockets)

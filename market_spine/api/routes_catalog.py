@@ -8,6 +8,7 @@ warehouse changes: a request never opens the warehouse or waits on its lock.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -16,6 +17,9 @@ from fastapi import APIRouter, Request, Response
 from market_spine.api.errors import ApiError
 from market_spine.catalog.listing import CatalogCache
 from market_spine.catalog.vocabulary import UnknownDataset
+from market_spine.company import reading
+from market_spine.lake.store import Lake
+from market_spine.security.identity import Identity
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
@@ -35,7 +39,23 @@ async def catalog(request: Request) -> Response:
         body = await anyio.to_thread.run_sync(cache.body)
     if body is None:
         raise ApiError(503, NOT_READY)
+    identity: Identity | None = getattr(request.state, "identity", None)
+    if identity is not None and identity.tenant is not None:
+        listing = json.loads(body)
+        spine = request.app.state.spine
+        for found in listing["datasets"]:
+            _tenant_facts(found, spine.lake, identity)
+        body = json.dumps(listing, separators=(",", ":")).encode()
     return Response(body, media_type="application/json")
+
+
+def _tenant_facts(found: dict[str, Any], lake: Lake, identity: Identity) -> None:
+    """A company table's row count as a tenant-bound identity sees it (its tenant's rows)."""
+    if reading.company_spec(found["name"]) is not None and found.get("facts"):
+        found["facts"] = {
+            **found["facts"],
+            "rows": reading.visible_rows(lake, found["name"], identity),
+        }
 
 
 @router.get("/{name:path}", summary="One dataset: columns, schema history, lineage, live facts")
@@ -54,4 +74,8 @@ async def dataset(request: Request, name: str) -> dict[str, Any]:
         found = await anyio.to_thread.run_sync(cache.entry, name)
     if found is None:
         raise ApiError(503, NOT_READY)
+    identity: Identity | None = getattr(request.state, "identity", None)
+    if identity is not None and identity.tenant is not None:
+        found = dict(found)
+        _tenant_facts(found, request.app.state.spine.lake, identity)
     return found

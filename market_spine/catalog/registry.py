@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
 from market_spine.catalog.facts import lake_facts
 from market_spine.catalog.vocabulary import Catalog, DatasetSpec
 from market_spine.certification.catalog import CERTIFICATION_DATASETS
+from market_spine.company.catalog import COMPANY_DATASETS
 from market_spine.futures.catalog import FUTURES_DATASETS
 from market_spine.lake.store import Lake
 from market_spine.operations.retention import PRUNINGS_SPEC
@@ -32,6 +33,7 @@ CATALOG = Catalog.of(
         *model_datasets(),
         *CERTIFICATION_DATASETS,
         PRUNINGS_SPEC,
+        *COMPANY_DATASETS,
     ]
 )
 
@@ -91,6 +93,8 @@ def entry(spec: DatasetSpec) -> dict[str, Any]:
             {"name": c.name, "type": c.type_name, "description": c.description}
             for c in spec.columns
         ],
+        "masked_columns": dict(spec.pii),
+        "tenant_column": spec.tenant_column,
     }
 
 

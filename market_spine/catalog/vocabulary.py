@@ -61,6 +61,11 @@ class DatasetSpec:
     #: The columns that identify a row within the table (empty: not declared); revisions diff
     #: two snapshots of a partition by them.
     keys: tuple[str, ...] = ()
+    #: Personal-data columns and how they are masked (`hash` or `redact`) for identities
+    #: without the `pii` scope.
+    pii: tuple[tuple[str, str], ...] = ()
+    #: The column naming each row's tenant (None: the table is not split by tenant).
+    tenant_column: str | None = None
 
     @property
     def layer(self) -> str:

@@ -27,6 +27,12 @@ def create(
         str | None, typer.Option(help="Lifetime: 90d, 12h, 30m, 2w or never.")
     ] = "90d",
     name: Annotated[str, typer.Option(help="Who or what the key is for.")] = "",
+    tenant: Annotated[
+        str | None, typer.Option(help="Bind the key to one tenant's rows of company datasets.")
+    ] = None,
+    pii: Annotated[
+        bool, typer.Option("--pii", help="Let the key read personal-data columns in clear.")
+    ] = False,
 ) -> None:
     """Issue a key and print it once: store it now, it cannot be shown again."""
     from market_spine.security.keys import KeyStore, parse_datasets, parse_expiry
@@ -34,7 +40,7 @@ def create(
     with command_run(dagster=False):
         settings = settings_from_env()
         issued = KeyStore(settings.home).create(
-            role, parse_datasets(datasets), parse_expiry(expires), name
+            role, parse_datasets(datasets), parse_expiry(expires), name, tenant, pii
         )
     record = issued.record
     expiry = "never" if record.expires_at is None else record.expires_at.isoformat()

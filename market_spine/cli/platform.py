@@ -130,6 +130,7 @@ def _load_recent(settings: Settings, days: int) -> list[RunSummary]:
     runs = run_domains(settings, futures[0], futures[1], ("futures",))
     if options:
         runs += run_domains(settings, options[0], options[1], ("options",))
+    runs += run_domains(settings, start, futures[1], ("company",))
     return runs + run_domains(settings, start, futures[1], ("warehouse",))
 
 

@@ -19,7 +19,7 @@ from market_spine.settings import Settings
 if TYPE_CHECKING:
     from market_spine.runs.launch import RunSummary
 
-DOMAINS = ("futures", "options", "warehouse", "all")
+DOMAINS = ("futures", "options", "company", "warehouse", "all")
 #: What `--domain all` runs, in order: the warehouse last, over what the others wrote.
 EVERY_DOMAIN = ("futures", "options", "warehouse")
 
@@ -105,8 +105,23 @@ def run_domains(
         runs += _process_futures(settings, start, end)
     if "options" in domains:
         runs += _process_options(settings, start, end)
+    if "company" in domains:
+        runs += _process_company(settings)
     if "warehouse" in domains:
         runs += _process_warehouse(settings, start, end)
+    return runs
+
+
+def _process_company(settings: Settings) -> list[RunSummary]:
+    """Capture the company datasets' new source rows and rebuild their silver tables (their
+    dates are their data's, not the range's)."""
+    from market_spine.home import instance
+    from market_spine.runs.launch import materialize_company
+
+    with console.status("company datasets"):
+        runs = materialize_company(settings, instance=instance(settings))
+    for run in runs:
+        console.print(_line(f"company: {run.symbol}", run), highlight=False)
     return runs
 
 
@@ -204,7 +219,9 @@ def process(
     start: Annotated[str | None, typer.Option(help="First trade date of a range.")] = None,
     end: Annotated[str | None, typer.Option(help="Last trade date of a range (inclusive).")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated roots, e.g. CL,ES.")] = None,
-    domain: Annotated[str, typer.Option(help="futures, options, warehouse or all.")] = "all",
+    domain: Annotated[
+        str, typer.Option(help="futures, options, company, warehouse or all.")
+    ] = "all",
 ) -> None:
     """Materialize partitions through Dagster (the runs show in the UI)."""
     from market_spine.markets.dates import parse_date

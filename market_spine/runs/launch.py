@@ -397,3 +397,41 @@ def materialize_warehouse(
             run.failure,
         )
     ]
+
+
+def materialize_company(
+    settings: Settings, *, instance: dg.DagsterInstance, log_level: str = "CRITICAL"
+) -> list[RunSummary]:
+    """Capture every company dataset's new source rows and rebuild its silver table: one run
+    of the captures and the unpartitioned tables, then one single-run backfill per daily
+    dataset over the business dates its captures hold."""
+    from market_spine.company.catalog import configs
+    from market_spine.company.tables import BUSINESS_DATE, raw_table
+
+    assets = domain_assets(settings, "company")
+    daily = {c.name for c in configs() if c.partitioning.kind == "daily"}
+    partitioned = [a for a in assets if a.partitions_def is not None]
+    first = [k for a in assets if a.partitions_def is None for k in a.keys]
+    today = date.today()
+    if not first:
+        return []
+    run = launch(settings, first, instance=instance, log_level=log_level)
+    runs = [RunSummary("captures", today, today, *_outcome(run))]
+    if not run.success:
+        return runs
+    lake = LakeResource(root=str(settings.lake_root)).lake
+    for config in configs():
+        if config.name not in daily or not lake.exists(raw_table(config)):
+            continue
+        dates = lake.read(raw_table(config), columns=[BUSINESS_DATE])[BUSINESS_DATE]
+        if dates.is_empty():
+            continue
+        keys = [k for a in partitioned for k in a.keys if k.path[-1] == f"company_{config.name}"]
+        span = (dates.min().isoformat(), dates.max().isoformat())  # type: ignore[union-attr]
+        run = launch(settings, keys, instance=instance, partition_range=span, log_level=log_level)
+        runs.append(RunSummary(config.name, dates.min(), dates.max(), *_outcome(run)))  # type: ignore[arg-type]
+    return runs
+
+
+def _outcome(run: LaunchedRun) -> tuple[str, bool, tuple[str, ...], str | None]:
+    return run.run_id, run.success, run.failed_checks, run.failure

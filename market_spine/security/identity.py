@@ -22,12 +22,16 @@ ALL_DATASETS = ("*",)
 class Identity:
     """`actor` is the key id (`key:<id>`), the JWT subject (`jwt:<sub>`) or, with authentication
     off, the OS user (`local:<user>`); `datasets` are glob patterns over dataset names such as
-    `normalized/futures_bars_1m` (`*` for all)."""
+    `normalized/futures_bars_1m` (`*` for all); `tenant` binds it to one tenant's rows of the
+    tables split by tenant (None: every tenant); `pii` lets it read personal-data columns in
+    clear (otherwise they are masked)."""
 
     actor: str
     role: str
     datasets: tuple[str, ...] = ALL_DATASETS
     method: Method = "key"
+    tenant: str | None = None
+    pii: bool = False
 
     def may_read(self, dataset: str) -> bool:
         """Whether `dataset` falls within this identity's dataset scope."""

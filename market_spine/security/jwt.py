@@ -94,7 +94,8 @@ class JwtVerifier:
 
     def identity(self, claims: dict[str, Any]) -> Identity:
         """The identity verified `claims` carry: the strongest known role of the role claim (a
-        string or a list), the dataset patterns of the datasets claim (absent: all)."""
+        string or a list), the dataset patterns of the datasets claim (absent: all), the tenant
+        of a `tenant` claim and clear personal data only with a `pii` claim that is true."""
         raw_role = claims.get(self.config.role_claim)
         roles = [raw_role] if isinstance(raw_role, str) else list(raw_role or [])
         role = highest(roles)
@@ -107,7 +108,15 @@ class JwtVerifier:
         if isinstance(raw, str):
             raw = raw.split(",")
         datasets = tuple(str(d).strip() for d in raw or () if str(d).strip()) or ALL_DATASETS
-        return Identity(f"jwt:{claims['sub']}", role, datasets, "jwt")
+        tenant = claims.get("tenant")
+        return Identity(
+            f"jwt:{claims['sub']}",
+            role,
+            datasets,
+            "jwt",
+            tenant if isinstance(tenant, str) and tenant else None,
+            claims.get("pii") is True,
+        )
 
 
 def _discover_jwks(issuer: str) -> str:

@@ -44,9 +44,14 @@ create table if not exists api_keys (
     hash text not null,
     created_at text not null,
     expires_at text,
-    revoked_at text
+    revoked_at text,
+    tenant text,
+    pii integer not null default 0
 )
 """
+#: Columns added since the first key files: a key file without them gets them (null tenant, no
+#: pii), so keys issued before stay valid with the access they had.
+_ADDED_COLUMNS = {"tenant": "text", "pii": "integer not null default 0"}
 
 
 class KeyRefused(Exception):
@@ -107,6 +112,8 @@ class KeyRecord:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    tenant: str | None = None
+    pii: bool = False
 
     def state(self, now: datetime) -> str:
         """`active`, `revoked` or `expired` at `now`."""
@@ -118,7 +125,7 @@ class KeyRecord:
 
     def identity(self) -> Identity:
         """The identity requests made with this key act as."""
-        return Identity(f"key:{self.id}", self.role, self.datasets, "key")
+        return Identity(f"key:{self.id}", self.role, self.datasets, "key", self.tenant, self.pii)
 
     def as_json(self, now: datetime) -> dict[str, object]:
         """The record as JSON-ready values (ISO 8601 times with zone)."""
@@ -131,6 +138,8 @@ class KeyRecord:
             "created_at": iso(self.created_at),
             "expires_at": iso(self.expires_at),
             "revoked_at": iso(self.revoked_at),
+            "tenant": self.tenant,
+            "pii": self.pii,
             "state": self.state(now),
         }
 
@@ -156,6 +165,8 @@ def _record(row: sqlite3.Row) -> KeyRecord:
         created_at=datetime.fromisoformat(row["created_at"]),
         expires_at=_time(row["expires_at"]),
         revoked_at=_time(row["revoked_at"]),
+        tenant=row["tenant"],
+        pii=bool(row["pii"]),
     )
 
 
@@ -174,6 +185,10 @@ class KeyStore:
         with closing(sqlite3.connect(self.path, timeout=5)) as con:
             con.row_factory = sqlite3.Row
             con.execute(_SCHEMA)
+            have = {r["name"] for r in con.execute("pragma table_info(api_keys)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in have:
+                    con.execute(f"alter table api_keys add column {column} {kind}")
             with con:
                 yield con
 
@@ -183,8 +198,11 @@ class KeyStore:
         datasets: tuple[str, ...] = ALL_DATASETS,
         expires_at: datetime | None = None,
         name: str = "",
+        tenant: str | None = None,
+        pii: bool = False,
     ) -> IssuedKey:
-        """Issue a key; its token is in the answer and nowhere else."""
+        """Issue a key; its token is in the answer and nowhere else. `tenant` binds it to one
+        tenant's rows; `pii` lets it read personal data in clear."""
         record = KeyRecord(
             id=secrets.token_hex(8),
             name=name,
@@ -193,11 +211,14 @@ class KeyStore:
             created_at=datetime.now(UTC).replace(microsecond=0),
             expires_at=expires_at,
             revoked_at=None,
+            tenant=tenant,
+            pii=pii,
         )
         secret = secrets.token_urlsafe(32)
         with self._db() as con:
             con.execute(
-                "insert into api_keys values (?, ?, ?, ?, ?, ?, ?, null)",
+                "insert into api_keys (id, name, role, datasets, hash, created_at, expires_at, "
+                "revoked_at, tenant, pii) values (?, ?, ?, ?, ?, ?, ?, null, ?, ?)",
                 (
                     record.id,
                     record.name,
@@ -206,6 +227,8 @@ class KeyStore:
                     HASHER.hash(secret),
                     record.created_at.isoformat(),
                     None if expires_at is None else expires_at.isoformat(),
+                    tenant,
+                    int(pii),
                 ),
             )
         return IssuedKey(record, f"{PREFIX}_{record.id}_{secret}")

@@ -11,6 +11,7 @@ import yaml
 from market_spine.catalog.registry import CATALOG
 from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.certification.tables import READINESS_LOG
+from market_spine.company.catalog import COMPANY_DATASETS
 from market_spine.futures import keys as futures_keys
 from market_spine.lake.writer import delta_arrow
 from market_spine.options import keys as options_keys
@@ -28,6 +29,7 @@ SOURCE_TABLES = (
     options_keys.table(options_keys.SURFACE),
     CHECK_RESULTS,
     READINESS_LOG,
+    *(spec.name for spec in COMPANY_DATASETS if spec.layer == "normalized"),
 )
 LAYERS = {
     "normalized": "Validated, de-duplicated lake tables (one accepted capture per partition).",

@@ -17,6 +17,8 @@ def test_the_documented_table_is_the_enforced_one() -> None:
     for key, rule in ROUTES.items():
         if rule.dataset:
             dataset = f"`{rule.dataset}`"
+        elif rule.dataset_prefix:
+            dataset = f"`{rule.dataset_prefix}<{rule.dataset_param}>`"
         elif rule.dataset_param:
             dataset = f"named by `{rule.dataset_param}`"
         else:

@@ -17,6 +17,7 @@ from market_spine.api.app import create_app
 from market_spine.catalog.registry import CATALOG, drift, last_materialization, undeclared
 from market_spine.cli import app as cli
 from market_spine.client import Spine
+from market_spine.company.catalog import COMPANY_DATASETS
 from market_spine.definitions import build_definitions
 from market_spine.lake import Lake
 from market_spine.runs.launch import materialize_options, materialize_range
@@ -50,8 +51,9 @@ def test_every_table_is_declared_and_matches_its_declaration(materialized_home, 
     # streaming and warehouse tables are compared in their own tests, the revision tables, which
     # need a partition whose data changed, and the anomaly flags, which need flagged rows, in
     # the certification tests, and the prunings, which maintenance writes, in the retention
-    # tests).
+    # tests; the company datasets in the company tests).
     batch = {
+        *(spec.name for spec in COMPANY_DATASETS),
         "raw/futures_bars_5s",
         "quality/check_results",
         "operations/revisions",

@@ -24,7 +24,10 @@ runner = CliRunner()
         (["--date", "2018-03-05"], "outside the partitions"),
         ([], "give --date"),
         (["--date", "2024-03-05", "--start", "2024-03-04"], "not both"),
-        (["--date", "2024-03-05", "--domain", "bonds"], "futures, options, warehouse, all"),
+        (
+            ["--date", "2024-03-05", "--domain", "bonds"],
+            "futures, options, company, warehouse, all",
+        ),
     ],
 )
 def test_process_rejects_bad_input_with_a_fix(

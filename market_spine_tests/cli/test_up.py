@@ -24,6 +24,8 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+# The test's own loading deadline is 480 s; the suite's default timeout would cut it first.
+@pytest.mark.timeout(600)
 def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
     ui, api = free_port(), free_port()
     env = {
@@ -69,6 +71,14 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
             timeout=30,
         ).json()["data"]["runsOrError"]["results"]
         assert runs and all(r["status"] == "SUCCESS" for r in runs)
+        # The example company is loaded from its drop folders, with no server.
+        assert "company: orders" in output and "company: captures" in output
+        orders = httpx.get(
+            f"http://127.0.0.1:{api}/v1/datasets/orders",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert orders.status_code == 200 and orders.json()["data"], orders.text
         tables = httpx.get(f"http://127.0.0.1:{api}/openapi.json", timeout=10)
         assert tables.status_code == 200
         assert len(leftovers(env["MARKET_SPINE_HOME"])) >= 3  # the check below can see them

@@ -124,6 +124,15 @@ def run_subject(run: DagsterRun, datasets: Sequence[str]) -> tuple[str, str]:
     return subject, tags.get(PARTITION_NAME_TAG, "")
 
 
+def _check_owners(seen: Observation, owners_of: OwnersOf) -> tuple[str, ...]:
+    """Who a check's finding goes to: the owner the check itself names (a company dataset's
+    rule may name one), else the owners of its datasets."""
+    declared = seen.details.get("owner")
+    if isinstance(declared, str) and declared:
+        return (declared,)
+    return owners_of(seen.datasets)
+
+
 def run_observations(
     run: DagsterRun,
     entries: Sequence[EventLogEntry],
@@ -142,7 +151,7 @@ def run_observations(
         kind = event.event_type if event is not None else None
         if kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             for seen in check_observations(event.event_specific_data, _at(entry), run.run_id):
-                found.append(replace(seen, owners=owners_of(seen.datasets)))
+                found.append(replace(seen, owners=_check_owners(seen, owners_of)))
         elif kind == DagsterEventType.STEP_FAILURE and event.step_failure_data.error is not None:
             error = _root(event.step_failure_data.error)
             first = f"{error.cls_name}: {_first_line(error)}"

@@ -85,7 +85,7 @@ def refresh_views(
         if snapshot is None:
             continue
         body = view_sql(snapshot) or empty_sql(conn, snapshot.schema)
-        _create(conn, dataset, body)
+        _create(conn, dataset, _masked(dataset, body))
         versions[dataset] = snapshot.version
     for dataset, columns in declared_sources().items():
         if dataset not in versions:
@@ -108,6 +108,18 @@ def _snapshot(lake: Lake, dataset: str, as_of: datetime | None) -> Snapshot | No
         raise
     except InvalidInput:
         return None  # first written after `as_of`
+
+
+def _masked(dataset: str, body: str) -> str:
+    """A company table's view with its personal data masked: the warehouse serves analysts
+    without the `pii` scope, so no view, staging model or mart of it holds PII in clear."""
+    from market_spine.company.catalog import COMPANY_DATASETS
+    from market_spine.company.masking import scoped_view_sql
+
+    spec = next((s for s in COMPANY_DATASETS if s.name == dataset), None)
+    if spec is None or not spec.pii:
+        return body
+    return scoped_view_sql([(c.name, c.dtype) for c in spec.columns], dict(spec.pii), body)
 
 
 def _create(conn: duckdb.DuckDBPyConnection, dataset: str, body: str) -> None:

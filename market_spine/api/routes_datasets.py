@@ -1,0 +1,55 @@
+"""`GET /v1/datasets/{name}`: a company dataset's silver rows (`clients`, `orders`, ...) as the
+caller may see them — its tenant's rows only when its key is bound to one, personal-data
+columns masked without the `pii` scope; JSON, CSV or Arrow IPC, bounded and paged."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from market_spine.api.errors import ApiError
+from market_spine.api.formats import Format
+from market_spine.api.paging import Answer, Limit, Offset, Page, serve
+from market_spine.api.params import RESPONSES, Fmt
+from market_spine.catalog.vocabulary import UnknownDataset
+from market_spine.company import reading
+from market_spine.security.identity import Identity
+
+router = APIRouter(prefix="/v1/datasets", tags=["company datasets"])
+
+
+@router.get(
+    "/{name}",
+    summary="A company dataset's rows (tenant-scoped, PII masked without the pii scope)",
+    response_class=Response,
+    responses=RESPONSES,
+)
+def dataset(
+    request: Request,
+    name: str,
+    fmt: Fmt = Format.json,
+    limit: Limit = None,
+    offset: Offset = 0,
+) -> Response:
+    """`name` as declared in the dataset's YAML (`clients`). A dimension answers every version
+    of each key (`valid_from`, `valid_to`, `is_current`); a fact, one row per key."""
+    try:
+        table = reading.silver_name(name)
+    except UnknownDataset as exc:
+        raise ApiError(404, str(exc), "name") from None
+    identity: Identity = request.state.identity
+    spine = request.app.state.spine
+    return serve(
+        request,
+        Answer(
+            read=lambda: reading.read(spine.lake, table, identity, spine.settings.home),
+            fmt=fmt,
+            page=Page(limit, offset),
+            meta={
+                "dataset": table,
+                "tenant": identity.tenant,
+                "masked_columns": []
+                if identity.pii
+                else [c for c, _ in reading.company_spec(table).pii],
+            },
+        ),
+    )

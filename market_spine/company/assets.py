@@ -1,0 +1,224 @@
+"""The Dagster assets of one company dataset: the capture (new source rows appended to the raw
+table with their provenance) and the silver table (rebuilt per partition from every capture,
+judged by the declared checks and certified like market data)."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import polars as pl
+
+from market_spine.catalog.dagster_metadata import catalog_metadata, dataset_asset
+from market_spine.certification.certify import (
+    Before,
+    Judged,
+    Partition,
+    certify,
+    selected_checks,
+    with_certified,
+)
+from market_spine.check_kit import check_result, judge, partition_checks
+from market_spine.company import checks as rules
+from market_spine.company.catalog import dataset_specs
+from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
+from market_spine.company.tables import (
+    BUSINESS_DATE,
+    WHOLE_TABLE,
+    raw_table,
+    silver_rows,
+    silver_schema,
+    silver_table,
+    with_business_date,
+)
+from market_spine.lake.capture import with_provenance
+from market_spine.lake.resource import LakeResource
+from market_spine.lake.store import Lake
+from market_spine.markets.dates import TRADE_DATE_TIMEZONE
+
+GROUP = "company"
+DAY_COLUMNS = (BUSINESS_DATE,)
+
+
+def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
+    """What the source holds that no capture has yet: files by their hash, PostgreSQL rows
+    past the newest captured cursor value, the whole HTTP API."""
+    source = config.source
+    raw = raw_table(config)
+    if isinstance(source, FilesSource):
+        captured = (
+            set(lake.read(raw, columns=["payload_sha256"])["payload_sha256"].to_list())
+            if lake.exists(raw)
+            else set()
+        )
+        return fetch_files(config, source, folder, captured)
+    if isinstance(source, PostgresSource):
+        cursor = None
+        if lake.exists(raw):
+            cursor = lake.read(raw, columns=[source.cursor])[source.cursor].max()
+        return fetch_postgres(config, source, cursor)
+    assert isinstance(source, HttpSource)
+    with httpx.Client(timeout=30) as client:
+        return fetch_http(config, source, client)
+
+
+def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dict[str, Any]:
+    """Append every new capture of the source to the raw table (one commit each); the counts."""
+    raw = raw_table(config)
+    rows = 0
+    found = fetch(config, folder, lake)
+    for fetched in found:
+        captured_at = datetime.now(UTC)
+        frame = with_provenance(
+            with_business_date(config, fetched.rows),
+            fetched.source,
+            fetched.request,
+            fetched.payload,
+            captured_at,
+        )
+        lake.append(
+            raw,
+            frame,
+            metadata={"capture_id": frame["capture_id"][0], "run_id": run_id},
+        )
+        rows += frame.height
+    return {"captures": len(found), "rows": rows}
+
+
+def final_at(day: Any) -> datetime:
+    """A business day's rows are final once the day is over (UTC)."""
+    return datetime.combine(day, time(), UTC) + timedelta(days=1)
+
+
+def rebuild(
+    config: DatasetConfig, lake: Lake, day: Any | None, run_id: str
+) -> tuple[pl.DataFrame, int | None]:
+    """Replace one partition of the silver table (`day`, or the whole table) from its raw
+    captures; the new rows and the row count it held before (None: first write)."""
+    raw, silver = raw_table(config), silver_table(config)
+    schema = silver_schema(config)
+    equals = {BUSINESS_DATE: day} if day is not None else None
+    between = None if day is not None else {"captured_at": WHOLE_TABLE}
+    source = lake.read(raw, equals=equals, between=between) if lake.exists(raw) else None
+    if source is None or source.height == 0:
+        rows = pl.DataFrame(schema=schema)
+    else:
+        rows = silver_rows(config, source).select(pl.col(n).cast(t) for n, t in schema.items())
+    before = None
+    if lake.exists(silver):
+        before = lake.read(silver, equals=equals, between=between, columns=["capture_id"]).height
+    lake.replace(
+        silver,
+        rows,
+        equals=equals,
+        between=between,
+        metadata={"run_id": run_id},
+    )
+    return rows, before
+
+
+def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
+    """The capture and silver assets of one declared dataset, with its checks."""
+    raw_spec, silver_spec = dataset_specs(config)
+    checks = rules.check_defs(config)
+    raw_key = dg.AssetKey(raw_spec.asset_path)
+    silver_key = dg.AssetKey(silver_spec.asset_path)
+
+    @dg.asset(
+        key=raw_key,
+        group_name=GROUP,
+        kinds={"delta", "polars"},
+        owners=[config.owner],
+        description=raw_spec.description,
+        metadata=catalog_metadata(raw_spec),
+    )
+    def capture_asset(
+        context: dg.AssetExecutionContext, lake: LakeResource
+    ) -> dg.MaterializeResult:
+        counts = capture(config, folder, lake.lake, context.run.run_id)
+        return dg.MaterializeResult(metadata=counts)
+
+    if config.partitioning.kind == "daily":
+        start = config.partitioning.start
+        assert start is not None
+        # Keys are UTC business dates; the definition shares the platform's partition time
+        # zone so the warehouse's dbt assets can map partitions across it and the trade dates.
+        days = dg.DailyPartitionsDefinition(
+            start_date=start.isoformat(), timezone=TRADE_DATE_TIMEZONE, end_offset=1
+        )
+
+        @dataset_asset(silver_spec, with_certified(checks), days, group_name=GROUP)
+        def silver_daily(
+            context: dg.AssetExecutionContext, lake: LakeResource
+        ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
+            store = lake.lake
+            now = datetime.now(UTC)
+            dates = [datetime.fromisoformat(k).date() for k in context.partition_keys]
+            before_rows = (
+                store.read(silver_spec.name, between={BUSINESS_DATE: (min(dates), max(dates))})
+                if store.exists(silver_spec.name)
+                else pl.DataFrame()
+            )
+            before = Before(before_rows, store.version(silver_spec.name))
+            written, verdicts = [], {}
+            for day in dates:
+                rows, previous = rebuild(config, store, day, context.run.run_id)
+                written.append(rows)
+                verdicts[day.isoformat()] = judge(checks, rules.Subject(rows, previous, now))
+            partitions = [Partition(d.isoformat(), d, None, (d,), final_at(d)) for d in dates]
+            judged = Judged(checks, verdicts, selected_checks(context, silver_key))
+            all_rows = pl.concat(written)
+            certified = certify(
+                store,
+                silver_spec,
+                context.run.run_id,
+                partitions,
+                DAY_COLUMNS,
+                before,
+                all_rows,
+                judged,
+                now,
+            )
+            yield dg.MaterializeResult(
+                metadata={
+                    "rows": all_rows.height,
+                    "delta_version": store.version(silver_spec.name),
+                    **certified.metadata(),
+                }
+            )
+            yield from partition_checks(
+                context, silver_key, with_certified(checks), certified.verdicts(verdicts)
+            )
+
+        return dg.Definitions(assets=[capture_asset, silver_daily])
+
+    @dg.asset(
+        key=silver_key,
+        deps=[raw_key],
+        group_name=GROUP,
+        kinds={"delta", "polars"},
+        owners=[config.owner],
+        description=silver_spec.description,
+        metadata=catalog_metadata(silver_spec),
+        check_specs=[
+            dg.AssetCheckSpec(
+                c.name, asset=silver_key, description=c.description, blocking=c.blocking
+            )
+            for c in checks
+        ],
+    )
+    def silver_whole(
+        context: dg.AssetExecutionContext, lake: LakeResource
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        rows, previous = rebuild(config, lake.lake, None, context.run.run_id)
+        yield dg.MaterializeResult(
+            metadata={"rows": rows.height, "delta_version": lake.lake.version(silver_spec.name)}
+        )
+        verdicts = judge(checks, rules.Subject(rows, previous, datetime.now(UTC)))
+        for name, outcome in verdicts.items():
+            yield check_result(silver_key, name, outcome)
+
+    return dg.Definitions(assets=[capture_asset, silver_whole])

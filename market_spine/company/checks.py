@@ -1,0 +1,98 @@
+"""The data-quality rules a company dataset declares, as pure functions: a partition's silver
+rows (the current version of each key), its previous row count and the clock in, one outcome
+out. Each outcome names its severity and the owner its finding is routed to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from market_spine.check_kit import CheckDef, CheckOutcome
+from market_spine.company.config import Check, DatasetConfig
+from market_spine.company.tables import IS_CURRENT
+
+#: Offending values shown in a failed check's metadata.
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a check judges: the partition's silver rows, the row count the partition had
+    before this run (None: first load) and now (UTC)."""
+
+    rows: pl.DataFrame
+    previous_rows: int | None
+    now: datetime
+
+    @property
+    def current(self) -> pl.DataFrame:
+        """The rows in force: a dimension's current versions, every row of a fact."""
+        if IS_CURRENT in self.rows.columns:
+            return self.rows.filter(pl.col(IS_CURRENT))
+        return self.rows
+
+
+def _outcome(check: Check, owner: str, bad: int, detail: dict[str, object]) -> CheckOutcome:
+    metadata = {"severity": check.severity, "owner": check.owner or owner, "failing": bad}
+    return CheckOutcome(bad == 0, {**metadata, **detail}, warn_only=check.severity == "warn")
+
+
+def _shown(values: pl.Series) -> str:
+    return ", ".join(str(v) for v in values.head(SHOWN).to_list())
+
+
+def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutcome:
+    """One rule's verdict on one partition."""
+    rows = subject.current
+    owner = config.owner
+    if check.kind == "not_null":
+        bad = rows[check.column].null_count()
+        return _outcome(check, owner, bad, {})
+    if check.kind == "unique":
+        keys = check.columns or ([check.column] if check.column else config.keys)
+        dupes = rows.filter(pl.struct(keys).is_duplicated())
+        return _outcome(check, owner, dupes.height, {"columns": ", ".join(keys)})
+    if check.kind == "accepted_values":
+        column = rows[check.column]
+        bad_values = column.filter(~column.is_in(check.values or []) & column.is_not_null())
+        return _outcome(
+            check, owner, bad_values.len(), {"examples": _shown(bad_values.unique().sort())}
+        )
+    if check.kind == "range":
+        column = rows[check.column].cast(pl.Float64)
+        outside = pl.Series([False] * column.len())
+        if check.min is not None:
+            outside |= (column < check.min).fill_null(False)
+        if check.max is not None:
+            outside |= (column > check.max).fill_null(False)
+        return _outcome(
+            check, owner, int(outside.sum()), {"examples": _shown(column.filter(outside))}
+        )
+    if check.kind == "row_count":
+        before, now = subject.previous_rows, rows.height
+        if not before:
+            return _outcome(check, owner, 0, {"rows": now, "previous_rows": before})
+        change = abs(now - before) / before
+        bad = int(change > (check.max_change or 0))
+        return _outcome(check, owner, bad, {"rows": now, "previous_rows": before})
+    newest = subject.rows["captured_at"].max() if subject.rows.height else None
+    age = None if newest is None else subject.now - newest
+    limit = timedelta(hours=check.max_age_hours or 0)
+    late = age is None or age > limit
+    hours = None if age is None else round(age.total_seconds() / 3600, 2)
+    return _outcome(check, owner, int(late), {"age_hours": hours})
+
+
+def check_defs(config: DatasetConfig) -> tuple[CheckDef[Subject], ...]:
+    """The dataset's checks as the platform's check declarations; `error` ones block."""
+    return tuple(
+        CheckDef(
+            check.name,
+            f"{check.kind} ({check.severity}, owner {check.owner or config.owner})",
+            lambda subject, check=check: evaluate(check, config, subject),
+            blocking=check.severity == "error",
+        )
+        for check in config.checks
+    )

@@ -1,0 +1,46 @@
+"""The company domain's Definitions: every dataset file of the package's `defs/` folder loaded
+as Dagster components (one `defs.yaml` each), with a clear error naming a malformed file."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster.components.core.load_defs import load_defs
+
+from market_spine.company.config import dataset_files, load
+from market_spine.settings import Settings
+
+
+def load_folder(folder: Path) -> dg.Definitions:
+    """The definitions of every company dataset under `folder`. Each file is validated first,
+    so a malformed one fails with its path, key and fix rather than a Dagster stack trace."""
+    for path in dataset_files(folder):
+        load(path)
+    module_name = _module_of(folder)
+    if module_name is not None:
+        module = importlib.import_module(module_name)
+    else:
+        spec = importlib.util.spec_from_file_location(
+            f"company_defs_{abs(hash(folder))}", folder / "__init__.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return load_defs(module, project_root=folder.parent)
+
+
+def _module_of(folder: Path) -> str | None:
+    package = Path(__file__).parent / "defs"
+    return "market_spine.company.defs" if folder.resolve() == package.resolve() else None
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The company datasets the package declares (the synthetic company's by default)."""
+    del settings
+    from market_spine.company.catalog import DEFS_FOLDER
+
+    return load_folder(DEFS_FOLDER)

@@ -1,0 +1,92 @@
+"""Reading a company dataset as an identity may see it: only its tenant's rows when it is bound
+to one, personal-data columns masked unless it holds the `pii` scope, and every clear read of
+personal data recorded in the audit trail under the reader's actor. The API, Spine opened with
+a key and its SQL views all read through here, so the rules hold on every path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from market_spine.audit.recorder import recorder
+from market_spine.catalog.vocabulary import DatasetSpec, UnknownDataset
+from market_spine.company.catalog import COMPANY_DATASETS
+from market_spine.company.masking import for_tenant, masked, scoped_view_sql
+from market_spine.lake.store import Lake
+from market_spine.security.identity import Identity
+
+#: The audit action of a read that returned personal data in clear.
+CLEAR_PII_READ = "pii.read_clear"
+_BY_NAME = {spec.name: spec for spec in COMPANY_DATASETS}
+
+
+def company_spec(dataset: str) -> DatasetSpec | None:
+    """The catalog entry of a company table (raw or silver), None for any other dataset."""
+    return _BY_NAME.get(dataset)
+
+
+def silver_name(name: str) -> str:
+    """The silver table of a company dataset named as in its YAML (`clients`), or the table
+    itself; UnknownDataset listing the company datasets when there is none."""
+    for candidate in (name, f"normalized/company_{name}"):
+        spec = _BY_NAME.get(candidate)
+        if spec is not None:
+            return spec.name
+    known = sorted(
+        s.name.removeprefix("normalized/company_")
+        for s in COMPANY_DATASETS
+        if s.layer == "normalized"
+    )
+    raise UnknownDataset(
+        f"no company dataset {name!r}: the company datasets are {', '.join(known)}"
+    )
+
+
+def scoped(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path) -> pl.DataFrame:
+    """`rows` of `spec`'s table as `identity` may see them; a clear read of PII is audited."""
+    rows = for_tenant(rows, spec.tenant_column, identity.tenant)
+    pii = dict(spec.pii)
+    shown = [c for c in pii if c in rows.columns]
+    if not identity.pii:
+        return masked(rows, pii)
+    if shown and rows.height:
+        recorder(home).record(
+            identity.actor,
+            CLEAR_PII_READ,
+            spec.name,
+            {"columns": shown, "rows": rows.height, "tenant": identity.tenant},
+        )
+    return rows
+
+
+def read(lake: Lake, dataset: str, identity: Identity, home: Path) -> pl.DataFrame:
+    """Every row of a company table `identity` may see (tenant-scoped, PII per its scope)."""
+    spec = _BY_NAME[dataset]
+    if not lake.exists(dataset):
+        return pl.DataFrame(schema={c.name: c.dtype for c in spec.columns})
+    rows = lake.read(dataset)
+    if spec.tenant_column and identity.tenant is not None:
+        rows = lake.read(dataset, equals={spec.tenant_column: identity.tenant})
+    return scoped(spec, rows, identity, home)
+
+
+def visible_rows(lake: Lake, dataset: str, identity: Identity) -> int | None:
+    """How many rows of a company table `identity` sees (its catalog row count)."""
+    spec = _BY_NAME[dataset]
+    if not lake.exists(dataset):
+        return None
+    if spec.tenant_column is None or identity.tenant is None:
+        return lake.read(dataset, columns=[spec.columns[0].name]).height
+    return lake.read(
+        dataset, equals={spec.tenant_column: identity.tenant}, columns=[spec.tenant_column]
+    ).height
+
+
+def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
+    """A SQL view of a company table as `identity` may see it, over the table's `body`."""
+    if identity.pii and (spec.tenant_column is None or identity.tenant is None):
+        return body
+    pii = {} if identity.pii else dict(spec.pii)
+    columns = [(c.name, c.dtype) for c in spec.columns]
+    return scoped_view_sql(columns, pii, body, spec.tenant_column, identity.tenant)

@@ -1,0 +1,169 @@
+"""Fetching a company dataset's new rows from its source: a drop folder of CSV/Parquet files,
+a PostgreSQL table or query past an incremental cursor, or a paged HTTP JSON API. Each fetch is
+one capture: its rows, the bytes that carried them (hashed into the capture's provenance) and
+the request that produced it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+
+from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One capture's rows (declared columns, declared dtypes), its payload bytes, the request
+    that produced it (JSON-ready) and the source's label."""
+
+    rows: pl.DataFrame
+    payload: bytes
+    request: dict[str, Any] = field(default_factory=dict)
+    source: str = "file"
+
+
+def conformed(config: DatasetConfig, frame: pl.DataFrame, where: str) -> pl.DataFrame:
+    """`frame` as the declared columns and dtypes; InvalidInput naming the missing column or
+    the value that does not parse, and where it came from."""
+    missing = [c for c in config.dtypes if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"{where} has no column {missing[0]!r} that {config.name} declares: add it to the "
+            f"source or remove it from the dataset's columns (found: {', '.join(frame.columns)})"
+        )
+    columns = []
+    for name, dtype in config.dtypes.items():
+        column = pl.col(name)
+        if dtype == pl.Datetime("us", "UTC") and frame.schema[name] == pl.String():
+            column = column.str.to_datetime(time_zone="UTC", time_unit="us")
+        elif dtype == pl.Date() and frame.schema[name] == pl.String():
+            column = column.str.to_date()
+        elif dtype == pl.Boolean() and frame.schema[name] == pl.String():
+            column = column.str.to_lowercase().is_in(["true", "t", "1", "yes"])
+            column = pl.when(pl.col(name).is_null()).then(None).otherwise(column)
+        columns.append(column.cast(dtype).alias(name))
+    try:
+        return frame.select(columns)
+    except pl.exceptions.PolarsError as exc:
+        raise InvalidInput(
+            f"{where}: a value does not fit {config.name}'s declared types ({exc}); fix the "
+            "source rows or the column's `type`"
+        ) from None
+
+
+def fetch_files(
+    config: DatasetConfig, source: FilesSource, folder: Path, captured: Collection[str]
+) -> list[Fetched]:
+    """One capture per file of the drop folder not captured yet (by its SHA-256), oldest name
+    first; a file that does not parse raises InvalidInput and nothing is captured."""
+    drop = (folder / source.path).resolve()
+    if not drop.is_dir():
+        raise InvalidInput(
+            f"{config.name}: the drop folder {drop} does not exist: create it or fix "
+            "`source.path` (relative to the dataset's folder)"
+        )
+    fetched = []
+    for path in sorted(drop.glob(source.pattern)):
+        if not path.is_file():
+            continue
+        payload = path.read_bytes()
+        if hashlib.sha256(payload).hexdigest() in captured:
+            continue
+        try:
+            if source.format == "csv":
+                frame = pl.read_csv(io.BytesIO(payload), infer_schema=False)
+            else:
+                frame = pl.read_parquet(io.BytesIO(payload))
+        except pl.exceptions.PolarsError as exc:
+            raise InvalidInput(f"{path} is not a readable {source.format} file: {exc}") from None
+        request = {"file": path.name, "format": source.format}
+        fetched.append(Fetched(conformed(config, frame, str(path)), payload, request, "file"))
+    return fetched
+
+
+def _pg_text(name: str, type_: str) -> str:
+    """A select-list item sending column `name` as text the declared type parses from."""
+    quoted = f'"{name}"'
+    if type_ == "timestamp":
+        iso = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
+        return f"to_char({quoted} at time zone 'UTC', {iso}) as {quoted}"
+    if type_ == "bool":
+        return f"case when {quoted} then 'true' when not {quoted} then 'false' end as {quoted}"
+    return quoted
+
+
+def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -> list[Fetched]:
+    """The rows past `cursor` (all rows when None), ordered by the cursor column, as one
+    capture. They travel as `COPY … TO STDOUT` CSV, PostgreSQL's fastest way out, and those
+    bytes are the capture's payload."""
+    import psycopg
+
+    dsn = os.environ.get(source.dsn_env)
+    if not dsn:
+        raise InvalidInput(
+            f"{config.name}: environment variable {source.dsn_env} (source.dsn_env) is not set: "
+            "set it to the PostgreSQL connection string"
+        )
+    base = source.query or f"select * from {source.table}"
+    columns = ", ".join(_pg_text(c.name, c.type) for c in config.columns)
+    sql = f"select {columns} from ({base}) as src"
+    params: list[Any] = []
+    if cursor is not None:
+        sql += f' where src."{source.cursor}" > %s'
+        params.append(cursor)
+    sql += f' order by src."{source.cursor}"'
+    payload = bytearray()
+    copy_sql = f"copy ({sql}) to stdout with (format csv, header true)"
+    with psycopg.connect(dsn) as con, con.cursor() as cur, cur.copy(copy_sql, params) as copy:
+        for block in copy:
+            payload += block
+    frame = pl.read_csv(bytes(payload), infer_schema=False)
+    if frame.height == 0:
+        return []
+    rows = conformed(config, frame, f"{config.name}'s PostgreSQL source")
+    request = {"cursor_column": source.cursor, "after": cursor, "rows": rows.height}
+    return [Fetched(rows, bytes(payload), request, "postgres")]
+
+
+def fetch_http(config: DatasetConfig, source: HttpSource, client: httpx.Client) -> list[Fetched]:
+    """Every page of the API as one capture, page by page until a short or empty page."""
+    records: list[dict[str, Any]] = []
+    payload = bytearray()
+    page = source.first_page
+    while True:
+        answer = client.get(
+            source.url, params={source.page_param: page, source.size_param: source.page_size}
+        )
+        if answer.status_code != 200:
+            raise InvalidInput(
+                f"{config.name}: {source.url} answered {answer.status_code} on page {page}: "
+                f"{answer.text[:200]}"
+            )
+        payload += answer.content
+        body: Any = answer.json()
+        for part in [p for p in source.records.split(".") if p]:
+            body = body[part]
+        if not isinstance(body, list):
+            raise InvalidInput(
+                f"{config.name}: {source.url} page {page} holds no list at `records` "
+                f"({source.records!r}): set `source.records` to the dotted path of the list"
+            )
+        records += body
+        if len(body) < source.page_size:
+            break
+        page += 1
+    if not records:
+        return []
+    frame = pl.DataFrame(records, infer_schema_length=None)
+    rows = conformed(config, frame, source.url)
+    request = {"url": source.url, "pages": page - source.first_page + 1}
+    return [Fetched(rows, bytes(payload), request, "http")]

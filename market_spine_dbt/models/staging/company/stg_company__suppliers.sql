@@ -1,0 +1,14 @@
+-- GENERATED from the dataset's defs.yaml by `python -m market_spine.warehouse.company_staging`; edit the YAML, not this file.
+select
+    "tenant",
+    "supplier_id",
+    "name",
+    "contact_email",
+    "country",
+    "payment_terms_days",
+    "capture_id",
+    "captured_at",
+    "valid_from",
+    "valid_to",
+    "is_current"
+from {{ source('normalized', 'company_suppliers') }}

@@ -1,0 +1,175 @@
+"""Company datasets as each identity may see them, on every path (the HTTP API in JSON and CSV,
+the catalog, Spine opened with a key and its SQL): personal data masked without the `pii`
+scope and every clear read audited; a tenant-bound key sees its tenant's rows and nothing else."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from market_spine.audit.recorder import flush_all
+from market_spine.audit.store import AuditStore
+from market_spine.client import Spine
+from market_spine.company.definitions import build_definitions
+from market_spine.company.reading import CLEAR_PII_READ
+from market_spine.errors import InvalidInput
+from market_spine.lake.resource import LakeResource
+from market_spine.security.keys import KeyStore
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import settings_for
+
+HEX64 = r"^[0-9a-f]{64}$"
+
+
+@pytest.fixture(scope="module")
+def company_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose lake holds the example company: clients, employees and one day of orders."""
+    home = tmp_path_factory.mktemp("company") / "home"
+    home.mkdir()
+    settings = settings_for(home)
+    defs = build_definitions(settings)
+    assets = {a.key.to_user_string(): a for a in defs.assets or []}
+    resources = {"lake": LakeResource(root=str(settings.lake_root))}
+    instance = dg.DagsterInstance.ephemeral()
+    wanted = ["raw/company_clients", "normalized/company_clients"]
+    wanted += ["raw/company_employees", "normalized/company_employees", "raw/company_orders"]
+    assert dg.materialize([assets[k] for k in wanted], resources=resources, instance=instance)
+    day = dg.materialize(
+        [assets["normalized/company_orders"]],
+        resources=resources,
+        instance=instance,
+        partition_key="2026-11-26",
+    )
+    assert day.success
+    return home
+
+
+def _key(home: Path, role: str, **kwargs: object) -> str:
+    return KeyStore(home).create(role, name="test", **kwargs).token  # type: ignore[arg-type]
+
+
+def _get(client, path: str, key: str, **params: str):
+    return client.get(path, params=params, headers={"Authorization": f"Bearer {key}"})
+
+
+def _clear_reads(home: Path) -> list[tuple]:
+    flush_all()
+    store = AuditStore(home)
+    try:
+        return [row for chunk in store.rows(action=CLEAR_PII_READ) for row in chunk]
+    finally:
+        store.close()
+
+
+def test_quant_sees_masked_emails_compliance_sees_them_clear(company_home: Path) -> None:
+    quant = _key(company_home, "quant")
+    compliance = _key(company_home, "compliance", pii=True)
+    before = len(_clear_reads(company_home))
+    with serving(company_home) as client:
+        masked = _get(client, "/v1/datasets/clients", quant)
+        clear = _get(client, "/v1/datasets/clients", compliance)
+        masked_csv = _get(client, "/v1/datasets/employees", quant, format="csv")
+        entry = _get(client, "/v1/catalog/normalized/company_clients", quant)
+    assert masked.status_code == 200 and clear.status_code == 200
+    masked_rows, clear_rows = masked.json()["data"], clear.json()["data"]
+    assert len(masked_rows) == len(clear_rows) == 12
+    assert all(pl.Series([r["email"] for r in masked_rows]).str.contains(HEX64))
+    assert all(r["phone"] is None for r in masked_rows)
+    assert {r["email"] for r in clear_rows} >= {"buyer1@acme-client1.example"}
+    assert not any("@" in r["email"] for r in masked_rows)
+    employees = pl.read_csv(io.BytesIO(masked_csv.content))
+    assert employees["salary"].null_count() == employees.height
+    assert employees["full_name"].null_count() == employees.height
+    assert entry.json()["masked_columns"] == {"email": "hash", "phone": "redact"}
+
+    reads = _clear_reads(company_home)
+    assert len(reads) == before + 1
+    compliance_id = compliance.split("_")[1]
+    assert any(f"key:{compliance_id}" in map(str, row) for row in reads)
+
+    # Spine opened with a key: the same masking in frames and in SQL views.
+    spine = Spine(settings=settings_for(company_home), key=quant)
+    assert not spine.dataset("clients")["email"].str.contains("@").any()
+    emails = spine.sql("select email from company_clients")["email"]
+    assert emails.str.contains(HEX64).all()
+    assert set(emails) == set(spine.dataset("clients")["email"])
+    clear_spine = Spine(settings=settings_for(company_home), key=compliance)
+    assert clear_spine.sql("select email from company_clients")["email"].str.contains("@").all()
+
+
+def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> None:
+    acme = _key(company_home, "reader", tenant="acme")
+    globex_pii = _key(company_home, "compliance", tenant="globex", pii=True)
+    with serving(company_home) as client:
+        rows = _get(client, "/v1/datasets/orders", acme).json()["data"]
+        csv = pl.read_csv(
+            io.BytesIO(_get(client, "/v1/datasets/clients", acme, format="csv").content)
+        )
+        arrow = _get(client, "/v1/datasets/clients", globex_pii, format="arrow")
+        listing = _get(client, "/v1/catalog", acme).json()["datasets"]
+        entry = _get(client, "/v1/catalog/normalized/company_clients", acme).json()
+        everyone = _get(
+            client, "/v1/catalog/normalized/company_clients", _key(company_home, "reader")
+        )
+        unknown = _get(client, "/v1/datasets/nothing", acme)
+        revisions = _get(
+            client,
+            "/v1/revisions",
+            _key(company_home, "quant", tenant="acme"),
+            dataset="normalized/company_orders",
+        )
+    assert rows and {r["tenant"] for r in rows} == {"acme"} and len(rows) == 8
+    assert set(csv["tenant"]) == {"acme"} and csv.height == 6
+    import pyarrow as pa
+
+    globex = pl.from_arrow(pa.ipc.open_stream(arrow.content).read_all())
+    assert set(globex["tenant"]) == {"globex"} and globex["email"].str.contains("@").all()
+    counts = {d["name"]: d["facts"].get("rows") for d in listing}
+    assert counts["normalized/company_clients"] == 6 and counts["normalized/company_orders"] == 8
+    assert entry["facts"]["rows"] == 6 and everyone.json()["facts"]["rows"] == 12
+    assert (
+        unknown.status_code == 404 and "acme" not in unknown.text and "globex" not in unknown.text
+    )
+    assert revisions.status_code == 403 and "every tenant" in revisions.text
+
+    spine = Spine(settings=settings_for(company_home), key=acme)
+    assert set(spine.dataset("employees")["tenant"]) == {"acme"}
+    assert spine.sql("select distinct tenant from company_orders")["tenant"].to_list() == ["acme"]
+    assert spine.sql("select count(*) as n from raw_company_clients")["n"][0] == 6
+    catalog = spine.catalog().filter(pl.col("name") == "normalized/company_clients")
+    assert catalog["rows"][0] == 6
+    with pytest.raises(InvalidInput, match="bound to tenant acme"):
+        spine.warehouse_sql("select 1")
+
+
+def test_dataset_scope_is_enforced(company_home: Path) -> None:
+    futures_only = KeyStore(company_home).create("reader", ("normalized/futures_*",)).token
+    with serving(company_home) as client:
+        refused = _get(client, "/v1/datasets/clients", futures_only)
+    assert refused.status_code == 403 and "normalized/company_clients" in refused.text
+
+
+def test_key_files_from_before_tenants_stay_readable(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "secrets").mkdir(parents=True)
+    path = home / "secrets" / "keys.db"
+    with sqlite3.connect(path) as con:
+        con.execute(
+            "create table api_keys (id text primary key, name text not null, role text not null,"
+            " datasets text not null, hash text not null, created_at text not null,"
+            " expires_at text, revoked_at text)"
+        )
+        con.execute(
+            "insert into api_keys values ('0123456789abcdef', 'old', 'reader', '[\"*\"]', 'x',"
+            " '2026-01-01T00:00:00+00:00', null, null)"
+        )
+    store = KeyStore(home)
+    (old,) = store.list()
+    assert old.tenant is None and old.pii is False and old.role == "reader"
+    new = store.create("reader", tenant="acme").record
+    assert new.identity().tenant == "acme"

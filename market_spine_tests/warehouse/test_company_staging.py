@@ -1,0 +1,63 @@
+"""The company staging models are generated from the datasets' YAML, and mask PII in SQL exactly
+as the frame path does (hash: SHA-256 of the text; redact: null)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from market_spine.company.catalog import configs
+from market_spine.company.masking import masked
+from market_spine.company.tables import silver_schema
+from market_spine.lake.store import Lake
+from market_spine.warehouse.company_staging import STAGING_DIR, model_sql, render
+from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
+
+
+def test_checked_in_models_are_the_rendered_ones() -> None:
+    wanted = render()
+    assert wanted, "the example company declares datasets"
+    for path, text in wanted.items():
+        assert path.read_text() == text, (
+            "run `python -m market_spine.warehouse.company_staging` after changing a defs.yaml"
+        )
+    assert set(STAGING_DIR.glob("stg_company__*")) == set(wanted)
+
+
+def test_warehouse_views_mask_pii_as_the_frame_path_does(tmp_path: Path) -> None:
+    config = next(c for c in configs() if c.name == "employees")
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    rows = pl.DataFrame(
+        {
+            "tenant": ["acme"],
+            "employee_id": ["E001"],
+            "full_name": ["Ada Lovelace"],
+            "email": ["ada@acme.example"],
+            "department": ["tech"],
+            "salary": [91000.0],
+            "capture_id": ["01J"],
+            "captured_at": [now],
+            "valid_from": [now],
+            "valid_to": [None],
+            "is_current": [True],
+        },
+        schema=silver_schema(config),
+    )
+    Lake(tmp_path / "lake").append("normalized/company_employees", rows)
+    con = duckdb.connect()
+    refresh_views(con, tmp_path / "lake")
+    in_warehouse = con.sql("select * from normalized.company_employees").pl()
+    from_frame = masked(rows, config.pii)
+    assert in_warehouse["email"].to_list() == from_frame["email"].to_list()
+    assert in_warehouse["email"][0] != "ada@acme.example" and len(in_warehouse["email"][0]) == 64
+    assert in_warehouse["full_name"][0] is None and in_warehouse["salary"][0] is None
+    assert in_warehouse.schema["salary"] == pl.Float64
+    assert in_warehouse["department"][0] == "tech"
+    staging = model_sql(config).split("\n", 1)[1]
+    staging = staging.replace(
+        "{{ source('normalized', 'company_employees') }}", "normalized.company_employees"
+    )
+    assert con.sql(staging).pl()["email"].to_list() == from_frame["email"].to_list()
