@@ -124,23 +124,30 @@ def _retry_word(failure: dict[str, Any]) -> str:
 def from_api(settings: Settings, verify: bool) -> StatusReport | None:
     """The report the home's API computes now (`GET /v1/status?max_age=0`, with the home's
     admin key), or None when no API of this home answers it: then the command computes it
-    itself."""
+    itself. A TLS certificate that does not verify is said on the console."""
     import httpx
 
+    from market_spine.cli.console import console
+    from market_spine.cli.home_api import HomeApiUnverified, home_api_client
     from market_spine.operations.status_report import StatusReport, home_id
-    from market_spine.security.bootstrap import admin_headers
 
-    url = f"http://{settings.api_host}:{settings.api_port}/v1/status"
+    try:
+        client = home_api_client(settings, API_TIMEOUT_S)
+    except HomeApiUnverified as exc:
+        console.print(f"{exc}; computing the report here", style="yellow", markup=False)
+        return None
+    if client is None:
+        return None
     try:
         params = {"verify": str(verify).lower(), "max_age": 0}
-        # The home's own admin key (made by `up`): the API asks every caller for a credential.
-        headers = admin_headers(settings.home)
-        answer = httpx.get(url, params=params, headers=headers, timeout=API_TIMEOUT_S)
+        answer = client.get("/v1/status", params=params)
         data = answer.json() if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
+    finally:
+        client.close()
     if not isinstance(data, dict) or data.get("home_id") != home_id(settings.home):
-        return None  # another home's API on this port, or not our API at all
+        return None
     try:
         return StatusReport.from_json(data)
     except (KeyError, TypeError, ValueError):
