@@ -41,6 +41,7 @@ def pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     cert.private_key_pem.write_to_path(str(paths["key"]))
     cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
     ca.cert_pem.write_to_path(str(paths["ca"]))
+    paths["key"].chmod(0o600)
     return paths
 
 
@@ -108,3 +109,25 @@ def test_an_https_terminal_with_a_ca_bundle(pem: dict[str, Path]) -> None:
             untrusted.expirations("SPXW")
         assert "CERTIFICATE_VERIFY_FAILED" in repr(caught.value.__cause__) + str(caught.value)
         assert "pw@" not in str(caught.value)
+
+
+def test_a_private_key_others_may_read_is_warned_about_and_refused_under_prod(
+    home: Path, pem: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared-key.pem"
+    shared.write_bytes(pem["key"].read_bytes())
+    shared.chmod(0o640)
+    env = {
+        "MARKET_SPINE_HOME": str(home),
+        "MARKET_SPINE_TLS_CERT": str(pem["cert"]),
+        "MARKET_SPINE_TLS_KEY": str(shared),
+    }
+    with caplog.at_level("WARNING", logger="market_spine.api"):
+        assert tls_options(Settings.from_env(env))["ssl_keyfile"] == str(shared)
+    assert "mode 0640" in caplog.text and f"chmod 600 {shared}" in caplog.text
+    with pytest.raises(SpineError, match="other users of this machine may read it"):
+        tls_options(Settings.from_env({**env, "MARKET_SPINE_PROFILE": "prod"}))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="market_spine.api"):
+        tls_options(Settings.from_env({**env, "MARKET_SPINE_TLS_KEY": str(pem["key"])}))
+    assert "TLS private key" not in caplog.text
