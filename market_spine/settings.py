@@ -172,6 +172,8 @@ class Settings:
     api_max_header_bytes: int = 16_384
     #: Seconds a client has to send a whole request head before the connection is closed.
     api_header_timeout_s: int = 10
+    #: Seconds a client has to send each chunk of a request body the API reads; then 408.
+    api_body_timeout_s: int = 10
     #: The ThetaTerminal's `user:password` (from MARKET_SPINE_THETADATA_CREDENTIALS or the
     #: URL's user info); a secret value: never printed, logged or put in a run's config.
     thetadata_credentials: SecretStr | None = None
@@ -287,6 +289,7 @@ class Settings:
                 env, "MARKET_SPINE_API_MAX_HEADER_BYTES", 16_384, 1_024, 1_048_576
             ),
             api_header_timeout_s=_int(env, "MARKET_SPINE_API_HEADER_TIMEOUT_S", 10, 1, 600),
+            api_body_timeout_s=_int(env, "MARKET_SPINE_API_BODY_TIMEOUT_S", 10, 1, 600),
         )
         settings.validate_symbols()
         settings.validate_combination()

@@ -30,7 +30,7 @@ from market_spine.api.audit_middleware import AuditMiddleware
 from market_spine.api.errors import install_error_handlers
 from market_spine.api.load_status import LoadStatus
 from market_spine.api.paging import ReadSlots
-from market_spine.api.server import BodyLimit
+from market_spine.api.server import BodyDeadline, BodyLimit
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
 from market_spine.home import existing_instance
@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.streamer = None
     app.state.access = build_access(settings)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(BodyDeadline, timeout_s=float(settings.api_body_timeout_s))
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(AuditMiddleware, home=settings.home)
     install_error_handlers(app)

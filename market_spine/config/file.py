@@ -58,6 +58,7 @@ KEYS: dict[str, str] = {
     "api_max_body_bytes": "MARKET_SPINE_API_MAX_BODY_BYTES",
     "api_max_header_bytes": "MARKET_SPINE_API_MAX_HEADER_BYTES",
     "api_header_timeout_s": "MARKET_SPINE_API_HEADER_TIMEOUT_S",
+    "api_body_timeout_s": "MARKET_SPINE_API_BODY_TIMEOUT_S",
     "thetadata_credentials": "MARKET_SPINE_THETADATA_CREDENTIALS",
     "thetadata_ca_bundle": "MARKET_SPINE_THETADATA_CA_BUNDLE",
     "tls_cert": "MARKET_SPINE_TLS_CERT",
