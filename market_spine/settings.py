@@ -120,6 +120,14 @@ def _file(env: SettingSources, name: str, like: str) -> Path | None:
     return path
 
 
+def _anchor(env: SettingSources) -> str:
+    """The audit anchor target: an http(s) URL, or a file path made absolute."""
+    raw = env.get("MARKET_SPINE_AUDIT_ANCHOR", "").strip()
+    if not raw or raw.startswith(("http://", "https://")):
+        return raw
+    return str(Path(raw).expanduser().resolve())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the platform keeps its state and which sources and symbols it runs."""
@@ -183,6 +191,9 @@ class Settings:
     #: The API's certificate chain and private key (PEM): when set it serves HTTPS and WSS.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Where the audit trail's head is anchored outside the home (`market-spine audit anchor`,
+    #: hourly by the daemon): a file path to append to, or an http(s) URL to POST to; "" none.
+    audit_anchor: str = ""
 
     @property
     def retention_hours(self) -> int:
@@ -289,10 +300,12 @@ class Settings:
                 env, "MARKET_SPINE_API_MAX_HEADER_BYTES", 16_384, 1_024, 1_048_576
             ),
             api_header_timeout_s=_int(env, "MARKET_SPINE_API_HEADER_TIMEOUT_S", 10, 1, 600),
+            audit_anchor=_anchor(env),
             api_body_timeout_s=_int(env, "MARKET_SPINE_API_BODY_TIMEOUT_S", 10, 1, 600),
         )
         settings.validate_symbols()
         settings.validate_combination()
+        settings.validate_anchor()
         return settings
 
     def validate_combination(self) -> None:
@@ -333,6 +346,20 @@ class Settings:
                 "thetadata_tier is free, which serves end-of-day data only, but the options "
                 "pipeline also captures 1-minute SPX quotes: set thetadata_tier to value, "
                 "standard or pro (your subscription), or options_provider to simulated"
+            )
+
+    def validate_anchor(self) -> None:
+        """An anchor file must lie outside the home: one inside it is rewritten with it."""
+        target = self.audit_anchor
+        if (
+            target
+            and not target.startswith(("http://", "https://"))
+            and (Path(target).is_relative_to(self.home))
+        ):
+            raise InvalidInput(
+                f"audit_anchor {target} is inside the home {self.home}: whoever can rewrite "
+                "the audit trail can rewrite it too; point it outside the home (another "
+                "volume, or an http(s) URL)"
             )
 
     def validate_symbols(self) -> None:

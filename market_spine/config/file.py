@@ -63,6 +63,7 @@ KEYS: dict[str, str] = {
     "thetadata_ca_bundle": "MARKET_SPINE_THETADATA_CA_BUNDLE",
     "tls_cert": "MARKET_SPINE_TLS_CERT",
     "tls_key": "MARKET_SPINE_TLS_KEY",
+    "audit_anchor": "MARKET_SPINE_AUDIT_ANCHOR",
 }
 #: A variable named with this suffix gives the path of a file holding the value (a mounted
 #: secret, say): `MARKET_SPINE_THETADATA_CREDENTIALS_FILE=/run/secrets/theta`.
