@@ -83,6 +83,13 @@ def _url(env: SettingSources, name: str, default: str) -> str:
     return value
 
 
+def _optional_url(env: SettingSources, name: str, example: str) -> str:
+    """An http(s) URL without its trailing slash, or "" when unset."""
+    if not env.get(name, "").strip():
+        return ""
+    return _url(env, name, example).rstrip("/")
+
+
 def _credentials(env: SettingSources, name: str, url: str) -> SecretStr | None:
     """`user:password` from `name` (or its `_FILE`), else from the URL's user info."""
     raw = env.get(name, "").strip()
@@ -143,6 +150,9 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     ui_port: int = 3000
+    #: Where the API's proxy finds the Dagster webserver ("": this machine's loopback at
+    #: `ui_port`); in Kubernetes the webserver's Service, e.g. http://dagster-webserver:80.
+    ui_upstream: str = ""
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002
     ib_client_id: int = 1
@@ -194,6 +204,12 @@ class Settings:
     #: Where the audit trail's head is anchored outside the home (`market-spine audit anchor`,
     #: hourly by the daemon): a file path to append to, or an http(s) URL to POST to; "" none.
     audit_anchor: str = ""
+
+    @property
+    def ui_upstream_url(self) -> str:
+        """The webserver the API's proxy forwards the UI to (no trailing slash): `ui_upstream`,
+        else `http://127.0.0.1:<ui_port>`."""
+        return self.ui_upstream or f"http://{UI_HOST}:{self.ui_port}"
 
     @property
     def retention_hours(self) -> int:
@@ -271,6 +287,9 @@ class Settings:
             api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
             api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
             ui_port=_int(env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535),
+            ui_upstream=_optional_url(
+                env, "MARKET_SPINE_UI_UPSTREAM", "http://dagster-webserver:80"
+            ),
             ib_host=env.get("MARKET_SPINE_IB_HOST", "127.0.0.1"),
             ib_port=_int(env, "MARKET_SPINE_IB_PORT", 4002, 1, 65535),
             ib_client_id=_int(env, "MARKET_SPINE_IB_CLIENT_ID", 1, 0, 2**31 - 1),

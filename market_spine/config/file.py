@@ -38,6 +38,7 @@ KEYS: dict[str, str] = {
     "api_host": "MARKET_SPINE_API_HOST",
     "api_port": "MARKET_SPINE_API_PORT",
     "ui_port": "MARKET_SPINE_UI_PORT",
+    "ui_upstream": "MARKET_SPINE_UI_UPSTREAM",
     "ib_host": "MARKET_SPINE_IB_HOST",
     "ib_port": "MARKET_SPINE_IB_PORT",
     "ib_client_id": "MARKET_SPINE_IB_CLIENT_ID",
