@@ -4,7 +4,6 @@ serves TLS."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,15 +14,14 @@ from pathlib import Path
 
 import pytest
 import trustme
-import uvicorn
 
 from market_spine.api.app import create_app
-from market_spine.api.server import server_config
 from market_spine.api.tls import tls_options
 from market_spine.cli.home_api import HomeApiUnverified, home_api_client
 from market_spine.cli.status import from_api
 from market_spine.security.bootstrap import ensure_admin_key, home_id
 from market_spine.settings import Settings
+from market_spine_tests.kit.api import serving_port
 from market_spine_tests.kit.homes import settings_for
 
 
@@ -114,24 +112,8 @@ def _pem(ca: trustme.CA, folder: Path) -> tuple[Path, Path]:
 @contextmanager
 def _serving_tls(settings: Settings, served: Settings) -> Iterator[int]:
     """The API of `settings`' home served over TLS with `served`'s certificate and key."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = server_config(
-        create_app(settings), settings, log_level="warning", **tls_options(served)
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with serving_port(create_app(settings), **tls_options(served)) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def test_status_uses_https_to_a_tls_api_at_once(tmp_path: Path, ca: trustme.CA) -> None:
