@@ -89,6 +89,13 @@ def _url(env: SettingSources, name: str, default: str) -> str:
     return value
 
 
+def _optional_url(env: SettingSources, name: str, example: str) -> str:
+    """An http(s) URL without its trailing slash, or "" when unset."""
+    if not env.get(name, "").strip():
+        return ""
+    return _url(env, name, example).rstrip("/")
+
+
 def _credentials(env: SettingSources, name: str, url: str) -> SecretStr | None:
     """`user:password` from `name` (or its `_FILE`), else from the URL's user info."""
     raw = env.get(name, "").strip()
@@ -158,6 +165,14 @@ def _file(env: SettingSources, name: str, like: str) -> Path | None:
     return path
 
 
+def _anchor(env: SettingSources) -> str:
+    """The audit anchor target: an http(s) URL, or a file path made absolute."""
+    raw = env.get("MARKET_SPINE_AUDIT_ANCHOR", "").strip()
+    if not raw or raw.startswith(("http://", "https://")):
+        return raw
+    return str(Path(raw).expanduser().resolve())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the platform keeps its state and which sources and symbols it runs."""
@@ -173,6 +188,9 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     ui_port: int = 3000
+    #: Where the API's proxy finds the Dagster webserver ("": this machine's loopback at
+    #: `ui_port`); in Kubernetes the webserver's Service, e.g. http://dagster-webserver:80.
+    ui_upstream: str = ""
     ib_host: str = "127.0.0.1"
     ib_port: int = 4002
     ib_client_id: int = 1
@@ -210,6 +228,8 @@ class Settings:
     api_max_header_bytes: int = 16_384
     #: Seconds a client has to send a whole request head before the connection is closed.
     api_header_timeout_s: int = 10
+    #: Seconds a client has to send each chunk of a request body the API reads; then 408.
+    api_body_timeout_s: int = 10
     #: The ThetaTerminal's `user:password` (from MARKET_SPINE_THETADATA_CREDENTIALS or the
     #: URL's user info); a secret value: never printed, logged or put in a run's config.
     thetadata_credentials: SecretStr | None = None
@@ -233,6 +253,15 @@ class Settings:
     #: AES256 (SSE-S3) or aws:kms (SSE-KMS, with `lake_sse_kms_key_id`, "" for the AWS key).
     lake_sse: str = ""
     lake_sse_kms_key_id: str = ""
+    #: Where the audit trail's head is anchored outside the home (`market-spine audit anchor`,
+    #: hourly by the daemon): a file path to append to, or an http(s) URL to POST to; "" none.
+    audit_anchor: str = ""
+
+    @property
+    def ui_upstream_url(self) -> str:
+        """The webserver the API's proxy forwards the UI to (no trailing slash): `ui_upstream`,
+        else `http://127.0.0.1:<ui_port>`."""
+        return self.ui_upstream or f"http://{UI_HOST}:{self.ui_port}"
 
     @property
     def retention_hours(self) -> int:
@@ -337,6 +366,9 @@ class Settings:
             api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
             api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
             ui_port=_int(env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535),
+            ui_upstream=_optional_url(
+                env, "MARKET_SPINE_UI_UPSTREAM", "http://dagster-webserver:80"
+            ),
             ib_host=env.get("MARKET_SPINE_IB_HOST", "127.0.0.1"),
             ib_port=_int(env, "MARKET_SPINE_IB_PORT", 4002, 1, 65535),
             ib_client_id=_int(env, "MARKET_SPINE_IB_CLIENT_ID", 1, 0, 2**31 - 1),
@@ -377,9 +409,12 @@ class Settings:
             lake_secret_access_key=_secret(env, "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY"),
             lake_sse=_sse(env),
             lake_sse_kms_key_id=env.get("MARKET_SPINE_LAKE_SSE_KMS_KEY_ID", "").strip(),
+            audit_anchor=_anchor(env),
+            api_body_timeout_s=_int(env, "MARKET_SPINE_API_BODY_TIMEOUT_S", 10, 1, 600),
         )
         settings.validate_symbols()
         settings.validate_combination()
+        settings.validate_anchor()
         return settings
 
     def validate_combination(self) -> None:
@@ -430,6 +465,20 @@ class Settings:
                 "thetadata_tier is free, which serves end-of-day data only, but the options "
                 "pipeline also captures 1-minute SPX quotes: set thetadata_tier to value, "
                 "standard or pro (your subscription), or options_provider to simulated"
+            )
+
+    def validate_anchor(self) -> None:
+        """An anchor file must lie outside the home: one inside it is rewritten with it."""
+        target = self.audit_anchor
+        if (
+            target
+            and not target.startswith(("http://", "https://"))
+            and (Path(target).is_relative_to(self.home))
+        ):
+            raise InvalidInput(
+                f"audit_anchor {target} is inside the home {self.home}: whoever can rewrite "
+                "the audit trail can rewrite it too; point it outside the home (another "
+                "volume, or an http(s) URL)"
             )
 
     def validate_symbols(self) -> None:

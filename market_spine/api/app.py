@@ -33,12 +33,13 @@ from market_spine.api.audit_middleware import AuditMiddleware
 from market_spine.api.errors import install_error_handlers
 from market_spine.api.load_status import LoadStatus
 from market_spine.api.paging import ReadSlots
-from market_spine.api.server import BodyLimit
+from market_spine.api.server import BodyDeadline, BodyLimit
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
 from market_spine.home import existing_instance
 from market_spine.observability.ledger import ledger_path
 from market_spine.operations.metrics import HomeMetrics
+from market_spine.security.bootstrap import home_id
 from market_spine.security.credentials import Authenticator
 from market_spine.security.jwt import JwtVerifier, OidcConfig
 from market_spine.security.keys import KeyStore
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.home_id = home_id(settings.home)
     # One Spine per app, so its lake snapshots and Parquet footers stay cached between requests.
     app.state.spine = Spine(settings=settings, warn_empty=False)
     app.state.read_slots = ReadSlots(settings.api_read_slots)
@@ -147,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.streamer = None
     app.state.access = build_access(settings)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(BodyDeadline, timeout_s=float(settings.api_body_timeout_s))
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(AuditMiddleware, home=settings.home)
     install_error_handlers(app)

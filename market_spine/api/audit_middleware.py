@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from market_spine.api.server import OUTCOME_STATE
 from market_spine.audit.entry import ANONYMOUS, AUDIT_DETAIL
 from market_spine.audit.reads import request_served, serving_request
 from market_spine.audit.recorder import recorder
@@ -96,4 +97,6 @@ class AuditMiddleware:
         finally:
             request_served(token)
             if not outcome["recorded"]:
-                entry("refused" if websocket else str(outcome["status"]))
+                # A request that ended without an answer says why (e.g. `client-closed`).
+                forced = (scope.get("state") or {}).get(OUTCOME_STATE)
+                entry("refused" if websocket else forced or str(outcome["status"]))

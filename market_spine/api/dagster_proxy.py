@@ -28,7 +28,6 @@ from market_spine.api.ui_operations import (
     summary,
 )
 from market_spine.audit.entry import AUDIT_DETAIL
-from market_spine.settings import UI_HOST
 from market_spine.settings import UI_PATH_PREFIX as PATH_PREFIX
 
 #: Roles that may change things through the UI.
@@ -95,8 +94,9 @@ def refusal_of(request: Request, operations: list[Operation], role: str) -> JSON
 
 
 def upstream(request: Request) -> str:
-    """The webserver's URL on loopback for the UI port of the app's settings."""
-    return f"http://{UI_HOST}:{request.app.state.settings.ui_port}"
+    """The webserver's URL: loopback at the UI port, unless the settings name another
+    (`ui_upstream`, where the webserver runs in a pod of its own)."""
+    return request.app.state.settings.ui_upstream_url
 
 
 @router.api_route(

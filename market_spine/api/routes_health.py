@@ -144,10 +144,11 @@ def probe_dagster(settings: Settings) -> Probe:
 
 
 @router.get("/healthz", summary="Liveness")
-async def healthz() -> dict[str, str]:
+async def healthz(request: Request) -> dict[str, str]:
     """200 while the process can answer at all; it runs on the event loop, so it stays fast
-    however busy the worker threads are."""
-    return {"status": "ok"}
+    however busy the worker threads are. `home` is the served home's id: the command line
+    sends the home's admin key only to an API that names its own home."""
+    return {"status": "ok", "home": request.app.state.home_id}
 
 
 @router.get(

@@ -1,20 +1,32 @@
 """How the API is served: uvicorn with its httptools parser, guarded against requests that never
 finish their head (closed after `api_header_timeout_s`) and heads past `api_max_header_bytes`
-(431), with a cap on request bodies (413). uvicorn's own keep-alive timer stops once any byte
-arrives, and httptools caps no header size: a client could otherwise hold a connection and its
-memory forever."""
+(431), with a cap on request bodies (413) and a deadline on each chunk of a body being read
+(408 after `api_body_timeout_s`). uvicorn's own keep-alive timer stops once any byte arrives,
+and httptools caps no header size: a client could otherwise hold a connection and its memory
+forever."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from typing import Any
 
 import uvicorn
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from market_spine.settings import Settings
+
+log = logging.getLogger("market_spine.api")
+
+#: Where a middleware leaves an outcome for the audit entry of a request that got no answer.
+OUTCOME_STATE = "market_spine.outcome"
+#: The audited outcome of a request whose client closed the connection before its body ended.
+CLIENT_CLOSED = "client-closed"
 
 
 def _raw_error(status: int, reason: str, message: str) -> bytes:
@@ -156,3 +168,52 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class BodyDeadline:
+    """Gives a client `timeout_s` for each chunk of a request body the app reads: past it, 408
+    in the API's error shape and the connection closed. A client that closes the connection
+    mid-body is one log line (no traceback) and the outcome `client-closed` for the audit."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = {"done": False, "bytes": 0}
+
+        async def in_time() -> Message:
+            if body["done"]:
+                return await receive()  # after the body: a wait for the disconnect, unbounded
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"the request body stopped arriving: nothing came for {self.timeout_s:g} s "
+                    f"after {body['bytes']} bytes; send the whole body at once "
+                    "(MARKET_SPINE_API_BODY_TIMEOUT_S sets the deadline)",
+                    headers={"connection": "close"},
+                ) from None
+            if message["type"] == "http.request":
+                body["bytes"] += len(message.get("body", b""))
+                body["done"] = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                scope.setdefault("state", {})[OUTCOME_STATE] = CLIENT_CLOSED
+            return message
+
+        with contextlib.suppress(ClientDisconnect):
+            await self.app(scope, in_time, send)
+        if (scope.get("state") or {}).get(OUTCOME_STATE) == CLIENT_CLOSED:
+            client = scope.get("client") or ("?", 0)
+            log.warning(
+                "%s:%s closed the connection after %d bytes of the body of %s %s",
+                client[0],
+                client[1],
+                body["bytes"],
+                scope["method"],
+                scope["path"],
+            )

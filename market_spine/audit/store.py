@@ -5,8 +5,8 @@ Rows are only ever inserted: triggers refuse UPDATE and DELETE, and the chain (s
 catches anyone who goes around them. Appends from several processes (the API, the CLI, runs)
 serialize on SQLite's write lock, each batch reading the last hash inside its own transaction.
 After each batch the head (last sequence number and hash) is also written to `audit.head`, so
-removing entries from the end is detected too; keep a copy of that head elsewhere to detect an
-attacker who rewrites both."""
+removing entries from the end is detected too; anchors of that head kept outside the home
+(`anchor`) catch an attacker who rewrites both."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from market_spine.errors import InvalidInput
 AUDIT_DIR = "audit"
 DB_FILE = "audit.sqlite"
 HEAD_FILE = "audit.head"
+#: The triggers that refuse UPDATE and DELETE; `verify` checks they are still there.
+GUARD_TRIGGERS = ("entries_no_update", "entries_no_delete")
 COLUMNS = ("seq", "at", "actor", "action", "dataset", "params", "outcome", "prev", "hash")
 
 _SCHEMA = """

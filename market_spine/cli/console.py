@@ -113,6 +113,9 @@ def fail(exc: Exception) -> None:
     """End the command with the cause on one line and exit status 2."""
     # Escaped: a cause may quote brackets (`[instruments.6E]`) that rich would take for markup.
     console.print(f"[bold red]error:[/] {escape(str(exc))}")
+    from market_spine.cli.session import failed_with
+
+    failed_with(str(exc))
     raise typer.Exit(2)
 
 
@@ -121,7 +124,9 @@ def stopped() -> None:
     run's abandoned step may still hold threads that a normal interpreter exit would wait on."""
     console.print("stopped")
     from market_spine.audit.recorder import flush_all
+    from market_spine.cli.session import finish
 
+    finish("stopped")
     flush_all()  # os._exit skips atexit, where the audit entries would be written
     sys.stderr.flush()
     sys.stdout.flush()

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from market_spine.cli.console import command_run, console, output_console, settings_from_env
+from market_spine.cli.session import note
 
 keys = typer.Typer(help="API keys of this home: create (shown once), list, revoke.")
 
@@ -37,12 +38,14 @@ def create(
     """Issue a key and print it once: store it now, it cannot be shown again."""
     from market_spine.security.keys import KeyStore, parse_datasets, parse_expiry
 
+    note(role=role)
     with command_run(dagster=False):
         settings = settings_from_env()
         issued = KeyStore(settings.home).create(
             role, parse_datasets(datasets), parse_expiry(expires), name, tenant, pii
         )
     record = issued.record
+    note(key_id=record.id, role=record.role, datasets=list(record.datasets), name=record.name)
     expiry = "never" if record.expires_at is None else record.expires_at.isoformat()
     console.print(
         f"key {record.id} ({record.role}; datasets {', '.join(record.datasets)}; expires "
@@ -88,9 +91,11 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, from `keys 
     from market_spine.security.credentials import CACHE_TTL_S
     from market_spine.security.keys import KeyStore
 
+    note(key_id=key_id)
     with command_run(dagster=False):
         settings = settings_from_env()
         record = KeyStore(settings.home).revoke(key_id)
+    note(key_id=record.id, role=record.role, name=record.name)
     console.print(
         f"key {record.id} ({record.role}) revoked at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC; "
         f"a running API refuses it within {CACHE_TTL_S:g} s",

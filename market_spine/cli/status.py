@@ -127,7 +127,7 @@ def _retry_word(failure: dict[str, Any]) -> str:
 def from_api(settings: Settings, verify: bool) -> StatusReport | None:
     """The report the home's API computes now (`GET /v1/status?max_age=0`, with the home's
     admin key), or None when no API of this home answers it: then the command computes it
-    itself."""
+    itself. A TLS certificate that does not verify is said on the console."""
     from market_spine.cli.home_api import ask
     from market_spine.operations.status_report import StatusReport
 

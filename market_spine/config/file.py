@@ -39,6 +39,7 @@ KEYS: dict[str, str] = {
     "api_host": "MARKET_SPINE_API_HOST",
     "api_port": "MARKET_SPINE_API_PORT",
     "ui_port": "MARKET_SPINE_UI_PORT",
+    "ui_upstream": "MARKET_SPINE_UI_UPSTREAM",
     "ib_host": "MARKET_SPINE_IB_HOST",
     "ib_port": "MARKET_SPINE_IB_PORT",
     "ib_client_id": "MARKET_SPINE_IB_CLIENT_ID",
@@ -59,6 +60,7 @@ KEYS: dict[str, str] = {
     "api_max_body_bytes": "MARKET_SPINE_API_MAX_BODY_BYTES",
     "api_max_header_bytes": "MARKET_SPINE_API_MAX_HEADER_BYTES",
     "api_header_timeout_s": "MARKET_SPINE_API_HEADER_TIMEOUT_S",
+    "api_body_timeout_s": "MARKET_SPINE_API_BODY_TIMEOUT_S",
     "thetadata_credentials": "MARKET_SPINE_THETADATA_CREDENTIALS",
     "thetadata_ca_bundle": "MARKET_SPINE_THETADATA_CA_BUNDLE",
     "tls_cert": "MARKET_SPINE_TLS_CERT",
@@ -70,6 +72,7 @@ KEYS: dict[str, str] = {
     "lake_secret_access_key": "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY",
     "lake_sse": "MARKET_SPINE_LAKE_SSE",
     "lake_sse_kms_key_id": "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
+    "audit_anchor": "MARKET_SPINE_AUDIT_ANCHOR",
 }
 #: A variable named with this suffix gives the path of a file holding the value (a mounted
 #: secret, say): `MARKET_SPINE_THETADATA_CREDENTIALS_FILE=/run/secrets/theta`.

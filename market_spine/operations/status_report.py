@@ -4,7 +4,6 @@ the API's JSON without importing what computes them."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,5 +75,8 @@ class StatusReport:
 
 
 def home_id(home: Path) -> str:
-    """A name for a home that says which home a report is about without revealing its path."""
-    return hashlib.sha256(str(Path(home).resolve()).encode()).hexdigest()[:16]
+    """A name for a home that says which home a report is about without revealing its path
+    (`security.bootstrap.home_id`)."""
+    from market_spine.security.bootstrap import home_id as made_id
+
+    return made_id(Path(home))

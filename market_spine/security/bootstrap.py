@@ -1,14 +1,18 @@
 """The home's own admin key: made on first start (`market-spine up`), kept in
 `<home>/secrets/admin.key` (0600), and used by the command line for its calls to the home's API,
-so a fresh home is protected and still runs with one command."""
+so a fresh home is protected and still runs with one command; and the home's id, which the API
+names on `/healthz` so the command line sends that key only to its own home's API."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 
 from market_spine.security.keys import KeyRefused, KeyStore, secrets_dir, write_private
 
 ADMIN_KEY_NAME = "admin (made by market-spine up)"
+HOME_ID_FILE = "home.id"
 
 
 def admin_key_path(home: Path) -> Path:
@@ -46,3 +50,27 @@ def admin_headers(home: Path) -> dict[str, str]:
     """The Authorization header of the home's admin key ({} when there is none)."""
     token = admin_token(home)
     return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
+def home_id(home: Path) -> str:
+    """The home's id: 16 random hex digits made on first use and kept in
+    `<home>/secrets/home.id` (0600). Public on `/healthz`, so it is no secret to whoever reaches
+    the API; a listener that cannot read the home cannot know it before the API has answered
+    once, and one that never reached the home's API never does."""
+    path = home / "secrets" / HOME_ID_FILE
+    try:
+        known = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        known = ""
+    if known:
+        return known
+    secrets_dir(home)
+    made = secrets.token_hex(8)
+    try:
+        # Exclusive creation: two processes starting at once agree on the first one's id.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip() or made
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(made + "\n")
+    return made

@@ -12,6 +12,7 @@ a partial-parse file made for another root is discarded before dbt can reuse it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -67,6 +68,21 @@ def discard_foreign_partial_parse(target_path: Path) -> bool:
     if foreign:
         path.unlink(missing_ok=True)
     return foreign
+
+
+def seed_partial_parse(target_path: Path) -> None:
+    """Give `target_path` the project's partial-parse file, readable by this user only.
+    dagster-dbt would seed it with `shutil.copy`, which keeps the project copy's 0644 mode, and
+    dbt rewrites the file in place, so that mode would stay in the home for good."""
+    source = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
+    path = Path(target_path) / PARTIAL_PARSE
+    if not path.exists() and source.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f, source.open("rb") as src:
+            shutil.copyfileobj(src, f)
+    if path.exists():
+        os.chmod(path, 0o600)
 
 
 def _manifest_made_here(manifest: Path) -> bool:

@@ -23,7 +23,11 @@ from market_spine.warehouse.paths import (
     lock_path,
     warehouse_path,
 )
-from market_spine.warehouse.project import dbt_resource, discard_foreign_partial_parse
+from market_spine.warehouse.project import (
+    dbt_resource,
+    discard_foreign_partial_parse,
+    seed_partial_parse,
+)
 from market_spine.warehouse.reading import read_only
 from market_spine.warehouse.seeds import seeds_folder
 
@@ -120,6 +124,7 @@ class WarehouseResource(dg.ConfigurableResource):
                 # have been made for this checkout's project folder.
                 discard_foreign_partial_parse(DBT_PROJECT_DIR / "target")
                 discard_foreign_partial_parse(kwargs["target_path"])
+                seed_partial_parse(kwargs["target_path"])
                 return dbt.cli(list(args), context=context, **kwargs)
             finally:
                 for name, value in previous.items():

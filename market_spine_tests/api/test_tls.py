@@ -3,20 +3,13 @@ trustme), and an `https://` ThetaTerminal is reached with a CA bundle setting.""
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 import trustme
-import uvicorn
-from fastapi import FastAPI
 from websockets.sync.client import connect
 
 from market_spine.api.app import create_app
@@ -26,6 +19,7 @@ from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal
 from market_spine.operations.status import probe_http
 from market_spine.providers.thetadata import ThetaDataClient
 from market_spine.settings import Settings
+from market_spine_tests.kit.api import serving_port
 
 
 @pytest.fixture(scope="module")
@@ -41,26 +35,8 @@ def pem(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     cert.private_key_pem.write_to_path(str(paths["key"]))
     cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
     ca.cert_pem.write_to_path(str(paths["ca"]))
+    paths["key"].chmod(0o600)
     return paths
-
-
-@contextmanager
-def serving_tls(app: FastAPI, options: dict[str, str]) -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def test_the_api_serves_https_and_wss(home: Path, pem: dict[str, Path]) -> None:
@@ -74,7 +50,7 @@ def test_the_api_serves_https_and_wss(home: Path, pem: dict[str, Path]) -> None:
     options = tls_options(settings)
     assert options == {"ssl_certfile": str(pem["cert"]), "ssl_keyfile": str(pem["key"])}
     trusted = ssl.create_default_context(cafile=str(pem["ca"]))
-    with serving_tls(create_app(settings), options) as port:
+    with serving_port(create_app(settings), **options) as port:
         answer = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trusted)
         assert answer.status_code == 200
         with pytest.raises(httpx.ConnectError):
@@ -108,3 +84,25 @@ def test_an_https_terminal_with_a_ca_bundle(pem: dict[str, Path]) -> None:
             untrusted.expirations("SPXW")
         assert "CERTIFICATE_VERIFY_FAILED" in repr(caught.value.__cause__) + str(caught.value)
         assert "pw@" not in str(caught.value)
+
+
+def test_a_private_key_others_may_read_is_warned_about_and_refused_under_prod(
+    home: Path, pem: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared-key.pem"
+    shared.write_bytes(pem["key"].read_bytes())
+    shared.chmod(0o640)
+    env = {
+        "MARKET_SPINE_HOME": str(home),
+        "MARKET_SPINE_TLS_CERT": str(pem["cert"]),
+        "MARKET_SPINE_TLS_KEY": str(shared),
+    }
+    with caplog.at_level("WARNING", logger="market_spine.api"):
+        assert tls_options(Settings.from_env(env))["ssl_keyfile"] == str(shared)
+    assert "mode 0640" in caplog.text and f"chmod 600 {shared}" in caplog.text
+    with pytest.raises(SpineError, match="other users of this machine may read it"):
+        tls_options(Settings.from_env({**env, "MARKET_SPINE_PROFILE": "prod"}))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="market_spine.api"):
+        tls_options(Settings.from_env({**env, "MARKET_SPINE_TLS_KEY": str(pem["key"])}))
+    assert "TLS private key" not in caplog.text

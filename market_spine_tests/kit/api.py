@@ -44,6 +44,29 @@ def serving(home: Path, **settings: Any) -> Iterator[httpx.Client]:
 
 
 @contextmanager
+def serving_port(app: FastAPI, **options: Any) -> Iterator[int]:
+    """Serve `app` on 127.0.0.1 in a background thread under its settings' limits, with the
+    uvicorn `options` given (TLS ones, say); yield the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = server_config(app, app.state.settings, log_level="warning", **options)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextmanager
 def serving_app(app: FastAPI, role: str | None = "admin") -> Iterator[httpx.Client]:
     """Serve `app` on 127.0.0.1 in a background thread, yield a client of it (its `base_url`
     names the port, for WebSocket clients) sending a key of `role` (None: no credential)."""
