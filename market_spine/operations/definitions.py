@@ -1,4 +1,5 @@
-"""The operations domain's Definitions: the freshness SLA, lake maintenance and alert routing."""
+"""The operations domain's Definitions: the freshness SLA, lake maintenance, alert routing and the
+daily record of the cost."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dagster as dg
 
 from market_spine.futures.partitions import captured_symbols
 from market_spine.operations.alerts.sensor import build_alerts_sensor
+from market_spine.operations.cost.job import build_cost_job
 from market_spine.operations.freshness import (
     build_freshness_check,
     freshness_job,
@@ -19,11 +21,12 @@ from market_spine.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The freshness checks (the futures bars of the symbols the home captures, the option
     chains) with their job and schedule, the maintenance job and schedule, and the alert
-    sensor."""
+    sensor, and the daily record of the cost."""
     maintenance, maintenance_schedule = build_lake_maintenance(settings)
+    cost, cost_schedule = build_cost_job(settings)
     return dg.Definitions(
         asset_checks=[build_freshness_check(captured_symbols(settings)), options_chain_freshness],
-        jobs=[maintenance, freshness_job],
-        schedules=[maintenance_schedule, freshness_schedule],
+        jobs=[maintenance, freshness_job, cost],
+        schedules=[maintenance_schedule, freshness_schedule, cost_schedule],
         sensors=[build_alerts_sensor(settings)],
     )

@@ -57,7 +57,7 @@ def raw_capture_run(
     key = str(partition_key(DAY, "CL"))
     run = create_run(
         settings,
-        [keys.RAW_BARS, keys.NORMALIZED_BARS],
+        [keys.RAW_BARS],
         instance=instance,
         partition_range=(key, key),
         market=MarketDataResource(provider="ib", ib_port=port),
