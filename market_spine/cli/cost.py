@@ -1,5 +1,6 @@
-"""`market-spine cost [--since 30d] [--by dataset|asset|component] [--json]`: what the platform
-cost over a window, priced by the home's price sheet (`prices.toml`)."""
+"""`market-spine cost [--since 30d] [--by dataset|asset|component] [--json] [--record]`: what
+the platform cost over a window, priced by the home's price sheet (`prices.toml`); `--record`
+also refreshes the lake's cost per day, which the warehouse's cost mart reads."""
 
 from __future__ import annotations
 
@@ -59,8 +60,8 @@ def _print(report: CostReport) -> None:
     console.print(table)
     if report.unmetered_runs:
         console.print(
-            f"{report.unmetered_runs} finished run(s) recorded no usage (executed by a process "
-            "that does not meter runs) and are not priced."
+            f"{report.unmetered_runs} finished run(s) recorded no usage (executed before runs "
+            "metered themselves) and are not priced."
         )
 
 

@@ -26,6 +26,9 @@ from market_spine_tests.deploy.kit import (
 )
 
 VALUES = DEPLOY / "helm" / "values.yaml"
+#: The chart's schema for the keys we set, written from the chart's own `values.schema.json`:
+#: that file is published with the chart only, in no package registry the suite installs from
+#: (`dagster-k8s` on PyPI does not ship it; neither PyPI nor npm has the chart).
 SCHEMA = DEPLOY / "helm" / "chart-values.schema.json"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -17,7 +18,7 @@ from market_spine.cli import app
 from market_spine.errors import InvalidInput
 from market_spine.lake.store import lake_at
 from market_spine.operations.cost.daily import record_cost_daily
-from market_spine.operations.cost.prices import PriceSheet
+from market_spine.operations.cost.prices import PRICES_FILE, PriceSheet
 from market_spine.operations.cost.table import COST_DAILY
 from market_spine.runs import meter
 from market_spine.warehouse.resource import WarehouseResource
@@ -80,10 +81,17 @@ def test_the_days_are_recorded_and_a_refresh_replaces_them(home: Path) -> None:
 
 def test_the_command_records_the_days(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    started = datetime.now(UTC)
     result = CliRunner().invoke(app, ["cost", "--json", "--record", "--days", "3"])
     assert result.exit_code == 0, result.output
+    assert "for 3 day(s) in operations/cost_daily" in result.output
     table = lake_at(str(settings_for(home).lake_root)).read(COST_DAILY)
-    assert datetime.now(UTC).date() - timedelta(days=2) in set(table["day"])
+    today = started.date()
+    window = table.filter(pl.col("day") >= today - timedelta(days=2), pl.col("day") <= today)
+    # The home's sheet has no subscription: the days without runs or storage cost nothing and
+    # have no rows; today's were recorded by this command.
+    assert set(window["day"]) == {today}
+    assert window["recorded_at"].min() >= started
 
 
 def test_the_mart_sums_what_the_lake_recorded(home: Path) -> None:
@@ -115,3 +123,29 @@ def test_the_catalog_lists_the_table_and_the_mart() -> None:
     assert table.keys == ("day", "component", "dataset")
     mart = CATALOG.get("marts/fct_cost_daily")
     assert mart.kind == "dbt" and "staging/stg_operations__cost_daily" in mart.upstream
+
+
+def test_the_daily_job_records_the_table_and_its_materialization(tmp_path: Path) -> None:
+    from market_spine.definitions import build_definitions
+    from market_spine.home import instance as home_instance
+
+    settings = settings_for(tmp_path / "home")
+    settings.home.mkdir(parents=True)
+    # The home's sheet: a $30 monthly subscription is $1 on every day, used or not.
+    (settings.home / PRICES_FILE).write_text("[subscriptions]\nthetadata = 30\n")
+    defs = build_definitions(settings)
+    job = defs.get_job_def("cost_daily")
+    schedule = defs.get_schedule_def("cost_daily_schedule")
+    assert schedule.cron_schedule == "50 6 * * *"
+    with home_instance(settings) as instance:
+        result = job.execute_in_process(instance=instance)
+        assert result.success
+        [event] = instance.fetch_materializations(
+            dg.AssetKey(COST_DAILY.split("/")), limit=5
+        ).records
+    assert event.run_id == result.run_id
+    rows = lake_at(str(settings.lake_root)).read(COST_DAILY)
+    assert sorted(rows["day"]) == [
+        datetime.now(UTC).date() - timedelta(days=n) for n in range(6, -1, -1)
+    ]
+    assert rows["subscription_usd"].to_list() == pytest.approx([1.0] * 7)

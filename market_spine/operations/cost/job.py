@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from market_spine.lake.resource import LakeResource
+from market_spine.operations.cost.table import COST_DAILY
 from market_spine.settings import Settings
 
 
@@ -18,7 +19,8 @@ class CostConfig(dg.Config):
 
 @dg.op(description="Record the cost per day, component and dataset in operations/cost_daily.")
 def record_cost(context: dg.OpExecutionContext, config: CostConfig, lake: LakeResource) -> None:
-    """Prices the instance's runs and the lake's bytes for the last `days` days."""
+    """Prices the instance's runs and the lake's bytes for the last `days` days and records
+    the table's materialization."""
     from market_spine.catalog.registry import CATALOG
     from market_spine.operations.cost.daily import record_cost_daily
     from market_spine.operations.cost.prices import load_prices
@@ -27,7 +29,14 @@ def record_cost(context: dg.OpExecutionContext, config: CostConfig, lake: LakeRe
     rows = record_cost_daily(
         context.instance, lake.lake, list(CATALOG), home, load_prices(home), days=config.days
     )
-    context.log.info(f"recorded {rows.height} cost rows for {config.days} day(s)")
+    # The table is a source of the warehouse: its materialization is what marks the cost mart
+    # stale.
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=dg.AssetKey(COST_DAILY.split("/")),
+            metadata={"rows": rows.height, "days": config.days},
+        )
+    )
 
 
 def build_cost_job(settings: Settings) -> tuple[dg.JobDefinition, dg.ScheduleDefinition]:
