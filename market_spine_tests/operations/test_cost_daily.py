@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from market_spine.catalog.registry import CATALOG
+from market_spine.catalog.registry import CATALOG, drift
 from market_spine.cli import app
 from market_spine.errors import InvalidInput
 from market_spine.lake.store import lake_at
@@ -65,6 +65,7 @@ def test_the_days_are_recorded_and_a_refresh_replaces_them(home: Path) -> None:
     assert unused["subscription_usd"].to_list() == pytest.approx([1.0, 1.0])
 
     table = lake.read(COST_DAILY)
+    assert COST_DAILY not in drift(lake), "the table differs from its catalog entry"
     keys = table.select("day", "component", "dataset")
     assert keys.height == keys.unique().height, "a refresh left duplicate rows"
     assert sorted(table["day"].unique()) == [
