@@ -64,10 +64,11 @@ class _Child:
 
 
 class RunMeter:
-    """Measures this process and its descendants (the step processes of a multiprocess run)
-    while a run executes: `start()` samples them in the background, `tags()` stops and records.
-    CPU of the descendants is what the OS reports once they are waited for (else their last
-    sample); their bytes and memory are their last sample, taken every `interval_s` seconds."""
+    """Measures this process and the descendants it starts (the step processes of a
+    multiprocess run) while a run executes: `start()` samples them in the background, `tags()`
+    stops and records. CPU of the descendants is what the OS reports once they are waited for
+    (else their last sample); their bytes and memory are their last sample, taken every
+    `interval_s` seconds."""
 
     def __init__(self, interval_s: float = 0.2) -> None:
         self._process = psutil.Process()
@@ -76,6 +77,9 @@ class RunMeter:
         self._cpu_before = _cpu(self._process)
         self._reaped_before = _reaped_cpu(self._process)
         self._children: dict[tuple[int, float], _Child] = {}
+        # Processes this one started before the run (a `market-spine up`'s servers) are not
+        # the run's.
+        self._before_run = {key for key, _ in self._descendants()}
         self._peak = self._process.memory_info().rss
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -96,14 +100,14 @@ class RunMeter:
         CPU time and bytes so far."""
         try:
             rss = self._process.memory_info().rss
-            children = self._process.children(recursive=True)
         except psutil.Error:
             return
         seen: list[tuple[tuple[int, float], _Child]] = []
-        for child in children:
+        for key, child in self._descendants():
+            if key in self._before_run:
+                continue
             try:
                 with child.oneshot():
-                    key = (child.pid, child.create_time())
                     rss += child.memory_info().rss
                     read, written = _io(child)
                     seen.append((key, _Child(_cpu(child), read, written)))
@@ -112,6 +116,20 @@ class RunMeter:
         with self._lock:
             self._peak = max(self._peak, rss)
             self._children.update(seen)
+
+    def _descendants(self) -> list[tuple[tuple[int, float], psutil.Process]]:
+        """This process's descendants, each keyed by pid and start time (a pid is reused)."""
+        found = []
+        try:
+            children = self._process.children(recursive=True)
+        except psutil.Error:
+            return []
+        for child in children:
+            try:
+                found.append(((child.pid, child.create_time()), child))
+            except psutil.Error:
+                continue
+        return found
 
     def stop(self) -> None:
         """Stop the background sampling (again is harmless)."""
