@@ -20,6 +20,7 @@ from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.report import (
     CostLine,
     group,
+    priced_home,
     run_lines,
     storage_lines,
     subscription_lines,
@@ -122,17 +123,9 @@ def record_home_cost(settings: Any, *, days: int = DEFAULT_DAYS) -> pl.DataFrame
     """`record_cost_daily` for a home (`Settings`): its instance, lake, warehouse and price
     sheet; InvalidInput for a home without an instance or a bad price sheet."""
     from market_spine.catalog.registry import CATALOG
-    from market_spine.home import existing_instance
     from market_spine.lake.store import lake_at
-    from market_spine.operations.cost.prices import load_prices
 
-    prices = load_prices(settings.home)
-    instance = existing_instance(settings)
-    if instance is None:
-        raise InvalidInput(
-            f"the home {settings.home} has no Dagster instance yet: run `market-spine up` or "
-            "`market-spine process` first"
-        )
+    instance, prices = priced_home(settings)
     with instance:
         return record_cost_daily(
             instance,

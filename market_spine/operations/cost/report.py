@@ -290,18 +290,12 @@ def cost_report(
     )
 
 
-def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> CostReport:
-    """The cost report of a home (`Settings`): its instance's runs, its lake and warehouse, its
-    price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option,
-    a bad price sheet, or a home without an instance."""
-    from market_spine.catalog.registry import CATALOG
+def priced_home(settings: Any) -> tuple[dg.DagsterInstance, PriceSheet]:
+    """A home's (`Settings`) instance, to be closed by the caller, and its price sheet;
+    InvalidInput for a bad price sheet or a home without an instance."""
     from market_spine.home import existing_instance
-    from market_spine.lake.store import lake_at
     from market_spine.operations.cost.prices import load_prices
-    from market_spine.operations.run_history import parse_since
 
-    since_at = parse_since(since)
-    by = parse_by(by)
     prices = load_prices(settings.home)
     instance = existing_instance(settings)
     if instance is None:
@@ -309,6 +303,20 @@ def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> Co
             f"the home {settings.home} has no Dagster instance yet: run `market-spine up` or "
             "`market-spine process` first"
         )
+    return instance, prices
+
+
+def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> CostReport:
+    """The cost report of a home (`Settings`): its instance's runs, its lake and warehouse, its
+    price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option,
+    a bad price sheet, or a home without an instance."""
+    from market_spine.catalog.registry import CATALOG
+    from market_spine.lake.store import lake_at
+    from market_spine.operations.run_history import parse_since
+
+    since_at = parse_since(since)
+    by = parse_by(by)
+    instance, prices = priced_home(settings)
     with instance:
         return cost_report(
             instance,
