@@ -26,6 +26,7 @@ from market_spine.operations import definitions as operations  # noqa: E402
 from market_spine.options import definitions as options  # noqa: E402
 from market_spine.providers.resource import MarketDataResource  # noqa: E402
 from market_spine.runs.console_logger import run_console_logger  # noqa: E402
+from market_spine.runs.metered_executor import metered_executor  # noqa: E402
 from market_spine.settings import Settings  # noqa: E402
 from market_spine.warehouse import definitions as warehouse  # noqa: E402
 
@@ -47,11 +48,14 @@ def shared_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """Definitions for one home; tests build their own with a temporary home."""
+    """Definitions for one home; tests build their own with a temporary home. Every job
+    executes with the metered executor, so every run records its usage however launched."""
     return dg.Definitions.merge(
         *(module.build_definitions(settings) for module in DOMAINS.values()),
         dg.Definitions(
-            resources=shared_resources(settings), loggers={"console": run_console_logger}
+            resources=shared_resources(settings),
+            loggers={"console": run_console_logger},
+            executor=metered_executor,
         ),
     )
 

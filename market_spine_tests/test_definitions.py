@@ -32,6 +32,13 @@ def describe(defs: dg.Definitions) -> dict[str, list[str]]:
             for s in repo.schedule_defs
             if s.default_status == dg.DefaultScheduleStatus.RUNNING
         ),
+        "pools": sorted(
+            f"{key.to_user_string()}:{op.pool}"
+            for key, asset in repo.assets_defs_by_key.items()
+            if asset.is_executable
+            for op in asset.node_def.iterate_op_defs()
+            if op.pool
+        ),
         "freshness_policies": sorted(
             k.to_user_string()
             for k in graph.get_all_asset_keys()

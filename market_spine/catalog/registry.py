@@ -18,6 +18,7 @@ from market_spine.certification.catalog import CERTIFICATION_DATASETS
 from market_spine.company.catalog import COMPANY_DATASETS
 from market_spine.futures.catalog import FUTURES_DATASETS
 from market_spine.lake.store import Lake
+from market_spine.operations.cost.table import COST_DAILY_SPEC
 from market_spine.operations.retention import PRUNINGS_SPEC
 from market_spine.options.catalog import OPTIONS_DATASETS
 from market_spine.streaming.catalog import STREAMING_DATASETS
@@ -34,6 +35,7 @@ CATALOG = Catalog.of(
         *CERTIFICATION_DATASETS,
         PRUNINGS_SPEC,
         *COMPANY_DATASETS,
+        COST_DAILY_SPEC,
     ]
 )
 

@@ -1,5 +1,6 @@
-"""`market-spine cost [--since 30d] [--by dataset|asset|component] [--json]`: what the platform
-cost over a window, priced by the home's price sheet (`prices.toml`)."""
+"""`market-spine cost [--since 30d] [--by dataset|asset|component] [--json] [--record]`: what
+the platform cost over a window, priced by the home's price sheet (`prices.toml`); `--record`
+also refreshes the lake's cost per day, which the warehouse's cost mart reads."""
 
 from __future__ import annotations
 
@@ -59,8 +60,8 @@ def _print(report: CostReport) -> None:
     console.print(table)
     if report.unmetered_runs:
         console.print(
-            f"{report.unmetered_runs} finished run(s) recorded no usage (executed by a process "
-            "that does not meter runs) and are not priced."
+            f"{report.unmetered_runs} finished run(s) recorded no usage (executed before runs "
+            "metered themselves) and are not priced."
         )
 
 
@@ -70,13 +71,30 @@ def cost(
     ] = "30d",
     by: Annotated[str, typer.Option(help="Group by dataset, asset or component.")] = "component",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Also refresh the lake's operations/cost_daily (the warehouse's cost mart "
+            "reads it) for the last --days days.",
+        ),
+    ] = False,
+    days: Annotated[int, typer.Option(help="Days --record refreshes, today included.")] = 7,
 ) -> None:
     """What the platform cost over a window: compute, provider requests and subscriptions, and
     storage, priced by the home's prices.toml, by dataset, asset or component."""
+    from market_spine.operations.cost.daily import record_home_cost
     from market_spine.operations.cost.report import home_cost
 
     with command_run():
-        report = home_cost(settings_from_env(), since=since, by=by)
+        settings = settings_from_env()
+        report = home_cost(settings, since=since, by=by)
+        if record:
+            rows = record_home_cost(settings, days=days)
+            print(
+                f"recorded {rows.height} cost rows for {days} day(s) in operations/cost_daily",
+                file=sys.stderr,
+            )
         if as_json:
             json.dump(report.as_json(), sys.stdout, indent=2)
             sys.stdout.write("\n")

@@ -29,10 +29,14 @@ def futures_asset(
     spec: DatasetSpec,
     checks: Sequence[CheckDef[Any]],
     partitions_def: dg.PartitionsDefinition,
+    **asset_kwargs: Any,
 ) -> dg.AssetsDefinition:
     """`compute` as `spec`'s asset over `partitions_def`, with `checks`; key, upstream,
-    owner, description and metadata come from the catalog entry."""
-    return dataset_asset(spec, checks, partitions_def, group_name="futures")(compute)
+    owner, description and metadata come from the catalog entry; `asset_kwargs` go to
+    `dg.asset` (e.g. `pool`)."""
+    return dataset_asset(spec, checks, partitions_def, group_name="futures", **asset_kwargs)(
+        compute
+    )
 
 
 def rebuild_partitions(

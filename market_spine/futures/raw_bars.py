@@ -20,6 +20,12 @@ from market_spine.markets.rolls import captured_contracts
 from market_spine.providers.base import BarCapture
 from market_spine.providers.resource import MarketDataResource
 
+#: The concurrency pool of the capture step: IB's historical pacing counts per account, and
+#: the client's pacer holds it within one process only, so one capture step at a time across
+#: every run (the deployment sets its limit to 1). A capture from another source takes the
+#: slot as well: the pool is fixed when the asset is defined, the source only when it runs.
+POOL = "ib"
+
 
 def capture_frame(capture: BarCapture, trade_date_iso: str, captured_at: datetime) -> pl.DataFrame:
     """The raw rows of one capture: its bars plus capture id, time, source, request and hash."""
@@ -71,5 +77,7 @@ def raw_futures_bars_1m(
 
 def build_raw_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The `raw/futures_bars_1m` asset and its checks, over a home's partitions
-    (`futures_partitions`)."""
-    return futures_asset(raw_futures_bars_1m, RAW_BARS_SPEC, checks.RAW_BARS_CHECKS, partitions_def)
+    (`futures_partitions`), in the `ib` pool."""
+    return futures_asset(
+        raw_futures_bars_1m, RAW_BARS_SPEC, checks.RAW_BARS_CHECKS, partitions_def, pool=POOL
+    )

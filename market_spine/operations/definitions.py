@@ -1,4 +1,5 @@
-"""The operations domain's Definitions: the freshness SLA, lake maintenance and alert routing."""
+"""The operations domain's Definitions: the freshness SLA, lake maintenance, alert routing and the
+daily record of the cost."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dagster as dg
 from market_spine.futures.partitions import captured_symbols
 from market_spine.operations.alerts.sensor import build_alerts_sensor
 from market_spine.operations.audit_anchoring import build_audit_anchoring
+from market_spine.operations.cost.job import build_cost_job
 from market_spine.operations.freshness import (
     build_freshness_check,
     freshness_job,
@@ -20,10 +22,12 @@ from market_spine.settings import Settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The freshness checks (the futures bars of the symbols the home captures, the option
     chains) with their job and schedule, the maintenance job and schedule, and the alert
-    sensor; with an `audit_anchor`, the hourly job anchoring the audit trail there."""
+    sensor; the daily record of the cost; with an `audit_anchor`, the hourly job anchoring the
+    audit trail there."""
     maintenance, maintenance_schedule = build_lake_maintenance(settings)
-    jobs = [maintenance, freshness_job]
-    schedules = [maintenance_schedule, freshness_schedule]
+    cost, cost_schedule = build_cost_job(settings)
+    jobs = [maintenance, freshness_job, cost]
+    schedules = [maintenance_schedule, freshness_schedule, cost_schedule]
     if settings.audit_anchor:
         anchoring, anchoring_schedule = build_audit_anchoring(settings)
         jobs.append(anchoring)

@@ -1,9 +1,10 @@
 """The run history an operator reads, from the home's Dagster instance: each run with what it ran
 over (partitions, datasets), who launched it and from where, how long it took, the rows its
-assets wrote and at what rate, the peak memory of the process that ran it, and why it failed.
+assets wrote and at what rate, the peak memory of the processes that ran it, and why it failed.
 
 Rows come from the materializations' `rows` metadata; peak memory and bytes written from the
-tags a CLI-executed run records when it ends (`runs.meter`); runs without them show none.
+tags every run records as its steps end (`runs.meter`, `runs.metered_executor`); runs without
+them (older, or still running) show none.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def run_datasets(run: dg.DagsterRun) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class RunRow:
     """One run as the history shows it. Times are UTC; sizes in MiB; None where the run did not
-    record it (still running, or executed by a process that does not meter runs)."""
+    record it (still running, or executed before runs metered themselves)."""
 
     run_id: str
     job: str

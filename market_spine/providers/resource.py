@@ -6,15 +6,37 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field, SecretStr
+from dagster._core.events import EngineEventData
+from pydantic import Field, PrivateAttr, SecretStr
 
 from market_spine.config.secrets import split_credentials
 from market_spine.errors import InvalidInput, SpineError
 from market_spine.observability.ledger import flush, flush_at_exit, ledger_path
+from market_spine.observability.metrics import requests_sent
 from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
 from market_spine.settings import DEFAULT_THETADATA_URL, Settings
 
 AVAILABLE = ("simulated", "ib")
+#: The engine event a run's step reports when its market resource is torn down: the requests
+#: sent to each provider meanwhile, as metadata (`thetadata: 120`). The run's executor sums them
+#: into the run's usage, whichever process (the run's, or a step's own) sent them.
+REQUESTS_SENT = "market data: provider requests sent"
+
+
+def requests_reported(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
+    """The provider requests the steps of `run_id` reported, summed per provider."""
+    sent: dict[str, int] = {}
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=100_000
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None or event.message != REQUESTS_SENT:
+            continue
+        data = event.event_specific_data
+        for provider, value in getattr(data, "metadata", {}).items():
+            sent[provider] = sent.get(provider, 0) + int(getattr(value, "value", 0))
+    return sent
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -35,6 +57,33 @@ class MarketDataResource(dg.ConfigurableResource):
     ib_client_id: int = 1
     #: Seconds a capture waits for TWS / IB Gateway to accept a connection before failing.
     ib_unavailable_after: float = 60.0
+    _sent_before: dict[str, float] = PrivateAttr(default_factory=dict)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Note the requests this process has sent so far, to report the step's own."""
+        self._sent_before = requests_sent()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Report the requests sent while this resource served the run (REQUESTS_SENT: the
+        counters are per process, and a step may run in a process of its own), and write what
+        this process counted to the home's ledger, so the API's `/metrics` shows the run's
+        requests while later steps still run."""
+        ledger = _home_ledger()
+        if ledger is not None:
+            flush(ledger)
+        sent = {
+            provider: int(count - self._sent_before.get(provider, 0))
+            for provider, count in requests_sent().items()
+        }
+        sent = {provider: n for provider, n in sorted(sent.items()) if n > 0}
+        run = context.run
+        if not sent or run is None or context.instance is None:
+            return
+        context.instance.report_engine_event(
+            REQUESTS_SENT,
+            run,
+            EngineEventData(metadata={p: dg.MetadataValue.int(n) for p, n in sent.items()}),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketDataResource:
@@ -64,13 +113,6 @@ class MarketDataResource(dg.ConfigurableResource):
         if split_credentials(self.thetadata_url)[0] != settings.thetadata_url:
             return None
         return settings.thetadata_credentials
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        """Write what this process counted of the providers to the home's ledger as the step
-        ends, so the API's `/metrics` shows the run's requests while later steps still run."""
-        ledger = _home_ledger()
-        if ledger is not None:
-            flush(ledger)
 
     def now(self) -> datetime:
         """The current time, or the frozen instant when set (tests and replays)."""

@@ -35,7 +35,6 @@ from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
 from market_spine.runs.deployment import daemon_running
 from market_spine.runs.location import code_location, definitions_for_this_environment
-from market_spine.runs.meter import RunMeter
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
 
@@ -92,12 +91,15 @@ def create_run(
     launched_from: str = "cli",
     log_level: str = "CRITICAL",
     tags: Mapping[str, str] | None = None,
+    execution: str = "in_process",
 ) -> dg.DagsterRun:
     """The run `launch` executes, created in the instance (NOT_STARTED) with the code
     location's remote origin. Over `partition_range` (first and last partition key, a
     single-run backfill) when given. Its config carries the home's lake and warehouse and the
     market settings (`market`, else the home's); its tags say who launched it, from where
-    (`launched_from`, one of provenance.ORIGINS) and with which providers (plus `tags`)."""
+    (`launched_from`, one of provenance.ORIGINS) and with which providers (plus `tags`).
+    `execution` is the executor's mode: `in_process` (every step in the run's process, as the
+    CLI executes) or `multiprocess` (a process per step, as a schedule's run executes)."""
     market = market or MarketDataResource.from_settings(settings)
     location = code_location(instance)
     [repo] = location.get_repositories().values()
@@ -114,7 +116,7 @@ def create_run(
     required = {r.name for r in mode.resource_def_snaps}
     run_config = {
         # Steps run in the run's process: a subprocess per step costs seconds and buys nothing.
-        "execution": {"config": {"in_process": {}}},
+        "execution": {"config": {execution: {}}},
         "loggers": {"console": {"config": {"log_level": log_level}}},
         "resources": provenance.resources_config(settings, market, required),
     }
@@ -211,9 +213,7 @@ def _execute_interruptibly(
     interrupt to the end of the running step, which can take minutes. On Ctrl-C or SIGTERM the
     run is marked canceled and its pool slots freed before the interrupt propagates (the caller
     exits; Delta commits are atomic, so an abandoned step leaves no partial table version).
-    While it waits it samples the process; the run's peak memory and bytes written become tags
-    when it ends (`runs.meter`)."""
-    meter = RunMeter()
+    The run meters itself (its executor: `runs.metered_executor`)."""
     definitions_for_this_environment()
     worker = threading.Thread(
         target=execute_run,
@@ -225,7 +225,6 @@ def _execute_interruptibly(
     try:
         while worker.is_alive():
             worker.join(0.2)
-            meter.sample()
     except KeyboardInterrupt as stop:
         current = instance.get_run_by_id(run.run_id) or run
         instance.report_run_canceled(
@@ -233,7 +232,6 @@ def _execute_interruptibly(
         )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         raise
-    instance.add_run_tags(run.run_id, meter.tags(run.run_id))
 
 
 def domain_assets(settings: Settings, domain: str) -> list[dg.AssetsDefinition]:

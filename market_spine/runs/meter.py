@@ -1,25 +1,26 @@
-"""What a run cost the process executing it: its CPU time, peak memory, the bytes it read and
-wrote and the provider requests it sent, sampled while it runs and recorded on the run as tags
-when it ends, so `market-spine runs` can show memory and MB/s beside the rows the assets
-reported and `market-spine cost` can price it."""
+"""What a run cost: its CPU time, peak memory, the bytes it read and wrote and the provider
+requests it sent, measured by the run's own executor (`runs.metered_executor`) in the process
+executing it, whatever launched it (the CLI, the daemon, the UI, a Kubernetes Job), and recorded
+on the run as tags when its steps have ended, so `market-spine runs` can show memory and MB/s
+beside the rows the assets reported and `market-spine cost` can price it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psutil
 
-from market_spine.observability.metrics import requests_sent
 from market_spine.runs.provenance import PREFIX
 
-#: Peak resident memory of the executing process during the run, in MiB.
+#: Peak resident memory of the run's processes (its own and its step processes), in MiB.
 PEAK_MEMORY_MB = PREFIX + "peak_memory_mb"
-#: Bytes the executing process wrote (files and databases: the lake, the instance), in MiB.
+#: Bytes the run's processes wrote (files and databases: the lake, the instance), in MiB.
 WRITTEN_MB = PREFIX + "written_mb"
-#: Bytes the executing process read (files and databases: the lake, the instance), in MiB.
+#: Bytes the run's processes read (files and databases: the lake, the instance), in MiB.
 READ_MB = PREFIX + "read_mb"
-#: CPU time (user + system) the executing process spent during the run, in seconds.
+#: CPU time (user + system) the run's processes spent during the run, in seconds.
 CPU_S = PREFIX + "cpu_s"
 #: Requests sent to market-data providers during the run: `thetadata=120,ib=0`.
 PROVIDER_REQUESTS = PREFIX + "provider_requests"
@@ -47,38 +48,118 @@ def _cpu(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-class RunMeter:
-    """Samples this process while a run executes: call `sample()` as often as is cheap (every
-    poll of the run's thread), then `tags()` once it has ended."""
+def _reaped_cpu(process: psutil.Process) -> float:
+    """CPU time of the children this process has waited for (0 where the OS does not say)."""
+    times = process.cpu_times()
+    return float(getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0))
 
-    def __init__(self) -> None:
+
+@dataclass
+class _Child:
+    """The last figures seen of a step process: it may end between two samples."""
+
+    cpu: float = 0.0
+    read: int = 0
+    written: int = 0
+
+
+class RunMeter:
+    """Measures this process and the descendants it starts (the step processes of a
+    multiprocess run) while a run executes: `start()` samples them in the background, `tags()`
+    stops and records. CPU of the descendants is what the OS reports once they are waited for
+    (else their last sample); their bytes and memory are their last sample, taken every
+    `interval_s` seconds."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
         self._process = psutil.Process()
+        self._interval_s = interval_s
         self._read_before, self._written_before = _io(self._process)
         self._cpu_before = _cpu(self._process)
-        self._requests_before = requests_sent()
+        self._reaped_before = _reaped_cpu(self._process)
+        self._children: dict[tuple[int, float], _Child] = {}
+        # Processes this one started before the run (a `market-spine up`'s servers) are not
+        # the run's.
+        self._before_run = {key for key, _ in self._descendants()}
         self._peak = self._process.memory_info().rss
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+
+    def start(self) -> RunMeter:
+        """Sample in a daemon thread until `tags()`."""
+        self._sampler = threading.Thread(target=self._run, name="run-meter", daemon=True)
+        self._sampler.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.sample()
 
     def sample(self) -> None:
-        """Note the current resident memory if it is the highest yet."""
-        self._peak = max(self._peak, self._process.memory_info().rss)
+        """Note the tree's resident memory if it is the highest yet, and each descendant's
+        CPU time and bytes so far."""
+        try:
+            rss = self._process.memory_info().rss
+        except psutil.Error:
+            return
+        seen: list[tuple[tuple[int, float], _Child]] = []
+        for key, child in self._descendants():
+            if key in self._before_run:
+                continue
+            try:
+                with child.oneshot():
+                    rss += child.memory_info().rss
+                    read, written = _io(child)
+                    seen.append((key, _Child(_cpu(child), read, written)))
+            except psutil.Error:
+                continue
+        with self._lock:
+            self._peak = max(self._peak, rss)
+            self._children.update(seen)
 
-    def tags(self, run_id: str) -> dict[str, str]:
-        """The run-level metrics of `run_id` as tags (MiB with one decimal, CPU seconds with
-        two). The process's figures are differences over the run: a process executing runs one
-        after another (the CLI's gap fill) charges each its own."""
+    def _descendants(self) -> list[tuple[tuple[int, float], psutil.Process]]:
+        """This process's descendants, each keyed by pid and start time (a pid is reused)."""
+        found = []
+        try:
+            children = self._process.children(recursive=True)
+        except psutil.Error:
+            return []
+        for child in children:
+            try:
+                found.append(((child.pid, child.create_time()), child))
+            except psutil.Error:
+                continue
+        return found
+
+    def stop(self) -> None:
+        """Stop the background sampling (again is harmless)."""
+        self._stop.set()
+        if self._sampler is not None and self._sampler is not threading.current_thread():
+            self._sampler.join()
+
+    def tags(self, run_id: str, provider_requests: Mapping[str, int]) -> dict[str, str]:
+        """Stop sampling; the run-level metrics of `run_id` as tags (MiB with one decimal, CPU
+        seconds with two), with the `provider_requests` its steps reported. The figures are
+        differences over the run: a process executing runs one after another (the CLI's gap
+        fill) charges each its own."""
+        self.stop()
         self.sample()
         read, written = _io(self._process)
-        requests = requests_sent()
-        sent = {
-            provider: int(count - self._requests_before.get(provider, 0))
-            for provider, count in sorted(requests.items())
-        }
+        with self._lock:
+            children = list(self._children.values())
+        own_cpu = _cpu(self._process) - self._cpu_before
+        reaped = _reaped_cpu(self._process) - self._reaped_before
+        cpu = own_cpu + max(reaped, sum(c.cpu for c in children))
+        read += sum(c.read for c in children)
+        written += sum(c.written for c in children)
         return {
             PEAK_MEMORY_MB: f"{self._peak / 2**20:.1f}",
             WRITTEN_MB: f"{max(0, written - self._written_before) / 2**20:.1f}",
             READ_MB: f"{max(0, read - self._read_before) / 2**20:.1f}",
-            CPU_S: f"{max(0.0, _cpu(self._process) - self._cpu_before):.2f}",
-            PROVIDER_REQUESTS: ",".join(f"{p}={n}" for p, n in sent.items() if n > 0),
+            CPU_S: f"{max(0.0, cpu):.2f}",
+            PROVIDER_REQUESTS: ",".join(
+                f"{p}={n}" for p, n in sorted(provider_requests.items()) if n > 0
+            ),
             METERED_RUN: run_id,
         }
 

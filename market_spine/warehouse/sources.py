@@ -14,6 +14,7 @@ from market_spine.certification.tables import READINESS_LOG
 from market_spine.company.catalog import COMPANY_DATASETS
 from market_spine.futures import keys as futures_keys
 from market_spine.lake.writer import delta_arrow
+from market_spine.operations.cost.table import COST_DAILY
 from market_spine.options import keys as options_keys
 from market_spine.warehouse.paths import SOURCES_FILE
 from market_spine.warehouse.tables import CHECK_RESULTS
@@ -30,12 +31,14 @@ SOURCE_TABLES = (
     CHECK_RESULTS,
     READINESS_LOG,
     *(spec.name for spec in COMPANY_DATASETS if spec.layer == "normalized"),
+    COST_DAILY,
 )
 LAYERS = {
     "normalized": "Validated, de-duplicated lake tables (one accepted capture per partition).",
     "analytics": "Tables derived in Python from the normalized layer.",
     "quality": "Asset-check results collected from the Dagster instance.",
-    "operations": "The trust layer's records, kept as partitions are judged.",
+    "operations": "The platform's own records: the trust layer's, kept as partitions are "
+    "judged, and the cost per day.",
 }
 HEADER = """\
 # GENERATED from the catalog (market_spine/*/catalog.py) by

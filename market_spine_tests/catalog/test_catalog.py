@@ -50,8 +50,9 @@ def test_every_table_is_declared_and_matches_its_declaration(materialized_home, 
     # Between the two homes every table the batch assets write was built and compared (the
     # streaming and warehouse tables are compared in their own tests, the revision tables, which
     # need a partition whose data changed, and the anomaly flags, which need flagged rows, in
-    # the certification tests, and the prunings, which maintenance writes, in the retention
-    # tests; the company datasets in the company tests).
+    # the certification tests, the prunings, which maintenance writes, in the retention
+    # tests, the cost per day, which the cost job writes, in the cost tests; the company
+    # datasets in the company tests).
     batch = {
         *(spec.name for spec in COMPANY_DATASETS),
         "raw/futures_bars_5s",
@@ -60,6 +61,7 @@ def test_every_table_is_declared_and_matches_its_declaration(materialized_home, 
         "operations/revision_rows",
         "operations/prunings",
         "operations/anomaly_flags",
+        "operations/cost_daily",
     }
     lake_tables = {s.name for s in CATALOG if s.kind == "delta"}
     assert options | futures == lake_tables - batch

@@ -17,7 +17,6 @@ from market_spine.catalog.registry import CATALOG
 from market_spine.cli import app
 from market_spine.errors import InvalidInput
 from market_spine.lake.store import lake_at
-from market_spine.observability.metrics import count_request
 from market_spine.operations.cost.prices import PRICES_FILE, PriceSheet, load_prices
 from market_spine.operations.cost.report import (
     UNATTRIBUTED,
@@ -56,13 +55,8 @@ def test_every_run_records_its_usage(home: Path) -> None:
         assert used.provider_requests == {}
 
 
-def test_the_meter_counts_provider_requests_sent_during_the_run() -> None:
-    count_request("thetadata", "before")
-    metering = meter.RunMeter()
-    for _ in range(3):
-        count_request("thetadata", "quotes")
-    count_request("ib", "bars")
-    tags = metering.tags("run-1")
+def test_the_meter_records_the_requests_reported_and_only_for_its_own_run() -> None:
+    tags = meter.RunMeter().start().tags("run-1", {"thetadata": 3, "ib": 1, "simulated": 0})
     used = meter.usage(tags, "run-1")
     assert used is not None and used.provider_requests == {"ib": 1, "thetadata": 3}
     # A re-execution copying the tags is not charged its parent's usage.

@@ -308,6 +308,7 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
         "a_quote_missing_a_side_has_no_spread": "pass",
         "an_expiring_contract_is_kept_without_a_forward": "pass",
         "the_newest_judgment_of_each_partition_and_symbol_wins": "pass",
+        "each_row_is_priced_in_full_and_shared_within_its_day": "pass",
     }
 
 

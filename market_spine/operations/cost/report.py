@@ -115,6 +115,7 @@ def _components() -> dict[str, str]:
     """Dataset name -> the domain that owns it, from the catalog's families."""
     from market_spine.certification.catalog import CERTIFICATION_DATASETS
     from market_spine.futures.catalog import FUTURES_DATASETS
+    from market_spine.operations.cost.table import COST_DAILY_SPEC
     from market_spine.operations.retention import PRUNINGS_SPEC
     from market_spine.options.catalog import OPTIONS_DATASETS
     from market_spine.streaming.catalog import STREAMING_DATASETS
@@ -127,7 +128,7 @@ def _components() -> dict[str, str]:
         "options": OPTIONS_DATASETS,
         "warehouse": [*WAREHOUSE_DATASETS, *model_datasets()],
         "certification": CERTIFICATION_DATASETS,
-        "operations": [PRUNINGS_SPEC],
+        "operations": [PRUNINGS_SPEC, COST_DAILY_SPEC],
     }
     found = {spec.name: domain for domain, specs in families.items() for spec in specs}
     found[WAREHOUSE] = "warehouse"
@@ -155,18 +156,21 @@ def parse_by(text: str) -> str:
 
 
 def run_lines(
-    instance: dg.DagsterInstance, since: datetime, prices: PriceSheet
+    instance: dg.DagsterInstance,
+    since: datetime,
+    prices: PriceSheet,
+    until: datetime | None = None,
 ) -> tuple[list[CostLine], dict[str, dict[str, int]], int, int]:
-    """Per-asset compute and request lines of every run created since `since`; the requests
-    per provider per asset (for sharing subscriptions); the counts of metered and unmetered
-    finished runs."""
+    """Per-asset compute and request lines of every run created since `since` (and before
+    `until` when given); the requests per provider per asset (for sharing subscriptions); the
+    counts of metered and unmetered finished runs."""
     lines: list[CostLine] = []
     requests: dict[str, dict[str, int]] = {}
     metered = unmetered = 0
     cursor = None
     while True:
         records = instance.get_run_records(
-            dg.RunsFilter(created_after=since), limit=500, cursor=cursor
+            dg.RunsFilter(created_after=since, created_before=until), limit=500, cursor=cursor
         )
         for record in records:
             run = record.dagster_run
@@ -286,18 +290,12 @@ def cost_report(
     )
 
 
-def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> CostReport:
-    """The cost report of a home (`Settings`): its instance's runs, its lake and warehouse, its
-    price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option,
-    a bad price sheet, or a home without an instance."""
-    from market_spine.catalog.registry import CATALOG
+def priced_home(settings: Any) -> tuple[dg.DagsterInstance, PriceSheet]:
+    """A home's (`Settings`) instance, to be closed by the caller, and its price sheet;
+    InvalidInput for a bad price sheet or a home without an instance."""
     from market_spine.home import existing_instance
-    from market_spine.lake.store import lake_at
     from market_spine.operations.cost.prices import load_prices
-    from market_spine.operations.run_history import parse_since
 
-    since_at = parse_since(since)
-    by = parse_by(by)
     prices = load_prices(settings.home)
     instance = existing_instance(settings)
     if instance is None:
@@ -305,6 +303,20 @@ def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> Co
             f"the home {settings.home} has no Dagster instance yet: run `market-spine up` or "
             "`market-spine process` first"
         )
+    return instance, prices
+
+
+def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> CostReport:
+    """The cost report of a home (`Settings`): its instance's runs, its lake and warehouse, its
+    price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option,
+    a bad price sheet, or a home without an instance."""
+    from market_spine.catalog.registry import CATALOG
+    from market_spine.lake.store import lake_at
+    from market_spine.operations.run_history import parse_since
+
+    since_at = parse_since(since)
+    by = parse_by(by)
+    instance, prices = priced_home(settings)
     with instance:
         return cost_report(
             instance,

@@ -1,0 +1,137 @@
+"""The cost per day in the lake, where the warehouse reads it: `operations/cost_daily`, one row per
+UTC day × component × dataset (an asset key for what ran, a dataset for what is kept), refreshed
+by `market-spine cost --record` and the daily cost job. Each refresh replaces the days of its
+window; storage is measured when a day is recorded, so a past day keeps the bytes recorded on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from market_spine.errors import InvalidInput
+from market_spine.lake.store import Lake
+from market_spine.operations.cost.prices import PriceSheet
+from market_spine.operations.cost.report import (
+    CostLine,
+    group,
+    priced_home,
+    run_lines,
+    storage_lines,
+    subscription_lines,
+)
+from market_spine.operations.cost.storage import stored_bytes
+from market_spine.operations.cost.table import COST_DAILY, COST_DAILY_SCHEMA
+
+_STORAGE = ("storage_usd", "current_bytes", "kept_bytes")
+#: Days a refresh covers unless told otherwise.
+DEFAULT_DAYS = 7
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def day_lines(
+    instance: dg.DagsterInstance, prices: PriceSheet, day: date
+) -> tuple[list[CostLine], int]:
+    """The run and subscription lines of one UTC day, and how many runs recorded no usage."""
+    runs, requests, _metered, unmetered = run_lines(
+        instance, _start(day), prices, until=_start(day + timedelta(days=1))
+    )
+    return [*runs, *subscription_lines(prices, requests, 1.0)], unmetered
+
+
+def _frame(day: date, lines: Sequence[CostLine], at: datetime) -> pl.DataFrame:
+    rows = [
+        {
+            "day": day,
+            "component": line.component,
+            "dataset": line.key,
+            "compute_usd": line.compute_usd,
+            "requests_usd": line.requests_usd,
+            "subscription_usd": line.subscription_usd,
+            "storage_usd": line.storage_usd,
+            "cpu_s": line.cpu_s,
+            "peak_memory_mb": line.peak_memory_mb,
+            "read_mb": line.read_mb,
+            "written_mb": line.written_mb,
+            "provider_requests": line.provider_requests,
+            "current_bytes": line.current_bytes,
+            "kept_bytes": line.kept_bytes,
+            "runs": line.runs,
+            "recorded_at": at,
+        }
+        for line in lines
+    ]
+    return pl.DataFrame(rows, schema=COST_DAILY_SCHEMA)
+
+
+def _kept_storage(lake: Lake, first: date, last: date) -> dict[date, list[CostLine]]:
+    """The storage lines recorded earlier for the days in [first, last]."""
+    if not lake.exists(COST_DAILY):
+        return {}
+    old = lake.read(COST_DAILY, between={"day": (first, last)})
+    kept: dict[date, list[CostLine]] = {}
+    for row in old.filter(pl.col("storage_usd") > 0).iter_rows(named=True):
+        line = CostLine(row["dataset"], row["component"], **{k: row[k] for k in _STORAGE})
+        kept.setdefault(row["day"], []).append(line)
+    return kept
+
+
+def record_cost_daily(
+    instance: dg.DagsterInstance,
+    lake: Lake,
+    specs: Sequence[Any],
+    home: Path,
+    prices: PriceSheet,
+    *,
+    days: int = DEFAULT_DAYS,
+    now: datetime | None = None,
+) -> pl.DataFrame:
+    """Replace the last `days` UTC days (today included) of `operations/cost_daily` with their
+    cost by component and dataset, and return the rows written. Today's storage is measured
+    now; an earlier day keeps the storage recorded on it. InvalidInput for `days` < 1."""
+    if days < 1:
+        raise InvalidInput(f"--days {days}: record at least one day")
+    now = now or datetime.now(UTC)
+    today = now.astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    kept = _kept_storage(lake, first, today)
+    stored = storage_lines(stored_bytes(lake, home, list(specs)), prices, 1.0)
+    frames = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        lines, _unmetered = day_lines(instance, prices, day)
+        lines += stored if day == today else kept.get(day, [])
+        frames.append(_frame(day, group(lines, "dataset"), now))
+    rows = pl.concat(frames)
+    metadata = {"first_day": first.isoformat(), "last_day": today.isoformat()}
+    if lake.exists(COST_DAILY):
+        lake.replace(COST_DAILY, rows, between={"day": (first, today)}, metadata=metadata)
+    else:
+        lake.append(COST_DAILY, rows, metadata=metadata)
+    return rows
+
+
+def record_home_cost(settings: Any, *, days: int = DEFAULT_DAYS) -> pl.DataFrame:
+    """`record_cost_daily` for a home (`Settings`): its instance, lake, warehouse and price
+    sheet; InvalidInput for a home without an instance or a bad price sheet."""
+    from market_spine.catalog.registry import CATALOG
+    from market_spine.lake.store import lake_at
+
+    instance, prices = priced_home(settings)
+    with instance:
+        return record_cost_daily(
+            instance,
+            lake_at(str(settings.lake_root)),
+            list(CATALOG),
+            settings.home,
+            prices,
+            days=days,
+        )

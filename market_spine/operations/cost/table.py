@@ -1,0 +1,70 @@
+"""The lake table of cost per day (`operations/cost_daily`): its name, columns and catalog entry,
+apart from the report so the catalog can list it without loading Dagster's run storage."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from market_spine.catalog.vocabulary import DatasetFamily, SchemaChange
+
+COST_DAILY = "operations/cost_daily"
+_UTC = pl.Datetime("us", "UTC")
+COST_DAILY_SCHEMA: dict[str, pl.DataType] = {
+    "day": pl.Date(),
+    "component": pl.String(),
+    "dataset": pl.String(),
+    "compute_usd": pl.Float64(),
+    "requests_usd": pl.Float64(),
+    "subscription_usd": pl.Float64(),
+    "storage_usd": pl.Float64(),
+    "cpu_s": pl.Float64(),
+    "peak_memory_mb": pl.Float64(),
+    "read_mb": pl.Float64(),
+    "written_mb": pl.Float64(),
+    "provider_requests": pl.Int64(),
+    "current_bytes": pl.Int64(),
+    "kept_bytes": pl.Int64(),
+    "runs": pl.Int64(),
+    "recorded_at": _UTC,
+}
+
+COST_DAILY_SPEC = DatasetFamily(
+    owner="team:platform",
+    partitioning="none (each refresh replaces the days it covers)",
+    glossary={
+        "day": "The UTC day the cost was incurred: a run's by its creation, storage by the day "
+        "it was measured.",
+        "component": "The platform's domain: futures, options, streaming, warehouse, "
+        "certification, operations, or providers for a subscription no run used.",
+        "dataset": "The dataset or asset key charged (an asset writes the dataset of its name); "
+        "(unattributed) for a subscription no run used.",
+        "compute_usd": "$ of run CPU time, at the price sheet's vCPU-hour.",
+        "requests_usd": "$ of provider requests, at the sheet's price per 1,000.",
+        "subscription_usd": "$ of provider subscriptions: a day is a thirtieth of a month, "
+        "shared by the assets by their requests that day.",
+        "storage_usd": "$ of the bytes kept, for one day at the sheet's GB-month.",
+        "cpu_s": "CPU seconds of the runs, shared equally by the assets each run materialized.",
+        "peak_memory_mb": "The highest peak resident memory of a run charged, MiB.",
+        "read_mb": "MiB the runs read, shared like CPU.",
+        "written_mb": "MiB the runs wrote, shared like CPU.",
+        "provider_requests": "Requests the runs sent to providers, shared like CPU.",
+        "current_bytes": "Bytes of the dataset's current version, when the day was recorded.",
+        "kept_bytes": "Bytes of its other files (older versions, the log), when recorded.",
+        "runs": "Metered runs that contributed.",
+        "recorded_at": "When the row was recorded, UTC.",
+    },
+    history=(SchemaChange(1, date(2026, 11, 30), "first version"),),
+).dataset(
+    COST_DAILY,
+    COST_DAILY_SCHEMA,
+    description=(
+        "What the platform cost per day, component and dataset: compute, provider requests and "
+        "subscriptions from the runs' recorded usage, and storage, priced by the home's price "
+        "sheet."
+    ),
+    grain="one row per UTC day, component and dataset or asset",
+    keys=("day", "component", "dataset"),
+    written_by="`market-spine cost --record` and the daily cost job",
+)

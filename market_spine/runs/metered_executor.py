@@ -1,0 +1,73 @@
+"""The code location's executor: Dagster's default (a step per process, or every step in the
+run's process, as the run's config says) measuring the run while its steps execute, so every run
+records its usage whatever launched it: the CLI, a schedule's tick through the daemon, the UI, the
+Kubernetes run launcher's Job. It runs in the process executing the run, so a run is metered
+exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import dagster as dg
+from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.execution.retries import RetryMode
+
+from market_spine.runs.meter import RunMeter
+
+if TYPE_CHECKING:
+    from dagster._core.execution.context.system import PlanOrchestrationContext
+    from dagster._core.execution.plan.plan import ExecutionPlan
+    from dagster._core.executor.step_delegating.step_handler.base import StepDependencyConfig
+
+#: The engine event that closes a metered run's steps: its usage, as the run's tags say.
+RUN_METERED = "run metered"
+
+
+class MeteredExecutor(dg.Executor):
+    """Runs `inner` and records the run's usage as tags once every step has ended (before the
+    run is reported finished), with an engine event saying the same in the run's log."""
+
+    def __init__(self, inner: dg.Executor) -> None:
+        self._inner = inner
+
+    @property
+    def retries(self) -> RetryMode:
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self) -> StepDependencyConfig:
+        return self._inner.step_dependency_config
+
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[DagsterEvent]:
+        from market_spine.providers.resource import requests_reported
+
+        meter = RunMeter().start()
+        try:
+            yield from self._inner.execute(plan_context, execution_plan)
+        finally:
+            meter.stop()
+        run_id = plan_context.run_id
+        tags = meter.tags(run_id, requests_reported(plan_context.instance, run_id))
+        plan_context.instance.add_run_tags(run_id, tags)
+        yield DagsterEvent.engine_event(
+            plan_context,
+            RUN_METERED,
+            EngineEventData(metadata={k.rsplit("/", 1)[-1]: v for k, v in tags.items()}),
+        )
+
+
+@dg.executor(
+    name="metered",
+    config_schema=dg.multi_or_in_process_executor.config_schema,
+    requirements=dg.multi_or_in_process_executor.get_requirements,
+)
+def metered_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+    """Dagster's default executor, configured the same way (`in_process` or `multiprocess`,
+    multiprocess when unset), measuring each run it executes."""
+    create = dg.multi_or_in_process_executor.executor_creation_fn
+    if create is None:  # Dagster's default executor always has one
+        raise RuntimeError("Dagster's default executor cannot be created")
+    return MeteredExecutor(create(init_context))
