@@ -258,7 +258,8 @@ async def ui_guard(request: Request) -> None:
 
 def _address(connection: Request | WebSocket) -> str:
     """The client's address (the peer uvicorn saw)."""
-    return connection.client.host if connection.client else ""
+    client = getattr(connection, "client", None)
+    return client.host if client else ""
 
 
 async def admit(request: Request, token: str | None, realm: str) -> None:
