@@ -19,7 +19,7 @@ from market_spine.cli.console import (
     quiet_libraries,
     settings_from_env,
 )
-from market_spine.errors import SpineError
+from market_spine.errors import InvalidInput, SpineError
 from market_spine.settings import Settings
 
 if TYPE_CHECKING:
@@ -102,6 +102,23 @@ def _tws(settings: Settings, fake: bool, stack: contextlib.ExitStack) -> tuple[s
     return tws.host, tws.port
 
 
+def _port_free(host: str, port: int) -> None:
+    """InvalidInput, before anything starts, when the stream's API port is taken (usually by
+    the API `market-spine up` serves)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise InvalidInput(
+                f"port {port} on {host} is in use (by the API `market-spine up` serves?): the "
+                "stream serves its own API with the live bars; give it a free port with "
+                "`--port`, and open its /ui/live there"
+            ) from None
+
+
 def _serve_stream(
     settings: Settings,
     roots: tuple[str, ...],
@@ -118,6 +135,8 @@ def _serve_stream(
     from market_spine.providers.ib_connection import IBSettings
     from market_spine.streaming.service import StreamConfig, Streamer
 
+    api_port = port or settings.api_port
+    _port_free(settings.api_host, api_port)
     app = create_app(settings)
     tws_settings = IBSettings(host, tws_port, client_id=settings.ib_client_id + 1)
     config = StreamConfig(roots, tws_settings, flush_seconds=flush_seconds)
@@ -125,7 +144,6 @@ def _serve_stream(
     subscribed = streamer.start()
     stack.callback(streamer.stop)
     app.state.streamer = streamer
-    api_port = port or settings.api_port
     console.print(
         f"streaming {subscribed}; WebSocket ws://{settings.api_host}:{api_port}"
         f"/v1/stream/bars?symbols={','.join(roots)}"
