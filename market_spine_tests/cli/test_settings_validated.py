@@ -53,6 +53,7 @@ READ_NO_SETTINGS = {
     "config history",
     "audit verify",
     "audit export",
+    "audit anchor",
 }
 
 BAD = [

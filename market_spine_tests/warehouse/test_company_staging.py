@@ -48,7 +48,7 @@ def test_warehouse_views_mask_pii_as_the_frame_path_does(tmp_path: Path) -> None
     )
     Lake(tmp_path / "lake").append("normalized/company_employees", rows)
     con = duckdb.connect()
-    refresh_views(con, tmp_path / "lake")
+    refresh_views(con, Lake(tmp_path / "lake"))
     in_warehouse = con.sql("select * from normalized.company_employees").pl()
     from_frame = masked(rows, config.pii)
     assert in_warehouse["email"].to_list() == from_frame["email"].to_list()
