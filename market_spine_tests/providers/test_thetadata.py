@@ -393,7 +393,9 @@ def test_multi_day_quotes_are_split_into_month_windows() -> None:
     """Multi-day quote requests need an expiration and span at most a month: two months and a
     week of one expiration go out as three requests, none refused."""
     expiration = date(2024, 3, 15)
-    with terminal() as fake, client(fake.url) as c:
+    # The fake builds a month of a whole chain's quotes per request: slow on a busy machine,
+    # and what is tested here is the split, not the answer's speed.
+    with terminal() as fake, client(fake.url, timeout=120.0, max_retry_seconds=240.0) as c:
         quotes = c.quote_history("SPXW", expiration, date(2024, 1, 2), date(2024, 3, 8), "1h")
         one_day = c.quotes("SPXW", expiration, date(2024, 2, 1), "1h").quotes
         stats = fake.stats()
