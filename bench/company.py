@@ -37,7 +37,7 @@ from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from market_spine_tests.company.postgres_cluster import postgres_dsn
+from market_spine_tests.kit.postgres import postgres_server
 
 INITIAL = 200_000
 ADDED = 200_000
@@ -126,7 +126,8 @@ def _ledger_rows(start: int, n: int, at: datetime) -> list[tuple]:
 
 def incremental(work: Path) -> dict[str, Any]:
     """Rows/s of the incremental capture from PostgreSQL and of COPY TO STDOUT."""
-    with postgres_dsn() as dsn:
+    with postgres_server() as server:
+        dsn = server.dsn()
         os.environ["BENCH_COMPANY_DSN"] = dsn
         with psycopg.connect(dsn, autocommit=True) as con:
             con.execute(

@@ -3,7 +3,6 @@ only rows past the cursor; silver keeps a changed client as a new SCD type 2 ver
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +13,7 @@ import pytest
 from market_spine.company.definitions import load_folder
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
-from market_spine_tests.company.postgres_cluster import postgres_dsn
+from market_spine_tests.kit.postgres import PostgresServer
 
 DEFS = """\
 type: market_spine.company.component.CompanyDataset
@@ -38,14 +37,14 @@ attributes:
 
 
 @pytest.fixture(scope="module")
-def dsn() -> Iterator[str]:
-    with postgres_dsn() as found:
-        with psycopg.connect(found, autocommit=True) as con:
-            con.execute(
-                "create table crm_clients (tenant text, client_id text, email text, "
-                "balance double precision, updated_at timestamptz)"
-            )
-        yield found
+def dsn(postgres: PostgresServer) -> str:
+    found = postgres.dsn(postgres.create_database("company_crm"))
+    with psycopg.connect(found, autocommit=True) as con:
+        con.execute(
+            "create table crm_clients (tenant text, client_id text, email text, "
+            "balance double precision, updated_at timestamptz)"
+        )
+    return found
 
 
 def _insert(dsn: str, rows: list[tuple]) -> None:

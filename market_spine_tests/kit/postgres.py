@@ -69,6 +69,10 @@ class PostgresServer:
             "DAGSTER_PG_DB": database,
         }
 
+    def dsn(self, database: str = "postgres") -> str:
+        """The libpq connection URI of `database` as the superuser."""
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
     def connect(self, database: str = "postgres") -> Any:
         """A psycopg2 connection to `database` as the superuser (the caller closes it)."""
         import psycopg2
