@@ -68,8 +68,7 @@ def _probe_object_lake(settings: Settings) -> Probe:
 
     bucket = normalize_root(settings.lake_uri).removeprefix("s3://").split("/")[0]
     try:
-        lake = settings.lake()
-        layers = lake.storage.folders(lake.root)
+        layers = settings.lake().layers()
     except Exception as exc:  # obstore raises its own types for refused or unreachable buckets
         return Probe(False, f"lake bucket {bucket} does not answer: {type(exc).__name__}")
     return Probe(True, f"s3 bucket {bucket} ({len(layers)} layers)")

@@ -255,8 +255,7 @@ def check_lake(settings: Settings) -> Finding:
     command creates it); a lake on object storage answers a listing of its bucket."""
     if settings.lake_uri:
         try:
-            lake = settings.lake()
-            lake.storage.folders(lake.root)
+            settings.lake().layers()
         except Exception as exc:  # obstore raises its own types for refused or unreachable buckets
             return Finding(
                 "lake",

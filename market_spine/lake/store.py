@@ -94,6 +94,11 @@ class Lake:
             self._existing.add(dataset)
         return found
 
+    def layers(self) -> list[str]:
+        """The lake's top folders (raw, normalized, ...). Doubles as the probe that the root
+        answers: an S3 bucket that refuses or does not answer raises the store's own error."""
+        return self.storage.folders(self.root)
+
     def datasets(self) -> list[str]:
         """Every table in the lake, as `<layer>/<name>`."""
         store = self.storage
