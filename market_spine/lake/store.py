@@ -6,12 +6,12 @@ import logging
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -50,7 +50,13 @@ CHECKPOINT_EVERY = 10
 #: sparing what pinned versions need (lake/pruning.py).
 _HOOKS = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
 
+#: Tables one `append_all` writes side by side (a step keeps at most five trust tables).
+WRITE_THREADS = 5
+
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+#: A table's rows ready to commit: its name, the rows as Delta stores them, the files written.
+Prepared = tuple[str, pa.Table, list[WrittenFile]]
 
 
 def checkpoints(version: int) -> bool:
@@ -88,6 +94,8 @@ class Lake:
         # commit must not interleave. Commits to different tables may.
         self._committing: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_guard = threading.Lock()
 
     def location(self, dataset: str) -> str:
         """Where a dataset's table lives (a path or an `s3://` URI); names look like
@@ -158,13 +166,12 @@ class Lake:
         files are discarded and the error raised once the others are committed and recorded."""
         if len({d for d, _ in writes}) != len(writes):
             raise LakeError("append_all takes each dataset once: concatenate its rows first")
-        prepared: list[tuple[str, pa.Table, list[WrittenFile]]] = []
-        for dataset, data in writes:
+
+        def prepare(dataset: str, data: pl.DataFrame | pa.Table) -> Prepared:
             table = delta_arrow(arrow_of(data))
             self._before_write(dataset)
             written = write_files(self.storage, self.location(dataset), table, partition_by or [])
-            prepared.append((dataset, table, written))
-        self.ledger.record_files_of({d: w for d, _, w in prepared})
+            return dataset, table, written
 
         def commit(dataset: str, table: pa.Table, written: list[WrittenFile]) -> int:
             root = self.location(dataset)
@@ -179,24 +186,43 @@ class Lake:
                 discard(self.storage, root, adds)
                 raise
 
-        if len(prepared) == 1:
-            outcomes: list[int | BaseException] = [_attempt(commit, *prepared[0])]
-        else:
-            with ThreadPoolExecutor(len(prepared)) as pool:
-                outcomes = list(pool.map(lambda p: _attempt(commit, *p), prepared))
+        # Encoding, commits and their reloads run in delta-rs and pyarrow, outside the GIL.
+        outcomes = self._each(prepare, writes)
+        prepared = [p for p in outcomes if not isinstance(p, BaseException)]
+        self.ledger.record_files_of({d: w for d, _, w in prepared})
+        versions = self._each(commit, prepared)
         self.ledger.record_commits(
             LogCommit(d, self.location(d), v, checkpoints(v))
-            for (d, _, _), v in zip(prepared, outcomes, strict=True)
+            for (d, _, _), v in zip(prepared, versions, strict=True)
             if isinstance(v, int)
         )
-        for outcome in outcomes:
+        for outcome in [*outcomes, *versions]:
             if isinstance(outcome, BaseException):
                 raise outcome
         return [
             CommitInfo(dataset, version, table.num_rows, "append")
-            for (dataset, table, _), version in zip(prepared, outcomes, strict=True)
+            for (dataset, table, _), version in zip(prepared, versions, strict=True)
             if isinstance(version, int)
         ]
+
+    def _each(
+        self, work: Callable[..., _T], items: Sequence[tuple[Any, ...]]
+    ) -> list[_T | Exception]:
+        """`work(*item)` for each item, side by side on the lake's threads when there are
+        several; each result is its value or the exception it raised."""
+
+        def attempt(item: tuple[Any, ...]) -> _T | Exception:
+            try:
+                return work(*item)
+            except Exception as exc:
+                return exc
+
+        if len(items) < 2:
+            return [attempt(item) for item in items]
+        with self._pool_guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="lake-write")
+        return list(self._pool.map(attempt, items))
 
     def replace(
         self,
@@ -514,14 +540,6 @@ class Lake:
                 f"{first.isoformat()}): pass a later time or a version number"
             )
         return max(seen)
-
-
-def _attempt(commit: Any, *args: Any) -> int | BaseException:
-    """The version a commit made, or the error it raised (to raise once the others land)."""
-    try:
-        return commit(*args)
-    except Exception as exc:
-        return exc
 
 
 def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:
