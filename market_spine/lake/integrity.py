@@ -205,10 +205,11 @@ class Ledger:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(sql, rows)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def record_log(self, dataset: str, table_dir: str | Path) -> None:
         """Record the commit files newer than the last recorded one, and new checkpoints."""
