@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import polars as pl
@@ -74,8 +73,9 @@ def record(
     """Append a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
     REVISIONS_SCHEMA) and their row detail, its readiness rows (of READINESS_LOG_SCHEMA) and
     anomaly flags (ANOMALY_FLAGS_SCHEMA), one commit per table that has rows. The tables are
-    independent, so their commits run side by side: they are most of certification's cost.
-    A run judges one dataset, so each file's statistics let a read of another skip it."""
+    independent, so their commits run side by side (`Lake.append_all`): they are most of
+    certification's cost. A run judges one dataset, so each file's statistics let a read of
+    another skip it."""
     writes: list[tuple[str, pl.DataFrame]] = []
     if transitions:
         writes.append(
@@ -92,19 +92,9 @@ def record(
         writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
 
     audit_changes.certifications(lake.local, transitions)
-
-    def append(table: str, rows: pl.DataFrame) -> int:
-        return lake.append(table, rows, metadata={"run_id": run_id}).version
-
-    if len(writes) < 2:
-        versions = [append(table, rows) for table, rows in writes]
-    else:
-        with ThreadPoolExecutor(len(writes)) as pool:
-            done = [pool.submit(append, table, rows) for table, rows in writes]
-            versions = [future.result() for future in done]
-    for (table, _), version in zip(writes, versions, strict=True):
-        if table in KEPT_SMALL and version % COMPACT_CHECK_EVERY == 0:
-            keep_small(lake, table)
+    for info in lake.append_all(writes, metadata={"run_id": run_id}):
+        if info.dataset in KEPT_SMALL and info.version % COMPACT_CHECK_EVERY == 0:
+            keep_small(lake, info.dataset)
 
 
 #: Tables read whole by every readiness read: a write that leaves more than COMPACT_AT files

@@ -16,6 +16,11 @@ def commit_name(version: int) -> str:
     return f"{version:020d}.json"
 
 
+def checkpoint_name(version: int) -> str:
+    """The single-part checkpoint file of a version: `00000000000000000010.checkpoint.parquet`."""
+    return f"{version:020d}.checkpoint.parquet"
+
+
 @dataclass(frozen=True)
 class LogListing:
     """The files of a `_delta_log` folder: commit versions and checkpoint files by version."""

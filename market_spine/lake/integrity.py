@@ -25,6 +25,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +35,7 @@ import tenacity
 
 from market_spine.errors import LakeDamaged
 from market_spine.lake import repair
-from market_spine.lake.files import LogListing, commit_name, unreadable
+from market_spine.lake.files import LogListing, checkpoint_name, commit_name, unreadable
 from market_spine.lake.storage import Storage, location_of, split_table, storage_at
 
 if TYPE_CHECKING:
@@ -52,6 +53,22 @@ CREATE TABLE IF NOT EXISTS log_files (
     sha256 TEXT NOT NULL, recorded_at TEXT NOT NULL,
     PRIMARY KEY (dataset, name)) WITHOUT ROWID;
 """
+
+
+#: Commits a writer records by name past the newest recorded one; further behind (a ledger
+#: started afresh beside an old table), it lists the log instead.
+CATCH_UP = 100
+
+
+@dataclass(frozen=True)
+class LogCommit:
+    """A commit this process just made: the table, its folder, the version, and whether a
+    checkpoint of that version was written with it."""
+
+    dataset: str
+    table_dir: str
+    version: int
+    checkpoint: bool = False
 
 
 def _now() -> str:
@@ -124,6 +141,10 @@ class Ledger:
 
     def record_files(self, dataset: str, written: Iterable[WrittenFile]) -> None:
         """Record new data files (before their commit): path, size, SHA-256, what they cover."""
+        self.record_files_of({dataset: written})
+
+    @staticmethod
+    def _file_rows(dataset: str, written: Iterable[WrittenFile]) -> list[tuple[Any, ...]]:
         rows = []
         for w in written:
             stats = json.loads(w.action.stats or "{}")
@@ -142,11 +163,53 @@ class Ledger:
                     _now(),
                 )
             )
+        return rows
+
+    def record_files_of(self, written: Mapping[str, Iterable[WrittenFile]]) -> None:
+        """Record the new data files of several tables (before their commits) in one
+        transaction: one sync of the ledger however many tables a step writes."""
+        self._write_all(
+            "INSERT OR REPLACE INTO data_files VALUES (?,?,?,?,?,?,?,?)",
+            [row for dataset, files in written.items() for row in self._file_rows(dataset, files)],
+        )
+
+    def record_commits(self, commits: Iterable[LogCommit]) -> None:
+        """Record commits this process just made, in one transaction: each commit file (and
+        those between the newest recorded one and it, which precede it in the log) read by
+        name, and the checkpoint written with it. Nothing is listed: the writer knows the
+        version it committed. A table whose records are far behind, or whose commits before
+        this one are gone, is recorded by listing its log instead (`record_log`)."""
+        rows: list[tuple[Any, ...]] = []
+        for c in commits:
+            head = self.head(c.dataset)
+            start = -1 if head is None else head
+            if c.version - start > CATCH_UP:
+                self.record_log(c.dataset, c.table_dir)
+                continue
+            log_dir = self.storage.join(str(c.table_dir), "_delta_log")
+            names = [(commit_name(v), v) for v in range(min(start + 1, c.version), c.version + 1)]
+            if c.checkpoint:
+                names.append((checkpoint_name(c.version), c.version))
+            try:
+                rows += [self._log_row(c.dataset, log_dir, name, v) for name, v in names]
+            except FileNotFoundError:
+                self.record_log(c.dataset, c.table_dir)
+        self._write_all("INSERT OR REPLACE INTO log_files VALUES (?,?,?,?,?,?)", rows)
+
+    def _write_all(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert `rows` in one transaction (one sync), or nothing when any insert fails."""
         if not rows:
             return
         conn = self._conn(write=True)
         assert conn is not None
-        conn.executemany("INSERT OR REPLACE INTO data_files VALUES (?,?,?,?,?,?,?,?)", rows)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def record_log(self, dataset: str, table_dir: str | Path) -> None:
         """Record the commit files newer than the last recorded one, and new checkpoints."""

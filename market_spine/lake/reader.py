@@ -8,9 +8,11 @@ call (≈ 12–16 ms a point read here); the index is rebuilt only when a new co
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
+from deltalake.transaction import AddAction
 
 from market_spine.errors import HistoryPruned, LakeDamaged, LakeError
 from market_spine.lake.files import LogListing, unreadable
@@ -28,6 +31,8 @@ from market_spine.lake.integrity import Ledger, ledger_of
 from market_spine.lake.storage import Storage
 
 _EPOCH_DAY = date(1970, 1, 1)
+#: File paths delta-rs keeps as written; others it percent-encodes in the log.
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9._=/-]+$")
 _T = TypeVar("_T")
 
 
@@ -77,6 +82,65 @@ class Snapshot:
         empty = pl.from_arrow(schema.empty_table())
         assert isinstance(empty, pl.DataFrame)
         return Snapshot(uri, version, schema, partition_columns, files, groups, empty, past)
+
+    def after(
+        self, version: int, adds: Sequence[AddAction], removed: Collection[str]
+    ) -> Snapshot | None:
+        """This snapshot with one commit applied on top of it (the `version` after this one):
+        `adds` indexed from their own statistics, the `removed` paths dropped; only the
+        partitions the commit touched are regrouped. None when a path is one delta-rs would
+        percent-encode, which only a replay of the log indexes exactly."""
+        if any(not _PLAIN_PATH.match(a.path) for a in adds):
+            return None
+        added = tuple(self._entry(a) for a in adds)
+        gone = set(removed)
+        files = tuple(f for f in self.files if f.rel not in gone) + added
+        touched = {self._key(f) for f in added}
+        touched |= {self._key(f) for f in self.files if f.rel in gone}
+        groups = {k: g for k, g in self.groups.items() if k not in touched}
+        for key in touched:
+            members = [f for f in files if self._key(f) == key]
+            if members:
+                groups[key] = FileGroup.of(members)
+        return replace(self, version=version, files=files, groups=groups)
+
+    def _key(self, f: FileEntry) -> tuple[Any, ...]:
+        return tuple(f.partition[c] for c in self.partition_columns)
+
+    def _entry(self, action: AddAction) -> FileEntry:
+        """A file this process wrote, indexed as build_snapshot indexes it from the log."""
+        stats = json.loads(action.stats or "{}")
+        raw = dict(action.partition_values)
+        return FileEntry(
+            path=f"{self.uri}/{action.path}",
+            rel=action.path,
+            size=action.size,
+            rows=stats.get("numRecords") or 0,
+            partition={
+                c: _partition_value(raw.get(c), self.schema.field(c).type)
+                for c in self.partition_columns
+            },
+            partition_raw={c: raw.get(c) for c in self.partition_columns},
+            mins=self._stat_values(stats.get("minValues", {})),
+            maxs=self._stat_values(stats.get("maxValues", {})),
+        )
+
+    def _stat_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """JSON statistics in the comparable form of `_stat_keys` (ns, epoch days)."""
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in self.schema.names or value is None:
+                out[name] = value
+                continue
+            type_ = self.schema.field(name).type
+            if pa.types.is_timestamp(type_):
+                at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                out[name] = pa.scalar(at, pa.timestamp("ns", "UTC")).value
+            elif pa.types.is_date32(type_):
+                out[name] = (date.fromisoformat(value) - _EPOCH_DAY).days
+            else:
+                out[name] = value
+        return out
 
 
 @dataclass(frozen=True)
@@ -240,6 +304,13 @@ class SnapshotCache:
         self.latest(uri)
         with self._lock:
             return self._latest[uri]
+
+    def committed(self, uri: str, table: DeltaTable, snapshot: Snapshot) -> None:
+        """Keep `snapshot`, built from this process's own commit on top of the cached one, as
+        the newest of `uri` with `table` at that version: the next read finds it current
+        with one stat, without replaying or re-listing the log."""
+        with self._lock:
+            self._latest[uri] = (table, snapshot)
 
     def at(self, uri: str, as_of: int | datetime) -> Snapshot:
         """A past version (by number or timestamp), kept in a small LRU because audits repeat."""

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError
-from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+from deltalake.transaction import (
+    AddAction,
+    PostCommitHookProperties,
+    RemoveAction,
+    create_table_with_add_actions,
+)
 
 from market_spine.errors import HistoryPruned, InvalidInput, LakeError, NotMaterialized
 from market_spine.lake.as_of import AsOf, parse_as_of
@@ -28,12 +36,32 @@ from market_spine.lake.commits import (
 )
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
-from market_spine.lake.integrity import ledger_at
+from market_spine.lake.integrity import LogCommit, ledger_at
 from market_spine.lake.reader import Snapshot, SnapshotCache, open_table, read_file, read_table
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
-from market_spine.lake.writer import delta_arrow, remove_action, write_files
+from market_spine.lake.writer import WrittenFile, delta_arrow, remove_action, write_files
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
+#: A writer checkpoints every this many versions (Delta's own default; delta-rs waits 100).
+#: What a commit and the reload after it cost grows with the commits replayed since the last
+#: checkpoint, so a short run of them keeps every commit cheap on a table written each step.
+CHECKPOINT_EVERY = 10
+#: Our commits make their own checkpoints, and never let delta-rs trim the log: pruning does,
+#: sparing what pinned versions need (lake/pruning.py).
+_HOOKS = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
+
+#: Tables one `append_all` writes side by side (a step keeps at most five trust tables).
+WRITE_THREADS = 5
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+#: A table's rows ready to commit: its name, the rows as Delta stores them, the files written.
+Prepared = tuple[str, pa.Table, list[WrittenFile]]
+
+
+def checkpoints(version: int) -> bool:
+    """True when the writer of `version` also writes its checkpoint."""
+    return version > 0 and version % CHECKPOINT_EVERY == 0
 
 
 class Lake:
@@ -63,8 +91,11 @@ class Lake:
         self.ledger = ledger_at(self.root)
         self._existing: set[str] = set()
         # Threads of one process share each table's open DeltaTable: its version check and
-        # commit must not interleave.
-        self._committing = threading.Lock()
+        # commit must not interleave. Commits to different tables may.
+        self._committing: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_guard = threading.Lock()
 
     def location(self, dataset: str) -> str:
         """Where a dataset's table lives (a path or an `s3://` URI); names look like
@@ -123,21 +154,80 @@ class Lake:
     ) -> CommitInfo:
         """Append rows as one commit; raw captures only ever grow this way. Commits of other
         writers that land first are kept: this one goes on top of them."""
-        table = delta_arrow(arrow_of(data))
-        root = self.location(dataset)
-        self._before_write(dataset)
-        written = write_files(self.storage, root, table, partition_by or [])
-        self.ledger.record_files(dataset, written)
-        adds = [w.action for w in written]
-        read = self._snapshots.latest(root) if self.exists(dataset) else None
-        try:
-            change = Change(table.schema, adds, [], partition_by, metadata, table.num_rows, read)
-            version = self._commit(dataset, change)
-        except LakeError:
-            discard(self.storage, root, adds)
-            raise
-        self.ledger.record_log(dataset, root)
-        return CommitInfo(dataset, version, table.num_rows, "append")
+        [info] = self.append_all([(dataset, data)], partition_by=partition_by, metadata=metadata)
+        return info
+
+    def append_all(
+        self,
+        writes: Sequence[tuple[str, pl.DataFrame | pa.Table]],
+        *,
+        partition_by: list[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[CommitInfo]:
+        """Append rows to several tables (distinct datasets), one commit each, as `append`
+        does: a step's records in every table it keeps, committed side by side. The integrity
+        ledger records all their data files in one transaction before the commits and all
+        their commit files in one after. Each table's commit stands alone: when one fails, its
+        files are discarded and the error raised once the others are committed and recorded."""
+        if len({d for d, _ in writes}) != len(writes):
+            raise LakeError("append_all takes each dataset once: concatenate its rows first")
+
+        def prepare(dataset: str, data: pl.DataFrame | pa.Table) -> Prepared:
+            table = delta_arrow(arrow_of(data))
+            self._before_write(dataset)
+            written = write_files(self.storage, self.location(dataset), table, partition_by or [])
+            return dataset, table, written
+
+        def commit(dataset: str, table: pa.Table, written: list[WrittenFile]) -> int:
+            root = self.location(dataset)
+            adds = [w.action for w in written]
+            read = self._snapshots.latest(root) if self.exists(dataset) else None
+            try:
+                change = Change(
+                    table.schema, adds, [], partition_by, metadata, table.num_rows, read
+                )
+                return self._commit(dataset, change)
+            except LakeError:
+                discard(self.storage, root, adds)
+                raise
+
+        # Encoding, commits and their reloads run in delta-rs and pyarrow, outside the GIL.
+        outcomes = self._each(prepare, writes)
+        prepared = [p for p in outcomes if not isinstance(p, BaseException)]
+        self.ledger.record_files_of({d: w for d, _, w in prepared})
+        versions = self._each(commit, prepared)
+        self.ledger.record_commits(
+            LogCommit(d, self.location(d), v, checkpoints(v))
+            for (d, _, _), v in zip(prepared, versions, strict=True)
+            if isinstance(v, int)
+        )
+        for outcome in [*outcomes, *versions]:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [
+            CommitInfo(dataset, version, table.num_rows, "append")
+            for (dataset, table, _), version in zip(prepared, versions, strict=True)
+            if isinstance(version, int)
+        ]
+
+    def _each(
+        self, work: Callable[..., _T], items: Sequence[tuple[Any, ...]]
+    ) -> list[_T | Exception]:
+        """`work(*item)` for each item, side by side on the lake's threads when there are
+        several; each result is its value or the exception it raised."""
+
+        def attempt(item: tuple[Any, ...]) -> _T | Exception:
+            try:
+                return work(*item)
+            except Exception as exc:
+                return exc
+
+        if len(items) < 2:
+            return [attempt(item) for item in items]
+        with self._pool_guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="lake-write")
+        return list(self._pool.map(attempt, items))
 
     def replace(
         self,
@@ -205,7 +295,7 @@ class Lake:
                 f"{COMMIT_ATTEMPTS} times while this replacement was planned; nothing was "
                 "written, run it again once they finish"
             )
-        self.ledger.record_log(dataset, root)
+        self.ledger.record_commits([LogCommit(dataset, root, version, checkpoints(version))])
         return CommitInfo(dataset, version, table.num_rows, "replace")
 
     def _before_write(self, dataset: str) -> None:
@@ -268,7 +358,7 @@ class Lake:
                     raise PartitionChanged(latest.version, touched)
                 planned, base = latest.files, latest.version
             _same_schema(dataset, schema, latest.schema)
-            with self._committing:
+            with self._lock_of(uri):
                 if delta.version() != base:
                     continue
                 try:
@@ -278,6 +368,7 @@ class Lake:
                         schema=schema,
                         partition_by=partition_by,
                         commit_properties=props,
+                        post_commithook_properties=_HOOKS,
                     )
                 except CommitFailedError:
                     # With no retries, delta-rs fails a commit that finds the table moved.
@@ -287,11 +378,33 @@ class Lake:
                 # With no retries a commit lands on the version it read or not at all; the
                 # table may have moved on by the time it is reloaded.
                 delta.update_incremental()
+                if delta.version() == base + 1:
+                    self._committed(uri, delta, latest, change)
                 return base + 1
         raise LakeError(
             f"{dataset}: {COMMIT_ATTEMPTS} other commits landed while this write waited to "
             "commit; nothing was written, run it again"
         )
+
+    def _lock_of(self, uri: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._committing[uri]
+
+    def _committed(self, uri: str, delta: DeltaTable, read: Snapshot, change: Change) -> None:
+        """After this writer's commit on top of snapshot `read` (`delta` now at the next
+        version): checkpoint when it is due, then index the new version from the commit's own
+        actions instead of replaying the log. A checkpoint that fails is only logged: the
+        commit stands and the next due version writes one."""
+        version = read.version + 1
+        if checkpoints(version):
+            try:
+                delta.create_checkpoint()
+                # A table reloaded at its checkpoint replays no commit before it.
+                delta = open_table(self.storage, uri, version)
+            except (DeltaError, OSError) as exc:
+                log.warning("%s: no checkpoint at version %d (%s)", uri, version, exc)
+        removed = [r.path for r in change.removes]
+        self._snapshots.committed(uri, delta, read.after(version, change.adds, removed) or read)
 
     def _create(
         self,

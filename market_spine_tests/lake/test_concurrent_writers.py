@@ -59,9 +59,9 @@ def orphans(root: Path) -> set[str]:
                 if "add" in action:
                     referenced.add(action["add"]["path"])
         table = log.parent
-        found |= {
-            str(p) for p in table.rglob("*.parquet") if str(p.relative_to(table)) not in referenced
-        }
+        # Checkpoints are Parquet files too, but the log's own.
+        data = (p for p in table.rglob("*.parquet") if "_delta_log" not in p.parts)
+        found |= {str(p) for p in data if str(p.relative_to(table)) not in referenced}
     return found
 
 
