@@ -86,7 +86,8 @@ def _wait_for_candles(page: Page, above: int, timeout_s: float = 20.0) -> None:
 
 def _lag(page: Page, symbol: str) -> float | None:
     """The freshness lag (s) the page shows for `symbol`; None when it shows none."""
-    found = page.get_attribute(f"#freshness td.lag[data-symbol='{symbol}']", "data-lag-s")
+    cell = page.locator(f"#freshness td.lag[data-symbol='{symbol}']")
+    found = cell.get_attribute("data-lag-s") if cell.count() else None
     return float(found) if found else None
 
 
