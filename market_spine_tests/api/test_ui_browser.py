@@ -5,6 +5,7 @@ the API's WebSocket. Screenshots are kept (see `kit.browser.artifacts`)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -216,6 +217,42 @@ def test_a_continuous_series_takes_the_live_bars_of_the_contract_it_holds(
             said = page.text_content("#live-join") or ""
             assert "CLK4" in said and "CLJ4" in said
             page.screenshot(path=artifacts(tmp_path) / "live-CL.c.1.png")
+        finally:
+            streamer.stop()
+
+
+@pytest.mark.timeout(180)
+def test_a_minute_captured_while_it_formed_goes_on_forming_with_the_live_bars(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    """A capture taken inside a minute holds that minute's start; the live bars after the
+    capture go on building it rather than waiting for the minute to close."""
+
+    def with_a_partial_minute(route: Route) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        last = body["data"][-1]
+        body["data"].append(
+            {**last, "ts": STREAM_START.isoformat().replace("+00:00", "Z"), "volume": 1}
+        )
+        route.fulfill(response=answer, json=body)
+
+    with streaming(processed, tmp_path) as (client, key, streamer):
+        page.route("**/v1/bars?symbol=CL&start=2024-03-05*", with_a_partial_minute)
+        page.goto(f"{client.base_url}/ui/live#key={key}&symbol=CL")
+        _wait_for_candles(page, LIVE_MINUTES)
+        assert "V 1 (forming)" in (page.text_content("#last-candle") or "")
+        until(lambda: "subscribed" in (page.text_content("#live-state") or ""), "the socket")
+        streamer.start()
+        try:
+            fives = page.locator("#tape tbody tr[data-interval='5s']")
+            until(lambda: fives.count() > 0, "a 5-second bar")
+            assert page.locator("#tape tbody tr[data-interval='1m']").count() == 0
+            said = page.text_content("#last-candle") or ""
+            assert said.startswith("last 15:30:00") and said.endswith("(forming)"), said
+            volume = int(re.search(r" V (\d+)", said)[1])
+            assert volume > 1  # the lake's part and the live bars after it
+            assert _candles(page) == LIVE_MINUTES + 1
         finally:
             streamer.stop()
 

@@ -171,9 +171,18 @@
     if (generation !== state.generation) return; // the user picked another symbol meanwhile
     // Why the chart is blank, as the API says it (no session that day, not loaded yet …).
     if (!bars.length && bars.emptyReason) info(bars.emptyReason.detail, bars.emptyReason.code);
+    // A minute that had not closed when the day was captured is the forming one: the live bars
+    // after the capture go on building it.
+    const row = state.readiness.find((r) => r.symbol === root && r.trade_date === day);
+    const captured = row && row.captured_at ? epoch(row.captured_at) : null;
     for (const bar of bars) {
       const time = epoch(bar.ts);
-      state.candles.set(time, { time, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, final: true });
+      const candle = { time, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, final: true };
+      if (captured !== null && time + 60 > captured) {
+        candle.final = false;
+        candle.lake = { ...candle, through: captured };
+      }
+      state.candles.set(time, candle);
     }
     if (isContinuous(symbol)) {
       const last = bars.length ? bars[bars.length - 1] : null;
@@ -505,15 +514,20 @@
     let parts = state.forming.get(time);
     if (!parts) state.forming.set(time, (parts = new Map()));
     parts.set(t, message); // a repeated bar replaces, never double counts
-    const bars = [...parts.entries()].sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
+    // The lake's part of the minute (captured while it formed), then the bars after it.
+    const lake = known && known.lake ? known.lake : null;
+    const bars = [...parts.entries()].sort((a, b) => a[0] - b[0])
+      .filter((entry) => !lake || entry[0] >= lake.through).map((entry) => entry[1]);
+    const pieces = lake ? [lake, ...bars] : bars;
     put({
       time,
-      open: bars[0].open,
-      high: Math.max(...bars.map((b) => b.high)),
-      low: Math.min(...bars.map((b) => b.low)),
-      close: bars[bars.length - 1].close,
-      volume: bars.reduce((sum, b) => sum + b.volume, 0),
+      open: pieces[0].open,
+      high: Math.max(...pieces.map((b) => b.high)),
+      low: Math.min(...pieces.map((b) => b.low)),
+      close: pieces[pieces.length - 1].close,
+      volume: pieces.reduce((sum, b) => sum + b.volume, 0),
       final: false,
+      lake,
     });
   }
 
