@@ -171,14 +171,14 @@
     if (generation !== state.generation) return; // the user picked another symbol meanwhile
     // Why the chart is blank, as the API says it (no session that day, not loaded yet …).
     if (!bars.length && bars.emptyReason) info(bars.emptyReason.detail, bars.emptyReason.code);
-    // A minute that had not closed when the day was captured is the forming one: the live bars
-    // after the capture go on building it.
+    // A minute the day's capture took before it closed is the forming one: the live bars after
+    // the capture go on building it. (Minutes the stream landed are closed: other captures.)
     const row = state.readiness.find((r) => r.symbol === root && r.trade_date === day);
     const captured = row && row.captured_at ? epoch(row.captured_at) : null;
     for (const bar of bars) {
       const time = epoch(bar.ts);
       const candle = { time, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, final: true };
-      if (captured !== null && time + 60 > captured) {
+      if (captured !== null && bar.capture_id === row.capture_id && time + 60 > captured) {
         candle.final = false;
         candle.lake = { ...candle, through: captured };
       }
