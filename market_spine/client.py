@@ -20,6 +20,7 @@ from market_spine.certification.readiness import (
 )
 from market_spine.certification.status import CertificationStates
 from market_spine.certification.tables import READINESS_LOG
+from market_spine.company.catalog import certified_tables
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake
@@ -56,7 +57,8 @@ CERTIFIED_BY = {
     VOL_SURFACE: OPTION_CHAIN,
 }
 #: The datasets whose partitions are judged as they are computed, so readiness knows them:
-#: the certified ones and every dataset derived from them, in lineage order.
+#: the certified ones and every dataset derived from them, in lineage order, then the company
+#: datasets certified per day.
 READINESS_DATASETS = (
     BARS_1M,
     BARS_DAILY,
@@ -66,6 +68,7 @@ READINESS_DATASETS = (
     OPTION_CHAIN,
     OPTION_GREEKS,
     VOL_SURFACE,
+    *certified_tables(),
 )
 
 
@@ -243,10 +246,14 @@ class Spine:
     ) -> pl.DataFrame:
         """The roll table of a root (or of one continuous series, `CL.v.0`) for rolls taking
         effect on trade dates [start, end]: when, from and to which contract, and the gap and
-        ratio between them at the last minute both traded."""
+        ratio between them at the last minute both traded. Without `end`, up to the latest
+        trade date (`calendars.latest_trade_date`)."""
+        root = get_instrument(symbol.split(".")[0]).root
         lo, hi = parse_range(start, end)
         lo, hi = _day(lo), _day(hi)
-        equals: dict[str, object] = {"symbol": get_instrument(symbol.split(".")[0]).root}
+        if end is None:
+            hi = rolls_end(root, lo)
+        equals: dict[str, object] = {"symbol": root}
         if is_continuous(symbol):
             equals["series"] = continuous_symbol(symbol).name
         rows = self.lake.read(ROLLS, equals=equals, between={"trade_date": (lo, hi)}, as_of=as_of)
@@ -700,6 +707,15 @@ def _unadjusted(symbol: str, adjust: str) -> None:
 
 def _day(point: date | datetime) -> date:
     return point.date() if isinstance(point, datetime) else point
+
+
+def rolls_end(root: str, start: date) -> date:
+    """The last trade date a roll-table read without an end covers: the latest trade date,
+    or `start` when that is later (a range never ends before it starts)."""
+    from market_spine.markets.calendars import latest_trade_date
+
+    latest = latest_trade_date(root)
+    return start if latest is None or latest < start else latest
 
 
 def _option_root(root: str) -> str:

@@ -44,6 +44,8 @@ def test_the_volume_series_rolls_a_session_before_the_calendar(spine: Spine) -> 
     v0 = spine.bars("ES.v.0", "2024-03-06")
     assert v0["contract"].unique().to_list() == ["ESM4"]
     assert spine.rolls("ES.v.0", *WEEK).height == 1
+    # Without an end, every roll from the start on (not the start day's alone).
+    assert spine.rolls("ES.c.0", WEEK[0]).height == 1
 
 
 def test_back_adjustment_joins_the_series_at_the_roll(spine: Spine) -> None:

@@ -21,7 +21,15 @@ from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, by_values, serve
 from market_spine.api.params import RESPONSES, AsCertified, AsOf, Flags, Fmt
-from market_spine.client import BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY, ROLLS, Spine
+from market_spine.client import (
+    BARS_1M,
+    BARS_DAILY,
+    CONTINUOUS_1M,
+    CONTINUOUS_DAILY,
+    ROLLS,
+    Spine,
+    rolls_end,
+)
 from market_spine.errors import InvalidInput, InvalidRange
 from market_spine.futures.continuous import ADJUSTMENTS, adjustment_name
 from market_spine.markets import calendars
@@ -250,6 +258,15 @@ End = Annotated[
     ),
 ]
 
+RollsEnd = Annotated[
+    str | None,
+    Query(
+        description="Last trade date of the rolls (inclusive); defaults to the latest trade date, "
+        "so `start` alone reads every roll since.",
+        examples=["2024-06-28"],
+    ),
+]
+
 
 @dataclass
 class BarsParams:
@@ -290,14 +307,19 @@ def rolls(
     request: Request,
     symbol: Symbol,
     start: Start,
-    end: End = None,
+    end: RollsEnd = None,
     fmt: Fmt = Format.json,
     as_of: AsOf = None,
     limit: Limit = None,
     offset: Offset = 0,
 ) -> Response:
     """The rolls of a root (or one continuous series) taking effect on trade dates [start,
-    end]: from and to which contract, when, and the gap and ratio at the last common minute."""
+    end]: from and to which contract, when, and the gap and ratio at the last common minute.
+    Without `end`, up to the latest trade date (a timestamp `start` counts as its UTC date)."""
+    if end is None:
+        first = params.point(start, "start")
+        if isinstance(first, datetime):
+            start = first.astimezone(UTC).date().isoformat()
     q = parse_query(symbol, start, end, as_of)
     spine: Spine = request.app.state.spine
     if not spine.lake.exists(ROLLS):
@@ -308,6 +330,8 @@ def rolls(
         )
     version = params.version(spine.lake, ROLLS, q.as_of)
     lo, hi = trade_day_span(q)
+    if end is None:
+        hi = rolls_end(q.root, lo)
     return serve(
         request,
         Answer(

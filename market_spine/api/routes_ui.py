@@ -19,6 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from market_spine.client import READINESS_DATASETS
+from market_spine.markets.rolls import RANKS, RULES
+
 #: The pages, apart from their scripts, styles and the vendored chart library (the assets are
 #: served as files; the pages only through their routes, which add the security headers).
 PAGE_FILES = Path(__file__).with_name("ui") / "pages"
@@ -47,12 +50,25 @@ def assets() -> StaticFiles:
     return StaticFiles(directory=ASSET_FILES, check_dir=True)
 
 
+def continuous_forms() -> tuple[str, ...]:
+    """The continuous series the API serves of every root, as `<rule letter>.<rank>` (`c.0`,
+    `c.1`, `v.0`, `v.1`): the live page offers `ROOT.c.0` … beside each root."""
+    return tuple(f"{letter}.{rank}" for letter in RULES for rank in RANKS)
+
+
 def page(name: str, symbols: tuple[str, ...]) -> HTMLResponse:
-    """The page `name` with the key form the pages share and the configured symbols (names
-    only, no data) for its picker."""
+    """The page `name` with the key form the pages share and the names its pickers offer (no
+    data): the configured symbols, the continuous series of each, and the datasets readiness
+    answers for."""
+    values = {
+        "symbols": ",".join(symbols),
+        "series": ",".join(continuous_forms()),
+        "datasets": ",".join(READINESS_DATASETS),
+    }
     text = (PAGE_FILES / PAGES[name]).read_text(encoding="utf-8")
     text = text.replace("{{key_form}}", (PAGE_FILES / KEY_FORM).read_text(encoding="utf-8"))
-    text = text.replace("{{symbols}}", html.escape(",".join(symbols), quote=True))
+    for field, value in values.items():
+        text = text.replace("{{" + field + "}}", html.escape(value, quote=True))
     return HTMLResponse(text, headers=SECURITY_HEADERS)
 
 

@@ -113,4 +113,10 @@ def company_datasets(folder: Path = DEFS_FOLDER) -> list[DatasetSpec]:
     return [spec for config in configs(folder) for spec in dataset_specs(config)]
 
 
+def certified_tables(folder: Path = DEFS_FOLDER) -> tuple[str, ...]:
+    """The silver tables judged and certified per daily partition (readiness holds them);
+    datasets without daily partitions are rebuilt whole and have no readiness."""
+    return tuple(silver_table(c) for c in configs(folder) if c.partitioning.kind == "daily")
+
+
 COMPANY_DATASETS = company_datasets()

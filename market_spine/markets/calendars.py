@@ -22,7 +22,7 @@ dictionary look-ups.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -294,11 +294,20 @@ def latest_sessions(symbol: str, now: datetime, n: int) -> list[Session]:
     return out[max(len(out) - n, 0) :] if n else []
 
 
+def latest_trade_date(symbol: str, now: datetime | None = None) -> date | None:
+    """The trade date of the newest session that has opened by `now` (default the wall clock):
+    today's while it trades or after its close, the last one before a weekend or holiday; None
+    before the calendar's first year."""
+    found = latest_sessions(symbol, now or datetime.now(UTC), 1)
+    return found[-1].trade_date if found else None
+
+
 __all__ = [
     "Session",
     "expected_minutes",
     "is_trading_day",
     "latest_sessions",
+    "latest_trade_date",
     "require_session",
     "session",
     "session_at",

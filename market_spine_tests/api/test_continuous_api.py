@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from market_spine import Spine
+from market_spine.markets import calendars
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
@@ -49,6 +50,37 @@ def test_the_roll_table(api: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     rows = r.json()["data"]
     assert sorted(row["series"] for row in rows) == ["ES.c.0", "ES.c.1", "ES.v.0", "ES.v.1"]
+
+
+def test_the_roll_table_without_an_end_reads_up_to_the_latest_trade_date(
+    api: httpx.Client,
+) -> None:
+    latest = calendars.latest_trade_date("ES")
+    assert latest is not None
+    for start in ("2024-03-04", "2024-03-04T15:00:00Z"):
+        r = api.get("/v1/bars/rolls", params={"symbol": "ES", "start": start})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["start"], body["end"]) == ("2024-03-04", latest.isoformat())
+        # The rolls of the 6th and 7th, not just those of the start day.
+        assert sorted(row["series"] for row in body["data"]) == [
+            "ES.c.0",
+            "ES.c.1",
+            "ES.v.0",
+            "ES.v.1",
+        ]
+    # An explicit end still bounds the read.
+    r = api.get(
+        "/v1/bars/rolls", params={"symbol": "ES", "start": "2024-03-04", "end": "2024-03-06"}
+    )
+    assert sorted(row["series"] for row in r.json()["data"]) == ["ES.v.0", "ES.v.1"]
+    # The API docs say so.
+    end = next(
+        p
+        for p in api.get("/openapi.json").json()["paths"]["/v1/bars/rolls"]["get"]["parameters"]
+        if p["name"] == "end"
+    )
+    assert "defaults to the latest trade date" in end["description"]
 
 
 @pytest.mark.parametrize(

@@ -1,21 +1,25 @@
 """The browser pages in headless Chromium against a home processed for real: CL on a closed
-session with spikes and gaps (certified, with anomalies) and CL on a live session
-(preliminary), the live page fed by the fake TWS streaming through the API's WebSocket.
-Screenshots are kept (see `kit.browser.artifacts`)."""
+session with spikes and gaps (certified, with anomalies), CL on a live session (preliminary)
+and a day of the company `orders` dataset, the live page fed by the fake TWS streaming through
+the API's WebSocket. Screenshots are kept (see `kit.browser.artifacts`)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Route
 
 from market_spine.api.app import create_app
+from market_spine.client import READINESS_DATASETS
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
 from market_spine.lake import Lake
 from market_spine.providers.ib_connection import IBSettings
@@ -24,13 +28,18 @@ from market_spine.streaming.service import StreamConfig, Streamer
 from market_spine_tests.kit.api import credential, serving_app
 from market_spine_tests.kit.browser import artifacts, chromium
 from market_spine_tests.kit.homes import settings_for
-from market_spine_tests.kit.run_homes import futures_day
+from market_spine_tests.kit.run_homes import company_orders_day, futures_day
 
 CLOSED, LIVE = date(2024, 3, 4), date(2024, 3, 5)
 #: The live session was captured at 15:30 UTC; the fake TWS streams on from there.
 STREAM_START = datetime(2024, 3, 5, 15, 30, tzinfo=UTC)
 #: Candles of CL's live session in the lake before streaming (23:00 to 15:29 UTC).
 LIVE_MINUTES = 990
+#: The company `orders` day the home holds (certified, judged whole: no symbol).
+COMPANY_DAY = "2026-11-25"
+COMPANY = "normalized/company_orders"
+#: The live session's lag before streaming: its capture (15:30 UTC) to its end (22:00 UTC).
+LIVE_LAG_S = 6.5 * 3600
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +49,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with dg.instance_for_test() as instance:
         futures_day(settings, instance, CLOSED, "2024-03-05T12:00:00Z", ["spikes", "gaps"])
         futures_day(settings, instance, LIVE, "2024-03-05T15:30:00Z")
+        company_orders_day(settings, instance, COMPANY_DAY)
     return home
 
 
@@ -75,14 +85,23 @@ def _wait_for_candles(page: Page, above: int, timeout_s: float = 20.0) -> None:
     until(lambda: _candles(page) > above, f"more than {above} candles", timeout_s)
 
 
-@pytest.mark.timeout(180)
-def test_live_candles_grow_with_the_stream_and_the_picker_switches(
-    processed: Path, tmp_path: Path, page: Page
-) -> None:
+def _lag(page: Page, symbol: str) -> float | None:
+    """The freshness lag (s) the page shows for `symbol`; None when it shows none."""
+    cell = page.locator(f"#freshness td.lag[data-symbol='{symbol}']")
+    found = cell.get_attribute("data-lag-s") if cell.count() else None
+    return float(found) if found else None
+
+
+@contextmanager
+def streaming(
+    processed: Path, tmp_path: Path, speed: float = 10
+) -> Iterator[tuple[httpx.Client, str, Streamer]]:
+    """The API over a copy of the processed home (the stream lands into it) with a streamer
+    from a fake TWS whose market clock starts at STREAM_START; the test starts the streamer."""
     home = tmp_path / "home"
-    shutil.copytree(processed, home)  # the stream lands into this copy only
+    shutil.copytree(processed, home)
     app = create_app(settings_for(home))
-    with FakeTWS.running(FakeTWSConfig(start=STREAM_START, speed=10)) as tws:
+    with FakeTWS.running(FakeTWSConfig(start=STREAM_START, speed=speed)) as tws:
         config = StreamConfig(
             ("CL", "ES"),
             IBSettings(tws.host, tws.port, client_id=31),
@@ -94,42 +113,181 @@ def test_live_candles_grow_with_the_stream_and_the_picker_switches(
         )
         app.state.streamer = streamer
         with serving_app(app) as client:
-            key = credential(app, "reader")
-            page.goto(f"{client.base_url}/ui/live#key={key}")
-            # The key left the address bar at once.
-            assert "key=" not in page.url
-            _wait_for_candles(page, LIVE_MINUTES - 1)
-            assert page.text_content("#day") == "trade date 2024-03-05"
-            assert page.locator("#day-state .badge").text_content() == "PRELIMINARY"
-            history_last = int(page.get_attribute("#chart", "data-last-time") or 0)
-            assert history_last == int(datetime(2024, 3, 5, 15, 29, tzinfo=UTC).timestamp())
-            until(lambda: "subscribed" in (page.text_content("#live-state") or ""), "the socket")
-            assert streamer.start() == {"CL": "CLJ4", "ES": "ESH4"}
-            try:
-                # Live bars extend the lake's minutes: the forming 15:30 candle, then more.
-                _wait_for_candles(page, LIVE_MINUTES + 1)
-                assert int(page.get_attribute("#chart", "data-last-time") or 0) > history_last
-                assert page.locator("#tape tbody tr").count() > 0
-                # A closed minute arrives as a 1m bar and replaces the candle the 5s bars formed.
-                minutes = page.locator("#tape tbody tr[data-interval='1m']")
-                until(lambda: minutes.count() > 0, "a closed minute", 30)
-                row = page.locator("#freshness tr[data-symbol='CL']")
-                assert "2024-03-05" in row.text_content() and "ago" in row.text_content()
-                page.screenshot(path=artifacts(tmp_path) / "live-CL.png")
+            yield client, credential(app, "reader"), streamer
 
-                # ES had no minutes in the lake: it draws what the stream brought, nothing older.
-                page.select_option("#symbol", "ES")
-                assert "symbol=ES" in page.url
-                _wait_for_candles(page, 0)
-                first = int(page.get_attribute("#chart", "data-first-time") or 0)
-                assert first >= int(STREAM_START.timestamp())
 
-                # The continuous front series: the lake's series, then the live front contract.
-                page.select_option("#symbol", "CL.c.0")
-                _wait_for_candles(page, LIVE_MINUTES)
-                page.screenshot(path=artifacts(tmp_path) / "live-CL.c.0.png")
-            finally:
+@pytest.mark.timeout(180)
+def test_live_candles_grow_with_the_stream_and_the_picker_switches(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    with streaming(processed, tmp_path) as (client, key, streamer):
+        page.goto(f"{client.base_url}/ui/live#key={key}")
+        # The key left the address bar at once.
+        assert "key=" not in page.url
+        _wait_for_candles(page, LIVE_MINUTES - 1)
+        assert page.text_content("#day") == "trade date 2024-03-05"
+        assert page.locator("#day-state .badge").text_content() == "PRELIMINARY"
+        history_last = int(page.get_attribute("#chart", "data-last-time") or 0)
+        assert history_last == int(datetime(2024, 3, 5, 15, 29, tzinfo=UTC).timestamp())
+        # Freshness before the stream: the capture at 15:30 against the session's end.
+        until(lambda: _lag(page, "CL") == LIVE_LAG_S, "CL's lag from readiness")
+        assert _lag(page, "ES") is None
+        until(lambda: "subscribed" in (page.text_content("#live-state") or ""), "the socket")
+        assert streamer.start() == {"CL": "CLJ4", "ES": "ESH4"}
+        stopped = False
+        try:
+            # The first 5-second bar of 15:30 draws the forming candle before the minute closes.
+            fives = page.locator("#tape tbody tr[data-interval='5s']")
+            minutes = page.locator("#tape tbody tr[data-interval='1m']")
+            until(lambda: fives.count() > 0, "a 5-second bar")
+            assert minutes.count() == 0
+            assert _candles(page) == LIVE_MINUTES + 1
+            assert int(page.get_attribute("#chart", "data-last-time") or 0) == history_last + 60
+            assert "(forming)" in (page.text_content("#last-candle") or "")
+            # Each bar moves the lag: the data now reaches past the capture.
+            until(lambda: (_lag(page, "CL") or LIVE_LAG_S) < LIVE_LAG_S, "CL's lag to move")
+            moved = _lag(page, "CL") or 0
+            # Live bars extend the lake's minutes: more candles.
+            _wait_for_candles(page, LIVE_MINUTES + 1)
+            assert int(page.get_attribute("#chart", "data-last-time") or 0) > history_last
+            # A closed minute arrives as a 1m bar and replaces the candle the 5s bars formed.
+            until(lambda: minutes.count() > 0, "a closed minute", 30)
+            assert (_lag(page, "CL") or 0) < moved
+            row = page.locator("#freshness tr[data-symbol='CL']")
+            assert "2024-03-05" in row.text_content() and "ago" in row.text_content()
+            # ES had nothing in the lake: the stream gives it a day and a lag.
+            until(lambda: _lag(page, "ES") is not None, "ES's lag")
+            assert "2024-03-05" in page.locator("#freshness tr[data-symbol='ES']").text_content()
+            page.screenshot(path=artifacts(tmp_path) / "live-CL.png")
+
+            # ES had no minutes in the lake: it draws what the stream brought, nothing older.
+            page.select_option("#symbol", "ES")
+            assert "symbol=ES" in page.url
+            _wait_for_candles(page, 0)
+            first = int(page.get_attribute("#chart", "data-first-time") or 0)
+            assert first >= int(STREAM_START.timestamp())
+
+            # The continuous front series: the lake's series, then the live front contract.
+            page.select_option("#symbol", "CL.c.0")
+            _wait_for_candles(page, LIVE_MINUTES)
+            assert page.get_attribute("#chart", "data-live-contract") == "CLJ4"
+            page.screenshot(path=artifacts(tmp_path) / "live-CL.c.0.png")
+
+            # Without bars the lag ticks on with time (a live session has no end yet).
+            streamer.stop()
+            stopped = True
+            before = _lag(page, "ES") or 0
+            time.sleep(2.5)
+            assert (_lag(page, "ES") or 0) >= before + 2
+        finally:
+            if not stopped:
                 streamer.stop()
+
+
+@pytest.mark.timeout(180)
+def test_a_continuous_series_takes_the_live_bars_of_the_contract_it_holds(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    with streaming(processed, tmp_path) as (client, key, streamer):
+        # A bookmarked volume series: offered, and its lake minutes drawn.
+        page.goto(f"{client.base_url}/ui/live#key={key}&symbol=CL.v.0")
+        _wait_for_candles(page, LIVE_MINUTES - 1)
+        assert page.input_value("#symbol") == "CL.v.0"
+        offered = page.locator("#symbol option").all_text_contents()
+        for root in ("CL", "ES", "NG"):
+            for form in ("", ".c.0", ".c.1", ".v.0", ".v.1"):
+                assert root + form in offered
+        until(lambda: "subscribed" in (page.text_content("#live-state") or ""), "the socket")
+        streamer.start()
+        try:
+            # CL.v.0 holds CLJ4, the stream's front contract: its bars extend the series.
+            _wait_for_candles(page, LIVE_MINUTES + 1)
+            assert page.get_attribute("#chart", "data-live-contract") == "CLJ4"
+            assert "CLJ4" in (page.text_content("#live-join") or "")
+
+            # CL.c.1 holds the next contract: the front contract's live bars do not join it.
+            page.select_option("#symbol", "CL.c.1")
+            until(lambda: page.get_attribute("#chart", "data-live-contract") == "CLK4", "the join")
+            seen = page.text_content("#freshness td.live-age[data-symbol='CL']")
+            until(
+                lambda: page.text_content("#freshness td.live-age[data-symbol='CL']") != seen,
+                "more CL bars",
+            )
+            assert _candles(page) == LIVE_MINUTES
+            said = page.text_content("#live-join") or ""
+            assert "CLK4" in said and "CLJ4" in said
+            page.screenshot(path=artifacts(tmp_path) / "live-CL.c.1.png")
+        finally:
+            streamer.stop()
+
+
+@pytest.mark.timeout(180)
+def test_a_minute_captured_while_it_formed_goes_on_forming_with_the_live_bars(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    """A capture taken inside a minute holds that minute's start; the live bars after the
+    capture go on building it rather than waiting for the minute to close."""
+
+    def with_a_partial_minute(route: Route) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        last = body["data"][-1]
+        body["data"].append(
+            {**last, "ts": STREAM_START.isoformat().replace("+00:00", "Z"), "volume": 1}
+        )
+        route.fulfill(response=answer, json=body)
+
+    with streaming(processed, tmp_path) as (client, key, streamer):
+        page.route("**/v1/bars?symbol=CL&start=2024-03-05*", with_a_partial_minute)
+        page.goto(f"{client.base_url}/ui/live#key={key}&symbol=CL")
+        _wait_for_candles(page, LIVE_MINUTES)
+        assert "V 1 (forming)" in (page.text_content("#last-candle") or "")
+        until(lambda: "subscribed" in (page.text_content("#live-state") or ""), "the socket")
+        streamer.start()
+        try:
+            fives = page.locator("#tape tbody tr[data-interval='5s']")
+            until(lambda: fives.count() > 0, "a 5-second bar")
+            assert page.locator("#tape tbody tr[data-interval='1m']").count() == 0
+            said = page.text_content("#last-candle") or ""
+            assert said.startswith("last 15:30:00") and said.endswith("(forming)"), said
+            volume = int(re.search(r" V (\d+)", said)[1])
+            assert volume > 1  # the lake's part and the live bars after it
+            assert _candles(page) == LIVE_MINUTES + 1
+        finally:
+            streamer.stop()
+
+
+def test_a_bookmark_says_what_is_not_offered_and_why_a_chart_is_blank(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    app = create_app(settings_for(processed))
+    with serving_app(app) as client:
+        key = credential(app, "reader")
+        page.goto(f"{client.base_url}/ui/live#key={key}&symbol=CL.x.9")
+        info = page.locator("#info")
+        until(lambda: info.get_attribute("data-code") == "unknown_symbol", "the refusal")
+        said = info.text_content() or ""
+        assert "CL.x.9" in said and "CL.v.0" in said and "ES.c.1" in said
+        assert _candles(page) == 0
+        assert page.input_value("#symbol") == ""  # nothing picked in its place
+        page.screenshot(path=artifacts(tmp_path) / "live-unknown-symbol.png")
+
+        # A day without a session: the API's reason instead of a blank chart.
+        page.goto(f"{client.base_url}/ui/live#symbol=CL&day=2024-03-09")
+        until(lambda: info.get_attribute("data-code") == "no_session", "the empty reason")
+        reason = client.get("/v1/bars", params={"symbol": "CL", "start": "2024-03-09"})
+        assert info.text_content() == reason.json()["empty_reason"]["detail"]
+        assert page.get_attribute("#chart", "data-empty-reason") == "no_session"
+        # A trading day the lake does not hold says how to load it.
+        page.goto(f"{client.base_url}/ui/live#symbol=CL&day=2024-03-01")
+        until(lambda: info.get_attribute("data-code") == "not_loaded", "the empty reason")
+        assert "market-spine process" in (info.text_content() or "")
+        page.screenshot(path=artifacts(tmp_path) / "live-empty-reason.png")
+        # A good bookmark draws again.
+        page.goto(f"{client.base_url}/ui/live#symbol=cl.c.0&day=2024-03-05")
+        _wait_for_candles(page, LIVE_MINUTES - 1)
+        assert page.input_value("#symbol") == "CL.c.0"
+        assert info.text_content() == ""
 
 
 def test_a_past_day_shows_its_anomalies_on_the_chart(processed: Path, page: Page) -> None:
@@ -224,3 +382,63 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         page.click("#filters button[type=submit]")
         page.locator("#error").wait_for(state="visible")
         assert "XX" in (page.text_content("#error") or "")
+
+
+def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    app = create_app(settings_for(processed))
+    held: list[Route] = []
+
+    def hold_unfiltered(route: Route) -> None:
+        if "dataset=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    with serving_app(app) as client:
+        key = credential(app, "reader")
+        # The API answers for every dataset it lists, the company one included.
+        for name in READINESS_DATASETS:
+            answer = client.get("/v1/readiness", params={"dataset": name})
+            assert answer.status_code == 200, (name, answer.text)
+        company = client.get("/v1/readiness", params={"dataset": COMPANY}).json()["data"]
+        assert [(r["trade_date"], r["state"]) for r in company] == [(COMPANY_DAY, "certified")]
+
+        # The first read (every dataset) is held back, to answer after a narrower filter's.
+        page.route("**/v1/readiness*", hold_unfiltered)
+        page.goto(f"{client.base_url}/ui/readiness#key={key}")
+        until(lambda: page.locator("#datasets").count() == 1 and len(held) == 1, "the first read")
+        # The filter offers exactly what the API answers for.
+        assert page.locator("#f-dataset option").all_text_contents() == [
+            "all",
+            *READINESS_DATASETS,
+        ]
+        page.select_option("#f-dataset", COMPANY)
+        page.click("#filters button[type=submit]")
+        tiles = page.locator("article.tile")
+        company_tiles = page.locator(f"section[data-dataset='{COMPANY}'] article.tile")
+        until(lambda: company_tiles.count() == 1, "the company tile")
+        assert page.locator("#error").is_hidden()
+        tile = company_tiles.first
+        assert tile.locator(".badge").text_content() == "CERTIFIED"
+        text = tile.text_content() or ""
+        assert f"all rows · {COMPANY_DAY}" in text and "null" not in text
+        page.screenshot(path=artifacts(tmp_path) / "readiness-company.png", full_page=True)
+
+        # The older, wider read answers late: its tiles do not come back.
+        with page.expect_response(lambda r: "/v1/readiness" in r.url and "dataset=" not in r.url):
+            held.pop().continue_()
+        page.wait_for_timeout(500)
+        assert tiles.count() == 1
+        page.unroute("**/v1/readiness*")
+
+        # Back to every dataset: the minute bars' tiles replace the company's.
+        page.select_option("#f-dataset", "normalized/futures_bars_1m")
+        page.click("#filters button[type=submit]")
+        until(lambda: tiles.count() == 2 and company_tiles.count() == 0, "the bars' tiles")
+        # A filter the API refuses leaves no tile of the previous one behind.
+        page.fill("#f-symbol", "XX")
+        page.click("#filters button[type=submit]")
+        page.locator("#error").wait_for(state="visible")
+        until(lambda: tiles.count() == 0, "no tiles")

@@ -73,3 +73,22 @@ def futures_day(
         instance=instance,
     )
     assert result.success
+
+
+def company_orders_day(settings: Settings, instance: dg.DagsterInstance, day: str) -> None:
+    """Capture the packaged `orders` company dataset and build (judge and certify) its silver
+    partition `day` (`2026-11-25`) in the home's lake, so readiness holds a company dataset."""
+    from market_spine.company.catalog import DEFS_FOLDER
+    from market_spine.company.definitions import load_folder
+    from market_spine.lake.resource import LakeResource
+
+    assets = [
+        a
+        for a in load_folder(DEFS_FOLDER).assets or []
+        if isinstance(a, dg.AssetsDefinition) and a.key.path[-1] == "company_orders"
+    ]
+    raw = next(a for a in assets if "raw" in a.key.path)
+    silver = next(a for a in assets if "normalized" in a.key.path)
+    lake = {"lake": LakeResource(root=str(settings.lake_root))}
+    assert dg.materialize([raw], resources=lake, instance=instance).success
+    assert dg.materialize([silver], resources=lake, instance=instance, partition_key=day).success

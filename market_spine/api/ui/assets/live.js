@@ -1,7 +1,9 @@
 // The live dashboard: a symbol's minute candles for its latest trade date from the lake
 // (`/v1/bars`), extended by the stream (`WS /v1/stream/bars`): 5-second bars build the forming
-// minute's candle, and each closed 1-minute bar replaces it. Beside it, each symbol's freshness
-// (`/v1/readiness`) and the day's anomalies (`/v1/bars?flags=true`).
+// minute's candle, and each closed 1-minute bar replaces it. A continuous series (`CL.c.0`)
+// takes the live bars of the contract it holds, as its bars and the roll table
+// (`/v1/bars/rolls`) say. Beside it, each symbol's freshness (`/v1/readiness`, then each live
+// bar, ticking with time) and the day's anomalies (`/v1/bars?flags=true`).
 "use strict";
 
 (function () {
@@ -22,6 +24,12 @@
     readiness: [],
     readable: false,
     lastLive: {}, // root -> {arrived: wall ms, ts}
+    // root -> {tradeDate, through: epoch ms the newest live bar closed}: freshness past the lake
+    liveFresh: {},
+    // The contract a continuous series held at its last bar read (`since`, epoch s) and the
+    // rolls around the day ({ts: epoch s, to: contract}, by time); null for a root.
+    join: null,
+    unknownSymbol: null,
     liveBars: 0,
     loading: null,
     pending: [],
@@ -50,22 +58,25 @@
   const markers = LC.createSeriesMarkers(candleSeries, []);
 
   const rootOf = (symbol) => symbol.split(".")[0];
+  const isContinuous = (symbol) => symbol !== rootOf(symbol);
   const epoch = (iso) => Math.floor(Date.parse(iso) / 1000);
   const now = () => performance.timeOrigin + performance.now();
   const hhmmss = (seconds) => new Date(seconds * 1000).toISOString().slice(11, 19);
-  // Live bars are the front contract's: they extend a root or its calendar front series, whose
-  // prices are the front contract's own (unadjusted).
-  const takesLive = (symbol) => symbol === rootOf(symbol) || symbol.endsWith(".c.0");
-
-  function configuredRoots() {
-    const meta = document.querySelector('meta[name="market-spine-symbols"]');
-    return (meta ? meta.content : "").split(",").map((s) => s.trim()).filter(Boolean);
-  }
+  const BAR_SECONDS = { "5s": 5, "1m": 60 };
+  // How far back the roll table is read for the contract a series holds: longer than the
+  // longest gap between two rolls (a quarter).
+  const ROLL_LOOKBACK_DAYS = 120;
 
   function roots() {
-    const found = new Set(configuredRoots());
+    const found = new Set(S.metaList("symbols"));
     for (const row of state.readiness) found.add(row.symbol);
     return [...found].sort();
+  }
+
+  // Every symbol the API serves bars of: each root and its continuous series (CL.c.0 …).
+  function offered() {
+    const forms = S.metaList("series");
+    return roots().flatMap((root) => [root, ...forms.map((form) => `${root}.${form}`)]);
   }
 
   function latestRow(root) {
@@ -138,26 +149,48 @@
     document.getElementById("day").textContent = day ? "trade date " + day : "";
     document.getElementById("day-input").value = day || "";
     dayState(root, day);
-    const info = document.getElementById("info");
-    info.textContent = "";
+    state.join = null;
+    joinState("", "");
+    info("", "");
     let bars = [];
     let flagged = [];
+    let rolls = [];
     if (day) {
       try {
         bars = await S.rows("v1/bars", { symbol, start: day, flags: symbol === root ? "true" : null });
         flagged = symbol === root ? bars : await S.rows("v1/bars", { symbol: root, start: day, flags: "true" });
+        if (isContinuous(symbol)) rolls = await rollsAround(symbol, day);
       } catch (err) {
         if (generation !== state.generation) return;
-        if (err.status === 404 || err.status === 422) info.textContent = err.message;
+        if (err.status === 404 || err.status === 422) info(err.message, "refused");
         else S.showError(err);
       }
     } else {
-      info.textContent = `no minutes of ${root} in the lake yet: live bars draw as they arrive`;
+      info(`no minutes of ${root} in the lake yet: live bars draw as they arrive`, "no_day");
     }
     if (generation !== state.generation) return; // the user picked another symbol meanwhile
+    // Why the chart is blank, as the API says it (no session that day, not loaded yet …).
+    if (!bars.length && bars.emptyReason) info(bars.emptyReason.detail, bars.emptyReason.code);
+    // A minute the day's capture took before it closed is the forming one: the live bars after
+    // the capture go on building it. (Minutes the stream landed are closed: other captures.)
+    const row = state.readiness.find((r) => r.symbol === root && r.trade_date === day);
+    const captured = row && row.captured_at ? epoch(row.captured_at) : null;
     for (const bar of bars) {
       const time = epoch(bar.ts);
-      state.candles.set(time, { time, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, final: true });
+      const candle = { time, open: bar.open, high: bar.high, low: bar.low, close: bar.close, volume: bar.volume, final: true };
+      if (captured !== null && bar.capture_id === row.capture_id && time + 60 > captured) {
+        candle.final = false;
+        candle.lake = { ...candle, through: captured };
+      }
+      state.candles.set(time, candle);
+    }
+    if (isContinuous(symbol)) {
+      const last = bars.length ? bars[bars.length - 1] : null;
+      state.join = {
+        contract: last ? last.contract : null,
+        since: last ? epoch(last.ts) : null,
+        rolls: rolls.map((r) => ({ ts: epoch(r.roll_ts), to: r.to_contract })).sort((a, b) => a.ts - b.ts),
+      };
     }
     redraw();
     // The last hours, where the live bars land; the rest of the day is a scroll away.
@@ -165,6 +198,42 @@
     if (shown > VISIBLE_MINUTES) chart.timeScale().setVisibleLogicalRange({ from: shown - VISIBLE_MINUTES, to: shown + 5 });
     else chart.timeScale().fitContent();
     anomalies(flagged.filter((bar) => bar.flag_kinds && bar.flag_kinds.length));
+  }
+
+  function info(text, code) {
+    const box = document.getElementById("info");
+    box.textContent = text;
+    box.dataset.code = code;
+    chartEl.dataset.emptyReason = code && !state.candles.size ? code : "";
+  }
+
+  // The rolls of a continuous series from some months before `day` up to the latest trade
+  // date (the roll table's default end); none when the table is not built yet.
+  async function rollsAround(symbol, day) {
+    const from = new Date(Date.parse(day + "T00:00:00Z") - ROLL_LOOKBACK_DAYS * 86400000);
+    try {
+      return await S.rows("v1/bars/rolls", { symbol, start: from.toISOString().slice(0, 10) });
+    } catch (err) {
+      if (err.status === 404) return [];
+      throw err;
+    }
+  }
+
+  // The contract the picked continuous series holds at `t` (epoch s): the one of its last bar
+  // read, switched by any roll after that bar and by `t`; null when nothing says.
+  function heldContract(t) {
+    const join = state.join;
+    if (!join) return null;
+    let held = join.contract;
+    for (const roll of join.rolls) {
+      if (roll.ts <= t && (join.since === null || roll.ts > join.since)) held = roll.to;
+    }
+    return held;
+  }
+
+  function joinState(text, contract) {
+    document.getElementById("live-join").textContent = text;
+    chartEl.dataset.liveContract = contract;
   }
 
   function dayState(root, day) {
@@ -217,45 +286,127 @@
     return true;
   }
 
+  // What a root's freshness stands on: its newest trade date, when the newest data shown closed
+  // (epoch ms: the lake's capture, or the newest live bar's close past it) and when that
+  // session's data is final (epoch ms; null while a live session has no readiness row yet).
+  function freshFacts(root) {
+    const row = latestRow(root);
+    const live = state.liveFresh[root];
+    if (live && (!row || live.tradeDate > row.trade_date)) return { tradeDate: live.tradeDate, through: live.through, finalAt: null, row: null };
+    if (!row) return null;
+    let through = row.captured_at ? Date.parse(row.captured_at) : null;
+    if (live && live.tradeDate === row.trade_date && (through === null || live.through > through)) through = live.through;
+    return { tradeDate: row.trade_date, through, finalAt: row.final_at ? Date.parse(row.final_at) : null, row };
+  }
+
+  // Seconds the data shown lags the market now: to the session's end once it is over, so a
+  // closed day's lag stands still and a live one's grows until the next bar.
+  function lagSeconds(facts) {
+    if (!facts || facts.through === null) return null;
+    const upTo = facts.finalAt === null ? now() : Math.min(now(), facts.finalAt);
+    return Math.max(0, (upTo - facts.through) / 1000);
+  }
+
   function freshness() {
     const body = document.querySelector("#freshness tbody");
     const rows = roots().map((root) => {
-      const row = latestRow(root);
+      const facts = freshFacts(root);
+      const row = facts && facts.row;
       const live = S.el("td", { class: "live-age", "data-symbol": root }, "–");
-      const cells = row
-        ? [S.el("td", {}, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", {}, S.percent(row.completeness)),
-            S.el("td", {}, S.lag(row.freshness_lag_s)), S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))]
-        : [S.el("td", { colSpan: 5, class: "muted" }, state.readable ? "nothing in the lake yet" : "–")];
+      const lag = S.el("td", { class: "lag", "data-symbol": root }, "–");
+      let cells;
+      if (row) {
+        cells = [S.el("td", { class: "day" }, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", {}, S.percent(row.completeness)),
+          lag, S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))];
+      } else if (facts) {
+        cells = [S.el("td", { class: "day" }, facts.tradeDate), S.el("td", {}, S.badge("live")), S.el("td", {}, "–"), lag, S.el("td", {}, "–")];
+      } else {
+        cells = [S.el("td", { colSpan: 5, class: "muted" }, state.readable ? "nothing in the lake yet" : "–")];
+      }
       return S.el("tr", { "data-symbol": root }, S.el("td", {}, root), ...cells, live);
     });
     body.replaceChildren(...rows);
-    liveAges();
+    ticks();
   }
 
-  function liveAges() {
+  // The time-dependent cells: each lag and each live bar's age (every second and every bar).
+  function ticks(only) {
+    for (const cell of document.querySelectorAll("#freshness td.lag")) {
+      if (only && cell.dataset.symbol !== only) continue;
+      const seconds = lagSeconds(freshFacts(cell.dataset.symbol));
+      cell.textContent = S.lag(seconds);
+      cell.dataset.lagS = seconds === null ? "" : String(Math.round(seconds));
+    }
     for (const cell of document.querySelectorAll("#freshness td.live-age")) {
+      if (only && cell.dataset.symbol !== only) continue;
       const seen = state.lastLive[cell.dataset.symbol];
       cell.textContent = seen ? `${S.lag((now() - seen.arrived) / 1000)} ago (${hhmmss(epoch(seen.ts))})` : "–";
     }
   }
 
+  // A live bar moves its root's freshness: a newer session, or a later close in the same one.
+  function freshen(message) {
+    const through = (epoch(message.ts) + (BAR_SECONDS[message.interval] || 0)) * 1000;
+    const known = state.liveFresh[message.symbol];
+    const newer = !known || message.trade_date > known.tradeDate;
+    if (newer || (message.trade_date === known.tradeDate && through > known.through)) {
+      state.liveFresh[message.symbol] = { tradeDate: message.trade_date, through };
+    }
+    const row = document.querySelector(`#freshness tr[data-symbol="${message.symbol}"]`);
+    const shown = row && row.querySelector("td.day");
+    if (!row || !shown || shown.textContent !== freshFacts(message.symbol).tradeDate) freshness();
+    else ticks(message.symbol);
+  }
+
   // ---- the picker -------------------------------------------------------------------------
 
+  // The picker offers every symbol the API serves; a bookmarked one (`#symbol=`) is taken in
+  // any case, and one not offered is said, never swapped for another silently.
   function picker() {
     const select = document.getElementById("symbol");
-    const options = roots().flatMap((root) => [root, root + ".c.0"]);
-    const wanted = S.fragment().get("symbol");
-    const current = state.symbol || (options.includes(wanted) ? wanted : options[0]);
-    select.replaceChildren(...options.map((s) => S.el("option", { value: s, selected: s === current }, s)));
-    state.symbol = current || null;
+    const options = offered();
+    const wanted = (S.fragment().get("symbol") || "").trim();
+    let current = state.symbol;
+    state.unknownSymbol = null;
+    if (!current && wanted) {
+      current = options.find((s) => s.toLowerCase() === wanted.toLowerCase()) || null;
+      if (!current) state.unknownSymbol = wanted;
+    } else if (!current) {
+      current = options[0] || null;
+    }
+    const placeholder = current ? [] : [S.el("option", { value: "", selected: true, disabled: true }, "pick a symbol")];
+    select.replaceChildren(...placeholder, ...options.map((s) => S.el("option", { value: s, selected: s === current }, s)));
+    state.symbol = current;
+  }
+
+  function unknownSymbol() {
+    state.generation += 1; // a load still running draws nothing
+    state.candles.clear();
+    state.forming.clear();
+    state.join = null;
+    redraw();
+    anomalies([]);
+    joinState("", "");
+    document.getElementById("day").textContent = "";
+    document.getElementById("day-state").replaceChildren();
+    info(`symbol ${state.unknownSymbol} is not offered here: pick one of ${offered().join(", ")}`, "unknown_symbol");
   }
 
   document.getElementById("symbol").addEventListener("change", (event) => {
     state.symbol = event.target.value;
+    state.unknownSymbol = null;
     const params = S.fragment();
     params.set("symbol", state.symbol);
     S.setFragment(params);
     reload(null);
+  });
+
+  // A bookmark opened in this tab (only the fragment changes): take its symbol and day.
+  window.addEventListener("hashchange", () => {
+    state.symbol = null;
+    picker();
+    if (state.symbol) reload(null);
+    else if (state.unknownSymbol) unknownSymbol();
   });
 
   // A day picked by hand stays (the stream then only adds to it when it is that day).
@@ -303,7 +454,8 @@
 
   function onBar(message, arrived) {
     state.lastLive[message.symbol] = { arrived, ts: message.ts };
-    if (!state.symbol || message.symbol !== rootOf(state.symbol) || !takesLive(state.symbol)) return;
+    freshen(message);
+    if (!state.symbol || message.symbol !== rootOf(state.symbol)) return;
     if (state.loading) {
       state.pending.push([message, arrived]);
       return;
@@ -318,6 +470,7 @@
       return;
     }
     if (message.trade_date < state.tradeDate) return;
+    if (isContinuous(state.symbol) && !joins(message)) return;
     if (message.interval === "1m") minute(message);
     else fiveSeconds(message);
     state.liveBars += 1;
@@ -328,6 +481,23 @@
       state.latency.push({ ts: message.ts, interval: message.interval, arrived, drawn: now() });
       if (state.latency.length > 20000) state.latency.splice(0, 10000);
     });
+  }
+
+  // Whether a live bar (the stream's front contract) extends the picked continuous series:
+  // only when it is the contract the series holds then.
+  function joins(message) {
+    const held = heldContract(epoch(message.ts));
+    if (held === message.contract) {
+      joinState(`live: ${held} extends ${state.symbol}`, held);
+      return true;
+    }
+    joinState(
+      held
+        ? `${state.symbol} holds ${held}; the stream brings ${message.contract}: no live bars join it`
+        : `no bar or roll says which contract ${state.symbol} holds: no live bars join it`,
+      held || "",
+    );
+    return false;
   }
 
   function minute(message) {
@@ -344,15 +514,20 @@
     let parts = state.forming.get(time);
     if (!parts) state.forming.set(time, (parts = new Map()));
     parts.set(t, message); // a repeated bar replaces, never double counts
-    const bars = [...parts.entries()].sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
+    // The lake's part of the minute (captured while it formed), then the bars after it.
+    const lake = known && known.lake ? known.lake : null;
+    const bars = [...parts.entries()].sort((a, b) => a[0] - b[0])
+      .filter((entry) => !lake || entry[0] >= lake.through).map((entry) => entry[1]);
+    const pieces = lake ? [lake, ...bars] : bars;
     put({
       time,
-      open: bars[0].open,
-      high: Math.max(...bars.map((b) => b.high)),
-      low: Math.min(...bars.map((b) => b.low)),
-      close: bars[bars.length - 1].close,
-      volume: bars.reduce((sum, b) => sum + b.volume, 0),
+      open: pieces[0].open,
+      high: Math.max(...pieces.map((b) => b.high)),
+      low: Math.min(...pieces.map((b) => b.low)),
+      close: pieces[pieces.length - 1].close,
+      volume: pieces.reduce((sum, b) => sum + b.volume, 0),
       final: false,
+      lake,
     });
   }
 
@@ -379,8 +554,9 @@
     const ok = await refreshReadiness();
     picker();
     freshness();
-    if (!ok || !state.symbol) return;
-    reload(null);
+    if (!ok) return;
+    if (state.symbol) reload(null);
+    else if (state.unknownSymbol) unknownSymbol();
     connect();
   }
 
@@ -388,7 +564,7 @@
     S.clearError();
     start();
   });
-  setInterval(liveAges, 1000);
+  setInterval(() => ticks(), 1000);
   setInterval(async () => {
     if (await refreshReadiness()) dayState(rootOf(state.symbol || ""), state.tradeDate);
   }, REFRESH_MS);

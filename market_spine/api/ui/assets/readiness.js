@@ -1,7 +1,8 @@
 // The readiness view: one tile per dataset × symbol × trade date from `/v1/readiness`, with its
 // certification (PRELIMINARY marked apart), completeness, anomalies (click: the flagged minutes
 // from `/v1/bars?flags=true`), last compute time, capture id and freshness lag. Filters live in
-// the URL fragment, so a view can be bookmarked; the page refreshes by itself.
+// the URL fragment, so a view can be bookmarked; the page refreshes by itself. The dataset
+// filter offers exactly the datasets the readiness API answers for (the server names them).
 "use strict";
 
 (function () {
@@ -9,7 +10,11 @@
   const BARS = "normalized/futures_bars_1m";
   const REFRESH_MS = 30000;
   const FILTERS = { dataset: "f-dataset", symbol: "f-symbol", start: "f-start", end: "f-end" };
-  const datasetsSeen = new Set();
+  const DATASETS = S.metaList("datasets");
+  // The filters of the view shown (the last submitted), and the number of the newest read:
+  // an older read answering late must not draw over a newer filter's tiles.
+  let applied = {};
+  let generation = 0;
 
   function filters() {
     const out = {};
@@ -20,11 +25,14 @@
   function fromFragment() {
     const params = S.fragment();
     for (const name of Object.keys(FILTERS)) {
-      if (params.get(name)) {
-        const input = document.getElementById(FILTERS[name]);
-        if (name === "dataset") addDataset(params.get(name));
-        input.value = params.get(name);
-      }
+      if (params.get(name)) document.getElementById(FILTERS[name]).value = params.get(name);
+    }
+    applied = filters();
+    // A bookmarked dataset readiness does not answer for is said, not sent to be refused.
+    const wanted = params.get("dataset");
+    if (wanted && !DATASETS.includes(wanted)) {
+      S.showError(`dataset ${wanted} has no readiness: pick one of ${DATASETS.join(", ")}`);
+      applied.dataset = "";
     }
   }
 
@@ -37,24 +45,33 @@
     S.setFragment(params);
   }
 
-  function addDataset(name) {
-    if (datasetsSeen.has(name)) return;
-    datasetsSeen.add(name);
-    document.getElementById("f-dataset").append(S.el("option", { value: name }, name));
+  function datasetOptions() {
+    const select = document.getElementById("f-dataset");
+    select.append(...DATASETS.map((name) => S.el("option", { value: name }, name)));
   }
 
   async function refresh() {
+    const mine = ++generation;
     let rows;
     try {
-      rows = await S.rows("v1/readiness", filters());
-      S.clearError();
+      rows = await S.rows("v1/readiness", applied);
     } catch (err) {
+      if (mine !== generation) return;
+      // The tiles shown no longer answer the filters asked for.
+      clear();
       S.showError(err);
       return;
     }
-    for (const row of rows) addDataset(row.dataset);
+    if (mine !== generation) return;
+    S.clearError();
     render(rows);
     document.getElementById("updated").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
+  }
+
+  function clear() {
+    document.getElementById("datasets").replaceChildren();
+    document.getElementById("summary").textContent = "";
+    document.getElementById("flags").hidden = true;
   }
 
   function render(rows) {
@@ -77,19 +94,22 @@
   }
 
   function tile(row) {
-    const complete = row.completeness === null || row.completeness === undefined ? 0 : row.completeness;
+    const measured = row.completeness !== null && row.completeness !== undefined;
     const fill = S.el("div", {});
-    fill.style.width = (100 * Math.min(1, complete)).toFixed(1) + "%";
+    fill.style.width = (100 * Math.min(1, measured ? row.completeness : 0)).toFixed(1) + "%";
     const detail = `${row.present} / ${row.expected} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
+    // A company dataset's day is judged whole: no symbol, and no count owed to measure against.
+    const what = row.symbol || "all rows";
+    const completeness = measured ? `${S.percent(row.completeness)} complete: ${detail}` : "completeness not measured (nothing is owed per day)";
     const worst = row.worst_anomaly_kind ? ` (worst ${row.worst_anomaly_kind}, ${Number(row.worst_anomaly_score).toFixed(1)})` : "";
     const button = S.el("button", { type: "button", class: "anomalies", disabled: !row.anomalies || row.dataset !== BARS }, `${row.anomalies} anomalies${worst}`);
     button.addEventListener("click", () => flagged(row));
     return S.el(
       "article",
-      { class: "tile", "data-state": row.state, "data-symbol": row.symbol, "data-trade-date": row.trade_date, "data-anomalies": String(row.anomalies) },
-      S.el("div", { class: "head" }, S.el("span", {}, `${row.symbol} · ${row.trade_date}`), S.badge(row.state)),
+      { class: "tile", "data-state": row.state, "data-symbol": row.symbol || "", "data-trade-date": row.trade_date, "data-anomalies": String(row.anomalies) },
+      S.el("div", { class: "head" }, S.el("span", {}, `${what} · ${row.trade_date}`), S.badge(row.state)),
       S.el("div", { class: "bar", title: S.percent(row.completeness) }, fill),
-      S.el("div", { class: "completeness" }, `${S.percent(row.completeness)} complete: ${detail}`),
+      S.el("div", { class: "completeness" }, completeness),
       S.el(
         "dl", {},
         S.el("dt", {}, "anomalies"), S.el("dd", {}, button),
@@ -127,9 +147,11 @@
   document.getElementById("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     toFragment();
+    applied = filters();
     refresh();
   });
   S.keyForm(refresh);
+  datasetOptions();
   fromFragment();
   refresh();
   setInterval(refresh, REFRESH_MS);

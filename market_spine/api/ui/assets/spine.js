@@ -19,6 +19,12 @@ window.Spine = (function () {
     return new URLSearchParams(location.hash.slice(1));
   }
 
+  // The comma-separated names a page's <meta name="market-spine-…"> holds (set by the server).
+  function metaList(name) {
+    const meta = document.querySelector(`meta[name="market-spine-${name}"]`);
+    return (meta ? meta.content : "").split(",").map((s) => s.trim()).filter(Boolean);
+  }
+
   function setFragment(params) {
     const text = params.toString();
     history.replaceState(null, "", location.pathname + location.search + (text ? "#" + text : ""));
@@ -64,13 +70,17 @@ window.Spine = (function () {
     return body;
   }
 
-  // Every row of a paged answer; later pages read the table version the first one did.
+  // Every row of a paged answer; later pages read the table version the first one did. An
+  // empty answer keeps the API's `empty_reason` ({code, detail}: why there is nothing) as the
+  // array's `emptyReason`.
   async function rows(path, params) {
     const out = [];
+    out.emptyReason = null;
     let query = { ...params };
     for (;;) {
       const page = await get(path, query);
       out.push(...page.data);
+      if (page.empty_reason) out.emptyReason = page.empty_reason;
       if (page.next_offset === null || page.next_offset === undefined) return out;
       query = { ...query, offset: page.next_offset };
       if (page.version !== null && page.version !== undefined) query.as_of = page.version;
@@ -179,6 +189,6 @@ window.Spine = (function () {
 
   return {
     ApiError, get, rows, socket, explain, showError, clearError, keyForm, fragment, setFragment,
-    el, badge, lag, when, percent,
+    metaList, el, badge, lag, when, percent,
   };
 })();
