@@ -4,7 +4,7 @@ lake and WebSocket, including a dropped connection that must be backfilled from 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -19,12 +19,14 @@ from market_spine.providers.ib_connection import IBSettings
 from market_spine.providers.ib_pacing import PacingRules
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.streaming.aggregator import MinuteAggregator, aggregate
+from market_spine.streaming.lander import land_minutes, new_capture_id
 from market_spine.streaming.messages import BarMessage
 from market_spine.streaming.service import StreamConfig, Streamer
 from market_spine_tests.kit.api import auth_headers
 from market_spine_tests.kit.homes import settings_for
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
+DAY = date(2024, 3, 5)
 
 
 def _bar(second: int, price: float, volume: int = 10, minute: int = 0) -> dict:
@@ -190,3 +192,50 @@ def test_a_failed_write_keeps_its_bars_for_the_next_flush(home, monkeypatch) -> 
     assert lake.read("raw/futures_bars_5s").height == 12  # every bar landed, once
     minute = lake.read("normalized/futures_bars_1m")
     assert minute.height == 1 and minute["volume"][0] == 120
+
+
+@pytest.mark.timeout(120)
+def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -> None:
+    lake = Lake(home / "lake")
+    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
+    newest = START - timedelta(minutes=30)
+    before = truth.filter(pl.col("ts").is_between(newest - timedelta(minutes=30), newest))
+    landed = before.with_columns(trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id()))
+    land_minutes(lake, landed.to_dicts(), {"source": "capture"})
+    hole = [newest + timedelta(minutes=i) for i in range(1, 31)]  # up to the joined minute
+
+    streamer, _ = _stream(home, tws, symbols=("CL",))
+    streamer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not set(hole) <= set(lake.read("normalized/futures_bars_1m")["ts"]):
+            assert time.monotonic() < deadline, "the hole before the join was not backfilled"
+            time.sleep(0.2)
+    finally:
+        streamer.stop()
+
+    rows = lake.read("normalized/futures_bars_1m", equals={"symbol": "CL"}).sort("ts")
+    assert rows.select(pl.col("ts").is_unique().all()).item()  # no minute twice
+    expected = truth.filter(pl.col("ts").is_between(rows["ts"].min(), rows["ts"].max()))
+    assert rows["ts"].to_list() == expected["ts"].to_list()  # every minute, none missing
+    filled = rows.filter(pl.col("ts").is_in(hole))
+    assert filled.height == 30
+    assert filled["close"].to_list() == expected.filter(pl.col("ts").is_in(hole))["close"].to_list()
+    history = set(lake.read("raw/futures_bars_1m")["capture_id"])
+    assert set(filled["capture_id"]) <= history  # landed from a history capture
+    assert streamer.stats.backfilled_minutes >= 30
+
+
+def test_stream_minutes_replace_only_themselves_not_the_minutes_between(home) -> None:
+    lake = Lake(home / "lake")
+    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
+    window = truth.filter(pl.col("ts").is_between(START, START + timedelta(minutes=4)))
+    rows = window.with_columns(trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id()))
+    land_minutes(lake, rows.to_dicts(), {"source": "capture"})
+    # A flush holding 15:00 and 15:04 but not the minutes between (a gap's, the backfill's).
+    ends = rows.filter(pl.col("ts").is_in([START, START + timedelta(minutes=4)]))
+    batch = new_capture_id()
+    land_minutes(lake, ends.with_columns(capture_id=pl.lit(batch)).to_dicts(), {})
+    stored = lake.read("normalized/futures_bars_1m").sort("ts")
+    assert stored["ts"].to_list() == window["ts"].to_list()
+    assert stored["capture_id"].to_list().count(batch) == 2
