@@ -239,3 +239,21 @@ def test_stream_minutes_replace_only_themselves_not_the_minutes_between(home) ->
     stored = lake.read("normalized/futures_bars_1m").sort("ts")
     assert stored["ts"].to_list() == window["ts"].to_list()
     assert stored["capture_id"].to_list().count(batch) == 2
+
+
+def test_a_reconnect_before_any_bar_resumes_from_the_lake(home) -> None:
+    lake = Lake(home / "lake")
+    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
+    newest = START - timedelta(minutes=30)
+    before = truth.filter(pl.col("ts").is_between(newest - timedelta(minutes=5), newest))
+    landed = before.with_columns(trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id()))
+    land_minutes(lake, landed.to_dicts(), {"source": "capture"})
+    # Never started: the connection's events are fed by hand, as its thread would.
+    streamer = Streamer(lake, StreamConfig(("CL", "ES")), clock=lambda: START)
+    streamer.subscribed = {"CL": "CLJ4", "ES": "ESH4"}
+    streamer._on_event("disconnected", "socket closed")
+    gaps = streamer._gaps
+    assert gaps["CL"].start == newest + timedelta(minutes=1) and gaps["CL"].resumed
+    assert gaps["ES"].start == START and not gaps["ES"].resumed  # nothing of ES to resume
+    streamer._on_event("upstream_restored", "1102")  # TWS kept its data: the lake's hole stays
+    assert set(streamer._gaps) == {"CL"}
