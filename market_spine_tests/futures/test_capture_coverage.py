@@ -3,6 +3,7 @@ capture replaces only the minutes it covers, so minutes the stream landed after 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from market_spine.futures import keys
+from market_spine.futures.coverage import partial_windows
 from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
 from market_spine.providers.resource import MarketDataResource
@@ -103,3 +105,30 @@ def test_a_later_capture_covering_the_stream_minutes_replaces_them(home, instanc
     assert rows["volume"].to_list() == truth["volume"].to_list()
     assert meta["checks"]["completeness"]
     assert meta["present_bars"] == meta["expected_bars"] == rows.height
+
+
+def raw_capture(request: dict, captured_at: datetime, last: datetime) -> pl.DataFrame:
+    """One raw capture of DAY up to `last`, with its request and capture time."""
+    bars = market_minutes(datetime(2024, 3, 5, 14, 0, tzinfo=UTC), last)
+    return bars.with_columns(
+        trade_date=pl.lit(DAY),
+        capture_id=pl.lit("01HRAW"),
+        request=pl.lit(json.dumps(request)),
+        captured_at=pl.lit(captured_at).cast(pl.Datetime("ns", "UTC")),
+    )
+
+
+def test_a_capture_covers_up_to_its_until_else_up_to_when_it_was_taken() -> None:
+    last = datetime(2024, 3, 5, 15, 29, tzinfo=UTC)
+    opened = datetime(2024, 3, 4, 23, 0, tzinfo=UTC)  # CL's session of DAY, 17:00 CT
+    live = raw_capture({"until": last.isoformat()}, datetime(2026, 1, 1, tzinfo=UTC), last)
+    accepted = live.drop("request", "captured_at")
+    assert partial_windows("CL", live, accepted) == {DAY: {"ts": (opened, last)}}
+    # A vendor file names no `until`: it covers what had closed when it was imported.
+    imported = datetime(2024, 3, 5, 15, 40, 30, tzinfo=UTC)
+    vendor = raw_capture({"path": "bars.csv"}, imported, last)
+    end = datetime(2024, 3, 5, 15, 39, tzinfo=UTC)
+    assert partial_windows("CL", vendor, accepted) == {DAY: {"ts": (opened, end)}}
+    # Taken after the close, a capture covers the whole session: the day is replaced whole.
+    final = raw_capture({}, datetime(2024, 3, 5, 22, 0, tzinfo=UTC), last)
+    assert partial_windows("CL", final, accepted) == {}

@@ -3,6 +3,7 @@ lake and WebSocket, including a dropped connection that must be backfilled from 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -221,8 +222,11 @@ def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -
     filled = rows.filter(pl.col("ts").is_in(hole))
     assert filled.height == 30
     assert filled["close"].to_list() == expected.filter(pl.col("ts").is_in(hole))["close"].to_list()
-    history = set(lake.read("raw/futures_bars_1m")["capture_id"])
-    assert set(filled["capture_id"]) <= history  # landed from a history capture
+    raw = lake.read("raw/futures_bars_1m")
+    assert set(filled["capture_id"]) <= set(raw["capture_id"])  # landed from a history capture
+    # The live history capture names the last minute it covers.
+    untils = [json.loads(r).get("until") for r in raw["request"].unique()]
+    assert all(u and datetime.fromisoformat(u) >= hole[-1] for u in untils)
     assert streamer.stats.backfilled_minutes >= 30
 
 
