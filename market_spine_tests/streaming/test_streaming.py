@@ -195,14 +195,26 @@ def test_a_failed_write_keeps_its_bars_for_the_next_flush(home, monkeypatch) -> 
     assert minute.height == 1 and minute["volume"][0] == 120
 
 
+def _market_minutes(first: datetime, last: datetime) -> pl.DataFrame:
+    """The market's own minutes of CL in [first, last]."""
+    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
+    return truth.filter(pl.col("ts").is_between(first, last))
+
+
+def _land_captured(lake: Lake, first: datetime, last: datetime) -> pl.DataFrame:
+    """Land the market's minutes [first, last] as a capture would have; returns them."""
+    rows = _market_minutes(first, last).with_columns(
+        trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id())
+    )
+    land_minutes(lake, rows.to_dicts(), {"source": "capture"})
+    return rows
+
+
 @pytest.mark.timeout(120)
 def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -> None:
     lake = Lake(home / "lake")
-    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
     newest = START - timedelta(minutes=30)
-    before = truth.filter(pl.col("ts").is_between(newest - timedelta(minutes=30), newest))
-    landed = before.with_columns(trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id()))
-    land_minutes(lake, landed.to_dicts(), {"source": "capture"})
+    _land_captured(lake, newest - timedelta(minutes=30), newest)
     hole = [newest + timedelta(minutes=i) for i in range(1, 31)]  # up to the joined minute
 
     streamer, _ = _stream(home, tws, symbols=("CL",))
@@ -217,7 +229,7 @@ def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -
 
     rows = lake.read("normalized/futures_bars_1m", equals={"symbol": "CL"}).sort("ts")
     assert rows.select(pl.col("ts").is_unique().all()).item()  # no minute twice
-    expected = truth.filter(pl.col("ts").is_between(rows["ts"].min(), rows["ts"].max()))
+    expected = _market_minutes(rows["ts"].min(), rows["ts"].max())
     assert rows["ts"].to_list() == expected["ts"].to_list()  # every minute, none missing
     filled = rows.filter(pl.col("ts").is_in(hole))
     assert filled.height == 30
@@ -232,26 +244,20 @@ def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -
 
 def test_stream_minutes_replace_only_themselves_not_the_minutes_between(home) -> None:
     lake = Lake(home / "lake")
-    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
-    window = truth.filter(pl.col("ts").is_between(START, START + timedelta(minutes=4)))
-    rows = window.with_columns(trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id()))
-    land_minutes(lake, rows.to_dicts(), {"source": "capture"})
+    rows = _land_captured(lake, START, START + timedelta(minutes=4))
     # A flush holding 15:00 and 15:04 but not the minutes between (a gap's, the backfill's).
     ends = rows.filter(pl.col("ts").is_in([START, START + timedelta(minutes=4)]))
     batch = new_capture_id()
     land_minutes(lake, ends.with_columns(capture_id=pl.lit(batch)).to_dicts(), {})
     stored = lake.read("normalized/futures_bars_1m").sort("ts")
-    assert stored["ts"].to_list() == window["ts"].to_list()
+    assert stored["ts"].to_list() == rows["ts"].to_list()
     assert stored["capture_id"].to_list().count(batch) == 2
 
 
 def test_a_reconnect_before_any_bar_resumes_from_the_lake(home) -> None:
     lake = Lake(home / "lake")
-    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
     newest = START - timedelta(minutes=30)
-    before = truth.filter(pl.col("ts").is_between(newest - timedelta(minutes=5), newest))
-    landed = before.with_columns(trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id()))
-    land_minutes(lake, landed.to_dicts(), {"source": "capture"})
+    _land_captured(lake, newest - timedelta(minutes=5), newest)
     # Never started: the connection's events are fed by hand, as its thread would.
     streamer = Streamer(lake, StreamConfig(("CL", "ES")), clock=lambda: START)
     streamer.subscribed = {"CL": "CLJ4", "ES": "ESH4"}
