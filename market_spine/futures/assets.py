@@ -4,8 +4,9 @@ is wall time, red across every halt and weekend; the freshness check (operations
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -47,10 +48,13 @@ def rebuild_partitions(
     compute: Callable[[pl.DataFrame], pl.DataFrame],
     schema: dict[str, pl.DataType],
     metadata_of: Callable[[pl.DataFrame], dict[str, Any]] | None = None,
+    narrow: Callable[[str, pl.DataFrame, pl.DataFrame], Mapping[date, Any]] | None = None,
 ) -> tuple[pl.DataFrame, list[tuple[str, date]]]:
     """Rebuild the run's partitions of `target` from `source`, symbol by symbol and block by
-    block of contiguous trade dates (one atomic commit each): every row written, and the
-    (symbol, trade date) partitions the run covered, for the checks to judge one by one."""
+    block of contiguous trade dates (one atomic commit each): every row the partitions hold
+    after it, and the (symbol, trade date) partitions the run covered, for the checks to judge
+    one by one. `narrow(symbol, source rows, rows)` bounds the days the rows cover only in part
+    (`rebuild_blocks`)."""
     frames: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
     for symbol, days in split_keys(context.partition_keys).items():
@@ -66,6 +70,7 @@ def rebuild_partitions(
                 ["symbol"],
                 equals={"symbol": symbol},
                 metadata_of=metadata_of,
+                narrow=partial(narrow, symbol) if narrow else None,
             )
         )
     return (pl.concat(frames) if frames else pl.DataFrame(schema=schema)), partitions

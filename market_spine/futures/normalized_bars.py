@@ -25,6 +25,7 @@ from market_spine.futures.assets import (
     run_partitions,
 )
 from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
+from market_spine.futures.coverage import partial_windows
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.resource import LakeResource
 from market_spine.markets.instruments import front_contract
@@ -78,7 +79,8 @@ def normalized_futures_bars_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
     """Replace each contiguous block of the run's partitions with the newest captures, then
-    certify each partition."""
+    certify each partition. A capture of a live session replaces only the minutes it covers:
+    the later minutes the stream landed stay, and the checks judge the partition whole."""
     store = lake.lake
     certifiable = run_partitions(context)
     before = before_write(store, NORMALIZED_BARS_SPEC.name, certifiable, PARTITION_COLUMNS)
@@ -90,6 +92,7 @@ def normalized_futures_bars_1m(
         accepted_capture,
         NORMALIZED_BARS,
         metadata_of=lambda rows: {"captures": sorted(rows["capture_id"].unique())},
+        narrow=partial_windows,
     )
     verdicts = checks.judge_partitions(
         checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()

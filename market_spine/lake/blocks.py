@@ -3,7 +3,7 @@ loop that derived datasets run over them (one atomic commit per block)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,6 +26,11 @@ def contiguous_blocks(days: list[date]) -> list[tuple[date, date]]:
     return blocks
 
 
+#: Given a block's source rows and the rows computed from them, the days whose replacement must
+#: cover only part of the day, each with the extra `between` conditions that bound it.
+Narrowing = Callable[[pl.DataFrame, pl.DataFrame], Mapping[date, Mapping[str, tuple[Any, Any]]]]
+
+
 def rebuild_blocks(
     lake: Lake,
     days: list[date],
@@ -36,21 +41,62 @@ def rebuild_blocks(
     partition_by: list[str],
     equals: dict[str, Any] | None = None,
     metadata_of: Callable[[pl.DataFrame], dict[str, Any]] | None = None,
+    narrow: Narrowing | None = None,
 ) -> pl.DataFrame:
     """For each contiguous block of days (within `equals`, e.g. one symbol): read `source`,
     compute, and atomically replace that block of `target` (one commit per block, its metadata
-    the run id plus `metadata_of(rows)`). Returns every row written."""
+    the run id plus `metadata_of(rows)`).
+
+    `narrow` names the days the computed rows cover only in part (a capture of a live session):
+    each is replaced in a commit of its own within its bounds, so the rows outside them that
+    another writer landed stay. Returns every row the days hold after it: the rows written,
+    and a narrowed day's rows kept outside its bounds."""
     frames = []
     for start, end in contiguous_blocks(days):
         block = {"trade_date": (start, end)}
-        rows = compute(lake.read(source, equals=equals, between=block))
-        lake.replace(
-            target,
-            rows,
-            equals=equals,
-            between=block,
-            partition_by=partition_by,
-            metadata={"run_id": run_id, **(metadata_of(rows) if metadata_of else {})},
-        )
-        frames.append(rows)
+        source_rows = lake.read(source, equals=equals, between=block)
+        rows = compute(source_rows)
+        bounds = dict(narrow(source_rows, rows)) if narrow else {}
+        within = [d for d in days if start <= d <= end]
+        for first, last in _pieces(within, bounds):
+            piece = {"trade_date": (first, last), **bounds.get(first, {})}
+            part = rows if (first, last) == (start, end) else _rows_in(rows, first, last)
+            lake.replace(
+                target,
+                part,
+                equals=equals,
+                between=piece,
+                partition_by=partition_by,
+                metadata={"run_id": run_id, **(metadata_of(part) if metadata_of else {})},
+            )
+            frames.append(part)
+            if first in bounds:
+                kept = lake.read(target, equals={**(equals or {}), "trade_date": first})
+                frames.append(kept.filter(~_matches(piece)).select(part.columns))
     return pl.concat(frames)
+
+
+def _pieces(days: list[date], bounds: Mapping[date, Any]) -> list[tuple[date, date]]:
+    """`days` (one contiguous block) as runs to replace: each bounded day alone, the days
+    between them together."""
+    pieces: list[tuple[date, date]] = []
+    run: list[date] = []
+    for day in days:
+        if day in bounds:
+            if run:
+                pieces.append((run[0], run[-1]))
+                run = []
+            pieces.append((day, day))
+        else:
+            run.append(day)
+    if run:
+        pieces.append((run[0], run[-1]))
+    return pieces
+
+
+def _matches(between: Mapping[str, tuple[Any, Any]]) -> pl.Expr:
+    return pl.all_horizontal(pl.col(c).is_between(lo, hi) for c, (lo, hi) in between.items())
+
+
+def _rows_in(rows: pl.DataFrame, first: date, last: date) -> pl.DataFrame:
+    return rows.filter(pl.col("trade_date").is_between(first, last))

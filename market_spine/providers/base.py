@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import polars as pl
@@ -21,6 +21,22 @@ BAR_SCHEMA: dict[str, pl.DataType] = {
     "vwap": pl.Float64(),
     "trades": pl.Int64(),
 }
+
+
+#: The request field of a capture taken while its session was live: the open (ISO, UTC) of the
+#: last bar minute it covers. A writer replaces only the minutes a capture covers, so minutes
+#: another writer (the stream) landed after it stay; absent when the session had closed.
+UNTIL = "until"
+
+
+def live_until(close: datetime, now: datetime) -> datetime | None:
+    """The open (UTC) of the newest bar minute closed at `now`, the last a capture taken then
+    can hold of a session closing at `close`; None once the session has closed (the capture
+    covers all of it)."""
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+    if now >= close:
+        return None
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=1)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from market_spine.observability.metrics import (
     count_pacing_violation,
     count_request,
 )
-from market_spine.providers.base import BAR_SCHEMA, BarCapture
+from market_spine.providers.base import BAR_SCHEMA, UNTIL, BarCapture, live_until
 from market_spine.providers.ib_connection import (
     ConnectionLost,
     IBClient,
@@ -176,6 +176,9 @@ class IBProvider(IBClient):
         contract = await self._qualify(future, front)
         request["con_id"] = contract.conId
         end = min(sess.close.to_pydatetime(), now)
+        until = live_until(sess.close.to_pydatetime(), now)
+        if until is not None:
+            request[UNTIL] = until.isoformat()
         n = max(1, math.ceil((end - sess.open.to_pydatetime()) / _DAY))
         ends = [end - i * _DAY for i in range(n)][::-1]
         request["windows"] = [ib_async.util.formatIBDatetime(e) for e in ends]

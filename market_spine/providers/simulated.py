@@ -49,7 +49,7 @@ import polars as pl
 from market_spine.errors import InvalidDate, InvalidInput
 from market_spine.markets import calendars, instruments, rolls
 from market_spine.markets.dates import MINUTE_NS
-from market_spine.providers.base import BAR_SCHEMA, BarCapture
+from market_spine.providers.base import BAR_SCHEMA, UNTIL, BarCapture, live_until
 from market_spine.providers.simulated_model import (
     DEFERRED_SHARE,
     EPOCH,
@@ -329,6 +329,8 @@ class SimulatedProvider:
     def fetch_bars(self, symbol: str, trade_date: date, contract: str | None = None) -> BarCapture:
         """One session's bars up to now, of the front contract or of `contract` (a local
         symbol); an empty capture on a date without a session."""
+        # Read before the bars are cut: the capture never claims a minute it may lack.
+        now = self.market.clock()
         bars, injected = self.market.simulate(symbol, trade_date, contract)
         root = instruments.get_instrument(symbol).root
         request: dict[str, Any] = {
@@ -340,6 +342,10 @@ class SimulatedProvider:
             "seed": self.market.seed,
             "defects": sorted(self.market.defects),
         }
+        sess = calendars.session(root, trade_date)
+        until = live_until(sess.close.to_pydatetime(), now) if sess else None
+        if until is not None:
+            request[UNTIL] = until.isoformat()
         notes: dict[str, Any] = {"defects": injected} if self.market.defects else {}
         payload = bars.write_csv().encode()
         return BarCapture(self.name, request, payload, bars, notes)

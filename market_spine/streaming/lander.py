@@ -1,12 +1,12 @@
 """Writes of the streaming path: 5-second micro-batches as raw captures, closed minutes into the
-normalized table (replacing exactly those minutes, per symbol and session, in one commit each),
-and backfilled history as an ordinary raw 1-minute capture."""
+normalized table (replacing exactly those minutes, per symbol and session), and backfilled
+history as an ordinary raw 1-minute capture."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -22,6 +22,7 @@ from market_spine.providers.base import BarCapture
 from market_spine.streaming.schemas import RAW_BARS_5S, RAW_BARS_5S_TABLE
 
 SOURCE = "ib-realtime"
+MINUTE = timedelta(minutes=1)
 
 
 def new_capture_id(at: datetime | None = None) -> str:
@@ -52,27 +53,42 @@ def land_micro_batch(
 
 
 def land_minutes(
-    lake: Lake, minutes: list[dict[str, Any]], metadata: dict[str, Any]
+    lake: Lake,
+    minutes: list[dict[str, Any]],
+    metadata: dict[str, Any],
+    covers: tuple[datetime, datetime] | None = None,
 ) -> list[CommitInfo]:
-    """Replace exactly the given minutes in `normalized/futures_bars_1m`: one commit per
-    (symbol, trade date), so a minute re-sent (e.g. after a backfill) never duplicates."""
+    """Replace the given minutes in `normalized/futures_bars_1m`, per (symbol, trade date), so
+    a minute re-sent (e.g. after a backfill) never duplicates. Without `covers` each run of
+    consecutive minutes is replaced and nothing between runs (minutes another writer landed
+    there stay); `covers` (bar opens, UTC, inclusive) is the span the minutes stand for whole,
+    e.g. a backfilled gap, replaced in one commit per (symbol, trade date)."""
     if not minutes:
         return []
-    frame = conform(pl.DataFrame(minutes), NORMALIZED_BARS)
+    frame = conform(pl.DataFrame(minutes), NORMALIZED_BARS).sort("symbol", "ts")
     commits = []
     for (symbol, day), group in frame.group_by("symbol", "trade_date", maintain_order=True):
-        lo, hi = group["ts"].min(), group["ts"].max()
-        commits.append(
-            lake.replace(
-                keys.table(keys.NORMALIZED_BARS),
-                group.sort("ts"),
-                equals={"symbol": symbol, "trade_date": day},
-                between={"ts": (lo, hi)},
-                partition_by=["symbol"],
-                metadata=metadata,
+        runs = [group] if covers else consecutive_runs(group)
+        for run in runs:
+            lo, hi = covers or (run["ts"].min(), run["ts"].max())
+            commits.append(
+                lake.replace(
+                    keys.table(keys.NORMALIZED_BARS),
+                    run,
+                    equals={"symbol": symbol, "trade_date": day},
+                    between={"ts": (lo, hi)},
+                    partition_by=["symbol"],
+                    metadata=metadata,
+                )
             )
-        )
     return commits
+
+
+def consecutive_runs(minutes: pl.DataFrame) -> list[pl.DataFrame]:
+    """`minutes` (one symbol's, sorted by `ts`) split where a minute is skipped."""
+    step = pl.col("ts").diff().fill_null(MINUTE) != MINUTE
+    runs = minutes.with_columns(_run=step.cum_sum())
+    return [run.drop("_run") for _, run in runs.group_by("_run", maintain_order=True)]
 
 
 def land_history(lake: Lake, capture: BarCapture, trade_date: date) -> pl.DataFrame:

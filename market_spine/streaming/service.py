@@ -9,14 +9,16 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from market_spine.futures import keys
 from market_spine.lake.store import Lake
+from market_spine.markets import calendars
 from market_spine.providers.ib import IBProvider
 from market_spine.providers.ib_connection import IBConnection, IBSettings
 from market_spine.providers.ib_pacing import PacingRules
@@ -46,15 +48,21 @@ class StreamConfig:
     grace_seconds: float = 10.0
     #: How long to wait after a gap's last minute closes before asking history for it.
     backfill_delay_seconds: float = 2.0
+    #: How far back a start or a reconnect resumes from the lake's newest minute of a symbol
+    #: (never before the current session's open): a symbol with no minute that recent in the
+    #: lake is not resumed, its history is the captures' to bring.
+    max_backfill: timedelta = timedelta(hours=24)
     pacing: PacingRules = field(default_factory=PacingRules)
 
 
 @dataclass
 class _Gap:
-    """Minutes of one symbol the stream missed: [start, end] once bars flow again."""
+    """Minutes of one symbol the stream missed: [start, end] once bars flow again. A gap that
+    resumes from the lake (`resumed`) stays open until bars flow, whatever TWS says it kept."""
 
     start: datetime
     end: datetime | None = None
+    resumed: bool = False
 
 
 @dataclass
@@ -133,6 +141,7 @@ class Streamer:
             self._on_bar, on_event=self._on_event, connection=self.connection, clock=self.clock
         )
         self.subscribed = self.realtime.subscribe(c.symbols)
+        self._resume(self.subscribed)
         self._status("subscribed", ",".join(f"{k}={v}" for k, v in self.subscribed.items()))
         self._thread = threading.Thread(target=self._run, name="streamer", daemon=True)
         self._thread.start()
@@ -184,13 +193,16 @@ class Streamer:
             if event == "disconnected":
                 self.stats.disconnects += 1
             with self._lock:
+                unseen = [root for root in self.subscribed if root not in self._latest]
                 for root in self.subscribed:
                     seen = self._latest.get(root)
-                    start = minute_of(seen) if seen else minute_of(now)
-                    self._gaps.setdefault(root, _Gap(start))
+                    if seen:
+                        self._gaps.setdefault(root, _Gap(minute_of(seen)))
+            # A symbol with no bar since the start resumes from the lake, as the start does.
+            self._resume(unseen, fallback=minute_of(now))
         elif event == "upstream_restored":
             with self._lock:  # 1102: TWS kept the data; nothing was missed
-                self._gaps = {r: g for r, g in self._gaps.items() if g.end is not None}
+                self._gaps = {r: g for r, g in self._gaps.items() if g.end is not None or g.resumed}
         self._status(event, detail)
 
     # -- the flusher thread --------------------------------------------------------------------
@@ -301,10 +313,32 @@ class Streamer:
             rows.append(raw.filter(pl.col("ts").is_between(gap.start, gap.end)))
         found = pl.concat(rows)
         minutes = found.drop("captured_at", "source", "request", "payload_sha256").to_dicts()
-        land_minutes(self.lake, minutes, {"source": "ib", "reason": "stream backfill"})
+        reason = {"source": "ib", "reason": "stream backfill"}
+        land_minutes(self.lake, minutes, reason, covers=(gap.start, gap.end))
         self.stats.backfilled_minutes += len(minutes)
         self.hub.publish(bar_messages(minutes, "1m", origin="backfill"))
         self._status("backfilled", f"{root} {gap.start:%H:%M}–{gap.end:%H:%M} UTC: {len(minutes)}")
+
+    # -- resuming from the lake --------------------------------------------------------------
+
+    def _resume(self, roots: Iterable[str], fallback: datetime | None = None) -> None:
+        """Open a gap for each of `roots` from the minute after the lake's newest one of its
+        session (`resume_from`) to the minute the stream joins (its first bar), so the backfill
+        fills the hole a start or a reconnect would leave; `fallback` starts a gap for a root
+        with nothing to resume from."""
+        now = self.clock()
+        for root in roots:
+            start = resume_from(self.lake, root, now, self.config.max_backfill)
+            if start is not None:
+                gap = _Gap(start, resumed=True)
+            elif fallback is not None:
+                gap = _Gap(fallback)
+            else:
+                continue
+            with self._lock:
+                self._gaps.setdefault(root, gap)
+            if gap.resumed:
+                self._status("resuming", f"{root} from {start:%Y-%m-%d %H:%M} UTC")
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -320,3 +354,30 @@ class Streamer:
     def _status(self, event: str, detail: str) -> None:
         log.info("stream %s %s", event, detail)
         self.hub.publish([status_message(event, detail, self.clock())])
+
+
+def resume_from(lake: Lake, root: str, now: datetime, limit: timedelta) -> datetime | None:
+    """The first minute (UTC) of `root`'s current session the lake lacks before `now`: the one
+    after its newest minute there, or the session's open when that minute is an earlier
+    session's; None when nothing is missing, or when the lake has no minute of `root` within
+    `limit` before `now` (nothing to resume: the stream starts where it joins)."""
+    joined = minute_of(now.astimezone(UTC))
+    day = current_trade_date(root, joined)
+    session = calendars.session(root, day)
+    if session is None or session.open >= joined:
+        return None
+    earliest = joined - limit
+    table = keys.table(keys.NORMALIZED_BARS)
+    if not lake.exists(table):
+        return None
+    rows = lake.read(
+        table,
+        equals={"symbol": root},
+        between={"trade_date": (current_trade_date(root, earliest), day)},
+        columns=["ts"],
+    )
+    newest = rows.filter(pl.col("ts").is_between(earliest, joined))["ts"].max()
+    if newest is None:
+        return None
+    start = max(newest + MINUTE, session.open.to_pydatetime(), earliest)  # type: ignore[operator]
+    return start if start < joined else None

@@ -3,8 +3,9 @@ lake and WebSocket, including a dropped connection that must be backfilled from 
 
 from __future__ import annotations
 
+import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -19,12 +20,14 @@ from market_spine.providers.ib_connection import IBSettings
 from market_spine.providers.ib_pacing import PacingRules
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.streaming.aggregator import MinuteAggregator, aggregate
+from market_spine.streaming.lander import land_minutes, new_capture_id
 from market_spine.streaming.messages import BarMessage
 from market_spine.streaming.service import StreamConfig, Streamer
 from market_spine_tests.kit.api import auth_headers
 from market_spine_tests.kit.homes import settings_for
 
 START = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)
+DAY = date(2024, 3, 5)
 
 
 def _bar(second: int, price: float, volume: int = 10, minute: int = 0) -> dict:
@@ -190,3 +193,77 @@ def test_a_failed_write_keeps_its_bars_for_the_next_flush(home, monkeypatch) -> 
     assert lake.read("raw/futures_bars_5s").height == 12  # every bar landed, once
     minute = lake.read("normalized/futures_bars_1m")
     assert minute.height == 1 and minute["volume"][0] == 120
+
+
+def _market_minutes(first: datetime, last: datetime) -> pl.DataFrame:
+    """The market's own minutes of CL in [first, last]."""
+    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
+    return truth.filter(pl.col("ts").is_between(first, last))
+
+
+def _land_captured(lake: Lake, first: datetime, last: datetime) -> pl.DataFrame:
+    """Land the market's minutes [first, last] as a capture would have; returns them."""
+    rows = _market_minutes(first, last).with_columns(
+        trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id())
+    )
+    land_minutes(lake, rows.to_dicts(), {"source": "capture"})
+    return rows
+
+
+@pytest.mark.timeout(120)
+def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -> None:
+    lake = Lake(home / "lake")
+    newest = START - timedelta(minutes=30)
+    _land_captured(lake, newest - timedelta(minutes=30), newest)
+    hole = [newest + timedelta(minutes=i) for i in range(1, 31)]  # up to the joined minute
+
+    streamer, _ = _stream(home, tws, symbols=("CL",))
+    streamer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not set(hole) <= set(lake.read("normalized/futures_bars_1m")["ts"]):
+            assert time.monotonic() < deadline, "the hole before the join was not backfilled"
+            time.sleep(0.2)
+    finally:
+        streamer.stop()
+
+    rows = lake.read("normalized/futures_bars_1m", equals={"symbol": "CL"}).sort("ts")
+    assert rows.select(pl.col("ts").is_unique().all()).item()  # no minute twice
+    expected = _market_minutes(rows["ts"].min(), rows["ts"].max())
+    assert rows["ts"].to_list() == expected["ts"].to_list()  # every minute, none missing
+    filled = rows.filter(pl.col("ts").is_in(hole))
+    assert filled.height == 30
+    assert filled["close"].to_list() == expected.filter(pl.col("ts").is_in(hole))["close"].to_list()
+    raw = lake.read("raw/futures_bars_1m")
+    assert set(filled["capture_id"]) <= set(raw["capture_id"])  # landed from a history capture
+    # The live history capture names the last minute it covers.
+    untils = [json.loads(r).get("until") for r in raw["request"].unique()]
+    assert all(u and datetime.fromisoformat(u) >= hole[-1] for u in untils)
+    assert streamer.stats.backfilled_minutes >= 30
+
+
+def test_stream_minutes_replace_only_themselves_not_the_minutes_between(home) -> None:
+    lake = Lake(home / "lake")
+    rows = _land_captured(lake, START, START + timedelta(minutes=4))
+    # A flush holding 15:00 and 15:04 but not the minutes between (a gap's, the backfill's).
+    ends = rows.filter(pl.col("ts").is_in([START, START + timedelta(minutes=4)]))
+    batch = new_capture_id()
+    land_minutes(lake, ends.with_columns(capture_id=pl.lit(batch)).to_dicts(), {})
+    stored = lake.read("normalized/futures_bars_1m").sort("ts")
+    assert stored["ts"].to_list() == rows["ts"].to_list()
+    assert stored["capture_id"].to_list().count(batch) == 2
+
+
+def test_a_reconnect_before_any_bar_resumes_from_the_lake(home) -> None:
+    lake = Lake(home / "lake")
+    newest = START - timedelta(minutes=30)
+    _land_captured(lake, newest - timedelta(minutes=5), newest)
+    # Never started: the connection's events are fed by hand, as its thread would.
+    streamer = Streamer(lake, StreamConfig(("CL", "ES")), clock=lambda: START)
+    streamer.subscribed = {"CL": "CLJ4", "ES": "ESH4"}
+    streamer._on_event("disconnected", "socket closed")
+    gaps = streamer._gaps
+    assert gaps["CL"].start == newest + timedelta(minutes=1) and gaps["CL"].resumed
+    assert gaps["ES"].start == START and not gaps["ES"].resumed  # nothing of ES to resume
+    streamer._on_event("upstream_restored", "1102")  # TWS kept its data: the lake's hole stays
+    assert set(streamer._gaps) == {"CL"}
