@@ -34,6 +34,7 @@ from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
 from market_spine.runs.deployment import daemon_running
+from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.location import code_location, definitions_for_this_environment
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
@@ -99,7 +100,10 @@ def create_run(
     market settings (`market`, else the home's); its tags say who launched it, from where
     (`launched_from`, one of provenance.ORIGINS) and with which providers (plus `tags`).
     `execution` is the executor's mode: `in_process` (every step in the run's process, as the
-    CLI executes) or `multiprocess` (a process per step, as a schedule's run executes)."""
+    CLI executes) or `multiprocess` (a process per step, as a schedule's run executes).
+    Creating a range run writes a planned event per asset partition: on PostgreSQL over held
+    connections (`instance_writes`)."""
+    prepare_event_writes(instance)
     market = market or MarketDataResource.from_settings(settings)
     location = code_location(instance)
     [repo] = location.get_repositories().values()
@@ -161,6 +165,7 @@ def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
     """Execute a created run (launched here, or a re-execution or retry of one) in this process,
     as the run launcher's worker would, and report how it ended. A QUEUED run (one the UI or the
     retry logic submitted) is taken off the queue here, as the queue daemon would."""
+    prepare_event_writes(instance)
     instance.add_run_tags(run.run_id, Worker.this_process(run.run_id).tag())
     if run.status == dg.DagsterRunStatus.QUEUED:
         starting = DagsterEvent(
