@@ -53,6 +53,8 @@ def hold_connections(instance: dg.DagsterInstance) -> int:
     """Replace each PostgreSQL storage's connect-per-statement engine of `instance` (run, event
     log, schedule) with a pooled one; how many were replaced (0 on SQLite, or when already
     pooled). The same statements run on the same server: only connections are reused."""
+    from dagster_postgres import PostgresEventLogStorage
+
     replaced = 0
     for storage in _storages(instance):
         engine = getattr(storage, "_engine", None)
@@ -60,7 +62,8 @@ def hold_connections(instance: dg.DagsterInstance) -> int:
         if engine is None or url is None or not isinstance(engine.pool, NullPool):
             continue
         storage._engine = _pooled_engine(url, getattr(storage, "_token_provider", None), engine)
-        storage.has_table = _remembering(storage.has_table)
+        if isinstance(storage, PostgresEventLogStorage):
+            storage.has_table = _remembering(storage.has_table)
         replaced += 1
     return replaced
 
