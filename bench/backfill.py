@@ -25,6 +25,7 @@ import dataset
 import polars as pl
 import report
 
+from market_spine.catalog.dagster_metadata import SESSIONS_PER_RUN
 from market_spine.definitions import silence_dagster_previews
 from market_spine.futures import checks, keys
 from market_spine.futures.daily_bars import daily_from_minutes
@@ -57,15 +58,23 @@ def through_dagster(
     start: date = START,
     end: date = END,
     selection: list[dg.AssetKey] | None = None,
+    days_per_run: int = SESSIONS_PER_RUN,
 ) -> dict[str, Any]:
     """materialize_range of `selection` (default: every futures asset) in `instance` (default:
-    a temporary one); wall time plus run and step stats."""
+    a temporary one), in runs of at most `days_per_run` trade dates; wall time plus run and
+    step stats."""
     if instance is None:
         with dg.instance_for_test() as temporary:
-            return through_dagster(settings, temporary, start, end, selection)
+            return through_dagster(settings, temporary, start, end, selection, days_per_run)
     t0 = report.now_ms()
     runs = materialize_range(
-        settings, dataset.SYMBOLS, start, end, instance=instance, selection=selection
+        settings,
+        dataset.SYMBOLS,
+        start,
+        end,
+        instance=instance,
+        selection=selection,
+        days_per_run=days_per_run,
     )
     wall_s = (report.now_ms() - t0) / 1000
     per_run, per_step = [], defaultdict(float)

@@ -11,6 +11,11 @@ import dagster as dg
 from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.check_kit import CheckDef, check_specs
 
+#: Trade dates a backfill run covers at most (per symbol where partitions are date × symbol): a
+#: quarter of sessions. A range run pays Dagster's per-run cost once for all of them, and a
+#: failed run is retried for its quarter, not for the whole backfill.
+SESSIONS_PER_RUN = 63
+
 
 def table(key: dg.AssetKey) -> str:
     """The lake dataset of an asset key: `raw/futures_bars_1m` for `["raw", "futures_bars_1m"]`."""
@@ -43,13 +48,15 @@ def dataset_asset(
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """The `@dg.asset` writing a catalog entry's Delta table: key, upstream deps, owner,
     description and metadata all come from `spec`, its checks are partitioned like the asset,
-    and a backfill runs as one run. `asset_kwargs` go to `dg.asset` as they are (e.g. `pool`)."""
+    and a backfill runs as range runs of at most SESSIONS_PER_RUN trade dates (Dagster ranges
+    date × symbol partitions over dates, one symbol per run). `asset_kwargs` go to `dg.asset`
+    as they are (e.g. `pool`)."""
     key = dg.AssetKey(spec.asset_path)
     return dg.asset(
         key=key,
         deps=[dg.AssetKey(name.split("/")) for name in spec.upstream],
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(SESSIONS_PER_RUN),
         check_specs=check_specs(key, checks, partitions_def),
         group_name=group_name,
         kinds={"delta", "polars"},

@@ -96,13 +96,18 @@ def plan_domains(domain: str, symbols: str | None = None) -> DomainPlan:
 
 
 def run_domains(
-    settings: Settings, start: date, end: date, domains: tuple[str, ...] = EVERY_DOMAIN
+    settings: Settings,
+    start: date,
+    end: date,
+    domains: tuple[str, ...] = EVERY_DOMAIN,
+    days_per_run: int | None = None,
 ) -> list[RunSummary]:
     """Materialize [start, end] of each domain in `domains` (see `plan_domains`) with progress
-    on the console; every run."""
+    on the console; every run. Futures runs cover at most `days_per_run` trade dates of one
+    symbol each (default `SESSIONS_PER_RUN`)."""
     runs: list[RunSummary] = []
     if "futures" in domains:
-        runs += _process_futures(settings, start, end)
+        runs += _process_futures(settings, start, end, days_per_run)
     if "options" in domains:
         runs += _process_options(settings, start, end)
     if "company" in domains:
@@ -175,8 +180,12 @@ def _process_options(settings: Settings, start: date, end: date) -> list[RunSumm
     return [run]
 
 
-def _process_futures(settings: Settings, start: date, end: date) -> list[RunSummary]:
-    """Futures runs, one per symbol, with a progress bar over partitions."""
+def _process_futures(
+    settings: Settings, start: date, end: date, days_per_run: int | None = None
+) -> list[RunSummary]:
+    """Futures range runs, per symbol in chunks of trade dates, with a progress bar over
+    partitions."""
+    from market_spine.catalog.dagster_metadata import SESSIONS_PER_RUN
     from market_spine.home import instance, keep_instruments
     from market_spine.runs.launch import materialize_range, plan
 
@@ -210,7 +219,13 @@ def _process_futures(settings: Settings, start: date, end: date) -> list[RunSumm
             progress.advance(task, done)
 
         return materialize_range(
-            settings, settings.symbols, start, end, instance=inst, on_run=on_run
+            settings,
+            settings.symbols,
+            start,
+            end,
+            instance=inst,
+            on_run=on_run,
+            days_per_run=days_per_run or SESSIONS_PER_RUN,
         )
 
 
@@ -222,6 +237,14 @@ def process(
     domain: Annotated[
         str, typer.Option(help="futures, options, company, warehouse or all.")
     ] = "all",
+    days_per_run: Annotated[
+        int | None,
+        typer.Option(
+            help="Trade dates per futures run, one symbol each (default a quarter of "
+            "sessions): a failed run is retried for its dates only.",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Materialize partitions through Dagster (the runs show in the UI)."""
     from market_spine.markets.dates import parse_date
@@ -239,6 +262,6 @@ def process(
         plan = plan_domains(domain, symbols)
         settings = settings_from_env(plan.futures_symbols)
         console.print(f"process {lo}..{hi}: {plan.describe(settings)}", highlight=False)
-        runs = run_domains(settings, lo, hi, plan.domains)
+        runs = run_domains(settings, lo, hi, plan.domains, days_per_run)
     report_failures(runs)
     raise typer.Exit(0 if all(r.success for r in runs) else 1)

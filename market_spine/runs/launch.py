@@ -26,7 +26,8 @@ from dagster._core.utils import make_new_run_id
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
 from market_spine.audit import changes as audit_changes
-from market_spine.errors import InvalidRange, NotATradingDay
+from market_spine.catalog.dagster_metadata import SESSIONS_PER_RUN
+from market_spine.errors import InvalidInput, InvalidRange, NotATradingDay
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
@@ -34,11 +35,10 @@ from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
 from market_spine.runs.deployment import daemon_running
+from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.location import code_location, definitions_for_this_environment
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
-
-MAX_DAYS_PER_RUN = 400
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,10 @@ def create_run(
     market settings (`market`, else the home's); its tags say who launched it, from where
     (`launched_from`, one of provenance.ORIGINS) and with which providers (plus `tags`).
     `execution` is the executor's mode: `in_process` (every step in the run's process, as the
-    CLI executes) or `multiprocess` (a process per step, as a schedule's run executes)."""
+    CLI executes) or `multiprocess` (a process per step, as a schedule's run executes).
+    Creating a range run writes a planned event per asset partition: on PostgreSQL over held
+    connections (`instance_writes`)."""
+    prepare_event_writes(instance)
     market = market or MarketDataResource.from_settings(settings)
     location = code_location(instance)
     [repo] = location.get_repositories().values()
@@ -161,6 +164,7 @@ def execute(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
     """Execute a created run (launched here, or a re-execution or retry of one) in this process,
     as the run launcher's worker would, and report how it ended. A QUEUED run (one the UI or the
     retry logic submitted) is taken off the queue here, as the queue daemon would."""
+    prepare_event_writes(instance)
     instance.add_run_tags(run.run_id, Worker.this_process(run.run_id).tag())
     if run.status == dg.DagsterRunStatus.QUEUED:
         starting = DagsterEvent(
@@ -281,18 +285,27 @@ def materialize_range(
     log_level: str = "CRITICAL",
     selection: Sequence[dg.AssetKey] | None = None,
     launched_from: str = "cli",
+    days_per_run: int = SESSIONS_PER_RUN,
 ) -> list[RunSummary]:
-    """One single-run backfill per symbol (chunked), through all futures assets and their checks;
-    `selection` limits the run to some of them (a file import skips the provider's raw asset).
-    A root from the instruments file MARKET_SPINE_INSTRUMENTS names is first recorded in the
-    home's own (`home.keep_instruments`), so its data stays readable without the variable."""
+    """Range runs through all futures assets and their checks: per symbol, its trading days in
+    chunks of at most `days_per_run`, one run each (a failed run is retried for its chunk; the
+    runs after it still run). Each run materializes and judges every partition of its range
+    one by one. `selection` limits the runs to some assets (a file import skips the provider's
+    raw asset). A root from the instruments file MARKET_SPINE_INSTRUMENTS names is first
+    recorded in the home's own (`home.keep_instruments`), so its data stays readable without
+    the variable. A `days_per_run` below 1 raises InvalidInput."""
     from market_spine.home import keep_instruments
 
+    if days_per_run < 1:
+        raise InvalidInput(
+            f"--days-per-run {days_per_run}: a run covers at least one trade date; give 1 or "
+            f"more (default {SESSIONS_PER_RUN}, a quarter of sessions)"
+        )
     keep_instruments(settings, [get_instrument(s).root for s in symbols])
     summaries = []
     for symbol, days in plan(symbols, start, end).items():
-        for i in range(0, len(days), MAX_DAYS_PER_RUN):
-            chunk = days[i : i + MAX_DAYS_PER_RUN]
+        for i in range(0, len(days), days_per_run):
+            chunk = days[i : i + days_per_run]
             first, last = chunk[0], chunk[-1]
             keys = selection or [k for a in domain_assets(settings, "futures") for k in a.keys]
             run = launch(

@@ -13,6 +13,7 @@ import dagster as dg
 from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.execution.retries import RetryMode
 
+from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.meter import RunMeter
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class MeteredExecutor(dg.Executor):
     ) -> Iterator[DagsterEvent]:
         from market_spine.providers.resource import requests_reported
 
+        # A run the daemon or a run worker launched opened its own instance: its events (a
+        # dozen per asset partition) go over held connections too.
+        prepare_event_writes(plan_context.instance)
         meter = RunMeter().start()
         try:
             yield from self._inner.execute(plan_context, execution_plan)

@@ -82,3 +82,16 @@ def test_futures_symbols_run_futures_and_the_warehouse_only(env_home: Path) -> N
     assert chains == set() and bars == {"2024-03-05|CL"}
     assert not (env_home / "lake" / "/".join(RAW_CHAIN.path)).exists()
     assert (env_home / "warehouse" / "spine.duckdb").is_file()
+
+
+def test_a_range_runs_in_chunks_of_days_per_run(env_home: Path) -> None:
+    chunked = ["--start", "2024-03-04", "--end", "2024-03-06", "--domain", "futures"]
+    result = runner.invoke(app, ["process", *chunked, "--symbols", "CL", "--days-per-run", "2"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "CL 2024-03-04..2024-03-05 ok" in said and "CL 2024-03-06..2024-03-06 ok" in said
+    instance = dg.DagsterInstance.from_config(str(env_home / "dagster"))
+    assert len(instance.get_runs()) == 2
+
+    refused = runner.invoke(app, ["process", *chunked, "--days-per-run", "0"])
+    assert refused.exit_code == 2 and "--days-per-run" in refused.output

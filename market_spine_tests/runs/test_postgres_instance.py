@@ -5,6 +5,7 @@ operator's commands (runs, status, gaps, config validate) read them back."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +15,8 @@ import dagster as dg
 import pytest
 from dagster._core.events import DagsterEventType
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 from typer.testing import CliRunner
 
 from market_spine.cli import app
@@ -21,6 +24,7 @@ from market_spine.futures import keys
 from market_spine.futures.definitions import ASSET_KEYS
 from market_spine.home import instance as home_instance
 from market_spine.operations.status import missed_ticks
+from market_spine.runs.instance_writes import EVENT_BATCH_SIZE, POOL_SIZE, hold_connections
 from market_spine.runs.launch import materialize_range
 from market_spine.runs.location import code_location
 from market_spine.settings import Settings
@@ -141,3 +145,61 @@ def test_validate_finds_the_schema_migrated_and_names_a_fresh_or_wrong_database(
     assert refused.exit_code == 1
     assert "password authentication failed" in refused.output
     assert "correct DAGSTER_PG_HOST" in refused.output
+
+
+class Connections:
+    """New database connections opened by any SQLAlchemy pool of this process while counting."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        event.listen(Pool, "connect", self._opened)
+
+    def _opened(self, *_: object) -> None:
+        self.opened += 1
+
+    def close(self) -> None:
+        event.remove(Pool, "connect", self._opened)
+
+
+def test_a_chunked_backfill_holds_its_connections_and_records_every_partition(
+    pg_instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    week = (date(2024, 3, 4), date(2024, 3, 8))
+    connections = Connections()
+    try:
+        runs = materialize_range(
+            Settings.from_env(), ["CL"], *week, instance=pg_instance, days_per_run=2
+        )
+    finally:
+        connections.close()
+    assert all(r.success for r in runs), runs
+    # Five sessions in runs of two: a failure would be retried for its two days only.
+    assert [(r.start, r.end) for r in runs] == [
+        (date(2024, 3, 4), date(2024, 3, 5)),
+        (date(2024, 3, 6), date(2024, 3, 7)),
+        (date(2024, 3, 8), date(2024, 3, 8)),
+    ]
+    # Connect-per-statement opened a connection for each of the thousand-odd statements;
+    # held connections are opened once per storage, plus a few for bursts.
+    assert connections.opened <= 3 * (POOL_SIZE + 2), connections.opened
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == str(EVENT_BATCH_SIZE)
+    assert hold_connections(pg_instance) == 0  # already held: nothing replaced twice
+
+    # Still one materialization per asset partition, and one evaluation of each check.
+    keys_of_week = {f"2024-03-0{day}|CL" for day in range(4, 9)}
+    for asset in ASSET_KEYS:
+        events = pg_instance.fetch_materializations(asset, limit=100).records
+        partitions = [e.partition_key for e in events]
+        assert sorted(partitions) == sorted(keys_of_week), asset
+    evaluated = [
+        (e.asset_key, e.check_name, e.partition)
+        for run in runs
+        for r in pg_instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        if (e := r.dagster_event.event_specific_data).partition is not None  # type: ignore[union-attr]
+    ]
+    assert len(evaluated) == len(set(evaluated))
+    by_check: dict[tuple[dg.AssetKey, str], set[str]] = {}
+    for asset, name, partition in evaluated:
+        by_check.setdefault((asset, name), set()).add(partition)
+    assert by_check and all(p == keys_of_week for p in by_check.values()), by_check
