@@ -69,6 +69,15 @@ READINESS_DATASETS = (
 )
 
 
+def readiness_datasets() -> tuple[str, ...]:
+    """Every dataset readiness may hold: the market's (READINESS_DATASETS) and each company
+    dataset's silver table this process knows (the package's and its home's)."""
+    from market_spine.company.catalog import COMPANY_DATASETS
+
+    company = (s.name for s in COMPANY_DATASETS if s.layer == "normalized")
+    return (*READINESS_DATASETS, *company)
+
+
 def view_name(dataset: str) -> str:
     """SQL name of a dataset: normalized and analytics by bare name, other layers prefixed."""
     layer, name = dataset.split("/")
@@ -105,6 +114,10 @@ class Spine:
         if settings is None:
             settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)} if home else None)
         self.settings = settings
+        from market_spine.company.home_defs import use_home
+
+        # The home's own company datasets join the catalog and readiness this Spine serves.
+        use_home(settings.home)
         self.warn_empty = warn_empty
         self.lake: Lake = settings.lake()
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -509,12 +522,12 @@ class Spine:
         final_at (UTC), freshness_lag_s (seconds, at `now`, default the wall clock), run_id,
         delta_version.
 
-        Filters: `dataset` (one of READINESS_DATASETS, or a list), `symbols` (futures or
+        Filters: `dataset` (one of `readiness_datasets()`, or a list), `symbols` (futures or
         option roots), trade dates [start, end] (dates; either may be open). A bad filter
         raises InvalidInput saying what to pass."""
         from market_spine.certification.readiness import parse_query
 
-        query = parse_query(dataset, symbols, start, end, READINESS_DATASETS, readiness_symbols())
+        query = parse_query(dataset, symbols, start, end, readiness_datasets(), readiness_symbols())
         return self.readiness_of(query, now=now)
 
     def readiness_of(self, query: ReadinessQuery, *, now: datetime | None = None) -> pl.DataFrame:

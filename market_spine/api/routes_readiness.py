@@ -13,7 +13,7 @@ from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, serve
 from market_spine.api.params import RESPONSES, Fmt
 from market_spine.certification.readiness import FilterError, ReadinessQuery, parse_query
-from market_spine.client import READINESS_DATASETS, Spine, readiness_symbols
+from market_spine.client import READINESS_DATASETS, Spine, readiness_datasets, readiness_symbols
 
 router = APIRouter(prefix="/v1", tags=["readiness"])
 
@@ -21,7 +21,8 @@ Dataset = Annotated[
     str | None,
     Query(
         description="Only these datasets (comma-separated): "
-        f"{', '.join(READINESS_DATASETS)}. Absent: all."
+        f"{', '.join(READINESS_DATASETS)} and each company dataset's silver table "
+        "(e.g. normalized/company_clients). Absent: all."
     ),
 ]
 Symbol = Annotated[
@@ -37,7 +38,7 @@ def parse(
 ) -> ReadinessQuery:
     """The filters, checked as Spine checks them; a 422 names the parameter at fault."""
     try:
-        return parse_query(dataset, symbol, start, end, READINESS_DATASETS, readiness_symbols())
+        return parse_query(dataset, symbol, start, end, readiness_datasets(), readiness_symbols())
     except FilterError as exc:
         raise ApiError(422, str(exc), exc.field) from None
 

@@ -3,6 +3,7 @@ table with their provenance) and the silver table (rebuilt per partition from ev
 judged by the declared checks and certified like market data)."""
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,18 @@ import httpx
 import polars as pl
 
 from market_spine.catalog.dagster_metadata import catalog_metadata, dataset_asset
+from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.certification.certify import (
     Before,
     Judged,
     Partition,
+    capture_time,
     certify,
+    newest_capture,
     selected_checks,
     with_certified,
 )
+from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import check_result, judge, partition_checks
 from market_spine.company import checks as rules
 from market_spine.company.catalog import dataset_specs
@@ -27,6 +32,7 @@ from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, 
 from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
 from market_spine.company.tables import (
     BUSINESS_DATE,
+    VALID_FROM,
     WHOLE_TABLE,
     raw_table,
     silver_rows,
@@ -41,6 +47,8 @@ from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 GROUP = "company"
 DAY_COLUMNS = (BUSINESS_DATE,)
+#: The partition key of an unpartitioned table that holds no capture yet.
+NO_CAPTURE = "no-capture"
 
 
 def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
@@ -120,6 +128,30 @@ def rebuild(
     return rows, before
 
 
+def row_count(rows: pl.DataFrame) -> Completeness:
+    """A company partition's completeness: the rows it holds (nothing is owed by a calendar,
+    so there is no expected count and no completeness share)."""
+    return Completeness(None, unit="rows", present=rows.height)
+
+
+def capture_partition(rows: pl.DataFrame, now: datetime) -> Partition:
+    """What certification judges of an unpartitioned table: the table as of its newest
+    capture. Its key is that capture's id, so each capture is judged once (certified when every
+    error-severity check passed, failed otherwise); its trade date is the capture's UTC date
+    and its data is final when captured (a snapshot of the source). Without rows, `now`."""
+    capture = newest_capture(rows)
+    captured_at = min(capture_time(capture, now), now)
+    return Partition(capture or NO_CAPTURE, captured_at.date(), None, (), captured_at)
+
+
+def whole_table_spec(config: DatasetConfig, spec: DatasetSpec) -> DatasetSpec:
+    """The silver entry as certification diffs it: a dimension holds one row per version of a
+    key, so a version is told apart by its key and when it became true."""
+    if config.kind != "dimension":
+        return spec
+    return replace(spec, keys=(*spec.keys, VALID_FROM))
+
+
 def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
     """The capture and silver assets of one declared dataset, with its checks."""
     raw_spec, silver_spec = dataset_specs(config)
@@ -181,6 +213,7 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
                 all_rows,
                 judged,
                 now,
+                {d.isoformat(): [row_count(r)] for d, r in zip(dates, written, strict=True)},
             )
             yield dg.MaterializeResult(
                 metadata={
@@ -207,18 +240,43 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
             dg.AssetCheckSpec(
                 c.name, asset=silver_key, description=c.description, blocking=c.blocking
             )
-            for c in checks
+            for c in with_certified(checks)
         ],
     )
     def silver_whole(
         context: dg.AssetExecutionContext, lake: LakeResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        rows, previous = rebuild(config, lake.lake, None, context.run.run_id)
-        yield dg.MaterializeResult(
-            metadata={"rows": rows.height, "delta_version": lake.lake.version(silver_spec.name)}
+        store = lake.lake
+        now = datetime.now(UTC)
+        name = silver_spec.name
+        before = Before(
+            store.read(name) if store.exists(name) else pl.DataFrame(), store.version(name)
         )
-        verdicts = judge(checks, rules.Subject(rows, previous, datetime.now(UTC)))
-        for name, outcome in verdicts.items():
-            yield check_result(silver_key, name, outcome)
+        rows, previous = rebuild(config, store, None, context.run.run_id)
+        verdicts = judge(checks, rules.Subject(rows, previous, now))
+        partition = capture_partition(rows, now)
+        judged = Judged(checks, {partition.key: verdicts}, selected_checks(context, silver_key))
+        certified = certify(
+            store,
+            whole_table_spec(config, silver_spec),
+            context.run.run_id,
+            [partition],
+            (),
+            before,
+            rows,
+            judged,
+            now,
+            {partition.key: [row_count(rows)]},
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "rows": rows.height,
+                "delta_version": store.version(name),
+                **certified.metadata(),
+            }
+        )
+        judged_verdicts = certified.verdicts({partition.key: verdicts})[partition.key]
+        for check_name, outcome in judged_verdicts.items():
+            yield check_result(silver_key, check_name, outcome)
 
     return dg.Definitions(assets=[capture_asset, silver_whole])

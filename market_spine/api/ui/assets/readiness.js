@@ -64,7 +64,7 @@
       byDataset.get(row.dataset).push(row);
     }
     const sections = [...byDataset.entries()].sort().map(([dataset, list]) => {
-      list.sort((a, b) => (a.trade_date === b.trade_date ? a.symbol.localeCompare(b.symbol) : a.trade_date < b.trade_date ? 1 : -1));
+      list.sort((a, b) => (a.trade_date === b.trade_date ? (a.symbol || "").localeCompare(b.symbol || "") : a.trade_date < b.trade_date ? 1 : -1));
       return S.el("section", { "data-dataset": dataset }, S.el("h2", {}, dataset), S.el("div", { class: "tiles" }, ...list.map(tile)));
     });
     const main = document.getElementById("datasets");
@@ -80,14 +80,16 @@
     const complete = row.completeness === null || row.completeness === undefined ? 0 : row.completeness;
     const fill = S.el("div", {});
     fill.style.width = (100 * Math.min(1, complete)).toFixed(1) + "%";
-    const detail = `${row.present} / ${row.expected} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
+    // A company dataset owes no count by a calendar: it shows the rows it holds.
+    const held = row.expected === null || row.expected === undefined ? `${row.present}` : `${row.present} / ${row.expected}`;
+    const detail = `${held} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
     const worst = row.worst_anomaly_kind ? ` (worst ${row.worst_anomaly_kind}, ${Number(row.worst_anomaly_score).toFixed(1)})` : "";
     const button = S.el("button", { type: "button", class: "anomalies", disabled: !row.anomalies || row.dataset !== BARS }, `${row.anomalies} anomalies${worst}`);
     button.addEventListener("click", () => flagged(row));
     return S.el(
       "article",
-      { class: "tile", "data-state": row.state, "data-symbol": row.symbol, "data-trade-date": row.trade_date, "data-anomalies": String(row.anomalies) },
-      S.el("div", { class: "head" }, S.el("span", {}, `${row.symbol} · ${row.trade_date}`), S.badge(row.state)),
+      { class: "tile", "data-state": row.state, "data-symbol": row.symbol || "", "data-trade-date": row.trade_date, "data-anomalies": String(row.anomalies) },
+      S.el("div", { class: "head" }, S.el("span", {}, row.symbol ? `${row.symbol} · ${row.trade_date}` : row.trade_date), S.badge(row.state)),
       S.el("div", { class: "bar", title: S.percent(row.completeness) }, fill),
       S.el("div", { class: "completeness" }, `${S.percent(row.completeness)} complete: ${detail}`),
       S.el(
