@@ -2,6 +2,7 @@
 table with their provenance) and the silver table (rebuilt per partition from every capture,
 judged by the declared checks and certified like market data)."""
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import dagster as dg
 import httpx
 import polars as pl
+from ulid import ULID
 
 from market_spine.catalog.dagster_metadata import catalog_metadata, dataset_asset
 from market_spine.catalog.vocabulary import DatasetSpec
@@ -27,8 +29,11 @@ from market_spine.certification.certify import (
 from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import check_result, judge, partition_checks
 from market_spine.company import checks as rules
+from market_spine.company.captures import captured_payloads
+from market_spine.company.captures import record as record_captures
 from market_spine.company.catalog import dataset_specs
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.retention import within_retention
 from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
 from market_spine.company.tables import (
     BUSINESS_DATE,
@@ -57,11 +62,9 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
     source = config.source
     raw = raw_table(config)
     if isinstance(source, FilesSource):
-        captured = (
-            set(lake.read(raw, columns=["payload_sha256"])["payload_sha256"].to_list())
-            if lake.exists(raw)
-            else set()
-        )
+        captured = captured_payloads(lake, config)
+        if lake.exists(raw):
+            captured |= set(lake.read(raw, columns=["payload_sha256"])["payload_sha256"])
         return fetch_files(config, source, folder, captured)
     if isinstance(source, PostgresSource):
         cursor = None
@@ -74,10 +77,13 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
 
 
 def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dict[str, Any]:
-    """Append every new capture of the source to the raw table (one commit each); the counts."""
+    """Append every new capture of the source to the raw table (one commit each), leaving out
+    the rows of a daily dataset already past its retention, and record each capture in the
+    ledger; the counts."""
     raw = raw_table(config)
     rows = 0
     found = fetch(config, folder, lake)
+    ledger: list[dict[str, object]] = []
     for fetched in found:
         captured_at = datetime.now(UTC)
         frame = with_provenance(
@@ -87,12 +93,28 @@ def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dic
             fetched.payload,
             captured_at,
         )
-        lake.append(
-            raw,
-            frame,
-            metadata={"capture_id": frame["capture_id"][0], "run_id": run_id},
+        capture_id = (
+            frame["capture_id"][0] if frame.height else str(ULID.from_datetime(captured_at))
         )
+        frame = within_retention(config, frame, captured_at)
+        ledger.append(
+            {
+                "dataset": config.name,
+                "capture_id": capture_id,
+                "captured_at": captured_at,
+                "source": fetched.source,
+                "payload_sha256": hashlib.sha256(fetched.payload).hexdigest(),
+                "rows": frame.height,
+            }
+        )
+        if frame.height:
+            lake.append(
+                raw,
+                frame,
+                metadata={"capture_id": frame["capture_id"][0], "run_id": run_id},
+            )
         rows += frame.height
+    record_captures(lake, ledger, run_id)
     return {"captures": len(found), "rows": rows}
 
 

@@ -83,6 +83,15 @@ def _expire(
     return Expired(dataset, removed, cutoff, commit.version)
 
 
+def within_retention(config: DatasetConfig, rows: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """A daily dataset's `rows` (with their business date) that its retention still keeps at
+    `now`: a capture does not bring in what maintenance would delete."""
+    if config.retention_days is None or BUSINESS_DATE not in rows.columns:
+        return rows
+    first = (now - timedelta(days=config.retention_days)).date()
+    return rows.filter(pl.col(BUSINESS_DATE) >= first)
+
+
 def expire(lake: Lake, config: DatasetConfig, now: datetime, run_id: str) -> list[Expired]:
     """Delete what is past `config`'s retention at `now` (tz-aware) from its silver table, then
     from its raw captures; what was deleted, per table (nothing without a retention)."""

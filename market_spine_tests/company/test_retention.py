@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from market_spine.catalog.registry import drift, undeclared
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.config import load
 from market_spine.company.definitions import build_definitions, load_folder
@@ -26,23 +27,25 @@ from market_spine_tests.kit.homes import settings_for
 KEPT_FROM = date(2026, 11, 26)
 
 
-def _home_with_orders(tmp_path: Path, retention_days: int) -> Path:
-    """A home declaring `short_orders`: the example orders kept `retention_days`."""
+def _home_with_orders(tmp_path: Path) -> Path:
+    """A home declaring `short_orders`: the example orders under another name."""
     home = tmp_path / "home"
     folder = home / "company" / "defs" / "short_orders"
     shutil.copytree(DEFS_FOLDER / "orders", folder)
-    text = (folder / "defs.yaml").read_text()
-    text = text.replace("name: orders", "name: short_orders")
-    text = text.replace("retention_days: 3650", f"retention_days: {retention_days}")
+    text = (folder / "defs.yaml").read_text().replace("name: orders", "name: short_orders")
     (folder / "defs.yaml").write_text(text)
     return home
+
+
+def _shorten_retention(home: Path, days: int) -> None:
+    path = home / "company" / "defs" / "short_orders" / "defs.yaml"
+    path.write_text(path.read_text().replace("retention_days: 3650", f"retention_days: {days}"))
 
 
 def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     tmp_path: Path,
 ) -> None:
-    # The retention that makes today's cutoff fall on KEPT_FROM: 24th and 25th go.
-    home = _home_with_orders(tmp_path, (date.today() - KEPT_FROM).days)
+    home = _home_with_orders(tmp_path)
     settings = settings_for(home)
     defs = build_definitions(settings)
     assets = {a.key.to_user_string(): a for a in defs.assets or []}
@@ -64,6 +67,9 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     old_rows = before.filter(pl.col("business_date").is_in(old_days)).height
     assert old_rows > 0
 
+    # The owner shortens the retention so that today's cutoff falls on KEPT_FROM: the 24th
+    # and 25th go.
+    _shorten_retention(home, (date.today() - KEPT_FROM).days)
     done = maintain_lake(lake, 0, "test-run")
 
     expired = {e.dataset: e for e in done.expired}
@@ -81,6 +87,21 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     )
     # The package's own datasets keep ten years: nothing of theirs went.
     assert not [e for e in done.expired if "short_orders" not in e.dataset]
+
+    # The next capture takes neither the drop files it already took (whose rows are gone) nor
+    # a new file's rows that are already past the retention.
+    drop = home / "company" / "defs" / "short_orders" / "drop"
+    late = pl.read_csv(drop / "orders_2026-11-24.csv").with_columns(
+        order_id=pl.col("order_id") + "-late"
+    )
+    late.write_csv(drop / "orders_late.csv")
+    shortened = {a.key.to_user_string(): a for a in build_definitions(settings).assets or []}
+    again_captured = dg.materialize([shortened["raw/company_short_orders"]], resources=resources)
+    assert again_captured.success
+    took = again_captured.asset_materializations_for_node("raw__company_short_orders")[0]
+    assert took.metadata["captures"].value == 1 and took.metadata["rows"].value == 0
+    assert min(lake.read(raw)["business_date"]) == KEPT_FROM
+    assert undeclared(lake) == [] and drift(lake) == {}
 
 
 def test_dimension_keeps_current_versions_and_the_captures_they_came_from(
