@@ -531,8 +531,11 @@ class Spine:
         return self.readiness_of(query, now=now)
 
     def readiness_of(self, query: ReadinessQuery, *, now: datetime | None = None) -> pl.DataFrame:
-        """`readiness` for filters already checked (`certification.readiness.parse_query`)."""
-        return self._readiness.read(query, now or datetime.now(UTC))
+        """`readiness` for filters already checked (`certification.readiness.parse_query`);
+        opened for a tenant, company tables' row counts are left out."""
+        from market_spine.company.reading import readiness_as
+
+        return readiness_as(self._readiness.read(query, now or datetime.now(UTC)), self.identity)
 
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:

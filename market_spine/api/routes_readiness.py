@@ -14,6 +14,8 @@ from market_spine.api.paging import Answer, Limit, Offset, Page, serve
 from market_spine.api.params import RESPONSES, Fmt
 from market_spine.certification.readiness import FilterError, ReadinessQuery, parse_query
 from market_spine.client import READINESS_DATASETS, Spine, readiness_datasets, readiness_symbols
+from market_spine.company import reading
+from market_spine.security.identity import Identity
 
 router = APIRouter(prefix="/v1", tags=["readiness"])
 
@@ -66,10 +68,11 @@ def readiness(
     summary."""
     query = parse(dataset, symbol, start, end)
     spine: Spine = request.app.state.spine
+    identity: Identity | None = getattr(request.state, "identity", None)
     return serve(
         request,
         Answer(
-            read=lambda: spine.readiness_of(query),
+            read=lambda: reading.readiness_as(spine.readiness_of(query), identity),
             fmt=fmt,
             page=Page(limit, offset),
             meta={"dataset": dataset, "symbol": symbol, "start": start, "end": end},

@@ -91,3 +91,22 @@ def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
     pii = {} if identity.pii else dict(spec.pii)
     columns = [(c.name, c.dtype) for c in spec.columns]
     return scoped_view_sql(columns, pii, body, spec.tenant_column, identity.tenant)
+
+
+#: Readiness counts that count a company table's rows across every tenant.
+_TENANT_WIDE_COUNTS = ("expected", "present", "missing", "no_trade")
+
+
+def readiness_as(rows: pl.DataFrame, identity: Identity | None) -> pl.DataFrame:
+    """Readiness rows as `identity` may see them: bound to a tenant, it does not see the row
+    counts of company tables that hold tenants (they count every tenant's rows); its state,
+    capture and compute time are the table's and stay."""
+    if identity is None or identity.tenant is None or rows.is_empty():
+        return rows
+    tenanted = [s.name for s in COMPANY_DATASETS if s.tenant_column is not None]
+    hidden = pl.col("dataset").is_in(tenanted)
+    return rows.with_columns(
+        pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
+        for c in _TENANT_WIDE_COUNTS
+        if c in rows.columns
+    )
