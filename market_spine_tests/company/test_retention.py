@@ -21,7 +21,7 @@ from market_spine.errors import InvalidInput
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
 from market_spine.operations.retention import maintain_lake
-from market_spine_tests.company.test_component import _copy_example
+from market_spine_tests.company.test_component import _copy_example, drop_moved_client
 from market_spine_tests.kit.homes import settings_for
 
 KEPT_FROM = date(2026, 11, 26)
@@ -112,14 +112,7 @@ def test_dimension_keeps_current_versions_and_the_captures_they_came_from(
     lake_root = tmp_path / "lake"
     resources = {"lake": LakeResource(root=str(lake_root))}
     assert dg.materialize(list(defs.assets or []), resources=resources).success
-    drop = folder / "clients" / "drop"
-    changed = pl.read_csv(drop / "clients_2026-11-27.csv").with_columns(
-        pl.when(pl.col("client_id") == "C001")
-        .then(pl.lit("enterprise"))
-        .otherwise(pl.col("segment"))
-        .alias("segment")
-    )
-    changed.write_csv(drop / "clients_2026-11-28.csv")
+    drop_moved_client(folder)
     assert dg.materialize(list(defs.assets or []), resources=resources).success
     lake = Lake(lake_root)
     config = load(folder / "clients" / "defs.yaml")
