@@ -92,6 +92,9 @@ def rows_by(
 ) -> dict[tuple[Any, ...], pl.DataFrame]:
     """`frame` split by the values of `columns`, one entry per key in `keys`: a key without
     rows gets an empty frame of the same schema (a partition with no data is still judged)."""
+    if not columns:
+        # An unpartitioned table is one partition: every key holds the whole frame.
+        return dict.fromkeys(keys, frame)
     groups = frame.partition_by(list(columns), as_dict=True) if frame.height else {}
     empty = frame.clear()
     return {key: groups.get(key, empty) for key in keys}

@@ -20,7 +20,6 @@ from market_spine.certification.readiness import (
 )
 from market_spine.certification.status import CertificationStates
 from market_spine.certification.tables import READINESS_LOG
-from market_spine.company.catalog import certified_tables
 from market_spine.errors import InvalidInput, NotMaterialized
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake
@@ -57,8 +56,8 @@ CERTIFIED_BY = {
     VOL_SURFACE: OPTION_CHAIN,
 }
 #: The datasets whose partitions are judged as they are computed, so readiness knows them:
-#: the certified ones and every dataset derived from them, in lineage order, then the company
-#: datasets certified per day.
+#: the certified ones and every dataset derived from them, in lineage order (company datasets:
+#: `readiness_datasets()`).
 READINESS_DATASETS = (
     BARS_1M,
     BARS_DAILY,
@@ -68,8 +67,16 @@ READINESS_DATASETS = (
     OPTION_CHAIN,
     OPTION_GREEKS,
     VOL_SURFACE,
-    *certified_tables(),
 )
+
+
+def readiness_datasets() -> tuple[str, ...]:
+    """Every dataset readiness may hold: the market's (READINESS_DATASETS) and each company
+    dataset's silver table this process knows (the package's and its home's)."""
+    from market_spine.company.catalog import COMPANY_DATASETS
+
+    company = (s.name for s in COMPANY_DATASETS if s.layer == "normalized")
+    return (*READINESS_DATASETS, *company)
 
 
 def view_name(dataset: str) -> str:
@@ -108,6 +115,10 @@ class Spine:
         if settings is None:
             settings = Settings.from_env({"MARKET_SPINE_HOME": str(home)} if home else None)
         self.settings = settings
+        from market_spine.company.home_defs import use_home
+
+        # The home's own company datasets join the catalog and readiness this Spine serves.
+        use_home(settings.home)
         self.warn_empty = warn_empty
         self.lake: Lake = settings.lake()
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -516,17 +527,20 @@ class Spine:
         final_at (UTC), freshness_lag_s (seconds, at `now`, default the wall clock), run_id,
         delta_version.
 
-        Filters: `dataset` (one of READINESS_DATASETS, or a list), `symbols` (futures or
+        Filters: `dataset` (one of `readiness_datasets()`, or a list), `symbols` (futures or
         option roots), trade dates [start, end] (dates; either may be open). A bad filter
         raises InvalidInput saying what to pass."""
         from market_spine.certification.readiness import parse_query
 
-        query = parse_query(dataset, symbols, start, end, READINESS_DATASETS, readiness_symbols())
+        query = parse_query(dataset, symbols, start, end, readiness_datasets(), readiness_symbols())
         return self.readiness_of(query, now=now)
 
     def readiness_of(self, query: ReadinessQuery, *, now: datetime | None = None) -> pl.DataFrame:
-        """`readiness` for filters already checked (`certification.readiness.parse_query`)."""
-        return self._readiness.read(query, now or datetime.now(UTC))
+        """`readiness` for filters already checked (`certification.readiness.parse_query`);
+        opened for a tenant, company tables' row counts are left out."""
+        from market_spine.company.reading import readiness_as
+
+        return readiness_as(self._readiness.read(query, now or datetime.now(UTC)), self.identity)
 
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:

@@ -13,7 +13,9 @@ from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, serve
 from market_spine.api.params import RESPONSES, Fmt
 from market_spine.certification.readiness import FilterError, ReadinessQuery, parse_query
-from market_spine.client import READINESS_DATASETS, Spine, readiness_symbols
+from market_spine.client import READINESS_DATASETS, Spine, readiness_datasets, readiness_symbols
+from market_spine.company import reading
+from market_spine.security.identity import Identity
 
 router = APIRouter(prefix="/v1", tags=["readiness"])
 
@@ -21,7 +23,8 @@ Dataset = Annotated[
     str | None,
     Query(
         description="Only these datasets (comma-separated): "
-        f"{', '.join(READINESS_DATASETS)}. Absent: all."
+        f"{', '.join(READINESS_DATASETS)} and each company dataset's silver table "
+        "(e.g. normalized/company_clients). Absent: all."
     ),
 ]
 Symbol = Annotated[
@@ -37,7 +40,7 @@ def parse(
 ) -> ReadinessQuery:
     """The filters, checked as Spine checks them; a 422 names the parameter at fault."""
     try:
-        return parse_query(dataset, symbol, start, end, READINESS_DATASETS, readiness_symbols())
+        return parse_query(dataset, symbol, start, end, readiness_datasets(), readiness_symbols())
     except FilterError as exc:
         raise ApiError(422, str(exc), exc.field) from None
 
@@ -65,10 +68,11 @@ def readiness(
     summary."""
     query = parse(dataset, symbol, start, end)
     spine: Spine = request.app.state.spine
+    identity: Identity | None = getattr(request.state, "identity", None)
     return serve(
         request,
         Answer(
-            read=lambda: spine.readiness_of(query),
+            read=lambda: reading.readiness_as(spine.readiness_of(query), identity),
             fmt=fmt,
             page=Page(limit, offset),
             meta={"dataset": dataset, "symbol": symbol, "start": start, "end": end},

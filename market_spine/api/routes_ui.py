@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from market_spine.client import READINESS_DATASETS
+from market_spine.client import readiness_datasets
 from market_spine.markets.rolls import RANKS, RULES
 
 #: The pages, apart from their scripts, styles and the vendored chart library (the assets are
@@ -63,7 +63,7 @@ def page(name: str, symbols: tuple[str, ...]) -> HTMLResponse:
     values = {
         "symbols": ",".join(symbols),
         "series": ",".join(continuous_forms()),
-        "datasets": ",".join(READINESS_DATASETS),
+        "datasets": ",".join(readiness_datasets()),
     }
     text = (PAGE_FILES / PAGES[name]).read_text(encoding="utf-8")
     text = text.replace("{{key_form}}", (PAGE_FILES / KEY_FORM).read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
 from market_spine.catalog.facts import lake_facts
 from market_spine.catalog.vocabulary import Catalog, DatasetSpec
 from market_spine.certification.catalog import CERTIFICATION_DATASETS
+from market_spine.company.captures import CAPTURES_SPEC
 from market_spine.company.catalog import COMPANY_DATASETS
 from market_spine.futures.catalog import FUTURES_DATASETS
 from market_spine.lake.store import Lake
@@ -35,6 +36,7 @@ CATALOG = Catalog.of(
         *CERTIFICATION_DATASETS,
         PRUNINGS_SPEC,
         *COMPANY_DATASETS,
+        CAPTURES_SPEC,
         COST_DAILY_SPEC,
     ]
 )

@@ -19,9 +19,10 @@ def maintain(
     ] = None,
 ) -> None:
     """Compact, checkpoint and prune every table now (the daily schedule does the same):
-    history past the retention goes, except the versions certification pins, and each pruning
-    is recorded in operations/prunings. A damaged table is refused and reported, and the
-    others are still maintained."""
+    company datasets' rows past their own `retention_days` are deleted (each deletion a new
+    version), history past the retention goes, except the versions certification pins, and
+    each pruning is recorded in operations/prunings. A damaged table is refused and reported,
+    and the others are still maintained."""
     from ulid import ULID
 
     from market_spine.operations.retention import maintain_lake, ranges
@@ -31,6 +32,8 @@ def maintain(
         hours = settings.retention_hours if retention_hours is None else retention_hours
         lake = settings.lake()
         done = maintain_lake(lake, hours, f"cli-{ULID()}")
+    for expired in done.expired:
+        console.print(f"retention: {expired}", highlight=False)
     for report in done.reports:
         pruning = report.pruning
         pruned = ""

@@ -2,7 +2,9 @@
 table with their provenance) and the silver table (rebuilt per partition from every capture,
 judged by the declared checks and certified like market data)."""
 
+import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,23 +12,32 @@ from typing import Any
 import dagster as dg
 import httpx
 import polars as pl
+from ulid import ULID
 
 from market_spine.catalog.dagster_metadata import catalog_metadata, dataset_asset
+from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.certification.certify import (
     Before,
     Judged,
     Partition,
+    capture_time,
     certify,
+    newest_capture,
     selected_checks,
     with_certified,
 )
+from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import check_result, judge, partition_checks
 from market_spine.company import checks as rules
+from market_spine.company.captures import captured_payloads
+from market_spine.company.captures import record as record_captures
 from market_spine.company.catalog import dataset_specs
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.retention import within_retention
 from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
 from market_spine.company.tables import (
     BUSINESS_DATE,
+    VALID_FROM,
     WHOLE_TABLE,
     raw_table,
     silver_rows,
@@ -41,6 +52,8 @@ from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 GROUP = "company"
 DAY_COLUMNS = (BUSINESS_DATE,)
+#: The partition key of an unpartitioned table that holds no capture yet.
+NO_CAPTURE = "no-capture"
 
 
 def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
@@ -49,11 +62,9 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
     source = config.source
     raw = raw_table(config)
     if isinstance(source, FilesSource):
-        captured = (
-            set(lake.read(raw, columns=["payload_sha256"])["payload_sha256"].to_list())
-            if lake.exists(raw)
-            else set()
-        )
+        captured = captured_payloads(lake, config)
+        if lake.exists(raw):
+            captured |= set(lake.read(raw, columns=["payload_sha256"])["payload_sha256"])
         return fetch_files(config, source, folder, captured)
     if isinstance(source, PostgresSource):
         cursor = None
@@ -66,10 +77,13 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
 
 
 def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dict[str, Any]:
-    """Append every new capture of the source to the raw table (one commit each); the counts."""
+    """Append every new capture of the source to the raw table (one commit each), leaving out
+    the rows of a daily dataset already past its retention, and record each capture in the
+    ledger; the counts."""
     raw = raw_table(config)
     rows = 0
     found = fetch(config, folder, lake)
+    ledger: list[dict[str, object]] = []
     for fetched in found:
         captured_at = datetime.now(UTC)
         frame = with_provenance(
@@ -79,12 +93,28 @@ def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dic
             fetched.payload,
             captured_at,
         )
-        lake.append(
-            raw,
-            frame,
-            metadata={"capture_id": frame["capture_id"][0], "run_id": run_id},
+        capture_id = (
+            frame["capture_id"][0] if frame.height else str(ULID.from_datetime(captured_at))
         )
+        frame = within_retention(config, frame, captured_at)
+        ledger.append(
+            {
+                "dataset": config.name,
+                "capture_id": capture_id,
+                "captured_at": captured_at,
+                "source": fetched.source,
+                "payload_sha256": hashlib.sha256(fetched.payload).hexdigest(),
+                "rows": frame.height,
+            }
+        )
+        if frame.height:
+            lake.append(
+                raw,
+                frame,
+                metadata={"capture_id": frame["capture_id"][0], "run_id": run_id},
+            )
         rows += frame.height
+    record_captures(lake, ledger, run_id)
     return {"captures": len(found), "rows": rows}
 
 
@@ -118,6 +148,30 @@ def rebuild(
         metadata={"run_id": run_id},
     )
     return rows, before
+
+
+def row_count(rows: pl.DataFrame) -> Completeness:
+    """A company partition's completeness: the rows it holds (nothing is owed by a calendar,
+    so there is no expected count and no completeness share)."""
+    return Completeness(None, unit="rows", present=rows.height)
+
+
+def capture_partition(rows: pl.DataFrame, now: datetime) -> Partition:
+    """What certification judges of an unpartitioned table: the table as of its newest
+    capture. Its key is that capture's id, so each capture is judged once (certified when every
+    error-severity check passed, failed otherwise); its trade date is the capture's UTC date
+    and its data is final when captured (a snapshot of the source). Without rows, `now`."""
+    capture = newest_capture(rows)
+    captured_at = min(capture_time(capture, now), now)
+    return Partition(capture or NO_CAPTURE, captured_at.date(), None, (), captured_at)
+
+
+def whole_table_spec(config: DatasetConfig, spec: DatasetSpec) -> DatasetSpec:
+    """The silver entry as certification diffs it: a dimension holds one row per version of a
+    key, so a version is told apart by its key and when it became true."""
+    if config.kind != "dimension":
+        return spec
+    return replace(spec, keys=(*spec.keys, VALID_FROM))
 
 
 def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
@@ -181,6 +235,7 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
                 all_rows,
                 judged,
                 now,
+                {d.isoformat(): [row_count(r)] for d, r in zip(dates, written, strict=True)},
             )
             yield dg.MaterializeResult(
                 metadata={
@@ -207,18 +262,43 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
             dg.AssetCheckSpec(
                 c.name, asset=silver_key, description=c.description, blocking=c.blocking
             )
-            for c in checks
+            for c in with_certified(checks)
         ],
     )
     def silver_whole(
         context: dg.AssetExecutionContext, lake: LakeResource
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        rows, previous = rebuild(config, lake.lake, None, context.run.run_id)
-        yield dg.MaterializeResult(
-            metadata={"rows": rows.height, "delta_version": lake.lake.version(silver_spec.name)}
+        store = lake.lake
+        now = datetime.now(UTC)
+        name = silver_spec.name
+        before = Before(
+            store.read(name) if store.exists(name) else pl.DataFrame(), store.version(name)
         )
-        verdicts = judge(checks, rules.Subject(rows, previous, datetime.now(UTC)))
-        for name, outcome in verdicts.items():
-            yield check_result(silver_key, name, outcome)
+        rows, previous = rebuild(config, store, None, context.run.run_id)
+        verdicts = judge(checks, rules.Subject(rows, previous, now))
+        partition = capture_partition(rows, now)
+        judged = Judged(checks, {partition.key: verdicts}, selected_checks(context, silver_key))
+        certified = certify(
+            store,
+            whole_table_spec(config, silver_spec),
+            context.run.run_id,
+            [partition],
+            (),
+            before,
+            rows,
+            judged,
+            now,
+            {partition.key: [row_count(rows)]},
+        )
+        yield dg.MaterializeResult(
+            metadata={
+                "rows": rows.height,
+                "delta_version": store.version(name),
+                **certified.metadata(),
+            }
+        )
+        judged_verdicts = certified.verdicts({partition.key: verdicts})[partition.key]
+        for check_name, outcome in judged_verdicts.items():
+            yield check_result(silver_key, check_name, outcome)
 
     return dg.Definitions(assets=[capture_asset, silver_whole])

@@ -1,8 +1,10 @@
-"""Catalog entries of the company datasets declared in the package's `defs/` folder: each
-dataset's raw captures and its silver table, with its owner, keys, PII columns and tenant."""
+"""Catalog entries of the company datasets, those declared in the package's `defs/` folder and
+those a home adds (`home_defs`): each dataset's raw captures and its silver table, with its
+owner, keys, PII columns and tenant."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -113,10 +115,23 @@ def company_datasets(folder: Path = DEFS_FOLDER) -> list[DatasetSpec]:
     return [spec for config in configs(folder) for spec in dataset_specs(config)]
 
 
-def certified_tables(folder: Path = DEFS_FOLDER) -> tuple[str, ...]:
-    """The silver tables judged and certified per daily partition (readiness holds them);
-    datasets without daily partitions are rebuilt whole and have no readiness."""
-    return tuple(silver_table(c) for c in configs(folder) if c.partitioning.kind == "daily")
-
-
+#: Every company table this process knows: the package's datasets, then those of each home
+#: registered (`register`), so the catalog, the API and Spine see a home's own datasets.
 COMPANY_DATASETS = company_datasets()
+
+
+def company_spec(dataset: str) -> DatasetSpec | None:
+    """The catalog entry of a company table (raw or silver), None for any other dataset."""
+    return next((s for s in COMPANY_DATASETS if s.name == dataset), None)
+
+
+def register(declared: Iterable[DatasetConfig]) -> None:
+    """Add the entries of datasets a home declares to this process's company tables and to
+    the platform's catalog (once each: a home read again adds nothing)."""
+    from market_spine.catalog.registry import CATALOG
+
+    for config in declared:
+        for spec in dataset_specs(config):
+            if company_spec(spec.name) is None:
+                COMPANY_DATASETS.append(spec)
+            CATALOG.entries.setdefault(spec.name, spec)

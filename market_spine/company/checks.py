@@ -62,7 +62,7 @@ def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutc
         )
     if check.kind == "range":
         column = rows[check.column].cast(pl.Float64)
-        outside = pl.Series([False] * column.len())
+        outside = pl.repeat(False, column.len(), eager=True)
         if check.min is not None:
             outside |= (column < check.min).fill_null(False)
         if check.max is not None:

@@ -15,7 +15,14 @@ from typing import Annotated, Any, Literal
 
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from market_spine.errors import InvalidInput
 
@@ -172,7 +179,25 @@ class DatasetConfig(Strict):
     tenant_column: str | None = None
     partitioning: Partitioning = Partitioning()
     checks: list[Check] = []
-    retention_days: int | None = Field(None, gt=0)
+    #: Days a row is kept (raw captures and silver); maintenance deletes older ones. None:
+    #: kept for ever.
+    retention_days: int | None = None
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value, whole = int(value), True
+        if not whole or value <= 0:
+            raise ValueError(
+                f"retention_days {value!r} is not a whole number of days above 0: write the "
+                "days rows are kept, e.g. 3650 for ten years, or remove the key to keep them "
+                "for ever"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:

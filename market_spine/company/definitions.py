@@ -1,5 +1,6 @@
 """The company domain's Definitions: every dataset file of the package's `defs/` folder loaded
-as Dagster components (one `defs.yaml` each), with a clear error naming a malformed file."""
+as Dagster components (one `defs.yaml` each), with a clear error naming a malformed file, and
+the datasets of the home's own folder beside them."""
 
 from __future__ import annotations
 
@@ -39,8 +40,13 @@ def _module_of(folder: Path) -> str | None:
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    """The company datasets the package declares (the synthetic company's by default)."""
-    del settings
+    """The company datasets the package declares (the synthetic company's by default) and
+    those of the home's own folder (`<home>/company/defs/`); a file there that is invalid is
+    left out with a warning naming it, and the rest load."""
+    from market_spine.company.assets import build_assets
     from market_spine.company.catalog import DEFS_FOLDER
+    from market_spine.company.home_defs import use_home
 
-    return load_folder(DEFS_FOLDER)
+    package = load_folder(DEFS_FOLDER)
+    home = use_home(settings.home)
+    return dg.Definitions.merge(package, *(build_assets(d.config, d.folder) for d in home.declared))

@@ -11,26 +11,20 @@ import polars as pl
 
 from market_spine.audit.recorder import recorder
 from market_spine.catalog.vocabulary import DatasetSpec, UnknownDataset
-from market_spine.company.catalog import COMPANY_DATASETS
+from market_spine.company.catalog import COMPANY_DATASETS, company_spec
 from market_spine.company.masking import for_tenant, masked, scoped_view_sql
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
 
 #: The audit action of a read that returned personal data in clear.
 CLEAR_PII_READ = "pii.read_clear"
-_BY_NAME = {spec.name: spec for spec in COMPANY_DATASETS}
-
-
-def company_spec(dataset: str) -> DatasetSpec | None:
-    """The catalog entry of a company table (raw or silver), None for any other dataset."""
-    return _BY_NAME.get(dataset)
 
 
 def silver_name(name: str) -> str:
     """The silver table of a company dataset named as in its YAML (`clients`), or the table
     itself; UnknownDataset listing the company datasets when there is none."""
     for candidate in (name, f"normalized/company_{name}"):
-        spec = _BY_NAME.get(candidate)
+        spec = company_spec(candidate)
         if spec is not None:
             return spec.name
     known = sorted(
@@ -41,6 +35,13 @@ def silver_name(name: str) -> str:
     raise UnknownDataset(
         f"no company dataset {name!r}: the company datasets are {', '.join(known)}"
     )
+
+
+def _spec(dataset: str) -> DatasetSpec:
+    spec = company_spec(dataset)
+    if spec is None:
+        raise UnknownDataset(f"{dataset!r} is not a company table")
+    return spec
 
 
 def scoped(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path) -> pl.DataFrame:
@@ -62,7 +63,7 @@ def scoped(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path
 
 def read(lake: Lake, dataset: str, identity: Identity, home: Path) -> pl.DataFrame:
     """Every row of a company table `identity` may see (tenant-scoped, PII per its scope)."""
-    spec = _BY_NAME[dataset]
+    spec = _spec(dataset)
     if not lake.exists(dataset):
         return pl.DataFrame(schema={c.name: c.dtype for c in spec.columns})
     rows = lake.read(dataset)
@@ -73,7 +74,7 @@ def read(lake: Lake, dataset: str, identity: Identity, home: Path) -> pl.DataFra
 
 def visible_rows(lake: Lake, dataset: str, identity: Identity) -> int | None:
     """How many rows of a company table `identity` sees (its catalog row count)."""
-    spec = _BY_NAME[dataset]
+    spec = _spec(dataset)
     if not lake.exists(dataset):
         return None
     if spec.tenant_column is None or identity.tenant is None:
@@ -90,3 +91,22 @@ def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
     pii = {} if identity.pii else dict(spec.pii)
     columns = [(c.name, c.dtype) for c in spec.columns]
     return scoped_view_sql(columns, pii, body, spec.tenant_column, identity.tenant)
+
+
+#: Readiness counts that count a company table's rows across every tenant.
+_TENANT_WIDE_COUNTS = ("expected", "present", "missing", "no_trade")
+
+
+def readiness_as(rows: pl.DataFrame, identity: Identity | None) -> pl.DataFrame:
+    """Readiness rows as `identity` may see them: bound to a tenant, it does not see the row
+    counts of company tables that hold tenants (they count every tenant's rows); its state,
+    capture and compute time are the table's and stay."""
+    if identity is None or identity.tenant is None or rows.is_empty():
+        return rows
+    tenanted = [s.name for s in COMPANY_DATASETS if s.tenant_column is not None]
+    hidden = pl.col("dataset").is_in(tenanted)
+    return rows.with_columns(
+        pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
+        for c in _TENANT_WIDE_COUNTS
+        if c in rows.columns
+    )

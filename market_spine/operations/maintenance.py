@@ -1,5 +1,6 @@
-"""The scheduled lake-maintenance job: compaction, checkpoints and pruning past the home's
-retention for every table, keeping certified versions (operations/retention.py)."""
+"""The scheduled lake-maintenance job: company datasets' rows past their own retention deleted,
+then compaction, checkpoints and pruning past the home's retention for every table, keeping
+certified versions (operations/retention.py)."""
 
 import dagster as dg
 
@@ -33,6 +34,18 @@ def maintain_lake(
         )
 
     done = maintain_tables(lake.lake, config.retention_hours, context.run_id, observe)
+    for expired in done.expired:
+        context.log.info(f"retention: {expired}")
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=dg.AssetKey(expired.dataset.split("/")),
+                metadata={
+                    "retention_rows_deleted": expired.rows,
+                    "retention_cutoff": expired.cutoff.isoformat(),
+                    "retention_version": expired.version,
+                },
+            )
+        )
     for message in done.refused.values():
         context.log.error(message)
     if done.refused:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -18,6 +19,9 @@ from market_spine.errors import LakeError
 from market_spine.lake.maintenance import MaintenanceReport, maintain
 from market_spine.lake.pruning import Pruning
 from market_spine.lake.store import Lake
+
+if TYPE_CHECKING:
+    from market_spine.company.retention import Expired
 
 PRUNINGS = "operations/prunings"
 
@@ -113,6 +117,8 @@ class LakeMaintenance:
     reports: list[MaintenanceReport] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
     recorded: int = 0
+    #: Rows deleted past a company dataset's own retention, per table.
+    expired: list[Expired] = field(default_factory=list)
 
 
 def _row(pruning: Pruning, run_id: str, retention_hours: int, at: datetime) -> dict:
@@ -133,19 +139,37 @@ def _row(pruning: Pruning, run_id: str, retention_hours: int, at: datetime) -> d
     }
 
 
+def _expire_company_rows(lake: Lake, run_id: str, done: LakeMaintenance) -> None:
+    """Delete the company datasets' rows past each one's `retention_days` (the package's and
+    the home's datasets); a table that cannot be written is refused, the others go on."""
+    from market_spine.company.home_defs import all_configs
+    from market_spine.company.retention import expire
+
+    now = datetime.now(UTC)
+    for config in all_configs(lake.local.parent):
+        try:
+            done.expired += expire(lake, config, now, run_id)
+        except LakeError as exc:
+            done.refused[f"company/{config.name}"] = f"retention of {config.name}: {exc}"
+
+
 def maintain_lake(
     lake: Lake,
     retention_hours: int,
     run_id: str,
     on_report: Callable[[MaintenanceReport], None] | None = None,
 ) -> LakeMaintenance:
-    """Maintain every table at `retention_hours`, keeping the versions certification pins
+    """Delete the company datasets' rows past their own retention (`done.expired`), then
+    maintain every table at `retention_hours`, keeping the versions certification pins
     (their descendants' too, by the catalog's lineage), and record each pruning in one commit
     of `operations/prunings`. A damaged table is refused without stopping the others."""
     from market_spine.catalog.registry import CATALOG
 
     pins = pinned_versions(lake, descendants(CATALOG))
     done = LakeMaintenance()
+    # Rows past a dataset's own retention go first, so the files only they held are pruned
+    # in this same pass unless a pinned version still needs them.
+    _expire_company_rows(lake, run_id, done)
     rows = []
     for dataset in lake.datasets():
         try:

@@ -416,11 +416,12 @@ def materialize_company(
     """Capture every company dataset's new source rows and rebuild its silver table: one run
     of the captures and the unpartitioned tables, then one single-run backfill per daily
     dataset over the business dates its captures hold."""
-    from market_spine.company.catalog import configs
+    from market_spine.company.home_defs import all_configs
     from market_spine.company.tables import BUSINESS_DATE, raw_table
 
     assets = domain_assets(settings, "company")
-    daily = {c.name for c in configs() if c.partitioning.kind == "daily"}
+    declared = all_configs(settings.home)
+    daily = {c.name for c in declared if c.partitioning.kind == "daily"}
     partitioned = [a for a in assets if a.partitions_def is not None]
     first = [k for a in assets if a.partitions_def is None for k in a.keys]
     today = date.today()
@@ -431,7 +432,7 @@ def materialize_company(
     if not run.success:
         return runs
     lake = LakeResource(root=str(settings.lake_root)).lake
-    for config in configs():
+    for config in declared:
         if config.name not in daily or not lake.exists(raw_table(config)):
             continue
         dates = lake.read(raw_table(config), columns=[BUSINESS_DATE])[BUSINESS_DATE]

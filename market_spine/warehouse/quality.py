@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 from dagster import DagsterEventType, EventRecordsFilter
 
 from market_spine.catalog.dagster_metadata import catalog_metadata
+from market_spine.company.catalog import configs as company_configs
+from market_spine.company.tables import silver_table
 from market_spine.futures import definitions as futures
 from market_spine.lake.resource import LakeResource
 from market_spine.options import definitions as options
@@ -28,11 +30,15 @@ def checked_assets(assets: Iterable[dg.AssetsDefinition]) -> tuple[dg.AssetKey, 
     return tuple(dict.fromkeys(spec.asset_key for a in assets for spec in a.check_specs))
 
 
-#: The market assets whose checks this collects, from the domains' definitions (every futures
-#: asset has checks): a new materialization (and its checks) triggers a collection. dbt tests on
-#: the marts are picked up by the next run or the hourly tick. Not `eager()`, which would wait
-#: until every one of them exists (options may never run).
-CHECKED_ASSETS = (*futures.ASSET_KEYS, *checked_assets(options.ASSETS))
+#: The company datasets' silver tables the package declares (their checks' severity and owner
+#: travel in each evaluation's metadata). A home's own datasets are collected by the hourly tick.
+COMPANY_CHECKED = tuple(dg.AssetKey(silver_table(c).split("/")) for c in company_configs())
+
+#: The assets whose checks this collects, from the domains' definitions (every futures asset has
+#: checks) and the company datasets: a new materialization (and its checks) triggers a
+#: collection. dbt tests on the marts are picked up by the next run or the hourly tick. Not
+#: `eager()`, which would wait until every one of them exists (options may never run).
+CHECKED_ASSETS = (*futures.ASSET_KEYS, *checked_assets(options.ASSETS), *COMPANY_CHECKED)
 
 
 def _evaluation_id(record: dg.EventLogRecord) -> str:

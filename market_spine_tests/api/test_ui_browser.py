@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route
 
 from market_spine.api.app import create_app
-from market_spine.client import READINESS_DATASETS
+from market_spine.client import readiness_datasets
 from market_spine.fakes.tws import FakeTWS, FakeTWSConfig
 from market_spine.lake import Lake
 from market_spine.providers.ib_connection import IBSettings
@@ -399,7 +399,7 @@ def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
     with serving_app(app) as client:
         key = credential(app, "reader")
         # The API answers for every dataset it lists, the company one included.
-        for name in READINESS_DATASETS:
+        for name in readiness_datasets():
             answer = client.get("/v1/readiness", params={"dataset": name})
             assert answer.status_code == 200, (name, answer.text)
         company = client.get("/v1/readiness", params={"dataset": COMPANY}).json()["data"]
@@ -412,7 +412,7 @@ def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
         # The filter offers exactly what the API answers for.
         assert page.locator("#f-dataset option").all_text_contents() == [
             "all",
-            *READINESS_DATASETS,
+            *readiness_datasets(),
         ]
         page.select_option("#f-dataset", COMPANY)
         page.click("#filters button[type=submit]")

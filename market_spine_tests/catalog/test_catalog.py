@@ -55,6 +55,7 @@ def test_every_table_is_declared_and_matches_its_declaration(materialized_home, 
     # datasets in the company tests).
     batch = {
         *(spec.name for spec in COMPANY_DATASETS),
+        "operations/company_captures",
         "raw/futures_bars_5s",
         "quality/check_results",
         "operations/revisions",

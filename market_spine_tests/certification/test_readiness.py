@@ -28,7 +28,6 @@ from market_spine.client import (
     VOL_SURFACE,
     Spine,
 )
-from market_spine.company.catalog import certified_tables
 from market_spine.errors import InvalidInput
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_options
@@ -164,7 +163,7 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
         everything = client.get("/v1/readiness").json()
         assert everything["total_rows"] == 15
         # Every market dataset; the company ones have no partition in this home.
-        market = set(READINESS_DATASETS) - set(certified_tables())
+        market = set(READINESS_DATASETS)
         assert {r["dataset"] for r in everything["data"]} == market
         for params, field in (
             ({"dataset": "normalized/nope"}, "dataset"),

@@ -117,6 +117,11 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
             client, "/v1/catalog/normalized/company_clients", _key(company_home, "reader")
         )
         unknown = _get(client, "/v1/datasets/nothing", acme)
+        clients = {"dataset": "normalized/company_clients"}
+        acme_ready = _get(client, "/v1/readiness", acme, **clients).json()["data"]
+        owner_ready = _get(client, "/v1/readiness", _key(company_home, "reader"), **clients).json()[
+            "data"
+        ]
         revisions = _get(
             client,
             "/v1/revisions",
@@ -136,6 +141,10 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
         unknown.status_code == 404 and "acme" not in unknown.text and "globex" not in unknown.text
     )
     assert revisions.status_code == 403 and "every tenant" in revisions.text
+    # Readiness says a company table's state to a tenant, not how many rows all tenants hold.
+    (ready,) = acme_ready
+    assert ready["state"] == "certified" and ready["present"] is None
+    assert owner_ready[0]["present"] == 12
 
     spine = Spine(settings=settings_for(company_home), key=acme)
     assert set(spine.dataset("employees")["tenant"]) == {"acme"}
@@ -143,6 +152,7 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
     assert spine.sql("select count(*) as n from raw_company_clients")["n"][0] == 6
     catalog = spine.catalog().filter(pl.col("name") == "normalized/company_clients")
     assert catalog["rows"][0] == 6
+    assert spine.readiness(dataset="normalized/company_clients")["present"].to_list() == [None]
     with pytest.raises(InvalidInput, match="bound to tenant acme"):
         spine.warehouse_sql("select 1")
 

@@ -30,6 +30,18 @@ def _copy_example(tmp_path: Path, names: tuple[str, ...]) -> Path:
     return folder
 
 
+def drop_moved_client(folder: Path) -> None:
+    """A later clients file in which C001 (of both tenants) moved to the enterprise segment."""
+    drop = folder / "clients" / "drop"
+    changed = pl.read_csv(drop / "clients_2026-11-27.csv").with_columns(
+        pl.when(pl.col("client_id") == "C001")
+        .then(pl.lit("enterprise"))
+        .otherwise(pl.col("segment"))
+        .alias("segment")
+    )
+    changed.write_csv(drop / "clients_2026-11-28.csv")
+
+
 def _materialize(
     defs: dg.Definitions, lake: Path, partition: str | None = None
 ) -> dg.ExecuteInProcessResult:
@@ -52,14 +64,7 @@ def test_dimension_keeps_versions_as_scd2(tmp_path: Path) -> None:
     first = lake.read("normalized/company_clients")
     assert first.height == 12 and first["is_current"].all()
 
-    drop = folder / "clients" / "drop"
-    changed = pl.read_csv(drop / "clients_2026-11-27.csv").with_columns(
-        pl.when(pl.col("client_id") == "C001")
-        .then(pl.lit("enterprise"))
-        .otherwise(pl.col("segment"))
-        .alias("segment")
-    )
-    changed.write_csv(drop / "clients_2026-11-28.csv")
+    drop_moved_client(folder)
     assert _materialize(defs, lake_root).success
 
     raw = lake.read("raw/company_clients")

@@ -124,9 +124,7 @@ def test_every_checked_market_asset_is_collected(tmp_path: Path) -> None:
     graph = build_definitions(settings_for(tmp_path)).get_repository_def().asset_graph
     checked = {k.asset_key for k in graph.asset_check_keys}
     dbt_models = {k for a in WAREHOUSE_DBT_ASSETS for k in a.keys}
-    # Company datasets route their findings to their owners through the alerts instead.
-    company = {k for k in checked if k.path[-1].startswith("company_")}
-    assert set(CHECKED_ASSETS) == {k for k in checked if k not in dbt_models | company}
+    assert set(CHECKED_ASSETS) == {k for k in checked if k not in dbt_models}
     assert dg.AssetKey(["raw", "spx_options_quotes_1m"]) in CHECKED_ASSETS
     assert graph.get(check_results.key).parent_keys == set(CHECKED_ASSETS)
 

@@ -27,6 +27,7 @@ final as (
         partition_key,
         is_passed,
         severity,
+        owner,
         evaluated_at as last_evaluated_at,
         run_id as last_run_id,
         evaluation_count,

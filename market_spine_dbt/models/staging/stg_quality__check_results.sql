@@ -16,6 +16,8 @@ renamed as (
         nullif(partition_key, '') as partition_key,
         passed as is_passed,
         severity,
+        -- The owner a rule routes its findings to (company datasets' checks name one).
+        json_extract_string(metadata_json, '$.owner') as owner,
         description,
         metadata_json
     from source

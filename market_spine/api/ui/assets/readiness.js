@@ -81,7 +81,7 @@
       byDataset.get(row.dataset).push(row);
     }
     const sections = [...byDataset.entries()].sort().map(([dataset, list]) => {
-      list.sort((a, b) => (a.trade_date === b.trade_date ? a.symbol.localeCompare(b.symbol) : a.trade_date < b.trade_date ? 1 : -1));
+      list.sort((a, b) => (a.trade_date === b.trade_date ? (a.symbol || "").localeCompare(b.symbol || "") : a.trade_date < b.trade_date ? 1 : -1));
       return S.el("section", { "data-dataset": dataset }, S.el("h2", {}, dataset), S.el("div", { class: "tiles" }, ...list.map(tile)));
     });
     const main = document.getElementById("datasets");
@@ -97,10 +97,12 @@
     const measured = row.completeness !== null && row.completeness !== undefined;
     const fill = S.el("div", {});
     fill.style.width = (100 * Math.min(1, measured ? row.completeness : 0)).toFixed(1) + "%";
-    const detail = `${row.present} / ${row.expected} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
+    // A company dataset owes no count by a calendar: it shows the rows it holds.
+    const held = row.expected === null || row.expected === undefined ? `${row.present}` : `${row.present} / ${row.expected}`;
+    const detail = `${held} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
     // A company dataset's day is judged whole: no symbol, and no count owed to measure against.
     const what = row.symbol || "all rows";
-    const completeness = measured ? `${S.percent(row.completeness)} complete: ${detail}` : "completeness not measured (nothing is owed per day)";
+    const completeness = measured ? `${S.percent(row.completeness)} complete: ${detail}` : `${detail}: completeness not measured (nothing is owed per day)`;
     const worst = row.worst_anomaly_kind ? ` (worst ${row.worst_anomaly_kind}, ${Number(row.worst_anomaly_score).toFixed(1)})` : "";
     const button = S.el("button", { type: "button", class: "anomalies", disabled: !row.anomalies || row.dataset !== BARS }, `${row.anomalies} anomalies${worst}`);
     button.addEventListener("click", () => flagged(row));

@@ -1,0 +1,99 @@
+"""Company datasets a home declares itself: YAML files in `<home>/company/defs/`, read beside
+the package's own, so an owner adds a dataset without changing the package.
+
+A file there is either `<dataset>/defs.yaml` (the package's layout, its drop folder beside it)
+or a `*.yaml` file directly in the folder (paths in it relative to the folder). Each file is
+validated on its own: an invalid one is left out with a warning naming the file, the key and
+the fix, and the other datasets load as usual.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from market_spine.company.catalog import DEFS_FOLDER, configs, register
+from market_spine.company.config import DEFS_FILE, DatasetConfig, dataset_files, load
+from market_spine.errors import InvalidInput
+
+#: Where a home keeps its own company dataset files, relative to the home.
+HOME_DEFS = Path("company") / "defs"
+
+
+class CompanyDefsWarning(UserWarning):
+    """A home's company dataset file that was left out, and why."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One dataset: its declaration, its file and the folder its relative paths start from."""
+
+    config: DatasetConfig
+    path: Path
+
+    @property
+    def folder(self) -> Path:
+        """The folder a `files` source's `path` is relative to."""
+        return self.path.parent
+
+
+@dataclass(frozen=True)
+class HomeDatasets:
+    """What a home's folder declares: the valid datasets, and one message per file left out."""
+
+    folder: Path
+    declared: tuple[Declared, ...]
+    problems: tuple[str, ...]
+
+
+def home_folder(home: Path) -> Path:
+    """`<home>/company/defs`: the folder of a home's own company datasets."""
+    return Path(home) / HOME_DEFS
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    loose = [p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml")]
+    return [*dataset_files(folder), *sorted(loose)]
+
+
+def read_home(home: Path) -> HomeDatasets:
+    """Every valid dataset of the home's folder (none when it has no folder). A file that is
+    invalid, or declares a name the package or an earlier file already holds, is left out and
+    named in `problems` with the key at fault and the fix."""
+    folder = home_folder(home)
+    taken = {c.name: DEFS_FOLDER / c.name / DEFS_FILE for c in configs()}
+    declared: list[Declared] = []
+    problems: list[str] = []
+    for path in _files(folder):
+        try:
+            config = load(path)
+        except InvalidInput as exc:
+            problems.append(str(exc))
+            continue
+        if config.name in taken:
+            problems.append(
+                f"{path}: key `attributes.name` {config.name!r} is already declared by "
+                f"{taken[config.name]}; give this dataset another name"
+            )
+            continue
+        taken[config.name] = path
+        declared.append(Declared(config, path))
+    return HomeDatasets(folder, tuple(declared), tuple(problems))
+
+
+def use_home(home: Path) -> HomeDatasets:
+    """Read the home's datasets, add them to this process's catalog and warn
+    (CompanyDefsWarning) about each file left out."""
+    found = read_home(home)
+    for problem in found.problems:
+        warnings.warn(f"company dataset file left out: {problem}", CompanyDefsWarning, stacklevel=2)
+    register(d.config for d in found.declared)
+    return found
+
+
+def all_configs(home: Path) -> list[DatasetConfig]:
+    """The package's datasets and the valid ones of the home's folder."""
+    return [*configs(), *(d.config for d in read_home(home).declared)]

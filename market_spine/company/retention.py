@@ -1,0 +1,146 @@
+"""Retention of company datasets: the rows older than a dataset's `retention_days` leave its
+raw captures and its silver table, as a lake commit of each (versioned, so the deletion is
+itself on record and versions before it, pinned ones above all, still read the old rows until
+maintenance prunes what no pin keeps).
+
+What "older" means follows what the rows are: a daily dataset's business date; an
+unpartitioned fact's capture time; a dimension's versions that stopped being true (its current
+versions are kept however old, with the captures they came from, so a rebuild gives the same
+silver table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from market_spine.company.config import DatasetConfig
+from market_spine.company.tables import (
+    BUSINESS_DATE,
+    VALID_FROM,
+    VALID_TO,
+    WHOLE_TABLE,
+    raw_table,
+    silver_table,
+)
+from market_spine.lake.store import Lake
+
+#: The commit metadata `deleted_by` of a retention deletion.
+RETENTION_OPERATION = "company retention"
+_EARLIEST_DAY = WHOLE_TABLE[0].date()
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Expired:
+    """Rows one retention pass deleted from one table: how many, those older than `cutoff`
+    (UTC), and the Delta version of the deletion."""
+
+    dataset: str
+    rows: int
+    cutoff: datetime
+    version: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.dataset}: {self.rows} rows older than {self.cutoff:%Y-%m-%d %H:%M} UTC "
+            f"deleted (version {self.version})"
+        )
+
+
+def _expire(
+    lake: Lake,
+    dataset: str,
+    window: dict[str, tuple[Any, Any]],
+    survive: Callable[[pl.DataFrame], pl.DataFrame] | None,
+    cutoff: datetime,
+    run_id: str,
+) -> Expired | None:
+    """Delete the rows in `window` (all of them, or all but those `survive` keeps) as one
+    commit."""
+    if not lake.exists(dataset):
+        return None
+    found = lake.read(dataset, between=window)
+    survivors = survive(found) if survive is not None else found.clear()
+    removed = found.height - survivors.height
+    if removed == 0:
+        return None
+    commit = lake.replace(
+        dataset,
+        survivors,
+        between=window,
+        metadata={
+            "run_id": run_id,
+            "deleted_by": RETENTION_OPERATION,
+            "cutoff": cutoff.isoformat(),
+            "rows_deleted": removed,
+        },
+    )
+    return Expired(dataset, removed, cutoff, commit.version)
+
+
+def within_retention(config: DatasetConfig, rows: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """A daily dataset's `rows` (with their business date) that its retention still keeps at
+    `now`: a capture does not bring in what maintenance would delete."""
+    if config.retention_days is None or BUSINESS_DATE not in rows.columns:
+        return rows
+    first = (now - timedelta(days=config.retention_days)).date()
+    return rows.filter(pl.col(BUSINESS_DATE) >= first)
+
+
+def expire(lake: Lake, config: DatasetConfig, now: datetime, run_id: str) -> list[Expired]:
+    """Delete what is past `config`'s retention at `now` (tz-aware) from its silver table, then
+    from its raw captures; what was deleted, per table (nothing without a retention)."""
+    if config.retention_days is None:
+        return []
+    cutoff = now - timedelta(days=config.retention_days)
+    raw, silver = raw_table(config), silver_table(config)
+    done: list[Expired | None] = []
+    if config.partitioning.kind == "daily":
+        days: dict[str, tuple[Any, Any]] = {
+            BUSINESS_DATE: (_EARLIEST_DAY, cutoff.date() - timedelta(days=1))
+        }
+        if days[BUSINESS_DATE][1] >= _EARLIEST_DAY:
+            done += [_expire(lake, t, days, None, cutoff, run_id) for t in (silver, raw)]
+    elif config.kind == "fact":
+        captured = {"captured_at": (WHOLE_TABLE[0], cutoff - _TICK)}
+        done += [_expire(lake, t, captured, None, cutoff, run_id) for t in (silver, raw)]
+    else:
+        done += _expire_versions(lake, config, cutoff, run_id)
+    return [e for e in done if e is not None]
+
+
+def _expire_versions(
+    lake: Lake, config: DatasetConfig, cutoff: datetime, run_id: str
+) -> list[Expired | None]:
+    """A dimension: versions that stopped being true before `cutoff` go; of the captures
+    before it, only the rows a kept version came from stay."""
+    silver, raw = silver_table(config), raw_table(config)
+    versions = {VALID_FROM: (WHOLE_TABLE[0], cutoff - _TICK)}
+
+    def still_true(rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.filter(pl.col(VALID_TO).is_null() | (pl.col(VALID_TO) >= cutoff))
+
+    done = [_expire(lake, silver, versions, still_true, cutoff, run_id)]
+    if not lake.exists(silver):
+        return done
+    origin = [*config.keys, "capture_id"]
+    kept = lake.read(silver, columns=origin).unique()
+
+    def kept_versions_came_from(rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.join(kept, on=origin, how="semi")
+
+    captured = {"captured_at": (WHOLE_TABLE[0], cutoff - _TICK)}
+    done.append(_expire(lake, raw, captured, kept_versions_came_from, cutoff, run_id))
+    return done
+
+
+def expire_all(
+    lake: Lake, declared: Iterable[DatasetConfig], now: datetime, run_id: str
+) -> list[Expired]:
+    """`expire` for every dataset in `declared`."""
+    return [e for config in declared for e in expire(lake, config, now, run_id)]

@@ -1,0 +1,92 @@
+"""An owner adds a company dataset by dropping a YAML file in the home's `company/defs/`
+folder, with no change to the package: it is loaded beside the package's datasets, captured,
+catalogued and served; a file there that is invalid is left out with a warning naming the file
+and the key, and the other datasets still load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from market_spine.client import Spine
+from market_spine.company.definitions import build_definitions
+from market_spine.company.home_defs import CompanyDefsWarning, home_folder
+from market_spine.lake.resource import LakeResource
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import settings_for
+
+VENDORS = """\
+type: market_spine.company.component.CompanyDataset
+attributes:
+  name: vendors
+  description: The vendors each tenant pays.
+  owner: team:procurement
+  kind: dimension
+  source: {kind: files, path: vendors_drop, format: csv, pattern: "*.csv"}
+  columns:
+    - {name: tenant, type: string, description: The company paying the vendor.}
+    - {name: vendor_id, type: string, description: The vendor's identifier.}
+    - {name: email, type: string, description: Billing email., pii: hash}
+  keys: [tenant, vendor_id]
+  tenant_column: tenant
+  checks:
+    - {kind: not_null, column: email}
+  retention_days: 400
+"""
+
+
+def _home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    folder = home_folder(home)
+    (folder / "vendors_drop").mkdir(parents=True)
+    (folder / "vendors.yaml").write_text(VENDORS)
+    (folder / "vendors_drop" / "vendors.csv").write_text(
+        "tenant,vendor_id,email\nacme,V1,a@acme.test\nglobex,V2,b@globex.test\n"
+    )
+    broken = folder / "broken"
+    broken.mkdir()
+    (broken / "defs.yaml").write_text(VENDORS.replace("name: vendors", "nmae: broken"))
+    return home
+
+
+def test_a_home_dataset_loads_beside_the_package_and_a_broken_file_is_named(
+    tmp_path: Path,
+) -> None:
+    home = _home(tmp_path)
+    settings = settings_for(home)
+    with pytest.warns(CompanyDefsWarning) as warned:
+        defs = build_definitions(settings)
+    (message,) = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
+    assert str(home_folder(home) / "broken" / "defs.yaml") in message
+    assert "attributes.nmae" in message and "not a known key" in message
+
+    assets = {a.key.to_user_string(): a for a in defs.assets or []}
+    assert {"raw/company_vendors", "normalized/company_vendors"} <= set(assets)
+    assert "normalized/company_clients" in assets  # the package's datasets still load
+    wanted = [assets["raw/company_vendors"], assets["normalized/company_vendors"]]
+    result = dg.materialize(wanted, resources={"lake": LakeResource(root=str(settings.lake_root))})
+    assert result.success
+
+    spine = Spine(home)
+    assert "normalized/company_vendors" in spine.catalog()["name"].to_list()
+    assert spine.dataset("vendors").height == 2
+    with serving(home) as client:
+        rows = client.get("/v1/datasets/vendors").json()["data"]
+        assert sorted(r["vendor_id"] for r in rows) == ["V1", "V2"]
+        ready = client.get("/v1/readiness", params={"dataset": "normalized/company_vendors"})
+        assert ready.status_code == 200 and ready.json()["data"][0]["state"] == "certified"
+
+
+def test_a_home_dataset_may_not_take_a_package_name(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = home_folder(home)
+    folder.mkdir(parents=True)
+    (folder / "clients.yaml").write_text(VENDORS.replace("name: vendors", "name: clients"))
+    with pytest.warns(CompanyDefsWarning, match="already declared") as warned:
+        defs = build_definitions(settings_for(home))
+    messages = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
+    assert len(messages) == 1 and str(folder / "clients.yaml") in messages[0]
+    keys = [a.key.to_user_string() for a in defs.assets or []]
+    assert keys.count("normalized/company_clients") == 1

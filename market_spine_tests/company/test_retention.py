@@ -1,0 +1,144 @@
+"""A company dataset's `retention_days` is enforced by lake maintenance: rows past it leave the
+raw captures and the silver table as a versioned deletion, certified (pinned) versions still
+read the old rows exactly, what was removed is reported, and a bad value is refused at load."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from market_spine.catalog.registry import drift, undeclared
+from market_spine.company.catalog import DEFS_FOLDER
+from market_spine.company.config import load
+from market_spine.company.definitions import build_definitions, load_folder
+from market_spine.company.retention import RETENTION_OPERATION, expire
+from market_spine.errors import InvalidInput
+from market_spine.lake.resource import LakeResource
+from market_spine.lake.store import Lake
+from market_spine.operations.retention import maintain_lake
+from market_spine_tests.company.test_component import _copy_example, drop_moved_client
+from market_spine_tests.kit.homes import settings_for
+
+KEPT_FROM = date(2026, 11, 26)
+
+
+def _home_with_orders(tmp_path: Path) -> Path:
+    """A home declaring `short_orders`: the example orders under another name."""
+    home = tmp_path / "home"
+    folder = home / "company" / "defs" / "short_orders"
+    shutil.copytree(DEFS_FOLDER / "orders", folder)
+    text = (folder / "defs.yaml").read_text().replace("name: orders", "name: short_orders")
+    (folder / "defs.yaml").write_text(text)
+    return home
+
+
+def _shorten_retention(home: Path, days: int) -> None:
+    path = home / "company" / "defs" / "short_orders" / "defs.yaml"
+    path.write_text(path.read_text().replace("retention_days: 3650", f"retention_days: {days}"))
+
+
+def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
+    tmp_path: Path,
+) -> None:
+    home = _home_with_orders(tmp_path)
+    settings = settings_for(home)
+    defs = build_definitions(settings)
+    assets = {a.key.to_user_string(): a for a in defs.assets or []}
+    resources = {"lake": LakeResource(root=str(settings.lake_root))}
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([assets["raw/company_short_orders"]], resources=resources).success
+    for day in ("2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"):
+        assert dg.materialize(
+            [assets["normalized/company_short_orders"]],
+            resources=resources,
+            instance=instance,
+            partition_key=day,
+        ).success
+    lake = Lake(settings.lake_root)
+    silver, raw = "normalized/company_short_orders", "raw/company_short_orders"
+    certified_version = lake.version(silver)
+    before = lake.read(silver, as_of=certified_version)
+    old_days = {date(2026, 11, 24), date(2026, 11, 25)}
+    old_rows = before.filter(pl.col("business_date").is_in(old_days)).height
+    assert old_rows > 0
+
+    # The owner shortens the retention so that today's cutoff falls on KEPT_FROM: the 24th
+    # and 25th go.
+    _shorten_retention(home, (date.today() - KEPT_FROM).days)
+    done = maintain_lake(lake, 0, "test-run")
+
+    expired = {e.dataset: e for e in done.expired}
+    assert set(expired) == {silver, raw}
+    assert expired[silver].rows == old_rows
+    assert min(lake.read(silver)["business_date"]) == KEPT_FROM
+    assert min(lake.read(raw)["business_date"]) == KEPT_FROM
+    # The deletion is a version of its own, saying what it was.
+    commit = lake.history(silver, limit=5)
+    assert any(c.get("deleted_by") == RETENTION_OPERATION for c in commit)
+    # Maintenance at retention 0 kept the certified version whole: it reads the old rows.
+    again = lake.read(silver, as_of=certified_version)
+    assert again.sort(["business_date", "order_id", "tenant"]).equals(
+        before.sort(["business_date", "order_id", "tenant"])
+    )
+    # The package's own datasets keep ten years: nothing of theirs went.
+    assert not [e for e in done.expired if "short_orders" not in e.dataset]
+
+    # The next capture takes neither the drop files it already took (whose rows are gone) nor
+    # a new file's rows that are already past the retention.
+    drop = home / "company" / "defs" / "short_orders" / "drop"
+    late = pl.read_csv(drop / "orders_2026-11-24.csv").with_columns(
+        order_id=pl.col("order_id") + "-late"
+    )
+    late.write_csv(drop / "orders_late.csv")
+    shortened = {a.key.to_user_string(): a for a in build_definitions(settings).assets or []}
+    again_captured = dg.materialize([shortened["raw/company_short_orders"]], resources=resources)
+    assert again_captured.success
+    took = again_captured.asset_materializations_for_node("raw__company_short_orders")[0]
+    assert took.metadata["captures"].value == 1 and took.metadata["rows"].value == 0
+    assert min(lake.read(raw)["business_date"]) == KEPT_FROM
+    assert undeclared(lake) == [] and drift(lake) == {}
+
+
+def test_dimension_keeps_current_versions_and_the_captures_they_came_from(
+    tmp_path: Path,
+) -> None:
+    folder = _copy_example(tmp_path, ("clients",))
+    defs = load_folder(folder)
+    lake_root = tmp_path / "lake"
+    resources = {"lake": LakeResource(root=str(lake_root))}
+    assert dg.materialize(list(defs.assets or []), resources=resources).success
+    drop_moved_client(folder)
+    assert dg.materialize(list(defs.assets or []), resources=resources).success
+    lake = Lake(lake_root)
+    config = load(folder / "clients" / "defs.yaml")
+    assert config.retention_days is not None
+    later = datetime.now(UTC) + timedelta(days=config.retention_days + 1)
+
+    done = {e.dataset: e.rows for e in expire(lake, config, later, "test-run")}
+
+    # The two superseded versions of C001 go; the twelve current ones stay, however old.
+    assert done == {"normalized/company_clients": 2, "raw/company_clients": 12}
+    kept = lake.read("normalized/company_clients")
+    assert kept.height == 12 and kept["is_current"].all()
+    # What is left of the captures rebuilds exactly the silver table retention left.
+    assert dg.materialize(list(defs.assets or []), resources=resources).success
+    rebuilt = lake.read("normalized/company_clients")
+    order = ["tenant", "client_id"]
+    assert rebuilt.drop("capture_id").sort(order).equals(kept.drop("capture_id").sort(order))
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "10y", "2.5", "true"])
+def test_a_bad_retention_is_refused_naming_the_file_and_the_fix(tmp_path: Path, value: str) -> None:
+    folder = _copy_example(tmp_path, ("orders",))
+    path = folder / "orders" / "defs.yaml"
+    path.write_text(path.read_text().replace("retention_days: 3650", f"retention_days: {value}"))
+    with pytest.raises(InvalidInput) as caught:
+        load(path)
+    message = str(caught.value)
+    assert str(path) in message and "key `attributes.retention_days`" in message
+    assert "e.g. 3650" in message
