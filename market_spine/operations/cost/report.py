@@ -179,7 +179,7 @@ def run_lines(
                 unmetered += run.status.value in ("SUCCESS", "FAILURE", "CANCELED")
                 continue
             metered += 1
-            assets = run_datasets(run) or (run.job_name,)
+            assets = run_datasets(run, instance) or (run.job_name,)
             share = 1.0 / len(assets)
             for asset in assets:
                 sent = {p: n * share for p, n in used.provider_requests.items()}
