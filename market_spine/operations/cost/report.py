@@ -311,7 +311,6 @@ def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> Co
     price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option,
     a bad price sheet, or a home without an instance."""
     from market_spine.catalog.registry import CATALOG
-    from market_spine.lake.store import lake_at
     from market_spine.operations.run_history import parse_since
 
     since_at = parse_since(since)
@@ -321,7 +320,7 @@ def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> Co
         return cost_report(
             instance,
             list(CATALOG),
-            lake_at(str(settings.lake_root)),
+            settings.lake(),
             settings.home,
             prices,
             since=since_at,
