@@ -332,6 +332,11 @@ class Lake:
         return ReplacePlan(snapshot, removes, rewrites, partition_by)
 
     def _commit(self, dataset: str, change: Change) -> int:
+        """`_commit_planned`, with a store that does not answer as LakeUnreachable."""
+        with self.storage.reaching():
+            return self._commit_planned(dataset, change)
+
+    def _commit_planned(self, dataset: str, change: Change) -> int:
         """Commit a change, planned from snapshot `change.read` (None: no table yet), as one
         version.
 
