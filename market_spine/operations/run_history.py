@@ -224,10 +224,14 @@ class RunRow:
 
     @property
     def duration_s(self) -> float | None:
-        """Seconds from start to end (to now while it runs); None before it started."""
+        """Seconds from start to end (to now while it runs), never negative; None before it
+        started. A run failed before its worker reported it started (a start timeout) holds an
+        end older than its start: while it runs, that end is not its own."""
         if self.started is None:
             return None
-        return ((self.ended or datetime.now(UTC)) - self.started).total_seconds()
+        finished = self.status in ("SUCCESS", "FAILURE", "CANCELED")
+        end = self.ended if finished and self.ended is not None else datetime.now(UTC)
+        return max(0.0, (end - self.started).total_seconds())
 
     @property
     def rows_per_s(self) -> float | None:
