@@ -48,9 +48,10 @@ _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_since(text: str, now: datetime | None = None) -> datetime:
+def parse_since(text: str, now: datetime | None = None, option: str = "--since") -> datetime:
     """The instant `--since` names, UTC: an age (`30m`, `12h`, `1d`, `2w`) before `now`, or a
-    date (`2024-03-04`, midnight UTC) or an ISO timestamp. Anything else raises InvalidInput."""
+    date (`2024-03-04`, midnight UTC) or an ISO timestamp. Anything else raises InvalidInput
+    naming `option` (the flag, or an API's query field)."""
     from market_spine.markets.dates import parse_point
 
     now = now or datetime.now(UTC)
@@ -58,12 +59,12 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     if age:
         return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     try:
-        point = parse_point(text, "--since")
+        point = parse_point(text, option)
     except NoSuchDate:
         raise
     except InvalidInput:
         raise InvalidInput(
-            f"--since {text!r} is neither an age (30m, 12h, 1d, 2w) nor a date or timestamp "
+            f"{option} {text!r} is neither an age (30m, 12h, 1d, 2w) nor a date or timestamp "
             "(2024-03-04, 2024-03-04T14:30:00Z)"
         ) from None
     if isinstance(point, datetime):
