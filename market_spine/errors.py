@@ -84,6 +84,14 @@ class PacingViolation(ProviderError):
     retry_helps = True
 
 
+class LakeUnreachable(LakeError):
+    """The object store holding the lake did not answer (refused, timed out, no such host): a
+    setting or the network must be fixed, or the store brought back; the lake itself is
+    unharmed."""
+
+    retry_helps = True
+
+
 class LakeDamaged(LakeError):
     """A table's log or one of its data files is missing, short, corrupt or differs from what was
     recorded when it was committed. Reads refuse the damage rather than answer with wrong rows.

@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from market_spine.api.errors import ApiError
+from market_spine.errors import InvalidInput
 from market_spine.operations.cost.report import GROUPINGS, home_cost
 
 router = APIRouter(tags=["operations"])
@@ -20,4 +22,14 @@ def cost(
 ) -> dict[str, Any]:
     """Compute, provider requests and subscriptions, and storage over the window, priced by the
     home's price sheet; most expensive first, with totals and the prices used."""
-    return home_cost(request.app.state.settings, since=since, by=by).as_json()
+    try:
+        report = home_cost(request.app.state.settings, since=since, by=by, options=_FIELDS)
+    except InvalidInput as exc:
+        text = str(exc)
+        field = next((f for f in _FIELDS if text.startswith(f"{f} ")), None)
+        raise ApiError(422, text, field) from None
+    return report.as_json()
+
+
+#: The query fields a bad window or grouping is named by.
+_FIELDS = ("since", "by")

@@ -7,8 +7,13 @@ facts of the last listing (marked `warehouse_busy`). Whether a listing is curren
 `stamp` of cheap `stat` calls (each table's `_delta_log` folder, the warehouse file, the dbt
 manifest), so the CLI can answer from the file without importing the registry.
 
+On object storage every look is a paid request: the stamp is one HEAD of the lake's change
+marker (every commit rewrites it), and a listing rebuilt only for the instance's news keeps the
+previous listing's lake facts while the marker is unchanged (at most LAKE_MAX_AGE_S).
+
 Listing file: `<home>/cache/catalog.json`, `{"stamp": {...}, "built_at": ISO UTC,
-"warehouse_busy": bool, "datasets": [entry, ...]}` where an entry is `catalog.describe`'s.
+"lake_read_at": ISO UTC, "warehouse_busy": bool, "datasets": [entry, ...]}` where an entry is
+`catalog.describe`'s.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ log = logging.getLogger("market_spine.catalog.registry")
 POLL_S = 1.0
 #: A listing is rebuilt at least this often: Dagster materializations change without a file.
 MAX_AGE_S = 30.0
+#: On object storage, lake facts unchanged by any commit are read again at least this often
+#: (a damaged file changes no marker).
+LAKE_MAX_AGE_S = 600.0
 LISTING_FILE = Path("cache") / "catalog.json"
 
 Listing = dict[str, Any]
@@ -43,18 +51,18 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
-def stamp(settings: Settings) -> dict[str, int | None]:
+def stamp(settings: Settings) -> dict[str, int | str | None]:
     """What the listing depends on, by modification time: a new Delta commit adds a file to its
-    table's `_delta_log` folder; a dbt build rewrites the warehouse file."""
+    table's `_delta_log` folder (on object storage, rewrites the lake's change marker); a dbt
+    build rewrites the warehouse file."""
     from market_spine.warehouse.paths import warehouse_path
 
-    marks: dict[str, int | None] = {}
+    marks: dict[str, int | str | None] = {}
     lake = settings.lake_root
     if settings.lake_uri:
-        # Object storage has no folder times: a table's version says the same.
-        s3_lake = settings.lake()
-        for dataset in s3_lake.datasets():
-            marks[dataset] = s3_lake.version(dataset)
+        # Object storage has no folder times, and listing every table's log is a request per
+        # table: the marker every commit rewrites says the same in one.
+        marks["lake"] = settings.lake().change_mark()
     elif lake.is_dir():
         for log_dir in sorted(lake.glob("*/*/_delta_log")):
             marks[f"{log_dir.parent.parent.name}/{log_dir.parent.name}"] = _mtime(log_dir)
@@ -69,17 +77,24 @@ def _manifest() -> Path:
     return Path(__file__).resolve().parents[1] / "market_spine_dbt" / "target" / "manifest.json"
 
 
-def build(settings: Settings, previous: Listing | None = None, instance: Any = None) -> Listing:
+def build(
+    settings: Settings,
+    previous: Listing | None = None,
+    instance: Any = None,
+    marks: dict[str, Any] | None = None,
+) -> Listing:
     """A fresh listing: lake facts from the Delta logs, model facts from the warehouse unless a
-    build holds it (then `previous`'s), last materializations from `instance` if given."""
+    build holds it (then `previous`'s), last materializations from `instance` if given.
+    `marks` is the `stamp` just taken, when the caller has one."""
     from market_spine.catalog.facts import lake_facts
     from market_spine.catalog.registry import CATALOG, entry, last_materialization
     from market_spine.warehouse.lock import WarehouseBusy
     from market_spine.warehouse.model_catalog import warehouse_facts
 
-    marks = stamp(settings)
+    marks = stamp(settings) if marks is None else marks
     lake = settings.lake()
     specs = list(CATALOG)
+    kept = _unchanged_lake_facts(settings, marks, previous)
     models = [s for s in specs if s.kind == "dbt"]
     busy = False
     try:
@@ -91,17 +106,42 @@ def build(settings: Settings, previous: Listing | None = None, instance: Any = N
         in_warehouse = {s.name: dict(before.get(s.name, unknown)) for s in models}
     datasets = []
     for spec in specs:
-        live = in_warehouse[spec.name] if spec.kind == "dbt" else lake_facts(lake, spec)
+        if spec.kind == "dbt":
+            live = in_warehouse[spec.name]
+        elif spec.name in kept:
+            live = dict(kept[spec.name])
+        else:
+            live = lake_facts(lake, spec)
         live.pop("columns_in_table", None)
         live.pop("last_materialization", None)
         live["last_materialization"] = last_materialization(instance, spec)
         datasets.append({**entry(spec), "facts": live})
+    now = datetime.now(UTC).isoformat()
     return {
         "stamp": marks,
-        "built_at": datetime.now(UTC).isoformat(),
+        "built_at": now,
+        "lake_read_at": previous["lake_read_at"] if kept and previous else now,
         "warehouse_busy": busy,
         "datasets": datasets,
     }
+
+
+def _unchanged_lake_facts(
+    settings: Settings, marks: dict[str, Any], previous: Listing | None
+) -> dict[str, dict[str, Any]]:
+    """The previous listing's lake facts by dataset when nothing was committed to an
+    object-storage lake since they were read (less than LAKE_MAX_AGE_S ago), else {}."""
+    if not settings.lake_uri or previous is None or marks.get("lake") is None:
+        return {}
+    if (previous.get("stamp") or {}).get("lake") != marks["lake"]:
+        return {}
+    try:
+        read_at = datetime.fromisoformat(previous["lake_read_at"])
+    except (KeyError, TypeError, ValueError):
+        return {}
+    if (datetime.now(UTC) - read_at).total_seconds() > LAKE_MAX_AGE_S:
+        return {}
+    return {d["name"]: d["facts"] for d in previous.get("datasets", [])}
 
 
 def listing_path(settings: Settings) -> Path:
@@ -176,9 +216,10 @@ class CatalogCache:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def refresh(self) -> None:
-        """Build a listing now (the thread's work; tests and benches call it directly)."""
-        listing = build(self.settings, self._listing, self._safe_instance())
+    def refresh(self, marks: dict[str, Any] | None = None) -> None:
+        """Build a listing now (the thread's work; tests and benches call it directly), with
+        the `stamp` just taken if there is one."""
+        listing = build(self.settings, self._listing, self._safe_instance(), marks)
         save(self.settings, listing)
         self._publish(listing)
 
@@ -205,15 +246,20 @@ class CatalogCache:
         last_build = 0.0
         while not self._stop.is_set():
             listing = self._listing
+            try:
+                marks: dict[str, Any] | None = stamp(self.settings)
+            except Exception:  # a lake that does not answer: rebuild, which says why
+                marks = None
             stale = (
                 listing is None
+                or marks is None
                 or listing["warehouse_busy"]
-                or listing.get("stamp") != stamp(self.settings)
+                or listing.get("stamp") != marks
                 or time.monotonic() - last_build > MAX_AGE_S
             )
             if stale:
                 try:
-                    self.refresh()
+                    self.refresh(marks)
                 except Exception:
                     log.exception("catalog refresh failed; serving the previous listing")
                 last_build = time.monotonic()

@@ -15,19 +15,26 @@ from market_spine.cli.console import command_run, settings_from_env
 if TYPE_CHECKING:
     from market_spine.operations.cost.report import CostReport
 
+#: Columns a table printed to a pipe or file may take: wider than any report's row.
+_PIPED_WIDTH = 400
+
 
 def _print(report: CostReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Piped or redirected, the table is read by a program or a file: at full width, never cut
+    # to the 80 columns Rich assumes without a terminal.
+    console = Console() if sys.stdout.isatty() else Console(width=_PIPED_WIDTH, no_color=True)
     title = (
         f"Cost by {report.by}, {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"
     )
     table = Table(title=title, title_justify="left")
+    # Grouped by component, the key is the component: one column says it.
+    by_component = report.by == "component"
     for header in (
         report.by,
-        "component",
+        *(() if by_component else ("component",)),
         "total $",
         "compute $",
         "requests $",
@@ -44,7 +51,7 @@ def _print(report: CostReport) -> None:
     for line in [*report.lines, report.totals]:
         table.add_row(
             line.key,
-            line.component,
+            *(() if by_component else (line.component,)),
             f"{line.total_usd:,.4f}",
             f"{line.compute_usd:,.4f}",
             f"{line.requests_usd:,.4f}",

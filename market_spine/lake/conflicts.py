@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 
 from deltalake.transaction import AddAction
 
+from market_spine.errors import LakeUnreachable
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.reader import FileEntry
 from market_spine.lake.storage import Storage
@@ -63,6 +64,11 @@ def changed_in(
 
 
 def discard(storage: Storage, root: str, actions: Iterable[AddAction]) -> None:
-    """Delete data files this process wrote but never committed, so a lost race leaves none."""
-    for action in actions:
-        storage.delete(storage.join(root, action.path))
+    """Delete data files this process wrote but never committed, so a lost race leaves none.
+    A store that stopped answering keeps them: unreferenced files harm no reader, and the
+    caller's own error says what went wrong."""
+    try:
+        for action in actions:
+            storage.delete(storage.join(root, action.path))
+    except LakeUnreachable:
+        return

@@ -104,6 +104,7 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
         commit_properties=CommitProperties(custom_metadata={"maintenance": "compact"}),
     )
     lake.ledger.record_log(dataset, root)
+    lake.mark_changed(dataset)
     return len(snapshot.files), len(snapshot.files) - len(removes) + len(adds)
 
 

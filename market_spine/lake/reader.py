@@ -24,7 +24,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 from deltalake.transaction import AddAction
 
-from market_spine.errors import HistoryPruned, LakeDamaged, LakeError
+from market_spine.errors import HistoryPruned, LakeDamaged, LakeError, LakeUnreachable
 from market_spine.lake.files import LogListing, unreadable
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import Ledger, ledger_of
@@ -340,8 +340,10 @@ class SnapshotCache:
 
 
 def open_table(storage: Storage, uri: str, version: int | None = None) -> DeltaTable:
-    """The delta-rs table at `uri` (a path or an `s3://` URI), with the storage's options."""
-    return DeltaTable(uri, version=version, storage_options=storage.delta_options())
+    """The delta-rs table at `uri` (a path or an `s3://` URI), with the storage's options;
+    LakeUnreachable when its store does not answer."""
+    with storage.reaching():
+        return DeltaTable(uri, version=version, storage_options=storage.delta_options())
 
 
 def _refuse_pruned(storage: Storage, dataset: str, table_dir: str, version: int) -> None:
@@ -364,13 +366,15 @@ def _replay(ledger: Ledger, dataset: str, table_dir: str, load: Callable[[], _T]
     BaseException) for some; neither may reach a caller as a crash or a generic error.
     """
     try:
-        return load()
+        # A store that does not answer has damaged nothing: that is no entry in the ledger.
+        with ledger.storage.reaching():
+            return load()
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except DeltaProtocolError as exc:
         raise LakeError(f"{dataset}: {exc}") from exc
     except BaseException as exc:
-        if isinstance(exc, LakeDamaged):
+        if isinstance(exc, LakeDamaged | LakeUnreachable):
             raise
         if isinstance(exc, (TableNotFoundError, FileNotFoundError)) and not ledger.storage.is_dir(
             ledger.storage.join(table_dir, "_delta_log")

@@ -17,21 +17,42 @@ in a local folder (`local`, the home's `lake/` folder), registered beside its ro
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, LakeUnreachable
 
 #: Server-side encryption modes S3 knows: SSE-S3 (`AES256`) and SSE-KMS (`aws:kms`).
 SSE_MODES = ("AES256", "aws:kms")
+#: What object_store (under obstore and delta-rs) says, lower-cased, when no answer came back.
+_NO_ANSWER = (
+    "error sending request",
+    "connection refused",
+    "tcp connect error",
+    "dns error",
+    "connection reset",
+    "operation timed out",
+)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def no_answer(exc: BaseException) -> bool:
+    """Whether an obstore or delta-rs error says the object store did not answer at all (as
+    opposed to answering that something is missing, refused or wrong)."""
+    text = str(exc).lower()
+    return any(words in text for words in _NO_ANSWER)
 
 
 @dataclass(frozen=True)
@@ -121,6 +142,11 @@ class Storage:
         """Names of the folders directly in `loc` ([] when there is none)."""
         raise NotImplementedError
 
+    def sizes(self, loc: str) -> dict[str, int]:
+        """Bytes of every file beneath `loc`, by path relative to it ({} when there is none):
+        one listing on object storage, where each object's size comes with its name."""
+        raise NotImplementedError
+
     def stat(self, loc: str) -> Stat:
         """Size and modification time (FileNotFoundError when the file is missing)."""
         raise NotImplementedError
@@ -161,6 +187,12 @@ class Storage:
         """An fsspec filesystem for DuckDB to read `s3://` locations through (None: local)."""
         return None
 
+    @contextlib.contextmanager
+    def reaching(self) -> Iterator[None]:
+        """Turn a failure to reach the store inside the block into one LakeUnreachable line
+        (a local folder is always reached: nothing to turn)."""
+        yield
+
 
 class LocalStorage(Storage):
     """A lake in a local folder: plain file operations on absolute paths."""
@@ -189,6 +221,16 @@ class LocalStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def sizes(self, loc: str) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for base, _dirs, files in os.walk(loc):
+            for name in files:
+                path = os.path.join(base, name)
+                # A file a maintenance pass deletes meanwhile holds no bytes any more.
+                with contextlib.suppress(OSError):
+                    found[os.path.relpath(path, loc).replace(os.sep, "/")] = os.stat(path).st_size
+        return found
+
     def stat(self, loc: str) -> Stat:
         st = os.stat(loc)
         return Stat(st.st_size, st.st_mtime, (st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
@@ -216,21 +258,57 @@ class LocalStorage(Storage):
             return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def _reached(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """An ObjectStorage operation whose failure to reach the store is LakeUnreachable."""
+
+    @functools.wraps(method)
+    def operation(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        storage = args[0]
+        assert isinstance(storage, ObjectStorage)
+        with storage.reaching():
+            return method(*args, **kwargs)
+
+    return operation
+
+
 class ObjectStorage(Storage):
     """A lake in an S3 bucket (or an S3-compatible server), through obstore."""
 
     local = False
 
-    def __init__(self, bucket: str, options: ObjectStoreOptions) -> None:
+    def __init__(self, bucket: str, options: ObjectStoreOptions, root: str | None = None) -> None:
         from obstore.store import S3Store
 
         self.bucket = bucket
         self.options = options
+        #: The lake root the errors name (`s3://bucket/prefix`).
+        self.root = root or f"s3://{bucket}"
         config = options.object_store()
         client = {"allow_http": True} if config.pop("aws_allow_http", None) else {}
         self._config, self._client = config, client
         self._store = S3Store(bucket, config=config, client_options=client)  # type: ignore[arg-type]
         self._fsspec: Any = None
+
+    @contextlib.contextmanager
+    def reaching(self) -> Iterator[None]:
+        try:
+            yield
+        except LakeUnreachable:
+            raise
+        except Exception as exc:
+            if not no_answer(exc):
+                raise
+            raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: BaseException) -> LakeUnreachable:
+        """The one-line error of a store that did not answer `exc`'s request."""
+        endpoint = self.options.endpoint or "AWS S3 (lake_endpoint unset)"
+        lowered = str(exc).lower()
+        cause = next(words for words in (*_NO_ANSWER, "") if words in lowered) or "no answer"
+        return LakeUnreachable(
+            f"the lake at {self.root} is unreachable ({cause}): check lake_endpoint "
+            f"({endpoint}), that the object store is up and the network reaches it, then retry"
+        )
 
     def key(self, loc: str) -> str:
         """The object key of an `s3://bucket/key` location of this bucket."""
@@ -239,6 +317,7 @@ class ObjectStorage(Storage):
             raise InvalidInput(f"{loc} is not in the lake's bucket s3://{self.bucket}")
         return loc[len(prefix) :]
 
+    @_reached
     def exists(self, loc: str) -> bool:
         import obstore
 
@@ -248,12 +327,14 @@ class ObjectStorage(Storage):
             return False
         return True
 
+    @_reached
     def is_dir(self, loc: str) -> bool:
         import obstore
 
         found = obstore.list(self._store, self.key(loc).rstrip("/") + "/", chunk_size=1)
         return any(len(chunk) for chunk in found)
 
+    @_reached
     def list(self, loc: str) -> list[str]:
         import obstore
 
@@ -263,6 +344,7 @@ class ObjectStorage(Storage):
             raise FileNotFoundError(loc)
         return names
 
+    @_reached
     def walk(self, loc: str) -> list[str]:
         import obstore
 
@@ -271,12 +353,25 @@ class ObjectStorage(Storage):
             o["path"][len(prefix) :] for chunk in obstore.list(self._store, prefix) for o in chunk
         ]
 
+    @_reached
+    def sizes(self, loc: str) -> dict[str, int]:
+        import obstore
+
+        prefix = self.key(loc).rstrip("/") + "/"
+        return {
+            o["path"][len(prefix) :]: int(o["size"])
+            for chunk in obstore.list(self._store, prefix)
+            for o in chunk
+        }
+
+    @_reached
     def folders(self, loc: str) -> list[str]:
         import obstore
 
         listed = obstore.list_with_delimiter(self._store, self.key(loc).rstrip("/") + "/")
         return [p.rstrip("/").rsplit("/", 1)[-1] for p in listed["common_prefixes"]]
 
+    @_reached
     def stat(self, loc: str) -> Stat:
         import obstore
 
@@ -285,16 +380,19 @@ class ObjectStorage(Storage):
         timestamp = modified.astimezone(UTC).timestamp()
         return Stat(meta["size"], timestamp, (meta["e_tag"], timestamp))
 
+    @_reached
     def read(self, loc: str) -> bytes:
         import obstore
 
         return obstore.get(self._store, self.key(loc)).bytes().to_bytes()
 
+    @_reached
     def put(self, loc: str, data: bytes | memoryview) -> None:
         import obstore
 
         obstore.put(self._store, self.key(loc), bytes(data), use_multipart=False)
 
+    @_reached
     def delete(self, loc: str) -> None:
         import obstore
 
@@ -403,7 +501,7 @@ def storage_at(root: str | Path) -> Storage:
                 found = LocalStorage()
             else:
                 bucket = urlsplit(location.root).netloc
-                found = ObjectStorage(bucket, location.options)
+                found = ObjectStorage(bucket, location.options, location.root)
             _storages[location.root] = found
     return found
 

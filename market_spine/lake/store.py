@@ -42,6 +42,9 @@ from market_spine.lake.storage import ObjectStoreOptions, location_of, register,
 from market_spine.lake.writer import WrittenFile, delta_arrow, remove_action, write_files
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
+#: The object at an object-storage lake's root that every commit rewrites, so a watcher learns
+#: that something changed from one HEAD request instead of listing every table's log.
+CHANGE_MARKER = "_changed"
 #: A writer checkpoints every this many versions (Delta's own default; delta-rs waits 100).
 #: What a commit and the reload after it cost grows with the commits replayed since the last
 #: checkpoint, so a short run of them keeps every commit cheap on a table written each step.
@@ -332,6 +335,29 @@ class Lake:
         return ReplacePlan(snapshot, removes, rewrites, partition_by)
 
     def _commit(self, dataset: str, change: Change) -> int:
+        """`_commit_planned`, with a store that does not answer as LakeUnreachable; the lake's
+        change marker is touched once the commit landed."""
+        with self.storage.reaching():
+            version = self._commit_planned(dataset, change)
+        self.mark_changed(dataset)
+        return version
+
+    def mark_changed(self, dataset: str) -> None:
+        """Tell watchers a table of an object-storage lake has a new version: rewrite the
+        root's change marker (a local lake's folder times say the same for free)."""
+        if not self.storage.local:
+            self.storage.put(self.storage.join(self.root, CHANGE_MARKER), dataset.encode())
+
+    def change_mark(self) -> str | None:
+        """What changes whenever a table of an object-storage lake gets a new version: the
+        change marker's identity (one HEAD request); None before the first commit."""
+        try:
+            found = self.storage.stat(self.storage.join(self.root, CHANGE_MARKER))
+        except FileNotFoundError:
+            return None
+        return repr(found.identity)
+
+    def _commit_planned(self, dataset: str, change: Change) -> int:
         """Commit a change, planned from snapshot `change.read` (None: no table yet), as one
         version.
 
@@ -469,7 +495,8 @@ class Lake:
 
     def history(self, dataset: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Commits newest first, each with its operation, timestamp and our custom metadata."""
-        return self.table(dataset).history(limit)
+        with self.storage.reaching():
+            return self.table(dataset).history(limit)
 
     def read(
         self,

@@ -61,12 +61,12 @@ def conflicts(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[dg.Dagst
     """Queued or running runs (other than `run`) that would write what `run` writes: a dataset
     in common and a partition in common (a run over no partition covers them all). A run that
     selects no asset (a check job, an op job) conflicts with runs of the same job."""
-    mine, span = set(run_datasets(run)), run_span(run.tags)
+    mine, span = set(run_datasets(run, instance)), run_span(run.tags)
     found = []
     for other in instance.get_runs(dg.RunsFilter(statuses=list(ACTIVE))):
         if other.run_id == run.run_id:
             continue
-        theirs = set(run_datasets(other))
+        theirs = set(run_datasets(other, instance))
         shared = mine & theirs if mine and theirs else other.job_name == run.job_name
         other_span = run_span(other.tags)
         if shared and (span is None or other_span is None or span.overlaps(other_span)):

@@ -48,9 +48,10 @@ _SINCE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_since(text: str, now: datetime | None = None) -> datetime:
+def parse_since(text: str, now: datetime | None = None, option: str = "--since") -> datetime:
     """The instant `--since` names, UTC: an age (`30m`, `12h`, `1d`, `2w`) before `now`, or a
-    date (`2024-03-04`, midnight UTC) or an ISO timestamp. Anything else raises InvalidInput."""
+    date (`2024-03-04`, midnight UTC) or an ISO timestamp. Anything else raises InvalidInput
+    naming `option` (the flag, or an API's query field)."""
     from market_spine.markets.dates import parse_point
 
     now = now or datetime.now(UTC)
@@ -58,12 +59,12 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     if age:
         return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     try:
-        point = parse_point(text, "--since")
+        point = parse_point(text, option)
     except NoSuchDate:
         raise
     except InvalidInput:
         raise InvalidInput(
-            f"--since {text!r} is neither an age (30m, 12h, 1d, 2w) nor a date or timestamp "
+            f"{option} {text!r} is neither an age (30m, 12h, 1d, 2w) nor a date or timestamp "
             "(2024-03-04, 2024-03-04T14:30:00Z)"
         ) from None
     if isinstance(point, datetime):
@@ -155,11 +156,49 @@ def run_span(tags: Mapping[str, str]) -> PartitionSpan | None:
     return PartitionSpan.of_key(key) if key else None
 
 
-def run_datasets(run: dg.DagsterRun) -> tuple[str, ...]:
-    """The datasets a run materializes or checks (asset keys as `layer/name`), sorted."""
+def run_datasets(run: dg.DagsterRun, instance: dg.DagsterInstance | None = None) -> tuple[str, ...]:
+    """The datasets a run materializes or checks (asset keys as `layer/name`), sorted: its asset
+    selection, else (given the `instance`) the assets its execution plan's steps output. A run
+    of an asset job launched by a schedule or sensor selects nothing itself: its job does, and
+    its plan says which."""
     keys = set(run.asset_selection or ())
     keys |= {check.asset_key for check in run.asset_check_selection or ()}
-    return tuple(sorted(k.to_user_string() for k in keys))
+    if keys:
+        return tuple(sorted(k.to_user_string() for k in keys))
+    if instance is None or run.execution_plan_snapshot_id is None:
+        return ()
+    return _planned_datasets(instance, run.execution_plan_snapshot_id)
+
+
+#: Datasets by execution plan snapshot id: an id is the hash of the plan, so it never changes
+#: meaning, and every run of a job over the same selection shares one.
+_PLANNED: dict[str, tuple[str, ...]] = {}
+
+
+def _planned_datasets(instance: dg.DagsterInstance, snapshot_id: str) -> tuple[str, ...]:
+    """The asset keys the steps of a stored execution plan output, as `layer/name`, sorted."""
+    found = _PLANNED.get(snapshot_id)
+    if found is not None:
+        return found
+    try:
+        plan = instance.get_execution_plan_snapshot(snapshot_id)
+    except Exception:  # an unreadable snapshot leaves the run without datasets, not the page
+        return ()
+    chosen = set(plan.step_keys_to_execute or ())
+    keys = set()
+    for step in plan.steps:
+        if chosen and step.key not in chosen:
+            continue
+        for output in step.outputs:
+            props = output.properties
+            if props is None:
+                continue
+            key = props.asset_key or (props.asset_check_key and props.asset_check_key.asset_key)
+            if key is not None:
+                keys.add(key.to_user_string())
+    found = tuple(sorted(keys))
+    _PLANNED[snapshot_id] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -186,10 +225,14 @@ class RunRow:
 
     @property
     def duration_s(self) -> float | None:
-        """Seconds from start to end (to now while it runs); None before it started."""
+        """Seconds from start to end (to now while it runs), never negative; None before it
+        started. A run failed before its worker reported it started (a start timeout) holds an
+        end older than its start: while it runs, that end is not its own."""
         if self.started is None:
             return None
-        return ((self.ended or datetime.now(UTC)) - self.started).total_seconds()
+        finished = self.status in ("SUCCESS", "FAILURE", "CANCELED")
+        end = self.ended if finished and self.ended is not None else datetime.now(UTC)
+        return max(0.0, (end - self.started).total_seconds())
 
     @property
     def rows_per_s(self) -> float | None:
@@ -264,7 +307,7 @@ def run_row(instance: dg.DagsterInstance, record: Any, *, metrics: bool = True) 
         started=_utc(record.start_time),
         ended=_utc(record.end_time),
         span=run_span(tags),
-        datasets=run_datasets(run),
+        datasets=run_datasets(run, instance),
         launched_by=tags.get(provenance.LAUNCHED_BY),
         launched_from=tags.get(provenance.LAUNCHED_FROM),
         parent_run_id=run.parent_run_id,
@@ -276,9 +319,11 @@ def run_row(instance: dg.DagsterInstance, record: Any, *, metrics: bool = True) 
     )
 
 
-def _matches(run: dg.DagsterRun, dataset: str | None, symbol: str | None) -> bool:
+def _matches(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, dataset: str | None, symbol: str | None
+) -> bool:
     if dataset is not None:
-        names = run_datasets(run)
+        names = run_datasets(run, instance)
         if dataset not in names and dataset not in {n.rsplit("/", 1)[-1] for n in names}:
             return False
     if symbol is not None:
@@ -287,7 +332,9 @@ def _matches(run: dg.DagsterRun, dataset: str | None, symbol: str | None) -> boo
             return False
         if symbol.upper() in _option_roots():
             # An option chain's partition is a trade date holding both roots' options.
-            return span.symbol is None and any(n in _option_datasets() for n in run_datasets(run))
+            return span.symbol is None and any(
+                n in _option_datasets() for n in run_datasets(run, instance)
+            )
         if span.symbol != symbol.upper():
             return False
     return True
@@ -330,7 +377,7 @@ def find_runs(
     while len(found) < limit:
         records = instance.get_run_records(filters, limit=page, cursor=cursor)
         for record in records:
-            if _matches(record.dagster_run, dataset, symbol):
+            if _matches(instance, record.dagster_run, dataset, symbol):
                 found.append(run_row(instance, record))
                 if len(found) == limit:
                     break

@@ -217,9 +217,10 @@ def _age(seconds: float) -> str:
 # -- runs -------------------------------------------------------------------------------------
 
 
-def _covers(done: dg.DagsterRun, failed: dg.DagsterRun) -> bool:
+def _covers(instance: dg.DagsterInstance, done: dg.DagsterRun, failed: dg.DagsterRun) -> bool:
     """Whether a successful run redid all a failed run had to do: its datasets and partitions."""
-    if not set(run_datasets(failed)) <= set(run_datasets(done)) or not run_datasets(failed):
+    redone, needed = set(run_datasets(done, instance)), set(run_datasets(failed, instance))
+    if not needed <= redone or not needed:
         return done.job_name == failed.job_name and run_span(done.tags) == run_span(failed.tags)
     mine, theirs = run_span(failed.tags), run_span(done.tags)
     if theirs is None:
@@ -260,7 +261,7 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
             # schedule runs it again, and nothing is missing meanwhile.
             continue
         if any(
-            ok.create_timestamp > record.create_timestamp and _covers(ok.dagster_run, run)
+            ok.create_timestamp > record.create_timestamp and _covers(instance, ok.dagster_run, run)
             for ok in later_ok
         ):
             continue

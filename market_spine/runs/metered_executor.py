@@ -2,7 +2,11 @@
 run's process, as the run's config says) measuring the run while its steps execute, so every run
 records its usage whatever launched it: the CLI, a schedule's tick through the daemon, the UI, the
 Kubernetes run launcher's Job. It runs in the process executing the run, so a run is metered
-exactly once."""
+exactly once.
+
+It is also the last gate before a run's steps: a worker that started after its run had already
+ended (run monitoring failed it on its start timeout and the retry is under way, or an operator
+canceled it) executes nothing, so a run never executes beside its own retry."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster._core.execution.retries import RetryMode
 
+from market_spine.errors import SpineError
 from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.meter import RunMeter
 
@@ -23,6 +28,26 @@ if TYPE_CHECKING:
 
 #: The engine event that closes a metered run's steps: its usage, as the run's tags say.
 RUN_METERED = "run metered"
+#: Events that end a run: a worker finding one in its run's log started after the end.
+_ENDINGS = {DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED}
+
+
+class RunEndedBeforeStart(SpineError):
+    """The run had already failed or been canceled when its worker got to execute it."""
+
+    retry_helps = False
+
+
+def ended_before_start(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """Why a run already ended before its steps were to execute (the failure or cancellation
+    message in its log), or None when nothing ended it."""
+    records = instance.get_records_for_run(run_id, of_type=_ENDINGS, limit=1).records
+    if not records:
+        return None
+    entry = records[0].event_log_entry
+    event = entry.dagster_event
+    kind = event.event_type_value if event is not None else "ended"
+    return " ".join((entry.message or kind).split())
 
 
 class MeteredExecutor(dg.Executor):
@@ -48,6 +73,15 @@ class MeteredExecutor(dg.Executor):
         # A run the daemon or a run worker launched opened its own instance: its events (a
         # dozen per asset partition) go over held connections too.
         prepare_event_writes(plan_context.instance)
+        # Dagster checks the run's status when the worker process starts, then spends seconds
+        # (minutes on a loaded node) loading the code location: the run may have been failed
+        # meanwhile, and its retry launched.
+        why = ended_before_start(plan_context.instance, plan_context.run_id)
+        if why is not None:
+            raise RunEndedBeforeStart(
+                f"run {plan_context.run_id} had already ended before its worker started it "
+                f"({why[:200]}): nothing executed, so it never runs beside its retry"
+            )
         meter = RunMeter().start()
         try:
             yield from self._inner.execute(plan_context, execution_plan)

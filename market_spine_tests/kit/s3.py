@@ -105,3 +105,37 @@ def s3_server(timeout_s: float = 30.0) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class RequestCounter:
+    """A reverse proxy in front of an S3 server that counts the requests passing through it
+    (what a store would bill), in a process of its own: delta-rs holds the GIL while it waits
+    on the network, so a proxy in the caller's process would never answer it."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.endpoint = ""
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> RequestCounter:
+        command = [sys.executable, "-m", "market_spine_tests.kit.s3_counter", self.upstream]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        self.endpoint = self._process.stdout.readline().strip()
+        if not self.endpoint.startswith("http://"):
+            raise RuntimeError(f"the counting proxy did not start: {self.endpoint!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+
+    @property
+    def requests(self) -> list[str]:
+        """Each request forwarded so far, as `METHOD path?query`, in order."""
+        return list(httpx.get(f"{self.endpoint}/__requests__", timeout=10).json())
+
+    def total(self) -> int:
+        """Requests forwarded so far."""
+        return len(self.requests)

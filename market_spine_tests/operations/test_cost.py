@@ -171,3 +171,27 @@ def test_the_api_serves_the_report_to_operators_only(home: Path) -> None:
         assert any(line["key"] == "futures" for line in body["lines"])
         refused = client.get("/v1/cost", params={"by": "x"}, headers=auth_headers(api, "operator"))
         assert refused.status_code == 422 and "dataset, asset, component" in refused.text
+        # The query fields are named, not the command's flags.
+        assert refused.json()["field"] == "by" and "--by" not in refused.text
+        for since in ("yesterday-ish", "2999-01-01"):
+            early = client.get(
+                "/v1/cost", params={"since": since}, headers=auth_headers(api, "operator")
+            )
+            assert early.status_code == 422, early.text
+            assert early.json()["field"] == "since" and "--since" not in early.text
+
+
+def test_piped_output_is_whole_with_one_component_column(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    by_component = CliRunner().invoke(app, ["cost", "--by", "component"])
+    assert by_component.exit_code == 0, by_component.output
+    [header] = [line for line in by_component.output.splitlines() if "total $" in line]
+    assert header.count("component") == 1, header
+    assert "GB kept" in header and "…" not in by_component.output
+    by_dataset = CliRunner().invoke(app, ["cost", "--by", "dataset"])
+    assert by_dataset.exit_code == 0, by_dataset.output
+    assert "…" not in by_dataset.output
+    assert "normalized/futures_bars_1m" in by_dataset.output

@@ -123,13 +123,12 @@ def record_home_cost(settings: Any, *, days: int = DEFAULT_DAYS) -> pl.DataFrame
     """`record_cost_daily` for a home (`Settings`): its instance, lake, warehouse and price
     sheet; InvalidInput for a home without an instance or a bad price sheet."""
     from market_spine.catalog.registry import CATALOG
-    from market_spine.lake.store import lake_at
 
     instance, prices = priced_home(settings)
     with instance:
         return record_cost_daily(
             instance,
-            lake_at(str(settings.lake_root)),
+            settings.lake(),
             list(CATALOG),
             settings.home,
             prices,

@@ -147,11 +147,12 @@ def component_of(name: str) -> str:
     )
 
 
-def parse_by(text: str) -> str:
-    """`--by` checked: one of GROUPINGS, else InvalidInput naming them."""
+def parse_by(text: str, option: str = "--by") -> str:
+    """`--by` checked: one of GROUPINGS, else InvalidInput naming them and `option` (the flag,
+    or an API's query field)."""
     wanted = text.strip().lower()
     if wanted not in GROUPINGS:
-        raise InvalidInput(f"--by {text!r} is not one of {', '.join(GROUPINGS)}")
+        raise InvalidInput(f"{option} {text!r} is not one of {', '.join(GROUPINGS)}")
     return wanted
 
 
@@ -179,7 +180,7 @@ def run_lines(
                 unmetered += run.status.value in ("SUCCESS", "FAILURE", "CANCELED")
                 continue
             metered += 1
-            assets = run_datasets(run) or (run.job_name,)
+            assets = run_datasets(run, instance) or (run.job_name,)
             share = 1.0 / len(assets)
             for asset in assets:
                 sent = {p: n * share for p, n in used.provider_requests.items()}
@@ -306,22 +307,33 @@ def priced_home(settings: Any) -> tuple[dg.DagsterInstance, PriceSheet]:
     return instance, prices
 
 
-def home_cost(settings: Any, *, since: str = "30d", by: str = "component") -> CostReport:
+def home_cost(
+    settings: Any,
+    *,
+    since: str = "30d",
+    by: str = "component",
+    options: tuple[str, str] = ("--since", "--by"),
+) -> CostReport:
     """The cost report of a home (`Settings`): its instance's runs, its lake and warehouse, its
-    price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option,
-    a bad price sheet, or a home without an instance."""
+    price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option
+    (named as `options` says: the flags by default, an API's query fields), a bad price sheet,
+    or a home without an instance."""
     from market_spine.catalog.registry import CATALOG
-    from market_spine.lake.store import lake_at
     from market_spine.operations.run_history import parse_since
 
-    since_at = parse_since(since)
-    by = parse_by(by)
+    since_option, by_option = options
+    since_at = parse_since(since, option=since_option)
+    by = parse_by(by, by_option)
+    if since_at >= datetime.now(UTC):
+        raise InvalidInput(
+            f"{since_option} {since!r} is not in the past: give an age (30d, 2w) or a past date"
+        )
     instance, prices = priced_home(settings)
     with instance:
         return cost_report(
             instance,
             list(CATALOG),
-            lake_at(str(settings.lake_root)),
+            settings.lake(),
             settings.home,
             prices,
             since=since_at,

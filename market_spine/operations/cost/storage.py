@@ -1,9 +1,9 @@
-"""Bytes kept per dataset: the current snapshot's files, the older versions' files still on
-disk (kept for time travel and certification pins), and the warehouse's DuckDB file."""
+"""Bytes kept per dataset: the current snapshot's files, the older versions' files still kept
+(for time travel and certification pins) in the lake's folder or bucket, and the warehouse's
+DuckDB file."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,17 +30,6 @@ class StoredBytes:
         return self.current + self.kept
 
 
-def _tree_bytes(folder: Path) -> int:
-    total = 0
-    for base, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += (Path(base) / name).stat().st_size
-            except OSError:
-                continue
-    return total
-
-
 def dataset_bytes(lake: Lake, spec: DatasetSpec) -> StoredBytes | None:
     """The bytes of one Delta dataset; None when it is not in the lake (or cannot be read)."""
     if spec.kind != "delta" or not lake.exists(spec.name):
@@ -49,7 +38,9 @@ def dataset_bytes(lake: Lake, spec: DatasetSpec) -> StoredBytes | None:
         current = sum(f.size for f in lake.snapshot(spec.name).files)
     except (NotMaterialized, LakeDamaged):
         return None
-    total = _tree_bytes(lake.path(spec.name))
+    # Every file of the table, through the lake's storage: a folder's files or a bucket's
+    # objects under the table's prefix.
+    total = sum(lake.storage.sizes(lake.location(spec.name)).values())
     return StoredBytes(spec.name, current, max(0, total - current))
 
 
