@@ -72,7 +72,11 @@ def test_a_live_capture_is_preliminary_and_the_next_clean_capture_certifies_it(
     assert "before the data became final at 2024-03-05T22:00:00Z" in first["reason"]
     assert first["run_id"] == live.run_id and first["code_version"] == package_version()
     assert first["delta_version"] == 0 and first["capture_id"]
-    assert json.loads(first["checks_json"])["validity"] == {"passed": True, "blocking": True}
+    assert json.loads(first["checks_json"])["validity"] == {
+        "passed": True,
+        "blocking": True,
+        "certifying": False,
+    }
 
     final = run(home, instance, NEXT_MORNING)
     assert certified_check(final).passed and state_metadata(final) == "certified"
