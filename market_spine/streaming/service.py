@@ -241,7 +241,12 @@ class Streamer:
         if not minutes:
             return
         try:
-            land_minutes(self.lake, minutes, {"source": "ib-realtime", "captures": [batch_id]})
+            land_minutes(
+                self.lake,
+                minutes,
+                {"source": "ib-realtime", "captures": [batch_id]},
+                self.clock(),
+            )
         except Exception:
             self._unlanded_minutes = minutes
             raise
@@ -301,7 +306,9 @@ class Streamer:
             rows.append(raw.filter(pl.col("ts").is_between(gap.start, gap.end)))
         found = pl.concat(rows)
         minutes = found.drop("captured_at", "source", "request", "payload_sha256").to_dicts()
-        land_minutes(self.lake, minutes, {"source": "ib", "reason": "stream backfill"})
+        land_minutes(
+            self.lake, minutes, {"source": "ib", "reason": "stream backfill"}, self.clock()
+        )
         self.stats.backfilled_minutes += len(minutes)
         self.hub.publish(bar_messages(minutes, "1m", origin="backfill"))
         self._status("backfilled", f"{root} {gap.start:%H:%M}–{gap.end:%H:%M} UTC: {len(minutes)}")
