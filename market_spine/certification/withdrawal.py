@@ -54,7 +54,7 @@ def withdrawn(
     judged, `trade_dates` its trade date. Each row copies the derived partition's newest one,
     with the state, run and time of this judgment; none when nothing certified was computed
     from those partitions."""
-    fallen = [key for key, state in states.items() if state is not State.CERTIFIED]
+    fallen = [key for key, judged in states.items() if judged is not State.CERTIFIED]
     if not fallen or not derived or not lake.exists(READINESS_LOG):
         return []
     days = [trade_dates[key] for key in fallen]
