@@ -472,6 +472,7 @@ RAW_QUOTES_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
         "Every contract of each captured expiration has a quote for each session minute before "
         "settlement.",
         lambda d: quote_minutes(d.rows, d.expected or {}),
+        certifying=True,
     ),
     CheckDef("quotes", QUOTES_DESCRIPTION, lambda d: quotes(d.rows)),
 )
