@@ -55,12 +55,29 @@ class CheckOutcome:
 @dataclass(frozen=True)
 class CheckDef(Generic[Subject]):
     """One asset check, declared once: its name, what it verifies, how it judges one
-    partition's subject (a pure function), and whether an ERROR stops downstream assets."""
+    partition's subject (a pure function), whether an ERROR stops downstream assets
+    (`blocking`), and whether an ERROR withholds the partition's certification without
+    stopping them (`certifying`: completeness, whose failure on one day of a range must not
+    keep the other days' derived data from being written)."""
 
     name: str
     description: str
     evaluate: Callable[[Subject], CheckOutcome]
     blocking: bool = False
+    certifying: bool = False
+
+    @property
+    def gates_certification(self) -> bool:
+        """True when the partition cannot be certified unless this check passed."""
+        return self.blocking or self.certifying
+
+    def withholds_certification(self, outcome: CheckOutcome) -> bool:
+        """True when `outcome` fails the partition's certification: any failure of a blocking
+        check; only an ERROR of a certifying one (a warning, such as a stray missing minute,
+        is a finding the check itself judged tolerable)."""
+        if not self.gates_certification or outcome.passed:
+            return False
+        return self.blocking or not outcome.warn_only
 
 
 def check_specs(

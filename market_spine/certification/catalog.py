@@ -36,7 +36,7 @@ _COLUMNS: dict[str, str] = {
     "run_id": "The Dagster run that wrote the partition.",
     "code_version": "The market-spine version that judged it.",
     "delta_version": "The dataset's Delta version holding the judged rows.",
-    "checks_json": "Each check's verdict on the partition (passed, blocking), as JSON.",
+    "checks_json": "Each check's verdict on the partition (passed, blocking, certifying), as JSON.",
     "recorded_at": "When the row was recorded (UTC).",
     "revision_id": "ULID of the revision.",
     "rows_added": "Rows the new capture has and the old one did not (by the dataset's key).",

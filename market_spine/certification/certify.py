@@ -25,6 +25,7 @@ from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
 from market_spine.certification.readiness import Completeness, readiness_rows
 from market_spine.certification.rules import Evidence, State, decide
+from market_spine.certification.withdrawal import withdrawn
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
 from market_spine.lake.store import Lake
 from market_spine.version import package_version
@@ -33,6 +34,9 @@ from market_spine.version import package_version
 CERTIFICATION_METADATA = "certification"
 CERTIFICATION_COUNTS_METADATA = "certification_counts"
 REVISIONS_METADATA = "revisions"
+CERTIFICATION_REASONS_METADATA = "certification_reasons"
+#: Uncertified partitions whose reason the asset metadata names; the rest are counted.
+SHOWN_REASONS = 20
 #: Columns that say where rows came from, not what they hold: a new capture of the same data
 #: changes them and is no revision.
 PROVENANCE = frozenset(PROVENANCE_DESCRIPTIONS)
@@ -121,13 +125,22 @@ class Certified:
 
     def metadata(self) -> dict[str, Any]:
         """Asset metadata: the state (`mixed` across partitions that differ), the count per
-        state and the revisions recorded."""
+        state, the revisions recorded, and why the first SHOWN_REASONS uncertified partitions
+        are not certified (by partition key)."""
         found = sorted(set(self.states.values()))
         counts = {s.value: sum(1 for v in self.states.values() if v is s) for s in found}
+        reasons = {
+            key: self.outcomes[key].metadata["reason"]
+            for key, state in self.states.items()
+            if state is not State.CERTIFIED
+        }
         return {
             CERTIFICATION_METADATA: found[0].value if len(found) == 1 else "mixed",
             CERTIFICATION_COUNTS_METADATA: dg.MetadataValue.json(counts),
             REVISIONS_METADATA: self.revisions,
+            CERTIFICATION_REASONS_METADATA: dg.MetadataValue.json(
+                dict(list(reasons.items())[:SHOWN_REASONS])
+            ),
         }
 
 
@@ -146,11 +159,17 @@ class Judged:
     selected: Collection[str]
 
     def blocking(self, key: str) -> dict[str, bool | None]:
-        """Each blocking check's verdict on partition `key` (None: not evaluated this run)."""
+        """Each verdict on partition `key` of a check that gates its certification (blocking
+        or certifying, `CheckDef.gates_certification`): False when it withholds
+        certification, None when the check was not evaluated this run."""
         return {
-            c.name: (self.verdicts[key][c.name].passed if c.name in self.selected else None)
+            c.name: (
+                not c.withholds_certification(self.verdicts[key][c.name])
+                if c.name in self.selected
+                else None
+            )
             for c in self.checks
-            if c.blocking
+            if c.gates_certification
         }
 
 
@@ -165,6 +184,7 @@ def certify(
     judged: Judged,
     now: datetime,
     completeness: Mapping[str, Sequence[Completeness]] | None = None,
+    derived: Sequence[str] = (),
 ) -> Certified:
     """Certify the run's `partitions` of `spec`'s table after `written` replaced `before`.
 
@@ -172,7 +192,9 @@ def certify(
     capture id's, or `now` (the market clock, tz-aware) when that is earlier: a replay at a
     frozen instant saw the market as of that instant. Records every transition and revision,
     the rows the checks flagged, and each partition's readiness (with its `completeness` by
-    partition key: one entry per symbol of a whole-day partition).
+    partition key: one entry per symbol of a whole-day partition). A partition left
+    uncertified makes the same partition of every `derived` dataset (computed from this one)
+    preliminary until it is computed again.
     """
     started = time.perf_counter()
     dataset = spec.name
@@ -276,6 +298,8 @@ def certify(
                     trade_date=pl.lit(p.trade_date),
                 )
             )
+    days_of = {p.key: p.trade_date for p in partitions}
+    ready += withdrawn(lake, states, days_of, derived, run_id, recorded_at)
     ledger.record(lake, transitions, revisions, details, run_id, ready, flags)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
 
@@ -327,6 +351,7 @@ def _checks_json(judged: Judged, key: str) -> str:
                 if c.name in judged.selected
                 else None,
                 "blocking": c.blocking,
+                "certifying": c.certifying,
             }
             for c in judged.checks
         },

@@ -30,6 +30,7 @@ from market_spine.certification.certify import (
 from market_spine.certification.readiness import Completeness, readiness_rows
 from market_spine.certification.rules import DerivedEvidence, State, derive
 from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
+from market_spine.certification.withdrawal import withdrawn
 from market_spine.check_kit import rows_by
 from market_spine.lake.store import Lake
 
@@ -61,6 +62,7 @@ def judge_derived(
     judged: Judged,
     now: datetime,
     completeness: Mapping[str, Sequence[Completeness]] | None = None,
+    derived: Sequence[str] = (),
 ) -> Certified:
     """Judge the run's `partitions` of `dataset`, just computed (`written`, its rows selected
     by `columns` as each Partition's values) from the same partitions of `inputs` (the
@@ -68,7 +70,9 @@ def judge_derived(
     capture id's, or `now` (the market clock) when that is earlier; rows without a capture id
     take their inputs' newest. Records each partition's readiness (with its `completeness`
     by partition key) and the rows its checks flagged; returns each partition's state and the
-    `certified` verdicts (never a Dagster check of its own: shown in asset metadata)."""
+    `certified` verdicts (never a Dagster check of its own: shown in asset metadata). A
+    partition left uncertified makes the same partition of every `derived` dataset (computed
+    from this one) preliminary until it is computed again."""
     started = time.perf_counter()
     days = [p.trade_date for p in partitions]
     states = {d: judged_states(lake, d, min(days), max(days)) for d in inputs} if days else {}
@@ -106,6 +110,8 @@ def judge_derived(
                 "delta_version": version,
             },
         )
+    days_of = {p.key: p.trade_date for p in partitions}
+    ready += withdrawn(lake, found, days_of, derived, run_id, recorded_at)
     ledger.record(lake, [], [], [], run_id, ready, flags)
     return Certified(outcomes, found, 0, time.perf_counter() - started)
 

@@ -39,7 +39,9 @@ class Evidence:
     """What one write of a partition tells: its state before (None: never judged), when its
     capture was taken and when the data became final (both tz-aware), each blocking check's
     verdict by name (None: not evaluated in this run), and whether the data differs from what
-    the write replaced (provenance aside)."""
+    the write replaced (provenance aside). Here a blocking check is any check that gates
+    certification (`CheckDef.gates_certification`), whether or not it stops downstream assets:
+    False when its outcome withholds certification."""
 
     prior: State | None
     captured_at: datetime

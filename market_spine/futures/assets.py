@@ -17,8 +17,10 @@ from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.certification.certify import Certified, Judged, Partition, selected_checks
 from market_spine.certification.derived import judge_derived
 from market_spine.certification.readiness import Completeness
+from market_spine.certification.withdrawal import dependents
 from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
 from market_spine.futures import keys
+from market_spine.futures.catalog import CERTIFIED_FROM
 from market_spine.futures.partitions import partition_key, split_keys
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.store import Lake
@@ -96,7 +98,6 @@ def judge_derived_partitions(
     context: dg.AssetExecutionContext,
     store: Lake,
     spec: DatasetSpec,
-    inputs: Sequence[DatasetSpec],
     checks: Sequence[CheckDef[Any]],
     rows: pl.DataFrame,
     verdicts: dict[str, dict[str, CheckOutcome]],
@@ -104,14 +105,16 @@ def judge_derived_partitions(
     completeness: Callable[[Partition, dict[str, CheckOutcome], pl.DataFrame], Completeness],
 ) -> Certified:
     """Judge the run's partitions of a derived futures dataset (`judge_derived`) from the same
-    partitions of `inputs`; `completeness` gives a partition's from its verdicts and rows."""
+    partitions of the datasets it is certified from (`CERTIFIED_FROM`), withdrawing the
+    certification of those computed from it where it is left uncertified; `completeness`
+    gives a partition's from its verdicts and rows."""
     partitions = run_partitions(context)
     asset = dg.AssetKey(spec.name.split("/"))
     frames = rows_by(rows, PARTITION_COLUMNS, [p.values for p in partitions])
     return judge_derived(
         store,
         spec.name,
-        [i.name for i in inputs],
+        CERTIFIED_FROM[spec.name],
         context.run.run_id,
         partitions,
         PARTITION_COLUMNS,
@@ -119,4 +122,5 @@ def judge_derived_partitions(
         Judged(checks, verdicts, selected_checks(context, asset)),
         now,
         {p.key: [completeness(p, verdicts[p.key], frames[p.values])] for p in partitions},
+        dependents(spec.name, CERTIFIED_FROM),
     )

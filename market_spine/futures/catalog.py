@@ -172,3 +172,10 @@ FUTURES_DATASETS = (
     CONTINUOUS_BARS_SPEC,
     CONTINUOUS_DAILY_SPEC,
 )
+#: What each derived futures dataset is certified from: its inputs' states decide its own, and
+#: an input partition that falls from certified withdraws its certification.
+CERTIFIED_FROM: dict[str, tuple[str, ...]] = {
+    DAILY_BARS_SPEC.name: (NORMALIZED_BARS_SPEC.name,),
+    CONTINUOUS_BARS_SPEC.name: (NORMALIZED_BARS_SPEC.name,),
+    CONTINUOUS_DAILY_SPEC.name: (CONTINUOUS_BARS_SPEC.name,),
+}

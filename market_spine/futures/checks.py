@@ -354,12 +354,14 @@ RAW_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
         _valid(RAW_BARS_SCHEMA, ("capture_id", "symbol", "ts")),
     ),
 )
-#: Minute-bar completeness; the normalized asset also reports its counts as metadata.
+#: Minute-bar completeness; the normalized asset also reports its counts as metadata. Missing
+#: data withholds certification but stops nothing: the other days of a range still flow on.
 MINUTE_COMPLETENESS: CheckDef[BarsPartition] = CheckDef(
     "completeness",
     "Every minute the session owes has a bar or is a plausible no-trade minute; no bar lies "
     "outside the session.",
     lambda p: completeness(p.rows, [(p.symbol, p.trade_date)], now=p.now),
+    certifying=True,
 )
 NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
     MINUTE_COMPLETENESS,
@@ -386,6 +388,7 @@ DAILY_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
         "completeness",
         "Every trading day has its daily row; a day without a session needs none.",
         lambda p: missing_days(p.rows, [(p.symbol, p.trade_date)]),
+        certifying=True,
     ),
 )
 
@@ -546,6 +549,7 @@ CONTINUOUS_BARS_CHECKS: tuple[CheckDef[RollsPartition], ...] = (
         "completeness",
         "Every series has the minutes its session owes (or plausible no-trade minutes).",
         continuous_completeness,
+        certifying=True,
     ),
     CheckDef(
         "roll_jumps",
@@ -561,7 +565,12 @@ CONTINUOUS_DAILY_CHECKS: tuple[CheckDef[RollsPartition], ...] = (
         lambda p: validity(p.rows, CONTINUOUS_DAILY_SCHEMA, ("series", "trade_date")),
         blocking=True,
     ),
-    CheckDef("completeness", "On a trading day every series has its daily row.", continuous_days),
+    CheckDef(
+        "completeness",
+        "On a trading day every series has its daily row.",
+        continuous_days,
+        certifying=True,
+    ),
 )
 
 

@@ -12,7 +12,7 @@ from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset, judge_derived_partitions
-from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC, NORMALIZED_BARS_SPEC
+from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC
 from market_spine.futures.continuous import continuous_minutes
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import read_contract_bars, read_rolls
@@ -84,7 +84,6 @@ def futures_continuous_1m(
         context,
         store,
         CONTINUOUS_BARS_SPEC,
-        [NORMALIZED_BARS_SPEC],
         checks.CONTINUOUS_BARS_CHECKS,
         bars,
         verdicts,

@@ -11,7 +11,7 @@ from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset, judge_derived_partitions, rebuild_partitions
-from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC, CONTINUOUS_DAILY_SPEC
+from market_spine.futures.catalog import CONTINUOUS_DAILY_SPEC
 from market_spine.futures.daily_bars import daily_from_minutes
 from market_spine.futures.schemas import CONTINUOUS_DAILY, ROLLS
 from market_spine.lake.resource import LakeResource
@@ -53,7 +53,6 @@ def futures_continuous_daily(
         context,
         store,
         CONTINUOUS_DAILY_SPEC,
-        [CONTINUOUS_BARS_SPEC],
         checks.CONTINUOUS_DAILY_CHECKS,
         daily,
         verdicts,

@@ -11,7 +11,7 @@ from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset, judge_derived_partitions, rebuild_partitions
-from market_spine.futures.catalog import DAILY_BARS_SPEC, NORMALIZED_BARS_SPEC
+from market_spine.futures.catalog import DAILY_BARS_SPEC
 from market_spine.futures.schemas import DAILY_BARS
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
@@ -81,7 +81,6 @@ def futures_bars_daily(
         context,
         store,
         DAILY_BARS_SPEC,
-        [NORMALIZED_BARS_SPEC],
         checks.DAILY_BARS_CHECKS,
         daily,
         verdicts,

@@ -16,6 +16,7 @@ from market_spine.certification.certify import (
     with_certified,
 )
 from market_spine.certification.readiness import Completeness
+from market_spine.certification.withdrawal import dependents
 from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import (
@@ -24,7 +25,7 @@ from market_spine.futures.assets import (
     rebuild_partitions,
     run_partitions,
 )
-from market_spine.futures.catalog import NORMALIZED_BARS_SPEC
+from market_spine.futures.catalog import CERTIFIED_FROM, NORMALIZED_BARS_SPEC
 from market_spine.futures.coverage import partial_windows
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.resource import LakeResource
@@ -112,6 +113,7 @@ def normalized_futures_bars_1m(
         judged,
         market.now(),
         {p.key: [minute_completeness(p.symbol, complete[p.key])] for p in certifiable},
+        dependents(NORMALIZED_BARS_SPEC.name, CERTIFIED_FROM),
     )
     yield dg.MaterializeResult(
         metadata={

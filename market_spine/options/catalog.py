@@ -108,6 +108,13 @@ SURFACE_SPEC = _OPTIONS.dataset(
     upstream=(GREEKS_SPEC,),
     keys=("trade_date", "root", "expiration"),
 )
+#: What each derived options dataset is certified from: its inputs' states decide its own, and
+#: an input day that falls from certified withdraws its certification. Intraday quotes are a
+#: capture of their own, certified from nothing.
+CERTIFIED_FROM: dict[str, tuple[str, ...]] = {
+    GREEKS_SPEC.name: (NORMALIZED_CHAIN_SPEC.name,),
+    SURFACE_SPEC.name: (GREEKS_SPEC.name,),
+}
 OPTIONS_DATASETS = (
     RAW_CHAIN_SPEC,
     RAW_QUOTES_SPEC,

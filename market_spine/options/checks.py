@@ -449,6 +449,7 @@ GREEKS_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
         "convergence",
         "The implied vol solves for at least 95 % of two-sided quotes.",
         lambda d: convergence(d.rows),
+        certifying=True,
     ),
     CheckDef(
         "iv_bounds", "Solved implied vols lie between 1 % and 500 %.", lambda d: iv_bounds(d.rows)
@@ -464,6 +465,7 @@ SURFACE_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
         "term_structure",
         f"Each trading day's surface spans at least {MIN_EXPIRIES} expiries.",
         lambda d: term_structure(d.rows, [d.day]),
+        certifying=True,
     ),
 )
 RAW_QUOTES_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
@@ -472,6 +474,7 @@ RAW_QUOTES_CHECKS: tuple[CheckDef[OptionsDay], ...] = (
         "Every contract of each captured expiration has a quote for each session minute before "
         "settlement.",
         lambda d: quote_minutes(d.rows, d.expected or {}),
+        certifying=True,
     ),
     CheckDef("quotes", QUOTES_DESCRIPTION, lambda d: quotes(d.rows)),
 )

@@ -13,7 +13,7 @@ from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards
-from market_spine.options.catalog import GREEKS_SPEC, NORMALIZED_CHAIN_SPEC
+from market_spine.options.catalog import GREEKS_SPEC
 from market_spine.options.judgment import eod_days, judge_options_days, vol_completeness
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import GREEKS
@@ -56,7 +56,6 @@ def options_greeks_eod(
         context,
         store,
         GREEKS_SPEC,
-        [NORMALIZED_CHAIN_SPEC],
         checks.GREEKS_CHECKS,
         greeks,
         verdicts,

@@ -15,6 +15,7 @@ from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.certification.certify import Certified, Judged, Partition, selected_checks
 from market_spine.certification.derived import judge_derived
 from market_spine.certification.readiness import Completeness
+from market_spine.certification.withdrawal import dependents
 from market_spine.check_kit import CheckDef, CheckOutcome
 from market_spine.lake.store import Lake
 from market_spine.markets.expirations import (
@@ -25,6 +26,7 @@ from market_spine.markets.expirations import (
     traded_expirations,
 )
 from market_spine.options import quote_sides
+from market_spine.options.catalog import CERTIFIED_FROM
 from market_spine.pricing.black import NO_TIME_LEFT
 
 #: The column that selects one day's rows (the values of each Partition).
@@ -75,7 +77,6 @@ def judge_options_days(
     context: dg.AssetExecutionContext,
     store: Lake,
     spec: DatasetSpec,
-    inputs: Sequence[DatasetSpec],
     checks: Sequence[CheckDef[Any]],
     rows: pl.DataFrame,
     verdicts: Mapping[str, Mapping[str, CheckOutcome]],
@@ -84,12 +85,14 @@ def judge_options_days(
     completeness: Callable[[Partition], list[Completeness]],
 ) -> Certified:
     """Judge the run's days of a derived options dataset (`judge_derived`) from the same days
-    of `inputs`, each with its roots' `completeness`."""
+    of the datasets it is certified from (`CERTIFIED_FROM`, none for a capture of its own),
+    each with its roots' `completeness`, withdrawing the certification of those computed from
+    it where it is left uncertified."""
     asset = dg.AssetKey(spec.name.split("/"))
     return judge_derived(
         store,
         spec.name,
-        [i.name for i in inputs],
+        CERTIFIED_FROM.get(spec.name, ()),
         context.run.run_id,
         partitions,
         DAY_COLUMNS,
@@ -97,4 +100,5 @@ def judge_options_days(
         Judged(checks, verdicts, selected_checks(context, asset)),
         now,
         {p.key: completeness(p) for p in partitions},
+        dependents(spec.name, CERTIFIED_FROM),
     )

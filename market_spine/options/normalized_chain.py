@@ -17,6 +17,7 @@ from market_spine.certification.certify import (
     with_certified,
 )
 from market_spine.certification.readiness import Completeness
+from market_spine.certification.withdrawal import dependents
 from market_spine.check_kit import partition_checks
 from market_spine.lake import Lake
 from market_spine.lake.blocks import rebuild_blocks
@@ -25,7 +26,7 @@ from market_spine.markets.expirations import is_trading_day
 from market_spine.markets.osi import osi_expr
 from market_spine.options import checks, keys
 from market_spine.options.analytics import with_mid
-from market_spine.options.catalog import NORMALIZED_CHAIN_SPEC
+from market_spine.options.catalog import CERTIFIED_FROM, NORMALIZED_CHAIN_SPEC
 from market_spine.options.judgment import DAY_COLUMNS, eod_days
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import NORMALIZED_CHAIN
@@ -119,6 +120,7 @@ def normalized_options_chain_eod(
         judged,
         market.now(),
         {d.isoformat(): chain_completeness(by_day.get(d, chain.clear()), d) for d in days},
+        dependents(NORMALIZED_CHAIN_SPEC.name, CERTIFIED_FROM),
     )
     yield dg.MaterializeResult(
         metadata={

@@ -157,7 +157,6 @@ def raw_spx_options_quotes_1m(
         context,
         lake.lake,
         RAW_QUOTES_SPEC,
-        [],
         checks.RAW_QUOTES_CHECKS,
         landing.captured(),
         verdicts,

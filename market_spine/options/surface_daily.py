@@ -13,7 +13,7 @@ from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import surface
-from market_spine.options.catalog import GREEKS_SPEC, SURFACE_SPEC
+from market_spine.options.catalog import SURFACE_SPEC
 from market_spine.options.judgment import eod_days, expiry_completeness, judge_options_days
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import SURFACE
@@ -51,7 +51,6 @@ def vol_surface_daily(
         context,
         store,
         SURFACE_SPEC,
-        [GREEKS_SPEC],
         checks.SURFACE_CHECKS,
         result,
         verdicts,

@@ -13,11 +13,15 @@ import polars as pl
 from ulid import ULID
 
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification.withdrawal import changed_unjudged, dependents
 from market_spine.futures import keys
+from market_spine.futures.catalog import CERTIFIED_FROM, NORMALIZED_BARS_SPEC
+from market_spine.futures.partitions import partition_key
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.commits import CommitInfo
 from market_spine.lake.store import Lake
+from market_spine.markets.calendars import data_final_at
 from market_spine.providers.base import BarCapture
 from market_spine.streaming.schemas import RAW_BARS_5S, RAW_BARS_5S_TABLE
 
@@ -56,18 +60,26 @@ def land_minutes(
     lake: Lake,
     minutes: list[dict[str, Any]],
     metadata: dict[str, Any],
+    *,
     covers: tuple[datetime, datetime] | None = None,
+    now: datetime | None = None,
 ) -> list[CommitInfo]:
     """Replace the given minutes in `normalized/futures_bars_1m`, per (symbol, trade date), so
     a minute re-sent (e.g. after a backfill) never duplicates. Without `covers` each run of
     consecutive minutes is replaced and nothing between runs (minutes another writer landed
     there stay); `covers` (bar opens, UTC, inclusive) is the span the minutes stand for whole,
-    e.g. a backfilled gap, replaced in one commit per (symbol, trade date)."""
+    e.g. a backfilled gap, replaced in one commit per (symbol, trade date). The stream runs no
+    checks: minutes landed into a session already final at `now` (the market clock; the wall
+    clock when None), which may have been certified, revise it until the next capture judges
+    it again."""
     if not minutes:
         return []
     frame = conform(pl.DataFrame(minutes), NORMALIZED_BARS).sort("symbol", "ts")
     commits = []
+    final: dict[str, date] = {}
     for (symbol, day), group in frame.group_by("symbol", "trade_date", maintain_order=True):
+        if data_final_at(symbol, day) <= (now or datetime.now(UTC)):
+            final[str(partition_key(day, symbol))] = day
         runs = [group] if covers else consecutive_runs(group)
         for run in runs:
             lo, hi = covers or (run["ts"].min(), run["ts"].max())
@@ -81,6 +93,15 @@ def land_minutes(
                     metadata=metadata,
                 )
             )
+    if final:
+        changed_unjudged(
+            lake,
+            NORMALIZED_BARS_SPEC.name,
+            final,
+            dependents(NORMALIZED_BARS_SPEC.name, CERTIFIED_FROM),
+            str(metadata.get("source", SOURCE)),
+            datetime.now(UTC),
+        )
     return commits
 
 

@@ -253,7 +253,12 @@ class Streamer:
         if not minutes:
             return
         try:
-            land_minutes(self.lake, minutes, {"source": "ib-realtime", "captures": [batch_id]})
+            land_minutes(
+                self.lake,
+                minutes,
+                {"source": "ib-realtime", "captures": [batch_id]},
+                now=self.clock(),
+            )
         except Exception:
             self._unlanded_minutes = minutes
             raise
@@ -314,7 +319,7 @@ class Streamer:
         found = pl.concat(rows)
         minutes = found.drop("captured_at", "source", "request", "payload_sha256").to_dicts()
         reason = {"source": "ib", "reason": "stream backfill"}
-        land_minutes(self.lake, minutes, reason, covers=(gap.start, gap.end))
+        land_minutes(self.lake, minutes, reason, covers=(gap.start, gap.end), now=self.clock())
         self.stats.backfilled_minutes += len(minutes)
         self.hub.publish(bar_messages(minutes, "1m", origin="backfill"))
         self._status("backfilled", f"{root} {gap.start:%H:%M}–{gap.end:%H:%M} UTC: {len(minutes)}")

@@ -1,7 +1,7 @@
 """The browser pages in headless Chromium against a home processed for real: CL on a closed
-session with spikes and gaps (certified, with anomalies), CL on a live session (preliminary)
-and a day of the company `orders` dataset, the live page fed by the fake TWS streaming through
-the API's WebSocket. Screenshots are kept (see `kit.browser.artifacts`)."""
+session with spikes and gaps (failed: its capture lost minutes; with anomalies), CL on a live
+session (preliminary) and a day of the company `orders` dataset, the live page fed by the fake
+TWS streaming through the API's WebSocket. Screenshots are kept (see `kit.browser.artifacts`)."""
 
 from __future__ import annotations
 
@@ -297,7 +297,7 @@ def test_a_past_day_shows_its_anomalies_on_the_chart(processed: Path, page: Page
         page.goto(f"{client.base_url}/ui/live#key={key}&symbol=CL&day=2024-03-04")
         _wait_for_candles(page, 0)
         assert page.text_content("#day") == "trade date 2024-03-04"
-        assert page.locator("#day-state .badge").text_content() == "CERTIFIED"
+        assert page.locator("#day-state .badge").text_content() == "FAILED"
         flagged = client.get(
             "/v1/bars", params={"symbol": "CL", "start": "2024-03-04", "flags": "true"}
         )
@@ -356,7 +356,8 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         closed = minutes.locator("article.tile[data-trade-date='2024-03-04']")
         assert live.locator(".badge").text_content() == "PRELIMINARY"
         assert live.get_attribute("data-state") == "preliminary"
-        assert closed.locator(".badge").text_content() == "CERTIFIED"
+        assert closed.locator(".badge").text_content() == "FAILED"
+        assert closed.get_attribute("data-state") == "failed"
         assert "990 / 990 minutes" in live.text_content()
         assert "missing" in closed.text_content()
         capture = closed.locator(".capture").text_content() or ""

@@ -4,7 +4,7 @@ transition a partition goes through, recorded in operations/certifications, with
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +13,7 @@ import polars as pl
 from market_spine.catalog.registry import drift
 from market_spine.certification.certify import CERTIFIED_CHECK
 from market_spine.certification.tables import CERTIFICATIONS, REVISION_ROWS, REVISIONS
+from market_spine.client import Spine
 from market_spine.futures import keys
 from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
@@ -72,7 +73,11 @@ def test_a_live_capture_is_preliminary_and_the_next_clean_capture_certifies_it(
     assert "before the data became final at 2024-03-05T22:00:00Z" in first["reason"]
     assert first["run_id"] == live.run_id and first["code_version"] == package_version()
     assert first["delta_version"] == 0 and first["capture_id"]
-    assert json.loads(first["checks_json"])["validity"] == {"passed": True, "blocking": True}
+    assert json.loads(first["checks_json"])["validity"] == {
+        "passed": True,
+        "blocking": True,
+        "certifying": False,
+    }
 
     final = run(home, instance, NEXT_MORNING)
     assert certified_check(final).passed and state_metadata(final) == "certified"
@@ -125,3 +130,58 @@ def test_a_failed_blocking_check_fails_the_partition(home, instance) -> None:
     last = transitions(home).to_dicts()[-1]
     assert (last["previous_state"], last["state"]) == ("certified", "failed")
     assert last["reason"] == "blocking check failed: validity"
+
+
+def readiness_states(home: Path) -> dict[str, str]:
+    """Each futures dataset's state of CL on DAY, by the one readiness query."""
+    ready = Spine(home, warn_empty=False).readiness(
+        symbols="CL", now=datetime(2024, 3, 7, tzinfo=UTC)
+    )
+    return dict(ready.filter(pl.col("trade_date") == DAY).select("dataset", "state").iter_rows())
+
+
+FUTURES = tuple(
+    keys.table(k)
+    for k in (keys.NORMALIZED_BARS, keys.DAILY_BARS, keys.CONTINUOUS_BARS, keys.CONTINUOUS_DAILY)
+)
+
+
+def test_missing_minutes_fail_the_partition_though_they_stop_nothing(home, instance) -> None:
+    assert run(home, instance, NEXT_MORNING).success
+    gappy = run(home, instance, NEXT_MORNING, defects=["gaps"])
+    # Completeness stops no asset (the other days of a range still flow on) ...
+    assert gappy.success
+    # ... but a capture that lost minutes is no certified data.
+    check = certified_check(gappy)
+    assert not check.passed and check.metadata["state"].value == "failed"
+    last = transitions(home).to_dicts()[-1]
+    assert (last["previous_state"], last["state"]) == ("certified", "failed")
+    assert last["reason"] == "blocking check failed: completeness"
+    assert json.loads(last["checks_json"])["completeness"] == {
+        "passed": False,
+        "blocking": False,
+        "certifying": True,
+    }
+    found = readiness_states(home)
+    assert found[keys.table(keys.NORMALIZED_BARS)] == "failed"
+    assert found[keys.table(keys.DAILY_BARS)] == "preliminary"
+    assert "certified" not in found.values()
+
+
+def test_a_partition_stopped_by_its_blocking_check_withdraws_what_was_computed_from_it(
+    home, instance
+) -> None:
+    assert run(home, instance, NEXT_MORNING).success
+    assert readiness_states(home) == dict.fromkeys(FUTURES, "certified")
+    crossed = run(home, instance, NEXT_MORNING, defects=["crossed"])
+    # Validity stops the daily bars: they are not computed again, yet the minutes they were
+    # computed from failed, so they are certified no longer.
+    materialized = {e.asset_key for e in crossed.get_asset_materialization_events()}
+    assert keys.DAILY_BARS not in materialized
+    found = readiness_states(home)
+    assert found[keys.table(keys.NORMALIZED_BARS)] == "failed"
+    assert found[keys.table(keys.DAILY_BARS)] == "preliminary"
+    assert "certified" not in found.values()
+    # The next clean capture certifies every one of them again.
+    assert run(home, instance, NEXT_MORNING).success
+    assert readiness_states(home) == dict.fromkeys(FUTURES, "certified")

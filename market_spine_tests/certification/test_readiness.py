@@ -72,7 +72,8 @@ def test_one_row_per_dataset_symbol_and_day_from_what_the_runs_judged(home: Path
     assert sorted(keys) == sorted([*futures, *options, (OPTION_QUOTES, "SPXW", LIVE)])
     closed = _row(ready, BARS_1M, "CL", CLOSED)
     bars = spine.bars("CL", CLOSED)
-    assert closed["state"] == "certified"
+    # Its capture lost a block of minutes: a failed completeness check fails the partition.
+    assert closed["state"] == "failed"
     assert closed["capture_id"] == bars["capture_id"].max()
     assert closed["unit"] == "minutes" and closed["present"] == bars.height
     assert closed["missing"] > 0 and closed["completeness"] == pytest.approx(
@@ -157,7 +158,7 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
         [row] = found.json()["data"]
         assert (row["trade_date"], row["state"], row["anomalies"] > 0) == (
             "2024-03-04",
-            "certified",
+            "failed",
             True,
         )
         everything = client.get("/v1/readiness").json()
@@ -193,7 +194,7 @@ def test_the_command_prints_readiness(home: Path) -> None:
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)
     assert [(r["trade_date"], r["state"]) for r in rows] == [
-        ("2024-03-04", "certified"),
+        ("2024-03-04", "failed"),
         ("2024-03-05", "preliminary"),
     ]
     piped = CliRunner().invoke(cli, ["readiness", "--dataset", OPTION_CHAIN], env=env)
@@ -219,13 +220,20 @@ def test_a_new_judgment_replaces_the_old_one(tmp_path: Path) -> None:
 
 
 def test_derived_datasets_are_as_certified_as_what_they_are_computed_from(home: Path) -> None:
-    """Daily bars and continuous series of the closed session are certified like its minutes,
-    those of the live session preliminary; the greeks and surface of a certified chain are
-    certified; each says what it holds against what it owes, its capture and compute time."""
+    """The closed session's capture lost minutes: its minutes and continuous minutes fail
+    their completeness, and what is computed from them is not certified; those of the live
+    session are preliminary; the greeks and surface of a certified chain are certified; each
+    says what it holds against what it owes, its capture and compute time."""
     spine = Spine(home, warn_empty=False)
     ready = spine.readiness(now=NOW)
+    closed = {d: _row(ready, d, "CL", CLOSED)["state"] for d in FUTURES}
+    assert closed == {
+        BARS_1M: "failed",
+        BARS_DAILY: "preliminary",
+        CONTINUOUS_1M: "failed",
+        CONTINUOUS_DAILY: "preliminary",
+    }
     for dataset in FUTURES:
-        assert _row(ready, dataset, "CL", CLOSED)["state"] == "certified", dataset
         live = _row(ready, dataset, "CL", LIVE)
         assert live["state"] == "preliminary" and live["freshness_lag_s"] == 6.5 * 3600
     daily = _row(ready, BARS_DAILY, "CL", CLOSED)

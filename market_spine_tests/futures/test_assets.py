@@ -95,11 +95,13 @@ def test_a_range_runs_as_one_backfill_per_symbol(home, instance) -> None:
 @pytest.mark.parametrize(
     ("defect", "failing"),
     [
-        # The series holding the gappy contract miss the same minutes.
+        # The series holding the gappy contract miss the same minutes; lost minutes fail the
+        # partition's certification.
         (
             "gaps",
             {
                 "normalized/futures_bars_1m:completeness",
+                "normalized/futures_bars_1m:certified",
                 "normalized/futures_continuous_1m:completeness",
             },
         ),

@@ -152,6 +152,9 @@ def test_quotes_below_intrinsic_lower_the_convergence_rate(chain: pl.DataFrame) 
     outcome = checks.convergence(greeks)
     assert not outcome.passed and outcome.metadata["rate"] < 0.95
     assert outcome.metadata["unsolved_by_reason"]
+    # Vols that do not solve leave the greeks incomplete: the day is not certified.
+    [declared] = [c for c in checks.GREEKS_CHECKS if c.name == "convergence"]
+    assert declared.withholds_certification(outcome)
 
 
 def test_a_mispriced_put_breaks_parity(chain: pl.DataFrame) -> None:

@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from market_spine.api.app import create_app
+from market_spine.certification.certify import Judged
 from market_spine.client import Spine
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
 from market_spine.lake import Lake
 from market_spine.markets.expirations import quote_minutes_expected
-from market_spine.options import keys
+from market_spine.options import checks, keys
 from market_spine.options.raw_quotes import land_quotes, raw_spx_options_quotes_1m
 from market_spine.providers.simulated_option_quotes import SimulatedQuoteProvider, simulate_quotes
 from market_spine.providers.simulated_options import SimulatedOptionMarket
@@ -144,6 +145,10 @@ def test_minute_completeness_fails_on_a_gap(home, market) -> None:
     # Both rights of the lowest strike lose the minutes stamped :45, 09:45 to 15:45 ET: 7 each.
     assert completeness.metadata["short_contracts"] == 2
     assert completeness.metadata["missing_minutes"] == 2 * 7
+    # Missing quote minutes withhold the day's certification.
+    verdicts = landing.verdicts([DAY])
+    judged = Judged(checks.RAW_QUOTES_CHECKS, verdicts, [c.name for c in checks.RAW_QUOTES_CHECKS])
+    assert judged.blocking(DAY.isoformat()) == {"minute_completeness": False}
 
 
 def test_the_asset_captures_the_nearest_expirations(home, instance) -> None:

@@ -30,6 +30,8 @@ from market_spine_tests.kit.homes import settings_for
 FIRST, BAD, LAST = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
 FAILED = {
     ("normalized/futures_bars_1m:completeness", f"{BAD.isoformat()}|CL"),
+    # Lost minutes fail the partition's certification too.
+    ("normalized/futures_bars_1m:certified", f"{BAD.isoformat()}|CL"),
 }
 MART = dg.AssetKey(["marts", "mart_data_quality"])
 STAGING = dg.AssetKey(["staging", "stg_quality__check_results"])

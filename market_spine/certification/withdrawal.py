@@ -1,0 +1,118 @@
+"""Withdrawing certification where data changed without being judged. A derived partition is
+judged when it is computed, so a later judgment of its input (a re-import that fails a
+blocking check, a run that stops before the derived assets) would otherwise leave it certified
+over data that failed; its newest readiness row is superseded by a preliminary one until it is
+computed again. A writer that judges nothing (the stream landing minutes) turns a certified
+partition it changes into a revised one.
+
+Domains say which dataset is computed from which; this module never imports one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+
+from market_spine.catalog.vocabulary import conform
+from market_spine.certification import ledger
+from market_spine.certification.rules import State
+from market_spine.certification.tables import CERTIFICATIONS, READINESS_LOG, READINESS_LOG_SCHEMA
+from market_spine.lake.store import Lake
+from market_spine.version import package_version
+
+
+def dependents(dataset: str, computed_from: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """Every dataset computed, directly or through others, from `dataset`, in the order they
+    are reached; `computed_from` maps each derived dataset to the datasets it is computed
+    from."""
+    found: list[str] = []
+    frontier = [dataset]
+    while frontier:
+        source = frontier.pop(0)
+        for derived, inputs in computed_from.items():
+            if source in inputs and derived not in found and derived != dataset:
+                found.append(derived)
+                frontier.append(derived)
+    return tuple(found)
+
+
+def withdrawn(
+    lake: Lake,
+    states: Mapping[str, State],
+    trade_dates: Mapping[str, date],
+    derived: Sequence[str],
+    run_id: str,
+    at: datetime,
+    state: State = State.PRELIMINARY,
+) -> list[dict[str, Any]]:
+    """Readiness rows (READINESS_LOG_SCHEMA) that make `state` every partition of the
+    `derived` datasets still certified while the same partition of the dataset they are
+    computed from is not: `states` gives that dataset's new state of each partition key just
+    judged, `trade_dates` its trade date. Each row copies the derived partition's newest one,
+    with the state, run and time of this judgment; none when nothing certified was computed
+    from those partitions."""
+    fallen = [key for key, judged in states.items() if judged is not State.CERTIFIED]
+    if not fallen or not derived or not lake.exists(READINESS_LOG):
+        return []
+    days = [trade_dates[key] for key in fallen]
+    newest = (
+        lake.read(READINESS_LOG, between={"trade_date": (min(days), max(days))})
+        .filter(pl.col("dataset").is_in(list(derived)) & pl.col("partition").is_in(fallen))
+        .sort("computed_at")
+        .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
+    )
+    certified = newest.filter(pl.col("state") == State.CERTIFIED.value)
+    if certified.is_empty():
+        return []
+    return conform(
+        certified.with_columns(
+            state=pl.lit(state.value),
+            computed_at=pl.lit(at).cast(READINESS_LOG_SCHEMA["computed_at"]),
+            run_id=pl.lit(run_id),
+        ),
+        READINESS_LOG_SCHEMA,
+    ).to_dicts()
+
+
+def changed_unjudged(
+    lake: Lake,
+    dataset: str,
+    trade_dates: Mapping[str, date],
+    derived: Sequence[str],
+    source: str,
+    at: datetime,
+) -> list[str]:
+    """Record that `source`, a writer that runs no checks, changed these partitions of
+    `dataset` (trade date by partition key): each one certified becomes revised, with a
+    transition naming the source (the next capture judges it again), and what was computed
+    from it (`derived`) preliminary. Returns the partition keys it revised."""
+    if not trade_dates or not lake.exists(CERTIFICATIONS):
+        return []
+    days = list(trade_dates.values())
+    certified = ledger.latest_transitions(lake, dataset, min(days), max(days)).filter(
+        pl.col("partition").is_in(list(trade_dates)) & (pl.col("state") == State.CERTIFIED.value)
+    )
+    if certified.is_empty():
+        return []
+    version = lake.version(dataset)
+    transitions = [
+        {
+            **row,
+            "state": State.REVISED.value,
+            "previous_state": State.CERTIFIED.value,
+            "reason": f"changed by {source}, which runs no checks: the next capture judges it",
+            "run_id": source,
+            "code_version": package_version(),
+            "delta_version": version,
+            "recorded_at": at,
+        }
+        for row in certified.to_dicts()
+    ]
+    revised = {key: State.REVISED for key in certified["partition"]}
+    ready = withdrawn(lake, revised, trade_dates, (dataset,), source, at, State.REVISED)
+    ready += withdrawn(lake, revised, trade_dates, derived, source, at)
+    ledger.record(lake, transitions, [], [], source, ready)
+    return list(revised)

@@ -1,0 +1,114 @@
+"""Certification of vendor-file imports through a real Dagster instance and Delta lake: a file
+holding 120 of the 1,380 minutes ES owes on 2024-03-11 fails its completeness check, so the
+partition is failed and nothing computed from it is certified (the readiness query, the API
+and the asset metadata agree); importing the complete day certifies all of them again."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from market_spine.certification.certify import CERTIFICATION_REASONS_METADATA
+from market_spine.certification.tables import CERTIFICATIONS
+from market_spine.client import Spine
+from market_spine.futures import keys
+from market_spine.lake import Lake
+from market_spine.markets import calendars
+from market_spine.providers.simulated import SimulatedMarket
+from market_spine.runs.vendor_import import import_bars
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import settings_for
+
+DAY = date(2024, 3, 11)
+PARTITION = "2024-03-11|ES"
+#: The roll rule's front month that day, and the next month the continuous series' c.1 holds.
+FRONT, NEXT = "ESM4", "ESU4"
+MINUTES, KEPT = 1380, 120
+NORMALIZED = keys.table(keys.NORMALIZED_BARS)
+DAILY = keys.table(keys.DAILY_BARS)
+CONTINUOUS = keys.table(keys.CONTINUOUS_BARS)
+CONTINUOUS_DAILY = keys.table(keys.CONTINUOUS_DAILY)
+DATASETS = (NORMALIZED, DAILY, CONTINUOUS, CONTINUOUS_DAILY)
+LATER = datetime(2024, 3, 12, tzinfo=UTC)
+
+
+def vendor_csv(path: Path, contract: str, minutes: int) -> Path:
+    """A vendor CSV of one ES contract's first `minutes` bars of DAY (the simulated market's),
+    stamped at their open, as a vendor exports them."""
+    bars = SimulatedMarket().bars("ES", DAY, contract).head(minutes)
+    bars.select(
+        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("ts"),
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "contract",
+    ).write_csv(path)
+    return path
+
+
+def states(home: Path) -> dict[str, str]:
+    """Each dataset's state of DAY's ES partition, by the one readiness query."""
+    ready = Spine(home, warn_empty=False).readiness(symbols="ES", now=LATER)
+    return dict(ready.filter(pl.col("trade_date") == DAY).select("dataset", "state").iter_rows())
+
+
+def reasons(instance: dg.DagsterInstance, dataset: str) -> dict[str, str]:
+    """The newest materialization's reasons for its uncertified partitions."""
+    [record] = instance.fetch_materializations(dg.AssetKey(dataset.split("/")), limit=1).records
+    metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
+    return metadata[CERTIFICATION_REASONS_METADATA].value  # type: ignore[return-value]
+
+
+@pytest.fixture
+def partial(tmp_path: Path) -> Path:
+    return vendor_csv(tmp_path / "es-partial.csv", FRONT, KEPT)
+
+
+def test_an_import_missing_most_of_the_session_is_failed_and_certifies_nothing_over_it(
+    home: Path, instance: dg.DagsterInstance, partial: Path
+) -> None:
+    report = import_bars(settings_for(home), partial, "ES", instance=instance)
+    (day,) = report.days
+    assert len(calendars.expected_minutes("ES", DAY)) == MINUTES
+    assert day.rows == KEPT and day.missing_minutes == MINUTES - KEPT
+    found = states(home)
+    assert found[NORMALIZED] == "failed"
+    # Nothing computed from the failed minutes is certified, and each says why.
+    assert found[DAILY] == "preliminary" and found[CONTINUOUS] != "certified"
+    assert found[CONTINUOUS_DAILY] != "certified"
+    assert "normalized/futures_bars_1m is failed" in reasons(instance, DAILY)[PARTITION]
+    [transition] = Lake(home / "lake").read(CERTIFICATIONS).to_dicts()
+    assert transition["state"] == "failed" and "completeness" in transition["reason"]
+    # The Dagster check that shows the certification fails with it.
+    [certified] = [c for c in report.checks if c.check == "certified"]
+    assert not certified.passed and certified.metadata["state"] == "failed"
+    # The API's readiness says the same.
+    with serving(home) as client:
+        answer = client.get("/v1/readiness", params={"symbol": "ES", "start": "2024-03-11"})
+        assert answer.status_code == 200, answer.text
+        served = {r["dataset"]: r["state"] for r in answer.json()["data"]}
+    assert {d: served[d] for d in DATASETS} == found
+
+
+def test_importing_the_complete_day_certifies_it_and_what_is_computed_from_it(
+    home: Path, instance: dg.DagsterInstance, partial: Path
+) -> None:
+    settings = settings_for(home)
+    import_bars(settings, partial, "ES", instance=instance)
+    assert states(home)[NORMALIZED] == "failed"
+    # The complete front month, then the next month the continuous series' c.1 and v.1 hold.
+    for contract in (FRONT, NEXT):
+        path = vendor_csv(home.parent / f"es-{contract}.csv", contract, MINUTES)
+        report = import_bars(settings, path, contract, instance=instance)
+        assert report.success and report.rows == MINUTES
+    assert states(home) == dict.fromkeys(DATASETS, "certified")
+    assert reasons(instance, DAILY) == {} and reasons(instance, NORMALIZED) == {}
+    history = Lake(home / "lake").read(CERTIFICATIONS).sort("recorded_at")
+    assert history["state"].to_list() == ["failed", "certified"]
+    assert Lake(home / "lake").read(NORMALIZED).height == MINUTES
