@@ -178,3 +178,20 @@ def test_a_mistyped_variable_or_key_gets_did_you_mean(env_home: Path) -> None:
     assert "did you mean MARKET_SPINE_API_PORT?" in " ".join(result.stderr.split())
     code, out = run("config", "set", "api_prot", "8001")
     assert code == 2 and "did you mean api_port?" in out
+
+
+def test_the_readme_lists_the_lake_and_instance_settings() -> None:
+    from market_spine.config.file import KEYS
+    from market_spine_tests.kit.homes import REPO
+
+    table = [
+        line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `")
+    ]
+    text = "\n".join(table)
+    for key, variable in KEYS.items():
+        if key.startswith("lake_"):
+            short = variable.removeprefix("MARKET_SPINE")
+            assert variable in text or f"`{short}" in text or f"/ `{short}" in text, variable
+    assert "DAGSTER_PG_HOST" in text
+    for part in ("_PORT", "_USERNAME", "_PASSWORD", "_DB"):
+        assert f"`{part}`" in text, part
