@@ -6,6 +6,7 @@ or key. Plain `config validate` reaches what the home's profile names."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from market_spine.config.profile_check import check_postgres
 from market_spine.errors import InvalidInput
 from market_spine.home import prepare_home
 from market_spine.settings import Settings
+from market_spine_tests.kit.postgres import PostgresServer
 from market_spine_tests.kit.s3 import S3Server
 
 runner = CliRunner()
@@ -72,6 +74,19 @@ def test_a_refusing_postgres_is_one_line(
     assert code == 2, out
     assert "Traceback" not in out
     assert "cannot connect to 127.0.0.1:9/dagster" in out and "DAGSTER_PG_PASSWORD" in out
+
+
+def test_a_wrong_password_is_one_line_at_once(
+    test_home: Path, monkeypatch: pytest.MonkeyPatch, postgres: PostgresServer
+) -> None:
+    for name, value in {**postgres.env("postgres"), "DAGSTER_PG_PASSWORD": "wrong"}.items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    code, out = run("runs")
+    assert code == 2, out
+    assert "Traceback" not in out and "password authentication failed" in out
+    # Refused at the first connection, not after Dagster's half a minute of retries.
+    assert time.monotonic() - started < 15
 
 
 def test_a_port_that_is_not_a_number_is_a_finding() -> None:
