@@ -26,14 +26,17 @@ FROM python:3.11-slim AS runtime
 RUN useradd --create-home --uid 10001 --user-group spine \
     && mkdir /data && chown spine:spine /data && chmod 0700 /data
 WORKDIR /app
-COPY --from=builder --chown=spine:spine /app /app
+# The code and the virtualenv stay root's: the run user reads and executes them, never rewrites
+# them (everything the platform writes goes under MARKET_SPINE_HOME).
+COPY --from=builder /app /app
 USER spine
 ENV MARKET_SPINE_HOME=/data \
     MARKET_SPINE_API_HOST=0.0.0.0 \
     PATH=/app/.venv/bin:$PATH
 VOLUME /data
 EXPOSE 8000
-# Liveness of the API the container serves: /healthz answers without a credential.
+# Liveness of the API the container serves, on the port it is configured with: /healthz answers
+# without a credential.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('MARKET_SPINE_API_PORT') or '8000'; urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4)"]
 CMD ["market-spine", "up"]

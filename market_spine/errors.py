@@ -48,6 +48,11 @@ class InvalidRange(InvalidInput):
     """A start/end pair is reversed, empty or too wide."""
 
 
+class InstanceUnavailable(SpineError):
+    """The home's Dagster instance cannot be opened: its configuration reads an unset
+    variable, or its database refuses the connection."""
+
+
 class ProviderError(SpineError):
     """A market-data source failed; subclasses say whether a retry can help."""
 

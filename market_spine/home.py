@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
+from pathlib import Path
 
 import dagster as dg
 
@@ -31,16 +32,40 @@ def prepare_home(settings: Settings) -> None:
 
 
 def instance(settings: Settings) -> dg.DagsterInstance:
-    """The home's persistent Dagster instance (the one the UI shows)."""
+    """The home's persistent Dagster instance (the one the UI shows); InstanceUnavailable, in
+    one line, when it cannot open (see `open_instance`)."""
     prepare_home(settings)
-    return dg.DagsterInstance.from_config(str(settings.dagster_home))
+    return open_instance(settings.dagster_home)
 
 
 def existing_instance(settings: Settings) -> dg.DagsterInstance | None:
     """The home's Dagster instance if it has one, without creating anything (for readers)."""
     if not (settings.dagster_home / "dagster.yaml").is_file():
         return None
-    return dg.DagsterInstance.from_config(str(settings.dagster_home))
+    return open_instance(settings.dagster_home)
+
+
+def open_instance(dagster_home: Path) -> dg.DagsterInstance:
+    """The Dagster instance in `dagster_home`. A variable its dagster.yaml reads that is unset,
+    or a PostgreSQL that refuses the connection, raises InstanceUnavailable saying which and
+    the fix, before Dagster would fail with pages of traceback (after retrying for half a
+    minute)."""
+    import yaml
+
+    from market_spine.config.profile_check import instance_refusal
+    from market_spine.errors import InstanceUnavailable
+
+    config = dagster_home / "dagster.yaml"
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        data = {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InstanceUnavailable(f"{config} is not readable YAML ({exc}): correct it") from None
+    refusal = instance_refusal(data, os.environ) if isinstance(data, dict) else None
+    if refusal:
+        raise InstanceUnavailable(refusal)
+    return dg.DagsterInstance.from_config(str(dagster_home))
 
 
 def keep_instruments(settings: Settings, roots: Iterable[str]) -> tuple[str, ...]:

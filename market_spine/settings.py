@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,35 @@ def _lake_uri(env: SettingSources) -> str:
             f"{env.named('MARKET_SPINE_LAKE_URI', raw)} is not an s3://bucket/prefix URI; set it "
             "to e.g. s3://market-spine/lake, or unset it to keep the lake in the home"
         )
+    problem = bucket_name_problem(parts.netloc)
+    if problem:
+        raise InvalidInput(
+            f"{env.named('MARKET_SPINE_LAKE_URI', raw)} names the bucket {parts.netloc!r}, which "
+            f"S3 refuses: {problem}; name the bucket e.g. s3://market-spine-lake/lake"
+        )
     return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+
+
+#: S3's bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and
+#: ending with a letter or digit.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+
+
+def bucket_name_problem(bucket: str) -> str:
+    """Why S3 would refuse `bucket` as a bucket name ("" when it would not)."""
+    if not 3 <= len(bucket) <= 63:
+        return f"a bucket name is 3 to 63 characters, this one {len(bucket)}"
+    if not _BUCKET.fullmatch(bucket):
+        return (
+            "a bucket name holds lowercase letters, digits, dots and hyphens only, and starts "
+            "and ends with a letter or digit"
+        )
+    if ".." in bucket or _IP_ADDRESS.fullmatch(bucket):
+        return "a bucket name has no two adjacent dots and is not an IP address"
+    if bucket.startswith(("xn--", "sthree-")) or bucket.endswith(("-s3alias", "--ol-s3")):
+        return "a bucket name may not start with xn-- or sthree-, nor end with -s3alias or --ol-s3"
+    return ""
 
 
 def _sse(env: SettingSources) -> str:

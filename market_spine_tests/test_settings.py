@@ -166,10 +166,10 @@ def test_a_lake_on_s3_takes_its_endpoint_credentials_and_encryption(tmp_path: Pa
     [
         ({"MARKET_SPINE_LAKE_URI": "gs://bucket/lake"}, "s3://bucket/prefix"),
         ({"MARKET_SPINE_LAKE_URI": "s3:///lake"}, "s3://bucket/prefix"),
-        ({"MARKET_SPINE_LAKE_URI": "s3://b", "MARKET_SPINE_LAKE_SSE": "rot13"}, "AES256"),
-        ({"MARKET_SPINE_LAKE_URI": "s3://b", "MARKET_SPINE_LAKE_ENDPOINT": "ftp://x"}, "http"),
+        ({"MARKET_SPINE_LAKE_URI": "s3://bkt", "MARKET_SPINE_LAKE_SSE": "rot13"}, "AES256"),
+        ({"MARKET_SPINE_LAKE_URI": "s3://bkt", "MARKET_SPINE_LAKE_ENDPOINT": "ftp://x"}, "http"),
         (
-            {"MARKET_SPINE_LAKE_URI": "s3://b", "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID": "k"},
+            {"MARKET_SPINE_LAKE_URI": "s3://bkt", "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID": "k"},
             "not aws:kms",
         ),
         ({"MARKET_SPINE_LAKE_SSE": "AES256"}, "the lake is local"),

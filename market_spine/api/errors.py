@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from market_spine.errors import (
+    InstanceUnavailable,
     InvalidDate,
     InvalidInput,
     InvalidRange,
@@ -147,6 +148,18 @@ async def _on_lake_damaged(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, str(exc), None, request)
 
 
+async def _on_instance_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The cause names variables and the database's address: for the server log and the
+    # operator's /readyz, not for every caller.
+    log.error("the Dagster instance is unavailable on %s: %s", request.url.path, exc)
+    return error_response(
+        503,
+        "the Dagster instance is unavailable: an operator sees why in /readyz and the server log",
+        None,
+        request,
+    )
+
+
 async def _on_not_certified(request: Request, exc: Exception) -> JSONResponse:
     return error_response(409, str(exc), "certified_only", request)
 
@@ -172,6 +185,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LakeDamaged, _on_lake_damaged)
     app.add_exception_handler(NotMaterialized, _on_not_materialized)
     app.add_exception_handler(NotCertified, _on_not_certified)
+    app.add_exception_handler(InstanceUnavailable, _on_instance_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

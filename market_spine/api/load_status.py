@@ -1,7 +1,7 @@
 """Did the last load of any dataset fail? Asked of the home's Dagster instance, per catalogued
 asset and partition, for `/readyz`: a partition whose last planned materialization died with
-its run, and that no later materialization repaired, makes the API not ready (it would serve
-data the platform knows is incomplete).
+its run, and that no later materialization repaired, makes the API's readiness `degraded` (it
+still serves what the lake holds, and operators see which loads failed).
 """
 
 from __future__ import annotations

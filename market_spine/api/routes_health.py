@@ -1,7 +1,10 @@
 """Liveness (`/healthz`) and readiness (`/readyz`): is the process up, and can it serve reads.
 
-Readiness probes files and sockets directly, then asks the home's Dagster instance (opened once,
-its answer kept a few seconds by `LoadStatus`) whether any dataset's last load failed: an
+Readiness is about this replica's ability to serve: the home, the lake and the Dagster
+instance's storage answer. A failed load or warehouse build does not stop a replica from serving
+what the lake holds, so it never makes the replica unready (every replica would leave the
+Service together): it is reported as `degraded`, with its detail for operators. The home's
+Dagster instance is asked (opened once, its answer kept a few seconds by `LoadStatus`) because an
 orchestrator polls this endpoint every few seconds.
 """
 
@@ -20,6 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from market_spine.api.access import optional_identity
+from market_spine.config.profile_check import env_references
 from market_spine.security.identity import Identity
 from market_spine.security.roles import allows
 from market_spine.settings import Settings
@@ -100,6 +104,13 @@ def _probe_sqlite(db: Path, settings: Settings) -> Probe:
 
 
 def _probe_tcp(kind: str, config: dict[str, Any]) -> Probe:
+    unset = sorted({name for name in env_references(config) if not os.environ.get(name)})
+    if unset:
+        return Probe(
+            False,
+            f"Dagster {kind} storage reads {', '.join(unset)} from the environment (dagster.yaml), "
+            "unset in this process: give it those variables (the database's secret)",
+        )
     url = _value(config.get(f"{kind}_url"))
     db = config.get(f"{kind}_db") or {}
     host = urlparse(url).hostname if url else _value(db.get("hostname"))
@@ -154,28 +165,29 @@ async def healthz(request: Request) -> dict[str, str]:
     "/readyz",
     summary="Readiness",
     responses={
-        503: {
-            "description": "The lake or the Dagster instance is not usable, the last load "
-            "of a dataset failed, or the newest warehouse build failed."
-        }
+        503: {"description": "The home, the lake or the Dagster instance's storage is not usable."}
     },
 )
 def readyz(
     request: Request, identity: Annotated[Identity | None, Depends(optional_identity)]
 ) -> JSONResponse:
-    """200 when the lake is readable, the Dagster instance's storage answers, no dataset's
-    last load failed and the newest warehouse build did not fail, else 503 naming the part
-    that failed and why. Without an operator's credential the answer holds the status
-    alone: which part failed, and why, is for those who run the platform."""
+    """200 when this replica can serve: the lake is readable and the Dagster instance's storage
+    answers; else 503 naming the part that failed and why. A dataset whose last load failed, or
+    a failed newest warehouse build, leaves the replica ready: the status is then `degraded`
+    and `degraded` names those checks. Without an operator's credential the answer holds the
+    status alone: which part failed, and why, is for those who run the platform."""
     settings: Settings = request.app.state.settings
     checks = {"lake": probe_lake(settings), "dagster": probe_dagster(settings)}
+    failed = [name for name, probe in checks.items() if not probe.ok]
     if checks["dagster"].ok:
         checks["loads"] = request.app.state.loads.probe()
         checks["warehouse"] = request.app.state.loads.probe_warehouse()
-    failed = [name for name, probe in checks.items() if not probe.ok]
+    degraded = [name for name in ("loads", "warehouse") if name in checks and not checks[name].ok]
+    status = "unavailable" if failed else "degraded" if degraded else "ready"
     body = {
-        "status": "unavailable" if failed else "ready",
+        "status": status,
         "failed": failed,
+        "degraded": degraded,
         "checks": {name: asdict(probe) for name, probe in checks.items()},
     }
     if identity is None or not allows(identity.role, "operator"):

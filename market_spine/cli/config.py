@@ -137,9 +137,11 @@ def validate(
         ),
     ] = None,
 ) -> None:
-    """Validate the settings (values and cross-field rules) and reach the providers in use."""
+    """Validate the settings (values and cross-field rules) and reach what the home's profile
+    names: the instance's PostgreSQL, the lake and the providers in use."""
     from market_spine.cli.console import settings_from_env
     from market_spine.config.connectivity import probe_providers
+    from market_spine.config.profile_check import check_lake, check_postgres
 
     if profile is not None:
         _validate_profile(profile, offline)
@@ -150,11 +152,21 @@ def validate(
     if offline:
         console.print("connectivity not probed (--offline)")
         return
-    probes = probe_providers(settings)
+    with command_run():
+        probes = [
+            check_postgres(settings.profile, os.environ),
+            check_lake(settings),
+            *probe_providers(settings),
+        ]
     for p in probes:
         label = {True: "[green]ok[/]", False: "[bold red]unreachable[/]", None: "skipped"}[p.ok]
-        console.print(f"{label} {p.name}: {p.detail}", highlight=False)
+        console.print(f"{label} {_name(p)}: {p.detail}", highlight=False, soft_wrap=True)
     raise typer.Exit(1 if any(p.ok is False for p in probes) else 0)
+
+
+def _name(probe: Any) -> str:
+    """A probe's or a finding's name."""
+    return str(getattr(probe, "part", None) or probe.name)
 
 
 _LABEL = {True: "[green]ok[/]", False: "[bold red]error[/]", None: "skipped"}
@@ -162,8 +174,11 @@ _LABEL = {True: "[green]ok[/]", False: "[bold red]error[/]", None: "skipped"}
 
 def _validate_profile(profile: str, offline: bool) -> None:
     """Print a finding a line; exit 1 when any is an error."""
+    from market_spine.config.file import unknown_variables
     from market_spine.config.profile_check import validate_profile
 
+    for warning in unknown_variables(os.environ):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     with command_run():
         findings = validate_profile(profile.strip().lower(), os.environ, offline=offline)
     for f in findings:

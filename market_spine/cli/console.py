@@ -55,10 +55,15 @@ def settings_from_env(symbols: str | None = None) -> Settings:
     InvalidInput naming the variable and the fix); `--symbols` overrides the configured roots.
     Every command that reads the home reads it here, so none runs on settings the others
     refuse."""
+    from market_spine.config.file import unknown_variables
+
     env = dict(os.environ)
     if symbols:
         env["MARKET_SPINE_SYMBOLS"] = symbols
-    return Settings.from_env(env)
+    settings = Settings.from_env(env)
+    for warning in unknown_variables(env):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    return settings
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -9,11 +9,12 @@ an environment variable would carry, so a file value passes exactly the same che
 
 from __future__ import annotations
 
+import difflib
 import fcntl
 import os
 import tempfile
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,28 @@ KEYS: dict[str, str] = {
 #: secret, say): `MARKET_SPINE_THETADATA_CREDENTIALS_FILE=/run/secrets/theta`.
 FILE_SUFFIX = "_FILE"
 _KEY_OF = {variable: key for key, variable in KEYS.items()}
+#: The platform's variables that are not settings: the home itself, and the reference seeds'
+#: folder the warehouse hands dbt.
+OTHER_VARIABLES = frozenset({"MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS"})
+PREFIX = "MARKET_SPINE_"
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` (did you mean X?)` for the choice closest to `word`, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each `MARKET_SPINE_*` variable that names no setting (a typo the settings
+    would otherwise ignore without a word), with the closest one it may mean."""
+    known = {*KEYS.values(), *(v + FILE_SUFFIX for v in KEYS.values()), *OTHER_VARIABLES}
+    return [
+        f"{name} is not a Market Spine variable and is ignored{did_you_mean(name, known)}"
+        for name in sorted(env)
+        if name.startswith(PREFIX) and name not in known
+    ]
+
 
 #: A TOML value the file holds: text, a whole number, or a list of text (symbols).
 FileValue = str | int | list[str]
@@ -96,7 +119,10 @@ def settings_path(home: Path) -> Path:
 def known_key(key: str) -> str:
     """`key` if the file may hold it; otherwise InvalidInput listing the keys."""
     if key not in KEYS:
-        raise InvalidInput(f"{key!r} is not a setting; known settings are {', '.join(KEYS)}")
+        raise InvalidInput(
+            f"{key!r} is not a setting{did_you_mean(key, KEYS)}; known settings are "
+            f"{', '.join(KEYS)}"
+        )
     return key
 
 
@@ -121,8 +147,8 @@ def read_file(home: Path, *, strict: bool = True) -> dict[str, FileValue]:
     for key, value in data.items():
         if key not in KEYS:
             raise InvalidInput(
-                f"{path} holds {key!r}, which is not a setting; remove it with "
-                f"`market-spine config reset {key}` (known settings: {', '.join(KEYS)})"
+                f"{path} holds {key!r}, which is not a setting{did_you_mean(key, KEYS)}; remove "
+                f"it with `market-spine config reset {key}` (known settings: {', '.join(KEYS)})"
             )
         if not _is_file_value(value):
             raise InvalidInput(
@@ -137,14 +163,24 @@ def read_profile(profile: str) -> tuple[dict[str, FileValue], Path]:
     that file's path. An unknown key, a value of the wrong kind, or `profile` itself (a profile
     cannot choose another) raises InvalidInput naming the file and the key."""
     from market_spine.config.profiles import read_profile_settings, settings_file
+    from market_spine.config.secrets import SECRET_KEYS
 
     path = settings_file(profile)
     data = read_profile_settings(profile)
+    allowed = [k for k in KEYS if k != "profile" and k not in SECRET_KEYS]
     for key, value in data.items():
+        if key in SECRET_KEYS:
+            variable = KEYS[key]
+            raise InvalidInput(
+                f"{path} holds the secret {key}: a profile is committed with the repository and "
+                f"never holds secrets; remove it from the file and give it through {variable} "
+                f"or {variable}{FILE_SUFFIX} (the path of a mounted secret file)"
+            )
         if key not in KEYS or key == "profile":
             raise InvalidInput(
-                f"{path} holds {key!r}, which a profile cannot set; remove it from the file "
-                f"(settings a profile may hold: {', '.join(k for k in KEYS if k != 'profile')})"
+                f"{path} holds {key!r}, which a profile cannot set"
+                f"{did_you_mean(key, allowed)}; remove it from the file (settings a profile may "
+                f"hold: {', '.join(allowed)})"
             )
         if not _is_file_value(value):
             raise InvalidInput(

@@ -182,7 +182,7 @@ def check_settings(profile: str, env: Mapping[str, str]) -> tuple[list[Finding],
         return [Finding("settings.toml", False, str(exc))], None
     detail = (
         f"valid: provider {settings.provider}, options_provider {settings.options_provider}, "
-        f"lake {settings.lake_root}"
+        f"lake {settings.lake_location}"
     )
     return [Finding("settings.toml", True, detail)], settings
 
@@ -190,7 +190,14 @@ def check_settings(profile: str, env: Mapping[str, str]) -> tuple[list[Finding],
 def check_postgres(profile: str, env: Mapping[str, str]) -> Finding:
     """The instance's PostgreSQL accepts the configured credentials and its Dagster schema is
     at the installed dagster-postgres's head revision."""
-    data = load_instance_yaml(profile)
+    return check_postgres_storage(load_instance_yaml(profile), env)
+
+
+def check_postgres_storage(
+    data: Mapping[str, Any], env: Mapping[str, str], *, schema: bool = True
+) -> Finding:
+    """`check_postgres` on an instance configuration (a dagster.yaml's mapping); `schema=False`
+    only connects (an instance about to open creates its schema itself)."""
     storage = (data.get("storage") or {}).get("postgres")
     if storage is None:
         return Finding("postgres", None, "not used (the instance's storage is not PostgreSQL)")
@@ -200,15 +207,21 @@ def check_postgres(profile: str, env: Mapping[str, str]) -> Finding:
     from dagster_postgres.utils import pg_alembic_config, pg_url_from_config
 
     try:
-        url = pg_url_from_config(_resolved(storage, env))
+        resolved = _resolved(storage, env)
     except KeyError as exc:
         return Finding("postgres", None, f"not probed: {exc.args[0]} is unset (see dagster.yaml)")
+    bad_port = _bad_port(storage, resolved)
+    if bad_port:
+        return Finding("postgres", False, bad_port)
+    url = pg_url_from_config(resolved)
     engine = sa.create_engine(
         url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
     )
     where = f"{engine.url.host}:{engine.url.port or 5432}/{engine.url.database}"
     try:
         with engine.connect() as conn:
+            if not schema:
+                return Finding("postgres", True, f"{where} accepts the credentials")
             db_rev, head = check_alembic_revision(pg_alembic_config(run_storage.__file__), conn)
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
@@ -238,6 +251,33 @@ def check_postgres(profile: str, env: Mapping[str, str]) -> Finding:
     return Finding("postgres", True, f"{where} answers; the Dagster schema is migrated ({head})")
 
 
+def instance_refusal(data: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """Why an instance configured by `data` (a dagster.yaml's mapping) cannot open here, in a
+    line with the fix, or None: a variable it reads is unset, its PostgreSQL port is not a
+    number, or its PostgreSQL refuses the connection."""
+    missing = sorted({name for name in env_references(data) if not env.get(name)})
+    if missing:
+        return (
+            f"the Dagster instance reads {', '.join(missing)} from the environment (its "
+            "dagster.yaml), unset here: export them (or mount the secret that holds them), or "
+            "use the dev profile (MARKET_SPINE_PROFILE=dev)"
+        )
+    if "postgres" not in (data.get("storage") or {}):
+        return None
+    found = check_postgres_storage(data, env, schema=False)
+    return None if found.ok is not False else f"the Dagster instance's PostgreSQL: {found.detail}"
+
+
+def _bad_port(storage: dict[str, Any], resolved: dict[str, Any]) -> str:
+    """Why the instance's PostgreSQL port is not one ("" when it is)."""
+    raw = (resolved.get("postgres_db") or {}).get("port")
+    if raw is None or (str(raw).isascii() and str(raw).isdigit() and 0 < int(raw) < 65536):
+        return ""
+    given = (storage.get("postgres_db") or {}).get("port")
+    name = given["env"] if isinstance(given, dict) else "port in dagster.yaml"
+    return f"{name}={raw!r} is not a port number (1..65535): set it to e.g. 5432"
+
+
 def _resolved(node: Any, env: Mapping[str, str]) -> Any:
     """`node` with each `{env: NAME}` replaced by the variable's value (KeyError if unset)."""
     if isinstance(node, dict):
@@ -252,18 +292,11 @@ def _resolved(node: Any, env: Mapping[str, str]) -> Any:
 
 def check_lake(settings: Settings) -> Finding:
     """The lake root exists and is writable, or its nearest existing parent is (then the first
-    command creates it); a lake on object storage answers a listing of its bucket."""
+    command creates it); a lake on object storage lists, and takes a write and a delete."""
     if settings.lake_uri:
-        try:
-            settings.lake().layers()
-        except Exception as exc:  # obstore raises its own types for refused or unreachable buckets
-            return Finding(
-                "lake",
-                False,
-                f"{settings.lake_location}: the bucket does not answer ({type(exc).__name__}): "
-                "check lake_endpoint, lake_region and the lake credentials",
-            )
-        return Finding("lake", True, f"{settings.lake_location} answers a listing")
+        from market_spine.config.lake_probe import probe_object_lake
+
+        return Finding("lake", *probe_object_lake(settings))
     root = Path(settings.lake_root)
     existing = next((p for p in (root, *root.parents) if p.exists()), None)
     if existing is None or not existing.is_dir():

@@ -125,7 +125,10 @@ def test_history_records_who_when_old_and_new(env_home: Path) -> None:
         (("set", "api_port", "eighty"), "is not a whole number; set it to e.g. 8000"),
         (("set", "provider", "bloomberg"), "is not one of simulated, ib"),
         (("set", "symbols", "CL,ZZ"), "ZZ"),
-        (("set", "api_prot", "8001"), "'api_prot' is not a setting; known settings are"),
+        (
+            ("set", "api_prot", "8001"),
+            "'api_prot' is not a setting (did you mean api_port?); known",
+        ),
         (("set", "ui_port", "8001"), "cannot share a port"),
         (("set", "thetadata_tier", "free"), "end-of-day data only"),
         (("set", "api_host", " "), "config reset api_host"),

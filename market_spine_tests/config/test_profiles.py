@@ -102,6 +102,9 @@ def test_validate_prod_names_each_missing_credential_and_unreachable_part(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MARKET_SPINE_IB_PORT", "9")  # discard: nothing listens
     monkeypatch.setenv("MARKET_SPINE_THETADATA_URL", "http://127.0.0.1:9/v3")
+    monkeypatch.setenv("MARKET_SPINE_LAKE_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "spine")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     result = runner.invoke(app, ["config", "validate", "--profile", "prod"])
     assert result.exit_code == 1
     out = " ".join(result.output.split())
@@ -110,7 +113,8 @@ def test_validate_prod_names_each_missing_credential_and_unreachable_part(
     assert "skipped postgres: not probed: DAGSTER_PG_" in out
     assert "error ib: nothing accepts connections at 127.0.0.1:9" in out
     assert "error thetadata: nothing answers at http://127.0.0.1:9/v3" in out
-    assert "ok lake:" in out
+    # Prod keeps the lake on object storage: the probe names the endpoint that does not answer.
+    assert "error lake: s3://market-spine-lake/lake: nothing answers at http://127.0.0.1:9" in out
 
 
 def test_validate_refuses_a_bad_settings_value_under_the_profile(

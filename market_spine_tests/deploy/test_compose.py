@@ -24,11 +24,16 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load((COMPOSE / "compose.yaml").read_text(encoding="utf-8"))
 
 
-def env_file(name: str) -> dict[str, str]:
-    """An env file's variables; `secrets.env` is read from its committed example."""
+def env_path(name: str) -> Path:
+    """An env file the compose file names; a secret one (`secrets/*.env`, never committed) is
+    its committed example."""
     path = COMPOSE / name
-    if name == "secrets.env":
-        path = COMPOSE / "secrets.env.example"
+    return path.with_name(path.name + ".example") if name.startswith("secrets/") else path
+
+
+def env_file(name: str) -> dict[str, str]:
+    """An env file's variables (a secret one's from its committed example)."""
+    path = env_path(name)
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {key.strip(): value for key, value in pairs if not key.lstrip().startswith("#")}
 
@@ -93,7 +98,7 @@ def test_env_files_exist_and_feed_what_each_service_reads() -> None:
     services = compose()["services"]
     for service in services.values():
         for name in service.get("env_file", []):
-            assert (COMPOSE / (name if name != "secrets.env" else "secrets.env.example")).is_file()
+            assert env_path(name).is_file(), name
     instance = yaml.safe_load(instance_file("prod").read_text())
     db = instance["storage"]["postgres"]["postgres_db"]
     wanted = {v["env"] for v in db.values() if isinstance(v, dict)}
@@ -101,15 +106,43 @@ def test_env_files_exist_and_feed_what_each_service_reads() -> None:
         env = environment(services[name])
         assert wanted <= set(env), f"{name} lacks {wanted - set(env)}"
         assert env["MARKET_SPINE_HOME"] == "/data"
-        assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"} <= set(env)
+        # The instance folder the platform's commands open is the one the daemon uses.
+        assert env["DAGSTER_HOME"] == "/data/dagster"
     # The instance connects with the password PostgreSQL was started with.
     assert (
         environment(services["postgres"])["POSTGRES_USER"]
         == env_file("spine.env")["DAGSTER_PG_USERNAME"]
     )
-    secrets = env_file("secrets.env")
-    assert secrets["POSTGRES_PASSWORD"] == secrets["DAGSTER_PG_PASSWORD"]
-    assert "deploy/compose/secrets.env" in (REPO / ".gitignore").read_text().splitlines()
+    assert (
+        env_file("secrets/postgres.env")["POSTGRES_PASSWORD"]
+        == env_file("secrets/instance.env")["DAGSTER_PG_PASSWORD"]
+    )
+    assert "deploy/compose/secrets/*.env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_each_service_gets_only_the_secrets_it_needs() -> None:
+    services = compose()["services"]
+    root = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+    for name, service in services.items():
+        env = environment(service)
+        if name not in ("objectstore", "bucket"):
+            assert not root & set(env), f"{name} gets MinIO's root account"
+        if name != "postgres":
+            assert "POSTGRES_PASSWORD" not in env, name
+        if name != "daemon":
+            assert "MARKET_SPINE_THETADATA_CREDENTIALS" not in env, name
+    # The lake is reached with the platform's own user, which the bucket job creates.
+    lake = env_file("secrets/lake.env")
+    assert (
+        lake["MARKET_SPINE_LAKE_ACCESS_KEY_ID"]
+        != env_file("secrets/objectstore.env")["MINIO_ROOT_USER"]
+    )
+    script = services["bucket"]["entrypoint"][-1]
+    assert '"$$MINIO_ROOT_USER"' in script
+    assert 'mc admin user add store "$$MARKET_SPINE_LAKE_ACCESS_KEY_ID"' in script
+    assert "mc admin policy attach store market-spine-lake" in script
+    assert "mc mb --ignore-existing store/market-spine-lake" in script
+    assert env_file("spine.env")["MARKET_SPINE_LAKE_URI"].startswith("s3://market-spine-lake/")
 
 
 def test_the_instance_file_is_a_valid_dagster_instance(tmp_path: Path) -> None:

@@ -95,6 +95,8 @@ def test_the_secrets_and_volumes_the_values_name_are_in_the_manifests() -> None:
     for part in (launcher, deployment, v["dagsterDaemon"], v["dagsterWebserver"]):
         for source in part.get("envSecrets", []):
             find(objects, "Secret", source["name"])
+        for source in part.get("envConfigMaps", []):
+            find(objects, "ConfigMap", source["name"])
         for volume in part.get("volumes", []):
             find(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
     secret = find(objects, "Secret", v["global"]["postgresqlSecretName"])

@@ -38,4 +38,9 @@ def test_the_image_runs_unprivileged_with_a_healthcheck() -> None:
     assert users and users[-1] not in ("root", "0")
     [check] = [line for line in runtime if line.startswith("HEALTHCHECK ")]
     assert "/healthz" in check and "CMD" in check
+    # The port the API is configured with, not a fixed one.
+    assert "MARKET_SPINE_API_PORT" in check and ":8000/" not in check
+    # The code and the virtualenv are not the run user's to rewrite.
+    copies = [line for line in runtime if line.startswith("COPY ")]
+    assert copies and not any("--chown" in line for line in copies), copies
     assert runtime.index(check) > runtime.index(next(x for x in runtime if x.startswith("USER ")))

@@ -101,7 +101,10 @@ def test_every_secret_claim_and_account_named_exists() -> None:
                 find(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
         for container in pod["containers"]:
             for source in container.get("envFrom", []):
-                find(objects, "Secret", source["secretRef"]["name"])
+                if "configMapRef" in source:
+                    find(objects, "ConfigMap", source["configMapRef"]["name"])
+                else:
+                    find(objects, "Secret", source["secretRef"]["name"])
             for var in container.get("env", []):
                 ref = var.get("valueFrom", {}).get("secretKeyRef")
                 if ref:

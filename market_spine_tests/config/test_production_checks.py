@@ -1,0 +1,212 @@
+"""The production checks say what is wrong in one line: an instance whose variables are unset or
+whose PostgreSQL refuses, a port that is not a number, a lake bucket S3 would refuse or that
+cannot be reached, written or authenticated to, a secret in a profile file, a mistyped variable
+or key. Plain `config validate` reaches what the home's profile names."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from market_spine.cli import app
+from market_spine.config.file import read_profile, unknown_variables
+from market_spine.config.lake_probe import probe_object_lake, why_refused
+from market_spine.config.profile_check import check_postgres
+from market_spine.errors import InvalidInput
+from market_spine.home import prepare_home
+from market_spine.settings import Settings
+from market_spine_tests.kit.postgres import PostgresServer
+from market_spine_tests.kit.s3 import S3Server
+
+runner = CliRunner()
+PG = {
+    "DAGSTER_PG_HOST": "127.0.0.1",
+    "DAGSTER_PG_PORT": "9",  # discard: nothing listens
+    "DAGSTER_PG_USERNAME": "dagster",
+    "DAGSTER_PG_PASSWORD": "wrong",
+    "DAGSTER_PG_DB": "dagster",
+}
+
+
+@pytest.fixture
+def test_home(env_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home under the test profile as `market-spine up` leaves it (its dagster.yaml on
+    PostgreSQL), before the database is reached."""
+    monkeypatch.setenv("MARKET_SPINE_PROFILE", "test")
+    settings = Settings.from_env(
+        {"MARKET_SPINE_HOME": str(env_home), "MARKET_SPINE_PROFILE": "test"}
+    )
+    prepare_home(settings)
+    return env_home
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [("runs",), ("status",), ("process", "--symbols", "CL", "--date", "2024-03-04")]
+)
+def test_an_unset_instance_variable_is_one_line_not_a_traceback(
+    test_home: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    for name in PG:
+        monkeypatch.delenv(name, raising=False)
+    code, out = run(*command)
+    assert code == 2, out
+    assert "Traceback" not in out and "DagsterInvalidConfigError" not in out
+    [line] = [x for x in out.splitlines() if x.startswith("error:")]
+    assert "DAGSTER_PG_DB" in line and "unset" in line
+
+
+@pytest.mark.parametrize("command", [("runs",), ("status",)])
+def test_a_refusing_postgres_is_one_line(
+    test_home: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    for name, value in PG.items():
+        monkeypatch.setenv(name, value)
+    code, out = run(*command)
+    assert code == 2, out
+    assert "Traceback" not in out
+    assert "cannot connect to 127.0.0.1:9/dagster" in out and "DAGSTER_PG_PASSWORD" in out
+
+
+def test_a_wrong_password_is_one_line_at_once(
+    test_home: Path, monkeypatch: pytest.MonkeyPatch, postgres: PostgresServer
+) -> None:
+    for name, value in {**postgres.env("postgres"), "DAGSTER_PG_PASSWORD": "wrong"}.items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    code, out = run("runs")
+    assert code == 2, out
+    assert "Traceback" not in out and "password authentication failed" in out
+    # Refused at the first connection, not after Dagster's half a minute of retries.
+    assert time.monotonic() - started < 15
+
+
+def test_a_port_that_is_not_a_number_is_a_finding() -> None:
+    finding = check_postgres("test", {**PG, "DAGSTER_PG_PORT": "5x"})
+    assert finding.ok is False
+    assert (
+        finding.detail
+        == "DAGSTER_PG_PORT='5x' is not a port number (1..65535): set it to e.g. 5432"
+    )
+
+
+def test_plain_validate_reaches_the_profiles_postgres(
+    env_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKET_SPINE_PROFILE", "test")
+    for name, value in PG.items():
+        monkeypatch.setenv(name, value)
+    code, out = run("config", "validate")
+    assert code == 1, out
+    out = " ".join(out.split())
+    assert "unreachable postgres: cannot connect to 127.0.0.1:9/dagster" in out
+    assert "ok lake:" in out
+
+
+@pytest.mark.parametrize("uri", ["s3://My_Bucket/lake", "s3://ab/lake", "s3://a..b/lake"])
+def test_a_bucket_s3_refuses_is_refused_at_config_set(env_home: Path, uri: str) -> None:
+    code, out = run("config", "set", "lake_uri", uri)
+    assert code == 2, out
+    assert "which S3 refuses" in " ".join(out.split())
+    assert not (env_home / "settings.toml").exists()
+
+
+def test_the_lake_probe_writes_and_names_each_failure(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = s3.bucket()
+    ok, detail = probe_object_lake(s3.settings(tmp_path, bucket))
+    assert ok, detail
+    assert "takes a write and a delete" in detail
+    # The probe object is gone again.
+    assert not s3.client().list_objects_v2(Bucket=bucket).get("Contents")
+
+    ok, detail = probe_object_lake(s3.settings(tmp_path, "no-such-bucket"))
+    assert not ok and "the bucket no-such-bucket does not exist" in detail
+
+    env = s3.lake_env(tmp_path, bucket, MARKET_SPINE_LAKE_ENDPOINT="http://127.0.0.1:9")
+    ok, detail = probe_object_lake(Settings.from_env(env))
+    assert not ok and "nothing answers at http://127.0.0.1:9" in detail
+    assert "lake_endpoint" in detail
+
+    # Validation's settings line names the lake where it is.
+    monkeypatch.setenv("MARKET_SPINE_PROFILE", "dev")
+    for name, value in s3.lake_env(tmp_path, "no-such-bucket").items():
+        monkeypatch.setenv(name, value)
+    code, out = run("config", "validate", "--profile", "dev")
+    out = " ".join(out.split())
+    assert code == 1
+    assert "lake s3://no-such-bucket/lake" in out
+    assert "error lake: s3://no-such-bucket/lake: the bucket no-such-bucket does not exist" in out
+
+
+@pytest.mark.parametrize("code", ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"])
+def test_refused_credentials_are_told_apart(code: str) -> None:
+    error = RuntimeError(f"Server returned non-2xx status code: 403 Forbidden: <Code>{code}</Code>")
+    reason = why_refused(error, "lake", "http://store:9000")
+    assert reason.startswith("http://store:9000 refused the lake's credentials for bucket lake")
+
+
+def test_missing_credentials_are_told_apart() -> None:
+    error = RuntimeError("Error performing PUT http://169.254.169.254/latest/api/token: 403")
+    assert why_refused(error, "lake", "AWS S3").startswith("no lake credentials are set")
+
+
+def test_a_secret_in_a_profile_file_is_refused_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from market_spine.config import profiles
+
+    root = tmp_path / "profiles"
+    shutil.copytree(profiles.PROFILES_ROOT, root)
+    with (root / "test" / "settings.toml").open("a") as f:
+        f.write('lake_secret_access_key = "hunter2"\n')
+    settings_file, read_settings = profiles.settings_file, profiles.read_profile_settings
+    monkeypatch.setattr(profiles, "settings_file", lambda name, *_: settings_file(name, root))
+    monkeypatch.setattr(
+        profiles, "read_profile_settings", lambda name, *_: read_settings(name, root)
+    )
+    with pytest.raises(InvalidInput) as caught:
+        read_profile("test")
+    message = str(caught.value)
+    assert "never holds secrets" in message and "hunter2" not in message
+    assert "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY_FILE" in message
+
+
+def test_a_mistyped_variable_or_key_gets_did_you_mean(env_home: Path) -> None:
+    [warning] = unknown_variables({"MARKET_SPINE_LAKE_URL": "s3://x/y", "MARKET_SPINE_HOME": "."})
+    assert "MARKET_SPINE_LAKE_URL is not a Market Spine variable" in warning
+    assert "did you mean MARKET_SPINE_LAKE_URI?" in warning
+    assert unknown_variables({"MARKET_SPINE_THETADATA_CREDENTIALS_FILE": "/s", "PATH": "/"}) == []
+    result = runner.invoke(
+        app, ["config", "validate", "--offline"], env={"MARKET_SPINE_API_PROT": "8001"}
+    )
+    assert result.exit_code == 0
+    assert "did you mean MARKET_SPINE_API_PORT?" in " ".join(result.stderr.split())
+    code, out = run("config", "set", "api_prot", "8001")
+    assert code == 2 and "did you mean api_port?" in out
+
+
+def test_the_readme_lists_the_lake_and_instance_settings() -> None:
+    from market_spine.config.file import KEYS
+    from market_spine_tests.kit.homes import REPO
+
+    table = [
+        line for line in (REPO / "README.md").read_text().splitlines() if line.startswith("| `")
+    ]
+    text = "\n".join(table)
+    for key, variable in KEYS.items():
+        if key.startswith("lake_"):
+            short = variable.removeprefix("MARKET_SPINE")
+            assert variable in text or f"`{short}" in text or f"/ `{short}" in text, variable
+    assert "DAGSTER_PG_HOST" in text
+    for part in ("_PORT", "_USERNAME", "_PASSWORD", "_DB"):
+        assert f"`{part}`" in text, part
