@@ -39,7 +39,10 @@ def _outcome(check: Check, owner: str, bad: int, detail: dict[str, object]) -> C
     return CheckOutcome(bad == 0, {**metadata, **detail}, warn_only=check.severity == "warn")
 
 
-def _shown(values: pl.Series) -> str:
+def _shown(values: pl.Series, config: DatasetConfig) -> str:
+    # Check metadata reaches the warehouse and the alerts, which no PII scope guards.
+    if values.name in config.pii:
+        return f"withheld: {values.name} is a pii column (read the rows with a pii-scoped key)"
     return ", ".join(str(v) for v in values.head(SHOWN).to_list())
 
 
@@ -58,7 +61,7 @@ def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutc
         column = rows[check.column]
         bad_values = column.filter(~column.is_in(check.values or []) & column.is_not_null())
         return _outcome(
-            check, owner, bad_values.len(), {"examples": _shown(bad_values.unique().sort())}
+            check, owner, bad_values.len(), {"examples": _shown(bad_values.unique().sort(), config)}
         )
     if check.kind == "range":
         column = rows[check.column].cast(pl.Float64)
@@ -68,7 +71,7 @@ def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutc
         if check.max is not None:
             outside |= (column > check.max).fill_null(False)
         return _outcome(
-            check, owner, int(outside.sum()), {"examples": _shown(column.filter(outside))}
+            check, owner, int(outside.sum()), {"examples": _shown(column.filter(outside), config)}
         )
     if check.kind == "row_count":
         before, now = subject.previous_rows, rows.height
