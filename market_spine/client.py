@@ -200,7 +200,7 @@ class Spine:
         if is_continuous(symbol):
             version, states = self._as_certified(continuous, as_of, as_certified)
             rows = self._continuous(continuous, symbol, *span, version, columns, adjust)
-            return self._certified(rows, certified_only, states), continuous
+            return self._certified(rows, certified_only, states, continuous), continuous
         _unadjusted(symbol, adjust)
         version, states = self._as_certified(plain, as_of, as_certified)
         rows = self._read(plain, symbol, *span, version, columns)
@@ -298,15 +298,21 @@ class Spine:
         return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
 
     def _certified(
-        self, rows: pl.DataFrame, certified_only: bool, states: CertificationStates
+        self,
+        rows: pl.DataFrame,
+        certified_only: bool,
+        states: CertificationStates,
+        dataset: str = BARS_1M,
     ) -> pl.DataFrame:
-        """Minute or daily bars with their session's certification (the minutes' partition:
-        daily bars are certified as the minutes they come from)."""
+        """Minute or daily bars with their session's certification: a root's as the minutes'
+        partition (daily bars are certified as the minutes they come from), a continuous
+        series' as its own (`dataset`'s) partition of that root and day, the state readiness
+        shows for it."""
         from market_spine.certification.status import require_certified
 
-        rows = states.attach(rows, BARS_1M, by_symbol=True)
+        rows = states.attach(rows, dataset, by_symbol=True)
         if certified_only:
-            require_certified(rows, BARS_1M, ["symbol", "trade_date"])
+            require_certified(rows, dataset, ["symbol", "trade_date"])
         return rows
 
     def daily(

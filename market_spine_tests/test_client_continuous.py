@@ -85,3 +85,20 @@ def test_sql_has_the_series_the_rolls_and_an_adjusted_view(spine: Spine) -> None
     assert adjusted["close_difference"].to_list() == pytest.approx(expected["close"].to_list())
     ratio = spine.bars("ES.c.0", *WEEK, adjust="ratio")
     assert adjusted["close_ratio"].to_list() == pytest.approx(ratio["close"].to_list())
+
+
+def test_a_continuous_read_carries_its_own_partitions_certification(spine: Spine) -> None:
+    """The state beside a series' rows is the one readiness shows for the continuous
+    partition (root × day), not the root's minutes'."""
+    for symbol, dataset in (("ES.c.0", "normalized/futures_continuous_1m"),):
+        rows = spine.bars(symbol, *WEEK)
+        ready = spine.readiness(dataset, symbols="ES")
+        shown = dict(ready.select("trade_date", "state").iter_rows())
+        read = dict(rows.group_by("trade_date").agg(pl.col("certification").first()).iter_rows())
+        assert read and read == {d: shown[d] for d in read}
+    daily = spine.daily("ES.c.0", *WEEK)
+    ready = spine.readiness("analytics/futures_continuous_daily", symbols="ES")
+    shown = dict(ready.select("trade_date", "state").iter_rows())
+    assert {d: s for d, s in daily.select("trade_date", "certification").iter_rows()} == {
+        d: shown[d] for d in daily["trade_date"]
+    }

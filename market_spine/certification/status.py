@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from market_spine.certification.rules import State
-from market_spine.certification.tables import CERTIFICATIONS
+from market_spine.certification.tables import CERTIFICATIONS, READINESS_LOG
 from market_spine.errors import NotCertified
 from market_spine.lake.store import Lake
 
@@ -28,29 +28,44 @@ class CertificationStates:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self._cached: dict[str, tuple[int, dict[tuple[Any, ...], str]]] = {}
+        self._cached: dict[str, tuple[tuple[int, ...], dict[tuple[Any, ...], str]]] = {}
 
     def of(self, dataset: str) -> dict[tuple[Any, ...], str]:
         """`dataset`'s judged partitions, `(trade_date, symbol)` → state (symbol None for a
-        partition of a whole day)."""
+        partition of a whole day). A derived dataset (daily bars, continuous series, greeks)
+        is judged into the readiness log only, so its states are read there."""
         version = self.lake.version(CERTIFICATIONS)
         if version is None:
             return {}
         cached = self._cached.get(dataset)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached[0] == self._versions(version, len(cached[0]) > 1):
             return cached[1]
         rows = self.lake.read(
             CERTIFICATIONS,
             equals={"dataset": dataset},
             columns=["partition", "trade_date", "symbol", "state", "recorded_at"],
         )
+        derived = rows.is_empty() and self.lake.exists(READINESS_LOG)
+        if derived:
+            rows = self.lake.read(
+                READINESS_LOG,
+                equals={"dataset": dataset},
+                columns=["partition", "trade_date", "symbol", "state", "computed_at"],
+            ).rename({"computed_at": "recorded_at"})
+            # The log holds one row per symbol of a whole-day partition.
+            rows = rows.with_columns(partition=pl.concat_str("partition", "symbol"))
         newest = rows.sort("recorded_at").unique("partition", keep="last")
         states = {
             (d, s): state
             for d, s, state in newest.select("trade_date", "symbol", "state").iter_rows()
         }
-        self._cached[dataset] = (version, states)
+        self._cached[dataset] = (self._versions(version, derived), states)
         return states
+
+    def _versions(self, version: int, derived: bool) -> tuple[int, ...]:
+        """What a dataset's cached states were read at: the certifications' version, and the
+        readiness log's for a derived dataset."""
+        return (version, self.lake.version(READINESS_LOG) or 0) if derived else (version,)
 
     def attach(self, rows: pl.DataFrame, dataset: str, by_symbol: bool) -> pl.DataFrame:
         """`rows` with a `certification` column: the state of the partition each row belongs to
