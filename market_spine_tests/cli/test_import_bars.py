@@ -99,7 +99,7 @@ def test_piped_report_keeps_every_check_row_whole_on_one_line(env_home: Path) ->
     [row] = [
         line
         for line in result.stdout.splitlines()
-        if "completeness" in line and "normalized/futures_bars_1m" in line
+        if "│ completeness │" in line and "normalized/futures_bars_1m" in line
     ]
     assert "2024-03-08|ES" in row
     assert "expected_bars=1380, missing_minutes=1377" in row and "unexpected_bars=0" in row
