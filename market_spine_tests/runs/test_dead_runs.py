@@ -23,6 +23,7 @@ from dagster._daemon.monitoring.run_monitoring import execute_run_monitoring_ite
 from market_spine.runs.launch import materialize_options
 from market_spine.runs.location import location_origin
 from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.run_homes import instance_once_a_run_exists
 
 DAY = date(2024, 3, 5)
 POOL = "thetadata"
@@ -50,8 +51,7 @@ def killed_run(
         [*cmd, "--domain", "options"], env=dict(os.environ), stderr=subprocess.DEVNULL
     )
     try:
-        wait_for((home / "dagster" / "dagster.yaml").is_file, 120, "the home's instance")
-        instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+        instance = instance_once_a_run_exists(home)
         storage = instance.event_log_storage
         holders = wait_for(
             lambda: storage.get_concurrency_info(POOL).active_run_ids, 120, "a claimed slot"
