@@ -10,9 +10,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
+from filelock import FileLock
 
 from market_spine.config.profiles import instance_file
 from market_spine.settings import INSTRUMENTS_FILE, Settings
+
+#: The lock file, in the Dagster home, that commands opening the instance take in turn.
+INSTANCE_OPEN_LOCK = ".instance-open.lock"
 
 
 def prepare_home(settings: Settings) -> None:
@@ -65,7 +69,10 @@ def open_instance(dagster_home: Path) -> dg.DagsterInstance:
     refusal = instance_refusal(data, os.environ) if isinstance(data, dict) else None
     if refusal:
         raise InstanceUnavailable(refusal)
-    return dg.DagsterInstance.from_config(str(dagster_home))
+    # A fresh SQLite instance creates its tables as it opens; two commands opening it at once
+    # would both run CREATE TABLE and one would crash, so openings take turns.
+    with FileLock(dagster_home / INSTANCE_OPEN_LOCK):
+        return dg.DagsterInstance.from_config(str(dagster_home))
 
 
 def keep_instruments(settings: Settings, roots: Iterable[str]) -> tuple[str, ...]:

@@ -18,8 +18,8 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from market_spine.cli.stream import market_closed_note
+from market_spine.home import open_instance
 from market_spine.security.keys import KeyStore
-from market_spine_tests.kit.run_homes import instance_once_a_run_exists
 
 STOP_WITHIN_S = 5.0
 CLI = [sys.executable, "-m", "market_spine.cli"]
@@ -102,7 +102,8 @@ def test_stream_stops_with_a_websocket_client_connected(home: Path, sig: signal.
 
 def test_process_stops_mid_run_and_the_run_ends(home: Path) -> None:
     child = start(["process", "--start", "2024-01-02", "--end", "2024-03-29"], home)
-    instance = instance_once_a_run_exists(home)
+    wait_for((home / "dagster" / "dagster.yaml").is_file, 120, "the home's instance")
+    instance = open_instance(home / "dagster")
     started = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
     wait_for(lambda: instance.get_runs(started), 120, "a started run")
     assert stop_time(child, signal.SIGTERM) <= STOP_WITHIN_S

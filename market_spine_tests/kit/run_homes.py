@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import socket
-import sqlite3
-import time
 from collections.abc import Sequence
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -95,31 +92,3 @@ def company_orders_day(settings: Settings, instance: dg.DagsterInstance, day: st
     lake = {"lake": LakeResource(root=str(settings.lake_root))}
     assert dg.materialize([raw], resources=lake, instance=instance).success
     assert dg.materialize([silver], resources=lake, instance=instance, partition_key=day).success
-
-
-def instance_once_a_run_exists(home: Path, timeout: float = 120) -> dg.DagsterInstance:
-    """The Dagster instance of `home` once another process has created it and launched a run.
-
-    Opening the instance while that process still creates its SQLite tables races it (both try
-    `CREATE TABLE`), so this reads the run table with plain sqlite3 until a row appears first.
-
-    Raises:
-        AssertionError: no run appeared within `timeout` seconds.
-    """
-    runs_db = home / "dagster" / "history" / "runs.db"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _has_a_run(runs_db):
-            return dg.DagsterInstance.from_config(str(home / "dagster"))
-        time.sleep(0.05)
-    raise AssertionError(f"no run in {runs_db} after {timeout} s")
-
-
-def _has_a_run(runs_db: Path) -> bool:
-    if not runs_db.is_file():
-        return False
-    try:
-        with closing(sqlite3.connect(f"file:{runs_db}?mode=ro", uri=True, timeout=1)) as db:
-            return db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
-    except sqlite3.OperationalError:
-        return False

@@ -20,10 +20,10 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.monitoring.run_monitoring import execute_run_monitoring_iteration
 
+from market_spine.home import open_instance
 from market_spine.runs.launch import materialize_options
 from market_spine.runs.location import location_origin
 from market_spine_tests.kit.homes import settings_for
-from market_spine_tests.kit.run_homes import instance_once_a_run_exists
 
 DAY = date(2024, 3, 5)
 POOL = "thetadata"
@@ -51,7 +51,8 @@ def killed_run(
         [*cmd, "--domain", "options"], env=dict(os.environ), stderr=subprocess.DEVNULL
     )
     try:
-        instance = instance_once_a_run_exists(home)
+        wait_for((home / "dagster" / "dagster.yaml").is_file, 120, "the home's instance")
+        instance = open_instance(home / "dagster")
         storage = instance.event_log_storage
         holders = wait_for(
             lambda: storage.get_concurrency_info(POOL).active_run_ids, 120, "a claimed slot"
