@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster._check as check
 from dagster._core.errors import DagsterInvariantViolationError
@@ -32,7 +32,6 @@ from dagster._core.storage.event_log.schema import (
     AssetCheckExecutionsTable,
     SqlEventLogStorageTable,
 )
-from dagster._serdes import serialize_value
 from sqlalchemy import BigInteger, DateTime, Integer, Text, and_, cast, column, or_, values
 from sqlalchemy.engine import Connection
 
@@ -40,8 +39,18 @@ _EVALUATION = DagsterEventType.ASSET_CHECK_EVALUATION
 _PLANNED_CHECK = DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
 #: What identifies a check's row in a run: the planned event's row, then its evaluation.
 _CHECK_ROW_KEY = ("asset_key", "check_name", "run_id", "partition")
-#: Events as stored: each with its event_logs id.
-Stored = list[tuple[EventLogEntry, int]]
+
+
+class StoredEvent(NamedTuple):
+    """An event written to event_logs: its id there and its serialized form (serializing is
+    most of a write's cost, so a check row reuses it)."""
+
+    event: EventLogEntry
+    id: int
+    serialized: str
+
+
+Stored = list[StoredEvent]
 
 
 class EventLogWrites:
@@ -118,14 +127,17 @@ def write_events(storage: Any, events: Sequence[EventLogEntry]) -> None:
     event log `storage`, each kind of row in one statement."""
     if not events:
         return
-    insert = storage.prepare_insert_event_batch(events)
+    rows = [storage._event_to_row(event) for event in events]
+    insert = SqlEventLogStorageTable.insert().values(rows)
     with storage._connect() as conn:
         result = conn.execute(insert.returning(SqlEventLogStorageTable.c.id))
         # One statement's ids come from the sequence in the order of its rows.
         ids = sorted(int(row[0]) for row in result.fetchall())
         if len(ids) != len(events):
             raise DagsterInvariantViolationError(f"{len(events)} events stored as {len(ids)}")
-        stored: Stored = list(zip(events, ids, strict=True))
+        stored = [
+            StoredEvent(e, i, row["event"]) for e, i, row in zip(events, ids, rows, strict=True)
+        ]
         _write_asset_rows(storage, conn, stored)
         _write_check_rows(storage, conn, stored)
 
@@ -135,7 +147,7 @@ def _write_asset_rows(storage: Any, conn: Connection, stored: Stored) -> None:
     kind (each kind sets its own columns, so the last of each leaves what one by one would)."""
     assets = [
         (e, i)
-        for e, i in stored
+        for e, i, _ in stored
         if e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS and e.dagster_event.asset_key  # type: ignore[union-attr]
     ]
     if not assets:
@@ -152,8 +164,8 @@ def _write_asset_rows(storage: Any, conn: Connection, stored: Stored) -> None:
 
 def _write_check_rows(storage: Any, conn: Connection, stored: Stored) -> None:
     """Planned checks' rows inserted; evaluations update their planned row, else insert one."""
-    planned = [(e, i) for e, i in stored if e.dagster_event_type == _PLANNED_CHECK]
-    evaluated = [(e, i) for e, i in stored if e.dagster_event_type == _EVALUATION]
+    planned = [s for s in stored if s.event.dagster_event_type == _PLANNED_CHECK]
+    evaluated = [s for s in stored if s.event.dagster_event_type == _EVALUATION]
     if not planned and not evaluated:
         return
     check.invariant(
@@ -161,18 +173,19 @@ def _write_check_rows(storage: Any, conn: Connection, stored: Stored) -> None:
         "Asset checks require a database schema migration. Run `dagster instance migrate`.",
     )
     table = AssetCheckExecutionsTable
-    rows = [row for event, event_id in planned for row in _planned_rows(storage, event, event_id)]
+    rows = [row for stored_event in planned for row in _planned_rows(storage, stored_event)]
     if rows:
         conn.execute(table.insert(), rows)
-    in_runs = [_evaluation_row(storage, e, i) for e, i in evaluated if e.run_id]
+    in_runs = [_evaluation_row(storage, s) for s in evaluated if s.event.run_id]
     unmatched = _update_planned_rows(conn, in_runs)
-    inserted = unmatched + [_evaluation_row(storage, e, i) for e, i in evaluated if not e.run_id]
+    inserted = unmatched + [_evaluation_row(storage, s) for s in evaluated if not s.event.run_id]
     if inserted:
         conn.execute(table.insert(), inserted)
 
 
-def _planned_rows(storage: Any, event: EventLogEntry, event_id: int) -> list[dict[str, Any]]:
+def _planned_rows(storage: Any, stored: StoredEvent) -> list[dict[str, Any]]:
     """The PLANNED rows of a check's planned event: one per planned partition (or one)."""
+    event, event_id, serialized = stored
     planned = event.get_dagster_event().event_specific_data
     subset = planned.partitions_subset  # type: ignore[union-attr]
     partitions = subset.get_partition_keys() if subset else [None]
@@ -183,7 +196,7 @@ def _planned_rows(storage: Any, event: EventLogEntry, event_id: int) -> list[dic
             "partition": partition,
             "run_id": event.run_id,
             "execution_status": AssetCheckExecutionRecordStatus.PLANNED.value,
-            "evaluation_event": serialize_value(event),
+            "evaluation_event": serialized,
             "evaluation_event_timestamp": storage._event_insert_timestamp(event),
             "evaluation_event_storage_id": event_id,
         }
@@ -191,8 +204,9 @@ def _planned_rows(storage: Any, event: EventLogEntry, event_id: int) -> list[dic
     ]
 
 
-def _evaluation_row(storage: Any, event: EventLogEntry, event_id: int) -> dict[str, Any]:
+def _evaluation_row(storage: Any, stored: StoredEvent) -> dict[str, Any]:
     """The row a check evaluation leaves: its status, event and the materialization it saw."""
+    event, event_id, serialized = stored
     evaluation = event.get_dagster_event().event_specific_data
     target = evaluation.target_materialization_data  # type: ignore[union-attr]
     status = (
@@ -206,7 +220,7 @@ def _evaluation_row(storage: Any, event: EventLogEntry, event_id: int) -> dict[s
         "partition": evaluation.partition,  # type: ignore[union-attr]
         "run_id": event.run_id,
         "execution_status": status.value,
-        "evaluation_event": serialize_value(event),
+        "evaluation_event": serialized,
         "evaluation_event_timestamp": storage._event_insert_timestamp(event),
         "evaluation_event_storage_id": event_id,
         "materialization_event_storage_id": target.storage_id if target else None,
