@@ -124,22 +124,38 @@ def _held_back(event: EventLogEntry) -> bool:
 
 def write_events(storage: Any, events: Sequence[EventLogEntry]) -> None:
     """Write `events` (in order) and the asset and check rows they update into a dagster-postgres
-    event log `storage`, each kind of row in one statement."""
+    event log `storage`, each kind of row in one statement. Events with such rows are written in
+    one transaction with them, so a failed batch leaves nothing behind to write again."""
     if not events:
         return
+    with storage._connect() as conn:
+        if not any(_has_index_rows(e) for e in events):
+            _insert_events(storage, conn, events)
+            return
+        # The engine autocommits each statement; a transaction needs an isolation level.
+        conn = conn.execution_options(isolation_level="READ COMMITTED")
+        with conn.begin():
+            stored = _insert_events(storage, conn, events)
+            _write_asset_rows(storage, conn, stored)
+            _write_check_rows(storage, conn, stored)
+
+
+def _has_index_rows(event: EventLogEntry) -> bool:
+    """An asset or check event: it updates rows beyond its own in event_logs."""
+    kind = event.dagster_event_type
+    return kind in ASSET_EVENTS or kind in (_EVALUATION, _PLANNED_CHECK)
+
+
+def _insert_events(storage: Any, conn: Connection, events: Sequence[EventLogEntry]) -> Stored:
+    """The events' rows of event_logs, in one insert."""
     rows = [storage._event_to_row(event) for event in events]
     insert = SqlEventLogStorageTable.insert().values(rows)
-    with storage._connect() as conn:
-        result = conn.execute(insert.returning(SqlEventLogStorageTable.c.id))
-        # One statement's ids come from the sequence in the order of its rows.
-        ids = sorted(int(row[0]) for row in result.fetchall())
-        if len(ids) != len(events):
-            raise DagsterInvariantViolationError(f"{len(events)} events stored as {len(ids)}")
-        stored = [
-            StoredEvent(e, i, row["event"]) for e, i, row in zip(events, ids, rows, strict=True)
-        ]
-        _write_asset_rows(storage, conn, stored)
-        _write_check_rows(storage, conn, stored)
+    result = conn.execute(insert.returning(SqlEventLogStorageTable.c.id))
+    # One statement's ids come from the sequence in the order of its rows.
+    ids = sorted(int(row[0]) for row in result.fetchall())
+    if len(ids) != len(events):
+        raise DagsterInvariantViolationError(f"{len(events)} events stored as {len(ids)}")
+    return [StoredEvent(e, i, row["event"]) for e, i, row in zip(events, ids, rows, strict=True)]
 
 
 def _write_asset_rows(storage: Any, conn: Connection, stored: Stored) -> None:
