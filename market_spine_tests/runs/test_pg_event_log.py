@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from market_spine.operations.status import latest_check_executions
+from market_spine.runs import pg_event_log
 from market_spine.runs.instance_writes import EVENT_BATCH_SIZE, hold_connections
 from market_spine_tests.kit.postgres import PostgresServer
 
@@ -163,10 +164,12 @@ def test_batched_writes_leave_the_rows_dagster_postgres_writes_in_fewer_statemen
     assert sum(sent[True].values()) < sum(sent[False].values()) / 2, (sent[True], sent[False])
 
 
-def evaluation(run_id: str, step_key: str | None, passed: bool) -> EventLogEntry:
+def evaluation(
+    run_id: str, step_key: str | None, passed: bool, partition: str = "2024-03-04"
+) -> EventLogEntry:
     """A check's evaluation of one partition, as a run's step (or a runless report) logs it."""
     data = dg.AssetCheckEvaluation(
-        asset_key=BARS, check_name=CHECKS[0], passed=passed, partition="2024-03-04"
+        asset_key=BARS, check_name=CHECKS[0], passed=passed, partition=partition
     )
     dagster_event = DagsterEvent(
         event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
@@ -227,3 +230,27 @@ def test_held_evaluations_are_written_before_the_next_event_or_on_disposal(
         assert storage.event_log_writes.held == 1
         storage.dispose()
         assert len(instance.all_logs(later)) == 1
+
+
+def test_a_failed_batch_leaves_nothing_and_is_written_one_by_one(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    update = pg_event_log._update_planned_rows
+
+    def refusing_batches(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(rows) > 1:
+            raise RuntimeError("the server dropped the connection")
+        return update(conn, rows)
+
+    monkeypatch.setattr(pg_event_log, "_update_planned_rows", refusing_batches)
+    with pg_instance(postgres) as instance:
+        hold_connections(instance)
+        run_id = uuid.uuid4().hex
+        for key in DATES.get_partition_keys():
+            instance.store_event(evaluation(run_id, "bars", passed=True, partition=key))
+        instance.event_log_storage.dispose()
+        # The batch's insert was rolled back with it: each evaluation is in the log once.
+        logged = instance.all_logs(run_id)
+        assert len(logged) == len(DATES.get_partition_keys())
+        partitions = sorted(r[2] for r in latest_check_executions(instance))
+        assert partitions == DATES.get_partition_keys()
