@@ -8,8 +8,10 @@ home opened as `market-spine` opens it (`home.instance`, the profile's dagster.y
 wall seconds, the ratio to the no-Dagster baseline (goal: PostgreSQL ≤ 2×), the time spent
 creating runs (outside the runs' start/end), the runs' and steps' seconds from the instance's
 own stats, and the instance's SQL statements and new database connections per partition (what
-the load of a shared machine does not change). The normalized row counts must agree across all
-three.
+the load of a shared machine does not change), PostgreSQL's by kind. PostgreSQL runs twice: with
+the event log's batched writes (`runs.pg_event_log`, what runs use) and with dagster-postgres's
+own one-by-one writes (connections held in both), so the two stand side by side. The normalized
+row counts must agree across all four.
 
 The span defaults to the first quarter of 2023: the whole year through two Dagster backends and
 the baseline takes over 40 minutes on 2 shared cores. `--start 2023-01-01 --end 2023-12-31` runs
@@ -20,11 +22,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import sys
 import tempfile
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,7 @@ from market_spine.catalog.dagster_metadata import SESSIONS_PER_RUN
 from market_spine.definitions import silence_dagster_previews
 from market_spine.futures import keys
 from market_spine.home import instance as home_instance
+from market_spine.runs.pg_event_log import EventLogWrites
 from market_spine.settings import Settings
 from market_spine_tests.kit.postgres import postgres_server
 
@@ -50,20 +57,53 @@ TARGET_RATIO = 2.0
 #: The assets the baseline does the work of (with their checks): raw, normalized and daily
 #: bars. The continuous series and rolls downstream have no baseline, so they are left out.
 SELECTION = [keys.RAW_BARS, keys.NORMALIZED_BARS, keys.DAILY_BARS]
+#: The Dagster passes, in the order they run, with their labels.
+BACKENDS = {
+    "sqlite": "Dagster on SQLite (dev)",
+    "postgres_one_by_one": "Dagster on PostgreSQL, dagster-postgres's one-by-one writes",
+    "postgres": "Dagster on PostgreSQL (test/prod), batched writes",
+}
+
+
+#: The table a statement reads first, after its verb: SELECT ... FROM t.
+_FROM = re.compile(r"\bFROM\s+([\w.]+)", re.IGNORECASE)
+#: Where a write's table is among its words: INSERT INTO t, UPDATE t, DELETE FROM t.
+_TABLE_WORD = {"INSERT": 2, "UPDATE": 1, "DELETE": 2}
+
+
+def statement_kind(statement: str) -> str:
+    """A statement's verb and the table it writes or reads first: `UPDATE asset_keys`."""
+    words = statement.split()
+    if not words:
+        return "?"
+    verb = words[0].upper()
+    at = _TABLE_WORD.get(verb)
+    if at is not None and len(words) > at:
+        return f"{verb} {words[at]}"
+    found = _FROM.search(statement) if verb == "SELECT" else None
+    return f"{verb} {found.group(1)}" if found else verb
 
 
 class SqlCounter:
-    """SQL statements and new database connections of every SQLAlchemy engine in this process
-    (the instance's storages) while counting."""
+    """SQL statements (also by kind) and new database connections of every SQLAlchemy engine in
+    this process (the instance's storages) while counting."""
 
     def __init__(self) -> None:
         self.statements = self.connections = 0
+        self.kinds: Counter[str] = Counter()
         self.counting = False
         event.listen(Engine, "before_cursor_execute", self._statement)
         event.listen(Pool, "connect", self._connection)
 
-    def _statement(self, *_: Any) -> None:
-        self.statements += self.counting
+    def reset(self) -> None:
+        self.statements = self.connections = 0
+        self.kinds.clear()
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not self.counting:
+            return
+        self.statements += 1
+        self.kinds[statement_kind(statement)] += 1
 
     def _connection(self, *_: Any) -> None:
         self.connections += self.counting
@@ -81,7 +121,7 @@ def on_profile(
     settings = Settings.from_env()
     with home_instance(settings) as instance:
         storage = type(instance.run_storage).__name__
-        COUNTER.statements = COUNTER.connections = 0
+        COUNTER.reset()
         COUNTER.counting = True
         try:
             out = through_dagster(settings, instance, start, end, SELECTION, days_per_run)
@@ -90,10 +130,25 @@ def on_profile(
     partitions = sum(r["days"] for r in out["runs"])
     out["sql_per_partition"] = round(COUNTER.statements / partitions, 1)
     out["connections_per_partition"] = round(COUNTER.connections / partitions, 2)
+    out["sql_by_kind_per_partition"] = {
+        kind: round(n / partitions, 2) for kind, n in COUNTER.kinds.most_common(12)
+    }
     out["storage"] = storage
     out["normalized_rows"] = normalized_rows(settings)
     out["outside_runs_s"] = round(out["wall_s"] - sum(r["run_s"] for r in out["runs"]), 2)
     return out
+
+
+@contextmanager
+def dagster_postgres_writes() -> Iterator[None]:
+    """Runs write events as dagster-postgres does (one by one, a NOTIFY each), over held
+    connections still: the batched writes' baseline."""
+    install = EventLogWrites.install
+    EventLogWrites.install = lambda self: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EventLogWrites.install = install  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -132,17 +187,23 @@ def main() -> None:
         )
         report.collect()
 
-        report.log("Dagster on PostgreSQL (test profile, a throwaway cluster)")
         with postgres_server() as server:
-            database = server.create_database(f"bench_{uuid.uuid4().hex[:8]}")
-            results["postgres"] = on_profile(
-                work / "pg_home",
-                "test",
-                server.env(database),
-                args.start,
-                args.end,
-                args.days_per_run,
-            )
+            for name, writes in (
+                ("postgres_one_by_one", dagster_postgres_writes),
+                ("postgres", nullcontext),
+            ):
+                report.log(f"Dagster on PostgreSQL (test profile, a throwaway cluster): {name}")
+                database = server.create_database(f"bench_{uuid.uuid4().hex[:8]}")
+                with writes():
+                    results[name] = on_profile(
+                        work / f"{name}_home",
+                        "test",
+                        server.env(database),
+                        args.start,
+                        args.end,
+                        args.days_per_run,
+                    )
+                report.collect()
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -160,7 +221,7 @@ def main() -> None:
         "direct_stages_s": results["direct"]["stages_s"],
         "target_ratio": TARGET_RATIO,
     }
-    for name in ("sqlite", "postgres"):
+    for name in BACKENDS:
         r = results[name]
         figures[name] = {
             "storage": r["storage"],
@@ -171,6 +232,7 @@ def main() -> None:
             "connections_per_partition": r["connections_per_partition"],
             "runs": r["runs"],
             "steps_s": {k: round(v, 2) for k, v in r["steps_s"].items()},
+            "sql_by_kind_per_partition": r["sql_by_kind_per_partition"],
         }
     print_results(figures)
     report.save("instance_backends", figures)
@@ -203,25 +265,26 @@ def print_results(f: dict[str, Any]) -> None:
                     f[name]["connections_per_partition"],
                     target,
                 ]
-                for name, label, target in (
-                    ("sqlite", "Dagster on SQLite (dev)", ""),
-                    (
-                        "postgres",
-                        "Dagster on PostgreSQL (test/prod)",
-                        f"≤ {f['target_ratio']:.0f}×",
-                    ),
-                )
+                for name, label in BACKENDS.items()
+                for target in [f"≤ {f['target_ratio']:.0f}×" if name == "postgres" else ""]
             ),
         ],
     )
     report.table(
         "Where the time goes: steps (sum over runs) per backend | direct stages",
-        ["step / stage", "sqlite s", "postgres s"],
+        ["step / stage", *(f"{name} s" for name in BACKENDS)],
         [
-            [f"step {k}", v, f["postgres"]["steps_s"].get(k)]
+            [f"step {k}", v, *(f[name]["steps_s"].get(k) for name in list(BACKENDS)[1:])]
             for k, v in f["sqlite"]["steps_s"].items()
         ]
-        + [[f"direct: {k}", v, None] for k, v in f["direct_stages_s"].items()],
+        + [[f"direct: {k}", v, None, None] for k, v in f["direct_stages_s"].items()],
+    )
+    pg = ("postgres_one_by_one", "postgres")
+    kinds = dict.fromkeys(k for name in pg for k in f[name]["sql_by_kind_per_partition"])
+    report.table(
+        "PostgreSQL statements per partition by kind (the most frequent of each pass)",
+        ["statement", *(f"{name}" for name in pg)],
+        [[k, *(f[name]["sql_by_kind_per_partition"].get(k) for name in pg)] for k in kinds],
     )
 
 

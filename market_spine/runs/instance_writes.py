@@ -1,17 +1,20 @@
 """How a process that creates or executes runs writes to the Dagster instance.
 
 A range run writes a dozen events per asset partition (planned, materialized, each check's
-evaluation), each several statements. Three things Dagster leaves to the deployment keep that
+evaluation), each several statements. Four things Dagster leaves to the deployment keep that
 from dwarfing the work:
 - dagster-postgres opens a new connection (TCP, then SCRAM authentication) for every statement
   unless it is in the webserver (`optimize_for_webserver`); `hold_connections` gives the
   instance's PostgreSQL storages a small pool instead, kept for the life of the process;
-- every check evaluation asks the server whether the checks table exists
-  (`supports_asset_checks`); `hold_connections` remembers the tables found, which a running
-  process's schema migration cannot remove;
+- the storages ask the server whether a table or column exists before many writes and reads
+  (`supports_asset_checks`, the asset and run index columns); `hold_connections` remembers what
+  was found, which a running process's schema migration cannot remove;
 - a step's materializations of a partition range are written one by one unless
   DAGSTER_EVENT_BATCH_SIZE is set; `batch_event_writes` sets it (unless the deployment did), so
-  they go in one insert per batch (still one event per partition).
+  they go in one insert per batch (still one event per partition);
+- dagster-postgres writes a run's planned events and a step's check evaluations one by one, each
+  with a NOTIFY nothing listens to; `hold_connections` has the event log write them in batches
+  (`pg_event_log`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 import dagster as dg
 from sqlalchemy.pool import NullPool
 
+from market_spine.runs.pg_event_log import EventLogWrites
+
 #: Connections each storage keeps open. A statement can open a second connection while the
 #: first is checked out (an event insert, then its asset index in another), so one is too few.
 POOL_SIZE = 4
@@ -33,8 +38,15 @@ MAX_OVERFLOW = 8
 RECYCLE_S = 3600
 
 
-#: Events Dagster writes in one statement (materializations of one step's partitions).
+#: Events Dagster writes in one statement (materializations of one step's partitions), and
+#: check evaluations of a step held for one batch.
 EVENT_BATCH_SIZE = 500
+#: Schema lookups answered once found, by storage: a table's, or a column's of the asset or
+#: run table.
+_REMEMBERED = {
+    "PostgresEventLogStorage": ("has_table", "has_asset_key_col"),
+    "PostgresRunStorage": ("has_run_stats_index_cols", "has_backfill_id_column"),
+}
 
 
 def prepare_event_writes(instance: dg.DagsterInstance) -> None:
@@ -51,8 +63,9 @@ def batch_event_writes() -> None:
 
 def hold_connections(instance: dg.DagsterInstance) -> int:
     """Replace each PostgreSQL storage's connect-per-statement engine of `instance` (run, event
-    log, schedule) with a pooled one; how many were replaced (0 on SQLite, or when already
-    pooled). The same statements run on the same server: only connections are reused."""
+    log, schedule) with a pooled one, remember its schema lookups, and have the event log write
+    in batches; how many storages were changed (0 on SQLite, or when already changed). The same
+    rows land on the same server."""
     from dagster_postgres import PostgresEventLogStorage
 
     replaced = 0
@@ -62,22 +75,24 @@ def hold_connections(instance: dg.DagsterInstance) -> int:
         if engine is None or url is None or not isinstance(engine.pool, NullPool):
             continue
         storage._engine = _pooled_engine(url, getattr(storage, "_token_provider", None), engine)
+        for name in _REMEMBERED.get(type(storage).__name__, ()):
+            setattr(storage, name, _remembering(getattr(storage, name)))
         if isinstance(storage, PostgresEventLogStorage):
-            storage.has_table = _remembering(storage.has_table)
+            EventLogWrites(storage, EVENT_BATCH_SIZE).install()
         replaced += 1
     return replaced
 
 
-def _remembering(has_table: Callable[[str], bool]) -> Callable[[str], bool]:
-    """`has_table` asking the server only until the table is found."""
-    found: set[str] = set()
+def _remembering(lookup: Callable[..., bool]) -> Callable[..., bool]:
+    """`lookup` (does this table or column exist?) asking the server only until it is found."""
+    found: set[tuple[Any, ...]] = set()
 
-    def remembered(name: str) -> bool:
-        if name in found:
+    def remembered(*args: Any) -> bool:
+        if args in found:
             return True
-        exists = has_table(name)
+        exists = lookup(*args)
         if exists:
-            found.add(name)
+            found.add(args)
         return exists
 
     return remembered
