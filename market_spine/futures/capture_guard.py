@@ -139,7 +139,7 @@ def refuse_conflicts(store: Lake, symbol: str, days: Iterable[date], writer: str
     another source's accepted bars."""
     conflicts = source_conflicts(store, symbol, days, writer)
     if conflicts:
-        action = "importing this file" if writer == FILE_SOURCE else f"a {writer} capture"
+        action = "importing this file" if writer == FILE_SOURCE else f"a new {writer} capture"
         raise WouldReplace(refusal(conflicts, action))
 
 

@@ -96,7 +96,7 @@ def _kept_sessions(
     for symbol, days in by_symbol.items():
         for conflict in source_conflicts(lake.lake, symbol, days, source):
             context.log.warning(
-                f"skipped {conflict.describe()}: a {source} capture would replace bars from "
+                f"skipped {conflict.describe()}: a new {source} capture would replace bars from "
                 "another source; `market-spine process --replace` replaces them"
             )
             kept.add((symbol, conflict.trade_date))

@@ -65,7 +65,7 @@ def test_process_over_an_imported_day_is_refused_and_replace_proceeds(
     assert refused.exit_code == 2, refused.output
     said = one_line(refused.output)
     assert f"ES {DAY} holds {FRONT} from vendor file {path}" in said
-    assert "a simulated capture would replace" in said and "--replace" in said
+    assert "a new simulated capture would replace" in said and "--replace" in said
     # Nothing was written: no new version, the imported bars as they were.
     assert lake.version(NORMALIZED) == version
     assert lake.read(NORMALIZED).sort("ts").equals(before)
