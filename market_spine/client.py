@@ -465,12 +465,23 @@ class Spine:
         expiration: date | None = None,
     ) -> EmptyReason:
         """Why a read of `dataset` over [start, end] found no rows: `no_session` (a weekend or
-        holiday), `future`, `not_loaded` (run `process` for it) or `not_listed` (the day is
-        loaded, the expiration is not among its expirations)."""
+        holiday), `future`, `not_loaded` (run `process` for it; for a continuous series on a
+        loaded session, the contract it holds that has no bars), `not_listed` (the day is
+        loaded, the expiration is not among its expirations) or, for the roll table,
+        `no_roll` (no roll falls in the range)."""
         lo, hi = parse_range(start, end)
+        futures = (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY, ROLLS)
+        root = get_instrument((symbol or "").split(".")[0]).root if dataset in futures else ""
+        if dataset == ROLLS:
+            if end is None:
+                hi = rolls_end(root, _day(lo))
+            return empty_reads.rolls(root, _day(lo), _day(hi))
+        if dataset in (CONTINUOUS_1M, CONTINUOUS_DAILY) and symbol and is_continuous(symbol):
+            absent = self._absent_contract(symbol, _day(lo), _day(hi))
+            if absent is not None:
+                return absent
         if dataset in (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY):
-            root = (symbol or "").split(".")[0]
-            return empty_reads.futures_bars(get_instrument(root).root, lo, hi)
+            return empty_reads.futures_bars(root, lo, hi)
         day = lo.date() if isinstance(lo, datetime) else lo
         if expiration is not None and self.lake.exists(dataset):
             held = self.lake.read(
@@ -479,6 +490,27 @@ class Spine:
             if not held.is_empty():
                 return empty_reads.not_listed(day, expiration, held.unique().sort().to_list())
         return empty_reads.option_day(day)
+
+    def _absent_contract(self, symbol: str, lo: date, hi: date) -> EmptyReason | None:
+        """Why a continuous series has no bars on sessions the lake holds bars of: the
+        contract it holds was never captured or imported (`futures.rolls.AbsentContract`,
+        naming it and the contract its rank counts from); None when no loaded session explains
+        it."""
+        from market_spine.futures.roll_table import absent_series
+        from market_spine.markets import calendars
+
+        series = continuous_symbol(symbol)
+        days = calendars.trading_days(series.root, lo, hi)
+        found = [
+            a
+            for held in absent_series(self.lake, series.root, days).values()
+            for a in held
+            if a.series == series.name
+        ]
+        if not found:
+            return None
+        more = f" (and {len(found) - 1} more sessions)" if len(found) > 1 else ""
+        return EmptyReason(empty_reads.NOT_LOADED, found[0].reason() + more)
 
     def _warn_if_empty(
         self,

@@ -340,5 +340,6 @@ def rolls(
             page=Page(limit, offset),
             meta={"symbol": q.symbol, "start": iso(lo), "end": iso(hi)},
             version=version,
+            why_empty=lambda: spine.empty_reason(ROLLS, q.symbol, lo, hi),
         ),
     )

@@ -48,6 +48,14 @@ def bars(
         str, typer.Option(help="CSV only: the decimal mark of numbers, . or , (5150,25).")
     ] = ".",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace sessions another source captured, or certified minutes the file "
+            "lacks; without it such an import is refused and nothing is written.",
+        ),
+    ] = False,
 ) -> None:
     """Validate the whole file, write it as raw captures, then normalize and check it.
 
@@ -62,7 +70,14 @@ def bars(
         dialect = CsvDialect.of(separator, decimal)
         with console.status(f"importing {path.name}"):
             report = import_bars(
-                settings, path, symbol, fmt, stamp, parse_mapping(mapping), dialect=dialect
+                settings,
+                path,
+                symbol,
+                fmt,
+                stamp,
+                parse_mapping(mapping),
+                dialect=dialect,
+                replace=replace,
             )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -101,13 +101,15 @@ def run_domains(
     end: date,
     domains: tuple[str, ...] = EVERY_DOMAIN,
     days_per_run: int | None = None,
+    replace: bool = False,
 ) -> list[RunSummary]:
     """Materialize [start, end] of each domain in `domains` (see `plan_domains`) with progress
     on the console; every run. Futures runs cover at most `days_per_run` trade dates of one
-    symbol each (default `SESSIONS_PER_RUN`)."""
+    symbol each (default `SESSIONS_PER_RUN`); their captures replace sessions another source
+    wrote (a vendor import) only with `replace` (else WouldReplace, before any run)."""
     runs: list[RunSummary] = []
     if "futures" in domains:
-        runs += _process_futures(settings, start, end, days_per_run)
+        runs += _process_futures(settings, start, end, days_per_run, replace)
     if "options" in domains:
         runs += _process_options(settings, start, end)
     if "company" in domains:
@@ -181,7 +183,11 @@ def _process_options(settings: Settings, start: date, end: date) -> list[RunSumm
 
 
 def _process_futures(
-    settings: Settings, start: date, end: date, days_per_run: int | None = None
+    settings: Settings,
+    start: date,
+    end: date,
+    days_per_run: int | None = None,
+    replace: bool = False,
 ) -> list[RunSummary]:
     """Futures range runs, per symbol in chunks of trade dates, with a progress bar over
     partitions."""
@@ -226,6 +232,7 @@ def _process_futures(
             instance=inst,
             on_run=on_run,
             days_per_run=days_per_run or SESSIONS_PER_RUN,
+            replace=replace,
         )
 
 
@@ -245,6 +252,14 @@ def process(
             min=1,
         ),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Capture over sessions whose bars came from another source (a vendor "
+            "import), replacing them; without it such a session is refused.",
+        ),
+    ] = False,
 ) -> None:
     """Materialize partitions through Dagster (the runs show in the UI)."""
     from market_spine.markets.dates import parse_date
@@ -262,6 +277,6 @@ def process(
         plan = plan_domains(domain, symbols)
         settings = settings_from_env(plan.futures_symbols)
         console.print(f"process {lo}..{hi}: {plan.describe(settings)}", highlight=False)
-        runs = run_domains(settings, lo, hi, plan.domains, days_per_run)
+        runs = run_domains(settings, lo, hi, plan.domains, days_per_run, replace)
     report_failures(runs)
     raise typer.Exit(0 if all(r.success for r in runs) else 1)

@@ -6,7 +6,7 @@ Each returns a CheckOutcome; the assets turn it into one Dagster evaluation per 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from market_spine.certification.tables import FLAG_FINDING_SCHEMA
 from market_spine.check_kit import CheckDef, CheckOutcome, judge, rows_by
 from market_spine.futures import no_trade
 from market_spine.futures.partitions import partition_key
+from market_spine.futures.rolls import AbsentContract
 from market_spine.futures.schemas import (
     CONTINUOUS_BARS_SCHEMA,
     CONTINUOUS_DAILY_SCHEMA,
@@ -412,6 +413,23 @@ class RollsPartition:
     before: pl.DataFrame
     rolls: pl.DataFrame
     now: datetime | None = None
+    #: The series without bars because their contract has none that session (`AbsentContract`).
+    absent: tuple[AbsentContract, ...] = ()
+
+    def judged_series(self) -> tuple[list[str], list[dict[str, str]]]:
+        """The root's series judged on their own rows, and those left out because their
+        contract is absent (series, contract, reason). When every series is absent none is
+        left out: a session with no bars at all is incomplete, not excused."""
+        from market_spine.markets.rolls import series_of
+
+        every = [s.name for s in series_of(self.symbol)]
+        absent = {a.series: a for a in self.absent}
+        if all(name in absent for name in every):
+            return every, []
+        left_out = [
+            {"series": a.series, "contract": a.contract, "reason": a.reason()} for a in self.absent
+        ]
+        return [n for n in every if n not in absent], left_out
 
 
 def rolls_recorded(p: RollsPartition) -> CheckOutcome:
@@ -491,15 +509,16 @@ def roll_jumps(p: RollsPartition) -> CheckOutcome:
 
 
 def continuous_completeness(p: RollsPartition) -> CheckOutcome:
-    """Every series of the root has the minutes its session owes (as `completeness`, one
-    series at a time); totals over the series, the worst named by series."""
-    from market_spine.markets.rolls import series_of
-
+    """Every series of the root whose contract has bars that session has the minutes its
+    session owes (as `completeness`, one series at a time); totals over those series, the
+    worst named by series. A series whose contract has no bars at all (a vendor file of one
+    contract) is not judged: `absent` names it, its contract and the fix."""
+    judged, absent = p.judged_series()
     outcomes = {
-        s.name: completeness(
-            p.rows.filter(pl.col("series") == s.name), [(p.symbol, p.trade_date)], now=p.now
+        name: completeness(
+            p.rows.filter(pl.col("series") == name), [(p.symbol, p.trade_date)], now=p.now
         )
-        for s in series_of(p.symbol)
+        for name in judged
     }
     failing = {name: o for name, o in outcomes.items() if not o.passed}
     metadata = {
@@ -515,19 +534,22 @@ def continuous_completeness(p: RollsPartition) -> CheckOutcome:
             for name, o in failing.items()
             if o.metadata["worst"]
         ][:WORST],
+        "absent": absent,
     }
     return CheckOutcome(not failing, metadata, warn_only=all(o.warn_only for o in failing.values()))
 
 
 def continuous_days(p: RollsPartition) -> CheckOutcome:
-    """On a trading day every series has its daily row."""
-    from market_spine.markets.rolls import series_of
-
+    """On a trading day every series has its daily row, but those whose contract has no bars
+    that session (`absent`, as in `continuous_completeness`)."""
     if not calendars.is_trading_day(p.symbol, p.trade_date):
-        return CheckOutcome(True, {"expected": 0, "missing": []})
+        return CheckOutcome(True, {"expected": 0, "missing": [], "absent": []})
+    judged, absent = p.judged_series()
     present = set(p.rows["series"].to_list())
-    missing = [s.name for s in series_of(p.symbol) if s.name not in present]
-    return CheckOutcome(not missing, {"expected": len(series_of(p.symbol)), "missing": missing})
+    missing = [name for name in judged if name not in present]
+    return CheckOutcome(
+        not missing, {"expected": len(judged), "missing": missing, "absent": absent}
+    )
 
 
 ROLLS_CHECKS: tuple[CheckDef[RollsPartition], ...] = (
@@ -581,10 +603,12 @@ def judge_rolls_partitions(
     partitions: Iterable[tuple[str, date]],
     before: pl.DataFrame | None = None,
     now: datetime | None = None,
+    absent: Mapping[tuple[str, date], tuple[AbsentContract, ...]] | None = None,
 ) -> dict[str, dict[str, CheckOutcome]]:
     """Each (root, trade date) partition's outcome of every continuous-dataset check, by
     partition key. `rows` may reach one session before the partitions (the jump at a roll
-    needs it); `before` adds earlier rows."""
+    needs it); `before` adds earlier rows; `absent` gives each partition's series whose
+    contract has no bars (`roll_table.absent_series`)."""
     partitions = list(partitions)
     every = rows if before is None else pl.concat([before, rows], how="vertical_relaxed")
     groups = every.partition_by("symbol", "trade_date", as_dict=True) if every.height else {}
@@ -599,6 +623,7 @@ def judge_rolls_partitions(
             groups.get((symbol, prev), every.clear()),
             rolls_by.get((symbol, day), rolls.clear()),
             now,
+            (absent or {}).get((symbol, day), ()),
         )
         verdicts[str(partition_key(day, symbol))] = judge(checks, subject)
     return verdicts

@@ -15,8 +15,8 @@ from market_spine.futures.assets import futures_asset, judge_derived_partitions
 from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC
 from market_spine.futures.continuous import continuous_minutes
 from market_spine.futures.partitions import split_keys
-from market_spine.futures.roll_table import read_contract_bars, read_rolls
-from market_spine.futures.rolls import holdings, session_volumes
+from market_spine.futures.roll_table import absent_series, read_contract_bars, read_rolls
+from market_spine.futures.rolls import AbsentContract, holdings, session_volumes
 from market_spine.futures.schemas import CONTINUOUS_BARS, ROLLS
 from market_spine.lake.blocks import contiguous_blocks
 from market_spine.lake.resource import LakeResource
@@ -58,8 +58,10 @@ def futures_continuous_1m(
     context_rows: list[pl.DataFrame] = []
     recorded: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
+    absent: dict[tuple[str, date], tuple[AbsentContract, ...]] = {}
     for symbol, days in split_keys(context.partition_keys).items():
         partitions.extend((symbol, d) for d in days)
+        absent |= {(symbol, d): a for d, a in absent_series(store, symbol, days).items()}
         for start, end in contiguous_blocks(days):
             series = build_block(read_contract_bars(store, symbol, start, end), symbol, start, end)
             rows = series.filter(pl.col("trade_date").is_between(start, end))
@@ -78,7 +80,13 @@ def futures_continuous_1m(
     before = pl.concat(context_rows) if context_rows else None
     rolls = pl.concat(recorded) if recorded else pl.DataFrame(schema=ROLLS)
     verdicts = checks.judge_rolls_partitions(
-        checks.CONTINUOUS_BARS_CHECKS, bars, rolls, partitions, before=before, now=market.now()
+        checks.CONTINUOUS_BARS_CHECKS,
+        bars,
+        rolls,
+        partitions,
+        before=before,
+        now=market.now(),
+        absent=absent,
     )
     judged = judge_derived_partitions(
         context,

@@ -13,6 +13,8 @@ from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset, judge_derived_partitions, rebuild_partitions
 from market_spine.futures.catalog import CONTINUOUS_DAILY_SPEC
 from market_spine.futures.daily_bars import daily_from_minutes
+from market_spine.futures.partitions import split_keys
+from market_spine.futures.roll_table import absent_series
 from market_spine.futures.schemas import CONTINUOUS_DAILY, ROLLS
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource
@@ -46,8 +48,17 @@ def futures_continuous_daily(
         continuous_daily_from_minutes,
         CONTINUOUS_DAILY,
     )
+    absent = {
+        (symbol, day): series
+        for symbol, days in split_keys(context.partition_keys).items()
+        for day, series in absent_series(store, symbol, days).items()
+    }
     verdicts = checks.judge_rolls_partitions(
-        checks.CONTINUOUS_DAILY_CHECKS, daily, pl.DataFrame(schema=ROLLS), partitions
+        checks.CONTINUOUS_DAILY_CHECKS,
+        daily,
+        pl.DataFrame(schema=ROLLS),
+        partitions,
+        absent=absent,
     )
     judged = judge_derived_partitions(
         context,

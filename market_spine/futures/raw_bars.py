@@ -2,7 +2,7 @@
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
@@ -11,6 +11,7 @@ from market_spine.catalog.vocabulary import conform
 from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset
+from market_spine.futures.capture_guard import REPLACE_TAG, source_conflicts
 from market_spine.futures.catalog import RAW_BARS_SPEC
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.schemas import RAW_BARS
@@ -43,10 +44,14 @@ def raw_futures_bars_1m(
     provider = market.get()
     frames: list[pl.DataFrame] = []
     capture_ids: list[str] = []
-    partitions = [(s, d) for s, days in split_keys(context.partition_keys).items() for d in days]
+    by_symbol = split_keys(context.partition_keys)
+    partitions = [(s, d) for s, days in by_symbol.items() for d in days]
+    kept = _kept_sessions(context, lake, by_symbol, provider.name)
     # An IB provider holds a connection: release it even when a fetch fails.
     with contextlib.closing(provider) if hasattr(provider, "close") else contextlib.nullcontext():
         for symbol, day in partitions:
+            if (symbol, day) in kept:
+                continue
             capture = provider.fetch_bars(symbol, day)
             frame = capture_frame(capture, day.isoformat(), datetime.now(UTC))
             capture_ids.append(frame["capture_id"][0] if frame.height else "")
@@ -70,9 +75,32 @@ def raw_futures_bars_1m(
             "capture_id": capture_ids[-1] if capture_ids else "",
             "delta_version": commit.version,
             "source": provider.name,
+            "kept_from_other_sources": sorted(f"{d}|{s}" for s, d in kept),
         }
     )
     yield from partition_checks(context, keys.RAW_BARS, checks.RAW_BARS_CHECKS, verdicts)
+
+
+def _kept_sessions(
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    by_symbol: dict[str, list[date]],
+    source: str,
+) -> set[tuple[str, date]]:
+    """The run's sessions whose accepted bars came from another source than `source`: left
+    uncaptured (each with a logged reason) unless the run is tagged to replace them, so a
+    scheduled capture never overwrites a vendor import and the rest of its run goes on."""
+    if context.run.tags.get(REPLACE_TAG) == "true":
+        return set()
+    kept: set[tuple[str, date]] = set()
+    for symbol, days in by_symbol.items():
+        for conflict in source_conflicts(lake.lake, symbol, days, source):
+            context.log.warning(
+                f"skipped {conflict.describe()}: a new {source} capture would replace bars from "
+                "another source; `market-spine process --replace` replaces them"
+            )
+            kept.add((symbol, conflict.trade_date))
+    return kept
 
 
 def build_raw_bars(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:

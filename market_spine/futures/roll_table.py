@@ -1,7 +1,7 @@
 """`normalized/futures_rolls`: the roll table of each root, measured from the captured bars of
 the contracts around each roll and replaced per contiguous block of the run's trade dates."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 
 import dagster as dg
@@ -12,7 +12,15 @@ from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset
 from market_spine.futures.catalog import ROLLS_SPEC
 from market_spine.futures.partitions import split_keys
-from market_spine.futures.rolls import LOOKBACK_DAYS, contract_bars, measure_rolls
+from market_spine.futures.rolls import (
+    LOOKBACK_DAYS,
+    AbsentContract,
+    absent_contracts,
+    contract_bars,
+    holdings,
+    measure_rolls,
+    session_volumes,
+)
 from market_spine.futures.schemas import ROLLS
 from market_spine.lake.blocks import contiguous_blocks
 from market_spine.lake.resource import LakeResource
@@ -26,6 +34,23 @@ def read_contract_bars(store: Lake, symbol: str, start: date, end: date) -> pl.D
     return contract_bars(
         store.read(keys.table(keys.RAW_BARS), equals={"symbol": symbol}, between=between)
     )
+
+
+def absent_series(
+    store: Lake, symbol: str, days: Iterable[date]
+) -> dict[date, tuple[AbsentContract, ...]]:
+    """The continuous series of `symbol` left without bars on each of `days` whose session the
+    lake holds bars of (of any contract), because the contract they hold has none; sessions
+    with none at all are not loaded, and absent here."""
+    wanted = sorted(set(days))
+    if not wanted or not store.exists(keys.table(keys.RAW_BARS)):
+        return {}
+    bars = read_contract_bars(store, symbol, wanted[0], wanted[-1])
+    loaded = sorted(set(bars["trade_date"].unique().to_list()) & set(wanted))
+    found: dict[date, list[AbsentContract]] = {}
+    for absent in absent_contracts(holdings(symbol, loaded, session_volumes(bars)), bars):
+        found.setdefault(absent.trade_date, []).append(absent)
+    return {day: tuple(found_) for day, found_ in found.items()}
 
 
 def read_rolls(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame:

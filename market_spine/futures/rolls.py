@@ -15,6 +15,7 @@ the session before in which both contracts have a bar (null when they share none
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
@@ -23,7 +24,12 @@ from market_spine.catalog.vocabulary import conform
 from market_spine.futures.schemas import NORMALIZED_BARS, ROLLS
 from market_spine.markets import calendars
 from market_spine.markets.instruments import Contract, front_contract, next_contract
-from market_spine.markets.rolls import ContinuousSymbol, in_roll_window, series_of
+from market_spine.markets.rolls import (
+    ContinuousSymbol,
+    continuous_symbol,
+    in_roll_window,
+    series_of,
+)
 
 #: Calendar days read before a run's first trade date: the roll window's sessions and the
 #: session before a roll, across holidays.
@@ -157,3 +163,44 @@ def _gap(old: pl.DataFrame | None, new: pl.DataFrame | None) -> dict[str, object
         "ratio": last["to_price"] / last["from_price"],
         "capture_id": last["capture_id"],
     }
+
+
+@dataclass(frozen=True)
+class AbsentContract:
+    """A continuous series with no bars on a session because the contract it holds has none
+    in the lake (never captured or imported): `after` is the contract its rank counts from
+    (None for rank 0)."""
+
+    series: str
+    trade_date: date
+    contract: str
+    after: str | None
+
+    def reason(self) -> str:
+        """E.g. `no bars for ESM4, the next contract after ESH4, on 2024-03-05: import it
+        (...) or capture it`."""
+        which = (
+            f"the next contract after {self.after}"
+            if self.after
+            else f"the contract {self.series} holds"
+        )
+        return (
+            f"no bars for {self.contract}, {which}, on {self.trade_date}: import it "
+            f"(`market-spine import bars FILE --symbol {self.contract}`) or capture it"
+        )
+
+
+def absent_contracts(held: pl.DataFrame, bars: pl.DataFrame) -> list[AbsentContract]:
+    """The (series, session) holdings (`holdings`' rows) whose contract has no bar that session
+    in `bars` (the root's contract bars), by trade date and series."""
+    present = set(bars.select("trade_date", "contract").unique().iter_rows())
+    contracts = {(d, s): c for _, d, s, c in held.iter_rows()}
+    out = []
+    for _, day, series, contract in held.sort("trade_date", "series").iter_rows():
+        if (day, contract) in present:
+            continue
+        symbol = continuous_symbol(series)
+        base = ContinuousSymbol(symbol.root, symbol.rule, 0).name
+        after = contracts.get((day, base)) if symbol.rank else None
+        out.append(AbsentContract(series, day, contract, after))
+    return out

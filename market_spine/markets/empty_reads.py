@@ -16,12 +16,13 @@ NO_SESSION = "no_session"
 FUTURE = "future"
 NOT_LOADED = "not_loaded"
 NOT_LISTED = "not_listed"
+NO_ROLL = "no_roll"
 
 
 @dataclass(frozen=True)
 class EmptyReason:
-    """`code` is one of no_session, future, not_loaded, not_listed; `detail` says it in words,
-    with the command or parameter that would find data."""
+    """`code` is one of no_session, future, not_loaded, not_listed, no_roll; `detail` says it
+    in words, with the command or parameter that would find data."""
 
     code: str
     detail: str
@@ -100,6 +101,37 @@ def _not_loaded(root: str, lo: date, hi: date) -> EmptyReason:
         NOT_LOADED,
         f"{root} traded on {_days(lo, hi)} but the lake holds no bars for it yet: load them "
         f"with `market-spine process {dates} --symbols {root} --domain futures`",
+    )
+
+
+def rolls(root: str, start: date, end: date, now: datetime | None = None) -> EmptyReason:
+    """Why a root's roll table over trade dates [start, end] is empty: no calendar roll falls
+    in it (`no_roll`, naming the next), the roll is still ahead (`future`), or the sessions of
+    the rolls due in it were never loaded (`not_loaded`)."""
+    from market_spine.markets.instruments import roll_dates
+    from market_spine.markets.rolls import ROLL_WINDOW_DAYS
+
+    now = now or datetime.now(UTC)
+    due = roll_dates(root, start, end)
+    if not due:
+        day, old, new = roll_dates(root, end + timedelta(days=1), end + timedelta(days=400))[0]
+        return EmptyReason(
+            NO_ROLL,
+            f"{root} has no calendar roll on {_days(start, end)}: the next takes effect on "
+            f"{day} ({old.local_symbol} → {new.local_symbol}), and the volume roll at most "
+            f"{ROLL_WINDOW_DAYS} business days before it; widen the range to include it",
+        )
+    day, old, new = due[0]
+    opens = calendars.session(root, day)
+    if opens is not None and opens.open.to_pydatetime() >= now:
+        return EmptyReason(
+            FUTURE, f"{root}'s roll {old.local_symbol} → {new.local_symbol} on {day} is ahead"
+        )
+    return EmptyReason(
+        NOT_LOADED,
+        f"{root} rolls from {old.local_symbol} to {new.local_symbol} on {day} but the lake "
+        f"holds no rolls for it: load that session (`market-spine process --date {day} "
+        f"--symbols {root} --domain futures`, or import its bars of both contracts)",
     )
 
 

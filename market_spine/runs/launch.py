@@ -28,6 +28,8 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 from market_spine.audit import changes as audit_changes
 from market_spine.catalog.dagster_metadata import SESSIONS_PER_RUN
 from market_spine.errors import InvalidInput, InvalidRange, NotATradingDay
+from market_spine.futures import keys as futures_keys
+from market_spine.futures.capture_guard import REPLACE_TAG, refuse_conflicts
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
@@ -286,6 +288,7 @@ def materialize_range(
     selection: Sequence[dg.AssetKey] | None = None,
     launched_from: str = "cli",
     days_per_run: int = SESSIONS_PER_RUN,
+    replace: bool = False,
 ) -> list[RunSummary]:
     """Range runs through all futures assets and their checks: per symbol, its trading days in
     chunks of at most `days_per_run`, one run each (a failed run is retried for its chunk; the
@@ -293,7 +296,9 @@ def materialize_range(
     one by one. `selection` limits the runs to some assets (a file import skips the provider's
     raw asset). A root from the instruments file MARKET_SPINE_INSTRUMENTS names is first
     recorded in the home's own (`home.keep_instruments`), so its data stays readable without
-    the variable. A `days_per_run` below 1 raises InvalidInput."""
+    the variable. A `days_per_run` below 1 raises InvalidInput. A capture over sessions whose
+    accepted bars came from another source (a vendor import) raises WouldReplace before any
+    run, unless `replace`, which tags the runs to replace them."""
     from market_spine.home import keep_instruments
 
     if days_per_run < 1:
@@ -302,8 +307,14 @@ def materialize_range(
             f"more (default {SESSIONS_PER_RUN}, a quarter of sessions)"
         )
     keep_instruments(settings, [get_instrument(s).root for s in symbols])
+    planned = plan(symbols, start, end)
+    captures = selection is None or futures_keys.RAW_BARS in selection
+    if captures and not replace:
+        writer = (market or MarketDataResource.from_settings(settings)).provider
+        for symbol, days in planned.items():
+            refuse_conflicts(settings.lake(), symbol, days, writer)
     summaries = []
-    for symbol, days in plan(symbols, start, end).items():
+    for symbol, days in planned.items():
         for i in range(0, len(days), days_per_run):
             chunk = days[i : i + days_per_run]
             first, last = chunk[0], chunk[-1]
@@ -316,6 +327,7 @@ def materialize_range(
                 market=market,
                 launched_from=launched_from,
                 log_level=log_level,
+                tags={REPLACE_TAG: "true"} if replace else None,
             )
             summary = RunSummary(
                 symbol, first, last, run.run_id, run.success, run.failed_checks, run.failure

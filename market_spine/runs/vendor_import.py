@@ -12,9 +12,18 @@ import dagster as dg
 import polars as pl
 
 from market_spine.audit.recorder import record as audit_record
+from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
+from market_spine.futures.capture_guard import (
+    FILE_SOURCE,
+    refuse_certified_loss,
+    refuse_conflicts,
+)
+from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_symbols
 from market_spine.futures.raw_bars import capture_frame
+from market_spine.futures.schemas import RAW_BARS
+from market_spine.lake.store import Lake
 from market_spine.markets import calendars
 from market_spine.providers.file import FileBars, Skip, read_bars
 from market_spine.providers.file_csv import CsvDialect
@@ -99,9 +108,12 @@ def import_bars(
     mapping: dict[str, str] | None = None,
     instance: dg.DagsterInstance | None = None,
     dialect: CsvDialect | None = None,
+    replace: bool = False,
 ) -> ImportReport:
     """Validate the whole file, append one capture per trade date as one raw commit, then run the
-    normalized and daily assets for those partitions. Nothing is written if the file is invalid."""
+    normalized and daily assets for those partitions. Nothing is written if the file is invalid,
+    or, without `replace`, when it would replace sessions another source captured or remove
+    certified minutes (WouldReplace says which and how many)."""
     symbols = partition_symbols(settings)  # registers the home's configured roots for read_bars
     bars = read_bars(path, symbol, fmt, stamp, mapping, dialect)
     days = bars.bars["trade_date"].unique().sort().to_list()
@@ -109,7 +121,11 @@ def import_bars(
     captured_at = datetime.now(UTC)
     frames = [capture_frame(c, d.isoformat(), captured_at) for d, c in bars.captures()]
     raw = pl.concat(frames)
-    commit = settings.lake().append(
+    lake = settings.lake()
+    if not replace:
+        refuse_conflicts(lake, bars.root, days, FILE_SOURCE)
+        refuse_certified_loss(lake, bars.root, _accepted_after(lake, bars.root, days, raw))
+    commit = lake.append(
         keys.table(keys.RAW_BARS),
         raw,
         partition_by=["symbol"],
@@ -163,6 +179,22 @@ def import_bars(
         checks=tuple(c for r in runs for c in _checks(instance, r.run_id)),
         runs=tuple(runs),
     )
+
+
+def _accepted_after(
+    lake: Lake, root: str, days: list[date], incoming: pl.DataFrame
+) -> dict[date, pl.DataFrame]:
+    """Each imported session's normalized minutes once `incoming` is appended to the raw
+    captures the lake holds (the accepted capture of the front contract, or of another)."""
+    table = keys.table(keys.RAW_BARS)
+    held = (
+        lake.read(table, equals={"symbol": root}, between={"trade_date": (days[0], days[-1])})
+        if lake.exists(table)
+        else incoming.clear()
+    )
+    every = pl.concat([conform(held, RAW_BARS), incoming], how="vertical_relaxed")
+    accepted = accepted_capture(every.filter(pl.col("trade_date").is_in(days)))
+    return {d: accepted.filter(pl.col("trade_date") == d) for d in days}
 
 
 def _check_partitions(bars: FileBars, days: list[date], symbols: tuple[str, ...]) -> None:

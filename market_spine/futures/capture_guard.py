@@ -1,0 +1,191 @@
+"""Which source a session's accepted bars came from, so a capture never silently replaces them.
+
+A (symbol, trade date) partition's accepted bars are the newest capture of each contract in
+`raw/futures_bars_1m`: the normalized minutes, the rolls and the continuous series are all
+built from them. A new capture from the same source (the hourly re-capture of a live session)
+replaces them as always; one from another source (a provider capture over a vendor import, an
+import over a provider's capture) would replace another source's data, so it is refused (a
+command) or skipped with a logged reason (a scheduled run) unless the caller asks to replace.
+An import that would leave a certified session with fewer minutes is refused the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from market_spine.certification.ledger import current_states
+from market_spine.certification.rules import State
+from market_spine.errors import InvalidInput
+from market_spine.futures import keys
+from market_spine.futures.partitions import partition_key
+from market_spine.lake.store import Lake
+
+#: The run tag that lets a run's captures replace another source's accepted bars.
+REPLACE_TAG = "market_spine/replace"
+#: The source name of vendor-file imports (`providers.file.SOURCE`).
+FILE_SOURCE = "file"
+#: How many conflicting days a refusal names before it counts the rest.
+NAMED_DAYS = 3
+
+
+class WouldReplace(InvalidInput):
+    """A capture or import would replace bars another source wrote, or certified minutes,
+    and the caller did not pass `--replace`; nothing was written."""
+
+
+@dataclass(frozen=True)
+class HeldCapture:
+    """The accepted capture of one contract of one session: who wrote it and when."""
+
+    contract: str
+    capture_id: str
+    source: str
+    path: str | None  # the vendor file, for an import
+
+    def describe(self) -> str:
+        """E.g. `ESH4 from vendor file es.csv (capture 01HX...)` or `ESH4 from ib (...)`."""
+        origin = f"vendor file {self.path}" if self.path else self.source
+        return f"{self.contract} from {origin} (capture {self.capture_id})"
+
+
+@dataclass(frozen=True)
+class SourceConflict:
+    """A session whose accepted bars came (in part) from another source than `writer`."""
+
+    symbol: str
+    trade_date: date
+    writer: str
+    held: tuple[HeldCapture, ...]
+
+    def describe(self) -> str:
+        """The session and what it holds from other sources, in a clause."""
+        kept = ", ".join(h.describe() for h in self.held)
+        return f"{self.symbol} {self.trade_date} holds {kept}"
+
+
+def held_captures(store: Lake, symbol: str, days: Iterable[date]) -> dict[date, list[HeldCapture]]:
+    """The accepted capture of each contract of `symbol`'s sessions among `days` (the newest per
+    contract, as the normalized and continuous datasets pick them), by trade date; a session
+    with no capture is absent."""
+    wanted = sorted(set(days))
+    table = keys.table(keys.RAW_BARS)
+    if not wanted or not store.exists(table):
+        return {}
+    rows = (
+        store.read(
+            table,
+            equals={"symbol": symbol},
+            between={"trade_date": (wanted[0], wanted[-1])},
+            columns=["trade_date", "contract", "capture_id", "source", "request"],
+        )
+        .filter(pl.col("trade_date").is_in(wanted))
+        .unique(["trade_date", "contract", "capture_id"])
+        .sort("capture_id")
+        .unique(["trade_date", "contract"], keep="last")
+        .sort("trade_date", "contract")
+    )
+    held: dict[date, list[HeldCapture]] = {}
+    for day, contract, capture_id, source, request in rows.iter_rows():
+        held.setdefault(day, []).append(
+            HeldCapture(contract, capture_id, source, _file_path(source, request))
+        )
+    return held
+
+
+def _file_path(source: str, request: str | None) -> str | None:
+    """The vendor file a capture was imported from (None for a provider's capture)."""
+    if source != FILE_SOURCE or not request:
+        return None
+    try:
+        return str(json.loads(request).get("path") or "") or None
+    except (ValueError, AttributeError):
+        return None
+
+
+def source_conflicts(
+    store: Lake, symbol: str, days: Iterable[date], writer: str
+) -> list[SourceConflict]:
+    """The sessions of `symbol` among `days` whose accepted bars a capture from source
+    `writer` would replace: any contract's accepted capture came from another source. Oldest
+    first; a session re-captured by the same source is no conflict."""
+    conflicts = []
+    for day, held in sorted(held_captures(store, symbol, days).items()):
+        others = tuple(h for h in held if h.source != writer)
+        if others:
+            conflicts.append(SourceConflict(symbol, day, writer, others))
+    return conflicts
+
+
+def refusal(conflicts: list[SourceConflict], action: str) -> str:
+    """One line refusing `action` (e.g. `a simulated capture`) over `conflicts` (not empty):
+    the days, what they hold and how to proceed."""
+    named = "; ".join(c.describe() for c in conflicts[:NAMED_DAYS])
+    more = len(conflicts) - NAMED_DAYS
+    rest = f" and {more} more session{'s' if more > 1 else ''}" if more > 0 else ""
+    return (
+        f"{named}{rest}: {action} would replace bars from another source, so nothing was "
+        "written; pass --replace to replace them (the revision is recorded today), or leave "
+        f"{'that day' if len(conflicts) == 1 else 'those days'} out of the range"
+    )
+
+
+def refuse_conflicts(store: Lake, symbol: str, days: Iterable[date], writer: str) -> None:
+    """WouldReplace (`refusal`) when a capture by `writer` of `symbol`'s `days` would replace
+    another source's accepted bars."""
+    conflicts = source_conflicts(store, symbol, days, writer)
+    if conflicts:
+        action = "importing this file" if writer == FILE_SOURCE else f"a new {writer} capture"
+        raise WouldReplace(refusal(conflicts, action))
+
+
+def certified_minutes_lost(
+    store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]
+) -> dict[date, tuple[int, int]]:
+    """For each session in `incoming` (its new accepted minutes, NORMALIZED_BARS rows) whose
+    normalized minutes are certified: (certified minutes, of them the minutes the new rows
+    lack), where the new rows would remove some."""
+    table = keys.table(keys.NORMALIZED_BARS)
+    days = sorted(incoming)
+    if not days or not store.exists(table):
+        return {}
+    wanted = {str(partition_key(d, symbol)): d for d in days}
+    states = current_states(store, table, days[0], days[-1], wanted)
+    certified = [wanted[k] for k, s in states.items() if s == State.CERTIFIED]
+    if not certified:
+        return {}
+    held = store.read(
+        table,
+        equals={"symbol": symbol},
+        between={"trade_date": (min(certified), max(certified))},
+        columns=["trade_date", "ts"],
+    )
+    lost: dict[date, tuple[int, int]] = {}
+    for day in certified:
+        minutes = held.filter(pl.col("trade_date") == day)["ts"]
+        removed = (~minutes.is_in(incoming[day]["ts"])).sum()
+        if removed:
+            lost[day] = (minutes.len(), int(removed))
+    return lost
+
+
+def refuse_certified_loss(store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]) -> None:
+    """WouldReplace naming how many certified minutes an import would remove, if any."""
+    lost = certified_minutes_lost(store, symbol, incoming)
+    if not lost:
+        return
+    named = "; ".join(
+        f"{symbol} {day} is certified with {held:,} minutes and the file would remove "
+        f"{removed:,} of them"
+        for day, (held, removed) in sorted(lost.items())[:NAMED_DAYS]
+    )
+    more = len(lost) - NAMED_DAYS
+    rest = f" (and {more} more sessions)" if more > 0 else ""
+    raise WouldReplace(
+        f"{named}{rest}: nothing was imported; import the complete session(s), or pass "
+        "--replace to replace the certified minutes (the revision is recorded today)"
+    )

@@ -1,0 +1,165 @@
+"""A capture never silently replaces another source's session: `process` over a vendor import
+(and an import over a provider's capture) is refused in one line naming the day, what it holds
+and `--replace`, and writes nothing; a scheduled run skips that session with a logged reason;
+`--replace` proceeds and records the revision today; an import that would remove certified
+minutes is refused with how many. Real Delta lake, real Dagster instance, the real CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from market_spine.certification.tables import REVISIONS
+from market_spine.cli import app
+from market_spine.futures import keys
+from market_spine.futures.capture_guard import WouldReplace
+from market_spine.futures.partitions import partition_key
+from market_spine.lake import Lake
+from market_spine.providers.simulated import SimulatedMarket
+from market_spine.runs.launch import domain_assets, launch, materialize_range
+from market_spine.runs.vendor_import import import_bars
+from market_spine_tests.kit.homes import settings_for
+
+#: A session before ES's March roll: the front month is ESH4, the next ESM4.
+DAY = date(2024, 3, 5)
+FRONT = "ESH4"
+NORMALIZED = keys.table(keys.NORMALIZED_BARS)
+RAW = keys.table(keys.RAW_BARS)
+runner = CliRunner()
+
+
+def vendor_csv(path: Path, day: date, contract: str, minutes: int | None = None) -> Path:
+    """A vendor CSV of one ES contract's bars of `day`, priced a point above the simulated
+    market's so a replacement by a simulated capture shows in every close."""
+    bars = SimulatedMarket().bars("ES", day, contract)
+    bars = bars.head(minutes) if minutes else bars
+    bars.select(
+        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("ts"),
+        *(pl.col(c) + 1.0 for c in ("open", "high", "low", "close")),
+        "volume",
+        "contract",
+    ).write_csv(path)
+    return path
+
+
+def one_line(output: str) -> str:
+    return " ".join(output.split())
+
+
+def test_process_over_an_imported_day_is_refused_and_replace_proceeds(
+    env_home: Path, tmp_path: Path
+) -> None:
+    path = vendor_csv(tmp_path / "es-h4.csv", DAY, FRONT)
+    imported = runner.invoke(app, ["import", "bars", str(path), "--symbol", "ES"])
+    assert imported.exit_code == 0, imported.output
+    lake = Lake(env_home / "lake")
+    before = lake.read(NORMALIZED).sort("ts")
+    version = lake.version(NORMALIZED)
+    process = ["process", "--date", str(DAY), "--symbols", "ES", "--domain", "futures"]
+    refused = runner.invoke(app, process)
+    assert refused.exit_code == 2, refused.output
+    said = one_line(refused.output)
+    assert f"ES {DAY} holds {FRONT} from vendor file {path}" in said
+    assert "a new simulated capture would replace" in said and "--replace" in said
+    # Nothing was written: no new version, the imported bars as they were.
+    assert lake.version(NORMALIZED) == version
+    assert lake.read(NORMALIZED).sort("ts").equals(before)
+    assert set(lake.read(RAW)["source"].to_list()) == {"file"}
+
+    replaced = runner.invoke(app, [*process, "--replace"])
+    assert replaced.exit_code == 0, replaced.output
+    after = lake.read(NORMALIZED).sort("ts")
+    simulated = SimulatedMarket().bars("ES", DAY, FRONT)
+    assert after["close"].to_list() == simulated["close"].to_list()
+    [revision] = lake.read(REVISIONS).filter(pl.col("dataset") == NORMALIZED).to_dicts()
+    assert revision["trade_date"] == DAY and revision["rows_changed"] == simulated.height
+    assert revision["recorded_at"].date() == datetime.now(UTC).date()
+    assert revision["old_capture_id"] == before["capture_id"][0]
+    # The session is the provider's now: its hourly re-capture goes on unasked.
+    again = runner.invoke(app, process)
+    assert again.exit_code == 0, again.output
+
+
+def test_a_scheduled_capture_skips_the_imported_day_with_a_reason_and_runs_the_rest(
+    home: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    settings = settings_for(home)
+    import_bars(settings, vendor_csv(tmp_path / "es-h4.csv", DAY, FRONT), "ES", instance=instance)
+    lake = Lake(home / "lake")
+    before = lake.read(NORMALIZED).sort("ts")
+    nxt = date(2024, 3, 6)
+    # What the hourly schedule launches: every futures asset, no replace tag.
+    run = launch(
+        settings,
+        [k for a in domain_assets(settings, "futures") for k in a.keys],
+        instance=instance,
+        partition_range=(str(partition_key(DAY, "ES")), str(partition_key(nxt, "ES"))),
+        launched_from="schedule",
+    )
+    assert run.success, run.failure
+    after = lake.read(NORMALIZED)
+    assert after.filter(pl.col("trade_date") == DAY).sort("ts").equals(before)
+    assert after.filter(pl.col("trade_date") == nxt).height > 0
+    raw = lake.read(RAW)
+    assert set(raw.filter(pl.col("trade_date") == DAY)["source"].to_list()) == {"file"}
+    logged = [
+        r.user_message
+        for r in instance.all_logs(run.run_id)
+        if r.level >= 30 and "skipped" in r.user_message
+    ]
+    assert any(f"ES {DAY} holds {FRONT} from vendor file" in m for m in logged), logged
+
+
+def test_importing_over_a_provider_capture_is_refused_and_writes_nothing(
+    home: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    settings = settings_for(home)
+    [run] = materialize_range(settings, ["ES"], DAY, DAY, instance=instance)
+    assert run.success
+    lake = Lake(home / "lake")
+    version = lake.version(RAW)
+    path = vendor_csv(tmp_path / "es-h4.csv", DAY, FRONT)
+    with pytest.raises(WouldReplace) as refused:
+        import_bars(settings, path, "ES", instance=instance)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"ES {DAY} holds {FRONT} from simulated" in message
+    assert "importing this file would replace" in message and "--replace" in message
+    assert lake.version(RAW) == version
+    report = import_bars(settings, path, "ES", instance=instance, replace=True)
+    assert report.success
+    assert lake.read(NORMALIZED)["capture_id"].unique().to_list() == [
+        lake.read(RAW).filter(pl.col("source") == "file")["capture_id"][0]
+    ]
+
+
+def test_a_cut_down_file_over_a_certified_day_is_refused_naming_the_minutes(
+    home: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    settings = settings_for(home)
+    day, front = date(2024, 3, 11), "ESM4"
+    full = import_bars(
+        settings, vendor_csv(tmp_path / "full.csv", day, front), "ES", instance=instance
+    )
+    assert full.success and full.rows == 1380
+    lake = Lake(home / "lake")
+    version = lake.version(RAW)
+    cut = vendor_csv(tmp_path / "cut.csv", day, front, 120)
+    with pytest.raises(WouldReplace) as refused:
+        import_bars(settings, cut, "ES", instance=instance)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"ES {day} is certified with 1,380 minutes" in message
+    assert "remove 1,260 of them" in message and "--replace" in message
+    assert lake.version(RAW) == version and lake.read(NORMALIZED).height == 1380
+    # The complete day again removes nothing: no confirmation needed.
+    assert import_bars(
+        settings, vendor_csv(tmp_path / "again.csv", day, front), "ES", instance=instance
+    ).success
+    assert import_bars(settings, cut, "ES", instance=instance, replace=True).success
+    assert lake.read(NORMALIZED).height == 120
