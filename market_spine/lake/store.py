@@ -30,6 +30,7 @@ from market_spine.lake.as_of import AsOf, parse_as_of
 from market_spine.lake.commits import (
     Change,
     CommitInfo,
+    Replacement,
     ReplacePlan,
     arrow_of,
     commit_metadata,
@@ -37,7 +38,14 @@ from market_spine.lake.commits import (
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import LogCommit, ledger_at
-from market_spine.lake.reader import Snapshot, SnapshotCache, open_table, read_file, read_table
+from market_spine.lake.reader import (
+    FileEntry,
+    Snapshot,
+    SnapshotCache,
+    open_table,
+    read_file,
+    read_table,
+)
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
 from market_spine.lake.writer import WrittenFile, delta_arrow, remove_action, write_files
 
@@ -241,7 +249,8 @@ class Lake:
         between: Mapping[str, tuple[Any, Any]] | None = None,
         partition_by: list[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
-    ) -> CommitInfo:
+        return_replaced: bool = False,
+    ) -> Replacement:
         """Atomically replace the rows matching the predicate with `data`, as one new version.
 
         Every row of `data` must match the predicate, so a replacement can never touch rows
@@ -250,6 +259,11 @@ class Lake:
         the old rows or the new ones, and a crash before the commit leaves only unreferenced files.
         A replacement whose partition another writer changed meanwhile is planned again on the
         newer snapshot, so the partition ends with this writer's rows only (lake/conflicts.py).
+
+        `return_replaced=True` hands back the rows replaced, read from the snapshot the commit
+        was planned on (straddling files are read anyway to be rewritten), so a caller that
+        compares old and new rows does not read them a second time. A replacement that fails
+        commits nothing and hands back nothing.
         """
         equals, between = equals or {}, between or {}
         if not equals and not between:
@@ -272,7 +286,7 @@ class Lake:
         self.ledger.record_files(dataset, written)
         fresh = [w.action for w in written]
         for _ in range(COMMIT_ATTEMPTS):
-            plan = self._plan_replace(dataset, wanted, partition_by)
+            plan = self._plan_replace(dataset, wanted, partition_by, table, return_replaced)
             try:
                 change = Change(
                     table.schema,
@@ -299,7 +313,8 @@ class Lake:
                 "written, run it again once they finish"
             )
         self.ledger.record_commits([LogCommit(dataset, root, version, checkpoints(version))])
-        return CommitInfo(dataset, version, table.num_rows, "replace")
+        read = plan.read.version if plan.read else None
+        return Replacement(dataset, version, table.num_rows, "replace", read, plan.replaced)
 
     def _before_write(self, dataset: str) -> None:
         """Refuse to commit over a damaged log (a lost newest commit would be overwritten by
@@ -310,29 +325,45 @@ class Lake:
             self.ledger.forget(dataset)
 
     def _plan_replace(
-        self, dataset: str, wanted: RowFilter, partition_by: list[str] | None
+        self,
+        dataset: str,
+        wanted: RowFilter,
+        partition_by: list[str] | None,
+        table: pa.Table,
+        return_replaced: bool,
     ) -> ReplacePlan:
-        """Plan a replacement on the newest snapshot: files wholly inside the filter go, files
-        straddling it are rewritten without the matching rows (written and recorded now)."""
+        """Plan a replacement by `table` on the newest snapshot: files wholly inside the filter
+        go, files straddling it are rewritten without the matching rows (written and recorded
+        now); with `return_replaced`, the plan keeps the rows it replaces."""
         if not self.exists(dataset):
-            return ReplacePlan(None, [], [], partition_by)
+            nothing = pl.from_arrow(table.schema.empty_table()) if return_replaced else None
+            assert nothing is None or isinstance(nothing, pl.DataFrame)
+            return ReplacePlan(None, [], [], partition_by, nothing)
         root = self.location(dataset)
         _, snapshot = self._snapshots.for_write(root)
         partition_by = list(snapshot.partition_columns)
         index_form = wanted.comparable()
         removes: list[RemoveAction] = []
         rewrites: list[AddAction] = []
+        covered: list[FileEntry] = []
+        straddling: list[pl.DataFrame] = []
         for f in snapshot.files:
             if not index_form.may_match(f):
                 continue
-            if not index_form.covers(f):
-                keep = read_file(snapshot, f).filter(~wanted.expr())
-                kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
+            if index_form.covers(f):
+                covered.append(f)
+            else:
+                rows = read_file(snapshot, f)
+                straddling.append(rows)
+                kept = delta_arrow(
+                    rows.filter(~wanted.expr()).to_arrow(compat_level=pl.CompatLevel.oldest())
+                )
                 written = write_files(self.storage, root, kept, partition_by)
                 self.ledger.record_files(dataset, written)
                 rewrites += [w.action for w in written]
             removes.append(remove_action(f.rel, f.size, f.partition_raw))
-        return ReplacePlan(snapshot, removes, rewrites, partition_by)
+        replaced = replaced_rows(snapshot, covered, straddling, wanted) if return_replaced else None
+        return ReplacePlan(snapshot, removes, rewrites, partition_by, replaced)
 
     def _commit(self, dataset: str, change: Change) -> int:
         """`_commit_planned`, with a store that does not answer as LakeUnreachable; the lake's
@@ -572,6 +603,29 @@ class Lake:
                 f"{first.isoformat()}): pass a later time or a version number"
             )
         return max(seen)
+
+
+def replaced_rows(
+    snapshot: Snapshot,
+    covered: Sequence[FileEntry],
+    straddling: Sequence[pl.DataFrame],
+    wanted: RowFilter,
+) -> pl.DataFrame:
+    """The rows of `snapshot` a replacement matching `wanted` replaces: every row of the files
+    it `covered` (read now, side by side) and the matching rows of the `straddling` files it
+    already read whole to rewrite. Columns and types are those of a read of the snapshot.
+    OSError on a short read, as `read_file` (never compare against rows silently missing)."""
+    only = Snapshot.of(
+        snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (*covered,)
+    )
+    whole = read_table(only, RowFilter(), None)
+    if whole.height != sum(f.rows for f in covered):
+        raise OSError(
+            f"{snapshot.uri}: read {whole.height} rows of the {len(covered)} files a "
+            f"replacement removes, the log says {sum(f.rows for f in covered)}"
+        )
+    inside = wanted.expr()
+    return pl.concat([whole, *(rows.filter(inside) for rows in straddling)], how="vertical")
 
 
 def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:
