@@ -23,7 +23,7 @@ from market_spine.catalog.vocabulary import PROVENANCE_DESCRIPTIONS, DatasetSpec
 from market_spine.certification import flags as anomaly_flags
 from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
-from market_spine.certification.readiness import Completeness, readiness_rows
+from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
 from market_spine.certification.rules import Evidence, State, decide
 from market_spine.certification.withdrawal import withdrawn
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
@@ -244,15 +244,9 @@ def certify(
             p,
             (completeness or {}).get(p.key, ()),
             flags,
-            {
-                "state": decision.state.value,
-                "capture_id": capture,
-                "captured_at": captured_at,
-                "final_at": p.final_at,
-                "computed_at": recorded_at,
-                "run_id": run_id,
-                "delta_version": new_version,
-            },
+            Judgment(
+                decision.state, capture, captured_at, p.final_at, recorded_at, run_id, new_version
+            ),
         )
         if revisable and not diff.empty:
             revision_id = str(ULID.from_datetime(recorded_at))
