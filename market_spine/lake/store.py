@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -377,11 +378,17 @@ class Lake:
         """Tell watchers a table of an object-storage lake has a new version: rewrite the
         root's change marker (a local lake's folder times say the same for free)."""
         if not self.storage.local:
-            self.storage.put(self.storage.join(self.root, CHANGE_MARKER), dataset.encode())
+            # Unique content: two commits within the store's timestamp resolution still give
+            # the marker a new ETag, so no watcher mistakes the second for the first.
+            marker = f"{dataset} {uuid.uuid4().hex}".encode()
+            self.storage.put(self.storage.join(self.root, CHANGE_MARKER), marker)
 
     def change_mark(self) -> str | None:
         """What changes whenever a table of an object-storage lake gets a new version: the
-        change marker's identity (one HEAD request); None before the first commit."""
+        change marker's identity (one HEAD request); None before the first commit, and on a
+        local lake (which writes no marker: its folder times say the same)."""
+        if self.storage.local:
+            return None
         try:
             found = self.storage.stat(self.storage.join(self.root, CHANGE_MARKER))
         except FileNotFoundError:
