@@ -337,8 +337,7 @@ class Lake:
         go, files straddling it are rewritten without the matching rows (written and recorded
         now); with `return_replaced`, the plan keeps the rows it replaces."""
         if not self.exists(dataset):
-            nothing = pl.from_arrow(table.schema.empty_table()) if return_replaced else None
-            assert nothing is None or isinstance(nothing, pl.DataFrame)
+            nothing = _empty_read(table.schema) if return_replaced else None
             return ReplacePlan(None, [], [], partition_by, nothing)
         root = self.location(dataset)
         _, snapshot = self._snapshots.for_write(root)
@@ -633,6 +632,13 @@ def replaced_rows(
         )
     inside = wanted.expr()
     return pl.concat([whole, *(rows.filter(inside) for rows in straddling)], how="vertical")
+
+
+def _empty_read(schema: pa.Schema) -> pl.DataFrame:
+    """No rows, with the columns and types a read of a table of `schema` gives."""
+    empty = pl.from_arrow(schema.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return empty.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ns"))
 
 
 def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:

@@ -208,7 +208,8 @@ def test_a_first_write_hands_back_no_rows_with_the_new_columns(lake: Lake) -> No
     )
     assert done.read_version is None and done.version == 0
     assert done.replaced is not None and done.replaced.is_empty()
-    assert done.replaced.columns == ["ts", "trade_date", "symbol", "close"]
+    # The columns and types a read gives, so it compares with rows read later.
+    assert done.replaced.schema == lake.read(DS).schema
 
 
 def test_a_refused_replacement_hands_back_nothing_and_changes_nothing(lake: Lake) -> None:
