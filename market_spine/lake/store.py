@@ -22,7 +22,6 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
     AddAction,
     PostCommitHookProperties,
-    RemoveAction,
     create_table_with_add_actions,
 )
 
@@ -287,7 +286,11 @@ class Lake:
         self.ledger.record_files(dataset, written)
         fresh = [w.action for w in written]
         for _ in range(COMMIT_ATTEMPTS):
-            plan = self._plan_replace(dataset, wanted, partition_by, table, return_replaced)
+            try:
+                plan = self._plan_replace(dataset, wanted, partition_by, table, return_replaced)
+            except BaseException:
+                discard(self.storage, root, fresh)
+                raise
             try:
                 change = Change(
                     table.schema,
@@ -343,26 +346,29 @@ class Lake:
         _, snapshot = self._snapshots.for_write(root)
         partition_by = list(snapshot.partition_columns)
         index_form = wanted.comparable()
-        removes: list[RemoveAction] = []
+        touched = [f for f in snapshot.files if index_form.may_match(f)]
+        covered = [f for f in touched if index_form.covers(f)]
         rewrites: list[AddAction] = []
-        covered: list[FileEntry] = []
-        straddling: list[pl.DataFrame] = []
-        for f in snapshot.files:
-            if not index_form.may_match(f):
-                continue
-            if index_form.covers(f):
-                covered.append(f)
-            else:
+        parts: list[pl.DataFrame] = []
+        try:
+            for f in touched:
+                if index_form.covers(f):
+                    continue
                 rows = read_file(snapshot, f)
-                straddling.append(rows)
+                if return_replaced:
+                    parts.append(rows.filter(wanted.expr()))
                 kept = delta_arrow(
                     rows.filter(~wanted.expr()).to_arrow(compat_level=pl.CompatLevel.oldest())
                 )
                 written = write_files(self.storage, root, kept, partition_by)
                 self.ledger.record_files(dataset, written)
                 rewrites += [w.action for w in written]
-            removes.append(remove_action(f.rel, f.size, f.partition_raw))
-        replaced = replaced_rows(snapshot, covered, straddling, wanted) if return_replaced else None
+            replaced = replaced_rows(snapshot, covered, parts) if return_replaced else None
+        except BaseException:
+            # A file that cannot be read leaves no rewrite behind.
+            discard(self.storage, root, rewrites)
+            raise
+        removes = [remove_action(f.rel, f.size, f.partition_raw) for f in touched]
         return ReplacePlan(snapshot, removes, rewrites, partition_by, replaced)
 
     def _commit(self, dataset: str, change: Change) -> int:
@@ -612,15 +618,12 @@ class Lake:
 
 
 def replaced_rows(
-    snapshot: Snapshot,
-    covered: Sequence[FileEntry],
-    straddling: Sequence[pl.DataFrame],
-    wanted: RowFilter,
+    snapshot: Snapshot, covered: Sequence[FileEntry], parts: Sequence[pl.DataFrame]
 ) -> pl.DataFrame:
-    """The rows of `snapshot` a replacement matching `wanted` replaces: every row of the files
-    it `covered` (read now, side by side) and the matching rows of the `straddling` files it
-    already read whole to rewrite. Columns and types are those of a read of the snapshot.
-    OSError on a short read, as `read_file` (never compare against rows silently missing)."""
+    """The rows of `snapshot` a replacement replaces: every row of the files it `covered`
+    (read now, side by side), and the `parts` of the files straddling it, already read whole
+    to be rewritten. Columns and types are those of a read of the snapshot. OSError on a
+    short read, as `read_file` (never compare against rows silently missing)."""
     only = Snapshot.of(
         snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (*covered,)
     )
@@ -630,8 +633,7 @@ def replaced_rows(
             f"{snapshot.uri}: read {whole.height} rows of the {len(covered)} files a "
             f"replacement removes, the log says {sum(f.rows for f in covered)}"
         )
-    inside = wanted.expr()
-    return pl.concat([whole, *(rows.filter(inside) for rows in straddling)], how="vertical")
+    return pl.concat([whole, *parts], how="vertical")
 
 
 def _empty_read(schema: pa.Schema) -> pl.DataFrame:

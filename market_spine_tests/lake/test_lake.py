@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from market_spine.errors import InvalidInput, LakeError
+from market_spine.errors import InvalidInput, LakeDamaged, LakeError
 from market_spine.lake import Lake
 from market_spine.lake.maintenance import maintain
 from market_spine_tests.kit.frames import DS, day_frame, put
@@ -221,3 +221,27 @@ def test_a_refused_replacement_hands_back_nothing_and_changes_nothing(lake: Lake
         lake.replace(DS, other, equals={"trade_date": day}, return_replaced=True)
     assert lake.version(DS) == 0
     assert lake.read(DS).equals(before)
+
+
+def test_replaced_rows_that_cannot_be_read_leave_the_table_and_its_folder_as_they_were(
+    lake: Lake,
+) -> None:
+    days = [date(2024, 1, 2), date(2024, 1, 3)]
+    for d in days:
+        put(lake, d, "CL", 1.0)
+    folder = lake.path(DS)
+    files = sorted(folder.rglob("*.parquet"))
+    version = lake.version(DS)
+    # The file a replacement of the second day would remove and hand back is gone.
+    second = lake.snapshot(DS).files[-1]
+    Path(second.path).unlink()
+    with pytest.raises(LakeDamaged, match="missing"):
+        lake.replace(
+            DS,
+            day_frame(days[1], "CL", 2.0),
+            equals={"trade_date": days[1], "symbol": "CL"},
+            partition_by=["symbol"],
+            return_replaced=True,
+        )
+    assert lake.version(DS) == version
+    assert sorted(folder.rglob("*.parquet")) == [f for f in files if str(f) != second.path]
