@@ -7,12 +7,13 @@ Two homes, each with its own Dagster instance, load the same CL sessions one par
 - rerun: the same capture normalized again (steady state: unchanged, nothing recorded);
 - revised: a new capture with spikes (a revision, its rows and a transition recorded).
 
-In one home the asset certifies as shipped; in the other (the baseline) `before_write` and
-`certify` are replaced by no-ops that pass every partition, i.e. the step as it was before.
-Both homes run each session in turn, so drift hits both. Figures: the normalized step's median
-time (Dagster's step stats) with and without, and the certification's own time measured inside
-the step (the read before the write plus `certify`) as a share of the step, with the part of it
-spent committing the trust tables (`ledger.record`: one Delta commit per table written).
+In one home the asset certifies as shipped; in the other (the baseline) the rebuild is not
+asked for the rows it replaces and `certify` is a no-op that passes every partition, i.e. the
+step as it was before. Both homes run each session in turn, so drift hits both. Figures: the
+normalized step's median time (Dagster's step stats) with and without, and the certification's
+own time measured inside the step (reading the rows the replacement removes, which only
+certification needs, plus `certify`) as a share of the step, with the part of it spent
+committing the trust tables (`ledger.record`: one Delta commit per table written).
 Goal ≤ 5 %.
 """
 
@@ -36,6 +37,7 @@ from market_spine.check_kit import CheckOutcome
 from market_spine.futures import keys
 from market_spine.futures import normalized_bars as asset_module
 from market_spine.futures.partitions import partition_key
+from market_spine.lake import store as store_module
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import domain_assets, resources
 from market_spine.settings import Settings
@@ -45,6 +47,7 @@ SESSIONS = 10
 NOW = "2024-06-03T12:00:00Z"  # every session is final by then
 GOAL_SHARE = 0.05
 SITUATIONS = ("first", "rerun", "revised")
+real_rebuild = asset_module.rebuild_partitions
 
 
 class Timed:
@@ -53,7 +56,7 @@ class Timed:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.commits = 0.0
-        self.real_before = certification.before_write
+        self.real_replaced = store_module.replaced_rows
         self.real_certify = certification.certify
         self.real_record = ledger.record
 
@@ -64,10 +67,10 @@ class Timed:
         finally:
             self.commits += time.perf_counter() - started
 
-    def before_write(self, *args: Any, **kwargs: Any) -> certification.Before:
+    def replaced_rows(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
         started = time.perf_counter()
         try:
-            return self.real_before(*args, **kwargs)
+            return self.real_replaced(*args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - started
 
@@ -79,8 +82,9 @@ class Timed:
             self.seconds += time.perf_counter() - started
 
 
-def skipped_before(*_: Any, **__: Any) -> certification.Before:
-    return certification.Before(pl.DataFrame(), None)
+def not_gathering(*args: Any, **kwargs: Any) -> Any:
+    """The rebuild as it was before: no replaced rows asked for, so none are read."""
+    return real_rebuild(*args, **{**kwargs, "previous": None})
 
 
 def skipped_certify(_lake, _spec, _run_id, partitions, *_: Any, **__: Any):
@@ -117,13 +121,14 @@ def step_ms(instance: dg.DagsterInstance, run_id: str) -> float:
     return (stats.end_time - stats.start_time) * 1000
 
 
-def patched(before: Callable[..., Any], certify: Callable[..., Any]) -> Callable[[], None]:
-    """Point the asset module at these certification functions; returns the undo."""
-    saved = asset_module.before_write, asset_module.certify
-    asset_module.before_write, asset_module.certify = before, certify
+def patched(rebuild: Callable[..., Any], certify: Callable[..., Any]) -> Callable[[], None]:
+    """Point the asset module at these rebuild and certification functions; returns the
+    undo."""
+    saved = asset_module.rebuild_partitions, asset_module.certify
+    asset_module.rebuild_partitions, asset_module.certify = rebuild, certify
 
     def undo() -> None:
-        asset_module.before_write, asset_module.certify = saved
+        asset_module.rebuild_partitions, asset_module.certify = saved
 
     return undo
 
@@ -147,6 +152,7 @@ def run(work: Path) -> dict[str, Any]:
     commits: dict[str, list[float]] = {s: [] for s in SITUATIONS}
     timed = Timed()
     ledger.record = timed.record
+    store_module.replaced_rows = timed.replaced_rows
     with dg.instance_for_test() as ours, dg.instance_for_test() as base:
         for day in trading_days(SESSIONS):
             for situation in SITUATIONS:
@@ -160,10 +166,10 @@ def run(work: Path) -> dict[str, Any]:
                 for mode in order:
                     if mode == "ours":
                         timed.seconds = timed.commits = 0.0
-                        undo = patched(timed.before_write, timed.certify)
+                        undo = patched(real_rebuild, timed.certify)
                         settings, instance = ours_settings, ours
                     else:
-                        undo = patched(skipped_before, skipped_certify)
+                        undo = patched(not_gathering, skipped_certify)
                         settings, instance = base_settings, base
                     try:
                         run_id = materialize(settings, instance, day, selection, defects)

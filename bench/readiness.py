@@ -28,7 +28,8 @@ import report
 
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification import ledger
-from market_spine.certification.readiness import Completeness, readiness_rows
+from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
+from market_spine.certification.rules import State
 from market_spine.certification.tables import (
     ANOMALY_FLAGS_SCHEMA,
     CERTIFICATIONS,
@@ -87,7 +88,6 @@ def write_home(lake: Lake, bars: pl.DataFrame, chain: pl.DataFrame) -> int:
     the assets record them. Returns the readiness rows written."""
     dataset.write_lake(lake, bars)
     lake.replace(OPTION_CHAIN, chain, between={"trade_date": (START, END)}, partition_by=["root"])
-    stamp = {"state": "certified", "capture_id": CAPTURE, "run_id": "bench", "delta_version": 0}
     flags = pl.DataFrame(schema=ANOMALY_FLAGS_SCHEMA)
     written = 0
     futures_days = bars.select("symbol", "trade_date").unique().sort("trade_date", "symbol")
@@ -96,7 +96,7 @@ def write_home(lake: Lake, bars: pl.DataFrame, chain: pl.DataFrame) -> int:
         final = datetime.combine(day[0], datetime.min.time(), UTC) + timedelta(hours=22)
         for symbol in per_day["symbol"]:
             p = Partition(f"{day[0]}|{symbol}", day[0], symbol)
-            judged = {**stamp, "captured_at": final, "final_at": final, "computed_at": final}
+            judged = certified_at(final)
             rows += readiness_rows(
                 BARS_1M, p, [Completeness(symbol, "minutes", 1380, 1380, 0, 0)], flags, judged
             )
@@ -106,12 +106,17 @@ def write_home(lake: Lake, bars: pl.DataFrame, chain: pl.DataFrame) -> int:
     for day in chain["trade_date"].unique().sort():
         p = Partition(day.isoformat(), day, None)
         final = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=22, minutes=15)
-        judged = {**stamp, "captured_at": final, "final_at": final, "computed_at": final}
+        judged = certified_at(final)
         entries = [Completeness(r, "expirations", 40, 40, 0, 100) for r in ROOTS]
         rows = readiness_rows(OPTION_CHAIN, p, entries, flags, judged)
         ledger.record(lake, [_transition(OPTION_CHAIN, p, final)], [], [], "bench", rows, flags)
         written += len(rows)
     return written
+
+
+def certified_at(at: datetime) -> Judgment:
+    """A certified judgment of the bench's capture, final, captured and judged at `at`."""
+    return Judgment(State.CERTIFIED, CAPTURE, at, at, at, "bench", 0)
 
 
 def _transition(name: str, p: Partition, at: datetime) -> dict:
@@ -197,15 +202,7 @@ def measure(settings, lake: Lake, label: str) -> dict:
         day = END - timedelta(days=n)
         p = Partition(f"{day}|CL", day, "CL")
         at = NOW + timedelta(minutes=n)
-        judged = {
-            "state": "certified",
-            "capture_id": CAPTURE,
-            "run_id": "bench",
-            "delta_version": 0,
-            "captured_at": at,
-            "final_at": at,
-            "computed_at": at,
-        }
+        judged = certified_at(at)
         entry = [Completeness("CL", "minutes", 1380, 1380, 0, 0)]
         rows = readiness_rows(BARS_1M, p, entry, pl.DataFrame(schema=ANOMALY_FLAGS_SCHEMA), judged)
         ledger.record(lake, [], [], [], "bench", rows)

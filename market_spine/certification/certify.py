@@ -23,10 +23,11 @@ from market_spine.catalog.vocabulary import PROVENANCE_DESCRIPTIONS, DatasetSpec
 from market_spine.certification import flags as anomaly_flags
 from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
-from market_spine.certification.readiness import Completeness, readiness_rows
+from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
 from market_spine.certification.rules import Evidence, State, decide
 from market_spine.certification.withdrawal import withdrawn
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
+from market_spine.lake.blocks import Previous
 from market_spine.lake.store import Lake
 from market_spine.version import package_version
 
@@ -81,30 +82,17 @@ class Partition:
 
 @dataclass(frozen=True)
 class Before:
-    """The rows a run is about to replace (every partition of its trade-date range) and the
-    table version they were read at (None: no table yet)."""
+    """The rows a run replaced (every partition of its trade-date range) and the table version
+    they were read at (None: no table yet)."""
 
     rows: pl.DataFrame
     version: int | None
 
-
-def before_write(
-    lake: Lake, dataset: str, partitions: Sequence[Partition], columns: Sequence[str]
-) -> Before:
-    """Read what the run's partitions hold now, before the run replaces them: their trade
-    dates, narrowed by any other of `columns` that has one value across the run (a run of one
-    symbol reads that symbol's rows only)."""
-    version = lake.version(dataset)
-    if version is None or not partitions:
-        return Before(pl.DataFrame(), version)
-    days = [p.trade_date for p in partitions]
-    single = {
-        column: values.pop()
-        for i, column in enumerate(columns)
-        if column != "trade_date" and len(values := {p.values[i] for p in partitions}) == 1
-    }
-    rows = lake.read(dataset, equals=single, between={"trade_date": (min(days), max(days))})
-    return Before(rows, version)
+    @staticmethod
+    def gathered(previous: Previous) -> Before:
+        """What a rebuild's own replacements handed back (`rebuild_blocks(previous=...)`): the
+        rows are read once, by the writes that replace them."""
+        return Before(previous.rows(), previous.version)
 
 
 @dataclass(frozen=True)
@@ -256,15 +244,9 @@ def certify(
             p,
             (completeness or {}).get(p.key, ()),
             flags,
-            {
-                "state": decision.state.value,
-                "capture_id": capture,
-                "captured_at": captured_at,
-                "final_at": p.final_at,
-                "computed_at": recorded_at,
-                "run_id": run_id,
-                "delta_version": new_version,
-            },
+            Judgment(
+                decision.state, capture, captured_at, p.final_at, recorded_at, run_id, new_version
+            ),
         )
         if revisable and not diff.empty:
             revision_id = str(ULID.from_datetime(recorded_at))

@@ -27,7 +27,7 @@ from market_spine.certification.certify import (
     newest_capture,
     outcome_of,
 )
-from market_spine.certification.readiness import Completeness, readiness_rows
+from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
 from market_spine.certification.rules import DerivedEvidence, State, derive
 from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
 from market_spine.certification.withdrawal import withdrawn
@@ -100,15 +100,9 @@ def judge_derived(
             p,
             (completeness or {}).get(p.key, ()),
             flags,
-            {
-                "state": decision.state.value,
-                "capture_id": capture,
-                "captured_at": captured_at,
-                "final_at": p.final_at,
-                "computed_at": recorded_at,
-                "run_id": run_id,
-                "delta_version": version,
-            },
+            Judgment(
+                decision.state, capture, captured_at, p.final_at, recorded_at, run_id, version
+            ),
         )
     days_of = {p.key: p.trade_date for p in partitions}
     ready += withdrawn(lake, found, days_of, derived, run_id, recorded_at)

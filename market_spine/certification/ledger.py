@@ -97,9 +97,11 @@ def record(
             keep_small(lake, info.dataset)
 
 
-#: Tables read whole by every readiness read: a write that leaves more than COMPACT_AT files
-#: in one compacts it to a file per month, so a cold read opens a few files, not one per run.
-KEPT_SMALL = frozenset({READINESS_LOG, ANOMALY_FLAGS})
+#: The trust tables, each given a file by every run that writes it, and read whole or by
+#: dataset (readiness, a read's certification, what changed): a write that leaves more than
+#: COMPACT_AT files in one compacts it to a file per month, so a cold read opens a few files,
+#: not one per run.
+KEPT_SMALL = frozenset({READINESS_LOG, ANOMALY_FLAGS, CERTIFICATIONS, REVISIONS, REVISION_ROWS})
 COMPACT_AT = 48
 #: A commit adds one file, so the file count is looked at on every eighth version only (a
 #: snapshot each run is a measurable share of certification): at most COMPACT_AT + 7 files.

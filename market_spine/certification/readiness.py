@@ -10,7 +10,7 @@ small `operations/readiness_log` table; every surface (Spine, the API, the CLI, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification.rules import State
 from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
 from market_spine.errors import InvalidInput
 from market_spine.lake.filters import RowFilter
@@ -90,18 +91,46 @@ class Completeness:
     no_trade: int | None = None
 
 
+@dataclass(frozen=True)
+class Judgment:
+    """What every readiness row of one judged partition shares: its state, the newest capture
+    behind its rows and when that capture saw the market, when its data became final, when it
+    was judged (all tz-aware UTC), the run, and the Delta version holding the judged rows
+    (None before the table exists)."""
+
+    state: State
+    capture_id: str | None
+    captured_at: datetime
+    final_at: datetime
+    computed_at: datetime
+    run_id: str
+    delta_version: int | None
+
+    def columns(self) -> dict[str, Any]:
+        """The readiness log's columns (READINESS_LOG_SCHEMA) this judgment fills."""
+        return {
+            "state": self.state.value,
+            "capture_id": self.capture_id,
+            "captured_at": self.captured_at,
+            "final_at": self.final_at,
+            "computed_at": self.computed_at,
+            "run_id": self.run_id,
+            "delta_version": self.delta_version,
+        }
+
+
 def readiness_rows(
     dataset: str,
     partition: Any,
     completeness: Sequence[Completeness],
     flags: pl.DataFrame,
-    judged: Mapping[str, Any],
+    judged: Judgment,
 ) -> list[dict[str, Any]]:
     """The readiness log's rows of one judged partition (any object with `key`, `trade_date`
     and `symbol`), one per entry of `completeness` (the partition's own symbol when empty),
-    with the anomalies among `flags` (ANOMALY_FLAGS_SCHEMA) of that partition and symbol.
-    `judged` gives the columns every row shares: state, capture_id, captured_at, final_at,
-    computed_at, run_id, delta_version."""
+    with the anomalies among `flags` (ANOMALY_FLAGS_SCHEMA) of that partition and symbol,
+    and the columns every row shares from `judged`."""
+    shared = judged.columns()
     entries = list(completeness) or [Completeness(partition.symbol)]
     mine = flags.filter(pl.col("partition") == partition.key) if flags.height else flags
     rows = []
@@ -124,7 +153,7 @@ def readiness_rows(
                 "anomalies": found.height,
                 "worst_anomaly_score": worst["score"].item() if worst.height else None,
                 "worst_anomaly_kind": worst["kind"].item() if worst.height else None,
-                **judged,
+                **shared,
             }
         )
     return rows

@@ -5,6 +5,7 @@ accept certified data only."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -22,24 +23,44 @@ UNJUDGED = State.PRELIMINARY.value
 MIXED = "mixed"
 
 
+@dataclass(frozen=True)
+class _Cached:
+    """A dataset's states, what they were read at (the certifications' version, and the
+    readiness log's for a derived dataset) and the lake's change mark when read."""
+
+    states: dict[tuple[Any, ...], str]
+    versions: tuple[int, ...]
+    mark: str | None
+
+
 class CertificationStates:
     """The newest state of every judged partition, per dataset, read once per version of
-    `operations/certifications` (a read checks the version, not the table)."""
+    `operations/certifications` (and of the readiness log for a derived dataset). On object
+    storage a read first asks the lake's change mark (one request): while it stands, no
+    commit landed and no version is asked at all."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self._cached: dict[str, tuple[tuple[int, ...], dict[tuple[Any, ...], str]]] = {}
+        self._cached: dict[str, _Cached] = {}
 
     def of(self, dataset: str) -> dict[tuple[Any, ...], str]:
         """`dataset`'s judged partitions, `(trade_date, symbol)` → state (symbol None for a
         partition of a whole day). A derived dataset (daily bars, continuous series, greeks)
         is judged into the readiness log only, so its states are read there."""
+        # Asked before the tables: a commit landing meanwhile changes the mark, so states
+        # that already hold it are read again, never kept under the newer mark.
+        mark = self.lake.change_mark()
+        cached = self._cached.get(dataset)
+        if cached is not None and mark is not None and cached.mark == mark:
+            return cached.states
         version = self.lake.version(CERTIFICATIONS)
         if version is None:
             return {}
-        cached = self._cached.get(dataset)
-        if cached is not None and cached[0] == self._versions(version, len(cached[0]) > 1):
-            return cached[1]
+        if cached is not None:
+            versions = self._versions(version, len(cached.versions) > 1)
+            if cached.versions == versions:
+                self._cached[dataset] = _Cached(cached.states, versions, mark)
+                return cached.states
         rows = self.lake.read(
             CERTIFICATIONS,
             equals={"dataset": dataset},
@@ -59,7 +80,7 @@ class CertificationStates:
             (d, s): state
             for d, s, state in newest.select("trade_date", "symbol", "state").iter_rows()
         }
-        self._cached[dataset] = (self._versions(version, derived), states)
+        self._cached[dataset] = _Cached(states, self._versions(version, derived), mark)
         return states
 
     def _versions(self, version: int, derived: bool) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
 from market_spine.futures import keys
 from market_spine.futures.catalog import CERTIFIED_FROM
 from market_spine.futures.partitions import partition_key, split_keys
-from market_spine.lake.blocks import rebuild_blocks
+from market_spine.lake.blocks import Previous, rebuild_blocks
 from market_spine.lake.store import Lake
 from market_spine.markets.calendars import data_final_at
 
@@ -51,12 +51,13 @@ def rebuild_partitions(
     schema: dict[str, pl.DataType],
     metadata_of: Callable[[pl.DataFrame], dict[str, Any]] | None = None,
     narrow: Callable[[str, pl.DataFrame, pl.DataFrame], Mapping[date, Any]] | None = None,
+    previous: Previous | None = None,
 ) -> tuple[pl.DataFrame, list[tuple[str, date]]]:
     """Rebuild the run's partitions of `target` from `source`, symbol by symbol and block by
     block of contiguous trade dates (one atomic commit each): every row the partitions hold
     after it, and the (symbol, trade date) partitions the run covered, for the checks to judge
     one by one. `narrow(symbol, source rows, rows)` bounds the days the rows cover only in part
-    (`rebuild_blocks`)."""
+    (`rebuild_blocks`); a `previous` given gathers what the partitions held before."""
     frames: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
     for symbol, days in split_keys(context.partition_keys).items():
@@ -73,6 +74,7 @@ def rebuild_partitions(
                 equals={"symbol": symbol},
                 metadata_of=metadata_of,
                 narrow=partial(narrow, symbol) if narrow else None,
+                previous=previous,
             )
         )
     return (pl.concat(frames) if frames else pl.DataFrame(schema=schema)), partitions

@@ -9,8 +9,8 @@ import polars as pl
 
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.certify import (
+    Before,
     Judged,
-    before_write,
     certify,
     selected_checks,
     with_certified,
@@ -28,6 +28,7 @@ from market_spine.futures.assets import (
 from market_spine.futures.catalog import CERTIFIED_FROM, NORMALIZED_BARS_SPEC
 from market_spine.futures.coverage import partial_windows
 from market_spine.futures.schemas import NORMALIZED_BARS
+from market_spine.lake.blocks import Previous
 from market_spine.lake.resource import LakeResource
 from market_spine.markets.instruments import front_contract
 from market_spine.providers.resource import MarketDataResource
@@ -84,7 +85,7 @@ def normalized_futures_bars_1m(
     the later minutes the stream landed stay, and the checks judge the partition whole."""
     store = lake.lake
     certifiable = run_partitions(context)
-    before = before_write(store, NORMALIZED_BARS_SPEC.name, certifiable, PARTITION_COLUMNS)
+    previous = Previous()
     bars, partitions = rebuild_partitions(
         context,
         store,
@@ -94,6 +95,7 @@ def normalized_futures_bars_1m(
         NORMALIZED_BARS,
         metadata_of=lambda rows: {"captures": sorted(rows["capture_id"].unique())},
         narrow=partial_windows,
+        previous=previous,
     )
     verdicts = checks.judge_partitions(
         checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()
@@ -108,7 +110,7 @@ def normalized_futures_bars_1m(
         context.run.run_id,
         certifiable,
         PARTITION_COLUMNS,
-        before,
+        Before.gathered(previous),
         bars,
         judged,
         market.now(),

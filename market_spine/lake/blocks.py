@@ -4,11 +4,13 @@ loop that derived datasets run over them (one atomic commit per block)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
+from market_spine.lake.commits import Replacement
 from market_spine.lake.store import Lake
 
 
@@ -24,6 +26,32 @@ def contiguous_blocks(days: list[date]) -> list[tuple[date, date]]:
                 continue
         blocks.append((day, day))
     return blocks
+
+
+@dataclass
+class Previous:
+    """What a rebuild's days held before it, gathered from its own replacements (each hands
+    back the rows it replaced) so nothing reads them a second time: pass one to
+    `rebuild_blocks`, which fills it. `version` is the table version the first replacement
+    read (None: the table did not exist yet)."""
+
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    version: int | None = None
+
+    def add(self, replacement: Replacement, kept: pl.DataFrame | None = None) -> None:
+        """Take in one replacement's rows, and the rows of its days it `kept` (outside its
+        bounds), which it did not change."""
+        if replacement.replaced is None:
+            raise ValueError("a replacement gathered as Previous must return its replaced rows")
+        if not self.frames:
+            self.version = replacement.read_version
+        self.frames.append(replacement.replaced)
+        if kept is not None:
+            self.frames.append(kept)
+
+    def rows(self) -> pl.DataFrame:
+        """Every row the days held before the rebuild (no columns before any replacement)."""
+        return pl.concat(self.frames, how="vertical_relaxed") if self.frames else pl.DataFrame()
 
 
 #: Given a block's source rows and the rows computed from them, the days whose replacement must
@@ -42,6 +70,7 @@ def rebuild_blocks(
     equals: dict[str, Any] | None = None,
     metadata_of: Callable[[pl.DataFrame], dict[str, Any]] | None = None,
     narrow: Narrowing | None = None,
+    previous: Previous | None = None,
 ) -> pl.DataFrame:
     """For each contiguous block of days (within `equals`, e.g. one symbol): read `source`,
     compute, and atomically replace that block of `target` (one commit per block, its metadata
@@ -50,7 +79,8 @@ def rebuild_blocks(
     `narrow` names the days the computed rows cover only in part (a capture of a live session):
     each is replaced in a commit of its own within its bounds, so the rows outside them that
     another writer landed stay. Returns every row the days hold after it: the rows written,
-    and a narrowed day's rows kept outside its bounds."""
+    and a narrowed day's rows kept outside its bounds. A `previous` given is filled with what
+    the days held before, from the replacements themselves."""
     frames = []
     for start, end in contiguous_blocks(days):
         block = {"trade_date": (start, end)}
@@ -61,18 +91,23 @@ def rebuild_blocks(
         for first, last in _pieces(within, bounds):
             piece = {"trade_date": (first, last), **bounds.get(first, {})}
             part = rows if (first, last) == (start, end) else _rows_in(rows, first, last)
-            lake.replace(
+            replacement = lake.replace(
                 target,
                 part,
                 equals=equals,
                 between=piece,
                 partition_by=partition_by,
                 metadata={"run_id": run_id, **(metadata_of(part) if metadata_of else {})},
+                return_replaced=previous is not None,
             )
             frames.append(part)
+            kept = None
             if first in bounds:
-                kept = lake.read(target, equals={**(equals or {}), "trade_date": first})
-                frames.append(kept.filter(~_matches(piece)).select(part.columns))
+                held = lake.read(target, equals={**(equals or {}), "trade_date": first})
+                kept = held.filter(~_matches(piece))
+                frames.append(kept.select(part.columns))
+            if previous is not None:
+                previous.add(replacement, kept)
     return pl.concat(frames)
 
 

@@ -1,12 +1,12 @@
 """What a lake write commits and reports: the content of one commit (`Change`), a replacement's
 plan against the snapshot it read (`ReplacePlan`), the commit's metadata, and what the write left
-behind (`CommitInfo`)."""
+behind (`CommitInfo`, and `Replacement` for a replacement)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -27,6 +27,8 @@ class ReplacePlan:
     removes: list[RemoveAction]
     rewrites: list[AddAction]
     partition_by: list[str] | None
+    #: The rows the predicate matched in `read`, when the caller asked for them.
+    replaced: pl.DataFrame | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,17 @@ class CommitInfo:
     version: int
     rows: int
     operation: str
+
+
+@dataclass(frozen=True)
+class Replacement(CommitInfo):
+    """What a replacement left behind, and what it replaced: the version it read (None when
+    the table did not exist yet) and, when asked for (`Lake.replace(return_replaced=True)`),
+    every row the predicate matched there, as a read of that version returns them (empty
+    with the new rows' columns when nothing matched)."""
+
+    read_version: int | None = None
+    replaced: pl.DataFrame | None = field(default=None, compare=False)
 
 
 def arrow_of(data: pl.DataFrame | pa.Table) -> pa.Table:

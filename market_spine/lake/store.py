@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,6 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
     AddAction,
     PostCommitHookProperties,
-    RemoveAction,
     create_table_with_add_actions,
 )
 
@@ -30,6 +30,7 @@ from market_spine.lake.as_of import AsOf, parse_as_of
 from market_spine.lake.commits import (
     Change,
     CommitInfo,
+    Replacement,
     ReplacePlan,
     arrow_of,
     commit_metadata,
@@ -37,7 +38,14 @@ from market_spine.lake.commits import (
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import LogCommit, ledger_at
-from market_spine.lake.reader import Snapshot, SnapshotCache, open_table, read_file, read_table
+from market_spine.lake.reader import (
+    FileEntry,
+    Snapshot,
+    SnapshotCache,
+    open_table,
+    read_file,
+    read_table,
+)
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
 from market_spine.lake.writer import WrittenFile, delta_arrow, remove_action, write_files
 
@@ -241,7 +249,8 @@ class Lake:
         between: Mapping[str, tuple[Any, Any]] | None = None,
         partition_by: list[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
-    ) -> CommitInfo:
+        return_replaced: bool = False,
+    ) -> Replacement:
         """Atomically replace the rows matching the predicate with `data`, as one new version.
 
         Every row of `data` must match the predicate, so a replacement can never touch rows
@@ -250,6 +259,11 @@ class Lake:
         the old rows or the new ones, and a crash before the commit leaves only unreferenced files.
         A replacement whose partition another writer changed meanwhile is planned again on the
         newer snapshot, so the partition ends with this writer's rows only (lake/conflicts.py).
+
+        `return_replaced=True` hands back the rows replaced, read from the snapshot the commit
+        was planned on (straddling files are read anyway to be rewritten), so a caller that
+        compares old and new rows does not read them a second time. A replacement that fails
+        commits nothing and hands back nothing.
         """
         equals, between = equals or {}, between or {}
         if not equals and not between:
@@ -272,7 +286,11 @@ class Lake:
         self.ledger.record_files(dataset, written)
         fresh = [w.action for w in written]
         for _ in range(COMMIT_ATTEMPTS):
-            plan = self._plan_replace(dataset, wanted, partition_by)
+            try:
+                plan = self._plan_replace(dataset, wanted, partition_by, table, return_replaced)
+            except BaseException:
+                discard(self.storage, root, fresh)
+                raise
             try:
                 change = Change(
                     table.schema,
@@ -299,7 +317,8 @@ class Lake:
                 "written, run it again once they finish"
             )
         self.ledger.record_commits([LogCommit(dataset, root, version, checkpoints(version))])
-        return CommitInfo(dataset, version, table.num_rows, "replace")
+        read = plan.read.version if plan.read else None
+        return Replacement(dataset, version, table.num_rows, "replace", read, plan.replaced)
 
     def _before_write(self, dataset: str) -> None:
         """Refuse to commit over a damaged log (a lost newest commit would be overwritten by
@@ -310,29 +329,47 @@ class Lake:
             self.ledger.forget(dataset)
 
     def _plan_replace(
-        self, dataset: str, wanted: RowFilter, partition_by: list[str] | None
+        self,
+        dataset: str,
+        wanted: RowFilter,
+        partition_by: list[str] | None,
+        table: pa.Table,
+        return_replaced: bool,
     ) -> ReplacePlan:
-        """Plan a replacement on the newest snapshot: files wholly inside the filter go, files
-        straddling it are rewritten without the matching rows (written and recorded now)."""
+        """Plan a replacement by `table` on the newest snapshot: files wholly inside the filter
+        go, files straddling it are rewritten without the matching rows (written and recorded
+        now); with `return_replaced`, the plan keeps the rows it replaces."""
         if not self.exists(dataset):
-            return ReplacePlan(None, [], [], partition_by)
+            nothing = _empty_read(table.schema) if return_replaced else None
+            return ReplacePlan(None, [], [], partition_by, nothing)
         root = self.location(dataset)
         _, snapshot = self._snapshots.for_write(root)
         partition_by = list(snapshot.partition_columns)
         index_form = wanted.comparable()
-        removes: list[RemoveAction] = []
+        touched = [f for f in snapshot.files if index_form.may_match(f)]
+        covered = [f for f in touched if index_form.covers(f)]
         rewrites: list[AddAction] = []
-        for f in snapshot.files:
-            if not index_form.may_match(f):
-                continue
-            if not index_form.covers(f):
-                keep = read_file(snapshot, f).filter(~wanted.expr())
-                kept = delta_arrow(keep.to_arrow(compat_level=pl.CompatLevel.oldest()))
+        parts: list[pl.DataFrame] = []
+        try:
+            for f in touched:
+                if index_form.covers(f):
+                    continue
+                rows = read_file(snapshot, f)
+                if return_replaced:
+                    parts.append(rows.filter(wanted.expr()))
+                kept = delta_arrow(
+                    rows.filter(~wanted.expr()).to_arrow(compat_level=pl.CompatLevel.oldest())
+                )
                 written = write_files(self.storage, root, kept, partition_by)
                 self.ledger.record_files(dataset, written)
                 rewrites += [w.action for w in written]
-            removes.append(remove_action(f.rel, f.size, f.partition_raw))
-        return ReplacePlan(snapshot, removes, rewrites, partition_by)
+            replaced = replaced_rows(snapshot, covered, parts) if return_replaced else None
+        except BaseException:
+            # A file that cannot be read leaves no rewrite behind.
+            discard(self.storage, root, rewrites)
+            raise
+        removes = [remove_action(f.rel, f.size, f.partition_raw) for f in touched]
+        return ReplacePlan(snapshot, removes, rewrites, partition_by, replaced)
 
     def _commit(self, dataset: str, change: Change) -> int:
         """`_commit_planned`, with a store that does not answer as LakeUnreachable; the lake's
@@ -346,11 +383,17 @@ class Lake:
         """Tell watchers a table of an object-storage lake has a new version: rewrite the
         root's change marker (a local lake's folder times say the same for free)."""
         if not self.storage.local:
-            self.storage.put(self.storage.join(self.root, CHANGE_MARKER), dataset.encode())
+            # Unique content: two commits within the store's timestamp resolution still give
+            # the marker a new ETag, so no watcher mistakes the second for the first.
+            marker = f"{dataset} {uuid.uuid4().hex}".encode()
+            self.storage.put(self.storage.join(self.root, CHANGE_MARKER), marker)
 
     def change_mark(self) -> str | None:
         """What changes whenever a table of an object-storage lake gets a new version: the
-        change marker's identity (one HEAD request); None before the first commit."""
+        change marker's identity (one HEAD request); None before the first commit, and on a
+        local lake (which writes no marker: its folder times say the same)."""
+        if self.storage.local:
+            return None
         try:
             found = self.storage.stat(self.storage.join(self.root, CHANGE_MARKER))
         except FileNotFoundError:
@@ -572,6 +615,32 @@ class Lake:
                 f"{first.isoformat()}): pass a later time or a version number"
             )
         return max(seen)
+
+
+def replaced_rows(
+    snapshot: Snapshot, covered: Sequence[FileEntry], parts: Sequence[pl.DataFrame]
+) -> pl.DataFrame:
+    """The rows of `snapshot` a replacement replaces: every row of the files it `covered`
+    (read now, side by side), and the `parts` of the files straddling it, already read whole
+    to be rewritten. Columns and types are those of a read of the snapshot. OSError on a
+    short read, as `read_file` (never compare against rows silently missing)."""
+    only = Snapshot.of(
+        snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (*covered,)
+    )
+    whole = read_table(only, RowFilter(), None)
+    if whole.height != sum(f.rows for f in covered):
+        raise OSError(
+            f"{snapshot.uri}: read {whole.height} rows of the {len(covered)} files a "
+            f"replacement removes, the log says {sum(f.rows for f in covered)}"
+        )
+    return pl.concat([whole, *parts], how="vertical")
+
+
+def _empty_read(schema: pa.Schema) -> pl.DataFrame:
+    """No rows, with the columns and types a read of a table of `schema` gives."""
+    empty = pl.from_arrow(schema.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return empty.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ns"))
 
 
 def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:

@@ -10,8 +10,8 @@ import polars as pl
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.certify import (
+    Before,
     Judged,
-    before_write,
     certify,
     selected_checks,
     with_certified,
@@ -20,7 +20,7 @@ from market_spine.certification.readiness import Completeness
 from market_spine.certification.withdrawal import dependents
 from market_spine.check_kit import partition_checks
 from market_spine.lake import Lake
-from market_spine.lake.blocks import rebuild_blocks
+from market_spine.lake.blocks import Previous, rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.markets.expirations import is_trading_day
 from market_spine.markets.osi import osi_expr
@@ -89,7 +89,7 @@ def normalized_options_chain_eod(
     store = lake.lake
     days = run_days(context)
     partitions = eod_days(days)
-    before = before_write(store, NORMALIZED_CHAIN_SPEC.name, partitions, DAY_COLUMNS)
+    replaced = Previous()
     chain = rebuild_blocks(
         store,
         days,
@@ -98,6 +98,7 @@ def normalized_options_chain_eod(
         normalize,
         context.run.run_id,
         ["root"],
+        previous=replaced,
     )
     by_day = {d: rows for (d,), rows in chain.partition_by("trade_date", as_dict=True).items()}
 
@@ -115,7 +116,7 @@ def normalized_options_chain_eod(
         context.run.run_id,
         partitions,
         DAY_COLUMNS,
-        before,
+        Before.gathered(replaced),
         chain,
         judged,
         market.now(),

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from market_spine.lake import Lake
-from market_spine.lake.blocks import rebuild_blocks
+from market_spine.lake.blocks import Previous, rebuild_blocks
 from market_spine_tests.kit.frames import DS, day_frame
 
 SOURCE = "raw/test_bars"
@@ -30,6 +30,7 @@ def test_a_partly_covered_day_keeps_the_rows_beyond_its_bounds(tmp_path) -> None
     )
     lake.append(SOURCE, source, partition_by=["symbol"])
     before = lake.version(DS)
+    held_before = lake.read(DS)
     tuesday_end = datetime(2024, 3, 5, 14, 29, tzinfo=UTC)
 
     def narrow(_source: pl.DataFrame, rows: pl.DataFrame) -> dict:
@@ -45,6 +46,7 @@ def test_a_partly_covered_day_keeps_the_rows_beyond_its_bounds(tmp_path) -> None
         ["symbol"],
         equals={"symbol": "CL"},
         narrow=narrow,
+        previous=(previous := Previous()),
     )
 
     rows = lake.read(DS).sort("ts")
@@ -58,3 +60,7 @@ def test_a_partly_covered_day_keeps_the_rows_beyond_its_bounds(tmp_path) -> None
     assert held.sort("ts").equals(rows.select(held.columns))
     # Monday, Tuesday (bounded, alone) and Wednesday: three commits.
     assert lake.version(DS) == before + 3
+    # What the days held before comes back from the replacements themselves, the rows a
+    # bounded day kept included, at the version the first one read.
+    assert previous.version == before
+    assert previous.rows().sort("ts").equals(held_before.sort("ts"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from market_spine.errors import InvalidInput, LakeError
+from market_spine.errors import InvalidInput, LakeDamaged, LakeError
 from market_spine.lake import Lake
 from market_spine.lake.maintenance import maintain
 from market_spine_tests.kit.frames import DS, day_frame, put
@@ -149,3 +149,99 @@ def test_a_write_with_another_schema_is_refused(lake: Lake) -> None:
     with pytest.raises(LakeError, match="new schema version"):
         lake.replace(DS, other, equals={"trade_date": date(2024, 1, 3), "symbol": "CL"})
     assert lake.version(DS) == 0
+
+
+def test_a_replacement_hands_back_the_rows_it_replaced(lake: Lake) -> None:
+    days = [date(2024, 1, 2) + timedelta(days=i) for i in range(5)]
+    for i, d in enumerate(days):
+        put(lake, d, "CL", float(i))
+    put(lake, days[0], "ES", 7.0)
+    # A week replaced at once: files wholly inside it, read only to be handed back.
+    week = {"trade_date": (days[0], days[-1])}
+    held = lake.read(DS, equals={"symbol": "CL"}, between=week)
+    read_at = lake.version(DS)
+    new = pl.concat([day_frame(d, "CL", 50.0) for d in days])
+    done = lake.replace(
+        DS,
+        new,
+        equals={"symbol": "CL"},
+        between=week,
+        partition_by=["symbol"],
+        return_replaced=True,
+    )
+    assert done.read_version == read_at and done.version == read_at + 1
+    assert done.replaced is not None
+    assert done.replaced.sort("ts").equals(held.sort("ts"))
+    # Without asking, nothing is read for the caller.
+    assert put(lake, days[1], "CL", 51.0) == done.version + 1
+    assert (
+        lake.replace(DS, day_frame(days[1], "CL", 1.0), equals={"trade_date": days[1]}).replaced
+        is None
+    )
+
+
+def test_a_day_inside_a_compacted_month_hands_back_only_that_day(lake: Lake) -> None:
+    days = [date(2024, 1, 2) + timedelta(days=i) for i in range(10)]
+    for i, d in enumerate(days):
+        put(lake, d, "CL", float(i))
+    maintain(lake, DS, retention_hours=10_000)
+    assert len(lake.table(DS).file_uris()) == 1  # the day straddles the month's one file
+    day = days[3]
+    held = lake.read(DS, between={"trade_date": (day, day)})
+    done = lake.replace(
+        DS,
+        day_frame(day, "CL", 99.0),
+        equals={"trade_date": day, "symbol": "CL"},
+        partition_by=["symbol"],
+        return_replaced=True,
+    )
+    assert done.replaced is not None
+    assert done.replaced.sort("ts").equals(held.sort("ts"))
+    assert done.replaced["close"].unique().to_list() == [3.0]
+    assert lake.read(DS).height == 10 * 60
+
+
+def test_a_first_write_hands_back_no_rows_with_the_new_columns(lake: Lake) -> None:
+    day = date(2024, 1, 2)
+    done = lake.replace(
+        DS, day_frame(day, "CL", 1.0), equals={"trade_date": day}, return_replaced=True
+    )
+    assert done.read_version is None and done.version == 0
+    assert done.replaced is not None and done.replaced.is_empty()
+    # The columns and types a read gives, so it compares with rows read later.
+    assert done.replaced.schema == lake.read(DS).schema
+
+
+def test_a_refused_replacement_hands_back_nothing_and_changes_nothing(lake: Lake) -> None:
+    day = date(2024, 1, 2)
+    put(lake, day, "CL", 1.0)
+    before = lake.read(DS)
+    other = day_frame(day, "CL", 2.0).with_columns(extra=pl.lit(1))
+    with pytest.raises(LakeError, match="new schema version"):
+        lake.replace(DS, other, equals={"trade_date": day}, return_replaced=True)
+    assert lake.version(DS) == 0
+    assert lake.read(DS).equals(before)
+
+
+def test_replaced_rows_that_cannot_be_read_leave_the_table_and_its_folder_as_they_were(
+    lake: Lake,
+) -> None:
+    days = [date(2024, 1, 2), date(2024, 1, 3)]
+    for d in days:
+        put(lake, d, "CL", 1.0)
+    folder = lake.path(DS)
+    files = sorted(folder.rglob("*.parquet"))
+    version = lake.version(DS)
+    # The file a replacement of the second day would remove and hand back is gone.
+    second = lake.snapshot(DS).files[-1]
+    Path(second.path).unlink()
+    with pytest.raises(LakeDamaged, match="missing"):
+        lake.replace(
+            DS,
+            day_frame(days[1], "CL", 2.0),
+            equals={"trade_date": days[1], "symbol": "CL"},
+            partition_by=["symbol"],
+            return_replaced=True,
+        )
+    assert lake.version(DS) == version
+    assert sorted(folder.rglob("*.parquet")) == [f for f in files if str(f) != second.path]
