@@ -14,7 +14,6 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
-from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.execution.api import execute_run
 from dagster._core.origin import JobPythonOrigin
@@ -36,7 +35,11 @@ from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
 from market_spine.runs.deployment import daemon_running
 from market_spine.runs.instance_writes import prepare_event_writes
-from market_spine.runs.location import code_location, definitions_for_this_environment
+from market_spine.runs.location import (
+    code_location,
+    definitions_for_this_environment,
+    location_job,
+)
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
 
@@ -106,15 +109,7 @@ def create_run(
     market = market or MarketDataResource.from_settings(settings)
     location = code_location(instance)
     [repo] = location.get_repositories().values()
-    job = location.get_job(
-        JobSubsetSelector(
-            location_name=location.name,
-            repository_name=repo.name,
-            job_name=IMPLICIT_ASSET_JOB_NAME,
-            op_selection=None,
-            asset_selection=list(selection),
-        )
-    )
+    job = location_job(location, IMPLICIT_ASSET_JOB_NAME, list(selection))
     [mode] = job.job_snapshot.mode_def_snaps
     required = {r.name for r in mode.resource_def_snaps}
     run_config = {
