@@ -98,7 +98,9 @@ def test_the_secrets_and_volumes_the_values_name_are_in_the_manifests() -> None:
         for source in part.get("envConfigMaps", []):
             find(objects, "ConfigMap", source["name"])
         for volume in part.get("volumes", []):
-            find(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+            if "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                find(objects, "PersistentVolumeClaim", claim)
     secret = find(objects, "Secret", v["global"]["postgresqlSecretName"])
     assert "postgresql-password" in secret["stringData"]
 
