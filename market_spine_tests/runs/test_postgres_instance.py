@@ -225,4 +225,5 @@ def test_the_instance_password_is_read_from_its_mounted_secret_file(
     monkeypatch.setenv("DAGSTER_PG_PASSWORD_FILE", str(pg_home.parent / "absent"))
     unreadable = runner.invoke(app, ["config", "validate", "--profile", "test"])
     assert unreadable.exit_code == 1
-    assert "DAGSTER_PG_PASSWORD_FILE=" in unreadable.output and "cannot be read" in unreadable.output
+    assert "DAGSTER_PG_PASSWORD_FILE=" in unreadable.output
+    assert "cannot be read" in unreadable.output
