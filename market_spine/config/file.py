@@ -73,6 +73,7 @@ KEYS: dict[str, str] = {
     "lake_secret_access_key": "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY",
     "lake_sse": "MARKET_SPINE_LAKE_SSE",
     "lake_sse_kms_key_id": "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
+    "lake_access_log": "MARKET_SPINE_LAKE_ACCESS_LOG",
     "audit_anchor": "MARKET_SPINE_AUDIT_ANCHOR",
 }
 #: A variable named with this suffix gives the path of a file holding the value (a mounted
