@@ -56,7 +56,8 @@ def open_instance(dagster_home: Path) -> dg.DagsterInstance:
     minute)."""
     import yaml
 
-    from market_spine.config.profile_check import instance_refusal
+    from market_spine.config.file import fill_from_files
+    from market_spine.config.profile_check import env_references, instance_refusal
     from market_spine.errors import InstanceUnavailable
 
     config = dagster_home / "dagster.yaml"
@@ -66,6 +67,10 @@ def open_instance(dagster_home: Path) -> dg.DagsterInstance:
         data = {}
     except (OSError, yaml.YAMLError) as exc:
         raise InstanceUnavailable(f"{config} is not readable YAML ({exc}): correct it") from None
+    if isinstance(data, dict):
+        # A password mounted as a file (DAGSTER_PG_PASSWORD_FILE) reaches `{env: NAME}`, and
+        # the runs this process starts inherit it.
+        fill_from_files(env_references(data), os.environ)
     refusal = instance_refusal(data, os.environ) if isinstance(data, dict) else None
     if refusal:
         raise InstanceUnavailable(refusal)

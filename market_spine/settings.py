@@ -176,6 +176,24 @@ def _sse(env: SettingSources) -> str:
     return value
 
 
+def _access_log(env: SettingSources) -> str:
+    """MARKET_SPINE_LAKE_ACCESS_LOG: "", an `s3://bucket[/prefix]` URI, or a folder (made
+    absolute)."""
+    raw = env.get("MARKET_SPINE_LAKE_ACCESS_LOG", "").strip()
+    if not raw:
+        return ""
+    if "://" in raw:
+        parts = urlsplit(raw)
+        if parts.scheme != "s3" or bucket_name_problem(parts.netloc):
+            raise InvalidInput(
+                f"{env.named('MARKET_SPINE_LAKE_ACCESS_LOG', raw)} is not an s3://bucket/prefix "
+                "URI with a valid bucket name: set it to where the store delivers the lake "
+                "bucket's access logs (e.g. s3://market-spine-logs/lake/) or to a local folder"
+            )
+        return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+    return str(Path(raw).expanduser().resolve())
+
+
 def _secret(env: SettingSources, name: str) -> SecretStr | None:
     raw = env.get(name, "").strip()
     return SecretStr(raw) if raw else None
@@ -282,6 +300,10 @@ class Settings:
     #: AES256 (SSE-S3) or aws:kms (SSE-KMS, with `lake_sse_kms_key_id`, "" for the AWS key).
     lake_sse: str = ""
     lake_sse_kms_key_id: str = ""
+    #: Where the object store delivers the lake bucket's server access logs (S3's format), which
+    #: the cost report counts the lake's requests from: `s3://bucket/prefix` (reached with the
+    #: lake's endpoint and credentials) or a local folder; "" none.
+    lake_access_log: str = ""
     #: Where the audit trail's head is anchored outside the home (`market-spine audit anchor`,
     #: hourly by the daemon): a file path to append to, or an http(s) URL to POST to; "" none.
     audit_anchor: str = ""
@@ -438,6 +460,7 @@ class Settings:
             lake_secret_access_key=_secret(env, "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY"),
             lake_sse=_sse(env),
             lake_sse_kms_key_id=env.get("MARKET_SPINE_LAKE_SSE_KMS_KEY_ID", "").strip(),
+            lake_access_log=_access_log(env),
             audit_anchor=_anchor(env),
             api_body_timeout_s=_int(env, "MARKET_SPINE_API_BODY_TIMEOUT_S", 10, 1, 600),
         )

@@ -40,11 +40,13 @@ def _print(report: CostReport) -> None:
         "requests $",
         "subs $",
         "storage $",
+        "store req $",
         "CPU s",
         "peak MB",
         "read MB",
         "written MB",
         "requests",
+        "store requests",
         "GB kept",
     ):
         table.add_column(header, justify="left" if header in (report.by, "component") else "right")
@@ -57,11 +59,13 @@ def _print(report: CostReport) -> None:
             f"{line.requests_usd:,.4f}",
             f"{line.subscription_usd:,.4f}",
             f"{line.storage_usd:,.4f}",
+            f"{line.object_requests_usd:,.4f}",
             f"{line.cpu_s:,.1f}",
             f"{line.peak_memory_mb:,.0f}",
             f"{line.read_mb:,.1f}",
             f"{line.written_mb:,.1f}",
             f"{line.provider_requests:,}",
+            f"{sum(line.object_requests.values()):,}",
             f"{(line.current_bytes + line.kept_bytes) / 1e9:,.3f}",
         )
     console.print(table)

@@ -14,7 +14,7 @@ import fcntl
 import os
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,12 +73,42 @@ KEYS: dict[str, str] = {
     "lake_secret_access_key": "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY",
     "lake_sse": "MARKET_SPINE_LAKE_SSE",
     "lake_sse_kms_key_id": "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
+    "lake_access_log": "MARKET_SPINE_LAKE_ACCESS_LOG",
     "audit_anchor": "MARKET_SPINE_AUDIT_ANCHOR",
 }
 #: A variable named with this suffix gives the path of a file holding the value (a mounted
 #: secret, say): `MARKET_SPINE_THETADATA_CREDENTIALS_FILE=/run/secrets/theta`.
 FILE_SUFFIX = "_FILE"
 _KEY_OF = {variable: key for key, variable in KEYS.items()}
+
+
+def fill_from_files(names: Iterable[str], env: MutableMapping[str, str]) -> list[str]:
+    """Set each variable of `names` that `env` lacks from the file its `NAME_FILE` names (a
+    mounted secret), for readers that know no `_FILE` (the Dagster instance's `{env: NAME}`);
+    the names set. An unreadable file raises InvalidInput naming the variable and the fix."""
+    filled = []
+    for name in names:
+        path = env.get(name + FILE_SUFFIX, "")
+        if env.get(name, "") or not path:
+            continue
+        env[name] = value_file(name + FILE_SUFFIX, path)
+        filled.append(name)
+    return filled
+
+
+def value_file(variable: str, raw: str) -> str:
+    """The value in the file `raw` names (`variable` gave it), without its trailing newline;
+    InvalidInput naming the variable when it cannot be read."""
+    path = Path(raw).expanduser()
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            f"{variable}={str(path)!r} cannot be read ({exc.__class__.__name__}): point it at "
+            "a readable text file holding the value, or unset it"
+        ) from None
+
+
 #: The platform's variables that are not settings: the home itself, and the reference seeds'
 #: folder the warehouse hands dbt.
 OTHER_VARIABLES = frozenset({"MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS"})
@@ -292,23 +322,12 @@ class SettingSources(Mapping[str, str]):
         if self.env.get(variable, "") != "":
             return self.env[variable]
         if self.env.get(variable + FILE_SUFFIX, "") != "":
-            return self._from_file(variable + FILE_SUFFIX)
+            return value_file(variable + FILE_SUFFIX, self.env[variable + FILE_SUFFIX])
         if variable in self.file:
             return self.file[variable]
         if variable in self.profile:
             return self.profile[variable]
         return self.env[variable]
-
-    def _from_file(self, variable: str) -> str:
-        """The value in the file `variable` names, without its trailing newline."""
-        path = Path(self.env[variable]).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(
-                f"{variable}={str(path)!r} cannot be read ({exc.__class__.__name__}): point it "
-                "at a readable text file holding the value, or unset it"
-            ) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys([*self.env, *self.file, *self.profile]))

@@ -15,7 +15,13 @@ from typing import Any
 
 import yaml
 
-from market_spine.config.file import SettingSources, read_file, read_profile, settings_path
+from market_spine.config.file import (
+    SettingSources,
+    fill_from_files,
+    read_file,
+    read_profile,
+    settings_path,
+)
 from market_spine.config.profiles import PROFILE_FILES, instance_file, profile_dir, workspace_file
 from market_spine.errors import InvalidInput
 from market_spine.settings import Settings
@@ -322,6 +328,16 @@ def validate_profile(
     found = check_files(profile)
     if found[0].ok is False:
         return found
+    env = dict(env)
+    try:
+        data = load_instance_yaml(profile)
+    except InvalidInput:
+        data = {}  # check_instance says why
+    try:
+        # The instance reads its variables from files mounted as secrets (`NAME_FILE`) too.
+        fill_from_files(env_references(data), env)
+    except InvalidInput as exc:
+        found.append(Finding("dagster.yaml", False, str(exc)))
     found += check_instance(profile, env)
     found += check_workspace(profile)
     settings_found, settings = check_settings(profile, env)

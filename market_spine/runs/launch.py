@@ -14,7 +14,6 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
-from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.execution.api import execute_run
 from dagster._core.origin import JobPythonOrigin
@@ -38,7 +37,11 @@ from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
 from market_spine.runs.deployment import daemon_running
 from market_spine.runs.instance_writes import prepare_event_writes
-from market_spine.runs.location import code_location, definitions_for_this_environment
+from market_spine.runs.location import (
+    code_location,
+    definitions_for_this_environment,
+    location_job,
+)
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
 
@@ -108,15 +111,7 @@ def create_run(
     market = market or MarketDataResource.from_settings(settings)
     location = code_location(instance)
     [repo] = location.get_repositories().values()
-    job = location.get_job(
-        JobSubsetSelector(
-            location_name=location.name,
-            repository_name=repo.name,
-            job_name=IMPLICIT_ASSET_JOB_NAME,
-            op_selection=None,
-            asset_selection=list(selection),
-        )
-    )
+    job = location_job(location, IMPLICIT_ASSET_JOB_NAME, list(selection))
     [mode] = job.job_snapshot.mode_def_snaps
     required = {r.name for r in mode.resource_def_snaps}
     run_config = {
@@ -193,10 +188,15 @@ def dispatch(instance: dg.DagsterInstance, run: dg.DagsterRun) -> LaunchedRun:
     if not daemon_running(instance, "QUEUED_RUN_COORDINATOR"):
         return execute(instance, run)
     instance.submit_run(run.run_id, workspace=None)  # type: ignore[arg-type]
+    return wait_for(instance, run.run_id)
+
+
+def wait_for(instance: dg.DagsterInstance, run_id: str) -> LaunchedRun:
+    """Wait until a run another process executes has finished, and report how it ended."""
     while True:
-        current = instance.get_run_by_id(run.run_id)
+        current = instance.get_run_by_id(run_id)
         if current is None or current.is_finished:
-            return ended(instance, run.run_id)
+            return ended(instance, run_id)
         time.sleep(QUEUE_POLL_S)
 
 
@@ -391,14 +391,26 @@ def materialize_warehouse(
     """Bring the warehouse up to date in one run with one dbt invocation: collect the check
     results, then build only the stale models and minute-fact partitions (`warehouse.build`).
     The weekdays of [start, end], when given, are rebuilt in the minute fact whatever the
-    records say. Returns that run's summary."""
-    from market_spine.warehouse.build import plan_warehouse
+    records say. A build already queued or under way (the automation sensor's, reacting to the
+    same new data) is waited for instead of built twice: a run follows only for what it left
+    stale. Returns the summary of the run that brought the warehouse up to date."""
+    from market_spine.warehouse.build import active_build, minute_dates_built_by, plan_warehouse
 
     if start is not None and end is not None and end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
     days = []
     if start is not None and end is not None:
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    sweep_dead_runs(instance)
+    queue_runs = daemon_running(instance, "QUEUED_RUN_COORDINATOR")
+    pending = active_build(instance, settings, queue_runs=queue_runs)
+    if pending is not None:
+        joined = wait_for(instance, pending.run_id)
+        if joined.success:
+            days = sorted(set(days) - minute_dates_built_by(instance, joined.run_id))
+            rest = plan_warehouse(instance, settings, also_dates=days, check_results_as_input=True)
+            if not rest.models and not rest.minute_dates:
+                return [_summary("the build already under way", joined, start, end)]
     plan = plan_warehouse(instance, settings, also_dates=days)
     run = launch(
         settings,
@@ -408,18 +420,28 @@ def materialize_warehouse(
         log_level=log_level,
     )
     first, last = plan.partition_range or (None, None)
-    today = date.today()
     return [
-        RunSummary(
+        _summary(
             plan.label,
-            date.fromisoformat(first) if first else start or today,
-            date.fromisoformat(last) if last else end or today,
-            run.run_id,
-            run.success,
-            run.failed_checks,
-            run.failure,
+            run,
+            date.fromisoformat(first) if first else start,
+            date.fromisoformat(last) if last else end,
         )
     ]
+
+
+def _summary(label: str, run: LaunchedRun, first: date | None, last: date | None) -> RunSummary:
+    """A warehouse run's summary over its trade dates (today when it names none)."""
+    today = date.today()
+    return RunSummary(
+        label,
+        first or today,
+        last or today,
+        run.run_id,
+        run.success,
+        run.failed_checks,
+        run.failure,
+    )
 
 
 def materialize_company(

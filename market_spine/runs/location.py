@@ -5,12 +5,15 @@ UI: the UI can re-execute them and the daemon can retry them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.remote_representation.code_location import CodeLocation, InProcessCodeLocation
+from dagster._core.remote_representation.external import RemoteJob
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 
 from market_spine.config.profiles import workspace_file
@@ -42,6 +45,23 @@ def code_location(instance: dg.DagsterInstance) -> CodeLocation:
     if _loaded is None or _loaded[0] is not instance:
         _loaded = (instance, InProcessCodeLocation(location_origin(), instance=instance))
     return _loaded[1]
+
+
+def location_job(
+    location: CodeLocation, job_name: str, selection: Sequence[dg.AssetKey] | None = None
+) -> RemoteJob:
+    """The job `job_name` of the location's one repository, over the assets of `selection`
+    when given (None: the job's own assets), as runs are created from it."""
+    [repo] = location.get_repositories().values()
+    return location.get_job(
+        JobSubsetSelector(
+            location_name=location.name,
+            repository_name=repo.name,
+            job_name=job_name,
+            op_selection=None,
+            asset_selection=None if selection is None else list(selection),
+        )
+    )
 
 
 _built_for: tuple[object, ...] | None = None

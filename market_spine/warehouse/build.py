@@ -7,6 +7,10 @@ stale itself. Minute-fact partitions are stale when the normalized minute bars o
 were materialized after the fact's last build, or when the lake has that date and the fact does
 not (a failed or missing partition is repaired by the next build). Asset-check results are
 collected in the same run, so the quality mart is always rebuilt.
+
+One build at a time: `process` and the warehouse automation sensor both react to new lake data,
+so a build that finds another queued or under way (`active_build`) waits for it and builds only
+what that one left stale.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from dagster._core.events import DagsterEventType
 
 from market_spine.futures.keys import NORMALIZED_BARS, table
 from market_spine.futures.partitions import trade_dates
@@ -104,7 +109,10 @@ def _built_at(instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]) -> dict
 
 
 def _stale_models(
-    instance: dg.DagsterInstance, relations: set[dg.AssetKey], assets: dg.AssetsDefinition
+    instance: dg.DagsterInstance,
+    relations: set[dg.AssetKey],
+    assets: dg.AssetsDefinition,
+    check_results_as_input: bool = False,
 ) -> frozenset[dg.AssetKey]:
     specs = {s.key: s for s in assets.specs if s.key != MINUTE_BARS_KEY}
     deps = {key: [d.asset_key for d in spec.deps] for key, spec in specs.items()}
@@ -123,7 +131,9 @@ def _stale_models(
             if dep in specs:
                 if is_stale(dep):
                     return True
-            elif dep == CHECK_RESULTS_KEY or (built[dep] or 0.0) > when:
+            elif (dep == CHECK_RESULTS_KEY and not check_results_as_input) or (
+                built[dep] or 0.0
+            ) > when:
                 return True
         return False
 
@@ -157,11 +167,18 @@ def _stale_minute_dates(instance: dg.DagsterInstance, lake: Lake, built: _Built)
 
 
 def plan_warehouse(
-    instance: dg.DagsterInstance, settings: Settings, also_dates: Iterable[date] = ()
+    instance: dg.DagsterInstance,
+    settings: Settings,
+    also_dates: Iterable[date] = (),
+    *,
+    check_results_as_input: bool = False,
 ) -> WarehousePlan:
     """What the next build of the home's warehouse must redo, from the lake, the DuckDB file and
     the instance's records; `also_dates` are minute-fact trade dates to rebuild whatever they
-    say (weekends and dates outside the partitions are ignored)."""
+    say (weekends and dates outside the partitions are ignored). The models over the check
+    results are always stale (checks are evaluated all the time), unless
+    `check_results_as_input`: then only when results were collected after their last build (as
+    right after a build that collected them)."""
     built = _built(settings.home)
     wanted = _stale_minute_dates(instance, settings.lake(), built)
     wanted |= {d.isoformat() for d in also_dates}
@@ -170,5 +187,47 @@ def plan_warehouse(
     # fact reads are built in the same invocation, never assumed from an earlier build.
     # The home's seeds are versioned by its instruments: adding a root makes them stale.
     assets = warehouse_dbt_for(settings.instruments_path)
-    models = _stale_models(instance, set(built.relations), assets)
+    models = _stale_models(instance, set(built.relations), assets, check_results_as_input)
     return WarehousePlan(models, tuple(sorted(wanted & valid)))
+
+
+#: A run that is still to come or under way.
+_UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def active_build(
+    instance: dg.DagsterInstance, settings: Settings, *, queue_runs: bool
+) -> dg.DagsterRun | None:
+    """The oldest warehouse build (a run selecting a dbt model) not yet finished: one the
+    automation sensor requested, or another process's. A QUEUED one counts only when
+    `queue_runs` (the deployment's queue daemon is running: otherwise nothing would start it)."""
+    models = {s.key for s in warehouse_dbt_for(settings.instruments_path).specs}
+    statuses = _UNFINISHED if queue_runs else _UNFINISHED[1:]
+    records = instance.get_run_records(dg.RunsFilter(statuses=statuses), ascending=True)
+    for record in records:
+        run = record.dagster_run
+        if set(run.asset_selection or ()) & models:
+            return run
+    return None
+
+
+def minute_dates_built_by(instance: dg.DagsterInstance, run_id: str) -> set[date]:
+    """The minute-fact trade dates a run materialized."""
+    found: set[date] = set()
+    cursor = None
+    while True:
+        page = instance.get_records_for_run(
+            run_id, cursor=cursor, of_type=DagsterEventType.ASSET_MATERIALIZATION, limit=_PAGE
+        )
+        for record in page.records:
+            event = record.event_log_entry.dagster_event
+            if event is not None and event.asset_key == MINUTE_BARS_KEY and event.partition:
+                found.add(date.fromisoformat(event.partition))
+        if not page.has_more:
+            return found
+        cursor = page.cursor

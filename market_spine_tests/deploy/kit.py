@@ -49,3 +49,90 @@ def kubernetes_definitions() -> Registry:
     definitions = json.loads(path.read_text(encoding="utf-8"))
     assert definitions["$id"] == KUBERNETES_DEFINITIONS
     return Resource.from_contents(definitions) @ Registry()
+
+
+def _set(target: dict[str, Any], key: str, value: Any) -> None:
+    """`target[key] = value` unless the value is unset (None), as the chart's `kindIs "invalid"`
+    tests skip it."""
+    if value is not None:
+        target[key] = value
+
+
+def chart_concurrency(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The `concurrency` section the chart renders from its top-level `concurrency` values (None
+    when not enabled): pools (default_limit, granularity, op_granularity_run_buffer) and runs
+    (max_concurrent_runs, tag_concurrency_limits), each key only when set."""
+    given = values.get("concurrency") or {}
+    if not given.get("enabled"):
+        return None
+    pools_in, runs_in = given.get("pools") or {}, given.get("runs") or {}
+    pools: dict[str, Any] = {}
+    _set(pools, "default_limit", pools_in.get("defaultLimit"))
+    _set(pools, "granularity", pools_in.get("granularity") or None)
+    _set(pools, "op_granularity_run_buffer", pools_in.get("opGranularityRunBuffer"))
+    runs: dict[str, Any] = {}
+    _set(runs, "max_concurrent_runs", runs_in.get("maxConcurrentRuns"))
+    limits = [
+        {"key": t["key"], **({"value": t["value"]} if t.get("value") else {}), "limit": t["limit"]}
+        for t in runs_in.get("tagConcurrencyLimits") or []
+    ]
+    if limits:
+        runs["tag_concurrency_limits"] = limits
+    return {**({"pools": pools} if pools else {}), **({"runs": runs} if runs else {})}
+
+
+def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
+    """The dagster.yaml the chart renders into its instance ConfigMap from `values`, for the
+    sections our values set, key for key as the chart's templates write them: PostgreSQL
+    storage, the custom run coordinator, concurrency, run monitoring and retries, telemetry,
+    retention, then the additional instance config."""
+    pg = values["postgresql"]
+    postgres_db = {
+        "username": pg["postgresqlUsername"],
+        "password": {"env": "DAGSTER_PG_PASSWORD"},
+        "hostname": pg["postgresqlHost"],
+        "db_name": pg["postgresqlDatabase"],
+        "port": pg["service"]["port"],
+        "params": pg.get("postgresqlParams") or {},
+    }
+    storage = {"postgres_db": postgres_db}
+    daemon = values["dagsterDaemon"]
+    custom = daemon["runCoordinator"]["config"]["customRunCoordinator"]
+    monitoring = daemon["runMonitoring"]
+    instance: dict[str, Any] = {
+        "schedule_storage": {
+            "module": "dagster_postgres.schedule_storage",
+            "class": "PostgresScheduleStorage",
+            "config": storage,
+        },
+        "run_storage": {
+            "module": "dagster_postgres.run_storage",
+            "class": "PostgresRunStorage",
+            "config": storage,
+        },
+        "event_log_storage": {
+            "module": "dagster_postgres.event_log",
+            "class": "PostgresEventLogStorage",
+            "config": storage,
+        },
+        "run_coordinator": {
+            "module": custom["module"],
+            "class": custom["class"],
+            "config": custom["config"],
+        },
+        "run_monitoring": {
+            "enabled": monitoring["enabled"],
+            "start_timeout_seconds": monitoring["startTimeoutSeconds"],
+            "poll_interval_seconds": monitoring["pollIntervalSeconds"],
+            "free_slots_after_run_end_seconds": monitoring["freeSlotsAfterRunEndSeconds"],
+        },
+        "run_retries": {"enabled": True, "max_retries": daemon["runRetries"]["maxRetries"]},
+        "telemetry": {"enabled": values["telemetry"]["enabled"]},
+    }
+    concurrency = chart_concurrency(values)
+    if concurrency is not None:
+        instance["concurrency"] = concurrency
+    extra = values.get("additionalInstanceConfig") or {}
+    clash = set(extra) & set(instance)
+    assert not clash, f"additionalInstanceConfig repeats {sorted(clash)}, which the chart renders"
+    return instance | extra

@@ -1,7 +1,7 @@
 """The single-host compose file, validated statically (no docker here): it parses against the
 Compose specification, and every service is wired: one image for the platform's services, env
-files that exist and hold what the instance and the lake read, healthchecks, and dependencies
-that wait for health."""
+files that exist and hold what the instance and the lake read, credentials only as Compose
+secrets read from their files, healthchecks, and dependencies that wait for health."""
 
 from __future__ import annotations
 
@@ -13,11 +13,30 @@ import yaml
 from compose_pydantic import ComposeSpecification
 from dagster._core.instance.config import dagster_instance_config
 
+from market_spine.config.file import FILE_SUFFIX, KEYS
 from market_spine.config.profiles import instance_file
+from market_spine.config.secrets import SECRET_KEYS
+from market_spine.settings import Settings
 from market_spine_tests.deploy.kit import DEPLOY, REPO
 
 COMPOSE = DEPLOY / "compose"
 PLATFORM = ("daemon", "webserver", "api", "streamer")
+#: Where Compose mounts a service's secrets.
+SECRETS_DIR = "/run/secrets/"
+#: Every variable that holds a credential, whichever service reads it: the settings' secrets and
+#: the lake's key id, the instance's password, PostgreSQL's and MinIO's own.
+CREDENTIALS = frozenset(
+    {
+        *(KEYS[key] for key in SECRET_KEYS),
+        KEYS["lake_access_key_id"],
+        "DAGSTER_PG_PASSWORD",
+        "POSTGRES_PASSWORD",
+        "MINIO_ROOT_USER",
+        "MINIO_ROOT_PASSWORD",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    }
+)
 
 
 def compose() -> dict[str, Any]:
@@ -25,14 +44,18 @@ def compose() -> dict[str, Any]:
 
 
 def env_path(name: str) -> Path:
-    """An env file the compose file names; a secret one (`secrets/*.env`, never committed) is
-    its committed example."""
-    path = COMPOSE / name
-    return path.with_name(path.name + ".example") if name.startswith("secrets/") else path
+    """An env file the compose file names."""
+    return COMPOSE / name
+
+
+def secret_example(name: str) -> Path:
+    """The committed example of the file a top-level secret names (the file is never committed)."""
+    path = COMPOSE / compose()["secrets"][name]["file"]
+    return path.with_name(path.name + ".example")
 
 
 def env_file(name: str) -> dict[str, str]:
-    """An env file's variables (a secret one's from its committed example)."""
+    """An env file's variables."""
     path = env_path(name)
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {key.strip(): value for key, value in pairs if not key.lstrip().startswith("#")}
@@ -43,6 +66,14 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     for name in service.get("env_file", []):
         merged |= env_file(name)
     return merged | dict(service.get("environment", {}))
+
+
+def mounted_environment(service: dict[str, Any], folder: Path) -> dict[str, str]:
+    """The service's variables with its secrets mounted in `folder` instead of /run/secrets/,
+    each holding its committed example."""
+    for secret in service.get("secrets", []):
+        (folder / secret).write_text(secret_example(secret).read_text())
+    return {k: v.replace(SECRETS_DIR, f"{folder}/") for k, v in environment(service).items()}
 
 
 def specified(document: dict[str, Any]) -> dict[str, Any]:
@@ -104,38 +135,94 @@ def test_env_files_exist_and_feed_what_each_service_reads() -> None:
     wanted = {v["env"] for v in db.values() if isinstance(v, dict)}
     for name in PLATFORM:
         env = environment(services[name])
-        assert wanted <= set(env), f"{name} lacks {wanted - set(env)}"
+        given = {v.removesuffix(FILE_SUFFIX) for v in env}
+        assert wanted <= given, f"{name} lacks {wanted - given}"
         assert env["MARKET_SPINE_HOME"] == "/data"
         # The instance folder the platform's commands open is the one the daemon uses.
         assert env["DAGSTER_HOME"] == "/data/dagster"
-    # The instance connects with the password PostgreSQL was started with.
+        # The instance connects with the password PostgreSQL was started with: one secret.
+        assert (
+            env["DAGSTER_PG_PASSWORD_FILE"]
+            == environment(services["postgres"])["POSTGRES_PASSWORD_FILE"]
+        )
     assert (
         environment(services["postgres"])["POSTGRES_USER"]
         == env_file("spine.env")["DAGSTER_PG_USERNAME"]
     )
-    assert (
-        env_file("secrets/postgres.env")["POSTGRES_PASSWORD"]
-        == env_file("secrets/instance.env")["DAGSTER_PG_PASSWORD"]
-    )
-    assert "deploy/compose/secrets/*.env" in (REPO / ".gitignore").read_text().splitlines()
+    ignored = (REPO / ".gitignore").read_text().splitlines()
+    assert "deploy/compose/secrets/*" in ignored and "!deploy/compose/secrets/*.example" in ignored
+
+
+def secret_files(service: dict[str, Any]) -> dict[str, str]:
+    """The service's `NAME_FILE` variables that name a mounted secret: NAME -> secret."""
+    return {
+        name.removesuffix(FILE_SUFFIX): value.removeprefix(SECRETS_DIR)
+        for name, value in environment(service).items()
+        if name.endswith(FILE_SUFFIX) and value.startswith(SECRETS_DIR)
+    }
+
+
+def test_credentials_are_secrets_read_from_their_files_never_environment_values() -> None:
+    document = compose()
+    secrets = document["secrets"]
+    for name, service in document["services"].items():
+        env = environment(service)
+        plain = sorted(CREDENTIALS & set(env))
+        assert not plain, f"{name} gets {plain} as environment values"
+        mounted = set(service.get("secrets", []))
+        for variable, secret in secret_files(service).items():
+            assert secret in mounted, f"{name} reads {variable} from {secret}, not mounted"
+        for secret in mounted:
+            assert secret in secrets, f"{name} mounts an undeclared secret {secret}"
+        # A shell that reads a secret itself reads one mounted here.
+        script = " ".join(service.get("entrypoint", []) + service.get("command", []))
+        for secret in secrets:
+            if SECRETS_DIR + secret in script:
+                assert secret in mounted, f"{name} reads {secret}, not mounted"
+    for secret in secrets:
+        assert secret_example(secret).is_file(), f"{secret} has no committed example"
+
+
+def test_the_platforms_settings_read_their_credentials_from_the_mounted_files(
+    tmp_path: Path,
+) -> None:
+    mounted = tmp_path / "secrets"
+    mounted.mkdir()
+    for secret in compose()["secrets"]:
+        (mounted / secret).write_text(f"user:{secret}-value\n")
+    services = compose()["services"]
+    for name in PLATFORM:
+        env = {
+            k: v.replace(SECRETS_DIR, f"{mounted}/") for k, v in environment(services[name]).items()
+        }
+        settings = Settings.from_env(env | {"MARKET_SPINE_HOME": str(tmp_path / name)})
+        options = settings.lake_options()
+        assert options is not None and options.secret_access_key is not None
+        assert options.secret_access_key.get_secret_value() == "user:lake_secret_access_key-value"
+        assert settings.lake_access_key_id == "user:lake_access_key_id-value"
+        credentials = settings.thetadata_credentials
+        if name == "daemon":
+            assert credentials is not None
+            assert credentials.get_secret_value() == "user:thetadata_credentials-value"
+        else:
+            assert credentials is None, f"{name} gets the provider's credentials"
 
 
 def test_each_service_gets_only_the_secrets_it_needs() -> None:
     services = compose()["services"]
-    root = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
     for name, service in services.items():
-        env = environment(service)
+        mounted = set(service.get("secrets", []))
         if name not in ("objectstore", "bucket"):
-            assert not root & set(env), f"{name} gets MinIO's root account"
-        if name != "postgres":
-            assert "POSTGRES_PASSWORD" not in env, name
+            assert not {"minio_root_user", "minio_root_password"} & mounted, (
+                f"{name} gets MinIO's root account"
+            )
         if name != "daemon":
-            assert "MARKET_SPINE_THETADATA_CREDENTIALS" not in env, name
+            assert "thetadata_credentials" not in mounted, name
+    assert set(services["postgres"]["secrets"]) == {"postgres_password"}
     # The lake is reached with the platform's own user, which the bucket job creates.
-    lake = env_file("secrets/lake.env")
     assert (
-        lake["MARKET_SPINE_LAKE_ACCESS_KEY_ID"]
-        != env_file("secrets/objectstore.env")["MINIO_ROOT_USER"]
+        secret_example("lake_access_key_id").read_text()
+        != secret_example("minio_root_user").read_text()
     )
     script = services["bucket"]["entrypoint"][-1]
     assert '"$$MINIO_ROOT_USER"' in script

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from market_spine.config.file import FILE_SUFFIX
 from market_spine.config.profile_check import env_references
 from market_spine.config.profiles import instance_file
 from market_spine.settings import Settings
@@ -17,8 +18,9 @@ from market_spine_tests.deploy.kit import find, manifests
 from market_spine_tests.deploy.test_compose import PLATFORM, compose, environment
 from market_spine_tests.deploy.test_helm_values import values
 
-#: Stands for a value a Secret or a variable holds that the files cannot show (a password).
-GIVEN = "given"
+#: Stands for a value a Secret, a secret file or a variable holds that the files cannot show (a
+#: password; `user:password` where a setting wants the pair).
+GIVEN = "user:given"
 
 
 def _sources(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, str]:
@@ -67,7 +69,12 @@ def platform_pods() -> dict[str, dict[str, str]]:
     pods: dict[str, dict[str, str]] = {}
     services = compose()["services"]
     for name in PLATFORM:
-        pods[f"compose/{name}"] = environment(services[name])
+        env = environment(services[name])
+        # A variable read from a mounted secret file holds what that secret holds.
+        given = {k.removesuffix(FILE_SUFFIX): GIVEN for k in env if k.endswith(FILE_SUFFIX)}
+        pods[f"compose/{name}"] = {
+            k: v for k, v in env.items() if not k.endswith(FILE_SUFFIX)
+        } | given
     for name in ("market-spine-api", "market-spine-streamer"):
         deployment = find(objects, "Deployment", name)
         [container] = deployment["spec"]["template"]["spec"]["containers"]

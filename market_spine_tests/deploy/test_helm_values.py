@@ -10,15 +10,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import jsonschema
 import pytest
+import yaml
 from dagster._config import process_config
+from dagster._core.instance.config import dagster_instance_config
 
+from market_spine.config.profiles import instance_file
 from market_spine.providers.thetadata import TIER_CONCURRENCY
 from market_spine.settings import Settings
 from market_spine_tests.deploy.kit import (
     DEPLOY,
     KUBERNETES_DEFINITIONS,
+    chart_instance,
     documents,
     find,
     kubernetes_definitions,
@@ -98,7 +103,9 @@ def test_the_secrets_and_volumes_the_values_name_are_in_the_manifests() -> None:
         for source in part.get("envConfigMaps", []):
             find(objects, "ConfigMap", source["name"])
         for volume in part.get("volumes", []):
-            find(objects, "PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+            if "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                find(objects, "PersistentVolumeClaim", claim)
     secret = find(objects, "Secret", v["global"]["postgresqlSecretName"])
     assert "postgresql-password" in secret["stringData"]
 
@@ -133,21 +140,80 @@ def pools_of(settings: Settings) -> set[str]:
 
 def test_every_pool_has_the_providers_limit(tmp_path: Path) -> None:
     v = values()
-    default = v["additionalInstanceConfig"]["concurrency"]["pools"]["default_limit"]
-    job = find(manifests(), "Job", "market-spine-pool-limits")
-    script = " ".join(job["spec"]["template"]["spec"]["containers"][0]["command"])
-    limits = {
-        words[3]: int(words[4])
-        for part in script.split("&&")
-        if (words := part.split()[-5:])[:3] == ["instance", "concurrency", "set"]
-    }
+    # No pool has a limit of its own: every one takes the rendered default.
+    limit = chart_instance(v)["concurrency"]["pools"]["default_limit"]
     used = pools_of(Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path)}))
     # The providers' limits: ThetaData's tier, IB's pacing, DuckDB's single writer.
     assert used == {"thetadata", "ib", "duckdb_warehouse"}
-    assert used <= set(limits), f"pools without a limit: {used - set(limits)}"
-    assert all(limit == default == 1 for limit in limits.values())
+    assert limit == 1
     # One capture step at a time, each keeping its tier's requests in flight: the account
     # sees exactly its tier.
     [deployment] = v["dagster-user-deployments"]["deployments"]
     tier = deployment["env"]["MARKET_SPINE_THETADATA_TIER"]
-    assert limits["thetadata"] * TIER_CONCURRENCY[tier] == TIER_CONCURRENCY[tier]
+    assert limit * TIER_CONCURRENCY[tier] == TIER_CONCURRENCY[tier]
+
+
+def _opened(instance_yaml: dict[str, Any], folder: Path) -> dg.DagsterInstance:
+    """A real instance of `instance_yaml` in `folder`, its PostgreSQL storage swapped for
+    SQLite there (the rest as rendered)."""
+    swapped = {
+        k: v
+        for k, v in instance_yaml.items()
+        if k not in ("storage", "run_storage", "event_log_storage", "schedule_storage")
+    }
+    swapped["storage"] = {"sqlite": {"base_dir": str(folder)}}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dagster.yaml").write_text(yaml.safe_dump(swapped))
+    return dg.DagsterInstance.from_config(str(folder))
+
+
+def _limits(instance: dg.DagsterInstance) -> tuple[Any, ...]:
+    """What the instance enforces: the pools' default limit, runs at once, and runs per tag."""
+    config = instance.get_concurrency_config()
+    queue = config.run_queue_config
+    assert queue is not None
+    return (
+        config.pool_config.default_pool_limit,
+        queue.max_concurrent_runs,
+        [dict(t) for t in queue.tag_concurrency_limits],
+    )
+
+
+def test_the_charts_concurrency_is_rendered_into_the_instance_the_pods_open(
+    tmp_path: Path,
+) -> None:
+    rendered = chart_instance(values())
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(rendered))
+    dagster_instance_config(str(tmp_path))  # valid as Dagster reads it
+    with _opened(rendered, tmp_path / "chart") as instance:
+        assert type(instance.run_coordinator).__name__ == "SpineRunCoordinator"
+        assert _limits(instance) == (
+            1,
+            8,
+            [{"key": "market_spine/provider", "value": "ib", "limit": 1}],
+        )
+        assert instance.get_concurrency_config().pool_config.op_granularity_run_buffer == 0
+    # The single-host deployment (the prod profile's instance) enforces the same limits.
+    prod = yaml.safe_load(instance_file("prod").read_text())
+    with (
+        _opened(prod, tmp_path / "prod") as single_host,
+        _opened(rendered, tmp_path / "again") as chart,
+    ):
+        assert _limits(single_host) == _limits(chart)
+
+
+def test_one_value_changes_the_limit_every_pod_enforces(tmp_path: Path) -> None:
+    changed = copy.deepcopy(values())
+    changed["concurrency"]["runs"]["maxConcurrentRuns"] = 3
+    changed["concurrency"]["pools"]["defaultLimit"] = 2
+    with _opened(chart_instance(changed), tmp_path) as instance:
+        assert _limits(instance)[:2] == (2, 3)
+    # The coordinator's config holds no limit of its own that could disagree.
+    coordinator = changed["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    assert not {"max_concurrent_runs", "tag_concurrency_limits"} & set(coordinator["config"])
+
+
+def test_the_chart_renders_no_concurrency_unless_enabled() -> None:
+    changed = copy.deepcopy(values())
+    changed["concurrency"]["enabled"] = False
+    assert "concurrency" not in chart_instance(changed)

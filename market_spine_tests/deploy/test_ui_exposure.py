@@ -11,7 +11,7 @@ import pytest
 
 from market_spine.settings import UI_PATH_PREFIX, Settings
 from market_spine_tests.deploy.kit import find, manifests
-from market_spine_tests.deploy.test_compose import compose, environment
+from market_spine_tests.deploy.test_compose import compose, mounted_environment
 from market_spine_tests.deploy.test_helm_values import values
 
 
@@ -26,7 +26,7 @@ def test_compose_keeps_the_webserver_inside_the_api_container(tmp_path: Any) -> 
     published = [str(p) for s in services.values() for p in s.get("ports", [])]
     assert not [p for p in published if p.split(":")[-1] == "3000"], published
     # The api container's settings point its proxy at that loopback port.
-    env = environment(services["api"]) | {"MARKET_SPINE_HOME": str(tmp_path)}
+    env = mounted_environment(services["api"], tmp_path) | {"MARKET_SPINE_HOME": str(tmp_path)}
     assert Settings.from_env(env).ui_upstream_url == "http://127.0.0.1:3000"
 
 

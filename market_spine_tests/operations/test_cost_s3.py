@@ -1,23 +1,30 @@
 """Cost on a lake in an S3 bucket (a real S3-compatible server in its own process): the bytes of
-every table are counted from the bucket's objects, and `cost --record` writes the cost per day
-into the bucket's lake, where Spine SQL reads it."""
+every table are counted from the bucket's objects, `cost --record` writes the cost per day
+into the bucket's lake, where Spine SQL reads it, and the lake's requests to the store are
+counted per component from the store's access log and priced."""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from typer.testing import CliRunner
 
+from market_spine.api.app import create_app
 from market_spine.catalog.registry import CATALOG
 from market_spine.cli import app
 from market_spine.client import Spine
 from market_spine.home import instance as home_instance
 from market_spine.operations.cost.prices import PRICES_FILE
+from market_spine.operations.cost.report import component_of, home_cost
 from market_spine.operations.cost.storage import stored_bytes
 from market_spine.operations.cost.table import COST_DAILY
 from market_spine.settings import Settings
-from market_spine_tests.kit.s3 import S3Server
+from market_spine_tests.kit.api import auth_headers, serving_app
+from market_spine_tests.kit.s3 import RequestCounter, S3Server
 
 
 def _objects(s3: S3Server, settings: Settings, dataset: str) -> dict[str, int]:
@@ -63,3 +70,103 @@ def test_cost_is_recorded_into_the_s3_lake_and_its_bytes_counted_there(
     objects = _objects(s3, settings, COST_DAILY)
     assert cost.current > 0 and cost.kept > 0
     assert cost.total == sum(objects.values())
+
+
+def _kind_and_key(request: str) -> tuple[str, str, str]:
+    """(kind, key or listed prefix, S3 operation) of a request the counting proxy forwarded
+    (`METHOD /bucket/key?query`, path-style)."""
+    method, _, target = request.partition(" ")
+    parts = urlsplit(target)
+    _, _, key = parts.path.lstrip("/").partition("/")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if method == "GET" and not key:
+        return "list", query.get("prefix", [""])[0], "REST.GET.BUCKET"
+    if method == "POST" and "delete" in query:
+        return "delete", key, "REST.POST.MULTI_OBJECT_DELETE"
+    what = "OBJECT" if key else "BUCKET"
+    kind = {"GET": "get", "HEAD": "head", "DELETE": "delete"}.get(method, "put")
+    return kind, key, f"REST.{method}.{what}"
+
+
+def _access_log(requests: list[str], bucket: str, at: datetime) -> str:
+    """The requests as the store's server access log records them (S3's line format)."""
+    lines = []
+    for request in requests:
+        _, key, operation = _kind_and_key(request)
+        method, _, target = request.partition(" ")
+        shown = "-" if operation == "REST.GET.BUCKET" else quote(key) or "-"
+        lines.append(
+            f"owner {bucket} [{at:%d/%b/%Y:%H:%M:%S %z}] 127.0.0.1 requester REQ {operation} "
+            f'{shown} "{method} {target} HTTP/1.1" 200 - 0 - 1 - "-" "spine" -'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_the_lakes_requests_are_counted_per_component_from_the_stores_access_log(
+    s3: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    home = tmp_path / "home"
+    bucket, logs = s3.bucket(), s3.bucket()
+    env = s3.lake_env(home, bucket, MARKET_SPINE_LAKE_ACCESS_LOG=f"s3://{logs}/access")
+    home.mkdir(parents=True)
+    (home / PRICES_FILE).write_text(
+        "[subscriptions]\nthetadata = 30\n"
+        "[per_1k_object_requests]\nget = 1.0\nhead = 2.0\nput = 10.0\nlist = 100.0\n"
+    )
+    counter = RequestCounter(s3.endpoint).__enter__()
+    request.addfinalizer(lambda: counter.__exit__(None, None, None))
+    # The platform works on its lake through a proxy that sees every request it makes.
+    for name, value in (env | {"MARKET_SPINE_LAKE_ENDPOINT": counter.endpoint}).items():
+        monkeypatch.setenv(name, value)
+    with home_instance(Settings.from_env()):
+        pass
+    recorded = CliRunner().invoke(app, ["cost", "--record", "--days", "1"])
+    assert recorded.exit_code == 0, recorded.output
+    # The lake's bucket's requests (`cost` also lists the access log's bucket).
+    seen = [
+        r for r in counter.requests if urlsplit(r.split(" ", 1)[1]).path.split("/")[1] == bucket
+    ]
+    # The store logs each request, as its server access logging would (what the report does
+    # after this is not in the log).
+    s3.client().put_object(
+        Bucket=logs,
+        Key="access/2026-01-01-00-00-00-LOG",
+        Body=_access_log(seen, bucket, datetime.now(UTC)),
+    )
+
+    expected: dict[str, Counter[str]] = {}
+    for made in seen:
+        kind, key, _ = _kind_and_key(made)
+        parts = key.removeprefix("lake").strip("/").split("/")
+        dataset = "/".join(parts[:2]) if len(parts) >= 2 else None
+        component = component_of(dataset) if dataset else "lake"
+        expected.setdefault(component, Counter())[kind] += 1
+    assert expected["operations"]["put"] > 0 and expected["operations"]["list"] > 0
+
+    settings = Settings.from_env()
+    report = home_cost(settings, since="1d", by="component")
+    found = {line.key: line for line in report.lines if line.object_requests}
+    assert {k: dict(v) for k, v in expected.items()} == {
+        k: line.object_requests for k, line in found.items()
+    }
+    prices = {"get": 1.0, "head": 2.0, "put": 10.0, "list": 100.0, "delete": 0.0}
+    for component, kinds in expected.items():
+        assert found[component].object_requests_usd == pytest.approx(
+            sum(n / 1000 * prices[k] for k, n in kinds.items())
+        )
+    assert sum(report.totals.object_requests.values()) == len(seen)
+
+    # The operators' API serves the same counts.
+    api = create_app(settings)
+    with serving_app(api, role=None) as client:
+        answer = client.get(
+            "/v1/cost",
+            params={"by": "component", "since": "1d"},
+            headers=auth_headers(api, "operator"),
+        )
+    assert answer.status_code == 200, answer.text
+    served = {line["key"]: line["object_requests"] for line in answer.json()["lines"]}
+    assert {k: served[k] for k in expected} == {k: dict(v) for k, v in expected.items()}

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.selector import JobSubsetSelector
 from typer.testing import CliRunner
 
 from market_spine.catalog.registry import CATALOG
@@ -23,7 +22,7 @@ from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.report import cost_report
 from market_spine.operations.run_history import run_datasets
 from market_spine.runs import meter
-from market_spine.runs.location import code_location
+from market_spine.runs.location import code_location, location_job
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY
 
@@ -36,14 +35,7 @@ def scheduled_run(instance: dg.DagsterInstance, job_name: str) -> dg.DagsterRun:
     job's remote origin and plan, the partition tag, and no asset selection."""
     location = code_location(instance)
     [repo] = location.get_repositories().values()
-    job = location.get_job(
-        JobSubsetSelector(
-            location_name=location.name,
-            repository_name=repo.name,
-            job_name=job_name,
-            op_selection=None,
-        )
-    )
+    job = location_job(location, job_name)
     plan = location.get_execution_plan(
         job, {}, step_keys_to_execute=None, known_state=None, instance=instance
     ).execution_plan_snapshot

@@ -203,3 +203,27 @@ def test_a_chunked_backfill_holds_its_connections_and_records_every_partition(
     for asset, name, partition in evaluated:
         by_check.setdefault((asset, name), set()).add(partition)
     assert by_check and all(p == keys_of_week for p in by_check.values()), by_check
+
+
+def test_the_instance_password_is_read_from_its_mounted_secret_file(
+    pg_home: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = pg_home.parent / "postgres_password"
+    secret.write_text(os.environ["DAGSTER_PG_PASSWORD"] + "\n")
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD_FILE", str(secret))
+
+    with home_instance(Settings.from_env()) as inst:
+        assert isinstance(inst.run_storage, PostgresRunStorage)
+        assert inst.get_runs_count() == 0
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD")
+    validated = runner.invoke(app, ["config", "validate", "--profile", "test"])
+    assert f"ok postgres: 127.0.0.1:{postgres.port}/" in validated.output, validated.output
+    assert validated.exit_code == 0, validated.output
+
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD", raising=False)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD_FILE", str(pg_home.parent / "absent"))
+    unreadable = runner.invoke(app, ["config", "validate", "--profile", "test"])
+    assert unreadable.exit_code == 1
+    assert "DAGSTER_PG_PASSWORD_FILE=" in unreadable.output
+    assert "cannot be read" in unreadable.output

@@ -31,6 +31,7 @@ from market_spine.operations.alerts.observe import OVERLAP, OwnersOf, Reading
 from market_spine.operations.alerts.rules import Kind, Severity, Thresholds
 from market_spine.operations.alerts.store import AlertStore
 from market_spine.operations.freshness import FRESHNESS_CHECK_KEY
+from market_spine.operations.run_history import run_datasets
 
 #: Runs read per evaluation; the next evaluation goes on from the last one read.
 RUNS_PER_EVALUATION = 50
@@ -42,10 +43,6 @@ CHECKS_STOPPED_THE_RUN = "DagsterAssetCheckFailedError"
 DETAIL_CHARS = 400
 _FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]
 _RUNS_MARK = "runs_updated_after"
-_PLANNED = (
-    DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
-    DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
-)
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -83,32 +80,12 @@ def read_runs(
         if store.seen_run(run.run_id):
             continue
         entries = instance.all_logs(run.run_id)
-        datasets = run_datasets(run, job_datasets or {}, entries)
+        # A run whose plan was not stored (created outside a code location) still has its job.
+        datasets = run_datasets(run, instance) or (job_datasets or {}).get(run.job_name, ())
         reading.observations += run_observations(run, entries, datasets, owners_of)
         reading.runs.append((run.run_id, updated))
     reading.marks[_RUNS_MARK] = str(newest.timestamp())
     return reading
-
-
-def run_datasets(
-    run: DagsterRun,
-    job_datasets: Mapping[str, tuple[str, ...]],
-    entries: Sequence[EventLogEntry] = (),
-) -> tuple[str, ...]:
-    """The datasets a run materializes or checks: its selection, else its job's, else those
-    its plan named (the planned materializations and check evaluations in its log)."""
-    keys = set(run.asset_selection or ()) | {k.asset_key for k in run.asset_check_selection or ()}
-    if keys:
-        return tuple(sorted(k.to_user_string() for k in keys))
-    if run.job_name in job_datasets:
-        return job_datasets[run.job_name]
-    planned = set()
-    for entry in entries:
-        event = entry.dagster_event
-        if event is not None and event.event_type in _PLANNED:
-            key = event.asset_key or event.event_specific_data.asset_key
-            planned.add(key.to_user_string())
-    return tuple(sorted(planned))
 
 
 def run_subject(run: DagsterRun, datasets: Sequence[str]) -> tuple[str, str]:

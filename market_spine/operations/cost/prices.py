@@ -8,6 +8,12 @@ Defaults below; a home overrides any of them in `<home>/prices.toml` (see prices
     thetadata = 0.0
     [subscriptions]           # $ per month, per provider
     thetadata = 80.0
+    [per_1k_object_requests]  # $ per 1,000 requests to the lake's object store, by kind
+    get = 0.0004              # (defaults: S3 Standard's list prices; HEAD is priced as GET)
+    head = 0.0004
+    put = 0.005
+    list = 0.005
+    delete = 0.0
 """
 
 from __future__ import annotations
@@ -22,20 +28,28 @@ from market_spine.errors import InvalidInput
 
 PRICES_FILE = "prices.toml"
 _NUMBERS = ("vcpu_hour", "gb_month", "per_1k_requests")
-_TABLES = ("per_1k_requests_by_provider", "subscriptions")
+_TABLES = ("per_1k_requests_by_provider", "subscriptions", "per_1k_object_requests")
+#: The kinds of object-store request the cost report counts.
+OBJECT_REQUESTS = ("get", "head", "put", "list", "delete")
+#: $ per 1,000 object-store requests by kind: S3 Standard's (PUT, COPY, POST and LIST are one
+#: class; GET, HEAD and the rest another; DELETE is free).
+OBJECT_REQUEST_PRICES = {"get": 0.0004, "head": 0.0004, "put": 0.005, "list": 0.005, "delete": 0.0}
 
 
 @dataclass(frozen=True)
 class PriceSheet:
     """Unit prices in $: per vCPU-hour, per GB-month (10^9 bytes over 30 days), per 1,000
-    provider requests (a provider's own price over the general one), and each provider's
-    monthly subscription."""
+    provider requests (a provider's own price over the general one), each provider's
+    monthly subscription, and per 1,000 object-store requests of each kind."""
 
     vcpu_hour: float = 0.04
     gb_month: float = 0.023
     per_1k_requests: float = 0.0
     per_1k_requests_by_provider: dict[str, float] = field(default_factory=dict)
     subscriptions: dict[str, float] = field(default_factory=dict)
+    per_1k_object_requests: dict[str, float] = field(
+        default_factory=lambda: dict(OBJECT_REQUEST_PRICES)
+    )
 
     def request_price(self, provider: str) -> float:
         """$ per 1,000 requests to `provider`."""
@@ -60,6 +74,13 @@ class PriceSheet:
             if not isinstance(table, Mapping):
                 raise InvalidInput(f"{source}: [{name}] must be a table of provider = $ amount")
             values[name] = {str(k): _price(v, f"{source}: {name}.{k}") for k, v in table.items()}
+        unknown_kinds = set(values["per_1k_object_requests"]) - set(OBJECT_REQUESTS)
+        if unknown_kinds:
+            raise InvalidInput(
+                f"{source}: [per_1k_object_requests] has {', '.join(sorted(unknown_kinds))}; "
+                f"the kinds of request are {', '.join(OBJECT_REQUESTS)}"
+            )
+        values["per_1k_object_requests"] = OBJECT_REQUEST_PRICES | values["per_1k_object_requests"]
         return cls(**values)
 
     def as_json(self) -> dict[str, Any]:
@@ -69,6 +90,7 @@ class PriceSheet:
             "per_1k_requests": self.per_1k_requests,
             "per_1k_requests_by_provider": dict(self.per_1k_requests_by_provider),
             "subscriptions": dict(self.subscriptions),
+            "per_1k_object_requests": dict(self.per_1k_object_requests),
         }
 
 

@@ -3,14 +3,16 @@ priced by the price sheet, grouped by dataset, asset or component.
 
 A run's compute and provider requests are shared equally by the assets it materialized or
 checked; a provider's subscription for the window is shared by the assets in proportion to their
-requests to it; storage is charged to its dataset for the window's length (GB-month pro rata).
+requests to it; storage is charged to its dataset for the window's length (GB-month pro rata);
+a lake on object storage is charged its requests (GET, HEAD, PUT, LIST, DELETE) to the dataset
+each was for, counted from the bucket's access logs (`object_requests`).
 Components are the platform's domains (futures, options, streaming, warehouse, certification,
 operations), from the catalog.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -20,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from market_spine.errors import InvalidInput
+from market_spine.operations.cost.object_requests import LAKE_ITSELF
 from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.storage import WAREHOUSE, StoredBytes, stored_bytes
 from market_spine.operations.run_history import run_datasets
@@ -43,6 +46,7 @@ class CostLine:
     requests_usd: float = 0.0
     subscription_usd: float = 0.0
     storage_usd: float = 0.0
+    object_requests_usd: float = 0.0
     cpu_s: float = 0.0
     peak_memory_mb: float = 0.0
     read_mb: float = 0.0
@@ -51,10 +55,18 @@ class CostLine:
     current_bytes: int = 0
     kept_bytes: int = 0
     runs: int = 0
+    #: Object-store requests by kind (get, head, put, list, delete).
+    object_requests: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_usd(self) -> float:
-        return self.compute_usd + self.requests_usd + self.subscription_usd + self.storage_usd
+        return (
+            self.compute_usd
+            + self.requests_usd
+            + self.subscription_usd
+            + self.storage_usd
+            + self.object_requests_usd
+        )
 
     def add(self, other: CostLine) -> None:
         """Fold `other` into this line (peak memory is the larger; everything else sums)."""
@@ -63,6 +75,7 @@ class CostLine:
             "requests_usd",
             "subscription_usd",
             "storage_usd",
+            "object_requests_usd",
             "cpu_s",
             "read_mb",
             "written_mb",
@@ -73,6 +86,8 @@ class CostLine:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.peak_memory_mb = max(self.peak_memory_mb, other.peak_memory_mb)
+        for kind, n in other.object_requests.items():
+            self.object_requests[kind] = self.object_requests.get(kind, 0) + n
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -237,6 +252,28 @@ def storage_lines(stored: Iterable[StoredBytes], prices: PriceSheet, days: float
     ]
 
 
+def object_request_lines(
+    counts: Mapping[tuple[str, str], int], prices: PriceSheet
+) -> list[CostLine]:
+    """Each dataset's object-store requests by kind (`object_requests.count_requests`),
+    priced per 1,000 of each kind."""
+    by_dataset: dict[str, dict[str, int]] = {}
+    for (dataset, kind), n in counts.items():
+        by_dataset.setdefault(dataset, {})[kind] = n
+    return [
+        CostLine(
+            dataset,
+            "lake" if dataset == LAKE_ITSELF else component_of(dataset),
+            object_requests_usd=sum(
+                n / 1000.0 * prices.per_1k_object_requests.get(kind, 0.0)
+                for kind, n in kinds.items()
+            ),
+            object_requests=dict(kinds),
+        )
+        for dataset, kinds in sorted(by_dataset.items())
+    ]
+
+
 def group(lines: Sequence[CostLine], by: str) -> list[CostLine]:
     """Lines folded by their key (a dataset or an asset key: an asset writes the dataset of its
     own name) or by component, most expensive first."""
@@ -259,10 +296,13 @@ def cost_report(
     since: datetime,
     by: str = "component",
     now: datetime | None = None,
+    object_requests: Callable[[datetime, datetime], Mapping[tuple[str, str], int]] | None = None,
 ) -> CostReport:
     """The cost over [since, now] grouped `by`: `dataset` and `component` charge everything
-    (runs, subscriptions, storage); `asset` charges what ran (compute, requests,
-    subscriptions), as storage belongs to datasets, not to the steps that wrote them."""
+    (runs, subscriptions, storage, the lake's object-store requests: `object_requests` counts
+    them by dataset and kind over a window); `asset` charges what ran (compute, requests,
+    subscriptions), as storage and the store's requests belong to datasets, not to the steps
+    that made them."""
     by = parse_by(by)
     now = now or datetime.now(UTC)
     if since >= now:
@@ -273,6 +313,8 @@ def cost_report(
     lines = [*runs, *subscription_lines(prices, requests, days)]
     if by != "asset":
         lines += stored
+        if object_requests is not None:
+            lines += object_request_lines(object_requests(since, now), prices)
     if by == "asset":
         ran = {line.key for line in runs}
         lines = [line for line in lines if line.key in ran or line.key == UNATTRIBUTED]
@@ -338,4 +380,22 @@ def home_cost(
             prices,
             since=since_at,
             by=by,
+            object_requests=home_object_requests(settings),
         )
+
+
+def home_object_requests(
+    settings: Any,
+) -> Callable[[datetime, datetime], Mapping[tuple[str, str], int]] | None:
+    """How to count a home's (`Settings`) lake requests over a window, from the access logs
+    its settings name; None for a lake without them (a local folder, no log configured)."""
+    from market_spine.operations.cost.object_requests import count_requests, log_lines
+
+    if not settings.lake_uri or not settings.lake_access_log:
+        return None
+
+    def count(since: datetime, until: datetime) -> Mapping[tuple[str, str], int]:
+        lines = log_lines(settings.lake_access_log, settings.lake_options())
+        return count_requests(lines, settings.lake_uri, since, until)
+
+    return count
