@@ -81,11 +81,15 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
     name=chains_sla.CHAIN_FRESHNESS_CHECK.name,
     description=chains_sla.CHAIN_FRESHNESS_CHECK.description,
 )
-def options_chain_freshness(lake: LakeResource, market: MarketDataResource) -> dg.AssetCheckResult:
+def options_chain_freshness(
+    context: dg.AssetCheckExecutionContext, lake: LakeResource, market: MarketDataResource
+) -> dg.AssetCheckResult:
     """Read each root's newest stored EOD chain trade date and judge it against the last closed
-    Cboe session, in the session's open-market time."""
+    Cboe session, in the session's open-market time. A run that loads trade dates short of the
+    owed session (a backfill of past days) owes nothing for it: the schedule judges that."""
     now = market.now()
-    owed = chains_sla.last_closed_session(now)
+    in_run = run_trade_dates(_run_tags(context))
+    owed = chains_sla.owed_session(now, in_run)
     newest: dict[str, date | None] = dict.fromkeys(ROOTS)
     table = option_keys.table(option_keys.NORMALIZED_CHAIN)
     if owed is not None and lake.lake.exists(table):
@@ -94,7 +98,7 @@ def options_chain_freshness(lake: LakeResource, market: MarketDataResource) -> d
         for root, day in days.group_by("root").agg(pl.col("trade_date").max()).iter_rows():
             if root in newest:
                 newest[root] = day
-    outcome = chains_sla.CHAIN_FRESHNESS_CHECK.evaluate(chains_sla.NewestChain(now, newest))
+    outcome = chains_sla.CHAIN_FRESHNESS_CHECK.evaluate(chains_sla.NewestChain(now, newest, in_run))
     return check_result(
         option_keys.NORMALIZED_CHAIN, chains_sla.CHAIN_FRESHNESS_CHECK.name, outcome
     )
@@ -120,6 +124,19 @@ def run_partitions(tags: Mapping[str, str]) -> dict[str, tuple[date, date]] | No
         lo, hi = spans.get(symbol, (d, d))
         spans[symbol] = (min(lo, d), max(hi, d))
     return spans or None
+
+
+def run_trade_dates(tags: Mapping[str, str]) -> tuple[date, date] | None:
+    """(first, last) trade date of a run's option partitions (`2024-03-05` keys, one partition
+    or a range), or None for a run that names no such partition."""
+    names = (PARTITION_NAME_TAG, ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
+    days = []
+    for key in (tags.get(name) for name in names):
+        try:
+            days.append(date.fromisoformat(key)) if key else None
+        except ValueError:
+            continue
+    return (min(days), max(days)) if days else None
 
 
 freshness_job = dg.define_asset_job(

@@ -28,6 +28,15 @@ def last_closed_session(now: datetime) -> date | None:
     return None
 
 
+def owed_session(now: datetime, in_run: tuple[date, date] | None = None) -> date | None:
+    """The session whose EOD chain is owed at `now`: the last closed one, unless a run loading
+    the trade dates `in_run` (first, last) falls short of it, and so owes none."""
+    owed = last_closed_session(now)
+    if in_run is None or owed is None:
+        return owed
+    return owed if in_run[0] <= owed <= in_run[1] else None
+
+
 def _first_owed_close(newest: date | None, owed: date) -> datetime:
     """The close of the first session after `newest` up to `owed` (of `owed` itself when no
     chain is stored): when the first missing EOD chain became due."""
@@ -40,17 +49,19 @@ def _first_owed_close(newest: date | None, owed: date) -> datetime:
 @dataclass(frozen=True)
 class NewestChain:
     """The newest stored EOD chain trade date of each option root (None without one) at `now`
-    (tz-aware)."""
+    (tz-aware), and the trade dates (first, last) of the run judging it, if it loads some."""
 
     now: datetime
     newest: dict[str, date | None]
+    in_run: tuple[date, date] | None = None
 
 
 def chain_freshness(latest: NewestChain) -> CheckOutcome:
     """Each root's EOD chain of every closed Cboe session is stored, or has been owed for at
     most `EOD_FRESHNESS_SLA` of open-market time: nights, weekends and holidays do not count,
-    so Friday's chain is due an hour into the next session, not an hour after Friday's close."""
-    owed = last_closed_session(latest.now)
+    so Friday's chain is due an hour into the next session, not an hour after Friday's close.
+    A run loading trade dates short of the owed session (a backfill) owes nothing for it."""
+    owed = owed_session(latest.now, latest.in_run)
     lags: dict[str, float] = {}
     for root, newest in latest.newest.items():
         if owed is None or (newest is not None and newest >= owed):

@@ -127,3 +127,17 @@ def test_a_session_without_bars_is_stale_after_an_hour_of_trading() -> None:
     outcome = futures.freshness(futures.NewestBars(now, owed, {"CL": None}))
     assert not outcome.passed
     assert outcome.metadata["lag_minutes"] == {"CL": 17 * 60.0}  # since Monday 17:00 CT
+
+
+def test_a_backfill_of_past_days_owes_no_chain_but_a_run_through_the_owed_day_does() -> None:
+    """Monday 2026-11-30 16:00 UTC, 90 open minutes after the reopen: Friday's chain is owed.
+    A run loading 2024-11-27..29 owes nothing for it; a run loading Friday and missing it is
+    stale."""
+    now = datetime.fromisoformat("2026-11-30T16:00:00+00:00")
+    past = (date(2024, 11, 27), date(2024, 11, 29))
+    through_friday = (date(2026, 11, 23), date(2026, 11, 27))
+    newest = {"SPX": date(2024, 11, 29)}
+    assert options.chain_freshness(options.NewestChain(now, newest, past)).passed
+    stale = options.chain_freshness(options.NewestChain(now, newest, through_friday))
+    assert not stale.passed and stale.metadata["stale_roots"] == "SPX"
+    assert not options.chain_freshness(options.NewestChain(now, newest)).passed
