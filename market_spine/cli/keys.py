@@ -72,9 +72,7 @@ def list_keys(
     if as_json:
         typer.echo(json.dumps([r.as_json(now) for r in records], indent=2))
         return
-    table = Table(
-        "id", "name", "role", "datasets", "tenant", "pii", "created", "expires", "state"
-    )
+    table = Table("id", "name", "role", "datasets", "tenant", "pii", "created", "expires", "state")
     for r in records:
         table.add_row(
             r.id,
