@@ -691,11 +691,34 @@ class Spine:
         """Run a query over the lake's views and return a polars frame."""
         audit_read(self.settings.home, "spine.sql", "lake", {"query": query})
         try:
-            return self.connection().execute(query).pl()
+            rows = self.connection().execute(query).pl()
         except duckdb.Error as exc:
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc
+        self._audit_clear_pii(query, rows.height)
+        return rows
+
+    def _audit_clear_pii(self, query: str, rows: int) -> None:
+        """Audit `query` as a clear read of the personal-data columns it read, per company
+        table, when this Spine's identity sees them in clear (as `dataset` and the API do)."""
+        from market_spine.company.catalog import COMPANY_DATASETS
+        from market_spine.company.reading import record_clear_read
+        from market_spine.company.sql_reads import pii_read
+
+        identity = self.identity or _owner()
+        if not identity.pii or not rows or self._con is None:
+            return
+        tables = {
+            name.lower(): spec
+            for spec in COMPANY_DATASETS
+            if spec.pii
+            for name in (view_name(spec.name), spec.name.replace("/", "."))
+        }
+        if not tables:
+            return
+        for dataset, columns in pii_read(self._con, query, tables).items():
+            record_clear_read(self.settings.home, identity, dataset, columns, rows, query=query)
 
 
 def _owner() -> Identity:

@@ -52,13 +52,26 @@ def scoped(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path
     if not identity.pii:
         return masked(rows, pii)
     if shown and rows.height:
-        recorder(home).record(
-            identity.actor,
-            CLEAR_PII_READ,
-            spec.name,
-            {"columns": shown, "rows": rows.height, "tenant": identity.tenant},
-        )
+        record_clear_read(home, identity, spec.name, shown, rows.height)
     return rows
+
+
+def record_clear_read(
+    home: Path,
+    identity: Identity,
+    dataset: str,
+    columns: list[str],
+    rows: int,
+    **detail: object,
+) -> None:
+    """Put a read that returned `dataset`'s personal-data `columns` in clear in the audit
+    trail, under `identity`'s actor (with how many rows, its tenant and any `detail`)."""
+    recorder(home).record(
+        identity.actor,
+        CLEAR_PII_READ,
+        dataset,
+        {"columns": columns, "rows": rows, "tenant": identity.tenant, **detail},
+    )
 
 
 def read(lake: Lake, dataset: str, identity: Identity, home: Path) -> pl.DataFrame:

@@ -5,6 +5,7 @@ scope and every clear read audited; a tenant-bound key sees its tenant's rows an
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 from pathlib import Path
 
@@ -100,6 +101,36 @@ def test_quant_sees_masked_emails_compliance_sees_them_clear(company_home: Path)
     assert set(emails) == set(spine.dataset("clients")["email"])
     clear_spine = Spine(settings=settings_for(company_home), key=compliance)
     assert clear_spine.sql("select email from company_clients")["email"].str.contains("@").all()
+
+
+def test_clear_pii_read_through_sql_is_audited_under_the_key(company_home: Path) -> None:
+    compliance = _key(company_home, "compliance", pii=True)
+    actor = f"key:{compliance.split('_')[1]}"
+    quant = _key(company_home, "quant")
+
+    def mine() -> list[tuple[str, dict]]:
+        rows = [r for r in _clear_reads(company_home) if r[2] == actor]
+        return [(r[4], json.loads(r[5])) for r in rows]
+
+    spine = Spine(settings=settings_for(company_home), key=compliance)
+    assert spine.sql("select tenant from company_clients").height  # no PII column read
+    assert mine() == []
+    spine.sql("select lower(email) as e from company_clients where tenant = 'acme'")
+    spine.sql(
+        "with c as (select * exclude (email) from normalized.company_clients) "
+        "select c.phone, o.order_id from c join company_orders o using (tenant)"
+    )
+    reads = mine()
+    assert [(dataset, params["columns"]) for dataset, params in reads] == [
+        ("normalized/company_clients", ["email"]),
+        ("normalized/company_clients", ["phone"]),
+    ]
+    assert reads[0][1]["rows"] == 6 and "lower(email)" in reads[0][1]["query"]
+
+    # A key without the pii scope reads masked values: nothing in clear to audit.
+    before = len(_clear_reads(company_home))
+    Spine(settings=settings_for(company_home), key=quant).sql("select email from company_clients")
+    assert len(_clear_reads(company_home)) == before
 
 
 def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> None:
