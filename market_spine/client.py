@@ -646,6 +646,10 @@ class Spine:
             self._con = duckdb.connect()
             self._con.execute("SET TimeZone = 'UTC'")
             attach(self._con, self.lake.storage)
+            from market_spine.company.masking import use_hash_key
+            from market_spine.security.pii_hash_key import pii_hash_key
+
+            use_hash_key(self._con, pii_hash_key(self.settings.home))
         for dataset in self.lake.datasets():
             snapshot = self.lake.snapshot(dataset)
             if self._registered.get(dataset) == snapshot.version:

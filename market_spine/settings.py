@@ -282,6 +282,9 @@ class Settings:
     #: AES256 (SSE-S3) or aws:kms (SSE-KMS, with `lake_sse_kms_key_id`, "" for the AWS key).
     lake_sse: str = ""
     lake_sse_kms_key_id: str = ""
+    #: The key personal data is hashed with (HMAC-SHA-256), shared by replicas serving one lake;
+    #: None: the home's own, made on first use (security.pii_hash_key). A secret value.
+    pii_hash_key: SecretStr | None = None
     #: Where the audit trail's head is anchored outside the home (`market-spine audit anchor`,
     #: hourly by the daemon): a file path to append to, or an http(s) URL to POST to; "" none.
     audit_anchor: str = ""
@@ -438,6 +441,7 @@ class Settings:
             lake_secret_access_key=_secret(env, "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY"),
             lake_sse=_sse(env),
             lake_sse_kms_key_id=env.get("MARKET_SPINE_LAKE_SSE_KMS_KEY_ID", "").strip(),
+            pii_hash_key=_secret(env, "MARKET_SPINE_PII_HASH_KEY"),
             audit_anchor=_anchor(env),
             api_body_timeout_s=_int(env, "MARKET_SPINE_API_BODY_TIMEOUT_S", 10, 1, 600),
         )

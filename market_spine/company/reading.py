@@ -15,6 +15,7 @@ from market_spine.company.catalog import COMPANY_DATASETS, company_spec
 from market_spine.company.masking import for_tenant, masked, scoped_view_sql
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
+from market_spine.security.pii_hash_key import pii_hash_key
 
 #: The audit action of a read that returned personal data in clear.
 CLEAR_PII_READ = "pii.read_clear"
@@ -50,7 +51,7 @@ def scoped(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path
     pii = dict(spec.pii)
     shown = [c for c in pii if c in rows.columns]
     if not identity.pii:
-        return masked(rows, pii)
+        return masked(rows, pii, pii_hash_key(home))
     if shown and rows.height:
         record_clear_read(home, identity, spec.name, shown, rows.height)
     return rows

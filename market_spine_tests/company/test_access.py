@@ -4,6 +4,7 @@ scope and every clear read audited; a tenant-bound key sees its tenant's rows an
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sqlite3
@@ -17,10 +18,12 @@ from market_spine.audit.recorder import flush_all
 from market_spine.audit.store import AuditStore
 from market_spine.client import Spine
 from market_spine.company.definitions import build_definitions
+from market_spine.company.masking import digest
 from market_spine.company.reading import CLEAR_PII_READ
 from market_spine.errors import InvalidInput
 from market_spine.lake.resource import LakeResource
 from market_spine.security.keys import KeyStore
+from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
@@ -83,6 +86,13 @@ def test_quant_sees_masked_emails_compliance_sees_them_clear(company_home: Path)
     assert all(r["phone"] is None for r in masked_rows)
     assert {r["email"] for r in clear_rows} >= {"buyer1@acme-client1.example"}
     assert not any("@" in r["email"] for r in masked_rows)
+    # Keyed: a known email's plain SHA-256 does not find its row.
+    key = pii_hash_key(company_home)
+    clear_emails = {r["email"] for r in clear_rows}
+    assert {r["email"] for r in masked_rows} == {digest(e, key) for e in clear_emails}
+    assert not {r["email"] for r in masked_rows} & {
+        hashlib.sha256(e.encode()).hexdigest() for e in clear_emails
+    }
     employees = pl.read_csv(io.BytesIO(masked_csv.content))
     assert employees["salary"].null_count() == employees.height
     assert employees["full_name"].null_count() == employees.height
