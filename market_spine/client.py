@@ -134,8 +134,8 @@ class Spine:
         this Spine's identity may see them."""
         from market_spine.company import reading
 
-        table = reading.silver_name(name)
         identity = self.identity or _owner()
+        table = reading.silver_name(name, identity)
         audit_read(self.settings.home, "spine.dataset", table, {"name": name})
         return reading.read(self.lake, table, identity, self.settings.home)
 

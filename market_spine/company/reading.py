@@ -21,9 +21,10 @@ from market_spine.security.pii_hash_key import pii_hash_key
 CLEAR_PII_READ = "pii.read_clear"
 
 
-def silver_name(name: str) -> str:
+def silver_name(name: str, identity: Identity | None = None) -> str:
     """The silver table of a company dataset named as in its YAML (`clients`), or the table
-    itself; UnknownDataset listing the company datasets when there is none."""
+    itself; UnknownDataset listing the company datasets when there is none (only those
+    `identity` may read, when given: an error names nothing its reader may not see)."""
     for candidate in (name, f"normalized/company_{name}"):
         spec = company_spec(candidate)
         if spec is not None:
@@ -31,11 +32,14 @@ def silver_name(name: str) -> str:
     known = sorted(
         s.name.removeprefix("normalized/company_")
         for s in COMPANY_DATASETS
-        if s.layer == "normalized"
+        if s.layer == "normalized" and (identity is None or identity.may_read(s.name))
     )
-    raise UnknownDataset(
-        f"no company dataset {name!r}: the company datasets are {', '.join(known)}"
+    listed = (
+        f"the company datasets you may read are {', '.join(known)}"
+        if known
+        else ("you may read no company dataset")
     )
+    raise UnknownDataset(f"no company dataset {name!r}: {listed}")
 
 
 def _spec(dataset: str) -> DatasetSpec:

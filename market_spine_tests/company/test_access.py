@@ -16,6 +16,7 @@ import pytest
 
 from market_spine.audit.recorder import flush_all
 from market_spine.audit.store import AuditStore
+from market_spine.catalog.vocabulary import UnknownDataset
 from market_spine.client import Spine
 from market_spine.company.definitions import build_definitions
 from market_spine.company.masking import digest
@@ -203,6 +204,22 @@ def test_dataset_scope_is_enforced(company_home: Path) -> None:
     with serving(company_home) as client:
         refused = _get(client, "/v1/datasets/clients", futures_only)
     assert refused.status_code == 403 and "normalized/company_clients" in refused.text
+
+
+def test_an_unknown_dataset_names_only_those_the_key_may_read(company_home: Path) -> None:
+    orders_only = KeyStore(company_home).create("reader", ("normalized/company_orders",)).token
+    futures_only = KeyStore(company_home).create("reader", ("normalized/futures_*",)).token
+    with serving(company_home) as client:
+        unknown = _get(client, "/v1/datasets/cients", orders_only)
+        none = _get(client, "/v1/datasets/cients", futures_only)
+    assert unknown.status_code == 404 and "orders" in unknown.text
+    for hidden in ("clients", "employees", "suppliers"):
+        assert hidden not in unknown.text
+    assert none.status_code == 404 and "no company dataset" in none.text
+    assert "orders" not in none.text
+    spine = Spine(settings=settings_for(company_home), key=orders_only)
+    with pytest.raises(UnknownDataset, match="you may read are orders$"):
+        spine.dataset("cients")
 
 
 def test_key_files_from_before_tenants_stay_readable(tmp_path: Path) -> None:
