@@ -218,7 +218,7 @@ def test_an_unknown_dataset_names_only_those_the_key_may_read(company_home: Path
     assert none.status_code == 404 and "no company dataset" in none.text
     assert "orders" not in none.text
     spine = Spine(settings=settings_for(company_home), key=orders_only)
-    with pytest.raises(UnknownDataset, match="you may read are orders$"):
+    with pytest.raises(UnknownDataset, match=r"you may read are orders$"):
         spine.dataset("cients")
 
 
