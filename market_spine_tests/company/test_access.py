@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -241,3 +242,12 @@ def test_key_files_from_before_tenants_stay_readable(tmp_path: Path) -> None:
     assert old.tenant is None and old.pii is False and old.role == "reader"
     new = store.create("reader", tenant="acme").record
     assert new.identity().tenant == "acme"
+
+
+def test_a_daily_datasets_catalog_entry_names_its_newest_partition(company_home: Path) -> None:
+    catalog = Spine(settings=settings_for(company_home)).catalog()
+    orders = catalog.filter(pl.col("name") == "normalized/company_orders").row(0, named=True)
+    assert orders["newest_partition"] == date(2026, 11, 26)
+    with serving(company_home) as client:
+        entry = client.get("/v1/catalog/normalized/company_orders").json()
+    assert entry["facts"]["newest_partition"] == "2026-11-26"
