@@ -709,9 +709,10 @@ class Spine:
         from market_spine.company.catalog import COMPANY_DATASETS
         from market_spine.company.reading import record_clear_read
         from market_spine.company.sql_reads import pii_read
+        from market_spine.futures.continuous import ADJUSTED_VIEW
 
         identity = self.identity or _owner()
-        if not identity.pii or not rows or self._con is None:
+        if not identity.pii or self._con is None:
             return
         tables = {
             name.lower(): spec
@@ -721,7 +722,9 @@ class Spine:
         }
         if not tables:
             return
-        for dataset, columns in pii_read(self._con, query, tables).items():
+        ours = {n.lower() for d in self._registered for n in (view_name(d), d.replace("/", "."))}
+        ours |= {READINESS_VIEW, ADJUSTED_VIEW}
+        for dataset, columns in pii_read(self._con, query, tables, ours, rows).items():
             record_clear_read(self.settings.home, identity, dataset, columns, rows, query=query)
 
 

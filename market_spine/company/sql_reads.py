@@ -3,15 +3,16 @@ through SQL is audited like one through the API: from DuckDB's parse tree of the
 (`json_serialize_sql`), every table it names and every column it names or takes with a `*`.
 
 It errs towards naming more: a column named anywhere in the query counts for every table the
-query reads, and a statement DuckDB cannot serialize (anything but a SELECT) counts every
-personal-data column of each company table whose name appears in its text.
+query reads, a view the reader made is read through its own query, and a statement DuckDB
+cannot serialize (anything but a SELECT: `CREATE TABLE … AS`, say) counts every personal-data
+column of each company table whose name appears in its text.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,12 +63,52 @@ def _parsed(con: duckdb.DuckDBPyConnection, query: str) -> _Names | None:
     return None if tree.get("error") else _names(tree)
 
 
+def _through_views(
+    con: duckdb.DuckDBPyConnection, names: _Names, ours: Collection[str], depth: int = 8
+) -> _Names:
+    """`names` with those of the views it reads that the reader made (not in `ours`), and
+    theirs in turn."""
+    seen = set(ours)
+    frontier = [t for t in names.tables if t not in seen]
+    while frontier and depth:
+        depth -= 1
+        found = []
+        for table in frontier:
+            seen.add(table)
+            view = table.rsplit(".", 1)[-1]
+            rows = con.execute(
+                "select sql from duckdb_views() where not internal and lower(view_name) = ?",
+                [view],
+            ).fetchall()
+            for (text,) in rows:
+                inner = _parsed(con, text.rstrip().rstrip(";").split(" AS ", 1)[-1])
+                if inner is None:
+                    continue
+                names.tables |= inner.tables
+                names.columns |= inner.columns
+                names.stars += inner.stars
+                found += [t for t in inner.tables if t not in seen]
+        frontier = found
+    return names
+
+
 def pii_read(
-    con: duckdb.DuckDBPyConnection, query: str, tables: Mapping[str, DatasetSpec]
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    tables: Mapping[str, DatasetSpec],
+    ours: Collection[str] = (),
+    rows: int = 1,
 ) -> dict[str, list[str]]:
     """The personal-data columns `query` reads, by company table (its catalog name), for
-    `tables`: the SQL names a company table has (lower case) to its entry."""
+    `tables`: the SQL names a company table has (lower case) to its entry; `ours` are the
+    names (lower case) of the views the platform made, which need not be read through. A
+    SELECT that returned no `rows` read nothing; any other statement may have kept what it
+    read (a table made from a query), whatever it returned."""
     names = _parsed(con, query)
+    if names is not None:
+        if not rows:
+            return {}
+        names = _through_views(con, names, {*tables, *ours})
     read: dict[str, list[str]] = {}
     for sql_name, spec in tables.items():
         pii = [column for column, _ in spec.pii]

@@ -139,6 +139,15 @@ def test_clear_pii_read_through_sql_is_audited_under_the_key(company_home: Path)
     ]
     assert reads[0][1]["rows"] == 6 and "lower(email)" in reads[0][1]["query"]
 
+    # Through a view of the reader's own: its making, and each read of it, are on record.
+    spine.sql("create view mine as select email, tenant from company_clients")
+    assert spine.sql("select tenant from mine where false").is_empty()
+    spine.sql("select m.email from mine m")
+    made, read = mine()[2:]
+    assert made[0] == read[0] == "normalized/company_clients"
+    assert "create view" in made[1]["query"] and "email" in made[1]["columns"]
+    assert read[1]["columns"] == ["email"] and read[1]["rows"] == 12
+
     # A key without the pii scope reads masked values: nothing in clear to audit.
     before = len(_clear_reads(company_home))
     Spine(settings=settings_for(company_home), key=quant).sql("select email from company_clients")
