@@ -134,8 +134,8 @@ class Spine:
         this Spine's identity may see them."""
         from market_spine.company import reading
 
-        table = reading.silver_name(name)
         identity = self.identity or _owner()
+        table = reading.silver_name(name, identity)
         audit_read(self.settings.home, "spine.dataset", table, {"name": name})
         return reading.read(self.lake, table, identity, self.settings.home)
 
@@ -678,6 +678,10 @@ class Spine:
             self._con = duckdb.connect()
             self._con.execute("SET TimeZone = 'UTC'")
             attach(self._con, self.lake.storage)
+            from market_spine.company.masking import use_hash_key
+            from market_spine.security.pii_hash_key import pii_hash_key
+
+            use_hash_key(self._con, pii_hash_key(self.settings.home))
         for dataset in self.lake.datasets():
             snapshot = self.lake.snapshot(dataset)
             if self._registered.get(dataset) == snapshot.version:
@@ -723,11 +727,37 @@ class Spine:
         """Run a query over the lake's views and return a polars frame."""
         audit_read(self.settings.home, "spine.sql", "lake", {"query": query})
         try:
-            return self.connection().execute(query).pl()
+            rows = self.connection().execute(query).pl()
         except duckdb.Error as exc:
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc
+        self._audit_clear_pii(query, rows.height)
+        return rows
+
+    def _audit_clear_pii(self, query: str, rows: int) -> None:
+        """Audit `query` as a clear read of the personal-data columns it read, per company
+        table, when this Spine's identity sees them in clear (as `dataset` and the API do)."""
+        from market_spine.company.catalog import COMPANY_DATASETS
+        from market_spine.company.reading import record_clear_read
+        from market_spine.company.sql_reads import pii_read
+        from market_spine.futures.continuous import ADJUSTED_VIEW
+
+        identity = self.identity or _owner()
+        if not identity.pii or self._con is None:
+            return
+        tables = {
+            name.lower(): spec
+            for spec in COMPANY_DATASETS
+            if spec.pii
+            for name in (view_name(spec.name), spec.name.replace("/", "."))
+        }
+        if not tables:
+            return
+        ours = {n.lower() for d in self._registered for n in (view_name(d), d.replace("/", "."))}
+        ours |= {READINESS_VIEW, ADJUSTED_VIEW}
+        for dataset, columns in pii_read(self._con, query, tables, ours, rows).items():
+            record_clear_read(self.settings.home, identity, dataset, columns, rows, query=query)
 
 
 def _owner() -> Identity:

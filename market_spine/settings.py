@@ -304,6 +304,9 @@ class Settings:
     #: the cost report counts the lake's requests from: `s3://bucket/prefix` (reached with the
     #: lake's endpoint and credentials) or a local folder; "" none.
     lake_access_log: str = ""
+    #: The key personal data is hashed with (HMAC-SHA-256), shared by replicas serving one lake;
+    #: None: the home's own, made on first use (security.pii_hash_key). A secret value.
+    pii_hash_key: SecretStr | None = None
     #: Where the audit trail's head is anchored outside the home (`market-spine audit anchor`,
     #: hourly by the daemon): a file path to append to, or an http(s) URL to POST to; "" none.
     audit_anchor: str = ""
@@ -461,6 +464,7 @@ class Settings:
             lake_sse=_sse(env),
             lake_sse_kms_key_id=env.get("MARKET_SPINE_LAKE_SSE_KMS_KEY_ID", "").strip(),
             lake_access_log=_access_log(env),
+            pii_hash_key=_secret(env, "MARKET_SPINE_PII_HASH_KEY"),
             audit_anchor=_anchor(env),
             api_body_timeout_s=_int(env, "MARKET_SPINE_API_BODY_TIMEOUT_S", 10, 1, 600),
         )

@@ -32,11 +32,11 @@ def dataset(
 ) -> Response:
     """`name` as declared in the dataset's YAML (`clients`). A dimension answers every version
     of each key (`valid_from`, `valid_to`, `is_current`); a fact, one row per key."""
+    identity: Identity = request.state.identity
     try:
-        table = reading.silver_name(name)
+        table = reading.silver_name(name, identity)
     except UnknownDataset as exc:
         raise ApiError(404, str(exc), "name") from None
-    identity: Identity = request.state.identity
     spine = request.app.state.spine
     return serve(
         request,

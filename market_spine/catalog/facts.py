@@ -9,11 +9,13 @@ from typing import Any
 import pyarrow as pa
 
 from market_spine.catalog.vocabulary import DatasetSpec
+from market_spine.company.tables import BUSINESS_DATE
 from market_spine.errors import LakeDamaged, NotMaterialized
 from market_spine.lake.store import Lake
 
-#: Columns whose maximum says how far a dataset reaches: its partition date and its data time.
-_PARTITION_COLUMN = "trade_date"
+#: Columns whose maximum says how far a dataset reaches: its partition date (the market's
+#: trade date, else a daily company dataset's business date) and its data time.
+_PARTITION_COLUMNS = ("trade_date", BUSINESS_DATE)
 _TIME_COLUMN = "ts"
 
 
@@ -76,7 +78,7 @@ def _facts(lake: Lake, spec: DatasetSpec) -> dict[str, Any]:
         "files": len(files),
         "delta_version": snapshot.version,
         "last_commit": committed.isoformat(),
-        "newest_partition": _iso(newest(_PARTITION_COLUMN)),
+        "newest_partition": _iso(next((newest(c) for c in _PARTITION_COLUMNS if c in types), None)),
         "newest_data_ts": _iso(newest(_TIME_COLUMN)),
         "columns_in_table": [field.name for field in snapshot.schema],
     }

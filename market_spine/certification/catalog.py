@@ -25,7 +25,8 @@ _COLUMNS: dict[str, str] = {
     "partition": "The Dagster partition key: `2024-03-05|CL` (date × symbol) or `2024-03-05`.",
     "trade_date": "The partition's trade date.",
     "symbol": "The partition's symbol (futures root); null for partitions of a whole day.",
-    "state": "The new certification: preliminary, certified, revised or failed.",
+    "state": "The new certification: preliminary, certified, revised, failed, or expired "
+    "(retention deleted its rows).",
     "previous_state": "The certification before this transition; null on the first.",
     "reason": "Why, in words: the check that failed, the capture and final times, a change.",
     "capture_id": "ULID of the newest capture behind the partition's rows.",

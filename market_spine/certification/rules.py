@@ -21,13 +21,16 @@ class State(StrEnum):
     - certified: every blocking check passed on a capture taken after the data became final;
     - revised: it was certified, then its data changed (the next clean capture that leaves it
       unchanged certifies it again);
-    - failed: a blocking check failed on it.
+    - failed: a blocking check failed on it;
+    - expired: retention deleted its rows (its readiness rows go with them; versions before
+      the deletion still read them).
     """
 
     PRELIMINARY = "preliminary"
     CERTIFIED = "certified"
     REVISED = "revised"
     FAILED = "failed"
+    EXPIRED = "expired"
 
 
 #: States that mean the data was certified once, so a change to it is a revision.

@@ -59,7 +59,8 @@ def create(
 def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
 ) -> None:
-    """Every key issued: id, name, role, datasets, times and state (never the secret)."""
+    """Every key issued: id, name, role, datasets, tenant, `pii` scope, times and state (never
+    the secret)."""
     from rich.table import Table
 
     from market_spine.security.keys import KeyStore
@@ -71,13 +72,15 @@ def list_keys(
     if as_json:
         typer.echo(json.dumps([r.as_json(now) for r in records], indent=2))
         return
-    table = Table("id", "name", "role", "datasets", "created", "expires", "state")
+    table = Table("id", "name", "role", "datasets", "tenant", "pii", "created", "expires", "state")
     for r in records:
         table.add_row(
             r.id,
             r.name,
             r.role,
             ", ".join(r.datasets),
+            r.tenant or "every tenant",
+            "clear" if r.pii else "masked",
             f"{r.created_at:%Y-%m-%d %H:%M}",
             "never" if r.expires_at is None else f"{r.expires_at:%Y-%m-%d %H:%M}",
             r.state(now),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -128,7 +128,9 @@ def _process_company(settings: Settings) -> list[RunSummary]:
     with console.status("company datasets"):
         runs = materialize_company(settings, instance=instance(settings))
     for run in runs:
-        console.print(_line(f"company: {run.symbol}", run), highlight=False)
+        # Each dataset fails on its own, so each failed one says why on its own line.
+        why = f" ({run.failure})" if run.failure and not run.success else ""
+        console.print(_line(f"company: {run.symbol}", run) + why, highlight=False)
     return runs
 
 
@@ -261,22 +263,28 @@ def process(
         ),
     ] = False,
 ) -> None:
-    """Materialize partitions through Dagster (the runs show in the UI)."""
+    """Materialize partitions through Dagster (the runs show in the UI). `--domain company`
+    needs no date: each company dataset's dates are its data's."""
     from market_spine.markets.dates import parse_date
 
     with command_run():
         if date and (start or end):
             raise SpineError("give either --date or --start/--end, not both")
-        if not date and not start:
+        plan = plan_domains(domain, symbols)
+        # Company datasets take their dates from their own data, so they need no range.
+        dated = plan.domains != ("company",)
+        if dated and not date and not start:
             raise SpineError("give --date D or --start D1 --end D2")
         if date:
             lo = hi = parse_date(date, "--date")
-        else:
+        elif start:
             lo = parse_date(start, "--start")
             hi = parse_date(end, "--end") if end else lo
-        plan = plan_domains(domain, symbols)
+        else:
+            lo = hi = datetime.now(UTC).date()
         settings = settings_from_env(plan.futures_symbols)
-        console.print(f"process {lo}..{hi}: {plan.describe(settings)}", highlight=False)
+        span = f" {lo}..{hi}" if dated else ""
+        console.print(f"process{span}: {plan.describe(settings)}", highlight=False)
         runs = run_domains(settings, lo, hi, plan.domains, days_per_run, replace)
     report_failures(runs)
     raise typer.Exit(0 if all(r.success for r in runs) else 1)

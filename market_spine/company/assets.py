@@ -3,7 +3,7 @@ table with their provenance) and the silver table (rebuilt per partition from ev
 judged by the declared checks and certified like market data)."""
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -27,7 +27,13 @@ from market_spine.certification.certify import (
     with_certified,
 )
 from market_spine.certification.readiness import Completeness
-from market_spine.check_kit import check_result, judge, partition_checks
+from market_spine.check_kit import (
+    CERTIFIED_CHECK,
+    CheckOutcome,
+    check_result,
+    judge,
+    partition_checks,
+)
 from market_spine.company import checks as rules
 from market_spine.company.captures import captured_payloads
 from market_spine.company.captures import record as record_captures
@@ -166,6 +172,22 @@ def capture_partition(rows: pl.DataFrame, now: datetime) -> Partition:
     return Partition(capture or NO_CAPTURE, captured_at.date(), None, (), captured_at)
 
 
+def owned(
+    verdicts: Mapping[str, Mapping[str, CheckOutcome]], owner: str
+) -> dict[str, dict[str, CheckOutcome]]:
+    """Each partition's verdicts with the `certified` one naming the dataset's `owner`, as the
+    declared checks' do, so its findings are routed and reported like theirs."""
+    return {
+        key: {
+            name: replace(outcome, metadata={**outcome.metadata, "owner": owner})
+            if name == CERTIFIED_CHECK
+            else outcome
+            for name, outcome in by_check.items()
+        }
+        for key, by_check in verdicts.items()
+    }
+
+
 def whole_table_spec(config: DatasetConfig, spec: DatasetSpec) -> DatasetSpec:
     """The silver entry as certification diffs it: a dimension holds one row per version of a
     key, so a version is told apart by its key and when it became true."""
@@ -245,7 +267,10 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
                 }
             )
             yield from partition_checks(
-                context, silver_key, with_certified(checks), certified.verdicts(verdicts)
+                context,
+                silver_key,
+                with_certified(checks),
+                owned(certified.verdicts(verdicts), config.owner),
             )
 
         return dg.Definitions(assets=[capture_asset, silver_daily])
@@ -297,7 +322,9 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
                 **certified.metadata(),
             }
         )
-        judged_verdicts = certified.verdicts({partition.key: verdicts})[partition.key]
+        judged_verdicts = owned(certified.verdicts({partition.key: verdicts}), config.owner)[
+            partition.key
+        ]
         for check_name, outcome in judged_verdicts.items():
             yield check_result(silver_key, check_name, outcome)
 

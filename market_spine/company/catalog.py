@@ -43,7 +43,7 @@ _HISTORY = (SchemaChange(1, date(2026, 11, 30), "Declared by the dataset's YAML 
 def _described(config: DatasetConfig, name: str) -> str:
     if name in config.dtypes:
         column = config.column(name)
-        masked = {"hash": " PII: hashed (SHA-256)", "redact": " PII: redacted"}
+        masked = {"hash": " PII: hashed (HMAC-SHA-256, the home's key)", "redact": " PII: redacted"}
         tail = f"{masked[column.pii]} without the pii scope." if column.pii else ""
         return column.description + tail
     return _DESCRIPTIONS[name]

@@ -20,6 +20,10 @@ from market_spine.errors import InvalidInput
 #: Where a home keeps its own company dataset files, relative to the home.
 HOME_DEFS = Path("company") / "defs"
 
+#: The problems this process has already warned about: the CLI, the API and Spine each read
+#: the home, and one broken file is one warning.
+_WARNED: set[str] = set()
+
 
 class CompanyDefsWarning(UserWarning):
     """A home's company dataset file that was left out, and why."""
@@ -86,9 +90,12 @@ def read_home(home: Path) -> HomeDatasets:
 
 def use_home(home: Path) -> HomeDatasets:
     """Read the home's datasets, add them to this process's catalog and warn
-    (CompanyDefsWarning) about each file left out."""
+    (CompanyDefsWarning) about each file left out, once per process and problem."""
     found = read_home(home)
     for problem in found.problems:
+        if problem in _WARNED:
+            continue
+        _WARNED.add(problem)
         warnings.warn(f"company dataset file left out: {problem}", CompanyDefsWarning, stacklevel=2)
     register(d.config for d in found.declared)
     return found

@@ -1,27 +1,53 @@
 """Masking personal data and scoping rows to a tenant, the same way on every path: frames
 (the API, Spine opened with a key) and SQL (masked views, the warehouse's staging models).
 
-`hash` replaces a value by the SHA-256 (hex) of its text, so masked columns still join and
-count distinct; `redact` replaces it by null. The two paths agree: DuckDB's `sha256` of the
-text equals `hashlib.sha256` of its UTF-8 bytes.
+`hash` replaces a value by the HMAC-SHA-256 (hex) of its text under the home's key
+(`security.pii_hash_key`), so masked columns still join and count distinct within a home, yet
+a known value (an email) cannot be confirmed by hashing it without the key; `redact` replaces
+it by null. The two paths agree: SQL computes the same HMAC from the key's inner and outer
+pads, which each connection holds as session variables (`use_hash_key`), never written into a
+view, so a database file keeps no trace of the key (a reader without them sees null).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import polars as pl
 
 from market_spine.errors import InvalidInput
 
+#: The session variables holding the HMAC key's inner and outer pads (BLOB) in SQL.
+_INNER, _OUTER = "pii_hash_inner", "pii_hash_outer"
+_BLOCK = 64  # SHA-256's block size in bytes (RFC 2104)
 
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+
+def digest(value: str, key: bytes) -> str:
+    """The masked form of `value`: HMAC-SHA-256 of its UTF-8 text under `key`, in hex."""
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
-def masked(frame: pl.DataFrame, pii: Mapping[str, str]) -> pl.DataFrame:
-    """`frame` with each PII column present masked per its tag (hash or redact)."""
+def _pads(key: bytes) -> tuple[bytes, bytes]:
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def use_hash_key(con: Any, key: bytes) -> None:
+    """Let `con` (a DuckDB connection) compute masked views' hashes under `key`: its pads as
+    session variables, gone with the connection."""
+    inner, outer = _pads(key)
+    con.execute(f"SET VARIABLE {_INNER} = unhex('{inner.hex()}')")
+    con.execute(f"SET VARIABLE {_OUTER} = unhex('{outer.hex()}')")
+
+
+def masked(frame: pl.DataFrame, pii: Mapping[str, str], key: bytes) -> pl.DataFrame:
+    """`frame` with each PII column present masked per its tag (hash under `key`, or
+    redact)."""
     columns = []
     for name, how in pii.items():
         if name not in frame.columns:
@@ -30,7 +56,7 @@ def masked(frame: pl.DataFrame, pii: Mapping[str, str]) -> pl.DataFrame:
             columns.append(
                 pl.col(name)
                 .cast(pl.String)
-                .map_elements(_digest, return_dtype=pl.String, skip_nulls=True)
+                .map_elements(lambda v: digest(v, key), return_dtype=pl.String, skip_nulls=True)
                 .alias(name)
             )
         else:
@@ -49,10 +75,12 @@ _DUCK_TYPES = {
 
 
 def sql_masked(name: str, how: str | None, dtype: pl.DataType | None) -> str:
-    """A select-list item for column `name`: the column, its SHA-256, or a null of its type."""
+    """A select-list item for column `name`: the column, its HMAC-SHA-256 under the key the
+    connection holds (`use_hash_key`), or a null of its type."""
     quoted = '"' + name.replace('"', '""') + '"'
     if how == "hash":
-        return f"sha256(cast({quoted} as varchar)) as {quoted}"
+        inner = f"sha256(getvariable('{_INNER}') || encode(cast({quoted} as varchar)))"
+        return f"sha256(getvariable('{_OUTER}') || unhex({inner})) as {quoted}"
     if how == "redact":
         kind = _DUCK_TYPES.get(dtype, "timestamptz")
         return f"cast(null as {kind}) as {quoted}"

@@ -15,14 +15,16 @@ from market_spine.company.catalog import COMPANY_DATASETS, company_spec
 from market_spine.company.masking import for_tenant, masked, scoped_view_sql
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
+from market_spine.security.pii_hash_key import pii_hash_key
 
 #: The audit action of a read that returned personal data in clear.
 CLEAR_PII_READ = "pii.read_clear"
 
 
-def silver_name(name: str) -> str:
+def silver_name(name: str, identity: Identity | None = None) -> str:
     """The silver table of a company dataset named as in its YAML (`clients`), or the table
-    itself; UnknownDataset listing the company datasets when there is none."""
+    itself; UnknownDataset listing the company datasets when there is none (only those
+    `identity` may read, when given: an error names nothing its reader may not see)."""
     for candidate in (name, f"normalized/company_{name}"):
         spec = company_spec(candidate)
         if spec is not None:
@@ -30,11 +32,14 @@ def silver_name(name: str) -> str:
     known = sorted(
         s.name.removeprefix("normalized/company_")
         for s in COMPANY_DATASETS
-        if s.layer == "normalized"
+        if s.layer == "normalized" and (identity is None or identity.may_read(s.name))
     )
-    raise UnknownDataset(
-        f"no company dataset {name!r}: the company datasets are {', '.join(known)}"
+    listed = (
+        f"the company datasets you may read are {', '.join(known)}"
+        if known
+        else ("you may read no company dataset")
     )
+    raise UnknownDataset(f"no company dataset {name!r}: {listed}")
 
 
 def _spec(dataset: str) -> DatasetSpec:
@@ -50,15 +55,28 @@ def scoped(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path
     pii = dict(spec.pii)
     shown = [c for c in pii if c in rows.columns]
     if not identity.pii:
-        return masked(rows, pii)
+        return masked(rows, pii, pii_hash_key(home))
     if shown and rows.height:
-        recorder(home).record(
-            identity.actor,
-            CLEAR_PII_READ,
-            spec.name,
-            {"columns": shown, "rows": rows.height, "tenant": identity.tenant},
-        )
+        record_clear_read(home, identity, spec.name, shown, rows.height)
     return rows
+
+
+def record_clear_read(
+    home: Path,
+    identity: Identity,
+    dataset: str,
+    columns: list[str],
+    rows: int,
+    **detail: object,
+) -> None:
+    """Put a read that returned `dataset`'s personal-data `columns` in clear in the audit
+    trail, under `identity`'s actor (with how many rows, its tenant and any `detail`)."""
+    recorder(home).record(
+        identity.actor,
+        CLEAR_PII_READ,
+        dataset,
+        {"columns": columns, "rows": rows, "tenant": identity.tenant, **detail},
+    )
 
 
 def read(lake: Lake, dataset: str, identity: Identity, home: Path) -> pl.DataFrame:

@@ -7,6 +7,10 @@ What "older" means follows what the rows are: a daily dataset's business date; a
 unpartitioned fact's capture time; a dimension's versions that stopped being true (its current
 versions are kept however old, with the captures they came from, so a rebuild gives the same
 silver table).
+
+A partition whose rows are all gone (a daily dataset's business date, an unpartitioned fact's
+capture) leaves readiness too, and its certification becomes `expired` with the cutoff and the
+deleting version as the reason, so nothing reports as ready what no longer exists.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 
 import polars as pl
 
+from market_spine.certification import ledger
+from market_spine.certification.rules import State
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.company.config import DatasetConfig
 from market_spine.company.tables import (
     BUSINESS_DATE,
@@ -28,6 +35,7 @@ from market_spine.company.tables import (
     silver_table,
 )
 from market_spine.lake.store import Lake
+from market_spine.version import package_version
 
 #: The commit metadata `deleted_by` of a retention deletion.
 RETENTION_OPERATION = "company retention"
@@ -111,7 +119,65 @@ def expire(lake: Lake, config: DatasetConfig, now: datetime, run_id: str) -> lis
         done += [_expire(lake, t, captured, None, cutoff, run_id) for t in (silver, raw)]
     else:
         done += _expire_versions(lake, config, cutoff, run_id)
+    if config.partitioning.kind == "daily" or config.kind == "fact":
+        done.append(_expire_judgments(lake, config, cutoff, now, run_id))
     return [e for e in done if e is not None]
+
+
+def _expire_judgments(
+    lake: Lake, config: DatasetConfig, cutoff: datetime, now: datetime, run_id: str
+) -> Expired | None:
+    """Drop the readiness rows of the silver partitions whose rows retention deleted (a daily
+    dataset's business dates before the cutoff's; a fact's captures taken before it) as one
+    commit, and record each such partition's certification as `expired`, saying why."""
+    silver = silver_table(config)
+    daily = config.partitioning.kind == "daily"
+    last = cutoff.date() - timedelta(days=1) if daily else cutoff.date()
+    if last < _EARLIEST_DAY or not lake.exists(READINESS_LOG):
+        return None
+    window: dict[str, tuple[Any, Any]] = {"trade_date": (_EARLIEST_DAY, last)}
+    found = lake.read(READINESS_LOG, equals={"dataset": silver}, between=window)
+    gone = found if daily else found.filter(pl.col("captured_at") < cutoff)
+    if gone.is_empty():
+        return None
+    keys = gone["partition"].unique().to_list()
+    survivors = found.filter(~pl.col("partition").is_in(keys))
+    commit = lake.replace(
+        READINESS_LOG,
+        survivors,
+        equals={"dataset": silver},
+        between=window,
+        metadata={
+            "run_id": run_id,
+            "deleted_by": RETENTION_OPERATION,
+            "cutoff": cutoff.isoformat(),
+            "rows_deleted": gone.height,
+        },
+    )
+    version = lake.version(silver)
+    reason = (
+        f"its rows were deleted by {RETENTION_OPERATION} (retention_days "
+        f"{config.retention_days}: older than {cutoff:%Y-%m-%d %H:%M} UTC; {silver} version "
+        f"{version}); versions before it still read them"
+    )
+    latest = ledger.latest_transitions(lake, silver, _EARLIEST_DAY, last).filter(
+        pl.col("partition").is_in(keys) & (pl.col("state") != State.EXPIRED.value)
+    )
+    transitions = [
+        {
+            **row,
+            "state": State.EXPIRED.value,
+            "previous_state": row["state"],
+            "reason": reason,
+            "run_id": run_id,
+            "code_version": package_version(),
+            "delta_version": version,
+            "recorded_at": now,
+        }
+        for row in latest.to_dicts()
+    ]
+    ledger.record(lake, transitions, [], [], run_id)
+    return Expired(READINESS_LOG, gone.height, cutoff, commit.version)
 
 
 def _expire_versions(

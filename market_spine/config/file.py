@@ -75,6 +75,7 @@ KEYS: dict[str, str] = {
     "lake_sse_kms_key_id": "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
     "lake_access_log": "MARKET_SPINE_LAKE_ACCESS_LOG",
     "audit_anchor": "MARKET_SPINE_AUDIT_ANCHOR",
+    "pii_hash_key": "MARKET_SPINE_PII_HASH_KEY",
 }
 #: A variable named with this suffix gives the path of a file holding the value (a mounted
 #: secret, say): `MARKET_SPINE_THETADATA_CREDENTIALS_FILE=/run/secrets/theta`.

@@ -13,7 +13,7 @@ _SECRET_PARAMS = ("key", "token", "secret", "password", "passwd", "auth", "signa
 
 
 #: Settings whose whole value is a secret.
-SECRET_KEYS = frozenset({"thetadata_credentials", "lake_secret_access_key"})
+SECRET_KEYS = frozenset({"thetadata_credentials", "lake_secret_access_key", "pii_hash_key"})
 #: URL settings that may carry credentials in their user info: the settings hold them without
 #: it (the credential apart, as a secret), so the file keeps and shows the value as given.
 CREDENTIAL_URL_KEYS = frozenset({"thetadata_url"})

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
@@ -44,6 +44,10 @@ from market_spine.runs.location import (
 )
 from market_spine.runs.workers import Worker, sweep_dead_runs
 from market_spine.settings import Settings
+
+if TYPE_CHECKING:
+    from market_spine.company.config import DatasetConfig
+    from market_spine.lake.store import Lake
 
 
 @dataclass(frozen=True)
@@ -447,36 +451,54 @@ def _summary(label: str, run: LaunchedRun, first: date | None, last: date | None
 def materialize_company(
     settings: Settings, *, instance: dg.DagsterInstance, log_level: str = "CRITICAL"
 ) -> list[RunSummary]:
-    """Capture every company dataset's new source rows and rebuild its silver table: one run
-    of the captures and the unpartitioned tables, then one single-run backfill per daily
-    dataset over the business dates its captures hold."""
+    """Capture every company dataset's new source rows and rebuild its silver table, each
+    dataset in runs of its own so one dataset's failure (a missing drop folder, a failing
+    error-severity check) stops none of the others: per dataset, one run of its capture (and
+    of its silver table when unpartitioned), then for a daily dataset whose capture succeeded
+    one single-run backfill over the business dates its captures hold. One summary per run,
+    labelled with the dataset's name (`<name> capture` for a daily dataset's capture)."""
     from market_spine.company.home_defs import all_configs
+    from market_spine.company.tables import raw_table, silver_table
+
+    declared = {k for a in domain_assets(settings, "company") for k in a.keys}
+    lake = LakeResource(root=str(settings.lake_root)).lake
+    today = date.today()
+    runs: list[RunSummary] = []
+    for config in all_configs(settings.home):
+        raw, silver = (dg.AssetKey(t.split("/")) for t in (raw_table(config), silver_table(config)))
+        if raw not in declared:
+            continue
+        daily = config.partitioning.kind == "daily"
+        first = [raw] if daily else [raw, silver]
+        run = launch(settings, first, instance=instance, log_level=log_level)
+        label = f"{config.name} capture" if daily else config.name
+        runs.append(RunSummary(label, today, today, *_outcome(run)))
+        if daily and run.success:
+            runs += _company_days(settings, lake, config, silver, instance, log_level)
+    return runs
+
+
+def _company_days(
+    settings: Settings,
+    lake: Lake,
+    config: DatasetConfig,
+    silver: dg.AssetKey,
+    instance: dg.DagsterInstance,
+    log_level: str,
+) -> list[RunSummary]:
+    """One single-run backfill of a daily company dataset's silver table over the business
+    dates its captures hold (none when it has no captures)."""
     from market_spine.company.tables import BUSINESS_DATE, raw_table
 
-    assets = domain_assets(settings, "company")
-    declared = all_configs(settings.home)
-    daily = {c.name for c in declared if c.partitioning.kind == "daily"}
-    partitioned = [a for a in assets if a.partitions_def is not None]
-    first = [k for a in assets if a.partitions_def is None for k in a.keys]
-    today = date.today()
-    if not first:
+    if not lake.exists(raw_table(config)):
         return []
-    run = launch(settings, first, instance=instance, log_level=log_level)
-    runs = [RunSummary("captures", today, today, *_outcome(run))]
-    if not run.success:
-        return runs
-    lake = LakeResource(root=str(settings.lake_root)).lake
-    for config in declared:
-        if config.name not in daily or not lake.exists(raw_table(config)):
-            continue
-        dates = lake.read(raw_table(config), columns=[BUSINESS_DATE])[BUSINESS_DATE]
-        if dates.is_empty():
-            continue
-        keys = [k for a in partitioned for k in a.keys if k.path[-1] == f"company_{config.name}"]
-        span = (dates.min().isoformat(), dates.max().isoformat())  # type: ignore[union-attr]
-        run = launch(settings, keys, instance=instance, partition_range=span, log_level=log_level)
-        runs.append(RunSummary(config.name, dates.min(), dates.max(), *_outcome(run)))  # type: ignore[arg-type]
-    return runs
+    dates = lake.read(raw_table(config), columns=[BUSINESS_DATE])[BUSINESS_DATE]
+    if dates.is_empty():
+        return []
+    first, last = dates.min(), dates.max()
+    span = (first.isoformat(), last.isoformat())  # type: ignore[union-attr]
+    run = launch(settings, [silver], instance=instance, partition_range=span, log_level=log_level)
+    return [RunSummary(config.name, first, last, *_outcome(run))]  # type: ignore[arg-type]
 
 
 def _outcome(run: LaunchedRun) -> tuple[str, bool, tuple[str, ...], str | None]:

@@ -29,8 +29,10 @@ import duckdb
 import polars as pl
 import yaml
 
+from market_spine.company.masking import use_hash_key
 from market_spine.errors import InvalidInput, SpineError
 from market_spine.lake.as_of import AS_OF_FORMS, parse_as_of
+from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine.settings import Settings
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 from market_spine.warehouse.paths import DBT_PROJECT_DIR, warehouse_dir, warehouse_path
@@ -59,11 +61,15 @@ class AsOfWarehouse:
     versions: dict[str, int | None]
     seconds: float
     parsed_files: int | None = None
+    #: The home it was built from: its key hashes the personal data its views mask.
+    home: Path | None = None
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run a query on the scratch warehouse (read-only, UTC)."""
         with duckdb.connect(str(self.path), read_only=True) as conn:
             conn.execute("SET TimeZone = 'UTC'")
+            if self.home is not None:
+                use_hash_key(conn, pii_hash_key(self.home))
             attach_home_lake(conn)
             try:
                 return conn.sql(query).pl()
@@ -163,7 +169,8 @@ def build_as_of(
         parsed = json.loads(perf.read_text()).get("parsed_path_count") if perf.is_file() else None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return AsOfWarehouse(path, instant, versions, time.perf_counter() - started, parsed)
+    seconds = time.perf_counter() - started
+    return AsOfWarehouse(path, instant, versions, seconds, parsed, settings.home)
 
 
 def _run_dbt(

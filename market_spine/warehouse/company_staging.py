@@ -1,8 +1,9 @@
 """The dbt staging models of the company datasets, generated from their declarations: one view
 per silver table. The warehouse's lake views already mask each PII column as its tag says
-(`hash`: SHA-256 of its text, `redact`: null; `dbt_plugin.lake_views`), so no warehouse view,
-model or mart holds personal data in clear; clear reads go through the lake's access-checked
-paths (API, Spine with a key), which audit them.
+(`hash`: HMAC-SHA-256 of its text under the home's key, `redact`: null;
+`dbt_plugin.lake_views`), so no warehouse view, model or mart holds personal data in clear;
+clear reads go through the lake's access-checked paths (API, Spine with a key), which audit
+them.
 
 Regenerate with `python -m market_spine.warehouse.company_staging`; a test compares the files
 with `render()`. Owners put their gold models beside them in `models/company_gold/`.
@@ -41,7 +42,10 @@ def model_sql(config: DatasetConfig) -> str:
 
 def model_yml(config: DatasetConfig) -> str:
     """The staging model's properties: description and columns, PII ones saying how masked."""
-    masked = {"hash": " Masked: SHA-256 of the value.", "redact": " Masked: always null."}
+    masked = {
+        "hash": " Masked: HMAC-SHA-256 of the value under the home's key.",
+        "redact": " Masked: always null.",
+    }
     columns = []
     for name in silver_schema(config):
         text = config.column(name).description if name in config.dtypes else f"See {name}."

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from market_spine.company.masking import use_hash_key
+from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
 from market_spine.warehouse.paths import lock_path, warehouse_path
 
@@ -49,6 +51,7 @@ def read_only(
         try:
             conn.execute("SET TimeZone = 'UTC'")
             attach_home_lake(conn, home)
+            use_hash_key(conn, pii_hash_key(home))
             yield conn
         finally:
             conn.close()

@@ -52,3 +52,20 @@ def test_bad_input_says_the_fix_and_issues_nothing(env_home: Path) -> None:
     unknown = runner.invoke(app, ["keys", "revoke", "0123456789abcdef"])
     assert unknown.exit_code == 2 and "keys list" in unknown.output
     assert KeyStore(env_home).list() == []
+
+
+def test_list_shows_each_keys_tenant_and_pii_scope(env_home: Path) -> None:
+    bound = KeyStore(env_home).create("reader", name="acme-desk", tenant="acme").record
+    clear = KeyStore(env_home).create("compliance", name="dpo", pii=True).record
+    listed = {k["id"]: k for k in json.loads(runner.invoke(app, ["keys", "list", "--json"]).stdout)}
+    assert (listed[bound.id]["tenant"], listed[bound.id]["pii"]) == ("acme", False)
+    assert (listed[clear.id]["tenant"], listed[clear.id]["pii"]) == (None, True)
+
+    table = runner.invoke(app, ["keys", "list"], terminal_width=250)
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.stdout.splitlines() if "role" in line)
+    assert "tenant" in header and "pii" in header
+    bound_row = next(line for line in table.stdout.splitlines() if bound.id in line)
+    clear_row = next(line for line in table.stdout.splitlines() if clear.id in line)
+    assert "acme" in bound_row and "masked" in bound_row
+    assert "every tenant" in clear_row and "clear" in clear_row

@@ -4,8 +4,11 @@ scope and every clear read audited; a tenant-bound key sees its tenant's rows an
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -14,12 +17,15 @@ import pytest
 
 from market_spine.audit.recorder import flush_all
 from market_spine.audit.store import AuditStore
+from market_spine.catalog.vocabulary import UnknownDataset
 from market_spine.client import Spine
 from market_spine.company.definitions import build_definitions
+from market_spine.company.masking import digest
 from market_spine.company.reading import CLEAR_PII_READ
 from market_spine.errors import InvalidInput
 from market_spine.lake.resource import LakeResource
 from market_spine.security.keys import KeyStore
+from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
@@ -82,6 +88,13 @@ def test_quant_sees_masked_emails_compliance_sees_them_clear(company_home: Path)
     assert all(r["phone"] is None for r in masked_rows)
     assert {r["email"] for r in clear_rows} >= {"buyer1@acme-client1.example"}
     assert not any("@" in r["email"] for r in masked_rows)
+    # Keyed: a known email's plain SHA-256 does not find its row.
+    key = pii_hash_key(company_home)
+    clear_emails = {r["email"] for r in clear_rows}
+    assert {r["email"] for r in masked_rows} == {digest(e, key) for e in clear_emails}
+    assert not {r["email"] for r in masked_rows} & {
+        hashlib.sha256(e.encode()).hexdigest() for e in clear_emails
+    }
     employees = pl.read_csv(io.BytesIO(masked_csv.content))
     assert employees["salary"].null_count() == employees.height
     assert employees["full_name"].null_count() == employees.height
@@ -100,6 +113,45 @@ def test_quant_sees_masked_emails_compliance_sees_them_clear(company_home: Path)
     assert set(emails) == set(spine.dataset("clients")["email"])
     clear_spine = Spine(settings=settings_for(company_home), key=compliance)
     assert clear_spine.sql("select email from company_clients")["email"].str.contains("@").all()
+
+
+def test_clear_pii_read_through_sql_is_audited_under_the_key(company_home: Path) -> None:
+    compliance = _key(company_home, "compliance", pii=True)
+    actor = f"key:{compliance.split('_')[1]}"
+    quant = _key(company_home, "quant")
+
+    def mine() -> list[tuple[str, dict]]:
+        rows = [r for r in _clear_reads(company_home) if r[2] == actor]
+        return [(r[4], json.loads(r[5])) for r in rows]
+
+    spine = Spine(settings=settings_for(company_home), key=compliance)
+    assert spine.sql("select tenant from company_clients").height  # no PII column read
+    assert mine() == []
+    spine.sql("select lower(email) as e from company_clients where tenant = 'acme'")
+    spine.sql(
+        "with c as (select * exclude (email) from normalized.company_clients) "
+        "select c.phone, o.order_id from c join company_orders o using (tenant)"
+    )
+    reads = mine()
+    assert [(dataset, params["columns"]) for dataset, params in reads] == [
+        ("normalized/company_clients", ["email"]),
+        ("normalized/company_clients", ["phone"]),
+    ]
+    assert reads[0][1]["rows"] == 6 and "lower(email)" in reads[0][1]["query"]
+
+    # Through a view of the reader's own: its making, and each read of it, are on record.
+    spine.sql("create view mine as select email, tenant from company_clients")
+    assert spine.sql("select tenant from mine where false").is_empty()
+    spine.sql("select m.email from mine m")
+    made, read = mine()[2:]
+    assert made[0] == read[0] == "normalized/company_clients"
+    assert "create view" in made[1]["query"] and "email" in made[1]["columns"]
+    assert read[1]["columns"] == ["email"] and read[1]["rows"] == 12
+
+    # A key without the pii scope reads masked values: nothing in clear to audit.
+    before = len(_clear_reads(company_home))
+    Spine(settings=settings_for(company_home), key=quant).sql("select email from company_clients")
+    assert len(_clear_reads(company_home)) == before
 
 
 def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> None:
@@ -164,6 +216,22 @@ def test_dataset_scope_is_enforced(company_home: Path) -> None:
     assert refused.status_code == 403 and "normalized/company_clients" in refused.text
 
 
+def test_an_unknown_dataset_names_only_those_the_key_may_read(company_home: Path) -> None:
+    orders_only = KeyStore(company_home).create("reader", ("normalized/company_orders",)).token
+    futures_only = KeyStore(company_home).create("reader", ("normalized/futures_*",)).token
+    with serving(company_home) as client:
+        unknown = _get(client, "/v1/datasets/cients", orders_only)
+        none = _get(client, "/v1/datasets/cients", futures_only)
+    assert unknown.status_code == 404 and "orders" in unknown.text
+    for hidden in ("clients", "employees", "suppliers"):
+        assert hidden not in unknown.text
+    assert none.status_code == 404 and "no company dataset" in none.text
+    assert "orders" not in none.text
+    spine = Spine(settings=settings_for(company_home), key=orders_only)
+    with pytest.raises(UnknownDataset, match=r"you may read are orders$"):
+        spine.dataset("cients")
+
+
 def test_key_files_from_before_tenants_stay_readable(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (home / "secrets").mkdir(parents=True)
@@ -183,3 +251,12 @@ def test_key_files_from_before_tenants_stay_readable(tmp_path: Path) -> None:
     assert old.tenant is None and old.pii is False and old.role == "reader"
     new = store.create("reader", tenant="acme").record
     assert new.identity().tenant == "acme"
+
+
+def test_a_daily_datasets_catalog_entry_names_its_newest_partition(company_home: Path) -> None:
+    catalog = Spine(settings=settings_for(company_home)).catalog()
+    orders = catalog.filter(pl.col("name") == "normalized/company_orders").row(0, named=True)
+    assert orders["newest_partition"] == date(2026, 11, 26)
+    with serving(company_home) as client:
+        entry = client.get("/v1/catalog/normalized/company_orders").json()
+    assert entry["facts"]["newest_partition"] == "2026-11-26"

@@ -39,6 +39,8 @@ def test_a_clean_dimension_capture_is_certified(tmp_path: Path) -> None:
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["certified"].passed
     assert checks["certified"].metadata["state"].value == "certified"
+    # Its findings go where the dataset's own checks' go: the dataset's owner.
+    assert checks["certified"].metadata["owner"].value == "team:sales-ops"
     materialization = result.asset_materializations_for_node("normalized__company_clients")[0]
     assert materialization.metadata["certification"].value == "certified"
 
@@ -85,12 +87,15 @@ def test_every_company_dataset_has_readiness_rows_served_and_filterable(tmp_path
     names = [a.key.to_user_string() for a in defs.assets or [] if a.partitions_def is None]
     assert _run(defs, settings.lake_root, instance, *names).success
     orders = next(a for a in defs.assets or [] if a.partitions_def is not None)
-    assert dg.materialize(
+    day = dg.materialize(
         [orders],
         resources={"lake": LakeResource(root=str(settings.lake_root))},
         instance=instance,
         partition_key="2026-11-26",
-    ).success
+    )
+    assert day.success
+    [certified] = [e for e in day.get_asset_check_evaluations() if e.check_name == "certified"]
+    assert certified.metadata["owner"].value == "team:sales-ops"
 
     log = Lake(settings.lake_root).read(READINESS_LOG)
     company = {n for n in log["dataset"].unique().to_list() if "company_" in n}

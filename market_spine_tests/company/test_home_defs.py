@@ -90,3 +90,17 @@ def test_a_home_dataset_may_not_take_a_package_name(tmp_path: Path) -> None:
     assert len(messages) == 1 and str(folder / "clients.yaml") in messages[0]
     keys = [a.key.to_user_string() for a in defs.assets or []]
     assert keys.count("normalized/company_clients") == 1
+
+
+def test_a_broken_file_is_warned_about_once_per_process(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    broken = home_folder(home) / "broken"
+    broken.mkdir(parents=True)
+    (broken / "defs.yaml").write_text(VENDORS.replace("name: vendors", "nmae: broken"))
+    with pytest.warns(CompanyDefsWarning) as warned:
+        build_definitions(settings_for(home))
+        Spine(home)
+        Spine(home)
+        build_definitions(settings_for(home))
+    messages = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
+    assert len(messages) == 1 and str(broken / "defs.yaml") in messages[0]

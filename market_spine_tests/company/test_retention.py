@@ -13,6 +13,9 @@ import polars as pl
 import pytest
 
 from market_spine.catalog.registry import drift, undeclared
+from market_spine.certification import ledger
+from market_spine.certification.tables import READINESS_LOG
+from market_spine.client import Spine
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.config import load
 from market_spine.company.definitions import build_definitions, load_folder
@@ -73,7 +76,7 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     done = maintain_lake(lake, 0, "test-run")
 
     expired = {e.dataset: e for e in done.expired}
-    assert set(expired) == {silver, raw}
+    assert set(expired) == {silver, raw, READINESS_LOG}
     assert expired[silver].rows == old_rows
     assert min(lake.read(silver)["business_date"]) == KEPT_FROM
     assert min(lake.read(raw)["business_date"]) == KEPT_FROM
@@ -86,7 +89,21 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
         before.sort(["business_date", "order_id", "tenant"])
     )
     # The package's own datasets keep ten years: nothing of theirs went.
-    assert not [e for e in done.expired if "short_orders" not in e.dataset]
+    others = [e for e in done.expired if "short_orders" not in e.dataset]
+    assert [e.dataset for e in others] == [READINESS_LOG]
+
+    # Readiness no longer lists the deleted business dates; their certification says why.
+    ready = Spine(settings=settings).readiness(dataset=silver)
+    assert min(ready["trade_date"]) == KEPT_FROM and ready["state"].is_in(["certified"]).all()
+    assert expired[READINESS_LOG].rows == 2
+    states = ledger.latest_transitions(lake, silver, date(2026, 11, 1), date(2026, 11, 30))
+    by_day = {row["trade_date"]: row for row in states.to_dicts()}
+    for day in old_days:
+        assert by_day[day]["state"] == "expired" and by_day[day]["previous_state"] == "certified"
+        assert RETENTION_OPERATION in by_day[day]["reason"]
+    assert by_day[KEPT_FROM]["state"] == "certified"
+    # A second pass finds nothing more to drop or to mark.
+    assert maintain_lake(lake, 0, "test-run-2").expired == []
 
     # The next capture takes neither the drop files it already took (whose rows are gone) nor
     # a new file's rows that are already past the retention.

@@ -60,7 +60,7 @@ def test_company_checks_land_in_the_warehouse_with_severity_and_owner(
         ).fetchall()
     assert found == [
         ("accepted_values_segment", False, "WARN", "team:sales-analytics"),
-        ("certified", True, "ERROR", None),
+        ("certified", True, "ERROR", "team:sales-ops"),
         ("not_null_email", True, "ERROR", "team:sales-ops"),
         ("unique_tenant_client_id", True, "ERROR", "team:sales-ops"),
     ]

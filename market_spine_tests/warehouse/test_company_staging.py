@@ -1,5 +1,5 @@
 """The company staging models are generated from the datasets' YAML, and mask PII in SQL exactly
-as the frame path does (hash: SHA-256 of the text; redact: null)."""
+as the frame path does (hash: HMAC-SHA-256 of the text under the home's key; redact: null)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from market_spine.company.catalog import configs
-from market_spine.company.masking import masked
+from market_spine.company.masking import masked, use_hash_key
 from market_spine.company.tables import silver_schema
 from market_spine.lake.store import Lake
 from market_spine.warehouse.company_staging import STAGING_DIR, model_sql, render
@@ -47,10 +47,12 @@ def test_warehouse_views_mask_pii_as_the_frame_path_does(tmp_path: Path) -> None
         schema=silver_schema(config),
     )
     Lake(tmp_path / "lake").append("normalized/company_employees", rows)
+    key = b"a home's key, 32 bytes or more..."
     con = duckdb.connect()
+    use_hash_key(con, key)
     refresh_views(con, Lake(tmp_path / "lake"))
     in_warehouse = con.sql("select * from normalized.company_employees").pl()
-    from_frame = masked(rows, config.pii)
+    from_frame = masked(rows, config.pii, key)
     assert in_warehouse["email"].to_list() == from_frame["email"].to_list()
     assert in_warehouse["email"][0] != "ada@acme.example" and len(in_warehouse["email"][0]) == 64
     assert in_warehouse["full_name"][0] is None and in_warehouse["salary"][0] is None
@@ -61,3 +63,10 @@ def test_warehouse_views_mask_pii_as_the_frame_path_does(tmp_path: Path) -> None
         "{{ source('normalized', 'company_employees') }}", "normalized.company_employees"
     )
     assert con.sql(staging).pl()["email"].to_list() == from_frame["email"].to_list()
+
+    # The view keeps no trace of the key: a connection without it reads null, not clear text.
+    views = con.sql("select sql from duckdb_views() where view_name = 'company_employees'")
+    assert key.hex() not in views.fetchall()[0][0]
+    other = duckdb.connect()
+    refresh_views(other, Lake(tmp_path / "lake"))
+    assert other.sql("select email from normalized.company_employees").fetchall() == [(None,)]

@@ -14,7 +14,9 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
+from market_spine.company.masking import use_hash_key
 from market_spine.lake.store import Lake
+from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 
 
@@ -33,6 +35,9 @@ class Plugin(BasePlugin):
             Path(self.creds.path).parent.mkdir(parents=True, exist_ok=True)
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        # The lake folder is always `<home>/lake` (a lake on object storage keeps its ledger
+        # there), so its parent is the home whose key hashes the masked personal data.
+        use_hash_key(conn, pii_hash_key(self.lake_root.parent))
         refresh_views(conn, lake_of(self.lake_root), self.as_of)
 
 

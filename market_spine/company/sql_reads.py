@@ -1,0 +1,128 @@
+"""Which personal-data columns of which company tables a SQL query reads, so a clear read
+through SQL is audited like one through the API: from DuckDB's parse tree of the query
+(`json_serialize_sql`), every table it names and every column it names or takes with a `*`.
+
+It errs towards naming more: a column named anywhere in the query counts for every table the
+query reads, a view the reader made is read through its own query, and a statement DuckDB
+cannot serialize (anything but a SELECT: `CREATE TABLE … AS`, say) counts every personal-data
+column of each company table whose name appears in its text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from market_spine.catalog.vocabulary import DatasetSpec
+
+
+@dataclass
+class _Names:
+    """What a parse tree names: tables (lower case, bare and `schema.table`), columns (lower
+    case, the last part of each reference) and the columns each `*` leaves out."""
+
+    tables: set[str] = field(default_factory=set)
+    columns: set[str] = field(default_factory=set)
+    stars: list[set[str]] = field(default_factory=list)
+
+
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(tree, dict):
+        yield tree
+        for value in tree.values():
+            yield from _nodes(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _nodes(value)
+
+
+def _names(tree: Any) -> _Names:
+    found = _Names()
+    for node in _nodes(tree):
+        kind = node.get("type")
+        if kind == "BASE_TABLE":
+            table = str(node.get("table_name", "")).lower()
+            schema = str(node.get("schema_name", "")).lower()
+            found.tables.add(f"{schema}.{table}" if schema else table)
+        elif kind == "COLUMN_REF" and node.get("column_names"):
+            found.columns.add(str(node["column_names"][-1]).lower())
+        elif kind in ("STAR", "COLUMNS"):
+            found.stars.append({str(c).lower() for c in node.get("exclude_list") or []})
+    return found
+
+
+def _parsed(con: duckdb.DuckDBPyConnection, query: str) -> _Names | None:
+    """The names `query` holds, None when DuckDB cannot serialize it."""
+    [[text]] = con.execute("select json_serialize_sql(?)", [query]).fetchall()
+    tree = json.loads(text)
+    return None if tree.get("error") else _names(tree)
+
+
+def _through_views(
+    con: duckdb.DuckDBPyConnection, names: _Names, ours: Collection[str], depth: int = 8
+) -> _Names:
+    """`names` with those of the views it reads that the reader made (not in `ours`), and
+    theirs in turn."""
+    seen = set(ours)
+    frontier = [t for t in names.tables if t not in seen]
+    while frontier and depth:
+        depth -= 1
+        found = []
+        for table in frontier:
+            seen.add(table)
+            view = table.rsplit(".", 1)[-1]
+            rows = con.execute(
+                "select sql from duckdb_views() where not internal and lower(view_name) = ?",
+                [view],
+            ).fetchall()
+            for (text,) in rows:
+                inner = _parsed(con, text.rstrip().rstrip(";").split(" AS ", 1)[-1])
+                if inner is None:
+                    continue
+                names.tables |= inner.tables
+                names.columns |= inner.columns
+                names.stars += inner.stars
+                found += [t for t in inner.tables if t not in seen]
+        frontier = found
+    return names
+
+
+def pii_read(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    tables: Mapping[str, DatasetSpec],
+    ours: Collection[str] = (),
+    rows: int = 1,
+) -> dict[str, list[str]]:
+    """The personal-data columns `query` reads, by company table (its catalog name), for
+    `tables`: the SQL names a company table has (lower case) to its entry; `ours` are the
+    names (lower case) of the views the platform made, which need not be read through. A
+    SELECT that returned no `rows` read nothing; any other statement may have kept what it
+    read (a table made from a query), whatever it returned."""
+    names = _parsed(con, query)
+    if names is not None:
+        if not rows:
+            return {}
+        names = _through_views(con, names, {*tables, *ours})
+    read: dict[str, list[str]] = {}
+    for sql_name, spec in tables.items():
+        pii = [column for column, _ in spec.pii]
+        if not pii:
+            continue
+        if names is None:
+            if re.search(rf"(?<![\w.]){re.escape(sql_name)}(?!\w)", query, re.IGNORECASE):
+                read.setdefault(spec.name, pii)
+            continue
+        if sql_name not in names.tables:
+            continue
+        columns = {c for c in pii if c.lower() in names.columns}
+        columns |= {c for c in pii for left_out in names.stars if c.lower() not in left_out}
+        if columns:
+            already = set(read.get(spec.name, ()))
+            read[spec.name] = [c for c in pii if c in columns | already]
+    return read
