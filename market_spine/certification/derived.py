@@ -11,9 +11,11 @@ Domains say which datasets a derived one is computed from; this module never imp
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
+import dagster as dg
 import polars as pl
 
 from market_spine.catalog.vocabulary import conform
@@ -26,12 +28,13 @@ from market_spine.certification.certify import (
     capture_time,
     newest_capture,
     outcome_of,
+    selected_checks,
 )
 from market_spine.certification.readiness import Completeness, readiness_rows
 from market_spine.certification.rules import DerivedEvidence, State, derive
 from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
-from market_spine.certification.withdrawal import withdrawn
-from market_spine.check_kit import rows_by
+from market_spine.certification.withdrawal import dependents, withdrawn
+from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
 from market_spine.lake.store import Lake
 
 
@@ -114,6 +117,48 @@ def judge_derived(
     ready += withdrawn(lake, found, days_of, derived, run_id, recorded_at)
     ledger.record(lake, [], [], [], run_id, ready, flags)
     return Certified(outcomes, found, 0, time.perf_counter() - started)
+
+
+#: A partition's completeness (one entry per symbol it holds) from the partition, its checks'
+#: verdicts by name and its rows.
+CompletenessOf = Callable[
+    [Partition, Mapping[str, CheckOutcome], pl.DataFrame], Sequence[Completeness]
+]
+
+
+def judge_derived_asset(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    dataset: str,
+    computed_from: Mapping[str, Sequence[str]],
+    checks: Sequence[CheckDef[Any]],
+    rows: pl.DataFrame,
+    columns: Sequence[str],
+    partitions: Sequence[Partition],
+    verdicts: Mapping[str, Mapping[str, CheckOutcome]],
+    now: datetime,
+    completeness: CompletenessOf,
+) -> Certified:
+    """Judge the run's `partitions` of the asset of `dataset` (`judge_derived`), just computed
+    as `rows` (selected per partition by `columns`), from the same partitions of the datasets
+    `computed_from` names for it (none: a capture of its own), with the verdicts of its
+    `checks` the run evaluated and each partition's `completeness`; withdraws the
+    certification of the datasets computed from it where it is left uncertified."""
+    asset = dg.AssetKey(dataset.split("/"))
+    frames = rows_by(rows, columns, [p.values for p in partitions])
+    return judge_derived(
+        lake,
+        dataset,
+        computed_from.get(dataset, ()),
+        context.run.run_id,
+        partitions,
+        columns,
+        rows,
+        Judged(checks, verdicts, selected_checks(context, asset)),
+        now,
+        {p.key: completeness(p, verdicts[p.key], frames[p.values]) for p in partitions},
+        dependents(dataset, computed_from),
+    )
 
 
 def _input_captures(lake: Lake, inputs: Sequence[str], days: list[date]) -> dict[str, str]:
