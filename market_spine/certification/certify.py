@@ -305,12 +305,13 @@ def certify(
 
 
 def _diff(spec: DatasetSpec, old: pl.DataFrame | None, new: pl.DataFrame) -> Diff:
-    """The partition's keyed diff; with no rows before, every new row is added."""
+    """The partition's keyed diff on its revision values (neither provenance nor the values
+    each source derives its own way); with no rows before, every new row is added."""
     if old is None or old.width == 0:
         old = new.clear()
     if not spec.keys:
         raise ValueError(f"{spec.name} declares no key columns in its catalog entry: add keys=")
-    return keyed_diff(old, new, spec.keys, ignore=PROVENANCE)
+    return keyed_diff(old, new, spec.keys, ignore=(*PROVENANCE, *spec.derived_values))
 
 
 def newest_capture(rows: pl.DataFrame | None) -> str | None:
