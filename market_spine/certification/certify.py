@@ -299,7 +299,7 @@ def certify(
                 )
             )
     days_of = {p.key: p.trade_date for p in partitions}
-    ready += withdrawn(lake, states, days_of, derived, run_id, recorded_at)
+    ready += withdrawn(lake, states, days_of, derived, run_id, recorded_at, counts=ready)
     ledger.record(lake, transitions, revisions, details, run_id, ready, flags)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
 

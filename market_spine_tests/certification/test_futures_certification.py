@@ -198,7 +198,7 @@ def test_missing_minutes_fail_the_partition_though_they_stop_nothing(home, insta
     }
     found = readiness_states(home)
     assert found[keys.table(keys.NORMALIZED_BARS)] == "failed"
-    assert found[keys.table(keys.DAILY_BARS)] == "preliminary"
+    assert found[keys.table(keys.DAILY_BARS)] == "failed"
     assert "certified" not in found.values()
 
 
@@ -214,7 +214,7 @@ def test_a_partition_stopped_by_its_blocking_check_withdraws_what_was_computed_f
     assert keys.DAILY_BARS not in materialized
     found = readiness_states(home)
     assert found[keys.table(keys.NORMALIZED_BARS)] == "failed"
-    assert found[keys.table(keys.DAILY_BARS)] == "preliminary"
+    assert found[keys.table(keys.DAILY_BARS)] == "failed"
     assert "certified" not in found.values()
     # The next clean capture certifies every one of them again.
     assert run(home, instance, NEXT_MORNING).success
