@@ -194,7 +194,7 @@ def certify(
     the rows the checks flagged, and each partition's readiness (with its `completeness` by
     partition key: one entry per symbol of a whole-day partition). A partition left
     uncertified makes the same partition of every `derived` dataset (computed from this one)
-    preliminary until it is computed again.
+    failed with it, or else preliminary, until it is computed again.
     """
     started = time.perf_counter()
     dataset = spec.name

@@ -79,10 +79,10 @@ def judge_derived(
     capture id's, or `now` (the market clock) when that is earlier; rows without a capture id
     take their inputs' newest. Records each partition's readiness (with its `completeness`
     by partition key, no more complete than an uncertified input's: `least_complete`) and
-    the rows its checks flagged; returns each partition's state and the
-    `certified` verdicts (never a Dagster check of its own: shown in asset metadata). A
-    partition left uncertified makes the same partition of every `derived` dataset (computed
-    from this one) preliminary until it is computed again."""
+    the rows its checks flagged; returns each partition's state and the `certified` verdicts
+    (never a Dagster check of its own: shown in asset metadata). A partition left
+    uncertified makes the same partition of every `derived` dataset (computed from this one)
+    failed with it, or else preliminary, until it is computed again."""
     started = time.perf_counter()
     days = [p.trade_date for p in partitions]
     states = {d: judged_states(lake, d, min(days), max(days)) for d in inputs} if days else {}

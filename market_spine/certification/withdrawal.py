@@ -1,7 +1,8 @@
 """Withdrawing certification where data changed without being judged. A derived partition is
 judged when it is computed, so a later judgment of its input (a re-import that fails a
 blocking check, a run that stops before the derived assets) would otherwise leave it certified
-over data that failed; its newest readiness row is superseded by a preliminary one until it is
+over data that failed; its newest readiness row is superseded by a failed one (a preliminary
+one when the input is revised or preliminary), no more complete than the input, until it is
 computed again. A writer that judges nothing (the stream landing minutes) turns a certified
 partition it changes into a revised one.
 
