@@ -53,7 +53,9 @@ def revisions(
 ) -> Response:
     """Each revision: partition, rows added / removed / changed, the columns and their largest
     absolute and relative change, old and new Delta versions and capture ids. A replacement
-    that changed nothing is no revision, so an empty answer means nothing changed."""
+    that changed nothing is no revision, so an empty answer means nothing changed; nor is one
+    that changed only values each source derives its own way (a minute bar's vwap and trade
+    count)."""
     from market_spine.catalog.registry import CATALOG
 
     try:

@@ -61,6 +61,10 @@ class DatasetSpec:
     #: The columns that identify a row within the table (empty: not declared); revisions diff
     #: two snapshots of a partition by them.
     keys: tuple[str, ...] = ()
+    #: Value columns each source derives its own way from the same trades (a bar's vwap and
+    #: trade count: the stream's 5-second aggregation is not the history's): a difference in
+    #: them is no revision, so revisions compare every other value column only.
+    derived_values: tuple[str, ...] = ()
     #: Personal-data columns and how they are masked (`hash` or `redact`) for identities
     #: without the `pii` scope.
     pii: tuple[tuple[str, str], ...] = ()

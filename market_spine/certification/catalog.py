@@ -103,7 +103,10 @@ REVISIONS_SPEC = _TRUST.dataset(
     description=(
         "Every replacement of a partition whose data differed from what it replaced: rows "
         "added, removed and changed, the columns and their largest changes, old and new Delta "
-        "versions and captures, from a keyed diff of the two snapshots."
+        "versions and captures, from a keyed diff of the two snapshots. The diff compares the "
+        "revision values only: every column but the keys, provenance and the values each "
+        "source derives its own way (a minute bar's vwap and trade count), exactly; a "
+        "replacement that differs only in those is no revision."
     ),
     grain="one row per revision of a dataset partition",
     written_by=WRITTEN_BY,

@@ -182,7 +182,7 @@ def certify(
     the rows the checks flagged, and each partition's readiness (with its `completeness` by
     partition key: one entry per symbol of a whole-day partition). A partition left
     uncertified makes the same partition of every `derived` dataset (computed from this one)
-    preliminary until it is computed again.
+    failed with it, or else preliminary, until it is computed again.
     """
     started = time.perf_counter()
     dataset = spec.name
@@ -281,18 +281,19 @@ def certify(
                 )
             )
     days_of = {p.key: p.trade_date for p in partitions}
-    ready += withdrawn(lake, states, days_of, derived, run_id, recorded_at)
+    ready += withdrawn(lake, states, days_of, derived, run_id, recorded_at, counts=ready)
     ledger.record(lake, transitions, revisions, details, run_id, ready, flags)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
 
 
 def _diff(spec: DatasetSpec, old: pl.DataFrame | None, new: pl.DataFrame) -> Diff:
-    """The partition's keyed diff; with no rows before, every new row is added."""
+    """The partition's keyed diff on its revision values (neither provenance nor the values
+    each source derives its own way); with no rows before, every new row is added."""
     if old is None or old.width == 0:
         old = new.clear()
     if not spec.keys:
         raise ValueError(f"{spec.name} declares no key columns in its catalog entry: add keys=")
-    return keyed_diff(old, new, spec.keys, ignore=PROVENANCE)
+    return keyed_diff(old, new, spec.keys, ignore=(*PROVENANCE, *spec.derived_values))
 
 
 def newest_capture(rows: pl.DataFrame | None) -> str | None:

@@ -10,7 +10,7 @@ small `operations/readiness_log` table; every surface (Spine, the API, the CLI, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -51,12 +51,14 @@ READINESS_DESCRIPTIONS: dict[str, str] = {
     "partition": "The Dagster partition key behind the row.",
     "state": "Certification: certified, preliminary, revised or failed. A derived dataset is "
     "certified only when what it was computed from was certified and its own blocking checks "
-    "passed.",
+    "passed; it fails when what it was computed from failed.",
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
     "expected; null when nothing is owed.",
     "unit": "What expected, present and missing count: minutes (bars, continuous series, "
     "intraday quotes), days (daily bars), series (continuous daily rows), expirations (the "
-    "chain), vols (greeks) or expiries (the surface).",
+    "chain), vols (greeks) or expiries (the surface). A derived dataset computed from an "
+    "uncertified input that accounts for less of what it owes counts in that input's unit: "
+    "it is no more complete than what it was computed from.",
     "expected": "Owed: session minutes, trading days, series, listed expirations, two-sided "
     "quotes with time left (a vol each), or expirations trading that day.",
     "present": "Held: bar or quote minutes, daily rows, expirations with quotes, solved vols, "
@@ -157,6 +159,48 @@ def readiness_rows(
             }
         )
     return rows
+
+
+#: The readiness columns that say what a partition holds against what it owes.
+COUNT_COLUMNS = ("unit", "expected", "present", "missing", "no_trade")
+
+
+def _share(row: Mapping[str, Any]) -> float | None:
+    """(expected − missing) / expected of a readiness row; None when nothing is owed."""
+    expected = row.get("expected")
+    if not expected:
+        return None
+    return (expected - (row.get("missing") or 0)) / expected
+
+
+def shortfall(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """What the readiness rows of one partition lack, e.g. "120 of 1,380 minutes" (each
+    symbol's named when there are several); None when none lacks anything."""
+    short = [r for r in rows if (r.get("missing") or 0) > 0 and r.get("expected")]
+    if not short:
+        return None
+    named = len(rows) > 1
+    return ", ".join(
+        f"{r['symbol'] + ' ' if named and r.get('symbol') else ''}"
+        f"{r['expected'] - r['missing']:,} of {r['expected']:,} {r.get('unit') or ''}".rstrip()
+        for r in short
+    )
+
+
+def least_complete(row: dict[str, Any], inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A derived partition's readiness `row` no more complete than what it was computed from:
+    when an input's row of the same symbol (or of the whole partition) accounts for a smaller
+    share of what it owes, the row takes that input's counts, in its unit (a daily bar built
+    from 120 of 1,380 minutes is 120 / 1,380 minutes complete, not 1 / 1 days)."""
+    own = _share(row)
+    mine = [r for r in inputs if r.get("symbol") in (row.get("symbol"), None)]
+    shares = [(share, r) for r in mine if (share := _share(r)) is not None and share < 1]
+    if not shares:
+        return row
+    share, worst = min(shares, key=lambda found: found[0])
+    if own is not None and own <= share:
+        return row
+    return {**row, **{c: worst.get(c) for c in COUNT_COLUMNS}}
 
 
 def current_sql(log: str, now: str = "now()") -> str:

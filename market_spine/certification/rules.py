@@ -8,7 +8,7 @@ Pure and clock-free, so every transition is tested without a lake or a Dagster i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -21,7 +21,8 @@ class State(StrEnum):
     - certified: every blocking check passed on a capture taken after the data became final;
     - revised: it was certified, then its data changed (the next clean capture that leaves it
       unchanged certifies it again);
-    - failed: a blocking check failed on it;
+    - failed: a blocking check failed on it, or (a derived dataset) on what it was computed
+      from;
     - expired: retention deleted its rows (its readiness rows go with them; versions before
       the deletion still read them).
     """
@@ -119,25 +120,29 @@ def _iso(at: datetime) -> str:
 class DerivedEvidence:
     """What one computation of a derived partition (daily bars, greeks, a surface) tells: the
     state of each partition it was computed from, by dataset (None: never judged), when its
-    capture was taken and when the data became final (tz-aware), and each of its own blocking
-    checks' verdicts by name (None: not evaluated in this run)."""
+    capture was taken and when the data became final (tz-aware), each of its own blocking
+    checks' verdicts by name (None: not evaluated in this run), and what an input lacks, by
+    dataset, where it lacks something (e.g. "120 of 1,380 minutes")."""
 
     inputs: Mapping[str, State | None]
     captured_at: datetime
     final_at: datetime
     blocking: Mapping[str, bool | None]
+    shortfalls: Mapping[str, str] = field(default_factory=dict)
 
 
 def derive(evidence: DerivedEvidence) -> Decision:
     """The state of a derived partition, by these rules, in order:
 
     1. one of its own blocking checks failed → failed;
-    2. an input is not certified (never judged, preliminary, revised or failed) → preliminary:
-       what it was computed from may still change;
-    3. one of its own blocking checks did not run → preliminary;
-    4. the capture was taken before the data became final → preliminary (a dataset without
+    2. an input failed → failed: it was computed from data known to be wrong or short;
+       either way the reason names every failed input and what it lacks;
+    3. an input is not certified (never judged, preliminary or revised) → preliminary: what it
+       was computed from may still change;
+    4. one of its own blocking checks did not run → preliminary;
+    5. the capture was taken before the data became final → preliminary (a dataset without
        inputs, such as intraday quotes, is certified by its own capture);
-    5. otherwise → certified.
+    6. otherwise → certified.
 
     A derived partition is never `revised`: it is recomputed from its inputs, whose own
     certification records the revision; every computation is recorded.
@@ -145,12 +150,22 @@ def derive(evidence: DerivedEvidence) -> Decision:
     e = evidence
     failed = sorted(name for name, passed in e.blocking.items() if passed is False)
     pending = sorted(name for name, passed in e.blocking.items() if passed is None)
-    if failed:
-        return Decision(State.FAILED, f"blocking check failed: {', '.join(failed)}", True)
+
+    def lacking(dataset: str) -> str:
+        shortfall = e.shortfalls.get(dataset)
+        return f": {shortfall}" if shortfall else ""
+
+    fallen = [
+        f"input {d} FAILED{lacking(d)}" for d, s in sorted(e.inputs.items()) if s is State.FAILED
+    ]
+    if failed or fallen:
+        own = [f"blocking check failed: {', '.join(failed)}"] if failed else []
+        return Decision(State.FAILED, "; ".join([*own, *fallen]), True)
     uncertified = {d: s for d, s in sorted(e.inputs.items()) if s is not State.CERTIFIED}
     if uncertified:
         named = ", ".join(
-            f"{d} is {s.value if s else 'not judged yet'}" for d, s in uncertified.items()
+            f"{d} is {s.value if s else 'not judged yet'}{lacking(d)}"
+            for d, s in uncertified.items()
         )
         return Decision(State.PRELIMINARY, f"computed from uncertified input: {named}", True)
     if pending:

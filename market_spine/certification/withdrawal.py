@@ -1,7 +1,8 @@
 """Withdrawing certification where data changed without being judged. A derived partition is
 judged when it is computed, so a later judgment of its input (a re-import that fails a
 blocking check, a run that stops before the derived assets) would otherwise leave it certified
-over data that failed; its newest readiness row is superseded by a preliminary one until it is
+over data that failed; its newest readiness row is superseded by a failed one (a preliminary
+one when the input is revised or preliminary), no more complete than the input, until it is
 computed again. A writer that judges nothing (the stream landing minutes) turns a certified
 partition it changes into a revised one.
 
@@ -18,6 +19,7 @@ import polars as pl
 
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification import ledger
+from market_spine.certification.readiness import least_complete
 from market_spine.certification.rules import State
 from market_spine.certification.tables import CERTIFICATIONS, READINESS_LOG, READINESS_LOG_SCHEMA
 from market_spine.lake.store import Lake
@@ -46,14 +48,17 @@ def withdrawn(
     derived: Sequence[str],
     run_id: str,
     at: datetime,
-    state: State = State.PRELIMINARY,
+    state: State | None = None,
+    counts: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
-    """Readiness rows (READINESS_LOG_SCHEMA) that make `state` every partition of the
-    `derived` datasets still certified while the same partition of the dataset they are
-    computed from is not: `states` gives that dataset's new state of each partition key just
-    judged, `trade_dates` its trade date. Each row copies the derived partition's newest one,
-    with the state, run and time of this judgment; none when nothing certified was computed
-    from those partitions."""
+    """Readiness rows (READINESS_LOG_SCHEMA) that withdraw the certification of every
+    partition of the `derived` datasets still certified while the same partition of the
+    dataset they are computed from is not: `states` gives that dataset's new state of each
+    partition key just judged, `trade_dates` its trade date. Each row copies the derived
+    partition's newest one, with the state (`state`, by default failed where the input failed
+    and preliminary otherwise), run and time of this judgment, and no more complete than the
+    input's readiness rows among `counts` (`least_complete`); none when nothing certified was
+    computed from those partitions."""
     fallen = [key for key, judged in states.items() if judged is not State.CERTIFIED]
     if not fallen or not derived or not lake.exists(READINESS_LOG):
         return []
@@ -67,14 +72,22 @@ def withdrawn(
     certified = newest.filter(pl.col("state") == State.CERTIFIED.value)
     if certified.is_empty():
         return []
-    return conform(
+    fallen_to = {
+        key: (state or (State.FAILED if states[key] is State.FAILED else State.PRELIMINARY)).value
+        for key in fallen
+    }
+    rows = conform(
         certified.with_columns(
-            state=pl.lit(state.value),
+            state=pl.col("partition").replace_strict(fallen_to, return_dtype=pl.String()),
             computed_at=pl.lit(at).cast(READINESS_LOG_SCHEMA["computed_at"]),
             run_id=pl.lit(run_id),
         ),
         READINESS_LOG_SCHEMA,
     ).to_dicts()
+    return [
+        least_complete(row, [c for c in counts if c.get("partition") == row["partition"]])
+        for row in rows
+    ]
 
 
 def changed_unjudged(

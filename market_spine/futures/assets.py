@@ -14,13 +14,9 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import DatasetSpec
-from market_spine.certification.certify import Certified, Judged, Partition, selected_checks
-from market_spine.certification.derived import judge_derived
-from market_spine.certification.readiness import Completeness
-from market_spine.certification.withdrawal import dependents
-from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
+from market_spine.certification.certify import Partition
+from market_spine.check_kit import CheckDef
 from market_spine.futures import keys
-from market_spine.futures.catalog import CERTIFIED_FROM
 from market_spine.futures.partitions import partition_key, split_keys
 from market_spine.lake.blocks import Previous, rebuild_blocks
 from market_spine.lake.store import Lake
@@ -94,35 +90,3 @@ def run_partitions(context: dg.AssetExecutionContext) -> list[Partition]:
         for symbol, days in split_keys(context.partition_keys).items()
         for day in days
     ]
-
-
-def judge_derived_partitions(
-    context: dg.AssetExecutionContext,
-    store: Lake,
-    spec: DatasetSpec,
-    checks: Sequence[CheckDef[Any]],
-    rows: pl.DataFrame,
-    verdicts: dict[str, dict[str, CheckOutcome]],
-    now: Any,
-    completeness: Callable[[Partition, dict[str, CheckOutcome], pl.DataFrame], Completeness],
-) -> Certified:
-    """Judge the run's partitions of a derived futures dataset (`judge_derived`) from the same
-    partitions of the datasets it is certified from (`CERTIFIED_FROM`), withdrawing the
-    certification of those computed from it where it is left uncertified; `completeness`
-    gives a partition's from its verdicts and rows."""
-    partitions = run_partitions(context)
-    asset = dg.AssetKey(spec.name.split("/"))
-    frames = rows_by(rows, PARTITION_COLUMNS, [p.values for p in partitions])
-    return judge_derived(
-        store,
-        spec.name,
-        CERTIFIED_FROM[spec.name],
-        context.run.run_id,
-        partitions,
-        PARTITION_COLUMNS,
-        rows,
-        Judged(checks, verdicts, selected_checks(context, asset)),
-        now,
-        {p.key: [completeness(p, verdicts[p.key], frames[p.values])] for p in partitions},
-        dependents(spec.name, CERTIFIED_FROM),
-    )

@@ -67,6 +67,10 @@ NORMALIZED_BARS_SPEC = DatasetSpec(
     history=_V1,
     upstream=(RAW_BARS_SPEC.name,),
     keys=("symbol", "ts"),
+    # A minute's OHLCV and contract are the same whoever reports them; its vwap and trade
+    # count are each source's own estimate, so a capture over the stream's minutes that
+    # differs only there does not revise them.
+    derived_values=("vwap", "trades"),
 )
 DAILY_BARS_SPEC = DatasetSpec(
     name=keys.table(keys.DAILY_BARS),

@@ -1,18 +1,19 @@
 """`normalized/futures_continuous_1m`: each continuous series' minutes, unadjusted, from the
 captured bars of the contract it holds; replaced per contiguous block of the run's trade dates."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date
 
 import dagster as dg
 import polars as pl
 
 from market_spine.certification.certify import Partition
+from market_spine.certification.derived import judge_derived_asset
 from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset, judge_derived_partitions
-from market_spine.futures.catalog import CONTINUOUS_BARS_SPEC
+from market_spine.futures.assets import PARTITION_COLUMNS, futures_asset, run_partitions
+from market_spine.futures.catalog import CERTIFIED_FROM, CONTINUOUS_BARS_SPEC
 from market_spine.futures.continuous import continuous_minutes
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import absent_series, read_contract_bars, read_rolls
@@ -33,18 +34,20 @@ def build_block(bars: pl.DataFrame, symbol: str, start: date, end: date) -> pl.D
 
 
 def series_completeness(
-    p: Partition, verdicts: dict[str, CheckOutcome], _: pl.DataFrame
-) -> Completeness:
+    p: Partition, verdicts: Mapping[str, CheckOutcome], _: pl.DataFrame
+) -> list[Completeness]:
     """A root's session across its continuous series, in minutes (summed over the series)."""
     counts = verdicts["completeness"].metadata
-    return Completeness(
-        p.symbol,
-        "minutes",
-        counts["expected_bars"],
-        counts["present_bars"],
-        counts["missing_minutes"],
-        counts["no_trade_minutes"],
-    )
+    return [
+        Completeness(
+            p.symbol,
+            "minutes",
+            counts["expected_bars"],
+            counts["present_bars"],
+            counts["missing_minutes"],
+            counts["no_trade_minutes"],
+        )
+    ]
 
 
 def futures_continuous_1m(
@@ -88,12 +91,15 @@ def futures_continuous_1m(
         now=market.now(),
         absent=absent,
     )
-    judged = judge_derived_partitions(
+    judged = judge_derived_asset(
         context,
         store,
-        CONTINUOUS_BARS_SPEC,
+        CONTINUOUS_BARS_SPEC.name,
+        CERTIFIED_FROM,
         checks.CONTINUOUS_BARS_CHECKS,
         bars,
+        PARTITION_COLUMNS,
+        run_partitions(context),
         verdicts,
         market.now(),
         series_completeness,

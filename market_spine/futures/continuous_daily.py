@@ -1,17 +1,23 @@
 """`analytics/futures_continuous_daily`: one OHLCV row per continuous series and trade date, from
 the continuous minutes (unadjusted, like them)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import polars as pl
 
 from market_spine.certification.certify import Partition
+from market_spine.certification.derived import judge_derived_asset
 from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset, judge_derived_partitions, rebuild_partitions
-from market_spine.futures.catalog import CONTINUOUS_DAILY_SPEC
+from market_spine.futures.assets import (
+    PARTITION_COLUMNS,
+    futures_asset,
+    rebuild_partitions,
+    run_partitions,
+)
+from market_spine.futures.catalog import CERTIFIED_FROM, CONTINUOUS_DAILY_SPEC
 from market_spine.futures.daily_bars import daily_from_minutes
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import absent_series
@@ -25,13 +31,15 @@ def continuous_daily_from_minutes(minutes: pl.DataFrame) -> pl.DataFrame:
     return daily_from_minutes(minutes, by=("series",), schema=CONTINUOUS_DAILY)
 
 
-def series_days(p: Partition, verdicts: dict[str, CheckOutcome], _: pl.DataFrame) -> Completeness:
+def series_days(
+    p: Partition, verdicts: Mapping[str, CheckOutcome], _: pl.DataFrame
+) -> list[Completeness]:
     """A session's daily rows against the root's series, in series (none owed without one)."""
     counts = verdicts["completeness"].metadata
     missing = len(counts["missing"])
-    return Completeness(
-        p.symbol, "series", counts["expected"], counts["expected"] - missing, missing
-    )
+    return [
+        Completeness(p.symbol, "series", counts["expected"], counts["expected"] - missing, missing)
+    ]
 
 
 def futures_continuous_daily(
@@ -60,12 +68,15 @@ def futures_continuous_daily(
         partitions,
         absent=absent,
     )
-    judged = judge_derived_partitions(
+    judged = judge_derived_asset(
         context,
         store,
-        CONTINUOUS_DAILY_SPEC,
+        CONTINUOUS_DAILY_SPEC.name,
+        CERTIFIED_FROM,
         checks.CONTINUOUS_DAILY_CHECKS,
         daily,
+        PARTITION_COLUMNS,
+        run_partitions(context),
         verdicts,
         market.now(),
         series_days,

@@ -1,17 +1,23 @@
 """`analytics/futures_bars_daily`: one OHLCV row per symbol and trade date, from the minutes."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 import polars as pl
 
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.certify import Partition
+from market_spine.certification.derived import judge_derived_asset
 from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset, judge_derived_partitions, rebuild_partitions
-from market_spine.futures.catalog import DAILY_BARS_SPEC
+from market_spine.futures.assets import (
+    PARTITION_COLUMNS,
+    futures_asset,
+    rebuild_partitions,
+    run_partitions,
+)
+from market_spine.futures.catalog import CERTIFIED_FROM, DAILY_BARS_SPEC
 from market_spine.futures.schemas import DAILY_BARS
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
@@ -58,13 +64,13 @@ def daily_from_minutes(
 
 
 def session_completeness(
-    p: Partition, verdicts: dict[str, CheckOutcome], rows: pl.DataFrame
-) -> Completeness:
+    p: Partition, verdicts: Mapping[str, CheckOutcome], rows: pl.DataFrame
+) -> list[Completeness]:
     """A session's daily row against the calendar, in days (none owed without a session)."""
     counts = verdicts["completeness"].metadata
-    return Completeness(
-        p.symbol, "days", counts["expected_days"], rows.height, counts["missing_days"]
-    )
+    return [
+        Completeness(p.symbol, "days", counts["expected_days"], rows.height, counts["missing_days"])
+    ]
 
 
 def futures_bars_daily(
@@ -77,12 +83,15 @@ def futures_bars_daily(
         context, store, keys.NORMALIZED_BARS, keys.DAILY_BARS, daily_from_minutes, DAILY_BARS
     )
     verdicts = checks.judge_partitions(checks.DAILY_BARS_CHECKS, daily, partitions)
-    judged = judge_derived_partitions(
+    judged = judge_derived_asset(
         context,
         store,
-        DAILY_BARS_SPEC,
+        DAILY_BARS_SPEC.name,
+        CERTIFIED_FROM,
         checks.DAILY_BARS_CHECKS,
         daily,
+        PARTITION_COLUMNS,
+        run_partitions(context),
         verdicts,
         market.now(),
         session_completeness,

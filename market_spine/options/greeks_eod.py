@@ -8,13 +8,14 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
-from market_spine.check_kit import partition_checks, rows_by
+from market_spine.certification.derived import judge_derived_asset
+from market_spine.check_kit import partition_checks
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards
-from market_spine.options.catalog import GREEKS_SPEC
-from market_spine.options.judgment import eod_days, judge_options_days, vol_completeness
+from market_spine.options.catalog import CERTIFIED_FROM, GREEKS_SPEC
+from market_spine.options.judgment import DAY_COLUMNS, eod_days, vol_completeness
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import GREEKS
 from market_spine.providers.resource import MarketDataResource
@@ -51,17 +52,18 @@ def options_greeks_eod(
         ["root"],
     )
     verdicts = checks.judge_days(checks.GREEKS_CHECKS, greeks, days)
-    by_day = rows_by(greeks, ["trade_date"], [(d,) for d in days])
-    judged = judge_options_days(
+    judged = judge_derived_asset(
         context,
         store,
-        GREEKS_SPEC,
+        GREEKS_SPEC.name,
+        CERTIFIED_FROM,
         checks.GREEKS_CHECKS,
         greeks,
-        verdicts,
+        DAY_COLUMNS,
         eod_days(days),
+        verdicts,
         market.now(),
-        lambda p: vol_completeness(by_day[p.values]),
+        lambda _, __, day: vol_completeness(day),
     )
     yield dg.MaterializeResult(
         metadata={

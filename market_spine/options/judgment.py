@@ -1,23 +1,16 @@
-"""Judging the derived options datasets per day (greeks, the vol surface, intraday quotes):
-what each root of a day holds against what it owes, for readiness, and the call that gives
-each day its state from the chain it was computed from (`certification.derived`)."""
+"""The days of the options datasets judged per day (greeks, the vol surface, intraday quotes)
+as certification sees them (`certification.derived`), and what each root of a day holds
+against what it owes, for readiness."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Sequence
+from datetime import date
 
-import dagster as dg
 import polars as pl
 
-from market_spine.catalog.vocabulary import DatasetSpec
-from market_spine.certification.certify import Certified, Judged, Partition, selected_checks
-from market_spine.certification.derived import judge_derived
+from market_spine.certification.certify import Partition
 from market_spine.certification.readiness import Completeness
-from market_spine.certification.withdrawal import dependents
-from market_spine.check_kit import CheckDef, CheckOutcome
-from market_spine.lake.store import Lake
 from market_spine.markets.expirations import (
     ROOTS,
     eod_final_at,
@@ -26,7 +19,6 @@ from market_spine.markets.expirations import (
     traded_expirations,
 )
 from market_spine.options import quote_sides
-from market_spine.options.catalog import CERTIFIED_FROM
 from market_spine.pricing.black import NO_TIME_LEFT
 
 #: The column that selects one day's rows (the values of each Partition).
@@ -71,34 +63,3 @@ def expiry_completeness(surface: pl.DataFrame, day: date) -> list[Completeness]:
         held = set(surface.filter(pl.col("root") == root)["expiration"].to_list())
         found.append(Completeness(root, "expiries", len(owed), len(owed & held), len(owed - held)))
     return found
-
-
-def judge_options_days(
-    context: dg.AssetExecutionContext,
-    store: Lake,
-    spec: DatasetSpec,
-    checks: Sequence[CheckDef[Any]],
-    rows: pl.DataFrame,
-    verdicts: Mapping[str, Mapping[str, CheckOutcome]],
-    partitions: Sequence[Partition],
-    now: datetime,
-    completeness: Callable[[Partition], list[Completeness]],
-) -> Certified:
-    """Judge the run's days of a derived options dataset (`judge_derived`) from the same days
-    of the datasets it is certified from (`CERTIFIED_FROM`, none for a capture of its own),
-    each with its roots' `completeness`, withdrawing the certification of those computed from
-    it where it is left uncertified."""
-    asset = dg.AssetKey(spec.name.split("/"))
-    return judge_derived(
-        store,
-        spec.name,
-        CERTIFIED_FROM.get(spec.name, ()),
-        context.run.run_id,
-        partitions,
-        DAY_COLUMNS,
-        rows,
-        Judged(checks, verdicts, selected_checks(context, asset)),
-        now,
-        {p.key: completeness(p) for p in partitions},
-        dependents(spec.name, CERTIFIED_FROM),
-    )

@@ -4,7 +4,7 @@ Captured one (day, expiration) at a time and committed as it arrives, so a month
 streams through in bounded memory: each commit is one capture with its own id and provenance.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -13,6 +13,7 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification.derived import judge_derived_asset
 from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, judge, partition_checks
 from market_spine.lake.capture import with_provenance
@@ -20,8 +21,8 @@ from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
 from market_spine.markets.expirations import listed_expirations, quote_minutes_expected
 from market_spine.options import checks, keys
-from market_spine.options.catalog import RAW_QUOTES_SPEC
-from market_spine.options.judgment import judge_options_days, session_days
+from market_spine.options.catalog import CERTIFIED_FROM, RAW_QUOTES_SPEC
+from market_spine.options.judgment import DAY_COLUMNS, session_days
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import RAW_QUOTES
 from market_spine.providers.base import QuoteCapture
@@ -56,7 +57,7 @@ class QuoteLanding:
         return {d.isoformat(): merged_verdict(self.outcomes.get(d, [])) for d in days}
 
 
-def minute_completeness(verdict: dict[str, CheckOutcome]) -> list[Completeness]:
+def minute_completeness(verdict: Mapping[str, CheckOutcome]) -> list[Completeness]:
     """A day's quote minutes for readiness (SPXW only): owed by the contracts captured, those
     held and those short."""
     counts = verdict["minute_completeness"].metadata
@@ -153,16 +154,18 @@ def raw_spx_options_quotes_1m(
     meta = {"run_id": context.run.run_id, "source": provider.name}
     landing = land_quotes(lake.lake, captures, meta, market.now())
     verdicts = landing.verdicts(days)
-    judged = judge_options_days(
+    judged = judge_derived_asset(
         context,
         lake.lake,
-        RAW_QUOTES_SPEC,
+        RAW_QUOTES_SPEC.name,
+        CERTIFIED_FROM,
         checks.RAW_QUOTES_CHECKS,
         landing.captured(),
-        verdicts,
+        DAY_COLUMNS,
         session_days(days),
+        verdicts,
         market.now(),
-        lambda p: minute_completeness(verdicts[p.key]),
+        lambda _, verdict, __: minute_completeness(verdict),
     )
     yield dg.MaterializeResult(
         metadata={

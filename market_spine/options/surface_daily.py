@@ -8,13 +8,14 @@ import polars as pl
 
 from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
-from market_spine.check_kit import partition_checks, rows_by
+from market_spine.certification.derived import judge_derived_asset
+from market_spine.check_kit import partition_checks
 from market_spine.lake.blocks import rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import surface
-from market_spine.options.catalog import SURFACE_SPEC
-from market_spine.options.judgment import eod_days, expiry_completeness, judge_options_days
+from market_spine.options.catalog import CERTIFIED_FROM, SURFACE_SPEC
+from market_spine.options.judgment import DAY_COLUMNS, eod_days, expiry_completeness
 from market_spine.options.partitions import option_days, run_days
 from market_spine.options.schemas import SURFACE
 from market_spine.providers.resource import MarketDataResource
@@ -46,17 +47,18 @@ def vol_surface_daily(
         ["root"],
     )
     verdicts = checks.judge_days(checks.SURFACE_CHECKS, result, days)
-    by_day = rows_by(result, ["trade_date"], [(d,) for d in days])
-    judged = judge_options_days(
+    judged = judge_derived_asset(
         context,
         store,
-        SURFACE_SPEC,
+        SURFACE_SPEC.name,
+        CERTIFIED_FROM,
         checks.SURFACE_CHECKS,
         result,
-        verdicts,
+        DAY_COLUMNS,
         eod_days(days),
+        verdicts,
         market.now(),
-        lambda p: expiry_completeness(by_day[p.values], p.trade_date),
+        lambda p, _, day: expiry_completeness(day, p.trade_date),
     )
     yield dg.MaterializeResult(
         metadata={

@@ -122,6 +122,9 @@ class Streamer:
         self._batch_id = new_capture_id()
         self._latest: dict[str, datetime] = {}
         self._gaps: dict[str, _Gap] = {}
+        # The last minute history gave each root: a partial minute of the join that closes
+        # after its backfill is already there, and asking history again would repeat it.
+        self._backfilled: dict[str, datetime] = {}
         self._trade_dates: dict[tuple[str, datetime], date] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -269,8 +272,11 @@ class Streamer:
         self.hub.publish(bar_messages(minutes, "1m"))
 
     def _add_gap(self, root: str, minute: datetime) -> None:
-        """Give `minute` to the backfill, widening the symbol's open gap if there is one."""
+        """Give `minute` to the backfill, widening the symbol's open gap if there is one; a
+        minute a backfill already brought is left as it is."""
         with self._lock:
+            if minute <= self._backfilled.get(root, minute - MINUTE):
+                return
             gap = self._gaps.get(root)
             if gap is None:
                 self._gaps[root] = _Gap(minute, minute)
@@ -305,6 +311,8 @@ class Streamer:
             self._backfill(root, gap)
             with self._lock:
                 self._gaps.pop(root, None)
+                brought = max(gap.end or gap.start, self._backfilled.get(root, gap.start))
+                self._backfilled[root] = brought
 
     def _backfill(self, root: str, gap: _Gap) -> None:
         """Fetch the gap's minutes from history, land them as a raw capture and in the

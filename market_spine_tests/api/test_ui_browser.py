@@ -362,6 +362,14 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert "missing" in closed.text_content()
         capture = closed.locator(".capture").text_content() or ""
         assert len(capture) == 26  # a ULID capture id
+        # The day built from those failed minutes fails with them, and is as complete as they.
+        daily = page.locator(
+            "section[data-dataset='analytics/futures_bars_daily'] "
+            "article.tile[data-trade-date='2024-03-04']"
+        )
+        assert daily.locator(".badge").text_content() == "FAILED"
+        shown = daily.locator(".completeness").text_content() or ""
+        assert "minutes" in shown and "missing" in shown and "100" not in shown, shown
         preliminary = page.locator("article.tile[data-state='preliminary']").count()
         assert preliminary >= 1
         assert f"{preliminary} PRELIMINARY" in (page.text_content("#summary") or "")
@@ -415,8 +423,8 @@ def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
             "all",
             *readiness_datasets(),
         ]
+        # Picking a dataset applies it: no button to press.
         page.select_option("#f-dataset", COMPANY)
-        page.click("#filters button[type=submit]")
         tiles = page.locator("article.tile")
         company_tiles = page.locator(f"section[data-dataset='{COMPANY}'] article.tile")
         until(lambda: company_tiles.count() == 1, "the company tile")
@@ -436,10 +444,31 @@ def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
 
         # Back to every dataset: the minute bars' tiles replace the company's.
         page.select_option("#f-dataset", "normalized/futures_bars_1m")
-        page.click("#filters button[type=submit]")
         until(lambda: tiles.count() == 2 and company_tiles.count() == 0, "the bars' tiles")
+        assert "dataset=normalized" in page.url
+        # A date applies as it is picked.
+        page.fill("#f-start", "2024-03-05")
+        until(lambda: tiles.count() == 1, "the tile from the start on")
+        page.fill("#f-start", "")
+        until(lambda: tiles.count() == 2, "both tiles again")
+        # A symbol list applies once typing pauses, not at each keystroke's half symbol.
+        with page.expect_request(lambda r: "/v1/readiness" in r.url and "symbol=" in r.url) as read:
+            page.locator("#f-symbol").press_sequentially("CL", delay=50)
+        assert re.search(r"symbol=CL(&|$)", read.value.url), read.value.url
+        until(lambda: tiles.count() == 2, "CL's tiles")
         # A filter the API refuses leaves no tile of the previous one behind.
         page.fill("#f-symbol", "XX")
-        page.click("#filters button[type=submit]")
         page.locator("#error").wait_for(state="visible")
         until(lambda: tiles.count() == 0, "no tiles")
+        # The stale-answer guard holds for reads the typing started: a slow read of XX (an
+        # error) answering after CL's must not clear CL's tiles.
+        slow: list[Route] = []
+        page.route("**/v1/readiness*symbol=XY*", lambda route: slow.append(route))
+        page.fill("#f-symbol", "XY")
+        # A locator's count lets Playwright run the route handler while this polls.
+        until(lambda: page.locator("#f-symbol").count() == 1 and len(slow) == 1, "the held read")
+        page.fill("#f-symbol", "CL")
+        until(lambda: tiles.count() == 2, "CL's tiles after the held read")
+        slow.pop().continue_()
+        page.wait_for_timeout(500)
+        assert tiles.count() == 2 and page.locator("#error").is_hidden()

@@ -29,11 +29,31 @@ def test_certified_inputs_and_passing_checks_certify() -> None:
 
 
 def test_an_uncertified_input_leaves_it_preliminary_and_says_which() -> None:
-    for state in (None, State.PRELIMINARY, State.REVISED, State.FAILED):
+    for state in (None, State.PRELIMINARY, State.REVISED):
         d = derive(evidence({CHAIN: state, "other": State.CERTIFIED}))
         assert d.state is State.PRELIMINARY
         assert CHAIN in d.reason and "other" not in d.reason
     assert "not judged yet" in derive(evidence({CHAIN: None})).reason
+
+
+def test_a_failed_input_fails_it_naming_the_input_and_what_it_lacks() -> None:
+    minutes = "normalized/futures_bars_1m"
+    d = derive(
+        DerivedEvidence(
+            {minutes: State.FAILED, "other": State.PRELIMINARY},
+            AFTER,
+            FINAL,
+            {"validity": True},
+            {minutes: "120 of 1,380 minutes"},
+        )
+    )
+    assert d.state is State.FAILED
+    assert d.reason == "input normalized/futures_bars_1m FAILED: 120 of 1,380 minutes"
+    # Without a count it still names the input; its own failed check is named first.
+    assert derive(evidence({CHAIN: State.FAILED})).reason == f"input {CHAIN} FAILED"
+    own = derive(evidence({CHAIN: State.FAILED}, blocking={"validity": False}))
+    assert own.state is State.FAILED
+    assert own.reason == f"blocking check failed: validity; input {CHAIN} FAILED"
 
 
 def test_its_own_failed_blocking_check_fails_it_even_over_certified_inputs() -> None:
@@ -59,4 +79,4 @@ def test_every_combination_is_certified_only_when_everything_is_clean() -> None:
         clean = chain is State.CERTIFIED and captured >= FINAL and check is True
         assert (d.state is State.CERTIFIED) == clean
         assert d.state is not State.REVISED and d.recorded
-        assert (d.state is State.FAILED) == (check is False)
+        assert (d.state is State.FAILED) == (check is False or chain is State.FAILED)

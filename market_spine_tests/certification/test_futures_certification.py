@@ -19,6 +19,7 @@ from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import domain_assets, resources
+from market_spine.streaming.lander import land_minutes, new_capture_id
 from market_spine.version import package_version
 from market_spine_tests.kit.homes import settings_for
 
@@ -121,6 +122,39 @@ def test_certified_data_that_changes_is_revised_then_recertified(home, instance)
     assert drift(Lake(home / "lake")) == {}  # the trust tables are stored as declared
 
 
+def _stream_over(home: Path, first: datetime, last: datetime, **nudged: pl.Expr) -> None:
+    """Land the stored minutes [first, last] of CL again as the stream would, under its own
+    capture, with `nudged` columns replaced (live, so nothing is final yet)."""
+    lake = Lake(home / "lake")
+    rows = lake.read(keys.table(keys.NORMALIZED_BARS), equals={"symbol": "CL"}).filter(
+        pl.col("ts").is_between(first, last)
+    )
+    streamed = rows.with_columns(capture_id=pl.lit(new_capture_id()), **nudged)
+    land_minutes(lake, streamed.to_dicts(), {"source": "ib-realtime"}, now=last)
+
+
+def test_a_capture_over_streamed_minutes_differing_only_in_vwap_is_no_revision(
+    home, instance
+) -> None:
+    later = "2024-03-05T15:45:00Z"
+    first, last = datetime(2024, 3, 5, 15, 30, tzinfo=UTC), datetime(2024, 3, 5, 15, 44, tzinfo=UTC)
+    assert run(home, instance, later).success
+    # The stream's vwap comes from its 5-second bars: a hair off the history's, as is its
+    # trade count; the OHLCV are the same.
+    _stream_over(home, first, last, vwap=pl.col("vwap") * 1.0001, trades=pl.col("trades") + 1)
+    again = run(home, instance, later)
+    assert certified_check(again).metadata["state"].value == "preliminary"
+    assert revisions(home).is_empty()
+    stored = Lake(home / "lake").read(keys.table(keys.NORMALIZED_BARS), equals={"symbol": "CL"})
+    assert stored.filter(pl.col("ts").is_between(first, last))["capture_id"].n_unique() == 1
+
+    # A close the stream got differently is a revision, naming the close alone.
+    _stream_over(home, first, first, vwap=pl.col("vwap") * 1.0001, close=pl.col("low"))
+    assert run(home, instance, later).success
+    [revision] = revisions(home).to_dicts()
+    assert revision["columns"] == "close" and revision["rows_changed"] == 1
+
+
 def test_a_failed_blocking_check_fails_the_partition(home, instance) -> None:
     assert run(home, instance, NEXT_MORNING).success
     crossed = run(home, instance, NEXT_MORNING, defects=["crossed"])
@@ -164,7 +198,7 @@ def test_missing_minutes_fail_the_partition_though_they_stop_nothing(home, insta
     }
     found = readiness_states(home)
     assert found[keys.table(keys.NORMALIZED_BARS)] == "failed"
-    assert found[keys.table(keys.DAILY_BARS)] == "preliminary"
+    assert found[keys.table(keys.DAILY_BARS)] == "failed"
     assert "certified" not in found.values()
 
 
@@ -180,7 +214,7 @@ def test_a_partition_stopped_by_its_blocking_check_withdraws_what_was_computed_f
     assert keys.DAILY_BARS not in materialized
     found = readiness_states(home)
     assert found[keys.table(keys.NORMALIZED_BARS)] == "failed"
-    assert found[keys.table(keys.DAILY_BARS)] == "preliminary"
+    assert found[keys.table(keys.DAILY_BARS)] == "failed"
     assert "certified" not in found.values()
     # The next clean capture certifies every one of them again.
     assert run(home, instance, NEXT_MORNING).success

@@ -1,7 +1,8 @@
 """Certification of vendor-file imports through a real Dagster instance and Delta lake: a file
 holding 120 of the 1,380 minutes ES owes on 2024-03-11 fails its completeness check, so the
-partition is failed and nothing computed from it is certified (the readiness query, the API
-and the asset metadata agree); importing the complete day certifies all of them again."""
+partition is failed and so is everything computed from it, none claiming to be complete (the
+readiness query, the API and the asset metadata agree); importing the complete day certifies
+all of them again."""
 
 from __future__ import annotations
 
@@ -58,6 +59,14 @@ def states(home: Path) -> dict[str, str]:
     return dict(ready.filter(pl.col("trade_date") == DAY).select("dataset", "state").iter_rows())
 
 
+def completeness(home: Path) -> dict[str, tuple[str, int, int, float]]:
+    """Each dataset's unit, present, expected and completeness share of DAY's ES partition."""
+    ready = Spine(home, warn_empty=False).readiness(symbols="ES", now=LATER)
+    rows = ready.filter(pl.col("trade_date") == DAY)
+    columns = ("dataset", "unit", "present", "expected", "completeness")
+    return {r[0]: r[1:] for r in rows.select(columns).iter_rows()}
+
+
 def reasons(instance: dg.DagsterInstance, dataset: str) -> dict[str, str]:
     """The newest materialization's reasons for its uncertified partitions."""
     [record] = instance.fetch_materializations(dg.AssetKey(dataset.split("/")), limit=1).records
@@ -79,10 +88,20 @@ def test_an_import_missing_most_of_the_session_is_failed_and_certifies_nothing_o
     assert day.rows == KEPT and day.missing_minutes == MINUTES - KEPT
     found = states(home)
     assert found[NORMALIZED] == "failed"
-    # Nothing computed from the failed minutes is certified, and each says why.
-    assert found[DAILY] == "preliminary" and found[CONTINUOUS] != "certified"
-    assert found[CONTINUOUS_DAILY] != "certified"
-    assert "normalized/futures_bars_1m is failed" in reasons(instance, DAILY)[PARTITION]
+    # What is computed from the failed minutes fails with them, each naming them and what
+    # they lack, and none claims to be complete.
+    assert found == dict.fromkeys(DATASETS, "failed")
+    lacking = "input normalized/futures_bars_1m FAILED: 120 of 1,380 minutes"
+    assert reasons(instance, DAILY)[PARTITION] == lacking
+    for dataset in (DAILY, CONTINUOUS):
+        assert lacking in reasons(instance, dataset)[PARTITION], dataset
+    # Computed from the continuous minutes: it names them, failed in turn.
+    lacked = "input normalized/futures_continuous_1m FAILED"
+    assert lacked in reasons(instance, CONTINUOUS_DAILY)[PARTITION]
+    counts = completeness(home)
+    assert counts[DAILY] == ("minutes", KEPT, MINUTES, KEPT / MINUTES)
+    for dataset in DATASETS:
+        assert counts[dataset][3] < 1, (dataset, counts[dataset])
     [transition] = Lake(home / "lake").read(CERTIFICATIONS).to_dicts()
     assert transition["state"] == "failed" and "completeness" in transition["reason"]
     # The Dagster check that shows the certification fails with it.

@@ -227,28 +227,26 @@ def test_derived_datasets_are_as_certified_as_what_they_are_computed_from(home: 
     spine = Spine(home, warn_empty=False)
     ready = spine.readiness(now=NOW)
     closed = {d: _row(ready, d, "CL", CLOSED)["state"] for d in FUTURES}
-    assert closed == {
-        BARS_1M: "failed",
-        BARS_DAILY: "preliminary",
-        CONTINUOUS_1M: "failed",
-        CONTINUOUS_DAILY: "preliminary",
-    }
+    assert closed == dict.fromkeys(FUTURES, "failed")
     for dataset in FUTURES:
         live = _row(ready, dataset, "CL", LIVE)
         assert live["state"] == "preliminary" and live["freshness_lag_s"] == 6.5 * 3600
+    # The closed day's row stands on minutes that lost some: it is as complete as they are,
+    # not one day of one.
+    counts = ("unit", "expected", "present", "missing", "completeness")
     daily = _row(ready, BARS_DAILY, "CL", CLOSED)
-    assert (daily["unit"], daily["expected"], daily["present"], daily["missing"]) == (
-        "days",
-        1,
-        1,
-        0,
-    )
+    lost = _row(ready, BARS_1M, "CL", CLOSED)
+    assert lost["missing"] > 0 and lost["completeness"] < 1
+    assert {c: daily[c] for c in counts} == {c: lost[c] for c in counts}
+    live_daily = _row(ready, BARS_DAILY, "CL", LIVE)
+    assert (live_daily["unit"], live_daily["expected"], live_daily["present"]) == ("days", 1, 1)
     assert daily["capture_id"] == spine.daily("CL", CLOSED)["capture_id"].item()
     minutes = _row(ready, CONTINUOUS_1M, "CL", CLOSED)
     series = spine.bars("CL.c.0", CLOSED)
     assert minutes["unit"] == "minutes" and minutes["present"] >= series.height > 0
     assert minutes["missing"] > 0  # the closed session was captured with gaps
-    assert _row(ready, CONTINUOUS_DAILY, "CL", CLOSED)["unit"] == "series"
+    assert _row(ready, CONTINUOUS_DAILY, "CL", CLOSED)["completeness"] < 1
+    assert _row(ready, CONTINUOUS_DAILY, "CL", LIVE)["unit"] == "series"
     for root in ROOTS:
         chain = _row(ready, OPTION_CHAIN, root, LIVE)
         for dataset in (OPTION_GREEKS, VOL_SURFACE):

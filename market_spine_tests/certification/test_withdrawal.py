@@ -70,16 +70,17 @@ def test_a_fallen_input_makes_only_its_certified_dependents_preliminary(tmp_path
     states = {"2024-03-05|CL": State.FAILED, "2024-03-05|NG": State.CERTIFIED}
     days = dict.fromkeys(states, DAY)
     rows = withdrawn(lake, states, days, (DAILY, SERIES), "second", AT)
-    # Only the certified daily partition over the failed input falls; the rest stand.
+    # Only the certified daily partition over the failed input falls, failed with it; the
+    # rest stand.
     assert [(r["dataset"], r["partition"], r["state"]) for r in rows] == [
-        (DAILY, "2024-03-05|CL", "preliminary")
+        (DAILY, "2024-03-05|CL", "failed")
     ]
     [fallen] = rows
     assert (fallen["run_id"], fallen["computed_at"], fallen["present"]) == ("second", AT, 1)
     ledger.record(lake, [], [], [], "second", rows)
     ready = Readiness(lake).read(ReadinessQuery((DAILY,), None, None, None), AT)
     assert dict(ready.select("symbol", "state").iter_rows()) == {
-        "CL": "preliminary",
+        "CL": "failed",
         "NG": "certified",
     }
     # Nothing certified is left over the failed input: a second judgment adds nothing.
@@ -93,3 +94,29 @@ def test_nothing_is_read_while_every_input_is_certified(tmp_path: Path) -> None:
         == []
     )
     assert withdrawn(lake, {"k": State.CERTIFIED}, {"k": DAY}, (DAILY,), "r", AT) == []
+
+
+def test_a_withdrawn_partition_is_no_more_complete_than_its_fallen_input(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    ledger.record(lake, [], [], [], "first", [row(DAILY, "2024-03-05|CL", "certified", AT)])
+    minutes = {
+        **row(MINUTES, "2024-03-05|CL", "failed", AT),
+        "unit": "minutes",
+        "expected": 1380,
+        "present": 120,
+        "missing": 1260,
+    }
+    keys = {"2024-03-05|CL": DAY}
+    [failed] = withdrawn(
+        lake, {"2024-03-05|CL": State.FAILED}, keys, (DAILY,), "second", AT, counts=[minutes]
+    )
+    # Not "1 / 1 days": the day stands on 120 of the 1,380 minutes it owes.
+    assert (failed["state"], failed["unit"], failed["present"], failed["expected"]) == (
+        "failed",
+        "minutes",
+        120,
+        1380,
+    )
+    # An input revised, not failed, leaves what was computed from it preliminary.
+    [revised] = withdrawn(lake, {"2024-03-05|CL": State.REVISED}, keys, (DAILY,), "third", AT)
+    assert (revised["state"], revised["unit"], revised["present"]) == ("preliminary", "days", 1)

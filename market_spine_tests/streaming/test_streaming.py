@@ -195,15 +195,15 @@ def test_a_failed_write_keeps_its_bars_for_the_next_flush(home, monkeypatch) -> 
     assert minute.height == 1 and minute["volume"][0] == 120
 
 
-def _market_minutes(first: datetime, last: datetime) -> pl.DataFrame:
-    """The market's own minutes of CL in [first, last]."""
-    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars("CL", DAY)
+def _market_minutes(first: datetime, last: datetime, symbol: str = "CL") -> pl.DataFrame:
+    """The market's own minutes of `symbol` in [first, last]."""
+    truth = SimulatedMarket(seed=7, clock=lambda: START + timedelta(hours=1)).bars(symbol, DAY)
     return truth.filter(pl.col("ts").is_between(first, last))
 
 
-def _land_captured(lake: Lake, first: datetime, last: datetime) -> pl.DataFrame:
+def _land_captured(lake: Lake, first: datetime, last: datetime, symbol: str = "CL") -> pl.DataFrame:
     """Land the market's minutes [first, last] as a capture would have; returns them."""
-    rows = _market_minutes(first, last).with_columns(
+    rows = _market_minutes(first, last, symbol).with_columns(
         trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id())
     )
     land_minutes(lake, rows.to_dicts(), {"source": "capture"})
@@ -240,6 +240,37 @@ def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -
     untils = [json.loads(r).get("until") for r in raw["request"].unique()]
     assert all(u and datetime.fromisoformat(u) >= hole[-1] for u in untils)
     assert streamer.stats.backfilled_minutes >= 30
+
+
+@pytest.mark.timeout(120)
+def test_a_start_mid_minute_asks_history_once_per_root(home) -> None:
+    """The minute the stream joins in is partial: the backfill up to it brings it whole, so
+    its closing later must not ask history for it again."""
+    joined = START + timedelta(seconds=30)
+    lake = Lake(home / "lake")
+    newest = START - timedelta(minutes=10)
+    for root in ("CL", "ES"):
+        _land_captured(lake, newest - timedelta(minutes=5), newest, root)
+    with FakeTWS.running(FakeTWSConfig(start=joined, speed=30)) as server:
+        streamer, _ = _stream(home, server)
+        streamer.start()
+        try:
+            deadline = time.monotonic() + 60
+            # Two streamed minutes per root: the partial one has long closed by then.
+            while streamer.stats.minutes < 4:
+                assert time.monotonic() < deadline, "the stream landed no minutes"
+                time.sleep(0.2)
+        finally:
+            streamer.stop()
+        requests = server.stats()["requests"]
+    assert requests["historical_data"] == 2, requests
+    rows = lake.read("normalized/futures_bars_1m").sort("symbol", "ts")
+    assert rows.select(pl.struct("symbol", "ts").is_unique().all()).item()
+    for root in ("CL", "ES"):
+        held = rows.filter(pl.col("symbol") == root)
+        # The hole up to the join, the joined minute included, came from history once.
+        hole = [newest + timedelta(minutes=i) for i in range(1, 11)]
+        assert set(hole) <= set(held["ts"]), root
 
 
 def test_stream_minutes_replace_only_themselves_not_the_minutes_between(home) -> None:

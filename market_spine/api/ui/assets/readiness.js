@@ -9,12 +9,15 @@
   const S = window.Spine;
   const BARS = "normalized/futures_bars_1m";
   const REFRESH_MS = 30000;
+  // A pause in typing a symbol list long enough to mean "show these".
+  const TYPING_MS = 400;
   const FILTERS = { dataset: "f-dataset", symbol: "f-symbol", start: "f-start", end: "f-end" };
   const DATASETS = S.metaList("datasets");
-  // The filters of the view shown (the last submitted), and the number of the newest read:
+  // The filters of the view shown (the last applied), and the number of the newest read:
   // an older read answering late must not draw over a newer filter's tiles.
   let applied = {};
   let generation = 0;
+  let typing = 0;
 
   function filters() {
     const out = {};
@@ -146,11 +149,28 @@
     section.scrollIntoView();
   }
 
-  document.getElementById("filters").addEventListener("submit", (event) => {
-    event.preventDefault();
+  // Show the filters as they stand; unless `always`, only when they differ from those shown.
+  function apply(always) {
+    clearTimeout(typing);
+    const wanted = filters();
+    if (!always && Object.keys(FILTERS).every((name) => wanted[name] === applied[name])) return;
     toFragment();
-    applied = filters();
+    applied = wanted;
     refresh();
+  }
+
+  const form = document.getElementById("filters");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    apply(true);
+  });
+  // A picked dataset or date applies at once; a typed symbol list once typing pauses (or on
+  // leaving the field), not at every keystroke's half-typed symbol.
+  form.addEventListener("change", () => apply(false));
+  form.addEventListener("input", (event) => {
+    clearTimeout(typing);
+    if (event.target.id === FILTERS.symbol) typing = setTimeout(() => apply(false), TYPING_MS);
+    else apply(false);
   });
   S.keyForm(refresh);
   datasetOptions();
