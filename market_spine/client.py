@@ -129,6 +129,11 @@ class Spine:
             identity = _key_identity(settings.home, key)
         self.identity = identity
 
+    def _audit(self, action: str, dataset: str, params: dict[str, object]) -> None:
+        """Audit a read under this Spine's identity: its key's, or the OS user's without one."""
+        actor = self.identity.actor if self.identity is not None else None
+        audit_read(self.settings.home, action, dataset, params, actor=actor)
+
     def dataset(self, name: str) -> pl.DataFrame:
         """A company dataset's silver rows (`clients` or `normalized/company_clients`), as
         this Spine's identity may see them."""
@@ -136,7 +141,7 @@ class Spine:
 
         identity = self.identity or _owner()
         table = reading.silver_name(name, identity)
-        audit_read(self.settings.home, "spine.dataset", table, {"name": name})
+        self._audit("spine.dataset", table, {"name": name})
         return reading.read(self.lake, table, identity, self.settings.home)
 
     def bars(
@@ -525,7 +530,7 @@ class Spine:
         params = {"symbol": symbol, "start": start, "end": end, "rows": rows.height}
         if expiration is not None:
             params["expiration"] = expiration
-        audit_read(self.settings.home, "spine.read", dataset, params)
+        self._audit("spine.read", dataset, params)
         if rows.is_empty() and self.warn_empty:
             reason = self.empty_reason(dataset, symbol, start, end, expiration)
             # stacklevel 3: the warning points at the caller of bars()/chain()/..., not at Spine.
@@ -643,7 +648,7 @@ class Spine:
                 "`dataset()` or `sql()`, which keep to your tenant"
             )
         params = {"query": query, "as_of": as_of}
-        audit_read(self.settings.home, "spine.warehouse_sql", "warehouse", params)
+        self._audit("spine.warehouse_sql", "warehouse", params)
         if as_of is not None:
             from market_spine.warehouse.as_of import warehouse_as_of
 
@@ -725,7 +730,7 @@ class Spine:
 
     def sql(self, query: str) -> pl.DataFrame:
         """Run a query over the lake's views and return a polars frame."""
-        audit_read(self.settings.home, "spine.sql", "lake", {"query": query})
+        self._audit("spine.sql", "lake", {"query": query})
         try:
             rows = self.connection().execute(query).pl()
         except duckdb.Error as exc:

@@ -1,6 +1,7 @@
-"""Auditing reads: a Spine read is one entry under the OS user, unless it serves an HTTP
-request, whose own entry (with the request's identity) then names the datasets the request
-read instead, so one request is one entry."""
+"""Auditing reads: a Spine read is one entry under the identity it reads as (the OS user for a
+Spine opened without a key), unless it serves an HTTP request, whose own entry (with the
+request's identity) then names the datasets the request read instead, so one request is one
+entry."""
 
 from __future__ import annotations
 
@@ -26,10 +27,13 @@ def request_served(token: Any) -> None:
     _request_datasets.reset(token)
 
 
-def audit_read(home: Path, action: str, dataset: str, params: dict[str, Any]) -> None:
-    """Record a read of `dataset`: into the current request's entry, else as its own."""
+def audit_read(
+    home: Path, action: str, dataset: str, params: dict[str, Any], *, actor: str | None = None
+) -> None:
+    """Record a read of `dataset` by `actor` (None: this process's OS user): into the current
+    request's entry, else as its own."""
     datasets = _request_datasets.get()
     if datasets is not None:
         datasets.add(dataset)
         return
-    record(home, action, dataset, params)
+    record(home, action, dataset, params, actor=actor)

@@ -18,14 +18,26 @@ VALID_FROM, VALID_TO, IS_CURRENT = "valid_from", "valid_to", "is_current"
 WHOLE_TABLE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 
 
+#: The lake layers a company dataset's tables live in (raw captures, silver), and the prefix of
+#: their names there.
+RAW, SILVER, PREFIX = "raw", "normalized", "company_"
+
+
 def raw_table(config: DatasetConfig) -> str:
     """The append-only captures, e.g. `raw/company_clients`."""
-    return f"raw/company_{config.name}"
+    return f"{RAW}/{PREFIX}{config.name}"
 
 
 def silver_table(config: DatasetConfig) -> str:
     """The cleaned table (the silver layer, `normalized/` in the lake's vocabulary)."""
-    return f"normalized/company_{config.name}"
+    return f"{SILVER}/{PREFIX}{config.name}"
+
+
+def is_company_table(dataset: str) -> bool:
+    """Whether a lake table's name (`<layer>/<name>`) is one a company dataset's tables take,
+    declared in this process or not."""
+    layer, _, name = dataset.partition("/")
+    return layer in (RAW, SILVER) and name.startswith(PREFIX)
 
 
 def with_business_date(config: DatasetConfig, rows: pl.DataFrame) -> pl.DataFrame:

@@ -8,12 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
+from market_spine.audit.recorder import flush_all
+from market_spine.audit.store import AuditStore
 from market_spine.client import Spine
 from market_spine.company.definitions import build_definitions
 from market_spine.company.home_defs import CompanyDefsWarning, home_folder
+from market_spine.company.masking import digest
 from market_spine.lake.resource import LakeResource
+from market_spine.security.keys import KeyStore
+from market_spine.security.pii_hash_key import pii_hash_key
+from market_spine.warehouse.paths import warehouse_path
+from market_spine.warehouse.resource import WarehouseResource
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
@@ -104,3 +112,56 @@ def test_a_broken_file_is_warned_about_once_per_process(tmp_path: Path) -> None:
         build_definitions(settings_for(home))
     messages = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
     assert len(messages) == 1 and str(broken / "defs.yaml") in messages[0]
+
+
+CONTRACTORS = """\
+type: market_spine.company.component.CompanyDataset
+attributes:
+  name: contractors
+  description: The contractors each tenant hires.
+  owner: team:people
+  kind: dimension
+  source: {kind: files, path: contractors_drop, format: csv, pattern: "*.csv"}
+  columns:
+    - {name: tenant, type: string, description: The company hiring the contractor.}
+    - {name: contractor_id, type: string, description: The contractor's identifier.}
+    - {name: email, type: string, description: Contact email., pii: hash}
+    - {name: ssn, type: string, description: Social security number., pii: redact}
+  keys: [tenant, contractor_id]
+  tenant_column: tenant
+"""
+
+
+def test_the_warehouse_masks_a_home_dataset_and_audits_the_key(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = home_folder(home)
+    (folder / "contractors_drop").mkdir(parents=True)
+    (folder / "contractors.yaml").write_text(CONTRACTORS)
+    (folder / "contractors_drop" / "contractors.csv").write_text(
+        "tenant,contractor_id,email,ssn\nacme,K1,alice@example.com,123-45-6789\n"
+    )
+    settings = settings_for(home)
+    assets = {a.key.to_user_string(): a for a in build_definitions(settings).assets or []}
+    wanted = [assets["raw/company_contractors"], assets["normalized/company_contractors"]]
+    lake = {"lake": LakeResource(root=str(settings.lake_root))}
+    assert dg.materialize(wanted, resources=lake).success
+    # dbt runs in a process of its own, which knows only what the home declares.
+    built = WarehouseResource(home=str(home)).run(["run", "--select", "stg_company__clients"])
+    assert built.is_successful()
+
+    quant = KeyStore(home).create("quant", name="analyst")
+    query = "select tenant, email, ssn from normalized.company_contractors"
+    rows = Spine(home, key=quant.token).warehouse_sql(query).rows()
+    assert rows == [("acme", digest("alice@example.com", pii_hash_key(home)), None)]
+    raw = Spine(home, key=quant.token).warehouse_sql(
+        "select email, ssn from raw.company_contractors"
+    )
+    assert raw.rows() == [rows[0][1:]]
+
+    # The file itself holds no clear value: a reader without the home's key gets null.
+    with duckdb.connect(str(warehouse_path(home)), read_only=True) as con:
+        assert con.sql(query).fetchall() == [("acme", None, None)]
+
+    flush_all()
+    actors = [r[2] for c in AuditStore(home).rows(action="spine.warehouse_sql") for r in c]
+    assert actors == [f"key:{quant.record.id}"] * 2

@@ -70,3 +70,16 @@ def test_warehouse_views_mask_pii_as_the_frame_path_does(tmp_path: Path) -> None
     other = duckdb.connect()
     refresh_views(other, Lake(tmp_path / "lake"))
     assert other.sql("select email from normalized.company_employees").fetchall() == [(None,)]
+
+
+def test_a_company_table_nobody_declares_gets_no_view(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    lake.append("normalized/company_ghosts", pl.DataFrame({"email": ["ghost@acme.example"]}))
+    con = duckdb.connect()
+    # A view an earlier build left, reading the table in clear.
+    con.execute("create schema normalized")
+    con.execute("create view normalized.company_ghosts as select 'ghost@acme.example' as email")
+    versions = refresh_views(con, lake)
+    assert "normalized/company_ghosts" not in versions
+    found = con.sql("select view_name from duckdb_views() where schema_name = 'normalized'")
+    assert "company_ghosts" not in {name for (name,) in found.fetchall()}

@@ -14,6 +14,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
+from market_spine.company.home_defs import use_home
 from market_spine.company.masking import use_hash_key
 from market_spine.lake.store import Lake
 from market_spine.security.pii_hash_key import pii_hash_key
@@ -36,8 +37,11 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         # The lake folder is always `<home>/lake` (a lake on object storage keeps its ledger
-        # there), so its parent is the home whose key hashes the masked personal data.
-        use_hash_key(conn, pii_hash_key(self.lake_root.parent))
+        # there), so its parent is the home whose key hashes the masked personal data, and
+        # whose own company datasets say which of their columns the views mask.
+        home = self.lake_root.parent
+        use_hash_key(conn, pii_hash_key(home))
+        use_home(home)
         refresh_views(conn, lake_of(self.lake_root), self.as_of)
 
 

@@ -67,7 +67,10 @@ def refresh_views(
     """Create or replace one view per lake table, and an empty, typed view for each declared
     source the lake does not hold yet (a home that never loaded options, a new home's check
     results), so the warehouse builds on whatever a home has loaded; and `operations.readiness`,
-    readiness as every reader sees it, over the readiness log.
+    readiness as every reader sees it, over the readiness log. A company table's view masks the
+    personal-data columns its catalog entry names (the package's datasets and those of homes
+    registered in this process, `company.home_defs.use_home`); a company table with no entry
+    gets no view.
 
     With `as_of` (aware), each view reads its table's version current at that instant, and a
     table first written after it counts as not held yet; HistoryPruned when maintenance pruned
@@ -84,8 +87,11 @@ def refresh_views(
         snapshot = _snapshot(lake, dataset, as_of)
         if snapshot is None:
             continue
-        body = view_sql(snapshot) or empty_sql(conn, snapshot.schema)
-        _create(conn, dataset, _masked(dataset, body))
+        body = _masked(dataset, view_sql(snapshot) or empty_sql(conn, snapshot.schema))
+        if body is None:
+            _drop(conn, dataset)
+            continue
+        _create(conn, dataset, body)
         versions[dataset] = snapshot.version
     for dataset, columns in declared_sources().items():
         if dataset not in versions:
@@ -110,16 +116,28 @@ def _snapshot(lake: Lake, dataset: str, as_of: datetime | None) -> Snapshot | No
         return None  # first written after `as_of`
 
 
-def _masked(dataset: str, body: str) -> str:
+def _masked(dataset: str, body: str) -> str | None:
     """A company table's view with its personal data masked: the warehouse serves analysts
-    without the `pii` scope, so no view, staging model or mart of it holds PII in clear."""
-    from market_spine.company.catalog import COMPANY_DATASETS
+    without the `pii` scope, so no view, staging model or mart of it holds PII in clear. None
+    for a company table this process knows no declaration of (a home's dataset whose file was
+    not read, or was removed): which of its columns are personal is unknown, so it gets no
+    view at all."""
+    from market_spine.company.catalog import company_spec
     from market_spine.company.masking import scoped_view_sql
+    from market_spine.company.tables import is_company_table
 
-    spec = next((s for s in COMPANY_DATASETS if s.name == dataset), None)
-    if spec is None or not spec.pii:
+    spec = company_spec(dataset)
+    if spec is None:
+        return None if is_company_table(dataset) else body
+    if not spec.pii:
         return body
     return scoped_view_sql([(c.name, c.dtype) for c in spec.columns], dict(spec.pii), body)
+
+
+def _drop(conn: duckdb.DuckDBPyConnection, dataset: str) -> None:
+    """Remove the view of `dataset` an earlier build may have left in the database file."""
+    layer, name = dataset.split("/")
+    conn.execute(f"DROP VIEW IF EXISTS {_ident(layer)}.{_ident(name)}")
 
 
 def _create(conn: duckdb.DuckDBPyConnection, dataset: str, body: str) -> None:
