@@ -154,7 +154,7 @@ def test_dimension_keeps_current_versions_and_the_captures_they_came_from(
     assert rebuilt.drop("capture_id").sort(order).equals(kept.drop("capture_id").sort(order))
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "10y", "2.5", "true"])
+@pytest.mark.parametrize("value", ["0", "-3", "10y", "2.5", "true", "36501", "99999999"])
 def test_a_bad_retention_is_refused_naming_the_file_and_the_fix(tmp_path: Path, value: str) -> None:
     folder = _copy_example(tmp_path, ("orders",))
     path = folder / "orders" / "defs.yaml"
