@@ -30,6 +30,8 @@ THETADATA_TIERS = ("free", "value", "standard", "pro")
 DEFAULT_SYMBOLS = ("CL", "ES", "NG")
 #: A home's own instruments file, read when `MARKET_SPINE_INSTRUMENTS` names none.
 INSTRUMENTS_FILE = "instruments.toml"
+#: Where a home keeps its own company dataset files, relative to the home.
+HOME_COMPANY_DEFS = Path("company") / "defs"
 #: Where a ThetaTerminal v3 listens by default (the terminal runs beside the platform).
 DEFAULT_THETADATA_URL = "http://127.0.0.1:25503/v3"
 #: Where the Dagster UI listens, whatever the API's host: its GraphQL API (launch, delete and

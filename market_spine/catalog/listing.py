@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from market_spine.settings import Settings
+from market_spine.settings import HOME_COMPANY_DEFS, Settings
 
 log = logging.getLogger("market_spine.catalog.registry")
 
@@ -66,6 +66,10 @@ def stamp(settings: Settings) -> dict[str, int | str | None]:
     elif lake.is_dir():
         for log_dir in sorted(lake.glob("*/*/_delta_log")):
             marks[f"{log_dir.parent.parent.name}/{log_dir.parent.name}"] = _mtime(log_dir)
+    # A home's own company dataset files add datasets to the catalog.
+    defs = settings.home / HOME_COMPANY_DEFS
+    times = [t for t in map(_mtime, [defs, *defs.rglob("*.y*ml")]) if t is not None]
+    marks["home_datasets"] = f"{len(times)}:{max(times, default=0)}"
     db = warehouse_path(settings.home)
     marks["warehouse"] = _mtime(db)
     marks["warehouse.wal"] = _mtime(db.with_name(db.name + ".wal"))

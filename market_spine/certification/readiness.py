@@ -328,9 +328,10 @@ def parse_query(
 
 
 class Readiness:
-    """Readiness reads of one lake. The log only grows (compaction rewrites rows, never
-    changes them), so the newest row of each partition is kept in memory and a new version
-    reads only the files it added; every read runs `current_sql` on DuckDB over that."""
+    """Readiness reads of one lake. The newest row of each partition is kept in memory and a
+    new version of the log that only added files reads just those; one that removed files (a
+    compaction, or retention deleting a partition's rows) reads the log again. Every read runs
+    `current_sql` on DuckDB over that."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
@@ -350,6 +351,11 @@ class Readiness:
             if version == self._version:
                 return self._newest
             snapshot = self.lake.snapshot(READINESS_LOG)
+            current = {f.path for f in snapshot.files}
+            if self._seen - current:
+                # Files went (a compaction, or retention deleting rows): rows the old files
+                # held may be gone, so the newest rows are read again from what is left.
+                self._newest, self._seen = self._newest.clear(), set()
             added = tuple(f for f in snapshot.files if f.path not in self._seen)
             if added:
                 fresh = read_table(
@@ -368,7 +374,7 @@ class Readiness:
                     .sort("computed_at")
                     .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
                 )
-            self._seen = {f.path for f in snapshot.files}
+            self._seen = current
             self._version = version
             return self._newest
 

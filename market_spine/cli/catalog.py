@@ -2,7 +2,8 @@
 tab-separated lines (or JSON with `--json`) when piped.
 
 It reads the home's saved listing (`catalog_listing`) when nothing changed since it was built,
-so a listing takes a few stats and a JSON read rather than importing the registry.
+so a listing takes a few stats and a JSON read rather than querying every table; the home's own
+company dataset files are read first, as they add datasets to the catalog.
 """
 
 from __future__ import annotations
@@ -109,9 +110,12 @@ def catalog(
 ) -> None:
     """List every dataset with live facts, or show one dataset's columns, lineage and facts."""
     from market_spine.catalog.listing import current
+    from market_spine.company.home_defs import use_home
 
     with command_run(dagster=False):
-        listing = current(settings_from_env())
+        settings = settings_from_env()
+        use_home(settings.home)
+        listing = current(settings)
         if name is None:
             _overview(listing, as_json)
             return

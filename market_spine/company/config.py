@@ -164,6 +164,11 @@ class Partitioning(Strict):
         return self
 
 
+#: The longest retention a dataset may declare: a cutoff further back than a century is no
+#: date a calendar holds for long, and "for ever" is said by leaving the key out.
+MAX_RETENTION_DAYS = 36_500
+
+
 class DatasetConfig(Strict):
     """Everything one YAML file says about a company dataset."""
 
@@ -179,8 +184,8 @@ class DatasetConfig(Strict):
     tenant_column: str | None = None
     partitioning: Partitioning = Partitioning()
     checks: list[Check] = []
-    #: Days a row is kept (raw captures and silver); maintenance deletes older ones. None:
-    #: kept for ever.
+    #: Days a row is kept (raw captures and silver), at most MAX_RETENTION_DAYS; maintenance
+    #: deletes older ones. None: kept for ever.
     retention_days: int | None = None
 
     @field_validator("retention_days", mode="before")
@@ -191,9 +196,10 @@ class DatasetConfig(Strict):
         whole = isinstance(value, int) and not isinstance(value, bool)
         if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
             value, whole = int(value), True
-        if not whole or value <= 0:
+        if not whole or not 0 < value <= MAX_RETENTION_DAYS:
             raise ValueError(
-                f"retention_days {value!r} is not a whole number of days above 0: write the "
+                f"retention_days {value!r} is not a whole number of days from 1 to "
+                f"{MAX_RETENTION_DAYS:,} (a century): write the "
                 "days rows are kept, e.g. 3650 for ten years, or remove the key to keep them "
                 "for ever"
             )

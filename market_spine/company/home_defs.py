@@ -16,9 +16,9 @@ from pathlib import Path
 from market_spine.company.catalog import DEFS_FOLDER, configs, register
 from market_spine.company.config import DEFS_FILE, DatasetConfig, dataset_files, load
 from market_spine.errors import InvalidInput
+from market_spine.settings import HOME_COMPANY_DEFS
 
-#: Where a home keeps its own company dataset files, relative to the home.
-HOME_DEFS = Path("company") / "defs"
+HOME_DEFS = HOME_COMPANY_DEFS
 
 #: The problems this process has already warned about: the CLI, the API and Spine each read
 #: the home, and one broken file is one warning.

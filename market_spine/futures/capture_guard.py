@@ -2,10 +2,11 @@
 
 A (symbol, trade date) partition's accepted bars are the newest capture of each contract in
 `raw/futures_bars_1m`: the normalized minutes, the rolls and the continuous series are all
-built from them. A new capture from the same source (the hourly re-capture of a live session)
-replaces them as always; one from another source (a provider capture over a vendor import, an
-import over a provider's capture) would replace another source's data, so it is refused (a
-command) or skipped with a logged reason (a scheduled run) unless the caller asks to replace.
+built from them. A provider's capture replaces another provider capture's bars as always (the
+hourly re-capture of a live session, over what the stream landed); a provider capture over a
+vendor import, or an import over a provider's capture, would replace another kind of source's
+data, so it is refused (a command) or skipped with a logged reason (a scheduled run) unless the
+caller asks to replace.
 An import that would leave a certified session with fewer minutes is refused the same way.
 """
 
@@ -111,11 +112,14 @@ def source_conflicts(
     store: Lake, symbol: str, days: Iterable[date], writer: str
 ) -> list[SourceConflict]:
     """The sessions of `symbol` among `days` whose accepted bars a capture from source
-    `writer` would replace: any contract's accepted capture came from another source. Oldest
-    first; a session re-captured by the same source is no conflict."""
+    `writer` would replace: a provider's capture over a vendor file's bars, or a vendor file
+    over a provider's. Oldest first. Provider captures replace one another as always (the
+    hourly capture is authoritative over the minutes the stream landed, whichever provider
+    each speaks to), and so do vendor files."""
     conflicts = []
+    importing = writer == FILE_SOURCE
     for day, held in sorted(held_captures(store, symbol, days).items()):
-        others = tuple(h for h in held if h.source != writer)
+        others = tuple(h for h in held if (h.source == FILE_SOURCE) != importing)
         if others:
             conflicts.append(SourceConflict(symbol, day, writer, others))
     return conflicts

@@ -5,6 +5,10 @@ and the key, and the other datasets still load."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -112,6 +116,29 @@ def test_a_broken_file_is_warned_about_once_per_process(tmp_path: Path) -> None:
         build_definitions(settings_for(home))
     messages = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
     assert len(messages) == 1 and str(broken / "defs.yaml") in messages[0]
+
+
+def test_the_catalog_command_lists_a_home_dataset_added_after_its_last_listing(
+    tmp_path: Path,
+) -> None:
+    """`market-spine catalog` reads the home's folder, and a file added after the saved listing
+    was built makes it build again (each command a fresh process, as on a terminal)."""
+    home = tmp_path / "home"
+    env = {**os.environ, "MARKET_SPINE_HOME": str(home), "COLUMNS": "200"}
+
+    def catalog(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "market_spine.cli", "catalog", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    before = catalog("--json")
+    assert before.returncode == 0, before.stderr
+    assert "normalized/company_vendors" not in before.stdout
+    folder = home_folder(home)
+    (folder / "vendors_drop").mkdir(parents=True)
+    (folder / "vendors.yaml").write_text(VENDORS)
+    after = catalog("normalized/company_vendors", "--json")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["owner"] == "team:procurement"
 
 
 CONTRACTORS = """\

@@ -14,6 +14,7 @@ import pytest
 
 from market_spine.catalog.registry import drift, undeclared
 from market_spine.certification import ledger
+from market_spine.certification.readiness import Readiness, ReadinessQuery
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.client import Spine
 from market_spine.company.catalog import DEFS_FOLDER
@@ -73,6 +74,9 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     # The owner shortens the retention so that today's cutoff falls on KEPT_FROM: the 24th
     # and 25th go.
     _shorten_retention(home, (date.today() - KEPT_FROM).days)
+    # A reader that serves readiness (the API's) and has read the days before they go.
+    served, query = Readiness(lake), ReadinessQuery((silver,), None, None, None)
+    assert min(served.read(query, datetime.now(UTC))["trade_date"]) < KEPT_FROM
     done = maintain_lake(lake, 0, "test-run")
 
     expired = {e.dataset: e for e in done.expired}
@@ -95,6 +99,7 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     # Readiness no longer lists the deleted business dates; their certification says why.
     ready = Spine(settings=settings).readiness(dataset=silver)
     assert min(ready["trade_date"]) == KEPT_FROM and ready["state"].is_in(["certified"]).all()
+    assert min(served.read(query, datetime.now(UTC))["trade_date"]) == KEPT_FROM
     assert expired[READINESS_LOG].rows == 2
     states = ledger.latest_transitions(lake, silver, date(2026, 11, 1), date(2026, 11, 30))
     by_day = {row["trade_date"]: row for row in states.to_dicts()}
@@ -149,7 +154,7 @@ def test_dimension_keeps_current_versions_and_the_captures_they_came_from(
     assert rebuilt.drop("capture_id").sort(order).equals(kept.drop("capture_id").sort(order))
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "10y", "2.5", "true"])
+@pytest.mark.parametrize("value", ["0", "-3", "10y", "2.5", "true", "36501", "99999999"])
 def test_a_bad_retention_is_refused_naming_the_file_and_the_fix(tmp_path: Path, value: str) -> None:
     folder = _copy_example(tmp_path, ("orders",))
     path = folder / "orders" / "defs.yaml"

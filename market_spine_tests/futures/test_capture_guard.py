@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from market_spine.certification.tables import REVISIONS
 from market_spine.cli import app
 from market_spine.futures import keys
-from market_spine.futures.capture_guard import WouldReplace
+from market_spine.futures.capture_guard import FILE_SOURCE, WouldReplace, source_conflicts
 from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
 from market_spine.providers.simulated import SimulatedMarket
@@ -163,3 +163,16 @@ def test_a_cut_down_file_over_a_certified_day_is_refused_naming_the_minutes(
     ).success
     assert import_bars(settings, cut, "ES", instance=instance, replace=True).success
     assert lake.read(NORMALIZED).height == 120
+
+
+def test_providers_replace_one_another_and_only_a_vendor_file_is_another_kind(
+    home: Path, instance: dg.DagsterInstance
+) -> None:
+    """A simulated capture over minutes the fake TWS stream landed (source `ib`), or an IB
+    capture over a simulated one, is the usual re-capture; only a vendor file is guarded."""
+    [run] = materialize_range(settings_for(home), ["ES"], DAY, DAY, instance=instance)
+    assert run.success
+    lake = Lake(home / "lake")
+    assert source_conflicts(lake, "ES", [DAY], "ib") == []
+    [conflict] = source_conflicts(lake, "ES", [DAY], FILE_SOURCE)
+    assert conflict.trade_date == DAY and {h.source for h in conflict.held} == {"simulated"}
