@@ -61,7 +61,8 @@ def test_list_shows_each_keys_tenant_and_pii_scope(env_home: Path) -> None:
     assert (listed[bound.id]["tenant"], listed[bound.id]["pii"]) == ("acme", False)
     assert (listed[clear.id]["tenant"], listed[clear.id]["pii"]) == (None, True)
 
-    table = runner.invoke(app, ["keys", "list"], terminal_width=250)
+    # A width that holds every column, whatever width the test process inherited.
+    table = runner.invoke(app, ["keys", "list"], env={"COLUMNS": "250"})
     assert table.exit_code == 0, table.output
     header = next(line for line in table.stdout.splitlines() if "role" in line)
     assert "tenant" in header and "pii" in header

@@ -72,7 +72,9 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
         ).json()["data"]["runsOrError"]["results"]
         assert runs and all(r["status"] == "SUCCESS" for r in runs)
         # The example company is loaded from its drop folders, with no server.
-        assert "company: orders" in output and "company: captures" in output
+        # One run per dataset, so each example dataset has its own line.
+        for dataset in ("clients", "employees", "orders capture", "orders", "suppliers"):
+            assert f"company: {dataset} ok" in output
         orders = httpx.get(
             f"http://127.0.0.1:{api}/v1/datasets/orders",
             headers={"Authorization": f"Bearer {key}"},
