@@ -18,8 +18,6 @@ from market_spine.company.config import DEFS_FILE, DatasetConfig, dataset_files,
 from market_spine.errors import InvalidInput
 from market_spine.settings import HOME_COMPANY_DEFS
 
-HOME_DEFS = HOME_COMPANY_DEFS
-
 #: The problems this process has already warned about: the CLI, the API and Spine each read
 #: the home, and one broken file is one warning.
 _WARNED: set[str] = set()
@@ -53,7 +51,7 @@ class HomeDatasets:
 
 def home_folder(home: Path) -> Path:
     """`<home>/company/defs`: the folder of a home's own company datasets."""
-    return Path(home) / HOME_DEFS
+    return Path(home) / HOME_COMPANY_DEFS
 
 
 def _files(folder: Path) -> list[Path]:
