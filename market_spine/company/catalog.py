@@ -106,8 +106,8 @@ def _provenance() -> dict[str, pl.DataType]:
 
 
 def configs(folder: Path = DEFS_FOLDER) -> list[DatasetConfig]:
-    """Every company dataset declared under `folder`."""
-    return [load(path) for path in dataset_files(folder)]
+    """Every company dataset declared under `folder` (their drop folders inside it)."""
+    return [load(path, folder) for path in dataset_files(folder)]
 
 
 def company_datasets(folder: Path = DEFS_FOLDER) -> list[DatasetSpec]:

@@ -20,10 +20,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from market_spine.catalog.vocabulary import PROVENANCE_DESCRIPTIONS
+from market_spine.certification.status import CERTIFICATION_COLUMN
 from market_spine.errors import InvalidInput
 
 #: The file of one dataset inside a `defs/` folder (Dagster's component file name).
@@ -39,6 +43,29 @@ COLUMN_TYPES: dict[str, pl.DataType] = {
     "date": pl.Date(),
     "timestamp": pl.Datetime("us", "UTC"),
 }
+#: The UTC date of the partitioning timestamp, on every row of a daily-partitioned dataset.
+BUSINESS_DATE = "business_date"
+#: SCD type 2 columns of a dimension's silver rows.
+VALID_FROM, VALID_TO, IS_CURRENT = "valid_from", "valid_to", "is_current"
+#: Columns the platform adds beside the declared ones: a capture's provenance, the business
+#: date, a dimension's validity and the certification a read carries. A declared column of
+#: the same name would be overwritten or clash, so none may take one.
+PLATFORM_COLUMNS: tuple[str, ...] = (
+    *PROVENANCE_DESCRIPTIONS,
+    BUSINESS_DATE,
+    VALID_FROM,
+    VALID_TO,
+    IS_CURRENT,
+    CERTIFICATION_COLUMN,
+)
+#: Column types a range check compares with its numeric `min` and `max`.
+NUMERIC_TYPES = ("int", "float")
+#: Column types a tenant column may have: a tenant is named, never measured.
+TENANT_TYPES = ("string", "int")
+#: The validation context key holding the folder a `files` source's `path` must stay inside.
+HOME = "home"
+#: The validation context key holding the folder a `files` source's `path` is relative to.
+FOLDER = "folder"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 
@@ -49,6 +76,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def refuse(problems: list[tuple[tuple[str | int, ...], str]], title: str) -> None:
+    """Raise one validation error per `(key path, message)` in `problems`, each at its own key
+    (relative to the model validated), so the file's reader sees every one at once."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("company_dataset", message), loc=loc, input=None
+                )
+                for loc, message in problems
+            ],
+        )
+
+
 class FilesSource(Strict):
     """A drop folder of CSV or Parquet files (`path` relative to the dataset's folder); every
     file matching `pattern` is read, and a file already captured is not captured again."""
@@ -57,6 +99,23 @@ class FilesSource(Strict):
     path: str
     format: Literal["csv", "parquet"] = "csv"
     pattern: str = "*"
+
+    @field_validator("path")
+    @classmethod
+    def _inside_home(cls, value: str, info: ValidationInfo) -> str:
+        # Validated with the file's folder and its home (see `parse`): a drop folder outside
+        # the home would read files no owner of the home put there.
+        context = info.context or {}
+        if HOME not in context or FOLDER not in context:
+            return value
+        home = Path(context[HOME]).resolve()
+        drop = (Path(context[FOLDER]) / value).resolve()
+        if not drop.is_relative_to(home):
+            raise ValueError(
+                f"{value!r} resolves to {drop}, outside {home}: give a folder inside it "
+                "(relative to the dataset's file, without `..` or a link leading out)"
+            )
+        return value
 
 
 class PostgresSource(Strict):
@@ -87,7 +146,7 @@ class HttpSource(Strict):
     page_param: str = "page"
     size_param: str = "size"
     page_size: int = Field(100, gt=0)
-    first_page: int = 1
+    first_page: int = Field(1, ge=0)
 
 
 Source = Annotated[FilesSource | PostgresSource | HttpSource, Field(discriminator="kind")]
@@ -105,7 +164,19 @@ class Column(Strict):
     @model_validator(mode="after")
     def _named(self) -> Column:
         if not _NAME.match(self.name):
-            raise ValueError(f"column name {self.name!r} must be lower snake case")
+            refuse([(("name",), f"{self.name!r} must be lower snake case")], "Column")
+        if self.name in PLATFORM_COLUMNS:
+            refuse(
+                [
+                    (
+                        ("name",),
+                        f"{self.name!r} is a column the platform adds to every company "
+                        f"dataset ({', '.join(PLATFORM_COLUMNS)}): rename it here and in "
+                        f"the source, e.g. src_{self.name}",
+                    )
+                ],
+                "Column",
+            )
         return self
 
 
@@ -120,9 +191,9 @@ class Check(Strict):
     min: float | None = None
     max: float | None = None
     #: row_count: the largest relative change from the previous capture (0.5 = ±50 %).
-    max_change: float | None = None
+    max_change: float | None = Field(None, gt=0)
     #: freshness: hours within which the newest row must have been captured.
-    max_age_hours: float | None = None
+    max_age_hours: float | None = Field(None, gt=0)
     severity: Literal["error", "warn"] = "error"
     owner: str | None = None
 
@@ -142,11 +213,22 @@ class Check(Strict):
             "row_count": ("max_change",),
             "freshness": ("max_age_hours",),
         }[self.kind]
-        missing = [key for key in needs if getattr(self, key) is None]
-        if missing:
-            raise ValueError(f"a {self.kind} check needs `{missing[0]}`")
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            ((key,), f"is required by a {self.kind} check: add it")
+            for key in needs
+            if getattr(self, key) is None
+        ]
+        if self.kind == "accepted_values" and self.values == []:
+            problems.append(
+                (("values",), "is empty, so every value would fail: list the accepted values")
+            )
         if self.kind == "range" and self.min is None and self.max is None:
-            raise ValueError("a range check needs `min`, `max` or both")
+            problems.append((("min",), "a range check needs `min`, `max` or both: add one"))
+        if self.min is not None and self.max is not None and self.min > self.max:
+            problems.append(
+                (("min",), f"{self.min} is above `max` {self.max}: swap them or fix one")
+            )
+        refuse(problems, "Check")
         return self
 
 
@@ -159,8 +241,16 @@ class Partitioning(Strict):
 
     @model_validator(mode="after")
     def _daily(self) -> Partitioning:
-        if self.kind == "daily" and (self.column is None or self.start is None):
-            raise ValueError("daily partitioning needs `column` (a timestamp column) and `start`")
+        if self.kind == "daily":
+            what = {"column": "a timestamp column", "start": "the first business date"}
+            refuse(
+                [
+                    ((key,), f"is required by daily partitioning ({what[key]}): add it")
+                    for key in ("column", "start")
+                    if getattr(self, key) is None
+                ],
+                "Partitioning",
+            )
         return self
 
 
@@ -207,36 +297,85 @@ class DatasetConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetConfig:
-        if not _NAME.match(self.name):
-            raise ValueError(f"name {self.name!r} must be lower snake case, e.g. clients")
-        names = [c.name for c in self.columns]
-        known = set(names)
-        if len(known) != len(names):
-            raise ValueError("a column is declared twice")
-        named = [*self.keys, *([self.tenant_column] if self.tenant_column else [])]
-        named += [self.partitioning.column] if self.partitioning.column else []
-        for check in self.checks:
-            named += [check.column] if check.column else []
-            named += check.columns or []
-        unknown = [n for n in named if n not in known]
-        if unknown:
-            raise ValueError(
-                f"column {unknown[0]!r} is used but not declared under `columns` "
-                f"(declared: {', '.join(names)})"
-            )
-        if not _OWNER.match(self.owner):
-            raise ValueError(
-                f"owner {self.owner!r} must be an email address or a team as `team:<name>`"
-            )
-        if not self.keys:
-            raise ValueError("`keys` must name the columns that identify a row")
-        if self.partitioning.kind == "daily":
-            column = self.column(self.partitioning.column or "")
-            if column.type != "timestamp":
-                raise ValueError(
-                    f"daily partitioning needs a timestamp column; {column.name} is {column.type}"
-                )
+        refuse(self._problems(), "DatasetConfig")
         return self
+
+    def _problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every inconsistency between the declaration's parts, each at the key that holds
+        it: a column named but not declared, a check or tenant column of the wrong type."""
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if not _NAME.match(self.name):
+            problems.append((("name",), f"{self.name!r} must be lower snake case, e.g. clients"))
+        if not _OWNER.match(self.owner):
+            problems.append(
+                (("owner",), f"{self.owner!r} must be an email address or a team as `team:<name>`")
+            )
+        names = [c.name for c in self.columns]
+        types = {c.name: c.type for c in self.columns}
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                problems.append(
+                    (("columns", i, "name"), f"{name!r} is declared twice: rename or remove one")
+                )
+        declared = f"declared: {', '.join(names)}"
+
+        def named(loc: tuple[str | int, ...], name: str) -> bool:
+            if name in types:
+                return True
+            problems.append(
+                (
+                    loc,
+                    f"{name!r} is not a declared column: declare it under `columns` or "
+                    f"name one of them ({declared})",
+                )
+            )
+            return False
+
+        if not self.keys:
+            problems.append((("keys",), "must name the columns that identify a row"))
+        for i, key in enumerate(self.keys):
+            named(("keys", i), key)
+        tenant = self.tenant_column
+        if (
+            tenant is not None
+            and named(("tenant_column",), tenant)
+            and types[tenant] not in TENANT_TYPES
+        ):
+            problems.append(
+                (
+                    ("tenant_column",),
+                    f"{tenant!r} is a {types[tenant]} column; a tenant "
+                    f"column must be {' or '.join(TENANT_TYPES)}: name another or change its type",
+                )
+            )
+        column = self.partitioning.column
+        if (
+            column is not None
+            and named(("partitioning", "column"), column)
+            and self.partitioning.kind == "daily"
+            and types[column] != "timestamp"
+        ):
+            problems.append(
+                (
+                    ("partitioning", "column"),
+                    f"daily partitioning needs a timestamp column; {column} is {types[column]}",
+                )
+            )
+        for i, check in enumerate(self.checks):
+            if check.column is not None and named(("checks", i, "column"), check.column):
+                kind = types[check.column]
+                if check.kind == "range" and kind not in NUMERIC_TYPES:
+                    problems.append(
+                        (
+                            ("checks", i, "column"),
+                            f"a range check compares numbers, but "
+                            f"{check.column!r} is a {kind} column: use accepted_values for it, "
+                            f"or point the check at an {' or '.join(NUMERIC_TYPES)} column",
+                        )
+                    )
+            for j, name in enumerate(check.columns or []):
+                named(("checks", i, "columns", j), name)
+        return problems
 
     def column(self, name: str) -> Column:
         """The declared column `name`."""
@@ -253,13 +392,26 @@ class DatasetConfig(Strict):
         return {c.name: c.pii for c in self.columns if c.pii}
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+#: The `kind` values that pick a source's model: pydantic puts the one chosen in an error's
+#: key path, where the file has no such key.
+_SOURCE_KINDS = ("files", "postgres", "http")
 
 
-def parse(raw: Any, path: Path) -> DatasetConfig:
+def key_path(loc: tuple[Any, ...]) -> str:
+    """An error's location as the key path in the file, e.g. `attributes.checks[2].column`."""
+    parts = list(loc)
+    if len(parts) > 2 and parts[:2] == ["attributes", "source"] and parts[2] in _SOURCE_KINDS:
+        del parts[2]
+    where = ""
+    for part in parts:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+    return where or "(top level)"
+
+
+def parse(raw: Any, path: Path, home: Path | None = None) -> DatasetConfig:
     """The dataset a `defs.yaml` document declares; InvalidInput naming the file, the key and
-    how to fix it when it is malformed."""
+    how to fix it when it is malformed. With `home`, a `files` source's drop folder (relative
+    to the file's folder, `..` and links resolved) must lie inside it."""
     if not isinstance(raw, dict) or "attributes" not in raw:
         raise InvalidInput(
             f"{path}: a company dataset file needs `type: {COMPONENT_TYPE}` and an "
@@ -267,8 +419,9 @@ def parse(raw: Any, path: Path) -> DatasetConfig:
         )
     if raw.get("type") != COMPONENT_TYPE:
         raise InvalidInput(f"{path}: key `type` must be {COMPONENT_TYPE}, not {raw.get('type')!r}")
+    context = {HOME: home, FOLDER: path.parent} if home is not None else None
     try:
-        return DatasetConfig.model_validate(raw["attributes"])
+        return DatasetConfig.model_validate(raw["attributes"], context=context)
     except ValidationError as exc:
         raise InvalidInput(explain(exc, path)) from None
 
@@ -277,23 +430,27 @@ def explain(exc: ValidationError, path: Path) -> str:
     """A validation error as one message per problem: file, key path, what is wrong."""
     lines = []
     for error in exc.errors():
-        where = _where(("attributes", *error["loc"]))
+        where = key_path(("attributes", *error["loc"]))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known key: remove it or check its spelling"
         elif error["type"] == "missing":
             message = "is required: add it"
+        elif error["type"] == "greater_than":
+            message = f"is {error['input']!r}: {message.lower()}; write a positive number"
+        elif error["type"] == "greater_than_equal":
+            message = f"is {error['input']!r}: {message.lower()}; write a larger number"
         lines.append(f"{path}: key `{where}` {message}")
     return "\n".join(lines)
 
 
-def load(path: Path) -> DatasetConfig:
-    """Read and validate one `defs.yaml`."""
+def load(path: Path, home: Path | None = None) -> DatasetConfig:
+    """Read and validate one `defs.yaml` (a drop folder inside `home` when given)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path}: not valid YAML ({exc}); fix the syntax there") from None
-    return parse(raw, path)
+    return parse(raw, path, home)
 
 
 def dataset_files(folder: Path) -> list[Path]:

@@ -17,9 +17,10 @@ from market_spine.settings import Settings
 
 def load_folder(folder: Path) -> dg.Definitions:
     """The definitions of every company dataset under `folder`. Each file is validated first,
-    so a malformed one fails with its path, key and fix rather than a Dagster stack trace."""
+    so a malformed one fails with its path, key and fix rather than a Dagster stack trace; a
+    drop folder must lie inside `folder`."""
     for path in dataset_files(folder):
-        load(path)
+        load(path, folder)
     module_name = _module_of(folder)
     if module_name is not None:
         module = importlib.import_module(module_name)

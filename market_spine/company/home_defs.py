@@ -64,14 +64,15 @@ def _files(folder: Path) -> list[Path]:
 def read_home(home: Path) -> HomeDatasets:
     """Every valid dataset of the home's folder (none when it has no folder). A file that is
     invalid, or declares a name the package or an earlier file already holds, is left out and
-    named in `problems` with the key at fault and the fix."""
+    named in `problems` with the key at fault and the fix. A drop folder must lie inside
+    the home."""
     folder = home_folder(home)
     taken = {c.name: DEFS_FOLDER / c.name / DEFS_FILE for c in configs()}
     declared: list[Declared] = []
     problems: list[str] = []
     for path in _files(folder):
         try:
-            config = load(path)
+            config = load(path, home)
         except InvalidInput as exc:
             problems.append(str(exc))
             continue

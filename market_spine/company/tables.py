@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from market_spine.company.config import DatasetConfig
+from market_spine.company.config import (
+    BUSINESS_DATE,
+    IS_CURRENT,
+    VALID_FROM,
+    VALID_TO,
+    DatasetConfig,
+)
 
-#: The UTC date of the partitioning timestamp, on every row of a daily-partitioned dataset.
-BUSINESS_DATE = "business_date"
-#: SCD type 2 columns of a dimension's silver rows.
-VALID_FROM, VALID_TO, IS_CURRENT = "valid_from", "valid_to", "is_current"
+__all__ = ["BUSINESS_DATE", "IS_CURRENT", "VALID_FROM", "VALID_TO"]
 #: Bounds holding every capture time: the "partition" of a dataset that has none.
 WHOLE_TABLE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 

@@ -143,13 +143,13 @@ def test_failed_error_check_blocks_certification(tmp_path: Path) -> None:
         (("kind: fact", "kind: event"), "attributes.kind", "'dimension' or 'fact'"),
         (
             ("keys: [tenant, order_id]", "keys: [tenant, order_no]"),
-            "attributes",
-            "'order_no' is used but not declared",
+            "attributes.keys[1]",
+            "'order_no' is not a declared column",
         ),
         (
             ("{kind: row_count, max_change: 0.9, severity: warn}", "{kind: row_count}"),
-            "attributes.checks.4",
-            "needs `max_change`",
+            "attributes.checks[4].max_change",
+            "is required by a row_count check",
         ),
     ],
 )
