@@ -129,6 +129,11 @@ class Spine:
             identity = _key_identity(settings.home, key)
         self.identity = identity
 
+    @property
+    def certification_states(self) -> CertificationStates:
+        """The certifications this Spine's reads attach, cached per version of the ledger."""
+        return self._states
+
     def _audit(self, action: str, dataset: str, params: dict[str, object]) -> None:
         """Audit a read under this Spine's identity: its key's, or the OS user's without one."""
         actor = self.identity.actor if self.identity is not None else None
@@ -136,13 +141,20 @@ class Spine:
 
     def dataset(self, name: str) -> pl.DataFrame:
         """A company dataset's silver rows (`clients` or `normalized/company_clients`), as
-        this Spine's identity may see them."""
+        this Spine's identity may see them, each with its partition's `certification` (as
+        `bars`); none warns (EmptyReadWarning) saying why."""
         from market_spine.company import reading
 
         identity = self.identity or _owner()
         table = reading.silver_name(name, identity)
         self._audit("spine.dataset", table, {"name": name})
-        return reading.read(self.lake, table, identity, self.settings.home)
+        rows = reading.read(self.lake, table, identity, self.settings.home, self._states)
+        if rows.is_empty() and self.warn_empty:
+            from market_spine.company.empty_reads import why_empty
+
+            reason = why_empty(self.lake, table, self.settings.home, identity.tenant)
+            warnings.warn(EmptyReadWarning(reason), stacklevel=2)
+        return rows
 
     def bars(
         self,

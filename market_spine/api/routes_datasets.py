@@ -1,6 +1,8 @@
 """`GET /v1/datasets/{name}`: a company dataset's silver rows (`clients`, `orders`, ...) as the
 caller may see them — its tenant's rows only when its key is bound to one, personal-data
-columns masked without the `pii` scope; JSON, CSV or Arrow IPC, bounded and paged."""
+columns masked without the `pii` scope — each with its partition's `certification` and the
+read's in `X-Certification`, as market data; JSON, CSV or Arrow IPC, bounded and paged; none
+says why in `empty_reason` (a missing drop folder names where it is expected)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from market_spine.api.paging import Answer, Limit, Offset, Page, serve
 from market_spine.api.params import RESPONSES, Fmt
 from market_spine.catalog.vocabulary import UnknownDataset
 from market_spine.company import reading
+from market_spine.company.empty_reads import why_empty
 from market_spine.security.identity import Identity
 
 router = APIRouter(prefix="/v1/datasets", tags=["company datasets"])
@@ -38,10 +41,13 @@ def dataset(
     except UnknownDataset as exc:
         raise ApiError(404, str(exc), "name") from None
     spine = request.app.state.spine
+    home = spine.settings.home
     return serve(
         request,
         Answer(
-            read=lambda: reading.read(spine.lake, table, identity, spine.settings.home),
+            read=lambda: reading.read(
+                spine.lake, table, identity, home, spine.certification_states
+            ),
             fmt=fmt,
             page=Page(limit, offset),
             meta={
@@ -51,5 +57,6 @@ def dataset(
                 if identity.pii
                 else [c for c, _ in reading.company_spec(table).pii],
             },
+            why_empty=lambda: why_empty(spine.lake, table, home, identity.tenant),
         ),
     )

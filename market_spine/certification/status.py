@@ -75,7 +75,9 @@ class CertificationStates:
             ).rename({"computed_at": "recorded_at"})
             # The log holds one row per symbol of a whole-day partition.
             rows = rows.with_columns(partition=pl.concat_str("partition", "symbol"))
-        newest = rows.sort("recorded_at").unique("partition", keep="last")
+        # In recorded order, so of two partitions on one trade date (two captures of a
+        # table judged whole), the one judged last is the date's.
+        newest = rows.sort("recorded_at").unique("partition", keep="last").sort("recorded_at")
         states = {
             (d, s): state
             for d, s, state in newest.select("trade_date", "symbol", "state").iter_rows()
@@ -88,26 +90,29 @@ class CertificationStates:
         readiness log's for a derived dataset."""
         return (version, self.lake.version(READINESS_LOG) or 0) if derived else (version,)
 
-    def attach(self, rows: pl.DataFrame, dataset: str, by_symbol: bool) -> pl.DataFrame:
+    def attach(
+        self, rows: pl.DataFrame, dataset: str, by_symbol: bool, day: str = "trade_date"
+    ) -> pl.DataFrame:
         """`rows` with a `certification` column: the state of the partition each row belongs to
-        (by trade date, and symbol when `by_symbol`), `preliminary` where none was judged.
-        Cheap for the usual read of one symbol: a lookup per trade date, no join."""
+        (by its date in column `day`, the trade date unless said otherwise, and symbol when
+        `by_symbol`), `preliminary` where none was judged. Cheap for the usual read of one
+        symbol: a lookup per date, no join."""
         states = self.of(dataset)
-        on = ["trade_date", "symbol"] if by_symbol else ["trade_date"]
+        on = [day, "symbol"] if by_symbol else [day]
         if rows.is_empty() or not set(on) <= set(rows.columns):
             return rows.with_columns(pl.lit(None, pl.String()).alias(CERTIFICATION_COLUMN))
         symbols = rows["symbol"].unique().to_list() if by_symbol else [None]
-        days = rows["trade_date"].unique().to_list()
+        days = rows[day].unique().to_list()
         if len(symbols) == 1:
             found = {d: states.get((d, symbols[0]), UNJUDGED) for d in days}
             if len(set(found.values())) == 1:
                 return rows.with_columns(pl.lit(found[days[0]]).alias(CERTIFICATION_COLUMN))
-            column = pl.col("trade_date").replace_strict(found, return_dtype=pl.String())
+            column = pl.col(day).replace_strict(found, return_dtype=pl.String())
             return rows.with_columns(column.alias(CERTIFICATION_COLUMN))
         table = pl.DataFrame(
             [(d, s, v) for (d, s), v in states.items() if s in symbols],
             schema={
-                "trade_date": pl.Date(),
+                day: pl.Date(),
                 "symbol": pl.String(),
                 CERTIFICATION_COLUMN: pl.String(),
             },

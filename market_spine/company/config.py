@@ -109,13 +109,22 @@ class FilesSource(Strict):
         if HOME not in context or FOLDER not in context:
             return value
         home = Path(context[HOME]).resolve()
-        drop = (Path(context[FOLDER]) / value).resolve()
+        drop = drop_folder(value, Path(context[FOLDER]))
         if not drop.is_relative_to(home):
             raise ValueError(
                 f"{value!r} resolves to {drop}, outside {home}: give a folder inside it "
                 "(relative to the dataset's file, without `..` or a link leading out)"
             )
         return value
+
+    def drop(self, folder: Path) -> Path:
+        """The drop folder of a dataset whose file is in `folder` (absolute, links resolved)."""
+        return drop_folder(self.path, folder)
+
+
+def drop_folder(path: str, folder: Path) -> Path:
+    """A `files` source's `path` from the dataset file's `folder`, `..` and links resolved."""
+    return (folder / path).resolve()
 
 
 class PostgresSource(Strict):

@@ -103,3 +103,9 @@ def use_home(home: Path) -> HomeDatasets:
 def all_configs(home: Path) -> list[DatasetConfig]:
     """The package's datasets and the valid ones of the home's folder."""
     return [*configs(), *(d.config for d in read_home(home).declared)]
+
+
+def all_declared(home: Path) -> list[Declared]:
+    """The package's datasets and the valid ones of the home's folder, each with its file."""
+    package = [Declared(load(path, DEFS_FOLDER), path) for path in dataset_files(DEFS_FOLDER)]
+    return [*package, *read_home(home).declared]

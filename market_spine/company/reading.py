@@ -11,8 +11,10 @@ import polars as pl
 
 from market_spine.audit.recorder import recorder
 from market_spine.catalog.vocabulary import DatasetSpec, UnknownDataset
+from market_spine.certification.status import CertificationStates
 from market_spine.company.catalog import COMPANY_DATASETS, company_spec
 from market_spine.company.masking import for_tenant, masked, scoped_view_sql
+from market_spine.company.tables import BUSINESS_DATE
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
 from market_spine.security.pii_hash_key import pii_hash_key
@@ -79,15 +81,40 @@ def record_clear_read(
     )
 
 
-def read(lake: Lake, dataset: str, identity: Identity, home: Path) -> pl.DataFrame:
-    """Every row of a company table `identity` may see (tenant-scoped, PII per its scope)."""
+def read(
+    lake: Lake,
+    dataset: str,
+    identity: Identity,
+    home: Path,
+    states: CertificationStates | None = None,
+) -> pl.DataFrame:
+    """Every row of a company table `identity` may see (tenant-scoped, PII per its scope),
+    each with its partition's `certification` as market data carries it (`states`: the
+    reader's cached certifications, read afresh when None)."""
     spec = _spec(dataset)
     if not lake.exists(dataset):
-        return pl.DataFrame(schema={c.name: c.dtype for c in spec.columns})
-    rows = lake.read(dataset)
-    if spec.tenant_column and identity.tenant is not None:
+        rows = pl.DataFrame(schema={c.name: c.dtype for c in spec.columns})
+    elif spec.tenant_column and identity.tenant is not None:
         rows = lake.read(dataset, equals={spec.tenant_column: identity.tenant})
-    return scoped(spec, rows, identity, home)
+    else:
+        rows = lake.read(dataset)
+    rows = scoped(spec, rows, identity, home)
+    return certified(rows, dataset, states or CertificationStates(lake))
+
+
+#: The column a whole-table read briefly carries: the date its newest judgment is keyed by.
+_JUDGED_ON = "_judged_on"
+
+
+def certified(rows: pl.DataFrame, dataset: str, states: CertificationStates) -> pl.DataFrame:
+    """`rows` of a company table with the `certification` of the partition each belongs to:
+    a daily table's business date, or, for a table judged whole at each capture, the newest
+    capture judged (its date keys the judgment)."""
+    if BUSINESS_DATE in rows.columns:
+        return states.attach(rows, dataset, by_symbol=False, day=BUSINESS_DATE)
+    newest = max((day for day, _ in states.of(dataset)), default=None)
+    judged = rows.with_columns(pl.lit(newest, pl.Date()).alias(_JUDGED_ON))
+    return states.attach(judged, dataset, by_symbol=False, day=_JUDGED_ON).drop(_JUDGED_ON)
 
 
 def visible_rows(lake: Lake, dataset: str, identity: Identity) -> int | None:

@@ -65,7 +65,7 @@ def fetch_files(
 ) -> list[Fetched]:
     """One capture per file of the drop folder not captured yet (by its SHA-256), oldest name
     first; a file that does not parse raises InvalidInput and nothing is captured."""
-    drop = (folder / source.path).resolve()
+    drop = source.drop(folder)
     if not drop.is_dir():
         raise InvalidInput(
             f"{config.name}: the drop folder {drop} does not exist: create it or fix "

@@ -1,0 +1,48 @@
+"""Why a read of a company dataset came back with no rows: its drop folder is missing (where it
+is expected, and which key says so), or nothing was captured yet, or its reader's tenant has
+no rows. The API sends it as `empty_reason`; Spine raises it as an `EmptyReadWarning`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from market_spine.company.config import FilesSource
+from market_spine.company.home_defs import all_declared
+from market_spine.company.tables import PREFIX, SILVER, silver_table
+from market_spine.lake.store import Lake
+from market_spine.markets.empty_reads import NOT_LOADED, EmptyReason
+
+#: A `files` source's drop folder does not exist, so nothing can be captured.
+NO_DROP_FOLDER = "no_drop_folder"
+#: What makes a company dataset hold rows.
+_PROCESS = "market-spine process --domain company"
+
+
+def why_empty(lake: Lake, table: str, home: Path, tenant: str | None = None) -> EmptyReason:
+    """Why the silver `table` of a company dataset gave a reader (bound to `tenant`, or not)
+    no rows: `no_drop_folder` naming the folder expected, else `not_loaded`."""
+    name = table.removeprefix(f"{SILVER}/{PREFIX}")
+    for declared in all_declared(home):
+        config = declared.config
+        if silver_table(config) != table:
+            continue
+        name, source = config.name, config.source
+        if isinstance(source, FilesSource):
+            drop = source.drop(declared.folder)
+            if not drop.is_dir():
+                return EmptyReason(
+                    NO_DROP_FOLDER,
+                    f"{name}'s drop folder is missing: it is expected at {drop} (key "
+                    f"`attributes.source.path` {source.path!r} of {declared.path}); create "
+                    f"it, put the {source.format} files there and run `{_PROCESS}`",
+                )
+        break
+    if not lake.exists(table):
+        return EmptyReason(NOT_LOADED, f"nothing of {name} is captured yet: run `{_PROCESS}`")
+    if tenant is not None:
+        return EmptyReason(
+            NOT_LOADED, f"{name} holds no rows of tenant {tenant!r}, the one your key reads"
+        )
+    return EmptyReason(
+        NOT_LOADED, f"{name} holds no rows: its source had none when last captured ({_PROCESS})"
+    )
