@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -46,18 +46,26 @@ _TICK = timedelta(microseconds=1)
 @dataclass(frozen=True)
 class Expired:
     """Rows one retention pass deleted from one table: how many, those older than `cutoff`
-    (UTC), and the Delta version of the deletion."""
+    (UTC), and the Delta version of the deletion. A daily dataset's rows go by business date:
+    `kept_from` is the first one kept (every earlier one was deleted), None for the others."""
 
     dataset: str
     rows: int
     cutoff: datetime
     version: int
+    kept_from: date | None = None
 
     def __str__(self) -> str:
-        return (
-            f"{self.dataset}: {self.rows} rows older than {self.cutoff:%Y-%m-%d %H:%M} UTC "
-            f"deleted (version {self.version})"
-        )
+        which = older(self.cutoff, self.kept_from)
+        return f"{self.dataset}: {self.rows} rows {which} deleted (version {self.version})"
+
+
+def older(cutoff: datetime, kept_from: date | None) -> str:
+    """What retention deletes, as the rows go: by business date when they have one (every
+    date before `kept_from`), else by time (captured or replaced before `cutoff`, UTC)."""
+    if kept_from is not None:
+        return f"of business dates before {kept_from}"
+    return f"older than {cutoff:%Y-%m-%d %H:%M} UTC"
 
 
 def _expire(
@@ -67,9 +75,10 @@ def _expire(
     survive: Callable[[pl.DataFrame], pl.DataFrame] | None,
     cutoff: datetime,
     run_id: str,
+    kept_from: date | None = None,
 ) -> Expired | None:
     """Delete the rows in `window` (all of them, or all but those `survive` keeps) as one
-    commit."""
+    commit; `kept_from`: the first business date kept, for a daily dataset."""
     if not lake.exists(dataset):
         return None
     found = lake.read(dataset, between=window)
@@ -88,7 +97,7 @@ def _expire(
             "rows_deleted": removed,
         },
     )
-    return Expired(dataset, removed, cutoff, commit.version)
+    return Expired(dataset, removed, cutoff, commit.version, kept_from)
 
 
 def within_retention(config: DatasetConfig, rows: pl.DataFrame, now: datetime) -> pl.DataFrame:
@@ -109,11 +118,12 @@ def expire(lake: Lake, config: DatasetConfig, now: datetime, run_id: str) -> lis
     raw, silver = raw_table(config), silver_table(config)
     done: list[Expired | None] = []
     if config.partitioning.kind == "daily":
+        kept_from = cutoff.date()
         days: dict[str, tuple[Any, Any]] = {
-            BUSINESS_DATE: (_EARLIEST_DAY, cutoff.date() - timedelta(days=1))
+            BUSINESS_DATE: (_EARLIEST_DAY, kept_from - timedelta(days=1))
         }
         if days[BUSINESS_DATE][1] >= _EARLIEST_DAY:
-            done += [_expire(lake, t, days, None, cutoff, run_id) for t in (silver, raw)]
+            done += [_expire(lake, t, days, None, cutoff, run_id, kept_from) for t in (silver, raw)]
     elif config.kind == "fact":
         captured = {"captured_at": (WHOLE_TABLE[0], cutoff - _TICK)}
         done += [_expire(lake, t, captured, None, cutoff, run_id) for t in (silver, raw)]
@@ -155,9 +165,10 @@ def _expire_judgments(
         },
     )
     version = lake.version(silver)
+    kept_from = cutoff.date() if daily else None
     reason = (
         f"its rows were deleted by {RETENTION_OPERATION} (retention_days "
-        f"{config.retention_days}: older than {cutoff:%Y-%m-%d %H:%M} UTC; {silver} version "
+        f"{config.retention_days}: {older(cutoff, kept_from)}; {silver} version "
         f"{version}); versions before it still read them"
     )
     latest = ledger.latest_transitions(lake, silver, _EARLIEST_DAY, last).filter(
@@ -177,7 +188,7 @@ def _expire_judgments(
         for row in latest.to_dicts()
     ]
     ledger.record(lake, transitions, [], [], run_id)
-    return Expired(READINESS_LOG, gone.height, cutoff, commit.version)
+    return Expired(READINESS_LOG, gone.height, cutoff, commit.version, kept_from)
 
 
 def _expire_versions(

@@ -43,6 +43,12 @@ def maintain_lake(
                     "retention_rows_deleted": expired.rows,
                     "retention_cutoff": expired.cutoff.isoformat(),
                     "retention_version": expired.version,
+                    # A daily dataset's rows go by business date: the first one kept.
+                    **(
+                        {"retention_kept_from": expired.kept_from.isoformat()}
+                        if expired.kept_from
+                        else {}
+                    ),
                 },
             )
         )

@@ -82,6 +82,11 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     expired = {e.dataset: e for e in done.expired}
     assert set(expired) == {silver, raw, READINESS_LOG}
     assert expired[silver].rows == old_rows
+    # Rows go by business date, so that is what the message names, not a time of day.
+    for table in (silver, raw):
+        said = str(expired[table])
+        assert f"rows of business dates before {KEPT_FROM} deleted" in said, said
+        assert "UTC" not in said
     assert min(lake.read(silver)["business_date"]) == KEPT_FROM
     assert min(lake.read(raw)["business_date"]) == KEPT_FROM
     # The deletion is a version of its own, saying what it was.
@@ -106,6 +111,7 @@ def test_maintenance_deletes_rows_past_retention_and_keeps_pinned_versions(
     for day in old_days:
         assert by_day[day]["state"] == "expired" and by_day[day]["previous_state"] == "certified"
         assert RETENTION_OPERATION in by_day[day]["reason"]
+        assert f"of business dates before {KEPT_FROM}" in by_day[day]["reason"]
     assert by_day[KEPT_FROM]["state"] == "certified"
     # A second pass finds nothing more to drop or to mark.
     assert maintain_lake(lake, 0, "test-run-2").expired == []
