@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from market_spine.cli.console import command_run, console, settings_from_env
@@ -142,19 +143,26 @@ def _line(label: str, run: RunSummary) -> str:
 
 
 def report_failures(runs: list[RunSummary]) -> None:
-    """End with one line naming the first failed run's cause (and its fix); the full traces
-    are in the runs' logs."""
+    """End with one line naming every failed run, what it ran and its cause (and fix); the
+    full traces are in the runs' logs."""
     failed = [r for r in runs if not r.success]
     if not failed:
         return
-    first = failed[0]
+    each = "; ".join(
+        escape(f"run {r.run_id[:8]} ({_ran(r)}) failed in {r.failure or 'an unknown step'}")
+        for r in failed
+    )
     console.print(
-        f"[bold red]error:[/] {len(failed)} of {len(runs)} runs failed; run {first.run_id[:8]} "
-        f"failed in {first.failure or 'an unknown step'} (full trace: the run's logs in the "
-        "Dagster UI)",
+        f"[bold red]error:[/] {len(failed)} of {len(runs)} runs failed: {each} (full traces: "
+        "the runs' logs in the Dagster UI)",
         markup=True,
         highlight=False,
     )
+
+
+def _ran(run: RunSummary) -> str:
+    """What a run ran: its symbol or dataset, and its dates when it spans several."""
+    return run.symbol if run.start == run.end else f"{run.symbol} {run.start}..{run.end}"
 
 
 def _process_warehouse(settings: Settings, start: date, end: date) -> list[RunSummary]:

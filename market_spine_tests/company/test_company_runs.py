@@ -4,6 +4,7 @@ so, while every other dataset (the daily ones above all) is still captured and b
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -52,6 +53,12 @@ def test_one_failing_dataset_stops_no_other(env_home: Path) -> None:
     for ok in ("clients", "suppliers", "employees", "orders capture", "orders"):
         assert f"company: {ok} ok" in said, said
     assert "2 of" in said and "runs failed" in said
+    # The closing line names each failed run, not only the first.
+    closing = said[said.index("runs failed") :]
+    for name in ("lost_vendors", "bad_vendors"):
+        run_id = re.search(rf"company: {name} failed run (\w{{8}})", said)
+        assert run_id is not None, said
+        assert f"run {run_id.group(1)} ({name}) failed in" in closing, closing
 
     instance = dg.DagsterInstance.from_config(str(env_home / "dagster"))
     orders = instance.get_materialized_partitions(dg.AssetKey(["normalized", "company_orders"]))

@@ -64,8 +64,9 @@ def test_a_missing_drop_folder_is_the_empty_reason(tmp_path: Path) -> None:
     expected.mkdir()
     with serving(home) as client:
         reason = client.get("/v1/datasets/vendors").json()["empty_reason"]
-    assert reason["code"] == "not_loaded" and "market-spine process --domain company" in (
-        reason["detail"]
+    assert (
+        reason["code"] == "not_loaded"
+        and "market-spine process --domain company" in (reason["detail"])
     )
 
 
