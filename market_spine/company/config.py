@@ -189,6 +189,24 @@ class Column(Strict):
         return self
 
 
+#: What each kind of check needs, and what else it takes.
+_CHECK_NEEDS: dict[str, tuple[str, ...]] = {
+    "not_null": ("column",),
+    "unique": (),
+    "accepted_values": ("column", "values"),
+    "range": ("column",),
+    "row_count": ("max_change",),
+    "freshness": ("max_age_hours",),
+}
+_CHECK_TAKES: dict[str, tuple[str, ...]] = {
+    **_CHECK_NEEDS,
+    "unique": ("column", "columns"),
+    "range": ("column", "min", "max"),
+}
+#: The settings of a check that only some kinds use (severity and owner apply to all).
+_CHECK_SETTINGS = ("column", "columns", "values", "min", "max", "max_change", "max_age_hours")
+
+
 class Check(Strict):
     """One data-quality rule with its severity (`error` blocks certification, `warn` reports)
     and the owner its findings are routed to (the dataset's owner when absent)."""
@@ -214,18 +232,16 @@ class Check(Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Check:
-        needs = {
-            "not_null": ("column",),
-            "unique": (),
-            "accepted_values": ("column", "values"),
-            "range": ("column",),
-            "row_count": ("max_change",),
-            "freshness": ("max_age_hours",),
-        }[self.kind]
+        needs = _CHECK_NEEDS[self.kind]
         problems: list[tuple[tuple[str | int, ...], str]] = [
             ((key,), f"is required by a {self.kind} check: add it")
             for key in needs
             if getattr(self, key) is None
+        ]
+        problems += [
+            ((key,), f"is not used by a {self.kind} check: remove it, or change `kind`")
+            for key in _CHECK_SETTINGS
+            if getattr(self, key) is not None and key not in _CHECK_TAKES[self.kind]
         ]
         if self.kind == "accepted_values" and self.values == []:
             problems.append(
@@ -370,6 +386,9 @@ class DatasetConfig(Strict):
                     f"daily partitioning needs a timestamp column; {column} is {types[column]}",
                 )
             )
+        if isinstance(self.source, PostgresSource):
+            # The next capture starts past the newest captured value of it.
+            named(("source", "cursor"), self.source.cursor)
         for i, check in enumerate(self.checks):
             if check.column is not None and named(("checks", i, "column"), check.column):
                 kind = types[check.column]

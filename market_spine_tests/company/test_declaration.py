@@ -146,6 +146,14 @@ def _set(*keys: str | int, value: Any) -> Edit:
             "is 0: input should be greater than 0; write a positive number",
         ),
         (
+            _set(
+                "source",
+                value={"kind": "postgres", "dsn_env": "X", "table": "t", "cursor": "changed_at"},
+            ),
+            "attributes.source.cursor",
+            "'changed_at' is not a declared column",
+        ),
+        (
             _set("source", "path", value="../../elsewhere"),
             "attributes.source.path",
             "resolves to",
@@ -210,3 +218,8 @@ def test_a_drop_folder_inside_the_home_loads(tmp_path: Path) -> None:
 def test_the_package_datasets_all_load() -> None:
     for name in ("clients", "employees", "orders", "suppliers"):
         assert load(DEFS_FOLDER / name / "defs.yaml", DEFS_FOLDER).name == name
+
+
+def test_a_setting_the_check_kind_does_not_use_is_refused(tmp_path: Path) -> None:
+    message = _refused(_set("checks", 0, "values", value=["x"]), tmp_path)
+    assert "key `attributes.checks[0].values` is not used by a not_null check: remove it" in message
