@@ -179,8 +179,8 @@ class Column(Strict):
                 [
                     (
                         ("name",),
-                        f"{self.name!r} is a column the platform adds to every company "
-                        f"dataset ({', '.join(PLATFORM_COLUMNS)}): rename it here and in "
+                        f"{self.name!r} is a column the platform adds to company "
+                        f"datasets ({', '.join(PLATFORM_COLUMNS)}): rename it here and in "
                         f"the source, e.g. src_{self.name}",
                     )
                 ],
