@@ -85,7 +85,8 @@ def up(
         int,
         typer.Option(
             min=0,
-            help="Trading days of history to materialize first; 0 starts the services on the "
+            help="Trading days of history to materialize first (with each market's last "
+            "closed session, which its freshness check owes); 0 starts the services on the "
             "home as it is (a restart).",
         ),
     ] = 10,

@@ -165,6 +165,10 @@ def test_live_candles_grow_with_the_stream_and_the_picker_switches(
             # ES had nothing in the lake: the stream gives it a day and a lag.
             until(lambda: _lag(page, "ES") is not None, "ES's lag")
             assert "2024-03-05" in page.locator("#freshness tr[data-symbol='ES']").text_content()
+            # The status line gives every root's freshness, each with its unit.
+            lag = r"\d+(\.\d)? (s|min|h|d)"
+            fresh = page.text_content("#live-fresh") or ""
+            assert re.fullmatch(f"CL {lag} · ES {lag} · NG –", fresh), fresh
             page.screenshot(path=artifacts(tmp_path) / "live-CL.png")
 
             # ES had no minutes in the lake: it draws what the stream brought, nothing older.
