@@ -29,7 +29,10 @@ Dataset = Annotated[
 ]
 Symbol = Annotated[
     str | None,
-    Query(description="Only these symbols (comma-separated): futures or option roots."),
+    Query(
+        description="Only these symbols (comma-separated): futures or option roots; a contract "
+        "(`CLJ4`) or continuous series (`ES.c.1`) stands for its root."
+    ),
 ]
 Start = Annotated[str | None, Query(description="First trade date, e.g. `2024-03-05`.")]
 End = Annotated[str | None, Query(description="Last trade date (inclusive).")]

@@ -264,17 +264,32 @@ def parse_datasets(
 def parse_symbols(
     value: str | Sequence[str] | None, known: Sequence[str]
 ) -> tuple[str, ...] | None:
-    """Symbols (any case; a comma splits a list) among `known`; None: all."""
+    """Symbols (any case; a comma splits a list) among `known`; None: all. A futures contract
+    (`CLJ4`) or continuous series (`CL.c.0`) stands for its root, which readiness is kept by."""
+    from market_spine.markets.rolls import root_of
+
     names = _names(value)
     if names is None:
         return None
-    names = tuple(n.upper() for n in names)
-    unknown = [n for n in names if n not in known]
+    found: list[str] = []
+    unknown: list[str] = []
+    for name in names:
+        symbol = name.upper()
+        if symbol not in known:
+            try:
+                symbol = root_of(name)
+            except InvalidInput:
+                symbol = ""
+        if symbol in known:
+            found.append(symbol)
+        else:
+            unknown.append(name)
     if unknown:
         raise InvalidInput(
             f"symbol {', '.join(map(repr, unknown))} is not known: choose from {', '.join(known)}"
+            ", a contract (e.g. CLJ4) or a continuous series (ROOT.c.N or ROOT.v.N, e.g. ES.c.1)"
         )
-    return names
+    return tuple(dict.fromkeys(found))
 
 
 def parse_day(value: str | date | None, name: str) -> date | None:

@@ -85,7 +85,8 @@ def up(
         int,
         typer.Option(
             min=0,
-            help="Trading days of history to materialize first; 0 starts the services on the "
+            help="Trading days of history to materialize first (with each market's last "
+            "closed session, which its freshness check owes); 0 starts the services on the "
             "home as it is (a restart).",
         ),
     ] = 10,
@@ -140,12 +141,21 @@ def load_ranges(
     """The trade dates a load of the last `days` sessions covers: the futures roots' (their
     sessions open on the evening before), and the option chains' (Cboe days whose session has
     opened; None when none has). Each market is counted on its own calendar, so a Monday load
-    before the Cboe open still takes Friday's chains."""
+    before the Cboe open still takes Friday's chains. Each range also reaches back to its
+    market's last closed session, which the freshness checks owe whatever the hour: a load
+    while a session trades takes the one before it too (Friday's chains on a Monday)."""
     from market_spine.markets import calendars, expirations
+    from market_spine.options.freshness import last_closed_session
 
     sessions = [s for sym in symbols for s in calendars.latest_sessions(sym, now, days)]
+    for sym in symbols:
+        closed = [s for s in calendars.latest_sessions(sym, now, 2) if s.close <= now]
+        sessions += closed[-1:]
     futures = (min(s.trade_date for s in sessions), max(s.trade_date for s in sessions))
     opened = expirations.opened_trading_days(now, days)
+    owed = last_closed_session(now)
+    if owed is not None:
+        opened = sorted({*opened, owed})
     return futures, (opened[0], opened[-1]) if opened else None
 
 

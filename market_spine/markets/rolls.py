@@ -16,13 +16,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from market_spine.errors import UnknownSymbol
+from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.markets.instruments import (
     Contract,
     business_days_between,
     front_contract,
     get_instrument,
     next_contract,
+    parse_local_symbol,
 )
 
 #: Business days before the calendar roll in which the volume roll is looked for, and in which
@@ -33,6 +34,8 @@ RULES = {"c": "calendar", "v": "volume"}
 #: The ranks served: 0 (the held contract) and 1 (the one listed after it).
 RANKS = (0, 1)
 
+#: A root followed by a month code and a year digit or two: a contract, e.g. CLJ4 or CLJ24.
+_CONTRACT_LIKE = re.compile(r"^[A-Z0-9]+[FGHJKMNQUVXZ]\d{1,2}$")
 _SYMBOL = re.compile(r"^(?P<root>[A-Za-z0-9]+)\.(?P<rule>[A-Za-z])\.(?P<rank>\d+)$")
 
 
@@ -71,6 +74,26 @@ def continuous_symbol(text: str) -> ContinuousSymbol:
             "(Databento's open-interest series ROOT.n.N is not built)"
         )
     return ContinuousSymbol(root, rule, rank)
+
+
+def root_of(text: str) -> str:
+    """The futures root any symbol the platform serves names: a root (`cl`), a contract
+    (`CLJ4`) or a continuous series (`CL.c.0`, `es.v.1`); UnknownSymbol (or the contract's
+    InvalidInput) saying which forms are taken otherwise."""
+    name = str(text).strip()
+    if is_continuous(name):
+        return continuous_symbol(name).root
+    try:
+        return get_instrument(name).root
+    except UnknownSymbol as unknown:
+        try:
+            return parse_local_symbol(name).root
+        except UnknownSymbol:
+            raise unknown from None
+        except InvalidInput as exc:
+            if not _CONTRACT_LIKE.match(name.upper()):
+                raise unknown from None
+            raise exc from None
 
 
 def series_of(root: str) -> tuple[ContinuousSymbol, ...]:

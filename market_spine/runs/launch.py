@@ -423,13 +423,14 @@ def materialize_warehouse(
         partition_range=plan.partition_range,
         log_level=log_level,
     )
-    first, last = plan.partition_range or (None, None)
+    # The dates the fact holds rows of, not the window the run swept.
+    covered = plan.covered
     return [
         _summary(
             plan.label,
             run,
-            date.fromisoformat(first) if first else start,
-            date.fromisoformat(last) if last else end,
+            date.fromisoformat(covered[0]) if covered else start,
+            date.fromisoformat(covered[-1]) if covered else end,
         )
     ]
 

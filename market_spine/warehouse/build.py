@@ -40,10 +40,13 @@ _PAGE = 1000
 
 @dataclass(frozen=True)
 class WarehousePlan:
-    """The unpartitioned dbt models to build and the minute-fact trade dates (ISO) to rebuild."""
+    """The unpartitioned dbt models to build and the minute-fact trade dates (ISO) to rebuild;
+    `covered`: those of them the lake holds minute bars of, which the rebuilt fact holds rows
+    of (the others come out empty: no session that day, or its bars were never loaded)."""
 
     models: frozenset[dg.AssetKey]
     minute_dates: tuple[str, ...]
+    covered: tuple[str, ...] = ()
 
     @property
     def selection(self) -> list[dg.AssetKey]:
@@ -53,15 +56,30 @@ class WarehousePlan:
 
     @property
     def label(self) -> str:
-        """What the run builds, for the console: `3 models + minute fact 2024-03-05..2024-03-05`."""
+        """What the run builds, for the console, naming the trade dates the minute fact covers:
+        `3 models + minute fact 2024-03-04, 2024-03-05`, or `… 2024-03-01..2024-03-28 (20
+        trade dates)`; dates rebuilt without bars are counted apart."""
         models = f"{len(self.models)} model{'s' if len(self.models) != 1 else ''}"
-        window = self.partition_range
-        return f"{models} + minute fact {window[0]}..{window[1]}" if window else models
+        if not self.minute_dates:
+            return models
+        empty = len(self.minute_dates) - len(self.covered)
+        without = f"{empty} date{'s' if empty != 1 else ''} without bars"
+        if not self.covered:
+            return f"{models} + minute fact: {without}"
+        also = f" ({without})" if empty else ""
+        return f"{models} + minute fact {_dates(self.covered)}{also}"
 
     @property
     def partition_range(self) -> tuple[str, str] | None:
         """The minute fact's partition window (first and last trade date), if any."""
         return (self.minute_dates[0], self.minute_dates[-1]) if self.minute_dates else None
+
+
+def _dates(days: tuple[str, ...]) -> str:
+    """Sorted ISO dates named for a console line: each of up to three, else the span and count."""
+    if len(days) <= 3:
+        return ", ".join(days)
+    return f"{days[0]}..{days[-1]} ({len(days)} trade dates)"
 
 
 @dataclass(frozen=True)
@@ -147,10 +165,11 @@ def _trade_date(partition_key: str) -> str:
     return partition_key.split("|")[0]  # a normalized partition is `<date>|<symbol>`
 
 
-def _stale_minute_dates(instance: dg.DagsterInstance, lake: Lake, built: _Built) -> set[str]:
-    """Dates the lake has and the fact lacks, dates whose fact partition never materialized
-    (a failed build), and dates re-materialized in the lake since the fact's last build."""
-    dates = _lake_minute_dates(lake) - built.minute_dates
+def _stale_minute_dates(instance: dg.DagsterInstance, held: set[str], built: _Built) -> set[str]:
+    """Dates the lake has (`held`) and the fact lacks, dates whose fact partition never
+    materialized (a failed build), and dates re-materialized in the lake since the fact's last
+    build."""
+    dates = held - built.minute_dates
     loaded = {_trade_date(k) for k in instance.get_materialized_partitions(NORMALIZED_BARS)}
     dates |= loaded - instance.get_materialized_partitions(MINUTE_BARS_KEY)
     last = instance.get_latest_materialization_event(MINUTE_BARS_KEY)
@@ -180,7 +199,8 @@ def plan_warehouse(
     `check_results_as_input`: then only when results were collected after their last build (as
     right after a build that collected them)."""
     built = _built(settings.home)
-    wanted = _stale_minute_dates(instance, settings.lake(), built)
+    held = _lake_minute_dates(settings.lake())
+    wanted = _stale_minute_dates(instance, held, built)
     wanted |= {d.isoformat() for d in also_dates}
     valid = set(trade_dates.get_partition_keys())
     # A model whose relation is missing is stale, and so is all it feeds: the views the minute
@@ -188,7 +208,8 @@ def plan_warehouse(
     # The home's seeds are versioned by its instruments: adding a root makes them stale.
     assets = warehouse_dbt_for(settings.instruments_path)
     models = _stale_models(instance, set(built.relations), assets, check_results_as_input)
-    return WarehousePlan(models, tuple(sorted(wanted & valid)))
+    dates = tuple(sorted(wanted & valid))
+    return WarehousePlan(models, dates, tuple(d for d in dates if d in held))
 
 
 #: A run that is still to come or under way.

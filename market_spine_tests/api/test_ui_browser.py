@@ -81,6 +81,13 @@ def until(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None
         time.sleep(0.1)
 
 
+def _address(page: Page) -> str:
+    """The page's URL as it is now: a call into the page first lets Playwright take in the
+    page's own changes of its address (history.replaceState)."""
+    page.locator("body").count()
+    return page.url
+
+
 def _wait_for_candles(page: Page, above: int, timeout_s: float = 20.0) -> None:
     until(lambda: _candles(page) > above, f"more than {above} candles", timeout_s)
 
@@ -158,6 +165,10 @@ def test_live_candles_grow_with_the_stream_and_the_picker_switches(
             # ES had nothing in the lake: the stream gives it a day and a lag.
             until(lambda: _lag(page, "ES") is not None, "ES's lag")
             assert "2024-03-05" in page.locator("#freshness tr[data-symbol='ES']").text_content()
+            # The status line gives every root's freshness, each with its unit.
+            lag = r"\d+(\.\d)? (s|min|h|d)"
+            fresh = page.text_content("#live-fresh") or ""
+            assert re.fullmatch(f"CL {lag} · ES {lag} · NG –", fresh), fresh
             page.screenshot(path=artifacts(tmp_path) / "live-CL.png")
 
             # ES had no minutes in the lake: it draws what the stream brought, nothing older.
@@ -475,3 +486,107 @@ def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
         slow.pop().continue_()
         page.wait_for_timeout(500)
         assert tiles.count() == 2 and page.locator("#error").is_hidden()
+
+
+def test_a_key_given_in_a_later_fragment_is_taken_and_leaves_the_address(
+    processed: Path, page: Page
+) -> None:
+    app = create_app(settings_for(processed))
+    with serving_app(app) as client:
+        page.goto(f"{client.base_url}/ui/live#key=msk_0123456789abcdef_wrong")
+        error = page.locator("#error")
+        error.wait_for(state="visible")
+        assert "key=" not in page.url
+        # A bookmark with a good key opened in the same tab: only the fragment changes.
+        page.goto(f"{client.base_url}/ui/live#key={credential(app, 'reader')}&symbol=CL")
+        until(lambda: "key=" not in _address(page), "the key to leave the address")
+        assert "symbol=CL" in page.url
+        _wait_for_candles(page, LIVE_MINUTES - 1)
+        assert error.is_hidden()
+        assert page.text_content("#key-state") == "key set for this tab"
+
+        # The same on the readiness page, with its filters taken from the new fragment.
+        page.goto(f"{client.base_url}/ui/readiness#key={credential(app, 'reader')}")
+        tiles = page.locator("section[data-dataset='normalized/futures_bars_1m'] article.tile")
+        until(lambda: tiles.count() == 2, "the minute bars' tiles")
+        page.goto(
+            f"{client.base_url}/ui/readiness#key={credential(app, 'reader')}&start=2024-03-05"
+        )
+        until(lambda: "key=" not in _address(page), "the key to leave the address")
+        until(lambda: tiles.count() == 1, "the tiles from the start on")
+        assert page.input_value("#f-start") == "2024-03-05"
+
+
+def test_a_bad_date_filter_is_said_and_the_last_good_view_stays(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    app = create_app(settings_for(processed))
+    with serving_app(app) as client:
+        key = credential(app, "reader")
+        # On load there is no view to keep: the bad date is said and left out.
+        page.goto(f"{client.base_url}/ui/readiness#key={key}&start=03/05/2024")
+        said = page.locator("#filter-error")
+        said.wait_for(state="visible")
+        text = said.text_content() or ""
+        assert "03/05/2024" in text and "YYYY-MM-DD" in text, text
+        tiles = page.locator("section[data-dataset='normalized/futures_bars_1m'] article.tile")
+        until(lambda: tiles.count() == 2, "every day's tiles")
+
+        # A good date narrows the view and clears the message.
+        page.fill("#f-start", "2024-03-05")
+        until(lambda: tiles.count() == 1, "the tile from the start on")
+        assert said.is_hidden()
+
+        # A bookmark with a day that does not exist: said, and the view shown stays.
+        page.goto(f"{client.base_url}/ui/readiness#start=2024-02-30")
+        said.wait_for(state="visible")
+        text = said.text_content() or ""
+        assert "2024-02-30" in text and "YYYY-MM-DD" in text and "last good" in text, text
+        assert page.input_value("#f-start") == "2024-03-05"
+        page.wait_for_timeout(300)
+        assert tiles.count() == 1
+
+        # An end before the start is said too, before the API is asked.
+        page.fill("#f-end", "2024-03-04")
+        until(lambda: "before From" in (said.text_content() or ""), "the order's message")
+        assert tiles.count() == 1 and page.locator("#error").is_hidden()
+        page.screenshot(path=artifacts(tmp_path) / "readiness-bad-date.png", full_page=True)
+        page.fill("#f-end", "")
+        page.fill("#f-start", "")
+        until(lambda: tiles.count() == 2, "both tiles again")
+        assert said.is_hidden()
+
+
+def test_the_readiness_symbol_filter_takes_contracts_and_continuous_series(
+    processed: Path, page: Page
+) -> None:
+    app = create_app(settings_for(processed))
+    with serving_app(app) as client:
+        key = credential(app, "reader")
+        page.goto(f"{client.base_url}/ui/readiness#key={key}&symbol=CL.c.0")
+        tiles = page.locator("article.tile")
+        until(lambda: tiles.count() > 0, "CL's tiles")
+        assert {tiles.nth(i).get_attribute("data-symbol") for i in range(tiles.count())} == {"CL"}
+        assert page.locator("#error").is_hidden()
+        for symbol in ("ES.c.1", "CL.v.1", "CLJ4"):
+            with page.expect_response(lambda r, s=symbol: f"symbol={s}" in r.url) as answer:
+                page.fill("#f-symbol", symbol)
+            assert answer.value.status == 200, symbol
+            assert page.locator("#error").is_hidden()
+        until(lambda: tiles.count() > 0, "CLJ4's tiles: CL's")
+        page.fill("#f-symbol", "ES.c.1")
+        until(lambda: "No partition" in (page.text_content("#datasets") or ""), "none for ES")
+
+
+def test_the_live_status_line_gives_each_roots_freshness_with_its_unit(
+    processed: Path, page: Page
+) -> None:
+    app = create_app(settings_for(processed))
+    with serving_app(app) as client:
+        page.goto(f"{client.base_url}/ui/live#key={credential(app, 'reader')}")
+        line = page.locator("#live-fresh")
+        # The live session's capture lags its end by 6.5 hours; ES and NG have nothing yet.
+        until(lambda: line.text_content() == "CL 6.5 h · ES – · NG –", "every root's lag")
+        assert line.locator("[data-symbol='CL']").get_attribute("data-lag-s") == str(
+            int(LIVE_LAG_S)
+        )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
-from market_spine.errors import UnknownSymbol
+from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.markets import calendars, instruments, rolls
 
 
@@ -38,3 +39,25 @@ def test_the_roll_window_is_the_sessions_before_the_calendar_roll() -> None:
     ]
     assert rolls.captured_contracts("CL", before[0]) == [old, new]
     assert rolls.captured_contracts("CL", roll_day)[0] == new
+
+
+@pytest.mark.parametrize(
+    ("text", "root"),
+    [("cl", "CL"), ("CLJ4", "CL"), ("NGK24", "NG"), ("ES.c.1", "ES"), ("es.v.0", "ES")],
+)
+def test_every_futures_symbol_form_names_its_root(text: str, root: str) -> None:
+    assert rolls.root_of(text) == root
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("XX", "known symbols are CL, ES, NG"),
+        ("ZZJ4", "'ZZJ4'"),
+        ("CL.x.9", "ROOT.c.N"),
+        ("ESJ4", "does not list month 4"),
+    ],
+)
+def test_a_symbol_of_no_root_says_why(text: str, says: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(says)):
+        rolls.root_of(text)

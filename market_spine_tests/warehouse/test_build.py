@@ -4,7 +4,7 @@ and repairs what an earlier failed build left missing."""
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +13,7 @@ import pytest
 from market_spine.lake.store import Lake
 from market_spine.runs.launch import materialize_options, materialize_range, materialize_warehouse
 from market_spine.warehouse.assets import warehouse_dbt
-from market_spine.warehouse.build import plan_warehouse
+from market_spine.warehouse.build import WarehousePlan, plan_warehouse
 from market_spine.warehouse.definitions import warehouse_resources
 from market_spine.warehouse.reading import read_only
 from market_spine.warehouse.translator import MINUTE_BARS_KEY
@@ -93,3 +93,37 @@ def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(home: Pa
             "stg_quality__check_results",
             "mart_data_quality",
         }
+
+
+def test_a_build_over_a_wider_range_names_the_dates_its_fact_covers(
+    materialized_home: Path, tmp_path: Path
+) -> None:
+    """`up` builds the warehouse from the earliest date any market loaded (Friday's chains),
+    which may hold no bars: the run's line names the days the fact holds, not the window."""
+    home = tmp_path / "home"
+    shutil.copytree(materialized_home / "lake", home / "lake")
+    settings = settings_for(home)
+    with dg.instance_for_test() as inst:
+        [run] = materialize_warehouse(settings, date(2024, 3, 1), date(2024, 3, 11), instance=inst)
+    assert run.success, run
+    assert _minute_dates(home) == [
+        d.isoformat() for d in (WEEK[0] + timedelta(n) for n in range(5))
+    ]
+    assert (run.start, run.end) == WEEK
+    assert run.symbol.endswith(
+        "minute fact 2024-03-04..2024-03-08 (5 trade dates) (2 dates without bars)"
+    ), run.symbol
+
+
+def test_the_plans_line_names_each_date_or_the_span_and_count() -> None:
+    def line(dates: tuple[str, ...], covered: tuple[str, ...]) -> str:
+        return WarehousePlan(frozenset(), dates, covered).label
+
+    assert line((), ()) == "0 models"
+    assert line(("2024-03-05",), ("2024-03-05",)) == "0 models + minute fact 2024-03-05"
+    friday_monday = ("2024-03-08", "2024-03-11")
+    assert line(friday_monday, friday_monday) == "0 models + minute fact 2024-03-08, 2024-03-11"
+    assert line(friday_monday, ("2024-03-11",)) == (
+        "0 models + minute fact 2024-03-11 (1 date without bars)"
+    )
+    assert line(("2024-03-29",), ()) == "0 models + minute fact: 1 date without bars"

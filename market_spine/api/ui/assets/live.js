@@ -329,8 +329,19 @@
     ticks();
   }
 
+  // The status line's freshness: every root's lag with its unit, "CL 3 s · ES 4 s · NG 61 s".
+  function freshLine() {
+    const parts = roots().map((root) => {
+      const seconds = lagSeconds(freshFacts(root));
+      return S.el("span", { "data-symbol": root, "data-lag-s": seconds === null ? "" : String(Math.round(seconds)) }, `${root} ${S.lag(seconds)}`);
+    });
+    const line = document.getElementById("live-fresh");
+    line.replaceChildren(...parts.flatMap((part, i) => (i ? [" · ", part] : [part])));
+  }
+
   // The time-dependent cells: each lag and each live bar's age (every second and every bar).
   function ticks(only) {
+    freshLine();
     for (const cell of document.querySelectorAll("#freshness td.lag")) {
       if (only && cell.dataset.symbol !== only) continue;
       const seconds = lagSeconds(freshFacts(cell.dataset.symbol));

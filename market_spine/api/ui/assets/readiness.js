@@ -12,6 +12,8 @@
   // A pause in typing a symbol list long enough to mean "show these".
   const TYPING_MS = 400;
   const FILTERS = { dataset: "f-dataset", symbol: "f-symbol", start: "f-start", end: "f-end" };
+  const DATE_FIELDS = { start: "From", end: "To" };
+  const DATE_FORM = "expected a trade date as YYYY-MM-DD, e.g. 2024-03-05";
   const DATASETS = S.metaList("datasets");
   // The filters of the view shown (the last applied), and the number of the newest read:
   // an older read answering late must not draw over a newer filter's tiles.
@@ -25,11 +27,28 @@
     return out;
   }
 
-  function fromFragment() {
+  // The filters a bookmark holds (`#dataset=…&symbol=…&start=…&end=…`), on load and when only
+  // the fragment changes. A date that is not one is said beside the filters, never dropped
+  // silently: on load it is left out (there is no view yet), later the view shown stays.
+  // False when nothing was applied.
+  function fromFragment(initial) {
     const params = S.fragment();
-    for (const name of Object.keys(FILTERS)) {
-      if (params.get(name)) document.getElementById(FILTERS[name]).value = params.get(name);
+    const given = {};
+    for (const name of Object.keys(FILTERS)) given[name] = (params.get(name) || "").trim();
+    const wrong = [];
+    for (const name of Object.keys(DATE_FIELDS)) {
+      const day = asDay(given[name]);
+      if (day === null) {
+        wrong.push(`${DATE_FIELDS[name]} "${given[name]}" is not a date: ${DATE_FORM}`);
+        given[name] = "";
+      } else {
+        given[name] = day;
+      }
     }
+    wrong.push(...outOfOrder(given));
+    filterError(wrong, !initial);
+    if (wrong.length && !initial) return false;
+    for (const [name, id] of Object.entries(FILTERS)) document.getElementById(id).value = given[name];
     applied = filters();
     // A bookmarked dataset readiness does not answer for is said, not sent to be refused.
     const wanted = params.get("dataset");
@@ -37,6 +56,43 @@
       S.showError(`dataset ${wanted} has no readiness: pick one of ${DATASETS.join(", ")}`);
       applied.dataset = "";
     }
+    return true;
+  }
+
+  // A trade date as the date inputs hold it (`2024-03-05`; `20240305` is taken too), "" for
+  // none, null for text that is no real day.
+  function asDay(text) {
+    if (!text) return "";
+    const found = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(text);
+    if (!found) return null;
+    const [year, month, day] = found.slice(1).map(Number);
+    const date = new Date(Date.UTC(year, month - 1, day));
+    if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return null;
+    return `${found[1]}-${found[2]}-${found[3]}`;
+  }
+
+  function outOfOrder(values) {
+    if (!values.start || !values.end || values.end >= values.start) return [];
+    return [`To ${values.end} is before From ${values.start}: pick an end on or after the start`];
+  }
+
+  // What is wrong with the date filters as they stand: a day typed but not whole or not real
+  // (a date input then holds no value), or an end before the start.
+  function dateProblems(values) {
+    const wrong = [];
+    for (const name of Object.keys(DATE_FIELDS)) {
+      const input = document.getElementById(FILTERS[name]);
+      if (input.validity && input.validity.badInput) wrong.push(`${DATE_FIELDS[name]} is not a whole, real date: ${DATE_FORM}`);
+    }
+    return [...wrong, ...outOfOrder(values)];
+  }
+
+  // The filters' own error lines, beside them; `kept`: the tiles stay the last good filters'.
+  function filterError(lines, kept) {
+    const box = document.getElementById("filter-error");
+    box.replaceChildren(...lines.map((line) => S.el("p", {}, line)));
+    if (lines.length && kept) box.append(S.el("p", { class: "muted" }, "The tiles shown are still those of the last good filters."));
+    box.hidden = !lines.length;
   }
 
   function toFragment() {
@@ -153,6 +209,9 @@
   function apply(always) {
     clearTimeout(typing);
     const wanted = filters();
+    const wrong = dateProblems(wanted);
+    filterError(wrong, true);
+    if (wrong.length) return;
     if (!always && Object.keys(FILTERS).every((name) => wanted[name] === applied[name])) return;
     toFragment();
     applied = wanted;
@@ -172,9 +231,13 @@
     if (event.target.id === FILTERS.symbol) typing = setTimeout(() => apply(false), TYPING_MS);
     else apply(false);
   });
+  // A bookmark opened in this tab (only the fragment changes): take its filters.
+  window.addEventListener("hashchange", () => {
+    if (fromFragment(false)) refresh();
+  });
   S.keyForm(refresh);
   datasetOptions();
-  fromFragment();
+  fromFragment(true);
   refresh();
   setInterval(refresh, REFRESH_MS);
 })();

@@ -30,16 +30,26 @@ window.Spine = (function () {
     history.replaceState(null, "", location.pathname + location.search + (text ? "#" + text : ""));
   }
 
-  // The key leaves the address bar (and so the history and any screenshot) once it is read.
+  // The key leaves the address bar (and so the history and any screenshot) once it is read:
+  // on load and on every later change of the fragment. True when the key it gave is new.
   function takeKeyFromFragment() {
     const params = fragment();
-    const key = params.get("key");
-    if (key) {
-      sessionStorage.setItem(STORE, key.trim());
-      params.delete("key");
-      setFragment(params);
-    }
+    if (!params.has("key")) return false;
+    const given = params.get("key").trim();
+    params.delete("key");
+    setFragment(params);
+    if (!given || given === key()) return false;
+    sessionStorage.setItem(STORE, given);
+    return true;
   }
+
+  // Run by a new key from the fragment (the key form's `onKey`, once the form is set up).
+  let onFragmentKey = null;
+  // Registered as this script loads, so the key is taken before any page's own listener reads
+  // the fragment or calls the API.
+  window.addEventListener("hashchange", () => {
+    if (takeKeyFromFragment() && onFragmentKey) onFragmentKey();
+  });
 
   function key() {
     return sessionStorage.getItem(STORE) || "";
@@ -147,6 +157,10 @@ window.Spine = (function () {
       show();
       onKey();
     });
+    onFragmentKey = () => {
+      show();
+      onKey();
+    };
     show();
   }
 
