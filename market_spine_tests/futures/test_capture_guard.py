@@ -39,7 +39,7 @@ def vendor_csv(path: Path, day: date, contract: str, minutes: int | None = None)
     bars = SimulatedMarket().bars("ES", day, contract)
     bars = bars.head(minutes) if minutes else bars
     bars.select(
-        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("ts"),
+        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("ts"),
         *(pl.col(c) + 1.0 for c in ("open", "high", "low", "close")),
         "volume",
         "contract",
