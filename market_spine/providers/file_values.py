@@ -131,13 +131,25 @@ def _timestamps(s: pl.Series) -> tuple[pl.Series, pl.Series]:
         present = values.drop_nulls().filter(values.drop_nulls() != "")
         if present.len() and present.str.contains(_DIGITS.pattern).all():
             return _epoch(values.cast(pl.Int64, strict=False)), none
-        parsed = pd.to_datetime(values.to_pandas(), utc=True, format="ISO8601", errors="coerce")
-        utc = pl.Series("ts", parsed.astype("datetime64[ns, UTC]")).cast(pl.Datetime("ns", "UTC"))
-        naive = utc.is_not_null() & ~values.str.contains(_OFFSET.pattern).fill_null(False)
-        return utc, naive.alias("naive")
+        # Parsed apart: in one mixed pass pandas reads a naive value after an offset one on
+        # that offset's clock.
+        aware = values.str.contains(_OFFSET.pattern).fill_null(False)
+        texts, with_offset = values.to_pandas(), aware.to_pandas()
+        parsed = pd.Series(pd.NaT, index=texts.index, dtype="datetime64[ns, UTC]")
+        for part in (with_offset, ~with_offset):
+            if part.any():
+                parsed[part] = _iso(texts[part])
+        utc = pl.Series("ts", parsed).cast(pl.Datetime("ns", "UTC"))
+        return utc, (utc.is_not_null() & ~aware).alias("naive")
     if s.dtype.is_integer():
         return _epoch(s.cast(pl.Int64)), none
     return pl.Series("ts", [None] * s.len(), dtype=pl.Datetime("ns", "UTC")), none
+
+
+def _iso(texts: pd.Series) -> pd.Series:
+    """ISO 8601 strings as UTC ns timestamps (naive ones read as UTC), NaT where unparseable."""
+    parsed = pd.to_datetime(texts, utc=True, format="ISO8601", errors="coerce")
+    return parsed.astype("datetime64[ns, UTC]")
 
 
 def _on_clock(
