@@ -302,7 +302,9 @@ def test_baseline_csv_is_valid_and_mapping_and_parquet_work(tmp_path: Path) -> N
     )
     assert read_bars(renamed, "ESU4", mapping={"ts": "bar_time"}).bars.equals(bars)
     pq = tmp_path / "es.parquet"
-    pl.read_csv(path).with_columns(pl.col("timestamp").str.to_datetime()).write_parquet(pq)
+    pl.read_csv(path).with_columns(
+        pl.col("timestamp").str.to_datetime(time_zone="UTC")
+    ).write_parquet(pq)
     assert read_bars(pq, "ESU4").bars.equals(bars)
     closes = read_bars(path, "ESU4", stamp="close").bars
     assert closes["ts"][0] == utc(2024, 7, 2, 13, 59)
