@@ -94,7 +94,9 @@ def test_tz_reads_naive_timestamps_on_that_clock_and_offsets_as_written(tmp_path
 
 
 def test_a_column_named_utc_says_the_zone(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "2024-03-05 14:30:00", header=HEADER.replace("timestamp", "Timestamp_UTC"))
+    path = _csv(
+        tmp_path, "2024-03-05 14:30:00", header=HEADER.replace("timestamp", "Timestamp_UTC")
+    )
     assert read_bars(path, "ES").bars["ts"][0] == datetime(2024, 3, 5, 14, 30, tzinfo=UTC)
 
 
@@ -127,5 +129,5 @@ def test_a_bad_zone_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidDate, match="pass a name like America/Chicago"):
         read_bars(path, "ES", tz="Mars/Olympus")
     dbn = DATA / "glbx-es-nq_ohlcv-1m_2024-07-01T23-40_2024-07-02T00-10.dbn.zst"
-    with pytest.raises(FileImportError, match="DBN timestamps are nanoseconds .* drop --tz"):
+    with pytest.raises(FileImportError, match=r"DBN timestamps are nanoseconds .* drop --tz"):
         read_bars(dbn, "ES", tz="UTC")
