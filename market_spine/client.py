@@ -20,11 +20,11 @@ from market_spine.certification.readiness import (
 )
 from market_spine.certification.status import CertificationStates
 from market_spine.certification.tables import READINESS_LOG
-from market_spine.errors import InvalidInput, NotMaterialized
+from market_spine.errors import InvalidInput, NotMaterialized, UnknownSymbol
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake
 from market_spine.lake.sql import attach, view_sql
-from market_spine.markets import empty_reads
+from market_spine.markets import calendars, empty_reads
 from market_spine.markets.dates import parse_range
 from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
 from market_spine.markets.expirations import ROOTS
@@ -218,10 +218,51 @@ class Spine:
             version, states = self._as_certified(continuous, as_of, as_certified)
             rows = self._continuous(continuous, symbol, *span, version, columns, adjust)
             return self._certified(rows, certified_only, states, continuous), continuous
+        advice = self.contract_advice(symbol, span[0])  # type: ignore[arg-type]
+        if advice is not None:
+            raise UnknownSymbol(advice)
         _unadjusted(symbol, adjust)
         version, states = self._as_certified(plain, as_of, as_certified)
         rows = self._read(plain, symbol, *span, version, columns)
         return self._certified(rows, certified_only, states), plain
+
+    def contract_advice(self, symbol: str, start: str | date | datetime) -> str | None:
+        """For an outright contract (`ESM4`) where bars read a root or a series: the series
+        that holds it on `start`'s trade date, and the capture or import that loads its bars
+        when the lake holds none (`empty_reads.contract_read`); None for any other symbol or
+        a `start` that does not parse (the read reports that)."""
+        try:
+            lo, _ = parse_range(start, None)
+        except InvalidInput:
+            return None
+        near = lo.date() if isinstance(lo, datetime) else lo
+        contract = empty_reads.outright_contract(symbol, near)
+        if contract is None:
+            return None
+        session = calendars.session_at(contract.root, lo) if isinstance(lo, datetime) else None
+        day = session.trade_date if session is not None else near
+        series = empty_reads.contract_series(contract, day)
+        loaded = False
+        if series is not None and self.lake.exists(CONTINUOUS_1M):
+            held = self.lake.read(
+                CONTINUOUS_1M,
+                equals={"symbol": contract.root, "series": series},
+                between={"trade_date": (day, day)},
+                columns=["contract"],
+            )
+            loaded = contract.local_symbol in held["contract"].to_list()
+        raw = futures_keys.table(futures_keys.RAW_BARS)
+        imported = (
+            self.lake.exists(raw)
+            and "file"
+            in self.lake.read(
+                raw,
+                equals={"symbol": contract.root},
+                between={"trade_date": (day, day)},
+                columns=["source"],
+            )["source"].to_list()
+        )
+        return empty_reads.contract_read(contract, day, loaded, imported)
 
     def _flagged(
         self, rows: pl.DataFrame, dataset: str | tuple[str, ...], on: dict[str, str]

@@ -174,6 +174,10 @@ def read(
 
 def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     """Validate, check the width, then read and answer one bounded page of bars."""
+    spine: Spine = request.app.state.spine
+    advice = spine.contract_advice(p.symbol, p.start)
+    if advice is not None:  # an outright contract: say which series serves it, or loads it
+        raise ApiError(422, advice, "symbol")
     q = parse_query(p.symbol, p.start, p.end, p.as_of, p.adjust)
     if dataset == BARS_1M:
         check_width(q)
@@ -186,7 +190,6 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
         )
     if q.continuous:
         dataset = CONTINUOUS_1M if dataset == BARS_1M else CONTINUOUS_DAILY
-    spine: Spine = request.app.state.spine
     if not spine.lake.exists(dataset):
         raise ApiError(
             404,

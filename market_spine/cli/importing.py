@@ -47,13 +47,22 @@ def bars(
     decimal: Annotated[
         str, typer.Option(help="CSV only: the decimal mark of numbers, . or , (5150,25).")
     ] = ".",
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz",
+            help="CSV and Parquet: the IANA time zone (America/Chicago, UTC) of timestamps "
+            "written without a UTC offset; without it such timestamps are refused.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     replace: Annotated[
         bool,
         typer.Option(
             "--replace",
-            help="Replace sessions another source captured, or certified minutes the file "
-            "lacks; without it such an import is refused and nothing is written.",
+            help="Replace sessions another source captured, or minutes a session holds of the "
+            "file's contracts that the file lacks; without it such an import is refused and "
+            "nothing is written.",
         ),
     ] = False,
 ) -> None:
@@ -78,6 +87,7 @@ def bars(
                 parse_mapping(mapping),
                 dialect=dialect,
                 replace=replace,
+                tz=tz,
             )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -7,7 +7,9 @@ hourly re-capture of a live session, over what the stream landed); a provider ca
 vendor import, or an import over a provider's capture, would replace another kind of source's
 data, so it is refused (a command) or skipped with a logged reason (a scheduled run) unless the
 caller asks to replace.
-An import that would leave a certified session with fewer minutes is refused the same way.
+An import that would remove minutes a session holds of a contract it brings (its new capture of
+that contract lacks some of the accepted one's minutes), certified or not, is refused the same
+way; a file that holds every minute already there, and more, adds to the session unasked.
 """
 
 from __future__ import annotations
@@ -192,4 +194,82 @@ def refuse_certified_loss(store: Lake, symbol: str, incoming: Mapping[date, pl.D
     raise WouldReplace(
         f"{named}{rest}: nothing was imported; import the complete session(s), or pass "
         "--replace to replace the certified minutes (the revision is recorded today)"
+    )
+
+
+@dataclass(frozen=True)
+class MinutesLost:
+    """Minutes of one contract's session that a new capture of it would remove."""
+
+    contract: str
+    trade_date: date
+    held: int  # minutes of the contract's accepted capture
+    removed: int  # of them, the minutes the new capture lacks
+    capture: HeldCapture
+
+    def describe(self) -> str:
+        """E.g. `ESM4 on 2024-03-05 holds 1,380 minutes (from vendor file es.csv, capture 01HX)
+        and the file would remove 1,379 of them`."""
+        origin = f"vendor file {self.capture.path}" if self.capture.path else self.capture.source
+        return (
+            f"{self.contract} on {self.trade_date} holds {self.held:,} minutes (from {origin}, "
+            f"capture {self.capture.capture_id}) and the file would remove {self.removed:,} "
+            "of them"
+        )
+
+
+def contract_minutes_lost(store: Lake, symbol: str, incoming: pl.DataFrame) -> list[MinutesLost]:
+    """For each (trade date, contract) among `incoming` (new raw rows of root `symbol`), the
+    minutes its accepted capture holds that `incoming` lacks, where there are some: that
+    capture would stop being read once `incoming` lands. Oldest first."""
+    table = keys.table(keys.RAW_BARS)
+    if incoming.is_empty() or not store.exists(table):
+        return []
+    days = incoming["trade_date"].unique().sort().to_list()
+    held = (
+        store.read(
+            table,
+            equals={"symbol": symbol},
+            between={"trade_date": (days[0], days[-1])},
+            columns=["trade_date", "contract", "capture_id", "source", "request", "ts"],
+        )
+        .join(incoming.select("trade_date", "contract").unique(), on=["trade_date", "contract"])
+        .filter(pl.col("capture_id") == pl.col("capture_id").max().over("trade_date", "contract"))
+    )
+    if held.is_empty():
+        return []
+    kept = incoming.select("trade_date", "contract", "ts", _new=pl.lit(True))
+    counted = (
+        held.join(kept, on=["trade_date", "contract", "ts"], how="left")
+        .group_by("trade_date", "contract", "capture_id", "source", "request")
+        .agg(held=pl.len(), removed=pl.col("_new").is_null().sum())
+        .filter(pl.col("removed") > 0)
+        .sort("trade_date", "contract")
+    )
+    return [
+        MinutesLost(
+            contract,
+            day,
+            n,
+            int(removed),
+            HeldCapture(contract, capture_id, source, _file_path(source, request)),
+        )
+        for day, contract, capture_id, source, request, n, removed in counted.iter_rows()
+    ]
+
+
+def refuse_minutes_lost(store: Lake, symbol: str, incoming: pl.DataFrame) -> None:
+    """WouldReplace naming each contract, day and how many of its minutes `incoming` (a
+    file's raw rows) would remove, if any."""
+    lost = contract_minutes_lost(store, symbol, incoming)
+    if not lost:
+        return
+    named = "; ".join(m.describe() for m in lost[:NAMED_DAYS])
+    more = len(lost) - NAMED_DAYS
+    rest = f" (and {more} more contract session{'s' if more > 1 else ''})" if more > 0 else ""
+    raise WouldReplace(
+        f"{named}{rest}: the newest capture of a contract's session replaces the one before, "
+        "so nothing was imported; import a file holding every minute already there (more "
+        "minutes need no confirmation), or pass --replace to replace them (the revision is "
+        "recorded today)"
     )

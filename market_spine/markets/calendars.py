@@ -181,6 +181,41 @@ def _year(symbol: str, year: int) -> dict[date, Session]:
     return out
 
 
+def session_hours(symbol: str) -> str:
+    """`symbol`'s regular Globex hours in words, from its calendar, e.g. `ES trades 17:00 to
+    16:00 America/Chicago, opening the evening before each trade date (Monday to Friday, the
+    CME Globex Equity calendar); no bars in the daily 16:00-17:00 break, at weekends or on
+    holidays`. Early closes and holiday halts are the calendar's too, not named here."""
+    inst = instruments.get_instrument(symbol)
+    cal = _calendar(inst.calendar)
+    opens, closes = f"{cal.open_time:%H:%M}", f"{cal.close_time:%H:%M}"
+    week = str(getattr(cal, "weekmask", "Mon Tue Wed Thu Fri")).split()
+    days = f"{_WEEKDAYS[week[0]]} to {_WEEKDAYS[week[-1]]}" if week else "every day"
+    evening = ", opening the evening before each trade date" if cal.open_offset < 0 else ""
+    halt = _DAILY_HALTS.get(inst.calendar)
+    halted = (
+        f", nor in the {halt[0]:%H:%M}-{halt[1]:%H:%M} halt of trade dates until {halt[2]}"
+        if halt
+        else ""
+    )
+    return (
+        f"{inst.root} trades {opens} to {closes} {cal.tz}{evening} ({days}, the "
+        f"{inst.calendar} calendar); no bars in the daily {closes}-{opens} break{halted}, at "
+        "weekends or on holidays"
+    )
+
+
+_WEEKDAYS = {
+    "Mon": "Monday",
+    "Tue": "Tuesday",
+    "Wed": "Wednesday",
+    "Thu": "Thursday",
+    "Fri": "Friday",
+    "Sat": "Saturday",
+    "Sun": "Sunday",
+}
+
+
 def _root(symbol: str) -> str:
     return instruments.get_instrument(symbol).root
 
@@ -311,6 +346,7 @@ __all__ = [
     "require_session",
     "session",
     "session_at",
+    "session_hours",
     "sessions",
     "trading_days",
 ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import calendar
+import difflib
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from market_spine.errors import InvalidDate, InvalidRange, NoSuchDate
 
@@ -109,3 +111,20 @@ def on_or_before(day: date, is_open: Callable[[date], bool]) -> date:
     while not is_open(day):
         day -= timedelta(days=1)
     return day
+
+
+def parse_time_zone(name: str, option: str = "--tz") -> ZoneInfo:
+    """The IANA time zone `name` (America/Chicago, Europe/London, UTC), as given after `option`;
+    InvalidDate naming the closest IANA names when it is not one."""
+    text = name.strip()
+    text = "UTC" if text.upper() in ("UTC", "Z") else text
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    close = difflib.get_close_matches(text, sorted(available_timezones()), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise InvalidDate(
+        f"{option} {name!r} is not an IANA time zone{hint}: pass a name like America/Chicago, "
+        "Europe/London, America/New_York or UTC"
+    )

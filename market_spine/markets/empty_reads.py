@@ -10,7 +10,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from market_spine.errors import InvalidInput
 from market_spine.markets import calendars, expirations
+from market_spine.markets.instruments import (
+    Contract,
+    front_contract,
+    known_symbols,
+    next_contract,
+    parse_local_symbol,
+)
+from market_spine.markets.rolls import captured_contracts, is_continuous
 
 NO_SESSION = "no_session"
 FUTURE = "future"
@@ -162,4 +171,66 @@ def not_listed(day: date, expiration: date, listed: list[date]) -> EmptyReason:
     return EmptyReason(
         NOT_LISTED,
         f"the data of {day} holds no expiration {expiration}: pass one of {choices}",
+    )
+
+
+def outright_contract(symbol: str | None, near: date) -> Contract | None:
+    """The contract `symbol` names (`ESM4`, the decade nearest `near`) when it is an outright
+    contract of a known root rather than a root or a continuous series; None otherwise."""
+    text = (symbol or "").strip().upper()
+    if not text or is_continuous(text) or text in known_symbols():
+        return None
+    try:
+        return parse_local_symbol(text, near=near)
+    except InvalidInput:
+        return None
+
+
+def contract_series(contract: Contract, day: date) -> str | None:
+    """The calendar continuous series holding `contract` on trade date `day` (`ES.c.0` for the
+    roll rule's front, `ES.c.1` for the next), or None when neither does."""
+    front = front_contract(contract.root, day)
+    for rank, held in enumerate((front, next_contract(front))):
+        if held == contract:
+            return f"{contract.root}.c.{rank}"
+    return None
+
+
+def contract_read(contract: Contract, day: date, loaded: bool, imported: bool = False) -> str:
+    """What a read of an outright contract (`symbol=ESM4`) should ask for instead, on trade
+    date `day`: the calendar series that holds it then, and, unless `loaded` (the lake holds
+    its bars of that day), the capture or import that loads them (an import only when the
+    session holds `imported` vendor-file bars, which a capture would replace)."""
+    root, name = contract.root, contract.local_symbol
+    front = front_contract(root, day).local_symbol
+    series = contract_series(contract, day)
+    said = (
+        f"{name} is a contract of {root}, not a root or a series: symbol={root} reads the front "
+        f"contract of the roll rule ({front} on {day})"
+    )
+    if calendars.session(root, day) is None:
+        return f"{said}; {root} has no session on {_closed(day, day)}: pick a trading day"
+    if series is None:
+        return (
+            f"{said}, and on {day} neither {root}.c.0 nor {root}.c.1 holds {name}, so no read "
+            f"serves its bars of that day; pick a day when {name} is the front or the next "
+            "contract"
+        )
+    ask = f"pass symbol={series} (each bar's `contract` column names {name})"
+    if series.endswith(".c.0"):
+        ask = f"pass symbol={root} or {series}"
+    if loaded:
+        return f"{said}; on {day} {name}'s bars are served as {series}: {ask}"
+    captured = captured_contracts(root, day)
+    capture = (
+        f"capture them with `market-spine process --date {day} --symbols {root} --domain "
+        f"futures` (it captures {', '.join(c.local_symbol for c in captured)} that day), or "
+        "import"
+        if contract in captured and not imported
+        else "import"
+    )
+    return (
+        f"{said}; on {day} {name} is {series}, but the lake holds no {name} bars of that day: "
+        f"{capture} a vendor file of them with `market-spine import bars FILE --symbol {name}`; "
+        f"then {ask}"
     )

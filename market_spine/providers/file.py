@@ -18,6 +18,7 @@ import polars as pl
 
 from market_spine.errors import InvalidInput, UnknownSymbol
 from market_spine.markets import calendars
+from market_spine.markets.dates import parse_time_zone
 from market_spine.markets.instruments import (
     Contract,
     front_contract,
@@ -78,6 +79,7 @@ class FileBars:
     notes: tuple[str, ...] = ()
     skips: tuple[Skip, ...] = ()  # every row left out and why: blank lines, other instruments
     dialect: CsvDialect | None = None  # how a CSV was read
+    tz: str | None = None  # the clock of the file's timestamps without an offset (--tz)
 
     def captures(self) -> list[tuple[date, BarCapture]]:
         """One capture per trade date; its payload is that day's rows as CSV (the file itself
@@ -92,6 +94,7 @@ class FileBars:
                 "stamp": self.stamp,
                 "mapping": self.mapping,
                 **({"csv": self.dialect.describe()} if self.dialect else {}),
+                **({"tz": self.tz} if self.tz else {}),
                 "symbol": self.symbol,
                 "trade_date": day.isoformat(),
                 "rows": bars.height,
@@ -108,10 +111,13 @@ def read_bars(
     stamp: str = "open",
     mapping: dict[str, str] | None = None,
     dialect: CsvDialect | None = None,
+    tz: str | None = None,
 ) -> FileBars:
     """Read and validate a whole vendor file; FileImportError naming row and fix on a problem.
 
-    `dialect` says how a CSV separates values and writes decimals (default `,` and `.`).
+    `dialect` says how a CSV separates values and writes decimals (default `,` and `.`); `tz`
+    (an IANA name) is the clock of timestamps written without a UTC offset, which are refused
+    without it (unless their column's name says UTC). Bars outside every session are refused.
     """
     path = Path(path).expanduser().resolve()
     if not path.is_file():
@@ -122,10 +128,13 @@ def read_bars(
     fmt = detect_format(path, fmt)
     if fmt == "dbn" and stamp != "open":
         raise fail(path, "DBN OHLCV bars are stamped at their open by definition", "drop --stamp")
+    zone = parse_time_zone(tz) if tz is not None else None
+    if fmt == "dbn" and zone is not None:
+        raise fail(path, "DBN timestamps are nanoseconds since the epoch in UTC", "drop --tz")
     root, wanted = _target(symbol)
     data = path.read_bytes()
     table = read_table(path, data, fmt, mapping or {}, dialect)
-    frame = table.frame if table.typed else typed_bars(path, table)
+    frame = table.frame if table.typed else typed_bars(path, table, zone)
     frame, skipped, skips = _select(path, table, frame, root, wanted)
     if table.blank_lines:
         blank = table.blank_lines
@@ -135,7 +144,7 @@ def read_bars(
     if stamp == "close":
         frame = frame.with_columns(pl.col("ts") - pl.duration(minutes=1))
     check_minutes(path, table.row_label, frame)
-    frame, notes = _trade_dates(frame, root, wanted)
+    frame, notes = _trade_dates(path, table.row_label, frame, root, wanted, stamp)
     if table.by_expiry:
         notes.extend(off_front_note(frame, root))
     return FileBars(
@@ -153,6 +162,7 @@ def read_bars(
         notes=tuple(notes),
         skips=tuple(skips),
         dialect=table.dialect,
+        tz=str(zone) if zone else None,
     )
 
 
@@ -255,10 +265,11 @@ def _contract(value: str, near: date) -> Contract | None:
 
 
 def _trade_dates(
-    frame: pl.DataFrame, root: str, wanted: Contract | None
+    path: Path, label: str, frame: pl.DataFrame, root: str, wanted: Contract | None, stamp: str
 ) -> tuple[pl.DataFrame, list[str]]:
-    """Each bar's CME trade date: the session it falls in, or the last one opened before it
-    (a bar in a halt or after a close stays with its session, where completeness flags it)."""
+    """Each bar's CME trade date: the session whose minutes hold it. A bar outside every
+    session (a weekend, a holiday, the daily break) is refused: filed under the nearest trade
+    date it would be data the exchange never traded."""
     notes: list[str] = []
     ts = frame["ts"].dt.epoch("ns").to_numpy()
     lo = pd.Timestamp(int(ts.min()), tz="UTC").date() - timedelta(days=7)
@@ -271,13 +282,8 @@ def _trade_dates(
     for i in np.unique(idx):
         mine = idx == i
         grid[mine] = np.isin(ts[mine], sessions[i].expected_minutes().asi8)
-    outside = int((~grid).sum())
-    if outside:
-        first = pd.Timestamp(int(ts[~grid][0]), tz="UTC")
-        notes.append(
-            f"{outside} bar(s) fall outside {root}'s sessions (first at {first}); if the file "
-            "stamps bars at their close, import it again with --stamp close"
-        )
+    if not grid.all():
+        _refuse_off_session(path, label, frame.filter(pl.Series(~grid)), root, stamp)
     frame = frame.with_columns(trade_date=pl.Series(days, dtype=pl.Date))
     if "contract" not in frame.columns:
         if wanted is not None:
@@ -292,3 +298,24 @@ def _trade_dates(
             contract=pl.col("trade_date").replace_strict(contracts, return_dtype=pl.String)
         )
     return frame, notes
+
+
+def _refuse_off_session(
+    path: Path, label: str, outside: pl.DataFrame, root: str, stamp: str
+) -> None:
+    """FileImportError naming the first few bars in `outside` (no session of `root` holds
+    them), `root`'s session hours and what to change."""
+    named = ", ".join(
+        f"{label} {row} at {ts:%Y-%m-%d %H:%M} UTC ({ts.astimezone(calendars.CHICAGO):%A %H:%M %Z})"
+        for row, ts in outside.select("_row", "ts").head(FIRST_FEW).iter_rows()
+    )
+    more = ", ..." if outside.height > FIRST_FEW else ""
+    other = "close" if stamp == "open" else "open"
+    raise fail(
+        path,
+        f"{outside.height} bar(s) fall outside every {root} session: {named}{more}; "
+        f"{calendars.session_hours(root)}",
+        f"if the file stamps each bar at its {other}, import it with --stamp {other}; if its "
+        "clock is not UTC, write each timestamp's offset or pass --tz ZONE; otherwise remove "
+        "those bars from the file",
+    )

@@ -16,8 +16,10 @@ CSV files are read by pyarrow.csv (see file_csv): a BOM, CRLF line ends and quot
 nothing; `;` or tab separators and decimal commas need `--separator` and `--decimal`; blank lines
 are left out and counted.
 
-Timestamps are ISO 8601 strings (naive ones are UTC), datetimes (naive = UTC) or integer epochs
-whose unit follows their magnitude (s, ms, us or ns). DBN OHLCV records carry ts_event (ns UTC,
+Timestamps are ISO 8601 strings, datetimes or integer epochs whose unit follows their magnitude
+(s, ms, us or ns; always UTC). A string or datetime without a UTC offset is read on the clock
+`--tz` names, or as UTC when its column's name says so (`timestamp_utc`), and refused otherwise
+(see file_values). DBN OHLCV records carry ts_event (ns UTC,
 the bar's open) and fixed-point prices (×1e-9); their contract is the raw symbol the metadata's
 symbol mappings give for the instrument id. Only ohlcv-1m files are accepted. A file requested with
 a calendar continuous symbol (ES.c.0: the nearest expiry, ES.c.1 the next) has each instrument id

@@ -18,6 +18,7 @@ from market_spine.futures.capture_guard import (
     FILE_SOURCE,
     refuse_certified_loss,
     refuse_conflicts,
+    refuse_minutes_lost,
 )
 from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_symbols
@@ -109,13 +110,16 @@ def import_bars(
     instance: dg.DagsterInstance | None = None,
     dialect: CsvDialect | None = None,
     replace: bool = False,
+    tz: str | None = None,
 ) -> ImportReport:
     """Validate the whole file, append one capture per trade date as one raw commit, then run the
-    normalized and daily assets for those partitions. Nothing is written if the file is invalid,
-    or, without `replace`, when it would replace sessions another source captured or remove
-    certified minutes (WouldReplace says which and how many)."""
+    normalized and daily assets for those partitions. Nothing is written if the file is invalid
+    (bars outside every session, timestamps without a UTC offset and no `tz`), or, without
+    `replace`, when it would replace sessions another source captured, or remove minutes the
+    lake holds of a contract the file brings, certified or not (WouldReplace says which and how
+    many)."""
     symbols = partition_symbols(settings)  # registers the home's configured roots for read_bars
-    bars = read_bars(path, symbol, fmt, stamp, mapping, dialect)
+    bars = read_bars(path, symbol, fmt, stamp, mapping, dialect, tz)
     days = bars.bars["trade_date"].unique().sort().to_list()
     _check_partitions(bars, days, symbols)
     captured_at = datetime.now(UTC)
@@ -125,6 +129,7 @@ def import_bars(
     if not replace:
         refuse_conflicts(lake, bars.root, days, FILE_SOURCE)
         refuse_certified_loss(lake, bars.root, _accepted_after(lake, bars.root, days, raw))
+        refuse_minutes_lost(lake, bars.root, raw)
     commit = lake.append(
         keys.table(keys.RAW_BARS),
         raw,

@@ -42,7 +42,7 @@ def vendor_csv(path: Path, contract: str, minutes: int) -> Path:
     stamped at their open, as a vendor exports them."""
     bars = SimulatedMarket().bars("ES", DAY, contract).head(minutes)
     bars.select(
-        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("ts"),
+        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("ts"),
         "open",
         "high",
         "low",

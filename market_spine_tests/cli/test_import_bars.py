@@ -106,3 +106,28 @@ def test_piped_report_keeps_every_check_row_whole_on_one_line(env_home: Path) ->
     assert "…" not in result.stdout
     note = "the file names no contract: each session is labelled with the front contract"
     assert note in result.stdout
+
+
+def test_a_naive_clock_exits_2_with_the_fix_and_tz_imports_it(
+    env_home: Path, tmp_path: Path
+) -> None:
+    """A file kept in Chicago time without offsets: refused, then read on --tz's clock."""
+    path = tmp_path / "es_chicago.csv"
+    rows = (DIALECTS / "es_3bars_no_blank.csv").read_text().splitlines()
+    # 2024-03-07T23:00:00Z is 17:00 CST: the same bars written on the exchange's clock.
+    path.write_text(
+        "\n".join([rows[0], *(r.replace("T23:", " 17:").replace("Z,", ",") for r in rows[1:])])
+    )
+    code, output = _import(str(path))
+    assert code == 2 and "line 2: ts '2024-03-07 17:00:00' has no time zone" in output
+    assert "pass --tz with the zone the file's clock keeps" in output
+    code, output = _import(str(path), "--tz", "Chicago")
+    assert code == 2 and "--tz 'Chicago' is not an IANA time zone" in output
+    assert "did you mean America/Chicago" in output
+    assert not (env_home / "lake").exists()
+    code, output = _import(str(path), "--tz", "America/Chicago", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["days"][0]["first_bar"] == "2024-03-07T23:00:00+00:00"
+    normalized = Lake(env_home / "lake").read(NORMALIZED)
+    assert normalized["close"].to_list() == [5152.0, 5152.5, 5152.75]

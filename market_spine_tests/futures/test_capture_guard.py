@@ -39,7 +39,7 @@ def vendor_csv(path: Path, day: date, contract: str, minutes: int | None = None)
     bars = SimulatedMarket().bars("ES", day, contract)
     bars = bars.head(minutes) if minutes else bars
     bars.select(
-        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("ts"),
+        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ").alias("ts"),
         *(pl.col(c) + 1.0 for c in ("open", "high", "low", "close")),
         "volume",
         "contract",
@@ -163,6 +163,44 @@ def test_a_cut_down_file_over_a_certified_day_is_refused_naming_the_minutes(
     ).success
     assert import_bars(settings, cut, "ES", instance=instance, replace=True).success
     assert lake.read(NORMALIZED).height == 120
+
+
+def test_a_one_bar_file_over_a_complete_uncertified_contract_day_is_refused_naming_it(
+    env_home: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """The newest capture of a contract's session is the one read: a file of one minute of
+    ESM4 would drop the 1,379 others the lake holds, though no certified minute (the front's)
+    changes; a file adding minutes needs no confirmation."""
+    settings = settings_for(env_home)
+    nxt = "ESM4"  # the next contract on DAY: its bars feed ES.c.1 and the roll, not the front
+    front = import_bars(
+        settings, vendor_csv(tmp_path / "h4.csv", DAY, FRONT), "ES", instance=instance
+    )
+    assert front.success
+    cut = vendor_csv(tmp_path / "m4-cut.csv", DAY, nxt, 120)
+    assert import_bars(settings, cut, nxt, instance=instance).success
+    full = vendor_csv(tmp_path / "m4.csv", DAY, nxt)
+    added = import_bars(settings, full, nxt, instance=instance)
+    assert added.success and added.rows == 1380
+    lake = Lake(env_home / "lake")
+    version = lake.version(RAW)
+    one = vendor_csv(tmp_path / "m4-one.csv", DAY, nxt, 1)
+    with pytest.raises(WouldReplace) as refused:
+        import_bars(settings, one, nxt, instance=instance)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"{nxt} on {DAY} holds 1,380 minutes (from vendor file {full}" in message
+    assert "the file would remove 1,379 of them" in message
+    assert "nothing was imported" in message and "--replace" in message
+    assert lake.version(RAW) == version
+    through_cli = runner.invoke(app, ["import", "bars", str(one), "--symbol", nxt])
+    assert through_cli.exit_code == 2, through_cli.output
+    assert "would remove 1,379 of them" in one_line(through_cli.output)
+    assert lake.version(RAW) == version
+    assert import_bars(settings, one, nxt, instance=instance, replace=True).success
+    raw = lake.read(RAW).filter(pl.col("contract") == nxt)
+    newest = raw.filter(pl.col("capture_id") == pl.col("capture_id").max())
+    assert newest.height == 1
 
 
 def test_providers_replace_one_another_and_only_a_vendor_file_is_another_kind(

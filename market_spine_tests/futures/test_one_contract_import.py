@@ -107,6 +107,16 @@ def test_an_empty_read_of_the_next_contracts_series_names_it_and_no_process(
         assert body["data"] == [] and body["empty_reason"]["detail"] == reason.detail
         daily = client.get("/v1/bars/daily", params={"symbol": "ES.c.1", "start": str(DAY)})
         assert NEXT in daily.json()["empty_reason"]["detail"]
+        # Asked by the contract's own name: the import, not a capture that would be refused.
+        contract = client.get("/v1/bars", params={"symbol": NEXT, "start": str(DAY)})
+        assert contract.status_code == 422, contract.text
+        said = contract.json()["error"]
+        assert f"on {DAY} {NEXT} is ES.c.1, but the lake holds no {NEXT} bars" in said
+        assert (
+            f"import a vendor file of them with `market-spine import bars FILE --symbol {NEXT}`"
+            in said
+        )
+        assert "process" not in said
         # No roll falls in the range: the empty roll table says so, naming the next one.
         rolls = client.get(
             "/v1/bars/rolls", params={"symbol": "ES", "start": "2024-03-01", "end": str(DAY)}

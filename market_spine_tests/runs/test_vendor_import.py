@@ -140,11 +140,17 @@ def test_real_6e_file_reads_as_open_stamped_sessions(euro: Path) -> None:
     assert sum(c.bars.height for _, c in captures) == 29_996
 
 
-def test_real_6e_file_read_as_open_stamped_flags_the_close_bars(euro: Path) -> None:
-    fb = read_bars(EURO, "6E")  # wrong: the file stamps bars at their close
-    # Each session's last bar (16:00 CT) then falls in the daily halt: 21 sessions + MLK's break.
-    (note,) = [n for n in fb.notes if "outside" in n]
-    assert note.startswith("22 bar(s)") and "--stamp close" in note
+def test_real_6e_file_read_as_open_stamped_is_refused_naming_the_off_session_bars(
+    euro: Path,
+) -> None:
+    with pytest.raises(FileImportError) as err:
+        read_bars(EURO, "6E")  # wrong: the file stamps bars at their close
+    text = str(err.value)
+    # Each session's last bar (16:00 CT) then falls in the daily break: 21 sessions + MLK's break.
+    assert "22 bar(s) fall outside every 6E session" in text
+    assert "line 1367 at 2024-01-02 22:00 UTC (Tuesday 16:00 CST)" in text
+    assert "6E trades 17:00 to 16:00 America/Chicago" in text
+    assert "--stamp close" in text and "nothing was imported" in text
 
 
 def test_real_6e_file_contract_symbol_filters_nothing_and_labels(euro: Path) -> None:
@@ -277,7 +283,7 @@ HEADER = "timestamp,open,high,low,close,volume\n"
 
 def _es_rows(n: int = 5) -> list[str]:
     """n valid ES bars from 14:00 UTC on 2024-07-02."""
-    return [f"2024-07-02 14:{m:02d}:00,5500.25,5501.0,5499.5,5500.5,{10 + m}\n" for m in range(n)]
+    return [f"2024-07-02T14:{m:02d}:00Z,5500.25,5501.0,5499.5,5500.5,{10 + m}\n" for m in range(n)]
 
 
 def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
@@ -296,7 +302,9 @@ def test_baseline_csv_is_valid_and_mapping_and_parquet_work(tmp_path: Path) -> N
     )
     assert read_bars(renamed, "ESU4", mapping={"ts": "bar_time"}).bars.equals(bars)
     pq = tmp_path / "es.parquet"
-    pl.read_csv(path).with_columns(pl.col("timestamp").str.to_datetime()).write_parquet(pq)
+    pl.read_csv(path).with_columns(
+        pl.col("timestamp").str.to_datetime(time_zone="UTC")
+    ).write_parquet(pq)
     assert read_bars(pq, "ESU4").bars.equals(bars)
     closes = read_bars(path, "ESU4", stamp="close").bars
     assert closes["ts"][0] == utc(2024, 7, 2, 13, 59)
@@ -330,7 +338,7 @@ def _malformed() -> list[tuple[str, str | bytes, str, str]]:
         ),
         (
             "high_low.csv",
-            HEADER + rows[0] + rows[1] + "2024-07-02 14:02:00,5500,5498,5499,5500,1\n",
+            HEADER + rows[0] + rows[1] + "2024-07-02T14:02:00Z,5500,5498,5499,5500,1\n",
             "ES",
             "line 4: high 5498.0 is below low 5499.0",
         ),
@@ -348,7 +356,7 @@ def _malformed() -> list[tuple[str, str | bytes, str, str]]:
         ),
         (
             "odd_minute.csv",
-            HEADER + rows[0].replace("14:00:00", "14:00:30"),
+            HEADER + rows[0].replace("14:00:00Z", "14:00:30Z"),
             "ES",
             "not on a whole minute",
         ),
