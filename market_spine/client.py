@@ -141,8 +141,8 @@ class Spine:
 
         identity = self.identity or _owner()
         table = reading.silver_name(name, identity)
-        self._audit("spine.dataset", table, {"name": name})
         self._refuse("spine.dataset", {table: tenancy.refusal(table, identity)}, name=name)
+        self._audit("spine.dataset", table, {"name": name})
         return reading.read(self.lake, table, identity, self.settings.home)
 
     def bars(
@@ -730,10 +730,11 @@ class Spine:
         self._con.execute(f"create or replace view {ADJUSTED_VIEW} as {body}")
 
     def sql(self, query: str) -> pl.DataFrame:
-        """Run a query over the lake's views and return a polars frame."""
-        self._audit("spine.sql", "lake", {"query": query})
+        """Run a query over the lake's views and return a polars frame; AccessRefused, naming
+        the tables and why, when it reads one this Spine's identity may not (audited)."""
         con = self.connection()
         self._refuse("spine.sql", self._refused_in(con, query), query=query)
+        self._audit("spine.sql", "lake", {"query": query})
         try:
             rows = con.execute(query).pl()
         except duckdb.Error as exc:
