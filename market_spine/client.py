@@ -545,11 +545,16 @@ class Spine:
         version) or an instant (those recorded after it): one row per revised partition with
         rows added, removed and changed, the columns, their largest changes, and the old and
         new versions and captures. `detail=True` gives the rows behind them instead: each
-        added or removed row and each changed value. A rerun that changed nothing is none."""
+        added or removed row and each changed value. A rerun that changed nothing is none.
+        Opened with a key, a company table's revisions need the `pii` scope and no tenant
+        (AccessRefused otherwise): they span every tenant in clear."""
         from market_spine.catalog.registry import CATALOG
         from market_spine.certification.changes import revision_rows, revisions_since
+        from market_spine.company.tenancy import revisions_refusal
 
         name = CATALOG.get(dataset).name
+        refused = {name: revisions_refusal(name, self.identity)}
+        self._refuse("spine.changes", refused, since=None if since is None else str(since))
         found = revisions_since(self.lake, name, since)
         return revision_rows(self.lake, found["revision_id"].to_list()) if detail else found
 

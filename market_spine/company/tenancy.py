@@ -131,6 +131,20 @@ def refuse(dataset: str, identity: Identity | None) -> None:
         raise AccessRefused(f"{dataset} is refused: {reason}")
 
 
+def revisions_refusal(dataset: str, identity: Identity | None) -> str | None:
+    """Why `identity` may not read the revisions of `dataset` (None: it may): a company
+    table's span every tenant and their detail rows hold its values in clear, so they need
+    the `pii` scope and no tenant."""
+    if identity is None or company_spec(dataset) is None:
+        return None
+    if identity.tenant is None and identity.pii:
+        return None
+    return (
+        f"revisions of {dataset} hold every tenant's rows in clear: they need a key with the "
+        "pii scope and no tenant; read the dataset itself (/v1/datasets, Spine.dataset)"
+    )
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

@@ -261,3 +261,23 @@ def test_a_tenant_column_left_undeclared_warns_naming_the_file_and_the_fix(
 def test_the_known_tenants_are_those_the_company_tables_hold(home: Path) -> None:
     use_home(home)
     assert known_tenants(settings_for(home).lake()) == ["acme", "globex"]
+
+
+def test_routes_and_reads_spanning_every_tenant_refuse_a_tenant_key(home: Path) -> None:
+    operator = _key(home, "operator", tenant="acme")
+    compliance = _key(home, "compliance", tenant="acme", pii=True)
+    with serving(home) as client:
+        status = _get(client, "/v1/status", operator)
+        audit = _get(client, "/v1/audit", compliance)
+        ready = _get(client, "/v1/readiness", operator)
+        unbound = _get(client, "/v1/status", _key(home, "operator"))
+    for refused in (status, audit):
+        assert refused.status_code == 403 and "bound to tenant acme" in refused.text
+    assert ready.status_code == 200 and unbound.status_code == 200
+    with pytest.raises(AccessRefused, match="every tenant's rows in clear"):
+        _spine(home, compliance).changes("normalized/company_contracts")
+    assert (
+        _spine(home, _key(home, "compliance", pii=True))
+        .changes("normalized/company_contracts")
+        .is_empty()
+    )
