@@ -599,13 +599,10 @@ class Spine:
 
         facts = live_facts(self.lake, list(CATALOG))
         if self.identity is not None and self.identity.tenant is not None:
-            from market_spine.company import reading, tenancy
+            from market_spine.company.reading import catalog_rows
 
             for spec, fact in zip(CATALOG, facts, strict=True):
-                if reading.company_spec(spec.name) is not None:
-                    fact["rows"] = reading.visible_rows(self.lake, spec.name, self.identity)
-                elif tenancy.counts_hidden(spec.name, self.identity):
-                    fact["rows"] = None
+                fact["rows"] = catalog_rows(self.lake, spec.name, self.identity, fact.get("rows"))
         live = pl.DataFrame(
             {
                 "rows": [f.get("rows") for f in facts],
@@ -630,11 +627,16 @@ class Spine:
 
     def describe(self, dataset: str) -> dict[str, object]:
         """One dataset's catalog entry (columns, schema history, lineage) with its live facts,
-        including its last materialization in this home's Dagster instance."""
+        including its last materialization in this home's Dagster instance (its row count as
+        this Spine's identity sees it, as in `catalog`)."""
         from market_spine.catalog.registry import describe
+        from market_spine.company.reading import catalog_rows
         from market_spine.home import existing_instance
 
-        return describe(dataset, self.lake, existing_instance(self.settings))
+        found = describe(dataset, self.lake, existing_instance(self.settings))
+        facts = found["facts"]
+        facts["rows"] = catalog_rows(self.lake, found["name"], self.identity, facts.get("rows"))
+        return found
 
     def warehouse_sql(
         self, query: str, timeout_s: float = 60.0, as_of: datetime | str | None = None

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 from market_spine.api.errors import ApiError
 from market_spine.catalog.listing import CatalogCache
 from market_spine.catalog.vocabulary import UnknownDataset
-from market_spine.company import reading, tenancy
+from market_spine.company import reading
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
 
@@ -50,17 +50,10 @@ async def catalog(request: Request) -> Response:
 
 
 def _tenant_facts(found: dict[str, Any], lake: Lake, identity: Identity) -> None:
-    """A table's row count as a tenant-bound identity sees it: a company table's, its
-    tenant's rows; none for a table it may not read whole (see `tenancy.counts_hidden`)."""
-    if not found.get("facts"):
-        return
-    if reading.company_spec(found["name"]) is not None:
-        rows = reading.visible_rows(lake, found["name"], identity)
-    elif tenancy.counts_hidden(found["name"], identity):
-        rows = None
-    else:
-        return
-    found["facts"] = {**found["facts"], "rows": rows}
+    """A table's row count as a tenant-bound identity sees it (`reading.catalog_rows`)."""
+    if found.get("facts"):
+        rows = reading.catalog_rows(lake, found["name"], identity, found["facts"].get("rows"))
+        found["facts"] = {**found["facts"], "rows": rows}
 
 
 @router.get("/{name:path}", summary="One dataset: columns, schema history, lineage, live facts")

@@ -14,7 +14,7 @@ from market_spine.catalog.vocabulary import DatasetSpec, UnknownDataset
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.company.catalog import COMPANY_DATASETS, company_spec
 from market_spine.company.masking import for_tenant, masked, scoped_view_sql
-from market_spine.company.tenancy import refusal, refuse, shared_rows
+from market_spine.company.tenancy import counts_hidden, refusal, refuse, shared_rows
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
 from market_spine.security.pii_hash_key import pii_hash_key
@@ -105,6 +105,19 @@ def visible_rows(lake: Lake, dataset: str, identity: Identity) -> int | None:
     return lake.read(
         dataset, equals={spec.tenant_column: identity.tenant}, columns=[spec.tenant_column]
     ).height
+
+
+def catalog_rows(
+    lake: Lake, dataset: str, identity: Identity | None, rows: int | None
+) -> int | None:
+    """The row count the catalog shows `identity` for `dataset`, whose whole table holds
+    `rows`: all of them unless it is bound to a tenant; then its tenant's rows of a company
+    table, and none of any table but market data (`tenancy.counts_hidden`)."""
+    if identity is None or identity.tenant is None:
+        return rows
+    if company_spec(dataset) is not None:
+        return visible_rows(lake, dataset, identity)
+    return None if counts_hidden(dataset, identity) else rows
 
 
 def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:

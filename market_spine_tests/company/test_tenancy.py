@@ -168,6 +168,8 @@ def test_a_dataset_not_split_by_tenant_is_refused_to_a_tenant_key_on_every_path(
     assert not {"company_notes", "raw_company_notes"} & set(spine.tables())
     catalog = spine.catalog().filter(pl.col("name") == "normalized/company_notes")
     assert catalog["rows"].to_list() == [None]
+    assert spine.describe("normalized/company_notes")["facts"]["rows"] is None
+    assert spine.describe("normalized/company_contracts")["facts"]["rows"] == 1
     assert _spine(home).catalog().filter(pl.col("name") == "normalized/company_notes")[
         "rows"
     ].to_list() == [2]
