@@ -156,7 +156,7 @@ def test_a_dataset_not_split_by_tenant_is_refused_to_a_tenant_key_on_every_path(
     assert pl.read_csv(io.BytesIO(split.content))["tenant"].to_list() == ["acme"]
 
     spine = _spine(home, acme)
-    with pytest.raises(AccessRefused, match="normalized/company_notes.*tenant_column"):
+    with pytest.raises(AccessRefused, match=r"normalized/company_notes.*tenant_column"):
         spine.dataset("notes")
     for query in (
         "select * from company_notes",
