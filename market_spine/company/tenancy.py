@@ -34,8 +34,9 @@ REFUSED = "refused"
 class SharedTable:
     """A platform table whose rows are each about one dataset: `about` is the column naming
     it (a catalog name or asset key); `counts` are the columns counting that dataset's rows,
-    which a tenant-bound identity sees as null on rows about a company table (the row stays,
-    so its state shows). Without `counts`, such rows are left out."""
+    which a tenant-bound identity sees as null on rows about a dataset that is not
+    `tenant_free` (the row stays, so its state shows). Without `counts`, such rows are left
+    out."""
 
     about: str
     counts: tuple[str, ...] = ()
