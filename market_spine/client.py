@@ -143,10 +143,11 @@ class Spine:
         """A company dataset's silver rows (`clients` or `normalized/company_clients`), as
         this Spine's identity may see them, each with its partition's `certification` (as
         `bars`); none warns (EmptyReadWarning) saying why."""
-        from market_spine.company import reading
+        from market_spine.company import reading, tenancy
 
         identity = self.identity or _owner()
         table = reading.silver_name(name, identity)
+        self._refuse("spine.dataset", {table: tenancy.refusal(table, identity)}, name=name)
         self._audit("spine.dataset", table, {"name": name})
         rows = reading.read(self.lake, table, identity, self.settings.home, self._states)
         if rows.is_empty() and self.warn_empty:
@@ -597,11 +598,16 @@ class Spine:
         version) or an instant (those recorded after it): one row per revised partition with
         rows added, removed and changed, the columns, their largest changes, and the old and
         new versions and captures. `detail=True` gives the rows behind them instead: each
-        added or removed row and each changed value. A rerun that changed nothing is none."""
+        added or removed row and each changed value. A rerun that changed nothing is none.
+        Opened with a key, a company table's revisions need the `pii` scope and no tenant
+        (AccessRefused otherwise): they span every tenant in clear."""
         from market_spine.catalog.registry import CATALOG
         from market_spine.certification.changes import revision_rows, revisions_since
+        from market_spine.company.tenancy import revisions_refusal
 
         name = CATALOG.get(dataset).name
+        refused = {name: revisions_refusal(name, self.identity)}
+        self._refuse("spine.changes", refused, since=None if since is None else str(since))
         found = revisions_since(self.lake, name, since)
         return revision_rows(self.lake, found["revision_id"].to_list()) if detail else found
 
@@ -646,11 +652,10 @@ class Spine:
 
         facts = live_facts(self.lake, list(CATALOG))
         if self.identity is not None and self.identity.tenant is not None:
-            from market_spine.company import reading
+            from market_spine.company.reading import catalog_rows
 
             for spec, fact in zip(CATALOG, facts, strict=True):
-                if reading.company_spec(spec.name) is not None:
-                    fact["rows"] = reading.visible_rows(self.lake, spec.name, self.identity)
+                fact["rows"] = catalog_rows(self.lake, spec.name, self.identity, fact.get("rows"))
         live = pl.DataFrame(
             {
                 "rows": [f.get("rows") for f in facts],
@@ -675,11 +680,16 @@ class Spine:
 
     def describe(self, dataset: str) -> dict[str, object]:
         """One dataset's catalog entry (columns, schema history, lineage) with its live facts,
-        including its last materialization in this home's Dagster instance."""
+        including its last materialization in this home's Dagster instance (its row count as
+        this Spine's identity sees it, as in `catalog`)."""
         from market_spine.catalog.registry import describe
+        from market_spine.company.reading import catalog_rows
         from market_spine.home import existing_instance
 
-        return describe(dataset, self.lake, existing_instance(self.settings))
+        found = describe(dataset, self.lake, existing_instance(self.settings))
+        facts = found["facts"]
+        facts["rows"] = catalog_rows(self.lake, found["name"], self.identity, facts.get("rows"))
+        return found
 
     def warehouse_sql(
         self, query: str, timeout_s: float = 60.0, as_of: datetime | str | None = None
@@ -694,13 +704,14 @@ class Spine:
         from market_spine.warehouse.paths import warehouse_path
         from market_spine.warehouse.reading import read_only
 
+        params = {"query": query, "as_of": as_of}
         if self.identity is not None and self.identity.tenant is not None:
-            raise InvalidInput(
+            reason = (
                 f"{self.identity.actor} is bound to tenant {self.identity.tenant}, and the "
                 "warehouse's marts hold every tenant's rows: read company datasets with "
                 "`dataset()` or `sql()`, which keep to your tenant"
             )
-        params = {"query": query, "as_of": as_of}
+            self._refuse("spine.warehouse_sql", {"warehouse": reason}, **params)
         self._audit("spine.warehouse_sql", "warehouse", params)
         if as_of is not None:
             from market_spine.warehouse.as_of import warehouse_as_of
@@ -719,9 +730,10 @@ class Spine:
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
+        from market_spine.company.tenancy import refusal
         from market_spine.futures.continuous import ADJUSTED_VIEW
 
-        datasets = self.lake.datasets()
+        datasets = [d for d in self.lake.datasets() if refusal(d, self.identity) is None]
         names = [view_name(d) for d in datasets]
         if READINESS_LOG in datasets:
             names.append(READINESS_VIEW)
@@ -740,9 +752,14 @@ class Spine:
             from market_spine.security.pii_hash_key import pii_hash_key
 
             use_hash_key(self._con, pii_hash_key(self.settings.home))
+        from market_spine.company import tenancy
+
         for dataset in self.lake.datasets():
             snapshot = self.lake.snapshot(dataset)
             if self._registered.get(dataset) == snapshot.version:
+                continue
+            if tenancy.refusal(dataset, self.identity) is not None:
+                self._registered[dataset] = snapshot.version  # no view: `sql` says why
                 continue
             layer, name = dataset.split("/")
             body = view_sql(snapshot)
@@ -750,7 +767,7 @@ class Spine:
                 empty = f"_empty_{layer}_{name}"
                 self._con.register(empty, snapshot.schema.empty_table())
                 body = f"SELECT * FROM {empty}"
-            body = self._scoped_view(dataset, body)
+            body = tenancy.view_sql(dataset, body, self.identity)
             self._con.execute(f"create schema if not exists {layer}")
             self._con.execute(f"create or replace view {layer}.{name} as {body}")
             self._con.execute(f"create or replace view {view_name(dataset)} as {body}")
@@ -763,15 +780,6 @@ class Spine:
         self._adjusted_view()
         return self._con
 
-    def _scoped_view(self, dataset: str, body: str) -> str:
-        """A company table's view as this Spine's identity may see it (others unchanged)."""
-        from market_spine.company import reading
-
-        spec = reading.company_spec(dataset)
-        if spec is None or self.identity is None:
-            return body
-        return reading.view_sql(spec, body, self.identity)
-
     def _adjusted_view(self) -> None:
         """The back-adjusted continuous minutes as a view, once both tables exist."""
         from market_spine.futures.continuous import ADJUSTED_VIEW, adjusted_view_sql
@@ -782,16 +790,48 @@ class Spine:
         self._con.execute(f"create or replace view {ADJUSTED_VIEW} as {body}")
 
     def sql(self, query: str) -> pl.DataFrame:
-        """Run a query over the lake's views and return a polars frame."""
+        """Run a query over the lake's views and return a polars frame; AccessRefused, naming
+        the tables and why, when it reads one this Spine's identity may not (audited)."""
+        con = self.connection()
+        self._refuse("spine.sql", self._refused_in(con, query), query=query)
         self._audit("spine.sql", "lake", {"query": query})
         try:
-            rows = self.connection().execute(query).pl()
+            rows = con.execute(query).pl()
         except duckdb.Error as exc:
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc
         self._audit_clear_pii(query, rows.height)
         return rows
+
+    def _refused_in(self, con: duckdb.DuckDBPyConnection, query: str) -> dict[str, str]:
+        """The lake tables `query` names that this Spine's identity may not read, with why."""
+        from market_spine.company.sql_reads import named_tables
+        from market_spine.company.tenancy import refusal
+
+        refused = {
+            d: reason
+            for d in self.lake.datasets()
+            if (reason := refusal(d, self.identity)) is not None
+        }
+        if not refused:
+            return {}
+        names = {n.lower(): d for d in refused for n in (view_name(d), d.replace("/", "."))}
+        return {names[n]: refused[names[n]] for n in sorted(named_tables(con, query, names))}
+
+    def _refuse(self, action: str, refused: dict[str, str | None], **detail: object) -> None:
+        """Audit and raise AccessRefused when `refused` (table -> why, None: allowed) holds a
+        reason: the identity, the tables and why are on record."""
+        found = {table: why for table, why in refused.items() if why is not None}
+        if not found:
+            return
+        from market_spine.company.tenancy import record_refusal
+        from market_spine.errors import AccessRefused
+
+        reason = "; ".join(found.values())
+        tables = list(found)
+        record_refusal(self.settings.home, self.identity, action, tables, reason, **detail)
+        raise AccessRefused(f"{', '.join(tables)} refused: {reason}")
 
     def _audit_clear_pii(self, query: str, rows: int) -> None:
         """Audit `query` as a clear read of the personal-data columns it read, per company

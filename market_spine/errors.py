@@ -28,6 +28,11 @@ class InvalidInput(SpineError, ValueError):
     retry_helps = False
 
 
+class AccessRefused(InvalidInput):
+    """The identity may not read what it asked for (a table no rule lets it see, or not only
+    its tenant's rows of it); the message names what and why. The API answers it with 403."""
+
+
 class UnknownSymbol(InvalidInput):
     """The symbol is not a configured instrument."""
 

@@ -52,6 +52,10 @@ UI_ROUTE = UI_PATH_PREFIX + "/{path:path}"
 UI_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
 #: Credential checks (key derivation, key file, JWKS) run at most this many at once.
 KDF_THREADS = 2
+#: The strongest role whose routes keep to a tenant-bound identity's tenant: the routes of
+#: stronger roles (status, gaps, cost, metrics, the Dagster UI, the audit trail, keys) show
+#: every tenant's operations, so a tenant-bound identity is refused them whatever its role.
+TENANT_ROLE = "quant"
 #: Refused credentials a client address may present: a second, and in a burst.
 FAILURE_RATE = (1.0, 10)
 
@@ -218,11 +222,18 @@ def dataset_of(rule: Rule, params: Callable[[str], str | None]) -> str | None:
 
 
 def authorize(identity: Identity, rule: Rule, dataset: str | None, what: str) -> None:
-    """403 when `identity` lacks the rule's role or `dataset` is outside its scope."""
+    """403 when `identity` lacks the rule's role, is bound to a tenant on a route past
+    TENANT_ROLE's, or `dataset` is outside its scope."""
     if rule.role is not None and not allows(identity.role, rule.role):
         raise ApiError(
             403,
             f"{what} needs the {rule.role} role; {identity.actor} has {identity.role}",
+        )
+    if identity.tenant is not None and rule.role is not None and not allows(TENANT_ROLE, rule.role):
+        raise ApiError(
+            403,
+            f"{what} shows every tenant's operations; {identity.actor} is bound to tenant "
+            f"{identity.tenant}: use a key bound to no tenant",
         )
     if dataset is not None and not identity.may_read(dataset):
         raise ApiError(

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from market_spine.errors import (
+    AccessRefused,
     InstanceUnavailable,
     InvalidDate,
     InvalidInput,
@@ -160,6 +161,10 @@ async def _on_instance_unavailable(request: Request, exc: Exception) -> JSONResp
     )
 
 
+async def _on_access_refused(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(403, str(exc), None, request)
+
+
 async def _on_not_certified(request: Request, exc: Exception) -> JSONResponse:
     return error_response(409, str(exc), "certified_only", request)
 
@@ -179,6 +184,7 @@ def install_error_handlers(app: FastAPI) -> None:
     parameters get the same body shape as every other error."""
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(InvalidInput, _on_invalid_input)
+    app.add_exception_handler(AccessRefused, _on_access_refused)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(LakeError, _on_lake_error)

@@ -50,12 +50,10 @@ async def catalog(request: Request) -> Response:
 
 
 def _tenant_facts(found: dict[str, Any], lake: Lake, identity: Identity) -> None:
-    """A company table's row count as a tenant-bound identity sees it (its tenant's rows)."""
-    if reading.company_spec(found["name"]) is not None and found.get("facts"):
-        found["facts"] = {
-            **found["facts"],
-            "rows": reading.visible_rows(lake, found["name"], identity),
-        }
+    """A table's row count as a tenant-bound identity sees it (`reading.catalog_rows`)."""
+    if found.get("facts"):
+        rows = reading.catalog_rows(lake, found["name"], identity, found["facts"].get("rows"))
+        found["facts"] = {**found["facts"], "rows": rows}
 
 
 @router.get("/{name:path}", summary="One dataset: columns, schema history, lineage, live facts")

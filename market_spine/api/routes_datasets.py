@@ -13,7 +13,7 @@ from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, serve
 from market_spine.api.params import RESPONSES, Fmt
 from market_spine.catalog.vocabulary import UnknownDataset
-from market_spine.company import reading
+from market_spine.company import reading, tenancy
 from market_spine.company.empty_reads import why_empty
 from market_spine.security.identity import Identity
 
@@ -34,12 +34,14 @@ def dataset(
     offset: Offset = 0,
 ) -> Response:
     """`name` as declared in the dataset's YAML (`clients`). A dimension answers every version
-    of each key (`valid_from`, `valid_to`, `is_current`); a fact, one row per key."""
+    of each key (`valid_from`, `valid_to`, `is_current`); a fact, one row per key. A key
+    bound to a tenant is answered 403 for a dataset not split by tenant."""
     identity: Identity = request.state.identity
     try:
         table = reading.silver_name(name, identity)
     except UnknownDataset as exc:
         raise ApiError(404, str(exc), "name") from None
+    tenancy.refuse(table, identity)
     spine = request.app.state.spine
     home = spine.settings.home
     return serve(

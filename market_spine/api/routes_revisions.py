@@ -15,7 +15,7 @@ from market_spine.api.params import RESPONSES, Fmt, restore_plus
 from market_spine.catalog.vocabulary import UnknownDataset
 from market_spine.certification.changes import parse_since
 from market_spine.client import Spine
-from market_spine.company import reading
+from market_spine.company import tenancy
 from market_spine.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["revisions"])
@@ -62,16 +62,9 @@ def revisions(
         name = CATALOG.get(dataset).name
     except UnknownDataset as exc:
         raise ApiError(422, str(exc), "dataset") from None
-    identity = getattr(request.state, "identity", None)
-    company = reading.company_spec(name)
-    if company is not None and identity is not None and (identity.tenant or not identity.pii):
-        # Revisions span every tenant and their detail rows hold values in clear.
-        raise ApiError(
-            403,
-            f"revisions of {name} hold every tenant's rows in clear: they need a key with the "
-            "pii scope and no tenant; read the dataset itself with /v1/datasets",
-            "dataset",
-        )
+    refused = tenancy.revisions_refusal(name, getattr(request.state, "identity", None))
+    if refused is not None:
+        raise ApiError(403, refused, "dataset")
     try:
         wanted = parse_since(None if since is None else restore_plus(since))
     except InvalidInput as exc:

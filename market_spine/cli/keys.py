@@ -11,6 +11,8 @@ import typer
 
 from market_spine.cli.console import command_run, console, output_console, settings_from_env
 from market_spine.cli.session import note
+from market_spine.errors import InvalidInput
+from market_spine.settings import Settings
 
 keys = typer.Typer(help="API keys of this home: create (shown once), list, revoke.")
 
@@ -34,13 +36,23 @@ def create(
     pii: Annotated[
         bool, typer.Option("--pii", help="Let the key read personal-data columns in clear.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Bind the key to a tenant no company dataset holds rows of yet."
+        ),
+    ] = False,
 ) -> None:
-    """Issue a key and print it once: store it now, it cannot be shown again."""
-    from market_spine.security.keys import KeyStore, parse_datasets, parse_expiry
+    """Issue a key and print it once: store it now, it cannot be shown again. A `--tenant`
+    that no company dataset of the home holds is refused (a typo would read nothing) unless
+    `--force` says it is a tenant whose rows are still to come."""
+    from market_spine.security.keys import KeyStore, parse_datasets, parse_expiry, tenant_name
 
     note(role=role)
     with command_run(dagster=False):
         settings = settings_from_env()
+        if tenant is not None:
+            _known_tenant(settings, tenant_name(tenant), force)
         issued = KeyStore(settings.home).create(
             role, parse_datasets(datasets), parse_expiry(expires), name, tenant, pii
         )
@@ -53,6 +65,27 @@ def create(
         highlight=False,
     )
     typer.echo(issued.token)
+
+
+def _known_tenant(settings: Settings, tenant: str, force: bool) -> None:
+    """InvalidInput, listing the tenants the home's company datasets hold, when they hold no
+    row of `tenant`, unless `force`."""
+    from market_spine.company.home_defs import use_home
+    from market_spine.company.tenancy import known_tenants
+
+    use_home(settings.home)
+    known = known_tenants(settings.lake())
+    if tenant in known or force:
+        return
+    held = (
+        f"the tenants they hold are {', '.join(known)}"
+        if known
+        else "they hold no tenant's rows yet"
+    )
+    raise InvalidInput(
+        f"no company dataset of this home holds rows of tenant {tenant!r} ({held}): check "
+        "its spelling, or pass --force to bind the key to a tenant whose rows are still to come"
+    )
 
 
 @keys.command("list")

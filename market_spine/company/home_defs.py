@@ -15,6 +15,7 @@ from pathlib import Path
 
 from market_spine.company.catalog import DEFS_FOLDER, configs, register
 from market_spine.company.config import DEFS_FILE, DatasetConfig, dataset_files, load
+from market_spine.company.tenancy import TenantColumnWarning, undeclared_tenant
 from market_spine.errors import InvalidInput
 from market_spine.settings import HOME_COMPANY_DEFS
 
@@ -96,6 +97,11 @@ def use_home(home: Path) -> HomeDatasets:
             continue
         _WARNED.add(problem)
         warnings.warn(f"company dataset file left out: {problem}", CompanyDefsWarning, stacklevel=2)
+    for declared in found.declared:
+        unsplit = undeclared_tenant(declared.config, declared.path)
+        if unsplit is not None and unsplit not in _WARNED:
+            _WARNED.add(unsplit)
+            warnings.warn(unsplit, TenantColumnWarning, stacklevel=2)
     register(d.config for d in found.declared)
     return found
 

@@ -12,9 +12,11 @@ import polars as pl
 from market_spine.audit.recorder import recorder
 from market_spine.catalog.vocabulary import DatasetSpec, UnknownDataset
 from market_spine.certification.status import CertificationStates
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.company.catalog import COMPANY_DATASETS, company_spec
 from market_spine.company.masking import for_tenant, masked, scoped_view_sql
 from market_spine.company.tables import BUSINESS_DATE
+from market_spine.company.tenancy import counts_hidden, refusal, refuse, shared_rows
 from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
 from market_spine.security.pii_hash_key import pii_hash_key
@@ -90,8 +92,10 @@ def read(
 ) -> pl.DataFrame:
     """Every row of a company table `identity` may see (tenant-scoped, PII per its scope),
     each with its partition's `certification` as market data carries it (`states`: the
-    reader's cached certifications, read afresh when None)."""
+    reader's cached certifications, read afresh when None); AccessRefused for a table
+    without tenants to an identity bound to one."""
     spec = _spec(dataset)
+    refuse(spec.name, identity)
     if not lake.exists(dataset):
         rows = pl.DataFrame(schema={c.name: c.dtype for c in spec.columns})
     elif spec.tenant_column and identity.tenant is not None:
@@ -118,15 +122,29 @@ def certified(rows: pl.DataFrame, dataset: str, states: CertificationStates) -> 
 
 
 def visible_rows(lake: Lake, dataset: str, identity: Identity) -> int | None:
-    """How many rows of a company table `identity` sees (its catalog row count)."""
+    """How many rows of a company table `identity` sees (its catalog row count); None when
+    it may read none of them."""
     spec = _spec(dataset)
-    if not lake.exists(dataset):
+    if not lake.exists(dataset) or refusal(spec.name, identity) is not None:
         return None
     if spec.tenant_column is None or identity.tenant is None:
         return lake.read(dataset, columns=[spec.columns[0].name]).height
     return lake.read(
         dataset, equals={spec.tenant_column: identity.tenant}, columns=[spec.tenant_column]
     ).height
+
+
+def catalog_rows(
+    lake: Lake, dataset: str, identity: Identity | None, rows: int | None
+) -> int | None:
+    """The row count the catalog shows `identity` for `dataset`, whose whole table holds
+    `rows`: all of them unless it is bound to a tenant; then its tenant's rows of a company
+    table, and none of any table but market data (`tenancy.counts_hidden`)."""
+    if identity is None or identity.tenant is None:
+        return rows
+    if company_spec(dataset) is not None:
+        return visible_rows(lake, dataset, identity)
+    return None if counts_hidden(dataset, identity) else rows
 
 
 def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
@@ -138,20 +156,8 @@ def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
     return scoped_view_sql(columns, pii, body, spec.tenant_column, identity.tenant)
 
 
-#: Readiness counts that count a company table's rows across every tenant.
-_TENANT_WIDE_COUNTS = ("expected", "present", "missing", "no_trade")
-
-
 def readiness_as(rows: pl.DataFrame, identity: Identity | None) -> pl.DataFrame:
     """Readiness rows as `identity` may see them: bound to a tenant, it does not see the row
-    counts of company tables that hold tenants (they count every tenant's rows); its state,
-    capture and compute time are the table's and stay."""
-    if identity is None or identity.tenant is None or rows.is_empty():
-        return rows
-    tenanted = [s.name for s in COMPANY_DATASETS if s.tenant_column is not None]
-    hidden = pl.col("dataset").is_in(tenanted)
-    return rows.with_columns(
-        pl.when(hidden).then(None).otherwise(pl.col(c)).alias(c)
-        for c in _TENANT_WIDE_COUNTS
-        if c in rows.columns
-    )
+    counts of company tables (they count every tenant's rows, or are not split by tenant);
+    their state, capture and compute time are the table's and stay."""
+    return shared_rows(READINESS_LOG, rows, identity)

@@ -63,6 +63,20 @@ def _parsed(con: duckdb.DuckDBPyConnection, query: str) -> _Names | None:
     return None if tree.get("error") else _names(tree)
 
 
+def _in_text(name: str, query: str) -> bool:
+    """Whether `query`'s text names the table `name` (not as part of a longer name)."""
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", query, re.IGNORECASE) is not None
+
+
+def named_tables(con: duckdb.DuckDBPyConnection, query: str, names: Collection[str]) -> set[str]:
+    """Which of the table `names` (lower case, bare or `schema.table`) `query` reads: from its
+    parse tree, or for a statement DuckDB cannot serialize, its text."""
+    parsed = _parsed(con, query)
+    if parsed is None:
+        return {n for n in names if _in_text(n, query)}
+    return {n for n in names if n in parsed.tables}
+
+
 def _through_views(
     con: duckdb.DuckDBPyConnection, names: _Names, ours: Collection[str], depth: int = 8
 ) -> _Names:
@@ -115,7 +129,7 @@ def pii_read(
         if not pii:
             continue
         if names is None:
-            if re.search(rf"(?<![\w.]){re.escape(sql_name)}(?!\w)", query, re.IGNORECASE):
+            if _in_text(sql_name, query):
                 read.setdefault(spec.name, pii)
             continue
         if sql_name not in names.tables:

@@ -95,7 +95,8 @@ class JwtVerifier:
     def identity(self, claims: dict[str, Any]) -> Identity:
         """The identity verified `claims` carry: the strongest known role of the role claim (a
         string or a list), the dataset patterns of the datasets claim (absent: all), the tenant
-        of a `tenant` claim and clear personal data only with a `pii` claim that is true."""
+        of a `tenant` claim (absent: every tenant; TokenRefused when it names none) and clear
+        personal data only with a `pii` claim that is true."""
         raw_role = claims.get(self.config.role_claim)
         roles = [raw_role] if isinstance(raw_role, str) else list(raw_role or [])
         role = highest(roles)
@@ -109,12 +110,19 @@ class JwtVerifier:
             raw = raw.split(",")
         datasets = tuple(str(d).strip() for d in raw or () if str(d).strip()) or ALL_DATASETS
         tenant = claims.get("tenant")
+        if "tenant" in claims and not (isinstance(tenant, str) and tenant.strip()):
+            # A token naming its tenant badly must not read every tenant's rows.
+            raise TokenRefused(
+                f"the JWT's 'tenant' claim is {tenant!r}: it must name one tenant (a string) "
+                "or be left out for every tenant",
+                403,
+            )
         return Identity(
             f"jwt:{claims['sub']}",
             role,
             datasets,
             "jwt",
-            tenant if isinstance(tenant, str) and tenant else None,
+            tenant,
             claims.get("pii") is True,
         )
 

@@ -170,6 +170,19 @@ def _record(row: sqlite3.Row) -> KeyRecord:
     )
 
 
+def tenant_name(raw: str) -> str:
+    """The tenant a key is bound to, as given; InvalidInput for an empty or blank one, or one
+    with spaces around it, which no row's tenant is."""
+    if not raw.strip():
+        raise InvalidInput(
+            "the tenant is empty: name the tenant whose rows the key may read (e.g. --tenant "
+            "acme), or leave --tenant out for a key that reads every tenant"
+        )
+    if raw != raw.strip():
+        raise InvalidInput(f"the tenant {raw!r} has spaces around it: pass {raw.strip()!r}")
+    return raw
+
+
 class KeyStore:
     """The key file of one home: create, list, revoke and check keys."""
 
@@ -202,7 +215,10 @@ class KeyStore:
         pii: bool = False,
     ) -> IssuedKey:
         """Issue a key; its token is in the answer and nowhere else. `tenant` binds it to one
-        tenant's rows; `pii` lets it read personal data in clear."""
+        tenant's rows (InvalidInput when blank: None is the key for every tenant); `pii` lets
+        it read personal data in clear."""
+        if tenant is not None:
+            tenant = tenant_name(tenant)
         record = KeyRecord(
             id=secrets.token_hex(8),
             name=name,

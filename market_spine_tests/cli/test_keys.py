@@ -70,3 +70,20 @@ def test_list_shows_each_keys_tenant_and_pii_scope(env_home: Path) -> None:
     clear_row = next(line for line in table.stdout.splitlines() if clear.id in line)
     assert "acme" in bound_row and "masked" in bound_row
     assert "every tenant" in clear_row and "clear" in clear_row
+
+
+def test_a_blank_or_unknown_tenant_is_refused_unless_forced(env_home: Path) -> None:
+    for blank in ("", "  "):
+        made = runner.invoke(app, ["keys", "create", "--tenant", blank])
+        assert made.exit_code == 2 and "leave --tenant out" in made.output
+    padded = runner.invoke(app, ["keys", "create", "--tenant", " acme"])
+    assert padded.exit_code == 2 and "'acme'" in padded.output
+    # No company dataset holds any tenant yet: a tenant is a guess until --force says not.
+    guessed = runner.invoke(app, ["keys", "create", "--tenant", "acme"])
+    assert guessed.exit_code == 2 and "no tenant's rows yet" in guessed.output
+    assert "--force" in guessed.output
+    assert KeyStore(env_home).list() == []
+    forced = runner.invoke(app, ["keys", "create", "--tenant", "acme", "--force"])
+    assert forced.exit_code == 0, forced.output
+    (record,) = KeyStore(env_home).list()
+    assert record.tenant == "acme"

@@ -160,6 +160,15 @@ def test_a_token_without_a_known_role_is_forbidden(issuer: Issuer) -> None:
     assert refused.value.status == 403
 
 
+@pytest.mark.parametrize("tenant", ["", "  ", None, ["acme", "globex"], 7])
+def test_a_tenant_claim_naming_no_tenant_is_forbidden(issuer: Issuer, tenant: Any) -> None:
+    with pytest.raises(TokenRefused, match="'tenant' claim") as refused:
+        verifier(issuer).check(issuer.token("k1", tenant=tenant))
+    assert refused.value.status == 403
+    assert verifier(issuer).check(issuer.token("k1", tenant="acme")).tenant == "acme"
+    assert verifier(issuer).check(issuer.token("k1")).tenant is None
+
+
 def test_claim_names_come_from_the_settings(issuer: Issuer) -> None:
     config = OidcConfig(issuer.url, AUDIENCE, f"{issuer.url}/jwks", "grp", "scope_ds")
     token = issuer.token("k1", roles=None, grp="compliance", scope_ds="normalized/*,raw/*")
