@@ -5,7 +5,8 @@ same asset functions and checks called without Dagster, all in this run.
 Each backend runs `materialize_range` over the span × CL/ES/NG (range runs of at most
 `--days-per-run` trade dates of one symbol, raw → normalized → daily and every check) on a fresh
 home opened as `market-spine` opens it (`home.instance`, the profile's dagster.yaml). Figures:
-wall seconds, the ratio to the no-Dagster baseline (goal: PostgreSQL ≤ 2×), the time spent
+wall seconds and this process's CPU seconds (what the load of a shared machine moves least), each
+beside the no-Dagster baseline (goal: PostgreSQL ≤ 2×), the time spent
 creating runs (outside the runs' start/end), the runs' and steps' seconds from the instance's
 own stats, and the instance's SQL statements and new database connections per partition (what
 the load of a shared machine does not change), PostgreSQL's by kind. PostgreSQL runs twice: with
@@ -14,7 +15,9 @@ own one-by-one writes (connections held in both), so the two stand side by side,
 time with the batched writes but the definitions built at every load and an execution plan made
 per run, as Dagster does unless the process shares them (`definitions.defs`,
 `runs.location.execution_plan`). The normalized row counts must agree across all passes.
-`--passes` runs some of them only (the baseline always runs).
+`--passes` runs some of them only, the PostgreSQL ones in its order (the baseline runs first,
+SQLite next; the first
+Dagster pass also pays the process's one-time costs: imports, calendars).
 
 The span defaults to the first quarter of 2023: the whole year through two Dagster backends and
 the baseline takes over 40 minutes on 2 shared cores. `--start 2023-01-01 --end 2023-12-31` runs
@@ -30,6 +33,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -127,10 +131,12 @@ def on_profile(
         storage = type(instance.run_storage).__name__
         COUNTER.reset()
         COUNTER.counting = True
+        cpu = time.process_time()
         try:
             out = through_dagster(settings, instance, start, end, SELECTION, days_per_run)
         finally:
             COUNTER.counting = False
+        out["cpu_s"] = round(time.process_time() - cpu, 2)
     out.update(loads)
     partitions = sum(r["days"] for r in out["runs"])
     out["sql_per_partition"] = round(COUNTER.statements / partitions, 1)
@@ -229,8 +235,8 @@ def main() -> None:
         help=f"the Dagster passes to run, comma-separated (default all: {','.join(BACKENDS)})",
     )
     args = parser.parse_args()
-    passes = [p for p in BACKENDS if p in args.passes.split(",")]
-    if not passes or len(passes) != len(args.passes.split(",")):
+    passes = list(dict.fromkeys(args.passes.split(",")))
+    if not passes or not set(passes) <= set(BACKENDS):
         parser.error(f"--passes takes some of {', '.join(BACKENDS)}, comma-separated")
     # A stopped benchmark still stops its PostgreSQL cluster and removes its homes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -242,10 +248,11 @@ def main() -> None:
     try:
         report.log("baseline: the asset functions and checks without Dagster")
         plain = dataset.settings_for(work / "direct_home")
-        t0 = report.now_ms()
+        t0, cpu = report.now_ms(), time.process_time()
         stages = direct(plain, args.start, args.end)
         results["direct"] = {
             "wall_s": round((report.now_ms() - t0) / 1000, 2),
+            "cpu_s": round(time.process_time() - cpu, 2),
             "normalized_rows": normalized_rows(plain),
             "stages_s": {k: round(v, 2) for k, v in stages.items()},
         }
@@ -259,13 +266,13 @@ def main() -> None:
             report.collect()
 
         with postgres_server() as server:
-            for name, condition in (
-                ("postgres_one_by_one", dagster_postgres_writes),
-                ("postgres_loaded_per_use", definitions_built_per_load),
-                ("postgres", nullcontext),
-            ):
-                if name not in passes:
-                    continue
+            conditions = {
+                "postgres_one_by_one": dagster_postgres_writes,
+                "postgres_loaded_per_use": definitions_built_per_load,
+                "postgres": nullcontext,
+            }
+            for name in (p for p in passes if p in conditions):
+                condition = conditions[name]
                 report.log(f"Dagster on PostgreSQL (test profile, a throwaway cluster): {name}")
                 database = server.create_database(f"bench_{uuid.uuid4().hex[:8]}")
                 with condition():
@@ -292,6 +299,7 @@ def main() -> None:
         "symbols": list(dataset.SYMBOLS),
         "normalized_rows": rows["direct"],
         "direct_s": base,
+        "direct_cpu_s": results["direct"]["cpu_s"],
         "direct_stages_s": results["direct"]["stages_s"],
         "target_ratio": TARGET_RATIO,
         "passes": passes,
@@ -302,6 +310,8 @@ def main() -> None:
             "storage": r["storage"],
             "wall_s": r["wall_s"],
             "ratio": round(r["wall_s"] / base, 2),
+            "cpu_s": r["cpu_s"],
+            "cpu_ratio": round(r["cpu_s"] / results["direct"]["cpu_s"], 2),
             "outside_runs_s": r["outside_runs_s"],
             "sql_per_partition": r["sql_per_partition"],
             "connections_per_partition": r["connections_per_partition"],
@@ -326,6 +336,8 @@ def print_results(f: dict[str, Any]) -> None:
             "measurement",
             "seconds",
             "× no Dagster",
+            "CPU s",
+            "CPU ×",
             "creating runs s",
             "SQL/partition",
             "connects/partition",
@@ -334,12 +346,22 @@ def print_results(f: dict[str, Any]) -> None:
             "target",
         ],
         [
-            ["baseline: same functions, no Dagster", base, 1.0, None, None, None, None, None, ""],
+            [
+                "baseline: same functions, no Dagster",
+                base,
+                1.0,
+                f["direct_cpu_s"],
+                1.0,
+                *(None for _ in range(5)),
+                "",
+            ],
             *(
                 [
                     BACKENDS[name],
                     f[name]["wall_s"],
                     f[name]["ratio"],
+                    f[name]["cpu_s"],
+                    f[name]["cpu_ratio"],
                     f[name]["outside_runs_s"],
                     f[name]["sql_per_partition"],
                     f[name]["connections_per_partition"],
