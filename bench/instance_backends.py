@@ -16,8 +16,7 @@ time with the batched writes but the definitions built at every load and an exec
 per run, as Dagster does unless the process shares them (`definitions.defs`,
 `runs.location.execution_plan`). The normalized row counts must agree across all passes.
 `--passes` runs some of them only, the PostgreSQL ones in its order (the baseline runs first,
-SQLite next; the first
-Dagster pass also pays the process's one-time costs: imports, calendars).
+SQLite next; the first Dagster pass also pays the process's one-time costs: imports, calendars).
 
 The span defaults to the first quarter of 2023: the whole year through two Dagster backends and
 the baseline takes over 40 minutes on 2 shared cores. `--start 2023-01-01 --end 2023-12-31` runs
