@@ -239,6 +239,10 @@ def main() -> None:
         parser.error(f"--passes takes some of {', '.join(BACKENDS)}, comma-separated")
     # A stopped benchmark still stops its PostgreSQL cluster and removes its homes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A background job starts with SIGINT ignored, and Dagster gives SIGTERM SIGINT's handler:
+    # each run's compute-log `tail` children would then ignore SIGTERM and hold every run for
+    # their 2 × 30 s kill timeout. Ctrl-C's usual handler keeps the runs as in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     silence_dagster_previews()
     dataset.DATA.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench_backends_", dir=dataset.DATA))
