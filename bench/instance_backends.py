@@ -5,13 +5,18 @@ same asset functions and checks called without Dagster, all in this run.
 Each backend runs `materialize_range` over the span × CL/ES/NG (range runs of at most
 `--days-per-run` trade dates of one symbol, raw → normalized → daily and every check) on a fresh
 home opened as `market-spine` opens it (`home.instance`, the profile's dagster.yaml). Figures:
-wall seconds, the ratio to the no-Dagster baseline (goal: PostgreSQL ≤ 2×), the time spent
+wall seconds and this process's CPU seconds (what the load of a shared machine moves least), each
+beside the no-Dagster baseline (goal: PostgreSQL ≤ 2×), the time spent
 creating runs (outside the runs' start/end), the runs' and steps' seconds from the instance's
 own stats, and the instance's SQL statements and new database connections per partition (what
 the load of a shared machine does not change), PostgreSQL's by kind. PostgreSQL runs twice: with
 the event log's batched writes (`runs.pg_event_log`, what runs use) and with dagster-postgres's
-own one-by-one writes (connections held in both), so the two stand side by side. The normalized
-row counts must agree across all four.
+own one-by-one writes (connections held in both), so the two stand side by side, and a third
+time with the batched writes but the definitions built at every load and an execution plan made
+per run, as Dagster does unless the process shares them (`definitions.defs`,
+`runs.location.execution_plan`). The normalized row counts must agree across all passes.
+`--passes` runs some of them only, the PostgreSQL ones in its order (the baseline runs first,
+SQLite next; the first Dagster pass also pays the process's one-time costs: imports, calendars).
 
 The span defaults to the first quarter of 2023: the whole year through two Dagster backends and
 the baseline takes over 40 minutes on 2 shared cores. `--start 2023-01-01 --end 2023-12-31` runs
@@ -27,6 +32,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -61,6 +67,7 @@ SELECTION = [keys.RAW_BARS, keys.NORMALIZED_BARS, keys.DAILY_BARS]
 BACKENDS = {
     "sqlite": "Dagster on SQLite (dev)",
     "postgres_one_by_one": "Dagster on PostgreSQL, dagster-postgres's one-by-one writes",
+    "postgres_loaded_per_use": "Dagster on PostgreSQL, batched, definitions built per load",
     "postgres": "Dagster on PostgreSQL (test/prod), batched writes",
 }
 
@@ -119,14 +126,17 @@ def on_profile(
     # The code location and each run rebuild their settings from the environment, as the CLI's do.
     os.environ.update({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": profile, **extra})
     settings = Settings.from_env()
-    with home_instance(settings) as instance:
+    with home_instance(settings) as instance, counting_loads() as loads:
         storage = type(instance.run_storage).__name__
         COUNTER.reset()
         COUNTER.counting = True
+        cpu = time.process_time()
         try:
             out = through_dagster(settings, instance, start, end, SELECTION, days_per_run)
         finally:
             COUNTER.counting = False
+        out["cpu_s"] = round(time.process_time() - cpu, 2)
+    out.update(loads)
     partitions = sum(r["days"] for r in out["runs"])
     out["sql_per_partition"] = round(COUNTER.statements / partitions, 1)
     out["connections_per_partition"] = round(COUNTER.connections / partitions, 2)
@@ -137,6 +147,34 @@ def on_profile(
     out["normalized_rows"] = normalized_rows(settings)
     out["outside_runs_s"] = round(out["wall_s"] - sum(r["run_s"] for r in out["runs"]), 2)
     return out
+
+
+@contextmanager
+def counting_loads() -> Iterator[dict[str, int]]:
+    """How many times the code location's definitions are built and an execution plan is made
+    while creating runs, counted into the yielded dict."""
+    from dagster._core.remote_representation.code_location import InProcessCodeLocation
+
+    import market_spine.definitions as definitions
+
+    counts = {"definitions_built": 0, "plans_made": 0}
+    build, plan = definitions.build_definitions, InProcessCodeLocation.get_execution_plan
+
+    def counted_build(settings: Settings) -> Any:
+        counts["definitions_built"] += 1
+        return build(settings)
+
+    def counted_plan(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["plans_made"] += 1
+        return plan(self, *args, **kwargs)
+
+    definitions.build_definitions = counted_build  # type: ignore[assignment]
+    InProcessCodeLocation.get_execution_plan = counted_plan  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        definitions.build_definitions = build  # type: ignore[assignment]
+        InProcessCodeLocation.get_execution_plan = plan  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -151,6 +189,35 @@ def dagster_postgres_writes() -> Iterator[None]:
         EventLogWrites.install = install  # type: ignore[method-assign]
 
 
+@contextmanager
+def definitions_built_per_load() -> Iterator[None]:
+    """Every load of the code location's definitions builds them again (the code location
+    twice, the first execution plan, the first run's job), and every run gets an execution plan
+    of its own: Dagster's behaviour when nothing is shared, the sharing's baseline. The code
+    location is still kept per instance and home, as before the sharing."""
+    import market_spine.definitions as definitions
+    from market_spine.runs import launch, location
+
+    fingerprint, keyed, plan = (
+        definitions.definitions_fingerprint,
+        location._fingerprint,
+        launch.execution_plan,
+    )
+    location._fingerprint = lambda: fingerprint(Settings.from_env())  # type: ignore[assignment]
+    definitions.definitions_fingerprint = lambda settings: (object(),)  # type: ignore[assignment]
+    launch.execution_plan = lambda loc, job, run_config, instance: (
+        loc.get_execution_plan(  # type: ignore[assignment]
+            job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+        ).execution_plan_snapshot
+    )
+    try:
+        yield
+    finally:
+        definitions.definitions_fingerprint = fingerprint  # type: ignore[assignment]
+        location._fingerprint = keyed  # type: ignore[assignment]
+        launch.execution_plan = plan  # type: ignore[assignment]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--start", type=date.fromisoformat, default=START)
@@ -161,9 +228,21 @@ def main() -> None:
         default=SESSIONS_PER_RUN,
         help=f"trade dates per run, one symbol each (default {SESSIONS_PER_RUN})",
     )
+    parser.add_argument(
+        "--passes",
+        default=",".join(BACKENDS),
+        help=f"the Dagster passes to run, comma-separated (default all: {','.join(BACKENDS)})",
+    )
     args = parser.parse_args()
+    passes = list(dict.fromkeys(args.passes.split(",")))
+    if not passes or not set(passes) <= set(BACKENDS):
+        parser.error(f"--passes takes some of {', '.join(BACKENDS)}, comma-separated")
     # A stopped benchmark still stops its PostgreSQL cluster and removes its homes.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A background job starts with SIGINT ignored, and Dagster gives SIGTERM SIGINT's handler:
+    # each run's compute-log `tail` children would then ignore SIGTERM and hold every run for
+    # their 2 × 30 s kill timeout. Ctrl-C's usual handler keeps the runs as in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     silence_dagster_previews()
     dataset.DATA.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench_backends_", dir=dataset.DATA))
@@ -172,29 +251,34 @@ def main() -> None:
     try:
         report.log("baseline: the asset functions and checks without Dagster")
         plain = dataset.settings_for(work / "direct_home")
-        t0 = report.now_ms()
+        t0, cpu = report.now_ms(), time.process_time()
         stages = direct(plain, args.start, args.end)
         results["direct"] = {
             "wall_s": round((report.now_ms() - t0) / 1000, 2),
+            "cpu_s": round(time.process_time() - cpu, 2),
             "normalized_rows": normalized_rows(plain),
             "stages_s": {k: round(v, 2) for k, v in stages.items()},
         }
         report.collect()
 
-        report.log("Dagster on SQLite (dev profile)")
-        results["sqlite"] = on_profile(
-            work / "sqlite_home", "dev", {}, args.start, args.end, args.days_per_run
-        )
-        report.collect()
+        if "sqlite" in passes:
+            report.log("Dagster on SQLite (dev profile)")
+            results["sqlite"] = on_profile(
+                work / "sqlite_home", "dev", {}, args.start, args.end, args.days_per_run
+            )
+            report.collect()
 
         with postgres_server() as server:
-            for name, writes in (
-                ("postgres_one_by_one", dagster_postgres_writes),
-                ("postgres", nullcontext),
-            ):
+            conditions = {
+                "postgres_one_by_one": dagster_postgres_writes,
+                "postgres_loaded_per_use": definitions_built_per_load,
+                "postgres": nullcontext,
+            }
+            for name in (p for p in passes if p in conditions):
+                condition = conditions[name]
                 report.log(f"Dagster on PostgreSQL (test profile, a throwaway cluster): {name}")
                 database = server.create_database(f"bench_{uuid.uuid4().hex[:8]}")
-                with writes():
+                with condition():
                     results[name] = on_profile(
                         work / f"{name}_home",
                         "test",
@@ -218,21 +302,27 @@ def main() -> None:
         "symbols": list(dataset.SYMBOLS),
         "normalized_rows": rows["direct"],
         "direct_s": base,
+        "direct_cpu_s": results["direct"]["cpu_s"],
         "direct_stages_s": results["direct"]["stages_s"],
         "target_ratio": TARGET_RATIO,
+        "passes": passes,
     }
-    for name in BACKENDS:
+    for name in passes:
         r = results[name]
         figures[name] = {
             "storage": r["storage"],
             "wall_s": r["wall_s"],
             "ratio": round(r["wall_s"] / base, 2),
+            "cpu_s": r["cpu_s"],
+            "cpu_ratio": round(r["cpu_s"] / results["direct"]["cpu_s"], 2),
             "outside_runs_s": r["outside_runs_s"],
             "sql_per_partition": r["sql_per_partition"],
             "connections_per_partition": r["connections_per_partition"],
             "runs": r["runs"],
             "steps_s": {k: round(v, 2) for k, v in r["steps_s"].items()},
             "sql_by_kind_per_partition": r["sql_by_kind_per_partition"],
+            "definitions_built": r["definitions_built"],
+            "plans_made": r["plans_made"],
         }
     print_results(figures)
     report.save("instance_backends", figures)
@@ -241,6 +331,7 @@ def main() -> None:
 def print_results(f: dict[str, Any]) -> None:
     """Each backend beside the baseline, then where each backend's time goes."""
     base = f["direct_s"]
+    passes = f["passes"]
     report.table(
         f"Backfill {f['range'][0]}..{f['range'][1]} × {'/'.join(f['symbols'])}, "
         f"{f['normalized_rows']:,} normalized rows, runs of ≤ {f['days_per_run']} trade dates",
@@ -248,38 +339,55 @@ def print_results(f: dict[str, Any]) -> None:
             "measurement",
             "seconds",
             "× no Dagster",
+            "CPU s",
+            "CPU ×",
             "creating runs s",
             "SQL/partition",
             "connects/partition",
+            "definitions built",
+            "plans made",
             "target",
         ],
         [
-            ["baseline: same functions, no Dagster", base, 1.0, None, None, None, ""],
+            [
+                "baseline: same functions, no Dagster",
+                base,
+                1.0,
+                f["direct_cpu_s"],
+                1.0,
+                *(None for _ in range(5)),
+                "",
+            ],
             *(
                 [
-                    label,
+                    BACKENDS[name],
                     f[name]["wall_s"],
                     f[name]["ratio"],
+                    f[name]["cpu_s"],
+                    f[name]["cpu_ratio"],
                     f[name]["outside_runs_s"],
                     f[name]["sql_per_partition"],
                     f[name]["connections_per_partition"],
+                    f[name]["definitions_built"],
+                    f[name]["plans_made"],
                     target,
                 ]
-                for name, label in BACKENDS.items()
+                for name in passes
                 for target in [f"≤ {f['target_ratio']:.0f}×" if name == "postgres" else ""]
             ),
         ],
     )
+    steps = dict.fromkeys(k for name in passes for k in f[name]["steps_s"])
     report.table(
         "Where the time goes: steps (sum over runs) per backend | direct stages",
-        ["step / stage", *(f"{name} s" for name in BACKENDS)],
-        [
-            [f"step {k}", v, *(f[name]["steps_s"].get(k) for name in list(BACKENDS)[1:])]
-            for k, v in f["sqlite"]["steps_s"].items()
-        ]
-        + [[f"direct: {k}", v, None, None] for k, v in f["direct_stages_s"].items()],
+        ["step / stage", *(f"{name} s" for name in passes)],
+        [[f"step {k}", *(f[name]["steps_s"].get(k) for name in passes)] for k in steps]
+        + [
+            [f"direct: {k}", v, *(None for _ in passes[1:])]
+            for k, v in f["direct_stages_s"].items()
+        ],
     )
-    pg = ("postgres_one_by_one", "postgres")
+    pg = [name for name in passes if name.startswith("postgres")]
     kinds = dict.fromkeys(k for name in pg for k in f[name]["sql_by_kind_per_partition"])
     report.table(
         "PostgreSQL statements per partition by kind (the most frequent of each pass)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
@@ -60,10 +61,43 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
+Fingerprint = tuple[object, ...]
+
+
+def _file_state(path: Path | None) -> tuple[str, int, int] | None:
+    """A file's path, modification time and size; None when there is no file."""
+    if path is None or not path.is_file():
+        return None
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def definitions_fingerprint(settings: Settings) -> Fingerprint:
+    """What a home's definitions are built from, beyond the package: its settings, its
+    instruments file and the files of its own company dataset folder (each file's path, time
+    and size). Equal fingerprints build equal definitions."""
+    from market_spine.company.home_defs import declaration_files
+
+    company = tuple(_file_state(p) for p in declaration_files(settings.home))
+    return settings, _file_state(settings.instruments_path), company
+
+
+_built: tuple[Fingerprint, dg.Definitions] | None = None
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     """The code location's definitions, built from the environment's settings when loaded.
     The processes that load them (code server, run workers), however started, write the home's
-    files readable by its user only, as the CLI's do."""
+    files readable by its user only, as the CLI's do.
+
+    Dagster loads them afresh for the code location, for each execution plan and for each run
+    it executes in this process, seconds each; the ones built last are reused while the home's
+    fingerprint (`definitions_fingerprint`) is unchanged, so a process loads them once."""
+    global _built
     os.umask(0o077)
-    return build_definitions(Settings.from_env())
+    settings = Settings.from_env()
+    fingerprint = definitions_fingerprint(settings)
+    if _built is None or _built[0] != fingerprint:
+        _built = (fingerprint, build_definitions(settings))
+    return _built[1]

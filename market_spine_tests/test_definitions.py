@@ -110,3 +110,42 @@ def test_code_location_reads_the_environment_when_loaded(
     toml.write_text((REPO / "instruments.example.toml").read_text())
     monkeypatch.setenv("MARKET_SPINE_INSTRUMENTS", str(toml))
     assert symbols() == ["CL", "ES", "NG", "6E"]
+
+
+def test_code_location_builds_once_until_the_home_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster loads `defs` for the code location, each execution plan and each run: a process
+    builds them once while the home is unchanged, and again when its instruments file or its
+    company dataset folder changes."""
+    from market_spine import definitions
+    from market_spine.company.home_defs import CompanyDefsWarning, home_folder
+
+    monkeypatch.setattr(instruments, "_INSTRUMENTS", dict(instruments._INSTRUMENTS))
+    for name in ("MARKET_SPINE_INSTRUMENTS", "MARKET_SPINE_SYMBOLS", "MARKET_SPINE_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(tmp_path))
+    monkeypatch.setattr(definitions, "_built", None)
+    built: list[object] = []
+    build = definitions.build_definitions
+    monkeypatch.setattr(
+        definitions, "build_definitions", lambda settings: built.append(settings) or build(settings)
+    )
+
+    first = definitions.defs()
+    assert definitions.defs() is first and len(built) == 1
+
+    (tmp_path / "instruments.toml").write_text((REPO / "instruments.example.toml").read_text())
+    with_6e = definitions.defs()
+    assert with_6e is not first and len(built) == 2
+    multi = with_6e.get_repository_def().asset_graph.get(keys.RAW_BARS).partitions_def
+    assert isinstance(multi, dg.MultiPartitionsDefinition)
+    assert "6E" in multi.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    assert definitions.defs() is with_6e and len(built) == 2
+
+    folder = home_folder(tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "notes.yaml").write_text("# not a dataset yet\n")
+    with pytest.warns(CompanyDefsWarning, match="notes.yaml"):
+        assert definitions.defs() is not with_6e
+    assert len(built) == 3

@@ -62,6 +62,11 @@ def _files(folder: Path) -> list[Path]:
     return [*dataset_files(folder), *sorted(loose)]
 
 
+def declaration_files(home: Path) -> list[Path]:
+    """The files of the home's folder that may declare a dataset (`read_home` reads them)."""
+    return _files(home_folder(home))
+
+
 def read_home(home: Path) -> HomeDatasets:
     """Every valid dataset of the home's folder (none when it has no folder). A file that is
     invalid, or declares a name the package or an earlier file already holds, is left out and

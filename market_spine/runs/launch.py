@@ -40,6 +40,7 @@ from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.location import (
     code_location,
     definitions_for_this_environment,
+    execution_plan,
     location_job,
 )
 from market_spine.runs.workers import Worker, sweep_dead_runs
@@ -134,9 +135,7 @@ def create_run(
     }
     if partition_range is not None:
         tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG] = partition_range
-    plan = location.get_execution_plan(
-        job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
-    ).execution_plan_snapshot
+    plan = execution_plan(location, job, run_config, instance)
     run = instance.create_run(
         job_name=job.name,
         run_id=run_id,

@@ -5,7 +5,9 @@ UI: the UI can re-execute them and the daemon can retry them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import weakref
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -14,12 +16,17 @@ from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.remote_representation.code_location import CodeLocation, InProcessCodeLocation
 from dagster._core.remote_representation.external import RemoteJob
+from dagster._core.snap.execution_plan_snapshot import ExecutionPlanSnapshot
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 
 from market_spine.config.profiles import workspace_file
 from market_spine.settings import Settings
 
-_loaded: tuple[dg.DagsterInstance, CodeLocation] | None = None
+_loaded: tuple[dg.DagsterInstance, object, CodeLocation] | None = None
+#: Execution plans made by each loaded location, by job snapshot and run config.
+_plans: weakref.WeakKeyDictionary[CodeLocation, dict[tuple[str, str], ExecutionPlanSnapshot]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def location_origin(workspace: Path | None = None) -> InProcessCodeLocationOrigin:
@@ -39,12 +46,33 @@ def location_origin(workspace: Path | None = None) -> InProcessCodeLocationOrigi
 
 
 def code_location(instance: dg.DagsterInstance) -> CodeLocation:
-    """The loaded code location, kept for this process's later runs on the same instance
-    (loading it builds every definition: seconds, not something to repeat per run)."""
+    """The loaded code location, kept for this process's later runs on the same instance while
+    the home's definitions are unchanged (loading it builds every definition: seconds, not
+    something to repeat per run)."""
     global _loaded
-    if _loaded is None or _loaded[0] is not instance:
-        _loaded = (instance, InProcessCodeLocation(location_origin(), instance=instance))
-    return _loaded[1]
+    fingerprint = _fingerprint()
+    if _loaded is None or _loaded[0] is not instance or _loaded[1] != fingerprint:
+        location = InProcessCodeLocation(location_origin(), instance=instance)
+        _loaded = (instance, fingerprint, location)
+    return _loaded[2]
+
+
+def execution_plan(
+    location: CodeLocation,
+    job: RemoteJob,
+    run_config: Mapping[str, object],
+    instance: dg.DagsterInstance,
+) -> ExecutionPlanSnapshot:
+    """The execution plan of every step of `job` under `run_config`, as runs are created with
+    it. Made once per location, job and config: a backfill's runs differ only in their
+    partition range, which is a tag, not part of the plan."""
+    made = _plans.setdefault(location, {})
+    key = (job.identifying_job_snapshot_id, json.dumps(run_config, sort_keys=True, default=repr))
+    if key not in made:
+        made[key] = location.get_execution_plan(
+            job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+        ).execution_plan_snapshot
+    return made[key]
 
 
 def location_job(
@@ -64,20 +92,25 @@ def location_job(
     )
 
 
-_built_for: tuple[object, ...] | None = None
+def _fingerprint() -> object:
+    from market_spine.definitions import definitions_fingerprint
+
+    return definitions_fingerprint(Settings.from_env())
+
+
+_built_for: object = None
 
 
 def definitions_for_this_environment() -> None:
     """Make the next run's job definition come from the environment's home as it is now.
 
     Dagster keeps the last job it rebuilt from a code origin, keyed by the origin alone; a
-    process that runs for a second home (or after the home's instruments file changed) would
-    otherwise execute the first home's job, whose partitions lack the new roots. Rebuilding costs
-    seconds, so it happens only when the settings or the instruments file changed."""
+    process that runs for a second home (or after the home's instruments file or company
+    datasets changed) would otherwise execute the first home's job, whose partitions lack the
+    new roots. Rebuilding costs seconds, so it happens only when the home's definitions
+    fingerprint changed."""
     global _built_for
-    settings = Settings.from_env()
-    named = settings.instruments_path
-    key = (settings, named, named.stat().st_mtime_ns if named and named.exists() else None)
+    key = _fingerprint()
     if key != _built_for:
         ReconstructableJob.get_definition.cache_clear()
         ReconstructableJob.get_repository_definition.cache_clear()

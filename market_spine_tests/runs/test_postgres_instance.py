@@ -23,7 +23,7 @@ from market_spine.cli import app
 from market_spine.futures import keys
 from market_spine.futures.definitions import ASSET_KEYS
 from market_spine.home import instance as home_instance
-from market_spine.operations.status import missed_ticks
+from market_spine.operations.status import latest_check_executions, missed_ticks
 from market_spine.runs.instance_writes import EVENT_BATCH_SIZE, POOL_SIZE, hold_connections
 from market_spine.runs.launch import materialize_range
 from market_spine.runs.location import code_location
@@ -203,6 +203,55 @@ def test_a_chunked_backfill_holds_its_connections_and_records_every_partition(
     for asset, name, partition in evaluated:
         by_check.setdefault((asset, name), set()).add(partition)
     assert by_check and all(p == keys_of_week for p in by_check.values()), by_check
+
+
+def test_a_backfill_builds_definitions_and_plan_once_and_records_every_run(
+    pg_instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its runs share one build of the definitions (code location, execution plans, runs) and
+    one execution plan, and each run is still recorded whole: listed by `runs`, with one
+    materialization of every asset partition and every check's verdict on each."""
+    from dagster._core.remote_representation.code_location import InProcessCodeLocation
+
+    from market_spine import definitions
+
+    monkeypatch.setattr(definitions, "_built", None)
+    built: list[Settings] = []
+    build = definitions.build_definitions
+    monkeypatch.setattr(
+        definitions, "build_definitions", lambda settings: built.append(settings) or build(settings)
+    )
+    planned: list[str] = []
+    plan = InProcessCodeLocation.get_execution_plan
+
+    def counted_plan(
+        self: InProcessCodeLocation, job: object, *args: object, **kw: object
+    ) -> object:
+        planned.append(job.name)  # type: ignore[attr-defined]
+        return plan(self, job, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(InProcessCodeLocation, "get_execution_plan", counted_plan)
+
+    days = (date(2024, 3, 4), date(2024, 3, 7))
+    runs = materialize_range(
+        Settings.from_env(), ["CL", "ES"], *days, instance=pg_instance, days_per_run=2
+    )
+    assert len(runs) == 4 and all(r.success for r in runs), runs
+    assert len(built) == 1 and len(planned) == 1, (len(built), planned)
+
+    listed = runner.invoke(app, ["runs", "--json", "--limit", "20"])
+    assert listed.exit_code == 0, listed.output
+    assert {r["run_id"] for r in json.loads(listed.stdout)} == {r.run_id for r in runs}
+    partitions = {f"2024-03-0{day}|{symbol}" for day in range(4, 8) for symbol in ("CL", "ES")}
+    for asset in ASSET_KEYS:
+        records = pg_instance.fetch_materializations(asset, limit=100).records
+        assert sorted(r.partition_key for r in records) == sorted(partitions), asset
+    verdicts: dict[tuple[str, str], set[str]] = {}
+    for asset_key, name, partition, status, _, _ in latest_check_executions(pg_instance):
+        if partition is not None:
+            assert status in ("SUCCEEDED", "FAILED"), (asset_key, name, partition, status)
+            verdicts.setdefault((asset_key, name), set()).add(partition)
+    assert verdicts and all(p == partitions for p in verdicts.values()), verdicts
 
 
 def test_the_instance_password_is_read_from_its_mounted_secret_file(
