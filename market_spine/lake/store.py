@@ -184,8 +184,7 @@ class Lake:
         if len({d for d, _ in writes}) != len(writes):
             raise LakeError("append_all takes each dataset once: concatenate its rows first")
 
-        def prepare(dataset: str, data: pl.DataFrame | pa.Table) -> Prepared:
-            table = delta_arrow(arrow_of(data))
+        def prepare(dataset: str, table: pa.Table) -> Prepared:
             self._before_write(dataset)
             written = write_files(self.storage, self.location(dataset), table, partition_by or [])
             return dataset, table, written
@@ -203,8 +202,10 @@ class Lake:
                 discard(self.storage, root, adds)
                 raise
 
-        # Encoding, commits and their reloads run in delta-rs and pyarrow, outside the GIL.
-        outcomes = self._each(prepare, writes)
+        # Polars converts on its own pool, where conversions from several threads at once
+        # queue behind each other: the frames of a step's records are small, so they are
+        # converted here, one after the other. Encoding runs in pyarrow, outside the GIL.
+        outcomes = self._each(prepare, [(d, delta_arrow(arrow_of(data))) for d, data in writes])
         prepared = [p for p in outcomes if not isinstance(p, BaseException)]
         self.ledger.record_files_of({d: w for d, _, w in prepared})
         versions = self._each(commit, prepared)
