@@ -157,3 +157,29 @@ def test_a_table_with_writer_features_is_appended_by_delta_rs(
     lake.append(LOG, log_rows(1))
     assert len(made) == 1
     assert DeltaTable(location).version() == 1
+
+
+def test_a_writer_stopped_before_linking_its_entry_leaves_the_table_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between staging the entry and linking it: no version, a staged file readers
+    ignore, and the next append (of another process) lands on the version it would have."""
+    lake = Lake(tmp_path / "lake")
+    lake.append(LOG, log_rows(0))
+
+    def stopped(*_: Any) -> None:
+        raise KeyboardInterrupt("the process stops here")
+
+    monkeypatch.setattr(own_log.os, "link", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        lake.append(LOG, log_rows(1))
+    monkeypatch.undo()
+    log_dir = Path(lake.location(LOG)) / "_delta_log"
+    # A process really stopped here would leave its staged entry behind.
+    (log_dir / "_commit_stopped.json.tmp").write_bytes(b'{"add":{}}\n')
+    after = Lake(tmp_path / "lake")
+    assert after.version(LOG) == 0
+    assert after.read(LOG)["delta_version"].to_list() == [0]
+    assert after.append(LOG, log_rows(2)).version == 1
+    assert Lake(tmp_path / "lake").read(LOG)["delta_version"].sort().to_list() == [0, 2]
+    assert not [f for f in verify_lake(Lake(tmp_path / "lake")).findings if f.damage]
