@@ -183,3 +183,22 @@ def test_a_writer_stopped_before_linking_its_entry_leaves_the_table_as_it_was(
     assert after.append(LOG, log_rows(2)).version == 1
     assert Lake(tmp_path / "lake").read(LOG)["delta_version"].sort().to_list() == [0, 2]
     assert not [f for f in verify_lake(Lake(tmp_path / "lake")).findings if f.damage]
+
+
+def test_appends_to_a_partitioned_table_keep_their_partition_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    rows = pl.DataFrame(
+        {"day": [date(2024, 4, 1)] * 2, "symbol": ["CL", "ES"], "v": [1, 2]}, schema=SCHEMA
+    )
+    lake.append("raw/bars", rows, partition_by=["symbol"])
+    made = delta_rs_commits(monkeypatch)
+    lake.append("raw/bars", rows.with_columns(v=pl.col("v") * 10), partition_by=["symbol"])
+    assert made == []
+    fresh = Lake(tmp_path / "lake")
+    assert fresh.read("raw/bars", equals={"symbol": "ES"})["v"].sort().to_list() == [2, 20]
+    # delta-rs, replaying the log, finds each file in its partition.
+    files = replayed(lake, "raw/bars").files
+    assert sorted(f.partition_raw["symbol"] for f in files) == ["CL", "CL", "ES", "ES"]
+    assert all(f.rel.startswith(f"symbol={f.partition_raw['symbol']}/") for f in files)
