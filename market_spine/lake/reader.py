@@ -279,7 +279,10 @@ class SnapshotCache:
                     cached = None
             if cached is not None:
                 table, snapshot = cached
-                newest = ledger.check_log(dataset, table_dir, after=snapshot.version)
+                # The table object may lag the snapshot by this process's own appends
+                # (lake/own_log.py): every commit it is about to replay is checked.
+                since = min(table.version(), snapshot.version)
+                newest = ledger.check_log(dataset, table_dir, after=since)
                 _replay(ledger, dataset, table_dir, table.update_incremental)
             else:
                 newest = ledger.check_log(dataset, table_dir)

@@ -26,6 +26,7 @@ from deltalake.transaction import (
 )
 
 from market_spine.errors import HistoryPruned, InvalidInput, LakeError, NotMaterialized
+from market_spine.lake import own_log
 from market_spine.lake.as_of import AsOf, parse_as_of
 from market_spine.lake.commits import (
     Change,
@@ -183,8 +184,7 @@ class Lake:
         if len({d for d, _ in writes}) != len(writes):
             raise LakeError("append_all takes each dataset once: concatenate its rows first")
 
-        def prepare(dataset: str, data: pl.DataFrame | pa.Table) -> Prepared:
-            table = delta_arrow(arrow_of(data))
+        def prepare(dataset: str, table: pa.Table) -> Prepared:
             self._before_write(dataset)
             written = write_files(self.storage, self.location(dataset), table, partition_by or [])
             return dataset, table, written
@@ -202,8 +202,10 @@ class Lake:
                 discard(self.storage, root, adds)
                 raise
 
-        # Encoding, commits and their reloads run in delta-rs and pyarrow, outside the GIL.
-        outcomes = self._each(prepare, writes)
+        # Polars converts on its own pool, where conversions from several threads at once
+        # queue behind each other: the frames of a step's records are small, so they are
+        # converted here, one after the other. Encoding runs in pyarrow, outside the GIL.
+        outcomes = self._each(prepare, [(d, delta_arrow(arrow_of(data))) for d, data in writes])
         prepared = [p for p in outcomes if not isinstance(p, BaseException)]
         self.ledger.record_files_of({d: w for d, _, w in prepared})
         versions = self._each(commit, prepared)
@@ -412,13 +414,13 @@ class Lake:
         """
         schema, adds, removes = change.schema, change.adds, change.removes
         partition_by, read, region = change.partition_by, change.read, change.region
-        props = CommitProperties(
-            custom_metadata=commit_metadata(change.metadata, change.rows), max_commit_retries=0
-        )
+        info = commit_metadata(change.metadata, change.rows)
+        props = CommitProperties(custom_metadata=info, max_commit_retries=0)
         uri = self.location(dataset)
         if read is None and self._create(dataset, schema, adds, partition_by, props):
             return 0
         planned, base = (read.files, read.version) if read else ((), -1)
+        own_appends = not removes and self.storage.local
         for _ in range(COMMIT_ATTEMPTS):
             delta, latest = self._snapshots.for_write(uri)
             if latest.version != base:
@@ -428,6 +430,15 @@ class Lake:
                 planned, base = latest.files, latest.version
             _same_schema(dataset, schema, latest.schema)
             with self._lock_of(uri):
+                if own_appends and own_log.writable(delta, latest, partition_by):
+                    content = own_log.entry(adds, latest.partition_columns, info)
+                    if not own_log.commit(uri, base + 1, content):
+                        continue
+                    self._committed(uri, delta, latest, change)
+                    return base + 1
+                if delta.version() < base:
+                    # Behind by this process's own appends, which delta-rs never loaded.
+                    delta.update_incremental()
                 if delta.version() != base:
                     continue
                 try:
@@ -460,16 +471,22 @@ class Lake:
             return self._committing[uri]
 
     def _committed(self, uri: str, delta: DeltaTable, read: Snapshot, change: Change) -> None:
-        """After this writer's commit on top of snapshot `read` (`delta` now at the next
-        version): checkpoint when it is due, then index the new version from the commit's own
-        actions instead of replaying the log. A checkpoint that fails is only logged: the
-        commit stands and the next due version writes one."""
+        """After this writer's commit on top of snapshot `read`: checkpoint when it is due,
+        then index the new version from the commit's own actions instead of replaying the log.
+        `delta` is at the new version after a delta-rs commit, and left where it was after an
+        append whose log entry was written here (lake/own_log.py): delta-rs loads it only when
+        it next needs it. A checkpoint that fails is only logged: the commit stands and the
+        next due version writes one."""
         version = read.version + 1
         if checkpoints(version):
             try:
-                delta.create_checkpoint()
-                # A table reloaded at its checkpoint replays no commit before it.
-                delta = open_table(self.storage, uri, version)
+                if delta.version() == version:
+                    delta.create_checkpoint()
+                    # A table reloaded at its checkpoint replays no commit before it.
+                    delta = open_table(self.storage, uri, version)
+                else:
+                    delta = open_table(self.storage, uri, version)
+                    delta.create_checkpoint()
             except (DeltaError, OSError) as exc:
                 log.warning("%s: no checkpoint at version %d (%s)", uri, version, exc)
         removed = [r.path for r in change.removes]
