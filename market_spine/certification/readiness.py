@@ -222,10 +222,25 @@ def log_rows(frame: pl.DataFrame) -> pl.DataFrame:
     return conform(frame.with_columns(absent) if absent else frame, READINESS_LOG_SCHEMA)
 
 
-def current_sql(log: str, now: str = "now()") -> str:
+def current_sql(log: str, now: str = "now()", newest: bool = False) -> str:
     """The readiness query over the readiness log `log` (a table or view name): the newest row
     of each dataset, partition and symbol with its completeness share and freshness lag at
-    `now` (a SQL expression). The SQL view `readiness` is this query; so is every read."""
+    `now` (a SQL expression). The SQL view `readiness` is this query; so is every read.
+    `newest` says `log` already holds just those rows, with every column (a reader's cache):
+    nothing is left to pick."""
+    # A log written before reasons were kept has no reason column: it reads as null.
+    rows = (
+        log
+        if newest
+        else f"(select * from {log} union all by name select null::varchar as reason where false)"
+    )
+    pick = (
+        ""
+        if newest
+        else "qualify row_number() over (\n"
+        "    partition by dataset, partition, coalesce(symbol, '') order by computed_at desc\n"
+        ") = 1"
+    )
     return f"""
 select
     dataset, trade_date, symbol, partition, state, reason,
@@ -236,13 +251,8 @@ select
     computed_at, capture_id, captured_at, final_at,
     greatest(epoch(least({now}, final_at)) - epoch(captured_at), 0.0) as freshness_lag_s,
     run_id, delta_version
-from (
-    -- A log written before reasons were kept has no reason column: it reads as null.
-    select * from {log} union all by name select null::varchar as reason where false
-)
-qualify row_number() over (
-    partition by dataset, partition, coalesce(symbol, '') order by computed_at desc
-) = 1
+from {rows}
+{pick}
 """
 
 
@@ -417,6 +427,6 @@ class Readiness:
         # A cursor per read: the API reads from several threads at once.
         cursor = self._con.cursor()
         cursor.register("readiness_log", rows.to_arrow())
-        sql = current_sql("readiness_log", "?::timestamptz")
+        sql = current_sql("readiness_log", "?::timestamptz", newest=True)
         found = cursor.execute(sql + " order by dataset, symbol, trade_date", [now]).pl()
         return conform(found, READINESS_SCHEMA)
