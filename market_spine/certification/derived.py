@@ -39,24 +39,11 @@ from market_spine.certification.readiness import (
     speaking_for,
     worst_state,
 )
-from market_spine.certification.rules import DerivedEvidence, State, derive
+from market_spine.certification.rules import DerivedEvidence, derive
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.certification.withdrawal import dependents, withdrawal_transitions, withdrawn
 from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
 from market_spine.lake.store import Lake
-
-
-def judged_states(lake: Lake, dataset: str, first: date, last: date) -> dict[str, State]:
-    """The newest judged state of each partition of `dataset` with a trade date in
-    [first, last], by partition key, from the readiness log (which every judgment, certified
-    or derived, writes): the worst of its symbols' where it judges them apart (`worst_state`);
-    a partition never judged is absent."""
-    found: dict[str, State] = {}
-    for (_, key), rows in _newest_rows(lake, (dataset,), first, last).items():
-        state = worst_state(rows)
-        if state is not None:
-            found[key] = state
-    return found
 
 
 def judge_derived(
