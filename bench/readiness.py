@@ -4,8 +4,9 @@ against the naive answer computed from the data itself, in the same run.
 The home holds a year (2023-11-01..2024-10-31) of `normalized/futures_bars_1m` for CL/ES/NG
 and of `normalized/options_chain_eod` (both roots; a few simulated chains re-dated across the
 year, so the scan reads a year's volume of rows), their certifications, and the readiness log
-as the assets write it: one append per dataset and trade date (a run per day), then the same
-after `maintain()` compacts it.
+as the assets write it, with the rows of every dataset computed from them (daily bars, each
+continuous series' minutes and daily rows, greeks, surface): one append per trade date and
+domain (a run per day), then the same after `maintain()` compacts it.
 
 - ours: `Spine.readiness()` for everything (every dataset, symbol and day of the year): warm
   (one Spine, as the API holds one) p50/p99 of 50; the first read after a run appended to the
@@ -35,12 +36,22 @@ from market_spine.certification.tables import (
     CERTIFICATIONS,
     READINESS_LOG,
 )
-from market_spine.client import BARS_1M, OPTION_CHAIN, Spine
+from market_spine.client import (
+    BARS_1M,
+    BARS_DAILY,
+    CONTINUOUS_1M,
+    CONTINUOUS_DAILY,
+    OPTION_CHAIN,
+    OPTION_GREEKS,
+    VOL_SURFACE,
+    Spine,
+)
 from market_spine.lake import Lake
 from market_spine.lake.maintenance import maintain
 from market_spine.markets import calendars
 from market_spine.markets.expirations import ROOTS, is_trading_day, traded_expirations
 from market_spine.markets.osi import osi_expr
+from market_spine.markets.rolls import series_of
 from market_spine.options.schemas import NORMALIZED_CHAIN
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 
@@ -100,6 +111,15 @@ def write_home(lake: Lake, bars: pl.DataFrame, chain: pl.DataFrame) -> int:
             rows += readiness_rows(
                 BARS_1M, p, [Completeness(symbol, "minutes", 1380, 1380, 0, 0)], flags, judged
             )
+            rows += readiness_rows(
+                BARS_DAILY, p, [Completeness(symbol, "days", 1, 1, 0)], flags, judged
+            )
+            # Each continuous series is judged apart: a row per series of the root.
+            series = [s.name for s in series_of(symbol)]
+            minutes = [Completeness(s, "minutes", 1380, 1380, 0, 0) for s in series]
+            rows += readiness_rows(CONTINUOUS_1M, p, minutes, flags, judged)
+            daily = [Completeness(s, "days", 1, 1, 0) for s in series]
+            rows += readiness_rows(CONTINUOUS_DAILY, p, daily, flags, judged)
             transitions.append(_transition(BARS_1M, p, final))
         ledger.record(lake, transitions, [], [], "bench", rows, flags)
         written += len(rows)
@@ -109,6 +129,9 @@ def write_home(lake: Lake, bars: pl.DataFrame, chain: pl.DataFrame) -> int:
         judged = certified_at(final)
         entries = [Completeness(r, "expirations", 40, 40, 0, 100) for r in ROOTS]
         rows = readiness_rows(OPTION_CHAIN, p, entries, flags, judged)
+        for name, unit in ((OPTION_GREEKS, "vols"), (VOL_SURFACE, "expiries")):
+            owed = [Completeness(r, unit, 40, 40, 0) for r in ROOTS]
+            rows += readiness_rows(name, p, owed, flags, judged)
         ledger.record(lake, [_transition(OPTION_CHAIN, p, final)], [], [], "bench", rows, flags)
         written += len(rows)
     return written

@@ -365,13 +365,14 @@ class Spine:
     ) -> pl.DataFrame:
         """Minute or daily bars with their session's certification: a root's as the minutes'
         partition (daily bars are certified as the minutes they come from), a continuous
-        series' as its own (`dataset`'s) partition of that root and day, the state readiness
-        shows for it."""
+        series' as that series of its own (`dataset`'s) partition of the root and day, judged
+        apart from the root's other series: the state readiness shows for it."""
         from market_spine.certification.status import require_certified
 
-        rows = states.attach(rows, dataset, by_symbol=True)
+        by = "series" if dataset in (CONTINUOUS_1M, CONTINUOUS_DAILY) else "symbol"
+        rows = states.attach(rows, dataset, by_symbol=True, by=by)
         if certified_only:
-            require_certified(rows, dataset, ["symbol", "trade_date"])
+            require_certified(rows, dataset, [by, "trade_date"])
         return rows
 
     def daily(

@@ -119,8 +119,8 @@ REVISION_ROWS_SPEC = _TRUST.dataset(
     written_by=WRITTEN_BY,
 )
 _PARTITION_SYMBOL = {
-    "symbol": "The partition's symbol: the futures root, or the option root (SPX, SPXW) of a "
-    "day's chain.",
+    "symbol": "The partition's symbol: the futures root, a continuous series (ES.c.1, judged "
+    "apart from its root's others), or the option root (SPX, SPXW) of a day's chain.",
     "capture_id": "ULID of the newest capture behind the judged rows.",
     "run_id": "The Dagster run that computed the partition.",
 }

@@ -25,7 +25,7 @@ from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
 from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
 from market_spine.certification.rules import Evidence, State, decide
-from market_spine.certification.withdrawal import withdrawn
+from market_spine.certification.withdrawal import withdrawal_transitions, withdrawn
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
 from market_spine.lake.blocks import Previous
 from market_spine.lake.store import Lake
@@ -146,19 +146,27 @@ class Judged:
     verdicts: Mapping[str, Mapping[str, CheckOutcome]]
     selected: Collection[str]
 
-    def blocking(self, key: str) -> dict[str, bool | None]:
+    def blocking(
+        self, key: str, own: Mapping[str, CheckOutcome] | None = None
+    ) -> dict[str, bool | None]:
         """Each verdict on partition `key` of a check that gates its certification (blocking
         or certifying, `CheckDef.gates_certification`): False when it withholds
-        certification, None when the check was not evaluated this run."""
+        certification, None when the check was not evaluated this run. `own` verdicts (of
+        one symbol the partition holds) stand in for the partition's where given."""
+        found = self.of(key, own)
         return {
             c.name: (
-                not c.withholds_certification(self.verdicts[key][c.name])
-                if c.name in self.selected
-                else None
+                not c.withholds_certification(found[c.name]) if c.name in self.selected else None
             )
             for c in self.checks
             if c.gates_certification
         }
+
+    def of(
+        self, key: str, own: Mapping[str, CheckOutcome] | None = None
+    ) -> dict[str, CheckOutcome]:
+        """The verdicts on partition `key`, with `own` verdicts standing in where given."""
+        return {**self.verdicts[key], **(own or {})}
 
 
 def certify(
@@ -235,7 +243,7 @@ def certify(
                     "run_id": run_id,
                     "code_version": package_version(),
                     "delta_version": new_version,
-                    "checks_json": _checks_json(judged, p.key),
+                    "checks_json": checks_json(judged, p.key),
                     "recorded_at": recorded_at,
                 }
             )
@@ -245,7 +253,14 @@ def certify(
             (completeness or {}).get(p.key, ()),
             flags,
             Judgment(
-                decision.state, capture, captured_at, p.final_at, recorded_at, run_id, new_version
+                decision.state,
+                capture,
+                captured_at,
+                p.final_at,
+                recorded_at,
+                run_id,
+                new_version,
+                decision.reason,
             ),
         )
         if revisable and not diff.empty:
@@ -281,8 +296,11 @@ def certify(
                 )
             )
     days_of = {p.key: p.trade_date for p in partitions}
-    ready += withdrawn(lake, states, days_of, derived, run_id, recorded_at, counts=ready)
-    ledger.record(lake, transitions, revisions, details, run_id, ready, flags)
+    fallen = withdrawn(
+        lake, states, days_of, derived, run_id, recorded_at, counts=ready, source=dataset
+    )
+    transitions += withdrawal_transitions(fallen)
+    ledger.record(lake, transitions, revisions, details, run_id, [*ready, *fallen], flags)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
 
 
@@ -326,13 +344,15 @@ def outcome_of(state: State, reason: str, capture: str | None, final_at: datetim
     )
 
 
-def _checks_json(judged: Judged, key: str) -> str:
+def checks_json(judged: Judged, key: str, own: Mapping[str, CheckOutcome] | None = None) -> str:
+    """The checks' summary a transition records: each check's verdict on partition `key`
+    (`own` verdicts of one symbol standing in where given; None when not run), and whether it
+    blocks or certifies."""
+    found = judged.of(key, own)
     return json.dumps(
         {
             c.name: {
-                "passed": judged.verdicts[key][c.name].passed
-                if c.name in judged.selected
-                else None,
+                "passed": found[c.name].passed if c.name in judged.selected else None,
                 "blocking": c.blocking,
                 "certifying": c.certifying,
             }

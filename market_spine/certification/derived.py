@@ -1,9 +1,9 @@
 """Judging the partitions of a derived dataset (daily bars, continuous series, greeks, the vol
 surface, intraday quotes) where they are computed: the state the derived rule gives them from
 their inputs' newest judgment and their own blocking checks, written to the readiness log with
-their completeness, anomalies, capture and compute time, and their flagged rows beside the
-data. Derived datasets have no certification ledger of their own: their inputs' records the
-transitions and revisions.
+their completeness, anomalies, capture, compute time and the reason for their state, and
+their flagged rows beside the data. Their transitions are recorded in the certifications as a
+captured dataset's are; their revisions are their inputs'.
 
 Domains say which datasets a derived one is computed from; this module never imports one.
 """
@@ -18,7 +18,6 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from market_spine.catalog.vocabulary import conform
 from market_spine.certification import flags as anomaly_flags
 from market_spine.certification import ledger
 from market_spine.certification.certify import (
@@ -26,39 +25,25 @@ from market_spine.certification.certify import (
     Judged,
     Partition,
     capture_time,
+    checks_json,
     newest_capture,
     outcome_of,
     selected_checks,
 )
 from market_spine.certification.readiness import (
-    COUNT_COLUMNS,
     Completeness,
     Judgment,
-    least_complete,
+    log_rows,
     readiness_rows,
     shortfall,
+    speaking_for,
+    worst_state,
 )
-from market_spine.certification.rules import DerivedEvidence, State, derive
-from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
-from market_spine.certification.withdrawal import dependents, withdrawn
+from market_spine.certification.rules import DerivedEvidence, derive
+from market_spine.certification.tables import READINESS_LOG
+from market_spine.certification.withdrawal import dependents, withdrawal_transitions, withdrawn
 from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
 from market_spine.lake.store import Lake
-
-
-def judged_states(lake: Lake, dataset: str, first: date, last: date) -> dict[str, State]:
-    """The newest judged state of each partition of `dataset` with a trade date in
-    [first, last], by partition key, from the readiness log (which every judgment, certified
-    or derived, writes); a partition never judged is absent."""
-    if not lake.exists(READINESS_LOG):
-        return {}
-    rows = lake.read(
-        READINESS_LOG,
-        equals={"dataset": dataset},
-        between={"trade_date": (first, last)},
-        columns=["partition", "state", "computed_at"],
-    )
-    newest = rows.sort("computed_at").unique("partition", keep="last")
-    return {p: State(s) for p, s in newest.select("partition", "state").iter_rows()}
 
 
 def judge_derived(
@@ -78,63 +63,83 @@ def judge_derived(
     by `columns` as each Partition's values) from the same partitions of `inputs` (the
     datasets it is computed from; none for a capture of its own). A capture's time is its
     capture id's, or `now` (the market clock) when that is earlier; rows without a capture id
-    take their inputs' newest. Records each partition's readiness (with its `completeness`
-    by partition key, no more complete than an uncertified input's: `least_complete`) and
-    the rows its checks flagged; returns each partition's state and the `certified` verdicts
-    (never a Dagster check of its own: shown in asset metadata). A partition left
-    uncertified makes the same partition of every `derived` dataset (computed from this one)
-    failed with it, or else preliminary, until it is computed again."""
+    take their inputs' newest. Records each partition's readiness, one row per entry of its
+    `completeness` (by partition key) with the entry's own counts, and its state and reason:
+    where an entry carries its own verdicts (a continuous series), from those and the input
+    rows of its symbol, so one incomplete series fails only itself. Records every change of
+    state as a transition in the certifications, and the rows its checks flagged; returns
+    each partition's state and the `certified` verdicts (never a Dagster check of its own:
+    shown in asset metadata). A partition (or symbol) left uncertified makes the same one of
+    every `derived` dataset (computed from this one) failed with it, or else preliminary,
+    until it is computed again."""
     started = time.perf_counter()
     days = [p.trade_date for p in partitions]
-    states = {d: judged_states(lake, d, min(days), max(days)) for d in inputs} if days else {}
-    counted = _input_counts(lake, inputs, days)
-    captures = _input_captures(lake, inputs, days) if "capture_id" not in written.columns else {}
+    first, last = (min(days), max(days)) if days else (None, None)
+    given = _newest_rows(lake, inputs, first, last)
+    before = _newest_rows(lake, (dataset,), first, last)
+    captures = _input_captures(given) if "capture_id" not in written.columns else {}
     rows = rows_by(written, columns, [p.values for p in partitions])
     version = lake.version(dataset)
     recorded_at = datetime.now(UTC)
     flags = anomaly_flags.gathered(
         dataset, judged.verdicts, [p.key for p in partitions], run_id, recorded_at
     )
-    outcomes, found, ready = {}, {}, []
+    outcomes, found, ready, transitions = {}, {}, [], []
     for p in partitions:
         capture = newest_capture(rows[p.values]) or captures.get(p.key)
         captured_at = min(capture_time(capture, now), now)
-        blocking = judged.blocking(p.key)
-        given = {d: counted.get((d, p.key), []) for d in inputs}
-        lacks = {d: text for d, rows in given.items() if (text := shortfall(rows))}
+        inputs_of = {d: given.get((d, p.key), []) for d in inputs}
         decision = derive(
-            DerivedEvidence(
-                {d: states[d].get(p.key) for d in inputs},
-                captured_at,
-                p.final_at,
-                blocking,
-                lacks,
-            )
+            _evidence(inputs_of, None, captured_at, p.final_at, judged.blocking(p.key))
         )
         found[p.key] = decision.state
         outcomes[p.key] = outcome_of(decision.state, decision.reason, capture, p.final_at)
-        mine = readiness_rows(
-            dataset,
-            p,
-            (completeness or {}).get(p.key, ()),
-            flags,
-            Judgment(
-                decision.state, capture, captured_at, p.final_at, recorded_at, run_id, version
-            ),
-        )
-        # A certified input's accepted shortfall (vols that do not solve) is no shortfall of
-        # what is computed from it; an uncertified one's is.
-        short = [
-            r
-            for d, rows in given.items()
-            if states[d].get(p.key) is not State.CERTIFIED
-            for r in rows
-        ]
-        ready += [least_complete(row, short) for row in mine]
+        prior = {r["symbol"]: r["state"] for r in before.get((dataset, p.key), [])}
+        for entry in (completeness or {}).get(p.key, ()) or [Completeness(p.symbol)]:
+            blocking = judged.blocking(p.key, entry.verdicts)
+            mine = derive(_evidence(inputs_of, entry.symbol, captured_at, p.final_at, blocking))
+            judgment = Judgment(
+                mine.state,
+                capture,
+                captured_at,
+                p.final_at,
+                recorded_at,
+                run_id,
+                version,
+                mine.reason,
+            )
+            for row in readiness_rows(dataset, p, [entry], flags, judgment):
+                ready.append(row)
+                previous = prior.get(row["symbol"])
+                if previous != row["state"]:
+                    summary = checks_json(judged, p.key, entry.verdicts)
+                    transitions.append(ledger.transition_of(row, previous, summary))
     days_of = {p.key: p.trade_date for p in partitions}
-    ready += withdrawn(lake, found, days_of, derived, run_id, recorded_at, counts=ready)
-    ledger.record(lake, [], [], [], run_id, ready, flags)
+    fallen = withdrawn(
+        lake, found, days_of, derived, run_id, recorded_at, counts=ready, source=dataset
+    )
+    transitions += withdrawal_transitions(fallen)
+    ledger.record(lake, transitions, [], [], run_id, [*ready, *fallen], flags)
     return Certified(outcomes, found, 0, time.perf_counter() - started)
+
+
+def _evidence(
+    inputs: Mapping[str, Sequence[Mapping[str, Any]]],
+    symbol: str | None,
+    captured_at: datetime,
+    final_at: datetime,
+    blocking: Mapping[str, bool | None],
+) -> DerivedEvidence:
+    """What a derived partition's `symbol` (None: the whole partition) is judged on: each
+    input's state and shortfall from its readiness rows that speak for that symbol."""
+    spoken = {d: speaking_for(rows, symbol) for d, rows in inputs.items()}
+    return DerivedEvidence(
+        {d: worst_state(rows) for d, rows in spoken.items()},
+        captured_at,
+        final_at,
+        blocking,
+        {d: text for d, rows in spoken.items() if (text := shortfall(rows))},
+    )
 
 
 #: A partition's completeness (one entry per symbol it holds) from the partition, its checks'
@@ -179,20 +184,20 @@ def judge_derived_asset(
     )
 
 
-def _input_counts(
-    lake: Lake, inputs: Sequence[str], days: list[date]
+def _newest_rows(
+    lake: Lake, datasets: Sequence[str], first: date | None, last: date | None
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The newest readiness row of each symbol of each partition of `inputs` with a trade date
-    among `days`, by (dataset, partition key): what each input holds against what it owes."""
-    if not inputs or not days or not lake.exists(READINESS_LOG):
+    """The newest readiness row of each symbol of each partition of `datasets` with a trade
+    date in [first, last], by (dataset, partition key): its state and reason, capture, and
+    what it holds against what it owes."""
+    if not datasets or first is None or last is None or not lake.exists(READINESS_LOG):
         return {}
     found: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for dataset in inputs:
-        rows = lake.read(
-            READINESS_LOG,
-            equals={"dataset": dataset},
-            between={"trade_date": (min(days), max(days))},
-            columns=["partition", "symbol", "computed_at", *COUNT_COLUMNS],
+    for dataset in datasets:
+        rows = log_rows(
+            lake.read(
+                READINESS_LOG, equals={"dataset": dataset}, between={"trade_date": (first, last)}
+            )
         )
         newest = rows.sort("computed_at").unique(["partition", "symbol"], keep="last")
         for row in newest.to_dicts():
@@ -200,20 +205,12 @@ def _input_counts(
     return found
 
 
-def _input_captures(lake: Lake, inputs: Sequence[str], days: list[date]) -> dict[str, str]:
+def _input_captures(given: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]) -> dict[str, str]:
     """The newest capture each partition's inputs were judged on, by partition key (for
     rows that carry no capture id of their own, such as a surface)."""
-    if not inputs or not days or not lake.exists(READINESS_LOG):
-        return {}
-    frames = [
-        lake.read(
-            READINESS_LOG,
-            equals={"dataset": d},
-            between={"trade_date": (min(days), max(days))},
-            columns=["partition", "capture_id", "computed_at"],
-        )
-        for d in inputs
-    ]
-    rows = conform(pl.concat(frames), {c: READINESS_LOG_SCHEMA[c] for c in frames[0].columns})
-    newest = rows.drop_nulls("capture_id").group_by("partition").agg(pl.col("capture_id").max())
-    return dict(newest.iter_rows())
+    found: dict[str, str] = {}
+    for (_, key), rows in given.items():
+        for capture in (r.get("capture_id") for r in rows):
+            if capture is not None and capture > found.get(key, ""):
+                found[key] = capture
+    return found

@@ -4,8 +4,9 @@ certification, and the transitions and revisions a run records (one commit per t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from typing import Any
 
 import polars as pl
 from deltalake.exceptions import CommitFailedError, DeltaError
@@ -27,6 +28,7 @@ from market_spine.certification.tables import (
 )
 from market_spine.lake.maintenance import compact
 from market_spine.lake.store import Lake
+from market_spine.version import package_version
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,24 @@ def latest_transitions(
         columns=columns,
     )
     return rows.sort("recorded_at").unique("partition", keep="last", maintain_order=True)
+
+
+def transition_of(
+    row: Mapping[str, Any], previous: str | None, checks_json: str | None = None
+) -> dict[str, Any]:
+    """The certification transition (CERTIFICATIONS_SCHEMA) a readiness row records when its
+    state differs from `previous` (None: never judged): a derived partition's judgment, or a
+    withdrawal, recorded as a captured partition's is."""
+    return {
+        **{c: row.get(c) for c in ("dataset", "partition", "trade_date", "symbol", "state")},
+        "previous_state": previous,
+        **{c: row.get(c) for c in ("reason", "capture_id", "captured_at", "final_at")},
+        "run_id": row.get("run_id"),
+        "code_version": package_version(),
+        "delta_version": row.get("delta_version"),
+        "checks_json": checks_json,
+        "recorded_at": row.get("computed_at"),
+    }
 
 
 def record(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
@@ -26,6 +27,9 @@ from market_spine.lake.filters import RowFilter
 from market_spine.lake.reader import Snapshot, read_table
 from market_spine.lake.store import Lake
 
+if TYPE_CHECKING:
+    from market_spine.check_kit import CheckOutcome
+
 #: The SQL view of readiness wherever the lake's tables are views (Spine.sql, the warehouse).
 READINESS_VIEW = "readiness"
 
@@ -33,7 +37,7 @@ _LOG = READINESS_LOG_SCHEMA
 #: The columns readiness answers with, in order (one row per dataset, symbol and trade date):
 #: the newest log row's, with the completeness share and freshness lag computed at read time.
 READINESS_SCHEMA: dict[str, pl.DataType] = {
-    **{c: _LOG[c] for c in ("dataset", "trade_date", "symbol", "partition", "state")},
+    **{c: _LOG[c] for c in ("dataset", "trade_date", "symbol", "partition", "state", "reason")},
     "completeness": pl.Float64(),
     **{c: _LOG[c] for c in ("unit", "expected", "present", "missing", "no_trade", "anomalies")},
     **{c: _LOG[c] for c in ("worst_anomaly_score", "worst_anomaly_kind", "computed_at")},
@@ -46,19 +50,21 @@ READINESS_SCHEMA: dict[str, pl.DataType] = {
 READINESS_DESCRIPTIONS: dict[str, str] = {
     "dataset": "The dataset, e.g. normalized/futures_bars_1m.",
     "trade_date": "The trade date.",
-    "symbol": "The futures root (of its continuous series too), or the option root (SPX, "
-    "SPXW) of a day's chain, greeks, surface or quotes.",
+    "symbol": "The futures root, a continuous series (ES.c.1: each is judged on its own), or "
+    "the option root (SPX, SPXW) of a day's chain, greeks, surface or quotes.",
     "partition": "The Dagster partition key behind the row.",
     "state": "Certification: certified, preliminary, revised or failed. A derived dataset is "
     "certified only when what it was computed from was certified and its own blocking checks "
     "passed; it fails when what it was computed from failed.",
+    "reason": 'Why it is in that state, e.g. "input normalized/futures_bars_1m FAILED: 120 of '
+    '1,380 minutes" or the blocking checks that failed; null for rows judged before reasons '
+    "were kept.",
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
     "expected; null when nothing is owed.",
     "unit": "What expected, present and missing count: minutes (bars, continuous series, "
-    "intraday quotes), days (daily bars), series (continuous daily rows), expirations (the "
-    "chain), vols (greeks) or expiries (the surface). A derived dataset computed from an "
-    "uncertified input that accounts for less of what it owes counts in that input's unit: "
-    "it is no more complete than what it was computed from.",
+    "intraday quotes), days (daily bars, a continuous series' daily row), expirations (the "
+    "chain), vols (greeks) or expiries (the surface). Always the dataset's own counts: what "
+    "an input it was computed from lacks is in the reason.",
     "expected": "Owed: session minutes, trading days, series, listed expirations, two-sided "
     "quotes with time left (a vol each), or expirations trading that day.",
     "present": "Held: bar or quote minutes, daily rows, expirations with quotes, solved vols, "
@@ -82,8 +88,11 @@ READINESS_DESCRIPTIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Completeness:
-    """What one partition (or one symbol of a whole-day partition) holds against what the
-    calendar owes it, in `unit`s (minutes, expirations); None where a count is not known."""
+    """What one partition (or one symbol it holds) holds against what the calendar owes it,
+    in `unit`s (minutes, expirations); None where a count is not known. `verdicts` are the
+    partition's checks judged on this symbol alone, by name, where its checks judge each
+    symbol apart (a root's continuous series): they stand in for the partition's verdicts
+    in this symbol's state, so one incomplete series fails only itself."""
 
     symbol: str | None
     unit: str | None = None
@@ -91,6 +100,7 @@ class Completeness:
     present: int | None = None
     missing: int | None = None
     no_trade: int | None = None
+    verdicts: Mapping[str, CheckOutcome] | None = dataclass_field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class Judgment:
     computed_at: datetime
     run_id: str
     delta_version: int | None
+    reason: str | None = None
 
     def columns(self) -> dict[str, Any]:
         """The readiness log's columns (READINESS_LOG_SCHEMA) this judgment fills."""
@@ -118,6 +129,7 @@ class Judgment:
             "computed_at": self.computed_at,
             "run_id": self.run_id,
             "delta_version": self.delta_version,
+            "reason": self.reason,
         }
 
 
@@ -165,14 +177,6 @@ def readiness_rows(
 COUNT_COLUMNS = ("unit", "expected", "present", "missing", "no_trade")
 
 
-def _share(row: Mapping[str, Any]) -> float | None:
-    """(expected − missing) / expected of a readiness row; None when nothing is owed."""
-    expected = row.get("expected")
-    if not expected:
-        return None
-    return (expected - (row.get("missing") or 0)) / expected
-
-
 def shortfall(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """What the readiness rows of one partition lack, e.g. "120 of 1,380 minutes" (each
     symbol's named when there are several); None when none lacks anything."""
@@ -187,29 +191,59 @@ def shortfall(rows: Sequence[Mapping[str, Any]]) -> str | None:
     )
 
 
-def least_complete(row: dict[str, Any], inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A derived partition's readiness `row` no more complete than what it was computed from:
-    when an input's row of the same symbol (or of the whole partition) accounts for a smaller
-    share of what it owes, the row takes that input's counts, in its unit (a daily bar built
-    from 120 of 1,380 minutes is 120 / 1,380 minutes complete, not 1 / 1 days)."""
-    own = _share(row)
-    mine = [r for r in inputs if r.get("symbol") in (row.get("symbol"), None)]
-    shares = [(share, r) for r in mine if (share := _share(r)) is not None and share < 1]
-    if not shares:
-        return row
-    share, worst = min(shares, key=lambda found: found[0])
-    if own is not None and own <= share:
-        return row
-    return {**row, **{c: worst.get(c) for c in COUNT_COLUMNS}}
+def speaking_for(rows: Sequence[Mapping[str, Any]], symbol: str | None) -> list[Mapping[str, Any]]:
+    """Among one partition's readiness rows, those that speak for `symbol`: its own, else its
+    root's (a continuous series' root) or the whole partition's, else all of them (symbol
+    None: the whole partition)."""
+    if symbol is None:
+        return list(rows)
+    own = [r for r in rows if r.get("symbol") == symbol]
+    if own:
+        return own
+    root = symbol.split(".")[0]
+    return [r for r in rows if r.get("symbol") in (root, None)] or list(rows)
 
 
-def current_sql(log: str, now: str = "now()") -> str:
+def worst_state(rows: Sequence[Mapping[str, Any]]) -> State | None:
+    """The state of a partition (or symbol) judged in several readiness rows: failed when one
+    failed, else the first that is not certified, else certified; None without rows."""
+    states = [State(r["state"]) if r.get("state") else None for r in rows]
+    if not states:
+        return None
+    if State.FAILED in states:
+        return State.FAILED
+    return next((s for s in states if s is not State.CERTIFIED), State.CERTIFIED)
+
+
+def log_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows read from the readiness log as READINESS_LOG_SCHEMA: a log written before a
+    column was declared (the reason) reads it as null."""
+    absent = [pl.lit(None, t).alias(c) for c, t in READINESS_LOG_SCHEMA.items() if c not in frame]
+    return conform(frame.with_columns(absent) if absent else frame, READINESS_LOG_SCHEMA)
+
+
+def current_sql(log: str, now: str = "now()", newest: bool = False) -> str:
     """The readiness query over the readiness log `log` (a table or view name): the newest row
     of each dataset, partition and symbol with its completeness share and freshness lag at
-    `now` (a SQL expression). The SQL view `readiness` is this query; so is every read."""
+    `now` (a SQL expression). The SQL view `readiness` is this query; so is every read.
+    `newest` says `log` already holds just those rows, with every column (a reader's cache):
+    nothing is left to pick."""
+    # A log written before reasons were kept has no reason column: it reads as null.
+    rows = (
+        log
+        if newest
+        else f"(select * from {log} union all by name select null::varchar as reason where false)"
+    )
+    pick = (
+        ""
+        if newest
+        else "qualify row_number() over (\n"
+        "    partition by dataset, partition, coalesce(symbol, '') order by computed_at desc\n"
+        ") = 1"
+    )
     return f"""
 select
-    dataset, trade_date, symbol, partition, state,
+    dataset, trade_date, symbol, partition, state, reason,
     case when expected > 0 then (expected - coalesce(missing, 0))::double / expected end
         as completeness,
     unit, expected, present, missing, no_trade,
@@ -217,10 +251,8 @@ select
     computed_at, capture_id, captured_at, final_at,
     greatest(epoch(least({now}, final_at)) - epoch(captured_at), 0.0) as freshness_lag_s,
     run_id, delta_version
-from {log}
-qualify row_number() over (
-    partition by dataset, partition, coalesce(symbol, '') order by computed_at desc
-) = 1
+from {rows}
+{pick}
 """
 
 
@@ -385,7 +417,7 @@ class Readiness:
                     None,
                 )
                 self._newest = (
-                    pl.concat([self._newest, conform(fresh, READINESS_LOG_SCHEMA)])
+                    pl.concat([self._newest, log_rows(fresh)])
                     .sort("computed_at")
                     .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
                 )
@@ -400,7 +432,9 @@ class Readiness:
         if query.datasets is not None:
             rows = rows.filter(pl.col("dataset").is_in(list(query.datasets)))
         if query.symbols is not None:
-            rows = rows.filter(pl.col("symbol").is_in(list(query.symbols)))
+            # A root's continuous series (ES.c.1) are judged apart and asked for by the root.
+            root = pl.col("symbol").str.split(".").list.first()
+            rows = rows.filter(root.is_in(list(query.symbols)))
         if query.start is not None:
             rows = rows.filter(pl.col("trade_date") >= query.start)
         if query.end is not None:
@@ -408,6 +442,6 @@ class Readiness:
         # A cursor per read: the API reads from several threads at once.
         cursor = self._con.cursor()
         cursor.register("readiness_log", rows.to_arrow())
-        sql = current_sql("readiness_log", "?::timestamptz")
+        sql = current_sql("readiness_log", "?::timestamptz", newest=True)
         found = cursor.execute(sql + " order by dataset, symbol, trade_date", [now]).pl()
         return conform(found, READINESS_SCHEMA)

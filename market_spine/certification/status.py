@@ -25,8 +25,8 @@ MIXED = "mixed"
 
 @dataclass(frozen=True)
 class _Cached:
-    """A dataset's states, what they were read at (the certifications' version, and the
-    readiness log's for a derived dataset) and the lake's change mark when read."""
+    """A dataset's states, what they were read at (the versions of the certifications and of
+    the readiness log, -1 for one not made yet) and the lake's change mark when read."""
 
     states: dict[tuple[Any, ...], str]
     versions: tuple[int, ...]
@@ -35,7 +35,7 @@ class _Cached:
 
 class CertificationStates:
     """The newest state of every judged partition, per dataset, read once per version of
-    `operations/certifications` (and of the readiness log for a derived dataset). On object
+    `operations/certifications` and of the readiness log. On object
     storage a read first asks the lake's change mark (one request): while it stands, no
     commit landed and no version is asked at all."""
 
@@ -45,81 +45,78 @@ class CertificationStates:
 
     def of(self, dataset: str) -> dict[tuple[Any, ...], str]:
         """`dataset`'s judged partitions, `(trade_date, symbol)` → state (symbol None for a
-        partition of a whole day). A derived dataset (daily bars, continuous series, greeks)
-        is judged into the readiness log only, so its states are read there."""
+        partition of a whole day; a continuous series' name where its partition judges each
+        series apart). The newest of its transitions and its readiness rows: a derived
+        dataset's partitions judged before its transitions were recorded are in the readiness
+        log only."""
         # Asked before the tables: a commit landing meanwhile changes the mark, so states
         # that already hold it are read again, never kept under the newer mark.
         mark = self.lake.change_mark()
         cached = self._cached.get(dataset)
         if cached is not None and mark is not None and cached.mark == mark:
             return cached.states
-        version = self.lake.version(CERTIFICATIONS)
-        if version is None:
-            return {}
-        if cached is not None:
-            versions = self._versions(version, len(cached.versions) > 1)
-            if cached.versions == versions:
-                self._cached[dataset] = _Cached(cached.states, versions, mark)
-                return cached.states
-        rows = self.lake.read(
-            CERTIFICATIONS,
-            equals={"dataset": dataset},
-            columns=["partition", "trade_date", "symbol", "state", "recorded_at"],
+        versions = tuple(
+            -1 if (v := self.lake.version(t)) is None else v
+            for t in (CERTIFICATIONS, READINESS_LOG)
         )
-        derived = rows.is_empty() and self.lake.exists(READINESS_LOG)
-        if derived:
-            rows = self.lake.read(
-                READINESS_LOG,
-                equals={"dataset": dataset},
-                columns=["partition", "trade_date", "symbol", "state", "computed_at"],
-            ).rename({"computed_at": "recorded_at"})
-            # The log holds one row per symbol of a whole-day partition.
-            rows = rows.with_columns(partition=pl.concat_str("partition", "symbol"))
-        # In recorded order, so of two partitions on one trade date (two captures of a
-        # table judged whole), the one judged last is the date's.
-        newest = rows.sort("recorded_at").unique("partition", keep="last").sort("recorded_at")
-        states = {
-            (d, s): state
-            for d, s, state in newest.select("trade_date", "symbol", "state").iter_rows()
-        }
-        self._cached[dataset] = _Cached(states, self._versions(version, derived), mark)
+        if versions == (-1, -1):
+            return {}
+        if cached is not None and cached.versions == versions:
+            self._cached[dataset] = _Cached(cached.states, versions, mark)
+            return cached.states
+        columns = ["trade_date", "symbol", "state"]
+        found = [
+            self.lake.read(table, equals={"dataset": dataset}, columns=[*columns, at]).rename(
+                {at: "at"}
+            )
+            for table, at in ((CERTIFICATIONS, "recorded_at"), (READINESS_LOG, "computed_at"))
+            if self.lake.exists(table)
+        ]
+        newest = pl.concat(found, how="vertical_relaxed").sort("at", maintain_order=True)
+        states = {(d, s): state for d, s, state in newest.select(columns).iter_rows()}
+        self._cached[dataset] = _Cached(states, versions, mark)
         return states
 
-    def _versions(self, version: int, derived: bool) -> tuple[int, ...]:
-        """What a dataset's cached states were read at: the certifications' version, and the
-        readiness log's for a derived dataset."""
-        return (version, self.lake.version(READINESS_LOG) or 0) if derived else (version,)
-
     def attach(
-        self, rows: pl.DataFrame, dataset: str, by_symbol: bool, day: str = "trade_date"
+        self,
+        rows: pl.DataFrame,
+        dataset: str,
+        by_symbol: bool,
+        by: str = "symbol",
+        day: str = "trade_date",
     ) -> pl.DataFrame:
         """`rows` with a `certification` column: the state of the partition each row belongs to
         (by its date in column `day`, the trade date unless said otherwise, and symbol when
-        `by_symbol`), `preliminary` where none was judged. Cheap for the usual read of one
-        symbol: a lookup per date, no join."""
+        `by_symbol`), `preliminary` where none was judged.
+        `by` names the column holding the symbol its partition was judged by: `series` for a
+        continuous series, judged apart from the root's other series (a series judged before
+        that takes its root's state). Cheap for the usual read of one symbol: a lookup per
+        date, no join."""
         states = self.of(dataset)
-        on = [day, "symbol"] if by_symbol else [day]
+        on = [day, by] if by_symbol else [day]
         if rows.is_empty() or not set(on) <= set(rows.columns):
             return rows.with_columns(pl.lit(None, pl.String()).alias(CERTIFICATION_COLUMN))
-        symbols = rows["symbol"].unique().to_list() if by_symbol else [None]
+        symbols = rows[by].unique().to_list() if by_symbol else [None]
         days = rows[day].unique().to_list()
+
+        def state(on_day: Any, symbol: str | None) -> str:
+            found = states.get((on_day, symbol))
+            if found is None and symbol is not None and "." in symbol:
+                found = states.get((on_day, symbol.split(".")[0]))
+            return found or UNJUDGED
+
         if len(symbols) == 1:
-            found = {d: states.get((d, symbols[0]), UNJUDGED) for d in days}
+            found = {d: state(d, symbols[0]) for d in days}
             if len(set(found.values())) == 1:
                 return rows.with_columns(pl.lit(found[days[0]]).alias(CERTIFICATION_COLUMN))
             column = pl.col(day).replace_strict(found, return_dtype=pl.String())
             return rows.with_columns(column.alias(CERTIFICATION_COLUMN))
         table = pl.DataFrame(
-            [(d, s, v) for (d, s), v in states.items() if s in symbols],
-            schema={
-                day: pl.Date(),
-                "symbol": pl.String(),
-                CERTIFICATION_COLUMN: pl.String(),
-            },
+            [(d, s, state(d, s)) for d in days for s in symbols],
+            schema={day: pl.Date(), by: pl.String(), CERTIFICATION_COLUMN: pl.String()},
             orient="row",
         )
-        joined = rows.join(table, on=on, how="left", maintain_order="left")
-        return joined.with_columns(pl.col(CERTIFICATION_COLUMN).fill_null(UNJUDGED))
+        return rows.join(table, on=on, how="left", maintain_order="left")
 
 
 def summary(rows: pl.DataFrame) -> str | None:

@@ -95,6 +95,9 @@ READINESS_LOG_SCHEMA: dict[str, pl.DataType] = {
     "computed_at": _UTC,
     "run_id": pl.String(),
     "delta_version": pl.Int64(),
+    # Added after the first homes were made: the lake takes it on at their next judgment and
+    # their earlier rows read it as null.
+    "reason": pl.String(),
 }
 
 #: What an anomaly check finds, one row per flagged data row (a CheckOutcome's `flagged`).

@@ -2,9 +2,10 @@
 judged when it is computed, so a later judgment of its input (a re-import that fails a
 blocking check, a run that stops before the derived assets) would otherwise leave it certified
 over data that failed; its newest readiness row is superseded by a failed one (a preliminary
-one when the input is revised or preliminary), no more complete than the input, until it is
-computed again. A writer that judges nothing (the stream landing minutes) turns a certified
-partition it changes into a revised one.
+one when the input is revised or preliminary) whose reason names the input and what it lacks,
+until it is computed again. Every withdrawal is a transition, recorded as any other. A writer
+that judges nothing (the stream landing minutes) turns a certified partition it changes into a
+revised one.
 
 Domains say which dataset is computed from which; this module never imports one.
 """
@@ -17,11 +18,10 @@ from typing import Any
 
 import polars as pl
 
-from market_spine.catalog.vocabulary import conform
 from market_spine.certification import ledger
-from market_spine.certification.readiness import least_complete
+from market_spine.certification.readiness import log_rows, shortfall, speaking_for, worst_state
 from market_spine.certification.rules import State
-from market_spine.certification.tables import CERTIFICATIONS, READINESS_LOG, READINESS_LOG_SCHEMA
+from market_spine.certification.tables import CERTIFICATIONS, READINESS_LOG
 from market_spine.lake.store import Lake
 from market_spine.version import package_version
 
@@ -50,44 +50,54 @@ def withdrawn(
     at: datetime,
     state: State | None = None,
     counts: Sequence[Mapping[str, Any]] = (),
+    source: str = "what it was computed from",
 ) -> list[dict[str, Any]]:
     """Readiness rows (READINESS_LOG_SCHEMA) that withdraw the certification of every
     partition of the `derived` datasets still certified while the same partition of the
-    dataset they are computed from is not: `states` gives that dataset's new state of each
-    partition key just judged, `trade_dates` its trade date. Each row copies the derived
-    partition's newest one, with the state (`state`, by default failed where the input failed
-    and preliminary otherwise), run and time of this judgment, and no more complete than the
-    input's readiness rows among `counts` (`least_complete`); none when nothing certified was
-    computed from those partitions."""
+    dataset they are computed from (`source`) is not: `states` gives that dataset's new state
+    of each partition key just judged, `trade_dates` its trade date, and its readiness rows
+    among `counts` what each partition (or symbol) lacks and, where it judges symbols apart
+    (a root's continuous series), each one's state. Each row copies the derived partition's
+    newest one, its own counts kept, with the state (`state`, by default failed where the
+    input failed and preliminary otherwise), the reason naming the input and what it lacks,
+    and the run and time of this judgment; none when nothing certified was computed from
+    those partitions."""
     fallen = [key for key, judged in states.items() if judged is not State.CERTIFIED]
     if not fallen or not derived or not lake.exists(READINESS_LOG):
         return []
     days = [trade_dates[key] for key in fallen]
     newest = (
-        lake.read(READINESS_LOG, between={"trade_date": (min(days), max(days))})
+        log_rows(lake.read(READINESS_LOG, between={"trade_date": (min(days), max(days))}))
         .filter(pl.col("dataset").is_in(list(derived)) & pl.col("partition").is_in(fallen))
         .sort("computed_at")
         .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
     )
     certified = newest.filter(pl.col("state") == State.CERTIFIED.value)
-    if certified.is_empty():
-        return []
-    fallen_to = {
-        key: (state or (State.FAILED if states[key] is State.FAILED else State.PRELIMINARY)).value
-        for key in fallen
-    }
-    rows = conform(
-        certified.with_columns(
-            state=pl.col("partition").replace_strict(fallen_to, return_dtype=pl.String()),
-            computed_at=pl.lit(at).cast(READINESS_LOG_SCHEMA["computed_at"]),
-            run_id=pl.lit(run_id),
-        ),
-        READINESS_LOG_SCHEMA,
-    ).to_dicts()
-    return [
-        least_complete(row, [c for c in counts if c.get("partition") == row["partition"]])
-        for row in rows
-    ]
+    rows = []
+    for row in certified.to_dicts():
+        key = row["partition"]
+        given = speaking_for([c for c in counts if c.get("partition") == key], row["symbol"])
+        judged = worst_state(given) if given else states[key]
+        if judged is State.CERTIFIED:
+            continue  # a symbol judged apart stands where its own input does
+        now = state or (State.FAILED if judged is State.FAILED else State.PRELIMINARY)
+        lacks = shortfall(given)
+        lacking = f": {lacks}" if lacks else ""
+        reason = (
+            f"input {source} FAILED{lacking}"
+            if judged is State.FAILED
+            else f"computed from uncertified input: {source} is {judged.value}{lacking}"
+        )
+        rows.append(
+            {**row, "state": now.value, "reason": reason, "computed_at": at, "run_id": run_id}
+        )
+    return rows
+
+
+def withdrawal_transitions(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The certification transitions (CERTIFICATIONS_SCHEMA) `withdrawn` readiness rows
+    record: each from certified to its new state."""
+    return [ledger.transition_of(r, State.CERTIFIED.value) for r in rows]
 
 
 def changed_unjudged(
@@ -126,6 +136,8 @@ def changed_unjudged(
     ]
     revised = {key: State.REVISED for key in certified["partition"]}
     ready = withdrawn(lake, revised, trade_dates, (dataset,), source, at, State.REVISED)
-    ready += withdrawn(lake, revised, trade_dates, derived, source, at)
-    ledger.record(lake, transitions, [], [], source, ready)
+    ready = [{**r, "reason": transitions[0]["reason"]} for r in ready]
+    fallen = withdrawn(lake, revised, trade_dates, derived, source, at, source=dataset)
+    transitions += withdrawal_transitions(fallen)
+    ledger.record(lake, transitions, [], [], source, [*ready, *fallen])
     return list(revised)

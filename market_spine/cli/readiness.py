@@ -22,6 +22,7 @@ SHOWN = (
     ("symbol", "symbol"),
     ("trade date", "trade_date"),
     ("state", "state"),
+    ("why", "reason"),
     ("complete", "completeness"),
     ("missing", "missing"),
     ("no trade", "no_trade"),

@@ -535,20 +535,34 @@ def continuous_completeness(p: RollsPartition) -> CheckOutcome:
             if o.metadata["worst"]
         ][:WORST],
         "absent": absent,
+        # Each series judged apart, so a complete one is certified beside an incomplete one.
+        "by_series": {
+            name: {
+                **{c: o.metadata[c] for c in _SERIES_COUNTS},
+                "passed": o.passed,
+                "warn_only": o.warn_only,
+            }
+            for name, o in outcomes.items()
+        },
     }
     return CheckOutcome(not failing, metadata, warn_only=all(o.warn_only for o in failing.values()))
+
+
+#: A series' own counts in the continuous completeness check's `by_series`.
+_SERIES_COUNTS = ("expected_bars", "present_bars", "missing_minutes", "no_trade_minutes")
 
 
 def continuous_days(p: RollsPartition) -> CheckOutcome:
     """On a trading day every series has its daily row, but those whose contract has no bars
     that session (`absent`, as in `continuous_completeness`)."""
     if not calendars.is_trading_day(p.symbol, p.trade_date):
-        return CheckOutcome(True, {"expected": 0, "missing": [], "absent": []})
+        return CheckOutcome(True, {"expected": 0, "missing": [], "absent": [], "judged": []})
     judged, absent = p.judged_series()
     present = set(p.rows["series"].to_list())
     missing = [name for name in judged if name not in present]
     return CheckOutcome(
-        not missing, {"expected": len(judged), "missing": missing, "absent": absent}
+        not missing,
+        {"expected": len(judged), "missing": missing, "absent": absent, "judged": judged},
     )
 
 

@@ -36,17 +36,23 @@ def build_block(bars: pl.DataFrame, symbol: str, start: date, end: date) -> pl.D
 def series_completeness(
     p: Partition, verdicts: Mapping[str, CheckOutcome], _: pl.DataFrame
 ) -> list[Completeness]:
-    """A root's session across its continuous series, in minutes (summed over the series)."""
-    counts = verdicts["completeness"].metadata
+    """Each continuous series of the root judged that session, in minutes, with its own
+    completeness verdict: one series' gap fails only that series."""
     return [
         Completeness(
-            p.symbol,
+            name,
             "minutes",
             counts["expected_bars"],
             counts["present_bars"],
             counts["missing_minutes"],
             counts["no_trade_minutes"],
+            verdicts={
+                "completeness": CheckOutcome(
+                    counts["passed"], {"series": name}, warn_only=counts["warn_only"]
+                )
+            },
         )
+        for name, counts in verdicts["completeness"].metadata["by_series"].items()
     ]
 
 

@@ -32,13 +32,23 @@ def continuous_daily_from_minutes(minutes: pl.DataFrame) -> pl.DataFrame:
 
 
 def series_days(
-    p: Partition, verdicts: Mapping[str, CheckOutcome], _: pl.DataFrame
+    p: Partition, verdicts: Mapping[str, CheckOutcome], rows: pl.DataFrame
 ) -> list[Completeness]:
-    """A session's daily rows against the root's series, in series (none owed without one)."""
+    """Each continuous series of the root owed a daily row that session, in days, with its
+    own completeness verdict (none owed without a session)."""
     counts = verdicts["completeness"].metadata
-    missing = len(counts["missing"])
+    owed = counts.get("judged", [])
+    missing = set(counts["missing"])
     return [
-        Completeness(p.symbol, "series", counts["expected"], counts["expected"] - missing, missing)
+        Completeness(
+            name,
+            "days",
+            1,
+            0 if name in missing else 1,
+            1 if name in missing else 0,
+            verdicts={"completeness": CheckOutcome(name not in missing, {"series": name})},
+        )
+        for name in owed
     ]
 
 

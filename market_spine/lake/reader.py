@@ -421,6 +421,7 @@ def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None)
     casts = [
         pl.col(c).dt.cast_time_unit("ns") for c in names if isinstance(empty.schema[c], pl.Datetime)
     ]
+    file_schema = {c: t for c, t in empty.schema.items() if c not in snapshot.partition_columns}
     plans = []
     for files in by_partition.values():
         constants = [
@@ -433,6 +434,9 @@ def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None)
         plans.append(
             pl.scan_parquet(
                 [f.path for f in files],
+                # The table's schema, not the first file's: files written before a column was
+                # added read it as null.
+                schema=file_schema,
                 missing_columns="insert",
                 storage_options=ledger.storage.read_options(),
             )

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import polars as pl
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
+from deltalake import Field as DeltaField
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
@@ -428,6 +429,10 @@ class Lake:
                 if touched:
                     raise PartitionChanged(latest.version, touched)
                 planned, base = latest.files, latest.version
+            added = added_columns(schema, latest.schema)
+            if added:
+                self._add_columns(dataset, uri, delta, added)
+                continue
             _same_schema(dataset, schema, latest.schema)
             with self._lock_of(uri):
                 if own_appends and own_log.writable(delta, latest, partition_by):
@@ -465,6 +470,28 @@ class Lake:
             f"{dataset}: {COMMIT_ATTEMPTS} other commits landed while this write waited to "
             "commit; nothing was written, run it again"
         )
+
+    def _add_columns(
+        self, dataset: str, uri: str, delta: DeltaTable, added: Sequence[pa.Field]
+    ) -> None:
+        """Evolve the table's schema with nullable `added` columns, as a commit of its own
+        recorded in the integrity ledger: files written before read them as null. A writer
+        racing this one may add them first; the caller reads the table again either way."""
+        with self._lock_of(uri):
+            try:
+                delta.alter.add_columns(
+                    [DeltaField.from_arrow(f) for f in added],
+                    commit_properties=CommitProperties(
+                        custom_metadata=commit_metadata(
+                            {"added_columns": [f.name for f in added]}, 0
+                        )
+                    ),
+                    post_commithook_properties=_HOOKS,
+                )
+            except (CommitFailedError, DeltaError) as exc:
+                log.info("%s: columns added by a concurrent writer (%s)", dataset, exc)
+                return
+            self.ledger.record_commits([LogCommit(dataset, uri, delta.version())])
 
     def _lock_of(self, uri: str) -> threading.Lock:
         with self._locks_guard:
@@ -658,6 +685,20 @@ def _empty_read(schema: pa.Schema) -> pl.DataFrame:
     empty = pl.from_arrow(schema.empty_table())
     assert isinstance(empty, pl.DataFrame)
     return empty.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ns"))
+
+
+def added_columns(schema: pa.Schema, current: pa.Schema) -> list[pa.Field]:
+    """The columns rows of `schema` add to a table of `current` schema, when they only add
+    nullable columns after the table's own (same names and types, in order): a schema that
+    grew by an optional column, which the table takes on. Empty otherwise."""
+    width = len(current)
+    if len(schema) <= width:
+        return []
+    same = [(f.name, f.type) for f in current] == [(f.name, f.type) for f in schema][:width]
+    extra = [schema.field(i) for i in range(width, len(schema))]
+    if not same or not all(f.nullable for f in extra):
+        return []
+    return extra
 
 
 def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:

@@ -376,14 +376,18 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert "missing" in closed.text_content()
         capture = closed.locator(".capture").text_content() or ""
         assert len(capture) == 26  # a ULID capture id
-        # The day built from those failed minutes fails with them, and is as complete as they.
+        assert closed.locator(".reason").text_content() == "blocking check failed: completeness"
+        # The day built from those failed minutes fails with them: its tile counts its own
+        # day and says why, naming the minutes and what they lack.
         daily = page.locator(
             "section[data-dataset='analytics/futures_bars_daily'] "
             "article.tile[data-trade-date='2024-03-04']"
         )
         assert daily.locator(".badge").text_content() == "FAILED"
         shown = daily.locator(".completeness").text_content() or ""
-        assert "minutes" in shown and "missing" in shown and "100" not in shown, shown
+        assert "1 / 1 days" in shown, shown
+        why = daily.locator(".reason").text_content() or ""
+        assert why.startswith("input normalized/futures_bars_1m FAILED: ") and "minutes" in why
         preliminary = page.locator("article.tile[data-state='preliminary']").count()
         assert preliminary >= 1
         assert f"{preliminary} PRELIMINARY" in (page.text_content("#summary") or "")

@@ -1,9 +1,10 @@
 """A derived partition computed from a failed input, on a real Delta lake: greeks over a chain
-that lost expirations fail with it, name it and what it lacks, and are no more complete than
-it; over a certified chain with vols that do not solve, they keep their own counts."""
+that lost expirations fail with it, name it and what it lacks, keep their own counts, and
+record each change of state in the certifications."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from market_spine.certification import ledger
 from market_spine.certification.certify import Judged, Partition
 from market_spine.certification.derived import judge_derived
 from market_spine.certification.readiness import Completeness, Readiness, ReadinessQuery
+from market_spine.certification.tables import CERTIFICATIONS
 from market_spine.lake import Lake
 from market_spine.options.catalog import GREEKS_SPEC, NORMALIZED_CHAIN_SPEC
 
@@ -66,10 +68,11 @@ def greeks_judged(lake: Lake) -> tuple[str, str]:
 
 def readiness(lake: Lake) -> dict[str, tuple]:
     rows = Readiness(lake).read(ReadinessQuery((GREEKS,), None, None, None), AT)
-    return {r[0]: r[1:] for r in rows.select("symbol", "state", "unit", "present").iter_rows()}
+    columns = ("symbol", "state", "unit", "present", "reason")
+    return {r[0]: r[1:] for r in rows.select(columns).iter_rows()}
 
 
-def test_greeks_over_a_failed_chain_fail_naming_it_and_are_as_complete_as_it(
+def test_greeks_over_a_failed_chain_fail_naming_it_and_what_each_root_lacks(
     tmp_path: Path,
 ) -> None:
     lake = Lake(tmp_path / "lake")
@@ -77,11 +80,36 @@ def test_greeks_over_a_failed_chain_fail_naming_it_and_are_as_complete_as_it(
     state, reason = greeks_judged(lake)
     assert state == "failed"
     assert reason == f"input {CHAIN} FAILED: SPXW 9 of 12 expirations"
-    # SPXW's greeks stand on 9 of its 12 expirations; SPX's chain was whole.
+    # Each root's greeks keep their own counts (every owed vol solved); what the chain lacks
+    # is in the reason of the root that lacks it.
     assert readiness(lake) == {
-        "SPX": ("failed", "vols", 40),
-        "SPXW": ("failed", "expirations", 9),
+        "SPX": ("failed", "vols", 40, f"input {CHAIN} FAILED"),
+        "SPXW": ("failed", "vols", 40, f"input {CHAIN} FAILED: 9 of 12 expirations"),
     }
+
+
+def test_a_derived_partition_records_its_transitions_as_a_captured_one_does(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    chain_judged(lake, "failed", 9)
+    greeks_judged(lake)
+    greeks_judged(lake)  # judged again, still failed: no transition
+    chain_judged(lake, "certified", 12)
+    greeks_judged(lake)
+    found = lake.read(CERTIFICATIONS).filter(pl.col("dataset") == GREEKS).sort("recorded_at")
+    spxw = found.filter(pl.col("symbol") == "SPXW")
+    assert spxw.select("previous_state", "state").rows() == [
+        (None, "failed"),
+        ("failed", "certified"),
+    ]
+    failed = spxw.row(0, named=True)
+    assert failed["reason"] == f"input {CHAIN} FAILED: 9 of 12 expirations"
+    assert (failed["partition"], failed["trade_date"], failed["run_id"]) == (KEY, DAY, "greeks")
+    assert failed["capture_id"] == "01HRZ6Q7V0000000000000000A"
+    assert failed["code_version"] and failed["final_at"] == FINAL
+    assert json.loads(failed["checks_json"]) == {}
+    assert found.filter(pl.col("symbol") == "SPX").height == 2
 
 
 def test_greeks_over_a_certified_chain_keep_their_own_counts(tmp_path: Path) -> None:
@@ -89,4 +117,8 @@ def test_greeks_over_a_certified_chain_keep_their_own_counts(tmp_path: Path) -> 
     chain_judged(lake, "certified", 11)
     state, _ = greeks_judged(lake)
     assert state == "certified"
-    assert readiness(lake) == {"SPX": ("certified", "vols", 40), "SPXW": ("certified", "vols", 40)}
+    why = f"computed from certified {CHAIN}; its blocking checks passed"
+    assert readiness(lake) == {
+        "SPX": ("certified", "vols", 40, why),
+        "SPXW": ("certified", "vols", 40, why),
+    }

@@ -51,7 +51,9 @@ def state_metadata(result: dg.ExecuteInProcessResult) -> str:
 
 
 def transitions(home: Path) -> pl.DataFrame:
-    return Lake(home / "lake").read(CERTIFICATIONS).sort("recorded_at")
+    """The minute bars' transitions (those computed from them record their own)."""
+    rows = Lake(home / "lake").read(CERTIFICATIONS)
+    return rows.filter(pl.col("dataset") == keys.table(keys.NORMALIZED_BARS)).sort("recorded_at")
 
 
 def revisions(home: Path) -> pl.DataFrame:

@@ -98,11 +98,17 @@ def test_an_import_missing_most_of_the_session_is_failed_and_certifies_nothing_o
     # Computed from the continuous minutes: it names them, failed in turn.
     lacked = "input normalized/futures_continuous_1m FAILED"
     assert lacked in reasons(instance, CONTINUOUS_DAILY)[PARTITION]
+    # Each counts what it holds itself: the minutes lack most of the session, the day built
+    # from them is one day of one, its reason naming the minutes and what they lack.
     counts = completeness(home)
-    assert counts[DAILY] == ("minutes", KEPT, MINUTES, KEPT / MINUTES)
-    for dataset in DATASETS:
-        assert counts[dataset][3] < 1, (dataset, counts[dataset])
-    [transition] = Lake(home / "lake").read(CERTIFICATIONS).to_dicts()
+    assert counts[DAILY] == ("days", 1, 1, 1.0)
+    for dataset in (NORMALIZED, CONTINUOUS):
+        assert counts[dataset][1:] == (KEPT, MINUTES, KEPT / MINUTES), (dataset, counts[dataset])
+    ready = Spine(home, warn_empty=False).readiness(symbols="ES", now=LATER)
+    why = dict(ready.filter(pl.col("trade_date") == DAY).select("dataset", "reason").iter_rows())
+    assert why[DAILY] == lacking and why[CONTINUOUS_DAILY].startswith(lacked)
+    transitions = Lake(home / "lake").read(CERTIFICATIONS)
+    [transition] = transitions.filter(pl.col("dataset") == NORMALIZED).to_dicts()
     assert transition["state"] == "failed" and "completeness" in transition["reason"]
     # The Dagster check that shows the certification fails with it.
     [certified] = [c for c in report.checks if c.check == "certified"]
@@ -128,6 +134,11 @@ def test_importing_the_complete_day_certifies_it_and_what_is_computed_from_it(
         assert report.success and report.rows == MINUTES
     assert states(home) == dict.fromkeys(DATASETS, "certified")
     assert reasons(instance, DAILY) == {} and reasons(instance, NORMALIZED) == {}
-    history = Lake(home / "lake").read(CERTIFICATIONS).sort("recorded_at")
+    history = (
+        Lake(home / "lake")
+        .read(CERTIFICATIONS)
+        .filter(pl.col("dataset") == NORMALIZED)
+        .sort("recorded_at")
+    )
     assert history["state"].to_list() == ["failed", "certified"]
     assert Lake(home / "lake").read(NORMALIZED).height == MINUTES

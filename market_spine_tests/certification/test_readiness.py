@@ -37,6 +37,9 @@ from market_spine_tests.kit.run_homes import futures_day
 
 CLOSED, LIVE = date(2024, 3, 4), date(2024, 3, 5)
 FUTURES = (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY)
+CONTINUOUS = (CONTINUOUS_1M, CONTINUOUS_DAILY)
+#: CL's continuous series, each judged apart.
+SERIES = ("CL.c.0", "CL.c.1", "CL.v.0", "CL.v.1")
 ROOTS = ("SPX", "SPXW")
 NOW = datetime(2024, 3, 6, tzinfo=UTC)
 
@@ -67,13 +70,19 @@ def test_one_row_per_dataset_symbol_and_day_from_what_the_runs_judged(home: Path
     spine = Spine(home, warn_empty=False)
     ready = spine.readiness(now=NOW)
     keys = ready.select("dataset", "symbol", "trade_date").rows()
-    futures = [(d, "CL", day) for d in FUTURES for day in (CLOSED, LIVE)]
+    futures = [
+        (d, s, day)
+        for d in FUTURES
+        for s in (SERIES if d in CONTINUOUS else ("CL",))
+        for day in (CLOSED, LIVE)
+    ]
     options = [(d, r, LIVE) for d in (OPTION_CHAIN, OPTION_GREEKS, VOL_SURFACE) for r in ROOTS]
     assert sorted(keys) == sorted([*futures, *options, (OPTION_QUOTES, "SPXW", LIVE)])
     closed = _row(ready, BARS_1M, "CL", CLOSED)
     bars = spine.bars("CL", CLOSED)
     # Its capture lost a block of minutes: a failed completeness check fails the partition.
     assert closed["state"] == "failed"
+    assert closed["reason"] == "blocking check failed: completeness"
     assert closed["capture_id"] == bars["capture_id"].max()
     assert closed["unit"] == "minutes" and closed["present"] == bars.height
     assert closed["missing"] > 0 and closed["completeness"] == pytest.approx(
@@ -102,7 +111,10 @@ def test_filters_narrow_and_bad_filters_say_what_to_pass(home: Path) -> None:
     spine = Spine(home, warn_empty=False)
     assert set(spine.readiness(symbols="spx,SPXW")["symbol"]) == {"SPX", "SPXW"}
     assert spine.readiness(dataset=BARS_1M, start="2024-03-05")["trade_date"].to_list() == [LIVE]
-    assert spine.readiness(end=CLOSED)["dataset"].sort().to_list() == sorted(FUTURES)
+    assert spine.readiness(end=CLOSED)["dataset"].unique().sort().to_list() == sorted(FUTURES)
+    # A root's continuous series are asked for by the root.
+    series = spine.readiness(dataset=CONTINUOUS_1M, symbols="CL", end=CLOSED)
+    assert series["symbol"].to_list() == list(SERIES)
     assert spine.readiness(start="2024-04-01").is_empty()
     with pytest.raises(InvalidInput, match="has no readiness: choose from"):
         spine.readiness(dataset="raw/futures_bars_1m")
@@ -162,7 +174,9 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
             True,
         )
         everything = client.get("/v1/readiness").json()
-        assert everything["total_rows"] == 15
+        # Two sessions of CL's minutes and daily bars, and of each of its four series.
+        assert everything["total_rows"] == 2 * 2 + 2 * 2 * 4 + 7
+        assert row["reason"] == "blocking check failed: completeness"
         # Every market dataset; the company ones have no partition in this home.
         market = set(READINESS_DATASETS)
         assert {r["dataset"] for r in everything["data"]} == market
@@ -226,27 +240,47 @@ def test_derived_datasets_are_as_certified_as_what_they_are_computed_from(home: 
     says what it holds against what it owes, its capture and compute time."""
     spine = Spine(home, warn_empty=False)
     ready = spine.readiness(now=NOW)
-    closed = {d: _row(ready, d, "CL", CLOSED)["state"] for d in FUTURES}
+
+    def symbol(dataset: str) -> str:
+        return "CL.c.0" if dataset in CONTINUOUS else "CL"
+
+    closed = {d: _row(ready, d, symbol(d), CLOSED)["state"] for d in FUTURES}
     assert closed == dict.fromkeys(FUTURES, "failed")
     for dataset in FUTURES:
-        live = _row(ready, dataset, "CL", LIVE)
+        live = _row(ready, dataset, symbol(dataset), LIVE)
         assert live["state"] == "preliminary" and live["freshness_lag_s"] == 6.5 * 3600
-    # The closed day's row stands on minutes that lost some: it is as complete as they are,
-    # not one day of one.
+    # The closed day's row keeps its own count (one day of one); the minutes it stands on
+    # lost some, which its reason names.
     counts = ("unit", "expected", "present", "missing", "completeness")
     daily = _row(ready, BARS_DAILY, "CL", CLOSED)
     lost = _row(ready, BARS_1M, "CL", CLOSED)
     assert lost["missing"] > 0 and lost["completeness"] < 1
-    assert {c: daily[c] for c in counts} == {c: lost[c] for c in counts}
+    assert {c: daily[c] for c in counts} == {
+        "unit": "days",
+        "expected": 1,
+        "present": 1,
+        "missing": 0,
+        "completeness": 1.0,
+    }
+    held = f"{lost['expected'] - lost['missing']:,} of {lost['expected']:,} minutes"
+    assert daily["reason"] == f"input {BARS_1M} FAILED: {held}"
     live_daily = _row(ready, BARS_DAILY, "CL", LIVE)
     assert (live_daily["unit"], live_daily["expected"], live_daily["present"]) == ("days", 1, 1)
+    assert live_daily["reason"] == f"computed from uncertified input: {BARS_1M} is preliminary"
     assert daily["capture_id"] == spine.daily("CL", CLOSED)["capture_id"].item()
-    minutes = _row(ready, CONTINUOUS_1M, "CL", CLOSED)
+    minutes = _row(ready, CONTINUOUS_1M, "CL.c.0", CLOSED)
     series = spine.bars("CL.c.0", CLOSED)
-    assert minutes["unit"] == "minutes" and minutes["present"] >= series.height > 0
+    # The series' own minutes: those its rows hold.
+    assert minutes["unit"] == "minutes" and minutes["present"] == series.height > 0
     assert minutes["missing"] > 0  # the closed session was captured with gaps
-    assert _row(ready, CONTINUOUS_DAILY, "CL", CLOSED)["completeness"] < 1
-    assert _row(ready, CONTINUOUS_DAILY, "CL", LIVE)["unit"] == "series"
+    assert minutes["reason"].startswith("blocking check failed: completeness; input ")
+    series_daily = _row(ready, CONTINUOUS_DAILY, "CL.c.0", CLOSED)
+    assert (series_daily["unit"], series_daily["present"], series_daily["missing"]) == (
+        "days",
+        1,
+        0,
+    )
+    assert series_daily["reason"] == f"input {CONTINUOUS_1M} FAILED: {held}"
     for root in ROOTS:
         chain = _row(ready, OPTION_CHAIN, root, LIVE)
         for dataset in (OPTION_GREEKS, VOL_SURFACE):

@@ -96,7 +96,9 @@ def test_nothing_is_read_while_every_input_is_certified(tmp_path: Path) -> None:
     assert withdrawn(lake, {"k": State.CERTIFIED}, {"k": DAY}, (DAILY,), "r", AT) == []
 
 
-def test_a_withdrawn_partition_is_no_more_complete_than_its_fallen_input(tmp_path: Path) -> None:
+def test_a_withdrawn_partition_keeps_its_own_counts_and_its_reason_names_the_input(
+    tmp_path: Path,
+) -> None:
     lake = Lake(tmp_path / "lake")
     ledger.record(lake, [], [], [], "first", [row(DAILY, "2024-03-05|CL", "certified", AT)])
     minutes = {
@@ -108,15 +110,56 @@ def test_a_withdrawn_partition_is_no_more_complete_than_its_fallen_input(tmp_pat
     }
     keys = {"2024-03-05|CL": DAY}
     [failed] = withdrawn(
-        lake, {"2024-03-05|CL": State.FAILED}, keys, (DAILY,), "second", AT, counts=[minutes]
+        lake,
+        {"2024-03-05|CL": State.FAILED},
+        keys,
+        (DAILY,),
+        "second",
+        AT,
+        counts=[minutes],
+        source=MINUTES,
     )
-    # Not "1 / 1 days": the day stands on 120 of the 1,380 minutes it owes.
+    # The day's own count; the minutes it stands on are the input's, named in the reason.
     assert (failed["state"], failed["unit"], failed["present"], failed["expected"]) == (
         "failed",
-        "minutes",
-        120,
-        1380,
+        "days",
+        1,
+        1,
     )
+    assert failed["reason"] == f"input {MINUTES} FAILED: 120 of 1,380 minutes"
     # An input revised, not failed, leaves what was computed from it preliminary.
-    [revised] = withdrawn(lake, {"2024-03-05|CL": State.REVISED}, keys, (DAILY,), "third", AT)
+    [revised] = withdrawn(
+        lake, {"2024-03-05|CL": State.REVISED}, keys, (DAILY,), "third", AT, source=MINUTES
+    )
     assert (revised["state"], revised["unit"], revised["present"]) == ("preliminary", "days", 1)
+    assert revised["reason"] == f"computed from uncertified input: {MINUTES} is revised"
+
+
+def test_a_series_judged_apart_stands_where_its_own_input_series_does(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    key = "2024-03-05|ES"
+    ledger.record(
+        lake,
+        [],
+        [],
+        [],
+        "first",
+        [row(DAILY, key, "certified", AT, s) for s in ("ES.c.0", "ES.c.1")],
+    )
+    minutes = [
+        {**row(MINUTES, key, state, AT, s), "expected": 1380, "missing": missing}
+        for s, state, missing in (("ES.c.0", "failed", 1260), ("ES.c.1", "certified", 0))
+    ]
+    rows = withdrawn(
+        lake,
+        {key: State.FAILED},
+        {key: DAY},
+        (DAILY,),
+        "second",
+        AT,
+        counts=minutes,
+        source=MINUTES,
+    )
+    assert [(r["symbol"], r["state"], r["reason"]) for r in rows] == [
+        ("ES.c.0", "failed", f"input {MINUTES} FAILED: 120 of 1,380 days")
+    ]

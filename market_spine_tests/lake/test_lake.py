@@ -145,10 +145,32 @@ def test_replacing_a_day_inside_a_compacted_month_rewrites_only_that_month(lake:
 
 def test_a_write_with_another_schema_is_refused(lake: Lake) -> None:
     put(lake, date(2024, 1, 2), "CL", 1.0)
-    other = day_frame(date(2024, 1, 3), "CL", 1.0).with_columns(extra=pl.lit(1))
+    day = {"trade_date": date(2024, 1, 3), "symbol": "CL"}
+    retyped = day_frame(date(2024, 1, 3), "CL", 1.0).with_columns(close=pl.lit("1.0"))
     with pytest.raises(LakeError, match="new schema version"):
-        lake.replace(DS, other, equals={"trade_date": date(2024, 1, 3), "symbol": "CL"})
+        lake.replace(DS, retyped, equals=day)
+    fewer = day_frame(date(2024, 1, 3), "CL", 1.0).drop("close").with_columns(extra=pl.lit(1))
+    with pytest.raises(LakeError, match="new schema version"):
+        lake.replace(DS, fewer, equals=day)
     assert lake.version(DS) == 0
+
+
+def test_a_write_adding_a_column_evolves_the_table_and_old_files_read_it_as_null(
+    lake: Lake,
+) -> None:
+    put(lake, date(2024, 1, 2), "CL", 1.0)
+    grown = day_frame(date(2024, 1, 3), "CL", 2.0).with_columns(note=pl.lit("checked"))
+    lake.append(DS, grown, partition_by=["symbol"])
+    # One commit adds the column, the next the rows; the log stays whole for the ledger.
+    assert lake.version(DS) == 2
+    rows = lake.read(DS).sort("ts")
+    assert rows["note"].to_list() == [None] * 60 + ["checked"] * 60
+    assert "note" not in lake.read(DS, as_of=0).columns
+    later = day_frame(date(2024, 1, 4), "CL", 3.0).with_columns(note=pl.lit(None, pl.String))
+    lake.append(DS, later, partition_by=["symbol"])
+    fresh = Lake(lake.root)
+    assert fresh.read(DS, equals={"trade_date": date(2024, 1, 2)})["note"].null_count() == 60
+    assert fresh.read(DS).height == 180
 
 
 def test_a_replacement_hands_back_the_rows_it_replaced(lake: Lake) -> None:
@@ -216,7 +238,7 @@ def test_a_refused_replacement_hands_back_nothing_and_changes_nothing(lake: Lake
     day = date(2024, 1, 2)
     put(lake, day, "CL", 1.0)
     before = lake.read(DS)
-    other = day_frame(day, "CL", 2.0).with_columns(extra=pl.lit(1))
+    other = day_frame(day, "CL", 2.0).with_columns(close=pl.lit("2.0"))
     with pytest.raises(LakeError, match="new schema version"):
         lake.replace(DS, other, equals={"trade_date": day}, return_replaced=True)
     assert lake.version(DS) == 0

@@ -323,7 +323,16 @@ def test_the_readiness_mart_and_view_say_what_spine_says(built: Built) -> None:
         "normalized/futures_bars_1m",
         "normalized/options_chain_eod",
     } <= set(expected["dataset"])
-    columns = ["dataset", "trade_date", "symbol", "state", "anomalies", "capture_id", "missing"]
+    columns = [
+        "dataset",
+        "trade_date",
+        "symbol",
+        "state",
+        "reason",
+        "anomalies",
+        "capture_id",
+        "missing",
+    ]
     with built.warehouse.reading() as conn:
         mart = conn.sql("select * from marts.mart_readiness").pl()
         view = conn.sql("select * from operations.readiness").pl()

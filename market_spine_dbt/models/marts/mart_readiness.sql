@@ -18,6 +18,7 @@ final as (
         symbol,
         partition_key,
         state,
+        reason,
         case
             when expected > 0 then (expected - coalesce(missing, 0))::double / expected
         end as completeness,

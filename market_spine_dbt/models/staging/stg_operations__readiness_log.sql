@@ -4,7 +4,10 @@
 with
 
 source as (
+    -- A log written before reasons were kept has no reason column: it reads as null.
     select * from {{ source('operations', 'readiness_log') }}
+    union all by name
+    select null::varchar as reason where false
 ),
 
 renamed as (
@@ -15,6 +18,7 @@ renamed as (
         trade_date,
         symbol,
         state,
+        reason,
         unit,
         expected,
         present,
