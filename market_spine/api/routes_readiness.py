@@ -30,8 +30,9 @@ Dataset = Annotated[
 Symbol = Annotated[
     str | None,
     Query(
-        description="Only these symbols (comma-separated): futures or option roots; a contract "
-        "(`CLJ4`) or continuous series (`ES.c.1`) stands for its root."
+        description="Only these symbols (comma-separated): futures or option roots (with their "
+        "continuous series); a contract (`CLJ4`) stands for its root; a continuous series "
+        "(`ES.c.1`) gives itself and its root's rows."
     ),
 ]
 Start = Annotated[str | None, Query(description="First trade date, e.g. `2024-03-05`.")]

@@ -293,11 +293,25 @@ def parse_datasets(
     return names
 
 
+def symbol_filter(symbols: Sequence[str]) -> pl.Expr:
+    """Readiness rows of `symbols` (as `parse_symbols` gives them): a root's own rows and
+    its continuous series' (judged apart, kept as `ROOT.c.N`); a series' own rows and its
+    root's, which the series is built from."""
+    series = [s for s in symbols if "." in s]
+    roots = [s for s in symbols if "." not in s]
+    symbol = pl.col("symbol")
+    root = symbol.str.split(".").list.first()
+    return (
+        root.is_in(roots) | symbol.is_in(series) | symbol.is_in([s.split(".")[0] for s in series])
+    )
+
+
 def parse_symbols(
     value: str | Sequence[str] | None, known: Sequence[str]
 ) -> tuple[str, ...] | None:
     """Symbols (any case; a comma splits a list) among `known`; None: all. A futures contract
-    (`CLJ4`) or continuous series (`CL.c.0`) stands for its root, which readiness is kept by."""
+    (`CLJ4`) stands for its root, which its readiness is kept by; a continuous series of a
+    known root (`cl.C.0`) is kept as the series (`CL.c.0`), judged on its own."""
     from market_spine.markets.rolls import root_of
 
     names = _names(value)
@@ -312,10 +326,12 @@ def parse_symbols(
                 symbol = root_of(name)
             except InvalidInput:
                 symbol = ""
-        if symbol in known:
-            found.append(symbol)
-        else:
+        if symbol not in known:
             unknown.append(name)
+        elif "." in name:
+            found.append(f"{symbol}.{name.split('.', 1)[1].lower()}")
+        else:
+            found.append(symbol)
     if unknown:
         raise InvalidInput(
             f"symbol {', '.join(map(repr, unknown))} is not known: choose from {', '.join(known)}"
@@ -432,9 +448,7 @@ class Readiness:
         if query.datasets is not None:
             rows = rows.filter(pl.col("dataset").is_in(list(query.datasets)))
         if query.symbols is not None:
-            # A root's continuous series (ES.c.1) are judged apart and asked for by the root.
-            root = pl.col("symbol").str.split(".").list.first()
-            rows = rows.filter(root.is_in(list(query.symbols)))
+            rows = rows.filter(symbol_filter(query.symbols))
         if query.start is not None:
             rows = rows.filter(pl.col("trade_date") >= query.start)
         if query.end is not None:
