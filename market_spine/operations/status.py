@@ -220,8 +220,13 @@ def _age(seconds: float) -> str:
 def _covers(instance: dg.DagsterInstance, done: dg.DagsterRun, failed: dg.DagsterRun) -> bool:
     """Whether a successful run redid all a failed run had to do: its datasets and partitions."""
     redone, needed = set(run_datasets(done, instance)), set(run_datasets(failed, instance))
-    if not needed <= redone or not needed:
+    if not needed:
+        # A run over no dataset (a sweep) is redone only by the same job over the same span.
         return done.job_name == failed.job_name and run_span(done.tags) == run_span(failed.tags)
+    if not needed <= redone:
+        # Runs of one job over no span (one dataset each) differ only by what they materialize:
+        # a later run of another dataset repairs nothing.
+        return False
     mine, theirs = run_span(failed.tags), run_span(done.tags)
     if theirs is None:
         return True
