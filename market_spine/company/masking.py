@@ -87,13 +87,28 @@ def sql_masked(name: str, how: str | None, dtype: pl.DataType | None) -> str:
     return quoted
 
 
+def tenant_value(tenant: str, dtype: pl.DataType | None) -> object | None:
+    """A key's `tenant` (always text) in the type of a tenant column of `dtype`, so it
+    compares with the column's values; None when it names no value of that type (a
+    non-numeric tenant against an integer column), which matches no row."""
+    if dtype is not None and dtype.is_integer():
+        try:
+            return int(tenant)
+        except ValueError:
+            return None
+    return tenant
+
+
 def for_tenant(frame: pl.DataFrame, column: str | None, tenant: str | None) -> pl.DataFrame:
     """Only `tenant`'s rows when the identity is bound to one and the table has tenants."""
     if tenant is None or column is None:
         return frame
     if column not in frame.columns:
         raise InvalidInput(f"the tenant column {column!r} is not among the columns read")
-    return frame.filter(pl.col(column) == tenant)
+    value = tenant_value(tenant, frame.schema[column])
+    if value is None:
+        return frame.head(0)
+    return frame.filter(pl.col(column) == value)
 
 
 def scoped_view_sql(
@@ -107,6 +122,11 @@ def scoped_view_sql(
     select = ", ".join(sql_masked(name, pii.get(name), dtype) for name, dtype in columns)
     where = ""
     if tenant_column and tenant is not None:
-        value = tenant.replace("'", "''")
-        where = f" WHERE \"{tenant_column}\" = '{value}'"
+        value = tenant_value(tenant, dict(columns).get(tenant_column))
+        if value is None:
+            where = " WHERE FALSE"
+        elif isinstance(value, int):
+            where = f' WHERE "{tenant_column}" = {value}'
+        else:
+            where = f" WHERE \"{tenant_column}\" = '{str(value).replace(chr(39), chr(39) * 2)}'"
     return f"SELECT {select} FROM ({body}) AS src{where}"

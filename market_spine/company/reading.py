@@ -14,7 +14,7 @@ from market_spine.catalog.vocabulary import DatasetSpec, UnknownDataset
 from market_spine.certification.status import CertificationStates
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.company.catalog import COMPANY_DATASETS, company_spec
-from market_spine.company.masking import for_tenant, masked, scoped_view_sql
+from market_spine.company.masking import for_tenant, masked, scoped_view_sql, tenant_value
 from market_spine.company.tables import BUSINESS_DATE
 from market_spine.company.tenancy import counts_hidden, refusal, refuse, shared_rows
 from market_spine.lake.store import Lake
@@ -99,7 +99,7 @@ def read(
     if not lake.exists(dataset):
         rows = pl.DataFrame(schema={c.name: c.dtype for c in spec.columns})
     elif spec.tenant_column and identity.tenant is not None:
-        rows = lake.read(dataset, equals={spec.tenant_column: identity.tenant})
+        rows = lake.read(dataset, equals=_tenant_equals(spec, identity.tenant))
     else:
         rows = lake.read(dataset)
     rows = scoped(spec, rows, identity, home)
@@ -129,9 +129,19 @@ def visible_rows(lake: Lake, dataset: str, identity: Identity) -> int | None:
         return None
     if spec.tenant_column is None or identity.tenant is None:
         return lake.read(dataset, columns=[spec.columns[0].name]).height
-    return lake.read(
-        dataset, equals={spec.tenant_column: identity.tenant}, columns=[spec.tenant_column]
-    ).height
+    equals = _tenant_equals(spec, identity.tenant)
+    if not equals:
+        return 0
+    return lake.read(dataset, equals=equals, columns=[spec.tenant_column]).height
+
+
+def _tenant_equals(spec: DatasetSpec, tenant: str) -> dict[str, object]:
+    """The lake filter keeping `tenant`'s rows of `spec`'s table, its tenant compared in the
+    column's type; empty when no row can be the tenant's (`scoped` then keeps none)."""
+    assert spec.tenant_column is not None
+    dtypes = {c.name: c.dtype for c in spec.columns}
+    value = tenant_value(tenant, dtypes.get(spec.tenant_column))
+    return {} if value is None else {spec.tenant_column: value}
 
 
 def catalog_rows(

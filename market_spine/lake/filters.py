@@ -85,7 +85,14 @@ class RowFilter:
     def may_match(self, f: FileEntry) -> bool:
         """Whether a file may hold a matching row: by its partition values where the column is
         a partition column, else by its min/max statistics (a column without statistics never
-        excludes a file). Values in comparable form."""
+        excludes a file, nor does a value not comparable with the column's, e.g. text against an
+        integer column: pruning only skips work, so it never raises)."""
+        try:
+            return self._may_match(f)
+        except TypeError:
+            return True
+
+    def _may_match(self, f: FileEntry) -> bool:
         for col, value in self.equals.items():
             if col in f.partition:
                 if f.partition[col] != value:
@@ -101,7 +108,14 @@ class RowFilter:
         return True
 
     def covers(self, f: FileEntry) -> bool:
-        """Whether every row of a file surely matches, so it can be dropped or kept whole."""
+        """Whether every row of a file surely matches, so it can be dropped or kept whole (never
+        when a value is not comparable with the column's)."""
+        try:
+            return self._covers(f)
+        except TypeError:
+            return False
+
+    def _covers(self, f: FileEntry) -> bool:
         for col, value in self.equals.items():
             if col in f.partition:
                 if f.partition[col] != value:

@@ -100,3 +100,22 @@ def test_partition_values_are_admitted_by_the_conditions_on_them_only() -> None:
 def test_a_naive_timestamp_is_refused() -> None:
     with pytest.raises(ValueError, match="no time zone"):
         comparable(datetime(2024, 3, 5))
+
+
+def test_a_value_of_another_type_than_the_column_never_raises() -> None:
+    """Text against an integer column (a tenant key against an int tenant column) neither
+    prunes a file it cannot judge nor claims to cover it."""
+    org = FileEntry(
+        path="x.parquet",
+        rel="x.parquet",
+        size=1,
+        rows=2,
+        partition={},
+        partition_raw={},
+        mins={"org": 1},
+        maxs={"org": 2},
+    )
+    assert RowFilter({"org": "1"}, {}).may_match(org) is True
+    assert RowFilter({"org": "1"}, {}).covers(org) is False
+    assert RowFilter({}, {"org": ("1", "2")}).may_match(org) is True
+    assert RowFilter({}, {"org": ("1", "2")}).covers(org) is False
