@@ -199,7 +199,14 @@ def fetch_http(config: DatasetConfig, source: HttpSource, client: httpx.Client) 
         page += 1
     if not records:
         return []
-    frame = pl.DataFrame(records, infer_schema_length=None)
+    try:
+        frame = pl.DataFrame(records, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, TypeError, ValueError):
+        # The library's message quotes the offending value, which may be personal data.
+        raise InvalidInput(
+            f"{source.url}: the records do not form a table (a field holds values of "
+            "different kinds across records); make each field one JSON type"
+        ) from None
     rows = conformed(config, frame, source.url)
     request = {"url": source.url, "pages": page - source.first_page + 1}
     return [Fetched(rows, bytes(payload), request, "http")]
