@@ -40,24 +40,60 @@ def conformed(config: DatasetConfig, frame: pl.DataFrame, where: str) -> pl.Data
             f"{where} has no column {missing[0]!r} that {config.name} declares: add it to the "
             f"source or remove it from the dataset's columns (found: {', '.join(frame.columns)})"
         )
-    columns = []
-    for name, dtype in config.dtypes.items():
-        column = pl.col(name)
-        if dtype == pl.Datetime("us", "UTC") and frame.schema[name] == pl.String():
-            column = column.str.to_datetime(time_zone="UTC", time_unit="us")
-        elif dtype == pl.Date() and frame.schema[name] == pl.String():
-            column = column.str.to_date()
-        elif dtype == pl.Boolean() and frame.schema[name] == pl.String():
-            column = column.str.to_lowercase().is_in(["true", "t", "1", "yes"])
-            column = pl.when(pl.col(name).is_null()).then(None).otherwise(column)
-        columns.append(column.cast(dtype).alias(name))
+    columns = [
+        _parsed(pl.col(name), frame.schema[name], dtype).alias(name)
+        for name, dtype in config.dtypes.items()
+    ]
+    lenient = frame.select(
+        _parsed(pl.col(n), frame.schema[n], t, strict=False).alias(n)
+        for n, t in config.dtypes.items()
+    )
+    for name in config.dtypes:
+        failed = frame[name].is_not_null() & lenient[name].is_null()
+        if failed.any():
+            raise InvalidInput(_cast_failure(config, frame, name, failed, where))
     try:
         return frame.select(columns)
-    except pl.exceptions.PolarsError as exc:
+    except pl.exceptions.PolarsError:
         raise InvalidInput(
-            f"{where}: a value does not fit {config.name}'s declared types ({exc}); fix the "
+            f"{where}: a value does not fit {config.name}'s declared types; fix the "
             "source rows or the column's `type`"
         ) from None
+
+
+def _parsed(
+    column: pl.Expr, source: pl.DataType, dtype: pl.DataType, *, strict: bool = True
+) -> pl.Expr:
+    """`column` (of dtype `source`) parsed or cast to the declared `dtype`; with `strict`
+    False a value that does not parse becomes null instead of raising."""
+    if dtype == pl.Datetime("us", "UTC") and source == pl.String():
+        column = column.str.to_datetime(time_zone="UTC", time_unit="us", strict=strict)
+    elif dtype == pl.Date() and source == pl.String():
+        column = column.str.to_date(strict=strict)
+    elif dtype == pl.Boolean() and source == pl.String():
+        flag = column.str.to_lowercase().is_in(["true", "t", "1", "yes"])
+        column = pl.when(column.is_null()).then(None).otherwise(flag)
+    return column.cast(dtype, strict=strict)
+
+
+def _cast_failure(
+    config: DatasetConfig, frame: pl.DataFrame, name: str, failed: pl.Series, where: str
+) -> str:
+    """The message for values of column `name` that do not fit its declared type: file,
+    column, type, count and 1-based data row numbers; the values themselves only when the
+    column is not PII, so a message never carries personal data into logs."""
+    rows = failed.arg_true().to_list()
+    numbers = ", ".join(str(r + 1) for r in rows[:10]) + (", …" if len(rows) > 10 else "")
+    declared = next(c.type for c in config.columns if c.name == name)
+    shown = ""
+    if name not in config.pii:
+        values = frame[name].filter(failed).head(5).to_list()
+        shown = f" ({', '.join(repr(v) for v in values)})"
+    return (
+        f"{where}: column {name!r} of {config.name} is declared {declared} but "
+        f"{len(rows)} of {frame.height} values do not parse as one{shown}, in data row(s) "
+        f"{numbers}; fix those rows in the source or the column's `type`"
+    )
 
 
 def fetch_files(
@@ -163,7 +199,14 @@ def fetch_http(config: DatasetConfig, source: HttpSource, client: httpx.Client) 
         page += 1
     if not records:
         return []
-    frame = pl.DataFrame(records, infer_schema_length=None)
+    try:
+        frame = pl.DataFrame(records, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, TypeError, ValueError):
+        # The library's message quotes the offending value, which may be personal data.
+        raise InvalidInput(
+            f"{source.url}: the records do not form a table (a field holds values of "
+            "different kinds across records); make each field one JSON type"
+        ) from None
     rows = conformed(config, frame, source.url)
     request = {"url": source.url, "pages": page - source.first_page + 1}
     return [Fetched(rows, bytes(payload), request, "http")]
