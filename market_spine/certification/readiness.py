@@ -312,7 +312,7 @@ def parse_symbols(
     """Symbols (any case; a comma splits a list) among `known`; None: all. A futures contract
     (`CLJ4`) stands for its root, which its readiness is kept by; a continuous series of a
     known root (`cl.C.0`) is kept as the series (`CL.c.0`), judged on its own."""
-    from market_spine.markets.rolls import root_of
+    from market_spine.markets.rolls import continuous_symbol, is_continuous, root_of
 
     names = _names(value)
     if names is None:
@@ -328,8 +328,8 @@ def parse_symbols(
                 symbol = ""
         if symbol not in known:
             unknown.append(name)
-        elif "." in name:
-            found.append(f"{symbol}.{name.split('.', 1)[1].lower()}")
+        elif is_continuous(name):
+            found.append(continuous_symbol(name).name)
         else:
             found.append(symbol)
     if unknown:
