@@ -146,7 +146,7 @@ def test_code_location_builds_once_until_the_home_changes(
     folder = home_folder(tmp_path)
     folder.mkdir(parents=True)
     (folder / "notes.yaml").write_text("# not a dataset yet\n")
-    with pytest.raises(CompanyDefsInvalid, match="notes.yaml"):
+    with pytest.raises(CompanyDefsInvalid, match=r"notes\.yaml"):
         definitions.defs()
     assert len(built) == 3
     (folder / "notes.yaml").unlink()  # the folder as it was: the definitions built for it
