@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -390,7 +390,8 @@ def _value_problems(i: int, check: Mapping[str, Any], column: str, kind: str) ->
     fail every run's comparison."""
     fits, how = _VALUE_FITS[kind]
     problems: Problems = []
-    for j, value in enumerate(check.get("values") or []):
+    values = check.get("values")
+    for j, value in enumerate(values if isinstance(values, list) else []):
         if value is None:
             problems.append(
                 (
@@ -541,7 +542,7 @@ class DatasetConfig(Strict):
     def _check_problems(
         i: int,
         check: Mapping[str, Any],
-        named: Any,
+        named: Callable[[tuple[str | int, ...], str], bool],
         types: dict[str, str],
     ) -> Problems:
         """A check's columns and parameters against the declared columns and their types."""
