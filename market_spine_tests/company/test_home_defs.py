@@ -146,7 +146,7 @@ def test_process_and_validate_fail_on_a_broken_file_naming_it(tmp_path: Path) ->
     said = checked.stdout + checked.stderr
     assert checked.returncode == 1, said
     assert "ok      vendors" in said and "attributes.checks[0].column" in said
-    assert "4 dataset file(s) load, 1 refused" in said
+    assert "5 dataset file(s) load, 1 refused" in said
 
     path.unlink()
     assert _cli(home, "company", "validate").returncode == 0
