@@ -4,46 +4,17 @@ each, the tenant column never masked, and every problem of the file named at onc
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.checks import Subject, evaluate
-from market_spine.company.config import MAX_NAME_LENGTH, DatasetConfig, load, parse
-from market_spine.errors import InvalidInput
-
-Edit = Callable[[dict[str, Any]], None]
-
-
-def _orders() -> dict[str, Any]:
-    return yaml.safe_load((DEFS_FOLDER / "orders" / "defs.yaml").read_text())
-
-
-def _refused(edit: Edit, tmp_path: Path) -> str:
-    raw = _orders()
-    edit(raw["attributes"])
-    path = tmp_path / "defs" / "orders" / "defs.yaml"
-    with pytest.raises(InvalidInput) as caught:
-        parse(raw, path, tmp_path / "defs")
-    message = str(caught.value)
-    assert str(path) in message
-    return message
-
-
-def _set(*keys: str | int, value: Any) -> Edit:
-    def edit(attributes: dict[str, Any]) -> None:
-        target: Any = attributes
-        for key in keys[:-1]:
-            target = target[key]
-        target[keys[-1]] = value
-
-    return edit
+from market_spine.company.config import MAX_NAME_LENGTH, DatasetConfig, load
+from market_spine_tests.company.test_declaration import Edit, _orders, _refused, _set
 
 
 def _accepted_amounts(values: list[Any]) -> Edit:
