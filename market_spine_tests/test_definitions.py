@@ -119,7 +119,7 @@ def test_code_location_builds_once_until_the_home_changes(
     builds them once while the home is unchanged, and again when its instruments file or its
     company dataset folder changes."""
     from market_spine import definitions
-    from market_spine.company.home_defs import CompanyDefsWarning, home_folder
+    from market_spine.company.home_defs import CompanyDefsInvalid, home_folder
 
     monkeypatch.setattr(instruments, "_INSTRUMENTS", dict(instruments._INSTRUMENTS))
     for name in ("MARKET_SPINE_INSTRUMENTS", "MARKET_SPINE_SYMBOLS", "MARKET_SPINE_PROVIDER"):
@@ -146,6 +146,8 @@ def test_code_location_builds_once_until_the_home_changes(
     folder = home_folder(tmp_path)
     folder.mkdir(parents=True)
     (folder / "notes.yaml").write_text("# not a dataset yet\n")
-    with pytest.warns(CompanyDefsWarning, match="notes.yaml"):
-        assert definitions.defs() is not with_6e
+    with pytest.raises(CompanyDefsInvalid, match=r"notes\.yaml"):
+        definitions.defs()
     assert len(built) == 3
+    (folder / "notes.yaml").unlink()  # the folder as it was: the definitions built for it
+    assert definitions.defs() is with_6e and len(built) == 3

@@ -2,7 +2,8 @@
 serve the API, import vendor files, stream, maintain and verify the lake, keep the home's
 settings, score data quality, say which data is ready, build the warehouse as of an instant,
 find and fill gaps, show status and runs, retry, test and list alerts, issue and revoke API
-keys, verify and export the audit trail. A module per command group."""
+keys, verify and export the audit trail, validate company dataset files. A module per command
+group."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 from market_spine.cli.alerts import alerts
 from market_spine.cli.audit import audit
 from market_spine.cli.catalog import catalog
+from market_spine.cli.company import company
 from market_spine.cli.config import config
 from market_spine.cli.cost import cost
 from market_spine.cli.fake import fake
@@ -57,6 +59,7 @@ app.add_typer(alerts, name="alerts")
 app.add_typer(runs, name="runs")
 app.add_typer(keys, name="keys")
 app.add_typer(audit, name="audit")
+app.add_typer(company, name="company")
 reflow_help(app)
 
 __all__ = ["app"]

@@ -34,6 +34,8 @@ def maintain(
         done = maintain_lake(lake, hours, f"cli-{ULID()}")
     for expired in done.expired:
         console.print(f"retention: {expired}", highlight=False)
+    for table in done.undeclared:
+        console.print(f"[bold yellow]warning:[/] {table}", highlight=False)
     for report in done.reports:
         pruning = report.pruning
         pruned = ""

@@ -96,9 +96,14 @@ def up(
 ) -> None:
     """Set up the home, materialize recent sessions, then start the Dagster UI and the API
     (`--days 0` loads nothing: the way to restart them on a home that holds data)."""
+    from market_spine.company.home_defs import require_declarations
+
     with command_run():
         settings = settings_from_env()
         warn_if_auth_off(settings)
+        # The services load the code location, which refuses a company file that does not
+        # load: refuse here first, naming every problem, rather than serve a broken location.
+        require_declarations(settings.home)
         runs = _load_recent(settings, days) if days else _prepared(settings)
         keys_note = admin_key_note(settings)
     failed = [r for r in runs if not r.success]

@@ -273,6 +273,7 @@ def process(
 ) -> None:
     """Materialize partitions through Dagster (the runs show in the UI). `--domain company`
     needs no date: each company dataset's dates are its data's."""
+    from market_spine.company.home_defs import require_declarations
     from market_spine.markets.dates import parse_date
 
     with command_run():
@@ -291,6 +292,9 @@ def process(
         else:
             lo = hi = datetime.now(UTC).date()
         settings = settings_from_env(plan.futures_symbols)
+        # Every run loads the code location, which refuses a company file that does not load:
+        # say so once, with every problem, before any run.
+        require_declarations(settings.home)
         span = f" {lo}..{hi}" if dated else ""
         console.print(f"process{span}: {plan.describe(settings)}", highlight=False)
         runs = run_domains(settings, lo, hi, plan.domains, days_per_run, replace)

@@ -59,7 +59,9 @@ def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutc
         return _outcome(check, owner, dupes.height, {"columns": ", ".join(keys)})
     if check.kind == "accepted_values":
         column = rows[check.column]
-        bad_values = column.filter(~column.is_in(check.values or []) & column.is_not_null())
+        # Typed as the column, so `values: [1, 2]` compares with a float column's 1.0 and 2.0.
+        accepted = pl.Series(check.values or [], dtype=column.dtype).implode()
+        bad_values = column.filter(~column.is_in(accepted) & column.is_not_null())
         return _outcome(
             check, owner, bad_values.len(), {"examples": _shown(bad_values.unique().sort(), config)}
         )

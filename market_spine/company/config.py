@@ -8,17 +8,21 @@ catalog, the API and the dbt staging generator read, so a dataset is declared ex
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import date
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import polars as pl
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -68,27 +72,102 @@ HOME = "home"
 FOLDER = "folder"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+#: The longest name of a dataset or a column: each becomes part of SQL identifiers (the dbt
+#: model `stg_company__<name>`, warehouse views), which PostgreSQL cuts at 63 characters.
+MAX_NAME_LENGTH = 48
+
+Problems = list[tuple[tuple[str | int, ...], str]]
+
+
+def _named(value: str) -> str:
+    """A dataset's or a column's name: lower snake case, at most MAX_NAME_LENGTH characters."""
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{value!r} must be lower snake case (a letter, then letters, digits or _), "
+            "e.g. clients"
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{value!r} is {len(value)} characters, over the limit of {MAX_NAME_LENGTH} (names "
+            "become SQL identifiers, cut at 63 characters with their prefixes): shorten it"
+        )
+    return value
+
+
+def _owned(value: str) -> str:
+    """Who findings are routed to: an email address or `team:<name>`."""
+    if not _OWNER.match(value):
+        raise ValueError(
+            f"{value!r} must be an email address or a team as `team:<name>` (letters, digits, "
+            "_ or -), e.g. team:sales-ops"
+        )
+    return value
+
+
+#: A dataset's or a column's name (see `_named`).
+Name = Annotated[str, AfterValidator(_named)]
+#: The owner of a dataset or of one check's findings (see `_owned`).
+Owner = Annotated[str, AfterValidator(_owned)]
+#: A finite number written as a number (a quoted '30' or .inf is refused).
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+#: A positive finite number written as a number.
+PositiveNumber = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+
+
+def _rebuilt(error: Any) -> InitErrorDetails:
+    """A nested model's error carried up unchanged (its type, message, key and input)."""
+    return InitErrorDetails(
+        type=PydanticCustomError(error["type"], error["msg"]),
+        loc=error["loc"],
+        input=error.get("input"),
+    )
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors: a misspelt key must not be silently ignored."""
+    """Unknown keys are errors: a misspelt key must not be silently ignored. A model's rules
+    that join its keys (`_rules`, run on the raw mapping) are judged even when a key fails
+    alone, so a file's reader sees every problem at once."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if isinstance(data, BaseModel):
+            return handler(data)
+        errors: list[InitErrorDetails] = []
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            errors = [_rebuilt(e) for e in exc.errors()]
+            model = None
+        if isinstance(data, Mapping):
+            errors += _details(cls._rules(data))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return model
 
-def refuse(problems: list[tuple[tuple[str | int, ...], str]], title: str) -> None:
-    """Raise one validation error per `(key path, message)` in `problems`, each at its own key
-    (relative to the model validated), so the file's reader sees every one at once."""
-    if problems:
-        raise ValidationError.from_exception_data(
-            title,
-            [
-                InitErrorDetails(
-                    type=PydanticCustomError("company_dataset", message), loc=loc, input=None
-                )
-                for loc, message in problems
-            ],
-        )
+    @classmethod
+    def _rules(cls, raw: Mapping[str, Any]) -> Problems:
+        """Problems between this model's keys, judged on the raw mapping (some keys may be
+        malformed: each rule looks only at what it can read)."""
+        return []
+
+
+def _details(problems: Problems) -> list[InitErrorDetails]:
+    return [
+        InitErrorDetails(type=PydanticCustomError("company_dataset", message), loc=loc, input=None)
+        for loc, message in problems
+    ]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _strings(value: Any) -> list[str]:
+    """The strings of a raw list (what else it holds is refused by its own key)."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 class FilesSource(Strict):
@@ -138,11 +217,11 @@ class PostgresSource(Strict):
     query: str | None = None
     cursor: str
 
-    @model_validator(mode="after")
-    def _one_of(self) -> PostgresSource:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of `table` or `query`")
-        return self
+    @classmethod
+    def _rules(cls, raw: Mapping[str, Any]) -> Problems:
+        if (raw.get("table") is None) == (raw.get("query") is None):
+            return [(("table",), "give exactly one of `table` or `query`")]
+        return []
 
 
 class HttpSource(Strict):
@@ -154,39 +233,30 @@ class HttpSource(Strict):
     records: str = ""
     page_param: str = "page"
     size_param: str = "size"
-    page_size: int = Field(100, gt=0)
-    first_page: int = Field(1, ge=0)
+    page_size: int = Field(100, gt=0, strict=True)
+    first_page: int = Field(1, ge=0, strict=True)
 
 
 Source = Annotated[FilesSource | PostgresSource | HttpSource, Field(discriminator="kind")]
+
+
+def _not_platform(value: str) -> str:
+    if value in PLATFORM_COLUMNS:
+        raise ValueError(
+            f"{value!r} is a column the platform adds to company datasets "
+            f"({', '.join(PLATFORM_COLUMNS)}): rename it here and in the source, e.g. src_{value}"
+        )
+    return value
 
 
 class Column(Strict):
     """One column: name, type (one of COLUMN_TYPES), meaning, and whether it is personal data
     (`pii: hash` keeps it joinable as a SHA-256, `pii: redact` hides it)."""
 
-    name: str
+    name: Annotated[Name, AfterValidator(_not_platform)]
     type: Literal["string", "int", "float", "bool", "date", "timestamp"]
     description: str
     pii: Literal["hash", "redact"] | None = None
-
-    @model_validator(mode="after")
-    def _named(self) -> Column:
-        if not _NAME.match(self.name):
-            refuse([(("name",), f"{self.name!r} must be lower snake case")], "Column")
-        if self.name in PLATFORM_COLUMNS:
-            refuse(
-                [
-                    (
-                        ("name",),
-                        f"{self.name!r} is a column the platform adds to company "
-                        f"datasets ({', '.join(PLATFORM_COLUMNS)}): rename it here and in "
-                        f"the source, e.g. src_{self.name}",
-                    )
-                ],
-                "Column",
-            )
-        return self
 
 
 #: What each kind of check needs, and what else it takes.
@@ -214,15 +284,16 @@ class Check(Strict):
     kind: Literal["not_null", "unique", "accepted_values", "range", "row_count", "freshness"]
     column: str | None = None
     columns: list[str] | None = None
+    #: accepted_values: values of the column's declared type (checked against it at load).
     values: list[Any] | None = None
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
     #: row_count: the largest relative change from the previous capture (0.5 = ±50 %).
-    max_change: float | None = Field(None, gt=0)
+    max_change: PositiveNumber | None = None
     #: freshness: hours within which the newest row must have been captured.
-    max_age_hours: float | None = Field(None, gt=0)
+    max_age_hours: PositiveNumber | None = None
     severity: Literal["error", "warn"] = "error"
-    owner: str | None = None
+    owner: Owner | None = None
 
     @property
     def name(self) -> str:
@@ -230,31 +301,41 @@ class Check(Strict):
         target = self.column or "_".join(self.columns or [])
         return f"{self.kind}_{target}" if target else self.kind
 
-    @model_validator(mode="after")
-    def _complete(self) -> Check:
-        needs = _CHECK_NEEDS[self.kind]
-        problems: list[tuple[tuple[str | int, ...], str]] = [
-            ((key,), f"is required by a {self.kind} check: add it")
-            for key in needs
-            if getattr(self, key) is None
+    @classmethod
+    def _rules(cls, raw: Mapping[str, Any]) -> Problems:
+        kind = raw.get("kind")
+        if kind not in _CHECK_NEEDS:
+            return []
+        problems: Problems = [
+            ((key,), f"is required by a {kind} check: add it")
+            for key in _CHECK_NEEDS[kind]
+            if raw.get(key) is None
         ]
         problems += [
-            ((key,), f"is not used by a {self.kind} check: remove it, or change `kind`")
+            ((key,), f"is not used by a {kind} check: remove it, or change `kind`")
             for key in _CHECK_SETTINGS
-            if getattr(self, key) is not None and key not in _CHECK_TAKES[self.kind]
+            if raw.get(key) is not None and key not in _CHECK_TAKES[kind]
         ]
-        if self.kind == "accepted_values" and self.values == []:
+        if kind == "accepted_values" and raw.get("values") == []:
             problems.append(
                 (("values",), "is empty, so every value would fail: list the accepted values")
             )
-        if self.kind == "range" and self.min is None and self.max is None:
-            problems.append((("min",), "a range check needs `min`, `max` or both: add one"))
-        if self.min is not None and self.max is not None and self.min > self.max:
+        if kind == "unique" and raw.get("columns") == []:
             problems.append(
-                (("min",), f"{self.min} is above `max` {self.max}: swap them or fix one")
+                (
+                    ("columns",),
+                    "is empty, so nothing would be compared: name the columns that must be "
+                    "unique together, or remove `columns` to use the dataset's `keys`",
+                )
             )
-        refuse(problems, "Check")
-        return self
+        low, high = raw.get("min"), raw.get("max")
+        if kind == "range" and low is None and high is None:
+            problems.append((("min",), "a range check needs `min`, `max` or both: add one"))
+        if _number(low) and _number(high) and low > high:
+            problems.append(
+                (("min",), f"{float(low)} is above `max` {float(high)}: swap them or fix one")
+            )
+        return problems
 
 
 class Partitioning(Strict):
@@ -264,32 +345,78 @@ class Partitioning(Strict):
     column: str | None = None
     start: date | None = None
 
-    @model_validator(mode="after")
-    def _daily(self) -> Partitioning:
-        if self.kind == "daily":
-            what = {"column": "a timestamp column", "start": "the first business date"}
-            refuse(
-                [
-                    ((key,), f"is required by daily partitioning ({what[key]}): add it")
-                    for key in ("column", "start")
-                    if getattr(self, key) is None
-                ],
-                "Partitioning",
-            )
-        return self
+    @classmethod
+    def _rules(cls, raw: Mapping[str, Any]) -> Problems:
+        if raw.get("kind") != "daily":
+            return []
+        what = {"column": "a timestamp column", "start": "the first business date"}
+        return [
+            ((key,), f"is required by daily partitioning ({what[key]}): add it")
+            for key in ("column", "start")
+            if raw.get(key) is None
+        ]
 
 
 #: The longest retention a dataset may declare: a cutoff further back than a century is no
 #: date a calendar holds for long, and "for ever" is said by leaving the key out.
 MAX_RETENTION_DAYS = 36_500
 
+#: What a value of each column type is in YAML, to compare with the column's values, and how
+#: to write one.
+_VALUE_FITS: dict[str, tuple[Any, str]] = {
+    "string": (lambda v: isinstance(v, str), "text, e.g. open"),
+    "int": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "whole numbers without quotes, e.g. 3",
+    ),
+    "float": (
+        lambda v: _number(v) and math.isfinite(v),
+        "finite numbers without quotes, e.g. 1.5",
+    ),
+    "bool": (lambda v: isinstance(v, bool), "true or false, without quotes"),
+    "date": (
+        lambda v: isinstance(v, date) and not isinstance(v, datetime),
+        "dates without quotes, e.g. 2026-11-23",
+    ),
+    "timestamp": (
+        lambda v: isinstance(v, datetime),
+        "timestamps without quotes, e.g. 2026-11-23T14:30:00Z",
+    ),
+}
+
+
+def _value_problems(i: int, check: Mapping[str, Any], column: str, kind: str) -> Problems:
+    """An accepted_values check's values that the column's type could never hold: each would
+    fail every run's comparison."""
+    fits, how = _VALUE_FITS[kind]
+    problems: Problems = []
+    values = check.get("values")
+    for j, value in enumerate(values if isinstance(values, list) else []):
+        if value is None:
+            problems.append(
+                (
+                    ("checks", i, "values", j),
+                    "is null, which accepted_values never compares (nulls pass it): remove "
+                    f"it, and add a not_null check on {column!r} to refuse nulls",
+                )
+            )
+        elif not fits(value):
+            problems.append(
+                (
+                    ("checks", i, "values", j),
+                    f"{value!r} (a {type(value).__name__}) can never be a value of {column!r}, a "
+                    f"{kind} column: write {how}, or point the check at another column",
+                )
+            )
+    return problems
+
 
 class DatasetConfig(Strict):
     """Everything one YAML file says about a company dataset."""
 
-    name: str
+    name: Name
     description: str
-    owner: str
+    owner: Owner
     #: `dimension`: rows describe things that change (kept as SCD type 2 in silver);
     #: `fact`: rows are events (deduplicated, the newest capture of a key wins).
     kind: Literal["dimension", "fact"]
@@ -303,106 +430,139 @@ class DatasetConfig(Strict):
     #: deletes older ones. None: kept for ever.
     retention_days: int | None = None
 
+    _TENANT_PII: ClassVar[str] = (
+        "is tagged `pii: {pii}` but is the tenant column: its values would be masked on "
+        "reads, so no key bound to a tenant could match its rows and isolation would break. "
+        "Remove `pii` from it (a tenant names a company, not a person), or name another "
+        "tenant column"
+    )
+
     @field_validator("retention_days", mode="before")
     @classmethod
     def _retention(cls, value: Any) -> Any:
         if value is None:
             return None
         whole = isinstance(value, int) and not isinstance(value, bool)
-        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-            value, whole = int(value), True
         if not whole or not 0 < value <= MAX_RETENTION_DAYS:
             raise ValueError(
                 f"retention_days {value!r} is not a whole number of days from 1 to "
-                f"{MAX_RETENTION_DAYS:,} (a century): write the "
+                f"{MAX_RETENTION_DAYS:,} (a century) written without quotes: write the "
                 "days rows are kept, e.g. 3650 for ten years, or remove the key to keep them "
                 "for ever"
             )
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> DatasetConfig:
-        refuse(self._problems(), "DatasetConfig")
-        return self
-
-    def _problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+    @classmethod
+    def _rules(cls, raw: Mapping[str, Any]) -> Problems:
         """Every inconsistency between the declaration's parts, each at the key that holds
-        it: a column named but not declared, a check or tenant column of the wrong type."""
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        if not _NAME.match(self.name):
-            problems.append((("name",), f"{self.name!r} must be lower snake case, e.g. clients"))
-        if not _OWNER.match(self.owner):
-            problems.append(
-                (("owner",), f"{self.owner!r} must be an email address or a team as `team:<name>`")
-            )
-        names = [c.name for c in self.columns]
-        types = {c.name: c.type for c in self.columns}
-        for i, name in enumerate(names):
-            if name in names[:i]:
+        it: a column named but not declared, a check, tenant column or partitioning of the
+        wrong type, a check's parameter its column's type could never hold."""
+        problems: Problems = []
+        columns = [
+            (i, c)
+            for i, c in enumerate(raw.get("columns") or [])
+            if isinstance(c, Mapping) and isinstance(c.get("name"), str)
+        ]
+        names = [c["name"] for _, c in columns]
+        types = {c["name"]: c.get("type") for _, c in columns if c.get("type") in COLUMN_TYPES}
+        pii = {c["name"]: c["pii"] for _, c in columns if c.get("pii")}
+        seen: set[str] = set()
+        for i, column in columns:
+            if column["name"] in seen:
                 problems.append(
-                    (("columns", i, "name"), f"{name!r} is declared twice: rename or remove one")
+                    (
+                        ("columns", i, "name"),
+                        f"{column['name']!r} is declared twice: rename or remove one",
+                    )
                 )
+            seen.add(column["name"])
         declared = f"declared: {', '.join(names)}"
 
         def named(loc: tuple[str | int, ...], name: str) -> bool:
+            """Whether `name` is a declared column of a known type (a problem when it is not
+            declared at all)."""
             if name in types:
                 return True
-            problems.append(
-                (
-                    loc,
-                    f"{name!r} is not a declared column: declare it under `columns` or "
-                    f"name one of them ({declared})",
+            if name not in names:
+                problems.append(
+                    (
+                        loc,
+                        f"{name!r} is not a declared column: declare it under `columns` or "
+                        f"name one of them ({declared})",
+                    )
                 )
-            )
             return False
 
-        if not self.keys:
+        keys = raw.get("keys")
+        if isinstance(keys, list) and not keys:
             problems.append((("keys",), "must name the columns that identify a row"))
-        for i, key in enumerate(self.keys):
+        for i, key in enumerate(_strings(keys)):
             named(("keys", i), key)
-        tenant = self.tenant_column
-        if (
-            tenant is not None
-            and named(("tenant_column",), tenant)
-            and types[tenant] not in TENANT_TYPES
-        ):
-            problems.append(
-                (
-                    ("tenant_column",),
-                    f"{tenant!r} is a {types[tenant]} column; a tenant "
-                    f"column must be {' or '.join(TENANT_TYPES)}: name another or change its type",
-                )
-            )
-        column = self.partitioning.column
-        if (
-            column is not None
-            and named(("partitioning", "column"), column)
-            and self.partitioning.kind == "daily"
-            and types[column] != "timestamp"
-        ):
-            problems.append(
-                (
-                    ("partitioning", "column"),
-                    f"daily partitioning needs a timestamp column; {column} is {types[column]}",
-                )
-            )
-        if isinstance(self.source, PostgresSource):
-            # The next capture starts past the newest captured value of it.
-            named(("source", "cursor"), self.source.cursor)
-        for i, check in enumerate(self.checks):
-            if check.column is not None and named(("checks", i, "column"), check.column):
-                kind = types[check.column]
-                if check.kind == "range" and kind not in NUMERIC_TYPES:
-                    problems.append(
-                        (
-                            ("checks", i, "column"),
-                            f"a range check compares numbers, but "
-                            f"{check.column!r} is a {kind} column: use accepted_values for it, "
-                            f"or point the check at an {' or '.join(NUMERIC_TYPES)} column",
-                        )
+        tenant = raw.get("tenant_column")
+        if isinstance(tenant, str) and named(("tenant_column",), tenant):
+            if types[tenant] not in TENANT_TYPES:
+                problems.append(
+                    (
+                        ("tenant_column",),
+                        f"{tenant!r} is a {types[tenant]} column; a tenant column must be "
+                        f"{' or '.join(TENANT_TYPES)}: name another or change its type",
                     )
-            for j, name in enumerate(check.columns or []):
-                named(("checks", i, "columns", j), name)
+                )
+            if tenant in pii:
+                problems.append((("tenant_column",), cls._TENANT_PII.format(pii=pii[tenant])))
+        partitioning = raw.get("partitioning")
+        if isinstance(partitioning, Mapping) and isinstance(partitioning.get("column"), str):
+            column = partitioning["column"]
+            if (
+                named(("partitioning", "column"), column)
+                and partitioning.get("kind") == "daily"
+                and types[column] != "timestamp"
+            ):
+                problems.append(
+                    (
+                        ("partitioning", "column"),
+                        f"daily partitioning needs a timestamp column; {column} is {types[column]}",
+                    )
+                )
+        source = raw.get("source")
+        if (
+            isinstance(source, Mapping)
+            and source.get("kind") == "postgres"
+            and isinstance(source.get("cursor"), str)
+        ):
+            # The next capture starts past the newest captured value of it.
+            named(("source", "cursor"), source["cursor"])
+        checks = raw.get("checks")
+        for i, check in enumerate(checks if isinstance(checks, list) else []):
+            if isinstance(check, Mapping):
+                problems += cls._check_problems(i, check, named, types)
+        return problems
+
+    @staticmethod
+    def _check_problems(
+        i: int,
+        check: Mapping[str, Any],
+        named: Callable[[tuple[str | int, ...], str], bool],
+        types: dict[str, str],
+    ) -> Problems:
+        """A check's columns and parameters against the declared columns and their types."""
+        problems: Problems = []
+        column = check.get("column")
+        if isinstance(column, str) and named(("checks", i, "column"), column):
+            kind = types[column]
+            if check.get("kind") == "range" and kind not in NUMERIC_TYPES:
+                problems.append(
+                    (
+                        ("checks", i, "column"),
+                        f"a range check compares numbers, but {column!r} is a {kind} column: "
+                        "use accepted_values for it, or point the check at an "
+                        f"{' or '.join(NUMERIC_TYPES)} column",
+                    )
+                )
+            if check.get("kind") == "accepted_values":
+                problems += _value_problems(i, check, column, kind)
+        for j, name in enumerate(_strings(check.get("columns"))):
+            named(("checks", i, "columns", j), name)
         return problems
 
     def column(self, name: str) -> Column:
@@ -454,6 +614,10 @@ def parse(raw: Any, path: Path, home: Path | None = None) -> DatasetConfig:
         raise InvalidInput(explain(exc, path)) from None
 
 
+#: Errors of a number written as something else: quoted, `true`, `.inf` or `.nan`.
+_NUMBER_ERRORS = ("float_type", "int_type", "finite_number", "int_from_float")
+
+
 def explain(exc: ValidationError, path: Path) -> str:
     """A validation error as one message per problem: file, key path, what is wrong."""
     lines = []
@@ -468,6 +632,11 @@ def explain(exc: ValidationError, path: Path) -> str:
             message = f"is {error['input']!r}: {message.lower()}; write a positive number"
         elif error["type"] == "greater_than_equal":
             message = f"is {error['input']!r}: {message.lower()}; write a larger number"
+        elif error["type"] in _NUMBER_ERRORS:
+            message = (
+                f"is {error['input']!r}: {message.lower()}; write a finite number without "
+                "quotes, e.g. 24"
+            )
         lines.append(f"{path}: key `{where}` {message}")
     return "\n".join(lines)
 

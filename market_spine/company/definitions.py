@@ -11,16 +11,18 @@ from pathlib import Path
 import dagster as dg
 from dagster.components.core.load_defs import load_defs
 
-from market_spine.company.config import dataset_files, load
 from market_spine.settings import Settings
 
 
 def load_folder(folder: Path) -> dg.Definitions:
-    """The definitions of every company dataset under `folder`. Each file is validated first,
-    so a malformed one fails with its path, key and fix rather than a Dagster stack trace; a
-    drop folder must lie inside `folder`."""
-    for path in dataset_files(folder):
-        load(path, folder)
+    """The definitions of every company dataset under `folder`. Every file is validated first,
+    so malformed ones fail together in one error naming each path, key and fix rather than a
+    Dagster stack trace; a drop folder must lie inside `folder`."""
+    from market_spine.company.home_defs import folder_problems, refusal
+
+    problems = folder_problems(folder)
+    if problems:
+        raise refusal(problems, folder)
     module_name = _module_of(folder)
     if module_name is not None:
         module = importlib.import_module(module_name)
@@ -42,12 +44,13 @@ def _module_of(folder: Path) -> str | None:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The company datasets the package declares (the synthetic company's by default) and
-    those of the home's own folder (`<home>/company/defs/`); a file there that is invalid is
-    left out with a warning naming it, and the rest load."""
+    those of the home's own folder (`<home>/company/defs/`). A file there that does not load
+    fails them all (CompanyDefsInvalid naming every problem of every file), so the code
+    location shows it and no dataset silently disappears."""
     from market_spine.company.assets import build_assets
     from market_spine.company.catalog import DEFS_FOLDER
     from market_spine.company.home_defs import use_home
 
     package = load_folder(DEFS_FOLDER)
-    home = use_home(settings.home)
+    home = use_home(settings.home, strict=True)
     return dg.Definitions.merge(package, *(build_assets(d.config, d.folder) for d in home.declared))

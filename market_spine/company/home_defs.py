@@ -2,9 +2,10 @@
 the package's own, so an owner adds a dataset without changing the package.
 
 A file there is either `<dataset>/defs.yaml` (the package's layout, its drop folder beside it)
-or a `*.yaml` file directly in the folder (paths in it relative to the folder). Each file is
-validated on its own: an invalid one is left out with a warning naming the file, the key and
-the fix, and the other datasets load as usual.
+or a `*.yaml` file directly in the folder (paths in it relative to the folder). What loads the
+definitions (the code location, `process`, `up`) refuses a folder holding a file that does not
+load, naming every problem of every file (`require_home`): a dataset never vanishes silently.
+Readers (the API, Spine, the catalog) serve the datasets that load and warn about the others.
 """
 
 from __future__ import annotations
@@ -93,10 +94,62 @@ def read_home(home: Path) -> HomeDatasets:
     return HomeDatasets(folder, tuple(declared), tuple(problems))
 
 
-def use_home(home: Path) -> HomeDatasets:
-    """Read the home's datasets, add them to this process's catalog and warn
-    (CompanyDefsWarning) about each file left out, once per process and problem."""
+class CompanyDefsInvalid(InvalidInput):
+    """Company dataset files of a home that do not load: each file, key path and fix."""
+
+
+#: How an owner sees every problem of every company dataset file at once.
+VALIDATE_COMMAND = "market-spine company validate"
+
+
+def refusal(problems: tuple[str, ...] | list[str], folder: Path) -> CompanyDefsInvalid:
+    """The one error naming every problem of the company dataset files of `folder` (each of
+    `problems` is one file's, a line per problem)."""
+    count = f"{len(problems)} file{'s' if len(problems) > 1 else ''}"
+    lines = [f"  {line}" for problem in problems for line in problem.splitlines()]
+    return CompanyDefsInvalid(
+        f"company dataset files in {folder} do not load ({count}); fix each problem (or move "
+        f"the file out of the folder) and rerun; `{VALIDATE_COMMAND}` checks them all:\n"
+        + "\n".join(lines)
+    )
+
+
+def folder_problems(folder: Path) -> list[str]:
+    """Every problem of every `<dataset>/defs.yaml` under `folder` (a drop folder must lie
+    inside it), each naming its file, key path and fix."""
+    problems = []
+    for path in dataset_files(folder):
+        try:
+            load(path, folder)
+        except InvalidInput as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def require_declarations(home: Path) -> HomeDatasets:
+    """The home's datasets when every company dataset file loads, the package's and the
+    home's; CompanyDefsInvalid naming every problem of every file otherwise. Commands that
+    load the definitions call it first, so they fail before any run with the whole list."""
+    problems = folder_problems(DEFS_FOLDER)
+    if problems:
+        raise refusal(problems, DEFS_FOLDER)
+    return require_home(home)
+
+
+def require_home(home: Path) -> HomeDatasets:
+    """The home's datasets when every file of its folder loads; CompanyDefsInvalid naming
+    every problem of every file otherwise."""
     found = read_home(home)
+    if found.problems:
+        raise refusal(found.problems, found.folder)
+    return found
+
+
+def use_home(home: Path, *, strict: bool = False) -> HomeDatasets:
+    """Read the home's datasets, add them to this process's catalog and warn
+    (CompanyDefsWarning) about each file left out, once per process and problem; with
+    `strict`, a file left out is CompanyDefsInvalid instead (see `require_home`)."""
+    found = require_home(home) if strict else read_home(home)
     for problem in found.problems:
         if problem in _WARNED:
             continue

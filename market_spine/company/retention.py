@@ -31,6 +31,7 @@ from market_spine.company.tables import (
     VALID_FROM,
     VALID_TO,
     WHOLE_TABLE,
+    is_company_table,
     raw_table,
     silver_table,
 )
@@ -221,3 +222,26 @@ def expire_all(
 ) -> list[Expired]:
     """`expire` for every dataset in `declared`."""
     return [e for config in declared for e in expire(lake, config, now, run_id)]
+
+
+@dataclass(frozen=True)
+class Undeclared:
+    """A lake table in the company area that no dataset declares (its file removed, renamed
+    or not loading): no retention is known for it, so maintenance deletes none of its rows."""
+
+    table: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.table} is a company table no dataset file declares, so its retention is "
+            "unknown and none of its rows were deleted: restore or fix its file "
+            "(`market-spine company validate` names files that do not load), or remove the "
+            "table if the dataset is gone"
+        )
+
+
+def undeclared(tables: Iterable[str], declared: Iterable[DatasetConfig]) -> list[Undeclared]:
+    """The company tables among `tables` (lake table names) that no config of `declared`
+    owns, in name order."""
+    owned = {t for config in declared for t in (raw_table(config), silver_table(config))}
+    return [Undeclared(t) for t in sorted(tables) if is_company_table(t) and t not in owned]

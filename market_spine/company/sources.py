@@ -53,12 +53,36 @@ def conformed(config: DatasetConfig, frame: pl.DataFrame, where: str) -> pl.Data
         if failed.any():
             raise InvalidInput(_cast_failure(config, frame, name, failed, where))
     try:
-        return frame.select(columns)
+        typed = frame.select(columns)
     except pl.exceptions.PolarsError:
         raise InvalidInput(
             f"{where}: a value does not fit {config.name}'s declared types; fix the "
             "source rows or the column's `type`"
         ) from None
+    _refuse_tenantless(config, typed, where)
+    return typed
+
+
+def _refuse_tenantless(config: DatasetConfig, rows: pl.DataFrame, where: str) -> None:
+    """InvalidInput when a row of a tenant-split dataset names no tenant (null or blank): it
+    would belong to no tenant's view, or match a key bound to an empty tenant, so the capture
+    is refused whole (nothing of it is written) until the source gives every row its tenant."""
+    tenant = config.tenant_column
+    if tenant is None:
+        return
+    values = rows[tenant]
+    blank = values.is_null()
+    if values.dtype == pl.String():
+        blank |= values.str.strip_chars().str.len_chars().fill_null(0) == 0
+    if not blank.any():
+        return
+    found = blank.arg_true().to_list()
+    numbers = ", ".join(str(r + 1) for r in found[:10]) + (", …" if len(found) > 10 else "")
+    raise InvalidInput(
+        f"{where}: {len(found)} of {rows.height} rows of {config.name} have no tenant (column "
+        f"{tenant!r}, the dataset's tenant_column, is empty) in data row(s) {numbers}; nothing "
+        "of this capture was written: give each row its tenant in the source and run again"
+    )
 
 
 def _parsed(

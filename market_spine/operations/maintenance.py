@@ -52,6 +52,8 @@ def maintain_lake(
                 },
             )
         )
+    for table in done.undeclared:
+        context.log.warning(str(table))
     for message in done.refused.values():
         context.log.error(message)
     if done.refused:

@@ -21,7 +21,7 @@ from market_spine.lake.pruning import Pruning
 from market_spine.lake.store import Lake
 
 if TYPE_CHECKING:
-    from market_spine.company.retention import Expired
+    from market_spine.company.retention import Expired, Undeclared
 
 PRUNINGS = "operations/prunings"
 
@@ -119,6 +119,8 @@ class LakeMaintenance:
     recorded: int = 0
     #: Rows deleted past a company dataset's own retention, per table.
     expired: list[Expired] = field(default_factory=list)
+    #: Company tables no dataset declares, so no retention is known (each a warning).
+    undeclared: list[Undeclared] = field(default_factory=list)
 
 
 def _row(pruning: Pruning, run_id: str, retention_hours: int, at: datetime) -> dict:
@@ -141,12 +143,15 @@ def _row(pruning: Pruning, run_id: str, retention_hours: int, at: datetime) -> d
 
 def _expire_company_rows(lake: Lake, run_id: str, done: LakeMaintenance) -> None:
     """Delete the company datasets' rows past each one's `retention_days` (the package's and
-    the home's datasets); a table that cannot be written is refused, the others go on."""
+    the home's datasets); a table that cannot be written is refused, the others go on, and
+    a company table no dataset declares is named in `done.undeclared`."""
     from market_spine.company.home_defs import all_configs
-    from market_spine.company.retention import expire
+    from market_spine.company.retention import expire, undeclared
 
     now = datetime.now(UTC)
-    for config in all_configs(lake.local.parent):
+    declared = all_configs(lake.local.parent)
+    done.undeclared = undeclared(lake.datasets(), declared)
+    for config in declared:
         try:
             done.expired += expire(lake, config, now, run_id)
         except LakeError as exc:

@@ -1,7 +1,8 @@
 """An owner adds a company dataset by dropping a YAML file in the home's `company/defs/`
 folder, with no change to the package: it is loaded beside the package's datasets, captured,
-catalogued and served; a file there that is invalid is left out with a warning naming the file
-and the key, and the other datasets still load."""
+catalogued and served. A file there that does not load fails what loads the definitions (the
+code location, `process`, `up`) naming every problem of every file, so no dataset vanishes
+silently; readers serve the others and warn."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from market_spine.audit.recorder import flush_all
 from market_spine.audit.store import AuditStore
 from market_spine.client import Spine
 from market_spine.company.definitions import build_definitions
-from market_spine.company.home_defs import CompanyDefsWarning, home_folder
+from market_spine.company.home_defs import CompanyDefsInvalid, CompanyDefsWarning, home_folder
 from market_spine.company.masking import digest
 from market_spine.lake.resource import LakeResource
 from market_spine.security.keys import KeyStore
@@ -57,23 +58,38 @@ def _home(tmp_path: Path) -> Path:
     (folder / "vendors_drop" / "vendors.csv").write_text(
         "tenant,vendor_id,email\nacme,V1,a@acme.test\nglobex,V2,b@globex.test\n"
     )
-    broken = folder / "broken"
-    broken.mkdir()
-    (broken / "defs.yaml").write_text(VENDORS.replace("name: vendors", "nmae: broken"))
     return home
 
 
-def test_a_home_dataset_loads_beside_the_package_and_a_broken_file_is_named(
-    tmp_path: Path,
-) -> None:
+def _broken(home: Path) -> Path:
+    broken = home_folder(home) / "broken"
+    broken.mkdir(parents=True)
+    path = broken / "defs.yaml"
+    text = VENDORS.replace("name: vendors", "nmae: broken").replace("team:procurement", "buyers")
+    path.write_text(text.replace("column: email}", "column: mail}"))
+    return path
+
+
+def test_a_broken_file_fails_the_definitions_naming_every_problem(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    path = _broken(home)
+    second = home_folder(home) / "second.yaml"
+    second.write_text(VENDORS.replace("name: vendors", "name: second").replace("400", "'400'"))
+    with pytest.raises(CompanyDefsInvalid) as caught:
+        build_definitions(settings_for(home))
+    message = str(caught.value)
+    assert f"company dataset files in {home_folder(home)} do not load (2 files)" in message
+    assert f"{path}: key `attributes.nmae` is not a known key" in message
+    assert f"{path}: key `attributes.owner` 'buyers' must be an email address" in message
+    assert f"{path}: key `attributes.checks[0].column` 'mail' is not a declared column" in message
+    assert f"{second}: key `attributes.retention_days`" in message
+    assert "market-spine company validate" in message
+
+
+def test_a_home_dataset_loads_beside_the_package(tmp_path: Path) -> None:
     home = _home(tmp_path)
     settings = settings_for(home)
-    with pytest.warns(CompanyDefsWarning) as warned:
-        defs = build_definitions(settings)
-    (message,) = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
-    assert str(home_folder(home) / "broken" / "defs.yaml") in message
-    assert "attributes.nmae" in message and "not a known key" in message
-
+    defs = build_definitions(settings)
     assets = {a.key.to_user_string(): a for a in defs.assets or []}
     assert {"raw/company_vendors", "normalized/company_vendors"} <= set(assets)
     assert "normalized/company_clients" in assets  # the package's datasets still load
@@ -96,26 +112,44 @@ def test_a_home_dataset_may_not_take_a_package_name(tmp_path: Path) -> None:
     folder = home_folder(home)
     folder.mkdir(parents=True)
     (folder / "clients.yaml").write_text(VENDORS.replace("name: vendors", "name: clients"))
-    with pytest.warns(CompanyDefsWarning, match="already declared") as warned:
-        defs = build_definitions(settings_for(home))
-    messages = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
-    assert len(messages) == 1 and str(folder / "clients.yaml") in messages[0]
-    keys = [a.key.to_user_string() for a in defs.assets or []]
-    assert keys.count("normalized/company_clients") == 1
+    with pytest.raises(CompanyDefsInvalid, match="already declared") as caught:
+        build_definitions(settings_for(home))
+    assert str(folder / "clients.yaml") in str(caught.value)
 
 
-def test_a_broken_file_is_warned_about_once_per_process(tmp_path: Path) -> None:
+def test_a_reader_warns_about_a_broken_file_once_per_process(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    broken = home_folder(home) / "broken"
-    broken.mkdir(parents=True)
-    (broken / "defs.yaml").write_text(VENDORS.replace("name: vendors", "nmae: broken"))
+    path = _broken(home)
     with pytest.warns(CompanyDefsWarning) as warned:
-        build_definitions(settings_for(home))
         Spine(home)
         Spine(home)
-        build_definitions(settings_for(home))
     messages = [str(w.message) for w in warned if w.category is CompanyDefsWarning]
-    assert len(messages) == 1 and str(broken / "defs.yaml") in messages[0]
+    assert len(messages) == 1 and str(path) in messages[0]
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MARKET_SPINE_HOME": str(home), "COLUMNS": "400"}
+    command = [sys.executable, "-m", "market_spine.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_process_and_validate_fail_on_a_broken_file_naming_it(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    path = _broken(home)
+    processed = _cli(home, "process", "--domain", "company")
+    said = processed.stdout + processed.stderr
+    assert processed.returncode != 0, said
+    assert str(path) in said and "attributes.nmae" in said and "attributes.owner" in said
+    assert "company: " not in said  # refused before any run
+
+    checked = _cli(home, "company", "validate")
+    said = checked.stdout + checked.stderr
+    assert checked.returncode == 1, said
+    assert "ok      vendors" in said and "attributes.checks[0].column" in said
+    assert "5 dataset file(s) load, 1 refused" in said
+
+    path.unlink()
+    assert _cli(home, "company", "validate").returncode == 0
 
 
 def test_the_catalog_command_lists_a_home_dataset_added_after_its_last_listing(

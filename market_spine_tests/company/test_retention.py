@@ -4,7 +4,10 @@ read the old rows exactly, what was removed is reported, and a bad value is refu
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -170,3 +173,29 @@ def test_a_bad_retention_is_refused_naming_the_file_and_the_fix(tmp_path: Path, 
     message = str(caught.value)
     assert str(path) in message and "key `attributes.retention_days`" in message
     assert "e.g. 3650" in message
+
+
+def test_maintenance_warns_of_company_tables_no_dataset_declares(tmp_path: Path) -> None:
+    """A home dataset's file removed (or no longer loading) leaves its tables with no known
+    retention: maintenance names them, and the command warns, instead of skipping them."""
+    home = _home_with_orders(tmp_path)
+    settings = settings_for(home)
+    assets = {a.key.to_user_string(): a for a in build_definitions(settings).assets or []}
+    resources = {"lake": LakeResource(root=str(settings.lake_root))}
+    assert dg.materialize([assets["raw/company_short_orders"]], resources=resources).success
+    lake = Lake(settings.lake_root)
+    assert maintain_lake(lake, 0, "declared").undeclared == []
+
+    (home / "company" / "defs" / "short_orders" / "defs.yaml").unlink()
+    done = maintain_lake(lake, 0, "undeclared")
+    assert [u.table for u in done.undeclared] == ["raw/company_short_orders"]
+    said = str(done.undeclared[0])
+    assert "raw/company_short_orders is a company table no dataset file declares" in said
+    assert "none of its rows were deleted" in said
+
+    env = {**os.environ, "MARKET_SPINE_HOME": str(home), "COLUMNS": "400"}
+    command = [sys.executable, "-m", "market_spine.cli", "maintain"]
+    ran = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    said = " ".join(ran.stderr.split())
+    assert "warning: raw/company_short_orders is a company table no dataset" in said, said
