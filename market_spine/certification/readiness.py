@@ -57,8 +57,8 @@ READINESS_DESCRIPTIONS: dict[str, str] = {
     "certified only when what it was computed from was certified and its own blocking checks "
     "passed; it fails when what it was computed from failed.",
     "reason": 'Why it is in that state, e.g. "input normalized/futures_bars_1m FAILED: 120 of '
-    '1,380 minutes" or the blocking checks that failed; null for rows judged before reasons '
-    "were kept.",
+    '1,380 minutes of CLJ4" or the blocking checks that failed; null for rows judged before '
+    "reasons were kept.",
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
     "expected; null when nothing is owed.",
     "unit": "What expected, present and missing count: minutes (bars, continuous series, "
