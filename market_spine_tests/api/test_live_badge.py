@@ -10,36 +10,19 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 import pytest
 from playwright.sync_api import Page
 
 from market_spine.api.app import create_app
-from market_spine.providers.simulated import SimulatedMarket
 from market_spine.runs.vendor_import import import_bars
 from market_spine_tests.api.test_ui_browser import until
 from market_spine_tests.kit.api import credential, serving_app
 from market_spine_tests.kit.browser import artifacts, chromium
+from market_spine_tests.kit.frames import contract_csv
 from market_spine_tests.kit.homes import settings_for
 
 #: ES before its March roll window: the front month is ESH4, the next ESM4.
 BOTH, FRONT_ONLY = date(2024, 2, 27), date(2024, 2, 28)
-
-
-def contract_csv(path: Path, day: date, contract: str, cut: int = 0) -> Path:
-    bars = SimulatedMarket().bars("ES", day, contract)
-    if cut:
-        bars = bars.filter(~pl.int_range(pl.len()).is_between(600, 600 + cut - 1))
-    bars.select(
-        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "contract",
-    ).write_csv(path)
-    return path
 
 
 @pytest.fixture(scope="module")

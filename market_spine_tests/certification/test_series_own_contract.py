@@ -13,32 +13,15 @@ import polars as pl
 import pytest
 
 from market_spine.client import BARS_1M, CONTINUOUS_1M, CONTINUOUS_DAILY, Spine
-from market_spine.providers.simulated import SimulatedMarket
 from market_spine.runs.vendor_import import import_bars
 from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.frames import contract_csv
 from market_spine_tests.kit.homes import settings_for
 
 #: Outside ES's March roll window: the front month is ESH4, the next ESM4.
 DAY = date(2024, 2, 27)
 FRONT, NEXT = "ESH4", "ESM4"
 CUT = 28
-
-
-def contract_csv(path: Path, contract: str, cut: int = 0) -> Path:
-    """A vendor CSV of one ES contract's session of DAY, less `cut` minutes mid-session."""
-    bars = SimulatedMarket().bars("ES", DAY, contract)
-    if cut:
-        bars = bars.filter(~pl.int_range(pl.len()).is_between(600, 600 + cut - 1))
-    bars.select(
-        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "contract",
-    ).write_csv(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +31,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = folder / "home"
     with dg.instance_for_test() as instance:
         settings = settings_for(home)
-        short = contract_csv(folder / "front.csv", FRONT, CUT)
+        short = contract_csv(folder / "front.csv", DAY, FRONT, CUT)
         import_bars(settings, short, FRONT, instance=instance)
         whole = import_bars(
-            settings, contract_csv(folder / "next.csv", NEXT), NEXT, instance=instance
+            settings, contract_csv(folder / "next.csv", DAY, NEXT), NEXT, instance=instance
         )
         assert whole.success
     return home
