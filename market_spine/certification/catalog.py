@@ -133,7 +133,11 @@ READINESS_LOG_SPEC = _TRUST.dataset(
         "symbol (the SQL view `readiness`)."
     ),
     grain="one row per computation of a dataset partition and symbol",
-    glossary=_PARTITION_SYMBOL,
+    glossary={
+        **_PARTITION_SYMBOL,
+        "instrument": "The contract the row's counts are of: a futures partition's accepted "
+        "contract, the contract a continuous series holds that day; null otherwise.",
+    },
     written_by=WRITTEN_BY,
 )
 ANOMALY_FLAGS_SPEC = _TRUST.dataset(

@@ -97,11 +97,14 @@ def judge_derived(
         prior = {r["symbol"]: r["state"] for r in before.get((dataset, p.key), [])}
         for entry in (completeness or {}).get(p.key, ()) or [Completeness(p.symbol)]:
             blocking = judged.blocking(p.key, entry.verdicts)
-            mine = derive(_evidence(inputs_of, entry.symbol, captured_at, p.final_at, blocking))
+            own = entry.capture_id or capture
+            own_at = min(capture_time(own, now), now) if entry.capture_id else captured_at
+            evidence = _evidence(inputs_of, entry.symbol, own_at, p.final_at, blocking, entry)
+            mine = derive(evidence)
             judgment = Judgment(
                 mine.state,
-                capture,
-                captured_at,
+                own,
+                own_at,
                 p.final_at,
                 recorded_at,
                 run_id,
@@ -129,10 +132,19 @@ def _evidence(
     captured_at: datetime,
     final_at: datetime,
     blocking: Mapping[str, bool | None],
+    entry: Completeness | None = None,
 ) -> DerivedEvidence:
     """What a derived partition's `symbol` (None: the whole partition) is judged on: each
-    input's state and shortfall from its readiness rows that speak for that symbol."""
-    spoken = {d: speaking_for(rows, symbol) for d, rows in inputs.items()}
+    input's state and shortfall from its readiness rows that speak for that symbol. An input
+    whose partition was judged on another contract than the one `entry` is of says nothing
+    about it and is left out (a continuous series holding the next contract is not the front
+    contract's bars): that symbol stands on its own checks and capture."""
+    instrument = entry.instrument if entry is not None else None
+    spoken = {
+        d: found
+        for d, rows in inputs.items()
+        if (found := speaking_for(rows, symbol, instrument)) or not rows
+    }
     return DerivedEvidence(
         {d: worst_state(rows) for d, rows in spoken.items()},
         captured_at,

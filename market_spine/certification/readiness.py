@@ -57,8 +57,8 @@ READINESS_DESCRIPTIONS: dict[str, str] = {
     "certified only when what it was computed from was certified and its own blocking checks "
     "passed; it fails when what it was computed from failed.",
     "reason": 'Why it is in that state, e.g. "input normalized/futures_bars_1m FAILED: 120 of '
-    '1,380 minutes" or the blocking checks that failed; null for rows judged before reasons '
-    "were kept.",
+    '1,380 minutes of CLJ4" or the blocking checks that failed; null for rows judged before '
+    "reasons were kept.",
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
     "expected; null when nothing is owed.",
     "unit": "What expected, present and missing count: minutes (bars, continuous series, "
@@ -92,7 +92,11 @@ class Completeness:
     in `unit`s (minutes, expirations); None where a count is not known. `verdicts` are the
     partition's checks judged on this symbol alone, by name, where its checks judge each
     symbol apart (a root's continuous series): they stand in for the partition's verdicts
-    in this symbol's state, so one incomplete series fails only itself."""
+    in this symbol's state, so one incomplete series fails only itself. `instrument` is the
+    contract the counts are of (None: not one contract) and `capture_id` the newest capture
+    behind this symbol's own rows where it is not the partition's (a continuous series holds
+    one contract's captures): a symbol of another contract than its inputs judged is judged
+    on its own checks and capture alone."""
 
     symbol: str | None
     unit: str | None = None
@@ -101,6 +105,8 @@ class Completeness:
     missing: int | None = None
     no_trade: int | None = None
     verdicts: Mapping[str, CheckOutcome] | None = dataclass_field(default=None, compare=False)
+    instrument: str | None = None
+    capture_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,7 @@ def readiness_rows(
                 "present": entry.present,
                 "missing": entry.missing,
                 "no_trade": entry.no_trade,
+                "instrument": entry.instrument,
                 "anomalies": found.height,
                 "worst_anomaly_score": worst["score"].item() if worst.height else None,
                 "worst_anomaly_kind": worst["kind"].item() if worst.height else None,
@@ -178,8 +185,9 @@ COUNT_COLUMNS = ("unit", "expected", "present", "missing", "no_trade")
 
 
 def shortfall(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """What the readiness rows of one partition lack, e.g. "120 of 1,380 minutes" (each
-    symbol's named when there are several); None when none lacks anything."""
+    """What the readiness rows of one partition lack, e.g. "120 of 1,380 minutes of ESH4"
+    (the contract named where the row knows it; each symbol's named when there are several);
+    None when none lacks anything."""
     short = [r for r in rows if (r.get("missing") or 0) > 0 and r.get("expected")]
     if not short:
         return None
@@ -187,21 +195,30 @@ def shortfall(rows: Sequence[Mapping[str, Any]]) -> str | None:
     return ", ".join(
         f"{r['symbol'] + ' ' if named and r.get('symbol') else ''}"
         f"{r['expected'] - r['missing']:,} of {r['expected']:,} {r.get('unit') or ''}".rstrip()
+        + (f" of {r['instrument']}" if r.get("instrument") else "")
         for r in short
     )
 
 
-def speaking_for(rows: Sequence[Mapping[str, Any]], symbol: str | None) -> list[Mapping[str, Any]]:
+def speaking_for(
+    rows: Sequence[Mapping[str, Any]], symbol: str | None, instrument: str | None = None
+) -> list[Mapping[str, Any]]:
     """Among one partition's readiness rows, those that speak for `symbol`: its own, else its
     root's (a continuous series' root) or the whole partition's, else all of them (symbol
-    None: the whole partition)."""
+    None: the whole partition). The root's rows speak for a symbol of `instrument` (the
+    contract a continuous series holds) only when they judged that contract or do not say
+    which they judged: none do for a series of another contract (empty), which is judged on
+    its own."""
     if symbol is None:
         return list(rows)
     own = [r for r in rows if r.get("symbol") == symbol]
     if own:
         return own
     root = symbol.split(".")[0]
-    return [r for r in rows if r.get("symbol") in (root, None)] or list(rows)
+    above = [r for r in rows if r.get("symbol") in (root, None)]
+    if above and instrument is not None:
+        return [r for r in above if r.get("instrument") in (instrument, None)]
+    return above or list(rows)
 
 
 def worst_state(rows: Sequence[Mapping[str, Any]]) -> State | None:

@@ -98,6 +98,9 @@ READINESS_LOG_SCHEMA: dict[str, pl.DataType] = {
     # Added after the first homes were made: the lake takes it on at their next judgment and
     # their earlier rows read it as null.
     "reason": pl.String(),
+    # Added later still, the same way: the contract the counts are of (a futures partition's
+    # accepted one, the one a continuous series holds), so a reason can name it.
+    "instrument": pl.String(),
 }
 
 #: What an anomaly check finds, one row per flagged data row (a CheckOutcome's `flagged`).

@@ -76,7 +76,10 @@ def withdrawn(
     rows = []
     for row in certified.to_dicts():
         key = row["partition"]
-        given = speaking_for([c for c in counts if c.get("partition") == key], row["symbol"])
+        judged_here = [c for c in counts if c.get("partition") == key]
+        given = speaking_for(judged_here, row["symbol"], row.get("instrument"))
+        if judged_here and not given:
+            continue  # judged on another contract than this row holds: it says nothing of it
         judged = worst_state(given) if given else states[key]
         if judged is State.CERTIFIED:
             continue  # a symbol judged apart stands where its own input does

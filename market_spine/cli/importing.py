@@ -29,7 +29,11 @@ def _group() -> None:
 def bars(
     path: Annotated[Path, typer.Argument(help="CSV, CSV.gz, Parquet or DBN(.zst) file.")],
     symbol: Annotated[
-        str, typer.Option(help="Root (ES, 6E) or contract (ESU4) whose bars to import.")
+        str,
+        typer.Option(
+            help="Root (ES, 6E), contract (ESU4) or calendar continuous series (ES.c.1: each "
+            "session filed under the contract it held) whose bars to import."
+        ),
     ],
     fmt: Annotated[
         str, typer.Option("--format", help="auto (by extension), csv, parquet or dbn.")

@@ -33,11 +33,22 @@ def build_block(bars: pl.DataFrame, symbol: str, start: date, end: date) -> pl.D
     return continuous_minutes(bars, holdings(symbol, days, session_volumes(bars)))
 
 
+def held_by_series(rows: pl.DataFrame) -> dict[str, tuple[str, str | None]]:
+    """Each series' contract and newest capture in one partition's continuous rows (minutes
+    or daily rows): a series is judged on its own contract, not on the front's."""
+    if rows.is_empty():
+        return {}
+    held = rows.group_by("series").agg(pl.col("contract").last(), pl.col("capture_id").max())
+    return {s: (c, capture) for s, c, capture in held.iter_rows()}
+
+
 def series_completeness(
-    p: Partition, verdicts: Mapping[str, CheckOutcome], _: pl.DataFrame
+    p: Partition, verdicts: Mapping[str, CheckOutcome], rows: pl.DataFrame
 ) -> list[Completeness]:
     """Each continuous series of the root judged that session, in minutes, with its own
-    completeness verdict: one series' gap fails only that series."""
+    completeness verdict, contract and capture: one series' gap fails only that series, and
+    a series holding another contract than the root's bars stands on that contract's."""
+    held = held_by_series(rows)
     return [
         Completeness(
             name,
@@ -51,6 +62,8 @@ def series_completeness(
                     counts["passed"], {"series": name}, warn_only=counts["warn_only"]
                 )
             },
+            instrument=held.get(name, (None, None))[0],
+            capture_id=held.get(name, (None, None))[1],
         )
         for name, counts in verdicts["completeness"].metadata["by_series"].items()
     ]

@@ -18,6 +18,7 @@ from market_spine.futures.assets import (
     run_partitions,
 )
 from market_spine.futures.catalog import CERTIFIED_FROM, CONTINUOUS_DAILY_SPEC
+from market_spine.futures.continuous_bars import held_by_series
 from market_spine.futures.daily_bars import daily_from_minutes
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import absent_series
@@ -39,6 +40,7 @@ def series_days(
     counts = verdicts["completeness"].metadata
     owed = counts.get("judged", [])
     missing = set(counts["missing"])
+    held = held_by_series(rows)
     return [
         Completeness(
             name,
@@ -47,6 +49,8 @@ def series_days(
             0 if name in missing else 1,
             1 if name in missing else 0,
             verdicts={"completeness": CheckOutcome(name not in missing, {"series": name})},
+            instrument=held.get(name, (None, None))[0],
+            capture_id=held.get(name, (None, None))[1],
         )
         for name in owed
     ]

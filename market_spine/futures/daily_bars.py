@@ -68,8 +68,16 @@ def session_completeness(
 ) -> list[Completeness]:
     """A session's daily row against the calendar, in days (none owed without a session)."""
     counts = verdicts["completeness"].metadata
+    contract = rows["contract"][-1] if rows.height else None
     return [
-        Completeness(p.symbol, "days", counts["expected_days"], rows.height, counts["missing_days"])
+        Completeness(
+            p.symbol,
+            "days",
+            counts["expected_days"],
+            rows.height,
+            counts["missing_days"],
+            instrument=contract,
+        )
     ]
 
 

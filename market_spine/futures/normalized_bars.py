@@ -2,6 +2,7 @@
 replaced atomically per partition so reruns are idempotent and every state stays readable."""
 
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -65,8 +66,11 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def minute_completeness(symbol: str | None, counts: dict[str, Any]) -> Completeness:
-    """A session's completeness for readiness, from its completeness check's counts."""
+def minute_completeness(
+    symbol: str | None, counts: dict[str, Any], contract: str | None = None
+) -> Completeness:
+    """A session's completeness for readiness, from its completeness check's counts, of the
+    `contract` its bars are of (None: not known)."""
     return Completeness(
         symbol,
         "minutes",
@@ -74,7 +78,16 @@ def minute_completeness(symbol: str | None, counts: dict[str, Any]) -> Completen
         counts["present_bars"],
         counts["missing_minutes"],
         counts["no_trade_minutes"],
+        instrument=contract,
     )
+
+
+def session_contracts(bars: pl.DataFrame) -> dict[tuple[str, date], str]:
+    """The contract of each (symbol, trade date)'s bars (the accepted capture's one)."""
+    if bars.is_empty():
+        return {}
+    held = bars.group_by("symbol", "trade_date").agg(pl.col("contract").unique().sort())
+    return {(s, d): ",".join(c) for s, d, c in held.iter_rows()}
 
 
 def normalized_futures_bars_1m(
@@ -101,6 +114,7 @@ def normalized_futures_bars_1m(
         checks.NORMALIZED_BARS_CHECKS, bars, partitions, now=market.now()
     )
     complete = {k: v[checks.MINUTE_COMPLETENESS.name].metadata for k, v in verdicts.items()}
+    contracts = session_contracts(bars)
     judged = Judged(
         checks.NORMALIZED_BARS_CHECKS, verdicts, selected_checks(context, keys.NORMALIZED_BARS)
     )
@@ -114,7 +128,14 @@ def normalized_futures_bars_1m(
         bars,
         judged,
         market.now(),
-        {p.key: [minute_completeness(p.symbol, complete[p.key])] for p in certifiable},
+        {
+            p.key: [
+                minute_completeness(
+                    p.symbol, complete[p.key], contracts.get((p.symbol, p.trade_date))
+                )
+            ]
+            for p in certifiable
+        },
         dependents(NORMALIZED_BARS_SPEC.name, CERTIFIED_FROM),
     )
     yield dg.MaterializeResult(

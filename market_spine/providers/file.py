@@ -24,12 +24,14 @@ from market_spine.markets.instruments import (
     front_contract,
     get_instrument,
     known_symbols,
+    next_contract,
     parse_local_symbol,
 )
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import (
     SourceTable,
+    calendar_contract,
     detect_format,
     fail,
     group_symbol,
@@ -135,6 +137,7 @@ def read_bars(
     data = path.read_bytes()
     table = read_table(path, data, fmt, mapping or {}, dialect)
     frame = table.frame if table.typed else typed_bars(path, table, zone)
+    frame, series = _series_named(path, frame, symbol, root)
     frame, skipped, skips = _select(path, table, frame, root, wanted)
     if table.blank_lines:
         blank = table.blank_lines
@@ -144,9 +147,9 @@ def read_bars(
     if stamp == "close":
         frame = frame.with_columns(pl.col("ts") - pl.duration(minutes=1))
     check_minutes(path, table.row_label, frame)
-    frame, notes = _trade_dates(path, table.row_label, frame, root, wanted, stamp)
-    if table.by_expiry:
-        notes.extend(off_front_note(frame, root))
+    frame, notes = _trade_dates(path, table.row_label, frame, root, wanted, stamp, series)
+    if table.by_expiry or series is not None:
+        notes.extend(off_front_note(frame, root, _rank(series or symbol)))
     return FileBars(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -191,6 +194,62 @@ def _target(symbol: str) -> tuple[str, Contract | None]:
             "contracts (e.g. ESU4); add a root in instruments.toml (see instruments.example.toml)"
         ) from None
     return c.root, c
+
+
+def _series_named(
+    path: Path, frame: pl.DataFrame, symbol: str, root: str
+) -> tuple[pl.DataFrame, str | None]:
+    """The continuous series a file without contracts holds, as `--symbol` or its contract
+    column names it (a vendor's export of ES.c.1 writes the series in every row), and the
+    frame without that column: its bars are filed under the contract the series held each
+    trade date (`_trade_dates`). None when the file's bars name contracts, or `--symbol` is
+    a root or contract. A volume or open-interest series, whose contracts follow volumes or
+    open interest the file does not give, is refused naming what to pass instead."""
+    named = symbol.strip()
+    if "contract" in frame.columns:
+        values = frame["contract"].drop_nulls().unique().to_list()
+        grouped = [v for v in values if group_symbol(str(v)) is not None]
+        if not grouped:
+            return frame, None
+        if len(values) > 1:
+            raise fail(
+                path,
+                f"its contract column mixes continuous or parent symbols ({', '.join(grouped)})"
+                " with others: bars are kept by contract",
+                "export each bar's contract (raw_symbol), or one series per file",
+            )
+        written = str(values[0]).strip()
+        asked = group_symbol(named)
+        if asked is not None and asked[0] == "continuous" and written.upper() != named.upper():
+            raise fail(
+                path,
+                f"its bars are of {written}, not {named} (--symbol)",
+                f"pass --symbol {written}",
+            )
+        named, frame = written, frame.drop("contract")
+    group = group_symbol(named)
+    if group is None or group[0] != "continuous" or group[1] != root:
+        return frame, None
+    _, rule, rank = named.split(".")
+    series = f"{root}.{rule.lower()}.{rank}"
+    if rule.lower() != "c":
+        held = front_contract(root, frame["ts"].min().date()).local_symbol  # type: ignore[union-attr]
+        what = "volume" if rule.lower() == "v" else "open interest"
+        raise fail(
+            path,
+            f"{series} is a {what} continuous series: the contract it holds each day follows "
+            f"the {what} of more than one contract, which the file does not give, so its bars "
+            "cannot be filed under their contracts",
+            f"import each contract's bars by the contract (e.g. --symbol {held}), or a file "
+            f"naming each bar's contract (raw_symbol); {root}.c.N files are mapped by expiry",
+        )
+    return frame, series
+
+
+def _rank(symbol: str) -> int:
+    """The rank of a calendar continuous symbol (`ES.c.1` → 1); 0 for any other symbol."""
+    parts = symbol.strip().split(".")
+    return int(parts[2]) if len(parts) == 3 and parts[1].lower() == "c" else 0
 
 
 def _select(
@@ -240,20 +299,26 @@ def _select(
     return frame, skipped, skips
 
 
-def off_front_note(frame: pl.DataFrame, root: str) -> list[str]:
-    """A note naming the sessions whose contract is not the roll rule's front (a continuous file
-    by expiry holds the old month until it expires): there the calendar series ROOT.c.0 needs
-    the front's bars from another file."""
+def off_front_note(frame: pl.DataFrame, root: str, rank: int = 0) -> list[str]:
+    """A note naming the sessions whose contract is not the one the roll rule's calendar series
+    `ROOT.c.<rank>` holds (a continuous file by expiry holds the old month until it expires):
+    there that series needs its contract's bars from another file."""
     days = frame.select("trade_date", "contract").unique()
-    other = sorted((d, c) for d, c in days.iter_rows() if c != front_contract(root, d).local_symbol)
+
+    def held(d: date) -> str:
+        return next_contract(front_contract(root, d), rank).local_symbol
+
+    other = sorted((d, c) for d, c in days.iter_rows() if c != held(d))
     if not other:
         return []
     first, last = other[0][0], other[-1][0]
-    fronts = sorted({front_contract(root, d).local_symbol for d, _ in other})
+    wanted = sorted({held(d) for d, _ in other})
+    whose = "front" if rank == 0 else f"{root}.c.{rank} contract"
     return [
         f"{len(other)} session(s) {first}..{last} hold {', '.join(sorted({c for _, c in other}))}"
-        f", not the roll rule's front ({', '.join(fronts)}): {root}.c.0 needs the front's bars "
-        f"there; import them too (e.g. the {root}.c.1 file, or {fronts[0]} by raw symbol)"
+        f", not the roll rule's {whose} ({', '.join(wanted)}): {root}.c.{rank} needs "
+        f"{'the front' if rank == 0 else 'that contract'}'s bars there; import them too (e.g. "
+        f"the {root}.c.{rank + 1} file, or {wanted[0]} by raw symbol)"
     ]
 
 
@@ -265,11 +330,19 @@ def _contract(value: str, near: date) -> Contract | None:
 
 
 def _trade_dates(
-    path: Path, label: str, frame: pl.DataFrame, root: str, wanted: Contract | None, stamp: str
+    path: Path,
+    label: str,
+    frame: pl.DataFrame,
+    root: str,
+    wanted: Contract | None,
+    stamp: str,
+    series: str | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """Each bar's CME trade date: the session whose minutes hold it. A bar outside every
     session (a weekend, a holiday, the daily break) is refused: filed under the nearest trade
-    date it would be data the exchange never traded."""
+    date it would be data the exchange never traded. Bars naming no contract are labelled
+    with `wanted`, the contract the calendar `series` (ES.c.1) held that day as DBN files of
+    it are (`calendar_contract`), or else the roll rule's front."""
     notes: list[str] = []
     ts = frame["ts"].dt.epoch("ns").to_numpy()
     lo = pd.Timestamp(int(ts.min()), tz="UTC").date() - timedelta(days=7)
@@ -288,6 +361,13 @@ def _trade_dates(
     if "contract" not in frame.columns:
         if wanted is not None:
             contracts = {d: wanted.local_symbol for d in set(days)}
+        elif series is not None:
+            contracts = {d: calendar_contract(series, d.isoformat()) or "" for d in set(days)}
+            notes.append(
+                f"the file names no contract: each session is labelled with the contract "
+                f"{series} held that day, by expiry as DBN files of it are "
+                f"({', '.join(sorted(set(contracts.values())))})"
+            )
         else:
             contracts = {d: front_contract(root, d).local_symbol for d in set(days)}
             notes.append(

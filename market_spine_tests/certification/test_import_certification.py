@@ -91,7 +91,7 @@ def test_an_import_missing_most_of_the_session_is_failed_and_certifies_nothing_o
     # What is computed from the failed minutes fails with them, each naming them and what
     # they lack, and none claims to be complete.
     assert found == dict.fromkeys(DATASETS, "failed")
-    lacking = "input normalized/futures_bars_1m FAILED: 120 of 1,380 minutes"
+    lacking = "input normalized/futures_bars_1m FAILED: 120 of 1,380 minutes of ESM4"
     assert reasons(instance, DAILY)[PARTITION] == lacking
     for dataset in (DAILY, CONTINUOUS):
         assert lacking in reasons(instance, dataset)[PARTITION], dataset

@@ -262,7 +262,8 @@ def test_derived_datasets_are_as_certified_as_what_they_are_computed_from(home: 
         "missing": 0,
         "completeness": 1.0,
     }
-    held = f"{lost['expected'] - lost['missing']:,} of {lost['expected']:,} minutes"
+    front = spine.bars("CL", CLOSED)["contract"].unique().item()
+    held = f"{lost['expected'] - lost['missing']:,} of {lost['expected']:,} minutes of {front}"
     assert daily["reason"] == f"input {BARS_1M} FAILED: {held}"
     live_daily = _row(ready, BARS_DAILY, "CL", LIVE)
     assert (live_daily["unit"], live_daily["expected"], live_daily["present"]) == ("days", 1, 1)

@@ -42,7 +42,7 @@ def test_a_readiness_log_without_reasons_reads_and_takes_them_on(tmp_path: Path)
     home = tmp_path / "home"
     spine = Spine(home, warn_empty=False)
     lake = spine.lake
-    old = {c: t for c, t in READINESS_LOG_SCHEMA.items() if c != "reason"}
+    old = {c: t for c, t in READINESS_LOG_SCHEMA.items() if c not in ("reason", "instrument")}
     lake.append(READINESS_LOG, pl.DataFrame([judged("CL", "certified", EARLIER)], schema=old))
     assert "reason" not in lake.read(READINESS_LOG).columns
 

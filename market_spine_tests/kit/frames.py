@@ -4,6 +4,7 @@ as one partition of a test dataset."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -33,3 +34,23 @@ def put(lake: Lake, day: date, symbol: str, value: float) -> int:
         partition_by=["symbol"],
         metadata={"capture_id": f"cap-{value}"},
     ).version
+
+
+def contract_csv(path: Path, day: date, contract: str, cut: int = 0) -> Path:
+    """A vendor CSV of one ES contract's session of `day` (the simulated market's bars, stamped
+    at their open, naming the contract), less `cut` minutes from the 601st on: a short day."""
+    from market_spine.providers.simulated import SimulatedMarket
+
+    bars = SimulatedMarket().bars("ES", day, contract)
+    if cut:
+        bars = bars.filter(~pl.int_range(pl.len()).is_between(600, 600 + cut - 1))
+    bars.select(
+        pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "contract",
+    ).write_csv(path)
+    return path

@@ -10,6 +10,7 @@
   const S = window.Spine;
   const LC = window.LightweightCharts;
   const BARS = "normalized/futures_bars_1m";
+  const CONTINUOUS = "normalized/futures_continuous_1m";
   const REFRESH_MS = 30000;
   const TAPE_ROWS = 15;
   const VISIBLE_MINUTES = 240;
@@ -22,6 +23,11 @@
     candles: new Map(), // minute (epoch s) -> {time, open, high, low, close, volume, final}
     forming: new Map(), // minute -> Map(5-second bar epoch s -> message)
     readiness: [],
+    seriesReadiness: [], // the continuous series' readiness rows, each judged on its contract
+    // Whether the lake holds bars of the picked symbol on the day shown, and why not if it
+    // does not: a badge describes data that is there.
+    held: false,
+    emptyReason: "",
     readable: false,
     lastLive: {}, // root -> {arrived: wall ms, ts}
     // root -> {tradeDate, through: epoch ms the newest live bar closed}: freshness past the lake
@@ -148,7 +154,9 @@
     markers.setMarkers([]);
     document.getElementById("day").textContent = day ? "trade date " + day : "";
     document.getElementById("day-input").value = day || "";
-    dayState(root, day);
+    state.held = false;
+    state.emptyReason = "";
+    document.getElementById("day-state").replaceChildren(); // said once the day's bars are read
     state.join = null;
     joinState("", "");
     info("", "");
@@ -171,6 +179,9 @@
     if (generation !== state.generation) return; // the user picked another symbol meanwhile
     // Why the chart is blank, as the API says it (no session that day, not loaded yet …).
     if (!bars.length && bars.emptyReason) info(bars.emptyReason.detail, bars.emptyReason.code);
+    state.held = bars.length > 0;
+    state.emptyReason = bars.emptyReason ? bars.emptyReason.detail : document.getElementById("info").textContent;
+    dayState(symbol, day);
     // A minute the day's capture took before it closed is the forming one: the live bars after
     // the capture go on building it. (Minutes the stream landed are closed: other captures.)
     const row = state.readiness.find((r) => r.symbol === root && r.trade_date === day);
@@ -236,10 +247,20 @@
     chartEl.dataset.liveContract = contract;
   }
 
-  function dayState(root, day) {
+  // The certification of the picked symbol's bars on `day`: the root's minutes, or the
+  // series' own (judged on the contract it holds); "no data" with the reason when the lake
+  // holds none of them, never a badge of other data.
+  function dayState(symbol, day) {
     const box = document.getElementById("day-state");
     box.replaceChildren();
-    const row = state.readiness.find((r) => r.symbol === root && r.trade_date === day);
+    if (!day) return;
+    if (!state.held) {
+      const why = state.emptyReason || `no bars of ${symbol} on ${day} in the lake`;
+      box.append(S.el("span", { class: "no-data muted", "data-state": "none", title: why }, "no data"));
+      return;
+    }
+    const rows = isContinuous(symbol) ? state.seriesReadiness : state.readiness;
+    const row = rows.find((r) => r.symbol === symbol && r.trade_date === day);
     if (row) box.append(S.badge(row.state));
   }
 
@@ -272,7 +293,9 @@
 
   async function refreshReadiness() {
     try {
-      state.readiness = await S.rows("v1/readiness", { dataset: BARS });
+      const rows = await S.rows("v1/readiness", { dataset: `${BARS},${CONTINUOUS}` });
+      state.readiness = rows.filter((r) => r.dataset === BARS);
+      state.seriesReadiness = rows.filter((r) => r.dataset === CONTINUOUS);
       state.readable = true;
       S.clearError();
     } catch (err) {
@@ -577,7 +600,7 @@
   });
   setInterval(() => ticks(), 1000);
   setInterval(async () => {
-    if (await refreshReadiness()) dayState(rootOf(state.symbol || ""), state.tradeDate);
+    if ((await refreshReadiness()) && !state.loading) dayState(state.symbol || "", state.tradeDate);
   }, REFRESH_MS);
   start();
 })();
