@@ -159,13 +159,15 @@ def completeness(
     bars: pl.DataFrame,
     partitions: Iterable[tuple[str, date]],
     now: datetime | None = None,
+    by_session: Mapping[tuple[str, date], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> CheckOutcome:
     """Compare present bars with each session's expected minute grid (holidays, breaks, early
     closes included); an absent run that the neighbouring activity explains counts as no-trade
     minutes, one it cannot explain as missing data. `now` (UTC) limits a live session to the
-    minutes that have closed."""
+    minutes that have closed. `by_session` is the bars' `activity` when already known."""
     now_ns = None if now is None else int(pd.Timestamp(now).as_unit("ns").value)
-    by_session = activity(bars)
+    if by_session is None:
+        by_session = activity(bars)
     return _outcome(
         [
             session_gaps(symbol, day, *by_session.get((symbol, day), _NO_ACTIVITY), now_ns=now_ns)
@@ -198,6 +200,7 @@ class RunRows:
         self._conforms: dict[int, bool] = {}
         self._valid: dict[tuple[int, tuple[str, ...]], CheckOutcome] = {}
         self._flagged: dict[Any, pl.DataFrame] | None = None
+        self._activity: dict[tuple[str, date], tuple[np.ndarray, np.ndarray]] | None = None
         self._empty_flagged = frame.clear()
 
     def conforms(self, schema: pa.DataFrameSchema) -> bool:
@@ -214,6 +217,12 @@ class RunRows:
             found = validity(self.frame, schema, key, self.conforms(schema))
             self._valid[(id(schema), key)] = found
         return found
+
+    def activity(self) -> dict[tuple[str, date], tuple[np.ndarray, np.ndarray]]:
+        """The whole frame's `activity`, per (symbol, trade date) as each partition's is."""
+        if self._activity is None:
+            self._activity = activity(self.frame)
+        return self._activity
 
     def flagged(self, symbol: str, trade_date: date) -> pl.DataFrame:
         """The partition's rows the anomaly check flags, worst first. Returns are scored per
@@ -415,7 +424,12 @@ MINUTE_COMPLETENESS: CheckDef[BarsPartition] = CheckDef(
     "completeness",
     "Every minute the session owes has a bar or is a plausible no-trade minute; no bar lies "
     "outside the session.",
-    lambda p: completeness(p.rows, [(p.symbol, p.trade_date)], now=p.now),
+    lambda p: completeness(
+        p.rows,
+        [(p.symbol, p.trade_date)],
+        now=p.now,
+        by_session=None if p.run is None else p.run.activity(),
+    ),
     certifying=True,
 )
 NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (

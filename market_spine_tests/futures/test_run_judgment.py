@@ -1,5 +1,5 @@
 """A range run's checks judge its whole frame once where a partition's verdict follows from it
-(validity without problems, anomaly scores per session): every partition still gets exactly
+(validity without problems, anomaly scores and minute activity per session): every partition still gets exactly
 the verdict, metadata and flagged rows it gets judged alone."""
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _same(run: dict, alone: dict) -> None:
                 assert_frame_equal(outcome.flagged, other.flagged)
 
 
-@pytest.mark.parametrize("defects", [[], ["spikes"], ["crossed"], ["duplicates"]])
+@pytest.mark.parametrize("defects", [[], ["spikes"], ["crossed"], ["duplicates"], ["gaps"]])
 def test_each_partition_gets_the_verdict_it_gets_alone(defects: list[str]) -> None:
     raw = _raw(defects)
     # One partition of the run has no rows at all: it is judged on an empty frame.
