@@ -245,6 +245,8 @@ def _evaluation_events(
     outcome: CheckOutcome,
     output: str,
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    key = dg.AssetCheckKey(asset, name)
+    blocking = any(spec.key == key and spec.blocking for spec in context.check_specs)
     yield dg.AssetCheckEvaluation(
         asset_key=asset,
         check_name=name,
@@ -252,7 +254,7 @@ def _evaluation_events(
         metadata=_metadata(outcome),
         target_materialization_data=_latest_materialization(context, asset),
         severity=_severity(outcome),
-        blocking=False,
+        blocking=blocking,
     )
     yield dg.Output(None, output_name=output)
 
