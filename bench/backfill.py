@@ -38,6 +38,7 @@ from market_spine.futures.schemas import (
 )
 from market_spine.lake import Lake
 from market_spine.lake.blocks import contiguous_blocks
+from market_spine.markets.rolls import captured_contracts
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import materialize_range, plan
 from market_spine.settings import Settings
@@ -112,11 +113,18 @@ def direct(settings: Settings, start: date = START, end: date = END) -> dict[str
         return out
 
     for symbol, days in plan(dataset.SYMBOLS, start, end).items():
+        # Each session's front contract and the months after it the raw asset also captures
+        # (`captured_contracts`: the continuous series' and the rolls' other sides).
         frames = stage(
             "fetch + capture frame",
             lambda s=symbol, ds=days: [
-                capture_frame(provider.fetch_bars(s, d), d.isoformat(), datetime.now(UTC))
+                capture_frame(
+                    provider.fetch_bars(s, d, *([] if n == 0 else [c.local_symbol])),
+                    d.isoformat(),
+                    datetime.now(UTC),
+                )
                 for d in ds
+                for n, c in enumerate(captured_contracts(s, d))
             ],
         )
         raw = pl.concat(frames)

@@ -16,6 +16,7 @@ import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+from dagster._core.errors import DagsterInvalidPropertyError
 
 if TYPE_CHECKING:
     # Only the frame's type: reading check outcomes (status, runs) needs no polars.
@@ -218,6 +219,68 @@ def check_result(asset: dg.AssetKey, name: str, outcome: CheckOutcome) -> dg.Ass
         severity=_severity(outcome),
         metadata=_metadata(outcome),
     )
+
+
+def asset_level_verdict(
+    context: dg.AssetCheckExecutionContext, asset: dg.AssetKey, name: str, outcome: CheckOutcome
+) -> dg.AssetCheckResult | Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    """What an unpartitioned check on a partitioned asset returns for its verdict. In a run:
+    its evaluation (metadata as `check_result` shows it) pointing at the asset's latest
+    materialization of any partition, then the check's output. Invoked outside a run (a
+    test, a notebook): the `check_result`.
+
+    An AssetCheckResult gets the same target from Dagster, which first lists every partition
+    the check depends on (all of them: years × symbols of keys built one by one) to version
+    them; the latest materialization is one lookup of the asset's record."""
+    output = _check_output_name(context, dg.AssetCheckKey(asset, name))
+    if output is None:
+        return check_result(asset, name, outcome)
+    return _evaluation_events(context, asset, name, outcome, output)
+
+
+def _evaluation_events(
+    context: dg.AssetCheckExecutionContext,
+    asset: dg.AssetKey,
+    name: str,
+    outcome: CheckOutcome,
+    output: str,
+) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
+    key = dg.AssetCheckKey(asset, name)
+    blocking = any(spec.key == key and spec.blocking for spec in context.check_specs)
+    yield dg.AssetCheckEvaluation(
+        asset_key=asset,
+        check_name=name,
+        passed=outcome.passed,
+        metadata=_metadata(outcome),
+        target_materialization_data=_latest_materialization(context, asset),
+        severity=_severity(outcome),
+        blocking=blocking,
+    )
+    yield dg.Output(None, output_name=output)
+
+
+def _latest_materialization(
+    context: dg.AssetCheckExecutionContext, asset: dg.AssetKey
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The asset's latest materialization of any partition, as Dagster targets an unpartitioned
+    check's evaluation at; None before the first."""
+    [*records] = context.instance.get_asset_records([asset])
+    latest = records[0].asset_entry.last_materialization_record if records else None
+    if latest is None:
+        return None
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=latest.storage_id, run_id=latest.run_id, timestamp=latest.timestamp
+    )
+
+
+def _check_output_name(
+    context: dg.AssetCheckExecutionContext, check_key: dg.AssetCheckKey
+) -> str | None:
+    """The op output that stands for the check in a run; None when invoked outside a run."""
+    try:
+        return context.job_def.asset_layer.get_op_output_name(check_key)
+    except DagsterInvalidPropertyError:
+        return None
 
 
 def _severity(outcome: CheckOutcome) -> dg.AssetCheckSeverity:

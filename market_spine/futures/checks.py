@@ -159,13 +159,15 @@ def completeness(
     bars: pl.DataFrame,
     partitions: Iterable[tuple[str, date]],
     now: datetime | None = None,
+    by_session: Mapping[tuple[str, date], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> CheckOutcome:
     """Compare present bars with each session's expected minute grid (holidays, breaks, early
     closes included); an absent run that the neighbouring activity explains counts as no-trade
     minutes, one it cannot explain as missing data. `now` (UTC) limits a live session to the
-    minutes that have closed."""
+    minutes that have closed. `by_session` is the bars' `activity` when already known."""
     now_ns = None if now is None else int(pd.Timestamp(now).as_unit("ns").value)
-    by_session = activity(bars)
+    if by_session is None:
+        by_session = activity(bars)
     return _outcome(
         [
             session_gaps(symbol, day, *by_session.get((symbol, day), _NO_ACTIVITY), now_ns=now_ns)
@@ -196,12 +198,45 @@ class RunRows:
     def __init__(self, frame: pl.DataFrame) -> None:
         self.frame = frame
         self._conforms: dict[int, bool] = {}
+        self._valid: dict[tuple[int, tuple[str, ...]], CheckOutcome] = {}
+        self._flagged: dict[Any, pl.DataFrame] | None = None
+        self._activity: dict[tuple[str, date], tuple[np.ndarray, np.ndarray]] | None = None
+        self._empty_flagged = frame.clear()
 
     def conforms(self, schema: pa.DataFrameSchema) -> bool:
         """True when the whole frame passes `schema`."""
         if id(schema) not in self._conforms:
             self._conforms[id(schema)] = not schema_problems(self.frame, schema)
         return self._conforms[id(schema)]
+
+    def valid(self, schema: pa.DataFrameSchema, key: tuple[str, ...]) -> CheckOutcome:
+        """The validity of the whole frame. Its problems are per row or per key within a
+        partition, so when the whole frame has none, no partition has any."""
+        found = self._valid.get((id(schema), key))
+        if found is None:
+            found = validity(self.frame, schema, key, self.conforms(schema))
+            self._valid[(id(schema), key)] = found
+        return found
+
+    def activity(self) -> dict[tuple[str, date], tuple[np.ndarray, np.ndarray]]:
+        """The whole frame's `activity`, per (symbol, trade date) as each partition's is."""
+        if self._activity is None:
+            self._activity = activity(self.frame)
+        return self._activity
+
+    def flagged(self, symbol: str, trade_date: date) -> pl.DataFrame:
+        """The partition's rows the anomaly check flags, worst first. Returns are scored per
+        (symbol, trade date), so scoring the whole frame once flags what scoring each
+        partition alone would."""
+        if self._flagged is None:
+            flagged = scored_returns(self.frame, ANOMALY_Z)
+            self._empty_flagged = flagged.clear()
+            self._flagged = (
+                flagged.partition_by("symbol", "trade_date", as_dict=True, maintain_order=True)
+                if flagged.height
+                else {}
+            )
+        return self._flagged.get((symbol, trade_date), self._empty_flagged)
 
 
 def validity(
@@ -249,6 +284,14 @@ def anomalies(bars: pl.DataFrame, threshold: float = ANOMALY_Z) -> CheckOutcome:
     """
     if bars.is_empty():
         return CheckOutcome(True, {"flagged": 0, "worst": []}, warn_only=True)
+    return flagged_outcome(scored_returns(bars, threshold), threshold)
+
+
+def scored_returns(bars: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """The bars whose 1-minute return scores past `threshold` (see `anomalies`), with their
+    robust z-score `z`, worst first; returns are scored per symbol and trade date."""
+    if bars.is_empty():
+        return bars.with_columns(z=pl.lit(None, pl.Float64()))
     ticks = {s: get_instrument(s).tick_size for s in bars["symbol"].unique().to_list()}
     scored = (
         bars.sort("symbol", "ts")
@@ -267,7 +310,11 @@ def anomalies(bars: pl.DataFrame, threshold: float = ANOMALY_Z) -> CheckOutcome:
         .with_columns(floor=pl.col("symbol").replace_strict(ticks, default=0.01) / pl.col("close"))
         .with_columns(z=pl.col("dev") / (1.4826 * pl.max_horizontal("mad", "floor")))
     )
-    flagged = scored.filter(pl.col("z") > threshold).sort("z", descending=True)
+    return scored.filter(pl.col("z") > threshold).sort("z", descending=True, maintain_order=True)
+
+
+def flagged_outcome(flagged: pl.DataFrame, threshold: float = ANOMALY_Z) -> CheckOutcome:
+    """The anomaly check's outcome from the rows it flagged (`scored_returns`), worst first."""
     worst = [
         {"symbol": r["symbol"], "ts": str(r["ts"]), "close": r["close"], "z": round(r["z"], 1)}
         for r in flagged.head(WORST).to_dicts()
@@ -343,8 +390,24 @@ def judge_partitions(
 def _valid(
     schema: pa.DataFrameSchema, key: tuple[str, ...]
 ) -> Callable[[BarsPartition], CheckOutcome]:
-    """The validity check of a partition against `schema` with a unique `key`."""
-    return lambda p: validity(p.rows, schema, key, p.conforms(schema))
+    """The validity check of a partition against `schema` with a unique `key`: the run's whole
+    frame judged once stands for every partition when it has no problem (`RunRows.valid`)."""
+
+    def judged(p: BarsPartition) -> CheckOutcome:
+        if p.run is not None:
+            whole = p.run.valid(schema, key)
+            if whole.passed:
+                return CheckOutcome(True, {**whole.metadata, "rows": p.rows.height})
+        return validity(p.rows, schema, key, p.conforms(schema))
+
+    return judged
+
+
+def _anomalies(p: BarsPartition) -> CheckOutcome:
+    """The anomaly check of a partition, from the run's whole frame scored once."""
+    if p.run is None or p.rows.is_empty():
+        return anomalies(p.rows)
+    return flagged_outcome(p.run.flagged(p.symbol, p.trade_date))
 
 
 RAW_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
@@ -361,7 +424,12 @@ MINUTE_COMPLETENESS: CheckDef[BarsPartition] = CheckDef(
     "completeness",
     "Every minute the session owes has a bar or is a plausible no-trade minute; no bar lies "
     "outside the session.",
-    lambda p: completeness(p.rows, [(p.symbol, p.trade_date)], now=p.now),
+    lambda p: completeness(
+        p.rows,
+        [(p.symbol, p.trade_date)],
+        now=p.now,
+        by_session=None if p.run is None else p.run.activity(),
+    ),
     certifying=True,
 )
 NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
@@ -375,7 +443,7 @@ NORMALIZED_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (
     CheckDef(
         "anomalies",
         "No 1-minute return beyond a robust z-score of 12 (flagged rows are kept).",
-        lambda p: anomalies(p.rows),
+        _anomalies,
     ),
 )
 DAILY_BARS_CHECKS: tuple[CheckDef[BarsPartition], ...] = (

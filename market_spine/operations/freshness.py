@@ -4,7 +4,7 @@ market is halted (breaks, holiday halts, weekends) and restarts at the reopen. D
 FreshnessPolicy ignores partitions and the market's calendar, so this check, run every 15
 minutes, is what tells an operator that the current session is stale."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -16,7 +16,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from market_spine.check_kit import check_result
+from market_spine.check_kit import asset_level_verdict
 from market_spine.futures import freshness as bars_sla
 from market_spine.futures import keys
 from market_spine.lake.resource import LakeResource
@@ -46,7 +46,7 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
     )
     def futures_freshness(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, market: MarketDataResource
-    ) -> dg.AssetCheckResult:
+    ) -> dg.AssetCheckResult | Iterator[dg.AssetCheckEvaluation | dg.Output]:
         """Read the newest stored bar of each symbol's owed session, and judge its lag in
         open-market time. In a run that loads partitions, only the owed sessions among them are
         judged: other symbols and other days are not this run's to load (the schedule judges
@@ -71,7 +71,9 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
                 )
                 newest[symbol] = bars["ts"].max() if bars.height else None
         outcome = bars_sla.FRESHNESS_CHECK.evaluate(bars_sla.NewestBars(now, due, newest))
-        return check_result(keys.NORMALIZED_BARS, bars_sla.FRESHNESS_CHECK.name, outcome)
+        return asset_level_verdict(
+            context, keys.NORMALIZED_BARS, bars_sla.FRESHNESS_CHECK.name, outcome
+        )
 
     return futures_freshness
 
@@ -83,7 +85,7 @@ def build_freshness_check(symbols: Sequence[str]) -> dg.AssetChecksDefinition:
 )
 def options_chain_freshness(
     context: dg.AssetCheckExecutionContext, lake: LakeResource, market: MarketDataResource
-) -> dg.AssetCheckResult:
+) -> dg.AssetCheckResult | Iterator[dg.AssetCheckEvaluation | dg.Output]:
     """Read each root's newest stored EOD chain trade date and judge it against the last closed
     Cboe session, in the session's open-market time. A run that loads trade dates short of the
     owed session (a backfill of past days) owes nothing for it: the schedule judges that."""
@@ -99,8 +101,8 @@ def options_chain_freshness(
             if root in newest:
                 newest[root] = day
     outcome = chains_sla.CHAIN_FRESHNESS_CHECK.evaluate(chains_sla.NewestChain(now, newest, in_run))
-    return check_result(
-        option_keys.NORMALIZED_CHAIN, chains_sla.CHAIN_FRESHNESS_CHECK.name, outcome
+    return asset_level_verdict(
+        context, option_keys.NORMALIZED_CHAIN, chains_sla.CHAIN_FRESHNESS_CHECK.name, outcome
     )
 
 

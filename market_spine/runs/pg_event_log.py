@@ -19,8 +19,10 @@ API read them as ever.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import dagster._check as check
@@ -32,7 +34,7 @@ from dagster._core.storage.event_log.schema import (
     AssetCheckExecutionsTable,
     SqlEventLogStorageTable,
 )
-from sqlalchemy import BigInteger, DateTime, Integer, Text, and_, cast, column, or_, values
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 _EVALUATION = DagsterEventType.ASSET_CHECK_EVALUATION
@@ -149,10 +151,13 @@ def _has_index_rows(event: EventLogEntry) -> bool:
 def _insert_events(storage: Any, conn: Connection, events: Sequence[EventLogEntry]) -> Stored:
     """The events' rows of event_logs, in one insert."""
     rows = [storage._event_to_row(event) for event in events]
-    insert = SqlEventLogStorageTable.insert().values(rows)
-    result = conn.execute(insert.returning(SqlEventLogStorageTable.c.id))
-    # One statement's ids come from the sequence in the order of its rows.
-    ids = sorted(int(row[0]) for row in result.fetchall())
+    # A list of parameters, not a VALUES clause of the rows: the statement is compiled once
+    # per process, and SQLAlchemy still sends the rows as one multi-row insert (of up to a
+    # thousand), returning their ids in the order of the rows.
+    insert = SqlEventLogStorageTable.insert().returning(
+        SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+    )
+    ids = [int(row[0]) for row in conn.execute(insert, rows).fetchall()]
     if len(ids) != len(events):
         raise DagsterInvariantViolationError(f"{len(events)} events stored as {len(ids)}")
     return [StoredEvent(e, i, row["event"]) for e, i, row in zip(events, ids, rows, strict=True)]
@@ -243,17 +248,35 @@ def _evaluation_row(storage: Any, stored: StoredEvent) -> dict[str, Any]:
     }
 
 
-#: The columns of an evaluation row, as typed in the update's VALUES list.
+#: The columns of an evaluation row, with their PostgreSQL types.
 _EVALUATION_COLUMNS = (
-    ("asset_key", Text),
-    ("check_name", Text),
-    ("partition", Text),
-    ("run_id", Text),
-    ("execution_status", Text),
-    ("evaluation_event", Text),
-    ("evaluation_event_timestamp", DateTime),
-    ("evaluation_event_storage_id", BigInteger),
-    ("materialization_event_storage_id", BigInteger),
+    ("asset_key", "text"),
+    ("check_name", "text"),
+    ("partition", "text"),
+    ("run_id", "text"),
+    ("execution_status", "text"),
+    ("evaluation_event", "text"),
+    ("evaluation_event_timestamp", "timestamp"),
+    ("evaluation_event_storage_id", "bigint"),
+    ("materialization_event_storage_id", "bigint"),
+)
+#: Every evaluation's planned row updated from a JSON array of the evaluation rows: one bind
+#: parameter, so the statement's text never changes (compiling a VALUES list of hundreds of
+#: rows cost more than running it).
+_UPDATE_PLANNED = text(
+    f"""
+    UPDATE asset_check_executions AS t SET
+        execution_status = e.execution_status,
+        evaluation_event = e.evaluation_event,
+        evaluation_event_timestamp = e.evaluation_event_timestamp,
+        evaluation_event_storage_id = e.evaluation_event_storage_id,
+        materialization_event_storage_id = e.materialization_event_storage_id
+    FROM json_to_recordset(CAST(:rows AS json))
+        AS e(n integer, {", ".join(f"{name} {kind}" for name, kind in _EVALUATION_COLUMNS)})
+    WHERE t.asset_key = e.asset_key AND t.check_name = e.check_name AND t.run_id = e.run_id
+        AND (t.partition = e.partition OR (t.partition IS NULL AND e.partition IS NULL))
+    RETURNING e.n
+    """
 )
 
 
@@ -267,34 +290,11 @@ def _update_planned_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[d
     if not latest:
         return []
     ordered = list(latest.values())
-    source = values(
-        column("n", Integer),
-        *(column(name, kind) for name, kind in _EVALUATION_COLUMNS),
-        name="evaluated",
-    ).data([(n, *(row[name] for name, _ in _EVALUATION_COLUMNS)) for n, row in enumerate(ordered)])
-    table = AssetCheckExecutionsTable
-    c = source.c
-    statement = (
-        table.update()
-        .where(
-            table.c.asset_key == c.asset_key,
-            table.c.check_name == c.check_name,
-            table.c.run_id == c.run_id,
-            or_(
-                table.c.partition == c.partition,
-                and_(table.c.partition.is_(None), c.partition.is_(None)),
-            ),
-        )
-        .values(
-            execution_status=c.execution_status,
-            evaluation_event=c.evaluation_event,
-            # A VALUES column of NULLs only is text to PostgreSQL.
-            evaluation_event_timestamp=cast(c.evaluation_event_timestamp, DateTime),
-            evaluation_event_storage_id=cast(c.evaluation_event_storage_id, BigInteger),
-            materialization_event_storage_id=cast(c.materialization_event_storage_id, BigInteger),
-        )
-        .returning(c.n)
-    )
+    evaluated = [
+        {"n": n, **{name: _json_value(row[name]) for name, _ in _EVALUATION_COLUMNS}}
+        for n, row in enumerate(ordered)
+    ]
+    statement = _UPDATE_PLANNED.bindparams(rows=json.dumps(evaluated))
     matched = [int(r[0]) for r in conn.execute(statement).fetchall()]
     if len(matched) != len(set(matched)):
         twice = ordered[next(n for n in matched if matched.count(n) > 1)]
@@ -304,3 +304,9 @@ def _update_planned_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[d
         )
     found = set(matched)
     return [row for n, row in enumerate(ordered) if n not in found]
+
+
+def _json_value(value: Any) -> Any:
+    """A row value as json_to_recordset reads it back: a timestamp in ISO form (naive UTC, as
+    the storage writes it), anything else as is."""
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -19,14 +19,17 @@ from sqlalchemy import event
 from sqlalchemy.pool import Pool
 from typer.testing import CliRunner
 
+from market_spine.check_kit import summarize_failures
 from market_spine.cli import app
 from market_spine.futures import keys
 from market_spine.futures.definitions import ASSET_KEYS
 from market_spine.home import instance as home_instance
 from market_spine.operations.status import latest_check_executions, missed_ticks
+from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.instance_writes import EVENT_BATCH_SIZE, POOL_SIZE, hold_connections
 from market_spine.runs.launch import materialize_range
 from market_spine.runs.location import code_location
+from market_spine.runs.outcome import failed_evaluations
 from market_spine.settings import Settings
 from market_spine_tests.kit.postgres import PostgresServer
 from market_spine_tests.kit.run_homes import unreachable_ib
@@ -276,3 +279,21 @@ def test_the_instance_password_is_read_from_its_mounted_secret_file(
     assert unreadable.exit_code == 1
     assert "DAGSTER_PG_PASSWORD_FILE=" in unreadable.output
     assert "cannot be read" in unreadable.output
+
+
+def test_a_runs_failed_checks_are_read_from_its_failed_verdicts_alone(
+    pg_instance: dg.DagsterInstance,
+) -> None:
+    """The failed checks a run reports are those its evaluation events record, read back from
+    the check rows that failed, not from every evaluation of the run."""
+    gappy = MarketDataResource(defects=["gaps"])
+    [run] = materialize_range(
+        Settings.from_env(), ["CL"], *DAYS, instance=pg_instance, market=gappy
+    )
+    every = pg_instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    evaluations = [r.dagster_event.event_specific_data for r in every]  # type: ignore[union-attr]
+    failed = [e for e in evaluations if not e.passed]  # type: ignore[union-attr]
+    assert failed and len(failed) < len(evaluations)
+    assert failed_evaluations(pg_instance, run.run_id) == failed
+    assert run.failed_checks == summarize_failures(evaluations)  # type: ignore[arg-type]
+    assert "normalized/futures_bars_1m:completeness" in " ".join(run.failed_checks)
