@@ -124,6 +124,9 @@ def test_a_naive_clock_exits_2_with_the_fix_and_tz_imports_it(
     code, output = _import(str(path), "--tz", "Chicago")
     assert code == 2 and "--tz 'Chicago' is not an IANA time zone" in output
     assert "did you mean America/Chicago" in output
+    code, output = _import(str(path), "--tz", "CST")
+    assert code == 2 and "--tz 'CST' is an abbreviation" in output
+    assert "pass --tz America/Chicago" in output and "UCT" not in output
     assert not (env_home / "lake").exists()
     code, output = _import(str(path), "--tz", "America/Chicago", "--json")
     assert code == 0, output
