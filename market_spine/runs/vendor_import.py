@@ -15,9 +15,8 @@ from market_spine.audit.recorder import record as audit_record
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures import checks, keys
 from market_spine.futures.capture_guard import (
-    FILE_SOURCE,
     refuse_certified_loss,
-    refuse_conflicts,
+    refuse_import_conflicts,
     refuse_minutes_lost,
 )
 from market_spine.futures.normalized_bars import accepted_capture
@@ -127,7 +126,7 @@ def import_bars(
     raw = pl.concat(frames)
     lake = settings.lake()
     if not replace:
-        refuse_conflicts(lake, bars.root, days, FILE_SOURCE)
+        refuse_import_conflicts(lake, bars.root, raw)
         refuse_certified_loss(lake, bars.root, _accepted_after(lake, bars.root, days, raw))
         refuse_minutes_lost(lake, bars.root, raw)
     commit = lake.append(
