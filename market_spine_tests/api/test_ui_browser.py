@@ -376,7 +376,7 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert "missing" in closed.text_content()
         capture = closed.locator(".capture").text_content() or ""
         assert len(capture) == 26  # a ULID capture id
-        assert closed.locator(".reason").text_content() == "blocking check failed: completeness"
+        assert closed.locator(".reason").text_content() == "certifying check failed: completeness"
         # The day built from those failed minutes fails with them: its tile counts its own
         # day and says why, naming the minutes and what they lack.
         daily = page.locator(

@@ -171,7 +171,7 @@
       S.el("div", { class: "head" }, S.el("span", {}, `${what} · ${row.trade_date}`), S.badge(row.state)),
       S.el("div", { class: "bar", title: S.percent(row.completeness) }, fill),
       S.el("div", { class: "completeness" }, completeness),
-      // Why it is in that state: the blocking check that failed, or the input it stands on and what that lacks.
+      // Why it is in that state: the certifying check that failed, or the input it stands on and what that lacks.
       row.reason ? S.el("div", { class: "reason" }, row.reason) : null,
       S.el(
         "dl", {},
