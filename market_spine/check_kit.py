@@ -28,7 +28,7 @@ SHOWN_PARTITIONS = 3
 CERTIFIED_CHECK = "certified"
 #: Checks that show a partition's state rather than judge its data: a preliminary partition
 #: is no finding, so run summaries, quality scores, status and alerts leave them out (the
-#: blocking check behind a failed certification is reported on its own).
+#: certifying check behind a failed certification is reported on its own).
 STATUS_CHECKS = frozenset({CERTIFIED_CHECK})
 
 

@@ -19,7 +19,7 @@ from market_spine.lake import Lake
 from market_spine.lake.as_of import parse_as_of
 from market_spine.markets.dates import FORMS, parse_point
 from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
-from market_spine.markets.instruments import get_instrument
+from market_spine.markets.instruments import parse_root
 
 if TYPE_CHECKING:
     from market_spine.client import Spine
@@ -79,9 +79,9 @@ def _ascii(raw: str, field: str) -> str:
 
 
 def futures_root(raw: str, field: str = "symbol") -> str:
-    """A configured futures root (`cl` → `CL`)."""
+    """A configured futures root (`cl` → `CL`); a contract or series is named as one."""
     try:
-        return get_instrument(raw).root
+        return parse_root(raw, f"{field}=")
     except InvalidInput as exc:
         raise ApiError(422, str(exc), field) from None
 

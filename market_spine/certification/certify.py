@@ -51,13 +51,13 @@ def _judged_by_certify(_: object) -> CheckOutcome:
 
 
 #: The asset check that shows each partition's certification in its metadata (`state`). It
-#: fails only when a blocking check failed: a preliminary partition is normal while a session
+#: fails only when a certifying check failed: a preliminary partition is normal while a session
 #: is live and a revised one is the record of a correction, so neither turns the UI red.
 CERTIFIED: CheckDef[Any] = CheckDef(
     CERTIFIED_CHECK,
-    "The partition's certification (metadata `state`): certified once every blocking check "
+    "The partition's certification (metadata `state`): certified once every certifying check "
     "passed on a capture taken after its data became final, preliminary before, revised after "
-    "a certified partition changed. Fails only when a blocking check failed.",
+    "a certified partition changed. Fails only when a certifying check failed.",
     _judged_by_certify,
 )
 

@@ -1,6 +1,6 @@
 """Judging the partitions of a derived dataset (daily bars, continuous series, greeks, the vol
 surface, intraday quotes) where they are computed: the state the derived rule gives them from
-their inputs' newest judgment and their own blocking checks, written to the readiness log with
+their inputs' newest judgment and their own certifying checks, written to the readiness log with
 their completeness, anomalies, capture, compute time and the reason for their state, and
 their flagged rows beside the data. Their transitions are recorded in the certifications as a
 captured dataset's are; their revisions are their inputs'.

@@ -54,10 +54,10 @@ READINESS_DESCRIPTIONS: dict[str, str] = {
     "the option root (SPX, SPXW) of a day's chain, greeks, surface or quotes.",
     "partition": "The Dagster partition key behind the row.",
     "state": "Certification: certified, preliminary, revised or failed. A derived dataset is "
-    "certified only when what it was computed from was certified and its own blocking checks "
+    "certified only when what it was computed from was certified and its own certifying checks "
     "passed; it fails when what it was computed from failed.",
     "reason": 'Why it is in that state, e.g. "input normalized/futures_bars_1m FAILED: 120 of '
-    '1,380 minutes of CLJ4" or the blocking checks that failed; null for rows judged before '
+    '1,380 minutes of CLJ4" or the certifying checks that failed; null for rows judged before '
     "reasons were kept.",
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
     "expected; null when nothing is owed.",

@@ -16,12 +16,12 @@ from enum import StrEnum
 class State(StrEnum):
     """A partition's certification.
 
-    - preliminary: written before the session's data was final, or its blocking checks have
+    - preliminary: written before the session's data was final, or its certifying checks have
       not run on it yet;
-    - certified: every blocking check passed on a capture taken after the data became final;
+    - certified: every certifying check passed on a capture taken after the data became final;
     - revised: it was certified, then its data changed (the next clean capture that leaves it
       unchanged certifies it again);
-    - failed: a blocking check failed on it, or (a derived dataset) on what it was computed
+    - failed: a certifying check failed on it, or (a derived dataset) on what it was computed
       from;
     - expired: retention deleted its rows (its readiness rows go with them; versions before
       the deletion still read them).
@@ -41,9 +41,9 @@ WAS_CERTIFIED = frozenset({State.CERTIFIED, State.REVISED})
 @dataclass(frozen=True)
 class Evidence:
     """What one write of a partition tells: its state before (None: never judged), when its
-    capture was taken and when the data became final (both tz-aware), each blocking check's
+    capture was taken and when the data became final (both tz-aware), each certifying check's
     verdict by name (None: not evaluated in this run), and whether the data differs from what
-    the write replaced (provenance aside). Here a blocking check is any check that gates
+    the write replaced (provenance aside). Here a certifying check is any check that gates
     certification (`CheckDef.gates_certification`), whether or not it stops downstream assets:
     False when its outcome withholds certification."""
 
@@ -67,9 +67,9 @@ class Decision:
 def decide(evidence: Evidence) -> Decision:
     """The new state of a partition after a write, by these rules, in order:
 
-    1. a blocking check failed → failed;
+    1. a certifying check failed → failed;
     2. certified (or revised) data changed → revised;
-    3. a blocking check did not run → the prior state stands when the data did not change
+    3. a certifying check did not run → the prior state stands when the data did not change
        (nothing new was judged), else preliminary;
     4. the capture was taken before the data became final → preliminary, unless the data was
        certified (or revised) and did not change: then the prior state stands;
@@ -79,13 +79,13 @@ def decide(evidence: Evidence) -> Decision:
     failed = sorted(name for name, passed in e.blocking.items() if passed is False)
     pending = sorted(name for name, passed in e.blocking.items() if passed is None)
     if failed:
-        return _to(e, State.FAILED, f"blocking check failed: {', '.join(failed)}")
+        return _to(e, State.FAILED, f"certifying check failed: {', '.join(failed)}")
     if e.prior in WAS_CERTIFIED and e.changed:
         return _to(e, State.REVISED, "the data changed after it was certified")
     if pending:
         if e.prior is not None and not e.changed:
-            return _to(e, e.prior, f"unchanged; blocking checks not run: {', '.join(pending)}")
-        return _to(e, State.PRELIMINARY, f"blocking checks not run yet: {', '.join(pending)}")
+            return _to(e, e.prior, f"unchanged; certifying checks not run: {', '.join(pending)}")
+        return _to(e, State.PRELIMINARY, f"certifying checks not run yet: {', '.join(pending)}")
     if e.captured_at < e.final_at:
         if e.prior in WAS_CERTIFIED:
             return _to(e, e.prior, "unchanged by a capture taken before the data became final")
@@ -102,7 +102,7 @@ def decide(evidence: Evidence) -> Decision:
     return _to(
         e,
         State.CERTIFIED,
-        f"every blocking check passed on a capture taken at {_iso(e.captured_at)}, after the "
+        f"every certifying check passed on a capture taken at {_iso(e.captured_at)}, after the "
         f"data became final at {_iso(e.final_at)}",
     )
 
@@ -134,12 +134,12 @@ class DerivedEvidence:
 def derive(evidence: DerivedEvidence) -> Decision:
     """The state of a derived partition, by these rules, in order:
 
-    1. one of its own blocking checks failed → failed;
+    1. one of its own certifying checks failed → failed;
     2. an input failed → failed: it was computed from data known to be wrong or short;
        either way the reason names every failed input and what it lacks;
     3. an input is not certified (never judged, preliminary or revised) → preliminary: what it
        was computed from may still change;
-    4. one of its own blocking checks did not run → preliminary;
+    4. one of its own certifying checks did not run → preliminary;
     5. the capture was taken before the data became final → preliminary (a dataset without
        inputs, such as intraday quotes, is certified by its own capture);
     6. otherwise → certified.
@@ -159,7 +159,7 @@ def derive(evidence: DerivedEvidence) -> Decision:
         f"input {d} FAILED{lacking(d)}" for d, s in sorted(e.inputs.items()) if s is State.FAILED
     ]
     if failed or fallen:
-        own = [f"blocking check failed: {', '.join(failed)}"] if failed else []
+        own = [f"certifying check failed: {', '.join(failed)}"] if failed else []
         return Decision(State.FAILED, "; ".join([*own, *fallen]), True)
     uncertified = {d: s for d, s in sorted(e.inputs.items()) if s is not State.CERTIFIED}
     if uncertified:
@@ -170,7 +170,7 @@ def derive(evidence: DerivedEvidence) -> Decision:
         return Decision(State.PRELIMINARY, f"computed from uncertified input: {named}", True)
     if pending:
         return Decision(
-            State.PRELIMINARY, f"blocking checks not run yet: {', '.join(pending)}", True
+            State.PRELIMINARY, f"certifying checks not run yet: {', '.join(pending)}", True
         )
     if e.captured_at < e.final_at:
         return Decision(
@@ -181,11 +181,11 @@ def derive(evidence: DerivedEvidence) -> Decision:
         )
     if e.inputs:
         reason = (
-            f"computed from certified {', '.join(sorted(e.inputs))}; its blocking checks passed"
+            f"computed from certified {', '.join(sorted(e.inputs))}; its certifying checks passed"
         )
     else:
         reason = (
-            f"every blocking check passed on a capture taken at {_iso(e.captured_at)}, after "
+            f"every certifying check passed on a capture taken at {_iso(e.captured_at)}, after "
             f"the data became final at {_iso(e.final_at)}"
         )
     return Decision(State.CERTIFIED, reason, True)

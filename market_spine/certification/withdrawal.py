@@ -1,6 +1,6 @@
 """Withdrawing certification where data changed without being judged. A derived partition is
 judged when it is computed, so a later judgment of its input (a re-import that fails a
-blocking check, a run that stops before the derived assets) would otherwise leave it certified
+certifying check, a run that stops before the derived assets) would otherwise leave it certified
 over data that failed; its newest readiness row is superseded by a failed one (a preliminary
 one when the input is revised or preliminary) whose reason names the input and what it lacks,
 until it is computed again. Every withdrawal is a transition, recorded as any other. A writer

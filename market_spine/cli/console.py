@@ -59,6 +59,12 @@ def settings_from_env(symbols: str | None = None) -> Settings:
 
     env = dict(os.environ)
     if symbols:
+        from market_spine.markets.instruments import parse_root
+
+        Settings.from_env(env)  # registers the home's own roots, so they parse like ES
+        for name in symbols.split(","):
+            if name.strip():
+                parse_root(name, "--symbols ")
         env["MARKET_SPINE_SYMBOLS"] = symbols
     settings = Settings.from_env(env)
     for warning in unknown_variables(env):

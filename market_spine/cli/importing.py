@@ -17,6 +17,10 @@ from market_spine.cli.console import command_run, console, output_console, setti
 if TYPE_CHECKING:
     from market_spine.runs.vendor_import import ImportReport
 
+#: The exit code of an import that wrote its bars but whose checks left a partition `failed`
+#: (1: a run failed; 2: the file or the options were refused and nothing was written).
+EXIT_FAILED_CHECKS = 3
+
 import_app = typer.Typer(help="Import vendor files into the lake.", no_args_is_help=True)
 
 
@@ -72,7 +76,9 @@ def bars(
 ) -> None:
     """Validate the whole file, write it as raw captures, then normalize and check it.
 
-    Blank lines are left out; the report ends with every row left out and why.
+    Blank lines are left out; the report ends with every row left out and why. Exit codes:
+    0 imported (certified or preliminary); 1 a run failed; 2 refused, nothing written; 3
+    imported, but its checks left a partition FAILED (the report names the checks and the fix).
     """
     from market_spine.providers.file_csv import CsvDialect
     from market_spine.providers.file_formats import parse_mapping
@@ -97,7 +103,9 @@ def bars(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _print(report)
-    raise typer.Exit(0 if report.success else 1)
+    if not report.success:
+        raise typer.Exit(1)
+    raise typer.Exit(0 if report.certified_or_pending else EXIT_FAILED_CHECKS)
 
 
 def _print(report: ImportReport) -> None:
@@ -139,10 +147,31 @@ def _print(report: ImportReport) -> None:
     for run in report.runs:
         status = "[green]ok[/]" if run.success else "[red]failed[/]"
         out.print(f"run {run.run_id[:8]} {run.start}..{run.end} {status}")
+    _print_failed(report)
     for skip in report.skips:
         out.print(f"skipped {skip}", markup=False, highlight=False)
     if not report.skips:
         out.print("skipped nothing: every row of the file is imported")
+
+
+def _print_failed(report: ImportReport) -> None:
+    """Each partition the checks left FAILED, why, how to look and how to fix it (to stderr:
+    the bars were written, but they are not fit to be certified)."""
+    if not report.failed:
+        return
+    for f in report.failed:
+        console.print(
+            f"[red]FAILED[/] {f.dataset} {f.partition}: {f.reason}", markup=True, highlight=False
+        )
+    days = sorted({f.partition.split("|")[0] for f in report.failed})
+    symbol = report.failed[0].partition.split("|")[-1]
+    console.print(
+        f"the bars were imported but {len(report.failed)} partition(s) are FAILED, not "
+        f"certified: see the failed checks above, or `market-spine readiness --symbols {symbol} "
+        f"--start {days[0]} --end {days[-1]}` and `market-spine status`; import a file holding "
+        "the missing minutes (or the complete sessions) with --replace to fix them",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

@@ -149,52 +149,11 @@ def refuse_conflicts(store: Lake, symbol: str, days: Iterable[date], writer: str
         raise WouldReplace(refusal(conflicts, action))
 
 
-def certified_minutes_lost(
-    store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]
-) -> dict[date, tuple[int, int]]:
-    """For each session in `incoming` (its new accepted minutes, NORMALIZED_BARS rows) whose
-    normalized minutes are certified: (certified minutes, of them the minutes the new rows
-    lack), where the new rows would remove some."""
-    table = keys.table(keys.NORMALIZED_BARS)
-    days = sorted(incoming)
-    if not days or not store.exists(table):
-        return {}
-    wanted = {str(partition_key(d, symbol)): d for d in days}
-    states = current_states(store, table, days[0], days[-1], wanted)
-    certified = [wanted[k] for k, s in states.items() if s == State.CERTIFIED]
-    if not certified:
-        return {}
-    held = store.read(
-        table,
-        equals={"symbol": symbol},
-        between={"trade_date": (min(certified), max(certified))},
-        columns=["trade_date", "ts"],
-    )
-    lost: dict[date, tuple[int, int]] = {}
-    for day in certified:
-        minutes = held.filter(pl.col("trade_date") == day)["ts"]
-        removed = (~minutes.is_in(incoming[day]["ts"])).sum()
-        if removed:
-            lost[day] = (minutes.len(), int(removed))
-    return lost
-
-
-def refuse_certified_loss(store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]) -> None:
-    """WouldReplace naming how many certified minutes an import would remove, if any."""
-    lost = certified_minutes_lost(store, symbol, incoming)
-    if not lost:
-        return
-    named = "; ".join(
-        f"{symbol} {day} is certified with {held:,} minutes and the file would remove "
-        f"{removed:,} of them"
-        for day, (held, removed) in sorted(lost.items())[:NAMED_DAYS]
-    )
-    more = len(lost) - NAMED_DAYS
-    rest = f" (and {more} more sessions)" if more > 0 else ""
-    raise WouldReplace(
-        f"{named}{rest}: nothing was imported; import the complete session(s), or pass "
-        "--replace to replace the certified minutes (the revision is recorded today)"
-    )
+#: What every refusal of an import that would cut minutes says to do instead.
+CUT_DOWN_FIX = (
+    "import a file holding every minute already there (more minutes need no confirmation), "
+    "or pass --replace to replace them (the revision is recorded today)"
+)
 
 
 @dataclass(frozen=True)
@@ -203,25 +162,89 @@ class MinutesLost:
 
     contract: str
     trade_date: date
-    held: int  # minutes of the contract's accepted capture
+    held: int  # minutes of the contract's accepted capture (or its certified minutes)
     removed: int  # of them, the minutes the new capture lacks
     capture: HeldCapture
+    certified: bool = False  # `held` are the session's certified normalized minutes
+    brought: bool = True  # False: the file brings no bar of this contract, its minutes stay
 
     def describe(self) -> str:
         """E.g. `ESM4 on 2024-03-05 holds 1,380 minutes (from vendor file es.csv, capture 01HX)
-        and the file would remove 1,379 of them`."""
+        and the file would remove 1,379 of them`; `is certified with` for certified minutes."""
         origin = f"vendor file {self.capture.path}" if self.capture.path else self.capture.source
+        held = "is certified with" if self.certified else "holds"
+        if not self.brought:
+            fate = "the file brings none of that contract (they stay)"
+        elif self.removed:
+            fate = f"the file would remove {self.removed:,} of them"
+        else:
+            fate = "the file would replace every one of them (it lacks none)"
         return (
-            f"{self.contract} on {self.trade_date} holds {self.held:,} minutes (from {origin}, "
-            f"capture {self.capture.capture_id}) and the file would remove {self.removed:,} "
-            "of them"
+            f"{self.contract} on {self.trade_date} {held} {self.held:,} minutes (from {origin}, "
+            f"capture {self.capture.capture_id}) and {fate}"
         )
 
 
-def contract_minutes_lost(store: Lake, symbol: str, incoming: pl.DataFrame) -> list[MinutesLost]:
-    """For each (trade date, contract) among `incoming` (new raw rows of root `symbol`), the
-    minutes its accepted capture holds that `incoming` lacks, where there are some: that
-    capture would stop being read once `incoming` lands. Oldest first."""
+def _named(lost: list[MinutesLost]) -> str:
+    """The first few clauses, and how many more contract sessions there are."""
+    named = "; ".join(m.describe() for m in lost[:NAMED_DAYS])
+    more = len(lost) - NAMED_DAYS
+    return named + (
+        f" (and {more} more contract session{'s' if more > 1 else ''})" if more > 0 else ""
+    )
+
+
+def certified_minutes_lost(
+    store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]
+) -> list[MinutesLost]:
+    """For each session in `incoming` (its new accepted minutes, NORMALIZED_BARS rows) whose
+    normalized minutes are certified and that the new rows would cut: the certified contract,
+    its minutes, how many the new rows lack and the capture they came from. Oldest first."""
+    table = keys.table(keys.NORMALIZED_BARS)
+    days = sorted(incoming)
+    if not days or not store.exists(table):
+        return []
+    wanted = {str(partition_key(d, symbol)): d for d in days}
+    states = current_states(store, table, days[0], days[-1], wanted)
+    certified = sorted(wanted[k] for k, s in states.items() if s == State.CERTIFIED)
+    if not certified:
+        return []
+    held = store.read(
+        table,
+        equals={"symbol": symbol},
+        between={"trade_date": (certified[0], certified[-1])},
+        columns=["trade_date", "ts", "contract", "capture_id"],
+    )
+    captures = {
+        (day, h.capture_id): h
+        for day, hs in held_captures(store, symbol, certified).items()
+        for h in hs
+    }
+    lost = []
+    for day in certified:
+        minutes = held.filter(pl.col("trade_date") == day)
+        removed = int((~minutes["ts"].is_in(incoming[day]["ts"])).sum())
+        if not removed:
+            continue
+        contract, capture_id = minutes["contract"][0], minutes["capture_id"][0]
+        capture = captures.get((day, capture_id)) or HeldCapture(contract, capture_id, "", None)
+        lost.append(MinutesLost(contract, day, minutes.height, removed, capture, certified=True))
+    return lost
+
+
+def refuse_certified_loss(store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]) -> None:
+    """WouldReplace naming each certified contract session an import would cut: its contract,
+    day, certified minutes, how many would go and where they came from."""
+    lost = certified_minutes_lost(store, symbol, incoming)
+    if lost:
+        raise WouldReplace(f"{_named(lost)}: nothing was imported; {CUT_DOWN_FIX}")
+
+
+def contract_minutes(store: Lake, symbol: str, incoming: pl.DataFrame) -> list[MinutesLost]:
+    """For each (trade date, contract) the lake holds of root `symbol` on the days `incoming`
+    (new raw rows) covers: its accepted capture's minutes and, for a contract `incoming`
+    brings, how many of them `incoming` lacks (they stop being read once it lands); a
+    contract it does not bring is `brought=False`. Oldest first."""
     table = keys.table(keys.RAW_BARS)
     if incoming.is_empty() or not store.exists(table):
         return []
@@ -233,17 +256,22 @@ def contract_minutes_lost(store: Lake, symbol: str, incoming: pl.DataFrame) -> l
             between={"trade_date": (days[0], days[-1])},
             columns=["trade_date", "contract", "capture_id", "source", "request", "ts"],
         )
-        .join(incoming.select("trade_date", "contract").unique(), on=["trade_date", "contract"])
+        .filter(pl.col("trade_date").is_in(days))
         .filter(pl.col("capture_id") == pl.col("capture_id").max().over("trade_date", "contract"))
     )
     if held.is_empty():
         return []
+    brought = incoming.select("trade_date", "contract", _brought=pl.lit(True)).unique()
     kept = incoming.select("trade_date", "contract", "ts", _new=pl.lit(True))
     counted = (
         held.join(kept, on=["trade_date", "contract", "ts"], how="left")
+        .join(brought, on=["trade_date", "contract"], how="left")
         .group_by("trade_date", "contract", "capture_id", "source", "request")
-        .agg(held=pl.len(), removed=pl.col("_new").is_null().sum())
-        .filter(pl.col("removed") > 0)
+        .agg(
+            held=pl.len(),
+            removed=pl.col("_new").is_null().sum(),
+            brought=pl.col("_brought").is_not_null().any(),
+        )
         .sort("trade_date", "contract")
     )
     return [
@@ -251,25 +279,52 @@ def contract_minutes_lost(store: Lake, symbol: str, incoming: pl.DataFrame) -> l
             contract,
             day,
             n,
-            int(removed),
+            int(removed) if brought else 0,
             HeldCapture(contract, capture_id, source, _file_path(source, request)),
+            brought=brought,
         )
-        for day, contract, capture_id, source, request, n, removed in counted.iter_rows()
+        for day, contract, capture_id, source, request, n, removed, brought in counted.iter_rows()
     ]
+
+
+def contract_minutes_lost(store: Lake, symbol: str, incoming: pl.DataFrame) -> list[MinutesLost]:
+    """The contract sessions among `incoming` (new raw rows of root `symbol`) whose accepted
+    capture holds minutes `incoming` lacks: that capture would stop being read once `incoming`
+    lands. Oldest first."""
+    return [m for m in contract_minutes(store, symbol, incoming) if m.brought and m.removed]
 
 
 def refuse_minutes_lost(store: Lake, symbol: str, incoming: pl.DataFrame) -> None:
     """WouldReplace naming each contract, day and how many of its minutes `incoming` (a
     file's raw rows) would remove, if any."""
     lost = contract_minutes_lost(store, symbol, incoming)
-    if not lost:
+    if lost:
+        raise WouldReplace(
+            f"{_named(lost)}: the newest capture of a contract's session replaces the one "
+            f"before, so nothing was imported; {CUT_DOWN_FIX}"
+        )
+
+
+def refuse_import_conflicts(store: Lake, symbol: str, incoming: pl.DataFrame) -> None:
+    """WouldReplace when a file's raw rows (`incoming`, of root `symbol`) fall on sessions a
+    provider captured: each provider capture named by contract, day, the minutes it holds and
+    how many of them the file would remove, as every cut-down refusal does."""
+    days = incoming["trade_date"].unique().to_list()
+    conflicts = source_conflicts(store, symbol, days, FILE_SOURCE)
+    if not conflicts:
         return
-    named = "; ".join(m.describe() for m in lost[:NAMED_DAYS])
-    more = len(lost) - NAMED_DAYS
-    rest = f" (and {more} more contract session{'s' if more > 1 else ''})" if more > 0 else ""
+    counted = {
+        (m.trade_date, m.capture.capture_id): m for m in contract_minutes(store, symbol, incoming)
+    }
+    lost = [
+        counted[(c.trade_date, h.capture_id)]
+        for c in conflicts
+        for h in c.held
+        if (c.trade_date, h.capture_id) in counted
+    ]
+    many = len({m.trade_date for m in lost}) > 1
     raise WouldReplace(
-        f"{named}{rest}: the newest capture of a contract's session replaces the one before, "
-        "so nothing was imported; import a file holding every minute already there (more "
-        "minutes need no confirmation), or pass --replace to replace them (the revision is "
-        "recorded today)"
+        f"{_named(lost)}: importing this file would replace bars from another source, so "
+        "nothing was imported; pass --replace to replace them (the revision is recorded "
+        f"today), or leave {'those days' if many else 'that day'} out of the file"
     )

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from market_spine.errors import InvalidDate, InvalidRange, NoSuchDate
+from market_spine.markets.zone_abbreviations import abbreviation_advice, is_utc
 
 #: The clock every daily partition (futures, options, the minute fact) is labelled on: UTC+2, so a
 #: CME session's trade date appears when it opens (18:00 ET is midnight or 01:00 at UTC+2). One
@@ -115,14 +116,23 @@ def on_or_before(day: date, is_open: Callable[[date], bool]) -> date:
 
 def parse_time_zone(name: str, option: str = "--tz") -> ZoneInfo:
     """The IANA time zone `name` (America/Chicago, Europe/London, UTC), as given after `option`;
-    InvalidDate naming the closest IANA names when it is not one."""
+    InvalidDate when it is not one: for an abbreviation (CST, ET, BST ...), even one tzdata
+    keeps as a fixed offset, the zones it usually means and why; else the closest IANA
+    names."""
     text = name.strip()
-    text = "UTC" if text.upper() in ("UTC", "Z") else text
+    if is_utc(text):
+        return ZoneInfo("UTC")
+    advice = abbreviation_advice(text, option)
+    if advice is not None:
+        raise InvalidDate(advice)
     try:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
         pass
-    close = difflib.get_close_matches(text, sorted(available_timezones()), n=3, cutoff=0.6)
+    # Region/City names only: tzdata's legacy short names (UCT, EST, PRC) are what a mistyped
+    # abbreviation resembles, and none is what a user means.
+    places = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+    close = difflib.get_close_matches(text, places, n=3, cutoff=0.6)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise InvalidDate(
         f"{option} {name!r} is not an IANA time zone{hint}: pass a name like America/Chicago, "

@@ -223,15 +223,50 @@ def known_symbols() -> list[str]:
 
 
 def get_instrument(root: str) -> Instrument:
-    """The instrument for `root` (case-insensitive); UnknownSymbol if it is not configured."""
+    """The instrument for `root` (case-insensitive); UnknownSymbol if it is not configured
+    (`not_a_root` says why)."""
     inst = _INSTRUMENTS.get(str(root).strip().upper())
     if inst is None:
-        raise UnknownSymbol(
-            f"unknown symbol {root!r}: known symbols are {', '.join(known_symbols())}; "
-            "to use another root, declare it in the home's instruments.toml (see "
-            "instruments.example.toml)"
-        )
+        raise UnknownSymbol(not_a_root(str(root)))
     return inst
+
+
+def parse_root(text: str, given: str = "") -> str:
+    """The configured futures root `text` names, upper case (`cl` → `CL`), where a user gives a
+    root: `given` is how they gave it (`symbol=`, `--symbols `), so the fix names the same
+    parameter. UnknownSymbol (`not_a_root`) for anything else."""
+    root = str(text).strip().upper()
+    if root not in _INSTRUMENTS:
+        raise UnknownSymbol(not_a_root(str(text), given))
+    return root
+
+
+def not_a_root(text: str, given: str = "") -> str:
+    """Why `text` is no configured root, and what to pass instead: an outright contract
+    (`ESM4`) is named as a contract of its root, a continuous series (`ES.c.0`) as a series;
+    any other name is unknown, with the roots there are and how to declare another."""
+    name = str(text).strip()
+    said = f"{given}{name}" if given else repr(name)
+    upper = name.upper()
+    found = _LOCAL_SYMBOL.match(upper)
+    pass_ = given or "its root "
+    if found is not None and found["root"] in _INSTRUMENTS:
+        root = found["root"]
+        return (
+            f"{said}: {upper} is a contract of {root}, not a root: pass {pass_}{root}, the "
+            f"root whose data holds {upper}"
+        )
+    series_root = upper.split(".")[0]
+    if "." in upper and series_root in _INSTRUMENTS:
+        return (
+            f"{said}: {name} is a continuous series of {series_root}, not a root: pass "
+            f"{pass_}{series_root}"
+        )
+    unknown = f"{said}: unknown symbol;" if given else f"unknown symbol {said}:"
+    return (
+        f"{unknown} known symbols are {', '.join(known_symbols())}; to use another root, "
+        "declare it in the home's instruments.toml (see instruments.example.toml)"
+    )
 
 
 def register_instrument(inst: Instrument) -> None:

@@ -22,6 +22,7 @@ from market_spine.errors import InvalidInput, InvalidRange
 from market_spine.futures.partitions import FIRST_TRADE_DATE as FIRST_FUTURES_DATE
 from market_spine.futures.partitions import partition_key, partition_symbols
 from market_spine.markets import calendars, expirations
+from market_spine.markets.instruments import parse_root
 from market_spine.operations.fill_estimate import (
     FillEstimate,
     RunQueue,
@@ -215,7 +216,8 @@ def resolve_symbols(settings: Settings, symbols: Sequence[str] | None) -> tuple[
     """The futures roots to analyse: `symbols`, else those the home captures; each must be a
     symbol partition of the home."""
     known = partition_symbols(settings)
-    chosen = tuple(s.strip().upper() for s in symbols or () if s.strip()) or settings.symbols
+    chosen = tuple(parse_root(s, "--symbols ") for s in symbols or () if s.strip())
+    chosen = chosen or settings.symbols
     unknown = [s for s in chosen if s not in known]
     if unknown:
         raise InvalidInput(

@@ -397,7 +397,12 @@ def materialize_warehouse(
     records say. A build already queued or under way (the automation sensor's, reacting to the
     same new data) is waited for instead of built twice: a run follows only for what it left
     stale. Returns the summary of the run that brought the warehouse up to date."""
-    from market_spine.warehouse.build import active_build, minute_dates_built_by, plan_warehouse
+    from market_spine.warehouse.build import (
+        active_build,
+        fact_dates,
+        minute_dates_built_by,
+        plan_warehouse,
+    )
 
     if start is not None and end is not None and end < start:
         raise InvalidRange(f"end {end} is before start {start}: swap them")
@@ -422,11 +427,12 @@ def materialize_warehouse(
         partition_range=plan.partition_range,
         log_level=log_level,
     )
-    # The dates the fact holds rows of, not the window the run swept.
-    covered = plan.covered
+    # The dates the fact holds rows of once the run ends, not the window it swept.
+    held = fact_dates(settings.home)
+    covered = tuple(d for d in plan.minute_dates if d in held)
     return [
         _summary(
-            plan.label,
+            plan.outcome(held),
             run,
             date.fromisoformat(covered[0]) if covered else start,
             date.fromisoformat(covered[-1]) if covered else end,

@@ -13,15 +13,16 @@ import polars as pl
 
 from market_spine.audit.recorder import record as audit_record
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification.ledger import latest_transitions
+from market_spine.certification.rules import State
 from market_spine.futures import checks, keys
 from market_spine.futures.capture_guard import (
-    FILE_SOURCE,
     refuse_certified_loss,
-    refuse_conflicts,
+    refuse_import_conflicts,
     refuse_minutes_lost,
 )
 from market_spine.futures.normalized_bars import accepted_capture
-from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_symbols
+from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key, partition_symbols
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import RAW_BARS
 from market_spine.lake.store import Lake
@@ -73,6 +74,16 @@ class CheckReport:
 
 
 @dataclass(frozen=True)
+class FailedPartition:
+    """An imported partition its checks left `failed` after the write: the data are in the lake
+    but not certified, and why."""
+
+    dataset: str
+    partition: str  # `date|symbol`
+    reason: str  # the certification's reason, e.g. `certifying check failed: completeness`
+
+
+@dataclass(frozen=True)
 class ImportReport:
     """What an import wrote and what the checks found."""
 
@@ -89,11 +100,17 @@ class ImportReport:
     days: tuple[DayReport, ...]
     checks: tuple[CheckReport, ...]
     runs: tuple[RunSummary, ...]
+    failed: tuple[FailedPartition, ...] = ()
 
     @property
     def success(self) -> bool:
         """True when every Dagster run succeeded (failed non-blocking checks are reported)."""
         return all(r.success for r in self.runs)
+
+    @property
+    def certified_or_pending(self) -> bool:
+        """False when a partition the import wrote was judged `failed` by its checks."""
+        return not self.failed
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (dates and times as ISO strings)."""
@@ -127,7 +144,7 @@ def import_bars(
     raw = pl.concat(frames)
     lake = settings.lake()
     if not replace:
-        refuse_conflicts(lake, bars.root, days, FILE_SOURCE)
+        refuse_import_conflicts(lake, bars.root, raw)
         refuse_certified_loss(lake, bars.root, _accepted_after(lake, bars.root, days, raw))
         refuse_minutes_lost(lake, bars.root, raw)
     commit = lake.append(
@@ -183,7 +200,27 @@ def import_bars(
         days=tuple(_days(bars)),
         checks=tuple(c for r in runs for c in _checks(instance, r.run_id)),
         runs=tuple(runs),
+        failed=tuple(_failed(lake, bars.root, days)),
     )
+
+
+#: The datasets an import judges per (trade date, root), whose failure the import reports.
+JUDGED = (keys.NORMALIZED_BARS, keys.DAILY_BARS)
+
+
+def _failed(lake: Lake, root: str, days: list[date]) -> list[FailedPartition]:
+    """The imported partitions whose newest certification is `failed`, oldest first."""
+    wanted = {str(partition_key(d, root)) for d in days}
+    out = []
+    for key in JUDGED:
+        table = keys.table(key)
+        judged = latest_transitions(
+            lake, table, days[0], days[-1], ["partition", "state", "reason", "recorded_at"]
+        )
+        for partition, state, reason, _ in judged.sort("partition").iter_rows():
+            if partition in wanted and State(state) == State.FAILED:
+                out.append(FailedPartition(table, partition, reason or ""))
+    return out
 
 
 def _accepted_after(

@@ -59,20 +59,38 @@ class WarehousePlan:
         """What the run builds, for the console, naming the trade dates the minute fact covers:
         `3 models + minute fact 2024-03-04, 2024-03-05`, or `… 2024-03-01..2024-03-28 (20
         trade dates)`; dates rebuilt without bars are counted apart."""
+        return self.outcome(frozenset(self.covered))
+
+    def outcome(self, fact_dates: frozenset[str]) -> str:
+        """What a build of this plan left, naming only the dates the minute fact now holds
+        rows of (`fact_dates`, the fact's trade dates after the run) and counting the rest by
+        kind: dates with no bars in the lake, and dates with bars the fact does not hold yet
+        (the run failed, or stopped before them)."""
         models = f"{len(self.models)} model{'s' if len(self.models) != 1 else ''}"
         if not self.minute_dates:
             return models
+        held = tuple(d for d in self.minute_dates if d in fact_dates)
         empty = len(self.minute_dates) - len(self.covered)
-        without = f"{empty} date{'s' if empty != 1 else ''} without bars"
-        if not self.covered:
-            return f"{models} + minute fact: {without}"
-        also = f" ({without})" if empty else ""
-        return f"{models} + minute fact {_dates(self.covered)}{also}"
+        pending = len([d for d in self.covered if d not in fact_dates])
+        rest = [
+            f"{n} date{'s' if n != 1 else ''} {kind}"
+            for n, kind in ((pending, "with bars not built"), (empty, "without bars"))
+            if n
+        ]
+        if not held:
+            return f"{models} + minute fact: {', '.join(rest) or 'no date'}"
+        also = f" ({', '.join(rest)})" if rest else ""
+        return f"{models} + minute fact {_dates(held)}{also}"
 
     @property
     def partition_range(self) -> tuple[str, str] | None:
         """The minute fact's partition window (first and last trade date), if any."""
         return (self.minute_dates[0], self.minute_dates[-1]) if self.minute_dates else None
+
+
+def fact_dates(home: Path) -> frozenset[str]:
+    """The trade dates (ISO) the warehouse's minute fact holds rows of (none without a file)."""
+    return _built(home).minute_dates
 
 
 def _dates(days: tuple[str, ...]) -> str:

@@ -76,3 +76,11 @@ def test_spine_says_the_same(served_home: Path, api: httpx.Client) -> None:
     with pytest.raises(UnknownSymbol) as err:
         spine.bars("ESM4", DAY)
     assert str(err.value) == refusal(api, symbol="ESM4", start=DAY)
+
+
+def test_the_roll_table_names_a_contract_as_a_contract_of_its_root(api: httpx.Client) -> None:
+    said = refusal(api, "/v1/bars/rolls", symbol="ESM4", start=DAY)
+    assert said == (
+        "symbol=ESM4: ESM4 is a contract of ES, not a root: pass symbol=ES, the root whose "
+        "data holds ESM4"
+    )

@@ -376,7 +376,7 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert "missing" in closed.text_content()
         capture = closed.locator(".capture").text_content() or ""
         assert len(capture) == 26  # a ULID capture id
-        assert closed.locator(".reason").text_content() == "blocking check failed: completeness"
+        assert closed.locator(".reason").text_content() == "certifying check failed: completeness"
         # The day built from those failed minutes fails with them: its tile counts its own
         # day and says why, naming the minutes and what they lack.
         daily = page.locator(
@@ -411,7 +411,7 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert "XX" in (page.text_content("#error") or "")
 
 
-def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
+def test_the_readiness_filter_offers_what_the_api_answers_and_ignores_late_answers(
     processed: Path, tmp_path: Path, page: Page
 ) -> None:
     app = create_app(settings_for(processed))
@@ -474,10 +474,10 @@ def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
             page.locator("#f-symbol").press_sequentially("CL", delay=50)
         assert re.search(r"symbol=CL(&|$)", read.value.url), read.value.url
         until(lambda: tiles.count() == 2, "CL's tiles")
-        # A filter the API refuses leaves no tile of the previous one behind.
+        # A filter the API refuses is said; the last good view stays.
         page.fill("#f-symbol", "XX")
         page.locator("#error").wait_for(state="visible")
-        until(lambda: tiles.count() == 0, "no tiles")
+        assert tiles.count() == 2
         # The stale-answer guard holds for reads the typing started: a slow read of XX (an
         # error) answering after CL's must not clear CL's tiles.
         slow: list[Route] = []
@@ -485,8 +485,10 @@ def test_the_readiness_filter_offers_what_the_api_answers_and_drops_old_tiles(
         page.fill("#f-symbol", "XY")
         # A locator's count lets Playwright run the route handler while this polls.
         until(lambda: page.locator("#f-symbol").count() == 1 and len(slow) == 1, "the held read")
-        page.fill("#f-symbol", "CL")
-        until(lambda: tiles.count() == 2, "CL's tiles after the held read")
+        # The tiles stay through a refusal, so wait for CL's own answer, not for tiles.
+        with page.expect_response(lambda r: re.search(r"symbol=CL(&|$)", r.url) is not None):
+            page.fill("#f-symbol", "CL")
+        until(lambda: page.locator("#error").is_hidden(), "CL's answer to clear the error")
         slow.pop().continue_()
         page.wait_for_timeout(500)
         assert tiles.count() == 2 and page.locator("#error").is_hidden()
@@ -559,6 +561,57 @@ def test_a_bad_date_filter_is_said_and_the_last_good_view_stays(
         page.fill("#f-start", "")
         until(lambda: tiles.count() == 2, "both tiles again")
         assert said.is_hidden()
+
+
+def test_a_bad_symbol_or_dataset_is_said_once_and_the_last_view_stays(
+    processed: Path, tmp_path: Path, page: Page
+) -> None:
+    app = create_app(settings_for(processed))
+    with serving_app(app) as client:
+        key = credential(app, "reader")
+        page.goto(f"{client.base_url}/ui/readiness#key={key}&symbol=CL")
+        tiles = page.locator("section[data-dataset='normalized/futures_bars_1m'] article.tile")
+        until(lambda: tiles.count() == 2, "CL's tiles")
+        summary = page.text_content("#summary") or ""
+        assert summary.startswith("3 partitions") or "partitions" in summary, summary
+        error = page.locator("#error")
+
+        # A symbol the API does not know: said, and the tiles and their summary stay.
+        page.fill("#f-symbol", "XX")
+        error.wait_for(state="visible")
+        until(lambda: "XX" in (error.text_content() or ""), "XX's error")
+        assert "last good filters" in (error.text_content() or "")
+        assert tiles.count() == 2 and page.text_content("#summary") == summary
+        # Another bad one replaces the error: one current error, never a pile.
+        page.fill("#f-symbol", "XY")
+        until(lambda: "XY" in (error.text_content() or ""), "XY's error")
+        said = error.text_content() or ""
+        assert "XX" not in said, said
+        assert error.locator("p").count() == 2  # the error and the note that the view stays
+        assert tiles.count() == 2 and page.text_content("#summary") == summary
+        # A good symbol clears it.
+        page.fill("#f-symbol", "CL")
+        until(lambda: error.is_hidden(), "the error to clear")
+        assert tiles.count() == 2
+
+        # A bookmarked dataset readiness does not answer for: said with the known ones, and
+        # the view shown stays.
+        page.goto(f"{client.base_url}/ui/readiness#symbol=CL&dataset=normalized/nothing")
+        said_box = page.locator("#filter-error")
+        said_box.wait_for(state="visible")
+        text = said_box.text_content() or ""
+        assert "normalized/nothing" in text and "normalized/futures_bars_1m" in text, text
+        assert "last good" in text
+        page.wait_for_timeout(300)
+        assert tiles.count() == 2 and page.input_value("#f-dataset") == ""
+        page.screenshot(path=artifacts(tmp_path) / "readiness-bad-filters.png", full_page=True)
+        # On load there is no view to keep: the bad dataset is said and left out.
+        page.goto("about:blank")
+        page.goto(f"{client.base_url}/ui/readiness#key={key}&dataset=normalized/nothing")
+        said_box.wait_for(state="visible")
+        until(lambda: tiles.count() == 2, "every dataset's tiles")
+        assert "normalized/nothing" in (said_box.text_content() or "")
+        assert page.locator("#error").is_hidden()
 
 
 def test_the_readiness_symbol_filter_takes_contracts_and_continuous_series(

@@ -117,7 +117,7 @@ def test_greeks_over_a_certified_chain_keep_their_own_counts(tmp_path: Path) -> 
     chain_judged(lake, "certified", 11)
     state, _ = greeks_judged(lake)
     assert state == "certified"
-    why = f"computed from certified {CHAIN}; its blocking checks passed"
+    why = f"computed from certified {CHAIN}; its certifying checks passed"
     assert readiness(lake) == {
         "SPX": ("certified", "vols", 40, why),
         "SPXW": ("certified", "vols", 40, why),

@@ -1,5 +1,5 @@
 """The rule for derived partitions: certified only when every input was certified and its own
-blocking checks passed on a capture taken after the data became final."""
+certifying checks passed on a capture taken after the data became final."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_a_failed_input_fails_it_naming_the_input_and_what_it_lacks() -> None:
     assert derive(evidence({CHAIN: State.FAILED})).reason == f"input {CHAIN} FAILED"
     own = derive(evidence({CHAIN: State.FAILED}, blocking={"validity": False}))
     assert own.state is State.FAILED
-    assert own.reason == f"blocking check failed: validity; input {CHAIN} FAILED"
+    assert own.reason == f"certifying check failed: validity; input {CHAIN} FAILED"
 
 
 def test_its_own_failed_blocking_check_fails_it_even_over_certified_inputs() -> None:

@@ -165,7 +165,7 @@ def test_a_failed_blocking_check_fails_the_partition(home, instance) -> None:
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     last = transitions(home).to_dicts()[-1]
     assert (last["previous_state"], last["state"]) == ("certified", "failed")
-    assert last["reason"] == "blocking check failed: validity"
+    assert last["reason"] == "certifying check failed: validity"
 
 
 def readiness_states(home: Path) -> dict[str, str]:
@@ -192,7 +192,7 @@ def test_missing_minutes_fail_the_partition_though_they_stop_nothing(home, insta
     assert not check.passed and check.metadata["state"].value == "failed"
     last = transitions(home).to_dicts()[-1]
     assert (last["previous_state"], last["state"]) == ("certified", "failed")
-    assert last["reason"] == "blocking check failed: completeness"
+    assert last["reason"] == "certifying check failed: completeness"
     assert json.loads(last["checks_json"])["completeness"] == {
         "passed": False,
         "blocking": False,

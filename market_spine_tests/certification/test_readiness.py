@@ -82,7 +82,7 @@ def test_one_row_per_dataset_symbol_and_day_from_what_the_runs_judged(home: Path
     bars = spine.bars("CL", CLOSED)
     # Its capture lost a block of minutes: a failed completeness check fails the partition.
     assert closed["state"] == "failed"
-    assert closed["reason"] == "blocking check failed: completeness"
+    assert closed["reason"] == "certifying check failed: completeness"
     assert closed["capture_id"] == bars["capture_id"].max()
     assert closed["unit"] == "minutes" and closed["present"] == bars.height
     assert closed["missing"] > 0 and closed["completeness"] == pytest.approx(
@@ -176,7 +176,7 @@ def test_the_api_answers_readiness_and_flags(home: Path) -> None:
         everything = client.get("/v1/readiness").json()
         # Two sessions of CL's minutes and daily bars, and of each of its four series.
         assert everything["total_rows"] == 2 * 2 + 2 * 2 * 4 + 7
-        assert row["reason"] == "blocking check failed: completeness"
+        assert row["reason"] == "certifying check failed: completeness"
         # Every market dataset; the company ones have no partition in this home.
         market = set(READINESS_DATASETS)
         assert {r["dataset"] for r in everything["data"]} == market
@@ -274,7 +274,7 @@ def test_derived_datasets_are_as_certified_as_what_they_are_computed_from(home: 
     # The series' own minutes: those its rows hold.
     assert minutes["unit"] == "minutes" and minutes["present"] == series.height > 0
     assert minutes["missing"] > 0  # the closed session was captured with gaps
-    assert minutes["reason"].startswith("blocking check failed: completeness; input ")
+    assert minutes["reason"].startswith("certifying check failed: completeness; input ")
     series_daily = _row(ready, CONTINUOUS_DAILY, "CL.c.0", CLOSED)
     assert (series_daily["unit"], series_daily["present"], series_daily["missing"]) == (
         "days",

@@ -52,7 +52,7 @@ def test_a_readiness_log_without_reasons_reads_and_takes_them_on(tmp_path: Path)
     assert spine.sql("select state, reason from readiness").rows() == [("certified", None)]
     assert states.of(BARS_1M) == {(DAY, "CL"): "certified"}
 
-    why = "blocking check failed: completeness"
+    why = "certifying check failed: completeness"
     ledger.record(lake, [], [], [], "next", [judged("NG", "failed", LATER, reason=why)])
     log = lake.read(READINESS_LOG).sort("symbol")
     assert log.select("symbol", "reason").rows() == [("CL", None), ("NG", why)]

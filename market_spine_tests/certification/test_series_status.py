@@ -70,7 +70,7 @@ def test_one_incomplete_series_fails_alone_with_its_own_counts(home: Path) -> No
     ready = spine.readiness(dataset=CONTINUOUS_1M, symbols="CL")
     found = {r["symbol"]: r for r in ready.to_dicts()}
     assert found["CL.c.0"]["state"] == "failed"
-    assert found["CL.c.0"]["reason"] == "blocking check failed: completeness"
+    assert found["CL.c.0"]["reason"] == "certifying check failed: completeness"
     # Its own minutes, not the captured bars' (which lost none).
     bars = spine.readiness(dataset=BARS_1M, symbols="CL").row(0, named=True)
     assert (bars["state"], bars["missing"]) == ("certified", 0)

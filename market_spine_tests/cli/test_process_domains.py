@@ -95,3 +95,15 @@ def test_a_range_runs_in_chunks_of_days_per_run(env_home: Path) -> None:
 
     refused = runner.invoke(app, ["process", *chunked, "--days-per-run", "0"])
     assert refused.exit_code == 2 and "--days-per-run" in refused.output
+
+
+def test_a_contract_given_as_a_root_is_named_with_its_root(env_home: Path) -> None:
+    result = runner.invoke(app, ["process", "--date", "2024-03-05", "--symbols", "cl,esm4"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert (
+        "--symbols ESM4: ESM4 is a contract of ES, not a root: pass --symbols ES, the root "
+        "whose data holds ESM4" in said
+    )
+    assert "instruments.toml" not in said
+    assert not (env_home / "lake").exists()

@@ -48,7 +48,7 @@ def test_a_clean_dimension_capture_is_certified(tmp_path: Path) -> None:
     capture = lake.read(CLIENTS)["capture_id"].max()
     ledger = lake.read(CERTIFICATIONS, equals={"dataset": CLIENTS})
     assert ledger.select("partition", "state").rows() == [(capture, "certified")]
-    assert "every blocking check passed" in ledger["reason"][0]
+    assert "every certifying check passed" in ledger["reason"][0]
 
 
 def test_a_dimension_capture_failing_an_error_check_is_failed_with_the_reason(

@@ -123,13 +123,27 @@ def test_importing_over_a_provider_capture_is_refused_and_writes_nothing(
     assert run.success
     lake = Lake(home / "lake")
     version = lake.version(RAW)
+    held = lake.read(RAW).filter(pl.col("contract") == FRONT)
+    captured = held["capture_id"][0]
+    # A cut-down file over the provider's day counts what it would take away, as any other.
+    cut = vendor_csv(tmp_path / "es-h4-cut.csv", DAY, FRONT, 120)
+    with pytest.raises(WouldReplace) as refused:
+        import_bars(settings, cut, "ES", instance=instance)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert (
+        f"{FRONT} on {DAY} holds {held.height:,} minutes (from simulated, capture {captured}) "
+        f"and the file would remove {held.height - 120:,} of them" in message
+    )
+    assert "importing this file would replace bars from another source" in message
+    assert "--replace" in message and "leave that day out of the file" in message
+    # The next month the simulated market captured for the roll stays: the file has none of it.
+    assert "ESM4 on" in message and "the file brings none of that contract" in message
     path = vendor_csv(tmp_path / "es-h4.csv", DAY, FRONT)
     with pytest.raises(WouldReplace) as refused:
         import_bars(settings, path, "ES", instance=instance)
-    message = str(refused.value)
-    assert "\n" not in message
-    assert f"ES {DAY} holds {FRONT} from simulated" in message
-    assert "importing this file would replace" in message and "--replace" in message
+    assert f"{FRONT} on {DAY} holds {held.height:,} minutes (from simulated" in str(refused.value)
+    assert "the file would replace every one of them" in str(refused.value)
     assert lake.version(RAW) == version
     report = import_bars(settings, path, "ES", instance=instance, replace=True)
     assert report.success
@@ -154,7 +168,12 @@ def test_a_cut_down_file_over_a_certified_day_is_refused_naming_the_minutes(
         import_bars(settings, cut, "ES", instance=instance)
     message = str(refused.value)
     assert "\n" not in message
-    assert f"ES {day} is certified with 1,380 minutes" in message
+    first = lake.read(RAW)["capture_id"][0]
+    assert (
+        f"{front} on {day} is certified with 1,380 minutes (from vendor file "
+        f"{tmp_path / 'full.csv'}, capture {first})" in message
+    )
+    assert f"ES {day}" not in message
     assert "remove 1,260 of them" in message and "--replace" in message
     assert lake.version(RAW) == version and lake.read(NORMALIZED).height == 1380
     # The complete day again removes nothing: no confirmation needed.

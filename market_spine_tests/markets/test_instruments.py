@@ -140,3 +140,16 @@ def test_register_instrument_adds_a_root(monkeypatch: pytest.MonkeyPatch) -> Non
     assert parse_local_symbol("6EZ4", near=date(2024, 10, 1)).last_trade_date == date(2024, 12, 16)
     with pytest.raises(InvalidInput, match="already defined"):
         instruments.register_instrument(replace(euro, tick_size=0.0001))
+
+
+def test_one_parser_names_a_contract_or_series_given_as_a_root() -> None:
+    from market_spine.errors import UnknownSymbol
+    from market_spine.markets.instruments import parse_root
+
+    assert parse_root(" cl ", "symbol=") == "CL"
+    with pytest.raises(UnknownSymbol, match=r"symbol=CLJ4: CLJ4 is a contract of CL, not a root"):
+        parse_root("CLJ4", "symbol=")
+    with pytest.raises(UnknownSymbol, match=r"ES.c.0 is a continuous series of ES.*--symbols ES"):
+        parse_root("ES.c.0", "--symbols ")
+    with pytest.raises(UnknownSymbol, match=r"--symbols XY: unknown symbol; known symbols"):
+        parse_root("XY", "--symbols ")

@@ -127,3 +127,19 @@ def test_the_plans_line_names_each_date_or_the_span_and_count() -> None:
         "0 models + minute fact 2024-03-11 (1 date without bars)"
     )
     assert line(("2024-03-29",), ()) == "0 models + minute fact: 1 date without bars"
+
+
+def test_the_runs_line_names_only_what_the_fact_holds_and_counts_the_rest() -> None:
+    """A date the lake has bars of but the fact does not hold after the run (the run failed,
+    or stopped before it) is counted as not built, never named as if it were."""
+    week = ("2024-03-04", "2024-03-05", "2024-03-06", "2024-03-09")
+    plan = WarehousePlan(frozenset(), week, week[:3])
+    after = frozenset({"2024-03-04"})
+    assert plan.outcome(after) == (
+        "0 models + minute fact 2024-03-04 (2 dates with bars not built, 1 date without bars)"
+    )
+    assert plan.outcome(frozenset()) == (
+        "0 models + minute fact: 3 dates with bars not built, 1 date without bars"
+    )
+    assert "2024-03-05" not in plan.outcome(after)
+    assert plan.outcome(frozenset(week[:3])) == plan.label

@@ -15,6 +15,7 @@
   const DATE_FIELDS = { start: "From", end: "To" };
   const DATE_FORM = "expected a trade date as YYYY-MM-DD, e.g. 2024-03-05";
   const DATASETS = S.metaList("datasets");
+  const KEPT = "The tiles shown are still those of the last good filters.";
   // The filters of the view shown (the last applied), and the number of the newest read:
   // an older read answering late must not draw over a newer filter's tiles.
   let applied = {};
@@ -46,17 +47,29 @@
       }
     }
     wrong.push(...outOfOrder(given));
+    // A bookmarked dataset readiness does not answer for is said beside the filters like a
+    // bad date, not sent to be refused: on load left out, later the view shown stays.
+    if (given.dataset && !DATASETS.includes(given.dataset)) {
+      wrong.push(`dataset "${given.dataset}" has no readiness: pick one of ${DATASETS.join(", ")}`);
+      given.dataset = "";
+    }
     filterError(wrong, !initial);
     if (wrong.length && !initial) return false;
     for (const [name, id] of Object.entries(FILTERS)) document.getElementById(id).value = given[name];
     applied = filters();
-    // A bookmarked dataset readiness does not answer for is said, not sent to be refused.
-    const wanted = params.get("dataset");
-    if (wanted && !DATASETS.includes(wanted)) {
-      S.showError(`dataset ${wanted} has no readiness: pick one of ${DATASETS.join(", ")}`);
-      applied.dataset = "";
-    }
     return true;
+  }
+
+  // The one current error of the page: a newer one replaces it (a good read clears it).
+  function showError(err) {
+    S.clearError();
+    S.showError(err);
+  }
+
+  // An answer refusing the filters themselves (a symbol the API does not know): the tiles
+  // shown stay, and the error says what is wrong with the filters asked for.
+  function refusesFilters(err) {
+    return err && [400, 404, 422].includes(err.status);
   }
 
   // A trade date as the date inputs hold it (`2024-03-05`; `20240305` is taken too), "" for
@@ -91,7 +104,7 @@
   function filterError(lines, kept) {
     const box = document.getElementById("filter-error");
     box.replaceChildren(...lines.map((line) => S.el("p", {}, line)));
-    if (lines.length && kept) box.append(S.el("p", { class: "muted" }, "The tiles shown are still those of the last good filters."));
+    if (lines.length && kept) box.append(S.el("p", { class: "muted" }, KEPT));
     box.hidden = !lines.length;
   }
 
@@ -116,9 +129,14 @@
       rows = await S.rows("v1/readiness", applied);
     } catch (err) {
       if (mine !== generation) return;
-      // The tiles shown no longer answer the filters asked for.
+      if (refusesFilters(err)) {
+        showError(err);
+        document.getElementById("error").append(S.el("p", { class: "muted" }, KEPT));
+        return;
+      }
+      // Not the filters: the tiles shown can no longer be read (no key, the API down).
       clear();
-      S.showError(err);
+      showError(err);
       return;
     }
     if (mine !== generation) return;
@@ -171,7 +189,7 @@
       S.el("div", { class: "head" }, S.el("span", {}, `${what} · ${row.trade_date}`), S.badge(row.state)),
       S.el("div", { class: "bar", title: S.percent(row.completeness) }, fill),
       S.el("div", { class: "completeness" }, completeness),
-      // Why it is in that state: the blocking check that failed, or the input it stands on and what that lacks.
+      // Why it is in that state: the certifying check that failed, or the input it stands on and what that lacks.
       row.reason ? S.el("div", { class: "reason" }, row.reason) : null,
       S.el(
         "dl", {},
@@ -189,7 +207,7 @@
     try {
       bars = await S.rows("v1/bars", { symbol: row.symbol, start: row.trade_date, flags: "true" });
     } catch (err) {
-      S.showError(err);
+      showError(err);
       return;
     }
     const rows = bars.filter((bar) => bar.flag_kinds && bar.flag_kinds.length);
