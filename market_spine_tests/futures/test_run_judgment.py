@@ -1,6 +1,6 @@
 """A range run's checks judge its whole frame once where a partition's verdict follows from it
-(validity without problems, anomaly scores and minute activity per session): every partition still gets exactly
-the verdict, metadata and flagged rows it gets judged alone."""
+(validity without problems, anomaly scores and minute activity per session): every partition
+still gets exactly the verdict, metadata and flagged rows it gets judged alone."""
 
 from __future__ import annotations
 
