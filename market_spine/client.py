@@ -646,10 +646,11 @@ class Spine:
 
     def readiness_of(self, query: ReadinessQuery, *, now: datetime | None = None) -> pl.DataFrame:
         """`readiness` for filters already checked (`certification.readiness.parse_query`);
-        opened for a tenant, company tables' row counts are left out."""
+        opened for a tenant, as `company.reading.readiness_as` keeps it to its rows."""
         from market_spine.company.reading import readiness_as
 
-        return readiness_as(self._readiness.read(query, now or datetime.now(UTC)), self.identity)
+        rows = self._readiness.read(query, now or datetime.now(UTC))
+        return readiness_as(self.lake, rows, self.identity)
 
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:
@@ -659,10 +660,12 @@ class Spine:
 
         facts = live_facts(self.lake, list(CATALOG))
         if self.identity is not None and self.identity.tenant is not None:
-            from market_spine.company.reading import catalog_rows
+            from market_spine.company.reading import tenant_facts
 
-            for spec, fact in zip(CATALOG, facts, strict=True):
-                fact["rows"] = catalog_rows(self.lake, spec.name, self.identity, fact.get("rows"))
+            facts = [
+                tenant_facts(self.lake, spec.name, self.identity, fact)
+                for spec, fact in zip(CATALOG, facts, strict=True)
+            ]
         live = pl.DataFrame(
             {
                 "rows": [f.get("rows") for f in facts],
@@ -690,12 +693,11 @@ class Spine:
         including its last materialization in this home's Dagster instance (its row count as
         this Spine's identity sees it, as in `catalog`)."""
         from market_spine.catalog.registry import describe
-        from market_spine.company.reading import catalog_rows
+        from market_spine.company.reading import tenant_facts
         from market_spine.home import existing_instance
 
         found = describe(dataset, self.lake, existing_instance(self.settings))
-        facts = found["facts"]
-        facts["rows"] = catalog_rows(self.lake, found["name"], self.identity, facts.get("rows"))
+        found["facts"] = tenant_facts(self.lake, found["name"], self.identity, found["facts"])
         return found
 
     def warehouse_sql(

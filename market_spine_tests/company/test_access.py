@@ -193,9 +193,9 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
         unknown.status_code == 404 and "acme" not in unknown.text and "globex" not in unknown.text
     )
     assert revisions.status_code == 403 and "every tenant" in revisions.text
-    # Readiness says a company table's state to a tenant, not how many rows all tenants hold.
+    # Readiness says a company table's state to a tenant, counting only its own rows.
     (ready,) = acme_ready
-    assert ready["state"] == "certified" and ready["present"] is None
+    assert ready["state"] == "certified" and ready["present"] == 6
     assert owner_ready[0]["present"] == 12
 
     spine = Spine(settings=settings_for(company_home), key=acme)
@@ -204,7 +204,7 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
     assert spine.sql("select count(*) as n from raw_company_clients")["n"][0] == 6
     catalog = spine.catalog().filter(pl.col("name") == "normalized/company_clients")
     assert catalog["rows"][0] == 6
-    assert spine.readiness(dataset="normalized/company_clients")["present"].to_list() == [None]
+    assert spine.readiness(dataset="normalized/company_clients")["present"].to_list() == [6]
     with pytest.raises(InvalidInput, match="bound to tenant acme"):
         spine.warehouse_sql("select 1")
 
