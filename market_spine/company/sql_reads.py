@@ -1,6 +1,8 @@
 """Which personal-data columns of which company tables a SQL query reads, so a clear read
 through SQL is audited like one through the API: from DuckDB's parse tree of the query
 (`json_serialize_sql`), every table it names and every column it names or takes with a `*`.
+A relation named where a value goes (`select c from company_clients c`, `to_json(c)`) is its
+whole row, read like a `*`.
 
 It errs towards naming more: a column named anywhere in the query counts for every table the
 query reads, a view the reader made is read through its own query, and a statement DuckDB
@@ -41,8 +43,24 @@ def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
             yield from _nodes(value)
 
 
+def _relations(tree: Any) -> set[str]:
+    """Every name a query gives a relation (lower case): tables, their aliases, subqueries'
+    aliases and common table expressions."""
+    found: set[str] = set()
+    for node in _nodes(tree):
+        kind = node.get("type")
+        if kind in ("BASE_TABLE", "SUBQUERY", "TABLE_FUNCTION") and node.get("alias"):
+            found.add(str(node["alias"]).lower())
+        if kind == "BASE_TABLE":
+            found.add(str(node.get("table_name", "")).lower())
+        for cte in (node.get("cte_map") or {}).get("map") or []:
+            found.add(str(cte.get("key", "")).lower())
+    return found
+
+
 def _names(tree: Any) -> _Names:
     found = _Names()
+    relations = _relations(tree)
     for node in _nodes(tree):
         kind = node.get("type")
         if kind == "BASE_TABLE":
@@ -50,7 +68,12 @@ def _names(tree: Any) -> _Names:
             schema = str(node.get("schema_name", "")).lower()
             found.tables.add(f"{schema}.{table}" if schema else table)
         elif kind == "COLUMN_REF" and node.get("column_names"):
-            found.columns.add(str(node["column_names"][-1]).lower())
+            last = str(node["column_names"][-1]).lower()
+            found.columns.add(last)
+            if last in relations:
+                # A relation's name as a value is its whole row (`select c`, `to_json(c)`):
+                # it reads every column, as a `*` does.
+                found.stars.append(set())
         elif kind in ("STAR", "COLUMNS"):
             found.stars.append({str(c).lower() for c in node.get("exclude_list") or []})
     return found
