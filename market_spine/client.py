@@ -159,7 +159,8 @@ class Spine:
         if rows.is_empty() and self.warn_empty:
             from market_spine.company.empty_reads import why_empty
 
-            reason = why_empty(self.lake, table, self.settings.home, identity.tenant)
+            admin = identity.role == "admin"
+            reason = why_empty(self.lake, table, self.settings.home, identity.tenant, admin=admin)
             warnings.warn(EmptyReadWarning(reason), stacklevel=2)
         return rows
 
@@ -740,14 +741,15 @@ class Spine:
                 f"the warehouse {path} has not been built yet: materialize the warehouse "
                 "assets in the Dagster UI (group warehouse) or run `market-spine process`"
             )
-        self._audit("spine.warehouse_sql", "warehouse", params)
         with read_only(self.settings.home, timeout_s) as con:
             try:
-                return con.sql(query).pl()
+                rows = con.sql(query).pl()
             except duckdb.Error as exc:
                 failed = {**params, "error": str(exc)}
                 self._audit("spine.warehouse_sql", "warehouse", failed, FAILED)
                 raise InvalidInput(query_failed(con, exc)) from None
+        self._audit("spine.warehouse_sql", "warehouse", params)
+        return rows
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
