@@ -42,7 +42,22 @@ DROP = """org,invoice_id,issued_at,email
 2,I3,2026-11-24T11:00:00Z,c@two.example
 2,I4,2026-11-26T09:00:00Z,secret@two.example
 """
+ACCOUNTS = """type: market_spine.company.component.CompanyDataset
+attributes:
+  name: accounts
+  description: Accounts each organisation keeps.
+  owner: team:finance
+  kind: dimension
+  source: {kind: files, path: drop, format: csv, pattern: "*.csv"}
+  columns:
+    - {name: org, type: int, description: The organisation keeping it.}
+    - {name: account_id, type: string, description: The account.}
+    - {name: label, type: string, description: What the organisation calls it.}
+  keys: [org, account_id]
+  tenant_column: org
+"""
 TABLE = "normalized/company_invoices"
+WHOLE = "normalized/company_accounts"
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +77,18 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         built = dg.materialize(
             [assets[TABLE]], resources=resources, instance=instance, partition_key=day
         )
+        assert built.success
+    accounts = home_folder(home) / "accounts"
+    (accounts / "drop").mkdir(parents=True)
+    (accounts / "defs.yaml").write_text(ACCOUNTS)
+    # Two captures: the first holds both organisations' accounts, the second only 2's.
+    for n, drop in enumerate(
+        ("org,account_id,label\n1,A1,a\n2,A2,b\n", "org,account_id,label\n2,A3,c\n")
+    ):
+        (accounts / "drop" / f"accounts_{n}.csv").write_text(drop)
+        assets = {a.key.to_user_string(): a for a in build_definitions(settings).assets or []}
+        keys = ["raw/company_accounts", WHOLE]
+        built = dg.materialize([assets[k] for k in keys], resources=resources, instance=instance)
         assert built.success
     instance.dispose()
     return home
@@ -123,3 +150,15 @@ def test_each_int_tenant_reads_and_is_shown_only_its_own_rows(home: Path) -> Non
         days = spine.readiness(dataset=TABLE)["trade_date"].cast(str).to_list()
         assert days == ["2026-11-24"]
         assert spine.describe(TABLE)["facts"]["newest_partition"] == "2026-11-24"
+
+
+def test_a_capture_holding_only_another_tenants_rows_is_not_in_its_readiness(home: Path) -> None:
+    one, everyone = _key(home, tenant="1"), _key(home)
+    with serving(home) as client:
+        mine = _get(client, "/v1/readiness", one, dataset=WHOLE).json()["data"]
+        whole = _get(client, "/v1/readiness", everyone, dataset=WHOLE).json()["data"]
+        entry = _get(client, f"/v1/catalog/{WHOLE}", one).json()["facts"]
+    assert len(whole) == 2
+    first = min(whole, key=lambda r: r["computed_at"])
+    assert [(r["partition"], r["present"]) for r in mine] == [(first["partition"], 1)]
+    assert entry["rows"] == 1
