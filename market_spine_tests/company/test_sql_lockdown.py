@@ -97,18 +97,21 @@ def test_every_sql_shape_masks_a_whole_row_without_the_pii_scope(company_home: P
 def test_a_clear_whole_row_read_through_an_alias_is_audited(company_home: Path) -> None:
     key = _key(company_home, "compliance", pii=True)
     spine = _spine(company_home, key)
+    columns = spine.sql("select * from company_clients limit 0").columns
+    email, phone = columns.index("email") + 1, columns.index("phone") + 1
     for query in (
         "select c from company_clients c",
         "select to_json(c) as j from company_clients c where tenant = 'acme'",
         "with x as (select * from company_clients) select x from x",
         "select company_clients from company_clients",
+        f"select #{email}, #{phone} from company_clients",
     ):
         rows = spine.sql(query)
         assert "@" in json.dumps(rows.to_dicts(), default=str)
     reads = [e for e in _entries(company_home, _actor(key)) if e[0] == CLEAR_PII_READ]
     assert [(dataset, params["columns"]) for _, dataset, params, _ in reads] == [
         ("normalized/company_clients", ["email", "phone"])
-    ] * 4
+    ] * 5
     assert "select c from" in reads[0][2]["query"]
 
 
