@@ -792,7 +792,9 @@ class Spine:
             if identity is not None and not sql_access.read_whole(dataset, identity):
                 if self._scratch is None:
                     self._scratch = self._plain_connection(hashing=True)
-                sql_access.copy_scoped(self._con, self._scratch, dataset, body, names, identity)
+                sql_access.copy_scoped(
+                    self._con, self._scratch, dataset, body, names, identity, self.lake
+                )
             else:
                 body = tenancy.view_sql(dataset, body, identity)
                 for each in names:

@@ -17,8 +17,11 @@ import itertools
 from collections.abc import Iterable
 
 import duckdb
+import polars as pl
 
+from market_spine.certification.tables import READINESS_LOG
 from market_spine.company import tenancy
+from market_spine.lake.store import Lake
 from market_spine.security.identity import Identity
 
 #: What a refused file access answers, instead of DuckDB's bare PermissionException.
@@ -48,11 +51,19 @@ def copy_scoped(
     body: str,
     names: Iterable[str],
     identity: Identity,
+    lake: Lake,
 ) -> None:
     """Put `dataset`'s rows as `identity` may see them into `con` as a table under the first
     of `names` (`layer.name`), the others views of it: computed on `scratch` (which holds
-    the files' access and the hashing key) over the table's `body`."""
+    the files' access and the hashing key) over the table's `body`. Readiness is kept to a
+    tenant's partitions as `Spine.readiness` keeps it (`reading.readiness_as`)."""
     rows = scratch.execute(tenancy.view_sql(dataset, body, identity)).arrow().read_all()
+    if dataset == READINESS_LOG and identity.tenant is not None:
+        from market_spine.company.reading import readiness_as
+
+        frame = pl.from_arrow(rows)
+        assert isinstance(frame, pl.DataFrame)
+        rows = readiness_as(lake, frame, identity).to_arrow()
     first, *others = names
     staged = f"_scoped_{next(_copies)}"
     con.register(staged, rows)

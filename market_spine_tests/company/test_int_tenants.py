@@ -150,6 +150,11 @@ def test_each_int_tenant_reads_and_is_shown_only_its_own_rows(home: Path) -> Non
         days = spine.readiness(dataset=TABLE)["trade_date"].cast(str).to_list()
         assert days == ["2026-11-24"]
         assert spine.describe(TABLE)["facts"]["newest_partition"] == "2026-11-24"
+        logged = spine.sql(
+            "select distinct cast(trade_date as varchar) as day, present "
+            f"from operations.readiness_log where dataset = '{TABLE}'"
+        )
+        assert logged.rows() == [("2026-11-24", 2)]
 
 
 def test_a_capture_holding_only_another_tenants_rows_is_not_in_its_readiness(home: Path) -> None:
