@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from market_spine.audit.reads import audit_read
+from market_spine.audit.reads import FAILED, audit_read
 from market_spine.certification.readiness import (
     READINESS_VIEW,
     Readiness,
@@ -122,6 +122,9 @@ class Spine:
         self.warn_empty = warn_empty
         self.lake: Lake = settings.lake()
         self._con: duckdb.DuckDBPyConnection | None = None
+        #: A keyed Spine's private connection computing its scoped tables; `_con` is locked.
+        self._scratch: duckdb.DuckDBPyConnection | None = None
+        self._locked = False
         self._registered: dict[str, int | None] = {}
         self._states = CertificationStates(self.lake)
         self._readiness = Readiness(self.lake)
@@ -134,10 +137,13 @@ class Spine:
         """The certifications this Spine's reads attach, cached per version of the ledger."""
         return self._states
 
-    def _audit(self, action: str, dataset: str, params: dict[str, object]) -> None:
-        """Audit a read under this Spine's identity: its key's, or the OS user's without one."""
+    def _audit(
+        self, action: str, dataset: str, params: dict[str, object], outcome: str = "ok"
+    ) -> None:
+        """Audit a read under this Spine's identity (its key's, or the OS user's without
+        one) with its `outcome`: `ok`, or `failed` for a query that raised."""
         actor = self.identity.actor if self.identity is not None else None
-        audit_read(self.settings.home, action, dataset, params, actor=actor)
+        audit_read(self.settings.home, action, dataset, params, actor=actor, outcome=outcome)
 
     def dataset(self, name: str) -> pl.DataFrame:
         """A company dataset's silver rows (`clients` or `normalized/company_clients`), as
@@ -153,7 +159,8 @@ class Spine:
         if rows.is_empty() and self.warn_empty:
             from market_spine.company.empty_reads import why_empty
 
-            reason = why_empty(self.lake, table, self.settings.home, identity.tenant)
+            admin = identity.role == "admin"
+            reason = why_empty(self.lake, table, self.settings.home, identity.tenant, admin=admin)
             warnings.warn(EmptyReadWarning(reason), stacklevel=2)
         return rows
 
@@ -640,10 +647,11 @@ class Spine:
 
     def readiness_of(self, query: ReadinessQuery, *, now: datetime | None = None) -> pl.DataFrame:
         """`readiness` for filters already checked (`certification.readiness.parse_query`);
-        opened for a tenant, company tables' row counts are left out."""
+        opened for a tenant, as `company.reading.readiness_as` keeps it to its rows."""
         from market_spine.company.reading import readiness_as
 
-        return readiness_as(self._readiness.read(query, now or datetime.now(UTC)), self.identity)
+        rows = self._readiness.read(query, now or datetime.now(UTC))
+        return readiness_as(self.lake, rows, self.identity)
 
     def catalog(self) -> pl.DataFrame:
         """Every dataset the platform declares, one row each, with live facts from the lake:
@@ -653,10 +661,12 @@ class Spine:
 
         facts = live_facts(self.lake, list(CATALOG))
         if self.identity is not None and self.identity.tenant is not None:
-            from market_spine.company.reading import catalog_rows
+            from market_spine.company.reading import tenant_facts
 
-            for spec, fact in zip(CATALOG, facts, strict=True):
-                fact["rows"] = catalog_rows(self.lake, spec.name, self.identity, fact.get("rows"))
+            facts = [
+                tenant_facts(self.lake, spec.name, self.identity, fact)
+                for spec, fact in zip(CATALOG, facts, strict=True)
+            ]
         live = pl.DataFrame(
             {
                 "rows": [f.get("rows") for f in facts],
@@ -684,12 +694,11 @@ class Spine:
         including its last materialization in this home's Dagster instance (its row count as
         this Spine's identity sees it, as in `catalog`)."""
         from market_spine.catalog.registry import describe
-        from market_spine.company.reading import catalog_rows
+        from market_spine.company.reading import tenant_facts
         from market_spine.home import existing_instance
 
         found = describe(dataset, self.lake, existing_instance(self.settings))
-        facts = found["facts"]
-        facts["rows"] = catalog_rows(self.lake, found["name"], self.identity, facts.get("rows"))
+        found["facts"] = tenant_facts(self.lake, found["name"], self.identity, found["facts"])
         return found
 
     def warehouse_sql(
@@ -703,7 +712,7 @@ class Spine:
         instant (tens of seconds: a whole dbt build), deleted afterwards; the home's warehouse
         file is never touched."""
         from market_spine.warehouse.paths import warehouse_path
-        from market_spine.warehouse.reading import read_only
+        from market_spine.warehouse.reading import query_failed, read_only
 
         params = {"query": query, "as_of": as_of}
         if self.identity is not None and self.identity.tenant is not None:
@@ -713,12 +722,18 @@ class Spine:
                 "`dataset()` or `sql()`, which keep to your tenant"
             )
             self._refuse("spine.warehouse_sql", {"warehouse": reason}, **params)
-        self._audit("spine.warehouse_sql", "warehouse", params)
         if as_of is not None:
             from market_spine.warehouse.as_of import warehouse_as_of
 
             with warehouse_as_of(self.settings, as_of) as past:
-                return past.sql(query)
+                try:
+                    rows = past.sql(query)
+                except InvalidInput as exc:
+                    failed = {**params, "error": str(exc)}
+                    self._audit("spine.warehouse_sql", "warehouse", failed, FAILED)
+                    raise
+            self._audit("spine.warehouse_sql", "warehouse", params)
+            return rows
 
         path = warehouse_path(self.settings.home)
         if not path.is_file():
@@ -727,7 +742,14 @@ class Spine:
                 "assets in the Dagster UI (group warehouse) or run `market-spine process`"
             )
         with read_only(self.settings.home, timeout_s) as con:
-            return con.sql(query).pl()
+            try:
+                rows = con.sql(query).pl()
+            except duckdb.Error as exc:
+                failed = {**params, "error": str(exc)}
+                self._audit("spine.warehouse_sql", "warehouse", failed, FAILED)
+                raise InvalidInput(query_failed(con, exc)) from None
+        self._audit("spine.warehouse_sql", "warehouse", params)
+        return rows
 
     def tables(self) -> list[str]:
         """SQL view names available to `sql`, one per dataset in the lake."""
@@ -746,20 +768,17 @@ class Spine:
         """A DuckDB connection where every dataset is a view (bare name, and `<layer>.<name>`)
         over the files of its latest version; views follow new versions on each call."""
         if self._con is None:
-            self._con = duckdb.connect()
-            self._con.execute("SET TimeZone = 'UTC'")
-            attach(self._con, self.lake.storage)
-            from market_spine.company.masking import use_hash_key
-            from market_spine.security.pii_hash_key import pii_hash_key
+            # A keyed Spine's own connection never holds the hashing key: its scoped tables
+            # are computed, masked, on the private `_scratch` one.
+            self._con = self._plain_connection(hashing=self.identity is None)
+        from market_spine.company import sql_access, tenancy
 
-            use_hash_key(self._con, pii_hash_key(self.settings.home))
-        from market_spine.company import tenancy
-
+        identity = self.identity
         for dataset in self.lake.datasets():
             snapshot = self.lake.snapshot(dataset)
             if self._registered.get(dataset) == snapshot.version:
                 continue
-            if tenancy.refusal(dataset, self.identity) is not None:
+            if tenancy.refusal(dataset, identity) is not None:
                 self._registered[dataset] = snapshot.version  # no view: `sql` says why
                 continue
             layer, name = dataset.split("/")
@@ -768,10 +787,18 @@ class Spine:
                 empty = f"_empty_{layer}_{name}"
                 self._con.register(empty, snapshot.schema.empty_table())
                 body = f"SELECT * FROM {empty}"
-            body = tenancy.view_sql(dataset, body, self.identity)
             self._con.execute(f"create schema if not exists {layer}")
-            self._con.execute(f"create or replace view {layer}.{name} as {body}")
-            self._con.execute(f"create or replace view {view_name(dataset)} as {body}")
+            names = (f"{layer}.{name}", view_name(dataset))
+            if identity is not None and not sql_access.read_whole(dataset, identity):
+                if self._scratch is None:
+                    self._scratch = self._plain_connection(hashing=True)
+                sql_access.copy_scoped(
+                    self._con, self._scratch, dataset, body, names, identity, self.lake
+                )
+            else:
+                body = tenancy.view_sql(dataset, body, identity)
+                for each in names:
+                    self._con.execute(f"create or replace view {each} as {body}")
             self._registered[dataset] = snapshot.version
             if dataset == READINESS_LOG:
                 self._con.execute(
@@ -779,7 +806,30 @@ class Spine:
                     f"{current_sql(view_name(READINESS_LOG))}"
                 )
         self._adjusted_view()
+        if identity is not None and not self._locked:
+            from market_spine.catalog.registry import CATALOG
+
+            folders = [
+                self.lake.location(d)
+                for d in tenancy.tenant_free()
+                if d in CATALOG.entries and sql_access.read_whole(d, identity)
+            ]
+            sql_access.lock(self._con, folders)
+            self._locked = True
         return self._con
+
+    def _plain_connection(self, *, hashing: bool) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection in UTC that reaches the lake's files and, `hashing`, computes
+        masked views' hashes under the home's key."""
+        from market_spine.company.masking import use_hash_key
+        from market_spine.security.pii_hash_key import pii_hash_key
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        attach(con, self.lake.storage)
+        if hashing:
+            use_hash_key(con, pii_hash_key(self.settings.home))
+        return con
 
     def _adjusted_view(self) -> None:
         """The back-adjusted continuous minutes as a view, once both tables exist."""
@@ -795,13 +845,18 @@ class Spine:
         the tables and why, when it reads one this Spine's identity may not (audited)."""
         con = self.connection()
         self._refuse("spine.sql", self._refused_in(con, query), query=query)
-        self._audit("spine.sql", "lake", {"query": query})
         try:
             rows = con.execute(query).pl()
         except duckdb.Error as exc:
+            from market_spine.company import sql_access
+
+            if self.identity is not None and sql_access.locked_out(exc):
+                self._refuse("spine.sql", {"lake": sql_access.LOCKED}, query=query)
+            self._audit("spine.sql", "lake", {"query": query, "error": str(exc)}, FAILED)
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc
+        self._audit("spine.sql", "lake", {"query": query})
         self._audit_clear_pii(query, rows.height)
         return rows
 

@@ -50,10 +50,9 @@ async def catalog(request: Request) -> Response:
 
 
 def _tenant_facts(found: dict[str, Any], lake: Lake, identity: Identity) -> None:
-    """A table's row count as a tenant-bound identity sees it (`reading.catalog_rows`)."""
+    """A table's live facts as a tenant-bound identity sees them (`reading.tenant_facts`)."""
     if found.get("facts"):
-        rows = reading.catalog_rows(lake, found["name"], identity, found["facts"].get("rows"))
-        found["facts"] = {**found["facts"], "rows": rows}
+        found["facts"] = reading.tenant_facts(lake, found["name"], identity, found["facts"])
 
 
 @router.get("/{name:path}", summary="One dataset: columns, schema history, lineage, live facts")

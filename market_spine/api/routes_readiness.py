@@ -76,7 +76,7 @@ def readiness(
     return serve(
         request,
         Answer(
-            read=lambda: reading.readiness_as(spine.readiness_of(query), identity),
+            read=lambda: reading.readiness_as(spine.lake, spine.readiness_of(query), identity),
             fmt=fmt,
             page=Page(limit, offset),
             meta={"dataset": dataset, "symbol": symbol, "start": start, "end": end},

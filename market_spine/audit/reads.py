@@ -11,6 +11,8 @@ from typing import Any
 
 from market_spine.audit.recorder import record
 
+#: The outcome of a read that raised (a query DuckDB could not run, say).
+FAILED = "failed"
 #: The datasets the HTTP request being served has read (None: not serving one).
 _request_datasets: ContextVar[set[str] | None] = ContextVar("audit_request_datasets", default=None)
 
@@ -28,12 +30,19 @@ def request_served(token: Any) -> None:
 
 
 def audit_read(
-    home: Path, action: str, dataset: str, params: dict[str, Any], *, actor: str | None = None
+    home: Path,
+    action: str,
+    dataset: str,
+    params: dict[str, Any],
+    *,
+    actor: str | None = None,
+    outcome: str = "ok",
 ) -> None:
-    """Record a read of `dataset` by `actor` (None: this process's OS user): into the current
-    request's entry, else as its own."""
+    """Record a read of `dataset` by `actor` (None: this process's OS user) with its
+    `outcome` (`ok`, `failed`, `refused`): into the current request's entry (whose outcome
+    is the request's status), else as its own."""
     datasets = _request_datasets.get()
     if datasets is not None:
         datasets.add(dataset)
         return
-    record(home, action, dataset, params, actor=actor)
+    record(home, action, dataset, params, outcome, actor=actor)

@@ -18,9 +18,12 @@ NO_DROP_FOLDER = "no_drop_folder"
 _PROCESS = "market-spine process --domain company"
 
 
-def why_empty(lake: Lake, table: str, home: Path, tenant: str | None = None) -> EmptyReason:
+def why_empty(
+    lake: Lake, table: str, home: Path, tenant: str | None = None, *, admin: bool = False
+) -> EmptyReason:
     """Why the silver `table` of a company dataset gave a reader (bound to `tenant`, or not)
-    no rows: `no_drop_folder` naming the folder expected, else `not_loaded`."""
+    no rows: `no_drop_folder`, else `not_loaded`. Only an `admin` reader is shown where the
+    folder is expected on the server; others are told the dataset and the operator's fix."""
     name = table.removeprefix(f"{SILVER}/{PREFIX}")
     for declared in all_declared(home):
         config = declared.config
@@ -29,6 +32,13 @@ def why_empty(lake: Lake, table: str, home: Path, tenant: str | None = None) -> 
         name, source = config.name, config.source
         if isinstance(source, FilesSource):
             drop = source.drop(declared.folder)
+            if not drop.is_dir() and not admin:
+                return EmptyReason(
+                    NO_DROP_FOLDER,
+                    f"{name}'s drop folder is missing, so nothing of it can be captured: an "
+                    f"operator must create the folder its YAML's `attributes.source.path` "
+                    f"names, put the {source.format} files there and run `{_PROCESS}`",
+                )
             if not drop.is_dir():
                 return EmptyReason(
                     NO_DROP_FOLDER,

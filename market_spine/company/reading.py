@@ -6,6 +6,7 @@ a key and its SQL views all read through here, so the rules hold on every path."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -148,13 +149,51 @@ def catalog_rows(
     lake: Lake, dataset: str, identity: Identity | None, rows: int | None
 ) -> int | None:
     """The row count the catalog shows `identity` for `dataset`, whose whole table holds
-    `rows`: all of them unless it is bound to a tenant; then its tenant's rows of a company
-    table, and none of any table but market data (`tenancy.counts_hidden`)."""
-    if identity is None or identity.tenant is None:
-        return rows
-    if company_spec(dataset) is not None:
-        return visible_rows(lake, dataset, identity)
-    return None if counts_hidden(dataset, identity) else rows
+    `rows` (as `tenant_facts`)."""
+    return tenant_facts(lake, dataset, identity, {"rows": rows})["rows"]
+
+
+#: Catalog facts that describe a whole table, every tenant's rows and runs at once.
+_WHOLE_TABLE_FACTS = (
+    "rows",
+    "files",
+    "newest_partition",
+    "newest_data_ts",
+    "last_commit",
+    "last_materialization",
+)
+
+
+def tenant_facts(
+    lake: Lake, dataset: str, identity: Identity | None, facts: dict[str, Any]
+) -> dict[str, Any]:
+    """`dataset`'s live catalog `facts` as `identity` may see them: as they are unless it is
+    bound to a tenant; then market data's as they are, a tenant-split company table's row
+    count and newest partition from its tenant's rows only, and every other whole-table fact
+    (files, commits, runs, and all of a table it may not count) null."""
+    if identity is None or identity.tenant is None or not facts:
+        return facts
+    spec = company_spec(dataset)
+    if spec is None and not counts_hidden(dataset, identity):
+        return facts
+    seen = {**facts, **{k: None for k in _WHOLE_TABLE_FACTS if k in facts}}
+    if spec is None or refusal(spec.name, identity) is not None or not lake.exists(dataset):
+        return seen
+    assert spec.tenant_column is not None  # refusal leaves a tenant-bound reader none without
+    own = _own_rows(lake, spec, identity.tenant, [spec.tenant_column])
+    seen["rows"] = own.height
+    if "newest_partition" in facts and BUSINESS_DATE in {c.name for c in spec.columns}:
+        newest = _own_rows(lake, spec, identity.tenant, [BUSINESS_DATE])[BUSINESS_DATE].max()
+        seen["newest_partition"] = None if newest is None else str(newest)
+    return seen
+
+
+def _own_rows(lake: Lake, spec: DatasetSpec, tenant: str, columns: list[str]) -> pl.DataFrame:
+    """`columns` of `tenant`'s rows of `spec`'s table (none when no row can be its)."""
+    equals = _tenant_equals(spec, tenant)
+    if not equals:
+        return pl.DataFrame(schema={c: pl.String() for c in columns})
+    return lake.read(spec.name, equals=equals, columns=columns)
 
 
 def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
@@ -166,8 +205,37 @@ def view_sql(spec: DatasetSpec, body: str, identity: Identity) -> str:
     return scoped_view_sql(columns, pii, body, spec.tenant_column, identity.tenant)
 
 
-def readiness_as(rows: pl.DataFrame, identity: Identity | None) -> pl.DataFrame:
-    """Readiness rows as `identity` may see them: bound to a tenant, it does not see the row
-    counts of company tables (they count every tenant's rows, or are not split by tenant);
-    their state, capture and compute time are the table's and stay."""
-    return shared_rows(READINESS_LOG, rows, identity)
+def readiness_as(lake: Lake, rows: pl.DataFrame, identity: Identity | None) -> pl.DataFrame:
+    """Readiness rows as `identity` may see them. Bound to a tenant, it sees no partition of
+    a tenant-split company table that holds only other tenants' rows (a business date, or
+    for a table judged whole, a capture), and each it keeps counts its own rows; other
+    company tables' counts are left out (they count every tenant's rows); their state,
+    capture and compute time are the table's and stay."""
+    rows = shared_rows(READINESS_LOG, rows, identity)
+    if identity is None or identity.tenant is None or rows.is_empty():
+        return rows
+    for dataset in rows["dataset"].unique().to_list():
+        spec = company_spec(dataset)
+        if spec is None or spec.tenant_column is None or not lake.exists(dataset):
+            continue
+        mine = rows["dataset"] == dataset
+        counts = _own_partitions(lake, spec, identity.tenant)
+        theirs = rows.filter(mine).join(counts, on="partition", how="inner")
+        theirs = theirs.with_columns(pl.col("_own").cast(rows.schema["present"]).alias("present"))
+        rows = pl.concat([rows.filter(~mine), theirs.drop("_own")], how="vertical")
+    return rows.sort(["dataset", "trade_date"], maintain_order=True)
+
+
+def _own_partitions(lake: Lake, spec: DatasetSpec, tenant: str) -> pl.DataFrame:
+    """`partition` (as readiness keys it: a business date, else a capture id) and `_own`
+    (how many of the partition's rows are `tenant`'s) for each partition holding its rows."""
+    daily = BUSINESS_DATE in {c.name for c in spec.columns}
+    if daily:
+        own = _own_rows(lake, spec, tenant, [BUSINESS_DATE])
+        key = pl.col(BUSINESS_DATE).cast(pl.String())
+    else:
+        raw = company_spec(spec.name.replace("normalized/", "raw/", 1))
+        source = raw if raw is not None and lake.exists(raw.name) else spec
+        own = _own_rows(lake, source, tenant, ["capture_id"])
+        key = pl.col("capture_id").cast(pl.String())
+    return own.group_by(key.alias("partition")).agg(pl.len().alias("_own"))

@@ -1,6 +1,9 @@
 """Which personal-data columns of which company tables a SQL query reads, so a clear read
 through SQL is audited like one through the API: from DuckDB's parse tree of the query
 (`json_serialize_sql`), every table it names and every column it names or takes with a `*`.
+A relation named where a value goes (`select c from company_clients c`, `to_json(c)`) is its
+whole row, read like a `*`; and the columns DuckDB's plan scans of a company table count too,
+however the query spells them (`#2`).
 
 It errs towards naming more: a column named anywhere in the query counts for every table the
 query reads, a view the reader made is read through its own query, and a statement DuckDB
@@ -41,8 +44,24 @@ def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
             yield from _nodes(value)
 
 
+def _relations(tree: Any) -> set[str]:
+    """Every name a query gives a relation (lower case): tables, their aliases, subqueries'
+    aliases and common table expressions."""
+    found: set[str] = set()
+    for node in _nodes(tree):
+        kind = node.get("type")
+        if kind in ("BASE_TABLE", "SUBQUERY", "TABLE_FUNCTION") and node.get("alias"):
+            found.add(str(node["alias"]).lower())
+        if kind == "BASE_TABLE":
+            found.add(str(node.get("table_name", "")).lower())
+        for cte in (node.get("cte_map") or {}).get("map") or []:
+            found.add(str(cte.get("key", "")).lower())
+    return found
+
+
 def _names(tree: Any) -> _Names:
     found = _Names()
+    relations = _relations(tree)
     for node in _nodes(tree):
         kind = node.get("type")
         if kind == "BASE_TABLE":
@@ -50,7 +69,12 @@ def _names(tree: Any) -> _Names:
             schema = str(node.get("schema_name", "")).lower()
             found.tables.add(f"{schema}.{table}" if schema else table)
         elif kind == "COLUMN_REF" and node.get("column_names"):
-            found.columns.add(str(node["column_names"][-1]).lower())
+            last = str(node["column_names"][-1]).lower()
+            found.columns.add(last)
+            if last in relations:
+                # A relation's name as a value is its whole row (`select c`, `to_json(c)`):
+                # it reads every column, as a `*` does.
+                found.stars.append(set())
         elif kind in ("STAR", "COLUMNS"):
             found.stars.append({str(c).lower() for c in node.get("exclude_list") or []})
     return found
@@ -106,6 +130,26 @@ def _through_views(
     return names
 
 
+def _scanned(con: duckdb.DuckDBPyConnection, query: str) -> dict[str, set[str]]:
+    """The columns (lower case) each table (`schema.table`, lower case) is scanned for in the
+    plan DuckDB binds for `query`, which no spelling of a column hides (`#2`, `row(c.*)`);
+    empty when DuckDB cannot plan it."""
+    try:
+        [(_, text)] = con.execute(f"EXPLAIN (FORMAT JSON) {query}").fetchall()
+    except (duckdb.Error, ValueError):
+        return {}
+    found: dict[str, set[str]] = {}
+    for node in _nodes(json.loads(text)):
+        info = node.get("extra_info")
+        if not isinstance(info, dict) or "Table" not in info:
+            continue
+        table = ".".join(str(info["Table"]).lower().split(".")[-2:])
+        projected = info.get("Projections") or []
+        columns = [projected] if isinstance(projected, str) else projected
+        found.setdefault(table, set()).update(str(c).strip().lower() for c in columns if c)
+    return found
+
+
 def pii_read(
     con: duckdb.DuckDBPyConnection,
     query: str,
@@ -119,10 +163,12 @@ def pii_read(
     SELECT that returned no `rows` read nothing; any other statement may have kept what it
     read (a table made from a query), whatever it returned."""
     names = _parsed(con, query)
+    scanned: dict[str, set[str]] = {}
     if names is not None:
         if not rows:
             return {}
         names = _through_views(con, names, {*tables, *ours})
+        scanned = _scanned(con, query)
     read: dict[str, list[str]] = {}
     for sql_name, spec in tables.items():
         pii = [column for column, _ in spec.pii]
@@ -132,9 +178,10 @@ def pii_read(
             if _in_text(sql_name, query):
                 read.setdefault(spec.name, pii)
             continue
-        if sql_name not in names.tables:
+        columns = {c for c in pii if c.lower() in scanned.get(sql_name, ())}
+        if sql_name not in names.tables and not columns:
             continue
-        columns = {c for c in pii if c.lower() in names.columns}
+        columns |= {c for c in pii if c.lower() in names.columns}
         columns |= {c for c in pii for left_out in names.stars if c.lower() not in left_out}
         if columns:
             already = set(read.get(spec.name, ()))

@@ -55,3 +55,16 @@ def read_only(
             yield conn
         finally:
             conn.close()
+
+
+def query_failed(conn: duckdb.DuckDBPyConnection, exc: duckdb.Error) -> str:
+    """What to tell the reader of a warehouse query DuckDB could not run: its error in a
+    sentence and the tables and views it can query (`schema.name`), instead of a bare
+    `BinderException`."""
+    found = conn.execute(
+        "select distinct table_schema || '.' || table_name from information_schema.tables "
+        "where table_schema not in ('information_schema', 'pg_catalog') order by 1"
+    ).fetchall()
+    tables = ", ".join(name for (name,) in found) or "none yet (build the warehouse)"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"warehouse query failed: {first}; the warehouse's tables are: {tables}"

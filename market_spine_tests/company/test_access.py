@@ -11,7 +11,6 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 
@@ -19,40 +18,15 @@ from market_spine.audit.recorder import flush_all
 from market_spine.audit.store import AuditStore
 from market_spine.catalog.vocabulary import UnknownDataset
 from market_spine.client import Spine
-from market_spine.company.definitions import build_definitions
 from market_spine.company.masking import digest
 from market_spine.company.reading import CLEAR_PII_READ
 from market_spine.errors import InvalidInput
-from market_spine.lake.resource import LakeResource
 from market_spine.security.keys import KeyStore
 from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
 HEX64 = r"^[0-9a-f]{64}$"
-
-
-@pytest.fixture(scope="module")
-def company_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home whose lake holds the example company: clients, employees and one day of orders."""
-    home = tmp_path_factory.mktemp("company") / "home"
-    home.mkdir()
-    settings = settings_for(home)
-    defs = build_definitions(settings)
-    assets = {a.key.to_user_string(): a for a in defs.assets or []}
-    resources = {"lake": LakeResource(root=str(settings.lake_root))}
-    instance = dg.DagsterInstance.ephemeral()
-    wanted = ["raw/company_clients", "normalized/company_clients"]
-    wanted += ["raw/company_employees", "normalized/company_employees", "raw/company_orders"]
-    assert dg.materialize([assets[k] for k in wanted], resources=resources, instance=instance)
-    day = dg.materialize(
-        [assets["normalized/company_orders"]],
-        resources=resources,
-        instance=instance,
-        partition_key="2026-11-26",
-    )
-    assert day.success
-    return home
 
 
 def _key(home: Path, role: str, **kwargs: object) -> str:
@@ -193,9 +167,9 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
         unknown.status_code == 404 and "acme" not in unknown.text and "globex" not in unknown.text
     )
     assert revisions.status_code == 403 and "every tenant" in revisions.text
-    # Readiness says a company table's state to a tenant, not how many rows all tenants hold.
+    # Readiness says a company table's state to a tenant, counting only its own rows.
     (ready,) = acme_ready
-    assert ready["state"] == "certified" and ready["present"] is None
+    assert ready["state"] == "certified" and ready["present"] == 6
     assert owner_ready[0]["present"] == 12
 
     spine = Spine(settings=settings_for(company_home), key=acme)
@@ -204,7 +178,7 @@ def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> No
     assert spine.sql("select count(*) as n from raw_company_clients")["n"][0] == 6
     catalog = spine.catalog().filter(pl.col("name") == "normalized/company_clients")
     assert catalog["rows"][0] == 6
-    assert spine.readiness(dataset="normalized/company_clients")["present"].to_list() == [None]
+    assert spine.readiness(dataset="normalized/company_clients")["present"].to_list() == [6]
     with pytest.raises(InvalidInput, match="bound to tenant acme"):
         spine.warehouse_sql("select 1")
 

@@ -16,6 +16,7 @@ from market_spine.company.definitions import build_definitions
 from market_spine.company.home_defs import home_folder
 from market_spine.lake.resource import LakeResource
 from market_spine.markets.empty_reads import EmptyReadWarning
+from market_spine.security.keys import KeyStore
 from market_spine_tests.company.test_home_defs import VENDORS
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
@@ -105,3 +106,32 @@ def test_a_daily_datasets_rows_carry_their_business_dates_certification(tmp_path
     # Only the 26th was built and judged; the other business dates' rows are not in silver.
     assert judged == {("2026-11-26", "certified")}
     assert answer.headers["X-Certification"] == "certified"
+
+
+def test_a_reader_is_told_the_operators_fix_not_the_servers_path(tmp_path: Path) -> None:
+    home = _home(tmp_path, drop=False)
+    reader = KeyStore(home).create("reader", name="test").token
+    admin = KeyStore(home).create("admin", name="test").token
+    with serving(home) as client:
+        seen = {
+            who: client.get("/v1/datasets/vendors", headers={"Authorization": f"Bearer {key}"})
+            for who, key in (("reader", reader), ("admin", admin))
+        }
+    told = seen["reader"].json()["empty_reason"]
+    assert told["code"] == "no_drop_folder" and "vendors's drop folder is missing" in told["detail"]
+    assert "attributes.source.path" in told["detail"] and "an operator must" in told["detail"]
+    assert str(home) not in seen["reader"].text and str(tmp_path) not in seen["reader"].text
+    assert str(home_folder(home) / "vendors_drop") in seen["admin"].json()["empty_reason"]["detail"]
+    with pytest.warns(EmptyReadWarning) as warned:
+        Spine(settings=settings_for(home), key=reader).dataset("vendors")
+    assert str(home) not in str(warned[0].message)
+
+
+def test_an_unknown_query_parameter_is_refused_with_those_accepted(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    with serving(home) as client:
+        refused = client.get("/v1/datasets/vendors", params={"tenant": "globex", "limt": "5"})
+        fine = client.get("/v1/datasets/vendors", params={"limit": "5", "format": "json"})
+    assert refused.status_code == 400
+    assert "limt, tenant" in refused.text and "format, limit, offset" in refused.text
+    assert fine.status_code == 200
