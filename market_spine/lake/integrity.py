@@ -440,6 +440,15 @@ def ledger_at(root: str) -> Ledger:
 def ledger_of(table_uri: str) -> tuple[Ledger, str, str]:
     """The ledger, dataset name and location of the table at `table_uri`
     (`<lake>/<layer>/<name>`)."""
+    root, dataset, location = _table_place(table_uri)
+    return ledger_at(root), dataset, location
+
+
+@lru_cache(maxsize=1024)
+def _table_place(table_uri: str) -> tuple[str, str, str]:
+    """(lake root, dataset, normalized location) of a table: every read and commit asks, and
+    normalizing a local root resolves it on the filesystem (~0.1 ms), so it is kept, as
+    `ledger_at` keeps each root's ledger."""
     root, dataset = split_table(table_uri)
-    ledger = ledger_at(root)
-    return ledger, dataset, ledger.storage.join(location_of(root).root, dataset)
+    location = location_of(root)
+    return root, dataset, storage_at(location.root).join(location.root, dataset)
