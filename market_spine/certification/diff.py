@@ -15,7 +15,7 @@ import polars as pl
 
 from market_spine.certification.tables import REVISION_DETAIL_SCHEMA
 
-_OLD, _NEW, _SUFFIX = "__in_old", "__in_new", "__new"
+_OLD, _NEW, _SUFFIX, _KEY = "__in_old", "__in_new", "__new", "__key_json"
 
 #: The detail frame's columns (a revision's rows, before they are stamped with its id).
 DETAIL_SCHEMA = REVISION_DETAIL_SCHEMA
@@ -68,7 +68,7 @@ def keyed_diff(
     columns = [*keys, *values]
     old = old.select(columns).cast({c: new.schema[c] for c in columns})
     new = new.select(columns)
-    if old.height == new.height and old.sort(keys).equals(new.sort(keys)):
+    if old.height == new.height and (old.equals(new) or old.sort(keys).equals(new.sort(keys))):
         return Diff()
     joined = old.with_columns(pl.lit(True).alias(_OLD)).join(
         new.with_columns(pl.lit(True).alias(_NEW)),
@@ -78,14 +78,19 @@ def keyed_diff(
         suffix=_SUFFIX,
         nulls_equal=True,
     )
-    key_json = pl.struct(list(keys)).struct.json_encode().alias("key_json")
-    added = joined.filter(pl.col(_OLD).is_null())
-    removed = joined.filter(pl.col(_NEW).is_null())
-    both = joined.filter(pl.col(_OLD).is_not_null() & pl.col(_NEW).is_not_null())
     differs = {c: pl.col(c).ne_missing(pl.col(c + _SUFFIX)) for c in values}
-    changed_rows = (
-        both.filter(pl.any_horizontal(list(differs.values()))) if values else both.clear()
-    )
+    one_side = pl.col(_OLD).is_null() | pl.col(_NEW).is_null()
+    # A revision touches few rows: everything after this works on those only, and encodes
+    # their keys once.
+    touched = joined.filter(
+        one_side | pl.any_horizontal(list(differs.values())) if values else one_side
+    ).with_columns(pl.struct(list(keys)).struct.json_encode().alias(_KEY))
+    if touched.is_empty():
+        return Diff()
+    key_json = pl.col(_KEY).alias("key_json")
+    added = touched.filter(pl.col(_OLD).is_null())
+    removed = touched.filter(pl.col(_NEW).is_null())
+    changed_rows = touched.filter(pl.col(_OLD).is_not_null() & pl.col(_NEW).is_not_null())
     details = [
         _whole_rows(added, "added", key_json, [c + _SUFFIX for c in values], values),
         _whole_rows(removed, "removed", key_json, values, values),

@@ -111,6 +111,13 @@ class Ledger:
         self.root.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         _enter_wal(conn)
+        # In WAL mode NORMAL syncs at checkpoints, not at every commit: a transaction that
+        # returned survives a crash of the process and the file is never corrupted; only an
+        # OS crash or power loss may roll back the newest ones. A ledger that lost records
+        # only knows less (unrecorded files are verified whole on first read, and the next
+        # writer records commits from its newest known one by name), never more than the
+        # log, whose own commit files are not synced either. FULL cost a sync per write.
+        conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
         self._local.conn = conn
         return conn
@@ -433,6 +440,15 @@ def ledger_at(root: str) -> Ledger:
 def ledger_of(table_uri: str) -> tuple[Ledger, str, str]:
     """The ledger, dataset name and location of the table at `table_uri`
     (`<lake>/<layer>/<name>`)."""
+    root, dataset, location = _table_place(table_uri)
+    return ledger_at(root), dataset, location
+
+
+@lru_cache(maxsize=1024)
+def _table_place(table_uri: str) -> tuple[str, str, str]:
+    """(lake root, dataset, normalized location) of a table: every read and commit asks, and
+    normalizing a local root resolves it on the filesystem (~0.1 ms), so it is kept, as
+    `ledger_at` keeps each root's ledger."""
     root, dataset = split_table(table_uri)
-    ledger = ledger_at(root)
-    return ledger, dataset, ledger.storage.join(location_of(root).root, dataset)
+    location = location_of(root)
+    return root, dataset, storage_at(location.root).join(location.root, dataset)

@@ -96,9 +96,15 @@ class Snapshot:
         gone = set(removed)
         files = tuple(f for f in self.files if f.rel not in gone) + added
         touched = {self._key(f) for f in added}
-        touched |= {self._key(f) for f in self.files if f.rel in gone}
+        gone_files = [f for f in self.files if f.rel in gone]
+        touched |= {self._key(f) for f in gone_files}
         groups = {k: g for k, g in self.groups.items() if k not in touched}
         for key in touched:
+            kept = self.groups.get(key)
+            if kept is not None and not any(self._key(f) == key for f in gone_files):
+                # Only added to: extend its arrays rather than index every file again.
+                groups[key] = kept.plus([f for f in added if self._key(f) == key])
+                continue
             members = [f for f in files if self._key(f) == key]
             if members:
                 groups[key] = FileGroup.of(members)
@@ -162,6 +168,24 @@ class FileGroup:
         mins = {c: np.array([f.mins[c] for f in files], dtype=np.int64) for c in cols}
         maxs = {c: np.array([f.maxs[c] for f in files], dtype=np.int64) for c in cols}
         return FileGroup(tuple(files), mins, maxs)
+
+    def plus(self, added: list[FileEntry]) -> FileGroup:
+        """This group with `added` files after its own, indexed as `of` would index them all:
+        a column keeps its arrays only while every file has integer statistics for it."""
+        cols = [
+            c
+            for c in self.mins
+            if all(isinstance(f.mins.get(c), int) and isinstance(f.maxs.get(c), int) for f in added)
+        ]
+        mins = {
+            c: np.append(self.mins[c], np.array([f.mins[c] for f in added], dtype=np.int64))
+            for c in cols
+        }
+        maxs = {
+            c: np.append(self.maxs[c], np.array([f.maxs[c] for f in added], dtype=np.int64))
+            for c in cols
+        }
+        return FileGroup((*self.files, *added), mins, maxs)
 
     def select(self, wanted: RowFilter) -> list[FileEntry]:
         """Files whose statistics may hold rows matching a filter on data columns (comparable

@@ -290,7 +290,9 @@ class Lake:
         fresh = [w.action for w in written]
         for _ in range(COMMIT_ATTEMPTS):
             try:
-                plan = self._plan_replace(dataset, wanted, partition_by, table, return_replaced)
+                plan = self._plan_replace(
+                    dataset, wanted, partition_by, table, return_replaced, written
+                )
             except BaseException:
                 discard(self.storage, root, fresh)
                 raise
@@ -338,10 +340,12 @@ class Lake:
         partition_by: list[str] | None,
         table: pa.Table,
         return_replaced: bool,
+        fresh: Sequence[WrittenFile] = (),
     ) -> ReplacePlan:
-        """Plan a replacement by `table` on the newest snapshot: files wholly inside the filter
-        go, files straddling it are rewritten without the matching rows (written and recorded
-        now); with `return_replaced`, the plan keeps the rows it replaces."""
+        """Plan a replacement by `table` (written as `fresh`) on the newest snapshot: files
+        wholly inside the filter go, files straddling it are rewritten without the matching
+        rows (written and recorded now); with `return_replaced`, the plan keeps the rows it
+        replaces."""
         if not self.exists(dataset):
             nothing = _empty_read(table.schema) if return_replaced else None
             return ReplacePlan(None, [], [], partition_by, nothing)
@@ -366,13 +370,37 @@ class Lake:
                 written = write_files(self.storage, root, kept, partition_by)
                 self.ledger.record_files(dataset, written)
                 rewrites += [w.action for w in written]
-            replaced = replaced_rows(snapshot, covered, parts) if return_replaced else None
+            same = (
+                table if not parts and self._same_files(dataset, touched, covered, fresh) else None
+            )
+            replaced = replaced_rows(snapshot, covered, parts, same) if return_replaced else None
         except BaseException:
             # A file that cannot be read leaves no rewrite behind.
             discard(self.storage, root, rewrites)
             raise
         removes = [remove_action(f.rel, f.size, f.partition_raw) for f in touched]
         return ReplacePlan(snapshot, removes, rewrites, partition_by, replaced)
+
+    def _same_files(
+        self,
+        dataset: str,
+        touched: Sequence[FileEntry],
+        covered: Sequence[FileEntry],
+        fresh: Sequence[WrittenFile],
+    ) -> bool:
+        """True when a replacement removes only whole files and writes the very same ones back:
+        each new file has the bytes (SHA-256) and partition a removed one was recorded with, so
+        the rows it replaces are its own. A rerun that changed nothing writes such files."""
+        if not fresh or len(touched) != len(covered) or len(covered) != len(fresh):
+            return False
+        removed = []
+        for f in covered:
+            record = self.ledger.file_record(dataset, f.rel)
+            if record is None or record[0] != f.size:
+                return False
+            removed.append((sorted(f.partition_raw.items()), record[1]))
+        written = [(sorted(w.action.partition_values.items()), w.sha256) for w in fresh]
+        return sorted(removed) == sorted(written)
 
     def _commit(self, dataset: str, change: Change) -> int:
         """`_commit_planned`, with a store that does not answer as LakeUnreachable; the lake's
@@ -662,12 +690,27 @@ class Lake:
 
 
 def replaced_rows(
-    snapshot: Snapshot, covered: Sequence[FileEntry], parts: Sequence[pl.DataFrame]
+    snapshot: Snapshot,
+    covered: Sequence[FileEntry],
+    parts: Sequence[pl.DataFrame],
+    same: pa.Table | None = None,
 ) -> pl.DataFrame:
     """The rows of `snapshot` a replacement replaces: every row of the files it `covered`
     (read now, side by side), and the `parts` of the files straddling it, already read whole
     to be rewritten. Columns and types are those of a read of the snapshot. OSError on a
-    short read, as `read_file` (never compare against rows silently missing)."""
+    short read, as `read_file` (never compare against rows silently missing).
+
+    `same` is the replacement's own rows when its files are byte for byte the ones it removes
+    (`Lake._same_files`): those are the rows replaced, and nothing is read."""
+    if same is not None:
+        rows = pl.from_arrow(same)
+        assert isinstance(rows, pl.DataFrame)
+        names = snapshot.schema.names
+        return (
+            rows.select(names)
+            .cast(dict(snapshot.empty.schema))
+            .with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ns"))
+        )
     only = Snapshot.of(
         snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (*covered,)
     )

@@ -40,6 +40,11 @@ SORT_COLUMN = "ts"
 #: Longer strings get no min/max statistics (they would bloat the log and never prune).
 MAX_STAT_STRING = 64
 _WORKERS = max(2, min(4, os.cpu_count() or 1))
+#: A file of fewer rows is a record of a few (a step's trust rows): one page per column, so a
+#: page index and dictionaries save nothing, and zstd's set-up costs more than it saves. Such
+#: files are written with snappy and neither (page checksums and statistics stay); compaction
+#: later merges them into full-size zstd files.
+SMALL_FILE_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,10 @@ def _write_one(
 ) -> WrittenFile:
     data = rows.drop_columns([c for c in partition_by if c in rows.column_names])
     folder = "/".join(f"{k}={v}" for k, v in partition.items())
-    name = f"part-{uuid.uuid4().hex}.zstd.parquet"
+    small = data.num_rows < SMALL_FILE_ROWS
+    codec = "snappy" if small else "zstd"
+    strings = [] if small else [f.name for f in data.schema if pa.types.is_string(f.type)]
+    name = f"part-{uuid.uuid4().hex}.{codec}.parquet"
     rel = f"{folder}/{name}" if folder else name
     # Encoded in memory and put whole: its size and SHA-256 come from the bytes written (no
     # read back), and on object storage one PUT makes it appear complete or not at all.
@@ -196,11 +204,11 @@ def _write_one(
         data,
         sink,
         metadata_collector=collected,
-        compression="zstd",
+        compression=codec,
         row_group_size=ROW_GROUP_ROWS,
-        use_dictionary=[f.name for f in data.schema if pa.types.is_string(f.type)],
+        use_dictionary=strings or False,
         data_page_size=PAGE_BYTES,
-        write_page_index=True,
+        write_page_index=not small,
         write_page_checksum=True,
     )
     encoded = memoryview(sink.getvalue())

@@ -267,3 +267,26 @@ def test_replaced_rows_that_cannot_be_read_leave_the_table_and_its_folder_as_the
         )
     assert lake.version(DS) == version
     assert sorted(folder.rglob("*.parquet")) == [f for f in files if str(f) != second.path]
+
+
+def test_a_replacement_writing_back_the_same_files_hands_back_its_rows_without_reading(
+    lake: Lake,
+) -> None:
+    day = date(2024, 1, 2)
+    put(lake, day, "CL", 1.0)
+    read = lake.read(DS, equals={"trade_date": day, "symbol": "CL"})
+    where = {"equals": {"trade_date": day, "symbol": "CL"}, "partition_by": ["symbol"]}
+    # The file it replaces is gone: a replacement that had to read it would fail.
+    [removed] = lake.snapshot(DS).files
+    Path(removed.path).unlink()
+    same = lake.replace(DS, day_frame(day, "CL", 1.0), return_replaced=True, **where)
+    assert same.replaced is not None
+    assert same.replaced.schema == read.schema
+    assert same.replaced.equals(read)
+    # Different rows are files with other bytes: the rows they replace are read.
+    back = lake.replace(DS, day_frame(day, "CL", 2.0), return_replaced=True, **where)
+    assert back.replaced is not None and back.replaced.equals(read)
+    [removed] = lake.snapshot(DS).files
+    Path(removed.path).unlink()
+    with pytest.raises(LakeDamaged, match="missing"):
+        lake.replace(DS, day_frame(day, "CL", 3.0), return_replaced=True, **where)
