@@ -63,7 +63,11 @@ def silver_rows(config: DatasetConfig, raw: pl.DataFrame) -> pl.DataFrame:
     if config.kind == "fact":
         return rows.unique(config.keys, keep="last", maintain_order=True).sort(config.keys)
     values = [c for c in config.dtypes if c not in config.keys]
-    changed = pl.struct(values).hash() != pl.struct(values).hash().shift(1).over(config.keys)
+    if values:
+        changed = pl.struct(values).hash() != pl.struct(values).hash().shift(1).over(config.keys)
+    else:
+        # A dimension of keys alone never changes: only a key's first capture is a version.
+        changed = pl.int_range(pl.len()).over(config.keys) == 0
     versions = rows.filter(changed.fill_null(True))
     return (
         versions.with_columns(
