@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import time
 import uuid
@@ -102,7 +103,8 @@ def file_stats(meta: pq.FileMetaData, null_counts: dict[str, int]) -> str:
         lo, hi = min(lows), max(highs)
         if isinstance(lo, str) and (len(lo) > MAX_STAT_STRING or len(hi) > MAX_STAT_STRING):
             continue
-        if isinstance(lo, float) and (lo != lo or hi != hi):  # NaN never bounds anything
+        # NaN never bounds anything, and ±inf has no JSON form: the log would not parse.
+        if isinstance(lo, float) and not (math.isfinite(lo) and math.isfinite(hi)):
             continue
         mins[field.name], maxs[field.name] = _stat(lo), _stat(hi, upper=True)
     return json.dumps(
@@ -111,7 +113,8 @@ def file_stats(meta: pq.FileMetaData, null_counts: dict[str, int]) -> str:
             "minValues": mins,
             "maxValues": maxs,
             "nullCount": null_counts,
-        }
+        },
+        allow_nan=False,
     )
 
 
