@@ -641,10 +641,30 @@ def explain(exc: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping: YAML lets the last win,
+    which would drop the first's value (a dataset's checks, say) without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key `{key}` is given twice (lines {seen[key]} and {line}): keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: Path, home: Path | None = None) -> DatasetConfig:
     """Read and validate one `defs.yaml` (a drop folder inside `home` when given)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{path}: not valid YAML ({exc}); fix the syntax there") from None
     return parse(raw, path, home)

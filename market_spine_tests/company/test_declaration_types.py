@@ -13,7 +13,8 @@ import pytest
 
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.checks import Subject, evaluate
-from market_spine.company.config import MAX_NAME_LENGTH, DatasetConfig, load
+from market_spine.company.config import DEFS_FILE, MAX_NAME_LENGTH, DatasetConfig, load
+from market_spine.errors import InvalidInput
 from market_spine_tests.company.test_declaration import Edit, _orders, _refused, _set
 
 
@@ -161,3 +162,14 @@ def test_every_problem_of_a_file_is_named_at_once(tmp_path: Path) -> None:
 def test_the_package_datasets_still_load() -> None:
     for name in ("clients", "employees", "orders", "suppliers"):
         assert load(DEFS_FOLDER / name / "defs.yaml", DEFS_FOLDER).name == name
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    source = (DEFS_FOLDER / "orders" / DEFS_FILE).read_text()
+    twice = source.replace("  retention_days:", "  checks: []\n  retention_days:", 1)
+    assert twice != source
+    path = tmp_path / "orders" / DEFS_FILE
+    path.parent.mkdir()
+    path.write_text(twice)
+    with pytest.raises(InvalidInput, match=r"key `checks` is given twice \(lines \d+ and \d+\)"):
+        load(path, tmp_path)
