@@ -196,6 +196,18 @@ class FilesSource(Strict):
             )
         return value
 
+    @field_validator("pattern")
+    @classmethod
+    def _file_names_only(cls, value: str) -> str:
+        # A pattern with a path in it could reach files outside the drop folder.
+        if not value or "/" in value or "\\" in value or ".." in value:
+            raise ValueError(
+                f"{value!r} is not a file-name pattern: `pattern` matches names of files in "
+                "the drop folder (e.g. `*.csv`), without `/`, `\\` or `..`; point `path` at "
+                "the folder instead"
+            )
+        return value
+
     def drop(self, folder: Path) -> Path:
         """The drop folder of a dataset whose file is in `folder` (absolute, links resolved)."""
         return drop_folder(self.path, folder)

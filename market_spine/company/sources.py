@@ -135,6 +135,11 @@ def fetch_files(
     for path in sorted(drop.glob(source.pattern)):
         if not path.is_file():
             continue
+        if not path.resolve().is_relative_to(drop):
+            raise InvalidInput(
+                f"{config.name}: {path.name} in the drop folder links to a file outside it: "
+                "copy the file into the folder instead of linking it; nothing was captured"
+            )
         payload = path.read_bytes()
         if hashlib.sha256(payload).hexdigest() in captured:
             continue

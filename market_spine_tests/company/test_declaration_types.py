@@ -13,7 +13,15 @@ import pytest
 
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.checks import Subject, evaluate
-from market_spine.company.config import DEFS_FILE, MAX_NAME_LENGTH, DatasetConfig, load
+from market_spine.company.config import (
+    DEFS_FILE,
+    MAX_NAME_LENGTH,
+    DatasetConfig,
+    FilesSource,
+    load,
+    parse,
+)
+from market_spine.company.sources import fetch_files
 from market_spine.errors import InvalidInput
 from market_spine_tests.company.test_declaration import Edit, _orders, _refused, _set
 
@@ -173,3 +181,24 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
     path.write_text(twice)
     with pytest.raises(InvalidInput, match=r"key `checks` is given twice \(lines \d+ and \d+\)"):
         load(path, tmp_path)
+
+
+@pytest.mark.parametrize("pattern", ["../../outside/*.csv", "/tmp/outside/*.csv", "sub/*.csv", ""])
+def test_a_pattern_that_holds_a_path_is_refused(tmp_path: Path, pattern: str) -> None:
+    message = _refused(_set("source", "pattern", value=pattern), tmp_path)
+    assert "attributes.source.files.pattern" in message or "attributes.source.pattern" in message
+    assert "is not a file-name pattern" in message
+
+
+def test_a_file_linked_from_outside_the_drop_folder_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    folder = home / "defs" / "orders"
+    (folder / "drop").mkdir(parents=True)
+    outside = tmp_path / "outside.csv"
+    outside.write_text(next((DEFS_FOLDER / "orders" / "drop").glob("*.csv")).read_text())
+    (folder / "drop" / "linked.csv").symlink_to(outside)
+    config = parse(_orders(), folder / DEFS_FILE, home)
+    assert isinstance(config.source, FilesSource)
+    outside_link = r"linked\.csv in the drop folder links to a file outside"
+    with pytest.raises(InvalidInput, match=outside_link):
+        fetch_files(config, config.source, folder, captured=())
