@@ -10,14 +10,17 @@ import io
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
 
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
 from market_spine.errors import InvalidInput
+from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,35 @@ def conformed(config: DatasetConfig, frame: pl.DataFrame, where: str) -> pl.Data
             "source rows or the column's `type`"
         ) from None
     _refuse_tenantless(config, typed, where)
+    _refuse_outside_partitions(config, typed, where)
     return typed
+
+
+def _refuse_outside_partitions(config: DatasetConfig, rows: pl.DataFrame, where: str) -> None:
+    """InvalidInput when a row of a daily dataset falls on a business date it has no partition
+    for (before `partitioning.start` yet inside the retention, or after today): kept in the raw
+    captures, such a row would fail every later build of the silver table, so the capture is
+    refused whole."""
+    column, start = config.partitioning.column, config.partitioning.start
+    if config.partitioning.kind != "daily" or column is None or start is None:
+        return
+    today = datetime.now(ZoneInfo(TRADE_DATE_TIMEZONE)).date()
+    dates = rows[column].dt.date()
+    early = dates < start
+    if config.retention_days is not None:
+        # Rows past the retention are left out of the capture anyway (`within_retention`).
+        early &= dates >= today - timedelta(days=config.retention_days)
+    outside = early | (dates > today)
+    if not outside.fill_null(False).any():
+        return
+    found = outside.fill_null(False).arg_true().to_list()
+    numbers = ", ".join(str(r + 1) for r in found[:10]) + (", …" if len(found) > 10 else "")
+    raise InvalidInput(
+        f"{where}: {len(found)} of {rows.height} rows of {config.name} have a {column!r} whose "
+        f"business date is before the dataset's partitioning.start ({start}) or after today "
+        f"({today}), in data row(s) {numbers}; nothing of this capture was written: fix those "
+        "rows in the source, or move `partitioning.start` earlier, and run again"
+    )
 
 
 def _refuse_tenantless(config: DatasetConfig, rows: pl.DataFrame, where: str) -> None:
