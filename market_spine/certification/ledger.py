@@ -47,10 +47,17 @@ def current_states(
 
 
 def latest_transitions(
-    lake: Lake, dataset: str, first: date, last: date, columns: list[str] | None = None
+    lake: Lake,
+    dataset: str,
+    first: date,
+    last: date,
+    columns: list[str] | None = None,
+    by: Sequence[str] = ("partition",),
 ) -> pl.DataFrame:
-    """The newest transition of each partition of `dataset` with a trade date in [first, last]
-    (CERTIFICATIONS_SCHEMA, or `columns` of it), empty when nothing was judged."""
+    """The newest transition of each partition of `dataset` (or each distinct `by`, such as
+    partition and symbol where series are judged apart) with a trade date in [first, last]
+    (CERTIFICATIONS_SCHEMA, or `columns` of it, which must hold `by`), empty when nothing was
+    judged."""
     if not lake.exists(CERTIFICATIONS):
         schema = CERTIFICATIONS_SCHEMA
         return pl.DataFrame(schema={c: schema[c] for c in columns or schema})
@@ -60,7 +67,7 @@ def latest_transitions(
         between={"trade_date": (first, last)},
         columns=columns,
     )
-    return rows.sort("recorded_at").unique("partition", keep="last", maintain_order=True)
+    return rows.sort("recorded_at").unique(list(by), keep="last", maintain_order=True)
 
 
 def transition_of(

@@ -161,13 +161,13 @@ def _print_failed(report: ImportReport) -> None:
         return
     for f in report.failed:
         console.print(
-            f"[red]FAILED[/] {f.dataset} {f.partition}: {f.reason}", markup=True, highlight=False
+            f"[red]FAILED[/] {f.dataset} {f.label}: {f.reason}", markup=True, highlight=False
         )
     days = sorted({f.partition.split("|")[0] for f in report.failed})
     symbol = report.failed[0].partition.split("|")[-1]
     console.print(
         f"the bars were imported but {len(report.failed)} partition(s) are FAILED, not "
-        f"certified: see the failed checks above, or `market-spine readiness --symbols {symbol} "
+        f"certified: see the failed checks above, or `market-spine readiness --symbol {symbol} "
         f"--start {days[0]} --end {days[-1]}` and `market-spine status`; import a file holding "
         "the missing minutes (or the complete sessions) with --replace to fix them",
         highlight=False,

@@ -81,6 +81,12 @@ class FailedPartition:
     dataset: str
     partition: str  # `date|symbol`
     reason: str  # the certification's reason, e.g. `certifying check failed: completeness`
+    series: str | None = None  # the continuous series judged apart, e.g. `ES.c.1`
+
+    @property
+    def label(self) -> str:
+        """The partition, with its series when one is judged apart (`2024-03-04|ES ES.c.1`)."""
+        return f"{self.partition} {self.series}" if self.series else self.partition
 
 
 @dataclass(frozen=True)
@@ -204,22 +210,30 @@ def import_bars(
     )
 
 
-#: The datasets an import judges per (trade date, root), whose failure the import reports.
-JUDGED = (keys.NORMALIZED_BARS, keys.DAILY_BARS)
+#: The datasets an import judges per (trade date, root), whose failure the import reports: the
+#: root's bars and daily bars, and each continuous series built from them (judged per series).
+JUDGED = (keys.NORMALIZED_BARS, keys.DAILY_BARS, keys.CONTINUOUS_BARS, keys.CONTINUOUS_DAILY)
 
 
 def _failed(lake: Lake, root: str, days: list[date]) -> list[FailedPartition]:
-    """The imported partitions whose newest certification is `failed`, oldest first."""
+    """The imported partitions (and continuous series) whose newest certification is
+    `failed`, oldest first."""
     wanted = {str(partition_key(d, root)) for d in days}
     out = []
     for key in JUDGED:
         table = keys.table(key)
         judged = latest_transitions(
-            lake, table, days[0], days[-1], ["partition", "state", "reason", "recorded_at"]
+            lake,
+            table,
+            days[0],
+            days[-1],
+            ["partition", "symbol", "state", "reason", "recorded_at"],
+            by=("partition", "symbol"),
         )
-        for partition, state, reason, _ in judged.sort("partition").iter_rows():
+        for partition, symbol, state, reason, _ in judged.sort("partition", "symbol").iter_rows():
             if partition in wanted and State(state) == State.FAILED:
-                out.append(FailedPartition(table, partition, reason or ""))
+                series = symbol if symbol and symbol != root else None
+                out.append(FailedPartition(table, partition, reason or "", series))
     return out
 
 

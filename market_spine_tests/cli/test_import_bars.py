@@ -19,6 +19,7 @@ from market_spine_tests.kit.homes import DATA
 
 DIALECTS = DATA / "dialects"
 NORMALIZED = "normalized/futures_bars_1m"
+DAILY = "analytics/futures_bars_daily"
 runner = CliRunner()
 #: Three bars of a 1,380-minute session: written, but their completeness check leaves the
 #: partition FAILED, which the import's exit code says.
@@ -145,10 +146,18 @@ def test_an_import_its_checks_fail_exits_3_naming_the_checks_and_the_fix(env_hom
     assert code == EXIT_FAILED_CHECKS == 3, output
     assert "FAILED normalized/futures_bars_1m 2024-03-08|ES: certifying check failed: " in output
     assert "completeness" in output
-    assert "`market-spine readiness --symbols ES --start 2024-03-08 --end 2024-03-08`" in output
+    command = "market-spine readiness --symbol ES --start 2024-03-08 --end 2024-03-08"
+    assert f"`{command}`" in output
+    shown = runner.invoke(app, command.split()[1:])
+    assert shown.exit_code == 0 and "failed" in shown.output, shown.output
     assert "--replace to fix them" in output
     assert "run " in output and " ok" in output  # the run itself succeeded
     code, output = _import(str(DIALECTS / "es_3bars_no_blank.csv"), "--json")
     assert code == 3
     report = json.loads(output)
-    assert [f["partition"] for f in report["failed"]] == ["2024-03-08|ES", "2024-03-08|ES"]
+    failed = [(f["dataset"], f["partition"], f["series"]) for f in report["failed"]]
+    assert failed[:2] == [(NORMALIZED, "2024-03-08|ES", None), (DAILY, "2024-03-08|ES", None)]
+    # Each continuous series over the short front contract fails too, and is said apart.
+    series = {(d, s) for d, p, s in failed[2:] if p == "2024-03-08|ES"}
+    assert {("normalized/futures_continuous_1m", "ES.c.0")} <= series, failed
+    assert {("analytics/futures_continuous_daily", "ES.c.0")} <= series, failed
