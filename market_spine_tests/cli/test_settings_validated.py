@@ -39,6 +39,7 @@ COMMANDS: dict[str, list[str]] = {
     "keys list": [],
     "keys revoke": ["0123456789abcdef"],
     "cost": [],
+    "company validate": [],
 }
 #: Commands that do not run on the settings: local fakes configured by their own options, and
 #: the commands that show and edit the settings themselves (they must work while one is bad, to
