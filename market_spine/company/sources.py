@@ -85,7 +85,7 @@ def _refuse_outside_partitions(config: DatasetConfig, rows: pl.DataFrame, where:
     if not outside.fill_null(False).any():
         return
     found = outside.fill_null(False).arg_true().to_list()
-    numbers = ", ".join(str(r + 1) for r in found[:10]) + (", …" if len(found) > 10 else "")
+    numbers = _data_rows(found)
     raise InvalidInput(
         f"{where}: {len(found)} of {rows.height} rows of {config.name} have a {column!r} whose "
         f"business date is before the dataset's partitioning.start ({start}) or after today "
@@ -108,7 +108,7 @@ def _refuse_tenantless(config: DatasetConfig, rows: pl.DataFrame, where: str) ->
     if not blank.any():
         return
     found = blank.arg_true().to_list()
-    numbers = ", ".join(str(r + 1) for r in found[:10]) + (", …" if len(found) > 10 else "")
+    numbers = _data_rows(found)
     raise InvalidInput(
         f"{where}: {len(found)} of {rows.height} rows of {config.name} have no tenant (column "
         f"{tenant!r}, the dataset's tenant_column, is empty) in data row(s) {numbers}; nothing "
@@ -131,6 +131,11 @@ def _parsed(
     return column.cast(dtype, strict=strict)
 
 
+def _data_rows(found: list[int]) -> str:
+    """The first ten of 0-based row indexes as 1-based data row numbers (`2, 5, …`)."""
+    return ", ".join(str(r + 1) for r in found[:10]) + (", …" if len(found) > 10 else "")
+
+
 def _cast_failure(
     config: DatasetConfig, frame: pl.DataFrame, name: str, failed: pl.Series, where: str
 ) -> str:
@@ -138,7 +143,7 @@ def _cast_failure(
     column, type, count and 1-based data row numbers; the values themselves only when the
     column is not PII, so a message never carries personal data into logs."""
     rows = failed.arg_true().to_list()
-    numbers = ", ".join(str(r + 1) for r in rows[:10]) + (", …" if len(rows) > 10 else "")
+    numbers = _data_rows(rows)
     declared = next(c.type for c in config.columns if c.name == name)
     shown = ""
     if name not in config.pii:
