@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from market_spine.audit.recorder import flush_all
-from market_spine.audit.store import AuditStore
 from market_spine.client import Spine
 from market_spine.company.reading import CLEAR_PII_READ
 from market_spine.errors import AccessRefused, InvalidInput
 from market_spine.security.keys import KeyStore
+from market_spine_tests.kit.audit import audit_entries
 from market_spine_tests.kit.homes import settings_for
 
 HEX64 = r"^[0-9a-f]{64}$"
@@ -27,17 +26,6 @@ def _key(home: Path, role: str, **kwargs: object) -> str:
 
 def _spine(home: Path, key: str | None = None) -> Spine:
     return Spine(settings=settings_for(home), key=key, warn_empty=False)
-
-
-def _entries(home: Path, actor: str) -> list[tuple[str, str, dict, str]]:
-    """(action, dataset, params, outcome) of every audit entry of `actor`, oldest first."""
-    flush_all()
-    store = AuditStore(home)
-    try:
-        rows = [r for chunk in store.rows(actor=actor) for r in chunk]
-    finally:
-        store.close()
-    return [(r[3], r[4], json.loads(r[5]), r[6]) for r in rows]
 
 
 def _actor(key: str) -> str:
@@ -77,7 +65,7 @@ def test_a_keyed_spine_cannot_read_lake_files_around_its_views(company_home: Pat
     # The hashing key's pads are not in the connection a key reads through.
     pads = spine.sql("select getvariable('pii_hash_inner') as p")["p"].to_list()
     assert pads == [None]
-    refused = [e for e in _entries(company_home, _actor(key)) if e[3] == "refused"]
+    refused = [e for e in audit_entries(company_home, _actor(key)) if e[3] == "refused"]
     assert len(refused) == 9 and all(e[0] == "spine.sql" for e in refused)
 
 
@@ -108,7 +96,7 @@ def test_a_clear_whole_row_read_through_an_alias_is_audited(company_home: Path) 
     ):
         rows = spine.sql(query)
         assert "@" in json.dumps(rows.to_dicts(), default=str)
-    reads = [e for e in _entries(company_home, _actor(key)) if e[0] == CLEAR_PII_READ]
+    reads = [e for e in audit_entries(company_home, _actor(key)) if e[0] == CLEAR_PII_READ]
     assert [(dataset, params["columns"]) for _, dataset, params, _ in reads] == [
         ("normalized/company_clients", ["email", "phone"])
     ] * 5
@@ -121,6 +109,6 @@ def test_a_failed_query_is_audited_as_failed(company_home: Path) -> None:
     with pytest.raises(InvalidInput, match="query failed"):
         spine.sql("select no_such_column from company_clients")
     spine.sql("select tenant from company_clients")
-    sql = [e for e in _entries(company_home, _actor(key)) if e[0] == "spine.sql"]
+    sql = [e for e in audit_entries(company_home, _actor(key)) if e[0] == "spine.sql"]
     assert [e[3] for e in sql] == ["failed", "ok"]
     assert "no_such_column" in sql[0][2]["error"]

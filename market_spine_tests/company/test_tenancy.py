@@ -16,8 +16,6 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from market_spine.audit.recorder import flush_all
-from market_spine.audit.store import AuditStore
 from market_spine.catalog.registry import CATALOG
 from market_spine.client import Spine
 from market_spine.company.catalog import COMPANY_DATASETS
@@ -34,6 +32,7 @@ from market_spine.lake.resource import LakeResource
 from market_spine.security.keys import KeyStore
 from market_spine.warehouse.quality import check_results
 from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.audit import audit_entries
 from market_spine_tests.kit.homes import settings_for
 
 TYPE = "type: market_spine.company.component.CompanyDataset\n"
@@ -228,13 +227,11 @@ def test_every_refused_read_is_audited_with_the_tables_and_why(home: Path) -> No
         spine.sql("select n.body from company_notes n join company_ghost g on true")
     with pytest.raises(AccessRefused):
         spine.dataset("notes")
-    flush_all()
-    store = AuditStore(home)
-    try:
-        rows = [r for chunk in store.rows(actor=actor) for r in chunk]
-    finally:
-        store.close()
-    refusals = [(r[3], json.loads(r[5])) for r in rows if r[6] == REFUSED]
+    refusals = [
+        (action, params)
+        for action, _, params, outcome in audit_entries(home, actor)
+        if outcome == REFUSED
+    ]
     assert [action for action, _ in refusals] == [
         "spine.warehouse_sql",
         "spine.sql",
