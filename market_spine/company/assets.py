@@ -39,6 +39,7 @@ from market_spine.company.captures import captured_payloads
 from market_spine.company.captures import record as record_captures
 from market_spine.company.catalog import dataset_specs
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.partitions import business_days
 from market_spine.company.retention import within_retention
 from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
 from market_spine.company.tables import (
@@ -54,7 +55,6 @@ from market_spine.company.tables import (
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
-from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 GROUP = "company"
 DAY_COLUMNS = (BUSINESS_DATE,)
@@ -218,13 +218,7 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
         return dg.MaterializeResult(metadata=counts)
 
     if config.partitioning.kind == "daily":
-        start = config.partitioning.start
-        assert start is not None
-        # Keys are UTC business dates; the definition shares the platform's partition time
-        # zone so the warehouse's dbt assets can map partitions across it and the trade dates.
-        days = dg.DailyPartitionsDefinition(
-            start_date=start.isoformat(), timezone=TRADE_DATE_TIMEZONE, end_offset=1
-        )
+        days = business_days(config)
 
         @dataset_asset(silver_spec, with_certified(checks), days, group_name=GROUP)
         def silver_daily(

@@ -11,17 +11,16 @@ import io
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
 
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.partitions import utc_today
 from market_spine.errors import InvalidInput
-from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def _refuse_outside_partitions(config: DatasetConfig, rows: pl.DataFrame, where:
     column, start = config.partitioning.column, config.partitioning.start
     if config.partitioning.kind != "daily" or column is None or start is None:
         return
-    today = datetime.now(ZoneInfo(TRADE_DATE_TIMEZONE)).date()
+    today = utc_today()
     dates = rows[column].dt.date()
     early = dates < start
     if config.retention_days is not None:
