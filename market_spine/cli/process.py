@@ -131,15 +131,26 @@ def _process_company(settings: Settings) -> list[RunSummary]:
     for run in runs:
         # Each dataset fails on its own, so each failed one says why on its own line.
         why = f" ({run.failure})" if run.failure and not run.success else ""
-        console.print(_line(f"company: {run.symbol}", run) + why, highlight=False)
+        console.print(_line(f"company: {run.symbol}", run, why), highlight=False)
     return runs
 
 
-def _line(label: str, run: RunSummary) -> str:
-    """One run on one line: what, ok or failed (and why), its id, failed checks."""
+def _line(label: str, run: RunSummary, why: str = "") -> str:
+    """One run: what, ok or failed, its id and its failed `error` checks on one line; under
+    it, apart, its failed `warn` checks (findings that block nothing) and what its assets
+    noted (rows a capture left out and why)."""
     status = "[green]ok[/]" if run.success else "[red]failed[/]"
-    failed = f" failed checks: {', '.join(run.failed_checks)}" if run.failed_checks else ""
-    return f"{label} {status} run {run.run_id[:8]}{failed}"
+    warned = set(run.warned_checks)
+    errors = [c for c in run.failed_checks if c not in warned]
+    failed = f" failed checks: {', '.join(errors)}" if errors else ""
+    lines = [f"{label} {status} run {run.run_id[:8]}{failed}{why}"]
+    if run.warned_checks:
+        lines.append(
+            f"    [yellow]warning:[/] {', '.join(run.warned_checks)} failed (warn severity: "
+            "reported to the owner, blocks nothing)"
+        )
+    lines += [f"    note: {escape(note)}" for note in run.notes]
+    return "\n".join(lines)
 
 
 def report_failures(runs: list[RunSummary]) -> None:

@@ -49,10 +49,21 @@ def _over(partitions: str | None, datasets: list[str]) -> str:
     raw/futures_bars_1m, normalized/futures_bars_1m +1` (a bare date beside a run's state would
     read as a time)."""
     names = ", ".join(datasets[:2]) + (f" +{len(datasets) - 2}" if len(datasets) > 2 else "")
+    company = _company(datasets)
     if not partitions:
-        return names
-    kind = "trade dates" if ".." in partitions else "trade date"
+        return f"{names} (unpartitioned)" if company else names
+    # A company dataset's partitions are UTC days of its own data, not markets' trade dates.
+    word = "day" if company else "trade date"
+    kind = f"{word}s" if ".." in partitions else word
     return f"{kind} {partitions} of {names}"
+
+
+def _company(datasets: list[str]) -> bool:
+    """Whether a run covers company datasets alone (their tables, `raw/company_<name>` and
+    `normalized/company_<name>`)."""
+    from market_spine.company.tables import is_company_table
+
+    return bool(datasets) and all(is_company_table(d) for d in datasets)
 
 
 def _activity(run: dict[str, Any]) -> str:
@@ -121,6 +132,11 @@ def _retry_word(failure: dict[str, Any]) -> str:
         return "[yellow]being retried[/]"
     if failure.get("retry") == "exhausted":
         return "[red]attempts used up[/]"
+    if _company(failure.get("datasets") or []):
+        # A company run reads its source again from where its captures stopped.
+        return "running it again is " + (
+            "[green]safe[/]" if failure["retry_safe"] else "[red]unsafe[/]"
+        )
     return "retry " + ("[green]safe[/]" if failure["retry_safe"] else "[red]unsafe[/]")
 
 

@@ -39,7 +39,8 @@ from market_spine.company.captures import captured_payloads
 from market_spine.company.captures import record as record_captures
 from market_spine.company.catalog import dataset_specs
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
-from market_spine.company.retention import within_retention
+from market_spine.company.partitions import business_days
+from market_spine.company.retention import past_retention_note, within_retention
 from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
 from market_spine.company.tables import (
     BUSINESS_DATE,
@@ -54,10 +55,13 @@ from market_spine.company.tables import (
 from market_spine.lake.capture import with_provenance
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
-from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 GROUP = "company"
 DAY_COLUMNS = (BUSINESS_DATE,)
+#: A capture's metadata: rows left out as already past the dataset's retention, and the
+#: sentence saying so (present only when some were), which `process` prints.
+PAST_RETENTION = "rows_past_retention"
+LEFT_OUT = "left_out"
 #: The partition key of an unpartitioned table that holds no capture yet.
 NO_CAPTURE = "no-capture"
 
@@ -85,9 +89,9 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
 def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dict[str, Any]:
     """Append every new capture of the source to the raw table (one commit each), leaving out
     the rows of a daily dataset already past its retention, and record each capture in the
-    ledger; the counts."""
+    ledger; the counts, with the rows left out and why (`LEFT_OUT`) when there were any."""
     raw = raw_table(config)
-    rows = 0
+    rows = past = 0
     found = fetch(config, folder, lake)
     ledger: list[dict[str, object]] = []
     for fetched in found:
@@ -102,7 +106,9 @@ def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dic
         capture_id = (
             frame["capture_id"][0] if frame.height else str(ULID.from_datetime(captured_at))
         )
-        frame = within_retention(config, frame, captured_at)
+        kept = within_retention(config, frame, captured_at)
+        past += frame.height - kept.height
+        frame = kept
         ledger.append(
             {
                 "dataset": config.name,
@@ -121,7 +127,10 @@ def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dic
             )
         rows += frame.height
     record_captures(lake, ledger, run_id)
-    return {"captures": len(found), "rows": rows}
+    counts: dict[str, Any] = {"captures": len(found), "rows": rows, PAST_RETENTION: past}
+    if past:
+        counts[LEFT_OUT] = past_retention_note(config, past, rows, datetime.now(UTC))
+    return counts
 
 
 def final_at(day: Any) -> datetime:
@@ -218,13 +227,7 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
         return dg.MaterializeResult(metadata=counts)
 
     if config.partitioning.kind == "daily":
-        start = config.partitioning.start
-        assert start is not None
-        # Keys are UTC business dates; the definition shares the platform's partition time
-        # zone so the warehouse's dbt assets can map partitions across it and the trade dates.
-        days = dg.DailyPartitionsDefinition(
-            start_date=start.isoformat(), timezone=TRADE_DATE_TIMEZONE, end_offset=1
-        )
+        days = business_days(config)
 
         @dataset_asset(silver_spec, with_certified(checks), days, group_name=GROUP)
         def silver_daily(

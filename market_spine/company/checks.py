@@ -67,7 +67,9 @@ def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutc
         )
     if check.kind == "range":
         column = rows[check.column].cast(pl.Float64)
-        outside = pl.repeat(False, column.len(), eager=True)
+        # NaN compares false with any bound and inf passes a one-sided one: neither is a
+        # measurement, so a non-finite value is outside every range (nulls are not_null's).
+        outside = (~column.is_finite()).fill_null(False)
         if check.min is not None:
             outside |= (column < check.min).fill_null(False)
         if check.max is not None:

@@ -8,6 +8,7 @@ catalog, the API and the dbt staging generator read, so a dataset is declared ex
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -634,7 +635,10 @@ def explain(exc: ValidationError, path: Path) -> str:
     """A validation error as one message per problem: file, key path, what is wrong."""
     lines = []
     for error in exc.errors():
-        where = key_path(("attributes", *error["loc"]))
+        loc = error["loc"]
+        if error["type"] == "union_tag_invalid":
+            loc = (*loc, "kind")  # the key whose value picks the model
+        where = key_path(("attributes", *loc))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "is not a known key: remove it or check its spelling"
@@ -644,6 +648,10 @@ def explain(exc: ValidationError, path: Path) -> str:
             message = f"is {error['input']!r}: {message.lower()}; write a positive number"
         elif error["type"] == "greater_than_equal":
             message = f"is {error['input']!r}: {message.lower()}; write a larger number"
+        elif error["type"] in ("literal_error", "union_tag_invalid"):
+            message = _choice(error)
+        elif error["type"] == "union_tag_not_found":
+            message = f"needs `kind`, one of {_listed(_SOURCE_KINDS)}: add it, e.g. `kind: files`"
         elif error["type"] in _NUMBER_ERRORS:
             message = (
                 f"is {error['input']!r}: {message.lower()}; write a finite number without "
@@ -651,6 +659,24 @@ def explain(exc: ValidationError, path: Path) -> str:
             )
         lines.append(f"{path}: key `{where}` {message}")
     return "\n".join(lines)
+
+
+def _listed(choices: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(repr(c) for c in choices)
+
+
+def _choice(error: Any) -> str:
+    """A value outside a key's choices: the value given, every choice and the closest one."""
+    given = error.get("input")
+    if error["type"] == "union_tag_invalid":
+        given = given.get("kind") if isinstance(given, Mapping) else given
+        choices = list(_SOURCE_KINDS)
+    else:
+        # The message lists them (`Input should be 'a', 'b' or 'c'`); a rebuilt error has no ctx.
+        choices = re.findall(r"'([^']*)'", error["msg"])
+    near = difflib.get_close_matches(str(given), choices, n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"got {given!r}; expected one of {_listed(choices)}{hint}"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

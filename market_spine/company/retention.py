@@ -101,6 +101,23 @@ def _expire(
     return Expired(dataset, removed, cutoff, commit.version, kept_from)
 
 
+def past_retention_note(config: DatasetConfig, left_out: int, kept: int, now: datetime) -> str:
+    """What a capture left out as past the retention, in a sentence naming the rows, the
+    first business date kept and the setting; a capture that kept nothing says so."""
+    assert config.retention_days is not None
+    first = (now - timedelta(days=config.retention_days)).date()
+    what = (
+        f"all {left_out} rows captured were"
+        if kept == 0
+        else f"{left_out} of {left_out + kept} rows captured were"
+    )
+    return (
+        f"{what} left out: their business dates are before {first}, past retention_days "
+        f"{config.retention_days} (maintenance would delete them); raise retention_days to "
+        "keep them"
+    )
+
+
 def within_retention(config: DatasetConfig, rows: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """A daily dataset's `rows` (with their business date) that its retention still keeps at
     `now`: a capture does not bring in what maintenance would delete."""

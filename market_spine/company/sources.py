@@ -5,22 +5,22 @@ the request that produced it."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import polars as pl
 
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.partitions import utc_today
 from market_spine.errors import InvalidInput
-from market_spine.markets.dates import TRADE_DATE_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _refuse_outside_partitions(config: DatasetConfig, rows: pl.DataFrame, where:
     column, start = config.partitioning.column, config.partitioning.start
     if config.partitioning.kind != "daily" or column is None or start is None:
         return
-    today = datetime.now(ZoneInfo(TRADE_DATE_TIMEZONE)).date()
+    today = utc_today()
     dates = rows[column].dt.date()
     early = dates < start
     if config.retention_days is not None:
@@ -122,13 +122,38 @@ def _parsed(
     """`column` (of dtype `source`) parsed or cast to the declared `dtype`; with `strict`
     False a value that does not parse becomes null instead of raising."""
     if dtype == pl.Datetime("us", "UTC") and source == pl.String():
-        column = column.str.to_datetime(time_zone="UTC", time_unit="us", strict=strict)
+        # Values that do not parse are found row by row beforehand (`_cast_failure`).
+        return _timestamps(column)
     elif dtype == pl.Date() and source == pl.String():
         column = column.str.to_date(strict=strict)
     elif dtype == pl.Boolean() and source == pl.String():
         flag = column.str.to_lowercase().is_in(["true", "t", "1", "yes"])
         column = pl.when(column.is_null()).then(None).otherwise(flag)
     return column.cast(dtype, strict=strict)
+
+
+#: The ISO 8601 forms a timestamp value is read in, after a space between date and time
+#: becomes `T`: with a zone (`Z`, `+02:00`, `+0200`, `+02`), converted to UTC; without one,
+#: read as UTC (a `timestamp` column holds UTC times).
+_ZONED = "%Y-%m-%dT%H:%M:%S%.f%#z"
+_ZONELESS = "%Y-%m-%dT%H:%M:%S%.f"
+#: How to write a timestamp value, for the message of one that does not parse.
+TIMESTAMP_FORMS = (
+    "ISO 8601 such as 2026-11-24T09:15:00Z or 2026-11-24T11:15:00+02:00 (converted to UTC); "
+    "a time without a zone is read as UTC"
+)
+
+
+def _timestamps(column: pl.Expr) -> pl.Expr:
+    """Text timestamps as UTC: each value read on its own, so a file may mix `Z`, offsets and
+    zone-less UTC times (the form polars infers from a column's first value would refuse the
+    others); a value of none of these forms becomes null."""
+    text = column.str.strip_chars().str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+    return pl.coalesce(
+        text.str.to_datetime(_ZONED, time_zone="UTC", time_unit="us", strict=False),
+        text.str.to_datetime(_ZONELESS, time_unit="us", strict=False).dt.replace_time_zone("UTC"),
+        text.str.to_datetime(time_zone="UTC", time_unit="us", strict=False),
+    )
 
 
 def _data_rows(found: list[int]) -> str:
@@ -149,10 +174,11 @@ def _cast_failure(
     if name not in config.pii:
         values = frame[name].filter(failed).head(5).to_list()
         shown = f" ({', '.join(repr(v) for v in values)})"
+    forms = f" (write {TIMESTAMP_FORMS})" if declared == "timestamp" else ""
     return (
         f"{where}: column {name!r} of {config.name} is declared {declared} but "
         f"{len(rows)} of {frame.height} values do not parse as one{shown}, in data row(s) "
-        f"{numbers}; fix those rows in the source or the column's `type`"
+        f"{numbers}; fix those rows in the source{forms} or the column's `type`"
     )
 
 
@@ -179,6 +205,8 @@ def fetch_files(
         payload = path.read_bytes()
         if hashlib.sha256(payload).hexdigest() in captured:
             continue
+        if source.format == "csv":
+            _refuse_ragged(payload, path)
         try:
             if source.format == "csv":
                 frame = pl.read_csv(io.BytesIO(payload), infer_schema=False)
@@ -189,6 +217,27 @@ def fetch_files(
         request = {"file": path.name, "format": source.format}
         fetched.append(Fetched(conformed(config, frame, str(path)), payload, request, "file"))
     return fetched
+
+
+def _refuse_ragged(payload: bytes, path: Path) -> None:
+    """InvalidInput naming the first line of a CSV file whose field count differs from its
+    header's: polars would fill a short row's last fields with nulls and refuse a long one
+    without saying where, so the file is refused whole, naming the line and both counts."""
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return  # polars names the encoding problem
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return
+    for fields in reader:
+        if fields and len(fields) != len(header):
+            raise InvalidInput(
+                f"{path}: line {reader.line_num} has {len(fields)} fields where the header has "
+                f"{len(header)} ({', '.join(header)}); nothing was captured: give that row one "
+                "value per header column (quote a value holding a comma) and run again"
+            )
 
 
 def _pg_text(name: str, type_: str) -> str:

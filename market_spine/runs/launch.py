@@ -62,6 +62,10 @@ class RunSummary:
     success: bool
     failed_checks: tuple[str, ...]
     failure: str | None = None
+    #: What the run's assets said beside their rows, e.g. rows a capture left out and why.
+    notes: tuple[str, ...] = ()
+    #: The failed checks of `warn` severity (in `failed_checks` too): reported, not blocking.
+    warned_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class LaunchedRun:
     success: bool
     failed_checks: tuple[str, ...]
     failure: str | None
+    #: The failed checks of `warn` severity (in `failed_checks` too).
+    warned_checks: tuple[str, ...] = ()
 
 
 def launch(
@@ -207,11 +213,13 @@ def ended(instance: dg.DagsterInstance, run_id: str) -> LaunchedRun:
     """How an executed run ended, from the instance: success, failed checks, the cause."""
     finished = instance.get_run_by_id(run_id)
     success = finished is not None and finished.status == dg.DagsterRunStatus.SUCCESS
+    failed, warned = outcome.checks_by_severity(instance, run_id)
     return LaunchedRun(
         run_id,
         success,
-        outcome.failed_checks(instance, run_id),
+        failed,
         None if success else outcome.failure_cause(instance, run_id),
+        warned,
     )
 
 
@@ -333,7 +341,7 @@ def materialize_range(
                 tags={REPLACE_TAG: "true"} if replace else None,
             )
             summary = RunSummary(
-                symbol, first, last, run.run_id, run.success, run.failed_checks, run.failure
+                symbol, first, last, *_outcome(run), warned_checks=run.warned_checks
             )
             summaries.append(summary)
             if on_run:
@@ -378,9 +386,7 @@ def materialize_options(
         market=market,
         log_level=log_level,
     )
-    return RunSummary(
-        "SPX", days[0], days[-1], run.run_id, run.success, run.failed_checks, run.failure
-    )
+    return RunSummary("SPX", days[0], days[-1], *_outcome(run), warned_checks=run.warned_checks)
 
 
 def materialize_warehouse(
@@ -451,6 +457,7 @@ def _summary(label: str, run: LaunchedRun, first: date | None, last: date | None
         run.success,
         run.failed_checks,
         run.failure,
+        warned_checks=run.warned_checks,
     )
 
 
@@ -478,10 +485,31 @@ def materialize_company(
         first = [raw] if daily else [raw, silver]
         run = launch(settings, first, instance=instance, log_level=log_level)
         label = f"{config.name} capture" if daily else config.name
-        runs.append(RunSummary(label, today, today, *_outcome(run)))
+        notes = capture_notes(instance, run.run_id, raw)
+        runs.append(
+            RunSummary(
+                label, today, today, *_outcome(run), notes=notes, warned_checks=run.warned_checks
+            )
+        )
         if daily and run.success:
             runs += _company_days(settings, lake, config, silver, instance, log_level)
     return runs
+
+
+def capture_notes(instance: dg.DagsterInstance, run_id: str, raw: dg.AssetKey) -> tuple[str, ...]:
+    """What a company capture run said beside its counts (`LEFT_OUT`): rows it left out as
+    already past the dataset's retention, so the command says so rather than "0 rows"."""
+    from market_spine.company.assets import LEFT_OUT
+
+    notes = []
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = record.asset_materialization
+        if materialization is None or materialization.asset_key != raw:
+            continue
+        note = materialization.metadata.get(LEFT_OUT)
+        if note is not None:
+            notes.append(str(note.value))
+    return tuple(notes)
 
 
 def _company_days(
@@ -504,7 +532,14 @@ def _company_days(
     first, last = dates.min(), dates.max()
     span = (first.isoformat(), last.isoformat())  # type: ignore[union-attr]
     run = launch(settings, [silver], instance=instance, partition_range=span, log_level=log_level)
-    return [RunSummary(config.name, first, last, *_outcome(run))]  # type: ignore[arg-type]
+    summary = RunSummary(
+        config.name,
+        first,  # type: ignore[arg-type]
+        last,  # type: ignore[arg-type]
+        *_outcome(run),
+        warned_checks=run.warned_checks,
+    )
+    return [summary]
 
 
 def _outcome(run: LaunchedRun) -> tuple[str, bool, tuple[str, ...], str | None]:

@@ -21,6 +21,16 @@ def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
     return summarize_failures(failed_evaluations(instance, run_id))
 
 
+def checks_by_severity(
+    instance: dg.DagsterInstance, run_id: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The run's failed checks (as `failed_checks`), and those of them of `warn` severity:
+    a warning reports a finding, it does not fail what it judges."""
+    evaluations = failed_evaluations(instance, run_id)
+    warned = [e for e in evaluations if e.severity == dg.AssetCheckSeverity.WARN]
+    return summarize_failures(evaluations), summarize_failures(warned)
+
+
 def failed_evaluations(instance: dg.DagsterInstance, run_id: str) -> list[AssetCheckEvaluation]:
     """The run's failed check evaluations, in the order they were written. A range run
     evaluates a dozen checks per partition and nearly all pass: the instance's check rows

@@ -90,3 +90,49 @@ def test_a_long_cause_is_one_trimmed_line_and_brackets_stay_text() -> None:
     assert "[Errno 111] Connection refused" in entry  # markup-like text is shown, not eaten
     assert entry.endswith(" … —") and len(entry) < 240
     assert "Traceback" not in screen
+
+
+def test_company_runs_are_said_in_days_or_unpartitioned_not_trade_dates() -> None:
+    report = StatusReport(
+        generated_at=datetime(2026, 11, 30, 6, 30, tzinfo=UTC),
+        active_runs=[
+            {
+                "run_id": "5c0ffee5-0000-0000-0000-000000000000",
+                "status": "QUEUED",
+                "partitions": "2026-11-24..2026-11-27",
+                "datasets": ["normalized/company_orders"],
+                "launched_from": "cli",
+                "running_s": None,
+                "orphaned": False,
+            },
+        ],
+        failures=[
+            {
+                "run_id": "c11e4750-0000-0000-0000-000000000000",
+                "status": "FAILURE",
+                "partitions": None,
+                "datasets": ["raw/company_clients", "normalized/company_clients"],
+                "cause": "the drop folder does not exist",
+                "retry_safe": True,
+                "retry_reason": "nothing runs over its partitions",
+            },
+            {
+                "run_id": "0dd0dd00-0000-0000-0000-000000000000",
+                "status": "FAILURE",
+                "partitions": "2026-11-26",
+                "datasets": ["normalized/company_orders"],
+                "cause": "a check failed",
+                "retry_safe": False,
+                "retry_reason": "attempts used",
+            },
+        ],
+    )
+    screen = _screen(report)
+    assert "trade date" not in screen and "retry safe" not in screen
+    assert "5c0ffee5 queued, days 2026-11-24..2026-11-27 of normalized/company_orders" in screen
+    assert (
+        "c11e4750 raw/company_clients, normalized/company_clients (unpartitioned): the drop "
+        "folder does not exist — running it again is safe"
+    ) in screen
+    assert "0dd0dd00 day 2026-11-26 of normalized/company_orders: a check failed" in screen
+    assert "running it again is unsafe" in screen

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import polars as pl
+import pytest
 
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.checks import Subject, evaluate
@@ -34,3 +35,32 @@ def test_a_pii_columns_failing_values_are_withheld_and_others_shown() -> None:
         Check(kind="accepted_values", column="department", values=["sales"], severity="warn")
     )
     assert not passed and shown == "space"
+
+
+NOW = datetime(2026, 1, 5, tzinfo=UTC)
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        Check(kind="range", column="salary", min=0),
+        Check(kind="range", column="salary", max=1_000_000),
+        Check(kind="range", column="salary", min=0, max=1_000_000),
+    ],
+)
+def test_nan_and_inf_fail_a_range_check_whatever_its_bounds(check: Check) -> None:
+    rows = pl.DataFrame({"salary": [52_000.0, NAN, INF, -INF, None]})
+    outcome = evaluate(check, EMPLOYEES, Subject(rows, None, NOW))
+    # The null is not_null's to judge, not the range's.
+    assert not outcome.passed and outcome.metadata["failing"] == 3
+
+
+def test_nan_fails_accepted_values_and_twice_is_a_duplicate() -> None:
+    orders = load(DEFS_FOLDER / "orders" / "defs.yaml")
+    rows = pl.DataFrame({"amount": [1.0, NAN], "tenant": ["a", "a"], "order_id": ["1", "2"]})
+    accepted = Check(kind="accepted_values", column="amount", values=[1.0, 2.0])
+    assert evaluate(accepted, orders, Subject(rows, None, NOW)).metadata["failing"] == 1
+    twice = pl.DataFrame({"amount": [NAN, NAN, 1.0]})
+    unique = Check(kind="unique", columns=["amount"])
+    assert evaluate(unique, orders, Subject(twice, None, NOW)).metadata["failing"] == 2

@@ -140,7 +140,11 @@ def test_failed_error_check_blocks_certification(tmp_path: Path) -> None:
     ("edit", "key", "fix"),
     [
         (("owner: team:sales-ops", "ownr: team:sales-ops"), "attributes.ownr", "not a known key"),
-        (("kind: fact", "kind: event"), "attributes.kind", "'dimension' or 'fact'"),
+        (
+            ("kind: fact", "kind: event"),
+            "attributes.kind",
+            "got 'event'; expected one of 'dimension', 'fact'",
+        ),
         (
             ("keys: [tenant, order_id]", "keys: [tenant, order_no]"),
             "attributes.keys[1]",

@@ -223,3 +223,41 @@ def test_the_package_datasets_all_load() -> None:
 def test_a_setting_the_check_kind_does_not_use_is_refused(tmp_path: Path) -> None:
     message = _refused(_set("checks", 0, "values", value=["x"]), tmp_path)
     assert "key `attributes.checks[0].values` is not used by a not_null check: remove it" in message
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "says"),
+    [
+        (
+            _set("checks", 0, "severity", value="critcal"),
+            "attributes.checks[0].severity",
+            "got 'critcal'; expected one of 'error', 'warn'",
+        ),
+        (
+            _set("partitioning", "kind", value="hourly"),
+            "attributes.partitioning.kind",
+            "got 'hourly'; expected one of 'daily', 'none'",
+        ),
+        (
+            _set("source", "kind", value="file"),
+            "attributes.source.kind",
+            "got 'file'; expected one of 'files', 'postgres', 'http'; did you mean 'files'?",
+        ),
+        (
+            _set("columns", 5, "type", value="str"),
+            "attributes.columns[5].type",
+            "got 'str'; expected one of 'string', 'int', 'float', 'bool', 'date', 'timestamp'; "
+            "did you mean 'string'?",
+        ),
+        (
+            _set("kind", value="dimensoin"),
+            "attributes.kind",
+            "got 'dimensoin'; expected one of 'dimension', 'fact'; did you mean 'dimension'?",
+        ),
+    ],
+)
+def test_a_value_outside_a_keys_choices_is_named_with_the_choices(
+    tmp_path: Path, edit: Edit, key: str, says: str
+) -> None:
+    message = _refused(edit, tmp_path)
+    assert f"key `{key}` {says}" in message, message

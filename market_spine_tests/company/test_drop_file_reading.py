@@ -1,0 +1,75 @@
+"""How a drop file's text is read: timestamps with a zone (`Z`, `+02:00`) are converted to UTC
+and those without one are read as UTC, each value on its own so a file may mix them; a CSV row
+with too many or too few fields is refused naming the file, its line and both counts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from market_spine.company.catalog import DEFS_FOLDER
+from market_spine.company.config import FilesSource, load
+from market_spine.company.sources import fetch_files
+from market_spine.errors import InvalidInput
+
+ORDERS = load(DEFS_FOLDER / "orders" / "defs.yaml")
+HEADER = "tenant,order_id,client_id,ordered_at,amount,status\n"
+SOURCE = FilesSource(kind="files", path="drop", pattern="*.csv")
+
+
+def _fetch(tmp_path: Path, body: str) -> list[datetime]:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "orders.csv").write_text(HEADER + body)
+    [fetched] = fetch_files(ORDERS, SOURCE, tmp_path, set())
+    return fetched.rows["ordered_at"].to_list()
+
+
+def test_timestamps_with_an_offset_are_read_as_utc_beside_zoneless_and_z_ones(
+    tmp_path: Path,
+) -> None:
+    times = _fetch(
+        tmp_path,
+        "acme,O1,C1,2026-11-24T09:30:00,1.0,open\n"
+        "acme,O2,C1,2026-11-24T09:30:00+02:00,1.0,open\n"
+        "acme,O3,C1,2026-11-24 09:30:00Z,1.0,open\n"
+        "acme,O4,C1,2026-11-24T09:30:00.5-0500,1.0,open\n",
+    )
+    assert times == [
+        datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
+        datetime(2026, 11, 24, 7, 30, tzinfo=UTC),
+        datetime(2026, 11, 24, 9, 30, tzinfo=UTC),
+        datetime(2026, 11, 24, 14, 30, 0, 500_000, tzinfo=UTC),
+    ]
+
+
+def test_a_timestamp_that_does_not_parse_names_its_row_and_the_forms(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _fetch(
+            tmp_path,
+            "acme,O1,C1,2026-11-24T09:30:00+02:00,1.0,open\nacme,O2,C1,24/11/2026 09:30,1.0,open\n",
+        )
+    said = str(caught.value)
+    assert "column 'ordered_at'" in said and "in data row(s) 2;" in said
+    assert "'24/11/2026 09:30'" in said and "+02:00 (converted to UTC)" in said
+    assert "without a zone is read as UTC" in said
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "found"),
+    [
+        ("acme,O1,C1,2026-11-24T09:30:00Z,1.0,open\nacme,O2,C1,2026-11-24T10:00:00Z,1.0\n", 3, 5),
+        ("acme,O1,C1,2026-11-24T09:30:00Z,1.0,open,extra\n", 2, 7),
+    ],
+)
+def test_a_ragged_row_names_the_file_the_line_and_the_field_counts(
+    tmp_path: Path, body: str, line: int, found: int
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _fetch(tmp_path, body)
+    said = str(caught.value)
+    assert str(tmp_path / "drop" / "orders.csv") in said
+    assert f"line {line} has {found} fields where the header has 6" in said
+    assert "nothing was captured" in said
