@@ -279,8 +279,12 @@ class SettingSources(Mapping[str, str]):
         path: Path,
         profile: Mapping[str, FileValue] | None = None,
         profile_path: Path | None = None,
+        proposed: frozenset[str] = frozenset(),
     ) -> None:
         self.env = env
+        #: Keys of `file` not written yet (a value `config set` is checking): errors name them
+        #: as the value given, never as if the file held them.
+        self.proposed = proposed
         self.file = {KEYS[k]: as_text(v) for k, v in file.items() if k in KEYS}
         self.path = path
         self.profile = {KEYS[k]: as_text(v) for k, v in (profile or {}).items() if k in KEYS}
@@ -313,6 +317,8 @@ class SettingSources(Mapping[str, str]):
     def named(self, variable: str, raw: str) -> str:
         """How an error names a value: `VARIABLE='raw'`, or `key='raw' in <file>`."""
         origin = self.origin(variable)
+        if origin == "file" and _KEY_OF[variable] in self.proposed:
+            return f"the value given for {_KEY_OF[variable]}, {raw!r},"
         if origin == "file":
             return f"{_KEY_OF[variable]}={raw!r} in {self.path}"
         if origin == "profile":
