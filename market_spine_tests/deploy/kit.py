@@ -81,6 +81,21 @@ def chart_concurrency(values: dict[str, Any]) -> dict[str, Any] | None:
     return {**({"pools": pools} if pools else {}), **({"runs": runs} if runs else {})}
 
 
+def chart_run_monitoring(monitoring: dict[str, Any]) -> dict[str, Any]:
+    """The `run_monitoring` section the chart renders from `dagsterDaemon.runMonitoring`: the
+    optional timeouts and resume attempts only when set."""
+    rendered: dict[str, Any] = {
+        "enabled": monitoring["enabled"],
+        "start_timeout_seconds": monitoring["startTimeoutSeconds"],
+    }
+    _set(rendered, "cancel_timeout_seconds", monitoring.get("cancelTimeoutSeconds"))
+    _set(rendered, "max_runtime_seconds", monitoring.get("maxRuntimeSeconds"))
+    _set(rendered, "max_resume_run_attempts", monitoring.get("maxResumeRunAttempts"))
+    rendered["poll_interval_seconds"] = monitoring["pollIntervalSeconds"]
+    rendered["free_slots_after_run_end_seconds"] = monitoring["freeSlotsAfterRunEndSeconds"]
+    return rendered
+
+
 def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
     """The dagster.yaml the chart renders into its instance ConfigMap from `values`, for the
     sections our values set, key for key as the chart's templates write them: PostgreSQL
@@ -120,12 +135,7 @@ def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
             "class": custom["class"],
             "config": custom["config"],
         },
-        "run_monitoring": {
-            "enabled": monitoring["enabled"],
-            "start_timeout_seconds": monitoring["startTimeoutSeconds"],
-            "poll_interval_seconds": monitoring["pollIntervalSeconds"],
-            "free_slots_after_run_end_seconds": monitoring["freeSlotsAfterRunEndSeconds"],
-        },
+        "run_monitoring": chart_run_monitoring(monitoring),
         "run_retries": {"enabled": True, "max_retries": daemon["runRetries"]["maxRetries"]},
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
     }
