@@ -134,6 +134,14 @@ def test_run_monitoring_is_the_same_on_kubernetes_and_on_a_single_host() -> None
     assert prod == rendered
 
 
+def test_the_pods_instance_reaches_postgres_over_tls_only() -> None:
+    from market_spine.config.profile_check import TLS_SSLMODES, postgres_sslmode
+
+    rendered = chart_instance(values())
+    for part in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert postgres_sslmode(rendered[part]["config"]) in TLS_SSLMODES, part
+
+
 def pools_of(settings: Settings) -> set[str]:
     """Every concurrency pool an asset of the home's definitions uses."""
     from market_spine.definitions import build_definitions
