@@ -146,3 +146,43 @@ def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
     clash = set(extra) & set(instance)
     assert not clash, f"additionalInstanceConfig repeats {sorted(clash)}, which the chart renders"
     return instance | extra
+
+
+def secret_files(volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]) -> dict[str, tuple]:
+    """The files the secret volumes of a pod put in its container: path -> (Secret, key), from
+    `secret` and `projected` volumes (their items, or every key when none are listed)."""
+    by_name = {v["name"]: v for v in volumes}
+    objects = manifests()
+    found: dict[str, tuple] = {}
+    for mount in mounts:
+        volume = by_name[mount["name"]]
+        if "secret" in volume:
+            sources = [{"secret": {**volume["secret"], "name": volume["secret"]["secretName"]}}]
+        else:
+            sources = (volume.get("projected") or {}).get("sources", [])
+        for source in sources:
+            if "secret" not in source:
+                continue
+            secret = source["secret"]
+            held = find(objects, "Secret", secret["name"]).get("stringData", {})
+            items = secret.get("items") or [{"key": k, "path": k} for k in held]
+            for item in items:
+                if "subPath" in mount:
+                    if mount["subPath"] == item["path"]:
+                        found[mount["mountPath"]] = (secret["name"], item["key"])
+                else:
+                    found[f"{mount['mountPath']}/{item['path']}"] = (secret["name"], item["key"])
+    return found
+
+
+def mounted(env: dict[str, str], files: dict[str, tuple], folder: Path) -> dict[str, str]:
+    """`env` with its secret files written in `folder` (each holding the example Secret's
+    value) and every variable naming one pointed there instead."""
+    objects = manifests()
+    folder.mkdir(parents=True, exist_ok=True)
+    moved: dict[str, str] = {}
+    for i, (path, (secret, key)) in enumerate(sorted(files.items())):
+        local = folder / f"{i}-{Path(path).name}"
+        local.write_text(find(objects, "Secret", secret)["stringData"][key])
+        moved[path] = str(local)
+    return {k: moved.get(v, v) for k, v in env.items()}
