@@ -24,7 +24,7 @@ from market_spine.config.file import (
     settings_path,
 )
 from market_spine.config.profiles import PROFILE_FILES, instance_file, profile_dir, workspace_file
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, problems_of
 from market_spine.settings import Settings
 
 #: Seconds the PostgreSQL probe waits for a connection.
@@ -220,7 +220,8 @@ def check_settings(profile: str, env: Mapping[str, str]) -> tuple[list[Finding],
     try:
         settings = profile_settings(profile, env)
     except InvalidInput as exc:
-        return [Finding("settings.toml", False, str(exc))], None
+        # Every problem a line of its own, so one pass over the profile fixes them all.
+        return [Finding("settings.toml", False, p) for p in problems_of(exc)], None
     detail = (
         f"valid: provider {settings.provider}, options_provider {settings.options_provider}, "
         f"lake {settings.lake_location}"
@@ -331,6 +332,19 @@ def _resolved(node: Any, env: Mapping[str, str]) -> Any:
     return node
 
 
+def check_home(settings: Settings, mounts: Path | None = None) -> Finding:
+    """Under the prod profile the home is on one machine's disk, never a network filesystem:
+    the SQLite stores and the lock it holds work on one machine only."""
+    from market_spine.config.home_volume import MOUNTS, shared_home_problem
+
+    if settings.profile != "prod":
+        return Finding("home", None, f"not checked under the {settings.profile} profile")
+    problem = shared_home_problem(settings.home, mounts or MOUNTS)
+    if problem:
+        return Finding("home", False, problem)
+    return Finding("home", True, f"{settings.home} is on a filesystem of this machine")
+
+
 def check_lake(settings: Settings) -> Finding:
     """The lake root exists and is writable, or its nearest existing parent is (then the first
     command creates it); a lake on object storage lists, and takes a write and a delete."""
@@ -377,6 +391,8 @@ def validate_profile(
     found += check_workspace(profile)
     settings_found, settings = check_settings(profile, env)
     found += settings_found
+    if settings is not None:
+        found.append(check_home(settings))
     if offline:
         return [*found, Finding("connectivity", None, "not probed (--offline)")]
     if settings is None:

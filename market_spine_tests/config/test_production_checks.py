@@ -276,3 +276,42 @@ def test_the_shipped_prod_instance_requires_tls_and_gets_it_from_a_real_server(
     finally:
         engine.dispose()
     assert ssl is True
+
+
+def _mounts(tmp_path: Path, home: Path, kind: str) -> Path:
+    """A mount table where `home`'s folder is a `kind` mount over an ext4 root."""
+    table = tmp_path / "mounts"
+    point = str(home.parent).replace(" ", "\\040")
+    table.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {point} {kind} rw 0 0\n")
+    return table
+
+
+@pytest.mark.parametrize("kind", ["nfs4", "cifs", "ceph", "fuse.sshfs"])
+def test_validate_refuses_a_prod_home_on_a_network_filesystem(tmp_path: Path, kind: str) -> None:
+    from market_spine.config.profile_check import check_home
+
+    home = tmp_path / "shared volume" / "home"
+    settings = Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "prod"})
+    finding = check_home(settings, _mounts(tmp_path, home, kind))
+    assert finding.ok is False
+    detail = finding.detail
+    assert f"MARKET_SPINE_HOME={home} is on a network filesystem ({kind}" in detail
+    assert "audit.sqlite" in detail and "_integrity.sqlite" in detail and "spine.lock" in detail
+    assert "ReadWriteOnce" in detail
+    # A local disk is fine, and the other profiles are not held to it.
+    assert check_home(settings, _mounts(tmp_path, home, "ext4")).ok is True
+    dev = Settings.from_env({"MARKET_SPINE_HOME": str(home)})
+    assert check_home(dev, _mounts(tmp_path, home, kind)).ok is None
+
+
+def test_validate_profile_reports_the_homes_filesystem(
+    env_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import market_spine.config.home_volume as home_volume
+
+    monkeypatch.setattr(home_volume, "MOUNTS", _mounts(tmp_path, env_home, "nfs4"))
+    for name, value in {**PG, "DAGSTER_PG_PORT": "5432"}.items():
+        monkeypatch.setenv(name, value)
+    code, out = run("config", "validate", "--profile", "prod", "--offline")
+    assert code == 1
+    assert "error home: MARKET_SPINE_HOME=" in " ".join(out.split())
