@@ -72,6 +72,6 @@ def shared_home_problem(home: Path, mounts: Path = MOUNTS) -> str:
         f"audit trail ({home}/audit/audit.sqlite) and the lake's integrity ledger "
         f"({home}/lake/_integrity.sqlite) are SQLite databases in WAL mode and the warehouse "
         f"lock ({home}/warehouse/spine.lock) is a flock, none of which hold between machines; "
-        "put the home on a disk of one node (in Kubernetes a ReadWriteOnce claim, every pod "
-        "that mounts it on that node, as deploy/k8s/home-volume.yaml does) or a local folder"
+        "put the home on a disk of one node (in Kubernetes a ReadWriteOnce claim, with every "
+        "pod that mounts it placed on that node by a required pod affinity) or a local folder"
     )
