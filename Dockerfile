@@ -19,6 +19,9 @@ COPY pyproject.toml requirements.lock Makefile README.md ./
 COPY market_spine ./market_spine
 COPY market_spine_dbt ./market_spine_dbt
 COPY deploy/profiles ./deploy/profiles
+# The example files messages point to ("see instruments.example.toml"): an operator in the
+# container finds them beside the code, in /app.
+COPY *.example.toml ./
 # The install also parses the dbt project once (its manifest is part of the code).
 RUN make install MARKET_SPINE_HOME=/tmp/build-home && rm -rf /tmp/build-home
 

@@ -28,6 +28,28 @@ class InvalidInput(SpineError, ValueError):
     retry_helps = False
 
 
+class InvalidSettings(InvalidInput):
+    """Several settings are wrong at once: every problem, each a line naming the setting, where
+    its value came from and the fix, so one pass corrects them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def raise_all(problems: list[str]) -> None:
+    """Raise the one problem as InvalidInput, several as InvalidSettings; nothing when none."""
+    if len(problems) == 1:
+        raise InvalidInput(problems[0])
+    if problems:
+        raise InvalidSettings(problems)
+
+
+def problems_of(exc: InvalidInput) -> list[str]:
+    """The problems an InvalidInput reports, one line each."""
+    return list(exc.problems) if isinstance(exc, InvalidSettings) else [str(exc)]
+
+
 class AccessRefused(InvalidInput):
     """The identity may not read what it asked for (a table no rule lets it see, or not only
     its tenant's rows of it); the message names what and why. The API answers it with 403."""

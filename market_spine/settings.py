@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from market_spine.config.file import SettingSources
 from market_spine.config.profiles import PROFILES
 from market_spine.config.secrets import mask, split_credentials
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, problems_of, raise_all
 
 if TYPE_CHECKING:
     # Only types: reading the settings must not import the lake (polars, delta-rs).
@@ -194,6 +194,44 @@ def _access_log(env: SettingSources) -> str:
             )
         return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
     return str(Path(raw).expanduser().resolve())
+
+
+class _Problems:
+    """Collects what is wrong with the settings, so every problem is reported at once."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+        self.errors: list[InvalidInput] = []
+        #: The variables whose values were refused (held at their default meanwhile).
+        self.failed: set[str] = set()
+
+    def take(self, variable: str, default: Any, read: Callable[..., Any], *args: Any) -> Any:
+        """`read(*args)`, or `default` with its problem recorded against `variable`."""
+        try:
+            return read(*args)
+        except InvalidInput as exc:
+            self.found += problems_of(exc)
+            self.errors.append(exc)
+            self.failed.add(variable)
+            return default
+
+    def raise_any(self) -> None:
+        """Raise what was found: a lone error as itself (its class kept, e.g. UnknownSymbol),
+        several as one InvalidSettings listing each."""
+        if len(self.errors) == 1 and len(self.found) == 1:
+            raise self.errors[0]
+        raise_all(self.found)
+
+
+def _text(env: SettingSources, name: str) -> str:
+    return env.get(name, "").strip()
+
+
+def _lake_endpoint(env: SettingSources) -> str:
+    """MARKET_SPINE_LAKE_ENDPOINT: an http(s) URL of an S3-compatible store, or ""."""
+    if not env.get("MARKET_SPINE_LAKE_ENDPOINT", "").strip():
+        return ""
+    return _url(env, "MARKET_SPINE_LAKE_ENDPOINT", "http://127.0.0.1:9000")
 
 
 def _secret(env: SettingSources, name: str) -> SecretStr | None:
@@ -396,134 +434,362 @@ class Settings:
     @classmethod
     def from_sources(cls, home: Path, env: SettingSources) -> Settings:
         """The settings of `home` from `env` (variables by name), validated value by value and
-        then as a whole (`validate_combination`); the one validation path of every source."""
+        then as a whole (`validate_combination`); the one validation path of every source.
+        Every problem is reported at once (InvalidSettings lists them): a value that is wrong
+        is held at its default while the others are checked, and the rules across settings
+        that involve it are not judged."""
+        problems = _Problems()
+        take = problems.take
         raw_symbols = env.get("MARKET_SPINE_SYMBOLS", "")
         symbols = tuple(s.strip().upper() for s in raw_symbols.split(",") if s.strip())
-        url = _url(env, "MARKET_SPINE_THETADATA_URL", DEFAULT_THETADATA_URL)
-        tls_cert, tls_key = _tls(env)
+        url = take(
+            "MARKET_SPINE_THETADATA_URL",
+            DEFAULT_THETADATA_URL,
+            _url,
+            env,
+            "MARKET_SPINE_THETADATA_URL",
+            DEFAULT_THETADATA_URL,
+        )
+        tls_cert, tls_key = take("MARKET_SPINE_TLS_CERT", (None, None), _tls, env)
         settings = cls(
             home=home,
-            profile=_choice(env, "MARKET_SPINE_PROFILE", "dev", PROFILES),
-            provider=_choice(env, "MARKET_SPINE_PROVIDER", "simulated", PROVIDERS),
+            profile=take(
+                "MARKET_SPINE_PROFILE", "dev", _choice, env, "MARKET_SPINE_PROFILE", "dev", PROFILES
+            ),
+            provider=take(
+                "MARKET_SPINE_PROVIDER",
+                "simulated",
+                _choice,
+                env,
+                "MARKET_SPINE_PROVIDER",
+                "simulated",
+                PROVIDERS,
+            ),
             symbols=symbols or DEFAULT_SYMBOLS,
-            sim_seed=_int(env, "MARKET_SPINE_SIM_SEED", 7, 0, 2**31 - 1),
-            options_provider=_choice(
-                env, "MARKET_SPINE_OPTIONS_PROVIDER", "simulated", OPTIONS_PROVIDERS
+            sim_seed=take(
+                "MARKET_SPINE_SIM_SEED", 7, _int, env, "MARKET_SPINE_SIM_SEED", 7, 0, 2**31 - 1
+            ),
+            options_provider=take(
+                "MARKET_SPINE_OPTIONS_PROVIDER",
+                "simulated",
+                _choice,
+                env,
+                "MARKET_SPINE_OPTIONS_PROVIDER",
+                "simulated",
+                OPTIONS_PROVIDERS,
             ),
             # The URL is kept without its user info: that is a credential, held apart.
             thetadata_url=split_credentials(url)[0],
-            thetadata_credentials=_credentials(env, "MARKET_SPINE_THETADATA_CREDENTIALS", url),
-            thetadata_ca_bundle=_file(
-                env, "MARKET_SPINE_THETADATA_CA_BUNDLE", "a PEM bundle of CA certificates"
+            thetadata_credentials=take(
+                "MARKET_SPINE_THETADATA_CREDENTIALS",
+                None,
+                _credentials,
+                env,
+                "MARKET_SPINE_THETADATA_CREDENTIALS",
+                url,
+            ),
+            thetadata_ca_bundle=take(
+                "MARKET_SPINE_THETADATA_CA_BUNDLE",
+                None,
+                _file,
+                env,
+                "MARKET_SPINE_THETADATA_CA_BUNDLE",
+                "a PEM bundle of CA certificates",
             ),
             tls_cert=tls_cert,
             tls_key=tls_key,
-            thetadata_tier=_choice(env, "MARKET_SPINE_THETADATA_TIER", "standard", THETADATA_TIERS),
-            api_host=env.get("MARKET_SPINE_API_HOST", "127.0.0.1"),
-            api_port=_int(env, "MARKET_SPINE_API_PORT", 8000, 1, 65535),
-            ui_port=_int(env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535),
-            ui_upstream=_optional_url(
-                env, "MARKET_SPINE_UI_UPSTREAM", "http://dagster-webserver:80"
+            thetadata_tier=take(
+                "MARKET_SPINE_THETADATA_TIER",
+                "standard",
+                _choice,
+                env,
+                "MARKET_SPINE_THETADATA_TIER",
+                "standard",
+                THETADATA_TIERS,
             ),
-            ib_host=env.get("MARKET_SPINE_IB_HOST", "127.0.0.1"),
-            ib_port=_int(env, "MARKET_SPINE_IB_PORT", 4002, 1, 65535),
-            ib_client_id=_int(env, "MARKET_SPINE_IB_CLIENT_ID", 1, 0, 2**31 - 1),
-            api_max_rows=_int(env, "MARKET_SPINE_API_MAX_ROWS", 50_000, 1, 10**8),
-            api_max_rows_arrow=_int(env, "MARKET_SPINE_API_MAX_ROWS_ARROW", 2_000_000, 1, 10**9),
-            api_read_slots=_int(env, "MARKET_SPINE_API_READ_SLOTS", 2, 1, 256),
-            instruments_file=_file(
-                env, "MARKET_SPINE_INSTRUMENTS", "a TOML file like instruments.example.toml"
+            api_host=take(
+                "MARKET_SPINE_API_HOST", "127.0.0.1", env.get, "MARKET_SPINE_API_HOST", "127.0.0.1"
             ),
-            retention_days=_int(env, "MARKET_SPINE_RETENTION_DAYS", 400, 0, 36_500),
-            auth=_choice(env, "MARKET_SPINE_AUTH", "on", ("on", "off")),
-            oidc_issuer=env.get("MARKET_SPINE_OIDC_ISSUER", "").strip(),
-            oidc_audience=env.get("MARKET_SPINE_OIDC_AUDIENCE", "").strip(),
-            oidc_jwks_url=env.get("MARKET_SPINE_OIDC_JWKS_URL", "").strip(),
-            oidc_role_claim=env.get("MARKET_SPINE_OIDC_ROLE_CLAIM", "").strip() or "roles",
-            oidc_datasets_claim=env.get("MARKET_SPINE_OIDC_DATASETS_CLAIM", "").strip()
+            api_port=take(
+                "MARKET_SPINE_API_PORT", 8000, _int, env, "MARKET_SPINE_API_PORT", 8000, 1, 65535
+            ),
+            ui_port=take(
+                "MARKET_SPINE_UI_PORT", 3000, _int, env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535
+            ),
+            ui_upstream=take(
+                "MARKET_SPINE_UI_UPSTREAM",
+                "",
+                _optional_url,
+                env,
+                "MARKET_SPINE_UI_UPSTREAM",
+                "http://dagster-webserver:80",
+            ),
+            ib_host=take(
+                "MARKET_SPINE_IB_HOST", "127.0.0.1", env.get, "MARKET_SPINE_IB_HOST", "127.0.0.1"
+            ),
+            ib_port=take(
+                "MARKET_SPINE_IB_PORT", 4002, _int, env, "MARKET_SPINE_IB_PORT", 4002, 1, 65535
+            ),
+            ib_client_id=take(
+                "MARKET_SPINE_IB_CLIENT_ID",
+                1,
+                _int,
+                env,
+                "MARKET_SPINE_IB_CLIENT_ID",
+                1,
+                0,
+                2**31 - 1,
+            ),
+            api_max_rows=take(
+                "MARKET_SPINE_API_MAX_ROWS",
+                50_000,
+                _int,
+                env,
+                "MARKET_SPINE_API_MAX_ROWS",
+                50_000,
+                1,
+                10**8,
+            ),
+            api_max_rows_arrow=take(
+                "MARKET_SPINE_API_MAX_ROWS_ARROW",
+                2_000_000,
+                _int,
+                env,
+                "MARKET_SPINE_API_MAX_ROWS_ARROW",
+                2_000_000,
+                1,
+                10**9,
+            ),
+            api_read_slots=take(
+                "MARKET_SPINE_API_READ_SLOTS",
+                2,
+                _int,
+                env,
+                "MARKET_SPINE_API_READ_SLOTS",
+                2,
+                1,
+                256,
+            ),
+            instruments_file=take(
+                "MARKET_SPINE_INSTRUMENTS",
+                None,
+                _file,
+                env,
+                "MARKET_SPINE_INSTRUMENTS",
+                "a TOML file like instruments.example.toml",
+            ),
+            retention_days=take(
+                "MARKET_SPINE_RETENTION_DAYS",
+                400,
+                _int,
+                env,
+                "MARKET_SPINE_RETENTION_DAYS",
+                400,
+                0,
+                36_500,
+            ),
+            auth=take(
+                "MARKET_SPINE_AUTH", "on", _choice, env, "MARKET_SPINE_AUTH", "on", ("on", "off")
+            ),
+            oidc_issuer=take(
+                "MARKET_SPINE_OIDC_ISSUER", "", _text, env, "MARKET_SPINE_OIDC_ISSUER"
+            ),
+            oidc_audience=take(
+                "MARKET_SPINE_OIDC_AUDIENCE", "", _text, env, "MARKET_SPINE_OIDC_AUDIENCE"
+            ),
+            oidc_jwks_url=take(
+                "MARKET_SPINE_OIDC_JWKS_URL", "", _text, env, "MARKET_SPINE_OIDC_JWKS_URL"
+            ),
+            oidc_role_claim=take(
+                "MARKET_SPINE_OIDC_ROLE_CLAIM", "", _text, env, "MARKET_SPINE_OIDC_ROLE_CLAIM"
+            )
+            or "roles",
+            oidc_datasets_claim=take(
+                "MARKET_SPINE_OIDC_DATASETS_CLAIM",
+                "",
+                _text,
+                env,
+                "MARKET_SPINE_OIDC_DATASETS_CLAIM",
+            )
             or "datasets",
             api_allowed_origins=tuple(
                 o.strip().rstrip("/")
-                for o in env.get("MARKET_SPINE_API_ALLOWED_ORIGINS", "").split(",")
+                for o in take(
+                    "MARKET_SPINE_API_ALLOWED_ORIGINS",
+                    "",
+                    _text,
+                    env,
+                    "MARKET_SPINE_API_ALLOWED_ORIGINS",
+                ).split(",")
                 if o.strip()
             ),
-            api_rate_limit=_int(env, "MARKET_SPINE_API_RATE_LIMIT", 100, 1, 1_000_000),
-            api_ws_per_key=_int(env, "MARKET_SPINE_API_WS_PER_KEY", 16, 1, 100_000),
-            api_max_body_bytes=_int(env, "MARKET_SPINE_API_MAX_BODY_BYTES", 1_048_576, 0, 2**31),
-            api_max_header_bytes=_int(
-                env, "MARKET_SPINE_API_MAX_HEADER_BYTES", 16_384, 1_024, 1_048_576
+            api_rate_limit=take(
+                "MARKET_SPINE_API_RATE_LIMIT",
+                100,
+                _int,
+                env,
+                "MARKET_SPINE_API_RATE_LIMIT",
+                100,
+                1,
+                1_000_000,
             ),
-            api_header_timeout_s=_int(env, "MARKET_SPINE_API_HEADER_TIMEOUT_S", 10, 1, 600),
-            lake_uri=_lake_uri(env),
-            lake_endpoint=(
-                _url(env, "MARKET_SPINE_LAKE_ENDPOINT", "http://127.0.0.1:9000")
-                if env.get("MARKET_SPINE_LAKE_ENDPOINT", "").strip()
-                else ""
+            api_ws_per_key=take(
+                "MARKET_SPINE_API_WS_PER_KEY",
+                16,
+                _int,
+                env,
+                "MARKET_SPINE_API_WS_PER_KEY",
+                16,
+                1,
+                100_000,
             ),
-            lake_region=env.get("MARKET_SPINE_LAKE_REGION", "").strip(),
-            lake_access_key_id=env.get("MARKET_SPINE_LAKE_ACCESS_KEY_ID", "").strip(),
-            lake_secret_access_key=_secret(env, "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY"),
-            lake_sse=_sse(env),
-            lake_sse_kms_key_id=env.get("MARKET_SPINE_LAKE_SSE_KMS_KEY_ID", "").strip(),
-            lake_access_log=_access_log(env),
-            pii_hash_key=_secret(env, "MARKET_SPINE_PII_HASH_KEY"),
-            audit_anchor=_anchor(env),
-            api_body_timeout_s=_int(env, "MARKET_SPINE_API_BODY_TIMEOUT_S", 10, 1, 600),
+            api_max_body_bytes=take(
+                "MARKET_SPINE_API_MAX_BODY_BYTES",
+                1_048_576,
+                _int,
+                env,
+                "MARKET_SPINE_API_MAX_BODY_BYTES",
+                1_048_576,
+                0,
+                2**31,
+            ),
+            api_max_header_bytes=take(
+                "MARKET_SPINE_API_MAX_HEADER_BYTES",
+                16_384,
+                _int,
+                env,
+                "MARKET_SPINE_API_MAX_HEADER_BYTES",
+                16_384,
+                1_024,
+                1_048_576,
+            ),
+            api_header_timeout_s=take(
+                "MARKET_SPINE_API_HEADER_TIMEOUT_S",
+                10,
+                _int,
+                env,
+                "MARKET_SPINE_API_HEADER_TIMEOUT_S",
+                10,
+                1,
+                600,
+            ),
+            lake_uri=take("MARKET_SPINE_LAKE_URI", "", _lake_uri, env),
+            lake_endpoint=take("MARKET_SPINE_LAKE_ENDPOINT", "", _lake_endpoint, env),
+            lake_region=take(
+                "MARKET_SPINE_LAKE_REGION", "", _text, env, "MARKET_SPINE_LAKE_REGION"
+            ),
+            lake_access_key_id=take(
+                "MARKET_SPINE_LAKE_ACCESS_KEY_ID", "", _text, env, "MARKET_SPINE_LAKE_ACCESS_KEY_ID"
+            ),
+            lake_secret_access_key=take(
+                "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY",
+                None,
+                _secret,
+                env,
+                "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY",
+            ),
+            lake_sse=take("MARKET_SPINE_LAKE_SSE", "", _sse, env),
+            lake_sse_kms_key_id=take(
+                "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
+                "",
+                _text,
+                env,
+                "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
+            ),
+            lake_access_log=take("MARKET_SPINE_LAKE_ACCESS_LOG", "", _access_log, env),
+            pii_hash_key=take(
+                "MARKET_SPINE_PII_HASH_KEY", None, _secret, env, "MARKET_SPINE_PII_HASH_KEY"
+            ),
+            audit_anchor=take("MARKET_SPINE_AUDIT_ANCHOR", "", _anchor, env),
+            api_body_timeout_s=take(
+                "MARKET_SPINE_API_BODY_TIMEOUT_S",
+                10,
+                _int,
+                env,
+                "MARKET_SPINE_API_BODY_TIMEOUT_S",
+                10,
+                1,
+                600,
+            ),
         )
-        settings.validate_symbols()
-        settings.validate_combination()
-        settings.validate_anchor()
+        if not problems.failed & {"MARKET_SPINE_SYMBOLS", "MARKET_SPINE_INSTRUMENTS"}:
+            take("MARKET_SPINE_SYMBOLS", None, settings.validate_symbols)
+        for involved, problem in settings.combination_problems():
+            if not involved & problems.failed:
+                problems.found.append(problem)
+        if not problems.failed & {"MARKET_SPINE_AUDIT_ANCHOR"}:
+            take("MARKET_SPINE_AUDIT_ANCHOR", None, settings.validate_anchor)
+        problems.raise_any()
         return settings
 
     def validate_combination(self) -> None:
-        """Rules across settings: the API and the UI need their own ports, TWS needs a host,
-        the options pipeline's 1-minute quotes need a paid ThetaData tier, authentication stays
-        on in production and an OIDC issuer comes with its audience."""
+        """Rules across settings (`combination_problems`): InvalidInput naming every broken one."""
+        raise_all([problem for _, problem in self.combination_problems()])
+
+    def combination_problems(self) -> list[tuple[frozenset[str], str]]:
+        """Rules across settings, each broken one with the variables it involves: the API and
+        the UI need their own ports, TWS needs a host, the options pipeline's 1-minute quotes
+        need a paid ThetaData tier, authentication stays on in production and an OIDC issuer
+        comes with its audience."""
+        found: list[tuple[frozenset[str], str]] = []
+
+        def broken(variables: tuple[str, ...], problem: str) -> None:
+            found.append((frozenset(f"MARKET_SPINE_{v.upper()}" for v in variables), problem))
+
         if self.auth == "off" and self.profile == "prod":
-            raise InvalidInput(
+            broken(
+                ("auth", "profile"),
                 "auth is off under the prod profile: authentication may be off for local "
-                "development only; unset MARKET_SPINE_AUTH (or set it to on)"
+                "development only; unset MARKET_SPINE_AUTH (or set it to on)",
             )
         if self.oidc_issuer and not self.oidc_audience:
-            raise InvalidInput(
+            broken(
+                ("oidc_issuer", "oidc_audience"),
                 f"oidc_issuer is {self.oidc_issuer} but oidc_audience is empty: set "
-                "MARKET_SPINE_OIDC_AUDIENCE to the audience the issuer puts in its tokens"
+                "MARKET_SPINE_OIDC_AUDIENCE to the audience the issuer puts in its tokens",
             )
         for name in ("oidc_issuer", "oidc_jwks_url"):
             value = getattr(self, name)
             if value and urlsplit(value).scheme not in ("http", "https"):
-                raise InvalidInput(
+                broken(
+                    (name,),
                     f"{name} {value!r} is not an http(s) URL: set it to e.g. "
-                    "https://login.example.com/realms/market"
+                    "https://login.example.com/realms/market",
                 )
         if self.api_port == self.ui_port:
             other = self.ui_port + 1 if self.ui_port < 65535 else self.ui_port - 1
-            raise InvalidInput(
+            broken(
+                ("api_port", "ui_port"),
                 f"api_port and ui_port are both {self.api_port}: the API and the Dagster UI "
                 "cannot share a port; give one of them another port, e.g. "
-                f"`market-spine config set ui_port {other}` (or MARKET_SPINE_UI_PORT)"
+                f"`market-spine config set ui_port {other}` (or MARKET_SPINE_UI_PORT)",
             )
         if self.provider == "ib" and not self.ib_host.strip():
-            raise InvalidInput(
+            broken(
+                ("provider", "ib_host"),
                 "provider is ib but ib_host is empty: set ib_host (and ib_port) to where TWS or "
-                "IB Gateway listens, e.g. `market-spine config set ib_host 127.0.0.1`"
+                "IB Gateway listens, e.g. `market-spine config set ib_host 127.0.0.1`",
             )
         if self.lake_sse_kms_key_id and self.lake_sse != "aws:kms":
-            raise InvalidInput(
+            broken(
+                ("lake_sse_kms_key_id", "lake_sse"),
                 "lake_sse_kms_key_id is set but lake_sse is not aws:kms: set "
-                "MARKET_SPINE_LAKE_SSE=aws:kms to encrypt with that key, or unset the key id"
+                "MARKET_SPINE_LAKE_SSE=aws:kms to encrypt with that key, or unset the key id",
             )
         if not self.lake_uri and (self.lake_endpoint or self.lake_sse):
-            raise InvalidInput(
+            broken(
+                ("lake_uri", "lake_endpoint", "lake_sse"),
                 "lake_endpoint or lake_sse is set but the lake is local (lake_uri is empty): "
-                "set MARKET_SPINE_LAKE_URI to s3://bucket/prefix, or unset them"
+                "set MARKET_SPINE_LAKE_URI to s3://bucket/prefix, or unset them",
             )
         if self.options_provider == "thetadata" and self.thetadata_tier == "free":
-            raise InvalidInput(
+            broken(
+                ("options_provider", "thetadata_tier"),
                 "thetadata_tier is free, which serves end-of-day data only, but the options "
                 "pipeline also captures 1-minute SPX quotes: set thetadata_tier to value, "
-                "standard or pro (your subscription), or options_provider to simulated"
+                "standard or pro (your subscription), or options_provider to simulated",
             )
+        return found
 
     def validate_anchor(self) -> None:
         """An anchor file must lie outside the home: one inside it is rewritten with it."""

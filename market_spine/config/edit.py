@@ -69,12 +69,18 @@ def _file_value(value: object) -> FileValue | None:
     return str(value)
 
 
-def _validated(env: Mapping[str, str], home: Path, values: Mapping[str, FileValue]) -> Settings:
+def _validated(
+    env: Mapping[str, str],
+    home: Path,
+    values: Mapping[str, FileValue],
+    proposed: frozenset[str] = frozenset(),
+) -> Settings:
     """The settings `values` make as the file alone (what is written must be valid by itself)
-    after checking them under the environment too (what every command will read)."""
+    after checking them under the environment too (what every command will read); `proposed`
+    are the keys of `values` not written yet, named in errors as the value given."""
     path = settings_path(home)
-    alone = Settings.from_sources(home, SettingSources({}, values, path))
-    Settings.from_sources(home, SettingSources(env, values, path))
+    alone = Settings.from_sources(home, SettingSources({}, values, path, proposed=proposed))
+    Settings.from_sources(home, SettingSources(env, values, path, proposed=proposed))
     return alone
 
 
@@ -90,11 +96,11 @@ def set_value(env: Mapping[str, str], key: str, raw: str) -> Change | None:
     with editing(home):
         current = read_file(home)
         try:
-            settings = _validated(env, home, {**current, key: raw})
+            settings = _validated(env, home, {**current, key: raw}, frozenset({key}))
         except InvalidInput as exc:
-            shown = mask_setting(key, raw)
+            # Only the refusal and its reason: the value is never echoed as if it were set.
             raise InvalidInput(
-                f"{key} = {shown!r} was not set, nothing was written: {exc}"
+                f"{key} was not changed ({settings_path(home)} is as it was): {exc}"
             ) from None
         new = raw.strip() if key in CREDENTIAL_URL_KEYS else _file_value(getattr(settings, key))
         assert new is not None  # a non-empty value never reads as unset

@@ -21,7 +21,7 @@ from typing import Any
 
 import tomli_w
 
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, raise_all
 
 SETTINGS_FILE = "settings.toml"
 #: The lock two `config` edits take in turn, beside the settings file.
@@ -199,25 +199,27 @@ def read_profile(profile: str) -> tuple[dict[str, FileValue], Path]:
     path = settings_file(profile)
     data = read_profile_settings(profile)
     allowed = [k for k in KEYS if k != "profile" and k not in SECRET_KEYS]
+    problems: list[str] = []
     for key, value in data.items():
         if key in SECRET_KEYS:
             variable = KEYS[key]
-            raise InvalidInput(
+            problems.append(
                 f"{path} holds the secret {key}: a profile is committed with the repository and "
                 f"never holds secrets; remove it from the file and give it through {variable} "
                 f"or {variable}{FILE_SUFFIX} (the path of a mounted secret file)"
             )
-        if key not in KEYS or key == "profile":
-            raise InvalidInput(
+        elif key not in KEYS or key == "profile":
+            problems.append(
                 f"{path} holds {key!r}, which a profile cannot set"
                 f"{did_you_mean(key, allowed)}; remove it from the file (settings a profile may "
                 f"hold: {', '.join(allowed)})"
             )
-        if not _is_file_value(value):
-            raise InvalidInput(
+        elif not _is_file_value(value):
+            problems.append(
                 f"{key} = {value!r} in {path} is not text, a whole number or a list of text; "
                 "correct it in the file"
             )
+    raise_all(problems)
     return data, path
 
 
@@ -279,8 +281,12 @@ class SettingSources(Mapping[str, str]):
         path: Path,
         profile: Mapping[str, FileValue] | None = None,
         profile_path: Path | None = None,
+        proposed: frozenset[str] = frozenset(),
     ) -> None:
         self.env = env
+        #: Keys of `file` not written yet (a value `config set` is checking): errors name them
+        #: as the value given, never as if the file held them.
+        self.proposed = proposed
         self.file = {KEYS[k]: as_text(v) for k, v in file.items() if k in KEYS}
         self.path = path
         self.profile = {KEYS[k]: as_text(v) for k, v in (profile or {}).items() if k in KEYS}
@@ -313,6 +319,8 @@ class SettingSources(Mapping[str, str]):
     def named(self, variable: str, raw: str) -> str:
         """How an error names a value: `VARIABLE='raw'`, or `key='raw' in <file>`."""
         origin = self.origin(variable)
+        if origin == "file" and _KEY_OF[variable] in self.proposed:
+            return f"the value given for {_KEY_OF[variable]}, {raw!r},"
         if origin == "file":
             return f"{_KEY_OF[variable]}={raw!r} in {self.path}"
         if origin == "profile":

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
@@ -23,13 +24,15 @@ from market_spine.config.file import (
     settings_path,
 )
 from market_spine.config.profiles import PROFILE_FILES, instance_file, profile_dir, workspace_file
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, problems_of
 from market_spine.settings import Settings
 
 #: Seconds the PostgreSQL probe waits for a connection.
 CONNECT_TIMEOUT_S = 3
 #: The code location every profile's workspace must name (re-execution looks runs up by it).
 LOCATION_MODULE = "market_spine.definitions"
+#: libpq's sslmodes that refuse a connection without TLS: the prod profile's instance uses one.
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ def check_instance(profile: str, env: Mapping[str, str]) -> list[Finding]:
                     "dagster.yaml", False, f"{path} {part} names {module}, which is not installed"
                 )
             )
+    tls = tls_problem(profile, data)
+    if tls:
+        found.append(Finding("dagster.yaml", False, f"{path} {tls}"))
     missing = sorted({name for name in env_references(data) if not env.get(name)})
     if missing:
         found.append(
@@ -133,6 +139,35 @@ def check_instance(profile: str, env: Mapping[str, str]) -> list[Finding]:
         kind = next(iter(storage), "sqlite (the embedded default)")
         found.append(Finding("dagster.yaml", True, f"{path} is a valid instance ({kind} storage)"))
     return found
+
+
+def postgres_sslmode(storage: Mapping[str, Any]) -> str:
+    """The libpq sslmode a `storage.postgres` section connects with ("" when it sets none):
+    `postgres_db.params.sslmode`, or the `sslmode` of a `postgres_url`'s query."""
+    url = storage.get("postgres_url")
+    if isinstance(url, str):
+        return dict(parse_qsl(urlsplit(url).query)).get("sslmode", "")
+    params = (storage.get("postgres_db") or {}).get("params") or {}
+    mode = params.get("sslmode", "") if isinstance(params, dict) else ""
+    return mode if isinstance(mode, str) else ""
+
+
+def tls_problem(profile: str, data: Mapping[str, Any]) -> str:
+    """Why the prod profile's instance (a dagster.yaml's mapping) could talk to PostgreSQL
+    without TLS, with the fix ("" when it cannot, and for the other profiles): the password and
+    every run's events would cross the network in clear."""
+    storage = (data.get("storage") or {}).get("postgres")
+    if profile != "prod" or not isinstance(storage, dict):
+        return ""
+    mode = postgres_sslmode(storage)
+    if mode in TLS_SSLMODES:
+        return ""
+    given = f"sslmode {mode!r}" if mode else "no sslmode"
+    return (
+        f"storage.postgres connects with {given}, which lets the connection go without TLS: "
+        "under the prod profile set postgres_db.params.sslmode to verify-full (with the "
+        "server's CA in PGSSLROOTCERT) or require, and serve TLS from the server"
+    )
 
 
 def check_workspace(profile: str) -> list[Finding]:
@@ -185,7 +220,8 @@ def check_settings(profile: str, env: Mapping[str, str]) -> tuple[list[Finding],
     try:
         settings = profile_settings(profile, env)
     except InvalidInput as exc:
-        return [Finding("settings.toml", False, str(exc))], None
+        # Every problem a line of its own, so one pass over the profile fixes them all.
+        return [Finding("settings.toml", False, p) for p in problems_of(exc)], None
     detail = (
         f"valid: provider {settings.provider}, options_provider {settings.options_provider}, "
         f"lake {settings.lake_location}"
@@ -296,6 +332,19 @@ def _resolved(node: Any, env: Mapping[str, str]) -> Any:
     return node
 
 
+def check_home(settings: Settings, mounts: Path | None = None) -> Finding:
+    """Under the prod profile the home is on one machine's disk, never a network filesystem:
+    the SQLite stores and the lock it holds work on one machine only."""
+    from market_spine.config.home_volume import MOUNTS, shared_home_problem
+
+    if settings.profile != "prod":
+        return Finding("home", None, f"not checked under the {settings.profile} profile")
+    problem = shared_home_problem(settings.home, mounts or MOUNTS)
+    if problem:
+        return Finding("home", False, problem)
+    return Finding("home", True, f"{settings.home} is on a filesystem of this machine")
+
+
 def check_lake(settings: Settings) -> Finding:
     """The lake root exists and is writable, or its nearest existing parent is (then the first
     command creates it); a lake on object storage lists, and takes a write and a delete."""
@@ -342,6 +391,8 @@ def validate_profile(
     found += check_workspace(profile)
     settings_found, settings = check_settings(profile, env)
     found += settings_found
+    if settings is not None:
+        found.append(check_home(settings))
     if offline:
         return [*found, Finding("connectivity", None, "not probed (--offline)")]
     if settings is None:

@@ -121,8 +121,11 @@ def test_history_records_who_when_old_and_new(env_home: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("set", "api_port", "eighty"), "api_port = 'eighty' was not set, nothing was written"),
-        (("set", "api_port", "eighty"), "is not a whole number; set it to e.g. 8000"),
+        (("set", "api_port", "eighty"), "api_port was not changed ("),
+        (
+            ("set", "api_port", "eighty"),
+            "the value given for api_port, 'eighty', is not a whole number; set it to e.g. 8000",
+        ),
         (("set", "provider", "bloomberg"), "is not one of simulated, ib"),
         (("set", "symbols", "CL,ZZ"), "ZZ"),
         (
@@ -146,6 +149,21 @@ def test_a_bad_value_is_refused_and_nothing_written(
     assert code == 2 and message in err, err
     assert "Traceback" not in err
     assert (settings_file.read_bytes(), history_file.read_bytes()) == kept
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("api_port", "eighty"), ("provider", "bloomberg"), ("retention_days", "-1")]
+)
+def test_a_refused_value_is_never_shown_as_set_or_as_held_by_the_file(
+    env_home: Path, key: str, value: str
+) -> None:
+    code, out, err = config("set", key, value)
+    assert code == 2 and not out
+    # Neither `key = value` (how a change reads) nor the file named as holding the value.
+    assert f"{key} = {value!r}" not in err and f"{key}={value!r} in" not in err, err
+    assert f"{key}: " not in err and "→" not in err, err
+    assert f"{key} was not changed" in err and f"the value given for {key}, {value!r}," in err
+    assert not (env_home / SETTINGS_FILE).exists()
 
 
 def test_a_bad_environment_is_named_when_setting(

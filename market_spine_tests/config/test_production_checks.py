@@ -210,3 +210,108 @@ def test_the_readme_lists_the_lake_and_instance_settings() -> None:
     assert "DAGSTER_PG_HOST" in text
     for part in ("_PORT", "_USERNAME", "_PASSWORD", "_DB"):
         assert f"`{part}`" in text, part
+
+
+def _prod_instance_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str
+) -> Path:
+    """A copy of the profiles whose prod dagster.yaml has `old` replaced by `new`, read by the
+    profile checks."""
+    import market_spine.config.profile_check as check
+    from market_spine.config.profiles import instance_file
+
+    root = tmp_path / "profiles"
+    shutil.copytree(instance_file("prod").parents[1], root)
+    path = root / "prod" / "dagster.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    monkeypatch.setattr(check, "instance_file", lambda profile: root / profile / "dagster.yaml")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ("      params:\n        sslmode: require\n", "", "no sslmode"),
+        ("sslmode: require", "sslmode: prefer", "sslmode 'prefer'"),
+        ("sslmode: require", "sslmode: disable", "sslmode 'disable'"),
+    ],
+)
+def test_validate_refuses_a_prod_instance_that_may_connect_without_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str, named: str
+) -> None:
+    from market_spine.config.profile_check import check_instance
+
+    path = _prod_instance_with(tmp_path, monkeypatch, old, new)
+    env = {**PG, "DAGSTER_PG_PORT": "5432"}
+    [finding] = [f for f in check_instance("prod", env) if f.ok is False]
+    assert str(path) in finding.detail and named in finding.detail
+    assert "set postgres_db.params.sslmode to verify-full" in finding.detail
+    # The test profile's shared environment may run without it.
+    assert [f.ok for f in check_instance("test", env)] == [True]
+
+
+def test_the_shipped_prod_instance_requires_tls_and_gets_it_from_a_real_server(
+    postgres: PostgresServer,
+) -> None:
+    import sqlalchemy as sa
+    import yaml
+    from dagster_postgres.utils import pg_url_from_config
+
+    from market_spine.config.profile_check import TLS_SSLMODES, _resolved, check_instance
+    from market_spine.config.profiles import instance_file
+
+    database = postgres.create_database("prod_tls")
+    env = postgres.env(database)
+    assert [f.ok for f in check_instance("prod", env)] == [True]
+    storage = yaml.safe_load(instance_file("prod").read_text())["storage"]["postgres"]
+    assert storage["postgres_db"]["params"]["sslmode"] in TLS_SSLMODES
+    engine = sa.create_engine(pg_url_from_config(_resolved(storage, env)))
+    try:
+        with engine.connect() as conn:
+            ssl = conn.execute(
+                sa.text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            ).scalar()
+    finally:
+        engine.dispose()
+    assert ssl is True
+
+
+def _mounts(tmp_path: Path, home: Path, kind: str) -> Path:
+    """A mount table where `home`'s folder is a `kind` mount over an ext4 root."""
+    table = tmp_path / "mounts"
+    point = str(home.parent).replace(" ", "\\040")
+    table.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {point} {kind} rw 0 0\n")
+    return table
+
+
+@pytest.mark.parametrize("kind", ["nfs4", "cifs", "ceph", "fuse.sshfs"])
+def test_validate_refuses_a_prod_home_on_a_network_filesystem(tmp_path: Path, kind: str) -> None:
+    from market_spine.config.profile_check import check_home
+
+    home = tmp_path / "shared volume" / "home"
+    settings = Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_PROFILE": "prod"})
+    finding = check_home(settings, _mounts(tmp_path, home, kind))
+    assert finding.ok is False
+    detail = finding.detail
+    assert f"MARKET_SPINE_HOME={home} is on a network filesystem ({kind}" in detail
+    assert "audit.sqlite" in detail and "_integrity.sqlite" in detail and "spine.lock" in detail
+    assert "ReadWriteOnce" in detail
+    # A local disk is fine, and the other profiles are not held to it.
+    assert check_home(settings, _mounts(tmp_path, home, "ext4")).ok is True
+    dev = Settings.from_env({"MARKET_SPINE_HOME": str(home)})
+    assert check_home(dev, _mounts(tmp_path, home, kind)).ok is None
+
+
+def test_validate_profile_reports_the_homes_filesystem(
+    env_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import market_spine.config.home_volume as home_volume
+
+    monkeypatch.setattr(home_volume, "MOUNTS", _mounts(tmp_path, env_home, "nfs4"))
+    for name, value in {**PG, "DAGSTER_PG_PORT": "5432"}.items():
+        monkeypatch.setenv(name, value)
+    code, out = run("config", "validate", "--profile", "prod", "--offline")
+    assert code == 1
+    assert "error home: MARKET_SPINE_HOME=" in " ".join(out.split())

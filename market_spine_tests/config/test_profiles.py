@@ -142,3 +142,60 @@ def test_an_instance_file_off_the_schema_is_an_error(
     )
     assert finding.ok is False and "breaks Dagster's schema" in finding.detail
     assert "max_concurrent_runs" in finding.detail
+
+
+def test_validate_reports_every_problem_of_a_profile_at_once(
+    env_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [*PG_VARIABLES, "DAGSTER_PG_DB"]:
+        monkeypatch.setenv(name, "5432")
+    monkeypatch.setenv("MARKET_SPINE_AUTH", "off")
+    monkeypatch.setenv("MARKET_SPINE_API_PORT", "eighty")
+    monkeypatch.setenv("MARKET_SPINE_IB_PORT", "99999")
+    monkeypatch.setenv("MARKET_SPINE_LAKE_SSE", "rot13")
+    result = runner.invoke(app, ["config", "validate", "--profile", "prod", "--offline"])
+    assert result.exit_code == 1
+    lines = [" ".join(line.split()) for line in result.output.split("error settings.toml: ")[1:]]
+    assert len(lines) == 4, result.output
+    assert any("auth is off under the prod profile" in line for line in lines)
+    assert any("MARKET_SPINE_API_PORT='eighty' is not a whole number" in line for line in lines)
+    assert any("MARKET_SPINE_IB_PORT='99999' is outside 1..65535" in line for line in lines)
+    assert any("MARKET_SPINE_LAKE_SSE='rot13'" in line for line in lines)
+    assert "profile prod: 4 error(s)" in " ".join(result.output.split())
+
+
+def test_a_value_refused_is_held_out_of_the_rules_across_settings(home: Path) -> None:
+    """A wrong value is held at its default while the rest is checked: no rule across settings
+    is judged on that stand-in (an unreadable api_port is not said to clash with ui_port)."""
+    env = {
+        "MARKET_SPINE_HOME": str(home),
+        "MARKET_SPINE_API_PORT": "x",
+        "MARKET_SPINE_UI_PORT": "8000",
+    }
+    with pytest.raises(InvalidInput) as caught:
+        Settings.from_env(env)
+    assert "is not a whole number" in str(caught.value)
+    assert "cannot share a port" not in str(caught.value)
+
+
+def test_every_bad_key_of_a_profile_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import market_spine.config.profiles as profiles
+    from market_spine.config.file import read_profile
+    from market_spine.errors import InvalidSettings
+
+    root = tmp_path / "profiles"
+    (root / "prod").mkdir(parents=True)
+    (root / "prod" / "settings.toml").write_text(
+        'provider = "ib"\nprofile = "dev"\nlake_secret_access_key = "s"\napi_prot = 8001\n'
+    )
+    monkeypatch.setattr(profiles, "PROFILES_ROOT", root)
+    monkeypatch.setattr(profiles, "settings_file", lambda name, *_: root / name / "settings.toml")
+    with pytest.raises(InvalidSettings) as caught:
+        read_profile("prod")
+    problems = caught.value.problems
+    assert len(problems) == 3
+    assert "holds 'profile', which a profile cannot set" in problems[0]
+    assert "holds the secret lake_secret_access_key" in problems[1]
+    assert "'api_prot'" in problems[2] and "did you mean api_port?" in problems[2]

@@ -81,6 +81,21 @@ def chart_concurrency(values: dict[str, Any]) -> dict[str, Any] | None:
     return {**({"pools": pools} if pools else {}), **({"runs": runs} if runs else {})}
 
 
+def chart_run_monitoring(monitoring: dict[str, Any]) -> dict[str, Any]:
+    """The `run_monitoring` section the chart renders from `dagsterDaemon.runMonitoring`: the
+    optional timeouts and resume attempts only when set."""
+    rendered: dict[str, Any] = {
+        "enabled": monitoring["enabled"],
+        "start_timeout_seconds": monitoring["startTimeoutSeconds"],
+    }
+    _set(rendered, "cancel_timeout_seconds", monitoring.get("cancelTimeoutSeconds"))
+    _set(rendered, "max_runtime_seconds", monitoring.get("maxRuntimeSeconds"))
+    _set(rendered, "max_resume_run_attempts", monitoring.get("maxResumeRunAttempts"))
+    rendered["poll_interval_seconds"] = monitoring["pollIntervalSeconds"]
+    rendered["free_slots_after_run_end_seconds"] = monitoring["freeSlotsAfterRunEndSeconds"]
+    return rendered
+
+
 def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
     """The dagster.yaml the chart renders into its instance ConfigMap from `values`, for the
     sections our values set, key for key as the chart's templates write them: PostgreSQL
@@ -120,12 +135,7 @@ def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
             "class": custom["class"],
             "config": custom["config"],
         },
-        "run_monitoring": {
-            "enabled": monitoring["enabled"],
-            "start_timeout_seconds": monitoring["startTimeoutSeconds"],
-            "poll_interval_seconds": monitoring["pollIntervalSeconds"],
-            "free_slots_after_run_end_seconds": monitoring["freeSlotsAfterRunEndSeconds"],
-        },
+        "run_monitoring": chart_run_monitoring(monitoring),
         "run_retries": {"enabled": True, "max_retries": daemon["runRetries"]["maxRetries"]},
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
     }
@@ -136,3 +146,43 @@ def chart_instance(values: dict[str, Any]) -> dict[str, Any]:
     clash = set(extra) & set(instance)
     assert not clash, f"additionalInstanceConfig repeats {sorted(clash)}, which the chart renders"
     return instance | extra
+
+
+def secret_files(volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]) -> dict[str, tuple]:
+    """The files the secret volumes of a pod put in its container: path -> (Secret, key), from
+    `secret` and `projected` volumes (their items, or every key when none are listed)."""
+    by_name = {v["name"]: v for v in volumes}
+    objects = manifests()
+    found: dict[str, tuple] = {}
+    for mount in mounts:
+        volume = by_name[mount["name"]]
+        if "secret" in volume:
+            sources = [{"secret": {**volume["secret"], "name": volume["secret"]["secretName"]}}]
+        else:
+            sources = (volume.get("projected") or {}).get("sources", [])
+        for source in sources:
+            if "secret" not in source:
+                continue
+            secret = source["secret"]
+            held = find(objects, "Secret", secret["name"]).get("stringData", {})
+            items = secret.get("items") or [{"key": k, "path": k} for k in held]
+            for item in items:
+                if "subPath" in mount:
+                    if mount["subPath"] == item["path"]:
+                        found[mount["mountPath"]] = (secret["name"], item["key"])
+                else:
+                    found[f"{mount['mountPath']}/{item['path']}"] = (secret["name"], item["key"])
+    return found
+
+
+def mounted(env: dict[str, str], files: dict[str, tuple], folder: Path) -> dict[str, str]:
+    """`env` with its secret files written in `folder` (each holding the example Secret's
+    value) and every variable naming one pointed there instead."""
+    objects = manifests()
+    folder.mkdir(parents=True, exist_ok=True)
+    moved: dict[str, str] = {}
+    for i, (path, (secret, key)) in enumerate(sorted(files.items())):
+        local = folder / f"{i}-{Path(path).name}"
+        local.write_text(find(objects, "Secret", secret)["stringData"][key])
+        moved[path] = str(local)
+    return {k: moved.get(v, v) for k, v in env.items()}

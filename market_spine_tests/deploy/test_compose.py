@@ -132,7 +132,7 @@ def test_env_files_exist_and_feed_what_each_service_reads() -> None:
             assert env_path(name).is_file(), name
     instance = yaml.safe_load(instance_file("prod").read_text())
     db = instance["storage"]["postgres"]["postgres_db"]
-    wanted = {v["env"] for v in db.values() if isinstance(v, dict)}
+    wanted = {v["env"] for v in db.values() if isinstance(v, dict) and "env" in v}
     for name in PLATFORM:
         env = environment(services[name])
         given = {v.removesuffix(FILE_SUFFIX) for v in env}
@@ -218,7 +218,15 @@ def test_each_service_gets_only_the_secrets_it_needs() -> None:
             )
         if name != "daemon":
             assert "thetadata_credentials" not in mounted, name
-    assert set(services["postgres"]["secrets"]) == {"postgres_password"}
+    assert set(services["postgres"]["secrets"]) == {
+        "postgres_password",
+        "postgres_tls_cert",
+        "postgres_tls_key",
+    }
+    # The server's private key is the server's alone.
+    assert [n for n, s in services.items() if "postgres_tls_key" in s.get("secrets", [])] == [
+        "postgres"
+    ]
     # The lake is reached with the platform's own user, which the bucket job creates.
     assert (
         secret_example("lake_access_key_id").read_text()
@@ -245,3 +253,69 @@ def test_only_the_api_and_stream_are_published_beyond_loopback() -> None:
         for port in service.get("ports", []):
             if name not in ("api", "streamer"):
                 assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
+
+
+#: Programs a healthcheck may run that open the Dagster instance (they read the `{env: NAME}`
+#: of its dagster.yaml, and know no `NAME_FILE`).
+INSTANCE_PROGRAMS = ("dagster", "dagster-daemon", "dagster-webserver")
+#: Every program a healthcheck of the file runs.
+HEALTHCHECK_PROGRAMS = (*INSTANCE_PROGRAMS, "python", "pg_isready", "mc", "market-spine")
+
+
+def _stub_programs(folder: Path, record: Path) -> None:
+    """A stand-in for each healthcheck program in `folder`: it records its name and the
+    environment it was started with (NUL-separated) in `record`, and succeeds."""
+    folder.mkdir()
+    for program in HEALTHCHECK_PROGRAMS:
+        stub = folder / program
+        stub.write_text(f'#!/bin/sh\n{{ printf "%s\\0" "{program}"; env -0; }} > "{record}"\n')
+        stub.chmod(0o755)
+
+
+def healthcheck_run(service: dict[str, Any], tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """Run the service's healthcheck as Docker would (CMD: the program with the service's
+    environment; CMD-SHELL: `/bin/sh -c` after Compose's `$$` unescaping), with its secrets
+    mounted in a folder holding their examples and stubs for the programs: the program it
+    started and that program's environment."""
+    import subprocess
+
+    secrets_dir, bin_dir, record = tmp_path / "secrets", tmp_path / "bin", tmp_path / "ran"
+    secrets_dir.mkdir(parents=True)
+    _stub_programs(bin_dir, record)
+    env = {**mounted_environment(service, secrets_dir), "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    kind, *args = service["healthcheck"]["test"]
+    if kind == "CMD":
+        argv = [str(bin_dir / args[0]), *args[1:]]
+    else:
+        assert kind == "CMD-SHELL", kind
+        argv = ["/bin/sh", "-c", " ".join(args).replace("$$", "$")]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    program, *pairs = record.read_text().split("\0")
+    return program, dict(p.split("=", 1) for p in pairs if "=" in p)
+
+
+def test_every_healthcheck_gets_what_its_program_reads(tmp_path: Path) -> None:
+    """A healthcheck runs in a process of its own, beside the container's command: what the
+    command exports (the instance's password read from its secret) it does not get."""
+    instance = yaml.safe_load(instance_file("prod").read_text())
+    from market_spine.config.profile_check import env_references
+
+    wanted = set(env_references(instance)) | {"DAGSTER_HOME"}
+    checked = []
+    for name, service in compose()["services"].items():
+        if "healthcheck" not in service:
+            continue
+        program, env = healthcheck_run(service, tmp_path / name)
+        if program in INSTANCE_PROGRAMS:
+            missing = sorted(v for v in wanted if not env.get(v))
+            assert not missing, f"{name}'s healthcheck runs {program} without {missing}"
+            # The value is the mounted secret's, not a placeholder.
+            expected = secret_example("postgres_password").read_text().rstrip("\n")
+            assert env["DAGSTER_PG_PASSWORD"] == expected
+            checked.append(name)
+        # Whatever the program, every secret file it is pointed at is mounted here.
+        for variable, value in env.items():
+            if variable.endswith(FILE_SUFFIX) and str(tmp_path / name / "secrets") in value:
+                assert Path(value).is_file(), f"{name}'s healthcheck reads {value}, not mounted"
+    assert checked == ["daemon"]

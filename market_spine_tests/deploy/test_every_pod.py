@@ -60,7 +60,19 @@ def helm_env(part: dict[str, Any], objects: list[dict[str, Any]]) -> dict[str, s
     for pair in part.get("envVars", []):
         name, _, value = pair.partition("=")
         env[name] = value or GIVEN
-    return env
+    return _files_read(env)
+
+
+def _files_read(env: dict[str, str]) -> dict[str, str]:
+    """`env` as the settings read it: a variable read from a mounted secret file holds what
+    that secret holds."""
+    given = {k.removesuffix(FILE_SUFFIX): GIVEN for k in env if k.endswith(FILE_SUFFIX)}
+    return {k: v for k, v in env.items() if not k.endswith(FILE_SUFFIX)} | given
+
+
+#: What the chart itself gives the code server's and every run's pod: the instance's password
+#: from `global.postgresqlSecretName` (the K8s run launcher's `postgres_password_secret`).
+CHART_ENV = {"DAGSTER_PG_PASSWORD": GIVEN}
 
 
 def platform_pods() -> dict[str, dict[str, str]]:
@@ -69,19 +81,14 @@ def platform_pods() -> dict[str, dict[str, str]]:
     pods: dict[str, dict[str, str]] = {}
     services = compose()["services"]
     for name in PLATFORM:
-        env = environment(services[name])
-        # A variable read from a mounted secret file holds what that secret holds.
-        given = {k.removesuffix(FILE_SUFFIX): GIVEN for k in env if k.endswith(FILE_SUFFIX)}
-        pods[f"compose/{name}"] = {
-            k: v for k, v in env.items() if not k.endswith(FILE_SUFFIX)
-        } | given
+        pods[f"compose/{name}"] = _files_read(environment(services[name]))
     for name in ("market-spine-api", "market-spine-streamer"):
         deployment = find(objects, "Deployment", name)
         [container] = deployment["spec"]["template"]["spec"]["containers"]
-        pods[f"k8s/{name}"] = kubernetes_env(container, objects)
+        pods[f"k8s/{name}"] = _files_read(kubernetes_env(container, objects))
     v = values()
     [code] = v["dagster-user-deployments"]["deployments"]
-    pods["helm/code-server"] = helm_env(code, objects)
+    pods["helm/code-server"] = CHART_ENV | helm_env(code, objects)
     # A run pod gets the code server's settings (includeConfigInLaunchedRuns) and the launcher's.
     assert code["includeConfigInLaunchedRuns"]["enabled"] is True
     launcher = v["runLauncher"]["config"]["k8sRunLauncher"]

@@ -125,6 +125,23 @@ def test_monitoring_and_retries_are_on() -> None:
     assert daemon["runRetries"]["enabled"] is True and daemon["runRetries"]["maxRetries"] >= 1
 
 
+def test_run_monitoring_is_the_same_on_kubernetes_and_on_a_single_host() -> None:
+    """The chart renders its own run_monitoring into the pods' instance; the prod profile's
+    dagster.yaml is the single host's (compose). Both watch the same runs of one deployment,
+    so a run that dies is failed, and gives its pool slots back, after the same time."""
+    rendered = chart_instance(values())["run_monitoring"]
+    prod = yaml.safe_load(instance_file("prod").read_text())["run_monitoring"]
+    assert prod == rendered
+
+
+def test_the_pods_instance_reaches_postgres_over_tls_only() -> None:
+    from market_spine.config.profile_check import TLS_SSLMODES, postgres_sslmode
+
+    rendered = chart_instance(values())
+    for part in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert postgres_sslmode(rendered[part]["config"]) in TLS_SSLMODES, part
+
+
 def pools_of(settings: Settings) -> set[str]:
     """Every concurrency pool an asset of the home's definitions uses."""
     from market_spine.definitions import build_definitions

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from market_spine.settings import UI_PATH_PREFIX, Settings
-from market_spine_tests.deploy.kit import find, manifests
+from market_spine_tests.deploy.kit import find, manifests, mounted, secret_files
 from market_spine_tests.deploy.test_compose import compose, mounted_environment
 from market_spine_tests.deploy.test_helm_values import values
 
@@ -55,6 +55,8 @@ def test_kubernetes_admits_only_the_api_to_the_webserver(tmp_path: Any) -> None:
     # The API's proxy targets that Service, which serves the UI under the proxy's prefix.
     [container] = api["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    files = secret_files(api["spec"]["template"]["spec"]["volumes"], container["volumeMounts"])
+    env = mounted(env, files, tmp_path / "secrets")
     upstream = Settings.from_env(env | {"MARKET_SPINE_HOME": str(tmp_path)}).ui_upstream_url
     assert upstream == f"http://dagster-webserver:{port}"
     assert values()["dagsterWebserver"]["pathPrefix"] == UI_PATH_PREFIX

@@ -1,5 +1,6 @@
 """A real, throwaway PostgreSQL cluster for tests and benchmarks: `initdb` into a temporary folder,
-`pg_ctl` on a random loopback port with password authentication, removed when done.
+`pg_ctl` on a random loopback port with password authentication and TLS (a certificate from a
+throwaway CA, as the prod profile connects with `sslmode=require`), removed when done.
 
 PostgreSQL refuses to run as root, so under root the server runs as `nobody` (its folder is
 handed to that user). The binaries come from the machine's PostgreSQL (`make test` installs
@@ -58,6 +59,8 @@ class PostgresServer:
     password: str
     host: str = "127.0.0.1"
     user: str = SUPERUSER
+    #: The PEM certificate of the CA that signed the server's certificate (for verify-full).
+    ca_file: Path | None = None
 
     def env(self, database: str) -> dict[str, str]:
         """The DAGSTER_PG_* variables the test and prod profiles' dagster.yaml read."""
@@ -110,6 +113,24 @@ def _as_server(command: list[str]) -> list[str]:
     return ["setpriv", "--reuid", SERVER_USER, "--regid", "nogroup", "--clear-groups", *command]
 
 
+def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """The server's certificate and key (for 127.0.0.1 and localhost) and its CA's certificate,
+    written into `folder`; the key private to the server's user, as PostgreSQL demands."""
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file, ca_file = folder / "server.crt", folder / "server.key", folder / "ca.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert_file))
+    issued.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    os.chmod(key_file, 0o600)
+    if os.geteuid() == 0:
+        for path in (cert_file, key_file):
+            shutil.chown(path, SERVER_USER, "nogroup")
+    return cert_file, key_file, ca_file
+
+
 @contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
     """Start a fresh cluster and stop and remove it afterwards (whatever happened)."""
@@ -122,11 +143,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     if os.geteuid() == 0:
         shutil.chown(folder, SERVER_USER, "nogroup")
         shutil.chown(pwfile, SERVER_USER, "nogroup")
-    server = PostgresServer(port=_free_port(), password=password)
+    cert_file, key_file, ca_file = _tls_files(folder)
+    server = PostgresServer(port=_free_port(), password=password, ca_file=ca_file)
     initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--pwfile", str(pwfile)]
     initdb += ["--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"]
     pg_ctl = str(bin_dir / "pg_ctl")
     options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {folder}"
+    options += f" -c ssl=on -c ssl_cert_file={cert_file} -c ssl_key_file={key_file}"
     started = False
     try:
         subprocess.run(_as_server(initdb), check=True, capture_output=True, timeout=120)

@@ -63,7 +63,7 @@ class PriceSheet:
         if unknown:
             raise InvalidInput(
                 f"{source}: unknown price {', '.join(sorted(unknown))}; the sheet knows "
-                f"{', '.join(_NUMBERS + _TABLES)}"
+                f"{', '.join(_NUMBERS + _TABLES)} (prices.example.toml shows each)"
             )
         values: dict[str, Any] = {}
         for name in _NUMBERS:
