@@ -23,6 +23,12 @@ from market_spine.catalog.vocabulary import PROVENANCE_DESCRIPTIONS, DatasetSpec
 from market_spine.certification import flags as anomaly_flags
 from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
+from market_spine.certification.judged import (
+    judged_rows,
+    last_judged,
+    newest_judgments,
+    unjudged_since,
+)
 from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
 from market_spine.certification.rules import Evidence, State, decide
 from market_spine.certification.withdrawal import withdrawal_transitions, withdrawn
@@ -200,6 +206,11 @@ def certify(
         if days
         else {}
     )
+    # One narrow read of the readiness log serves the diff (what each partition's last
+    # judgment saw) and the withdrawals (what was computed from it and is still certified).
+    first, last = (min(days), max(days)) if days else (date.min, date.max)
+    newest = newest_judgments(lake, [dataset, *derived] if days else [], first, last)
+    judged_last = last_judged(newest, dataset)
     keys = [p.values for p in partitions]
     new_rows = rows_by(written, columns, keys)
     old_rows = rows_by(before.rows, columns, keys) if before.rows.width else {}
@@ -216,6 +227,14 @@ def certify(
     )
     for p in partitions:
         new, old = new_rows[p.values], old_rows.get(p.values)
+        old_version = before.version
+        judged_at = unjudged_since(judged_last.get(p.key), old, old_version)
+        if judged_at is not None:
+            # The replaced rows were written by a run that never certified them: what
+            # changed is measured from the rows the last judgment saw.
+            seen = judged_rows(lake, dataset, columns, p.values, judged_at)
+            if seen is not None:
+                old, old_version = seen, judged_at
         prior = priors.get(p.key)
         # A first write is no revision: its rows are counted, not diffed.
         revisable = prior is not None or (old is not None and old.height > 0)
@@ -279,7 +298,7 @@ def certify(
                     "column_changes_json": json.dumps(
                         {c: ch.as_dict() for c, ch in diff.columns.items()}
                     ),
-                    "old_version": before.version,
+                    "old_version": old_version,
                     "new_version": new_version,
                     "old_capture_id": old_capture,
                     "new_capture_id": capture,
@@ -297,7 +316,15 @@ def certify(
             )
     days_of = {p.key: p.trade_date for p in partitions}
     fallen = withdrawn(
-        lake, states, days_of, derived, run_id, recorded_at, counts=ready, source=dataset
+        lake,
+        states,
+        days_of,
+        derived,
+        run_id,
+        recorded_at,
+        counts=ready,
+        source=dataset,
+        newest=newest,
     )
     transitions += withdrawal_transitions(fallen)
     ledger.record(lake, transitions, revisions, details, run_id, [*ready, *fallen], flags)

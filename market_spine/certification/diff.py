@@ -79,35 +79,49 @@ def keyed_diff(
         nulls_equal=True,
     )
     differs = {c: pl.col(c).ne_missing(pl.col(c + _SUFFIX)) for c in values}
+    flag = {c: f"__differs_{i}" for i, c in enumerate(values)}
     one_side = pl.col(_OLD).is_null() | pl.col(_NEW).is_null()
-    # A revision touches few rows: everything after this works on those only, and encodes
-    # their keys once.
-    touched = joined.filter(
-        one_side | pl.any_horizontal(list(differs.values())) if values else one_side
-    ).with_columns(pl.struct(list(keys)).struct.json_encode().alias(_KEY))
+    # A revision touches few rows: everything after this works on those only, with each
+    # column's verdict computed once and their keys encoded once.
+    touched = (
+        joined.with_columns(**{flag[c]: differs[c] for c in values})
+        .filter(one_side | pl.any_horizontal([pl.col(f) for f in flag.values()]))
+        .with_columns(pl.struct(list(keys)).struct.json_encode().alias(_KEY))
+        if values
+        else joined.filter(one_side).with_columns(
+            pl.struct(list(keys)).struct.json_encode().alias(_KEY)
+        )
+    )
     if touched.is_empty():
         return Diff()
+    both = pl.col(_OLD).is_not_null() & pl.col(_NEW).is_not_null()
+    [counts] = touched.select(
+        pl.col(_OLD).is_null().sum().alias(_NEW),
+        pl.col(_NEW).is_null().sum().alias(_OLD),
+        both.sum().alias(_KEY),
+        *[(both & pl.col(flag[c])).sum().alias(c) for c in values],
+    ).iter_rows(named=True)
     key_json = pl.col(_KEY).alias("key_json")
-    added = touched.filter(pl.col(_OLD).is_null())
-    removed = touched.filter(pl.col(_NEW).is_null())
-    changed_rows = touched.filter(pl.col(_OLD).is_not_null() & pl.col(_NEW).is_not_null())
-    details = [
-        _whole_rows(added, "added", key_json, [c + _SUFFIX for c in values], values),
-        _whole_rows(removed, "removed", key_json, values, values),
-    ]
+    details = []
+    if counts[_NEW]:
+        added = touched.filter(pl.col(_OLD).is_null())
+        details.append(_whole_rows(added, "added", key_json, [c + _SUFFIX for c in values], values))
+    if counts[_OLD]:
+        removed = touched.filter(pl.col(_NEW).is_null())
+        details.append(_whole_rows(removed, "removed", key_json, values, values))
     changes: dict[str, ColumnChange] = {}
     for column in values:
-        rows = changed_rows.filter(differs[column])
-        if rows.height:
+        if counts[column]:
+            rows = touched.filter(both & pl.col(flag[column]))
             change, detail = _column_change(rows, column, key_json)
             changes[column] = change
             details.append(detail)
     return Diff(
-        added.height,
-        removed.height,
-        changed_rows.height,
+        counts[_NEW],
+        counts[_OLD],
+        counts[_KEY],
         changes,
-        pl.concat(details, how="vertical"),
+        pl.concat(details, how="vertical") if details else pl.DataFrame(schema=DETAIL_SCHEMA),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from market_spine.certification import ledger
+from market_spine.certification.judged import newest_judgments
 from market_spine.certification.readiness import log_rows, shortfall, speaking_for, worst_state
 from market_spine.certification.rules import State
 from market_spine.certification.tables import CERTIFICATIONS, READINESS_LOG
@@ -51,6 +52,7 @@ def withdrawn(
     state: State | None = None,
     counts: Sequence[Mapping[str, Any]] = (),
     source: str = "what it was computed from",
+    newest: pl.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Readiness rows (READINESS_LOG_SCHEMA) that withdraw the certification of every
     partition of the `derived` datasets still certified while the same partition of the
@@ -61,18 +63,23 @@ def withdrawn(
     newest one, its own counts kept, with the state (`state`, by default failed where the
     input failed and preliminary otherwise), the reason naming the input and what it lacks,
     and the run and time of this judgment; none when nothing certified was computed from
-    those partitions."""
+    those partitions. `newest` may hold the run's `newest_judgments` over the derived
+    datasets and those trade dates, read already: only rows still certified are then read
+    whole."""
     fallen = [key for key, judged in states.items() if judged is not State.CERTIFIED]
     if not fallen or not derived or not lake.exists(READINESS_LOG):
         return []
     days = [trade_dates[key] for key in fallen]
-    newest = (
-        log_rows(lake.read(READINESS_LOG, between={"trade_date": (min(days), max(days))}))
-        .filter(pl.col("dataset").is_in(list(derived)) & pl.col("partition").is_in(fallen))
-        .sort("computed_at")
-        .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
+    if newest is None:
+        newest = newest_judgments(lake, list(derived), min(days), max(days))
+    newest = newest.filter(
+        pl.col("dataset").is_in(list(derived))
+        & pl.col("partition").is_in(fallen)
+        & (pl.col("state") == State.CERTIFIED.value)
     )
-    certified = newest.filter(pl.col("state") == State.CERTIFIED.value)
+    if newest.is_empty():
+        return []
+    certified = _whole(lake, newest, min(days), max(days))
     rows = []
     for row in certified.to_dicts():
         key = row["partition"]
@@ -95,6 +102,28 @@ def withdrawn(
             {**row, "state": now.value, "reason": reason, "computed_at": at, "run_id": run_id}
         )
     return rows
+
+
+def _whole(lake: Lake, newest: pl.DataFrame, first: date, last: date) -> pl.DataFrame:
+    """The readiness rows (READINESS_LOG_SCHEMA) `newest` names in its narrow columns."""
+    on = ["dataset", "partition", "symbol", "computed_at"]
+    rows = pl.concat(
+        [
+            log_rows(
+                lake.read(
+                    READINESS_LOG, equals={"dataset": d}, between={"trade_date": (first, last)}
+                )
+            )
+            for d in newest["dataset"].unique(maintain_order=True)
+        ],
+        how="vertical",
+    )
+    wanted = newest.select(on).unique()
+    return (
+        rows.join(wanted, on=on, nulls_equal=True, how="semi")
+        .sort("computed_at")
+        .unique(["dataset", "partition", "symbol"], keep="last", maintain_order=True)
+    )
 
 
 def withdrawal_transitions(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

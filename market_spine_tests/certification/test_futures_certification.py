@@ -14,7 +14,7 @@ from market_spine.catalog.registry import drift
 from market_spine.certification.certify import CERTIFIED_CHECK
 from market_spine.certification.tables import CERTIFICATIONS, REVISION_ROWS, REVISIONS
 from market_spine.client import Spine
-from market_spine.futures import keys
+from market_spine.futures import keys, normalized_bars
 from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
 from market_spine.providers.resource import MarketDataResource
@@ -236,3 +236,34 @@ def test_a_partition_stopped_by_its_blocking_check_withdraws_what_was_computed_f
     # The next clean capture certifies every one of them again.
     assert run(home, instance, NEXT_MORNING).success
     assert readiness_states(home) == dict.fromkeys(FUTURES, "certified")
+
+
+def test_a_change_written_by_a_run_that_crashed_before_certifying_is_still_a_revision(
+    home, instance, monkeypatch
+) -> None:
+    assert run(home, instance, NEXT_MORNING).success
+    [judged] = transitions(home).to_dicts()
+    assert judged["state"] == "certified"
+
+    def crash(*_, **__):
+        raise RuntimeError("the step died after its data commit")
+
+    # The spiked capture is committed, then the step dies before certification records.
+    monkeypatch.setattr(normalized_bars, "certify", crash)
+    assert not run(home, instance, NEXT_MORNING, defects=["spikes"]).success
+    monkeypatch.undo()
+    lake = Lake(home / "lake")
+    crashed_version = lake.version(keys.table(keys.NORMALIZED_BARS))
+    assert crashed_version is not None and crashed_version > judged["delta_version"]
+
+    # The next capture holds the same spikes as the crashed one: against the rows the crash
+    # left nothing changed, against the certified ones the spikes are a revision.
+    again = run(home, instance, NEXT_MORNING, defects=["spikes"])
+    assert certified_check(again).metadata["state"].value == "revised"
+    [revision] = revisions(home).to_dicts()
+    assert revision["old_version"] == judged["delta_version"]
+    assert revision["old_capture_id"] == judged["capture_id"]
+    assert revision["new_version"] > crashed_version
+    assert "close" in revision["columns"].split(",") and revision["rows_changed"] > 0
+    last = transitions(home).to_dicts()[-1]
+    assert (last["previous_state"], last["state"]) == ("certified", "revised")

@@ -1,0 +1,100 @@
+"""What certification last judged: the newest readiness row of each partition, read once per
+run from a narrow projection of the readiness log, and the rows a judgment saw.
+
+A run that crashed after its data commit and before certification recorded leaves data no
+judgment saw. Diffing the next capture against those rows would miss the revision they hold, so
+such a partition is diffed against the version its last judgment recorded, read by time travel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
+from market_spine.errors import HistoryPruned
+from market_spine.lake.store import Lake
+
+log = logging.getLogger(__name__)
+
+#: The readiness log's columns a run needs of each partition's newest judgment: which state it
+#: left (for withdrawals) and which capture and table version it judged (for the diff).
+NARROW = ["dataset", "partition", "symbol", "state", "capture_id", "delta_version", "computed_at"]
+
+
+def newest_judgments(lake: Lake, datasets: Sequence[str], first: date, last: date) -> pl.DataFrame:
+    """The newest readiness row of each dataset × partition × symbol of `datasets` with a trade
+    date in [first, last], in the NARROW columns; empty when none was judged."""
+    if not datasets or not lake.exists(READINESS_LOG):
+        return pl.DataFrame(schema={c: READINESS_LOG_SCHEMA[c] for c in NARROW})
+    equals = {"dataset": datasets[0]} if len(datasets) == 1 else None
+    rows = lake.read(
+        READINESS_LOG, equals=equals, between={"trade_date": (first, last)}, columns=NARROW
+    )
+    if equals is None:
+        rows = rows.filter(pl.col("dataset").is_in(list(datasets)))
+    rows = rows.cast({c: READINESS_LOG_SCHEMA[c] for c in NARROW})
+    return rows.sort("computed_at").unique(
+        ["dataset", "partition", "symbol"], keep="last", maintain_order=True
+    )
+
+
+@dataclass(frozen=True)
+class LastJudged:
+    """A partition's newest judgment: the capture it judged and the table version holding
+    the rows it saw (None for rows judged before versions were recorded)."""
+
+    capture_id: str | None
+    version: int | None
+
+
+def last_judged(newest: pl.DataFrame, dataset: str) -> dict[str, LastJudged]:
+    """Each judged partition of `dataset` among `newest_judgments` rows, by partition key."""
+    rows = newest.filter(pl.col("dataset") == dataset).sort("computed_at")
+    return {
+        key: LastJudged(capture, version)
+        for key, capture, version in rows.select(
+            "partition", "capture_id", "delta_version"
+        ).iter_rows()
+    }
+
+
+def unjudged_since(
+    judged: LastJudged | None, replaced: pl.DataFrame | None, replaced_version: int | None
+) -> int | None:
+    """The version to diff a partition against when none of the rows a run `replaced` (read
+    at `replaced_version`) is of the capture its last judgment saw: a run wrote them over it
+    and stopped before certifying. None when the judged capture still holds rows there (a
+    writer that runs no checks, such as the stream, replaced some minutes and recorded
+    itself), and when the judgment names no capture or version to go by.
+
+    The judged version must be older than the one read: rows read at it are the judged ones."""
+    if judged is None or judged.version is None or judged.capture_id is None:
+        return None  # rows without captures cannot say whether they were judged
+    if replaced_version is None or judged.version >= replaced_version:
+        return None
+    held = (
+        replaced["capture_id"]
+        if replaced is not None and "capture_id" in replaced.columns
+        else pl.Series(dtype=pl.String())
+    )
+    if held.is_in([judged.capture_id]).any():
+        return None
+    return judged.version
+
+
+def judged_rows(
+    lake: Lake, dataset: str, columns: Sequence[str], values: Sequence[Any], version: int
+) -> pl.DataFrame | None:
+    """The partition's rows (selected by `columns` = `values`) at `version`; None when that
+    version was pruned, and the caller keeps the rows it has."""
+    try:
+        return lake.read(dataset, equals=dict(zip(columns, values, strict=True)), as_of=version)
+    except HistoryPruned as exc:
+        log.warning("%s: no diff against judged version %d (%s)", dataset, version, exc)
+        return None
