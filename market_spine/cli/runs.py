@@ -228,8 +228,15 @@ def _detail_lines(detail: RunDetail) -> list[str]:
     ]
     if r.cause:
         lines.append(f"  [red]cause:[/] {r.cause}")
-    if detail.failed_checks:
-        lines.append(f"  failed checks: {'; '.join(detail.failed_checks)}")
+    warned = set(detail.warned_checks)
+    errors = [c for c in detail.failed_checks if c not in warned]
+    if errors:
+        lines.append(f"  failed checks: {'; '.join(errors)}")
+    if detail.warned_checks:
+        lines.append(
+            f"  [yellow]warnings:[/] {'; '.join(detail.warned_checks)} (warn severity: "
+            "reported to the owner, blocks nothing)"
+        )
     if r.parent_run_id:
         lines.append(f"  re-execution of {r.parent_run_id} (first run {r.root_run_id})")
     if detail.attempts:

@@ -397,6 +397,8 @@ class RunDetail:
     tags: dict[str, str]
     failed_checks: tuple[str, ...]
     attempts: list[RunRow] = field(default_factory=list)
+    #: The failed checks of `warn` severity (in `failed_checks` too): findings, not failures.
+    warned_checks: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """Plain data, the attempts as rows."""
@@ -404,6 +406,7 @@ class RunDetail:
             **self.row.as_json(),
             "tags": self.tags,
             "failed_checks": list(self.failed_checks),
+            "warned_checks": list(self.warned_checks),
             "attempts": [a.as_json() for a in self.attempts],
         }
 
@@ -437,9 +440,7 @@ def run_detail(instance: dg.DagsterInstance, run_id: str) -> RunDetail:
         records = instance.get_run_records(dg.RunsFilter(run_ids=ids))
         attempts = sorted((run_row(instance, r) for r in records), key=lambda r: r.created)
     shown = {k: v for k, v in run.tags.items() if not k.startswith(".dagster")}
+    failed, warned = outcome.checks_by_severity(instance, run.run_id)
     return RunDetail(
-        run_row(instance, record),
-        dict(sorted(shown.items())),
-        outcome.failed_checks(instance, run.run_id),
-        attempts,
+        run_row(instance, record), dict(sorted(shown.items())), failed, attempts, warned
     )

@@ -81,3 +81,9 @@ def test_process_prints_rows_left_out_and_warnings_apart_from_failures(env_home:
     assert warning.startswith("warning: normalized/company_old_orders:accepted_values_status")
     assert "warn severity" in warning
     assert "runs failed" not in result.output
+
+    run_id = lines[built].split(" run ")[1].split()[0]
+    shown = CliRunner().invoke(app, ["runs", "show", run_id], terminal_width=250)
+    assert shown.exit_code == 0, shown.output
+    assert "failed checks" not in shown.output
+    assert "warnings: normalized/company_old_orders:accepted_values_status" in shown.output
