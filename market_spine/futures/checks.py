@@ -489,14 +489,13 @@ class RollsPartition:
 
     def judged_series(self) -> tuple[list[str], list[dict[str, str]]]:
         """The root's series judged on their own rows, and those left out because their
-        contract is absent (series, contract, reason). When every series is absent none is
-        left out: a session with no bars at all is incomplete, not excused."""
+        contract is absent (series, contract, reason): they are missing, not failed, even
+        when every series is (the session holds only other months; a session with no bars
+        at all is not loaded and has no absent series)."""
         from market_spine.markets.rolls import series_of
 
         every = [s.name for s in series_of(self.symbol)]
         absent = {a.series: a for a in self.absent}
-        if all(name in absent for name in every):
-            return every, []
         left_out = [
             {"series": a.series, "contract": a.contract, "reason": a.reason()} for a in self.absent
         ]
