@@ -558,6 +558,10 @@ def rolls_recorded(p: RollsPartition) -> CheckOutcome:
             "missing_rolls": missing,
             "gap_not_measured": unmeasured["series"].to_list(),
             "same_contract": same["series"].to_list(),
+            # The first problem in one line, where lists are not shown (the import's report).
+            "fix": problems[0]["fix"] + (f" (and {len(problems) - 1} more)" if problems[1:] else "")
+            if problems
+            else "",
             "worst": problems[:WORST],
         },
     )

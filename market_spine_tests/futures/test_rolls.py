@@ -236,3 +236,4 @@ def test_an_unmeasured_roll_names_the_missing_contract_its_day_and_the_capture(d
     )
     assert f"`market-spine process --date {prev} --symbols {ROOT} --domain futures`" in c0["fix"]
     assert f"`market-spine import bars FILE --symbol {NEW.local_symbol}`" in c0["fix"]
+    assert found.metadata["fix"].startswith(c0["fix"]) and "(and 1 more)" in found.metadata["fix"]
