@@ -379,7 +379,7 @@ class Spine:
         by = "series" if dataset in (CONTINUOUS_1M, CONTINUOUS_DAILY) else "symbol"
         rows = states.attach(rows, dataset, by_symbol=True, by=by)
         if certified_only:
-            require_certified(rows, dataset, [by, "trade_date"])
+            require_certified(rows, dataset, [by, "trade_date"], lambda: states.reasons(dataset))
         return rows
 
     def daily(
@@ -547,6 +547,12 @@ class Spine:
             absent = self._absent_contract(symbol, _day(lo), _day(hi))
             if absent is not None:
                 return absent
+        if dataset in (BARS_1M, BARS_DAILY) and symbol and not is_continuous(symbol):
+            # A root is its front contract alone: a session holding only other months is
+            # missing the front, never served another month's bars.
+            absent = self._absent_contract(f"{root}.c.0", _day(lo), _day(hi), front=True)
+            if absent is not None:
+                return absent
         if dataset in (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY):
             return empty_reads.futures_bars(root, lo, hi)
         day = lo.date() if isinstance(lo, datetime) else lo
@@ -558,11 +564,14 @@ class Spine:
                 return empty_reads.not_listed(day, expiration, held.unique().sort().to_list())
         return empty_reads.option_day(day)
 
-    def _absent_contract(self, symbol: str, lo: date, hi: date) -> EmptyReason | None:
+    def _absent_contract(
+        self, symbol: str, lo: date, hi: date, front: bool = False
+    ) -> EmptyReason | None:
         """Why a continuous series has no bars on sessions the lake holds bars of: the
         contract it holds was never captured or imported (`futures.rolls.AbsentContract`,
         naming it and the contract its rank counts from); None when no loaded session explains
-        it."""
+        it. `front`: the series is `ROOT.c.0` read as its root, whose front contract is named
+        as the root's."""
         from market_spine.futures.roll_table import absent_series
         from market_spine.markets import calendars
 
@@ -577,7 +586,8 @@ class Spine:
         if not found:
             return None
         more = f" (and {len(found) - 1} more sessions)" if len(found) > 1 else ""
-        return EmptyReason(empty_reads.NOT_LOADED, found[0].reason() + more)
+        said = found[0].front_reason(series.root) if front else found[0].reason()
+        return EmptyReason(empty_reads.NOT_LOADED, said + more)
 
     def _warn_if_empty(
         self,

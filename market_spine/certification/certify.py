@@ -30,7 +30,7 @@ from market_spine.certification.judged import (
     unjudged_since,
 )
 from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
-from market_spine.certification.rules import Evidence, State, decide
+from market_spine.certification.rules import Evidence, State, decide, missing
 from market_spine.certification.withdrawal import withdrawal_transitions, withdrawn
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
 from market_spine.lake.blocks import Previous
@@ -244,6 +244,9 @@ def certify(
         captured_at = min(capture_time(capture, now), now)
         blocking = judged.blocking(p.key)
         decision = decide(Evidence(prior, captured_at, p.final_at, blocking, not diff.empty))
+        absent = next((e.absent for e in (completeness or {}).get(p.key, ()) if e.absent), None)
+        if absent and new.is_empty():
+            decision = missing(prior, not diff.empty, absent)
         states[p.key] = decision.state
         outcomes[p.key] = outcome_of(decision.state, decision.reason, capture, p.final_at)
         if decision.recorded:

@@ -39,7 +39,7 @@ from market_spine.certification.readiness import (
     speaking_for,
     worst_state,
 )
-from market_spine.certification.rules import DerivedEvidence, derive
+from market_spine.certification.rules import DerivedEvidence, derive, missing
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.certification.withdrawal import dependents, withdrawal_transitions, withdrawn
 from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
@@ -101,6 +101,9 @@ def judge_derived(
             own_at = min(capture_time(own, now), now) if entry.capture_id else captured_at
             evidence = _evidence(inputs_of, entry.symbol, own_at, p.final_at, blocking, entry)
             mine = derive(evidence)
+            if entry.absent:
+                # Derived data is recomputed, never revised: absent is missing, whatever before.
+                mine = missing(None, False, entry.absent)
             judgment = Judgment(
                 mine.state,
                 own,

@@ -60,7 +60,9 @@ READINESS_DESCRIPTIONS: dict[str, str] = {
     '1,380 minutes of CLJ4" or the certifying checks that failed; null for rows judged before '
     "reasons were kept.",
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
-    "expected; null when nothing is owed.",
+    "expected; for a failed partition what it holds: present / expected (at most that), so "
+    "a failed partition never reads as complete for minutes explained as no trade; null when "
+    "nothing is owed.",
     "unit": "What expected, present and missing count: minutes (bars, continuous series, "
     "intraday quotes), days (daily bars, a continuous series' daily row), expirations (the "
     "chain), vols (greeks) or expiries (the surface). Always the dataset's own counts: what "
@@ -96,7 +98,9 @@ class Completeness:
     contract the counts are of (None: not one contract) and `capture_id` the newest capture
     behind this symbol's own rows where it is not the partition's (a continuous series holds
     one contract's captures): a symbol of another contract than its inputs judged is judged
-    on its own checks and capture alone."""
+    on its own checks and capture alone. `absent` says why the symbol has no rows at all
+    (its instrument has none that session while others do): it is judged missing
+    (`rules.missing`), not failed."""
 
     symbol: str | None
     unit: str | None = None
@@ -107,6 +111,7 @@ class Completeness:
     verdicts: Mapping[str, CheckOutcome] | None = dataclass_field(default=None, compare=False)
     instrument: str | None = None
     capture_id: str | None = None
+    absent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,8 +266,12 @@ def current_sql(log: str, now: str = "now()", newest: bool = False) -> str:
     return f"""
 select
     dataset, trade_date, symbol, partition, state, reason,
-    case when expected > 0 then (expected - coalesce(missing, 0))::double / expected end
-        as completeness,
+    case when expected > 0 then (
+        case when state = 'failed'
+            then least(coalesce(present, 0), expected - coalesce(missing, 0))
+            else expected - coalesce(missing, 0)
+        end
+    )::double / expected end as completeness,
     unit, expected, present, missing, no_trade,
     anomalies, worst_anomaly_score, worst_anomaly_kind,
     computed_at, capture_id, captured_at, final_at,

@@ -107,6 +107,16 @@ def decide(evidence: Evidence) -> Decision:
     )
 
 
+def missing(prior: State | None, changed: bool, reason: str) -> Decision:
+    """The state of a partition (or a symbol judged apart) whose instrument has no rows at all
+    while the session holds others (a vendor file of another month): missing, which is
+    preliminary (its data may yet be loaded; `reason` says which and how), or revised when
+    certified data changed. Never failed: absence is not a check that failed, and a stale
+    failure is superseded by it."""
+    state = State.REVISED if prior in WAS_CERTIFIED and changed else State.PRELIMINARY
+    return Decision(state, reason, state is not prior or state is State.REVISED)
+
+
 def _to(evidence: Evidence, state: State, reason: str) -> Decision:
     recorded = state is not evidence.prior or (state is State.REVISED and evidence.changed)
     return Decision(state, reason, recorded)

@@ -4,7 +4,7 @@ accept certified data only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +77,23 @@ class CertificationStates:
         self._cached[dataset] = _Cached(states, versions, mark)
         return states
 
+    def reasons(self, dataset: str) -> dict[tuple[Any, ...], str]:
+        """Why each judged partition of `dataset` is in its state, `(trade_date, symbol)` →
+        the newest readiness reason (e.g. `certifying check failed: completeness`); read only
+        when a refusal names them."""
+        if not self.lake.exists(READINESS_LOG):
+            return {}
+        found = (
+            self.lake.read(
+                READINESS_LOG,
+                equals={"dataset": dataset},
+                columns=["trade_date", "symbol", "reason", "computed_at"],
+            )
+            .sort("computed_at", maintain_order=True)
+            .unique(["trade_date", "symbol"], keep="last")
+        )
+        return {(d, s): r for d, s, r, _ in found.iter_rows() if r}
+
     def attach(
         self,
         rows: pl.DataFrame,
@@ -128,8 +145,46 @@ def summary(rows: pl.DataFrame) -> str | None:
     return found[0] if len(found) == 1 else MIXED
 
 
-def require_certified(rows: pl.DataFrame, dataset: str, partition: Sequence[str]) -> None:
-    """Refuse rows any of whose partitions is not certified, naming them and what to do."""
+#: What makes a partition in each state certified, as a refusal says it.
+_UNTIL_CERTIFIED = {
+    State.PRELIMINARY.value: "preliminary data becomes certified once a clean capture is taken "
+    "after the session's data is final: wait for it, or ask for an earlier range",
+    State.REVISED.value: "revised data changed after it was certified: the next clean capture "
+    "that leaves it as it is certifies it again",
+}
+
+
+def _repair(partition: tuple[Any, ...], reason: str | None) -> str:
+    """A failed partition (`(symbol, trade date)` or `(trade date,)`), the check or input that
+    failed it, and the commands that show it and repair it."""
+    *named, day = partition if len(partition) > 1 else (None, partition[0])
+    symbol = named[0] if named else None
+    root = str(symbol).split(".")[0] if symbol else None
+    what = f"{symbol} {day}" if symbol else f"{day}"
+    why = reason or "a certifying check failed"
+    if root:
+        show = f"`market-spine readiness --symbol {symbol} --start {day} --end {day}`"
+        fix = (
+            f"re-capture it with `market-spine process --date {day} --symbols {root} --domain "
+            f"futures`, or import a complete vendor file of the session with `market-spine "
+            f"import bars FILE --symbol {root} --replace`"
+        )
+    else:
+        show = f"`market-spine readiness --start {day} --end {day}`"
+        fix = f"re-capture it with `market-spine process --date {day} --domain options`"
+    return f"{what} FAILED ({why}): see {show}; {fix}"
+
+
+def require_certified(
+    rows: pl.DataFrame,
+    dataset: str,
+    partition: Sequence[str],
+    reasons: Callable[[], Mapping[tuple[Any, ...], str]] | None = None,
+) -> None:
+    """Refuse rows any of whose partitions is not certified, naming them and what to do for
+    the state each is in: a failed one with the check (or input) that failed it and the
+    commands that show and repair it (`reasons` gives each partition's reason, by
+    `(trade_date, symbol)`), a preliminary or revised one with what certifies it."""
     if CERTIFICATION_COLUMN not in rows.columns:
         return
     pending = (
@@ -143,9 +198,17 @@ def require_certified(rows: pl.DataFrame, dataset: str, partition: Sequence[str]
         f"{' '.join(str(v) for v in r[:-1])} ({r[-1]})" for r in pending.head(5).iter_rows()
     )
     more = f" and {pending.height - 5} more" if pending.height > 5 else ""
+    states = pending[CERTIFICATION_COLUMN].unique(maintain_order=True).to_list()
+    advice = [_UNTIL_CERTIFIED[s] for s in states if s in _UNTIL_CERTIFIED]
+    failed = pending.filter(pl.col(CERTIFICATION_COLUMN) == State.FAILED.value)
+    if failed.height:
+        why = reasons() if reasons is not None else {}
+        for r in failed.head(3).iter_rows():
+            key = tuple(r[:-1])
+            reason = why.get((key[-1], key[0]) if len(key) > 1 else (key[0], None))
+            advice.append(_repair(key, reason))
     raise NotCertified(
         f"{dataset}: certified data only was asked for, but {pending.height} partition(s) are "
-        f"not certified: {shown}{more}. Preliminary data becomes certified once a clean capture "
-        "is taken after the session's data is final; ask for an earlier range, or drop "
-        "certified_only to read it marked as it is"
+        f"not certified: {shown}{more}. {'; '.join(advice)}; or drop certified_only to read "
+        "it marked as it is"
     )

@@ -9,7 +9,9 @@ data, so it is refused (a command) or skipped with a logged reason (a scheduled 
 caller asks to replace.
 An import that would remove minutes a session holds of a contract it brings (its new capture of
 that contract lacks some of the accepted one's minutes), certified or not, is refused the same
-way; a file that holds every minute already there, and more, adds to the session unasked.
+way; so is one that would leave a session's normalized minutes (what readers see, whatever
+wrote them: a capture, a vendor file, the stream) fewer than they are, in any state; a file
+that holds every minute already there, and more, adds to the session unasked.
 """
 
 from __future__ import annotations
@@ -165,14 +167,19 @@ class MinutesLost:
     held: int  # minutes of the contract's accepted capture (or its certified minutes)
     removed: int  # of them, the minutes the new capture lacks
     capture: HeldCapture
-    certified: bool = False  # `held` are the session's certified normalized minutes
+    certified: bool = False  # `held` are the session's normalized minutes, in `state`
     brought: bool = True  # False: the file brings no bar of this contract, its minutes stay
+    state: State | None = None  # the normalized minutes' certification (None: never judged)
 
     def describe(self) -> str:
         """E.g. `ESM4 on 2024-03-05 holds 1,380 minutes (from vendor file es.csv, capture 01HX)
-        and the file would remove 1,379 of them`; `is certified with` for certified minutes."""
+        and the file would remove 1,379 of them`; `is certified with` for certified minutes,
+        `is revised (...) with` for revised ones."""
         origin = f"vendor file {self.capture.path}" if self.capture.path else self.capture.source
-        held = "is certified with" if self.certified else "holds"
+        held = {
+            State.CERTIFIED: "is certified with",
+            State.REVISED: "is revised (certified, then changed) with",
+        }.get(self.state, "holds")
         if not self.brought:
             fate = "the file brings none of that contract (they stay)"
         elif self.removed:
@@ -194,48 +201,57 @@ def _named(lost: list[MinutesLost]) -> str:
     )
 
 
-def certified_minutes_lost(
+def normalized_minutes_lost(
     store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]
 ) -> list[MinutesLost]:
     """For each session in `incoming` (its new accepted minutes, NORMALIZED_BARS rows) whose
-    normalized minutes are certified and that the new rows would cut: the certified contract,
-    its minutes, how many the new rows lack and the capture they came from. Oldest first."""
+    normalized minutes the new rows would cut, in any state (certified, revised after the
+    stream landed minutes, preliminary, failed or never judged): their contract, how many
+    there are, how many the new rows lack, the capture they came from and their state. The
+    normalized minutes are what readers see, whichever writer landed them (the stream lands
+    minutes no raw capture holds), so they are compared, not only the raw captures. Oldest
+    first."""
     table = keys.table(keys.NORMALIZED_BARS)
     days = sorted(incoming)
     if not days or not store.exists(table):
         return []
     wanted = {str(partition_key(d, symbol)): d for d in days}
     states = current_states(store, table, days[0], days[-1], wanted)
-    certified = sorted(wanted[k] for k, s in states.items() if s == State.CERTIFIED)
-    if not certified:
-        return []
     held = store.read(
         table,
         equals={"symbol": symbol},
-        between={"trade_date": (certified[0], certified[-1])},
+        between={"trade_date": (days[0], days[-1])},
         columns=["trade_date", "ts", "contract", "capture_id"],
     )
     captures = {
-        (day, h.capture_id): h
-        for day, hs in held_captures(store, symbol, certified).items()
-        for h in hs
+        (day, h.capture_id): h for day, hs in held_captures(store, symbol, days).items() for h in hs
     }
     lost = []
-    for day in certified:
+    for day in days:
         minutes = held.filter(pl.col("trade_date") == day)
+        if minutes.is_empty():
+            continue
         removed = int((~minutes["ts"].is_in(incoming[day]["ts"])).sum())
         if not removed:
             continue
-        contract, capture_id = minutes["contract"][0], minutes["capture_id"][0]
-        capture = captures.get((day, capture_id)) or HeldCapture(contract, capture_id, "", None)
-        lost.append(MinutesLost(contract, day, minutes.height, removed, capture, certified=True))
+        contract, capture_id = minutes["contract"][-1], minutes["capture_id"].max()
+        # Minutes no raw capture holds were landed by the stream.
+        capture = captures.get((day, capture_id)) or HeldCapture(
+            contract, capture_id, "the stream", None
+        )
+        state = states.get(str(partition_key(day, symbol)))
+        lost.append(
+            MinutesLost(
+                contract, day, minutes.height, removed, capture, certified=True, state=state
+            )
+        )
     return lost
 
 
-def refuse_certified_loss(store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]) -> None:
-    """WouldReplace naming each certified contract session an import would cut: its contract,
-    day, certified minutes, how many would go and where they came from."""
-    lost = certified_minutes_lost(store, symbol, incoming)
+def refuse_normalized_loss(store: Lake, symbol: str, incoming: Mapping[date, pl.DataFrame]) -> None:
+    """WouldReplace naming each session whose normalized minutes an import would cut: its
+    contract, day, state, minutes, how many would go and where they came from."""
+    lost = normalized_minutes_lost(store, symbol, incoming)
     if lost:
         raise WouldReplace(f"{_named(lost)}: nothing was imported; {CUT_DOWN_FIX}")
 

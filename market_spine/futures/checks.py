@@ -483,17 +483,19 @@ class RollsPartition:
     now: datetime | None = None
     #: The series without bars because their contract has none that session (`AbsentContract`).
     absent: tuple[AbsentContract, ...] = ()
+    #: The contracts with bars on the session before (where a roll's gap is measured); None
+    #: when not known.
+    held_before: frozenset[str] | None = None
 
     def judged_series(self) -> tuple[list[str], list[dict[str, str]]]:
         """The root's series judged on their own rows, and those left out because their
-        contract is absent (series, contract, reason). When every series is absent none is
-        left out: a session with no bars at all is incomplete, not excused."""
+        contract is absent (series, contract, reason): they are missing, not failed, even
+        when every series is (the session holds only other months; a session with no bars
+        at all is not loaded and has no absent series)."""
         from market_spine.markets.rolls import series_of
 
         every = [s.name for s in series_of(self.symbol)]
         absent = {a.series: a for a in self.absent}
-        if all(name in absent for name in every):
-            return every, []
         left_out = [
             {"series": a.series, "contract": a.contract, "reason": a.reason()} for a in self.absent
         ]
@@ -502,8 +504,11 @@ class RollsPartition:
 
 def rolls_recorded(p: RollsPartition) -> CheckOutcome:
     """Each calendar roll of the rule on this date has its rows (c.0 and c.1), every roll has
-    two different contracts and a measured gap."""
-    from market_spine.markets.instruments import roll_dates
+    two different contracts and a measured gap. Each problem is named in `worst` with its
+    series, its from and to contract, the contract the lake lacks and the command that
+    loads it."""
+    from market_spine.futures.rolls import capture_fix, unmeasured_gap
+    from market_spine.markets.instruments import next_contract, roll_dates
     from market_spine.markets.rolls import RANKS, ContinuousSymbol
 
     due = roll_dates(p.symbol, p.trade_date, p.trade_date)
@@ -513,18 +518,60 @@ def rolls_recorded(p: RollsPartition) -> CheckOutcome:
         for rank in RANKS
         if due and ContinuousSymbol(p.symbol, "calendar", rank).name not in recorded
     ]
-    unmeasured = p.rolls.filter(pl.col("gap").is_null())["series"].to_list()
-    same = p.rolls.filter(pl.col("from_contract") == pl.col("to_contract"))["series"].to_list()
+    problems: list[dict[str, Any]] = []
+    prev = calendars.previous_trading_day(p.symbol, p.trade_date) or p.trade_date
+    for name in missing:
+        rank = continuous_rank(name)
+        _, old, new = due[0]
+        pair = (next_contract(old, rank).local_symbol, next_contract(new, rank).local_symbol)
+        problems.append(
+            {
+                "series": name,
+                "trade_date": str(p.trade_date),
+                "from_contract": pair[0],
+                "to_contract": pair[1],
+                "fix": f"{name} rolls {pair[0]} → {pair[1]} on {p.trade_date}, but the roll "
+                f"table has no row of it: load both contracts' bars of {prev} "
+                f"({capture_fix(p.symbol, prev, pair)}), then run the roll table for "
+                f"{p.trade_date}",
+            }
+        )
+    unmeasured = p.rolls.filter(pl.col("gap").is_null())
+    problems += [unmeasured_gap(p.symbol, r, p.held_before) for r in unmeasured.to_dicts()]
+    same = p.rolls.filter(pl.col("from_contract") == pl.col("to_contract"))
+    problems += [
+        {
+            "series": r["series"],
+            "trade_date": str(p.trade_date),
+            "from_contract": r["from_contract"],
+            "to_contract": r["to_contract"],
+            "fix": f"{r['series']} rolls from {r['from_contract']} to itself: run the roll "
+            f"table for {p.trade_date} again",
+        }
+        for r in same.to_dicts()
+    ]
     return CheckOutcome(
-        not (missing or unmeasured or same),
+        not problems,
         {
             "rolls": p.rolls.height,
             "calendar_rolls_due": len(due),
             "missing_rolls": missing,
-            "gap_not_measured": unmeasured,
-            "same_contract": same,
+            "gap_not_measured": unmeasured["series"].to_list(),
+            "same_contract": same["series"].to_list(),
+            # The first problem in one line, where lists are not shown (the import's report).
+            "fix": problems[0]["fix"] + (f" (and {len(problems) - 1} more)" if problems[1:] else "")
+            if problems
+            else "",
+            "worst": problems[:WORST],
         },
     )
+
+
+def continuous_rank(series: str) -> int:
+    """The rank of a continuous series' name (`ES.c.1` → 1)."""
+    from market_spine.markets.rolls import continuous_symbol
+
+    return continuous_symbol(series).rank
 
 
 def _minute_scale(rows: pl.DataFrame, tick: float) -> float:
@@ -686,11 +733,13 @@ def judge_rolls_partitions(
     before: pl.DataFrame | None = None,
     now: datetime | None = None,
     absent: Mapping[tuple[str, date], tuple[AbsentContract, ...]] | None = None,
+    held: Mapping[tuple[str, date], frozenset[str]] | None = None,
 ) -> dict[str, dict[str, CheckOutcome]]:
     """Each (root, trade date) partition's outcome of every continuous-dataset check, by
     partition key. `rows` may reach one session before the partitions (the jump at a roll
     needs it); `before` adds earlier rows; `absent` gives each partition's series whose
-    contract has no bars (`roll_table.absent_series`)."""
+    contract has no bars (`roll_table.absent_series`); `held` the contracts each (root,
+    session) has bars of (`rolls.session_contracts`), for the rolls' gaps."""
     partitions = list(partitions)
     every = rows if before is None else pl.concat([before, rows], how="vertical_relaxed")
     groups = every.partition_by("symbol", "trade_date", as_dict=True) if every.height else {}
@@ -706,6 +755,7 @@ def judge_rolls_partitions(
             rolls_by.get((symbol, day), rolls.clear()),
             now,
             (absent or {}).get((symbol, day), ()),
+            None if held is None else held.get((symbol, prev), frozenset()) if prev else None,
         )
         verdicts[str(partition_key(day, symbol))] = judge(checks, subject)
     return verdicts

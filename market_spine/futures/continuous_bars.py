@@ -47,9 +47,19 @@ def series_completeness(
 ) -> list[Completeness]:
     """Each continuous series of the root judged that session, in minutes, with its own
     completeness verdict, contract and capture: one series' gap fails only that series, and
-    a series holding another contract than the root's bars stands on that contract's."""
+    a series holding another contract than the root's bars stands on that contract's. A
+    series whose contract has no bars that session is missing: none of its minutes present,
+    the reason naming the contract and how to load it."""
     held = held_by_series(rows)
-    return [
+    found = verdicts["completeness"].metadata
+    owed = len(calendars.expected_minutes(p.symbol, p.trade_date)) if found["absent"] else 0
+    absent = [
+        Completeness(
+            a["series"], "minutes", owed, 0, owed, 0, instrument=a["contract"], absent=a["reason"]
+        )
+        for a in found["absent"]
+    ]
+    return absent + [
         Completeness(
             name,
             "minutes",
@@ -65,7 +75,7 @@ def series_completeness(
             instrument=held.get(name, (None, None))[0],
             capture_id=held.get(name, (None, None))[1],
         )
-        for name, counts in verdicts["completeness"].metadata["by_series"].items()
+        for name, counts in found["by_series"].items()
     ]
 
 

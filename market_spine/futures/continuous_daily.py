@@ -41,7 +41,11 @@ def series_days(
     owed = counts.get("judged", [])
     missing = set(counts["missing"])
     held = held_by_series(rows)
-    return [
+    absent = [
+        Completeness(a["series"], "days", 1, 0, 1, instrument=a["contract"], absent=a["reason"])
+        for a in counts.get("absent", [])
+    ]
+    return absent + [
         Completeness(
             name,
             "days",

@@ -18,6 +18,7 @@ from market_spine.futures.assets import (
     run_partitions,
 )
 from market_spine.futures.catalog import CERTIFIED_FROM, DAILY_BARS_SPEC
+from market_spine.futures.normalized_bars import absent_fronts
 from market_spine.futures.schemas import DAILY_BARS
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
@@ -64,9 +65,14 @@ def daily_from_minutes(
 
 
 def session_completeness(
-    p: Partition, verdicts: Mapping[str, CheckOutcome], rows: pl.DataFrame
+    p: Partition,
+    verdicts: Mapping[str, CheckOutcome],
+    rows: pl.DataFrame,
+    absent: Mapping[str, str] | None = None,
 ) -> list[Completeness]:
-    """A session's daily row against the calendar, in days (none owed without a session)."""
+    """A session's daily row against the calendar, in days (none owed without a session);
+    `absent` says, by partition key, why a session has none of its front contract's minutes
+    while it holds other months' (missing, not failed: `normalized_bars.absent_fronts`)."""
     counts = verdicts["completeness"].metadata
     contract = rows["contract"][-1] if rows.height else None
     return [
@@ -77,6 +83,7 @@ def session_completeness(
             rows.height,
             counts["missing_days"],
             instrument=contract,
+            absent=(absent or {}).get(p.key) if rows.is_empty() else None,
         )
     ]
 
@@ -91,6 +98,7 @@ def futures_bars_daily(
         context, store, keys.NORMALIZED_BARS, keys.DAILY_BARS, daily_from_minutes, DAILY_BARS
     )
     verdicts = checks.judge_partitions(checks.DAILY_BARS_CHECKS, daily, partitions)
+    absent = absent_fronts(store, daily, run_partitions(context))
     judged = judge_derived_asset(
         context,
         store,
@@ -102,7 +110,7 @@ def futures_bars_daily(
         run_partitions(context),
         verdicts,
         market.now(),
-        session_completeness,
+        lambda p, found, rows: session_completeness(p, found, rows, absent),
     )
     yield dg.MaterializeResult(
         metadata={

@@ -1,7 +1,7 @@
 """`normalized/futures_bars_1m`: the accepted capture of each session, one row per (symbol, ts),
 replaced atomically per partition so reruns are idempotent and every state stays readable."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -12,6 +12,7 @@ from market_spine.catalog.vocabulary import conform
 from market_spine.certification.certify import (
     Before,
     Judged,
+    Partition,
     certify,
     selected_checks,
     with_certified,
@@ -28,38 +29,32 @@ from market_spine.futures.assets import (
 )
 from market_spine.futures.catalog import CERTIFIED_FROM, NORMALIZED_BARS_SPEC
 from market_spine.futures.coverage import partial_windows
+from market_spine.futures.roll_table import absent_series
 from market_spine.futures.schemas import NORMALIZED_BARS
 from market_spine.lake.blocks import Previous
 from market_spine.lake.resource import LakeResource
+from market_spine.lake.store import Lake
 from market_spine.markets.instruments import front_contract
 from market_spine.providers.resource import MarketDataResource
 
 
 def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
     """One contract's bars per (symbol, trade_date), one row per bar minute: the newest capture
-    of the roll rule's front contract when one was captured (the later months captured for the
-    continuous series stay out), else the newest capture of any contract (a vendor file of
-    another month)."""
+    of the roll rule's front contract. Bars of any other month (the later months captured for
+    the continuous series, a vendor file of the next contract) never stand in for the root:
+    a session whose front contract has no bars has none here, and its completeness says so."""
     if raw.is_empty():
         return conform(raw, NORMALIZED_BARS)
-    sessions = raw.group_by("symbol", "trade_date", "contract").agg(pl.col("capture_id").max())
-    fronts = {
-        (s, d): front_contract(s, d).local_symbol
-        for s, d in sessions.select("symbol", "trade_date").unique().iter_rows()
-    }
-    chosen = (
-        sessions.with_columns(
-            front=pl.struct("symbol", "trade_date", "contract").map_elements(
-                lambda r: r["contract"] == fronts[(r["symbol"], r["trade_date"])],
-                return_dtype=pl.Boolean,
-            )
-        )
-        .sort("front", "capture_id")
-        .group_by("symbol", "trade_date")
-        .agg(pl.col("capture_id").last())
+    sessions = raw.select("symbol", "trade_date").unique()
+    fronts = pl.DataFrame(
+        [(s, d, front_contract(s, d).local_symbol) for s, d in sessions.iter_rows()],
+        schema={"symbol": pl.String(), "trade_date": pl.Date(), "contract": pl.String()},
+        orient="row",
     )
+    held = raw.join(fronts, on=["symbol", "trade_date", "contract"])
+    newest = held.group_by("symbol", "trade_date").agg(pl.col("capture_id").max())
     return conform(
-        raw.join(chosen, on=["symbol", "trade_date", "capture_id"])
+        held.join(newest, on=["symbol", "trade_date", "capture_id"])
         .unique(["symbol", "ts"], keep="last", maintain_order=True)
         .sort("symbol", "ts"),
         NORMALIZED_BARS,
@@ -67,10 +62,14 @@ def accepted_capture(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 def minute_completeness(
-    symbol: str | None, counts: dict[str, Any], contract: str | None = None
+    symbol: str | None,
+    counts: dict[str, Any],
+    contract: str | None = None,
+    absent: str | None = None,
 ) -> Completeness:
     """A session's completeness for readiness, from its completeness check's counts, of the
-    `contract` its bars are of (None: not known)."""
+    `contract` its bars are of (None: not known); `absent` says why the session has none of
+    its front contract's bars while it holds other months' (it is missing, not failed)."""
     return Completeness(
         symbol,
         "minutes",
@@ -79,7 +78,29 @@ def minute_completeness(
         counts["missing_minutes"],
         counts["no_trade_minutes"],
         instrument=contract,
+        absent=absent,
     )
+
+
+def absent_fronts(
+    store: Lake, bars: pl.DataFrame, partitions: Sequence[Partition]
+) -> dict[str, str]:
+    """Why each of `partitions` without rows in `bars` (accepted minutes) has none, when the
+    lake holds other months' bars of that session: its front contract named with how to load
+    it, by partition key. Sessions holding no bars at all are not named (not loaded)."""
+    held = set(bars.select("symbol", "trade_date").unique().iter_rows()) if bars.height else set()
+    empty: dict[str, list[Partition]] = {}
+    for p in partitions:
+        if p.symbol is not None and (p.symbol, p.trade_date) not in held:
+            empty.setdefault(p.symbol, []).append(p)
+    found: dict[str, str] = {}
+    for symbol, days in empty.items():
+        absent = absent_series(store, symbol, [p.trade_date for p in days])
+        for p in days:
+            front = [a for a in absent.get(p.trade_date, ()) if a.series == f"{symbol}.c.0"]
+            if front:
+                found[p.key] = front[0].front_reason(symbol)
+    return found
 
 
 def session_contracts(bars: pl.DataFrame) -> dict[tuple[str, date], str]:
@@ -115,6 +136,7 @@ def normalized_futures_bars_1m(
     )
     complete = {k: v[checks.MINUTE_COMPLETENESS.name].metadata for k, v in verdicts.items()}
     contracts = session_contracts(bars)
+    absent = absent_fronts(store, bars, certifiable)
     judged = Judged(
         checks.NORMALIZED_BARS_CHECKS, verdicts, selected_checks(context, keys.NORMALIZED_BARS)
     )
@@ -131,7 +153,12 @@ def normalized_futures_bars_1m(
         {
             p.key: [
                 minute_completeness(
-                    p.symbol, complete[p.key], contracts.get((p.symbol, p.trade_date))
+                    p.symbol,
+                    complete[p.key],
+                    # The root is judged on its front contract, whether or not it has bars.
+                    contracts.get((p.symbol, p.trade_date))
+                    or (front_contract(p.symbol, p.trade_date).local_symbol if p.symbol else None),
+                    absent.get(p.key),
                 )
             ]
             for p in certifiable

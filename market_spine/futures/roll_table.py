@@ -19,6 +19,7 @@ from market_spine.futures.rolls import (
     contract_bars,
     holdings,
     measure_rolls,
+    session_contracts,
     session_volumes,
 )
 from market_spine.futures.schemas import ROLLS
@@ -70,11 +71,14 @@ def futures_rolls(
     store = lake.lake
     frames: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
+    held: dict[tuple[str, date], frozenset[str]] = {}
     for symbol, days in split_keys(context.partition_keys).items():
         partitions.extend((symbol, d) for d in days)
         for start, end in contiguous_blocks(days):
             block = [d for d in days if start <= d <= end]
-            rows = measure_rolls(symbol, block, read_contract_bars(store, symbol, start, end))
+            bars = read_contract_bars(store, symbol, start, end)
+            held |= {(symbol, d): c for d, c in session_contracts(bars).items()}
+            rows = measure_rolls(symbol, block, bars)
             store.replace(
                 keys.table(keys.ROLLS),
                 rows,
@@ -85,7 +89,9 @@ def futures_rolls(
             )
             frames.append(rows)
     rolls = pl.concat(frames) if frames else pl.DataFrame(schema=ROLLS)
-    verdicts = checks.judge_rolls_partitions(checks.ROLLS_CHECKS, rolls, rolls, partitions)
+    verdicts = checks.judge_rolls_partitions(
+        checks.ROLLS_CHECKS, rolls, rolls, partitions, held=held
+    )
     yield dg.MaterializeResult(
         metadata={
             "rows": rolls.height,

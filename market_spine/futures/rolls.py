@@ -165,6 +165,67 @@ def _gap(old: pl.DataFrame | None, new: pl.DataFrame | None) -> dict[str, object
     }
 
 
+def session_contracts(bars: pl.DataFrame) -> dict[date, frozenset[str]]:
+    """The contracts with at least one bar on each trade date of `bars` (one root's)."""
+    if bars.is_empty():
+        return {}
+    held = bars.group_by("trade_date").agg(pl.col("contract").unique())
+    return {d: frozenset(c) for d, c in held.iter_rows()}
+
+
+def capture_fix(root: str, day: date, contracts: Iterable[str]) -> str:
+    """How to load `contracts`' bars of `root` on `day`: the capture that takes them (the
+    session's captured months) or a vendor file of each."""
+    from market_spine.markets.rolls import captured_contracts
+
+    wanted = sorted(set(contracts))
+    captured = {c.local_symbol for c in captured_contracts(root, day)}
+    files = " / ".join(f"`market-spine import bars FILE --symbol {c}`" for c in wanted)
+    if set(wanted) <= captured:
+        return (
+            f"capture them with `market-spine process --date {day} --symbols {root} --domain "
+            f"futures` (it captures {', '.join(sorted(captured))} that day) or import a vendor "
+            f"file of them ({files})"
+        )
+    return f"import a vendor file of them ({files})"
+
+
+def unmeasured_gap(
+    root: str, roll: Mapping[str, object], held: frozenset[str] | None
+) -> dict[str, object]:
+    """Why the gap of one roll (a roll table row) was not measured: which of its from / to
+    contracts has no bars on the session before it (`held`: the contracts that session has
+    bars of; None when not known) and the command that loads them."""
+    day = roll["trade_date"]
+    assert isinstance(day, date)
+    prev = calendars.previous_trading_day(root, day) or day
+    pair = (str(roll["from_contract"]), str(roll["to_contract"]))
+    missing = [c for c in pair if held is not None and c not in held]
+    said = f"{roll['series']} rolls {pair[0]} → {pair[1]} on {day}"
+    if missing:
+        fix = capture_fix(root, prev, missing)
+        why = (
+            f"{said}, but the lake holds no {' or '.join(missing)} bars on {prev}, the session "
+            f"before, where the gap is measured: {fix}; then run the roll table again for {day}"
+        )
+    elif held is None:
+        why = f"{said}, but its gap on {prev} was not measured: load both contracts' bars"
+    else:
+        why = (
+            f"{said}, but {pair[0]} and {pair[1]} share no bar minute on {prev}, the session "
+            f"before: import or capture their whole session ({capture_fix(root, prev, pair)})"
+        )
+    return {
+        "series": roll["series"],
+        "trade_date": str(day),
+        "from_contract": pair[0],
+        "to_contract": pair[1],
+        "missing_contracts": missing,
+        "measured_on": str(prev),
+        "fix": why,
+    }
+
+
 @dataclass(frozen=True)
 class AbsentContract:
     """A continuous series with no bars on a session because the contract it holds has none
@@ -187,6 +248,17 @@ class AbsentContract:
         return (
             f"no bars for {self.contract}, {which}, on {self.trade_date}: import it "
             f"(`market-spine import bars FILE --symbol {self.contract}`) or capture it"
+        )
+
+    def front_reason(self, root: str) -> str:
+        """Why `root` (whose bars are its roll rule's front contract alone) has none on the
+        session: e.g. `no bars for ESH4, the front contract of ES by the roll rule, on
+        2024-03-05: ES serves no other month in its place; import it (...) or capture it`."""
+        return (
+            f"no bars for {self.contract}, the front contract of {root} by the roll rule, on "
+            f"{self.trade_date}: {root} serves no other month in its place (the next contract "
+            f"is {root}.c.1); import it (`market-spine import bars FILE --symbol "
+            f"{self.contract}`) or capture it"
         )
 
 

@@ -231,6 +231,22 @@ def get_instrument(root: str) -> Instrument:
     return inst
 
 
+#: A continuous series' form, as Databento writes it: ROOT.<kind letter>.<rank> (ES.c.0, ES.v.1,
+#: ES.n.0), the kind letter and root in any case.
+_SERIES = re.compile(r"^(?P<root>[A-Za-z0-9]+)\.(?P<kind>[A-Za-z])\.(?P<rank>\d+)$")
+
+
+def series_name(text: str) -> str | None:
+    """`text` as a continuous series' canonical name when it has that form, whatever its case:
+    the root upper case, the kind letter lower case (`es.C.1` → `ES.c.1`); None for any other
+    symbol. Every reader of a series name (Spine, the API, the CLI, an import's --symbol and a
+    file's symbols) goes through it, so `ES.C.1` is `ES.c.1` everywhere."""
+    found = _SERIES.match(str(text).strip())
+    if found is None:
+        return None
+    return f"{found['root'].upper()}.{found['kind'].lower()}.{int(found['rank'])}"
+
+
 def parse_root(text: str, given: str = "") -> str:
     """The configured futures root `text` names, upper case (`cl` → `CL`), where a user gives a
     root: `given` is how they gave it (`symbol=`, `--symbols `), so the fix names the same

@@ -24,6 +24,7 @@ from market_spine.markets.instruments import (
     get_instrument,
     next_contract,
     parse_local_symbol,
+    series_name,
 )
 
 #: Business days before the calendar roll in which the volume roll is looked for, and in which
@@ -36,7 +37,6 @@ RANKS = (0, 1)
 
 #: A root followed by a month code and a year digit or two: a contract, e.g. CLJ4 or CLJ24.
 _CONTRACT_LIKE = re.compile(r"^[A-Z0-9]+[FGHJKMNQUVXZ]\d{1,2}$")
-_SYMBOL = re.compile(r"^(?P<root>[A-Za-z0-9]+)\.(?P<rule>[A-Za-z])\.(?P<rank>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -56,18 +56,20 @@ class ContinuousSymbol:
 
 def is_continuous(text: str) -> bool:
     """True when `text` has the form of a continuous symbol (`ROOT.x.N`), served or not."""
-    return _SYMBOL.match(str(text).strip()) is not None
+    return series_name(text) is not None
 
 
 def continuous_symbol(text: str) -> ContinuousSymbol:
-    """Parse `CL.c.0` / `es.v.1`; UnknownSymbol naming the served forms for anything else."""
-    found = _SYMBOL.match(str(text).strip())
+    """Parse `CL.c.0` / `es.V.1` (`instruments.series_name`, any case); UnknownSymbol naming
+    the served forms for anything else."""
+    name = series_name(text)
     served = f"ROOT.c.N (calendar roll) or ROOT.v.N (volume roll), N in {RANKS}"
-    if found is None:
+    if name is None:
         raise UnknownSymbol(f"{text!r} is not a continuous symbol: use {served}, e.g. CL.c.0")
-    root = get_instrument(found["root"]).root
-    rule = RULES.get(found["rule"].lower())
-    rank = int(found["rank"])
+    found_root, kind, found_rank = name.split(".")
+    root = get_instrument(found_root).root
+    rule = RULES.get(kind)
+    rank = int(found_rank)
     if rule is None or rank not in RANKS:
         raise UnknownSymbol(
             f"{text.strip()} is not served: continuous series are {served}, e.g. {root}.c.0 "

@@ -26,6 +26,7 @@ from market_spine.markets.instruments import (
     known_symbols,
     next_contract,
     parse_local_symbol,
+    series_name,
 )
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.file_csv import CsvDialect
@@ -205,7 +206,7 @@ def _series_named(
     trade date (`_trade_dates`). None when the file's bars name contracts, or `--symbol` is
     a root or contract. A volume or open-interest series, whose contracts follow volumes or
     open interest the file does not give, is refused naming what to pass instead."""
-    named = symbol.strip()
+    named = series_name(symbol) or symbol.strip()
     if "contract" in frame.columns:
         values = frame["contract"].drop_nulls().unique().to_list()
         grouped = [v for v in values if group_symbol(str(v)) is not None]
@@ -218,7 +219,7 @@ def _series_named(
                 " with others: bars are kept by contract",
                 "export each bar's contract (raw_symbol), or one series per file",
             )
-        written = str(values[0]).strip()
+        written = series_name(str(values[0])) or str(values[0]).strip()
         asked = group_symbol(named)
         if asked is not None and asked[0] == "continuous" and written.upper() != named.upper():
             raise fail(

@@ -46,7 +46,7 @@ import polars as pl
 import pyarrow as pa
 
 from market_spine.errors import InvalidInput, UnknownSymbol
-from market_spine.markets.instruments import front_contract
+from market_spine.markets.instruments import front_contract, series_name
 from market_spine.markets.rolls import by_expiry
 from market_spine.providers.file_csv import CsvDialect, CsvProblem, CsvRows, read_rows
 
@@ -94,7 +94,7 @@ class SourceTable:
 def group_symbol(symbol: str) -> tuple[str, str] | None:
     """(kind, root) of a Databento continuous or parent symbol — ("continuous", "ES") for ES.c.0,
     ("parent", "ES") for ES.FUT — or None for any other symbol."""
-    text = symbol.strip()
+    text = series_name(symbol) or symbol.strip()
     for kind, pattern in (("continuous", _CONTINUOUS), ("parent", _PARENT)):
         found = pattern.match(text)
         if found:
@@ -282,7 +282,7 @@ def _read_dbn(path: Path, data: bytes) -> SourceTable:
         vwap=pl.lit(None, pl.Float64),
         trades=pl.lit(None, pl.Int64),
     )
-    by_expiry = any(_CALENDAR.match(str(s).strip()) for s in meta.mappings)
+    by_expiry = any(_CALENDAR.match(series_name(str(s)) or "") for s in meta.mappings)
     mapping = {"ts": "ts_event", "contract": "instrument_id"}
     return SourceTable(frame, "record", mapping, True, by_expiry=by_expiry)
 
@@ -322,7 +322,7 @@ def _symbol_names(meta: object, records: list[object]) -> tuple[_Names, _Names]:
 def calendar_contract(symbol: str, first_day: str) -> str | None:
     """The contract a calendar continuous symbol (`ES.c.0`) stood for from `first_day` (ISO),
     as a local symbol; None for any other symbol or a root we do not know."""
-    found = _CALENDAR.match(symbol.strip())
+    found = _CALENDAR.match(series_name(symbol) or "")
     if found is None:
         return None
     try:

@@ -17,9 +17,9 @@ from market_spine.certification.ledger import latest_transitions
 from market_spine.certification.rules import State
 from market_spine.futures import checks, keys
 from market_spine.futures.capture_guard import (
-    refuse_certified_loss,
     refuse_import_conflicts,
     refuse_minutes_lost,
+    refuse_normalized_loss,
 )
 from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key, partition_symbols
@@ -139,8 +139,8 @@ def import_bars(
     normalized and daily assets for those partitions. Nothing is written if the file is invalid
     (bars outside every session, timestamps without a UTC offset and no `tz`), or, without
     `replace`, when it would replace sessions another source captured, or remove minutes the
-    lake holds of a contract the file brings, certified or not (WouldReplace says which and how
-    many)."""
+    lake holds of a contract the file brings, or cut a session's normalized minutes, in any
+    state (WouldReplace says which and how many)."""
     symbols = partition_symbols(settings)  # registers the home's configured roots for read_bars
     bars = read_bars(path, symbol, fmt, stamp, mapping, dialect, tz)
     days = bars.bars["trade_date"].unique().sort().to_list()
@@ -151,7 +151,7 @@ def import_bars(
     lake = settings.lake()
     if not replace:
         refuse_import_conflicts(lake, bars.root, raw)
-        refuse_certified_loss(lake, bars.root, _accepted_after(lake, bars.root, days, raw))
+        refuse_normalized_loss(lake, bars.root, _accepted_after(lake, bars.root, days, raw))
         refuse_minutes_lost(lake, bars.root, raw)
     commit = lake.append(
         keys.table(keys.RAW_BARS),

@@ -386,6 +386,9 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert daily.locator(".badge").text_content() == "FAILED"
         shown = daily.locator(".completeness").text_content() or ""
         assert "1 / 1 days" in shown, shown
+        # Failed is never shown as complete, whatever share it holds.
+        assert "complete" not in shown and "held, FAILED" in shown, shown
+        assert "complete" not in (closed.locator(".completeness").text_content() or "")
         why = daily.locator(".reason").text_content() or ""
         assert why.startswith("input normalized/futures_bars_1m FAILED: ") and "minutes" in why
         preliminary = page.locator("article.tile[data-state='preliminary']").count()

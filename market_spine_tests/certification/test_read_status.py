@@ -69,3 +69,30 @@ def test_the_api_sends_the_read_s_certification(half_final) -> None:
         refused = client.get("/v1/bars", params={**both, "certified_only": "true"})
         assert refused.status_code == 409 and refused.json()["field"] == "certified_only"
         assert "2024-03-05 (preliminary)" in refused.json()["error"]
+
+
+def test_a_failed_partition_refused_names_its_failing_check_and_the_repair() -> None:
+    import polars as pl
+
+    from market_spine.certification.status import require_certified
+
+    rows = pl.DataFrame(
+        {"symbol": ["ES", "ES"], "trade_date": [CLOSED, LIVE]},
+    ).with_columns(certification=pl.Series(["failed", "preliminary"]))
+    reasons = {(CLOSED, "ES"): "certifying check failed: completeness"}
+    with pytest.raises(NotCertified) as refused:
+        require_certified(
+            rows, "normalized/futures_bars_1m", ["symbol", "trade_date"], lambda: reasons
+        )
+    said = str(refused.value)
+    assert f"ES {CLOSED} FAILED (certifying check failed: completeness)" in said
+    assert f"`market-spine process --date {CLOSED} --symbols ES --domain futures`" in said
+    assert f"`market-spine readiness --symbol ES --start {CLOSED} --end {CLOSED}`" in said
+    # The preliminary day keeps its own advice; a failed day alone is never told to wait.
+    assert "wait for it" in said
+    failed_only = rows.head(1)
+    with pytest.raises(NotCertified) as alone:
+        require_certified(
+            failed_only, "normalized/futures_bars_1m", ["symbol", "trade_date"], lambda: reasons
+        )
+    assert "wait" not in str(alone.value) and "clean capture" not in str(alone.value)

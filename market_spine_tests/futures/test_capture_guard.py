@@ -233,3 +233,27 @@ def test_providers_replace_one_another_and_only_a_vendor_file_is_another_kind(
     assert source_conflicts(lake, "ES", [DAY], "ib") == []
     [conflict] = source_conflicts(lake, "ES", [DAY], FILE_SOURCE)
     assert conflict.trade_date == DAY and {h.source for h in conflict.held} == {"simulated"}
+
+
+def test_a_one_bar_file_over_minutes_no_raw_capture_holds_is_refused(
+    home: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """The stream lands minutes into the normalized table alone: a file of one front minute
+    would replace the session's 1,380 with it though no raw capture of the contract is cut."""
+    from market_spine.streaming.lander import land_minutes, new_capture_id
+
+    lake = Lake(home / "lake")
+    streamed = (
+        SimulatedMarket()
+        .bars("ES", DAY, FRONT)
+        .with_columns(trade_date=pl.lit(DAY), capture_id=pl.lit(new_capture_id()))
+    )
+    land_minutes(lake, streamed.to_dicts(), {"source": "ib"})
+    assert lake.read(NORMALIZED).height == 1380 and not lake.exists(RAW)
+    one = vendor_csv(tmp_path / "h4-one.csv", DAY, FRONT, 1)
+    with pytest.raises(WouldReplace) as refused:
+        import_bars(settings_for(home), one, "ES", instance=instance)
+    message = str(refused.value)
+    assert f"{FRONT} on {DAY} holds 1,380 minutes (from the stream" in message
+    assert "the file would remove 1,379 of them" in message and "--replace" in message
+    assert lake.read(NORMALIZED).height == 1380 and not lake.exists(RAW)

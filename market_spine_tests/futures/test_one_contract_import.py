@@ -28,9 +28,11 @@ CONTINUOUS_DAILY = keys.table(keys.CONTINUOUS_DAILY)
 LATER = datetime(2024, 3, 12, tzinfo=UTC)
 
 
-def states(home: Path) -> dict[str, str]:
+def states(home: Path, series: str = "ES.c.0") -> dict[str, str]:
+    """Each dataset's state on DAY: the root's, and `series`' for the continuous datasets."""
     ready = Spine(home, warn_empty=False).readiness(symbols="ES", now=LATER)
-    return dict(ready.filter(pl.col("trade_date") == DAY).select("dataset", "state").iter_rows())
+    mine = (pl.col("trade_date") == DAY) & pl.col("symbol").is_in(["ES", series])
+    return dict(ready.filter(mine).select("dataset", "state").iter_rows())
 
 
 @pytest.fixture
@@ -53,6 +55,9 @@ def test_a_one_contract_day_certifies_the_series_that_hold_it_and_names_the_abse
 ) -> None:
     assert states(imported)[CONTINUOUS] == "certified"
     assert states(imported)[CONTINUOUS_DAILY] == "certified"
+    # The series holding the absent next contract are missing: preliminary, never failed.
+    assert states(imported, "ES.c.1")[CONTINUOUS] == "preliminary"
+    assert states(imported, "ES.c.1")[CONTINUOUS_DAILY] == "preliminary"
     [record] = instance.fetch_materializations(dg.AssetKey(CONTINUOUS.split("/")), limit=1).records
     run_id = record.run_id
     evaluations = [
@@ -81,7 +86,7 @@ def test_a_series_whose_contract_is_only_partly_there_is_still_incomplete(
 ) -> None:
     cut = vendor_csv(tmp_path / "m4-cut.csv", DAY, NEXT, 120)
     report = import_bars(settings_for(imported), cut, NEXT, instance=instance)
-    assert states(imported)[CONTINUOUS] == "failed"
+    assert states(imported, "ES.c.1")[CONTINUOUS] == "failed"
     found = [
         c
         for c in report.checks
@@ -127,3 +132,56 @@ def test_an_empty_read_of_the_next_contracts_series_names_it_and_no_process(
         assert why["code"] == "no_roll"
         assert "2024-03-07 (ESH4 → ESM4)" in why["detail"]
         assert rolls.headers["X-Empty-Reason"] == "no_roll"
+
+
+def test_a_day_holding_only_the_next_contract_serves_the_root_nothing_and_says_so(
+    home: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    settings = settings_for(home)
+    import_bars(settings, vendor_csv(tmp_path / "m4.csv", DAY, NEXT), NEXT, instance=instance)
+    spine = Spine(home, warn_empty=False)
+    assert spine.bars("ES", str(DAY)).is_empty()
+    assert spine.bars("ES.c.1", str(DAY))["contract"].unique().to_list() == [NEXT]
+    reason = spine.empty_reason(keys.table(keys.NORMALIZED_BARS), "ES", str(DAY))
+    assert reason.detail.startswith(
+        f"no bars for {FRONT}, the front contract of ES by the roll rule, on {DAY}: ES serves "
+        "no other month in its place"
+    )
+    assert f"--symbol {FRONT}" in reason.detail
+    ready = Spine(home, warn_empty=False).readiness(symbols="ES", now=LATER)
+    root = ready.filter(
+        (pl.col("dataset") == keys.table(keys.NORMALIZED_BARS)) & (pl.col("symbol") == "ES")
+    ).row(0, named=True)
+    # Missing, not failed: no bar of the front, and the reason says which and how to load it.
+    assert (root["state"], root["present"], root["completeness"]) == ("preliminary", 0, 0.0)
+    assert root["reason"].startswith(f"no bars for {FRONT}, the front contract of ES")
+
+
+def _series_rows(home: Path, day: date) -> dict[str, dict[str, object]]:
+    ready = Spine(home, warn_empty=False).readiness(symbols="ES", now=LATER)
+    rows = ready.filter((pl.col("dataset") == CONTINUOUS) & (pl.col("trade_date") == day))
+    return {r["symbol"]: r for r in rows.to_dicts()}
+
+
+def test_a_series_without_its_contract_is_missing_not_failed_and_its_data_supersedes_it(
+    home: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    # Outside the roll window: c.0 and v.0 hold ESH4, c.1 and v.1 ESM4; ESU4 is held by none.
+    day = date(2024, 2, 27)
+    settings = settings_for(home)
+    import_bars(settings, vendor_csv(tmp_path / "u4.csv", day, "ESU4"), "ESU4", instance=instance)
+    every = _series_rows(home, day)
+    assert set(every) == {"ES.c.0", "ES.c.1", "ES.v.0", "ES.v.1"}
+    for name, row in every.items():
+        assert row["state"] == "preliminary", (name, row["reason"])
+        assert row["completeness"] == 0.0 and row["present"] == 0
+    assert every["ES.c.1"]["reason"].startswith(f"no bars for {NEXT}, the next contract after")
+    import_bars(settings, vendor_csv(tmp_path / "h4.csv", day, FRONT), FRONT, instance=instance)
+    after = _series_rows(home, day)
+    assert after["ES.c.0"]["state"] == "certified"
+    assert after["ES.c.1"]["state"] == "preliminary"
+    assert after["ES.c.1"]["reason"].startswith(f"no bars for {NEXT}")
+    import_bars(settings, vendor_csv(tmp_path / "m4.csv", day, NEXT), NEXT, instance=instance)
+    assert {n: r["state"] for n, r in _series_rows(home, day).items()} == dict.fromkeys(
+        every, "certified"
+    )

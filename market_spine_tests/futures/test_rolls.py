@@ -17,6 +17,7 @@ from market_spine.futures.rolls import (
     held_contracts,
     holdings,
     measure_rolls,
+    session_contracts,
     session_volumes,
 )
 from market_spine.markets import calendars, instruments, rolls
@@ -200,3 +201,39 @@ def test_normalized_keeps_the_front_even_when_a_later_month_was_captured_last() 
     raw = captures([calendars.previous_trading_day(ROOT, ROLL_DAY)])
     assert raw["contract"].n_unique() == 3
     assert accepted_capture(raw)["contract"].unique().to_list() == [OLD.local_symbol]
+
+
+def test_a_session_without_its_front_contract_gives_the_root_no_other_months_bars() -> None:
+    day = calendars.previous_trading_day(ROOT, ROLL_DAY)
+    raw = captures([day], skip={(day, OLD.local_symbol)})
+    assert OLD.local_symbol not in raw["contract"].to_list() and raw.height
+    assert accepted_capture(raw).is_empty()
+
+
+def test_an_unmeasured_roll_names_the_missing_contract_its_day_and_the_capture(days, run) -> None:
+    prev = calendars.previous_trading_day(ROOT, ROLL_DAY)
+    partial = contract_bars(captures(days, skip={(prev, NEW.local_symbol)}))
+    recorded = measure_rolls(ROOT, run, partial)
+    verdicts = checks.judge_rolls_partitions(
+        checks.ROLLS_CHECKS,
+        recorded,
+        recorded,
+        [(ROOT, ROLL_DAY)],
+        held={(ROOT, d): c for d, c in session_contracts(partial).items()},
+    )
+    found = verdicts[f"{ROLL_DAY}|{ROOT}"]["rolls_recorded"]
+    assert not found.passed
+    c0 = found.metadata["worst"][0]
+    assert (c0["series"], c0["from_contract"], c0["to_contract"]) == (
+        "CL.c.0",
+        OLD.local_symbol,
+        NEW.local_symbol,
+    )
+    assert c0["missing_contracts"] == [NEW.local_symbol]
+    assert c0["fix"].startswith(
+        f"CL.c.0 rolls {OLD.local_symbol} → {NEW.local_symbol} on {ROLL_DAY}, but the lake "
+        f"holds no {NEW.local_symbol} bars on {prev}, the session before"
+    )
+    assert f"`market-spine process --date {prev} --symbols {ROOT} --domain futures`" in c0["fix"]
+    assert f"`market-spine import bars FILE --symbol {NEW.local_symbol}`" in c0["fix"]
+    assert found.metadata["fix"].startswith(c0["fix"]) and "(and 1 more)" in found.metadata["fix"]

@@ -61,3 +61,18 @@ def test_every_futures_symbol_form_names_its_root(text: str, root: str) -> None:
 def test_a_symbol_of_no_root_says_why(text: str, says: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(says)):
         rolls.root_of(text)
+
+
+@pytest.mark.parametrize("text", ["ES.C.1", "es.C.1", " ES.c.1 ", "Es.c.01"])
+def test_a_series_kind_in_any_case_is_one_name_everywhere(text: str) -> None:
+    from market_spine.certification.readiness import parse_symbols
+    from market_spine.providers.file_formats import calendar_contract, group_symbol
+
+    assert instruments.series_name(text) == "ES.c.1"
+    assert rolls.continuous_symbol(text).name == "ES.c.1" and rolls.is_continuous(text)
+    assert rolls.root_of(text) == "ES"
+    assert parse_symbols(text, ["CL", "ES"]) == ("ES.c.1",)
+    # An import's --symbol and a DBN file's symbols are read the same way.
+    assert group_symbol(text) == ("continuous", "ES")
+    assert calendar_contract(text, "2024-03-05") == "ESM4"
+    assert instruments.series_name("ESM4") is None and instruments.series_name("ES") is None

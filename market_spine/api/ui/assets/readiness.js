@@ -179,7 +179,9 @@
     const detail = `${held} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
     // A company dataset's day is judged whole: no symbol, and no count owed to measure against.
     const what = row.symbol || "all rows";
-    const completeness = measured ? `${S.percent(row.completeness)} complete: ${detail}` : `${detail}: completeness not measured (nothing is owed per day)`;
+    // A failed partition is never shown as complete, whatever share of what it owes it holds.
+    const share = row.state === "failed" ? `${S.percent(row.completeness)} held, FAILED` : `${S.percent(row.completeness)} complete`;
+    const completeness = measured ? `${share}: ${detail}` : `${detail}: completeness not measured (nothing is owed per day)`;
     const worst = row.worst_anomaly_kind ? ` (worst ${row.worst_anomaly_kind}, ${Number(row.worst_anomaly_score).toFixed(1)})` : "";
     const button = S.el("button", { type: "button", class: "anomalies", disabled: !row.anomalies || row.dataset !== BARS }, `${row.anomalies} anomalies${worst}`);
     button.addEventListener("click", () => flagged(row));
