@@ -35,7 +35,7 @@ from market_spine.futures.continuous import ADJUSTMENTS, adjustment_name
 from market_spine.futures.roll_table import held_on
 from market_spine.markets import calendars
 from market_spine.markets.dates import FORMS, parse_range
-from market_spine.markets.rolls import continuous_symbol
+from market_spine.markets.rolls import continuous_symbol, is_continuous
 
 router = APIRouter(prefix="/v1/bars", tags=["bars"])
 
@@ -359,7 +359,7 @@ def held(request: Request, symbol: Series, day: Day) -> dict[str, Any]:
     built the series that day (a live session's): what the live page joins the stream's bars
     to. A roll takes effect at a session's open, so the answer holds for the whole session."""
     series = params.bars_symbol(symbol)
-    if series.count(".") != 2:
+    if not is_continuous(series):
         raise ApiError(
             422,
             f"symbol={symbol!r} is a root, whose bars are its front contract's: pass a "
@@ -368,10 +368,11 @@ def held(request: Request, symbol: Series, day: Day) -> dict[str, Any]:
         )
     found = params.trade_date(day, "day")
     spine: Spine = request.app.state.spine
-    contract = held_on(spine.lake, continuous_symbol(series), found)
+    parsed = continuous_symbol(series)
+    contract = held_on(spine.lake, parsed, found)
     return {
         "symbol": series,
         "trade_date": found.isoformat(),
         "contract": contract.local_symbol,
-        "rule": continuous_symbol(series).rule,
+        "rule": parsed.rule,
     }
