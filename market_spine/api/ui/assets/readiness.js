@@ -72,8 +72,6 @@
     return err && [400, 404, 422].includes(err.status);
   }
 
-  // A trade date as the date inputs hold it (`2024-03-05`; `20240305` is taken too), "" for
-  // none, null for text that is no real day.
   function outOfOrder(values) {
     if (!values.start || !values.end || values.end >= values.start) return [];
     return [`To ${values.end} is before From ${values.start}: pick an end on or after the start`];
