@@ -90,6 +90,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/bars"): Rule("reader", BARS_1M),
     ("GET", "/v1/bars/daily"): Rule("reader", BARS_DAILY),
     ("GET", "/v1/bars/rolls"): Rule("reader", ROLLS),
+    ("GET", "/v1/bars/held"): Rule("reader", BARS_1M),
     ("GET", "/v1/options/chain"): Rule("reader", OPTION_GREEKS),
     ("GET", "/v1/options/quotes"): Rule("reader", OPTION_QUOTES),
     ("GET", "/v1/options/surface"): Rule("quant", VOL_SURFACE),

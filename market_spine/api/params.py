@@ -14,12 +14,13 @@ from fastapi import Query
 
 from market_spine.api.errors import ApiError, ErrorBody
 from market_spine.api.formats import MEDIA_TYPES, Format
-from market_spine.errors import InvalidInput, NotCertified
+from market_spine.errors import InvalidInput, NoSuchDate, NotCertified
 from market_spine.lake import Lake
 from market_spine.lake.as_of import parse_as_of
 from market_spine.markets.dates import FORMS, parse_point
 from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
 from market_spine.markets.instruments import parse_root
+from market_spine.markets.rolls import continuous_symbol, is_continuous
 
 if TYPE_CHECKING:
     from market_spine.client import Spine
@@ -86,20 +87,52 @@ def futures_root(raw: str, field: str = "symbol") -> str:
         raise ApiError(422, str(exc), field) from None
 
 
+#: The forms a parameter that takes a trade date only accepts, as its refusals name them.
+DAY_FORMS = "a trade date as YYYY-MM-DD or YYYYMMDD, e.g. 2024-03-05"
+
+
+def bars_symbol(raw: str, field: str = "symbol") -> str:
+    """A futures root (`cl` → `CL`) or a continuous series it serves (`es.c.0` → `ES.c.0`)."""
+    if not is_continuous(raw):
+        return futures_root(raw, field)
+    try:
+        return continuous_symbol(raw).name
+    except InvalidInput as exc:
+        raise ApiError(422, str(exc), field) from None
+
+
 def point(raw: str, field: str) -> Point:
-    """A trade date or an aware UTC timestamp."""
+    """A trade date or an aware UTC timestamp; a day the calendar lacks (2024-02-30) is
+    refused saying why and which forms are taken, like any text that is not one."""
     try:
         return parse_point(_ascii(raw, field), field)
+    except NoSuchDate as exc:
+        raise ApiError(422, f"{exc}; {field} takes {FORMS}", field) from None
     except InvalidInput as exc:
         raise ApiError(422, str(exc), field) from None
 
 
 def trade_date(raw: str, field: str) -> date:
-    """A date only: `2024-03-05` or `20240305`."""
-    found = point(raw, field)
+    """A date only: `2024-03-05` or `20240305`. Every route taking a day parses it here, so
+    each refuses a bad one the same way: the parameter, what is wrong, the form expected."""
+    try:
+        found = parse_point(_ascii(raw, field), field)
+    except NoSuchDate as exc:
+        raise ApiError(422, f"{exc}; {field} takes {DAY_FORMS}", field) from None
+    except InvalidInput:
+        raise ApiError(
+            422, f"{field}={raw!r} is not a date: {field} takes {DAY_FORMS}", field
+        ) from None
     if isinstance(found, datetime):
-        raise ApiError(422, f"{field}={raw!r} must be a date like 2024-03-05, not a time", field)
+        raise ApiError(422, f"{field}={raw!r} is a time, not a date: pass {DAY_FORMS}", field)
     return found
+
+
+def optional_trade_date(raw: str | None, field: str) -> date | None:
+    """`trade_date` of a parameter that may be absent or blank (None then)."""
+    if raw is None or raw.strip() == "":
+        return None
+    return trade_date(raw, field)
 
 
 def option_root(raw: str, field: str = "root") -> str:

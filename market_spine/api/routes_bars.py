@@ -32,6 +32,7 @@ from market_spine.client import (
 )
 from market_spine.errors import InvalidInput, InvalidRange
 from market_spine.futures.continuous import ADJUSTMENTS, adjustment_name
+from market_spine.futures.roll_table import held_on
 from market_spine.markets import calendars
 from market_spine.markets.dates import FORMS, parse_range
 from market_spine.markets.rolls import continuous_symbol, is_continuous
@@ -74,14 +75,8 @@ def parse_query(
     symbol: str, start: str, end: str | None, as_of: str | None, adjust: str = "none"
 ) -> BarsQuery:
     """Validate every parameter, raising a 422 ApiError that names the first bad one."""
-    if is_continuous(symbol):
-        try:
-            series = continuous_symbol(symbol).name
-        except InvalidInput as exc:
-            raise ApiError(422, str(exc), "symbol") from None
-        root = series.split(".")[0]
-    else:
-        series = root = params.futures_root(symbol)
+    series = params.bars_symbol(symbol)
+    root = series.split(".")[0]
     try:
         how = adjustment_name(adjust)
     except InvalidInput as exc:
@@ -346,3 +341,38 @@ def rolls(
             why_empty=lambda: spine.empty_reason(ROLLS, q.symbol, lo, hi),
         ),
     )
+
+
+Series = Annotated[
+    str,
+    Query(
+        description="A continuous series: ROOT.c.N (calendar roll) or ROOT.v.N (volume roll).",
+        examples=["ES.c.0"],
+    ),
+]
+Day = Annotated[str, Query(description="The trade date, e.g. `2024-03-05`.")]
+
+
+@router.get("/held", summary="The contract a continuous series holds on a trade date")
+def held(request: Request, symbol: Series, day: Day) -> dict[str, Any]:
+    """The contract `symbol` holds on trade date `day` by its roll rule, known before any run
+    built the series that day (a live session's): what the live page joins the stream's bars
+    to. A roll takes effect at a session's open, so the answer holds for the whole session."""
+    series = params.bars_symbol(symbol)
+    if not is_continuous(series):
+        raise ApiError(
+            422,
+            f"symbol={symbol!r} is a root, whose bars are its front contract's: pass a "
+            f"continuous series such as {series}.c.0 (calendar roll) or {series}.v.0 (volume roll)",
+            "symbol",
+        )
+    found = params.trade_date(day, "day")
+    spine: Spine = request.app.state.spine
+    parsed = continuous_symbol(series)
+    contract = held_on(spine.lake, parsed, found)
+    return {
+        "symbol": series,
+        "trade_date": found.isoformat(),
+        "contract": contract.local_symbol,
+        "rule": parsed.rule,
+    }

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from market_spine.api import params
 from market_spine.operations.status_report import home_id
 from market_spine.settings import Settings
 
@@ -45,8 +46,8 @@ class GapsService:
 @router.get("/v1/gaps")
 def gaps(
     request: Request,
-    start: Annotated[date, Query(description="First trade date, e.g. 2024-01-02.")],
-    end: Annotated[date, Query(description="Last trade date (inclusive).")],
+    start: Annotated[str, Query(description="First trade date, e.g. 2024-01-02.")],
+    end: Annotated[str, Query(description="Last trade date (inclusive).")],
     domain: Annotated[str, Query(description="futures, options or all.")] = "all",
     symbols: Annotated[
         str | None, Query(description="Futures roots, e.g. CL,ES (default: the home's).")
@@ -56,8 +57,9 @@ def gaps(
 ) -> dict[str, Any]:
     """The partitions the calendars owe over [start, end] and the instance lacks, newest first,
     with the fill estimate, as `market-spine gaps --export json` prints it, plus `home_id`."""
+    first, last = params.trade_date(start, "start"), params.trade_date(end, "end")
     roots = [s for s in (symbols or "").split(",") if s.strip()] or None
     doc = request.app.state.gaps.report(
-        start, end, domain=domain, symbols=roots, batch=batch, concurrency=concurrency
+        first, last, domain=domain, symbols=roots, batch=batch, concurrency=concurrency
     )
     return {**doc, "home_id": home_id(request.app.state.settings.home)}

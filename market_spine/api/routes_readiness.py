@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from market_spine.api.errors import ApiError
 from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, serve
-from market_spine.api.params import RESPONSES, Fmt
+from market_spine.api.params import RESPONSES, Fmt, optional_trade_date
 from market_spine.certification.readiness import FilterError, ReadinessQuery, parse_query
 from market_spine.client import READINESS_DATASETS, Spine, readiness_datasets, readiness_symbols
 from market_spine.company import reading
@@ -42,9 +42,11 @@ End = Annotated[str | None, Query(description="Last trade date (inclusive).")]
 def parse(
     dataset: str | None, symbol: str | None, start: str | None, end: str | None
 ) -> ReadinessQuery:
-    """The filters, checked as Spine checks them; a 422 names the parameter at fault."""
+    """The filters, checked as Spine checks them (the days as every route takes a day); a 422
+    names the parameter at fault."""
+    first, last = optional_trade_date(start, "start"), optional_trade_date(end, "end")
     try:
-        return parse_query(dataset, symbol, start, end, readiness_datasets(), readiness_symbols())
+        return parse_query(dataset, symbol, first, last, readiness_datasets(), readiness_symbols())
     except FilterError as exc:
         raise ApiError(422, str(exc), exc.field) from None
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from market_spine.api import params
 from market_spine.client import readiness_datasets
 from market_spine.markets.rolls import RANKS, RULES
 
@@ -56,14 +58,17 @@ def continuous_forms() -> tuple[str, ...]:
     return tuple(f"{letter}.{rank}" for letter in RULES for rank in RANKS)
 
 
-def page(name: str, symbols: tuple[str, ...]) -> HTMLResponse:
+def page(name: str, symbols: tuple[str, ...], picks: dict[str, str] | None = None) -> HTMLResponse:
     """The page `name` with the key form the pages share and the names its pickers offer (no
-    data): the configured symbols, the continuous series of each, and the datasets readiness
-    answers for."""
+    data): the configured symbols, the continuous series of each, the datasets readiness
+    answers for, and what the address picked (`picks`: symbol and day, already checked)."""
+    picks = picks or {}
     values = {
         "symbols": ",".join(symbols),
         "series": ",".join(continuous_forms()),
         "datasets": ",".join(readiness_datasets()),
+        "pick_symbol": picks.get("symbol", ""),
+        "pick_day": picks.get("day", ""),
     }
     text = (PAGE_FILES / PAGES[name]).read_text(encoding="utf-8")
     text = text.replace("{{key_form}}", (PAGE_FILES / KEY_FORM).read_text(encoding="utf-8"))
@@ -72,10 +77,27 @@ def page(name: str, symbols: tuple[str, ...]) -> HTMLResponse:
     return HTMLResponse(text, headers=SECURITY_HEADERS)
 
 
+PickedSymbol = Annotated[
+    str | None, Query(description="The symbol shown first: a root (ES) or a series (ES.c.0).")
+]
+PickedDay = Annotated[
+    str | None, Query(description="The trade date shown, e.g. `2024-03-05` (default: newest).")
+]
+
+
 @router.get("/live")
-def live(request: Request) -> HTMLResponse:
-    """The live dashboard: candles, volume, freshness and anomalies per symbol."""
-    return page("live", request.app.state.settings.symbols)
+def live(request: Request, symbol: PickedSymbol = None, day: PickedDay = None) -> HTMLResponse:
+    """The live dashboard: candles, volume, freshness and anomalies per symbol. `?symbol=` and
+    `?day=` pick what it shows first (a link to share); they are checked as the API checks
+    them, so a day that is not one is refused (422) naming the form expected rather than
+    ignored."""
+    picks = {}
+    if symbol is not None and symbol.strip():
+        picks["symbol"] = params.bars_symbol(symbol)
+    found = params.optional_trade_date(day, "day")
+    if found is not None:
+        picks["day"] = found.isoformat()
+    return page("live", request.app.state.settings.symbols, picks)
 
 
 @router.get("/readiness")

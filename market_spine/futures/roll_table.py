@@ -17,6 +17,7 @@ from market_spine.futures.rolls import (
     AbsentContract,
     absent_contracts,
     contract_bars,
+    held_contracts,
     holdings,
     measure_rolls,
     session_contracts,
@@ -26,6 +27,8 @@ from market_spine.futures.schemas import ROLLS
 from market_spine.lake.blocks import contiguous_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
+from market_spine.markets.instruments import Contract
+from market_spine.markets.rolls import ContinuousSymbol, in_roll_window
 
 
 def read_contract_bars(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame:
@@ -52,6 +55,22 @@ def absent_series(
     for absent in absent_contracts(holdings(symbol, loaded, session_volumes(bars)), bars):
         found.setdefault(absent.trade_date, []).append(absent)
     return {day: tuple(found_) for day, found_ in found.items()}
+
+
+def held_on(store: Lake, series: ContinuousSymbol, day: date) -> Contract:
+    """The contract `series` holds on trade date `day` by its roll rule, whether or not the
+    series was built for that day yet (a live session's is not until a run builds it): the
+    calendar rule's front (rank 1: the next); a volume series holds the next contract early
+    once a session of the roll window before `day` saw it trade more than the front, as the
+    lake's captures of both say (none read outside the window, where no volume roll is)."""
+    volumes: dict[tuple[date, str], int] = {}
+    if (
+        series.rule == "volume"
+        and in_roll_window(series.root, day)
+        and store.exists(keys.table(keys.RAW_BARS))
+    ):
+        volumes = session_volumes(read_contract_bars(store, series.root, day, day))
+    return held_contracts(series.root, day, volumes)[series]
 
 
 def read_rolls(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame:

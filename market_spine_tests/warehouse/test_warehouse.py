@@ -304,6 +304,7 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
     outcome = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results}
     assert outcome == {
         "local_symbols_resolve_to_the_decade_they_trade_in": "pass",
+        "a_minute_keys_its_own_contract_without_a_daily_bar": "pass",
         "no_return_across_a_contract_roll": "pass",
         "a_quote_missing_a_side_has_no_spread": "pass",
         "an_expiring_contract_is_kept_without_a_forward": "pass",

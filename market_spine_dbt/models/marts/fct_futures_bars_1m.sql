@@ -17,12 +17,18 @@ bars as (
     where {{ trade_date_window('trade_date') }}
 ),
 
-contract_days as (
-    select
+-- Each minute keys the contract its own bar names, not the one its day's daily bar names: a
+-- minute the stream landed may belong to a session whose daily bar no run has built yet.
+contracts_held as (
+    select distinct
         root,
         trade_date,
-        contract_code
-    from {{ ref('int_futures__contract_days') }}
+        local_symbol
+    from bars
+),
+
+contracts as (
+    {{ resolve_local_symbols('contracts_held', ref('ref_futures_contracts')) }}
 ),
 
 final as (
@@ -31,7 +37,7 @@ final as (
         bars.bar_ts,
         bars.trade_date,
         'FUT:' || bars.root as root_instrument_key,
-        'FUT:' || contract_days.contract_code as contract_instrument_key,
+        'FUT:' || contracts.contract_code as contract_instrument_key,
         bars.open_price,
         bars.high_price,
         bars.low_price,
@@ -41,9 +47,10 @@ final as (
         bars.trade_count,
         bars.capture_id
     from bars
-    left join contract_days
-        on bars.root = contract_days.root
-        and bars.trade_date = contract_days.trade_date
+    left join contracts
+        on bars.root = contracts.root
+        and bars.trade_date = contracts.trade_date
+        and bars.local_symbol = contracts.local_symbol
 )
 
 select * from final

@@ -1,9 +1,11 @@
 // The live dashboard: a symbol's minute candles for its latest trade date from the lake
 // (`/v1/bars`), extended by the stream (`WS /v1/stream/bars`): 5-second bars build the forming
 // minute's candle, and each closed 1-minute bar replaces it. A continuous series (`CL.c.0`)
-// takes the live bars of the contract it holds, as its bars and the roll table
-// (`/v1/bars/rolls`) say. Beside it, each symbol's freshness (`/v1/readiness`, then each live
-// bar, ticking with time) and the day's anomalies (`/v1/bars?flags=true`).
+// takes the live bars of the contract it holds that day by its roll rule (`/v1/bars/held`),
+// built or not: before a run builds the series' day, its minutes are that contract's from the
+// root's bars. Beside it, each symbol's freshness (`/v1/readiness`, then each live bar, ticking
+// with time, saying which source it stands on) and the day's anomalies
+// (`/v1/bars?flags=true`).
 "use strict";
 
 (function () {
@@ -32,8 +34,8 @@
     lastLive: {}, // root -> {arrived: wall ms, ts}
     // root -> {tradeDate, through: epoch ms the newest live bar closed}: freshness past the lake
     liveFresh: {},
-    // The contract a continuous series held at its last bar read (`since`, epoch s) and the
-    // rolls around the day ({ts: epoch s, to: contract}, by time); null for a root.
+    // The contract a continuous series holds on the day shown ({contract}); null for a root.
+    // A roll takes effect at a session's open, so one contract holds for the whole day.
     join: null,
     unknownSymbol: null,
     liveBars: 0,
@@ -69,9 +71,6 @@
   const now = () => performance.timeOrigin + performance.now();
   const hhmmss = (seconds) => new Date(seconds * 1000).toISOString().slice(11, 19);
   const BAR_SECONDS = { "5s": 5, "1m": 60 };
-  // How far back the roll table is read for the contract a series holds: longer than the
-  // longest gap between two rolls (a quarter).
-  const ROLL_LOOKBACK_DAYS = 120;
 
   function roots() {
     const found = new Set(S.metaList("symbols"));
@@ -146,7 +145,12 @@
     const generation = ++state.generation;
     const symbol = state.symbol;
     const root = rootOf(symbol);
-    const pinned = S.fragment().get("day");
+    const given = (S.fragment().get("day") || "").trim();
+    const pinned = S.asDay(given);
+    if (pinned === null) {
+      badDay(given);
+      return;
+    }
     const day = tradeDate || pinned || (latestRow(root) || {}).trade_date || null;
     state.tradeDate = day;
     state.candles.clear();
@@ -162,12 +166,27 @@
     info("", "");
     let bars = [];
     let flagged = [];
-    let rolls = [];
+    let held = null;
+    let borrowed = false;
     if (day) {
       try {
-        bars = await S.rows("v1/bars", { symbol, start: day, flags: symbol === root ? "true" : null });
-        flagged = symbol === root ? bars : await S.rows("v1/bars", { symbol: root, start: day, flags: "true" });
-        if (isContinuous(symbol)) rolls = await rollsAround(symbol, day);
+        if (isContinuous(symbol)) {
+          held = await S.get("v1/bars/held", { symbol, day });
+          bars = await seriesBars(symbol, day);
+          flagged = await S.rows("v1/bars", { symbol: root, start: day, flags: "true" });
+          if (!bars.length && held) {
+            // The series is not built for the day yet: the contract it holds has its minutes
+            // in the root's bars when that is the contract the root's were captured for.
+            const own = flagged.filter((bar) => bar.contract === held.contract);
+            if (own.length) {
+              bars = own;
+              borrowed = true;
+            }
+          }
+        } else {
+          bars = await S.rows("v1/bars", { symbol, start: day, flags: "true" });
+          flagged = bars;
+        }
       } catch (err) {
         if (generation !== state.generation) return;
         if (err.status === 404 || err.status === 422) info(err.message, "refused");
@@ -179,6 +198,10 @@
     if (generation !== state.generation) return; // the user picked another symbol meanwhile
     // Why the chart is blank, as the API says it (no session that day, not loaded yet …).
     if (!bars.length && bars.emptyReason) info(bars.emptyReason.detail, bars.emptyReason.code);
+    if (borrowed) {
+      info(`${symbol} is not built for ${day} yet: its minutes are ${held.contract}'s from ${root}'s bars, ` +
+        "joined by the stream's", "series_not_built");
+    }
     state.held = bars.length > 0;
     state.emptyReason = bars.emptyReason ? bars.emptyReason.detail : document.getElementById("info").textContent;
     dayState(symbol, day);
@@ -197,11 +220,7 @@
     }
     if (isContinuous(symbol)) {
       const last = bars.length ? bars[bars.length - 1] : null;
-      state.join = {
-        contract: last ? last.contract : null,
-        since: last ? epoch(last.ts) : null,
-        rolls: rolls.map((r) => ({ ts: epoch(r.roll_ts), to: r.to_contract })).sort((a, b) => a.ts - b.ts),
-      };
+      state.join = { contract: held ? held.contract : last ? last.contract : null };
     }
     redraw();
     // The last hours, where the live bars land; the rest of the day is a scroll away.
@@ -211,6 +230,32 @@
     anomalies(flagged.filter((bar) => bar.flag_kinds && bar.flag_kinds.length));
   }
 
+  // The series' own minutes of `day`; none while the series' table is not built at all.
+  async function seriesBars(symbol, day) {
+    try {
+      return await S.rows("v1/bars", { symbol, start: day });
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      const none = [];
+      none.emptyReason = { code: "not_built", detail: err.message };
+      return none;
+    }
+  }
+
+  // A bookmarked day that is not one: said, and no other day drawn in its place.
+  function badDay(given) {
+    state.tradeDate = null;
+    state.candles.clear();
+    state.forming.clear();
+    state.join = null;
+    redraw();
+    anomalies([]);
+    joinState("", "");
+    document.getElementById("day").textContent = "";
+    document.getElementById("day-state").replaceChildren();
+    info(`day "${given}" is not a date: ${S.DAY_FORM}`, "bad_day");
+  }
+
   function info(text, code) {
     const box = document.getElementById("info");
     box.textContent = text;
@@ -218,28 +263,9 @@
     chartEl.dataset.emptyReason = code && !state.candles.size ? code : "";
   }
 
-  // The rolls of a continuous series from some months before `day` up to the latest trade
-  // date (the roll table's default end); none when the table is not built yet.
-  async function rollsAround(symbol, day) {
-    const from = new Date(Date.parse(day + "T00:00:00Z") - ROLL_LOOKBACK_DAYS * 86400000);
-    try {
-      return await S.rows("v1/bars/rolls", { symbol, start: from.toISOString().slice(0, 10) });
-    } catch (err) {
-      if (err.status === 404) return [];
-      throw err;
-    }
-  }
-
-  // The contract the picked continuous series holds at `t` (epoch s): the one of its last bar
-  // read, switched by any roll after that bar and by `t`; null when nothing says.
-  function heldContract(t) {
-    const join = state.join;
-    if (!join) return null;
-    let held = join.contract;
-    for (const roll of join.rolls) {
-      if (roll.ts <= t && (join.since === null || roll.ts > join.since)) held = roll.to;
-    }
-    return held;
+  // The contract the picked continuous series holds on the day shown; null when unknown.
+  function heldContract() {
+    return state.join ? state.join.contract : null;
   }
 
   function joinState(text, contract) {
@@ -310,17 +336,27 @@
   }
 
   // What a root's freshness stands on: its newest trade date, when the newest data shown closed
-  // (epoch ms: the lake's capture, or the newest live bar's close past it) and when that
-  // session's data is final (epoch ms; null while a live session has no readiness row yet).
+  // (epoch ms: the lake's capture, or the newest live bar's close past it), which of the two
+  // that is (`source`: "lake" or "stream") and when that session's data is final (epoch ms;
+  // null while a live session has no readiness row yet).
   function freshFacts(root) {
     const row = latestRow(root);
     const live = state.liveFresh[root];
-    if (live && (!row || live.tradeDate > row.trade_date)) return { tradeDate: live.tradeDate, through: live.through, finalAt: null, row: null };
+    if (live && (!row || live.tradeDate > row.trade_date)) {
+      return { tradeDate: live.tradeDate, through: live.through, source: "stream", finalAt: null, row: null };
+    }
     if (!row) return null;
     let through = row.captured_at ? Date.parse(row.captured_at) : null;
-    if (live && live.tradeDate === row.trade_date && (through === null || live.through > through)) through = live.through;
-    return { tradeDate: row.trade_date, through, finalAt: row.final_at ? Date.parse(row.final_at) : null, row };
+    let source = "lake";
+    if (live && live.tradeDate === row.trade_date && (through === null || live.through > through)) {
+      through = live.through;
+      source = "stream";
+    }
+    return { tradeDate: row.trade_date, through, source, finalAt: row.final_at ? Date.parse(row.final_at) : null, row };
   }
+
+  // Where a freshness comes from, as the page says it.
+  const SOURCES = { lake: "lake capture", stream: "stream" };
 
   // Seconds the data shown lags the market now: to the session's end once it is over, so a
   // closed day's lag stands still and a live one's grows until the next bar.
@@ -337,14 +373,15 @@
       const row = facts && facts.row;
       const live = S.el("td", { class: "live-age", "data-symbol": root }, "–");
       const lag = S.el("td", { class: "lag", "data-symbol": root }, "–");
+      const source = S.el("td", { class: "source", "data-symbol": root }, "–");
       let cells;
       if (row) {
         cells = [S.el("td", { class: "day" }, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", {}, S.percent(row.completeness)),
-          lag, S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))];
+          lag, source, S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))];
       } else if (facts) {
-        cells = [S.el("td", { class: "day" }, facts.tradeDate), S.el("td", {}, S.badge("live")), S.el("td", {}, "–"), lag, S.el("td", {}, "–")];
+        cells = [S.el("td", { class: "day" }, facts.tradeDate), S.el("td", {}, S.badge("live")), S.el("td", {}, "–"), lag, source, S.el("td", {}, "–")];
       } else {
-        cells = [S.el("td", { colSpan: 5, class: "muted" }, state.readable ? "nothing in the lake yet" : "–")];
+        cells = [S.el("td", { colSpan: 6, class: "muted" }, state.readable ? "nothing in the lake yet" : "–")];
       }
       return S.el("tr", { "data-symbol": root }, S.el("td", {}, root), ...cells, live);
     });
@@ -355,8 +392,13 @@
   // The status line's freshness: every root's lag with its unit, "CL 3 s · ES 4 s · NG 61 s".
   function freshLine() {
     const parts = roots().map((root) => {
-      const seconds = lagSeconds(freshFacts(root));
-      return S.el("span", { "data-symbol": root, "data-lag-s": seconds === null ? "" : String(Math.round(seconds)) }, `${root} ${S.lag(seconds)}`);
+      const facts = freshFacts(root);
+      const seconds = lagSeconds(facts);
+      const from = facts && facts.through !== null ? facts.source : "";
+      return S.el("span", {
+        "data-symbol": root, "data-lag-s": seconds === null ? "" : String(Math.round(seconds)), "data-source": from,
+        title: from ? `from the ${SOURCES[from]}` : null,
+      }, `${root} ${S.lag(seconds)}`);
     });
     const line = document.getElementById("live-fresh");
     line.replaceChildren(...parts.flatMap((part, i) => (i ? [" · ", part] : [part])));
@@ -367,9 +409,17 @@
     freshLine();
     for (const cell of document.querySelectorAll("#freshness td.lag")) {
       if (only && cell.dataset.symbol !== only) continue;
-      const seconds = lagSeconds(freshFacts(cell.dataset.symbol));
+      const facts = freshFacts(cell.dataset.symbol);
+      const seconds = lagSeconds(facts);
+      const from = facts && facts.through !== null ? facts.source : "";
       cell.textContent = S.lag(seconds);
       cell.dataset.lagS = seconds === null ? "" : String(Math.round(seconds));
+      cell.dataset.source = from;
+      const said = cell.parentElement && cell.parentElement.querySelector("td.source");
+      if (said) {
+        said.textContent = from ? SOURCES[from] : "–";
+        said.dataset.source = from;
+      }
     }
     for (const cell of document.querySelectorAll("#freshness td.live-age")) {
       if (only && cell.dataset.symbol !== only) continue;
@@ -520,7 +570,7 @@
   // Whether a live bar (the stream's front contract) extends the picked continuous series:
   // only when it is the contract the series holds then.
   function joins(message) {
-    const held = heldContract(epoch(message.ts));
+    const held = heldContract();
     if (held === message.contract) {
       joinState(`live: ${held} extends ${state.symbol}`, held);
       return true;
@@ -528,7 +578,7 @@
     joinState(
       held
         ? `${state.symbol} holds ${held}; the stream brings ${message.contract}: no live bars join it`
-        : `no bar or roll says which contract ${state.symbol} holds: no live bars join it`,
+        : `no contract is known for ${state.symbol} on this day: no live bars join it`,
       held || "",
     );
     return false;
@@ -594,6 +644,21 @@
     connect();
   }
 
+  // A link's `?symbol=…&day=…` (checked by the server) becomes the page's own picks, kept in
+  // the fragment like every later pick; the query leaves the address, so it never overrides
+  // a pick made here.
+  function takeQueryPicks() {
+    if (!location.search) return;
+    const params = S.fragment();
+    for (const name of ["symbol", "day"]) {
+      const [picked] = S.metaList("pick-" + name);
+      if (picked && !params.has(name)) params.set(name, picked);
+    }
+    const text = params.toString();
+    history.replaceState(null, "", location.pathname + (text ? "#" + text : ""));
+  }
+
+  takeQueryPicks();
   S.keyForm(() => {
     S.clearError();
     start();

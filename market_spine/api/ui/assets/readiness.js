@@ -13,7 +13,7 @@
   const TYPING_MS = 400;
   const FILTERS = { dataset: "f-dataset", symbol: "f-symbol", start: "f-start", end: "f-end" };
   const DATE_FIELDS = { start: "From", end: "To" };
-  const DATE_FORM = "expected a trade date as YYYY-MM-DD, e.g. 2024-03-05";
+  const DATE_FORM = S.DAY_FORM;
   const DATASETS = S.metaList("datasets");
   const KEPT = "The tiles shown are still those of the last good filters.";
   // The filters of the view shown (the last applied), and the number of the newest read:
@@ -38,7 +38,7 @@
     for (const name of Object.keys(FILTERS)) given[name] = (params.get(name) || "").trim();
     const wrong = [];
     for (const name of Object.keys(DATE_FIELDS)) {
-      const day = asDay(given[name]);
+      const day = S.asDay(given[name]);
       if (day === null) {
         wrong.push(`${DATE_FIELDS[name]} "${given[name]}" is not a date: ${DATE_FORM}`);
         given[name] = "";
@@ -70,18 +70,6 @@
   // shown stay, and the error says what is wrong with the filters asked for.
   function refusesFilters(err) {
     return err && [400, 404, 422].includes(err.status);
-  }
-
-  // A trade date as the date inputs hold it (`2024-03-05`; `20240305` is taken too), "" for
-  // none, null for text that is no real day.
-  function asDay(text) {
-    if (!text) return "";
-    const found = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(text);
-    if (!found) return null;
-    const [year, month, day] = found.slice(1).map(Number);
-    const date = new Date(Date.UTC(year, month - 1, day));
-    if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return null;
-    return `${found[1]}-${found[2]}-${found[3]}`;
   }
 
   function outOfOrder(values) {

@@ -197,12 +197,27 @@ window.Spine = (function () {
     return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : "–";
   }
 
+  // What a page says of a day that is not one (the API's own refusals name the same form).
+  const DAY_FORM = "expected a trade date as YYYY-MM-DD, e.g. 2024-03-05";
+
+  // A real day typed as YYYY-MM-DD or YYYYMMDD, as YYYY-MM-DD; "" for none, null for a text
+  // that is not a real day (2024-02-30, 03/05/2024).
+  function asDay(text) {
+    if (!text) return "";
+    const found = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(text);
+    if (!found) return null;
+    const [year, month, day] = found.slice(1).map(Number);
+    const date = new Date(Date.UTC(year, month - 1, day));
+    if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return null;
+    return `${found[1]}-${found[2]}-${found[3]}`;
+  }
+
   function percent(value) {
     return value === null || value === undefined ? "–" : (100 * value).toFixed(1) + " %";
   }
 
   return {
     ApiError, get, rows, socket, explain, showError, clearError, keyForm, fragment, setFragment,
-    metaList, el, badge, lag, when, percent,
+    metaList, el, badge, lag, when, percent, asDay, DAY_FORM,
   };
 })();
