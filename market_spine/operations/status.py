@@ -443,7 +443,8 @@ def recent_freshness_evaluations(
     instance: dg.DagsterInstance, limit: int = 100
 ) -> list[tuple[Any, ...]]:
     """(asset key, check name, evaluation timestamp, evaluation event) of the newest `limit`
-    completed evaluations of freshness checks, newest first. A run that loads partitions judges
+    completed evaluations of freshness checks (the asset's: a run over partitions repeats its
+    verdict on each one it planned), newest first. A run that loads partitions judges
     only its own symbols, so a symbol's latest verdict may be in an older evaluation than the
     latest."""
     from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
@@ -455,6 +456,7 @@ def recent_freshness_evaluations(
     query = (
         select(t.c.asset_key, t.c.check_name, t.c.evaluation_event_timestamp, t.c.evaluation_event)
         .where(t.c.execution_status.in_(VERDICTS))
+        .where(t.c.partition.is_(None))
         .where(
             or_(t.c.check_name == "freshness", t.c.check_name.like("%\\_freshness", escape="\\"))
         )
@@ -495,6 +497,10 @@ def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], 
         instance, failed_only=True
     ):
         if not is_finding(name):
+            continue
+        if is_freshness(name) and partition is not None:
+            # A run over partitions gives each one it planned the asset's verdict too: the
+            # asset's own (partition-less) evaluation speaks for the dataset.
             continue
         recheck = pending.get((asset_key, name, partition))
         evaluation = check_evaluation(serialized)
