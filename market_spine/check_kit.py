@@ -229,6 +229,11 @@ def asset_level_verdict(
     materialization of any partition, then the check's output. Invoked outside a run (a
     test, a notebook): the `check_result`.
 
+    A run over partitions of the asset may have planned the check once per partition (Dagster
+    does for a daily-partitioned asset's range): each partition planned gets the same verdict
+    too, so no planned row is left waiting (the UI would show it skipped). The verdict of the
+    asset is the evaluation without a partition.
+
     An AssetCheckResult gets the same target from Dagster, which first lists every partition
     the check depends on (all of them: years × symbols of keys built one by one) to version
     them; the latest materialization is one lookup of the asset's record."""
@@ -247,16 +252,43 @@ def _evaluation_events(
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
     key = dg.AssetCheckKey(asset, name)
     blocking = any(spec.key == key and spec.blocking for spec in context.check_specs)
-    yield dg.AssetCheckEvaluation(
-        asset_key=asset,
-        check_name=name,
-        passed=outcome.passed,
-        metadata=_metadata(outcome),
-        target_materialization_data=_latest_materialization(context, asset),
-        severity=_severity(outcome),
-        blocking=blocking,
-    )
+    metadata = _metadata(outcome)
+    for partition in [None, *planned_partitions(context.instance, context.run.run_id, key)]:
+        yield dg.AssetCheckEvaluation(
+            asset_key=asset,
+            check_name=name,
+            passed=outcome.passed,
+            metadata=metadata,
+            target_materialization_data=_latest_materialization(context, asset),
+            severity=_severity(outcome),
+            blocking=blocking,
+            partition=partition,
+        )
     yield dg.Output(None, output_name=output)
+
+
+def planned_partitions(
+    instance: dg.DagsterInstance, run_id: str, check: dg.AssetCheckKey
+) -> list[str]:
+    """The partitions a run planned `check` for and has not evaluated yet, in order (none when
+    it planned the check for the asset as a whole)."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
+    from sqlalchemy import select
+
+    storage = instance.event_log_storage
+    if not hasattr(storage, "index_connection"):
+        return []
+    query = (
+        select(t.c.partition)
+        .where(t.c.run_id == run_id)
+        .where(t.c.asset_key == check.asset_key.to_string())
+        .where(t.c.check_name == check.name)
+        .where(t.c.execution_status == "PLANNED")
+        .where(t.c.partition.isnot(None))
+        .order_by(t.c.id)
+    )
+    with storage.index_connection() as conn:  # type: ignore[attr-defined]
+        return [str(row[0]) for row in conn.execute(query).fetchall()]
 
 
 def _latest_materialization(

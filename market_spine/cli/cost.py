@@ -74,6 +74,11 @@ def _print(report: CostReport) -> None:
             f"{report.unmetered_runs} finished run(s) recorded no usage (executed before runs "
             "metered themselves) and are not priced."
         )
+    if report.running_runs:
+        console.print(
+            f"{report.running_runs} run(s) still queued or running: priced once they end and "
+            "record their usage."
+        )
 
 
 def cost(

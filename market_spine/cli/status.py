@@ -101,7 +101,7 @@ def render(report: StatusReport, out: Console) -> None:
     ]
     _section(out, "failures, last 24 h", not failures, failures, "none")
     stale = [
-        f"{s['dataset']} ({s['check']}): "
+        f"{s['dataset']} ({s['check']}{_recheck(s.get('recheck'))}): "
         + ", ".join(f"{k} {v:.0f} min" for k, v in s["lag_minutes"].items())
         for s in report.stale
     ]
@@ -117,13 +117,21 @@ def render(report: StatusReport, out: Console) -> None:
     counts = report.findings.get("by_severity", {})
     findings = [
         f"{c['severity']}{' blocking' if c['blocking'] else ''} {c['dataset']}:{c['check']} "
-        f"× {c['count']} ({', '.join(c['partitions'][:3])})"
+        f"× {c['count']} ("
+        + ", ".join(p + _recheck(c.get("rechecks", {}).get(p)) for p in c["partitions"][:3])
+        + ")"
         for c in report.findings.get("checks", [])[:8]
     ]
     title = f"quality findings: {counts.get('ERROR', 0)} error, {counts.get('WARN', 0)} warn"
     _section(out, title, not counts.get("ERROR", 0), findings, "none open")
     if report.failures:
         out.print("\n`market-spine runs show ID`: details; `market-spine retry --failed`: retry")
+
+
+def _recheck(state: str | None) -> str:
+    """` failed (re-check queued)` beside a failed verdict a queued or running run will judge
+    again: the verdict stands until then."""
+    return "" if state is None else f" failed (re-check {state})"
 
 
 def _retry_word(failure: dict[str, Any]) -> str:

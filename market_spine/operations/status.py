@@ -359,13 +359,20 @@ def missed_ticks(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, 
 # -- checks -----------------------------------------------------------------------------------
 
 
+#: Execution statuses that carry a verdict. A PLANNED row waits for one (its run is queued or
+#: running) or never gets one (its run was canceled or failed before the check ran): it must
+#: not hide the verdict before it.
+VERDICTS = ("SUCCEEDED", "FAILED")
+
+
 def latest_check_executions(
     instance: dg.DagsterInstance, *, failed_only: bool = False
 ) -> list[tuple[Any, ...]]:
     """(asset key, check name, partition, execution status, evaluation timestamp, evaluation
-    event) of every check's latest evaluation of each partition (or of the asset), only the
-    failed ones when `failed_only`: one query of the instance's check executions table.
-    Statuses are `SUCCEEDED` (passed) and `FAILED`; timestamps are Unix seconds."""
+    event) of every check's latest completed evaluation of each partition (or of the asset),
+    only the failed ones when `failed_only`: one query of the instance's check executions
+    table. Statuses are `SUCCEEDED` (passed) and `FAILED`; timestamps are Unix seconds. A
+    re-check still waiting for its verdict is `pending_check_executions`."""
     from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
     from sqlalchemy import func, select
 
@@ -374,7 +381,7 @@ def latest_check_executions(
         return []
     latest = (
         select(func.max(t.c.id).label("id"))
-        .where(t.c.evaluation_event_storage_id.isnot(None))
+        .where(t.c.execution_status.in_(VERDICTS))
         .group_by(t.c.asset_key, t.c.check_name, t.c.partition)
         .subquery()
     )
@@ -392,12 +399,54 @@ def latest_check_executions(
         return [tuple(row) for row in conn.execute(query).fetchall()]
 
 
+#: What a pending re-check is waiting for, by the status of the run that planned it.
+_PENDING = {dg.DagsterRunStatus.STARTED: "running", dg.DagsterRunStatus.CANCELING: "canceling"}
+
+
+def pending_check_executions(
+    instance: dg.DagsterInstance,
+) -> dict[tuple[str, str, str | None], str]:
+    """(asset key, check name, partition) -> `queued` or `running` (or `canceling`) for each
+    check evaluation a queued or running run has planned and not yet judged: the re-check that
+    will replace the latest verdict. Planned rows of runs that have ended are left out: their
+    check never ran, and the verdict before them stands."""
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
+    from sqlalchemy import select
+
+    storage = instance.event_log_storage
+    if not hasattr(storage, "index_connection"):
+        return {}
+    runs = {
+        r.dagster_run.run_id: _PENDING.get(r.dagster_run.status, "queued")
+        for r in instance.get_run_records(dg.RunsFilter(statuses=list(ACTIVE)))
+    }
+    if not runs:
+        return {}
+    query = (
+        select(t.c.asset_key, t.c.check_name, t.c.partition, t.c.run_id)
+        .where(t.c.execution_status == "PLANNED")
+        .where(t.c.run_id.in_(list(runs)))
+        .order_by(t.c.id)
+    )
+    with storage.index_connection() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(query).fetchall()
+    # A running run's re-check says more than a queued one's: it lands first.
+    found: dict[tuple[str, str, str | None], str] = {}
+    for asset_key, name, partition, run_id in rows:
+        state = runs[run_id]
+        if found.get((asset_key, name, partition)) != "running":
+            found[(asset_key, name, partition)] = state
+    return found
+
+
 def recent_freshness_evaluations(
     instance: dg.DagsterInstance, limit: int = 100
 ) -> list[tuple[Any, ...]]:
     """(asset key, check name, evaluation timestamp, evaluation event) of the newest `limit`
-    evaluations of freshness checks, newest first. A run that loads partitions judges only its
-    own symbols, so a symbol's latest verdict may be in an older evaluation than the latest."""
+    completed evaluations of freshness checks (the asset's: a run over partitions repeats its
+    verdict on each one it planned), newest first. A run that loads partitions judges
+    only its own symbols, so a symbol's latest verdict may be in an older evaluation than the
+    latest."""
     from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable as t
     from sqlalchemy import or_, select
 
@@ -406,7 +455,8 @@ def recent_freshness_evaluations(
         return []
     query = (
         select(t.c.asset_key, t.c.check_name, t.c.evaluation_event_timestamp, t.c.evaluation_event)
-        .where(t.c.evaluation_event_storage_id.isnot(None))
+        .where(t.c.execution_status.in_(VERDICTS))
+        .where(t.c.partition.is_(None))
         .where(
             or_(t.c.check_name == "freshness", t.c.check_name.like("%\\_freshness", escape="\\"))
         )
@@ -436,15 +486,23 @@ def is_freshness(check_name: str) -> bool:
 
 def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Stale datasets (failed freshness checks, with each stale symbol's lag in minutes of
-    open-market time) and the other open findings, counted by severity and check."""
+    open-market time) and the other open findings, counted by severity and check. A failed
+    verdict stands until a later evaluation completes; a re-check a queued or running run has
+    planned is shown beside it (`rechecks`: partition -> queued | running)."""
     stale: list[dict[str, Any]] = []
     by_check: dict[tuple[str, str], dict[str, Any]] = {}
     by_severity = {"ERROR": 0, "WARN": 0}
+    pending = pending_check_executions(instance)
     for asset_key, name, partition, _, _, serialized in latest_check_executions(
         instance, failed_only=True
     ):
         if not is_finding(name):
             continue
+        if is_freshness(name) and partition is not None:
+            # A run over partitions gives each one it planned the asset's verdict too: the
+            # asset's own (partition-less) evaluation speaks for the dataset.
+            continue
+        recheck = pending.get((asset_key, name, partition))
         evaluation = check_evaluation(serialized)
         dataset = dg.AssetKey.from_db_string(asset_key)
         dataset_name = dataset.to_user_string() if dataset else str(asset_key)
@@ -460,6 +518,7 @@ def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], 
                     "check": name,
                     "severity": severity,
                     "lag_minutes": {k: v for k, v in lags.items() if not named or k in named},
+                    "recheck": recheck,
                 }
             )
             continue
@@ -472,15 +531,19 @@ def checks_failing(instance: dg.DagsterInstance) -> tuple[list[dict[str, Any]], 
                 "severity": severity,
                 "blocking": bool(getattr(evaluation, "blocking", False)),
                 "partitions": [],
+                "rechecks": {},
             },
         )
         if severity == "ERROR":
             entry["severity"] = "ERROR"
         entry["partitions"].append(partition or "-")
+        if recheck is not None:
+            entry["rechecks"][partition or "-"] = recheck
     checks = sorted(by_check.values(), key=lambda c: (c["severity"] != "ERROR", c["dataset"]))
     for c in checks:
         c["count"] = len(c["partitions"])
         c["partitions"] = sorted(c["partitions"], reverse=True)[:5]
+        c["rechecks"] = {p: c["rechecks"][p] for p in c["partitions"] if p in c["rechecks"]}
     return stale, {"by_severity": by_severity, "checks": checks}
 
 

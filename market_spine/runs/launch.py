@@ -114,8 +114,9 @@ def create_run(
     single-run backfill) when given. Its config carries the home's lake and warehouse and the
     market settings (`market`, else the home's); its tags say who launched it, from where
     (`launched_from`, one of provenance.ORIGINS) and with which providers (plus `tags`).
-    `execution` is the executor's mode: `in_process` (every step in the run's process, as the
-    CLI executes) or `multiprocess` (a process per step, as a schedule's run executes).
+    `execution` is the executor's mode: `in_process` (every step in the run's process, as
+    every run executes unless its config says otherwise) or `multiprocess` (a process per
+    step).
     Creating a range run writes a planned event per asset partition: on PostgreSQL over held
     connections (`instance_writes`)."""
     prepare_event_writes(instance)

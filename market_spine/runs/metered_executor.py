@@ -1,5 +1,5 @@
-"""The code location's executor: Dagster's default (a step per process, or every step in the
-run's process, as the run's config says) measuring the run while its steps execute, so every run
+"""The code location's executor: Dagster's default (every step in the run's process unless the
+run's config asks for a process per step) measuring the run while its steps execute, so every run
 records its usage whatever launched it: the CLI, a schedule's tick through the daemon, the UI, the
 Kubernetes run launcher's Job. It runs in the process executing the run, so a run is metered
 exactly once.
@@ -97,14 +97,27 @@ class MeteredExecutor(dg.Executor):
         )
 
 
+#: The executor's mode when a run's config names none (schedules, sensors, declarative
+#: automation, the UI's launchpad). Every job of the platform is a chain of steps, each waiting
+#: for the one before, or a single op: a process per step buys no parallelism and costs each
+#: step a Python that loads the whole code location (seconds of CPU and ~200 MB a step). A run
+#: that wants parallel steps asks for `multiprocess` in its config.
+DEFAULT_EXECUTION: dict[str, dict[str, object]] = {"in_process": {}}
+
+
 @dg.executor(
     name="metered",
-    config_schema=dg.multi_or_in_process_executor.config_schema,
+    config_schema=dg.Field(
+        dg.multi_or_in_process_executor.config_schema.config_type,
+        default_value=DEFAULT_EXECUTION,
+        description="`in_process` (the default: every step in the run's process) or "
+        "`multiprocess` (a process per step).",
+    ),
     requirements=dg.multi_or_in_process_executor.get_requirements,
 )
 def metered_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """Dagster's default executor, configured the same way (`in_process` or `multiprocess`,
-    multiprocess when unset), measuring each run it executes."""
+    """Dagster's default executor, configured the same way (`in_process` or `multiprocess`),
+    in process when unset (`DEFAULT_EXECUTION`), measuring each run it executes."""
     create = dg.multi_or_in_process_executor.executor_creation_fn
     if create is None:  # Dagster's default executor always has one
         raise RuntimeError("Dagster's default executor cannot be created")

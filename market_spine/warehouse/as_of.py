@@ -39,6 +39,7 @@ from market_spine.warehouse.paths import DBT_PROJECT_DIR, warehouse_dir, warehou
 from market_spine.warehouse.project import (
     PARTIAL_PARSE,
     discard_foreign_partial_parse,
+    last_vars,
 )
 from market_spine.warehouse.reading import attach_home_lake
 from market_spine.warehouse.resource import WarehouseResource
@@ -186,7 +187,7 @@ def _run_dbt(
         shutil.copy2(saved, target / PARTIAL_PARSE)
         discard_foreign_partial_parse(target)
     request = {
-        "home_vars": json.dumps(_last_vars(resource.target_path)),
+        "home_vars": json.dumps(last_vars(resource.target_path)),
         "project_dir": str(DBT_PROJECT_DIR),
         "target_path": str(target),
         "home_profiles": str(DBT_PROJECT_DIR),
@@ -211,17 +212,6 @@ def _run_dbt(
         check=False,
     )
     return done.returncode, done.stdout + done.stderr
-
-
-def _last_vars(target: Path) -> dict:
-    """The --vars of the home's last dbt invocation (its run_results.json), which its parse was
-    made with: dbt reuses a parse only under the same vars (a partitioned build passes its
-    trade-date window). Empty when unknown."""
-    try:
-        found = json.loads((target / "run_results.json").read_text())["args"].get("vars")
-    except (OSError, ValueError, KeyError, AttributeError):
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 @contextmanager

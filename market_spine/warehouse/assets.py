@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from market_spine.warehouse.project import prepared_manifest, warehouse_project
+from market_spine.warehouse.project import last_vars, prepared_manifest, warehouse_project
 from market_spine.warehouse.resource import WarehouseResource
 from market_spine.warehouse.seeds import seed_versions
 from market_spine.warehouse.translator import MINUTE_BARS, MINUTE_BARS_KEY, SpineDbtTranslator
@@ -26,12 +26,17 @@ from market_spine.warehouse.translator import MINUTE_BARS, MINUTE_BARS_KEY, Spin
 POOL = "duckdb_warehouse"
 
 
-def dbt_build_args(context: dg.AssetExecutionContext) -> list[str]:
-    """`dbt build`, with the trade-date window when the run includes minute-fact partitions."""
+def dbt_build_args(context: dg.AssetExecutionContext, target: Path) -> list[str]:
+    """`dbt build`, with the trade-date window when the run includes minute-fact partitions.
+
+    Without the fact, the window is inert (only the fact reads it): the build passes the vars
+    of the last invocation in `target`, so dbt reuses its partial parse instead of parsing the
+    whole project again, as it does whenever the vars change."""
     if MINUTE_BARS_KEY not in context.selected_asset_keys:
         # dbt would still run the fact's relationship tests for the dimensions selected, against
         # a fact this run does not build (and that may not exist yet).
-        return ["build", "--exclude", MINUTE_BARS]
+        kept = last_vars(target)
+        return ["build", "--exclude", MINUTE_BARS, *(["--vars", json.dumps(kept)] if kept else [])]
     keys = context.partition_key_range
     return ["build", "--vars", json.dumps({"start_date": keys.start, "end_date": keys.end})]
 
@@ -58,7 +63,8 @@ def _warehouse_dbt(versions: tuple[tuple[str, str], ...]) -> dg.AssetsDefinition
     ) -> Iterator[Any]:
         """Seeds, staging and intermediate views, dimensions and facts: the run's selection."""
         with warehouse.writing():
-            invocation = warehouse.invoke(dbt, dbt_build_args(context), context=context)
+            args = dbt_build_args(context, warehouse.target_path)
+            invocation = warehouse.invoke(dbt, args, context=context)
             yield from invocation.stream()
 
     return warehouse_dbt

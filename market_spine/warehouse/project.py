@@ -85,6 +85,17 @@ def seed_partial_parse(target_path: Path) -> None:
         os.chmod(path, 0o600)
 
 
+def last_vars(target: Path) -> dict:
+    """The --vars of the last dbt invocation in `target` (its run_results.json), which its
+    partial parse was made with: dbt reuses a parse only under the same vars, and parses the
+    whole project afresh otherwise (seconds of CPU). Empty when unknown."""
+    try:
+        found = json.loads((Path(target) / "run_results.json").read_text())["args"].get("vars")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def _manifest_made_here(manifest: Path) -> bool:
     try:
         return _made_here(_seed_roots(json.loads(manifest.read_text())["nodes"]))

@@ -22,6 +22,7 @@ from market_spine.operations.cost.report import (
     UNATTRIBUTED,
     component_of,
     cost_report,
+    run_lines,
     subscription_lines,
 )
 from market_spine.operations.cost.storage import stored_bytes
@@ -93,6 +94,7 @@ def test_the_report_prices_runs_and_storage_by_component_dataset_and_asset(home:
         }
     component = reports["component"]
     assert component.metered_runs == 2 and component.unmetered_runs == 0
+    assert component.running_runs == 0 and component.as_json()["running_runs"] == 0
     # $3600 per vCPU-hour is $1 per CPU second.
     assert component.totals.compute_usd == pytest.approx(cpu, rel=1e-6)
     futures = next(line for line in component.lines if line.key == "futures")
@@ -113,6 +115,25 @@ def test_the_report_prices_runs_and_storage_by_component_dataset_and_asset(home:
     assert all(line.storage_usd == 0 for line in asset.values())
     assert set(asset) - {UNATTRIBUTED} <= set(dataset)
     assert sum(line.compute_usd for line in asset.values()) == pytest.approx(cpu, rel=1e-6)
+
+
+def test_runs_in_progress_are_counted_as_running_not_unmetered(tmp_path: Path) -> None:
+    """A queued or running run has not recorded its usage yet: it is counted apart (running),
+    neither priced nor lost; a finished run without usage is unmetered."""
+    import dagster as dg
+
+    statuses = {
+        "starting": dg.DagsterRunStatus.NOT_STARTED,
+        "started": dg.DagsterRunStatus.STARTED,
+        "done": dg.DagsterRunStatus.SUCCESS,
+    }
+    since = datetime.now(UTC) - timedelta(hours=1)
+    with dg.DagsterInstance.local_temp(tempdir=str(tmp_path)) as instance:
+        for name, status in statuses.items():
+            instance.add_run(dg.DagsterRun(job_name=name, run_id=f"{name}-run", status=status))
+        costs = run_lines(instance, since, PRICES)
+    assert (costs.metered, costs.unmetered, costs.running) == (0, 1, 2)
+    assert costs.lines == []
 
 
 def test_a_subscription_is_shared_by_requests() -> None:

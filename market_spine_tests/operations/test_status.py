@@ -197,6 +197,53 @@ def test_stale_datasets_and_open_findings_come_from_the_latest_check_evaluations
     assert report.stale and not report.ok
 
 
+def test_a_queued_or_canceled_recheck_never_hides_a_failed_verdict(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run planning a partition's checks writes PLANNED rows before it runs them: while it
+    waits, the failed verdict stays open with the re-check beside it; once it is canceled,
+    the verdict stands as it was (and the metrics never count a PLANNED row as passing)."""
+    from market_spine.futures import keys
+    from market_spine.futures.partitions import partition_key
+    from market_spine.operations.metrics import _checks
+    from market_spine.runs.launch import create_run
+
+    settings = settings_for(home)
+    run_days(home, "CL", DAY, market=MarketDataResource(defects=["spikes"]))
+    instance = home_instance(settings)
+    key = partition_key(DAY, "CL")
+
+    def anomalies() -> dict[str, object]:
+        _, findings = checks_failing(instance)
+        by_check = {(c["dataset"], c["check"]): c for c in findings["checks"]}
+        return by_check[("normalized/futures_bars_1m", "anomalies")]
+
+    def failing_metric() -> float:
+        [_, failing] = _checks(instance)
+        return sum(
+            s.value
+            for s in failing.samples
+            if s.labels["dataset"] == "normalized/futures_bars_1m"
+            and s.labels["check"] == "anomalies"
+        )
+
+    assert anomalies()["rechecks"] == {} and failing_metric() == 1
+    queued = create_run(settings, keys.IN_LINEAGE, instance=instance, partition_range=(key, key))
+    finding = anomalies()
+    assert finding["partitions"] == [key] and finding["rechecks"] == {key: "queued"}
+    assert failing_metric() == 1
+    with served(home, monkeypatch):
+        screen = runner.invoke(app, ["status"], terminal_width=200)
+        assert f"{key} failed (re-check queued)" in screen.stdout
+
+    instance.report_run_canceled(queued)
+    finding = anomalies()
+    assert finding["partitions"] == [key] and finding["rechecks"] == {}
+    assert failing_metric() == 1
+    report = collect_status(settings, instance, verify=False)
+    assert report.findings["by_severity"]["WARN"] == 1
+
+
 def test_a_daemon_that_stopped_beating_turns_red_within_two_minutes(tmp_path: Path) -> None:
     with dg.DagsterInstance.local_temp(tempdir=str(tmp_path)) as instance:
         now = datetime.now(UTC)

@@ -41,10 +41,8 @@ def day_lines(
     instance: dg.DagsterInstance, prices: PriceSheet, day: date
 ) -> tuple[list[CostLine], int]:
     """The run and subscription lines of one UTC day, and how many runs recorded no usage."""
-    runs, requests, _metered, unmetered = run_lines(
-        instance, _start(day), prices, until=_start(day + timedelta(days=1))
-    )
-    return [*runs, *subscription_lines(prices, requests, 1.0)], unmetered
+    costs = run_lines(instance, _start(day), prices, until=_start(day + timedelta(days=1)))
+    return [*costs.lines, *subscription_lines(prices, costs.requests, 1.0)], costs.unmetered
 
 
 def _frame(day: date, lines: Sequence[CostLine], at: datetime) -> pl.DataFrame:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 
@@ -100,8 +100,9 @@ class CostLine:
 
 @dataclass(frozen=True)
 class CostReport:
-    """Cost lines over [since, until] grouped `by`, most expensive first, with the sheet used
-    and the runs that recorded no usage (priced at nothing: listed so the gap is visible)."""
+    """Cost lines over [since, until] grouped `by`, most expensive first, with the sheet used,
+    the finished runs that recorded no usage (priced at nothing: listed so the gap is visible)
+    and the runs still queued or running (priced once they end and record their usage)."""
 
     since: datetime
     until: datetime
@@ -110,6 +111,7 @@ class CostReport:
     prices: PriceSheet
     unmetered_runs: int = 0
     metered_runs: int = 0
+    running_runs: int = 0
     totals: CostLine = field(default_factory=lambda: CostLine("total", ""))
 
     def as_json(self) -> dict[str, Any]:
@@ -120,6 +122,7 @@ class CostReport:
             "prices": self.prices.as_json(),
             "metered_runs": self.metered_runs,
             "unmetered_runs": self.unmetered_runs,
+            "running_runs": self.running_runs,
             "total": self.totals.as_json(),
             "lines": [line.as_json() for line in self.lines],
         }
@@ -171,18 +174,29 @@ def parse_by(text: str, option: str = "--by") -> str:
     return wanted
 
 
+class RunCosts(NamedTuple):
+    """What the runs of a window cost (`run_lines`): per-asset compute and request lines, the
+    requests per provider per asset (for sharing subscriptions), and how many runs were
+    metered, finished without usage (unmetered), or are still queued or running (their usage
+    is recorded when they end: neither metered nor lost yet)."""
+
+    lines: list[CostLine]
+    requests: dict[str, dict[str, int]]
+    metered: int
+    unmetered: int
+    running: int
+
+
 def run_lines(
     instance: dg.DagsterInstance,
     since: datetime,
     prices: PriceSheet,
     until: datetime | None = None,
-) -> tuple[list[CostLine], dict[str, dict[str, int]], int, int]:
-    """Per-asset compute and request lines of every run created since `since` (and before
-    `until` when given); the requests per provider per asset (for sharing subscriptions); the
-    counts of metered and unmetered finished runs."""
+) -> RunCosts:
+    """The cost of every run created since `since` (and before `until` when given)."""
     lines: list[CostLine] = []
     requests: dict[str, dict[str, int]] = {}
-    metered = unmetered = 0
+    metered = unmetered = running = 0
     cursor = None
     while True:
         records = instance.get_run_records(
@@ -192,7 +206,10 @@ def run_lines(
             run = record.dagster_run
             used = meter.usage(run.tags, run.run_id)
             if used is None:
-                unmetered += run.status.value in ("SUCCESS", "FAILURE", "CANCELED")
+                if run.is_finished:
+                    unmetered += 1
+                else:
+                    running += 1
                 continue
             metered += 1
             assets = run_datasets(run, instance) or (run.job_name,)
@@ -218,7 +235,7 @@ def run_lines(
         if len(records) < 500:
             break
         cursor = records[-1].dagster_run.run_id
-    return lines, requests, metered, unmetered
+    return RunCosts(lines, requests, metered, unmetered, running)
 
 
 def subscription_lines(
@@ -308,7 +325,7 @@ def cost_report(
     if since >= now:
         raise InvalidInput(f"--since {since.isoformat()} is not in the past: give 30d, 1w, ...")
     days = (now - since).total_seconds() / 86400.0
-    runs, requests, metered, unmetered = run_lines(instance, since, prices)
+    runs, requests, metered, unmetered, running = run_lines(instance, since, prices)
     stored = storage_lines(stored_bytes(lake, home, list(lake_specs)), prices, days)
     lines = [*runs, *subscription_lines(prices, requests, days)]
     if by != "asset":
@@ -329,6 +346,7 @@ def cost_report(
         prices=prices,
         unmetered_runs=unmetered,
         metered_runs=metered,
+        running_runs=running,
         totals=totals,
     )
 

@@ -1,0 +1,48 @@
+"""A warehouse build after a windowed one reuses dbt's partial parse: the automation's builds
+of the models over a load alternate with builds of the minute fact's window, and dbt parses the
+whole project again whenever the vars differ from the last invocation's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from market_spine.home import instance as home_instance
+from market_spine.runs.launch import launch, materialize_warehouse
+from market_spine.warehouse.assets import warehouse_dbt
+from market_spine.warehouse.paths import dbt_target_path
+from market_spine.warehouse.translator import MINUTE_BARS_KEY
+from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.run_homes import DAY, run_days
+
+FULL_PARSE = "Unable to do partial parsing"
+
+
+def _last_invocation(log: Path) -> list[str]:
+    """The messages of the last dbt invocation in the home's dbt.log (JSON lines)."""
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    last = entries[-1]["info"]["invocation_id"]
+    return [e["info"]["msg"] for e in entries if e["info"]["invocation_id"] == last]
+
+
+# Two dbt builds of the whole warehouse's first load.
+@pytest.mark.timeout(900)
+def test_a_build_without_the_minute_fact_reuses_the_windowed_builds_parse(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = settings_for(home)
+    assert run_days(home, "CL", DAY).success
+    log = dbt_target_path(home) / "dbt.log"
+    with home_instance(settings) as instance:
+        [windowed] = materialize_warehouse(settings, DAY, DAY, instance=instance)
+        assert windowed.success, windowed
+        marts = sorted(
+            (k for k in warehouse_dbt.keys if k.path[0] == "marts" and k != MINUTE_BARS_KEY),
+            key=lambda k: k.to_user_string(),
+        )
+        models = launch(settings, marts[:1], instance=instance)
+        assert models.success, models.failure
+    messages = _last_invocation(log)
+    assert messages, "dbt wrote no log for the models' build"
+    assert not [m for m in messages if FULL_PARSE in m], messages[:5]
