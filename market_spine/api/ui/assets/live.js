@@ -242,9 +242,8 @@
     }
   }
 
-  // A bookmarked day that is not one: said, and no other day drawn in its place.
-  function badDay(given) {
-    state.tradeDate = null;
+  // Nothing drawn and nothing said about a day: what a refused symbol or day leaves.
+  function clearView() {
     state.candles.clear();
     state.forming.clear();
     state.join = null;
@@ -253,6 +252,12 @@
     joinState("", "");
     document.getElementById("day").textContent = "";
     document.getElementById("day-state").replaceChildren();
+  }
+
+  // A bookmarked day that is not one: said, and no other day drawn in its place.
+  function badDay(given) {
+    state.tradeDate = null;
+    clearView();
     info(`day "${given}" is not a date: ${S.DAY_FORM}`, "bad_day");
   }
 
@@ -465,14 +470,7 @@
 
   function unknownSymbol() {
     state.generation += 1; // a load still running draws nothing
-    state.candles.clear();
-    state.forming.clear();
-    state.join = null;
-    redraw();
-    anomalies([]);
-    joinState("", "");
-    document.getElementById("day").textContent = "";
-    document.getElementById("day-state").replaceChildren();
+    clearView();
     info(`symbol ${state.unknownSymbol} is not offered here: pick one of ${offered().join(", ")}`, "unknown_symbol");
   }
 
