@@ -114,6 +114,16 @@ def trade_day_span(q: BarsQuery) -> tuple[date, date]:
     return q.start, q.end
 
 
+def not_loaded(dataset: str, q: BarsQuery) -> ApiError:
+    """404 for a table no run has written yet, with the command that writes the days asked."""
+    lo, hi = trade_day_span(q)
+    return ApiError(
+        404,
+        f"{dataset} has no data yet: run `market-spine process --start {lo} --end {hi} "
+        f"--symbols {q.root} --domain futures` to materialize it",
+    )
+
+
 def check_width(q: BarsQuery) -> None:
     """Refuse more than MAX_TRADE_DAYS sessions of minute bars before reading anything."""
     lo, hi = trade_day_span(q)
@@ -186,11 +196,7 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     if q.continuous:
         dataset = CONTINUOUS_1M if dataset == BARS_1M else CONTINUOUS_DAILY
     if not spine.lake.exists(dataset):
-        raise ApiError(
-            404,
-            f"{dataset} has no data yet: run "
-            "`market-spine process --start D1 --end D2` to materialize it",
-        )
+        raise not_loaded(dataset, q)
     certified = params.certified_version(spine, dataset, p.as_certified, q.as_of)
     version = params.version(spine.lake, dataset, q.as_of) if certified is None else certified
     as_of_echo: Any = iso(q.as_of) if isinstance(q.as_of, datetime) else q.as_of
@@ -321,11 +327,7 @@ def rolls(
     q = parse_query(symbol, start, end, as_of)
     spine: Spine = request.app.state.spine
     if not spine.lake.exists(ROLLS):
-        raise ApiError(
-            404,
-            f"{ROLLS} has no data yet: run `market-spine process --start D1 --end D2` to "
-            "materialize it",
-        )
+        raise not_loaded(ROLLS, q)
     version = params.version(spine.lake, ROLLS, q.as_of)
     lo, hi = trade_day_span(q)
     if end is None:

@@ -98,3 +98,15 @@ def test_bad_continuous_requests_name_the_parameter(
     assert r.status_code == 422
     body = r.json()
     assert says in body["error"] and body["field"] == field
+
+
+def test_a_table_not_written_yet_names_the_command_for_the_days_asked(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with serving(empty) as bare:
+        series = bare.get("/v1/bars", params={"symbol": "ES.c.0", "start": "2024-03-04"})
+        rolls = bare.get("/v1/bars/rolls", params={"symbol": "CL", **WEEK})
+    assert series.status_code == 404, series.text
+    assert "--start 2024-03-04 --end 2024-03-04 --symbols ES --domain futures" in series.text
+    assert rolls.status_code == 404, rolls.text
+    assert "--start 2024-03-04 --end 2024-03-08 --symbols CL --domain futures" in rolls.text
