@@ -68,7 +68,7 @@ NO_CAPTURE = "no-capture"
 
 def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
     """What the source holds that no capture has yet: files by their hash, PostgreSQL rows
-    past the newest captured cursor value, the whole HTTP API."""
+    from the newest captured cursor value on (less those already captured there), the whole HTTP API."""
     source = config.source
     raw = raw_table(config)
     if isinstance(source, FilesSource):
@@ -77,10 +77,12 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
             captured |= set(lake.read(raw, columns=["payload_sha256"])["payload_sha256"])
         return fetch_files(config, source, folder, captured)
     if isinstance(source, PostgresSource):
-        cursor = None
+        cursor = at_cursor = None
         if lake.exists(raw):
-            cursor = lake.read(raw, columns=[source.cursor])[source.cursor].max()
-        return fetch_postgres(config, source, cursor)
+            captured = lake.read(raw, columns=list(config.dtypes))
+            cursor = captured[source.cursor].max()
+            at_cursor = captured.filter(pl.col(source.cursor) == cursor)
+        return fetch_postgres(config, source, cursor, at_cursor)
     assert isinstance(source, HttpSource)
     with httpx.Client(timeout=30) as client:
         return fetch_http(config, source, client)

@@ -251,10 +251,18 @@ def _pg_text(name: str, type_: str) -> str:
     return quoted
 
 
-def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -> list[Fetched]:
-    """The rows past `cursor` (all rows when None), ordered by the cursor column, as one
-    capture. They travel as `COPY … TO STDOUT` CSV, PostgreSQL's fastest way out, and those
-    bytes are the capture's payload."""
+def fetch_postgres(
+    config: DatasetConfig,
+    source: PostgresSource,
+    cursor: Any,
+    at_cursor: pl.DataFrame | None = None,
+) -> list[Fetched]:
+    """The rows at or past `cursor` (all rows when None), ordered by the cursor column, as one
+    capture, less the rows identical to `at_cursor` (those already captured at the cursor
+    value). The boundary value is read again because rows committed after the last capture
+    may carry the same cursor value as its newest row; reading only rows strictly past it
+    would lose them. The rows travel as `COPY … TO STDOUT` CSV, PostgreSQL's fastest way out,
+    and those bytes are the capture's payload."""
     import psycopg
 
     dsn = os.environ.get(source.dsn_env)
@@ -268,7 +276,7 @@ def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -
     sql = f"select {columns} from ({base}) as src"
     params: list[Any] = []
     if cursor is not None:
-        sql += f' where src."{source.cursor}" > %s'
+        sql += f' where src."{source.cursor}" >= %s'
         params.append(cursor)
     sql += f' order by src."{source.cursor}"'
     payload = bytearray()
@@ -280,7 +288,18 @@ def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -
     if frame.height == 0:
         return []
     rows = conformed(config, frame, f"{config.name}'s PostgreSQL source")
-    request = {"cursor_column": source.cursor, "after": cursor, "rows": rows.height}
+    read = rows.height
+    if at_cursor is not None and at_cursor.height:
+        seen = at_cursor.select(rows.columns).cast(rows.schema).unique()
+        rows = rows.join(seen, on=rows.columns, how="anti", nulls_equal=True)
+    if rows.height == 0:
+        return []
+    request = {
+        "cursor_column": source.cursor,
+        "from": cursor,
+        "rows": rows.height,
+        "already_captured": read - rows.height,
+    }
     return [Fetched(rows, bytes(payload), request, "postgres")]
 
 
