@@ -68,7 +68,8 @@ NO_CAPTURE = "no-capture"
 
 def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
     """What the source holds that no capture has yet: files by their hash, PostgreSQL rows
-    from the newest captured cursor value on (less those already captured there), the whole HTTP API."""
+    from the newest captured cursor value on (less those already captured there), the whole
+    HTTP API."""
     source = config.source
     raw = raw_table(config)
     if isinstance(source, FilesSource):
