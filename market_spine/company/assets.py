@@ -41,7 +41,14 @@ from market_spine.company.catalog import dataset_specs
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
 from market_spine.company.partitions import business_days
 from market_spine.company.retention import past_retention_note, within_retention
-from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
+from market_spine.company.sources import (
+    BLANK_LINES,
+    Fetched,
+    blank_lines_note,
+    fetch_files,
+    fetch_http,
+    fetch_postgres,
+)
 from market_spine.company.tables import (
     BUSINESS_DATE,
     VALID_FROM,
@@ -131,8 +138,14 @@ def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dic
         rows += frame.height
     record_captures(lake, ledger, run_id)
     counts: dict[str, Any] = {"captures": len(found), "rows": rows, PAST_RETENTION: past}
+    notes = []
     if past:
-        counts[LEFT_OUT] = past_retention_note(config, past, rows, datetime.now(UTC))
+        notes.append(past_retention_note(config, past, rows, datetime.now(UTC)))
+    blank = {f.request["file"]: f.request[BLANK_LINES] for f in found if BLANK_LINES in f.request}
+    if blank:
+        notes.append(blank_lines_note(blank))
+    if notes:
+        counts[LEFT_OUT] = " ".join(notes)
     return counts
 
 
