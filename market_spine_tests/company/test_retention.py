@@ -23,6 +23,7 @@ from market_spine.client import Spine
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.config import load
 from market_spine.company.definitions import build_definitions, load_folder
+from market_spine.company.empty_reads import why_empty
 from market_spine.company.retention import RETENTION_OPERATION, expire
 from market_spine.errors import InvalidInput
 from market_spine.lake.resource import LakeResource
@@ -224,3 +225,8 @@ def test_keyed_sql_reads_a_table_retention_emptied_as_an_empty_table(tmp_path: P
     key = KeyStore(home).create("quant", name="test").token
     rows = Spine(settings=settings, key=key).sql("select * from company_short_orders")
     assert rows.height == 0 and "order_id" in rows.columns
+
+    # Why it reads empty names the retention, not the source.
+    reason = why_empty(lake, silver, home)
+    assert "retention deleted them" in reason.detail and "source had none" not in reason.detail
+    assert "retention_days: " in reason.detail
