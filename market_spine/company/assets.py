@@ -156,9 +156,10 @@ def final_at(day: Any) -> datetime:
 
 def rebuild(
     config: DatasetConfig, lake: Lake, day: Any | None, run_id: str
-) -> tuple[pl.DataFrame, int | None]:
+) -> tuple[pl.DataFrame, int | None, pl.DataFrame | None]:
     """Replace one partition of the silver table (`day`, or the whole table) from its raw
-    captures; the new rows and the row count it held before (None: first write)."""
+    captures; the new rows, the row count it held before (None: first write) and the raw
+    rows they were built from (None: no capture), which checks judge before deduplication."""
     raw, silver = raw_table(config), silver_table(config)
     schema = silver_schema(config)
     equals = {BUSINESS_DATE: day} if day is not None else None
@@ -178,7 +179,7 @@ def rebuild(
         between=between,
         metadata={"run_id": run_id},
     )
-    return rows, before
+    return rows, before, source
 
 
 def row_count(rows: pl.DataFrame) -> Completeness:
@@ -260,9 +261,10 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
             before = Before(before_rows, store.version(silver_spec.name))
             written, verdicts = [], {}
             for day in dates:
-                rows, previous = rebuild(config, store, day, context.run.run_id)
+                rows, previous, source = rebuild(config, store, day, context.run.run_id)
                 written.append(rows)
-                verdicts[day.isoformat()] = judge(checks, rules.Subject(rows, previous, now))
+                subject = rules.Subject(rows, previous, now, source)
+                verdicts[day.isoformat()] = judge(checks, subject)
             partitions = [Partition(d.isoformat(), d, None, (d,), final_at(d)) for d in dates]
             judged = Judged(checks, verdicts, selected_checks(context, silver_key))
             all_rows = pl.concat(written)
@@ -318,8 +320,8 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
         before = Before(
             store.read(name) if store.exists(name) else pl.DataFrame(), store.version(name)
         )
-        rows, previous = rebuild(config, store, None, context.run.run_id)
-        verdicts = judge(checks, rules.Subject(rows, previous, now))
+        rows, previous, source = rebuild(config, store, None, context.run.run_id)
+        verdicts = judge(checks, rules.Subject(rows, previous, now, source))
         partition = capture_partition(rows, now)
         judged = Judged(checks, {partition.key: verdicts}, selected_checks(context, silver_key))
         certified = certify(
