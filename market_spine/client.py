@@ -793,15 +793,21 @@ class Spine:
                 continue
             layer, name = dataset.split("/")
             body = view_sql(snapshot)
+            scoped = identity is not None and not sql_access.read_whole(dataset, identity)
+            if scoped and self._scratch is None:
+                self._scratch = self._plain_connection(hashing=True)
             if body is None:
+                # A table with no rows (never written, or emptied by retention) is a typed
+                # empty table, registered where its body runs: a scoped copy runs on scratch.
                 empty = f"_empty_{layer}_{name}"
-                self._con.register(empty, snapshot.schema.empty_table())
+                target = self._scratch if scoped else self._con
+                assert target is not None
+                target.register(empty, snapshot.schema.empty_table())
                 body = f"SELECT * FROM {empty}"
             self._con.execute(f"create schema if not exists {layer}")
             names = (f"{layer}.{name}", view_name(dataset))
-            if identity is not None and not sql_access.read_whole(dataset, identity):
-                if self._scratch is None:
-                    self._scratch = self._plain_connection(hashing=True)
+            if scoped:
+                assert self._scratch is not None
                 sql_access.copy_scoped(
                     self._con, self._scratch, dataset, body, names, identity, self.lake
                 )

@@ -54,12 +54,14 @@ def finish(outcome: str | None = None) -> None:
 
     if outcome is None:
         exc = sys.exc_info()[1]
+        # Typer's own Exit is not click's: both end a command with the status they carry.
+        exits = (Exit, typer.Exit)
         code = (
             exc.exit_code
-            if isinstance(exc, Exit)
+            if isinstance(exc, exits)
             else (exc.code if isinstance(exc, SystemExit) else None)
         )
-        ok = exc is None or (code in (0, None) and isinstance(exc, (Exit, SystemExit)))
+        ok = exc is None or (code in (0, None) and isinstance(exc, (*exits, SystemExit)))
         outcome = "ok" if ok else "failed"
         if not ok and command.error is None:
             command.error = (

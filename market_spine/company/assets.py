@@ -41,7 +41,14 @@ from market_spine.company.catalog import dataset_specs
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
 from market_spine.company.partitions import business_days
 from market_spine.company.retention import past_retention_note, within_retention
-from market_spine.company.sources import Fetched, fetch_files, fetch_http, fetch_postgres
+from market_spine.company.sources import (
+    BLANK_LINES,
+    Fetched,
+    blank_lines_note,
+    fetch_files,
+    fetch_http,
+    fetch_postgres,
+)
 from market_spine.company.tables import (
     BUSINESS_DATE,
     VALID_FROM,
@@ -68,7 +75,8 @@ NO_CAPTURE = "no-capture"
 
 def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
     """What the source holds that no capture has yet: files by their hash, PostgreSQL rows
-    past the newest captured cursor value, the whole HTTP API."""
+    from the newest captured cursor value on (less those already captured there), the whole
+    HTTP API."""
     source = config.source
     raw = raw_table(config)
     if isinstance(source, FilesSource):
@@ -77,10 +85,12 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
             captured |= set(lake.read(raw, columns=["payload_sha256"])["payload_sha256"])
         return fetch_files(config, source, folder, captured)
     if isinstance(source, PostgresSource):
-        cursor = None
+        cursor = at_cursor = None
         if lake.exists(raw):
-            cursor = lake.read(raw, columns=[source.cursor])[source.cursor].max()
-        return fetch_postgres(config, source, cursor)
+            captured = lake.read(raw, columns=list(config.dtypes))
+            cursor = captured[source.cursor].max()
+            at_cursor = captured.filter(pl.col(source.cursor) == cursor)
+        return fetch_postgres(config, source, cursor, at_cursor)
     assert isinstance(source, HttpSource)
     with httpx.Client(timeout=30) as client:
         return fetch_http(config, source, client)
@@ -128,8 +138,14 @@ def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dic
         rows += frame.height
     record_captures(lake, ledger, run_id)
     counts: dict[str, Any] = {"captures": len(found), "rows": rows, PAST_RETENTION: past}
+    notes = []
     if past:
-        counts[LEFT_OUT] = past_retention_note(config, past, rows, datetime.now(UTC))
+        notes.append(past_retention_note(config, past, rows, datetime.now(UTC)))
+    blank = {f.request["file"]: f.request[BLANK_LINES] for f in found if BLANK_LINES in f.request}
+    if blank:
+        notes.append(blank_lines_note(blank))
+    if notes:
+        counts[LEFT_OUT] = " ".join(notes)
     return counts
 
 
@@ -140,9 +156,10 @@ def final_at(day: Any) -> datetime:
 
 def rebuild(
     config: DatasetConfig, lake: Lake, day: Any | None, run_id: str
-) -> tuple[pl.DataFrame, int | None]:
+) -> tuple[pl.DataFrame, int | None, pl.DataFrame | None]:
     """Replace one partition of the silver table (`day`, or the whole table) from its raw
-    captures; the new rows and the row count it held before (None: first write)."""
+    captures; the new rows, the row count it held before (None: first write) and the raw
+    rows they were built from (None: no capture), which checks judge before deduplication."""
     raw, silver = raw_table(config), silver_table(config)
     schema = silver_schema(config)
     equals = {BUSINESS_DATE: day} if day is not None else None
@@ -162,7 +179,7 @@ def rebuild(
         between=between,
         metadata={"run_id": run_id},
     )
-    return rows, before
+    return rows, before, source
 
 
 def row_count(rows: pl.DataFrame) -> Completeness:
@@ -244,9 +261,10 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
             before = Before(before_rows, store.version(silver_spec.name))
             written, verdicts = [], {}
             for day in dates:
-                rows, previous = rebuild(config, store, day, context.run.run_id)
+                rows, previous, source = rebuild(config, store, day, context.run.run_id)
                 written.append(rows)
-                verdicts[day.isoformat()] = judge(checks, rules.Subject(rows, previous, now))
+                subject = rules.Subject(rows, previous, now, source)
+                verdicts[day.isoformat()] = judge(checks, subject)
             partitions = [Partition(d.isoformat(), d, None, (d,), final_at(d)) for d in dates]
             judged = Judged(checks, verdicts, selected_checks(context, silver_key))
             all_rows = pl.concat(written)
@@ -302,8 +320,8 @@ def build_assets(config: DatasetConfig, folder: Path) -> dg.Definitions:
         before = Before(
             store.read(name) if store.exists(name) else pl.DataFrame(), store.version(name)
         )
-        rows, previous = rebuild(config, store, None, context.run.run_id)
-        verdicts = judge(checks, rules.Subject(rows, previous, now))
+        rows, previous, source = rebuild(config, store, None, context.run.run_id)
+        verdicts = judge(checks, rules.Subject(rows, previous, now, source))
         partition = capture_partition(rows, now)
         judged = Judged(checks, {partition.key: verdicts}, selected_checks(context, silver_key))
         certified = certify(

@@ -20,11 +20,13 @@ SHOWN = 5
 @dataclass(frozen=True)
 class Subject:
     """What a check judges: the partition's silver rows, the row count the partition had
-    before this run (None: first load) and now (UTC)."""
+    before this run (None: first load), now (UTC) and the raw rows behind them."""
 
     rows: pl.DataFrame
     previous_rows: int | None
     now: datetime
+    #: The raw captured rows the partition was built from, before deduplication (None: none).
+    captured: pl.DataFrame | None = None
 
     @property
     def current(self) -> pl.DataFrame:
@@ -46,6 +48,32 @@ def _shown(values: pl.Series, config: DatasetConfig) -> str:
     return ", ".join(str(v) for v in values.head(SHOWN).to_list())
 
 
+def _conflicting(
+    config: DatasetConfig, keys: list[str], captured: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The keys one capture holds more than once with different values: deduplication would
+    keep one of them silently. Rows repeated identically are one record sent twice."""
+    if captured is None or captured.height == 0 or "capture_id" not in captured.columns:
+        return pl.DataFrame(schema={k: pl.String for k in keys})
+    values = [c for c in config.dtypes if c in captured.columns]
+    per_key = captured.group_by(["capture_id", *keys]).agg(
+        pl.struct(values).n_unique().alias("versions")
+    )
+    return per_key.filter(pl.col("versions") > 1).select(keys).unique().sort(keys)
+
+
+def _shown_keys(conflicting: pl.DataFrame, config: DatasetConfig) -> str:
+    # The keys reach check metadata, which no PII scope guards.
+    secret = [k for k in conflicting.columns if k in config.pii]
+    if secret:
+        return (
+            f"withheld: {', '.join(secret)} is a pii column (read the rows with a pii-scoped key)"
+        )
+    return "; ".join(
+        ", ".join(f"{k}={v}" for k, v in row.items()) for row in conflicting.head(SHOWN).to_dicts()
+    )
+
+
 def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutcome:
     """One rule's verdict on one partition."""
     rows = subject.current
@@ -56,7 +84,11 @@ def evaluate(check: Check, config: DatasetConfig, subject: Subject) -> CheckOutc
     if check.kind == "unique":
         keys = check.columns or ([check.column] if check.column else config.keys)
         dupes = rows.filter(pl.struct(keys).is_duplicated())
-        return _outcome(check, owner, dupes.height, {"columns": ", ".join(keys)})
+        conflicting = _conflicting(config, keys, subject.captured)
+        detail: dict[str, object] = {"columns": ", ".join(keys)}
+        if conflicting.height:
+            detail["conflicting_keys"] = _shown_keys(conflicting, config)
+        return _outcome(check, owner, dupes.height + conflicting.height, detail)
     if check.kind == "accepted_values":
         column = rows[check.column]
         # Typed as the column, so `values: [1, 2]` compares with a float column's 1.0 and 2.0.

@@ -358,6 +358,19 @@ class Partitioning(Strict):
     column: str | None = None
     start: date | None = None
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+            return value
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d").date()
+        except ValueError:
+            raise ValueError(
+                f"start {value!r} is not a date: write the first business date as YYYY-MM-DD, "
+                "e.g. 2026-11-24"
+            ) from None
+
     @classmethod
     def _rules(cls, raw: Mapping[str, Any]) -> Problems:
         if raw.get("kind") != "daily":

@@ -22,6 +22,9 @@ from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, 
 from market_spine.company.partitions import utc_today
 from market_spine.errors import InvalidInput
 
+#: A file capture's request names the blank lines it left out under this key.
+BLANK_LINES = "blank_lines_left_out"
+
 
 @dataclass(frozen=True)
 class Fetched:
@@ -205,18 +208,53 @@ def fetch_files(
         payload = path.read_bytes()
         if hashlib.sha256(payload).hexdigest() in captured:
             continue
+        request: dict[str, Any] = {"file": path.name, "format": source.format}
+        records = payload
         if source.format == "csv":
+            records, blank = _without_blank_lines(payload)
+            if blank:
+                request[BLANK_LINES] = blank
             _refuse_ragged(payload, path)
         try:
             if source.format == "csv":
-                frame = pl.read_csv(io.BytesIO(payload), infer_schema=False)
+                frame = pl.read_csv(io.BytesIO(records), infer_schema=False)
             else:
-                frame = pl.read_parquet(io.BytesIO(payload))
+                frame = pl.read_parquet(io.BytesIO(records))
         except pl.exceptions.PolarsError as exc:
             raise InvalidInput(f"{path} is not a readable {source.format} file: {exc}") from None
-        request = {"file": path.name, "format": source.format}
         fetched.append(Fetched(conformed(config, frame, str(path)), payload, request, "file"))
     return fetched
+
+
+def _without_blank_lines(payload: bytes) -> tuple[bytes, list[int]]:
+    """A CSV file's bytes less its blank lines (empty, whitespace-only or separator-only,
+    with any line ending), and their line numbers: such a line is not a record, and read as
+    one it would be a row of nulls that names no tenant. Lines inside a quoted value stay."""
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return payload, []  # polars names the encoding problem
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines)
+    kept: list[str] = []
+    blank: list[int] = []
+    start = 0
+    for fields in reader:
+        end = reader.line_num
+        if all(not value.strip() for value in fields):
+            blank += range(start + 1, end + 1)
+        else:
+            kept += lines[start:end]
+        start = end
+    if not blank:
+        return payload, []
+    return "".join(kept).encode(), blank
+
+
+def blank_lines_note(skipped: dict[str, list[int]]) -> str:
+    """The sentence naming the blank lines left out of each file, by line number."""
+    parts = [f"{name} line(s) {', '.join(map(str, lines))}" for name, lines in skipped.items()]
+    return f"blank lines are not records and were left out: {'; '.join(parts)}"
 
 
 def _refuse_ragged(payload: bytes, path: Path) -> None:
@@ -232,7 +270,8 @@ def _refuse_ragged(payload: bytes, path: Path) -> None:
     if header is None:
         return
     for fields in reader:
-        if fields and len(fields) != len(header):
+        blank = all(not value.strip() for value in fields)
+        if not blank and len(fields) != len(header):
             raise InvalidInput(
                 f"{path}: line {reader.line_num} has {len(fields)} fields where the header has "
                 f"{len(header)} ({', '.join(header)}); nothing was captured: give that row one "
@@ -251,10 +290,18 @@ def _pg_text(name: str, type_: str) -> str:
     return quoted
 
 
-def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -> list[Fetched]:
-    """The rows past `cursor` (all rows when None), ordered by the cursor column, as one
-    capture. They travel as `COPY … TO STDOUT` CSV, PostgreSQL's fastest way out, and those
-    bytes are the capture's payload."""
+def fetch_postgres(
+    config: DatasetConfig,
+    source: PostgresSource,
+    cursor: Any,
+    at_cursor: pl.DataFrame | None = None,
+) -> list[Fetched]:
+    """The rows at or past `cursor` (all rows when None), ordered by the cursor column, as one
+    capture, less the rows identical to `at_cursor` (those already captured at the cursor
+    value). The boundary value is read again because rows committed after the last capture
+    may carry the same cursor value as its newest row; reading only rows strictly past it
+    would lose them. The rows travel as `COPY … TO STDOUT` CSV, PostgreSQL's fastest way out,
+    and those bytes are the capture's payload."""
     import psycopg
 
     dsn = os.environ.get(source.dsn_env)
@@ -268,7 +315,7 @@ def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -
     sql = f"select {columns} from ({base}) as src"
     params: list[Any] = []
     if cursor is not None:
-        sql += f' where src."{source.cursor}" > %s'
+        sql += f' where src."{source.cursor}" >= %s'
         params.append(cursor)
     sql += f' order by src."{source.cursor}"'
     payload = bytearray()
@@ -280,7 +327,18 @@ def fetch_postgres(config: DatasetConfig, source: PostgresSource, cursor: Any) -
     if frame.height == 0:
         return []
     rows = conformed(config, frame, f"{config.name}'s PostgreSQL source")
-    request = {"cursor_column": source.cursor, "after": cursor, "rows": rows.height}
+    read = rows.height
+    if at_cursor is not None and at_cursor.height:
+        seen = at_cursor.select(rows.columns).cast(rows.schema).unique()
+        rows = rows.join(seen, on=rows.columns, how="anti", nulls_equal=True)
+    if rows.height == 0:
+        return []
+    request = {
+        "cursor_column": source.cursor,
+        "from": cursor,
+        "rows": rows.height,
+        "already_captured": read - rows.height,
+    }
     return [Fetched(rows, bytes(payload), request, "postgres")]
 
 

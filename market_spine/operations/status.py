@@ -28,6 +28,7 @@ import psutil
 
 from market_spine.check_kit import is_finding
 from market_spine.errors import retry_helps
+from market_spine.operations.alerts.runs import CHECKS_STOPPED_THE_RUN
 from market_spine.operations.retry import plan_retry
 from market_spine.operations.run_history import (
     ACTIVE,
@@ -294,10 +295,16 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
 def retry_verdict(plan_ok: bool, plan_reason: str, cls_name: str | None) -> tuple[bool, str]:
     """Whether retrying a failed run is safe, and why: the retry plan allows it now and the
     error behind the failure is not one that only a fix removes (a wrong URL's 404, a wrong
-    host's 476, a missing subscription), which would fail the same way again."""
+    host's 476, a missing subscription, a failed data-quality check), which would fail the
+    same way again."""
     # The provider errors register their classes when imported.
     import market_spine.providers.thetadata.errors  # noqa: F401
 
+    if plan_ok and cls_name == CHECKS_STOPPED_THE_RUN:
+        return False, (
+            "a data-quality check failed, and fails again on the same rows: fix the data, "
+            "then run it again"
+        )
     if plan_ok and retry_helps(cls_name) is False:
         return False, f"{cls_name} fails the same way on a retry: fix its cause first"
     return plan_ok, plan_reason

@@ -40,3 +40,11 @@ def test_a_failed_command_is_recorded_failed_with_its_error(env_home: Path) -> N
     assert create["outcome"] == "failed" and create["params"]["role"] == "root"
     assert "root" in create["params"]["error"]
     assert "invoked" not in {revoke["outcome"], create["outcome"]}
+
+
+def test_a_command_ending_with_exit_status_0_is_recorded_ok(env_home: Path) -> None:
+    env_home.mkdir()
+    checked = runner.invoke(app, ["company", "validate"])
+    assert checked.exit_code == 0, checked.output
+    [entry] = trail(env_home, action="cli.company")
+    assert entry["outcome"] == "ok" and "error" not in entry["params"]

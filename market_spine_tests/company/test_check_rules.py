@@ -64,3 +64,24 @@ def test_nan_fails_accepted_values_and_twice_is_a_duplicate() -> None:
     twice = pl.DataFrame({"amount": [NAN, NAN, 1.0]})
     unique = Check(kind="unique", columns=["amount"])
     assert evaluate(unique, orders, Subject(twice, None, NOW)).metadata["failing"] == 2
+
+
+def test_a_key_one_capture_repeats_with_other_values_fails_unique_naming_it() -> None:
+    orders = load(DEFS_FOLDER / "orders" / "defs.yaml")
+    # Silver kept one row per key, so judging it alone passes; the capture held a conflict.
+    silver = pl.DataFrame({"tenant": ["acme", "acme"], "order_id": ["O1", "O2"]})
+    captured = pl.DataFrame(
+        {
+            "capture_id": ["c1"] * 5,
+            "tenant": ["acme", "acme", "acme", "acme", "acme"],
+            "order_id": ["O1", "O1", "O2", "O2", "O3"],
+            "amount": [10.0, 12.0, 5.0, 5.0, 1.0],
+        }
+    )
+    unique = Check(kind="unique", columns=["tenant", "order_id"])
+    outcome = evaluate(unique, orders, Subject(silver, None, NOW, captured))
+    assert not outcome.passed and outcome.metadata["failing"] == 1
+    assert outcome.metadata["conflicting_keys"] == "tenant=acme, order_id=O1"
+    # The same rows sent twice, identically, are one record: no failure.
+    identical = captured.filter(pl.col("order_id") != "O1")
+    assert evaluate(unique, orders, Subject(silver, None, NOW, identical)).passed

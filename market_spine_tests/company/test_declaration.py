@@ -261,3 +261,11 @@ def test_a_value_outside_a_keys_choices_is_named_with_the_choices(
 ) -> None:
     message = _refused(edit, tmp_path)
     assert f"key `{key}` {says}" in message, message
+
+
+@pytest.mark.parametrize("value", ["24/11/2026", "2026-13-01", "soon"])
+def test_a_partitioning_start_that_is_not_a_date_names_the_form(tmp_path: Path, value: str) -> None:
+    message = _refused(_set("partitioning", "start", value=value), tmp_path)
+    assert "attributes.partitioning.start" in message
+    assert "YYYY-MM-DD, e.g. 2026-11-24" in message
+    assert "input_value" not in message and "Input should be" not in message

@@ -11,7 +11,7 @@ import pytest
 
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.config import FilesSource, load
-from market_spine.company.sources import fetch_files
+from market_spine.company.sources import BLANK_LINES, blank_lines_note, fetch_files
 from market_spine.errors import InvalidInput
 
 ORDERS = load(DEFS_FOLDER / "orders" / "defs.yaml")
@@ -73,3 +73,39 @@ def test_a_ragged_row_names_the_file_the_line_and_the_field_counts(
     assert str(tmp_path / "drop" / "orders.csv") in said
     assert f"line {line} has {found} fields where the header has 6" in said
     assert "nothing was captured" in said
+
+
+@pytest.mark.parametrize(
+    ("body", "blank"),
+    [
+        (
+            "acme,O1,C1,2026-11-24T09:30:00,1.0,open\nacme,O2,C1,2026-11-24T09:30:00,2.0,open\n\n",
+            [4],
+        ),
+        (
+            "acme,O1,C1,2026-11-24T09:30:00,1.0,open\n   \n"
+            "acme,O2,C1,2026-11-24T09:30:00,2.0,open\n",
+            [3],
+        ),
+        (
+            "acme,O1,C1,2026-11-24T09:30:00,1.0,open\r\n\r\nacme,O2,C1,2026-11-24T09:30:00,2.0,open\r\n",
+            [3],
+        ),
+        (
+            "acme,O1,C1,2026-11-24T09:30:00,1.0,open\n,,,,,\nacme,O2,C1,2026-11-24T09:30:00,2.0,open\n",
+            [3],
+        ),
+    ],
+    ids=["trailing", "whitespace-middle", "crlf", "separators-only"],
+)
+def test_blank_lines_are_not_records_and_are_named_in_the_notes(
+    tmp_path: Path, body: str, blank: list[int]
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "orders.csv").write_bytes((HEADER + body).encode())
+    [fetched] = fetch_files(ORDERS, SOURCE, tmp_path, set())
+    assert fetched.rows["order_id"].to_list() == ["O1", "O2"]
+    assert fetched.request[BLANK_LINES] == blank
+    assert fetched.payload == (HEADER + body).encode()
+    assert "orders.csv line(s) " + str(blank[0]) in blank_lines_note({"orders.csv": blank})

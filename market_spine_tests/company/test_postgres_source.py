@@ -119,3 +119,45 @@ def test_missing_dsn_variable_is_a_clear_error(
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error.to_string()
     assert "COMPANY_TEST_CRM_DSN" in failure and "source.dsn_env" in failure
+
+
+def test_rows_committed_later_at_the_newest_cursor_value_are_captured_once(
+    dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPANY_TEST_CRM_DSN", dsn)
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute("create table crm_late (like crm_clients)")
+    folder = tmp_path / "defs"
+    (folder / "clients").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "clients" / "defs.yaml").write_text(DEFS.replace("crm_clients", "crm_late"))
+
+    def insert(rows: list[tuple]) -> None:
+        with psycopg.connect(dsn, autocommit=True) as con, con.cursor() as cur:
+            cur.executemany("insert into crm_late values (%s, %s, %s, %s, %s)", rows)
+
+    insert(
+        [
+            ("acme", "C1", "a@acme.example", 10.0, "2026-11-27 09:00+00"),
+            ("acme", "C2", "b@acme.example", 20.0, "2026-11-27 10:00+00"),
+        ]
+    )
+    defs = load_folder(folder)
+    resources = {"lake": LakeResource(root=str(tmp_path / "lake"))}
+    lake = Lake(tmp_path / "lake")
+
+    def run() -> None:
+        result = dg.materialize(
+            list(defs.assets or []), resources=resources, instance=dg.DagsterInstance.ephemeral()
+        )
+        assert result.success
+
+    run()
+    # Committed after the capture, with the same cursor value as its newest row.
+    insert([("globex", "C9", "z@globex.example", 7.0, "2026-11-27 10:00+00")])
+    run()
+    raw = lake.read("raw/company_clients")
+    assert sorted(raw["client_id"].to_list()) == ["C1", "C2", "C9"]
+    assert raw["capture_id"].n_unique() == 2
+    run()  # the boundary is read again, but nothing already captured is written twice
+    assert lake.read("raw/company_clients").height == 3

@@ -23,6 +23,7 @@ from market_spine.client import Spine
 from market_spine.company.catalog import DEFS_FOLDER
 from market_spine.company.config import load
 from market_spine.company.definitions import build_definitions, load_folder
+from market_spine.company.empty_reads import why_empty
 from market_spine.company.retention import RETENTION_OPERATION, expire
 from market_spine.errors import InvalidInput
 from market_spine.lake.resource import LakeResource
@@ -199,3 +200,33 @@ def test_maintenance_warns_of_company_tables_no_dataset_declares(tmp_path: Path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     said = " ".join(ran.stderr.split())
     assert "warning: raw/company_short_orders is a company table no dataset" in said, said
+
+
+def test_keyed_sql_reads_a_table_retention_emptied_as_an_empty_table(tmp_path: Path) -> None:
+    from market_spine.security.keys import KeyStore
+
+    home = _home_with_orders(tmp_path)
+    settings = settings_for(home)
+    assets = {a.key.to_user_string(): a for a in build_definitions(settings).assets or []}
+    resources = {"lake": LakeResource(root=str(settings.lake_root))}
+    assert dg.materialize([assets["raw/company_short_orders"]], resources=resources).success
+    assert dg.materialize(
+        [assets["normalized/company_short_orders"]],
+        resources=resources,
+        partition_key="2026-11-26",
+    ).success
+    lake = Lake(settings.lake_root)
+    silver = "normalized/company_short_orders"
+    # A retention whose cutoff is past every business day the table holds.
+    _shorten_retention(home, (date.today() - date(2026, 11, 28)).days)
+    maintain_lake(lake, 0, "test-run")
+    assert lake.read(silver).height == 0
+
+    key = KeyStore(home).create("quant", name="test").token
+    rows = Spine(settings=settings, key=key).sql("select * from company_short_orders")
+    assert rows.height == 0 and "order_id" in rows.columns
+
+    # Why it reads empty names the retention, not the source.
+    reason = why_empty(lake, silver, home)
+    assert "retention deleted them" in reason.detail and "source had none" not in reason.detail
+    assert "retention_days: " in reason.detail

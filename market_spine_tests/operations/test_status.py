@@ -340,3 +340,11 @@ def test_a_clean_stop_cancels_no_failure_into_status_but_missing_partitions_stay
             instance.add_run(run)
         found = {f["run_id"] for f in recent_failures(instance, datetime.now(UTC))}
     assert found == {load.run_id, plain.run_id}
+
+
+def test_a_failed_data_quality_check_says_fix_the_data_not_retry_safe() -> None:
+    """A blocking check fails again on the same rows: running it again is not the fix."""
+    from market_spine.operations.status import retry_verdict
+
+    ok, reason = retry_verdict(True, "no attempt is running", "DagsterAssetCheckFailedError")
+    assert ok is False and "fix the data, then run it again" in reason
