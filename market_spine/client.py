@@ -300,11 +300,15 @@ class Spine:
         as_of: int | datetime | str | None,
         as_certified: str | date | None,
     ) -> tuple[int | datetime | str | None, CertificationStates]:
-        """The version a read sees and the certification states to attach: `as_of` and today's
-        states, or the version certified by the end of `as_certified` and the states as they
-        stood then."""
+        """The version a read sees and the certification states to attach: `as_of` and the
+        states as they stood at that version (today's without it), or the version certified by
+        the end of `as_certified` and the states as they stood then."""
         if as_certified is None:
-            return as_of, self._states
+            if as_of is None or dataset not in CERTIFIED_BY:
+                return as_of, self._states
+            from market_spine.certification.pins import version_states
+
+            return as_of, version_states(self.lake, dataset, as_of, CERTIFIED_BY[dataset])
         if as_of is not None:
             raise InvalidInput(
                 "pass as_of (a version or an instant) or as_certified (a date), not both"

@@ -55,7 +55,7 @@ _COLUMNS: dict[str, str] = {
     "column": "The changed column; null for an added or removed row.",
     "old_value": "The old value as text (the whole row as JSON for a removed row).",
     "new_value": "The new value as text (the whole row as JSON for an added row).",
-    "abs_change": "new − old for a numeric column, else null.",
+    "abs_change": "|new − old| for a numeric column (its direction: rel_change), else null.",
     "rel_change": "(new − old) / |old| for a numeric column with old ≠ 0, else null.",
     "unit": "What expected, present and missing count: minutes (futures bars) or expirations "
     "(option chains, per root).",

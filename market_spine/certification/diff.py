@@ -24,8 +24,9 @@ DETAIL_SCHEMA = REVISION_DETAIL_SCHEMA
 @dataclass(frozen=True)
 class ColumnChange:
     """How one column changed: rows whose value differs, and for a numeric column the largest
-    absolute change (new − old, by magnitude, signed) and relative change (over |old|, None
-    where every old value is 0 or null)."""
+    absolute change (|new − old|, never negative: its direction is the relative change's sign)
+    and relative change ((new − old) / |old|, signed, the one of largest magnitude; None where
+    every old value is 0 or null)."""
 
     rows: int
     max_abs: float | None = None
@@ -158,7 +159,7 @@ def _column_change(
         column=pl.lit(column),
         old_value=old.cast(pl.String),
         new_value=new.cast(pl.String),
-        abs_change=delta,
+        abs_change=delta.abs(),
         rel_change=relative,
     )
     return ColumnChange(

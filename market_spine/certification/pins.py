@@ -29,6 +29,7 @@ from market_spine.lake.store import Lake
 from market_spine.markets.dates import parse_date
 
 _COLUMNS = ["dataset", "delta_version", "run_id", "recorded_at"]
+_STATE_COLUMNS = ["partition", "trade_date", "symbol", "state"]
 
 
 def certified_transitions(lake: Lake, before: datetime | None = None) -> pl.DataFrame:
@@ -142,6 +143,10 @@ class CertifiedStates(CertificationStates):
         super().__init__(lake)
         self.read = read
 
+    def captures(self, dataset: str) -> dict[tuple[Any, ...], str | None]:
+        """None: the rows a certified read sees are those the version it reads holds."""
+        return {}
+
     def of(self, dataset: str) -> dict[tuple[Any, ...], str]:
         if not self.lake.exists(CERTIFICATIONS):
             return {}
@@ -158,3 +163,57 @@ class CertifiedStates(CertificationStates):
             (d, s): state
             for d, s, state in newest.select("trade_date", "symbol", "state").iter_rows()
         }
+
+
+class VersionStates(CertificationStates):
+    """Each partition's certification as it stood at a version of its certified dataset: the
+    newest transition naming a version at or before it, so a read `as_of` a version is
+    labelled as that version was judged, not as the partition stands today."""
+
+    def __init__(self, lake: Lake, source_version: int) -> None:
+        super().__init__(lake)
+        self.source_version = source_version
+
+    def _transitions(self, dataset: str) -> pl.DataFrame:
+        if not self.lake.exists(CERTIFICATIONS):
+            return pl.DataFrame(
+                schema={
+                    "trade_date": pl.Date(),
+                    "symbol": pl.String(),
+                    "state": pl.String(),
+                    "capture_id": pl.String(),
+                }
+            )
+        rows = self.lake.read(
+            CERTIFICATIONS,
+            equals={"dataset": dataset},
+            columns=[*_STATE_COLUMNS, "capture_id", "delta_version", "recorded_at"],
+        ).filter(pl.col("delta_version") <= self.source_version)
+        return rows.sort("recorded_at").unique("partition", keep="last")
+
+    def of(self, dataset: str) -> dict[tuple[Any, ...], str]:
+        newest = self._transitions(dataset)
+        return {
+            (d, s): state
+            for d, s, state in newest.select("trade_date", "symbol", "state").iter_rows()
+        }
+
+    def captures(self, dataset: str) -> dict[tuple[Any, ...], str | None]:
+        newest = self._transitions(dataset)
+        return {
+            (d, s): c for d, s, c in newest.select("trade_date", "symbol", "capture_id").iter_rows()
+        }
+
+
+def version_states(
+    lake: Lake, dataset: str, as_of: int | datetime | str, source: str
+) -> VersionStates:
+    """The states a read of `dataset` `as_of` a version or an instant carries: those at the
+    version of `source` (the certified dataset it derives from, or itself) that held when the
+    version read was committed."""
+    version = lake.resolve_version(dataset, as_of)
+    if dataset == source:
+        return VersionStates(lake, version)
+    committed = next(c["timestamp"] for c in lake.history(dataset) if c["version"] == version)
+    instant = datetime.fromtimestamp(committed / 1000, UTC)
+    return VersionStates(lake, lake.resolve_version(source, instant))

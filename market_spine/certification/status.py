@@ -29,6 +29,7 @@ class _Cached:
     the readiness log, -1 for one not made yet) and the lake's change mark when read."""
 
     states: dict[tuple[Any, ...], str]
+    captures: dict[tuple[Any, ...], str | None]
     versions: tuple[int, ...]
     mark: str | None
 
@@ -49,22 +50,30 @@ class CertificationStates:
         series apart). The newest of its transitions and its readiness rows: a derived
         dataset's partitions judged before its transitions were recorded are in the readiness
         log only."""
+        return self._judged(dataset).states
+
+    def captures(self, dataset: str) -> dict[tuple[Any, ...], str | None]:
+        """The capture each judged partition's newest judgment saw, keyed as `of` (None where
+        the judgment recorded none): rows of any other capture were never judged."""
+        return self._judged(dataset).captures
+
+    def _judged(self, dataset: str) -> _Cached:
         # Asked before the tables: a commit landing meanwhile changes the mark, so states
         # that already hold it are read again, never kept under the newer mark.
         mark = self.lake.change_mark()
         cached = self._cached.get(dataset)
         if cached is not None and mark is not None and cached.mark == mark:
-            return cached.states
+            return cached
         versions = tuple(
             -1 if (v := self.lake.version(t)) is None else v
             for t in (CERTIFICATIONS, READINESS_LOG)
         )
         if versions == (-1, -1):
-            return {}
+            return _Cached({}, {}, versions, mark)
         if cached is not None and cached.versions == versions:
-            self._cached[dataset] = _Cached(cached.states, versions, mark)
-            return cached.states
-        columns = ["trade_date", "symbol", "state"]
+            self._cached[dataset] = _Cached(cached.states, cached.captures, versions, mark)
+            return self._cached[dataset]
+        columns = ["trade_date", "symbol", "state", "capture_id"]
         found = [
             self.lake.read(table, equals={"dataset": dataset}, columns=[*columns, at]).rename(
                 {at: "at"}
@@ -73,9 +82,12 @@ class CertificationStates:
             if self.lake.exists(table)
         ]
         newest = pl.concat(found, how="vertical_relaxed").sort("at", maintain_order=True)
-        states = {(d, s): state for d, s, state in newest.select(columns).iter_rows()}
-        self._cached[dataset] = _Cached(states, versions, mark)
-        return states
+        states: dict[tuple[Any, ...], str] = {}
+        captures: dict[tuple[Any, ...], str | None] = {}
+        for d, s, state, capture in newest.select(columns).iter_rows():
+            states[(d, s)], captures[(d, s)] = state, capture
+        self._cached[dataset] = _Cached(states, captures, versions, mark)
+        return self._cached[dataset]
 
     def reasons(self, dataset: str) -> dict[tuple[Any, ...], str]:
         """Why each judged partition of `dataset` is in its state, `(trade_date, symbol)` →
@@ -116,24 +128,71 @@ class CertificationStates:
         symbols = rows[by].unique().to_list() if by_symbol else [None]
         days = rows[day].unique().to_list()
 
+        def key(on_day: Any, symbol: str | None) -> tuple[Any, ...]:
+            if (on_day, symbol) not in states and symbol is not None and "." in symbol:
+                return (on_day, symbol.split(".")[0])
+            return (on_day, symbol)
+
         def state(on_day: Any, symbol: str | None) -> str:
-            found = states.get((on_day, symbol))
-            if found is None and symbol is not None and "." in symbol:
-                found = states.get((on_day, symbol.split(".")[0]))
-            return found or UNJUDGED
+            return states.get(key(on_day, symbol)) or UNJUDGED
 
         if len(symbols) == 1:
             found = {d: state(d, symbols[0]) for d in days}
             if len(set(found.values())) == 1:
-                return rows.with_columns(pl.lit(found[days[0]]).alias(CERTIFICATION_COLUMN))
-            column = pl.col(day).replace_strict(found, return_dtype=pl.String())
-            return rows.with_columns(column.alias(CERTIFICATION_COLUMN))
+                rows = rows.with_columns(pl.lit(found[days[0]]).alias(CERTIFICATION_COLUMN))
+            else:
+                column = pl.col(day).replace_strict(found, return_dtype=pl.String())
+                rows = rows.with_columns(column.alias(CERTIFICATION_COLUMN))
+        else:
+            table = pl.DataFrame(
+                [(d, s, state(d, s)) for d in days for s in symbols],
+                schema={day: pl.Date(), by: pl.String(), CERTIFICATION_COLUMN: pl.String()},
+                orient="row",
+            )
+            rows = rows.join(table, on=on, how="left", maintain_order="left")
+        return self._unjudged_captures(rows, dataset, on, days, symbols, key)
+
+    def _unjudged_captures(
+        self,
+        rows: pl.DataFrame,
+        dataset: str,
+        on: list[str],
+        days: list[Any],
+        symbols: list[str | None],
+        key: Callable[[Any, str | None], tuple[Any, ...]],
+    ) -> pl.DataFrame:
+        """`rows` with those of a capture other than the one their partition's state judged
+        marked preliminary: a run wrote them and stopped before certifying, so the ledger's
+        state is of rows no longer there. Rows without a capture id cannot say, and keep it."""
+        if "capture_id" not in rows.columns:
+            return rows
+        captures = self.captures(dataset)
+        judged = [(d, s, captures.get(key(d, s))) for d in days for s in symbols]
+        judged = [j for j in judged if j[2] is not None]
+        if not judged:
+            return rows
+        held = "_judged_capture"
         table = pl.DataFrame(
-            [(d, s, state(d, s)) for d in days for s in symbols],
-            schema={day: pl.Date(), by: pl.String(), CERTIFICATION_COLUMN: pl.String()},
+            [j if len(on) == 2 else (j[0], j[2]) for j in judged],
+            schema={
+                on[0]: pl.Date(),
+                **({on[1]: pl.String()} if len(on) == 2 else {}),
+                held: pl.String(),
+            },
             orient="row",
         )
-        return rows.join(table, on=on, how="left", maintain_order="left")
+        other = pl.col(held).is_not_null() & pl.col("capture_id").is_not_null()
+        other &= pl.col("capture_id") != pl.col(held)
+        return (
+            rows.join(table, on=on, how="left", maintain_order="left")
+            .with_columns(
+                pl.when(other)
+                .then(pl.lit(UNJUDGED))
+                .otherwise(pl.col(CERTIFICATION_COLUMN))
+                .alias(CERTIFICATION_COLUMN)
+            )
+            .drop(held)
+        )
 
 
 def summary(rows: pl.DataFrame) -> str | None:
@@ -148,7 +207,9 @@ def summary(rows: pl.DataFrame) -> str | None:
 #: What makes a partition in each state certified, as a refusal says it.
 _UNTIL_CERTIFIED = {
     State.PRELIMINARY.value: "preliminary data becomes certified once a clean capture is taken "
-    "after the session's data is final: wait for it, or ask for an earlier range",
+    "after the session's data is final: wait for it, or ask for an earlier range (a session "
+    "already final whose rows were written by a run that did not finish certifying is "
+    "certified by re-running `market-spine process --date DAY` for that day)",
     State.REVISED.value: "revised data changed after it was certified: the next clean capture "
     "that leaves it as it is certifies it again",
 }

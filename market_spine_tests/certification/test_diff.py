@@ -60,12 +60,15 @@ def test_a_rerun_with_the_same_values_is_no_change() -> None:
     assert diff.empty and diff.detail.is_empty() and not diff.columns
 
 
-def test_the_largest_change_keeps_its_sign_and_nulls_compare_equal() -> None:
+def test_the_largest_change_is_absolute_its_relative_one_signed_and_nulls_compare_equal() -> None:
     old = bars(T[:3], [10.0, 20.0, None], [1, 1, 1])
     new = bars(T[:3], [5.0, 23.0, None], [1, 1, 1])
     diff = keyed_diff(old, new, KEYS, ignore={"capture_id"})
-    assert diff.changed == 2 and diff.columns["close"].max_abs == -5.0  # 10 → 5 beats 20 → 23
+    assert diff.changed == 2 and diff.columns["close"].max_abs == 5.0  # 10 → 5 beats 20 → 23
     assert diff.columns["close"].max_rel == pytest.approx(-0.5)
+    close = diff.detail.filter(pl.col("column") == "close").sort("abs_change")
+    assert close["abs_change"].to_list() == [3.0, 5.0]
+    assert close["rel_change"].to_list() == pytest.approx([0.15, -0.5])
 
 
 def test_a_missing_key_column_is_refused() -> None:
