@@ -19,10 +19,11 @@ from market_spine_tests.kit.s3 import S3Server, s3_server
 @pytest.fixture(scope="session", autouse=True)
 def _no_developer_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests never see the developer's own home (`./.market_spine`, its instruments file) or
-    `MARKET_SPINE_*` variables: the default home is an empty temporary folder."""
+    `MARKET_SPINE_*` variables: the default home is an empty temporary folder. Nor the
+    terminal's size: a report's layout is the same on a CI runner that sets COLUMNS."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            if name.startswith("MARKET_SPINE_") or name == "DAGSTER_HOME":
+            if name.startswith("MARKET_SPINE_") or name in ("DAGSTER_HOME", "COLUMNS", "LINES"):
                 patch.delenv(name)
         patch.setenv("MARKET_SPINE_HOME", str(tmp_path_factory.mktemp("default") / "home"))
         yield

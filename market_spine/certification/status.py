@@ -161,9 +161,11 @@ class CertificationStates:
         symbols: list[str | None],
         key: Callable[[Any, str | None], tuple[Any, ...]],
     ) -> pl.DataFrame:
-        """`rows` with those of a capture other than the one their partition's state judged
-        marked preliminary: a run wrote them and stopped before certifying, so the ledger's
-        state is of rows no longer there. Rows without a capture id cannot say, and keep it."""
+        """`rows` with those of a capture newer than the newest one their partition's state
+        judged marked preliminary: a run wrote them and stopped before certifying, so the
+        ledger's state is of rows no longer there. A partition holds several captures (one per
+        root, or rows a capture left alone), all at or before the judged one; rows without a
+        capture id cannot say, and keep their state."""
         if "capture_id" not in rows.columns:
             return rows
         captures = self.captures(dataset)
@@ -182,7 +184,8 @@ class CertificationStates:
             orient="row",
         )
         other = pl.col(held).is_not_null() & pl.col("capture_id").is_not_null()
-        other &= pl.col("capture_id") != pl.col(held)
+        # Capture ids are ULIDs: their text sorts by the time they were taken.
+        other &= pl.col("capture_id") > pl.col(held)
         return (
             rows.join(table, on=on, how="left", maintain_order="left")
             .with_columns(

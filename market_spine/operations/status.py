@@ -28,10 +28,10 @@ import psutil
 
 from market_spine.check_kit import is_finding
 from market_spine.errors import retry_helps
-from market_spine.operations.alerts.runs import CHECKS_STOPPED_THE_RUN
 from market_spine.operations.retry import plan_retry
 from market_spine.operations.run_history import (
     ACTIVE,
+    CHECKS_STOPPED_THE_RUN,
     FAILED,
     PartitionSpan,
     cause_of,

@@ -43,6 +43,16 @@ class SpineDbtTranslator(DagsterDbtTranslator):
     ) -> dg.PartitionsDefinition | None:
         return trade_dates if dbt_resource_props["name"] == MINUTE_BARS else None
 
+    def get_partition_mapping(
+        self, dbt_resource_props: Mapping[str, Any], dbt_parent_resource_props: Mapping[str, Any]
+    ) -> dg.PartitionMapping | None:
+        # A model built whole reads every partition of what it selects from. Said outright, as
+        # Dagster would otherwise map a partitioned build's trade dates (UTC+2) onto a parent
+        # counted on another clock (a company dataset's UTC days) and fail the run.
+        if dbt_resource_props["name"] == MINUTE_BARS:
+            return None
+        return dg.AllPartitionMapping()
+
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:

@@ -1,6 +1,6 @@
-"""A read labels a partition with its ledger state only for rows of the capture that state
-judged: rows a run wrote and stopped before certifying are preliminary, whatever the ledger
-says of the partition."""
+"""A read labels a partition with its ledger state only for rows of the captures that state
+judged: rows of a newer capture, written by a run that stopped before certifying, are
+preliminary, whatever the ledger says of the partition."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from ulid import ULID
 
 from market_spine.client import BARS_1M, Spine
 from market_spine.errors import NotCertified
@@ -20,6 +21,8 @@ from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
 DAY = date(2024, 3, 4)
+#: The capture of a run that died after writing: taken after the certified one.
+CRASHED = str(ULID())
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def overwritten(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert Spine(home).bars("CL", DAY)["certification"].unique().to_list() == ["certified"]
     lake.replace(
         BARS_1M,
-        rows.with_columns(pl.lit("crashed-capture").alias("capture_id"), pl.col("close") + 1),
+        rows.with_columns(pl.lit(CRASHED).alias("capture_id"), pl.col("close") + 1),
         equals={"symbol": "CL", "trade_date": DAY},
         partition_by=lake.table(BARS_1M).metadata().partition_columns,
     )
@@ -50,7 +53,7 @@ def overwritten(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_rows_of_a_capture_never_certified_are_preliminary(overwritten: Path) -> None:
     bars = Spine(overwritten).bars("CL", DAY)
-    assert bars["capture_id"].unique().to_list() == ["crashed-capture"]
+    assert bars["capture_id"].unique().to_list() == [CRASHED]
     assert bars["certification"].unique().to_list() == ["preliminary"]
 
 

@@ -31,14 +31,12 @@ from market_spine.operations.alerts.observe import OVERLAP, OwnersOf, Reading
 from market_spine.operations.alerts.rules import Kind, Severity, Thresholds
 from market_spine.operations.alerts.store import AlertStore
 from market_spine.operations.freshness import FRESHNESS_CHECK_KEY
-from market_spine.operations.run_history import run_datasets
+from market_spine.operations.run_history import CHECKS_STOPPED_THE_RUN, run_datasets
 
 #: Runs read per evaluation; the next evaluation goes on from the last one read.
 RUNS_PER_EVALUATION = 50
 #: What TWS says when it refuses a request for pacing (error 162), and the platform's error.
 PACING_MARKS = ("pacing violation", "PacingViolation")
-#: The error of a step whose blocking checks failed (the run fails with it).
-CHECKS_STOPPED_THE_RUN = "DagsterAssetCheckFailedError"
 #: Longest text of one metadata value carried in a message.
 DETAIL_CHARS = 400
 _FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]
