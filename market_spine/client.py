@@ -232,7 +232,7 @@ class Spine:
         _unadjusted(symbol, adjust)
         version, states = self._as_certified(plain, as_of, as_certified)
         rows = self._read(plain, symbol, *span, version, columns)
-        return self._certified(rows, certified_only, states), plain
+        return self._certified(rows, certified_only, states, plain), plain
 
     def contract_advice(self, symbol: str, start: str | date | datetime) -> str | None:
         """For an outright contract (`ESM4`) where bars read a root or a series: the series
@@ -299,10 +299,10 @@ class Spine:
         dataset: str,
         as_of: int | datetime | str | None,
         as_certified: str | date | None,
-    ) -> tuple[int | datetime | str | None, CertificationStates]:
-        """The version a read sees and the certification states to attach: `as_of` and the
-        states as they stood at that version (today's without it), or the version certified by
-        the end of `as_certified` and the states as they stood then."""
+    ) -> tuple[int | datetime | str | CertifiedRead | None, CertificationStates]:
+        """Where a read goes and the certification states to attach: `as_of` and the states
+        as they stood at that version (today's without it), or each partition as certified by
+        the end of `as_certified` (a CertifiedRead, for `_lake_read`), all of them certified."""
         if as_certified is None:
             if as_of is None or dataset not in CERTIFIED_BY:
                 return as_of, self._states
@@ -316,7 +316,29 @@ class Spine:
         from market_spine.certification.pins import CertifiedStates
 
         read = self.certified_read(dataset, as_certified)
-        return read.version, CertifiedStates(self.lake, read)
+        return read, CertifiedStates(self.lake, read)
+
+    def _lake_read(
+        self,
+        dataset: str,
+        equals: dict[str, object],
+        between: dict[str, tuple[object, object]],
+        columns: list[str] | None,
+        at: int | datetime | str | CertifiedRead | None,
+    ) -> pl.DataFrame:
+        """`dataset`'s matching rows as of `at`: a version or an instant, or a certified read,
+        each partition as it was certified (those never certified by then left out, said in a
+        LeftOutWarning unless `warn_empty` is off)."""
+        from market_spine.certification.pins import CertifiedRead, LeftOutWarning, read_certified
+
+        if not isinstance(at, CertifiedRead):
+            return self.lake.read(
+                dataset, equals=equals, between=between, columns=columns, as_of=at
+            )
+        found = read_certified(self.lake, at, equals, between, columns)
+        if found.left_out and self.warn_empty:
+            warnings.warn(LeftOutWarning(at.describe(found.left_out)), stacklevel=4)
+        return found.rows
 
     def rolls(
         self,
@@ -374,10 +396,11 @@ class Spine:
         states: CertificationStates,
         dataset: str = BARS_1M,
     ) -> pl.DataFrame:
-        """Minute or daily bars with their session's certification: a root's as the minutes'
-        partition (daily bars are certified as the minutes they come from), a continuous
-        series' as that series of its own (`dataset`'s) partition of the root and day, judged
-        apart from the root's other series: the state readiness shows for it."""
+        """Minute or daily bars with their session's certification as `dataset` (the one
+        read) judged it: the state readiness shows for the same partition. Daily bars are
+        judged as they are computed (`rules.derive`: preliminary while the minutes they come
+        from are revised, never revised themselves); a continuous series as that series of its
+        own partition of the root and day, judged apart from the root's other series."""
         from market_spine.certification.status import require_certified
 
         by = "series" if dataset in (CONTINUOUS_1M, CONTINUOUS_DAILY) else "symbol"
@@ -429,7 +452,7 @@ class Spine:
         else:
             between = {"trade_date": (lo, hi)}
         equals = {"symbol": root} if series is None else {"symbol": root, "series": series}
-        rows = self.lake.read(dataset, equals=equals, between=between, columns=columns, as_of=as_of)
+        rows = self._lake_read(dataset, equals, between, columns, as_of)
         # Files hold time order, but late writes (a backfilled gap) add files out of order.
         key = "ts" if "ts" in rows.columns else "trade_date"
         if key in rows.columns and not rows[key].is_sorted():
@@ -461,11 +484,8 @@ class Spine:
         equals: dict[str, object] = {"root": root}
         if expiry is not None:
             equals["expiration"] = expiry
-        rows = self.lake.read(
-            OPTION_GREEKS,
-            equals=equals,
-            between={"trade_date": (trade_date, trade_date)},
-            as_of=version,
+        rows = self._lake_read(
+            OPTION_GREEKS, equals, {"trade_date": (trade_date, trade_date)}, None, version
         )
         rows = states.attach(
             rows.sort("expiration", "right", "strike"), OPTION_CHAIN, by_symbol=False
@@ -520,8 +540,8 @@ class Spine:
         (`as_certified` as in `chain`)."""
         trade_date = _one_date(day, "day")
         version, _ = self._as_certified(VOL_SURFACE, as_of, as_certified)
-        rows = self.lake.read(
-            VOL_SURFACE, between={"trade_date": (trade_date, trade_date)}, as_of=version
+        rows = self._lake_read(
+            VOL_SURFACE, {}, {"trade_date": (trade_date, trade_date)}, None, version
         )
         return self._warn_if_empty(
             rows.sort("root", "expiration"), VOL_SURFACE, None, trade_date, None

@@ -73,6 +73,8 @@ class Answer:
     version: int | None = None
     narrower: Callable[[pl.DataFrame, int], Narrower] | None = None
     why_empty: Callable[[], EmptyReason] | None = None
+    #: Headers of the answer's own, beside those every answer carries.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class ReadSlots:
@@ -189,7 +191,7 @@ def _headers(
     next_offset: int | None,
     reason: EmptyReason | None,
 ) -> dict[str, str]:
-    headers = {"X-Rows": str(rows), "X-Total-Rows": str(total)}
+    headers = {**answer.headers, "X-Rows": str(rows), "X-Total-Rows": str(total)}
     if answer.version is not None:
         headers["X-Delta-Version"] = str(answer.version)
     if reason is not None:

@@ -23,6 +23,7 @@ from market_spine.markets.instruments import parse_root
 from market_spine.markets.rolls import continuous_symbol, is_continuous
 
 if TYPE_CHECKING:
+    from market_spine.certification.pins import CertifiedRead
     from market_spine.client import Spine
 
 Point = date | datetime
@@ -161,25 +162,49 @@ def version(lake: Lake, dataset: str, wanted: int | datetime | None) -> int:
         raise ApiError(422, str(exc), "as_of") from None
 
 
-def certified_version(
+def certified_read(
     spine: Spine, dataset: str, raw: str | None, as_of: int | datetime | None
-) -> int | None:
-    """The version a read `as_certified=raw` sees (None without it): a date that is not one is
-    a 422, nothing certified by then a 409; an `as_of` beside it must name that same version
-    (the next-page links pin it)."""
+) -> CertifiedRead | None:
+    """Where a read `as_certified=raw` goes (None without it): a date that is not one is a
+    422, nothing certified by then a 409; an `as_of` beside it must name its version (the
+    newest a partition is read at, which the next-page links pin)."""
     if raw is None or raw.strip() == "":
         return None
     try:
-        version = spine.certified_read(dataset, raw.strip()).version
+        read = spine.certified_read(dataset, raw.strip())
     except NotCertified as exc:
         raise ApiError(409, str(exc), "as_certified") from None
     except InvalidInput as exc:
         raise ApiError(422, str(exc), "as_certified") from None
-    if as_of is not None and as_of != version:
+    if as_of is not None and as_of != read.version:
         raise ApiError(
             422,
             f"as_of={as_of} and as_certified={raw} name different versions of {dataset} "
-            f"(as_certified reads version {version}): pass one of them",
+            f"(as_certified reads version {read.version}): pass one of them",
             "as_of",
         )
-    return version
+    return read
+
+
+#: The header naming the partitions a read `as_certified` left out, never certified by then.
+LEFT_OUT_HEADER = "X-Certification-Left-Out"
+
+
+def left_out(
+    spine: Spine,
+    read: CertifiedRead,
+    equals: dict[str, Any],
+    between: dict[str, tuple[Any, Any]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """What an answer `as_certified` says of the partitions it leaves out (never certified by
+    then, among those the table holds in its range): the body's `left_out` (with `left_out_reason`
+    when any) and the LEFT_OUT_HEADER header (`SYMBOL DATE, ...`)."""
+    from market_spine.certification.pins import left_out as certified_left_out
+    from market_spine.certification.pins import left_out_json
+
+    left = certified_left_out(spine.lake, read, equals, between)
+    if not left:
+        return {"left_out": []}, {}
+    meta = {"left_out": left_out_json(left), "left_out_reason": read.describe(left)}
+    shown = ", ".join(f"{s} {d}" if s else str(d) for d, s in left)
+    return meta, {LEFT_OUT_HEADER: shown}

@@ -197,14 +197,21 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
         dataset = CONTINUOUS_1M if dataset == BARS_1M else CONTINUOUS_DAILY
     if not spine.lake.exists(dataset):
         raise not_loaded(dataset, q)
-    certified = params.certified_version(spine, dataset, p.as_certified, q.as_of)
-    version = params.version(spine.lake, dataset, q.as_of) if certified is None else certified
+    certified = params.certified_read(spine, dataset, p.as_certified, q.as_of)
+    version = (
+        params.version(spine.lake, dataset, q.as_of) if certified is None else certified.version
+    )
     as_of_echo: Any = iso(q.as_of) if isinstance(q.as_of, datetime) else q.as_of
     meta = {"symbol": q.symbol, "start": iso(q.start), "end": iso(q.end), "as_of": as_of_echo}
     if q.continuous:
         meta["adjust"] = q.adjust
+    headers: dict[str, str] = {}
     if certified is not None:
         meta["as_certified"] = p.as_certified
+        said, headers = params.left_out(
+            spine, certified, {"symbol": q.root}, {"trade_date": trade_day_span(q)}
+        )
+        meta.update(said)
     return serve(
         request,
         Answer(
@@ -217,6 +224,7 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
             version=version,
             narrower=by_values("trade_date", "end", prefix=True),
             why_empty=lambda: spine.empty_reason(dataset, q.symbol, q.start, q.end),
+            headers=headers,
         ),
     )
 

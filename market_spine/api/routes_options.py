@@ -46,9 +46,12 @@ def _answer(
             f"{dataset} has no data yet: run `market-spine process --date D --domain options`",
         )
     wanted = params.as_of(as_of)
-    certified = params.certified_version(spine, dataset, as_certified, wanted)
+    certified = params.certified_read(spine, dataset, as_certified, wanted)
+    headers: dict[str, str] = {}
     if certified is not None:
-        version, pinned, meta = certified, None, {**meta, "as_certified": as_certified}
+        said, headers = params.left_out(spine, certified, {}, {"trade_date": (day, day)})
+        meta = {**meta, "as_certified": as_certified, **said}
+        version, pinned = certified.version, None
     else:
         version = params.version(spine.lake, dataset, wanted)
         pinned = None if wanted is None else version
@@ -63,6 +66,7 @@ def _answer(
             version=version,
             narrower=None if expiration else by_values("expiration", "expiration"),
             why_empty=lambda: spine.empty_reason(dataset, None, day, None, expiration),
+            headers=headers,
         ),
     )
 

@@ -92,3 +92,16 @@ def test_the_chain_as_certified_reads_the_greeks_of_the_certifying_run(
     assert chain.headers["X-Delta-Version"] == str(greeks)
     assert chain.headers["X-Certification"] == "certified"
     assert early.status_code == 409
+
+
+def test_readiness_and_reads_agree_on_a_revised_session(revised_home: Path) -> None:
+    """The minutes were revised: readiness and a read of each dataset say the same state of
+    the session, the daily bars' being their own judgment (preliminary while the minutes they
+    come from are revised), not the minutes'."""
+    with serving(revised_home) as client:
+        ready = client.get(f"/v1/readiness?symbol=CL&start={DAY}&end={DAY}").json()["data"]
+        minutes = client.get(BARS)
+        daily = client.get(f"/v1/bars/daily?symbol=CL&start={DAY}")
+    states = {r["dataset"]: r["state"] for r in ready if r["symbol"] == "CL"}
+    assert states[BARS_1M] == minutes.headers["X-Certification"] == "revised"
+    assert states[BARS_DAILY] == daily.headers["X-Certification"] == "preliminary"
