@@ -83,13 +83,25 @@ class AsOfWarehouse:
 def parse_instant(value: datetime | str) -> datetime:
     """An aware instant (or ISO text with a zone) in UTC; a version number is InvalidInput:
     each lake table has its own versions, so only an instant names one state of them all."""
-    point = parse_as_of(value)
+    try:
+        point = parse_as_of(value)
+    except InvalidInput:
+        raise InvalidInput(f"as_of {value!r} is not an instant: {INSTANT_ACCEPTED}") from None
     if isinstance(point, int):
         raise InvalidInput(
-            f"as_of {value!r} is a version number, which names one table's state; the warehouse "
-            "reads every table, so pass an instant like 2024-03-05T21:00:00Z"
+            f"as_of {value!r} is a Delta version number, which names one table's state; the "
+            f"warehouse reads every table: {INSTANT_ACCEPTED}"
         )
     return point.astimezone(UTC)
+
+
+#: What a warehouse build `as_of` accepts, said in every refusal of one: the lake's reads also
+#: take a date's end (as_certified) or a Delta version, which name no one state of every table.
+INSTANT_ACCEPTED = (
+    "the warehouse is built at an instant, so pass an ISO timestamp with zone like "
+    "2024-03-05T21:00:00Z (for a date, its end: 2024-03-05T23:59:59Z); a bare date or a Delta "
+    "version number is not accepted, since each table has its own versions"
+)
 
 
 def default_path(home: Path, as_of: datetime) -> Path:

@@ -80,3 +80,12 @@ def test_an_instant_the_warehouse_cannot_be_built_at_is_refused(tmp_path: Path, 
         build_as_of(settings, "2000-01-01T00:00:00Z", tmp_path / "x.duckdb")
     with pytest.raises(InvalidInput, match="home's warehouse"):
         build_as_of(settings, "2000-01-01T00:00:00Z", warehouse_path(home))
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2024-03-05", "3"])
+def test_a_bad_as_of_says_what_the_warehouse_accepts(env_home: Path, value: str) -> None:
+    result = CliRunner().invoke(app, ["warehouse", "--as-of", value])
+    assert result.exit_code != 0
+    said = " ".join(result.output.split())
+    assert "ISO timestamp with zone like 2024-03-05T21:00:00Z" in said
+    assert "a bare date or a Delta version number is not accepted" in said
