@@ -33,6 +33,15 @@ log = logging.getLogger("market_spine.api")
 INSTALL = Path(__file__).resolve().parents[2]
 
 EXAMPLE = "?symbol=CL&start=2024-03-05"
+#: The example query of a route whose required parameters are not the bars' (EXAMPLE), so a
+#: missing-parameter answer shows the very parameter it asks for.
+EXAMPLES = {
+    "/v1/revisions": "?dataset=normalized/futures_bars_1m&since=3",
+    "/v1/options/chain": "?date=2024-03-05&root=SPXW",
+    "/v1/options/surface": "?date=2024-03-05",
+    "/v1/options/quotes": "?date=2024-03-05",
+    "/v1/bars/held": "?symbol=ES.c.0&day=2024-03-05",
+}
 
 
 class ApiError(Exception):
@@ -98,7 +107,8 @@ def _validation_message(err: dict[str, Any], path: str) -> tuple[str, str | None
     loc = [str(part) for part in err.get("loc", ()) if part not in ("query", "body", "path")]
     field = loc[-1] if loc else None
     if err.get("type") == "missing":
-        return f"missing required query parameter {field!r}: e.g. {path}{EXAMPLE}", field
+        example = EXAMPLES.get(path.rstrip("/"), EXAMPLE)
+        return f"missing required query parameter {field!r}: e.g. {path}{example}", field
     return f"{field}={err.get('input')!r} is invalid: {err.get('msg', 'bad value')}", field
 
 

@@ -225,7 +225,7 @@ def read_certified(
     read at it, concatenated. The partitions the current table holds in that range but never
     certified by then are left out and named."""
     symbol = equals.get("symbol")
-    span = between.get("trade_date", (None, None))
+    span = between.get("trade_date", _trade_dates_near(between.get("ts")))
     wanted = None if columns is None else list(dict.fromkeys([*columns, "trade_date"]))
     frames = []
     for version, days in read.groups(symbol, *span).items():
@@ -243,6 +243,15 @@ def read_certified(
     if columns is not None and "trade_date" not in columns:
         rows = rows.drop("trade_date")
     return CertifiedRows(rows, left)
+
+
+def _trade_dates_near(ts: tuple[Any, Any] | None) -> tuple[date | None, date | None]:
+    """Trade dates bars in a `ts` range may carry, with room to spare (a session opening the
+    evening before is the next day's): the versions a read of that range needs, not every
+    certified one of the symbol. Rows are still selected by `ts`."""
+    if ts is None:
+        return None, None
+    return ts[0].date() - timedelta(days=2), ts[1].date() + timedelta(days=2)
 
 
 def left_out(

@@ -102,6 +102,7 @@ def test_readiness_and_reads_agree_on_a_revised_session(revised_home: Path) -> N
         ready = client.get(f"/v1/readiness?symbol=CL&start={DAY}&end={DAY}").json()["data"]
         minutes = client.get(BARS)
         daily = client.get(f"/v1/bars/daily?symbol=CL&start={DAY}")
+    assert all(r["run_id"] for r in ready)  # each row names the run that computed it
     states = {r["dataset"]: r["state"] for r in ready if r["symbol"] == "CL"}
     assert states[BARS_1M] == minutes.headers["X-Certification"] == "revised"
     assert states[BARS_DAILY] == daily.headers["X-Certification"] == "preliminary"

@@ -234,6 +234,18 @@ def test_missing_required_parameters_name_themselves(api: httpx.Client) -> None:
         assert r.status_code == 422 and r.json()["field"] == field, (route, r.text)
 
 
+def test_a_missing_parameter_s_example_holds_that_parameter(api: httpx.Client) -> None:
+    for route, field in (
+        ("/v1/revisions", "dataset"),
+        ("/v1/options/chain", "date"),
+        ("/v1/bars/held", "symbol"),
+        ("/v1/bars", "symbol"),
+    ):
+        r = api.get(route)
+        assert r.status_code == 422 and r.json()["field"] == field, (route, r.text)
+        assert f"e.g. {route}?{field}=" in r.json()["error"] or f"&{field}=" in r.json()["error"]
+
+
 def test_the_lake_reads_as_of_in_ascii_only(both_home: Path) -> None:
     lake = Lake(both_home / "lake")
     dataset = "analytics/vol_surface_daily"

@@ -141,3 +141,14 @@ def test_a_read_of_certified_sessions_only_leaves_nothing_out(certified_apart: P
         answer = client.get(f"/v1/bars?symbol=CL&start={FIRST}&end={SECOND}&as_certified={TUESDAY}")
     assert answer.json()["left_out"] == []
     assert "X-Certification-Left-Out" not in answer.headers
+
+
+def test_a_timestamp_range_reads_the_sessions_it_spans_as_certified(
+    certified_apart: Path,
+) -> None:
+    spine = Spine(settings=settings_for(certified_apart))
+    start = datetime(FIRST.year, FIRST.month, FIRST.day, 14, 31, tzinfo=UTC)
+    end = datetime(SECOND.year, SECOND.month, SECOND.day, 14, 32, tzinfo=UTC)
+    rows = spine.bars("CL", start, end, as_certified=TUESDAY)
+    assert _closes(rows.to_dicts()) == EXPECTED[TUESDAY]
+    assert rows.height == 2 + 2 and rows["ts"].min() == start and rows["ts"].max() < end
