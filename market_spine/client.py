@@ -189,8 +189,9 @@ class Spine:
         Each row's `certification` column says its session's state (certified, preliminary,
         revised, failed); `certified_only=True` raises NotCertified, naming the sessions, when
         any row is not certified. `as_certified=DATE` reads what was certified by the end of
-        that day, UTC (the newest certified version then; NotCertified when there was none),
-        with each row's state as it stood in that version. `flags=True` adds the anomaly
+        that day, UTC: each session at the version its newest certification by then names,
+        every row `certified`; sessions never certified by then are left out and named in a
+        LeftOutWarning (NotCertified when nothing was certified by then). `flags=True` adds the anomaly
         checks' flags on each bar: `flag_kinds` (comma-separated, null when none) and
         `flag_score` (the worst; 1 = at the check's threshold). A continuous series has
         no certified reads of its own: `as_certified` is refused for it."""
