@@ -191,8 +191,8 @@ class Spine:
         any row is not certified. `as_certified=DATE` reads what was certified by the end of
         that day, UTC: each session at the version its newest certification by then names,
         every row `certified`; sessions never certified by then are left out and named in a
-        LeftOutWarning (NotCertified when nothing was certified by then). `flags=True` adds the anomaly
-        checks' flags on each bar: `flag_kinds` (comma-separated, null when none) and
+        LeftOutWarning (NotCertified when nothing was certified by then). `flags=True` adds
+        the anomaly checks' flags on each bar: `flag_kinds` (comma-separated, null when none) and
         `flag_score` (the worst; 1 = at the check's threshold). A continuous series has
         no certified reads of its own: `as_certified` is refused for it."""
         rows, dataset = self._bar_rows(
