@@ -154,3 +154,9 @@ class HistoryPruned(InvalidInput):
 
 class NotCertified(SpineError):
     """A read asked for certified data only, and some of the data it holds is not certified."""
+
+
+class OperatorWarning(UserWarning):
+    """A warning for whoever runs the platform (a dataset file left out, a tenant column left
+    undeclared), saying what to do: the command line prints it as its own `warning:` line, a
+    Python caller (Spine in a notebook) gets it as a Python warning it may filter."""

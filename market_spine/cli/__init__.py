@@ -14,6 +14,7 @@ from market_spine.cli.audit import audit
 from market_spine.cli.catalog import catalog
 from market_spine.cli.company import company
 from market_spine.cli.config import config
+from market_spine.cli.console import show_operator_warnings
 from market_spine.cli.cost import cost
 from market_spine.cli.fake import fake
 from market_spine.cli.gaps import gaps
@@ -33,10 +34,18 @@ from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
 from market_spine.cli.warehouse import warehouse
 
+
+def _before_command(ctx: typer.Context) -> None:
+    """Typer's callback before any command: the platform's warnings as the CLI's own lines,
+    and the command's session record."""
+    show_operator_warnings()
+    start_session(ctx)
+
+
 app = typer.Typer(
     help="Market Spine: market data as Dagster assets over a Delta Lake.",
     no_args_is_help=True,
-    callback=start_session,
+    callback=_before_command,
 )
 app.command()(process)
 app.command()(up)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from market_spine.errors import SpineError
+from market_spine.errors import OperatorWarning, SpineError
 from market_spine.settings import Settings
 
 #: Progress and results go to stderr so a command's data output (JSON, tables) can be piped.
@@ -70,6 +70,31 @@ def settings_from_env(symbols: str | None = None) -> Settings:
     for warning in unknown_variables(env):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     return settings
+
+
+def show_operator_warnings() -> None:
+    """Print each OperatorWarning as the command line's own `warning:` line on stderr, the
+    message alone (it says what to do): Python's own form would lead with the file and line of
+    the code that warned, which tells an operator nothing. Other warnings keep Python's form."""
+    shown = warnings.showwarning
+    if getattr(shown, "operator_lines", False):
+        return
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: object = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, OperatorWarning):
+            console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+            return
+        shown(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+    show.operator_lines = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -87,13 +87,24 @@ def fetch(config: DatasetConfig, folder: Path, lake: Lake) -> list[Fetched]:
     if isinstance(source, PostgresSource):
         cursor = at_cursor = None
         if lake.exists(raw):
-            captured = lake.read(raw, columns=list(config.dtypes))
-            cursor = captured[source.cursor].max()
-            at_cursor = captured.filter(pl.col(source.cursor) == cursor)
+            cursor, at_cursor = captured_cursor(lake, config, source)
         return fetch_postgres(config, source, cursor, at_cursor)
     assert isinstance(source, HttpSource)
     with httpx.Client(timeout=30) as client:
         return fetch_http(config, source, client)
+
+
+def captured_cursor(
+    lake: Lake, config: DatasetConfig, source: PostgresSource
+) -> tuple[Any, pl.DataFrame | None]:
+    """The newest cursor value the raw table holds and its rows there (declared columns):
+    the cursor column alone is read to find the value, then only the rows at it, which the
+    file statistics prune to a few files, so a capture's cost does not grow with the table."""
+    raw = raw_table(config)
+    cursor = lake.read(raw, columns=[source.cursor])[source.cursor].max()
+    if cursor is None:
+        return None, None
+    return cursor, lake.read(raw, equals={source.cursor: cursor}, columns=list(config.dtypes))
 
 
 def capture(config: DatasetConfig, folder: Path, lake: Lake, run_id: str) -> dict[str, Any]:

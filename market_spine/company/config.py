@@ -692,33 +692,71 @@ def _choice(error: Any) -> str:
     return f"got {given!r}; expected one of {_listed(choices)}{hint}"
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping: YAML lets the last win,
-    which would drop the first's value (a dataset's checks, say) without a word."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
+def _duplicate_keys(
+    node: yaml.Node | None, path: Path, loc: tuple[str | int, ...] = ()
+) -> list[str]:
+    """One problem per key given twice in one mapping of the document, each naming the line
+    and the key path: YAML lets the last win, which would drop the first's value (a dataset's
+    checks, say) without a word."""
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
             line = key_node.start_mark.line + 1
+            key = str(key_node.value)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"key `{key}` is given twice (lines {seen[key]} and {line}): keep one",
-                    key_node.start_mark,
+                lines = f"lines {seen[key]} and {line}" if seen[key] != line else "both on it"
+                problems.append(
+                    f"{path}: line {line}: key `{key_path((*loc, key))}` is given twice "
+                    f"({lines}; YAML keeps only the last): keep one"
                 )
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
+            else:
+                seen[key] = line
+            problems += _duplicate_keys(value_node, path, (*loc, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, path, (*loc, i))
+    return problems
+
+
+#: The tag of YAML's merge key (`<<`), which may repeat to merge several mappings.
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _document(text: str, path: Path) -> tuple[Any, list[str]]:
+    """The YAML document in `text` and the keys it gives twice (see `_duplicate_keys`);
+    InvalidInput naming the line, the column and the problem when it is not valid YAML."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        raw = None if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}: "
+        what = exc.problem or exc.context or "unreadable"
+        raise InvalidInput(
+            f"{path}: {where}not valid YAML ({what}); fix the syntax there"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path}: not valid YAML ({exc}); fix the syntax there") from None
+    finally:
+        loader.dispose()
+    return raw, _duplicate_keys(node, path)
 
 
 def load(path: Path, home: Path | None = None) -> DatasetConfig:
-    """Read and validate one `defs.yaml` (a drop folder inside `home` when given)."""
+    """Read and validate one `defs.yaml` (a drop folder inside `home` when given): every
+    problem of the file at once, a key given twice among them."""
+    raw, duplicates = _document(path.read_text(encoding="utf-8"), path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}: not valid YAML ({exc}); fix the syntax there") from None
-    return parse(raw, path, home)
+        config = parse(raw, path, home)
+    except InvalidInput as exc:
+        raise InvalidInput("\n".join([*duplicates, str(exc)])) from None
+    if duplicates:
+        raise InvalidInput("\n".join(duplicates))
+    return config
 
 
 def dataset_files(folder: Path) -> list[Path]:

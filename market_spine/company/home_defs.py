@@ -17,7 +17,7 @@ from pathlib import Path
 from market_spine.company.catalog import DEFS_FOLDER, configs, register
 from market_spine.company.config import DEFS_FILE, DatasetConfig, dataset_files, load
 from market_spine.company.tenancy import TenantColumnWarning, undeclared_tenant
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, OperatorWarning
 from market_spine.settings import HOME_COMPANY_DEFS
 
 #: The problems this process has already warned about: the CLI, the API and Spine each read
@@ -25,7 +25,7 @@ from market_spine.settings import HOME_COMPANY_DEFS
 _WARNED: set[str] = set()
 
 
-class CompanyDefsWarning(UserWarning):
+class CompanyDefsWarning(OperatorWarning):
     """A home's company dataset file that was left out, and why."""
 
 

@@ -153,15 +153,14 @@ def catalog_rows(
     return tenant_facts(lake, dataset, identity, {"rows": rows})["rows"]
 
 
-#: Catalog facts that describe a whole table, every tenant's rows and runs at once.
-_WHOLE_TABLE_FACTS = (
-    "rows",
-    "files",
-    "newest_partition",
-    "newest_data_ts",
-    "last_commit",
-    "last_materialization",
-)
+#: Catalog facts a tenant-bound identity sees of a table it may not count as they are: what
+#: the table is (materialized, its column types, why facts are missing), never a figure of its
+#: whole content or history (rows, files, Delta version, commits, runs), which would reveal
+#: other tenants' writes. Any other fact, one added later included, is shown as null.
+_TENANT_SAFE_FACTS = ("materialized", "column_types", "note")
+#: What a tenant-bound identity reads of a damaged table in place of the repair, which names
+#: the table's versions and files.
+_DAMAGED = "the table cannot be read until an operator repairs it"
 
 
 def tenant_facts(
@@ -169,14 +168,18 @@ def tenant_facts(
 ) -> dict[str, Any]:
     """`dataset`'s live catalog `facts` as `identity` may see them: as they are unless it is
     bound to a tenant; then market data's as they are, a tenant-split company table's row
-    count and newest partition from its tenant's rows only, and every other whole-table fact
-    (files, commits, runs, and all of a table it may not count) null."""
+    count and newest partition from its tenant's rows only, and every other fact but
+    `_TENANT_SAFE_FACTS` (files, Delta version, commits, runs, and all of a table it may not
+    count) null."""
     if identity is None or identity.tenant is None or not facts:
         return facts
     spec = company_spec(dataset)
     if spec is None and not counts_hidden(dataset, identity):
         return facts
-    seen = {**facts, **{k: None for k in _WHOLE_TABLE_FACTS if k in facts}}
+    seen = {k: v if k in _TENANT_SAFE_FACTS else None for k, v in facts.items()}
+    if facts.get("damaged"):
+        seen["damaged"] = _DAMAGED
+        return seen
     if spec is None or refusal(spec.name, identity) is not None or not lake.exists(dataset):
         return seen
     assert spec.tenant_column is not None  # refusal leaves a tenant-bound reader none without

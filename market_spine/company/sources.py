@@ -257,10 +257,15 @@ def blank_lines_note(skipped: dict[str, list[int]]) -> str:
     return f"blank lines are not records and were left out: {'; '.join(parts)}"
 
 
+#: How many ragged lines of one file a refusal names; the rest are counted.
+RAGGED_LINES_NAMED = 20
+
+
 def _refuse_ragged(payload: bytes, path: Path) -> None:
-    """InvalidInput naming the first line of a CSV file whose field count differs from its
-    header's: polars would fill a short row's last fields with nulls and refuse a long one
-    without saying where, so the file is refused whole, naming the line and both counts."""
+    """InvalidInput naming every line of a CSV file whose field count differs from its
+    header's (the first `RAGGED_LINES_NAMED`, then how many more), each with its count: polars
+    would fill a short row's last fields with nulls and refuse a long one without saying
+    where, so the file is refused whole, and its owner fixes it in one pass."""
     try:
         text = payload.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -269,14 +274,23 @@ def _refuse_ragged(payload: bytes, path: Path) -> None:
     header = next(reader, None)
     if header is None:
         return
+    ragged: list[str] = []
     for fields in reader:
         blank = all(not value.strip() for value in fields)
         if not blank and len(fields) != len(header):
-            raise InvalidInput(
-                f"{path}: line {reader.line_num} has {len(fields)} fields where the header has "
-                f"{len(header)} ({', '.join(header)}); nothing was captured: give that row one "
-                "value per header column (quote a value holding a comma) and run again"
-            )
+            ragged.append(f"line {reader.line_num} has {len(fields)} fields")
+    if not ragged:
+        return
+    named = "; ".join(ragged[:RAGGED_LINES_NAMED])
+    more = len(ragged) - RAGGED_LINES_NAMED
+    if more > 0:
+        named += f"; and {more} more line{'s' if more > 1 else ''}"
+    count = "1 line has" if len(ragged) == 1 else f"{len(ragged)} lines have"
+    raise InvalidInput(
+        f"{path}: {count} a field count other than the header's: the header has "
+        f"{len(header)} ({', '.join(header)}); {named}; nothing was captured: give each row "
+        "one value per header column (quote a value holding a comma) and run again"
+    )
 
 
 def _pg_text(name: str, type_: str) -> str:

@@ -21,7 +21,7 @@ import polars as pl
 from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.company.catalog import COMPANY_DATASETS, company_spec
 from market_spine.company.config import DatasetConfig
-from market_spine.errors import AccessRefused
+from market_spine.errors import AccessRefused, OperatorWarning
 from market_spine.security.identity import Identity
 
 #: The layers whose declared tables hold market data, which belongs to no tenant.
@@ -208,7 +208,7 @@ def counts_hidden(dataset: str, identity: Identity | None) -> bool:
     return dataset.split("/", 1)[0] not in MARKET_LAYERS
 
 
-class TenantColumnWarning(UserWarning):
+class TenantColumnWarning(OperatorWarning):
     """A dataset file with a column that looks like a tenant but no `tenant_column`."""
 
 

@@ -108,6 +108,10 @@ def test_audit_paging_and_a_bad_since(served: Path) -> None:
             headers=compliance,
         ).json()
         assert rest["entries"][0]["seq"] > first["next_after"]
+        for limit, why in (("0", "greater than or equal to 1"), ("50001", "less than or equal")):
+            refused = client.get("/v1/audit", params={"limit": limit}, headers=compliance)
+            assert refused.status_code == 422 and refused.json()["field"] == "limit"
+            assert f"limit='{limit}' is invalid" in refused.text and why in refused.text
         bad = client.get("/v1/audit", params={"since": "yesterday-ish"}, headers=compliance)
         assert bad.status_code == 422 and "--since 7d" in bad.text
         # An operator may not read the trail: it needs the compliance role.

@@ -234,3 +234,49 @@ def test_a_daily_datasets_catalog_entry_names_its_newest_partition(company_home:
     with serving(company_home) as client:
         entry = client.get("/v1/catalog/normalized/company_orders").json()
     assert entry["facts"]["newest_partition"] == "2026-11-26"
+
+
+def test_no_table_wide_fact_reaches_a_tenant_key_in_the_catalog(company_home: Path) -> None:
+    from market_spine.company.catalog import company_spec
+    from market_spine.company.tenancy import MARKET_LAYERS, shared_tables
+
+    keys = {t: _key(company_home, "reader", tenant=t) for t in ("acme", "globex")}
+    every = _key(company_home, "reader")
+    with serving(company_home) as client:
+        whole = {
+            d["name"]: d["facts"] for d in _get(client, "/v1/catalog", every).json()["datasets"]
+        }
+        seen = {
+            tenant: {
+                d["name"]: d["facts"] for d in _get(client, "/v1/catalog", key).json()["datasets"]
+            }
+            for tenant, key in keys.items()
+        }
+        entries = {
+            tenant: _get(client, "/v1/catalog/normalized/company_orders", key).json()["facts"]
+            for tenant, key in keys.items()
+        }
+    assert whole["normalized/company_orders"]["delta_version"] is not None
+    assert whole["raw/company_clients"]["files"] and whole["raw/company_clients"]["last_commit"]
+    # Counted from the tenant's own rows; every other figure of a table holding (or about)
+    # every tenant's rows would say what the other tenant wrote.
+    own = {"rows", "newest_partition"}
+    what_it_is = {"materialized", "column_types", "note"}
+    market = [
+        name
+        for name in whole
+        if company_spec(name) is None
+        and name not in shared_tables()
+        and name.split("/", 1)[0] in MARKET_LAYERS
+    ]
+    for name, facts in whole.items():
+        if name in market:
+            continue
+        for tenant, listing in seen.items():
+            shown = {k: v for k, v in listing[name].items() if k not in own | what_it_is}
+            assert set(shown) == set(facts) - own - what_it_is, (tenant, name)
+            assert all(v is None for v in shown.values()), (tenant, name, shown)
+    for tenant, entry in entries.items():
+        assert entry == seen[tenant]["normalized/company_orders"], tenant
+        assert entry["delta_version"] is None and entry["last_commit"] is None
+    assert entries["acme"]["rows"] == 8 < whole["normalized/company_orders"]["rows"]

@@ -179,7 +179,9 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
     path = tmp_path / "orders" / DEFS_FILE
     path.parent.mkdir()
     path.write_text(twice)
-    with pytest.raises(InvalidInput, match=r"key `checks` is given twice \(lines \d+ and \d+\)"):
+    with pytest.raises(
+        InvalidInput, match=r"key `attributes.checks` is given twice \(lines \d+ and \d+;"
+    ):
         load(path, tmp_path)
 
 

@@ -1,6 +1,7 @@
 """How a drop file's text is read: timestamps with a zone (`Z`, `+02:00`) are converted to UTC
-and those without one are read as UTC, each value on its own so a file may mix them; a CSV row
-with too many or too few fields is refused naming the file, its line and both counts."""
+and those without one are read as UTC, each value on its own so a file may mix them; a CSV file
+with rows of too many or too few fields is refused naming the file, every such line (up to
+a cap, then how many more) and the counts."""
 
 from __future__ import annotations
 
@@ -71,8 +72,37 @@ def test_a_ragged_row_names_the_file_the_line_and_the_field_counts(
         _fetch(tmp_path, body)
     said = str(caught.value)
     assert str(tmp_path / "drop" / "orders.csv") in said
-    assert f"line {line} has {found} fields where the header has 6" in said
-    assert "nothing was captured" in said
+    assert "1 line has a field count other than the header's: the header has 6 (" in said
+    assert f"; line {line} has {found} fields; nothing was captured" in said
+
+
+def test_every_ragged_row_is_named_up_to_a_cap_then_counted(tmp_path: Path) -> None:
+    good = "acme,O{i},C1,2026-11-24T09:30:00Z,1.0,open\n"
+    short = "acme,O{i},C1,2026-11-24T09:30:00Z,1.0\n"
+    long = "acme,O{i},C1,2026-11-24T09:30:00Z,1.0,open,extra,more\n"
+    # Data rows 1..30 on lines 2..31: rows 3, 4 short, then every other row from 10 long.
+    rows = [
+        short if i in (3, 4) else long if i >= 10 and i % 2 == 0 else good for i in range(1, 31)
+    ]
+    with pytest.raises(InvalidInput) as caught:
+        _fetch(tmp_path, "".join(row.format(i=i) for i, row in enumerate(rows, 1)))
+    said = str(caught.value)
+    ragged = ["line 4 has 5 fields", "line 5 has 5 fields"]
+    ragged += [f"line {i + 1} has 8 fields" for i in range(10, 31, 2)]
+    assert len(ragged) == 13
+    assert said.startswith(f"{tmp_path / 'drop' / 'orders.csv'}: 13 lines have a field count ")
+    assert "; ".join(ragged) + "; nothing was captured" in said
+
+
+def test_ragged_rows_past_the_cap_are_counted(tmp_path: Path) -> None:
+    short = "acme,O{i},C1,2026-11-24T09:30:00Z,1.0\n"
+    with pytest.raises(InvalidInput) as caught:
+        _fetch(tmp_path, "".join(short.format(i=i) for i in range(1, 26)))
+    said = str(caught.value)
+    named = "; ".join(f"line {i} has 5 fields" for i in range(2, 22))
+    assert "25 lines have a field count" in said
+    assert named + "; and 5 more lines; nothing was captured" in said
+    assert "line 22 " not in said
 
 
 @pytest.mark.parametrize(

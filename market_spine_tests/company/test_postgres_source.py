@@ -3,13 +3,18 @@ only rows past the cursor; silver keeps a changed client as a new SCD type 2 ver
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
 import psycopg
 import pytest
+import yaml
 
+from market_spine.company.assets import capture, fetch
+from market_spine.company.config import parse
 from market_spine.company.definitions import load_folder
 from market_spine.lake.resource import LakeResource
 from market_spine.lake.store import Lake
@@ -161,3 +166,36 @@ def test_rows_committed_later_at_the_newest_cursor_value_are_captured_once(
     assert raw["capture_id"].n_unique() == 2
     run()  # the boundary is read again, but nothing already captured is written twice
     assert lake.read("raw/company_clients").height == 3
+
+
+def test_the_newest_cursor_value_is_found_reading_the_cursor_column_alone(
+    dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPANY_TEST_CRM_DSN", dsn)
+    with psycopg.connect(dsn, autocommit=True) as con, con.cursor() as cur:
+        cur.execute("create table crm_reads (like crm_clients)")
+        cur.executemany(
+            "insert into crm_reads values (%s, %s, %s, %s, %s)",
+            [
+                ("acme", "C1", "a@acme.example", 10.0, "2026-11-27 09:00+00"),
+                ("acme", "C2", "b@acme.example", 20.0, "2026-11-27 10:00+00"),
+                ("globex", "C3", "c@globex.example", 30.0, "2026-11-27 10:00+00"),
+            ],
+        )
+    path = tmp_path / "clients" / "defs.yaml"
+    config = parse(yaml.safe_load(DEFS.replace("crm_clients", "crm_reads")), path)
+    lake = Lake(tmp_path / "lake")
+    assert capture(config, path.parent, lake, "first-run")["rows"] == 3
+    reads: list[tuple[str, Any, Any]] = []
+    real = Lake.read
+
+    def spy(self: Lake, dataset: str, **kwargs: Any) -> pl.DataFrame:
+        reads.append((dataset, kwargs.get("columns"), kwargs.get("equals")))
+        return real(self, dataset, **kwargs)
+
+    monkeypatch.setattr(Lake, "read", spy)
+    assert fetch(config, path.parent, lake) == []  # the rows at the cursor are captured already
+    raw = [(columns, equals) for dataset, columns, equals in reads if dataset.startswith("raw/")]
+    # Every row of the table for its cursor column alone, then only the rows at its newest value.
+    newest = datetime(2026, 11, 27, 10, tzinfo=UTC)
+    assert raw == [(["updated_at"], None), (list(config.dtypes), {"updated_at": newest})]

@@ -52,3 +52,38 @@ def test_validate_says_when_the_home_has_no_folder(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert len(checked.stdout.splitlines()) == 4
     assert "(absent: create it to add datasets)" in checked.stderr
+
+
+def test_a_key_given_twice_is_named_with_every_other_problem_of_its_file(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    path = home_folder(home) / "twice.yaml"
+    text = VENDORS.replace("name: vendors", "name: twice").replace("team:procurement", "buyers")
+    # `keys` again on line 13, and `column` twice inside the first check (line 16).
+    text = text.replace("  tenant_column:", "  keys: [vendor_id]\n  tenant_column:")
+    path.write_text(text.replace("column: email}", "column: email, column: email}"))
+    checked = _cli(home, "company", "validate")
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    refused = [line for line in checked.stderr.splitlines() if line.startswith("refused")]
+    assert refused == [
+        f"refused {path}: line 13: key `attributes.keys` is given twice (lines 12 and 13; YAML "
+        "keeps only the last): keep one",
+        f"refused {path}: line 16: key `attributes.checks[0].column` is given twice (both on "
+        "it; YAML keeps only the last): keep one",
+        f"refused {path}: key `attributes.owner` 'buyers' must be an email address or a team as "
+        "`team:<name>` (letters, digits, _ or -), e.g. team:sales-ops",
+    ]
+    for noise in ("<unicode string>", "while constructing", "Traceback", "yaml."):
+        assert noise not in checked.stderr, checked.stderr
+
+
+def test_a_command_reading_the_home_prints_the_tenant_warning_as_its_own_line(
+    tmp_path: Path,
+) -> None:
+    home = _home(tmp_path)
+    unsplit = _unsplit(home)
+    created = _cli(home, "keys", "create", "--tenant", "acme", "--force")
+    assert created.returncode == 0, created.stdout + created.stderr
+    said = " ".join(created.stderr.split())
+    assert f"warning: {unsplit}: dataset 'unsplit' has a column 'tenant'" in said
+    assert "add `tenant_column: tenant` under `attributes`" in said
+    assert "TenantColumnWarning" not in said and ".py:" not in said, said
