@@ -126,7 +126,9 @@ def test_the_command_the_api_and_the_mart_agree_on_a_window(
             app, ["cost", "--since", since, "--json", "--record", "--days", "3"]
         )
         assert result.exit_code == 0, result.output
-        command = json.loads(result.output[result.output.index("{") :])["total"]
+        # The report, then the line saying what was recorded.
+        report, _end = json.JSONDecoder().raw_decode(result.output, result.output.index("{"))
+        command = report["total"]
         api = create_app(settings_for(home))
         with serving_app(api, role=None) as client:
             answer = client.get(
