@@ -74,6 +74,17 @@ def _print(report: CostReport) -> None:
             f"{report.unmetered_runs} finished run(s) recorded no usage (executed before runs "
             "metered themselves) and are not priced."
         )
+    if report.by != "component":
+        console.print(
+            "CPU, MiB and requests per "
+            f"{report.by}: a run's shared evenly by the assets it ran (an estimate; runs "
+            "record usage as a whole). Peak MB is the highest peak of a run charged."
+        )
+    if report.storage_unrecorded_days:
+        console.print(
+            f"{report.storage_unrecorded_days} day(s) of the window precede the first storage "
+            "measurement (the daily cost job, `cost --record`): their storage is not priced."
+        )
     if report.running_runs:
         console.print(
             f"{report.running_runs} run(s) still queued or running: priced once they end and "
@@ -99,14 +110,18 @@ def cost(
 ) -> None:
     """What the platform cost over a window: compute, provider requests and subscriptions, and
     storage, priced by the home's prices.toml, by dataset, asset or component."""
+    from datetime import UTC, datetime
+
     from market_spine.operations.cost.daily import record_home_cost
     from market_spine.operations.cost.report import home_cost
 
     with command_run():
         settings = settings_from_env()
-        report = home_cost(settings, since=since, by=by)
+        # One end for the report and the days recorded: the days sum to the report's total.
+        now = datetime.now(UTC)
+        report = home_cost(settings, since=since, by=by, now=now)
         if record:
-            rows = record_home_cost(settings, days=days)
+            rows = record_home_cost(settings, days=days, now=now)
             print(
                 f"recorded {rows.height} cost rows for {days} day(s) in operations/cost_daily",
                 file=sys.stderr,

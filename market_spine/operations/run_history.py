@@ -59,7 +59,14 @@ def parse_since(text: str, now: datetime | None = None, option: str = "--since")
     now = now or datetime.now(UTC)
     age = _SINCE.match(text)
     if age:
-        return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+        except OverflowError:
+            # An age reaching before year 1 names no instant.
+            raise InvalidInput(
+                f"{option} {text!r} reaches before any date: give a shorter age (30d, 2w) "
+                "or a date (2024-03-04)"
+            ) from None
     try:
         point = parse_point(text, option)
     except NoSuchDate:

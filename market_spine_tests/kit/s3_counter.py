@@ -29,7 +29,13 @@ def serve(upstream: str) -> None:
             for name, value in headers:
                 if name.lower() not in _SKIPPED:
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+            # A HEAD answers with the object's size and no body: pass the size on, else a
+            # reader sizing its files through the proxy sees every file as empty.
+            length = next(
+                (v for k, v in headers if self.command == "HEAD" and k.lower() == "content-length"),
+                str(len(body)),
+            )
+            self.send_header("Content-Length", length)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

@@ -99,9 +99,12 @@ def test_the_report_prices_runs_and_storage_by_component_dataset_and_asset(home:
     assert component.totals.compute_usd == pytest.approx(cpu, rel=1e-6)
     futures = next(line for line in component.lines if line.key == "futures")
     assert futures.compute_usd == pytest.approx(cpu, rel=1e-6)
-    # $30 per GB-month over a 30-day window: $30 per GB kept.
+    # $30 per GB-month is $1 per GB-day. The home has no storage history yet: only today, as
+    # far as it has gone, is priced (at the bytes measured now); the 30 days before it are not.
     kept = futures.current_bytes + futures.kept_bytes
-    assert kept > 0 and futures.storage_usd == pytest.approx(kept / 1e9 * 30, rel=1e-6)
+    today = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400
+    assert kept > 0 and futures.storage_usd == pytest.approx(kept / 1e9 * today, rel=1e-6)
+    assert component.storage_unrecorded_days == 30
     # Nothing requested ThetaData: its 30 days of subscription stay unattributed, in full.
     [unattributed] = [line for line in component.lines if line.key == "providers"]
     assert unattributed.subscription_usd == pytest.approx(90.0)

@@ -5,6 +5,7 @@ unit test; the catalog lists both; the daily job is declared."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from market_spine.api.app import create_app
 from market_spine.catalog.registry import CATALOG, drift
 from market_spine.cli import app
 from market_spine.errors import InvalidInput
@@ -22,11 +24,17 @@ from market_spine.operations.cost.prices import PRICES_FILE, PriceSheet
 from market_spine.operations.cost.table import COST_DAILY
 from market_spine.runs import meter
 from market_spine.warehouse.resource import WarehouseResource
+from market_spine_tests.kit.api import auth_headers, serving_app
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days
 
 #: $1 per CPU second, $30 per GB-month (so $1 per GB-day), a $30 monthly subscription ($1 a day).
 PRICES = PriceSheet(vcpu_hour=3600.0, gb_month=30.0, subscriptions={"thetadata": 30.0})
+
+
+def _elapsed(now: datetime) -> float:
+    """The part of `now`'s UTC day gone by."""
+    return (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +66,13 @@ def test_the_days_are_recorded_and_a_refresh_replaces_them(home: Path) -> None:
     bars = on_today.filter(pl.col("dataset") == "normalized/futures_bars_1m").row(0, named=True)
     assert bars["component"] == "futures" and bars["storage_usd"] > 0
     kept = bars["current_bytes"] + bars["kept_bytes"]
-    assert bars["storage_usd"] == pytest.approx(kept / 1e9, rel=1e-6)
-    # No run used ThetaData on either day: a day of its subscription each, unattributed.
-    unused = first.filter(pl.col("component") == "providers")
-    assert sorted(unused["day"]) == [today - timedelta(days=1), today]
-    assert unused["subscription_usd"].to_list() == pytest.approx([1.0, 1.0])
+    # Today is recorded as far as it has gone: its storage and subscription for that part.
+    elapsed = _elapsed(now)
+    assert bars["storage_usd"] == pytest.approx(kept / 1e9 * elapsed, rel=1e-6)
+    # No run used ThetaData on either day: its subscription for each, unattributed.
+    unused = first.filter(pl.col("component") == "providers").sort("day")
+    assert unused["day"].to_list() == [today - timedelta(days=1), today]
+    assert unused["subscription_usd"].to_list() == pytest.approx([1.0, elapsed])
 
     table = lake.read(COST_DAILY)
     assert COST_DAILY not in drift(lake), "the table differs from its catalog entry"
@@ -76,7 +86,12 @@ def test_the_days_are_recorded_and_a_refresh_replaces_them(home: Path) -> None:
     again = table.filter(pl.col("day") == today).sort("dataset")
     before = on_today.sort("dataset")
     assert again["dataset"].to_list() == before["dataset"].to_list()
-    assert again["storage_usd"].to_list() == pytest.approx(before["storage_usd"].to_list())
+    # Recorded again once it has passed, today is a whole day of the bytes measured on it.
+    assert again["current_bytes"].to_list() == before["current_bytes"].to_list()
+    stored = again.filter(pl.col("storage_usd") > 0)
+    assert stored["storage_usd"].to_list() == pytest.approx(
+        ((stored["current_bytes"] + stored["kept_bytes"]) / 1e9).to_list()
+    )
     assert again["compute_usd"].to_list() == pytest.approx(before["compute_usd"].to_list())
 
 
@@ -95,11 +110,35 @@ def test_the_command_records_the_days(home: Path, monkeypatch: pytest.MonkeyPatc
     assert window["recorded_at"].min() >= started
 
 
-def test_the_mart_sums_what_the_lake_recorded(home: Path) -> None:
-    lake = lake_at(str(settings_for(home).lake_root))
-    with open_instance(home) as instance:
-        record_cost_daily(instance, lake, list(CATALOG), home, PRICES, days=3)
-    recorded = lake.read(COST_DAILY)
+def test_the_command_the_api_and_the_mart_agree_on_a_window(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the same window (from a midnight to now) the command's report, `GET /v1/cost` and
+    the sum of the mart's days charge the same total."""
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    (home / PRICES_FILE).write_text(
+        "vcpu_hour = 3600\ngb_month = 30\n[subscriptions]\nthetadata = 30\n"
+    )
+    try:
+        first = datetime.now(UTC).date() - timedelta(days=2)
+        since = first.isoformat()
+        result = CliRunner().invoke(
+            app, ["cost", "--since", since, "--json", "--record", "--days", "3"]
+        )
+        assert result.exit_code == 0, result.output
+        # The report, then the line saying what was recorded.
+        report, _end = json.JSONDecoder().raw_decode(result.output, result.output.index("{"))
+        command = report["total"]
+        api = create_app(settings_for(home))
+        with serving_app(api, role=None) as client:
+            answer = client.get(
+                "/v1/cost", params={"since": since}, headers=auth_headers(api, "operator")
+            )
+        assert answer.status_code == 200, answer.text
+        served = answer.json()["total"]
+    finally:
+        (home / PRICES_FILE).unlink()
+    recorded = lake_at(str(settings_for(home).lake_root)).read(COST_DAILY)
     warehouse = WarehouseResource(home=str(home))
     invocation = warehouse.run(["build", "--select", "+fct_cost_daily"])
     results = invocation.get_artifact("run_results.json")["results"]
@@ -110,13 +149,17 @@ def test_the_mart_sums_what_the_lake_recorded(home: Path) -> None:
     with warehouse.reading() as conn:
         mart = conn.sql("select * from marts.fct_cost_daily").pl()
     assert mart.height == recorded.height
-    total = sum(
-        recorded[c].sum()
-        for c in ("compute_usd", "requests_usd", "subscription_usd", "storage_usd")
-    )
-    assert mart["total_usd"].sum() == pytest.approx(total, rel=1e-9)
     for day, shares in mart.group_by("day").agg(pl.col("share_of_day").sum()).iter_rows():
         assert shares == pytest.approx(1.0), day
+    window = mart.filter(pl.col("day") >= first, pl.col("day") <= first + timedelta(days=2))
+    # The subscription ($1 a day) and a CPU second ($1) make the totals far from nothing.
+    assert command["subscription_usd"] > 2.0 and command["compute_usd"] > 0
+    assert window["total_usd"].sum() == pytest.approx(command["total_usd"], abs=1e-5)
+    assert window["compute_usd"].sum() == pytest.approx(command["compute_usd"], abs=1e-5)
+    assert window["storage_usd"].sum() == pytest.approx(command["storage_usd"], abs=1e-5)
+    # The API's window ends a moment later: a few seconds more of the subscription.
+    assert served["total_usd"] == pytest.approx(command["total_usd"], abs=1e-3)
+    assert served["runs"] == command["runs"] == 1
 
 
 def test_the_catalog_lists_the_table_and_the_mart() -> None:
@@ -145,8 +188,11 @@ def test_the_daily_job_records_the_table_and_its_materialization(tmp_path: Path)
             dg.AssetKey(COST_DAILY.split("/")), limit=5
         ).records
     assert event.run_id == result.run_id
-    rows = lake_at(str(settings.lake_root)).read(COST_DAILY)
-    assert sorted(rows["day"]) == [
-        datetime.now(UTC).date() - timedelta(days=n) for n in range(6, -1, -1)
+    rows = lake_at(str(settings.lake_root)).read(COST_DAILY).sort("day")
+    recorded_at = rows["recorded_at"].max()
+    assert rows["day"].to_list() == [
+        recorded_at.date() - timedelta(days=n) for n in range(6, -1, -1)
     ]
-    assert rows["subscription_usd"].to_list() == pytest.approx([1.0] * 7)
+    # Six whole days and today as far as it had gone.
+    expected = [1.0] * 6 + [_elapsed(recorded_at)]
+    assert rows["subscription_usd"].to_list() == pytest.approx(expected, abs=1e-6)

@@ -1,13 +1,17 @@
 """The cost per day in the lake, where the warehouse reads it: `operations/cost_daily`, one row per
 UTC day × component × dataset (an asset key for what ran, a dataset for what is kept), refreshed
 by `market-spine cost --record` and the daily cost job. Each refresh replaces the days of its
-window; storage is measured when a day is recorded, so a past day keeps the bytes recorded on it.
+window; storage is measured when a day is recorded, so a past day keeps the bytes recorded on it
+(a past day recorded for the first time holds the bytes of the last day measured before it, as
+`storage_history` says). Today is recorded as far as it has gone: its storage and subscriptions
+for the part of the day elapsed, so the days of a window sum to what `market-spine cost` reports
+over it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +30,26 @@ from market_spine.operations.cost.report import (
     subscription_lines,
 )
 from market_spine.operations.cost.storage import stored_bytes
+from market_spine.operations.cost.storage_history import (
+    Held,
+    day_fractions,
+    day_start,
+    held_on,
+    recorded_storage,
+)
 from market_spine.operations.cost.table import COST_DAILY, COST_DAILY_SCHEMA
 
-_STORAGE = ("storage_usd", "current_bytes", "kept_bytes")
 #: Days a refresh covers unless told otherwise.
 DEFAULT_DAYS = 7
 
 
-def _start(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
-
-
 def day_lines(
-    instance: dg.DagsterInstance, prices: PriceSheet, day: date
+    instance: dg.DagsterInstance, prices: PriceSheet, day: date, fraction: float = 1.0
 ) -> tuple[list[CostLine], int]:
-    """The run and subscription lines of one UTC day, and how many runs recorded no usage."""
-    costs = run_lines(instance, _start(day), prices, until=_start(day + timedelta(days=1)))
-    return [*costs.lines, *subscription_lines(prices, costs.requests, 1.0)], costs.unmetered
+    """The run and subscription lines of one UTC day (`fraction` of it elapsed: the
+    subscription's share), and how many runs recorded no usage."""
+    costs = run_lines(instance, day_start(day), prices, until=day_start(day + timedelta(days=1)))
+    return [*costs.lines, *subscription_lines(prices, costs.requests, fraction)], costs.unmetered
 
 
 def _frame(day: date, lines: Sequence[CostLine], at: datetime) -> pl.DataFrame:
@@ -70,18 +77,6 @@ def _frame(day: date, lines: Sequence[CostLine], at: datetime) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=COST_DAILY_SCHEMA)
 
 
-def _kept_storage(lake: Lake, first: date, last: date) -> dict[date, list[CostLine]]:
-    """The storage lines recorded earlier for the days in [first, last]."""
-    if not lake.exists(COST_DAILY):
-        return {}
-    old = lake.read(COST_DAILY, between={"day": (first, last)})
-    kept: dict[date, list[CostLine]] = {}
-    for row in old.filter(pl.col("storage_usd") > 0).iter_rows(named=True):
-        line = CostLine(row["dataset"], row["component"], **{k: row[k] for k in _STORAGE})
-        kept.setdefault(row["day"], []).append(line)
-    return kept
-
-
 def record_cost_daily(
     instance: dg.DagsterInstance,
     lake: Lake,
@@ -92,21 +87,25 @@ def record_cost_daily(
     days: int = DEFAULT_DAYS,
     now: datetime | None = None,
 ) -> pl.DataFrame:
-    """Replace the last `days` UTC days (today included) of `operations/cost_daily` with their
-    cost by component and dataset, and return the rows written. Today's storage is measured
-    now; an earlier day keeps the storage recorded on it. InvalidInput for `days` < 1."""
+    """Replace the last `days` UTC days (today included, up to `now`) of `operations/cost_daily`
+    with their cost by component and dataset, and return the rows written. Today's storage is
+    measured now; an earlier day keeps the storage recorded on it, or takes the last one
+    recorded before it (none before the first). InvalidInput for `days` < 1."""
     if days < 1:
         raise InvalidInput(f"--days {days}: record at least one day")
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date()
     first = today - timedelta(days=days - 1)
-    kept = _kept_storage(lake, first, today)
-    stored = storage_lines(stored_bytes(lake, home, list(specs)), prices, 1.0)
+    history: dict[date, Held] = {
+        **recorded_storage(lake, before=today),
+        today: stored_bytes(lake, home, list(specs)),
+    }
+    fractions = {day: 1.0 for day in day_fractions(day_start(first), day_start(today))}
+    fractions[today] = (now - day_start(today)).total_seconds() / 86400.0
     frames = []
-    for offset in range(days):
-        day = first + timedelta(days=offset)
-        lines, _unmetered = day_lines(instance, prices, day)
-        lines += stored if day == today else kept.get(day, [])
+    for day, held in held_on(history, fractions).items():
+        lines, _unmetered = day_lines(instance, prices, day, fractions[day])
+        lines += storage_lines(held or (), prices, fractions[day])
         frames.append(_frame(day, group(lines, "dataset"), now))
     rows = pl.concat(frames)
     metadata = {"first_day": first.isoformat(), "last_day": today.isoformat()}
@@ -117,9 +116,12 @@ def record_cost_daily(
     return rows
 
 
-def record_home_cost(settings: Any, *, days: int = DEFAULT_DAYS) -> pl.DataFrame:
+def record_home_cost(
+    settings: Any, *, days: int = DEFAULT_DAYS, now: datetime | None = None
+) -> pl.DataFrame:
     """`record_cost_daily` for a home (`Settings`): its instance, lake, warehouse and price
-    sheet; InvalidInput for a home without an instance or a bad price sheet."""
+    sheet, up to `now` (the present by default); InvalidInput for a home without an instance
+    or a bad price sheet."""
     from market_spine.catalog.registry import CATALOG
 
     instance, prices = priced_home(settings)
@@ -131,4 +133,5 @@ def record_home_cost(settings: Any, *, days: int = DEFAULT_DAYS) -> pl.DataFrame
             settings.home,
             prices,
             days=days,
+            now=now,
         )

@@ -2,8 +2,11 @@
 priced by the price sheet, grouped by dataset, asset or component.
 
 A run's compute and provider requests are shared equally by the assets it materialized or
-checked; a provider's subscription for the window is shared by the assets in proportion to their
-requests to it; storage is charged to its dataset for the window's length (GB-month pro rata);
+checked (an estimate: a run records its usage as a whole, not per step); its peak memory is the
+run's, so a line carries the highest peak of the runs charged to it, never a sum; a provider's
+subscription for the window is shared by the assets in proportion to their requests to it;
+storage is charged to its dataset day by day, for the bytes it held that day (GB-month pro rata,
+from the storage history `storage_history` reads: a day before any measurement is not priced);
 a lake on object storage is charged its requests (GET, HEAD, PUT, LIST, DELETE) to the dataset
 each was for, counted from the bucket's access logs (`object_requests`).
 Components are the platform's domains (futures, options, streaming, warehouse, certification,
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,6 +28,12 @@ from market_spine.errors import InvalidInput
 from market_spine.operations.cost.object_requests import LAKE_ITSELF
 from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.storage import WAREHOUSE, StoredBytes, stored_bytes
+from market_spine.operations.cost.storage_history import (
+    Held,
+    day_fractions,
+    held_on,
+    recorded_storage,
+)
 from market_spine.operations.run_history import run_datasets
 from market_spine.runs import meter
 
@@ -33,12 +42,19 @@ GROUPINGS = ("dataset", "asset", "component")
 MONTH_DAYS = 30.0
 #: Where a cost with no asset goes (a subscription no run used in the window).
 UNATTRIBUTED = "(unattributed)"
+#: How a run's CPU, bytes and provider requests are shared by the assets it ran.
+ASSET_SPLIT = (
+    "even: a run's CPU, MiB read and written and provider requests are shared equally by the "
+    "assets it ran, an estimate (runs record their usage as a whole, not per step)"
+)
 
 
 @dataclass
 class CostLine:
     """One group's usage and cost over the window. Dollars per kind; usage in CPU seconds, MiB,
-    requests and bytes; `runs` counts the metered runs that contributed."""
+    requests and bytes; `runs` counts the distinct metered runs that contributed (`run_ids`);
+    `peak_memory_mb` is the highest peak of those runs (a run's peak is its own, not its
+    assets')."""
 
     key: str
     component: str
@@ -54,9 +70,14 @@ class CostLine:
     provider_requests: int = 0
     current_bytes: int = 0
     kept_bytes: int = 0
-    runs: int = 0
+    run_ids: set[str] = field(default_factory=set)
     #: Object-store requests by kind (get, head, put, list, delete).
     object_requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def runs(self) -> int:
+        """The distinct runs charged here: a run of five assets is one run."""
+        return len(self.run_ids)
 
     @property
     def total_usd(self) -> float:
@@ -82,18 +103,20 @@ class CostLine:
             "provider_requests",
             "current_bytes",
             "kept_bytes",
-            "runs",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.peak_memory_mb = max(self.peak_memory_mb, other.peak_memory_mb)
+        self.run_ids |= other.run_ids
         for kind, n in other.object_requests.items():
             self.object_requests[kind] = self.object_requests.get(kind, 0) + n
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["run_ids"]
         for name, value in out.items():
             if name.endswith("_usd") or name in ("cpu_s", "read_mb", "written_mb"):
                 out[name] = round(value, 6)
+        out["runs"] = self.runs
         out["total_usd"] = round(self.total_usd, 6)
         return out
 
@@ -101,8 +124,9 @@ class CostLine:
 @dataclass(frozen=True)
 class CostReport:
     """Cost lines over [since, until] grouped `by`, most expensive first, with the sheet used,
-    the finished runs that recorded no usage (priced at nothing: listed so the gap is visible)
-    and the runs still queued or running (priced once they end and record their usage)."""
+    the finished runs that recorded no usage (priced at nothing: listed so the gap is visible),
+    the runs still queued or running (priced once they end and record their usage) and the
+    days of the window before any storage measurement (their storage is not priced)."""
 
     since: datetime
     until: datetime
@@ -113,6 +137,7 @@ class CostReport:
     metered_runs: int = 0
     running_runs: int = 0
     totals: CostLine = field(default_factory=lambda: CostLine("total", ""))
+    storage_unrecorded_days: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +148,8 @@ class CostReport:
             "metered_runs": self.metered_runs,
             "unmetered_runs": self.unmetered_runs,
             "running_runs": self.running_runs,
+            "storage_unrecorded_days": self.storage_unrecorded_days,
+            "asset_split": ASSET_SPLIT,
             "total": self.totals.as_json(),
             "lines": [line.as_json() for line in self.lines],
         }
@@ -226,7 +253,7 @@ def run_lines(
                     read_mb=used.read_mb * share,
                     written_mb=used.written_mb * share,
                     provider_requests=round(sum(sent.values())),
-                    runs=1,
+                    run_ids={run.run_id},
                 )
                 lines.append(line)
                 for provider, n in sent.items():
@@ -267,6 +294,34 @@ def storage_lines(stored: Iterable[StoredBytes], prices: PriceSheet, days: float
         )
         for b in stored
     ]
+
+
+def held_storage_lines(
+    held: Mapping[date, Held | None],
+    fractions: Mapping[date, float],
+    measured: Iterable[StoredBytes],
+    prices: PriceSheet,
+) -> tuple[list[CostLine], int]:
+    """Each dataset's storage over a window: every day's bytes (`held`, None before any
+    measurement) priced for the part of the day in the window (`fractions`), carrying the
+    bytes `measured` now; and how many days were priced at nothing for want of a measurement."""
+    lines = {
+        b.dataset: CostLine(
+            b.dataset, component_of(b.dataset), current_bytes=b.current, kept_bytes=b.kept
+        )
+        for b in measured
+    }
+    unrecorded = 0
+    for day, fraction in fractions.items():
+        stored = held.get(day)
+        if stored is None:
+            unrecorded += 1
+            continue
+        for line in storage_lines(stored, prices, fraction):
+            if line.key not in lines:
+                lines[line.key] = CostLine(line.key, line.component)
+            lines[line.key].storage_usd += line.storage_usd
+    return list(lines.values()), unrecorded
 
 
 def object_request_lines(
@@ -319,14 +374,15 @@ def cost_report(
     (runs, subscriptions, storage, the lake's object-store requests: `object_requests` counts
     them by dataset and kind over a window); `asset` charges what ran (compute, requests,
     subscriptions), as storage and the store's requests belong to datasets, not to the steps
-    that made them."""
+    that made them. Storage is priced per day from the bytes recorded that day
+    (`storage_history`); today's are measured now."""
     by = parse_by(by)
     now = now or datetime.now(UTC)
     if since >= now:
         raise InvalidInput(f"--since {since.isoformat()} is not in the past: give 30d, 1w, ...")
     days = (now - since).total_seconds() / 86400.0
     runs, requests, metered, unmetered, running = run_lines(instance, since, prices)
-    stored = storage_lines(stored_bytes(lake, home, list(lake_specs)), prices, days)
+    stored, unrecorded = window_storage(lake, home, lake_specs, prices, since, now)
     lines = [*runs, *subscription_lines(prices, requests, days)]
     if by != "asset":
         lines += stored
@@ -348,7 +404,25 @@ def cost_report(
         metered_runs=metered,
         running_runs=running,
         totals=totals,
+        storage_unrecorded_days=unrecorded if by != "asset" else 0,
     )
+
+
+def window_storage(
+    lake: Any,
+    home: Path,
+    lake_specs: Sequence[Any],
+    prices: PriceSheet,
+    since: datetime,
+    now: datetime,
+) -> tuple[list[CostLine], int]:
+    """The storage lines of [since, now] (`held_storage_lines`): the bytes measured now are
+    today's; earlier days' are the ones recorded in the lake's storage history."""
+    measured = stored_bytes(lake, home, list(lake_specs))
+    today = now.astimezone(UTC).date()
+    history: dict[date, Held] = {**recorded_storage(lake, before=today), today: measured}
+    fractions = day_fractions(since, now)
+    return held_storage_lines(held_on(history, fractions), fractions, measured, prices)
 
 
 def priced_home(settings: Any) -> tuple[dg.DagsterInstance, PriceSheet]:
@@ -373,18 +447,20 @@ def home_cost(
     since: str = "30d",
     by: str = "component",
     options: tuple[str, str] = ("--since", "--by"),
+    now: datetime | None = None,
 ) -> CostReport:
     """The cost report of a home (`Settings`): its instance's runs, its lake and warehouse, its
     price sheet. `since` as operators type it (30d, 2w, a date); InvalidInput for a bad option
     (named as `options` says: the flags by default, an API's query fields), a bad price sheet,
-    or a home without an instance."""
+    or a home without an instance. The window ends at `now` (the present by default)."""
     from market_spine.catalog.registry import CATALOG
     from market_spine.operations.run_history import parse_since
 
+    now = now or datetime.now(UTC)
     since_option, by_option = options
-    since_at = parse_since(since, option=since_option)
+    since_at = parse_since(since, now=now, option=since_option)
     by = parse_by(by, by_option)
-    if since_at >= datetime.now(UTC):
+    if since_at >= now:
         raise InvalidInput(
             f"{since_option} {since!r} is not in the past: give an age (30d, 2w) or a past date"
         )
@@ -398,6 +474,7 @@ def home_cost(
             prices,
             since=since_at,
             by=by,
+            now=now,
             object_requests=home_object_requests(settings),
         )
 

@@ -34,8 +34,8 @@ COST_DAILY_SPEC = DatasetFamily(
     owner="team:platform",
     partitioning="none (each refresh replaces the days it covers)",
     glossary={
-        "day": "The UTC day the cost was incurred: a run's by its creation, storage by the day "
-        "it was measured.",
+        "day": "The UTC day the cost was incurred: a run's by its creation; today's row covers "
+        "the day as far as it had gone when recorded.",
         "component": "The platform's domain: futures, options, streaming, warehouse, "
         "certification, operations, or providers for a subscription no run used.",
         "dataset": "The dataset or asset key charged (an asset writes the dataset of its name); "
@@ -44,15 +44,18 @@ COST_DAILY_SPEC = DatasetFamily(
         "requests_usd": "$ of provider requests, at the sheet's price per 1,000.",
         "subscription_usd": "$ of provider subscriptions: a day is a thirtieth of a month, "
         "shared by the assets by their requests that day.",
-        "storage_usd": "$ of the bytes kept, for one day at the sheet's GB-month.",
-        "cpu_s": "CPU seconds of the runs, shared equally by the assets each run materialized.",
+        "storage_usd": "$ of the bytes the dataset held that day (current_bytes + kept_bytes), "
+        "for the day (today: its part elapsed) at the sheet's GB-month.",
+        "cpu_s": "CPU seconds of the runs, shared equally by the assets each run materialized "
+        "(an estimate: a run records its CPU as a whole, not per step).",
         "peak_memory_mb": "The highest peak resident memory of a run charged, MiB.",
         "read_mb": "MiB the runs read, shared like CPU.",
         "written_mb": "MiB the runs wrote, shared like CPU.",
         "provider_requests": "Requests the runs sent to providers, shared like CPU.",
-        "current_bytes": "Bytes of the dataset's current version, when the day was recorded.",
-        "kept_bytes": "Bytes of its other files (older versions, the log), when recorded.",
-        "runs": "Metered runs that contributed.",
+        "current_bytes": "Bytes of the dataset's current version on the day: measured when the "
+        "day was recorded, else the last measurement before it.",
+        "kept_bytes": "Bytes of its other files (older versions, the log), as current_bytes.",
+        "runs": "Distinct metered runs that contributed (a run of five assets is one run).",
         "recorded_at": "When the row was recorded, UTC.",
     },
     history=(SchemaChange(1, date(2026, 11, 30), "first version"),),
