@@ -28,6 +28,7 @@ from market_spine.lake import Lake, lake_at
 from market_spine.lake.integrity import ledger_at
 from market_spine.lake.verify import verify_lake
 from market_spine.settings import Settings
+from market_spine.warehouse.build import _lake_minute_dates as lake_minute_dates
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 from market_spine_tests.kit.frames import DS, day_frame, put
 from market_spine_tests.kit.homes import WEEK, settings_for
@@ -128,6 +129,10 @@ def test_sql_and_warehouse_views_refuse_only_what_reaches_the_damage(copy: Path)
     assert held is not None and held[0] == es["n"][0]
     with pytest.raises(duckdb.Error, match=f"{rel}.*market-spine process"):
         conn.execute("select sum(close) from normalized.futures_bars_1m").fetchall()
+    # Planning a warehouse build reads every date the minute bars hold: one clear refusal.
+    with pytest.raises(LakeDamaged) as planned:
+        lake_minute_dates(Lake(copy / "lake"))
+    assert planned.value.path == rel
 
 
 def _repair_of(output: str, rel: str) -> list[str]:
