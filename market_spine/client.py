@@ -23,7 +23,7 @@ from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import InvalidInput, NotMaterialized, UnknownSymbol
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake
-from market_spine.lake.sql import attach, view_sql
+from market_spine.lake.sql import attach, refused_by, view_sql
 from market_spine.markets import calendars, empty_reads
 from market_spine.markets.dates import parse_range
 from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
@@ -894,6 +894,11 @@ class Spine:
             if self.identity is not None and sql_access.locked_out(exc):
                 self._refuse("spine.sql", {"lake": sql_access.LOCKED}, query=query)
             self._audit("spine.sql", "lake", {"query": query, "error": str(exc)}, FAILED)
+            damage = refused_by(exc)
+            if damage is not None:
+                # The query reached rows of a damaged file (lake/sql.py): say which, and the
+                # repair, as every other read of it does.
+                raise damage from None
             raise InvalidInput(
                 f"query failed: {exc}; available tables: {', '.join(self.tables())}"
             ) from exc

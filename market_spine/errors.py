@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class SpineError(Exception):
     """Base of every error the platform raises on purpose. `retry_helps` says whether the same
@@ -133,6 +135,9 @@ class LakeDamaged(LakeError):
     `path` the damaged file relative to the table, and `repair` the command that rebuilds it.
     """
 
+    #: A retry reads the same damaged bytes: only the repair removes the failure.
+    retry_helps = False
+
     def __init__(
         self, dataset: str, problem: str, *, partition: str, repair: str, path: str | None = None
     ) -> None:
@@ -141,10 +146,26 @@ class LakeDamaged(LakeError):
         self.partition = partition
         self.repair = repair
         self.path = path
-        super().__init__(
-            f"{dataset} is damaged ({partition}): {problem}. It cannot be read until it is "
-            f"repaired: {repair}"
-        )
+        super().__init__(f"{dataset} is damaged ({partition}): {problem}. {_UNREADABLE} {repair}")
+
+    @staticmethod
+    def quoted_in(text: str) -> str | None:
+        """The message of a LakeDamaged that `text` quotes (the error of a DuckDB query or a
+        dbt build that reached a damaged file's refusal, see lake/sql.py), on one line; None
+        when it quotes none."""
+        found = _DAMAGE_QUOTED.search(text)
+        if found is None:
+            return None
+        line = text[found.start() :].split("\n", 1)[0]
+        again = line.find(" is damaged (", len(found.group(0)))
+        if again > 0:
+            line = line[:again]
+        end = line.rfind("`")
+        return " ".join((line[: end + 1] if end > 0 else line).split())
+
+
+_UNREADABLE = "It cannot be read until it is repaired:"
+_DAMAGE_QUOTED = re.compile(r"[\w.-]+/[\w.-]+ is damaged \(")
 
 
 class HistoryPruned(InvalidInput):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from market_spine.certification.rules import Evidence, State, decide, missing
 from market_spine.certification.withdrawal import withdrawal_transitions, withdrawn
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
 from market_spine.lake.blocks import Previous
+from market_spine.lake.commits import Unread
 from market_spine.lake.store import Lake
 from market_spine.version import package_version
 
@@ -93,12 +94,18 @@ class Before:
 
     rows: pl.DataFrame
     version: int | None
+    #: Damaged files the run replaced unread (a repair): `rows` lack theirs.
+    damaged: tuple[Unread, ...] = ()
 
     @staticmethod
     def gathered(previous: Previous) -> Before:
         """What a rebuild's own replacements handed back (`rebuild_blocks(previous=...)`): the
         rows are read once, by the writes that replace them."""
-        return Before(previous.rows(), previous.version)
+        return Before(previous.rows(), previous.version, tuple(previous.damaged))
+
+    def unread(self, p: Partition) -> Unread | None:
+        """The damaged file that held rows of `p` and was replaced unread, if any."""
+        return next((u for u in self.damaged if u.covers(p.symbol, p.trade_date)), None)
 
 
 @dataclass(frozen=True)
@@ -228,8 +235,13 @@ def certify(
     for p in partitions:
         new, old = new_rows[p.values], old_rows.get(p.values)
         old_version = before.version
+        lost = before.unread(p)
         judged_at = unjudged_since(judged_last.get(p.key), old, old_version)
-        if judged_at is not None:
+        if lost is not None:
+            # Its old rows sat in a damaged file: none can be compared, so the diff counts
+            # every row as added (a certified partition is revised: its old rows are unknown).
+            old = new.clear()
+        elif judged_at is not None:
             # The replaced rows were written by a run that never certified them: what
             # changed is measured from the rows the last judgment saw.
             seen = judged_rows(lake, dataset, columns, p.values, judged_at)
@@ -247,6 +259,8 @@ def certify(
         absent = next((e.absent for e in (completeness or {}).get(p.key, ()) if e.absent), None)
         if absent and new.is_empty():
             decision = missing(prior, not diff.empty, absent)
+        if lost is not None:
+            decision = replace(decision, reason=f"{decision.reason}; {unread_reason(lost)}")
         states[p.key] = decision.state
         outcomes[p.key] = outcome_of(decision.state, decision.reason, capture, p.final_at)
         if decision.recorded:
@@ -332,6 +346,14 @@ def certify(
     transitions += withdrawal_transitions(fallen)
     ledger.record(lake, transitions, revisions, details, run_id, [*ready, *fallen], flags)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
+
+
+def unread_reason(lost: Unread) -> str:
+    """Why a repaired partition has no diff: its old rows were in a damaged file."""
+    return (
+        f"repaired: the rows it replaced were in damaged file {lost.damage.path} "
+        f"({lost.damage.problem}), replaced unread, so every row counts as added"
+    )
 
 
 def _diff(spec: DatasetSpec, old: pl.DataFrame | None, new: pl.DataFrame) -> Diff:

@@ -13,8 +13,8 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from market_spine.cli.console import command_run, console, settings_from_env
-from market_spine.errors import SpineError, UnknownSymbol
+from market_spine.cli.console import brief, command_run, console, settings_from_env
+from market_spine.errors import LakeDamaged, SpineError, UnknownSymbol
 from market_spine.settings import Settings
 
 if TYPE_CHECKING:
@@ -154,21 +154,34 @@ def _line(label: str, run: RunSummary, why: str = "") -> str:
 
 
 def report_failures(runs: list[RunSummary]) -> None:
-    """End with one line naming every failed run, what it ran and its cause (and fix); the
-    full traces are in the runs' logs."""
+    """End with one line naming every failed run, what it ran and its cause (and fix), and
+    where its whole log is: a library's dump (a dbt build's traceback) stays in the log."""
     failed = [r for r in runs if not r.success]
     if not failed:
         return
     each = "; ".join(
-        escape(f"run {r.run_id[:8]} ({_ran(r)}) failed in {r.failure or 'an unknown step'}")
+        escape(f"run {r.run_id[:8]} ({_ran(r)}) failed in {one_line_cause(r.failure)}")
         for r in failed
     )
+    show = f"`market-spine runs show {failed[0].run_id[:8]}`" + (
+        " (and each run's id)" if len(failed) > 1 else ""
+    )
     console.print(
-        f"[bold red]error:[/] {len(failed)} of {len(runs)} runs failed: {each} (full traces: "
-        "the runs' logs in the Dagster UI)",
+        f"[bold red]error:[/] {len(failed)} of {len(runs)} runs failed: {each} (details: "
+        f"{escape(show)}; whole log: the run's page in the Dagster UI)",
         markup=True,
         highlight=False,
     )
+
+
+def one_line_cause(failure: str | None) -> str:
+    """A run's cause on one short line; damaged lake data whole, since its repair command
+    is the point of the message."""
+    if not failure:
+        return "an unknown step"
+    step = failure.split(": ", 1)[0]
+    damage = LakeDamaged.quoted_in(failure)
+    return f"{step}: {damage}" if damage else brief(failure)
 
 
 def _ran(run: RunSummary) -> str:

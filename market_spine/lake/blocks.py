@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from market_spine.lake.commits import Replacement
+from market_spine.lake.commits import Replacement, Unread
 from market_spine.lake.store import Lake
 
 
@@ -37,6 +37,8 @@ class Previous:
 
     frames: list[pl.DataFrame] = field(default_factory=list)
     version: int | None = None
+    #: Damaged files the replacements removed unread: `frames` lack their rows.
+    damaged: list[Unread] = field(default_factory=list)
 
     def add(self, replacement: Replacement, kept: pl.DataFrame | None = None) -> None:
         """Take in one replacement's rows, and the rows of its days it `kept` (outside its
@@ -46,6 +48,7 @@ class Previous:
         if not self.frames:
             self.version = replacement.read_version
         self.frames.append(replacement.replaced)
+        self.damaged += replacement.damaged
         if kept is not None:
             self.frames.append(kept)
 

@@ -7,15 +7,44 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 from deltalake.transaction import AddAction, RemoveAction
 
+from market_spine.errors import LakeDamaged
 from market_spine.lake.filters import RowFilter
-from market_spine.lake.reader import Snapshot
+from market_spine.lake.reader import FileEntry, Snapshot
+from market_spine.lake.repair import day_of
 from market_spine.version import package_version
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A damaged file a replacement removed without reading it: why (`damage`), and the
+    partition values and trade dates its rows covered."""
+
+    damage: LakeDamaged
+    partition: Mapping[str, str | None]
+    first: date | None
+    last: date | None
+
+    @staticmethod
+    def of(f: FileEntry, damage: LakeDamaged) -> Unread:
+        first = day_of(f.mins.get("trade_date", f.partition.get("trade_date")))
+        last = day_of(f.maxs.get("trade_date", f.partition.get("trade_date")))
+        return Unread(damage, dict(f.partition_raw), first, last)
+
+    def covers(self, symbol: str | None, day: date) -> bool:
+        """True when the file may have held rows of `symbol` (None: any) on `day`."""
+        held = self.partition.get("symbol")
+        return (
+            (symbol is None or held is None or held == symbol)
+            and (self.first is None or self.first <= day)
+            and (self.last is None or day <= self.last)
+        )
 
 
 @dataclass(frozen=True)
@@ -29,6 +58,9 @@ class ReplacePlan:
     partition_by: list[str] | None
     #: The rows the predicate matched in `read`, when the caller asked for them.
     replaced: pl.DataFrame | None = field(default=None, compare=False)
+    #: Files wholly replaced that were damaged: removed unread, their rows left out of
+    #: `replaced` (a repair must not need the bytes it replaces).
+    damaged: tuple[Unread, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +98,9 @@ class Replacement(CommitInfo):
 
     read_version: int | None = None
     replaced: pl.DataFrame | None = field(default=None, compare=False)
+    #: The damaged files it removed unread: `replaced` lacks their rows (their problem and
+    #: what they covered are in each LakeDamaged).
+    damaged: tuple[Unread, ...] = field(default=(), compare=False)
 
 
 def arrow_of(data: pl.DataFrame | pa.Table) -> pa.Table:

@@ -26,7 +26,13 @@ from deltalake.transaction import (
     create_table_with_add_actions,
 )
 
-from market_spine.errors import HistoryPruned, InvalidInput, LakeError, NotMaterialized
+from market_spine.errors import (
+    HistoryPruned,
+    InvalidInput,
+    LakeDamaged,
+    LakeError,
+    NotMaterialized,
+)
 from market_spine.lake import own_log
 from market_spine.lake.as_of import AsOf, parse_as_of
 from market_spine.lake.commits import (
@@ -34,6 +40,7 @@ from market_spine.lake.commits import (
     CommitInfo,
     Replacement,
     ReplacePlan,
+    Unread,
     arrow_of,
     commit_metadata,
 )
@@ -323,7 +330,9 @@ class Lake:
             )
         self.ledger.record_commits([LogCommit(dataset, root, version, checkpoints(version))])
         read = plan.read.version if plan.read else None
-        return Replacement(dataset, version, table.num_rows, "replace", read, plan.replaced)
+        return Replacement(
+            dataset, version, table.num_rows, "replace", read, plan.replaced, plan.damaged
+        )
 
     def _before_write(self, dataset: str) -> None:
         """Refuse to commit over a damaged log (a lost newest commit would be overwritten by
@@ -357,6 +366,7 @@ class Lake:
         covered = [f for f in touched if index_form.covers(f)]
         rewrites: list[AddAction] = []
         parts: list[pl.DataFrame] = []
+        damaged: list[Unread] = []
         try:
             for f in touched:
                 if index_form.covers(f):
@@ -373,13 +383,32 @@ class Lake:
             same = (
                 table if not parts and self._same_files(dataset, touched, covered, fresh) else None
             )
-            replaced = replaced_rows(snapshot, covered, parts, same) if return_replaced else None
+            replaced = None
+            if return_replaced:
+                if same is None:
+                    # A repair replaces damaged files whole: they go unread, and the rows
+                    # they held are missing from the rows replaced (the caller is told which).
+                    damaged = self._unreadable(dataset, covered)
+                    gone = {u.damage.path for u in damaged}
+                    covered = [f for f in covered if f.rel not in gone]
+                replaced = replaced_rows(snapshot, covered, parts, same)
         except BaseException:
             # A file that cannot be read leaves no rewrite behind.
             discard(self.storage, root, rewrites)
             raise
         removes = [remove_action(f.rel, f.size, f.partition_raw) for f in touched]
-        return ReplacePlan(snapshot, removes, rewrites, partition_by, replaced)
+        return ReplacePlan(snapshot, removes, rewrites, partition_by, replaced, tuple(damaged))
+
+    def _unreadable(self, dataset: str, files: Sequence[FileEntry]) -> list[Unread]:
+        """The files of `files` that fail their integrity checks (missing, cut short, other
+        bytes than committed), with why."""
+        found = []
+        for f in files:
+            try:
+                self.ledger.check_file(dataset, f)
+            except LakeDamaged as exc:
+                found.append(Unread.of(f, exc))
+        return found
 
     def _same_files(
         self,

@@ -41,7 +41,7 @@ from market_spine.operations.run_history import (
 )
 from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.deployment import stopped_at
-from market_spine.runs.outcome import failure_class
+from market_spine.runs.outcome import failure_class, failure_damage
 from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
 from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 
@@ -276,6 +276,9 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
             continue
         row = run_row(instance, record, metrics=False)
         safe, reason = retry_verdict(plan.ok, plan.reason, failure_class(instance, run.run_id))
+        damage = failure_damage(instance, run.run_id)
+        if damage is not None:
+            safe, reason = False, f"a retry reads the same damaged data; repair it first: {damage}"
         found.append(
             {
                 "run_id": run.run_id,
@@ -287,9 +290,26 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
                 "retry_safe": safe,
                 "retry": plan.verdict,
                 "retry_reason": reason,
+                "damage": damage,
             }
         )
     return found
+
+
+def damage_seen(health: list[Health], failures: list[dict[str, Any]]) -> list[Health]:
+    """`health` with the integrity line failed when a recent run failed on damaged lake data:
+    the light verify sees sizes and footers only, a flipped bit shows when a step reads it, so
+    "no damage" there would contradict the failure that names it."""
+    damage = next((f["damage"] for f in failures if f.get("damage")), None)
+    if damage is None:
+        return health
+    seen = Health(
+        "integrity",
+        False,
+        f"a run failed on damage: {damage}; `market-spine verify --deep` lists every damaged file",
+    )
+    kept = [h for h in health if h.name != "integrity" or not h.ok]
+    return kept if any(h.name == "integrity" for h in kept) else [*kept, seen]
 
 
 def retry_verdict(plan_ok: bool, plan_reason: str, cls_name: str | None) -> tuple[bool, str]:
@@ -619,5 +639,6 @@ def collect_status(
         for future in pending:
             found = future.result()
             report.health += found if isinstance(found, list) else [found]
+    report.health = damage_seen(report.health, report.failures)
     report.seconds = time.perf_counter() - started
     return report

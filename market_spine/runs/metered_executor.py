@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster._core.execution.retries import RetryMode
+from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 
 from market_spine.errors import SpineError
 from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.meter import RunMeter
+from market_spine.runs.outcome import damage_of
 
 if TYPE_CHECKING:
     from dagster._core.execution.context.system import PlanOrchestrationContext
@@ -48,6 +50,15 @@ def ended_before_start(instance: dg.DagsterInstance, run_id: str) -> str | None:
     event = entry.dagster_event
     kind = event.event_type_value if event is not None else "ended"
     return " ".join((entry.message or kind).split())
+
+
+#: The run tags that keep Dagster from retrying a run whose step failed on damaged lake data.
+NO_RETRY_ON_DAMAGE = {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"}
+
+
+def _failed_on_damage(event: DagsterEvent) -> bool:
+    data = event.step_failure_data if event.is_step_failure else None
+    return data is not None and data.error is not None and damage_of(data.error) is not None
 
 
 class MeteredExecutor(dg.Executor):
@@ -84,7 +95,12 @@ class MeteredExecutor(dg.Executor):
             )
         meter = RunMeter().start()
         try:
-            yield from self._inner.execute(plan_context, execution_plan)
+            for event in self._inner.execute(plan_context, execution_plan):
+                if _failed_on_damage(event):
+                    # Every retry would read the same damaged bytes: no automatic retry
+                    # (dagster/will_retry stays false); the failure names the repair.
+                    plan_context.instance.add_run_tags(plan_context.run_id, NO_RETRY_ON_DAMAGE)
+                yield event
         finally:
             meter.stop()
         run_id = plan_context.run_id

@@ -14,6 +14,7 @@ from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import select
 
 from market_spine.check_kit import summarize_failures
+from market_spine.errors import LakeDamaged
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
@@ -100,13 +101,39 @@ def _culprit(error: SerializableErrorInfo) -> SerializableErrorInfo:
     return raised_by_code[0] if raised_by_code else chain[-1]
 
 
+def damage_of(error: SerializableErrorInfo) -> str | None:
+    """The LakeDamaged message behind a step's error, on one line: raised by the step itself,
+    or quoted by a library it called (a dbt build whose query reached a damaged file's
+    refusal); None when the step did not fail on damage."""
+    chain = [error]
+    while chain[-1].cause is not None:
+        chain.append(chain[-1].cause)
+    for e in chain:
+        if e.cls_name == "LakeDamaged":
+            return root_cause(e)
+    return next((q for e in chain if (q := LakeDamaged.quoted_in(e.message))), None)
+
+
+def failure_damage(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The LakeDamaged message the run's first failed step failed on (`damage_of`), or None."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        data = record.dagster_event.step_failure_data  # type: ignore[union-attr]
+        if data is not None and data.error is not None:
+            return damage_of(data.error)
+    return None
+
+
 def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str | None:
     """Why the run failed, on one line: the first failed step, its root cause and, when the
-    message has none, the fix; None if nothing failed."""
+    message has none, the fix; None if nothing failed. A step that failed on damaged lake
+    data says that damage (with its repair), not the library error that quoted it."""
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         event = record.dagster_event
         data = event.step_failure_data  # type: ignore[union-attr]
         if data is not None and data.error is not None:
+            damage = damage_of(data.error)
+            if damage is not None:
+                return f"{event.step_key}: LakeDamaged: {damage}"  # type: ignore[union-attr]
             inner = _culprit(data.error)
             fix = _FIXES.get(inner.cls_name or "")
             cause = f"{event.step_key}: {inner.cls_name}: {root_cause(inner)}"

@@ -26,7 +26,7 @@ from dagster._core.events import DagsterEventType
 
 from market_spine.futures.keys import NORMALIZED_BARS, table
 from market_spine.futures.partitions import trade_dates
-from market_spine.lake.sql import attach, view_sql
+from market_spine.lake.sql import attach, refused_by, view_sql
 from market_spine.lake.store import Lake
 from market_spine.settings import Settings
 from market_spine.warehouse.assets import warehouse_dbt_for
@@ -132,7 +132,15 @@ def _lake_minute_dates(lake: Lake) -> set[str]:
         return set()
     with duckdb.connect() as conn:
         attach(conn, lake.storage)
-        found = conn.execute(f"select distinct trade_date from ({body})").fetchall()
+        try:
+            found = conn.execute(f"select distinct trade_date from ({body})").fetchall()
+        except duckdb.Error as exc:
+            damage = refused_by(exc)
+            if damage is None:
+                raise
+            # Every date is read to plan the build: a damaged file stops it before dbt runs,
+            # with the file, its partition and the repair.
+            raise damage from None
     return {d.isoformat() for (d,) in found}
 
 

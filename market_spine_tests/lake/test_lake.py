@@ -249,12 +249,13 @@ def test_replaced_rows_that_cannot_be_read_leave_the_table_and_its_folder_as_the
     lake: Lake,
 ) -> None:
     days = [date(2024, 1, 2), date(2024, 1, 3)]
-    for d in days:
-        put(lake, d, "CL", 1.0)
+    both = pl.concat([day_frame(d, "CL", 1.0) for d in days])
+    lake.replace(DS, both, between={"trade_date": (days[0], days[1])}, partition_by=["symbol"])
     folder = lake.path(DS)
     files = sorted(folder.rglob("*.parquet"))
     version = lake.version(DS)
-    # The file a replacement of the second day would remove and hand back is gone.
+    # The file holding both days is gone: a replacement of the second day must read it to
+    # keep the first day's rows (a file it replaced whole would be dropped unread).
     second = lake.snapshot(DS).files[-1]
     Path(second.path).unlink()
     with pytest.raises(LakeDamaged, match="missing"):
@@ -286,7 +287,10 @@ def test_a_replacement_writing_back_the_same_files_hands_back_its_rows_without_r
     # Different rows are files with other bytes: the rows they replace are read.
     back = lake.replace(DS, day_frame(day, "CL", 2.0), return_replaced=True, **where)
     assert back.replaced is not None and back.replaced.equals(read)
+    # A file replaced whole that is gone is dropped unread: its rows are not handed back,
+    # and the replacement says which file they were in.
     [removed] = lake.snapshot(DS).files
     Path(removed.path).unlink()
-    with pytest.raises(LakeDamaged, match="missing"):
-        lake.replace(DS, day_frame(day, "CL", 3.0), return_replaced=True, **where)
+    gone = lake.replace(DS, day_frame(day, "CL", 3.0), return_replaced=True, **where)
+    assert gone.replaced is not None and gone.replaced.height == 0
+    assert [u.damage.path for u in gone.damaged] == [removed.rel]
