@@ -27,7 +27,8 @@ from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import RAW_BARS
 from market_spine.lake.store import Lake
 from market_spine.markets import calendars
-from market_spine.providers.file import FileBars, Skip, read_bars
+from market_spine.markets.instruments import series_name
+from market_spine.providers.file import FileBars, Skip, import_root, read_bars
 from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import FileImportError
 from market_spine.runs.launch import RunSummary, materialize_range
@@ -142,9 +143,11 @@ def import_bars(
     lake holds of a contract the file brings, or cut a session's normalized minutes, in any
     state (WouldReplace says which and how many)."""
     symbols = partition_symbols(settings)  # registers the home's configured roots for read_bars
+    # A refusal that depends on the symbol alone comes before the file is read.
+    _check_root(symbol, import_root(symbol), symbols)
     bars = read_bars(path, symbol, fmt, stamp, mapping, dialect, tz)
     days = bars.bars["trade_date"].unique().sort().to_list()
-    _check_partitions(bars, days, symbols)
+    _check_days(bars, days)
     captured_at = datetime.now(UTC)
     frames = [capture_frame(c, d.isoformat(), captured_at) for d, c in bars.captures()]
     raw = pl.concat(frames)
@@ -253,15 +256,28 @@ def _accepted_after(
     return {d: accepted.filter(pl.col("trade_date") == d) for d in days}
 
 
-def _check_partitions(bars: FileBars, days: list[date], symbols: tuple[str, ...]) -> None:
-    """Every (symbol, trade date) must be one of the home's futures partitions (`symbols`):
-    checked before any write."""
-    if bars.root not in symbols:
-        raise FileImportError(
-            f"{bars.root} is not a futures partition of this home (partitions: "
-            f"{', '.join(symbols)}): add it to the home's instruments file and restart the "
-            "platform (nothing was imported)"
-        )
+def _check_root(symbol: str, root: str, symbols: tuple[str, ...]) -> None:
+    """The root `--symbol` files its bars under must be one of the home's futures partitions
+    (`symbols`): checked from the symbol alone, before the file is read. A symbol other than
+    the root itself (a series, a contract) is named with the root it maps to."""
+    if root in symbols:
+        return
+    given = symbol.strip()
+    series = series_name(given)
+    if series is not None:
+        given = f"{given} (the continuous series {series}, filed under {root}'s contracts)"
+    elif given.upper() != root:
+        given = f"{given} (a contract of {root})"
+    raise FileImportError(
+        f"{given}: {root} is not a futures partition of this home (partitions: "
+        f"{', '.join(symbols)}): add it to the home's instruments file and restart the "
+        "platform (nothing was imported)"
+    )
+
+
+def _check_days(bars: FileBars, days: list[date]) -> None:
+    """Every trade date must be inside the home's futures partitions: checked before any
+    write."""
     first, last = date.fromisoformat(FIRST_TRADE_DATE), date.today() + timedelta(days=1)
     outside = [d for d in days if not first <= d <= last]
     if outside:
