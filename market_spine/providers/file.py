@@ -158,7 +158,8 @@ def read_bars(
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
         stamp=stamp,
-        symbol=symbol.strip().upper(),
+        # A series keeps its canonical name (ES.c.1), which upper case would not be.
+        symbol=series_name(symbol) or symbol.strip().upper(),
         root=root,
         mapping=table.mapping,
         bars=frame.sort("ts")

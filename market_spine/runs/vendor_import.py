@@ -3,7 +3,7 @@ their checks) for the imported partitions, through Dagster like any other run.""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import RAW_BARS
 from market_spine.lake.store import Lake
 from market_spine.markets import calendars
-from market_spine.markets.instruments import series_name
+from market_spine.markets.instruments import front_contract, series_name
 from market_spine.providers.file import FileBars, Skip, import_root, read_bars
 from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import FileImportError
@@ -72,6 +72,10 @@ class CheckReport:
     passed: bool
     severity: str
     metadata: dict[str, Any]
+    #: Why the partition's data is missing rather than failed, when the check failed only
+    #: because the session holds no bars of its front contract (the file brought another
+    #: month): e.g. `no bars of ESH4, the front contract of ES, on 2024-02-27`; "" otherwise.
+    missing: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,9 @@ def import_bars(
         notes=bars.notes,
         skips=bars.skips,
         days=tuple(_days(bars)),
-        checks=tuple(c for r in runs for c in _checks(instance, r.run_id)),
+        checks=tuple(
+            _missing_fronts(bars.root, [c for r in runs for c in _checks(instance, r.run_id)])
+        ),
         runs=tuple(runs),
         failed=tuple(_failed(lake, bars.root, days)),
     )
@@ -342,6 +348,39 @@ def _checks(instance: dg.DagsterInstance, run_id: str) -> list[CheckReport]:
                 metadata={k: v.value for k, v in ev.metadata.items()},
             )
         )
+    return out
+
+
+#: The checks that fail when a session holds none of its front contract's bars: they count
+#: what is absent, which an import of another month leaves missing, not failed.
+_COUNTING = {
+    (keys.table(keys.NORMALIZED_BARS), "completeness"),
+    (keys.table(keys.DAILY_BARS), "completeness"),
+}
+
+
+def _missing_fronts(root: str, found: list[CheckReport]) -> list[CheckReport]:
+    """`found`, with each failed counting check of a session that holds no bars of its front
+    contract (its minutes' completeness found none present: the file's bars that day are of
+    another month) marked missing, naming the contract, as readiness judges it."""
+    normalized = keys.table(keys.NORMALIZED_BARS)
+    empty = {
+        c.partition
+        for c in found
+        if c.asset == normalized
+        and c.check == "completeness"
+        and c.partition
+        and c.metadata.get("present_bars") == 0
+        and c.metadata.get("expected_bars", 0) > 0
+    }
+    out = []
+    for c in found:
+        if not c.passed and c.partition in empty and (c.asset, c.check) in _COUNTING:
+            day = date.fromisoformat(c.partition.split("|")[0])
+            front = front_contract(root, day).local_symbol
+            why = f"no bars of {front}, the front contract of {root}, on {day}"
+            c = replace(c, missing=why)
+        out.append(c)
     return out
 
 
