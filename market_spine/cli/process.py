@@ -181,7 +181,11 @@ def one_line_cause(failure: str | None) -> str:
         return "an unknown step"
     step = failure.split(": ", 1)[0]
     damage = LakeDamaged.quoted_in(failure)
-    return f"{step}: {damage}" if damage else brief(failure)
+    if damage:
+        return f"{step}: {damage}"
+    # The fix is the point of the line: the cause is shortened, never the fix.
+    cause, said, fix = failure.rpartition("fix:")
+    return f"{brief(cause)} fix: {brief(fix)}" if said and cause else brief(failure)
 
 
 def _ran(run: RunSummary) -> str:
