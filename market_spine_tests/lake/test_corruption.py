@@ -11,7 +11,7 @@ import json
 import os
 import random
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -24,13 +24,13 @@ from market_spine.catalog.registry import CATALOG
 from market_spine.cli import app
 from market_spine.client import Spine
 from market_spine.errors import LakeDamaged, LakeError
-from market_spine.lake import lake_at
-from market_spine.lake.integrity import LEDGER_FILE, ledger_at
+from market_spine.lake.integrity import LEDGER_FILE
 from market_spine.lake.maintenance import maintain
 from market_spine.lake.store import Lake
 from market_spine.lake.verify import Report, drop_damaged, verify_lake
 from market_spine.operations.home_verification import verify_home
 from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.damage import forget_lake_caches
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 
 BARS = "normalized/futures_bars_1m"
@@ -39,12 +39,6 @@ RAW = "raw/futures_bars_1m"
 runner = CliRunner()
 
 Truth = dict[tuple[str, str], pl.DataFrame]
-
-
-def _fresh() -> None:
-    """Forget every process-level cache, as a new process would start."""
-    lake_at.cache_clear()
-    ledger_at.cache_clear()
 
 
 def _read(spine: Spine, kind: str, symbol: str) -> pl.DataFrame:
@@ -56,26 +50,16 @@ def _read(spine: Spine, kind: str, symbol: str) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def truth(materialized_home: Path) -> Truth:
     """What the undamaged home answers for every symbol, minute and daily bars."""
-    _fresh()
+    forget_lake_caches()
     spine = Spine(settings=settings_for(materialized_home), warn_empty=False)
     frames = {(kind, s): _read(spine, kind, s) for kind in ("bars", "daily") for s in SYMBOLS}
     assert all(f.height > 0 for f in frames.values())
     return frames
 
 
-@pytest.fixture
-def copy(materialized_home: Path, tmp_path: Path) -> Iterator[Path]:
-    """A copy of the materialized home this test may damage."""
-    home = tmp_path / "home"
-    shutil.copytree(materialized_home, home, symlinks=True)
-    _fresh()
-    yield home
-    _fresh()
-
-
 def reads_refuse_or_match(home: Path, truth: Truth) -> list[LakeDamaged]:
     """Read everything through Spine; each read equals the truth or raises LakeDamaged."""
-    _fresh()
+    forget_lake_caches()
     spine = Spine(settings=settings_for(home), warn_empty=False)
     refused = []
     for (kind, symbol), expected in truth.items():
@@ -91,7 +75,7 @@ def reads_refuse_or_match(home: Path, truth: Truth) -> list[LakeDamaged]:
 
 def api_refuses_or_matches(home: Path, truth: Truth) -> list[str]:
     """The same reads over HTTP: 200 with the true rows, or 503 naming the repair; never 500."""
-    _fresh()
+    forget_lake_caches()
     refused = []
     with serving(home) as client:
         for (kind, symbol), expected in truth.items():
@@ -114,7 +98,7 @@ def api_refuses_or_matches(home: Path, truth: Truth) -> list[str]:
 
 def _files(home: Path, dataset: str) -> list[Path]:
     """The data files the newest version of a table references, in a stable order."""
-    _fresh()
+    forget_lake_caches()
     snapshot = Lake(home / "lake").snapshot(dataset)
     return [Path(f.path) for f in sorted(snapshot.files, key=lambda f: f.rel)]
 
@@ -209,11 +193,11 @@ def test_damage_is_refused_by_every_read_and_named_by_verify(
     assert {exc.dataset for exc in refused} == {dataset}
     assert api_refuses_or_matches(copy, truth)
 
-    _fresh()
+    forget_lake_caches()
     light = verify_lake(Lake(copy / "lake"))
     deep = verify_lake(Lake(copy / "lake"), deep=True)
     assert deep.damaged and names(deep, dataset, path), deep.findings
-    _fresh()
+    forget_lake_caches()
     if damage == "bit flip in a minute-bars file":
         # Only the file's hash sees a flipped bit; maintenance hashes before it compacts.
         assert not light.damaged
@@ -221,7 +205,7 @@ def test_damage_is_refused_by_every_read_and_named_by_verify(
         assert light.damaged and names(light, dataset, path), light.findings
     with pytest.raises(LakeError, match="is damaged"):
         maintain(Lake(copy / "lake"), dataset, retention_hours=0)
-    _fresh()
+    forget_lake_caches()
     assert names(verify_lake(Lake(copy / "lake"), [dataset], deep=True), dataset, path)
     facts = lake_facts(Lake(copy / "lake"), CATALOG.get(dataset))
     assert "damaged" in facts or path != "_delta_log"
@@ -242,7 +226,7 @@ def test_random_single_bit_flips_never_read_as_data(copy: Path, truth: Truth) ->
         refused = reads_refuse_or_match(copy, truth)
         where = (path.name, offset, bit)
         assert [exc.path for exc in refused] == [_rel(copy, BARS, path)], where
-        _fresh()
+        forget_lake_caches()
         report = verify_lake(Lake(copy / "lake"), [BARS], deep=True)
         assert report.damaged_paths(BARS) == {_rel(copy, BARS, path)}, where
 
@@ -258,7 +242,7 @@ def test_garbage_log_without_records_is_refused_not_a_crash(copy: Path, truth: T
     garbage_log(copy)
     refused = reads_refuse_or_match(copy, truth)
     assert refused and all(exc.dataset == BARS for exc in refused)
-    _fresh()
+    forget_lake_caches()
     assert names(verify_lake(Lake(copy / "lake")), BARS, "_delta_log")
 
 
@@ -285,7 +269,7 @@ def test_verify_command_exit_code_and_report(copy: Path, monkeypatch: pytest.Mon
     assert "no damage" in clean.output
 
     dataset, path = truncate_file(copy)
-    _fresh()
+    forget_lake_caches()
     damaged = runner.invoke(app, ["verify"])
     text = " ".join(damaged.output.split())
     assert damaged.exit_code == 1, damaged.output
@@ -302,7 +286,7 @@ def test_maintain_and_catalog_report_a_garbage_log(
 ) -> None:
     monkeypatch.setenv("MARKET_SPINE_HOME", str(copy))
     garbage_log(copy)
-    _fresh()
+    forget_lake_caches()
     result = runner.invoke(app, ["maintain", "--retention-hours", "0"])
     assert result.exit_code == 1, result.output
     assert f"refused: {BARS} is damaged" in " ".join(result.output.split())
@@ -322,7 +306,7 @@ def test_dropping_a_damaged_raw_capture_lets_the_rest_read(copy: Path) -> None:
     lake = Lake(copy / "lake")
     with pytest.raises(LakeDamaged, match="--drop-damaged"):
         lake.read(RAW)
-    _fresh()
+    forget_lake_caches()
     lake = Lake(copy / "lake")
     assert drop_damaged(lake, RAW) == [_rel(copy, RAW, path)]
     rest = lake.read(RAW)

@@ -11,7 +11,6 @@ rows with the file, the partition and the repair.
 from __future__ import annotations
 
 import shlex
-import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -24,24 +23,18 @@ from market_spine.certification.tables import CERTIFICATIONS
 from market_spine.cli import app
 from market_spine.client import Spine
 from market_spine.errors import LakeDamaged
-from market_spine.lake import Lake, lake_at
-from market_spine.lake.integrity import ledger_at
+from market_spine.lake import Lake
 from market_spine.lake.verify import verify_lake
 from market_spine.settings import Settings
 from market_spine.warehouse.build import _lake_minute_dates as lake_minute_dates
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
+from market_spine_tests.kit.damage import forget_lake_caches
 from market_spine_tests.kit.frames import DS, day_frame, put
 from market_spine_tests.kit.homes import WEEK, settings_for
 
 DAY = date(2024, 1, 2)
 BARS = "normalized/futures_bars_1m"
 runner = CliRunner()
-
-
-def _fresh() -> None:
-    """Forget every process-level cache, as a new process would start."""
-    lake_at.cache_clear()
-    ledger_at.cache_clear()
 
 
 def _cut_short(lake: Lake, dataset: str, symbol: str) -> str:
@@ -60,7 +53,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     else:
         s3 = request.getfixturevalue("s3")
         yield s3.settings(tmp_path / "home", s3.bucket())
-    _fresh()
+    forget_lake_caches()
 
 
 def test_a_replacement_drops_a_damaged_file_unread(settings: Settings) -> None:
@@ -68,7 +61,7 @@ def test_a_replacement_drops_a_damaged_file_unread(settings: Settings) -> None:
     put(lake, DAY, "CL", 1.0)
     put(lake, DAY, "ES", 2.0)
     rel = _cut_short(lake, DS, "CL")
-    _fresh()
+    forget_lake_caches()
     lake = settings.lake()
     with pytest.raises(LakeDamaged, match="symbol=CL"):
         lake.read(DS, equals={"symbol": "CL"})
@@ -85,25 +78,15 @@ def test_a_replacement_drops_a_damaged_file_unread(settings: Settings) -> None:
     assert [u.damage.path for u in done.damaged] == [rel]
     assert done.damaged[0].covers("CL", DAY) and not done.damaged[0].covers("ES", DAY)
     assert done.replaced is not None and done.replaced.height == 0
-    _fresh()
+    forget_lake_caches()
     lake = settings.lake()
     assert lake.read(DS, equals={"symbol": "CL"})["close"].unique().to_list() == [3.0]
     assert not verify_lake(lake, [DS], deep=True).damaged
 
 
-@pytest.fixture
-def copy(materialized_home: Path, tmp_path: Path) -> Iterator[Path]:
-    """A copy of the materialized home this test may damage."""
-    home = tmp_path / "home"
-    shutil.copytree(materialized_home, home, symlinks=True)
-    _fresh()
-    yield home
-    _fresh()
-
-
 def test_sql_and_warehouse_views_refuse_only_what_reaches_the_damage(copy: Path) -> None:
     rel = _cut_short(Lake(copy / "lake"), BARS, "CL")
-    _fresh()
+    forget_lake_caches()
     spine = Spine(settings=settings_for(copy), warn_empty=False)
 
     es = spine.sql("select count(*) as n from futures_bars_1m where symbol = 'ES'")
@@ -151,7 +134,7 @@ def test_the_repair_verify_prints_succeeds(
     monkeypatch.setenv("MARKET_SPINE_HOME", str(copy))
     truth = Spine(settings=settings_for(copy), warn_empty=False).bars("CL", *WEEK)
     rel = _cut_short(Lake(copy / "lake"), BARS, "CL")
-    _fresh()
+    forget_lake_caches()
     found = runner.invoke(app, ["verify"])
     assert found.exit_code == 1, found.output
     command = _repair_of(found.output, rel)
@@ -159,7 +142,7 @@ def test_the_repair_verify_prints_succeeds(
     repaired = runner.invoke(app, [*command, *extra])
 
     assert repaired.exit_code == 0, repaired.output
-    _fresh()
+    forget_lake_caches()
     clean = runner.invoke(app, ["verify", "--deep"])
     assert clean.exit_code == 0 and "no damage" in clean.output, clean.output
     bars = Spine(settings=settings_for(copy), warn_empty=False).bars("CL", *WEEK)
