@@ -57,6 +57,16 @@ def _insert(dsn: str, rows: list[tuple]) -> None:
         cur.executemany("insert into crm_clients values (%s, %s, %s, %s, %s)", rows)
 
 
+def _capture(folder: Path, lake_root: Path) -> None:
+    """One run of every asset the dataset folder declares, on a fresh ephemeral instance."""
+    result = dg.materialize(
+        list(load_folder(folder).assets or []),
+        resources={"lake": LakeResource(root=str(lake_root))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+
+
 def test_incremental_capture_from_postgres(
     dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,15 +83,10 @@ def test_incremental_capture_from_postgres(
             ("globex", "C1", "c@globex.example", 30.0, "2026-11-27 11:00+00"),
         ],
     )
-    defs = load_folder(folder)
-    resources = {"lake": LakeResource(root=str(tmp_path / "lake"))}
     lake = Lake(tmp_path / "lake")
 
     def run() -> None:
-        result = dg.materialize(
-            list(defs.assets or []), resources=resources, instance=dg.DagsterInstance.ephemeral()
-        )
-        assert result.success
+        _capture(folder, tmp_path / "lake")
 
     run()
     assert lake.read("raw/company_clients").height == 3
@@ -147,15 +152,10 @@ def test_rows_committed_later_at_the_newest_cursor_value_are_captured_once(
             ("acme", "C2", "b@acme.example", 20.0, "2026-11-27 10:00+00"),
         ]
     )
-    defs = load_folder(folder)
-    resources = {"lake": LakeResource(root=str(tmp_path / "lake"))}
     lake = Lake(tmp_path / "lake")
 
     def run() -> None:
-        result = dg.materialize(
-            list(defs.assets or []), resources=resources, instance=dg.DagsterInstance.ephemeral()
-        )
-        assert result.success
+        _capture(folder, tmp_path / "lake")
 
     run()
     # Committed after the capture, with the same cursor value as its newest row.
