@@ -45,7 +45,7 @@ system-packages:
 
 test: $(STAMP) system-packages
 	$(BIN)/ruff check market_spine market_spine_tests bench
-	$(BIN)/python -m pytest -n 2 --dist loadfile market_spine_tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=40 market_spine_tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check market_spine market_spine_tests bench
