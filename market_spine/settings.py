@@ -39,6 +39,22 @@ DEFAULT_THETADATA_URL = "http://127.0.0.1:25503/v3"
 #: API's authenticating proxy serves it remotely under the same path prefix.
 UI_HOST = "127.0.0.1"
 UI_PATH_PREFIX = "/dagster"
+#: The ports `market-spine up` serves the API and the Dagster UI on unless the settings name
+#: others; every command that looks for the running services reads the same settings.
+DEFAULT_API_PORT = 8000
+DEFAULT_UI_PORT = 3000
+#: Bind addresses meaning "every interface": not an address to connect to, so a command on
+#: this machine reaches a service bound to one through loopback.
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def local_host(bind_host: str) -> str:
+    """The address a command on this machine calls a service bound to `bind_host` at: loopback
+    for a wildcard bind, the address itself otherwise (an IPv6 one in brackets, for a URL)."""
+    host = "127.0.0.1" if bind_host.strip() in WILDCARD_HOSTS else bind_host.strip()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return host
 
 
 def instruments_path(home: Path, named: Path | None = None) -> Path | None:
@@ -273,8 +289,8 @@ class Settings:
     thetadata_url: str = DEFAULT_THETADATA_URL
     thetadata_tier: str = "standard"
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    ui_port: int = 3000
+    api_port: int = DEFAULT_API_PORT
+    ui_port: int = DEFAULT_UI_PORT
     #: Where the API's proxy finds the Dagster webserver ("": this machine's loopback at
     #: `ui_port`); in Kubernetes the webserver's Service, e.g. http://dagster-webserver:80.
     ui_upstream: str = ""
@@ -356,6 +372,19 @@ class Settings:
         """The webserver the API's proxy forwards the UI to (no trailing slash): `ui_upstream`,
         else `http://127.0.0.1:<ui_port>`."""
         return self.ui_upstream or f"http://{UI_HOST}:{self.ui_port}"
+
+    @property
+    def ui_local_url(self) -> str:
+        """Where `market-spine up` serves the Dagster UI on this machine, path prefix included:
+        the address `up` waits on and `status` probes."""
+        return f"http://{UI_HOST}:{self.ui_port}{UI_PATH_PREFIX}"
+
+    @property
+    def api_local_url(self) -> str:
+        """Where a command on this machine reaches the API `up` and `api` serve: `https` when
+        TLS is configured, loopback for a wildcard bind, `api_port`."""
+        scheme = "https" if self.tls_cert is not None else "http"
+        return f"{scheme}://{local_host(self.api_host)}:{self.api_port}"
 
     @property
     def retention_hours(self) -> int:
@@ -511,10 +540,24 @@ class Settings:
                 "MARKET_SPINE_API_HOST", "127.0.0.1", env.get, "MARKET_SPINE_API_HOST", "127.0.0.1"
             ),
             api_port=take(
-                "MARKET_SPINE_API_PORT", 8000, _int, env, "MARKET_SPINE_API_PORT", 8000, 1, 65535
+                "MARKET_SPINE_API_PORT",
+                DEFAULT_API_PORT,
+                _int,
+                env,
+                "MARKET_SPINE_API_PORT",
+                DEFAULT_API_PORT,
+                1,
+                65535,
             ),
             ui_port=take(
-                "MARKET_SPINE_UI_PORT", 3000, _int, env, "MARKET_SPINE_UI_PORT", 3000, 1, 65535
+                "MARKET_SPINE_UI_PORT",
+                DEFAULT_UI_PORT,
+                _int,
+                env,
+                "MARKET_SPINE_UI_PORT",
+                DEFAULT_UI_PORT,
+                1,
+                65535,
             ),
             ui_upstream=take(
                 "MARKET_SPINE_UI_UPSTREAM",

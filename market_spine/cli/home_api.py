@@ -15,9 +15,6 @@ from market_spine.security.bootstrap import admin_headers, home_id
 if TYPE_CHECKING:
     from market_spine.settings import Settings
 
-#: Addresses a server binds to mean "every interface"; the command line calls loopback then.
-_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
-
 
 class HomeApiUnverified(Exception):
     """The listener on the API port answered TLS with a certificate that is not the home's; the
@@ -26,12 +23,8 @@ class HomeApiUnverified(Exception):
 
 def api_base_url(settings: Settings) -> str:
     """`https://host:port` when the settings configure TLS, else `http://`; a wildcard bind
-    address becomes loopback."""
-    host = "127.0.0.1" if settings.api_host.strip() in _WILDCARDS else settings.api_host
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    scheme = "https" if settings.tls_cert is not None else "http"
-    return f"{scheme}://{host}:{settings.api_port}"
+    address becomes loopback (`Settings.api_local_url`)."""
+    return settings.api_local_url
 
 
 def tls_verification(settings: Settings) -> ssl.SSLContext | bool:

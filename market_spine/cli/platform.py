@@ -180,10 +180,8 @@ def _serve(settings: Settings, failed: list[RunSummary], total: int, keys_note: 
     clear_stopped(settings.dagster_home)
     children, pumps = _start_services(settings)
     stop = _stop_on_signals()
-    ui_url = f"http://{UI_HOST}:{settings.ui_port}{UI_PATH_PREFIX}"
-    api_url = (
-        f"{'https' if settings.tls_cert else 'http'}://{settings.api_host}:{settings.api_port}"
-    )
+    # The addresses `status` probes too: loopback when the API binds every interface.
+    ui_url, api_url = settings.ui_local_url, settings.api_local_url
     up = _wait_until_up([f"{ui_url}/server_info", f"{api_url}/healthz"], children, stop)
     if not up and not stop.is_set():
         console.print(

@@ -43,7 +43,7 @@ from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.deployment import stopped_at
 from market_spine.runs.outcome import failure_class, failure_damage
 from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
-from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
+from market_spine.settings import Settings
 
 #: How far back failures are reported.
 FAILURE_WINDOW = timedelta(hours=24)
@@ -74,22 +74,22 @@ def probe_tcp(name: str, host: str, port: int) -> Health:
     return Health(name, True, f"{host}:{port} accepts connections")
 
 
-def probe_http(
-    name: str, host: str, port: int, path: str, start_hint: str, *, tls: bool = False
-) -> Health:
-    """Whether GET `path` on `host:port` answers 2xx within PROBE_TIMEOUT_S (over TLS when
-    `tls`: a liveness probe of this home's own service, so its certificate is not checked
-    against the address probed)."""
-    url = f"{'https' if tls else 'http'}://{host}:{port}{path}"
+def probe_http(name: str, url: str, start_hint: str) -> Health:
+    """Whether GET `url` answers 2xx within PROBE_TIMEOUT_S (over TLS for an `https` URL: a
+    liveness probe of this home's own service, so its certificate is not checked against the
+    address probed)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
     conn = (
         http.client.HTTPSConnection(
             host, port, timeout=PROBE_TIMEOUT_S, context=ssl._create_unverified_context()
         )
-        if tls
+        if parts.scheme == "https"
         else http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
     )
     try:
-        conn.request("GET", path)
+        conn.request("GET", path or "/")
         status = conn.getresponse().status
     except OSError as exc:
         return Health(name, False, f"{url} does not answer ({exc.strerror or exc}): {start_hint}")
@@ -596,22 +596,15 @@ def collect_status(
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     report = StatusReport(generated_at=now)
-    host = settings.api_host
+    # The addresses `market-spine up` serves on and waits for (`Settings.*_local_url`).
     probes: list[Callable[[], Health | list[Health]]] = [
         lambda: probe_http(
             "webserver",
-            UI_HOST,
-            settings.ui_port,
-            f"{UI_PATH_PREFIX}/server_info",
+            f"{settings.ui_local_url}/server_info",
             "start it with `market-spine up --days 0`",
         ),
         lambda: probe_http(
-            "api",
-            host,
-            settings.api_port,
-            "/healthz",
-            "start it with `market-spine api`",
-            tls=settings.tls_cert is not None,
+            "api", f"{settings.api_local_url}/healthz", "start it with `market-spine api`"
         ),
         lambda: probe_providers(settings),
         lambda: disk_health(settings.home),

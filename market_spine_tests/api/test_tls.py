@@ -57,8 +57,8 @@ def test_the_api_serves_https_and_wss(home: Path, pem: dict[str, Path]) -> None:
             httpx.get(f"https://127.0.0.1:{port}/healthz")  # an unknown CA is refused
         with pytest.raises(httpx.RemoteProtocolError):
             httpx.get(f"http://127.0.0.1:{port}/healthz")  # no plain HTTP on the TLS port
-        assert probe_http("api", "127.0.0.1", port, "/healthz", "", tls=True).ok
-        assert not probe_http("api", "127.0.0.1", port, "/healthz", "").ok
+        assert probe_http("api", f"https://127.0.0.1:{port}/healthz", "").ok
+        assert not probe_http("api", f"http://127.0.0.1:{port}/healthz", "").ok
         with connect(f"wss://127.0.0.1:{port}/v1/stream/bars?symbols=CL", ssl=trusted) as ws:
             assert "error" in ws.recv(timeout=10)  # subscribed over TLS; no streamer running
 
