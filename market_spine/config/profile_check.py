@@ -33,6 +33,10 @@ CONNECT_TIMEOUT_S = 3
 LOCATION_MODULE = "market_spine.definitions"
 #: libpq's sslmodes that refuse a connection without TLS: the prod profile's instance uses one.
 TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+#: libpq's sslmodes that check the server's certificate against a root certificate.
+VERIFYING_SSLMODES = ("verify-ca", "verify-full")
+#: The variable libpq reads its root certificate's path from (`sslrootcert` overrides it).
+ROOT_CERT_VARIABLE = "PGSSLROOTCERT"
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def check_instance(profile: str, env: Mapping[str, str]) -> list[Finding]:
                     "dagster.yaml", False, f"{path} {part} names {module}, which is not installed"
                 )
             )
-    tls = tls_problem(profile, data)
+    tls = tls_problem(profile, data, env) or root_cert_missing(data, env)
     if tls:
         found.append(Finding("dagster.yaml", False, f"{path} {tls}"))
     missing = sorted({name for name in env_references(data) if not env.get(name)})
@@ -152,21 +156,61 @@ def postgres_sslmode(storage: Mapping[str, Any]) -> str:
     return mode if isinstance(mode, str) else ""
 
 
-def tls_problem(profile: str, data: Mapping[str, Any]) -> str:
+def postgres_root_cert(storage: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """The root certificate (a CA's PEM file) a `storage.postgres` section checks the server
+    against ("" when it names none): `postgres_db.params.sslrootcert`, a `postgres_url`'s
+    `sslrootcert`, else PGSSLROOTCERT of `env`."""
+    url = storage.get("postgres_url")
+    if isinstance(url, str):
+        named = dict(parse_qsl(urlsplit(url).query)).get("sslrootcert", "")
+    else:
+        params = (storage.get("postgres_db") or {}).get("params") or {}
+        named = params.get("sslrootcert", "") if isinstance(params, dict) else ""
+    return (named if isinstance(named, str) else "") or env.get(ROOT_CERT_VARIABLE, "")
+
+
+def tls_problem(profile: str, data: Mapping[str, Any], env: Mapping[str, str]) -> str:
     """Why the prod profile's instance (a dagster.yaml's mapping) could talk to PostgreSQL
-    without TLS, with the fix ("" when it cannot, and for the other profiles): the password and
-    every run's events would cross the network in clear."""
+    without TLS, or cannot check the server it asks to check, with the fix ("" when neither,
+    and for the other profiles): the password and every run's events would cross the network in
+    clear, or a verify-full connection would fail for want of the CA's file."""
     storage = (data.get("storage") or {}).get("postgres")
     if profile != "prod" or not isinstance(storage, dict):
         return ""
     mode = postgres_sslmode(storage)
+    if mode in VERIFYING_SSLMODES and not postgres_root_cert(storage, env):
+        return (
+            f"storage.postgres connects with sslmode {mode!r}, which checks the server's "
+            "certificate against a root certificate, but none is named: set "
+            f"{ROOT_CERT_VARIABLE} to the PEM file of the CA that signed PostgreSQL's "
+            "certificate (Kubernetes: the market-spine-postgres-ca Secret, mounted at "
+            "/run/secrets/postgres-ca/ca.crt), or postgres_db.params.sslrootcert"
+        )
     if mode in TLS_SSLMODES:
         return ""
     given = f"sslmode {mode!r}" if mode else "no sslmode"
     return (
         f"storage.postgres connects with {given}, which lets the connection go without TLS: "
         "under the prod profile set postgres_db.params.sslmode to verify-full (with the "
-        "server's CA in PGSSLROOTCERT) or require, and serve TLS from the server"
+        f"server's CA in {ROOT_CERT_VARIABLE}) or require, and serve TLS from the server"
+    )
+
+
+def root_cert_missing(data: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """Why the root certificate the instance names cannot be read here, with the fix ("" when
+    it can, or none is named)."""
+    storage = (data.get("storage") or {}).get("postgres")
+    if not isinstance(storage, dict):
+        return ""
+    named = postgres_root_cert(storage, env)
+    if not named or postgres_sslmode(storage) not in VERIFYING_SSLMODES:
+        return ""
+    if Path(named).expanduser().is_file():
+        return ""
+    return (
+        f"the PostgreSQL root certificate {named} is no readable file here: mount the CA's "
+        f"PEM file there, or point {ROOT_CERT_VARIABLE} (or postgres_db.params.sslrootcert) "
+        "at it"
     )
 
 
@@ -252,6 +296,12 @@ def check_postgres_storage(
         resolved = _resolved(storage, env)
     except KeyError as exc:
         return Finding("postgres", None, f"not probed: {exc.args[0]} is unset (see dagster.yaml)")
+    root_cert = postgres_root_cert(storage, env)
+    if root_cert and isinstance(resolved.get("postgres_db"), dict):
+        # libpq reads PGSSLROOTCERT from this process's environment; the probe checks the
+        # environment it was given, so the file is named as a parameter.
+        db = resolved["postgres_db"]
+        db["params"] = {"sslrootcert": root_cert, **(db.get("params") or {})}
     bad_port = _bad_port(storage, resolved)
     if bad_port:
         return Finding("postgres", False, bad_port)

@@ -233,9 +233,9 @@ def _prod_instance_with(
 @pytest.mark.parametrize(
     ("old", "new", "named"),
     [
-        ("      params:\n        sslmode: require\n", "", "no sslmode"),
-        ("sslmode: require", "sslmode: prefer", "sslmode 'prefer'"),
-        ("sslmode: require", "sslmode: disable", "sslmode 'disable'"),
+        ("      params:\n        sslmode: verify-full\n", "", "no sslmode"),
+        ("sslmode: verify-full", "sslmode: prefer", "sslmode 'prefer'"),
+        ("sslmode: verify-full", "sslmode: disable", "sslmode 'disable'"),
     ],
 )
 def test_validate_refuses_a_prod_instance_that_may_connect_without_tls(
@@ -252,6 +252,46 @@ def test_validate_refuses_a_prod_instance_that_may_connect_without_tls(
     assert [f.ok for f in check_instance("test", env)] == [True]
 
 
+def test_validate_refuses_verify_full_without_a_root_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from market_spine.config.profile_check import check_instance
+
+    env = {**PG, "DAGSTER_PG_PORT": "5432"}
+    [finding] = [f for f in check_instance("prod", env) if f.ok is False]
+    assert "sslmode 'verify-full'" in finding.detail
+    assert "set PGSSLROOTCERT to the PEM file of the CA" in finding.detail
+    assert "market-spine-postgres-ca" in finding.detail
+    missing = tmp_path / "nowhere" / "ca.pem"
+    [finding] = [
+        f for f in check_instance("prod", {**env, "PGSSLROOTCERT": str(missing)}) if f.ok is False
+    ]
+    assert f"root certificate {missing} is no readable file here" in finding.detail
+    missing.parent.mkdir()
+    missing.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert [f.ok for f in check_instance("prod", {**env, "PGSSLROOTCERT": str(missing)})] == [True]
+    # Named as a parameter of the instance file instead of the environment: accepted too.
+    named = f"sslmode: verify-full\n        sslrootcert: {missing}"
+    path = _prod_instance_with(tmp_path, monkeypatch, "sslmode: verify-full", named)
+    assert [f.ok for f in check_instance("prod", env)] == [True], path
+
+
+def test_a_wrong_root_certificate_is_refused_by_a_real_server(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    import trustme
+
+    from market_spine.config.profile_check import check_postgres_storage, load_instance_yaml
+
+    env = postgres.env(postgres.create_database("prod_wrong_ca"))
+    prod = load_instance_yaml("prod")
+    assert check_postgres_storage(prod, env, schema=False).ok is True
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    finding = check_postgres_storage(prod, {**env, "PGSSLROOTCERT": str(other)}, schema=False)
+    assert finding.ok is False and "certificate verify failed" in finding.detail
+
+
 def test_the_shipped_prod_instance_requires_tls_and_gets_it_from_a_real_server(
     postgres: PostgresServer,
 ) -> None:
@@ -266,8 +306,13 @@ def test_the_shipped_prod_instance_requires_tls_and_gets_it_from_a_real_server(
     env = postgres.env(database)
     assert [f.ok for f in check_instance("prod", env)] == [True]
     storage = yaml.safe_load(instance_file("prod").read_text())["storage"]["postgres"]
+    assert storage["postgres_db"]["params"]["sslmode"] == "verify-full"
     assert storage["postgres_db"]["params"]["sslmode"] in TLS_SSLMODES
-    engine = sa.create_engine(pg_url_from_config(_resolved(storage, env)))
+    resolved = _resolved(storage, env)
+    # The server's certificate checked against the CA PGSSLROOTCERT names, as libpq would in a
+    # process with that environment.
+    resolved["postgres_db"]["params"]["sslrootcert"] = env["PGSSLROOTCERT"]
+    engine = sa.create_engine(pg_url_from_config(resolved))
     try:
         with engine.connect() as conn:
             ssl = conn.execute(

@@ -29,9 +29,21 @@ runner = CliRunner()
 PG_VARIABLES = {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD"}
 
 
+def pg_env(folder: Path) -> dict[str, str]:
+    """Every variable a profile's instance reads, and a root certificate file for the prod
+    profile's verify-full connection."""
+    root_cert = folder / "ca.pem"
+    root_cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    return {name: "x" for name in [*PG_VARIABLES, "DAGSTER_PG_DB"]} | {
+        "PGSSLROOTCERT": str(root_cert)
+    }
+
+
 @pytest.mark.parametrize("profile", PROFILES)
-def test_every_profile_folder_is_a_valid_instance_and_workspace(profile: str) -> None:
-    env = {name: "x" for name in [*PG_VARIABLES, "DAGSTER_PG_DB"]}
+def test_every_profile_folder_is_a_valid_instance_and_workspace(
+    profile: str, tmp_path: Path
+) -> None:
+    env = pg_env(tmp_path)
     assert [f.ok for f in check_instance(profile, env)] == [True]
     assert [f.ok for f in check_workspace(profile)] == [True]
     # Every profile loads the code location under one name: a home that changes profile keeps
@@ -137,18 +149,17 @@ def test_an_instance_file_off_the_schema_is_an_error(
     import market_spine.config.profile_check as check
 
     monkeypatch.setattr(check, "instance_file", lambda profile: root / profile / "dagster.yaml")
-    [finding] = check.check_instance(
-        "prod", {name: "x" for name in [*PG_VARIABLES, "DAGSTER_PG_DB"]}
-    )
+    [finding] = check.check_instance("prod", pg_env(tmp_path))
     assert finding.ok is False and "breaks Dagster's schema" in finding.detail
     assert "max_concurrent_runs" in finding.detail
 
 
 def test_validate_reports_every_problem_of_a_profile_at_once(
-    env_home: Path, monkeypatch: pytest.MonkeyPatch
+    env_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     for name in [*PG_VARIABLES, "DAGSTER_PG_DB"]:
         monkeypatch.setenv(name, "5432")
+    monkeypatch.setenv("PGSSLROOTCERT", pg_env(tmp_path)["PGSSLROOTCERT"])
     monkeypatch.setenv("MARKET_SPINE_AUTH", "off")
     monkeypatch.setenv("MARKET_SPINE_API_PORT", "eighty")
     monkeypatch.setenv("MARKET_SPINE_IB_PORT", "99999")

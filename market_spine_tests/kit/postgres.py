@@ -63,13 +63,15 @@ class PostgresServer:
     ca_file: Path | None = None
 
     def env(self, database: str) -> dict[str, str]:
-        """The DAGSTER_PG_* variables the test and prod profiles' dagster.yaml read."""
+        """The DAGSTER_PG_* variables the test and prod profiles' dagster.yaml read, and the
+        CA's file as libpq's root certificate (PGSSLROOTCERT: the prod profile verifies)."""
         return {
             "DAGSTER_PG_HOST": self.host,
             "DAGSTER_PG_PORT": str(self.port),
             "DAGSTER_PG_USERNAME": self.user,
             "DAGSTER_PG_PASSWORD": self.password,
             "DAGSTER_PG_DB": database,
+            **({"PGSSLROOTCERT": str(self.ca_file)} if self.ca_file else {}),
         }
 
     def dsn(self, database: str = "postgres") -> str:
