@@ -1,6 +1,6 @@
 """A real, throwaway PostgreSQL cluster for tests and benchmarks: `initdb` into a temporary folder,
 `pg_ctl` on a random loopback port with password authentication and TLS (a certificate from a
-throwaway CA, as the prod profile connects with `sslmode=require`), removed when done.
+throwaway CA, as the prod profile connects with `sslmode=verify-full`), removed when done.
 
 PostgreSQL refuses to run as root, so under root the server runs as `nobody` (its folder is
 handed to that user). The binaries come from the machine's PostgreSQL (`make test` installs
