@@ -42,6 +42,7 @@ def _print(report: CostReport) -> None:
         "storage $",
         "store req $",
         "CPU s",
+        "CPU measured s",
         "peak MB",
         "read MB",
         "written MB",
@@ -61,6 +62,7 @@ def _print(report: CostReport) -> None:
             f"{line.storage_usd:,.4f}",
             f"{line.object_requests_usd:,.4f}",
             f"{line.cpu_s:,.1f}",
+            f"{line.cpu_measured_s:,.1f}",
             f"{line.peak_memory_mb:,.0f}",
             f"{line.read_mb:,.1f}",
             f"{line.written_mb:,.1f}",
@@ -76,9 +78,10 @@ def _print(report: CostReport) -> None:
         )
     if report.by != "component":
         console.print(
-            "CPU, MiB and requests per "
-            f"{report.by}: a run's shared evenly by the assets it ran (an estimate; runs "
-            "record usage as a whole). Peak MB is the highest peak of a run charged."
+            f"CPU per {report.by}: measured around each step run in its run's process (CPU "
+            "measured s), the rest of a run's shared evenly (an estimate); MiB and requests: a "
+            "run's shared evenly by the assets it ran (an estimate; runs record them as a "
+            "whole). Peak MB is the highest peak of a run charged."
         )
     if report.storage_unrecorded_days:
         console.print(

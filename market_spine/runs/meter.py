@@ -2,13 +2,16 @@
 requests it sent, measured by the run's own executor (`runs.metered_executor`) in the process
 executing it, whatever launched it (the CLI, the daemon, the UI, a Kubernetes Job), and recorded
 on the run as tags when its steps have ended, so `market-spine runs` can show memory and MB/s
-beside the rows the assets reported and `market-spine cost` can price it."""
+beside the rows the assets reported and `market-spine cost` can price it. The CPU of each step
+executed in the run's own process (the in-process executor, the default: one step after
+another) is measured too, and recorded per asset (`StepCpu`)."""
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -24,11 +27,23 @@ READ_MB = PREFIX + "read_mb"
 CPU_S = PREFIX + "cpu_s"
 #: Requests sent to market-data providers during the run: `thetadata=120,ib=0`.
 PROVIDER_REQUESTS = PREFIX + "provider_requests"
+#: CPU seconds of the steps executed in the run's own process, per asset they output or check:
+#: `raw/futures_bars_1m=1.25,normalized/futures_bars_1m=0.40` (a step of several assets shares
+#: its CPU equally by them). Assets of steps run elsewhere (a process per step) are absent.
+ASSET_CPU_S = PREFIX + "asset_cpu_s"
 #: The run the figures were measured on: a re-execution copies its parent's tags, and its
 #: parent's figures are not its own.
 METERED_RUN = PREFIX + "metered_run"
 #: Every tag a metered run records about itself (a retry inherits none of them).
-MEASUREMENTS = (PEAK_MEMORY_MB, WRITTEN_MB, READ_MB, CPU_S, PROVIDER_REQUESTS, METERED_RUN)
+MEASUREMENTS = (
+    PEAK_MEMORY_MB,
+    WRITTEN_MB,
+    READ_MB,
+    CPU_S,
+    PROVIDER_REQUESTS,
+    ASSET_CPU_S,
+    METERED_RUN,
+)
 
 
 def _io(process: psutil.Process) -> tuple[int, int]:
@@ -52,6 +67,33 @@ def _reaped_cpu(process: psutil.Process) -> float:
     """CPU time of the children this process has waited for (0 where the OS does not say)."""
     times = process.cpu_times()
     return float(getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0))
+
+
+@dataclass
+class StepCpu:
+    """The CPU time of each step executed in this process, per asset: a step's start and end
+    events come through the executor as they happen, one step after another, so the process's
+    CPU time between them is the step's. `assets_of(step_key)` names the assets a step outputs
+    or checks; a step executed in another process (its events carry that process's id) is not
+    measured here, nor a step of no asset."""
+
+    assets_of: Callable[[str], Iterable[str]]
+    by_asset: dict[str, float] = field(default_factory=dict)
+    _started: dict[str, float] = field(default_factory=dict)
+    _process: psutil.Process = field(default_factory=psutil.Process)
+
+    def step_started(self, step_key: str, pid: int | None) -> None:
+        if pid == os.getpid():
+            self._started[step_key] = _cpu(self._process)
+
+    def step_ended(self, step_key: str, pid: int | None) -> None:
+        began = self._started.pop(step_key, None)
+        if began is None or pid != os.getpid():
+            return
+        assets = sorted(set(self.assets_of(step_key)))
+        spent = max(0.0, _cpu(self._process) - began)
+        for asset in assets:
+            self.by_asset[asset] = self.by_asset.get(asset, 0.0) + spent / len(assets)
 
 
 @dataclass
@@ -137,11 +179,16 @@ class RunMeter:
         if self._sampler is not None and self._sampler is not threading.current_thread():
             self._sampler.join()
 
-    def tags(self, run_id: str, provider_requests: Mapping[str, int]) -> dict[str, str]:
+    def tags(
+        self,
+        run_id: str,
+        provider_requests: Mapping[str, int],
+        asset_cpu: Mapping[str, float] | None = None,
+    ) -> dict[str, str]:
         """Stop sampling; the run-level metrics of `run_id` as tags (MiB with one decimal, CPU
-        seconds with two), with the `provider_requests` its steps reported. The figures are
-        differences over the run: a process executing runs one after another (the CLI's gap
-        fill) charges each its own."""
+        seconds with two), with the `provider_requests` its steps reported and the CPU seconds
+        measured per asset (`StepCpu`). The figures are differences over the run: a process
+        executing runs one after another (the CLI's gap fill) charges each its own."""
         self.stop()
         self.sample()
         read, written = _io(self._process)
@@ -160,6 +207,7 @@ class RunMeter:
             PROVIDER_REQUESTS: ",".join(
                 f"{p}={n}" for p, n in sorted(provider_requests.items()) if n > 0
             ),
+            ASSET_CPU_S: ",".join(f"{a}={s:.3f}" for a, s in sorted((asset_cpu or {}).items())),
             METERED_RUN: run_id,
         }
 
@@ -173,14 +221,16 @@ def measured(tags: Mapping[str, str], run_id: str) -> tuple[float | None, float 
 
 @dataclass(frozen=True)
 class RunUsage:
-    """What one run consumed: CPU seconds, peak resident MiB, MiB read and written, and
-    requests per provider."""
+    """What one run consumed: CPU seconds, peak resident MiB, MiB read and written, requests
+    per provider, and the CPU seconds measured per asset (of the steps measured: see
+    ASSET_CPU_S; part of `cpu_s`)."""
 
     cpu_s: float
     peak_memory_mb: float
     read_mb: float
     written_mb: float
     provider_requests: dict[str, int]
+    asset_cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 def usage(tags: Mapping[str, str], run_id: str) -> RunUsage | None:
@@ -192,12 +242,17 @@ def usage(tags: Mapping[str, str], run_id: str) -> RunUsage | None:
     for part in filter(None, tags.get(PROVIDER_REQUESTS, "").split(",")):
         provider, _, count = part.partition("=")
         requests[provider] = int(_number(count) or 0)
+    asset_cpu: dict[str, float] = {}
+    for part in filter(None, tags.get(ASSET_CPU_S, "").split(",")):
+        asset, _, seconds = part.rpartition("=")
+        asset_cpu[asset] = _number(seconds) or 0.0
     return RunUsage(
         cpu_s=_number(tags.get(CPU_S)) or 0.0,
         peak_memory_mb=_number(tags.get(PEAK_MEMORY_MB)) or 0.0,
         read_mb=_number(tags.get(READ_MB)) or 0.0,
         written_mb=_number(tags.get(WRITTEN_MB)) or 0.0,
         provider_requests=requests,
+        asset_cpu_s=asset_cpu,
     )
 
 

@@ -10,7 +10,7 @@ canceled it) executes nothing, so a run never executes beside its own retry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -20,7 +20,7 @@ from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 
 from market_spine.errors import SpineError
 from market_spine.runs.instance_writes import prepare_event_writes
-from market_spine.runs.meter import RunMeter
+from market_spine.runs.meter import RunMeter, StepCpu
 from market_spine.runs.outcome import damage_of
 
 if TYPE_CHECKING:
@@ -32,6 +32,29 @@ if TYPE_CHECKING:
 RUN_METERED = "run metered"
 #: Events that end a run: a worker finding one in its run's log started after the end.
 _ENDINGS = {DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED}
+#: Events that begin a step's execution (again, after a retry) and that end it.
+_STEP_STARTS = {DagsterEventType.STEP_START, DagsterEventType.STEP_RESTARTED}
+_STEP_ENDS = {
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+    DagsterEventType.STEP_UP_FOR_RETRY,
+}
+
+
+def step_assets(execution_plan: ExecutionPlan) -> Callable[[str], list[str]]:
+    """The assets (`layer/name`) a step of the plan outputs or checks, by step key."""
+
+    def assets_of(step_key: str) -> list[str]:
+        found = []
+        for output in execution_plan.get_step_by_key(step_key).step_outputs:
+            props = output.properties
+            check = props.asset_check_key
+            key = props.asset_key or (check.asset_key if check is not None else None)
+            if key is not None:
+                found.append(key.to_user_string())
+        return found
+
+    return assets_of
 
 
 class RunEndedBeforeStart(SpineError):
@@ -94,8 +117,13 @@ class MeteredExecutor(dg.Executor):
                 f"({why[:200]}): nothing executed, so it never runs beside its retry"
             )
         meter = RunMeter().start()
+        steps = StepCpu(step_assets(execution_plan))
         try:
             for event in self._inner.execute(plan_context, execution_plan):
+                if event.step_key is not None and event.event_type in _STEP_STARTS:
+                    steps.step_started(event.step_key, event.pid)
+                elif event.step_key is not None and event.event_type in _STEP_ENDS:
+                    steps.step_ended(event.step_key, event.pid)
                 if _failed_on_damage(event):
                     # Every retry would read the same damaged bytes: no automatic retry
                     # (dagster/will_retry stays false); the failure names the repair.
@@ -104,7 +132,7 @@ class MeteredExecutor(dg.Executor):
         finally:
             meter.stop()
         run_id = plan_context.run_id
-        tags = meter.tags(run_id, requests_reported(plan_context.instance, run_id))
+        tags = meter.tags(run_id, requests_reported(plan_context.instance, run_id), steps.by_asset)
         plan_context.instance.add_run_tags(run_id, tags)
         yield DagsterEvent.engine_event(
             plan_context,

@@ -1,8 +1,11 @@
 """The cost report: each run's recorded usage and each dataset's stored bytes over a window,
 priced by the price sheet, grouped by dataset, asset or component.
 
-A run's compute and provider requests are shared equally by the assets it materialized or
-checked (an estimate: a run records its usage as a whole, not per step); its peak memory is the
+A run's CPU is charged to each asset as measured around its step (steps executed in the run's
+own process, the default) and the rest of the run's CPU (its start and end, steps run in
+processes of their own) shared equally, an estimate: `cpu_measured_s` says how much of a line's
+CPU was measured. Its bytes and provider requests are shared equally by the assets it
+materialized or checked (an estimate: a run records them as a whole); its peak memory is the
 run's, so a line carries the highest peak of the runs charged to it, never a sum; a provider's
 subscription for the window is shared by the assets in proportion to their requests to it;
 storage is charged to its dataset day by day, for the bytes it held that day (GB-month pro rata,
@@ -44,8 +47,10 @@ MONTH_DAYS = 30.0
 UNATTRIBUTED = "(unattributed)"
 #: How a run's CPU, bytes and provider requests are shared by the assets it ran.
 ASSET_SPLIT = (
-    "even: a run's CPU, MiB read and written and provider requests are shared equally by the "
-    "assets it ran, an estimate (runs record their usage as a whole, not per step)"
+    "CPU measured per step where a step ran in the run's own process (cpu_measured_s), the "
+    "rest of a run's CPU shared equally by the assets not measured (by all of them when every "
+    "step was: the run's own start and end), an estimate; MiB read and written and provider "
+    "requests shared equally by the assets a run ran, an estimate (runs record them as a whole)"
 )
 
 
@@ -64,6 +69,8 @@ class CostLine:
     storage_usd: float = 0.0
     object_requests_usd: float = 0.0
     cpu_s: float = 0.0
+    #: The part of `cpu_s` measured around the asset's own steps (the rest is an even share).
+    cpu_measured_s: float = 0.0
     peak_memory_mb: float = 0.0
     read_mb: float = 0.0
     written_mb: float = 0.0
@@ -98,6 +105,7 @@ class CostLine:
             "storage_usd",
             "object_requests_usd",
             "cpu_s",
+            "cpu_measured_s",
             "read_mb",
             "written_mb",
             "provider_requests",
@@ -114,7 +122,12 @@ class CostLine:
         out = asdict(self)
         del out["run_ids"]
         for name, value in out.items():
-            if name.endswith("_usd") or name in ("cpu_s", "read_mb", "written_mb"):
+            if name.endswith("_usd") or name in (
+                "cpu_s",
+                "cpu_measured_s",
+                "read_mb",
+                "written_mb",
+            ):
                 out[name] = round(value, 6)
         out["runs"] = self.runs
         out["total_usd"] = round(self.total_usd, 6)
@@ -241,14 +254,17 @@ def run_lines(
             metered += 1
             assets = run_datasets(run, instance) or (run.job_name,)
             share = 1.0 / len(assets)
+            cpu = asset_cpu(used, assets)
             for asset in assets:
                 sent = {p: n * share for p, n in used.provider_requests.items()}
+                seconds, measured_s = cpu[asset]
                 line = CostLine(
                     asset,
                     component_of(asset),
-                    compute_usd=used.cpu_s * share / 3600.0 * prices.vcpu_hour,
+                    compute_usd=seconds / 3600.0 * prices.vcpu_hour,
                     requests_usd=sum(n / 1000.0 * prices.request_price(p) for p, n in sent.items()),
-                    cpu_s=used.cpu_s * share,
+                    cpu_s=seconds,
+                    cpu_measured_s=measured_s,
                     peak_memory_mb=used.peak_memory_mb,
                     read_mb=used.read_mb * share,
                     written_mb=used.written_mb * share,
@@ -263,6 +279,23 @@ def run_lines(
             break
         cursor = records[-1].dagster_run.run_id
     return RunCosts(lines, requests, metered, unmetered, running)
+
+
+def asset_cpu(used: meter.RunUsage, assets: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """Each asset's CPU seconds of a run and the part of them measured: what its steps measured,
+    plus an equal share of the rest of the run's CPU, shared by the assets not measured, or by
+    all of them when every one was (the run's own start and end). The shares sum to the run's
+    CPU."""
+    measured = {a: s for a, s in used.asset_cpu_s.items() if a in assets}
+    rest = max(0.0, used.cpu_s - sum(measured.values()))
+    even_over = [a for a in assets if a not in measured] or list(assets)
+    return {
+        a: (
+            measured.get(a, 0.0) + (rest / len(even_over) if a in even_over else 0.0),
+            measured.get(a, 0.0),
+        )
+        for a in assets
+    }
 
 
 def subscription_lines(

@@ -46,8 +46,9 @@ COST_DAILY_SPEC = DatasetFamily(
         "shared by the assets by their requests that day.",
         "storage_usd": "$ of the bytes the dataset held that day (current_bytes + kept_bytes), "
         "for the day (today: its part elapsed) at the sheet's GB-month.",
-        "cpu_s": "CPU seconds of the runs, shared equally by the assets each run materialized "
-        "(an estimate: a run records its CPU as a whole, not per step).",
+        "cpu_s": "CPU seconds of the runs: measured around each step run in its run's own "
+        "process (the default), the rest of a run's CPU shared equally by its assets not "
+        "measured (an estimate).",
         "peak_memory_mb": "The highest peak resident memory of a run charged, MiB.",
         "read_mb": "MiB the runs read, shared like CPU.",
         "written_mb": "MiB the runs wrote, shared like CPU.",
