@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from market_spine.config.file import (
+    FILE_SUFFIX,
     KEYS,
     FileValue,
     SettingSources,
@@ -23,7 +24,7 @@ from market_spine.config.file import (
     write_file,
 )
 from market_spine.config.history import Change, change, record
-from market_spine.config.secrets import CREDENTIAL_URL_KEYS, mask_setting
+from market_spine.config.secrets import CREDENTIAL_URL_KEYS, SECRET_KEYS, mask, mask_setting
 from market_spine.errors import InvalidInput
 from market_spine.settings import Settings
 
@@ -84,15 +85,46 @@ def _validated(
     return alone
 
 
+def refuse_secret(key: str, raw: str, path: Path) -> None:
+    """InvalidInput when `key = raw` would put a secret in the settings file in clear (a secret
+    setting, or a URL carrying a password or a credential parameter): the file is kept with the
+    home, in its backups and copies; a secret comes from the environment or a secret file. The
+    message never holds the value."""
+    variable = KEYS[key]
+    ways = (
+        f"export {variable}, or put the value in a file only the platform's user can read and "
+        f"name it in {variable}{FILE_SUFFIX} (a mounted secret, in a deployment)"
+    )
+    if key in SECRET_KEYS:
+        raise InvalidInput(
+            f"{key} is a secret: `config set` would write it in clear into {path}, so it was "
+            f"not written; {ways}"
+        )
+    if mask(raw) != raw:
+        apart = (
+            "give the user and password through MARKET_SPINE_THETADATA_CREDENTIALS (or its "
+            f"{FILE_SUFFIX}) and "
+            if key == "thetadata_url"
+            else ""
+        )
+        raise InvalidInput(
+            f"the value given for {key} carries a credential (a password or a key in the URL): "
+            f"`config set` would write it in clear into {path}, so it was not written; "
+            f"{apart}set {key} without it, or {ways}"
+        )
+
+
 def set_value(env: Mapping[str, str], key: str, raw: str) -> Change | None:
     """Persist `key = raw` in the home's file once the result validates; the recorded change,
-    or None when the file already held that value. InvalidInput (nothing written) otherwise."""
+    or None when the file already held that value. InvalidInput (nothing written) otherwise,
+    a secret included (`refuse_secret`)."""
     known_key(key)
     if not raw.strip():
         raise InvalidInput(
             f"give {key} a value, or go back to its default with `market-spine config reset {key}`"
         )
     home = Settings.home_from_env(env)
+    refuse_secret(key, raw, settings_path(home))
     with editing(home):
         current = read_file(home)
         try:

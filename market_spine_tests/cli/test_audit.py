@@ -35,13 +35,15 @@ def trail(home: Path, **filters: str) -> list[dict]:
 def test_commands_and_configuration_changes_are_recorded_without_secrets(env_home: Path) -> None:
     env_home.mkdir()
     url = "http://trader:hunter2@terminal.example:25503/v3"
-    assert runner.invoke(app, ["config", "set", "thetadata_url", url]).exit_code == 0
-    [command] = trail(env_home, action="cli.config")
-    assert command["actor"] == os_user()
-    assert command["params"]["argv"][0] == "config"
+    # A secret is refused (never written to the settings file); the attempt is recorded masked.
+    assert runner.invoke(app, ["config", "set", "thetadata_url", url]).exit_code == 2
+    assert runner.invoke(app, ["config", "set", "thetadata_tier", "pro"]).exit_code == 0
+    commands = trail(env_home, action="cli.config")
+    assert len(commands) == 2 and all(c["actor"] == os_user() for c in commands)
+    assert all(c["params"]["argv"][0] == "config" for c in commands)
     [change] = trail(env_home, action="config.set")
-    assert change["params"]["key"] == "thetadata_url"
-    assert change["params"]["new"] == "http://***@terminal.example:25503/v3"
+    assert change["params"]["key"] == "thetadata_tier"
+    assert change["params"]["new"] == "pro"
     assert b"hunter2" not in db_path(env_home).read_bytes()
 
 

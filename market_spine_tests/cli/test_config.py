@@ -224,20 +224,20 @@ def test_validate_names_a_bad_setting(env_home: Path) -> None:
     assert code == 2 and "ib_port='0' in" in err and "outside 1..65535" in err
 
 
-def test_secrets_are_masked(env_home: Path) -> None:
-    assert config("set", "thetadata_url", SECRET_URL)[0] == 0
+def test_secrets_are_refused_by_set_and_masked_when_shown(env_home: Path) -> None:
+    code, out, err = config("set", "thetadata_url", SECRET_URL)
+    assert code == 2 and "carries a credential" in err
+    assert "hunter2" not in out + err and "s3cr3t" not in out + err
+    assert not (env_home / SETTINGS_FILE).exists()
     assert config("set", "thetadata_url", "http://127.0.0.1:25503/v3")[0] == 0
+    assert stat.S_IMODE((env_home / SETTINGS_FILE).stat().st_mode) == 0o600
+    # A file that holds one anyway (written by hand) is read, and never shown in clear.
+    (env_home / SETTINGS_FILE).write_text(f'thetadata_url = "{SECRET_URL}"\n')
     masked = "http://***@127.0.0.1:25503/v3?api_key=***"
     shown = [config("get")[1], config("get", "--json")[1], config("history")[1]]
     shown.append((env_home / HISTORY_FILE).read_text())
     assert all("hunter2" not in text and "s3cr3t" not in text for text in shown)
-    assert masked in shown[2] and masked in shown[3]
-    # The secret itself stays in the settings file, which only its owner may read.
-    assert config("set", "thetadata_url", SECRET_URL)[0] == 0
     assert masked in config("get", "thetadata_url")[1]
-    assert SECRET_URL in (env_home / SETTINGS_FILE).read_text()
-    for name in (SETTINGS_FILE, HISTORY_FILE):
-        assert stat.S_IMODE((env_home / name).stat().st_mode) == 0o600
 
 
 def test_the_ib_probe_closes_its_connection() -> None:

@@ -78,28 +78,52 @@ def test_secrets_and_other_settings_may_come_from_files(tmp_path: Path) -> None:
         Settings.from_env(env)
 
 
-def test_config_set_keeps_a_secret_whole_and_never_echoes_it(tmp_path: Path) -> None:
-    """The file holds the secret itself (the mask is only what is shown), and a value that is
-    refused is not printed back."""
-    from market_spine.config.edit import entries, set_value
+@pytest.mark.parametrize(
+    ("key", "raw", "variable"),
+    [
+        ("thetadata_credentials", f"trader:{SECRET}", "MARKET_SPINE_THETADATA_CREDENTIALS"),
+        ("lake_secret_access_key", SECRET, "MARKET_SPINE_LAKE_SECRET_ACCESS_KEY"),
+        ("pii_hash_key", SECRET * 3, "MARKET_SPINE_PII_HASH_KEY"),
+        ("thetadata_url", f"http://trader:{SECRET}@127.0.0.1:2/v3", "MARKET_SPINE_THETADATA_URL"),
+        ("audit_anchor", f"https://anchor.example/log?token={SECRET}", "MARKET_SPINE_AUDIT_ANCHOR"),
+    ],
+)
+def test_config_set_refuses_a_secret_and_names_the_ways_to_give_it(
+    tmp_path: Path, key: str, raw: str, variable: str
+) -> None:
+    """`config set` never writes a secret into the settings file in clear: it says how to give
+    it (the environment, or a secret file named by the variable's `_FILE`), without echoing it,
+    and writes nothing."""
+    from market_spine.config.edit import set_value
     from market_spine.config.file import read_file
 
     env = {"MARKET_SPINE_HOME": str(tmp_path)}
-    set_value(env, "thetadata_credentials", f"trader:{SECRET}")
-    assert read_file(tmp_path)["thetadata_credentials"] == f"trader:{SECRET}"
-    settings = Settings.from_env(env)
+    with pytest.raises(InvalidInput) as refused:
+        set_value(env, key, raw)
+    message = str(refused.value)
+    assert SECRET not in message and key in message
+    assert f"export {variable}" in message and f"{variable}_FILE" in message
+    assert "was not written" in message
+    if key == "thetadata_url":
+        assert "MARKET_SPINE_THETADATA_CREDENTIALS" in message
+    assert read_file(tmp_path) == {}
+    # The same URL without its credential is an ordinary setting.
+    if key == "thetadata_url":
+        set_value(env, key, "http://127.0.0.1:2/v3")
+        assert read_file(tmp_path)[key] == "http://127.0.0.1:2/v3"
+
+
+def test_a_secret_from_a_secret_file_is_read_whole(tmp_path: Path) -> None:
+    secret_file = tmp_path / "theta"
+    secret_file.write_text(f"trader:{SECRET}\n")
+    settings = Settings.from_env(
+        {
+            "MARKET_SPINE_HOME": str(tmp_path),
+            "MARKET_SPINE_THETADATA_CREDENTIALS_FILE": str(secret_file),
+        }
+    )
     assert settings.thetadata_credentials is not None
     assert settings.thetadata_credentials.get_secret_value() == f"trader:{SECRET}"
-    [shown] = [e for e in entries(env) if e.key == "thetadata_credentials"]
-    assert (shown.value, shown.origin) == ("***", "file")
-    for key, raw in (
-        ("thetadata_credentials", SECRET),  # no colon: refused
-        ("thetadata_url", f"ftp://trader:{SECRET}@127.0.0.1:2/v3"),
-    ):
-        with pytest.raises(InvalidInput) as refused:
-            set_value(env, key, raw)
-        assert SECRET not in str(refused.value) and key in str(refused.value)
-    assert read_file(tmp_path)["thetadata_credentials"] == f"trader:{SECRET}"
 
 
 def test_secret_settings_are_masked_in_history_and_command_lines() -> None:
