@@ -62,6 +62,9 @@ def test_the_days_are_recorded_and_a_refresh_replaces_them(home: Path) -> None:
 
     on_today = first.filter(pl.col("day") == today)
     assert on_today["compute_usd"].sum() == pytest.approx(used.cpu_s, rel=1e-6)
+    # A local lake makes no object-store requests: none counted, none priced.
+    assert first["object_requests"].to_list() == [0] * first.height
+    assert first["object_requests_usd"].sum() == 0
     assert on_today["runs"].max() == 1
     bars = on_today.filter(pl.col("dataset") == "normalized/futures_bars_1m").row(0, named=True)
     assert bars["component"] == "futures" and bars["storage_usd"] > 0
@@ -157,6 +160,7 @@ def test_the_command_the_api_and_the_mart_agree_on_a_window(
     assert window["total_usd"].sum() == pytest.approx(command["total_usd"], abs=1e-5)
     assert window["compute_usd"].sum() == pytest.approx(command["compute_usd"], abs=1e-5)
     assert window["storage_usd"].sum() == pytest.approx(command["storage_usd"], abs=1e-5)
+    assert window["object_requests_usd"].sum() == command["object_requests_usd"] == 0
     # The API's window ends a moment later: a few seconds more of the subscription.
     assert served["total_usd"] == pytest.approx(command["total_usd"], abs=1e-3)
     assert served["runs"] == command["runs"] == 1

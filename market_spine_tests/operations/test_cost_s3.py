@@ -18,6 +18,7 @@ from market_spine.catalog.registry import CATALOG
 from market_spine.cli import app
 from market_spine.client import Spine
 from market_spine.home import instance as home_instance
+from market_spine.operations.cost.daily import record_home_cost
 from market_spine.operations.cost.prices import PRICES_FILE
 from market_spine.operations.cost.report import component_of, home_cost
 from market_spine.operations.cost.storage import stored_bytes
@@ -161,6 +162,15 @@ def test_the_lakes_requests_are_counted_per_component_from_the_stores_access_log
             sum(n / 1000 * prices[k] for k, n in kinds.items())
         )
     assert sum(report.totals.object_requests.values()) == len(seen)
+
+    # The day's record carries them too, per dataset, priced the same.
+    rows = record_home_cost(settings, days=1)
+    assert rows["object_requests"].sum() == len(seen) > 0
+    assert rows["object_requests_usd"].sum() == pytest.approx(
+        report.totals.object_requests_usd, rel=1e-9
+    )
+    recorded = settings.lake().read(COST_DAILY)
+    assert recorded["object_requests"].sum() == len(seen)
 
     # The operators' API serves the same counts.
     api = create_app(settings)

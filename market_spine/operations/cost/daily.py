@@ -10,7 +10,7 @@ over it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.report import (
     CostLine,
     group,
+    home_object_requests,
+    object_request_lines,
     priced_home,
     run_lines,
     storage_lines,
@@ -71,6 +73,8 @@ def _frame(day: date, lines: Sequence[CostLine], at: datetime) -> pl.DataFrame:
             "kept_bytes": line.kept_bytes,
             "runs": line.runs,
             "recorded_at": at,
+            "object_requests_usd": line.object_requests_usd,
+            "object_requests": sum(line.object_requests.values()),
         }
         for line in lines
     ]
@@ -86,11 +90,14 @@ def record_cost_daily(
     *,
     days: int = DEFAULT_DAYS,
     now: datetime | None = None,
+    object_requests: Callable[[datetime, datetime], Mapping[tuple[str, str], int]] | None = None,
 ) -> pl.DataFrame:
     """Replace the last `days` UTC days (today included, up to `now`) of `operations/cost_daily`
     with their cost by component and dataset, and return the rows written. Today's storage is
     measured now; an earlier day keeps the storage recorded on it, or takes the last one
-    recorded before it (none before the first). InvalidInput for `days` < 1."""
+    recorded before it (none before the first). The lake's object-store requests of each day
+    are counted by `object_requests` (`report.home_object_requests`; none when None).
+    InvalidInput for `days` < 1."""
     if days < 1:
         raise InvalidInput(f"--days {days}: record at least one day")
     now = now or datetime.now(UTC)
@@ -106,6 +113,9 @@ def record_cost_daily(
     for day, held in held_on(history, fractions).items():
         lines, _unmetered = day_lines(instance, prices, day, fractions[day])
         lines += storage_lines(held or (), prices, fractions[day])
+        if object_requests is not None:
+            until = min(day_start(day + timedelta(days=1)), now)
+            lines += object_request_lines(object_requests(day_start(day), until), prices)
         frames.append(_frame(day, group(lines, "dataset"), now))
     rows = pl.concat(frames)
     metadata = {"first_day": first.isoformat(), "last_day": today.isoformat()}
@@ -134,4 +144,5 @@ def record_home_cost(
             prices,
             days=days,
             now=now,
+            object_requests=home_object_requests(settings),
         )

@@ -28,6 +28,9 @@ COST_DAILY_SCHEMA: dict[str, pl.DataType] = {
     "kept_bytes": pl.Int64(),
     "runs": pl.Int64(),
     "recorded_at": _UTC,
+    # Added in version 2, after the columns of version 1 (a table of version 1 evolves).
+    "object_requests_usd": pl.Float64(),
+    "object_requests": pl.Int64(),
 }
 
 COST_DAILY_SPEC = DatasetFamily(
@@ -58,8 +61,18 @@ COST_DAILY_SPEC = DatasetFamily(
         "kept_bytes": "Bytes of its other files (older versions, the log), as current_bytes.",
         "runs": "Distinct metered runs that contributed (a run of five assets is one run).",
         "recorded_at": "When the row was recorded, UTC.",
+        "object_requests_usd": "$ of the lake's requests to its object store (GET, HEAD, PUT, "
+        "LIST, DELETE) for the dataset that day, at the sheet's price per 1,000 of each kind; "
+        "0 for a lake without an access log (a local folder).",
+        "object_requests": "The lake's object-store requests for the dataset that day, counted "
+        "from the bucket's access log; NULL on rows recorded before version 2.",
     },
-    history=(SchemaChange(1, date(2026, 11, 30), "first version"),),
+    history=(
+        SchemaChange(1, date(2026, 11, 30), "first version"),
+        SchemaChange(
+            2, date(2026, 12, 1), "object_requests_usd and object_requests: the lake's requests"
+        ),
+    ),
 ).dataset(
     COST_DAILY,
     COST_DAILY_SCHEMA,

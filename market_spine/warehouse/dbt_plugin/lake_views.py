@@ -61,6 +61,17 @@ def typed_empty_sql(columns: dict[str, str]) -> str:
     return f"SELECT {body} WHERE false"
 
 
+def with_declared_columns(body: str, held: list[str], declared: dict[str, str]) -> str:
+    """`body` with each column its source `declared` (name: DuckDB type) and its table does not
+    hold yet as NULL: a table written before a column was added to its schema (it gains it at
+    its next write) still reads as its source says, so the models over it build."""
+    missing = [(name, kind) for name, kind in declared.items() if name not in held]
+    if not missing:
+        return body
+    nulls = ", ".join(f"CAST(NULL AS {kind}) AS {_ident(name)}" for name, kind in missing)
+    return f"SELECT *, {nulls} FROM ({body})"
+
+
 def refresh_views(
     conn: duckdb.DuckDBPyConnection, lake: Lake, as_of: datetime | None = None
 ) -> dict[str, int | None]:
@@ -83,17 +94,20 @@ def refresh_views(
     """
     attach(conn, lake.storage)
     versions: dict[str, int | None] = {}
+    sources = declared_sources()
     for dataset in lake.datasets():
         snapshot = _snapshot(lake, dataset, as_of)
         if snapshot is None:
             continue
         body = _masked(dataset, view_sql(snapshot) or empty_sql(conn, snapshot.schema))
+        if body is not None:
+            body = with_declared_columns(body, snapshot.schema.names, sources.get(dataset, {}))
         if body is None:
             _drop(conn, dataset)
             continue
         _create(conn, dataset, body)
         versions[dataset] = snapshot.version
-    for dataset, columns in declared_sources().items():
+    for dataset, columns in sources.items():
         if dataset not in versions:
             _create(conn, dataset, typed_empty_sql(columns))
             versions[dataset] = None

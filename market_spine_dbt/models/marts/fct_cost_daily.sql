@@ -10,16 +10,19 @@ priced as (
         day,
         component,
         dataset,
-        compute_usd + requests_usd + subscription_usd + storage_usd as total_usd,
+        compute_usd + requests_usd + subscription_usd + storage_usd + object_requests_usd
+            as total_usd,
         compute_usd,
         requests_usd,
         subscription_usd,
         storage_usd,
+        object_requests_usd,
         cpu_s,
         peak_memory_mb,
         read_mb,
         written_mb,
         provider_requests,
+        object_requests,
         (current_bytes + kept_bytes) / 1e9 as gb_kept,
         runs
     from costs

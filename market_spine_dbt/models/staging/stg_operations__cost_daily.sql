@@ -22,7 +22,9 @@ renamed as (
         current_bytes,
         kept_bytes,
         runs,
-        recorded_at
+        recorded_at,
+        coalesce(object_requests_usd, 0) as object_requests_usd,
+        object_requests
     from source
 )
 
