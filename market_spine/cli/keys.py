@@ -59,9 +59,12 @@ def create(
     record = issued.record
     note(key_id=record.id, role=record.role, datasets=list(record.datasets), name=record.name)
     expiry = "never" if record.expires_at is None else record.expires_at.isoformat()
+    tenant_scope = record.tenant or "every tenant"
+    pii_scope = "personal data in clear" if record.pii else "personal data masked"
     console.print(
-        f"key {record.id} ({record.role}; datasets {', '.join(record.datasets)}; expires "
-        f"{expiry}). Its secret is printed below once and never again:",
+        f"key {record.id} ({record.role}; datasets {', '.join(record.datasets)}; "
+        f"tenant {tenant_scope}; {pii_scope}; expires {expiry}). Its secret is printed below "
+        "once and never again:",
         highlight=False,
     )
     typer.echo(issued.token)

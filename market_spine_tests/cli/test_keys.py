@@ -85,5 +85,7 @@ def test_a_blank_or_unknown_tenant_is_refused_unless_forced(env_home: Path) -> N
     assert KeyStore(env_home).list() == []
     forced = runner.invoke(app, ["keys", "create", "--tenant", "acme", "--force"])
     assert forced.exit_code == 0, forced.output
+    # The scope a key is issued with is said when it is issued, not only by `list`.
+    assert "tenant acme; personal data masked" in forced.output
     (record,) = KeyStore(env_home).list()
     assert record.tenant == "acme"
