@@ -471,8 +471,9 @@ class Spine:
         flags: bool = False,
     ) -> pl.DataFrame:
         """A day's EOD chain of SPX or SPXW with implied vols and greeks (one row per contract,
-        `iv` null with an `iv_reason` where no vol exists), and the day's `certification` (the
-        normalized chain's, which the greeks come from); `certified_only=True` raises
+        `iv` null with an `iv_reason` where no vol exists), and the root's `certification` that
+        day (the greeks' own, as readiness shows it: certified only when the chain they were
+        computed from was and their own checks passed); `certified_only=True` raises
         NotCertified when the day is not certified; `as_certified=DATE` reads the greeks the
         runs that certified chains by the end of that day (UTC) wrote. `flags=True` adds the
         flags the chain's and the greeks' checks found on each contract (`flag_kinds`,
@@ -488,13 +489,24 @@ class Spine:
         rows = self._lake_read(
             OPTION_GREEKS, equals, {"trade_date": (trade_date, trade_date)}, None, version
         )
-        rows = states.attach(
-            rows.sort("expiration", "right", "strike"), OPTION_CHAIN, by_symbol=False
-        )
+        rows = rows.sort("expiration", "right", "strike")
+        if as_certified is not None:
+            # Read as the chains certified by then: every day it holds is certified.
+            rows = states.attach(rows, OPTION_CHAIN, by_symbol=False)
+        else:
+            if as_of is not None:
+                from market_spine.certification.pins import version_states
+
+                states = version_states(self.lake, OPTION_GREEKS, as_of, OPTION_GREEKS)
+            # The greeks' own judgment, per root: the chain's says nothing of the vols
+            # solved from it, nor of a chain certified after they were computed.
+            rows = states.attach(rows, OPTION_GREEKS, by_symbol=True, by="root")
         if certified_only:
             from market_spine.certification.status import require_certified
 
-            require_certified(rows, OPTION_CHAIN, ["trade_date"])
+            require_certified(
+                rows, OPTION_GREEKS, ["root", "trade_date"], lambda: states.reasons(OPTION_GREEKS)
+            )
         if flags:
             rows = self._flagged(rows, (OPTION_CHAIN, OPTION_GREEKS), {"osi": "instrument"})
         return self._warn_if_empty(

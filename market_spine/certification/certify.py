@@ -250,7 +250,7 @@ def certify(
         prior = priors.get(p.key)
         # A first write is no revision: its rows are counted, not diffed.
         revisable = prior is not None or (old is not None and old.height > 0)
-        diff = _diff(spec, old, new) if revisable else Diff(added=new.height)
+        diff = revision_diff(spec, old, new) if revisable else Diff(added=new.height)
         capture = newest_capture(new)
         old_capture = newest_capture(old)
         captured_at = min(capture_time(capture, now), now)
@@ -300,37 +300,17 @@ def certify(
             ),
         )
         if revisable and not diff.empty:
-            revision_id = str(ULID.from_datetime(recorded_at))
-            revisions.append(
-                {
-                    "revision_id": revision_id,
-                    "dataset": dataset,
-                    "partition": p.key,
-                    "trade_date": p.trade_date,
-                    "symbol": p.symbol,
-                    "rows_added": diff.added,
-                    "rows_removed": diff.removed,
-                    "rows_changed": diff.changed,
-                    "columns": ",".join(diff.columns),
-                    "column_changes_json": json.dumps(
-                        {c: ch.as_dict() for c, ch in diff.columns.items()}
-                    ),
-                    "old_version": old_version,
-                    "new_version": new_version,
-                    "old_capture_id": old_capture,
-                    "new_capture_id": capture,
-                    "run_id": run_id,
-                    "code_version": package_version(),
-                    "recorded_at": recorded_at,
-                }
+            revision, detail = revision_of(
+                dataset,
+                p,
+                diff,
+                (old_version, new_version),
+                (old_capture, capture),
+                run_id,
+                recorded_at,
             )
-            details.append(
-                diff.detail.with_columns(
-                    revision_id=pl.lit(revision_id),
-                    dataset=pl.lit(dataset),
-                    trade_date=pl.lit(p.trade_date),
-                )
-            )
+            revisions.append(revision)
+            details.append(detail)
     days_of = {p.key: p.trade_date for p in partitions}
     fallen = withdrawn(
         lake,
@@ -348,6 +328,44 @@ def certify(
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
 
 
+def revision_of(
+    dataset: str,
+    p: Partition,
+    diff: Diff,
+    versions: tuple[int | None, int | None],
+    captures: tuple[str | None, str | None],
+    run_id: str,
+    recorded_at: datetime,
+) -> tuple[dict[str, Any], pl.DataFrame]:
+    """The revision record (REVISIONS_SCHEMA) of partition `p` of `dataset` whose rows changed
+    as `diff` says between the old and new Delta `versions` and `captures`, and its row
+    detail (REVISION_ROWS_SCHEMA): a captured partition's and a recomputed derived one's."""
+    revision_id = str(ULID.from_datetime(recorded_at))
+    record = {
+        "revision_id": revision_id,
+        "dataset": dataset,
+        "partition": p.key,
+        "trade_date": p.trade_date,
+        "symbol": p.symbol,
+        "rows_added": diff.added,
+        "rows_removed": diff.removed,
+        "rows_changed": diff.changed,
+        "columns": ",".join(diff.columns),
+        "column_changes_json": json.dumps({c: ch.as_dict() for c, ch in diff.columns.items()}),
+        "old_version": versions[0],
+        "new_version": versions[1],
+        "old_capture_id": captures[0],
+        "new_capture_id": captures[1],
+        "run_id": run_id,
+        "code_version": package_version(),
+        "recorded_at": recorded_at,
+    }
+    detail = diff.detail.with_columns(
+        revision_id=pl.lit(revision_id), dataset=pl.lit(dataset), trade_date=pl.lit(p.trade_date)
+    )
+    return record, detail
+
+
 def unread_reason(lost: Unread) -> str:
     """Why a repaired partition has no diff: its old rows were in a damaged file."""
     return (
@@ -356,7 +374,7 @@ def unread_reason(lost: Unread) -> str:
     )
 
 
-def _diff(spec: DatasetSpec, old: pl.DataFrame | None, new: pl.DataFrame) -> Diff:
+def revision_diff(spec: DatasetSpec, old: pl.DataFrame | None, new: pl.DataFrame) -> Diff:
     """The partition's keyed diff on its revision values (neither provenance nor the values
     each source derives its own way); with no rows before, every new row is added."""
     if old is None or old.width == 0:

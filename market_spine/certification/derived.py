@@ -3,7 +3,8 @@ surface, intraday quotes) where they are computed: the state the derived rule gi
 their inputs' newest judgment and their own certifying checks, written to the readiness log with
 their completeness, anomalies, capture, compute time and the reason for their state, and
 their flagged rows beside the data. Their transitions are recorded in the certifications as a
-captured dataset's are; their revisions are their inputs'.
+captured dataset's are, and so are their revisions: a partition recomputed with other values
+than it held (its input was revised) gets a revision record from a keyed diff of the two.
 
 Domains say which datasets a derived one is computed from; this module never imports one.
 """
@@ -18,9 +19,11 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from market_spine.catalog.vocabulary import DatasetSpec
 from market_spine.certification import flags as anomaly_flags
 from market_spine.certification import ledger
 from market_spine.certification.certify import (
+    Before,
     Certified,
     Judged,
     Partition,
@@ -28,6 +31,8 @@ from market_spine.certification.certify import (
     checks_json,
     newest_capture,
     outcome_of,
+    revision_diff,
+    revision_of,
     selected_checks,
 )
 from market_spine.certification.readiness import (
@@ -43,6 +48,7 @@ from market_spine.certification.rules import DerivedEvidence, derive, missing
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.certification.withdrawal import dependents, withdrawal_transitions, withdrawn
 from market_spine.check_kit import CheckDef, CheckOutcome, rows_by
+from market_spine.lake.blocks import Previous
 from market_spine.lake.store import Lake
 
 
@@ -58,6 +64,7 @@ def judge_derived(
     now: datetime,
     completeness: Mapping[str, Sequence[Completeness]] | None = None,
     derived: Sequence[str] = (),
+    replaced: tuple[DatasetSpec, Before] | None = None,
 ) -> Certified:
     """Judge the run's `partitions` of `dataset`, just computed (`written`, its rows selected
     by `columns` as each Partition's values) from the same partitions of `inputs` (the
@@ -71,7 +78,9 @@ def judge_derived(
     each partition's state and the `certified` verdicts (never a Dagster check of its own:
     shown in asset metadata). A partition (or symbol) left uncertified makes the same one of
     every `derived` dataset (computed from this one) failed with it, or else preliminary,
-    until it is computed again."""
+    until it is computed again. With the rows the run `replaced` (and the dataset's spec,
+    whose keys the diff matches rows by), a partition whose values changed gets a revision
+    record and its row detail, as a captured one does."""
     started = time.perf_counter()
     days = [p.trade_date for p in partitions]
     first, last = (min(days), max(days)) if days else (None, None)
@@ -85,8 +94,31 @@ def judge_derived(
         dataset, judged.verdicts, [p.key for p in partitions], run_id, recorded_at
     )
     outcomes, found, ready, transitions = {}, {}, [], []
+    revisions: list[dict[str, Any]] = []
+    details: list[pl.DataFrame] = []
+    old_rows = {}
+    if replaced is not None and replaced[1].rows.width:
+        old_rows = rows_by(replaced[1].rows, columns, [p.values for p in partitions])
     for p in partitions:
         capture = newest_capture(rows[p.values]) or captures.get(p.key)
+        old = old_rows.get(p.values)
+        if replaced is not None and old is not None and old.height:
+            # A first computation is no revision; a recomputation with other values is.
+            spec, held = replaced
+            diff = revision_diff(spec, old, rows[p.values])
+            if not diff.empty:
+                old_capture = newest_capture(old) or capture
+                revision, detail = revision_of(
+                    dataset,
+                    p,
+                    diff,
+                    (held.version, version),
+                    (old_capture, capture),
+                    run_id,
+                    recorded_at,
+                )
+                revisions.append(revision)
+                details.append(detail)
         captured_at = min(capture_time(capture, now), now)
         inputs_of = {d: given.get((d, p.key), []) for d in inputs}
         decision = derive(
@@ -125,8 +157,8 @@ def judge_derived(
         lake, found, days_of, derived, run_id, recorded_at, counts=ready, source=dataset
     )
     transitions += withdrawal_transitions(fallen)
-    ledger.record(lake, transitions, [], [], run_id, [*ready, *fallen], flags)
-    return Certified(outcomes, found, 0, time.perf_counter() - started)
+    ledger.record(lake, transitions, revisions, details, run_id, [*ready, *fallen], flags)
+    return Certified(outcomes, found, len(revisions), time.perf_counter() - started)
 
 
 def _evidence(
@@ -176,12 +208,15 @@ def judge_derived_asset(
     verdicts: Mapping[str, Mapping[str, CheckOutcome]],
     now: datetime,
     completeness: CompletenessOf,
+    previous: tuple[DatasetSpec, Previous] | None = None,
 ) -> Certified:
     """Judge the run's `partitions` of the asset of `dataset` (`judge_derived`), just computed
     as `rows` (selected per partition by `columns`), from the same partitions of the datasets
     `computed_from` names for it (none: a capture of its own), with the verdicts of its
     `checks` the run evaluated and each partition's `completeness`; withdraws the
-    certification of the datasets computed from it where it is left uncertified."""
+    certification of the datasets computed from it where it is left uncertified. `previous`
+    (the dataset's spec, and what the rebuild's replacements handed back) records a revision
+    of each partition recomputed with other values."""
     asset = dg.AssetKey(dataset.split("/"))
     frames = rows_by(rows, columns, [p.values for p in partitions])
     return judge_derived(
@@ -196,6 +231,7 @@ def judge_derived_asset(
         now,
         {p.key: completeness(p, verdicts[p.key], frames[p.values]) for p in partitions},
         dependents(dataset, computed_from),
+        None if previous is None else (previous[0], Before.gathered(previous[1])),
     )
 
 

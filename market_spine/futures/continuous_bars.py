@@ -19,7 +19,7 @@ from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import absent_series, read_contract_bars, read_rolls
 from market_spine.futures.rolls import AbsentContract, holdings, session_volumes
 from market_spine.futures.schemas import CONTINUOUS_BARS, ROLLS
-from market_spine.lake.blocks import contiguous_blocks
+from market_spine.lake.blocks import Previous, contiguous_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
 from market_spine.providers.resource import MarketDataResource
@@ -86,6 +86,7 @@ def futures_continuous_1m(
     against the previous session (for the jumps at rolls) and the recorded rolls, and from
     its session's certification (the captured front month's)."""
     store = lake.lake
+    previous = Previous()
     written: list[pl.DataFrame] = []
     context_rows: list[pl.DataFrame] = []
     recorded: list[pl.DataFrame] = []
@@ -97,14 +98,16 @@ def futures_continuous_1m(
         for start, end in contiguous_blocks(days):
             series = build_block(read_contract_bars(store, symbol, start, end), symbol, start, end)
             rows = series.filter(pl.col("trade_date").is_between(start, end))
-            store.replace(
+            replacement = store.replace(
                 keys.table(keys.CONTINUOUS_BARS),
                 rows,
                 equals={"symbol": symbol},
                 between={"trade_date": (start, end)},
                 partition_by=["symbol"],
                 metadata={"run_id": context.run.run_id},
+                return_replaced=True,
             )
+            previous.add(replacement)
             written.append(rows)
             context_rows.append(series.filter(pl.col("trade_date") < start))
             recorded.append(read_rolls(store, symbol, start, end))
@@ -132,6 +135,7 @@ def futures_continuous_1m(
         verdicts,
         market.now(),
         series_completeness,
+        (CONTINUOUS_BARS_SPEC, previous),
     )
     yield dg.MaterializeResult(
         metadata={

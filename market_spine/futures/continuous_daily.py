@@ -23,6 +23,7 @@ from market_spine.futures.daily_bars import daily_from_minutes
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import absent_series
 from market_spine.futures.schemas import CONTINUOUS_DAILY, ROLLS
+from market_spine.lake.blocks import Previous
 from market_spine.lake.resource import LakeResource
 from market_spine.providers.resource import MarketDataResource
 
@@ -66,6 +67,7 @@ def futures_continuous_daily(
     """Rebuild the daily rows of each contiguous block of the run's partitions, then judge
     each from its continuous minutes' judgment."""
     store = lake.lake
+    previous = Previous()
     daily, partitions = rebuild_partitions(
         context,
         store,
@@ -73,6 +75,7 @@ def futures_continuous_daily(
         keys.CONTINUOUS_DAILY,
         continuous_daily_from_minutes,
         CONTINUOUS_DAILY,
+        previous=previous,
     )
     absent = {
         (symbol, day): series
@@ -98,6 +101,7 @@ def futures_continuous_daily(
         verdicts,
         market.now(),
         series_days,
+        (CONTINUOUS_DAILY_SPEC, previous),
     )
     yield dg.MaterializeResult(
         metadata={

@@ -20,6 +20,7 @@ from market_spine.futures.assets import (
 from market_spine.futures.catalog import CERTIFIED_FROM, DAILY_BARS_SPEC
 from market_spine.futures.normalized_bars import absent_fronts
 from market_spine.futures.schemas import DAILY_BARS
+from market_spine.lake.blocks import Previous
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
 from market_spine.providers.resource import MarketDataResource
@@ -94,8 +95,15 @@ def futures_bars_daily(
     """Rebuild the daily rows of each contiguous block of the run's partitions, then judge
     each from its minutes' certification."""
     store = lake.lake
+    previous = Previous()
     daily, partitions = rebuild_partitions(
-        context, store, keys.NORMALIZED_BARS, keys.DAILY_BARS, daily_from_minutes, DAILY_BARS
+        context,
+        store,
+        keys.NORMALIZED_BARS,
+        keys.DAILY_BARS,
+        daily_from_minutes,
+        DAILY_BARS,
+        previous=previous,
     )
     verdicts = checks.judge_partitions(checks.DAILY_BARS_CHECKS, daily, partitions)
     absent = absent_fronts(store, daily, run_partitions(context))
@@ -111,6 +119,7 @@ def futures_bars_daily(
         verdicts,
         market.now(),
         lambda p, found, rows: session_completeness(p, found, rows, absent),
+        (DAILY_BARS_SPEC, previous),
     )
     yield dg.MaterializeResult(
         metadata={

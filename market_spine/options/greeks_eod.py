@@ -10,7 +10,7 @@ from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.derived import judge_derived_asset
 from market_spine.check_kit import partition_checks
-from market_spine.lake.blocks import rebuild_blocks
+from market_spine.lake.blocks import Previous, rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import chain_greeks, implied_forwards
@@ -42,6 +42,7 @@ def options_greeks_eod(
     certification, keeping the contracts its checks flag beside the data."""
     store = lake.lake
     days = run_days(context)
+    previous = Previous()
     greeks = rebuild_blocks(
         store,
         days,
@@ -50,6 +51,7 @@ def options_greeks_eod(
         greeks_of_days,
         context.run.run_id,
         ["root"],
+        previous=previous,
     )
     verdicts = checks.judge_days(checks.GREEKS_CHECKS, greeks, days)
     judged = judge_derived_asset(
@@ -64,6 +66,7 @@ def options_greeks_eod(
         verdicts,
         market.now(),
         lambda _, __, day: vol_completeness(day),
+        (GREEKS_SPEC, previous),
     )
     yield dg.MaterializeResult(
         metadata={

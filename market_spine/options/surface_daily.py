@@ -10,7 +10,7 @@ from market_spine.catalog.dagster_metadata import dataset_asset
 from market_spine.catalog.vocabulary import conform
 from market_spine.certification.derived import judge_derived_asset
 from market_spine.check_kit import partition_checks
-from market_spine.lake.blocks import rebuild_blocks
+from market_spine.lake.blocks import Previous, rebuild_blocks
 from market_spine.lake.resource import LakeResource
 from market_spine.options import checks, keys
 from market_spine.options.analytics import surface
@@ -37,6 +37,7 @@ def vol_surface_daily(
     """Summarize each day's greeks into its surface, then judge each day from its greeks'."""
     store = lake.lake
     days = run_days(context)
+    previous = Previous()
     result = rebuild_blocks(
         store,
         days,
@@ -45,6 +46,7 @@ def vol_surface_daily(
         surfaces_of_days,
         context.run.run_id,
         ["root"],
+        previous=previous,
     )
     verdicts = checks.judge_days(checks.SURFACE_CHECKS, result, days)
     judged = judge_derived_asset(
@@ -59,6 +61,7 @@ def vol_surface_daily(
         verdicts,
         market.now(),
         lambda p, _, day: expiry_completeness(day, p.trade_date),
+        (SURFACE_SPEC, previous),
     )
     yield dg.MaterializeResult(
         metadata={

@@ -1,8 +1,10 @@
 """ "What changed since my last run": Spine.changes and GET /v1/revisions over a home whose
-certified CL session was revised twice (a spiked capture, then the clean one again)."""
+certified CL session was revised twice (a spiked capture, then the clean one again), and so
+were the daily bars and continuous series recomputed from it."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -20,14 +22,18 @@ from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 
 BARS = "normalized/futures_bars_1m"
+DAILY = "analytics/futures_bars_daily"
+CONTINUOUS_DAILY = "analytics/futures_continuous_daily"
 NEXT_MORNING = "2024-03-06T12:00:00Z"
 
 
 @pytest.fixture(scope="module")
 def revised_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Versions of the CL 2024-03-05 bars: 0 clean, 1 spiked, 2 clean again, 3 unchanged."""
+    """Versions of the CL 2024-03-05 bars: 0 clean, 1 spiked, 2 clean again, 3 unchanged.
+    The Dagster run ids, in order, are in `runs.json` beside the home."""
     home = tmp_path_factory.mktemp("revised") / "home"
     settings = settings_for(home)
+    runs = []
     with dg.instance_for_test() as instance:
         for defects in ([], ["spikes"], [], []):
             market = MarketDataResource(frozen_now=NEXT_MORNING, defects=defects)
@@ -38,7 +44,13 @@ def revised_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 instance=instance,
             )
             assert result.success
+            runs.append(result.run_id)
+    (home.parent / "runs.json").write_text(json.dumps(runs))
     return home
+
+
+def run_ids(home: Path) -> list[str]:
+    return json.loads((home.parent / "runs.json").read_text())
 
 
 def test_changes_since_a_version_are_the_revisions_that_made_a_later_one(revised_home) -> None:
@@ -90,3 +102,42 @@ def test_the_api_answers_what_changed(revised_home) -> None:
         assert bad.status_code == 422 and bad.json()["field"] == "since"
         unknown = client.get("/v1/revisions", params={"dataset": "raw/nope"})
         assert unknown.status_code == 422 and unknown.json()["field"] == "dataset"
+
+
+def test_a_derived_partition_recomputed_with_other_values_is_revised(revised_home) -> None:
+    spine = Spine(revised_home)
+    runs = run_ids(revised_home)
+    daily = spine.changes(DAILY)
+    assert daily["partition"].to_list() == ["2024-03-05|CL"] * 2
+    assert daily["old_version"].to_list() == [0, 1] and daily["new_version"].to_list() == [1, 2]
+    assert daily["run_id"].to_list() == runs[1:3]
+    spiked = daily.row(0, named=True)
+    assert (spiked["rows_added"], spiked["rows_removed"], spiked["rows_changed"]) == (0, 0, 1)
+    changed = set(spiked["columns"].split(","))
+    assert changed & {"high", "low"} and "capture_id" not in changed
+    largest = json.loads(spiked["column_changes_json"])
+    assert all(largest[c]["max_abs_change"] for c in changed if c in ("high", "low"))
+    minutes = spine.changes(BARS).row(0, named=True)
+    assert spiked["old_capture_id"] == minutes["old_capture_id"]
+    assert spiked["new_capture_id"] == minutes["new_capture_id"]
+    # The rerun that changed nothing recomputed the same values: no revision.
+    assert spine.changes(DAILY, since=2).is_empty()
+    rows = spine.changes(DAILY, since=0, detail=True).filter(pl.col("change") == "changed")
+    assert set(rows["column"]) == changed
+    assert spine.changes(CONTINUOUS_DAILY)["new_version"].to_list() == [1, 2]
+    with serving(revised_home) as client:
+        answer = client.get("/v1/revisions", params={"dataset": DAILY})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["rows"] == 2 and body["data"][0]["partition"] == "2024-03-05|CL"
+
+
+def test_readiness_names_the_dagster_run_that_judged_each_partition(revised_home) -> None:
+    spine = Spine(revised_home)
+    last = run_ids(revised_home)[-1]
+    ready = spine.readiness(symbols="CL")
+    assert ready.height and set(ready["run_id"]) == {last}
+    with serving(revised_home) as client:
+        answer = client.get("/v1/readiness", params={"symbol": "CL"})
+        assert answer.status_code == 200, answer.text
+        assert {r["run_id"] for r in answer.json()["data"]} == {last}

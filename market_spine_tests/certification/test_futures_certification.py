@@ -57,8 +57,12 @@ def transitions(home: Path) -> pl.DataFrame:
 
 
 def revisions(home: Path) -> pl.DataFrame:
+    """The minute bars' revisions (those computed from them record their own)."""
     lake = Lake(home / "lake")
-    return lake.read(REVISIONS).sort("recorded_at") if lake.exists(REVISIONS) else pl.DataFrame()
+    if not lake.exists(REVISIONS):
+        return pl.DataFrame()
+    rows = lake.read(REVISIONS).filter(pl.col("dataset") == keys.table(keys.NORMALIZED_BARS))
+    return rows.sort("recorded_at")
 
 
 def test_a_live_capture_is_preliminary_and_the_next_clean_capture_certifies_it(
@@ -109,7 +113,8 @@ def test_certified_data_that_changes_is_revised_then_recertified(home, instance)
     assert revision["rows_changed"] > 0 and revision["rows_added"] == 0
     changes = json.loads(revision["column_changes_json"])
     assert "close" in revision["columns"].split(",") and changes["close"]["max_abs_change"]
-    detail = Lake(home / "lake").read(REVISION_ROWS)
+    rows = Lake(home / "lake").read(REVISION_ROWS)
+    detail = rows.filter(pl.col("dataset") == keys.table(keys.NORMALIZED_BARS))
     assert set(detail["revision_id"]) == {revision["revision_id"]}
     assert detail.filter(pl.col("column") == "close").height == changes["close"]["rows"]
 
