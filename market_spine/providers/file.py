@@ -31,6 +31,7 @@ from market_spine.markets.instruments import (
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import (
+    FileImportError,
     SourceTable,
     calendar_contract,
     detect_format,
@@ -122,6 +123,8 @@ def read_bars(
     (an IANA name) is the clock of timestamps written without a UTC offset, which are refused
     without it (unless their column's name says UTC). Bars outside every session are refused.
     """
+    # What depends on the symbol alone is refused first: no file is read for a refusal.
+    root, wanted = _target(symbol)
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise InvalidInput(f"{path} does not exist or is not a file: pass the path of a bar file")
@@ -134,7 +137,6 @@ def read_bars(
     zone = parse_time_zone(tz) if tz is not None else None
     if fmt == "dbn" and zone is not None:
         raise fail(path, "DBN timestamps are nanoseconds since the epoch in UTC", "drop --tz")
-    root, wanted = _target(symbol)
     data = path.read_bytes()
     table = read_table(path, data, fmt, mapping or {}, dialect)
     frame = table.frame if table.typed else typed_bars(path, table, zone)
@@ -156,7 +158,8 @@ def read_bars(
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
         stamp=stamp,
-        symbol=symbol.strip().upper(),
+        # A series keeps its canonical name (ES.c.1), which upper case would not be.
+        symbol=series_name(symbol) or symbol.strip().upper(),
         root=root,
         mapping=table.mapping,
         bars=frame.sort("ts")
@@ -175,7 +178,7 @@ def _target(symbol: str) -> tuple[str, Contract | None]:
     group = group_symbol(symbol)
     if group is not None and group[0] == "continuous":
         # The file's contracts are kept as they are; the continuous series are built from them.
-        return get_instrument(group[1]).root, None
+        return _series_root(symbol), None
     if group is not None:
         kind, root = group
         raise UnknownSymbol(
@@ -195,6 +198,43 @@ def _target(symbol: str) -> tuple[str, Contract | None]:
             "contracts (e.g. ESU4); add a root in instruments.toml (see instruments.example.toml)"
         ) from None
     return c.root, c
+
+
+def _series_root(symbol: str) -> str:
+    """The root of the continuous series `symbol` names (any case: `ES.C.1` is `ES.c.1`), known
+    from the symbol alone, so a series that cannot be imported is refused before the file is
+    read: one of a root this home does not configure, or a volume or open-interest series,
+    whose contracts follow figures a file of bars does not give."""
+    series = series_name(symbol) or symbol.strip()
+    root, rule, _ = series.split(".")
+    try:
+        root = get_instrument(root).root
+    except UnknownSymbol:
+        raise UnknownSymbol(
+            f"{symbol.strip()} is the continuous series {series} of the root {root}, which is "
+            f"not configured: pass a series of a configured root ({', '.join(known_symbols())}),"
+            " or add the root in instruments.toml (see instruments.example.toml)"
+        ) from None
+    if rule != "c":
+        held = front_contract(root, date.today()).local_symbol
+        what = "volume" if rule == "v" else "open interest"
+        raise FileImportError(
+            f"{symbol.strip()} is the {what} continuous series {series}: the contract it holds "
+            f"each day follows the {what} of more than one contract, which a file of bars does "
+            "not give, so its bars cannot be filed under their contracts; import each "
+            f"contract's bars by the contract (e.g. --symbol {held}), or a file naming each "
+            f"bar's contract (raw_symbol); {root}.c.N files are mapped by expiry (nothing was "
+            "imported)"
+        )
+    return root
+
+
+def import_root(symbol: str) -> str:
+    """The futures root an import of `--symbol` files its bars under, from the symbol alone (a
+    root, a contract, or a calendar continuous series in any case); UnknownSymbol or
+    FileImportError naming what to pass when the symbol cannot be imported, so a refusal that
+    depends only on the symbol comes before the file is read."""
+    return _target(symbol)[0]
 
 
 def _series_named(

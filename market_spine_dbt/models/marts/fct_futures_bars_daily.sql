@@ -8,6 +8,15 @@ contract_days as (
     select * from {{ ref('int_futures__contract_days') }}
 ),
 
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from {{ ref('int_operations__certification') }}
+    where dataset = 'analytics/futures_bars_daily'
+),
+
 roots as (
     select
         root,
@@ -35,12 +44,17 @@ joined as (
         daily.capture_id,
         lag(contract_days.contract_code) over by_root as previous_contract_code,
         lag(daily.close_price) over by_root as previous_close_price,
-        contract_days.contract_code
+        contract_days.contract_code,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification
     from daily
     left join contract_days
         on daily.root = contract_days.root
         and daily.trade_date = contract_days.trade_date
     left join roots on daily.root = roots.root
+    left join certification
+        on daily.trade_date = certification.trade_date
+        and daily.root = certification.symbol
     window by_root as (partition by daily.root order by daily.trade_date)
 ),
 
@@ -66,6 +80,7 @@ final as (
             when previous_contract_code = contract_code
                 then close_price / previous_close_price - 1
         end as close_to_close_return,
+        certification,
         capture_id
     from joined
 )

@@ -22,6 +22,15 @@ later_rolls as (
     window later as (partition by series order by trade_date desc rows unbounded preceding)
 ),
 
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from {{ ref('int_operations__certification') }}
+    where dataset = 'analytics/futures_continuous_daily'
+),
+
 roots as (
     select
         root,
@@ -60,12 +69,17 @@ final as (
         rolls.trade_date is not null as is_roll_day,
         adjusted.bar_count,
         adjusted.expected_bars,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification,
         adjusted.capture_id
     from adjusted
     left join roots on adjusted.root = roots.root
     left join rolls
         on adjusted.series = rolls.series
         and adjusted.trade_date = rolls.trade_date
+    left join certification
+        on adjusted.trade_date = certification.trade_date
+        and adjusted.series = certification.symbol
 )
 
 select * from final

@@ -11,6 +11,15 @@ option_roots as (
     from {{ ref('ref_option_roots') }}
 ),
 
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from {{ ref('int_operations__certification') }}
+    where dataset = 'analytics/options_greeks_eod'
+),
+
 final as (
     select
         greeks.option_day_key,
@@ -55,9 +64,14 @@ final as (
         greeks.vega,
         greeks.theta,
         greeks.rho,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification,
         greeks.capture_id
     from greeks
     left join option_roots on greeks.root = option_roots.root
+    left join certification
+        on greeks.trade_date = certification.trade_date
+        and greeks.root = certification.symbol
 )
 
 select * from final

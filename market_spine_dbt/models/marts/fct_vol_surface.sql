@@ -11,6 +11,15 @@ option_roots as (
     from {{ ref('ref_option_roots') }}
 ),
 
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from {{ ref('int_operations__certification') }}
+    where dataset = 'analytics/vol_surface_daily'
+),
+
 final as (
     select
         surface.surface_key,
@@ -26,9 +35,14 @@ final as (
         surface.atm_vol * surface.atm_vol * surface.years_to_expiry as atm_total_variance,
         surface.risk_reversal_25d,
         surface.butterfly_25d,
-        surface.strike_count
+        surface.strike_count,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification
     from surface
     left join option_roots on surface.root = option_roots.root
+    left join certification
+        on surface.trade_date = certification.trade_date
+        and surface.root = certification.symbol
 )
 
 select * from final
