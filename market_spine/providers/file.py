@@ -31,7 +31,6 @@ from market_spine.markets.instruments import (
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import (
-    FileImportError,
     SourceTable,
     calendar_contract,
     detect_format,
@@ -202,38 +201,28 @@ def _target(symbol: str) -> tuple[str, Contract | None]:
 
 def _series_root(symbol: str) -> str:
     """The root of the continuous series `symbol` names (any case: `ES.C.1` is `ES.c.1`), known
-    from the symbol alone, so a series that cannot be imported is refused before the file is
-    read: one of a root this home does not configure, or a volume or open-interest series,
-    whose contracts follow figures a file of bars does not give."""
+    from the symbol alone, so a series of a root this home does not configure is refused before
+    the file is read. A volume or open-interest series is not refused here: whether it imports
+    depends on the file (one naming each bar's contract imports; a DBN request without them is
+    refused with the request that gives them, read from its instrument ids), which
+    `_series_named` and the DBN reader judge."""
     series = series_name(symbol) or symbol.strip()
-    root, rule, _ = series.split(".")
+    root = series.split(".")[0]
     try:
-        root = get_instrument(root).root
+        return get_instrument(root).root
     except UnknownSymbol:
         raise UnknownSymbol(
             f"{symbol.strip()} is the continuous series {series} of the root {root}, which is "
             f"not configured: pass a series of a configured root ({', '.join(known_symbols())}),"
             " or add the root in instruments.toml (see instruments.example.toml)"
         ) from None
-    if rule != "c":
-        held = front_contract(root, date.today()).local_symbol
-        what = "volume" if rule == "v" else "open interest"
-        raise FileImportError(
-            f"{symbol.strip()} is the {what} continuous series {series}: the contract it holds "
-            f"each day follows the {what} of more than one contract, which a file of bars does "
-            "not give, so its bars cannot be filed under their contracts; import each "
-            f"contract's bars by the contract (e.g. --symbol {held}), or a file naming each "
-            f"bar's contract (raw_symbol); {root}.c.N files are mapped by expiry (nothing was "
-            "imported)"
-        )
-    return root
 
 
 def import_root(symbol: str) -> str:
     """The futures root an import of `--symbol` files its bars under, from the symbol alone (a
-    root, a contract, or a calendar continuous series in any case); UnknownSymbol or
-    FileImportError naming what to pass when the symbol cannot be imported, so a refusal that
-    depends only on the symbol comes before the file is read."""
+    root, a contract, or a continuous series in any case); UnknownSymbol naming what to pass
+    when the symbol cannot be imported, so a refusal that depends only on the symbol comes
+    before the file is read."""
     return _target(symbol)[0]
 
 
