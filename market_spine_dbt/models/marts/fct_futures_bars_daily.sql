@@ -1,3 +1,7 @@
+-- Each row's certification is its partition's in the readiness log (current_certification,
+-- which says why the log is read as a source). Loads of this domain's minutes re-judge it, so
+-- they rebuild this mart, and no other domain's do.
+-- depends_on: {{ source('normalized', 'futures_bars_1m') }}
 with
 
 daily as (
@@ -13,8 +17,7 @@ certification as (
         trade_date,
         symbol,
         certification
-    from {{ ref('int_operations__certification') }}
-    where dataset = 'analytics/futures_bars_daily'
+    from ({{ current_certification(['analytics/futures_bars_daily']) }}) as judged
 ),
 
 roots as (

@@ -1,3 +1,7 @@
+-- Each row's certification is its partition's in the readiness log (current_certification,
+-- which says why the log is read as a source). Loads of this domain's minutes re-judge it, so
+-- they rebuild this mart, and no other domain's do.
+-- depends_on: {{ source('normalized', 'futures_bars_1m') }}
 -- Daily bars of each continuous series with their back-adjustment, anchored to the newest roll
 -- in the warehouse: adj_difference sums the gaps of the rolls after the day, adj_ratio
 -- multiplies their ratios. A roll takes effect at its session's open, so a roll day already
@@ -27,8 +31,7 @@ certification as (
         trade_date,
         symbol,
         certification
-    from {{ ref('int_operations__certification') }}
-    where dataset = 'analytics/futures_continuous_daily'
+    from ({{ current_certification(['analytics/futures_continuous_daily']) }}) as judged
 ),
 
 roots as (

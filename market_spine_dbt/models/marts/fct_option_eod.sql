@@ -1,3 +1,7 @@
+-- Each row's certification is its partition's in the readiness log (current_certification,
+-- which says why the log is read as a source). Loads of this domain's chains re-judge it, so
+-- they rebuild this mart, and no other domain's do.
+-- depends_on: {{ source('normalized', 'options_chain_eod') }}
 with
 
 greeks as (
@@ -16,8 +20,7 @@ certification as (
         trade_date,
         symbol,
         certification
-    from {{ ref('int_operations__certification') }}
-    where dataset = 'analytics/options_greeks_eod'
+    from ({{ current_certification(['analytics/options_greeks_eod']) }}) as judged
 ),
 
 final as (

@@ -1,3 +1,7 @@
+-- Each row's certification is its partition's in the readiness log (current_certification,
+-- which says why the log is read as a source). Loads of this domain's chains re-judge it, so
+-- they rebuild this mart, and no other domain's do.
+-- depends_on: {{ source('normalized', 'options_chain_eod') }}
 with
 
 surface as (
@@ -16,8 +20,7 @@ certification as (
         trade_date,
         symbol,
         certification
-    from {{ ref('int_operations__certification') }}
-    where dataset = 'analytics/vol_surface_daily'
+    from ({{ current_certification(['analytics/vol_surface_daily']) }}) as judged
 ),
 
 final as (

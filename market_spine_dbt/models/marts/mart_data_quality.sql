@@ -1,3 +1,7 @@
+-- Failed partitions come from the readiness log every domain writes (current_certification):
+-- each domain's loads re-judge them, so rebuild on them.
+-- depends_on: {{ source('normalized', 'futures_bars_1m') }}
+-- depends_on: {{ source('normalized', 'options_chain_eod') }}
 with
 
 results as (
@@ -51,7 +55,7 @@ failed_partitions as (
         ) as reasons,
         max(computed_at) as computed_at,
         arg_max(run_id, computed_at) as run_id
-    from {{ ref('int_operations__certification') }}
+    from ({{ current_certification() }}) as judged
     where certification = 'failed'
     group by dataset, partition_key
 ),
