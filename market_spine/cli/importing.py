@@ -141,7 +141,11 @@ def _print(report: ImportReport) -> None:
             details = ", ".join(
                 f"{k}={v}" for k, v in c.metadata.items() if not isinstance(v, list | dict)
             )
-            result = f"[red]failed[/] ({c.severity.lower()})"
+            # A session without its front contract's bars lacks them: missing, not failed.
+            if c.missing:
+                result, details = "[yellow]missing[/]", f"{c.missing}; {details}"
+            else:
+                result = f"[red]failed[/] ({c.severity.lower()})"
             checks.add_row(c.asset, c.check, c.partition or "", result, details)
         out.print(checks)
     for run in report.runs:

@@ -122,6 +122,8 @@ def read_bars(
     (an IANA name) is the clock of timestamps written without a UTC offset, which are refused
     without it (unless their column's name says UTC). Bars outside every session are refused.
     """
+    # What depends on the symbol alone is refused first: no file is read for a refusal.
+    root, wanted = _target(symbol)
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise InvalidInput(f"{path} does not exist or is not a file: pass the path of a bar file")
@@ -134,7 +136,6 @@ def read_bars(
     zone = parse_time_zone(tz) if tz is not None else None
     if fmt == "dbn" and zone is not None:
         raise fail(path, "DBN timestamps are nanoseconds since the epoch in UTC", "drop --tz")
-    root, wanted = _target(symbol)
     data = path.read_bytes()
     table = read_table(path, data, fmt, mapping or {}, dialect)
     frame = table.frame if table.typed else typed_bars(path, table, zone)
@@ -156,7 +157,8 @@ def read_bars(
         sha256=hashlib.sha256(data).hexdigest(),
         format=fmt,
         stamp=stamp,
-        symbol=symbol.strip().upper(),
+        # A series keeps its canonical name (ES.c.1), which upper case would not be.
+        symbol=series_name(symbol) or symbol.strip().upper(),
         root=root,
         mapping=table.mapping,
         bars=frame.sort("ts")
@@ -175,7 +177,7 @@ def _target(symbol: str) -> tuple[str, Contract | None]:
     group = group_symbol(symbol)
     if group is not None and group[0] == "continuous":
         # The file's contracts are kept as they are; the continuous series are built from them.
-        return get_instrument(group[1]).root, None
+        return _series_root(symbol), None
     if group is not None:
         kind, root = group
         raise UnknownSymbol(
@@ -195,6 +197,33 @@ def _target(symbol: str) -> tuple[str, Contract | None]:
             "contracts (e.g. ESU4); add a root in instruments.toml (see instruments.example.toml)"
         ) from None
     return c.root, c
+
+
+def _series_root(symbol: str) -> str:
+    """The root of the continuous series `symbol` names (any case: `ES.C.1` is `ES.c.1`), known
+    from the symbol alone, so a series of a root this home does not configure is refused before
+    the file is read. A volume or open-interest series is not refused here: whether it imports
+    depends on the file (one naming each bar's contract imports; a DBN request without them is
+    refused with the request that gives them, read from its instrument ids), which
+    `_series_named` and the DBN reader judge."""
+    series = series_name(symbol) or symbol.strip()
+    root = series.split(".")[0]
+    try:
+        return get_instrument(root).root
+    except UnknownSymbol:
+        raise UnknownSymbol(
+            f"{symbol.strip()} is the continuous series {series} of the root {root}, which is "
+            f"not configured: pass a series of a configured root ({', '.join(known_symbols())}),"
+            " or add the root in instruments.toml (see instruments.example.toml)"
+        ) from None
+
+
+def import_root(symbol: str) -> str:
+    """The futures root an import of `--symbol` files its bars under, from the symbol alone (a
+    root, a contract, or a continuous series in any case); UnknownSymbol naming what to pass
+    when the symbol cannot be imported, so a refusal that depends only on the symbol comes
+    before the file is read."""
+    return _target(symbol)[0]
 
 
 def _series_named(

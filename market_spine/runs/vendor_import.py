@@ -3,7 +3,7 @@ their checks) for the imported partitions, through Dagster like any other run.""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.schemas import RAW_BARS
 from market_spine.lake.store import Lake
 from market_spine.markets import calendars
-from market_spine.providers.file import FileBars, Skip, read_bars
+from market_spine.markets.instruments import front_contract, series_name
+from market_spine.providers.file import FileBars, Skip, import_root, read_bars
 from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import FileImportError
 from market_spine.runs.launch import RunSummary, materialize_range
@@ -71,6 +72,10 @@ class CheckReport:
     passed: bool
     severity: str
     metadata: dict[str, Any]
+    #: Why the partition's data is missing rather than failed, when the check failed only
+    #: because the session holds no bars of its front contract (the file brought another
+    #: month): e.g. `no bars of ESH4, the front contract of ES, on 2024-02-27`; "" otherwise.
+    missing: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,9 +147,11 @@ def import_bars(
     lake holds of a contract the file brings, or cut a session's normalized minutes, in any
     state (WouldReplace says which and how many)."""
     symbols = partition_symbols(settings)  # registers the home's configured roots for read_bars
+    # A refusal that depends on the symbol alone comes before the file is read.
+    _check_root(symbol, import_root(symbol), symbols)
     bars = read_bars(path, symbol, fmt, stamp, mapping, dialect, tz)
     days = bars.bars["trade_date"].unique().sort().to_list()
-    _check_partitions(bars, days, symbols)
+    _check_days(bars, days)
     captured_at = datetime.now(UTC)
     frames = [capture_frame(c, d.isoformat(), captured_at) for d, c in bars.captures()]
     raw = pl.concat(frames)
@@ -204,7 +211,9 @@ def import_bars(
         notes=bars.notes,
         skips=bars.skips,
         days=tuple(_days(bars)),
-        checks=tuple(c for r in runs for c in _checks(instance, r.run_id)),
+        checks=tuple(
+            _missing_fronts(bars.root, [c for r in runs for c in _checks(instance, r.run_id)])
+        ),
         runs=tuple(runs),
         failed=tuple(_failed(lake, bars.root, days)),
     )
@@ -253,15 +262,28 @@ def _accepted_after(
     return {d: accepted.filter(pl.col("trade_date") == d) for d in days}
 
 
-def _check_partitions(bars: FileBars, days: list[date], symbols: tuple[str, ...]) -> None:
-    """Every (symbol, trade date) must be one of the home's futures partitions (`symbols`):
-    checked before any write."""
-    if bars.root not in symbols:
-        raise FileImportError(
-            f"{bars.root} is not a futures partition of this home (partitions: "
-            f"{', '.join(symbols)}): add it to the home's instruments file and restart the "
-            "platform (nothing was imported)"
-        )
+def _check_root(symbol: str, root: str, symbols: tuple[str, ...]) -> None:
+    """The root `--symbol` files its bars under must be one of the home's futures partitions
+    (`symbols`): checked from the symbol alone, before the file is read. A symbol other than
+    the root itself (a series, a contract) is named with the root it maps to."""
+    if root in symbols:
+        return
+    given = symbol.strip()
+    series = series_name(given)
+    if series is not None:
+        given = f"{given} (the continuous series {series}, filed under {root}'s contracts)"
+    elif given.upper() != root:
+        given = f"{given} (a contract of {root})"
+    raise FileImportError(
+        f"{given}: {root} is not a futures partition of this home (partitions: "
+        f"{', '.join(symbols)}): add it to the home's instruments file and restart the "
+        "platform (nothing was imported)"
+    )
+
+
+def _check_days(bars: FileBars, days: list[date]) -> None:
+    """Every trade date must be inside the home's futures partitions: checked before any
+    write."""
     first, last = date.fromisoformat(FIRST_TRADE_DATE), date.today() + timedelta(days=1)
     outside = [d for d in days if not first <= d <= last]
     if outside:
@@ -326,6 +348,39 @@ def _checks(instance: dg.DagsterInstance, run_id: str) -> list[CheckReport]:
                 metadata={k: v.value for k, v in ev.metadata.items()},
             )
         )
+    return out
+
+
+#: The checks that fail when a session holds none of its front contract's bars: they count
+#: what is absent, which an import of another month leaves missing, not failed.
+_COUNTING = {
+    (keys.table(keys.NORMALIZED_BARS), "completeness"),
+    (keys.table(keys.DAILY_BARS), "completeness"),
+}
+
+
+def _missing_fronts(root: str, found: list[CheckReport]) -> list[CheckReport]:
+    """`found`, with each failed counting check of a session that holds no bars of its front
+    contract (its minutes' completeness found none present: the file's bars that day are of
+    another month) marked missing, naming the contract, as readiness judges it."""
+    normalized = keys.table(keys.NORMALIZED_BARS)
+    empty = {
+        c.partition
+        for c in found
+        if c.asset == normalized
+        and c.check == "completeness"
+        and c.partition
+        and c.metadata.get("present_bars") == 0
+        and c.metadata.get("expected_bars", 0) > 0
+    }
+    out = []
+    for c in found:
+        if not c.passed and c.partition in empty and (c.asset, c.check) in _COUNTING:
+            day = date.fromisoformat(c.partition.split("|")[0])
+            front = front_contract(root, day).local_symbol
+            why = f"no bars of {front}, the front contract of {root}, on {day}"
+            c = replace(c, missing=why)
+        out.append(c)
     return out
 
 

@@ -388,6 +388,13 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert "1 / 1 days" in shown, shown
         # Failed is never shown as complete, whatever share it holds.
         assert "complete" not in shown and "held, FAILED" in shown, shown
+        # Its one whole day is not what it holds: the minutes held of those owed are, as the
+        # minute tile says them.
+        minute_share = re.match(
+            r"^.* held, FAILED: \d+ / \d+ minutes", closed.locator(".completeness").text_content()
+        )
+        assert minute_share and shown.startswith(minute_share.group(0)), shown
+        assert "100.0 %" not in shown, shown
         assert "complete" not in (closed.locator(".completeness").text_content() or "")
         why = daily.locator(".reason").text_content() or ""
         assert why.startswith("input normalized/futures_bars_1m FAILED: ") and "minutes" in why

@@ -49,6 +49,12 @@ def test_a_c1_import_files_the_next_contract_and_serves_it_as_c1_only(
     path = series_csv(tmp_path / "es-c1.csv", DAY, NEXT)
     done = runner.invoke(app, ["import", "bars", str(path), "--symbol", "ES.c.1"])
     assert done.exit_code == 0, done.output
+    # The session holds no bars of its front month: the checks counting them say it is
+    # missing, naming the contract, as readiness judges it; nothing failed.
+    shown = " ".join(done.output.split())
+    assert shown.startswith("ES.c.1 from ") and "failed" not in shown, shown
+    lacks = f"│ missing │ no bars of {FRONT}, the front contract of ES, on {DAY}"
+    assert shown.count(lacks) == 2, shown
     raw = Lake(env_home / "lake").read(keys.table(keys.RAW_BARS))
     assert raw["contract"].unique().to_list() == [NEXT]
     spine = Spine(env_home, warn_empty=False)
@@ -90,5 +96,7 @@ def test_a_volume_or_open_interest_series_without_contracts_is_refused(
     with pytest.raises(FileImportError) as refused:
         read_bars(path, symbol)
     said = str(refused.value)
+    # Refused by what the file holds (no contract per bar), not by the symbol alone: the
+    # example contract is the front one of the file's first session.
     assert f"{symbol} is a" in said and "continuous series" in said
     assert f"--symbol {FRONT}" in said and "(nothing was imported)" in said

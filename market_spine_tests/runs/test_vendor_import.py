@@ -432,3 +432,37 @@ def test_unconfigured_partition_root_is_refused_before_writing(
     with pytest.raises(FileImportError, match="6E is not a futures partition of this home"):
         import_bars(settings_for(home), EURO, "6E", stamp="close", instance=shared_instance)
     assert not Lake(home / "lake").exists(RAW)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "said"),
+    [
+        ("ZZ.C.1", "ZZ.C.1 is the continuous series ZZ.c.1 of the root ZZ, which is not"),
+        ("6E.C.1", "6E.C.1 (the continuous series 6E.c.1, filed under 6E's contracts): 6E is"),
+        ("6EH4", "6EH4 (a contract of 6E): 6E is not a futures partition of this home"),
+    ],
+)
+def test_a_refusal_by_the_symbol_alone_comes_before_the_file_is_read(
+    euro: Path, home: Path, shared_instance: dg.DagsterInstance, symbol: str, said: str
+) -> None:
+    """A symbol that cannot be imported is refused before the file is opened: the path names
+    no file, which reading would refuse differently; the refusal says what the symbol maps to."""
+    absent = home.parent / "no-such-file.csv"
+    with pytest.raises(InvalidInput) as refused:
+        import_bars(settings_for(home), absent, symbol, instance=shared_instance)
+    text = str(refused.value)
+    assert said in text and "does not exist" not in text, text
+    assert not Lake(home / "lake").exists(RAW)
+
+
+def test_a_volume_series_is_judged_by_its_file_not_refused_by_the_symbol(
+    home: Path, shared_instance: dg.DagsterInstance
+) -> None:
+    """A volume series imports from a file naming each bar's contract and is refused, with the
+    request that gives one, by a file that does not: the file decides, so the symbol alone
+    refuses nothing and a missing file is what is said."""
+    absent = home.parent / "no-such-file.csv"
+    with pytest.raises(InvalidInput, match="does not exist") as refused:
+        import_bars(settings_for(home), absent, "es.V.1", instance=shared_instance)
+    assert "volume continuous series" not in str(refused.value)
+    assert not Lake(home / "lake").exists(RAW)

@@ -94,6 +94,13 @@ def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(home: Pa
             "mart_data_quality",
         }
 
+        # An options run re-judges its partitions: the option facts are rebuilt for their
+        # certification, and the futures facts are not.
+        assert materialize_options(settings, WEEK[1], WEEK[1], instance=inst) is not None
+        names = {k.path[-1] for k in plan_warehouse(inst, settings).models}
+        assert {"fct_option_eod", "fct_vol_surface"} <= names
+        assert not names & {"fct_futures_bars_daily", "fct_futures_continuous_daily"}
+
 
 def test_a_build_over_a_wider_range_names_the_dates_its_fact_covers(
     materialized_home: Path, tmp_path: Path

@@ -73,6 +73,14 @@ def _collected_failures(home: Path) -> set[tuple[str, str]]:
     }
 
 
+def _failed_certifications(home: Path) -> set[tuple[str, str]]:
+    """Each partition whose newest judgment failed, as a failed `certified` verdict."""
+    from market_spine.client import Spine
+
+    judged = Spine(home, warn_empty=False).readiness().filter(pl.col("state") == "failed")
+    return {(f"{d}:certified", p) for d, p in judged.select("dataset", "partition").iter_rows()}
+
+
 def _mart_failures(warehouse: WarehouseResource) -> set[tuple[str, str]]:
     with warehouse.reading() as conn:
         rows = conn.execute(
@@ -119,7 +127,18 @@ def test_a_range_with_one_bad_partition_fails_that_partition_everywhere(
 
     assert _instance_failures(instance, home) == FAILED
     assert _collected_failures(home) == FAILED
-    assert _mart_failures(warehouse) == FAILED
+    # The day built from the failed minutes fails with them, though none of its own checks
+    # does: the mart lists it too, as every partition whose certification failed.
+    failed_days = ("analytics/futures_bars_daily:certified", f"{BAD.isoformat()}|CL")
+    assert failed_days in _failed_certifications(home)
+    assert _mart_failures(warehouse) == FAILED | _failed_certifications(home)
+    with warehouse.reading() as conn:
+        (why,) = conn.execute(
+            "select description from marts.mart_data_quality where check_key = ? "
+            "and partition_key = ?",
+            list(failed_days),
+        ).fetchone()
+    assert "input normalized/futures_bars_1m FAILED" in why, why
 
 
 def test_every_checked_market_asset_is_collected(tmp_path: Path) -> None:

@@ -298,7 +298,8 @@ def test_the_catalog_describes_every_model_with_warehouse_facts(built: Built) ->
 def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -> None:
     """The dbt `unit_tests:` (fixed inputs, no lake): one-digit-year symbols resolve to the
     decade traded, no return is computed across a contract roll, an option quote missing a
-    side has no spread, and an expiring (0DTE) contract is kept with no forward and no vol."""
+    side has no spread, an expiring (0DTE) contract is kept with no forward and no vol, and a
+    continuous day carries its own series' certification."""
     invocation = built.warehouse.run(["test", "--select", "test_type:unit"])
     results = invocation.get_artifact("run_results.json")["results"]
     outcome = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results}
@@ -310,6 +311,8 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
         "an_expiring_contract_is_kept_without_a_forward": "pass",
         "the_newest_judgment_of_each_partition_and_symbol_wins": "pass",
         "each_row_is_priced_in_full_and_shared_within_its_day": "pass",
+        "each_continuous_day_carries_its_series_certification": "pass",
+        "a_failed_partition_is_listed_with_what_failed_it": "pass",
     }
 
 
@@ -339,3 +342,37 @@ def test_the_readiness_mart_and_view_say_what_spine_says(built: Built) -> None:
         view = conn.sql("select * from operations.readiness").pl()
     for found in (mart, view):
         assert found.select(columns).sort(columns).equals(expected.select(columns).sort(columns))
+
+
+#: The marts over certified lake data: the dataset each one's rows are judged as, and the SQL
+#: naming the symbol each row is judged under.
+CERTIFIED_MARTS = {
+    "fct_futures_bars_daily": ("analytics/futures_bars_daily", "substr(root_instrument_key, 5)"),
+    "fct_futures_continuous_daily": ("analytics/futures_continuous_daily", "series"),
+    "fct_option_eod": ("analytics/options_greeks_eod", "substr(root_instrument_key, 5)"),
+    "fct_vol_surface": ("analytics/vol_surface_daily", "substr(root_instrument_key, 5)"),
+}
+
+
+@pytest.mark.parametrize("mart", sorted(CERTIFIED_MARTS))
+def test_each_mart_over_certified_data_carries_its_certification(built: Built, mart: str) -> None:
+    """Every row of a mart over certified data says its partition's certification as Spine's
+    readiness says it for that dataset, symbol and trade date."""
+    from market_spine.client import Spine
+
+    dataset, symbol = CERTIFIED_MARTS[mart]
+    judged = (
+        Spine(built.home, warn_empty=False)
+        .readiness()
+        .filter(pl.col("dataset") == dataset)
+        .select("trade_date", "symbol", pl.col("state").alias("certification"))
+    )
+    assert judged.height > 0, f"nothing of {dataset} was judged"
+    with built.warehouse.reading() as conn:
+        rows = conn.sql(
+            f"select distinct trade_date, {symbol} as symbol, certification from marts.{mart}"
+        ).pl()
+    assert rows.height > 0
+    sort = ["trade_date", "symbol"]
+    expected = rows.select(sort).join(judged, on=sort, how="left").sort(sort)
+    assert rows.sort(sort).equals(expected), (rows, expected)

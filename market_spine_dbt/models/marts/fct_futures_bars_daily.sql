@@ -1,3 +1,7 @@
+-- Each row's certification is its partition's in the readiness log (current_certification,
+-- which says why the log is read as a source). Loads of this domain's minutes re-judge it, so
+-- they rebuild this mart, and no other domain's do.
+-- depends_on: {{ source('normalized', 'futures_bars_1m') }}
 with
 
 daily as (
@@ -6,6 +10,14 @@ daily as (
 
 contract_days as (
     select * from {{ ref('int_futures__contract_days') }}
+),
+
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from ({{ current_certification(['analytics/futures_bars_daily']) }}) as judged
 ),
 
 roots as (
@@ -35,12 +47,17 @@ joined as (
         daily.capture_id,
         lag(contract_days.contract_code) over by_root as previous_contract_code,
         lag(daily.close_price) over by_root as previous_close_price,
-        contract_days.contract_code
+        contract_days.contract_code,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification
     from daily
     left join contract_days
         on daily.root = contract_days.root
         and daily.trade_date = contract_days.trade_date
     left join roots on daily.root = roots.root
+    left join certification
+        on daily.trade_date = certification.trade_date
+        and daily.root = certification.symbol
     window by_root as (partition by daily.root order by daily.trade_date)
 ),
 
@@ -66,6 +83,7 @@ final as (
             when previous_contract_code = contract_code
                 then close_price / previous_close_price - 1
         end as close_to_close_return,
+        certification,
         capture_id
     from joined
 )

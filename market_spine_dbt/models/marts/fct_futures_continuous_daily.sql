@@ -1,3 +1,7 @@
+-- Each row's certification is its partition's in the readiness log (current_certification,
+-- which says why the log is read as a source). Loads of this domain's minutes re-judge it, so
+-- they rebuild this mart, and no other domain's do.
+-- depends_on: {{ source('normalized', 'futures_bars_1m') }}
 -- Daily bars of each continuous series with their back-adjustment, anchored to the newest roll
 -- in the warehouse: adj_difference sums the gaps of the rolls after the day, adj_ratio
 -- multiplies their ratios. A roll takes effect at its session's open, so a roll day already
@@ -20,6 +24,14 @@ later_rolls as (
         exp(sum(ln(ratio)) over later) as adj_ratio
     from rolls
     window later as (partition by series order by trade_date desc rows unbounded preceding)
+),
+
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from ({{ current_certification(['analytics/futures_continuous_daily']) }}) as judged
 ),
 
 roots as (
@@ -60,12 +72,17 @@ final as (
         rolls.trade_date is not null as is_roll_day,
         adjusted.bar_count,
         adjusted.expected_bars,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification,
         adjusted.capture_id
     from adjusted
     left join roots on adjusted.root = roots.root
     left join rolls
         on adjusted.series = rolls.series
         and adjusted.trade_date = rolls.trade_date
+    left join certification
+        on adjusted.trade_date = certification.trade_date
+        and adjusted.series = certification.symbol
 )
 
 select * from final

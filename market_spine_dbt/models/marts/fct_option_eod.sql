@@ -1,3 +1,7 @@
+-- Each row's certification is its partition's in the readiness log (current_certification,
+-- which says why the log is read as a source). Loads of this domain's chains re-judge it, so
+-- they rebuild this mart, and no other domain's do.
+-- depends_on: {{ source('normalized', 'options_chain_eod') }}
 with
 
 greeks as (
@@ -9,6 +13,14 @@ option_roots as (
         root,
         venue
     from {{ ref('ref_option_roots') }}
+),
+
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from ({{ current_certification(['analytics/options_greeks_eod']) }}) as judged
 ),
 
 final as (
@@ -55,9 +67,14 @@ final as (
         greeks.vega,
         greeks.theta,
         greeks.rho,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification,
         greeks.capture_id
     from greeks
     left join option_roots on greeks.root = option_roots.root
+    left join certification
+        on greeks.trade_date = certification.trade_date
+        and greeks.root = certification.symbol
 )
 
 select * from final

@@ -4,10 +4,7 @@
 with
 
 source as (
-    -- A log written before reasons were kept has no reason column: it reads as null.
-    select * from {{ source('operations', 'readiness_log') }}
-    union all by name
-    select null::varchar as reason where false
+    {{ readiness_log() }}
 ),
 
 renamed as (

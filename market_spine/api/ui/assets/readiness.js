@@ -147,7 +147,7 @@
     }
     const sections = [...byDataset.entries()].sort().map(([dataset, list]) => {
       list.sort((a, b) => (a.trade_date === b.trade_date ? (a.symbol || "").localeCompare(b.symbol || "") : a.trade_date < b.trade_date ? 1 : -1));
-      return S.el("section", { "data-dataset": dataset }, S.el("h2", {}, dataset), S.el("div", { class: "tiles" }, ...list.map(tile)));
+      return S.el("section", { "data-dataset": dataset }, S.el("h2", {}, dataset), S.el("div", { class: "tiles" }, ...list.map((row) => tile(row, rows))));
     });
     const main = document.getElementById("datasets");
     main.replaceChildren(...sections);
@@ -158,18 +158,45 @@
     document.getElementById("summary").textContent = `${rows.length} partitions` + (parts.length ? ": " + parts.join(", ") : "");
   }
 
-  function tile(row) {
+  // The failed input a failed partition was computed from, among the rows shown: the row of the
+  // dataset its reason names ("input normalized/futures_bars_1m FAILED: ..."), same symbol and day.
+  function failedInput(row, rows) {
+    const named = /^input (\S+) FAILED/.exec(row.reason || "");
+    if (!named) return null;
+    return rows.find((other) => other.dataset === named[1] && other.symbol === row.symbol && other.trade_date === row.trade_date && other.state === "failed") || null;
+  }
+
+  // A failed partition's own share when it reads whole is no share at all: a day built whole
+  // from failed minutes holds its one day. Its share is then the failed input's (the minutes
+  // held of those owed, as the minute tile says it), or none when that row is not shown.
+  function failedShare(row, rows) {
+    const whole = row.completeness !== null && row.completeness !== undefined && row.completeness >= 1;
+    if (!whole || !/^input \S+ FAILED/.test(row.reason || "")) return { share: row.completeness, input: null };
+    const input = failedInput(row, rows);
+    if (!input || input.completeness === null || input.completeness === undefined) return { share: null, input: null };
+    return { share: input.completeness, input };
+  }
+
+  function tile(row, rows = []) {
     const measured = row.completeness !== null && row.completeness !== undefined;
+    const failed = row.state === "failed" ? failedShare(row, rows) : null;
+    const shown = failed ? failed.share : row.completeness;
     const fill = S.el("div", {});
-    fill.style.width = (100 * Math.min(1, measured ? row.completeness : 0)).toFixed(1) + "%";
+    fill.style.width = (100 * Math.min(1, shown !== null && shown !== undefined ? shown : 0)).toFixed(1) + "%";
     // A company dataset owes no count by a calendar: it shows the rows it holds.
     const held = row.expected === null || row.expected === undefined ? `${row.present}` : `${row.present} / ${row.expected}`;
     const detail = `${held} ${row.unit || ""}` + (row.missing ? `, ${row.missing} missing` : "") + (row.no_trade ? `, ${row.no_trade} no-trade` : "");
     // A company dataset's day is judged whole: no symbol, and no count owed to measure against.
     const what = row.symbol || "all rows";
     // A failed partition is never shown as complete, whatever share of what it owes it holds.
-    const share = row.state === "failed" ? `${S.percent(row.completeness)} held, FAILED` : `${S.percent(row.completeness)} complete`;
-    const completeness = measured ? `${share}: ${detail}` : `${detail}: completeness not measured (nothing is owed per day)`;
+    let share = `${S.percent(row.completeness)} complete: ${detail}`;
+    if (failed && failed.input) {
+      const input = failed.input;
+      share = `${S.percent(input.completeness)} held, FAILED: ${input.present} / ${input.expected} ${input.unit || ""} of ${input.dataset} (${detail})`;
+    } else if (failed) {
+      share = failed.share === null ? `FAILED: ${detail}, built from a failed input` : `${S.percent(failed.share)} held, FAILED: ${detail}`;
+    }
+    const completeness = measured ? share : `${detail}: completeness not measured (nothing is owed per day)`;
     const worst = row.worst_anomaly_kind ? ` (worst ${row.worst_anomaly_kind}, ${Number(row.worst_anomaly_score).toFixed(1)})` : "";
     const button = S.el("button", { type: "button", class: "anomalies", disabled: !row.anomalies || row.dataset !== BARS }, `${row.anomalies} anomalies${worst}`);
     button.addEventListener("click", () => flagged(row));
@@ -177,7 +204,7 @@
       "article",
       { class: "tile", "data-state": row.state, "data-symbol": row.symbol || "", "data-trade-date": row.trade_date, "data-anomalies": String(row.anomalies) },
       S.el("div", { class: "head" }, S.el("span", {}, `${what} · ${row.trade_date}`), S.badge(row.state)),
-      S.el("div", { class: "bar", title: S.percent(row.completeness) }, fill),
+      S.el("div", { class: "bar", title: S.percent(shown) }, fill),
       S.el("div", { class: "completeness" }, completeness),
       // Why it is in that state: the certifying check that failed, or the input it stands on and what that lacks.
       row.reason ? S.el("div", { class: "reason" }, row.reason) : null,
