@@ -62,7 +62,9 @@ READINESS_DESCRIPTIONS: dict[str, str] = {
     "completeness": "Share of what is owed that is accounted for: (expected − missing) / "
     "expected; for a failed partition what it holds: present / expected (at most that), so "
     "a failed partition never reads as complete for minutes explained as no trade; null when "
-    "nothing is owed.",
+    "nothing is owed. A partition captured before its data became final (captured_at < "
+    "final_at: a session still trading) owes only what had closed by its capture, so its "
+    "share is of that so far, not of the whole day.",
     "unit": "What expected, present and missing count: minutes (bars, continuous series, "
     "intraday quotes), days (daily bars, a continuous series' daily row), expirations (the "
     "chain), vols (greeks) or expiries (the surface). Always the dataset's own counts: what "

@@ -47,6 +47,13 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def so_far(row: dict[str, Any]) -> bool:
+    """True for a partition captured before its data became final (a session still trading):
+    its completeness is of what had closed by the capture, not of the whole day."""
+    captured, final = row.get("captured_at"), row.get("final_at")
+    return row.get("state") != "failed" and None not in (captured, final) and captured < final
+
+
 def _table(rows: pl.DataFrame) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -56,6 +63,8 @@ def _table(rows: pl.DataFrame) -> None:
         table.add_column(header, no_wrap=header in ("dataset", "trade date", "capture"))
     for row in rows.iter_rows(named=True):
         cells = [_cell(column, row[column]) for _, column in SHOWN]
+        if so_far(row):
+            cells[5] += " so far"
         color = BADGES.get(row["state"])
         cells[3] = f"[{color}]{cells[3].upper()}[/]" if color else cells[3]
         table.add_row(*cells)

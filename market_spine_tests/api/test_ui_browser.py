@@ -373,6 +373,12 @@ def test_the_readiness_page_marks_preliminary_days_and_opens_anomalies(
         assert closed.locator(".badge").text_content() == "FAILED"
         assert closed.get_attribute("data-state") == "failed"
         assert "990 / 990 minutes" in live.text_content()
+        # The live session is whole only so far: its capture came before the session's close.
+        live_share = live.locator(".completeness").text_content() or ""
+        so_far = "100.0 % complete so far (captured 2024-03-05 15:30"
+        assert live_share.startswith(so_far), live_share
+        assert "final at 2024-03-05 22:00:00 UTC" in live_share, live_share
+        assert "so far" not in (closed.locator(".completeness").text_content() or "")
         assert "missing" in closed.text_content()
         capture = closed.locator(".capture").text_content() or ""
         assert len(capture) == 26  # a ULID capture id

@@ -5,7 +5,7 @@ Every surface (Spine, SQL, HTTP, CLI) answers from the readiness log the runs wr
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -331,3 +331,16 @@ def test_derived_datasets_follow_their_inputs_when_a_session_is_judged_again(
     again = spine.readiness(now=NOW)
     assert set(again["state"]) == {"certified"}
     assert again.height == first.height
+
+
+def test_a_partition_captured_before_its_data_was_final_is_complete_only_so_far() -> None:
+    """The terminal table says "so far" beside a share counted while the session still traded,
+    never beside a failed partition or one captured after its data became final."""
+    from market_spine.cli.readiness import so_far
+
+    close = datetime(2024, 3, 5, 22, tzinfo=UTC)
+    trading = {"state": "preliminary", "captured_at": close - timedelta(hours=6), "final_at": close}
+    assert so_far(trading)
+    assert not so_far({**trading, "captured_at": close + timedelta(minutes=5)})
+    assert not so_far({**trading, "state": "failed"})
+    assert not so_far({**trading, "captured_at": None})

@@ -381,7 +381,7 @@
       const source = S.el("td", { class: "source", "data-symbol": root }, "–");
       let cells;
       if (row) {
-        cells = [S.el("td", { class: "day" }, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", {}, S.percent(row.completeness)),
+        cells = [S.el("td", { class: "day" }, row.trade_date), S.el("td", {}, S.badge(row.state)), S.el("td", { class: "complete", title: S.soFar(row).trim() }, S.percent(row.completeness) + (S.soFar(row) ? " so far" : "")),
           lag, source, S.el("td", { title: S.when(row.computed_at) }, S.when(row.computed_at).slice(5, 16))];
       } else if (facts) {
         cells = [S.el("td", { class: "day" }, facts.tradeDate), S.el("td", {}, S.badge("live")), S.el("td", {}, "–"), lag, source, S.el("td", {}, "–")];

@@ -189,7 +189,7 @@
     // A company dataset's day is judged whole: no symbol, and no count owed to measure against.
     const what = row.symbol || "all rows";
     // A failed partition is never shown as complete, whatever share of what it owes it holds.
-    let share = `${S.percent(row.completeness)} complete: ${detail}`;
+    let share = `${S.percent(row.completeness)} complete${S.soFar(row)}: ${detail}`;
     if (failed && failed.input) {
       const input = failed.input;
       share = `${S.percent(input.completeness)} held, FAILED: ${input.present} / ${input.expected} ${input.unit || ""} of ${input.dataset} (${detail})`;

@@ -216,8 +216,17 @@ window.Spine = (function () {
     return value === null || value === undefined ? "–" : (100 * value).toFixed(1) + " %";
   }
 
+  // A partition captured before its data became final (a session still trading, a chain before
+  // its end-of-day mark) owes only what had closed by its capture: its share is of that, never of
+  // the whole day, so it says "so far" and when the day is final. "" for any other partition.
+  function soFar(row) {
+    if (!row || !row.captured_at || !row.final_at || row.state === "failed") return "";
+    if (!(new Date(row.captured_at) < new Date(row.final_at))) return "";
+    return ` so far (captured ${when(row.captured_at)}; final at ${when(row.final_at)})`;
+  }
+
   return {
     ApiError, get, rows, socket, explain, showError, clearError, keyForm, fragment, setFragment,
-    metaList, el, badge, lag, when, percent, asDay, DAY_FORM,
+    metaList, el, badge, lag, when, percent, soFar, asDay, DAY_FORM,
   };
 })();
