@@ -136,27 +136,38 @@ def _parsed(
 
 
 #: The ISO 8601 forms a timestamp value is read in, after a space between date and time
-#: becomes `T`: with a zone (`Z`, `+02:00`, `+0200`, `+02`), converted to UTC; without one,
-#: read as UTC (a `timestamp` column holds UTC times).
+#: becomes `T` and a time without seconds gets `:00`: with a zone (`Z`, `+02:00`, `+0200`,
+#: `+02`), converted to UTC; without one, read as UTC (a `timestamp` column holds UTC times).
 _ZONED = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _ZONELESS = "%Y-%m-%dT%H:%M:%S%.f"
+#: The whole shape of an accepted value: nothing else reaches a parser, so no value is ever
+#: read by a guessed format (a guess reads `01/12/2026` day first or month first depending on
+#: the other values of the file).
+_ISO_SHAPE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}(:?\d{2})?)?$"
 #: How to write a timestamp value, for the message of one that does not parse.
 TIMESTAMP_FORMS = (
     "ISO 8601 such as 2026-11-24T09:15:00Z or 2026-11-24T11:15:00+02:00 (converted to UTC); "
-    "a time without a zone is read as UTC"
+    "a time without a zone is read as UTC; other forms (01/12/2026 09:00, 2026/11/27, "
+    "20261127T100000) are refused because their day and month are ambiguous"
 )
 
 
 def _timestamps(column: pl.Expr) -> pl.Expr:
-    """Text timestamps as UTC: each value read on its own, so a file may mix `Z`, offsets and
-    zone-less UTC times (the form polars infers from a column's first value would refuse the
-    others); a value of none of these forms becomes null."""
-    text = column.str.strip_chars().str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-    return pl.coalesce(
+    """Text timestamps as UTC: each value read on its own against the ISO 8601 forms only, so
+    a file may mix `Z`, offsets and zone-less UTC times, and whether a value is accepted never
+    depends on the others; a value of none of these forms becomes null (and is refused by
+    `conformed`)."""
+    text = (
+        column.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})($|[Z+-])", "${1}:00${2}")
+    )
+    iso = text.str.contains(_ISO_SHAPE)
+    parsed = pl.coalesce(
         text.str.to_datetime(_ZONED, time_zone="UTC", time_unit="us", strict=False),
         text.str.to_datetime(_ZONELESS, time_unit="us", strict=False).dt.replace_time_zone("UTC"),
-        text.str.to_datetime(time_zone="UTC", time_unit="us", strict=False),
     )
+    return pl.when(iso).then(parsed).otherwise(None)
 
 
 def _data_rows(found: list[int]) -> str:
