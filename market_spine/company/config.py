@@ -239,7 +239,11 @@ class PostgresSource(Strict):
 
 class HttpSource(Strict):
     """An HTTP JSON API answering a list of records (under `records`, a dotted path into the
-    body; empty for a bare list), paged by `page_param` until a page comes back short."""
+    body; empty for a bare list), paged by `page_param` until a page comes back empty, or
+    until the records counted reach the number at `total` (a dotted path), or until the link
+    at `next` (a dotted path) is null. A short page is not the end: many APIs cap the page
+    size below the one asked. At most `max_pages` pages are read, so an API that ignores the
+    page parameter fails instead of paging forever."""
 
     kind: Literal["http"]
     url: str
@@ -248,6 +252,15 @@ class HttpSource(Strict):
     size_param: str = "size"
     page_size: int = Field(100, gt=0, strict=True)
     first_page: int = Field(1, ge=0, strict=True)
+    max_pages: int = Field(1000, gt=0, le=1_000_000, strict=True)
+    total: str | None = None
+    next: str | None = None
+
+    @classmethod
+    def _rules(cls, raw: Mapping[str, Any]) -> Problems:
+        if raw.get("total") is not None and raw.get("next") is not None:
+            return [(("next",), "give at most one of `total` or `next`")]
+        return []
 
 
 Source = Annotated[FilesSource | PostgresSource | HttpSource, Field(discriminator="kind")]

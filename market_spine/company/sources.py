@@ -1,7 +1,7 @@
 """Fetching a company dataset's new rows from its source: a drop folder of CSV/Parquet files,
-a PostgreSQL table or query past an incremental cursor, or a paged HTTP JSON API. Each fetch is
-one capture: its rows, the bytes that carried them (hashed into the capture's provenance) and
-the request that produced it."""
+a PostgreSQL table or query past an incremental cursor, or a paged HTTP JSON API (in
+`http_source`). Each fetch is one capture: its rows, the bytes that carried them (hashed into
+the capture's provenance) and the request that produced it."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import polars as pl
 
-from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.config import DatasetConfig, FilesSource, PostgresSource
 from market_spine.company.partitions import utc_today
 from market_spine.errors import InvalidInput
 
@@ -365,45 +364,3 @@ def fetch_postgres(
         "already_captured": read - rows.height,
     }
     return [Fetched(rows, bytes(payload), request, "postgres")]
-
-
-def fetch_http(config: DatasetConfig, source: HttpSource, client: httpx.Client) -> list[Fetched]:
-    """Every page of the API as one capture, page by page until a short or empty page."""
-    records: list[dict[str, Any]] = []
-    payload = bytearray()
-    page = source.first_page
-    while True:
-        answer = client.get(
-            source.url, params={source.page_param: page, source.size_param: source.page_size}
-        )
-        if answer.status_code != 200:
-            raise InvalidInput(
-                f"{config.name}: {source.url} answered {answer.status_code} on page {page}: "
-                f"{answer.text[:200]}"
-            )
-        payload += answer.content
-        body: Any = answer.json()
-        for part in [p for p in source.records.split(".") if p]:
-            body = body[part]
-        if not isinstance(body, list):
-            raise InvalidInput(
-                f"{config.name}: {source.url} page {page} holds no list at `records` "
-                f"({source.records!r}): set `source.records` to the dotted path of the list"
-            )
-        records += body
-        if len(body) < source.page_size:
-            break
-        page += 1
-    if not records:
-        return []
-    try:
-        frame = pl.DataFrame(records, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, TypeError, ValueError):
-        # The library's message quotes the offending value, which may be personal data.
-        raise InvalidInput(
-            f"{source.url}: the records do not form a table (a field holds values of "
-            "different kinds across records); make each field one JSON type"
-        ) from None
-    rows = conformed(config, frame, source.url)
-    request = {"url": source.url, "pages": page - source.first_page + 1}
-    return [Fetched(rows, bytes(payload), request, "http")]
