@@ -20,6 +20,7 @@ import polars as pl
 from market_spine.company.config import DatasetConfig, FilesSource, PostgresSource
 from market_spine.company.partitions import utc_today
 from market_spine.errors import InvalidInput
+from market_spine.security.tenants import TENANT_PATTERN, tenant_problem
 
 #: A file capture's request names the blank lines it left out under this key.
 BLANK_LINES = "blank_lines_left_out"
@@ -65,6 +66,7 @@ def conformed(config: DatasetConfig, frame: pl.DataFrame, where: str) -> pl.Data
             "source rows or the column's `type`"
         ) from None
     _refuse_tenantless(config, typed, where)
+    _refuse_bad_tenants(config, typed, where)
     _refuse_outside_partitions(config, typed, where)
     return typed
 
@@ -115,6 +117,29 @@ def _refuse_tenantless(config: DatasetConfig, rows: pl.DataFrame, where: str) ->
         f"{where}: {len(found)} of {rows.height} rows of {config.name} have no tenant (column "
         f"{tenant!r}, the dataset's tenant_column, is empty) in data row(s) {numbers}; nothing "
         "of this capture was written: give each row its tenant in the source and run again"
+    )
+
+
+def _refuse_bad_tenants(config: DatasetConfig, rows: pl.DataFrame, where: str) -> None:
+    """InvalidInput when a row's tenant is not a tenant name as keys are bound to (spaces
+    around it, upper case, ...; `security.tenants`): such a row would sit under a tenant no
+    key can name, unreadable and unnoticed, so the capture is refused whole."""
+    tenant = config.tenant_column
+    if tenant is None or rows[tenant].dtype != pl.String():
+        return
+    values = rows[tenant]
+    bad = values.is_not_null() & ~values.str.contains(TENANT_PATTERN).fill_null(True)
+    if not bad.any():
+        return
+    found = bad.arg_true().to_list()
+    problems = "; ".join(
+        dict.fromkeys(tenant_problem(v) or "" for v in values.filter(bad).head(5).to_list())
+    )
+    raise InvalidInput(
+        f"{where}: {len(found)} of {rows.height} rows of {config.name} have a tenant (column "
+        f"{tenant!r}) that is not a tenant name, in data row(s) {_data_rows(found)}: "
+        f"{problems}; nothing of this capture was written: fix those rows in the source and "
+        "run again"
     )
 
 

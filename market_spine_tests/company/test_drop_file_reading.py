@@ -160,3 +160,19 @@ def test_blank_lines_are_not_records_and_are_named_in_the_notes(
     assert fetched.request[BLANK_LINES] == blank
     assert fetched.payload == (HEADER + body).encode()
     assert "orders.csv line(s) " + str(blank[0]) in blank_lines_note({"orders.csv": blank})
+
+
+@pytest.mark.parametrize(("tenant", "instead"), [(" acme", "'acme'"), ("ACME", "'acme'")])
+def test_a_tenant_no_key_could_name_is_refused_at_capture(
+    tmp_path: Path, tenant: str, instead: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _fetch(
+            tmp_path,
+            f"acme,O1,C1,2026-11-24T09:30:00Z,1.0,open\n{tenant},O2,C1,"
+            "2026-11-24T09:30:00Z,1.0,open\n",
+        )
+    said = str(caught.value)
+    assert str(tmp_path / "drop" / "orders.csv") in said and "column 'tenant'" in said
+    assert f"in data row(s) 2: the tenant {tenant!r} is not a tenant name" in said
+    assert f"write {instead}" in said and "nothing of this capture was written" in said
