@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -275,11 +276,36 @@ def _not_platform(value: str) -> str:
     return value
 
 
+@cache
+def sql_keywords() -> frozenset[str]:
+    """The DuckDB keywords a column may not be named: those its SQL cannot take as a bare
+    column name (`select at from …` fails), which the generated dbt models and the analysts'
+    SQL would write unquoted."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        rows = con.sql(
+            "select keyword_name from duckdb_keywords() "
+            "where keyword_category in ('reserved', 'type_function')"
+        ).fetchall()
+    return frozenset(name for (name,) in rows)
+
+
+def _not_keyword(value: str) -> str:
+    if value in sql_keywords():
+        raise ValueError(
+            f"{value!r} is an SQL keyword (DuckDB's): every query naming the column unquoted, "
+            f"the generated dbt models and the analysts' SQL among them, would fail; rename it "
+            f"here and in the source, e.g. {value}_at or src_{value}"
+        )
+    return value
+
+
 class Column(Strict):
     """One column: name, type (one of COLUMN_TYPES), meaning, and whether it is personal data
     (`pii: hash` keeps it joinable as a SHA-256, `pii: redact` hides it)."""
 
-    name: Annotated[Name, AfterValidator(_not_platform)]
+    name: Annotated[Name, AfterValidator(_not_platform), AfterValidator(_not_keyword)]
     type: Literal["string", "int", "float", "bool", "date", "timestamp"]
     description: str
     pii: Literal["hash", "redact"] | None = None
@@ -773,5 +799,6 @@ def load(path: Path, home: Path | None = None) -> DatasetConfig:
 
 
 def dataset_files(folder: Path) -> list[Path]:
-    """Every dataset file under a `defs/` folder, in name order."""
-    return sorted(folder.glob(f"*/{DEFS_FILE}"))
+    """Every dataset file under a `defs/` folder (`<dataset>/defs.yaml`, or `defs.yml` as
+    loose files may be spelled too), in name order."""
+    return sorted([*folder.glob(f"*/{DEFS_FILE}"), *folder.glob("*/defs.yml")])
