@@ -25,7 +25,7 @@ def validate() -> None:
     list each dataset that loads (stdout) and every warning and problem (stderr)."""
     from market_spine.company.catalog import DEFS_FOLDER
     from market_spine.company.config import dataset_files, load
-    from market_spine.company.home_defs import Declared, read_home
+    from market_spine.company.home_defs import Declared, missing_drop, read_home
     from market_spine.company.tenancy import undeclared_tenant
     from market_spine.errors import InvalidInput
 
@@ -45,6 +45,7 @@ def validate() -> None:
         found = [("package", d) for d in package] + [("home", d) for d in home.declared]
         notes = [str(w.message) for w in caught]
         notes += [n for _, d in found if (n := undeclared_tenant(d.config, d.path)) is not None]
+        notes += [n for _, d in found if (n := missing_drop(d)) is not None]
         notes = list(dict.fromkeys(notes))
     out = output_console(highlight=False)
     for origin, declared in found:

@@ -46,7 +46,8 @@ def create(
     """Issue a key and print it once: store it now, it cannot be shown again. A `--tenant`
     that no company dataset of the home holds is refused (a typo would read nothing) unless
     `--force` says it is a tenant whose rows are still to come."""
-    from market_spine.security.keys import KeyStore, parse_datasets, parse_expiry, tenant_name
+    from market_spine.security.keys import KeyStore, parse_datasets, parse_expiry
+    from market_spine.security.tenants import tenant_name
 
     note(role=role)
     with command_run(dagster=False):

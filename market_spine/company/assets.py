@@ -39,6 +39,7 @@ from market_spine.company.captures import captured_payloads
 from market_spine.company.captures import record as record_captures
 from market_spine.company.catalog import dataset_specs
 from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.http_source import fetch_http
 from market_spine.company.partitions import business_days
 from market_spine.company.retention import past_retention_note, within_retention
 from market_spine.company.sources import (
@@ -46,7 +47,6 @@ from market_spine.company.sources import (
     Fetched,
     blank_lines_note,
     fetch_files,
-    fetch_http,
     fetch_postgres,
 )
 from market_spine.company.tables import (

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -239,7 +240,11 @@ class PostgresSource(Strict):
 
 class HttpSource(Strict):
     """An HTTP JSON API answering a list of records (under `records`, a dotted path into the
-    body; empty for a bare list), paged by `page_param` until a page comes back short."""
+    body; empty for a bare list), paged by `page_param` until a page comes back empty, or
+    until the records counted reach the number at `total` (a dotted path), or until the link
+    at `next` (a dotted path) is null. A short page is not the end: many APIs cap the page
+    size below the one asked. At most `max_pages` pages are read, so an API that ignores the
+    page parameter fails instead of paging forever."""
 
     kind: Literal["http"]
     url: str
@@ -248,6 +253,15 @@ class HttpSource(Strict):
     size_param: str = "size"
     page_size: int = Field(100, gt=0, strict=True)
     first_page: int = Field(1, ge=0, strict=True)
+    max_pages: int = Field(1000, gt=0, le=1_000_000, strict=True)
+    total: str | None = None
+    next: str | None = None
+
+    @classmethod
+    def _rules(cls, raw: Mapping[str, Any]) -> Problems:
+        if raw.get("total") is not None and raw.get("next") is not None:
+            return [(("next",), "give at most one of `total` or `next`")]
+        return []
 
 
 Source = Annotated[FilesSource | PostgresSource | HttpSource, Field(discriminator="kind")]
@@ -262,11 +276,36 @@ def _not_platform(value: str) -> str:
     return value
 
 
+@cache
+def sql_keywords() -> frozenset[str]:
+    """The DuckDB keywords a column may not be named: those its SQL cannot take as a bare
+    column name (`select at from …` fails), which the generated dbt models and the analysts'
+    SQL would write unquoted."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        rows = con.sql(
+            "select keyword_name from duckdb_keywords() "
+            "where keyword_category in ('reserved', 'type_function')"
+        ).fetchall()
+    return frozenset(name for (name,) in rows)
+
+
+def _not_keyword(value: str) -> str:
+    if value in sql_keywords():
+        raise ValueError(
+            f"{value!r} is an SQL keyword (DuckDB's): every query naming the column unquoted, "
+            f"the generated dbt models and the analysts' SQL among them, would fail; rename it "
+            f"here and in the source, e.g. {value}_at or src_{value}"
+        )
+    return value
+
+
 class Column(Strict):
     """One column: name, type (one of COLUMN_TYPES), meaning, and whether it is personal data
     (`pii: hash` keeps it joinable as a SHA-256, `pii: redact` hides it)."""
 
-    name: Annotated[Name, AfterValidator(_not_platform)]
+    name: Annotated[Name, AfterValidator(_not_platform), AfterValidator(_not_keyword)]
     type: Literal["string", "int", "float", "bool", "date", "timestamp"]
     description: str
     pii: Literal["hash", "redact"] | None = None
@@ -760,5 +799,6 @@ def load(path: Path, home: Path | None = None) -> DatasetConfig:
 
 
 def dataset_files(folder: Path) -> list[Path]:
-    """Every dataset file under a `defs/` folder, in name order."""
-    return sorted(folder.glob(f"*/{DEFS_FILE}"))
+    """Every dataset file under a `defs/` folder (`<dataset>/defs.yaml`, or `defs.yml` as
+    loose files may be spelled too), in name order."""
+    return sorted([*folder.glob(f"*/{DEFS_FILE}"), *folder.glob("*/defs.yml")])

@@ -1,10 +1,11 @@
 """Company datasets a home declares itself: YAML files in `<home>/company/defs/`, read beside
 the package's own, so an owner adds a dataset without changing the package.
 
-A file there is either `<dataset>/defs.yaml` (the package's layout, its drop folder beside it)
-or a `*.yaml` file directly in the folder (paths in it relative to the folder). What loads the
-definitions (the code location, `process`, `up`) refuses a folder holding a file that does not
-load, naming every problem of every file (`require_home`): a dataset never vanishes silently.
+A file there is either `<dataset>/defs.yaml` (or `defs.yml`; the package's layout, its drop
+folder beside it) or a `*.yaml` (or `*.yml`) file directly in the folder (paths in it
+relative to the folder). What loads the definitions (the code location, `process`, `up`)
+refuses a folder holding a file that does not load, naming every problem of every file
+(`require_home`): a dataset never vanishes silently.
 Readers (the API, Spine, the catalog) serve the datasets that load and warn about the others.
 """
 
@@ -15,7 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from market_spine.company.catalog import DEFS_FOLDER, configs, register
-from market_spine.company.config import DEFS_FILE, DatasetConfig, dataset_files, load
+from market_spine.company.config import (
+    DEFS_FILE,
+    DatasetConfig,
+    FilesSource,
+    dataset_files,
+    load,
+)
 from market_spine.company.tenancy import TenantColumnWarning, undeclared_tenant
 from market_spine.errors import InvalidInput, OperatorWarning
 from market_spine.settings import HOME_COMPANY_DEFS
@@ -40,6 +47,22 @@ class Declared:
     def folder(self) -> Path:
         """The folder a `files` source's `path` is relative to."""
         return self.path.parent
+
+
+def missing_drop(declared: Declared) -> str | None:
+    """The warning for a `files` dataset whose drop folder does not exist (None otherwise):
+    its first run would fail, so `company validate` says so before any run."""
+    source = declared.config.source
+    if not isinstance(source, FilesSource):
+        return None
+    drop = source.drop(declared.folder)
+    if drop.is_dir():
+        return None
+    return (
+        f"{declared.path}: the drop folder {drop} of {declared.config.name} does not exist: "
+        "create it (its files are captured at the next run) or fix `source.path`, relative "
+        "to the dataset's file"
+    )
 
 
 @dataclass(frozen=True)

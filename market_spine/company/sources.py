@@ -1,7 +1,7 @@
 """Fetching a company dataset's new rows from its source: a drop folder of CSV/Parquet files,
-a PostgreSQL table or query past an incremental cursor, or a paged HTTP JSON API. Each fetch is
-one capture: its rows, the bytes that carried them (hashed into the capture's provenance) and
-the request that produced it."""
+a PostgreSQL table or query past an incremental cursor, or a paged HTTP JSON API (in
+`http_source`). Each fetch is one capture: its rows, the bytes that carried them (hashed into
+the capture's provenance) and the request that produced it."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import polars as pl
 
-from market_spine.company.config import DatasetConfig, FilesSource, HttpSource, PostgresSource
+from market_spine.company.config import DatasetConfig, FilesSource, PostgresSource
 from market_spine.company.partitions import utc_today
 from market_spine.errors import InvalidInput
+from market_spine.security.tenants import TENANT_PATTERN, tenant_problem
 
 #: A file capture's request names the blank lines it left out under this key.
 BLANK_LINES = "blank_lines_left_out"
@@ -66,6 +66,7 @@ def conformed(config: DatasetConfig, frame: pl.DataFrame, where: str) -> pl.Data
             "source rows or the column's `type`"
         ) from None
     _refuse_tenantless(config, typed, where)
+    _refuse_bad_tenants(config, typed, where)
     _refuse_outside_partitions(config, typed, where)
     return typed
 
@@ -119,6 +120,29 @@ def _refuse_tenantless(config: DatasetConfig, rows: pl.DataFrame, where: str) ->
     )
 
 
+def _refuse_bad_tenants(config: DatasetConfig, rows: pl.DataFrame, where: str) -> None:
+    """InvalidInput when a row's tenant is not a tenant name as keys are bound to (spaces
+    around it, upper case, ...; `security.tenants`): such a row would sit under a tenant no
+    key can name, unreadable and unnoticed, so the capture is refused whole."""
+    tenant = config.tenant_column
+    if tenant is None or rows[tenant].dtype != pl.String():
+        return
+    values = rows[tenant]
+    bad = values.is_not_null() & ~values.str.contains(TENANT_PATTERN).fill_null(True)
+    if not bad.any():
+        return
+    found = bad.arg_true().to_list()
+    problems = "; ".join(
+        dict.fromkeys(tenant_problem(v) or "" for v in values.filter(bad).head(5).to_list())
+    )
+    raise InvalidInput(
+        f"{where}: {len(found)} of {rows.height} rows of {config.name} have a tenant (column "
+        f"{tenant!r}) that is not a tenant name, in data row(s) {_data_rows(found)}: "
+        f"{problems}; nothing of this capture was written: fix those rows in the source and "
+        "run again"
+    )
+
+
 def _parsed(
     column: pl.Expr, source: pl.DataType, dtype: pl.DataType, *, strict: bool = True
 ) -> pl.Expr:
@@ -136,27 +160,38 @@ def _parsed(
 
 
 #: The ISO 8601 forms a timestamp value is read in, after a space between date and time
-#: becomes `T`: with a zone (`Z`, `+02:00`, `+0200`, `+02`), converted to UTC; without one,
-#: read as UTC (a `timestamp` column holds UTC times).
+#: becomes `T` and a time without seconds gets `:00`: with a zone (`Z`, `+02:00`, `+0200`,
+#: `+02`), converted to UTC; without one, read as UTC (a `timestamp` column holds UTC times).
 _ZONED = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _ZONELESS = "%Y-%m-%dT%H:%M:%S%.f"
+#: The whole shape of an accepted value: nothing else reaches a parser, so no value is ever
+#: read by a guessed format (a guess reads `01/12/2026` day first or month first depending on
+#: the other values of the file).
+_ISO_SHAPE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}(:?\d{2})?)?$"
 #: How to write a timestamp value, for the message of one that does not parse.
 TIMESTAMP_FORMS = (
     "ISO 8601 such as 2026-11-24T09:15:00Z or 2026-11-24T11:15:00+02:00 (converted to UTC); "
-    "a time without a zone is read as UTC"
+    "a time without a zone is read as UTC; other forms (01/12/2026 09:00, 2026/11/27, "
+    "20261127T100000) are refused because their day and month are ambiguous"
 )
 
 
 def _timestamps(column: pl.Expr) -> pl.Expr:
-    """Text timestamps as UTC: each value read on its own, so a file may mix `Z`, offsets and
-    zone-less UTC times (the form polars infers from a column's first value would refuse the
-    others); a value of none of these forms becomes null."""
-    text = column.str.strip_chars().str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-    return pl.coalesce(
+    """Text timestamps as UTC: each value read on its own against the ISO 8601 forms only, so
+    a file may mix `Z`, offsets and zone-less UTC times, and whether a value is accepted never
+    depends on the others; a value of none of these forms becomes null (and is refused by
+    `conformed`)."""
+    text = (
+        column.str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
+        .str.replace(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})($|[Z+-])", "${1}:00${2}")
+    )
+    iso = text.str.contains(_ISO_SHAPE)
+    parsed = pl.coalesce(
         text.str.to_datetime(_ZONED, time_zone="UTC", time_unit="us", strict=False),
         text.str.to_datetime(_ZONELESS, time_unit="us", strict=False).dt.replace_time_zone("UTC"),
-        text.str.to_datetime(time_zone="UTC", time_unit="us", strict=False),
     )
+    return pl.when(iso).then(parsed).otherwise(None)
 
 
 def _data_rows(found: list[int]) -> str:
@@ -354,45 +389,3 @@ def fetch_postgres(
         "already_captured": read - rows.height,
     }
     return [Fetched(rows, bytes(payload), request, "postgres")]
-
-
-def fetch_http(config: DatasetConfig, source: HttpSource, client: httpx.Client) -> list[Fetched]:
-    """Every page of the API as one capture, page by page until a short or empty page."""
-    records: list[dict[str, Any]] = []
-    payload = bytearray()
-    page = source.first_page
-    while True:
-        answer = client.get(
-            source.url, params={source.page_param: page, source.size_param: source.page_size}
-        )
-        if answer.status_code != 200:
-            raise InvalidInput(
-                f"{config.name}: {source.url} answered {answer.status_code} on page {page}: "
-                f"{answer.text[:200]}"
-            )
-        payload += answer.content
-        body: Any = answer.json()
-        for part in [p for p in source.records.split(".") if p]:
-            body = body[part]
-        if not isinstance(body, list):
-            raise InvalidInput(
-                f"{config.name}: {source.url} page {page} holds no list at `records` "
-                f"({source.records!r}): set `source.records` to the dotted path of the list"
-            )
-        records += body
-        if len(body) < source.page_size:
-            break
-        page += 1
-    if not records:
-        return []
-    try:
-        frame = pl.DataFrame(records, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, TypeError, ValueError):
-        # The library's message quotes the offending value, which may be personal data.
-        raise InvalidInput(
-            f"{source.url}: the records do not form a table (a field holds values of "
-            "different kinds across records); make each field one JSON type"
-        ) from None
-    rows = conformed(config, frame, source.url)
-    request = {"url": source.url, "pages": page - source.first_page + 1}
-    return [Fetched(rows, bytes(payload), request, "http")]

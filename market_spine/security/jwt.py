@@ -17,6 +17,7 @@ from jwt.exceptions import PyJWKClientError, PyJWTError
 
 from market_spine.security.identity import ALL_DATASETS, Identity
 from market_spine.security.roles import ROLES, highest
+from market_spine.security.tenants import TENANT_RULE, tenant_problem
 
 #: Asymmetric algorithms only: a symmetric one would let anyone holding the public key sign.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
@@ -110,11 +111,13 @@ class JwtVerifier:
             raw = raw.split(",")
         datasets = tuple(str(d).strip() for d in raw or () if str(d).strip()) or ALL_DATASETS
         tenant = claims.get("tenant")
-        if "tenant" in claims and not (isinstance(tenant, str) and tenant.strip()):
+        if "tenant" in claims and not (
+            isinstance(tenant, str) and tenant.strip() and tenant_problem(tenant) is None
+        ):
             # A token naming its tenant badly must not read every tenant's rows.
             raise TokenRefused(
-                f"the JWT's 'tenant' claim is {tenant!r}: it must name one tenant (a string) "
-                "or be left out for every tenant",
+                f"the JWT's 'tenant' claim is {tenant!r}: it must name one tenant (a string; "
+                f"{TENANT_RULE}) or be left out for every tenant",
                 403,
             )
         return Identity(

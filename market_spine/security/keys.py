@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from market_spine.errors import InvalidInput
 from market_spine.security.identity import ALL_DATASETS, Identity
 from market_spine.security.roles import known_role
+from market_spine.security.tenants import tenant_name
 
 PREFIX = "msk"
 #: Argon2id at the OWASP minimum (19 MiB, 2 passes, 1 lane): about 20 ms a check, paid once per
@@ -168,19 +169,6 @@ def _record(row: sqlite3.Row) -> KeyRecord:
         tenant=row["tenant"],
         pii=bool(row["pii"]),
     )
-
-
-def tenant_name(raw: str) -> str:
-    """The tenant a key is bound to, as given; InvalidInput for an empty or blank one, or one
-    with spaces around it, which no row's tenant is."""
-    if not raw.strip():
-        raise InvalidInput(
-            "the tenant is empty: name the tenant whose rows the key may read (e.g. --tenant "
-            "acme), or leave --tenant out for a key that reads every tenant"
-        )
-    if raw != raw.strip():
-        raise InvalidInput(f"the tenant {raw!r} has spaces around it: pass {raw.strip()!r}")
-    return raw
 
 
 class KeyStore:

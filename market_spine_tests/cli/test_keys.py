@@ -76,8 +76,10 @@ def test_a_blank_or_unknown_tenant_is_refused_unless_forced(env_home: Path) -> N
     for blank in ("", "  "):
         made = runner.invoke(app, ["keys", "create", "--tenant", blank])
         assert made.exit_code == 2 and "leave --tenant out" in made.output
-    padded = runner.invoke(app, ["keys", "create", "--tenant", " acme"])
-    assert padded.exit_code == 2 and "'acme'" in padded.output
+    for stray in (" acme", "ACME"):
+        padded = runner.invoke(app, ["keys", "create", "--tenant", stray, "--force"])
+        assert padded.exit_code == 2 and "not a tenant name" in padded.output
+        assert "write 'acme'" in padded.output
     # No company dataset holds any tenant yet: a tenant is a guess until --force says not.
     guessed = runner.invoke(app, ["keys", "create", "--tenant", "acme"])
     assert guessed.exit_code == 2 and "no tenant's rows yet" in guessed.output

@@ -49,6 +49,13 @@ def test_a_column_named_like_a_platform_column_is_refused(tmp_path: Path, name: 
     assert f"rename it here and in the source, e.g. src_{name}" in message
 
 
+@pytest.mark.parametrize("name", ["at", "order", "select", "left"])
+def test_a_column_named_with_an_sql_keyword_is_refused(tmp_path: Path, name: str) -> None:
+    message = _refused(_column(name), tmp_path)
+    assert f"key `attributes.columns[5].name` '{name}' is an SQL keyword (DuckDB's)" in message
+    assert f"rename it here and in the source, e.g. {name}_at" in message
+
+
 def test_every_column_the_platform_adds_is_one_no_declaration_may_take() -> None:
     from market_spine.company.catalog import dataset_specs
     from market_spine.company.config import DatasetConfig

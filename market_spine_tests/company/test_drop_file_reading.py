@@ -59,6 +59,27 @@ def test_a_timestamp_that_does_not_parse_names_its_row_and_the_forms(tmp_path: P
 
 
 @pytest.mark.parametrize(
+    "value", ["01/12/2026 09:00", "03/04/2026 10:00", "2026/11/27 10:00", "20261127T100000"]
+)
+@pytest.mark.parametrize("first", [True, False], ids=["first-row", "after-an-iso-row"])
+def test_a_timestamp_not_in_iso_8601_is_refused_wherever_it_stands(
+    tmp_path: Path, value: str, first: bool
+) -> None:
+    bad, good = f"acme,O1,C1,{value},1.0,open\n", "acme,O2,C1,2026-11-24T09:30:00Z,1.0,open\n"
+    with pytest.raises(InvalidInput) as caught:
+        _fetch(tmp_path, bad + good if first else good + bad)
+    said = str(caught.value)
+    assert str(tmp_path / "drop" / "orders.csv") in said and "column 'ordered_at'" in said
+    assert f"{value!r}" in said and f"in data row(s) {1 if first else 2};" in said
+    assert "ISO 8601 such as 2026-11-24T09:15:00Z" in said
+
+
+def test_an_iso_time_without_seconds_is_read(tmp_path: Path) -> None:
+    times = _fetch(tmp_path, "acme,O1,C1,2026-11-24T09:30+01:00,1.0,open\n")
+    assert times == [datetime(2026, 11, 24, 8, 30, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(
     ("body", "line", "found"),
     [
         ("acme,O1,C1,2026-11-24T09:30:00Z,1.0,open\nacme,O2,C1,2026-11-24T10:00:00Z,1.0\n", 3, 5),
@@ -139,3 +160,19 @@ def test_blank_lines_are_not_records_and_are_named_in_the_notes(
     assert fetched.request[BLANK_LINES] == blank
     assert fetched.payload == (HEADER + body).encode()
     assert "orders.csv line(s) " + str(blank[0]) in blank_lines_note({"orders.csv": blank})
+
+
+@pytest.mark.parametrize(("tenant", "instead"), [(" acme", "'acme'"), ("ACME", "'acme'")])
+def test_a_tenant_no_key_could_name_is_refused_at_capture(
+    tmp_path: Path, tenant: str, instead: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        _fetch(
+            tmp_path,
+            f"acme,O1,C1,2026-11-24T09:30:00Z,1.0,open\n{tenant},O2,C1,"
+            "2026-11-24T09:30:00Z,1.0,open\n",
+        )
+    said = str(caught.value)
+    assert str(tmp_path / "drop" / "orders.csv") in said and "column 'tenant'" in said
+    assert f"in data row(s) 2: the tenant {tenant!r} is not a tenant name" in said
+    assert f"write {instead}" in said and "nothing of this capture was written" in said

@@ -14,6 +14,7 @@ from market_spine_tests.company.test_home_defs import VENDORS, _broken, _cli, _h
 
 def _unsplit(home: Path) -> Path:
     path = home_folder(home) / "unsplit.yaml"
+    (home_folder(home) / "unsplit").mkdir()
     text = VENDORS.replace("name: vendors", "name: unsplit").replace("vendors_drop", "unsplit")
     path.write_text(text.replace("  tenant_column: tenant\n", ""))
     return path
@@ -37,6 +38,23 @@ def test_validate_lists_on_stdout_and_warns_and_refuses_on_stderr(tmp_path: Path
     assert f"refused {broken}: key `attributes.nmae`" in said
     assert "6 dataset file(s) load, 1 refused, 1 warning(s)" in said
     assert f"read the package folder {DEFS_FOLDER} and the home folder {home_folder(home)}" in said
+
+
+def test_a_dataset_folder_with_a_defs_yml_loads_and_a_missing_drop_folder_is_named(
+    tmp_path: Path,
+) -> None:
+    home = _home(tmp_path)
+    folder = home_folder(home) / "payees"
+    folder.mkdir()
+    (folder / "defs.yml").write_text(
+        VENDORS.replace("name: vendors", "name: payees").replace("vendors_drop", "drop")
+    )
+    checked = _cli(home, "company", "validate")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"ok      payees  (home) {folder / 'defs.yml'}" in checked.stdout.splitlines()
+    said = " ".join(checked.stderr.split())
+    assert f"warning: {folder / 'defs.yml'}: the drop folder {folder / 'drop'} of payees" in said
+    assert "does not exist: create it" in said and "1 warning(s)" in said
 
 
 def test_a_warning_alone_does_not_fail_validate(tmp_path: Path) -> None:

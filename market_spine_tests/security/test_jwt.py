@@ -160,7 +160,7 @@ def test_a_token_without_a_known_role_is_forbidden(issuer: Issuer) -> None:
     assert refused.value.status == 403
 
 
-@pytest.mark.parametrize("tenant", ["", "  ", None, ["acme", "globex"], 7])
+@pytest.mark.parametrize("tenant", ["", "  ", None, ["acme", "globex"], 7, " acme", "ACME"])
 def test_a_tenant_claim_naming_no_tenant_is_forbidden(issuer: Issuer, tenant: Any) -> None:
     with pytest.raises(TokenRefused, match="'tenant' claim") as refused:
         verifier(issuer).check(issuer.token("k1", tenant=tenant))
