@@ -16,7 +16,7 @@ import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.events import DagsterEventType
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -33,7 +33,8 @@ from market_spine.operations.alerts.store import AlertStore
 from market_spine.operations.freshness import FRESHNESS_CHECK_KEY
 from market_spine.operations.run_history import CHECKS_STOPPED_THE_RUN, run_datasets
 
-#: Runs read per evaluation; the next evaluation goes on from the last one read.
+#: Runs read per evaluation (runs read before, met again in the overlap, do not count); the
+#: next evaluation goes on from the last one read. Also the size of a page of runs.
 RUNS_PER_EVALUATION = 50
 #: What TWS says when it refuses a request for pacing (error 162), and the platform's error.
 PACING_MARKS = ("pacing violation", "PacingViolation")
@@ -56,7 +57,10 @@ def read_runs(
     reading: Reading | None = None,
 ) -> Reading:
     """Observations of every run finished since the last reading (the lookback on the first):
-    its check evaluations, its outcome and its pacing violations, in the order runs finished."""
+    its check evaluations, its outcome and its pacing violations, in the order runs finished.
+
+    Runs are read page by page until RUNS_PER_EVALUATION new ones were read: however many runs
+    read before fill the overlap, the reading goes past them, so the mark always moves on."""
     reading = reading or Reading()
     mark = store.mark(_RUNS_MARK)
     since = (
@@ -64,26 +68,46 @@ def read_runs(
         if mark
         else now - timedelta(hours=thresholds.lookback_hours)
     )
-    records = instance.get_run_records(
-        filters=RunsFilter(statuses=_FINISHED, updated_after=since - OVERLAP),
-        order_by="update_timestamp",
-        ascending=True,
-        limit=RUNS_PER_EVALUATION,
-    )
     newest = since
-    for record in records:
-        run = record.dagster_run
-        updated = record.update_timestamp.astimezone(UTC)
-        newest = max(newest, updated)
-        if store.seen_run(run.run_id):
-            continue
-        entries = instance.all_logs(run.run_id)
-        # A run whose plan was not stored (created outside a code location) still has its job.
-        datasets = run_datasets(run, instance) or (job_datasets or {}).get(run.job_name, ())
-        reading.observations += run_observations(run, entries, datasets, owners_of)
-        reading.runs.append((run.run_id, updated))
+    read: set[str] = set()
+    after = since - OVERLAP
+    while len(read) < RUNS_PER_EVALUATION:
+        records = instance.get_run_records(
+            filters=RunsFilter(statuses=_FINISHED, updated_after=after),
+            order_by="update_timestamp",
+            ascending=True,
+            limit=RUNS_PER_EVALUATION,
+        )
+        for record in records:
+            run = record.dagster_run
+            updated = record.update_timestamp.astimezone(UTC)
+            if run.run_id in read or store.seen_run(run.run_id):
+                newest = max(newest, updated)
+                continue
+            if len(read) == RUNS_PER_EVALUATION:
+                break
+            newest = max(newest, updated)
+            read.add(run.run_id)
+            entries = instance.all_logs(run.run_id)
+            # A run whose plan was not stored (created outside a code location) still has
+            # its job.
+            datasets = run_datasets(run, instance) or (job_datasets or {}).get(run.job_name, ())
+            reading.observations += run_observations(run, entries, datasets, owners_of)
+            reading.runs.append((run.run_id, updated))
+        if len(records) < RUNS_PER_EVALUATION:
+            break
+        after = _next_page(records, after)
     reading.marks[_RUNS_MARK] = str(newest.timestamp())
     return reading
+
+
+def _next_page(records: Sequence[RunRecord], after: datetime) -> datetime:
+    """Where the page after `records` (a full page) starts: past the update time of its last
+    run but one, so runs updated in the same instant as its last run are read again (by id
+    they are skipped) rather than lost. A page all of one instant can only go past it."""
+    times = [r.update_timestamp.astimezone(UTC) for r in records]
+    earlier = [t for t in times if t < times[-1]]
+    return max(max(earlier) if earlier else times[-1], after)
 
 
 def run_subject(run: DagsterRun, datasets: Sequence[str]) -> tuple[str, str]:
