@@ -75,6 +75,9 @@ class Answer:
     why_empty: Callable[[], EmptyReason] | None = None
     #: Headers of the answer's own, beside those every answer carries.
     headers: dict[str, str] = field(default_factory=dict)
+    #: Told the page of rows answered (what the caller gets, not the whole read), e.g. to
+    #: audit personal data returned in clear.
+    served: Callable[[pl.DataFrame], None] | None = None
 
 
 class ReadSlots:
@@ -172,6 +175,8 @@ def serve(request: Request, answer: Answer) -> Response:
         headers = _headers(request, answer, rows.height, total, next_offset, reason)
         if certification is not None:
             headers["X-Certification"] = certification
+        if answer.served is not None:
+            answer.served(rows)
         if arrow:
             chunks = stream_arrow(rows, meta, ARROW_BATCH_ROWS, on_close=release)
             return StreamingResponse(chunks, media_type=MEDIA_TYPES[Format.arrow], headers=headers)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from market_spine.audit.export import AuditFilter, entries_as_dicts, since_instant
+from market_spine.audit.recorder import recorder
 from market_spine.audit.store import AuditStore, db_path
 
 router = APIRouter(prefix="/v1", tags=["audit"])
@@ -30,6 +31,9 @@ def audit(
     """Entries with their sequence number, hash and the hash before them; `next_after` pages
     on (null on the last page)."""
     home = request.app.state.settings.home
+    # Entries recorded before this query (a read answered a moment ago) wait in the recorder
+    # for its next background write: write them first, so the answer includes them.
+    recorder(home).flush()
     where = AuditFilter(since_instant(since), actor, dataset, action)
     if not db_path(home).is_file():
         return {"entries": [], "next_after": None}

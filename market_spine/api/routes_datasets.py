@@ -59,7 +59,7 @@ def dataset(
         request,
         Answer(
             read=lambda: reading.read(
-                spine.lake, table, identity, home, spine.certification_states
+                spine.lake, table, identity, home, spine.certification_states, audit=False
             ),
             fmt=fmt,
             page=Page(limit, offset),
@@ -73,5 +73,7 @@ def dataset(
             why_empty=lambda: why_empty(
                 spine.lake, table, home, identity.tenant, admin=identity.role == "admin"
             ),
+            # A clear read of personal data is audited with the rows answered, not all read.
+            served=lambda rows: reading.audit_clear_rows(table, rows, identity, home),
         ),
     )

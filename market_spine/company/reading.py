@@ -54,16 +54,30 @@ def _spec(dataset: str) -> DatasetSpec:
     return spec
 
 
-def scoped(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path) -> pl.DataFrame:
-    """`rows` of `spec`'s table as `identity` may see them; a clear read of PII is audited."""
+def scoped(
+    spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path, *, audit: bool = True
+) -> pl.DataFrame:
+    """`rows` of `spec`'s table as `identity` may see them; a clear read of PII is audited
+    (unless `audit` is False: the caller audits the rows it hands over, `audit_clear_rows`)."""
     rows = for_tenant(rows, spec.tenant_column, identity.tenant)
     pii = dict(spec.pii)
-    shown = [c for c in pii if c in rows.columns]
     if not identity.pii:
         return masked(rows, pii, pii_hash_key(home))
-    if shown and rows.height:
-        record_clear_read(home, identity, spec.name, shown, rows.height)
+    if audit:
+        _audit_clear(spec, rows, identity, home)
     return rows
+
+
+def audit_clear_rows(dataset: str, rows: pl.DataFrame, identity: Identity, home: Path) -> None:
+    """Put `rows` of the company table `dataset` (as `read` names it) in the audit trail when
+    they carry personal data in clear to `identity`, with how many rows were handed over."""
+    _audit_clear(_spec(dataset), rows, identity, home)
+
+
+def _audit_clear(spec: DatasetSpec, rows: pl.DataFrame, identity: Identity, home: Path) -> None:
+    shown = [c for c, _ in spec.pii if c in rows.columns]
+    if identity.pii and shown and rows.height:
+        record_clear_read(home, identity, spec.name, shown, rows.height)
 
 
 def record_clear_read(
@@ -90,11 +104,14 @@ def read(
     identity: Identity,
     home: Path,
     states: CertificationStates | None = None,
+    *,
+    audit: bool = True,
 ) -> pl.DataFrame:
     """Every row of a company table `identity` may see (tenant-scoped, PII per its scope),
     each with its partition's `certification` as market data carries it (`states`: the
     reader's cached certifications, read afresh when None); AccessRefused for a table
-    without tenants to an identity bound to one."""
+    without tenants to an identity bound to one. A clear read of PII is audited unless
+    `audit` is False (a caller handing over only some rows audits those)."""
     spec = _spec(dataset)
     refuse(spec.name, identity)
     if not lake.exists(dataset):
@@ -103,7 +120,7 @@ def read(
         rows = lake.read(dataset, equals=_tenant_equals(spec, identity.tenant))
     else:
         rows = lake.read(dataset)
-    rows = scoped(spec, rows, identity, home)
+    rows = scoped(spec, rows, identity, home, audit=audit)
     return certified(rows, dataset, states or CertificationStates(lake))
 
 

@@ -38,7 +38,7 @@ ACTIVE = (
 #: Runs that ended without finishing their work.
 FAILED = (Status.FAILURE, Status.CANCELED)
 #: The error of a step whose blocking checks failed (the run fails with it).
-CHECKS_STOPPED_THE_RUN = "DagsterAssetCheckFailedError"
+CHECKS_STOPPED_THE_RUN = outcome.CHECKS_STOPPED_THE_RUN
 #: Names an operator may type for `--status`, beside Dagster's own (failure, success, ...).
 STATUS_ALIASES: dict[str, tuple[dg.DagsterRunStatus, ...]] = {
     "failed": (Status.FAILURE,),

@@ -27,11 +27,9 @@ import dagster as dg
 import psutil
 
 from market_spine.check_kit import is_finding
-from market_spine.errors import retry_helps
 from market_spine.operations.retry import plan_retry
 from market_spine.operations.run_history import (
     ACTIVE,
-    CHECKS_STOPPED_THE_RUN,
     FAILED,
     PartitionSpan,
     cause_of,
@@ -41,7 +39,7 @@ from market_spine.operations.run_history import (
 )
 from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.deployment import stopped_at
-from market_spine.runs.outcome import failure_class, failure_damage
+from market_spine.runs.outcome import failure_class, failure_damage, futile_retry
 from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
 from market_spine.settings import Settings
 
@@ -320,13 +318,9 @@ def retry_verdict(plan_ok: bool, plan_reason: str, cls_name: str | None) -> tupl
     # The provider errors register their classes when imported.
     import market_spine.providers.thetadata.errors  # noqa: F401
 
-    if plan_ok and cls_name == CHECKS_STOPPED_THE_RUN:
-        return False, (
-            "a data-quality check failed, and fails again on the same rows: fix the data, "
-            "then run it again"
-        )
-    if plan_ok and retry_helps(cls_name) is False:
-        return False, f"{cls_name} fails the same way on a retry: fix its cause first"
+    futile = futile_retry(cls_name)
+    if plan_ok and futile is not None:
+        return False, futile
     return plan_ok, plan_reason
 
 

@@ -21,7 +21,7 @@ from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 from market_spine.errors import SpineError
 from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.meter import RunMeter, StepCpu
-from market_spine.runs.outcome import damage_of
+from market_spine.runs.outcome import retry_unsafe
 
 if TYPE_CHECKING:
     from dagster._core.execution.context.system import PlanOrchestrationContext
@@ -75,13 +75,14 @@ def ended_before_start(instance: dg.DagsterInstance, run_id: str) -> str | None:
     return " ".join((entry.message or kind).split())
 
 
-#: The run tags that keep Dagster from retrying a run whose step failed on damaged lake data.
-NO_RETRY_ON_DAMAGE = {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"}
+#: The run tags that keep Dagster from retrying a run whose step failed in a way a retry
+#: repeats (`outcome.retry_unsafe`).
+NO_RETRY = {RETRY_ON_ASSET_OR_OP_FAILURE_TAG: "false"}
 
 
-def _failed_on_damage(event: DagsterEvent) -> bool:
+def _retry_unsafe(event: DagsterEvent) -> bool:
     data = event.step_failure_data if event.is_step_failure else None
-    return data is not None and data.error is not None and damage_of(data.error) is not None
+    return data is not None and data.error is not None and retry_unsafe(data.error) is not None
 
 
 class MeteredExecutor(dg.Executor):
@@ -124,10 +125,11 @@ class MeteredExecutor(dg.Executor):
                     steps.step_started(event.step_key, event.pid)
                 elif event.step_key is not None and event.event_type in _STEP_ENDS:
                     steps.step_ended(event.step_key, event.pid)
-                if _failed_on_damage(event):
-                    # Every retry would read the same damaged bytes: no automatic retry
-                    # (dagster/will_retry stays false); the failure names the repair.
-                    plan_context.instance.add_run_tags(plan_context.run_id, NO_RETRY_ON_DAMAGE)
+                if _retry_unsafe(event):
+                    # Every retry would fail the same way (damaged bytes, bad input, a
+                    # blocking check): no automatic retry (dagster/will_retry stays false),
+                    # so the owner is alerted at once and the failure names the fix.
+                    plan_context.instance.add_run_tags(plan_context.run_id, NO_RETRY)
                 yield event
         finally:
             meter.stop()

@@ -14,7 +14,10 @@ from dagster._utils.error import SerializableErrorInfo
 from sqlalchemy import select
 
 from market_spine.check_kit import summarize_failures
-from market_spine.errors import LakeDamaged
+from market_spine.errors import LakeDamaged, retry_helps
+
+#: The error of a step whose blocking checks failed (the run fails with it).
+CHECKS_STOPPED_THE_RUN = "DagsterAssetCheckFailedError"
 
 
 def failed_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
@@ -121,6 +124,30 @@ def failure_damage(instance: dg.DagsterInstance, run_id: str) -> str | None:
         if data is not None and data.error is not None:
             return damage_of(data.error)
     return None
+
+
+def futile_retry(cls_name: str | None) -> str | None:
+    """Why a step that failed with the error class `cls_name` fails the same way on a retry
+    (a failed data-quality check, an error only a fix removes: bad input, a wrong setting, a
+    missing subscription), or None when a retry may help. The classes must be imported."""
+    if cls_name == CHECKS_STOPPED_THE_RUN:
+        return (
+            "a data-quality check failed, and fails again on the same rows: fix the data, "
+            "then run it again"
+        )
+    if retry_helps(cls_name) is False:
+        return f"{cls_name} fails the same way on a retry: fix its cause first"
+    return None
+
+
+def retry_unsafe(error: SerializableErrorInfo) -> str | None:
+    """Why retrying a step that failed with `error` cannot succeed, or None when it may: it
+    failed on damaged lake data (a retry reads the same bytes), or `futile_retry` says so.
+    The one rule behind both `status`'s verdict and the runs the daemon does not retry."""
+    damage = damage_of(error)
+    if damage is not None:
+        return f"a retry reads the same damaged data; repair it first: {damage}"
+    return futile_retry(_culprit(error).cls_name)
 
 
 def failure_cause(instance: dg.DagsterInstance, run_id: str) -> str | None:

@@ -128,6 +128,23 @@ def test_clear_pii_read_through_sql_is_audited_under_the_key(company_home: Path)
     assert len(_clear_reads(company_home)) == before
 
 
+def test_a_clear_read_is_audited_with_the_rows_answered_and_listed_at_once(
+    company_home: Path,
+) -> None:
+    compliance = _key(company_home, "compliance", pii=True)
+    actor = f"key:{compliance.split('_')[1]}"
+    with serving(company_home) as client:
+        page = _get(client, "/v1/datasets/clients", compliance, limit="2", offset="1")
+        assert page.status_code == 200 and len(page.json()["data"]) == 2
+        # Straight after the read, before the recorder's background write.
+        listed = _get(client, "/v1/audit", compliance, action=CLEAR_PII_READ, actor=actor)
+    assert listed.status_code == 200, listed.text
+    (entry,) = listed.json()["entries"]
+    assert entry["dataset"] == "normalized/company_clients"
+    assert entry["params"]["rows"] == 2  # of 12 the key may see
+    assert entry["params"]["columns"] == ["email", "phone"]
+
+
 def test_a_tenant_key_sees_only_its_rows_on_every_path(company_home: Path) -> None:
     acme = _key(company_home, "reader", tenant="acme")
     globex_pii = _key(company_home, "compliance", tenant="globex", pii=True)

@@ -47,11 +47,18 @@ class Reading:
     observations: list[Observation] = field(default_factory=list)
     marks: dict[str, str] = field(default_factory=dict)
     runs: list[tuple[str, datetime]] = field(default_factory=list)
+    #: Failed runs read whose automatic retry is to come, and awaited runs now settled.
+    awaiting: list[tuple[str, datetime]] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
 
     def commit(self, store: AlertStore) -> None:
         """Save where this reading stopped."""
         for name, value in self.marks.items():
             store.set_mark(name, value)
+        if self.awaiting:
+            store.await_retries(self.awaiting)
+        if self.settled:
+            store.settle_retries(self.settled)
         if self.runs:
             keep_after = min(at for _, at in self.runs) - OVERLAP - timedelta(hours=1)
             store.add_seen_runs(self.runs, keep_after)

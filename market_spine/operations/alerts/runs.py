@@ -14,12 +14,13 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
-from dagster._core.events import DagsterEventType
+from dagster._core.events import DagsterEventType, EngineEventData
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, RunsFilter
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    AUTO_RETRY_RUN_ID_TAG,
     PARTITION_NAME_TAG,
     WILL_RETRY_TAG,
 )
@@ -31,9 +32,11 @@ from market_spine.operations.alerts.observe import OVERLAP, OwnersOf, Reading
 from market_spine.operations.alerts.rules import Kind, Severity, Thresholds
 from market_spine.operations.alerts.store import AlertStore
 from market_spine.operations.freshness import FRESHNESS_CHECK_KEY
+from market_spine.operations.retry import DAEMON_RETRY_WINDOW_S
 from market_spine.operations.run_history import CHECKS_STOPPED_THE_RUN, run_datasets
 
-#: Runs read per evaluation; the next evaluation goes on from the last one read.
+#: Runs read per evaluation (runs read before, met again in the overlap, do not count); the
+#: next evaluation goes on from the last one read. Also the size of a page of runs.
 RUNS_PER_EVALUATION = 50
 #: What TWS says when it refuses a request for pacing (error 162), and the platform's error.
 PACING_MARKS = ("pacing violation", "PacingViolation")
@@ -56,7 +59,10 @@ def read_runs(
     reading: Reading | None = None,
 ) -> Reading:
     """Observations of every run finished since the last reading (the lookback on the first):
-    its check evaluations, its outcome and its pacing violations, in the order runs finished."""
+    its check evaluations, its outcome and its pacing violations, in the order runs finished.
+
+    Runs are read page by page until RUNS_PER_EVALUATION new ones were read: however many runs
+    read before fill the overlap, the reading goes past them, so the mark always moves on."""
     reading = reading or Reading()
     mark = store.mark(_RUNS_MARK)
     since = (
@@ -64,26 +70,109 @@ def read_runs(
         if mark
         else now - timedelta(hours=thresholds.lookback_hours)
     )
-    records = instance.get_run_records(
-        filters=RunsFilter(statuses=_FINISHED, updated_after=since - OVERLAP),
-        order_by="update_timestamp",
-        ascending=True,
-        limit=RUNS_PER_EVALUATION,
-    )
     newest = since
-    for record in records:
-        run = record.dagster_run
-        updated = record.update_timestamp.astimezone(UTC)
-        newest = max(newest, updated)
-        if store.seen_run(run.run_id):
-            continue
-        entries = instance.all_logs(run.run_id)
-        # A run whose plan was not stored (created outside a code location) still has its job.
-        datasets = run_datasets(run, instance) or (job_datasets or {}).get(run.job_name, ())
-        reading.observations += run_observations(run, entries, datasets, owners_of)
-        reading.runs.append((run.run_id, updated))
+    read: set[str] = set()
+    after = since - OVERLAP
+    while len(read) < RUNS_PER_EVALUATION:
+        records = instance.get_run_records(
+            filters=RunsFilter(statuses=_FINISHED, updated_after=after),
+            order_by="update_timestamp",
+            ascending=True,
+            limit=RUNS_PER_EVALUATION,
+        )
+        for record in records:
+            run = record.dagster_run
+            updated = record.update_timestamp.astimezone(UTC)
+            if run.run_id in read or store.seen_run(run.run_id):
+                newest = max(newest, updated)
+                continue
+            if len(read) == RUNS_PER_EVALUATION:
+                break
+            newest = max(newest, updated)
+            read.add(run.run_id)
+            entries = instance.all_logs(run.run_id)
+            # A run whose plan was not stored (created outside a code location) still has
+            # its job.
+            datasets = run_datasets(run, instance) or (job_datasets or {}).get(run.job_name, ())
+            reading.observations += run_observations(run, entries, datasets, owners_of)
+            reading.runs.append((run.run_id, updated))
+            if _retry_owed(run):
+                reading.awaiting.append((run.run_id, updated))
+        if len(records) < RUNS_PER_EVALUATION:
+            break
+        after = _next_page(records, after)
     reading.marks[_RUNS_MARK] = str(newest.timestamp())
+    read_awaited_retries(instance, store, now, owners_of, job_datasets, reading)
     return reading
+
+
+def _retry_owed(run: DagsterRun) -> bool:
+    """A failed run the daemon decided to retry and has not launched the retry of yet."""
+    return (
+        run.status == DagsterRunStatus.FAILURE
+        and run.tags.get(WILL_RETRY_TAG) == "true"
+        and AUTO_RETRY_RUN_ID_TAG not in run.tags
+    )
+
+
+def read_awaited_retries(
+    instance: dg.DagsterInstance,
+    store: AlertStore,
+    now: datetime,
+    owners_of: OwnersOf,
+    job_datasets: Mapping[str, tuple[str, ...]] | None,
+    reading: Reading,
+) -> None:
+    """The failures of runs read while their automatic retry was to come, once it is clear
+    the retry will not happen: the daemon could not launch it (it then sets
+    `dagster/will_retry` false, e.g. when its code location has not loaded a dataset added
+    since it started) or launched nothing within DAEMON_RETRY_WINDOW_S (no daemon, or it gave
+    up). A launched retry settles the run: the retry's own outcome is alerted."""
+    for run_id in store.awaited_retries():
+        record = instance.get_run_record_by_id(run_id)
+        if record is None or AUTO_RETRY_RUN_ID_TAG in record.dagster_run.tags:
+            reading.settled.append(run_id)
+            continue
+        run = record.dagster_run
+        ended = record.end_time or record.update_timestamp.timestamp()
+        if _retry_owed(run) and now.timestamp() - ended <= DAEMON_RETRY_WINDOW_S:
+            continue
+        entries = instance.all_logs(run_id)
+        why = retry_not_launched(entries) or (
+            f"no automatic retry was launched within {DAEMON_RETRY_WINDOW_S:.0f} s"
+            if _retry_owed(run)
+            else "its automatic retry was not launched"
+        )
+        datasets = run_datasets(run, instance) or (job_datasets or {}).get(run.job_name, ())
+        found = run_observations(run, entries, datasets, owners_of, retry_missing=why)
+        reading.observations += [o for o in found if o.kind == Kind.RUN_FAILED and o.failing]
+        reading.settled.append(run_id)
+
+
+def retry_not_launched(entries: Sequence[EventLogEntry]) -> str | None:
+    """What the retry daemon logged in the run when it could not retry it, on one line."""
+    for entry in reversed(entries):
+        event = entry.dagster_event
+        if event is None or event.event_type != DagsterEventType.ENGINE_EVENT:
+            continue
+        message = entry.message or ""
+        if message == "Failed to retry run" or "unable to retry" in message.lower():
+            data = event.event_specific_data
+            error = data.error if isinstance(data, EngineEventData) else None
+            if error is not None:
+                root = _root(error)
+                return f"the automatic retry failed: {root.cls_name}: {_first_line(root)}"
+            return f"the automatic retry failed: {message.strip().splitlines()[0]}"
+    return None
+
+
+def _next_page(records: Sequence[RunRecord], after: datetime) -> datetime:
+    """Where the page after `records` (a full page) starts: past the update time of its last
+    run but one, so runs updated in the same instant as its last run are read again (by id
+    they are skipped) rather than lost. A page all of one instant can only go past it."""
+    times = [r.update_timestamp.astimezone(UTC) for r in records]
+    earlier = [t for t in times if t < times[-1]]
+    return max(max(earlier) if earlier else times[-1], after)
 
 
 def run_subject(run: DagsterRun, datasets: Sequence[str]) -> tuple[str, str]:
@@ -113,9 +202,11 @@ def run_observations(
     entries: Sequence[EventLogEntry],
     datasets: tuple[str, ...],
     owners_of: OwnersOf,
+    retry_missing: str | None = None,
 ) -> list[Observation]:
     """A finished run's check evaluations, then its outcome and its pacing verdict, each with
-    the owners of its datasets."""
+    the owners of its datasets. A failure the daemon is to retry is not alerted (its retry's
+    outcome will be) unless `retry_missing` says why that retry will not come."""
     found: list[Observation] = []
     causes: list[str] = []
     run_cause: str | None = None
@@ -154,11 +245,14 @@ def run_observations(
     succeeded = run.status == DagsterRunStatus.SUCCESS
     # A run stopped only by its blocking checks: the check alerts already say what failed.
     only_checks = stopped_by_checks and not causes
-    retried = run.tags.get(WILL_RETRY_TAG) == "true"
+    retried = run.tags.get(WILL_RETRY_TAG) == "true" and retry_missing is None
     if run.status == DagsterRunStatus.FAILURE and not retried and not only_checks:
         cause = causes[0] if causes else run_cause or "no cause recorded"
         summary = f"run {subject} failed: {cause}"
         details = {"job": run.job_name, "causes": causes[:5], **_launched(run)}
+        if retry_missing is not None:
+            summary += f" ({retry_missing})"
+            details["retry"] = retry_missing
         found.append(seen(Kind.RUN_FAILED, True, summary, **details))
     elif succeeded:
         found.append(seen(Kind.RUN_FAILED, False, f"run {run.run_id} of {subject} succeeded"))

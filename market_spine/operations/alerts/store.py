@@ -1,6 +1,7 @@
 """The alert state of a home (`<home>/operations/alerts.sqlite`): alerts (open while their
 condition fails, one per rule and condition key), the messages owed to each sink, and where the
-last evaluation stopped reading the Dagster instance.
+last evaluation stopped reading the Dagster instance (and the failed runs whose automatic retry
+it waits for).
 
 SQLite keeps it in one file that the sensor and the CLI share; each change is one transaction.
 """
@@ -55,6 +56,7 @@ create table if not exists deliveries (
 create index if not exists pending_deliveries on deliveries (delivered_at, dropped_at);
 create table if not exists marks (name text primary key, value text not null);
 create table if not exists seen_runs (run_id text primary key, seen_at text not null);
+create table if not exists awaited_retries (run_id text primary key, failed_at text not null);
 """
 
 
@@ -315,3 +317,22 @@ class AlertStore:
                 [(run_id, _iso(at)) for run_id, at in runs],
             )
             db.execute("delete from seen_runs where seen_at < ?", (_iso(keep_after),))
+
+    def awaited_retries(self) -> list[str]:
+        """Failed runs read while their automatic retry was still to come, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("select run_id from awaited_retries order by failed_at").fetchall()
+            return [str(row["run_id"]) for row in rows]
+
+    def await_retries(self, runs: list[tuple[str, datetime]]) -> None:
+        """Remember failed runs (id, update time) whose automatic retry is to come."""
+        with self._connect() as db:
+            db.executemany(
+                "insert or ignore into awaited_retries (run_id, failed_at) values (?, ?)",
+                [(run_id, _iso(at)) for run_id, at in runs],
+            )
+
+    def settle_retries(self, run_ids: list[str]) -> None:
+        """Forget awaited runs: their retry was launched, or their failure was alerted."""
+        with self._connect() as db:
+            db.executemany("delete from awaited_retries where run_id = ?", [(r,) for r in run_ids])

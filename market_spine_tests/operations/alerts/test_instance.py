@@ -14,6 +14,8 @@ from dagster._core.definitions.freshness import FreshnessState, FreshnessStateCh
 from dagster._core.scheduler.instigation import (
     TickStatus,
 )
+from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.utils import make_new_run_id
 from dagster._utils.error import SerializableErrorInfo
 from ib_async import RequestError
 
@@ -26,13 +28,18 @@ from market_spine.futures import freshness as bars_sla
 from market_spine.futures import keys as futures_keys
 from market_spine.operations import definitions as operations
 from market_spine.operations.alerts.engine import evaluate_home
+from market_spine.operations.alerts.runs import RUNS_PER_EVALUATION
 from market_spine.operations.alerts.sensor import build_alerts_sensor
 from market_spine.operations.alerts.store import AlertStore
 from market_spine.operations.alerts.ticks import ScheduleInfo
 from market_spine.providers.ib import error_for
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.schedules import add_tick, running_schedule, schedule_origin
-from market_spine_tests.operations.alerts.receivers import HttpReceiver, http_receiver
+from market_spine_tests.operations.alerts.receivers import (
+    HttpReceiver,
+    http_receiver,
+    smtp_receiver,
+)
 
 CHAIN = CATALOG.get("raw/spx_options_eod")
 CHAIN_KEY = dg.AssetKey(CHAIN.asset_path)
@@ -180,6 +187,43 @@ def test_a_failing_check_in_a_real_run_alerts_once_and_resolves(
     resolve = receiver.bodies()[-1]
     assert (resolve["status"], resolve["alert_id"]) == ("resolve", opened["alert_id"])
     assert AlertStore(home).open_alerts() == []
+
+
+MAIL_RULES = """
+[sinks.mail]
+type = "email"
+host = "{host}"
+port = {port}
+sender = "spine@example.com"
+to = ["derivatives@example.com"]
+
+[[rules]]
+name = "derivatives"
+when = ["check_failed"]
+owners = ["team:derivatives"]
+sinks = ["mail"]
+"""
+
+
+def test_a_burst_of_finished_runs_does_not_stop_alerting(
+    home: Path, instance: dg.DagsterInstance
+) -> None:
+    done = dg.DagsterRunStatus.SUCCESS
+    # More runs finished within the overlap than one page holds: every page of an evaluation
+    # after the first starts with runs already read.
+    for _ in range(RUNS_PER_EVALUATION + 12):
+        instance.add_run(DagsterRun("burst", run_id=make_new_run_id(), status=done))
+    with smtp_receiver() as mail:
+        home.mkdir()
+        (home / "alerts.toml").write_text(MAIL_RULES.format(host=mail.host, port=mail.port))
+        assert tick(home, instance).startswith(f"{2 * RUNS_PER_EVALUATION + 1} observations")
+        tick(home, instance)
+        failed = run(instance, "2024-03-05", bad=["2024-03-05"])
+        assert "1 alerts opened" in tick(home, instance)
+        assert "0 alerts opened" in tick(home, instance)  # read once, alerted once
+    (message,) = mail.messages
+    assert message["Subject"].startswith("[CRITICAL] check raw/spx_options_eod:validity")
+    assert failed.run_id in message.get_content()
 
 
 def test_a_failed_run_and_a_pacing_violation_alert_and_clear(
