@@ -186,3 +186,29 @@ def mounted(env: dict[str, str], files: dict[str, tuple], folder: Path) -> dict[
         local.write_text(find(objects, "Secret", secret)["stringData"][key])
         moved[path] = str(local)
     return {k: moved.get(v, v) for k, v in env.items()}
+
+
+#: The Deployments of deploy/k8s that run Market Spine; the chart runs the rest.
+SPINE_DEPLOYMENTS = ("market-spine-api", "market-spine-streamer")
+
+
+def deployment_pods(objects: list[dict[str, Any]]) -> dict[str, tuple[dict, dict]]:
+    """Each Market Spine Deployment's pod spec and its one container, by `k8s/<name>`."""
+    found = {}
+    for name in SPINE_DEPLOYMENTS:
+        spec = find(objects, "Deployment", name)["spec"]["template"]["spec"]
+        [container] = spec["containers"]
+        found[f"k8s/{name}"] = (spec, container)
+    return found
+
+
+def chart_parts(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The parts of the chart's values that run Market Spine, by `helm/<part>`: the code
+    server, run pods (the launcher's settings), the webserver and the daemon."""
+    [code] = values["dagster-user-deployments"]["deployments"]
+    return {
+        "helm/code-server": code,
+        "helm/run": values["runLauncher"]["config"]["k8sRunLauncher"],
+        "helm/webserver": values["dagsterWebserver"],
+        "helm/daemon": values["dagsterDaemon"],
+    }

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from market_spine.config.profile_check import postgres_sslmode, tls_problem
-from market_spine_tests.deploy.kit import chart_instance, find, manifests, secret_files
+from market_spine_tests.deploy.kit import (
+    chart_instance,
+    chart_parts,
+    deployment_pods,
+    find,
+    manifests,
+    secret_files,
+)
 from market_spine_tests.deploy.test_every_pod import helm_env, kubernetes_env
 from market_spine_tests.deploy.test_helm_values import values
 
@@ -21,20 +28,10 @@ def instance_pods() -> dict[str, tuple[dict[str, str], dict[str, tuple]]]:
     """Each pod that talks to PostgreSQL: its variables and the secret files mounted in it."""
     objects = manifests()
     found: dict[str, tuple[dict[str, str], dict[str, tuple]]] = {}
-    for name in ("market-spine-api", "market-spine-streamer"):
-        spec = find(objects, "Deployment", name)["spec"]["template"]["spec"]
-        [container] = spec["containers"]
+    for name, (spec, container) in deployment_pods(objects).items():
         files = secret_files(spec["volumes"], container["volumeMounts"])
-        found[f"k8s/{name}"] = (kubernetes_env(container, objects), files)
-    v = values()
-    [code] = v["dagster-user-deployments"]["deployments"]
-    launcher = v["runLauncher"]["config"]["k8sRunLauncher"]
-    for name, part in (
-        ("helm/code-server", code),
-        ("helm/run", launcher),
-        ("helm/webserver", v["dagsterWebserver"]),
-        ("helm/daemon", v["dagsterDaemon"]),
-    ):
+        found[name] = (kubernetes_env(container, objects), files)
+    for name, part in chart_parts(values()).items():
         files = secret_files(part.get("volumes", []), part.get("volumeMounts", []))
         found[name] = (helm_env(part, objects), files)
     return found

@@ -11,7 +11,14 @@ import pytest
 
 from market_spine.config.file import FILE_SUFFIX
 from market_spine.settings import Settings
-from market_spine_tests.deploy.kit import find, manifests, mounted, secret_files
+from market_spine_tests.deploy.kit import (
+    chart_parts,
+    deployment_pods,
+    find,
+    manifests,
+    mounted,
+    secret_files,
+)
 from market_spine_tests.deploy.test_helm_values import values
 
 
@@ -41,29 +48,19 @@ def secret_references(part: dict[str, Any]) -> list[str]:
 
 def pods() -> dict[str, tuple[dict[str, str], dict[str, tuple]]]:
     """Every Market Spine pod of the files: its variables and the secret files mounted in it."""
-    objects = manifests()
     found: dict[str, tuple[dict[str, str], dict[str, tuple]]] = {}
-    for name in ("market-spine-api", "market-spine-streamer"):
-        spec = find(objects, "Deployment", name)["spec"]["template"]["spec"]
-        [container] = spec["containers"]
+    for name, (spec, container) in deployment_pods(manifests()).items():
         assert not secret_references(container), f"{name}: {secret_references(container)}"
         files = secret_files(spec["volumes"], container["volumeMounts"])
-        found[f"k8s/{name}"] = (_env(container.get("env")), files)
-    v = values()
-    [code] = v["dagster-user-deployments"]["deployments"]
-    launcher = v["runLauncher"]["config"]["k8sRunLauncher"]
-    for name, part in (
-        ("helm/code-server", code),
-        ("helm/run", launcher),
-        ("helm/webserver", v["dagsterWebserver"]),
-        ("helm/daemon", v["dagsterDaemon"]),
-    ):
+        found[name] = (_env(container.get("env")), files)
+    parts = chart_parts(values())
+    for name, part in parts.items():
         assert not secret_references(part), f"{name}: {secret_references(part)}"
         files = secret_files(part.get("volumes", []), part.get("volumeMounts", []))
         found[name] = (_env(part.get("env")), files)
     # A run pod gets the code server's env too (includeConfigInLaunchedRuns).
     run_env, run_files = found["helm/run"]
-    found["helm/run"] = (_env(code.get("env")) | run_env, run_files)
+    found["helm/run"] = (_env(parts["helm/code-server"].get("env")) | run_env, run_files)
     return found
 
 

@@ -17,7 +17,7 @@ from market_spine.errors import InvalidInput
 from market_spine.operations.alerts.engine import evaluate_home
 from market_spine.operations.status import recent_failures
 from market_spine.runs.metered_executor import metered_executor
-from market_spine_tests.operations.alerts.receivers import HttpReceiver, http_receiver
+from market_spine_tests.operations.alerts.receivers import HttpReceiver, alerting_home
 
 CHAIN = dg.AssetKey(CATALOG.get("raw/spx_options_eod").asset_path)
 RULES = """
@@ -84,9 +84,7 @@ def failed_run(instance: dg.DagsterInstance, failure: str) -> dg.DagsterRun:
 
 @pytest.fixture
 def receiver(home: Path) -> Iterator[HttpReceiver]:
-    with http_receiver() as got:
-        home.mkdir()
-        (home / "alerts.toml").write_text(RULES.format(url=got.url))
+    with alerting_home(home, RULES) as got:
         yield got
 
 

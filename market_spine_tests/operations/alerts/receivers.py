@@ -134,3 +134,13 @@ def smtp_receiver(
         yield got
     finally:
         controller.stop()
+
+
+@contextmanager
+def alerting_home(home: Path, rules: str) -> Iterator[HttpReceiver]:
+    """An HTTP receiver, and `home` made with an `alerts.toml` of `rules` (a template whose
+    `{url}` is the receiver's) routing alerts to it."""
+    with http_receiver() as got:
+        home.mkdir()
+        (home / "alerts.toml").write_text(rules.format(url=got.url))
+        yield got

@@ -21,7 +21,7 @@ from dagster._daemon.auto_run_reexecution.auto_run_reexecution import (
 from market_spine.catalog.registry import CATALOG
 from market_spine.errors import ProviderError
 from market_spine.operations.alerts.engine import evaluate_home
-from market_spine_tests.operations.alerts.receivers import HttpReceiver, http_receiver
+from market_spine_tests.operations.alerts.receivers import HttpReceiver, alerting_home
 
 CHAIN = dg.AssetKey(CATALOG.get("raw/spx_options_eod").asset_path)
 RULES = """
@@ -56,9 +56,7 @@ def retrying() -> Iterator[dg.DagsterInstance]:
 
 @pytest.fixture
 def receiver(home: Path) -> Iterator[HttpReceiver]:
-    with http_receiver() as got:
-        home.mkdir()
-        (home / "alerts.toml").write_text(RULES.format(url=got.url))
+    with alerting_home(home, RULES) as got:
         yield got
 
 

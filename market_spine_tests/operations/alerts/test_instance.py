@@ -37,7 +37,7 @@ from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.schedules import add_tick, running_schedule, schedule_origin
 from market_spine_tests.operations.alerts.receivers import (
     HttpReceiver,
-    http_receiver,
+    alerting_home,
     smtp_receiver,
 )
 
@@ -125,9 +125,7 @@ sinks = ["hook"]
 
 @pytest.fixture
 def receiver(home: Path) -> Iterator[HttpReceiver]:
-    with http_receiver() as got:
-        home.mkdir()
-        (home / "alerts.toml").write_text(RULES.format(url=got.url))
+    with alerting_home(home, RULES) as got:
         yield got
 
 
