@@ -224,14 +224,16 @@ def fetch_files(
     config: DatasetConfig, source: FilesSource, folder: Path, captured: Collection[str]
 ) -> list[Fetched]:
     """One capture per file of the drop folder not captured yet (by its SHA-256), oldest name
-    first; a file that does not parse raises InvalidInput and nothing is captured."""
+    first; files that do not parse or conform raise one InvalidInput naming each of them, and
+    nothing is captured."""
     drop = source.drop(folder)
     if not drop.is_dir():
         raise InvalidInput(
             f"{config.name}: the drop folder {drop} does not exist: create it or fix "
             "`source.path` (relative to the dataset's folder)"
         )
-    fetched = []
+    fetched: list[Fetched] = []
+    refused: list[str] = []
     for path in sorted(drop.glob(source.pattern)):
         if not path.is_file():
             continue
@@ -243,22 +245,40 @@ def fetch_files(
         payload = path.read_bytes()
         if hashlib.sha256(payload).hexdigest() in captured:
             continue
-        request: dict[str, Any] = {"file": path.name, "format": source.format}
-        records = payload
-        if source.format == "csv":
-            records, blank = _without_blank_lines(payload)
-            if blank:
-                request[BLANK_LINES] = blank
-            _refuse_ragged(payload, path)
+        # Every bad file is named in one refusal: an owner fixing a folder of exports learns
+        # of all of them from one run, not one per run.
         try:
-            if source.format == "csv":
-                frame = pl.read_csv(io.BytesIO(records), infer_schema=False)
-            else:
-                frame = pl.read_parquet(io.BytesIO(records))
-        except pl.exceptions.PolarsError as exc:
-            raise InvalidInput(f"{path} is not a readable {source.format} file: {exc}") from None
-        fetched.append(Fetched(conformed(config, frame, str(path)), payload, request, "file"))
+            fetched.append(_fetch_file(config, source, path, payload))
+        except InvalidInput as exc:
+            refused.append(str(exc))
+    if len(refused) == 1:
+        raise InvalidInput(refused[0])
+    if refused:
+        raise InvalidInput(
+            f"{config.name}: {len(refused)} files of the drop folder {drop} were refused; "
+            "nothing was captured. Fix each, then run again:\n"
+            + "\n".join(f"- {problem}" for problem in refused)
+        )
     return fetched
+
+
+def _fetch_file(config: DatasetConfig, source: FilesSource, path: Path, payload: bytes) -> Fetched:
+    """One drop file's capture; InvalidInput when it does not parse or conform."""
+    request: dict[str, Any] = {"file": path.name, "format": source.format}
+    records = payload
+    if source.format == "csv":
+        records, blank = _without_blank_lines(payload)
+        if blank:
+            request[BLANK_LINES] = blank
+        _refuse_ragged(payload, path)
+    try:
+        if source.format == "csv":
+            frame = pl.read_csv(io.BytesIO(records), infer_schema=False)
+        else:
+            frame = pl.read_parquet(io.BytesIO(records))
+    except pl.exceptions.PolarsError as exc:
+        raise InvalidInput(f"{path} is not a readable {source.format} file: {exc}") from None
+    return Fetched(conformed(config, frame, str(path)), payload, request, "file")
 
 
 def _without_blank_lines(payload: bytes) -> tuple[bytes, list[int]]:

@@ -176,3 +176,19 @@ def test_a_tenant_no_key_could_name_is_refused_at_capture(
     assert str(tmp_path / "drop" / "orders.csv") in said and "column 'tenant'" in said
     assert f"in data row(s) 2: the tenant {tenant!r} is not a tenant name" in said
     assert f"write {instead}" in said and "nothing of this capture was written" in said
+
+
+def test_every_bad_file_of_the_folder_is_named_in_one_refusal(tmp_path: Path) -> None:
+    """An owner fixing a folder of exports learns of every bad file from one run; the good
+    file beside them is not captured either."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a_good.csv").write_text(HEADER + "acme,O1,C1,2026-11-24T09:30:00Z,1.0,open\n")
+    (drop / "b_ragged.csv").write_text(HEADER + "acme,O2,C1,2026-11-24T10:00:00Z,1.0\n")
+    (drop / "c_day_first.csv").write_text(HEADER + "acme,O3,C1,01/12/2026 09:00,1.0,open\n")
+    with pytest.raises(InvalidInput) as caught:
+        fetch_files(ORDERS, SOURCE, tmp_path, set())
+    said = str(caught.value)
+    assert "2 files of the drop folder" in said and "nothing was captured" in said
+    assert str(drop / "b_ragged.csv") in said and str(drop / "c_day_first.csv") in said
+    assert "a_good.csv" not in said
