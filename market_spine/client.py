@@ -365,11 +365,14 @@ class Spine:
 
     def _continuous(self, dataset, symbol, start, end, as_of, columns, adjust) -> pl.DataFrame:
         """One continuous series' rows of `dataset`, back-adjusted as `adjust` says."""
-        from market_spine.futures.continuous import adjustment_name, back_adjust
+        from market_spine.futures.continuous import adjustment_name, back_adjust, unadjustable
 
         how = adjustment_name(adjust)
         series = continuous_symbol(symbol)
-        rows = self._read(dataset, series.root, start, end, as_of, columns, series=series.name)
+        # The contract each bar holds shows the rolls inside the read, even when not asked for.
+        asked = columns if how != "none" and columns and "contract" not in columns else None
+        wanted = [*columns, "contract"] if asked is not None else columns
+        rows = self._read(dataset, series.root, start, end, as_of, wanted, series=series.name)
         if how == "none" or rows.is_empty():
             return rows
         first, last = rows["trade_date"].min(), rows["trade_date"].max()
@@ -379,7 +382,11 @@ class Spine:
             between={"trade_date": (first, last)},
             as_of=self._time_of(dataset, as_of),
         )
-        return back_adjust(rows, rolled, how, at="ts" if "ts" in rows.columns else "trade_date")
+        problem = unadjustable(symbol, rows, rolled, how)
+        if problem is not None:
+            raise InvalidInput(problem)
+        adjusted = back_adjust(rows, rolled, how, at="ts" if "ts" in rows.columns else "trade_date")
+        return adjusted.drop("contract") if asked is not None else adjusted
 
     def _time_of(self, dataset: str, as_of: int | datetime | str | None) -> datetime | str | None:
         """The instant a read `as_of` a version of `dataset` stands for, so the roll table is

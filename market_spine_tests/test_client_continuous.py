@@ -61,6 +61,11 @@ def test_back_adjustment_joins_the_series_at_the_roll(spine: Spine) -> None:
     before = daily.filter(pl.col("trade_date") < ROLL_DAY)
     assert (before["adjustment"] == roll["gap"]).all()
     assert spine.daily("ES.c.0", *WEEK)["series"].unique().to_list() == ["ES.c.0"]
+    # Columns asked without the contract: the rolls inside are still checked, and the answer
+    # holds what was asked.
+    narrow = spine.bars("ES.c.0", *WEEK, columns=["ts", "trade_date", "close"], adjust="ratio")
+    assert narrow.columns == ["ts", "trade_date", "close", "adjustment", "certification"]
+    assert narrow["close"].equals(spine.bars("ES.c.0", *WEEK, adjust="ratio")["close"])
 
 
 def test_adjusting_a_root_or_an_unknown_series_is_refused(spine: Spine) -> None:

@@ -75,6 +75,51 @@ def back_adjust(
     return adjusted.with_columns(pl.col(c) * pl.col("adjustment") for c in prices)
 
 
+def unadjustable(series: str, bars: pl.DataFrame, rolls: pl.DataFrame, adjust: str) -> str | None:
+    """Why one series' bars (sorted, with `contract`) cannot be back-adjusted as `adjust` says,
+    with the fix; None when they can. A change of contract between two bars that no roll of
+    the roll table explains (the lake holds no roll between them), or a roll inside the bars
+    whose gap or ratio was not measured, would leave earlier prices unadjusted or null while
+    reading as certified: such a read is refused, never served."""
+    how = adjustment_name(adjust)
+    if how == "none" or bars.is_empty() or "contract" not in bars.columns:
+        return None
+    at = "ts" if "ts" in bars.columns else "trade_date"
+    key = "roll_ts" if at == "ts" else "trade_date"
+    first, last = bars[at].min(), bars[at].max()
+    known = set(zip(rolls["from_contract"], rolls["to_contract"], strict=True))
+    changes = (
+        bars.select(at, "contract")
+        .with_columns(before=pl.col("contract").shift())
+        .filter(pl.col("before").is_not_null() & (pl.col("before") != pl.col("contract")))
+    )
+    fix = (
+        "read a range after it, read with adjust=none (the traded prices), or load the "
+        "sessions around it (`market-spine process --date DAY --symbols ROOT --domain futures`, "
+        "or import both contracts' bars)"
+    )
+    for when, contract, before in changes.iter_rows():
+        if (before, contract) not in known:
+            return (
+                f"{series} cannot be back-adjusted by {how}: it changes from {before} to "
+                f"{contract} at {when} but the lake holds no roll between them, so the gap is "
+                f"unknown; {fix.replace('DAY', str(when)[:10])}"
+            )
+    column = "gap" if how == "difference" else "ratio"
+    unmeasured = rolls.filter(
+        (pl.col(key) > first) & (pl.col(key) <= last) & pl.col(column).is_null()
+    )
+    if not unmeasured.is_empty():
+        roll = unmeasured.row(0, named=True)
+        return (
+            f"{series} cannot be back-adjusted by {how}: its roll from {roll['from_contract']} "
+            f"to {roll['to_contract']} on {roll['trade_date']} has no measured {column} (the "
+            "two contracts shared no traded minute before it); "
+            + fix.replace("DAY", str(roll["trade_date"]))
+        )
+    return None
+
+
 #: The SQL view of the continuous minutes with their back-adjustments, anchored to the newest
 #: roll in the table (so, unlike a Spine read, its earlier prices move when a roll is added).
 ADJUSTED_VIEW = "futures_continuous_adjusted_1m"

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from market_spine.futures import checks
-from market_spine.futures.continuous import back_adjust, continuous_minutes
+from market_spine.futures.continuous import back_adjust, continuous_minutes, unadjustable
 from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.rolls import (
@@ -237,3 +237,23 @@ def test_an_unmeasured_roll_names_the_missing_contract_its_day_and_the_capture(d
     assert f"`market-spine process --date {prev} --symbols {ROOT} --domain futures`" in c0["fix"]
     assert f"`market-spine import bars FILE --symbol {NEW.local_symbol}`" in c0["fix"]
     assert found.metadata["fix"].startswith(c0["fix"]) and "(and 1 more)" in found.metadata["fix"]
+
+
+def test_a_read_across_an_unknown_or_unmeasured_roll_is_refused_with_the_fix(bars, run) -> None:
+    """A roll the roll table lacks, or one whose gap was not measured, would leave the earlier
+    prices unadjusted or null: `unadjustable` says which roll and how to read instead."""
+    recorded, minutes = build(bars, run)
+    c0 = minutes.filter(pl.col("series") == "CL.c.0")
+    rolled = recorded.filter(pl.col("series") == "CL.c.0")
+    assert unadjustable("CL.c.0", c0, rolled, "difference") is None
+    assert unadjustable("CL.c.0", c0, rolled.head(0), "none") is None
+    lost = unadjustable("CL.c.0", c0, rolled.head(0), "ratio")
+    assert lost and f"changes from {OLD.local_symbol} to {NEW.local_symbol}" in lost
+    assert "holds no roll between them" in lost and "adjust=none" in lost
+    unmeasured = unadjustable("CL.c.0", c0, rolled.with_columns(gap=None), "difference")
+    assert unmeasured and f"on {ROLL_DAY} has no measured gap" in unmeasured
+    # The ratio was measured: a ratio read stands.
+    assert unadjustable("CL.c.0", c0, rolled.with_columns(gap=None), "ratio") is None
+    # A read that starts on the roll's day has the roll behind its first bar: nothing to adjust.
+    after = c0.filter(pl.col("trade_date") >= ROLL_DAY)
+    assert unadjustable("CL.c.0", after, rolled.with_columns(gap=None), "difference") is None
