@@ -5,6 +5,7 @@ tab-separated lines when piped, or JSON with `--json`."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -54,6 +55,33 @@ def so_far(row: dict[str, Any]) -> bool:
     return row.get("state") != "failed" and None not in (captured, final) and captured < final
 
 
+def failed_share(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """What a failed partition holds, never "100 %": a partition built whole from a failed
+    input (its reason "input <dataset> FAILED: …") holds that input's share, from the input's
+    row among `rows` when shown, else only the word FAILED."""
+    share = row.get("completeness")
+    named = re.match(r"^input (\S+) FAILED", row.get("reason") or "")
+    if not named:
+        return "FAILED" if share is None else f"{share:.1%} held"
+    if share is not None and share < 1:
+        return f"{share:.1%} held"
+    if named:
+        source = next(
+            (
+                r
+                for r in rows
+                if r["dataset"] == named.group(1)
+                and r["symbol"] == row["symbol"]
+                and r["trade_date"] == row["trade_date"]
+                and r["state"] == "failed"
+            ),
+            None,
+        )
+        if source is not None and source.get("completeness") is not None:
+            return f"{source['completeness']:.1%} held (input)"
+    return "FAILED"
+
+
 def _table(rows: pl.DataFrame) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -61,10 +89,13 @@ def _table(rows: pl.DataFrame) -> None:
     table = Table(title="Readiness")
     for header, _ in SHOWN:
         table.add_column(header, no_wrap=header in ("dataset", "trade date", "capture"))
-    for row in rows.iter_rows(named=True):
+    every = rows.to_dicts()
+    for row in every:
         cells = [_cell(column, row[column]) for _, column in SHOWN]
         if so_far(row):
             cells[5] += " so far"
+        elif row["state"] == "failed":
+            cells[5] = failed_share(row, every)
         color = BADGES.get(row["state"])
         cells[3] = f"[{color}]{cells[3].upper()}[/]" if color else cells[3]
         table.add_row(*cells)

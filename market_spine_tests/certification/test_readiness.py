@@ -344,3 +344,28 @@ def test_a_partition_captured_before_its_data_was_final_is_complete_only_so_far(
     assert not so_far({**trading, "captured_at": close + timedelta(minutes=5)})
     assert not so_far({**trading, "state": "failed"})
     assert not so_far({**trading, "captured_at": None})
+
+
+def test_a_failed_partition_never_reads_complete_on_the_terminal() -> None:
+    """A day built whole from failed minutes holds the minutes' share, as the page says it;
+    without the minutes' row shown, it says FAILED rather than 100 %."""
+    from market_spine.cli.readiness import failed_share
+
+    day = date(2024, 7, 2)
+    minutes = {
+        "dataset": "normalized/futures_bars_1m",
+        "symbol": "ES",
+        "trade_date": day,
+        "state": "failed",
+        "completeness": 30 / 1380,
+        "reason": "certifying check failed: completeness",
+    }
+    daily = {
+        **minutes,
+        "dataset": "analytics/futures_bars_daily",
+        "completeness": 1.0,
+        "reason": "input normalized/futures_bars_1m FAILED: 30 of 1,380 minutes",
+    }
+    assert failed_share(daily, [minutes, daily]) == "2.2% held (input)"
+    assert failed_share(daily, [daily]) == "FAILED"
+    assert failed_share(minutes, [minutes]) == "2.2% held"
