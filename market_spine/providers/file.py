@@ -206,16 +206,28 @@ def _series_root(symbol: str) -> str:
     depends on the file (one naming each bar's contract imports; a DBN request without them is
     refused with the request that gives them, read from its instrument ids), which
     `_series_named` and the DBN reader judge."""
+    from market_spine.markets.rolls import RANKS
+
     series = series_name(symbol) or symbol.strip()
-    root = series.split(".")[0]
+    root, kind, rank = [*series.split("."), "", ""][:3]
     try:
-        return get_instrument(root).root
+        found = get_instrument(root).root
     except UnknownSymbol:
         raise UnknownSymbol(
             f"{symbol.strip()} is the continuous series {series} of the root {root}, which is "
             f"not configured: pass a series of a configured root ({', '.join(known_symbols())}),"
             " or add the root in instruments.toml (see instruments.example.toml)"
         ) from None
+    # A calendar series' bars are filed under the contract it holds by rank: a rank no read
+    # serves would file them under a contract no series holds, imported but never served.
+    if kind == "c" and rank.isdigit() and int(rank) not in RANKS:
+        served = " or ".join(f"{found}.c.{n}" for n in RANKS)
+        raise UnknownSymbol(
+            f"{symbol.strip()} is not served: continuous series are ranked {RANKS}, so its bars "
+            f"would be imported under a contract no read serves; pass {served} (nothing was "
+            "imported)"
+        )
+    return found
 
 
 def import_root(symbol: str) -> str:

@@ -440,6 +440,7 @@ def test_unconfigured_partition_root_is_refused_before_writing(
         ("ZZ.C.1", "ZZ.C.1 is the continuous series ZZ.c.1 of the root ZZ, which is not"),
         ("6E.C.1", "6E.C.1 (the continuous series 6E.c.1, filed under 6E's contracts): 6E is"),
         ("6EH4", "6EH4 (a contract of 6E): 6E is not a futures partition of this home"),
+        ("ES.c.9", "ES.c.9 is not served: continuous series are ranked (0, 1)"),
     ],
 )
 def test_a_refusal_by_the_symbol_alone_comes_before_the_file_is_read(
