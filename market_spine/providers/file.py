@@ -276,12 +276,12 @@ def _series_named(
     series = f"{root}.{rule.lower()}.{rank}"
     if rule.lower() != "c":
         held = front_contract(root, frame["ts"].min().date()).local_symbol  # type: ignore[union-attr]
-        what = "volume" if rule.lower() == "v" else "open interest"
+        what, article = ("volume", "a") if rule.lower() == "v" else ("open interest", "an")
         raise fail(
             path,
-            f"{series} is a {what} continuous series: the contract it holds each day follows "
-            f"the {what} of more than one contract, which the file does not give, so its bars "
-            "cannot be filed under their contracts",
+            f"{series} is {article} {what} continuous series: the contract it holds each day "
+            f"follows the {what} of more than one contract, which the file does not give, so its "
+            "bars cannot be filed under their contracts",
             f"import each contract's bars by the contract (e.g. --symbol {held}), or a file "
             f"naming each bar's contract (raw_symbol); {root}.c.N files are mapped by expiry",
         )
