@@ -150,7 +150,10 @@ def read_bars(
         frame = frame.with_columns(pl.col("ts") - pl.duration(minutes=1))
     check_minutes(path, table.row_label, frame)
     frame, notes = _trade_dates(path, table.row_label, frame, root, wanted, stamp, series)
-    if table.by_expiry or series is not None:
+    # A calendar series named on a file of contracts (raw symbols) is said too: a session of
+    # another contract than the series holds serves that contract's own series instead.
+    named = (series_name(symbol) or "").split(".")[1:2] == ["c"]
+    if table.by_expiry or series is not None or named:
         notes.extend(off_front_note(frame, root, _rank(series or symbol)))
     return FileBars(
         path=path,

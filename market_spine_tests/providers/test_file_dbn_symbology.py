@@ -171,3 +171,13 @@ def test_group_symbols() -> None:
     assert group_symbol("ESU4") is None and group_symbol("ESU4-ESZ4") is None
     with pytest.raises(UnknownSymbol, match=r"ES\.FUT is a Databento parent symbol"):
         read_bars(REAL, "ES.FUT")
+
+
+def test_a_raw_symbol_file_named_as_a_series_it_does_not_hold_says_so() -> None:
+    """The real file holds ESU4, the front month (ES.c.0) on 2024-07-02; imported as ES.c.1,
+    whose contract that day is ESZ4, the import says its bars are not that series'."""
+    read = read_bars(REAL, "ES.c.1")
+    assert set(read.bars["contract"]) == {"ESU4"}
+    note = " ".join(read.notes)
+    assert "hold ESU4, not the roll rule's ES.c.1 contract (ESZ4)" in note, read.notes
+    assert not read_bars(REAL, "ES.c.0").notes
