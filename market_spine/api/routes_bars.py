@@ -379,6 +379,14 @@ def held(request: Request, symbol: Series, day: Day) -> dict[str, Any]:
     found = params.trade_date(day, "day")
     spine: Spine = request.app.state.spine
     parsed = continuous_symbol(series)
+    if not calendars.is_trading_day(parsed.root, found):
+        # A series holds nothing on a day without a session: the bars route says the same.
+        raise ApiError(
+            422,
+            f"day={found.isoformat()}: {parsed.root} has no session that day (a weekend or a "
+            "holiday), so no contract is held; pick a trading day",
+            "day",
+        )
     contract = held_on(spine.lake, parsed, found)
     return {
         "symbol": series,

@@ -179,6 +179,10 @@ def test_the_contract_a_series_holds_is_known_before_it_is_built(captured: Path)
         assert after.json()["contract"] == "ESM4"
         root = api.get("/v1/bars/held", params={"symbol": "ES", "day": "2024-03-05"})
         assert root.status_code == 422 and "ES.c.0" in root.json()["error"]
+        # A Saturday has no session: no contract is held, as the bars route says.
+        weekend = api.get("/v1/bars/held", params={"symbol": "ES.c.0", "day": "2024-03-09"})
+        assert weekend.status_code == 422 and weekend.json()["field"] == "day"
+        assert "no session" in weekend.json()["error"]
         bad = api.get("/v1/bars/held", params={"symbol": "ES.c.0", "day": "2024-02-30"})
         assert bad.status_code == 422 and bad.json()["field"] == "day"
         assert "YYYY-MM-DD" in bad.json()["error"]
