@@ -59,7 +59,9 @@ def test_the_api_serves_https_and_wss(home: Path, pem: dict[str, Path]) -> None:
             httpx.get(f"http://127.0.0.1:{port}/healthz")  # no plain HTTP on the TLS port
         assert probe_http("api", f"https://127.0.0.1:{port}/healthz", "").ok
         assert not probe_http("api", f"http://127.0.0.1:{port}/healthz", "").ok
-        with connect(f"wss://127.0.0.1:{port}/v1/stream/bars?symbols=CL", ssl=trusted) as ws:
+        # The handshake's own 10 s default is short on a 2-core machine running the suite.
+        stream = f"wss://127.0.0.1:{port}/v1/stream/bars?symbols=CL"
+        with connect(stream, ssl=trusted, open_timeout=60) as ws:
             assert "error" in ws.recv(timeout=10)  # subscribed over TLS; no streamer running
 
 
