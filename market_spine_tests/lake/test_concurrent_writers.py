@@ -247,26 +247,40 @@ def test_two_writers_creating_a_table_leave_one_writers_rows(
 ROUNDS = 12
 
 
-def _process_writer(root: str, name: str, own: str, start: Any, done: Any) -> None:
+def _process_writer(
+    root: str, name: str, own: str, start: Any, planned: Any, done: Any
+) -> None:
     """One process's work each round: replace the shared CL day, replace its own symbol's day,
-    append a raw capture of its own symbol. Rounds start together at `start`; reports how many
-    of its commits found another commit ahead of them."""
+    append a raw capture of its own symbol. Rounds start together at `start`, and each round's
+    shared replacement commits only once both processes planned it (`planned`), so one of them
+    always finds the other's commit ahead: the race happens however loaded the machine is.
+    Reports how many of its commits found another commit ahead of them."""
     from market_spine.lake import store
 
     raced = 0
     check = store.changed_in
+    commit = Lake._commit
+    armed = [False]
 
     def counted(*args: Any) -> Any:  # called only when another commit landed first
         nonlocal raced
         raced += 1
         return check(*args)
 
+    def paired_commit(self: Lake, *args: Any, **kwargs: Any) -> int:
+        if armed[0]:
+            armed[0] = False
+            planned.wait(60)
+        return commit(self, *args, **kwargs)
+
     store.changed_in = counted
+    Lake._commit = paired_commit  # type: ignore[method-assign]
     lake = Lake(root)
     try:
         for i in range(ROUNDS):
             day = DAY + timedelta(days=i)
             start.wait(60)
+            armed[0] = True
             replace(lake, day, "CL", name)
             replace(lake, day, own, name)
             append(lake, day, own, name)
@@ -283,16 +297,17 @@ def test_two_processes_writing_at_once_lose_no_commit_and_duplicate_no_row(
     replace(base, BEFORE, "CL", "base")
     append(base, BEFORE, "CL", "base")
     ctx = mp.get_context("spawn")
-    start, done = ctx.Barrier(2), ctx.Queue()
+    start, planned, done = ctx.Barrier(2), ctx.Barrier(2), ctx.Queue()
     procs = [
-        ctx.Process(target=_process_writer, args=(str(root), name, own, start, done))
+        ctx.Process(target=_process_writer, args=(str(root), name, own, start, planned, done))
         for name, own in (("A", "ES"), ("B", "NG"))
     ]
     [p.start() for p in procs]
     results = dict(done.get(timeout=240) for _ in procs)
     [p.join(30) for p in procs]
     assert all(isinstance(n, int) for n in results.values()), results
-    assert sum(results.values()) > 0, "the processes never raced: the test proves nothing"
+    # Every round, one of the two shared replacements planned on a version the other replaced.
+    assert sum(results.values()) >= ROUNDS, results
 
     lake = Lake(root)
     bars = lake.read(DS)

@@ -133,9 +133,13 @@ def test_tight_backfill_has_zero_violations_while_a_raw_client_gets_162() -> Non
     assert after_raw["pacing_violations"] > 0
 
 
+# The client's timeout is long enough that only a fault makes a request miss it, even when a
+# loaded machine slows the fake's own replies: a reply that missed it would be retried on the
+# same connection, and the fault it was meant to meet would never happen.
+FAULT_TIMEOUT = 2.0
 FAULT_CASES = [
     Fault("drop", fraction=0.4),
-    Fault("slow", seconds=1.0),
+    Fault("slow", seconds=2 * FAULT_TIMEOUT),
     Fault("connectivity", seconds=0.2, restore=1102),
     Fault("connectivity", seconds=0.2, restore=1101),
     Fault("pacing"),
@@ -146,7 +150,7 @@ FAULT_CASES = [
 def test_recoverable_faults_lose_and_duplicate_nothing(fault: Fault) -> None:
     day = date(2024, 11, 13)
     config = FakeTWSConfig(faults=[fault], pacing=FAST_LIMITS)
-    with FakeTWS.running(config) as tws, provider(tws.port, request_timeout=0.6) as ib:
+    with FakeTWS.running(config) as tws, provider(tws.port, request_timeout=FAULT_TIMEOUT) as ib:
         cap = ib.fetch_bars("CL", day)
         stats = tws.stats()
     assert stats["faults"] == {fault.kind: 1}
