@@ -247,9 +247,7 @@ def test_two_writers_creating_a_table_leave_one_writers_rows(
 ROUNDS = 12
 
 
-def _process_writer(
-    root: str, name: str, own: str, start: Any, planned: Any, done: Any
-) -> None:
+def _process_writer(root: str, name: str, own: str, start: Any, planned: Any, done: Any) -> None:
     """One process's work each round: replace the shared CL day, replace its own symbol's day,
     append a raw capture of its own symbol. Rounds start together at `start`, and each round's
     shared replacement commits only once both processes planned it (`planned`), so one of them
