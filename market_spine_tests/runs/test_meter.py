@@ -3,6 +3,8 @@ its process had started before (a `market-spine up`'s servers)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,3 +43,23 @@ def test_the_meter_counts_the_processes_the_run_starts_and_not_older_ones() -> N
     assert own + 190 < used.peak_memory_mb < own + 390
     # The step's half second of CPU is counted (the OS reports it once it is waited for).
     assert 0.45 < used.cpu_s < 5.0
+
+
+def test_the_run_tree_read_from_the_kernel_is_the_tree_psutil_finds() -> None:
+    # A child that started two grandchildren, and a second child: four descendants.
+    trees = [
+        subprocess.Popen(["bash", "-c", "sleep 30 & sleep 30; wait"], start_new_session=True),
+        subprocess.Popen(["sleep", "30"], start_new_session=True),
+    ]
+    try:
+        me = psutil.Process()
+        deadline = time.monotonic() + 30
+        while len(me.children(recursive=True)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        expected = sorted(c.pid for c in me.children(recursive=True))
+        assert len(expected) >= 4
+        assert sorted(c.pid for c in meter._descendants_of(me)) == expected
+    finally:
+        for p in trees:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
