@@ -15,6 +15,46 @@ from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 from market_spine_tests.kit.postgres import PostgresServer, postgres_server
 from market_spine_tests.kit.s3 import S3Server, s3_server
 
+#: The files that take a minute or more. They are handed to the workers first: pytest-xdist
+#: gives out whole files in collection order, and a long file given out last keeps one worker
+#: busy while the other has nothing left to do.
+LONGEST_FILES = (
+    "warehouse/test_build.py",
+    "warehouse/test_warehouse.py",
+    "warehouse/test_as_of.py",
+    "lake/test_s3_slices.py",
+    "warehouse/test_first_run.py",
+    "cli/test_up.py",
+    "cli/test_process_domains.py",
+    "api/test_readyz_warehouse.py",
+    "warehouse/test_streamed_minutes.py",
+    "warehouse/test_partial_parse_reuse.py",
+    "providers/test_thetadata.py",
+    "operations/test_green_simulated_year.py",
+    "warehouse/test_configured_roots.py",
+    "warehouse/test_company_clock.py",
+    "operations/test_status.py",
+    "api/test_ui_browser.py",
+    "lake/test_corruption.py",
+    "futures/test_capture_guard.py",
+    "warehouse/test_one_build.py",
+    "warehouse/test_seeds.py",
+    "cli/test_instruments_kept.py",
+    "runs/test_vendor_import.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, in the order listed; the rest as collected."""
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    here = Path(__file__).parent
+
+    def order(item: pytest.Item) -> int:
+        name = item.path.relative_to(here).as_posix() if item.path.is_relative_to(here) else ""
+        return rank.get(name, len(rank))
+
+    items.sort(key=order)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_developer_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
