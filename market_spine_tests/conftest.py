@@ -122,3 +122,15 @@ def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL cluster on loopback for this test process, removed at its end."""
     with postgres_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _unsynced_test_instances() -> Iterator[None]:
+    """The SQLite Dagster instances and stores tests open in this process commit without
+    syncing the disk: they are thrown away with the test, and the syncs were most of a warehouse
+    build's time (see `kit.speedwhb_homes`)."""
+    from market_spine_tests.kit.speedwhb_homes import synced_sqlite, unsynced_sqlite
+
+    unsynced_sqlite()
+    yield
+    synced_sqlite()

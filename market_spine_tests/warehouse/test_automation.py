@@ -84,13 +84,14 @@ def _settle(sensor: Sensor) -> None:
     raise AssertionError("the sensor kept requesting runs after the build")
 
 
-def test_an_idle_platform_requests_no_run(sensor: Sensor) -> None:
+def test_an_idle_platform_requests_no_run_and_a_lake_update_only_the_models_below_it(
+    sensor: Sensor,
+) -> None:
+    """One platform, built once: left idle it gets no run; then a lake table's new
+    materialization requests exactly the models downstream of it."""
     _settle(sensor)
     assert [sensor.tick() for _ in range(6)] == [set()] * 6
 
-
-def test_a_lake_update_requests_the_models_below_it_and_no_others(sensor: Sensor) -> None:
-    _settle(sensor)
     sensor.materialize(DAILY_BARS, [f"{DAY}|CL"])
     requested = sensor.tick()
     names = {k.path[-1] for k in requested if isinstance(k, dg.AssetKey)}
