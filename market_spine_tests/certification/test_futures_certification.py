@@ -4,11 +4,14 @@ transition a partition goes through, recorded in operations/certifications, with
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from market_spine.catalog.registry import drift
 from market_spine.certification.certify import CERTIFIED_CHECK
@@ -36,6 +39,26 @@ def run(home: Path, instance: dg.DagsterInstance, now: str, **market) -> dg.Exec
         instance=instance,
         raise_on_error=False,
     )
+
+
+@pytest.fixture(scope="module")
+def _certified_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a home (`home`) and its Dagster instance (`dagster`) after one clean
+    capture of DAY the next morning: the first step of most tests, run once."""
+    prepared = tmp_path_factory.mktemp("certified")
+    (prepared / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(prepared / "dagster")) as instance:
+        assert run(prepared / "home", instance, NEXT_MORNING).success
+    return prepared
+
+
+@pytest.fixture
+def certified(_certified_once: Path, tmp_path: Path) -> Iterator[tuple[Path, dg.DagsterInstance]]:
+    """A home and its instance as `run(home, instance, NEXT_MORNING)` left them (certified):
+    a copy of `_certified_once`, so each test changes its own."""
+    shutil.copytree(_certified_once, tmp_path / "certified")
+    with dg.instance_for_test(temp_dir=str(tmp_path / "certified" / "dagster")) as instance:
+        yield tmp_path / "certified" / "home", instance
 
 
 def certified_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
@@ -104,8 +127,8 @@ def test_a_live_capture_is_preliminary_and_the_next_clean_capture_certifies_it(
     assert revisions(home).height == 1  # and a replacement that changed nothing is no revision
 
 
-def test_certified_data_that_changes_is_revised_then_recertified(home, instance) -> None:
-    assert run(home, instance, NEXT_MORNING).success
+def test_certified_data_that_changes_is_revised_then_recertified(certified) -> None:
+    home, instance = certified
     spiked = run(home, instance, NEXT_MORNING, defects=["spikes"])
     check = certified_check(spiked)
     assert check.passed and check.metadata["state"].value == "revised"
@@ -162,8 +185,8 @@ def test_a_capture_over_streamed_minutes_differing_only_in_vwap_is_no_revision(
     assert revision["columns"] == "close" and revision["rows_changed"] == 1
 
 
-def test_a_failed_blocking_check_fails_the_partition(home, instance) -> None:
-    assert run(home, instance, NEXT_MORNING).success
+def test_a_failed_blocking_check_fails_the_partition(certified) -> None:
+    home, instance = certified
     crossed = run(home, instance, NEXT_MORNING, defects=["crossed"])
     assert not crossed.success  # the blocking validity check stops the daily bars
     check = certified_check(crossed)
@@ -187,8 +210,8 @@ FUTURES = tuple(
 )
 
 
-def test_missing_minutes_fail_the_partition_though_they_stop_nothing(home, instance) -> None:
-    assert run(home, instance, NEXT_MORNING).success
+def test_missing_minutes_fail_the_partition_though_they_stop_nothing(certified) -> None:
+    home, instance = certified
     gappy = run(home, instance, NEXT_MORNING, defects=["gaps"])
     # Completeness stops no asset (the other days of a range still flow on) ...
     assert gappy.success
@@ -211,9 +234,9 @@ def test_missing_minutes_fail_the_partition_though_they_stop_nothing(home, insta
 
 
 def test_a_partition_stopped_by_its_blocking_check_withdraws_what_was_computed_from_it(
-    home, instance
+    certified,
 ) -> None:
-    assert run(home, instance, NEXT_MORNING).success
+    home, instance = certified
     assert readiness_states(home) == dict.fromkeys(FUTURES, "certified")
     crossed = run(home, instance, NEXT_MORNING, defects=["crossed"])
     # Validity stops the daily bars: they are not computed again, yet the minutes they were
@@ -244,9 +267,9 @@ def test_a_partition_stopped_by_its_blocking_check_withdraws_what_was_computed_f
 
 
 def test_a_change_written_by_a_run_that_crashed_before_certifying_is_still_a_revision(
-    home, instance, monkeypatch
+    certified, monkeypatch
 ) -> None:
-    assert run(home, instance, NEXT_MORNING).success
+    home, instance = certified
     [judged] = transitions(home).to_dicts()
     assert judged["state"] == "certified"
 

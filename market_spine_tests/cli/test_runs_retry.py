@@ -19,14 +19,33 @@ from market_spine.cli import app
 from market_spine.cli.runs import WIDE_TABLE, _table
 from market_spine.operations.run_history import find_runs, run_detail
 from market_spine.runs.deployment import mark_stopped
-from market_spine.runs.launch import execute
+from market_spine.runs.launch import RunSummary, execute
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
+from market_spine_tests.kit.speedmid_homes import copy_home
 
 runner = CliRunner()
 
 
-def test_runs_lists_and_shows_a_failed_run_with_its_cause(env_home: Path) -> None:
-    ok = run_days(env_home, "ES", DAY)
+@pytest.fixture(scope="module")
+def es_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]:
+    """A home holding one successful ES run of DAY, and that run; tests copy it."""
+    home = tmp_path_factory.mktemp("runs-es") / "home"
+    return home, run_days(home, "ES", DAY)
+
+
+@pytest.fixture(scope="module")
+def failed_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]:
+    """A home holding one CL run of DAY failed on an unreachable IB Gateway, and that run;
+    tests copy it."""
+    home = tmp_path_factory.mktemp("runs-failed") / "home"
+    return home, run_days(home, "CL", DAY, market=unreachable_ib())
+
+
+def test_runs_lists_and_shows_a_failed_run_with_its_cause(
+    es_home: tuple[Path, RunSummary], env_home: Path
+) -> None:
+    copy_home(es_home[0], env_home)
+    ok = es_home[1]
     failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
     listed = runner.invoke(app, ["runs", "--json", "--status", "failure"])
     assert listed.exit_code == 0, listed.output
@@ -43,8 +62,11 @@ def test_runs_lists_and_shows_a_failed_run_with_its_cause(env_home: Path) -> Non
     assert bad.exit_code == 2 and "neither an age" in bad.output
 
 
-def test_retry_dry_run_launches_nothing_and_attempts_stop_unless_forced(env_home: Path) -> None:
-    failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
+def test_retry_dry_run_launches_nothing_and_attempts_stop_unless_forced(
+    failed_home: tuple[Path, RunSummary], env_home: Path
+) -> None:
+    copy_home(failed_home[0], env_home)
+    failed = failed_home[1]
     count = len(open_instance(env_home).get_run_ids())
 
     dry = runner.invoke(app, ["retry", "--failed", "--dry-run", "--json"])
@@ -80,8 +102,11 @@ def test_retry_needs_a_run_or_failed(env_home: Path) -> None:
 
 
 @pytest.mark.parametrize("columns", [80, 120, 200])
-def test_the_runs_table_keeps_the_cause_whole_on_any_terminal(env_home: Path, columns: int) -> None:
-    failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
+def test_the_runs_table_keeps_the_cause_whole_on_any_terminal(
+    failed_home: tuple[Path, RunSummary], env_home: Path, columns: int
+) -> None:
+    copy_home(failed_home[0], env_home)
+    failed = failed_home[1]
     cause = run_detail(open_instance(env_home), failed.run_id).row.cause or ""
     assert cause
     screen = Console(file=io.StringIO(), width=columns, color_system=None)
@@ -98,8 +123,10 @@ def test_the_runs_table_keeps_the_cause_whole_on_any_terminal(env_home: Path, co
     assert ("peak MB" in shown) == (columns >= WIDE_TABLE)
 
 
-def test_runs_refuses_an_unknown_dataset_or_symbol_naming_the_known(env_home: Path) -> None:
-    run_days(env_home, "ES", DAY)
+def test_runs_refuses_an_unknown_dataset_or_symbol_naming_the_known(
+    es_home: tuple[Path, RunSummary], env_home: Path
+) -> None:
+    copy_home(es_home[0], env_home)
     dataset = runner.invoke(app, ["runs", "--dataset", "unknown"], terminal_width=400)
     assert dataset.exit_code == 2, dataset.output
     assert "--dataset 'unknown' is not a dataset of the catalog" in dataset.output
@@ -143,8 +170,11 @@ def test_an_option_root_names_the_option_chain_runs() -> None:
         assert [r.run_id for r in find_runs(instance, symbol="CL")] == [made["futures"]]
 
 
-def test_a_narrow_terminal_labels_each_run_s_times_and_trade_dates(env_home: Path) -> None:
-    ok = run_days(env_home, "ES", DAY)
+def test_a_narrow_terminal_labels_each_run_s_times_and_trade_dates(
+    es_home: tuple[Path, RunSummary], env_home: Path
+) -> None:
+    copy_home(es_home[0], env_home)
+    ok = es_home[1]
     screen = Console(file=io.StringIO(), width=100, color_system=None)
     _table(find_runs(open_instance(env_home)), screen)
     lines = screen.file.getvalue().splitlines()
@@ -174,8 +204,11 @@ def _play_the_queue_daemon(home: Path, stop: threading.Event) -> None:
         stop.wait(0.2)
 
 
-def test_a_retry_joins_the_deployments_queue_while_its_daemon_runs(env_home: Path) -> None:
-    failed = run_days(env_home, "CL", DAY, market=unreachable_ib())
+def test_a_retry_joins_the_deployments_queue_while_its_daemon_runs(
+    failed_home: tuple[Path, RunSummary], env_home: Path
+) -> None:
+    copy_home(failed_home[0], env_home)
+    failed = failed_home[1]
     instance = open_instance(env_home)
     # Not one the daemon retries itself (it would be refused as "daemon retry").
     instance.add_run_tags(failed.run_id, {"dagster/will_retry": "false"})

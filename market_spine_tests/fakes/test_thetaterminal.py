@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal
+from market_spine.markets.expirations import session_bounds
 from market_spine.providers.simulated_options import SimulatedOptionMarket
 
 DAY = date(2024, 3, 8)  # a Friday: SPXW 0DTE, and the next expiration is Monday
@@ -448,3 +449,37 @@ def test_an_interval_quote_is_sampled_at_its_stamp_the_close_included(url: str) 
         "2024-03-08T16:14:59.500",
         "2024-03-08T16:15:00.000",
     ]
+
+
+# -- the market's cache ----------------------------------------------------------------------
+
+
+def test_a_closed_session_s_quotes_are_simulated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every quote and OHLC answer starts from the whole expiration's minutes: a closed
+    session's are simulated once, whatever the clock after its close; a live session's grow
+    with the clock, so they are simulated for each request."""
+    from market_spine.fakes.thetaterminal import market as terminal_market
+
+    calls: list[datetime | None] = []
+    simulate = terminal_market.simulate_quotes
+
+    def counted(*args: object, **kwargs: object) -> pl.DataFrame:
+        calls.append(args[4] if len(args) > 4 else None)
+        return simulate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(terminal_market, "simulate_quotes", counted)
+    market = terminal_market.TerminalMarket(7)
+    expiration = date(2024, 3, 11)
+    opened, closed = session_bounds(DAY) or (None, None)
+    assert opened is not None and closed is not None
+    first = market.quote_minutes("SPXW", expiration, DAY, None)
+    at_close = market.quote_minutes("SPXW", expiration, DAY, closed)
+    assert calls == [closed] and at_close is first
+    assert first.equals(market._simulated_quotes("SPXW", expiration, DAY, None))
+    calls.clear()
+    live = opened + (closed - opened) / 2
+    assert market.quote_minutes("SPXW", expiration, DAY, live).equals(
+        market.quote_minutes("SPXW", expiration, DAY, live)
+    )
+    assert calls == [live, live]
+    assert 0 < market.quote_minutes("SPXW", expiration, DAY, live).height < first.height

@@ -6,6 +6,8 @@ minutes is refused with how many. Real Delta lake, real Dagster instance, the re
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -31,6 +33,29 @@ FRONT = "ESH4"
 NORMALIZED = keys.table(keys.NORMALIZED_BARS)
 RAW = keys.table(keys.RAW_BARS)
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def _captured_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a home (`home`) whose lake holds the simulated market's ES capture of
+    DAY, and the Dagster instance (`dagster`) that ran it: made once for the module."""
+    prepared = tmp_path_factory.mktemp("captured")
+    (prepared / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(prepared / "dagster")) as instance:
+        [run] = materialize_range(
+            settings_for(prepared / "home"), ["ES"], DAY, DAY, instance=instance
+        )
+    assert run.success
+    return prepared
+
+
+@pytest.fixture
+def captured(_captured_once: Path, tmp_path: Path) -> Iterator[tuple[Path, dg.DagsterInstance]]:
+    """A home and its instance after the simulated market's ES capture of DAY (a copy of
+    `_captured_once`, so each test changes its own)."""
+    shutil.copytree(_captured_once, tmp_path / "captured")
+    with dg.instance_for_test(temp_dir=str(tmp_path / "captured" / "dagster")) as instance:
+        yield tmp_path / "captured" / "home", instance
 
 
 def vendor_csv(path: Path, day: date, contract: str, minutes: int | None = None) -> Path:
@@ -116,11 +141,10 @@ def test_a_scheduled_capture_skips_the_imported_day_with_a_reason_and_runs_the_r
 
 
 def test_importing_over_a_provider_capture_is_refused_and_writes_nothing(
-    home: Path, instance: dg.DagsterInstance, tmp_path: Path
+    captured: tuple[Path, dg.DagsterInstance], tmp_path: Path
 ) -> None:
+    home, instance = captured
     settings = settings_for(home)
-    [run] = materialize_range(settings, ["ES"], DAY, DAY, instance=instance)
-    assert run.success
     lake = Lake(home / "lake")
     version = lake.version(RAW)
     held = lake.read(RAW).filter(pl.col("contract") == FRONT)
@@ -223,13 +247,11 @@ def test_a_one_bar_file_over_a_complete_uncertified_contract_day_is_refused_nami
 
 
 def test_providers_replace_one_another_and_only_a_vendor_file_is_another_kind(
-    home: Path, instance: dg.DagsterInstance
+    _captured_once: Path,
 ) -> None:
     """A simulated capture over minutes the fake TWS stream landed (source `ib`), or an IB
     capture over a simulated one, is the usual re-capture; only a vendor file is guarded."""
-    [run] = materialize_range(settings_for(home), ["ES"], DAY, DAY, instance=instance)
-    assert run.success
-    lake = Lake(home / "lake")
+    lake = Lake(_captured_once / "home" / "lake")
     assert source_conflicts(lake, "ES", [DAY], "ib") == []
     [conflict] = source_conflicts(lake, "ES", [DAY], FILE_SOURCE)
     assert conflict.trade_date == DAY and {h.source for h in conflict.held} == {"simulated"}

@@ -33,13 +33,14 @@ from market_spine.operations.status import (
 )
 from market_spine.options import definitions as options
 from market_spine.providers.resource import MarketDataResource
-from market_spine.runs.launch import resources
+from market_spine.runs.launch import RunSummary, resources
 from market_spine.runs.location import code_location
 from market_spine.settings import Settings
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
 from market_spine_tests.kit.schedules import add_tick, beat, running_schedule
+from market_spine_tests.kit.speedmid_homes import copy_home
 from market_spine_tests.operations.test_retry import futures_run
 
 runner = CliRunner()
@@ -53,6 +54,23 @@ class _Answers(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+@pytest.fixture(scope="module")
+def cl_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home holding one successful CL run of DAY; tests copy it (see `copy_home`)."""
+    home = tmp_path_factory.mktemp("status-cl") / "home"
+    assert run_days(home, "CL", DAY).success
+    return home
+
+
+@pytest.fixture(scope="module")
+def spiky_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]:
+    """A home holding one CL run of DAY from a market with spikes (its anomalies check fails),
+    and that run; tests copy it (see `copy_home`)."""
+    home = tmp_path_factory.mktemp("status-spiky") / "home"
+    spiky = run_days(home, "CL", DAY, market=MarketDataResource(defects=["spikes"]))
+    return home, spiky
 
 
 @contextmanager
@@ -81,9 +99,9 @@ def served(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_green_home_exits_0_and_a_failed_run_makes_it_red_with_its_cause(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    cl_home: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run_days(home, "CL", DAY).success
+    copy_home(cl_home, home)
     with served(home, monkeypatch):
         green = runner.invoke(app, ["status", "--json"])
         report = json.loads(green.stdout)
@@ -128,8 +146,8 @@ def test_green_home_exits_0_and_a_failed_run_makes_it_red_with_its_cause(
         assert failed.run_id[:8] in screen.stdout and "retry unsafe" in screen.stdout
 
 
-def test_services_down_are_red(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run_days(home, "CL", DAY).success
+def test_services_down_are_red(cl_home: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy_home(cl_home, home)
     monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
     monkeypatch.setenv("MARKET_SPINE_UI_PORT", "9")  # discard: nothing listens
     monkeypatch.setenv("MARKET_SPINE_PROVIDER", "ib")
@@ -168,10 +186,11 @@ def test_every_schedule_runs_on_utc(tmp_path: Path) -> None:
 
 
 def test_stale_datasets_and_open_findings_come_from_the_latest_check_evaluations(
-    home: Path,
+    spiky_home: tuple[Path, RunSummary], home: Path
 ) -> None:
     settings = settings_for(home)
-    spiky = run_days(home, "CL", DAY, market=MarketDataResource(defects=["spikes"]))
+    copy_home(spiky_home[0], home)
+    spiky = spiky_home[1]
     instance = home_instance(settings)
     stale, findings = checks_failing(instance)
     assert stale == []
@@ -198,7 +217,7 @@ def test_stale_datasets_and_open_findings_come_from_the_latest_check_evaluations
 
 
 def test_a_queued_or_canceled_recheck_never_hides_a_failed_verdict(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    spiky_home: tuple[Path, RunSummary], home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run planning a partition's checks writes PLANNED rows before it runs them: while it
     waits, the failed verdict stays open with the re-check beside it; once it is canceled,
@@ -209,7 +228,7 @@ def test_a_queued_or_canceled_recheck_never_hides_a_failed_verdict(
     from market_spine.runs.launch import create_run
 
     settings = settings_for(home)
-    run_days(home, "CL", DAY, market=MarketDataResource(defects=["spikes"]))
+    copy_home(spiky_home[0], home)
     instance = home_instance(settings)
     key = partition_key(DAY, "CL")
 

@@ -21,6 +21,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
+from market_spine.fakes.thetaterminal.market import TerminalMarket
 from market_spine.markets.expirations import (
     expirations,
     listed_expirations,
@@ -45,10 +46,34 @@ EXPIRATION = date(2024, 3, 8)
 KEYS = ["root", "expiration", "strike", "right"]
 
 
+#: The simulated markets the module's fakes serve, one per market configuration.
+_MARKETS: dict[tuple[Any, ...], TerminalMarket] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_markets() -> Iterator[None]:
+    """Release the module's markets (and the chains they cache) when its tests are done."""
+    yield
+    _MARKETS.clear()
+
+
 @contextmanager
 def terminal(**config: Any) -> Iterator[FakeThetaTerminal]:
-    """A fake terminal serving DAY as its "today" (unless the test names another)."""
-    with FakeThetaTerminal(FakeThetaConfig(**{"today": DAY, **config})) as fake:
+    """A fake terminal serving DAY as its "today" (unless the test names another).
+
+    Each test gets its own fake (its faults, counters and clock), but fakes of one market
+    configuration serve one shared market: it is deterministic and only caches what it
+    simulates, and a chain takes seconds to simulate, which every test would otherwise pay."""
+    settings = FakeThetaConfig(**{"today": DAY, **config})
+    fake = FakeThetaTerminal(settings)
+    key = (
+        settings.seed,
+        settings.no_offer_every,
+        settings.history_start,
+        settings.no_open_interest_every,
+    )
+    fake.app.market = _MARKETS.setdefault(key, fake.app.market)
+    with fake:
         yield fake
 
 
@@ -335,7 +360,7 @@ def _last_quote_et(quotes: pl.DataFrame) -> str:
 def test_quotes_cover_the_whole_session_from_the_option_calendar(
     day: date, expiration: date, last: str
 ) -> None:
-    with FakeThetaTerminal(FakeThetaConfig(today=day)) as fake, client(fake.url) as c:
+    with terminal(today=day) as fake, client(fake.url) as c:
         capture = c.quotes("SPXW", expiration, day)
     assert capture.request["start_time"] == "09:30:00.000"
     assert capture.request["end_time"] == ("13:14:59.999" if last == "13:14" else "16:14:59.999")

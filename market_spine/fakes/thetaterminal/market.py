@@ -86,6 +86,9 @@ class TerminalMarket:
         self._strikes = lru_cache(maxsize=256)(self._strikes_ever)
         # A report is deterministic: build each (symbol, day) once.
         self.eod = lru_cache(maxsize=16)(self.eod)  # type: ignore[method-assign]
+        # A closed session's quotes no longer depend on the clock: simulate each once (the
+        # costliest answer: every strike at every minute). Few kept, each is ~100k rows.
+        self._closed_quotes = lru_cache(maxsize=4)(self._closed_session_quotes)
 
     # -- report clocks -------------------------------------------------------------------
 
@@ -237,6 +240,22 @@ class TerminalMarket:
         self, symbol: str, expiration: date, day: date, now: datetime | None
     ) -> pl.DataFrame:
         """One expiration's 1-minute quotes on `day` in the terminal's columns, `ts` in ET."""
+        bounds = session_bounds(day)
+        if bounds is not None and (now or datetime.now(UTC)) >= bounds[1]:
+            return self._closed_quotes(symbol, expiration, day)
+        return self._simulated_quotes(symbol, expiration, day, now)
+
+    def _closed_session_quotes(self, symbol: str, expiration: date, day: date) -> pl.DataFrame:
+        """`quote_minutes` of a session that has closed: as seen at its close, which any later
+        clock sees alike."""
+        bounds = session_bounds(day)
+        assert bounds is not None
+        return self._simulated_quotes(symbol, expiration, day, bounds[1])
+
+    def _simulated_quotes(
+        self, symbol: str, expiration: date, day: date, now: datetime | None
+    ) -> pl.DataFrame:
+        """See `quote_minutes` (never cached: a live session grows with `now`)."""
         quotes = simulate_quotes(self.sim, symbol, expiration, day, now)
         return quotes.select(
             symbol=pl.col("root"),
