@@ -170,7 +170,7 @@ def test_concurrent_writers_in_separate_processes_lose_no_commit(
     seed = day_frame(DAY, "CL", -1.0, minutes=1).with_columns(writer=pl.lit(-1), seq=pl.lit(-1))
     settings.lake().append(RAW, seed, partition_by=["symbol"])
 
-    writers, appends = 4, 20
+    writers, appends = 4, 10
     spawn = mp.get_context("spawn")
     procs = [spawn.Process(target=_append_many, args=(env, w, appends)) for w in range(writers)]
     for p in procs:
