@@ -37,7 +37,7 @@ def test_up_serves_ui_and_api_with_data_then_stops(tmp_path: Path) -> None:
     }
     exe = Path(sys.executable).parent / "market-spine"
     log = (tmp_path / "up.log").open("w+")
-    proc = subprocess.Popen([str(exe), "up", "--days", "2"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([str(exe), "up", "--days", "1"], env=env, stdout=log, stderr=log)
     try:
         # Loading, then starting the UI and the daemon: minutes on a busy 2-core machine.
         deadline = time.monotonic() + 480

@@ -25,6 +25,7 @@ from market_spine.lake.verify import verify_lake
 from market_spine.settings import Settings
 from market_spine_tests.kit.frames import DS, day_frame, put
 from market_spine_tests.kit.s3 import S3Server
+from market_spine_tests.kit.speedcli_writers import append_many
 
 DAY = date(2024, 1, 2)
 RAW = "raw/s3_bars"
@@ -149,17 +150,6 @@ def test_duckdb_reads_the_s3_files_through_the_lake_filesystem(settings: Setting
         assert rows.fetchall() == [("CL", 60, 60.0), ("ES", 60, 120.0)]
 
 
-def _append_many(env: dict[str, str], writer: int, count: int) -> None:
-    """One writer process: `count` appends of one row each, tagged (writer, sequence)."""
-    settings = Settings.from_env(env)
-    lake = settings.lake()
-    for seq in range(count):
-        row = day_frame(DAY, "CL", float(seq), minutes=1).with_columns(
-            writer=pl.lit(writer), seq=pl.lit(seq)
-        )
-        lake.append(RAW, row, partition_by=["symbol"])
-
-
 def test_concurrent_writers_in_separate_processes_lose_no_commit(
     s3: S3Server, tmp_path: Path
 ) -> None:
@@ -170,9 +160,11 @@ def test_concurrent_writers_in_separate_processes_lose_no_commit(
     seed = day_frame(DAY, "CL", -1.0, minutes=1).with_columns(writer=pl.lit(-1), seq=pl.lit(-1))
     settings.lake().append(RAW, seed, partition_by=["symbol"])
 
-    writers, appends = 4, 20
+    writers, appends = 4, 10
     spawn = mp.get_context("spawn")
-    procs = [spawn.Process(target=_append_many, args=(env, w, appends)) for w in range(writers)]
+    procs = [
+        spawn.Process(target=append_many, args=(env, RAW, DAY, w, appends)) for w in range(writers)
+    ]
     for p in procs:
         p.start()
     for p in procs:
