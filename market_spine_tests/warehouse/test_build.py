@@ -40,6 +40,9 @@ def _minute_dates(home: Path) -> list[str]:
         return [d.isoformat() for (d,) in rows.fetchall()]
 
 
+# One flow over one home: each step's build is what the next one's plan starts from, and a
+# full build is paid once.
+@pytest.mark.timeout(600)
 def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(home: Path) -> None:
     settings = settings_for(home)
     bars = Lake(home / "lake").read("normalized/futures_bars_1m", columns=["trade_date"])
@@ -101,25 +104,19 @@ def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(home: Pa
         assert {"fct_option_eod", "fct_vol_surface"} <= names
         assert not names & {"fct_futures_bars_daily", "fct_futures_continuous_daily"}
 
-
-def test_a_build_over_a_wider_range_names_the_dates_its_fact_covers(
-    materialized_home: Path, tmp_path: Path
-) -> None:
-    """`up` builds the warehouse from the earliest date any market loaded (Friday's chains),
-    which may hold no bars: the run's line names the days the fact holds, not the window."""
-    home = tmp_path / "home"
-    shutil.copytree(materialized_home / "lake", home / "lake")
-    settings = settings_for(home)
-    with dg.instance_for_test() as inst:
-        [run] = materialize_warehouse(settings, date(2024, 3, 1), date(2024, 3, 11), instance=inst)
-    assert run.success, run
+        # `up` builds the warehouse from the earliest date any market loaded (Friday's chains),
+        # which may hold no bars: the run's line names the days the fact holds, not the window.
+        [wider] = materialize_warehouse(
+            settings, date(2024, 3, 1), date(2024, 3, 11), instance=inst
+        )
+    assert wider.success, wider
     assert _minute_dates(home) == [
         d.isoformat() for d in (WEEK[0] + timedelta(n) for n in range(5))
     ]
-    assert (run.start, run.end) == WEEK
-    assert run.symbol.endswith(
+    assert (wider.start, wider.end) == WEEK
+    assert wider.symbol.endswith(
         "minute fact 2024-03-04..2024-03-08 (5 trade dates) (2 dates without bars)"
-    ), run.symbol
+    ), wider.symbol
 
 
 def test_the_plans_line_names_each_date_or_the_span_and_count() -> None:

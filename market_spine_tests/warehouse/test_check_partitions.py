@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionResolvedStatus
 
 from market_spine.definitions import build_definitions
@@ -90,8 +91,10 @@ def _mart_failures(warehouse: WarehouseResource) -> set[tuple[str, str]]:
 
 
 def test_a_range_with_one_bad_partition_fails_that_partition_everywhere(
-    home: Path, instance: dg.DagsterInstance
+    home: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The bad partition fails everywhere; then two collections that raced over the same
+    evaluations leave one row per evaluation (one set of loads serves both)."""
     settings = settings_for(home)
     assert all(
         r.success for r in materialize_range(settings, ["CL"], FIRST, LAST, instance=instance)
@@ -140,26 +143,8 @@ def test_a_range_with_one_bad_partition_fails_that_partition_everywhere(
         ).fetchone()
     assert "input normalized/futures_bars_1m FAILED" in why, why
 
-
-def test_every_checked_market_asset_is_collected(tmp_path: Path) -> None:
-    graph = build_definitions(settings_for(tmp_path)).get_repository_def().asset_graph
-    checked = {k.asset_key for k in graph.asset_check_keys}
-    dbt_models = {k for a in WAREHOUSE_DBT_ASSETS for k in a.keys}
-    assert set(CHECKED_ASSETS) == {k for k in checked if k not in dbt_models}
-    assert dg.AssetKey(["raw", "spx_options_quotes_1m"]) in CHECKED_ASSETS
-    assert graph.get(check_results.key).parent_keys == set(CHECKED_ASSETS)
-
-
-def test_two_collections_that_raced_leave_one_row_per_evaluation(
-    home: Path, instance: dg.DagsterInstance, monkeypatch
-) -> None:
-    """The second collection planned before the first one landed (it saw no table): it must
-    not add a second copy of the evaluations the first one wrote."""
-    settings = settings_for(home)
-    assert all(
-        r.success for r in materialize_range(settings, ["CL"], FIRST, FIRST, instance=instance)
-    )
-    lake = {"lake": LakeResource(root=str(home / "lake"))}
+    # The second collection planned before the first one landed (it saw no table): it must
+    # not add a second copy of the evaluations the first one wrote.
     assert dg.materialize([check_results], instance=instance, resources=lake).success
     first = Lake(home / "lake").read(CHECK_RESULTS).height
     assert first > 0
@@ -175,3 +160,12 @@ def test_two_collections_that_raced_leave_one_row_per_evaluation(
     rows = Lake(home / "lake").read(CHECK_RESULTS)
     assert rows["evaluation_id"].n_unique() == rows.height
     assert rows.height >= first
+
+
+def test_every_checked_market_asset_is_collected(tmp_path: Path) -> None:
+    graph = build_definitions(settings_for(tmp_path)).get_repository_def().asset_graph
+    checked = {k.asset_key for k in graph.asset_check_keys}
+    dbt_models = {k for a in WAREHOUSE_DBT_ASSETS for k in a.keys}
+    assert set(CHECKED_ASSETS) == {k for k in checked if k not in dbt_models}
+    assert dg.AssetKey(["raw", "spx_options_quotes_1m"]) in CHECKED_ASSETS
+    assert graph.get(check_results.key).parent_keys == set(CHECKED_ASSETS)
