@@ -128,8 +128,8 @@ def postgres() -> Iterator[PostgresServer]:
 def _unsynced_test_instances() -> Iterator[None]:
     """The SQLite Dagster instances and stores tests open in this process commit without
     syncing the disk: they are thrown away with the test, and the syncs were most of a warehouse
-    build's time (see `kit.speedwhb_homes`)."""
-    from market_spine_tests.kit.speedwhb_homes import synced_sqlite, unsynced_sqlite
+    build's time (see `kit.sqlite_sync`)."""
+    from market_spine_tests.kit.sqlite_sync import synced_sqlite, unsynced_sqlite
 
     unsynced_sqlite()
     yield

@@ -20,8 +20,8 @@ from market_spine.cli.runs import WIDE_TABLE, _table
 from market_spine.operations.run_history import find_runs, run_detail
 from market_spine.runs.deployment import mark_stopped
 from market_spine.runs.launch import RunSummary, execute
+from market_spine_tests.kit.home_copies import copy_home
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
-from market_spine_tests.kit.speedmid_homes import copy_home
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ from market_spine.lake.verify import verify_lake
 from market_spine.settings import Settings
 from market_spine_tests.kit.frames import DS, day_frame, put
 from market_spine_tests.kit.s3 import S3Server
-from market_spine_tests.kit.speedcli_writers import append_many
+from market_spine_tests.kit.s3_writers import append_many
 
 DAY = date(2024, 1, 2)
 RAW = "raw/s3_bars"

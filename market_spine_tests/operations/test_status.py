@@ -37,10 +37,10 @@ from market_spine.runs.launch import RunSummary, resources
 from market_spine.runs.location import code_location
 from market_spine.settings import Settings
 from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.home_copies import copy_home
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, open_instance, run_days, unreachable_ib
 from market_spine_tests.kit.schedules import add_tick, beat, running_schedule
-from market_spine_tests.kit.speedmid_homes import copy_home
 from market_spine_tests.operations.test_retry import futures_run
 
 runner = CliRunner()
