@@ -54,13 +54,15 @@ def plan_domains(domain: str, symbols: str | None = None) -> DomainPlan:
     the domains the symbols name, then the warehouse over them; a domain that none of the
     symbols belong to raises SpineError naming the fix."""
     from market_spine.markets.expirations import ROOTS as OPTION_ROOTS
+    from market_spine.markets.instruments import series_name
 
     if domain not in DOMAINS:
         raise SpineError(f"--domain {domain!r} is not one of {', '.join(DOMAINS)}")
     domains = EVERY_DOMAIN if domain == "all" else (domain,)
     if not symbols:
         return DomainPlan(domains)
-    names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    # A continuous series keeps its lower-case kind letter, so a refusal names it as given.
+    names = [series_name(s) or s.strip().upper() for s in symbols.split(",") if s.strip()]
     options = [n for n in names if n in OPTION_ROOTS]
     futures = [n for n in names if n not in OPTION_ROOTS]
     futures_symbols = ",".join(futures) or None

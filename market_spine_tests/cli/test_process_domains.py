@@ -107,3 +107,12 @@ def test_a_contract_given_as_a_root_is_named_with_its_root(env_home: Path) -> No
     )
     assert "instruments.toml" not in said
     assert not (env_home / "lake").exists()
+
+
+def test_a_continuous_series_given_as_a_root_is_named_as_given(env_home: Path) -> None:
+    result = runner.invoke(app, ["process", "--date", "2024-03-05", "--symbols", "es.c.0"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "ES.c.0 is a continuous series of ES, not a root: pass --symbols ES" in said
+    assert "ES.C.0" not in said
+    assert not (env_home / "lake").exists()
