@@ -46,7 +46,9 @@ def test_the_meter_counts_the_processes_the_run_starts_and_not_older_ones() -> N
 
 
 def test_the_run_tree_read_from_the_kernel_is_the_tree_psutil_finds() -> None:
-    # A child that started two grandchildren, and a second child: four descendants.
+    # A child that started two grandchildren, and a second child: four descendants. Other
+    # threads of this process (a test worker's servers) may start or end children meanwhile:
+    # what psutil sees before and after must be found, and nothing outside what it saw.
     trees = [
         subprocess.Popen(["bash", "-c", "sleep 30 & sleep 30; wait"], start_new_session=True),
         subprocess.Popen(["sleep", "30"], start_new_session=True),
@@ -56,9 +58,12 @@ def test_the_run_tree_read_from_the_kernel_is_the_tree_psutil_finds() -> None:
         deadline = time.monotonic() + 30
         while len(me.children(recursive=True)) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
-        expected = sorted(c.pid for c in me.children(recursive=True))
-        assert len(expected) >= 4
-        assert sorted(c.pid for c in meter._descendants_of(me)) == expected
+        before = {c.pid for c in me.children(recursive=True)}
+        found = {c.pid for c in meter._descendants_of(me)}
+        after = {c.pid for c in me.children(recursive=True)}
+        assert {p.pid for p in trees} <= found
+        assert before & after <= found <= before | after
+        assert len(found & before & after) >= 4
     finally:
         for p in trees:
             os.killpg(p.pid, signal.SIGKILL)
