@@ -26,7 +26,6 @@ LONGEST_FILES = (
     "warehouse/test_first_run.py",
     "cli/test_up.py",
     "cli/test_process_domains.py",
-    "api/test_readyz_warehouse.py",
     "warehouse/test_streamed_minutes.py",
     "warehouse/test_partial_parse_reuse.py",
     "providers/test_thetadata.py",

@@ -1,5 +1,6 @@
 """A warehouse build is one Dagster run with one dbt invocation that redoes only what is stale,
-and repairs what an earlier failed build left missing."""
+and repairs what an earlier failed build left missing; `/readyz` is degraded (still ready)
+while the newest build failed, and plainly ready once a build succeeds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from market_spine.api import load_status
 from market_spine.lake.store import Lake
 from market_spine.runs.launch import materialize_options, materialize_range, materialize_warehouse
 from market_spine.warehouse.assets import warehouse_dbt
@@ -17,7 +19,8 @@ from market_spine.warehouse.build import WarehousePlan, plan_warehouse
 from market_spine.warehouse.definitions import warehouse_resources
 from market_spine.warehouse.reading import read_only
 from market_spine.warehouse.translator import MINUTE_BARS_KEY
-from market_spine_tests.kit.homes import WEEK, settings_for
+from market_spine_tests.kit.api import serving
+from market_spine_tests.kit.homes import WEEK, home_with_instance, settings_for
 
 REBUILT_DAY = WEEK[0] + timedelta(days=2)
 
@@ -30,6 +33,7 @@ def _dbt_invocations(home: Path) -> int:
 @pytest.fixture(scope="module")
 def home(materialized_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("build") / "home"
+    home_with_instance(materialized_home, home, share_lake=False)
     shutil.copytree(materialized_home / "lake", home / "lake")
     return home
 
@@ -43,12 +47,19 @@ def _minute_dates(home: Path) -> list[str]:
 # One flow over one home: each step's build is what the next one's plan starts from, and a
 # full build is paid once.
 @pytest.mark.timeout(600)
-def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(home: Path) -> None:
+def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(load_status, "TTL_S", 0.0)
     settings = settings_for(home)
     bars = Lake(home / "lake").read("normalized/futures_bars_1m", columns=["trade_date"])
     week = sorted({d.isoformat() for d in bars["trade_date"].to_list()})
-    with dg.instance_for_test() as inst:
+    inst = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    with inst, serving(home) as client:
         assert materialize_options(settings, WEEK[1], WEEK[1], instance=inst) is not None
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["warehouse"]["ok"] is True
         # The minute fact alone on a fresh home fails: the views it reads do not exist yet.
         first = dg.materialize(
             [warehouse_dbt],
@@ -59,10 +70,18 @@ def test_a_failed_first_build_is_repaired_then_only_changes_are_rebuilt(home: Pa
             raise_on_error=False,
         )
         assert not first.success
+        r = client.get("/readyz")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "degraded" and "warehouse" in r.json()["degraded"]
+        detail = r.json()["checks"]["warehouse"]["detail"]
+        assert f"run {first.run_id[:8]}" in detail and "warehouse_dbt" in detail
 
         before = _dbt_invocations(home)
         [repair] = materialize_warehouse(settings, instance=inst)
         assert repair.success, repair
+        again = client.get("/readyz")
+        assert again.json()["checks"]["warehouse"]["ok"] is True, again.text
+        assert again.json()["status"] == "ready"
         assert _dbt_invocations(home) == before + 1
         assert _minute_dates(home) == week
         assert sorted(inst.get_materialized_partitions(MINUTE_BARS_KEY)) == week
