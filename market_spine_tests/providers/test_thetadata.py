@@ -21,6 +21,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_spine.fakes.thetaterminal import FakeThetaConfig, FakeThetaTerminal, Fault
+from market_spine.fakes.thetaterminal.app import market_settings
 from market_spine.fakes.thetaterminal.market import TerminalMarket
 from market_spine.markets.expirations import (
     expirations,
@@ -66,13 +67,7 @@ def terminal(**config: Any) -> Iterator[FakeThetaTerminal]:
     simulates, and a chain takes seconds to simulate, which every test would otherwise pay."""
     settings = FakeThetaConfig(**{"today": DAY, **config})
     fake = FakeThetaTerminal(settings)
-    key = (
-        settings.seed,
-        settings.no_offer_every,
-        settings.history_start,
-        settings.no_open_interest_every,
-    )
-    fake.app.market = _MARKETS.setdefault(key, fake.app.market)
+    fake.app.market = _MARKETS.setdefault(market_settings(settings), fake.app.market)
     with fake:
         yield fake
 

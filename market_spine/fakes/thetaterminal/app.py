@@ -74,15 +74,19 @@ RATE_TYPES = (
 )
 
 
+def market_settings(config: FakeThetaConfig) -> tuple[Any, ...]:
+    """What the simulated market depends on in `config`, in TerminalMarket's argument order:
+    fakes equal in it serve the same (deterministic) market."""
+    return (config.seed, config.no_offer_every, config.history_start, config.no_open_interest_every)
+
+
 class FakeThetaApp:
     """The ASGI app: stats, concurrency gate and fault injection around a Starlette router."""
 
     def __init__(self, config: FakeThetaConfig) -> None:
         self.config = config
         self.today = config.today or latest_trading_day()
-        self.market = TerminalMarket(
-            config.seed, config.no_offer_every, config.history_start, config.no_open_interest_every
-        )
+        self.market = TerminalMarket(*market_settings(config))
         self._lock = threading.Lock()
         self._rng = random.Random(config.fault_seed)
         self._script = [f for f in config.faults if f.probability is None]

@@ -242,15 +242,15 @@ class TerminalMarket:
         """One expiration's 1-minute quotes on `day` in the terminal's columns, `ts` in ET."""
         bounds = session_bounds(day)
         if bounds is not None and (now or datetime.now(UTC)) >= bounds[1]:
-            return self._closed_quotes(symbol, expiration, day)
+            return self._closed_quotes(symbol, expiration, day, bounds[1])
         return self._simulated_quotes(symbol, expiration, day, now)
 
-    def _closed_session_quotes(self, symbol: str, expiration: date, day: date) -> pl.DataFrame:
-        """`quote_minutes` of a session that has closed: as seen at its close, which any later
+    def _closed_session_quotes(
+        self, symbol: str, expiration: date, day: date, close: datetime
+    ) -> pl.DataFrame:
+        """`quote_minutes` of a session that closed at `close`: as seen then, which any later
         clock sees alike."""
-        bounds = session_bounds(day)
-        assert bounds is not None
-        return self._simulated_quotes(symbol, expiration, day, bounds[1])
+        return self._simulated_quotes(symbol, expiration, day, close)
 
     def _simulated_quotes(
         self, symbol: str, expiration: date, day: date, now: datetime | None
