@@ -4,7 +4,6 @@ transition a partition goes through, recorded in operations/certifications, with
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import domain_assets, resources
 from market_spine.streaming.lander import land_minutes, new_capture_id
 from market_spine.version import package_version
+from market_spine_tests.kit.home_copies import copied_with_instance, kept_instance
 from market_spine_tests.kit.homes import settings_for
 
 DAY = date(2024, 3, 5)
@@ -46,8 +46,7 @@ def _certified_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a home (`home`) and its Dagster instance (`dagster`) after one clean
     capture of DAY the next morning: the first step of most tests, run once."""
     prepared = tmp_path_factory.mktemp("certified")
-    (prepared / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(prepared / "dagster")) as instance:
+    with kept_instance(prepared) as instance:
         assert run(prepared / "home", instance, NEXT_MORNING).success
     return prepared
 
@@ -56,9 +55,8 @@ def _certified_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def certified(_certified_once: Path, tmp_path: Path) -> Iterator[tuple[Path, dg.DagsterInstance]]:
     """A home and its instance as `run(home, instance, NEXT_MORNING)` left them (certified):
     a copy of `_certified_once`, so each test changes its own."""
-    shutil.copytree(_certified_once, tmp_path / "certified")
-    with dg.instance_for_test(temp_dir=str(tmp_path / "certified" / "dagster")) as instance:
-        yield tmp_path / "certified" / "home", instance
+    with copied_with_instance(_certified_once, tmp_path / "certified") as copied:
+        yield copied
 
 
 def certified_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:

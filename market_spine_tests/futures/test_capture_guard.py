@@ -6,7 +6,6 @@ minutes is refused with how many. Real Delta lake, real Dagster instance, the re
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from market_spine.lake import Lake
 from market_spine.providers.simulated import SimulatedMarket
 from market_spine.runs.launch import domain_assets, launch, materialize_range
 from market_spine.runs.vendor_import import import_bars
+from market_spine_tests.kit.home_copies import copied_with_instance, kept_instance
 from market_spine_tests.kit.homes import settings_for
 
 #: A session before ES's March roll: the front month is ESH4, the next ESM4.
@@ -40,8 +40,7 @@ def _captured_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder holding a home (`home`) whose lake holds the simulated market's ES capture of
     DAY, and the Dagster instance (`dagster`) that ran it: made once for the module."""
     prepared = tmp_path_factory.mktemp("captured")
-    (prepared / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(prepared / "dagster")) as instance:
+    with kept_instance(prepared) as instance:
         [run] = materialize_range(
             settings_for(prepared / "home"), ["ES"], DAY, DAY, instance=instance
         )
@@ -53,9 +52,8 @@ def _captured_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def captured(_captured_once: Path, tmp_path: Path) -> Iterator[tuple[Path, dg.DagsterInstance]]:
     """A home and its instance after the simulated market's ES capture of DAY (a copy of
     `_captured_once`, so each test changes its own)."""
-    shutil.copytree(_captured_once, tmp_path / "captured")
-    with dg.instance_for_test(temp_dir=str(tmp_path / "captured" / "dagster")) as instance:
-        yield tmp_path / "captured" / "home", instance
+    with copied_with_instance(_captured_once, tmp_path / "captured") as copied:
+        yield copied
 
 
 def vendor_csv(path: Path, day: date, contract: str, minutes: int | None = None) -> Path:
