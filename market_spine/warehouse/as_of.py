@@ -37,9 +37,9 @@ from market_spine.settings import Settings
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 from market_spine.warehouse.paths import DBT_PROJECT_DIR, warehouse_dir, warehouse_path
 from market_spine.warehouse.project import (
+    BUILD_EXCLUDES,
     PARTIAL_PARSE,
     discard_foreign_partial_parse,
-    last_vars,
 )
 from market_spine.warehouse.reading import attach_home_lake
 from market_spine.warehouse.resource import WarehouseResource
@@ -199,13 +199,13 @@ def _run_dbt(
         shutil.copy2(saved, target / PARTIAL_PARSE)
         discard_foreign_partial_parse(target)
     request = {
-        "home_vars": json.dumps(last_vars(resource.target_path)),
         "project_dir": str(DBT_PROJECT_DIR),
         "target_path": str(target),
         "home_profiles": str(DBT_PROJECT_DIR),
         "home_database": warehouse_path(Path(resource.home)).stem,
         "profiles": str(scratch),
         "database": path.stem,
+        "excludes": list(BUILD_EXCLUDES),
     }
     (scratch / "request.json").write_text(json.dumps(request))
     environment = {k: v for k, v in os.environ.items() if k not in resource.dbt_environment()}

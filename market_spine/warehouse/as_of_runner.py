@@ -44,13 +44,11 @@ def retarget(manifest: Manifest, database: str, to: str) -> int:
     return moved
 
 
-def run(request: dict[str, str]) -> int:
+def run(request: dict[str, Any]) -> int:
     """Parse with the home's profile, build with the scratch one; dbt's exit code (0: built,
     1: a node failed, 2: dbt could not run)."""
     common = ["--project-dir", request["project_dir"], "--target-path", request["target_path"]]
     home = ["--profiles-dir", request["home_profiles"]]
-    if json.loads(request.get("home_vars") or "{}"):
-        home += ["--vars", request["home_vars"]]
     parsed = dbtRunner().invoke(["parse", *common, *home])
     if not parsed.success or not isinstance(parsed.result, Manifest):
         print(f"parsing the project failed: {parsed.exception}", file=sys.stderr)
@@ -58,7 +56,7 @@ def run(request: dict[str, str]) -> int:
     manifest = parsed.result
     retarget(manifest, request["home_database"], request["database"])
     built = dbtRunner(manifest=manifest).invoke(
-        ["build", *common, "--profiles-dir", request["profiles"]]
+        ["build", *request["excludes"], *common, "--profiles-dir", request["profiles"]]
     )
     if built.exception is not None:
         print(f"dbt could not build: {built.exception}", file=sys.stderr)
@@ -67,8 +65,8 @@ def run(request: dict[str, str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Read the request (project_dir, target_path, home_profiles, home_vars, home_database,
-    profiles, database) from the JSON file named by the one argument and run it."""
+    """Read the request (project_dir, target_path, home_profiles, home_database,
+    profiles, database, excludes) from the JSON file named by the one argument and run it."""
     if len(argv) != 1:
         print("usage: python -m market_spine.warehouse.as_of_runner REQUEST.json", file=sys.stderr)
         return 2

@@ -2,14 +2,13 @@
 them, partitioned or not, is one dbt invocation.
 
 Only the minute-bar fact is partitioned (by trade date, incremental: the run's window reaches dbt
-through --vars); every other model is unpartitioned. Builds run in the `duckdb_warehouse` pool
-(one dbt build at a time across runs) and take the warehouse's file lock (one writer across
-processes, whatever launched it).
+through the environment, `dbt_window`); every other model is unpartitioned. Builds run in the
+`duckdb_warehouse` pool (one dbt build at a time across runs) and take the warehouse's file
+lock (one writer across processes, whatever launched it).
 """
 
 # No `from __future__ import annotations`: Dagster checks the `context` annotation when the
 # asset is defined, so annotations must stay real objects.
-import json
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -18,27 +17,34 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from market_spine.warehouse.project import last_vars, prepared_manifest, warehouse_project
-from market_spine.warehouse.resource import WarehouseResource
+from market_spine.warehouse.project import BUILD_EXCLUDES, prepared_manifest, warehouse_project
+from market_spine.warehouse.resource import WINDOW_VARIABLES, WarehouseResource
 from market_spine.warehouse.seeds import seed_versions
 from market_spine.warehouse.translator import MINUTE_BARS, MINUTE_BARS_KEY, SpineDbtTranslator
 
 POOL = "duckdb_warehouse"
 
 
-def dbt_build_args(context: dg.AssetExecutionContext, target: Path) -> list[str]:
-    """`dbt build`, with the trade-date window when the run includes minute-fact partitions.
+def dbt_build_args(context: dg.AssetExecutionContext) -> list[str]:
+    """`dbt build` of the run's selection without the unit tests (`BUILD_EXCLUDES`).
 
-    Without the fact, the window is inert (only the fact reads it): the build passes the vars
-    of the last invocation in `target`, so dbt reuses its partial parse instead of parsing the
-    whole project again, as it does whenever the vars change."""
+    Without the minute fact, the fact is excluded by name: dbt would still run its relationship
+    tests for the dimensions selected, against a fact this run does not build (and that may not
+    exist yet)."""
     if MINUTE_BARS_KEY not in context.selected_asset_keys:
-        # dbt would still run the fact's relationship tests for the dimensions selected, against
-        # a fact this run does not build (and that may not exist yet).
-        kept = last_vars(target)
-        return ["build", "--exclude", MINUTE_BARS, *(["--vars", json.dumps(kept)] if kept else [])]
+        return ["build", *BUILD_EXCLUDES, "--exclude", MINUTE_BARS]
+    return ["build", *BUILD_EXCLUDES]
+
+
+def dbt_window(context: dg.AssetExecutionContext) -> dict[str, str | None]:
+    """The trade-date window (inclusive ISO dates) of a run that builds minute-fact partitions,
+    as the `trade_date_window` macro reads it from the environment; unset otherwise. Not
+    --vars: dbt parses the whole project again whenever those change, while a changed variable
+    only re-parses the models that read it."""
+    if MINUTE_BARS_KEY not in context.selected_asset_keys:
+        return dict.fromkeys(WINDOW_VARIABLES)
     keys = context.partition_key_range
-    return ["build", "--vars", json.dumps({"start_date": keys.start, "end_date": keys.end})]
+    return dict(zip(WINDOW_VARIABLES, (keys.start, keys.end), strict=True))
 
 
 def warehouse_dbt_for(instruments_path: Path | None) -> dg.AssetsDefinition:
@@ -63,8 +69,8 @@ def _warehouse_dbt(versions: tuple[tuple[str, str], ...]) -> dg.AssetsDefinition
     ) -> Iterator[Any]:
         """Seeds, staging and intermediate views, dimensions and facts: the run's selection."""
         with warehouse.writing():
-            args = dbt_build_args(context, warehouse.target_path)
-            invocation = warehouse.invoke(dbt, args, context=context)
+            args = dbt_build_args(context)
+            invocation = warehouse.invoke(dbt, args, context=context, window=dbt_window(context))
             yield from invocation.stream()
 
     return warehouse_dbt

@@ -40,8 +40,14 @@ def model_sql(config: DatasetConfig) -> str:
     return f"-- {HEADER}\nselect\n{columns}\nfrom {{{{ source('normalized', '{table}') }}}}\n"
 
 
+def _required_columns(config: DatasetConfig, columns: list[str]) -> dict[str, object]:
+    """The model's one not-null check over its key columns, named like every model's."""
+    return {"name": f"required_columns_{model_name(config)}", "arguments": {"columns": columns}}
+
+
 def model_yml(config: DatasetConfig) -> str:
-    """The staging model's properties: description and columns, PII ones saying how masked."""
+    """The staging model's properties: description, its keys required (one check), and columns,
+    PII ones saying how masked."""
     masked = {
         "hash": " Masked: HMAC-SHA-256 of the value under the home's key.",
         "redact": " Masked: always null.",
@@ -51,10 +57,8 @@ def model_yml(config: DatasetConfig) -> str:
         text = config.column(name).description if name in config.dtypes else f"See {name}."
         if name in config.pii:
             text += masked[config.pii[name]]
-        column: dict[str, object] = {"name": name, "description": text}
-        if name in config.keys:
-            column["data_tests"] = ["not_null"]
-        columns.append(column)
+        columns.append({"name": name, "description": text})
+    required = [name for name in silver_schema(config) if name in config.keys]
     body = {
         "version": 2,
         "models": [
@@ -62,6 +66,11 @@ def model_yml(config: DatasetConfig) -> str:
                 "name": model_name(config),
                 "description": f"{config.description} Silver rows, PII masked (owner "
                 f"{config.owner}).",
+                **(
+                    {"data_tests": [{"required_columns": _required_columns(config, required)}]}
+                    if required
+                    else {}
+                ),
                 "columns": columns,
             }
         ],

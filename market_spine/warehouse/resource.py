@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +35,12 @@ if TYPE_CHECKING:
     from market_spine.settings import Settings
 
 _ENV_LOCK = threading.Lock()  # os.environ is process-wide: one invocation sets it at a time
-#: What dbt reads from the environment for one home: profiles.yml's home, dbt_project.yml's seeds.
-_ENV = ("MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS")
+#: The trade-date window of a partitioned build (inclusive ISO dates), which the
+#: `trade_date_window` macro reads from the environment.
+WINDOW_VARIABLES = ("MARKET_SPINE_START_DATE", "MARKET_SPINE_END_DATE")
+#: What dbt reads from the environment for one invocation: profiles.yml's home,
+#: dbt_project.yml's seeds, the build's window.
+_ENV = ("MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS", *WINDOW_VARIABLES)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -89,9 +93,12 @@ class WarehouseResource(dg.ConfigurableResource):
         with read_only(Path(self.home), self.lock_timeout_s) as conn:
             yield conn
 
-    def dbt_environment(self) -> dict[str, str | None]:
+    def dbt_environment(
+        self, window: Mapping[str, str | None] | None = None
+    ) -> dict[str, str | None]:
         """What dbt reads from the environment for this home (None: unset), with the home's
-        reference seeds brought up to date first; a bad instruments file raises InvalidInput."""
+        reference seeds brought up to date first; `window` sets WINDOW_VARIABLES (unset when
+        None). A bad instruments file raises InvalidInput."""
         seeds = seeds_folder(Path(self.home), self.instruments_path)
         return {
             "MARKET_SPINE_HOME": str(Path(self.home).resolve()),
@@ -101,15 +108,21 @@ class WarehouseResource(dg.ConfigurableResource):
             "MARKET_SPINE_SEEDS": None
             if seeds == SEEDS_DIR
             else os.path.relpath(seeds, DBT_PROJECT_DIR),
-        }
+        } | dict.fromkeys(WINDOW_VARIABLES) | dict(window or {})
 
     def invoke(
-        self, dbt: DbtCliResource, args: Sequence[str], context: Any = None, **kwargs: Any
+        self,
+        dbt: DbtCliResource,
+        args: Sequence[str],
+        context: Any = None,
+        window: Mapping[str, str | None] | None = None,
+        **kwargs: Any,
     ) -> DbtCliInvocation:
         """Start `dbt <args>` for this home; the caller must hold `writing()` until it ends.
-        The home's reference seeds are brought up to date first; a bad instruments file raises
-        InvalidInput before dbt starts."""
-        environment = self.dbt_environment()
+        `window` sets WINDOW_VARIABLES (unset when None). The home's reference seeds are
+        brought up to date first; a bad instruments file raises InvalidInput before dbt
+        starts."""
+        environment = self.dbt_environment(window)
         with _ENV_LOCK:
             previous = {name: os.environ.get(name) for name in _ENV}
             for name, value in environment.items():

@@ -1,11 +1,14 @@
 {#- The rows an incremental model (re)builds, as a predicate on `column`:
-    - `--vars '{start_date: ..., end_date: ...}'` (Dagster's partitioned runs): that inclusive window;
+    - MARKET_SPINE_START_DATE and MARKET_SPINE_END_DATE in the environment (Dagster's partitioned
+      runs), or `--vars '{start_date: ..., end_date: ...}'`: that inclusive window. Dagster uses
+      the environment because dbt parses the whole project again whenever the vars change, and
+      only the models calling this macro when these variables do;
     - an incremental run without vars: the last `lookback_days` trade dates already loaded and anything newer;
     - a full build: every row.
     The dates are parsed, so a malformed var fails loudly instead of reaching the SQL. -#}
 {% macro trade_date_window(column) -%}
-    {%- set start = var('start_date') -%}
-    {%- set end = var('end_date') -%}
+    {%- set start = var('start_date') or env_var('MARKET_SPINE_START_DATE', '') -%}
+    {%- set end = var('end_date') or env_var('MARKET_SPINE_END_DATE', '') -%}
     {%- if start and end -%}
         {%- set lo = modules.datetime.date.fromisoformat(start | string) -%}
         {%- set hi = modules.datetime.date.fromisoformat(end | string) -%}

@@ -65,10 +65,11 @@ def test_the_warehouse_as_of_an_instant_answers_as_it_was_then(
     assert built.stat().st_size > 0 and digest(main) == before
     assert str(then["bars"]) in result.output  # the query's answer, from the built file
 
-    # Built from the home's parse of the project (no file parsed again), into a file whose
-    # database name is not the home's: its relations follow it.
+    # Built from the home's parse of the project, into a file whose database name is not the
+    # home's: its relations follow it. Of the project's 200-odd files only the minute fact is
+    # parsed again (with its properties), because it reads the window the home's last build set.
     direct = build_as_of(settings_for(home), between, home / "elsewhere" / "then.duckdb")
-    assert direct.parsed_files == 0
+    assert direct.parsed_files is not None and direct.parsed_files <= 2
     assert direct.sql(DAYS).to_dicts()[0] == then
 
 

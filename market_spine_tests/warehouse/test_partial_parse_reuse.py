@@ -1,10 +1,12 @@
 """A warehouse build after a windowed one reuses dbt's partial parse: the automation's builds
-of the models over a load alternate with builds of the minute fact's window, and dbt parses the
-whole project again whenever the vars differ from the last invocation's."""
+of the models over a load alternate with builds of the minute fact's window, and each window
+differs from the last. dbt would parse the whole project again for every changed --vars; the
+window comes through the environment, which re-parses only the models reading it."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from market_spine.warehouse.paths import dbt_target_path
 from market_spine.warehouse.translator import MINUTE_BARS_KEY
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.run_homes import DAY, run_days
+
+NEXT_DAY = DAY + timedelta(days=1)
 
 FULL_PARSE = "Unable to do partial parsing"
 
@@ -43,6 +47,20 @@ def test_a_build_without_the_minute_fact_reuses_the_windowed_builds_parse(tmp_pa
         )
         models = launch(settings, marts[:1], instance=instance)
         assert models.success, models.failure
-    messages = _last_invocation(log)
-    assert messages, "dbt wrote no log for the models' build"
-    assert not [m for m in messages if FULL_PARSE in m], messages[:5]
+        after_models = _last_invocation(log)
+        # Another day's window: only the models reading the window are parsed again.
+        next_day = launch(
+            settings,
+            [MINUTE_BARS_KEY],
+            instance=instance,
+            partition_range=(NEXT_DAY.isoformat(), NEXT_DAY.isoformat()),
+        )
+        assert next_day.success, next_day.failure
+    assert after_models, "dbt wrote no log for the models' build"
+    assert not [m for m in after_models if FULL_PARSE in m], after_models[:5]
+    windowed_again = _last_invocation(log)
+    assert windowed_again != after_models, "dbt wrote no log for the second window's build"
+    assert not [m for m in windowed_again if FULL_PARSE in m], windowed_again[:5]
+    assert any(
+        "Partial parsing: updated file" in m and "fct_futures_bars_1m" in m for m in windowed_again
+    ), [m for m in windowed_again if "arti" in m]

@@ -113,6 +113,10 @@ def test_dbt_build_passes_and_tests_are_asset_checks(built: Built) -> None:
         for e in r.get_asset_check_evaluations()
     }
     assert reported == {t["name"] for t in tests}
+    # The unit tests check the models' SQL, not the data: they run here, not in builds.
+    built_nodes = built.warehouse.target_path / "run_results.json"
+    kinds = {r["unique_id"].split(".")[0] for r in json.loads(built_nodes.read_text())["results"]}
+    assert "unit_test" not in kinds and "test" in kinds
 
 
 def test_marts_match_the_lake(built: Built) -> None:
@@ -181,8 +185,8 @@ def test_a_second_writer_waits_for_the_lock(built: Built) -> None:
 
 
 def test_a_partition_builds_exactly_its_trade_date(built: Built) -> None:
-    """The partition window reaches dbt through --vars: a first (non-incremental) build without
-    it would have loaded the whole week."""
+    """The partition window reaches dbt through the environment: a first (non-incremental)
+    build without it would have loaded the whole week."""
     materialized = built.minute_bars.get_asset_materialization_events()
     assert [e.partition for e in materialized] == [MINUTE_DAY.isoformat()]
     lake_rows = Lake(built.home / "lake").read(
@@ -314,6 +318,36 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
         "each_continuous_day_carries_its_series_certification": "pass",
         "a_failed_partition_is_listed_with_what_failed_it": "pass",
     }
+
+
+def test_each_models_data_tests_find_what_they_guard(built: Built, tmp_path: Path) -> None:
+    """The one-per-model data tests fail on exactly what they guard, in a copy of the home:
+    `required_columns` returns each column holding NULLs, `accepted_ranges` each value out of
+    its bounds (exclusive where said), `primary_key` each key missing or repeated."""
+    home = tmp_path / "home"
+    shutil.copytree(built.home, home)
+    copy = WarehouseResource(home=str(home))
+    with copy.writing(), duckdb.connect(str(copy.path)) as conn:
+        conn.execute(
+            """
+            update marts.fct_futures_bars_1m
+            set trade_date = null, volume = -1, low_price = 0
+            where bar_key = (select min(bar_key) from marts.fct_futures_bars_1m);
+            insert into marts.fct_futures_bars_1m
+            select * from marts.fct_futures_bars_1m
+            where bar_key = (select max(bar_key) from marts.fct_futures_bars_1m);
+            """
+        )
+    tests = {
+        "required_columns_fct_futures_bars_1m": 1,  # trade_date
+        "accepted_ranges_fct_futures_bars_1m": 2,  # volume < 0, low_price not > 0
+        "primary_key_fct_futures_bars_1m_bar_key": 1,  # the repeated key
+        "required_columns_dim_date": 0,
+    }
+    invocation = copy.run(["test", "--select", " ".join(tests)])
+    results = invocation.get_artifact("run_results.json")["results"]
+    failures = {r["unique_id"].split(".")[2]: r["failures"] for r in results}
+    assert failures == tests
 
 
 def test_the_readiness_mart_and_view_say_what_spine_says(built: Built) -> None:
