@@ -100,15 +100,19 @@ class WarehouseResource(dg.ConfigurableResource):
         reference seeds brought up to date first; `window` sets WINDOW_VARIABLES (unset when
         None). A bad instruments file raises InvalidInput."""
         seeds = seeds_folder(Path(self.home), self.instruments_path)
-        return {
-            "MARKET_SPINE_HOME": str(Path(self.home).resolve()),
-            # The project's default seeds: dbt sees what it always saw. Others relative to the
-            # project: with an absolute seed folder, dbt's partial parse takes every seed for
-            # changed on the next run and then fails to load them.
-            "MARKET_SPINE_SEEDS": None
-            if seeds == SEEDS_DIR
-            else os.path.relpath(seeds, DBT_PROJECT_DIR),
-        } | dict.fromkeys(WINDOW_VARIABLES) | dict(window or {})
+        return (
+            {
+                "MARKET_SPINE_HOME": str(Path(self.home).resolve()),
+                # The project's default seeds: dbt sees what it always saw. Others relative to the
+                # project: with an absolute seed folder, dbt's partial parse takes every seed for
+                # changed on the next run and then fails to load them.
+                "MARKET_SPINE_SEEDS": None
+                if seeds == SEEDS_DIR
+                else os.path.relpath(seeds, DBT_PROJECT_DIR),
+            }
+            | dict.fromkeys(WINDOW_VARIABLES)
+            | dict(window or {})
+        )
 
     def invoke(
         self,
