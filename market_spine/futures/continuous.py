@@ -120,8 +120,9 @@ def unadjustable(series: str, bars: pl.DataFrame, rolls: pl.DataFrame, adjust: s
     return None
 
 
-#: The SQL view of the continuous minutes with their back-adjustments, anchored to the newest
-#: roll in the table (so, unlike a Spine read, its earlier prices move when a roll is added).
+#: The SQL view of the continuous minutes with their back-adjustments, anchored to each
+#: series' newest contract (so, unlike a Spine read, its earlier prices move when a roll is
+#: added).
 ADJUSTED_VIEW = "futures_continuous_adjusted_1m"
 
 
@@ -129,20 +130,47 @@ def adjusted_view_sql(minutes: str, rolls: str) -> str:
     """DuckDB SQL over the `minutes` and `rolls` views: every continuous minute with
     `adj_difference` (the gaps of the later rolls, summed), `adj_ratio` (their ratios,
     multiplied) and the close adjusted each way. An ASOF join finds each bar's first later
-    roll, whose suffix sum or product is its adjustment."""
+    roll, whose suffix sum or product is its adjustment.
+
+    An adjustment is NULL where it is unknown, as a Spine read refuses it (`unadjustable`):
+    when the bar's contract is not the one its next roll leaves (a roll the table lacks), when
+    a later roll does not lead to the contract the following one leaves (or, the newest, to the
+    series' newest contract), or when a later roll's gap or ratio was not measured."""
     return f"""
-        with later as (
-            select series, roll_ts,
-                sum(gap) over w as adj_difference,
-                exp(sum(ln(ratio)) over w) as adj_ratio
-            from {rolls}
+        with newest as (
+            select series, arg_max(contract, ts) as contract from {minutes} group by series
+        ),
+        chained as (
+            select r.series, r.roll_ts, r.from_contract, r.gap, r.ratio,
+                r.to_contract = coalesce(
+                    lead(r.from_contract) over (partition by r.series order by r.roll_ts),
+                    newest.contract
+                ) as linked
+            from {rolls} r left join newest on r.series = newest.series
+        ),
+        later as (
+            select series, roll_ts, from_contract,
+                case when bool_and(linked and gap is not null) over w
+                    then sum(gap) over w end as adj_difference,
+                case when bool_and(linked and ratio is not null) over w
+                    then exp(sum(ln(ratio)) over w) end as adj_ratio
+            from chained
             window w as (partition by series order by roll_ts desc rows unbounded preceding)
+        ),
+        adjusted as (
+            select m.*,
+                case
+                    when later.series is null and m.contract = newest.contract then 0
+                    when m.contract = later.from_contract then later.adj_difference
+                end as adj_difference,
+                case
+                    when later.series is null and m.contract = newest.contract then 1
+                    when m.contract = later.from_contract then later.adj_ratio
+                end as adj_ratio
+            from {minutes} m
+            join newest on m.series = newest.series
+            asof left join later on m.series = later.series and later.roll_ts > m.ts
         )
-        select m.*,
-            coalesce(later.adj_difference, 0) as adj_difference,
-            coalesce(later.adj_ratio, 1) as adj_ratio,
-            m.close + coalesce(later.adj_difference, 0) as close_difference,
-            m.close * coalesce(later.adj_ratio, 1) as close_ratio
-        from {minutes} m
-        asof left join later on m.series = later.series and later.roll_ts > m.ts
+        select *, close + adj_difference as close_difference, close * adj_ratio as close_ratio
+        from adjusted
     """

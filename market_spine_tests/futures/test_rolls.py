@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import duckdb
 import polars as pl
 import pytest
 
 from market_spine.futures import checks
-from market_spine.futures.continuous import back_adjust, continuous_minutes, unadjustable
+from market_spine.futures.continuous import (
+    adjusted_view_sql,
+    back_adjust,
+    continuous_minutes,
+    unadjustable,
+)
 from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.rolls import (
@@ -257,3 +263,41 @@ def test_a_read_across_an_unknown_or_unmeasured_roll_is_refused_with_the_fix(bar
     # A read that starts on the roll's day has the roll behind its first bar: nothing to adjust.
     after = c0.filter(pl.col("trade_date") >= ROLL_DAY)
     assert unadjustable("CL.c.0", after, rolled.with_columns(gap=None), "difference") is None
+
+
+def _adjusted_view(minutes: pl.DataFrame, rolls: pl.DataFrame) -> pl.DataFrame:
+    """The SQL view `futures_continuous_adjusted_1m` over these minutes and rolls."""
+    with duckdb.connect() as con:
+        con.register("minutes", minutes.to_arrow())
+        con.register("rolls", rolls.to_arrow())
+        return pl.from_arrow(
+            con.execute(f"{adjusted_view_sql('minutes', 'rolls')} order by ts").arrow()
+        )
+
+
+def test_the_sql_view_adjusts_only_across_known_measured_rolls(bars, run) -> None:
+    """The SQL view leaves an adjustment NULL wherever a Spine read is refused: across a roll
+    the table lacks, a roll that does not lead to the next, or an unmeasured gap."""
+    recorded, minutes = build(bars, run)
+    c0 = minutes.filter(pl.col("series") == "CL.c.0")
+    rolled = recorded.filter(pl.col("series") == "CL.c.0")
+    before, after = pl.col("trade_date") < ROLL_DAY, pl.col("trade_date") >= ROLL_DAY
+
+    known = _adjusted_view(c0, rolled)
+    assert known["close_difference"].to_list() == pytest.approx(
+        back_adjust(c0, rolled, "difference")["close"].to_list()
+    )
+    assert known["close_ratio"].to_list() == pytest.approx(
+        back_adjust(c0, rolled, "ratio")["close"].to_list()
+    )
+    for rolls in (
+        rolled.head(0),  # the roll is missing
+        rolled.with_columns(to_contract=pl.lit("CLZ9")),  # it leads elsewhere
+    ):
+        unknown = _adjusted_view(c0, rolls)
+        assert unknown.filter(before)["adj_difference"].null_count() == c0.filter(before).height
+        assert unknown.filter(before)["close_ratio"].null_count() == c0.filter(before).height
+        assert (unknown.filter(after)["adj_difference"] == 0).all()
+    unmeasured = _adjusted_view(c0, rolled.with_columns(gap=None))
+    assert unmeasured.filter(before)["close_difference"].null_count() == c0.filter(before).height
+    assert unmeasured["close_ratio"].null_count() == 0

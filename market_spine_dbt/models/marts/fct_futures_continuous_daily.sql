@@ -2,10 +2,14 @@
 -- which says why the log is read as a source). Loads of this domain's minutes re-judge it, so
 -- they rebuild this mart, and no other domain's do.
 -- depends_on: {{ source('normalized', 'futures_bars_1m') }}
--- Daily bars of each continuous series with their back-adjustment, anchored to the newest roll
--- in the warehouse: adj_difference sums the gaps of the rolls after the day, adj_ratio
+-- Daily bars of each continuous series with their back-adjustment, anchored to the series'
+-- newest contract: adj_difference sums the gaps of the rolls after the day, adj_ratio
 -- multiplies their ratios. A roll takes effect at its session's open, so a roll day already
--- holds the new contract and is not adjusted by its own roll.
+-- holds the new contract and is not adjusted by its own roll. An adjustment is null where it is
+-- unknown, as a Spine read refuses it: when the day's contract is not the one its next roll
+-- leaves (a roll the warehouse lacks), when a later roll does not lead to the contract the
+-- following one leaves (or, the newest, to the series' newest contract), or when a later roll's
+-- gap or ratio was not measured.
 with
 
 daily as (
@@ -16,13 +20,44 @@ rolls as (
     select * from {{ ref('stg_normalized__futures_rolls') }}
 ),
 
+newest as (
+    select
+        series,
+        arg_max(local_symbol, trade_date) as contract
+    from daily
+    group by series
+),
+
+chained as (
+    select
+        rolls.series,
+        rolls.trade_date,
+        rolls.from_contract,
+        rolls.gap,
+        rolls.ratio,
+        rolls.to_contract = coalesce(
+            lead(rolls.from_contract) over (
+                partition by rolls.series order by rolls.trade_date
+            ),
+            newest.contract
+        ) as linked
+    from rolls
+    left join newest on rolls.series = newest.series
+),
+
 later_rolls as (
     select
         series,
+        from_contract,
         trade_date as roll_date,
-        sum(gap) over later as adj_difference,
-        exp(sum(ln(ratio)) over later) as adj_ratio
-    from rolls
+        case
+            when bool_and(linked and gap is not null) over later then sum(gap) over later
+        end as adj_difference,
+        case
+            when bool_and(linked and ratio is not null) over later
+                then exp(sum(ln(ratio)) over later)
+        end as adj_ratio
+    from chained
     window later as (partition by series order by trade_date desc rows unbounded preceding)
 ),
 
@@ -44,9 +79,16 @@ roots as (
 adjusted as (
     select
         daily.*,
-        coalesce(later_rolls.adj_difference, 0) as adj_difference,
-        coalesce(later_rolls.adj_ratio, 1) as adj_ratio
+        case
+            when later_rolls.series is null and daily.local_symbol = newest.contract then 0
+            when daily.local_symbol = later_rolls.from_contract then later_rolls.adj_difference
+        end as adj_difference,
+        case
+            when later_rolls.series is null and daily.local_symbol = newest.contract then 1
+            when daily.local_symbol = later_rolls.from_contract then later_rolls.adj_ratio
+        end as adj_ratio
     from daily
+    inner join newest on daily.series = newest.series
     asof left join later_rolls
         on daily.series = later_rolls.series
         and daily.trade_date < later_rolls.roll_date
