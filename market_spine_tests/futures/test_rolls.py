@@ -290,11 +290,11 @@ def test_the_sql_view_adjusts_only_across_known_measured_rolls(bars, run) -> Non
     assert known["close_ratio"].to_list() == pytest.approx(
         back_adjust(c0, rolled, "ratio")["close"].to_list()
     )
-    for rolls in (
+    for table in (
         rolled.head(0),  # the roll is missing
         rolled.with_columns(to_contract=pl.lit("CLZ9")),  # it leads elsewhere
     ):
-        unknown = _adjusted_view(c0, rolls)
+        unknown = _adjusted_view(c0, table)
         assert unknown.filter(before)["adj_difference"].null_count() == c0.filter(before).height
         assert unknown.filter(before)["close_ratio"].null_count() == c0.filter(before).height
         assert (unknown.filter(after)["adj_difference"] == 0).all()
