@@ -382,6 +382,7 @@ def test_the_readiness_mart_and_view_say_what_spine_says(built: Built) -> None:
 #: The marts over certified lake data: the dataset each one's rows are judged as, and the SQL
 #: naming the symbol each row is judged under.
 CERTIFIED_MARTS = {
+    "fct_futures_bars_1m": ("normalized/futures_bars_1m", "substr(root_instrument_key, 5)"),
     "fct_futures_bars_daily": ("analytics/futures_bars_daily", "substr(root_instrument_key, 5)"),
     "fct_futures_continuous_daily": ("analytics/futures_continuous_daily", "series"),
     "fct_option_eod": ("analytics/options_greeks_eod", "substr(root_instrument_key, 5)"),

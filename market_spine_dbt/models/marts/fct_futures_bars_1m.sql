@@ -3,12 +3,16 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='trade_date',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
 -- Incremental by trade date: a run replaces whole trade dates (Dagster passes the partition
--- window as --vars start_date/end_date), so a re-captured session replaces its old minutes.
+-- window through the environment, see trade_date_window), so a re-captured session replaces
+-- its old minutes. A column added to the model is appended to a warehouse built before it,
+-- null on the trade dates not rebuilt since.
+-- Each row's certification is its partition's (root × trade date) in the readiness log
+-- (current_certification): the partition's loads re-judge it and rebuild its trade date here.
 with
 
 bars as (
@@ -31,6 +35,14 @@ contracts as (
     {{ resolve_local_symbols('contracts_held', ref('ref_futures_contracts')) }}
 ),
 
+certification as (
+    select
+        trade_date,
+        symbol,
+        certification
+    from ({{ current_certification(['normalized/futures_bars_1m']) }}) as judged
+),
+
 final as (
     select
         bars.bar_key,
@@ -45,12 +57,17 @@ final as (
         bars.volume,
         bars.vwap,
         bars.trade_count,
-        bars.capture_id
+        bars.capture_id,
+        -- A row no judgment covers is not certified: it reads as preliminary.
+        coalesce(certification.certification, 'preliminary') as certification
     from bars
     left join contracts
         on bars.root = contracts.root
         and bars.trade_date = contracts.trade_date
         and bars.local_symbol = contracts.local_symbol
+    left join certification
+        on bars.trade_date = certification.trade_date
+        and bars.root = certification.symbol
 )
 
 select * from final
