@@ -13,7 +13,7 @@ from market_spine.api.formats import Format
 from market_spine.api.paging import Answer, Limit, Offset, Page, serve
 from market_spine.api.params import RESPONSES, Fmt, restore_plus
 from market_spine.catalog.vocabulary import UnknownDataset
-from market_spine.certification.changes import parse_since
+from market_spine.certification.changes import known_since
 from market_spine.client import Spine
 from market_spine.company import tenancy
 from market_spine.errors import InvalidInput
@@ -65,11 +65,11 @@ def revisions(
     refused = tenancy.revisions_refusal(name, getattr(request.state, "identity", None))
     if refused is not None:
         raise ApiError(403, refused, "dataset")
+    spine: Spine = request.app.state.spine
     try:
-        wanted = parse_since(None if since is None else restore_plus(since))
+        wanted = known_since(spine.lake, name, None if since is None else restore_plus(since))
     except InvalidInput as exc:
         raise ApiError(422, str(exc), "since") from None
-    spine: Spine = request.app.state.spine
     return serve(
         request,
         Answer(

@@ -33,10 +33,28 @@ def parse_since(since: int | datetime | str | None) -> int | datetime | None:
         raise InvalidInput(f"since={since!r} is not {SINCE_FORMS}") from None
 
 
+def known_since(
+    lake: Lake, dataset: str, since: int | datetime | str | None
+) -> int | datetime | None:
+    """`parse_since`, then a version `dataset` has not reached is InvalidInput: it would answer
+    "nothing changed" about versions that do not exist (a version of another table, most
+    often)."""
+    point = parse_since(since)
+    if isinstance(point, int):
+        newest = lake.version(dataset)
+        if newest is None or point > newest:
+            held = "holds no version yet" if newest is None else f"is at version {newest}"
+            raise InvalidInput(
+                f"since={since!r}: {dataset} {held}, so it has no version {point}; pass a "
+                f"version it has made (the one your last read saw) or an instant ({SINCE_FORMS})"
+            )
+    return point
+
+
 def revisions_since(lake: Lake, dataset: str, since: int | datetime | str | None) -> pl.DataFrame:
     """The revisions of `dataset` (REVISIONS_SCHEMA), oldest first: with a version, those that
-    produced a later version; with an instant, those recorded after it."""
-    point = parse_since(since)
+    produced a later version; with an instant, those recorded after it (`known_since`)."""
+    point = known_since(lake, dataset, since)
     if not lake.exists(REVISIONS):
         return pl.DataFrame(schema=REVISIONS_SCHEMA)
     rows = lake.read(REVISIONS, equals={"dataset": dataset})

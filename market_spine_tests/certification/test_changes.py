@@ -16,6 +16,7 @@ from market_spine.catalog.vocabulary import UnknownDataset
 from market_spine.client import Spine
 from market_spine.errors import InvalidInput
 from market_spine.futures.partitions import partition_key
+from market_spine.lake.store import Lake
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import domain_assets, resources
 from market_spine_tests.kit.api import serving
@@ -85,6 +86,11 @@ def test_a_bad_since_or_dataset_says_what_to_pass(revised_home) -> None:
         spine.changes(BARS, since="yesterday")
     with pytest.raises(UnknownDataset, match="normalized/futures_bars_1m"):
         spine.changes("normalized/nope")
+    # A version the table never made is no "nothing changed since".
+    newest = Lake(revised_home / "lake").version(BARS)
+    assert spine.changes(BARS, since=newest).is_empty()
+    with pytest.raises(InvalidInput, match=f"is at version {newest}, so it has no version 999"):
+        spine.changes(BARS, since=999)
 
 
 def test_the_api_answers_what_changed(revised_home) -> None:
@@ -100,6 +106,9 @@ def test_the_api_answers_what_changed(revised_home) -> None:
         assert detail.json()["rows"] > 0 and "key_json" in detail.json()["columns"]
         bad = client.get("/v1/revisions", params={"dataset": BARS, "since": "soon"})
         assert bad.status_code == 422 and bad.json()["field"] == "since"
+        ahead = client.get("/v1/revisions", params={"dataset": BARS, "since": "999"})
+        assert ahead.status_code == 422 and ahead.json()["field"] == "since", ahead.text
+        assert "no version 999" in ahead.json()["error"]
         unknown = client.get("/v1/revisions", params={"dataset": "raw/nope"})
         assert unknown.status_code == 422 and unknown.json()["field"] == "dataset"
 
