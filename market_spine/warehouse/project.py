@@ -77,18 +77,50 @@ def discard_foreign_partial_parse(target_path: Path) -> bool:
 
 
 def seed_partial_parse(target_path: Path) -> None:
-    """Give `target_path` the project's partial-parse file, readable by this user only.
-    dagster-dbt would seed it with `shutil.copy`, which keeps the project copy's 0644 mode, and
-    dbt rewrites the file in place, so that mode would stay in the home for good."""
+    """Give `target_path` the project's partial-parse file, stamped with the profile checksum
+    of this invocation's environment (`_profile_checksum`), readable by this user only.
+
+    dbt parses the whole project again when the profile's checksum differs from the one the
+    file was made under, and a home's profile differs from the project's only by the home's
+    paths, which nothing parsed holds: stamped, a new home's first build reuses the parse
+    (seconds of CPU). dagster-dbt would seed the file with `shutil.copy`, which keeps the
+    project copy's 0644 mode, and dbt rewrites the file in place, so that mode would stay in
+    the home for good."""
     source = DBT_PROJECT_DIR / "target" / PARTIAL_PARSE
     path = Path(target_path) / PARTIAL_PARSE
     if not path.exists() and source.is_file():
+        saved = msgpack.unpackb(source.read_bytes(), raw=False, strict_map_key=False)
+        checksum = _profile_checksum()
+        if checksum is not None:
+            saved["state_check"]["profile_hash"]["checksum"] = checksum
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f, source.open("rb") as src:
-            shutil.copyfileobj(src, f)
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgpack.packb(saved))
     if path.exists():
         os.chmod(path, 0o600)
+
+
+def _profile_checksum() -> str | None:
+    """dbt's checksum of the warehouse profile's connection as the environment renders it now
+    (what dbt compares before reusing a partial parse); None when dbt cannot render it, which
+    dbt itself reports when it runs."""
+    import pprint
+    from argparse import Namespace
+
+    from dbt.config.runtime import load_profile
+    from dbt.contracts.files import FileHash
+    from dbt.flags import set_from_args
+    from dbt_common.context import set_invocation_context
+
+    try:
+        set_invocation_context(dict(os.environ))
+        set_from_args(Namespace(profiles_dir=str(DBT_PROJECT_DIR)), None)
+        profile = load_profile(str(DBT_PROJECT_DIR), {}, None, None)
+    except Exception:  # a bad profile: dbt says what is wrong when it runs
+        return None
+    connection = sorted(profile.credentials.connection_info())
+    return FileHash.from_contents(pprint.pformat(connection)).checksum
 
 
 def _manifest_made_here(manifest: Path) -> bool:

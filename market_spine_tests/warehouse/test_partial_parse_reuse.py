@@ -1,7 +1,8 @@
-"""A warehouse build after a windowed one reuses dbt's partial parse: the automation's builds
-of the models over a load alternate with builds of the minute fact's window, and each window
-differs from the last. dbt would parse the whole project again for every changed --vars; the
-window comes through the environment, which re-parses only the models reading it."""
+"""A home's first warehouse build reuses the project's partial parse, and a build after a
+windowed one reuses the home's: the automation's builds of the models over a load alternate
+with builds of the minute fact's window, and each window differs from the last. dbt would parse
+the whole project again for every changed --vars; the window comes through the environment,
+which re-parses only the models reading it."""
 
 from __future__ import annotations
 
@@ -24,11 +25,16 @@ NEXT_DAY = DAY + timedelta(days=1)
 FULL_PARSE = "Unable to do partial parsing"
 
 
-def _last_invocation(log: Path) -> list[str]:
-    """The messages of the last dbt invocation in the home's dbt.log (JSON lines)."""
+def _invocation(log: Path, which: int) -> list[str]:
+    """The messages of one dbt invocation in the home's dbt.log (JSON lines): 0 the first,
+    -1 the last."""
     entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    last = entries[-1]["info"]["invocation_id"]
-    return [e["info"]["msg"] for e in entries if e["info"]["invocation_id"] == last]
+    ids = list(dict.fromkeys(e["info"]["invocation_id"] for e in entries))
+    return [e["info"]["msg"] for e in entries if e["info"]["invocation_id"] == ids[which]]
+
+
+def _last_invocation(log: Path) -> list[str]:
+    return _invocation(log, -1)
 
 
 # Two dbt builds of the whole warehouse's first load.
@@ -41,6 +47,10 @@ def test_a_build_without_the_minute_fact_reuses_the_windowed_builds_parse(tmp_pa
     with home_instance(settings) as instance:
         [windowed] = materialize_warehouse(settings, DAY, DAY, instance=instance)
         assert windowed.success, windowed
+        # The home's first build reuses the project's parse, stamped with the home's profile.
+        first = _invocation(log, 0)
+        assert not [m for m in first if FULL_PARSE in m], first[:5]
+        assert any("Partial parsing enabled" in m for m in first), first[:5]
         marts = sorted(
             (k for k in warehouse_dbt.keys if k.path[0] == "marts" and k != MINUTE_BARS_KEY),
             key=lambda k: k.to_user_string(),
