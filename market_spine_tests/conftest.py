@@ -126,17 +126,17 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session", autouse=True)
 def _unsynced_test_instances() -> Iterator[None]:
     """The SQLite Dagster instances and stores tests open in this process commit without
-    syncing the disk, and their event logs keep an engine per database: they are thrown away
+    syncing the disk, and their storages keep an engine per database: they are thrown away
     with the test, and the syncs were most of a warehouse build's time (see `kit.sqlite_sync`)."""
     from market_spine_tests.kit.sqlite_sync import (
-        reused_event_log_engines,
-        stock_event_log_engines,
+        reused_engines,
+        stock_engines,
         synced_sqlite,
         unsynced_sqlite,
     )
 
     unsynced_sqlite()
-    reused_event_log_engines()
+    reused_engines()
     yield
-    stock_event_log_engines()
+    stock_engines()
     synced_sqlite()

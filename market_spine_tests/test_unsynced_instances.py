@@ -16,9 +16,9 @@ def test_a_test_instance_commits_without_syncing_the_disk() -> None:
     assert synchronous == 0, "test instances should commit with synchronous=OFF"
 
 
-def test_a_test_instances_event_log_keeps_its_engine_and_stores_every_event() -> None:
-    """The event log reuses one engine per database between statements (see
-    `kit.sqlite_sync`), and stores what the stock storage does."""
+def test_a_test_instances_storages_keep_their_engines_and_store_every_event() -> None:
+    """The event log and run storages reuse one engine per database between statements (see
+    `kit.sqlite_sync`), and store what the stock storages do."""
     with dg.instance_for_test() as instance:
         run = create_run_for_test(instance, job_name="events")
         storage = instance.event_log_storage
@@ -26,8 +26,11 @@ def test_a_test_instances_event_log_keeps_its_engine_and_stores_every_event() ->
         for _ in range(2):
             with storage.run_connection(run.run_id) as conn:  # type: ignore[attr-defined]
                 engines.append(conn.engine)
+        with instance.run_storage.connect() as first, instance.run_storage.connect() as second:  # type: ignore[attr-defined]
+            assert first.engine is second.engine
         for i in range(5):
             instance.report_engine_event(f"event {i}", run)
         logged = [e.message for e in instance.all_logs(run.run_id)]
+        assert instance.get_run_by_id(run.run_id) is not None
     assert engines[0] is engines[1]
     assert [m for m in logged if m.startswith("event ")] == [f"event {i}" for i in range(5)]

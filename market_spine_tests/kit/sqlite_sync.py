@@ -2,8 +2,8 @@
 temporary folder no one reads after a crash, yet SQLite's default (`synchronous=FULL`) syncs
 the disk at every commit, and a run commits a few statements for every event (a planned and an
 evaluation event for each dbt test reported as an asset check). On a loaded CI disk those syncs
-were most of a warehouse build's time. Their event logs also keep one engine per database
-instead of building one for every statement (`reused_event_log_engines`)."""
+were most of a warehouse build's time. Their storages also keep one engine per database
+instead of building one for every statement (`reused_engines`)."""
 
 from __future__ import annotations
 
@@ -37,30 +37,34 @@ def synced_sqlite() -> None:
         event.remove(Engine, "connect", _unsynced)
 
 
-#: How many SQLite event-log databases keep their engine (a run's shard is written for the
-#: length of its run, the index shard throughout).
+#: How many SQLite databases keep their engine (a run's event-log shard is written for the
+#: length of its run; the index shard, the runs and the schedules databases throughout).
 _ENGINES_KEPT = 64
 _engines: OrderedDict[str, Engine] = OrderedDict()
-_stock_connect: Any = None
+_stock: dict[type, Any] = {}
+
+
+def _engine(url: str, **options: Any) -> Engine:
+    """The kept engine of the database at `url`, made with `options` the first time."""
+    engine = _engines.pop(url, None) or create_engine(url, poolclass=NullPool, **options)
+    _engines[url] = engine
+    while len(_engines) > _ENGINES_KEPT:
+        _engines.popitem(last=False)[1].dispose()
+    return engine
 
 
 @contextmanager
-def _connect_reusing_engine(self: Any, shard: str) -> Iterator[Any]:
-    """`SqliteEventLogStorage._connect`, with the shard's engine kept between statements: the
-    stock storage builds an engine for every statement, and with it SQLAlchemy's compiled SQL,
-    a quarter of what storing an event costs. Connections are still opened per statement."""
+def _event_log_connect(self: Any, shard: str) -> Iterator[Any]:
+    """`SqliteEventLogStorage._connect` on the shard's kept engine: the stock storage builds an
+    engine for every statement, and with it SQLAlchemy's compiled SQL, a quarter of what
+    storing an event costs. Connections are still opened per statement."""
     from dagster._core.storage.event_log.sqlite import sqlite_event_log as module
 
     with self._db_lock:
-        url = self.conn_string_for_shard(shard)
-        engine = _engines.pop(url, None) or create_engine(
-            url,
-            poolclass=NullPool,
+        engine = _engine(
+            self.conn_string_for_shard(shard),
             connect_args={"timeout": module.SQLITE_BUSY_TIMEOUT_SECONDS},
         )
-        _engines[url] = engine
-        while len(_engines) > _ENGINES_KEPT:
-            _engines.popitem(last=False)[1].dispose()
         if shard not in self._initialized_dbs:
             self._initdb(engine)
             self._initialized_dbs.add(shard)
@@ -68,24 +72,40 @@ def _connect_reusing_engine(self: Any, shard: str) -> Iterator[Any]:
             yield conn
 
 
-def reused_event_log_engines() -> None:
-    """The SQLite event logs Dagster opens in this process from now on keep an engine per
-    database (`_connect_reusing_engine`); what they store is the same."""
-    global _stock_connect
+@contextmanager
+def _storage_connect(self: Any) -> Iterator[Any]:
+    """`connect` of the SQLite run and schedule storages, on the database's kept engine."""
+    with _engine(self._conn_string).connect() as conn, conn.begin():
+        yield conn
+
+
+def _patched() -> dict[type, tuple[str, Any]]:
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+    from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import (
+        SqliteScheduleStorage,
+    )
 
-    if _stock_connect is None:
-        _stock_connect = SqliteEventLogStorage._connect
-        SqliteEventLogStorage._connect = _connect_reusing_engine
+    return {
+        SqliteEventLogStorage: ("_connect", _event_log_connect),
+        SqliteRunStorage: ("connect", _storage_connect),
+        SqliteScheduleStorage: ("connect", _storage_connect),
+    }
 
 
-def stock_event_log_engines() -> None:
-    """Undo `reused_event_log_engines`."""
-    global _stock_connect
-    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+def reused_engines() -> None:
+    """The SQLite run, event-log and schedule storages Dagster opens in this process from now
+    on keep an engine per database; what they store is the same."""
+    for storage, (name, replacement) in _patched().items():
+        if storage not in _stock:
+            _stock[storage] = getattr(storage, name)
+            setattr(storage, name, replacement)
 
-    if _stock_connect is not None:
-        SqliteEventLogStorage._connect = _stock_connect
-        _stock_connect = None
+
+def stock_engines() -> None:
+    """Undo `reused_engines`."""
+    for storage, (name, _) in _patched().items():
+        if storage in _stock:
+            setattr(storage, name, _stock.pop(storage))
     while _engines:
         _engines.popitem()[1].dispose()
