@@ -7,6 +7,7 @@ instead of building one for every statement (`reused_engines`)."""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,15 +42,19 @@ def synced_sqlite() -> None:
 #: length of its run; the index shard, the runs and the schedules databases throughout).
 _ENGINES_KEPT = 64
 _engines: OrderedDict[str, Engine] = OrderedDict()
+_engines_lock = threading.Lock()
 _stock: dict[type, Any] = {}
 
 
 def _engine(url: str, **options: Any) -> Engine:
-    """The kept engine of the database at `url`, made with `options` the first time."""
-    engine = _engines.pop(url, None) or create_engine(url, poolclass=NullPool, **options)
-    _engines[url] = engine
-    while len(_engines) > _ENGINES_KEPT:
-        _engines.popitem(last=False)[1].dispose()
+    """The kept engine of the database at `url`, made with `options` the first time. An engine
+    let go is not disposed: another thread may still hold a connection from it (its pool
+    keeps none, so nothing is left open)."""
+    with _engines_lock:
+        engine = _engines.pop(url, None) or create_engine(url, poolclass=NullPool, **options)
+        _engines[url] = engine
+        while len(_engines) > _ENGINES_KEPT:
+            _engines.popitem(last=False)
     return engine
 
 
