@@ -36,13 +36,14 @@ def dbt_build_args(context: dg.AssetExecutionContext) -> list[str]:
     return ["build", *BUILD_EXCLUDES]
 
 
-def dbt_window(context: dg.AssetExecutionContext) -> dict[str, str | None]:
+def dbt_window(context: dg.AssetExecutionContext) -> dict[str, str]:
     """The trade-date window (inclusive ISO dates) of a run that builds minute-fact partitions,
-    as the `trade_date_window` macro reads it from the environment; unset otherwise. Not
+    as the `trade_date_window` macro reads it from the environment; empty otherwise (the
+    resource unsets what a window does not set). Not
     --vars: dbt parses the whole project again whenever those change, while a changed variable
     only re-parses the models that read it."""
     if MINUTE_BARS_KEY not in context.selected_asset_keys:
-        return dict.fromkeys(WINDOW_VARIABLES)
+        return {}
     keys = context.partition_key_range
     return dict(zip(WINDOW_VARIABLES, (keys.start, keys.end), strict=True))
 
