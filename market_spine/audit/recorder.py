@@ -22,6 +22,8 @@ from market_spine.config.identity import os_user
 FLUSH_EVERY_S = 0.5
 #: A batch this large is written at once rather than waiting for the next tick.
 FLUSH_AT = 10_000
+#: Ticks with nothing to write after which the thread ends; the next entry starts another.
+IDLE_TICKS = 4
 
 _lock = threading.Lock()
 _recorders: dict[Path, Recorder] = {}
@@ -30,7 +32,9 @@ _by_given: dict[Path, Recorder] = {}
 
 
 class Recorder:
-    """Batches entries for one home and writes them from a daemon thread."""
+    """Batches entries for one home and writes them from a daemon thread, which lives while
+    entries arrive: a process that touched many homes (a server, a test run) keeps no thread
+    per home it no longer uses."""
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
@@ -83,13 +87,29 @@ class Recorder:
             return len(batch)
 
     def _run(self) -> None:
+        idle = 0
         while True:
             self._wake.wait(FLUSH_EVERY_S)
             self._wake.clear()
             try:
-                self.flush()
+                written = self.flush()
             except Exception:  # a failed write keeps nothing back from the next one
+                written = 1
+            idle = 0 if written else idle + 1
+            if idle < IDLE_TICKS:
                 continue
+            with self._lock:
+                # Entries waiting for their home keep the thread; under the lock `record`
+                # either sees this thread still set or starts the next one.
+                if not self._pending:
+                    self._thread = None
+                    return
+            idle = 0
+
+    @property
+    def running(self) -> bool:
+        """Whether a writer thread is alive for this home."""
+        return self._thread is not None
 
 
 def _entry(

@@ -177,3 +177,24 @@ def test_a_recorder_writes_in_the_background_and_drops_entries_of_a_missing_home
     gone.record("alice", "cli.status")
     assert gone.flush(final=True) == 0 and gone.flush() == 0
     assert not (tmp_path / "never").exists()
+
+
+def test_an_idle_recorders_thread_ends_and_the_next_entry_starts_another(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    recorder = Recorder(home)
+    recorder.record("alice", "spine.read", "bars")
+    assert recorder.running
+    deadline = time.monotonic() + 20
+    while recorder.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not recorder.running  # idle: no thread kept per home a process used once
+    assert verify(home).entries == 1
+    recorder.record("bob", "spine.read", "bars")
+    assert recorder.running
+    deadline = time.monotonic() + 20
+    while verify(home).entries < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert verify(home).entries == 2  # written by the new thread, no flush called
