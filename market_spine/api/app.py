@@ -33,6 +33,7 @@ from market_spine.api.audit_middleware import AuditMiddleware
 from market_spine.api.errors import install_error_handlers
 from market_spine.api.load_status import LoadStatus
 from market_spine.api.paging import ReadSlots
+from market_spine.api.query_names import refuse_unknown
 from market_spine.api.server import BodyDeadline, BodyLimit
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
@@ -156,21 +157,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every router but health's carries the guard; the WebSocket checks its own credential
     # (`access.admit_websocket`), since browsers cannot send headers with it.
     guarded = [Depends(access.guard)]
-    app.include_router(routes_bars.router, dependencies=guarded)
-    app.include_router(routes_options.router, dependencies=guarded)
-    app.include_router(routes_catalog.router, dependencies=guarded)
-    app.include_router(routes_revisions.router, dependencies=guarded)
-    app.include_router(routes_datasets.router, dependencies=guarded)
-    app.include_router(routes_readiness.router, dependencies=guarded)
-    app.include_router(routes_stream.router, dependencies=guarded)
+    # Data routes also refuse query parameters they do not take, after the caller is known.
+    reads = [*guarded, Depends(refuse_unknown)]
+    app.include_router(routes_bars.router, dependencies=reads)
+    app.include_router(routes_options.router, dependencies=reads)
+    app.include_router(routes_catalog.router, dependencies=reads)
+    app.include_router(routes_revisions.router, dependencies=reads)
+    app.include_router(routes_datasets.router, dependencies=reads)
+    app.include_router(routes_readiness.router, dependencies=reads)
+    app.include_router(routes_stream.router, dependencies=reads)
     app.include_router(routes_stream.sockets)
     app.include_router(routes_health.router)
-    app.include_router(routes_status.router, dependencies=guarded)
-    app.include_router(routes_gaps.router, dependencies=guarded)
-    app.include_router(routes_cost.router, dependencies=guarded)
+    app.include_router(routes_status.router, dependencies=reads)
+    app.include_router(routes_gaps.router, dependencies=reads)
+    app.include_router(routes_cost.router, dependencies=reads)
     app.include_router(metrics.router, dependencies=guarded)
-    app.include_router(routes_keys.router, dependencies=guarded)
-    app.include_router(routes_audit.router, dependencies=guarded)
+    app.include_router(routes_keys.router, dependencies=reads)
+    app.include_router(routes_audit.router, dependencies=reads)
     # The UI is opened in a browser, which cannot add a bearer header: it also takes the key
     # as the password of HTTP Basic authentication, and asks for it.
     app.include_router(dagster_proxy.router, dependencies=[Depends(access.ui_guard)])

@@ -18,8 +18,6 @@ from market_spine.company.empty_reads import why_empty
 from market_spine.security.identity import Identity
 
 router = APIRouter(prefix="/v1/datasets", tags=["company datasets"])
-#: The query parameters a dataset read takes; any other is refused (400), never ignored.
-ACCEPTED = ("format", "limit", "offset")
 
 
 @router.get(
@@ -38,15 +36,6 @@ def dataset(
     """`name` as declared in the dataset's YAML (`clients`). A dimension answers every version
     of each key (`valid_from`, `valid_to`, `is_current`); a fact, one row per key. A key
     bound to a tenant is answered 403 for a dataset not split by tenant."""
-    unknown = sorted(set(request.query_params) - set(ACCEPTED))
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
-            f"/v1/datasets/{{name}} accepts {', '.join(ACCEPTED)} (a key bound to a tenant "
-            "reads its rows with no parameter; filter the rows you get, or use Spine.sql)",
-            unknown[0],
-        )
     identity: Identity = request.state.identity
     try:
         table = reading.silver_name(name, identity)

@@ -253,3 +253,25 @@ def test_metrics_count_requests_and_rows(api: httpx.Client) -> None:
     assert 'market_spine_api_requests_total{method="GET",route="/v1/bars",status="422"}' in text
     assert "market_spine_api_request_duration_seconds_bucket" in text
     assert 'market_spine_api_rows_served_total{route="/v1/bars"}' in text
+
+
+def test_every_data_route_refuses_a_query_parameter_it_does_not_take(api: httpx.Client) -> None:
+    app_routes = [
+        route
+        for route in api.get("/openapi.json").json()["paths"].items()
+        if route[0].startswith("/v1/") and "get" in route[1]
+    ]
+    assert len(app_routes) >= 15
+    for path, methods in app_routes:
+        taken = {p["name"] for p in methods["get"].get("parameters", []) if p["in"] == "query"}
+        url = path.replace("{", "").replace("}", "")
+        r = api.get(url, params={"certifed_only": "true", "as_off": "3"})
+        assert r.status_code == 400, (path, r.text)
+        body = r.json()
+        assert body["field"] == "as_off", path
+        said = body["error"]
+        assert said.startswith("unknown query parameters as_off, certifed_only:"), said
+        assert all(name in said for name in taken), (path, said)
+    # What a route takes is not refused: the misspelt name was the only fault.
+    r = api.get("/v1/bars", params={"symbol": "CL", "start": DAY, "certified_only": "false"})
+    assert r.status_code == 200, r.text
