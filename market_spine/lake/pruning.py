@@ -20,11 +20,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-import pyarrow as pa
 from deltalake import DeltaTable
 
 from market_spine.lake.files import LogListing, commit_name
-from market_spine.lake.reader import open_table
+from market_spine.lake.reader import add_actions, open_table
 from market_spine.lake.storage import Storage
 from market_spine.lake.store import Lake
 
@@ -139,7 +138,7 @@ def _file_versions(
     oldest = listing.versions[0] if listing.versions else 0
     if oldest > 0 and oldest in listing.checkpoints:
         start = open_table(store, root, oldest)
-        paths = pa.table(start.get_add_actions(flatten=True)).column("path").to_pylist()
+        paths = add_actions(start).column("path").to_pylist()
         added.update((unquote(p), oldest) for p in paths)
     for version in listing.versions:
         text = store.read(store.join(log_dir, commit_name(version))).decode()

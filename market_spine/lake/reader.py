@@ -25,6 +25,7 @@ from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 from deltalake.transaction import AddAction
 
 from market_spine.errors import HistoryPruned, LakeDamaged, LakeError, LakeUnreachable
+from market_spine.lake.arrow import empty_table, from_stream
 from market_spine.lake.files import LogListing, unreadable
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import Ledger, ledger_of
@@ -79,7 +80,7 @@ class Snapshot:
             key = tuple(f.partition[c] for c in partition_columns)
             by_partition.setdefault(key, []).append(f)
         groups = {key: FileGroup.of(members) for key, members in by_partition.items()}
-        empty = pl.from_arrow(schema.empty_table())
+        empty = pl.from_arrow(empty_table(schema))
         assert isinstance(empty, pl.DataFrame)
         return Snapshot(uri, version, schema, partition_columns, files, groups, empty, past)
 
@@ -227,11 +228,17 @@ def _partition_value(raw: str | None, type_: pa.DataType) -> Any:
     return raw
 
 
+def add_actions(table: DeltaTable) -> pa.Table:
+    """The table's add actions (one row per live file: `path`, `size_bytes`, `partition.<c>`,
+    `min.<c>`, `max.<c>`...) as a pyarrow table."""
+    return from_stream(table.get_add_actions(flatten=True))
+
+
 def build_snapshot(table: DeltaTable) -> Snapshot:
     """Index a DeltaTable's current version: one FileEntry per add action."""
     schema = pa.schema(table.schema().to_arrow())
     partition_columns = tuple(table.metadata().partition_columns)
-    actions = pa.table(table.get_add_actions(flatten=True))
+    actions = add_actions(table)
     root = table.table_uri.removeprefix("file://").rstrip("/")
     names = actions.column_names
     stats_cols = [n[4:] for n in names if n.startswith("min.")]

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from market_spine.errors import LakeDamaged
+from market_spine.lake.arrow import empty_table
 from market_spine.lake.integrity import ledger_of
 from market_spine.lake.reader import FileEntry, Snapshot
 from market_spine.lake.repair import day_of
@@ -139,7 +140,7 @@ def _days(first: date | None, last: date | None) -> str:
 def _duck_types(snapshot: Snapshot) -> dict[str, str]:
     """Each column's DuckDB type, as DuckDB reads the table's Arrow schema."""
     with duckdb.connect() as conn:
-        relation = conn.from_arrow(snapshot.schema.empty_table())
+        relation = conn.from_arrow(empty_table(snapshot.schema))
         pairs = zip(relation.columns, relation.types, strict=True)
         return {name: str(kind) for name, kind in pairs}
 

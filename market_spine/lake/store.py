@@ -34,6 +34,7 @@ from market_spine.errors import (
     NotMaterialized,
 )
 from market_spine.lake import own_log
+from market_spine.lake.arrow import empty_table
 from market_spine.lake.as_of import AsOf, parse_as_of
 from market_spine.lake.commits import (
     Change,
@@ -754,7 +755,7 @@ def replaced_rows(
 
 def _empty_read(schema: pa.Schema) -> pl.DataFrame:
     """No rows, with the columns and types a read of a table of `schema` gives."""
-    empty = pl.from_arrow(schema.empty_table())
+    empty = pl.from_arrow(empty_table(schema))
     assert isinstance(empty, pl.DataFrame)
     return empty.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ns"))
 

@@ -7,6 +7,7 @@ from datetime import date
 import polars as pl
 
 from market_spine.catalog.vocabulary import DatasetSpec, SchemaChange, columns_of
+from market_spine.lake.arrow import empty_table
 from market_spine.warehouse.tables import CHECK_RESULTS, CHECK_RESULTS_SCHEMA
 
 _DESCRIPTIONS = {
@@ -32,7 +33,7 @@ CHECK_RESULTS_SPEC = DatasetSpec(
     owner="team:platform",
     grain="one row per check evaluation",
     partitioning="none (append-only)",
-    columns=columns_of(pl.from_arrow(CHECK_RESULTS_SCHEMA.empty_table()).schema, _DESCRIPTIONS),
+    columns=columns_of(pl.from_arrow(empty_table(CHECK_RESULTS_SCHEMA)).schema, _DESCRIPTIONS),
     history=(SchemaChange(1, date(2026, 11, 23), "first version"),),
 )
 WAREHOUSE_DATASETS = (CHECK_RESULTS_SPEC,)

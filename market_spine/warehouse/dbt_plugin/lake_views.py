@@ -23,6 +23,7 @@ import yaml
 from market_spine.certification.readiness import READINESS_VIEW, current_sql
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import HistoryPruned, InvalidInput
+from market_spine.lake.arrow import empty_table
 from market_spine.lake.reader import Snapshot
 from market_spine.lake.sql import attach, view_sql
 from market_spine.lake.store import Lake
@@ -35,7 +36,7 @@ def _ident(name: str) -> str:
 
 def empty_sql(conn: duckdb.DuckDBPyConnection, schema: pa.Schema) -> str:
     """A SELECT with the schema's columns and DuckDB types and no rows."""
-    conn.register("_spine_empty", schema.empty_table())
+    conn.register("_spine_empty", empty_table(schema))
     try:
         described = conn.execute("DESCRIBE SELECT * FROM _spine_empty").fetchall()
     finally:
@@ -47,7 +48,8 @@ def empty_sql(conn: duckdb.DuckDBPyConnection, schema: pa.Schema) -> str:
 def declared_sources(path: Path = SOURCES_FILE) -> dict[str, dict[str, str]]:
     """Each dbt source table (`<layer>/<table>`) with its columns' DuckDB types, as the
     generated sources file declares them."""
-    document = yaml.safe_load(path.read_text())
+    # libyaml's loader: the file is large, and the pure-Python one took a second of each build.
+    document = yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
     return {
         f"{source['schema']}/{table['name']}": {c["name"]: c["data_type"] for c in table["columns"]}
         for source in document["sources"]
