@@ -16,8 +16,8 @@ from market_spine_tests.kit.postgres import PostgresServer, postgres_server
 from market_spine_tests.kit.s3 import S3Server, s3_server
 
 #: The files that take a minute or more. They are handed to the workers first: pytest-xdist
-#: gives out whole files in collection order, and a long file given out last keeps one worker
-#: busy while the other has nothing left to do.
+#: gives out whole files in collection order (`--no-loadscope-reorder` in setup.cfg), and a
+#: long file given out last keeps one worker busy while the other has nothing left to do.
 LONGEST_FILES = (
     "warehouse/test_build.py",
     "warehouse/test_warehouse.py",
