@@ -15,31 +15,43 @@ from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 from market_spine_tests.kit.postgres import PostgresServer, postgres_server
 from market_spine_tests.kit.s3 import S3Server, s3_server
 
-#: The files that take a minute or more. They are handed to the workers first: pytest-xdist
-#: gives out whole files in collection order (`--no-loadscope-reorder` in setup.cfg), and a
-#: long file given out last keeps one worker busy while the other has nothing left to do.
+#: The longest files, longest first (their tests' durations added up in a full run). They are
+#: handed to the workers first: pytest-xdist gives out whole files in collection order
+#: (`--no-loadscope-reorder` in setup.cfg), and a long file given out last keeps one worker
+#: busy while the other has nothing left to do.
 LONGEST_FILES = (
     "warehouse/test_build.py",
-    "warehouse/test_warehouse.py",
-    "warehouse/test_as_of.py",
-    "lake/test_s3_slices.py",
-    "warehouse/test_first_run.py",
     "cli/test_up.py",
-    "cli/test_process_domains.py",
-    "warehouse/test_streamed_minutes.py",
-    "warehouse/test_partial_parse_reuse.py",
-    "providers/test_thetadata.py",
+    "warehouse/test_as_of.py",
+    "warehouse/test_warehouse.py",
+    "lake/test_s3_slices.py",
     "operations/test_green_simulated_year.py",
-    "warehouse/test_configured_roots.py",
-    "warehouse/test_company_clock.py",
-    "operations/test_status.py",
-    "api/test_ui_browser.py",
-    "lake/test_corruption.py",
-    "futures/test_capture_guard.py",
-    "warehouse/test_one_build.py",
+    "warehouse/test_partial_parse_reuse.py",
+    "warehouse/test_first_run.py",
+    "cli/test_ui_exposure.py",
+    "runs/test_postgres_instance.py",
+    "cli/test_import_bars.py",
+    "providers/test_thetadata.py",
+    "cli/test_gaps.py",
+    "operations/test_gap_fill.py",
     "warehouse/test_seeds.py",
+    "api/test_ui_browser.py",
+    "futures/test_capture_guard.py",
+    "cli/test_signals.py",
+    "warehouse/test_streamed_minutes.py",
+    "warehouse/test_configured_roots.py",
     "cli/test_instruments_kept.py",
+    "futures/test_assets.py",
+    "company/test_home_defs.py",
     "runs/test_vendor_import.py",
+    "certification/test_readiness.py",
+    "certification/test_futures_certification.py",
+    "cli/test_process_domains.py",
+    "warehouse/test_company_clock.py",
+    "api/test_as_certified.py",
+    "api/test_bounds.py",
+    "operations/test_cost_daily.py",
+    "cli/test_runs_retry.py",
 )
 
 
