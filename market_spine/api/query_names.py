@@ -4,6 +4,8 @@ that is not the one they meant."""
 
 from __future__ import annotations
 
+from difflib import get_close_matches
+
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -39,9 +41,15 @@ def refuse_unknown(request: Request) -> None:
         return
     plural = "s" if len(unknown) > 1 else ""
     takes = ", ".join(sorted(accepted)) if accepted else "no query parameter"
+    meant = [
+        f"{close[0]} for {name}"
+        for name in unknown
+        if (close := get_close_matches(name, accepted, n=1, cutoff=0.6))
+    ]
+    hint = f"; did you mean {', '.join(meant)}?" if meant else ""
     raise ApiError(
         400,
         f"unknown query parameter{plural} {', '.join(unknown)}: {route.path} takes {takes} "
-        "(see /docs for what each means)",
+        f"(see /docs for what each means){hint}",
         unknown[0],
     )

@@ -272,6 +272,10 @@ def test_every_data_route_refuses_a_query_parameter_it_does_not_take(api: httpx.
         said = body["error"]
         assert said.startswith("unknown query parameters as_off, certifed_only:"), said
         assert all(name in said for name in taken), (path, said)
+        if "certified_only" in taken:
+            assert "certified_only for certifed_only" in said, said
+    r = api.get("/v1/bars/daily", params={"symbol": "ES.c.0", "start": DAY, "adjustment": "ratio"})
+    assert r.status_code == 400 and "did you mean adjust for adjustment?" in r.json()["error"]
     # What a route takes is not refused: the misspelt name was the only fault.
     r = api.get("/v1/bars", params={"symbol": "CL", "start": DAY, "certified_only": "false"})
     assert r.status_code == 200, r.text
