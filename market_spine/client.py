@@ -71,6 +71,26 @@ READINESS_DATASETS = (
 )
 
 
+#: Why a read of daily bars refuses a timestamp: what Spine and the API both say.
+DAILY_BY_DATE = "daily bars are selected by trade date: pass dates like '2024-03-05'"
+
+
+def uncertified_series(dataset: str, symbol: str | None) -> str:
+    """Why a continuous series (`symbol`, of `dataset`) cannot be read as_certified, and what
+    to read instead. Its sessions are judged from the root's minutes, so its rows carry a
+    `certification`, but no certification pins a version of the series' own table."""
+    series = continuous_symbol(symbol) if symbol else None
+    name = series.name if series else "a continuous series"
+    root = series.root if series else "ROOT"
+    return (
+        f"{name} has no certified versions of its own ({dataset} is built from the root's "
+        "minutes and judged with them, so its rows say their `certification`, but no "
+        f"certification pins a version of it): read the root as_certified (symbol {root}) "
+        f"for the certified minutes, or read {name} with certified_only, refused when any "
+        "session it holds is not certified"
+    )
+
+
 def readiness_datasets() -> tuple[str, ...]:
     """Every dataset readiness may hold: the market's (READINESS_DATASETS) and each company
     dataset's silver table this process knows (the package's and its home's)."""
@@ -208,7 +228,7 @@ class Spine:
         )
         if flags and dataset == BARS_1M:
             rows = self._flagged(rows, BARS_1M, {"symbol": "instrument", "ts": "ts"})
-        return self._warn_if_empty(rows, dataset, symbol, start, end)
+        return self._warn_if_empty(rows, dataset, symbol, start, end, as_of=as_of)
 
     def _bar_rows(
         self,
@@ -225,7 +245,8 @@ class Spine:
         (adjusted as `adjust` says), with their certification; and the dataset read."""
         plain, continuous = datasets
         if is_continuous(symbol):
-            version, states = self._as_certified(continuous, as_of, as_certified)
+            continuous_symbol(symbol)  # a name not served is refused before anything is read
+            version, states = self._as_certified(continuous, as_of, as_certified, symbol)
             rows = self._continuous(continuous, symbol, *span, version, columns, adjust)
             return self._certified(rows, certified_only, states, continuous), continuous
         advice = self.contract_advice(symbol, span[0])  # type: ignore[arg-type]
@@ -283,12 +304,17 @@ class Spine:
 
         return read_with_flags(self.lake, rows, dataset, on)
 
-    def certified_read(self, dataset: str, as_certified: str | date) -> CertifiedRead:
-        """Where a read of `dataset` `as_certified` a date goes: the version certified by the
-        end of that day (UTC), following CERTIFIED_BY for derived datasets. NotCertified when
-        nothing was certified by then; InvalidInput for a dataset that is never certified."""
+    def certified_read(
+        self, dataset: str, as_certified: str | date, symbol: str | None = None
+    ) -> CertifiedRead:
+        """Where a read of `dataset` (of `symbol`, when one is read) `as_certified` a date goes:
+        the version certified by the end of that day (UTC), following CERTIFIED_BY for derived
+        datasets. NotCertified when nothing was certified by then; InvalidInput for a dataset
+        that is never certified, and for a continuous series (`uncertified_series`)."""
         from market_spine.certification.pins import certified_version
 
+        if dataset in (CONTINUOUS_1M, CONTINUOUS_DAILY):
+            raise InvalidInput(uncertified_series(dataset, symbol))
         if dataset not in CERTIFIED_BY:
             raise InvalidInput(
                 f"{dataset} is not certified, so it cannot be read as_certified; certified "
@@ -301,6 +327,7 @@ class Spine:
         dataset: str,
         as_of: int | datetime | str | None,
         as_certified: str | date | None,
+        symbol: str | None = None,
     ) -> tuple[int | datetime | str | CertifiedRead | None, CertificationStates]:
         """Where a read goes and the certification states to attach: `as_of` and the states
         as they stood at that version (today's without it), or each partition as certified by
@@ -317,7 +344,7 @@ class Spine:
             )
         from market_spine.certification.pins import CertifiedStates
 
-        read = self.certified_read(dataset, as_certified)
+        read = self.certified_read(dataset, as_certified, symbol)
         return read, CertifiedStates(self.lake, read)
 
     def _lake_read(
@@ -352,7 +379,8 @@ class Spine:
         """The roll table of a root (or of one continuous series, `CL.v.0`) for rolls taking
         effect on trade dates [start, end]: when, from and to which contract, and the gap and
         ratio between them at the last minute both traded. Without `end`, up to the latest
-        trade date (`calendars.latest_trade_date`)."""
+        trade date (`calendars.latest_trade_date`). None warns (EmptyReadWarning) saying why,
+        as the API's `empty_reason` does: `no_roll`, `future` or `not_loaded`."""
         root = get_instrument(symbol.split(".")[0]).root
         lo, hi = parse_range(start, end)
         lo, hi = _day(lo), _day(hi)
@@ -362,7 +390,9 @@ class Spine:
         if is_continuous(symbol):
             equals["series"] = continuous_symbol(symbol).name
         rows = self.lake.read(ROLLS, equals=equals, between={"trade_date": (lo, hi)}, as_of=as_of)
-        return rows.sort("trade_date", "series")
+        return self._warn_if_empty(
+            rows.sort("trade_date", "series"), ROLLS, symbol, lo, hi, as_of=as_of
+        )
 
     def _continuous(self, dataset, symbol, start, end, as_of, columns, adjust) -> pl.DataFrame:
         """One continuous series' rows of `dataset`, back-adjusted as `adjust` says."""
@@ -434,9 +464,7 @@ class Spine:
         daily bars the runs that certified minutes by then wrote)."""
         lo, hi = parse_range(start, end)
         if isinstance(lo, datetime):
-            raise InvalidInput(
-                "daily bars are selected by trade date: pass dates like '2024-03-05'"
-            )
+            raise InvalidInput(DAILY_BY_DATE)
         rows, dataset = self._bar_rows(
             (BARS_DAILY, CONTINUOUS_DAILY),
             symbol,
@@ -447,19 +475,16 @@ class Spine:
             adjust,
             certified_only,
         )
-        return self._warn_if_empty(rows, dataset, symbol, lo, hi)
+        return self._warn_if_empty(rows, dataset, symbol, lo, hi, as_of=as_of)
 
     def _read(self, dataset, symbol, start, end, as_of, columns, series=None) -> pl.DataFrame:
         root = get_instrument(symbol).root
         lo, hi = parse_range(start, end)
-        if isinstance(lo, datetime):
-            if hi == lo:
-                raise InvalidInput(
-                    "start and end timestamps are equal: the range [start, end) is empty"
-                )
-            between = {"ts": (lo, hi - timedelta(microseconds=1))}
-        else:
-            between = {"trade_date": (lo, hi)}
+        if isinstance(lo, datetime) and hi == lo:
+            raise InvalidInput(
+                "start and end timestamps are equal: the range [start, end) is empty"
+            )
+        between = _between(lo, hi)
         equals = {"symbol": root} if series is None else {"symbol": root, "series": series}
         rows = self._lake_read(dataset, equals, between, columns, as_of)
         # Files hold time order, but late writes (a backfilled gap) add files out of order.
@@ -575,18 +600,28 @@ class Spine:
         start: str | date | datetime,
         end: str | date | datetime | None = None,
         expiration: date | None = None,
+        as_of: int | datetime | str | None = None,
     ) -> EmptyReason:
-        """Why a read of `dataset` over [start, end] found no rows: `no_session` (a weekend or
-        holiday), `future`, `not_loaded` (run `process` for it; for a continuous series on a
-        loaded session, the contract it holds that has no bars), `not_listed` (the day is
-        loaded, the expiration is not among its expirations) or, for the roll table,
-        `no_roll` (no roll falls in the range)."""
+        """Why a read of `dataset` over [start, end] (`as_of` a version or an instant) found
+        no rows: `predates` (the version read is older than the rows the lake holds now),
+        `no_session` (a weekend or holiday), `future`, `not_loaded` (run `process` for it; for
+        a continuous series on a loaded session, the contract it holds that has no bars),
+        `not_listed` (the day is loaded, the expiration is not among its expirations) or, for
+        the roll table, `no_roll` (no roll falls in the range)."""
         lo, hi = parse_range(start, end)
         futures = (BARS_1M, BARS_DAILY, CONTINUOUS_1M, CONTINUOUS_DAILY, ROLLS)
         root = get_instrument((symbol or "").split(".")[0]).root if dataset in futures else ""
+        if dataset == ROLLS and end is None:
+            hi = rolls_end(root, _day(lo))
+        if as_of is not None and dataset in futures:
+            equals: dict[str, object] = {"symbol": root}
+            if symbol and is_continuous(symbol):
+                equals["series"] = continuous_symbol(symbol).name
+            span = (_day(lo), _day(hi)) if dataset == ROLLS else (lo, hi)
+            older = self._predates(dataset, equals, _between(*span), as_of)
+            if older is not None:
+                return older
         if dataset == ROLLS:
-            if end is None:
-                hi = rolls_end(root, _day(lo))
             return empty_reads.rolls(root, _day(lo), _day(hi))
         if dataset in (CONTINUOUS_1M, CONTINUOUS_DAILY) and symbol and is_continuous(symbol):
             absent = self._absent_contract(symbol, _day(lo), _day(hi))
@@ -608,6 +643,40 @@ class Spine:
             if not held.is_empty():
                 return empty_reads.not_listed(day, expiration, held.unique().sort().to_list())
         return empty_reads.option_day(day)
+
+    def _predates(
+        self,
+        dataset: str,
+        equals: dict[str, object],
+        between: dict[str, tuple[object, object]],
+        as_of: int | datetime | str,
+    ) -> EmptyReason | None:
+        """`empty_reads.predates` when the version `as_of` names holds no rows matching while
+        the newest does, with the first version that holds them (found by halving the
+        versions between, since rows once written stay); None otherwise."""
+        from deltalake.exceptions import DeltaError
+
+        if not self.lake.exists(dataset):
+            return None
+        asked = self.lake.resolve_version(dataset, as_of)
+        newest = self.lake.resolve_version(dataset, None)
+
+        def holds(version: int | None) -> bool:
+            try:
+                found = self.lake.read(
+                    dataset, equals=equals, between=between, columns=["symbol"], as_of=version
+                )
+            except (DeltaError, FileNotFoundError):
+                return False  # pruned past retention: it cannot be read, so cannot be named
+            return not found.is_empty()
+
+        if asked >= newest or not holds(None):
+            return None
+        lo, hi = asked + 1, newest
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if holds(mid) else (mid + 1, hi)
+        return empty_reads.predates(dataset, asked, lo if holds(lo) else None)
 
     def _absent_contract(
         self, symbol: str, lo: date, hi: date, front: bool = False
@@ -642,6 +711,7 @@ class Spine:
         start: str | date | datetime,
         end: str | date | datetime | None,
         expiration: date | None = None,
+        as_of: int | datetime | str | None = None,
     ) -> pl.DataFrame:
         # Every dataset read ends here: the one place it joins the audit trail.
         params = {"symbol": symbol, "start": start, "end": end, "rows": rows.height}
@@ -649,7 +719,7 @@ class Spine:
             params["expiration"] = expiration
         self._audit("spine.read", dataset, params)
         if rows.is_empty() and self.warn_empty:
-            reason = self.empty_reason(dataset, symbol, start, end, expiration)
+            reason = self.empty_reason(dataset, symbol, start, end, expiration, as_of)
             # stacklevel 3: the warning points at the caller of bars()/chain()/..., not at Spine.
             warnings.warn(EmptyReadWarning(reason), stacklevel=3)
         return rows
@@ -1005,6 +1075,14 @@ def _unadjusted(symbol: str, adjust: str) -> None:
             f"adjust={adjust!r} applies to continuous series: read {symbol}.c.0 (calendar roll) "
             f"or {symbol}.v.0 (volume roll) to back-adjust, or leave adjust at 'none'"
         )
+
+
+def _between(lo: date | datetime, hi: date | datetime) -> dict[str, tuple[object, object]]:
+    """The lake filter of a parsed range: bar opens in [lo, hi) for timestamps, trade dates
+    [lo, hi] for dates."""
+    if isinstance(lo, datetime) and isinstance(hi, datetime):
+        return {"ts": (lo, hi - timedelta(microseconds=1))}
+    return {"trade_date": (lo, hi)}
 
 
 def _day(point: date | datetime) -> date:

@@ -11,6 +11,7 @@ import pytest
 
 from market_spine import Spine
 from market_spine.errors import InvalidInput, UnknownSymbol
+from market_spine.markets.empty_reads import EmptyReadWarning
 from market_spine_tests.kit.homes import WEEK, settings_for
 
 ROLL_DAY = date(2024, 3, 7)
@@ -107,3 +108,61 @@ def test_a_continuous_read_carries_its_own_partitions_certification(spine: Spine
     assert {d: s for d, s in daily.select("trade_date", "certification").iter_rows()} == {
         d: shown[d] for d in daily["trade_date"]
     }
+
+
+@pytest.mark.parametrize("symbol", ["ES.c.-1", "ES.c", "ES..0", "ES.c.0.1", "ES.c.9", "ES.x.0"])
+def test_a_malformed_or_unserved_series_names_the_served_forms(spine: Spine, symbol: str) -> None:
+    """Every dotted name of a root that is not a served series gets the same answer, never
+    the roots' 'a continuous series of ES, not a root'."""
+    with pytest.raises(UnknownSymbol) as raised:
+        spine.bars(symbol, *WEEK)
+    said = str(raised.value)
+    assert said.startswith(f"{symbol} is not served: continuous series are ROOT.c.N")
+    assert "N in (0, 1)" in said and "not a root" not in said
+
+
+def test_daily_bars_of_a_series_refuse_a_timestamp(spine: Spine) -> None:
+    with pytest.raises(InvalidInput, match="daily bars are selected by trade date: pass dates"):
+        spine.daily("NG.c.0", "2024-03-05T00:00:00Z")
+
+
+def test_a_series_read_as_certified_says_to_read_its_root(spine: Spine) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        spine.daily("NG.v.1", *WEEK, as_certified="2024-03-09")
+    said = str(raised.value)
+    assert said.startswith("NG.v.1 has no certified versions of its own")
+    assert "read the root as_certified (symbol NG)" in said and "certified_only" in said
+
+
+def _first_version_with(spine: Spine, table: str, series: str) -> int:
+    """The first version of `table` holding rows of `series` (read version by version)."""
+    root = series.split(".")[0]
+    for version in range(spine.lake.version(table) + 1):
+        rows = spine.lake.read(table, equals={"symbol": root, "series": series}, as_of=version)
+        if not rows.is_empty():
+            return version
+    raise AssertionError(f"{table} never holds {series}")
+
+
+def test_a_version_before_the_data_says_it_predates_it(spine: Spine) -> None:
+    table = "normalized/futures_continuous_1m"
+    first = _first_version_with(spine, table, "NG.c.0")
+    assert first > 0, "the week's first run wrote NG: no version predates it"
+    with pytest.warns(EmptyReadWarning) as caught:
+        rows = spine.bars("NG.c.0", *WEEK, as_of=first - 1)
+    assert rows.is_empty()
+    reason = caught[0].message.reason  # type: ignore[union-attr]
+    assert reason.code == "predates"
+    assert f"version {first - 1} of {table} predates these rows" in reason.detail
+    assert f"pass as_of={first} or later, or drop as_of" in reason.detail
+
+
+def test_an_empty_roll_table_read_warns_why_as_the_api_says(spine: Spine) -> None:
+    with pytest.warns(EmptyReadWarning) as caught:
+        rows = spine.rolls("CL", "2024-03-04", "2024-03-05")
+    assert rows.is_empty()
+    reason = caught[0].message.reason  # type: ignore[union-attr]
+    assert reason == spine.empty_reason(
+        "normalized/futures_rolls", "CL", "2024-03-04", "2024-03-05"
+    )
+    assert reason.code == "no_roll" and "the next takes effect on 2024-03-13" in reason.detail

@@ -163,7 +163,11 @@ def version(lake: Lake, dataset: str, wanted: int | datetime | None) -> int:
 
 
 def certified_read(
-    spine: Spine, dataset: str, raw: str | None, as_of: int | datetime | None
+    spine: Spine,
+    dataset: str,
+    raw: str | None,
+    as_of: int | datetime | None,
+    symbol: str | None = None,
 ) -> CertifiedRead | None:
     """Where a read `as_certified=raw` goes (None without it): a date that is not one is a
     422, nothing certified by then a 409; an `as_of` beside it must name its version (the
@@ -171,7 +175,7 @@ def certified_read(
     if raw is None or raw.strip() == "":
         return None
     try:
-        read = spine.certified_read(dataset, raw.strip())
+        read = spine.certified_read(dataset, raw.strip(), symbol)
     except NotCertified as exc:
         raise ApiError(409, str(exc), "as_certified") from None
     except InvalidInput as exc:

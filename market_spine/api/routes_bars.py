@@ -26,6 +26,7 @@ from market_spine.client import (
     BARS_DAILY,
     CONTINUOUS_1M,
     CONTINUOUS_DAILY,
+    DAILY_BY_DATE,
     ROLLS,
     Spine,
     rolls_end,
@@ -72,9 +73,16 @@ def iso(value: Point | None) -> str | None:
 
 
 def parse_query(
-    symbol: str, start: str, end: str | None, as_of: str | None, adjust: str = "none"
+    symbol: str,
+    start: str,
+    end: str | None,
+    as_of: str | None,
+    adjust: str = "none",
+    by_date: bool = False,
 ) -> BarsQuery:
-    """Validate every parameter, raising a 422 ApiError that names the first bad one."""
+    """Validate every parameter, raising a 422 ApiError that names the first bad one;
+    `by_date`: the read takes trade dates only (daily bars), so a timestamp is refused as
+    Spine refuses it."""
     series = params.bars_symbol(symbol)
     root = series.split(".")[0]
     try:
@@ -90,6 +98,10 @@ def parse_query(
         )
     lo = params.point(start, "start")
     hi = None if end is None else params.point(end, "end")
+    if by_date:
+        for field, value in (("start", lo), ("end", hi)):
+            if isinstance(value, datetime):
+                raise ApiError(422, f"{field}={iso(value)}: {DAILY_BY_DATE}", field)
     try:
         lo, hi = parse_range(lo, hi)
     except InvalidRange as exc:
@@ -183,7 +195,7 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
     advice = spine.contract_advice(p.symbol, p.start)
     if advice is not None:  # an outright contract: say which series serves it, or loads it
         raise ApiError(422, advice, "symbol")
-    q = parse_query(p.symbol, p.start, p.end, p.as_of, p.adjust)
+    q = parse_query(p.symbol, p.start, p.end, p.as_of, p.adjust, by_date=dataset == BARS_DAILY)
     if dataset == BARS_1M:
         check_width(q)
     elif p.flags:
@@ -197,7 +209,7 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
         dataset = CONTINUOUS_1M if dataset == BARS_1M else CONTINUOUS_DAILY
     if not spine.lake.exists(dataset):
         raise not_loaded(dataset, q)
-    certified = params.certified_read(spine, dataset, p.as_certified, q.as_of)
+    certified = params.certified_read(spine, dataset, p.as_certified, q.as_of, q.symbol)
     version = (
         params.version(spine.lake, dataset, q.as_of) if certified is None else certified.version
     )
@@ -223,7 +235,9 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
             meta=meta,
             version=version,
             narrower=by_values("trade_date", "end", prefix=True),
-            why_empty=lambda: spine.empty_reason(dataset, q.symbol, q.start, q.end),
+            why_empty=lambda: spine.empty_reason(
+                dataset, q.symbol, q.start, q.end, as_of=None if q.as_of is None else version
+            ),
             headers=headers,
         ),
     )
@@ -348,7 +362,9 @@ def rolls(
             page=Page(limit, offset),
             meta={"symbol": q.symbol, "start": iso(lo), "end": iso(hi)},
             version=version,
-            why_empty=lambda: spine.empty_reason(ROLLS, q.symbol, lo, hi),
+            why_empty=lambda: spine.empty_reason(
+                ROLLS, q.symbol, lo, hi, as_of=None if q.as_of is None else version
+            ),
         ),
     )
 

@@ -26,11 +26,13 @@ FUTURE = "future"
 NOT_LOADED = "not_loaded"
 NOT_LISTED = "not_listed"
 NO_ROLL = "no_roll"
+PREDATES = "predates"
 
 
 @dataclass(frozen=True)
 class EmptyReason:
-    """`code` is one of no_session, future, not_loaded, not_listed, no_roll; `detail` says it
+    """`code` is one of no_session, future, not_loaded, not_listed, no_roll, predates; `detail`
+    says it
     in words, with the command or parameter that would find data."""
 
     code: str
@@ -110,6 +112,21 @@ def _not_loaded(root: str, lo: date, hi: date) -> EmptyReason:
         NOT_LOADED,
         f"{root} traded on {_days(lo, hi)} but the lake holds no bars for it yet: load them "
         f"with `market-spine process {dates} --symbols {root} --domain futures`",
+    )
+
+
+def predates(dataset: str, asked: int, first: int | None) -> EmptyReason:
+    """Why a read `as_of` version `asked` of `dataset` is empty when the newest version holds
+    rows in its range: the version predates them. `first` is the first version holding them
+    (None when it can no longer be read), so the fix names the version to read or says to read
+    the newest."""
+    since = (
+        f"first holds them at version {first}: pass as_of={first} or later, or " if first else ""
+    )
+    return EmptyReason(
+        PREDATES,
+        f"version {asked} of {dataset} predates these rows, which the lake holds now: "
+        f"{dataset} {since}drop as_of to read the newest version",
     )
 
 

@@ -274,6 +274,12 @@ def not_a_root(text: str, given: str = "") -> str:
         )
     series_root = upper.split(".")[0]
     if "." in upper and series_root in _INSTRUMENTS:
+        from market_spine.markets.rolls import continuous_symbol
+
+        try:
+            continuous_symbol(name)
+        except UnknownSymbol as exc:
+            return f"{said}: {exc}"
         return (
             f"{said}: {name} is a continuous series of {series_root}, not a root: pass "
             f"{pass_}{series_root}"

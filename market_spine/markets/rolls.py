@@ -55,26 +55,43 @@ class ContinuousSymbol:
 
 
 def is_continuous(text: str) -> bool:
-    """True when `text` has the form of a continuous symbol (`ROOT.x.N`), served or not."""
-    return series_name(text) is not None
+    """True when `text` names a continuous series, served or not, well formed or not: any
+    symbol with a dot (`ES.c.0`, `ES.c.-1`, `ES..0`), since no root or contract has one. A
+    reader sends such a name to `continuous_symbol`, which parses it or says which forms are
+    served, rather than to the roots, whose refusal would call it a series of the root."""
+    return "." in str(text)
+
+
+#: The continuous series served, as every refusal of another names them.
+SERVED = f"ROOT.c.N (calendar roll) or ROOT.v.N (volume roll), N in {RANKS}"
+
+
+def unserved(text: str, root: str) -> str:
+    """Why `text`, a dotted name of `root`, is no continuous series this platform serves, and
+    which are: said the same of a rule or rank not built (`ES.c.9`, `ES.x.0`, Databento's
+    `ES.n.0`) and of a malformed name (`ES.c.-1`, `ES.c`, `ES..0`, `ES.c.0.1`)."""
+    return (
+        f"{str(text).strip()} is not served: continuous series are {SERVED}, e.g. {root}.c.0 "
+        "(Databento's open-interest series ROOT.n.N is not built)"
+    )
 
 
 def continuous_symbol(text: str) -> ContinuousSymbol:
     """Parse `CL.c.0` / `es.V.1` (`instruments.series_name`, any case); UnknownSymbol naming
-    the served forms for anything else."""
+    the served forms (`unserved`) for any other dotted name of a root, and the roots there are
+    for a dotted name of none."""
     name = series_name(text)
-    served = f"ROOT.c.N (calendar roll) or ROOT.v.N (volume roll), N in {RANKS}"
-    if name is None:
-        raise UnknownSymbol(f"{text!r} is not a continuous symbol: use {served}, e.g. CL.c.0")
-    found_root, kind, found_rank = name.split(".")
+    found_root = str(text).strip().split(".")[0]
+    if not found_root:
+        raise UnknownSymbol(f"{text!r} names no root: use {SERVED}, e.g. CL.c.0")
     root = get_instrument(found_root).root
+    if name is None:
+        raise UnknownSymbol(unserved(text, root))
+    _, kind, found_rank = name.split(".")
     rule = RULES.get(kind)
     rank = int(found_rank)
     if rule is None or rank not in RANKS:
-        raise UnknownSymbol(
-            f"{text.strip()} is not served: continuous series are {served}, e.g. {root}.c.0 "
-            "(Databento's open-interest series ROOT.n.N is not built)"
-        )
+        raise UnknownSymbol(unserved(text, root))
     return ContinuousSymbol(root, rule, rank)
 
 

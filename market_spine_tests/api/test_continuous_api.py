@@ -110,3 +110,53 @@ def test_a_table_not_written_yet_names_the_command_for_the_days_asked(tmp_path: 
     assert "--start 2024-03-04 --end 2024-03-04 --symbols ES --domain futures" in series.text
     assert rolls.status_code == 404, rolls.text
     assert "--start 2024-03-04 --end 2024-03-08 --symbols CL --domain futures" in rolls.text
+
+
+@pytest.mark.parametrize("symbol", ["ES.c.-1", "ES.c", "ES..0", "ES.c.0.1", "ES.c.9", "ES.x.0"])
+def test_a_malformed_series_gets_the_served_forms(api: httpx.Client, symbol: str) -> None:
+    for path in ("/v1/bars", "/v1/bars/daily", "/v1/bars/rolls"):
+        r = api.get(path, params={"symbol": symbol, "start": "2024-03-05"})
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["field"] == "symbol"
+        assert f"{symbol} is not served: continuous series are ROOT.c.N" in body["error"]
+        assert "not a root" not in body["error"]
+
+
+def test_daily_bars_refuse_a_timestamp_as_spine_does(api: httpx.Client) -> None:
+    for symbol in ("NG.c.0", "NG"):
+        r = api.get("/v1/bars/daily", params={"symbol": symbol, "start": "2024-03-05T00:00:00Z"})
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["field"] == "start"
+        assert "daily bars are selected by trade date: pass dates" in body["error"]
+
+
+def test_a_series_as_certified_says_what_to_read_instead(api: httpx.Client) -> None:
+    r = api.get("/v1/bars/daily", params={"symbol": "NG.v.1", **WEEK, "as_certified": "2024-03-09"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == "as_certified"
+    assert body["error"].startswith("NG.v.1 has no certified versions of its own")
+    assert "read the root as_certified (symbol NG)" in body["error"]
+
+
+def test_a_version_before_the_data_is_not_called_not_loaded(
+    api: httpx.Client, spine: Spine
+) -> None:
+    table = "normalized/futures_continuous_1m"
+    first = next(
+        v
+        for v in range(spine.lake.version(table) + 1)
+        if not spine.lake.read(
+            table, equals={"symbol": "NG", "series": "NG.c.0"}, as_of=v
+        ).is_empty()
+    )
+    assert first > 0
+    r = api.get("/v1/bars", params={"symbol": "NG.c.0", **WEEK, "as_of": str(first - 1)})
+    assert r.status_code == 200, r.text
+    reason = r.json()["empty_reason"]
+    assert reason["code"] == "predates"
+    assert f"pass as_of={first} or later, or drop as_of" in reason["detail"]
+    said = spine.empty_reason(table, "NG.c.0", WEEK["start"], WEEK["end"], as_of=first - 1)
+    assert reason == said.as_json()
