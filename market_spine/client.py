@@ -413,7 +413,7 @@ class Spine:
             between={"trade_date": (first, last)},
             as_of=self._time_of(dataset, as_of),
         )
-        problem = unadjustable(symbol, rows, rolled, how)
+        problem = unadjustable(series.name, rows, rolled, how, _RollFixes(self.lake, series.root))
         if problem is not None:
             raise InvalidInput(problem)
         adjusted = back_adjust(rows, rolled, how, at="ts" if "ts" in rows.columns else "trade_date")
@@ -1075,6 +1075,38 @@ def _unadjusted(symbol: str, adjust: str) -> None:
             f"adjust={adjust!r} applies to continuous series: read {symbol}.c.0 (calendar roll) "
             f"or {symbol}.v.0 (volume roll) to back-adjust, or leave adjust at 'none'"
         )
+
+
+class _RollFixes:
+    """`continuous.RollFixes` from what the lake holds of a root's sessions: which contracts
+    each has bars of and whether they came from a vendor file (a capture replaces those only
+    with `--replace`), so the fix names the sessions missing and the command that loads them."""
+
+    def __init__(self, lake: Lake, root: str) -> None:
+        self.lake = lake
+        self.root = root
+
+    def unrecorded(self, series: str, change: tuple[str, date, str, date]) -> str:
+        from market_spine.futures.capture_guard import FILE_SOURCE, held_captures
+        from market_spine.futures.rolls import unrecorded_rolls
+
+        _, last, _, first = change
+        between = calendars.trading_days(self.root, last, first)
+        held = held_captures(self.lake, self.root, between)
+        loaded = {d: any(h.source == FILE_SOURCE for h in c) for d, c in held.items()}
+        return unrecorded_rolls(series, change, loaded)
+
+    def unmeasured(self, roll: dict[str, object]) -> str:
+        from market_spine.futures.capture_guard import FILE_SOURCE, held_captures
+        from market_spine.futures.rolls import unmeasured_gap
+
+        day = roll["trade_date"]
+        assert isinstance(day, date)
+        prev = calendars.previous_trading_day(self.root, day) or day
+        held = held_captures(self.lake, self.root, [prev]).get(prev, [])
+        contracts = frozenset(h.contract for h in held)
+        imported = any(h.source == FILE_SOURCE for h in held)
+        return str(unmeasured_gap(self.root, roll, contracts, imported)["fix"])
 
 
 def _between(lo: date | datetime, hi: date | datetime) -> dict[str, tuple[object, object]]:

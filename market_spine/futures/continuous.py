@@ -12,6 +12,9 @@ earlier ones move by the gaps of the rolls in between.
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any, Protocol
+
 import numpy as np
 import polars as pl
 
@@ -75,12 +78,33 @@ def back_adjust(
     return adjusted.with_columns(pl.col(c) * pl.col("adjustment") for c in prices)
 
 
-def unadjustable(series: str, bars: pl.DataFrame, rolls: pl.DataFrame, adjust: str) -> str | None:
-    """Why one series' bars (sorted, with `contract`) cannot be back-adjusted as `adjust` says,
-    with the fix; None when they can. A change of contract between two bars that no roll of
-    the roll table explains (the lake holds no roll between them), or a roll inside the bars
-    whose gap or ratio was not measured, would leave earlier prices unadjusted or null while
-    reading as certified: such a read is refused, never served."""
+class RollFixes(Protocol):
+    """What a refused back-adjustment says of the rolls it lacks, knowing the lake: which
+    sessions or contracts are missing and the command that loads them."""
+
+    def unrecorded(self, series: str, change: tuple[str, date, str, date]) -> str:
+        """A change of contract (before, its last day, contract, its first day) no roll of the
+        table explains."""
+        ...
+
+    def unmeasured(self, roll: dict[str, Any]) -> str:
+        """A roll (a roll table row) whose gap or ratio was not measured."""
+        ...
+
+
+def unadjustable(
+    series: str,
+    bars: pl.DataFrame,
+    rolls: pl.DataFrame,
+    adjust: str,
+    fixes: RollFixes | None = None,
+) -> str | None:
+    """Why one series' bars (sorted, with `contract` and `trade_date`) cannot be back-adjusted
+    as `adjust` says, with the fix (`fixes` says what loads the missing rolls; without it, the
+    reads that need none); None when they can. A change of contract between two bars that no
+    roll of the roll table explains (the lake holds no roll between them), or a roll inside
+    the bars whose gap or ratio was not measured, would leave earlier prices unadjusted or null
+    while reading as certified: such a read is refused, never served."""
     how = adjustment_name(adjust)
     if how == "none" or bars.is_empty() or "contract" not in bars.columns:
         return None
@@ -89,34 +113,35 @@ def unadjustable(series: str, bars: pl.DataFrame, rolls: pl.DataFrame, adjust: s
     first, last = bars[at].min(), bars[at].max()
     known = set(zip(rolls["from_contract"], rolls["to_contract"], strict=True))
     changes = (
-        bars.select(at, "contract")
-        .with_columns(before=pl.col("contract").shift())
+        bars.select("trade_date", "contract")
+        .with_columns(before=pl.col("contract").shift(), last=pl.col("trade_date").shift())
         .filter(pl.col("before").is_not_null() & (pl.col("before") != pl.col("contract")))
     )
-    fix = (
-        "read a range after it, read with adjust=none (the traded prices), or load the "
-        "sessions around it (`market-spine process --date DAY --symbols ROOT --domain futures`, "
-        "or import both contracts' bars)"
-    )
-    for when, contract, before in changes.iter_rows():
+    refused = f"{series} cannot be back-adjusted by {how}"
+    instead = "read a range after it, or read with adjust=none (the traded prices)"
+    for day, contract, before, previous in changes.iter_rows():
         if (before, contract) not in known:
-            return (
-                f"{series} cannot be back-adjusted by {how}: it changes from {before} to "
-                f"{contract} at {when} but the lake holds no roll between them, so the gap is "
-                f"unknown; {fix.replace('DAY', str(when)[:10])}"
+            change = (before, previous, contract, day)
+            why = (
+                fixes.unrecorded(series, change)
+                if fixes is not None
+                else f"it changes from {before} to {contract} on {day} but the lake holds no "
+                "roll between them, so the gap is unknown"
             )
+            return f"{refused}: {why}; or {instead}"
     column = "gap" if how == "difference" else "ratio"
     unmeasured = rolls.filter(
         (pl.col(key) > first) & (pl.col(key) <= last) & pl.col(column).is_null()
     )
     if not unmeasured.is_empty():
         roll = unmeasured.row(0, named=True)
-        return (
-            f"{series} cannot be back-adjusted by {how}: its roll from {roll['from_contract']} "
-            f"to {roll['to_contract']} on {roll['trade_date']} has no measured {column} (the "
-            "two contracts shared no traded minute before it); "
-            + fix.replace("DAY", str(roll["trade_date"]))
+        why = (
+            fixes.unmeasured(roll)
+            if fixes is not None
+            else f"its roll from {roll['from_contract']} to {roll['to_contract']} on "
+            f"{roll['trade_date']} has no measured {column}"
         )
+        return f"{refused}, whose {column} at a roll is unknown: {why}; or {instead}"
     return None
 
 

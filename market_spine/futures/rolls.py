@@ -173,29 +173,39 @@ def session_contracts(bars: pl.DataFrame) -> dict[date, frozenset[str]]:
     return {d: frozenset(c) for d, c in held.iter_rows()}
 
 
-def capture_fix(root: str, day: date, contracts: Iterable[str]) -> str:
+def capture_fix(root: str, day: date, contracts: Iterable[str], imported: bool = False) -> str:
     """How to load `contracts`' bars of `root` on `day`: the capture that takes them (the
-    session's captured months) or a vendor file of each."""
+    session's captured months) or a vendor file of each. `imported`: the session's bars came
+    from a vendor file, which a capture replaces only when asked (`--replace`), so the file is
+    named first."""
     from market_spine.markets.rolls import captured_contracts
 
     wanted = sorted(set(contracts))
     captured = {c.local_symbol for c in captured_contracts(root, day)}
     files = " / ".join(f"`market-spine import bars FILE --symbol {c}`" for c in wanted)
-    if set(wanted) <= captured:
+    process = f"market-spine process --date {day} --symbols {root} --domain futures"
+    if not set(wanted) <= captured:
+        return f"import a vendor file of them ({files})"
+    if imported:
         return (
-            f"capture them with `market-spine process --date {day} --symbols {root} --domain "
-            f"futures` (it captures {', '.join(sorted(captured))} that day) or import a vendor "
-            f"file of them ({files})"
+            f"import a vendor file of them ({files}); {root}'s bars of {day} came from a vendor "
+            f"file, so a capture replaces them only when asked (`{process} --replace`, it "
+            f"captures {', '.join(sorted(captured))} that day)"
         )
-    return f"import a vendor file of them ({files})"
+    return (
+        f"capture them with `{process}` (it captures {', '.join(sorted(captured))} that day) or "
+        f"import a vendor file of them ({files})"
+    )
 
 
 def unmeasured_gap(
-    root: str, roll: Mapping[str, object], held: frozenset[str] | None
+    root: str, roll: Mapping[str, object], held: frozenset[str] | None, imported: bool = False
 ) -> dict[str, object]:
     """Why the gap of one roll (a roll table row) was not measured: which of its from / to
     contracts has no bars on the session before it (`held`: the contracts that session has
-    bars of; None when not known) and the command that loads them."""
+    bars of; None when not known) and the command that loads them (`capture_fix`;
+    `imported`: that session's bars came from a vendor file). The roll table's check and a
+    refused back-adjusted read both say it."""
     day = roll["trade_date"]
     assert isinstance(day, date)
     prev = calendars.previous_trading_day(root, day) or day
@@ -203,7 +213,7 @@ def unmeasured_gap(
     missing = [c for c in pair if held is not None and c not in held]
     said = f"{roll['series']} rolls {pair[0]} → {pair[1]} on {day}"
     if missing:
-        fix = capture_fix(root, prev, missing)
+        fix = capture_fix(root, prev, missing, imported)
         why = (
             f"{said}, but the lake holds no {' or '.join(missing)} bars on {prev}, the session "
             f"before, where the gap is measured: {fix}; then run the roll table again for {day}"
@@ -213,7 +223,8 @@ def unmeasured_gap(
     else:
         why = (
             f"{said}, but {pair[0]} and {pair[1]} share no bar minute on {prev}, the session "
-            f"before: import or capture their whole session ({capture_fix(root, prev, pair)})"
+            f"before: import or capture their whole session "
+            f"({capture_fix(root, prev, pair, imported)})"
         )
     return {
         "series": roll["series"],
@@ -224,6 +235,58 @@ def unmeasured_gap(
         "measured_on": str(prev),
         "fix": why,
     }
+
+
+def unrecorded_rolls(
+    series: str,
+    change: tuple[str, date, str, date],
+    loaded: Mapping[date, bool],
+) -> str:
+    """Why a series that holds `change`'s first contract through its session and the second
+    from its own (before, last day, contract, first day) with no roll between cannot be
+    back-adjusted, and what loads the rolls: the calendar rolls of its root falling between,
+    the sessions between the lake lacks, and the command that loads them. `loaded`: the
+    sessions between the lake holds bars of, True for those imported from a vendor file (a
+    capture replaces them only with `--replace`)."""
+    from market_spine.markets.instruments import roll_dates
+    from market_spine.markets.rolls import continuous_symbol
+
+    before, last, contract, first = change
+    root = continuous_symbol(series).root
+    said = (
+        f"it holds {before} through {last} and {contract} from {first}, but the lake holds no "
+        "roll between them, so the gap is unknown"
+    )
+    due = roll_dates(root, last + timedelta(days=1), first)
+    if due:
+        roll = f"{due[0][1].local_symbol} → {due[0][2].local_symbol} on {due[0][0]}"
+        if len(due) == 1:
+            said += f" ({root}'s calendar roll {roll} falls between)"
+        else:
+            said += f" ({len(due)} calendar rolls of {root} fall between, the first {roll})"
+    between = calendars.trading_days(root, last + timedelta(days=1), first - timedelta(days=1))
+    missing = [d for d in between if d not in loaded]
+    span = missing or between
+    if not span:
+        return f"{said}: run the roll table for {first} again"
+    dates = f"--date {span[0]}" if len(span) == 1 else f"--start {span[0]} --end {span[-1]}"
+    command = f"market-spine process {dates} --symbols {root} --domain futures"
+    imported = [d for d in between if loaded.get(d) and span[0] <= d <= span[-1]]
+    if imported:
+        command += (
+            f" --replace` (it captures over the {len(imported)} sessions imported from vendor "
+            f"files among them), or import the missing sessions' bars (`market-spine import "
+            f"bars FILE --symbol {series}`"
+        )
+    which = _days(missing) if missing else _days(between)
+    if missing:
+        return f"{said}: load the {len(missing)} {root} sessions missing ({which}) with `{command}`"
+    return f"{said}: the sessions between are loaded, so rebuild their rolls with `{command}`"
+
+
+def _days(days: list[date]) -> str:
+    """`2024-03-11`, or `2024-03-11..2026-11-16` for the first and last of several."""
+    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
 
 
 @dataclass(frozen=True)

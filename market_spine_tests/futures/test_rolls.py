@@ -19,12 +19,15 @@ from market_spine.futures.continuous import (
 from market_spine.futures.normalized_bars import accepted_capture
 from market_spine.futures.raw_bars import capture_frame
 from market_spine.futures.rolls import (
+    capture_fix,
     contract_bars,
     held_contracts,
     holdings,
     measure_rolls,
     session_contracts,
     session_volumes,
+    unmeasured_gap,
+    unrecorded_rolls,
 )
 from market_spine.markets import calendars, instruments, rolls
 from market_spine.providers.simulated import SimulatedMarket, SimulatedProvider
@@ -301,3 +304,51 @@ def test_the_sql_view_adjusts_only_across_known_measured_rolls(bars, run) -> Non
     unmeasured = _adjusted_view(c0, rolled.with_columns(gap=None))
     assert unmeasured.filter(before)["close_difference"].null_count() == c0.filter(before).height
     assert unmeasured["close_ratio"].null_count() == 0
+
+
+def test_a_session_imported_from_a_file_is_loaded_by_import_or_a_replacing_capture() -> None:
+    """The one-source rule refuses a capture over imported bars: the fix names the file
+    first and the capture with `--replace`, never a bare `process`."""
+    day = date(2024, 3, 6)
+    captured = capture_fix("ES", day, ["ESM4"])
+    assert captured.startswith("capture them with `market-spine process --date 2024-03-06")
+    imported = capture_fix("ES", day, ["ESM4"], imported=True)
+    assert imported.startswith("import a vendor file of them (`market-spine import bars FILE")
+    assert "--symbols ES --domain futures --replace`" in imported
+    assert "`market-spine process --date 2024-03-06 --symbols ES --domain futures`" not in imported
+
+
+def test_a_change_of_contract_without_rolls_names_the_root_and_the_sessions_missing() -> None:
+    change = ("ESM4", date(2024, 3, 8), "ESZ6", date(2026, 11, 17))
+    said = unrecorded_rolls("ES.c.0", change, {})
+    assert "holds ESM4 through 2024-03-08 and ESZ6 from 2026-11-17" in said
+    assert "calendar rolls of ES fall between, the first ESM4 → ESU4 on 2024-06-" in said
+    assert "`market-spine process --start 2024-03-11 --end 2026-11-16 --symbols ES" in said
+    assert "ROOT" not in said and "--date 2026-11-17" not in said
+    # Sessions between that came from vendor files: the capture over them needs --replace.
+    imported = unrecorded_rolls("ES.c.0", change, {date(2024, 6, 12): True})
+    assert (
+        "--domain futures --replace`" in imported and "import bars FILE --symbol ES.c.0" in imported
+    )
+
+
+def test_an_unmeasured_gap_is_said_of_the_session_it_is_measured_on(bars, run) -> None:
+    """A refused read names the session before the roll and the contract without bars there,
+    as the roll table's check does (one message, `unmeasured_gap`)."""
+    recorded, minutes = build(bars, run)
+    c0 = minutes.filter(pl.col("series") == "CL.c.0")
+    rolled = recorded.filter(pl.col("series") == "CL.c.0").with_columns(gap=None)
+    prev = calendars.previous_trading_day(ROOT, ROLL_DAY)
+
+    class Fixes:
+        def unrecorded(self, series: str, change: tuple) -> str:
+            raise AssertionError("the roll is recorded")
+
+        def unmeasured(self, roll: dict) -> str:
+            held = frozenset({OLD.local_symbol})
+            return str(unmeasured_gap(ROOT, roll, held, imported=True)["fix"])
+
+    said = unadjustable("CL.c.0", c0, rolled, "difference", Fixes())
+    assert said is not None
+    assert f"holds no {NEW.local_symbol} bars on {prev}, the session before" in said
+    assert "--replace`" in said and "shared no traded minute" not in said
