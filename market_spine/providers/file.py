@@ -28,6 +28,7 @@ from market_spine.markets.instruments import (
     parse_local_symbol,
     series_name,
 )
+from market_spine.markets.rolls import by_expiry
 from market_spine.providers.base import BAR_SCHEMA, BarCapture
 from market_spine.providers.file_csv import CsvDialect
 from market_spine.providers.file_formats import (
@@ -359,11 +360,16 @@ def off_front_note(frame: pl.DataFrame, root: str, rank: int = 0) -> list[str]:
     first, last = other[0][0], other[-1][0]
     wanted = sorted({held(d) for d, _ in other})
     whose = "front" if rank == 0 else f"{root}.c.{rank} contract"
+    # Databento's calendar series roll at expiry, after our rule, so the file holding the
+    # wanted contract is the rank it has by expiry then (`rank` or the one after), not simply
+    # the next rank.
+    ranks = [n for n in range(rank + 2) if by_expiry(root, first, n).local_symbol == held(first)]
+    file = f"Databento's {root}.c.{ranks[0]} file (by expiry), or " if ranks else ""
     return [
         f"{len(other)} session(s) {first}..{last} hold {', '.join(sorted({c for _, c in other}))}"
         f", not the roll rule's {whose} ({', '.join(wanted)}): {root}.c.{rank} needs "
         f"{'the front' if rank == 0 else 'that contract'}'s bars there; import them too (e.g. "
-        f"the {root}.c.{rank + 1} file, or {wanted[0]} by raw symbol)"
+        f"{file}{wanted[0]} by raw symbol)"
     ]
 
 

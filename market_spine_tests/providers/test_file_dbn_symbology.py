@@ -181,3 +181,13 @@ def test_a_raw_symbol_file_named_as_a_series_it_does_not_hold_says_so() -> None:
     note = " ".join(read.notes)
     assert "hold ESU4, not the roll rule's ES.c.1 contract (ESZ4)" in note, read.notes
     assert not read_bars(REAL, "ES.c.0").notes
+
+
+def test_the_file_to_add_is_the_series_holding_the_contract_by_expiry() -> None:
+    # On 2024-07-02 Databento's ES.c.0 holds U4 and its ES.c.1 holds Z4, the roll rule's ES.c.1
+    # contract: a file of U4 served as ES.c.1 needs the ES.c.1 file, not ES.c.2 (H5 then).
+    frame = pl.DataFrame({"trade_date": [date(2024, 7, 2)], "contract": ["ESU4"]})
+    [note] = off_front_note(frame, "ES", 1)
+    assert "hold ESU4, not the roll rule's ES.c.1 contract (ESZ4)" in note
+    assert "Databento's ES.c.1 file (by expiry), or ESZ4 by raw symbol" in note
+    assert "ES.c.2" not in note
