@@ -123,15 +123,18 @@ def partition_checks(
     asset: dg.AssetKey,
     checks: Sequence[CheckDef[Any]],
     verdicts: Mapping[str, Mapping[str, CheckOutcome]],
+    later: Sequence[str] = (),
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
-    """One evaluation per partition of the run and check, then each check's output.
+    """One evaluation per partition of the run (and of `later`: partitions the step rebuilt
+    besides the run's, each materialization recorded already) and check, then each check's
+    output.
 
     Yield it after the asset's MaterializeResult, so each evaluation can point at its
     partition's new materialization (the UI shows a check's state against that). `verdicts`
     maps every partition key of the run to every check's outcome; anything else is a bug in
     the asset and raises ValueError naming what is wrong.
     """
-    keys = [str(k) for k in context.partition_keys]
+    keys = [*(str(k) for k in context.partition_keys), *later]
     _require_verdicts(asset, checks, keys, verdicts)
     selected = [
         c for c in checks if dg.AssetCheckKey(asset, c.name) in context.selected_asset_check_keys

@@ -48,15 +48,18 @@ def rebuild_partitions(
     metadata_of: Callable[[pl.DataFrame], dict[str, Any]] | None = None,
     narrow: Callable[[str, pl.DataFrame, pl.DataFrame], Mapping[date, Any]] | None = None,
     previous: Previous | None = None,
+    by_symbol: Mapping[str, list[date]] | None = None,
 ) -> tuple[pl.DataFrame, list[tuple[str, date]]]:
     """Rebuild the run's partitions of `target` from `source`, symbol by symbol and block by
     block of contiguous trade dates (one atomic commit each): every row the partitions hold
     after it, and the (symbol, trade date) partitions the run covered, for the checks to judge
-    one by one. `narrow(symbol, source rows, rows)` bounds the days the rows cover only in part
+    one by one (`by_symbol`: trade dates per symbol, when more than the run's). `narrow(symbol,
+    source rows, rows)` bounds the days the rows cover only in part
     (`rebuild_blocks`); a `previous` given gathers what the partitions held before."""
     frames: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
-    for symbol, days in split_keys(context.partition_keys).items():
+    chosen = split_keys(context.partition_keys) if by_symbol is None else by_symbol
+    for symbol, days in chosen.items():
         partitions.extend((symbol, d) for d in days)
         frames.append(
             rebuild_blocks(
@@ -80,13 +83,43 @@ def rebuild_partitions(
 PARTITION_COLUMNS = ("symbol", "trade_date")
 
 
-def run_partitions(context: dg.AssetExecutionContext) -> list[Partition]:
+def run_partitions(
+    context: dg.AssetExecutionContext, by_symbol: Mapping[str, Sequence[date]] | None = None
+) -> list[Partition]:
     """The run's (symbol, trade date) partitions as certification sees them: rows selected by
-    symbol and trade date, final at the session's close."""
+    symbol and trade date, final at the session's close. `by_symbol` (trade dates per symbol)
+    replaces the run's own when an asset rebuilds more (`later_keys`)."""
+    chosen = split_keys(context.partition_keys) if by_symbol is None else by_symbol
     return [
         Partition(
             str(partition_key(day, symbol)), day, symbol, (symbol, day), data_final_at(symbol, day)
         )
-        for symbol, days in split_keys(context.partition_keys).items()
+        for symbol, days in chosen.items()
         for day in days
     ]
+
+
+def later_keys(
+    context: dg.AssetExecutionContext, rebuilt: Mapping[str, Sequence[date]]
+) -> list[str]:
+    """The partition keys among `rebuilt` (trade dates per symbol) the run did not select:
+    later sessions an asset rebuilt with the run's because the run's bars changed them."""
+    selected = {str(k) for k in context.partition_keys}
+    found = (str(partition_key(d, s)) for s, days in rebuilt.items() for d in days)
+    return [k for k in found if k not in selected]
+
+
+def record_later(
+    context: dg.AssetExecutionContext, asset: dg.AssetKey, later: Sequence[str], **metadata: Any
+) -> None:
+    """Record the materialization of each `later` partition of `asset` rebuilt by this step,
+    so Dagster shows it materialized by this run and its checks can point at it (the step's
+    MaterializeResult speaks for the run's own partitions only)."""
+    for key in later:
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=asset,
+                partition=key,
+                metadata={**metadata, "rebuilt_after": "an earlier session this run loaded"},
+            )
+        )

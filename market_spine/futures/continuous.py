@@ -21,6 +21,7 @@ import polars as pl
 from market_spine.catalog.vocabulary import conform
 from market_spine.errors import InvalidInput
 from market_spine.futures.schemas import CONTINUOUS_BARS
+from market_spine.markets.instruments import get_instrument, known_symbols
 
 #: How a read adjusts a continuous series: none (the traded prices), back-adjusted by adding the
 #: gaps of later rolls (difference) or by multiplying by their ratios (ratio).
@@ -55,7 +56,11 @@ def back_adjust(
     column: added to prices (difference) or multiplying them (ratio); 0 or 1 after the last roll.
 
     A roll whose gap was not measured (the contracts shared no minute) leaves the earlier bars'
-    adjusted prices null rather than wrong. `adjust="none"` returns the bars unchanged."""
+    adjusted prices null rather than wrong. `adjust="none"` returns the bars unchanged.
+    Difference-adjusted prices and their adjustment are on the root's tick grid (the bars' or
+    roll table's `symbol`; `price_decimals`), as the gaps are; ratio-adjusted prices are left as
+    computed: a ratio moves them off the grid, and rounding them would bend the returns a
+    ratio adjustment exists to keep."""
     how = adjustment_name(adjust)
     if how == "none" or bars.is_empty():
         return bars
@@ -74,8 +79,22 @@ def back_adjust(
     adjusted = bars.with_columns(factor)
     prices = [c for c in PRICES if c in bars.columns]
     if how == "difference":
-        return adjusted.with_columns(pl.col(c) + pl.col("adjustment") for c in prices)
+        places = _decimals(bars, rolls)
+        if places is None:  # no root, no rolls: every adjustment is 0
+            return adjusted.with_columns(pl.col(c) + pl.col("adjustment") for c in prices)
+        return adjusted.with_columns(pl.col("adjustment").round(places)).with_columns(
+            (pl.col(c) + pl.col("adjustment")).round(places) for c in prices
+        )
     return adjusted.with_columns(pl.col(c) * pl.col("adjustment") for c in prices)
+
+
+def _decimals(*frames: pl.DataFrame) -> int | None:
+    """The price decimals of the root the first of `frames` with a `symbol` names (bars or
+    roll table rows, one root's); None when none says."""
+    for frame in frames:
+        if "symbol" in frame.columns and not frame.is_empty():
+            return get_instrument(frame["symbol"][0]).price_decimals
+    return None
 
 
 class RollFixes(Protocol):
@@ -160,7 +179,10 @@ def adjusted_view_sql(minutes: str, rolls: str) -> str:
     An adjustment is NULL where it is unknown, as a Spine read refuses it (`unadjustable`):
     when the bar's contract is not the one its next roll leaves (a roll the table lacks), when
     a later roll does not lead to the contract the following one leaves (or, the newest, to the
-    series' newest contract), or when a later roll's gap or ratio was not measured."""
+    series' newest contract), or when a later roll's gap or ratio was not measured. The difference
+    adjustment and the close it adjusts are on the root's tick grid, as a Spine read gives
+    them; the ratio-adjusted close is left as computed."""
+    places = price_decimals_sql()
     return f"""
         with newest as (
             select series, arg_max(contract, ts) as contract from {minutes} group by series
@@ -196,6 +218,18 @@ def adjusted_view_sql(minutes: str, rolls: str) -> str:
             join newest on m.series = newest.series
             asof left join later on m.series = later.series and later.roll_ts > m.ts
         )
-        select *, close + adj_difference as close_difference, close * adj_ratio as close_ratio
+        select * replace (round(adj_difference, {places}) as adj_difference),
+            round(close + adj_difference, {places}) as close_difference,
+            close * adj_ratio as close_ratio
         from adjusted
     """
+
+
+def price_decimals_sql(column: str = "symbol") -> str:
+    """A DuckDB expression of the price decimals (`Instrument.price_decimals`) of the root in
+    `column`, for every root registered now (NULL for another: its prices round to NULL
+    rather than off the grid)."""
+    whens = " ".join(
+        f"when '{root}' then {get_instrument(root).price_decimals}" for root in known_symbols()
+    )
+    return f"(case {column} {whens} end)"

@@ -12,11 +12,22 @@ from market_spine.certification.derived import judge_derived_asset
 from market_spine.certification.readiness import Completeness
 from market_spine.check_kit import CheckOutcome, partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import PARTITION_COLUMNS, futures_asset, run_partitions
+from market_spine.futures.assets import (
+    PARTITION_COLUMNS,
+    futures_asset,
+    later_keys,
+    record_later,
+    run_partitions,
+)
 from market_spine.futures.catalog import CERTIFIED_FROM, CONTINUOUS_BARS_SPEC
 from market_spine.futures.continuous import continuous_minutes
 from market_spine.futures.partitions import split_keys
-from market_spine.futures.roll_table import absent_series, read_contract_bars, read_rolls
+from market_spine.futures.roll_table import (
+    absent_series,
+    read_contract_bars,
+    read_rolls,
+    with_stale_sessions,
+)
 from market_spine.futures.rolls import AbsentContract, holdings, session_volumes
 from market_spine.futures.schemas import CONTINUOUS_BARS, ROLLS
 from market_spine.lake.blocks import Previous, contiguous_blocks
@@ -82,7 +93,8 @@ def series_completeness(
 def futures_continuous_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Rebuild each contiguous block of the run's partitions, then judge each partition
+    """Rebuild each contiguous block of the run's partitions, with the later sessions whose
+    series the run's bars change (`with_stale_sessions`), then judge each partition
     against the previous session (for the jumps at rolls) and the recorded rolls, and from
     its session's certification (the captured front month's)."""
     store = lake.lake
@@ -92,7 +104,8 @@ def futures_continuous_1m(
     recorded: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
     absent: dict[tuple[str, date], tuple[AbsentContract, ...]] = {}
-    for symbol, days in split_keys(context.partition_keys).items():
+    rebuilt = with_stale_sessions(store, split_keys(context.partition_keys), keys.CONTINUOUS_BARS)
+    for symbol, days in rebuilt.items():
         partitions.extend((symbol, d) for d in days)
         absent |= {(symbol, d): a for d, a in absent_series(store, symbol, days).items()}
         for start, end in contiguous_blocks(days):
@@ -131,22 +144,23 @@ def futures_continuous_1m(
         checks.CONTINUOUS_BARS_CHECKS,
         bars,
         PARTITION_COLUMNS,
-        run_partitions(context),
+        run_partitions(context, rebuilt),
         verdicts,
         market.now(),
         series_completeness,
         (CONTINUOUS_BARS_SPEC, previous),
     )
-    yield dg.MaterializeResult(
-        metadata={
-            "rows": bars.height,
-            "series": sorted(bars["series"].unique().to_list()),
-            "delta_version": store.version(keys.table(keys.CONTINUOUS_BARS)),
-            **judged.metadata(),
-        }
-    )
+    metadata = {
+        "rows": bars.height,
+        "series": sorted(bars["series"].unique().to_list()),
+        "delta_version": store.version(keys.table(keys.CONTINUOUS_BARS)),
+        **judged.metadata(),
+    }
+    later = later_keys(context, rebuilt)
+    record_later(context, keys.CONTINUOUS_BARS, later, **metadata)
+    yield dg.MaterializeResult(metadata=metadata)
     yield from partition_checks(
-        context, keys.CONTINUOUS_BARS, checks.CONTINUOUS_BARS_CHECKS, verdicts
+        context, keys.CONTINUOUS_BARS, checks.CONTINUOUS_BARS_CHECKS, verdicts, later
     )
 
 

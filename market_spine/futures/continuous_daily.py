@@ -14,14 +14,16 @@ from market_spine.futures import checks, keys
 from market_spine.futures.assets import (
     PARTITION_COLUMNS,
     futures_asset,
+    later_keys,
     rebuild_partitions,
+    record_later,
     run_partitions,
 )
 from market_spine.futures.catalog import CERTIFIED_FROM, CONTINUOUS_DAILY_SPEC
 from market_spine.futures.continuous_bars import held_by_series
 from market_spine.futures.daily_bars import daily_from_minutes
 from market_spine.futures.partitions import split_keys
-from market_spine.futures.roll_table import absent_series
+from market_spine.futures.roll_table import absent_series, with_stale_sessions
 from market_spine.futures.schemas import CONTINUOUS_DAILY, ROLLS
 from market_spine.lake.blocks import Previous
 from market_spine.lake.resource import LakeResource
@@ -64,10 +66,12 @@ def series_days(
 def futures_continuous_daily(
     context: dg.AssetExecutionContext, lake: LakeResource, market: MarketDataResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Rebuild the daily rows of each contiguous block of the run's partitions, then judge
+    """Rebuild the daily rows of each contiguous block of the run's partitions, with the later
+    sessions whose series the run's bars change (`with_stale_sessions`), then judge
     each from its continuous minutes' judgment."""
     store = lake.lake
     previous = Previous()
+    rebuilt = with_stale_sessions(store, split_keys(context.partition_keys), keys.CONTINUOUS_DAILY)
     daily, partitions = rebuild_partitions(
         context,
         store,
@@ -76,10 +80,11 @@ def futures_continuous_daily(
         continuous_daily_from_minutes,
         CONTINUOUS_DAILY,
         previous=previous,
+        by_symbol=rebuilt,
     )
     absent = {
         (symbol, day): series
-        for symbol, days in split_keys(context.partition_keys).items()
+        for symbol, days in rebuilt.items()
         for day, series in absent_series(store, symbol, days).items()
     }
     verdicts = checks.judge_rolls_partitions(
@@ -97,21 +102,22 @@ def futures_continuous_daily(
         checks.CONTINUOUS_DAILY_CHECKS,
         daily,
         PARTITION_COLUMNS,
-        run_partitions(context),
+        run_partitions(context, rebuilt),
         verdicts,
         market.now(),
         series_days,
         (CONTINUOUS_DAILY_SPEC, previous),
     )
-    yield dg.MaterializeResult(
-        metadata={
-            "rows": daily.height,
-            "delta_version": store.version(keys.table(keys.CONTINUOUS_DAILY)),
-            **judged.metadata(),
-        }
-    )
+    metadata = {
+        "rows": daily.height,
+        "delta_version": store.version(keys.table(keys.CONTINUOUS_DAILY)),
+        **judged.metadata(),
+    }
+    later = later_keys(context, rebuilt)
+    record_later(context, keys.CONTINUOUS_DAILY, later, **metadata)
+    yield dg.MaterializeResult(metadata=metadata)
     yield from partition_checks(
-        context, keys.CONTINUOUS_DAILY, checks.CONTINUOUS_DAILY_CHECKS, verdicts
+        context, keys.CONTINUOUS_DAILY, checks.CONTINUOUS_DAILY_CHECKS, verdicts, later
     )
 
 

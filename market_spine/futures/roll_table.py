@@ -1,7 +1,7 @@
 """`normalized/futures_rolls`: the roll table of each root, measured from the captured bars of
 the contracts around each roll and replaced per contiguous block of the run's trade dates."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 
 import dagster as dg
@@ -9,19 +9,23 @@ import polars as pl
 
 from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
-from market_spine.futures.assets import futures_asset
+from market_spine.futures.assets import futures_asset, later_keys, record_later
 from market_spine.futures.catalog import ROLLS_SPEC
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.rolls import (
+    LOOKAHEAD_DAYS,
     LOOKBACK_DAYS,
     AbsentContract,
     absent_contracts,
     contract_bars,
     held_contracts,
+    held_series,
     holdings,
     measure_rolls,
     session_contracts,
     session_volumes,
+    stale_sessions,
+    stored_series,
 )
 from market_spine.futures.schemas import ROLLS
 from market_spine.lake.blocks import contiguous_blocks
@@ -57,6 +61,36 @@ def absent_series(
     return {day: tuple(found_) for day, found_ in found.items()}
 
 
+def with_stale_sessions(
+    store: Lake, by_symbol: Mapping[str, list[date]], built: dg.AssetKey
+) -> dict[str, list[date]]:
+    """`by_symbol` (a run's sorted trade dates per symbol) with, for each symbol, the later
+    sessions `built` (a continuous table: minutes or days) holds that the run's bars make
+    stale (`rolls.stale_sessions`): a volume roll they decide differently, or a roll measured
+    on them. Rebuilding those with the run's own keeps every series the same whatever order
+    its sessions were loaded in."""
+    table = keys.table(built)
+    if not store.exists(table):
+        return dict(by_symbol)
+    out: dict[str, list[date]] = {}
+    for symbol, days in by_symbol.items():
+        stored = stored_series(
+            store.read(
+                table,
+                equals={"symbol": symbol},
+                between={"trade_date": (days[0], days[-1] + timedelta(days=LOOKAHEAD_DAYS))},
+                columns=["trade_date", "series", "contract"],
+            )
+        )
+        later = sorted(d for d in stored if d > days[0] and d not in days)
+        decided = {}
+        if later:
+            bars = read_contract_bars(store, symbol, later[0], later[-1])
+            decided = held_series(holdings(symbol, later, session_volumes(bars)), bars)
+        out[symbol] = sorted({*days, *stale_sessions(symbol, days, stored, decided)})
+    return out
+
+
 def held_on(store: Lake, series: ContinuousSymbol, day: date) -> Contract:
     """The contract `series` holds on trade date `day` by its roll rule, whether or not the
     series was built for that day yet (a live session's is not until a run builds it): the
@@ -86,12 +120,14 @@ def read_rolls(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame
 def futures_rolls(
     context: dg.AssetExecutionContext, lake: LakeResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output]:
-    """Measure and replace the rolls of each contiguous block of the run's partitions."""
+    """Measure and replace the rolls of each contiguous block of the run's partitions, with
+    the later sessions whose rolls the run's bars change (`with_stale_sessions`)."""
     store = lake.lake
     frames: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
     held: dict[tuple[str, date], frozenset[str]] = {}
-    for symbol, days in split_keys(context.partition_keys).items():
+    rebuilt = with_stale_sessions(store, split_keys(context.partition_keys), keys.CONTINUOUS_BARS)
+    for symbol, days in rebuilt.items():
         partitions.extend((symbol, d) for d in days)
         for start, end in contiguous_blocks(days):
             block = [d for d in days if start <= d <= end]
@@ -111,17 +147,18 @@ def futures_rolls(
     verdicts = checks.judge_rolls_partitions(
         checks.ROLLS_CHECKS, rolls, rolls, partitions, held=held
     )
-    yield dg.MaterializeResult(
-        metadata={
-            "rows": rolls.height,
-            "delta_version": store.version(keys.table(keys.ROLLS)),
-            "rolls": [
-                f"{r['series']} {r['trade_date']} {r['from_contract']}→{r['to_contract']}"
-                for r in rolls.head(20).to_dicts()
-            ],
-        }
-    )
-    yield from partition_checks(context, keys.ROLLS, checks.ROLLS_CHECKS, verdicts)
+    metadata = {
+        "rows": rolls.height,
+        "delta_version": store.version(keys.table(keys.ROLLS)),
+        "rolls": [
+            f"{r['series']} {r['trade_date']} {r['from_contract']}→{r['to_contract']}"
+            for r in rolls.head(20).to_dicts()
+        ],
+    }
+    later = later_keys(context, rebuilt)
+    record_later(context, keys.ROLLS, later, **metadata)
+    yield dg.MaterializeResult(metadata=metadata)
+    yield from partition_checks(context, keys.ROLLS, checks.ROLLS_CHECKS, verdicts, later)
 
 
 def build_rolls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:

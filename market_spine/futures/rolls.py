@@ -9,7 +9,9 @@ it took effect. Without such a session it rolls with the calendar.
 
 A roll takes effect at the open of its trade date; its gap is `to − from` at the last minute of
 the session before in which both contracts have a bar (null when they share none), its ratio
-`to / from` at the same minute: what back-adjustment by difference or by ratio uses.
+`to / from` at the same minute: what back-adjustment by difference or by ratio uses. The gap is
+rounded to the root's tick grid (`Instrument.price_decimals`) here, once, so every reader of the
+roll table sums the same numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ import polars as pl
 from market_spine.catalog.vocabulary import conform
 from market_spine.futures.schemas import NORMALIZED_BARS, ROLLS
 from market_spine.markets import calendars
-from market_spine.markets.instruments import Contract, front_contract, next_contract
+from market_spine.markets.instruments import (
+    Contract,
+    front_contract,
+    get_instrument,
+    next_contract,
+)
 from market_spine.markets.rolls import (
     ContinuousSymbol,
     continuous_symbol,
@@ -34,6 +41,11 @@ from market_spine.markets.rolls import (
 #: Calendar days read before a run's first trade date: the roll window's sessions and the
 #: session before a roll, across holidays.
 LOOKBACK_DAYS = 21
+
+#: Calendar days after a run's last trade date whose sessions its bars can change: a volume
+#: roll decided from a session in it (LOOKBACK_DAYS), and the session after the last one so
+#: decided, across holidays.
+LOOKAHEAD_DAYS = LOOKBACK_DAYS + 7
 
 #: Session volume per (trade date, contract local symbol).
 Volumes = Mapping[tuple[date, str], int]
@@ -108,10 +120,53 @@ def holdings(root: str, days: Iterable[date], volumes: Volumes) -> pl.DataFrame:
     )
 
 
+def held_series(held: pl.DataFrame, bars: pl.DataFrame) -> dict[date, frozenset[tuple[str, str]]]:
+    """The (series, contract) pairs each trade date of `held` (`holdings`' rows) gives bars
+    of in `bars` (the root's contract bars): what a continuous table built then holds."""
+    present = bars.select("trade_date", "contract").unique()
+    return stored_series(held.join(present, on=["trade_date", "contract"], how="semi"))
+
+
+def stored_series(rows: pl.DataFrame) -> dict[date, frozenset[tuple[str, str]]]:
+    """The (series, contract) pairs of each trade date in continuous rows (minutes, days or
+    holdings: trade_date, series, contract)."""
+    pairs = rows.select("trade_date", "series", "contract").unique()
+    found: dict[date, set[tuple[str, str]]] = {}
+    for day, series, contract in pairs.iter_rows():
+        found.setdefault(day, set()).add((series, contract))
+    return {day: frozenset(p) for day, p in found.items()}
+
+
+def stale_sessions(
+    root: str,
+    run: Iterable[date],
+    stored: Mapping[date, frozenset[tuple[str, str]]],
+    decided: Mapping[date, frozenset[tuple[str, str]]],
+) -> list[date]:
+    """The sessions after `run` (the trade dates a run rebuilds) among those `stored` (what a
+    continuous table holds of each built session, `stored_series`) to rebuild with it: the
+    ones whose series hold other contracts than the bars now decide (`decided`, a volume roll
+    seen earlier or later), and the ones right after a session the run rebuilds or one so
+    changed, since their roll is measured and their jumps judged on the session before. A
+    later session's bars are its own: only what earlier sessions decide of it can change."""
+    days = set(run)
+    if not days:
+        return []
+    later = sorted(d for d in stored if d > min(days) and d not in days)
+    changed = {d for d in later if stored[d] != decided.get(d, frozenset())}
+    stale = []
+    for day in later:
+        before = calendars.previous_trading_day(root, day)
+        if day in changed or before in days or before in changed:
+            stale.append(day)
+    return stale
+
+
 def measure_rolls(root: str, days: Iterable[date], bars: pl.DataFrame) -> pl.DataFrame:
     """The roll table rows (ROLLS) of `root` taking effect on `days`, measured from `bars` (the
     root's contract bars, reaching LOOKBACK_DAYS before the first day)."""
     volumes = session_volumes(bars)
+    decimals = get_instrument(root).price_decimals
     events = []  # (session, previous session, series, from, to)
     for day in days:
         sess = calendars.session(root, day)
@@ -126,7 +181,9 @@ def measure_rolls(root: str, days: Iterable[date], bars: pl.DataFrame) -> pl.Dat
     rows: list[dict[str, object]] = []
     for sess, prev, series, held, to in events:
         gap = _gap(
-            by_session.get((prev, held.local_symbol)), by_session.get((prev, to.local_symbol))
+            by_session.get((prev, held.local_symbol)),
+            by_session.get((prev, to.local_symbol)),
+            decimals,
         )
         rows.append(
             {
@@ -144,8 +201,9 @@ def measure_rolls(root: str, days: Iterable[date], bars: pl.DataFrame) -> pl.Dat
     return conform(pl.DataFrame(rows, schema=ROLLS), ROLLS) if rows else pl.DataFrame(schema=ROLLS)
 
 
-def _gap(old: pl.DataFrame | None, new: pl.DataFrame | None) -> dict[str, object]:
-    """The gap between two contracts at the last minute both have a bar (nulls without one)."""
+def _gap(old: pl.DataFrame | None, new: pl.DataFrame | None, decimals: int) -> dict[str, object]:
+    """The gap between two contracts at the last minute both have a bar (nulls without one),
+    on the tick grid (`decimals` places); the ratio as computed: no grid holds it."""
     empty = {k: None for k in ("gap_ts", "from_price", "to_price", "gap", "ratio", "capture_id")}
     if old is None or new is None:
         return empty
@@ -159,7 +217,7 @@ def _gap(old: pl.DataFrame | None, new: pl.DataFrame | None) -> dict[str, object
         "gap_ts": last["ts"],
         "from_price": last["from_price"],
         "to_price": last["to_price"],
-        "gap": last["to_price"] - last["from_price"],
+        "gap": round(last["to_price"] - last["from_price"], decimals),
         "ratio": last["to_price"] / last["from_price"],
         "capture_id": last["capture_id"],
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -133,6 +134,13 @@ class Instrument:
     base_price: float  # typical price level for the simulated market
     expiry_rule: str = "third_friday"  # key of _EXPIRY_RULES
     roll_calendar_days: bool = False  # ES rolls 8 *calendar* days before expiry (CME convention)
+
+    @property
+    def price_decimals(self) -> int:
+        """Decimal places of a price on the tick grid (0.25 → 2, 0.001 → 3): computed
+        prices (roll gaps, difference back-adjustments) are rounded to them, so float dust
+        never reaches a reader."""
+        return max(0, -int(Decimal(str(self.tick_size)).normalize().as_tuple().exponent))
 
     def last_trade_date(self, year: int, month: int) -> date:
         """The last trading day of the contract month (`year`, `month`)."""
