@@ -49,6 +49,7 @@ def futures_roots(roots: Sequence[str] = BUILT_IN_ROOTS) -> list[Row]:
                 "venue": inst.calendar,
                 "currency": inst.currency,
                 "tick_size": inst.tick_size,
+                "price_decimals": inst.price_decimals,
                 "multiplier": inst.multiplier,
                 "listed_months": inst.listed_months,
                 "last_trade_rule": inst.last_trade_rule,

@@ -303,7 +303,8 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
     """The dbt `unit_tests:` (fixed inputs, no lake): one-digit-year symbols resolve to the
     decade traded, no return is computed across a contract roll, an option quote missing a
     side has no spread, an expiring (0DTE) contract is kept with no forward and no vol, and a
-    continuous day carries its own series' certification."""
+    continuous day carries its own series' certification and its difference-adjusted prices
+    on the tick grid."""
     invocation = built.warehouse.run(["test", "--select", "test_type:unit"])
     results = invocation.get_artifact("run_results.json")["results"]
     outcome = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results}
@@ -317,6 +318,7 @@ def test_dbt_unit_tests_pin_contract_resolution_and_roll_returns(built: Built) -
         "each_row_is_priced_in_full_and_shared_within_its_day": "pass",
         "each_continuous_day_carries_its_series_certification": "pass",
         "a_day_across_an_unknown_roll_is_not_adjusted": "pass",
+        "difference_adjusted_prices_are_on_the_tick_grid": "pass",
         "a_failed_partition_is_listed_with_what_failed_it": "pass",
     }
 

@@ -9,7 +9,9 @@
 -- unknown, as a Spine read refuses it: when the day's contract is not the one its next roll
 -- leaves (a roll the warehouse lacks), when a later roll does not lead to the contract the
 -- following one leaves (or, the newest, to the series' newest contract), or when a later roll's
--- gap or ratio was not measured.
+-- gap or ratio was not measured. The difference adjustment and the close it adjusts are on the
+-- root's tick grid (its price_decimals), as Spine and the lake's view give them; the
+-- ratio-adjusted close is left as computed.
 with
 
 daily as (
@@ -72,7 +74,8 @@ certification as (
 roots as (
     select
         root,
-        venue
+        venue,
+        price_decimals
     from {{ ref('ref_futures_roots') }}
 ),
 
@@ -107,9 +110,11 @@ final as (
         adjusted.low_price,
         adjusted.close_price,
         adjusted.volume,
-        adjusted.adj_difference,
+        round(adjusted.adj_difference, roots.price_decimals) as adj_difference,
         adjusted.adj_ratio,
-        adjusted.close_price + adjusted.adj_difference as close_difference_adjusted,
+        round(
+            adjusted.close_price + adjusted.adj_difference, roots.price_decimals
+        ) as close_difference_adjusted,
         adjusted.close_price * adjusted.adj_ratio as close_ratio_adjusted,
         rolls.trade_date is not null as is_roll_day,
         adjusted.bar_count,
