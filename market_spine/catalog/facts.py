@@ -13,10 +13,10 @@ from market_spine.company.tables import BUSINESS_DATE
 from market_spine.errors import LakeDamaged, NotMaterialized
 from market_spine.lake.store import Lake
 
-#: Columns whose maximum says how far a dataset reaches: its partition date (the market's
-#: trade date, else a daily company dataset's business date) and its data time.
+#: Columns whose maximum says how far a dataset reaches in dates: its partition date (the
+#: market's trade date, else a daily company dataset's business date); in time, the spec's
+#: `time_column`.
 _PARTITION_COLUMNS = ("trade_date", BUSINESS_DATE)
-_TIME_COLUMN = "ts"
 
 
 def _newest(values: list[Any]) -> Any:
@@ -79,6 +79,6 @@ def _facts(lake: Lake, spec: DatasetSpec) -> dict[str, Any]:
         "delta_version": snapshot.version,
         "last_commit": committed.isoformat(),
         "newest_partition": _iso(next((newest(c) for c in _PARTITION_COLUMNS if c in types), None)),
-        "newest_data_ts": _iso(newest(_TIME_COLUMN)),
+        "newest_data_ts": _iso(newest(spec.time_column)),
         "columns_in_table": [field.name for field in snapshot.schema],
     }

@@ -70,6 +70,9 @@ class DatasetSpec:
     pii: tuple[tuple[str, str], ...] = ()
     #: The column naming each row's tenant (None: the table is not split by tenant).
     tenant_column: str | None = None
+    #: The UTC timestamp column whose newest value says how far the data reaches (a bar's
+    #: open, a roll's effective time); a table without it has a newest partition only.
+    time_column: str = "ts"
 
     @property
     def layer(self) -> str:

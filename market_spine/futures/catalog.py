@@ -138,6 +138,7 @@ ROLLS_SPEC = DatasetSpec(
     history=_V1,
     upstream=(RAW_BARS_SPEC.name, NORMALIZED_BARS_SPEC.name),
     keys=("series", "trade_date"),
+    time_column="roll_ts",
 )
 CONTINUOUS_BARS_SPEC = DatasetSpec(
     name=keys.table(keys.CONTINUOUS_BARS),

@@ -3,6 +3,7 @@ with, and that fails loudly when a table is undeclared or drifts from its declar
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from market_spine.api.app import create_app
+from market_spine.catalog.facts import lake_facts
 from market_spine.catalog.registry import CATALOG, drift, last_materialization, undeclared
 from market_spine.cli import app as cli
 from market_spine.client import Spine
 from market_spine.company.catalog import COMPANY_DATASETS
 from market_spine.definitions import build_definitions
+from market_spine.home import instance as home_instance
 from market_spine.lake import Lake
 from market_spine.runs.launch import materialize_options, materialize_range
 from market_spine.warehouse.sources import SOURCES_FILE
@@ -161,3 +164,25 @@ def test_last_materialization_names_the_runs_whole_range(home, instance) -> None
     assert last is not None and last["run_id"] == run.run_id
     assert last["partition"] == f"{WEEK[0]}|CL..{WEEK[1]}|CL"
     assert last["at"].endswith("Z") and last["at"][:4] == str(date.today().year)
+
+
+def test_a_roll_tables_newest_data_is_its_newest_roll(materialized_home: Path) -> None:
+    lake = Lake(materialized_home / "lake")
+    rolls = lake.read("normalized/futures_rolls", columns=["roll_ts"])
+    assert rolls.height > 0
+    facts = lake_facts(lake, CATALOG.get("normalized/futures_rolls"))
+    assert facts["newest_data_ts"] == rolls["roll_ts"].max().isoformat()
+
+
+def test_the_catalog_command_shows_one_datasets_last_materialization(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "home")
+    with home_instance(settings) as inst:
+        [run] = materialize_range(settings, ["CL"], WEEK[0], WEEK[0], instance=inst)
+    assert run.success
+    env = {"MARKET_SPINE_HOME": str(settings.home)}
+    shown = CliRunner().invoke(cli, ["catalog", "normalized/futures_bars_1m", "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    last = json.loads(shown.output)["facts"]["last_materialization"]
+    assert last is not None and last["run_id"] == run.run_id
+    plain = CliRunner().invoke(cli, ["catalog", "normalized/futures_bars_1m"], env=env)
+    assert f"'run_id': '{run.run_id}'" in plain.output or run.run_id in plain.output
