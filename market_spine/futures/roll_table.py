@@ -26,6 +26,7 @@ from market_spine.futures.rolls import (
     session_volumes,
     stale_sessions,
     stored_series,
+    with_accepted,
 )
 from market_spine.futures.schemas import ROLLS
 from market_spine.lake.blocks import contiguous_blocks
@@ -36,12 +37,17 @@ from market_spine.markets.rolls import ContinuousSymbol, in_roll_window
 
 
 def read_contract_bars(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame:
-    """Every captured contract's bars of `symbol` for trade dates [start − LOOKBACK_DAYS, end]
-    (the newest capture of each session and contract)."""
+    """Every contract's bars of `symbol` for trade dates [start − LOOKBACK_DAYS, end]: the
+    normalized minutes where the root holds that contract that session (with the minutes the
+    stream landed), else the newest capture of each session and contract."""
     between = {"trade_date": (start - timedelta(days=LOOKBACK_DAYS), end)}
-    return contract_bars(
+    bars = contract_bars(
         store.read(keys.table(keys.RAW_BARS), equals={"symbol": symbol}, between=between)
     )
+    normalized = keys.table(keys.NORMALIZED_BARS)
+    if not store.exists(normalized):
+        return bars
+    return with_accepted(bars, store.read(normalized, equals={"symbol": symbol}, between=between))
 
 
 def absent_series(
@@ -96,15 +102,24 @@ def held_on(store: Lake, series: ContinuousSymbol, day: date) -> Contract:
     series was built for that day yet (a live session's is not until a run builds it): the
     calendar rule's front (rank 1: the next); a volume series holds the next contract early
     once a session of the roll window before `day` saw it trade more than the front, as the
-    lake's captures of both say (none read outside the window, where no volume roll is)."""
-    volumes: dict[tuple[date, str], int] = {}
-    if (
-        series.rule == "volume"
-        and in_roll_window(series.root, day)
-        and store.exists(keys.table(keys.RAW_BARS))
-    ):
-        volumes = session_volumes(read_contract_bars(store, series.root, day, day))
+    lake's bars of both say (none read outside the window, where no volume roll is)."""
+    volumes = roll_volumes(store, series.root, day) if series.rule == "volume" else {}
     return held_contracts(series.root, day, volumes)[series]
+
+
+def holdings_on(store: Lake, root: str, day: date) -> pl.DataFrame:
+    """`rolls.holdings` of `root`'s series on trade date `day` (none on a day without a
+    session), decided as `held_on` decides each: what a writer of a live session's minutes
+    (the stream) extends the series with, before any run built them."""
+    return holdings(root, [day], roll_volumes(store, root, day))
+
+
+def roll_volumes(store: Lake, root: str, day: date) -> dict[tuple[date, str], int]:
+    """The session volumes that decide a volume roll on `day`: the lake's contract bars of the
+    roll window's sessions before it; none outside the window (no volume roll there)."""
+    if not in_roll_window(root, day) or not store.exists(keys.table(keys.RAW_BARS)):
+        return {}
+    return session_volumes(read_contract_bars(store, root, day, day))
 
 
 def read_rolls(store: Lake, symbol: str, start: date, end: date) -> pl.DataFrame:

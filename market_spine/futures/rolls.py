@@ -65,6 +65,22 @@ def contract_bars(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def with_accepted(bars: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
+    """`bars` (contract bars, as `contract_bars` gives them) with each (symbol, trade date,
+    contract) that `accepted` (normalized minutes: the root's front contract) holds taken from
+    it instead, in the same order and columns. The normalized minutes are the ones the root
+    serves: the accepted capture, and the minutes the stream landed after a live capture's
+    end, which no raw capture holds. A series holding the root's contract serves those same
+    minutes, so it never lags or differs from its root."""
+    if accepted.is_empty():
+        return bars
+    sessions = ["symbol", "trade_date", "contract"]
+    others = bars.join(accepted.select(sessions).unique(), on=sessions, how="anti")
+    return pl.concat([others, conform(accepted, NORMALIZED_BARS)], how="vertical_relaxed").sort(
+        "symbol", "contract", "ts"
+    )
+
+
 def session_volumes(bars: pl.DataFrame) -> dict[tuple[date, str], int]:
     """Each (trade date, contract)'s session volume in `bars` (one root's contract bars)."""
     totals = bars.group_by("trade_date", "contract").agg(pl.col("volume").sum())

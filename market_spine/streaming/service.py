@@ -26,6 +26,7 @@ from market_spine.providers.ib_realtime import IBRealtime, current_trade_date
 from market_spine.streaming.aggregator import MINUTE, MinuteAggregator, minute_of
 from market_spine.streaming.hub import BarHub
 from market_spine.streaming.lander import (
+    SeriesHoldings,
     land_history,
     land_micro_batch,
     land_minutes,
@@ -114,6 +115,7 @@ class Streamer:
         self.hub = hub or BarHub()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.stats = StreamStats()
+        self._held = SeriesHoldings(lake)
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._unlanded: list[dict[str, Any]] = []
         self._unlanded_minutes: list[dict[str, Any]] = []
@@ -261,6 +263,7 @@ class Streamer:
                 minutes,
                 {"source": "ib-realtime", "captures": [batch_id]},
                 now=self.clock(),
+                held=self._held,
             )
         except Exception:
             self._unlanded_minutes = minutes
@@ -327,7 +330,14 @@ class Streamer:
         found = pl.concat(rows)
         minutes = found.drop("captured_at", "source", "request", "payload_sha256").to_dicts()
         reason = {"source": "ib", "reason": "stream backfill"}
-        land_minutes(self.lake, minutes, reason, covers=(gap.start, gap.end), now=self.clock())
+        land_minutes(
+            self.lake,
+            minutes,
+            reason,
+            covers=(gap.start, gap.end),
+            now=self.clock(),
+            held=self._held,
+        )
         self.stats.backfilled_minutes += len(minutes)
         self.hub.publish(bar_messages(minutes, "1m", origin="backfill"))
         self._status("backfilled", f"{root} {gap.start:%H:%M}–{gap.end:%H:%M} UTC: {len(minutes)}")
