@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -486,6 +486,20 @@ class RollsPartition:
     #: The contracts with bars on the session before (where a roll's gap is measured); None
     #: when not known.
     held_before: frozenset[str] | None = None
+    #: The open (UTC) of the last minute the lake's bars of each contract stand for that
+    #: session (`coverage.covered_through`); a contract absent here is judged up to `now`.
+    covered: Mapping[str, datetime] | None = None
+
+    def judged_until(self, series: str) -> datetime | None:
+        """The instant `series`' minutes are judged to: `now`, or before it the close of the
+        last minute its contract's bars stand for. A live capture asks for the minutes closed
+        when it runs, its judgment comes a moment later: the minute that closes in between is
+        owed by the next capture (or the stream), not missing from this one."""
+        held = self.rows.filter(pl.col("series") == series)["contract"]
+        through = (self.covered or {}).get(held[-1]) if held.len() else None
+        if self.now is None or through is None:
+            return self.now
+        return min(self.now, through + timedelta(minutes=1))
 
     def judged_series(self) -> tuple[list[str], list[dict[str, str]]]:
         """The root's series judged on their own rows, and those left out because their
@@ -631,7 +645,9 @@ def continuous_completeness(p: RollsPartition) -> CheckOutcome:
     judged, absent = p.judged_series()
     outcomes = {
         name: completeness(
-            p.rows.filter(pl.col("series") == name), [(p.symbol, p.trade_date)], now=p.now
+            p.rows.filter(pl.col("series") == name),
+            [(p.symbol, p.trade_date)],
+            now=p.judged_until(name),
         )
         for name in judged
     }
@@ -734,12 +750,14 @@ def judge_rolls_partitions(
     now: datetime | None = None,
     absent: Mapping[tuple[str, date], tuple[AbsentContract, ...]] | None = None,
     held: Mapping[tuple[str, date], frozenset[str]] | None = None,
+    covered: Mapping[tuple[str, date], Mapping[str, datetime]] | None = None,
 ) -> dict[str, dict[str, CheckOutcome]]:
     """Each (root, trade date) partition's outcome of every continuous-dataset check, by
     partition key. `rows` may reach one session before the partitions (the jump at a roll
     needs it); `before` adds earlier rows; `absent` gives each partition's series whose
     contract has no bars (`roll_table.absent_series`); `held` the contracts each (root,
-    session) has bars of (`rolls.session_contracts`), for the rolls' gaps."""
+    session) has bars of (`rolls.session_contracts`), for the rolls' gaps; `covered` how far
+    each (root, session)'s bars of each contract reach (`RollsPartition.covered`)."""
     partitions = list(partitions)
     every = rows if before is None else pl.concat([before, rows], how="vertical_relaxed")
     groups = every.partition_by("symbol", "trade_date", as_dict=True) if every.height else {}
@@ -756,6 +774,7 @@ def judge_rolls_partitions(
             now,
             (absent or {}).get((symbol, day), ()),
             None if held is None else held.get((symbol, prev), frozenset()) if prev else None,
+            (covered or {}).get((symbol, day)),
         )
         verdicts[str(partition_key(day, symbol))] = judge(checks, subject)
     return verdicts

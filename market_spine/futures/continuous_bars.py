@@ -2,7 +2,7 @@
 captured bars of the contract it holds; replaced per contiguous block of the run's trade dates."""
 
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 import polars as pl
@@ -25,6 +25,7 @@ from market_spine.futures.partitions import split_keys
 from market_spine.futures.roll_table import (
     absent_series,
     read_contract_bars,
+    read_coverage,
     read_rolls,
     with_stale_sessions,
 )
@@ -104,6 +105,7 @@ def futures_continuous_1m(
     recorded: list[pl.DataFrame] = []
     partitions: list[tuple[str, date]] = []
     absent: dict[tuple[str, date], tuple[AbsentContract, ...]] = {}
+    covered: dict[tuple[str, date], dict[str, datetime]] = {}
     rebuilt = with_stale_sessions(store, split_keys(context.partition_keys), keys.CONTINUOUS_BARS)
     for symbol, days in rebuilt.items():
         partitions.extend((symbol, d) for d in days)
@@ -124,6 +126,8 @@ def futures_continuous_1m(
             written.append(rows)
             context_rows.append(series.filter(pl.col("trade_date") < start))
             recorded.append(read_rolls(store, symbol, start, end))
+            for (day, contract), through in read_coverage(store, symbol, start, end).items():
+                covered.setdefault((symbol, day), {})[contract] = through
     bars = pl.concat(written) if written else pl.DataFrame(schema=CONTINUOUS_BARS)
     before = pl.concat(context_rows) if context_rows else None
     rolls = pl.concat(recorded) if recorded else pl.DataFrame(schema=ROLLS)
@@ -135,6 +139,7 @@ def futures_continuous_1m(
         before=before,
         now=market.now(),
         absent=absent,
+        covered=covered,
     )
     judged = judge_derived_asset(
         context,

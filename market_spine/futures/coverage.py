@@ -61,3 +61,30 @@ def partial_windows(symbol: str, raw: pl.DataFrame, accepted: pl.DataFrame) -> d
             continue
         windows[day] = {"ts": (min(open_, first), max(end, last))}
     return windows
+
+
+def covered_through(raw: pl.DataFrame, accepted: pl.DataFrame) -> dict[tuple[date, str], datetime]:
+    """The open (UTC) of the last minute the lake's bars of each (trade date, contract) of one
+    root stand for: the end of its newest capture in `raw` (trade_date, contract, capture_id,
+    request, captured_at rows; `capture_end`), or its newest minute in `accepted` (the
+    normalized minutes, the stream's among them: trade_date, contract, ts rows) when later.
+    A live session's minutes after it are not owed yet: no source has asked for them, so
+    they are not missing (pairs whose end is unknown are absent)."""
+    ends: dict[tuple[date, str], datetime] = {}
+    if not raw.is_empty():
+        newest = raw.group_by("trade_date", "contract").agg(pl.col("capture_id").max())
+        captures = raw.join(newest, on=["trade_date", "contract", "capture_id"]).unique(
+            ["trade_date", "contract"]
+        )
+        for day, contract, request, captured_at in captures.select(
+            "trade_date", "contract", "request", "captured_at"
+        ).iter_rows():
+            end = capture_end(request, captured_at)
+            if end is not None:
+                ends[(day, contract)] = end
+    if not accepted.is_empty():
+        newest_minutes = accepted.group_by("trade_date", "contract").agg(pl.col("ts").max())
+        for day, contract, last in newest_minutes.iter_rows():
+            known = ends.get((day, contract))
+            ends[(day, contract)] = last if known is None else max(known, last)
+    return ends

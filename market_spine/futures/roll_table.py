@@ -2,7 +2,7 @@
 the contracts around each roll and replaced per contiguous block of the run's trade dates."""
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -11,6 +11,7 @@ from market_spine.check_kit import partition_checks
 from market_spine.futures import checks, keys
 from market_spine.futures.assets import futures_asset, later_keys, record_later
 from market_spine.futures.catalog import ROLLS_SPEC
+from market_spine.futures.coverage import covered_through
 from market_spine.futures.partitions import split_keys
 from market_spine.futures.rolls import (
     LOOKAHEAD_DAYS,
@@ -48,6 +49,32 @@ def read_contract_bars(store: Lake, symbol: str, start: date, end: date) -> pl.D
     if not store.exists(normalized):
         return bars
     return with_accepted(bars, store.read(normalized, equals={"symbol": symbol}, between=between))
+
+
+def read_coverage(
+    store: Lake, symbol: str, start: date, end: date
+) -> dict[tuple[date, str], datetime]:
+    """`coverage.covered_through` of `symbol`'s trade dates [start, end]: how far the lake's
+    bars of each (session, contract) reach, by its captures and the normalized minutes."""
+    between = {"trade_date": (start, end)}
+    raw = store.read(
+        keys.table(keys.RAW_BARS),
+        equals={"symbol": symbol},
+        between=between,
+        columns=["trade_date", "contract", "capture_id", "request", "captured_at"],
+    )
+    normalized = keys.table(keys.NORMALIZED_BARS)
+    accepted = (
+        store.read(
+            normalized,
+            equals={"symbol": symbol},
+            between=between,
+            columns=["trade_date", "contract", "ts"],
+        )
+        if store.exists(normalized)
+        else pl.DataFrame()
+    )
+    return covered_through(raw, accepted)
 
 
 def absent_series(
