@@ -92,6 +92,28 @@ def _wait_for_candles(page: Page, above: int, timeout_s: float = 20.0) -> None:
     until(lambda: _candles(page) > above, f"more than {above} candles", timeout_s)
 
 
+def _first(page: Page) -> int:
+    return int(page.get_attribute("#chart", "data-first-time") or 0)
+
+
+def _seamless(page: Page, streamed: int) -> bool:
+    """The chart holds a candle for every minute from its first to its last, and the last is
+    at least `streamed` minutes past STREAM_START (read until a live bar does not land
+    between two reads)."""
+    while True:
+        seen = (_candles(page), int(page.get_attribute("#chart", "data-last-time") or 0))
+        if seen == (_candles(page), int(page.get_attribute("#chart", "data-last-time") or 0)):
+            break
+    candles, last = seen
+    reached = last >= int(STREAM_START.timestamp()) + 60 * streamed
+    return reached and candles == (last - _first(page)) // 60 + 1
+
+
+def _landed(streamer: Streamer) -> int:
+    """Minutes the stream has landed in the lake so far."""
+    return streamer.stats.minutes
+
+
 def _lag(page: Page, symbol: str) -> float | None:
     """The freshness lag (s) the page shows for `symbol`; None when it shows none."""
     cell = page.locator(f"#freshness td.lag[data-symbol='{symbol}']")
@@ -179,8 +201,13 @@ def test_live_candles_grow_with_the_stream_and_the_picker_switches(
             assert first >= int(STREAM_START.timestamp())
 
             # The continuous front series: the lake's series, then the live front contract.
+            # The minutes the stream landed before it was picked are the series' too (the
+            # stream lands them in every series holding CLJ4): no gap before the live bars.
+            until(lambda: _landed(streamer) >= 2, "two streamed minutes in the lake", 30)
             page.select_option("#symbol", "CL.c.0")
             _wait_for_candles(page, LIVE_MINUTES)
+            assert _first(page) == int(datetime(2024, 3, 4, 23, tzinfo=UTC).timestamp())
+            until(lambda: _seamless(page, 3), "every minute from the open to the live one")
             assert page.get_attribute("#chart", "data-live-contract") == "CLJ4"
             page.screenshot(path=artifacts(tmp_path) / "live-CL.c.0.png")
 
@@ -327,6 +354,16 @@ def test_a_past_day_shows_its_anomalies_on_the_chart(processed: Path, page: Page
         until(lambda: page.text_content("#day") == "trade date 2024-03-05", "the newest day")
         until(lambda: page.text_content("#anomaly-count") == "0", "no anomalies")
         assert _candles(page) == LIVE_MINUTES
+        # A series shows the anomalies of the contract it holds: CL.c.0 holds CLJ4, the
+        # root's contract, so the root's; CL.c.1 holds CLK4, of which none were flagged.
+        held = {row["contract"] for row in flagged.json()["data"] if row["flag_kinds"]}
+        assert held == {"CLJ4"}
+        for series, count in (("CL.c.0", len(kinds)), ("CL.c.1", 0)):
+            page.goto("about:blank")
+            page.goto(f"{client.base_url}/ui/live#key={key}&symbol={series}&day=2024-03-04")
+            _wait_for_candles(page, 0)
+            until(lambda said=str(count): page.text_content("#anomaly-count") == said, series)
+            assert page.locator("#anomalies tbody tr").count() == count
 
 
 def test_a_bad_key_or_a_narrow_one_shows_why(processed: Path, tmp_path: Path, page: Page) -> None:

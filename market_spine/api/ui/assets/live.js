@@ -2,10 +2,10 @@
 // (`/v1/bars`), extended by the stream (`WS /v1/stream/bars`): 5-second bars build the forming
 // minute's candle, and each closed 1-minute bar replaces it. A continuous series (`CL.c.0`)
 // takes the live bars of the contract it holds that day by its roll rule (`/v1/bars/held`),
-// built or not: before a run builds the series' day, its minutes are that contract's from the
-// root's bars. Beside it, each symbol's freshness (`/v1/readiness`, then each live bar, ticking
-// with time, saying which source it stands on) and the day's anomalies
-// (`/v1/bars?flags=true`).
+// built or not: the minutes a run has not built for it are that contract's from the root's
+// bars. Beside it, each symbol's freshness (`/v1/readiness`, then each live bar, ticking
+// with time, saying which source it stands on) and the day's anomalies (`/v1/bars?flags=true`;
+// for a series, those of the contract it holds).
 "use strict";
 
 (function () {
@@ -167,22 +167,20 @@
     let bars = [];
     let flagged = [];
     let held = null;
-    let borrowed = false;
+    let borrowed = "";
     if (day) {
       try {
         if (isContinuous(symbol)) {
           held = await S.get("v1/bars/held", { symbol, day });
-          bars = await seriesBars(symbol, day);
-          flagged = await S.rows("v1/bars", { symbol: root, start: day, flags: "true" });
-          if (!bars.length && held) {
-            // The series is not built for the day yet: the contract it holds has its minutes
-            // in the root's bars when that is the contract the root's were captured for.
-            const own = flagged.filter((bar) => bar.contract === held.contract);
-            if (own.length) {
-              bars = own;
-              borrowed = true;
-            }
-          }
+          // The root's first: a minute landed between the two reads is then in the series'.
+          const rootBars = await S.rows("v1/bars", { symbol: root, start: day, flags: "true" });
+          const built = await seriesBars(symbol, day);
+          // The contract the series holds has its minutes (and its anomalies) in the root's
+          // bars when that is the root's contract too; another month's are not the series'.
+          flagged = held ? rootBars.filter((bar) => bar.contract === held.contract) : [];
+          bars = joined(built, flagged);
+          // What the root's bars gave the series: nothing, the minutes it lacks, or all of them.
+          borrowed = bars.length === built.length ? "" : built.length ? "the minutes it lacks" : "its minutes";
         } else {
           bars = await S.rows("v1/bars", { symbol, start: day, flags: "true" });
           flagged = bars;
@@ -199,7 +197,7 @@
     // Why the chart is blank, as the API says it (no session that day, not loaded yet …).
     if (!bars.length && bars.emptyReason) info(bars.emptyReason.detail, bars.emptyReason.code);
     if (borrowed) {
-      info(`${symbol} is not built for ${day} yet: its minutes are ${held.contract}'s from ${root}'s bars, ` +
+      info(`${symbol} is not built for all of ${day} yet: ${borrowed} are ${held.contract}'s from ${root}'s bars, ` +
         "joined by the stream's", "series_not_built");
     }
     state.held = bars.length > 0;
@@ -240,6 +238,17 @@
       none.emptyReason = { code: "not_built", detail: err.message };
       return none;
     }
+  }
+
+  // A series' own minutes with the minutes of the contract it holds from the root's bars
+  // (`own`) where the series has none (a day no run built, or built before the stream landed
+  // the rest), in time order; the series' reason for being empty kept when both are.
+  function joined(built, own) {
+    const seen = new Set(built.map((bar) => bar.ts));
+    const bars = [...built, ...own.filter((bar) => !seen.has(bar.ts))];
+    bars.sort((a, b) => Date.parse(a.ts) - Date.parse(b.ts));
+    if (!bars.length) bars.emptyReason = built.emptyReason;
+    return bars;
   }
 
   // Nothing drawn and nothing said about a day: what a refused symbol or day leaves.
