@@ -304,6 +304,7 @@ def test_a_bookmark_says_what_is_not_offered_and_why_a_chart_is_blank(
     app = create_app(settings_for(processed))
     with serving_app(app) as client:
         key = credential(app, "reader")
+        page.clock.install()  # the page's 30-second refresh is fast-forwarded below
         page.goto(f"{client.base_url}/ui/live#key={key}&symbol=CL.x.9")
         info = page.locator("#info")
         until(lambda: info.get_attribute("data-code") == "unknown_symbol", "the refusal")
@@ -324,6 +325,20 @@ def test_a_bookmark_says_what_is_not_offered_and_why_a_chart_is_blank(
         until(lambda: info.get_attribute("data-code") == "not_loaded", "the empty reason")
         assert "market-spine process" in (info.text_content() or "")
         page.screenshot(path=artifacts(tmp_path) / "live-empty-reason.png")
+        # A symbol not offered after a day without data: its refresh says nothing of that day.
+        page.goto(f"{client.base_url}/ui/live#symbol=CL&day=2024-03-09")
+        until(lambda: page.locator("#day-state [data-state='none']").count() == 1, "no data")
+        page.goto(f"{client.base_url}/ui/live#symbol=ES.c.9")
+        until(lambda: info.get_attribute("data-code") == "unknown_symbol", "the refusal")
+        page.clock.fast_forward(31_000)
+        page.wait_for_timeout(500)
+        assert page.locator("#day-state").inner_html() == ""
+        assert info.get_attribute("data-code") == "unknown_symbol"
+        # A day with a date's form that the calendar lacks is said as the server says it.
+        page.goto(f"{client.base_url}/ui/live#symbol=NG&day=2026-02-30")
+        until(lambda: info.get_attribute("data-code") == "bad_day", "the bad day")
+        said = info.text_content() or ""
+        assert said == 'day "2026-02-30" does not exist: February 2026 has 28 days', said
         # A good bookmark draws again.
         page.goto(f"{client.base_url}/ui/live#symbol=cl.c.0&day=2024-03-05")
         _wait_for_candles(page, LIVE_MINUTES - 1)
@@ -374,6 +389,7 @@ def test_a_bad_key_or_a_narrow_one_shows_why(processed: Path, tmp_path: Path, pa
         error.wait_for(state="visible")
         assert error.get_attribute("data-status") == "401"
         assert "No valid API key" in error.text_content()
+        assert (error.text_content() or "").count("keys create") == 1
         assert _candles(page) == 0
         page.screenshot(path=artifacts(tmp_path) / "live-bad-key.png")
 
@@ -600,7 +616,8 @@ def test_a_bad_date_filter_is_said_and_the_last_good_view_stays(
         page.goto(f"{client.base_url}/ui/readiness#start=2024-02-30")
         said.wait_for(state="visible")
         text = said.text_content() or ""
-        assert "2024-02-30" in text and "YYYY-MM-DD" in text and "last good" in text, text
+        assert "2024-02-30" in text and "February 2024 has 29 days" in text, text
+        assert "last good" in text, text
         assert page.input_value("#f-start") == "2024-03-05"
         page.wait_for_timeout(300)
         assert tiles.count() == 1

@@ -252,7 +252,12 @@
   }
 
   // Nothing drawn and nothing said about a day: what a refused symbol or day leaves.
+  // Nothing drawn and nothing said of a day: a later refresh must not bring back the badge
+  // or the reason of the view this one replaced.
   function clearView() {
+    state.tradeDate = null;
+    state.held = false;
+    state.emptyReason = "";
     state.candles.clear();
     state.forming.clear();
     state.join = null;
@@ -265,9 +270,8 @@
 
   // A bookmarked day that is not one: said, and no other day drawn in its place.
   function badDay(given) {
-    state.tradeDate = null;
     clearView();
-    info(`day "${given}" is not a date: ${S.DAY_FORM}`, "bad_day");
+    info(S.dayProblem("day", given), "bad_day");
   }
 
   function info(text, code) {

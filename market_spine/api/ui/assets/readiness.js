@@ -40,7 +40,7 @@
     for (const name of Object.keys(DATE_FIELDS)) {
       const day = S.asDay(given[name]);
       if (day === null) {
-        wrong.push(`${DATE_FIELDS[name]} "${given[name]}" is not a date: ${DATE_FORM}`);
+        wrong.push(S.dayProblem(DATE_FIELDS[name], given[name]));
         given[name] = "";
       } else {
         given[name] = day;

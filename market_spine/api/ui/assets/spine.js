@@ -109,10 +109,9 @@ window.Spine = (function () {
   function explain(err) {
     const said = String(err.message).replace(/\.$/, "");
     if (err.status === 401) {
-      return (
-        "No valid API key: " + said + ". Enter a key above (an admin makes one with " +
-        "`market-spine keys create --role reader`)."
-      );
+      // The server's refusal may already say how keys are made: said once, not twice.
+      const how = /keys create/.test(said) ? "" : " (an admin makes one with `market-spine keys create --role reader`)";
+      return "No valid API key: " + said + ". Enter a key above" + how + ".";
     }
     if (err.status === 403) return "This key may not read this: " + said + ".";
     if (err.status === 429) return "Too many requests: " + said + ".";
@@ -212,6 +211,23 @@ window.Spine = (function () {
     return `${found[1]}-${found[2]}-${found[3]}`;
   }
 
+  const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December"];
+
+  // Why `text`, given as the parameter `name`, names no day, worded as the server words it
+  // (which part is wrong when it has a date's form); null when it is a day or empty.
+  function dayProblem(name, text) {
+    if (!text || asDay(text) !== null) return null;
+    const found = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(text);
+    if (!found) return `${name} "${text}" is not a date: ${DAY_FORM}`;
+    const [year, month] = found.slice(1).map(Number);
+    if (year < 1) return `${name} "${text}" does not exist: years run from 0001 to 9999`;
+    if (month < 1 || month > 12) return `${name} "${text}" does not exist: there is no month ${found[2]}`;
+    const end = new Date(0);
+    end.setUTCFullYear(year, month, 0); // day 0 of the next month: this month's last
+    return `${name} "${text}" does not exist: ${MONTHS[month - 1]} ${year} has ${end.getUTCDate()} days`;
+  }
+
   function percent(value) {
     return value === null || value === undefined ? "–" : (100 * value).toFixed(1) + " %";
   }
@@ -227,6 +243,6 @@ window.Spine = (function () {
 
   return {
     ApiError, get, rows, socket, explain, showError, clearError, keyForm, fragment, setFragment,
-    metaList, el, badge, lag, when, percent, soFar, asDay, DAY_FORM,
+    metaList, el, badge, lag, when, percent, soFar, asDay, dayProblem, DAY_FORM,
   };
 })();
