@@ -159,21 +159,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     guarded = [Depends(access.guard)]
     # Data routes also refuse query parameters they do not take, after the caller is known.
     reads = [*guarded, Depends(refuse_unknown)]
-    app.include_router(routes_bars.router, dependencies=reads)
-    app.include_router(routes_options.router, dependencies=reads)
-    app.include_router(routes_catalog.router, dependencies=reads)
-    app.include_router(routes_revisions.router, dependencies=reads)
-    app.include_router(routes_datasets.router, dependencies=reads)
-    app.include_router(routes_readiness.router, dependencies=reads)
-    app.include_router(routes_stream.router, dependencies=reads)
+    data_routers = (
+        routes_bars.router,
+        routes_options.router,
+        routes_catalog.router,
+        routes_revisions.router,
+        routes_datasets.router,
+        routes_readiness.router,
+        routes_stream.router,
+        routes_status.router,
+        routes_gaps.router,
+        routes_cost.router,
+        routes_keys.router,
+        routes_audit.router,
+    )
+    for router in data_routers:
+        app.include_router(router, dependencies=reads)
     app.include_router(routes_stream.sockets)
     app.include_router(routes_health.router)
-    app.include_router(routes_status.router, dependencies=reads)
-    app.include_router(routes_gaps.router, dependencies=reads)
-    app.include_router(routes_cost.router, dependencies=reads)
+    # A scraper's parameters are its own business: the metrics route is guarded only.
     app.include_router(metrics.router, dependencies=guarded)
-    app.include_router(routes_keys.router, dependencies=reads)
-    app.include_router(routes_audit.router, dependencies=reads)
     # The UI is opened in a browser, which cannot add a bearer header: it also takes the key
     # as the password of HTTP Basic authentication, and asks for it.
     app.include_router(dagster_proxy.router, dependencies=[Depends(access.ui_guard)])
