@@ -44,11 +44,13 @@ def test_requests_and_subscriptions_are_recorded(served: Path) -> None:
     quant, as_quant = bearer(served, "quant")
     with serving_app(app, role=None) as client:
         bars = client.get(
-            "/v1/bars",
-            params={"symbol": "CL", "start": "2024-03-05", "api_key": "hunter2"},
-            headers=as_quant,
+            "/v1/bars", params={"symbol": "CL", "start": "2024-03-05"}, headers=as_quant
         )
         assert bars.status_code == 200, bars.text
+        # A secret put in the query string is refused like any unknown parameter, and the
+        # trail keeps the refusal without the secret.
+        leaked = {"symbol": "CL", "start": "2024-03-05", "api_key": "hunter2"}
+        assert client.get("/v1/bars", params=leaked, headers=as_quant).status_code == 400
         unknown = {"symbol": "ZZ", "start": "2024-03-05"}
         assert client.get("/v1/bars", params=unknown, headers=as_quant).status_code == 422
         assert client.get("/v1/bars", params=unknown).status_code == 401
@@ -63,11 +65,17 @@ def test_requests_and_subscriptions_are_recorded(served: Path) -> None:
             refused_ws.recv(timeout=10)  # the error, then the close
 
         found = entries(client, served, action="http.get", actor=quant)
-        [read, invalid] = [e for e in found if e["params"]["path"] == "/v1/bars"]
+        [read, secret, invalid] = [e for e in found if e["params"]["path"] == "/v1/bars"]
         assert read["dataset"] == "normalized/futures_bars_1m"
         assert read["outcome"] == "200"
         assert read["params"]["route"] == "/v1/bars"
-        assert read["params"]["query"] == {"symbol": "CL", "start": "2024-03-05", "api_key": "***"}
+        assert read["params"]["query"] == {"symbol": "CL", "start": "2024-03-05"}
+        assert secret["outcome"] == "400"
+        assert secret["params"]["query"] == {
+            "symbol": "CL",
+            "start": "2024-03-05",
+            "api_key": "***",
+        }
         assert read["at"].endswith("+00:00")
 
         assert (invalid["outcome"], invalid["params"]["query"]["symbol"]) == ("422", "ZZ")

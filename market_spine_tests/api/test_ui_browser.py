@@ -338,7 +338,9 @@ def test_a_bookmark_says_what_is_not_offered_and_why_a_chart_is_blank(
         page.goto(f"{client.base_url}/ui/live#symbol=NG&day=2026-02-30")
         until(lambda: info.get_attribute("data-code") == "bad_day", "the bad day")
         said = info.text_content() or ""
-        assert said == 'day "2026-02-30" does not exist: February 2026 has 28 days', said
+        server = client.get("/ui/live", params={"symbol": "NG", "day": "2026-02-30"}).json()
+        assert said == server["error"], said
+        assert "February 2026 has 28 days" in said, said
         # A good bookmark draws again.
         page.goto(f"{client.base_url}/ui/live#symbol=cl.c.0&day=2024-03-05")
         _wait_for_candles(page, LIVE_MINUTES - 1)

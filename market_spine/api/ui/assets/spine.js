@@ -221,11 +221,13 @@ window.Spine = (function () {
     const found = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(text);
     if (!found) return `${name} "${text}" is not a date: ${DAY_FORM}`;
     const [year, month] = found.slice(1).map(Number);
-    if (year < 1) return `${name} "${text}" does not exist: years run from 0001 to 9999`;
-    if (month < 1 || month > 12) return `${name} "${text}" does not exist: there is no month ${found[2]}`;
+    const takes = `; ${name} takes a trade date as YYYY-MM-DD or YYYYMMDD, e.g. 2024-03-05`;
+    const lacking = `${name} '${text}' does not exist: `;
+    if (year < 1) return lacking + "years run from 0001 to 9999" + takes;
+    if (month < 1 || month > 12) return lacking + `there is no month ${found[2]}` + takes;
     const end = new Date(0);
     end.setUTCFullYear(year, month, 0); // day 0 of the next month: this month's last
-    return `${name} "${text}" does not exist: ${MONTHS[month - 1]} ${year} has ${end.getUTCDate()} days`;
+    return lacking + `${MONTHS[month - 1]} ${year} has ${end.getUTCDate()} days` + takes;
   }
 
   function percent(value) {
