@@ -3,12 +3,14 @@ read-side tests (the helpers behind them are in the test kit, market_spine_tests
 
 from __future__ import annotations
 
+import faulthandler
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from _pytest.faulthandler import fault_handler_stderr_fd_key
 
 from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
@@ -53,6 +55,15 @@ LONGEST_FILES = (
     "operations/test_cost_daily.py",
     "cli/test_runs_retry.py",
 )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """A fatal signal (a native library's crash) dumps the crashing thread's stack alone, to
+    the stream pytest keeps for it: the all-threads dump lists at most 100 threads, newest
+    first, so a crash in a test's own thread, the oldest, went unnamed behind idle ones."""
+    if fault_handler_stderr_fd_key in config.stash:
+        faulthandler.enable(file=config.stash[fault_handler_stderr_fd_key], all_threads=False)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
