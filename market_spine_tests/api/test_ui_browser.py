@@ -197,6 +197,8 @@ def test_live_candles_grow_with_the_stream_and_the_picker_switches(
             page.select_option("#symbol", "ES")
             assert "symbol=ES" in page.url
             _wait_for_candles(page, 0)
+            # The tape lists the picked symbol's bars only: CL's went with the switch.
+            assert page.locator("#tape tbody tr:not([data-symbol='ES'])").count() == 0
             first = int(page.get_attribute("#chart", "data-first-time") or 0)
             assert first >= int(STREAM_START.timestamp())
 

@@ -38,6 +38,7 @@
     // A roll takes effect at a session's open, so one contract holds for the whole day.
     join: null,
     unknownSymbol: null,
+    tapeSymbol: null, // the symbol whose live bars the tape lists
     liveBars: 0,
     loading: null,
     pending: [],
@@ -144,6 +145,7 @@
   async function load(tradeDate) {
     const generation = ++state.generation;
     const symbol = state.symbol;
+    if (state.tapeSymbol !== symbol) clearTape(symbol); // the tape lists the picked symbol's bars only
     const root = rootOf(symbol);
     const given = (S.fragment().get("day") || "").trim();
     const pinned = S.asDay(given);
@@ -266,6 +268,7 @@
     joinState("", "");
     document.getElementById("day").textContent = "";
     document.getElementById("day-state").replaceChildren();
+    clearTape(null);
   }
 
   // A bookmarked day that is not one: said, and no other day drawn in its place.
@@ -626,11 +629,16 @@
     });
   }
 
+  function clearTape(symbol) {
+    document.querySelector("#tape tbody").replaceChildren();
+    state.tapeSymbol = symbol;
+  }
+
   function tape(message) {
     const body = document.querySelector("#tape tbody");
     const t = epoch(message.ts);
     body.prepend(
-      S.el("tr", { "data-interval": message.interval },
+      S.el("tr", { "data-interval": message.interval, "data-symbol": message.symbol },
         S.el("td", {}, hhmmss(t)), S.el("td", {}, message.interval), S.el("td", {}, message.open),
         S.el("td", {}, message.high), S.el("td", {}, message.low), S.el("td", {}, message.close),
         S.el("td", {}, message.volume)),
