@@ -395,6 +395,11 @@ def test_a_bad_key_or_a_narrow_one_shows_why(processed: Path, tmp_path: Path, pa
         assert "No valid API key" in error.text_content()
         assert (error.text_content() or "").count("keys create") == 1
         assert _candles(page) == 0
+        # A bookmark opened meanwhile does not take the refusal for an empty lake.
+        page.evaluate("location.hash = 'symbol=CL'")
+        info = page.locator("#info")
+        until(lambda: info.get_attribute("data-code") == "no_key", "the reason the chart is blank")
+        assert "in the lake yet" not in (info.text_content() or "")
         page.screenshot(path=artifacts(tmp_path) / "live-bad-key.png")
 
         # A key for another dataset: readiness (metadata) answers, the bars are refused.

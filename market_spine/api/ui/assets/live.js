@@ -192,8 +192,11 @@
         if (err.status === 404 || err.status === 422) info(err.message, "refused");
         else S.showError(err);
       }
-    } else {
+    } else if (state.readable) {
       info(`no minutes of ${root} in the lake yet: live bars draw as they arrive`, "no_day");
+    } else {
+      // Readiness was refused (the key): what the lake holds is unknown, not empty.
+      info("the lake's minutes show once a key that may read them is set", "no_key");
     }
     if (generation !== state.generation) return; // the user picked another symbol meanwhile
     // Why the chart is blank, as the API says it (no session that day, not loaded yet …).
