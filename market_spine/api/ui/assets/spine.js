@@ -198,6 +198,8 @@ window.Spine = (function () {
 
   // What a page says of a day that is not one (the API's own refusals name the same form).
   const DAY_FORM = "expected a trade date as YYYY-MM-DD, e.g. 2024-03-05";
+  // The forms a day parameter takes, worded as the server's refusals word them.
+  const DAY_FORMS = "a trade date as YYYY-MM-DD or YYYYMMDD, e.g. 2024-03-05";
 
   // A real day typed as YYYY-MM-DD or YYYYMMDD, as YYYY-MM-DD; "" for none, null for a text
   // that is not a real day (2024-02-30, 03/05/2024).
@@ -221,7 +223,7 @@ window.Spine = (function () {
     const found = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(text);
     if (!found) return `${name} "${text}" is not a date: ${DAY_FORM}`;
     const [year, month] = found.slice(1).map(Number);
-    const takes = `; ${name} takes a trade date as YYYY-MM-DD or YYYYMMDD, e.g. 2024-03-05`;
+    const takes = `; ${name} takes ${DAY_FORMS}`;
     const lacking = `${name} '${text}' does not exist: `;
     if (year < 1) return lacking + "years run from 0001 to 9999" + takes;
     if (month < 1 || month > 12) return lacking + `there is no month ${found[2]}` + takes;
