@@ -182,8 +182,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The UI is opened in a browser, which cannot add a bearer header: it also takes the key
     # as the password of HTTP Basic authentication, and asks for it.
     app.include_router(dagster_proxy.router, dependencies=[Depends(access.ui_guard)])
-    # The browser pages hold no data and read through the guarded routes with the user's key.
-    app.include_router(routes_ui.router)
+    # The browser pages hold no data and read through the guarded routes with the user's key;
+    # a link's misspelt pick (`?symbl=ES`) is refused as a data route's would be.
+    app.include_router(routes_ui.router, dependencies=[Depends(refuse_unknown)])
     app.mount(routes_ui.ASSETS_PATH, routes_ui.assets(), name="ui-assets")
     missing = access.unruled(app)
     if missing:

@@ -35,6 +35,13 @@ def test_the_pages_are_public_shells_with_a_strict_policy(tmp_path: Path) -> Non
         assert http.get("/ui/assets/../pages/live.html").status_code == 404
         # Data still needs a key.
         assert http.get("/v1/readiness").status_code == 401
+        # A pick the page does not take is refused, naming the ones it does.
+        misspelt = http.get("/ui/live", params={"symbl": "ES"})
+        assert misspelt.status_code == 400 and misspelt.json()["field"] == "symbl"
+        said = misspelt.json()["error"]
+        assert "/ui/live takes day, symbol" in said and "did you mean symbol" in said, said
+        refused = http.get("/ui/readiness", params={"day": "2024-03-05"})
+        assert refused.status_code == 400 and "takes no query parameter" in refused.json()["error"]
 
 
 def test_nothing_loads_from_another_origin() -> None:
