@@ -340,7 +340,11 @@ class Streamer:
         )
         self.stats.backfilled_minutes += len(minutes)
         self.hub.publish(bar_messages(minutes, "1m", origin="backfill"))
-        self._status("backfilled", f"{root} {gap.start:%H:%M}–{gap.end:%H:%M} UTC: {len(minutes)}")
+        count = f"{len(minutes)} minute{'s' if len(minutes) != 1 else ''}"
+        self._status(
+            "backfilled",
+            f"{root} {gap.start:%H:%M}–{gap.end:%H:%M} UTC from history: {count} landed",
+        )
 
     # -- resuming from the lake --------------------------------------------------------------
 

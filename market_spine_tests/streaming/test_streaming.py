@@ -211,13 +211,16 @@ def _land_captured(lake: Lake, first: datetime, last: datetime, symbol: str = "C
 
 
 @pytest.mark.timeout(120)
-def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -> None:
+def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws, monkeypatch) -> None:
     lake = Lake(home / "lake")
     newest = START - timedelta(minutes=30)
     _land_captured(lake, newest - timedelta(minutes=30), newest)
     hole = [newest + timedelta(minutes=i) for i in range(1, 31)]  # up to the joined minute
 
-    streamer, _ = _stream(home, tws, symbols=("CL",))
+    streamer, app = _stream(home, tws, symbols=("CL",))
+    published: list[dict] = []
+    publish = app.state.hub.publish
+    monkeypatch.setattr(app.state.hub, "publish", lambda m: (published.extend(m), publish(m)))
     streamer.start()
     try:
         deadline = time.monotonic() + 60
@@ -240,6 +243,11 @@ def test_a_start_backfills_from_the_lakes_newest_minute_to_the_join(home, tws) -
     untils = [json.loads(r).get("until") for r in raw["request"].unique()]
     assert all(u and datetime.fromisoformat(u) >= hole[-1] for u in untils)
     assert streamer.stats.backfilled_minutes >= 30
+    # The status line says what the number counts.
+    said = [m["detail"] for m in published if m.get("event") == "backfilled"]
+    assert said and all(d.startswith("CL ") and "from history: " in d for d in said), said
+    assert sum(int(d.split("from history: ")[1].split()[0]) for d in said) >= 30, said
+    assert all(d.endswith(" landed") and " minute" in d for d in said), said
 
 
 @pytest.mark.timeout(120)
