@@ -27,6 +27,7 @@ from market_spine.cli.process import process
 from market_spine.cli.quality import quality
 from market_spine.cli.readiness import readiness
 from market_spine.cli.retry import retry
+from market_spine.cli.rolls import rolls
 from market_spine.cli.runs import runs
 from market_spine.cli.session import start_session
 from market_spine.cli.status import status
@@ -58,6 +59,7 @@ app.command()(retry)
 app.command()(status)
 app.command()(warehouse)
 app.command()(readiness)
+app.command()(rolls)
 app.command("catalog")(catalog)
 app.command("stream")(stream)
 app.command()(cost)
