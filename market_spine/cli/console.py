@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from rich.markup import escape
 
 from market_spine.errors import OperatorWarning, SpineError
 from market_spine.settings import Settings
+
+if TYPE_CHECKING:
+    import polars as pl
 
 #: Progress and results go to stderr so a command's data output (JSON, tables) can be piped.
 console = Console(stderr=True, soft_wrap=True)
@@ -48,6 +52,22 @@ def output_console(*, highlight: bool = True) -> Console:
     and one row a line instead of being cut at rich's 80-column default."""
     piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
     return Console(width=PIPED_WIDTH if piped else None, highlight=highlight)
+
+
+def print_rows(rows: pl.DataFrame, as_json: bool, table: Callable[[Console], None]) -> None:
+    """A command's rows on stdout: JSON with `--json`; every column, one tab-separated line a
+    row, when piped (made for grep, cut and awk); else `table` drawn on the terminal's console.
+    Dates and timestamps as ISO text (UTC) in the first two."""
+    import json
+
+    from market_spine.api.formats import as_text_columns
+
+    if as_json:
+        typer.echo(json.dumps(as_text_columns(rows).to_dicts(), indent=2))
+    elif not sys.stdout.isatty():
+        typer.echo(as_text_columns(rows).write_csv(separator="\t", null_value="").rstrip("\n"))
+    else:
+        table(output_console())
 
 
 def settings_from_env(symbols: str | None = None) -> Settings:

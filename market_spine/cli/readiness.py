@@ -4,18 +4,17 @@ tab-separated lines when piped, or JSON with `--json`."""
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from market_spine.cli.console import command_run, settings_from_env
+from market_spine.cli.console import command_run, print_rows, settings_from_env
 
 if TYPE_CHECKING:
     # Only the frame's type: every command imports this module, and most need no polars.
     import polars as pl
+    from rich.console import Console
 
 #: The columns shown on a terminal (header, column); `--json` and pipes give every column.
 SHOWN = (
@@ -82,8 +81,7 @@ def failed_share(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "FAILED"
 
 
-def _table(rows: pl.DataFrame) -> None:
-    from rich.console import Console
+def _table(rows: pl.DataFrame, console: Console) -> None:
     from rich.table import Table
 
     table = Table(title="Readiness")
@@ -99,7 +97,6 @@ def _table(rows: pl.DataFrame) -> None:
         color = BADGES.get(row["state"])
         cells[3] = f"[{color}]{cells[3].upper()}[/]" if color else cells[3]
         table.add_row(*cells)
-    console = Console()
     console.print(table)
     if rows.is_empty():
         console.print("nothing judged yet in this range: `market-spine process` computes it.")
@@ -121,17 +118,10 @@ def readiness(
 ) -> None:
     """Per dataset, symbol and trade date: certification, completeness, anomalies, last compute
     time, capture id and freshness lag — from the summary kept as partitions are computed."""
-    from market_spine.api.formats import as_text_columns
     from market_spine.client import Spine
 
     with command_run(dagster=False):
         rows = Spine(settings=settings_from_env(), warn_empty=False).readiness(
             dataset, symbol, start, end
         )
-        if as_json:
-            typer.echo(json.dumps(as_text_columns(rows).to_dicts(), indent=2))
-        elif not sys.stdout.isatty():
-            # Every column, one line per row: made for grep, cut and awk.
-            typer.echo(as_text_columns(rows).write_csv(separator="\t", null_value="").rstrip("\n"))
-        else:
-            _table(rows)
+        print_rows(rows, as_json, lambda shown: _table(rows, shown))

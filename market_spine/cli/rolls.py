@@ -5,17 +5,17 @@ the last minute both traded. A table on a terminal, tab-separated lines when pip
 
 from __future__ import annotations
 
-import json
-import sys
 import warnings
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from market_spine.cli.console import command_run, console, settings_from_env
+from market_spine.cli.console import command_run, console, print_rows, settings_from_env
 
 if TYPE_CHECKING:
     import polars as pl
+    from rich.console import Console
 
 #: The columns shown on a terminal (header, column); `--json` and pipes give every column
 #: (the minute the gap was priced at, the capture).
@@ -45,7 +45,7 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def _table(root: str, rows: pl.DataFrame) -> None:
+def _table(root: str, rows: pl.DataFrame, console: Console) -> None:
     from rich.table import Table
 
     table = Table(title=f"{root} rolls")
@@ -70,7 +70,6 @@ def rolls(
 ) -> None:
     """The roll table of a root or a continuous series: each roll's trade date, rule, from and
     to contract, and the gap and ratio between them at the last minute both traded."""
-    from market_spine.api.formats import as_text_columns
     from market_spine.client import Spine
     from market_spine.markets.empty_reads import EmptyReadWarning
 
@@ -79,20 +78,9 @@ def rolls(
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always", EmptyReadWarning)
             rows = spine.rolls(symbol, start, end)
-        why = [str(w.message) for w in said if issubclass(w.category, EmptyReadWarning)]
-        if as_json:
-            typer.echo(json.dumps(as_text_columns(rows).to_dicts(), indent=2))
-        elif not sys.stdout.isatty():
-            typer.echo(as_text_columns(rows).write_csv(separator="\t", null_value="").rstrip("\n"))
-        else:
-            _table(symbol.split(".")[0].upper(), rows)
-        for reason in why:
-            # On stderr when piped or JSON, so the rows stay machine-readable.
-            target = console if sys.stdout.isatty() and not as_json else _stderr()
-            target.print(f"[yellow]{reason}[/]", highlight=False)
-
-
-def _stderr() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True)
+        root = symbol.split(".")[0].upper()
+        print_rows(rows, as_json, lambda shown: _table(root, rows, shown))
+        # Why the answer is empty goes to stderr: the rows on stdout stay machine-readable.
+        for warning in said:
+            if issubclass(warning.category, EmptyReadWarning):
+                console.print(f"[yellow]{escape(str(warning.message))}[/]", highlight=False)

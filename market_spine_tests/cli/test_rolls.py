@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.console import Console
 from typer.testing import CliRunner
 
 from market_spine import Spine
 from market_spine.cli import app as cli
-from market_spine.cli.console import console
 from market_spine.cli.rolls import _table
 from market_spine_tests.kit.homes import settings_for
 
@@ -43,11 +43,11 @@ def test_one_series_piped_is_one_tab_separated_line(materialized_home: Path) -> 
     assert len(lines) == 1 and lines[0].split("\t")[2] == "ES.v.0"
 
 
-def test_the_table_names_each_roll(materialized_home: Path, monkeypatch) -> None:
-    monkeypatch.setattr(console, "width", 120)
+def test_the_table_names_each_roll(materialized_home: Path) -> None:
+    console = Console(width=120)
     rows = Spine(settings=settings_for(materialized_home)).rolls("ES", "2024-03-04", "2024-03-08")
     with console.capture() as shown:
-        _table("ES", rows)
+        _table("ES", rows, console)
     text = shown.get()
     assert (
         "ES rolls" in text
