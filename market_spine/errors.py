@@ -66,7 +66,13 @@ class InvalidDate(InvalidInput):
 
 
 class NoSuchDate(InvalidDate):
-    """The text has a date's form but names a day the calendar lacks (2024-02-30, month 13)."""
+    """The text has a date's form but names a day the calendar lacks (2024-02-30, month 13).
+    `problem` says which part is wrong; the message adds `takes`, the forms the caller
+    accepts, so every caller that shows it says how to write the date."""
+
+    def __init__(self, problem: str, takes: str = "") -> None:
+        self.problem = problem
+        super().__init__(f"{problem}; {takes}" if takes else problem)
 
 
 class NotATradingDay(InvalidInput):

@@ -108,7 +108,7 @@ def point(raw: str, field: str) -> Point:
     try:
         return parse_point(_ascii(raw, field), field)
     except NoSuchDate as exc:
-        raise ApiError(422, f"{exc}; {field} takes {FORMS}", field) from None
+        raise ApiError(422, f"{exc.problem}; {field} takes {FORMS}", field) from None
     except InvalidInput as exc:
         raise ApiError(422, str(exc), field) from None
 
@@ -119,7 +119,7 @@ def trade_date(raw: str, field: str) -> date:
     try:
         found = parse_point(_ascii(raw, field), field)
     except NoSuchDate as exc:
-        raise ApiError(422, f"{exc}; {field} takes {DAY_FORMS}", field) from None
+        raise ApiError(422, f"{exc.problem}; {field} takes {DAY_FORMS}", field) from None
     except InvalidInput:
         raise ApiError(
             422, f"{field}={raw!r} is not a date: {field} takes {DAY_FORMS}", field

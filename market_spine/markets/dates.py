@@ -21,27 +21,31 @@ TRADE_DATE_TIMEZONE = "Etc/GMT-2"
 MINUTE_NS = 60_000_000_000
 
 FORMS = "'2024-01-02', '20240102' or an ISO timestamp like '2024-01-02T14:30:00Z'"
+#: The forms of a whole date, where a timestamp is not taken.
+DAY_ONLY = "YYYY-MM-DD or YYYYMMDD, e.g. 2024-01-02"
 
 #: A date's form (YYYY-MM-DD or YYYYMMDD), alone or opening a timestamp ('T' or ' ' follows).
 _DATE_FORM = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?=$|[T ])|(\d{4})(\d{2})(\d{2})$")
 
 
-def _existing_day(text: str, name: str) -> None:
+def _existing_day(text: str, name: str, forms: str) -> None:
     """Raise NoSuchDate when `text` has a date's form but its day is not on the calendar, so
     the error says which part is wrong (the day past the month's end, the month, the year)
-    rather than that the form is."""
+    rather than that the form is, then the `forms` `name` takes."""
     found = _DATE_FORM.match(text)
     if found is None:
         return
     year, month, day = (int(g) for g in found.groups() if g is not None)
+    takes = f"{name} takes {forms}"
     if not 1 <= year <= 9999:
-        raise NoSuchDate(f"{name} {text!r} does not exist: years run from 0001 to 9999")
+        raise NoSuchDate(f"{name} {text!r} does not exist: years run from 0001 to 9999", takes)
     if not 1 <= month <= 12:
-        raise NoSuchDate(f"{name} {text!r} does not exist: there is no month {month:02d}")
+        raise NoSuchDate(f"{name} {text!r} does not exist: there is no month {month:02d}", takes)
     last = calendar.monthrange(year, month)[1]
     if not 1 <= day <= last:
         month_name = calendar.month_name[month]
-        raise NoSuchDate(f"{name} {text!r} does not exist: {month_name} {year} has {last} days")
+        problem = f"{name} {text!r} does not exist: {month_name} {year} has {last} days"
+        raise NoSuchDate(problem, takes)
 
 
 def parse_date(value: str | date | datetime, name: str = "date") -> date:
@@ -52,14 +56,12 @@ def parse_date(value: str | date | datetime, name: str = "date") -> date:
         return value.date()
     try:
         point = parse_point(value, name)
-    except NoSuchDate:
-        raise
+    except NoSuchDate as exc:
+        raise NoSuchDate(exc.problem, f"{name} takes {DAY_ONLY}") from None
     except InvalidDate:
         point = None
     if not isinstance(point, date) or isinstance(point, datetime):
-        raise InvalidDate(
-            f"invalid {name} {value!r}: expected YYYY-MM-DD or YYYYMMDD, e.g. 2024-01-02"
-        )
+        raise InvalidDate(f"invalid {name} {value!r}: expected {DAY_ONLY}")
     return point
 
 
@@ -74,7 +76,7 @@ def parse_point(value: str | date | datetime, name: str = "date") -> date | date
     text = str(value).strip()
     if not text.isascii():
         raise InvalidDate(f"{name} {value!r} has characters outside ASCII; use {FORMS}")
-    _existing_day(text, name)
+    _existing_day(text, name, FORMS)
     try:
         if len(text) == 8 and text.isdigit():
             return datetime.strptime(text, "%Y%m%d").date()

@@ -34,5 +34,7 @@ def test_a_day_past_the_months_end_is_said_not_to_exist(
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
     assert f"{option} '2024-02-30' does not exist: February 2024 has 29 days" in said
-    assert "YYYY-MM-DD" not in said and "neither an age" not in said
+    # Said to be a day the calendar lacks, not a text of the wrong form, then how to write one.
+    assert "invalid " not in said and "neither an age" not in said and "is not a date" not in said
+    assert f"{option} takes " in said and "2024-01-02" in said
     assert not (env_home / "lake").exists()

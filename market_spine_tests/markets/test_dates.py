@@ -43,8 +43,11 @@ def test_parse_date_refuses_non_ascii_digits_and_timestamps(bad: str) -> None:
     ],
 )
 def test_a_date_the_calendar_lacks_is_named_as_such(text: str, why: str) -> None:
-    with pytest.raises(NoSuchDate, match=f"--date '{text}' does not exist: {why}"):
+    with pytest.raises(NoSuchDate, match=f"--date '{text}' does not exist: {why}") as refused:
         parse_date(text, "--date")
+    # Then how to write a date, the forms of the caller: a whole date here.
+    assert str(refused.value).endswith("--date takes YYYY-MM-DD or YYYYMMDD, e.g. 2024-01-02")
+    assert refused.value.problem == f"--date '{text}' does not exist: {why}"
     with pytest.raises(NoSuchDate, match=why):
         parse_point(text, "start")
     if "-" in text:  # the date opening a timestamp
