@@ -304,7 +304,8 @@ def process(
     """Materialize partitions through Dagster (the runs show in the UI). `--domain company`
     needs no date: each company dataset's dates are its data's."""
     from market_spine.company.home_defs import require_declarations
-    from market_spine.markets.dates import parse_date
+    from market_spine.markets.dates import in_order, parse_date
+    from market_spine.runs.launch import plan as trading_days
 
     with command_run():
         if date and (start or end):
@@ -319,12 +320,18 @@ def process(
         elif start:
             lo = parse_date(start, "--start")
             hi = parse_date(end, "--end") if end else lo
+            # Before anything is planned or said: a reversed range runs nothing.
+            in_order(lo, hi, ("--start", "--end"))
         else:
             lo = hi = datetime.now(UTC).date()
         settings = settings_from_env(plan.futures_symbols)
         # Every run loads the code location, which refuses a company file that does not load:
         # say so once, with every problem, before any run.
         require_declarations(settings.home)
+        if "futures" in plan.domains:
+            # A range outside the partitions or without a session is refused before the plan
+            # is said, as a reversed one is.
+            trading_days(settings.symbols, lo, hi)
         span = f" {lo}..{hi}" if dated else ""
         console.print(f"process{span}: {plan.describe(settings)}", highlight=False)
         runs = run_domains(settings, lo, hi, plan.domains, days_per_run, replace)

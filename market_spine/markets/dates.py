@@ -97,9 +97,14 @@ def parse_range(
     if isinstance(lo, datetime) != isinstance(hi, datetime):
         lo = lo if isinstance(lo, datetime) else datetime(lo.year, lo.month, lo.day, tzinfo=UTC)
         hi = hi if isinstance(hi, datetime) else datetime(hi.year, hi.month, hi.day, tzinfo=UTC)
-    if hi < lo:  # type: ignore[operator]
-        raise InvalidRange(f"end {hi} is before start {lo}: swap them")
+    in_order(lo, hi)  # type: ignore[type-var]
     return lo, hi  # type: ignore[return-value]
+
+
+def in_order(start: date, end: date, names: tuple[str, str] = ("start", "end")) -> None:
+    """InvalidRange when `end` is before `start`, naming both as the caller calls them."""
+    if end < start:
+        raise InvalidRange(f"{names[1]} {end} is before {names[0]} {start}: swap them")
 
 
 def nth_weekday(year: int, month: int, weekday: int, n: int = 3) -> date:

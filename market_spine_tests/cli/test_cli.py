@@ -36,6 +36,8 @@ def test_process_rejects_bad_input_with_a_fix(
     result = runner.invoke(app, ["process", *args])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+    # Refused before the plan is said: nothing reads as if it were about to run.
+    assert "process 20" not in result.output, result.output
     assert not (env_home / "lake" / "normalized").exists()
 
 
