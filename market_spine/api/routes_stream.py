@@ -25,7 +25,8 @@ sockets = APIRouter(prefix="/v1/stream", tags=["stream"])
 INTERVALS = ("all", "5s", "1m")
 NOT_RUNNING = (
     "no real-time stream runs in this API process: start it with `market-spine stream` "
-    "(it serves this same API with streaming on)"
+    "(it serves this same API with streaming on; beside `market-spine up`, give it a port of "
+    "its own, `--port 8001`, and open its /ui/live)"
 )
 
 

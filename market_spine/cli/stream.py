@@ -83,6 +83,8 @@ def stream(
         settings = settings_from_env()
         wanted = symbols.split(",") if symbols else settings.symbols
         roots = tuple(get_instrument(s).root for s in wanted)
+        # Before the fake TWS starts or anything is said: a taken port runs nothing.
+        _port_free(settings.api_host, port or settings.api_port)
         with contextlib.ExitStack() as stack:
             host, tws_port = _tws(settings, fake, stack)
             _serve_stream(settings, roots, host, tws_port, flush_seconds, port, stack)
@@ -136,7 +138,6 @@ def _serve_stream(
     from market_spine.streaming.service import StreamConfig, Streamer
 
     api_port = port or settings.api_port
-    _port_free(settings.api_host, api_port)
     app = create_app(settings)
     tws_settings = IBSettings(host, tws_port, client_id=settings.ib_client_id + 1)
     config = StreamConfig(roots, tws_settings, flush_seconds=flush_seconds)

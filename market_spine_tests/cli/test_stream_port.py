@@ -4,14 +4,19 @@ the option that fixes it."""
 from __future__ import annotations
 
 import socket
+from contextlib import nullcontext
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from market_spine.cli import app as cli
+from market_spine.fakes.tws import FakeTWS
 
 
-def test_a_taken_port_says_to_pass_another(tmp_path: Path) -> None:
+def test_a_taken_port_says_to_pass_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(FakeTWS, "running", lambda *a, **k: started.append(a) or nullcontext())
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -21,3 +26,4 @@ def test_a_taken_port_says_to_pass_another(tmp_path: Path) -> None:
     assert out.exit_code == 2, out.output
     assert f"port {port}" in out.output and "--port" in out.output
     assert "Traceback" not in out.output
+    assert started == []  # refused before the fake TWS started
