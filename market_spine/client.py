@@ -228,6 +228,7 @@ class Spine:
         )
         if flags and dataset == BARS_1M:
             rows = self._flagged(rows, BARS_1M, {"symbol": "instrument", "ts": "ts"})
+        self._warn_if_partial(rows, symbol, start, end, (as_of, as_certified))
         return self._warn_if_empty(rows, dataset, symbol, start, end, as_of=as_of)
 
     def _bar_rows(
@@ -475,6 +476,7 @@ class Spine:
             adjust,
             certified_only,
         )
+        self._warn_if_partial(rows, symbol, lo, hi, (as_of, as_certified))
         return self._warn_if_empty(rows, dataset, symbol, lo, hi, as_of=as_of)
 
     def _read(self, dataset, symbol, start, end, as_of, columns, series=None) -> pl.DataFrame:
@@ -702,6 +704,47 @@ class Spine:
         more = f" (and {len(found) - 1} more sessions)" if len(found) > 1 else ""
         said = found[0].front_reason(series.root) if front else found[0].reason()
         return EmptyReason(empty_reads.NOT_LOADED, said + more)
+
+    def _warn_if_partial(
+        self,
+        rows: pl.DataFrame,
+        symbol: str,
+        start: str | date | datetime,
+        end: str | date | datetime | None,
+        pinned: tuple[object, object],
+    ) -> None:
+        """PartialReadWarning when bars read over whole trade dates hold some of the range's
+        opened sessions but not all (`missing_sessions`); an empty read says why in its own
+        warning. Not for a read of the past (`pinned`: its as_of and as_certified; one set
+        reads the past, which names what it leaves out itself)."""
+        if not self.warn_empty or any(p is not None for p in pinned):
+            return
+        found = self.missing_sessions(symbol, start, end, rows)
+        if found is not None:
+            warnings.warn(empty_reads.PartialReadWarning(found[1]), stacklevel=3)
+
+    def missing_sessions(
+        self,
+        symbol: str,
+        start: str | date | datetime,
+        end: str | date | datetime | None,
+        rows: pl.DataFrame,
+    ) -> tuple[list[date], str] | None:
+        """The trade dates in [start, end] on which `symbol`'s root had a session that has
+        opened, but of which `rows` (bars read over those whole trade dates, with their
+        `trade_date` column) hold none, and a sentence naming them with the command that loads
+        them; None when nothing is missing, the read is empty (its reason says why) or by time."""
+        if rows.is_empty() or "trade_date" not in rows.columns:
+            return None
+        lo, hi = parse_range(start, end)
+        if isinstance(lo, datetime):
+            return None
+        root = get_instrument(symbol.split(".")[0]).root
+        present = set(rows["trade_date"].unique().to_list())
+        missing = empty_reads.missing_sessions(root, lo, hi, present)
+        if not missing:
+            return None
+        return missing, empty_reads.partial(symbol, root, lo, hi, missing)
 
     def _warn_if_empty(
         self,

@@ -73,6 +73,9 @@ class Answer:
     version: int | None = None
     narrower: Callable[[pl.DataFrame, int], Narrower] | None = None
     why_empty: Callable[[], EmptyReason] | None = None
+    #: Over a read of whole trade dates: the sessions it lacks and why, from the whole read
+    #: (`Spine.missing_sessions`); said in `missing` and `X-Missing-Trade-Dates`.
+    why_partial: Callable[[pl.DataFrame], tuple[list[date], str] | None] | None = None
     #: Headers of the answer's own, beside those every answer carries.
     headers: dict[str, str] = field(default_factory=dict)
     #: Told the page of rows answered (what the caller gets, not the whole read), e.g. to
@@ -156,6 +159,7 @@ def serve(request: Request, answer: Answer) -> Response:
         frame = answer.read()
         certification = summary(frame)
         total = frame.height
+        partial = answer.why_partial(frame) if answer.why_partial is not None else None
         if page.limit is None and total - page.offset > cap:
             raise _too_many(request, answer, frame, cap)
         rows = frame.slice(page.offset, page.limit or cap)
@@ -163,6 +167,12 @@ def serve(request: Request, answer: Answer) -> Response:
         end = page.offset + rows.height
         next_offset = end if end < total else None
         reason = answer.why_empty() if total == 0 and answer.why_empty else None
+        if answer.why_partial is not None:
+            answer.meta["missing"] = (
+                {"trade_dates": [d.isoformat() for d in partial[0]], "detail": partial[1]}
+                if partial
+                else None
+            )
         meta = {
             **answer.meta,
             "version": answer.version,
@@ -173,6 +183,8 @@ def serve(request: Request, answer: Answer) -> Response:
             "empty_reason": reason.as_json() if reason else None,
         }
         headers = _headers(request, answer, rows.height, total, next_offset, reason)
+        if partial:
+            headers["X-Missing-Trade-Dates"] = ",".join(d.isoformat() for d in partial[0])
         if certification is not None:
             headers["X-Certification"] = certification
         if answer.served is not None:

@@ -52,7 +52,8 @@ Flags = Annotated[
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The rows; `X-Rows`, `X-Total-Rows`, `X-Next-Offset` and `Link` page "
-        "them, `X-Delta-Version` is the table version read, `X-Empty-Reason` says why none.",
+        "them, `X-Delta-Version` is the table version read, `X-Empty-Reason` says why none, "
+        "`X-Missing-Trade-Dates` (bars) names the range's sessions the lake lacks.",
         "content": {MEDIA_TYPES[f]: {} for f in Format},
     },
     404: {"model": ErrorBody, "description": "The dataset has not been materialized yet."},

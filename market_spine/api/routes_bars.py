@@ -238,6 +238,12 @@ def answer(request: Request, dataset: str, p: BarsParams) -> Response:
             why_empty=lambda: spine.empty_reason(
                 dataset, q.symbol, q.start, q.end, as_of=None if q.as_of is None else version
             ),
+            # A read of the past says what it leaves out its own way (`left_out`).
+            why_partial=(
+                (lambda frame: spine.missing_sessions(q.symbol, q.start, q.end, frame))
+                if q.as_of is None and certified is None
+                else None
+            ),
             headers=headers,
         ),
     )

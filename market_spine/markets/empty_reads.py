@@ -106,6 +106,31 @@ def futures_bars(
     return _not_loaded(root, found[0].trade_date, found[-1].trade_date)
 
 
+class PartialReadWarning(UserWarning):
+    """A read returned rows, but not of every trading day its range asked for; the message
+    names the days missing and the command that loads them."""
+
+
+def missing_sessions(
+    root: str, start: date, end: date, present: set[date], now: datetime | None = None
+) -> list[date]:
+    """The trade dates in [start, end] on which `root` had a session that has opened by `now`
+    but which are not in `present` (the trade dates a read returned)."""
+    now = now or datetime.now(UTC)
+    opened = [s.trade_date for s in calendars.sessions(root, start, end) if s.open < now]
+    return [day for day in opened if day not in present]
+
+
+def partial(symbol: str, root: str, start: date, end: date, missing: list[date]) -> str:
+    """What a partial read of `symbol` over [start, end] lacks, and how to load it."""
+    named = ", ".join(str(d) for d in missing[:5]) + (" …" if len(missing) > 5 else "")
+    count = f"{len(missing)} trading day{'s' if len(missing) > 1 else ''}"
+    return (
+        f"{symbol} over {_days(start, end)}: {count} not in the lake ({named}); "
+        f"{_not_loaded(root, missing[0], missing[-1]).detail.split(': ', 1)[1]}"
+    )
+
+
 def _not_loaded(root: str, lo: date, hi: date) -> EmptyReason:
     dates = f"--date {lo}" if lo == hi else f"--start {lo} --end {hi}"
     return EmptyReason(
