@@ -127,16 +127,21 @@ def partial(symbol: str, root: str, start: date, end: date, missing: list[date])
     count = f"{len(missing)} trading day{'s' if len(missing) > 1 else ''}"
     return (
         f"{symbol} over {_days(start, end)}: {count} not in the lake ({named}); "
-        f"{_not_loaded(root, missing[0], missing[-1]).detail.split(': ', 1)[1]}"
+        f"load them with {_load_command(root, missing[0], missing[-1])}"
     )
 
 
-def _not_loaded(root: str, lo: date, hi: date) -> EmptyReason:
+def _load_command(root: str, lo: date, hi: date) -> str:
+    """The command that captures `root`'s sessions of trade dates [lo, hi]."""
     dates = f"--date {lo}" if lo == hi else f"--start {lo} --end {hi}"
+    return f"`market-spine process {dates} --symbols {root} --domain futures`"
+
+
+def _not_loaded(root: str, lo: date, hi: date) -> EmptyReason:
     return EmptyReason(
         NOT_LOADED,
         f"{root} traded on {_days(lo, hi)} but the lake holds no bars for it yet: load them "
-        f"with `market-spine process {dates} --symbols {root} --domain futures`",
+        f"with {_load_command(root, lo, hi)}",
     )
 
 
