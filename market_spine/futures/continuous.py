@@ -173,8 +173,9 @@ ADJUSTED_VIEW = "futures_continuous_adjusted_1m"
 def adjusted_view_sql(minutes: str, rolls: str) -> str:
     """DuckDB SQL over the `minutes` and `rolls` views: every continuous minute with
     `adj_difference` (the gaps of the later rolls, summed), `adj_ratio` (their ratios,
-    multiplied) and the close adjusted each way. An ASOF join finds each bar's first later
-    roll, whose suffix sum or product is its adjustment.
+    multiplied), the close adjusted each way and `adjustment_note`, why an adjustment is NULL.
+    An ASOF join finds each bar's first later roll, whose suffix sum or product is its
+    adjustment.
 
     An adjustment is NULL where it is unknown, as a Spine read refuses it (`unadjustable`):
     when the bar's contract is not the one its next roll leaves (a roll the table lacks), when
@@ -200,7 +201,8 @@ def adjusted_view_sql(minutes: str, rolls: str) -> str:
                 case when bool_and(linked and gap is not null) over w
                     then sum(gap) over w end as adj_difference,
                 case when bool_and(linked and ratio is not null) over w
-                    then exp(sum(ln(ratio)) over w) end as adj_ratio
+                    then exp(sum(ln(ratio)) over w) end as adj_ratio,
+                bool_and(linked) over w as chain_whole
             from chained
             window w as (partition by series order by roll_ts desc rows unbounded preceding)
         ),
@@ -213,7 +215,8 @@ def adjusted_view_sql(minutes: str, rolls: str) -> str:
                 case
                     when later.series is null and m.contract = newest.contract then 1
                     when m.contract = later.from_contract then later.adj_ratio
-                end as adj_ratio
+                end as adj_ratio,
+                {adjustment_note_sql("m.contract", "newest.contract", "later")} as adjustment_note
             from {minutes} m
             join newest on m.series = newest.series
             asof left join later on m.series = later.series and later.roll_ts > m.ts
@@ -223,6 +226,26 @@ def adjusted_view_sql(minutes: str, rolls: str) -> str:
             close * adj_ratio as close_ratio
         from adjusted
     """
+
+
+def adjustment_note_sql(contract: str, newest: str, later: str) -> str:
+    """A DuckDB expression saying why a bar's back-adjustment is unknown (NULL when both are
+    known): a roll between its `contract` and the series' `newest` contract is not in the roll
+    table, or one was not measured; `later` is the bar's first later roll, with `from_contract`,
+    `adj_difference`, `adj_ratio` and `chain_whole` (every roll from it on leads to the next)."""
+    between = f"{contract} || ' and the series'' newest contract ' || {newest}"
+    return f"""case
+        when {later}.series is null and {contract} = {newest} then null
+        when {later}.series is not null and {contract} = {later}.from_contract
+            and {later}.adj_difference is not null and {later}.adj_ratio is not null then null
+        when {later}.series is null or {contract} <> {later}.from_contract
+            or not {later}.chain_whole
+            then 'a roll between ' || {between} || ' is not in the roll table: load the '
+                || 'sessions between them, or read the range with Spine, which adjusts to its '
+                || 'last bar'
+        else 'a roll between ' || {between} || ' has no measured gap or ratio: load the '
+            || 'session before it'
+    end"""
 
 
 def price_decimals_sql(column: str = "symbol") -> str:

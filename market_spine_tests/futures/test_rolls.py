@@ -293,6 +293,11 @@ def test_the_sql_view_adjusts_only_across_known_measured_rolls(bars, run) -> Non
     assert known["close_ratio"].to_list() == pytest.approx(
         back_adjust(c0, rolled, "ratio")["close"].to_list()
     )
+    # Every adjustment known: nothing to explain.
+    assert known["adjustment_note"].null_count() == c0.height
+    newest = f"the series' newest contract {NEW.local_symbol}"
+    between = f"a roll between {OLD.local_symbol} and {newest}"
+    missing_roll = f"{between} is not in the roll table"
     for table in (
         rolled.head(0),  # the roll is missing
         rolled.with_columns(to_contract=pl.lit("CLZ9")),  # it leads elsewhere
@@ -301,9 +306,15 @@ def test_the_sql_view_adjusts_only_across_known_measured_rolls(bars, run) -> Non
         assert unknown.filter(before)["adj_difference"].null_count() == c0.filter(before).height
         assert unknown.filter(before)["close_ratio"].null_count() == c0.filter(before).height
         assert (unknown.filter(after)["adj_difference"] == 0).all()
+        # Each unknown adjustment says why, the known ones nothing.
+        notes = unknown.filter(before)["adjustment_note"].unique().to_list()
+        assert len(notes) == 1 and notes[0].startswith(missing_roll), notes
+        assert unknown.filter(after)["adjustment_note"].null_count() == c0.filter(after).height
     unmeasured = _adjusted_view(c0, rolled.with_columns(gap=None))
     assert unmeasured.filter(before)["close_difference"].null_count() == c0.filter(before).height
     assert unmeasured["close_ratio"].null_count() == 0
+    [note] = unmeasured.filter(before)["adjustment_note"].unique().to_list()
+    assert note.startswith(f"{between} has no measured gap or ratio")
 
 
 def test_a_session_imported_from_a_file_is_loaded_by_import_or_a_replacing_capture() -> None:

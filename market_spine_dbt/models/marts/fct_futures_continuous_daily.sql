@@ -58,7 +58,8 @@ later_rolls as (
         case
             when bool_and(linked and ratio is not null) over later
                 then exp(sum(ln(ratio)) over later)
-        end as adj_ratio
+        end as adj_ratio,
+        bool_and(linked) over later as chain_whole
     from chained
     window later as (partition by series order by trade_date desc rows unbounded preceding)
 ),
@@ -89,7 +90,29 @@ adjusted as (
         case
             when later_rolls.series is null and daily.local_symbol = newest.contract then 1
             when daily.local_symbol = later_rolls.from_contract then later_rolls.adj_ratio
-        end as adj_ratio
+        end as adj_ratio,
+        -- Why an adjustment is null, in the words of the lake's adjusted view.
+        case
+            when later_rolls.series is null and daily.local_symbol = newest.contract then null
+            when
+                daily.local_symbol = later_rolls.from_contract
+                and later_rolls.adj_difference is not null
+                and later_rolls.adj_ratio is not null
+                then null
+            when
+                later_rolls.series is null
+                or daily.local_symbol != later_rolls.from_contract
+                or not later_rolls.chain_whole
+                then
+                    'a roll between ' || daily.local_symbol
+                    || ' and the series'' newest contract ' || newest.contract
+                    || ' is not in the roll table: load the sessions between them, or read the '
+                    || 'range with Spine, which adjusts to its last bar'
+            else
+                'a roll between ' || daily.local_symbol
+                || ' and the series'' newest contract ' || newest.contract
+                || ' has no measured gap or ratio: load the session before it'
+        end as adjustment_note
     from daily
     inner join newest on daily.series = newest.series
     asof left join later_rolls
@@ -116,6 +139,7 @@ final as (
             adjusted.close_price + adjusted.adj_difference, roots.price_decimals
         ) as close_difference_adjusted,
         adjusted.close_price * adjusted.adj_ratio as close_ratio_adjusted,
+        adjusted.adjustment_note,
         rolls.trade_date is not null as is_roll_day,
         adjusted.bar_count,
         adjusted.expected_bars,
