@@ -33,6 +33,7 @@ COMMANDS: dict[str, list[str]] = {
     "gaps": ["--start", "2024-03-04", "--end", "2024-03-08"],
     "quality": [],
     "readiness": [],
+    "rolls": ["ES", "--start", "2024-03-04"],
     "config validate": ["--offline"],
     "warehouse": ["--as-of", "2024-03-05T21:00:00Z"],
     "keys create": ["--role", "reader"],
