@@ -2,11 +2,11 @@
 
 polars, delta-rs and pyarrow each bundle an allocator (jemalloc in all three, plus mimalloc v3 as
 pyarrow's default pool). Left at their defaults they run purging threads of their own, and
-mimalloc v3 sets up and tears down a heap in every thread that allocates through Arrow; test
-workers died in threads with no Python frame, the mark of a native thread's crash, while the
-test itself only parsed symbols. Here purging happens on the allocating threads and Arrow
-allocates from its jemalloc, which has none of mimalloc's per-thread set-up. Measured with
-`bench/ingest.py`: our writer is as fast on jemalloc as on mimalloc.
+mimalloc v3 sets up and tears down a heap in every thread that allocates through Arrow, where
+its releases have had a run of crashes in processes with many short-lived threads, as ours
+are. Here purging happens on the allocating threads and Arrow allocates from its jemalloc,
+which has none of mimalloc's per-thread set-up. Measured with `bench/ingest.py`: our writer is
+as fast on jemalloc as on mimalloc.
 
 Each library reads its setting once, when it loads or first allocates, so `settle()` runs when
 `market_spine` is imported, before any of them; a value already in the environment wins, and

@@ -94,11 +94,17 @@ def _no_developer_environment(tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture(autouse=True)
 def _environment_restored() -> Iterator[None]:
     """Code under test may point the process at a home (`home.activate`); the next test starts
-    from the environment as it was."""
+    from the environment as it was. Only what changed is written back: native threads of
+    polars read the environment (`getenv`) at any moment, and glibc's `getenv` beside a
+    `setenv`/`unsetenv` on another thread reads freed memory. Clearing and refilling the whole
+    environment after every test crashed workers in those threads."""
     saved = dict(os.environ)
     yield
-    os.environ.clear()
-    os.environ.update(saved)
+    for name in os.environ.keys() - saved.keys():
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 @pytest.fixture
