@@ -18,10 +18,11 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
-from market_spine.errors import InvalidInput, InvalidRange
+from market_spine.errors import InvalidInput
 from market_spine.futures.partitions import FIRST_TRADE_DATE as FIRST_FUTURES_DATE
 from market_spine.futures.partitions import partition_key, partition_symbols
 from market_spine.markets import calendars, expirations
+from market_spine.markets.dates import in_order
 from market_spine.markets.instruments import parse_root
 from market_spine.operations.fill_estimate import (
     FillEstimate,
@@ -246,8 +247,7 @@ def find_gaps(
     decides which sessions have opened. When the daemon would execute the fill (`daemon`; None
     asks its heartbeat, as `gaps --fill` does), the estimate joins the run queue as it is now.
     InvalidInput on a reversed range, an unknown domain or symbol."""
-    if end < start:
-        raise InvalidRange(f"end {end} is before start {start}: swap them")
+    in_order(start, end)
     now = now or datetime.now(UTC)
     domains = resolve_domains(domain)
     roots = resolve_symbols(settings, symbols) if "futures" in domains else ()

@@ -32,6 +32,7 @@ from market_spine.futures.capture_guard import REPLACE_TAG, refuse_conflicts
 from market_spine.futures.partitions import FIRST_TRADE_DATE, partition_key
 from market_spine.lake.resource import LakeResource
 from market_spine.markets import calendars
+from market_spine.markets.dates import in_order
 from market_spine.markets.instruments import get_instrument
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs import outcome, provenance
@@ -269,8 +270,7 @@ def resources(settings: Settings, market: MarketDataResource | None = None) -> d
 
 def plan(symbols: Sequence[str], start: date, end: date) -> dict[str, list[date]]:
     """Trading days per symbol in [start, end]; a range with none is a clear error."""
-    if end < start:
-        raise InvalidRange(f"end {end} is before start {start}: swap them")
+    in_order(start, end)
     first, last = date.fromisoformat(FIRST_TRADE_DATE), date.today() + timedelta(days=1)
     if start < first or end > last:
         raise InvalidRange(
@@ -364,8 +364,7 @@ def materialize_options(
     from market_spine.markets.expirations import is_trading_day, session_bounds
     from market_spine.options.partitions import FIRST_TRADE_DATE as FIRST_OPTION_DATE
 
-    if end < start:
-        raise InvalidRange(f"end {end} is before start {start}: swap them")
+    in_order(start, end)
     now = (market or MarketDataResource.from_settings(settings)).now()
     first = date.fromisoformat(FIRST_OPTION_DATE)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
@@ -411,8 +410,8 @@ def materialize_warehouse(
         plan_warehouse,
     )
 
-    if start is not None and end is not None and end < start:
-        raise InvalidRange(f"end {end} is before start {start}: swap them")
+    if start is not None and end is not None:
+        in_order(start, end)
     days = []
     if start is not None and end is not None:
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
