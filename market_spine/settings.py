@@ -401,11 +401,13 @@ class Settings:
         """The lake root every process opens: `lake_uri`, else the home's lake folder."""
         return self.lake_uri or str(self.lake_root)
 
-    def lake_options(self) -> ObjectStoreOptions | None:
-        """How to reach an S3 lake (endpoint, region, credentials, encryption); None for a
-        local one."""
+    def lake_options(self, run_id: str | None = None) -> ObjectStoreOptions | None:
+        """How to reach an S3 lake (endpoint, region, credentials, encryption, and the
+        User-Agent its requests carry, naming `run_id` in a run's processes); None for a local
+        one."""
         if not self.lake_uri:
             return None
+        from market_spine.lake.requester import user_agent
         from market_spine.lake.storage import ObjectStoreOptions
 
         return ObjectStoreOptions(
@@ -415,13 +417,15 @@ class Settings:
             secret_access_key=self.lake_secret_access_key,
             sse=self.lake_sse or None,
             sse_kms_key_id=self.lake_sse_kms_key_id or None,
+            user_agent=user_agent(run_id),
         )
 
-    def lake(self) -> Lake:
-        """The home's lake, wherever it lives (one per root in a process)."""
+    def lake(self, run_id: str | None = None) -> Lake:
+        """The home's lake, wherever it lives (one per root in a process); an S3 lake's
+        requests name `run_id` when given (a run's steps)."""
         from market_spine.lake.store import lake_at
 
-        return lake_at(self.lake_location, self.lake_options(), self.lake_root)
+        return lake_at(self.lake_location, self.lake_options(run_id), self.lake_root)
 
     @property
     def dagster_home(self) -> Path:

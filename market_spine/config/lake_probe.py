@@ -52,6 +52,8 @@ def probe_object_lake(settings: Settings) -> tuple[bool, str]:
     import obstore
     from obstore.store import S3Store
 
+    from market_spine.lake.storage import USER_AGENT
+
     options = settings.lake_options()
     assert options is not None, "probe_object_lake needs an s3:// lake"
     parts = urlsplit(settings.lake_uri)
@@ -64,6 +66,8 @@ def probe_object_lake(settings: Settings) -> tuple[bool, str]:
     }
     if config.pop("aws_allow_http", None):
         client["allow_http"] = True
+    if USER_AGENT in config:
+        client[USER_AGENT] = config.pop(USER_AGENT)
     store = S3Store(
         bucket,
         config=config,  # type: ignore[arg-type]

@@ -55,11 +55,17 @@ def no_answer(exc: BaseException) -> bool:
     return any(words in text for words in _NO_ANSWER)
 
 
+#: object_store's client option for the User-Agent (delta-rs and polars take it beside the
+#: `aws_*` keys, obstore among its client options).
+USER_AGENT = "user_agent"
+
+
 @dataclass(frozen=True)
 class ObjectStoreOptions:
     """How to reach an S3 bucket: endpoint (None: AWS itself), region, credentials (None: the
-    `AWS_*` environment or the instance's role), and the server-side encryption every write
-    asks for (`AES256` or `aws:kms` with an optional KMS key id)."""
+    `AWS_*` environment or the instance's role), the server-side encryption every write
+    asks for (`AES256` or `aws:kms` with an optional KMS key id), and the User-Agent every
+    request carries (None: the client library's own; see lake/requester.py)."""
 
     endpoint: str | None = None
     region: str | None = None
@@ -68,6 +74,7 @@ class ObjectStoreOptions:
     session_token: SecretStr | None = field(default=None, repr=False)
     sse: str | None = None
     sse_kms_key_id: str | None = None
+    user_agent: str | None = None
 
     def __post_init__(self) -> None:
         if self.sse is not None and self.sse not in SSE_MODES:
@@ -101,6 +108,8 @@ class ObjectStoreOptions:
             out["aws_server_side_encryption"] = self.sse
             if self.sse_kms_key_id:
                 out["aws_sse_kms_key_id"] = self.sse_kms_key_id
+        if self.user_agent:
+            out[USER_AGENT] = self.user_agent
         return out
 
 
@@ -284,7 +293,10 @@ class ObjectStorage(Storage):
         #: The lake root the errors name (`s3://bucket/prefix`).
         self.root = root or f"s3://{bucket}"
         config = options.object_store()
-        client = {"allow_http": True} if config.pop("aws_allow_http", None) else {}
+        client: dict[str, Any] = {"allow_http": True} if config.pop("aws_allow_http", None) else {}
+        # obstore takes the User-Agent among its client options, not the store's.
+        if USER_AGENT in config:
+            client[USER_AGENT] = config.pop(USER_AGENT)
         self._config, self._client = config, client
         self._store = S3Store(bucket, config=config, client_options=client)  # type: ignore[arg-type]
         self._fsspec: Any = None
@@ -411,6 +423,7 @@ class ObjectStorage(Storage):
 
             config = self.options.object_store(writes=False)
             config.pop("aws_allow_http", None)
+            config.pop(USER_AGENT, None)
             self._fsspec = FsspecStore(
                 "s3", config=config, client_options=self._client, skip_instance_cache=True
             )

@@ -136,6 +136,11 @@ class RequestCounter:
         """Each request forwarded so far, as `METHOD path?query`, in order."""
         return list(httpx.get(f"{self.endpoint}/__requests__", timeout=10).json())
 
+    @property
+    def agents(self) -> list[str]:
+        """The User-Agent of each request in `requests`, in the same order."""
+        return list(httpx.get(f"{self.endpoint}/__agents__", timeout=10).json())
+
     def total(self) -> int:
         """Requests forwarded so far."""
         return len(self.requests)

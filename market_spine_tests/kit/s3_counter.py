@@ -1,6 +1,7 @@
 """A counting reverse proxy for an S3 server, run as `python -m market_spine_tests.kit.s3_counter
 UPSTREAM`: prints its endpoint on a line, forwards every request to UPSTREAM, and answers
-`GET /__requests__` with the JSON list of the requests forwarded (`METHOD path?query`)."""
+`GET /__requests__` with the JSON list of the requests forwarded (`METHOD path?query`) and
+`GET /__agents__` with the User-Agent each of them carried, in the same order."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ _SKIPPED = ("content-length", "transfer-encoding", "connection", "content-encodi
 def serve(upstream: str) -> None:
     """Forward requests to `upstream` until terminated."""
     seen: list[str] = []
+    agents: list[str] = []
     lock = threading.Lock()
     client = httpx.Client(base_url=upstream, timeout=60.0)
 
@@ -41,15 +43,16 @@ def serve(upstream: str) -> None:
                 self.wfile.write(body)
 
         def _forward(self) -> None:
-            if self.path == "/__requests__":
+            if self.path in ("/__requests__", "/__agents__"):
                 with lock:
-                    body = json.dumps(seen).encode()
+                    body = json.dumps(seen if self.path == "/__requests__" else agents).encode()
                 self._answer(200, [("Content-Type", "application/json")], body)
                 return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             with lock:
                 seen.append(f"{self.command} {self.path}")
+                agents.append(self.headers.get("User-Agent", "-"))
             headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
             answer = client.request(self.command, self.path, content=body, headers=headers)
             self._answer(answer.status_code, list(answer.headers.multi_items()), answer.content)

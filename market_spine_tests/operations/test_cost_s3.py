@@ -17,14 +17,19 @@ from market_spine.api.app import create_app
 from market_spine.catalog.registry import CATALOG
 from market_spine.cli import app
 from market_spine.client import Spine
+from market_spine.futures import keys
+from market_spine.futures.partitions import partition_key
 from market_spine.home import instance as home_instance
+from market_spine.lake.requester import run_of
 from market_spine.operations.cost.daily import record_home_cost
 from market_spine.operations.cost.prices import PRICES_FILE
 from market_spine.operations.cost.report import component_of, home_cost
 from market_spine.operations.cost.storage import stored_bytes
 from market_spine.operations.cost.table import COST_DAILY
+from market_spine.runs.launch import create_run, execute
 from market_spine.settings import Settings
 from market_spine_tests.kit.api import auth_headers, serving_app
+from market_spine_tests.kit.run_homes import DAY
 from market_spine_tests.kit.s3 import RequestCounter, S3Server
 
 
@@ -92,16 +97,18 @@ def _kind_and_key(request: str) -> tuple[str, str, str]:
     return kind, key, f"REST.{method}.{what}"
 
 
-def _access_log(requests: list[str], bucket: str, at: datetime) -> str:
-    """The requests as the store's server access log records them (S3's line format)."""
+def _access_log(requests: list[str] | list[tuple[str, str]], bucket: str, at: datetime) -> str:
+    """The requests (each with the User-Agent it carried, where given) as the store's server
+    access log records them (S3's line format)."""
     lines = []
-    for request in requests:
+    for made in requests:
+        request, agent = made if isinstance(made, tuple) else (made, "spine")
         _, key, operation = _kind_and_key(request)
         method, _, target = request.partition(" ")
         shown = "-" if operation == "REST.GET.BUCKET" else quote(key) or "-"
         lines.append(
             f"owner {bucket} [{at:%d/%b/%Y:%H:%M:%S %z}] 127.0.0.1 requester REQ {operation} "
-            f'{shown} "{method} {target} HTTP/1.1" 200 - 0 - 1 - "-" "spine" -'
+            f'{shown} "{method} {target} HTTP/1.1" 200 - 0 - 1 - "-" "{agent}" -'
         )
     return "\n".join(lines) + "\n"
 
@@ -183,3 +190,55 @@ def test_the_lakes_requests_are_counted_per_component_from_the_stores_access_log
     assert answer.status_code == 200, answer.text
     served = {line["key"]: line["object_requests"] for line in answer.json()["lines"]}
     assert {k: served[k] for k in expected} == {k: dict(v) for k, v in expected.items()}
+
+
+def test_a_runs_requests_are_charged_to_its_assets_by_their_user_agent(
+    s3: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    home = tmp_path / "home"
+    bucket, logs = s3.bucket(), s3.bucket()
+    env = s3.lake_env(home, bucket, MARKET_SPINE_LAKE_ACCESS_LOG=f"s3://{logs}/access")
+    home.mkdir(parents=True)
+    (home / PRICES_FILE).write_text("[per_1k_object_requests]\nget = 1.0\nput = 10.0\n")
+    counter = RequestCounter(s3.endpoint).__enter__()
+    request.addfinalizer(lambda: counter.__exit__(None, None, None))
+    for name, value in (env | {"MARKET_SPINE_LAKE_ENDPOINT": counter.endpoint}).items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    instance = home_instance(settings)
+    request.addfinalizer(instance.dispose)
+    key = str(partition_key(DAY, "CL"))
+    run = create_run(settings, [keys.RAW_BARS], instance=instance, partition_range=(key, key))
+    assert execute(instance, run).success
+    # Requests made outside the run: a read of what it captured, as a notebook makes.
+    assert settings.lake().read(keys.table(keys.RAW_BARS)).height > 0
+
+    made = list(zip(counter.requests, counter.agents, strict=True))
+    seen = [(r, a) for r, a in made if urlsplit(r.split(" ", 1)[1]).path.split("/")[1] == bucket]
+    ours = [r for r, a in seen if run_of(a) == run.run_id]
+    others = [r for r, a in seen if run_of(a) != run.run_id]
+    assert ours and others
+    assert all(a.startswith("market-spine/") for _, a in seen), {a for _, a in seen}
+    s3.client().put_object(
+        Bucket=logs,
+        Key="access/2026-01-01-00-00-00-LOG",
+        Body=_access_log(seen, bucket, datetime.now(UTC)),
+    )
+
+    by_asset = home_cost(settings, since="1d", by="asset")
+    [raw] = [line for line in by_asset.lines if line.key == keys.RAW_BARS.to_user_string()]
+    expected = Counter(_kind_and_key(r)[0] for r in ours)
+    assert raw.object_requests == dict(expected)
+    prices = by_asset.prices.per_1k_object_requests
+    assert prices["get"] == 1.0 and prices["put"] == 10.0
+    assert raw.object_requests_usd == pytest.approx(
+        sum(n / 1000 * prices.get(kind, 0.0) for kind, n in expected.items())
+    )
+    assert run.run_id in raw.run_ids
+    # By dataset, every request of the lake is charged, the run's and the others alike.
+    by_dataset = home_cost(settings, since="1d", by="dataset")
+    assert sum(by_dataset.totals.object_requests.values()) == len(seen)
+    assert sum(by_asset.totals.object_requests.values()) == len(ours)

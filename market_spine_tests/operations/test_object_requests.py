@@ -1,6 +1,7 @@
 """The lake's object-store requests read from S3 server access log lines: each REST operation's
 kind, the dataset its key or listed prefix names, and only the lake bucket's lines of the
-window; a bad log location is refused with the fix."""
+window, and the run each request's User-Agent names; a bad log location is refused with the
+fix."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from market_spine.errors import InvalidInput
+from market_spine.lake.requester import user_agent
 from market_spine.operations.cost.object_requests import (
     LAKE_ITSELF,
+    Requests,
     count_requests,
     dataset_of,
     log_lines,
@@ -23,11 +26,16 @@ WHEN = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
 
 def line(
-    bucket: str, operation: str, key: str, request: str, at: str = "02/Mar/2026:12:00:00"
+    bucket: str,
+    operation: str,
+    key: str,
+    request: str,
+    at: str = "02/Mar/2026:12:00:00",
+    agent: str = "object_store/0.12",
 ) -> str:
     return (
         f"owner {bucket} [{at} +0000] 10.0.0.1 arn:aws:iam::1:user/spine 3E57 {operation} {key} "
-        f'"{request}" 200 - 113 - 7 - "-" "object_store/0.12" - host SigV4 - AuthHeader - TLSv1.3'
+        f'"{request}" 200 - 113 - 7 - "-" "{agent}" - host SigV4 - AuthHeader - TLSv1.3'
     )
 
 
@@ -88,9 +96,26 @@ def test_only_the_lake_buckets_requests_of_the_window_are_counted() -> None:
     ]
     counts = count_requests(lines, "s3://lake-b/lake", WHEN.replace(hour=0), WHEN.replace(hour=23))
     assert counts == {
-        ("raw/futures_bars", "get"): 1,
-        ("raw/futures_bars", "list"): 1,
-        ("raw/futures_bars", "put"): 1,
+        ("raw/futures_bars", "get", None): 1,
+        ("raw/futures_bars", "list", None): 1,
+        ("raw/futures_bars", "put", None): 1,
+    }
+
+
+def test_each_request_is_counted_for_the_run_its_user_agent_names() -> None:
+    get = ("lake-b", "REST.GET.OBJECT", "lake/raw/futures_bars/p.parquet", "GET /lake-b/p HTTP/1.1")
+    lines = [
+        line(*get, agent=user_agent("0f6c0f5e-8f2b-4d2a-9a57-5d1c6a4b2e11")),
+        line(*get, agent=user_agent("0f6c0f5e-8f2b-4d2a-9a57-5d1c6a4b2e11")),
+        line(*get, agent=user_agent()),  # the API or the CLI: no run
+        line(*get, agent="aws-cli/2.15 run/someone-elses"),  # another client's agent
+        # A log without the fields after the status (older delivery formats) still counts.
+        f'owner lake-b [02/Mar/2026:12:00:00 +0000] ip req id {get[1]} {get[2]} "{get[3]}" 200',
+    ]
+    counts = count_requests(lines, "s3://lake-b/lake", WHEN.replace(hour=0), WHEN.replace(hour=23))
+    assert counts == {
+        Requests("raw/futures_bars", "get", "0f6c0f5e-8f2b-4d2a-9a57-5d1c6a4b2e11"): 2,
+        Requests("raw/futures_bars", "get", None): 3,
     }
 
 

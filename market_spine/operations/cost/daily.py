@@ -20,6 +20,7 @@ import polars as pl
 
 from market_spine.errors import InvalidInput
 from market_spine.lake.store import Lake
+from market_spine.operations.cost.object_requests import Requests
 from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.report import (
     CostLine,
@@ -90,7 +91,7 @@ def record_cost_daily(
     *,
     days: int = DEFAULT_DAYS,
     now: datetime | None = None,
-    object_requests: Callable[[datetime, datetime], Mapping[tuple[str, str], int]] | None = None,
+    object_requests: Callable[[datetime, datetime], Mapping[Requests, int]] | None = None,
 ) -> pl.DataFrame:
     """Replace the last `days` UTC days (today included, up to `now`) of `operations/cost_daily`
     with their cost by component and dataset, and return the rows written. Today's storage is

@@ -5,7 +5,8 @@ so they are counted where the store records them: S3 server access logging (and 
 same format) writes a line per request, with its operation (`REST.GET.OBJECT`, `REST.PUT.OBJECT`,
 `REST.GET.BUCKET` for a listing ...) and its key, or for a listing the prefix it asked for. A
 key under the lake's root names its dataset (`<root>/<layer>/<name>/...`); a request for no
-dataset (the bucket itself, the lake's root) is the lake's own.
+dataset (the bucket itself, the lake's root) is the lake's own. Each line also records the
+request's User-Agent, which names the run that made it (lake/requester.py).
 """
 
 from __future__ import annotations
@@ -15,19 +16,23 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from market_spine.errors import InvalidInput
+from market_spine.lake.requester import run_of
 from market_spine.lake.storage import ObjectStorage, ObjectStoreOptions
 
 #: A dataset-less request (the bucket, the lake's root), as a dataset of the cost report.
 LAKE_ITSELF = "lake/(bucket)"
 
 #: The fields of an access-log line this reader uses: bucket owner, bucket, [time], remote IP,
-#: requester, request id, operation, key, "request URI", HTTP status.
+#: requester, request id, operation, key, "request URI", HTTP status, and after the error
+#: code, bytes sent, object size, total and turn-around time and "referer", the "User-Agent".
 _LINE = re.compile(
     r"^\S+ (?P<bucket>\S+) \[(?P<time>[^\]]+)\] \S+ \S+ \S+ (?P<operation>\S+) (?P<key>\S+) "
     r'"(?P<request>[^"]*)" (?P<status>\S+)'
+    r'(?: \S+ \S+ \S+ \S+ \S+ "[^"]*" "(?P<agent>[^"]*)")?'
 )
 _TIME = "%d/%b/%Y:%H:%M:%S %z"
 
@@ -72,14 +77,23 @@ def _requested_key(key: str, request: str) -> str:
     return query.get("prefix", [""])[0]
 
 
+class Requests(NamedTuple):
+    """What a count of requests is of: the dataset, the kind (get, head, put, list, delete)
+    and the run that made them (None: made outside a run, or by another client)."""
+
+    dataset: str
+    kind: str
+    run_id: str | None = None
+
+
 def count_requests(
     lines: Iterable[str], lake_uri: str, since: datetime, until: datetime
-) -> Counter[tuple[str, str]]:
+) -> Counter[Requests]:
     """Requests to the lake at `lake_uri` (`s3://bucket/prefix`) logged in [since, until], by
-    (dataset, kind). Lines of other buckets, outside the lake's prefix, or unreadable (a
+    dataset, kind and run. Lines of other buckets, outside the lake's prefix, or unreadable (a
     partial last line while the store writes) are skipped."""
     bucket, _, root_key = lake_uri.removeprefix("s3://").partition("/")
-    counts: Counter[tuple[str, str]] = Counter()
+    counts: Counter[Requests] = Counter()
     for line in lines:
         found = _LINE.match(line)
         if found is None or found["bucket"] != bucket:
@@ -95,7 +109,7 @@ def count_requests(
             continue
         dataset = dataset_of(_requested_key(found["key"], found["request"]), root_key)
         if dataset is not None:
-            counts[(dataset, kind)] += 1
+            counts[Requests(dataset, kind, run_of(found["agent"]))] += 1
     return counts
 
 

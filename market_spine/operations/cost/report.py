@@ -11,7 +11,8 @@ subscription for the window is shared by the assets in proportion to their reque
 storage is charged to its dataset day by day, for the bytes it held that day (GB-month pro rata,
 from the storage history `storage_history` reads: a day before any measurement is not priced);
 a lake on object storage is charged its requests (GET, HEAD, PUT, LIST, DELETE) to the dataset
-each was for, counted from the bucket's access logs (`object_requests`).
+each was for, counted from the bucket's access logs (`object_requests`); by asset, a run's
+requests (its User-Agent names it) are charged to its assets.
 Components are the platform's domains (futures, options, streaming, warehouse, certification,
 operations), from the catalog.
 """
@@ -28,7 +29,7 @@ from typing import Any, NamedTuple
 import dagster as dg
 
 from market_spine.errors import InvalidInput
-from market_spine.operations.cost.object_requests import LAKE_ITSELF
+from market_spine.operations.cost.object_requests import LAKE_ITSELF, Requests
 from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.storage import WAREHOUSE, StoredBytes, stored_bytes
 from market_spine.operations.cost.storage_history import (
@@ -225,6 +226,8 @@ class RunCosts(NamedTuple):
     metered: int
     unmetered: int
     running: int
+    #: The assets each metered run ran, by run id.
+    assets: dict[str, tuple[str, ...]]
 
 
 def run_lines(
@@ -236,6 +239,7 @@ def run_lines(
     """The cost of every run created since `since` (and before `until` when given)."""
     lines: list[CostLine] = []
     requests: dict[str, dict[str, int]] = {}
+    ran: dict[str, tuple[str, ...]] = {}
     metered = unmetered = running = 0
     cursor = None
     while True:
@@ -253,6 +257,7 @@ def run_lines(
                 continue
             metered += 1
             assets = run_datasets(run, instance) or (run.job_name,)
+            ran[run.run_id] = tuple(assets)
             share = 1.0 / len(assets)
             cpu = asset_cpu(used, assets)
             for asset in assets:
@@ -278,7 +283,7 @@ def run_lines(
         if len(records) < 500:
             break
         cursor = records[-1].dagster_run.run_id
-    return RunCosts(lines, requests, metered, unmetered, running)
+    return RunCosts(lines, requests, metered, unmetered, running, ran)
 
 
 def asset_cpu(used: meter.RunUsage, assets: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -358,24 +363,44 @@ def held_storage_lines(
 
 
 def object_request_lines(
-    counts: Mapping[tuple[str, str], int], prices: PriceSheet
+    counts: Mapping[Requests, int],
+    prices: PriceSheet,
+    run_assets: Mapping[str, Sequence[str]] | None = None,
 ) -> list[CostLine]:
-    """Each dataset's object-store requests by kind (`object_requests.count_requests`),
-    priced per 1,000 of each kind."""
-    by_dataset: dict[str, dict[str, int]] = {}
-    for (dataset, kind), n in counts.items():
-        by_dataset.setdefault(dataset, {})[kind] = n
+    """Each dataset's object-store requests by kind (`object_requests.count_requests`), priced
+    per 1,000 of each kind. Given `run_assets` (run id → the assets it ran), the lines are by
+    asset instead: a run's requests for the dataset of one of its assets are that asset's,
+    its others shared equally by its assets; requests made outside those runs are left out
+    (they belong to datasets, not to steps)."""
+    charged: dict[str, dict[str, float]] = {}
+    runs: dict[str, set[str]] = {}
+    for (dataset, kind, run_id), n in counts.items():
+        if run_assets is None:
+            shares = {dataset: float(n)}
+        else:
+            assets = run_assets.get(run_id or "")
+            if not assets:
+                continue
+            shares = (
+                {dataset: float(n)} if dataset in assets else {a: n / len(assets) for a in assets}
+            )
+            for key in shares:
+                runs.setdefault(key, set()).add(run_id or "")
+        for key, share in shares.items():
+            kinds = charged.setdefault(key, {})
+            kinds[kind] = kinds.get(kind, 0.0) + share
     return [
         CostLine(
-            dataset,
-            "lake" if dataset == LAKE_ITSELF else component_of(dataset),
+            key,
+            "lake" if key == LAKE_ITSELF else component_of(key),
             object_requests_usd=sum(
                 n / 1000.0 * prices.per_1k_object_requests.get(kind, 0.0)
                 for kind, n in kinds.items()
             ),
-            object_requests=dict(kinds),
+            object_requests={kind: round(n) for kind, n in kinds.items()},
+            run_ids=runs.get(key, set()),
         )
-        for dataset, kinds in sorted(by_dataset.items())
+        for key, kinds in sorted(charged.items())
     ]
 
 
@@ -401,28 +426,29 @@ def cost_report(
     since: datetime,
     by: str = "component",
     now: datetime | None = None,
-    object_requests: Callable[[datetime, datetime], Mapping[tuple[str, str], int]] | None = None,
+    object_requests: Callable[[datetime, datetime], Mapping[Requests, int]] | None = None,
 ) -> CostReport:
     """The cost over [since, now] grouped `by`: `dataset` and `component` charge everything
     (runs, subscriptions, storage, the lake's object-store requests: `object_requests` counts
-    them by dataset and kind over a window); `asset` charges what ran (compute, requests,
-    subscriptions), as storage and the store's requests belong to datasets, not to the steps
-    that made them. Storage is priced per day from the bytes recorded that day
-    (`storage_history`); today's are measured now."""
+    them by dataset, kind and run over a window); `asset` charges what ran (compute, provider
+    and object-store requests, subscriptions), as storage and the requests made outside runs
+    belong to datasets, not to the steps that made them. Storage is priced per day from the
+    bytes recorded that day (`storage_history`); today's are measured now."""
     by = parse_by(by)
     now = now or datetime.now(UTC)
     if since >= now:
         raise InvalidInput(f"--since {since.isoformat()} is not in the past: give 30d, 1w, ...")
     days = (now - since).total_seconds() / 86400.0
-    runs, requests, metered, unmetered, running = run_lines(instance, since, prices)
+    runs = run_lines(instance, since, prices)
     stored, unrecorded = window_storage(lake, home, lake_specs, prices, since, now)
-    lines = [*runs, *subscription_lines(prices, requests, days)]
+    lines = [*runs.lines, *subscription_lines(prices, runs.requests, days)]
     if by != "asset":
         lines += stored
-        if object_requests is not None:
-            lines += object_request_lines(object_requests(since, now), prices)
+    if object_requests is not None:
+        run_assets = runs.assets if by == "asset" else None
+        lines += object_request_lines(object_requests(since, now), prices, run_assets)
     if by == "asset":
-        ran = {line.key for line in runs}
+        ran = {line.key for line in runs.lines}
         lines = [line for line in lines if line.key in ran or line.key == UNATTRIBUTED]
     totals = CostLine("total", "")
     for line in lines:
@@ -433,9 +459,9 @@ def cost_report(
         by=by,
         lines=group(lines, by),
         prices=prices,
-        unmetered_runs=unmetered,
-        metered_runs=metered,
-        running_runs=running,
+        unmetered_runs=runs.unmetered,
+        metered_runs=runs.metered,
+        running_runs=runs.running,
         totals=totals,
         storage_unrecorded_days=unrecorded if by != "asset" else 0,
     )
@@ -514,7 +540,7 @@ def home_cost(
 
 def home_object_requests(
     settings: Any,
-) -> Callable[[datetime, datetime], Mapping[tuple[str, str], int]] | None:
+) -> Callable[[datetime, datetime], Mapping[Requests, int]] | None:
     """How to count a home's (`Settings`) lake requests over a window, from the access logs
     its settings name; None for a lake without them (a local folder, no log configured)."""
     from market_spine.operations.cost.object_requests import count_requests, log_lines
@@ -522,7 +548,7 @@ def home_object_requests(
     if not settings.lake_uri or not settings.lake_access_log:
         return None
 
-    def count(since: datetime, until: datetime) -> Mapping[tuple[str, str], int]:
+    def count(since: datetime, until: datetime) -> Mapping[Requests, int]:
         lines = log_lines(settings.lake_access_log, settings.lake_options())
         return count_requests(lines, settings.lake_uri, since, until)
 
