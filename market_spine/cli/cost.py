@@ -83,6 +83,12 @@ def _print(report: CostReport) -> None:
             "run's shared evenly by the assets it ran (an estimate; runs record them as a "
             "whole). Peak MB is the highest peak of a run charged."
         )
+    if report.by == "asset" and report.totals.object_requests:
+        console.print(
+            "Object-store requests per asset: those each run made (its User-Agent names it in "
+            "the store's access log) for an asset's dataset, the rest of a run's shared evenly; "
+            "requests made outside runs are charged by dataset and component only."
+        )
     if report.storage_unrecorded_days:
         console.print(
             f"{report.storage_unrecorded_days} day(s) of the window precede the first storage "

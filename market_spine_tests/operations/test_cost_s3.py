@@ -238,6 +238,9 @@ def test_a_runs_requests_are_charged_to_its_assets_by_their_user_agent(
         sum(n / 1000 * prices.get(kind, 0.0) for kind, n in expected.items())
     )
     assert run.run_id in raw.run_ids
+    shown = CliRunner().invoke(app, ["cost", "--by", "asset", "--since", "1d"])
+    assert shown.exit_code == 0, shown.output
+    assert "User-Agent names it" in " ".join(shown.output.split())
     # By dataset, every request of the lake is charged, the run's and the others alike.
     by_dataset = home_cost(settings, since="1d", by="dataset")
     assert sum(by_dataset.totals.object_requests.values()) == len(seen)

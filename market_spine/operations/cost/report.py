@@ -51,7 +51,9 @@ ASSET_SPLIT = (
     "CPU measured per step where a step ran in the run's own process (cpu_measured_s), the "
     "rest of a run's CPU shared equally by the assets not measured (by all of them when every "
     "step was: the run's own start and end), an estimate; MiB read and written and provider "
-    "requests shared equally by the assets a run ran, an estimate (runs record them as a whole)"
+    "requests shared equally by the assets a run ran, an estimate (runs record them as a whole); "
+    "object-store requests counted per run from the access log (the User-Agent names the run), "
+    "charged to the asset whose dataset they were for, the rest of a run's shared equally"
 )
 
 
