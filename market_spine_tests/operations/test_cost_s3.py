@@ -113,25 +113,41 @@ def _access_log(requests: list[str] | list[tuple[str, str]], bucket: str, at: da
     return "\n".join(lines) + "\n"
 
 
+def _counted_home(
+    s3: S3Server,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    prices: str,
+) -> tuple[str, str, RequestCounter]:
+    """A home (its environment set) whose lake is in a new bucket, reached through a proxy
+    that sees every request it makes, with its access logs to go in a second bucket and the
+    `prices` sheet: (lake bucket, log bucket, the proxy)."""
+    bucket, logs = s3.bucket(), s3.bucket()
+    env = s3.lake_env(home, bucket, MARKET_SPINE_LAKE_ACCESS_LOG=f"s3://{logs}/access")
+    home.mkdir(parents=True)
+    (home / PRICES_FILE).write_text(prices)
+    counter = RequestCounter(s3.endpoint).__enter__()
+    request.addfinalizer(lambda: counter.__exit__(None, None, None))
+    for name, value in (env | {"MARKET_SPINE_LAKE_ENDPOINT": counter.endpoint}).items():
+        monkeypatch.setenv(name, value)
+    return bucket, logs, counter
+
+
 def test_the_lakes_requests_are_counted_per_component_from_the_stores_access_log(
     s3: S3Server,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    home = tmp_path / "home"
-    bucket, logs = s3.bucket(), s3.bucket()
-    env = s3.lake_env(home, bucket, MARKET_SPINE_LAKE_ACCESS_LOG=f"s3://{logs}/access")
-    home.mkdir(parents=True)
-    (home / PRICES_FILE).write_text(
+    bucket, logs, counter = _counted_home(
+        s3,
+        tmp_path / "home",
+        monkeypatch,
+        request,
         "[subscriptions]\nthetadata = 30\n"
-        "[per_1k_object_requests]\nget = 1.0\nhead = 2.0\nput = 10.0\nlist = 100.0\n"
+        "[per_1k_object_requests]\nget = 1.0\nhead = 2.0\nput = 10.0\nlist = 100.0\n",
     )
-    counter = RequestCounter(s3.endpoint).__enter__()
-    request.addfinalizer(lambda: counter.__exit__(None, None, None))
-    # The platform works on its lake through a proxy that sees every request it makes.
-    for name, value in (env | {"MARKET_SPINE_LAKE_ENDPOINT": counter.endpoint}).items():
-        monkeypatch.setenv(name, value)
     with home_instance(Settings.from_env()):
         pass
     recorded = CliRunner().invoke(app, ["cost", "--record", "--days", "1"])
@@ -198,15 +214,13 @@ def test_a_runs_requests_are_charged_to_its_assets_by_their_user_agent(
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
-    home = tmp_path / "home"
-    bucket, logs = s3.bucket(), s3.bucket()
-    env = s3.lake_env(home, bucket, MARKET_SPINE_LAKE_ACCESS_LOG=f"s3://{logs}/access")
-    home.mkdir(parents=True)
-    (home / PRICES_FILE).write_text("[per_1k_object_requests]\nget = 1.0\nput = 10.0\n")
-    counter = RequestCounter(s3.endpoint).__enter__()
-    request.addfinalizer(lambda: counter.__exit__(None, None, None))
-    for name, value in (env | {"MARKET_SPINE_LAKE_ENDPOINT": counter.endpoint}).items():
-        monkeypatch.setenv(name, value)
+    bucket, logs, counter = _counted_home(
+        s3,
+        tmp_path / "home",
+        monkeypatch,
+        request,
+        "[per_1k_object_requests]\nget = 1.0\nput = 10.0\n",
+    )
     settings = Settings.from_env()
     instance = home_instance(settings)
     request.addfinalizer(instance.dispose)
