@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from functools import cache
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from market_spine.audit import changes as audit_changes
@@ -28,6 +30,7 @@ from market_spine.certification.tables import (
 )
 from market_spine.lake.maintenance import compact
 from market_spine.lake.store import Lake
+from market_spine.lake.writer import stored_schema
 from market_spine.version import package_version
 
 log = logging.getLogger(__name__)
@@ -103,18 +106,16 @@ def record(
     independent, so their commits run side by side (`Lake.append_all`): they are most of
     certification's cost. A run judges one dataset, so each file's statistics let a read of
     another skip it."""
-    writes: list[tuple[str, pl.DataFrame]] = []
+    writes: list[tuple[str, pl.DataFrame | pa.Table]] = []
     if transitions:
-        writes.append(
-            (CERTIFICATIONS, pl.DataFrame(list(transitions), schema=CERTIFICATIONS_SCHEMA))
-        )
+        writes.append((CERTIFICATIONS, _records(transitions, CERTIFICATIONS)))
     if revisions:
-        writes.append((REVISIONS, pl.DataFrame(list(revisions), schema=REVISIONS_SCHEMA)))
+        writes.append((REVISIONS, _records(revisions, REVISIONS)))
         rows = pl.concat([conform(d, REVISION_ROWS_SCHEMA) for d in detail], how="vertical")
         if rows.height:
             writes.append((REVISION_ROWS, rows))
     if readiness:
-        writes.append((READINESS_LOG, pl.DataFrame(list(readiness), schema=READINESS_LOG_SCHEMA)))
+        writes.append((READINESS_LOG, _records(readiness, READINESS_LOG)))
     if flags is not None and flags.height:
         writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
 
@@ -122,6 +123,25 @@ def record(
     for info in lake.append_all(writes, metadata={"run_id": run_id}):
         if info.dataset in KEPT_SMALL and info.version % COMPACT_CHECK_EVERY == 0:
             keep_small(lake, info.dataset)
+
+
+_DICT_SCHEMAS = {
+    CERTIFICATIONS: CERTIFICATIONS_SCHEMA,
+    REVISIONS: REVISIONS_SCHEMA,
+    READINESS_LOG: READINESS_LOG_SCHEMA,
+}
+
+
+@cache
+def _arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema Delta stores `table`'s records in."""
+    return stored_schema(pl.DataFrame(schema=_DICT_SCHEMAS[table]).to_arrow().schema)
+
+
+def _records(rows: Sequence[Mapping[str, Any]], table: str) -> pa.Table:
+    """A step's records of `table` (dicts of its schema) as Arrow, straight in the types Delta
+    stores: a row or two go through no DataFrame, whose conversions cost more than the file."""
+    return pa.Table.from_pylist(list(rows), schema=_arrow_schema(table))
 
 
 #: The trust tables, each given a file by every run that writes it, and read whole or by

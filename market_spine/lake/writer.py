@@ -58,16 +58,25 @@ class WrittenFile:
 
 
 def delta_arrow(table: pa.Table) -> pa.Table:
-    """Cast to the types Delta stores: timestamps in microseconds, strings as plain utf8."""
+    """Cast to the types Delta stores: timestamps in microseconds, strings as plain utf8, every
+    column nullable. A table already in them (see `stored_schema`) is returned as it is."""
+    schema = stored_schema(table.schema)
+    if table.schema.equals(schema):
+        return table
+    return table.cast(schema)
+
+
+def stored_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema Delta stores `schema`'s columns in (see delta_arrow), without metadata."""
     fields = []
-    for field in table.schema:
+    for field in schema:
         type_ = field.type
         if pa.types.is_timestamp(type_):
             type_ = pa.timestamp("us", tz=type_.tz)
         elif pa.types.is_large_string(type_) or pa.types.is_string_view(type_):
             type_ = pa.string()
         fields.append(pa.field(field.name, type_, nullable=True))
-    return table.cast(pa.schema(fields))
+    return pa.schema(fields)
 
 
 def _stat(value: Any, upper: bool = False) -> Any:
