@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from market_spine import allocators
+from market_spine import allocators, process_environment
 
-# Before any library with a native allocator loads: see the module.
+# Before any library with a native allocator loads, or starts a thread: see the modules.
 allocators.settle()
+process_environment.reserve()
 
 if TYPE_CHECKING:
     from market_spine.client import Spine

@@ -13,6 +13,7 @@ import dagster as dg
 from filelock import FileLock
 
 from market_spine.config.profiles import instance_file
+from market_spine.process_environment import overwrite
 from market_spine.settings import INSTRUMENTS_FILE, Settings
 
 #: The lock file, in the Dagster home, that commands opening the instance take in turn.
@@ -31,8 +32,9 @@ def prepare_home(settings: Settings) -> None:
         shutil.copyfile(template, target)
     elif not target.exists():
         target.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
-    os.environ["MARKET_SPINE_HOME"] = str(settings.home)
+    if os.environ.get("DAGSTER_HOME") != str(settings.dagster_home):
+        os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    overwrite("MARKET_SPINE_HOME", str(settings.home))
 
 
 def instance(settings: Settings) -> dg.DagsterInstance:

@@ -22,6 +22,7 @@ from typing import Any
 import tomli_w
 
 from market_spine.errors import InvalidInput, raise_all
+from market_spine.process_environment import RESERVED
 
 SETTINGS_FILE = "settings.toml"
 #: The lock two `config` edits take in turn, beside the settings file.
@@ -110,9 +111,9 @@ def value_file(variable: str, raw: str) -> str:
         ) from None
 
 
-#: The platform's variables that are not settings: the home itself, and the reference seeds'
-#: folder the warehouse hands dbt.
-OTHER_VARIABLES = frozenset({"MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS"})
+#: The platform's variables that are not settings: the home itself, and what the warehouse hands
+#: dbt (the reference seeds' folder, a build's trade-date window).
+OTHER_VARIABLES = frozenset(RESERVED)
 PREFIX = "MARKET_SPINE_"
 
 

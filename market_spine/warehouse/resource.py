@@ -15,6 +15,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 
+from market_spine.process_environment import overwrite
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
 from market_spine.warehouse.paths import (
     DBT_PROJECT_DIR,
@@ -128,12 +129,11 @@ class WarehouseResource(dg.ConfigurableResource):
         starts."""
         environment = self.dbt_environment(window)
         with _ENV_LOCK:
+            # Overwritten, never added or removed (market_spine.process_environment): threads
+            # of this process may be reading the environment meanwhile.
             previous = {name: os.environ.get(name) for name in _ENV}
             for name, value in environment.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+                overwrite(name, value)
             try:
                 # dbt starts here (Popen copies os.environ), so the variables can be restored.
                 kwargs.setdefault("target_path", self.target_path)
@@ -145,10 +145,7 @@ class WarehouseResource(dg.ConfigurableResource):
                 return dbt.cli(list(args), context=context, **kwargs)
             finally:
                 for name, value in previous.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
+                    overwrite(name, value)
 
     def run(self, args: Sequence[str], dbt: DbtCliResource | None = None) -> DbtCliInvocation:
         """Run dbt outside Dagster (tests, benchmarks) to the end, under the writer lock."""
