@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from market_spine.api import params
+from market_spine.api.errors import ApiError
 from market_spine.client import readiness_datasets
 from market_spine.markets.rolls import RANKS, RULES
 
@@ -91,12 +92,25 @@ def live(request: Request, symbol: PickedSymbol = None, day: PickedDay = None) -
     `?day=` pick what it shows first (a link to share); they are checked as the API checks
     them, so a day that is not one is refused (422) naming the form expected rather than
     ignored."""
-    picks = {}
-    if symbol is not None and symbol.strip():
-        picks["symbol"] = params.bars_symbol(symbol)
-    found = params.optional_trade_date(day, "day")
-    if found is not None:
-        picks["day"] = found.isoformat()
+    picks: dict[str, str] = {}
+    wrong: list[ApiError] = []
+    try:
+        if symbol is not None and symbol.strip():
+            picks["symbol"] = params.bars_symbol(symbol)
+    except ApiError as exc:
+        wrong.append(exc)
+    try:
+        found = params.optional_trade_date(day, "day")
+        if found is not None:
+            picks["day"] = found.isoformat()
+    except ApiError as exc:
+        wrong.append(exc)
+    if len(wrong) > 1:
+        # Both picks are wrong: say both at once, not one per attempt.
+        message = "; and ".join(exc.message for exc in wrong)
+        raise ApiError(422, message, ",".join(exc.field or "" for exc in wrong))
+    if wrong:
+        raise wrong[0]
     return page("live", request.app.state.settings.symbols, picks)
 
 

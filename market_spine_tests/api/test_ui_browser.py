@@ -156,6 +156,8 @@ def test_live_candles_grow_with_the_stream_and_the_picker_switches(
         _wait_for_candles(page, LIVE_MINUTES - 1)
         assert page.text_content("#day") == "trade date 2024-03-05"
         assert page.locator("#day-state .badge").text_content() == "PRELIMINARY"
+        # A session still going opens on its last hours, where the live bars land.
+        assert page.get_attribute("#chart", "data-view") == "last-hours"
         history_last = int(page.get_attribute("#chart", "data-last-time") or 0)
         assert history_last == int(datetime(2024, 3, 5, 15, 29, tzinfo=UTC).timestamp())
         # Freshness before the stream: the capture at 15:30 against the session's end.
@@ -343,6 +345,11 @@ def test_a_bookmark_says_what_is_not_offered_and_why_a_chart_is_blank(
         server = client.get("/ui/live", params={"symbol": "NG", "day": "2026-02-30"}).json()
         assert said == server["error"], said
         assert "February 2026 has 28 days" in said, said
+        # A bookmark with a symbol and a day both wrong names both.
+        page.goto(f"{client.base_url}/ui/live#symbol=CL.x.9&day=2024-02-30")
+        until(lambda: "CL.x.9" in (info.text_content() or ""), "the refusal")
+        said = info.text_content() or ""
+        assert "February 2024 has 29 days" in said, said
         # A good bookmark draws again.
         page.goto(f"{client.base_url}/ui/live#symbol=cl.c.0&day=2024-03-05")
         _wait_for_candles(page, LIVE_MINUTES - 1)
@@ -358,6 +365,8 @@ def test_a_past_day_shows_its_anomalies_on_the_chart(processed: Path, page: Page
         _wait_for_candles(page, 0)
         assert page.text_content("#day") == "trade date 2024-03-04"
         assert page.locator("#day-state .badge").text_content() == "FAILED"
+        # A session whose data is final opens whole, not on its last hours.
+        assert page.get_attribute("#chart", "data-view") == "whole"
         flagged = client.get(
             "/v1/bars", params={"symbol": "CL", "start": "2024-03-04", "flags": "true"}
         )
@@ -728,3 +737,17 @@ def test_the_live_status_line_gives_each_roots_freshness_with_its_unit(
         assert line.locator("[data-symbol='CL']").get_attribute("data-lag-s") == str(
             int(LIVE_LAG_S)
         )
+
+
+def test_the_live_pages_side_tables_fit_a_desk_monitor(processed: Path, page: Page) -> None:
+    app = create_app(settings_for(processed))
+    with serving_app(app) as client:
+        page.goto(f"{client.base_url}/ui/live#key={credential(app, 'reader')}")
+        until(lambda: page.locator("#freshness tbody tr").count() == 3, "the freshness rows")
+        for table in ("#freshness", "#anomalies", "#tape"):
+            overflow = page.evaluate(
+                "s => { const t = document.querySelector(s);"
+                " return t.scrollWidth - t.parentElement.clientWidth; }",
+                table,
+            )
+            assert overflow <= 0, f"{table} is {overflow} px wider than its panel at 1400 px"

@@ -40,6 +40,11 @@ def test_the_pages_are_public_shells_with_a_strict_policy(tmp_path: Path) -> Non
         assert misspelt.status_code == 400 and misspelt.json()["field"] == "symbl"
         said = misspelt.json()["error"]
         assert "/ui/live takes day, symbol" in said and "did you mean symbol" in said, said
+        # A link whose symbol and day are both wrong names both.
+        both = http.get("/ui/live", params={"symbol": "CL.x.9", "day": "2024-02-30"})
+        assert both.status_code == 422 and both.json()["field"] == "symbol,day"
+        said = both.json()["error"]
+        assert "CL.x.9" in said and "February 2024 has 29 days" in said, said
         refused = http.get("/ui/readiness", params={"day": "2024-03-05"})
         assert refused.status_code == 400 and "takes no query parameter" in refused.json()["error"]
 

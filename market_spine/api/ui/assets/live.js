@@ -226,10 +226,14 @@
       state.join = { contract: held ? held.contract : last ? last.contract : null };
     }
     redraw();
-    // The last hours, where the live bars land; the rest of the day is a scroll away.
+    // A session still going (preliminary, or not judged yet) opens on its last hours, where the
+    // live bars land, the rest a scroll away; a session whose data is final opens whole.
     const shown = state.candles.size;
-    if (shown > VISIBLE_MINUTES) chart.timeScale().setVisibleLogicalRange({ from: shown - VISIBLE_MINUTES, to: shown + 5 });
+    const going = !row || row.state === "preliminary";
+    const lastHours = going && shown > VISIBLE_MINUTES;
+    if (lastHours) chart.timeScale().setVisibleLogicalRange({ from: shown - VISIBLE_MINUTES, to: shown + 5 });
     else chart.timeScale().fitContent();
+    document.getElementById("chart").dataset.view = lastHours ? "last-hours" : "whole";
     anomalies(flagged.filter((bar) => bar.flag_kinds && bar.flag_kinds.length));
   }
 
@@ -487,10 +491,14 @@
     state.symbol = current;
   }
 
+  // A bookmark's symbol not offered is said, and so is its day when that is no day either:
+  // both wrong picks at once, not one after the other.
   function unknownSymbol() {
     state.generation += 1; // a load still running draws nothing
     clearView();
-    info(`symbol ${state.unknownSymbol} is not offered here: pick one of ${offered().join(", ")}`, "unknown_symbol");
+    const said = `symbol ${state.unknownSymbol} is not offered here: pick one of ${offered().join(", ")}`;
+    const dayProblem = S.dayProblem("day", (S.fragment().get("day") || "").trim());
+    info(dayProblem ? `${said}; and ${dayProblem}` : said, "unknown_symbol");
   }
 
   document.getElementById("symbol").addEventListener("change", (event) => {
