@@ -9,6 +9,7 @@ file and keep point reads to one file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -66,8 +67,10 @@ def delta_arrow(table: pa.Table) -> pa.Table:
     return table.cast(schema)
 
 
+@functools.lru_cache(maxsize=256)
 def stored_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema Delta stores `schema`'s columns in (see delta_arrow), without metadata."""
+    """The schema Delta stores `schema`'s columns in (see delta_arrow), without metadata
+    (kept per schema: a step writes the same few schemas again and again)."""
     fields = []
     for field in schema:
         type_ = field.type
@@ -173,6 +176,9 @@ def _sorted(table: pa.Table, partition_by: list[str]) -> pa.Table:
 
 def _chunks(table: pa.Table, partition_by: list[str]) -> list[tuple[dict[str, str], pa.Table]]:
     """Zero-copy slices of sorted rows, one per partition and (where it applies) per month."""
+    if table.num_rows == 1:
+        # One row (a step's record): one file, with nothing to sort or split.
+        return [({k: _partition_text(table.column(k)[0].as_py()) for k in partition_by}, table)]
     table = _sorted(table, partition_by)
     ids = [_run_ids(table.column(k)) for k in partition_by]
     if GRAIN_COLUMN in table.column_names and GRAIN_COLUMN not in partition_by:
