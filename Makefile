@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
-# The home the platform keeps its state in: the environment's MARKET_SPINE_HOME when set.
-MARKET_SPINE_HOME ?= $(CURDIR)/.market_spine
+# The home the platform keeps its state in: the environment's MARKET_SPINE_HOME when set (an
+# empty value, as a Market Spine process holds when no home is set, counts as unset).
+ifeq ($(strip $(MARKET_SPINE_HOME)),)
+MARKET_SPINE_HOME := $(CURDIR)/.market_spine
+endif
 
 .PHONY: install system-packages run test lint bench clean
 

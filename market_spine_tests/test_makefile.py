@@ -38,6 +38,9 @@ def test_install_prepares_the_home_the_environment_names(tmp_path: Path) -> None
 def test_install_defaults_to_the_repositorys_home() -> None:
     env = {k: v for k, v in os.environ.items() if k != "MARKET_SPINE_HOME"}
     assert f'MARKET_SPINE_HOME="{REPO}/.market_spine"' in _planned("install", env)
+    # Empty, as a Market Spine process holds it when no home is set: the default too.
+    empty = _planned("install", env | {"MARKET_SPINE_HOME": ""})
+    assert f'MARKET_SPINE_HOME="{REPO}/.market_spine"' in empty
 
 
 def test_install_compiles_the_bytecode_every_command_imports() -> None:
