@@ -6,6 +6,8 @@ counted per component from the store's access log and priced."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -113,41 +115,48 @@ def _access_log(requests: list[str] | list[tuple[str, str]], bucket: str, at: da
     return "\n".join(lines) + "\n"
 
 
-def _counted_home(
-    s3: S3Server,
-    home: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-    prices: str,
-) -> tuple[str, str, RequestCounter]:
+@dataclass
+class CountedHome:
     """A home (its environment set) whose lake is in a new bucket, reached through a proxy
-    that sees every request it makes, with its access logs to go in a second bucket and the
-    `prices` sheet: (lake bucket, log bucket, the proxy)."""
-    bucket, logs = s3.bucket(), s3.bucket()
-    env = s3.lake_env(home, bucket, MARKET_SPINE_LAKE_ACCESS_LOG=f"s3://{logs}/access")
-    home.mkdir(parents=True)
-    (home / PRICES_FILE).write_text(prices)
-    counter = RequestCounter(s3.endpoint).__enter__()
-    request.addfinalizer(lambda: counter.__exit__(None, None, None))
-    for name, value in (env | {"MARKET_SPINE_LAKE_ENDPOINT": counter.endpoint}).items():
-        monkeypatch.setenv(name, value)
-    return bucket, logs, counter
+    that sees every request it makes, its access logs to go in a second bucket."""
+
+    bucket: str
+    logs: str
+    counter: RequestCounter
+
+
+@pytest.fixture
+def counted_home(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], CountedHome]]:
+    """Makes the test's CountedHome with the price sheet given."""
+    counters: list[RequestCounter] = []
+
+    def make(prices: str) -> CountedHome:
+        home = tmp_path / "home"
+        bucket, logs = s3.bucket(), s3.bucket()
+        env = s3.lake_env(home, bucket, MARKET_SPINE_LAKE_ACCESS_LOG=f"s3://{logs}/access")
+        home.mkdir(parents=True)
+        (home / PRICES_FILE).write_text(prices)
+        counter = RequestCounter(s3.endpoint).__enter__()
+        counters.append(counter)
+        for name, value in (env | {"MARKET_SPINE_LAKE_ENDPOINT": counter.endpoint}).items():
+            monkeypatch.setenv(name, value)
+        return CountedHome(bucket, logs, counter)
+
+    yield make
+    for counter in counters:
+        counter.__exit__(None, None, None)
 
 
 def test_the_lakes_requests_are_counted_per_component_from_the_stores_access_log(
-    s3: S3Server,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
+    s3: S3Server, counted_home: Callable[[str], CountedHome]
 ) -> None:
-    bucket, logs, counter = _counted_home(
-        s3,
-        tmp_path / "home",
-        monkeypatch,
-        request,
+    counted = counted_home(
         "[subscriptions]\nthetadata = 30\n"
-        "[per_1k_object_requests]\nget = 1.0\nhead = 2.0\nput = 10.0\nlist = 100.0\n",
+        "[per_1k_object_requests]\nget = 1.0\nhead = 2.0\nput = 10.0\nlist = 100.0\n"
     )
+    bucket, logs, counter = counted.bucket, counted.logs, counted.counter
     with home_instance(Settings.from_env()):
         pass
     recorded = CliRunner().invoke(app, ["cost", "--record", "--days", "1"])
@@ -209,18 +218,10 @@ def test_the_lakes_requests_are_counted_per_component_from_the_stores_access_log
 
 
 def test_a_runs_requests_are_charged_to_its_assets_by_their_user_agent(
-    s3: S3Server,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
+    s3: S3Server, counted_home: Callable[[str], CountedHome], request: pytest.FixtureRequest
 ) -> None:
-    bucket, logs, counter = _counted_home(
-        s3,
-        tmp_path / "home",
-        monkeypatch,
-        request,
-        "[per_1k_object_requests]\nget = 1.0\nput = 10.0\n",
-    )
+    counted = counted_home("[per_1k_object_requests]\nget = 1.0\nput = 10.0\n")
+    bucket, logs, counter = counted.bucket, counted.logs, counted.counter
     settings = Settings.from_env()
     instance = home_instance(settings)
     request.addfinalizer(instance.dispose)
