@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import os
 
-#: The home (set when a home's instance opens), the reference seeds' folder and the trade-date
-#: window of a partitioned build (set around each dbt invocation).
+#: The home (set when a home's instance opens), and the reference seeds' folder, the trade-date
+#: window of a partitioned build and the run it builds for (set around each dbt invocation).
 RESERVED = (
     "MARKET_SPINE_HOME",
     "MARKET_SPINE_SEEDS",
     "MARKET_SPINE_START_DATE",
     "MARKET_SPINE_END_DATE",
+    "MARKET_SPINE_RUN_ID",
 )
+#: The run a dbt invocation builds for: its reads of an S3 lake name the run (lake/requester.py).
+RUN_ID = "MARKET_SPINE_RUN_ID"
 
 
 def reserve() -> None:

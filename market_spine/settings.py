@@ -422,10 +422,16 @@ class Settings:
 
     def lake(self, run_id: str | None = None) -> Lake:
         """The home's lake, wherever it lives (one per root in a process); an S3 lake's
-        requests name `run_id` when given (a run's steps)."""
+        requests name `run_id` when given (a run's steps). The way asked for last is the
+        process's from then on: a command's reads after a run it executed name no run."""
+        from market_spine.lake.storage import register
         from market_spine.lake.store import lake_at
 
-        return lake_at(self.lake_location, self.lake_options(run_id), self.lake_root)
+        options = self.lake_options(run_id)
+        lake = lake_at(self.lake_location, options, self.lake_root)
+        if options is not None:
+            register(self.lake_location, options, self.lake_root)
+        return lake
 
     @property
     def dagster_home(self) -> Path:

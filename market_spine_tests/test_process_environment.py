@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -40,13 +41,22 @@ def test_a_dbt_invocation_adds_and_removes_no_variable(tmp_path: Path) -> None:
     warehouse = WarehouseResource(home=str(tmp_path / "home"))
     dbt = _SeeingDbt()
     names = set(os.environ)
-    warehouse.invoke(dbt, ["parse"], window={"MARKET_SPINE_START_DATE": "2024-03-04"})  # type: ignore[arg-type]
+    # A build for a run (dagster-dbt's context carries it) tells dbt which: its reads of an
+    # S3 lake name the run.
+    for_run = SimpleNamespace(run=SimpleNamespace(run_id="5d3c-run"))
+    warehouse.invoke(
+        dbt,  # type: ignore[arg-type]
+        ["parse"],
+        context=for_run,
+        window={"MARKET_SPINE_START_DATE": "2024-03-04"},
+    )
     warehouse.invoke(dbt, ["parse"])  # type: ignore[arg-type]
 
     assert [set(seen) for seen in dbt.seen] == [names, names]
     windowed, whole = dbt.seen
     assert windowed["MARKET_SPINE_START_DATE"] == "2024-03-04"
     assert windowed["MARKET_SPINE_END_DATE"] == ""  # open-ended: the macro reads "" as unset
+    assert windowed["MARKET_SPINE_RUN_ID"] == "5d3c-run" and whole["MARKET_SPINE_RUN_ID"] == ""
     assert whole["MARKET_SPINE_START_DATE"] == ""
     assert whole["MARKET_SPINE_HOME"] == str((tmp_path / "home").resolve())
     assert whole["MARKET_SPINE_SEEDS"] == ""  # the project's own seeds

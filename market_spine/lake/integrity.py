@@ -92,12 +92,18 @@ class Ledger:
     """The integrity records of a lake, kept in the local folder `local` (the lake's own folder,
     or the home's lake folder for a lake on object storage), and the checks that use them."""
 
-    def __init__(self, local: str | Path, storage: Storage | None = None) -> None:
+    def __init__(self, local: str | Path, lake_root: str | None = None) -> None:
         self.root = Path(local)
         self.path = self.root / LEDGER_FILE
-        self.storage = storage or storage_at(str(local))
+        self._lake_root = lake_root or str(local)
         self._local = threading.local()
         self._verified: set[tuple[Any, ...]] = set()
+
+    @property
+    def storage(self) -> Storage:
+        """The lake's storage as registered now: a run's registration (its User-Agent names
+        the run) reaches every table opened and read through this ledger after it."""
+        return storage_at(self._lake_root)
 
     # -- storage ------------------------------------------------------------------------------
 
@@ -434,7 +440,7 @@ def ledger_at(root: str) -> Ledger:
     """One Ledger per lake root in a process, so its verified files are shared; it lives in
     the root's local folder (the root itself, or the one registered for an S3 lake)."""
     location = location_of(root)
-    return Ledger(location.local, storage_at(location.root))
+    return Ledger(location.local, location.root)
 
 
 def ledger_of(table_uri: str) -> tuple[Ledger, str, str]:

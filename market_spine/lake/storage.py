@@ -445,7 +445,9 @@ class LakeLocation:
 
 _lock = threading.Lock()
 _locations: dict[str, LakeLocation] = {}
-_storages: dict[str, Storage] = {}
+#: One storage per way of reaching a root: switching back to an earlier registration (a run's
+#: User-Agent, then the process's own) reuses its client.
+_storages: dict[LakeLocation, Storage] = {}
 
 
 def is_object_uri(root: str | Path) -> bool:
@@ -471,7 +473,8 @@ def normalize_root(root: str | Path) -> str:
 
 def register(root: str | Path, options: ObjectStoreOptions | None, local: Path | None) -> str:
     """Record how to reach the lake at `root` (options for S3; None: the `AWS_*` environment)
-    and where its ledger lives; returns the normalized root. Registering again replaces it."""
+    and where its ledger lives; returns the normalized root. Registering again replaces it:
+    the tables opened and read from then on reach the store the new way."""
     key = normalize_root(root)
     if is_object_uri(key):
         if local is None:
@@ -483,9 +486,7 @@ def register(root: str | Path, options: ObjectStoreOptions | None, local: Path |
     else:
         location = LakeLocation(key, None, Path(key))
     with _lock:
-        if _locations.get(key) != location:
-            _locations[key] = location
-            _storages.pop(key, None)
+        _locations[key] = location
     return key
 
 
@@ -505,17 +506,17 @@ def location_of(root: str | Path) -> LakeLocation:
 
 
 def storage_at(root: str | Path) -> Storage:
-    """The storage of the lake at `root` (one per root in a process)."""
+    """The storage of the lake at `root` as it is registered now (one per registration)."""
     location = location_of(root)
     with _lock:
-        found = _storages.get(location.root)
+        found = _storages.get(location)
         if found is None:
             if location.options is None:
                 found = LocalStorage()
             else:
                 bucket = urlsplit(location.root).netloc
                 found = ObjectStorage(bucket, location.options, location.root)
-            _storages[location.root] = found
+            _storages[location] = found
     return found
 
 

@@ -15,7 +15,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliInvocation, DbtCliResource
 
-from market_spine.process_environment import overwrite
+from market_spine.process_environment import RUN_ID, overwrite
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
 from market_spine.warehouse.paths import (
     DBT_PROJECT_DIR,
@@ -41,7 +41,7 @@ _ENV_LOCK = threading.Lock()  # os.environ is process-wide: one invocation sets 
 WINDOW_VARIABLES = ("MARKET_SPINE_START_DATE", "MARKET_SPINE_END_DATE")
 #: What dbt reads from the environment for one invocation: profiles.yml's home,
 #: dbt_project.yml's seeds, the build's window.
-_ENV = ("MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS", *WINDOW_VARIABLES)
+_ENV = ("MARKET_SPINE_HOME", "MARKET_SPINE_SEEDS", *WINDOW_VARIABLES, RUN_ID)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -128,6 +128,8 @@ class WarehouseResource(dg.ConfigurableResource):
         brought up to date first; a bad instruments file raises InvalidInput before dbt
         starts."""
         environment = self.dbt_environment(window)
+        run = getattr(context, "run", None)
+        environment[RUN_ID] = run.run_id if run is not None else None
         with _ENV_LOCK:
             # Overwritten, never added or removed (market_spine.process_environment): threads
             # of this process may be reading the environment meanwhile.

@@ -227,7 +227,13 @@ def test_a_runs_requests_are_charged_to_its_assets_by_their_user_agent(
     request.addfinalizer(instance.dispose)
     key = str(partition_key(DAY, "CL"))
     run = create_run(settings, [keys.RAW_BARS], instance=instance, partition_range=(key, key))
+    # The command opens the lake before it executes the run in its own process, as `process`
+    # does; every request the run makes still names it, its commits included.
+    assert not settings.lake().exists(keys.table(keys.RAW_BARS))
+    before = len(counter.requests)
     assert execute(instance, run).success
+    during = list(zip(counter.requests, counter.agents, strict=True))[before:]
+    assert during and not [r for r, a in during if run_of(a) != run.run_id]
     # Requests made outside the run: a read of what it captured, as a notebook makes.
     assert settings.lake().read(keys.table(keys.RAW_BARS)).height > 0
 

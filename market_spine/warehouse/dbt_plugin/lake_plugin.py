@@ -7,6 +7,7 @@ profile, one build sees one snapshot of every table.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from duckdb import DuckDBPyConnection
 from market_spine.company.home_defs import use_home
 from market_spine.company.masking import use_hash_key
 from market_spine.lake.store import Lake
+from market_spine.process_environment import RUN_ID
 from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 
@@ -56,5 +58,6 @@ def lake_of(lake_root: Path) -> Lake:
     except SpineError:
         settings = None
     if settings is not None and settings.lake_root.resolve() == lake_root.resolve():
-        return settings.lake()
+        # A build for a run names it in its requests to an S3 lake, as the run's steps do.
+        return settings.lake(os.environ.get(RUN_ID) or None)
     return Lake(lake_root)
