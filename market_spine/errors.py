@@ -132,6 +132,14 @@ class LakeUnreachable(LakeError):
     retry_helps = True
 
 
+class LakeRefused(LakeError):
+    """The object store holding the lake answered but refused this platform's credentials (an
+    unknown key, a wrong secret, an expired token, no permission on the bucket): a setting must
+    be fixed, retrying does not help; the lake itself is unharmed."""
+
+    retry_helps = False
+
+
 class LakeDamaged(LakeError):
     """A table's log or one of its data files is missing, short, corrupt or differs from what was
     recorded when it was committed. Reads refuse the damage rather than answer with wrong rows.

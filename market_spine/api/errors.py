@@ -21,6 +21,8 @@ from market_spine.errors import (
     InvalidRange,
     LakeDamaged,
     LakeError,
+    LakeRefused,
+    LakeUnreachable,
     NotCertified,
     NotMaterialized,
     UnknownSymbol,
@@ -159,6 +161,18 @@ async def _on_lake_damaged(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, str(exc), None, request)
 
 
+async def _on_lake_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The store did not answer or refused the credentials: nothing is wrong with the data and
+    # the caller can do nothing about it; the cause (settings, the endpoint) is the operator's.
+    log.error("the lake is unavailable on %s: %s", request.url.path, exc)
+    return error_response(
+        503,
+        "the lake is unavailable: an operator sees why in /readyz and the server log",
+        None,
+        request,
+    )
+
+
 async def _on_instance_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # The cause names variables and the database's address: for the server log and the
     # operator's /readyz, not for every caller.
@@ -198,6 +212,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(LakeError, _on_lake_error)
+    app.add_exception_handler(LakeUnreachable, _on_lake_unavailable)
+    app.add_exception_handler(LakeRefused, _on_lake_unavailable)
     app.add_exception_handler(LakeDamaged, _on_lake_damaged)
     app.add_exception_handler(NotMaterialized, _on_not_materialized)
     app.add_exception_handler(NotCertified, _on_not_certified)

@@ -485,6 +485,10 @@ def read_table(snapshot: Snapshot, wanted: RowFilter, columns: list[str] | None)
     except (pl.exceptions.PolarsError, OSError) as exc:
         if snapshot.past and isinstance(exc, FileNotFoundError):
             raise
+        # A store that does not answer, or refuses the credentials, damaged nothing.
+        failed = ledger.storage.failure(exc)
+        if failed is not None:
+            raise failed from None
         # The files passed their checks: name the one that cannot be decoded whole.
         files = [f for group in by_partition.values() for f in group]
         bad = next((f for f in files if unreadable(ledger.storage, f.path)), files[0])

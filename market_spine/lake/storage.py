@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from market_spine.errors import InvalidInput, LakeUnreachable
+from market_spine.errors import InvalidInput, LakeRefused, LakeUnreachable
 
 #: Server-side encryption modes S3 knows: SSE-S3 (`AES256`) and SSE-KMS (`aws:kms`).
 SSE_MODES = ("AES256", "aws:kms")
@@ -53,6 +53,27 @@ def no_answer(exc: BaseException) -> bool:
     opposed to answering that something is missing, refused or wrong)."""
     text = str(exc).lower()
     return any(words in text for words in _NO_ANSWER)
+
+
+#: What S3 (and S3-compatible stores) answer, as delta-rs, polars and obstore quote it, when
+#: they refuse the credentials or the permission (lowercase).
+_REFUSED = (
+    "invalidaccesskeyid",
+    "signaturedoesnotmatch",
+    "accessdenied",
+    "access denied",
+    "403 forbidden",
+    "expiredtoken",
+    "invalidtoken",
+    "permissiondenied",
+    "permission denied",
+)
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether an object store's error says it refused the credentials or the permission."""
+    text = str(exc).lower()
+    return any(words in text for words in _REFUSED)
 
 
 #: object_store's client option for the User-Agent (delta-rs and polars take it beside the
@@ -198,9 +219,14 @@ class Storage:
 
     @contextlib.contextmanager
     def reaching(self) -> Iterator[None]:
-        """Turn a failure to reach the store inside the block into one LakeUnreachable line
-        (a local folder is always reached: nothing to turn)."""
+        """Turn a failure to reach the store inside the block, or its refusal of the
+        credentials, into one line (LakeUnreachable, LakeRefused); a local folder is always
+        reached: nothing to turn."""
         yield
+
+    def failure(self, exc: BaseException) -> LakeUnreachable | LakeRefused | None:
+        """What `reaching` turns `exc` into; None when it is no failure to reach the store."""
+        return None
 
 
 class LocalStorage(Storage):
@@ -280,6 +306,17 @@ def _reached(method: Callable[_P, _T]) -> Callable[_P, _T]:
     return operation
 
 
+def _refusal(exc: BaseException) -> str:
+    """The refusal's code as the store named it (`InvalidAccessKeyId`, ...)."""
+    text = str(exc)
+    lowered = text.lower()
+    for words in _REFUSED:
+        at = lowered.find(words)
+        if at >= 0:
+            return text[at : at + len(words)]
+    return "refused"
+
+
 class ObjectStorage(Storage):
     """A lake in an S3 bucket (or an S3-compatible server), through obstore."""
 
@@ -305,12 +342,28 @@ class ObjectStorage(Storage):
     def reaching(self) -> Iterator[None]:
         try:
             yield
-        except LakeUnreachable:
+        except (LakeUnreachable, LakeRefused):
             raise
         except Exception as exc:
-            if not no_answer(exc):
+            found = self.failure(exc)
+            if found is None:
                 raise
-            raise self.unreachable(exc) from None
+            raise found from None
+
+    def failure(self, exc: BaseException) -> LakeUnreachable | LakeRefused | None:
+        """The one-line error of a store that did not answer `exc`'s request or refused its
+        credentials; None for any other error (a missing object, damage)."""
+        if no_answer(exc):
+            return self.unreachable(exc)
+        if refused(exc):
+            endpoint = self.options.endpoint or "AWS S3"
+            return LakeRefused(
+                f"{endpoint} refused the lake's credentials for bucket {self.bucket} "
+                f"({_refusal(exc)}): correct lake_access_key_id / lake_secret_access_key (or "
+                "their _FILE settings, or AWS_*), and give them read, write and delete on the "
+                "bucket; `market-spine config validate` checks them"
+            )
+        return None
 
     def unreachable(self, exc: BaseException) -> LakeUnreachable:
         """The one-line error of a store that did not answer `exc`'s request."""

@@ -74,10 +74,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def s3_server(timeout_s: float = 30.0) -> Iterator[S3Server]:
-    """Start `python -m moto.server` on a free loopback port and stop it on exit."""
+def s3_server(timeout_s: float = 30.0, checks_credentials: bool = False) -> Iterator[S3Server]:
+    """Start `python -m moto.server` on a free loopback port and stop it on exit; with
+    `checks_credentials`, it refuses every key it was not given (as AWS does an unknown one)."""
     port = _free_port()
     env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+    if checks_credentials:
+        env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
