@@ -89,6 +89,8 @@ def _print(report: CostReport) -> None:
             "the store's access log) for an asset's dataset, the rest of a run's shared evenly; "
             "requests made outside runs are charged by dataset and component only."
         )
+    if report.object_requests_note:
+        console.print(report.object_requests_note)
     if report.storage_unrecorded_days:
         console.print(
             f"{report.storage_unrecorded_days} day(s) of the window precede the first storage "

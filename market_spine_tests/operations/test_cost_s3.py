@@ -19,11 +19,13 @@ from market_spine.api.app import create_app
 from market_spine.catalog.registry import CATALOG
 from market_spine.cli import app
 from market_spine.client import Spine
+from market_spine.errors import InvalidInput
 from market_spine.futures import keys
 from market_spine.futures.partitions import partition_key
 from market_spine.home import instance as home_instance
 from market_spine.lake.requester import run_of
 from market_spine.operations.cost.daily import record_home_cost
+from market_spine.operations.cost.object_requests import NOT_CONFIGURED
 from market_spine.operations.cost.prices import PRICES_FILE
 from market_spine.operations.cost.report import component_of, home_cost
 from market_spine.operations.cost.storage import stored_bytes
@@ -266,3 +268,32 @@ def test_a_runs_requests_are_charged_to_its_assets_by_their_user_agent(
     by_dataset = home_cost(settings, since="1d", by="dataset")
     assert sum(by_dataset.totals.object_requests.values()) == len(seen)
     assert sum(by_asset.totals.object_requests.values()) == len(ours)
+
+
+def test_requests_that_cannot_be_counted_are_said_so(
+    s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    env = s3.lake_env(home, s3.bucket())
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with home_instance(Settings.from_env()):
+        pass
+    # No access log configured: the report says its requests are not counted, not "0".
+    report = home_cost(Settings.from_env(), since="1d")
+    assert report.object_requests_note == NOT_CONFIGURED
+    shown = CliRunner().invoke(app, ["cost", "--since", "1d"])
+    assert shown.exit_code == 0 and "not counted" in " ".join(shown.output.split())
+    # A location that holds no log: said, with what to check.
+    empty = s3.bucket()
+    monkeypatch.setenv("MARKET_SPINE_LAKE_ACCESS_LOG", f"s3://{empty}/access")
+    report = home_cost(Settings.from_env(), since="1d")
+    assert f"no access log lines under s3://{empty}/access" in report.object_requests_note
+    assert home_cost(Settings.from_env(), since="1d").as_json()["object_requests_note"]
+    # A bucket that does not exist: refused in one line naming it.
+    monkeypatch.setenv("MARKET_SPINE_LAKE_ACCESS_LOG", "s3://no-such-logs-bucket/logs")
+    with pytest.raises(InvalidInput, match="the bucket no-such-logs-bucket does not exist"):
+        home_cost(Settings.from_env(), since="1d")
+    refused = CliRunner().invoke(app, ["cost", "--since", "1d"])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "no-such-logs-bucket does not exist" in " ".join(refused.output.split())

@@ -1,8 +1,8 @@
 """The lake's object-store requests per dataset, counted from the bucket's server access logs.
 
 The requests are made by Rust libraries (delta-rs, polars, obstore) that no Python code sees,
-so they are counted where the store records them: S3 server access logging (and MinIO's, in the
-same format) writes a line per request, with its operation (`REST.GET.OBJECT`, `REST.PUT.OBJECT`,
+so they are counted where the store records them: S3 server access logging writes a line per
+request (MinIO writes no such log: its audit log is JSON sent to a webhook), with its operation (`REST.GET.OBJECT`, `REST.PUT.OBJECT`,
 `REST.GET.BUCKET` for a listing ...) and its key, or for a listing the prefix it asked for. A
 key under the lake's root names its dataset (`<root>/<layer>/<name>/...`); a request for no
 dataset (the bucket itself, the lake's root) is the lake's own. Each line also records the
@@ -113,6 +113,37 @@ def count_requests(
     return counts
 
 
+class AccessLog:
+    """A home's lake requests over a window, counted from the access logs at `location` (read
+    with the lake's `options`); `lines` says how many log lines the last count read, so a
+    location that holds none can be told from a quiet window."""
+
+    def __init__(self, location: str, lake_uri: str, options: ObjectStoreOptions | None) -> None:
+        self.location, self.lake_uri, self.options = location, lake_uri, options
+        self.lines = 0
+
+    def __call__(self, since: datetime, until: datetime) -> Counter[Requests]:
+        lines = list(log_lines(self.location, self.options))
+        self.lines = len(lines)
+        return count_requests(lines, self.lake_uri, since, until)
+
+    def note(self) -> str:
+        """What a report says of requests it could not count; empty when lines were read."""
+        if self.lines:
+            return ""
+        return (
+            f"object-store requests are not counted: no access log lines under {self.location} "
+            "(is the lake bucket's server access logging on, and delivered there?)"
+        )
+
+
+#: What a report over an S3 lake with no access log configured says of its requests.
+NOT_CONFIGURED = (
+    "object-store requests are not counted: set lake_access_log to where the store delivers "
+    "the lake bucket's server access logs"
+)
+
+
 def log_lines(location: str, options: ObjectStoreOptions | None) -> Iterator[str]:
     """Every line of every log object under `location` (`s3://bucket/prefix`, reached with the
     lake's `options`, or a local folder). InvalidInput when the location cannot be listed."""
@@ -123,6 +154,15 @@ def log_lines(location: str, options: ObjectStoreOptions | None) -> Iterator[str
             names = storage.walk(location)
         except FileNotFoundError:
             names = []
+        except Exception as exc:
+            if "nosuchbucket" not in str(exc).lower() and "404" not in str(exc):
+                raise
+            endpoint = storage.options.endpoint or "AWS S3"
+            raise InvalidInput(
+                f"lake_access_log {location}: the bucket {bucket} does not exist at {endpoint}: "
+                "point MARKET_SPINE_LAKE_ACCESS_LOG at the bucket and prefix the store delivers "
+                "the lake bucket's access logs to"
+            ) from None
         for name in sorted(names):
             text = storage.read(f"{location}/{name}").decode("utf-8", errors="replace")
             yield from text.splitlines()

@@ -20,7 +20,7 @@ operations), from the catalog.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
@@ -29,7 +29,12 @@ from typing import Any, NamedTuple
 import dagster as dg
 
 from market_spine.errors import InvalidInput
-from market_spine.operations.cost.object_requests import LAKE_ITSELF, Requests
+from market_spine.operations.cost.object_requests import (
+    LAKE_ITSELF,
+    NOT_CONFIGURED,
+    AccessLog,
+    Requests,
+)
 from market_spine.operations.cost.prices import PriceSheet
 from market_spine.operations.cost.storage import WAREHOUSE, StoredBytes, stored_bytes
 from market_spine.operations.cost.storage_history import (
@@ -154,6 +159,9 @@ class CostReport:
     running_runs: int = 0
     totals: CostLine = field(default_factory=lambda: CostLine("total", ""))
     storage_unrecorded_days: int = 0
+    #: Why the lake's object-store requests are not counted (empty when they are, or when the
+    #: lake is a local folder, which makes none).
+    object_requests_note: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +173,7 @@ class CostReport:
             "unmetered_runs": self.unmetered_runs,
             "running_runs": self.running_runs,
             "storage_unrecorded_days": self.storage_unrecorded_days,
+            "object_requests_note": self.object_requests_note,
             "asset_split": ASSET_SPLIT,
             "total": self.totals.as_json(),
             "lines": [line.as_json() for line in self.lines],
@@ -526,8 +535,9 @@ def home_cost(
             f"{since_option} {since!r} is not in the past: give an age (30d, 2w) or a past date"
         )
     instance, prices = priced_home(settings)
+    access_log = home_object_requests(settings)
     with instance:
-        return cost_report(
+        report = cost_report(
             instance,
             list(CATALOG),
             settings.lake(),
@@ -536,22 +546,16 @@ def home_cost(
             since=since_at,
             by=by,
             now=now,
-            object_requests=home_object_requests(settings),
+            object_requests=access_log,
         )
+    if access_log is not None:
+        return replace(report, object_requests_note=access_log.note())
+    return replace(report, object_requests_note=NOT_CONFIGURED if settings.lake_uri else "")
 
 
-def home_object_requests(
-    settings: Any,
-) -> Callable[[datetime, datetime], Mapping[Requests, int]] | None:
+def home_object_requests(settings: Any) -> AccessLog | None:
     """How to count a home's (`Settings`) lake requests over a window, from the access logs
     its settings name; None for a lake without them (a local folder, no log configured)."""
-    from market_spine.operations.cost.object_requests import count_requests, log_lines
-
     if not settings.lake_uri or not settings.lake_access_log:
         return None
-
-    def count(since: datetime, until: datetime) -> Mapping[Requests, int]:
-        lines = log_lines(settings.lake_access_log, settings.lake_options())
-        return count_requests(lines, settings.lake_uri, since, until)
-
-    return count
+    return AccessLog(settings.lake_access_log, settings.lake_uri, settings.lake_options())
