@@ -52,6 +52,11 @@ def test_kubernetes_admits_only_the_api_to_the_webserver(tmp_path: Any) -> None:
     assert not _labels_match(selector, streamer["spec"]["template"]["metadata"]["labels"])
     port = values()["dagsterWebserver"]["service"]["port"]
     assert rule["ports"] == [{"protocol": "TCP", "port": port}]
+    # The chart binds the same port in the container, as a user with every capability dropped:
+    # only a port above 1024 binds without NET_BIND_SERVICE.
+    security = values()["dagsterWebserver"]["securityContext"]
+    assert security["runAsNonRoot"] and "ALL" in security["capabilities"]["drop"]
+    assert port > 1024
     # The API's proxy targets that Service, which serves the UI under the proxy's prefix.
     [container] = api["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
