@@ -178,3 +178,13 @@ def test_a_lake_on_s3_takes_its_endpoint_credentials_and_encryption(tmp_path: Pa
 def test_bad_lake_settings_are_explained(tmp_path: Path, env: dict, text: str) -> None:
     with pytest.raises(InvalidInput, match=text):
         Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path), **env})
+
+
+def test_every_wrong_key_of_the_file_is_named_at_once(tmp_path: Path) -> None:
+    _file(tmp_path, 'lake_endpoit = "http://x"\nlake_regoin = "eu"\napi_port = true\n')
+    with pytest.raises(InvalidInput) as refused:
+        Settings.from_env({"MARKET_SPINE_HOME": str(tmp_path)})
+    said = str(refused.value)
+    assert "'lake_endpoit'" in said and "did you mean lake_endpoint" in said, said
+    assert "'lake_regoin'" in said and "api_port = True" in said, said
+    assert said.count("known settings:") == 1

@@ -176,17 +176,21 @@ def read_file(home: Path, *, strict: bool = True) -> dict[str, FileValue]:
         ) from None
     if not strict:
         return data
-    for key, value in data.items():
-        if key not in KEYS:
-            raise InvalidInput(
-                f"{path} holds {key!r}, which is not a setting{did_you_mean(key, KEYS)}; remove "
-                f"it with `market-spine config reset {key}` (known settings: {', '.join(KEYS)})"
-            )
-        if not _is_file_value(value):
-            raise InvalidInput(
-                f"{key} = {value!r} in {path} is not text, a whole number or a list of text; "
-                f"set it again with `market-spine config set {key} VALUE`"
-            )
+    # Every problem of the file at once, not one per attempt.
+    unknown = [key for key in data if key not in KEYS]
+    problems = [
+        f"{path} holds {key!r}, which is not a setting{did_you_mean(key, KEYS)}; remove it with "
+        f"`market-spine config reset {key}`"
+        + (f" (known settings: {', '.join(KEYS)})" if key == unknown[-1] else "")
+        for key in unknown
+    ]
+    problems += [
+        f"{key} = {value!r} in {path} is not text, a whole number or a list of text; set it "
+        f"again with `market-spine config set {key} VALUE`"
+        for key, value in data.items()
+        if key in KEYS and not _is_file_value(value)
+    ]
+    raise_all(problems)
     return data
 
 
