@@ -30,10 +30,16 @@ from dagster._core.storage.tags import (
 
 from market_spine.audit import changes as audit_changes
 from market_spine.errors import SpineError
-from market_spine.operations.run_history import ACTIVE, FAILED, run_datasets, run_span
+from market_spine.operations.run_history import (
+    ACTIVE,
+    FAILED,
+    PartitionSpan,
+    run_datasets,
+    run_span,
+)
 from market_spine.runs import meter, provenance
 from market_spine.runs.deployment import stopped_at
-from market_spine.runs.workers import WORKER
+from market_spine.runs.workers import STOPPED_BY, WORKER
 from market_spine.settings import Settings
 
 #: Attempts allowed when dagster.yaml sets no `run_retries.max_retries`.
@@ -184,16 +190,70 @@ def _created(instance: dg.DagsterInstance, run: dg.DagsterRun) -> datetime:
 
 
 def failed_since(instance: dg.DagsterInstance, since: datetime) -> list[str]:
-    """The failed or canceled runs created since `since`, one per group (the first run and its
-    re-executions), oldest first: the run ids `retry --failed` plans."""
+    """The failed or canceled runs created since `since` that are still unrepaired (`settled`
+    says which are not), one per group (the first run and its re-executions), oldest first:
+    the run ids `retry --failed` plans, the failures `status` lists."""
     records = instance.get_run_records(
         dg.RunsFilter(statuses=list(FAILED), created_after=since), ascending=True
     )
-    roots: dict[str, str] = {}
+    if not records:
+        return []
+    later_ok = successes_since(instance, records[0].create_timestamp)
+    newest: dict[str, dg.RunRecord] = {}
+    first: dict[str, str] = {}
     for record in records:
         run = record.dagster_run
-        roots.setdefault(run.root_run_id or run.run_id, run.run_id)
-    return list(roots.values())
+        root = run.root_run_id or run.run_id
+        first.setdefault(root, run.run_id)
+        newest[root] = record
+    return [
+        first[root] for root, record in newest.items() if not settled(instance, record, later_ok)
+    ]
+
+
+def successes_since(instance: dg.DagsterInstance, since: datetime) -> list[dg.RunRecord]:
+    """The successful runs created since `since` (what may have repaired a failure)."""
+    return list(
+        instance.get_run_records(
+            dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], created_after=since)
+        )
+    )
+
+
+def settled(
+    instance: dg.DagsterInstance, record: dg.RunRecord, later_ok: Iterable[dg.RunRecord]
+) -> bool:
+    """Whether the failed run of `record` needs no retry: a later successful run redid all it
+    had to do, or a clean stop of the services canceled it over no partition (a freshness or
+    check sweep, which its schedule runs again: nothing is missing meanwhile)."""
+    run = record.dagster_run
+    if run.tags.get(STOPPED_BY) == "shutdown" and run_span(run.tags) is None:
+        return True
+    return any(
+        ok.create_timestamp > record.create_timestamp and _covers(instance, ok.dagster_run, run)
+        for ok in later_ok
+    )
+
+
+def _covers(instance: dg.DagsterInstance, done: dg.DagsterRun, failed: dg.DagsterRun) -> bool:
+    """Whether a successful run redid all a failed run had to do: its datasets and partitions."""
+    redone, needed = set(run_datasets(done, instance)), set(run_datasets(failed, instance))
+    if not needed:
+        # A run over no dataset (a sweep) is redone only by the same job over the same span.
+        return done.job_name == failed.job_name and run_span(done.tags) == run_span(failed.tags)
+    if not needed <= redone:
+        # Runs of one job over no span (one dataset each) differ only by what they materialize:
+        # a later run of another dataset repairs nothing.
+        return False
+    mine, theirs = run_span(failed.tags), run_span(done.tags)
+    if theirs is None:
+        return True
+    return mine is not None and _within(mine, theirs)
+
+
+def _within(inner: PartitionSpan, outer: PartitionSpan) -> bool:
+    same = outer.symbol is None or outer.symbol == inner.symbol
+    return same and outer.first <= inner.first and inner.last <= outer.last
 
 
 def reexecute(instance: dg.DagsterInstance, parent: dg.DagsterRun) -> dg.DagsterRun:

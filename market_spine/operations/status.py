@@ -27,20 +27,17 @@ import dagster as dg
 import psutil
 
 from market_spine.check_kit import is_finding
-from market_spine.operations.retry import plan_retry
+from market_spine.operations.retry import plan_retry, settled, successes_since
 from market_spine.operations.run_history import (
     ACTIVE,
     FAILED,
-    PartitionSpan,
     cause_of,
-    run_datasets,
     run_row,
-    run_span,
 )
 from market_spine.operations.status_report import Health, StatusReport
 from market_spine.runs.deployment import stopped_at
 from market_spine.runs.outcome import failure_class, failure_damage, futile_retry
-from market_spine.runs.workers import STOPPED_BY, WORKER, Worker
+from market_spine.runs.workers import WORKER, Worker
 from market_spine.settings import Settings
 
 #: How far back failures are reported.
@@ -216,27 +213,6 @@ def _age(seconds: float) -> str:
 # -- runs -------------------------------------------------------------------------------------
 
 
-def _covers(instance: dg.DagsterInstance, done: dg.DagsterRun, failed: dg.DagsterRun) -> bool:
-    """Whether a successful run redid all a failed run had to do: its datasets and partitions."""
-    redone, needed = set(run_datasets(done, instance)), set(run_datasets(failed, instance))
-    if not needed:
-        # A run over no dataset (a sweep) is redone only by the same job over the same span.
-        return done.job_name == failed.job_name and run_span(done.tags) == run_span(failed.tags)
-    if not needed <= redone:
-        # Runs of one job over no span (one dataset each) differ only by what they materialize:
-        # a later run of another dataset repairs nothing.
-        return False
-    mine, theirs = run_span(failed.tags), run_span(done.tags)
-    if theirs is None:
-        return True
-    return mine is not None and _within(mine, theirs)
-
-
-def _within(inner: PartitionSpan, outer: PartitionSpan) -> bool:
-    same = outer.symbol is None or outer.symbol == inner.symbol
-    return same and outer.first <= inner.first and inner.last <= outer.last
-
-
 def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[str, Any]]:
     """Runs that failed or were canceled in FAILURE_WINDOW and are still unrepaired (neither a
     later attempt nor a later run over the same partitions succeeded), newest first, each with
@@ -249,9 +225,7 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
     if not records:
         return []
     oldest = min(r.create_timestamp for r in records)
-    later_ok = instance.get_run_records(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], created_after=oldest)
-    )
+    later_ok = successes_since(instance, oldest)
     seen_roots: set[str] = set()
     found = []
     for record in records:  # newest first: the newest attempt of each group speaks for it
@@ -260,14 +234,7 @@ def recent_failures(instance: dg.DagsterInstance, now: datetime) -> list[dict[st
         if root in seen_roots:
             continue
         seen_roots.add(root)
-        if run.tags.get(STOPPED_BY) == "shutdown" and run_span(run.tags) is None:
-            # A clean stop canceled a run over no partition (a freshness or check sweep): its
-            # schedule runs it again, and nothing is missing meanwhile.
-            continue
-        if any(
-            ok.create_timestamp > record.create_timestamp and _covers(instance, ok.dagster_run, run)
-            for ok in later_ok
-        ):
+        if settled(instance, record, later_ok):
             continue
         plan = plan_retry(instance, run.run_id)
         if plan.verdict == "repaired":

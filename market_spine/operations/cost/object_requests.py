@@ -2,8 +2,9 @@
 
 The requests are made by Rust libraries (delta-rs, polars, obstore) that no Python code sees,
 so they are counted where the store records them: S3 server access logging writes a line per
-request (MinIO writes no such log: its audit log is JSON sent to a webhook), with its operation (`REST.GET.OBJECT`, `REST.PUT.OBJECT`,
-`REST.GET.BUCKET` for a listing ...) and its key, or for a listing the prefix it asked for. A
+request (MinIO writes no such log: its audit log is JSON sent to a webhook), with its
+operation (`REST.GET.OBJECT`, `REST.PUT.OBJECT`, `REST.GET.BUCKET` for a listing ...) and its
+key, or for a listing the prefix it asked for. A
 key under the lake's root names its dataset (`<root>/<layer>/<name>/...`); a request for no
 dataset (the bucket itself, the lake's root) is the lake's own. Each line also records the
 request's User-Agent, which names the run that made it (lake/requester.py).
