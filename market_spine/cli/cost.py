@@ -117,7 +117,9 @@ def cost(
             "reads it) for the last --days days.",
         ),
     ] = False,
-    days: Annotated[int, typer.Option(help="Days --record refreshes, today included.")] = 7,
+    days: Annotated[
+        int | None, typer.Option(help="Days --record refreshes, today included (default 7).")
+    ] = None,
 ) -> None:
     """What the platform cost over a window: compute, provider requests and subscriptions, and
     storage, priced by the home's prices.toml, by dataset, asset or component."""
@@ -126,6 +128,9 @@ def cost(
     from market_spine.operations.cost.daily import record_home_cost
     from market_spine.operations.cost.report import home_cost
 
+    if days is not None and not record:
+        raise typer.BadParameter("--days says how many days --record refreshes: add --record")
+    days = 7 if days is None else days
     with command_run():
         settings = settings_from_env()
         # One end for the report and the days recorded: the days sum to the report's total.

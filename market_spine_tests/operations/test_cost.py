@@ -146,6 +146,11 @@ def test_a_subscription_is_shared_by_requests() -> None:
     shares = {line.key: line.subscription_usd for line in lines}
     assert shares == {"raw/spx_options_eod": 33.75, "raw/spx_options_quotes_1m": 11.25}
     assert component_of("raw/spx_options_eod") == "options"
+    # A home's company datasets are their own component, whatever their layer.
+    assert {component_of(f"{layer}/company_orders") for layer in ("raw", "normalized")} == {
+        "company"
+    }
+    assert component_of("operations/company_captures") == "company"
 
 
 def test_the_price_sheet_comes_from_the_home_and_refuses_bad_prices(tmp_path: Path) -> None:

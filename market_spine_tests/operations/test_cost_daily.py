@@ -111,6 +111,9 @@ def test_the_command_records_the_days(home: Path, monkeypatch: pytest.MonkeyPatc
     # have no rows; today's were recorded by this command.
     assert set(window["day"]) == {today}
     assert window["recorded_at"].min() >= started
+    # --days without --record would be ignored: refused, saying what it needs.
+    alone = CliRunner().invoke(app, ["cost", "--days", "3"])
+    assert alone.exit_code == 2 and "add --record" in alone.output
 
 
 def test_the_command_the_api_and_the_mart_agree_on_a_window(

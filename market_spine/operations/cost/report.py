@@ -14,7 +14,8 @@ a lake on object storage is charged its requests (GET, HEAD, PUT, LIST, DELETE) 
 each was for, counted from the bucket's access logs (`object_requests`); by asset, a run's
 requests (its User-Agent names it) are charged to its assets.
 Components are the platform's domains (futures, options, streaming, warehouse, certification,
-operations), from the catalog.
+operations), from the catalog, `company` for a home's company datasets, and `lake` for requests
+for no dataset.
 """
 
 from __future__ import annotations
@@ -206,12 +207,17 @@ def _components() -> dict[str, str]:
 
 
 def component_of(name: str) -> str:
-    """The component (domain) of a dataset or asset key; by its layer when the catalog has no
-    entry (a warehouse model is `warehouse`), else `other`."""
+    """The component (domain) of a dataset or asset key; a company dataset's tables (declared
+    by a home, `<layer>/company_*`) are `company`; by its layer when the catalog has no entry
+    (a warehouse model is `warehouse`), else `other`."""
+    from market_spine.company.tables import PREFIX as COMPANY_PREFIX
+
     known = _components()
     if name in known:
         return known[name]
-    layer = name.split("/", 1)[0]
+    layer, _, table = name.partition("/")
+    if table.startswith(COMPANY_PREFIX):
+        return "company"
     return {"warehouse": "warehouse", "marts": "warehouse", "quality": "operations"}.get(
         layer, "other"
     )
