@@ -164,6 +164,21 @@ def test_the_price_sheet_comes_from_the_home_and_refuses_bad_prices(tmp_path: Pa
     (tmp_path / PRICES_FILE).write_text("cpu_hour = 1\n")
     with pytest.raises(InvalidInput, match="unknown price cpu_hour"):
         load_prices(tmp_path)
+    # A misspelt provider or kind of request is refused (it would price nothing), and every
+    # problem of the sheet is named at once.
+    (tmp_path / PRICES_FILE).write_text(
+        "[subscriptions]\nthetadta = 80\n[per_1k_requests_by_provider]\nibb = 1\n"
+        '[per_1k_object_requests]\nget = "x"\nlistt = 1\n'
+    )
+    with pytest.raises(InvalidInput) as refused:
+        load_prices(tmp_path)
+    said = str(refused.value)
+    assert "'thetadta', which is no provider (did you mean thetadata?)" in said, said
+    assert "'ibb', which is no provider" in said and "'listt', which is no kind" in said, said
+    assert "get = 'x' is not a price" in said, said
+    (tmp_path / PRICES_FILE).write_text("per_1k_object_requests = 3\n")
+    with pytest.raises(InvalidInput, match="table of kind of request = \\$ amount"):
+        load_prices(tmp_path)
 
 
 def test_the_command_prints_the_report_as_json(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,11 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from market_spine.errors import InvalidInput
+from market_spine.config.file import did_you_mean
+from market_spine.errors import InvalidInput, raise_all
+from market_spine.settings import OPTIONS_PROVIDERS
+from market_spine.settings import PROVIDERS as FUTURES_PROVIDERS
 
 PRICES_FILE = "prices.toml"
 _NUMBERS = ("vcpu_hour", "gb_month", "per_1k_requests")
 _TABLES = ("per_1k_requests_by_provider", "subscriptions", "per_1k_object_requests")
+#: The providers a run may send requests to and a subscription may be for (the simulated
+#: market costs nothing).
+PROVIDERS = tuple(sorted({*FUTURES_PROVIDERS, *OPTIONS_PROVIDERS} - {"simulated"}))
 #: The kinds of object-store request the cost report counts.
 OBJECT_REQUESTS = ("get", "head", "put", "list", "delete")
 #: $ per 1,000 object-store requests by kind: S3 Standard's (PUT, COPY, POST and LIST are one
@@ -57,29 +63,40 @@ class PriceSheet:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], source: str) -> PriceSheet:
-        """A sheet from parsed TOML; InvalidInput naming the key for an unknown key or a price
-        that is not a non-negative number."""
+        """A sheet from parsed TOML; InvalidInput naming every unknown key, provider or kind of
+        request and every price that is not a non-negative number, all at once."""
+        problems: list[str] = []
         unknown = set(data) - set(_NUMBERS) - set(_TABLES)
         if unknown:
-            raise InvalidInput(
+            problems.append(
                 f"{source}: unknown price {', '.join(sorted(unknown))}; the sheet knows "
                 f"{', '.join(_NUMBERS + _TABLES)} (prices.example.toml shows each)"
             )
         values: dict[str, Any] = {}
         for name in _NUMBERS:
             if name in data:
-                values[name] = _price(data[name], f"{source}: {name}")
+                values[name] = _price(data[name], f"{source}: {name}", problems)
         for name in _TABLES:
             table = data.get(name, {})
+            names = OBJECT_REQUESTS if name == "per_1k_object_requests" else PROVIDERS
+            what = "kind of request" if name == "per_1k_object_requests" else "provider"
             if not isinstance(table, Mapping):
-                raise InvalidInput(f"{source}: [{name}] must be a table of provider = $ amount")
-            values[name] = {str(k): _price(v, f"{source}: {name}.{k}") for k, v in table.items()}
-        unknown_kinds = set(values["per_1k_object_requests"]) - set(OBJECT_REQUESTS)
-        if unknown_kinds:
-            raise InvalidInput(
-                f"{source}: [per_1k_object_requests] has {', '.join(sorted(unknown_kinds))}; "
-                f"the kinds of request are {', '.join(OBJECT_REQUESTS)}"
-            )
+                problems.append(
+                    f"{source}: [{name}] must be a table of {what} = $ amount, with the "
+                    f"{what}s {', '.join(names)}"
+                )
+                continue
+            for key in sorted(set(map(str, table)) - set(names)):
+                problems.append(
+                    f"{source}: [{name}] has {key!r}, which is no {what}"
+                    f"{did_you_mean(key, names)}; the {what}s are {', '.join(names)}"
+                )
+            values[name] = {
+                str(k): _price(v, f"{source}: {name}.{k}", problems)
+                for k, v in table.items()
+                if str(k) in names
+            }
+        raise_all(problems)
         values["per_1k_object_requests"] = OBJECT_REQUEST_PRICES | values["per_1k_object_requests"]
         return cls(**values)
 
@@ -94,9 +111,11 @@ class PriceSheet:
         }
 
 
-def _price(value: Any, where: str) -> float:
+def _price(value: Any, where: str, problems: list[str]) -> float:
+    """`value` as a price in $; a problem noted (and 0.0) when it is not a number >= 0."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InvalidInput(f"{where} = {value!r} is not a price: give a number of dollars >= 0")
+        problems.append(f"{where} = {value!r} is not a price: give a number of dollars >= 0")
+        return 0.0
     return float(value)
 
 
