@@ -317,6 +317,15 @@ def check_postgres_storage(
             db_rev, head = check_alembic_revision(pg_alembic_config(run_storage.__file__), conn)
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        if "certificate" in reason.lower() or "ssl" in reason.lower():
+            # The server answered: its certificate, not its address, is what to fix.
+            return Finding(
+                "postgres",
+                False,
+                f"{where} answered but TLS failed ({reason}): point PGSSLROOTCERT at the CA that "
+                "signed the server's certificate, and check that the certificate names "
+                "DAGSTER_PG_HOST (sslmode=verify-full checks the name)",
+            )
         return Finding(
             "postgres",
             False,

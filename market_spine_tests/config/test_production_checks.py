@@ -290,6 +290,9 @@ def test_a_wrong_root_certificate_is_refused_by_a_real_server(
     trustme.CA().cert_pem.write_to_path(str(other))
     finding = check_postgres_storage(prod, {**env, "PGSSLROOTCERT": str(other)}, schema=False)
     assert finding.ok is False and "certificate verify failed" in finding.detail
+    # The server answered: the fix is the CA, not the address or the credentials.
+    assert "point PGSSLROOTCERT at the CA" in finding.detail
+    assert "start the server" not in finding.detail
 
 
 def test_the_shipped_prod_instance_requires_tls_and_gets_it_from_a_real_server(
