@@ -185,7 +185,8 @@ def _opened(instance_yaml: dict[str, Any], folder: Path) -> dg.DagsterInstance:
 
 
 def _limits(instance: dg.DagsterInstance) -> tuple[Any, ...]:
-    """What the instance enforces: the pools' default limit, runs at once, and runs per tag."""
+    """What the instance enforces: the pools' default limit, runs at once, runs per tag, the
+    runs dequeued ahead of a free pool slot, and whether a run waiting on a pool stays queued."""
     config = instance.get_concurrency_config()
     queue = config.run_queue_config
     assert queue is not None
@@ -193,6 +194,8 @@ def _limits(instance: dg.DagsterInstance) -> tuple[Any, ...]:
         config.pool_config.default_pool_limit,
         queue.max_concurrent_runs,
         [dict(t) for t in queue.tag_concurrency_limits],
+        config.pool_config.op_granularity_run_buffer,
+        queue.should_block_op_concurrency_limited_runs,
     )
 
 
@@ -208,6 +211,8 @@ def test_the_charts_concurrency_is_rendered_into_the_instance_the_pods_open(
             1,
             8,
             [{"key": "market_spine/provider", "value": "ib", "limit": 1}],
+            0,
+            True,
         )
         assert instance.get_concurrency_config().pool_config.op_granularity_run_buffer == 0
     # The single-host deployment (the prod profile's instance) enforces the same limits.
