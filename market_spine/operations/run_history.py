@@ -133,13 +133,20 @@ class PartitionSpan:
     first: str
     last: str
     symbol: str | None = None
+    #: The symbols of the first and last key of a range whose ends differ in symbol (such a
+    #: range covers several symbols: `symbol` is then None), for its label.
+    ends: tuple[str, str] | None = field(default=None, compare=False)
 
     @classmethod
     def of_key(cls, first: str, last: str | None = None) -> PartitionSpan:
-        """From partition keys `2024-03-05|CL` (date × symbol) or `2024-03-05`."""
+        """From partition keys `2024-03-05|CL` (date × symbol) or `2024-03-05`. A range from
+        one symbol to another (`2024-03-05|CL`..`2024-03-05|NG`) covers the symbols between
+        too, so it is taken for every symbol of its days."""
         last = last or first
         if "|" in first:
-            (day, symbol), (last_day, _) = first.split("|", 1), last.split("|", 1)
+            (day, symbol), (last_day, last_symbol) = first.split("|", 1), last.split("|", 1)
+            if last_symbol != symbol:
+                return cls(day, last_day, None, (symbol, last_symbol))
             return cls(day, last_day, symbol)
         return cls(first, last)
 
@@ -150,8 +157,12 @@ class PartitionSpan:
 
     @property
     def label(self) -> str:
-        """`2024-03-04..2024-03-08 CL`, `2024-03-05`, ..."""
+        """`2024-03-04..2024-03-08 CL`, `2024-03-05`, `2024-03-05 CL..NG`, ..."""
         days = self.first if self.first == self.last else f"{self.first}..{self.last}"
+        if self.ends is not None:
+            if self.first == self.last:
+                return f"{days} {self.ends[0]}..{self.ends[1]}"
+            return f"{self.first} {self.ends[0]}..{self.last} {self.ends[1]}"
         return f"{days} {self.symbol}" if self.symbol else days
 
 

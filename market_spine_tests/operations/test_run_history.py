@@ -105,3 +105,14 @@ def test_partition_spans_overlap_by_symbol_and_dates() -> None:
     assert not cl.overlaps(PartitionSpan.of_key("2024-03-06|ES"))
     assert not cl.overlaps(PartitionSpan.of_key("2024-03-09|CL"))
     assert PartitionSpan.of_key("2024-03-05").overlaps(cl)  # a date-only key covers all roots
+
+
+def test_a_range_over_several_symbols_covers_each_and_says_so() -> None:
+    """`process --date D` over CL, ES and NG is one range run from D|CL to D|NG: ES, between
+    its ends, is in it too, and its label names both ends."""
+    day = PartitionSpan.of_key("2024-03-12|CL", "2024-03-12|NG")
+    assert day.label == "2024-03-12 CL..NG"
+    assert day.overlaps(PartitionSpan.of_key("2024-03-12|ES"))
+    assert not day.overlaps(PartitionSpan.of_key("2024-03-13|ES"))
+    days = PartitionSpan.of_key("2024-03-11|CL", "2024-03-12|NG")
+    assert days.label == "2024-03-11 CL..2024-03-12 NG"
