@@ -36,7 +36,14 @@ import tenacity
 from market_spine.errors import LakeDamaged
 from market_spine.lake import repair
 from market_spine.lake.files import LogListing, checkpoint_name, commit_name, unreadable
-from market_spine.lake.storage import Storage, location_of, split_table, storage_at
+from market_spine.lake.storage import (
+    Storage,
+    location_of,
+    normalize_root,
+    split_table,
+    storage_at,
+    storage_of_root,
+)
 
 if TYPE_CHECKING:
     from market_spine.lake.reader import FileEntry
@@ -95,7 +102,7 @@ class Ledger:
     def __init__(self, local: str | Path, lake_root: str | None = None) -> None:
         self.root = Path(local)
         self.path = self.root / LEDGER_FILE
-        self._lake_root = lake_root or str(local)
+        self._lake_root = normalize_root(lake_root or str(local))
         self._local = threading.local()
         self._verified: set[tuple[Any, ...]] = set()
 
@@ -103,7 +110,7 @@ class Ledger:
     def storage(self) -> Storage:
         """The lake's storage as registered now: a run's registration (its User-Agent names
         the run) reaches every table opened and read through this ledger after it."""
-        return storage_at(self._lake_root)
+        return storage_of_root(self._lake_root)
 
     # -- storage ------------------------------------------------------------------------------
 

@@ -560,7 +560,27 @@ def location_of(root: str | Path) -> LakeLocation:
 
 def storage_at(root: str | Path) -> Storage:
     """The storage of the lake at `root` as it is registered now (one per registration)."""
-    location = location_of(root)
+    return _storage_of(location_of(root))
+
+
+def storage_of_root(key: str) -> Storage:
+    """`storage_at` for a root already normalized (`normalize_root`), without resolving it
+    again on the filesystem: what every read through the ledger asks."""
+    with _lock:
+        location = _locations.get(key)
+    if location is None:
+        if is_object_uri(key):
+            return storage_at(key)  # refused there: an S3 lake is registered before use
+        location = _local_location(key)
+    return _storage_of(location)
+
+
+@functools.lru_cache(maxsize=64)
+def _local_location(key: str) -> LakeLocation:
+    return LakeLocation(key, None, Path(key))
+
+
+def _storage_of(location: LakeLocation) -> Storage:
     with _lock:
         found = _storages.get(location)
         if found is None:
