@@ -161,28 +161,26 @@ async def _on_lake_damaged(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, str(exc), None, request)
 
 
-async def _on_lake_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # The store did not answer or refused the credentials: nothing is wrong with the data and
-    # the caller can do nothing about it; the cause (settings, the endpoint) is the operator's.
-    log.error("the lake is unavailable on %s: %s", request.url.path, exc)
+def _unavailable(request: Request, exc: Exception, what: str) -> JSONResponse:
+    """503 for a part the platform cannot reach (`what`): its cause names settings and
+    addresses, for the server log and the operator's /readyz, not for every caller; nothing
+    is wrong with the data and the caller can do nothing about it."""
+    log.error("%s is unavailable on %s: %s", what, request.url.path, exc)
     return error_response(
         503,
-        "the lake is unavailable: an operator sees why in /readyz and the server log",
+        f"{what} is unavailable: an operator sees why in /readyz and the server log",
         None,
         request,
     )
+
+
+async def _on_lake_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The store did not answer, or refused the credentials.
+    return _unavailable(request, exc, "the lake")
 
 
 async def _on_instance_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # The cause names variables and the database's address: for the server log and the
-    # operator's /readyz, not for every caller.
-    log.error("the Dagster instance is unavailable on %s: %s", request.url.path, exc)
-    return error_response(
-        503,
-        "the Dagster instance is unavailable: an operator sees why in /readyz and the server log",
-        None,
-        request,
-    )
+    return _unavailable(request, exc, "the Dagster instance")
 
 
 async def _on_access_refused(request: Request, exc: Exception) -> JSONResponse:

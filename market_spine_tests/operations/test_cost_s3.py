@@ -47,14 +47,19 @@ def _objects(s3: S3Server, settings: Settings, dataset: str) -> dict[str, int]:
     return found
 
 
+def _s3_home(s3: S3Server, home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings of a home (its environment set) whose lake is in a new bucket."""
+    env = s3.lake_env(home, s3.bucket())
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env(env)
+
+
 def test_cost_is_recorded_into_the_s3_lake_and_its_bytes_counted_there(
     s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "home"
-    env = s3.lake_env(home, s3.bucket())
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings.from_env(env)
+    settings = _s3_home(s3, home, monkeypatch)
     with home_instance(settings):
         pass  # the home's instance exists, as after its first run
     # A subscription costs every day something, so each refresh writes rows.
@@ -273,11 +278,7 @@ def test_a_runs_requests_are_charged_to_its_assets_by_their_user_agent(
 def test_requests_that_cannot_be_counted_are_said_so(
     s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "home"
-    env = s3.lake_env(home, s3.bucket())
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with home_instance(Settings.from_env()):
+    with home_instance(_s3_home(s3, tmp_path / "home", monkeypatch)):
         pass
     # No access log configured: the report says its requests are not counted, not "0".
     report = home_cost(Settings.from_env(), since="1d")
