@@ -21,6 +21,7 @@ import functools
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -499,8 +500,10 @@ class LakeLocation:
 _lock = threading.Lock()
 _locations: dict[str, LakeLocation] = {}
 #: One storage per way of reaching a root: switching back to an earlier registration (a run's
-#: User-Agent, then the process's own) reuses its client.
-_storages: dict[LakeLocation, Storage] = {}
+#: User-Agent, then the process's own) reuses its client. The oldest go past KEPT_STORAGES (a
+#: process that executes run after run registers each run's).
+_storages: OrderedDict[LakeLocation, Storage] = OrderedDict()
+KEPT_STORAGES = 32
 
 
 def is_object_uri(root: str | Path) -> bool:
@@ -590,6 +593,8 @@ def _storage_of(location: LakeLocation) -> Storage:
                 bucket = urlsplit(location.root).netloc
                 found = ObjectStorage(bucket, location.options, location.root)
             _storages[location] = found
+            while len(_storages) > KEPT_STORAGES:
+                _storages.popitem(last=False)
     return found
 
 
