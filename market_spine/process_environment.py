@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+#: The run a dbt invocation builds for: its reads of an S3 lake name the run (lake/requester.py).
+RUN_ID = "MARKET_SPINE_RUN_ID"
 #: The home (set when a home's instance opens), and the reference seeds' folder, the trade-date
 #: window of a partitioned build and the run it builds for (set around each dbt invocation).
 RESERVED = (
@@ -20,10 +22,8 @@ RESERVED = (
     "MARKET_SPINE_SEEDS",
     "MARKET_SPINE_START_DATE",
     "MARKET_SPINE_END_DATE",
-    "MARKET_SPINE_RUN_ID",
+    RUN_ID,
 )
-#: The run a dbt invocation builds for: its reads of an S3 lake name the run (lake/requester.py).
-RUN_ID = "MARKET_SPINE_RUN_ID"
 
 
 def reserve() -> None:

@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from market_spine.lake.storage import refused
+from market_spine.lake.storage import refusal
 from market_spine.settings import Settings
 
 #: Seconds the probe waits for a connection, and for each answer.
@@ -30,7 +30,7 @@ def why_refused(exc: BaseException, bucket: str, endpoint: str) -> str:
             "lake_access_key_id and lake_secret_access_key (or AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY)"
         )
-    if refused(exc):
+    if refusal(exc) is not None:
         return (
             f"{endpoint} refused the lake's credentials for bucket {bucket}: correct "
             "lake_access_key_id / lake_secret_access_key (or AWS_*), and give them read, write "

@@ -71,10 +71,16 @@ _REFUSED = (
 )
 
 
-def refused(exc: BaseException) -> bool:
-    """Whether an object store's error says it refused the credentials or the permission."""
-    text = str(exc).lower()
-    return any(words in text for words in _REFUSED)
+def refusal(exc: BaseException) -> str | None:
+    """The code an object store's error refuses the credentials or the permission with, as the
+    store spelled it (`InvalidAccessKeyId`, ...); None when it refused neither."""
+    text = str(exc)
+    lowered = text.lower()
+    for words in _REFUSED:
+        at = lowered.find(words)
+        if at >= 0:
+            return text[at : at + len(words)]
+    return None
 
 
 #: object_store's client option for the User-Agent (delta-rs and polars take it beside the
@@ -307,17 +313,6 @@ def _reached(method: Callable[_P, _T]) -> Callable[_P, _T]:
     return operation
 
 
-def _refusal(exc: BaseException) -> str:
-    """The refusal's code as the store named it (`InvalidAccessKeyId`, ...)."""
-    text = str(exc)
-    lowered = text.lower()
-    for words in _REFUSED:
-        at = lowered.find(words)
-        if at >= 0:
-            return text[at : at + len(words)]
-    return "refused"
-
-
 class ObjectStorage(Storage):
     """A lake in an S3 bucket (or an S3-compatible server), through obstore."""
 
@@ -356,11 +351,12 @@ class ObjectStorage(Storage):
         credentials; None for any other error (a missing object, damage)."""
         if no_answer(exc):
             return self.unreachable(exc)
-        if refused(exc):
+        code = refusal(exc)
+        if code is not None:
             endpoint = self.options.endpoint or "AWS S3"
             return LakeRefused(
                 f"{endpoint} refused the lake's credentials for bucket {self.bucket} "
-                f"({_refusal(exc)}): correct lake_access_key_id / lake_secret_access_key (or "
+                f"({code}): correct lake_access_key_id / lake_secret_access_key (or "
                 "their _FILE settings, or AWS_*), and give them read, write and delete on the "
                 "bucket; `market-spine config validate` checks them"
             )

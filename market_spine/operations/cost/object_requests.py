@@ -124,9 +124,14 @@ class AccessLog:
         self.lines = 0
 
     def __call__(self, since: datetime, until: datetime) -> Counter[Requests]:
-        lines = list(log_lines(self.location, self.options))
-        self.lines = len(lines)
-        return count_requests(lines, self.lake_uri, since, until)
+        self.lines = 0
+        return count_requests(self._counted(), self.lake_uri, since, until)
+
+    def _counted(self) -> Iterator[str]:
+        """The log's lines, streamed (a month of logs need not be held), counted as they go."""
+        for line in log_lines(self.location, self.options):
+            self.lines += 1
+            yield line
 
     def note(self) -> str:
         """What a report says of requests it could not count; empty when lines were read."""
