@@ -30,6 +30,8 @@ THETADATA_TIERS = ("free", "value", "standard", "pro")
 DEFAULT_SYMBOLS = ("CL", "ES", "NG")
 #: A home's own instruments file, read when `MARKET_SPINE_INSTRUMENTS` names none.
 INSTRUMENTS_FILE = "instruments.toml"
+#: `state_database`'s value for the stores on the Dagster instance's PostgreSQL.
+STATE_IN_INSTANCE = "instance"
 #: Where a home keeps its own company dataset files, relative to the home.
 HOME_COMPANY_DEFS = Path("company") / "defs"
 #: Where a ThetaTerminal v3 listens by default (the terminal runs beside the platform).
@@ -268,6 +270,28 @@ def _file(env: SettingSources, name: str, like: str) -> Path | None:
     return path
 
 
+def _state_database(env: SettingSources) -> str:
+    """MARKET_SPINE_STATE_DATABASE: "" (SQLite files in the home), `instance` (the Dagster
+    instance's PostgreSQL) or a `postgresql://` URI (its password from libpq's PGPASSWORD or
+    PGPASSFILE, never the URI)."""
+    raw = env.get("MARKET_SPINE_STATE_DATABASE", "").strip()
+    if raw in ("", STATE_IN_INSTANCE):
+        return raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise InvalidInput(
+            f"{env.named('MARKET_SPINE_STATE_DATABASE', raw)} is not where the platform's stores "
+            "can live: set it to '' (SQLite files in the home, one machine), `instance` (the "
+            "Dagster instance's PostgreSQL) or postgresql://user@host:5432/database"
+        )
+    if parts.password:
+        raise InvalidInput(
+            "MARKET_SPINE_STATE_DATABASE holds a password: remove it from the URI and give it "
+            "as PGPASSWORD or in the file PGPASSFILE names (a mounted secret)"
+        )
+    return raw
+
+
 def _anchor(env: SettingSources) -> str:
     """The audit anchor target: an http(s) URL, or a file path made absolute."""
     raw = env.get("MARKET_SPINE_AUDIT_ANCHOR", "").strip()
@@ -366,6 +390,10 @@ class Settings:
     #: Where the audit trail's head is anchored outside the home (`market-spine audit anchor`,
     #: hourly by the daemon): a file path to append to, or an http(s) URL to POST to; "" none.
     audit_anchor: str = ""
+    #: Where the platform's stores (API keys, audit trail, alerts, the lake's integrity ledger,
+    #: provider counters) live: "" SQLite files in the home (one machine), `instance` the Dagster
+    #: instance's PostgreSQL, or a postgresql:// URI; on PostgreSQL every node shares them.
+    state_database: str = ""
 
     @property
     def ui_upstream_url(self) -> str:
@@ -754,6 +782,7 @@ class Settings:
                 "MARKET_SPINE_PII_HASH_KEY", None, _secret, env, "MARKET_SPINE_PII_HASH_KEY"
             ),
             audit_anchor=take("MARKET_SPINE_AUDIT_ANCHOR", "", _anchor, env),
+            state_database=take("MARKET_SPINE_STATE_DATABASE", "", _state_database, env),
             api_body_timeout_s=take(
                 "MARKET_SPINE_API_BODY_TIMEOUT_S",
                 10,

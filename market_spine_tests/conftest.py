@@ -15,6 +15,7 @@ from _pytest.faulthandler import fault_handler_stderr_fd_key
 from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 from market_spine_tests.kit.postgres import PostgresServer, postgres_server
+from market_spine_tests.kit.state_db import DIALECTS, home_of
 from market_spine_tests.kit.s3 import S3Server, s3_server
 
 #: The longest files, longest first (their tests' durations added up in a full run). They are
@@ -111,6 +112,13 @@ def _environment_restored() -> Iterator[None]:
 def home(tmp_path: Path) -> Path:
     """An empty Market Spine home."""
     return tmp_path / "home"
+
+
+@pytest.fixture(params=DIALECTS)
+def state_home(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`home` with its stores (keys, audit, alerts, ledgers) in SQLite files, then in a fresh
+    database of the session's PostgreSQL (`state_database`): each test runs on both."""
+    return home_of(request, home, monkeypatch)
 
 
 @pytest.fixture

@@ -76,6 +76,7 @@ KEYS: dict[str, str] = {
     "lake_sse_kms_key_id": "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
     "lake_access_log": "MARKET_SPINE_LAKE_ACCESS_LOG",
     "audit_anchor": "MARKET_SPINE_AUDIT_ANCHOR",
+    "state_database": "MARKET_SPINE_STATE_DATABASE",
     "pii_hash_key": "MARKET_SPINE_PII_HASH_KEY",
 }
 #: A variable named with this suffix gives the path of a file holding the value (a mounted

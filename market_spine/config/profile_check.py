@@ -293,19 +293,19 @@ def check_postgres_storage(
     from dagster_postgres.utils import pg_alembic_config, pg_url_from_config
 
     try:
-        resolved = _resolved(storage, env)
+        filled = resolved(storage, env)
     except KeyError as exc:
         return Finding("postgres", None, f"not probed: {exc.args[0]} is unset (see dagster.yaml)")
     root_cert = postgres_root_cert(storage, env)
-    if root_cert and isinstance(resolved.get("postgres_db"), dict):
+    if root_cert and isinstance(filled.get("postgres_db"), dict):
         # libpq reads PGSSLROOTCERT from this process's environment; the probe checks the
         # environment it was given, so the file is named as a parameter.
-        db = resolved["postgres_db"]
+        db = filled["postgres_db"]
         db["params"] = {"sslrootcert": root_cert, **(db.get("params") or {})}
-    bad_port = _bad_port(storage, resolved)
+    bad_port = _bad_port(storage, filled)
     if bad_port:
         return Finding("postgres", False, bad_port)
-    url = pg_url_from_config(resolved)
+    url = pg_url_from_config(filled)
     engine = sa.create_engine(
         url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
     )
@@ -379,7 +379,7 @@ def _bad_port(storage: dict[str, Any], resolved: dict[str, Any]) -> str:
     return f"{name}={raw!r} is not a port number (1..65535): set it to e.g. 5432"
 
 
-def _resolved(node: Any, env: Mapping[str, str]) -> Any:
+def resolved(node: Any, env: Mapping[str, str]) -> Any:
     """`node` with each `{env: NAME}` replaced by the variable's value (KeyError if unset)."""
     if isinstance(node, dict):
         if set(node) == {"env"}:
@@ -387,7 +387,7 @@ def _resolved(node: Any, env: Mapping[str, str]) -> Any:
             if not value:
                 raise KeyError(node["env"])
             return value
-        return {k: _resolved(v, env) for k, v in node.items()}
+        return {k: resolved(v, env) for k, v in node.items()}
     return node
 
 

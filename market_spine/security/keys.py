@@ -1,5 +1,6 @@
 """API keys: random secrets shown once, kept only as Argon2id hashes in the home's key file
-(`<home>/secrets/keys.db`, SQLite, readable by its owner only).
+(`<home>/secrets/keys.db`, SQLite, readable by its owner only), or in the schema
+`market_spine_keys` of the `state_database` every replica of the API shares.
 
 A key reads `msk_<id>_<secret>`: the public id finds its one row, the secret is checked against
 the row's hash. Argon2id (argon2-cffi) rather than `hashlib.scrypt`: it is the first choice of
@@ -13,12 +14,12 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +28,8 @@ from market_spine.errors import InvalidInput
 from market_spine.security.identity import ALL_DATASETS, Identity
 from market_spine.security.roles import known_role
 from market_spine.security.tenants import tenant_name
+from market_spine.state_db import SQLITE, StateConnection
+from market_spine.state_db.location import home_database
 
 PREFIX = "msk"
 #: Argon2id at the OWASP minimum (19 MiB, 2 passes, 1 lane): about 20 ms a check, paid once per
@@ -157,7 +160,7 @@ def _time(raw: str | None) -> datetime | None:
     return None if raw is None else datetime.fromisoformat(raw)
 
 
-def _record(row: sqlite3.Row) -> KeyRecord:
+def _record(row: Any) -> KeyRecord:
     return KeyRecord(
         id=row["id"],
         name=row["name"],
@@ -177,20 +180,24 @@ class KeyStore:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.path = home / "secrets" / "keys.db"
+        self.database = home_database(home, "keys", self.path)
+
+    def _has_keys(self) -> bool:
+        """False when no key was ever issued here (no key file): reads need not make one."""
+        return self.database.exists()
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        if not self.path.exists():
+    def _db(self) -> Iterator[StateConnection]:
+        if not self.database.shared and not self.path.exists():
             secrets_dir(self.home)
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        with closing(sqlite3.connect(self.path, timeout=5)) as con:
-            con.row_factory = sqlite3.Row
-            con.execute(_SCHEMA)
-            have = {r["name"] for r in con.execute("pragma table_info(api_keys)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in have:
-                    con.execute(f"alter table api_keys add column {column} {kind}")
-            with con:
+        with self.database.session(_SCHEMA, named=True) as con:
+            if con.dialect == SQLITE:
+                have = {r["name"] for r in con.execute("pragma table_info(api_keys)")}
+                for column, kind in _ADDED_COLUMNS.items():
+                    if column not in have:
+                        con.execute(f"alter table api_keys add column {column} {kind}")
+            with con.transaction():
                 yield con
 
     def create(
@@ -239,7 +246,7 @@ class KeyStore:
 
     def list(self) -> list[KeyRecord]:
         """Every key ever issued, oldest first (revoked and expired ones too)."""
-        if not self.path.exists():
+        if not self._has_keys():
             return []
         with self._db() as con:
             rows = con.execute("select * from api_keys order by created_at, id").fetchall()
@@ -276,7 +283,7 @@ class KeyStore:
             raise KeyRefused("the API key is malformed: it should read msk_<id>_<secret>")
         key_id, secret = match.groups()
         row = None
-        if self.path.exists():
+        if self._has_keys():
             with self._db() as con:
                 row = con.execute("select * from api_keys where id = ?", (key_id,)).fetchone()
         # One answer for an unknown id and a wrong secret: a refusal must not tell a guesser

@@ -12,25 +12,29 @@ import pytest
 from market_spine.errors import InvalidInput
 from market_spine.security.bootstrap import admin_key_path, admin_token, ensure_admin_key
 from market_spine.security.keys import KeyRefused, KeyStore, parse_datasets, parse_expiry
+from market_spine_tests.kit.state_db import stored_text
 
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_a_key_is_its_id_and_a_secret_kept_only_as_a_hash(home: Path) -> None:
-    store = KeyStore(home)
+def test_a_key_is_its_id_and_a_secret_kept_only_as_a_hash(state_home: Path) -> None:
+    store = KeyStore(state_home)
     issued = store.create("quant", ("normalized/*",), name="research")
     prefix, key_id, secret = issued.token.split("_", 2)
     assert (prefix, key_id) == ("msk", issued.record.id) and len(secret) >= 40
-    stored = store.path.read_bytes()
-    assert secret.encode() not in stored and b"$argon2id$" in stored
+    stored = stored_text(store.database)
+    assert secret not in stored and "$argon2id$" in stored
     listed = store.list()
     assert [r.id for r in listed] == [key_id] and secret not in repr(listed)
     record = store.check(issued.token)
     assert record.identity().actor == f"key:{key_id}"
     assert record.identity().role == "quant" and record.identity().datasets == ("normalized/*",)
-    assert _mode(store.path) == 0o600 and _mode(store.path.parent) == 0o700
+    if store.database.shared:
+        assert not store.path.exists()
+    else:
+        assert _mode(store.path) == 0o600 and _mode(store.path.parent) == 0o700
 
 
 @pytest.mark.parametrize(
@@ -41,13 +45,13 @@ def test_a_key_is_its_id_and_a_secret_kept_only_as_a_hash(home: Path) -> None:
         ("msk_0123456789abcdef_" + "x" * 43, "not valid for this home"),
     ],
 )
-def test_malformed_and_unknown_keys_are_refused(home: Path, token: str, why: str) -> None:
+def test_malformed_and_unknown_keys_are_refused(state_home: Path, token: str, why: str) -> None:
     with pytest.raises(KeyRefused, match=why):
-        KeyStore(home).check(token)
+        KeyStore(state_home).check(token)
 
 
-def test_a_wrong_secret_a_revoked_and_an_expired_key_are_refused(home: Path) -> None:
-    store = KeyStore(home)
+def test_a_wrong_secret_a_revoked_and_an_expired_key_are_refused(state_home: Path) -> None:
+    store = KeyStore(state_home)
     issued = store.create("reader")
     wrong = issued.token[:-4] + ("AAAA" if not issued.token.endswith("AAAA") else "BBBB")
     with pytest.raises(KeyRefused) as refused:
@@ -92,7 +96,8 @@ def test_bad_roles_expiries_and_patterns_say_the_fix(home: Path) -> None:
         parse_datasets("normalized/*;drop")
 
 
-def test_the_homes_admin_key_is_made_once_and_again_after_revocation(home: Path) -> None:
+def test_the_homes_admin_key_is_made_once_and_again_after_revocation(state_home: Path) -> None:
+    home = state_home
     path, made = ensure_admin_key(home)
     assert made and path == admin_key_path(home) and _mode(path) == 0o600
     token = admin_token(home)

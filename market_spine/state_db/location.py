@@ -1,0 +1,100 @@
+"""Which database a home's stores use: `state_database` resolved to a libpq conninfo ("" for
+SQLite files in the home). `instance` reads the Dagster instance's own PostgreSQL section (its
+dagster.yaml, the `DAGSTER_PG_*` variables or their `_FILE`s, its TLS mode and root
+certificate), so a deployment configures its database once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from market_spine.errors import InvalidInput
+from market_spine.settings import STATE_IN_INSTANCE, Settings
+from market_spine.state_db.database import StateDatabase
+
+
+def instance_conninfo(settings: Settings, env: Mapping[str, str]) -> str:
+    """The conninfo of the PostgreSQL the home's Dagster instance uses (its dagster.yaml, else
+    its profile's); InvalidInput when that instance is not on PostgreSQL or a variable it
+    reads is unset."""
+    import psycopg
+    import sqlalchemy as sa
+    import yaml
+    from dagster_postgres.utils import pg_url_from_config
+
+    from market_spine.config.file import fill_from_files
+    from market_spine.config.profile_check import env_references, postgres_root_cert, resolved
+    from market_spine.config.profiles import instance_file
+
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.is_file():
+        config = instance_file(settings.profile)
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"state_database=instance reads {config}, which fails: {exc}") from None
+    storage = (data.get("storage") or {}).get("postgres") if isinstance(data, dict) else None
+    if not isinstance(storage, dict):
+        raise InvalidInput(
+            f"state_database=instance, but the {settings.profile} profile's instance ({config}) "
+            "is not on PostgreSQL: set state_database to '' (the home's files) or a "
+            "postgresql:// URI, or use a profile whose instance is on PostgreSQL"
+        )
+    filled = dict(env)
+    fill_from_files(env_references(data), filled)
+    try:
+        url = sa.engine.make_url(pg_url_from_config(resolved(storage, filled)))
+    except KeyError as exc:
+        raise InvalidInput(
+            f"state_database=instance reads {exc.args[0]} (the instance's dagster.yaml), unset "
+            "here: export it, or mount the secret that holds it"
+        ) from None
+    params = {k: v for k, v in url.query.items() if isinstance(v, str)}
+    root_cert = postgres_root_cert(storage, filled)
+    if root_cert:
+        params.setdefault("sslrootcert", root_cert)
+    return psycopg.conninfo.make_conninfo(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        **params,
+    )
+
+
+def conninfo_of(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(conninfo, where it came from) of the settings' stores; ("", "") for the home's files."""
+    chosen = settings.state_database
+    if not chosen:
+        return "", ""
+    if chosen == STATE_IN_INSTANCE:
+        return instance_conninfo(settings, os.environ if env is None else env), (
+            "state_database=instance"
+        )
+    return chosen, "state_database"
+
+
+@lru_cache(maxsize=64)
+def _database(store: str, file: Path, conninfo: str, source: str) -> StateDatabase:
+    """One StateDatabase per place in a process, so its threads' connections are kept."""
+    return StateDatabase(store, file, conninfo, source)
+
+
+def database_for(settings: Settings, store: str, file: Path) -> StateDatabase:
+    """The database of `store` under `settings`: `file` (SQLite) unless `state_database`
+    names a PostgreSQL."""
+    conninfo, source = conninfo_of(settings)
+    return _database(store, file, conninfo, source)
+
+
+def home_database(home: Path, store: str, file: Path) -> StateDatabase:
+    """The database of `store` for `home`, under this process's configuration (its
+    variables over the home's settings file over its profile): for stores opened by home."""
+    if os.environ.get("MARKET_SPINE_HOME") and Path(os.environ["MARKET_SPINE_HOME"]) == home:
+        settings = Settings.from_env()
+    else:
+        settings = Settings.from_env({**os.environ, "MARKET_SPINE_HOME": str(home)})
+    return database_for(settings, store, file)

@@ -1,0 +1,150 @@
+"""One store's database on SQLite and on a real PostgreSQL: the same SQL runs on both, a
+transaction holds the store's write lock and rolls back whole, and a connection the server
+dropped is remade."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from market_spine.errors import InvalidInput
+from market_spine.settings import Settings
+from market_spine.state_db import DATABASE_ERRORS, POSTGRESQL, SQLITE, StateDatabase
+from market_spine.state_db.database import postgres_sql
+from market_spine.state_db.location import conninfo_of, home_database
+from market_spine_tests.kit.postgres import PostgresServer
+from market_spine_tests.kit.state_db import use_postgres
+
+DDL = "CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+
+
+def _database(state_home: Path) -> StateDatabase:
+    return home_database(state_home, "probe", state_home / "probe.sqlite")
+
+
+def test_the_same_sql_runs_on_both_dialects(state_home: Path) -> None:
+    db = _database(state_home)
+    with db.session(DDL, named=True) as con:
+        con.executemany("INSERT INTO marks VALUES (?, ?)", [("a.json", 1), ("b.parquet", 2)])
+        con.execute(
+            "INSERT INTO marks VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
+            "excluded.value",
+            ("a.json", 5),
+        )
+        rows = con.execute("SELECT name, value FROM marks WHERE name LIKE '%.json'").fetchall()
+        assert [(r["name"], r["value"]) for r in rows] == [("a.json", 5)]
+        assert [tuple(r) for r in rows] == [("a.json", 5)]
+    assert db.dialect == (POSTGRESQL if db.shared else SQLITE)
+
+
+def test_a_failed_transaction_leaves_the_store_as_it_was(state_home: Path) -> None:
+    db = _database(state_home)
+    with db.session(DDL) as con:
+        con.execute("INSERT INTO marks VALUES (?, ?)", ("kept", 1))
+        with pytest.raises(DATABASE_ERRORS), con.transaction():
+            con.execute("INSERT INTO marks VALUES (?, ?)", ("lost", 2))
+            con.execute("INSERT INTO marks VALUES (?, ?)", ("kept", 3))
+        assert con.execute("SELECT name, value FROM marks").fetchall() == [("kept", 1)]
+
+
+def test_concurrent_read_then_write_transactions_take_turns(state_home: Path) -> None:
+    """Each writer reads the counter and writes it plus one: without the store's write lock
+    two would read the same value and one increment would be lost."""
+    db = _database(state_home)
+    with db.session(DDL) as con:
+        con.execute("INSERT INTO marks VALUES ('counter', 0)")
+
+    def add(times: int) -> None:
+        with db.connect() as mine:
+            for _ in range(times):
+                with mine.transaction():
+                    (value,) = mine.execute(
+                        "SELECT value FROM marks WHERE name = 'counter'"
+                    ).fetchone()
+                    time.sleep(0.001)
+                    mine.execute("UPDATE marks SET value = ? WHERE name = 'counter'", (value + 1,))
+
+    threads = [threading.Thread(target=add, args=(20,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.session() as con:
+        assert con.execute("SELECT value FROM marks WHERE name = 'counter'").fetchone()[0] == 80
+
+
+def test_a_connection_the_server_dropped_is_remade(
+    postgres: PostgresServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(postgres, monkeypatch)
+    db = _database(home)
+    with db.session(DDL) as con:
+        con.execute("INSERT INTO marks VALUES ('x', 1)")
+        pid = con.raw.info.backend_pid  # type: ignore[union-attr]
+    with db.connect() as admin:
+        admin.execute("SELECT pg_terminate_backend(?)", (pid,))
+    with pytest.raises(DATABASE_ERRORS), db.session() as con:
+        con.execute("SELECT 1")
+    with db.session() as con:
+        assert con.execute("SELECT value FROM marks").fetchall() == [(1,)]
+        assert con.raw.info.backend_pid != pid  # type: ignore[union-attr]
+
+
+def test_each_store_has_its_own_schema(
+    postgres: PostgresServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(postgres, monkeypatch)
+    one = home_database(home, "one", home / "one.sqlite")
+    two = home_database(home, "two", home / "two.sqlite")
+    for db, value in ((one, 1), (two, 2)):
+        with db.session(DDL) as con:
+            con.execute("INSERT INTO marks VALUES ('x', ?)", (value,))
+    with one.session() as con:
+        assert con.execute("SELECT value FROM marks").fetchall() == [(1,)]
+    assert "schema market_spine_two" in two.where() and postgres.password not in two.where()
+    assert not (home / "one.sqlite").exists()
+
+
+def test_placeholders_and_percent_signs_reach_psycopg_as_its_own() -> None:
+    assert postgres_sql("SELECT ? WHERE name LIKE '%.json'") == (
+        "SELECT %s WHERE name LIKE '%%.json'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("mysql://db/x", "is not where the platform's stores can live"),
+        ("postgresql://host", "is not where the platform's stores can live"),
+        ("postgresql://spine:hunter2@db:5432/spine", "holds a password"),
+    ],
+)
+def test_a_bad_state_database_says_the_fix(home: Path, value: str, problem: str) -> None:
+    with pytest.raises(InvalidInput, match=problem) as refused:
+        Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_STATE_DATABASE": value})
+    assert "hunter2" not in str(refused.value)
+
+
+def test_instance_means_the_dagster_instances_postgresql(
+    postgres: PostgresServer, home: Path
+) -> None:
+    env = {
+        "MARKET_SPINE_HOME": str(home),
+        "MARKET_SPINE_PROFILE": "prod",
+        "MARKET_SPINE_STATE_DATABASE": "instance",
+        **postgres.env("spine"),
+    }
+    settings = Settings.from_env(env)
+    conninfo, source = conninfo_of(settings, env)
+    assert source == "state_database=instance"
+    for part in (f"port={postgres.port}", "dbname=spine", "sslmode=verify-full", "sslrootcert="):
+        assert part in conninfo
+    unset = {k: v for k, v in env.items() if k != "DAGSTER_PG_HOST"}
+    with pytest.raises(InvalidInput, match="reads DAGSTER_PG_HOST"):
+        conninfo_of(Settings.from_env(unset), unset)
+    dev = {**env, "MARKET_SPINE_PROFILE": "dev"}
+    with pytest.raises(InvalidInput, match="is not on PostgreSQL"):
+        conninfo_of(Settings.from_env(dev), dev)
