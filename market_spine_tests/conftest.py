@@ -15,8 +15,8 @@ from _pytest.faulthandler import fault_handler_stderr_fd_key
 from market_spine.runs.launch import materialize_range
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
 from market_spine_tests.kit.postgres import PostgresServer, postgres_server
-from market_spine_tests.kit.state_db import DIALECTS, home_of
 from market_spine_tests.kit.s3 import S3Server, s3_server
+from market_spine_tests.kit.state_db import DIALECTS, home_of
 
 #: The longest files, longest first (their tests' durations added up in a full run). They are
 #: handed to the workers first: pytest-xdist gives out whole files in collection order
