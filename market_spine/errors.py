@@ -88,6 +88,14 @@ class InstanceUnavailable(SpineError):
     variable, or its database refuses the connection."""
 
 
+class StateUnavailable(SpineError):
+    """A store of the platform (API keys, audit trail, alerts, the lake's integrity ledger)
+    cannot reach its PostgreSQL: the `state_database` setting, its credentials or the server
+    must be fixed; nothing was written."""
+
+    retry_helps = True
+
+
 class ProviderError(SpineError):
     """A market-data source failed; subclasses say whether a retry can help."""
 

@@ -25,6 +25,7 @@ from market_spine.errors import (
     LakeUnreachable,
     NotCertified,
     NotMaterialized,
+    StateUnavailable,
     UnknownSymbol,
 )
 from market_spine.settings import Settings
@@ -183,6 +184,10 @@ async def _on_instance_unavailable(request: Request, exc: Exception) -> JSONResp
     return _unavailable(request, exc, "the Dagster instance")
 
 
+async def _on_state_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return _unavailable(request, exc, "the platform's state database")
+
+
 async def _on_access_refused(request: Request, exc: Exception) -> JSONResponse:
     return error_response(403, str(exc), None, request)
 
@@ -216,6 +221,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotMaterialized, _on_not_materialized)
     app.add_exception_handler(NotCertified, _on_not_certified)
     app.add_exception_handler(InstanceUnavailable, _on_instance_unavailable)
+    app.add_exception_handler(StateUnavailable, _on_state_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

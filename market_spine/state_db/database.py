@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import psycopg
 
+from market_spine.errors import StateUnavailable
+
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 Dialect = Literal["sqlite", "postgresql"]
@@ -107,6 +109,18 @@ class StateDatabase:
         at = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
         return f"PostgreSQL {at}, schema {self.schema}"
 
+    def refusal(self, exc: Exception) -> str:
+        """Why the store's PostgreSQL refused a connection, in a line with the fix."""
+        reason = (str(exc).strip().splitlines() or ["no answer"])[0]
+        if "certificate" in reason.lower() or "ssl" in reason.lower():
+            fix = "point PGSSLROOTCERT at the CA that signed the server's certificate"
+        elif "password" in reason.lower() or "authentication" in reason.lower():
+            fix = "give the right password (PGPASSWORD or the file PGPASSFILE names)"
+        else:
+            fix = "check the server runs and state_database names it"
+        via = f" ({self.source})" if self.source else ""
+        return f"the {self.store} store's database, {self.where()}{via}, refused: {reason}; {fix}"
+
     def exists(self) -> bool:
         """False only for a SQLite store whose file was never made (a reader has nothing)."""
         return self.shared or self.file.exists()
@@ -122,13 +136,16 @@ class StateDatabase:
             if named:
                 raw.row_factory = sqlite3.Row
             return StateConnection(self, raw)
-        pg = psycopg.connect(
-            self.conninfo,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            options=f"-c search_path={self.schema}",
-            **({"row_factory": _named_rows} if named else {}),
-        )
+        try:
+            pg = psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                options=f"-c search_path={self.schema}",
+                **({"row_factory": _named_rows} if named else {}),
+            )
+        except psycopg.OperationalError as exc:
+            raise StateUnavailable(self.refusal(exc)) from None
         connection = StateConnection(self, pg)
         with connection.transaction():
             # Two processes creating the schema at once would collide in the catalog.

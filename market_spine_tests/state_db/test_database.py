@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from market_spine.errors import InvalidInput
+from market_spine.errors import InvalidInput, StateUnavailable
 from market_spine.settings import Settings
 from market_spine.state_db import DATABASE_ERRORS, POSTGRESQL, SQLITE, StateDatabase
 from market_spine.state_db.database import postgres_sql
@@ -148,3 +148,20 @@ def test_instance_means_the_dagster_instances_postgresql(
     dev = {**env, "MARKET_SPINE_PROFILE": "dev"}
     with pytest.raises(InvalidInput, match="is not on PostgreSQL"):
         conninfo_of(Settings.from_env(dev), dev)
+
+
+def test_a_refused_connection_says_what_to_fix_without_the_password(
+    postgres: PostgresServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_postgres(postgres, monkeypatch)
+    monkeypatch.setenv("PGPASSWORD", "not-the-password")
+    db = home_database(home, "refused", home / "refused.sqlite")
+    with pytest.raises(StateUnavailable) as refused:
+        db.connect()
+    message = str(refused.value)
+    assert (
+        "refused" in message
+        and "PGPASSWORD" in message
+        and "schema market_spine_refused" in (message)
+    )
+    assert "not-the-password" not in message and postgres.password not in message
