@@ -20,6 +20,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -199,6 +200,15 @@ class Storage:
         """Delete a file; a missing one is no error."""
         raise NotImplementedError
 
+    def upload(self, loc: str, path: Path) -> None:
+        """Write the local file `path` at `loc` whole, streamed (large files: in parts)."""
+        raise NotImplementedError
+
+    def download(self, loc: str, path: Path) -> None:
+        """Write the file at `loc` to the local `path`, streamed (FileNotFoundError when it is
+        missing)."""
+        raise NotImplementedError
+
     def make_folder(self, loc: str) -> None:
         """Create a folder delta-rs is about to write into (object stores need none)."""
 
@@ -288,6 +298,13 @@ class LocalStorage(Storage):
 
     def delete(self, loc: str) -> None:
         Path(loc).unlink(missing_ok=True)
+
+    def upload(self, loc: str, path: Path) -> None:
+        Path(loc).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, loc)
+
+    def download(self, loc: str, path: Path) -> None:
+        shutil.copyfile(loc, path)
 
     def make_folder(self, loc: str) -> None:
         Path(loc).mkdir(parents=True, exist_ok=True)
@@ -453,6 +470,20 @@ class ObjectStorage(Storage):
         import obstore
 
         obstore.put(self._store, self.key(loc), bytes(data), use_multipart=False)
+
+    @_reached
+    def upload(self, loc: str, path: Path) -> None:
+        import obstore
+
+        obstore.put(self._store, self.key(loc), path)
+
+    @_reached
+    def download(self, loc: str, path: Path) -> None:
+        import obstore
+
+        with open(path, "wb") as out:
+            for chunk in obstore.get(self._store, self.key(loc)).stream():
+                out.write(chunk)
 
     @_reached
     def delete(self, loc: str) -> None:
