@@ -491,6 +491,15 @@ class Settings:
         return home
 
     @classmethod
+    def for_home(cls, home: Path) -> Settings:
+        """The settings of `home` under this process's configuration (its variables over the
+        home's settings file over its profile): for code given a home rather than settings."""
+        named = os.environ.get("MARKET_SPINE_HOME")
+        if named and Path(named).expanduser().resolve() == Path(home).resolve():
+            return cls.from_env()
+        return cls.from_env({**os.environ, "MARKET_SPINE_HOME": str(home)})
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read `MARKET_SPINE_*` variables over the home's settings file (the environment
         wins); any bad value raises InvalidInput naming where it came from and the fix."""

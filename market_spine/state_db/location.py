@@ -91,10 +91,6 @@ def database_for(settings: Settings, store: str, file: Path) -> StateDatabase:
 
 
 def home_database(home: Path, store: str, file: Path) -> StateDatabase:
-    """The database of `store` for `home`, under this process's configuration (its
-    variables over the home's settings file over its profile): for stores opened by home."""
-    if os.environ.get("MARKET_SPINE_HOME") and Path(os.environ["MARKET_SPINE_HOME"]) == home:
-        settings = Settings.from_env()
-    else:
-        settings = Settings.from_env({**os.environ, "MARKET_SPINE_HOME": str(home)})
-    return database_for(settings, store, file)
+    """The database of `store` for `home`, under this process's configuration: for stores
+    opened by home."""
+    return database_for(Settings.for_home(home), store, file)
