@@ -880,7 +880,7 @@ class Spine:
         instant (tens of seconds: a whole dbt build), deleted afterwards; the home's warehouse
         file is never touched."""
         from market_spine.warehouse.paths import warehouse_path
-        from market_spine.warehouse.reading import query_failed, read_only
+        from market_spine.warehouse.reading import query_failed, read_only, refresh_published
 
         params = {"query": query, "as_of": as_of}
         if self.identity is not None and self.identity.tenant is not None:
@@ -903,6 +903,7 @@ class Spine:
             self._audit("spine.warehouse_sql", "warehouse", params)
             return rows
 
+        refresh_published(self.settings.home, timeout_s, self.settings)
         path = warehouse_path(self.settings.home)
         if not path.is_file():
             raise NotMaterialized(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -16,6 +17,9 @@ from market_spine.company.masking import use_hash_key
 from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
 from market_spine.warehouse.paths import lock_path, warehouse_path
+
+if TYPE_CHECKING:
+    from market_spine.settings import Settings
 
 
 def attach_home_lake(conn: duckdb.DuckDBPyConnection, home: Path | None = None) -> None:
@@ -37,6 +41,19 @@ def attach_home_lake(conn: duckdb.DuckDBPyConnection, home: Path | None = None) 
     attach(conn, settings.lake().storage)
 
 
+def refresh_published(
+    home: Path, timeout_s: float = DEFAULT_TIMEOUT_S, settings: Settings | None = None
+) -> None:
+    """Take the newest published warehouse first where nodes do not share the home
+    (`publication`; `settings` are the home's, None: this process's for it); nothing
+    otherwise."""
+    from market_spine.warehouse.publication import shared_warehouse
+
+    shared = shared_warehouse(home, settings)
+    if shared is not None:
+        shared.refresh(timeout_s)
+
+
 @contextmanager
 def read_only(
     home: Path, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -46,6 +63,7 @@ def read_only(
     Raises `WarehouseBusy` when a build holds the lock past `timeout_s` and `duckdb.IOException`
     when the file does not exist (callers that can say why check `warehouse_path` first).
     """
+    refresh_published(home, timeout_s)
     with warehouse_lock(lock_path(home), shared=True, timeout_s=timeout_s):
         conn = duckdb.connect(str(warehouse_path(home)), read_only=True)
         try:

@@ -29,6 +29,7 @@ from market_spine.warehouse.project import (
     discard_foreign_partial_parse,
     seed_partial_parse,
 )
+from market_spine.warehouse.publication import shared_warehouse
 from market_spine.warehouse.reading import read_only
 from market_spine.warehouse.seeds import seeds_folder
 
@@ -84,9 +85,16 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the exclusive lock: the only way this code base writes the warehouse."""
+        """Hold the exclusive lock: the only way this code base writes the warehouse. Where
+        nodes do not share the home, the build starts from the newest published warehouse
+        and what it built is published when it ends without error (`publication`)."""
         with warehouse_lock(self.lock_file, timeout_s=self.lock_timeout_s):
+            shared = shared_warehouse(Path(self.home))
+            if shared is not None:
+                shared.before_build()
             yield
+            if shared is not None:
+                shared.publish()
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
