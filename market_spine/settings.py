@@ -452,14 +452,20 @@ class Settings:
         """The home's lake, wherever it lives (one per root in a process); an S3 lake's
         requests name `run_id` when given (a run's steps). The way asked for last is the
         process's from then on: a command's reads after a run it executed name no run."""
+        from market_spine.lake.integrity import LEDGER_FILE, LEDGER_STORE
         from market_spine.lake.storage import register
         from market_spine.lake.store import lake_at
 
         options = self.lake_options(run_id)
-        lake = lake_at(self.lake_location, options, self.lake_root)
         if options is not None:
-            register(self.lake_location, options, self.lake_root)
-        return lake
+            from market_spine.state_db.location import database_for
+
+            # Before the lake opens: its ledger is made from the registration. A lake on
+            # object storage may be written from several nodes, whose homes each hold a ledger
+            # file unless state_database names the database they all share.
+            ledger = database_for(self, LEDGER_STORE, self.lake_root / LEDGER_FILE)
+            register(self.lake_location, options, self.lake_root, ledger)
+        return lake_at(self.lake_location, options, self.lake_root)
 
     @property
     def dagster_home(self) -> Path:
@@ -872,6 +878,14 @@ class Settings:
                 ("lake_uri", "lake_endpoint", "lake_sse"),
                 "lake_endpoint or lake_sse is set but the lake is local (lake_uri is empty): "
                 "set MARKET_SPINE_LAKE_URI to s3://bucket/prefix, or unset them",
+            )
+        if self.state_database and self.pii_hash_key is None:
+            broken(
+                ("state_database", "pii_hash_key"),
+                "state_database is set (the platform's nodes share no home) but pii_hash_key is "
+                "not: each node would hash personal data with a key of its own, and masked "
+                "columns would not join across them; give every node one key "
+                "(MARKET_SPINE_PII_HASH_KEY_FILE naming a mounted secret, 32+ characters)",
             )
         if self.options_provider == "thetadata" and self.thetadata_tier == "free":
             broken(

@@ -11,17 +11,21 @@ import pytest
 from market_spine.state_db import StateDatabase
 from market_spine_tests.kit.postgres import PostgresServer
 
+#: The PII hash key every "node" of a test shares.
+PII_HASH_KEY = "pii-" + "0123456789abcdef" * 4
 #: The dialects a store's tests run on.
 DIALECTS = ("sqlite", "postgresql")
 
 
 def use_postgres(server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point this process's `state_database` at a new database of `server` (its password and
-    CA through libpq's own variables, as a deployment gives them); the URI set."""
+    CA through libpq's own variables, as a deployment gives them), with the one PII hash key
+    nodes sharing no home must be given; the URI set."""
     database = server.create_database(f"state_{secrets.token_hex(6)}")
     uri = f"postgresql://{server.user}@{server.host}:{server.port}/{database}?sslmode=verify-full"
     monkeypatch.setenv("MARKET_SPINE_STATE_DATABASE", uri)
     monkeypatch.setenv("PGPASSWORD", server.password)
+    monkeypatch.setenv("MARKET_SPINE_PII_HASH_KEY", PII_HASH_KEY)
     if server.ca_file is not None:
         monkeypatch.setenv("PGSSLROOTCERT", str(server.ca_file))
     return uri

@@ -16,7 +16,7 @@ from market_spine.state_db import DATABASE_ERRORS, POSTGRESQL, SQLITE, StateData
 from market_spine.state_db.database import postgres_sql
 from market_spine.state_db.location import conninfo_of, home_database
 from market_spine_tests.kit.postgres import PostgresServer
-from market_spine_tests.kit.state_db import use_postgres
+from market_spine_tests.kit.state_db import PII_HASH_KEY, use_postgres
 
 DDL = "CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
 
@@ -124,7 +124,13 @@ def test_placeholders_and_percent_signs_reach_psycopg_as_its_own() -> None:
 )
 def test_a_bad_state_database_says_the_fix(home: Path, value: str, problem: str) -> None:
     with pytest.raises(InvalidInput, match=problem) as refused:
-        Settings.from_env({"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_STATE_DATABASE": value})
+        Settings.from_env(
+            {
+                "MARKET_SPINE_HOME": str(home),
+                "MARKET_SPINE_STATE_DATABASE": value,
+                "MARKET_SPINE_PII_HASH_KEY": PII_HASH_KEY,
+            }
+        )
     assert "hunter2" not in str(refused.value)
 
 
@@ -135,6 +141,7 @@ def test_instance_means_the_dagster_instances_postgresql(
         "MARKET_SPINE_HOME": str(home),
         "MARKET_SPINE_PROFILE": "prod",
         "MARKET_SPINE_STATE_DATABASE": "instance",
+        "MARKET_SPINE_PII_HASH_KEY": PII_HASH_KEY,
         **postgres.env("spine"),
     }
     settings = Settings.from_env(env)

@@ -25,7 +25,7 @@ from market_spine.warehouse.publication import POINTER, PUBLISHED_DIR, Published
 from market_spine.warehouse.resource import WarehouseResource
 from market_spine_tests.kit.postgres import PostgresServer
 from market_spine_tests.kit.s3 import S3Server
-from market_spine_tests.kit.state_db import use_postgres
+from market_spine_tests.kit.state_db import PII_HASH_KEY, use_postgres
 
 MINUTES = "select count(*) as n from marts.fct_futures_bars_1m"
 
@@ -50,7 +50,12 @@ def nodes(
     for name, value in builder_env.items():
         monkeypatch.setenv(name, value)
     builder = Settings.from_env()
-    reader = s3.settings(tmp_path / "node-b", bucket, MARKET_SPINE_STATE_DATABASE=state)
+    reader = s3.settings(
+        tmp_path / "node-b",
+        bucket,
+        MARKET_SPINE_STATE_DATABASE=state,
+        MARKET_SPINE_PII_HASH_KEY=PII_HASH_KEY,
+    )
     yield Nodes(builder, reader, bucket)
 
 
@@ -137,6 +142,5 @@ def test_a_failed_build_publishes_nothing_and_the_next_starts_from_the_published
         _write_warehouse(a.home, 99)
         raise RuntimeError("dbt failed halfway")
     assert a.current() == published and a.local() is None
-    with resource.writing():
-        with duckdb.connect(str(warehouse_path(a.home)), read_only=True) as con:
-            assert con.execute("select count(*) from t").fetchone() == (10,)
+    with resource.writing(), duckdb.connect(str(warehouse_path(a.home)), read_only=True) as con:
+        assert con.execute("select count(*) from t").fetchone() == (10,)
