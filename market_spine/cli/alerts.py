@@ -81,11 +81,11 @@ def list_alerts(
 ) -> None:
     """The open alerts (with --all, resolved ones too), oldest first, with the messages still
     owed to a sink."""
-    from market_spine.operations.alerts.store import STATE_FILE, AlertStore
+    from market_spine.operations.alerts.store import AlertStore, has_state
 
     with command_run(dagster=False):
         home = settings_from_env().home
-        if not (home / STATE_FILE).is_file():
+        if not has_state(home):
             found, owed = [], {}
         else:
             store = AlertStore(home)

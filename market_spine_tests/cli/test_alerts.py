@@ -120,7 +120,7 @@ def test_alerts_commands_refuse_a_bad_or_missing_rules_file(env_home: Path) -> N
     assert "sinks.hook.uri: unknown key" in " ".join(bad.output.split())
 
 
-def test_alerts_list_shows_the_open_alerts(env_home: Path) -> None:
+def test_alerts_list_shows_the_open_alerts(state_home: Path, env_home: Path) -> None:
     empty = runner.invoke(app, ["alerts", "list", "--json"])
     assert empty.exit_code == 0 and json.loads(empty.stdout) == []
     (env_home / "alerts.toml").write_text(

@@ -158,8 +158,9 @@ def run(instance: dg.DagsterInstance, partition: str, **config: Any) -> dg.Execu
 
 
 def test_a_failing_check_in_a_real_run_alerts_once_and_resolves(
-    home: Path, receiver: HttpReceiver, instance: dg.DagsterInstance
+    state_home: Path, receiver: HttpReceiver, instance: dg.DagsterInstance
 ) -> None:
+    home = state_home
     failed = run(instance, "2024-03-05", bad=["2024-03-05"])
     assert not failed.success  # the check is blocking: it fails the run
     # One alert: the failed check; the run's failure is that check's, not another condition.

@@ -54,12 +54,12 @@ def evaluation(
     return report
 
 
-def test_the_same_failure_twice_is_one_alert(home: Path) -> None:
+def test_the_same_failure_twice_is_one_alert(state_home: Path) -> None:
     with http_receiver() as got:
         rules = rules_for(
             {"hook": got.url}, [{"name": "all", "when": ["check_failed"], "sinks": ["hook"]}]
         )
-        store = AlertStore(home)
+        store = AlertStore(state_home)
         failed = check("normalized/futures_bars_1m", "team:market-data", Severity.CRITICAL)
         first = evaluation(rules, store, [failed])
         second = evaluation(rules, store, [failed, failed])
@@ -70,12 +70,12 @@ def test_the_same_failure_twice_is_one_alert(home: Path) -> None:
     assert alert.occurrences == 3
 
 
-def test_failure_then_pass_sends_a_resolve_message(home: Path) -> None:
+def test_failure_then_pass_sends_a_resolve_message(state_home: Path) -> None:
     with http_receiver() as got:
         rules = rules_for(
             {"hook": got.url}, [{"name": "all", "when": ["check_failed"], "sinks": ["hook"]}]
         )
-        store = AlertStore(home)
+        store = AlertStore(state_home)
         dataset, owner = "normalized/futures_bars_1m", "team:market-data"
         evaluation(rules, store, [check(dataset, owner, Severity.ERROR)])
         later = T0 + timedelta(minutes=20)
@@ -94,7 +94,7 @@ def test_failure_then_pass_sends_a_resolve_message(home: Path) -> None:
     assert len(store.open_alerts()) == 1
 
 
-def test_routing_by_owner_and_severity(home: Path) -> None:
+def test_routing_by_owner_and_severity(state_home: Path) -> None:
     with http_receiver() as derivatives, http_receiver() as pager:
         rules = rules_for(
             {"derivatives": derivatives.url, "pager": pager.url},
@@ -121,7 +121,7 @@ def test_routing_by_owner_and_severity(home: Path) -> None:
         )
         evaluation(
             rules,
-            AlertStore(home),
+            AlertStore(state_home),
             [
                 check("normalized/futures_bars_1m", "team:market-data", Severity.CRITICAL),
                 check("normalized/options_chain_eod", "team:derivatives", Severity.WARNING),
@@ -143,13 +143,13 @@ def test_routing_by_owner_and_severity(home: Path) -> None:
     }
 
 
-def test_a_receiver_down_then_up_gets_each_message_once(home: Path) -> None:
+def test_a_receiver_down_then_up_gets_each_message_once(state_home: Path) -> None:
     # Two tries per evaluation; the receiver refuses the first three requests.
     with http_receiver(fail_first=3) as got:
         rules = rules_for(
             {"hook": got.url}, [{"name": "all", "when": ["check_failed"], "sinks": ["hook"]}]
         )
-        store = AlertStore(home)
+        store = AlertStore(state_home)
         seen = [
             check("normalized/futures_bars_1m", "team:market-data", Severity.ERROR),
             check("raw/spx_options_eod", "team:derivatives", Severity.ERROR),
@@ -167,14 +167,14 @@ def test_a_receiver_down_then_up_gets_each_message_once(home: Path) -> None:
     assert store.pending() == []
 
 
-def test_an_undeliverable_message_is_dropped_after_the_give_up_time(home: Path) -> None:
+def test_an_undeliverable_message_is_dropped_after_the_give_up_time(state_home: Path) -> None:
     with http_receiver(fail_first=100) as got:
         rules = rules_for(
             {"hook": got.url},
             [{"name": "all", "when": ["check_failed"], "sinks": ["hook"]}],
             delivery={"attempts": 1, "give_up_hours": 1},
         )
-        store = AlertStore(home)
+        store = AlertStore(state_home)
         evaluation(rules, store, [check("raw/spx_options_eod", "team:derivatives", Severity.ERROR)])
         kept = evaluation(rules, store, [], T0 + timedelta(minutes=30))
         dropped = evaluation(rules, store, [], T0 + timedelta(hours=2))
@@ -184,7 +184,8 @@ def test_an_undeliverable_message_is_dropped_after_the_give_up_time(home: Path) 
     assert len(store.open_alerts()) == 1  # the condition is still open, only its message dropped
 
 
-def test_low_disk_opens_and_clears_on_the_real_disk(home: Path) -> None:
+def test_low_disk_opens_and_clears_on_the_real_disk(state_home: Path) -> None:
+    home = state_home
     home.mkdir()
     with http_receiver() as got:
         doc = {
