@@ -404,6 +404,13 @@ def check_home(settings: Settings, mounts: Path | None = None) -> Finding:
     return Finding("home", True, f"{settings.home} is on a filesystem of this machine")
 
 
+def check_state(settings: Settings, env: Mapping[str, str]) -> Finding:
+    """The platform's stores can live where `state_database` says (`state_db.location.probe`)."""
+    from market_spine.state_db.location import probe
+
+    return Finding("state", *probe(settings, env))
+
+
 def check_lake(settings: Settings) -> Finding:
     """The lake root exists and is writable, or its nearest existing parent is (then the first
     command creates it); a lake on object storage lists, and takes a write and a delete."""
@@ -457,6 +464,7 @@ def validate_profile(
     if settings is None:
         return [*found, Finding("connectivity", None, "not probed: correct the settings first")]
     found.append(check_postgres(profile, env))
+    found.append(check_state(settings, env))
     found.append(check_lake(settings))
     found += [Finding(p.name, p.ok, p.detail) for p in probe_providers(settings)]
     return found

@@ -94,3 +94,43 @@ def home_database(home: Path, store: str, file: Path) -> StateDatabase:
     """The database of `store` for `home`, under this process's configuration: for stores
     opened by home."""
     return database_for(Settings.for_home(home), store, file)
+
+
+#: libpq's variables a probe passes from the environment it checks, by connection parameter.
+LIBPQ_VARIABLES = {
+    "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE",
+    "sslrootcert": "PGSSLROOTCERT",
+}
+
+
+def probe(settings: Settings, env: Mapping[str, str]) -> tuple[bool | None, str]:
+    """Whether the settings' stores can live where `state_database` says, in a line: their
+    PostgreSQL answers the credentials and lets them create their schemas (nothing is made).
+    None when the stores are the home's files."""
+    import psycopg
+
+    try:
+        conninfo, source = conninfo_of(settings, env)
+    except InvalidInput as exc:
+        return False, str(exc)
+    if not conninfo:
+        return None, f"SQLite files in {settings.home}: every process of the platform shares it"
+    db = StateDatabase("probe", settings.home, conninfo, source)
+    # libpq reads these from the process's environment; the probe checks the one it was given.
+    named = psycopg.conninfo.conninfo_to_dict(conninfo)
+    given = {k: env[v] for k, v in LIBPQ_VARIABLES.items() if env.get(v) and k not in named}
+    try:
+        with psycopg.connect(conninfo, connect_timeout=10, **given) as con:
+            (may_create,) = con.execute(
+                "SELECT has_database_privilege(current_user, current_database(), 'CREATE')"
+            ).fetchone() or (False,)
+    except psycopg.OperationalError as exc:
+        return False, db.refusal(exc)
+    where = db.where().split(", schema")[0]
+    if not may_create:
+        return False, (
+            f"{where} ({source}) accepts the credentials but its user may not create schemas: "
+            "GRANT CREATE ON DATABASE to it (each store keeps its tables in a schema of its own)"
+        )
+    return True, f"{where} ({source}) accepts the credentials; the stores keep schemas there"

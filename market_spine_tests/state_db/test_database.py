@@ -4,6 +4,7 @@ dropped is remade."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -172,3 +173,38 @@ def test_a_refused_connection_says_what_to_fix_without_the_password(
         and "schema market_spine_refused" in (message)
     )
     assert "not-the-password" not in message and postgres.password not in message
+
+
+def test_validate_probes_where_the_stores_live_without_making_anything(
+    postgres: PostgresServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from market_spine.state_db.location import probe
+
+    assert probe(Settings.from_env({"MARKET_SPINE_HOME": str(home)}), {})[0] is None
+    uri = use_postgres(postgres, monkeypatch)
+    env = dict(os.environ)
+    ok, detail = probe(Settings.for_home(home), env)
+    assert ok, detail
+    assert "accepts the credentials" in detail and postgres.password not in detail
+    database = uri.rsplit("/", 1)[1].split("?")[0]
+    assert (
+        postgres.count(
+            database, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'market_spine_%'"
+        )
+        == 0
+    )
+    wrong = {**env, "PGPASSWORD": "wrong"}
+    ok, detail = probe(Settings.for_home(home), wrong)
+    assert ok is False and "PGPASSWORD" in detail
+    con = postgres.connect(database)
+    try:
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw'")
+            cur.execute(f'REVOKE CREATE ON DATABASE "{database}" FROM PUBLIC')
+    finally:
+        con.close()
+    reader = uri.replace(f"{postgres.user}@", "reader@")
+    monkeypatch.setenv("MARKET_SPINE_STATE_DATABASE", reader)
+    ok, detail = probe(Settings.for_home(home), {**env, "PGPASSWORD": "reader-pw"})
+    assert ok is False and "may not create schemas" in detail
