@@ -302,7 +302,7 @@ def test_the_shipped_prod_instance_requires_tls_and_gets_it_from_a_real_server(
     import yaml
     from dagster_postgres.utils import pg_url_from_config
 
-    from market_spine.config.profile_check import TLS_SSLMODES, _resolved, check_instance
+    from market_spine.config.profile_check import TLS_SSLMODES, check_instance, resolved
     from market_spine.config.profiles import instance_file
 
     database = postgres.create_database("prod_tls")
@@ -311,11 +311,11 @@ def test_the_shipped_prod_instance_requires_tls_and_gets_it_from_a_real_server(
     storage = yaml.safe_load(instance_file("prod").read_text())["storage"]["postgres"]
     assert storage["postgres_db"]["params"]["sslmode"] == "verify-full"
     assert storage["postgres_db"]["params"]["sslmode"] in TLS_SSLMODES
-    resolved = _resolved(storage, env)
+    filled = resolved(storage, env)
     # The server's certificate checked against the CA PGSSLROOTCERT names, as libpq would in a
     # process with that environment.
-    resolved["postgres_db"]["params"]["sslrootcert"] = env["PGSSLROOTCERT"]
-    engine = sa.create_engine(pg_url_from_config(resolved))
+    filled["postgres_db"]["params"]["sslrootcert"] = env["PGSSLROOTCERT"]
+    engine = sa.create_engine(pg_url_from_config(filled))
     try:
         with engine.connect() as conn:
             ssl = conn.execute(
