@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from market_spine.audit.export import AuditFilter, entries_as_dicts, since_instant
 from market_spine.audit.recorder import recorder
-from market_spine.audit.store import AuditStore, db_path
+from market_spine.audit.store import AuditStore, NoAuditTrail
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -35,9 +35,10 @@ def audit(
     # for its next background write: write them first, so the answer includes them.
     recorder(home).flush()
     where = AuditFilter(since_instant(since), actor, dataset, action)
-    if not db_path(home).is_file():
+    try:
+        store = AuditStore(home, create=False)
+    except NoAuditTrail:
         return {"entries": [], "next_after": None}
-    store = AuditStore(home, create=False)
     try:
         found = entries_as_dicts(store, where, limit, after=after)
     finally:

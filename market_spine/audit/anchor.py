@@ -1,7 +1,7 @@
-"""Anchoring the audit trail outside the home: its head (last sequence number and hash, and the
+"""Anchoring the audit trail outside its store: its head (last sequence number and hash, and the
 time) appended to an external file or POSTed to a URL, so someone who rewrites the database,
-the chain and the head file together is still caught: the trail no longer holds the anchored
-hash at the anchored sequence number.
+the chain and the head (file or table) together is still caught: the trail no longer holds the
+anchored hash at the anchored sequence number.
 
 An anchor file holds one JSON object a line: `{"seq": 41, "hash": "<sha256>", "at": "<ISO 8601
 UTC>", "home": "<home id>"}`. A URL receives that object as the JSON body of a POST."""
@@ -37,15 +37,13 @@ def current_anchor(home: Path) -> Anchor:
 
     store = AuditStore(home, create=False)
     try:
-        last = store.db.execute(
-            "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
+        last = store.last()
     finally:
         store.close()
     if last is None:
         raise InvalidInput(f"the audit trail of {home} is empty: there is nothing to anchor yet")
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    return Anchor(int(last[0]), str(last[1]), now, home_id(home))
+    return Anchor(last.seq, last.hash, now, home_id(home))
 
 
 def is_url(target: str) -> bool:

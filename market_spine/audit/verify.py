@@ -1,8 +1,9 @@
 """Checking the audit trail end to end: every entry's hash recomputed from its content and the
-hash before it, sequence numbers contiguous from 1, the last entry matching the head file, the
-triggers that refuse updates and deletes in place, and, given anchors kept outside the home,
-each anchored hash still at its sequence number. Any edit, insertion or deletion shows as the
-first entry where the chain breaks; a rewrite of the whole chain shows against the anchors."""
+hash before it, sequence numbers contiguous from 1, the last entry matching the head (the head
+file, or the head table on PostgreSQL), the triggers that refuse updates and deletes in place,
+and, given anchors kept outside the store, each anchored hash still at its sequence number. Any
+edit, insertion or deletion shows as the first entry where the chain breaks; a rewrite of the
+whole chain shows against the anchors."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from market_spine.audit.anchor import Anchor, anchor_problems
 from market_spine.audit.entry import GENESIS, chain_hash
-from market_spine.audit.store import GUARD_TRIGGERS, AuditStore, head_path, read_head
+from market_spine.audit.store import AuditStore
 
 
 @dataclass
@@ -28,14 +29,9 @@ class Verification:
 
 
 def missing_triggers(store: AuditStore) -> list[str]:
-    """The append-only triggers the database no longer has."""
-    present = {
-        name
-        for (name,) in store.db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entries'"
-        )
-    }
-    return [name for name in GUARD_TRIGGERS if name not in present]
+    """The append-only triggers the database no longer has (on PostgreSQL, or no longer has
+    as made: enabled in every session, on their events, calling the refusing function)."""
+    return store.missing_guards()
 
 
 def verify(
@@ -44,56 +40,66 @@ def verify(
     """Verify the trail of `home` (which must have one: InvalidInput otherwise), against
     `anchors` too when given."""
     store = AuditStore(home, create=False)
+    try:
+        # One snapshot: on PostgreSQL other nodes append while this reads, and the head read
+        # at the end must be the one that ends the entries read.
+        with store.snapshot():
+            return _verify(store, list(anchors or ()), max_problems)
+    finally:
+        store.close()
+
+
+def _verify(store: AuditStore, anchors: list[Anchor], max_problems: int) -> Verification:
     found = Verification()
     expected_seq, prev = 1, GENESIS
-    wanted = {a.seq for a in anchors or ()}
+    wanted = {a.seq for a in anchors}
     anchored: dict[int, str] = {}
     gone = missing_triggers(store)
     if gone:
         found.problems.append(
-            f"the append-only triggers {', '.join(gone)} are missing: someone dropped them to "
-            "update or delete entries; check the trail against its anchors (--anchors)"
+            f"the append-only triggers {', '.join(gone)} are missing"
+            + (
+                " or altered: someone dropped or disabled them to update, delete or truncate "
+                "entries"
+                if store.postgres
+                else ": someone dropped them to update or delete entries"
+            )
+            + "; check the trail against its anchors (--anchors)"
         )
-    try:
-        for chunk in store.rows(batch=100_000):
-            for seq, at, actor, action, dataset, params, outcome, stored_prev, digest in chunk:
-                if seq != expected_seq:
-                    found.problems.append(
-                        f"entry {seq} follows entry {expected_seq - 1}: "
-                        f"{'entries removed' if seq > expected_seq else 'out of order'}"
-                    )
-                if stored_prev != prev:
-                    found.problems.append(
-                        f"entry {seq}: its previous hash is not the hash of the entry before it "
-                        "(an entry was inserted or removed before it, or that entry was edited)"
-                    )
-                if (
-                    chain_hash(stored_prev, seq, at, actor, action, dataset, params, outcome)
-                    != digest
-                ):
-                    found.problems.append(
-                        f"entry {seq}: its content does not match its hash (edited)"
-                    )
-                if len(found.problems) >= max_problems:
-                    return found
-                if seq in wanted:
-                    anchored[seq] = digest
-                expected_seq, prev = seq + 1, digest
-                found.entries += 1
-    finally:
-        store.close()
+    for chunk in store.rows(batch=100_000):
+        for seq, at, actor, action, dataset, params, outcome, stored_prev, digest in chunk:
+            if seq != expected_seq:
+                found.problems.append(
+                    f"entry {seq} follows entry {expected_seq - 1}: "
+                    f"{'entries removed' if seq > expected_seq else 'out of order'}"
+                )
+            if stored_prev != prev:
+                found.problems.append(
+                    f"entry {seq}: its previous hash is not the hash of the entry before it "
+                    "(an entry was inserted or removed before it, or that entry was edited)"
+                )
+            if chain_hash(stored_prev, seq, at, actor, action, dataset, params, outcome) != digest:
+                found.problems.append(f"entry {seq}: its content does not match its hash (edited)")
+            if len(found.problems) >= max_problems:
+                return found
+            if seq in wanted:
+                anchored[seq] = digest
+            expected_seq, prev = seq + 1, digest
+            found.entries += 1
     found.head = prev
-    head = read_head(home)
+    head = store.head()
     last = expected_seq - 1
     if head is None:
         if last:
-            found.problems.append(f"{head_path(home)} is missing: the end of the log is unanchored")
+            found.problems.append(
+                f"{store.head_place()} is missing: the end of the log is unanchored"
+            )
     elif (head.seq, head.hash) != (last, prev):
         found.problems.append(
-            f"the head file says entry {head.seq} ends the log but the log ends at entry {last}"
-            + (" (entries removed from the end)" if head.seq > last else "")
+            f"{store.head_name} says entry {head.seq} ends the log but the log ends at entry "
+            f"{last}" + (" (entries removed from the end)" if head.seq > last else "")
             if head.seq != last
-            else f"the last entry's hash differs from the head file's (entry {last} edited)"
+            else f"the last entry's hash differs from {store.head_name}'s (entry {last} edited)"
         )
-    found.problems += anchor_problems(anchored, last, list(anchors or ()))
+    found.problems += anchor_problems(anchored, last, anchors)
     return found

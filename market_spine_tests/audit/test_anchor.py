@@ -1,6 +1,6 @@
 """The reviewer's rewrite of the audit trail (drop the triggers, delete an entry, recompute the
-chain and the head file) is caught: by the missing triggers, and, when the attacker puts them
-back, by the heads anchored outside the home."""
+chain and the head) is caught, in a SQLite file and in PostgreSQL: by the missing triggers, and,
+when the attacker puts them back, by the heads anchored outside the store."""
 
 from __future__ import annotations
 
@@ -13,21 +13,21 @@ from typer.testing import CliRunner
 from market_spine.audit.anchor import append_anchor, current_anchor, read_anchors
 from market_spine.audit.entry import GENESIS, chain_hash
 from market_spine.audit.recorder import flush_all
-from market_spine.audit.store import _SCHEMA, db_path, head_path
+from market_spine.audit.store import audit_database
 from market_spine.audit.verify import verify
 from market_spine.cli import app
 from market_spine.errors import InvalidInput
 from market_spine.operations.audit_anchoring import build_audit_anchoring
 from market_spine.settings import Settings
-from market_spine_tests.audit.test_trail import raw, written
+from market_spine_tests.audit.test_trail import raw, restore_guards, set_head, written
 
 runner = CliRunner()
 
 
 def rewrite_without(home: Path, removed: int, *, restore_triggers: bool) -> None:
     """What the reviewer did: delete entry `removed`, renumber and rehash every later entry,
-    rewrite the head file; with `restore_triggers` the triggers are created again after."""
-    con = raw(db_path(home))
+    rewrite the head; with `restore_triggers` the triggers are created again after."""
+    con = raw(home)
     con.execute("DELETE FROM entries WHERE seq = ?", (removed,))
     rows = con.execute("SELECT * FROM entries ORDER BY seq").fetchall()
     con.execute("DELETE FROM entries")
@@ -39,23 +39,28 @@ def rewrite_without(home: Path, removed: int, *, restore_triggers: bool) -> None
             (seq, at, actor, action, dataset, params, outcome, prev, digest),
         )
         prev = digest
+    set_head(home, con, len(rows), prev)
     if restore_triggers:
-        con.executescript(_SCHEMA)
+        restore_guards(con)
     con.close()
-    head_path(home).write_text(f"{len(rows)} {prev}\n", encoding="ascii")
 
 
-def test_dropped_triggers_are_reported(home: Path) -> None:
+def test_dropped_triggers_are_reported(state_home: Path) -> None:
+    home = state_home
     written(home, 10)
     rewrite_without(home, 5, restore_triggers=False)
     found = verify(home)
     assert not found.intact
-    assert any("entries_no_update, entries_no_delete are missing" in p for p in found.problems)
+    dropped = "entries_no_update, entries_no_delete"
+    if audit_database(home).shared:
+        dropped += ", entries_no_truncate"
+    assert any(f"{dropped} are missing" in p for p in found.problems), found.problems
 
 
 def test_a_rewrite_with_the_triggers_back_is_caught_by_the_anchors(
-    home: Path, tmp_path: Path
+    state_home: Path, tmp_path: Path
 ) -> None:
+    home = state_home
     written(home, 10)
     anchors = tmp_path / "elsewhere" / "anchors.jsonl"
     anchors.parent.mkdir()
@@ -70,7 +75,10 @@ def test_a_rewrite_with_the_triggers_back_is_caught_by_the_anchors(
     ]
 
 
-def test_an_anchor_inside_the_rewritten_range_shows_the_rewrite(home: Path, tmp_path: Path) -> None:
+def test_an_anchor_inside_the_rewritten_range_shows_the_rewrite(
+    state_home: Path, tmp_path: Path
+) -> None:
+    home = state_home
     written(home, 6)
     anchors = tmp_path / "anchors.jsonl"
     append_anchor(str(anchors), current_anchor(home))  # entry 6
@@ -81,7 +89,7 @@ def test_an_anchor_inside_the_rewritten_range_shows_the_rewrite(home: Path, tmp_
 
 
 def test_the_cli_anchors_and_verifies_against_anchors(
-    env_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    state_home: Path, env_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written(env_home, 10)
     anchors = tmp_path / "anchors.jsonl"
@@ -104,12 +112,15 @@ def test_an_anchor_file_inside_the_home_is_refused(tmp_path: Path) -> None:
         Settings.from_env(env)
 
 
-def test_the_daemons_job_appends_the_head(home: Path, tmp_path: Path) -> None:
+def test_the_daemons_job_appends_the_head(
+    state_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = state_home
     written(home, 3)
     anchors = tmp_path / "anchors.jsonl"
-    settings = Settings.from_env(
-        {"MARKET_SPINE_HOME": str(home), "MARKET_SPINE_AUDIT_ANCHOR": str(anchors)}
-    )
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(home))
+    monkeypatch.setenv("MARKET_SPINE_AUDIT_ANCHOR", str(anchors))
+    settings = Settings.from_env()
     job, schedule = build_audit_anchoring(settings)
     assert schedule.cron_schedule == "7 * * * *"
     assert job.execute_in_process().success

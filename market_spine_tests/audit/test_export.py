@@ -1,5 +1,6 @@
-"""Exporting the audit trail: CSV, JSON lines and Parquet carry the same entries, filtered by
-since, actor, dataset and action; `since` reads spans and ISO instants."""
+"""Exporting the audit trail, from a SQLite file and from PostgreSQL: CSV, JSON lines and
+Parquet carry the same entries, filtered by since, actor, dataset and action; `since` reads spans
+and ISO instants."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from market_spine.errors import InvalidInput
 
 
 @pytest.fixture
-def trail(home: Path) -> Path:
+def trail(state_home: Path) -> Path:
+    home = state_home
     store = AuditStore(home)
     store.append(
         [
