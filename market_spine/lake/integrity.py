@@ -1,5 +1,7 @@
 """The lake's integrity ledger: the size and SHA-256 of every data file and every log file, as
-they were when committed, kept beside the lake in SQLite (`<lake>/_integrity.sqlite`).
+they were when committed, kept beside the lake in SQLite (`<lake>/_integrity.sqlite`), or, for a
+lake on object storage whose home sets `state_database`, in the schema `market_spine_lake_ledger`
+of the PostgreSQL every node reaches, so each node checks the others' commits too.
 
 Delta's log can say nothing about its own damage: a deleted newest commit reads as an older
 table, an edited statistic prunes rows away, a flipped bit in a Parquet page decodes as a wrong
@@ -14,8 +16,10 @@ price. The ledger is the independent memory that turns each of those into a `Lak
   once with their page checksums verified instead.
 
 Writers record data files before their commit (a crash leaves only records of orphans) and the
-commit files after it. The ledger uses WAL mode and a busy timeout, so several processes may
-write at once; records are keyed by name, so their order does not matter.
+commit files after it; a reader reads the records before listing the log, so a commit another
+process records meanwhile is in the listing too. SQLite runs in WAL mode with a busy timeout, so
+several processes may write at once; records are keyed by name, so their order does not matter.
+A PostgreSQL that cannot be reached is `StateUnavailable`, never damage.
 """
 
 from __future__ import annotations
@@ -24,16 +28,16 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tenacity
 
-from market_spine.errors import LakeDamaged
+from market_spine.errors import LakeDamaged, StateUnavailable
 from market_spine.lake import repair
 from market_spine.lake.files import LogListing, checkpoint_name, commit_name, unreadable
 from market_spine.lake.storage import (
@@ -48,8 +52,13 @@ from market_spine.lake.storage import (
 if TYPE_CHECKING:
     from market_spine.lake.reader import FileEntry
     from market_spine.lake.writer import WrittenFile
+    from market_spine.state_db.database import StateConnection, StateDatabase
+
+_T = TypeVar("_T")
 
 LEDGER_FILE = "_integrity.sqlite"
+#: The ledger's store name: its PostgreSQL schema is `market_spine_lake_ledger`.
+LEDGER_STORE = "lake_ledger"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS data_files (
     dataset TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
@@ -59,6 +68,27 @@ CREATE TABLE IF NOT EXISTS log_files (
     dataset TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, size INTEGER NOT NULL,
     sha256 TEXT NOT NULL, recorded_at TEXT NOT NULL,
     PRIMARY KEY (dataset, name)) WITHOUT ROWID;
+"""
+#: The same tables on PostgreSQL: no WITHOUT ROWID, and 64-bit sizes (its INTEGER is 32-bit).
+_POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS data_files (
+    dataset TEXT NOT NULL, path TEXT NOT NULL, size BIGINT NOT NULL, sha256 TEXT NOT NULL,
+    partition TEXT NOT NULL, first_day TEXT, last_day TEXT, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, path));
+CREATE TABLE IF NOT EXISTS log_files (
+    dataset TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL, size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, name));
+"""
+_RECORD_FILE = """
+INSERT INTO data_files VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (dataset, path) DO UPDATE SET
+    size=excluded.size, sha256=excluded.sha256, partition=excluded.partition,
+    first_day=excluded.first_day, last_day=excluded.last_day, recorded_at=excluded.recorded_at
+"""
+_RECORD_LOG = """
+INSERT INTO log_files VALUES (?,?,?,?,?,?) ON CONFLICT (dataset, name) DO UPDATE SET
+    version=excluded.version, size=excluded.size, sha256=excluded.sha256,
+    recorded_at=excluded.recorded_at
 """
 
 
@@ -97,14 +127,27 @@ def _enter_wal(conn: sqlite3.Connection) -> None:
 
 class Ledger:
     """The integrity records of a lake, kept in the local folder `local` (the lake's own folder,
-    or the home's lake folder for a lake on object storage), and the checks that use them."""
+    or the home's lake folder for a lake on object storage), or in `database` when it is on
+    PostgreSQL (a lake on object storage every node shares), and the checks that use them."""
 
-    def __init__(self, local: str | Path, lake_root: str | None = None) -> None:
+    def __init__(
+        self,
+        local: str | Path,
+        lake_root: str | None = None,
+        database: StateDatabase | None = None,
+    ) -> None:
         self.root = Path(local)
+        #: The SQLite file of the records (none is made when they are on PostgreSQL).
         self.path = self.root / LEDGER_FILE
+        #: The PostgreSQL database of the records, or None for the SQLite file.
+        self.database = database if database is not None and database.shared else None
         self._lake_root = normalize_root(lake_root or str(local))
         self._local = threading.local()
         self._verified: set[tuple[Any, ...]] = set()
+
+    def where(self) -> str:
+        """Where the records are, for messages (never a password)."""
+        return str(self.path) if self.database is None else self.database.where()
 
     @property
     def storage(self) -> Storage:
@@ -115,7 +158,8 @@ class Ledger:
     # -- storage ------------------------------------------------------------------------------
 
     def _conn(self, write: bool = False) -> sqlite3.Connection | None:
-        """This thread's connection; None for a reader when the lake has no ledger yet."""
+        """This thread's connection to the SQLite file; None for a reader when the lake has no
+        ledger yet."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
@@ -135,23 +179,95 @@ class Ledger:
         self._local.conn = conn
         return conn
 
+    def _damaged(self, exc: sqlite3.DatabaseError) -> LakeDamaged:
+        return LakeDamaged(
+            "the lake",
+            f"its integrity ledger {self.path} cannot be read ({exc})",
+            partition="every table",
+            repair=f"move {self.path} aside; later commits start a new one "
+            "(`market-spine verify` then reports the tables it no longer covers)",
+        )
+
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        conn = self._conn()
-        if conn is None:
-            return []
+        if self.database is not None:
+            return self._shared(lambda con: con.execute(sql, args).fetchall())
         try:
+            conn = self._conn()
+            if conn is None:
+                return []
             return conn.execute(sql, args).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise LakeDamaged(
-                "the lake",
-                f"its integrity ledger {self.path} cannot be read ({exc})",
-                partition="every table",
-                repair=f"move {self.path} aside; later commits start a new one "
-                "(`market-spine verify` then reports the tables it no longer covers)",
-            ) from None
+            raise self._damaged(exc) from None
+
+    def _shared(self, work: Callable[[StateConnection], _T]) -> _T:
+        """`work` on this thread's connection to the PostgreSQL, its tables in place. A kept
+        connection whose server went away (a restart, a failover) is found broken only by a
+        statement: that one is tried once more on a new connection before the ledger is
+        reported unavailable."""
+        # Imported here: only a ledger on PostgreSQL needs the driver, and a process whose
+        # lakes are local should not pay its import.
+        import psycopg
+
+        database = self.database
+        assert database is not None
+        for attempt in (1, 2):
+            con: StateConnection | None = None
+            try:
+                with database.session(_POSTGRES_SCHEMA) as con:
+                    return work(con)
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and con is not None and con.broken:
+                    continue
+                raise StateUnavailable(database.refusal(exc)) from None
+        raise AssertionError("a second attempt returns or raises")
+
+    def _write(self, statements: Iterable[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """Run each statement over its rows in one transaction (one sync, the store's write
+        lock held), or none of them when any fails."""
+        batches = [(sql, rows) for sql, rows in statements if rows]
+        if not batches:
+            return
+        if self.database is not None:
+
+            def write(con: StateConnection) -> None:
+                with con.transaction():
+                    for sql, rows in batches:
+                        con.executemany(sql, rows)
+
+            self._shared(write)
+            return
+        try:
+            conn = self._conn(write=True)
+        except sqlite3.OperationalError:
+            raise  # busy or out of space: not damage
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in batches:
+                conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def refusal(self) -> str | None:
+        """Why the ledger's PostgreSQL cannot be read, in a line with the fix, or None when it
+        answers (a SQLite file is checked with SQLite's own checks instead: `verify`)."""
+        if self.database is None:
+            return None
+        try:
+            self._query("SELECT count(*) FROM log_files", ())
+        except StateUnavailable as exc:
+            return str(exc)
+        return None
 
     def close(self) -> None:
         """Close this thread's connection (tests and tools that delete the lake call it)."""
+        if self.database is not None:
+            self.database.close_thread()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -188,10 +304,10 @@ class Ledger:
     def record_files_of(self, written: Mapping[str, Iterable[WrittenFile]]) -> None:
         """Record the new data files of several tables (before their commits) in one
         transaction: one sync of the ledger however many tables a step writes."""
-        self._write_all(
-            "INSERT OR REPLACE INTO data_files VALUES (?,?,?,?,?,?,?,?)",
-            [row for dataset, files in written.items() for row in self._file_rows(dataset, files)],
-        )
+        rows = [
+            row for dataset, files in written.items() for row in self._file_rows(dataset, files)
+        ]
+        self._write([(_RECORD_FILE, rows)])
 
     def record_commits(self, commits: Iterable[LogCommit]) -> None:
         """Record commits this process just made, in one transaction: each commit file (and
@@ -214,27 +330,10 @@ class Ledger:
                 rows += [self._log_row(c.dataset, log_dir, name, v) for name, v in names]
             except FileNotFoundError:
                 self.record_log(c.dataset, c.table_dir)
-        self._write_all("INSERT OR REPLACE INTO log_files VALUES (?,?,?,?,?,?)", rows)
-
-    def _write_all(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Insert `rows` in one transaction (one sync), or nothing when any insert fails."""
-        if not rows:
-            return
-        conn = self._conn(write=True)
-        assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(sql, rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        self._write([(_RECORD_LOG, rows)])
 
     def record_log(self, dataset: str, table_dir: str | Path) -> None:
         """Record the commit files newer than the last recorded one, and new checkpoints."""
-        conn = self._conn(write=True)
-        assert conn is not None
         store = self.storage
         log_dir = store.join(str(table_dir), "_delta_log")
         known = set(self.log_records(dataset))
@@ -247,7 +346,7 @@ class Ledger:
             rows.append(self._log_row(dataset, log_dir, commit_name(version), version))
         for v, names in listing.checkpoints.items():
             rows += [self._log_row(dataset, log_dir, n, v) for n in names if n not in known]
-        conn.executemany("INSERT OR REPLACE INTO log_files VALUES (?,?,?,?,?,?)", rows)
+        self._write([(_RECORD_LOG, rows)])
 
     def _log_row(self, dataset: str, log_dir: str, name: str, version: int) -> tuple[Any, ...]:
         data = self.storage.read(self.storage.join(log_dir, name))
@@ -255,10 +354,12 @@ class Ledger:
 
     def forget(self, dataset: str) -> None:
         """Drop a table's records: its folder is gone and a first commit starts it afresh."""
-        conn = self._conn(write=True)
-        assert conn is not None
-        conn.execute("DELETE FROM log_files WHERE dataset=?", (dataset,))
-        conn.execute("DELETE FROM data_files WHERE dataset=?", (dataset,))
+        self._write(
+            [
+                ("DELETE FROM log_files WHERE dataset=?", [(dataset,)]),
+                ("DELETE FROM data_files WHERE dataset=?", [(dataset,)]),
+            ]
+        )
 
     def head(self, dataset: str) -> int | None:
         """The newest commit version recorded for the table, or None."""
@@ -296,10 +397,12 @@ class Ledger:
 
     def span(self, dataset: str | None = None) -> tuple[date | None, date | None]:
         """The first and last trade date any recorded file of the table (or lake) held."""
-        rows = self._query(
-            "SELECT min(first_day), max(last_day) FROM data_files WHERE ?1 IS NULL OR dataset=?1",
-            (dataset,),
-        )
+        if dataset is None:
+            rows = self._query("SELECT min(first_day), max(last_day) FROM data_files", ())
+        else:
+            rows = self._query(
+                "SELECT min(first_day), max(last_day) FROM data_files WHERE dataset=?", (dataset,)
+            )
         if not rows:
             return None, None
         return repair.day_of(rows[0][0]), repair.day_of(rows[0][1])
@@ -328,8 +431,11 @@ class Ledger:
         checkpoint file whose size or SHA-256 differs from its record (an edit or garbage).
         """
         log_dir = self.storage.join(str(table_dir), "_delta_log")
-        listing = LogListing.of(self.storage, log_dir)
+        # Records first: a commit recorded after this read is not in them, and one recorded
+        # before it is in the listing after (records follow their commit file), so another
+        # process committing meanwhile never reads as a lost commit.
         records = self.log_records(dataset)
+        listing = LogListing.of(self.storage, log_dir)
         newest = listing.newest() if upto is None else upto
         if upto is None:
             head = max((v for n, (v, _, _) in records.items() if n.endswith(".json")), default=-1)
@@ -445,9 +551,10 @@ class Ledger:
 @lru_cache(maxsize=16)
 def ledger_at(root: str) -> Ledger:
     """One Ledger per lake root in a process, so its verified files are shared; it lives in
-    the root's local folder (the root itself, or the one registered for an S3 lake)."""
+    the root's local folder (the root itself, or the one registered for an S3 lake), or in the
+    PostgreSQL registered for an S3 lake."""
     location = location_of(root)
-    return Ledger(location.local, location.root)
+    return Ledger(location.local, location.root, location.ledger)
 
 
 def ledger_of(table_uri: str) -> tuple[Ledger, str, str]:

@@ -11,7 +11,8 @@ settings. DuckDB reads the same objects through obstore's fsspec filesystem regi
 connection (it cannot fetch its httpfs extension offline).
 
 The integrity ledger is a SQLite file, which object storage cannot hold: a lake on S3 keeps it
-in a local folder (`local`, the home's `lake/` folder), registered beside its root.
+in a local folder (`local`, the home's `lake/` folder), or in the PostgreSQL every node reaches
+(`ledger`, when the home sets `state_database`), registered beside its root.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from market_spine.errors import InvalidInput, LakeRefused, LakeUnreachable
+
+if TYPE_CHECKING:
+    from market_spine.state_db.database import StateDatabase
 
 #: Server-side encryption modes S3 knows: SSE-S3 (`AES256`) and SSE-KMS (`aws:kms`).
 SSE_MODES = ("AES256", "aws:kms")
@@ -516,12 +520,16 @@ class ObjectStorage(Storage):
 
 @dataclass(frozen=True)
 class LakeLocation:
-    """A lake root (an absolute path or `s3://bucket/prefix`), how to reach it, and the local
-    folder that holds its integrity ledger (the root itself for a local lake)."""
+    """A lake root (an absolute path or `s3://bucket/prefix`), how to reach it, and where its
+    integrity ledger lives: the SQLite file in the local folder `local` (the root itself for a
+    local lake), or the PostgreSQL `ledger` every node of an S3 lake shares."""
 
     root: str
     options: ObjectStoreOptions | None
     local: Path
+    # Not part of the key: each registration's storage is kept by how it reaches the store,
+    # which is the same wherever the ledger lives.
+    ledger: StateDatabase | None = field(default=None, compare=False)
 
 
 _lock = threading.Lock()
@@ -554,10 +562,20 @@ def normalize_root(root: str | Path) -> str:
     return str(Path(text).expanduser().resolve())
 
 
-def register(root: str | Path, options: ObjectStoreOptions | None, local: Path | None) -> str:
+def register(
+    root: str | Path,
+    options: ObjectStoreOptions | None,
+    local: Path | None,
+    ledger: StateDatabase | None = None,
+) -> str:
     """Record how to reach the lake at `root` (options for S3; None: the `AWS_*` environment)
     and where its ledger lives; returns the normalized root. Registering again replaces it:
-    the tables opened and read from then on reach the store the new way."""
+    the tables opened and read from then on reach the store the new way.
+
+    `ledger` is the state database of an S3 lake's ledger: on PostgreSQL every node shares
+    it, on SQLite it is the file in `local`; None keeps the one registered before (a Lake
+    opened again with new options), else the file. A local lake's ledger is always the file
+    beside it: one machine's disk holds both anyway."""
     key = normalize_root(root)
     if is_object_uri(key):
         if local is None:
@@ -565,11 +583,16 @@ def register(root: str | Path, options: ObjectStoreOptions | None, local: Path |
                 f"the lake at {key} needs a local folder for its integrity ledger (the home's "
                 "lake folder); pass one"
             )
-        location = LakeLocation(key, options or ObjectStoreOptions(), Path(local))
-    else:
-        location = LakeLocation(key, None, Path(key))
+        shared = ledger if ledger is not None and ledger.shared else None
+        with _lock:
+            before = _locations.get(key)
+            if ledger is None and before is not None:
+                shared = before.ledger
+            location = LakeLocation(key, options or ObjectStoreOptions(), Path(local), shared)
+            _locations[key] = location
+        return key
     with _lock:
-        _locations[key] = location
+        _locations[key] = LakeLocation(key, None, Path(key))
     return key
 
 

@@ -5,8 +5,8 @@ the newest version references (exists, size, footer readable, the log's statisti
 footer's); with `deep`, also each file's SHA-256 against its record, a whole read with its page
 checksums verified, and the log's statistics against the data itself. Orphans (data files no
 commit references) are warnings. Beside the tables: the ledger's SQLite database (`quick_check`,
-or `integrity_check` deep). The rest of a home (warehouse, instance) is verified by
-`operations.home_verification`.
+or `integrity_check` deep), or, on PostgreSQL, that it answers (the server checks its own pages).
+The rest of a home (warehouse, instance) is verified by `operations.home_verification`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import pyarrow.parquet as pq
 from market_spine.errors import LakeDamaged, LakeError
 from market_spine.lake.files import LogListing
 from market_spine.lake.filters import comparable
-from market_spine.lake.integrity import LEDGER_FILE
 from market_spine.lake.reader import FileEntry, Snapshot, open_table
 from market_spine.lake.repair import day_of
 from market_spine.lake.storage import Storage
@@ -323,8 +322,23 @@ def sqlite_findings(subject: str, path: Path, deep: bool, repair: str) -> list[F
 
 
 def verify_ledger(lake: Lake, deep: bool = False) -> list[Finding]:
-    """The lake's integrity ledger (SQLite)."""
-    path = lake.local / LEDGER_FILE
+    """The lake's integrity ledger: its SQLite file passes SQLite's checks, or its PostgreSQL
+    answers (nothing found); a PostgreSQL that refuses is a finding with its refusal, as the
+    lake's tables cannot be checked without their records."""
+    ledger = lake.ledger
+    if ledger.database is not None:
+        refusal = ledger.refusal()
+        if refusal is None:
+            return []
+        return [
+            Finding(
+                "integrity ledger",
+                ledger.where(),
+                f"cannot be reached: {refusal}",
+                "make the state database reachable from this node, then verify again",
+            )
+        ]
+    path = ledger.path
     if not path.exists():
         return []
     return sqlite_findings(
