@@ -137,16 +137,16 @@ def audit_database(home: Path) -> StateDatabase:
     """The database of `home`'s trail under this process's configuration."""
     try:
         return home_database(Path(home), STORE, db_path(home))
-    except InvalidInput:
+    except InvalidInput as refused:
         # A command refused for a bad setting is still recorded, in the home's file, as long
         # as no `state_database` is named: which database was meant is then not in doubt.
         from market_spine.config.file import SettingSources
 
         try:
-            named = SettingSources.of(os.environ, Path(home)).get("MARKET_SPINE_STATE_DATABASE")
+            sources = SettingSources.of(os.environ, Path(home))
         except InvalidInput:
-            named = "unreadable"
-        if (named or "").strip():
+            raise refused from None
+        if sources.get("MARKET_SPINE_STATE_DATABASE", "").strip():
             raise
         return StateDatabase(STORE, db_path(home))
 
@@ -257,6 +257,7 @@ class AuditStore:
         return self.con.postgres
 
     def close(self) -> None:
+        """Close the store's connection."""
         self.con.close()
 
     def _live(self) -> StateConnection:
@@ -314,6 +315,7 @@ class AuditStore:
         """Where the head is kept, for messages: the head file, or the head table."""
         return "the head table" if self.con.postgres else "the head file"
 
+    @property
     def head_place(self) -> str:
         """Where the head is kept, named in full for messages."""
         if self.con.postgres:
@@ -327,7 +329,7 @@ class AuditStore:
         if not _has_table(self.con, "head"):
             return None
         row = self.con.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
-        return None if row is None else _checked_head(row[0], row[1], self.head_place())
+        return None if row is None else _checked_head(row[0], row[1], self.head_place)
 
     def last(self) -> Head | None:
         """The last entry's sequence number and hash, as the entries hold them; None when

@@ -92,7 +92,7 @@ def _verify(store: AuditStore, anchors: list[Anchor], max_problems: int) -> Veri
     if head is None:
         if last:
             found.problems.append(
-                f"{store.head_place()} is missing: the end of the log is unanchored"
+                f"{store.head_place} is missing: the end of the log is unanchored"
             )
     elif (head.seq, head.hash) != (last, prev):
         found.problems.append(

@@ -149,6 +149,8 @@ def test_an_edit_is_detected(state_home: Path) -> None:
     found = verify(state_home)
     assert not found.intact
     assert any("entry 4" in p and "edited" in p for p in found.problems), found.problems
+    # Stopping at the first problem ends the read, and the snapshot, cleanly.
+    assert len(verify(state_home, max_problems=1).problems) == 1
 
 
 def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(state_home: Path) -> None:
