@@ -1,11 +1,11 @@
 """Liveness (`/healthz`) and readiness (`/readyz`): is the process up, and can it serve reads.
 
-Readiness is about this replica's ability to serve: the home, the lake and the Dagster
-instance's storage answer. A failed load or warehouse build does not stop a replica from serving
-what the lake holds, so it never makes the replica unready (every replica would leave the
-Service together): it is reported as `degraded`, with its detail for operators. The home's
-Dagster instance is asked (opened once, its answer kept a few seconds by `LoadStatus`) because an
-orchestrator polls this endpoint every few seconds.
+Readiness is about this replica's ability to serve: the home, the lake, the Dagster instance's
+storage and (when set) the platform's state database answer. A failed load or warehouse build
+does not stop a replica from serving what the lake holds, so it never makes the replica unready
+(every replica would leave the Service together): it is reported as `degraded`, with its detail
+for operators. The home's Dagster instance is asked (opened once, its answer kept a few seconds
+by `LoadStatus`) because an orchestrator polls this endpoint every few seconds.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ router = APIRouter(tags=["operations"])
 
 #: A database that does not answer this fast is "not ready" for a probe that must stay cheap.
 CONNECT_TIMEOUT_S = 0.25
+#: libpq counts its connect timeout in whole seconds.
+STATE_TIMEOUT_S = 2
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,17 @@ def probe_dagster(settings: Settings) -> Probe:
     return _probe_sqlite(Path(base) / "history" / "runs.db", settings)
 
 
+def probe_state(settings: Settings) -> Probe | None:
+    """The platform's stores answer where `state_database` puts them (None: the home's files,
+    which the lake's probe of the home covers)."""
+    if not settings.state_database:
+        return None
+    from market_spine.state_db.location import probe
+
+    ok, detail = probe(settings, os.environ, timeout_s=STATE_TIMEOUT_S)
+    return Probe(bool(ok), f"state database: {detail}")
+
+
 @router.get("/healthz", summary="Liveness")
 async def healthz(request: Request) -> dict[str, str]:
     """200 while the process can answer at all; it runs on the event loop, so it stays fast
@@ -165,7 +178,10 @@ async def healthz(request: Request) -> dict[str, str]:
     "/readyz",
     summary="Readiness",
     responses={
-        503: {"description": "The home, the lake or the Dagster instance's storage is not usable."}
+        503: {
+            "description": "The home, the lake, the Dagster instance's storage or the "
+            "platform's state database is not usable."
+        }
     },
 )
 def readyz(
@@ -178,6 +194,9 @@ def readyz(
     status alone: which part failed, and why, is for those who run the platform."""
     settings: Settings = request.app.state.settings
     checks = {"lake": probe_lake(settings), "dagster": probe_dagster(settings)}
+    state = probe_state(settings)
+    if state is not None:
+        checks["state"] = state
     failed = [name for name, probe in checks.items() if not probe.ok]
     if checks["dagster"].ok:
         checks["loads"] = request.app.state.loads.probe()

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -83,6 +83,11 @@ class StateDatabase:
     conninfo: str = ""
     #: Where the conninfo came from, for messages ("state_database=instance", ...).
     source: str = ""
+    #: Seconds a PostgreSQL connection attempt may take (a whole number: libpq's unit), and a
+    #: statement, waits for the store's lock included (0: no limit). A store that must never hold
+    #: up its caller (the provider counters, flushed at exit) gives short ones.
+    connect_timeout_s: int = CONNECT_TIMEOUT_S
+    statement_timeout_s: float = 0
     _local: threading.local = field(default_factory=threading.local, compare=False, repr=False)
     _prepared: set[str] = field(default_factory=set, compare=False, repr=False)
 
@@ -140,17 +145,27 @@ class StateDatabase:
             pg = psycopg.connect(
                 self.conninfo,
                 autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                options=f"-c search_path={self.schema}",
+                connect_timeout=self.connect_timeout_s,
+                options=self._options(),
                 **({"row_factory": _named_rows} if named else {}),
             )
         except psycopg.OperationalError as exc:
             raise StateUnavailable(self.refusal(exc)) from None
         connection = StateConnection(self, pg)
-        with connection.transaction():
-            # Two processes creating the schema at once would collide in the catalog.
-            pg.execute("CREATE SCHEMA IF NOT EXISTS " + self.schema)
+        made = pg.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,))
+        if made.fetchone() is None:
+            with connection.transaction():
+                # Two processes creating the schema at once would collide in the catalog.
+                pg.execute("CREATE SCHEMA IF NOT EXISTS " + self.schema)
         return connection
+
+    def _options(self) -> str:
+        """The server settings of the store's sessions: its schema, and its statements' limit
+        when it has one (else the server's own stands)."""
+        options = f"-c search_path={self.schema}"
+        if self.statement_timeout_s:
+            options += f" -c statement_timeout={round(self.statement_timeout_s * 1000)}"
+        return options
 
     def connection(self, *, named: bool = False) -> StateConnection:
         """This thread's connection, made on first use and remade when broken (a restarted
@@ -198,6 +213,8 @@ class StateConnection:
         self.database = database
         self.raw = raw
         self.postgres = isinstance(raw, psycopg.Connection)
+        self._named = self.postgres and raw.row_factory is _named_rows  # type: ignore[union-attr]
+        self._depth = 0
 
     @property
     def dialect(self) -> Dialect:
@@ -214,8 +231,23 @@ class StateConnection:
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Run one statement; the cursor answers fetchone/fetchall/rowcount."""
         if self.postgres:
+            try:
+                return self.raw.execute(postgres_sql(sql), args)  # type: ignore[arg-type]
+            except psycopg.OperationalError:
+                if not self._may_reconnect():
+                    raise
             return self.raw.execute(postgres_sql(sql), args)  # type: ignore[arg-type]
         return self.raw.execute(sql, args)
+
+    def _may_reconnect(self) -> bool:
+        """Outside a transaction, a connection the server dropped (restarted, failed over,
+        ended an idle session) is made again, so the statement can run once more: True then.
+        Inside one, what the transaction did is gone with it: the caller must see the failure.
+        A server that refuses the new connection raises StateUnavailable."""
+        if self._depth or not self.raw.broken:  # type: ignore[union-attr]
+            return False
+        self.raw = self.database.connect(named=self._named).raw
+        return True
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for each of `rows`."""
@@ -249,11 +281,22 @@ class StateConnection:
         `BEGIN IMMEDIATE`; on PostgreSQL an advisory lock of the store), so read-then-write
         sequences of concurrent writers take turns; rolled back on any exception."""
         if self.postgres:
-            with self.raw.transaction():  # type: ignore[union-attr]
-                self.raw.execute(  # type: ignore[union-attr]
-                    "SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.database.store),)
-                )
-                yield self
+            with ExitStack() as stack:
+                try:
+                    stack.enter_context(self.raw.transaction())  # type: ignore[union-attr]
+                except psycopg.OperationalError:
+                    # Its BEGIN found the connection dropped: nothing was done yet.
+                    if not self._may_reconnect():
+                        raise
+                    stack.enter_context(self.raw.transaction())  # type: ignore[union-attr]
+                self._depth += 1
+                try:
+                    self.raw.execute(  # type: ignore[union-attr]
+                        "SELECT pg_advisory_xact_lock(%s)", (_lock_key(self.database.store),)
+                    )
+                    yield self
+                finally:
+                    self._depth -= 1
             return
         self.raw.execute("BEGIN IMMEDIATE")
         try:

@@ -104,7 +104,9 @@ LIBPQ_VARIABLES = {
 }
 
 
-def probe(settings: Settings, env: Mapping[str, str]) -> tuple[bool | None, str]:
+def probe(
+    settings: Settings, env: Mapping[str, str], timeout_s: float = 10
+) -> tuple[bool | None, str]:
     """Whether the settings' stores can live where `state_database` says, in a line: their
     PostgreSQL answers the credentials and lets them create their schemas (nothing is made).
     None when the stores are the home's files."""
@@ -121,7 +123,7 @@ def probe(settings: Settings, env: Mapping[str, str]) -> tuple[bool | None, str]
     named = psycopg.conninfo.conninfo_to_dict(conninfo)
     given = {k: env[v] for k, v in LIBPQ_VARIABLES.items() if env.get(v) and k not in named}
     try:
-        with psycopg.connect(conninfo, connect_timeout=10, **given) as con:
+        with psycopg.connect(conninfo, connect_timeout=max(1, round(timeout_s)), **given) as con:
             (may_create,) = con.execute(
                 "SELECT has_database_privilege(current_user, current_database(), 'CREATE')"
             ).fetchone() or (False,)

@@ -80,18 +80,39 @@ def test_concurrent_read_then_write_transactions_take_turns(state_home: Path) ->
 def test_a_connection_the_server_dropped_is_remade(
     postgres: PostgresServer, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A restarted or failed-over server drops every session: the next statement, or the next
+    transaction, outside a transaction runs on a new connection; inside one it fails."""
     use_postgres(postgres, monkeypatch)
     db = _database(home)
+
+    def dropped() -> int:
+        with db.session() as con:
+            pid = con.raw.info.backend_pid  # type: ignore[union-attr]
+        with db.connect() as admin:
+            admin.execute("SELECT pg_terminate_backend(?)", (pid,))
+        return pid
+
     with db.session(DDL) as con:
         con.execute("INSERT INTO marks VALUES ('x', 1)")
-        pid = con.raw.info.backend_pid  # type: ignore[union-attr]
-    with db.connect() as admin:
-        admin.execute("SELECT pg_terminate_backend(?)", (pid,))
-    with pytest.raises(DATABASE_ERRORS), db.session() as con:
-        con.execute("SELECT 1")
+    pid = dropped()
     with db.session() as con:
         assert con.execute("SELECT value FROM marks").fetchall() == [(1,)]
         assert con.raw.info.backend_pid != pid  # type: ignore[union-attr]
+    dropped()
+    with db.session() as con, con.transaction():
+        con.execute("UPDATE marks SET value = 2")
+    with db.session() as con:
+        assert con.execute("SELECT value FROM marks").fetchall() == [(2,)]
+        with pytest.raises(DATABASE_ERRORS), con.transaction():
+            con.execute("UPDATE marks SET value = 3")
+            with db.connect() as admin:
+                # A connection of its own, beside the open transaction (and its store lock).
+                admin.execute(
+                    "SELECT pg_terminate_backend(?)",
+                    (con.raw.info.backend_pid,),  # type: ignore[union-attr]
+                )
+            con.execute("UPDATE marks SET value = 4")
+        assert con.execute("SELECT value FROM marks").fetchall() == [(2,)]
 
 
 def test_each_store_has_its_own_schema(
