@@ -29,8 +29,8 @@ class Verification:
 
 
 def missing_triggers(store: AuditStore) -> list[str]:
-    """The append-only triggers the database no longer has (on PostgreSQL, or no longer has
-    as made: enabled in every session, on their events, calling the refusing function)."""
+    """The append-only triggers the database no longer has; on PostgreSQL also those no longer
+    as made (disabled, on other events, or calling a function that no longer refuses)."""
     return store.missing_guards()
 
 
@@ -50,6 +50,7 @@ def verify(
 
 
 def _verify(store: AuditStore, anchors: list[Anchor], max_problems: int) -> Verification:
+    """What `verify` finds in `store`, read inside its snapshot."""
     found = Verification()
     expected_seq, prev = 1, GENESIS
     wanted = {a.seq for a in anchors}
