@@ -1,0 +1,61 @@
+"""The API with its stores on PostgreSQL (`state_database`): keys issued by one replica are
+accepted by another, `/readyz` asks the database, and a database that refuses answers 503
+without the cause, which goes to the operator."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from market_spine.api.app import create_app
+from market_spine.security.keys import KeyStore
+from market_spine_tests.kit.api import serving_app
+from market_spine_tests.kit.homes import settings_for
+from market_spine_tests.kit.postgres import PostgresServer
+from market_spine_tests.kit.state_db import PII_HASH_KEY, use_postgres
+
+
+def _replica(home: Path, state: str) -> object:
+    """One API replica: its own home (nothing shared on disk), the stores in `state`."""
+    settings = replace(
+        settings_for(home), state_database=state, pii_hash_key=SecretStr(PII_HASH_KEY)
+    )
+    return create_app(settings)
+
+
+def test_replicas_on_two_nodes_share_keys_and_readiness_asks_the_database(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = use_postgres(postgres, monkeypatch)
+    for node in ("a", "b"):
+        (tmp_path / node / "lake").mkdir(parents=True)
+    issued = KeyStore(tmp_path / "a").create("admin", name="from-node-a")
+    headers = {"Authorization": f"Bearer {issued.token}"}
+    with serving_app(_replica(tmp_path / "b", state), role=None) as b:  # type: ignore[arg-type]
+        keys = b.get("/v1/keys", headers=headers)
+        assert keys.status_code == 200, keys.text
+        assert [k["name"] for k in keys.json()["keys"]] == ["from-node-a"]
+        ready = b.get("/readyz", headers=headers).json()
+        assert ready["checks"]["state"]["ok"] is True, ready
+        assert "accepts the credentials" in ready["checks"]["state"]["detail"]
+        assert not (tmp_path / "b" / "secrets" / "keys.db").exists()
+
+        monkeypatch.setenv("PGPASSWORD", "not-the-password")
+        with postgres.connect() as admin:
+            admin.autocommit = True
+            with admin.cursor() as cur:
+                # Every session of the API ends: the next request must log in again.
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND datname LIKE 'state_%'"
+                )
+        # A checked key is kept a while (no login per request); listing keys reads the store.
+        refused = b.get("/v1/keys", headers=headers)
+        assert refused.status_code == 503, refused.text
+        assert "state database is unavailable" in refused.json()["error"]
+        assert "PGPASSWORD" not in refused.text and "not-the-password" not in refused.text
+        unready = b.get("/readyz")
+        assert unready.status_code == 503 and unready.json() == {"status": "unavailable"}
