@@ -28,7 +28,7 @@ import psycopg
 
 from market_spine.audit.entry import GENESIS, Entry, canonical, chain_hash
 from market_spine.errors import InvalidInput
-from market_spine.state_db import DATABASE_ERRORS, StateConnection, StateDatabase
+from market_spine.state_db import StateConnection, StateDatabase
 from market_spine.state_db.database import postgres_sql
 from market_spine.state_db.location import home_database
 
@@ -260,23 +260,11 @@ class AuditStore:
         """Close the store's connection."""
         self.con.close()
 
-    def _live(self) -> StateConnection:
-        """The store's connection, remade when its PostgreSQL dropped it since the last use (a
-        server restart between two batches of a long-lived recorder)."""
-        if self.con.postgres:
-            try:
-                self.con.execute("SELECT 1")
-            except DATABASE_ERRORS:
-                if not self.con.broken:
-                    raise
-                self.con.close()
-                self.con = self.database.connect()
-        return self.con
-
     def append(self, entries: Sequence[Entry]) -> Head:
         """Append `entries` in order, chained after the last one, in one transaction; the new
-        head. Safe against other processes appending at the same time."""
-        con = self._live()
+        head. Safe against other processes appending at the same time; a connection the
+        server dropped since the last batch is made again as the transaction begins."""
+        con = self.con
         with con.transaction():
             last = con.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = last if last else (0, GENESIS)
