@@ -38,7 +38,7 @@ from market_spine.api.server import BodyDeadline, BodyLimit
 from market_spine.catalog.listing import CatalogCache
 from market_spine.client import Spine
 from market_spine.home import existing_instance
-from market_spine.observability.ledger import ledger_path
+from market_spine.observability.ledger import ledger_database
 from market_spine.operations.metrics import HomeMetrics
 from market_spine.security.bootstrap import home_id
 from market_spine.security.credentials import Authenticator
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics.Metrics(
         hub=lambda: app.state.hub,
         home=app.state.home_metrics,
-        ledger=ledger_path(settings.home),
+        ledger=ledger_database(settings.home),
     )
     # Streaming is attached by `market-spine stream`; the hub fans its bars out to WebSockets.
     app.state.hub = BarHub()

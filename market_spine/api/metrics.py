@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -75,7 +74,7 @@ class ProviderCounters:
     """The machinery's counters of every process of the home: this one's, live, plus what the
     others (the runs, above all) last wrote to the home's ledger (`observability.ledger`)."""
 
-    def __init__(self, ledger: Path) -> None:
+    def __init__(self, ledger: ledger.Ledger) -> None:
         self._ledger = ledger
 
     def collect(self) -> Iterator[Metric]:
@@ -104,7 +103,7 @@ class Metrics:
         self,
         hub: Callable[[], BarHub] | None = None,
         home: Collector | None = None,
-        ledger: Path | None = None,
+        ledger: ledger.Ledger | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_Forward(MACHINERY) if ledger is None else ProviderCounters(ledger))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 from dagster._core.events import EngineEventData
@@ -11,7 +10,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from market_spine.config.secrets import split_credentials
 from market_spine.errors import InvalidInput, SpineError
-from market_spine.observability.ledger import flush, flush_at_exit, ledger_path
+from market_spine.observability.ledger import Ledger, flush, flush_at_exit, ledger_database
 from market_spine.observability.metrics import requests_sent
 from market_spine.providers.base import BarProvider, ChainProvider, QuoteProvider
 from market_spine.settings import DEFAULT_THETADATA_URL, Settings
@@ -179,11 +178,12 @@ class MarketDataResource(dg.ConfigurableResource):
         )
 
 
-def _home_ledger() -> Path | None:
+def _home_ledger() -> Ledger | None:
     """The ledger of the home this process works for (`MARKET_SPINE_HOME`, which every run
-    process inherits); None when it names no usable home."""
+    process inherits); None when it names no usable home, or its ledger's database cannot be
+    resolved."""
     try:
-        return ledger_path(Settings.home_from_env())
+        return ledger_database(Settings.home_from_env())
     except SpineError:
         return None
 
