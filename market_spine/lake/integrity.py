@@ -127,27 +127,22 @@ def _enter_wal(conn: sqlite3.Connection) -> None:
 
 class Ledger:
     """The integrity records of a lake, kept in the local folder `local` (the lake's own folder,
-    or the home's lake folder for a lake on object storage), or in `database` when it is on
-    PostgreSQL (a lake on object storage every node shares), and the checks that use them."""
+    or the home's lake folder for a lake on object storage), and the checks that use them.
+    `SharedLedger` keeps them in PostgreSQL instead."""
 
-    def __init__(
-        self,
-        local: str | Path,
-        lake_root: str | None = None,
-        database: StateDatabase | None = None,
-    ) -> None:
+    #: The PostgreSQL database of the records; None for the SQLite file.
+    database: StateDatabase | None = None
+
+    def __init__(self, local: str | Path, lake_root: str | None = None) -> None:
         self.root = Path(local)
-        #: The SQLite file of the records (none is made when they are on PostgreSQL).
         self.path = self.root / LEDGER_FILE
-        #: The PostgreSQL database of the records, or None for the SQLite file.
-        self.database = database if database is not None and database.shared else None
         self._lake_root = normalize_root(lake_root or str(local))
         self._local = threading.local()
         self._verified: set[tuple[Any, ...]] = set()
 
     def where(self) -> str:
         """Where the records are, for messages (never a password)."""
-        return str(self.path) if self.database is None else self.database.where()
+        return str(self.path)
 
     @property
     def storage(self) -> Storage:
@@ -189,8 +184,6 @@ class Ledger:
         )
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        if self.database is not None:
-            return self._shared(lambda con: con.execute(sql, args).fetchall())
         try:
             conn = self._conn()
             if conn is None:
@@ -199,42 +192,11 @@ class Ledger:
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
 
-    def _shared(self, work: Callable[[StateConnection], _T]) -> _T:
-        """`work` on this thread's connection to the PostgreSQL, its tables in place. A kept
-        connection whose server went away (a restart, a failover) is found broken only by a
-        statement: that one is tried once more on a new connection before the ledger is
-        reported unavailable."""
-        # Imported here: only a ledger on PostgreSQL needs the driver, and a process whose
-        # lakes are local should not pay its import.
-        import psycopg
-
-        database = self.database
-        assert database is not None
-        for attempt in (1, 2):
-            con: StateConnection | None = None
-            try:
-                with database.session(_POSTGRES_SCHEMA) as con:
-                    return work(con)
-            except psycopg.OperationalError as exc:
-                if attempt == 1 and con is not None and con.broken:
-                    continue
-                raise StateUnavailable(database.refusal(exc)) from None
-        raise AssertionError("a second attempt returns or raises")
-
     def _write(self, statements: Iterable[tuple[str, list[tuple[Any, ...]]]]) -> None:
         """Run each statement over its rows in one transaction (one sync, the store's write
         lock held), or none of them when any fails."""
         batches = [(sql, rows) for sql, rows in statements if rows]
         if not batches:
-            return
-        if self.database is not None:
-
-            def write(con: StateConnection) -> None:
-                with con.transaction():
-                    for sql, rows in batches:
-                        con.executemany(sql, rows)
-
-            self._shared(write)
             return
         try:
             conn = self._conn(write=True)
@@ -253,21 +215,8 @@ class Ledger:
                 conn.execute("ROLLBACK")
             raise
 
-    def refusal(self) -> str | None:
-        """Why the ledger's PostgreSQL cannot be read, in a line with the fix, or None when it
-        answers (a SQLite file is checked with SQLite's own checks instead: `verify`)."""
-        if self.database is None:
-            return None
-        try:
-            self._query("SELECT count(*) FROM log_files", ())
-        except StateUnavailable as exc:
-            return str(exc)
-        return None
-
     def close(self) -> None:
         """Close this thread's connection (tests and tools that delete the lake call it)."""
-        if self.database is not None:
-            self.database.close_thread()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -548,13 +497,80 @@ class Ledger:
         self._verified.clear()
 
 
+class SharedLedger(Ledger):
+    """The integrity records of a lake on object storage in the schema `market_spine_lake_ledger`
+    of the PostgreSQL every node reaches (`database`), so each node knows the others' commits;
+    the same statements as on SQLite, the checks unchanged. A database that refuses or cannot
+    be reached is StateUnavailable: the records are out of reach, not damaged."""
+
+    database: StateDatabase
+
+    def __init__(self, local: str | Path, lake_root: str, database: StateDatabase) -> None:
+        super().__init__(local, lake_root)
+        self.database = database
+
+    def where(self) -> str:
+        """Where the records are, for messages (never a password)."""
+        return self.database.where()
+
+    def _shared(self, work: Callable[[StateConnection], _T]) -> _T:
+        """`work` on this thread's connection, the tables in place. A kept connection whose
+        server went away (a restart, a failover) is found broken only by a statement: that one
+        is tried once more on a new connection before the ledger is reported unavailable."""
+        # Imported here: only a ledger on PostgreSQL needs the driver, and a process whose
+        # lakes are local should not pay its import.
+        import psycopg
+
+        for attempt in (1, 2):
+            con: StateConnection | None = None
+            try:
+                with self.database.session(_POSTGRES_SCHEMA) as con:
+                    return work(con)
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and con is not None and con.broken:
+                    continue
+                raise StateUnavailable(self.database.refusal(exc)) from None
+        raise AssertionError("a second attempt returns or raises")
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return self._shared(lambda con: con.execute(sql, args).fetchall())
+
+    def _write(self, statements: Iterable[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """Run each statement over its rows in one transaction under the store's write lock
+        (an advisory lock every node takes), or none of them when any fails."""
+        batches = [(sql, rows) for sql, rows in statements if rows]
+        if not batches:
+            return
+
+        def write(con: StateConnection) -> None:
+            with con.transaction():
+                for sql, rows in batches:
+                    con.executemany(sql, rows)
+
+        self._shared(write)
+
+    def refusal(self) -> str | None:
+        """Why the database cannot be read, in a line with the fix, or None when it answers."""
+        try:
+            self._query("SELECT count(*) FROM log_files", ())
+        except StateUnavailable as exc:
+            return str(exc)
+        return None
+
+    def close(self) -> None:
+        """Close this thread's connection (tests and tools that delete the lake call it)."""
+        self.database.close_thread()
+
+
 @lru_cache(maxsize=16)
 def ledger_at(root: str) -> Ledger:
     """One Ledger per lake root in a process, so its verified files are shared; it lives in
     the root's local folder (the root itself, or the one registered for an S3 lake), or in the
     PostgreSQL registered for an S3 lake."""
     location = location_of(root)
-    return Ledger(location.local, location.root, location.ledger)
+    if location.ledger is not None:
+        return SharedLedger(location.local, location.root, location.ledger)
+    return Ledger(location.local, location.root)
 
 
 def ledger_of(table_uri: str) -> tuple[Ledger, str, str]:

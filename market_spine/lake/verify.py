@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from market_spine.errors import LakeDamaged, LakeError
 from market_spine.lake.files import LogListing
 from market_spine.lake.filters import comparable
+from market_spine.lake.integrity import SharedLedger
 from market_spine.lake.reader import FileEntry, Snapshot, open_table
 from market_spine.lake.repair import day_of
 from market_spine.lake.storage import Storage
@@ -326,7 +327,7 @@ def verify_ledger(lake: Lake, deep: bool = False) -> list[Finding]:
     answers (nothing found); a PostgreSQL that refuses is a finding with its refusal, as the
     lake's tables cannot be checked without their records."""
     ledger = lake.ledger
-    if ledger.database is not None:
+    if isinstance(ledger, SharedLedger):
         refusal = ledger.refusal()
         if refusal is None:
             return []

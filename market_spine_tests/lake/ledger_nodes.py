@@ -16,7 +16,6 @@ import polars as pl
 
 from market_spine.errors import LakeDamaged
 from market_spine.lake import Lake
-from market_spine.lake.integrity import LEDGER_FILE
 from market_spine.settings import Settings
 from market_spine_tests.kit.frames import day_frame
 
@@ -45,8 +44,7 @@ def append(dataset: str, day: date, writer: int, count: int) -> None:
 
 def view(dataset: str) -> dict[str, Any]:
     """What this node reads of `dataset` and what its ledger holds of it."""
-    settings = Settings.from_env()
-    lake = settings.lake()
+    lake = Settings.from_env().lake()
     rows = lake.read(dataset)
     records = lake.ledger.log_records(dataset)
     return {
@@ -55,7 +53,6 @@ def view(dataset: str) -> dict[str, Any]:
         "version": lake.version(dataset),
         "head": lake.ledger.head(dataset),
         "recorded": sorted(v for name, (v, _, _) in records.items() if name.endswith(".json")),
-        "ledger_file": (settings.lake_root / LEDGER_FILE).exists(),
     }
 
 
