@@ -1,5 +1,8 @@
 """The lake on object storage against the local disk, in the same run: write and point-read
-throughput, and concurrent writers from separate processes.
+throughput, and concurrent writers from separate processes. The object-store lake is measured
+twice: with its integrity ledger in the home (SQLite, one machine) and, as a deployment whose
+nodes share no home runs it, in PostgreSQL (`state_database`), where each writer process has a
+home of its own (a node).
 
 S3 is moto's server (`python -m moto.server`, its own process on loopback), so the figures say
 what our code and the protocol cost (requests, whole-object PUTs, no local page cache), not what
@@ -14,12 +17,15 @@ AWS's latency adds. Measured on a quarter of CL/ES/NG minute bars (2024-01..03, 
   on a commit conflict as the store does): wall, commits/s, commits lost (0 expected) and rows
   duplicated (0 expected).
 
-Run: `.venv/bin/python bench/lake_s3.py` (≈ 2 min on 2 cores).
+PostgreSQL is a throwaway cluster on loopback (TLS, password), as the tests start it.
+
+Run: `.venv/bin/python bench/lake_s3.py` (≈ 3 min on 2 cores).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import random
 import time
 from datetime import date
@@ -33,6 +39,7 @@ import report
 from market_spine.lake import Lake
 from market_spine.lake.integrity import ledger_at
 from market_spine.settings import Settings
+from market_spine_tests.kit.postgres import PostgresServer, postgres_server
 from market_spine_tests.kit.s3 import S3Server, s3_server
 
 START, END = date(2024, 1, 1), date(2024, 3, 31)
@@ -88,6 +95,10 @@ def _point_reads(
 
 
 def _appender(env: dict[str, str], writer: int, count: int, start: Any) -> None:
+    # libpq reads its password and CA from the environment; a fresh process, no thread yet.
+    os.environ.update({k: v for k, v in env.items() if k.startswith("PG")})
+    if env.get("MARKET_SPINE_STATE_DATABASE"):
+        env = {**env, "MARKET_SPINE_HOME": f"{env['MARKET_SPINE_HOME']}-node-{writer}"}
     lake = Settings.from_env(env).lake()
     start.wait()
     for seq in range(count):
@@ -136,9 +147,10 @@ def main() -> None:
     days = sorted(sessions.filter(pl.col("symbol") == "CL")["trade_date"].to_list())
     days = days[-DAILY_COMMITS:]
     results: dict[str, dict[str, Any]] = {}
-    with dataset.scratch("lake_s3_") as work, s3_server() as server:
-        for place in ("local", "s3"):
-            env = _env(place, work / place, server)
+    with dataset.scratch("lake_s3_") as work, s3_server() as server, postgres_server() as pg:
+        for place in ("local", "s3", "s3_shared"):
+            env = _env(place, work / place, server, pg)
+            os.environ.update({k: v for k, v in env.items() if k.startswith("PG")})
             settings = Settings.from_env(env)
             report.log(f"{place}: bulk write of {frame.height:,} rows")
             lake = settings.lake()
@@ -156,42 +168,50 @@ def main() -> None:
     report.save("lake_s3", {"rows": frame.height, **results})
 
 
-def _env(place: str, home: Path, server: S3Server) -> dict[str, str]:
+def _env(place: str, home: Path, server: S3Server, pg: PostgresServer) -> dict[str, str]:
     if place == "local":
         return {"MARKET_SPINE_HOME": str(home)}
-    return server.lake_env(home, server.bucket(), MARKET_SPINE_LAKE_SSE="AES256")
+    env = server.lake_env(home, server.bucket(), MARKET_SPINE_LAKE_SSE="AES256")
+    if place == "s3":
+        return env
+    database = pg.create_database("bench_state")
+    return {
+        **env,
+        "MARKET_SPINE_STATE_DATABASE": f"postgresql://{pg.user}@{pg.host}:{pg.port}/{database}"
+        "?sslmode=verify-full",
+        "MARKET_SPINE_PII_HASH_KEY": "bench-" + "0" * 40,
+        "PGPASSWORD": pg.password,
+        "PGSSLROOTCERT": str(pg.ca_file),
+    }
 
 
 def _print(results: dict[str, dict[str, Any]], rows: int) -> None:
-    local, s3 = results["local"], results["s3"]
+    places = ("s3_shared", "s3", "local")
+
+    def row(label: str, pick: Any) -> list[Any]:
+        return [label, *(pick(results[p]) for p in places)]
+
     lines = [
-        ["bulk write rows/s", s3["bulk"]["rows_per_s"], local["bulk"]["rows_per_s"]],
-        ["bulk write MB/s", s3["bulk"]["mb_per_s"], local["bulk"]["mb_per_s"]],
-        [
-            "one-day replace commits/s",
-            s3["daily"]["commits_per_s"],
-            local["daily"]["commits_per_s"],
-        ],
+        row("bulk write rows/s", lambda r: r["bulk"]["rows_per_s"]),
+        row("bulk write MB/s", lambda r: r["bulk"]["mb_per_s"]),
+        row("one-day replace commits/s", lambda r: r["daily"]["commits_per_s"]),
     ]
     for kind in ("warm", "cold"):
         for q in ("p50", "p99"):
-            key = f"{q}_ms"
             lines.append(
-                [f"point read {kind} {q} ms", s3["reads"][kind][key], local["reads"][kind][key]]
+                row(f"point read {kind} {q} ms", lambda r, k=kind, q=q: r["reads"][k][f"{q}_ms"])
             )
-    c_s3, c_local = s3["concurrent"], local["concurrent"]
     lines += [
-        [
+        row(
             f"{WRITERS} writers x {APPENDS} appends, commits/s",
-            c_s3["commits_per_s"],
-            c_local["commits_per_s"],
-        ],
-        ["commits lost", c_s3["lost"], c_local["lost"]],
-        ["rows duplicated", c_s3["duplicated"], c_local["duplicated"]],
+            lambda r: r["concurrent"]["commits_per_s"],
+        ),
+        row("commits lost", lambda r: r["concurrent"]["lost"]),
+        row("rows duplicated", lambda r: r["concurrent"]["duplicated"]),
     ]
     report.table(
         f"The lake on S3 (moto, loopback) vs the local disk: {rows:,} rows",
-        ["figure", "S3", "local disk (baseline)"],
+        ["figure", "S3, ledger in PostgreSQL", "S3, ledger in the home", "local disk (baseline)"],
         lines,
     )
 
