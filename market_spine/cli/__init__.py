@@ -30,6 +30,7 @@ from market_spine.cli.retry import retry
 from market_spine.cli.rolls import rolls
 from market_spine.cli.runs import runs
 from market_spine.cli.session import start_session
+from market_spine.cli.state import state
 from market_spine.cli.status import status
 from market_spine.cli.stream import stream
 from market_spine.cli.verify import verify
@@ -70,6 +71,7 @@ app.add_typer(alerts, name="alerts")
 app.add_typer(runs, name="runs")
 app.add_typer(keys, name="keys")
 app.add_typer(audit, name="audit")
+app.add_typer(state, name="state")
 app.add_typer(company, name="company")
 reflow_help(app)
 
