@@ -41,9 +41,13 @@ def api(
     from market_spine.api.app import create_app
     from market_spine.api.server import server_config
     from market_spine.api.tls import tls_options
+    from market_spine.home import prepare_home
 
     with command_run():
         settings = settings_from_env()
+        # A replica may start on an empty home (a pod's scratch volume): it opens the instance
+        # its profile names, so the profile's dagster.yaml must be in place first.
+        prepare_home(settings)
     warn_if_auth_off(settings)
     config = server_config(
         create_app(settings),

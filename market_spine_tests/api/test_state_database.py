@@ -59,3 +59,35 @@ def test_replicas_on_two_nodes_share_keys_and_readiness_asks_the_database(
         assert "PGPASSWORD" not in refused.text and "not-the-password" not in refused.text
         unready = b.get("/readyz")
         assert unready.status_code == 503 and unready.json() == {"status": "unavailable"}
+
+
+def test_a_replica_on_an_empty_home_opens_its_profiles_instance(
+    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod's home is scratch: `market-spine api` puts the profile's dagster.yaml in place, so
+    the replica's readiness reaches the instance's PostgreSQL instead of asking for `up`."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from market_spine.api.routes_health import probe_dagster
+    from market_spine.cli import app
+    from market_spine.settings import Settings
+
+    state = use_postgres(postgres, monkeypatch)
+    home = tmp_path / "scratch-home"
+    env = {
+        "MARKET_SPINE_HOME": str(home),
+        "MARKET_SPINE_PROFILE": "prod",
+        "MARKET_SPINE_LAKE_URI": "s3://market-spine-lake/lake",
+        "MARKET_SPINE_STATE_DATABASE": state,
+        **postgres.env(postgres.create_database("replica_instance")),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: served.append(self))
+    result = CliRunner().invoke(app, ["api"])
+    assert result.exit_code == 0, result.output
+    assert served and (home / "dagster" / "dagster.yaml").is_file()
+    probe = probe_dagster(Settings.from_env())
+    assert probe.ok, probe.detail
