@@ -138,6 +138,10 @@ def audit_database(home: Path) -> StateDatabase:
     try:
         return home_database(Path(home), STORE, db_path(home))
     except InvalidInput as refused:
+        # Until `state copy` carries it over, a home's trail file stays its trail: commands are
+        # recorded where the entries before them are.
+        if db_path(home).is_file():
+            return StateDatabase(STORE, db_path(home))
         # A command refused for a bad setting is still recorded, in the home's file, as long
         # as no `state_database` is named: which database was meant is then not in doubt.
         from market_spine.config.file import SettingSources

@@ -6,7 +6,9 @@ certificate), so a deployment configures its database once."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -83,16 +85,45 @@ def _database(store: str, file: Path, conninfo: str, source: str) -> StateDataba
     return StateDatabase(store, file, conninfo, source)
 
 
+#: Stores whose SQLite file holds only what live processes add up: nothing to carry over.
+TRANSIENT_STORES = frozenset({"counters"})
+
+_copying = threading.local()
+
+
+@contextmanager
+def copying() -> Iterator[None]:
+    """Let this thread open the shared stores beside the home's files (`state copy` itself)."""
+    _copying.active = True
+    try:
+        yield
+    finally:
+        _copying.active = False
+
+
 def database_for(settings: Settings, store: str, file: Path) -> StateDatabase:
     """The database of `store` under `settings`: `file` (SQLite) unless `state_database`
-    names a PostgreSQL."""
+    names a PostgreSQL. InvalidInput when it does while `file` still holds the home's store:
+    the history in it would be passed over without a word (keys no longer checked, a second
+    audit chain begun), so it is copied first (`market-spine state copy`)."""
     conninfo, source = conninfo_of(settings)
+    if (
+        conninfo
+        and store not in TRANSIENT_STORES
+        and not getattr(_copying, "active", False)
+        and file.is_file()
+    ):
+        raise InvalidInput(
+            f"{file} holds this home's {store} store, but {source} puts the store in "
+            "PostgreSQL: run `market-spine state copy` to carry it over (it moves the file "
+            "aside), or unset state_database"
+        )
     return _database(store, file, conninfo, source)
 
 
 def home_database(home: Path, store: str, file: Path) -> StateDatabase:
     """The database of `store` for `home`, under this process's configuration: for stores
-    opened by home."""
+    opened by home (see `database_for`)."""
     return database_for(Settings.for_home(home), store, file)
 
 

@@ -245,8 +245,14 @@ def test_a_home_with_a_bad_setting_still_records_in_its_file(
     monkeypatch.setenv("MARKET_SPINE_SIM_SEED", "seven")
     written(home, 2)
     assert db_path(home).is_file() and verify(home).entries == 2
-    # Where a state_database is named, a bad setting leaves no doubt-free place to write.
+    # Until `state copy` carries it over, the home's file stays the trail, wherever
+    # state_database points.
     monkeypatch.setenv("MARKET_SPINE_STATE_DATABASE", "postgresql://spine@db:5432/spine")
+    store = AuditStore(home)
+    assert not store.database.shared
+    store.close()
+    # Without one, a bad setting beside a named state_database leaves no doubt-free place.
+    db_path(home).rename(db_path(home).with_name("audit.sqlite.copied"))
     with pytest.raises(InvalidInput, match="MARKET_SPINE_SIM_SEED"):
         AuditStore(home)
 

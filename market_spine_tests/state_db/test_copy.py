@@ -22,6 +22,8 @@ from market_spine.operations.alerts.rules import Kind, Severity
 from market_spine.operations.alerts.store import AlertStore
 from market_spine.security.keys import KeyStore
 from market_spine.settings import Settings
+from market_spine.state_db import StateDatabase
+from market_spine.state_db.location import copying
 from market_spine_tests.kit.damage import forget_lake_caches
 from market_spine_tests.kit.postgres import PostgresServer
 from market_spine_tests.kit.s3 import S3Server
@@ -87,6 +89,11 @@ def test_a_homes_stores_move_into_postgresql_whole(
     assert verify(env_home).entries == 32
 
     code, out = _copy()
+    assert code == 0 and "keys: no file in this home, nothing to copy" in out
+    # A key file put back (another home's, say) is never merged into the copied keys.
+    [copied] = (env_home / "secrets").glob("keys.db.copied-*")
+    copied.rename(env_home / "secrets" / "keys.db")
+    code, out = _copy()
     assert code == 2 and "already holds 1 rows in api_keys" in out and "never merges" in out
 
 
@@ -100,9 +107,14 @@ def test_a_head_file_that_does_not_end_the_trail_stops_the_copy(
     use_postgres(postgres, monkeypatch)
     code, out = _copy()
     assert code == 2 and "does not name its last entry" in out
-    # Nothing was copied, the keys neither: the new trail holds only the refused command's.
-    assert verify(env_home).entries == 1
-    assert KeyStore(env_home).list() == []
+    # Nothing was copied, the keys neither; the refused command is recorded where the trail
+    # still is, the home's file.
+    with copying():
+        assert verify(env_home).entries == 0
+        assert KeyStore(env_home).list() == []
+    assert StateDatabase("audit", env_home / "audit" / "audit.sqlite").connect().execute(
+        "SELECT count(*) FROM entries"
+    ).fetchone() == (31,)
 
 
 def test_without_a_state_database_there_is_nothing_to_copy_to(env_home: Path) -> None:
