@@ -86,8 +86,7 @@ def test_what_one_node_builds_the_other_reads_and_newer_builds_reach_it(
     builder = WarehouseResource.for_settings(nodes.builder)
     with builder.writing(), duckdb.connect(str(builder.path)) as con:
         con.execute(
-            "insert into marts.fct_futures_bars_1m select * from marts.fct_futures_bars_1m "
-            "limit 1"
+            "insert into marts.fct_futures_bars_1m select * from marts.fct_futures_bars_1m limit 1"
         )
     assert Spine(settings=nodes.reader).warehouse_sql(MINUTES)["n"][0] == built + 1
 
