@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +102,11 @@ def _environment_restored() -> Iterator[None]:
     environment after every test crashed workers in those threads."""
     saved = dict(os.environ)
     yield
+    recorder = sys.modules.get("market_spine.audit.recorder")
+    if recorder is not None:
+        # A test's audit entries are written while its environment (which names the state
+        # database they go to) still holds, never into the next test's.
+        recorder.flush_all()
     for name in os.environ.keys() - saved.keys():
         del os.environ[name]
     for name, value in saved.items():

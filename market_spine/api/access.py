@@ -31,6 +31,7 @@ from market_spine.client import (
     VOL_SURFACE,
 )
 from market_spine.config.identity import os_user
+from market_spine.errors import StateUnavailable
 from market_spine.security.credentials import Authenticator, Refused
 from market_spine.security.identity import ADMITTED, CLAIMED_ACTOR, Identity
 from market_spine.security.keys import KeyStore
@@ -308,7 +309,9 @@ async def optional_identity(request: Request, credentials: Credentials) -> Ident
         return None
     try:
         identity = await identify(access, token, client=_address(request))
-    except ApiError:
+    except (ApiError, StateUnavailable):
+        # A public route answers a caller whose key cannot be checked now as anyone (the
+        # readiness probe above all, when the key store is the part that is down).
         return None
     request.state.identity = identity
     return identity

@@ -10,6 +10,7 @@ by `LoadStatus`) because an orchestrator polls this endpoint every few seconds.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sqlite3
@@ -29,6 +30,7 @@ from market_spine.security.roles import allows
 from market_spine.settings import Settings
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("market_spine.api")
 
 #: A database that does not answer this fast is "not ready" for a probe that must stay cheap.
 CONNECT_TIMEOUT_S = 0.25
@@ -163,7 +165,7 @@ def probe_state(settings: Settings) -> Probe | None:
     from market_spine.state_db.location import probe
 
     ok, detail = probe(settings, os.environ, timeout_s=STATE_TIMEOUT_S)
-    return Probe(bool(ok), f"state database: {detail}")
+    return Probe(bool(ok), detail)
 
 
 @router.get("/healthz", summary="Liveness")
@@ -209,6 +211,21 @@ def readyz(
         "degraded": degraded,
         "checks": {name: asdict(probe) for name, probe in checks.items()},
     }
+    _log_change(request, status, {n: checks[n].detail for n in (*failed, *degraded)})
     if identity is None or not allows(identity.role, "operator"):
         body = {"status": body["status"]}
     return JSONResponse(body, status_code=503 if failed else 200)
+
+
+def _log_change(request: Request, status: str, reasons: dict[str, str]) -> None:
+    """Say in the server log why this replica is not ready, once each time that changes: the
+    orchestrator asks every few seconds, and an operator whose key cannot be checked (the key
+    store down) reads why there."""
+    seen = (status, tuple(sorted(reasons.items())))
+    if getattr(request.app.state, "readiness_seen", None) == seen:
+        return
+    request.app.state.readiness_seen = seen
+    if reasons:
+        log.warning("readiness %s: %s", status, "; ".join(f"{n}: {d}" for n, d in reasons.items()))
+    else:
+        log.info("readiness %s", status)

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from market_spine.cli.console import command_run, console, settings_from_env
+from market_spine.cli.console import command_run, console, quiet_libraries, settings_from_env
 from market_spine.cli.process import report_failures, run_domains
 from market_spine.settings import UI_HOST, UI_PATH_PREFIX, Settings
 
@@ -48,6 +48,9 @@ def api(
         # A replica may start on an empty home (a pod's scratch volume): it opens the instance
         # its profile names, so the profile's dagster.yaml must be in place first.
         prepare_home(settings)
+    # A service: what goes wrong on the server (a part unavailable, readiness lost) is in its
+    # log, which the API's answers point operators at.
+    quiet_libraries(show_warnings=True, dagster=False)
     warn_if_auth_off(settings)
     config = server_config(
         create_app(settings),

@@ -114,8 +114,9 @@ class StateDatabase:
         at = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
         return f"PostgreSQL {at}, schema {self.schema}"
 
-    def refusal(self, exc: Exception) -> str:
-        """Why the store's PostgreSQL refused a connection, in a line with the fix."""
+    def refusal(self, exc: Exception, what: str | None = None) -> str:
+        """Why the store's PostgreSQL refused a connection, in a line with the fix; `what`
+        names the database otherwise than as this store's (no schema then)."""
         reason = (str(exc).strip().splitlines() or ["no answer"])[0]
         if "certificate" in reason.lower() or "ssl" in reason.lower():
             fix = "point PGSSLROOTCERT at the CA that signed the server's certificate"
@@ -124,7 +125,9 @@ class StateDatabase:
         else:
             fix = "check the server runs and state_database names it"
         via = f" ({self.source})" if self.source else ""
-        return f"the {self.store} store's database, {self.where()}{via}, refused: {reason}; {fix}"
+        where = self.where() if what is None else self.where().split(", schema")[0]
+        what = what or f"the {self.store} store's database"
+        return f"{what}, {where}{via}, refused: {reason}; {fix}"
 
     def exists(self) -> bool:
         """False only for a SQLite store whose file was never made (a reader has nothing)."""

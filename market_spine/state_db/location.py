@@ -159,7 +159,7 @@ def probe(
                 "SELECT has_database_privilege(current_user, current_database(), 'CREATE')"
             ).fetchone() or (False,)
     except psycopg.OperationalError as exc:
-        return False, db.refusal(exc)
+        return False, db.refusal(exc, "the state database")
     where = db.where().split(", schema")[0]
     if not may_create:
         return False, (

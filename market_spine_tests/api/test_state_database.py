@@ -4,6 +4,7 @@ without the cause, which goes to the operator."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,8 +28,12 @@ def _replica(home: Path, state: str) -> object:
 
 
 def test_replicas_on_two_nodes_share_keys_and_readiness_asks_the_database(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres: PostgresServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="market_spine.api")
     state = use_postgres(postgres, monkeypatch)
     for node in ("a", "b"):
         (tmp_path / node / "lake").mkdir(parents=True)
@@ -59,6 +64,16 @@ def test_replicas_on_two_nodes_share_keys_and_readiness_asks_the_database(
         assert "PGPASSWORD" not in refused.text and "not-the-password" not in refused.text
         unready = b.get("/readyz")
         assert unready.status_code == 503 and unready.json() == {"status": "unavailable"}
+        # A key checked a moment ago is still known: its operator reads why.
+        detail = b.get("/readyz", headers=headers).json()["checks"]["state"]
+        assert detail["ok"] is False and "PGPASSWORD" in detail["detail"]
+        # One whose key cannot be checked (its store down) is answered as anyone; the server
+        # log said why, once, when readiness was lost (not on every probe).
+        unknown = {"Authorization": f"Bearer {issued.token[:-4]}AAAA"}
+        assert b.get("/readyz", headers=unknown).json() == {"status": "unavailable"}
+    said = [r.getMessage() for r in caplog.records if "readiness" in r.getMessage()]
+    assert "the state database" in said[-1] and "PGPASSWORD" in said[-1]
+    assert len([m for m in said if "the state database" in m]) == 1
 
 
 def test_a_replica_on_an_empty_home_opens_its_profiles_instance(

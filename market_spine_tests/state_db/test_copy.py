@@ -17,6 +17,7 @@ from market_spine.audit.recorder import flush_all
 from market_spine.audit.store import AuditStore, head_path
 from market_spine.audit.verify import verify
 from market_spine.cli import app
+from market_spine.errors import InvalidInput
 from market_spine.operations.alerts.conditions import Observation
 from market_spine.operations.alerts.rules import Kind, Severity
 from market_spine.operations.alerts.store import AlertStore
@@ -67,9 +68,14 @@ def test_a_homes_stores_move_into_postgresql_whole(
     assert before.intact and before.entries == 30
 
     use_postgres(postgres, monkeypatch)
+    # Until copied, the home's files stop the stores from starting afresh in PostgreSQL.
+    with pytest.raises(InvalidInput, match="state copy"):
+        KeyStore(env_home).check(token)
     code, out = _copy()
     assert code == 0, out
     assert "keys: api_keys 1" in out and "audit: entries 30" in out
+    assert not (env_home / "secrets" / "keys.db").exists() and "moved aside" in out
+    assert list((env_home / "audit").glob("audit.head.copied-*"))
     assert "alerts: alerts 1" in out and "verified in its new place: 30 entries" in out
     assert KeyStore(env_home).database.shared
     assert KeyStore(env_home).check(token).name == "first-admin"
