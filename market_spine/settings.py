@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
@@ -270,6 +270,22 @@ def _file(env: SettingSources, name: str, like: str) -> Path | None:
     return path
 
 
+#: The shortest PII hash key accepted, in characters: shorter ones can be guessed.
+PII_KEY_MIN_CHARS = 32
+
+
+def _pii_hash_key(env: SettingSources) -> SecretStr | None:
+    """MARKET_SPINE_PII_HASH_KEY (or its _FILE): None, or PII_KEY_MIN_CHARS characters or more."""
+    found = _secret(env, "MARKET_SPINE_PII_HASH_KEY")
+    if found is not None and len(found.get_secret_value().strip()) < PII_KEY_MIN_CHARS:
+        raise InvalidInput(
+            f"MARKET_SPINE_PII_HASH_KEY has {len(found.get_secret_value().strip())} characters; "
+            f"give at least {PII_KEY_MIN_CHARS} random ones (e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`)"
+        )
+    return found
+
+
 def _state_database(env: SettingSources) -> str:
     """MARKET_SPINE_STATE_DATABASE: "" (SQLite files in the home), `instance` (the Dagster
     instance's PostgreSQL) or a `postgresql://` URI (its password from libpq's PGPASSWORD or
@@ -284,7 +300,7 @@ def _state_database(env: SettingSources) -> str:
             "can live: set it to '' (SQLite files in the home, one machine), `instance` (the "
             "Dagster instance's PostgreSQL) or postgresql://user@host:5432/database"
         )
-    if parts.password:
+    if parts.password or "password" in dict(parse_qsl(parts.query)):
         raise InvalidInput(
             "MARKET_SPINE_STATE_DATABASE holds a password: remove it from the URI and give it "
             "as PGPASSWORD or in the file PGPASSFILE names (a mounted secret)"
@@ -793,9 +809,7 @@ class Settings:
                 "MARKET_SPINE_LAKE_SSE_KMS_KEY_ID",
             ),
             lake_access_log=take("MARKET_SPINE_LAKE_ACCESS_LOG", "", _access_log, env),
-            pii_hash_key=take(
-                "MARKET_SPINE_PII_HASH_KEY", None, _secret, env, "MARKET_SPINE_PII_HASH_KEY"
-            ),
+            pii_hash_key=take("MARKET_SPINE_PII_HASH_KEY", None, _pii_hash_key, env),
             audit_anchor=take("MARKET_SPINE_AUDIT_ANCHOR", "", _anchor, env),
             state_database=take("MARKET_SPINE_STATE_DATABASE", "", _state_database, env),
             api_body_timeout_s=take(
@@ -879,6 +893,15 @@ class Settings:
                 "lake_endpoint or lake_sse is set but the lake is local (lake_uri is empty): "
                 "set MARKET_SPINE_LAKE_URI to s3://bucket/prefix, or unset them",
             )
+        if self.profile == "prod" and self.state_database.startswith("postgres"):
+            mode = dict(parse_qsl(urlsplit(self.state_database).query)).get("sslmode", "")
+            if mode not in ("require", "verify-ca", "verify-full"):
+                broken(
+                    ("state_database", "profile"),
+                    f"state_database connects with sslmode={mode or 'prefer'} under the prod "
+                    "profile: the stores' rows and the password would cross the network in "
+                    "clear; add ?sslmode=verify-full (and PGSSLROOTCERT naming the CA)",
+                )
         if self.state_database and self.pii_hash_key is None:
             broken(
                 ("state_database", "pii_hash_key"),

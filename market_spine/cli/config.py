@@ -141,7 +141,7 @@ def validate(
     names: the instance's PostgreSQL, the lake and the providers in use."""
     from market_spine.cli.console import settings_from_env
     from market_spine.config.connectivity import probe_providers
-    from market_spine.config.profile_check import check_lake, check_postgres
+    from market_spine.config.profile_check import check_lake, check_postgres, check_state
 
     if profile is not None:
         _validate_profile(profile, offline)
@@ -155,6 +155,7 @@ def validate(
     with command_run():
         probes = [
             check_postgres(settings.profile, os.environ),
+            check_state(settings, os.environ),
             check_lake(settings),
             *probe_providers(settings),
         ]

@@ -15,11 +15,10 @@ from pathlib import Path
 
 from market_spine.errors import InvalidInput
 from market_spine.security.keys import secrets_dir
+from market_spine.settings import PII_KEY_MIN_CHARS as MIN_KEY_CHARS
 
 #: The file under `<home>/secrets/` holding a home's made key (hex).
 KEY_FILE = "pii_hash.key"
-#: The shortest configured key accepted, in characters.
-MIN_KEY_CHARS = 32
 
 _cache: dict[Path, bytes] = {}
 
@@ -79,6 +78,12 @@ def _configured(home: Path) -> bytes | None:
     try:
         settings = Settings.from_env({**os.environ, "MARKET_SPINE_HOME": str(home)})
     except SpineError:
+        from market_spine.config.file import SettingSources
+
+        # Another setting's fault leaves the home's own key in use; a key that is named but
+        # refused (too short) must never be replaced by one made here without a word.
+        if SettingSources.of(os.environ, Path(home)).get("MARKET_SPINE_PII_HASH_KEY", ""):
+            raise
         return None
     if settings.pii_hash_key is None:
         return None

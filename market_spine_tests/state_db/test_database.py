@@ -229,3 +229,52 @@ def test_validate_probes_where_the_stores_live_without_making_anything(
     monkeypatch.setenv("MARKET_SPINE_STATE_DATABASE", reader)
     ok, detail = probe(Settings.for_home(home), {**env, "PGPASSWORD": "reader-pw"})
     assert ok is False and "may not create schemas" in detail
+
+
+def test_plain_validate_reaches_the_state_database(
+    postgres: PostgresServer, env_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from market_spine.cli import app
+
+    use_postgres(postgres, monkeypatch)
+    result = CliRunner().invoke(app, ["config", "validate"])
+    out = " ".join(result.output.split())
+    assert "ok state:" in out and "accepts the credentials" in out, out
+    monkeypatch.setenv("PGPASSWORD", "wrong")
+    result = CliRunner().invoke(app, ["config", "validate"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1 and "state: the state database" in out and "PGPASSWORD" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"MARKET_SPINE_PII_HASH_KEY": "short"}, "has 5 characters; give at least 32"),
+        (
+            {"MARKET_SPINE_STATE_DATABASE": "postgresql://spine@db:5432/spine?password=hunter2"},
+            "holds a password",
+        ),
+        (
+            {
+                "MARKET_SPINE_PROFILE": "prod",
+                "MARKET_SPINE_STATE_DATABASE": "postgresql://spine@db:5432/spine?sslmode=disable",
+            },
+            "sslmode=disable under the prod profile",
+        ),
+    ],
+)
+def test_settings_refuse_what_would_leak_or_be_guessed(
+    home: Path, extra: dict[str, str], problem: str
+) -> None:
+    env = {
+        "MARKET_SPINE_HOME": str(home),
+        "MARKET_SPINE_STATE_DATABASE": "instance",
+        "MARKET_SPINE_PII_HASH_KEY": PII_HASH_KEY,
+        "MARKET_SPINE_LAKE_URI": "s3://market-spine-lake/lake",
+        **extra,
+    }
+    with pytest.raises(InvalidInput, match=problem) as refused:
+        Settings.from_env(env)
+    assert "hunter2" not in str(refused.value)
