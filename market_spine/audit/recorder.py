@@ -2,11 +2,16 @@
 in-memory batch; a background thread writes batches to the home's store every half second (or
 sooner when a batch grows large), and whatever is pending is written when the process exits
 (`flush_all`). One recorder per home per process; entries for a home that never comes to
-exist (a command refused before creating it) are dropped at exit."""
+exist (a command refused before creating it) are dropped at exit. Entries the store cannot take
+(its PostgreSQL down) are kept and written when it is back; those still held when the process
+exits wait in the home's spool for the next process. Each entry keeps the time it happened, so
+one written late says when it was."""
 
 from __future__ import annotations
 
 import atexit
+import json
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -24,6 +29,10 @@ FLUSH_EVERY_S = 0.5
 FLUSH_AT = 10_000
 #: Ticks with nothing to write after which the thread ends; the next entry starts another.
 IDLE_TICKS = 4
+#: Entries kept in memory while the store cannot take them (the newest, past it).
+HELD = 100_000
+#: Where a process leaves the entries its store could not take before it exited.
+SPOOL = "audit-spool.jsonl"
 
 _lock = threading.Lock()
 _recorders: dict[Path, Recorder] = {}
@@ -69,21 +78,33 @@ class Recorder:
 
     def flush(self, *, final: bool = False) -> int:
         """Write every pending entry now; how many were written. Until the home exists the
-        entries wait (a command may create it), and the `final` flush drops them."""
+        entries wait (a command may create it), and the `final` flush drops them. A store
+        that cannot take them (its database down) keeps them for the next flush, at most
+        HELD entries, and the `final` flush leaves them in the home's spool, which the next
+        recorder of the home writes first."""
         with self._write_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
             if not batch:
                 return 0
-            if self._store is None:
-                if not self.home.is_dir():
-                    if not final:
-                        with self._lock:
-                            self._pending[:0] = batch
-                    return 0
-
-                self._store = AuditStore(self.home)
-            self._store.append([_entry(*pending) for pending in batch])
+            if self._store is None and not self.home.is_dir():
+                if not final:
+                    with self._lock:
+                        self._pending[:0] = batch
+                return 0
+            try:
+                if self._store is None:
+                    self._store = AuditStore(self.home)
+                    batch = claim_spool(self.home) + batch
+                self._store.append([_entry(*pending) for pending in batch])
+            except Exception:
+                self._store = None
+                if final:
+                    spool(self.home, batch)
+                else:
+                    with self._lock:
+                        self._pending[:0] = batch[-HELD:]
+                raise
             return len(batch)
 
     def _run(self) -> None:
@@ -110,6 +131,37 @@ class Recorder:
     def running(self) -> bool:
         """Whether a writer thread is alive for this home."""
         return self._thread is not None
+
+
+def spool_path(home: Path) -> Path:
+    """The home's spool of entries its store could not take (`<home>/audit/`, private)."""
+    return Path(home) / "audit" / SPOOL
+
+
+def spool(home: Path, batch: list[tuple]) -> None:
+    """Append `batch` to the home's spool (one JSON entry a line)."""
+    path = spool_path(home)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        for entry in batch:
+            out.write(json.dumps(list(entry), sort_keys=True, default=str) + "\n")
+
+
+def claim_spool(home: Path) -> list[tuple]:
+    """The entries processes left in the home's spool, oldest first, taken out of it ([]
+    without one): renamed first, so two processes never both take them; once read they are
+    this recorder's to write (or to spool again at exit)."""
+    claimed = spool_path(home).with_name(f"{SPOOL}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        os.rename(spool_path(home), claimed)
+    except FileNotFoundError:
+        return []
+    try:
+        lines = claimed.read_text(encoding="utf-8").splitlines()
+    finally:
+        claimed.unlink(missing_ok=True)
+    return [tuple(json.loads(line)) for line in lines if line.strip()]
 
 
 def _entry(
