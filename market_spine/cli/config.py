@@ -84,6 +84,26 @@ def set_(
             f"[yellow]note:[/] {variable} is set in the environment and overrides the file",
             highlight=False,
         )
+    _note_this_machine_only()
+
+
+def _note_this_machine_only() -> None:
+    """Where the platform's processes share no home (`state_database` set), the home's
+    settings file is this machine's alone: say so, and where every node's settings are."""
+    from market_spine.errors import SpineError
+    from market_spine.settings import Settings
+
+    try:
+        shared = bool(Settings.from_env().state_database)
+    except SpineError:
+        return
+    if shared:
+        console.print(
+            "[yellow]note:[/] state_database is set, so the platform's nodes share no home: "
+            "this changed this machine's settings file only; set what every node reads where "
+            "their environment comes from (the market-spine-platform ConfigMap in Kubernetes)",
+            highlight=False,
+        )
 
 
 @config.command("reset")

@@ -278,3 +278,20 @@ def test_settings_refuse_what_would_leak_or_be_guessed(
     with pytest.raises(InvalidInput, match=problem) as refused:
         Settings.from_env(env)
     assert "hunter2" not in str(refused.value)
+
+
+def test_config_set_says_it_changes_this_machine_only_when_nodes_share_no_home(
+    env_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from market_spine.cli import app
+
+    result = CliRunner().invoke(app, ["config", "set", "retention_days", "300"])
+    assert result.exit_code == 0 and "this machine's settings file only" not in result.output
+    monkeypatch.setenv("MARKET_SPINE_STATE_DATABASE", "postgresql://spine@db:5432/spine")
+    monkeypatch.setenv("MARKET_SPINE_PII_HASH_KEY", PII_HASH_KEY)
+    result = CliRunner().invoke(app, ["config", "set", "retention_days", "200"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 0 and "this machine's settings file only" in out
+    assert "ConfigMap" in out
