@@ -16,7 +16,7 @@ from market_spine.security.keys import KeyStore
 from market_spine_tests.kit.api import serving_app
 from market_spine_tests.kit.homes import settings_for
 from market_spine_tests.kit.postgres import PostgresServer
-from market_spine_tests.kit.state_db import PII_HASH_KEY, use_postgres
+from market_spine_tests.kit.state_db import PII_HASH_KEY, drop_sessions, use_postgres
 
 
 def _replica(home: Path, state: str) -> object:
@@ -49,14 +49,8 @@ def test_replicas_on_two_nodes_share_keys_and_readiness_asks_the_database(
         assert not (tmp_path / "b" / "secrets" / "keys.db").exists()
 
         monkeypatch.setenv("PGPASSWORD", "not-the-password")
-        with postgres.connect() as admin:
-            admin.autocommit = True
-            with admin.cursor() as cur:
-                # Every session of the API ends: the next request must log in again.
-                cur.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE pid <> pg_backend_pid() AND datname LIKE 'state_%'"
-                )
+        # Every session of the API ends: the next request must log in again.
+        drop_sessions(postgres)
         # A checked key is kept a while (no login per request); listing keys reads the store.
         refused = b.get("/v1/keys", headers=headers)
         assert refused.status_code == 503, refused.text

@@ -11,18 +11,7 @@ import pytest
 from market_spine.audit.recorder import Recorder, spool_path
 from market_spine.audit.verify import verify
 from market_spine_tests.kit.postgres import PostgresServer
-from market_spine_tests.kit.state_db import use_postgres
-
-
-def _drop_sessions(postgres: PostgresServer) -> None:
-    """End every session of the test databases: the next statement must log in again."""
-    with postgres.connect() as admin:
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND datname LIKE 'state_%'"
-            )
+from market_spine_tests.kit.state_db import drop_sessions, use_postgres
 
 
 def test_entries_wait_out_an_outage_then_the_next_process_writes_them(
@@ -35,7 +24,7 @@ def test_entries_wait_out_an_outage_then_the_next_process_writes_them(
     assert first.flush() == 1
 
     monkeypatch.setenv("PGPASSWORD", "not-the-password")
-    _drop_sessions(postgres)
+    drop_sessions(postgres)
     first.record("key:a", "http.get", "bars", {"n": 2})
     with pytest.raises(Exception, match="refused"):
         first.flush()

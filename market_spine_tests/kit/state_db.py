@@ -56,3 +56,15 @@ def home_of(request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.Monk
     else:
         monkeypatch.delenv("MARKET_SPINE_STATE_DATABASE", raising=False)
     return home
+
+
+def drop_sessions(server: PostgresServer) -> None:
+    """End every session of the test state databases, as a server restart does: the next
+    statement of each must log in again."""
+    with server.connect() as admin:
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND datname LIKE 'state_%'"
+            )
