@@ -323,6 +323,13 @@ class AuditStore:
         row = self.con.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
         return None if row is None else _checked_head(row[0], row[1], self.head_place)
 
+    def ends(self) -> tuple[Head | None, Head | None]:
+        """The recorded head and the last entry, read together under the store's write lock
+        (appends write both under it): on SQLite the head file is outside any read snapshot,
+        so this pair is what a check beside appends compares."""
+        with self.con.transaction():
+            return self.head(), self.last()
+
     def last(self) -> Head | None:
         """The last entry's sequence number and hash, as the entries hold them; None when
         there are none."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from market_spine.audit.anchor import Anchor, anchor_problems
 from market_spine.audit.entry import GENESIS, chain_hash
-from market_spine.audit.store import AuditStore
+from market_spine.audit.store import AuditStore, Head
 
 
 @dataclass
@@ -43,17 +43,27 @@ def verify(
     try:
         # One snapshot: on PostgreSQL other nodes append while this reads, and the head read
         # at the end must be the one that ends the entries read.
+        # On SQLite the head file is outside the snapshot: it and the entry it names are read
+        # together first, and the entries read after must still hold that entry.
+        ends = None if store.postgres else store.ends()
         with store.snapshot():
-            return _verify(store, list(anchors or ()), max_problems)
+            return _verify(store, list(anchors or ()), max_problems, ends)
     finally:
         store.close()
 
 
-def _verify(store: AuditStore, anchors: list[Anchor], max_problems: int) -> Verification:
-    """What `verify` finds in `store`, read inside its snapshot."""
+def _verify(
+    store: AuditStore,
+    anchors: list[Anchor],
+    max_problems: int,
+    ends: tuple[Head | None, Head | None] | None = None,
+) -> Verification:
+    """What `verify` finds in `store`, read inside its snapshot; `ends` the head and the last
+    entry read together before it (None: the head is read in the snapshot)."""
     found = Verification()
     expected_seq, prev = 1, GENESIS
     wanted = {a.seq for a in anchors}
+    then: str | None = None
     anchored: dict[int, str] = {}
     gone = missing_triggers(store)
     if gone:
@@ -85,11 +95,20 @@ def _verify(store: AuditStore, anchors: list[Anchor], max_problems: int) -> Veri
                 return found
             if seq in wanted:
                 anchored[seq] = digest
+            if ends is not None and ends[1] is not None and seq == ends[1].seq:
+                then = digest
             expected_seq, prev = seq + 1, digest
             found.entries += 1
     found.head = prev
-    head = store.head()
+    head = store.head() if ends is None else ends[0]
     last = expected_seq - 1
+    if ends is not None:
+        # Entries appended since the pair was read are past it; the pair is what must agree.
+        pinned = ends[1]
+        if pinned is not None and last >= pinned.seq and then != pinned.hash:
+            found.problems.append(f"entry {pinned.seq} changed while the trail was checked")
+        if pinned is not None and last > pinned.seq:
+            last, prev = pinned.seq, pinned.hash
     if head is None:
         if last:
             found.problems.append(

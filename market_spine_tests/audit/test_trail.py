@@ -419,3 +419,32 @@ def test_an_idle_recorders_thread_ends_and_the_next_entry_starts_another(
     while verify(home).entries < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert verify(home).entries == 2  # written by the new thread, no flush called
+
+
+def test_verify_beside_appends_in_the_same_home_sees_no_false_removal(home: Path) -> None:
+    """The head file is written under the append's lock, outside any read snapshot: a check
+    reading entries while another writer appends must not take the newer head for a log cut
+    short."""
+    written(home, 5)
+    stop = threading.Event()
+
+    def keep_appending() -> None:
+        store = AuditStore(home)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            store.append(
+                [Entry("2024-03-05T14:00:00+00:00", "p", "spine.read", "", {"n": n}, "ok")]
+            )
+        store.close()
+
+    writer = threading.Thread(target=keep_appending)
+    writer.start()
+    try:
+        for _ in range(40):
+            checked = verify(home)
+            assert checked.intact, checked.problems
+    finally:
+        stop.set()
+        writer.join()
+    assert verify(home).intact

@@ -41,6 +41,7 @@ COMMANDS: dict[str, list[str]] = {
     "keys revoke": ["0123456789abcdef"],
     "cost": [],
     "company validate": [],
+    "state copy": [],
 }
 #: Commands that do not run on the settings: local fakes configured by their own options, and
 #: the commands that show and edit the settings themselves (they must work while one is bad, to

@@ -19,8 +19,8 @@ from market_spine_tests.deploy.test_compose import PLATFORM, compose, environmen
 from market_spine_tests.deploy.test_helm_values import values
 
 #: Stands for a value a Secret, a secret file or a variable holds that the files cannot show (a
-#: password; `user:password` where a setting wants the pair).
-GIVEN = "user:given"
+#: password; `user:password` where a setting wants the pair; a key long enough to be one).
+GIVEN = "user:given-" + "0" * 32
 
 
 def _sources(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, str]:
