@@ -175,7 +175,7 @@ def read_head(home: Path) -> Head | None:
     """The head recorded beside the trail (`audit.head`, or the store's `head` table on
     PostgreSQL); None without one. A malformed head raises InvalidInput."""
     if not audit_database(home).shared:
-        return _head_file(home)
+        return head_file(home)
     try:
         store = AuditStore(home, create=False)
     except NoAuditTrail:
@@ -186,7 +186,7 @@ def read_head(home: Path) -> Head | None:
         store.close()
 
 
-def _head_file(home: Path) -> Head | None:
+def head_file(home: Path) -> Head | None:
     """The head `audit.head` records; None without the file."""
     path = head_path(home)
     if not path.is_file():
@@ -317,7 +317,7 @@ class AuditStore:
     def head(self) -> Head | None:
         """The head recorded beside the entries; None without one."""
         if not self.con.postgres:
-            return _head_file(self.home)
+            return head_file(self.home)
         if not _has_table(self.con, "head"):
             return None
         row = self.con.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()

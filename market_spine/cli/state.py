@@ -36,17 +36,11 @@ class StoreFiles:
 def _audit_head_problem(home: Path) -> str:
     """Why the home's trail cannot be copied as it is ("" when its head file names its last
     entry, or it has none): a trail whose head and entries disagree is verified first."""
-    from market_spine.audit.store import db_path, head_path
+    from market_spine.audit.store import Head, db_path, head_file, head_path
 
     with StateDatabase("audit", db_path(home)).connect() as con:
         row = con.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
-    if row is None:
-        return ""
-    try:
-        recorded = head_path(home).read_text(encoding="ascii").split()
-    except FileNotFoundError:
-        recorded = []
-    if recorded == [str(row[0]), row[1]]:
+    if row is None or head_file(home) == Head(int(row[0]), str(row[1])):
         return ""
     return (
         f"the audit trail's head file {head_path(home)} does not name its last entry "

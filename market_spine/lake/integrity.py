@@ -514,23 +514,18 @@ class SharedLedger(Ledger):
         return self.database.where()
 
     def _shared(self, work: Callable[[StateConnection], _T]) -> _T:
-        """`work` on this thread's connection, the tables in place. A kept connection whose
-        server went away (a restart, a failover) is found broken only by a statement: that one
-        is tried once more on a new connection before the ledger is reported unavailable."""
+        """`work` on this thread's connection, the tables in place. A kept connection the server
+        dropped (a restart, a failover) is made again by the connection itself, before the
+        statement or the transaction; a database that still refuses is StateUnavailable."""
         # Imported here: only a ledger on PostgreSQL needs the driver, and a process whose
         # lakes are local should not pay its import.
         import psycopg
 
-        for attempt in (1, 2):
-            con: StateConnection | None = None
-            try:
-                with self.database.session(_POSTGRES_SCHEMA) as con:
-                    return work(con)
-            except psycopg.OperationalError as exc:
-                if attempt == 1 and con is not None and con.broken:
-                    continue
-                raise StateUnavailable(self.database.refusal(exc)) from None
-        raise AssertionError("a second attempt returns or raises")
+        try:
+            with self.database.session(_POSTGRES_SCHEMA) as con:
+                return work(con)
+        except psycopg.OperationalError as exc:
+            raise StateUnavailable(self.database.refusal(exc)) from None
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return self._shared(lambda con: con.execute(sql, args).fetchall())

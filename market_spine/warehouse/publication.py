@@ -15,7 +15,6 @@ so a node reads its own copy.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from market_spine.errors import LakeDamaged
-from market_spine.lake.storage import Storage
+from market_spine.lake.storage import LocalStorage, Storage
 from market_spine.warehouse.lock import DEFAULT_TIMEOUT_S, warehouse_lock
 from market_spine.warehouse.paths import lock_path, warehouse_dir, warehouse_path
 
@@ -65,11 +64,6 @@ class Publication:
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class PublishedWarehouse:
@@ -113,7 +107,7 @@ class PublishedWarehouse:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         made = Publication(
             f"{stamp}-{secrets.token_hex(4)}",
-            _sha256(path),
+            LocalStorage().sha256(str(path)),
             path.stat().st_size,
             datetime.now(UTC).isoformat(),
         )
@@ -148,7 +142,7 @@ class PublishedWarehouse:
         incoming = target.with_name(f".{target.name}.{os.getpid()}.incoming")
         try:
             self.storage.download(self._build_file(newest.build), incoming)
-            found = _sha256(incoming)
+            found = LocalStorage().sha256(str(incoming))
             if found != newest.sha256 or incoming.stat().st_size != newest.size:
                 raise LakeDamaged(
                     "the published warehouse",
