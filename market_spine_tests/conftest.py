@@ -93,9 +93,8 @@ def _no_developer_environment(tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield
 
 
-@pytest.fixture(autouse=True)
-def _environment_restored() -> Iterator[None]:
-    """Code under test may point the process at a home (`home.activate`); the next test starts
+def _restored_environment() -> Iterator[None]:
+    """Code under test may point the process at a home (`home.activate`); what follows starts
     from the environment as it was. Only what changed is written back: native threads of
     polars read the environment (`getenv`) at any moment, and glibc's `getenv` beside a
     `setenv`/`unsetenv` on another thread reads freed memory. Clearing and refilling the whole
@@ -112,6 +111,20 @@ def _environment_restored() -> Iterator[None]:
     for name, value in saved.items():
         if os.environ.get(name) != value:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test starts from the environment as it was before it."""
+    yield from _restored_environment()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_environment_restored() -> Iterator[None]:
+    """A module's own fixtures, set up before any of its tests, may point the process at their
+    home: the next module starts from the environment as it was (else a later test reads that
+    home, and registers its datasets, as its own)."""
+    yield from _restored_environment()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ owner, keys, PII columns and tenant."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -127,11 +128,14 @@ def company_spec(dataset: str) -> DatasetSpec | None:
 
 def register(declared: Iterable[DatasetConfig]) -> None:
     """Add the entries of datasets a home declares to this process's company tables and to
-    the platform's catalog (once each: a home read again adds nothing)."""
-    from market_spine.catalog.registry import CATALOG
-
+    the platform's catalog (once each: a home read again adds nothing). A process that has not
+    imported the catalog yet (dbt's, which only needs the company tables) is spared its
+    import, a second of Dagster and the domains: the catalog takes these entries from
+    COMPANY_DATASETS when it is first imported."""
+    registry = sys.modules.get("market_spine.catalog.registry")
     for config in declared:
         for spec in dataset_specs(config):
             if company_spec(spec.name) is None:
                 COMPANY_DATASETS.append(spec)
-            CATALOG.entries.setdefault(spec.name, spec)
+            if getattr(registry, "CATALOG", None) is not None:
+                registry.CATALOG.entries.setdefault(spec.name, spec)

@@ -16,13 +16,23 @@ from market_spine.lake.resource import LakeResource
 from market_spine_tests.kit.homes import settings_for
 
 
-@pytest.fixture(autouse=True)
-def _catalog_restored() -> Iterator[None]:
+def _restored() -> Iterator[None]:
     company, entries = list(COMPANY_DATASETS), dict(CATALOG.entries)
     yield
     COMPANY_DATASETS[:] = company
     CATALOG.entries.clear()
     CATALOG.entries.update(entries)
+
+
+@pytest.fixture(autouse=True)
+def _catalog_restored() -> Iterator[None]:
+    yield from _restored()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _catalog_restored_after_module() -> Iterator[None]:
+    """A module's own fixtures (set up before any test's) register datasets too."""
+    yield from _restored()
 
 
 @pytest.fixture(scope="module")
