@@ -12,9 +12,10 @@ asked for the rows it replaces and `certify` is a no-op that passes every partit
 step as it was before. Both homes run each session in turn, so drift hits both. Figures: the
 normalized step's median time (Dagster's step stats) with and without, and the certification's
 own time measured inside the step (reading the rows the replacement removes, which only
-certification needs, plus `certify`) as a share of the step, with the part of it spent
-committing the trust tables (`ledger.record`: one Delta commit per table written).
-Goal ≤ 5 %.
+certification needs, plus `certify`) as a share of the step (the median step's, and amortized:
+all certification time over all step time, which counts the periodic checkpoints and
+compactions of the trust tables a median leaves out), with the part of it spent committing the
+trust tables (`ledger.record`: one Delta commit per table written). Goal ≤ 5 %.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def run(work: Path) -> dict[str, Any]:
         (m, s): [] for m in ("ours", "base") for s in SITUATIONS
     }
     inside: dict[str, list[float]] = {s: [] for s in SITUATIONS}
+    spent: dict[str, list[tuple[float, float]]] = {s: [] for s in SITUATIONS}
     commits: dict[str, list[float]] = {s: [] for s in SITUATIONS}
     timed = Timed()
     ledger.record = timed.record
@@ -179,6 +181,7 @@ def run(work: Path) -> dict[str, Any]:
                     steps[(mode, situation)].append(ms)
                     if mode == "ours":
                         inside[situation].append(timed.seconds * 1000 / ms)
+                        spent[situation].append((timed.seconds * 1000, ms))
                         commits[situation].append(timed.commits * 1000 / ms)
             report.log(f"{day}: done")
     rows, figures = [], {}
@@ -187,6 +190,7 @@ def run(work: Path) -> dict[str, Any]:
         base_ms = statistics.median(steps[("base", situation)])
         share = statistics.median(inside[situation])
         committing = statistics.median(commits[situation])
+        amortized = sum(c for c, _ in spent[situation]) / sum(m for _, m in spent[situation])
         rows.append(
             [
                 situation,
@@ -194,6 +198,7 @@ def run(work: Path) -> dict[str, Any]:
                 base_ms,
                 (ours_ms - base_ms) / ours_ms * 100,
                 share * 100,
+                amortized * 100,
                 committing * 100,
                 "PASS" if share <= GOAL_SHARE else "MISS",
             ]
@@ -203,6 +208,7 @@ def run(work: Path) -> dict[str, Any]:
             "step_ms_without": round(base_ms, 1),
             "step_difference_share": round((ours_ms - base_ms) / ours_ms, 4),
             "certification_share_inside_step": round(share, 4),
+            "certification_share_amortized": round(amortized, 4),
             "trust_commits_share_inside_step": round(committing, 4),
             "sessions": SESSIONS,
         }
@@ -214,6 +220,7 @@ def run(work: Path) -> dict[str, Any]:
             "step ms (no certification)",
             "difference %",
             "certification % of step",
+            "amortized %",
             "of which commits %",
             f"goal ≤ {GOAL_SHARE:.0%}",
         ],
