@@ -88,7 +88,7 @@ _T = TypeVar("_T")
 Prepared = tuple[str, pa.Table, list[WrittenFile]]
 
 
-def checkpoints(version: int, every: int = CHECKPOINT_EVERY) -> bool:
+def checkpoints(version: int, every: int) -> bool:
     """True when the writer of `version`, checkpointing every `every` versions, also writes
     its checkpoint."""
     return version > 0 and version % every == 0

@@ -63,7 +63,6 @@ _CONNECT = """
 import json, sys, warnings
 from pathlib import Path
 import duckdb
-from dbt.adapters.duckdb.plugins import BasePlugin
 from market_spine.warehouse.dbt_plugin.lake_plugin import Plugin
 home = Path(sys.argv[1])
 plugin = Plugin.__new__(Plugin)
