@@ -28,6 +28,7 @@ from market_spine.certification.tables import (
     REVISIONS,
     REVISIONS_SCHEMA,
 )
+from market_spine.lake.conflicts import PartitionChanged
 from market_spine.lake.maintenance import compact
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import stored_schema
@@ -162,7 +163,7 @@ def keep_small(lake: Lake, table: str) -> bool:
         return False
     try:
         compact(lake, table)
-    except (CommitFailedError, DeltaError) as exc:
+    except (CommitFailedError, DeltaError, PartitionChanged) as exc:
         log.info("%s: left compaction to a concurrent writer (%s)", table, exc)
         return False
     return True

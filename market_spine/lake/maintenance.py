@@ -17,11 +17,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
-from deltalake import CommitProperties
 
 from market_spine.errors import LakeError
+from market_spine.lake.conflicts import PartitionChanged, discard
 from market_spine.lake.pruning import UNCOMMITTED_GRACE_HOURS, Pruning, prune
-from market_spine.lake.reader import FileEntry, build_snapshot, open_table, read_file
+from market_spine.lake.reader import FileEntry, read_files
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import GRAIN_COLUMN, delta_arrow, remove_action, write_files
 
@@ -76,10 +76,10 @@ def _group(f: FileEntry) -> tuple[Any, ...]:
 
 def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     """Rewrite each partition-month held in several files (or files spanning months) as one file
-    per partition-month, in one commit that changes no data. Returns files before and after."""
-    lake.snapshot(dataset)  # the log is checked against the ledger before delta-rs replays it
-    delta = open_table(lake.storage, lake.location(dataset))
-    snapshot = build_snapshot(delta)
+    per partition-month, in one commit that changes no data, on top of any appends that land
+    meanwhile. Returns files before and after. Raises PartitionChanged, leaving the table as
+    it was, when another writer compacted the same files first."""
+    snapshot = lake.snapshot(dataset)
     groups: dict[tuple[Any, ...], list[FileEntry]] = defaultdict(list)
     for f in snapshot.files:
         groups[_group(f)].append(f)
@@ -89,23 +89,19 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     root = lake.location(dataset)
     partition_by = list(snapshot.partition_columns)
     written, removes = [], []
-    for files in todo:
-        rows = pl.concat([read_file(snapshot, f) for f in files], how="diagonal_relaxed")
-        table = delta_arrow(rows.to_arrow(compat_level=pl.CompatLevel.oldest()))
-        written += write_files(lake.storage, root, table, partition_by, data_change=False)
-        removes += [remove_action(f.rel, f.size, f.partition_raw, data_change=False) for f in files]
-    lake.ledger.record_files(dataset, written)
-    adds = [w.action for w in written]
-    delta.create_write_transaction(
-        [*adds, *removes],
-        mode="append",
-        schema=snapshot.schema,
-        partition_by=partition_by,
-        commit_properties=CommitProperties(custom_metadata={"maintenance": "compact"}),
-    )
-    lake.ledger.record_log(dataset, root)
-    lake.mark_changed(dataset)
-    return len(snapshot.files), len(snapshot.files) - len(removes) + len(adds)
+    try:
+        for files in todo:
+            rows = read_files(snapshot, files)
+            table = delta_arrow(rows.to_arrow(compat_level=pl.CompatLevel.oldest()))
+            written += write_files(lake.storage, root, table, partition_by, data_change=False)
+            removes += [
+                remove_action(f.rel, f.size, f.partition_raw, data_change=False) for f in files
+            ]
+    except BaseException:
+        discard(lake.storage, root, [w.action for w in written])
+        raise
+    lake.rewrite(dataset, snapshot, written, removes, {"maintenance": "compact"})
+    return len(snapshot.files), len(snapshot.files) - len(removes) + len(written)
 
 
 def refuse_damaged(lake: Lake, dataset: str) -> None:
@@ -135,7 +131,11 @@ def maintain(
     wrong and the repairs): compacting would rewrite damaged rows into new, valid-looking files.
     """
     refuse_damaged(lake, dataset)
-    before, after = compact(lake, dataset)
+    try:
+        before, after = compact(lake, dataset)
+    except PartitionChanged:
+        # Another writer compacted the same files first: their commit did this one's work.
+        before = after = len(lake.snapshot(dataset).files)
     table = lake.table(dataset)
     table.create_checkpoint()
     lake.ledger.record_log(dataset, lake.location(dataset))

@@ -5,10 +5,12 @@ be reloaded (~2 ms) before it can commit again; writing the same commit file tak
 trust tables take several such appends per step, so an append of new files (no removes) to a
 local table at the base protocol (reader 1, writer ≤ 2, no table features: what this lake
 creates) is written here instead: a `commitInfo` as delta-rs writes it (operation `WRITE`, mode
-`Append`, the caller's metadata as top-level keys) and one `add` per file. Exclusivity is the
-same as delta-rs' on a local filesystem: the entry is written to a temporary file and linked to
-the version's name, which fails when another writer took that version first. Any other commit
-(a replacement, a first commit, a table on object storage, a table with features) goes through
+`Append`, the caller's metadata as top-level keys) and one `add` per file. So is a rewrite that
+changes no data (compaction: its adds and removes carry `dataChange: false`): through delta-rs
+it first replayed every append the table object had not loaded. Exclusivity is the same as
+delta-rs' on a local filesystem: the entry is written to a temporary file and linked to the
+version's name, which fails when another writer took that version first. Any other commit (a
+replacement, a first commit, a table on object storage, a table with features) goes through
 delta-rs.
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from deltalake import DeltaTable
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 
 from market_spine.lake.files import commit_name
 from market_spine.lake.reader import Snapshot
@@ -47,10 +49,14 @@ def writable(delta: DeltaTable, latest: Snapshot, partition_by: Sequence[str] | 
 
 
 def entry(
-    adds: Sequence[AddAction], partition_by: Sequence[str], metadata: Mapping[str, str]
+    adds: Sequence[AddAction],
+    partition_by: Sequence[str],
+    metadata: Mapping[str, str],
+    removes: Sequence[RemoveAction] = (),
 ) -> bytes:
-    """The log entry of an append of `adds`: newline-delimited JSON actions, as delta-rs writes
-    an append's (its `commitInfo` fields, then each `add`)."""
+    """The log entry of an append of `adds` (and, for a rewrite that changes no data, the
+    `removes` of the files they replace): newline-delimited JSON actions, as delta-rs writes
+    them (its `commitInfo` fields, then each `add`, then each `remove`)."""
     now = int(time.time() * 1000)
     info = {
         "timestamp": now,
@@ -72,6 +78,19 @@ def entry(
             }
         }
         for a in adds
+    ]
+    actions += [
+        {
+            "remove": {
+                "path": r.path,
+                "deletionTimestamp": r.deletion_timestamp,
+                "dataChange": r.data_change,
+                "extendedFileMetadata": True,
+                "partitionValues": dict(r.partition_values or {}),
+                "size": r.size,
+            }
+        }
+        for r in removes
     ]
     return "".join(json.dumps(a, separators=(",", ":")) + "\n" for a in actions).encode()
 

@@ -424,13 +424,22 @@ def _replay(ledger: Ledger, dataset: str, table_dir: str, load: Callable[[], _T]
 
 def read_file(snapshot: Snapshot, f: FileEntry) -> pl.DataFrame:
     """Every row of one data file, partition columns included."""
-    one = Snapshot.of(
-        snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (f,)
+    return read_files(snapshot, (f,))
+
+
+def read_files(snapshot: Snapshot, files: Sequence[FileEntry]) -> pl.DataFrame:
+    """Every row of `files` of `snapshot`, partition columns included, in one scan (a file at a
+    time costs a scan's fixed overhead per file, most of compacting many small ones). OSError
+    when fewer rows come back than the log says the files hold: never compact or rewrite from
+    a short read, which would silently drop rows."""
+    only = Snapshot.of(
+        snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (*files,)
     )
-    rows = read_table(one, RowFilter(), None)
-    if rows.height != f.rows:
-        # Never compact or rewrite from a short read: that would silently drop rows.
-        raise OSError(f"{f.path}: read {rows.height} rows, the log says {f.rows}")
+    rows = read_table(only, RowFilter(), None)
+    logged = sum(f.rows for f in files)
+    if rows.height != logged:
+        where = files[0].path if len(files) == 1 else f"{snapshot.uri} ({len(files)} files)"
+        raise OSError(f"{where}: read {rows.height} rows, the log says {logged}")
     return rows
 
 

@@ -23,6 +23,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
     AddAction,
     PostCommitHookProperties,
+    RemoveAction,
     create_table_with_add_actions,
 )
 
@@ -54,6 +55,7 @@ from market_spine.lake.reader import (
     SnapshotCache,
     open_table,
     read_file,
+    read_files,
     read_table,
 )
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
@@ -236,6 +238,32 @@ class Lake:
             for (dataset, table, _), c in zip(prepared, commits, strict=True)
             if isinstance(c, LogCommit)
         ]
+
+    def rewrite(
+        self,
+        dataset: str,
+        read: Snapshot,
+        written: Sequence[WrittenFile],
+        removes: Sequence[RemoveAction],
+        metadata: Mapping[str, Any],
+    ) -> LogCommit:
+        """Commit files rewritten from `read`'s files without changing the table's rows
+        (compaction: `written` and `removes` both with `data_change=False`) as one version,
+        on top of whatever other writers appended since. Raises PartitionChanged, committing
+        nothing, when a file it removes was removed since (another compaction won); the
+        `written` files are deleted. The integrity ledger records the new files before the
+        commit and the commit after it."""
+        self.ledger.record_files(dataset, written)
+        adds = [w.action for w in written]
+        partition_by = list(read.partition_columns)
+        change = Change(read.schema, adds, list(removes), partition_by, metadata, 0, read)
+        try:
+            committed = self._commit(dataset, change)
+        except (LakeError, PartitionChanged, DeltaError):
+            discard(self.storage, self.location(dataset), adds)
+            raise
+        self.ledger.record_commits([committed])
+        return committed
 
     def _each(
         self, work: Callable[..., _T], items: Sequence[tuple[Any, ...]]
@@ -491,13 +519,20 @@ class Lake:
         if read is None and self._create(dataset, schema, adds, partition_by, props):
             return LogCommit(dataset, uri, 0)
         planned, base = (read.files, read.version) if read else ((), -1)
-        own_appends = not removes and self.storage.local
+        # Appends, and rewrites that change no data, need no replay of the log to commit.
+        own_entry = self.storage.local and all(not r.data_change for r in removes)
         for _ in range(COMMIT_ATTEMPTS):
             delta, latest = self._snapshots.for_write(uri)
             if latest.version != base:
                 touched = changed_in(region, planned, latest.files)
                 if touched:
                     raise PartitionChanged(latest.version, touched)
+                gone = {r.path for r in removes} - {f.rel for f in latest.files}
+                if gone:
+                    # Another writer removed a file this commit removes (a concurrent
+                    # compaction): its plan no longer describes the table.
+                    lost = [f for f in planned if f.rel in gone]
+                    raise PartitionChanged(latest.version, lost)
                 planned, base = latest.files, latest.version
             added = added_columns(schema, latest.schema)
             if added:
@@ -505,8 +540,8 @@ class Lake:
                 continue
             _same_schema(dataset, schema, latest.schema)
             with self._lock_of(uri):
-                if own_appends and own_log.writable(delta, latest, partition_by):
-                    content = own_log.entry(adds, latest.partition_columns, info)
+                if own_entry and own_log.writable(delta, latest, partition_by):
+                    content = own_log.entry(adds, latest.partition_columns, info, removes)
                     if not own_log.commit(uri, base + 1, content):
                         continue
                     written = self._committed(uri, delta, latest, change, APPEND_CHECKPOINT_EVERY)
@@ -747,7 +782,7 @@ def replaced_rows(
     """The rows of `snapshot` a replacement replaces: every row of the files it `covered`
     (read now, side by side), and the `parts` of the files straddling it, already read whole
     to be rewritten. Columns and types are those of a read of the snapshot. OSError on a
-    short read, as `read_file` (never compare against rows silently missing).
+    short read, as `read_files` (never compare against rows silently missing).
 
     `same` is the replacement's own rows when its files are byte for byte the ones it removes
     (`Lake._same_files`): those are the rows replaced, and nothing is read."""
@@ -760,16 +795,7 @@ def replaced_rows(
             .cast(dict(snapshot.empty.schema))
             .with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ns"))
         )
-    only = Snapshot.of(
-        snapshot.uri, snapshot.version, snapshot.schema, snapshot.partition_columns, (*covered,)
-    )
-    whole = read_table(only, RowFilter(), None)
-    if whole.height != sum(f.rows for f in covered):
-        raise OSError(
-            f"{snapshot.uri}: read {whole.height} rows of the {len(covered)} files a "
-            f"replacement removes, the log says {sum(f.rows for f in covered)}"
-        )
-    return pl.concat([whole, *parts], how="vertical")
+    return pl.concat([read_files(snapshot, covered), *parts], how="vertical")
 
 
 def _empty_read(schema: pa.Schema) -> pl.DataFrame:
