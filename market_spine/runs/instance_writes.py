@@ -1,7 +1,7 @@
 """How a process that creates or executes runs writes to the Dagster instance.
 
 A range run writes a dozen events per asset partition (planned, materialized, each check's
-evaluation), each several statements. Four things Dagster leaves to the deployment keep that
+evaluation), each several statements. Five things Dagster leaves to the deployment keep that
 from dwarfing the work:
 - dagster-postgres opens a new connection (TCP, then SCRAM authentication) for every statement
   unless it is in the webserver (`optimize_for_webserver`); `hold_connections` gives the
@@ -14,7 +14,9 @@ from dwarfing the work:
   they go in one insert per batch (still one event per partition);
 - dagster-postgres writes a run's planned events and a step's check evaluations one by one, each
   with a NOTIFY nothing listens to; `hold_connections` has the event log write them in batches
-  (`pg_event_log`).
+  (`pg_event_log`);
+- Dagster's SQLite storages (the embedded default) build an engine for every statement;
+  `keep_engines` has them keep one per database (`sqlite_engines`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import dagster as dg
 from sqlalchemy.pool import NullPool
 
 from market_spine.runs.pg_event_log import EventLogWrites
+from market_spine.runs.sqlite_engines import keep_engines
 
 #: Connections each storage keeps open. A statement can open a second connection while the
 #: first is checked out (an event insert, then its asset index in another), so one is too few.
@@ -50,8 +53,10 @@ _REMEMBERED = {
 
 
 def prepare_event_writes(instance: dg.DagsterInstance) -> None:
-    """Before creating or executing runs in this process: held connections, batched writes."""
+    """Before creating or executing runs in this process: held connections (PostgreSQL), kept
+    engines (SQLite), batched writes."""
     hold_connections(instance)
+    keep_engines(instance)
     batch_event_writes()
 
 
