@@ -25,6 +25,7 @@ from market_spine.certification import ledger
 from market_spine.certification.diff import Diff, keyed_diff
 from market_spine.certification.judged import (
     judged_rows,
+    judged_states,
     last_judged,
     newest_judgments,
     unjudged_since,
@@ -208,16 +209,16 @@ def certify(
     started = time.perf_counter()
     dataset = spec.name
     days = [p.trade_date for p in partitions]
-    priors = (
-        ledger.current_states(lake, dataset, min(days), max(days), [p.key for p in partitions])
-        if days
-        else {}
-    )
-    # One narrow read of the readiness log serves the diff (what each partition's last
-    # judgment saw) and the withdrawals (what was computed from it and is still certified).
+    # One narrow read of the readiness log serves the prior states, the diff (what each
+    # partition's last judgment saw) and the withdrawals (what was computed from it and is
+    # still certified); only partitions it has never judged ask the transitions table.
     first, last = (min(days), max(days)) if days else (date.min, date.max)
     newest = newest_judgments(lake, [dataset, *derived] if days else [], first, last)
     judged_last = last_judged(newest, dataset)
+    priors = judged_states(newest, dataset)
+    unjudged = [p.key for p in partitions if p.key not in priors]
+    if unjudged:
+        priors |= ledger.current_states(lake, dataset, first, last, unjudged)
     keys = [p.values for p in partitions]
     new_rows = rows_by(written, columns, keys)
     old_rows = rows_by(before.rows, columns, keys) if before.rows.width else {}

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from market_spine.certification.rules import State
 from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
 from market_spine.errors import HistoryPruned
 from market_spine.lake.store import Lake
@@ -42,6 +43,16 @@ def newest_judgments(lake: Lake, datasets: Sequence[str], first: date, last: dat
     return rows.sort("computed_at").unique(
         ["dataset", "partition", "symbol"], keep="last", maintain_order=True
     )
+
+
+def judged_states(newest: pl.DataFrame, dataset: str) -> dict[str, State]:
+    """The certification each judged partition of `dataset` is in, by partition key, from its
+    newest judgment among `newest_judgments` rows: every judgment logs the state it left, and
+    is committed after the transition it records (`ledger.record`), so it never runs ahead of
+    the transitions table. A partition with no judgment (never judged, or its judgments
+    dropped by retention) is absent: the transitions table says."""
+    rows = newest.filter(pl.col("dataset") == dataset).sort("computed_at")
+    return {key: State(state) for key, state in rows.select("partition", "state").iter_rows()}
 
 
 @dataclass(frozen=True)

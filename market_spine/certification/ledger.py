@@ -103,10 +103,12 @@ def record(
 ) -> None:
     """Append a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
     REVISIONS_SCHEMA) and their row detail, its readiness rows (of READINESS_LOG_SCHEMA) and
-    anomaly flags (ANOMALY_FLAGS_SCHEMA), one commit per table that has rows. The tables are
-    independent, so their commits run side by side (`Lake.append_all`): they are most of
-    certification's cost. A run judges one dataset, so each file's statistics let a read of
-    another skip it."""
+    anomaly flags (ANOMALY_FLAGS_SCHEMA), one commit per table that has rows. Their commits
+    run side by side (`Lake.append_all`): they are most of certification's cost. The readiness
+    rows, whose newest state the next judgment takes as the partition's, are committed only
+    after the transitions landed, so a judgment never runs ahead of the transition it records
+    (a run that failed between them finds the old state and records the transition again). A
+    run judges one dataset, so each file's statistics let a read of another skip it."""
     writes: list[tuple[str, pl.DataFrame | pa.Table]] = []
     if transitions:
         writes.append((CERTIFICATIONS, _records(transitions, CERTIFICATIONS)))
@@ -115,13 +117,18 @@ def record(
         rows = pl.concat([conform(d, REVISION_ROWS_SCHEMA) for d in detail], how="vertical")
         if rows.height:
             writes.append((REVISION_ROWS, rows))
-    if readiness:
-        writes.append((READINESS_LOG, _records(readiness, READINESS_LOG)))
     if flags is not None and flags.height:
         writes.append((ANOMALY_FLAGS, conform(flags, ANOMALY_FLAGS_SCHEMA)))
+    judgments = [(READINESS_LOG, _records(readiness, READINESS_LOG))] if readiness else []
 
     audit_changes.certifications(lake.local, transitions)
-    for info in lake.append_all(writes, metadata={"run_id": run_id}):
+    after = judgments if transitions else []
+    committed = lake.append_all(
+        [*writes, *judgments] if not after else writes, metadata={"run_id": run_id}
+    )
+    if after:
+        committed += lake.append_all(after, metadata={"run_id": run_id})
+    for info in committed:
         if info.dataset in KEPT_SMALL and info.version % COMPACT_CHECK_EVERY == 0:
             keep_small(lake, info.dataset)
 

@@ -65,18 +65,12 @@ DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")
 #: The object at an object-storage lake's root that every commit rewrites, so a watcher learns
 #: that something changed from one HEAD request instead of listing every table's log.
 CHANGE_MARKER = "_changed"
-#: A writer committing through delta-rs checkpoints every this many versions (Delta's own
-#: default; delta-rs waits 100). What such a commit and the reload after it cost grows with the
-#: commits replayed since the last checkpoint, so a short run of them keeps every commit cheap
-#: on a table replaced each step.
+#: Every commit's writer checkpoints every this many versions (Delta's own default; delta-rs
+#: waits 100). A run is a process of its own, so it opens each table it touches cold, replaying
+#: every commit since the newest checkpoint: measured on a trust table appended each step, a
+#: cold open costs ~9 ms plus ~0.85 ms per commit replayed (~51 ms on average at an interval of
+#: 100, ~13 ms at 10), while a checkpoint costs ~10-20 ms once per interval.
 CHECKPOINT_EVERY = 10
-#: An append whose log entry is written here (lake/own_log.py) replays nothing, so only a cold
-#: open reads the commits since the last checkpoint: such appends checkpoint every this many
-#: versions (a multiple of CHECKPOINT_EVERY, so every checkpoint version stays one of its).
-#: Measured on a trust table appended each step: a checkpoint and the reload after it cost
-#: ~50 ms, i.e. ~5 ms of every append at CHECKPOINT_EVERY and ~0.5 ms at this interval, while a
-#: cold open replaying up to 99 small commits stayed at 13-17 ms.
-APPEND_CHECKPOINT_EVERY = 100
 #: Our commits make their own checkpoints, and never let delta-rs trim the log: pruning does,
 #: sparing what pinned versions need (lake/pruning.py).
 _HOOKS = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=False)
@@ -90,10 +84,9 @@ _T = TypeVar("_T")
 Prepared = tuple[str, pa.Table, list[WrittenFile]]
 
 
-def checkpoints(version: int, every: int) -> bool:
-    """True when the writer of `version`, checkpointing every `every` versions, also writes
-    its checkpoint."""
-    return version > 0 and version % every == 0
+def checkpoints(version: int) -> bool:
+    """True when the writer of `version` also writes its checkpoint."""
+    return version > 0 and version % CHECKPOINT_EVERY == 0
 
 
 class Lake:
@@ -544,7 +537,7 @@ class Lake:
                     content = own_log.entry(adds, latest.partition_columns, info, removes)
                     if not own_log.commit(uri, base + 1, content):
                         continue
-                    written = self._committed(uri, delta, latest, change, APPEND_CHECKPOINT_EVERY)
+                    written = self._committed(uri, delta, latest, change)
                     return LogCommit(dataset, uri, base + 1, written)
                 if delta.version() < base:
                     # Behind by this process's own appends, which delta-rs never loaded.
@@ -570,7 +563,7 @@ class Lake:
                 delta.update_incremental()
                 if delta.version() != base + 1:
                     return LogCommit(dataset, uri, base + 1)
-                written = self._committed(uri, delta, latest, change, CHECKPOINT_EVERY)
+                written = self._committed(uri, delta, latest, change)
                 return LogCommit(dataset, uri, base + 1, written)
         raise LakeError(
             f"{dataset}: {COMMIT_ATTEMPTS} other commits landed while this write waited to "
@@ -603,19 +596,17 @@ class Lake:
         with self._locks_guard:
             return self._committing[uri]
 
-    def _committed(
-        self, uri: str, delta: DeltaTable, read: Snapshot, change: Change, every: int
-    ) -> bool:
+    def _committed(self, uri: str, delta: DeltaTable, read: Snapshot, change: Change) -> bool:
         """After this writer's commit on top of snapshot `read`: checkpoint when it is due
-        (every `every` versions; True when one was written), then index the new version from
-        the commit's own actions instead of replaying the log. `delta` is at the new version
-        after a delta-rs commit, and left where it was after an append whose log entry was
-        written here (lake/own_log.py): delta-rs loads it only when it next needs it. A
-        checkpoint that fails is only logged: the commit stands and the next due version
+        (every CHECKPOINT_EVERY versions; True when one was written), then index the new
+        version from the commit's own actions instead of replaying the log. `delta` is at the
+        new version after a delta-rs commit, and left where it was after a commit whose log
+        entry was written here (lake/own_log.py): delta-rs loads it only when it next needs
+        it. A checkpoint that fails is only logged: the commit stands and the next due version
         writes one."""
         version = read.version + 1
         written = False
-        if checkpoints(version, every):
+        if checkpoints(version):
             try:
                 if delta.version() == version:
                     delta.create_checkpoint()

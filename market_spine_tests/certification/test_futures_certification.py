@@ -7,15 +7,23 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import polars as pl
 import pytest
 
 from market_spine.catalog.registry import drift
+from market_spine.certification import ledger
 from market_spine.certification.certify import CERTIFIED_CHECK
-from market_spine.certification.tables import CERTIFICATIONS, REVISION_ROWS, REVISIONS
+from market_spine.certification.tables import (
+    CERTIFICATIONS,
+    READINESS_LOG,
+    REVISION_ROWS,
+    REVISIONS,
+)
 from market_spine.client import Spine
+from market_spine.errors import LakeError
 from market_spine.futures import keys, normalized_bars
 from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
@@ -293,3 +301,54 @@ def test_a_change_written_by_a_run_that_crashed_before_certifying_is_still_a_rev
     assert "close" in revision["columns"].split(",") and revision["rows_changed"] > 0
     last = transitions(home).to_dicts()[-1]
     assert (last["previous_state"], last["state"]) == ("certified", "revised")
+
+
+def test_a_rerun_takes_the_prior_state_from_the_judgment_and_asks_transitions_only_without_one(
+    certified, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newest judgment carries the state a partition is in, so an unchanged rerun never
+    reads the transitions table; with its judgments gone (retention drops them), the
+    transitions say, and the rerun records no new first certification."""
+    home, instance = certified
+    asked: list[list[str]] = []
+    real = ledger.current_states
+
+    def spied(lake: Lake, dataset: str, *args: Any, **kwargs: Any) -> dict:
+        asked.append(list(args[2] if len(args) > 2 else kwargs.get("partitions") or []))
+        return real(lake, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "current_states", spied)
+    assert certified_check(run(home, instance, NEXT_MORNING)).passed
+    assert asked == []
+    lake = Lake(home / "lake")
+    minutes = keys.table(keys.NORMALIZED_BARS)
+    judged = lake.read(READINESS_LOG, equals={"dataset": minutes})
+    lake.replace(READINESS_LOG, judged.clear(), equals={"dataset": minutes})
+    assert certified_check(run(home, instance, NEXT_MORNING)).passed
+    assert asked == [[partition_key(DAY, "CL")]]
+    assert transitions(home)["state"].to_list() == ["certified"]
+
+
+def test_a_judgment_is_committed_only_after_the_transition_it_records(
+    certified, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transitions' commit fails while the revision's other records land: the readiness
+    log still says certified, so the retry finds the old state and records the revision."""
+    home, instance = certified
+    real = Lake.append_all
+
+    def failing(self: Lake, writes: Any, **kwargs: Any) -> Any:
+        if any(dataset == CERTIFICATIONS for dataset, _ in writes):
+            real(self, [w for w in writes if w[0] != CERTIFICATIONS], **kwargs)
+            raise LakeError(f"{CERTIFICATIONS}: the commit failed")
+        return real(self, writes, **kwargs)
+
+    monkeypatch.setattr(Lake, "append_all", failing)
+    assert not run(home, instance, NEXT_MORNING, defects=["spikes"]).success
+    assert readiness_states(home)[keys.table(keys.NORMALIZED_BARS)] == "certified"
+    assert transitions(home)["state"].to_list() == ["certified"]
+    monkeypatch.setattr(Lake, "append_all", real)
+    retried = run(home, instance, NEXT_MORNING, defects=["spikes"])
+    assert certified_check(retried).metadata["state"].value == "revised"
+    assert transitions(home)["state"].to_list() == ["certified", "revised"]
+    assert readiness_states(home)[keys.table(keys.NORMALIZED_BARS)] == "revised"

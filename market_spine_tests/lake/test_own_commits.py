@@ -1,7 +1,6 @@
 """What a writer does after its own commit: the new version indexed from the commit's actions,
-a checkpoint every CHECKPOINT_EVERY versions (every APPEND_CHECKPOINT_EVERY for appends whose log
-entry it wrote itself), the ledger written by name in one transaction, and several tables
-appended side by side."""
+a checkpoint every CHECKPOINT_EVERY versions whoever wrote the log entry, the ledger written by
+name in one transaction, and several tables appended side by side."""
 
 from __future__ import annotations
 
@@ -17,17 +16,10 @@ from market_spine.lake import Lake, reader, store
 from market_spine.lake import integrity as integrity_module
 from market_spine.lake.files import LogListing, checkpoint_name, commit_name
 from market_spine.lake.reader import FileEntry, Snapshot, build_snapshot, open_table
-from market_spine.lake.store import APPEND_CHECKPOINT_EVERY, CHECKPOINT_EVERY
+from market_spine.lake.store import CHECKPOINT_EVERY
 from market_spine_tests.kit.frames import DS, put
 
 LOG = "operations/test_log"
-
-
-@pytest.fixture
-def appends_checkpoint_often(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Appends checkpoint every CHECKPOINT_EVERY versions, so a test reaches a checkpoint in a
-    few of them."""
-    monkeypatch.setattr(store, "APPEND_CHECKPOINT_EVERY", CHECKPOINT_EVERY)
 
 
 def log_rows(i: int) -> pl.DataFrame:
@@ -127,7 +119,6 @@ def test_appends_extend_the_lookup_arrays_a_replay_would_build(lake: Lake) -> No
     assert "delta_version" not in next(iter(lake.snapshot(LOG).groups.values())).mins
 
 
-@pytest.mark.usefixtures("appends_checkpoint_often")
 def test_every_tenth_version_is_checkpointed_and_recorded_so_an_edit_is_caught(
     lake: Lake,
 ) -> None:
@@ -151,7 +142,6 @@ def test_every_tenth_version_is_checkpointed_and_recorded_so_an_edit_is_caught(
         Lake(lake.root).read(LOG)
 
 
-@pytest.mark.usefixtures("appends_checkpoint_often")
 def test_a_writer_records_its_commits_by_name_without_listing_the_log(
     lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,28 +186,25 @@ def test_append_all_commits_every_table_it_can_and_raises_for_the_one_it_cannot(
         lake.append_all([(LOG, log_rows(3)), (LOG, log_rows(4))])
 
 
-def test_appends_checkpoint_less_often_than_replacements_and_the_ledger_knows_which(
+def test_appended_and_replaced_tables_checkpoint_alike_and_the_ledger_knows_each(
     lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An append whose log entry the writer wrote replays nothing, so its table checkpoints
-    every APPEND_CHECKPOINT_EVERY versions; a table whose day is replaced (through delta-rs)
-    every CHECKPOINT_EVERY. Each checkpoint written, and only those, is recorded, so a reader in a
-    new process checks it and an edit of it is caught."""
-    assert APPEND_CHECKPOINT_EVERY % CHECKPOINT_EVERY == 0
-    assert APPEND_CHECKPOINT_EVERY > CHECKPOINT_EVERY
-    monkeypatch.setattr(store, "CHECKPOINT_EVERY", 2)
-    monkeypatch.setattr(store, "APPEND_CHECKPOINT_EVERY", 6)
+    """A table appended through a log entry the writer wrote and one whose day is replaced
+    through delta-rs both checkpoint every CHECKPOINT_EVERY versions (a run opens each table in
+    a process of its own and replays every commit since the newest checkpoint). Each
+    checkpoint written, and only those, is recorded, so a reader in a new process checks it
+    and an edit of it is caught."""
+    monkeypatch.setattr(store, "CHECKPOINT_EVERY", 3)
     for i in range(8):
         lake.append(LOG, log_rows(i))
         put(lake, date(2024, 1, 2), "CL", float(i))
     appended = LogListing.of(lake.storage, lake.location(LOG) + "/_delta_log")
     replaced = LogListing.of(lake.storage, lake.location(DS) + "/_delta_log")
-    assert sorted(appended.checkpoints) == [6]
-    assert sorted(replaced.checkpoints) == [2, 4, 6]
-    assert {n for n in lake.ledger.log_records(LOG) if "checkpoint" in n} == {checkpoint_name(6)}
-    assert {n for n in lake.ledger.log_records(DS) if "checkpoint" in n} == {
-        checkpoint_name(v) for v in (2, 4, 6)
-    }
+    assert sorted(appended.checkpoints) == [3, 6]
+    assert sorted(replaced.checkpoints) == [3, 6]
+    for table in (LOG, DS):
+        recorded = {n for n in lake.ledger.log_records(table) if "checkpoint" in n}
+        assert recorded == {checkpoint_name(3), checkpoint_name(6)}
     assert Lake(lake.root).read(LOG).height == 8
     checkpoint = Path(lake.location(LOG)) / "_delta_log" / checkpoint_name(6)
     data = bytearray(checkpoint.read_bytes())

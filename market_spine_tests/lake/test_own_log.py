@@ -15,7 +15,7 @@ from deltalake import DeltaTable, write_deltalake
 from market_spine.lake import Lake, own_log
 from market_spine.lake.files import checkpoint_name, commit_name
 from market_spine.lake.reader import open_table
-from market_spine.lake.store import APPEND_CHECKPOINT_EVERY
+from market_spine.lake.store import CHECKPOINT_EVERY
 from market_spine.lake.verify import verify_lake
 from market_spine_tests.lake.test_own_commits import LOG, index, log_rows, replayed
 
@@ -108,16 +108,16 @@ def test_appends_checkpoint_and_a_new_process_starts_there(
     tmp_path: Path,
 ) -> None:
     lake = Lake(tmp_path / "lake")
-    for i in range(APPEND_CHECKPOINT_EVERY + 1):
+    for i in range(CHECKPOINT_EVERY + 1):
         lake.append(LOG, log_rows(i))
     log_dir = Path(lake.location(LOG)) / "_delta_log"
-    assert (log_dir / checkpoint_name(APPEND_CHECKPOINT_EVERY)).exists()
+    assert (log_dir / checkpoint_name(CHECKPOINT_EVERY)).exists()
     # A checkpoint replaces the commits before it: without them the table still reads whole.
-    for v in range(APPEND_CHECKPOINT_EVERY):
+    for v in range(CHECKPOINT_EVERY):
         (log_dir / commit_name(v)).unlink()
     fresh = DeltaTable(lake.location(LOG))
-    assert fresh.version() == APPEND_CHECKPOINT_EVERY
-    assert fresh.to_pyarrow_table().num_rows == APPEND_CHECKPOINT_EVERY + 1
+    assert fresh.version() == CHECKPOINT_EVERY
+    assert fresh.to_pyarrow_table().num_rows == CHECKPOINT_EVERY + 1
 
 
 def test_a_replacement_after_appends_of_the_same_process_commits_on_top_of_them(
