@@ -32,7 +32,7 @@ _KEPT = "_market_spine_kept_engines"
 ENGINES_KEPT = 64
 
 
-class _Engines:
+class Engines:
     """An engine per database URL, made on first use, the ENGINES_KEPT most recent kept."""
 
     def __init__(self) -> None:
@@ -51,6 +51,12 @@ class _Engines:
                 self._engines.popitem(last=False)
             return engine
 
+    def dispose(self) -> None:
+        """Let every engine go, closing what it holds (nothing may be in a statement)."""
+        with self._lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
 
 def keep_engines(instance: dg.DagsterInstance) -> int:
     """Have `instance`'s SQLite storages (run, event log, schedule) reuse one engine per
@@ -65,11 +71,11 @@ def keep_engines(instance: dg.DagsterInstance) -> int:
     for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
         if getattr(storage, _KEPT, False):
             continue
-        engines = _Engines()
+        engines = Engines()
         if type(storage) is SqliteEventLogStorage:
-            storage._connect = types.MethodType(_event_log_connect(engines), storage)  # type: ignore[method-assign]
+            storage._connect = types.MethodType(event_log_connect(engines), storage)  # type: ignore[method-assign]
         elif type(storage) in (SqliteRunStorage, SqliteScheduleStorage):
-            storage.connect = types.MethodType(_storage_connect(engines), storage)  # type: ignore[method-assign]
+            storage.connect = types.MethodType(storage_connect(engines), storage)  # type: ignore[method-assign]
         else:
             continue
         setattr(storage, _KEPT, True)
@@ -77,7 +83,7 @@ def keep_engines(instance: dg.DagsterInstance) -> int:
     return changed
 
 
-def _event_log_connect(engines: _Engines) -> Any:
+def event_log_connect(engines: Engines) -> Any:
     """The event log's `_connect(shard)` (a run's shard, or the index) on the shard's kept
     engine, initialising the shard's tables on first use as the stock method does."""
     from dagster._core.storage.event_log.sqlite import sqlite_event_log as module
@@ -98,7 +104,7 @@ def _event_log_connect(engines: _Engines) -> Any:
     return connect
 
 
-def _storage_connect(engines: _Engines) -> Any:
+def storage_connect(engines: Engines) -> Any:
     """The run or schedule storage's `connect()` on its database's kept engine."""
 
     @contextmanager

@@ -35,6 +35,17 @@ def prices() -> Iterator[dg.Output[int] | dg.AssetCheckResult]:
     yield dg.AssetCheckResult(passed=True)
 
 
+@pytest.fixture
+def stock_storages() -> Iterator[None]:
+    """Dagster's own SQLite storages, without the engines the test kit gives every instance."""
+    from market_spine_tests.kit.sqlite_sync import reused_engines, stock_engines
+
+    stock_engines()
+    yield
+    reused_engines()
+
+
+@pytest.mark.usefixtures("stock_storages")
 def test_a_sqlite_instance_makes_one_engine_per_database_and_stores_every_event(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
