@@ -122,12 +122,11 @@ def record(
     judgments = [(READINESS_LOG, _records(readiness, READINESS_LOG))] if readiness else []
 
     audit_changes.certifications(lake.local, transitions)
-    after = judgments if transitions else []
-    committed = lake.append_all(
-        [*writes, *judgments] if not after else writes, metadata={"run_id": run_id}
-    )
-    if after:
-        committed += lake.append_all(after, metadata={"run_id": run_id})
+    # With transitions, the judgments go after them; without, everything goes side by side.
+    ahead, behind = (writes, judgments) if transitions else ([*writes, *judgments], [])
+    committed = lake.append_all(ahead, metadata={"run_id": run_id})
+    if behind:
+        committed += lake.append_all(behind, metadata={"run_id": run_id})
     for info in committed:
         if info.dataset in KEPT_SMALL and info.version % COMPACT_CHECK_EVERY == 0:
             keep_small(lake, info.dataset)

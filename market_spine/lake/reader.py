@@ -422,11 +422,6 @@ def _replay(ledger: Ledger, dataset: str, table_dir: str, load: Callable[[], _T]
         ) from exc
 
 
-def read_file(snapshot: Snapshot, f: FileEntry) -> pl.DataFrame:
-    """Every row of one data file, partition columns included."""
-    return read_files(snapshot, (f,))
-
-
 def read_files(snapshot: Snapshot, files: Sequence[FileEntry]) -> pl.DataFrame:
     """Every row of `files` of `snapshot`, partition columns included, in one scan (a file at a
     time costs a scan's fixed overhead per file, most of compacting many small ones). OSError

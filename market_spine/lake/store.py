@@ -54,7 +54,6 @@ from market_spine.lake.reader import (
     Snapshot,
     SnapshotCache,
     open_table,
-    read_file,
     read_files,
     read_table,
 )
@@ -404,7 +403,7 @@ class Lake:
             for f in touched:
                 if index_form.covers(f):
                     continue
-                rows = read_file(snapshot, f)
+                rows = read_files(snapshot, (f,))
                 if return_replaced:
                     parts.append(rows.filter(wanted.expr()))
                 kept = delta_arrow(
