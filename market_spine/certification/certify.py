@@ -211,17 +211,24 @@ def certify(
     days = [p.trade_date for p in partitions]
     # One narrow read of the readiness log serves the prior states, the diff (what each
     # partition's last judgment saw) and the withdrawals (what was computed from it and is
-    # still certified); only partitions it has never judged ask the transitions table.
+    # still certified).
     first, last = (min(days), max(days)) if days else (date.min, date.max)
     newest = newest_judgments(lake, [dataset, *derived] if days else [], first, last)
     judged_last = last_judged(newest, dataset)
     priors = judged_states(newest, dataset)
-    unjudged = [p.key for p in partitions if p.key not in priors]
-    if unjudged:
-        priors |= ledger.current_states(lake, dataset, first, last, unjudged)
     keys = [p.values for p in partitions]
     new_rows = rows_by(written, columns, keys)
     old_rows = rows_by(before.rows, columns, keys) if before.rows.width else {}
+    # A partition with no judgment asks the transitions table only when it held rows: one
+    # that held none is a first write (or one whose rows and judgments retention deleted,
+    # whose expiry stays in the transitions' history), and its prior is none.
+    unjudged = [
+        p.key
+        for p in partitions
+        if p.key not in priors and (_held(old_rows.get(p.values)) or before.unread(p) is not None)
+    ]
+    if unjudged:
+        priors |= ledger.current_states(lake, dataset, first, last, unjudged)
     new_version = lake.version(dataset)
     recorded_at = datetime.now(UTC)
     outcomes: dict[str, CheckOutcome] = {}
@@ -327,6 +334,11 @@ def certify(
     transitions += withdrawal_transitions(fallen)
     ledger.record(lake, transitions, revisions, details, run_id, [*ready, *fallen], flags)
     return Certified(outcomes, states, len(revisions), time.perf_counter() - started)
+
+
+def _held(rows: pl.DataFrame | None) -> bool:
+    """Whether a partition held rows before the write replaced them."""
+    return rows is not None and rows.height > 0
 
 
 def revision_of(

@@ -329,6 +329,25 @@ def test_a_rerun_takes_the_prior_state_from_the_judgment_and_asks_transitions_on
     assert transitions(home)["state"].to_list() == ["certified"]
 
 
+def test_a_first_write_asks_no_transitions_table(home, instance, monkeypatch) -> None:
+    """A partition that held no rows and has no judgment is a first write: its prior is none,
+    known without opening the transitions table."""
+    asked: list[str] = []
+    real = ledger.current_states
+
+    def spied(lake: Lake, dataset: str, *args: Any, **kwargs: Any) -> dict:
+        asked.append(dataset)
+        return real(lake, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(ledger, "current_states", spied)
+    assert certified_check(run(home, instance, NEXT_MORNING)).metadata["state"].value == (
+        "certified"
+    )
+    assert asked == []
+    [first] = transitions(home).to_dicts()
+    assert (first["previous_state"], first["state"]) == (None, "certified")
+
+
 def test_a_judgment_is_committed_only_after_the_transition_it_records(
     certified, monkeypatch: pytest.MonkeyPatch
 ) -> None:
