@@ -67,7 +67,8 @@ class Unchecked(Lake):
                 commit_properties=props,
             )
             return 0
-        delta, _ = self._snapshots.for_write(uri)
+        self._snapshots.for_write(uri)
+        delta = self._snapshots.table(uri)
         # delta-rs' own retries decide a race here: no version check, no re-plan.
         write = {"schema": schema, "partition_by": partition_by, "commit_properties": props}
         delta.create_write_transaction([*adds, *removes], mode="append", **write)

@@ -23,28 +23,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from deltalake import DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
 from market_spine.lake.files import commit_name
 from market_spine.lake.reader import Snapshot
 from market_spine.version import package_version
 
-#: The protocol an append written here may go to: no reader or writer features, and nothing
-#: above invariants and append-only for writers (an append honours both by adding files only).
-MAX_WRITER_VERSION = 2
 
-
-def writable(delta: DeltaTable, latest: Snapshot, partition_by: Sequence[str] | None) -> bool:
+def writable(latest: Snapshot, partition_by: Sequence[str] | None) -> bool:
     """True when an append of new files to the table at `latest` may be written here: the base
     protocol, and the files partitioned as the table is (else delta-rs gives its own error)."""
-    protocol = delta.protocol()
-    return (
-        protocol.min_reader_version == 1
-        and protocol.min_writer_version <= MAX_WRITER_VERSION
-        and not protocol.reader_features
-        and not protocol.writer_features
-        and list(latest.partition_columns) == list(partition_by or latest.partition_columns)
+    return latest.base_protocol and list(latest.partition_columns) == list(
+        partition_by or latest.partition_columns
     )
 
 

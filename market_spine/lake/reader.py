@@ -10,31 +10,37 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
-from deltalake.exceptions import DeltaProtocolError, TableNotFoundError
 from deltalake.transaction import AddAction
 
-from market_spine.errors import HistoryPruned, LakeDamaged, LakeError, LakeUnreachable
 from market_spine.lake.arrow import empty_table, from_stream
-from market_spine.lake.files import LogListing, unreadable
+from market_spine.lake.files import unreadable
 from market_spine.lake.filters import RowFilter
-from market_spine.lake.integrity import Ledger, ledger_of
+from market_spine.lake.integrity import ledger_of
 from market_spine.lake.storage import Storage
 
 _EPOCH_DAY = date(1970, 1, 1)
 #: File paths delta-rs keeps as written; others it percent-encodes in the log.
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9._=/-]+$")
-_T = TypeVar("_T")
+#: The highest writer version of the base protocol: invariants and append-only at most, which
+#: an append honours by adding files only.
+BASE_WRITER_VERSION = 2
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def plain_path(path: str) -> bool:
+    """Whether delta-rs keeps a file path in the log as written (else it percent-encodes it,
+    and only its replay of the log indexes the file exactly)."""
+    return _PLAIN_PATH.match(path) is not None
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,11 @@ class Snapshot:
     empty: pl.DataFrame
     #: A past version (time travel): its files may have been vacuumed, which is no damage.
     past: bool = False
+    #: At the base protocol (reader 1, writer at most 2, no features): an append may be
+    #: committed by our own log entry (lake/own_log.py).
+    base_protocol: bool = False
+    #: The columns whose JSON statistics need converting (`timestamp`, `date`), by name.
+    stat_kinds: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @staticmethod
     def of(
@@ -82,7 +93,10 @@ class Snapshot:
         groups = {key: FileGroup.of(members) for key, members in by_partition.items()}
         empty = pl.from_arrow(empty_table(schema))
         assert isinstance(empty, pl.DataFrame)
-        return Snapshot(uri, version, schema, partition_columns, files, groups, empty, past)
+        kinds = _stat_kinds(schema)
+        return Snapshot(
+            uri, version, schema, partition_columns, files, groups, empty, past, False, kinds
+        )
 
     def after(
         self, version: int, adds: Sequence[AddAction], removed: Collection[str]
@@ -91,9 +105,9 @@ class Snapshot:
         `adds` indexed from their own statistics, the `removed` paths dropped; only the
         partitions the commit touched are regrouped. None when a path is one delta-rs would
         percent-encode, which only a replay of the log indexes exactly."""
-        if any(not _PLAIN_PATH.match(a.path) for a in adds):
+        if any(not plain_path(a.path) for a in adds):
             return None
-        added = tuple(self._entry(a) for a in adds)
+        added = tuple(self.entry(a) for a in adds)
         gone = set(removed)
         files = tuple(f for f in self.files if f.rel not in gone) + added
         touched = {self._key(f) for f in added}
@@ -114,8 +128,9 @@ class Snapshot:
     def _key(self, f: FileEntry) -> tuple[Any, ...]:
         return tuple(f.partition[c] for c in self.partition_columns)
 
-    def _entry(self, action: AddAction) -> FileEntry:
-        """A file this process wrote, indexed as build_snapshot indexes it from the log."""
+    def entry(self, action: AddAction) -> FileEntry:
+        """A file of this table from its add action (its JSON statistics), indexed as
+        build_snapshot indexes it from delta-rs' replay."""
         stats = json.loads(action.stats or "{}")
         raw = dict(action.partition_values)
         return FileEntry(
@@ -134,20 +149,32 @@ class Snapshot:
 
     def _stat_values(self, values: dict[str, Any]) -> dict[str, Any]:
         """JSON statistics in the comparable form of `_stat_keys` (ns, epoch days)."""
+        kinds = self.stat_kinds
         out: dict[str, Any] = {}
         for name, value in values.items():
-            if name not in self.schema.names or value is None:
+            kind = kinds.get(name)
+            if kind is None or value is None:
                 out[name] = value
-                continue
-            type_ = self.schema.field(name).type
-            if pa.types.is_timestamp(type_):
-                at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                out[name] = pa.scalar(at, pa.timestamp("ns", "UTC")).value
-            elif pa.types.is_date32(type_):
-                out[name] = (date.fromisoformat(value) - _EPOCH_DAY).days
+            elif kind == "timestamp":
+                at = datetime.fromisoformat(value)
+                if at.tzinfo is None:
+                    at = at.replace(tzinfo=UTC)
+                out[name] = (at - _EPOCH) // _MICROSECOND * 1000
             else:
-                out[name] = value
+                out[name] = (date.fromisoformat(value) - _EPOCH_DAY).days
         return out
+
+
+def _stat_kinds(schema: pa.Schema) -> dict[str, str]:
+    """The columns of `schema` whose JSON statistics need converting to their comparable
+    form: `timestamp` or `date`, by name."""
+    kinds = {}
+    for field_ in schema:
+        if pa.types.is_timestamp(field_.type):
+            kinds[field_.name] = "timestamp"
+        elif pa.types.is_date32(field_.type):
+            kinds[field_.name] = "date"
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -265,7 +292,17 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
                 maxs={c: maxs[c][i] for c in maxs},
             )
         )
-    return Snapshot.of(root, table.version(), schema, partition_columns, tuple(files))
+    protocol = table.protocol()
+    indexed = Snapshot.of(root, table.version(), schema, partition_columns, tuple(files))
+    return replace(
+        indexed,
+        base_protocol=(
+            protocol.min_reader_version == 1
+            and protocol.min_writer_version <= BASE_WRITER_VERSION
+            and not protocol.reader_features
+            and not protocol.writer_features
+        ),
+    )
 
 
 def candidates(snapshot: Snapshot, wanted: RowFilter) -> list[FileEntry]:
@@ -279,147 +316,11 @@ def candidates(snapshot: Snapshot, wanted: RowFilter) -> list[FileEntry]:
     return picked
 
 
-class SnapshotCache:
-    """Keeps each table's latest snapshot open; refreshes it only when a new commit exists."""
-
-    def __init__(self, max_versions: int = 16) -> None:
-        self._latest: dict[str, tuple[DeltaTable, Snapshot]] = {}
-        self._versions: OrderedDict[tuple[str, Any], Snapshot] = OrderedDict()
-        self._max_versions = max_versions
-        self._lock = threading.Lock()
-
-    def latest(self, uri: str) -> Snapshot:
-        """The newest version; a stat of the next log file tells whether anything was committed.
-
-        The commit files delta-rs is about to replay are checked against the lake's ledger
-        first (LakeDamaged for a lost, missing or edited commit), and a log delta-rs cannot
-        replay is LakeDamaged too, never a bare delta-rs error or a panic.
-        """
-        ledger, dataset, table_dir = ledger_of(uri)
-        store = ledger.storage
-        with self._lock:
-            cached = self._latest.get(uri)
-            if cached is not None:
-                table, snapshot = cached
-                log = store.join(table_dir, "_delta_log")
-                if not store.exists(store.join(log, f"{snapshot.version + 1:020d}.json")):
-                    if store.exists(store.join(log, f"{snapshot.version:020d}.json")):
-                        return snapshot
-                    # Maintenance trimmed the log past this version (another process, or
-                    # another Lake): the commits to replay from it are gone, so start afresh.
-                    cached = None
-            if cached is not None:
-                table, snapshot = cached
-                # The table object may lag the snapshot by this process's own appends
-                # (lake/own_log.py): every commit it is about to replay is checked.
-                since = min(table.version(), snapshot.version)
-                newest = ledger.check_log(dataset, table_dir, after=since)
-                _replay(ledger, dataset, table_dir, table.update_incremental)
-            else:
-                newest = ledger.check_log(dataset, table_dir)
-                table = _replay(ledger, dataset, table_dir, lambda: open_table(store, uri))
-            snapshot = _replay(ledger, dataset, table_dir, lambda: build_snapshot(table))
-            if snapshot.version < newest:
-                raise ledger.log_damage(
-                    dataset,
-                    table_dir,
-                    f"delta-rs reads version {snapshot.version} though the log holds commits up "
-                    f"to version {newest}",
-                )
-            self._latest[uri] = (table, snapshot)
-            return snapshot
-
-    def for_write(self, uri: str) -> tuple[DeltaTable, Snapshot]:
-        """The open table and its snapshot, brought up to date, to plan and commit a write from.
-
-        Reusing the open table avoids replaying the log for every daily commit; a writer that
-        committed meanwhile is caught by the store's conflict check (lake/conflicts.py).
-        """
-        self.latest(uri)
-        with self._lock:
-            return self._latest[uri]
-
-    def committed(self, uri: str, table: DeltaTable, snapshot: Snapshot) -> None:
-        """Keep `snapshot`, built from this process's own commit on top of the cached one, as
-        the newest of `uri` with `table` at that version: the next read finds it current
-        with one stat, without replaying or re-listing the log."""
-        with self._lock:
-            self._latest[uri] = (table, snapshot)
-
-    def at(self, uri: str, as_of: int | datetime) -> Snapshot:
-        """A past version (by number or timestamp), kept in a small LRU because audits repeat."""
-        key = (uri, as_of)
-        with self._lock:
-            if key in self._versions:
-                self._versions.move_to_end(key)
-                return self._versions[key]
-        ledger, dataset, table_dir = ledger_of(uri)
-        if isinstance(as_of, int):
-            _refuse_pruned(ledger.storage, dataset, table_dir, as_of)
-            ledger.check_log(dataset, table_dir, upto=as_of)
-
-        def load() -> Snapshot:
-            table = open_table(ledger.storage, uri)
-            table.load_as_version(as_of)
-            return replace(build_snapshot(table), past=True)
-
-        snapshot = _replay(ledger, dataset, table_dir, load)
-        if not isinstance(as_of, int):
-            ledger.check_log(dataset, table_dir, upto=snapshot.version)
-        with self._lock:
-            self._versions[key] = snapshot
-            while len(self._versions) > self._max_versions:
-                self._versions.popitem(last=False)
-        return snapshot
-
-
 def open_table(storage: Storage, uri: str, version: int | None = None) -> DeltaTable:
     """The delta-rs table at `uri` (a path or an `s3://` URI), with the storage's options;
     LakeUnreachable when its store does not answer."""
     with storage.reaching():
         return DeltaTable(uri, version=version, storage_options=storage.delta_options())
-
-
-def _refuse_pruned(storage: Storage, dataset: str, table_dir: str, version: int) -> None:
-    """HistoryPruned when maintenance trimmed the log `version` is replayed from (it was older
-    than the retention and not pinned); a gap anywhere else is left to the ledger's check."""
-    listing = LogListing.of(storage, storage.join(table_dir, "_delta_log"))
-    oldest = listing.oldest_replayable()
-    if oldest is not None and version < oldest and not listing.replays(version):
-        raise HistoryPruned(
-            f"version {version} of {dataset} was pruned by maintenance (older than the "
-            f"retention and not certified); the oldest version still readable is {oldest}. "
-            "Certified versions are kept: read them with as_certified=DATE"
-        )
-
-
-def _replay(ledger: Ledger, dataset: str, table_dir: str, load: Callable[[], _T]) -> _T:
-    """Run a delta-rs log replay, turning its failure on a broken log into LakeDamaged.
-
-    delta-rs raises several error types for a malformed commit, and a Rust panic (a
-    BaseException) for some; neither may reach a caller as a crash or a generic error.
-    """
-    try:
-        # A store that does not answer has damaged nothing: that is no entry in the ledger.
-        with ledger.storage.reaching():
-            return load()
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
-    except DeltaProtocolError as exc:
-        raise LakeError(f"{dataset}: {exc}") from exc
-    except BaseException as exc:
-        if isinstance(exc, LakeDamaged | LakeUnreachable):
-            raise
-        if isinstance(exc, (TableNotFoundError, FileNotFoundError)) and not ledger.storage.is_dir(
-            ledger.storage.join(table_dir, "_delta_log")
-        ):
-            raise
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ledger.log_damage(
-            dataset,
-            table_dir,
-            f"delta-rs cannot replay its log ({type(exc).__name__}: {first_line[:300]})",
-        ) from exc
 
 
 def read_files(snapshot: Snapshot, files: Sequence[FileEntry]) -> pl.DataFrame:

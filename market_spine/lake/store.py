@@ -49,14 +49,8 @@ from market_spine.lake.commits import (
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import LogCommit, ledger_at
-from market_spine.lake.reader import (
-    FileEntry,
-    Snapshot,
-    SnapshotCache,
-    open_table,
-    read_files,
-    read_table,
-)
+from market_spine.lake.reader import FileEntry, Snapshot, open_table, read_files, read_table
+from market_spine.lake.snapshots import SnapshotCache
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
 from market_spine.lake.writer import WrittenFile, delta_arrow, remove_action, write_files
 
@@ -528,16 +522,17 @@ class Lake:
                 planned, base = latest.files, latest.version
             added = added_columns(schema, latest.schema)
             if added:
-                self._add_columns(dataset, uri, delta, added)
+                self._add_columns(dataset, uri, self._snapshots.table(uri), added)
                 continue
             _same_schema(dataset, schema, latest.schema)
             with self._lock_of(uri):
-                if own_entry and own_log.writable(delta, latest, partition_by):
+                if own_entry and own_log.writable(latest, partition_by):
                     content = own_log.entry(adds, latest.partition_columns, info, removes)
                     if not own_log.commit(uri, base + 1, content):
                         continue
                     written = self._committed(uri, delta, latest, change)
                     return LogCommit(dataset, uri, base + 1, written)
+                delta = self._snapshots.table(uri)
                 if delta.version() < base:
                     # Behind by this process's own appends, which delta-rs never loaded.
                     delta.update_incremental()
@@ -595,25 +590,26 @@ class Lake:
         with self._locks_guard:
             return self._committing[uri]
 
-    def _committed(self, uri: str, delta: DeltaTable, read: Snapshot, change: Change) -> bool:
+    def _committed(
+        self, uri: str, delta: DeltaTable | None, read: Snapshot, change: Change
+    ) -> bool:
         """After this writer's commit on top of snapshot `read`: checkpoint when it is due
         (every CHECKPOINT_EVERY versions; True when one was written), then index the new
         version from the commit's own actions instead of replaying the log. `delta` is at the
-        new version after a delta-rs commit, and left where it was after a commit whose log
-        entry was written here (lake/own_log.py): delta-rs loads it only when it next needs
-        it. A checkpoint that fails is only logged: the commit stands and the next due version
-        writes one."""
+        new version after a delta-rs commit, and left where it was (None: none open) after a
+        commit whose log entry was written here (lake/own_log.py): a delta-rs table is opened
+        or brought up to date only when a write next needs one. A checkpoint that fails is
+        only logged: the commit stands and the next due version writes one."""
         version = read.version + 1
         written = False
         if checkpoints(version):
             try:
-                if delta.version() == version:
+                if delta is not None and delta.version() == version:
                     delta.create_checkpoint()
                     # A table reloaded at its checkpoint replays no commit before it.
                     delta = open_table(self.storage, uri, version)
                 else:
-                    delta = open_table(self.storage, uri, version)
-                    delta.create_checkpoint()
+                    open_table(self.storage, uri, version).create_checkpoint()
                 written = True
             except (DeltaError, OSError) as exc:
                 log.warning("%s: no checkpoint at version %d (%s)", uri, version, exc)

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from market_spine.errors import LakeDamaged, LakeError
-from market_spine.lake import Lake, reader, store
+from market_spine.lake import Lake, log_index, snapshots, store
 from market_spine.lake import integrity as integrity_module
 from market_spine.lake.files import LogListing, checkpoint_name, commit_name
 from market_spine.lake.reader import FileEntry, Snapshot, build_snapshot, open_table
@@ -71,13 +71,18 @@ def test_the_version_after_an_own_commit_is_indexed_as_a_replay_of_the_log_index
     put(lake, date(2024, 1, 2), "CL", 1.0)
     lake.append(LOG, log_rows(0))
     lake.snapshot(DS), lake.snapshot(LOG)  # both tables open, as in a running process
-    replays: list[int] = []
+    replays: list[str] = []
 
-    def counted(table: Any) -> Snapshot:
-        replays.append(table.version())
-        return build_snapshot(table)
+    def counted(name: str, real: Any) -> Any:
+        def spied(*args: Any) -> Any:
+            replays.append(name)
+            return real(*args)
 
-    monkeypatch.setattr(reader, "build_snapshot", counted)
+        return spied
+
+    monkeypatch.setattr(snapshots, "build_snapshot", counted("delta-rs", build_snapshot))
+    for name in ("indexed", "advanced"):
+        monkeypatch.setattr(log_index, name, counted(name, getattr(log_index, name)))
     # Replacements that rewrite a month's file around the replaced day, new partitions, and
     # appends with dates, timestamps and missing values; past a checkpoint.
     for i in range(1, CHECKPOINT_EVERY + 3):
