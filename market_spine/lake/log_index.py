@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction
 
 from market_spine.lake.files import LogListing, commit_name
-from market_spine.lake.reader import BASE_WRITER_VERSION, Snapshot, plain_path
+from market_spine.lake.reader import BASE_WRITER_VERSION, Snapshot, index_actions, plain_path
 from market_spine.lake.storage import Storage
 
 #: What a commit may hold for its actions to be applied on top of an index (any other action,
@@ -46,7 +47,7 @@ def indexed(storage: Storage, uri: str, newest: int) -> Snapshot | None:
             names = listing.checkpoints[base]
             if len(names) != 1:
                 return None
-            state.checkpoint(storage.join(log_dir, names[0]))
+            state.checkpoint(storage.source(storage.join(log_dir, names[0])))
         for version in range(base + 1, newest + 1):
             state.commit(storage.read(storage.join(log_dir, commit_name(version))))
         return state.snapshot(uri, newest)
@@ -80,19 +81,27 @@ def advanced(storage: Storage, uri: str, snapshot: Snapshot, newest: int) -> Sna
 
 
 class _State:
-    """The table state a log replay accumulates: live files by path, metadata, protocol."""
+    """The table state a log replay accumulates: live files by path (size, partition values,
+    JSON statistics), metadata, protocol."""
 
     def __init__(self) -> None:
-        self.files: dict[str, AddAction] = {}
+        self.files: dict[str, tuple[int, Mapping[str, str | None], str | None]] = {}
         self.metadata: Mapping[str, Any] | None = None
         self.protocol: Mapping[str, Any] | None = None
 
-    def checkpoint(self, path: str) -> None:
+    def checkpoint(self, path: str | BinaryIO) -> None:
         # A ParquetFile, not read_table: that imports pyarrow.dataset (and pandas), ~0.3 s
         # of a cold process.
         table = pq.ParquetFile(path).read(columns=["add", "metaData", "protocol"])
-        for add in _present(table.column("add")):
-            self.files[add["path"]] = _add({**add, "partitionValues": dict(add["partitionValues"])})
+        adds = table.column("add").drop_null()
+        if len(adds):
+            flat = pa.concat_arrays(adds.chunks) if adds.num_chunks != 1 else adds.chunk(0)
+            paths = flat.field("path").to_pylist()
+            sizes = flat.field("size").to_pylist()
+            values = flat.field("partitionValues").to_pylist()
+            stats = flat.field("stats").to_pylist()
+            for path, size, partition, stat in zip(paths, sizes, values, stats, strict=True):
+                self.files[path] = (size, dict(partition), stat)
         for metadata in _present(table.column("metaData")):
             self.metadata = metadata
         for protocol in _present(table.column("protocol")):
@@ -101,7 +110,8 @@ class _State:
     def commit(self, content: bytes) -> None:
         for action in _actions(content):
             if "add" in action:
-                self.files[action["add"]["path"]] = _add(action["add"])
+                add = action["add"]
+                self.files[add["path"]] = (add["size"], add["partitionValues"], add.get("stats"))
             elif "remove" in action:
                 self.files.pop(action["remove"]["path"], None)
             elif "metaData" in action:
@@ -118,10 +128,78 @@ class _State:
             return None
         schema = pa.schema(DeltaSchema.from_json(self.metadata["schemaString"]).to_arrow())
         partition_columns = tuple(self.metadata["partitionColumns"])
-        empty = Snapshot.of(uri, version, schema, partition_columns, ())
-        files = tuple(empty.entry(add) for add in self.files.values())
-        snapshot = Snapshot.of(uri, version, schema, partition_columns, files)
-        return replace(snapshot, base_protocol=base_protocol(self.protocol))
+        entries = list(self.files.values())
+        columns: dict[str, Any] = {
+            "path": pa.array(list(self.files), pa.string()),
+            "size_bytes": pa.array([size for size, _, _ in entries], pa.int64()),
+        }
+        for c in partition_columns:
+            columns[f"partition.{c}"] = pa.array(
+                [values.get(c) for _, values, _ in entries], pa.string()
+            )
+        columns |= _statistics([stats for _, _, stats in entries], schema)
+        return index_actions(
+            uri,
+            version,
+            schema,
+            partition_columns,
+            pa.table(columns),
+            base_protocol=base_protocol(self.protocol),
+        )
+
+
+def _statistics(stats: list[str | None], schema: pa.Schema) -> dict[str, pa.Array]:
+    """Each file's JSON statistics as delta-rs flattens them: `num_records`, and `min.<c>` and
+    `max.<c>` in the column's type for every column whose statistics the index compares
+    (numbers, text, dates, timestamps), parsed in one pass over all files."""
+    compared = [f for f in schema if _compared(f.type)]
+    as_json = pa.struct([pa.field(f.name, _json_type(f.type)) for f in compared])
+    explicit = pa.schema(
+        [("numRecords", pa.int64()), ("minValues", as_json), ("maxValues", as_json)]
+    )
+    if not stats:
+        parsed = explicit.empty_table()
+    else:
+        lines = "\n".join(s or "{}" for s in stats).encode()
+        parsed = pajson.read_json(
+            pa.BufferReader(lines),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=explicit, unexpected_field_behavior="ignore"
+            ),
+        )
+    out: dict[str, pa.Array] = {"num_records": parsed.column("numRecords")}
+    for side in ("min", "max"):
+        values = parsed.column(f"{side}Values").combine_chunks()
+        for f in compared:
+            column = values.field(f.name)
+            if column.type != f.type:
+                column = pc.cast(column, _parsed_type(f.type))
+            out[f"{side}.{f.name}"] = column
+    return out
+
+
+def _compared(type_: pa.DataType) -> bool:
+    return (
+        pa.types.is_integer(type_)
+        or pa.types.is_floating(type_)
+        or pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+        or pa.types.is_date32(type_)
+        or pa.types.is_timestamp(type_)
+    )
+
+
+def _json_type(type_: pa.DataType) -> pa.DataType:
+    """How a column's statistics are spelled in JSON: dates and timestamps as ISO text."""
+    return pa.string() if pa.types.is_date32(type_) or pa.types.is_timestamp(type_) else type_
+
+
+def _parsed_type(type_: pa.DataType) -> pa.DataType:
+    """The type ISO text of a date or timestamp column's statistics is cast to: the log keeps
+    timestamps to the microsecond."""
+    if pa.types.is_timestamp(type_):
+        return pa.timestamp("us", type_.tz)
+    return type_
 
 
 def base_protocol(protocol: Mapping[str, Any]) -> bool:

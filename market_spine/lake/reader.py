@@ -263,39 +263,13 @@ def add_actions(table: DeltaTable) -> pa.Table:
 
 def build_snapshot(table: DeltaTable) -> Snapshot:
     """Index a DeltaTable's current version: one FileEntry per add action."""
-    schema = pa.schema(table.schema().to_arrow())
-    partition_columns = tuple(table.metadata().partition_columns)
-    actions = add_actions(table)
-    root = table.table_uri.removeprefix("file://").rstrip("/")
-    names = actions.column_names
-    stats_cols = [n[4:] for n in names if n.startswith("min.")]
-    mins = {c: _stat_keys(actions.column(f"min.{c}")) for c in stats_cols if f"max.{c}" in names}
-    maxs = {c: _stat_keys(actions.column(f"max.{c}")) for c in mins}
-    parts = {c: actions.column(f"partition.{c}").to_pylist() for c in partition_columns}
-    paths = actions.column("path").to_pylist()
-    rows = actions.column("num_records").to_pylist()
-    sizes = actions.column("size_bytes").to_pylist()
-    files = []
-    for i, rel in enumerate(paths):
-        partition = {
-            c: _partition_value(parts[c][i], schema.field(c).type) for c in partition_columns
-        }
-        files.append(
-            FileEntry(
-                path=f"{root}/{rel}",
-                rel=rel,
-                size=sizes[i],
-                rows=rows[i] or 0,
-                partition=partition,
-                partition_raw={c: parts[c][i] for c in partition_columns},
-                mins={c: mins[c][i] for c in mins},
-                maxs={c: maxs[c][i] for c in maxs},
-            )
-        )
     protocol = table.protocol()
-    indexed = Snapshot.of(root, table.version(), schema, partition_columns, tuple(files))
-    return replace(
-        indexed,
+    return index_actions(
+        table.table_uri.removeprefix("file://").rstrip("/"),
+        table.version(),
+        pa.schema(table.schema().to_arrow()),
+        tuple(table.metadata().partition_columns),
+        add_actions(table),
         base_protocol=(
             protocol.min_reader_version == 1
             and protocol.min_writer_version <= BASE_WRITER_VERSION
@@ -303,6 +277,46 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
             and not protocol.writer_features
         ),
     )
+
+
+def index_actions(
+    root: str,
+    version: int,
+    schema: pa.Schema,
+    partition_columns: tuple[str, ...],
+    actions: pa.Table,
+    *,
+    base_protocol: bool,
+) -> Snapshot:
+    """Index a version from its live files' add actions, flattened as delta-rs gives them (one
+    row per file: `path`, `size_bytes`, `num_records`, `partition.<c>` as the log spells the
+    value, `min.<c>` and `max.<c>` in the column's type, null where not known)."""
+    names = actions.column_names
+    stats_cols = [n[4:] for n in names if n.startswith("min.")]
+    mins = {c: _stat_keys(actions.column(f"min.{c}")) for c in stats_cols if f"max.{c}" in names}
+    maxs = {c: _stat_keys(actions.column(f"max.{c}")) for c in mins}
+    parts = {c: actions.column(f"partition.{c}").to_pylist() for c in partition_columns}
+    types = {c: schema.field(c).type for c in partition_columns}
+    paths = actions.column("path").to_pylist()
+    rows = actions.column("num_records").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    files = []
+    for i, rel in enumerate(paths):
+        raw = {c: parts[c][i] for c in partition_columns}
+        files.append(
+            FileEntry(
+                path=f"{root}/{rel}",
+                rel=rel,
+                size=sizes[i],
+                rows=rows[i] or 0,
+                partition={c: _partition_value(raw[c], types[c]) for c in partition_columns},
+                partition_raw=raw,
+                mins={c: mins[c][i] for c in mins},
+                maxs={c: maxs[c][i] for c in maxs},
+            )
+        )
+    indexed = Snapshot.of(root, version, schema, partition_columns, tuple(files))
+    return replace(indexed, base_protocol=base_protocol)
 
 
 def candidates(snapshot: Snapshot, wanted: RowFilter) -> list[FileEntry]:
