@@ -13,6 +13,7 @@ percent-encodes, a log these files cannot be read from) is left to delta-rs: Non
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO
@@ -80,6 +81,19 @@ def advanced(storage: Storage, uri: str, snapshot: Snapshot, newest: int) -> Sna
     return current
 
 
+#: What the index needs of a checkpoint (leaf columns only: a checkpoint's other action fields
+#: cost their decoding).
+_CHECKPOINT_COLUMNS = [
+    "add.path",
+    "add.size",
+    "add.partitionValues",
+    "add.stats",
+    "metaData.schemaString",
+    "metaData.partitionColumns",
+    "protocol",
+]
+
+
 class _State:
     """The table state a log replay accumulates: live files by path (size, partition values,
     JSON statistics), metadata, protocol."""
@@ -92,7 +106,7 @@ class _State:
     def checkpoint(self, path: str | BinaryIO) -> None:
         # A ParquetFile, not read_table: that imports pyarrow.dataset (and pandas), ~0.3 s
         # of a cold process.
-        table = pq.ParquetFile(path).read(columns=["add", "metaData", "protocol"])
+        table = pq.ParquetFile(path).read(columns=_CHECKPOINT_COLUMNS)
         adds = table.column("add").drop_null()
         if len(adds):
             flat = pa.concat_arrays(adds.chunks) if adds.num_chunks != 1 else adds.chunk(0)
@@ -126,7 +140,7 @@ class _State:
             return None
         if any(not plain_path(path) for path in self.files):
             return None
-        schema = pa.schema(DeltaSchema.from_json(self.metadata["schemaString"]).to_arrow())
+        schema, statistics_schema = _schemas(self.metadata["schemaString"])
         partition_columns = tuple(self.metadata["partitionColumns"])
         entries = list(self.files.values())
         columns: dict[str, Any] = {
@@ -137,7 +151,7 @@ class _State:
             columns[f"partition.{c}"] = pa.array(
                 [values.get(c) for _, values, _ in entries], pa.string()
             )
-        columns |= _statistics([stats for _, _, stats in entries], schema)
+        columns |= _statistics([stats for _, _, stats in entries], schema, statistics_schema)
         return index_actions(
             uri,
             version,
@@ -148,15 +162,24 @@ class _State:
         )
 
 
-def _statistics(stats: list[str | None], schema: pa.Schema) -> dict[str, pa.Array]:
+@functools.lru_cache(maxsize=64)
+def _schemas(schema_string: str) -> tuple[pa.Schema, pa.Schema]:
+    """A table's Arrow schema from its metadata's `schemaString`, and the schema its files'
+    JSON statistics are parsed with (kept: a table's schema rarely changes)."""
+    schema = pa.schema(DeltaSchema.from_json(schema_string).to_arrow())
+    as_json = pa.struct([pa.field(f.name, _json_type(f.type)) for f in schema if _compared(f.type)])
+    statistics = pa.schema(
+        [("numRecords", pa.int64()), ("minValues", as_json), ("maxValues", as_json)]
+    )
+    return schema, statistics
+
+
+def _statistics(
+    stats: list[str | None], schema: pa.Schema, explicit: pa.Schema
+) -> dict[str, pa.Array]:
     """Each file's JSON statistics as delta-rs flattens them: `num_records`, and `min.<c>` and
     `max.<c>` in the column's type for every column whose statistics the index compares
     (numbers, text, dates, timestamps), parsed in one pass over all files."""
-    compared = [f for f in schema if _compared(f.type)]
-    as_json = pa.struct([pa.field(f.name, _json_type(f.type)) for f in compared])
-    explicit = pa.schema(
-        [("numRecords", pa.int64()), ("minValues", as_json), ("maxValues", as_json)]
-    )
     if not stats:
         parsed = explicit.empty_table()
     else:
@@ -170,7 +193,9 @@ def _statistics(stats: list[str | None], schema: pa.Schema) -> dict[str, pa.Arra
     out: dict[str, pa.Array] = {"num_records": parsed.column("numRecords")}
     for side in ("min", "max"):
         values = parsed.column(f"{side}Values").combine_chunks()
-        for f in compared:
+        for f in schema:
+            if not _compared(f.type):
+                continue
             column = values.field(f.name)
             if column.type != f.type:
                 column = pc.cast(column, _parsed_type(f.type))
