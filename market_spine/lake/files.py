@@ -4,6 +4,7 @@ reads whole with its page checksums verified."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pyarrow.parquet as pq
@@ -19,6 +20,49 @@ def commit_name(version: int) -> str:
 def checkpoint_name(version: int) -> str:
     """The single-part checkpoint file of a version: `00000000000000000010.checkpoint.parquet`."""
     return f"{version:020d}.checkpoint.parquet"
+
+
+@dataclass(frozen=True)
+class LogHead:
+    """What a replay of a table's newest version reads: the checkpoint it starts from
+    (`base`, -1 for none, and its file names) and the newest commit (`newest`)."""
+
+    base: int
+    checkpoint: tuple[str, ...]
+    newest: int
+
+    @staticmethod
+    def probed(storage: Storage, log_dir: str) -> LogHead | None:
+        """The head found without listing the folder, which holds every commit the retention
+        keeps (a year of a table committed every few minutes is a six-figure listing): the
+        checkpoint `_last_checkpoint` names, then each commit after it by name until one is
+        absent. None when that file is missing or unreadable, names a checkpoint in parts or
+        one that is gone, or the log has no checkpoint and no first commit: list it then."""
+        try:
+            hint = json.loads(storage.read(storage.join(log_dir, LAST_CHECKPOINT)))
+            base = int(hint["version"])
+        except FileNotFoundError:
+            hint, base = None, -1
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if hint is not None:
+            if hint.get("parts") or not storage.exists(
+                storage.join(log_dir, checkpoint_name(base))
+            ):
+                return None
+            checkpoint: tuple[str, ...] = (checkpoint_name(base),)
+        elif storage.exists(storage.join(log_dir, commit_name(0))):
+            checkpoint = ()
+        else:
+            return None
+        newest = base
+        while storage.exists(storage.join(log_dir, commit_name(newest + 1))):
+            newest += 1
+        return LogHead(base, checkpoint, newest)
+
+
+#: The file delta-rs names the newest checkpoint in.
+LAST_CHECKPOINT = "_last_checkpoint"
 
 
 @dataclass(frozen=True)
@@ -47,6 +91,11 @@ class LogListing:
     def newest(self) -> int:
         """The newest version the folder holds a file of, or -1 for none."""
         return max([*self.versions[-1:], *self.checkpoints], default=-1)
+
+    def head(self, newest: int) -> LogHead:
+        """What a replay of version `newest` reads, by this listing."""
+        base = self.base(newest)
+        return LogHead(base, self.checkpoints.get(base, ()), newest)
 
     def base(self, version: int) -> int:
         """The checkpoint delta-rs starts from to reach `version` (-1: the first commit)."""

@@ -39,7 +39,7 @@ import tenacity
 
 from market_spine.errors import LakeDamaged, StateUnavailable
 from market_spine.lake import repair
-from market_spine.lake.files import LogListing, checkpoint_name, commit_name, unreadable
+from market_spine.lake.files import LogHead, LogListing, checkpoint_name, commit_name, unreadable
 from market_spine.lake.storage import (
     Storage,
     location_of,
@@ -312,15 +312,21 @@ class Ledger:
 
     def head(self, dataset: str) -> int | None:
         """The newest commit version recorded for the table, or None."""
+        # The key's order is the versions' (zero-padded names): the newest commit is found
+        # walking it backwards, not by reading every record of the table.
         rows = self._query(
-            "SELECT max(version) FROM log_files WHERE dataset=? AND name LIKE '%.json'", (dataset,)
+            "SELECT version FROM log_files WHERE dataset=? AND name LIKE '%.json' "
+            "ORDER BY name DESC LIMIT 1",
+            (dataset,),
         )
         return rows[0][0] if rows else None
 
-    def log_records(self, dataset: str) -> dict[str, tuple[int, int, str]]:
-        """Every recorded log file of the table: name → (version, size, sha256)."""
+    def log_records(self, dataset: str, since: int = 0) -> dict[str, tuple[int, int, str]]:
+        """Every recorded log file of the table from version `since` on: name → (version,
+        size, sha256). Names are zero-padded versions, so `since` is a range of the key."""
         rows = self._query(
-            "SELECT name, version, size, sha256 FROM log_files WHERE dataset=?", (dataset,)
+            "SELECT name, version, size, sha256 FROM log_files WHERE dataset=? AND name>=?",
+            (dataset, f"{since:020d}"),
         )
         return {name: (version, size, sha) for name, version, size, sha in rows}
 
@@ -369,6 +375,34 @@ class Ledger:
             path="_delta_log",
         )
 
+    def check_head(self, dataset: str, table_dir: str | Path, *, after: int = -1) -> LogHead:
+        """Check the log files a replay of the newest version reads, skipping the commits up
+        to `after` (already checked); what that replay reads.
+
+        A table the ledger has recorded commits of is looked at from its newest checkpoint on,
+        without listing its log (`LogHead.probed`); a gap then ends the probe early, and reads
+        as the lost commits after it. Raises LakeDamaged as `check_log` does.
+        """
+        log_dir = self.storage.join(str(table_dir), "_delta_log")
+        # Records first: a commit recorded after this read is not in them, and one recorded
+        # before it is in the log after (records follow their commit file), so another
+        # process committing meanwhile never reads as a lost commit.
+        recorded = self.head(dataset)
+        probed = LogHead.probed(self.storage, log_dir) if recorded is not None else None
+        if probed is None:
+            records = self.log_records(dataset)
+            listing = LogListing.of(self.storage, log_dir)
+            newest = self._check(dataset, table_dir, records, listing, None, after)
+            return listing.head(newest)
+        self._refuse_lost(dataset, table_dir, recorded, probed.newest)
+        records = self.log_records(dataset, since=max(probed.base, 0))
+        for version in range(max(probed.base, after) + 1, probed.newest + 1):
+            self._check_log_file(dataset, table_dir, log_dir, commit_name(version), records)
+        if probed.base >= 0 and after < probed.base:
+            for name in probed.checkpoint:
+                self._check_log_file(dataset, table_dir, log_dir, name, records)
+        return probed
+
     def check_log(
         self, dataset: str, table_dir: str | Path, *, upto: int | None = None, after: int = -1
     ) -> int:
@@ -379,23 +413,41 @@ class Ledger:
         missing commit between the checkpoint and the newest one (a gap), or a commit or
         checkpoint file whose size or SHA-256 differs from its record (an edit or garbage).
         """
-        log_dir = self.storage.join(str(table_dir), "_delta_log")
-        # Records first: a commit recorded after this read is not in them, and one recorded
-        # before it is in the listing after (records follow their commit file), so another
-        # process committing meanwhile never reads as a lost commit.
+        if upto is None:
+            return self.check_head(dataset, table_dir, after=after).newest
         records = self.log_records(dataset)
-        listing = LogListing.of(self.storage, log_dir)
+        listing = LogListing.of(self.storage, self.storage.join(str(table_dir), "_delta_log"))
+        return self._check(dataset, table_dir, records, listing, upto, after)
+
+    def _refuse_lost(self, dataset: str, table_dir: str | Path, recorded: int, newest: int) -> None:
+        """LakeDamaged when the newest recorded commit is past the newest in the log."""
+        if recorded > newest:
+            lost = f"{newest + 1}" if recorded == newest + 1 else f"{newest + 1}..{recorded}"
+            raise self.log_damage(
+                dataset,
+                table_dir,
+                f"version {lost} was committed but its commit file is missing from the log, "
+                f"which would read as version {newest}",
+            )
+
+    def _check(
+        self,
+        dataset: str,
+        table_dir: str | Path,
+        records: Mapping[str, tuple[int, int, str]],
+        listing: LogListing,
+        upto: int | None,
+        after: int,
+    ) -> int:
+        """`check_log` by a listing of the whole log folder, taken after reading `records`:
+        a commit recorded after that read is not in them, and one recorded before it is in the
+        listing (records follow their commit file), so another process committing meanwhile
+        never reads as a lost commit."""
+        log_dir = self.storage.join(str(table_dir), "_delta_log")
         newest = listing.newest() if upto is None else upto
         if upto is None:
             head = max((v for n, (v, _, _) in records.items() if n.endswith(".json")), default=-1)
-            if head > newest:
-                lost = f"{newest + 1}" if head == newest + 1 else f"{newest + 1}..{head}"
-                raise self.log_damage(
-                    dataset,
-                    table_dir,
-                    f"version {lost} was committed but its commit file is missing from the log, "
-                    f"which would read as version {newest}",
-                )
+            self._refuse_lost(dataset, table_dir, head, newest)
         base = listing.base(newest)
         present = [v for v in listing.versions if v <= newest]
         start = max(base, after) + 1

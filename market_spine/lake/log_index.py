@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction
 
-from market_spine.lake.files import LogListing, commit_name
+from market_spine.lake.files import LogHead, commit_name
 from market_spine.lake.reader import BASE_WRITER_VERSION, Snapshot, index_actions, plain_path
 from market_spine.lake.storage import Storage
 
@@ -34,24 +34,19 @@ from market_spine.lake.storage import Storage
 _FILE_ACTIONS = frozenset({"add", "remove", "commitInfo", "txn"})
 
 
-def indexed(storage: Storage, uri: str, newest: int) -> Snapshot | None:
-    """Version `newest` of the local table at `uri` indexed from its log: its newest
-    checkpoint at or before `newest` and every commit after it; None when delta-rs must."""
-    if not storage.local:
+def indexed(storage: Storage, uri: str, head: LogHead) -> Snapshot | None:
+    """The version `head` ends at of the local table at `uri`, indexed from its log: the
+    checkpoint `head` starts from and every commit after it; None when delta-rs must."""
+    if not storage.local or len(head.checkpoint) > 1:
         return None
     log_dir = storage.join(uri, "_delta_log")
     try:
-        listing = LogListing.of(storage, log_dir)
-        base = listing.base(newest)
         state = _State()
-        if base >= 0:
-            names = listing.checkpoints[base]
-            if len(names) != 1:
-                return None
-            state.checkpoint(storage.source(storage.join(log_dir, names[0])))
-        for version in range(base + 1, newest + 1):
+        if head.base >= 0:
+            state.checkpoint(storage.source(storage.join(log_dir, head.checkpoint[0])))
+        for version in range(head.base + 1, head.newest + 1):
             state.commit(storage.read(storage.join(log_dir, commit_name(version))))
-        return state.snapshot(uri, newest)
+        return state.snapshot(uri, head.newest)
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
         # A log these files do not describe as expected: delta-rs replays it, and says what
         # is wrong with it.

@@ -65,18 +65,20 @@ class SnapshotCache:
                 since = (
                     snapshot.version if table is None else min(table.version(), snapshot.version)
                 )
-                newest = ledger.check_log(dataset, table_dir, after=since)
+                head = ledger.check_head(dataset, table_dir, after=since)
+                newest = head.newest
                 fresh = log_index.advanced(store, uri, snapshot, newest)
-                fresh = fresh or log_index.indexed(store, uri, newest)
+                fresh = fresh or log_index.indexed(store, uri, head)
                 if fresh is None:
                     table = table or _replay(
                         ledger, dataset, table_dir, lambda: open_table(store, uri)
                     )
                     _replay(ledger, dataset, table_dir, table.update_incremental)
             else:
-                newest = ledger.check_log(dataset, table_dir)
+                head = ledger.check_head(dataset, table_dir)
+                newest = head.newest
                 table = None
-                fresh = log_index.indexed(store, uri, newest)
+                fresh = log_index.indexed(store, uri, head)
                 if fresh is None:
                     table = _replay(ledger, dataset, table_dir, lambda: open_table(store, uri))
             snapshot = fresh or _replay(ledger, dataset, table_dir, lambda: build_snapshot(table))

@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from market_spine.errors import LakeDamaged
 from market_spine.lake import Lake, log_index, snapshots
-from market_spine.lake.files import commit_name
+from market_spine.lake.files import LogHead, LogListing, commit_name
 from market_spine.lake.maintenance import compact
 from market_spine.lake.reader import build_snapshot, open_table
 from market_spine.lake.store import CHECKPOINT_EVERY
@@ -43,6 +43,12 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return tables
 
 
+def head(lake: Lake, dataset: str, version: int) -> LogHead:
+    """What a replay of `version` of `dataset` reads, by a listing of its log."""
+    log_dir = lake.storage.join(lake.location(dataset), "_delta_log")
+    return LogListing.of(lake.storage, log_dir).head(version)
+
+
 def history(lake: Lake) -> None:
     """Both test tables through replacements, appends, a checkpoint, a compaction and a new
     column: every kind of commit the log replay of an index has to apply."""
@@ -65,7 +71,7 @@ def test_the_log_index_is_the_index_of_delta_rs_replay(lake: Lake) -> None:
         uri = lake.location(dataset)
         version = lake.version(dataset)
         assert version is not None
-        ours = log_index.indexed(lake.storage, uri, version)
+        ours = log_index.indexed(lake.storage, uri, head(lake, dataset, version))
         theirs = replayed(lake, dataset)
         assert ours is not None
         assert (ours.version, ours.schema, ours.partition_columns) == (
@@ -76,7 +82,7 @@ def test_the_log_index_is_the_index_of_delta_rs_replay(lake: Lake) -> None:
         assert index(ours) == index(theirs)
         assert ours.base_protocol and theirs.base_protocol
         # A past version, from the checkpoint before it and the commits up to it.
-        past = log_index.indexed(lake.storage, uri, CHECKPOINT_EVERY + 2)
+        past = log_index.indexed(lake.storage, uri, head(lake, dataset, CHECKPOINT_EVERY + 2))
         assert past is not None
         at = build_snapshot(open_table(lake.storage, uri, CHECKPOINT_EVERY + 2))
         assert index(past) == index(at) and past.version == at.version
@@ -153,7 +159,7 @@ def test_a_log_its_files_do_not_describe_is_left_to_delta_rs(lake: Lake, opened:
         lake.append(LOG, log_rows(i))
     uri = lake.location(LOG)
     (Path(uri) / "_delta_log" / commit_name(3)).write_text('{"add": {"path": \n')
-    assert log_index.indexed(lake.storage, uri, 3) is None
+    assert log_index.indexed(lake.storage, uri, head(lake, LOG, 3)) is None
     with pytest.raises(LakeDamaged):
         Lake(lake.root).read(LOG)
     assert opened == ["test_log"]

@@ -15,7 +15,7 @@ import pytest
 
 from market_spine.errors import LakeDamaged, StateUnavailable
 from market_spine.lake import Lake
-from market_spine.lake.files import LogListing
+from market_spine.lake.files import LogHead, LogListing
 from market_spine.lake.integrity import LEDGER_FILE
 from market_spine.lake.storage import Storage
 from market_spine.lake.verify import verify_lake, verify_ledger
@@ -189,25 +189,40 @@ def test_a_corrupt_ledger_file_is_damage_not_a_refusal(tmp_path: Path) -> None:
     assert "quick_check" in finding.problem
 
 
-def test_a_commit_recorded_while_a_reader_lists_the_log_is_no_lost_commit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("looked_at", ["probed", "listed"])
+def test_a_commit_recorded_while_a_reader_looks_at_the_log_is_no_lost_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, looked_at: str
 ) -> None:
-    """Another writer (a node, a process) commits and records between the reader's listing of
-    the log and its reading of the records: the records must not be ahead of the listing."""
+    """Another writer (a node, a process) commits and records between the reader's look at
+    the log (its head probed from the newest checkpoint, or the folder listed) and its reading
+    of the records: the records must not be ahead of what it saw."""
     root = str(tmp_path / "lake")
     reader, writer = Lake(root), Lake(root)
     put(writer, DAY, "CL", 1.0)
-    listed = LogListing.of
     interleaved: list[str] = []
+    if looked_at == "probed":
+        probed = LogHead.probed
 
-    def list_then_commit(storage: Storage, log_dir: str) -> LogListing:
-        found = listed(storage, log_dir)
-        if not interleaved:
-            interleaved.append(log_dir)  # the writer's own listings pass through
-            put(writer, DAY, "CL", 2.0)
-        return found
+        def probe_then_commit(storage: Storage, log_dir: str) -> LogHead | None:
+            found = probed(storage, log_dir)
+            if not interleaved:
+                interleaved.append(log_dir)
+                put(writer, DAY, "CL", 2.0)
+            return found
 
-    monkeypatch.setattr(LogListing, "of", staticmethod(list_then_commit))
+        monkeypatch.setattr(LogHead, "probed", staticmethod(probe_then_commit))
+    else:
+        listed = LogListing.of
+
+        def list_then_commit(storage: Storage, log_dir: str) -> LogListing:
+            found = listed(storage, log_dir)
+            if not interleaved:
+                interleaved.append(log_dir)  # the writer's own listings pass through
+                put(writer, DAY, "CL", 2.0)
+            return found
+
+        monkeypatch.setattr(LogHead, "probed", staticmethod(lambda *_: None))
+        monkeypatch.setattr(LogListing, "of", staticmethod(list_then_commit))
     reader.read(DS)
     assert interleaved and writer.version(DS) == 1
     monkeypatch.undo()
