@@ -59,7 +59,6 @@ def advanced(storage: Storage, uri: str, snapshot: Snapshot, newest: int) -> Sna
     if not storage.local or not snapshot.base_protocol or snapshot.past:
         return None
     log_dir = storage.join(uri, "_delta_log")
-    current: Snapshot | None = snapshot
     try:
         for version in range(snapshot.version + 1, newest + 1):
             actions = _actions(storage.read(storage.join(log_dir, commit_name(version))))
@@ -67,13 +66,13 @@ def advanced(storage: Storage, uri: str, snapshot: Snapshot, newest: int) -> Sna
                 return None
             adds = [_add(a["add"]) for a in actions if "add" in a]
             removed = [a["remove"]["path"] for a in actions if "remove" in a]
-            assert current is not None
-            current = current.after(version, adds, removed)
-            if current is None:
+            applied = snapshot.after(version, adds, removed)
+            if applied is None:
                 return None
+            snapshot = applied
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return current
+    return snapshot
 
 
 #: What the index needs of a checkpoint (leaf columns only: a checkpoint's other action fields

@@ -58,30 +58,23 @@ class SnapshotCache:
                     # Maintenance trimmed the log past this version (another process, or
                     # another Lake): the commits to replay from it are gone, so start afresh.
                     cached = None
+            table: DeltaTable | None = None
             if cached is not None:
-                table, snapshot = cached
+                table, kept = cached
                 # The table object may lag the snapshot by this process's own appends
                 # (lake/own_log.py): every commit it may replay is checked.
-                since = (
-                    snapshot.version if table is None else min(table.version(), snapshot.version)
-                )
+                since = kept.version if table is None else min(table.version(), kept.version)
                 head = ledger.check_head(dataset, table_dir, after=since)
-                newest = head.newest
-                fresh = log_index.advanced(store, uri, snapshot, newest)
-                fresh = fresh or log_index.indexed(store, uri, head)
-                if fresh is None:
-                    table = table or _replay(
-                        ledger, dataset, table_dir, lambda: open_table(store, uri)
-                    )
-                    _replay(ledger, dataset, table_dir, table.update_incremental)
+                found = log_index.advanced(store, uri, kept, head.newest)
             else:
                 head = ledger.check_head(dataset, table_dir)
-                newest = head.newest
-                table = None
-                fresh = log_index.indexed(store, uri, head)
-                if fresh is None:
-                    table = _replay(ledger, dataset, table_dir, lambda: open_table(store, uri))
-            snapshot = fresh or _replay(ledger, dataset, table_dir, lambda: build_snapshot(table))
+                found = None
+            found = found or log_index.indexed(store, uri, head)
+            newest = head.newest
+            if found is not None:
+                snapshot = found
+            else:
+                snapshot, table = self._replayed(uri, table)
             if snapshot.version < newest:
                 raise ledger.log_damage(
                     dataset,
@@ -91,6 +84,17 @@ class SnapshotCache:
                 )
             self._latest[uri] = (table, snapshot)
             return snapshot
+
+    def _replayed(self, uri: str, table: DeltaTable | None) -> tuple[Snapshot, DeltaTable]:
+        """The newest version indexed from delta-rs' replay of the log, on `table` brought up
+        to date (or a table opened now)."""
+        ledger, dataset, table_dir = ledger_of(uri)
+        if table is None:
+            opened = _replay(ledger, dataset, table_dir, lambda: open_table(ledger.storage, uri))
+        else:
+            opened = table
+            _replay(ledger, dataset, table_dir, opened.update_incremental)
+        return _replay(ledger, dataset, table_dir, lambda: build_snapshot(opened)), opened
 
     def for_write(self, uri: str) -> tuple[DeltaTable | None, Snapshot]:
         """The open table (None: none opened yet, see `table`) and its snapshot, brought up to
