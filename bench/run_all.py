@@ -43,6 +43,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "gaps",
         "verify",
         "certification",
+        "cold_open",
         "revision_diff",
         "readiness",
         "thetadata_capture",
@@ -471,6 +472,19 @@ def certification_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def cold_open_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        figure(
+            "cold_open",
+            f"cold read, log of {length} commits, ms",
+            f["ours_p50_ms"],
+            f["delta-rs_p50_ms"],
+        )
+        for length, f in r.items()
+        if isinstance(f, dict) and "ours_p50_ms" in f
+    ]
+
+
 def revision_diff_rows(r: dict[str, Any]) -> list[Row]:
     return [
         figure(
@@ -551,6 +565,7 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "gaps": gaps_rows,
     "verify": verify_rows,
     "certification": certification_rows,
+    "cold_open": cold_open_rows,
     "revision_diff": revision_diff_rows,
     "readiness": readiness_rows,
     "thetadata_capture": thetadata_rows,

@@ -35,8 +35,9 @@ class LogHead:
     def probed(storage: Storage, log_dir: str) -> LogHead | None:
         """The head found without listing the folder, which holds every commit the retention
         keeps (a year of a table committed every few minutes is a six-figure listing): the
-        checkpoint `_last_checkpoint` names, then each commit after it by name until one is
-        absent. None when that file is missing or unreadable, names a checkpoint in parts or
+        checkpoint `_last_checkpoint` names, then each commit after it until one is absent
+        (by name on a local disk, by a listing that starts at the checkpoint on object
+        storage). None when that file is missing or unreadable, names a checkpoint in parts or
         one that is gone, or the log has no checkpoint and no first commit: list it then."""
         try:
             hint = json.loads(storage.read(storage.join(log_dir, LAST_CHECKPOINT)))
@@ -56,8 +57,15 @@ class LogHead:
         else:
             return None
         newest = base
-        while storage.exists(storage.join(log_dir, commit_name(newest + 1))):
-            newest += 1
+        if storage.local:
+            # A stat per commit since the checkpoint (at most CHECKPOINT_EVERY): a local
+            # listing reads the whole folder whatever it starts at.
+            while storage.exists(storage.join(log_dir, commit_name(newest + 1))):
+                newest += 1
+        else:
+            later = set(storage.names_after(log_dir, checkpoint[0] if checkpoint else ""))
+            while commit_name(newest + 1) in later:
+                newest += 1
         return LogHead(base, checkpoint, newest)
 
 

@@ -176,6 +176,11 @@ class Storage:
         """Names of the files directly in folder `loc` (FileNotFoundError when it is empty)."""
         raise NotImplementedError
 
+    def names_after(self, loc: str, name: str) -> list[str]:
+        """Names of the files directly in folder `loc` that sort after `name`: on object
+        storage one listing that starts there, not at the folder's first key."""
+        raise NotImplementedError
+
     def walk(self, loc: str) -> list[str]:
         """Paths, relative to `loc`, of every file beneath it."""
         raise NotImplementedError
@@ -266,6 +271,9 @@ class LocalStorage(Storage):
 
     def list(self, loc: str) -> list[str]:
         return os.listdir(loc)
+
+    def names_after(self, loc: str, name: str) -> list[str]:
+        return sorted(n for n in os.listdir(loc) if n > name)
 
     def walk(self, loc: str) -> list[str]:
         root = Path(loc)
@@ -426,6 +434,19 @@ class ObjectStorage(Storage):
         if not names and not listed["common_prefixes"]:
             raise FileNotFoundError(loc)
         return names
+
+    @_reached
+    def names_after(self, loc: str, name: str) -> list[str]:
+        import obstore
+
+        prefix = self.key(loc).rstrip("/") + "/"
+        listed = obstore.list(self._store, prefix, offset=prefix + name)
+        return [
+            o["path"][len(prefix) :]
+            for chunk in listed
+            for o in chunk
+            if "/" not in o["path"][len(prefix) :]
+        ]
 
     @_reached
     def walk(self, loc: str) -> list[str]:

@@ -11,8 +11,15 @@ import pytest
 
 from market_spine.errors import LakeDamaged
 from market_spine.lake import Lake
-from market_spine.lake.files import LAST_CHECKPOINT, LogHead, LogListing, commit_name
+from market_spine.lake.files import (
+    LAST_CHECKPOINT,
+    LogHead,
+    LogListing,
+    checkpoint_name,
+    commit_name,
+)
 from market_spine.lake.store import CHECKPOINT_EVERY
+from market_spine_tests.kit.s3 import S3Server
 from market_spine_tests.lake.test_own_commits import LOG, log_rows
 
 COMMITS = 2 * CHECKPOINT_EVERY + 5
@@ -80,3 +87,23 @@ def test_a_gap_after_the_checkpoint_reads_as_the_commits_lost_after_it(lake: Lak
     (Path(log_dir(lake)) / commit_name(COMMITS - 3)).unlink()
     with pytest.raises(LakeDamaged, match=rf"version {COMMITS - 3}\.\.{COMMITS - 1} was committed"):
         Lake(lake.root).read(LOG)
+
+
+def test_on_object_storage_the_head_is_listed_from_the_checkpoint_on(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    settings = s3.settings(tmp_path / "home", s3.bucket())
+    lake = settings.lake()
+    for i in range(CHECKPOINT_EVERY + 3):
+        lake.append(LOG, log_rows(i))
+    folder = log_dir(lake)
+    later = lake.storage.names_after(folder, checkpoint_name(CHECKPOINT_EVERY))
+    commits = [commit_name(v) for v in range(CHECKPOINT_EVERY, CHECKPOINT_EVERY + 3)]
+    assert later == [*commits, LAST_CHECKPOINT]
+    probed = LogHead.probed(lake.storage, folder)
+    listing = LogListing.of(lake.storage, folder)
+    assert probed == listing.head(listing.newest())
+    assert probed == LogHead(
+        CHECKPOINT_EVERY, (checkpoint_name(CHECKPOINT_EVERY),), CHECKPOINT_EVERY + 2
+    )
+    assert settings.lake().read(LOG).height == CHECKPOINT_EVERY + 3
