@@ -134,67 +134,82 @@ class _State:
             return None
         if any(not plain_path(path) for path in self.files):
             return None
-        schema, statistics_schema = _schemas(self.metadata["schemaString"])
         partition_columns = tuple(self.metadata["partitionColumns"])
-        entries = list(self.files.values())
-        columns: dict[str, Any] = {
-            "path": pa.array(list(self.files), pa.string()),
-            "size_bytes": pa.array([size for size, _, _ in entries], pa.int64()),
-        }
-        for c in partition_columns:
-            columns[f"partition.{c}"] = pa.array(
-                [values.get(c) for _, values, _ in entries], pa.string()
-            )
-        columns |= _statistics([stats for _, _, stats in entries], schema, statistics_schema)
+        schema, explicit = _schemas(self.metadata["schemaString"], partition_columns)
         return index_actions(
             uri,
             version,
             schema,
             partition_columns,
-            pa.table(columns),
+            _actions_table(self.files, schema, explicit),
             base_protocol=base_protocol(self.protocol),
         )
 
 
 @functools.lru_cache(maxsize=64)
-def _schemas(schema_string: str) -> tuple[pa.Schema, pa.Schema]:
-    """A table's Arrow schema from its metadata's `schemaString`, and the schema its files'
-    JSON statistics are parsed with (kept: a table's schema rarely changes)."""
+def _schemas(schema_string: str, partition_columns: tuple[str, ...]) -> tuple[pa.Schema, pa.Schema]:
+    """A table's Arrow schema from its metadata's `schemaString`, and the schema a file's add
+    action is parsed with from JSON (kept: a table's schema rarely changes)."""
     schema = pa.schema(DeltaSchema.from_json(schema_string).to_arrow())
     as_json = pa.struct([pa.field(f.name, _json_type(f.type)) for f in schema if _compared(f.type)])
-    statistics = pa.schema(
-        [("numRecords", pa.int64()), ("minValues", as_json), ("maxValues", as_json)]
+    stats = pa.struct([("numRecords", pa.int64()), ("minValues", as_json), ("maxValues", as_json)])
+    partition = pa.struct([(c, pa.string()) for c in partition_columns])
+    explicit = pa.schema(
+        [
+            ("path", pa.string()),
+            ("size", pa.int64()),
+            ("partitionValues", partition),
+            ("stats", stats),
+        ]
     )
-    return schema, statistics
+    return schema, explicit
 
 
-def _statistics(
-    stats: list[str | None], schema: pa.Schema, explicit: pa.Schema
-) -> dict[str, pa.Array]:
-    """Each file's JSON statistics as delta-rs flattens them: `num_records`, and `min.<c>` and
-    `max.<c>` in the column's type for every column whose statistics the index compares
-    (numbers, text, dates, timestamps), parsed in one pass over all files."""
-    if not stats:
-        parsed = explicit.empty_table()
-    else:
-        lines = "\n".join(s or "{}" for s in stats).encode()
+def _actions_table(
+    files: Mapping[str, tuple[int, Mapping[str, str | None], str | None]],
+    schema: pa.Schema,
+    explicit: pa.Schema,
+) -> pa.Table:
+    """The live files' add actions flattened as delta-rs flattens them (`path`, `size_bytes`,
+    `num_records`, `partition.<c>`, and `min.<c>` and `max.<c>` in the column's type for every
+    column whose statistics the index compares: numbers, text, dates, timestamps), parsed from
+    JSON in one pass over all files; built from Arrow arrays only (a list made an Arrow array
+    imports pandas, a second of a dbt process that makes the lake views)."""
+    # The paths are plain (`plain_path`): quoted as they are.
+    lines = "\n".join(
+        f'{{"path":"{path}","size":{size},'
+        f'"partitionValues":{json.dumps(values) if values else "{}"},"stats":{stats or "{}"}}}'
+        for path, (size, values, stats) in files.items()
+    ).encode()
+    if files:
         parsed = pajson.read_json(
             pa.BufferReader(lines),
             parse_options=pajson.ParseOptions(
                 explicit_schema=explicit, unexpected_field_behavior="ignore"
             ),
         )
-    out: dict[str, pa.Array] = {"num_records": parsed.column("numRecords")}
+    else:
+        parsed = explicit.empty_table()
+    stats = parsed.column("stats").combine_chunks()
+    names = ["path", "size_bytes", "num_records"]
+    arrays: list[Any] = [parsed.column("path"), parsed.column("size"), stats.field("numRecords")]
+    partition = parsed.column("partitionValues").combine_chunks()
+    for c in explicit.field("partitionValues").type:
+        names.append(f"partition.{c.name}")
+        arrays.append(partition.field(c.name))
     for side in ("min", "max"):
-        values = parsed.column(f"{side}Values").combine_chunks()
+        values = stats.field(f"{side}Values")
         for f in schema:
             if not _compared(f.type):
                 continue
             column = values.field(f.name)
             if column.type != f.type:
                 column = pc.cast(column, _parsed_type(f.type))
-            out[f"{side}.{f.name}"] = column
-    return out
+            names.append(f"{side}.{f.name}")
+            arrays.append(column)
+    return pa.Table.from_arrays(
+        [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], names=names
+    )
 
 
 def _compared(type_: pa.DataType) -> bool:
