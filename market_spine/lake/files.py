@@ -22,6 +22,10 @@ def checkpoint_name(version: int) -> str:
     return f"{version:020d}.checkpoint.parquet"
 
 
+#: The file delta-rs names the newest checkpoint in.
+LAST_CHECKPOINT = "_last_checkpoint"
+
+
 @dataclass(frozen=True)
 class LogHead:
     """What a replay of a table's newest version reads: the checkpoint it starts from
@@ -67,10 +71,6 @@ class LogHead:
             while commit_name(newest + 1) in later:
                 newest += 1
         return LogHead(base, checkpoint, newest)
-
-
-#: The file delta-rs names the newest checkpoint in.
-LAST_CHECKPOINT = "_last_checkpoint"
 
 
 @dataclass(frozen=True)

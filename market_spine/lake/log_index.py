@@ -26,7 +26,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction
 
 from market_spine.lake.files import LogHead, commit_name
-from market_spine.lake.reader import BASE_WRITER_VERSION, Snapshot, index_actions, plain_path
+from market_spine.lake.reader import Snapshot, index_actions, is_base_protocol, plain_path
 from market_spine.lake.storage import Storage
 
 #: What a commit may hold for its actions to be applied on top of an index (any other action,
@@ -103,7 +103,7 @@ class _State:
         table = pq.ParquetFile(path).read(columns=_CHECKPOINT_COLUMNS)
         adds = table.column("add").drop_null()
         if len(adds):
-            flat = pa.concat_arrays(adds.chunks) if adds.num_chunks != 1 else adds.chunk(0)
+            flat = adds.combine_chunks()
             paths = flat.field("path").to_pylist()
             sizes = flat.field("size").to_pylist()
             values = flat.field("partitionValues").to_pylist()
@@ -142,7 +142,12 @@ class _State:
             schema,
             partition_columns,
             _actions_table(self.files, schema, explicit),
-            base_protocol=base_protocol(self.protocol),
+            base_protocol=is_base_protocol(
+                self.protocol["minReaderVersion"],
+                self.protocol["minWriterVersion"],
+                self.protocol.get("readerFeatures"),
+                self.protocol.get("writerFeatures"),
+            ),
         )
 
 
@@ -234,18 +239,6 @@ def _parsed_type(type_: pa.DataType) -> pa.DataType:
     if pa.types.is_timestamp(type_):
         return pa.timestamp("us", type_.tz)
     return type_
-
-
-def base_protocol(protocol: Mapping[str, Any]) -> bool:
-    """Whether a protocol action (as the log spells it) is the base protocol an append may be
-    committed at by our own log entry (lake/own_log.py): reader 1, writer at most 2, no
-    features."""
-    return (
-        protocol["minReaderVersion"] == 1
-        and protocol["minWriterVersion"] <= BASE_WRITER_VERSION
-        and not protocol.get("readerFeatures")
-        and not protocol.get("writerFeatures")
-    )
 
 
 def _present(column: pa.ChunkedArray) -> Iterable[dict[str, Any]]:

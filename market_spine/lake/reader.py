@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ _EPOCH_DAY = date(1970, 1, 1)
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9._=/-]+$")
 #: The highest writer version of the base protocol: invariants and append-only at most, which
 #: an append honours by adding files only.
-BASE_WRITER_VERSION = 2
+_BASE_WRITER_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -73,8 +73,6 @@ class Snapshot:
     #: At the base protocol (reader 1, writer at most 2, no features): an append may be
     #: committed by our own log entry (lake/own_log.py).
     base_protocol: bool = False
-    #: The columns whose JSON statistics need converting (`timestamp`, `date`), by name.
-    stat_kinds: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @staticmethod
     def of(
@@ -93,10 +91,7 @@ class Snapshot:
         groups = {key: FileGroup.of(members) for key, members in by_partition.items()}
         empty = pl.from_arrow(empty_table(schema))
         assert isinstance(empty, pl.DataFrame)
-        kinds = _stat_kinds(schema)
-        return Snapshot(
-            uri, version, schema, partition_columns, files, groups, empty, past, False, kinds
-        )
+        return Snapshot(uri, version, schema, partition_columns, files, groups, empty, past)
 
     def after(
         self, version: int, adds: Sequence[AddAction], removed: Collection[str]
@@ -107,7 +102,7 @@ class Snapshot:
         percent-encode, which only a replay of the log indexes exactly."""
         if any(not plain_path(a.path) for a in adds):
             return None
-        added = tuple(self.entry(a) for a in adds)
+        added = tuple(self._entry(a) for a in adds)
         gone = set(removed)
         files = tuple(f for f in self.files if f.rel not in gone) + added
         touched = {self._key(f) for f in added}
@@ -128,9 +123,8 @@ class Snapshot:
     def _key(self, f: FileEntry) -> tuple[Any, ...]:
         return tuple(f.partition[c] for c in self.partition_columns)
 
-    def entry(self, action: AddAction) -> FileEntry:
-        """A file of this table from its add action (its JSON statistics), indexed as
-        build_snapshot indexes it from delta-rs' replay."""
+    def _entry(self, action: AddAction) -> FileEntry:
+        """A file this process wrote, indexed as build_snapshot indexes it from the log."""
         stats = json.loads(action.stats or "{}")
         raw = dict(action.partition_values)
         return FileEntry(
@@ -149,7 +143,7 @@ class Snapshot:
 
     def _stat_values(self, values: dict[str, Any]) -> dict[str, Any]:
         """JSON statistics in the comparable form of `_stat_keys` (ns, epoch days)."""
-        kinds = self.stat_kinds
+        kinds = _stat_kinds(self.schema)
         out: dict[str, Any] = {}
         for name, value in values.items():
             kind = kinds.get(name)
@@ -270,12 +264,28 @@ def build_snapshot(table: DeltaTable) -> Snapshot:
         pa.schema(table.schema().to_arrow()),
         tuple(table.metadata().partition_columns),
         add_actions(table),
-        base_protocol=(
-            protocol.min_reader_version == 1
-            and protocol.min_writer_version <= BASE_WRITER_VERSION
-            and not protocol.reader_features
-            and not protocol.writer_features
+        base_protocol=is_base_protocol(
+            protocol.min_reader_version,
+            protocol.min_writer_version,
+            protocol.reader_features,
+            protocol.writer_features,
         ),
+    )
+
+
+def is_base_protocol(
+    reader_version: int,
+    writer_version: int,
+    reader_features: Sequence[str] | None,
+    writer_features: Sequence[str] | None,
+) -> bool:
+    """Whether a table's protocol is the base one an append may be committed at by our own log
+    entry (lake/own_log.py): reader 1, writer at most _BASE_WRITER_VERSION, no features."""
+    return (
+        reader_version == 1
+        and writer_version <= _BASE_WRITER_VERSION
+        and not reader_features
+        and not writer_features
     )
 
 
