@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from market_spine.certification import judgment_index
 from market_spine.certification.rules import State
 from market_spine.certification.tables import READINESS_LOG, READINESS_LOG_SCHEMA
 from market_spine.errors import HistoryPruned
@@ -30,7 +31,10 @@ NARROW = ["dataset", "partition", "symbol", "state", "capture_id", "delta_versio
 
 def newest_judgments(lake: Lake, datasets: Sequence[str], first: date, last: date) -> pl.DataFrame:
     """The newest readiness row of each dataset × partition × symbol of `datasets` with a trade
-    date in [first, last], in the NARROW columns; empty when none was judged."""
+    date in [first, last], in the NARROW columns; empty when none was judged. A lake that
+    journals answers from its index of them, without opening the log."""
+    if datasets and lake.journal is not None:
+        return judgment_index.newest(lake, datasets, first, last)
     if not datasets or not lake.exists(READINESS_LOG):
         return pl.DataFrame(schema={c: READINESS_LOG_SCHEMA[c] for c in NARROW})
     equals = {"dataset": datasets[0]} if len(datasets) == 1 else None

@@ -15,6 +15,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from market_spine.audit import changes as audit_changes
 from market_spine.catalog.vocabulary import conform
+from market_spine.certification import judgment_index
 from market_spine.certification.rules import State
 from market_spine.certification.tables import (
     ANOMALY_FLAGS,
@@ -101,10 +102,15 @@ def record(
     readiness: Sequence[dict] = (),
     flags: pl.DataFrame | None = None,
 ) -> None:
-    """Append a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
+    """Record a run's transitions (dicts of CERTIFICATIONS_SCHEMA), revisions (of
     REVISIONS_SCHEMA) and their row detail, its readiness rows (of READINESS_LOG_SCHEMA) and
-    anomaly flags (ANOMALY_FLAGS_SCHEMA), one commit per table that has rows. Their commits
-    run side by side (`Lake.append_all`): they are most of certification's cost. The readiness
+    anomaly flags (ANOMALY_FLAGS_SCHEMA).
+
+    A local lake journals them all, with its index of each partition's newest judgment, in one
+    transaction of its ledger (`Lake.journal_all`), and folds them into their tables every
+    `journal.FOLD_EVERY` steps or before any read of them: a commit per table per step was
+    most of certification's cost. A lake on object storage appends them, one commit per table
+    that has rows, side by side (`Lake.append_all`). The readiness
     rows, whose newest state the next judgment takes as the partition's, are committed only
     after the transitions landed, so a judgment never runs ahead of the transition it records
     (a run that failed between them finds the old state and records the transition again). A
@@ -122,6 +128,13 @@ def record(
     judgments = [(READINESS_LOG, _records(readiness, READINESS_LOG))] if readiness else []
 
     audit_changes.certifications(lake.local, transitions)
+    if lake.journal is not None:
+        # One transaction for the step's records and its judgments' index: all or none.
+        also = judgment_index.indexed(lake, readiness)
+        lake.journal_all([*writes, *judgments], metadata={"run_id": run_id}, also=also)
+        if lake.journal.due():
+            fold(lake)
+        return
     # With transitions, the judgments go after them; without, everything goes side by side.
     ahead, behind = (writes, judgments) if transitions else ([*writes, *judgments], [])
     committed = lake.append_all(ahead, metadata={"run_id": run_id})
@@ -160,6 +173,14 @@ COMPACT_AT = 48
 #: A commit adds one file, so the file count is looked at on every eighth version only (a
 #: snapshot each run is a measurable share of certification): at most COMPACT_AT + 7 files.
 COMPACT_CHECK_EVERY = 8
+
+
+def fold(lake: Lake) -> None:
+    """Fold the journaled trust records into their tables, compacting each that grew past
+    COMPACT_AT files (a fold adds one)."""
+    for info in lake.fold():
+        if info.dataset in KEPT_SMALL:
+            keep_small(lake, info.dataset)
 
 
 def keep_small(lake: Lake, table: str) -> bool:

@@ -67,7 +67,7 @@ def withdrawn(
     datasets and those trade dates, read already: only rows still certified are then read
     whole."""
     fallen = [key for key, judged in states.items() if judged is not State.CERTIFIED]
-    if not fallen or not derived or not lake.exists(READINESS_LOG):
+    if not fallen or not derived:
         return []
     days = [trade_dates[key] for key in fallen]
     if newest is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from market_spine.certification import ledger
+from market_spine.certification import judgment_index, ledger
 from market_spine.certification.rules import State
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.company.config import DatasetConfig
@@ -169,13 +169,12 @@ def _expire_judgments(
     if gone.is_empty():
         return None
     keys = gone["partition"].unique().to_list()
-    survivors = found.filter(~pl.col("partition").is_in(keys))
-    commit = lake.replace(
-        READINESS_LOG,
-        survivors,
-        equals={"dataset": silver},
-        between=window,
-        metadata={
+    commit = judgment_index.drop(
+        lake,
+        silver,
+        window["trade_date"],
+        keys,
+        {
             "run_id": run_id,
             "deleted_by": RETENTION_OPERATION,
             "cutoff": cutoff.isoformat(),

@@ -40,6 +40,7 @@ import tenacity
 from market_spine.errors import LakeDamaged, StateUnavailable
 from market_spine.lake import repair
 from market_spine.lake.files import LogHead, LogListing, checkpoint_name, commit_name, unreadable
+from market_spine.lake.journal import JOURNAL_SCHEMA
 from market_spine.lake.storage import (
     Storage,
     location_of,
@@ -170,7 +171,7 @@ class Ledger:
         # writer records commits from its newest known one by name), never more than the
         # log, whose own commit files are not synced either. FULL cost a sync per write.
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + JOURNAL_SCHEMA)
         self._local.conn = conn
         return conn
 
@@ -214,6 +215,26 @@ class Ledger:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Rows of a statement on the ledger's database (none while it has no file)."""
+        return self._query(sql, args)
+
+    def write(self, statements: Iterable[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """Run each statement over its rows in one transaction, or none of them."""
+        self._write(statements)
+
+    def prepare(self, ddl: str) -> None:
+        """Make a caller's tables in the ledger's database (`ddl`, idempotent), once per
+        connection."""
+        conn = self._conn(write=True)
+        assert conn is not None
+        made = getattr(self._local, "prepared", None)
+        if made is None or made[0] is not conn:
+            made = self._local.prepared = (conn, set())
+        if ddl not in made[1]:
+            conn.executescript(ddl)
+            made[1].add(ddl)
 
     def close(self) -> None:
         """Close this thread's connection (tests and tools that delete the lake call it)."""
@@ -595,6 +616,10 @@ class SharedLedger(Ledger):
                     con.executemany(sql, rows)
 
         self._shared(write)
+
+    def prepare(self, ddl: str) -> None:
+        """Make a caller's tables in the store's schema (`ddl`, idempotent), once a process."""
+        self._shared(lambda con: con.script(ddl))
 
     def refusal(self) -> str | None:
         """Why the database cannot be read, in a line with the fix, or None when it answers."""

@@ -49,6 +49,7 @@ from market_spine.lake.commits import (
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import LogCommit, ledger_at
+from market_spine.lake.journal import RECOVERY_DEPTH, Journal, folded_upto
 from market_spine.lake.reader import FileEntry, Snapshot, open_table, read_files, read_table
 from market_spine.lake.snapshots import SnapshotCache
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
@@ -107,6 +108,9 @@ class Lake:
         self.storage = storage_at(self.root)
         self._snapshots = SnapshotCache()
         self.ledger = ledger_at(self.root)
+        #: Where a step's small records wait to be folded into their tables (lake/journal.py);
+        #: None on object storage, whose writers commit directly.
+        self.journal = Journal(self.ledger) if self.storage.local else None
         self._existing: set[str] = set()
         # Threads of one process share each table's open DeltaTable: its version check and
         # commit must not interleave. Commits to different tables may.
@@ -133,7 +137,9 @@ class Lake:
         return Path(location)
 
     def exists(self, dataset: str) -> bool:
-        """True once the dataset's table has its first commit."""
+        """True once the dataset's table has its first commit. Every read passes here, so a
+        table's journaled rows are folded into it first."""
+        self._settle(dataset)
         if dataset in self._existing:
             return True
         found = self.storage.is_dir(self.storage.join(self.location(dataset), "_delta_log"))
@@ -149,7 +155,8 @@ class Lake:
         return self.storage.folders(self.root)
 
     def datasets(self) -> list[str]:
-        """Every table in the lake, as `<layer>/<name>`."""
+        """Every table in the lake, as `<layer>/<name>` (journaled rows folded first)."""
+        self._settle(None)
         store = self.storage
         found = []
         for layer in store.folders(self.root):
@@ -159,6 +166,56 @@ class Lake:
                 ):
                     found.append(f"{layer}/{name}")
         return sorted(found)
+
+    # -- the journal --------------------------------------------------------------------------
+
+    def journal_all(
+        self,
+        writes: Sequence[tuple[str, pl.DataFrame | pa.Table]],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        also: Sequence[tuple[str, list[tuple[Any, ...]]]] = (),
+    ) -> None:
+        """Stage rows for several tables in the journal, with the caller's `also` statements
+        on the ledger's database, in one transaction; they reach their tables at the next
+        fold, before anything reads them (lake/journal.py). A lake that keeps no journal
+        (object storage) raises LakeError: append there."""
+        if self.journal is None:
+            raise LakeError(f"{self.root} is on object storage and keeps no journal: append")
+        for dataset, _ in writes:
+            self.location(dataset)
+        staged = [(d, delta_arrow(arrow_of(data))) for d, data in writes]
+        meta = {k: v if isinstance(v, str) else str(v) for k, v in (metadata or {}).items()}
+        self.journal.add(staged, meta, also)
+
+    def fold(self, datasets: Sequence[str] | None = None) -> list[CommitInfo]:
+        """Append the journal's pending rows to their tables (`datasets`, or every one), a
+        commit per table; the commits made."""
+        if self.journal is None:
+            return []
+        made: list[CommitInfo] = []
+
+        def append(dataset: str, rows: pa.Table, metadata: Mapping[str, Any]) -> None:
+            made.append(self.append(dataset, rows, metadata=metadata))
+
+        def upto(dataset: str) -> int:
+            if not self.exists(dataset):
+                return 0
+            return folded_upto(self.table(dataset).history(RECOVERY_DEPTH))
+
+        self.journal.fold(append, upto, datasets)
+        return made
+
+    def _settle(self, dataset: str | None) -> None:
+        """Fold the journal before `dataset` (any table: None) is read or written, when it has
+        rows for it; nothing in the thread already folding. Everything pending is folded, not
+        only the table's: the journaled tables stay as consistent with each other as the
+        steps that wrote them."""
+        journal = self.journal
+        if journal is None or journal.folding:
+            return
+        if journal.datasets() if dataset is None else journal.pending(dataset):
+            self.fold()
 
     # -- writes -------------------------------------------------------------------------------
 

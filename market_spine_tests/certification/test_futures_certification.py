@@ -4,6 +4,7 @@ transition a partition goes through, recorded in operations/certifications, with
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ import polars as pl
 import pytest
 
 from market_spine.catalog.registry import drift
-from market_spine.certification import ledger
+from market_spine.certification import judgment_index, ledger
 from market_spine.certification.certify import CERTIFIED_CHECK
 from market_spine.certification.tables import (
     CERTIFICATIONS,
@@ -27,6 +28,8 @@ from market_spine.errors import LakeError
 from market_spine.futures import keys, normalized_bars
 from market_spine.futures.partitions import partition_key
 from market_spine.lake import Lake
+from market_spine.lake import store as store_module
+from market_spine.lake.integrity import Ledger
 from market_spine.providers.resource import MarketDataResource
 from market_spine.runs.launch import domain_assets, resources
 from market_spine.streaming.lander import land_minutes, new_capture_id
@@ -323,7 +326,8 @@ def test_a_rerun_takes_the_prior_state_from_the_judgment_and_asks_transitions_on
     lake = Lake(home / "lake")
     minutes = keys.table(keys.NORMALIZED_BARS)
     judged = lake.read(READINESS_LOG, equals={"dataset": minutes})
-    lake.replace(READINESS_LOG, judged.clear(), equals={"dataset": minutes})
+    window = (judged["trade_date"].min(), judged["trade_date"].max())
+    judgment_index.drop(lake, minutes, window, judged["partition"].unique().to_list(), {})
     assert certified_check(run(home, instance, NEXT_MORNING)).passed
     assert asked == [[partition_key(DAY, "CL")]]
     assert transitions(home)["state"].to_list() == ["certified"]
@@ -348,12 +352,42 @@ def test_a_first_write_asks_no_transitions_table(home, instance, monkeypatch) ->
     assert (first["previous_state"], first["state"]) == (None, "certified")
 
 
-def test_a_judgment_is_committed_only_after_the_transition_it_records(
+def test_a_steps_journaled_records_land_together_or_not_at_all(
     certified, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The transitions' commit fails while the revision's other records land: the readiness
-    log still says certified, so the retry finds the old state and records the revision."""
+    """The journal's transaction fails: none of the revision's records land (no transition,
+    no judgment, no index entry), so the retry finds the old state and records the revision."""
     home, instance = certified
+    real = Ledger.write
+
+    def failing(self: Ledger, statements: Any) -> None:
+        statements = list(statements)
+        if any("INSERT INTO journal " in sql for sql, _ in statements):
+            raise sqlite3.OperationalError("disk I/O error")
+        real(self, statements)
+
+    monkeypatch.setattr(Ledger, "write", failing)
+    assert not run(home, instance, NEXT_MORNING, defects=["spikes"]).success
+    monkeypatch.setattr(Ledger, "write", real)
+    assert readiness_states(home)[keys.table(keys.NORMALIZED_BARS)] == "certified"
+    assert transitions(home)["state"].to_list() == ["certified"]
+    assert revisions(home).is_empty()
+    retried = run(home, instance, NEXT_MORNING, defects=["spikes"])
+    assert certified_check(retried).metadata["state"].value == "revised"
+    assert transitions(home)["state"].to_list() == ["certified", "revised"]
+    assert readiness_states(home)[keys.table(keys.NORMALIZED_BARS)] == "revised"
+
+
+def test_without_a_journal_a_judgment_is_committed_only_after_the_transition_it_records(
+    certified, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a lake that commits its trust records directly (object storage keeps no journal),
+    the transitions' commit fails while the revision's other records land: the readiness log
+    still says certified, so the retry finds the old state and records the revision."""
+    home, instance = certified
+    Lake(home / "lake").fold()
+    monkeypatch.setattr(store_module, "Journal", lambda ledger: None)
+    store_module.lake_at.cache_clear()
     real = Lake.append_all
 
     def failing(self: Lake, writes: Any, **kwargs: Any) -> Any:

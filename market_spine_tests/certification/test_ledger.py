@@ -17,7 +17,7 @@ from market_spine.certification.tables import (
     REVISIONS,
     REVISIONS_SCHEMA,
 )
-from market_spine.lake import Lake
+from market_spine.lake import Lake, journal
 
 DATASET = "normalized/minutes"
 FIRST = date(2024, 3, 4)
@@ -79,6 +79,7 @@ def test_certifications_and_revisions_are_compacted_as_runs_add_files(
     # Small thresholds keep the test quick; the rule is the same at any size.
     monkeypatch.setattr(ledger, "COMPACT_AT", 4)
     monkeypatch.setattr(ledger, "COMPACT_CHECK_EVERY", 2)
+    monkeypatch.setattr(journal, "FOLD_EVERY", 1)
     lake = Lake(tmp_path / "lake")
     runs = 12
     for run in range(runs):
