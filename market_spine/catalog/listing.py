@@ -55,6 +55,7 @@ def stamp(settings: Settings) -> dict[str, int | str | None]:
     """What the listing depends on, by modification time: a new Delta commit adds a file to its
     table's `_delta_log` folder (on object storage, rewrites the lake's change marker); a dbt
     build rewrites the warehouse file."""
+    from market_spine.lake.integrity import LEDGER_FILE
     from market_spine.warehouse.paths import warehouse_path
 
     marks: dict[str, int | str | None] = {}
@@ -66,6 +67,9 @@ def stamp(settings: Settings) -> dict[str, int | str | None]:
     elif lake.is_dir():
         for log_dir in sorted(lake.glob("*/*/_delta_log")):
             marks[f"{log_dir.parent.parent.name}/{log_dir.parent.name}"] = _mtime(log_dir)
+        # Rows journaled for a table (lake/journal.py) land in the ledger's write-ahead log
+        # before any folder of the table changes.
+        marks["journal"] = _mtime(lake / f"{LEDGER_FILE}-wal")
     # A home's own company dataset files add datasets to the catalog.
     defs = settings.home / HOME_COMPANY_DEFS
     times = [t for t in map(_mtime, [defs, *defs.rglob("*.y*ml")]) if t is not None]

@@ -69,29 +69,43 @@ def keyed_diff(
     columns = [*keys, *values]
     old = old.select(columns).cast({c: new.schema[c] for c in columns})
     new = new.select(columns)
-    if old.height == new.height and (old.equals(new) or old.sort(keys).equals(new.sort(keys))):
+    lined_up = old.height == new.height and old.select(keys).equals(new.select(keys))
+    if lined_up and old.equals(new):
         return Diff()
-    joined = old.with_columns(pl.lit(True).alias(_OLD)).join(
-        new.with_columns(pl.lit(True).alias(_NEW)),
-        on=list(keys),
-        how="full",
-        coalesce=True,
-        suffix=_SUFFIX,
-        nulls_equal=True,
+    if not lined_up and old.height == new.height and old.sort(keys).equals(new.sort(keys)):
+        return Diff()
+    joined = (
+        # The same keys in the same order (a capture of the same minutes, the usual
+        # revision): old and new values side by side as the full join gives them, no join.
+        old.hstack([new[c].alias(c + _SUFFIX) for c in values]).with_columns(
+            pl.lit(True).alias(_OLD), pl.lit(True).alias(_NEW)
+        )
+        if lined_up
+        else old.with_columns(pl.lit(True).alias(_OLD)).join(
+            new.with_columns(pl.lit(True).alias(_NEW)),
+            on=list(keys),
+            how="full",
+            coalesce=True,
+            suffix=_SUFFIX,
+            nulls_equal=True,
+        )
     )
     differs = {c: pl.col(c).ne_missing(pl.col(c + _SUFFIX)) for c in values}
     flag = {c: f"__differs_{i}" for i, c in enumerate(values)}
     one_side = pl.col(_OLD).is_null() | pl.col(_NEW).is_null()
     # A revision touches few rows: everything after this works on those only, with each
-    # column's verdict computed once and their keys encoded once.
+    # column's verdict computed once and their keys encoded once. Each step is one query:
+    # on a few rows, a query's fixed cost is what a diff pays.
     touched = (
-        joined.with_columns(**{flag[c]: differs[c] for c in values})
-        .filter(one_side | pl.any_horizontal([pl.col(f) for f in flag.values()]))
-        .with_columns(pl.struct(list(keys)).struct.json_encode().alias(_KEY))
-        if values
-        else joined.filter(one_side).with_columns(
-            pl.struct(list(keys)).struct.json_encode().alias(_KEY)
+        (
+            joined.lazy()
+            .with_columns(**{flag[c]: differs[c] for c in values})
+            .filter(one_side | pl.any_horizontal([pl.col(f) for f in flag.values()]))
+            if values
+            else joined.lazy().filter(one_side)
         )
+        .with_columns(pl.struct(list(keys)).struct.json_encode().alias(_KEY))
+        .collect()
     )
     if touched.is_empty():
         return Diff()
@@ -103,32 +117,39 @@ def keyed_diff(
         *[(both & pl.col(flag[c])).sum().alias(c) for c in values],
     ).iter_rows(named=True)
     key_json = pl.col(_KEY).alias("key_json")
-    details = []
+    rows = touched.lazy()
+    parts = []
     if counts[_NEW]:
-        added = touched.filter(pl.col(_OLD).is_null())
-        details.append(_whole_rows(added, "added", key_json, [c + _SUFFIX for c in values], values))
+        added = rows.filter(pl.col(_OLD).is_null())
+        parts.append(_whole_rows(added, "added", key_json, [c + _SUFFIX for c in values], values))
     if counts[_OLD]:
-        removed = touched.filter(pl.col(_NEW).is_null())
-        details.append(_whole_rows(removed, "removed", key_json, values, values))
-    changes: dict[str, ColumnChange] = {}
-    for column in values:
-        if counts[column]:
-            rows = touched.filter(both & pl.col(flag[column]))
-            change, detail = _column_change(rows, column, key_json)
-            changes[column] = change
-            details.append(detail)
+        removed = rows.filter(pl.col(_NEW).is_null())
+        parts.append(_whole_rows(removed, "removed", key_json, values, values))
+    changed = [c for c in values if counts[c]]
+    for column in changed:
+        parts.append(
+            _changed_values(rows.filter(both & pl.col(flag[column])), column, touched, key_json)
+        )
+    detail = pl.concat(parts, how="vertical").collect()
+    largest = {
+        column: (max_abs, max_rel)
+        for column, max_abs, max_rel in detail.filter(pl.col("change") == "changed")
+        .group_by("column")
+        .agg(_largest("abs_change"), _largest("rel_change"))
+        .rows()
+    }
     return Diff(
         counts[_NEW],
         counts[_OLD],
         counts[_KEY],
-        changes,
-        pl.concat(details, how="vertical") if details else pl.DataFrame(schema=DETAIL_SCHEMA),
+        {c: ColumnChange(counts[c], *largest[c]) for c in changed},
+        detail,
     )
 
 
 def _whole_rows(
-    rows: pl.DataFrame, change: str, key_json: pl.Expr, source: list[str], names: list[str]
-) -> pl.DataFrame:
+    rows: pl.LazyFrame, change: str, key_json: pl.Expr, source: list[str], names: list[str]
+) -> pl.LazyFrame:
     """One detail row per added or removed row, its values as JSON on the side that has it."""
     row_json = pl.struct([pl.col(s).alias(n) for s, n in zip(source, names, strict=True)])
     values = row_json.struct.json_encode() if names else pl.lit("{}")
@@ -143,17 +164,18 @@ def _whole_rows(
     ).select(list(DETAIL_SCHEMA))
 
 
-def _column_change(
-    rows: pl.DataFrame, column: str, key_json: pl.Expr
-) -> tuple[ColumnChange, pl.DataFrame]:
-    """One changed column's summary and its detail rows (old and new value of each row)."""
+def _changed_values(
+    rows: pl.LazyFrame, column: str, touched: pl.DataFrame, key_json: pl.Expr
+) -> pl.LazyFrame:
+    """One detail row per changed value of `column`: old and new value, and for a numeric
+    column the absolute and relative change."""
     old, new = pl.col(column), pl.col(column + _SUFFIX)
-    numeric = rows.schema[column].is_numeric()
+    numeric = touched.schema[column].is_numeric()
     delta = (new.cast(pl.Float64) - old.cast(pl.Float64)) if numeric else pl.lit(None, pl.Float64)
     relative = (
         pl.when(old != 0).then(delta / old.cast(pl.Float64).abs()) if numeric else delta
     ).cast(pl.Float64)
-    detail = rows.select(
+    return rows.select(
         change=pl.lit("changed"),
         key_json=key_json,
         column=pl.lit(column),
@@ -162,14 +184,10 @@ def _column_change(
         abs_change=delta.abs(),
         rel_change=relative,
     )
-    return ColumnChange(
-        rows.height, _largest(detail["abs_change"]), _largest(detail["rel_change"])
-    ), detail
 
 
-def _largest(changes: pl.Series) -> float | None:
-    """The change of largest magnitude, with its sign; None when there is none."""
-    known = changes.drop_nulls().drop_nans()
-    if known.is_empty():
-        return None
-    return float(known[int(known.abs().arg_max() or 0)])
+def _largest(column: str) -> pl.Expr:
+    """The change of largest magnitude in `column`, with its sign; null when there is none."""
+    change = pl.col(column)
+    known = change.filter(change.is_not_null() & change.is_not_nan())
+    return known.sort_by(known.abs(), descending=True).first()

@@ -110,6 +110,10 @@ def arrow_of(data: pl.DataFrame | pa.Table) -> pa.Table:
     return data
 
 
+#: The `maintenance` metadata of a compaction's commit: files rewritten, rows unchanged.
+COMPACTION = "compact"
+
+
 def commit_metadata(metadata: Mapping[str, Any] | None, rows: int) -> dict[str, str]:
     """Commit metadata: the caller's (capture ids, run id) plus row count and code version."""
     out = {

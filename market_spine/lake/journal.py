@@ -57,6 +57,9 @@ FOLD_AFTER_S = 300.0
 LEASE_S = 30.0
 #: Commit metadata key: the highest journal sequence number a fold's commit holds.
 JOURNAL_UPTO = "journal_upto"
+#: Commit metadata key: when the newest step a fold's commit holds was journaled (epoch
+#: seconds). A read as of a time at or after it sees the commit's rows, committed later or not.
+JOURNALED_LAST = "journaled_last"
 #: Recent commits a folder looks through for what a dead folder committed.
 RECOVERY_DEPTH = 50
 
@@ -67,11 +70,13 @@ Statements = Sequence[tuple[str, list[tuple[Any, ...]]]]
 @dataclass(frozen=True)
 class Pending:
     """A table's journaled rows, oldest first: the rows, the highest sequence number among
-    them, and the run ids of the steps that wrote them."""
+    them, when the newest of them was journaled (epoch seconds), and the run ids of the steps
+    that wrote them."""
 
     dataset: str
     rows: pa.Table
     upto: int
+    last_at: float
     runs: tuple[str, ...]
 
 
@@ -173,7 +178,11 @@ class Journal:
                     append(
                         pending.dataset,
                         pending.rows,
-                        {JOURNAL_UPTO: pending.upto, "run_ids": list(pending.runs)},
+                        {
+                            JOURNAL_UPTO: pending.upto,
+                            JOURNALED_LAST: repr(pending.last_at),
+                            "run_ids": list(pending.runs),
+                        },
                     )
                     self._drop(pending.dataset, pending.upto)
                     done.append(pending)
@@ -183,21 +192,22 @@ class Journal:
 
     def _pending(self, datasets: Sequence[str] | None) -> list[Pending]:
         rows = self.ledger.query(
-            "SELECT seq, dataset, batch, metadata FROM journal ORDER BY seq", ()
+            "SELECT seq, dataset, batch, metadata, recorded_at FROM journal ORDER BY seq", ()
         )
-        grouped: dict[str, list[tuple[int, bytes, str]]] = {}
-        for seq, dataset, batch, meta in rows:
+        grouped: dict[str, list[tuple[int, bytes, str, float]]] = {}
+        for seq, dataset, batch, meta, at in rows:
             if datasets is None or dataset in datasets:
-                grouped.setdefault(dataset, []).append((seq, batch, meta))
+                grouped.setdefault(dataset, []).append((seq, batch, meta, at))
         found = []
         for dataset, entries in grouped.items():
-            tables = [from_ipc(batch) for _, batch, _ in entries]
-            runs = dict.fromkeys(json.loads(m).get("run_id", "") for _, _, m in entries)
+            tables = [from_ipc(batch) for _, batch, _, _ in entries]
+            runs = dict.fromkeys(json.loads(m).get("run_id", "") for _, _, m, _ in entries)
             found.append(
                 Pending(
                     dataset,
                     pa.concat_tables(tables, promote_options="default"),
-                    max(seq for seq, _, _ in entries),
+                    max(e[0] for e in entries),
+                    max(e[3] for e in entries),
                     tuple(r for r in runs if r),
                 )
             )
@@ -243,6 +253,13 @@ class Journal:
                     )
                 ]
             )
+
+
+def journaled_by(commit: Mapping[str, Any], instant: float) -> bool:
+    """Whether `commit` (a Delta history entry) is a fold whose rows were all journaled by
+    `instant` (epoch seconds)."""
+    last = commit.get(JOURNALED_LAST)
+    return last is not None and float(last) <= instant
 
 
 def folded_upto(history: Sequence[Mapping[str, Any]]) -> int:

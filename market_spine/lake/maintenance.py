@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from market_spine.errors import LakeError
+from market_spine.lake.commits import COMPACTION
 from market_spine.lake.conflicts import PartitionChanged, discard
 from market_spine.lake.pruning import UNCOMMITTED_GRACE_HOURS, Pruning, prune
 from market_spine.lake.reader import FileEntry, read_files
@@ -100,7 +101,7 @@ def compact(lake: Lake, dataset: str) -> tuple[int, int]:
     except BaseException:
         discard(lake.storage, root, [w.action for w in written])
         raise
-    lake.rewrite(dataset, snapshot, written, removes, {"maintenance": "compact"})
+    lake.rewrite(dataset, snapshot, written, removes, {"maintenance": COMPACTION})
     return len(snapshot.files), len(snapshot.files) - len(removes) + len(written)
 
 

@@ -38,6 +38,7 @@ from market_spine.lake import own_log
 from market_spine.lake.arrow import empty_table
 from market_spine.lake.as_of import AsOf, parse_as_of
 from market_spine.lake.commits import (
+    COMPACTION,
     Change,
     CommitInfo,
     Replacement,
@@ -49,7 +50,7 @@ from market_spine.lake.commits import (
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import LogCommit, ledger_at
-from market_spine.lake.journal import RECOVERY_DEPTH, Journal, folded_upto
+from market_spine.lake.journal import RECOVERY_DEPTH, Journal, folded_upto, journaled_by
 from market_spine.lake.reader import FileEntry, Snapshot, open_table, read_files, read_table
 from market_spine.lake.snapshots import SnapshotCache
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
@@ -797,8 +798,16 @@ class Lake:
                 )
             return point
         cutoff_ms = point.timestamp() * 1000
-        commits = [(h["version"], h["timestamp"]) for h in self.table(dataset).history()]
+        history = sorted(self.table(dataset).history(), key=lambda h: h["version"])
+        commits = [(h["version"], h["timestamp"]) for h in history]
         seen = [v for v, ts in commits if ts <= cutoff_ms]
+        # A journaled table's rows are committed when folded: a fold after the cutoff whose
+        # rows were all journaled by then (a compaction may sit between) belongs to it.
+        for h in history[len(seen) :]:
+            if journaled_by(h, point.timestamp()):
+                seen.append(h["version"])
+            elif h.get("maintenance") != COMPACTION:
+                break
         if not seen:
             oldest, at = min(commits)
             first = datetime.fromtimestamp(at / 1000, UTC)

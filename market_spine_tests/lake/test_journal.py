@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +235,25 @@ def test_a_lake_on_object_storage_keeps_no_journal(s3: S3Server, tmp_path: Path)
     assert lake.journal is None
     with pytest.raises(LakeError, match="keeps no journal: append"):
         lake.journal_all([(FLAGS, rows(0))])
+
+
+def test_a_read_as_of_a_time_sees_what_was_journaled_by_then_though_folded_later(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    lake.append(FLAGS, rows(0))
+    stage(lake, 1)
+    journaled = datetime.now(UTC)
+    time.sleep(0.05)
+    lake.fold()  # committed after `journaled`, with rows all journaled by then
+    stage(lake, 2)
+    time.sleep(0.05)
+    straddling = datetime.now(UTC)
+    time.sleep(0.05)
+    stage(lake, 3)
+    lake.fold()  # rows journaled both before and after `straddling`
+    assert {s for s, _ in steps(lake.read(FLAGS, as_of=journaled))} == {0, 1}
+    # A fold holding rows journaled after the instant is left out whole: the instant reads
+    # the table as of the folds before it.
+    assert {s for s, _ in steps(lake.read(FLAGS, as_of=straddling))} == {0, 1}
+    assert {s for s, _ in steps(lake.read(FLAGS))} == {0, 1, 2, 3}
