@@ -169,7 +169,8 @@ class Ledger:
         # OS crash or power loss may roll back the newest ones. A ledger that lost records
         # only knows less (unrecorded files are verified whole on first read, and the next
         # writer records commits from its newest known one by name), never more than the
-        # log, whose own commit files are not synced either. FULL cost a sync per write.
+        # log, whose own commit files are not synced either; so are the journal's trust
+        # records, which no Delta commit holds yet. FULL cost a sync per write.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA + JOURNAL_SCHEMA)
         self._local.conn = conn
@@ -181,7 +182,8 @@ class Ledger:
             f"its integrity ledger {self.path} cannot be read ({exc})",
             partition="every table",
             repair=f"move {self.path} aside; later commits start a new one "
-            "(`market-spine verify` then reports the tables it no longer covers)",
+            "(`market-spine verify` then reports the tables it no longer covers; trust records "
+            "journaled and not yet folded go with it: capture those days again to judge them)",
         )
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
