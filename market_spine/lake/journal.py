@@ -23,6 +23,7 @@ commit to Delta directly.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -33,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import pyarrow as pa
 
 if TYPE_CHECKING:
@@ -80,11 +82,17 @@ class Pending:
     runs: tuple[str, ...]
 
 
-def ipc_bytes(table: pa.Table) -> bytes:
-    """`table` as an Arrow IPC stream."""
+def ipc_bytes(data: pa.Table | pl.DataFrame) -> bytes:
+    """`data` as an Arrow IPC stream. A frame is written by polars itself, in the oldest Arrow
+    types (no string views): converting it to Arrow first costs several times more, and the
+    fold casts every batch to the types Delta stores anyway."""
+    if isinstance(data, pl.DataFrame):
+        buffer = io.BytesIO()
+        data.write_ipc_stream(buffer, compat_level=pl.CompatLevel.oldest())
+        return buffer.getvalue()
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+    with pa.ipc.new_stream(sink, data.schema) as writer:
+        writer.write_table(data)
     return sink.getvalue().to_pybytes()
 
 
@@ -111,14 +119,18 @@ class Journal:
 
     def add(
         self,
-        writes: Sequence[tuple[str, pa.Table]],
+        writes: Sequence[tuple[str, pa.Table | pl.DataFrame]],
         metadata: Mapping[str, str],
         also: Statements = (),
     ) -> None:
-        """Stage one step's rows for each table in `writes` (Delta's stored types), with the
-        `also` statements of the caller, in one transaction: all of them or none."""
+        """Stage one step's rows for each table in `writes`, with the `also` statements of the
+        caller, in one transaction: all of them or none."""
         step, now, meta = uuid.uuid4().hex, time.time(), json.dumps(dict(metadata))
-        rows = [(step, d, t.num_rows, ipc_bytes(t), meta, now) for d, t in writes if t.num_rows]
+        rows = [
+            (step, d, len(t), ipc_bytes(t), meta, now)
+            for d, t in writes
+            if (t.num_rows if isinstance(t, pa.Table) else t.height)
+        ]
         self.ledger.write(
             [
                 (
@@ -205,7 +217,7 @@ class Journal:
             found.append(
                 Pending(
                     dataset,
-                    pa.concat_tables(tables, promote_options="default"),
+                    pa.concat_tables(tables, promote_options="permissive"),
                     max(e[0] for e in entries),
                     max(e[3] for e in entries),
                     tuple(r for r in runs if r),

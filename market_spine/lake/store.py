@@ -185,9 +185,8 @@ class Lake:
             raise LakeError(f"{self.root} is on object storage and keeps no journal: append")
         for dataset, _ in writes:
             self.location(dataset)
-        staged = [(d, delta_arrow(arrow_of(data))) for d, data in writes]
         meta = {k: v if isinstance(v, str) else str(v) for k, v in (metadata or {}).items()}
-        self.journal.add(staged, meta, also)
+        self.journal.add(writes, meta, also)
 
     def fold(self, datasets: Sequence[str] | None = None) -> list[CommitInfo]:
         """Append the journal's pending rows to their tables (`datasets`, or every one), a

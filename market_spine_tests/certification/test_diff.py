@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -74,3 +74,39 @@ def test_the_largest_change_is_absolute_its_relative_one_signed_and_nulls_compar
 def test_a_missing_key_column_is_refused() -> None:
     with pytest.raises(ValueError, match="missing"):
         keyed_diff(bars(T, [1.0] * 4, [1] * 4), bars(T, [1.0] * 4, [1] * 4), ("osi",))
+
+
+def test_snapshots_lined_up_key_for_key_diff_as_the_join_does() -> None:
+    """Two captures of the same minutes in the same order are compared side by side, without
+    a join: the verdicts and every detail row are the join's, nulls, NaN, zeros and strings
+    included (the join is what a reordered copy of the new rows goes through)."""
+    n = 40
+    old = pl.DataFrame(
+        {
+            "symbol": ["CL"] * n,
+            "ts": [datetime(2024, 3, 5, 14, tzinfo=UTC) + timedelta(minutes=i) for i in range(n)],
+            "close": [80.0 + i / 10 for i in range(n)],
+            "volume": [i % 7 for i in range(n)],
+            "note": ["a"] * n,
+        }
+    )
+    new = old.with_columns(
+        close=pl.when(pl.int_range(n) == 3)
+        .then(float("nan"))
+        .when(pl.int_range(n) == 5)
+        .then(None)
+        .when(pl.int_range(n) == 9)
+        .then(pl.col("close") * 1.5)
+        .otherwise(pl.col("close")),
+        volume=pl.when(pl.int_range(n).is_in([0, 7])).then(11).otherwise(pl.col("volume")),
+        note=pl.when(pl.int_range(n) == 9).then(pl.lit("b")).otherwise(pl.col("note")),
+    )
+    lined_up = keyed_diff(old, new, KEYS)
+    joined = keyed_diff(old, new.reverse(), KEYS)
+    assert (lined_up.added, lined_up.removed, lined_up.changed) == (0, 0, 5)
+    assert (joined.added, joined.removed, joined.changed) == (0, 0, 5)
+    assert lined_up.columns == joined.columns
+    order = ["column", "key_json"]
+    assert lined_up.detail.sort(order).equals(joined.detail.sort(order))
+    # Nothing changed: equal either way.
+    assert keyed_diff(old, old.clone(), KEYS).empty and keyed_diff(old, old.reverse(), KEYS).empty
