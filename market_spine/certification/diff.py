@@ -7,10 +7,13 @@ row, changed or not, so the feed cannot tell a revision from a rerun that change
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from market_spine.certification.tables import REVISION_DETAIL_SCHEMA
@@ -67,28 +70,21 @@ def keyed_diff(
         raise ValueError(f"a keyed diff needs key columns in both snapshots; missing: {missing}")
     values = [c for c in new.columns if c not in keys and c not in ignore and c in old.columns]
     columns = [*keys, *values]
-    old = old.select(columns).cast({c: new.schema[c] for c in columns})
     new = new.select(columns)
+    kinds, had = new.schema, old.schema
+    old = old.select([c if had[c] == kinds[c] else pl.col(c).cast(kinds[c]) for c in columns])
     lined_up = old.height == new.height and old.select(keys).equals(new.select(keys))
-    if lined_up and old.equals(new):
+    if lined_up:
+        return Diff() if old.equals(new) else _lined_up(old, new, keys, values)
+    if old.height == new.height and old.sort(keys).equals(new.sort(keys)):
         return Diff()
-    if not lined_up and old.height == new.height and old.sort(keys).equals(new.sort(keys)):
-        return Diff()
-    joined = (
-        # The same keys in the same order (a capture of the same minutes, the usual
-        # revision): old and new values side by side as the full join gives them, no join.
-        old.hstack([new[c].alias(c + _SUFFIX) for c in values]).with_columns(
-            pl.lit(True).alias(_OLD), pl.lit(True).alias(_NEW)
-        )
-        if lined_up
-        else old.with_columns(pl.lit(True).alias(_OLD)).join(
-            new.with_columns(pl.lit(True).alias(_NEW)),
-            on=list(keys),
-            how="full",
-            coalesce=True,
-            suffix=_SUFFIX,
-            nulls_equal=True,
-        )
+    joined = old.with_columns(pl.lit(True).alias(_OLD)).join(
+        new.with_columns(pl.lit(True).alias(_NEW)),
+        on=list(keys),
+        how="full",
+        coalesce=True,
+        suffix=_SUFFIX,
+        nulls_equal=True,
     )
     differs = {c: pl.col(c).ne_missing(pl.col(c + _SUFFIX)) for c in values}
     flag = {c: f"__differs_{i}" for i, c in enumerate(values)}
@@ -131,20 +127,66 @@ def keyed_diff(
             _changed_values(rows.filter(both & pl.col(flag[column])), column, touched, key_json)
         )
     detail = pl.concat(parts, how="vertical").collect()
-    largest = {
-        column: (max_abs, max_rel)
-        for column, max_abs, max_rel in detail.filter(pl.col("change") == "changed")
-        .group_by("column")
-        .agg(_largest("abs_change"), _largest("rel_change"))
-        .rows()
+    by_column = detail.filter(pl.col("change") == "changed").partition_by("column", as_dict=True)
+    summaries = {
+        column: ColumnChange(
+            counts[column], _largest(rows["abs_change"]), _largest(rows["rel_change"])
+        )
+        for (column,), rows in by_column.items()
     }
     return Diff(
-        counts[_NEW],
-        counts[_OLD],
-        counts[_KEY],
-        {c: ColumnChange(counts[c], *largest[c]) for c in changed},
-        detail,
+        counts[_NEW], counts[_OLD], counts[_KEY], {c: summaries[c] for c in changed}, detail
     )
+
+
+def _lined_up(
+    old: pl.DataFrame, new: pl.DataFrame, keys: Sequence[str], values: Sequence[str]
+) -> Diff:
+    """The diff of two snapshots holding the same keys in the same order (a capture of the
+    same minutes, the usual revision): no row added or removed, each value compared in place,
+    and only the rows that differ looked at further, with the join's verdicts and detail. A
+    revision touches a few rows, where each query's fixed cost is what a diff pays: one query
+    finds them, and the rest are operations on the columns themselves."""
+    if not values:
+        return Diff()
+    differs = old.hstack([new[c].alias(c + _SUFFIX) for c in values]).select(
+        pl.col(c).ne_missing(pl.col(c + _SUFFIX)) for c in values
+    )
+    touched = reduce(operator.or_, differs.get_columns())
+    if not touched.any():
+        return Diff()
+    rows = touched.arg_true()
+    before, after, differs = old[rows], new[rows], differs[rows]
+    key_json = before.select(pl.struct(list(keys)).struct.json_encode()).to_series()
+    changes: dict[str, ColumnChange] = {}
+    parts = []
+    for column in values:
+        changed = differs[column]
+        count = int(changed.sum())
+        if not count:
+            continue
+        was, now = before[column].filter(changed), after[column].filter(changed)
+        if was.dtype.is_numeric():
+            by, relatively = _changes(column)
+            sides = pl.DataFrame({column: was, column + _SUFFIX: now})
+            absolute, relative = sides.select(by, relatively.alias("relative")).get_columns()
+        else:
+            absolute = relative = pl.Series([None] * count, dtype=pl.Float64)
+        parts.append(
+            pl.DataFrame(
+                {
+                    "change": pl.Series(["changed"] * count, dtype=pl.String),
+                    "key_json": key_json.filter(changed),
+                    "column": pl.Series([column] * count, dtype=pl.String),
+                    "old_value": was.cast(pl.String),
+                    "new_value": now.cast(pl.String),
+                    "abs_change": absolute,
+                    "rel_change": relative,
+                }
+            )
+        )
+        changes[column] = ColumnChange(count, _largest(absolute), _largest(relative))
+    return Diff(0, 0, rows.len(), changes, pl.concat(parts, how="vertical"))
 
 
 def _whole_rows(
@@ -164,30 +206,38 @@ def _whole_rows(
     ).select(list(DETAIL_SCHEMA))
 
 
+def _changes(column: str) -> tuple[pl.Expr, pl.Expr]:
+    """A numeric column's absolute change |new − old| and relative change (new − old) / |old|
+    (null where old is 0 or null), as Float64."""
+    old, new = pl.col(column).cast(pl.Float64), pl.col(column + _SUFFIX).cast(pl.Float64)
+    delta = new - old
+    return delta.abs(), pl.when(old != 0).then(delta / old.abs()).cast(pl.Float64)
+
+
 def _changed_values(
     rows: pl.LazyFrame, column: str, touched: pl.DataFrame, key_json: pl.Expr
 ) -> pl.LazyFrame:
     """One detail row per changed value of `column`: old and new value, and for a numeric
     column the absolute and relative change."""
-    old, new = pl.col(column), pl.col(column + _SUFFIX)
-    numeric = touched.schema[column].is_numeric()
-    delta = (new.cast(pl.Float64) - old.cast(pl.Float64)) if numeric else pl.lit(None, pl.Float64)
-    relative = (
-        pl.when(old != 0).then(delta / old.cast(pl.Float64).abs()) if numeric else delta
-    ).cast(pl.Float64)
+    none = pl.lit(None, pl.Float64)
+    absolute, relative = _changes(column) if touched.schema[column].is_numeric() else (none, none)
     return rows.select(
         change=pl.lit("changed"),
         key_json=key_json,
         column=pl.lit(column),
-        old_value=old.cast(pl.String),
-        new_value=new.cast(pl.String),
-        abs_change=delta.abs(),
+        old_value=pl.col(column).cast(pl.String),
+        new_value=pl.col(column + _SUFFIX).cast(pl.String),
+        abs_change=absolute,
         rel_change=relative,
     )
 
 
-def _largest(column: str) -> pl.Expr:
-    """The change of largest magnitude in `column`, with its sign; null when there is none."""
-    change = pl.col(column)
-    known = change.filter(change.is_not_null() & change.is_not_nan())
-    return known.sort_by(known.abs(), descending=True).first()
+def _largest(changes: pl.Series) -> float | None:
+    """The change of largest magnitude, with its sign (the rise, of a rise and a fall as
+    large: whatever order the rows came in); None when every change is null or NaN."""
+    found = changes.cast(pl.Float64).to_numpy()
+    known = found[~np.isnan(found)]
+    if not known.size:
+        return None
+    magnitude = np.abs(known)
+    return float(known[magnitude == magnitude.max()].max())

@@ -110,3 +110,12 @@ def test_snapshots_lined_up_key_for_key_diff_as_the_join_does() -> None:
     assert lined_up.detail.sort(order).equals(joined.detail.sort(order))
     # Nothing changed: equal either way.
     assert keyed_diff(old, old.clone(), KEYS).empty and keyed_diff(old, old.reverse(), KEYS).empty
+
+
+@pytest.mark.parametrize("order", ["lined up", "reordered"])
+def test_of_a_rise_and_a_fall_as_large_the_rise_is_the_largest_change(order: str) -> None:
+    old = bars(T[:2], [80.0, 80.0], [5, 5])
+    new = bars(T[:2], [81.0, 79.0], [5, 5])
+    diff = keyed_diff(old, new if order == "lined up" else new.reverse(), KEYS)
+    assert diff.columns["close"].max_abs == pytest.approx(1.0)
+    assert diff.columns["close"].max_rel == pytest.approx(1 / 80)
