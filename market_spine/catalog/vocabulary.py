@@ -219,5 +219,8 @@ PROVENANCE_DESCRIPTIONS: dict[str, str] = {
 
 
 def conform(frame: pl.DataFrame, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Select and cast a frame to a declared column order and dtypes (no validation)."""
+    """Select and cast a frame to a declared column order and dtypes (no validation); a frame
+    already in them is returned as it is (a query costs more than a small frame's work)."""
+    if frame.columns == list(dtypes) and frame.dtypes == list(dtypes.values()):
+        return frame
     return frame.select(pl.col(name).cast(dtype) for name, dtype in dtypes.items())

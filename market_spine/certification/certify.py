@@ -32,6 +32,7 @@ from market_spine.certification.judged import (
 )
 from market_spine.certification.readiness import Completeness, Judgment, readiness_rows
 from market_spine.certification.rules import Evidence, State, decide, missing
+from market_spine.certification.tables import REVISION_ROWS_SCHEMA
 from market_spine.certification.withdrawal import withdrawal_transitions, withdrawn
 from market_spine.check_kit import CERTIFIED_CHECK, CheckDef, CheckOutcome, rows_by
 from market_spine.lake.blocks import Previous
@@ -373,8 +374,10 @@ def revision_of(
         "code_version": package_version(),
         "recorded_at": recorded_at,
     }
-    detail = diff.detail.with_columns(
-        revision_id=pl.lit(revision_id), dataset=pl.lit(dataset), trade_date=pl.lit(p.trade_date)
+    stamps = {"revision_id": revision_id, "dataset": dataset, "trade_date": p.trade_date}
+    detail = diff.detail.select(
+        pl.lit(stamps[name], kind).alias(name) if name in stamps else pl.col(name).cast(kind)
+        for name, kind in REVISION_ROWS_SCHEMA.items()
     )
     return record, detail
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import polars as pl
 
-from market_spine.catalog.vocabulary import conform
 from market_spine.certification.tables import ANOMALY_FLAGS, ANOMALY_FLAGS_SCHEMA
 from market_spine.check_kit import CheckOutcome
 from market_spine.lake.store import Lake
@@ -30,13 +29,14 @@ def gathered(
 ) -> pl.DataFrame:
     """Every row the checks flagged in the run's `partitions` (by key), as ANOMALY_FLAGS_SCHEMA
     rows: the outcomes' `flagged` frames stamped with dataset, partition, check and run."""
+    stamped = {"dataset": dataset, "run_id": run_id, "recorded_at": recorded_at}
     frames = [
-        outcome.flagged.with_columns(
-            dataset=pl.lit(dataset),
-            partition=pl.lit(key),
-            check_name=pl.lit(check),
-            run_id=pl.lit(run_id),
-            recorded_at=pl.lit(recorded_at),
+        # One query per frame: the stamps and the flags' own columns, in the table's types.
+        outcome.flagged.select(
+            pl.lit({**stamped, "partition": key, "check_name": check}[name], kind).alias(name)
+            if name in (*stamped, "partition", "check_name")
+            else pl.col(name).cast(kind)
+            for name, kind in ANOMALY_FLAGS_SCHEMA.items()
         )
         for key in partitions
         for check, outcome in verdicts.get(key, {}).items()
@@ -44,7 +44,7 @@ def gathered(
     ]
     if not frames:
         return pl.DataFrame(schema=ANOMALY_FLAGS_SCHEMA)
-    return pl.concat([conform(f, ANOMALY_FLAGS_SCHEMA) for f in frames], how="vertical")
+    return pl.concat(frames, how="vertical")
 
 
 def flags_of(lake: Lake, datasets: str | Sequence[str], first: date, last: date) -> pl.DataFrame:
