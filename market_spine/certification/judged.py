@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -23,6 +23,8 @@ from market_spine.errors import HistoryPruned
 from market_spine.lake.store import Lake
 
 log = logging.getLogger(__name__)
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 #: The readiness log's columns a run needs of each partition's newest judgment: which state it
 #: left (for withdrawals) and which capture and table version it judged (for the diff).
@@ -55,8 +57,7 @@ def judged_states(newest: pl.DataFrame, dataset: str) -> dict[str, State]:
     is committed after the transition it records (`ledger.record`), so it never runs ahead of
     the transitions table. A partition with no judgment (never judged, or its judgments
     dropped by retention) is absent: the transitions table says."""
-    rows = newest.filter(pl.col("dataset") == dataset).sort("computed_at")
-    return {key: State(state) for key, state in rows.select("partition", "state").iter_rows()}
+    return {key: State(row["state"]) for key, row in _newest_of(newest, dataset).items()}
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,22 @@ class LastJudged:
 
 def last_judged(newest: pl.DataFrame, dataset: str) -> dict[str, LastJudged]:
     """Each judged partition of `dataset` among `newest_judgments` rows, by partition key."""
-    rows = newest.filter(pl.col("dataset") == dataset).sort("computed_at")
     return {
-        key: LastJudged(capture, version)
-        for key, capture, version in rows.select(
-            "partition", "capture_id", "delta_version"
-        ).iter_rows()
+        key: LastJudged(row["capture_id"], row["delta_version"])
+        for key, row in _newest_of(newest, dataset).items()
     }
+
+
+def _newest_of(newest: pl.DataFrame, dataset: str) -> dict[str, dict[str, Any]]:
+    """`dataset`'s rows among `newest_judgments` rows by partition key, the newest last (a
+    partition judged per symbol has a row each: the newest speaks for it). A run's few rows
+    are looked through in Python: a query costs more."""
+    rows = sorted(
+        (r for r in newest.iter_rows(named=True) if r["dataset"] == dataset),
+        # Nulls first, as the log's sort puts them.
+        key=lambda r: (r["computed_at"] is not None, r["computed_at"] or _NEVER),
+    )
+    return {r["partition"]: r for r in rows}
 
 
 def unjudged_since(

@@ -9,6 +9,7 @@ small `operations/readiness_log` table; every surface (Spine, the API, the CLI, 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -159,13 +160,22 @@ def readiness_rows(
     and the columns every row shares from `judged`."""
     shared = judged.columns()
     entries = list(completeness) or [Completeness(partition.symbol)]
-    mine = flags.filter(pl.col("partition") == partition.key) if flags.height else flags
+    # A judgment's flags are few: looked through as tuples, not queried per symbol.
+    mine = (
+        [
+            (symbol, score, kind)
+            for key, symbol, score, kind in flags.select(
+                "partition", "symbol", "score", "kind"
+            ).iter_rows()
+            if key == partition.key
+        ]
+        if flags.height
+        else []
+    )
     rows = []
     for entry in entries:
-        found = mine
-        if entry.symbol is not None and mine.height:
-            found = mine.filter(pl.col("symbol") == entry.symbol)
-        worst = found.sort("score", descending=True, nulls_last=True).head(1)
+        found = [f for f in mine if entry.symbol is None or f[0] == entry.symbol]
+        worst = _worst(found)
         rows.append(
             {
                 "dataset": dataset,
@@ -178,13 +188,26 @@ def readiness_rows(
                 "missing": entry.missing,
                 "no_trade": entry.no_trade,
                 "instrument": entry.instrument,
-                "anomalies": found.height,
-                "worst_anomaly_score": worst["score"].item() if worst.height else None,
-                "worst_anomaly_kind": worst["kind"].item() if worst.height else None,
+                "anomalies": len(found),
+                "worst_anomaly_score": worst[1] if worst else None,
+                "worst_anomaly_kind": worst[2] if worst else None,
                 **shared,
             }
         )
     return rows
+
+
+def _worst(
+    flags: Sequence[tuple[str | None, float | None, str | None]],
+) -> tuple[str | None, float | None, str | None] | None:
+    """The flag of highest score (NaN above every number, null below), the first of equals;
+    None without flags."""
+    if not flags:
+        return None
+    return max(
+        flags,
+        key=lambda f: (f[1] is not None, f[1] is not None and math.isnan(f[1]), f[1] or 0.0),
+    )
 
 
 #: The readiness columns that say what a partition holds against what it owes.
