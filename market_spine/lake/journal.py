@@ -171,9 +171,8 @@ class Journal:
         self,
         append: Callable[[str, pa.Table, Mapping[str, Any]], None],
         folded_upto: Callable[[str], int],
-        datasets: Sequence[str] | None = None,
     ) -> list[Pending]:
-        """Append what is pending for `datasets` (every table: None) to each table with
+        """Append everything pending to each table with
         `append(dataset, rows, metadata)`, one table at a time in the order they were first
         journaled, deleting each table's rows once committed. Waits while another process
         folds; after a folder that died, first drops what `folded_upto(dataset)` (the highest
@@ -186,7 +185,7 @@ class Journal:
                     for dataset in self.datasets():
                         self._drop(dataset, folded_upto(dataset))
                 done = []
-                for pending in self._pending(datasets):
+                for pending in self._pending():
                     append(
                         pending.dataset,
                         pending.rows,
@@ -202,14 +201,13 @@ class Journal:
             finally:
                 self._folding.on = False
 
-    def _pending(self, datasets: Sequence[str] | None) -> list[Pending]:
+    def _pending(self) -> list[Pending]:
         rows = self.ledger.query(
             "SELECT seq, dataset, batch, metadata, recorded_at FROM journal ORDER BY seq", ()
         )
         grouped: dict[str, list[tuple[int, bytes, str, float]]] = {}
         for seq, dataset, batch, meta, at in rows:
-            if datasets is None or dataset in datasets:
-                grouped.setdefault(dataset, []).append((seq, batch, meta, at))
+            grouped.setdefault(dataset, []).append((seq, batch, meta, at))
         found = []
         for dataset, entries in grouped.items():
             tables = [from_ipc(batch) for _, batch, _, _ in entries]

@@ -188,9 +188,9 @@ class Lake:
         meta = {k: v if isinstance(v, str) else str(v) for k, v in (metadata or {}).items()}
         self.journal.add(writes, meta, also)
 
-    def fold(self, datasets: Sequence[str] | None = None) -> list[CommitInfo]:
-        """Append the journal's pending rows to their tables (`datasets`, or every one), a
-        commit per table; the commits made."""
+    def fold(self) -> list[CommitInfo]:
+        """Append the journal's pending rows to their tables, a commit per table; the commits
+        made."""
         if self.journal is None:
             return []
         made: list[CommitInfo] = []
@@ -203,7 +203,7 @@ class Lake:
                 return 0
             return folded_upto(self.table(dataset).history(RECOVERY_DEPTH))
 
-        self.journal.fold(append, upto, datasets)
+        self.journal.fold(append, upto)
         return made
 
     def _settle(self, dataset: str | None) -> None:
