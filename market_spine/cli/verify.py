@@ -1,4 +1,5 @@
-"""`market-spine verify [DATASET] [--deep]`: what in the home is damaged, and how to repair it.
+"""`market-spine verify [DATASET] [--deep | --drop-damaged | --start-afresh]`: what in the home
+is damaged, and how to repair it.
 
 Exit status: 0 when nothing is damaged (warnings such as orphan files may be printed), 1 when
 something is, 2 when the command itself could not run.
@@ -32,11 +33,21 @@ def verify(
             "the rest reads again; re-materialize their dates afterwards.",
         ),
     ] = False,
+    start_afresh: Annotated[
+        bool,
+        typer.Option(
+            "--start-afresh",
+            help="Set aside what is left of DATASET when its log is gone or damaged and forget "
+            "its records, so the next write (and the trust records still journaled for it) "
+            "starts it again; rebuild its dates afterwards.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check the lake's logs and files, the warehouse and the Dagster instance for damage."""
     from market_spine.errors import SpineError
     from market_spine.lake.verify import drop_damaged as drop
+    from market_spine.lake.verify import start_afresh as restart
     from market_spine.operations.home_verification import verify_home
 
     with command_run():
@@ -54,6 +65,16 @@ def verify(
             for path in dropped:
                 console.print(f"dropped {dataset}/{path}", highlight=False)
             console.print(f"{len(dropped)} damaged files dropped from {dataset}")
+        if start_afresh:
+            if dataset is None:
+                raise SpineError("--start-afresh needs a DATASET: start one table at once")
+            aside = restart(settings.lake(), dataset)
+            console.print(
+                f"{dataset} starts afresh"
+                + (f"; what was left of it is in {aside}" if aside else "")
+                + ": rebuild its dates with `market-spine process`",
+                highlight=False,
+            )
         report = verify_home(settings, dataset, deep)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))

@@ -85,9 +85,10 @@ def file_repair(
 
 
 def log_repair(table_dir: Path, dataset: str, first: date | None, last: date | None) -> str:
-    """The commands that rebuild a table whose log is damaged: set it aside, then rebuild it."""
-    aside = f"{table_dir}.damaged"
+    """The commands that rebuild a table whose log is damaged: start it afresh (what is left
+    set aside, its records forgotten), then rebuild it."""
     return (
-        f"set the table aside (`mv {table_dir} {aside}`), then rebuild {dataset} from the raw "
+        f"start the table afresh (`market-spine verify {dataset} --start-afresh` sets what is "
+        f"left of {table_dir} aside and forgets its records), then rebuild it from the raw "
         f"captures: `{process_command({}, first, last, dataset)}`"
     )

@@ -50,7 +50,13 @@ from market_spine.lake.commits import (
 from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, changed_in, discard
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import LogCommit, ledger_at
-from market_spine.lake.journal import RECOVERY_DEPTH, Journal, folded_upto, journaled_by
+from market_spine.lake.journal import (
+    RECOVERY_DEPTH,
+    Journal,
+    TableMoved,
+    folded_upto,
+    journaled_by,
+)
 from market_spine.lake.reader import FileEntry, Snapshot, open_table, read_files, read_table
 from market_spine.lake.snapshots import SnapshotCache
 from market_spine.lake.storage import ObjectStoreOptions, location_of, register, storage_at
@@ -187,35 +193,59 @@ class Lake:
             self.location(dataset)
         meta = {k: v if isinstance(v, str) else str(v) for k, v in (metadata or {}).items()}
         self.journal.add(writes, meta, also)
+        _JOURNALED.add(self.root)
 
     def fold(self) -> list[CommitInfo]:
         """Append the journal's pending rows to their tables, a commit per table; the commits
-        made."""
+        made. A table refused because its log is gone keeps its rows journaled (see
+        `_settle`)."""
+        return self._fold()[0]
+
+    def _fold(self) -> tuple[list[CommitInfo], dict[str, LakeDamaged]]:
+        """`fold`: the commits made, and the tables refused with their damage."""
         if self.journal is None:
-            return []
-        made: list[CommitInfo] = []
+            return [], {}
+        target = _Folding(self)
+        refused = self.journal.fold(target).refused
+        return target.made, refused
 
-        def append(dataset: str, rows: pa.Table, metadata: Mapping[str, Any]) -> None:
-            made.append(self.append(dataset, rows, metadata=metadata))
-
-        def upto(dataset: str) -> int:
-            if not self.exists(dataset):
-                return 0
-            return folded_upto(self.table(dataset).history(RECOVERY_DEPTH))
-
-        self.journal.fold(append, upto)
-        return made
+    def _append_on(
+        self, dataset: str, rows: pa.Table, metadata: Mapping[str, Any], base: Snapshot | None
+    ) -> LogCommit:
+        """Append `rows` as one commit landing only on top of `base` (None: the table does not
+        exist yet): any commit since adding or removing a file raises PartitionChanged, its
+        files discarded."""
+        table = delta_arrow(arrow_of(rows))
+        root = self.location(dataset)
+        if base is None:
+            self.ledger.forget(dataset)
+        written = write_files(self.storage, root, table, [])
+        self.ledger.record_files(dataset, written)
+        adds = [w.action for w in written]
+        partition_by = list(base.partition_columns) if base is not None else None
+        change = Change(
+            table.schema, adds, [], partition_by, metadata, table.num_rows, base, RowFilter()
+        )
+        try:
+            committed = self._commit(dataset, change)
+        except (LakeError, PartitionChanged):
+            discard(self.storage, root, adds)
+            raise
+        self.ledger.record_commits([committed])
+        return committed
 
     def _settle(self, dataset: str | None) -> None:
         """Fold the journal before `dataset` (any table: None) is read or written, when it has
         rows for it; nothing in the thread already folding. Everything pending is folded, not
         only the table's: the journaled tables stay as consistent with each other as the
-        steps that wrote them."""
+        steps that wrote them. A table whose log is gone is left as it is (its reads raise
+        the damage, `verify` reports it); its rows stay journaled until it is started afresh
+        (`market-spine verify DATASET --start-afresh`)."""
         journal = self.journal
         if journal is None or journal.folding:
             return
         if journal.datasets() if dataset is None else journal.pending(dataset):
-            self.fold()
+            self._fold()
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -769,15 +799,19 @@ class Lake:
 
     def _require(self, dataset: str) -> None:
         if not self.exists(dataset):
-            if self.ledger.known(dataset):
-                raise self.ledger.log_damage(
-                    dataset,
-                    self.location(dataset),
-                    "its Delta log (`_delta_log`) is gone though commits of it were recorded",
-                )
+            self._require_known(dataset)
             raise NotMaterialized(
                 f"dataset {dataset} has no data yet: materialize it first "
                 "(`market-spine process --date D`)"
+            )
+
+    def _require_known(self, dataset: str) -> None:
+        """LakeDamaged when the ledger recorded commits of a table whose log is gone."""
+        if self.ledger.known(dataset):
+            raise self.ledger.log_damage(
+                dataset,
+                self.location(dataset),
+                "its Delta log (`_delta_log`) is gone though commits of it were recorded",
             )
 
     def resolve_version(self, dataset: str, as_of: AsOf) -> int:
@@ -822,6 +856,56 @@ class Lake:
                 f"{first.isoformat()}): pass a later time or a version number"
             )
         return max(seen)
+
+
+#: Lakes this process journaled rows in (their roots), folded as a run ends (`fold_journals`).
+_JOURNALED: set[str] = set()
+
+
+def fold_journals() -> None:
+    """Fold what this process journaled in every lake: a run's trust records reach their
+    tables as it ends, not when the next one reads them. A fold that fails leaves its rows
+    journaled for the next reader or writer, and says so in the log."""
+    for root in sorted(_JOURNALED):
+        try:
+            Lake(root).fold()
+        except Exception as exc:  # a run's end must not fail on what a later read redoes
+            log.warning("the journal of %s was not folded at the run's end: %s", root, exc)
+
+
+class _Folding:
+    """The lake as the tables its journal folds into (`journal.FoldTarget`), keeping the
+    commits made."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.made: list[CommitInfo] = []
+
+    def head(self, dataset: str) -> Snapshot | None:
+        lake = self.lake
+        if lake.exists(dataset):
+            return lake._snapshots.latest(lake.location(dataset))
+        # A table the ledger knows whose log is gone is damaged, not new: made afresh, it
+        # would hold only the journaled rows and pass `verify`.
+        lake._require_known(dataset)
+        return None
+
+    def folded_upto(self, dataset: str, ledger: str, after: int | None) -> int:
+        lake = self.lake
+        newest = lake.version(dataset) or 0
+        depth = RECOVERY_DEPTH if after is None else max(1, newest - after)
+        history = lake.table(dataset).history(depth)
+        return folded_upto([h for h in history if after is None or h["version"] > after], ledger)
+
+    def append_on(
+        self, dataset: str, rows: pa.Table, metadata: Mapping[str, Any], base: Snapshot | None
+    ) -> int:
+        try:
+            committed = self.lake._append_on(dataset, rows, metadata, base)
+        except PartitionChanged as moved:
+            raise TableMoved(str(moved)) from moved
+        self.made.append(CommitInfo(dataset, committed.version, rows.num_rows, "append"))
+        return committed.version
 
 
 def replaced_rows(

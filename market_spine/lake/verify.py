@@ -30,7 +30,7 @@ from market_spine.lake.files import LogListing
 from market_spine.lake.filters import comparable
 from market_spine.lake.integrity import SharedLedger
 from market_spine.lake.reader import FileEntry, Snapshot, open_table
-from market_spine.lake.repair import day_of
+from market_spine.lake.repair import APPEND_ONLY_LAYERS, day_of
 from market_spine.lake.storage import Storage
 from market_spine.lake.store import Lake
 from market_spine.lake.writer import remove_action
@@ -251,13 +251,18 @@ def verify_table(lake: Lake, dataset: str, *, deep: bool = False) -> Report:
         return report
     records = ledger.file_records(dataset)
     if not ledger.known(dataset):
+        # Tables that only grow by appends never rewrite their older files: nothing records
+        # those but the checks they already get.
+        grows_only = dataset.split("/")[0] in (*APPEND_ONLY_LAYERS, "operations")
         report.findings.append(
             Finding(
                 dataset,
                 None,
                 "has no integrity records (written before the ledger): its files are checked "
                 "by page checksums and footers only",
-                f"rewrite it to record it: `market-spine process` over its dates "
+                "none needed: its older files keep those checks, and every new commit is recorded"
+                if grows_only
+                else f"rewrite it to record it: `market-spine process` over its dates "
                 f"({_span(snapshot)})",
                 damage=False,
             )
@@ -347,7 +352,8 @@ def verify_ledger(lake: Lake, deep: bool = False) -> list[Finding]:
         path,
         deep,
         f"move {path} aside; later commits start a new one (older files are then checked by "
-        "their page checksums only)",
+        "their page checksums only; the trust records it journals and has not yet folded "
+        "into their tables go with it: process those days again to judge them anew)",
     )
 
 
@@ -412,3 +418,41 @@ def drop_damaged(lake: Lake, dataset: str) -> list[str]:
     )
     lake.ledger.record_log(dataset, lake.location(dataset))
     return sorted(bad)
+
+
+def start_afresh(lake: Lake, dataset: str) -> str | None:
+    """Start a table whose log is gone or damaged afresh: what is left of its folder is set
+    aside (`<table>.damaged`, numbered when taken), the ledger forgets its records, and the
+    rows the journal still holds for it start the new table. Its history is lost: rebuild it
+    with `market-spine process`. Returns where the remains went (None: nothing was left).
+    LakeError when its log is sound, when the lake does not know it, or on object storage
+    (whose prefixes cannot be renamed: copy the table's prefix aside and delete it first)."""
+    if lake.exists(dataset):
+        found = verify_table(lake, dataset)
+        if not any(f.damage and (f.path or "").startswith("_delta_log") for f in found.findings):
+            raise LakeError(
+                f"{dataset}: its log is sound, so it is not started afresh; `market-spine verify "
+                f"{dataset} --drop-damaged` removes damaged data files"
+            )
+    elif not lake.ledger.known(dataset):
+        raise LakeError(f"{dataset} is not a table of this lake: check the name")
+    aside = None
+    if lake.storage.local:
+        folder = lake.path(dataset)
+        if folder.exists():
+            target, n = folder.with_name(f"{folder.name}.damaged"), 1
+            while target.exists():
+                n += 1
+                target = folder.with_name(f"{folder.name}.damaged-{n}")
+            folder.rename(target)
+            aside = str(target)
+    elif lake.storage.folders(lake.location(dataset)) or lake.storage.is_dir(
+        lake.storage.join(lake.location(dataset), "_delta_log")
+    ):
+        raise LakeError(
+            f"{dataset} is on object storage: copy {lake.location(dataset)} aside and delete "
+            "it, then start it afresh"
+        )
+    lake.ledger.forget(dataset)
+    lake.fold()
+    return aside

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -16,9 +17,11 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from market_spine.errors import LakeError
+from market_spine.errors import LakeDamaged, LakeError
 from market_spine.lake import Lake, journal
-from market_spine.lake.journal import JOURNAL_UPTO, Journal
+from market_spine.lake.journal import JOURNAL_LEDGER, JOURNAL_UPTO, Journal
+from market_spine.lake.store import fold_journals
+from market_spine.lake.verify import start_afresh, verify_lake
 from market_spine_tests.kit.s3 import S3Server
 
 FLAGS = "operations/test_flags"
@@ -129,20 +132,23 @@ def test_a_fold_that_fails_part_way_loses_nothing_and_folds_nothing_twice(
     lake = Lake(tmp_path / "lake")
     for step in range(2):
         stage(lake, step)
-    real = Lake.append
+    real = Lake._append_on
 
     def failing(self: Lake, dataset: str, *args: Any, **kwargs: Any) -> Any:
         if dataset == JUDGED:
             raise LakeError(f"{dataset}: the commit failed")
         return real(self, dataset, *args, **kwargs)
 
-    monkeypatch.setattr(Lake, "append", failing)
+    monkeypatch.setattr(Lake, "_append_on", failing)
     with pytest.raises(LakeError, match="the commit failed"):
         lake.fold()
     # The first table's commit stands and its rows left the journal; the second's wait.
     assert steps(in_delta(lake, FLAGS)) == [(s, r) for s in range(2) for r in range(2)]
     assert lake.journal is not None and lake.journal.datasets() == [JUDGED]
-    monkeypatch.setattr(Lake, "append", real)
+    # The failed fold let go of the lease: the next one does not wait.
+    [(holder,)] = lake.ledger.query("SELECT holder FROM journal_lease", ())
+    assert holder is None
+    monkeypatch.setattr(Lake, "_append_on", real)
     reader = Lake(tmp_path / "lake")
     assert steps(reader.read(JUDGED)) == [(0, 0), (1, 0)]
     assert steps(reader.read(FLAGS)) == [(s, r) for s in range(2) for r in range(2)]
@@ -152,7 +158,7 @@ def _die_between_commit_and_delete(root: str) -> None:
     """Fold, and die (no cleanup, as a killed process) once the first table is committed."""
     journal.LEASE_S = 0.5
 
-    def dying(self: Journal, dataset: str, upto: int) -> None:
+    def dying(self: Journal, *args: Any) -> None:
         os._exit(3)
 
     Journal._drop = dying  # type: ignore[method-assign]
@@ -257,3 +263,109 @@ def test_a_read_as_of_a_time_sees_what_was_journaled_by_then_though_folded_later
     # the table as of the folds before it.
     assert {s for s, _ in steps(lake.read(FLAGS, as_of=straddling))} == {0, 1}
     assert {s for s, _ in steps(lake.read(FLAGS))} == {0, 1, 2, 3}
+
+
+def test_a_live_folder_taken_for_dead_mid_commit_folds_nothing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "LEASE_S", 0.2)
+    lake = Lake(tmp_path / "lake")
+    for step in range(3):
+        stage(lake, step)
+    real = Lake._append_on
+    slow = threading.Event()
+
+    def stalling(self: Lake, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "slow-folder" and not slow.is_set():
+            slow.set()
+            time.sleep(1.0)  # past its lease: another folder takes over meanwhile
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lake, "_append_on", stalling)
+    folder = threading.Thread(target=Lake(tmp_path / "lake").fold, name="slow-folder")
+    folder.start()
+    assert slow.wait(10)
+    time.sleep(0.4)
+    Lake(tmp_path / "lake").fold()  # takes the expired lease and folds everything
+    folder.join(30)
+    assert steps(in_delta(lake, FLAGS)) == [(s, r) for s in range(3) for r in range(2)]
+    assert steps(in_delta(lake, JUDGED)) == [(s, 0) for s in range(3)]
+    assert lake.journal is not None and lake.journal.datasets() == []
+    # The slow folder's commit found the table moved, checked again and committed nothing.
+    assert [h["version"] for h in lake.history(FLAGS) if JOURNAL_UPTO in h] == [0]
+
+
+def test_a_ledger_made_afresh_never_takes_an_older_ledgers_folds_for_its_own(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "lake"
+    lake = Lake(root)
+    for step in range(4):
+        stage(lake, step)
+    lake.fold()  # the old ledger's commits hold journal_upto 8
+    lake.ledger.close()
+    for path in root.glob("_integrity.sqlite*"):
+        path.rename(tmp_path / path.name)  # moved aside, as the damage repair says
+    fresh = Lake(root)
+    stage(fresh, 10)  # numbered from 1 again, below what the old commits hold
+    assert fresh.journal is not None
+    [old] = DeltaTable(str(fresh.path(JUDGED))).history()
+    assert int(old[JOURNAL_UPTO]) == 8 and old[JOURNAL_LEDGER] != fresh.journal.identity
+    assert (10, 0) in steps(fresh.read(JUDGED))
+    assert steps(fresh.read(FLAGS)) == [(s, r) for s in (0, 1, 2, 3, 10) for r in range(2)]
+
+
+def test_a_fold_refuses_a_table_whose_log_is_gone_and_keeps_its_rows(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    stage(lake, 0)
+    lake.fold()
+    stage(lake, 1)
+    shutil.rmtree(lake.path(FLAGS))
+    reader = Lake(tmp_path / "lake")
+    with pytest.raises(LakeDamaged, match=r"Delta log .* is gone"):
+        reader.read(FLAGS)
+    # Not made afresh with only the journaled rows; those wait for the repair.
+    assert not (lake.path(FLAGS) / "_delta_log").exists()
+    assert lake.journal is not None and lake.journal.datasets() == [FLAGS]
+    # The other table folds and reads as ever.
+    assert steps(reader.read(JUDGED)) == [(0, 0), (1, 0)]
+    assert FLAGS not in reader.datasets()
+    [finding] = [f for f in verify_lake(reader, [FLAGS]).findings if f.damage]
+    assert "--start-afresh" in finding.repair
+    # The repair starts it again with the rows still journaled; its history is lost.
+    assert start_afresh(reader, FLAGS) is None
+    assert steps(reader.read(FLAGS)) == [(1, 0), (1, 1)]
+    assert not verify_lake(reader, [FLAGS, JUDGED], deep=True).damaged
+    with pytest.raises(LakeError, match="its log is sound"):
+        start_afresh(reader, FLAGS)
+
+
+def test_a_waiter_on_a_held_lease_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(journal, "WAIT_TOLD_S", 0.05)
+    lake = Lake(tmp_path / "lake")
+    stage(lake, 0)
+    held = threading.Event()
+
+    def hold() -> None:
+        with Journal(lake.ledger)._lease():
+            held.set()
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    with caplog.at_level("WARNING", logger="market_spine.lake.journal"):
+        Lake(tmp_path / "lake").fold()
+    holder.join()
+    assert "waiting for the journal's fold held by" in caplog.text
+
+
+def test_a_process_folds_what_it_journaled_when_its_run_ends(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    stage(lake, 0)
+    assert lake.journal is not None and lake.journal.datasets()
+    fold_journals()
+    assert lake.journal.datasets() == []
+    assert steps(in_delta(lake, JUDGED)) == [(0, 0)]
