@@ -741,6 +741,19 @@ CONTINUOUS_DAILY_CHECKS: tuple[CheckDef[RollsPartition], ...] = (
 )
 
 
+def sessions_outside(before: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `before` whose (symbol, trade date) session `rows` does not hold, in their
+    order. A run's context rows (the session before each block it rebuilds) can be a session
+    the same run rebuilds in another block: two blocks a weekday holiday splits, or a later
+    session rebuilt with an earlier one loaded after it. Taken from both frames, that
+    session's rows would count twice, and a partition would fail on duplicate keys that no
+    table holds; `rows` are what the run wrote, so they stand for the session."""
+    if before.is_empty() or rows.is_empty():
+        return before
+    sessions = rows.select("symbol", "trade_date").unique()
+    return before.join(sessions, on=["symbol", "trade_date"], how="anti", maintain_order="left")
+
+
 def judge_rolls_partitions(
     checks: Sequence[CheckDef[RollsPartition]],
     rows: pl.DataFrame,
@@ -754,12 +767,17 @@ def judge_rolls_partitions(
 ) -> dict[str, dict[str, CheckOutcome]]:
     """Each (root, trade date) partition's outcome of every continuous-dataset check, by
     partition key. `rows` may reach one session before the partitions (the jump at a roll
-    needs it); `before` adds earlier rows; `absent` gives each partition's series whose
-    contract has no bars (`roll_table.absent_series`); `held` the contracts each (root,
-    session) has bars of (`rolls.session_contracts`), for the rolls' gaps; `covered` how far
-    each (root, session)'s bars of each contract reach (`RollsPartition.covered`)."""
+    needs it); `before` adds earlier rows, only of the (root, session)s `rows` lacks
+    (`sessions_outside`); `absent` gives each partition's series whose contract has no bars
+    (`roll_table.absent_series`); `held` the contracts each (root, session) has bars of
+    (`rolls.session_contracts`), for the rolls' gaps; `covered` how far each (root,
+    session)'s bars of each contract reach (`RollsPartition.covered`)."""
     partitions = list(partitions)
-    every = rows if before is None else pl.concat([before, rows], how="vertical_relaxed")
+    every = (
+        rows
+        if before is None
+        else pl.concat([sessions_outside(before, rows), rows], how="vertical_relaxed")
+    )
     groups = every.partition_by("symbol", "trade_date", as_dict=True) if every.height else {}
     rolls_by = rolls.partition_by("symbol", "trade_date", as_dict=True) if rolls.height else {}
     verdicts = {}

@@ -73,15 +73,21 @@ def build(bars: pl.DataFrame, run: list[date]) -> tuple[pl.DataFrame, pl.DataFra
     return measure_rolls(ROOT, run, bars), continuous_minutes(bars, held)
 
 
-def judge(minutes: pl.DataFrame, recorded: pl.DataFrame, run: list[date]) -> dict[str, set[str]]:
-    """The failing checks of each failing partition."""
+def judge(
+    minutes: pl.DataFrame,
+    recorded: pl.DataFrame,
+    run: list[date],
+    before: pl.DataFrame | None = None,
+) -> dict[str, set[str]]:
+    """The failing checks of each failing partition; `before` (default: the minutes before the
+    run) is the context the asset passes beside the run's rows."""
     inside = pl.col("trade_date") >= run[0]
     verdicts = checks.judge_rolls_partitions(
         checks.CONTINUOUS_BARS_CHECKS,
         minutes.filter(inside),
         recorded,
         [(ROOT, d) for d in run],
-        before=minutes.filter(~inside),
+        before=minutes.filter(~inside) if before is None else before,
     )
     out = {k: {n for n, o in v.items() if not o.passed} for k, v in verdicts.items()}
     return {k: v for k, v in out.items() if v}
@@ -152,6 +158,42 @@ def test_each_series_holds_its_contract_and_every_check_passes(bars, run) -> Non
     front = accepted_capture(captures([ROLL_DAY])).drop("capture_id")
     c0 = on_roll_day.filter(pl.col("series") == "CL.c.0").drop("series", "capture_id")
     assert c0.select(front.columns).equals(front)
+
+
+def test_context_rows_of_a_session_the_run_also_rebuilt_count_once(bars, run) -> None:
+    """The asset's context rows (the session before each block) can be a session the same run
+    rebuilt in another block, when a weekday holiday splits them: that session is judged on
+    the run's rows alone, so its validity sees no duplicate keys."""
+    recorded, minutes = build(bars, run)
+    assert judge(minutes, recorded, run, before=minutes) == {}
+    verdicts = checks.judge_rolls_partitions(
+        checks.CONTINUOUS_BARS_CHECKS,
+        minutes.filter(pl.col("trade_date") >= run[0]),
+        recorded,
+        [(ROOT, run[0])],
+        before=minutes,
+    )
+    validity = verdicts[f"{run[0]}|{ROOT}"]["validity"]
+    session = minutes.filter(pl.col("trade_date") == run[0])
+    assert validity.passed
+    assert (validity.metadata["rows"], validity.metadata["duplicate_keys"]) == (session.height, 0)
+
+
+def test_a_minute_a_series_holds_twice_fails_validity(bars, run) -> None:
+    """A real duplicate in the run's rows fails, with or without context rows of its session."""
+    recorded, minutes = build(bars, run)
+    twice = pl.concat([minutes, minutes.filter(pl.col("trade_date") == run[0]).head(1)])
+    assert judge(twice, recorded, run) == {f"{run[0]}|{ROOT}": {"validity"}}
+    # Also when the context holds that session too: the run's rows are judged as they are.
+    assert judge(twice, recorded, run, before=minutes) == {f"{run[0]}|{ROOT}": {"validity"}}
+    verdicts = checks.judge_rolls_partitions(
+        checks.CONTINUOUS_BARS_CHECKS,
+        twice.filter(pl.col("trade_date") >= run[0]),
+        recorded,
+        [(ROOT, run[0])],
+        before=minutes,
+    )
+    assert verdicts[f"{run[0]}|{ROOT}"]["validity"].metadata["duplicate_keys"] == 2
 
 
 def test_a_jump_the_recorded_gap_does_not_explain_fails(bars, run) -> None:
