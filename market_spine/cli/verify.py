@@ -68,13 +68,17 @@ def verify(
         if start_afresh:
             if dataset is None:
                 raise SpineError("--start-afresh needs a DATASET: start one table at once")
-            aside = restart(settings.lake(), dataset)
+            lake = settings.lake()
+            aside = restart(lake, dataset)
             console.print(
                 f"{dataset} starts afresh"
                 + (f"; what was left of it is in {aside}" if aside else "")
                 + ": rebuild its dates with `market-spine process`",
                 highlight=False,
             )
+            if not lake.exists(dataset):
+                # Nothing was journaled for it: the next write makes it, nothing to verify.
+                raise typer.Exit(0)
         report = verify_home(settings, dataset, deep)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))

@@ -144,8 +144,19 @@ class Lake:
         return Path(location)
 
     def exists(self, dataset: str) -> bool:
-        """True once the dataset's table has its first commit. Every read passes here, so a
-        table's journaled rows are folded into it first."""
+        """True once the dataset's table has its first commit, False while it was never
+        written. Every read passes here, so a table's journaled rows are folded into it first.
+        LakeDamaged when the ledger recorded commits of a table whose log is gone: a reader
+        must not take a lost table for an empty one (`market-spine verify DATASET
+        --start-afresh` is the repair)."""
+        found = self.log_present(dataset)
+        if not found:
+            self._require_known(dataset)
+        return found
+
+    def log_present(self, dataset: str) -> bool:
+        """Whether the table's Delta log is there, whatever the ledger recorded (`verify`
+        and the repairs look at both); journaled rows are folded first."""
         self._settle(dataset)
         if dataset in self._existing:
             return True
@@ -448,8 +459,9 @@ class Lake:
         )
 
     def _before_write(self, dataset: str) -> None:
-        """Refuse to commit over a damaged log (a lost newest commit would be overwritten by
-        ours); a table written for the first time starts its records afresh."""
+        """Refuse to commit over a damaged or lost log (a lost newest commit would be
+        overwritten by ours, a lost table made afresh as if new); a table written for the
+        first time starts its records afresh."""
         if self.exists(dataset):
             self._snapshots.latest(self.location(dataset))
         else:
@@ -799,7 +811,6 @@ class Lake:
 
     def _require(self, dataset: str) -> None:
         if not self.exists(dataset):
-            self._require_known(dataset)
             raise NotMaterialized(
                 f"dataset {dataset} has no data yet: materialize it first "
                 "(`market-spine process --date D`)"
@@ -882,12 +893,11 @@ class _Folding:
         self.made: list[CommitInfo] = []
 
     def head(self, dataset: str) -> Snapshot | None:
+        # A table the ledger knows whose log is gone is damaged, not new (`exists` raises):
+        # made afresh, it would hold only the journaled rows and pass `verify`.
         lake = self.lake
         if lake.exists(dataset):
             return lake._snapshots.latest(lake.location(dataset))
-        # A table the ledger knows whose log is gone is damaged, not new: made afresh, it
-        # would hold only the journaled rows and pass `verify`.
-        lake._require_known(dataset)
         return None
 
     def folded_upto(self, dataset: str, ledger: str, after: int | None) -> int:

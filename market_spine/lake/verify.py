@@ -366,12 +366,12 @@ def verify_lake(lake: Lake, datasets: Iterable[str] | None = None, deep: bool = 
     report = Report()
     names = list(datasets) if datasets is not None else lake.datasets()
     for dataset in names:
-        if not lake.exists(dataset) and not lake.ledger.known(dataset):
+        if not lake.log_present(dataset) and not lake.ledger.known(dataset):
             report.findings.append(
                 Finding(dataset, None, "is not a table of this lake", "check the name", False)
             )
             continue
-        if not lake.exists(dataset):
+        if not lake.log_present(dataset):
             exc = lake.ledger.log_damage(dataset, lake.location(dataset), "its Delta log is gone")
             report.findings.append(_from_damage(exc))
             continue
@@ -427,7 +427,7 @@ def start_afresh(lake: Lake, dataset: str) -> str | None:
     with `market-spine process`. Returns where the remains went (None: nothing was left).
     LakeError when its log is sound, when the lake does not know it, or on object storage
     (whose prefixes cannot be renamed: copy the table's prefix aside and delete it first)."""
-    if lake.exists(dataset):
+    if lake.log_present(dataset):
         found = verify_table(lake, dataset)
         if not any(f.damage and (f.path or "").startswith("_delta_log") for f in found.findings):
             raise LakeError(

@@ -334,3 +334,30 @@ def test_verify_of_a_home_without_a_lake_says_so(tmp_path: Path, monkeypatch) ->
     result = runner.invoke(app, ["verify"])
     assert result.exit_code == 2
     assert "holds no lake" in result.output and "MARKET_SPINE_HOME" in result.output
+
+
+def test_a_lost_trust_table_is_refused_until_started_afresh_then_rebuilt(
+    copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trust table whose folder was deleted reads as damage, never as an empty table: the
+    readiness command fails naming the repair, `verify` reports it, and once started afresh
+    and the days processed again, readiness answers and `verify` is clean."""
+    monkeypatch.setenv("MARKET_SPINE_HOME", str(copy))
+    shutil.rmtree(copy / "lake" / "operations" / "readiness_log")
+    forget_lake_caches()
+    refused = runner.invoke(app, ["readiness"])
+    assert refused.exit_code == 2, refused.output
+    assert "--start-afresh" in refused.output
+    assert runner.invoke(app, ["verify"]).exit_code == 1
+    restart = runner.invoke(app, ["verify", "operations/readiness_log", "--start-afresh"])
+    assert restart.exit_code == 0, restart.output
+    assert "starts afresh" in restart.output
+    first, last = WEEK
+    rebuilt = runner.invoke(
+        app, ["process", "--start", str(first), "--end", str(last), "--domain", "futures"]
+    )
+    assert rebuilt.exit_code == 0, rebuilt.output
+    answered = runner.invoke(app, ["readiness", "--json"])
+    assert answered.exit_code == 0, answered.output
+    assert {row["symbol"] for row in json.loads(answered.stdout)} >= set(SYMBOLS)
+    assert runner.invoke(app, ["verify"]).exit_code == 0
