@@ -18,6 +18,10 @@ were checked for rows this ledger already folded is the guarantee: a folder that
 too slow and was taken over, between its commit and its delete leaves rows the next fold drops,
 and two folders committing at once cannot both land. No row is folded twice or lost.
 
+A fold stamps each row with when its step was journaled (`journaled_at`), and its commit with
+the first and last of those times, so a read as of a time takes exactly the rows journaled by
+then, though they were committed later beside newer ones (`Lake.reading`).
+
 Only a local lake journals: its ledger is the one file every process that reads the lake opens.
 A lake on object storage may be read from nodes whose ledger is their own, so its writers
 commit to Delta directly.
@@ -81,6 +85,13 @@ JOURNAL_LEDGER = "journal_ledger"
 #: Commit metadata key: when the newest step a fold's commit holds was journaled (epoch
 #: seconds). A read as of a time at or after it sees the commit's rows, committed later or not.
 JOURNALED_LAST = "journaled_last"
+#: Commit metadata key: when the oldest step a fold's commit holds was journaled (epoch
+#: seconds). A read as of a time between it and `journaled_last` sees the commit's rows
+#: journaled by then (`JOURNALED_AT`).
+JOURNALED_FIRST = "journaled_first"
+#: The column a fold adds to every row: when its step was journaled (UTC). Null in rows
+#: committed directly, whose commit's time says the same.
+JOURNALED_AT = "journaled_at"
 #: Recent commits a fold looks through for rows already committed when its ledger has no note
 #: of the table's last fold (a ledger made afresh).
 RECOVERY_DEPTH = 50
@@ -91,13 +102,15 @@ Statements = Sequence[tuple[str, list[tuple[Any, ...]]]]
 
 @dataclass(frozen=True)
 class Pending:
-    """A table's journaled rows, oldest first: the rows, the highest sequence number among
-    them, when the newest of them was journaled (epoch seconds), and the run ids of the steps
-    that wrote them."""
+    """A table's journaled rows, oldest first (each stamped with when it was journaled, in
+    JOURNALED_AT): the rows, the highest sequence number among them, when the oldest and the
+    newest of them were journaled (epoch seconds), and the run ids of the steps that wrote
+    them."""
 
     dataset: str
     rows: pa.Table
     upto: int
+    first_at: float
     last_at: float
     runs: tuple[str, ...]
 
@@ -309,6 +322,7 @@ class Journal:
             metadata = {
                 JOURNAL_UPTO: pending.upto,
                 JOURNAL_LEDGER: self.identity,
+                JOURNALED_FIRST: repr(pending.first_at),
                 JOURNALED_LAST: repr(pending.last_at),
                 "run_ids": list(pending.runs),
             }
@@ -334,9 +348,11 @@ class Journal:
         return Pending(
             dataset,
             pa.concat_tables(
-                [from_ipc(batch) for _, batch, _, _ in entries], promote_options="permissive"
+                [stamped(from_ipc(batch), at) for _, batch, _, at in entries],
+                promote_options="permissive",
             ),
             max(e[0] for e in entries),
+            min(e[3] for e in entries),
             max(e[3] for e in entries),
             tuple(r for r in runs if r),
         )
@@ -413,6 +429,20 @@ class Journal:
                     )
                 ]
             )
+
+
+def stamped(rows: pa.Table, at: float) -> pa.Table:
+    """`rows` with JOURNALED_AT set to `at` (epoch seconds) in every row."""
+    micros = pa.array([round(at * 1_000_000)] * rows.num_rows, pa.int64())
+    stamp = micros.cast(pa.timestamp("us", tz="UTC"))
+    return rows.append_column(pa.field(JOURNALED_AT, stamp.type), stamp)
+
+
+def straddles(commit: Mapping[str, Any], instant: float) -> bool:
+    """Whether `commit` is a fold holding rows journaled both by `instant` (epoch seconds) and
+    after it: a read as of the instant takes its rows stamped by then."""
+    first, last = commit.get(JOURNALED_FIRST), commit.get(JOURNALED_LAST)
+    return first is not None and last is not None and float(first) <= instant < float(last)
 
 
 def journaled_by(commit: Mapping[str, Any], instant: float) -> bool:

@@ -51,11 +51,13 @@ from market_spine.lake.conflicts import COMMIT_ATTEMPTS, PartitionChanged, chang
 from market_spine.lake.filters import RowFilter
 from market_spine.lake.integrity import LogCommit, ledger_at
 from market_spine.lake.journal import (
+    JOURNALED_AT,
     RECOVERY_DEPTH,
     Journal,
     TableMoved,
     folded_upto,
     journaled_by,
+    straddles,
 )
 from market_spine.lake.reader import FileEntry, Snapshot, open_table, read_files, read_table
 from market_spine.lake.snapshots import SnapshotCache
@@ -80,6 +82,9 @@ _HOOKS = PostCommitHookProperties(create_checkpoint=False, cleanup_expired_logs=
 WRITE_THREADS = 5
 
 log = logging.getLogger(__name__)
+
+#: Commit metadata key of a commit that only adds columns to a table's schema.
+ADDED_COLUMNS = "added_columns"
 _T = TypeVar("_T")
 #: A table's rows ready to commit: its name, the rows as Delta stores them, the files written.
 Prepared = tuple[str, pa.Table, list[WrittenFile]]
@@ -204,7 +209,6 @@ class Lake:
             self.location(dataset)
         meta = {k: v if isinstance(v, str) else str(v) for k, v in (metadata or {}).items()}
         self.journal.add(writes, meta, also)
-        _JOURNALED.add(self.root)
 
     def fold(self) -> list[CommitInfo]:
         """Append the journal's pending rows to their tables, a commit per table; the commits
@@ -619,11 +623,14 @@ class Lake:
                     lost = [f for f in planned if f.rel in gone]
                     raise PartitionChanged(latest.version, lost)
                 planned, base = latest.files, latest.version
-            added = added_columns(schema, latest.schema)
+            added = journal_added(schema, latest.schema)
             if added:
                 self._add_columns(dataset, uri, self._snapshots.table(uri), added)
                 continue
-            _same_schema(dataset, schema, latest.schema)
+            _same_schema(dataset, journal_apart(schema), journal_apart(latest.schema))
+            # The same columns (JOURNALED_AT wherever it sits, or absent from the rows): the
+            # commit keeps the table's schema.
+            schema = latest.schema
             with self._lock_of(uri):
                 if own_entry and own_log.writable(latest, partition_by):
                     content = own_log.entry(adds, latest.partition_columns, info, removes)
@@ -674,9 +681,7 @@ class Lake:
                 delta.alter.add_columns(
                     [DeltaField.from_arrow(f) for f in added],
                     commit_properties=CommitProperties(
-                        custom_metadata=commit_metadata(
-                            {"added_columns": [f.name for f in added]}, 0
-                        )
+                        custom_metadata=commit_metadata({ADDED_COLUMNS: [f.name for f in added]}, 0)
                     ),
                     post_commithook_properties=_HOOKS,
                 )
@@ -794,12 +799,18 @@ class Lake:
         """Rows where `col = value` and `lo <= col <= hi`, pruned by partition, file, row group."""
         self._require(dataset)
         uri = self.location(dataset)
+        cutoff = None
         if as_of is None:
             snapshot = self._snapshots.latest(uri)
         else:
-            snapshot = self._snapshots.at(uri, self.resolve_version(dataset, as_of))
+            snapshot, cutoff = self.reading(dataset, as_of)
         try:
-            return read_table(snapshot, RowFilter(equals or {}, between or {}), columns)
+            if cutoff is None:
+                return read_table(snapshot, RowFilter(equals or {}, between or {}), columns)
+            wanted = None if columns is None else list(dict.fromkeys([*columns, JOURNALED_AT]))
+            rows = read_table(snapshot, RowFilter(equals or {}, between or {}), wanted)
+            kept = rows.filter(pl.col(JOURNALED_AT).is_null() | (pl.col(JOURNALED_AT) <= cutoff))
+            return kept if columns is None else kept.select(columns)
         except FileNotFoundError as exc:
             if not snapshot.past:
                 raise
@@ -828,11 +839,25 @@ class Lake:
     def resolve_version(self, dataset: str, as_of: AsOf) -> int:
         """The version a read `as_of` a version number or a time sees (None: the latest). A
         version that does not exist, or a time before the first commit, is an error: delta-rs
-        would silently answer with the newest or the oldest state instead."""
+        would silently answer with the newest or the oldest state instead. A time inside a
+        journal fold (see `reading`) names the version before it: a version is whole."""
+        return self._resolve(dataset, as_of, partial=False)[0]
+
+    def reading(self, dataset: str, as_of: AsOf) -> tuple[Snapshot, datetime | None]:
+        """What a read `as_of` a version or a time starts from: a snapshot, and the instant
+        its rows' JOURNALED_AT must not pass (None: every row). A time falling inside a
+        journal fold (rows journaled both by then and after, folded later in one commit)
+        reads that fold's version, keeping the rows journaled by then: exactly what a read
+        through the lake at that time saw, since it folded first."""
+        version, cutoff = self._resolve(dataset, as_of, partial=True)
+        snapshot = self._snapshots.at(self.location(dataset), version)
+        return snapshot, cutoff
+
+    def _resolve(self, dataset: str, as_of: AsOf, *, partial: bool) -> tuple[int, datetime | None]:
         self._require(dataset)
         latest = self.version(dataset) or 0
         if as_of is None:
-            return latest
+            return latest, None
         point = parse_as_of(as_of)
         if isinstance(point, int):
             if not 0 <= point <= latest:
@@ -840,17 +865,24 @@ class Lake:
                     f"as_of version {point} of {dataset} does not exist: "
                     f"it has versions 0..{latest}"
                 )
-            return point
+            return point, None
         cutoff_ms = point.timestamp() * 1000
         history = sorted(self.table(dataset).history(), key=lambda h: h["version"])
         commits = [(h["version"], h["timestamp"]) for h in history]
         seen = [v for v, ts in commits if ts <= cutoff_ms]
         # A journaled table's rows are committed when folded: a fold after the cutoff whose
-        # rows were all journaled by then (a compaction may sit between) belongs to it.
+        # rows were all journaled by then (a compaction or a schema's new columns may sit
+        # between) belongs to it, and a
+        # read (`partial`) takes one holding rows of both sides up to the instant.
+        within = None
         for h in history[len(seen) :]:
             if journaled_by(h, point.timestamp()):
                 seen.append(h["version"])
-            elif h.get("maintenance") != COMPACTION:
+            elif partial and straddles(h, point.timestamp()):
+                seen.append(h["version"])
+                within = point
+                break
+            elif h.get("maintenance") != COMPACTION and ADDED_COLUMNS not in h:
                 break
         if not seen:
             oldest, at = min(commits)
@@ -866,22 +898,7 @@ class Lake:
                 f"as_of {point.isoformat()} is before {dataset} was first written ("
                 f"{first.isoformat()}): pass a later time or a version number"
             )
-        return max(seen)
-
-
-#: Lakes this process journaled rows in (their roots), folded as a run ends (`fold_journals`).
-_JOURNALED: set[str] = set()
-
-
-def fold_journals() -> None:
-    """Fold what this process journaled in every lake: a run's trust records reach their
-    tables as it ends, not when the next one reads them. A fold that fails leaves its rows
-    journaled for the next reader or writer, and says so in the log."""
-    for root in sorted(_JOURNALED):
-        try:
-            Lake(root).fold()
-        except Exception as exc:  # a run's end must not fail on what a later read redoes
-            log.warning("the journal of %s was not folded at the run's end: %s", root, exc)
+        return max(seen), within
 
 
 class _Folding:
@@ -962,6 +979,23 @@ def added_columns(schema: pa.Schema, current: pa.Schema) -> list[pa.Field]:
     if not same or not all(f.nullable for f in extra):
         return []
     return extra
+
+
+def journal_apart(schema: pa.Schema) -> pa.Schema:
+    """`schema` without JOURNALED_AT: the column a journal fold adds last, after any column the
+    table took on since, and that rows committed directly lack (their files read it as
+    null)."""
+    at = schema.get_field_index(JOURNALED_AT)
+    return schema if at < 0 else schema.remove(at)
+
+
+def journal_added(schema: pa.Schema, current: pa.Schema) -> list[pa.Field]:
+    """`added_columns`, comparing JOURNALED_AT apart: rows bringing it add it to a table
+    without it."""
+    added = added_columns(journal_apart(schema), journal_apart(current))
+    if JOURNALED_AT in schema.names and JOURNALED_AT not in current.names:
+        added.append(schema.field(JOURNALED_AT))
+    return added
 
 
 def _same_schema(dataset: str, schema: pa.Schema, current: pa.Schema) -> None:

@@ -2,8 +2,7 @@
 run's config asks for a process per step) measuring the run while its steps execute, so every run
 records its usage whatever launched it: the CLI, a schedule's tick through the daemon, the UI, the
 Kubernetes run launcher's Job. It runs in the process executing the run, so a run is metered
-exactly once. As the run's steps end, it folds what they journaled into the lake's tables
-(lake/journal.py).
+exactly once.
 
 It is also the last gate before a run's steps: a worker that started after its run had already
 ended (run monitoring failed it on its start timeout and the retry is under way, or an operator
@@ -20,7 +19,6 @@ from dagster._core.execution.retries import RetryMode
 from dagster._core.storage.tags import RETRY_ON_ASSET_OR_OP_FAILURE_TAG
 
 from market_spine.errors import SpineError
-from market_spine.lake.store import fold_journals
 from market_spine.runs.instance_writes import prepare_event_writes
 from market_spine.runs.meter import RunMeter, StepCpu
 from market_spine.runs.outcome import retry_unsafe
@@ -135,9 +133,6 @@ class MeteredExecutor(dg.Executor):
                 yield event
         finally:
             meter.stop()
-            # The run's trust records, journaled by its steps, reach their tables as it ends:
-            # a read as of any later time sees them.
-            fold_journals()
         run_id = plan_context.run_id
         tags = meter.tags(run_id, requests_reported(plan_context.instance, run_id), steps.by_asset)
         plan_context.instance.add_run_tags(run_id, tags)

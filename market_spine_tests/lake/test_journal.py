@@ -13,15 +13,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 from deltalake import DeltaTable
 
 from market_spine.errors import LakeDamaged, LakeError
 from market_spine.lake import Lake, journal
-from market_spine.lake.journal import JOURNAL_LEDGER, JOURNAL_UPTO, Journal
-from market_spine.lake.store import fold_journals
+from market_spine.lake.journal import JOURNAL_LEDGER, JOURNAL_UPTO, JOURNALED_AT, Journal
 from market_spine.lake.verify import start_afresh, verify_lake
+from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 from market_spine_tests.kit.s3 import S3Server
 
 FLAGS = "operations/test_flags"
@@ -259,10 +260,30 @@ def test_a_read_as_of_a_time_sees_what_was_journaled_by_then_though_folded_later
     stage(lake, 3)
     lake.fold()  # rows journaled both before and after `straddling`
     assert {s for s, _ in steps(lake.read(FLAGS, as_of=journaled))} == {0, 1}
-    # A fold holding rows journaled after the instant is left out whole: the instant reads
-    # the table as of the folds before it.
-    assert {s for s, _ in steps(lake.read(FLAGS, as_of=straddling))} == {0, 1}
+    # A fold holding rows journaled both before and after the instant is read up to it:
+    # what a read through the lake at that instant saw (it folded step 2 first).
+    assert {s for s, _ in steps(lake.read(FLAGS, as_of=straddling))} == {0, 1, 2}
+    assert lake.read(FLAGS, as_of=straddling, columns=["step"]).columns == ["step"]
     assert {s for s, _ in steps(lake.read(FLAGS))} == {0, 1, 2, 3}
+    # A version is whole: the version as of the instant is the one before that fold.
+    assert lake.resolve_version(FLAGS, straddling) == lake.version(FLAGS) - 1
+    # The warehouse's views as of the instant read the same rows.
+    with duckdb.connect() as conn:
+        refresh_views(conn, lake, as_of=straddling)
+        [(found,)] = conn.execute(
+            "SELECT list(DISTINCT step ORDER BY step) FROM operations.test_flags"
+        ).fetchall()
+    assert found == [0, 1, 2]
+
+
+def test_every_folded_row_says_when_it_was_journaled(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    before = datetime.now(UTC)
+    stage(lake, 0)
+    after = datetime.now(UTC)
+    lake.append(FLAGS, rows(1))  # committed directly: no journal time
+    stamps = lake.read(FLAGS).sort("step")[JOURNALED_AT].to_list()
+    assert before <= stamps[0] == stamps[1] <= after and stamps[2:] == [None, None]
 
 
 def test_a_live_folder_taken_for_dead_mid_commit_folds_nothing_twice(
@@ -360,12 +381,3 @@ def test_a_waiter_on_a_held_lease_says_so(
         Lake(tmp_path / "lake").fold()
     holder.join()
     assert "waiting for the journal's fold held by" in caplog.text
-
-
-def test_a_process_folds_what_it_journaled_when_its_run_ends(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "lake")
-    stage(lake, 0)
-    assert lake.journal is not None and lake.journal.datasets()
-    fold_journals()
-    assert lake.journal.datasets() == []
-    assert steps(in_delta(lake, JUDGED)) == [(0, 0)]

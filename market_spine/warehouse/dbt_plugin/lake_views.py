@@ -24,6 +24,7 @@ from market_spine.certification.readiness import READINESS_VIEW, current_sql
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import HistoryPruned, InvalidInput
 from market_spine.lake.arrow import empty_table
+from market_spine.lake.journal import JOURNALED_AT
 from market_spine.lake.reader import Snapshot
 from market_spine.lake.sql import attach, view_sql
 from market_spine.lake.store import Lake
@@ -98,10 +99,13 @@ def refresh_views(
     versions: dict[str, int | None] = {}
     sources = declared_sources()
     for dataset in lake.datasets():
-        snapshot = _snapshot(lake, dataset, as_of)
-        if snapshot is None:
+        found = _snapshot(lake, dataset, as_of)
+        if found is None:
             continue
-        body = _masked(dataset, view_sql(snapshot) or empty_sql(conn, snapshot.schema))
+        snapshot, cutoff = found
+        body = _masked(
+            dataset, _journaled_by(view_sql(snapshot), cutoff) or empty_sql(conn, snapshot.schema)
+        )
         if body is not None:
             body = with_declared_columns(body, snapshot.schema.names, sources.get(dataset, {}))
         if body is None:
@@ -120,16 +124,30 @@ def refresh_views(
     return versions
 
 
-def _snapshot(lake: Lake, dataset: str, as_of: datetime | None) -> Snapshot | None:
-    """The table's latest snapshot, or the one current at `as_of` (None: written after it)."""
+def _snapshot(
+    lake: Lake, dataset: str, as_of: datetime | None
+) -> tuple[Snapshot, datetime | None] | None:
+    """The table's latest snapshot, or the one a read at `as_of` starts from with the instant
+    its journaled rows must not pass (`Lake.reading`); None: written after `as_of`."""
     if as_of is None:
-        return lake.snapshot(dataset)
+        return lake.snapshot(dataset), None
     try:
-        return lake.snapshot(dataset, as_of=as_of)
+        return lake.reading(dataset, as_of)
     except HistoryPruned:
         raise
     except InvalidInput:
         return None  # first written after `as_of`
+
+
+def _journaled_by(body: str | None, cutoff: datetime | None) -> str | None:
+    """`body` keeping only rows journaled by `cutoff` (None: all of them)."""
+    if body is None or cutoff is None:
+        return body
+    column = _ident(JOURNALED_AT)
+    return (
+        f"SELECT * FROM ({body}) WHERE {column} IS NULL "
+        f"OR {column} <= TIMESTAMPTZ '{cutoff.isoformat()}'"
+    )
 
 
 def _masked(dataset: str, body: str) -> str | None:
