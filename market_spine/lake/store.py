@@ -796,7 +796,9 @@ class Lake:
         columns: list[str] | None = None,
         as_of: AsOf = None,
     ) -> pl.DataFrame:
-        """Rows where `col = value` and `lo <= col <= hi`, pruned by partition, file, row group."""
+        """Rows where `col = value` and `lo <= col <= hi`, pruned by partition, file, row group.
+        A journaled table's JOURNALED_AT is the lake's own: returned only when `columns` names
+        it."""
         self._require(dataset)
         uri = self.location(dataset)
         cutoff = None
@@ -804,13 +806,19 @@ class Lake:
             snapshot = self._snapshots.latest(uri)
         else:
             snapshot, cutoff = self.reading(dataset, as_of)
+        wanted = RowFilter(equals or {}, between or {})
         try:
-            if cutoff is None:
-                return read_table(snapshot, RowFilter(equals or {}, between or {}), columns)
-            wanted = None if columns is None else list(dict.fromkeys([*columns, JOURNALED_AT]))
-            rows = read_table(snapshot, RowFilter(equals or {}, between or {}), wanted)
-            kept = rows.filter(pl.col(JOURNALED_AT).is_null() | (pl.col(JOURNALED_AT) <= cutoff))
-            return kept if columns is None else kept.select(columns)
+            if JOURNALED_AT not in snapshot.schema.names:
+                return read_table(snapshot, wanted, columns)
+            names = [c for c in snapshot.schema.names if c != JOURNALED_AT]
+            rows = read_table(
+                snapshot, wanted, list(dict.fromkeys([*(columns or names), JOURNALED_AT]))
+            )
+            if cutoff is not None:
+                rows = rows.filter(
+                    pl.col(JOURNALED_AT).is_null() | (pl.col(JOURNALED_AT) <= cutoff)
+                )
+            return rows.select(columns or names)
         except FileNotFoundError as exc:
             if not snapshot.past:
                 raise

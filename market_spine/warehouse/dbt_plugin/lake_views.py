@@ -103,11 +103,15 @@ def refresh_views(
         if found is None:
             continue
         snapshot, cutoff = found
+        names = [c for c in snapshot.schema.names if c != JOURNALED_AT]
         body = _masked(
-            dataset, _journaled_by(view_sql(snapshot), cutoff) or empty_sql(conn, snapshot.schema)
+            dataset,
+            _journal_hidden(
+                view_sql(snapshot) or empty_sql(conn, snapshot.schema), snapshot.schema, cutoff
+            ),
         )
         if body is not None:
-            body = with_declared_columns(body, snapshot.schema.names, sources.get(dataset, {}))
+            body = with_declared_columns(body, names, sources.get(dataset, {}))
         if body is None:
             _drop(conn, dataset)
             continue
@@ -139,15 +143,18 @@ def _snapshot(
         return None  # first written after `as_of`
 
 
-def _journaled_by(body: str | None, cutoff: datetime | None) -> str | None:
-    """`body` keeping only rows journaled by `cutoff` (None: all of them)."""
-    if body is None or cutoff is None:
+def _journal_hidden(body: str, schema: pa.Schema, cutoff: datetime | None) -> str:
+    """`body` without a journaled table's JOURNALED_AT (the lake's own column, as its reads
+    leave it out), keeping only rows journaled by `cutoff` (None: all of them)."""
+    if JOURNALED_AT not in schema.names:
         return body
     column = _ident(JOURNALED_AT)
-    return (
-        f"SELECT * FROM ({body}) WHERE {column} IS NULL "
-        f"OR {column} <= TIMESTAMPTZ '{cutoff.isoformat()}'"
+    where = (
+        ""
+        if cutoff is None
+        else f" WHERE {column} IS NULL OR {column} <= TIMESTAMPTZ '{cutoff.isoformat()}'"
     )
+    return f"SELECT * EXCLUDE ({column}) FROM ({body}){where}"
 
 
 def _masked(dataset: str, body: str) -> str | None:
