@@ -24,6 +24,7 @@ from market_spine.errors import InvalidInput, NotMaterialized, UnknownSymbol
 from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake
 from market_spine.lake.arrow import empty_table
+from market_spine.lake.journal import journal_apart
 from market_spine.lake.sql import attach, refused_by, view_sql
 from market_spine.markets import calendars, empty_reads
 from market_spine.markets.dates import parse_range
@@ -961,7 +962,7 @@ class Spine:
                 empty = f"_empty_{layer}_{name}"
                 target = self._scratch if scoped else self._con
                 assert target is not None
-                target.register(empty, empty_table(snapshot.schema))
+                target.register(empty, empty_table(journal_apart(snapshot.schema)))
                 body = f"SELECT * FROM {empty}"
             self._con.execute(f"create schema if not exists {layer}")
             names = (f"{layer}.{name}", view_name(dataset))

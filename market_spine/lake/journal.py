@@ -438,6 +438,14 @@ def stamped(rows: pa.Table, at: float) -> pa.Table:
     return rows.append_column(pa.field(JOURNALED_AT, stamp.type), stamp)
 
 
+def journal_apart(schema: pa.Schema) -> pa.Schema:
+    """`schema` without JOURNALED_AT: the column a fold adds last, after any column the table
+    took on since, that rows committed directly lack (their files read it as null) and that
+    reads through the lake leave out."""
+    at = schema.get_field_index(JOURNALED_AT)
+    return schema if at < 0 else schema.remove(at)
+
+
 def straddles(commit: Mapping[str, Any], instant: float) -> bool:
     """Whether `commit` is a fold holding rows journaled both by `instant` (epoch seconds) and
     after it: a read as of the instant takes its rows stamped by then."""

@@ -17,7 +17,7 @@ it answers; one that could read a row of it (`count(*)` included) fails with tha
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -25,6 +25,7 @@ import duckdb
 from market_spine.errors import LakeDamaged
 from market_spine.lake.arrow import empty_table
 from market_spine.lake.integrity import ledger_of
+from market_spine.lake.journal import JOURNALED_AT
 from market_spine.lake.reader import FileEntry, Snapshot
 from market_spine.lake.repair import day_of
 from market_spine.lake.storage import Storage
@@ -51,8 +52,11 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def view_sql(snapshot: Snapshot) -> str | None:
+def view_sql(snapshot: Snapshot, journaled_by: datetime | None = None) -> str | None:
     """A SELECT over the snapshot's files in schema column order, or None for an empty table.
+    A journaled table's JOURNALED_AT is left out, as the lake's reads leave it, and with
+    `journaled_by` (a read as of a time inside a fold, `Lake.reading`) only rows journaled by
+    then are kept.
 
     Partition values come from the hive-style folders (`symbol=CL/`) with declared types; one
     `read_parquet` over all files scans faster than a UNION ALL per partition. DuckDB reads
@@ -78,7 +82,16 @@ def view_sql(snapshot: Snapshot) -> str | None:
         types = None if sound else _duck_types(snapshot)
         refusals = [_refusal_sql(snapshot, f, exc, types) for f, exc in damaged]
         parts = (parts if sound else []) + refusals
-    return " UNION ALL ".join(parts)
+    body = " UNION ALL ".join(parts)
+    if JOURNALED_AT not in snapshot.schema.names:
+        return body
+    column = _ident(JOURNALED_AT)
+    where = (
+        ""
+        if journaled_by is None
+        else f" WHERE {column} IS NULL OR {column} <= TIMESTAMPTZ '{journaled_by.isoformat()}'"
+    )
+    return f"SELECT * EXCLUDE ({column}) FROM ({body}){where}"
 
 
 def _files(files: list[FileEntry]) -> str:

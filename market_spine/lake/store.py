@@ -56,6 +56,7 @@ from market_spine.lake.journal import (
     Journal,
     TableMoved,
     folded_upto,
+    journal_apart,
     journaled_by,
     straddles,
 )
@@ -987,14 +988,6 @@ def added_columns(schema: pa.Schema, current: pa.Schema) -> list[pa.Field]:
     if not same or not all(f.nullable for f in extra):
         return []
     return extra
-
-
-def journal_apart(schema: pa.Schema) -> pa.Schema:
-    """`schema` without JOURNALED_AT: the column a journal fold adds last, after any column the
-    table took on since, and that rows committed directly lack (their files read it as
-    null)."""
-    at = schema.get_field_index(JOURNALED_AT)
-    return schema if at < 0 else schema.remove(at)
 
 
 def journal_added(schema: pa.Schema, current: pa.Schema) -> list[pa.Field]:

@@ -24,7 +24,7 @@ from market_spine.certification.readiness import READINESS_VIEW, current_sql
 from market_spine.certification.tables import READINESS_LOG
 from market_spine.errors import HistoryPruned, InvalidInput
 from market_spine.lake.arrow import empty_table
-from market_spine.lake.journal import JOURNALED_AT
+from market_spine.lake.journal import JOURNALED_AT, journal_apart
 from market_spine.lake.reader import Snapshot
 from market_spine.lake.sql import attach, view_sql
 from market_spine.lake.store import Lake
@@ -106,9 +106,7 @@ def refresh_views(
         names = [c for c in snapshot.schema.names if c != JOURNALED_AT]
         body = _masked(
             dataset,
-            _journal_hidden(
-                view_sql(snapshot) or empty_sql(conn, snapshot.schema), snapshot.schema, cutoff
-            ),
+            view_sql(snapshot, cutoff) or empty_sql(conn, journal_apart(snapshot.schema)),
         )
         if body is not None:
             body = with_declared_columns(body, names, sources.get(dataset, {}))
@@ -141,20 +139,6 @@ def _snapshot(
         raise
     except InvalidInput:
         return None  # first written after `as_of`
-
-
-def _journal_hidden(body: str, schema: pa.Schema, cutoff: datetime | None) -> str:
-    """`body` without a journaled table's JOURNALED_AT (the lake's own column, as its reads
-    leave it out), keeping only rows journaled by `cutoff` (None: all of them)."""
-    if JOURNALED_AT not in schema.names:
-        return body
-    column = _ident(JOURNALED_AT)
-    where = (
-        ""
-        if cutoff is None
-        else f" WHERE {column} IS NULL OR {column} <= TIMESTAMPTZ '{cutoff.isoformat()}'"
-    )
-    return f"SELECT * EXCLUDE ({column}) FROM ({body}){where}"
 
 
 def _masked(dataset: str, body: str) -> str | None:
