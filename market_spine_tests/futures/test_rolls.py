@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from market_spine.check_kit import CheckOutcome
 from market_spine.futures import checks
 from market_spine.futures.continuous import (
     adjusted_view_sql,
@@ -160,20 +161,27 @@ def test_each_series_holds_its_contract_and_every_check_passes(bars, run) -> Non
     assert c0.select(front.columns).equals(front)
 
 
+def first_validity(
+    minutes: pl.DataFrame, recorded: pl.DataFrame, run: list[date], before: pl.DataFrame
+) -> CheckOutcome:
+    """The validity outcome of the run's first session, judged with `before` as context."""
+    verdicts = checks.judge_rolls_partitions(
+        checks.CONTINUOUS_BARS_CHECKS,
+        minutes.filter(pl.col("trade_date") >= run[0]),
+        recorded,
+        [(ROOT, run[0])],
+        before=before,
+    )
+    return verdicts[f"{run[0]}|{ROOT}"]["validity"]
+
+
 def test_context_rows_of_a_session_the_run_also_rebuilt_count_once(bars, run) -> None:
     """The asset's context rows (the session before each block) can be a session the same run
     rebuilt in another block, when a weekday holiday splits them: that session is judged on
     the run's rows alone, so its validity sees no duplicate keys."""
     recorded, minutes = build(bars, run)
     assert judge(minutes, recorded, run, before=minutes) == {}
-    verdicts = checks.judge_rolls_partitions(
-        checks.CONTINUOUS_BARS_CHECKS,
-        minutes.filter(pl.col("trade_date") >= run[0]),
-        recorded,
-        [(ROOT, run[0])],
-        before=minutes,
-    )
-    validity = verdicts[f"{run[0]}|{ROOT}"]["validity"]
+    validity = first_validity(minutes, recorded, run, before=minutes)
     session = minutes.filter(pl.col("trade_date") == run[0])
     assert validity.passed
     assert (validity.metadata["rows"], validity.metadata["duplicate_keys"]) == (session.height, 0)
@@ -186,14 +194,8 @@ def test_a_minute_a_series_holds_twice_fails_validity(bars, run) -> None:
     assert judge(twice, recorded, run) == {f"{run[0]}|{ROOT}": {"validity"}}
     # Also when the context holds that session too: the run's rows are judged as they are.
     assert judge(twice, recorded, run, before=minutes) == {f"{run[0]}|{ROOT}": {"validity"}}
-    verdicts = checks.judge_rolls_partitions(
-        checks.CONTINUOUS_BARS_CHECKS,
-        twice.filter(pl.col("trade_date") >= run[0]),
-        recorded,
-        [(ROOT, run[0])],
-        before=minutes,
-    )
-    assert verdicts[f"{run[0]}|{ROOT}"]["validity"].metadata["duplicate_keys"] == 2
+    validity = first_validity(twice, recorded, run, before=minutes)
+    assert validity.metadata["duplicate_keys"] == 2
 
 
 def test_a_jump_the_recorded_gap_does_not_explain_fails(bars, run) -> None:
