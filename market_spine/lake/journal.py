@@ -218,8 +218,12 @@ class Journal:
         return bool(self.ledger.query("SELECT 1 FROM journal WHERE dataset=? LIMIT 1", (dataset,)))
 
     def datasets(self) -> list[str]:
-        """The tables with journaled rows not yet folded."""
-        return [d for (d,) in self.ledger.query("SELECT DISTINCT dataset FROM journal", ())]
+        """The tables with journaled rows not yet folded, in the order they were first
+        journaled (a step's transitions before the judgments that record them)."""
+        found = self.ledger.query(
+            "SELECT dataset FROM journal GROUP BY dataset ORDER BY min(seq)", ()
+        )
+        return [d for (d,) in found]
 
     def due(self, now: float | None = None) -> bool:
         """Whether a writer should fold now: FOLD_EVERY steps pending, or one older than
