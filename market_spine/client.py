@@ -25,7 +25,7 @@ from market_spine.futures import keys as futures_keys
 from market_spine.lake import Lake
 from market_spine.lake.arrow import empty_table
 from market_spine.lake.journal import journal_apart
-from market_spine.lake.sql import attach, refused_by, view_sql
+from market_spine.lake.sql import attach, lost_table_sql, refused_by, view_sql
 from market_spine.markets import calendars, empty_reads
 from market_spine.markets.dates import parse_range
 from market_spine.markets.empty_reads import EmptyReadWarning, EmptyReason
@@ -981,6 +981,7 @@ class Spine:
                     f"create or replace view {READINESS_VIEW} as "
                     f"{current_sql(view_name(READINESS_LOG))}"
                 )
+        self._lost_views()
         self._adjusted_view()
         if identity is not None and not self._locked:
             from market_spine.catalog.registry import CATALOG
@@ -993,6 +994,30 @@ class Spine:
             sql_access.lock(self._con, folders)
             self._locked = True
         return self._con
+
+    def _lost_views(self) -> None:
+        """Each table whose log is gone as a view refusing with its damage, under the columns
+        its warehouse source declares: a query over it fails as a read does, never answers
+        as if the table were empty or absent."""
+        lost = self.lake.lost()
+        if not lost:
+            return
+        from market_spine.warehouse.dbt_plugin.lake_views import declared_sources
+
+        assert self._con is not None
+        sources = declared_sources()
+        for dataset, damage in lost.items():
+            self._registered.pop(dataset, None)
+            layer, name = dataset.split("/")
+            body = lost_table_sql(damage, sources.get(dataset))
+            self._con.execute(f"create schema if not exists {layer}")
+            for each in (f"{layer}.{name}", view_name(dataset)):
+                self._con.execute(f"create or replace view {each} as {body}")
+            if dataset == READINESS_LOG:
+                self._con.execute(
+                    f"create or replace view {READINESS_VIEW} as "
+                    f"{current_sql(view_name(READINESS_LOG))}"
+                )
 
     def _plain_connection(self, *, hashing: bool) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection in UTC that reaches the lake's files and, `hashing`, computes

@@ -17,6 +17,7 @@ it answers; one that could read a row of it (`count(*)` included) fails with tha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -138,6 +139,21 @@ def _refusal_sql(
     inner = f"SELECT {', '.join(values)}, error({message}) AS {_DAMAGE} FROM {rows}"
     columns = ", ".join(_ident(name) for name in names)
     return f"SELECT {columns} FROM ({inner}) WHERE {_DAMAGE} IS NULL"
+
+
+def lost_table_sql(damage: LakeDamaged, columns: Mapping[str, str] | None) -> str:
+    """A table whose log is gone, as a refusal with its `columns` (name: DuckDB type; None:
+    unknown, one column): a query reading any of its rows fails with the damage, as a read
+    through the lake does, instead of the table passing for absent or empty."""
+    _REFUSED[str(damage)] = damage
+    message = _string(str(damage))
+    held = dict(columns or {"damaged": "VARCHAR"})
+    values = ", ".join(
+        f"CAST(error({message}) AS {kind}) AS {_ident(name)}" for name, kind in held.items()
+    )
+    names = ", ".join(_ident(name) for name in held)
+    inner = f"SELECT {values}, error({message}) AS {_DAMAGE} FROM (SELECT 1) AS t(d)"
+    return f"SELECT {names} FROM ({inner}) WHERE {_DAMAGE} IS NULL"
 
 
 def refused_by(error: Exception) -> LakeDamaged | None:

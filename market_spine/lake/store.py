@@ -191,6 +191,19 @@ class Lake:
                     found.append(f"{layer}/{name}")
         return sorted(found)
 
+    def lost(self) -> dict[str, LakeDamaged]:
+        """Tables the ledger recorded commits of whose log is gone, with their damage: the
+        ones `datasets` cannot list, that readers listing tables must still refuse."""
+        found: dict[str, LakeDamaged] = {}
+        for dataset in self.ledger.datasets():
+            if not DATASET_NAME.match(dataset):
+                continue
+            try:
+                self.exists(dataset)
+            except LakeDamaged as damage:
+                found[dataset] = damage
+        return found
+
     # -- the journal --------------------------------------------------------------------------
 
     def journal_all(

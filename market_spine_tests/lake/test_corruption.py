@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -29,6 +30,7 @@ from market_spine.lake.maintenance import maintain
 from market_spine.lake.store import Lake
 from market_spine.lake.verify import Report, drop_damaged, verify_lake
 from market_spine.operations.home_verification import verify_home
+from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.damage import forget_lake_caches
 from market_spine_tests.kit.homes import SYMBOLS, WEEK, settings_for
@@ -348,6 +350,13 @@ def test_a_lost_trust_table_is_refused_until_started_afresh_then_rebuilt(
     refused = runner.invoke(app, ["readiness"])
     assert refused.exit_code == 2, refused.output
     assert "--start-afresh" in refused.output
+    # SQL and the warehouse's views refuse too: never an absent or empty table.
+    with pytest.raises(LakeDamaged, match="--start-afresh"):
+        Spine(settings=settings_for(copy)).sql("select state from operations.readiness_log")
+    with duckdb.connect() as conn:
+        refresh_views(conn, Lake(copy / "lake"))
+        with pytest.raises(duckdb.Error, match="--start-afresh"):
+            conn.execute("select count(*) from operations.readiness").fetchall()
     assert runner.invoke(app, ["verify"]).exit_code == 1
     restart = runner.invoke(app, ["verify", "operations/readiness_log", "--start-afresh"])
     assert restart.exit_code == 0, restart.output

@@ -26,7 +26,7 @@ from market_spine.errors import HistoryPruned, InvalidInput
 from market_spine.lake.arrow import empty_table
 from market_spine.lake.journal import JOURNALED_AT, journal_apart
 from market_spine.lake.reader import Snapshot
-from market_spine.lake.sql import attach, view_sql
+from market_spine.lake.sql import attach, lost_table_sql, view_sql
 from market_spine.lake.store import Lake
 from market_spine.warehouse.paths import SOURCES_FILE
 
@@ -115,6 +115,10 @@ def refresh_views(
             continue
         _create(conn, dataset, body)
         versions[dataset] = snapshot.version
+    for dataset, damage in lake.lost().items():
+        # A lost table is damage, not a table not written yet: models over it fail with it.
+        _create(conn, dataset, lost_table_sql(damage, sources.get(dataset)))
+        versions[dataset] = None
     for dataset, columns in sources.items():
         if dataset not in versions:
             _create(conn, dataset, typed_empty_sql(columns))
