@@ -40,7 +40,7 @@ from market_spine.client import Spine
 from market_spine.home import existing_instance
 from market_spine.observability.ledger import ledger_database
 from market_spine.operations.metrics import HomeMetrics
-from market_spine.security.bootstrap import home_id
+from market_spine.security.bootstrap import served_home
 from market_spine.security.credentials import Authenticator
 from market_spine.security.jwt import JwtVerifier, OidcConfig
 from market_spine.security.keys import KeyStore
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.home_id = home_id(settings.home)
+    app.state.home_id = served_home(settings.home)
     # One Spine per app, so its lake snapshots and Parquet footers stay cached between requests.
     app.state.spine = Spine(settings=settings, warn_empty=False)
     app.state.read_slots = ReadSlots(settings.api_read_slots)

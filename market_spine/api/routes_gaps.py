@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from market_spine.api import params
-from market_spine.operations.status_report import home_id
+from market_spine.security.bootstrap import served_home
 from market_spine.settings import Settings
 
 router = APIRouter(tags=["operations"])
@@ -62,4 +62,4 @@ def gaps(
     doc = request.app.state.gaps.report(
         first, last, domain=domain, symbols=roots, batch=batch, concurrency=concurrency
     )
-    return {**doc, "home_id": home_id(request.app.state.settings.home)}
+    return {**doc, "home_id": served_home(request.app.state.settings.home)}

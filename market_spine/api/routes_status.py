@@ -16,7 +16,8 @@ from fastapi import APIRouter, Query, Request
 
 from market_spine.config.file import SettingSources, settings_path
 from market_spine.errors import InvalidInput
-from market_spine.operations.status_report import Health, StatusReport, home_id
+from market_spine.operations.status_report import Health, StatusReport
+from market_spine.security.bootstrap import served_home
 from market_spine.settings import Settings
 
 router = APIRouter(tags=["operations"])
@@ -93,4 +94,4 @@ def status(
     """The morning check as `market-spine status --json` prints it, plus `home_id` (which home
     it describes). At most `max_age` seconds old: `generated_at` says when it was computed."""
     report = request.app.state.status.report(verify, max_age)
-    return {**report.as_json(), "home_id": home_id(request.app.state.settings.home)}
+    return {**report.as_json(), "home_id": served_home(request.app.state.settings.home)}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from market_spine.security.bootstrap import admin_headers, home_id
+from market_spine.security.bootstrap import admin_headers, served_home
 
 if TYPE_CHECKING:
     from market_spine.settings import Settings
@@ -63,7 +63,7 @@ def home_api_client(settings: Settings, timeout_s: float) -> httpx.Client | None
     except (httpx.HTTPError, ValueError, AttributeError):
         client.close()
         return None
-    if named != home_id(settings.home):
+    if named != served_home(settings.home):
         client.close()
         return None
     client.headers.update(admin_headers(settings.home))
@@ -93,6 +93,6 @@ def ask(
         return None
     finally:
         client.close()
-    if not isinstance(data, dict) or data.get("home_id") != home_id(settings.home):
+    if not isinstance(data, dict) or data.get("home_id") != served_home(settings.home):
         return None  # another home's report
     return data

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 
@@ -72,11 +71,3 @@ class StatusReport:
             findings=dict(data["findings"]),
             seconds=float(data["seconds"]),
         )
-
-
-def home_id(home: Path) -> str:
-    """A name for a home that says which home a report is about without revealing its path
-    (`security.bootstrap.home_id`)."""
-    from market_spine.security.bootstrap import home_id as made_id
-
-    return made_id(Path(home))

@@ -5,6 +5,7 @@ names on `/healthz` so the command line sends that key only to its own home's AP
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -74,3 +75,11 @@ def home_id(home: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(made + "\n")
     return made
+
+
+def served_home(home: Path) -> str:
+    """Which home an API serves, as `/healthz` names it: the home's id and a digest of where
+    it lies. A copy of a home keeps its id (`secrets/home.id` is copied with it) but lies
+    elsewhere, so a command on the copy never takes the original's API for its own."""
+    where = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]
+    return f"{home_id(home)}@{where}"

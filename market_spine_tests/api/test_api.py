@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from market_spine import Spine
-from market_spine.security.bootstrap import home_id
+from market_spine.security.bootstrap import served_home as home_served
 from market_spine_tests.kit.api import serving
 from market_spine_tests.kit.homes import SYMBOLS, home_with_instance, settings_for
 
@@ -50,7 +50,7 @@ def test_healthz(api: httpx.Client, served_home: Path) -> None:
     r = api.get("/healthz", headers={"Authorization": ""})
     assert r.status_code == 200
     # The served home's id, so the command line knows whom it would send its key to.
-    assert r.json() == {"status": "ok", "home": home_id(served_home)}
+    assert r.json() == {"status": "ok", "home": home_served(served_home)}
 
 
 def test_readyz_on_materialized_home(api: httpx.Client) -> None:

@@ -4,6 +4,7 @@ serves TLS."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from market_spine.api.app import create_app
 from market_spine.api.tls import tls_options
 from market_spine.cli.home_api import HomeApiUnverified, home_api_client
 from market_spine.cli.status import from_api
-from market_spine.security.bootstrap import ensure_admin_key, home_id
+from market_spine.security.bootstrap import ensure_admin_key, home_id, served_home
 from market_spine.settings import Settings
 from market_spine_tests.kit.api import serving_port
 from market_spine_tests.kit.homes import settings_for
@@ -78,13 +79,28 @@ def test_a_listener_that_is_not_the_homes_api_never_gets_the_key(
 def test_the_key_goes_to_the_listener_naming_this_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
     ensure_admin_key(home)
-    body = b'{"status": "ok", "home": "%s"}' % home_id(home).encode()
+    body = b'{"status": "ok", "home": "%s"}' % served_home(home).encode()
     with _listening(body) as (port, seen):
         client = home_api_client(replace(settings_for(home), api_port=port), 5)
         assert client is not None
         client.get("/v1/status")
         client.close()
     assert "authorization" not in seen[0] and seen[1]["authorization"].startswith("Bearer ")
+
+
+def test_a_copy_of_the_home_never_takes_the_originals_api_for_its_own(tmp_path: Path) -> None:
+    """A copied home keeps its id, but not its place: the original's API is not the copy's,
+    so a report about the copy is computed for the copy, and its key goes nowhere."""
+    home = tmp_path / "home"
+    ensure_admin_key(home)
+    home_id(home)  # made before the copy, as a home that ever served has it
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)
+    assert home_id(copy) == home_id(home) and served_home(copy) != served_home(home)
+    body = b'{"status": "ok", "home": "%s"}' % served_home(home).encode()
+    with _listening(body) as (port, seen):
+        assert home_api_client(replace(settings_for(copy), api_port=port), 5) is None
+    assert all("authorization" not in headers for headers in seen), seen
 
 
 def test_the_home_id_is_random_private_and_stable(tmp_path: Path) -> None:
