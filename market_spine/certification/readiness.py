@@ -394,11 +394,17 @@ def parse_symbols(
 def parse_day(value: str | date | None, name: str) -> date | None:
     """A trade date (`2024-03-05`, `20240305` or a date); None when absent. A time is
     InvalidInput: readiness is kept per trade date."""
-    from market_spine.markets.dates import parse_point
+    from market_spine.errors import InvalidDate, NoSuchDate
+    from market_spine.markets.dates import DAY_ONLY, parse_point
 
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    point = parse_point(value, name)
+    try:
+        point = parse_point(value, name)
+    except NoSuchDate as exc:
+        raise NoSuchDate(exc.problem, f"{name} takes {DAY_ONLY}") from None
+    except InvalidDate:
+        raise InvalidDate(f"invalid {name} {value!r}: expected {DAY_ONLY}") from None
     if isinstance(point, datetime):
         raise InvalidInput(
             f"{name}={value!r} is a time: readiness is per trade date, pass a date like 2024-03-05"

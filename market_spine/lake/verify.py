@@ -431,11 +431,15 @@ def start_afresh(lake: Lake, dataset: str) -> str | None:
         found = verify_table(lake, dataset)
         if not any(f.damage and (f.path or "").startswith("_delta_log") for f in found.findings):
             raise LakeError(
-                f"{dataset}: its log is sound, so it is not started afresh; `market-spine verify "
-                f"{dataset} --drop-damaged` removes damaged data files"
+                f"{dataset}: its log is sound, so there is nothing to start afresh "
+                f"(`market-spine verify {dataset}` shows its state; damaged data files are "
+                "dropped with --drop-damaged)"
             )
     elif not lake.ledger.known(dataset):
-        raise LakeError(f"{dataset} is not a table of this lake: check the name")
+        raise LakeError(
+            f"{dataset} was never written in this lake, so there is nothing to start afresh "
+            "(check the name: `market-spine verify` lists the tables)"
+        )
     aside = None
     if lake.storage.local:
         folder = lake.path(dataset)

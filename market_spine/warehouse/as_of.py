@@ -31,7 +31,7 @@ import yaml
 
 from market_spine.company.masking import use_hash_key
 from market_spine.errors import InvalidInput, SpineError
-from market_spine.lake.as_of import AS_OF_FORMS, parse_as_of
+from market_spine.lake.as_of import parse_as_of
 from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine.settings import Settings
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
@@ -154,7 +154,8 @@ def build_as_of(
         versions = refresh_views(probe, settings.lake(), instant)
     if not any(v is not None for v in versions.values()):
         raise InvalidInput(
-            f"the lake held no table at {instant.isoformat()}: pass a later instant ({AS_OF_FORMS})"
+            f"the lake held no table at {instant.isoformat()}: pass a later instant, an ISO "
+            "timestamp with zone like 2024-03-05T21:00:00Z"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
