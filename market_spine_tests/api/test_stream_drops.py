@@ -4,6 +4,7 @@ before its next one) and in `GET /v1/stream/status`, over a real server on loopb
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -107,6 +108,9 @@ def test_a_burst_beyond_the_queue_is_reported_before_the_next_message(served) ->
 def test_a_slow_reader_gets_every_message_or_its_count(served) -> None:
     client, hub = served
     ws = _subscribe(client)
+    # Left to itself the kernel grows a socket's receive buffer up to tcp_rmem's maximum (32 MB
+    # here), which would swallow the whole burst: a reader that reads nothing holds little.
+    ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
     published = 3000
 
     def publish() -> None:  # as the streamer does: small batches from its own thread
