@@ -437,8 +437,8 @@ def start_afresh(lake: Lake, dataset: str) -> str | None:
             )
     elif not lake.ledger.known(dataset):
         raise LakeError(
-            f"{dataset} was never written in this lake, so there is nothing to start afresh "
-            "(check the name: `market-spine verify` lists the tables)"
+            f"{dataset} has never been written in this lake, so there is nothing to start "
+            "afresh (`market-spine catalog` lists the tables and what each holds)"
         )
     aside = None
     if lake.storage.local:

@@ -32,6 +32,7 @@ import yaml
 from market_spine.company.masking import use_hash_key
 from market_spine.errors import InvalidInput, SpineError
 from market_spine.lake.as_of import parse_as_of
+from market_spine.lake.store import Lake
 from market_spine.security.pii_hash_key import pii_hash_key
 from market_spine.settings import Settings
 from market_spine.warehouse.dbt_plugin.lake_views import refresh_views
@@ -150,12 +151,12 @@ def build_as_of(
         raise InvalidInput(
             f"{path} is the home's warehouse; a build as of an instant goes to a scratch file"
         )
+    lake = settings.lake()
     with duckdb.connect() as probe:
-        versions = refresh_views(probe, settings.lake(), instant)
+        versions = refresh_views(probe, lake, instant)
     if not any(v is not None for v in versions.values()):
         raise InvalidInput(
-            f"the lake held no table at {instant.isoformat()}: pass a later instant, an ISO "
-            "timestamp with zone like 2024-03-05T21:00:00Z"
+            f"the lake held no table at {instant.isoformat()}: {_first_written(lake)}"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
@@ -235,3 +236,14 @@ def warehouse_as_of(settings: Settings, as_of: datetime | str) -> Iterator[AsOfW
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="query-", dir=folder) as scratch:
         yield build_as_of(settings, as_of, Path(scratch) / "spine.duckdb")
+
+
+def _first_written(lake: Lake) -> str:
+    """What to pass instead of an instant before the lake's first table: the first instant
+    that holds one (its first commit), or that nothing was written yet."""
+    firsts = [min(c["timestamp"] for c in lake.history(d)) for d in lake.datasets()]
+    if not firsts:
+        return "nothing was written yet; load data first (`market-spine process --date D`)"
+    # Whole seconds, rounded up: the instant named must hold the table.
+    first = datetime.fromtimestamp(-(-min(firsts) // 1000), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"its first table was written at {first}; pass that instant or a later one"

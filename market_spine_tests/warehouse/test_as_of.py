@@ -4,6 +4,7 @@ then answer as the warehouse would have, and the home's own warehouse file is ne
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_an_instant_the_warehouse_cannot_be_built_at_is_refused(tmp_path: Path, 
     settings = settings_for(home)
     with pytest.raises(InvalidInput, match="version number"):
         build_as_of(settings, "3", tmp_path / "x.duckdb")
-    with pytest.raises(InvalidInput, match="held no table"):
+    with pytest.raises(InvalidInput, match=r"held no table.*nothing was written yet"):
         build_as_of(settings, "2000-01-01T00:00:00Z", tmp_path / "x.duckdb")
     with pytest.raises(InvalidInput, match="home's warehouse"):
         build_as_of(settings, "2000-01-01T00:00:00Z", warehouse_path(home))
@@ -90,3 +91,15 @@ def test_a_bad_as_of_says_what_the_warehouse_accepts(env_home: Path, value: str)
     said = " ".join(result.output.split())
     assert "ISO timestamp with zone like 2024-03-05T21:00:00Z" in said
     assert "a bare date or a Delta version number is not accepted" in said
+
+
+def test_an_instant_before_the_lake_names_the_first_it_can_be_built_at(
+    tmp_path: Path, two_days: tuple[Path, datetime]
+) -> None:
+    home, _ = two_days
+    settings = settings_for(home)
+    with pytest.raises(InvalidInput, match="held no table") as refused:
+        build_as_of(settings, "2000-01-01T00:00:00Z", tmp_path / "x.duckdb")
+    first = re.search(r"first table was written at (\S+);", str(refused.value))
+    assert first is not None
+    build_as_of(settings, first.group(1), tmp_path / "first.duckdb")  # builds: it held one
