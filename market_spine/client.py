@@ -4,6 +4,7 @@ any past version, and SQL over DuckDB where every dataset is a view."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -944,7 +945,8 @@ class Spine:
         from market_spine.company import sql_access, tenancy
 
         identity = self.identity
-        for dataset in self.lake.datasets():
+        listed = self.lake.datasets()
+        for dataset in listed:
             snapshot = self.lake.snapshot(dataset)
             if self._registered.get(dataset) == snapshot.version:
                 continue
@@ -977,11 +979,8 @@ class Spine:
                     self._con.execute(f"create or replace view {each} as {body}")
             self._registered[dataset] = snapshot.version
             if dataset == READINESS_LOG:
-                self._con.execute(
-                    f"create or replace view {READINESS_VIEW} as "
-                    f"{current_sql(view_name(READINESS_LOG))}"
-                )
-        self._lost_views()
+                self._readiness_view()
+        self._lost_views(listed)
         self._adjusted_view()
         if identity is not None and not self._locked:
             from market_spine.catalog.registry import CATALOG
@@ -995,11 +994,18 @@ class Spine:
             self._locked = True
         return self._con
 
-    def _lost_views(self) -> None:
-        """Each table whose log is gone as a view refusing with its damage, under the columns
-        its warehouse source declares: a query over it fails as a read does, never answers
-        as if the table were empty or absent."""
-        lost = self.lake.lost()
+    def _readiness_view(self) -> None:
+        """The `readiness` view over the readiness log's view."""
+        assert self._con is not None
+        self._con.execute(
+            f"create or replace view {READINESS_VIEW} as {current_sql(view_name(READINESS_LOG))}"
+        )
+
+    def _lost_views(self, listed: Sequence[str]) -> None:
+        """Each table whose log is gone (of those `listed` lacks) as a view refusing with its
+        damage, under the columns its warehouse source declares: a query over it fails as a
+        read does, never answers as if the table were empty or absent."""
+        lost = self.lake.lost(listed)
         if not lost:
             return
         from market_spine.warehouse.dbt_plugin.lake_views import declared_sources
@@ -1014,10 +1020,7 @@ class Spine:
             for each in (f"{layer}.{name}", view_name(dataset)):
                 self._con.execute(f"create or replace view {each} as {body}")
             if dataset == READINESS_LOG:
-                self._con.execute(
-                    f"create or replace view {READINESS_VIEW} as "
-                    f"{current_sql(view_name(READINESS_LOG))}"
-                )
+                self._readiness_view()
 
     def _plain_connection(self, *, hashing: bool) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection in UTC that reaches the lake's files and, `hashing`, computes

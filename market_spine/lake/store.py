@@ -191,12 +191,14 @@ class Lake:
                     found.append(f"{layer}/{name}")
         return sorted(found)
 
-    def lost(self) -> dict[str, LakeDamaged]:
+    def lost(self, listed: Sequence[str]) -> dict[str, LakeDamaged]:
         """Tables the ledger recorded commits of whose log is gone, with their damage: the
-        ones `datasets` cannot list, that readers listing tables must still refuse."""
+        ones `datasets` cannot list, that readers listing tables must still refuse. `listed`
+        is what `datasets` gave the caller: those have their log and are not looked at again."""
         found: dict[str, LakeDamaged] = {}
+        present = set(listed)
         for dataset in self.ledger.datasets():
-            if not DATASET_NAME.match(dataset):
+            if dataset in present or not DATASET_NAME.match(dataset):
                 continue
             try:
                 self.exists(dataset)

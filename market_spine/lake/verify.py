@@ -67,6 +67,10 @@ class Report:
         """The damaged files found in one subject (table-relative paths)."""
         return {f.path for f in self.findings if f.damage and f.subject == subject and f.path}
 
+    def log_damage(self) -> list[Finding]:
+        """The findings of damage to a table's log (its file list cannot be trusted)."""
+        return [f for f in self.findings if f.damage and (f.path or "").startswith("_delta_log")]
+
     def as_json(self) -> dict[str, Any]:
         """The report as plain data (`verify --json`)."""
         return {
@@ -398,7 +402,7 @@ def drop_damaged(lake: Lake, dataset: str) -> list[str]:
     from deltalake import CommitProperties
 
     report = verify_table(lake, dataset, deep=True)
-    log = [f for f in report.findings if f.damage and (f.path or "").startswith("_delta_log")]
+    log = report.log_damage()
     if log:
         raise LakeError(f"{dataset}: its log is damaged, no file can be dropped: {log[0].repair}")
     bad = report.damaged_paths(dataset)
@@ -428,8 +432,7 @@ def start_afresh(lake: Lake, dataset: str) -> str | None:
     LakeError when its log is sound, when the lake does not know it, or on object storage
     (whose prefixes cannot be renamed: copy the table's prefix aside and delete it first)."""
     if lake.log_present(dataset):
-        found = verify_table(lake, dataset)
-        if not any(f.damage and (f.path or "").startswith("_delta_log") for f in found.findings):
+        if not verify_table(lake, dataset).log_damage():
             raise LakeError(
                 f"{dataset}: its log is sound, so there is nothing to start afresh "
                 f"(`market-spine verify {dataset}` shows its state; damaged data files are "

@@ -98,7 +98,8 @@ def refresh_views(
     attach(conn, lake.storage)
     versions: dict[str, int | None] = {}
     sources = declared_sources()
-    for dataset in lake.datasets():
+    listed = lake.datasets()
+    for dataset in listed:
         found = _snapshot(lake, dataset, as_of)
         if found is None:
             continue
@@ -115,7 +116,7 @@ def refresh_views(
             continue
         _create(conn, dataset, body)
         versions[dataset] = snapshot.version
-    for dataset, damage in lake.lost().items():
+    for dataset, damage in lake.lost(listed).items():
         # A lost table is damage, not a table not written yet: models over it fail with it.
         _create(conn, dataset, lost_table_sql(damage, sources.get(dataset)))
         versions[dataset] = None
